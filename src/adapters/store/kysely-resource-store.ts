@@ -1,0 +1,524 @@
+/**
+ * The one ResourceStore implementation, over Kysely: the same queries serve the embedded SQLite
+ * store and PostgreSQL (see open-store.ts for the dialect set-up).
+ *
+ * Every version is kept in `resource_history` (vread, _history: https://hl7.org/fhir/R4/http.html#vread);
+ * `resources` holds the current one; `search_index` is rewritten with each version in the same
+ * transaction, so a search never sees a resource without its index rows or the other way round.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import type { Resource } from 'fhir/r4.js';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import {
+  badRequest,
+  conflict,
+  errorIssue,
+  notFound,
+  OperationOutcomeError,
+  preconditionFailed,
+} from '../../fhir/outcomes.js';
+import {
+  indexedSearchParametersFor,
+  normalizeSearchString,
+  parseSearchCriteria,
+  parseSearchSort,
+  type IndexValue,
+} from '../../fhir/search-parameters.js';
+import type {
+  ClaimReferralResult,
+  ReferralRow,
+  ResourceStore,
+  ResourceWriter,
+  SearchRequest,
+  SearchResult,
+  TenantId,
+} from '../../ports/resource-store.js';
+import type { StoreEngine } from './engine.js';
+import type { ReferralsTable, SearchIndexTable, StoreDatabase } from './schema.js';
+import { criterionCondition } from './search-query.js';
+
+/** https://hl7.org/fhir/R4/datatypes.html#id */
+const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/** Rows per multi-row INSERT: well below SQLite's bound-parameter limit. */
+const INDEX_INSERT_CHUNK = 500;
+
+/** Attempts of an optimistic write that lost a race to a concurrent writer of the same row. */
+const WRITE_ATTEMPTS = 5;
+
+function assertTenants(tenants: readonly TenantId[]): void {
+  if (tenants.length === 0) throw new Error('A store read must name at least one tenant');
+}
+
+function assertId(resourceType: string, id: string): void {
+  if (!ID_PATTERN.test(id)) {
+    throw new OperationOutcomeError(
+      badRequest([errorIssue('value', `Invalid resource id: 1 to 64 letters, digits, '-' or '.'`, `${resourceType}.id`)]),
+    );
+  }
+}
+
+/** Accepts `3` as well as an ETag's `W/"3"`. */
+function normalizeVersion(version: string | undefined): string | undefined {
+  if (version === undefined) return undefined;
+  const m = /^(?:W\/)?"?([^"]*)"?$/.exec(version.trim());
+  return m ? m[1] : version;
+}
+
+/**
+ * A JSON copy of the resource with its id and meta set: the caller's object is never touched,
+ * and what is returned is exactly what a later read gives back.
+ */
+function withMeta<T extends Resource>(resource: T, id: string, version: number, now: Date): T {
+  const copy = JSON.parse(JSON.stringify(resource)) as Resource;
+  const { resourceType, id: _previousId, meta, ...rest } = copy;
+  return {
+    resourceType,
+    id,
+    meta: { ...meta, versionId: String(version), lastUpdated: now.toISOString() },
+    ...rest,
+  } as unknown as T;
+}
+
+/**
+ * SQLite gives the JSON text back; PostgreSQL's jsonb gives an object whose keys are in jsonb's
+ * own order, so resourceType, id and meta are put first again for readable responses.
+ */
+function decodeResource<T extends Resource>(content: unknown): T {
+  const parsed = (typeof content === 'string' ? JSON.parse(content) : content) as Record<string, unknown>;
+  const { resourceType, id, meta, ...rest } = parsed;
+  return { resourceType, id, meta, ...rest } as unknown as T;
+}
+
+function decodeJson(content: unknown): unknown {
+  return typeof content === 'string' ? JSON.parse(content) : content;
+}
+
+function referralOf(row: Selectable<ReferralsTable>): ReferralRow {
+  return {
+    tenant: row.tenant,
+    id: row.id,
+    identifierSystem: row.identifier_system,
+    identifierValue: row.identifier_value,
+    serviceRequestId: row.service_request_id,
+    taskId: row.task_id,
+    status: row.status,
+    referral: decodeJson(row.referral),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function indexRowsOf(tenant: TenantId, resource: Resource & { id: string }): SearchIndexTable[] {
+  const rows: SearchIndexTable[] = [];
+  for (const parameter of indexedSearchParametersFor(resource.resourceType)) {
+    for (const value of parameter.extract(resource)) {
+      rows.push(indexRow(tenant, resource, parameter.code, value));
+    }
+  }
+  return rows;
+}
+
+function indexRow(tenant: TenantId, resource: Resource & { id: string }, param: string, value: IndexValue): SearchIndexTable {
+  const row: SearchIndexTable = {
+    tenant,
+    resource_type: resource.resourceType,
+    resource_id: resource.id,
+    param,
+    token_system: null,
+    token_code: null,
+    string_norm: null,
+    string_exact: null,
+    ref_type: null,
+    ref_id: null,
+    uri: null,
+    date_low: null,
+    date_high: null,
+  };
+  switch (value.kind) {
+    case 'token':
+      row.token_system = value.system ?? null;
+      row.token_code = value.code;
+      break;
+    case 'string':
+      row.string_norm = normalizeSearchString(value.value);
+      row.string_exact = value.value;
+      break;
+    case 'reference':
+      row.ref_type = value.type;
+      row.ref_id = value.id;
+      break;
+    case 'date':
+      row.date_low = value.low;
+      row.date_high = value.high;
+      break;
+    case 'uri':
+      row.uri = value.value;
+      break;
+  }
+  return row;
+}
+
+/** Reads and writes through one Kysely handle: the root one, or a transaction's. */
+class KyselyResourceAccess implements ResourceWriter {
+  constructor(
+    private readonly db: Kysely<StoreDatabase>,
+    private readonly engine: StoreEngine,
+  ) {}
+
+  async lock(key: string): Promise<void> {
+    // SQLite runs one transaction at a time on its one connection: holding it is the lock.
+    if (this.engine !== 'postgresql') return;
+    // Held until the transaction ends; hashtextextended gives the 64-bit key the lock takes.
+    await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(this.db);
+  }
+
+  /** Where the same id exists in several visible tenants, the first tenant listed wins. */
+  private async owningTenant(tenants: readonly TenantId[], resourceType: string, id: string): Promise<TenantId | undefined> {
+    assertTenants(tenants);
+    const rows = await this.db
+      .selectFrom('resources')
+      .select('tenant')
+      .where('tenant', 'in', tenants)
+      .where('resource_type', '=', resourceType)
+      .where('id', '=', id)
+      .execute();
+    return tenants.find((t) => rows.some((r) => r.tenant === t));
+  }
+
+  async read<T extends Resource = Resource>(tenants: readonly TenantId[], resourceType: string, id: string): Promise<T | undefined> {
+    assertTenants(tenants);
+    const rows = await this.db
+      .selectFrom('resources')
+      .select(['tenant', 'content'])
+      .where('tenant', 'in', tenants)
+      .where('resource_type', '=', resourceType)
+      .where('id', '=', id)
+      .execute();
+    const tenant = tenants.find((t) => rows.some((r) => r.tenant === t));
+    const row = rows.find((r) => r.tenant === tenant);
+    return row ? decodeResource<T>(row.content) : undefined;
+  }
+
+  async readVersion<T extends Resource = Resource>(
+    tenants: readonly TenantId[],
+    resourceType: string,
+    id: string,
+    versionId: string,
+  ): Promise<T | undefined> {
+    const version = normalizeVersion(versionId);
+    if (version === undefined || !/^[1-9]\d{0,8}$/.test(version)) return undefined;
+    const tenant = await this.owningTenant(tenants, resourceType, id);
+    if (tenant === undefined) return undefined;
+    const row = await this.db
+      .selectFrom('resource_history')
+      .select('content')
+      .where('tenant', '=', tenant)
+      .where('resource_type', '=', resourceType)
+      .where('id', '=', id)
+      .where('version_id', '=', Number(version))
+      .executeTakeFirst();
+    return row ? decodeResource<T>(row.content) : undefined;
+  }
+
+  async history<T extends Resource = Resource>(tenants: readonly TenantId[], resourceType: string, id: string): Promise<T[]> {
+    const tenant = await this.owningTenant(tenants, resourceType, id);
+    if (tenant === undefined) return [];
+    const rows = await this.db
+      .selectFrom('resource_history')
+      .select('content')
+      .where('tenant', '=', tenant)
+      .where('resource_type', '=', resourceType)
+      .where('id', '=', id)
+      .orderBy('version_id', 'desc')
+      .execute();
+    return rows.map((r) => decodeResource<T>(r.content));
+  }
+
+  async search<T extends Resource = Resource>(request: SearchRequest): Promise<SearchResult<T>> {
+    assertTenants(request.tenants);
+    const { parsed, issues } = parseSearchCriteria(request.resourceType, request.criteria);
+    const sort = parseSearchSort(request.sort);
+    const allIssues = [...issues, ...sort.issues];
+    if (allIssues.length > 0) throw new OperationOutcomeError(badRequest(allIssues));
+
+    const base = this.db
+      .selectFrom('resources as r')
+      .where('r.tenant', 'in', request.tenants)
+      .where('r.resource_type', '=', request.resourceType)
+      .where((eb) => eb.and(parsed.map((c) => criterionCondition(eb, c))));
+
+    // A stable order makes paging by offset gapless: the keys asked for, then id, then tenant.
+    const keys = sort.keys.length > 0 ? sort.keys : [{ key: '_lastUpdated' as const, descending: false }];
+    let page = base.select('r.content');
+    for (const k of keys) {
+      page = page.orderBy(k.key === '_id' ? 'r.id' : 'r.last_updated', k.descending ? 'desc' : 'asc');
+    }
+    if (!keys.some((k) => k.key === '_id')) page = page.orderBy('r.id', 'asc');
+    page = page.orderBy('r.tenant', 'asc').limit(Math.max(0, request.count)).offset(Math.max(0, request.offset));
+
+    const rows = request.count > 0 ? await page.execute() : [];
+    const result: SearchResult<T> = { resources: rows.map((r) => decodeResource<T>(r.content)) };
+    if (request.withTotal) {
+      const counted = await base.select((eb) => eb.fn.countAll().as('total')).executeTakeFirstOrThrow();
+      result.total = Number(counted.total);
+    }
+    return result;
+  }
+
+  async create<T extends Resource>(tenant: TenantId, resource: T, now: Date): Promise<T> {
+    const resourceType = resource.resourceType;
+    const id = resource.id ?? randomUUID();
+    assertId(resourceType, id);
+    const stored = withMeta(resource, id, 1, now);
+    // ON CONFLICT DO NOTHING rather than catching a unique violation: on PostgreSQL an error
+    // would abort the whole transaction, and the caller may want to carry on after a 409.
+    const inserted = await this.insertCurrent(tenant, stored as T & { id: string }, 1);
+    if (!inserted) {
+      throw new OperationOutcomeError(conflict(`${resourceType}/${id} already exists`, `${resourceType}.id`));
+    }
+    await this.insertVersion(tenant, stored as T & { id: string }, 1);
+    await this.writeIndex(tenant, stored as T & { id: string }, { replace: false });
+    return stored;
+  }
+
+  async update<T extends Resource>(
+    tenant: TenantId,
+    resource: T & { id: string },
+    now: Date,
+    options?: { ifMatchVersionId?: string },
+  ): Promise<T> {
+    const resourceType = resource.resourceType;
+    const id = resource.id;
+    assertId(resourceType, id);
+    const expected = normalizeVersion(options?.ifMatchVersionId);
+    const stale = (reason: string): OperationOutcomeError =>
+      new OperationOutcomeError(
+        preconditionFailed(`Version ${expected} of ${resourceType}/${id} is not current: ${reason}`, `${resourceType}.meta.versionId`),
+      );
+
+    // Optimistic: write only if the version read is still current. A concurrent writer makes the
+    // conditional write touch no row (PostgreSQL re-checks the WHERE after waiting for its lock),
+    // and then we read again. https://hl7.org/fhir/R4/http.html#concurrency
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const current = await this.db
+        .selectFrom('resources')
+        .select('version_id')
+        .where('tenant', '=', tenant)
+        .where('resource_type', '=', resourceType)
+        .where('id', '=', id)
+        .executeTakeFirst();
+
+      if (!current) {
+        if (expected !== undefined) throw stale('the resource does not exist');
+        const stored = withMeta(resource, id, 1, now) as T & { id: string };
+        if (!(await this.insertCurrent(tenant, stored, 1))) continue;
+        await this.insertVersion(tenant, stored, 1);
+        await this.writeIndex(tenant, stored, { replace: false });
+        return stored;
+      }
+
+      if (expected !== undefined && String(current.version_id) !== expected) throw stale(`the current version is ${current.version_id}`);
+      const next = current.version_id + 1;
+      const stored = withMeta(resource, id, next, now) as T & { id: string };
+      const updated = await this.db
+        .updateTable('resources')
+        .set({ version_id: next, last_updated: stored.meta!.lastUpdated!, content: JSON.stringify(stored) })
+        .where('tenant', '=', tenant)
+        .where('resource_type', '=', resourceType)
+        .where('id', '=', id)
+        .where('version_id', '=', current.version_id)
+        .executeTakeFirst();
+      if (updated.numUpdatedRows === 0n) {
+        if (expected !== undefined) throw stale('it was changed concurrently');
+        continue;
+      }
+      await this.insertVersion(tenant, stored, next);
+      await this.writeIndex(tenant, stored, { replace: true });
+      return stored;
+    }
+    throw new OperationOutcomeError(conflict(`${resourceType}/${id} is being changed concurrently; retry`, `${resourceType}.id`));
+  }
+
+  async claimReferral(row: Omit<ReferralRow, 'createdAt' | 'updatedAt'>, now: Date): Promise<ClaimReferralResult> {
+    const at = now.toISOString();
+    // The unique constraint decides, never a read first. On PostgreSQL an INSERT that meets an
+    // uncommitted row with the same key waits for that transaction: if it commits, DO NOTHING
+    // and the SELECT below (a new snapshot under READ COMMITTED) sees the winner; if it rolls
+    // back, this INSERT goes through and this caller wins.
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const inserted = await this.db
+        .insertInto('referrals')
+        .values({
+          tenant: row.tenant,
+          id: row.id,
+          identifier_system: row.identifierSystem,
+          identifier_value: row.identifierValue,
+          service_request_id: row.serviceRequestId,
+          task_id: row.taskId,
+          status: row.status,
+          referral: JSON.stringify(row.referral ?? null),
+          created_at: at,
+          updated_at: at,
+        })
+        .onConflict((oc) => oc.columns(['tenant', 'identifier_system', 'identifier_value']).doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (inserted) return { claimed: true };
+      const existing = await this.findReferralByIdentifier(row.tenant, row.identifierSystem, row.identifierValue);
+      if (existing) return { claimed: false, existing };
+    }
+    throw new Error('Could not claim the referral nor read the claim that won');
+  }
+
+  async updateReferralStatus(tenant: TenantId, id: string, status: string, now: Date): Promise<void> {
+    const result = await this.db
+      .updateTable('referrals')
+      .set({ status, updated_at: now.toISOString() })
+      .where('tenant', '=', tenant)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (result.numUpdatedRows === 0n) throw new OperationOutcomeError(notFound('Referral', id));
+  }
+
+  async findReferralByIdentifier(
+    tenant: TenantId,
+    identifierSystem: string,
+    identifierValue: string,
+  ): Promise<ReferralRow | undefined> {
+    const row = await this.db
+      .selectFrom('referrals')
+      .selectAll()
+      .where('tenant', '=', tenant)
+      .where('identifier_system', '=', identifierSystem)
+      .where('identifier_value', '=', identifierValue)
+      .executeTakeFirst();
+    return row ? referralOf(row) : undefined;
+  }
+
+  private async insertCurrent(tenant: TenantId, stored: Resource & { id: string }, version: number): Promise<boolean> {
+    const inserted = await this.db
+      .insertInto('resources')
+      .values({
+        tenant,
+        resource_type: stored.resourceType,
+        id: stored.id,
+        version_id: version,
+        last_updated: stored.meta!.lastUpdated!,
+        content: JSON.stringify(stored),
+      })
+      .onConflict((oc) => oc.columns(['tenant', 'resource_type', 'id']).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    return inserted !== undefined;
+  }
+
+  private async insertVersion(tenant: TenantId, stored: Resource & { id: string }, version: number): Promise<void> {
+    await this.db
+      .insertInto('resource_history')
+      .values({
+        tenant,
+        resource_type: stored.resourceType,
+        id: stored.id,
+        version_id: version,
+        last_updated: stored.meta!.lastUpdated!,
+        content: JSON.stringify(stored),
+      })
+      .execute();
+  }
+
+  private async writeIndex(tenant: TenantId, stored: Resource & { id: string }, options: { replace: boolean }): Promise<void> {
+    if (options.replace) {
+      await this.db
+        .deleteFrom('search_index')
+        .where('tenant', '=', tenant)
+        .where('resource_type', '=', stored.resourceType)
+        .where('resource_id', '=', stored.id)
+        .execute();
+    }
+    const rows = indexRowsOf(tenant, stored);
+    for (let i = 0; i < rows.length; i += INDEX_INSERT_CHUNK) {
+      await this.db.insertInto('search_index').values(rows.slice(i, i + INDEX_INSERT_CHUNK)).execute();
+    }
+  }
+}
+
+export class KyselyResourceStore implements ResourceStore {
+  readonly engine: StoreEngine;
+  readonly #db: Kysely<StoreDatabase>;
+  readonly #root: KyselyResourceAccess;
+  /** Set while a transaction's work runs: see #reader(). */
+  readonly #insideTransaction = new AsyncLocalStorage<true>();
+  #closed = false;
+
+  constructor(db: Kysely<StoreDatabase>, engine: StoreEngine) {
+    this.#db = db;
+    this.engine = engine;
+    this.#root = new KyselyResourceAccess(db, engine);
+  }
+
+  /**
+   * The store's own methods refuse to run inside its transaction's work: on SQLite they would
+   * wait forever for the one connection the work holds, and on PostgreSQL they would not see the
+   * work's own writes. The work must use its `tx`.
+   */
+  #assertUsable(): void {
+    if (this.#closed) throw new Error('The store is closed');
+    if (this.#insideTransaction.getStore()) {
+      throw new Error("Called the store inside its own transaction's work: use the tx argument instead");
+    }
+  }
+
+  #reader(): KyselyResourceAccess {
+    this.#assertUsable();
+    return this.#root;
+  }
+
+  async read<T extends Resource = Resource>(tenants: readonly TenantId[], resourceType: string, id: string): Promise<T | undefined> {
+    return this.#reader().read<T>(tenants, resourceType, id);
+  }
+
+  async readVersion<T extends Resource = Resource>(
+    tenants: readonly TenantId[],
+    resourceType: string,
+    id: string,
+    versionId: string,
+  ): Promise<T | undefined> {
+    return this.#reader().readVersion<T>(tenants, resourceType, id, versionId);
+  }
+
+  async history<T extends Resource = Resource>(tenants: readonly TenantId[], resourceType: string, id: string): Promise<T[]> {
+    return this.#reader().history<T>(tenants, resourceType, id);
+  }
+
+  async search<T extends Resource = Resource>(request: SearchRequest): Promise<SearchResult<T>> {
+    return this.#reader().search<T>(request);
+  }
+
+  async findReferralByIdentifier(tenant: TenantId, identifierSystem: string, identifierValue: string): Promise<ReferralRow | undefined> {
+    return this.#reader().findReferralByIdentifier(tenant, identifierSystem, identifierValue);
+  }
+
+  /**
+   * On SQLite all work shares one connection, so transactions run one after another; on
+   * PostgreSQL each takes a pooled connection, READ COMMITTED. Inside `work`, use `tx` only.
+   */
+  async transaction<T>(work: (tx: ResourceWriter) => Promise<T>): Promise<T> {
+    this.#assertUsable();
+    const builder = this.#db.transaction();
+    const run = this.engine === 'postgresql' ? builder.setIsolationLevel('read committed') : builder;
+    return run.execute((trx) => this.#insideTransaction.run(true, () => work(new KyselyResourceAccess(trx, this.engine))));
+  }
+
+  async ping(): Promise<void> {
+    this.#assertUsable();
+    await sql`select 1`.execute(this.#db);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#db.destroy();
+  }
+}

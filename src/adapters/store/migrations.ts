@@ -1,0 +1,128 @@
+/**
+ * Schema migrations, in code, run by Kysely's Migrator on both engines at start-up. Append new
+ * migrations with a name that sorts after the last; never edit one that has shipped.
+ */
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { StoreEngine } from './engine.js';
+
+/** Column types that differ between the engines; everything else is written once. */
+function columnTypes(engine: StoreEngine) {
+  const postgres = engine === 'postgresql';
+  return {
+    // "C" collation: byte order, so ISO instants and ids sort the same way as on SQLite (BINARY).
+    text: postgres ? sql`text collate "C"` : sql`text`,
+    json: postgres ? sql`jsonb` : sql`text`,
+    integer: sql`integer`,
+  };
+}
+
+function initialSchema(engine: StoreEngine): Migration {
+  const t = columnTypes(engine);
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('resources')
+        .addColumn('tenant', t.text, (c) => c.notNull())
+        .addColumn('resource_type', t.text, (c) => c.notNull())
+        .addColumn('id', t.text, (c) => c.notNull())
+        .addColumn('version_id', t.integer, (c) => c.notNull())
+        .addColumn('last_updated', t.text, (c) => c.notNull())
+        .addColumn('content', t.json, (c) => c.notNull())
+        .addPrimaryKeyConstraint('resources_pk', ['tenant', 'resource_type', 'id'])
+        .execute();
+      // The default search order: _lastUpdated, then id.
+      await db.schema
+        .createIndex('resources_by_last_updated')
+        .on('resources')
+        .columns(['tenant', 'resource_type', 'last_updated', 'id'])
+        .execute();
+
+      await db.schema
+        .createTable('resource_history')
+        .addColumn('tenant', t.text, (c) => c.notNull())
+        .addColumn('resource_type', t.text, (c) => c.notNull())
+        .addColumn('id', t.text, (c) => c.notNull())
+        .addColumn('version_id', t.integer, (c) => c.notNull())
+        .addColumn('last_updated', t.text, (c) => c.notNull())
+        .addColumn('content', t.json, (c) => c.notNull())
+        .addPrimaryKeyConstraint('resource_history_pk', ['tenant', 'resource_type', 'id', 'version_id'])
+        .execute();
+
+      await db.schema
+        .createTable('search_index')
+        .addColumn('tenant', t.text, (c) => c.notNull())
+        .addColumn('resource_type', t.text, (c) => c.notNull())
+        .addColumn('resource_id', t.text, (c) => c.notNull())
+        .addColumn('param', t.text, (c) => c.notNull())
+        .addColumn('token_system', t.text)
+        .addColumn('token_code', t.text)
+        .addColumn('string_norm', t.text)
+        .addColumn('string_exact', t.text)
+        .addColumn('ref_type', t.text)
+        .addColumn('ref_id', t.text)
+        .addColumn('uri', t.text)
+        .addColumn('date_low', t.text)
+        .addColumn('date_high', t.text)
+        .addForeignKeyConstraint(
+          'search_index_resource_fk',
+          ['tenant', 'resource_type', 'resource_id'],
+          'resources',
+          ['tenant', 'resource_type', 'id'],
+          (fk) => fk.onDelete('cascade'),
+        )
+        .execute();
+      // Rewriting a resource's rows, and the per-resource EXISTS probe of every criterion.
+      await db.schema
+        .createIndex('search_index_by_resource')
+        .on('search_index')
+        .columns(['tenant', 'resource_type', 'resource_id', 'param'])
+        .execute();
+      // Selective lookups by value, one per parameter type.
+      await db.schema
+        .createIndex('search_index_by_token')
+        .on('search_index')
+        .columns(['tenant', 'resource_type', 'param', 'token_code', 'token_system'])
+        .execute();
+      await db.schema
+        .createIndex('search_index_by_reference')
+        .on('search_index')
+        .columns(['tenant', 'resource_type', 'param', 'ref_id', 'ref_type'])
+        .execute();
+      await db.schema
+        .createIndex('search_index_by_string')
+        .on('search_index')
+        .columns(['tenant', 'resource_type', 'param', 'string_norm'])
+        .execute();
+      await db.schema
+        .createIndex('search_index_by_date')
+        .on('search_index')
+        .columns(['tenant', 'resource_type', 'param', 'date_low', 'date_high'])
+        .execute();
+
+      await db.schema
+        .createTable('referrals')
+        .addColumn('tenant', t.text, (c) => c.notNull())
+        .addColumn('id', t.text, (c) => c.notNull())
+        .addColumn('identifier_system', t.text, (c) => c.notNull())
+        .addColumn('identifier_value', t.text, (c) => c.notNull())
+        .addColumn('service_request_id', t.text, (c) => c.notNull())
+        .addColumn('task_id', t.text, (c) => c.notNull())
+        .addColumn('status', t.text, (c) => c.notNull())
+        .addColumn('referral', t.json, (c) => c.notNull())
+        .addColumn('created_at', t.text, (c) => c.notNull())
+        .addColumn('updated_at', t.text, (c) => c.notNull())
+        .addPrimaryKeyConstraint('referrals_pk', ['tenant', 'id'])
+        // The idempotency key: the sender's order number, per tenant. claimReferral relies on it.
+        .addUniqueConstraint('referrals_identifier_unique', ['tenant', 'identifier_system', 'identifier_value'])
+        .execute();
+    },
+  };
+}
+
+export function migrationProvider(engine: StoreEngine): MigrationProvider {
+  return {
+    async getMigrations(): Promise<Record<string, Migration>> {
+      return { '0001_initial': initialSchema(engine) };
+    },
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * The tables, as Kysely sees them. JSON columns are `jsonb` on PostgreSQL and `text` on SQLite:
+ * they are written as JSON text on both and read back either parsed (pg) or as text (SQLite).
+ *
+ * Instants (`last_updated`, `date_low`, ...) are fixed-width UTC ISO strings
+ * (`YYYY-MM-DDTHH:mm:ss.sssZ`), so string order is time order on both engines (PostgreSQL text
+ * columns use the "C" collation for the same reason).
+ */
+import type { ColumnType } from 'kysely';
+
+/** Written as JSON text; read back as text (SQLite) or already parsed (PostgreSQL jsonb). */
+export type JsonColumn = ColumnType<unknown, string, string>;
+
+export interface ResourcesTable {
+  tenant: string;
+  resource_type: string;
+  id: string;
+  version_id: number;
+  last_updated: string;
+  content: JsonColumn;
+}
+
+export interface ResourceHistoryTable {
+  tenant: string;
+  resource_type: string;
+  id: string;
+  version_id: number;
+  last_updated: string;
+  content: JsonColumn;
+}
+
+/** One row per (resource, search parameter, value); rewritten with every version. */
+export interface SearchIndexTable {
+  tenant: string;
+  resource_type: string;
+  resource_id: string;
+  param: string;
+  token_system: string | null;
+  token_code: string | null;
+  /** Normalised (lower case, no accents) for the default and `:contains` string matches. */
+  string_norm: string | null;
+  /** As written, for `:exact`. */
+  string_exact: string | null;
+  ref_type: string | null;
+  ref_id: string | null;
+  uri: string | null;
+  date_low: string | null;
+  date_high: string | null;
+}
+
+export interface ReferralsTable {
+  tenant: string;
+  id: string;
+  identifier_system: string;
+  identifier_value: string;
+  service_request_id: string;
+  task_id: string;
+  status: string;
+  referral: JsonColumn;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface StoreDatabase {
+  resources: ResourcesTable;
+  resource_history: ResourceHistoryTable;
+  search_index: SearchIndexTable;
+  referrals: ReferralsTable;
+}

@@ -1,0 +1,134 @@
+/**
+ * Turns parsed search criteria (src/fhir/search-parameters.ts) into Kysely conditions on
+ * `resources as r`, written once for both engines.
+ *
+ * Each criterion is one EXISTS probe into `search_index` for that resource and parameter, its
+ * values ORed inside; criteria are ANDed (https://hl7.org/fhir/R4/search.html#combining).
+ * `_id` and `_lastUpdated` are answered from the resource row itself.
+ */
+import { sql, type Expression, type ExpressionBuilder, type RawBuilder, type SqlBool } from 'kysely';
+import type { DateCondition, ParsedCriterion, ReferenceMatch, TokenMatch } from '../../fhir/search-parameters.js';
+import type { ResourcesTable, StoreDatabase } from './schema.js';
+
+export type SearchScope = StoreDatabase & { r: ResourcesTable };
+type ResourceExpressions = ExpressionBuilder<SearchScope, 'r'>;
+type IndexScope = SearchScope & { si: StoreDatabase['search_index'] };
+type IndexExpressions = ExpressionBuilder<IndexScope, 'r' | 'si'>;
+
+/**
+ * Range comparisons of https://hl7.org/fhir/R4/search.html#prefix, target range [low, high]
+ * against the search value's range [sl, sh], all inclusive instants as fixed-width ISO strings.
+ */
+function dateMatches(low: RawBuilder<unknown>, high: RawBuilder<unknown>, condition: DateCondition): RawBuilder<SqlBool> {
+  const { low: sl, high: sh } = condition.range;
+  const contained = sql<SqlBool>`(${low} >= ${sl} and ${high} <= ${sh})`;
+  switch (condition.prefix) {
+    case 'eq':
+      // The search range fully contains the target range.
+      return contained;
+    case 'ne':
+      return sql<SqlBool>`(${low} < ${sl} or ${high} > ${sh})`;
+    case 'gt':
+      // The range above the search value overlaps the target.
+      return sql<SqlBool>`(${high} > ${sh})`;
+    case 'lt':
+      // The range below the search value overlaps the target.
+      return sql<SqlBool>`(${low} < ${sl})`;
+    case 'ge':
+      return sql<SqlBool>`(${high} > ${sh} or ${contained})`;
+    case 'le':
+      return sql<SqlBool>`(${low} < ${sl} or ${contained})`;
+    case 'sa':
+      // Starts after: the target lies wholly above the search range.
+      return sql<SqlBool>`(${low} > ${sh})`;
+    case 'eb':
+      // Ends before: the target lies wholly below the search range.
+      return sql<SqlBool>`(${high} < ${sl})`;
+  }
+}
+
+/** LIKE pattern with `!` as the escape character (SQLite has no default escape; this reads the same on both). */
+function likeEscape(value: string): string {
+  return value.replace(/[!%_]/g, (ch) => `!${ch}`);
+}
+
+function tokenMatches(eb: IndexExpressions, match: TokenMatch): Expression<SqlBool> {
+  const parts: Expression<SqlBool>[] = [];
+  if (match.system === null) parts.push(eb('si.token_system', 'is', null));
+  else if (match.system !== undefined) parts.push(eb('si.token_system', '=', match.system));
+  if (match.code !== undefined) parts.push(eb('si.token_code', '=', match.code));
+  return eb.and(parts);
+}
+
+function referenceMatches(eb: IndexExpressions, match: ReferenceMatch): Expression<SqlBool> {
+  const parts: Expression<SqlBool>[] = [eb('si.ref_id', '=', match.id)];
+  if (match.type !== undefined) parts.push(eb('si.ref_type', '=', match.type));
+  return eb.and(parts);
+}
+
+function valueMatches(eb: IndexExpressions, criterion: ParsedCriterion): Expression<SqlBool> {
+  switch (criterion.kind) {
+    case 'token':
+      return eb.or(criterion.matches.map((m) => tokenMatches(eb, m)));
+    case 'reference':
+      return eb.or(criterion.matches.map((m) => referenceMatches(eb, m)));
+    case 'string': {
+      if (criterion.mode === 'exact') return eb('si.string_exact', 'in', criterion.values);
+      const column = sql.ref('si.string_norm');
+      return eb.or(
+        criterion.values.map((v) => {
+          const pattern = criterion.mode === 'contains' ? `%${likeEscape(v)}%` : `${likeEscape(v)}%`;
+          return sql<SqlBool>`${column} like ${pattern} escape '!'`;
+        }),
+      );
+    }
+    case 'date':
+      return eb.or(criterion.conditions.map((c) => dateMatches(sql.ref('si.date_low'), sql.ref('si.date_high'), c)));
+    case 'uri':
+      return eb('si.uri', 'in', criterion.values);
+    case 'id':
+    case 'lastUpdated':
+    case 'missing':
+      throw new Error(`criterion ${criterion.kind} is not answered from the search index`);
+  }
+}
+
+function indexProbe(eb: ResourceExpressions, param: string, values?: (eb: IndexExpressions) => Expression<SqlBool>) {
+  let probe = eb
+    .selectFrom('search_index as si')
+    .select(sql.lit(1).as('one'))
+    .whereRef('si.tenant', '=', 'r.tenant')
+    .whereRef('si.resource_type', '=', 'r.resource_type')
+    .whereRef('si.resource_id', '=', 'r.id')
+    .where('si.param', '=', param);
+  if (values) probe = probe.where(values);
+  return probe;
+}
+
+/** The condition one criterion puts on `r`. */
+export function criterionCondition(eb: ResourceExpressions, criterion: ParsedCriterion): Expression<SqlBool> {
+  switch (criterion.kind) {
+    case 'id':
+      return eb('r.id', 'in', criterion.ids);
+    case 'lastUpdated': {
+      const column = sql.ref('r.last_updated');
+      return eb.or(criterion.conditions.map((c) => dateMatches(column, column, c)));
+    }
+    case 'missing': {
+      // https://hl7.org/fhir/R4/search.html#missing: true = no value at all for the parameter.
+      const probe = eb.exists(indexProbe(eb, criterion.param));
+      return criterion.missing ? eb.not(probe) : probe;
+    }
+    case 'token': {
+      const probe = eb.exists(indexProbe(eb, criterion.param, (ieb) => valueMatches(ieb, criterion)));
+      // `:not` also matches resources with no value for the parameter
+      // (https://hl7.org/fhir/R4/search.html#modifiers).
+      return criterion.negate ? eb.not(probe) : probe;
+    }
+    case 'reference':
+    case 'string':
+    case 'date':
+    case 'uri':
+      return eb.exists(indexProbe(eb, criterion.param, (ieb) => valueMatches(ieb, criterion)));
+  }
+}
