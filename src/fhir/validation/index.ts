@@ -1,0 +1,160 @@
+/**
+ * FHIR R4 validation for the gateway: base R4 structure and required bindings (ajv standalone
+ * validators generated from the official JSON schema) and the profiles published in profiles/
+ * (differential rules and FHIRPath invariants). Issues follow the team brief's conventions: every
+ * issue has a FHIRPath expression, all issues are collected, none repeats another.
+ *
+ *   const validator = await FhirValidator.load({ profilesDir: 'profiles' });
+ *   const base = validator.validateBase(body);                       // 400 if it has errors
+ *   const profile = validator.validateProfiles(serviceRequest, [REFERRAL_PROFILE_URL]); // 422
+ *   const all = validator.validate(body, { profiles: requested });    // $validate
+ *
+ * https://hl7.org/fhir/R4/validation.html
+ */
+import { readFile } from 'node:fs/promises';
+import type { CodeSystem, OperationOutcomeIssue, Resource, StructureDefinition, ValueSet } from 'fhir/r4.js';
+import { issue } from '../outcomes.js';
+import type { ValueSetCodes } from './ajv-issues.js';
+import { BaseValidator } from './base-validator.js';
+import { isJsonObject } from './element-paths.js';
+import { DEFAULT_GENERATED_FILE, loadGeneratedValidators, REQUIRED_BINDINGS_FILE } from './generated-validators.js';
+import { loadProfileSet, type ProfileSet } from './profile-set.js';
+
+export { GeneratedValidatorsMissingError } from './generated-validators.js';
+export { CONSTRAINT_LOCATION_EXTENSION, ProfileError } from './profile-engine.js';
+
+export interface FhirValidatorOptions {
+  /** Directory of StructureDefinition, CodeSystem and ValueSet JSON files (profiles/). */
+  profilesDir: string;
+  /** The generated validator module; defaults to generated/fhir-validators.mjs in the project. */
+  generatedFile?: string;
+}
+
+export interface ValidateProfilesOptions {
+  /**
+   * Severity of the issue for a profile this server does not know. `error` (the default) for
+   * profiles a client asks for; `warning` suits profiles a resource merely claims in meta.profile
+   * (e.g. US Core), which the server is free not to check.
+   */
+  unknownProfile?: 'error' | 'warning';
+}
+
+export class FhirValidator {
+  readonly #base: BaseValidator;
+  readonly #profiles: ProfileSet;
+  readonly #resourceTypes: readonly string[];
+
+  private constructor(base: BaseValidator, profiles: ProfileSet, resourceTypes: readonly string[]) {
+    this.#base = base;
+    this.#profiles = profiles;
+    this.#resourceTypes = resourceTypes;
+  }
+
+  /**
+   * Loads the generated validators and the profiles. Fails with a message that says what to do
+   * when generated/ is missing (run `npm install`) or a profile is malformed.
+   */
+  static async load(options: FhirValidatorOptions): Promise<FhirValidator> {
+    const generated = await loadGeneratedValidators(options.generatedFile ?? DEFAULT_GENERATED_FILE, REQUIRED_BINDINGS_FILE);
+    const bindings = JSON.parse(await readFile(REQUIRED_BINDINGS_FILE, 'utf8')) as { valueSets: ValueSetCodes };
+    const base = new BaseValidator(generated, bindings.valueSets);
+    const profiles = await loadProfileSet(options.profilesDir, base);
+    return new FhirValidator(base, profiles, generated.resourceTypes);
+  }
+
+  /** Base R4: structure, primitive formats, required bindings on codes; nested resources too. */
+  validateBase(resource: unknown): OperationOutcomeIssue[] {
+    return this.#base.validate(resource);
+  }
+
+  /**
+   * Conformance to the given profiles (canonical URLs, `|version` ignored). Assumes the resource
+   * passed validateBase; expressions start at its type (`ServiceRequest.requester`), so inside a
+   * Bundle use prefixIssues from ../outcomes.js.
+   */
+  validateProfiles(resource: Resource, profileUrls: readonly string[], options: ValidateProfilesOptions = {}): OperationOutcomeIssue[] {
+    const record = resource as unknown as Record<string, unknown>;
+    if (!isJsonObject(record) || typeof record.resourceType !== 'string') return [];
+    const type = record.resourceType;
+    const claimed = resource.meta?.profile ?? [];
+    const issues: OperationOutcomeIssue[] = [];
+    for (const url of new Set(profileUrls.map((u) => u.split('|')[0] ?? u))) {
+      const profile = this.#profiles.compiled.get(url);
+      if (profile) {
+        issues.push(...profile.check(record, type));
+        continue;
+      }
+      const index = claimed.findIndex((c) => c.split('|')[0] === url);
+      const at = index >= 0 ? `${type}.meta.profile[${index}]` : type;
+      const known = this.#profiles.structureDefinitions.some((sd) => sd.url === url);
+      issues.push(
+        issue(
+          options.unknownProfile ?? 'error',
+          'not-supported',
+          known ? `${url} is not a resource profile, so resources cannot be validated against it` : `Unknown profile ${url}: this server cannot validate against it`,
+          at,
+        ),
+      );
+    }
+    return dedupe(issues);
+  }
+
+  /**
+   * What $validate does (https://hl7.org/fhir/R4/resource-operation-validate.html): base R4, then
+   * the profiles asked for (unknown ones are errors) and those the resource claims in meta.profile
+   * (unknown ones are warnings). A profile issue that only repeats a base issue is dropped.
+   */
+  validate(resource: unknown, options: { profiles?: readonly string[] } = {}): OperationOutcomeIssue[] {
+    const base = this.#base.validate(resource);
+    if (!isJsonObject(resource) || typeof resource.resourceType !== 'string' || !this.#resourceTypes.includes(resource.resourceType)) return base;
+    const typed = resource as unknown as Resource;
+    const requested = options.profiles ?? [];
+    const claimed = (Array.isArray(typed.meta?.profile) ? typed.meta.profile : []).filter(
+      (p): p is string => typeof p === 'string' && !requested.includes(p),
+    );
+    const profile = [
+      ...this.validateProfiles(typed, requested, { unknownProfile: 'error' }),
+      ...this.validateProfiles(typed, claimed, { unknownProfile: 'warning' }),
+    ];
+    return mergeBaseAndProfile(base, profile);
+  }
+
+  /** Every StructureDefinition in profiles/, for GET /fhir/StructureDefinition/{id} and the CapabilityStatement. */
+  profiles(): StructureDefinition[] {
+    return [...this.#profiles.structureDefinitions];
+  }
+
+  /** The CodeSystems and ValueSets published beside the profiles. */
+  terminology(): Array<CodeSystem | ValueSet> {
+    return [...this.#profiles.codeSystems, ...this.#profiles.valueSets];
+  }
+
+  /** The R4 resource types validateBase knows (all 146). */
+  supportedResourceTypes(): string[] {
+    return [...this.#resourceTypes];
+  }
+}
+
+const issueKey = (i: OperationOutcomeIssue): string => `${i.code}|${i.expression?.join('|') ?? ''}`;
+
+function dedupe(issues: readonly OperationOutcomeIssue[]): OperationOutcomeIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const key = `${i.severity}|${issueKey(i)}|${i.diagnostics ?? ''}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * Base R4 and a profile often notice the same thing (ServiceRequest.subject is 1..1 in both):
+ * keep the base issue. An invariant about an element base R4 already refuses says nothing new
+ * (status "ACTIVE" is not a code; that it is not "active" either is noise).
+ */
+function mergeBaseAndProfile(base: readonly OperationOutcomeIssue[], profile: readonly OperationOutcomeIssue[]): OperationOutcomeIssue[] {
+  const baseKeys = new Set(base.map(issueKey));
+  const explained = new Set(base.filter((i) => i.severity === 'error' || i.severity === 'fatal').flatMap((i) => i.expression ?? []));
+  const extra = profile.filter((i) => !baseKeys.has(issueKey(i)) && !(i.code === 'invariant' && i.expression?.some((e) => explained.has(e))));
+  return [...base, ...extra];
+}
