@@ -1,0 +1,197 @@
+/**
+ * The internal infusion referral, and the pure translation of a validated ServiceRequest into it.
+ *
+ * The ServiceRequest has already passed base R4 validation and the infusion-referral profile; what
+ * remains here are the rules that need the deployment's data (the drug catalog) and the referenced
+ * resources: which drug, which patient, which site. Source references are kept verbatim so that
+ * write-back can point at the EHR's own resources.
+ */
+import type { CodeableConcept, Coding, Identifier, Period, Reference, Resource, ServiceRequest } from 'fhir/r4.js';
+import type { OperationOutcomeIssue } from 'fhir/r4.js';
+import { errorIssue } from '../fhir/outcomes.js';
+
+export const ICD10CM_SYSTEM = 'http://hl7.org/fhir/sid/icd-10-cm';
+const PLACER_IDENTIFIER_TYPE = { system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'PLAC' };
+
+export type ReferralPriority = NonNullable<ServiceRequest['priority']>;
+
+export interface ReferralDrug {
+  /** The catalog entry's id. */
+  catalogId: string;
+  name: string;
+  /** The codings the order used, as sent. */
+  orderedCodings: Coding[];
+}
+
+export interface ReferralSite {
+  /** As sent (after Bundle reference rewriting). */
+  reference: Reference;
+  /** The directory Location's id, when the reference points into the directory. */
+  directoryLocationId?: string;
+}
+
+export interface Referral {
+  /** The sender's order number: with the tenant, the idempotency key. */
+  sourceIdentifier: { system: string; value: string };
+  serviceRequest: Reference;
+  patient: Reference;
+  requester: Reference;
+  drug: ReferralDrug;
+  diagnoses: Coding[];
+  diagnosisReferences: Reference[];
+  requestedSite: ReferralSite | undefined;
+  performers: Reference[];
+  coverage: Reference[];
+  requestedPeriod?: Period;
+  priority: ReferralPriority;
+  authoredOn?: string;
+}
+
+export type RejectionReasonCode = 'drug-not-in-catalog';
+
+export interface RejectionReason {
+  code: RejectionReasonCode;
+  display: string;
+  /** Where in the ServiceRequest the problem lies. */
+  expression: string;
+}
+
+export interface TranslationContext {
+  /** The catalog drug ordered by these codings, if the deployment offers it. */
+  findDrug(codings: readonly Coding[]): { id: string; name: string } | undefined;
+  /** Whether a Location id belongs to the network's directory. */
+  isDirectoryLocation(id: string): boolean;
+  /** A referenced resource: contained, from the same Bundle, or already stored. */
+  resolve(reference: Reference): Resource | undefined;
+}
+
+/**
+ * What translation decided:
+ * - `refused`: the request itself is unusable (e.g. a reference to a missing contained resource);
+ *   nothing is stored and the sender gets every issue.
+ * - `rejected`: a well-formed order the network cannot take (e.g. a drug it does not give); the
+ *   referral is tracked and its Task says why.
+ * - `accepted`: the referral moves on.
+ */
+export type TranslationResult =
+  | { kind: 'accepted'; referral: Referral }
+  | { kind: 'rejected'; referral: Omit<Referral, 'drug'> & { drug?: ReferralDrug }; reasons: RejectionReason[] }
+  | { kind: 'refused'; issues: OperationOutcomeIssue[] };
+
+/** The sender's order number: the PLAC-typed identifier, else the first with system and value. */
+export function placerIdentifier(serviceRequest: ServiceRequest): Identifier | undefined {
+  const identifiers = serviceRequest.identifier ?? [];
+  const usable = identifiers.filter((i) => i.system && i.value);
+  const placer = usable.find((i) =>
+    i.type?.coding?.some((c) => c.system === PLACER_IDENTIFIER_TYPE.system && c.code === PLACER_IDENTIFIER_TYPE.code),
+  );
+  return placer ?? usable[0];
+}
+
+/** The resource type a literal reference points to (`Patient/1`, `https://x/fhir/Patient/1`, `#p1` via resolve). */
+export function referencedType(reference: Reference, resolve: (r: Reference) => Resource | undefined): string | undefined {
+  const resolved = resolve(reference);
+  if (resolved) return resolved.resourceType;
+  if (reference.type) return reference.type;
+  const match = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[^/]+)?$/.exec(reference.reference ?? '');
+  return match?.[1];
+}
+
+/** The id in a relative `Location/abc` reference, if it is one. */
+export function relativeId(reference: Reference, resourceType: string): string | undefined {
+  const match = new RegExp(`^${resourceType}/([A-Za-z0-9\\-.]{1,64})$`).exec(reference.reference ?? '');
+  return match?.[1];
+}
+
+function checkReferenceTargets(
+  serviceRequest: ServiceRequest,
+  context: TranslationContext,
+): OperationOutcomeIssue[] {
+  const issues: OperationOutcomeIssue[] = [];
+  const expect = (reference: Reference | undefined, expression: string, allowed: readonly string[]): void => {
+    if (!reference) return;
+    if (reference.reference?.startsWith('#') && !context.resolve(reference)) {
+      issues.push(errorIssue('not-found', `Contained resource ${reference.reference} is not in ServiceRequest.contained`, expression));
+      return;
+    }
+    const type = referencedType(reference, context.resolve);
+    if (type !== undefined && !allowed.includes(type)) {
+      issues.push(errorIssue('invalid', `Reference must point to ${allowed.join(' or ')}, not ${type}`, expression));
+    }
+  };
+  expect(serviceRequest.subject, 'ServiceRequest.subject', ['Patient']);
+  expect(serviceRequest.requester, 'ServiceRequest.requester', ['Practitioner', 'PractitionerRole', 'Organization']);
+  (serviceRequest.insurance ?? []).forEach((r, i) => expect(r, `ServiceRequest.insurance[${i}]`, ['Coverage', 'ClaimResponse']));
+  (serviceRequest.locationReference ?? []).forEach((r, i) => expect(r, `ServiceRequest.locationReference[${i}]`, ['Location']));
+  (serviceRequest.performer ?? []).forEach((r, i) =>
+    expect(r, `ServiceRequest.performer[${i}]`, ['Organization', 'HealthcareService', 'Practitioner', 'PractitionerRole', 'Location']),
+  );
+  (serviceRequest.reasonReference ?? []).forEach((r, i) =>
+    expect(r, `ServiceRequest.reasonReference[${i}]`, ['Condition', 'Observation', 'DiagnosticReport', 'DocumentReference']),
+  );
+  return issues;
+}
+
+function icd10Diagnoses(reasonCodes: readonly CodeableConcept[] | undefined): Coding[] {
+  return (reasonCodes ?? []).flatMap((concept) => (concept.coding ?? []).filter((c) => c.system === ICD10CM_SYSTEM && c.code));
+}
+
+function requestedSite(serviceRequest: ServiceRequest, context: TranslationContext): ReferralSite | undefined {
+  const reference = serviceRequest.locationReference?.[0];
+  if (!reference) return undefined;
+  const id = relativeId(reference, 'Location');
+  return id !== undefined && context.isDirectoryLocation(id) ? { reference, directoryLocationId: id } : { reference };
+}
+
+/**
+ * Translates a stored-to-be ServiceRequest (id assigned, Bundle references rewritten) into a
+ * Referral. Pure: everything it needs is in the arguments.
+ */
+export function translateServiceRequest(serviceRequest: ServiceRequest & { id: string }, context: TranslationContext): TranslationResult {
+  const issues = checkReferenceTargets(serviceRequest, context);
+  const identifier = placerIdentifier(serviceRequest);
+  if (!identifier) {
+    issues.push(
+      errorIssue('required', 'The sender\'s order number is required: an identifier with both system and value', 'ServiceRequest.identifier'),
+    );
+  }
+  if (issues.length > 0 || !identifier || !serviceRequest.subject || !serviceRequest.requester) {
+    return { kind: 'refused', issues };
+  }
+
+  const orderedCodings = serviceRequest.code?.coding ?? [];
+  const drug = context.findDrug(orderedCodings);
+  const base = {
+    sourceIdentifier: { system: identifier.system as string, value: identifier.value as string },
+    serviceRequest: { reference: `ServiceRequest/${serviceRequest.id}` },
+    patient: serviceRequest.subject,
+    requester: serviceRequest.requester,
+    diagnoses: icd10Diagnoses(serviceRequest.reasonCode),
+    diagnosisReferences: serviceRequest.reasonReference ?? [],
+    requestedSite: requestedSite(serviceRequest, context),
+    performers: serviceRequest.performer ?? [],
+    coverage: serviceRequest.insurance ?? [],
+    priority: serviceRequest.priority ?? 'routine',
+    ...(serviceRequest.occurrencePeriod ? { requestedPeriod: serviceRequest.occurrencePeriod } : {}),
+    ...(serviceRequest.authoredOn ? { authoredOn: serviceRequest.authoredOn } : {}),
+  };
+
+  if (!drug) {
+    const ordered = orderedCodings.map((c) => `${c.system ?? '?'}|${c.code ?? '?'}`).join(', ');
+    return {
+      kind: 'rejected',
+      referral: base,
+      reasons: [
+        {
+          code: 'drug-not-in-catalog',
+          display: `The ordered drug (${ordered}) is not in this network's drug catalog`,
+          expression: 'ServiceRequest.code',
+        },
+      ],
+    };
+  }
+  return {
+    kind: 'accepted',
+    referral: { ...base, drug: { catalogId: drug.id, name: drug.name, orderedCodings } },
+  };
+}
