@@ -1137,7 +1137,8 @@ const MODIFIERS: Record<SearchParameterType, readonly string[]> = {
 };
 
 /** Splits on `separator` where it is not escaped with a backslash (https://hl7.org/fhir/R4/search.html#escaping). */
-function splitUnescaped(value: string, separator: string): string[] {
+/** Splits on a separator not escaped with a backslash, keeping escapes for the value parsers. */
+export function splitUnescaped(value: string, separator: string): string[] {
   const parts: string[] = [];
   let current = '';
   for (let i = 0; i < value.length; i++) {

@@ -1,0 +1,99 @@
+/**
+ * The CapabilityStatement (https://hl7.org/fhir/R4/capabilitystatement.html), generated from the
+ * same tables the server runs on (the readable and writable types, the search-parameter table,
+ * the loaded profiles), so it cannot claim what the server does not do.
+ */
+import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4.js';
+import { searchParametersFor } from './search-parameters.js';
+
+export interface CapabilityInput {
+  softwareVersion: string;
+  date: Date;
+  readableTypes: readonly string[];
+  writableTypes: readonly string[];
+  /** Types served read-only from profiles/ (StructureDefinition, CodeSystem, ValueSet). */
+  conformanceTypes: readonly string[];
+  /** The profiles the server validates against, by the resource type they constrain. */
+  profiles: ReadonlyArray<{ url: string; type: string }>;
+  implementationUrl?: string;
+}
+
+type RestResourceType = CapabilityStatementRestResource['type'];
+
+const VALIDATE = { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' };
+
+function storedResource(type: string, input: CapabilityInput): CapabilityStatementRestResource {
+  const writable = input.writableTypes.includes(type);
+  const isReferral = type === 'ServiceRequest';
+  const interaction: CapabilityStatementRestResource['interaction'] = [
+    { code: 'read' },
+    { code: 'vread' },
+    { code: 'history-instance' },
+    { code: 'search-type' },
+  ];
+  if (writable || isReferral) interaction.push({ code: 'create' });
+  if (writable) interaction.push({ code: 'update' });
+  const resource: CapabilityStatementRestResource = {
+    type: type as RestResourceType,
+    interaction,
+    versioning: 'versioned-update',
+    readHistory: true,
+    updateCreate: writable,
+    conditionalCreate: writable || isReferral,
+    conditionalRead: 'not-supported',
+    conditionalUpdate: false,
+    conditionalDelete: 'not-supported',
+    searchParam: searchParametersFor(type).map((p) => ({
+      name: p.code,
+      definition: p.definition,
+      type: p.type,
+      documentation: p.description,
+    })),
+  };
+  const supportedProfile = input.profiles.filter((p) => p.type === type).map((p) => p.url);
+  if (supportedProfile.length > 0) resource.supportedProfile = supportedProfile;
+  if (isReferral) {
+    resource.documentation =
+      'Infusion referrals. Every created ServiceRequest is validated against the infusion-referral profile and tracked by a Task (GET Task?focus=ServiceRequest/{id}). Re-sending the same sender order number returns the original.';
+    resource.operation = [{ ...VALIDATE, documentation: 'Validates exactly as intake does: base R4, the infusion-referral profile, the drug catalog and references. Nothing is stored.' }];
+  }
+  if (!writable && !isReferral) resource.documentation = `${type} resources are written by the gateway itself; clients read and search them.`;
+  return resource;
+}
+
+export function buildCapabilityStatement(input: CapabilityInput): CapabilityStatement {
+  const resources: CapabilityStatementRestResource[] = [
+    ...input.readableTypes.map((type) => storedResource(type, input)),
+    ...input.conformanceTypes.map((type) => ({
+      type: type as RestResourceType,
+      interaction: [{ code: 'read' as const }, { code: 'search-type' as const }],
+      searchParam: [{ name: 'url', type: 'uri' as const, documentation: 'The canonical URL' }],
+      documentation: `The ${type} resources this server publishes (read-only).`,
+    })),
+  ];
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: input.date.toISOString(),
+    kind: 'instance',
+    software: { name: 'Infusion Referral Gateway', version: input.softwareVersion },
+    implementation: {
+      description: 'FHIR R4 gateway for infusion referrals: intake, validation and tracking',
+      ...(input.implementationUrl ? { url: input.implementationUrl } : {}),
+    },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    patchFormat: [],
+    implementationGuide: [],
+    rest: [
+      {
+        mode: 'server',
+        documentation:
+          'JSON only (XML requests are answered 415/406). Clients name their tenant in the X-Tenant-Id header until client authentication is added; the network directory is readable by every tenant. Prefer: return=minimal|representation|OperationOutcome and handling=strict|lenient are honoured.',
+        resource: resources,
+        interaction: [{ code: 'transaction' }, { code: 'batch' }],
+        operation: [{ ...VALIDATE, documentation: 'Validates any resource against base R4 and the profiles it claims or names in the profile parameter.' }],
+      },
+    ],
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * Builds a running gateway from a Config: storage, validator, drug catalog, directory, HTTP app.
+ * main.ts calls it for production; tests call it with a temporary store and a captured logger.
+ */
+import { randomUUID } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Express } from 'express';
+import type { Resource } from 'fhir/r4.js';
+import { createApp } from './app.js';
+import type { Config } from './config/config.js';
+import { findDrugByCodings, parseDrugCatalog, type DrugCatalog } from './domain/drug-catalog.js';
+import { buildCapabilityStatement } from './fhir/capability-statement.js';
+import { FhirValidator } from './fhir/validation/index.js';
+import { CONFORMANCE_TYPES } from './http/fhir-handlers.js';
+import type { Logger } from './logging/logger.js';
+import type { Clock } from './ports/clock.js';
+import type { ResourceStore } from './ports/resource-store.js';
+import { openStore } from './adapters/store/index.js';
+import type { GatewayDeps } from './use-cases/deps.js';
+import { loadDirectory } from './use-cases/load-directory.js';
+import { READABLE_TYPES, WRITABLE_TYPES } from './use-cases/resource-interactions.js';
+
+export interface Gateway {
+  app: Express;
+  deps: GatewayDeps;
+  catalog: DrugCatalog;
+  close(): Promise<void>;
+}
+
+/** Start-up failed for a reason the operator must fix; the message says what. */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}
+
+async function readJsonFile(file: string, what: string, setting: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new StartupError(`Cannot read the ${what} at ${file}: set ${setting} to a readable file`, { cause });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new StartupError(`The ${what} at ${file} is not valid JSON: fix the file or set ${setting}`, { cause });
+  }
+}
+
+export async function loadDrugCatalog(file: string): Promise<DrugCatalog> {
+  const parsed = parseDrugCatalog(await readJsonFile(file, 'drug catalog', 'DRUG_CATALOG'));
+  if (!parsed.catalog) {
+    const problems = parsed.issues.map((i) => `${i.expression?.join(', ') ?? '(catalog)'}: ${i.diagnostics ?? i.code}`);
+    throw new StartupError(`The drug catalog at ${file} is invalid; fix it or set DRUG_CATALOG:\n  - ${problems.join('\n  - ')}`);
+  }
+  return parsed.catalog;
+}
+
+/** The CodeSystems and ValueSets published in profiles/, beside the validator's StructureDefinitions. */
+async function loadConformanceResources(profilesDir: string, validator: FhirValidator): Promise<Map<string, Resource>> {
+  const conformance = new Map<string, Resource>();
+  for (const profile of validator.profiles()) conformance.set(`StructureDefinition/${profile.id}`, profile);
+  for (const file of (await readdir(profilesDir)).filter((f) => f.endsWith('.json')).sort()) {
+    const json = (await readJsonFile(path.join(profilesDir, file), 'conformance resource', 'PROFILES_DIR')) as Partial<Resource>;
+    if ((json.resourceType === 'CodeSystem' || json.resourceType === 'ValueSet') && json.id) {
+      conformance.set(`${json.resourceType}/${json.id}`, json as Resource);
+    }
+  }
+  return conformance;
+}
+
+export async function buildGateway(
+  config: Config,
+  runtime: { logger: Logger; clock: Clock; store?: ResourceStore; softwareVersion?: string },
+): Promise<Gateway> {
+  const [validator, catalog] = await Promise.all([
+    FhirValidator.load({ profilesDir: config.profilesDir }),
+    loadDrugCatalog(config.drugCatalogFile),
+  ]);
+  const store =
+    runtime.store ??
+    (await openStore(config.databaseUrl !== undefined ? { databaseUrl: config.databaseUrl } : { sqliteFile: config.sqliteFile }));
+  const deps: GatewayDeps = {
+    store,
+    validator,
+    drugs: {
+      findDrug: (codings) => {
+        const drug = findDrugByCodings(catalog, codings);
+        return drug ? { id: drug.id, name: drug.name } : undefined;
+      },
+    },
+    clock: runtime.clock,
+    logger: runtime.logger,
+    tenancy: { directoryTenant: config.directoryTenant },
+    newId: randomUUID,
+  };
+
+  if (config.directoryBundle !== undefined) {
+    const bundle = await readJsonFile(config.directoryBundle, 'directory bundle', 'DIRECTORY_BUNDLE');
+    await loadDirectory(deps, bundle);
+  }
+
+  const conformance = await loadConformanceResources(config.profilesDir, validator);
+  const capabilityStatement = buildCapabilityStatement({
+    softwareVersion: runtime.softwareVersion ?? '0.0.0',
+    date: runtime.clock.now(),
+    readableTypes: READABLE_TYPES,
+    writableTypes: WRITABLE_TYPES,
+    conformanceTypes: CONFORMANCE_TYPES,
+    profiles: validator.profiles().map((p) => ({ url: p.url, type: p.type })),
+    ...(config.publicBaseUrl !== undefined ? { implementationUrl: config.publicBaseUrl } : {}),
+  });
+  const app = createApp(deps, {
+    bodyLimitBytes: config.bodyLimitBytes,
+    jsonMaxDepth: config.jsonMaxDepth,
+    defaultTenant: config.defaultTenant,
+    ...(config.publicBaseUrl !== undefined ? { publicBaseUrl: config.publicBaseUrl } : {}),
+    capabilityStatement,
+    conformance,
+  });
+  return { app, deps, catalog, close: () => store.close() };
+}

@@ -1,0 +1,171 @@
+/**
+ * The FHIR interactions as Express-free handlers: each turns a FhirRequest into a use-case call
+ * and its result into a FhirResponse.
+ */
+import type { CapabilityStatement, Resource } from 'fhir/r4.js';
+import { badRequest, errorIssue, methodNotAllowed, notFound, OperationOutcomeError, operationOutcome } from '../fhir/outcomes.js';
+import type { GatewayDeps } from '../use-cases/deps.js';
+import { processBundle } from '../use-cases/process-bundle.js';
+import {
+  createResource,
+  readResource,
+  readResourceVersion,
+  resourceHistory,
+  searchResources,
+  updateResource,
+  type InteractionResult,
+} from '../use-cases/resource-interactions.js';
+import { validateResource } from '../use-cases/validate-resource.js';
+import { locationHeader, versionFromETag, versionHeaders, type FhirHandler, type FhirRequest, type FhirResponse } from './fhir-exchange.js';
+
+/** Published conformance resources (profiles/): StructureDefinition, CodeSystem, ValueSet. */
+export type ConformanceResources = ReadonlyMap<string, Resource>;
+
+export const CONFORMANCE_TYPES = ['StructureDefinition', 'CodeSystem', 'ValueSet'] as const;
+
+function interactionResponse(request: FhirRequest, result: InteractionResult): FhirResponse {
+  if (result.kind === 'refused') return { outcome: result.outcome };
+  const headers = { ...versionHeaders(result.resource), ...(result.status === 201 ? locationHeader(request.baseUrl, result.resource) : {}) };
+  return {
+    status: result.status,
+    resource: result.resource,
+    outcome: operationOutcome(result.status === 201 ? 'created' : 'ok', result.issues),
+    headers,
+  };
+}
+
+function queryValue(request: FhirRequest, name: string): string | undefined {
+  return request.query.find(([k]) => k === name)?.[1];
+}
+
+export interface FhirHandlers {
+  metadata: FhirHandler;
+  readConformance: FhirHandler;
+  searchConformance: FhirHandler;
+  transaction: FhirHandler;
+  validate: FhirHandler;
+  read: FhirHandler;
+  vread: FhirHandler;
+  history: FhirHandler;
+  search: FhirHandler;
+  create: FhirHandler;
+  update: FhirHandler;
+  unsupported: FhirHandler;
+}
+
+export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: CapabilityStatement, conformance: ConformanceResources): FhirHandlers {
+  return {
+    metadata: async () => ({ status: 200, resource: capabilityStatement }),
+
+    readConformance: async (request) => {
+      const { type = '', id = '' } = request.params;
+      const resource = conformance.get(`${type}/${id}`);
+      if (!resource) throw new OperationOutcomeError(notFound(type, id));
+      return { status: 200, resource };
+    },
+
+    searchConformance: async (request) => {
+      const { type = '' } = request.params;
+      const url = queryValue(request, 'url');
+      const resources = [...conformance.values()].filter(
+        (r) => r.resourceType === type && (url === undefined || (r as { url?: string }).url === url.split('|')[0]),
+      );
+      return {
+        status: 200,
+        resource: {
+          resourceType: 'Bundle',
+          type: 'searchset',
+          total: resources.length,
+          link: [{ relation: 'self', url: `${request.baseUrl}/${type}${url === undefined ? '' : `?url=${encodeURIComponent(url)}`}` }],
+          entry: resources.map((resource) => ({ fullUrl: `${request.baseUrl}/${type}/${resource.id}`, resource, search: { mode: 'match' } })),
+        },
+      };
+    },
+
+    transaction: async (request) => {
+      const result = await processBundle(deps, { tenant: request.tenant, body: request.body, prefer: request.prefer.return });
+      if (result.kind === 'refused') return { outcome: result.outcome };
+      // The Bundle answers for every entry; Prefer applies to the entries, not to the Bundle itself.
+      return { status: 200, resource: result.bundle };
+    },
+
+    validate: async (request) => {
+      const profile = queryValue(request, 'profile');
+      const result = await validateResource(deps, {
+        tenant: request.tenant,
+        body: request.body,
+        ...(request.params['type'] ? { resourceTypeFromUrl: request.params['type'] } : {}),
+        ...(profile ? { profiles: [profile] } : {}),
+      });
+      if (result.kind === 'refused') return { outcome: result.outcome };
+      // $validate answers 200 when it could validate; the verdict is in the OperationOutcome.
+      return { status: 200, resource: result.outcome };
+    },
+
+    read: async (request) => {
+      const resource = await readResource(deps, request.tenant, request.params['type'] ?? '', request.params['id'] ?? '');
+      const etag = versionHeaders(resource)['ETag'];
+      if (request.ifNoneMatch !== undefined && etag !== undefined && versionFromETag(request.ifNoneMatch) === resource.meta?.versionId) {
+        return { status: 304, headers: versionHeaders(resource) };
+      }
+      return { status: 200, resource, headers: versionHeaders(resource) };
+    },
+
+    vread: async (request) => {
+      const { type = '', id = '', versionId = '' } = request.params;
+      const resource = await readResourceVersion(deps, request.tenant, type, id, versionId);
+      return { status: 200, resource, headers: versionHeaders(resource) };
+    },
+
+    history: async (request) => {
+      const { type = '', id = '' } = request.params;
+      return { status: 200, resource: await resourceHistory(deps, request.tenant, type, id, request.baseUrl) };
+    },
+
+    search: async (request) => ({
+      status: 200,
+      resource: await searchResources(deps, {
+        tenant: request.tenant,
+        resourceType: request.params['type'] ?? '',
+        query: request.query,
+        strict: request.prefer.handling === 'strict',
+        baseUrl: request.baseUrl,
+      }),
+    }),
+
+    create: async (request) =>
+      interactionResponse(
+        request,
+        await createResource(deps, {
+          tenant: request.tenant,
+          resourceType: request.params['type'] ?? '',
+          body: request.body,
+          ...(request.ifNoneExist !== undefined ? { ifNoneExist: request.ifNoneExist } : {}),
+        }),
+      ),
+
+    update: async (request) => {
+      let ifMatch: string | undefined;
+      if (request.ifMatch !== undefined) {
+        ifMatch = versionFromETag(request.ifMatch);
+        if (ifMatch === undefined) {
+          return { outcome: badRequest([errorIssue('value', `If-Match must be an ETag such as W/"3" (got '${request.ifMatch}')`, 'If-Match')]) };
+        }
+      }
+      return interactionResponse(
+        request,
+        await updateResource(deps, {
+          tenant: request.tenant,
+          resourceType: request.params['type'] ?? '',
+          id: request.params['id'] ?? '',
+          body: request.body,
+          ...(ifMatch !== undefined ? { ifMatch } : {}),
+        }),
+      );
+    },
+
+    unsupported: async (request) => ({
+      outcome: methodNotAllowed(`${request.method} is not supported on this path; see /fhir/metadata for what this server does`),
+    }),
+  };
+}

@@ -1,0 +1,259 @@
+/**
+ * The Express edge of the FHIR API: request id and tenant, content negotiation, body limits, and
+ * the adapter from FhirHandler to Express. Nothing here decides anything about referrals.
+ */
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { OperationOutcome } from 'fhir/r4.js';
+import {
+  allOk,
+  badRequest,
+  errorIssue,
+  OperationOutcomeError,
+  outcomeFromError,
+  payloadTooLarge,
+  statusOf,
+  unsupportedMediaType,
+} from '../fhir/outcomes.js';
+import { withLogContext, type Logger } from '../logging/logger.js';
+import { checkRequestContentType, jsonDepthExceeds, negotiateResponseType } from './content-negotiation.js';
+import { parsePrefer, type FhirHandler, type FhirRequest, type FhirResponse } from './fhir-exchange.js';
+import { CONFORMANCE_TYPES, type FhirHandlers } from './fhir-handlers.js';
+
+export interface HttpOptions {
+  bodyLimitBytes: number;
+  jsonMaxDepth: number;
+  defaultTenant: string;
+  publicBaseUrl?: string;
+}
+
+const TENANT_HEADER = 'x-tenant-id';
+const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+
+interface Locals {
+  requestId: string;
+  tenant: string;
+  mediaType: string;
+  /** The route pattern that served the request, for the access log. */
+  route?: string;
+  /** The resource type named in the URL, when it is a well-formed type name. */
+  resourceType?: string;
+}
+
+function locals(res: Response): Locals {
+  return res.locals as Locals;
+}
+
+function sendOutcome(res: Response, outcome: OperationOutcome, mediaType = 'application/fhir+json'): void {
+  res.status(statusOf(outcome)).type(mediaType).send(JSON.stringify(outcome));
+}
+
+/** Request id (echoed from X-Request-Id when sane, else new) on every log line and response. */
+export function requestContext(logger: Logger, defaultTenant: string) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const incoming = req.get('x-request-id');
+    const requestId = incoming !== undefined && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    const tenantHeader = req.get(TENANT_HEADER);
+    const tenant = tenantHeader ?? defaultTenant;
+    Object.assign(res.locals, { requestId, tenant, mediaType: 'application/fhir+json' });
+    const started = process.hrtime.bigint();
+    withLogContext({ requestId, tenant }, () => {
+      res.on('finish', () => {
+        // Neither the path nor the query: both can carry PHI (Patient?name=..., a client-chosen id).
+        // The matched route pattern and the resource type say enough to operate the service.
+        const { route, resourceType } = res.locals as Partial<Locals>;
+        logger.http('request', {
+          method: req.method,
+          route: route ?? 'unmatched',
+          ...(resourceType ? { resourceType } : {}),
+          status: res.statusCode,
+          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+        });
+      });
+      if (!TENANT_PATTERN.test(tenant)) {
+        sendOutcome(res, badRequest([errorIssue('value', `${TENANT_HEADER} must be letters, digits, '.', '_' or '-' (at most 64)`, TENANT_HEADER)]));
+        return;
+      }
+      next();
+    });
+  };
+}
+
+/** 406 before any work when the client cannot read JSON; records the media type to answer with. */
+function negotiate(req: Request, res: Response, next: NextFunction): void {
+  const format = typeof req.query['_format'] === 'string' ? req.query['_format'] : undefined;
+  const negotiated = negotiateResponseType(format, req.get('accept'));
+  if ('outcome' in negotiated) {
+    sendOutcome(res, negotiated.outcome);
+    return;
+  }
+  locals(res).mediaType = negotiated.mediaType;
+  next();
+}
+
+/**
+ * Reads a FHIR JSON body: 415 for other media types (XML included), 413 past the size limit,
+ * 400 for malformed JSON or nesting deeper than the limit. The parse error's own message is not
+ * echoed or logged: it quotes the body, which may hold PHI.
+ */
+function fhirJsonBody(options: HttpOptions) {
+  const readText = express.text({ type: () => true, limit: options.bodyLimitBytes });
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (req.method !== 'POST' && req.method !== 'PUT') {
+      next();
+      return;
+    }
+    const contentTypeProblem = checkRequestContentType(req.get('content-type'));
+    if (contentTypeProblem) {
+      sendOutcome(res, contentTypeProblem, locals(res).mediaType);
+      return;
+    }
+    readText(req, res, (err?: unknown) => {
+      if (err) {
+        const type = (err as { type?: string }).type;
+        if (type === 'entity.too.large') {
+          sendOutcome(res, payloadTooLarge(`The body is larger than the limit of ${options.bodyLimitBytes} bytes`), locals(res).mediaType);
+        } else if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+          sendOutcome(res, unsupportedMediaType('Only UTF-8 FHIR JSON is supported'), locals(res).mediaType);
+        } else {
+          sendOutcome(res, badRequest([errorIssue('invalid', 'The request body could not be read')]), locals(res).mediaType);
+        }
+        return;
+      }
+      const text = typeof req.body === 'string' ? req.body : '';
+      if (text.trim() === '') {
+        sendOutcome(res, badRequest([errorIssue('required', 'The request body is empty: send a FHIR resource as JSON')]), locals(res).mediaType);
+        return;
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (parseError) {
+        const position = /position (\d+)/.exec((parseError as Error).message)?.[1];
+        sendOutcome(
+          res,
+          badRequest([errorIssue('structure', `The body is not valid JSON${position === undefined ? '' : ` (near character ${position})`}`)]),
+          locals(res).mediaType,
+        );
+        return;
+      }
+      if (jsonDepthExceeds(parsed, options.jsonMaxDepth)) {
+        sendOutcome(res, badRequest([errorIssue('structure', `The JSON nests deeper than ${options.jsonMaxDepth} levels`)]), locals(res).mediaType);
+        return;
+      }
+      req.body = parsed;
+      next();
+    });
+  };
+}
+
+function baseUrlOf(req: Request, options: HttpOptions): string {
+  return options.publicBaseUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}/fhir`;
+}
+
+function toFhirRequest(req: Request, res: Response, options: HttpOptions): FhirRequest {
+  const url = new URL(req.originalUrl, 'http://placeholder');
+  const request: FhirRequest = {
+    method: req.method,
+    params: Object.fromEntries(Object.entries(req.params).map(([k, v]) => [k, String(v)])),
+    query: [...url.searchParams.entries()].map(([k, v]) => [k, v] as const),
+    body: req.body,
+    tenant: locals(res).tenant,
+    baseUrl: baseUrlOf(req, options),
+    prefer: parsePrefer(req.get('prefer')),
+  };
+  const ifNoneExist = req.get('if-none-exist');
+  const ifMatch = req.get('if-match');
+  const ifNoneMatch = req.get('if-none-match');
+  if (ifNoneExist !== undefined) request.ifNoneExist = ifNoneExist;
+  if (ifMatch !== undefined) request.ifMatch = ifMatch;
+  if (ifNoneMatch !== undefined) request.ifNoneMatch = ifNoneMatch;
+  return request;
+}
+
+function send(req: Request, res: Response, request: FhirRequest, response: FhirResponse): void {
+  for (const [name, value] of Object.entries(response.headers ?? {})) res.setHeader(name, value);
+  const status = response.status ?? (response.outcome ? statusOf(response.outcome) : 500);
+  res.status(status);
+  if (status === 304) {
+    res.end();
+    return;
+  }
+  let body: unknown;
+  if (status >= 400) {
+    body = response.outcome;
+  } else if ((req.method === 'POST' || req.method === 'PUT') && request.prefer.return === 'minimal') {
+    body = undefined;
+  } else if ((req.method === 'POST' || req.method === 'PUT') && request.prefer.return === 'OperationOutcome') {
+    body = response.outcome ?? allOk();
+  } else {
+    body = response.resource ?? response.outcome;
+  }
+  if (body === undefined) {
+    res.end();
+    return;
+  }
+  const pretty = req.query['_pretty'] === 'true';
+  res.type(locals(res).mediaType).send(JSON.stringify(body, null, pretty ? 2 : undefined));
+}
+
+function adapt(handler: FhirHandler, options: HttpOptions) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const request = toFhirRequest(req, res, options);
+    locals(res).route = `${req.baseUrl}${(req.route as { path?: string } | undefined)?.path ?? ''}`;
+    const type = request.params['type'];
+    if (type !== undefined && /^[A-Z][A-Za-z]{1,63}$/.test(type)) locals(res).resourceType = type;
+    const response = await handler(request);
+    send(req, res, request, response);
+  };
+}
+
+function isOperation(segment: string | undefined): boolean {
+  return segment?.startsWith('$') ?? false;
+}
+
+export function fhirRouter(handlers: FhirHandlers, options: HttpOptions): Router {
+  const router = express.Router();
+  const run = (handler: FhirHandler) => adapt(handler, options);
+  router.use(negotiate);
+  router.use(fhirJsonBody(options));
+
+  router.get('/metadata', run(handlers.metadata));
+  for (const type of CONFORMANCE_TYPES) {
+    router.get(`/${type}`, (req, res) => run(handlers.searchConformance)(Object.assign(req, { params: { type } }), res));
+    router.get(`/${type}/:id`, (req, res) => run(handlers.readConformance)(Object.assign(req, { params: { type, id: req.params['id'] } }), res));
+  }
+  router.post('/', run(handlers.transaction));
+  router.post('/:segment', (req, res) =>
+    isOperation(req.params['segment'])
+      ? req.params['segment'] === '$validate'
+        ? run(handlers.validate)(Object.assign(req, { params: {} }), res)
+        : run(handlers.unsupported)(req, res)
+      : run(handlers.create)(Object.assign(req, { params: { type: req.params['segment'] } }), res),
+  );
+  router.post('/:type/:operation', (req, res) =>
+    req.params['operation'] === '$validate' ? run(handlers.validate)(req, res) : run(handlers.unsupported)(req, res),
+  );
+  router.get('/:type/:id/_history/:versionId', run(handlers.vread));
+  router.get('/:type/:id/_history', run(handlers.history));
+  router.get('/:type/:id', run(handlers.read));
+  router.get('/:type', run(handlers.search));
+  router.put('/:type/:id', run(handlers.update));
+  router.all('/{*rest}', run(handlers.unsupported));
+  return router;
+}
+
+/** The last word: any error becomes an OperationOutcome; unexpected ones are logged without PHI. */
+export function fhirErrorHandler(logger: Logger) {
+  return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
+    if (!(err instanceof OperationOutcomeError)) {
+      const error = err as { name?: string; code?: string; message?: string; stack?: string };
+      // Messages of parse and database errors can quote data; log the kind of error and where it arose.
+      logger.error('unhandled error', { errorName: error.name, errorCode: error.code, stack: error.stack?.split('\n').slice(1, 6).join(' | ') });
+    }
+    if (res.headersSent) return;
+    sendOutcome(res, outcomeFromError(err), locals(res).mediaType ?? 'application/fhir+json');
+  };
+}

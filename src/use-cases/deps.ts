@@ -1,0 +1,44 @@
+/**
+ * What the use cases need, as interfaces: storage, validation, the drug catalog, the clock, logs.
+ * main.ts builds the real ones; tests pass their own.
+ */
+import type { Coding, OperationOutcomeIssue, Resource, StructureDefinition } from 'fhir/r4.js';
+import type { Clock } from '../ports/clock.js';
+import type { ResourceStore, TenantId } from '../ports/resource-store.js';
+import type { Logger } from '../logging/logger.js';
+
+export interface ResourceValidator {
+  /** Structure (R4 JSON schema) and required bindings, nested resources included. */
+  validateBase(resource: unknown): OperationOutcomeIssue[];
+  /** Conformance to the given profiles (canonical URLs); an unknown profile is an error, or a warning if asked. */
+  validateProfiles(resource: Resource, profileUrls: readonly string[], options?: { unknownProfile?: 'error' | 'warning' }): OperationOutcomeIssue[];
+  profiles(): StructureDefinition[];
+}
+
+export interface DrugLookup {
+  findDrug(codings: readonly Coding[]): { id: string; name: string } | undefined;
+}
+
+export interface Tenancy {
+  /** The tenant that owns the network's directory, visible to every client. */
+  directoryTenant: TenantId;
+}
+
+export interface GatewayDeps {
+  store: ResourceStore;
+  validator: ResourceValidator;
+  drugs: DrugLookup;
+  clock: Clock;
+  logger: Logger;
+  tenancy: Tenancy;
+  newId: () => string;
+}
+
+/** The resource types that make up the network's directory (Da Vinci PDex Plan-Net shapes). */
+export const DIRECTORY_TYPES: readonly string[] = ['Location', 'HealthcareService', 'Organization', 'OrganizationAffiliation', 'InsurancePlan', 'Endpoint'];
+
+/** The tenants whose rows a client may read: its own, plus the shared directory for directory types. */
+export function visibleTenants(tenancy: Tenancy, tenant: TenantId, resourceType: string): TenantId[] {
+  if (tenant === tenancy.directoryTenant || !DIRECTORY_TYPES.includes(resourceType)) return [tenant];
+  return [tenant, tenancy.directoryTenant];
+}

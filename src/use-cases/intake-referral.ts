@@ -1,0 +1,164 @@
+/**
+ * Intake of one infusion ServiceRequest: validate, translate into a Referral, store it with its
+ * tracking Task in one transaction, once per sender order number.
+ *
+ *   validate (R4 + infusion-referral profile) -> resolve references -> translate
+ *     -> [transaction] claim the order number -> store ServiceRequest + Task
+ *
+ * Used by POST /fhir/ServiceRequest and by transaction/batch Bundles (process-bundle.ts).
+ */
+import type { OperationOutcomeIssue, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
+import { buildReferralTask } from '../domain/referral-task.js';
+import { translateServiceRequest, type TranslationResult } from '../domain/referral.js';
+import { REFERRAL_PROFILE_URL, type ReferralStatus } from '../domain/referral-status.js';
+import { findContained, parseRelativeReference } from '../fhir/references.js';
+import { informationIssue, warningIssue } from '../fhir/outcomes.js';
+import type { ReferralRow, ResourceReader, ResourceWriter, TenantId } from '../ports/resource-store.js';
+import { visibleTenants, type GatewayDeps, type ResourceValidator } from './deps.js';
+
+export type StoredServiceRequest = ServiceRequest & { id: string };
+
+/**
+ * Profile issues for a referral: the infusion-referral profile always applies (its problems are
+ * errors); other profiles the ServiceRequest claims in meta.profile are checked too, but one this
+ * server does not know (US Core, say) is only a warning, never a reason to refuse the order.
+ */
+export function referralProfileIssues(validator: ResourceValidator, serviceRequest: Resource): OperationOutcomeIssue[] {
+  const claimed = (serviceRequest.meta?.profile ?? []).filter((p) => p !== REFERRAL_PROFILE_URL);
+  return [
+    ...validator.validateProfiles(serviceRequest, [REFERRAL_PROFILE_URL]),
+    ...(claimed.length > 0 ? validator.validateProfiles(serviceRequest, claimed, { unknownProfile: 'warning' }) : []),
+  ];
+}
+
+/** Validation issues for a ServiceRequest: base R4, then the referral profile and any it claims. */
+export function validateReferralRequest(deps: Pick<GatewayDeps, 'validator'>, resource: unknown): {
+  base: OperationOutcomeIssue[];
+  profile: OperationOutcomeIssue[];
+} {
+  const base = deps.validator.validateBase(resource);
+  if (typeof resource !== 'object' || resource === null || (resource as Resource).resourceType !== 'ServiceRequest') {
+    return { base, profile: [] };
+  }
+  return { base, profile: referralProfileIssues(deps.validator, resource as Resource) };
+}
+
+export interface PreparedReferral {
+  tenant: TenantId;
+  referralId: string;
+  taskId: string;
+  serviceRequest: StoredServiceRequest;
+  translation: Exclude<TranslationResult, { kind: 'refused' }>;
+}
+
+/**
+ * Resolves what the ServiceRequest points at and translates it. `bundleResources` holds the other
+ * resources of the same transaction, keyed by their (rewritten) `Type/id` reference.
+ */
+export async function prepareReferral(
+  deps: GatewayDeps,
+  reader: ResourceReader,
+  tenant: TenantId,
+  serviceRequest: StoredServiceRequest,
+  bundleResources: ReadonlyMap<string, Resource> = new Map(),
+): Promise<{ ok: true; prepared: PreparedReferral } | { ok: false; issues: OperationOutcomeIssue[] }> {
+  const resolved = new Map<string, Resource>();
+  const references: Reference[] = [
+    serviceRequest.subject,
+    serviceRequest.requester,
+    ...(serviceRequest.insurance ?? []),
+    ...(serviceRequest.locationReference ?? []),
+    ...(serviceRequest.performer ?? []),
+    ...(serviceRequest.reasonReference ?? []),
+  ].filter((r): r is Reference => r !== undefined);
+
+  for (const reference of references) {
+    const key = reference.reference;
+    if (key === undefined || resolved.has(key)) continue;
+    const found =
+      findContained(serviceRequest, key) ??
+      bundleResources.get(key) ??
+      (await readRelative(deps, reader, tenant, key));
+    if (found) resolved.set(key, found);
+  }
+
+  const directoryLocations = new Set<string>();
+  for (const reference of serviceRequest.locationReference ?? []) {
+    const parsed = parseRelativeReference(reference.reference);
+    if (parsed?.resourceType !== 'Location') continue;
+    const location = await reader.read([deps.tenancy.directoryTenant], 'Location', parsed.id);
+    if (location) directoryLocations.add(parsed.id);
+  }
+
+  const translation = translateServiceRequest(serviceRequest, {
+    findDrug: (codings) => deps.drugs.findDrug(codings),
+    isDirectoryLocation: (id) => directoryLocations.has(id),
+    resolve: (reference) => (reference.reference === undefined ? undefined : resolved.get(reference.reference)),
+  });
+  if (translation.kind === 'refused') return { ok: false, issues: translation.issues };
+  return {
+    ok: true,
+    prepared: { tenant, referralId: deps.newId(), taskId: deps.newId(), serviceRequest, translation },
+  };
+}
+
+async function readRelative(deps: GatewayDeps, reader: ResourceReader, tenant: TenantId, reference: string): Promise<Resource | undefined> {
+  const parsed = parseRelativeReference(reference);
+  if (!parsed) return undefined;
+  return reader.read(visibleTenants(deps.tenancy, tenant, parsed.resourceType), parsed.resourceType, parsed.id);
+}
+
+export type RecordedReferral =
+  | { kind: 'created'; serviceRequest: StoredServiceRequest; task: Task & { id: string }; status: ReferralStatus }
+  | { kind: 'duplicate'; existing: ReferralRow };
+
+/**
+ * Stores the referral inside the caller's transaction. The sender's order number is claimed first,
+ * through the database's unique constraint: a duplicate writes nothing and gets the original.
+ */
+export async function recordReferral(tx: ResourceWriter, prepared: PreparedReferral, now: Date): Promise<RecordedReferral> {
+  const { translation } = prepared;
+  const status: ReferralStatus = translation.kind === 'accepted' ? 'received' : 'rejected';
+  const claim = await tx.claimReferral(
+    {
+      tenant: prepared.tenant,
+      id: prepared.referralId,
+      identifierSystem: translation.referral.sourceIdentifier.system,
+      identifierValue: translation.referral.sourceIdentifier.value,
+      serviceRequestId: prepared.serviceRequest.id,
+      taskId: prepared.taskId,
+      status,
+      referral: translation.referral,
+    },
+    now,
+  );
+  if (!claim.claimed) return { kind: 'duplicate', existing: claim.existing };
+
+  const serviceRequest = await tx.create(prepared.tenant, prepared.serviceRequest, now);
+  const task = await tx.create(
+    prepared.tenant,
+    buildReferralTask({
+      taskId: prepared.taskId,
+      referralId: prepared.referralId,
+      serviceRequestId: prepared.serviceRequest.id,
+      patient: translation.referral.patient,
+      requester: translation.referral.requester,
+      status,
+      rejectionReasons: translation.kind === 'rejected' ? translation.reasons : [],
+      now,
+    }),
+    now,
+  );
+  return { kind: 'created', serviceRequest: serviceRequest as StoredServiceRequest, task: task as Task & { id: string }, status };
+}
+
+/** Issues that tell the sender what became of the referral (for Prefer: return=OperationOutcome). */
+export function referralOutcomeIssues(prepared: PreparedReferral, taskId: string, status: ReferralStatus): OperationOutcomeIssue[] {
+  const issues = [informationIssue('informational', `Referral tracked by Task/${taskId} (businessStatus ${status})`)];
+  if (prepared.translation.kind === 'rejected') {
+    for (const reason of prepared.translation.reasons) {
+      issues.push(warningIssue('business-rule', `Referral rejected: ${reason.display}`, reason.expression));
+    }
+  }
+  return issues;
+}

@@ -1,0 +1,94 @@
+/**
+ * Story: an integration engineer asks whether a resource would be accepted, without storing it
+ * ($validate, https://hl7.org/fhir/R4/resource-operation-validate.html).
+ *
+ * The body is the resource itself or a Parameters with `resource` and optional `profile`.
+ * Validation covers base R4, the profiles the resource claims in meta.profile and the `profile`
+ * parameter. On ServiceRequest/$validate (and for ServiceRequests inside a Bundle) it is exactly
+ * what intake does: the infusion-referral profile is always applied and the referral is
+ * translated, so catalog and reference problems show up too. Nothing is stored.
+ */
+import type { Bundle, OperationOutcome, OperationOutcomeIssue, Parameters, Resource, ServiceRequest } from 'fhir/r4.js';
+import { REFERRAL_PROFILE_URL } from '../domain/referral-status.js';
+import { badRequest, dedupeIssues, errorIssue, informationIssue, operationOutcome, prefixIssues, warningIssue } from '../fhir/outcomes.js';
+import { withServerId } from '../fhir/resources.js';
+import type { GatewayDeps } from './deps.js';
+import { prepareReferral, referralProfileIssues } from './intake-referral.js';
+
+export type ValidateResult = { kind: 'validated'; outcome: OperationOutcome } | { kind: 'refused'; outcome: OperationOutcome };
+
+function unwrapParameters(body: unknown): { resource?: unknown; profiles: string[]; issues: OperationOutcomeIssue[] } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { profiles: [], issues: [errorIssue('structure', 'The body must be a FHIR resource or a Parameters resource')] };
+  }
+  if ((body as Resource).resourceType !== 'Parameters') return { resource: body, profiles: [], issues: [] };
+  const parameters = (body as Parameters).parameter ?? [];
+  const resource = parameters.find((p) => p.name === 'resource')?.resource;
+  const profiles = parameters.filter((p) => p.name === 'profile').map((p) => p.valueUri ?? p.valueCanonical ?? p.valueString ?? '');
+  const mode = parameters.find((p) => p.name === 'mode')?.valueCode;
+  const issues: OperationOutcomeIssue[] = [];
+  if (!resource) issues.push(errorIssue('required', "Parameters must carry the resource to validate in a 'resource' parameter", 'Parameters.parameter'));
+  if (mode !== undefined && mode !== 'create' && mode !== 'update') {
+    issues.push(errorIssue('not-supported', `mode '${mode}' is not supported; use create or update (or omit it)`, 'Parameters.parameter'));
+  }
+  return { ...(resource ? { resource } : {}), profiles, issues };
+}
+
+async function referralIssues(
+  deps: GatewayDeps,
+  tenant: string,
+  serviceRequest: ServiceRequest,
+  extraProfiles: readonly string[],
+  options: { translate: boolean },
+): Promise<OperationOutcomeIssue[]> {
+  const named = extraProfiles.filter((p) => p !== REFERRAL_PROFILE_URL);
+  const issues = [...referralProfileIssues(deps.validator, serviceRequest), ...(named.length > 0 ? deps.validator.validateProfiles(serviceRequest, named) : [])];
+  if (!options.translate || issues.some((i) => i.severity === 'error')) return issues;
+  const prepared = await prepareReferral(deps, deps.store, tenant, withServerId(serviceRequest, 'validation-only'));
+  if (!prepared.ok) return [...issues, ...prepared.issues];
+  if (prepared.prepared.translation.kind === 'rejected') {
+    issues.push(...prepared.prepared.translation.reasons.map((r) => warningIssue('business-rule', `The referral would be rejected: ${r.display}`, r.expression)));
+  }
+  return issues;
+}
+
+export async function validateResource(
+  deps: GatewayDeps,
+  input: { tenant: string; body: unknown; resourceTypeFromUrl?: string; profiles?: readonly string[] },
+): Promise<ValidateResult> {
+  const unwrapped = unwrapParameters(input.body);
+  if (unwrapped.issues.length > 0 || unwrapped.resource === undefined) return { kind: 'refused', outcome: badRequest(unwrapped.issues) };
+  const resource = unwrapped.resource;
+  const extraProfiles = [...unwrapped.profiles, ...(input.profiles ?? [])];
+  const resourceType = (resource as { resourceType?: unknown }).resourceType;
+  if (input.resourceTypeFromUrl !== undefined && resourceType !== input.resourceTypeFromUrl) {
+    return {
+      kind: 'refused',
+      outcome: badRequest([errorIssue('invalid', `Expected a ${input.resourceTypeFromUrl} but got ${typeof resourceType === 'string' ? resourceType : 'no resourceType'}`, 'resourceType')]),
+    };
+  }
+
+  const issues = deps.validator.validateBase(resource);
+  // Profiles are checked even when base validation failed, as intake does, so that one round
+  // trip shows every problem; the referral's translation needs a structurally valid resource.
+  if (typeof resource === 'object' && resource !== null && typeof resourceType === 'string') {
+    const typed = resource as Resource;
+    const baseFailed = issues.some((i) => i.severity === 'error');
+    if (typed.resourceType === 'ServiceRequest') {
+      issues.push(...(await referralIssues(deps, input.tenant, typed as ServiceRequest, extraProfiles, { translate: !baseFailed })));
+    } else {
+      const claimed = typed.meta?.profile ?? [];
+      if (claimed.length > 0) issues.push(...deps.validator.validateProfiles(typed, claimed, { unknownProfile: 'warning' }));
+      if (extraProfiles.length > 0) issues.push(...deps.validator.validateProfiles(typed, extraProfiles));
+      if (typed.resourceType === 'Bundle') {
+        for (const [index, entry] of ((typed as Bundle).entry ?? []).entries()) {
+          if (entry.resource?.resourceType !== 'ServiceRequest') continue;
+          const entryIssues = referralProfileIssues(deps.validator, entry.resource);
+          issues.push(...prefixIssues(entryIssues, { from: 'ServiceRequest', to: `Bundle.entry[${index}].resource` }));
+        }
+      }
+    }
+  }
+  if (issues.length === 0) issues.push(informationIssue('informational', 'No issues detected'));
+  return { kind: 'validated', outcome: operationOutcome('validation', dedupeIssues(issues)) };
+}

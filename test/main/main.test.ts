@@ -1,0 +1,105 @@
+/**
+ * The real process: `npm start`'s entry point, started as a child process.
+ */
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { readFixture, withOrderNumber } from '../support/fixtures.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+function startMain(env: Record<string, string>): { child: ChildProcess; lines: string[]; listening: Promise<number> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const listening = new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${lines.join('\n')}`)));
+    for (const stream of [child.stdout, child.stderr]) {
+      readline.createInterface({ input: stream as NodeJS.ReadableStream }).on('line', (line) => {
+        lines.push(line);
+        try {
+          const parsed = JSON.parse(line) as { message?: string; port?: number };
+          if (parsed.message === 'gateway listening' && parsed.port) resolve(parsed.port);
+        } catch {
+          // plain text line
+        }
+      });
+    }
+  });
+  return { child, lines, listening };
+}
+
+function exitCode(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+describe('the gateway process', function () {
+  this.timeout(60_000);
+  let dataDir: string;
+  beforeEach(async () => {
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'gateway-main-'));
+  });
+  afterEach(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('refuses to start on bad configuration, naming every variable to fix', async () => {
+    const { child, lines } = startMain({ PORT: 'eighty', LOG_LEVEL: 'chatty', DATA_DIR: dataDir });
+    expect(await exitCode(child)).to.equal(78);
+    const output = lines.join('\n');
+    expect(output).to.contain('Set PORT');
+    expect(output).to.contain('Set LOG_LEVEL');
+  });
+
+  it('refuses to start with an invalid drug catalog and says which file and what is wrong', async () => {
+    const { child, lines } = startMain({ PORT: '0', DATA_DIR: dataDir, DRUG_CATALOG: 'package.json' });
+    expect(await exitCode(child)).to.equal(78);
+    expect(lines.join('\n')).to.contain('DRUG_CATALOG');
+  });
+
+  it('on SIGTERM finishes the request in flight, refuses new connections, and exits 0', async () => {
+    const { child, lines, listening } = startMain({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir });
+    const port = await listening;
+    const body = JSON.stringify(withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `sigterm-${randomUUID()}`));
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const response = new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk.toString();
+      });
+      socket.on('end', () => resolve(text));
+      socket.on('close', () => resolve(text));
+    });
+    const half = Math.floor(body.length / 2);
+    socket.write(
+      `POST /fhir/ServiceRequest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/fhir+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`,
+    );
+    socket.write(body.slice(0, half));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const refused = await new Promise<boolean>((resolve) => {
+      const probe = net.connect(port, '127.0.0.1');
+      probe.once('connect', () => {
+        probe.destroy();
+        resolve(false);
+      });
+      probe.once('error', () => resolve(true));
+    });
+    expect(refused, 'new connections are refused while shutting down').to.equal(true);
+    socket.end(body.slice(half));
+    expect(await response).to.match(/^HTTP\/1\.1 201 /);
+    expect(await exitCode(child)).to.equal(0);
+    expect(lines.some((l) => l.includes('"stopped"') || l.includes('"message":"stopped"'))).to.equal(true);
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * Starts a real gateway on 127.0.0.1 and a random port, over a fresh embedded SQLite file or a
+ * throwaway PostgreSQL schema, with the demo directory and catalog from fixtures/.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { openStore } from '../../src/adapters/store/index.js';
+import { loadConfig } from '../../src/config/config.js';
+import { buildGateway, type Gateway } from '../../src/gateway.js';
+import type { Clock } from '../../src/ports/clock.js';
+import { capturingLogger } from './log-capture.js';
+import { createPostgresSchema } from './postgres.js';
+
+export type Engine = 'sqlite' | 'postgres';
+
+export interface RunningGateway {
+  baseUrl: string;
+  gateway: Gateway;
+  stop(): Promise<void>;
+}
+
+export const fixedClock = (iso: string): Clock => ({ now: () => new Date(iso) });
+
+export async function startGateway(options: { engine?: Engine; env?: Record<string, string>; clock?: Clock } = {}): Promise<RunningGateway> {
+  const engine = options.engine ?? 'sqlite';
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'gateway-test-'));
+  const cleanups: Array<() => Promise<void>> = [() => rm(dir, { recursive: true, force: true })];
+  let store;
+  if (engine === 'postgres') {
+    const schema = await createPostgresSchema();
+    cleanups.unshift(schema.drop);
+    store = await openStore({ databaseUrl: schema.databaseUrl, postgresSchema: schema.name });
+  } else {
+    store = await openStore({ sqliteFile: path.join(dir, 'gateway.sqlite') });
+  }
+  const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'debug', ...options.env });
+  const gateway = await buildGateway(config, {
+    logger: capturingLogger(),
+    clock: options.clock ?? { now: () => new Date() },
+    store,
+    softwareVersion: 'test',
+  });
+  const server = gateway.app.listen(0, '127.0.0.1');
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    gateway,
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await gateway.close();
+      for (const cleanup of cleanups) await cleanup();
+    },
+  };
+}
+
+/** fetch with FHIR JSON defaults; returns status, headers and the parsed body (if any). */
+export async function fhirFetch(
+  url: string,
+  init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const headers: Record<string, string> = { accept: 'application/fhir+json', ...init.headers };
+  let body: string | undefined;
+  if (init.body !== undefined) {
+    body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
+    headers['content-type'] ??= 'application/fhir+json';
+  }
+  const response = await fetch(url, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), headers, ...(body !== undefined ? { body } : {}) });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
+}

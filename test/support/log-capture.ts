@@ -1,0 +1,30 @@
+/**
+ * Every gateway a test starts logs into one in-memory sink, so the whole suite's logs can be
+ * searched for PHI at the end (root-hooks.ts) and single tests can look at what they caused.
+ */
+import Transport from 'winston-transport';
+import { createLogger, type Logger } from '../../src/logging/logger.js';
+
+const MESSAGE = Symbol.for('message');
+
+class MemoryTransport extends Transport {
+  readonly lines: string[] = [];
+
+  override log(info: Record<string | symbol, unknown>, next: () => void): void {
+    const line = info[MESSAGE];
+    this.lines.push(typeof line === 'string' ? line : JSON.stringify(info));
+    next();
+  }
+}
+
+const sink = new MemoryTransport();
+
+/** All log lines written by test gateways so far, as the JSON text that would reach stdout. */
+export function capturedLogLines(): readonly string[] {
+  return sink.lines;
+}
+
+/** A logger at debug level (the most talkative) writing into the shared sink. */
+export function capturingLogger(): Logger {
+  return createLogger({ level: 'debug', transports: [sink] });
+}

@@ -1,0 +1,17 @@
+/**
+ * Root hook: after the whole suite, no log line written by any test gateway may contain PHI from
+ * the fixtures. Every test that starts a gateway logs into the shared capture (log-capture.ts).
+ */
+import { capturedLogLines } from './log-capture.js';
+import { phiFoundIn } from './phi.js';
+
+export const mochaHooks = {
+  afterAll(): void {
+    const lines = capturedLogLines();
+    const found = phiFoundIn(lines);
+    if (found.length > 0) {
+      const sample = found.slice(0, 5).map((f) => `  ${f.marker}: ${f.line.slice(0, 300)}`).join('\n');
+      throw new Error(`PHI from the fixtures reached ${found.length} log line(s) during the suite:\n${sample}`);
+    }
+  },
+};
