@@ -1,0 +1,167 @@
+/**
+ * `npm run bench`: intake throughput and latency, beside a bare Express JSON echo measured in the
+ * same run on the same machine, so that the ratio (not the absolute figure) is what to compare.
+ *
+ * Each server runs in its own child process; autocannon drives it from this process over
+ * 127.0.0.1. Every intake request carries a new order number, so each one is a real intake
+ * (validation, translation, a transaction with the idempotency claim, ServiceRequest and Task).
+ * Results go to bench/results/latest.json and a line each to bench/results/history.jsonl.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import autocannon from 'autocannon';
+import pg from 'pg';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const DURATION_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
+const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 8);
+const POSTGRES_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+const BENCH_DATABASE = 'gateway_bench';
+
+/** A fresh PostgreSQL database for the run (dropped afterwards), or undefined when none answers. */
+async function createBenchDatabase(): Promise<{ url: string; drop: () => Promise<void> } | undefined> {
+  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  try {
+    await admin.connect();
+  } catch {
+    return undefined;
+  }
+  await admin.query(`DROP DATABASE IF EXISTS ${BENCH_DATABASE}`);
+  await admin.query(`CREATE DATABASE ${BENCH_DATABASE}`);
+  await admin.end();
+  const url = new URL(POSTGRES_URL);
+  url.pathname = `/${BENCH_DATABASE}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${BENCH_DATABASE} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+interface Figures {
+  requestsPerSecond: { mean: number; median: number };
+  latencyMs: { p50: number; p90: number; p99: number; max: number };
+  requests: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function startChild(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code} before listening`)));
+    lines.on('line', (line) => {
+      try {
+        const parsed = JSON.parse(line) as { message?: string; port?: number };
+        if (parsed.message?.endsWith('listening') && parsed.port) resolve(parsed.port);
+      } catch {
+        // not a JSON log line
+      }
+    });
+  });
+  return { child, port };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+function figures(result: autocannon.Result): Figures {
+  return {
+    requestsPerSecond: { mean: result.requests.average, median: result.requests.p50 },
+    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+    requests: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+}
+
+async function load(url: string, template: Record<string, unknown>, seconds: number): Promise<autocannon.Result> {
+  return autocannon({
+    url,
+    method: 'POST',
+    connections: CONNECTIONS,
+    duration: seconds,
+    headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', prefer: 'return=minimal' },
+    // A new order number per request: every request is a real intake, never a duplicate.
+    requests: [
+      {
+        setupRequest: (request) => ({
+          ...request,
+          body: JSON.stringify({ ...template, identifier: [{ ...(template['identifier'] as object[])[0], value: randomUUID() }] }),
+        }),
+      },
+    ],
+  });
+}
+
+async function measureIntake(template: Record<string, unknown>, env: Record<string, string>): Promise<Figures> {
+  const gateway = await startChild(['src/main.ts'], { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env });
+  try {
+    const url = `http://127.0.0.1:${gateway.port}/fhir/ServiceRequest`;
+    await load(url, template, 2); // warm-up: JIT, caches, connection pool
+    return figures(await load(url, template, DURATION_SECONDS));
+  } finally {
+    await stopChild(gateway.child);
+  }
+}
+
+async function main(): Promise<void> {
+  const template = JSON.parse(await readFile(path.join(ROOT, 'fixtures/referrals/infliximab/service-request.json'), 'utf8')) as Record<string, unknown>;
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-'));
+  const postgres = await createBenchDatabase();
+  const echo = await startChild(['bench/echo-server.ts'], {});
+  try {
+    const echoUrl = `http://127.0.0.1:${echo.port}/fhir/ServiceRequest`;
+    await load(echoUrl, template, 2);
+    const echoResult = figures(await load(echoUrl, template, DURATION_SECONDS));
+    const intakeSqlite = await measureIntake(template, { DATA_DIR: dataDir });
+    const intakePostgres = postgres ? await measureIntake(template, { DATA_DIR: dataDir, DATABASE_URL: postgres.url }) : undefined;
+    const ratio = (f: Figures): number => Number((f.requestsPerSecond.median / echoResult.requestsPerSecond.median).toFixed(3));
+    const report = {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus: os.cpus().length,
+      durationSeconds: DURATION_SECONDS,
+      connections: CONNECTIONS,
+      echo: echoResult,
+      intake: { sqlite: intakeSqlite, ...(intakePostgres ? { postgres: intakePostgres } : { postgres: 'skipped: no PostgreSQL at TEST_DATABASE_URL' }) },
+      ratios: {
+        intakeSqliteToEchoMedianRps: ratio(intakeSqlite),
+        ...(intakePostgres ? { intakePostgresToEchoMedianRps: ratio(intakePostgres) } : {}),
+      },
+    };
+    await writeFile(path.join(ROOT, 'bench/results/latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+    await appendFile(path.join(ROOT, 'bench/results/history.jsonl'), `${JSON.stringify(report)}\n`);
+    const line = (name: string, f: Figures): string =>
+      `${name} ${f.requestsPerSecond.median} req/s median, p50 ${f.latencyMs.p50} ms, p99 ${f.latencyMs.p99} ms (${f.non2xx} non-2xx, ${f.errors} errors)`;
+    process.stdout.write(
+      [
+        line('echo (baseline):   ', echoResult),
+        line('intake, SQLite:    ', intakeSqlite),
+        intakePostgres ? line('intake, PostgreSQL:', intakePostgres) : 'intake, PostgreSQL: skipped (no server)',
+        `ratios to echo (median req/s): ${JSON.stringify(report.ratios)}`,
+        'written to bench/results/latest.json',
+      ].join('\n') + '\n',
+    );
+    const failed = [intakeSqlite, intakePostgres].some((f) => f && (f.non2xx > 0 || f.errors > 0));
+    if (failed) process.exitCode = 1;
+  } finally {
+    await stopChild(echo.child);
+    await postgres?.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
