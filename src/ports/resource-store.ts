@@ -5,7 +5,7 @@
  * Tenancy: every stored row carries the tenant (the sending client) it came from, and every read
  * names the tenants it may see. Writes always go to exactly one tenant.
  */
-import type { Resource } from 'fhir/r4.js';
+import type { OperationOutcome, Resource } from 'fhir/r4.js';
 
 export type TenantId = string;
 
@@ -81,6 +81,34 @@ export interface ReferralRow {
 
 export type ClaimReferralResult = { claimed: true } | { claimed: false; existing: ReferralRow };
 
+/** A message announcing a state change, committed with it and delivered afterwards (transactional outbox). */
+export interface NewOutboxMessage {
+  id: string;
+  tenant: TenantId;
+  /** Messages with the same key (a referral's id) are delivered one at a time, in enqueue order. */
+  orderingKey: string;
+  /** What to do, e.g. `ehr-upsert`; the delivery use case dispatches on it. */
+  kind: string;
+  payload: unknown;
+}
+
+export type OutboxStatus = 'pending' | 'delivering' | 'delivered' | 'dead';
+
+export interface OutboxMessage extends NewOutboxMessage {
+  /** Store-assigned, increasing in enqueue order: the order within an ordering key. */
+  sequence: number;
+  status: OutboxStatus;
+  /** Delivery attempts started so far. */
+  attempts: number;
+  /** When the message may next be tried (pending), or when its lease ends (delivering). */
+  nextAttemptAt: string;
+  /** The last failure, as the receiving server or the network described it. */
+  lastError?: OperationOutcome;
+  createdAt: string;
+  updatedAt: string;
+  deliveredAt?: string;
+}
+
 export interface ResourceWriter extends ResourceReader {
   /**
    * Stores a new resource: version 1, `meta.lastUpdated` = `now`. Uses `resource.id` when given
@@ -110,9 +138,46 @@ export interface ResourceWriter extends ResourceReader {
    */
   lock(key: string): Promise<void>;
   updateReferralStatus(tenant: TenantId, id: string, status: string, now: Date): Promise<void>;
+  /** Adds a message to the outbox, in the caller's transaction: it exists if and only if the change commits. */
+  enqueue(message: NewOutboxMessage, now: Date): Promise<void>;
 }
 
-export interface ResourceStore extends ResourceReader {
+/** The worker's side of the outbox. Several workers, in several processes, may run at once. */
+export interface OutboxStore {
+  /**
+   * Claims up to `limit` messages that are due, for `leaseMs`: pending ones whose nextAttemptAt has
+   * come, and delivering ones whose lease ran out (their worker died). Only the oldest undelivered
+   * message of each ordering key is claimable (a dead one holds its key until retried), and a
+   * message is claimed by one worker at a time (FOR UPDATE SKIP LOCKED on PostgreSQL). Claiming
+   * counts an attempt.
+   */
+  claimDueMessages(now: Date, options: { limit: number; leaseMs: number }): Promise<OutboxMessage[]>;
+  markDelivered(id: string, now: Date): Promise<void>;
+  /** Back to pending, to be tried again at `nextAttemptAt`, remembering why it failed. */
+  scheduleRetry(id: string, nextAttemptAt: Date, error: OperationOutcome, now: Date): Promise<void>;
+  /** Dead-letter: no more automatic attempts; an operator can list and retry it. */
+  markDead(id: string, error: OperationOutcome, now: Date): Promise<void>;
+  listOutboxMessages(filter: { status?: OutboxStatus; tenant?: TenantId; count: number; offset: number }): Promise<{ messages: OutboxMessage[]; total: number }>;
+  readOutboxMessage(id: string): Promise<OutboxMessage | undefined>;
+  /** A dead message back to pending, due now, attempts kept. Returns false if it was not dead. */
+  retryDeadMessage(id: string, now: Date): Promise<boolean>;
+}
+
+/** Persistent cursors of the pull jobs (e.g. the last `_lastUpdated` read from an EHR). */
+export interface CursorStore {
+  readCursor(name: string): Promise<unknown | undefined>;
+  writeCursor(name: string, value: unknown, now: Date): Promise<void>;
+}
+
+/**
+ * Elects one runner per scheduled tick across every process on the same database: the first to
+ * claim `key` (a job name and its tick) runs it; the others skip. Backed by a unique constraint.
+ */
+export interface JobRunCoordinator {
+  claimJobRun(key: string, now: Date): Promise<boolean>;
+}
+
+export interface ResourceStore extends ResourceReader, OutboxStore, CursorStore, JobRunCoordinator {
   /**
    * Runs `work` in one database transaction: all of it is stored or none of it.
    * If `work` throws, everything it wrote is rolled back and the error is rethrown.

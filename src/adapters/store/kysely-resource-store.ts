@@ -8,7 +8,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import type { Resource } from 'fhir/r4.js';
+import type { OperationOutcome, Resource } from 'fhir/r4.js';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import {
   badRequest,
@@ -27,6 +27,9 @@ import {
 } from '../../fhir/search-parameters.js';
 import type {
   ClaimReferralResult,
+  NewOutboxMessage,
+  OutboxMessage,
+  OutboxStatus,
   ReferralRow,
   ResourceStore,
   ResourceWriter,
@@ -35,6 +38,8 @@ import type {
   TenantId,
 } from '../../ports/resource-store.js';
 import type { StoreEngine } from './engine.js';
+import * as jobState from './job-state.js';
+import * as outbox from './outbox.js';
 import type { ReferralsTable, SearchIndexTable, StoreDatabase } from './schema.js';
 import { criterionCondition } from './search-query.js';
 
@@ -372,6 +377,10 @@ class KyselyResourceAccess implements ResourceWriter {
     throw new Error('Could not claim the referral nor read the claim that won');
   }
 
+  async enqueue(message: NewOutboxMessage, now: Date): Promise<void> {
+    await outbox.enqueueMessage(this.db, this.engine, message, now);
+  }
+
   async updateReferralStatus(tenant: TenantId, id: string, status: string, now: Date): Promise<void> {
     const result = await this.db
       .updateTable('referrals')
@@ -451,6 +460,8 @@ export class KyselyResourceStore implements ResourceStore {
   /** Set while a transaction's work runs: see #reader(). */
   readonly #insideTransaction = new AsyncLocalStorage<true>();
   #closed = false;
+  /** When this store next prunes old job ticks (in the callers' time); see claimJobRun. */
+  #nextJobRunPrune = Number.NEGATIVE_INFINITY;
 
   constructor(db: Kysely<StoreDatabase>, engine: StoreEngine) {
     this.#db = db;
@@ -509,6 +520,68 @@ export class KyselyResourceStore implements ResourceStore {
     const builder = this.#db.transaction();
     const run = this.engine === 'postgresql' ? builder.setIsolationLevel('read committed') : builder;
     return run.execute((trx) => this.#insideTransaction.run(true, () => work(new KyselyResourceAccess(trx, this.engine))));
+  }
+
+  // The outbox, worker side (outbox.ts explains the claim and why it is race-free).
+
+  async claimDueMessages(now: Date, options: { limit: number; leaseMs: number }): Promise<OutboxMessage[]> {
+    this.#assertUsable();
+    return outbox.claimDueMessages(this.#db, this.engine, now, options);
+  }
+
+  async markDelivered(id: string, now: Date): Promise<void> {
+    this.#assertUsable();
+    await outbox.markDelivered(this.#db, id, now);
+  }
+
+  async scheduleRetry(id: string, nextAttemptAt: Date, error: OperationOutcome, now: Date): Promise<void> {
+    this.#assertUsable();
+    await outbox.scheduleRetry(this.#db, id, nextAttemptAt, error, now);
+  }
+
+  async markDead(id: string, error: OperationOutcome, now: Date): Promise<void> {
+    this.#assertUsable();
+    await outbox.markDead(this.#db, id, error, now);
+  }
+
+  async listOutboxMessages(filter: {
+    status?: OutboxStatus;
+    tenant?: TenantId;
+    count: number;
+    offset: number;
+  }): Promise<{ messages: OutboxMessage[]; total: number }> {
+    this.#assertUsable();
+    return outbox.listOutboxMessages(this.#db, this.engine, filter);
+  }
+
+  async readOutboxMessage(id: string): Promise<OutboxMessage | undefined> {
+    this.#assertUsable();
+    return outbox.readOutboxMessage(this.#db, this.engine, id);
+  }
+
+  async retryDeadMessage(id: string, now: Date): Promise<boolean> {
+    this.#assertUsable();
+    return outbox.retryDeadMessage(this.#db, id, now);
+  }
+
+  async readCursor(name: string): Promise<unknown | undefined> {
+    this.#assertUsable();
+    return jobState.readCursor(this.#db, this.engine, name);
+  }
+
+  async writeCursor(name: string, value: unknown, now: Date): Promise<void> {
+    this.#assertUsable();
+    await jobState.writeCursor(this.#db, name, value, now);
+  }
+
+  /** Also prunes ticks older than a day, at most once an hour per store, so job_runs stays small. */
+  async claimJobRun(key: string, now: Date): Promise<boolean> {
+    this.#assertUsable();
+    if (now.getTime() >= this.#nextJobRunPrune) {
+      this.#nextJobRunPrune = now.getTime() + jobState.JOB_RUN_PRUNE_INTERVAL_MS;
+      await jobState.pruneJobRuns(this.#db, now);
+    }
+    return jobState.claimJobRun(this.#db, key, now);
   }
 
   async ping(): Promise<void> {

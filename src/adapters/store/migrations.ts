@@ -2,7 +2,7 @@
  * Schema migrations, in code, run by Kysely's Migrator on both engines at start-up. Append new
  * migrations with a name that sorts after the last; never edit one that has shipped.
  */
-import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider, type SqlBool } from 'kysely';
 import type { StoreEngine } from './engine.js';
 
 /** Column types that differ between the engines; everything else is written once. */
@@ -119,10 +119,81 @@ function initialSchema(engine: StoreEngine): Migration {
   };
 }
 
+/**
+ * The transactional outbox, the pull jobs' cursors and the cluster-wide election of cron ticks
+ * (issue 3: several instances on one PostgreSQL).
+ */
+function outboxAndJobs(engine: StoreEngine): Migration {
+  const t = columnTypes(engine);
+  const postgres = engine === 'postgresql';
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('outbox_messages')
+        // The order within an ordering key, assigned by the database at insert time. enqueue takes
+        // a per-key lock first on PostgreSQL, so within a key this order is also commit order.
+        .addColumn('sequence', postgres ? sql`bigint` : sql`integer`, (c) =>
+          postgres ? c.primaryKey().generatedAlwaysAsIdentity() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('id', t.text, (c) => c.notNull())
+        .addColumn('tenant', t.text, (c) => c.notNull())
+        .addColumn('ordering_key', t.text, (c) => c.notNull())
+        .addColumn('kind', t.text, (c) => c.notNull())
+        .addColumn('payload', t.json, (c) => c.notNull())
+        .addColumn('status', t.text, (c) => c.notNull())
+        .addColumn('attempts', t.integer, (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', t.text, (c) => c.notNull())
+        .addColumn('last_error', t.json)
+        .addColumn('created_at', t.text, (c) => c.notNull())
+        .addColumn('updated_at', t.text, (c) => c.notNull())
+        .addColumn('delivered_at', t.text)
+        .addUniqueConstraint('outbox_messages_id_unique', ['id'])
+        .addCheckConstraint('outbox_messages_status_check', sql`status in ('pending', 'delivering', 'delivered', 'dead')`)
+        .addCheckConstraint('outbox_messages_attempts_check', sql`attempts >= 0`)
+        .execute();
+      // The claim's scan, in sequence order over the messages that may be due (pending, or
+      // delivering with a lease that may have run out) and only those: delivered and dead rows,
+      // the bulk of the table over time, are not in it, so a claim never walks past them.
+      await db.schema
+        .createIndex('outbox_messages_unsettled')
+        .on('outbox_messages')
+        .columns(['sequence', 'next_attempt_at'])
+        .where(sql<SqlBool>`status in ('pending', 'delivering')`)
+        .execute();
+      // The claim's head-of-key probe: is there an earlier undelivered message with this key?
+      await db.schema
+        .createIndex('outbox_messages_undelivered_by_key')
+        .on('outbox_messages')
+        .columns(['ordering_key', 'sequence'])
+        .where(sql<SqlBool>`status <> 'delivered'`)
+        .execute();
+      // The operator's listings (dead letters first of all), in sequence order.
+      await db.schema.createIndex('outbox_messages_by_status').on('outbox_messages').columns(['status', 'sequence']).execute();
+      await db.schema.createIndex('outbox_messages_by_tenant').on('outbox_messages').columns(['tenant', 'status', 'sequence']).execute();
+
+      await db.schema
+        .createTable('job_cursors')
+        .addColumn('name', t.text, (c) => c.primaryKey())
+        .addColumn('value', t.json, (c) => c.notNull())
+        .addColumn('updated_at', t.text, (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('job_runs')
+        // A job name and its tick: the primary key is the election (first insert wins).
+        .addColumn('key', t.text, (c) => c.primaryKey())
+        .addColumn('claimed_at', t.text, (c) => c.notNull())
+        .execute();
+      // Pruning of old ticks.
+      await db.schema.createIndex('job_runs_by_claimed_at').on('job_runs').column('claimed_at').execute();
+    },
+  };
+}
+
 export function migrationProvider(engine: StoreEngine): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
-      return { '0001_initial': initialSchema(engine) };
+      return { '0001_initial': initialSchema(engine), '0002_outbox_and_jobs': outboxAndJobs(engine) };
     },
   };
 }

@@ -6,7 +6,7 @@
  * (`YYYY-MM-DDTHH:mm:ss.sssZ`), so string order is time order on both engines (PostgreSQL text
  * columns use the "C" collation for the same reason).
  */
-import type { ColumnType } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /** Written as JSON text; read back as text (SQLite) or already parsed (PostgreSQL jsonb). */
 export type JsonColumn = ColumnType<unknown, string, string>;
@@ -61,9 +61,48 @@ export interface ReferralsTable {
   updated_at: string;
 }
 
+/** A nullable JSON column. */
+export type NullableJsonColumn = ColumnType<unknown, string | null, string | null>;
+
+/**
+ * The transactional outbox (migration 0002). `sequence` is assigned by the database
+ * (PostgreSQL identity, a bigint that pg reads back as a string; SQLite autoincrement).
+ */
+export interface OutboxMessagesTable {
+  sequence: Generated<string | number>;
+  id: string;
+  tenant: string;
+  ordering_key: string;
+  kind: string;
+  payload: JsonColumn;
+  /** pending | delivering | delivered | dead */
+  status: string;
+  attempts: number;
+  next_attempt_at: string;
+  last_error: NullableJsonColumn;
+  created_at: string;
+  updated_at: string;
+  delivered_at: string | null;
+}
+
+export interface JobCursorsTable {
+  name: string;
+  value: JsonColumn;
+  updated_at: string;
+}
+
+/** One row per job tick that some process claimed; the key is the primary key. */
+export interface JobRunsTable {
+  key: string;
+  claimed_at: string;
+}
+
 export interface StoreDatabase {
   resources: ResourcesTable;
   resource_history: ResourceHistoryTable;
   search_index: SearchIndexTable;
   referrals: ReferralsTable;
+  outbox_messages: OutboxMessagesTable;
+  job_cursors: JobCursorsTable;
+  job_runs: JobRunsTable;
 }

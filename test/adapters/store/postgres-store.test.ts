@@ -19,6 +19,7 @@ describeStoreContract('PostgreSQL', async () => {
   return {
     open: () => openStore({ databaseUrl: schema.databaseUrl, postgresSchema: schema.name, poolSize: 8 }),
     waitForLockWaiters: (count) => schema.waitForLockWaiters(count),
+    severalStores: true,
     drop: () => schema.drop(),
   };
 });
@@ -42,7 +43,15 @@ describe('PostgreSQL store set-up', function () {
           `select table_name from information_schema.tables where table_schema = $1 order by table_name`,
           [schema.name],
         );
-        expect(rows.map((r) => r.table_name)).to.include.members(['referrals', 'resource_history', 'resources', 'search_index']);
+        expect(rows.map((r) => r.table_name)).to.include.members([
+          'job_cursors',
+          'job_runs',
+          'outbox_messages',
+          'referrals',
+          'resource_history',
+          'resources',
+          'search_index',
+        ]);
       } finally {
         await client.end();
       }

@@ -50,7 +50,15 @@ describe('SQLite store set-up', function () {
     const db = new Database(file, { readonly: true });
     try {
       const tables = db.prepare(`select name from sqlite_master where type = 'table' order by name`).pluck().all();
-      expect(tables).to.include.members(['referrals', 'resource_history', 'resources', 'search_index']);
+      expect(tables).to.include.members([
+        'job_cursors',
+        'job_runs',
+        'outbox_messages',
+        'referrals',
+        'resource_history',
+        'resources',
+        'search_index',
+      ]);
     } finally {
       db.close();
     }

@@ -4,6 +4,7 @@
  */
 import type {
   Appointment,
+  OperationOutcome,
   Coverage,
   Endpoint,
   HealthcareService,
@@ -20,7 +21,14 @@ import type {
 } from 'fhir/r4.js';
 import { expect } from 'chai';
 import { OperationOutcomeError } from '../../../src/fhir/outcomes.js';
-import type { ReferralRow, ResourceStore, SearchCriterion, SearchRequest } from '../../../src/ports/resource-store.js';
+import type {
+  NewOutboxMessage,
+  OutboxMessage,
+  ReferralRow,
+  ResourceStore,
+  SearchCriterion,
+  SearchRequest,
+} from '../../../src/ports/resource-store.js';
 
 export interface StoreTestDatabase {
   /** Opens a store over this database; may be called again to reopen it. */
@@ -30,6 +38,11 @@ export interface StoreTestDatabase {
    * side by side (PostgreSQL); SQLite serialises transactions on one connection.
    */
   waitForLockWaiters?(count: number): Promise<void>;
+  /**
+   * Whether several stores may work on this database at once, as several gateway processes do
+   * (PostgreSQL). The embedded SQLite store serves one process.
+   */
+  severalStores?: boolean;
   /** Removes the database (schema, temp file). */
   drop(): Promise<void>;
 }
@@ -105,6 +118,42 @@ function referralRow(id: string, overrides: Partial<ReferralRow> = {}): Omit<Ref
 function patient(id: string | undefined, family: string, extra: Partial<Patient> = {}): Patient {
   return { resourceType: 'Patient', ...(id === undefined ? {} : { id }), name: [{ family, given: ['Test'] }], ...extra };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Outbox helpers
+// ---------------------------------------------------------------------------------------------
+
+/** Long enough never to run out inside a test unless the test moves `now` past it. */
+const LEASE_MS = 60_000;
+
+function outboxMessage(id: string, orderingKey: string, extra: Partial<NewOutboxMessage> = {}): NewOutboxMessage {
+  return {
+    id,
+    tenant: A,
+    orderingKey,
+    kind: 'ehr-upsert',
+    payload: { resource: { resourceType: 'Appointment', id: `appt-${id}`, status: 'booked' }, note: 'ünïcode ✓' },
+    ...extra,
+  };
+}
+
+async function enqueueEach(store: ResourceStore, messages: readonly NewOutboxMessage[], now = T0): Promise<void> {
+  for (const message of messages) await store.transaction((tx) => tx.enqueue(message, now));
+}
+
+async function claimIds(store: ResourceStore, now = T0, limit = 100): Promise<string[]> {
+  return (await store.claimDueMessages(now, { limit, leaseMs: LEASE_MS })).map((m) => m.id);
+}
+
+function failureOutcome(code: 'processing' | 'transient', diagnostics: string): OperationOutcome {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: [{ severity: 'error', code, diagnostics, expression: ['Appointment.participant[0].actor'] }],
+  };
+}
+
+/** Resolves after the event loop has run other ready work (lets concurrent workers interleave). */
+const yieldToOthers = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 // ---------------------------------------------------------------------------------------------
 // The search data set: realistic resources of every searchable type, in tenant A (and a few
@@ -1104,6 +1153,426 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
         const otherTenant = await outcomeErrorOf(store.transaction((tx) => tx.updateReferralStatus(B, 'ref-1', 'rejected', T0)));
         expect(otherTenant.status).to.equal(404);
         expect((await store.findReferralByIdentifier(A, ORDERS, 'ORD-1'))?.status).to.equal('received');
+      });
+    });
+
+    describe('outbox: enqueue', function () {
+      const ctx = freshStore();
+
+      it('stores a message with the change that announced it, and none when that change rolls back', async function () {
+        const store = ctx.store();
+        await store.transaction(async (tx) => {
+          await tx.create(A, patient('kept', 'Kept'), T0);
+          await tx.enqueue(outboxMessage('m-kept', 'ref-1'), T0);
+        });
+        const failure = new Error('the referral failed validation after the enqueue');
+        const rolledBack = store.transaction(async (tx) => {
+          await tx.create(A, patient('gone', 'Gone'), T0);
+          await tx.enqueue(outboxMessage('m-gone', 'ref-2'), T0);
+          throw failure;
+        });
+        expect(await rejectionOf(rolledBack)).to.equal(failure);
+
+        expect(await store.readOutboxMessage('m-gone')).to.equal(undefined);
+        expect(await store.read([A], 'Patient', 'gone')).to.equal(undefined);
+        const kept = await store.readOutboxMessage('m-kept');
+        expect(kept).to.deep.equal({
+          ...outboxMessage('m-kept', 'ref-1'),
+          sequence: kept?.sequence,
+          status: 'pending',
+          attempts: 0,
+          nextAttemptAt: T0.toISOString(),
+          createdAt: T0.toISOString(),
+          updatedAt: T0.toISOString(),
+        });
+        expect(kept?.sequence).to.be.a('number');
+        expect((await store.listOutboxMessages({ count: 10, offset: 0 })).total).to.equal(1);
+      });
+
+      it('numbers messages in enqueue order, within a transaction and across transactions', async function () {
+        const store = ctx.store();
+        await store.transaction(async (tx) => {
+          await tx.enqueue(outboxMessage('first', 'ref-1'), T0);
+          await tx.enqueue(outboxMessage('second', 'ref-2'), T0);
+        });
+        await enqueueEach(store, [outboxMessage('third', 'ref-1'), outboxMessage('fourth', 'ref-3')]);
+        const { messages } = await store.listOutboxMessages({ count: 10, offset: 0 });
+        expect(messages.map((m) => m.id)).to.deep.equal(['first', 'second', 'third', 'fourth']);
+        const sequences = messages.map((m) => m.sequence);
+        expect(sequences).to.deep.equal([...sequences].sort((a, b) => a - b));
+        expect(new Set(sequences).size).to.equal(4);
+      });
+
+      it('refuses a second message with an id already used, keeping the first', async function () {
+        const store = ctx.store();
+        await enqueueEach(store, [outboxMessage('dup', 'ref-1')]);
+        const error = await rejectionOf(store.transaction((tx) => tx.enqueue(outboxMessage('dup', 'ref-2'), T0)));
+        expect(error).to.be.instanceOf(Error);
+        expect((error as Error).message).to.contain('dup');
+        expect((await store.readOutboxMessage('dup'))?.orderingKey).to.equal('ref-1');
+      });
+
+      it('keeps enqueue order as commit order within a key: a later enqueue of the key waits for the open earlier one', async function () {
+        const store = ctx.store();
+        let signalEnqueued!: () => void;
+        const firstEnqueued = new Promise<void>((resolve) => (signalEnqueued = resolve));
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => (release = resolve));
+        const first = store.transaction(async (tx) => {
+          await tx.enqueue(outboxMessage('earlier', 'ref-1'), T0);
+          signalEnqueued();
+          await released;
+        });
+        await firstEnqueued;
+        const second = store.transaction((tx) => tx.enqueue(outboxMessage('later', 'ref-1'), T0));
+        try {
+          if (ctx.database().waitForLockWaiters) {
+            // PostgreSQL: the later enqueue waits for the earlier transaction, so a worker claiming
+            // now cannot see the later message without the earlier one and deliver it first.
+            await ctx.database().waitForLockWaiters!(1);
+            expect(await claimIds(store)).to.deep.equal([]);
+          }
+        } finally {
+          release();
+        }
+        await first;
+        await second;
+        const earlier = await store.readOutboxMessage('earlier');
+        const later = await store.readOutboxMessage('later');
+        expect(later!.sequence).to.be.greaterThan(earlier!.sequence);
+        expect(await claimIds(store)).to.deep.equal(['earlier']);
+      });
+    });
+
+    describe('outbox: claims', function () {
+      const ctx = freshStore();
+
+      it('claims due messages for a lease, counting an attempt, and claims them again once the lease has run out', async function () {
+        const store = ctx.store();
+        await enqueueEach(store, [outboxMessage('m1', 'ref-1'), outboxMessage('m2', 'ref-2')]);
+        const claimed = await store.claimDueMessages(T0, { limit: 10, leaseMs: LEASE_MS });
+        expect(claimed.map((m) => [m.id, m.status, m.attempts, m.nextAttemptAt, m.updatedAt])).to.deep.equal([
+          ['m1', 'delivering', 1, minutesAfter(1).toISOString(), T0.toISOString()],
+          ['m2', 'delivering', 1, minutesAfter(1).toISOString(), T0.toISOString()],
+        ]);
+        expect(claimed[0]?.payload).to.deep.equal(outboxMessage('m1', 'ref-1').payload);
+        expect(await store.readOutboxMessage('m1')).to.deep.equal(claimed[0]);
+
+        // The lease holds: nobody else gets them while it runs.
+        expect(await claimIds(store, T0)).to.deep.equal([]);
+        expect(await claimIds(store, new Date(T0.getTime() + LEASE_MS - 1))).to.deep.equal([]);
+
+        // Their worker died: once the lease has run out they are due again.
+        const reclaimed = await store.claimDueMessages(minutesAfter(1), { limit: 10, leaseMs: LEASE_MS });
+        expect(reclaimed.map((m) => [m.id, m.attempts, m.nextAttemptAt])).to.deep.equal([
+          ['m1', 2, minutesAfter(2).toISOString()],
+          ['m2', 2, minutesAfter(2).toISOString()],
+        ]);
+      });
+
+      it('leaves a message alone until its next attempt is due', async function () {
+        const store = ctx.store();
+        await enqueueEach(store, [outboxMessage('m1', 'ref-1')]);
+        await claimIds(store);
+        const error = failureOutcome('transient', 'EHR answered 503');
+        await store.scheduleRetry('m1', minutesAfter(5), error, minutesAfter(0.5));
+        const waiting = await store.readOutboxMessage('m1');
+        expect(waiting).to.deep.include({ status: 'pending', attempts: 1, nextAttemptAt: minutesAfter(5).toISOString(), updatedAt: minutesAfter(0.5).toISOString() });
+        expect(waiting?.lastError).to.deep.equal(error);
+        expect(await claimIds(store, minutesAfter(4))).to.deep.equal([]);
+        const retried = await store.claimDueMessages(minutesAfter(5), { limit: 10, leaseMs: LEASE_MS });
+        expect(retried.map((m) => [m.id, m.attempts])).to.deep.equal([['m1', 2]]);
+        expect(retried[0]?.lastError).to.deep.equal(error);
+      });
+
+      it('claims only the oldest undelivered message of each ordering key', async function () {
+        const store = ctx.store();
+        await enqueueEach(store, [
+          outboxMessage('a1', 'ref-a'),
+          outboxMessage('b1', 'ref-b'),
+          outboxMessage('a2', 'ref-a'),
+          outboxMessage('c1', 'ref-c'),
+          outboxMessage('a3', 'ref-a'),
+        ]);
+        expect(await claimIds(store)).to.deep.equal(['a1', 'b1', 'c1']);
+        expect(await claimIds(store)).to.deep.equal([]);
+
+        await store.markDelivered('a1', T0);
+        await store.markDelivered('b1', T0);
+        await store.markDelivered('c1', T0);
+        expect(await claimIds(store)).to.deep.equal(['a2']);
+
+        // a2 failed and waits for its retry: a3 waits behind it, even when a3 alone would be due.
+        await store.scheduleRetry('a2', minutesAfter(10), failureOutcome('transient', 'timeout'), T0);
+        expect(await claimIds(store, minutesAfter(9))).to.deep.equal([]);
+        expect(await claimIds(store, minutesAfter(10))).to.deep.equal(['a2']);
+        await store.markDelivered('a2', minutesAfter(10));
+        expect(await claimIds(store, minutesAfter(10))).to.deep.equal(['a3']);
+      });
+
+      it('claims at most `limit` messages, oldest first', async function () {
+        const store = ctx.store();
+        await enqueueEach(store, ['k1', 'k2', 'k3', 'k4', 'k5'].map((key) => outboxMessage(`m-${key}`, key)));
+        expect(await claimIds(store, T0, 0)).to.deep.equal([]);
+        expect(await claimIds(store, T0, 2)).to.deep.equal(['m-k1', 'm-k2']);
+        expect(await claimIds(store, T0, 10)).to.deep.equal(['m-k3', 'm-k4', 'm-k5']);
+      });
+
+      it('hands out the heads of simultaneous claims without overlap: no message twice, no key twice', async function () {
+        const store = ctx.store();
+        const others = ctx.database().severalStores ? [await ctx.database().open(), await ctx.database().open()] : [];
+        try {
+          const stores = [store, ...others];
+          const keys = Array.from({ length: 40 }, (_, k) => `ref-${k}`);
+          await store.transaction(async (tx) => {
+            for (const round of [1, 2]) for (const key of keys) await tx.enqueue(outboxMessage(`${key}-m${round}`, key), T0);
+          });
+          const batches = await Promise.all(
+            Array.from({ length: 12 }, (_, i) => stores[i % stores.length]!.claimDueMessages(T0, { limit: 7, leaseMs: LEASE_MS })),
+          );
+          const claimed = [...batches.flat(), ...(await store.claimDueMessages(T0, { limit: 100, leaseMs: LEASE_MS }))];
+          expect(claimed.map((m) => m.id).sort()).to.deep.equal(keys.map((key) => `${key}-m1`).sort());
+          expect(claimed.every((m) => m.attempts === 1)).to.equal(true);
+        } finally {
+          for (const other of others) await other.close();
+        }
+      });
+
+      it('never lets two claimers hold messages of one key at once, and delivers every message once, in order, with claimers in parallel', async function () {
+        this.timeout(60_000);
+        const store = ctx.store();
+        const others = ctx.database().severalStores ? [await ctx.database().open(), await ctx.database().open()] : [];
+        try {
+          const stores = [store, ...others];
+          const keys = Array.from({ length: 20 }, (_, k) => `ref-${k}`);
+          const perKey = 5;
+          await store.transaction(async (tx) => {
+            for (let n = 1; n <= perKey; n++) for (const key of keys) await tx.enqueue(outboxMessage(`${key}-m${n}`, key), T0);
+          });
+          const total = keys.length * perKey;
+
+          const holder = new Map<string, string>();
+          const overlaps: string[] = [];
+          const claims = new Map<string, number>();
+          const claimOrder = new Map<string, string[]>();
+          let delivered = 0;
+
+          const worker = async (claimer: ResourceStore): Promise<void> => {
+            let idleRounds = 0;
+            while (delivered < total) {
+              // `now` stands still, so no lease ever runs out: a second claim of a message would be a bug.
+              const batch = await claimer.claimDueMessages(T0, { limit: 3, leaseMs: LEASE_MS });
+              for (const m of batch) {
+                const held = holder.get(m.orderingKey);
+                if (held !== undefined) overlaps.push(`${m.id} claimed while ${held} was held`);
+                holder.set(m.orderingKey, m.id);
+                claims.set(m.id, (claims.get(m.id) ?? 0) + 1);
+                claimOrder.set(m.orderingKey, [...(claimOrder.get(m.orderingKey) ?? []), m.id]);
+              }
+              if (batch.length === 0) {
+                idleRounds += 1;
+                if (idleRounds > 5_000) throw new Error(`claimers found nothing due with ${total - delivered} messages undelivered`);
+                await new Promise((resolve) => setTimeout(resolve, 1));
+                continue;
+              }
+              idleRounds = 0;
+              await Promise.all(
+                batch.map(async (m) => {
+                  await yieldToOthers();
+                  // Released before the delivery commits: from here nobody may claim the next one
+                  // of this key until markDelivered has committed.
+                  holder.delete(m.orderingKey);
+                  await claimer.markDelivered(m.id, T0);
+                  delivered += 1;
+                }),
+              );
+            }
+          };
+          await Promise.all(Array.from({ length: 8 }, (_, i) => worker(stores[i % stores.length]!)));
+
+          expect(overlaps).to.deep.equal([]);
+          expect(claims.size).to.equal(total);
+          expect([...claims.values()].every((count) => count === 1)).to.equal(true);
+          for (const key of keys) {
+            expect(claimOrder.get(key)).to.deep.equal(Array.from({ length: perKey }, (_, n) => `${key}-m${n + 1}`));
+          }
+          const settled = await store.listOutboxMessages({ status: 'delivered', count: 0, offset: 0 });
+          expect(settled.total).to.equal(total);
+        } finally {
+          for (const other of others) await other.close();
+        }
+      });
+    });
+
+    describe('outbox: settling and dead letters', function () {
+      const ctx = freshStore();
+
+      it('dead-letters a message with its OperationOutcome, holding its key until an operator retries it', async function () {
+        const store = ctx.store();
+        await enqueueEach(store, [outboxMessage('d1', 'ref-d'), outboxMessage('d2', 'ref-d'), outboxMessage('other', 'ref-o')]);
+        expect(await claimIds(store)).to.deep.equal(['d1', 'other']);
+        const refusal = failureOutcome('processing', 'EHR answered 400: Appointment.participant is required');
+        await store.markDead('d1', refusal, minutesAfter(1));
+
+        const dead = await store.readOutboxMessage('d1');
+        expect(dead).to.deep.include({ status: 'dead', attempts: 1, updatedAt: minutesAfter(1).toISOString() });
+        expect(dead?.lastError).to.deep.equal(refusal);
+        // A day later d2 is still held behind the dead d1 (the other key's lease ran out, so it comes back).
+        expect(await claimIds(store, minutesAfter(24 * 60))).to.deep.equal(['other']);
+
+        const listed = await store.listOutboxMessages({ status: 'dead', count: 10, offset: 0 });
+        expect(listed.total).to.equal(1);
+        expect(listed.messages).to.deep.equal([dead]);
+
+        expect(await store.retryDeadMessage('d1', minutesAfter(30))).to.equal(true);
+        const revived = await store.readOutboxMessage('d1');
+        expect(revived).to.deep.include({ status: 'pending', attempts: 1, nextAttemptAt: minutesAfter(30).toISOString() });
+        expect(revived?.lastError).to.deep.equal(refusal);
+        expect(await store.retryDeadMessage('d1', minutesAfter(30))).to.equal(false);
+        expect(await store.retryDeadMessage('unknown', minutesAfter(30))).to.equal(false);
+
+        const again = await store.claimDueMessages(minutesAfter(30), { limit: 10, leaseMs: LEASE_MS });
+        expect(again.map((m) => [m.id, m.attempts])).to.deep.equal([['d1', 2]]);
+        await store.markDelivered('d1', minutesAfter(31));
+        expect(await claimIds(store, minutesAfter(31))).to.deep.equal(['d2']);
+      });
+
+      it('records the delivery, and never turns a delivered message back: a late retry or dead-letter leaves it delivered', async function () {
+        const store = ctx.store();
+        await enqueueEach(store, [outboxMessage('m1', 'ref-1')]);
+        await claimIds(store, T0);
+        // The first worker is slow; its lease runs out and a second worker takes the message over.
+        await claimIds(store, minutesAfter(2));
+        await store.markDelivered('m1', minutesAfter(3));
+        const delivered = await store.readOutboxMessage('m1');
+        expect(delivered).to.deep.include({ status: 'delivered', attempts: 2, deliveredAt: minutesAfter(3).toISOString(), updatedAt: minutesAfter(3).toISOString() });
+
+        await store.scheduleRetry('m1', minutesAfter(10), failureOutcome('transient', 'timeout'), minutesAfter(4));
+        await store.markDead('m1', failureOutcome('processing', 'refused'), minutesAfter(4));
+        await store.markDelivered('m1', minutesAfter(5));
+        expect(await store.readOutboxMessage('m1')).to.deep.equal(delivered);
+        expect(await store.retryDeadMessage('m1', minutesAfter(5))).to.equal(false);
+        expect(await claimIds(store, minutesAfter(60 * 24 * 7))).to.deep.equal([]);
+      });
+
+      it('does not revive a dead message on a late retry from its worker', async function () {
+        const store = ctx.store();
+        await enqueueEach(store, [outboxMessage('m1', 'ref-1')]);
+        await claimIds(store, T0);
+        await store.markDead('m1', failureOutcome('processing', 'refused'), minutesAfter(1));
+        await store.scheduleRetry('m1', minutesAfter(2), failureOutcome('transient', 'timeout'), minutesAfter(1));
+        expect((await store.readOutboxMessage('m1'))?.status).to.equal('dead');
+      });
+
+      it('refuses to settle a message it does not know', async function () {
+        const store = ctx.store();
+        expect(await rejectionOf(store.markDelivered('nope', T0))).to.be.instanceOf(Error);
+        expect(await rejectionOf(store.scheduleRetry('nope', T0, failureOutcome('transient', 'x'), T0))).to.be.instanceOf(Error);
+        expect(await rejectionOf(store.markDead('nope', failureOutcome('processing', 'x'), T0))).to.be.instanceOf(Error);
+        expect(await store.readOutboxMessage('nope')).to.equal(undefined);
+      });
+
+      it('lists messages by status and tenant, a page at a time with the total, in sequence order', async function () {
+        const store = ctx.store();
+        await enqueueEach(store, [
+          outboxMessage('a1', 'ref-1'),
+          outboxMessage('b1', 'ref-2', { tenant: B }),
+          outboxMessage('a2', 'ref-3'),
+          outboxMessage('a3', 'ref-4'),
+          outboxMessage('b2', 'ref-5', { tenant: B }),
+          outboxMessage('a4', 'ref-6'),
+        ]);
+        const claimed = await claimIds(store, T0, 2);
+        expect(claimed).to.deep.equal(['a1', 'b1']);
+        await store.markDelivered('a1', T0);
+
+        const page = async (filter: Partial<Parameters<ResourceStore['listOutboxMessages']>[0]>): Promise<[string[], number]> => {
+          const { messages, total } = await store.listOutboxMessages({ count: 100, offset: 0, ...filter });
+          return [messages.map((m: OutboxMessage) => m.id), total];
+        };
+        expect(await page({})).to.deep.equal([['a1', 'b1', 'a2', 'a3', 'b2', 'a4'], 6]);
+        expect(await page({ count: 2, offset: 0 })).to.deep.equal([['a1', 'b1'], 6]);
+        expect(await page({ count: 2, offset: 2 })).to.deep.equal([['a2', 'a3'], 6]);
+        expect(await page({ count: 2, offset: 6 })).to.deep.equal([[], 6]);
+        expect(await page({ count: 0 })).to.deep.equal([[], 6]);
+        expect(await page({ tenant: B })).to.deep.equal([['b1', 'b2'], 2]);
+        expect(await page({ status: 'pending' })).to.deep.equal([['a2', 'a3', 'b2', 'a4'], 4]);
+        expect(await page({ status: 'pending', tenant: A, count: 2, offset: 1 })).to.deep.equal([['a3', 'a4'], 3]);
+        expect(await page({ status: 'delivering' })).to.deep.equal([['b1'], 1]);
+        expect(await page({ status: 'delivered' })).to.deep.equal([['a1'], 1]);
+        expect(await page({ status: 'dead' })).to.deep.equal([[], 0]);
+      });
+    });
+
+    describe('job cursors', function () {
+      const ctx = freshStore();
+
+      it('reads back the value last written under a name, of any JSON type, and nothing for an unknown name', async function () {
+        const store = ctx.store();
+        expect(await store.readCursor('ehr-poll:tenant-a')).to.equal(undefined);
+        await store.writeCursor('ehr-poll:tenant-a', '2026-11-03T15:00:00.000Z', T0);
+        expect(await store.readCursor('ehr-poll:tenant-a')).to.equal('2026-11-03T15:00:00.000Z');
+        await store.writeCursor('ehr-poll:tenant-a', { lastUpdated: '2026-11-03T15:05:00.000Z', seen: ['sr-1', 'sr-2'] }, minutesAfter(5));
+        expect(await store.readCursor('ehr-poll:tenant-a')).to.deep.equal({ lastUpdated: '2026-11-03T15:05:00.000Z', seen: ['sr-1', 'sr-2'] });
+        await store.writeCursor('counter', 42, T0);
+        await store.writeCursor('nothing-yet', null, T0);
+        expect(await store.readCursor('counter')).to.equal(42);
+        expect(await store.readCursor('nothing-yet')).to.equal(null);
+        expect(await store.readCursor('ehr-poll:tenant-b')).to.equal(undefined);
+      });
+
+      it('keeps cursors across a restart', async function () {
+        const store = ctx.store();
+        await store.writeCursor('ehr-poll:tenant-a', '2026-11-03T15:00:00.000Z', T0);
+        await store.close();
+        const reopened = await ctx.database().open();
+        try {
+          expect(await reopened.readCursor('ehr-poll:tenant-a')).to.equal('2026-11-03T15:00:00.000Z');
+        } finally {
+          await reopened.close();
+        }
+      });
+
+      it('refuses a value that has no JSON form', async function () {
+        const store = ctx.store();
+        expect(await rejectionOf(store.writeCursor('x', undefined, T0))).to.be.instanceOf(TypeError);
+      });
+    });
+
+    describe('job runs', function () {
+      const ctx = freshStore();
+
+      it('lets the first claim of a tick win and every later claim of it lose', async function () {
+        const store = ctx.store();
+        expect(await store.claimJobRun('ehr-poll:tenant-a:2026-11-03T15:00:00.000Z', T0)).to.equal(true);
+        expect(await store.claimJobRun('ehr-poll:tenant-a:2026-11-03T15:00:00.000Z', T0)).to.equal(false);
+        expect(await store.claimJobRun('ehr-poll:tenant-a:2026-11-03T15:01:00.000Z', minutesAfter(1))).to.equal(true);
+        expect(await store.claimJobRun('ehr-poll:tenant-b:2026-11-03T15:00:00.000Z', T0)).to.equal(true);
+      });
+
+      it('lets exactly one of many simultaneous claims of a tick win, from every store on the database', async function () {
+        const store = ctx.store();
+        const others = ctx.database().severalStores ? [await ctx.database().open(), await ctx.database().open()] : [];
+        try {
+          const stores = [store, ...others];
+          const results = await Promise.all(
+            Array.from({ length: 30 }, (_, i) => stores[i % stores.length]!.claimJobRun('sweep:2026-11-03T15:00:00.000Z', T0)),
+          );
+          expect(results.filter((won) => won)).to.have.length(1);
+        } finally {
+          for (const other of others) await other.close();
+        }
+      });
+
+      it('forgets ticks more than a day old, and only those', async function () {
+        const store = ctx.store();
+        expect(await store.claimJobRun('job:old', T0)).to.equal(true);
+        expect(await store.claimJobRun('job:recent', minutesAfter(120))).to.equal(true);
+        // A day and an hour later: pruning is due again and drops what was claimed before T0 + 1 h.
+        const later = minutesAfter(25 * 60);
+        expect(await store.claimJobRun('job:new', later)).to.equal(true);
+        expect(await store.claimJobRun('job:recent', later)).to.equal(false);
+        expect(await store.claimJobRun('job:old', later)).to.equal(true);
       });
     });
 
