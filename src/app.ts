@@ -6,11 +6,16 @@ import type { CapabilityStatement } from 'fhir/r4.js';
 import { notFound, unavailable } from './fhir/outcomes.js';
 import { createFhirHandlers, type ConformanceResources } from './http/fhir-handlers.js';
 import { fhirErrorHandler, fhirRouter, requestContext, type HttpOptions } from './http/routes.js';
+import { notificationRouter } from './http/notification-routes.js';
+import { operatorRouter } from './http/operator-routes.js';
+import type { EhrFhir } from './ports/ehr-fhir.js';
 import type { GatewayDeps } from './use-cases/deps.js';
 
 export interface AppOptions extends HttpOptions {
   capabilityStatement: CapabilityStatement;
   conformance: ConformanceResources;
+  /** The EHR client of a tenant with an EHR connection. */
+  ehrFor(tenant: string): EhrFhir | undefined;
 }
 
 export function createApp(deps: GatewayDeps, options: AppOptions): Express {
@@ -34,6 +39,10 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
 
   app.use(requestContext(deps.logger, options.defaultTenant));
   app.use('/fhir', fhirRouter(createFhirHandlers(deps, options.capabilityStatement, options.conformance), options));
+  app.use('/subscription-notifications', notificationRouter(deps, options));
+  // Operators' outbox API. Unauthenticated until the security work lands: bind to a private
+  // interface or put it behind the reverse proxy's authentication in the meantime.
+  app.use('/admin', operatorRouter({ outbox: deps.store, clock: deps.clock, logger: deps.logger }));
   app.use((req, res) => {
     res.status(404).type('application/fhir+json').send(JSON.stringify(notFound(`Path ${req.path}`)));
   });

@@ -18,6 +18,9 @@ import type { Clock } from './ports/clock.js';
 import type { ResourceStore } from './ports/resource-store.js';
 import { openStore } from './adapters/store/index.js';
 import type { GatewayDeps } from './use-cases/deps.js';
+import { createFhirKitEhr } from './adapters/fhir/fhir-kit-ehr.js';
+import type { EhrFhir } from './ports/ehr-fhir.js';
+import { startBackgroundWork, type BackgroundWork } from './jobs/background-work.js';
 import { loadDirectory } from './use-cases/load-directory.js';
 import { READABLE_TYPES, WRITABLE_TYPES } from './use-cases/resource-interactions.js';
 
@@ -25,6 +28,10 @@ export interface Gateway {
   app: Express;
   deps: GatewayDeps;
   catalog: DrugCatalog;
+  /** The EHR clients, by tenant (empty when write-back is off). */
+  ehrClients: ReadonlyMap<string, EhrFhir>;
+  /** Starts the outbox worker and the EHR pull jobs; stop() lets work in flight finish. */
+  startBackgroundWork(): BackgroundWork;
   close(): Promise<void>;
 }
 
@@ -95,6 +102,7 @@ export async function buildGateway(
     clock: runtime.clock,
     logger: runtime.logger,
     tenancy: { directoryTenant: config.directoryTenant },
+    writeBackTenants: new Set(config.ehrConnections.map((c) => c.tenant)),
     newId: randomUUID,
   };
 
@@ -113,7 +121,22 @@ export async function buildGateway(
     profiles: validator.profiles().map((p) => ({ url: p.url, type: p.type })),
     ...(config.publicBaseUrl !== undefined ? { implementationUrl: config.publicBaseUrl } : {}),
   });
+  const ehrClients = new Map<string, EhrFhir>(
+    config.ehrConnections.map((connection) => [
+      connection.tenant,
+      createFhirKitEhr(
+        { tenant: connection.tenant, baseUrl: connection.baseUrl, ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}) },
+        { timeoutMs: config.ehrRequestTimeoutMs },
+      ),
+    ]),
+  );
+  if (ehrClients.size === 0) {
+    runtime.logger.info('write-back is off: no EHR connection is configured (EHR_FHIR_BASE_URL or EHR_CONNECTIONS); the gateway keeps its resources itself');
+  }
+  const ehrFor = (tenant: string): EhrFhir | undefined => ehrClients.get(tenant);
+
   const app = createApp(deps, {
+    ehrFor,
     bodyLimitBytes: config.bodyLimitBytes,
     jsonMaxDepth: config.jsonMaxDepth,
     defaultTenant: config.defaultTenant,
@@ -121,5 +144,12 @@ export async function buildGateway(
     capabilityStatement,
     conformance,
   });
-  return { app, deps, catalog, close: () => store.close() };
+  return {
+    app,
+    deps,
+    catalog,
+    ehrClients,
+    startBackgroundWork: () => startBackgroundWork(config, deps, ehrClients),
+    close: () => store.close(),
+  };
 }

@@ -14,7 +14,7 @@ async function softwareVersion(): Promise<string> {
   return pkg.version ?? '0.0.0';
 }
 
-/** Stops accepting connections, lets in-flight requests finish, then closes the store. */
+/** Stops accepting connections, lets in-flight requests finish, then stops background work and closes the store. */
 function shutdownOnSignals(server: Server, close: () => Promise<void>, logger: Logger, config: Config): void {
   let stopping = false;
   const stop = (signal: string): void => {
@@ -76,7 +76,17 @@ async function main(): Promise<void> {
       directoryLoaded: config.directoryBundle !== undefined,
     });
   });
-  shutdownOnSignals(server, gateway.close, logger, config);
+  const background = gateway.startBackgroundWork();
+  shutdownOnSignals(
+    server,
+    async () => {
+      // Deliveries and polls in flight finish before the database closes.
+      await background.stop();
+      await gateway.close();
+    },
+    logger,
+    config,
+  );
 }
 
 await main();

@@ -25,6 +25,33 @@ export interface Config {
   /** Tenant that owns the network's directory (Location, HealthcareService, ...). */
   directoryTenant: string;
   shutdownTimeoutMs: number;
+  /** The EHR FHIR servers to write back to and poll, per sending tenant; empty = write-back off. */
+  ehrConnections: EhrConnectionConfig[];
+  outbox: {
+    /** Whether this process runs an outbox worker (OUTBOX_WORKER=off makes an API-only process). */
+    workerEnabled: boolean;
+    /** How often an idle worker looks for due messages. */
+    pollIntervalMs: number;
+    batchSize: number;
+    /** How long a claimed message is reserved for its worker before another may take it. */
+    leaseMs: number;
+    maxAttempts: number;
+    baseDelayMs: number;
+    maxDelayMs: number;
+  };
+  /** node-cron expression of the EHR pull job (seconds field allowed). */
+  ehrPollCron: string;
+  ehrRequestTimeoutMs: number;
+}
+
+export interface EhrConnectionConfig {
+  tenant: string;
+  baseUrl: string;
+  bearerToken?: string;
+  /** Pull new and changed infusion ServiceRequests from this EHR on the poll schedule. */
+  poll: boolean;
+  /** Extra search parameters for the pull (e.g. a category), ANDed with _lastUpdated. */
+  pollQuery?: Record<string, string>;
 }
 
 export class ConfigError extends Error {
@@ -95,6 +122,22 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     if (!TENANT_PATTERN.test(value)) problems.push(`Set ${name} to letters, digits, '.', '_' or '-' (at most 64; got '${value}')`);
   }
 
+  const ehrConnections = readEhrConnections(text, problems, defaultTenant);
+  const workerSetting = (text('OUTBOX_WORKER') ?? 'on').toLowerCase();
+  if (workerSetting !== 'on' && workerSetting !== 'off') problems.push(`Set OUTBOX_WORKER to on or off (got '${workerSetting}')`);
+  const outbox = {
+    workerEnabled: workerSetting !== 'off',
+    pollIntervalMs: integer('OUTBOX_POLL_MS', 500, 10, 600_000),
+    batchSize: integer('OUTBOX_BATCH_SIZE', 20, 1, 1000),
+    leaseMs: integer('OUTBOX_LEASE_MS', 60_000, 1000, 3_600_000),
+    maxAttempts: integer('OUTBOX_MAX_ATTEMPTS', 50, 1, 10_000),
+    baseDelayMs: integer('OUTBOX_RETRY_BASE_MS', 1000, 1, 3_600_000),
+    maxDelayMs: integer('OUTBOX_RETRY_MAX_MS', 15 * 60_000, 1, 86_400_000),
+  };
+  const ehrPollCron = text('EHR_POLL_CRON') ?? '*/30 * * * * *';
+  if (!/^\S+(\s+\S+){4,5}$/.test(ehrPollCron)) problems.push(`Set EHR_POLL_CRON to a cron expression such as '*/30 * * * * *' (got '${ehrPollCron}')`);
+  const ehrRequestTimeoutMs = integer('EHR_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000);
+
   const dataDir = resolvePath(text('DATA_DIR') ?? 'data');
   const directorySetting = text('DIRECTORY_BUNDLE') ?? 'fixtures/directory/demo-directory.bundle.json';
 
@@ -115,5 +158,74 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     defaultTenant,
     directoryTenant,
     shutdownTimeoutMs,
+    ehrConnections,
+    outbox,
+    ehrPollCron,
+    ehrRequestTimeoutMs,
   };
+}
+
+/**
+ * EHR connections: EHR_FHIR_BASE_URL (+ EHR_BEARER_TOKEN, EHR_POLL) for the default tenant, and
+ * EHR_CONNECTIONS, a JSON array of { tenant, baseUrl, bearerTokenEnv?, poll?, pollQuery? } for
+ * more. Tokens are named by environment variable, never written in the JSON.
+ */
+function readEhrConnections(
+  text: (name: string) => string | undefined,
+  problems: string[],
+  defaultTenant: string,
+): EhrConnectionConfig[] {
+  const connections: EhrConnectionConfig[] = [];
+  const isUrl = (value: string): boolean => /^https?:\/\/[^\s]+$/.test(value);
+  const single = text('EHR_FHIR_BASE_URL');
+  if (single !== undefined) {
+    if (!isUrl(single)) problems.push(`Set EHR_FHIR_BASE_URL to the EHR's FHIR base, an absolute http(s) URL (got '${single}')`);
+    const token = text('EHR_BEARER_TOKEN');
+    connections.push({
+      tenant: defaultTenant,
+      baseUrl: single.replace(/\/+$/, ''),
+      ...(token !== undefined ? { bearerToken: token } : {}),
+      poll: (text('EHR_POLL') ?? 'true') !== 'false',
+    });
+  }
+  const many = text('EHR_CONNECTIONS');
+  if (many !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(many);
+    } catch {
+      problems.push('Set EHR_CONNECTIONS to a JSON array of {"tenant","baseUrl","bearerTokenEnv"?,"poll"?,"pollQuery"?} (it is not valid JSON)');
+      return connections;
+    }
+    if (!Array.isArray(parsed)) {
+      problems.push('Set EHR_CONNECTIONS to a JSON array of {"tenant","baseUrl",...} objects');
+      return connections;
+    }
+    parsed.forEach((entry: unknown, index: number) => {
+      const e = (entry ?? {}) as Record<string, unknown>;
+      const where = `EHR_CONNECTIONS[${index}]`;
+      if (typeof e['tenant'] !== 'string' || !TENANT_PATTERN.test(e['tenant'])) problems.push(`Set ${where}.tenant to a tenant name (letters, digits, '.', '_', '-')`);
+      if (typeof e['baseUrl'] !== 'string' || !isUrl(e['baseUrl'])) problems.push(`Set ${where}.baseUrl to the EHR's FHIR base URL`);
+      const tokenEnv = e['bearerTokenEnv'];
+      const token = typeof tokenEnv === 'string' ? text(tokenEnv) : undefined;
+      if (typeof tokenEnv === 'string' && token === undefined) problems.push(`Set ${tokenEnv} (named by ${where}.bearerTokenEnv) to the EHR's bearer token`);
+      const pollQuery = e['pollQuery'];
+      if (pollQuery !== undefined && (typeof pollQuery !== 'object' || pollQuery === null || Object.values(pollQuery).some((v) => typeof v !== 'string'))) {
+        problems.push(`Set ${where}.pollQuery to an object of search parameters with string values`);
+      }
+      if (typeof e['tenant'] === 'string' && typeof e['baseUrl'] === 'string') {
+        connections.push({
+          tenant: e['tenant'],
+          baseUrl: e['baseUrl'].replace(/\/+$/, ''),
+          ...(token !== undefined ? { bearerToken: token } : {}),
+          poll: e['poll'] !== false,
+          ...(pollQuery !== undefined ? { pollQuery: pollQuery as Record<string, string> } : {}),
+        });
+      }
+    });
+  }
+  const tenants = connections.map((c) => c.tenant);
+  const duplicated = tenants.filter((t, i) => tenants.indexOf(t) !== i);
+  if (duplicated.length > 0) problems.push(`Each tenant may have one EHR connection; ${[...new Set(duplicated)].join(', ')} has more (EHR_FHIR_BASE_URL counts for ${defaultTenant})`);
+  return connections;
 }

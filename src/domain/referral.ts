@@ -6,7 +6,7 @@
  * resources: which drug, which patient, which site. Source references are kept verbatim so that
  * write-back can point at the EHR's own resources.
  */
-import type { CodeableConcept, Coding, Identifier, Period, Reference, Resource, ServiceRequest } from 'fhir/r4.js';
+import type { CodeableConcept, Coding, Identifier, Patient, Period, Reference, Resource, ServiceRequest } from 'fhir/r4.js';
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import { errorIssue } from '../fhir/outcomes.js';
 
@@ -30,9 +30,18 @@ export interface ReferralSite {
   directoryLocationId?: string;
 }
 
+/** How the EHR knows the referral's resources: what write-back points its Task and Appointment at. */
+export interface EhrReferences {
+  /** The EHR's ServiceRequest: its literal reference when the gateway read it from the EHR, else a logical reference by order number. */
+  serviceRequest: Reference;
+  /** The patient as the EHR knows them, when that can be told. */
+  patient?: Reference;
+}
+
 export interface Referral {
   /** The sender's order number: with the tenant, the idempotency key. */
   sourceIdentifier: { system: string; value: string };
+  ehr: EhrReferences;
   serviceRequest: Reference;
   patient: Reference;
   requester: Reference;
@@ -63,6 +72,8 @@ export interface TranslationContext {
   isDirectoryLocation(id: string): boolean;
   /** A referenced resource: contained, from the same Bundle, or already stored. */
   resolve(reference: Reference): Resource | undefined;
+  /** Set when the ServiceRequest was read from the EHR (pull, notification): its id there. */
+  ehrServiceRequestId?: string;
 }
 
 /**
@@ -136,6 +147,31 @@ function icd10Diagnoses(reasonCodes: readonly CodeableConcept[] | undefined): Co
   return (reasonCodes ?? []).flatMap((concept) => (concept.coding ?? []).filter((c) => c.system === ICD10CM_SYSTEM && c.code));
 }
 
+/**
+ * The EHR's own references. A ServiceRequest read from the EHR keeps the EHR's literal references.
+ * One that was pushed carries contained or Bundle-local resources the EHR has other ids for, so
+ * the write-back names them by business identifier (https://hl7.org/fhir/R4/references.html#logical).
+ */
+function ehrReferences(serviceRequest: ServiceRequest, identifier: { system: string; value: string }, context: TranslationContext): EhrReferences {
+  const serviceRequestReference: Reference =
+    context.ehrServiceRequestId !== undefined
+      ? { reference: `ServiceRequest/${context.ehrServiceRequestId}` }
+      : { type: 'ServiceRequest', identifier: { system: identifier.system, value: identifier.value } };
+  const subject = serviceRequest.subject;
+  // Read from the EHR, a relative subject is the EHR's own reference; anything else (contained,
+  // or rewritten to the gateway's ids) is named by the patient's business identifier.
+  if (context.ehrServiceRequestId !== undefined && subject?.reference !== undefined && !subject.reference.startsWith('#')) {
+    return { serviceRequest: serviceRequestReference, patient: { reference: subject.reference } };
+  }
+  const patient = subject ? context.resolve(subject) : undefined;
+  const patientIdentifiers = (patient as Patient | undefined)?.identifier?.filter((i) => i.system && i.value) ?? [];
+  const medicalRecordNumber = patientIdentifiers.find((i) => i.type?.coding?.some((c) => c.code === 'MR')) ?? patientIdentifiers[0];
+  return {
+    serviceRequest: serviceRequestReference,
+    ...(medicalRecordNumber ? { patient: { type: 'Patient', identifier: { system: medicalRecordNumber.system, value: medicalRecordNumber.value } } } : {}),
+  };
+}
+
 function requestedSite(serviceRequest: ServiceRequest, context: TranslationContext): ReferralSite | undefined {
   const reference = serviceRequest.locationReference?.[0];
   if (!reference) return undefined;
@@ -161,8 +197,10 @@ export function translateServiceRequest(serviceRequest: ServiceRequest & { id: s
 
   const orderedCodings = serviceRequest.code?.coding ?? [];
   const drug = context.findDrug(orderedCodings);
+  const sourceIdentifier = { system: identifier.system as string, value: identifier.value as string };
   const base = {
-    sourceIdentifier: { system: identifier.system as string, value: identifier.value as string },
+    sourceIdentifier,
+    ehr: ehrReferences(serviceRequest, sourceIdentifier, context),
     serviceRequest: { reference: `ServiceRequest/${serviceRequest.id}` },
     patient: serviceRequest.subject,
     requester: serviceRequest.requester,

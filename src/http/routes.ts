@@ -82,7 +82,7 @@ export function requestContext(logger: Logger, defaultTenant: string) {
 }
 
 /** 406 before any work when the client cannot read JSON; records the media type to answer with. */
-function negotiate(req: Request, res: Response, next: NextFunction): void {
+export function negotiate(req: Request, res: Response, next: NextFunction): void {
   const format = typeof req.query['_format'] === 'string' ? req.query['_format'] : undefined;
   const negotiated = negotiateResponseType(format, req.get('accept'));
   if ('outcome' in negotiated) {
@@ -98,7 +98,7 @@ function negotiate(req: Request, res: Response, next: NextFunction): void {
  * 400 for malformed JSON or nesting deeper than the limit. The parse error's own message is not
  * echoed or logged: it quotes the body, which may hold PHI.
  */
-function fhirJsonBody(options: HttpOptions) {
+export function fhirJsonBody(options: Pick<HttpOptions, 'bodyLimitBytes' | 'jsonMaxDepth'>) {
   const readText = express.text({ type: () => true, limit: options.bodyLimitBytes });
   return (req: Request, res: Response, next: NextFunction): void => {
     if (req.method !== 'POST' && req.method !== 'PUT') {

@@ -31,6 +31,8 @@ export interface GatewayDeps {
   clock: Clock;
   logger: Logger;
   tenancy: Tenancy;
+  /** Tenants whose EHR receives write-back (an EHR connection is configured); others keep it here. */
+  writeBackTenants: ReadonlySet<string>;
   newId: () => string;
 }
 

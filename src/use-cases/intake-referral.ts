@@ -9,6 +9,7 @@
  */
 import type { OperationOutcomeIssue, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
 import { buildReferralTask } from '../domain/referral-task.js';
+import { taskWriteBack } from '../domain/write-back.js';
 import { translateServiceRequest, type TranslationResult } from '../domain/referral.js';
 import { REFERRAL_PROFILE_URL, type ReferralStatus } from '../domain/referral-status.js';
 import { findContained, parseRelativeReference } from '../fhir/references.js';
@@ -47,6 +48,8 @@ export interface PreparedReferral {
   tenant: TenantId;
   referralId: string;
   taskId: string;
+  /** The id of the outbox message that writes the Task back, when the tenant's EHR takes write-back. */
+  writeBackMessageId?: string;
   serviceRequest: StoredServiceRequest;
   translation: Exclude<TranslationResult, { kind: 'refused' }>;
 }
@@ -61,6 +64,7 @@ export async function prepareReferral(
   tenant: TenantId,
   serviceRequest: StoredServiceRequest,
   bundleResources: ReadonlyMap<string, Resource> = new Map(),
+  origin: { ehrServiceRequestId?: string } = {},
 ): Promise<{ ok: true; prepared: PreparedReferral } | { ok: false; issues: OperationOutcomeIssue[] }> {
   const resolved = new Map<string, Resource>();
   const references: Reference[] = [
@@ -94,11 +98,19 @@ export async function prepareReferral(
     findDrug: (codings) => deps.drugs.findDrug(codings),
     isDirectoryLocation: (id) => directoryLocations.has(id),
     resolve: (reference) => (reference.reference === undefined ? undefined : resolved.get(reference.reference)),
+    ...(origin.ehrServiceRequestId !== undefined ? { ehrServiceRequestId: origin.ehrServiceRequestId } : {}),
   });
   if (translation.kind === 'refused') return { ok: false, issues: translation.issues };
   return {
     ok: true,
-    prepared: { tenant, referralId: deps.newId(), taskId: deps.newId(), serviceRequest, translation },
+    prepared: {
+      tenant,
+      referralId: deps.newId(),
+      taskId: deps.newId(),
+      ...(deps.writeBackTenants.has(tenant) ? { writeBackMessageId: deps.newId() } : {}),
+      serviceRequest,
+      translation,
+    },
   };
 }
 
@@ -149,6 +161,13 @@ export async function recordReferral(tx: ResourceWriter, prepared: PreparedRefer
     }),
     now,
   );
+  if (prepared.writeBackMessageId !== undefined) {
+    // Committed with the referral, delivered by the outbox worker afterwards.
+    await tx.enqueue(
+      taskWriteBack({ messageId: prepared.writeBackMessageId, tenant: prepared.tenant, referralId: prepared.referralId, task, ehr: translation.referral.ehr }),
+      now,
+    );
+  }
   return { kind: 'created', serviceRequest: serviceRequest as StoredServiceRequest, task: task as Task & { id: string }, status };
 }
 

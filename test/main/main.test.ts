@@ -2,39 +2,17 @@
  * The real process: `npm start`'s entry point, started as a child process.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
-
-const ROOT = path.resolve(import.meta.dirname, '../..');
+import { startGatewayProcess } from '../support/process.js';
 
 function startMain(env: Record<string, string>): { child: ChildProcess; lines: string[]; listening: Promise<number> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  const listening = new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${lines.join('\n')}`)));
-    for (const stream of [child.stdout, child.stderr]) {
-      readline.createInterface({ input: stream as NodeJS.ReadableStream }).on('line', (line) => {
-        lines.push(line);
-        try {
-          const parsed = JSON.parse(line) as { message?: string; port?: number };
-          if (parsed.message === 'gateway listening' && parsed.port) resolve(parsed.port);
-        } catch {
-          // plain text line
-        }
-      });
-    }
-  });
-  return { child, lines, listening };
+  return startGatewayProcess(env);
 }
 
 function exitCode(child: ChildProcess): Promise<number | null> {

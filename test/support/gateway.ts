@@ -23,7 +23,9 @@ export interface RunningGateway {
 
 export const fixedClock = (iso: string): Clock => ({ now: () => new Date(iso) });
 
-export async function startGateway(options: { engine?: Engine; env?: Record<string, string>; clock?: Clock } = {}): Promise<RunningGateway> {
+export async function startGateway(
+  options: { engine?: Engine; env?: Record<string, string>; clock?: Clock; background?: boolean; sqliteFile?: string } = {},
+): Promise<RunningGateway> {
   const engine = options.engine ?? 'sqlite';
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gateway-test-'));
   const cleanups: Array<() => Promise<void>> = [() => rm(dir, { recursive: true, force: true })];
@@ -33,7 +35,7 @@ export async function startGateway(options: { engine?: Engine; env?: Record<stri
     cleanups.unshift(schema.drop);
     store = await openStore({ databaseUrl: schema.databaseUrl, postgresSchema: schema.name });
   } else {
-    store = await openStore({ sqliteFile: path.join(dir, 'gateway.sqlite') });
+    store = await openStore({ sqliteFile: options.sqliteFile ?? path.join(dir, 'gateway.sqlite') });
   }
   const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'debug', ...options.env });
   const gateway = await buildGateway(config, {
@@ -42,6 +44,7 @@ export async function startGateway(options: { engine?: Engine; env?: Record<stri
     store,
     softwareVersion: 'test',
   });
+  const background = options.background ? gateway.startBackgroundWork() : undefined;
   const server = gateway.app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const { port } = server.address() as AddressInfo;
@@ -51,10 +54,21 @@ export async function startGateway(options: { engine?: Engine; env?: Record<stri
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await background?.stop();
       await gateway.close();
       for (const cleanup of cleanups) await cleanup();
     },
   };
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes; throws with `what` on time-out. */
+export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 20_000, intervalMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
 }
 
 /** fetch with FHIR JSON defaults; returns status, headers and the parsed body (if any). */

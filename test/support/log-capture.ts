@@ -24,7 +24,10 @@ export function capturedLogLines(): readonly string[] {
   return sink.lines;
 }
 
-/** A logger at debug level (the most talkative) writing into the shared sink. */
+let logger: Logger | undefined;
+
+/** The one logger, at debug level (the most talkative), that every test gateway writes into the sink with. */
 export function capturingLogger(): Logger {
-  return createLogger({ level: 'debug', transports: [sink] });
+  logger ??= createLogger({ level: 'debug', transports: [sink] });
+  return logger;
 }

@@ -1,0 +1,32 @@
+/**
+ * Where EHRs send Subscription notifications (rest-hook): POST /subscription-notifications/{tenant}.
+ * The tenant is in the path because a notifying server sends the endpoint's URL and may not add
+ * custom headers; it must be a tenant with an EHR connection.
+ */
+import express, { type Request, type Response, type Router } from 'express';
+import { notFound, statusOf } from '../fhir/outcomes.js';
+import type { EhrFhir } from '../ports/ehr-fhir.js';
+import type { GatewayDeps } from '../use-cases/deps.js';
+import { receiveSubscriptionNotification } from '../use-cases/receive-subscription-notification.js';
+import { fhirJsonBody, negotiate, type HttpOptions } from './routes.js';
+
+export function notificationRouter(
+  deps: GatewayDeps,
+  options: Pick<HttpOptions, 'bodyLimitBytes' | 'jsonMaxDepth'> & { ehrFor(tenant: string): EhrFhir | undefined },
+): Router {
+  const router = express.Router();
+  router.use(negotiate);
+  router.use(fhirJsonBody(options));
+  router.post('/:tenant', async (req: Request, res: Response) => {
+    const tenant = String(req.params['tenant']);
+    const ehr = options.ehrFor(tenant);
+    if (!deps.writeBackTenants.has(tenant) || !ehr) {
+      const outcome = notFound(`EHR connection for tenant ${tenant}`);
+      res.status(statusOf(outcome)).type('application/fhir+json').send(JSON.stringify(outcome));
+      return;
+    }
+    const result = await receiveSubscriptionNotification(deps, { tenant, body: req.body, ehr });
+    res.status(statusOf(result.outcome)).type('application/fhir+json').send(JSON.stringify(result.outcome));
+  });
+  return router;
+}
