@@ -117,17 +117,87 @@ async function measureIntake(template: Record<string, unknown>, env: Record<stri
   }
 }
 
+const DELIVERY_MESSAGES = Number(process.env['BENCH_DELIVERY_MESSAGES'] ?? 400);
+
+/**
+ * Outbox delivery throughput: an API-only gateway (OUTBOX_WORKER=off) takes N referrals, so N
+ * write-back messages wait in the outbox; then a gateway with a worker starts on the same store
+ * and the clock runs until the stand-in EHR has them all. Beside it, the stand-in EHR's own
+ * create rate (autocannon POST Task), the ceiling a delivery can reach.
+ */
+async function measureDelivery(template: Record<string, unknown>, dataDir: string): Promise<Record<string, unknown>> {
+  const ehr = await startChild(['test/support/stand-in-ehr.ts'], { PORT: '0' });
+  const ehrBase = `http://127.0.0.1:${ehr.port}/fhir`;
+  const env = { DATA_DIR: dataDir, EHR_FHIR_BASE_URL: ehrBase, EHR_POLL: 'false', DIRECTORY_BUNDLE: 'none' };
+  try {
+    const api = await startChild(['src/main.ts'], { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', OUTBOX_WORKER: 'off', ...env });
+    const url = `http://127.0.0.1:${api.port}/fhir/ServiceRequest`;
+    for (let sent = 0; sent < DELIVERY_MESSAGES; sent += 8) {
+      await Promise.all(
+        Array.from({ length: Math.min(8, DELIVERY_MESSAGES - sent) }, async () => {
+          const body = JSON.stringify({ ...template, identifier: [{ ...(template['identifier'] as object[])[0], value: randomUUID() }] });
+          const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' }, body });
+          if (response.status !== 201) throw new Error(`intake answered ${response.status}`);
+        }),
+      );
+    }
+    await stopChild(api.child);
+    progress(`${DELIVERY_MESSAGES} messages waiting; starting a worker`);
+
+    const worker = await startChild(['src/main.ts'], { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', OUTBOX_POLL_MS: '20', ...env });
+    // From the moment the worker's process listens: its start-up is not delivery.
+    const started = performance.now();
+    let delivered = 0;
+    while (delivered < DELIVERY_MESSAGES) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const page = (await (await fetch(`http://127.0.0.1:${worker.port}/admin/outbox?status=delivered&_count=0`)).json()) as { total: number };
+      delivered = page.total;
+      if (performance.now() - started > 300_000) throw new Error(`only ${delivered} of ${DELIVERY_MESSAGES} delivered in 5 minutes`);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    await stopChild(worker.child);
+
+    const ehrCreate = await autocannon({
+      url: `${ehrBase}/Task`,
+      method: 'POST',
+      connections: CONNECTIONS,
+      duration: 5,
+      headers: { 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({ resourceType: 'Task', status: 'requested', intent: 'order' }),
+    });
+    return {
+      messages: DELIVERY_MESSAGES,
+      seconds: Number(seconds.toFixed(2)),
+      messagesPerSecond: Number((DELIVERY_MESSAGES / seconds).toFixed(1)),
+      note: 'timed from the worker process listening until all are delivered (polled every 100 ms); each message is a search and a create in the EHR',
+      ehrRawCreatesPerSecondMedian: ehrCreate.requests.p50,
+    };
+  } finally {
+    await stopChild(ehr.child);
+  }
+}
+
+function progress(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
 async function main(): Promise<void> {
   const template = JSON.parse(await readFile(path.join(ROOT, 'fixtures/referrals/infliximab/service-request.json'), 'utf8')) as Record<string, unknown>;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-'));
   const postgres = await createBenchDatabase();
   const echo = await startChild(['bench/echo-server.ts'], {});
   try {
+    progress('echo baseline');
     const echoUrl = `http://127.0.0.1:${echo.port}/fhir/ServiceRequest`;
     await load(echoUrl, template, 2);
     const echoResult = figures(await load(echoUrl, template, DURATION_SECONDS));
+    progress('intake on SQLite');
     const intakeSqlite = await measureIntake(template, { DATA_DIR: dataDir });
+    progress('intake on PostgreSQL');
     const intakePostgres = postgres ? await measureIntake(template, { DATA_DIR: dataDir, DATABASE_URL: postgres.url }) : undefined;
+    progress('outbox delivery');
+    const deliveryDir = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-delivery-'));
+    const delivery = await measureDelivery(template, deliveryDir).finally(() => rm(deliveryDir, { recursive: true, force: true }));
     const ratio = (f: Figures): number => Number((f.requestsPerSecond.median / echoResult.requestsPerSecond.median).toFixed(3));
     const report = {
       date: new Date().toISOString(),
@@ -136,6 +206,7 @@ async function main(): Promise<void> {
       durationSeconds: DURATION_SECONDS,
       connections: CONNECTIONS,
       echo: echoResult,
+      delivery,
       intake: { sqlite: intakeSqlite, ...(intakePostgres ? { postgres: intakePostgres } : { postgres: 'skipped: no PostgreSQL at TEST_DATABASE_URL' }) },
       ratios: {
         intakeSqliteToEchoMedianRps: ratio(intakeSqlite),
@@ -152,6 +223,7 @@ async function main(): Promise<void> {
         line('intake, SQLite:    ', intakeSqlite),
         intakePostgres ? line('intake, PostgreSQL:', intakePostgres) : 'intake, PostgreSQL: skipped (no server)',
         `ratios to echo (median req/s): ${JSON.stringify(report.ratios)}`,
+        `outbox delivery to the stand-in EHR: ${String(delivery['messagesPerSecond'])} messages/s (${String(delivery['messages'])} in ${String(delivery['seconds'])} s; the EHR alone takes ${String(delivery['ehrRawCreatesPerSecondMedian'])} creates/s)`,
         'written to bench/results/latest.json',
       ].join('\n') + '\n',
     );
