@@ -67,7 +67,12 @@ export async function processBundle(deps: GatewayDeps, input: { tenant: string; 
   if (bundle.type !== 'transaction' && bundle.type !== 'batch') {
     baseIssues.push(errorIssue('invalid', `Only transaction and batch Bundles can be processed here (got ${String(bundle.type)})`, 'Bundle.type'));
   }
-  if (bundle.type === 'batch' && !hasErrors(baseIssues)) return processBatch(deps, bundle, input);
+  if (bundle.type === 'batch') {
+    // In a batch each entry stands alone: a broken entry is answered in its own response, so only
+    // problems of the Bundle itself refuse the whole request.
+    const ofTheBundle = baseIssues.filter((i) => !(i.expression ?? []).every((e) => /^Bundle\.entry\[\d+\]\.resource\b/.test(e)));
+    if (!hasErrors(ofTheBundle)) return processBatch(deps, bundle, input);
+  }
   return processTransaction(deps, bundle, baseIssues, input);
 }
 

@@ -1,4 +1,4 @@
-/** Reading what reached the stand-in EHR, over its FHIR API. */
+/** Reading what reached the stand-in EHR over its FHIR API, and the gateway's outbox over its operator API. */
 import { fhirFetch } from '../support/gateway.js';
 
 const REFERRAL_IDENTIFIER_SYSTEM = 'https://fhir.infusion-gateway.example/referral-id';
@@ -25,4 +25,11 @@ export async function referralTasksInEhr(baseUrl: string): Promise<Map<string, a
     byReferral.set(id, [...(byReferral.get(id) ?? []), task]);
   }
   return byReferral;
+}
+
+/** How many outbox messages of a gateway (its base URL) are in a status. */
+export async function outboxTotal(gatewayBaseUrl: string, status: string): Promise<number> {
+  const response = await fhirFetch(`${gatewayBaseUrl}/admin/outbox?status=${status}&_count=0`);
+  if (response.status !== 200) throw new Error(`the outbox API answered ${response.status}`);
+  return response.body.total;
 }

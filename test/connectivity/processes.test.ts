@@ -8,13 +8,10 @@ import { fhirFetch, waitUntil } from '../support/gateway.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { createTestDatabase, logEvents, startGatewayProcess, type GatewayProcess } from '../support/process.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
-import { referralTasksInEhr } from './ehr-helpers.js';
+import { outboxTotal, referralTasksInEhr } from './ehr-helpers.js';
 
 const OUTBOX = { OUTBOX_POLL_MS: '50', OUTBOX_RETRY_BASE_MS: '50', OUTBOX_RETRY_MAX_MS: '500', OUTBOX_MAX_ATTEMPTS: '10000', DIRECTORY_BUNDLE: 'none' };
 
-async function outboxTotal(port: number, status: string): Promise<number> {
-  return (await fhirFetch(`http://127.0.0.1:${port}/admin/outbox?status=${status}&_count=0`)).body.total;
-}
 
 async function kill(process: GatewayProcess, signal: NodeJS.Signals): Promise<void> {
   if (process.child.exitCode !== null || process.child.signalCode !== null) return;
@@ -65,13 +62,13 @@ describe('gateway processes on one PostgreSQL', function () {
       });
       expect(response.status).to.equal(201);
     }
-    await waitUntil('deliveries are in flight', async () => (await outboxTotal(firstPort, 'delivering')) > 0);
+    await waitUntil('deliveries are in flight', async () => (await outboxTotal(`http://127.0.0.1:${firstPort}`, 'delivering')) > 0);
     await kill(first, 'SIGKILL');
 
     ehr.failWith(undefined);
     const second = start({ OUTBOX_LEASE_MS: '3000' });
     const secondPort = await second.listening;
-    await waitUntil('every message is delivered after the restart', async () => (await outboxTotal(secondPort, 'delivered')) === 30, 60_000, 200);
+    await waitUntil('every message is delivered after the restart', async () => (await outboxTotal(`http://127.0.0.1:${secondPort}`, 'delivered')) === 30, 60_000, 200);
     const tasks = await referralTasksInEhr(ehr.baseUrl);
     expect(tasks.size).to.equal(30);
     expect([...tasks.values()].every((copies) => copies.length === 1)).to.equal(true);
@@ -105,7 +102,7 @@ describe('gateway processes on one PostgreSQL', function () {
     }
     const expectedReferrals = posted + seededInEhr;
     await waitUntil('every referral is in', async () => (await fhirFetch(`http://127.0.0.1:${ports[0]}/fhir/Task?_count=0`)).body.total === expectedReferrals, 30_000, 250);
-    await waitUntil('every write-back is delivered', async () => (await outboxTotal(ports[0] as number, 'delivered')) === expectedReferrals, 60_000, 250);
+    await waitUntil('every write-back is delivered', async () => (await outboxTotal(`http://127.0.0.1:${ports[0] as number}`, 'delivered')) === expectedReferrals, 60_000, 250);
 
     // Each message delivered once: one Task per referral in the EHR, and one create per Task.
     const tasks = await referralTasksInEhr(ehr.baseUrl);

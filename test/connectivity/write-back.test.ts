@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { fhirFetch, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
-import { referralTasksInEhr } from './ehr-helpers.js';
+import { outboxTotal, referralTasksInEhr } from './ehr-helpers.js';
 
 const FAST_OUTBOX = {
   OUTBOX_POLL_MS: '25',
@@ -20,11 +20,6 @@ const FAST_OUTBOX = {
   EHR_POLL: 'false',
 };
 
-async function outboxTotal(gw: RunningGateway, status: string): Promise<number> {
-  const response = await fhirFetch(`${gw.baseUrl}/admin/outbox?status=${status}&_count=0`);
-  expect(response.status).to.equal(200);
-  return response.body.total;
-}
 
 for (const engine of ['sqlite', 'postgres'] as Engine[]) {
   describe(`write-back to the EHR through the outbox (${engine})`, function () {
@@ -67,12 +62,12 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       }
       await waitUntil('deliveries have been failing', async () => (await fhirFetch(`${gw.baseUrl}/admin/outbox?status=pending&_count=1`)).body.messages[0]?.attempts >= 2);
       const reached = ehr.requests().filter((r) => r.status !== 0);
-      expect(await outboxTotal(gw, 'delivered'), `requests the EHR answered while down: ${JSON.stringify(reached.slice(0, 5))}`).to.equal(0);
+      expect(await outboxTotal(gw.baseUrl, 'delivered'), `requests the EHR answered while down: ${JSON.stringify(reached.slice(0, 5))}`).to.equal(0);
       const dead = await fhirFetch(`${gw.baseUrl}/admin/outbox?status=dead&_count=2`);
       expect(dead.body.total, `dead while the EHR was down: ${JSON.stringify(dead.body.messages)}`).to.equal(0);
 
       ehr.failWith(undefined);
-      await waitUntil('every message is delivered', async () => (await outboxTotal(gw, 'delivered')) === 200, 60_000, 100);
+      await waitUntil('every message is delivered', async () => (await outboxTotal(gw.baseUrl, 'delivered')) === 200, 60_000, 100);
       const tasks = await referralTasksInEhr(ehr.baseUrl);
       expect(tasks.size).to.equal(200);
       expect([...tasks.values()].every((copies) => copies.length === 1)).to.equal(true);
@@ -82,11 +77,11 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       ehr.failNext(3, 'error-500');
       const first = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body: withOrderNumber(readFixture('referrals/ocrelizumab/service-request.json'), `r500-${randomUUID()}`) });
       expect(first.status).to.equal(201);
-      await waitUntil('the first is delivered', async () => (await outboxTotal(gw, 'delivered')) === 1);
+      await waitUntil('the first is delivered', async () => (await outboxTotal(gw.baseUrl, 'delivered')) === 1);
       ehr.failNext(2, 'throttle-429');
       const second = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body: withOrderNumber(readFixture('referrals/ocrelizumab/service-request.json'), `r429-${randomUUID()}`) });
       expect(second.status).to.equal(201);
-      await waitUntil('the second is delivered', async () => (await outboxTotal(gw, 'delivered')) === 2, 30_000);
+      await waitUntil('the second is delivered', async () => (await outboxTotal(gw.baseUrl, 'delivered')) === 2, 30_000);
       const tasks = await referralTasksInEhr(ehr.baseUrl);
       expect(tasks.size).to.equal(2);
       expect([...tasks.values()].every((copies) => copies.length === 1)).to.equal(true);
@@ -96,7 +91,7 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       ehr.failWith('reject-400');
       const created = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body: withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `dead-${randomUUID()}`) });
       expect(created.status).to.equal(201);
-      await waitUntil('the message is dead', async () => (await outboxTotal(gw, 'dead')) === 1);
+      await waitUntil('the message is dead', async () => (await outboxTotal(gw.baseUrl, 'dead')) === 1);
       const dead = await fhirFetch(`${gw.baseUrl}/admin/outbox?status=dead`);
       const message = dead.body.messages[0];
       expect(message.attempts).to.equal(1);
@@ -109,7 +104,7 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       const retried = await fhirFetch(`${gw.baseUrl}/admin/outbox/${message.id}/retry`, { method: 'POST' });
       expect(retried.status).to.equal(200);
       expect(retried.body.status).to.equal('pending');
-      await waitUntil('the retried message is delivered', async () => (await outboxTotal(gw, 'delivered')) === 1);
+      await waitUntil('the retried message is delivered', async () => (await outboxTotal(gw.baseUrl, 'delivered')) === 1);
       expect((await referralTasksInEhr(ehr.baseUrl)).size).to.equal(1);
       const again = await fhirFetch(`${gw.baseUrl}/admin/outbox/${message.id}/retry`, { method: 'POST' });
       expect(again.status).to.equal(409);

@@ -191,6 +191,28 @@ describe('FHIR API: referral intake', function () {
       });
     }
 
+    it('answers a broken batch entry in its own response and still takes the others', async () => {
+      const good = withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `batch-good-${randomUUID()}`);
+      const broken = withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `batch-bad-${randomUUID()}`);
+      broken.subject = 'Patient/123';
+      const response = await fhirFetch(fhir, {
+        body: {
+          resourceType: 'Bundle',
+          type: 'batch',
+          entry: [
+            { resource: broken, request: { method: 'POST', url: 'ServiceRequest' } },
+            { resource: good, request: { method: 'POST', url: 'ServiceRequest' } },
+          ],
+        },
+      });
+      expect(response.status).to.equal(200);
+      expect(response.body.type).to.equal('batch-response');
+      const [first, second] = response.body.entry;
+      expect(first.response.status).to.equal('400');
+      expect(first.response.outcome.issue[0].expression).to.deep.equal(['Bundle.entry[0].resource.subject']);
+      expect(second.response.status).to.equal('201 Created');
+    });
+
     it('answers a batch entry by entry: two referrals, two 201s', async () => {
       const batch = readFixture('referrals/misc/batch-two-referrals.bundle.json');
       for (const entry of batch.entry) {

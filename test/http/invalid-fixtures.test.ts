@@ -6,6 +6,18 @@ import { expect } from 'chai';
 import { fhirFetch, startGateway, type RunningGateway } from '../support/gateway.js';
 import { invalidCases } from '../support/fixtures.js';
 
+type Issue = { code: string; expression?: string[]; severity: string };
+
+/** Whether an error issue matches an expected one: same expression and code where the fixture gives them. */
+function matchesExpected(issues: readonly Issue[], wanted: { expression?: string; code?: string }): boolean {
+  return issues.some(
+    (i) =>
+      i.severity === 'error' &&
+      (wanted.expression === undefined || i.expression?.includes(wanted.expression)) &&
+      (wanted.code === undefined || i.code === wanted.code),
+  );
+}
+
 const STORED_TYPES = ['ServiceRequest', 'Task', 'Patient', 'Practitioner', 'PractitionerRole', 'Organization', 'Coverage'];
 
 describe('invalid fixtures', function () {
@@ -37,16 +49,10 @@ describe('invalid fixtures', function () {
       });
       expect(response.status, JSON.stringify(response.body?.issue, null, 1)).to.equal(fixture.expected.status);
       expect(response.body.resourceType).to.equal('OperationOutcome');
-      const issues: Array<{ code: string; expression?: string[]; severity: string }> = response.body.issue;
+      const issues: Issue[] = response.body.issue;
       for (const issue of issues.filter((i) => i.severity === 'error')) expect(issue.code, 'every error has a code').to.be.a('string');
       for (const wanted of fixture.expected.issues) {
-        const found = issues.some(
-          (i) =>
-            i.severity === 'error' &&
-            (wanted.expression === undefined || i.expression?.includes(wanted.expression)) &&
-            (wanted.code === undefined || i.code === wanted.code),
-        );
-        expect(found, `expected an error ${JSON.stringify(wanted)} in ${JSON.stringify(issues, null, 1)}`).to.equal(true);
+        expect(matchesExpected(issues, wanted), `expected an error ${JSON.stringify(wanted)} in ${JSON.stringify(issues, null, 1)}`).to.equal(true);
       }
       // No problem that is not there: every error that names a place names an expected one.
       const expectedExpressions = fixture.expected.issues.map((i) => i.expression).filter((e) => e !== undefined);
@@ -69,12 +75,9 @@ describe('invalid fixtures', function () {
         return;
       }
       expect(response.status).to.equal(200);
-      const issues: Array<{ code: string; expression?: string[]; severity: string }> = response.body.issue;
+      const issues: Issue[] = response.body.issue;
       for (const wanted of fixture.expected.issues) {
-        const found = issues.some(
-          (i) => i.severity === 'error' && (wanted.expression === undefined || i.expression?.includes(wanted.expression)) && (wanted.code === undefined || i.code === wanted.code),
-        );
-        expect(found, `expected ${JSON.stringify(wanted)} in ${JSON.stringify(issues)}`).to.equal(true);
+        expect(matchesExpected(issues, wanted), `expected ${JSON.stringify(wanted)} in ${JSON.stringify(issues)}`).to.equal(true);
       }
     });
   }
