@@ -8,6 +8,7 @@ import { fhirFetch, waitUntil } from '../support/gateway.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { createTestDatabase, logEvents, startGatewayProcess, type GatewayProcess } from '../support/process.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { phiFoundIn } from '../support/phi.js';
 import { outboxTotal, referralTasksInEhr } from './ehr-helpers.js';
 
 const OUTBOX = { OUTBOX_POLL_MS: '50', OUTBOX_RETRY_BASE_MS: '50', OUTBOX_RETRY_MAX_MS: '500', OUTBOX_MAX_ATTEMPTS: '10000', DIRECTORY_BUNDLE: 'none' };
@@ -73,6 +74,8 @@ describe('gateway processes on one PostgreSQL', function () {
     expect(tasks.size).to.equal(30);
     expect([...tasks.values()].every((copies) => copies.length === 1)).to.equal(true);
     expect((await fhirFetch(`http://127.0.0.1:${secondPort}/fhir/ServiceRequest?_count=0`)).body.total).to.equal(30);
+    // The processes' own logs (not the in-process capture the root hook reads) carry no PHI either.
+    expect(phiFoundIn([...first.lines, ...second.lines])).to.deep.equal([]);
   });
 
   it('behaves as one gateway when two serve a minute of traffic: each cron tick runs once, each message is delivered once', async () => {
@@ -119,5 +122,6 @@ describe('gateway processes on one PostgreSQL', function () {
     const runs = [a, b].flatMap((p) => logEvents(p.lines, 'cluster job ran').map((e) => String(e['tick'])));
     expect(runs.length).to.be.at.least(50);
     expect(new Set(runs).size).to.equal(runs.length);
+    expect(phiFoundIn([...a.lines, ...b.lines])).to.deep.equal([]);
   });
 });
