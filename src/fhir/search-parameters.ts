@@ -310,6 +310,18 @@ function identifierParam<R extends Resource & { identifier?: Identifier[] }>(
   };
 }
 
+/** A reference parameter of R4 core, whose canonical is `${CORE}{type}-{code}`. */
+function referenceParam<R extends Resource>(
+  type: string,
+  code: string,
+  expression: string,
+  description: string,
+  extract: (resource: R) => IndexValue[],
+  target?: readonly string[],
+): Spec<R> {
+  return { code, type: 'reference', description, definition: `${CORE}${type}-${code}`, expression, ...(target ? { target } : {}), extract };
+}
+
 /** Parameters every resource type has (https://hl7.org/fhir/R4/search.html#all), answered from the stored row. */
 export const COMMON_SEARCH_PARAMETERS: readonly SearchParameterDefinition[] = parametersOf<Resource>([
   {
@@ -342,24 +354,8 @@ export const SEARCH_PARAMETERS = {
       target: ['Patient'],
       extract: (r) => references(r.subject, 'Patient'),
     },
-    {
-      code: 'subject',
-      type: 'reference',
-      description: 'Search by subject',
-      definition: `${CORE}ServiceRequest-subject`,
-      expression: 'ServiceRequest.subject',
-      target: ['Group', 'Device', 'Patient', 'Location'],
-      extract: (r) => references(r.subject),
-    },
-    {
-      code: 'requester',
-      type: 'reference',
-      description: 'Who/what is requesting service',
-      definition: `${CORE}ServiceRequest-requester`,
-      expression: 'ServiceRequest.requester',
-      target: ['Practitioner', 'Organization', 'Device', 'Patient', 'PractitionerRole', 'RelatedPerson'],
-      extract: (r) => references(r.requester),
-    },
+    referenceParam('ServiceRequest', 'subject', 'ServiceRequest.subject', 'Search by subject', (r) => references(r.subject), ['Group', 'Device', 'Patient', 'Location']),
+    referenceParam('ServiceRequest', 'requester', 'ServiceRequest.requester', 'Who/what is requesting service', (r) => references(r.requester), ['Practitioner', 'Organization', 'Device', 'Patient', 'PractitionerRole', 'RelatedPerson']),
     {
       code: 'performer',
       type: 'reference',
@@ -414,14 +410,7 @@ export const SEARCH_PARAMETERS = {
 
   Task: parametersOf<Task>([
     identifierParam('Task', 'Search for a task instance by its business identifier'),
-    {
-      code: 'focus',
-      type: 'reference',
-      description: 'Search by task focus',
-      definition: `${CORE}Task-focus`,
-      expression: 'Task.focus',
-      extract: (r) => references(r.focus),
-    },
+    referenceParam('Task', 'focus', 'Task.focus', 'Search by task focus', (r) => references(r.focus)),
     {
       code: 'patient',
       type: 'reference',
@@ -431,14 +420,7 @@ export const SEARCH_PARAMETERS = {
       target: ['Patient'],
       extract: (r) => references(r.for, 'Patient'),
     },
-    {
-      code: 'subject',
-      type: 'reference',
-      description: 'Search by subject',
-      definition: `${CORE}Task-subject`,
-      expression: 'Task.for',
-      extract: (r) => references(r.for),
-    },
+    referenceParam('Task', 'subject', 'Task.for', 'Search by subject', (r) => references(r.for)),
     {
       code: 'status',
       type: 'token',
@@ -481,23 +463,8 @@ export const SEARCH_PARAMETERS = {
       ],
       extract: (r) => references(r.owner),
     },
-    {
-      code: 'based-on',
-      type: 'reference',
-      description: 'Search by requests this task is based on',
-      definition: `${CORE}Task-based-on`,
-      expression: 'Task.basedOn',
-      extract: (r) => references(r.basedOn),
-    },
-    {
-      code: 'part-of',
-      type: 'reference',
-      description: 'Search by task this task is part of',
-      definition: `${CORE}Task-part-of`,
-      expression: 'Task.partOf',
-      target: ['Task'],
-      extract: (r) => references(r.partOf),
-    },
+    referenceParam('Task', 'based-on', 'Task.basedOn', 'Search by requests this task is based on', (r) => references(r.basedOn)),
+    referenceParam('Task', 'part-of', 'Task.partOf', 'Search by task this task is part of', (r) => references(r.partOf), ['Task']),
     {
       code: 'authored-on',
       type: 'date',
@@ -561,28 +528,12 @@ export const SEARCH_PARAMETERS = {
       expression: 'Appointment.start',
       extract: (r) => dates(r.start),
     },
-    {
-      code: 'based-on',
-      type: 'reference',
-      description: 'The service request this appointment is allocated to assess',
-      definition: `${CORE}Appointment-based-on`,
-      expression: 'Appointment.basedOn',
-      target: ['ServiceRequest'],
-      extract: (r) => references(r.basedOn),
-    },
+    referenceParam('Appointment', 'based-on', 'Appointment.basedOn', 'The service request this appointment is allocated to assess', (r) => references(r.basedOn), ['ServiceRequest']),
   ]),
 
   Coverage: parametersOf<Coverage>([
     identifierParam('Coverage', 'The primary identifier of the insured and the coverage'),
-    {
-      code: 'beneficiary',
-      type: 'reference',
-      description: 'Covered party',
-      definition: `${CORE}Coverage-beneficiary`,
-      expression: 'Coverage.beneficiary',
-      target: ['Patient'],
-      extract: (r) => references(r.beneficiary),
-    },
+    referenceParam('Coverage', 'beneficiary', 'Coverage.beneficiary', 'Covered party', (r) => references(r.beneficiary), ['Patient']),
     {
       code: 'patient',
       type: 'reference',
@@ -592,33 +543,9 @@ export const SEARCH_PARAMETERS = {
       target: ['Patient'],
       extract: (r) => references(r.beneficiary, 'Patient'),
     },
-    {
-      code: 'payor',
-      type: 'reference',
-      description: 'The identity of the insurer or party paying for services',
-      definition: `${CORE}Coverage-payor`,
-      expression: 'Coverage.payor',
-      target: ['Organization', 'Patient', 'RelatedPerson'],
-      extract: (r) => references(r.payor),
-    },
-    {
-      code: 'subscriber',
-      type: 'reference',
-      description: 'Reference to the subscriber',
-      definition: `${CORE}Coverage-subscriber`,
-      expression: 'Coverage.subscriber',
-      target: ['Patient', 'RelatedPerson'],
-      extract: (r) => references(r.subscriber),
-    },
-    {
-      code: 'policy-holder',
-      type: 'reference',
-      description: 'Reference to the policyholder',
-      definition: `${CORE}Coverage-policy-holder`,
-      expression: 'Coverage.policyHolder',
-      target: ['Organization', 'Patient', 'RelatedPerson'],
-      extract: (r) => references(r.policyHolder),
-    },
+    referenceParam('Coverage', 'payor', 'Coverage.payor', 'The identity of the insurer or party paying for services', (r) => references(r.payor), ['Organization', 'Patient', 'RelatedPerson']),
+    referenceParam('Coverage', 'subscriber', 'Coverage.subscriber', 'Reference to the subscriber', (r) => references(r.subscriber), ['Patient', 'RelatedPerson']),
+    referenceParam('Coverage', 'policy-holder', 'Coverage.policyHolder', 'Reference to the policyholder', (r) => references(r.policyHolder), ['Organization', 'Patient', 'RelatedPerson']),
     {
       code: 'status',
       type: 'token',
@@ -697,33 +624,9 @@ export const SEARCH_PARAMETERS = {
 
   PractitionerRole: parametersOf<PractitionerRole>([
     identifierParam('PractitionerRole', "A practitioner's Identifier"),
-    {
-      code: 'practitioner',
-      type: 'reference',
-      description: 'Practitioner that is able to provide the defined services for the organization',
-      definition: `${CORE}PractitionerRole-practitioner`,
-      expression: 'PractitionerRole.practitioner',
-      target: ['Practitioner'],
-      extract: (r) => references(r.practitioner),
-    },
-    {
-      code: 'organization',
-      type: 'reference',
-      description: 'The identity of the organization the practitioner represents / acts on behalf of',
-      definition: `${CORE}PractitionerRole-organization`,
-      expression: 'PractitionerRole.organization',
-      target: ['Organization'],
-      extract: (r) => references(r.organization),
-    },
-    {
-      code: 'location',
-      type: 'reference',
-      description: 'One of the locations at which this practitioner provides care',
-      definition: `${CORE}PractitionerRole-location`,
-      expression: 'PractitionerRole.location',
-      target: ['Location'],
-      extract: (r) => references(r.location),
-    },
+    referenceParam('PractitionerRole', 'practitioner', 'PractitionerRole.practitioner', 'Practitioner that is able to provide the defined services for the organization', (r) => references(r.practitioner), ['Practitioner']),
+    referenceParam('PractitionerRole', 'organization', 'PractitionerRole.organization', 'The identity of the organization the practitioner represents / acts on behalf of', (r) => references(r.organization), ['Organization']),
+    referenceParam('PractitionerRole', 'location', 'PractitionerRole.location', 'One of the locations at which this practitioner provides care', (r) => references(r.location), ['Location']),
   ]),
 
   Location: parametersOf<Location>([
@@ -776,15 +679,7 @@ export const SEARCH_PARAMETERS = {
       expression: 'Location.status',
       extract: (r) => codes(LOCATION_STATUS, r.status),
     },
-    {
-      code: 'organization',
-      type: 'reference',
-      description: 'Searches for locations that are managed by the provided organization',
-      definition: `${CORE}Location-organization`,
-      expression: 'Location.managingOrganization',
-      target: ['Organization'],
-      extract: (r) => references(r.managingOrganization),
-    },
+    referenceParam('Location', 'organization', 'Location.managingOrganization', 'Searches for locations that are managed by the provided organization', (r) => references(r.managingOrganization), ['Organization']),
     {
       code: 'type',
       type: 'token',
@@ -793,37 +688,13 @@ export const SEARCH_PARAMETERS = {
       expression: 'Location.type',
       extract: (r) => concepts(r.type),
     },
-    {
-      code: 'partof',
-      type: 'reference',
-      description: 'A location of which this location is a part',
-      definition: `${CORE}Location-partof`,
-      expression: 'Location.partOf',
-      target: ['Location'],
-      extract: (r) => references(r.partOf),
-    },
+    referenceParam('Location', 'partof', 'Location.partOf', 'A location of which this location is a part', (r) => references(r.partOf), ['Location']),
   ]),
 
   HealthcareService: parametersOf<HealthcareService>([
     identifierParam('HealthcareService', 'External identifiers for this item'),
-    {
-      code: 'location',
-      type: 'reference',
-      description: 'The location of the Healthcare Service',
-      definition: `${CORE}HealthcareService-location`,
-      expression: 'HealthcareService.location',
-      target: ['Location'],
-      extract: (r) => references(r.location),
-    },
-    {
-      code: 'organization',
-      type: 'reference',
-      description: 'The organization that provides this Healthcare Service',
-      definition: `${CORE}HealthcareService-organization`,
-      expression: 'HealthcareService.providedBy',
-      target: ['Organization'],
-      extract: (r) => references(r.providedBy),
-    },
+    referenceParam('HealthcareService', 'location', 'HealthcareService.location', 'The location of the Healthcare Service', (r) => references(r.location), ['Location']),
+    referenceParam('HealthcareService', 'organization', 'HealthcareService.providedBy', 'The organization that provides this Healthcare Service', (r) => references(r.providedBy), ['Organization']),
     {
       code: 'service-type',
       type: 'token',
@@ -884,74 +755,17 @@ export const SEARCH_PARAMETERS = {
       expression: 'Organization.active',
       extract: (r) => booleans(r.active),
     },
-    {
-      code: 'partof',
-      type: 'reference',
-      description: 'An organization of which this organization forms a part',
-      definition: `${CORE}Organization-partof`,
-      expression: 'Organization.partOf',
-      target: ['Organization'],
-      extract: (r) => references(r.partOf),
-    },
-    {
-      code: 'endpoint',
-      type: 'reference',
-      description: 'Technical endpoints providing access to services operated for the organization',
-      definition: `${CORE}Organization-endpoint`,
-      expression: 'Organization.endpoint',
-      target: ['Endpoint'],
-      extract: (r) => references(r.endpoint),
-    },
+    referenceParam('Organization', 'partof', 'Organization.partOf', 'An organization of which this organization forms a part', (r) => references(r.partOf), ['Organization']),
+    referenceParam('Organization', 'endpoint', 'Organization.endpoint', 'Technical endpoints providing access to services operated for the organization', (r) => references(r.endpoint), ['Endpoint']),
   ]),
 
   OrganizationAffiliation: parametersOf<OrganizationAffiliation>([
     identifierParam('OrganizationAffiliation', "An organization affiliation's Identifier"),
-    {
-      code: 'participating-organization',
-      type: 'reference',
-      description: 'The organization that provides services to the primary organization',
-      definition: `${CORE}OrganizationAffiliation-participating-organization`,
-      expression: 'OrganizationAffiliation.participatingOrganization',
-      target: ['Organization'],
-      extract: (r) => references(r.participatingOrganization),
-    },
-    {
-      code: 'primary-organization',
-      type: 'reference',
-      description: 'The organization that receives the services from the participating organization',
-      definition: `${CORE}OrganizationAffiliation-primary-organization`,
-      expression: 'OrganizationAffiliation.organization',
-      target: ['Organization'],
-      extract: (r) => references(r.organization),
-    },
-    {
-      code: 'network',
-      type: 'reference',
-      description:
-        "Health insurance provider network in which the participatingOrganization provides the role's services (if defined) at the indicated locations (if defined)",
-      definition: `${CORE}OrganizationAffiliation-network`,
-      expression: 'OrganizationAffiliation.network',
-      target: ['Organization'],
-      extract: (r) => references(r.network),
-    },
-    {
-      code: 'location',
-      type: 'reference',
-      description: 'The location(s) at which the role occurs',
-      definition: `${CORE}OrganizationAffiliation-location`,
-      expression: 'OrganizationAffiliation.location',
-      target: ['Location'],
-      extract: (r) => references(r.location),
-    },
-    {
-      code: 'service',
-      type: 'reference',
-      description: 'Healthcare services provided through the role',
-      definition: `${CORE}OrganizationAffiliation-service`,
-      expression: 'OrganizationAffiliation.healthcareService',
-      target: ['HealthcareService'],
-      extract: (r) => references(r.healthcareService),
-    },
+    referenceParam('OrganizationAffiliation', 'participating-organization', 'OrganizationAffiliation.participatingOrganization', 'The organization that provides services to the primary organization', (r) => references(r.participatingOrganization), ['Organization']),
+    referenceParam('OrganizationAffiliation', 'primary-organization', 'OrganizationAffiliation.organization', 'The organization that receives the services from the participating organization', (r) => references(r.organization), ['Organization']),
+    referenceParam('OrganizationAffiliation', 'network', 'OrganizationAffiliation.network', "Health insurance provider network in which the participatingOrganization provides the role's services (if defined) at the indicated locations (if defined)", (r) => references(r.network), ['Organization']),
+    referenceParam('OrganizationAffiliation', 'location', 'OrganizationAffiliation.location', 'The location(s) at which the role occurs', (r) => references(r.location), ['Location']),
+    referenceParam('OrganizationAffiliation', 'service', 'OrganizationAffiliation.healthcareService', 'Healthcare services provided through the role', (r) => references(r.healthcareService), ['HealthcareService']),
     {
       code: 'active',
       type: 'token',
@@ -964,24 +778,8 @@ export const SEARCH_PARAMETERS = {
 
   InsurancePlan: parametersOf<InsurancePlan>([
     identifierParam('InsurancePlan', "Any identifier for the organization (not the accreditation issuer's identifier)"),
-    {
-      code: 'owned-by',
-      type: 'reference',
-      description: 'An organization of which this organization forms a part',
-      definition: `${CORE}InsurancePlan-owned-by`,
-      expression: 'InsurancePlan.ownedBy',
-      target: ['Organization'],
-      extract: (r) => references(r.ownedBy),
-    },
-    {
-      code: 'administered-by',
-      type: 'reference',
-      description: 'Product administrator',
-      definition: `${CORE}InsurancePlan-administered-by`,
-      expression: 'InsurancePlan.administeredBy',
-      target: ['Organization'],
-      extract: (r) => references(r.administeredBy),
-    },
+    referenceParam('InsurancePlan', 'owned-by', 'InsurancePlan.ownedBy', 'An organization of which this organization forms a part', (r) => references(r.ownedBy), ['Organization']),
+    referenceParam('InsurancePlan', 'administered-by', 'InsurancePlan.administeredBy', 'Product administrator', (r) => references(r.administeredBy), ['Organization']),
     {
       code: 'name',
       type: 'string',
@@ -1021,15 +819,7 @@ export const SEARCH_PARAMETERS = {
 
   Endpoint: parametersOf<Endpoint>([
     identifierParam('Endpoint', 'Identifies this endpoint across multiple systems'),
-    {
-      code: 'organization',
-      type: 'reference',
-      description: 'The organization that is managing the endpoint',
-      definition: `${CORE}Endpoint-organization`,
-      expression: 'Endpoint.managingOrganization',
-      target: ['Organization'],
-      extract: (r) => references(r.managingOrganization),
-    },
+    referenceParam('Endpoint', 'organization', 'Endpoint.managingOrganization', 'The organization that is managing the endpoint', (r) => references(r.managingOrganization), ['Organization']),
     {
       code: 'status',
       type: 'token',
