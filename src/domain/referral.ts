@@ -9,6 +9,8 @@
 import type { CodeableConcept, Coding, Identifier, Patient, Period, Reference, Resource, ServiceRequest } from 'fhir/r4.js';
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import { errorIssue } from '../fhir/outcomes.js';
+import { parseRelativeReference } from '../fhir/references.js';
+import { parseLiteralReference } from '../fhir/search-parameters.js';
 
 export const ICD10CM_SYSTEM = 'http://hl7.org/fhir/sid/icd-10-cm';
 const PLACER_IDENTIFIER_TYPE = { system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'PLAC' };
@@ -99,19 +101,15 @@ export function placerIdentifier(serviceRequest: ServiceRequest): Identifier | u
   return placer ?? usable[0];
 }
 
-/** The resource type a literal reference points to (`Patient/1`, `https://x/fhir/Patient/1`, `#p1` via resolve). */
+/** The resource type a reference points to: the resolved resource's, else `type`, else its literal URL's. */
 export function referencedType(reference: Reference, resolve: (r: Reference) => Resource | undefined): string | undefined {
-  const resolved = resolve(reference);
-  if (resolved) return resolved.resourceType;
-  if (reference.type) return reference.type;
-  const match = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[^/]+)?$/.exec(reference.reference ?? '');
-  return match?.[1];
+  return resolve(reference)?.resourceType ?? reference.type ?? parseLiteralReference(reference.reference ?? '')?.type;
 }
 
-/** The id in a relative `Location/abc` reference, if it is one. */
+/** The id in a relative `Location/abc` reference to the given type, if it is one. */
 export function relativeId(reference: Reference, resourceType: string): string | undefined {
-  const match = new RegExp(`^${resourceType}/([A-Za-z0-9\\-.]{1,64})$`).exec(reference.reference ?? '');
-  return match?.[1];
+  const parsed = parseRelativeReference(reference.reference);
+  return parsed?.resourceType === resourceType ? parsed.id : undefined;
 }
 
 function checkReferenceTargets(

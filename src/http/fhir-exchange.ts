@@ -6,8 +6,6 @@
 import type { OperationOutcome, Resource } from 'fhir/r4.js';
 import type { Preferences } from '../fhir/http-headers.js';
 
-export { parsePrefer, versionFromETag, type Preferences } from '../fhir/http-headers.js';
-
 export interface FhirRequest {
   method: string;
   params: Record<string, string>;

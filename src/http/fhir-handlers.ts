@@ -16,7 +16,8 @@ import {
   type InteractionResult,
 } from '../use-cases/resource-interactions.js';
 import { validateResource } from '../use-cases/validate-resource.js';
-import { locationHeader, versionFromETag, versionHeaders, type FhirHandler, type FhirRequest, type FhirResponse } from './fhir-exchange.js';
+import { versionFromETag } from '../fhir/http-headers.js';
+import { locationHeader, versionHeaders, type FhirHandler, type FhirRequest, type FhirResponse } from './fhir-exchange.js';
 
 /** Published conformance resources (profiles/): StructureDefinition, CodeSystem, ValueSet. */
 export type ConformanceResources = ReadonlyMap<string, Resource>;

@@ -17,7 +17,8 @@ import {
 } from '../fhir/outcomes.js';
 import { withLogContext, type Logger } from '../logging/logger.js';
 import { checkRequestContentType, jsonDepthExceeds, negotiateResponseType } from './content-negotiation.js';
-import { parsePrefer, type FhirHandler, type FhirRequest, type FhirResponse } from './fhir-exchange.js';
+import { parsePrefer } from '../fhir/http-headers.js';
+import type { FhirHandler, FhirRequest, FhirResponse } from './fhir-exchange.js';
 import { CONFORMANCE_TYPES, type FhirHandlers } from './fhir-handlers.js';
 
 export interface HttpOptions {

@@ -11,7 +11,7 @@
  */
 import type { Bundle, OperationOutcomeIssue, Parameters, ParametersParameter, Reference, Resource, ServiceRequest } from 'fhir/r4.js';
 import { badRequest, errorIssue, hasErrors, informationIssue, operationOutcome, warningIssue } from '../fhir/outcomes.js';
-import { parseRelativeReference } from '../fhir/references.js';
+import { parseLiteralReference } from '../fhir/search-parameters.js';
 import { EhrCallError, type EhrFhir } from '../ports/ehr-fhir.js';
 import type { GatewayDeps } from './deps.js';
 import { intakeFetchedServiceRequest } from './intake-fetched-referral.js';
@@ -79,9 +79,10 @@ export async function receiveSubscriptionNotification(
   }
   for (const [index, focus] of status.focus.entries()) {
     const reference = focus.reference ?? '';
-    const parsed = parseRelativeReference(reference) ?? parseRelativeReference(/[A-Z][A-Za-z]+\/[^/]+$/.exec(reference)?.[0]);
-    if (parsed?.resourceType !== 'ServiceRequest') continue;
-    let serviceRequest = (inBundle.get(reference) ?? inBundle.get(`${parsed.resourceType}/${parsed.id}`)) as ServiceRequest | undefined;
+    // Relative or absolute (an id-only notification names the resource on the EHR's base).
+    const parsed = parseLiteralReference(reference);
+    if (parsed?.type !== 'ServiceRequest') continue;
+    let serviceRequest = (inBundle.get(reference) ?? inBundle.get(`${parsed.type}/${parsed.id}`)) as ServiceRequest | undefined;
     if (!serviceRequest) {
       if (!input.ehr) {
         issues.push(errorIssue('not-supported', 'id-only notification, but no EHR connection is configured to read the resource from', `notification-event[${index}].focus`));
@@ -91,7 +92,7 @@ export async function receiveSubscriptionNotification(
         serviceRequest = await input.ehr.readReference<ServiceRequest>(reference);
       } catch (err) {
         if (!(err instanceof EhrCallError)) throw err;
-        issues.push(warningIssue(err.retryable ? 'transient' : 'not-found', `Could not read ${parsed.resourceType}/${parsed.id} from the EHR; the next poll will pick it up`, `notification-event[${index}].focus`));
+        issues.push(warningIssue(err.retryable ? 'transient' : 'not-found', `Could not read ${parsed.type}/${parsed.id} from the EHR; the next poll will pick it up`, `notification-event[${index}].focus`));
         continue;
       }
     }
