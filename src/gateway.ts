@@ -22,6 +22,7 @@ import { createFhirKitEhr } from './adapters/fhir/fhir-kit-ehr.js';
 import type { EhrFhir } from './ports/ehr-fhir.js';
 import { startBackgroundWork, type BackgroundWork } from './jobs/background-work.js';
 import { loadDirectory } from './use-cases/load-directory.js';
+import { storedSiteDirectory } from './use-cases/stored-site-directory.js';
 import { READABLE_TYPES, WRITABLE_TYPES } from './use-cases/resource-interactions.js';
 
 export interface Gateway {
@@ -90,18 +91,16 @@ export async function buildGateway(
   const store =
     runtime.store ??
     (await openStore(config.databaseUrl !== undefined ? { databaseUrl: config.databaseUrl } : { sqliteFile: config.sqliteFile }));
+  const sites = storedSiteDirectory(store, config.directoryTenant);
   const deps: GatewayDeps = {
     store,
     validator,
-    drugs: {
-      findDrug: (codings) => {
-        const drug = findDrugByCodings(catalog, codings);
-        return drug ? { id: drug.id, name: drug.name } : undefined;
-      },
-    },
+    drugs: { findDrug: (codings) => findDrugByCodings(catalog, codings) },
     clock: runtime.clock,
     logger: runtime.logger,
     tenancy: { directoryTenant: config.directoryTenant },
+    sites,
+    sitePolicy: config.siteCheck,
     writeBackTenants: new Set(config.ehrConnections.map((c) => c.tenant)),
     newId: randomUUID,
   };
@@ -109,6 +108,7 @@ export async function buildGateway(
   if (config.directoryBundle !== undefined) {
     const bundle = await readJsonFile(config.directoryBundle, 'directory bundle', 'DIRECTORY_BUNDLE');
     await loadDirectory(deps, bundle);
+    sites.invalidate();
   }
 
   const conformance = await loadConformanceResources(config.profilesDir, validator);

@@ -42,6 +42,8 @@ export interface Config {
   /** node-cron expression of the EHR pull job (seconds field allowed). */
   ehrPollCron: string;
   ehrRequestTimeoutMs: number;
+  /** The site check's thresholds (src/domain/site-check.ts). */
+  siteCheck: { tooFarKm: number; maxTravelKm: number; maxSuggestions: number };
 }
 
 export interface EhrConnectionConfig {
@@ -138,6 +140,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   if (!/^\S+(\s+\S+){4,5}$/.test(ehrPollCron)) problems.push(`Set EHR_POLL_CRON to a cron expression such as '*/30 * * * * *' (got '${ehrPollCron}')`);
   const ehrRequestTimeoutMs = integer('EHR_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000);
 
+  const siteCheck = {
+    tooFarKm: integer('SITE_TOO_FAR_KM', 40, 1, 5000),
+    maxTravelKm: integer('SITE_MAX_TRAVEL_KM', 250, 1, 20_000),
+    maxSuggestions: integer('SITE_SUGGESTIONS', 3, 1, 20),
+  };
+  if (siteCheck.maxTravelKm < siteCheck.tooFarKm) {
+    problems.push(`Set SITE_MAX_TRAVEL_KM (${siteCheck.maxTravelKm}) to at least SITE_TOO_FAR_KM (${siteCheck.tooFarKm})`);
+  }
+
   const dataDir = resolvePath(text('DATA_DIR') ?? 'data');
   const directorySetting = text('DIRECTORY_BUNDLE') ?? 'fixtures/directory/demo-directory.bundle.json';
 
@@ -162,6 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     outbox,
     ehrPollCron,
     ehrRequestTimeoutMs,
+    siteCheck,
   };
 }
 

@@ -3,8 +3,9 @@
  * (https://hl7.org/fhir/R4/workflow-management.html#optiond): `focus` and `basedOn` are the
  * ServiceRequest, `for` the patient, `code` = fulfill; `businessStatus` is the gateway's own.
  */
-import type { Reference, Task, TaskOutput } from 'fhir/r4.js';
+import type { Reference, Task, TaskInput, TaskOutput } from 'fhir/r4.js';
 import type { RejectionReason } from './referral.js';
+import { MISROUTE_REASON_SYSTEM, type SiteCheckResult } from './site-check-types.js';
 import {
   REFERRAL_IDENTIFIER_SYSTEM,
   REFERRAL_STATUS_SYSTEM,
@@ -22,14 +23,42 @@ export interface NewReferralTask {
   serviceRequestId: string;
   patient: Reference;
   requester: Reference;
-  status: Extract<ReferralStatus, 'received' | 'rejected'>;
+  status: Extract<ReferralStatus, 'received' | 'rejected' | 'misroute-suspected' | 'verifying-coverage'>;
   rejectionReasons: readonly RejectionReason[];
+  /** The site check's finding; its reasons and suggestions become inputs when it found a problem. */
+  siteCheck?: SiteCheckResult;
   now: Date;
+}
+
+function parameterType(code: string, display: string): TaskInput['type'] {
+  return { coding: [{ system: TASK_PARAMETER_TYPE_SYSTEM, code, display }] };
+}
+
+/**
+ * The site check's reasons (type misroute-reason, a coded value) and suggested sites (type
+ * suggested-location, a Location reference), in rank order, best first.
+ */
+export function siteCheckInputs(siteCheck: SiteCheckResult): TaskInput[] {
+  if (siteCheck.decision === 'ok') return [];
+  return [
+    ...siteCheck.reasons.map(
+      (reason): TaskInput => ({
+        type: parameterType('misroute-reason', 'Misroute reason'),
+        valueCodeableConcept: { coding: [{ system: MISROUTE_REASON_SYSTEM, code: reason.code }], text: reason.display },
+      }),
+    ),
+    ...siteCheck.suggestions.map(
+      (suggestion): TaskInput => ({
+        type: parameterType('suggested-location', 'Suggested location'),
+        valueReference: { reference: `Location/${suggestion.locationId}`, display: suggestion.name },
+      }),
+    ),
+  ];
 }
 
 function rejectionOutput(reason: RejectionReason): TaskOutput {
   return {
-    type: { coding: [{ system: TASK_PARAMETER_TYPE_SYSTEM, code: 'rejection-reason', display: 'Rejection reason' }] },
+    type: parameterType('rejection-reason', 'Rejection reason'),
     valueCodeableConcept: {
       coding: [{ system: REJECTION_REASON_SYSTEM, code: reason.code }],
       text: reason.display,
@@ -56,6 +85,14 @@ export function buildReferralTask(input: NewReferralTask): Task & { id: string }
     lastModified: at,
     requester: input.requester,
   };
+  if (input.status === 'misroute-suspected' && input.siteCheck) {
+    task.statusReason = {
+      coding: [{ system: MISROUTE_REASON_SYSTEM, code: input.siteCheck.reasons[0]!.code }],
+      text: `Site to be confirmed with the patient: ${input.siteCheck.reasons.map((r) => r.display).join('; ')}`,
+    };
+  }
+  const inputs = input.siteCheck ? siteCheckInputs(input.siteCheck) : [];
+  if (inputs.length > 0) task.input = inputs;
   const [first] = input.rejectionReasons;
   if (first) {
     task.statusReason = {

@@ -58,7 +58,7 @@ export interface Referral {
   authoredOn?: string;
 }
 
-export type RejectionReasonCode = 'drug-not-in-catalog';
+export type RejectionReasonCode = 'drug-not-in-catalog' | 'no-suitable-site';
 
 export interface RejectionReason {
   code: RejectionReasonCode;

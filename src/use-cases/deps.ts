@@ -3,6 +3,9 @@
  * main.ts builds the real ones; tests pass their own.
  */
 import type { Coding, OperationOutcomeIssue, Resource, StructureDefinition } from 'fhir/r4.js';
+import type { CatalogDrug } from '../domain/drug-catalog.js';
+import type { SiteCheckPolicy } from '../domain/site-check.js';
+import type { SiteDirectorySource } from '../domain/site-directory.js';
 import type { Clock } from '../ports/clock.js';
 import type { ResourceStore, TenantId } from '../ports/resource-store.js';
 import type { Logger } from '../logging/logger.js';
@@ -16,7 +19,7 @@ export interface ResourceValidator {
 }
 
 export interface DrugLookup {
-  findDrug(codings: readonly Coding[]): { id: string; name: string } | undefined;
+  findDrug(codings: readonly Coding[]): CatalogDrug | undefined;
 }
 
 export interface Tenancy {
@@ -31,6 +34,9 @@ export interface GatewayDeps {
   clock: Clock;
   logger: Logger;
   tenancy: Tenancy;
+  /** The directory indexed for the site check, rebuilt when the stored directory changes. */
+  sites: SiteDirectorySource;
+  sitePolicy: SiteCheckPolicy;
   /** Tenants whose EHR receives write-back (an EHR connection is configured); others keep it here. */
   writeBackTenants: ReadonlySet<string>;
   newId: () => string;

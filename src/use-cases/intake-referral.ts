@@ -2,15 +2,17 @@
  * Intake of one infusion ServiceRequest: validate, translate into a Referral, store it with its
  * tracking Task in one transaction, once per sender order number.
  *
- *   validate (R4 + infusion-referral profile) -> resolve references -> translate
- *     -> [transaction] claim the order number -> store ServiceRequest + Task
+ *   validate (R4 + infusion-referral profile) -> resolve references -> translate -> check the site
+ *     -> [transaction] claim the order number -> store ServiceRequest + Task (+ write-back message)
  *
  * Used by POST /fhir/ServiceRequest and by transaction/batch Bundles (process-bundle.ts).
  */
 import type { OperationOutcomeIssue, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
 import { buildReferralTask } from '../domain/referral-task.js';
 import { taskWriteBack } from '../domain/write-back.js';
-import { translateServiceRequest, type TranslationResult } from '../domain/referral.js';
+import { translateServiceRequest, type RejectionReason, type TranslationResult } from '../domain/referral.js';
+import type { SiteCheckResult } from '../domain/site-check.js';
+import { checkSiteOfReferral } from './check-referral-site.js';
 import { REFERRAL_PROFILE_URL, type ReferralStatus } from '../domain/referral-status.js';
 import { findContained, parseRelativeReference } from '../fhir/references.js';
 import { informationIssue, warningIssue } from '../fhir/outcomes.js';
@@ -52,6 +54,8 @@ export interface PreparedReferral {
   writeBackMessageId?: string;
   serviceRequest: StoredServiceRequest;
   translation: Exclude<TranslationResult, { kind: 'refused' }>;
+  /** The site check's finding, for an accepted referral. */
+  siteCheck?: SiteCheckResult;
 }
 
 /**
@@ -101,6 +105,18 @@ export async function prepareReferral(
     ...(origin.ehrServiceRequestId !== undefined ? { ehrServiceRequestId: origin.ehrServiceRequestId } : {}),
   });
   if (translation.kind === 'refused') return { ok: false, issues: translation.issues };
+  const drug = translation.kind === 'accepted' ? deps.drugs.findDrug(translation.referral.drug.orderedCodings) : undefined;
+  const siteCheck = drug
+    ? await checkSiteOfReferral(deps, reader, tenant, {
+        serviceRequest,
+        drug,
+        resolve: async (reference) => {
+          const key = reference?.reference;
+          if (key === undefined) return undefined;
+          return resolved.get(key) ?? findContained(serviceRequest, key) ?? bundleResources.get(key) ?? readRelative(deps, reader, tenant, key);
+        },
+      })
+    : undefined;
   return {
     ok: true,
     prepared: {
@@ -110,8 +126,29 @@ export async function prepareReferral(
       ...(deps.writeBackTenants.has(tenant) ? { writeBackMessageId: deps.newId() } : {}),
       serviceRequest,
       translation,
+      ...(siteCheck ? { siteCheck } : {}),
     },
   };
+}
+
+type IntakeStatus = Extract<ReferralStatus, 'rejected' | 'misroute-suspected' | 'verifying-coverage'>;
+
+/**
+ * Where intake leaves the referral: rejected (drug not offered by the network, or no site can take
+ * it), held for a coordinator (misroute suspected), or on to the coverage step.
+ */
+function intakeDecision(prepared: PreparedReferral): { status: IntakeStatus; rejectionReasons: RejectionReason[] } {
+  const { translation, siteCheck } = prepared;
+  if (translation.kind === 'rejected') return { status: 'rejected', rejectionReasons: translation.reasons };
+  if (siteCheck?.decision === 'misroute-suspected') return { status: 'misroute-suspected', rejectionReasons: [] };
+  if (siteCheck?.decision === 'no-suitable-site') {
+    const why = siteCheck.reasons.map((r) => r.display).join('; ');
+    return {
+      status: 'rejected',
+      rejectionReasons: [{ code: 'no-suitable-site', display: `No site of the network can take this referral: ${why}`, expression: siteCheck.reasons[0]?.expression ?? 'ServiceRequest.locationReference' }],
+    };
+  }
+  return { status: 'verifying-coverage', rejectionReasons: [] };
 }
 
 async function readRelative(deps: GatewayDeps, reader: ResourceReader, tenant: TenantId, reference: string): Promise<Resource | undefined> {
@@ -130,7 +167,7 @@ export type RecordedReferral =
  */
 export async function recordReferral(tx: ResourceWriter, prepared: PreparedReferral, now: Date): Promise<RecordedReferral> {
   const { translation } = prepared;
-  const status: ReferralStatus = translation.kind === 'accepted' ? 'received' : 'rejected';
+  const { status, rejectionReasons } = intakeDecision(prepared);
   const claim = await tx.claimReferral(
     {
       tenant: prepared.tenant,
@@ -140,7 +177,7 @@ export async function recordReferral(tx: ResourceWriter, prepared: PreparedRefer
       serviceRequestId: prepared.serviceRequest.id,
       taskId: prepared.taskId,
       status,
-      referral: translation.referral,
+      referral: { ...translation.referral, ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}) },
     },
     now,
   );
@@ -156,7 +193,8 @@ export async function recordReferral(tx: ResourceWriter, prepared: PreparedRefer
       patient: translation.referral.patient,
       requester: translation.referral.requester,
       status,
-      rejectionReasons: translation.kind === 'rejected' ? translation.reasons : [],
+      rejectionReasons,
+      ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}),
       now,
     }),
     now,
@@ -174,9 +212,12 @@ export async function recordReferral(tx: ResourceWriter, prepared: PreparedRefer
 /** Issues that tell the sender what became of the referral (for Prefer: return=OperationOutcome). */
 export function referralOutcomeIssues(prepared: PreparedReferral, taskId: string, status: ReferralStatus): OperationOutcomeIssue[] {
   const issues = [informationIssue('informational', `Referral tracked by Task/${taskId} (businessStatus ${status})`)];
-  if (prepared.translation.kind === 'rejected') {
-    for (const reason of prepared.translation.reasons) {
-      issues.push(warningIssue('business-rule', `Referral rejected: ${reason.display}`, reason.expression));
+  for (const reason of intakeDecision(prepared).rejectionReasons) {
+    issues.push(warningIssue('business-rule', `Referral rejected: ${reason.display}`, reason.expression));
+  }
+  if (prepared.siteCheck?.decision === 'misroute-suspected') {
+    for (const reason of prepared.siteCheck.reasons) {
+      issues.push(warningIssue('business-rule', `Site to be confirmed with the patient (${reason.code}): ${reason.display}`, reason.expression));
     }
   }
   return issues;

@@ -44,7 +44,7 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       const [tasks] = [...(await referralTasksInEhr(ehr.baseUrl)).values()];
       expect(tasks).to.have.length(1);
       const task = tasks?.[0];
-      expect(task.businessStatus.coding[0].code).to.equal('received');
+      expect(task.businessStatus.coding[0].code).to.equal('verifying-coverage');
       const order = serviceRequest.identifier.find((i: any) => i.type?.coding?.[0]?.code === 'PLAC');
       expect(task.focus).to.deep.equal({ type: 'ServiceRequest', identifier: { system: order.system, value: order.value } });
       expect(task.for.identifier.value).to.be.a('string');

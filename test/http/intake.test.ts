@@ -70,7 +70,7 @@ describe('FHIR API: referral intake', function () {
 
   describe('POST /fhir/ServiceRequest', () => {
     for (const drug of referralFixtureDrugs()) {
-      it(`takes the ${drug} referral: 201 with Location and ETag, and a Task at received`, async () => {
+      it(`takes the ${drug} referral: 201 with Location and ETag, and, its site checked, a Task at verifying-coverage`, async () => {
         const serviceRequest = withOrderNumber(readFixture(`referrals/${drug}/service-request.json`), `single-${drug}-${randomUUID()}`);
         const created = await fhirFetch(`${fhir}/ServiceRequest`, { body: serviceRequest });
         expect(created.status, JSON.stringify(created.body?.issue)).to.equal(201);
@@ -80,8 +80,8 @@ describe('FHIR API: referral intake', function () {
         expect(created.headers.get('content-type')).to.match(/^application\/fhir\+json/);
         const tasks = await taskFor(created.body.id);
         expect(tasks).to.have.length(1);
-        expect(tasks[0].status).to.equal('received');
-        expect(tasks[0].businessStatus.coding[0].code).to.equal('received');
+        expect(tasks[0].status).to.equal('in-progress');
+        expect(tasks[0].businessStatus.coding[0].code).to.equal('verifying-coverage');
         expect(tasks[0].code.coding[0].code).to.equal('fulfill');
         expect(tasks[0].for).to.deep.equal(serviceRequest.subject);
       });
@@ -180,7 +180,7 @@ describe('FHIR API: referral intake', function () {
         expect(patient.status).to.equal(200);
         const tasks = await taskFor(serviceRequest.id);
         expect(tasks).to.have.length(1);
-        expect(tasks[0].businessStatus.coding[0].code).to.equal('received');
+        expect(tasks[0].businessStatus.coding[0].code).to.equal('verifying-coverage');
         expect(srResponse.response.outcome.issue[0].diagnostics).to.contain(`Task/${tasks[0].id}`);
 
         const again = await fhirFetch(fhir, { body: bundle });
