@@ -6,6 +6,7 @@
 import type { Reference, Task, TaskInput, TaskOutput } from 'fhir/r4.js';
 import type { RejectionReason } from './referral.js';
 import { MISROUTE_REASON_SYSTEM, type SiteCheckResult } from './site-check-types.js';
+import { SITE_CODE_SYSTEM } from './site-directory.js';
 import {
   REFERRAL_IDENTIFIER_SYSTEM,
   REFERRAL_STATUS_SYSTEM,
@@ -35,6 +36,19 @@ function parameterType(code: string, display: string): TaskInput['type'] {
 }
 
 /**
+ * A directory site: the literal reference for the gateway's API, and the site code as a logical
+ * reference (https://hl7.org/fhir/R4/references.html#logical) for receivers without the directory.
+ */
+export function siteReference(site: { locationId: string; name: string; siteCode?: string }): Reference {
+  return {
+    reference: `Location/${site.locationId}`,
+    type: 'Location',
+    ...(site.siteCode !== undefined ? { identifier: { system: SITE_CODE_SYSTEM, value: site.siteCode } } : {}),
+    display: site.name,
+  };
+}
+
+/**
  * The site check's reasons (type misroute-reason, a coded value) and suggested sites (type
  * suggested-location, a Location reference), in rank order, best first.
  */
@@ -50,7 +64,7 @@ export function siteCheckInputs(siteCheck: SiteCheckResult): TaskInput[] {
     ...siteCheck.suggestions.map(
       (suggestion): TaskInput => ({
         type: parameterType('suggested-location', 'Suggested location'),
-        valueReference: { reference: `Location/${suggestion.locationId}`, display: suggestion.name },
+        valueReference: siteReference(suggestion),
       }),
     ),
   ];

@@ -31,6 +31,8 @@ export interface SiteSuggestion {
   /** The directory Location's id. */
   locationId: string;
   name: string;
+  /** The network's site code, for a logical reference a receiver without the directory can use. */
+  siteCode?: string;
   /** Great-circle distance from the patient's home, when the patient's position is known. */
   distanceKm?: number;
   /** In the network of the patient's plan; undefined when the plan is not known. */

@@ -188,17 +188,20 @@ export function checkReferralSite(directory: SiteDirectory, input: SiteCheckInpu
     reason('practice-address', `${site.name} is not an infusion site`);
   } else {
     if (site.status !== 'active') reason('site-inactive', `${site.name} is ${site.status === 'suspended' ? 'suspended' : 'closed'}`);
-    if (!offersDrug(site)) reason('drug-not-offered', `${site.name} does not give the ordered drug`);
+    else if (!offersDrug(site)) reason('drug-not-offered', `${site.name} does not give the ordered drug`);
     if (!isChosen && practiceAddressKeys(input.requesterResources).has(addressKey(site.address) ?? '')) {
       reason('practice-address', `${site.name} is at the ordering practice's own address, the usual sign of an auto-filled site`);
     }
-    if (plan && inNetwork(site) === false && nearestSuitableExists(directory, plan, anchor, policy, isSuitable, inNetwork, site)) {
+    // A closed site's affiliations have ended with it: its network status says nothing more.
+    if (site.status === 'active' && plan && inNetwork(site) === false && nearestSuitableExists(directory, plan, anchor, policy, isSuitable, inNetwork, site)) {
       reason('out-of-network', `${site.name} is outside the networks of ${plan.name} while an in-network site gives the drug`);
     }
     if (!isChosen && home && site.position) {
       const away = distanceKm(home, site.position);
       const preferInNetwork = plan !== undefined && nearestSuitable(policy.maxTravelKm, true).length > 0;
-      if (away > policy.tooFarKm && nearestSuitable(policy.tooFarKm, preferInNetwork).length > 0) {
+      if (away > policy.maxTravelKm) {
+        reason('too-far', `${site.name} is ${Math.round(away)} km from the patient's home, beyond the ${policy.maxTravelKm} km anyone is asked to travel`);
+      } else if (away > policy.tooFarKm && nearestSuitable(policy.tooFarKm, preferInNetwork).length > 0) {
         reason('too-far', `${site.name} is ${Math.round(away)} km from the patient's home while a suitable site is within ${policy.tooFarKm} km`);
       }
     }
@@ -215,8 +218,9 @@ export function checkReferralSite(directory: SiteDirectory, input: SiteCheckInpu
   const requestedLocationId = site !== undefined ? { requestedLocationId: site.locationId } : {};
   if (reasons.length === 0) return { decision: 'ok', ...requestedLocationId, reasons, suggestions: [] };
   if (suggestions.length > 0) return { decision: 'misroute-suspected', ...requestedLocationId, reasons, suggestions };
-  // Nothing better exists: a usable site stands (a soft signal is no reason to refuse the only option).
-  if (site && isSuitable(site) && !reasons.some((r) => r.code === 'site-inactive' || r.code === 'drug-not-offered')) {
+  // Nothing better exists: a usable site within reach stands (a soft signal is no reason to refuse the only option).
+  const beyondReach = home !== undefined && site?.position !== undefined && distanceKm(home, site.position) > policy.maxTravelKm;
+  if (site && isSuitable(site) && !beyondReach && !reasons.some((r) => r.code === 'site-inactive' || r.code === 'drug-not-offered')) {
     return { decision: 'ok', ...requestedLocationId, reasons, suggestions: [] };
   }
   return { decision: 'no-suitable-site', ...requestedLocationId, reasons, suggestions: [] };
@@ -278,6 +282,7 @@ function rankSuggestions(context: RankingContext): SiteSuggestion[] {
     return {
       locationId: candidate.locationId,
       name: candidate.name,
+      ...(candidate.siteCode !== undefined ? { siteCode: candidate.siteCode } : {}),
       ...(home && candidate.position ? { distanceKm: Math.round(distanceKm(home, candidate.position) * 10) / 10 } : {}),
       ...(network !== undefined ? { inNetwork: network } : {}),
       patientChoice: candidate.locationId === choice?.locationId,

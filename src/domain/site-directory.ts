@@ -42,6 +42,8 @@ export interface GeoPoint {
 export interface DirectorySite {
   locationId: string;
   name: string;
+  /** The network's own site code (Location.identifier of system SITE_CODE_SYSTEM), for logical references. */
+  siteCode?: string;
   /** Location.status; a site whose every infusion service is inactive counts as `inactive`. */
   status: 'active' | 'suspended' | 'inactive';
   /** Whether an infusion HealthcareService is given here (an office or a coverage area is not a site). */
@@ -268,9 +270,11 @@ function toDirectorySite({ location, services, networkIds }: MutableSite): Direc
         : 'active';
   const timeZone = location.extension?.find((e) => e.url === TIMEZONE_EXTENSION_URL)?.valueCode;
   const { latitude, longitude } = location.position ?? {};
+  const siteCode = location.identifier?.find((i) => i.system === SITE_CODE_SYSTEM && i.value)?.value;
   return {
     locationId: location.id!,
     name: location.name ?? location.id!,
+    ...(siteCode !== undefined ? { siteCode } : {}),
     status,
     isInfusionSite: infusionServices.length > 0,
     ...(typeof latitude === 'number' && typeof longitude === 'number' ? { position: { latitude, longitude } } : {}),

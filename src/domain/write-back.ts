@@ -6,7 +6,7 @@
  * or repeated delivery updates the same resource in the EHR instead of making a second one.
  * Messages about one referral share its ordering key and reach the EHR in the order they were made.
  */
-import type { Identifier, Resource, Task } from 'fhir/r4.js';
+import type { Identifier, Resource, Task, TaskInput, TaskOutput } from 'fhir/r4.js';
 import type { NewOutboxMessage } from '../ports/resource-store.js';
 import type { EhrReferences } from './referral.js';
 import { REFERRAL_IDENTIFIER_SYSTEM } from './referral-status.js';
@@ -34,14 +34,27 @@ export function isEhrUpsertPayload(value: unknown): value is EhrUpsertPayload {
  * the EHR's own ServiceRequest and patient rather than at the gateway's copies.
  */
 export function taskForEhr(task: Task, ehr: EhrReferences): Task {
-  const { id: _id, meta: _meta, focus: _focus, basedOn: _basedOn, for: _for, requester: _requester, ...rest } = task;
+  const { id: _id, meta: _meta, focus: _focus, basedOn: _basedOn, for: _for, requester: _requester, input, output, ...rest } = task;
   return {
     ...rest,
     resourceType: 'Task',
+    ...(input ? { input: input.map(withoutGatewayLiteral) } : {}),
+    ...(output ? { output: output.map(withoutGatewayLiteral) } : {}),
     basedOn: [ehr.serviceRequest],
     focus: ehr.serviceRequest,
     ...(ehr.patient ? { for: ehr.patient } : {}),
   };
+}
+
+/**
+ * A site named by the gateway's `Location/<id>` means nothing on the EHR's server: there it goes as
+ * a logical reference (the network's site code) with its display.
+ */
+function withoutGatewayLiteral<T extends TaskInput | TaskOutput>(parameter: T): T {
+  const reference = parameter.valueReference;
+  if (!reference?.identifier || !reference.reference?.startsWith('Location/')) return parameter;
+  const { reference: _literal, ...logical } = reference;
+  return { ...parameter, valueReference: logical };
 }
 
 function referralIdentifier(task: Task): { system: string; value: string } {

@@ -57,6 +57,19 @@ function storedResource(type: string, input: CapabilityInput): CapabilityStateme
       'Infusion referrals. Every created ServiceRequest is validated against the infusion-referral profile and tracked by a Task (GET Task?focus=ServiceRequest/{id}). Re-sending the same sender order number returns the original.';
     resource.operation = [{ ...VALIDATE, documentation: 'Validates exactly as intake does: base R4, the infusion-referral profile, the drug catalog and references. Nothing is stored.' }];
   }
+  if (type === 'Task') {
+    interaction.push({ code: 'update' });
+    resource.operation = [
+      {
+        name: 'confirm-site',
+        definition: 'https://fhir.infusion-gateway.example/OperationDefinition/confirm-site',
+        documentation: 'A coordinator confirms the site of a referral held as misroute-suspected; the referral is re-routed and moves on to coverage.',
+      },
+    ];
+    resource.documentation =
+      "Each referral's Task (placer/filler workflow). Written by the gateway; a client's update may only add a confirmed-location output (the same as $confirm-site).";
+    return resource;
+  }
   if (!writable && !isReferral) resource.documentation = `${type} resources are written by the gateway itself; clients read and search them.`;
   return resource;
 }

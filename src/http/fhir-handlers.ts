@@ -2,7 +2,7 @@
  * The FHIR interactions as Express-free handlers: each turns a FhirRequest into a use-case call
  * and its result into a FhirResponse.
  */
-import type { CapabilityStatement, Resource } from 'fhir/r4.js';
+import type { CapabilityStatement, OperationOutcomeIssue, Parameters, Reference, Resource } from 'fhir/r4.js';
 import { badRequest, errorIssue, methodNotAllowed, notFound, OperationOutcomeError, operationOutcome } from '../fhir/outcomes.js';
 import type { GatewayDeps } from '../use-cases/deps.js';
 import { processBundle } from '../use-cases/process-bundle.js';
@@ -16,13 +16,14 @@ import {
   type InteractionResult,
 } from '../use-cases/resource-interactions.js';
 import { validateResource } from '../use-cases/validate-resource.js';
+import { confirmReferralSite, updateReferralTaskByClient, type ConfirmSiteResult } from '../use-cases/confirm-referral-site.js';
 import { versionFromETag } from '../fhir/http-headers.js';
 import { locationHeader, versionHeaders, type FhirHandler, type FhirRequest, type FhirResponse } from './fhir-exchange.js';
 
-/** Published conformance resources (profiles/): StructureDefinition, CodeSystem, ValueSet. */
+/** Published conformance resources (profiles/): StructureDefinition, CodeSystem, ValueSet, OperationDefinition. */
 export type ConformanceResources = ReadonlyMap<string, Resource>;
 
-export const CONFORMANCE_TYPES = ['StructureDefinition', 'CodeSystem', 'ValueSet'] as const;
+export const CONFORMANCE_TYPES = ['StructureDefinition', 'CodeSystem', 'ValueSet', 'OperationDefinition'] as const;
 
 function interactionResponse(request: FhirRequest, result: InteractionResult): FhirResponse {
   if (result.kind === 'refused') return { outcome: result.outcome };
@@ -51,7 +52,42 @@ export interface FhirHandlers {
   search: FhirHandler;
   create: FhirHandler;
   update: FhirHandler;
+  /** `POST /Task/{id}/$confirm-site`: the coordinator's confirmation of a held referral's site. */
+  confirmSite: FhirHandler;
   unsupported: FhirHandler;
+}
+
+function confirmSiteResponse(result: ConfirmSiteResult): FhirResponse {
+  if (result.kind === 'refused') return { outcome: result.outcome };
+  return {
+    status: 200,
+    resource: result.task,
+    outcome: operationOutcome('ok', []),
+    headers: versionHeaders(result.task),
+  };
+}
+
+/** The `location` parameter of $confirm-site (a Parameters resource), with every problem found. */
+function confirmSiteLocation(body: unknown): { location?: Reference; issues: OperationOutcomeIssue[] } {
+  const parameters = body as Partial<Parameters> | null;
+  if (typeof parameters !== 'object' || parameters === null || parameters.resourceType !== 'Parameters') {
+    return { issues: [errorIssue('invalid', 'The body of $confirm-site must be a Parameters resource with a location parameter', 'resourceType')] };
+  }
+  const index = (parameters.parameter ?? []).findIndex((p) => p.name === 'location');
+  const location = index >= 0 ? parameters.parameter![index]!.valueReference : undefined;
+  if (!location) {
+    return { issues: [errorIssue('required', 'Parameter location (valueReference to the confirmed Location) is required', index >= 0 ? `Parameters.parameter[${index}].value` : 'Parameters.parameter')] };
+  }
+  return { location, issues: [] };
+}
+
+function ifMatchVersion(request: FhirRequest): { version?: string; outcome?: FhirResponse } {
+  if (request.ifMatch === undefined) return {};
+  const version = versionFromETag(request.ifMatch);
+  if (version === undefined) {
+    return { outcome: { outcome: badRequest([errorIssue('value', `If-Match must be an ETag such as W/"3" (got '${request.ifMatch}')`, 'If-Match')]) } };
+  }
+  return { version };
 }
 
 export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: CapabilityStatement, conformance: ConformanceResources): FhirHandlers {
@@ -146,12 +182,18 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
       ),
 
     update: async (request) => {
-      let ifMatch: string | undefined;
-      if (request.ifMatch !== undefined) {
-        ifMatch = versionFromETag(request.ifMatch);
-        if (ifMatch === undefined) {
-          return { outcome: badRequest([errorIssue('value', `If-Match must be an ETag such as W/"3" (got '${request.ifMatch}')`, 'If-Match')]) };
-        }
+      const { version: ifMatch, outcome } = ifMatchVersion(request);
+      if (outcome) return outcome;
+      if (request.params['type'] === 'Task') {
+        // A client's Task update is a coordinator's decision on the referral, not a plain write.
+        return confirmSiteResponse(
+          await updateReferralTaskByClient(deps, {
+            tenant: request.tenant,
+            id: request.params['id'] ?? '',
+            body: request.body,
+            ...(ifMatch !== undefined ? { ifMatchVersionId: ifMatch } : {}),
+          }),
+        );
       }
       return interactionResponse(
         request,
@@ -161,6 +203,23 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
           id: request.params['id'] ?? '',
           body: request.body,
           ...(ifMatch !== undefined ? { ifMatch } : {}),
+        }),
+      );
+    },
+
+    confirmSite: async (request) => {
+      const { version: ifMatch, outcome } = ifMatchVersion(request);
+      if (outcome) return outcome;
+      const { location, issues } = confirmSiteLocation(request.body);
+      if (!location) return { outcome: badRequest(issues) };
+      const index = ((request.body as Parameters).parameter ?? []).findIndex((p) => p.name === 'location');
+      return confirmSiteResponse(
+        await confirmReferralSite(deps, {
+          tenant: request.tenant,
+          taskId: request.params['id'] ?? '',
+          location,
+          expression: `Parameters.parameter[${index}].valueReference`,
+          ...(ifMatch !== undefined ? { ifMatchVersionId: ifMatch } : {}),
         }),
       );
     },

@@ -237,6 +237,9 @@ export function fhirRouter(handlers: FhirHandlers, options: HttpOptions): Router
   router.post('/:type/:operation', (req, res) =>
     req.params['operation'] === '$validate' ? run(handlers.validate)(req, res) : run(handlers.unsupported)(req, res),
   );
+  router.post('/:type/:id/:operation', (req, res) =>
+    req.params['type'] === 'Task' && req.params['operation'] === '$confirm-site' ? run(handlers.confirmSite)(req, res) : run(handlers.unsupported)(req, res),
+  );
   router.get('/:type/:id/_history/:versionId', run(handlers.vread));
   router.get('/:type/:id/_history', run(handlers.history));
   router.get('/:type/:id', run(handlers.read));
