@@ -8,6 +8,8 @@ import { createFhirHandlers, type ConformanceResources } from './http/fhir-handl
 import { fhirErrorHandler, fhirRouter, requestContext, type HttpOptions } from './http/routes.js';
 import { notificationRouter } from './http/notification-routes.js';
 import { operatorRouter } from './http/operator-routes.js';
+import { cdsHooksRouter } from './http/cds-hooks-routes.js';
+import type { CdsDeps } from './use-cases/cds-site-check.js';
 import type { EhrFhir } from './ports/ehr-fhir.js';
 import type { GatewayDeps } from './use-cases/deps.js';
 
@@ -16,6 +18,8 @@ export interface AppOptions extends HttpOptions {
   conformance: ConformanceResources;
   /** The EHR client of a tenant with an EHR connection. */
   ehrFor(tenant: string): EhrFhir | undefined;
+  /** The CDS Hooks site-check service's dependencies. */
+  cds: CdsDeps;
 }
 
 export function createApp(deps: GatewayDeps, options: AppOptions): Express {
@@ -43,6 +47,8 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   // Operators' outbox API. Unauthenticated until the security work lands: bind to a private
   // interface or put it behind the reverse proxy's authentication in the meantime.
   app.use('/admin', operatorRouter({ outbox: deps.store, clock: deps.clock, logger: deps.logger }));
+  // CDS Hooks 2.0 (https://cds-hooks.hl7.org/2.0/): the site check at order time, inside the EHR.
+  app.use('/cds-services', cdsHooksRouter(options.cds, { bodyLimitBytes: options.bodyLimitBytes }));
   app.use((req, res) => {
     res.status(404).type('application/fhir+json').send(JSON.stringify(notFound(`Path ${req.path}`)));
   });

@@ -23,6 +23,7 @@ import type { EhrFhir } from './ports/ehr-fhir.js';
 import { startBackgroundWork, type BackgroundWork } from './jobs/background-work.js';
 import { loadDirectory } from './use-cases/load-directory.js';
 import { storedSiteDirectory } from './use-cases/stored-site-directory.js';
+import type { CdsDeps } from './use-cases/cds-site-check.js';
 import { READABLE_TYPES, WRITABLE_TYPES } from './use-cases/resource-interactions.js';
 
 export interface Gateway {
@@ -67,13 +68,13 @@ export async function loadDrugCatalog(file: string): Promise<DrugCatalog> {
   return parsed.catalog;
 }
 
-/** The CodeSystems and ValueSets published in profiles/, beside the validator's StructureDefinitions. */
+/** The CodeSystems, ValueSets and OperationDefinitions published in profiles/, beside the validator's StructureDefinitions. */
 async function loadConformanceResources(profilesDir: string, validator: FhirValidator): Promise<Map<string, Resource>> {
   const conformance = new Map<string, Resource>();
   for (const profile of validator.profiles()) conformance.set(`StructureDefinition/${profile.id}`, profile);
   for (const file of (await readdir(profilesDir)).filter((f) => f.endsWith('.json')).sort()) {
     const json = (await readJsonFile(path.join(profilesDir, file), 'conformance resource', 'PROFILES_DIR')) as Partial<Resource>;
-    if ((json.resourceType === 'CodeSystem' || json.resourceType === 'ValueSet') && json.id) {
+    if ((json.resourceType === 'CodeSystem' || json.resourceType === 'ValueSet' || json.resourceType === 'OperationDefinition') && json.id) {
       conformance.set(`${json.resourceType}/${json.id}`, json as Resource);
     }
   }
@@ -135,8 +136,18 @@ export async function buildGateway(
   }
   const ehrFor = (tenant: string): EhrFhir | undefined => ehrClients.get(tenant);
 
+  const cds: CdsDeps = {
+    sites,
+    sitePolicy: config.siteCheck,
+    drugs: { findCatalogDrug: (codings) => findDrugByCodings(catalog, codings) },
+    logger: runtime.logger,
+    trustedFhirServers: config.cdsTrustedFhirServers,
+    openFhirServer: (baseUrl, bearerToken) =>
+      createFhirKitEhr({ tenant: 'cds-hooks', baseUrl, ...(bearerToken !== undefined ? { bearerToken } : {}) }, { timeoutMs: config.cdsFhirTimeoutMs }),
+  };
   const app = createApp(deps, {
     ehrFor,
+    cds,
     bodyLimitBytes: config.bodyLimitBytes,
     jsonMaxDepth: config.jsonMaxDepth,
     defaultTenant: config.defaultTenant,

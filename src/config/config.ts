@@ -44,6 +44,10 @@ export interface Config {
   ehrRequestTimeoutMs: number;
   /** The site check's thresholds (src/domain/site-check.ts). */
   siteCheck: { tooFarKm: number; maxTravelKm: number; maxSuggestions: number };
+  /** FHIR servers the CDS Hooks service may fetch missing prefetch from (SSRF guard); default: the EHR connections. */
+  cdsTrustedFhirServers: string[];
+  /** Per request to a CDS client's FHIR server; the whole hook has about 500 ms. */
+  cdsFhirTimeoutMs: number;
 }
 
 export interface EhrConnectionConfig {
@@ -149,6 +153,16 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     problems.push(`Set SITE_MAX_TRAVEL_KM (${siteCheck.maxTravelKm}) to at least SITE_TOO_FAR_KM (${siteCheck.tooFarKm})`);
   }
 
+  const cdsTrustedText = text('CDS_TRUSTED_FHIR_SERVERS');
+  const cdsTrustedFhirServers =
+    cdsTrustedText === undefined
+      ? ehrConnections.map((c) => c.baseUrl)
+      : cdsTrustedText.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+  for (const url of cdsTrustedFhirServers) {
+    if (!/^https?:\/\/[^\s]+$/.test(url)) problems.push(`Set CDS_TRUSTED_FHIR_SERVERS to comma-separated absolute http(s) URLs (got '${url}')`);
+  }
+  const cdsFhirTimeoutMs = integer('CDS_FHIR_TIMEOUT_MS', 1500, 50, 60_000);
+
   const dataDir = resolvePath(text('DATA_DIR') ?? 'data');
   const directorySetting = text('DIRECTORY_BUNDLE') ?? 'fixtures/directory/demo-directory.bundle.json';
 
@@ -174,6 +188,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     ehrPollCron,
     ehrRequestTimeoutMs,
     siteCheck,
+    cdsTrustedFhirServers,
+    cdsFhirTimeoutMs,
   };
 }
 

@@ -158,6 +158,18 @@ describe('site check through the FHIR API', function () {
     expect(still.body.businessStatus.coding[0].code).to.equal('misroute-suspected');
   });
 
+  it('serves the CDS Hooks site check beside the FHIR API: discovery, and a warning card for a misrouted draft order', async () => {
+    const discovery = await fhirFetch(`${gw.baseUrl}/cds-services`);
+    expect(discovery.status).to.equal(200);
+    expect(discovery.body.services.map((s: any) => s.hook)).to.have.members(['order-sign', 'order-select']);
+    const answer = await fhirFetch(`${gw.baseUrl}/cds-services/infusion-site-check`, { body: readFixture('cds-hooks/order-sign-misroute.json') });
+    expect(answer.status).to.equal(200);
+    expect(answer.body.cards).to.have.length(1);
+    expect(answer.body.cards[0].indicator).to.equal('warning');
+    const action = answer.body.cards[0].suggestions[0].actions[0];
+    expect(action.resource.locationReference[0].reference).to.equal('Location/hin-nashville-green-hills');
+  });
+
   it('publishes the misroute reasons, the confirm-site operation and the preferred-site extension', async () => {
     const codeSystem = await fhirFetch(`${fhir}/CodeSystem/misroute-reason`);
     expect(codeSystem.body.concept.map((c: any) => c.code)).to.include.members([

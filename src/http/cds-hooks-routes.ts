@@ -1,0 +1,115 @@
+/**
+ * The CDS Hooks edge (https://cds-hooks.hl7.org/2.0/), mounted at /cds-services:
+ *
+ *   GET  /cds-services                  discovery
+ *   POST /cds-services/{id}             a hook call: { cards: [...] }
+ *   POST /cds-services/{id}/feedback    what the clinician did with our cards (logged as counts)
+ *
+ * CDS Hooks speaks plain JSON, not FHIR+JSON; refusals are OperationOutcomes with the status
+ * derived from them (400 with every problem, 412 when data we need cannot be had). CORS is open:
+ * the spec asks services to allow browser-based CDS clients
+ * (https://cds-hooks.hl7.org/2.0/#cross-origin-resource-sharing).
+ */
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { OperationOutcome } from 'fhir/r4.js';
+import { badRequest, errorIssue, notFound, outcomeFromError, payloadTooLarge, statusOf, unsupportedMediaType } from '../fhir/outcomes.js';
+import { answerSiteCheckHook, cdsServiceDiscovery, isSiteCheckService, type CdsDeps } from '../use-cases/cds-site-check.js';
+
+export interface CdsHooksHttpOptions {
+  /** Largest hook request accepted; draft orders and prefetch together. Default 1 MiB. */
+  bodyLimitBytes?: number;
+}
+
+const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+
+function sendOutcome(res: Response, outcome: OperationOutcome): void {
+  res.status(statusOf(outcome)).type('application/json').send(JSON.stringify(outcome));
+}
+
+function cors(req: Request, res: Response, next: NextFunction): void {
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  res.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
+  // Authorization carries the CDS client's JWT (https://cds-hooks.hl7.org/2.0/#trusting-cds-clients).
+  res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+  res.setHeader('Access-Control-Expose-Headers', 'X-Request-Id');
+  res.setHeader('Access-Control-Max-Age', '600');
+  if (req.method === 'OPTIONS') {
+    res.status(204).end();
+    return;
+  }
+  next();
+}
+
+/** 415 unless the body is declared JSON; CDS clients send application/json. */
+function requireJson(req: Request, res: Response, next: NextFunction): void {
+  if (!req.is(['application/json', 'application/fhir+json', 'application/*+json'])) {
+    sendOutcome(res, unsupportedMediaType('A CDS Hooks request is JSON: send Content-Type application/json'));
+    return;
+  }
+  next();
+}
+
+export function cdsHooksRouter(deps: CdsDeps, options: CdsHooksHttpOptions = {}): Router {
+  const router = express.Router();
+  const json = express.json({ limit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES, type: () => true, strict: false });
+  router.use(cors);
+
+  router.get('/', (_req: Request, res: Response) => {
+    res.type('application/json').send(JSON.stringify(cdsServiceDiscovery()));
+  });
+
+  router.post('/:id/feedback', requireJson, json, (req: Request, res: Response) => {
+    const serviceId = String(req.params['id']);
+    if (!isSiteCheckService(serviceId)) {
+      sendOutcome(res, notFound('CDS service', serviceId));
+      return;
+    }
+    const feedback = (req.body as { feedback?: unknown } | undefined)?.feedback;
+    if (!Array.isArray(feedback)) {
+      sendOutcome(res, badRequest([errorIssue('required', 'feedback (an array of card outcomes) is required', 'feedback')]));
+      return;
+    }
+    // Counts and codes only: the card uuids and the clinician's free text stay out of the logs.
+    const outcomes = feedback.map((f: unknown) => (typeof f === 'object' && f !== null ? (f as { outcome?: unknown }).outcome : undefined));
+    const overrideCodes = feedback
+      .map((f: unknown) => (typeof f === 'object' && f !== null ? (f as { overrideReason?: { reason?: { code?: unknown } } }).overrideReason?.reason?.code : undefined))
+      .filter((code): code is string => typeof code === 'string');
+    deps.logger.info('cds feedback', {
+      serviceId,
+      accepted: outcomes.filter((o) => o === 'accepted').length,
+      overridden: outcomes.filter((o) => o === 'overridden').length,
+      overrideReasons: overrideCodes,
+    });
+    res.status(200).type('application/json').send('{}');
+  });
+
+  router.post('/:id', requireJson, json, async (req: Request, res: Response) => {
+    const answer = await answerSiteCheckHook(deps, { serviceId: String(req.params['id']), body: req.body });
+    if (answer.kind === 'refused') {
+      sendOutcome(res, answer.outcome);
+      return;
+    }
+    res.status(200).type('application/json').send(JSON.stringify(answer.response));
+  });
+
+  router.use((req: Request, res: Response) => {
+    sendOutcome(res, notFound(`CDS Hooks path ${req.method} ${req.path}`));
+  });
+
+  // Body-parser failures carry a type; anything else is ours: a 500 without internals.
+  router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const type = (err as { type?: string } | undefined)?.type;
+    if (type === 'entity.too.large') {
+      sendOutcome(res, payloadTooLarge(`The hook request is larger than ${options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES} bytes`));
+    } else if (type === 'entity.parse.failed') {
+      // The parser's message quotes the body, which may hold PHI: not echoed.
+      sendOutcome(res, badRequest([errorIssue('structure', 'The hook request is not valid JSON')]));
+    } else if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+      sendOutcome(res, unsupportedMediaType('Only UTF-8 JSON is supported'));
+    } else {
+      deps.logger.error('cds hook failed', { error: err instanceof Error ? err.name : 'unknown' });
+      sendOutcome(res, outcomeFromError(err));
+    }
+  });
+  return router;
+}
