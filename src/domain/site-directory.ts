@@ -26,6 +26,7 @@ import type {
 import KDBush from 'kdbush';
 import { around, distance } from 'geokdbush';
 import { parseRelativeReference } from '../fhir/references.js';
+import type { CoverageDirectory } from './coverage-check.js';
 import { GATEWAY_CANONICAL_BASE } from './referral-status.js';
 
 export const TIMEZONE_EXTENSION_URL = 'http://hl7.org/fhir/StructureDefinition/timezone';
@@ -97,7 +98,7 @@ interface MutableSite {
   networkIds: Set<string>;
 }
 
-export class SiteDirectory {
+export class SiteDirectory implements CoverageDirectory {
   private readonly sitesById: ReadonlyMap<string, DirectorySite>;
   private readonly siteIdsByCode: ReadonlyMap<string, string>;
   private readonly plans: readonly DirectoryPlan[];
@@ -225,6 +226,11 @@ export class SiteDirectory {
     const payers = new Set((coverage.payor ?? []).map((r) => referencedId(r, 'Organization')).filter((id): id is string => id !== undefined));
     const matches = this.plans.filter((plan) => plan.identifierValues.some((v) => planValues.includes(v)));
     return matches.find((plan) => plan.payerOrganizationId !== undefined && payers.has(plan.payerOrganizationId)) ?? matches[0];
+  }
+
+  /** Network Organization ids the site belongs to; undefined when the site is not in the directory (CoverageDirectory). */
+  siteNetworkIds(locationId: string): ReadonlySet<string> | undefined {
+    return this.sitesById.get(locationId)?.networkIds;
   }
 
   isInNetwork(site: DirectorySite, plan: DirectoryPlan): boolean {
