@@ -1,5 +1,6 @@
 /**
- * What fhir-kit-client throws, turned into EhrCallError: the one place that knows its shapes.
+ * What fhir-kit-client throws, classified (and turned into EhrCallError; the payer adapter makes
+ * PayerCallError from the same classification): the one place that knows its shapes.
  *
  * fhir-kit-client 2 (dist/http-client.js) throws an Error carrying `response: { status, data }` and
  * `config: { headers, … }` (the response's Headers) for any non-2xx answer, and for a body that is
@@ -107,11 +108,21 @@ function networkCode(err: Error): string | undefined {
   return undefined;
 }
 
-/** Turns anything a fhir-kit-client call threw into an EhrCallError. */
-export function toEhrCallError(err: unknown, what: EhrInteraction, timeoutMs: number): EhrCallError {
-  if (err instanceof EhrCallError) return err;
-  const doing = describeInteraction(what);
+/** A failed call to a FHIR server, classified: what went wrong and whether trying again can help. */
+export interface ClassifiedFailure {
+  outcome: OperationOutcome;
+  retryable: boolean;
+  httpStatus?: number;
+  retryAfterSeconds?: number;
+  cause?: { code: string };
+}
 
+/**
+ * Classifies anything a fhir-kit-client call threw. `party` names the server in diagnostics ('EHR',
+ * 'payer'); `idPrefix` starts the OperationOutcome ids (`ehr-timeout`, `payer-http-503`).
+ */
+export function classifyClientFailure(err: unknown, context: { party: string; idPrefix: string; doing: string; timeoutMs: number }): ClassifiedFailure {
+  const { party, idPrefix, doing } = context;
   if (isThrownHttpError(err)) {
     const { status, data } = err.response;
     const retryAfterSeconds = parseRetryAfter(headerOf(err, 'retry-after'));
@@ -119,36 +130,48 @@ export function toEhrCallError(err: unknown, what: EhrInteraction, timeoutMs: nu
     if (status < 400) {
       // fhir-kit-client also throws for a 2xx whose body is not JSON: a misconfigured base URL
       // (a web page, a login portal) more likely than a passing fault.
-      return new EhrCallError(operationOutcome('ehr-unreadable-answer', [errorIssue('exception', `The EHR answered HTTP ${status} with a body that is not FHIR JSON, during ${doing}`)]), {
+      return {
+        outcome: operationOutcome(`${idPrefix}-unreadable-answer`, [errorIssue('exception', `The ${party} answered HTTP ${status} with a body that is not FHIR JSON, during ${doing}`)]),
         retryable: false,
         httpStatus: status,
         ...extra,
-      });
+      };
     }
     // The error's message holds the request URL (search parameters carry identifiers): the
     // original is not kept as the cause, so no log line can print it.
     const outcome = isOperationOutcome(data)
       ? data
-      : operationOutcome(`ehr-http-${status}`, [errorIssue(codeForStatus(status), `The EHR answered HTTP ${status} without an OperationOutcome, during ${doing}`)]);
-    return new EhrCallError(outcome, { retryable: isRetryableStatus(status), httpStatus: status, ...extra });
+      : operationOutcome(`${idPrefix}-http-${status}`, [errorIssue(codeForStatus(status), `The ${party} answered HTTP ${status} without an OperationOutcome, during ${doing}`)]);
+    return { outcome, retryable: isRetryableStatus(status), httpStatus: status, ...extra };
   }
 
   if (isTimeout(err)) {
-    return new EhrCallError(operationOutcome('ehr-timeout', [errorIssue('timeout', `The EHR did not answer within ${timeoutMs} ms, during ${doing}`)]), { retryable: true });
+    return { outcome: operationOutcome(`${idPrefix}-timeout`, [errorIssue('timeout', `The ${party} did not answer within ${context.timeoutMs} ms, during ${doing}`)]), retryable: true };
   }
 
   if (isNetworkFailure(err)) {
     const code = networkCode(err);
-    return new EhrCallError(unavailable(`The EHR could not be reached${code !== undefined ? ` (${code})` : ''}, during ${doing}`), {
+    return {
+      outcome: unavailable(`The ${party} could not be reached${code !== undefined ? ` (${code})` : ''}, during ${doing}`),
       retryable: true,
-      cause: code !== undefined ? { code } : undefined,
-    });
+      ...(code !== undefined ? { cause: { code } } : {}),
+    };
   }
 
   // Anything else is the client refusing before sending (a bad URL, a bad resource type): a
   // mistake on our side that trying again cannot fix. Its message may hold a URL, so it stays out.
   const name = err instanceof Error ? err.name : typeof err;
-  return new EhrCallError(operationOutcome('ehr-client-error', [errorIssue('exception', `The FHIR client failed (${name}) before the EHR answered, during ${doing}`)]), { retryable: false });
+  return {
+    outcome: operationOutcome(`${idPrefix}-client-error`, [errorIssue('exception', `The FHIR client failed (${name}) before the ${party} answered, during ${doing}`)]),
+    retryable: false,
+  };
+}
+
+/** Turns anything a fhir-kit-client call threw into an EhrCallError. */
+export function toEhrCallError(err: unknown, what: EhrInteraction, timeoutMs: number): EhrCallError {
+  if (err instanceof EhrCallError) return err;
+  const { outcome, ...options } = classifyClientFailure(err, { party: 'EHR', idPrefix: 'ehr', doing: describeInteraction(what), timeoutMs });
+  return new EhrCallError(outcome, options);
 }
 
 /** An error of ours about the EHR's answer or our request, never worth retrying as is. */

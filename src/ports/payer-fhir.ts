@@ -1,0 +1,52 @@
+/**
+ * A payer's FHIR endpoints, as the gateway needs them: eligibility and benefits, and Da Vinci
+ * Prior Authorization Support (https://hl7.org/fhir/us/davinci-pas/). The adapter
+ * (src/adapters/fhir/fhir-kit-payer.ts) speaks through fhir-kit-client; tests run it against the
+ * stand-in payer in test/support.
+ *
+ * Every failure is a PayerCallError: an OperationOutcome (the payer's, or one describing the
+ * network failure) plus whether trying again can help, with the same rule as the EHR port
+ * (ports/ehr-fhir.ts): permanent for 4xx other than 408 and 429; retryable for network errors,
+ * timeouts, 408, 429 and 5xx.
+ */
+import type { Bundle, CoverageEligibilityRequest, CoverageEligibilityResponse, OperationOutcome } from 'fhir/r4.js';
+import { OperationOutcomeError } from '../fhir/outcomes.js';
+
+export class PayerCallError extends OperationOutcomeError {
+  readonly retryable: boolean;
+  /** The HTTP status the payer answered, absent when it did not answer. */
+  readonly httpStatus: number | undefined;
+  /** Seconds the payer asked us to wait (Retry-After), if it said. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(outcome: OperationOutcome, options: { retryable: boolean; httpStatus?: number; retryAfterSeconds?: number; cause?: unknown }) {
+    super(outcome, { cause: options.cause });
+    this.name = 'PayerCallError';
+    this.retryable = options.retryable;
+    this.httpStatus = options.httpStatus;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+export interface PayerFhir {
+  /**
+   * Eligibility, benefits and authorization requirements for one coverage and service:
+   * `POST [base]/CoverageEligibilityRequest/$submit` with the request as the body
+   * (https://hl7.org/fhir/R4/operation-coverageeligibilityrequest-submit.html). The payer's
+   * answer may be the response itself, a Bundle holding it, or Parameters with `return`.
+   */
+  checkEligibility(request: CoverageEligibilityRequest): Promise<CoverageEligibilityResponse>;
+  /** Da Vinci PAS `POST [base]/Claim/$submit`: a request Bundle in, a response Bundle out. */
+  submitPriorAuthorization(bundle: Bundle): Promise<Bundle>;
+  /** Da Vinci PAS `POST [base]/Claim/$inquire`: the status of an earlier submission. */
+  inquirePriorAuthorization(bundle: Bundle): Promise<Bundle>;
+}
+
+/** How the gateway reaches one payer. */
+export interface PayerConnection {
+  /** The payer's Organization id in the gateway's directory: names the payer in diagnostics. */
+  payerOrganizationId: string;
+  baseUrl: string;
+  /** A bearer token, when the payer needs one. */
+  bearerToken?: string;
+}

@@ -1,0 +1,470 @@
+/**
+ * A payer to talk to in tests and the sandbox: a few lines of Express on 127.0.0.1 speaking FHIR
+ * JSON, with decisions driven by rules per member.
+ *
+ *   POST /fhir/CoverageEligibilityRequest/$submit   -> CoverageEligibilityResponse
+ *        (https://hl7.org/fhir/R4/operation-coverageeligibilityrequest-submit.html)
+ *   POST /fhir/Claim/$submit                        -> PAS response Bundle (ClaimResponse first)
+ *   POST /fhir/Claim/$inquire                       -> PAS inquiry response Bundle
+ *        (https://hl7.org/fhir/us/davinci-pas/)
+ *
+ * The member is the Coverage's `subscriberId`, else its member-number identifier (v2-0203 `MB`),
+ * else its first identifier, found in the request: a contained Coverage or the Coverage's logical
+ * reference (eligibility), or the Coverage entry of the Bundle (PAS). Rules per member say what
+ * eligibility answers and how prior authorization ends: approve, deny with a reason, pend and
+ * decide after N inquiries, fail with 500, or hang until stop(). A request with no member gets 400.
+ * Submitted claims are remembered by their identifier, so `$inquire` answers for them.
+ *
+ * Requests are recorded (method, path, status, whether an Authorization header came, the body's
+ * resourceType), never their content: nothing here logs PHI.
+ *
+ * As its own process: `npx tsx test/support/stand-in-payer.ts` (PORT) prints one JSON line
+ * `{"message":"stand-in payer listening","port":N,"baseUrl":"…"}` and takes rules over HTTP:
+ *   PUT  /_control/members/:memberId   a MemberRule as JSON
+ *   PUT  /_control/default             a MemberRule as JSON; DELETE clears it
+ *   GET  /_control/requests            the request log
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type {
+  Bundle,
+  Claim,
+  ClaimResponse,
+  Coverage,
+  CoverageEligibilityRequest,
+  CoverageEligibilityResponse,
+  CoverageEligibilityResponseInsuranceItemBenefit,
+  Extension,
+  Money,
+  OperationOutcome,
+  Parameters,
+  Period,
+  Resource,
+} from 'fhir/r4.js';
+
+const HOST = '127.0.0.1';
+const PAS = 'http://hl7.org/fhir/us/davinci-pas';
+const X12_306 = 'https://codesystem.x12.org/005010/306';
+const X12_886 = 'https://codesystem.x12.org/external/886';
+const X12_1390 = 'https://codesystem.x12.org/005010/1390';
+const BENEFIT_TYPE = 'http://terminology.hl7.org/CodeSystem/benefit-type';
+
+export interface StandInCostShare {
+  copay?: Money;
+  coinsurancePercent?: number;
+  deductibleRemaining?: Money;
+  outOfPocketRemaining?: Money;
+}
+
+export interface EligibilityRule {
+  inForce: boolean;
+  authRequired: boolean;
+  costShare?: StandInCostShare;
+  benefitPeriod?: Period;
+}
+
+export type PayerFailure = { kind: 'fail-500' } | { kind: 'hang' };
+
+export type PriorAuthDecision =
+  | { kind: 'approve'; authorizationNumber: string; period?: Period }
+  | { kind: 'deny'; reason: { code?: string; display: string } };
+
+export type PriorAuthRule = PriorAuthDecision | { kind: 'pend-then'; inquiries: number; then: PriorAuthDecision } | PayerFailure;
+
+export interface MemberRule {
+  /** What eligibility answers; absent: in force, no authorization required, no cost share. */
+  eligibility?: EligibilityRule | PayerFailure;
+  /** How prior authorization ends; absent: approved with a made-up number. */
+  priorAuth?: PriorAuthRule;
+}
+
+export type EligibilityAnswerShape = 'resource' | 'bundle' | 'parameters';
+
+export interface StandInPayerRequest {
+  method: string;
+  path: string;
+  /** The HTTP status answered; 0 when the connection was dropped or left unanswered. */
+  status: number;
+  /** Whether the request carried an Authorization header. */
+  authorization: boolean;
+  /** The body's resourceType, when it had one. */
+  resourceType?: string;
+}
+
+export interface StandInPayer {
+  /** The FHIR base: http://127.0.0.1:<port>/fhir */
+  baseUrl: string;
+  port: number;
+  setMemberRule(memberId: string, rule: MemberRule | undefined): void;
+  /** The rule for members without one of their own; `undefined`: such members are unknown (404). */
+  setDefaultRule(rule: MemberRule | undefined): void;
+  /**
+   * How eligibility answers are wrapped: the response itself (default), a Bundle holding it, or
+   * Parameters with `return`, all three allowed by the operation.
+   */
+  setEligibilityAnswerShape(shape: EligibilityAnswerShape): void;
+  requests(): StandInPayerRequest[];
+  clearRequests(): void;
+  stop(): Promise<void>;
+}
+
+export interface StandInPayerOptions {
+  port?: number;
+  defaultRule?: MemberRule;
+  /** When set, requests without `Authorization: Bearer <this>` are answered 401. */
+  bearerToken?: string;
+  /** The clock of `created` and `timestamp` in answers. */
+  now?: () => Date;
+}
+
+interface StoredClaim {
+  memberId: string;
+  rule: PriorAuthRule;
+  inquiries: number;
+  claim: Claim;
+}
+
+interface Answer {
+  status: number;
+  body: Resource;
+}
+
+export async function startStandInPayer(options: StandInPayerOptions = {}): Promise<StandInPayer> {
+  const rules = new Map<string, MemberRule>();
+  let defaultRule = options.defaultRule;
+  let eligibilityShape: EligibilityAnswerShape = 'resource';
+  const claims = new Map<string, StoredClaim>();
+  const log: StandInPayerRequest[] = [];
+  const hung = new Set<Response>();
+  const now = options.now ?? ((): Date => new Date());
+  let sequence = 0;
+
+  const app = express();
+  const server = http.createServer(app);
+  server.keepAliveTimeout = 30_000;
+
+  app.use('/_control', controlRouter({ setMemberRule, setDefaultRule: (rule) => (defaultRule = rule), requests: () => log.map((entry) => ({ ...entry })) }));
+
+  app.use(
+    '/fhir',
+    express.json({ type: ['application/json', 'application/fhir+json'], limit: '10mb' }),
+    (req: Request, res: Response) => {
+      const body = req.body as Record<string, unknown> | undefined;
+      res.on('close', () => {
+        const entry: StandInPayerRequest = { method: req.method, path: new URL(req.originalUrl, 'http://stand-in.invalid').pathname, status: res.writableFinished ? res.statusCode : 0, authorization: req.headers.authorization !== undefined };
+        if (typeof body?.['resourceType'] === 'string') entry.resourceType = body['resourceType'];
+        log.push(entry);
+      });
+      if (options.bearerToken !== undefined && req.headers.authorization !== `Bearer ${options.bearerToken}`) {
+        send(res, outcome(401, 'login', 'The stand-in payer needs a valid bearer token'));
+        return;
+      }
+      if (req.method !== 'POST') {
+        send(res, outcome(405, 'not-supported', 'The stand-in payer only takes POSTed operations'));
+        return;
+      }
+      const answer = handle(req.path, body);
+      if (answer === 'hang') {
+        hung.add(res);
+        res.on('close', () => hung.delete(res));
+        return;
+      }
+      send(res, answer);
+    },
+  );
+  app.use((_req: Request, res: Response) => send(res, outcome(404, 'not-found', 'Not a path of the stand-in payer')));
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const status = typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' ? err.status : 500;
+    send(res, outcome(status, status < 500 ? 'structure' : 'exception', status < 500 ? 'The request body is not valid JSON' : 'The stand-in payer failed'));
+  });
+
+  function setMemberRule(memberId: string, rule: MemberRule | undefined): void {
+    if (rule === undefined) rules.delete(memberId);
+    else rules.set(memberId, structuredClone(rule));
+  }
+
+  function ruleFor(memberId: string): MemberRule | undefined {
+    return rules.get(memberId) ?? defaultRule;
+  }
+
+  function handle(pathname: string, body: Record<string, unknown> | undefined): Answer | 'hang' {
+    switch (pathname) {
+      case '/CoverageEligibilityRequest/$submit':
+        return eligibility(body);
+      case '/Claim/$submit':
+        return submit(body);
+      case '/Claim/$inquire':
+        return inquire(body);
+      default:
+        return outcome(404, 'not-found', 'The stand-in payer offers CoverageEligibilityRequest/$submit, Claim/$submit and Claim/$inquire');
+    }
+  }
+
+  function eligibility(body: Record<string, unknown> | undefined): Answer | 'hang' {
+    if (body?.['resourceType'] !== 'CoverageEligibilityRequest') return outcome(400, 'invalid', 'Expected a CoverageEligibilityRequest');
+    const request = body as unknown as CoverageEligibilityRequest;
+    const memberId = memberOfEligibility(request);
+    if (memberId === undefined) return outcome(400, 'required', 'No member id: the Coverage needs a subscriberId or a member identifier', 'CoverageEligibilityRequest.insurance[0].coverage');
+    const rule = ruleFor(memberId);
+    if (!rule) return outcome(404, 'not-found', 'No such member at the stand-in payer');
+    const answer = rule.eligibility ?? { inForce: true, authRequired: false };
+    if ('kind' in answer) return failure(answer);
+    const response = eligibilityResponse(request, memberId, answer);
+    switch (eligibilityShape) {
+      case 'resource':
+        return { status: 200, body: response };
+      case 'bundle':
+        return { status: 200, body: { resourceType: 'Bundle', type: 'collection', entry: [{ fullUrl: `urn:uuid:00000000-0000-4000-9000-${String(sequence).padStart(12, '0')}`, resource: response }] } as Bundle };
+      case 'parameters':
+        return { status: 200, body: { resourceType: 'Parameters', parameter: [{ name: 'return', resource: response }] } as Parameters };
+    }
+  }
+
+  function eligibilityResponse(request: CoverageEligibilityRequest, memberId: string, rule: EligibilityRule): CoverageEligibilityResponse {
+    const benefits: CoverageEligibilityResponseInsuranceItemBenefit[] = [];
+    const cost = rule.costShare ?? {};
+    if (cost.copay) benefits.push({ type: { coding: [{ system: BENEFIT_TYPE, code: 'copay' }] }, allowedMoney: { ...cost.copay } });
+    if (cost.coinsurancePercent !== undefined) benefits.push({ type: { coding: [{ system: BENEFIT_TYPE, code: 'copay-percent' }] }, allowedUnsignedInt: cost.coinsurancePercent });
+    if (cost.deductibleRemaining) benefits.push({ type: { coding: [{ system: BENEFIT_TYPE, code: 'deductible' }] }, allowedMoney: { ...cost.deductibleRemaining }, usedMoney: { value: 0, currency: cost.deductibleRemaining.currency ?? 'USD' } });
+    if (cost.outOfPocketRemaining) benefits.push({ type: { coding: [{ system: X12_1390, code: 'G', display: 'Out of Pocket (Stop Loss)' }] }, allowedMoney: { ...cost.outOfPocketRemaining } });
+    sequence += 1;
+    const requestItem = request.item?.[0];
+    return {
+      resourceType: 'CoverageEligibilityResponse',
+      id: `eligibility-${sequence}`,
+      ...(request.identifier ? { identifier: structuredClone(request.identifier) } : {}),
+      status: 'active',
+      purpose: [...request.purpose],
+      patient: { ...request.patient },
+      ...(request.servicedPeriod ? { servicedPeriod: { ...request.servicedPeriod } } : {}),
+      created: now().toISOString(),
+      request: request.identifier?.[0] ? { identifier: { ...request.identifier[0] } } : { display: 'the eligibility request' },
+      outcome: 'complete',
+      disposition: rule.inForce ? 'Coverage in force' : 'Coverage not in force',
+      insurer: { ...request.insurer },
+      insurance: [
+        {
+          coverage: { identifier: { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MB' }] }, value: memberId } },
+          inforce: rule.inForce,
+          ...(rule.benefitPeriod ? { benefitPeriod: { ...rule.benefitPeriod } } : {}),
+          ...(rule.inForce
+            ? {
+                item: [
+                  {
+                    ...(requestItem?.productOrService ? { productOrService: structuredClone(requestItem.productOrService) } : {}),
+                    network: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/benefit-network', code: 'in' }] },
+                    unit: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/benefit-unit', code: 'individual' }] },
+                    term: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/benefit-term', code: 'annual' }] },
+                    authorizationRequired: rule.authRequired,
+                    ...(benefits.length > 0 ? { benefit: benefits } : {}),
+                  },
+                ],
+              }
+            : {}),
+        },
+      ],
+    };
+  }
+
+  function submit(body: Record<string, unknown> | undefined): Answer | 'hang' {
+    const parsed = parsePasBundle(body);
+    if ('status' in parsed) return parsed;
+    const { claim, memberId, key } = parsed;
+    const rule = ruleFor(memberId);
+    if (!rule) return outcome(404, 'not-found', 'No such member at the stand-in payer');
+    const priorAuth: PriorAuthRule = rule.priorAuth ?? { kind: 'approve', authorizationNumber: `AUTH-${key.slice(-8)}` };
+    if (priorAuth.kind === 'fail-500' || priorAuth.kind === 'hang') return failure(priorAuth);
+    claims.set(key, { memberId, rule: priorAuth, inquiries: 0, claim });
+    if (priorAuth.kind === 'pend-then') return { status: 200, body: responseBundle(claim, 'pended') };
+    return { status: 200, body: responseBundle(claim, priorAuth) };
+  }
+
+  function inquire(body: Record<string, unknown> | undefined): Answer | 'hang' {
+    const parsed = parsePasBundle(body);
+    if ('status' in parsed) return parsed;
+    const stored = claims.get(parsed.key);
+    if (!stored) return outcome(404, 'not-found', 'The stand-in payer holds no prior authorization request with this identifier');
+    stored.inquiries += 1;
+    const { rule } = stored;
+    if (rule.kind === 'fail-500' || rule.kind === 'hang') return failure(rule);
+    if (rule.kind === 'pend-then') {
+      return { status: 200, body: responseBundle(stored.claim, stored.inquiries >= rule.inquiries ? rule.then : 'pended') };
+    }
+    return { status: 200, body: responseBundle(stored.claim, rule) };
+  }
+
+  function failure(rule: PayerFailure): Answer | 'hang' {
+    return rule.kind === 'hang' ? 'hang' : outcome(500, 'exception', 'The stand-in payer was told to fail with 500');
+  }
+
+  function responseBundle(claim: Claim, decision: PriorAuthDecision | 'pended'): Bundle {
+    sequence += 1;
+    const created = now().toISOString();
+    const reviewAction: Extension[] = [];
+    let code: { code: string; display: string };
+    if (decision === 'pended') code = { code: 'A4', display: 'Pended' };
+    else if (decision.kind === 'approve') {
+      code = { code: 'A1', display: 'Certified in total' };
+      reviewAction.push({ url: 'number', valueString: decision.authorizationNumber });
+    } else {
+      code = { code: 'A3', display: 'Not Certified' };
+      reviewAction.push({ url: 'reasonCode', valueCodeableConcept: { coding: [{ system: X12_886, ...(decision.reason.code ? { code: decision.reason.code } : {}), display: decision.reason.display }] } });
+    }
+    reviewAction.unshift({ url: `${PAS}/StructureDefinition/extension-reviewActionCode`, valueCodeableConcept: { coding: [{ system: X12_306, ...code }] } });
+    const approved = decision !== 'pended' && decision.kind === 'approve' ? decision : undefined;
+    const response: ClaimResponse = {
+      resourceType: 'ClaimResponse',
+      id: `claim-response-${sequence}`,
+      meta: { profile: [`${PAS}/StructureDefinition/profile-claimresponse`] },
+      ...(claim.identifier ? { identifier: structuredClone(claim.identifier) } : {}),
+      status: 'active',
+      type: structuredClone(claim.type),
+      use: 'preauthorization',
+      patient: { ...claim.patient },
+      created,
+      ...(claim.insurer ? { insurer: { ...claim.insurer } } : { insurer: { display: 'Stand-in payer' } }),
+      requestor: { ...claim.provider },
+      request: claim.identifier?.[0] ? { identifier: { ...claim.identifier[0] } } : { display: 'the prior authorization request' },
+      outcome: decision === 'pended' ? 'queued' : 'complete',
+      ...(approved ? { preAuthRef: approved.authorizationNumber, ...(approved.period ? { preAuthPeriod: { ...approved.period } } : {}) } : {}),
+      ...(decision !== 'pended' && decision.kind === 'deny' ? { disposition: decision.reason.display } : {}),
+      item: (claim.item?.length ? claim.item : [{ sequence: 1 }]).map((item) => ({
+        itemSequence: item.sequence,
+        adjudication: [
+          {
+            category: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/adjudication', code: 'submitted' }] },
+            extension: [{ url: `${PAS}/StructureDefinition/extension-reviewAction`, extension: reviewAction }],
+          },
+        ],
+      })),
+    };
+    return {
+      resourceType: 'Bundle',
+      id: `pas-response-${sequence}`,
+      type: 'collection',
+      timestamp: created,
+      entry: [{ fullUrl: `urn:uuid:00000000-0000-4000-8000-${String(sequence).padStart(12, '0')}`, resource: response }],
+    };
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, HOST, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  let stopped: Promise<void> | undefined;
+
+  return {
+    baseUrl: `http://${HOST}:${port}/fhir`,
+    port,
+    setMemberRule,
+    setDefaultRule: (rule) => {
+      defaultRule = rule === undefined ? undefined : structuredClone(rule);
+    },
+    setEligibilityAnswerShape: (shape) => {
+      eligibilityShape = shape;
+    },
+    requests: () => log.map((entry) => ({ ...entry })),
+    clearRequests: () => void log.splice(0),
+    stop: () => {
+      stopped ??= (async () => {
+        for (const res of hung) res.socket?.destroy();
+        hung.clear();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await closed;
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** The Claim of a PAS request Bundle, its member, and the key claims are remembered by. */
+function parsePasBundle(body: Record<string, unknown> | undefined): { claim: Claim; memberId: string; key: string } | Answer {
+  if (body?.['resourceType'] !== 'Bundle') return outcome(400, 'invalid', 'Expected a PAS request Bundle');
+  const entries = Array.isArray(body['entry']) ? (body['entry'] as Array<{ resource?: Resource }>) : [];
+  const claim = entries[0]?.resource;
+  if (claim?.resourceType !== 'Claim') return outcome(400, 'invalid', 'The PAS request Bundle must hold the Claim first', 'Bundle.entry[0].resource');
+  const identifier = (claim as Claim).identifier?.[0];
+  if (!identifier?.value) return outcome(400, 'required', 'The Claim needs an identifier', 'Bundle.entry[0].resource.identifier');
+  const coverage = entries.map((entry) => entry?.resource).find((resource): resource is Coverage => resource?.resourceType === 'Coverage');
+  const memberId = coverage ? memberOf(coverage) : undefined;
+  if (memberId === undefined) return outcome(400, 'required', 'No member id: the Bundle needs a Coverage with a subscriberId or a member identifier', 'Bundle.entry');
+  return { claim: claim as Claim, memberId, key: `${identifier.system ?? ''}|${identifier.value}` };
+}
+
+function memberOfEligibility(request: CoverageEligibilityRequest): string | undefined {
+  const reference = request.insurance?.find((insurance) => insurance.focal !== false)?.coverage ?? request.insurance?.[0]?.coverage;
+  if (!reference) return undefined;
+  if (reference.reference?.startsWith('#')) {
+    const contained = request.contained?.find((resource) => resource.resourceType === 'Coverage' && `#${resource.id}` === reference.reference);
+    return contained ? memberOf(contained as Coverage) : undefined;
+  }
+  return reference.identifier?.value;
+}
+
+function memberOf(coverage: Coverage): string | undefined {
+  if (coverage.subscriberId) return coverage.subscriberId;
+  const identifiers = coverage.identifier ?? [];
+  const member = identifiers.find((identifier) => identifier.type?.coding?.some((coding) => coding.code === 'MB'));
+  return (member ?? identifiers[0])?.value;
+}
+
+function outcome(status: number, code: string, diagnostics: string, expression?: string): Answer {
+  const body: OperationOutcome = {
+    resourceType: 'OperationOutcome',
+    issue: [{ severity: 'error', code: code as OperationOutcome['issue'][number]['code'], diagnostics, ...(expression ? { expression: [expression] } : {}) }],
+  };
+  return { status, body };
+}
+
+function send(res: Response, answer: Answer): void {
+  res.status(answer.status);
+  res.setHeader('content-type', 'application/fhir+json; charset=utf-8');
+  res.end(JSON.stringify(answer.body));
+}
+
+interface Controls {
+  setMemberRule(memberId: string, rule: MemberRule | undefined): void;
+  setDefaultRule(rule: MemberRule | undefined): void;
+  requests(): StandInPayerRequest[];
+}
+
+function controlRouter(payer: Controls): express.Router {
+  const router = express.Router();
+  router.use(express.json({ type: ['application/json', 'application/fhir+json'] }));
+  router.put('/members/:memberId', (req: Request, res: Response) => {
+    payer.setMemberRule(String(req.params['memberId']), (req.body ?? undefined) as MemberRule | undefined);
+    res.status(204).end();
+  });
+  router.put('/default', (req: Request, res: Response) => {
+    payer.setDefaultRule((req.body ?? undefined) as MemberRule | undefined);
+    res.status(204).end();
+  });
+  router.delete('/default', (_req: Request, res: Response) => {
+    payer.setDefaultRule(undefined);
+    res.status(204).end();
+  });
+  router.get('/requests', (_req: Request, res: Response) => {
+    res.json(payer.requests());
+  });
+  return router;
+}
+
+const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain) {
+  // In the sandbox every member is in force and approved unless told otherwise.
+  const payer = await startStandInPayer({ port: Number(process.env['PORT'] ?? 0), defaultRule: {} });
+  process.stdout.write(`${JSON.stringify({ message: 'stand-in payer listening', port: payer.port, baseUrl: payer.baseUrl })}\n`);
+  const shutdown = (): void => {
+    void payer.stop().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
