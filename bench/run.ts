@@ -5,6 +5,9 @@
  * Each server runs in its own child process; autocannon drives it from this process over
  * 127.0.0.1. Every intake request carries a new order number, so each one is a real intake
  * (validation, translation, a transaction with the idempotency claim, ServiceRequest and Task).
+ * Beside them, the site check (issue 4): its per-call cost against directory size
+ * (bench/site-check.ts, in this process) and the CDS Hooks endpoint under load
+ * (bench/cds-hooks.ts, beside the same echo fed the hook request).
  * Results go to bench/results/latest.json and a line each to bench/results/history.jsonl.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,6 +18,9 @@ import path from 'node:path';
 import readline from 'node:readline';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { benchCdsHooks, cdsHooksTable } from './cds-hooks.js';
+import { benchSiteCheck, siteCheckTable } from './site-check.js';
+import { benchFindSlots } from './find-slots.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DURATION_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
@@ -198,6 +204,12 @@ async function main(): Promise<void> {
     progress('outbox delivery');
     const deliveryDir = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-delivery-'));
     const delivery = await measureDelivery(template, deliveryDir).finally(() => rm(deliveryDir, { recursive: true, force: true }));
+    progress('site check against directory size');
+    const siteCheck = await benchSiteCheck();
+    progress('CDS Hooks site check');
+    const cdsHooks = await benchCdsHooks();
+    progress('findSlots (pure scheduling maths)');
+    const findSlots = await benchFindSlots();
     const ratio = (f: Figures): number => Number((f.requestsPerSecond.median / echoResult.requestsPerSecond.median).toFixed(3));
     const report = {
       date: new Date().toISOString(),
@@ -207,6 +219,9 @@ async function main(): Promise<void> {
       connections: CONNECTIONS,
       echo: echoResult,
       delivery,
+      siteCheck,
+      cdsHooks,
+      findSlots,
       intake: { sqlite: intakeSqlite, ...(intakePostgres ? { postgres: intakePostgres } : { postgres: 'skipped: no PostgreSQL at TEST_DATABASE_URL' }) },
       ratios: {
         intakeSqliteToEchoMedianRps: ratio(intakeSqlite),
@@ -224,10 +239,15 @@ async function main(): Promise<void> {
         intakePostgres ? line('intake, PostgreSQL:', intakePostgres) : 'intake, PostgreSQL: skipped (no server)',
         `ratios to echo (median req/s): ${JSON.stringify(report.ratios)}`,
         `outbox delivery to the stand-in EHR: ${String(delivery['messagesPerSecond'])} messages/s (${String(delivery['messages'])} in ${String(delivery['seconds'])} s; the EHR alone takes ${String(delivery['ehrRawCreatesPerSecondMedian'])} creates/s)`,
+        'site check, per call, against directory size:',
+        siteCheckTable(siteCheck),
+        'CDS Hooks site check under load:',
+        cdsHooksTable(cdsHooks),
+        `findSlots, 50 sites x 20 chairs x 60 days: ${JSON.stringify(findSlots['target'])}`,
         'written to bench/results/latest.json',
       ].join('\n') + '\n',
     );
-    const failed = [intakeSqlite, intakePostgres].some((f) => f && (f.non2xx > 0 || f.errors > 0));
+    const failed = [intakeSqlite, intakePostgres, cdsHooks.misroute, cdsHooks.good].some((f) => f && (f.non2xx > 0 || f.errors > 0));
     if (failed) process.exitCode = 1;
   } finally {
     await stopChild(echo.child);
