@@ -19,6 +19,9 @@ import type { ResourceStore } from './ports/resource-store.js';
 import { openStore } from './adapters/store/index.js';
 import type { GatewayDeps } from './use-cases/deps.js';
 import { createFhirKitEhr } from './adapters/fhir/fhir-kit-ehr.js';
+import { createFhirKitPayer } from './adapters/fhir/fhir-kit-payer.js';
+import type { PayerFhir } from './ports/payer-fhir.js';
+import { parsePriorAuthRules, type PriorAuthRules } from './domain/prior-auth-rules.js';
 import type { EhrFhir } from './ports/ehr-fhir.js';
 import { startBackgroundWork, type BackgroundWork } from './jobs/background-work.js';
 import { loadDirectory } from './use-cases/load-directory.js';
@@ -68,6 +71,15 @@ export async function loadDrugCatalog(file: string): Promise<DrugCatalog> {
   return parsed.catalog;
 }
 
+export async function loadPriorAuthRules(file: string, catalog: DrugCatalog): Promise<PriorAuthRules> {
+  const parsed = parsePriorAuthRules(await readJsonFile(file, 'prior-authorization rules', 'PRIOR_AUTH_RULES'), { drugIds: catalog.drugs.map((d) => d.id) });
+  if (!parsed.rules) {
+    const problems = parsed.issues.map((i) => `${i.expression?.join(', ') ?? '(rules)'}: ${i.diagnostics ?? i.code}`);
+    throw new StartupError(`The prior-authorization rules at ${file} are invalid; fix them or set PRIOR_AUTH_RULES:\n  - ${problems.join('\n  - ')}`);
+  }
+  return parsed.rules;
+}
+
 /** The CodeSystems, ValueSets and OperationDefinitions published in profiles/, beside the validator's StructureDefinitions. */
 async function loadConformanceResources(profilesDir: string, validator: FhirValidator): Promise<Map<string, Resource>> {
   const conformance = new Map<string, Resource>();
@@ -92,6 +104,28 @@ export async function buildGateway(
   const store =
     runtime.store ??
     (await openStore(config.databaseUrl !== undefined ? { databaseUrl: config.databaseUrl } : { sqliteFile: config.sqliteFile }));
+  const ehrClients = new Map<string, EhrFhir>(
+    config.ehrConnections.map((connection) => [
+      connection.tenant,
+      createFhirKitEhr(
+        { tenant: connection.tenant, baseUrl: connection.baseUrl, ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}) },
+        { timeoutMs: config.ehrRequestTimeoutMs },
+      ),
+    ]),
+  );
+  if (ehrClients.size === 0) {
+    runtime.logger.info('write-back is off: no EHR connection is configured (EHR_FHIR_BASE_URL or EHR_CONNECTIONS); the gateway keeps its resources itself');
+  }
+  const ehrFor = (tenant: string): EhrFhir | undefined => ehrClients.get(tenant);
+  const payerClients = new Map<string, PayerFhir>(
+    config.payerConnections.map((connection) => [
+      connection.payerOrganizationId,
+      createFhirKitPayer(
+        { payerOrganizationId: connection.payerOrganizationId, baseUrl: connection.baseUrl, ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}) },
+        { timeoutMs: config.payerRequestTimeoutMs },
+      ),
+    ]),
+  );
   const sites = storedSiteDirectory(store, config.directoryTenant);
   const deps: GatewayDeps = {
     store,
@@ -104,7 +138,14 @@ export async function buildGateway(
     sitePolicy: config.siteCheck,
     writeBackTenants: new Set(config.ehrConnections.map((c) => c.tenant)),
     newId: randomUUID,
+    ehrFor,
+    payerFor: (payerOrganizationId) => payerClients.get(payerOrganizationId),
+    priorAuthRules: await loadPriorAuthRules(config.priorAuthRulesFile, catalog),
+    automaticCoverage: payerClients.size > 0,
   };
+  if (payerClients.size === 0) {
+    runtime.logger.info('the coverage step is manual: no payer connection is configured (PAYER_CONNECTIONS); referrals wait in verifying-coverage');
+  }
 
   if (config.directoryBundle !== undefined) {
     const bundle = await readJsonFile(config.directoryBundle, 'directory bundle', 'DIRECTORY_BUNDLE');
@@ -122,19 +163,6 @@ export async function buildGateway(
     profiles: validator.profiles().map((p) => ({ url: p.url, type: p.type })),
     ...(config.publicBaseUrl !== undefined ? { implementationUrl: config.publicBaseUrl } : {}),
   });
-  const ehrClients = new Map<string, EhrFhir>(
-    config.ehrConnections.map((connection) => [
-      connection.tenant,
-      createFhirKitEhr(
-        { tenant: connection.tenant, baseUrl: connection.baseUrl, ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}) },
-        { timeoutMs: config.ehrRequestTimeoutMs },
-      ),
-    ]),
-  );
-  if (ehrClients.size === 0) {
-    runtime.logger.info('write-back is off: no EHR connection is configured (EHR_FHIR_BASE_URL or EHR_CONNECTIONS); the gateway keeps its resources itself');
-  }
-  const ehrFor = (tenant: string): EhrFhir | undefined => ehrClients.get(tenant);
 
   const cds: CdsDeps = {
     sites,

@@ -48,6 +48,19 @@ export interface Config {
   cdsTrustedFhirServers: string[];
   /** Per request to a CDS client's FHIR server; the whole hook has about 500 ms. */
   cdsFhirTimeoutMs: number;
+  /** The payers' FHIR servers (eligibility, prior authorization), by the payer's directory Organization id. */
+  payerConnections: PayerConnectionConfig[];
+  payerRequestTimeoutMs: number;
+  /** The deployment's prior-authorization rules and allowed amounts (src/domain/prior-auth-rules.ts). */
+  priorAuthRulesFile: string;
+  /** node-cron expression of the follow-up of pended prior authorizations (Claim/$inquire). */
+  priorAuthInquiryCron: string;
+}
+
+export interface PayerConnectionConfig {
+  payerOrganizationId: string;
+  baseUrl: string;
+  bearerToken?: string;
 }
 
 export interface EhrConnectionConfig {
@@ -163,6 +176,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   }
   const cdsFhirTimeoutMs = integer('CDS_FHIR_TIMEOUT_MS', 1500, 50, 60_000);
 
+  const payerConnections = readPayerConnections(text, problems);
+  const payerRequestTimeoutMs = integer('PAYER_REQUEST_TIMEOUT_MS', 15_000, 100, 600_000);
+  const priorAuthInquiryCron = text('PRIOR_AUTH_INQUIRY_CRON') ?? '0 */10 * * * *';
+  if (!/^\S+(\s+\S+){4,5}$/.test(priorAuthInquiryCron)) {
+    problems.push(`Set PRIOR_AUTH_INQUIRY_CRON to a cron expression such as '0 */10 * * * *' (got '${priorAuthInquiryCron}')`);
+  }
+
   const dataDir = resolvePath(text('DATA_DIR') ?? 'data');
   const directorySetting = text('DIRECTORY_BUNDLE') ?? 'fixtures/directory/demo-directory.bundle.json';
 
@@ -190,6 +210,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     siteCheck,
     cdsTrustedFhirServers,
     cdsFhirTimeoutMs,
+    payerConnections,
+    payerRequestTimeoutMs,
+    priorAuthRulesFile: resolvePath(text('PRIOR_AUTH_RULES') ?? 'fixtures/prior-auth-rules.json'),
+    priorAuthInquiryCron,
   };
 }
 
@@ -255,5 +279,45 @@ function readEhrConnections(
   const tenants = connections.map((c) => c.tenant);
   const duplicated = tenants.filter((t, i) => tenants.indexOf(t) !== i);
   if (duplicated.length > 0) problems.push(`Each tenant may have one EHR connection; ${[...new Set(duplicated)].join(', ')} has more (EHR_FHIR_BASE_URL counts for ${defaultTenant})`);
+  return connections;
+}
+
+/**
+ * PAYER_CONNECTIONS: a JSON array of { payer, baseUrl, bearerTokenEnv? }, `payer` being the payer's
+ * Organization id in the directory. A payer without a connection cannot confirm eligibility: its
+ * members' referrals wait in coverage-problem until one is configured.
+ */
+function readPayerConnections(text: (name: string) => string | undefined, problems: string[]): PayerConnectionConfig[] {
+  const value = text('PAYER_CONNECTIONS');
+  if (value === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    problems.push('Set PAYER_CONNECTIONS to a JSON array of {"payer","baseUrl","bearerTokenEnv"?} (it is not valid JSON)');
+    return [];
+  }
+  if (!Array.isArray(parsed)) {
+    problems.push('Set PAYER_CONNECTIONS to a JSON array of {"payer","baseUrl","bearerTokenEnv"?} objects');
+    return [];
+  }
+  const connections: PayerConnectionConfig[] = [];
+  parsed.forEach((entry: unknown, index: number) => {
+    const e = (entry ?? {}) as Record<string, unknown>;
+    const where = `PAYER_CONNECTIONS[${index}]`;
+    const payer = e['payer'];
+    const baseUrl = e['baseUrl'];
+    if (typeof payer !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(payer)) problems.push(`Set ${where}.payer to the payer's Organization id in the directory`);
+    if (typeof baseUrl !== 'string' || !/^https?:\/\/[^\s]+$/.test(baseUrl)) problems.push(`Set ${where}.baseUrl to the payer's FHIR base URL`);
+    const tokenEnv = e['bearerTokenEnv'];
+    const token = typeof tokenEnv === 'string' ? text(tokenEnv) : undefined;
+    if (typeof tokenEnv === 'string' && token === undefined) problems.push(`Set ${tokenEnv} (named by ${where}.bearerTokenEnv) to the payer's bearer token`);
+    if (typeof payer === 'string' && typeof baseUrl === 'string') {
+      connections.push({ payerOrganizationId: payer, baseUrl: baseUrl.replace(/\/+$/, ''), ...(token !== undefined ? { bearerToken: token } : {}) });
+    }
+  });
+  const ids = connections.map((c) => c.payerOrganizationId);
+  const duplicated = ids.filter((id, i) => ids.indexOf(id) !== i);
+  if (duplicated.length > 0) problems.push(`Each payer may have one connection; ${[...new Set(duplicated)].join(', ')} has more`);
   return connections;
 }

@@ -50,6 +50,11 @@ export const COVERAGE_ISSUE_CODES = [
   'dose-interval-too-short',
   'doses-per-year-exceeded',
   'auth-requirement-disagreement',
+  'payer-not-connected',
+  'eligibility-not-in-force',
+  'eligibility-error',
+  'prior-auth-denied',
+  'prior-auth-error',
 ] as const;
 
 export type CoverageIssueCode = (typeof COVERAGE_ISSUE_CODES)[number];

@@ -56,6 +56,8 @@ export interface DirectorySite {
   offeredCodes: ReadonlySet<string>;
   /** Network Organization ids of the active affiliations that name this site. */
   networkIds: ReadonlySet<string>;
+  /** The provider Organization that runs the site (Location.managingOrganization). */
+  managingOrganizationId?: string;
 }
 
 export interface DirectoryPlan {
@@ -277,7 +279,9 @@ function toDirectorySite({ location, services, networkIds }: MutableSite): Direc
   const timeZone = location.extension?.find((e) => e.url === TIMEZONE_EXTENSION_URL)?.valueCode;
   const { latitude, longitude } = location.position ?? {};
   const siteCode = location.identifier?.find((i) => i.system === SITE_CODE_SYSTEM && i.value)?.value;
+  const managingOrganizationId = referencedId(location.managingOrganization, 'Organization');
   return {
+    ...(managingOrganizationId !== undefined ? { managingOrganizationId } : {}),
     locationId: location.id!,
     name: location.name ?? location.id!,
     ...(siteCode !== undefined ? { siteCode } : {}),

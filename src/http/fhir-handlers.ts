@@ -3,7 +3,8 @@
  * and its result into a FhirResponse.
  */
 import type { CapabilityStatement, OperationOutcomeIssue, Parameters, Reference, Resource } from 'fhir/r4.js';
-import { badRequest, errorIssue, methodNotAllowed, notFound, OperationOutcomeError, operationOutcome } from '../fhir/outcomes.js';
+import { badRequest, errorIssue, informationIssue, methodNotAllowed, notFound, OperationOutcomeError, operationOutcome } from '../fhir/outcomes.js';
+import { requestPriorAuthSubmission } from '../use-cases/verify-coverage.js';
 import type { GatewayDeps } from '../use-cases/deps.js';
 import { processBundle } from '../use-cases/process-bundle.js';
 import {
@@ -54,6 +55,8 @@ export interface FhirHandlers {
   update: FhirHandler;
   /** `POST /Task/{id}/$confirm-site`: the coordinator's confirmation of a held referral's site. */
   confirmSite: FhirHandler;
+  /** `POST /Task/{id}/$submit-prior-auth`: send the prior authorization of a referral held in auth-required. */
+  submitPriorAuth: FhirHandler;
   unsupported: FhirHandler;
 }
 
@@ -222,6 +225,16 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
           ...(ifMatch !== undefined ? { ifMatchVersionId: ifMatch } : {}),
         }),
       );
+    },
+
+    submitPriorAuth: async (request) => {
+      const result = await requestPriorAuthSubmission(deps, { tenant: request.tenant, taskId: request.params['id'] ?? '' });
+      if (result.kind === 'refused') return { outcome: result.outcome };
+      // Accepted: the payer is called by the queued step; the Task tells how it ended.
+      return {
+        status: 202,
+        outcome: operationOutcome('accepted', [informationIssue('informational', `The prior authorization will be sent; follow Task/${result.task.id}`)]),
+      };
     },
 
     unsupported: async (request) => ({

@@ -238,7 +238,13 @@ export function fhirRouter(handlers: FhirHandlers, options: HttpOptions): Router
     req.params['operation'] === '$validate' ? run(handlers.validate)(req, res) : run(handlers.unsupported)(req, res),
   );
   router.post('/:type/:id/:operation', (req, res) =>
-    req.params['type'] === 'Task' && req.params['operation'] === '$confirm-site' ? run(handlers.confirmSite)(req, res) : run(handlers.unsupported)(req, res),
+    req.params['type'] !== 'Task'
+      ? run(handlers.unsupported)(req, res)
+      : req.params['operation'] === '$confirm-site'
+        ? run(handlers.confirmSite)(req, res)
+        : req.params['operation'] === '$submit-prior-auth'
+          ? run(handlers.submitPriorAuth)(req, res)
+          : run(handlers.unsupported)(req, res),
   );
   router.get('/:type/:id/_history/:versionId', run(handlers.vread));
   router.get('/:type/:id/_history', run(handlers.history));

@@ -1,6 +1,7 @@
 /**
- * The gateway's work outside requests: the outbox worker (every process) and the EHR pull jobs
- * (node-cron, one process per tick across the cluster).
+ * The gateway's work outside requests: the outbox worker (every process), which also runs the
+ * referrals' queued steps (coverage), and the node-cron jobs (one process per tick across the
+ * cluster): the EHR pulls and the follow-up of pended prior authorizations.
  */
 import type { Config } from '../config/config.js';
 import { DEFAULT_RETRY_POLICY } from '../domain/retry-policy.js';
@@ -9,6 +10,20 @@ import type { GatewayDeps } from '../use-cases/deps.js';
 import { pollEhrServiceRequests } from '../use-cases/poll-ehr.js';
 import { scheduleClusterJob } from '../adapters/cron/cluster-job.js';
 import { startOutboxWorker } from './outbox-worker.js';
+import { badRequest, errorIssue, OperationOutcomeError } from '../fhir/outcomes.js';
+import type { OutboxMessage } from '../ports/resource-store.js';
+import {
+  followUpPendingAuthorizations,
+  isReferralStepPayload,
+  SUBMIT_PRIOR_AUTH_STEP,
+  verifyReferralCoverage,
+  VERIFY_COVERAGE_STEP,
+} from '../use-cases/verify-coverage.js';
+
+async function verifyStep(deps: GatewayDeps, message: OutboxMessage, options: { submit: boolean }): Promise<void> {
+  if (!isReferralStepPayload(message.payload)) throw new OperationOutcomeError(badRequest([errorIssue('invalid', `Outbox step ${message.kind} has no referral id`)]));
+  await verifyReferralCoverage(deps, { tenant: message.tenant, referralId: message.payload.referralId, submit: options.submit });
+}
 
 export interface BackgroundWork {
   stop(): Promise<void>;
@@ -30,8 +45,21 @@ export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClient
         maxAttempts: config.outbox.maxAttempts,
       },
       random: Math.random,
+      steps: new Map([
+        [VERIFY_COVERAGE_STEP, (message) => verifyStep(deps, message, { submit: false })],
+        [SUBMIT_PRIOR_AUTH_STEP, (message) => verifyStep(deps, message, { submit: true })],
+      ]),
     },
     config.outbox,
+  );
+  const inquiryJob = scheduleClusterJob(
+    'prior-auth-inquiry',
+    config.priorAuthInquiryCron,
+    async (tick) => {
+      const result = await followUpPendingAuthorizations(deps);
+      deps.logger.info('cluster job ran', { job: 'prior-auth-inquiry', tick: tick.toISOString(), ...result });
+    },
+    { coordinator: deps.store, logger: deps.logger },
   );
   const pollJobs = config.ehrConnections
     .filter((connection) => connection.poll)
@@ -50,7 +78,7 @@ export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClient
     });
   return {
     stop: async () => {
-      await Promise.all([worker?.stop(), ...pollJobs.map((job) => job.stop())]);
+      await Promise.all([worker?.stop(), inquiryJob.stop(), ...pollJobs.map((job) => job.stop())]);
     },
   };
 }

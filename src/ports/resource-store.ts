@@ -184,6 +184,9 @@ export interface ResourceStore extends ResourceReader, OutboxStore, CursorStore,
    */
   transaction<T>(work: (tx: ResourceWriter) => Promise<T>): Promise<T>;
   findReferralByIdentifier(tenant: TenantId, identifierSystem: string, identifierValue: string): Promise<ReferralRow | undefined>;
+  readReferral(tenant: TenantId, id: string): Promise<ReferralRow | undefined>;
+  /** Referrals of every tenant in a status, least recently changed first (for follow-up jobs). */
+  listReferralsByStatus(status: string, options: { limit: number }): Promise<ReferralRow[]>;
   /** Resolves when the database answers (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

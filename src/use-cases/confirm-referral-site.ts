@@ -23,12 +23,15 @@ import { badRequest, conflict, errorIssue, notFound, OperationOutcomeError, unpr
 import { findContained, parseRelativeReference } from '../fhir/references.js';
 import type { ResourceReader, TenantId } from '../ports/resource-store.js';
 import { checkSiteOfReferral } from './check-referral-site.js';
+import { isAppealTask } from '../domain/appeal.js';
+import { updateAppealTaskByClient } from './update-appeal.js';
+import { referralStep, VERIFY_COVERAGE_STEP } from './verify-coverage.js';
 import { visibleTenants, type GatewayDeps } from './deps.js';
 
 /** Problems a patient's confirmation cannot outweigh: the site cannot give this infusion at all. */
 const BLOCKING_REASONS: ReadonlySet<MisrouteReasonCode> = new Set(['site-inactive', 'drug-not-offered', 'practice-address', 'no-site-requested']);
 
-export type ConfirmSiteResult = { kind: 'confirmed'; task: Task & { id: string }; changed: boolean } | { kind: 'refused'; outcome: OperationOutcome };
+export type ConfirmSiteResult = { kind: 'updated'; task: Task & { id: string }; changed: boolean } | { kind: 'refused'; outcome: OperationOutcome };
 
 export interface ConfirmSiteInput {
   tenant: TenantId;
@@ -39,6 +42,9 @@ export interface ConfirmSiteInput {
   /** The Task version the coordinator saw (If-Match). */
   ifMatchVersionId?: string;
 }
+
+const hasSuggestedSites = (task: Task): boolean =>
+  (task.input ?? []).some((i) => i.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'suggested-location'));
 
 const isConfirmedLocation = (output: TaskOutput): boolean =>
   output.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'confirmed-location') === true;
@@ -60,10 +66,11 @@ export async function confirmReferralSite(deps: GatewayDeps, input: ConfirmSiteI
   }
 
   const status = businessStatusOf(task);
-  if (status !== 'misroute-suspected') {
+  // Held by the site check, or by the coverage step for an out-of-network site: both wait for a site.
+  if (status !== 'misroute-suspected' && !(status === 'coverage-problem' && hasSuggestedSites(task))) {
     const confirmed = task.output?.find(isConfirmedLocation)?.valueReference?.reference;
-    if (confirmed === `Location/${site.locationId}`) return { kind: 'confirmed', task: taskWithId, changed: false };
-    return { kind: 'refused', outcome: conflict(`The referral is ${status ?? 'in an unknown state'}; only a referral held as misroute-suspected waits for a site to be confirmed`, 'Task.businessStatus') };
+    if (confirmed === `Location/${site.locationId}`) return { kind: 'updated', task: taskWithId, changed: false };
+    return { kind: 'refused', outcome: conflict(`The referral is ${status ?? 'in an unknown state'}; only a referral held for its site (misroute-suspected, or coverage-problem with suggested sites) waits for one to be confirmed`, 'Task.businessStatus') };
   }
 
   const serviceRequestId = parseRelativeReference(task.focus?.reference);
@@ -116,10 +123,13 @@ export async function confirmReferralSite(deps: GatewayDeps, input: ConfirmSiteI
     if (deps.writeBackTenants.has(input.tenant) && ehr) {
       await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: referral.id, task: saved, ehr }), now);
     }
+    if (deps.automaticCoverage) {
+      await tx.enqueue(referralStep(VERIFY_COVERAGE_STEP, { messageId: deps.newId(), tenant: input.tenant, referralId: referral.id }), now);
+    }
     return saved as Task & { id: string };
   });
   deps.logger.info('referral site confirmed', { referralId: referral.id, taskId: stored.id, locationId: site.locationId });
-  return { kind: 'confirmed', task: stored, changed: true };
+  return { kind: 'updated', task: stored, changed: true };
 }
 
 function refuse(issues: OperationOutcomeIssue[]): ConfirmSiteResult {
@@ -146,7 +156,8 @@ const SERVER_SET_TASK_ELEMENTS = new Set(['meta', 'text', 'output', 'status', 'b
 
 /**
  * An update of a referral's Task by a client (a coordinator's tool): the only change a client may
- * make is to add the `confirmed-location` output; everything else is the gateway's record. A Task
+ * make is to add the `confirmed-location` output; everything else is the gateway's record. (An
+ * appeal Task is the coordinator's to work: update-appeal.ts.) A Task
  * that changes anything else is refused with one issue per element, so nothing is silently dropped.
  */
 export async function updateReferralTaskByClient(
@@ -162,6 +173,14 @@ export async function updateReferralTaskByClient(
   }
   const current = await deps.store.read<Task>([input.tenant], 'Task', input.id);
   if (!current) return { kind: 'refused', outcome: notFound('Task', input.id) };
+  if (isAppealTask(current)) {
+    return updateAppealTaskByClient(deps, {
+      tenant: input.tenant,
+      body: body as Task & { id: string },
+      current: current as Task & { id: string },
+      ...(input.ifMatchVersionId !== undefined ? { ifMatchVersionId: input.ifMatchVersionId } : {}),
+    });
+  }
 
   const issues: OperationOutcomeIssue[] = [];
   const keys = new Set([...Object.keys(current), ...Object.keys(body)]);

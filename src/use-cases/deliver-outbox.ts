@@ -1,6 +1,8 @@
 /**
  * Story: the outbox worker delivers what the gateway decided to the EHRs, once each, in order per
- * referral, whatever the network does.
+ * referral, whatever the network does. The same queue carries the referral's own next steps
+ * (checking coverage with the payer, say): committed with the change that calls for them, retried
+ * with the same backoff when a payer is down, dead-lettered when refused for good.
  *
  *   claim due messages (one worker per message, head of each referral's queue only)
  *     -> deliver each through the tenant's EhrFhir
@@ -12,7 +14,7 @@
 import type { OperationOutcome } from 'fhir/r4.js';
 import { retryDecision, type RetryPolicy } from '../domain/retry-policy.js';
 import { EHR_UPSERT, isEhrUpsertPayload } from '../domain/write-back.js';
-import { errorIssue, operationOutcome } from '../fhir/outcomes.js';
+import { errorIssue, OperationOutcomeError, operationOutcome, statusOf } from '../fhir/outcomes.js';
 import type { Logger } from '../logging/logger.js';
 import type { Clock } from '../ports/clock.js';
 import { EhrCallError, type EhrFhir } from '../ports/ehr-fhir.js';
@@ -26,6 +28,11 @@ export interface DeliveryDeps {
   logger: Logger;
   retryPolicy: RetryPolicy;
   random: () => number;
+  /**
+   * Handlers of the other message kinds (a referral's next step). A handler that throws an error
+   * carrying `retryable` (EhrCallError, PayerCallError) is retried or dead-lettered by that flag.
+   */
+  steps?: ReadonlyMap<string, (message: OutboxMessage) => Promise<void>>;
 }
 
 export interface DeliveryRound {
@@ -37,7 +44,25 @@ export interface DeliveryRound {
 
 type Attempt = { kind: 'delivered' } | { kind: 'failed'; outcome: OperationOutcome; retryable: boolean; retryAfterSeconds?: number };
 
+async function runStep(deps: DeliveryDeps, message: OutboxMessage, step: (message: OutboxMessage) => Promise<void>): Promise<Attempt> {
+  try {
+    await step(message);
+    return { kind: 'delivered' };
+  } catch (err) {
+    if (err instanceof OperationOutcomeError) {
+      const { retryable, retryAfterSeconds } = err as OperationOutcomeError & { retryable?: unknown; retryAfterSeconds?: number };
+      // Without a flag: a concurrent change (409, 412) is worth another look; any other refusal is final.
+      const worthRetrying = typeof retryable === 'boolean' ? retryable : [409, 412].includes(statusOf(err.outcome));
+      return { kind: 'failed', outcome: err.outcome, retryable: worthRetrying, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) };
+    }
+    deps.logger.error('outbox step failed unexpectedly', { messageId: message.id, kind: message.kind, errorName: (err as Error).name });
+    return { kind: 'failed', retryable: true, outcome: operationOutcome('exception', [errorIssue('exception', `Step ${message.kind} failed inside the gateway`)]) };
+  }
+}
+
 async function attempt(deps: DeliveryDeps, message: OutboxMessage): Promise<Attempt> {
+  const step = deps.steps?.get(message.kind);
+  if (step) return runStep(deps, message, step);
   if (message.kind !== EHR_UPSERT || !isEhrUpsertPayload(message.payload)) {
     return { kind: 'failed', retryable: false, outcome: operationOutcome('bad-message', [errorIssue('not-supported', `Outbox message kind ${message.kind} has no delivery`)]) };
   }

@@ -6,7 +6,10 @@ import type { Coding, OperationOutcomeIssue, Resource, StructureDefinition } fro
 import type { CatalogDrug } from '../domain/drug-catalog.js';
 import type { SiteCheckPolicy } from '../domain/site-check.js';
 import type { SiteDirectorySource } from '../domain/site-directory.js';
+import type { PriorAuthRules } from '../domain/prior-auth-rules.js';
 import type { Clock } from '../ports/clock.js';
+import type { EhrFhir } from '../ports/ehr-fhir.js';
+import type { PayerFhir } from '../ports/payer-fhir.js';
 import type { ResourceStore, TenantId } from '../ports/resource-store.js';
 import type { Logger } from '../logging/logger.js';
 
@@ -40,6 +43,17 @@ export interface GatewayDeps {
   /** Tenants whose EHR receives write-back (an EHR connection is configured); others keep it here. */
   writeBackTenants: ReadonlySet<string>;
   newId: () => string;
+  /** The EHR of a tenant with an EHR connection (write-back, reading what a referral points at). */
+  ehrFor(tenant: string): EhrFhir | undefined;
+  /** The payer's FHIR API, by the payer's directory Organization id, when a connection is configured. */
+  payerFor(payerOrganizationId: string): PayerFhir | undefined;
+  /** The deployment's prior-authorization rules and allowed amounts. */
+  priorAuthRules: PriorAuthRules;
+  /**
+   * Whether the coverage step runs by itself (some payer connection is configured). Without any,
+   * coverage is verified by hand and referrals wait in verifying-coverage.
+   */
+  automaticCoverage: boolean;
 }
 
 /** The resource types that make up the network's directory (Da Vinci PDex Plan-Net shapes). */

@@ -13,6 +13,7 @@ import { taskWriteBack } from '../domain/write-back.js';
 import { translateServiceRequest, type RejectionReason, type TranslationResult } from '../domain/referral.js';
 import type { SiteCheckResult } from '../domain/site-check.js';
 import { checkSiteOfReferral } from './check-referral-site.js';
+import { referralStep, VERIFY_COVERAGE_STEP } from './verify-coverage.js';
 import { REFERRAL_PROFILE_URL, type ReferralStatus } from '../domain/referral-status.js';
 import { findContained, parseRelativeReference } from '../fhir/references.js';
 import { informationIssue, warningIssue } from '../fhir/outcomes.js';
@@ -56,6 +57,8 @@ export interface PreparedReferral {
   translation: Exclude<TranslationResult, { kind: 'refused' }>;
   /** The site check's finding, for an accepted referral. */
   siteCheck?: SiteCheckResult;
+  /** The id of the outbox message that starts the coverage step, when it runs by itself. */
+  coverageStepMessageId?: string;
 }
 
 /**
@@ -127,6 +130,7 @@ export async function prepareReferral(
       serviceRequest,
       translation,
       ...(siteCheck ? { siteCheck } : {}),
+      ...(deps.automaticCoverage ? { coverageStepMessageId: deps.newId() } : {}),
     },
   };
 }
@@ -205,6 +209,9 @@ export async function recordReferral(tx: ResourceWriter, prepared: PreparedRefer
       taskWriteBack({ messageId: prepared.writeBackMessageId, tenant: prepared.tenant, referralId: prepared.referralId, task, ehr: translation.referral.ehr }),
       now,
     );
+  }
+  if (status === 'verifying-coverage' && prepared.coverageStepMessageId !== undefined) {
+    await tx.enqueue(referralStep(VERIFY_COVERAGE_STEP, { messageId: prepared.coverageStepMessageId, tenant: prepared.tenant, referralId: prepared.referralId }), now);
   }
   return { kind: 'created', serviceRequest: serviceRequest as StoredServiceRequest, task: task as Task & { id: string }, status };
 }

@@ -406,6 +406,23 @@ class KyselyResourceAccess implements ResourceWriter {
     return row ? referralOf(row) : undefined;
   }
 
+  async readReferral(tenant: TenantId, id: string): Promise<ReferralRow | undefined> {
+    const row = await this.db.selectFrom('referrals').selectAll().where('tenant', '=', tenant).where('id', '=', id).executeTakeFirst();
+    return row ? referralOf(row) : undefined;
+  }
+
+  async listReferralsByStatus(status: string, options: { limit: number }): Promise<ReferralRow[]> {
+    const rows = await this.db
+      .selectFrom('referrals')
+      .selectAll()
+      .where('status', '=', status)
+      .orderBy('updated_at')
+      .orderBy('id')
+      .limit(options.limit)
+      .execute();
+    return rows.map(referralOf);
+  }
+
   private async insertCurrent(tenant: TenantId, stored: Resource & { id: string }, version: number): Promise<boolean> {
     const inserted = await this.db
       .insertInto('resources')
@@ -509,6 +526,14 @@ export class KyselyResourceStore implements ResourceStore {
 
   async findReferralByIdentifier(tenant: TenantId, identifierSystem: string, identifierValue: string): Promise<ReferralRow | undefined> {
     return this.#reader().findReferralByIdentifier(tenant, identifierSystem, identifierValue);
+  }
+
+  async readReferral(tenant: TenantId, id: string): Promise<ReferralRow | undefined> {
+    return this.#reader().readReferral(tenant, id);
+  }
+
+  async listReferralsByStatus(status: string, options: { limit: number }): Promise<ReferralRow[]> {
+    return this.#reader().listReferralsByStatus(status, options);
   }
 
   /**

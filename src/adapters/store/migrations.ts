@@ -190,10 +190,23 @@ function outboxAndJobs(engine: StoreEngine): Migration {
   };
 }
 
+/** Follow-up jobs find referrals by status (pended authorizations, say), least recently changed first. */
+function referralsByStatus(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.createIndex('referrals_by_status').on('referrals').columns(['status', 'updated_at', 'id']).execute();
+    },
+  };
+}
+
 export function migrationProvider(engine: StoreEngine): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
-      return { '0001_initial': initialSchema(engine), '0002_outbox_and_jobs': outboxAndJobs(engine) };
+      return {
+        '0001_initial': initialSchema(engine),
+        '0002_outbox_and_jobs': outboxAndJobs(engine),
+        '0003_referrals_by_status': referralsByStatus(),
+      };
     },
   };
 }

@@ -1,0 +1,511 @@
+/**
+ * Story: between the site check and scheduling, verify the referral's coverage with the payer
+ * (DOMAIN.md "Coverage and denials"; seeds 001-003: no infusion without verified coverage and,
+ * where required, prior authorization).
+ *
+ *   referral at verifying-coverage (a `verify-coverage` step in the outbox)
+ *     -> Coverage valid, plan and payer known, site in the plan's network      (checkCoverage)
+ *     -> denial risks: off-label, documentation, frequency                    (assessDenialRisk)
+ *     -> eligibility with the payer: in force? authorization required? cost share
+ *     -> authorization: the payer's answer, else the deployment's rules
+ *        - not required                     -> ready-to-schedule
+ *        - required, with denial risks      -> auth-required (a coordinator reviews, then $submit-prior-auth)
+ *        - required                         -> Da Vinci PAS Claim/$submit: approved -> ready-to-schedule,
+ *                                              pended -> auth-pending (followed up by $inquire), denied -> auth-denied + appeal Task
+ *     -> in one transaction: the verified Coverage stored, the Task updated, both written back to the EHR
+ *
+ * A payer that is down fails the step retryably: the outbox tries again with backoff and the
+ * referral waits in verifying-coverage; nothing is lost.
+ */
+import type { CodeableConcept, Coding, Coverage, FhirResource, OperationOutcome, Patient, Period, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
+import { buildAppealTask } from '../domain/appeal.js';
+import { checkCoverage, type CoverageCheckResult } from '../domain/coverage-check.js';
+import { coverageStatus, taskAfterCoverageStep, type Authorization, type CoverageFinding, type CoverageOutcome } from '../domain/coverage-outcome.js';
+import { assessDenialRisk, documentationPresent } from '../domain/denial-risk.js';
+import type { CatalogDrug } from '../domain/drug-catalog.js';
+import { buildEligibilityRequest, estimatePatientCost, interpretEligibilityResponse } from '../domain/eligibility.js';
+import { buildInquiryBundle, buildPriorAuthorizationBundle, interpretClaimResponseBundle, type PriorAuthorizationDecision } from '../domain/prior-authorization.js';
+import { allowedAmountPerInfusion, priorAuthRequired, reconcileAuthRequirement } from '../domain/prior-auth-rules.js';
+import { ICD10CM_SYSTEM, type EhrReferences } from '../domain/referral.js';
+import { GATEWAY_CANONICAL_BASE, REFERRAL_IDENTIFIER_SYSTEM, REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM } from '../domain/referral-status.js';
+import { conflict, notFound } from '../fhir/outcomes.js';
+import { siteCheckInputs } from '../domain/referral-task.js';
+import type { SiteSuggestion } from '../domain/site-check-types.js';
+import type { DirectorySite, SiteDirectory } from '../domain/site-directory.js';
+import { taskWriteBack, EHR_UPSERT, type EhrUpsertPayload } from '../domain/write-back.js';
+import { findContained, parseRelativeReference } from '../fhir/references.js';
+import { EhrCallError } from '../ports/ehr-fhir.js';
+import { PayerCallError, type PayerFhir } from '../ports/payer-fhir.js';
+import type { NewOutboxMessage, ReferralRow, ResourceWriter, TenantId } from '../ports/resource-store.js';
+import { checkSiteOfReferral } from './check-referral-site.js';
+import { visibleTenants, type GatewayDeps } from './deps.js';
+
+export const VERIFY_COVERAGE_STEP = 'verify-coverage';
+export const SUBMIT_PRIOR_AUTH_STEP = 'submit-prior-auth';
+export const VERIFIED_COVERAGE_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/verified-coverage-id`;
+export const COVERAGE_VERIFICATION_EXTENSION_URL = `${GATEWAY_CANONICAL_BASE}/StructureDefinition/coverage-verification`;
+const APPEAL_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/appeal-id`;
+/** Seed 001: infusion centers are the setting these sites are. */
+const SETTING = 'infusion-center';
+
+export interface ReferralStepPayload {
+  referralId: string;
+}
+
+/**
+ * A step of a referral's own processing, queued in the outbox with the change that calls for it.
+ * Its ordering key is not the write-back's: a slow EHR does not hold up the coverage check.
+ */
+export function referralStep(kind: typeof VERIFY_COVERAGE_STEP | typeof SUBMIT_PRIOR_AUTH_STEP, input: { messageId: string; tenant: TenantId; referralId: string }): NewOutboxMessage {
+  const payload: ReferralStepPayload = { referralId: input.referralId };
+  return { id: input.messageId, tenant: input.tenant, orderingKey: `referral-steps:${input.referralId}`, kind, payload };
+}
+
+export function isReferralStepPayload(value: unknown): value is ReferralStepPayload {
+  return typeof value === 'object' && value !== null && typeof (value as ReferralStepPayload).referralId === 'string';
+}
+
+/** Everything the coverage step reads about one referral. */
+interface CoverageContext {
+  tenant: TenantId;
+  row: ReferralRow;
+  task: Task & { id: string };
+  serviceRequest: ServiceRequest & { id: string };
+  drug: CatalogDrug;
+  directory: SiteDirectory;
+  site?: DirectorySite;
+  patient?: Patient;
+  coverage?: Coverage;
+  coverageExpression: string;
+  ehr?: EhrReferences;
+}
+
+const businessStatus = (task: Task): string | undefined => task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code;
+
+async function loadContext(deps: GatewayDeps, tenant: TenantId, referralId: string): Promise<CoverageContext | undefined> {
+  const row = await deps.store.readReferral(tenant, referralId);
+  if (!row) return undefined;
+  const task = await deps.store.read<Task>([tenant], 'Task', row.taskId);
+  const serviceRequest = await deps.store.read<ServiceRequest>([tenant], 'ServiceRequest', row.serviceRequestId);
+  const drug = serviceRequest ? deps.drugs.findDrug(serviceRequest.code?.coding ?? []) : undefined;
+  if (!task?.id || !serviceRequest?.id || !drug) return undefined;
+  const directory = await deps.sites.current();
+  const siteId = parseRelativeReference(serviceRequest.locationReference?.[0]?.reference);
+  const site = siteId?.resourceType === 'Location' ? directory.site(siteId.id) : undefined;
+  const resolve = (reference: Reference | undefined): Promise<Resource | undefined> => resolveReference(deps, tenant, serviceRequest, reference);
+  const subject = (await resolve(serviceRequest.subject)) as FhirResource | undefined;
+  const insurance = serviceRequest.insurance?.[0];
+  const coverage = (await resolve(insurance)) as FhirResource | undefined;
+  const containedIndex = (serviceRequest.contained ?? []).findIndex((r) => `#${r.id}` === insurance?.reference);
+  return {
+    tenant,
+    row,
+    task: task as Task & { id: string },
+    serviceRequest: serviceRequest as ServiceRequest & { id: string },
+    drug,
+    directory,
+    ...(site ? { site } : {}),
+    ...(subject?.resourceType === 'Patient' ? { patient: subject } : {}),
+    ...(coverage?.resourceType === 'Coverage' ? { coverage } : {}),
+    coverageExpression: containedIndex >= 0 ? `ServiceRequest.contained[${containedIndex}]` : 'ServiceRequest.insurance[0]',
+    ...((row.referral as { ehr?: EhrReferences } | null)?.ehr ? { ehr: (row.referral as { ehr: EhrReferences }).ehr } : {}),
+  };
+}
+
+/**
+ * A reference as the referral sees it: contained, stored at the gateway, else read from the
+ * tenant's EHR (an order pulled from the EHR points at the EHR's own Patient and Coverage). An
+ * EHR that is down fails the step retryably; one that refuses (404) leaves the resource missing.
+ */
+async function resolveReference(deps: GatewayDeps, tenant: TenantId, serviceRequest: ServiceRequest, reference: Reference | undefined): Promise<Resource | undefined> {
+  const key = reference?.reference;
+  if (key === undefined) return undefined;
+  const contained = findContained(serviceRequest, key);
+  if (contained) return contained;
+  const parsed = parseRelativeReference(key);
+  if (parsed) {
+    const stored = await deps.store.read(visibleTenants(deps.tenancy, tenant, parsed.resourceType), parsed.resourceType, parsed.id);
+    if (stored) return stored;
+  }
+  const ehr = deps.ehrFor(tenant);
+  if (!ehr) return undefined;
+  try {
+    return await ehr.readReference(key);
+  } catch (err) {
+    if (err instanceof EhrCallError && !err.retryable) return undefined;
+    throw err;
+  }
+}
+
+function diagnosesOf(serviceRequest: ServiceRequest): Coding[] {
+  return (serviceRequest.reasonCode ?? []).flatMap((c) => (c.coding ?? []).filter((coding) => coding.system === ICD10CM_SYSTEM && coding.code));
+}
+
+function syncResolver(serviceRequest: ServiceRequest): (reference: Reference) => Resource | undefined {
+  return (reference) => (reference.reference ? findContained(serviceRequest, reference.reference) : undefined);
+}
+
+/** The Patient sent to the payer: the referral's, or a stand-in carrying the EHR's identifier. */
+function patientForPayer(context: CoverageContext): Patient {
+  if (context.patient) return { ...context.patient, id: context.patient.id ?? 'patient' };
+  const identifier = context.ehr?.patient?.identifier;
+  return { resourceType: 'Patient', id: 'patient', ...(identifier ? { identifier: [identifier] } : {}) };
+}
+
+/** The verified Coverage as the gateway keeps it and writes it back: what was checked, and when. */
+function verifiedCoverage(context: CoverageContext, input: { now: Date; eligibilityRequestId: string; authorization: Authorization }): Coverage & { id: string } {
+  const { contained: _contained, id: _id, meta: _meta, ...coverage } = context.coverage as Coverage;
+  const beneficiary = context.serviceRequest.subject?.reference?.startsWith('#') ? (context.ehr?.patient ?? coverage.beneficiary) : (context.serviceRequest.subject ?? coverage.beneficiary);
+  const checks: Array<{ url: string; [value: string]: unknown }> = [
+    { url: 'verified', valueDateTime: input.now.toISOString() },
+    { url: 'eligibility-request', valueIdentifier: { system: `${GATEWAY_CANONICAL_BASE}/eligibility-request-id`, value: input.eligibilityRequestId } },
+    { url: 'in-force', valueBoolean: true },
+    ...(context.site ? [{ url: 'in-network-site', valueReference: { reference: `Location/${context.site.locationId}`, display: context.site.name } }] : []),
+    { url: 'prior-authorization', valueCode: input.authorization.kind },
+  ];
+  return {
+    ...coverage,
+    resourceType: 'Coverage',
+    id: `verified-${context.row.id}`,
+    identifier: [...(coverage.identifier ?? []), { system: VERIFIED_COVERAGE_IDENTIFIER_SYSTEM, value: context.row.id }],
+    beneficiary,
+    extension: [...(coverage.extension ?? []).filter((e) => e.url !== COVERAGE_VERIFICATION_EXTENSION_URL), { url: COVERAGE_VERIFICATION_EXTENSION_URL, extension: checks as never }],
+  };
+}
+
+function coverageWriteBack(deps: GatewayDeps, context: CoverageContext, coverage: Coverage): NewOutboxMessage {
+  const { id: _id, meta: _meta, ...resource } = coverage;
+  const payload: EhrUpsertPayload = { resource, identifier: { system: VERIFIED_COVERAGE_IDENTIFIER_SYSTEM, value: context.row.id } };
+  return { id: deps.newId(), tenant: context.tenant, orderingKey: `referral:${context.row.id}`, kind: EHR_UPSERT, payload };
+}
+
+function authorizationOf(decision: PriorAuthorizationDecision, claimIdentifier: string): { authorization?: Authorization; problems: CoverageFinding[]; denialReasons: CodeableConcept[] } {
+  switch (decision.kind) {
+    case 'approved':
+      return { authorization: { kind: 'approved', authorizationNumber: decision.authorizationNumber, ...(decision.period ? { period: decision.period } : {}) }, problems: [], denialReasons: [] };
+    case 'not-required':
+      return { authorization: { kind: 'not-required' }, problems: [], denialReasons: [] };
+    case 'pended':
+      return { authorization: { kind: 'pending', claimIdentifier }, problems: [], denialReasons: [] };
+    case 'denied':
+      return {
+        authorization: { kind: 'denied', claimIdentifier },
+        problems: [],
+        denialReasons: decision.reasons.map((r) => ({ ...(r.code ? { coding: [r.code] } : {}), text: r.display })),
+      };
+    case 'error':
+      return {
+        problems: decision.issues.map((i) => ({ code: 'prior-auth-error' as const, display: `The payer refused the prior-authorization request: ${i.diagnostics ?? i.code}`, expression: 'ServiceRequest' })),
+        denialReasons: [],
+      };
+  }
+}
+
+/** A payer refusal that trying again cannot fix becomes a finding; one worth retrying fails the step. */
+function permanentPayerFinding(err: unknown, code: 'eligibility-error' | 'prior-auth-error', what: string): CoverageFinding {
+  if (err instanceof PayerCallError && !err.retryable) {
+    const said = err.outcome.issue.map((i) => i.diagnostics ?? i.code).join('; ');
+    return { code, display: `The payer refused the ${what}: ${said}`, expression: 'ServiceRequest.insurance[0]' };
+  }
+  throw err;
+}
+
+/**
+ * Runs the coverage step for a referral waiting in verifying-coverage (or, with `submit`, sends
+ * the prior authorization of one held in auth-required). Does nothing for a referral in any other
+ * state: a step delivered twice changes nothing the second time.
+ */
+export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant: TenantId; referralId: string; submit?: boolean }): Promise<void> {
+  const context = await loadContext(deps, input.tenant, input.referralId);
+  const expected = input.submit ? 'auth-required' : 'verifying-coverage';
+  if (!context || businessStatus(context.task) !== expected) return;
+  const now = deps.clock.now();
+  const { serviceRequest, drug, directory, site } = context;
+
+  const check: CoverageCheckResult = checkCoverage(
+    {
+      coverage: context.coverage,
+      patient: { references: serviceRequest.subject?.reference ? [serviceRequest.subject.reference] : [], identifiers: context.patient?.identifier ?? [] },
+      ...(serviceRequest.occurrencePeriod ? { requestedPeriod: serviceRequest.occurrencePeriod } : {}),
+      now,
+      ...(site ? { siteLocationId: site.locationId } : {}),
+      ...(site?.timeZone ? { timeZone: site.timeZone } : {}),
+      resolve: syncResolver(serviceRequest),
+      coverageExpression: context.coverageExpression,
+    },
+    directory,
+  );
+  const problems: CoverageFinding[] = check.problems.filter((p) => p.severity === 'error');
+  const risks: CoverageFinding[] = [
+    ...check.problems.filter((p) => p.severity === 'warning'),
+    ...assessDenialRisk({ serviceRequest, drug, diagnoses: diagnosesOf(serviceRequest), supportingDocumentation: documentationPresent(serviceRequest, syncResolver(serviceRequest)) }),
+  ];
+  const payerId = check.plan?.payerId;
+  const payer: PayerFhir | undefined = payerId !== undefined ? deps.payerFor(payerId) : undefined;
+  if (problems.length === 0 && payerId !== undefined && !payer) {
+    problems.push({ code: 'payer-not-connected', display: `The gateway has no connection to the payer's FHIR API (${payerId}); eligibility cannot be verified`, expression: 'ServiceRequest.insurance[0]' });
+  }
+  if (problems.length > 0 || !payer || !payerId || !context.coverage || !site) {
+    const outOfNetwork = problems.some((p) => p.code === 'out-of-network');
+    const suggestions = outOfNetwork ? (await checkSiteOfReferral(deps, deps.store, input.tenant, { serviceRequest, drug, resolve: (r) => resolveReference(deps, input.tenant, serviceRequest, r) })).suggestions : [];
+    await record(deps, context, { problems, risks }, { now, suggestions });
+    return;
+  }
+
+  // Eligibility and benefits (https://hl7.org/fhir/R4/coverageeligibilityrequest.html).
+  const eligibilityRequestId = deps.newId();
+  let eligibility;
+  try {
+    const response = await payer.checkEligibility(
+      buildEligibilityRequest({
+        id: eligibilityRequestId,
+        coverage: context.coverage,
+        patient: serviceRequest.subject ?? { display: 'patient' },
+        insurer: { reference: `Organization/${payerId}` },
+        ...(site.managingOrganizationId ? { provider: { reference: `Organization/${site.managingOrganizationId}` } } : {}),
+        facility: { reference: `Location/${site.locationId}` },
+        drugCodings: serviceRequest.code?.coding ?? [],
+        diagnoses: diagnosesOf(serviceRequest),
+        ...(serviceRequest.occurrencePeriod ? { servicedPeriod: serviceRequest.occurrencePeriod } : {}),
+        now,
+      }),
+    );
+    eligibility = interpretEligibilityResponse(response, { drugCodings: serviceRequest.code?.coding ?? [] });
+  } catch (err) {
+    await record(deps, context, { problems: [permanentPayerFinding(err, 'eligibility-error', 'eligibility request')], risks }, { now });
+    return;
+  }
+  if (eligibility.errors.length > 0 || eligibility.inForce === undefined) {
+    const said = eligibility.errors.map((i) => i.diagnostics ?? i.code).join('; ') || 'it did not say whether the coverage is in force';
+    await record(deps, context, { problems: [{ code: 'eligibility-error', display: `The payer's eligibility answer cannot be used: ${said}`, expression: 'ServiceRequest.insurance[0]' }], risks }, { now });
+    return;
+  }
+  if (!eligibility.inForce || eligibility.excluded === true) {
+    const display = eligibility.excluded === true ? 'The payer says this drug is excluded from the plan' : 'The payer says the coverage is not in force';
+    await record(deps, context, { problems: [{ code: 'eligibility-not-in-force', display, expression: 'ServiceRequest.insurance[0]' }], risks }, { now });
+    return;
+  }
+
+  const requirement = reconcileAuthRequirement(priorAuthRequired(deps.priorAuthRules, { drugId: drug.id, payerOrganizationId: payerId, setting: SETTING }), eligibility.authRequired);
+  if (requirement.disagreement !== undefined) risks.push({ code: 'auth-requirement-disagreement', display: requirement.disagreement, expression: 'ServiceRequest.code' });
+  const allowed = allowedAmountPerInfusion(deps.priorAuthRules, { drugId: drug.id, payerOrganizationId: payerId, setting: SETTING });
+  const cost = allowed ? estimatePatientCost({ allowedAmount: allowed, costShare: eligibility.costShare }).perInfusion : undefined;
+  const base = { risks, ...(cost ? { patientCostPerInfusion: cost } : {}) };
+
+  if (!requirement.required) {
+    await record(deps, context, { ...base, problems: [], authorization: { kind: 'not-required' } }, { now, eligibilityRequestId });
+    return;
+  }
+  const denialRisks = risks.filter((r) => r.code === 'off-label' || r.code === 'documentation-missing' || r.code === 'dose-interval-too-short' || r.code === 'doses-per-year-exceeded');
+  if (denialRisks.length > 0 && !input.submit) {
+    // Warn before anything is sent: a coordinator reviews the risks, adds what is missing, then submits.
+    await record(deps, context, { ...base, problems: [], authorization: { kind: 'required-not-sent' } }, { now, eligibilityRequestId });
+    return;
+  }
+
+  // Da Vinci PAS (https://hl7.org/fhir/us/davinci-pas/): the Claim first, to Claim/$submit.
+  const claimId = `pa-${context.row.id}`;
+  let decision: PriorAuthorizationDecision;
+  try {
+    decision = interpretClaimResponseBundle(
+      await payer.submitPriorAuthorization(
+        buildPriorAuthorizationBundle({
+          bundleId: deps.newId(),
+          claimId,
+          now,
+          patient: patientForPayer(context),
+          coverage: context.coverage,
+          insurer: { reference: `Organization/${payerId}` },
+          provider: { reference: `Organization/${site.managingOrganizationId ?? 'infusion-network'}` },
+          site: { reference: `Location/${site.locationId}` },
+          drugCodings: serviceRequest.code?.coding ?? [],
+          diagnoses: diagnosesOf(serviceRequest),
+          servicedPeriod: serviceRequest.occurrencePeriod ?? { start: now.toISOString().slice(0, 10) },
+          quantity: serviceRequest.quantityQuantity ?? { value: 1, unit: 'infusion' },
+          ...(serviceRequest.supportingInfo ? { supportingInfo: serviceRequest.supportingInfo } : {}),
+        }),
+      ),
+    );
+  } catch (err) {
+    await record(deps, context, { ...base, problems: [permanentPayerFinding(err, 'prior-auth-error', 'prior-authorization request')] }, { now, eligibilityRequestId });
+    return;
+  }
+  const { authorization, problems: paProblems, denialReasons } = authorizationOf(decision, claimId);
+  await record(deps, context, { ...base, problems: paProblems, ...(authorization ? { authorization } : {}) }, { now, eligibilityRequestId, denialReasons });
+}
+
+/**
+ * Follows up the pended prior authorizations (Claim/$inquire), oldest first. A payer that is
+ * down is tried again at the next run; the referral stays auth-pending.
+ */
+export async function followUpPendingAuthorizations(deps: GatewayDeps, options: { limit?: number } = {}): Promise<{ inquired: number; decided: number }> {
+  const rows = await deps.store.listReferralsByStatus('auth-pending', { limit: options.limit ?? 50 });
+  let decided = 0;
+  for (const row of rows) {
+    const context = await loadContext(deps, row.tenant, row.id);
+    if (!context || businessStatus(context.task) !== 'auth-pending' || !context.coverage || !context.site) continue;
+    const claimId = context.task.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'prior-authorization-claim'))?.valueString;
+    const directory = context.directory;
+    const payerId = directory.planForCoverage(context.coverage)?.payerOrganizationId;
+    const payer = payerId !== undefined ? deps.payerFor(payerId) : undefined;
+    if (!claimId || !payer || !payerId) continue;
+    const now = deps.clock.now();
+    let decision: PriorAuthorizationDecision;
+    try {
+      decision = interpretClaimResponseBundle(
+        await payer.inquirePriorAuthorization(
+          buildInquiryBundle({
+            bundleId: deps.newId(),
+            claimId,
+            now,
+            patient: patientForPayer(context),
+            coverage: context.coverage,
+            insurer: { reference: `Organization/${payerId}` },
+            provider: { reference: `Organization/${context.site.managingOrganizationId ?? 'infusion-network'}` },
+            drugCodings: context.serviceRequest.code?.coding ?? [],
+            ...(context.serviceRequest.occurrencePeriod ? { servicedPeriod: context.serviceRequest.occurrencePeriod } : {}),
+          }),
+        ),
+      );
+    } catch (err) {
+      deps.logger.warn('prior-authorization inquiry failed; will ask again', { referralId: row.id, retryable: err instanceof PayerCallError ? err.retryable : undefined });
+      continue;
+    }
+    if (decision.kind === 'pended') continue;
+    const previous = previousOutcome(context.task);
+    const { authorization, problems, denialReasons } = authorizationOf(decision, claimId);
+    await record(deps, context, { ...previous, problems, ...(authorization ? { authorization } : {}) }, { now, denialReasons });
+    decided += 1;
+  }
+  return { inquired: rows.length, decided };
+}
+
+/** What an earlier coverage step recorded and a follow-up keeps: the verified Coverage, risks, the estimate. */
+function previousOutcome(task: Task): Pick<CoverageOutcome, 'risks' | 'verifiedCoverage' | 'patientCostPerInfusion'> {
+  const ofType = (code: string) => (task.output ?? []).filter((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));
+  const verified = ofType('verified-coverage')[0]?.valueReference;
+  const cost = ofType('patient-cost-estimate')[0]?.valueMoney;
+  return {
+    risks: ofType('denial-risk').map((o) => ({
+      code: o.valueCodeableConcept?.coding?.[0]?.code as CoverageFinding['code'],
+      display: o.valueCodeableConcept?.text ?? '',
+      expression: 'ServiceRequest',
+    })),
+    ...(verified ? { verifiedCoverage: verified } : {}),
+    ...(cost ? { patientCostPerInfusion: cost } : {}),
+  };
+}
+
+/**
+ * Writes the step's outcome in one transaction: the verified Coverage (when eligibility confirmed
+ * it), the Task, the referral's status, an appeal Task after a denial, and their write-back.
+ */
+async function record(
+  deps: GatewayDeps,
+  context: CoverageContext,
+  outcome: CoverageOutcome,
+  options: {
+    now: Date;
+    eligibilityRequestId?: string;
+    suggestions?: readonly SiteSuggestion[];
+    denialReasons?: CodeableConcept[];
+    /** More writes that must commit with this outcome (the appeal Task that won it, say). */
+    alsoWrite?: (tx: ResourceWriter) => Promise<void>;
+  },
+): Promise<void> {
+  const { now } = options;
+  const tenant = context.tenant;
+  const writeBack = deps.writeBackTenants.has(tenant) && context.ehr !== undefined;
+  const status = await deps.store.transaction(async (tx: ResourceWriter) => {
+    let full: CoverageOutcome = outcome;
+    let coverageReference: Reference | undefined = outcome.verifiedCoverage;
+    if (options.eligibilityRequestId !== undefined && context.coverage && outcome.authorization) {
+      const coverage = verifiedCoverage(context, { now, eligibilityRequestId: options.eligibilityRequestId, authorization: outcome.authorization });
+      await tx.update(tenant, coverage, now);
+      coverageReference = { reference: `Coverage/${coverage.id}` };
+      full = { ...full, verifiedCoverage: coverageReference };
+      if (writeBack) await tx.enqueue(coverageWriteBack(deps, context, coverage), now);
+    }
+    if (outcome.authorization?.kind === 'denied') {
+      const appeal = buildAppealTask({
+        taskId: deps.newId(),
+        referralTaskId: context.task.id,
+        patient: context.task.for ?? context.serviceRequest.subject ?? { display: 'patient' },
+        denial: { reasons: options.denialReasons ?? [] },
+        now,
+      });
+      appeal.identifier = [{ system: APPEAL_IDENTIFIER_SYSTEM, value: context.row.id }];
+      const stored = await tx.create(tenant, appeal, now);
+      full = { ...full, appealTask: { reference: `Task/${stored.id}` } };
+      if (writeBack) {
+        const { id: _id, meta: _meta, partOf: _partOf, for: _for, ...forEhr } = stored;
+        const payload: EhrUpsertPayload = {
+          resource: { ...forEhr, ...(context.ehr?.patient ? { for: context.ehr.patient } : {}) } as Resource,
+          identifier: { system: APPEAL_IDENTIFIER_SYSTEM, value: context.row.id },
+        };
+        await tx.enqueue({ id: deps.newId(), tenant, orderingKey: `referral:${context.row.id}`, kind: EHR_UPSERT, payload }, now);
+      }
+    }
+    let task = taskAfterCoverageStep(context.task, full, { now, ...(coverageReference ? { coverage: coverageReference } : {}), assertionId: `${context.row.id}-${now.getTime()}` });
+    if (options.suggestions && options.suggestions.length > 0) {
+      // Out of network: the site check's in-network sites, for the coordinator to re-route to ($confirm-site).
+      const inputs = siteCheckInputs({ decision: 'misroute-suspected', reasons: [], suggestions: [...options.suggestions] });
+      task = { ...task, input: [...(task.input ?? []).filter((i) => !i.type.coding?.some((c) => c.code === 'suggested-location')), ...inputs] };
+    }
+    const saved = await tx.update(tenant, task, now, { ifMatchVersionId: context.task.meta?.versionId ?? '1' });
+    await options.alsoWrite?.(tx);
+    const next = coverageStatus(full);
+    await tx.updateReferralStatus(tenant, context.row.id, next, now);
+    if (writeBack) await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant, referralId: context.row.id, task: saved, ehr: context.ehr! }), now);
+    return next;
+  });
+  deps.logger.info('referral coverage step', {
+    referralId: context.row.id,
+    status,
+    problems: outcome.problems.map((p) => p.code).join(','),
+    risks: outcome.risks.map((r) => r.code).join(','),
+  });
+}
+
+const referralIdOf = (task: Task): string | undefined => task.identifier?.find((i) => i.system === REFERRAL_IDENTIFIER_SYSTEM)?.value;
+
+/**
+ * A coordinator asks to send the prior authorization of a referral held in auth-required (after
+ * reviewing the denial risks, adding documentation): the submission is queued as a step.
+ */
+export async function requestPriorAuthSubmission(deps: GatewayDeps, input: { tenant: TenantId; taskId: string }): Promise<{ kind: 'queued'; task: Task & { id: string } } | { kind: 'refused'; outcome: OperationOutcome }> {
+  const task = await deps.store.read<Task>([input.tenant], 'Task', input.taskId);
+  if (!task?.id) return { kind: 'refused', outcome: notFound('Task', input.taskId) };
+  const referralId = referralIdOf(task);
+  if (businessStatus(task) !== 'auth-required' || referralId === undefined) {
+    return { kind: 'refused', outcome: conflict(`The referral is ${businessStatus(task) ?? 'not a referral'}; only one held in auth-required waits for its prior authorization to be sent`, 'Task.businessStatus') };
+  }
+  await deps.store.transaction(async (tx) => {
+    await tx.enqueue(referralStep(SUBMIT_PRIOR_AUTH_STEP, { messageId: deps.newId(), tenant: input.tenant, referralId }), deps.clock.now());
+  });
+  return { kind: 'queued', task: task as Task & { id: string } };
+}
+
+/**
+ * An appeal was won (seed 003: "USD 250 copay after an approved appeal"): the referral denied
+ * authorization moves on with the authorization the appeal obtained, in the same transaction as
+ * the appeal Task's completion (`alsoWrite`).
+ */
+export async function approveAfterAppeal(
+  deps: GatewayDeps,
+  input: { tenant: TenantId; referralTaskId: string; authorizationNumber: string; period?: Period; alsoWrite: (tx: ResourceWriter) => Promise<void> },
+): Promise<{ kind: 'moved-on' } | { kind: 'refused'; outcome: OperationOutcome }> {
+  const referralTask = await deps.store.read<Task>([input.tenant], 'Task', input.referralTaskId);
+  const referralId = referralTask ? referralIdOf(referralTask) : undefined;
+  const context = referralId !== undefined ? await loadContext(deps, input.tenant, referralId) : undefined;
+  if (!context || businessStatus(context.task) !== 'auth-denied') {
+    return { kind: 'refused', outcome: conflict('The appeal is part of a referral that is not waiting on a denied authorization', 'Task.partOf') };
+  }
+  await record(
+    deps,
+    context,
+    { ...previousOutcome(context.task), problems: [], authorization: { kind: 'approved', authorizationNumber: input.authorizationNumber, ...(input.period ? { period: input.period } : {}) } },
+    { now: deps.clock.now(), alsoWrite: input.alsoWrite },
+  );
+  return { kind: 'moved-on' };
+}
