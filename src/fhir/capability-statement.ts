@@ -65,9 +65,14 @@ function storedResource(type: string, input: CapabilityInput): CapabilityStateme
         definition: 'https://fhir.infusion-gateway.example/OperationDefinition/confirm-site',
         documentation: 'A coordinator confirms the site of a referral held as misroute-suspected; the referral is re-routed and moves on to coverage.',
       },
+      {
+        name: 'submit-prior-auth',
+        definition: 'https://fhir.infusion-gateway.example/OperationDefinition/submit-prior-auth',
+        documentation: 'A coordinator sends the prior authorization of a referral held in auth-required after reviewing its denial risks.',
+      },
     ];
     resource.documentation =
-      "Each referral's Task (placer/filler workflow). Written by the gateway; a client's update may only add a confirmed-location output (the same as $confirm-site).";
+      "Each referral's Task (placer/filler workflow) and its appeal Tasks. Written by the gateway; a client's update of a referral Task may only add a confirmed-location output (the same as $confirm-site); an appeal Task's steps, status and result are the coordinator's to set.";
     return resource;
   }
   if (!writable && !isReferral) resource.documentation = `${type} resources are written by the gateway itself; clients read and search them.`;
