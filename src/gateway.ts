@@ -142,6 +142,7 @@ export async function buildGateway(
     payerFor: (payerOrganizationId) => payerClients.get(payerOrganizationId),
     priorAuthRules: await loadPriorAuthRules(config.priorAuthRulesFile, catalog),
     automaticCoverage: payerClients.size > 0,
+    scheduling: config.scheduling,
   };
   if (payerClients.size === 0) {
     runtime.logger.info('the coverage step is manual: no payer connection is configured (PAYER_CONNECTIONS); referrals wait in verifying-coverage');

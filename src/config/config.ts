@@ -55,6 +55,30 @@ export interface Config {
   priorAuthRulesFile: string;
   /** node-cron expression of the follow-up of pended prior authorizations (Claim/$inquire). */
   priorAuthInquiryCron: string;
+  scheduling: SchedulingConfig;
+}
+
+export interface SchedulingConfig {
+  /** How long $hold keeps a chair before the hold lapses by itself. */
+  holdMinutes: number;
+  /** How far ahead $find looks by default. */
+  findDays: number;
+  /** Candidate starts every this many minutes from opening time. */
+  stepMinutes: number;
+  /** A reschedule with less notice than the pharmacy lead time: refused, or accepted with a warning. */
+  lateReschedule: 'refuse' | 'flag';
+  /** Hours before a visit at which reminders go out (seed 001: SMS, e-mail or phone). */
+  reminderHours: number[];
+  reminderCron: string;
+  noShowCron: string;
+  /** Minutes after an appointment's end before it counts as a no-show. */
+  noShowGraceMinutes: number;
+  /** The administrative fee recorded on a no-show (seed 001: one case of USD 50); 0 = none. */
+  noShowFee: { value: number; currency: string };
+  /** Where reminders are POSTed (a webhook); none = reminders are recorded but not sent. */
+  notifierWebhookUrl?: string;
+  /** Days before an order's end at which a renewal Task goes to the referring side. */
+  renewalNoticeDays: number;
 }
 
 export interface PayerConnectionConfig {
@@ -183,6 +207,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     problems.push(`Set PRIOR_AUTH_INQUIRY_CRON to a cron expression such as '0 */10 * * * *' (got '${priorAuthInquiryCron}')`);
   }
 
+  const scheduling = readSchedulingConfig(text, integer, problems);
+
   const dataDir = resolvePath(text('DATA_DIR') ?? 'data');
   const directorySetting = text('DIRECTORY_BUNDLE') ?? 'fixtures/directory/demo-directory.bundle.json';
 
@@ -214,6 +240,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     payerRequestTimeoutMs,
     priorAuthRulesFile: resolvePath(text('PRIOR_AUTH_RULES') ?? 'fixtures/prior-auth-rules.json'),
     priorAuthInquiryCron,
+    scheduling,
   };
 }
 
@@ -320,4 +347,40 @@ function readPayerConnections(text: (name: string) => string | undefined, proble
   const duplicated = ids.filter((id, i) => ids.indexOf(id) !== i);
   if (duplicated.length > 0) problems.push(`Each payer may have one connection; ${[...new Set(duplicated)].join(', ')} has more`);
   return connections;
+}
+
+function readSchedulingConfig(
+  text: (name: string) => string | undefined,
+  integer: (name: string, fallback: number, min: number, max: number) => number,
+  problems: string[],
+): SchedulingConfig {
+  const lateReschedule = (text('LATE_RESCHEDULE') ?? 'refuse') as SchedulingConfig['lateReschedule'];
+  if (lateReschedule !== 'refuse' && lateReschedule !== 'flag') problems.push(`Set LATE_RESCHEDULE to refuse or flag (got '${lateReschedule}')`);
+  const hoursText = text('REMINDER_HOURS') ?? '72,24';
+  const reminderHours = hoursText.split(',').map((h) => Number(h.trim()));
+  if (reminderHours.some((h) => !Number.isInteger(h) || h < 1 || h > 24 * 30)) problems.push(`Set REMINDER_HOURS to whole hours before the visit, comma-separated, such as 72,24 (got '${hoursText}')`);
+  const cronPattern = /^\S+(\s+\S+){4,5}$/;
+  const reminderCron = text('REMINDER_CRON') ?? '0 */5 * * * *';
+  const noShowCron = text('NO_SHOW_CRON') ?? '0 */15 * * * *';
+  for (const [name, value] of [['REMINDER_CRON', reminderCron], ['NO_SHOW_CRON', noShowCron]] as const) {
+    if (!cronPattern.test(value)) problems.push(`Set ${name} to a cron expression such as '0 */5 * * * *' (got '${value}')`);
+  }
+  const feeText = text('NO_SHOW_FEE') ?? '50 USD';
+  const fee = /^(\d+(?:\.\d{1,2})?)\s+([A-Z]{3})$/.exec(feeText);
+  if (!fee) problems.push(`Set NO_SHOW_FEE to an amount and an ISO 4217 currency such as '50 USD' (got '${feeText}')`);
+  const webhook = text('NOTIFIER_WEBHOOK_URL');
+  if (webhook !== undefined && !/^https?:\/\/[^\s]+$/.test(webhook)) problems.push('Set NOTIFIER_WEBHOOK_URL to an absolute http(s) URL');
+  return {
+    holdMinutes: integer('HOLD_MINUTES', 10, 1, 24 * 60),
+    findDays: integer('FIND_DAYS', 60, 1, 366),
+    stepMinutes: integer('FIND_STEP_MINUTES', 15, 5, 120),
+    lateReschedule,
+    reminderHours: [...new Set(reminderHours)].sort((a, b) => b - a),
+    reminderCron,
+    noShowCron,
+    noShowGraceMinutes: integer('NO_SHOW_GRACE_MINUTES', 30, 0, 24 * 60),
+    noShowFee: { value: fee ? Number(fee[1]) : 0, currency: fee?.[2] ?? 'USD' },
+    ...(webhook !== undefined ? { notifierWebhookUrl: webhook } : {}),
+    renewalNoticeDays: integer('RENEWAL_NOTICE_DAYS', 30, 1, 365),
+  };
 }

@@ -91,6 +91,14 @@ export type TranslationResult =
   | { kind: 'rejected'; referral: Omit<Referral, 'drug'> & { drug?: ReferralDrug }; reasons: RejectionReason[] }
   | { kind: 'refused'; issues: OperationOutcomeIssue[] };
 
+/**
+ * The dates the order asks for: `occurrencePeriod`, or the bounds of an `occurrenceTiming` (a
+ * series, "every 8 weeks from ... to ...", https://hl7.org/fhir/R4/datatypes.html#Timing).
+ */
+export function requestedPeriod(serviceRequest: ServiceRequest): Period | undefined {
+  return serviceRequest.occurrencePeriod ?? serviceRequest.occurrenceTiming?.repeat?.boundsPeriod;
+}
+
 /** The sender's order number: the PLAC-typed identifier, else the first with system and value. */
 export function placerIdentifier(serviceRequest: ServiceRequest): Identifier | undefined {
   const identifiers = serviceRequest.identifier ?? [];
@@ -208,7 +216,7 @@ export function translateServiceRequest(serviceRequest: ServiceRequest & { id: s
     performers: serviceRequest.performer ?? [],
     coverage: serviceRequest.insurance ?? [],
     priority: serviceRequest.priority ?? 'routine',
-    ...(serviceRequest.occurrencePeriod ? { requestedPeriod: serviceRequest.occurrencePeriod } : {}),
+    ...(requestedPeriod(serviceRequest) ? { requestedPeriod: requestedPeriod(serviceRequest)! } : {}),
     ...(serviceRequest.authoredOn ? { authoredOn: serviceRequest.authoredOn } : {}),
   };
 

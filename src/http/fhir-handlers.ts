@@ -2,9 +2,12 @@
  * The FHIR interactions as Express-free handlers: each turns a FhirRequest into a use-case call
  * and its result into a FhirResponse.
  */
-import type { CapabilityStatement, OperationOutcomeIssue, Parameters, Reference, Resource } from 'fhir/r4.js';
+import type { Appointment, CapabilityStatement, OperationOutcomeIssue, Parameters, Reference, Resource } from 'fhir/r4.js';
 import { badRequest, errorIssue, informationIssue, methodNotAllowed, notFound, OperationOutcomeError, operationOutcome } from '../fhir/outcomes.js';
 import { requestPriorAuthSubmission } from '../use-cases/verify-coverage.js';
+import { bookAppointment, findAppointments, holdAppointment, updateAppointmentByClient } from '../use-cases/schedule-referral.js';
+import type { SlotFilters } from '../domain/slot-finder.js';
+import { randomUUID } from 'node:crypto';
 import type { GatewayDeps } from '../use-cases/deps.js';
 import { processBundle } from '../use-cases/process-bundle.js';
 import {
@@ -57,6 +60,10 @@ export interface FhirHandlers {
   confirmSite: FhirHandler;
   /** `POST /Task/{id}/$submit-prior-auth`: send the prior authorization of a referral held in auth-required. */
   submitPriorAuth: FhirHandler;
+  /** IHE ITI Scheduling: `Appointment/$find` (GET or POST), `$hold`, `$book`. */
+  findAppointments: FhirHandler;
+  holdAppointment: FhirHandler;
+  bookAppointment: FhirHandler;
   unsupported: FhirHandler;
 }
 
@@ -82,6 +89,67 @@ function confirmSiteLocation(body: unknown): { location?: Reference; issues: Ope
     return { issues: [errorIssue('required', 'Parameter location (valueReference to the confirmed Location) is required', index >= 0 ? `Parameters.parameter[${index}].value` : 'Parameters.parameter')] };
   }
   return { location, issues: [] };
+}
+
+function reservedResponse(request: FhirRequest, result: Awaited<ReturnType<typeof bookAppointment>>): FhirResponse {
+  if (result.kind === 'refused') return { outcome: result.outcome };
+  return { status: 201, resource: result.appointment, outcome: operationOutcome('created', []), headers: { ...versionHeaders(result.appointment), ...locationHeader(request.baseUrl, result.appointment) } };
+}
+
+/** The Appointment of $hold/$book: IHE's `appt-resource` parameter, or the Appointment itself. */
+function appointmentParameter(body: unknown): { resource?: Appointment; issues: OperationOutcomeIssue[] } {
+  const value = body as { resourceType?: string } | null;
+  if (value?.resourceType === 'Appointment') return { resource: value as Appointment, issues: [] };
+  if (value?.resourceType === 'Parameters') {
+    const parameters = (value as Parameters).parameter ?? [];
+    const index = parameters.findIndex((p) => p.name === 'appt-resource');
+    const resource = index >= 0 ? parameters[index]!.resource : undefined;
+    if (resource?.resourceType === 'Appointment') return { resource: resource as Appointment, issues: [] };
+    return { issues: [errorIssue('required', 'Parameter appt-resource (an Appointment returned by $find, or held by $hold) is required', index >= 0 ? `Parameters.parameter[${index}].resource` : 'Parameters.parameter')] };
+  }
+  return { issues: [errorIssue('invalid', 'The body must be a Parameters resource with appt-resource, or an Appointment', 'resourceType')] };
+}
+
+/** $find's inputs, from the query (GET) or a Parameters body (POST), every problem reported. */
+function findParameters(request: FhirRequest): { serviceRequestId?: string; count: number; filters: SlotFilters; window: { start?: Date; end?: Date }; issues: OperationOutcomeIssue[] } {
+  const values = new Map<string, string>();
+  for (const [key, value] of request.query) values.set(key, value);
+  const body = request.body as Partial<Parameters> | null;
+  if (request.method === 'POST' && body?.resourceType === 'Parameters') {
+    for (const p of body.parameter ?? []) {
+      const value = p.valueReference?.reference ?? p.valueString ?? p.valueDate ?? p.valueDateTime ?? (p.valueBoolean !== undefined ? String(p.valueBoolean) : undefined) ?? (p.valueInteger !== undefined ? String(p.valueInteger) : undefined);
+      if (value !== undefined) values.set(p.name, value);
+    }
+  }
+  const issues: OperationOutcomeIssue[] = [];
+  const referral = values.get('referral');
+  const match = /^ServiceRequest\/([A-Za-z0-9\-.]{1,64})$/.exec(referral ?? '');
+  if (!match) issues.push(errorIssue('required', 'Parameter referral (ServiceRequest/<id> of a cleared referral) is required', 'referral'));
+  const countText = values.get('_count') ?? '10';
+  const count = Number(countText);
+  if (!Number.isInteger(count) || count < 1 || count > 100) issues.push(errorIssue('value', `_count must be a whole number from 1 to 100 (got '${countText}')`, '_count'));
+  const window: { start?: Date; end?: Date } = {};
+  for (const name of ['start', 'end'] as const) {
+    const text = values.get(name);
+    if (text === undefined) continue;
+    const date = new Date(text);
+    if (Number.isNaN(date.getTime())) issues.push(errorIssue('value', `${name} must be a date or an instant (got '${text}')`, name));
+    else window[name] = date;
+  }
+  const flag = (name: string): boolean | undefined => {
+    const text = values.get(name);
+    if (text === undefined) return undefined;
+    if (text !== 'true' && text !== 'false') issues.push(errorIssue('value', `${name} must be true or false (got '${text}')`, name));
+    return text === 'true';
+  };
+  const filters: SlotFilters = {};
+  const evenings = flag('evenings-only');
+  const weekends = flag('weekends-only');
+  const either = flag('evenings-or-weekends');
+  if (evenings) filters.eveningsOnly = true;
+  if (weekends) filters.weekendsOnly = true;
+  if (either) filters.eveningsOrWeekends = true;
+  return { ...(match ? { serviceRequestId: match[1]! } : {}), count, filters, window, issues };
 }
 
 function ifMatchVersion(request: FhirRequest): { version?: string; outcome?: FhirResponse } {
@@ -174,7 +242,10 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
     }),
 
     create: async (request) =>
-      interactionResponse(
+      request.params['type'] === 'Appointment'
+        ? // A client's Appointment is a booking request: no walk-ins (schedule-referral.ts).
+          reservedResponse(request, await bookAppointment(deps, { tenant: request.tenant, appointment: request.body as Appointment }))
+        : interactionResponse(
         request,
         await createResource(deps, {
           tenant: request.tenant,
@@ -187,6 +258,16 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
     update: async (request) => {
       const { version: ifMatch, outcome } = ifMatchVersion(request);
       if (outcome) return outcome;
+      if (request.params['type'] === 'Appointment') {
+        const result = await updateAppointmentByClient(deps, {
+          tenant: request.tenant,
+          id: request.params['id'] ?? '',
+          body: request.body,
+          ...(ifMatch !== undefined ? { ifMatchVersionId: ifMatch } : {}),
+        });
+        if (result.kind === 'refused') return { outcome: result.outcome };
+        return { status: 200, resource: result.appointment, outcome: operationOutcome('ok', result.issues), headers: versionHeaders(result.appointment) };
+      }
       if (request.params['type'] === 'Task') {
         // A client's Task update is a coordinator's decision on the referral, not a plain write.
         return confirmSiteResponse(
@@ -235,6 +316,40 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
         status: 202,
         outcome: operationOutcome('accepted', [informationIssue('informational', `The prior authorization will be sent; follow Task/${result.task.id}`)]),
       };
+    },
+
+    findAppointments: async (request) => {
+      const parsed = findParameters(request);
+      if (parsed.issues.length > 0 || parsed.serviceRequestId === undefined) return { outcome: badRequest(parsed.issues) };
+      const result = await findAppointments(deps, {
+        tenant: request.tenant,
+        serviceRequestId: parsed.serviceRequestId,
+        count: parsed.count,
+        filters: parsed.filters,
+        window: parsed.window,
+      });
+      if (result.kind === 'refused') return { outcome: result.outcome };
+      return {
+        status: 200,
+        resource: {
+          resourceType: 'Bundle',
+          type: 'searchset',
+          total: result.appointments.length,
+          entry: result.appointments.map((resource) => ({ fullUrl: `urn:uuid:${randomUUID()}`, resource, search: { mode: 'match' } })),
+        },
+      };
+    },
+
+    holdAppointment: async (request) => {
+      const appointment = appointmentParameter(request.body);
+      if (!appointment.resource) return { outcome: badRequest(appointment.issues) };
+      return reservedResponse(request, await holdAppointment(deps, { tenant: request.tenant, appointment: appointment.resource }));
+    },
+
+    bookAppointment: async (request) => {
+      const appointment = appointmentParameter(request.body);
+      if (!appointment.resource) return { outcome: badRequest(appointment.issues) };
+      return reservedResponse(request, await bookAppointment(deps, { tenant: request.tenant, appointment: appointment.resource }));
     },
 
     unsupported: async (request) => ({

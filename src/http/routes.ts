@@ -234,8 +234,14 @@ export function fhirRouter(handlers: FhirHandlers, options: HttpOptions): Router
         : run(handlers.unsupported)(req, res)
       : run(handlers.create)(Object.assign(req, { params: { type: req.params['segment'] } }), res),
   );
+  const appointmentOperations: Record<string, FhirHandler> = { $find: handlers.findAppointments, $hold: handlers.holdAppointment, $book: handlers.bookAppointment };
+  router.get('/Appointment/$find', run(handlers.findAppointments));
   router.post('/:type/:operation', (req, res) =>
-    req.params['operation'] === '$validate' ? run(handlers.validate)(req, res) : run(handlers.unsupported)(req, res),
+    req.params['operation'] === '$validate'
+      ? run(handlers.validate)(req, res)
+      : req.params['type'] === 'Appointment' && appointmentOperations[req.params['operation'] ?? '']
+        ? run(appointmentOperations[req.params['operation']!]!)(req, res)
+        : run(handlers.unsupported)(req, res),
   );
   router.post('/:type/:id/:operation', (req, res) =>
     req.params['type'] !== 'Task'

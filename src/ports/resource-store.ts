@@ -109,6 +109,22 @@ export interface OutboxMessage extends NewOutboxMessage {
   deliveredAt?: string;
 }
 
+/** A chair held (for a while) or booked for one appointment. Instants are UTC ISO strings. */
+export interface ChairBooking {
+  appointmentId: string;
+  tenant: TenantId;
+  referralId: string;
+  locationId: string;
+  chairId: string;
+  start: string;
+  end: string;
+  status: 'held' | 'booked';
+  /** A hold lapses by itself at this instant. */
+  holdExpiresAt?: string;
+}
+
+export type ChairReservation = { reserved: true } | { reserved: false; conflict: ChairBooking };
+
 export interface ResourceWriter extends ResourceReader {
   /**
    * Stores a new resource: version 1, `meta.lastUpdated` = `now`. Uses `resource.id` when given
@@ -140,6 +156,16 @@ export interface ResourceWriter extends ResourceReader {
   updateReferralStatus(tenant: TenantId, id: string, status: string, now: Date): Promise<void>;
   /** Adds a message to the outbox, in the caller's transaction: it exists if and only if the change commits. */
   enqueue(message: NewOutboxMessage, now: Date): Promise<void>;
+  /**
+   * Holds or books a chair for an appointment (replacing the appointment's earlier reservation),
+   * unless a booking or an unexpired hold of another appointment overlaps it on that chair, in
+   * any tenant. Runs under the chair's lock, so of N concurrent reservations of one chair and
+   * time exactly one succeeds: the database, not the caller, keeps a chair from being booked twice.
+   */
+  reserveChair(booking: ChairBooking, now: Date): Promise<ChairReservation>;
+  /** Frees the appointment's chair (cancelled, no-show, rescheduled elsewhere). */
+  releaseChair(appointmentId: string): Promise<void>;
+  readChairBooking(appointmentId: string): Promise<ChairBooking | undefined>;
 }
 
 /** The worker's side of the outbox. Several workers, in several processes, may run at once. */
@@ -187,6 +213,9 @@ export interface ResourceStore extends ResourceReader, OutboxStore, CursorStore,
   readReferral(tenant: TenantId, id: string): Promise<ReferralRow | undefined>;
   /** Referrals of every tenant in a status, least recently changed first (for follow-up jobs). */
   listReferralsByStatus(status: string, options: { limit: number }): Promise<ReferralRow[]>;
+  /** Bookings and unexpired holds overlapping [from, to) at these sites, every tenant: what $find must avoid. */
+  listChairBookings(locationIds: readonly string[], from: Date, to: Date, now: Date): Promise<ChairBooking[]>;
+  readChairBooking(appointmentId: string): Promise<ChairBooking | undefined>;
   /** Resolves when the database answers (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

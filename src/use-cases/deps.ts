@@ -8,6 +8,7 @@ import type { SiteCheckPolicy } from '../domain/site-check.js';
 import type { SiteDirectorySource } from '../domain/site-directory.js';
 import type { PriorAuthRules } from '../domain/prior-auth-rules.js';
 import type { Clock } from '../ports/clock.js';
+import type { SchedulingConfig } from '../config/config.js';
 import type { EhrFhir } from '../ports/ehr-fhir.js';
 import type { PayerFhir } from '../ports/payer-fhir.js';
 import type { ResourceStore, TenantId } from '../ports/resource-store.js';
@@ -54,6 +55,8 @@ export interface GatewayDeps {
    * coverage is verified by hand and referrals wait in verifying-coverage.
    */
   automaticCoverage: boolean;
+  /** Holds, the $find window, the late-reschedule policy, reminders and no-shows. */
+  scheduling: SchedulingConfig;
 }
 
 /** The resource types that make up the network's directory (Da Vinci PDex Plan-Net shapes). */

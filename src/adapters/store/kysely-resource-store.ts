@@ -26,6 +26,8 @@ import {
   type IndexValue,
 } from '../../fhir/search-parameters.js';
 import type {
+  ChairBooking,
+  ChairReservation,
   ClaimReferralResult,
   NewOutboxMessage,
   OutboxMessage,
@@ -40,7 +42,7 @@ import type {
 import type { StoreEngine } from './engine.js';
 import * as jobState from './job-state.js';
 import * as outbox from './outbox.js';
-import type { ReferralsTable, SearchIndexTable, StoreDatabase } from './schema.js';
+import type { ChairBookingsTable, ReferralsTable, SearchIndexTable, StoreDatabase } from './schema.js';
 import { criterionCondition } from './search-query.js';
 
 /** https://hl7.org/fhir/R4/datatypes.html#id */
@@ -98,6 +100,20 @@ function decodeResource<T extends Resource>(content: unknown): T {
 
 function decodeJson(content: unknown): unknown {
   return typeof content === 'string' ? JSON.parse(content) : content;
+}
+
+function chairBookingOf(row: Selectable<ChairBookingsTable>): ChairBooking {
+  return {
+    appointmentId: row.appointment_id,
+    tenant: row.tenant,
+    referralId: row.referral_id,
+    locationId: row.location_id,
+    chairId: row.chair_id,
+    start: row.start_at,
+    end: row.end_at,
+    status: row.status === 'held' ? 'held' : 'booked',
+    ...(row.hold_expires_at !== null ? { holdExpiresAt: row.hold_expires_at } : {}),
+  };
 }
 
 function referralOf(row: Selectable<ReferralsTable>): ReferralRow {
@@ -406,6 +422,64 @@ class KyselyResourceAccess implements ResourceWriter {
     return row ? referralOf(row) : undefined;
   }
 
+  async reserveChair(booking: ChairBooking, now: Date): Promise<ChairReservation> {
+    await this.lock(`chair:${booking.locationId}:${booking.chairId}`);
+    const at = now.toISOString();
+    const overlapping = await this.db
+      .selectFrom('chair_bookings')
+      .selectAll()
+      .where('location_id', '=', booking.locationId)
+      .where('chair_id', '=', booking.chairId)
+      .where('appointment_id', '<>', booking.appointmentId)
+      .where('start_at', '<', booking.end)
+      .where('end_at', '>', booking.start)
+      .where((eb) => eb.or([eb('status', '=', 'booked'), eb('hold_expires_at', '>', at)]))
+      .orderBy('start_at')
+      .executeTakeFirst();
+    if (overlapping) return { reserved: false, conflict: chairBookingOf(overlapping) };
+    const row = {
+      appointment_id: booking.appointmentId,
+      tenant: booking.tenant,
+      referral_id: booking.referralId,
+      location_id: booking.locationId,
+      chair_id: booking.chairId,
+      start_at: booking.start,
+      end_at: booking.end,
+      status: booking.status,
+      hold_expires_at: booking.holdExpiresAt ?? null,
+      updated_at: at,
+    };
+    await this.db
+      .insertInto('chair_bookings')
+      .values({ ...row, created_at: at })
+      .onConflict((oc) => oc.column('appointment_id').doUpdateSet(row))
+      .execute();
+    return { reserved: true };
+  }
+
+  async releaseChair(appointmentId: string): Promise<void> {
+    await this.db.deleteFrom('chair_bookings').where('appointment_id', '=', appointmentId).execute();
+  }
+
+  async readChairBooking(appointmentId: string): Promise<ChairBooking | undefined> {
+    const row = await this.db.selectFrom('chair_bookings').selectAll().where('appointment_id', '=', appointmentId).executeTakeFirst();
+    return row ? chairBookingOf(row) : undefined;
+  }
+
+  async listChairBookings(locationIds: readonly string[], from: Date, to: Date, now: Date): Promise<ChairBooking[]> {
+    if (locationIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('chair_bookings')
+      .selectAll()
+      .where('location_id', 'in', [...locationIds])
+      .where('start_at', '<', to.toISOString())
+      .where('end_at', '>', from.toISOString())
+      .where((eb) => eb.or([eb('status', '=', 'booked'), eb('hold_expires_at', '>', now.toISOString())]))
+      .orderBy('start_at')
+      .execute();
+    return rows.map(chairBookingOf);
+  }
+
   async readReferral(tenant: TenantId, id: string): Promise<ReferralRow | undefined> {
     const row = await this.db.selectFrom('referrals').selectAll().where('tenant', '=', tenant).where('id', '=', id).executeTakeFirst();
     return row ? referralOf(row) : undefined;
@@ -530,6 +604,14 @@ export class KyselyResourceStore implements ResourceStore {
 
   async readReferral(tenant: TenantId, id: string): Promise<ReferralRow | undefined> {
     return this.#reader().readReferral(tenant, id);
+  }
+
+  async listChairBookings(locationIds: readonly string[], from: Date, to: Date, now: Date): Promise<ChairBooking[]> {
+    return this.#reader().listChairBookings(locationIds, from, to, now);
+  }
+
+  async readChairBooking(appointmentId: string): Promise<ChairBooking | undefined> {
+    return this.#reader().readChairBooking(appointmentId);
   }
 
   async listReferralsByStatus(status: string, options: { limit: number }): Promise<ReferralRow[]> {

@@ -199,6 +199,33 @@ function referralsByStatus(): Migration {
   };
 }
 
+/** Chair bookings and holds (issue 6): the table the no-double-booking rule is enforced on. */
+function chairBookings(engine: StoreEngine): Migration {
+  const t = columnTypes(engine);
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('chair_bookings')
+        .addColumn('appointment_id', t.text, (c) => c.primaryKey())
+        .addColumn('tenant', t.text, (c) => c.notNull())
+        .addColumn('referral_id', t.text, (c) => c.notNull())
+        .addColumn('location_id', t.text, (c) => c.notNull())
+        .addColumn('chair_id', t.text, (c) => c.notNull())
+        .addColumn('start_at', t.text, (c) => c.notNull())
+        .addColumn('end_at', t.text, (c) => c.notNull())
+        .addColumn('status', t.text, (c) => c.notNull())
+        .addColumn('hold_expires_at', t.text)
+        .addColumn('created_at', t.text, (c) => c.notNull())
+        .addColumn('updated_at', t.text, (c) => c.notNull())
+        .addCheckConstraint('chair_bookings_status_check', sql`status in ('held', 'booked')`)
+        .addCheckConstraint('chair_bookings_interval_check', sql`start_at < end_at`)
+        .execute();
+      // The overlap probe under the chair's lock, and $find's busy intervals of a site.
+      await db.schema.createIndex('chair_bookings_by_chair').on('chair_bookings').columns(['location_id', 'chair_id', 'start_at']).execute();
+    },
+  };
+}
+
 export function migrationProvider(engine: StoreEngine): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
@@ -206,6 +233,7 @@ export function migrationProvider(engine: StoreEngine): MigrationProvider {
         '0001_initial': initialSchema(engine),
         '0002_outbox_and_jobs': outboxAndJobs(engine),
         '0003_referrals_by_status': referralsByStatus(),
+        '0004_chair_bookings': chairBookings(engine),
       };
     },
   };

@@ -97,6 +97,24 @@ export interface JobRunsTable {
   claimed_at: string;
 }
 
+/**
+ * Who holds which chair when (migration 0004). Chairs belong to the network, not to a tenant: the
+ * overlap check spans every tenant. `start_at`/`end_at` are UTC ISO instants, so text order is time order.
+ */
+export interface ChairBookingsTable {
+  appointment_id: string;
+  tenant: string;
+  referral_id: string;
+  location_id: string;
+  chair_id: string;
+  start_at: string;
+  end_at: string;
+  status: string;
+  hold_expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface StoreDatabase {
   resources: ResourcesTable;
   resource_history: ResourceHistoryTable;
@@ -105,4 +123,5 @@ export interface StoreDatabase {
   outbox_messages: OutboxMessagesTable;
   job_cursors: JobCursorsTable;
   job_runs: JobRunsTable;
+  chair_bookings: ChairBookingsTable;
 }

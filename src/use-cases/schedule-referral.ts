@@ -1,0 +1,440 @@
+/**
+ * Story: turn a cleared referral into a booked chair (DOMAIN.md 4-7; seed 001), in the manner of
+ * IHE ITI Scheduling (https://profiles.ihe.net/ITI/Scheduling/):
+ *
+ *   $find  referral ready-to-schedule -> the site's chairs, hours and closures in its time zone,
+ *          the drug's chair time (first or maintenance dose), the pharmacy lead time after now and
+ *          after the authorization, within the order's and the authorization's periods
+ *          -> the next proposed Appointments
+ *   $hold  a proposal -> the chair held for a while (lapses by itself)
+ *   $book  a proposal or a hold -> the chair booked (the database refuses a second booking of the
+ *          same chair and time), the Task at scheduled, Appointment and Task written back
+ *
+ * No walk-ins: an Appointment for a referral that is not cleared, or with no referral at all, is
+ * refused with an OperationOutcome that says why and names the next slots.
+ */
+import type { Appointment, HealthcareService, Location, OperationOutcome, OperationOutcomeIssue, Reference, ServiceRequest, Task } from 'fhir/r4.js';
+import { DateTime } from 'luxon';
+import { APPOINTMENT_IDENTIFIER_SYSTEM, buildAppointment, chairIdOf, siteIdOf, type AppointmentSlot, type AppointmentSubject } from '../domain/appointment.js';
+import type { CatalogDrug } from '../domain/drug-catalog.js';
+import { earliestStart, rescheduleNoticeIssues } from '../domain/lead-time.js';
+import { placerIdentifier, requestedPeriod, type EhrReferences } from '../domain/referral.js';
+import { REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, taskStatusFor } from '../domain/referral-status.js';
+import { openIntervals, siteCalendarFromLocation, type SiteCalendar } from '../domain/site-hours.js';
+import type { DirectorySite } from '../domain/site-directory.js';
+import { findSlots, type SlotFilters, type SlotProposal } from '../domain/slot-finder.js';
+import { formatAppointmentTime } from '../domain/reminder-text.js';
+import { taskWriteBack, EHR_UPSERT, type EhrUpsertPayload } from '../domain/write-back.js';
+import { conflict, errorIssue, informationIssue, notFound, unprocessable } from '../fhir/outcomes.js';
+import { parseRelativeReference } from '../fhir/references.js';
+import type { ChairBooking, ReferralRow, ResourceWriter, TenantId } from '../ports/resource-store.js';
+import type { GatewayDeps } from './deps.js';
+
+/** What the scheduling rules need about one referral. */
+export interface SchedulingContext {
+  tenant: TenantId;
+  row: ReferralRow;
+  task: Task & { id: string };
+  serviceRequest: ServiceRequest & { id: string };
+  drug: CatalogDrug;
+  site: DirectorySite;
+  calendar: SiteCalendar;
+  subject: AppointmentSubject;
+  durationMinutes: number;
+  /** When the referral was cleared (its Task reached ready-to-schedule): the authorization's time. */
+  clearedAt: Date;
+  /** Starts no earlier than this and ends no later than `latest`. */
+  earliest: Date;
+  latest: Date;
+  ehr?: EhrReferences;
+}
+
+export type Refusal = { kind: 'refused'; outcome: OperationOutcome };
+
+const businessStatus = (task: Task): string | undefined => task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code;
+const outputOf = (task: Task, code: string) => task.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));
+
+/** A FHIR date or dateTime as an instant: a date is the start (or end) of that day at the site. */
+function instantOf(value: string | undefined, timeZone: string, edge: 'start' | 'end'): Date | undefined {
+  if (value === undefined) return undefined;
+  if (value.length <= 10) {
+    const day = DateTime.fromISO(value, { zone: timeZone });
+    if (!day.isValid) return undefined;
+    return (edge === 'start' ? day.startOf('day') : day.endOf('day')).toJSDate();
+  }
+  const instant = new Date(value);
+  return Number.isNaN(instant.getTime()) ? undefined : instant;
+}
+
+async function siteCalendar(deps: GatewayDeps, site: DirectorySite): Promise<SiteCalendar | undefined> {
+  const tenants = [deps.tenancy.directoryTenant];
+  const location = await deps.store.read<Location>(tenants, 'Location', site.locationId);
+  const services = await deps.store.search<HealthcareService>({
+    resourceType: 'HealthcareService',
+    tenants,
+    criteria: [{ name: 'location', values: [`Location/${site.locationId}`] }],
+    count: 10,
+    offset: 0,
+  });
+  const service = services.resources.find((s) => s.active !== false) ?? services.resources[0];
+  if (!location || !service) return undefined;
+  return siteCalendarFromLocation(location, service);
+}
+
+/** The referral behind a ServiceRequest id, with every scheduling input, or why it cannot be scheduled. */
+export async function schedulingContext(
+  deps: GatewayDeps,
+  tenant: TenantId,
+  serviceRequestId: string,
+  options: { expression: string; window?: { start?: Date; end?: Date } },
+): Promise<{ ok: true; context: SchedulingContext } | { ok: false; issues: OperationOutcomeIssue[]; context?: Partial<SchedulingContext> }> {
+  const serviceRequest = await deps.store.read<ServiceRequest>([tenant], 'ServiceRequest', serviceRequestId);
+  const order = serviceRequest ? placerIdentifier(serviceRequest) : undefined;
+  const row = order?.system && order.value ? await deps.store.findReferralByIdentifier(tenant, order.system, order.value) : undefined;
+  if (!serviceRequest?.id || !row) {
+    return { ok: false, issues: [errorIssue('business-rule', 'No walk-ins: there is no referral for this appointment; an infusion is booked only for a referral that has been received and cleared', options.expression)] };
+  }
+  const task = await deps.store.read<Task>([tenant], 'Task', row.taskId);
+  const drug = deps.drugs.findDrug(serviceRequest.code?.coding ?? []);
+  const directory = await deps.sites.current();
+  const siteId = parseRelativeReference(serviceRequest.locationReference?.[0]?.reference);
+  const site = siteId?.resourceType === 'Location' ? directory.site(siteId.id) : undefined;
+  const calendar = site ? await siteCalendar(deps, site) : undefined;
+  if (!task?.id || !drug || !site || !calendar) {
+    return { ok: false, issues: [errorIssue('business-rule', 'The referral has no confirmed site or drug the network can schedule', options.expression)] };
+  }
+  const patient: Reference = serviceRequest.subject?.reference?.startsWith('#')
+    ? ((row.referral as { ehr?: EhrReferences } | null)?.ehr?.patient ?? { display: 'patient of the referral' })
+    : (serviceRequest.subject ?? { display: 'patient of the referral' });
+  const earlierDoses = await deps.store.search<Appointment>({
+    resourceType: 'Appointment',
+    tenants: [tenant],
+    criteria: [
+      { name: 'based-on', values: [`ServiceRequest/${serviceRequest.id}`] },
+      { name: 'status', values: ['booked', 'arrived', 'fulfilled', 'checked-in'] },
+    ],
+    count: 1,
+    offset: 0,
+  });
+  const dose = earlierDoses.resources.length > 0 ? 'maintenance' : 'first-dose';
+  const durationMinutes = dose === 'first-dose' ? drug.chairMinutes.firstDose : drug.chairMinutes.maintenance;
+  const clearedAt = new Date(task.lastModified ?? row.updatedAt);
+  const authorizationPeriod = outputOf(task, 'authorization-period')?.valuePeriod;
+  const now = deps.clock.now();
+  const afterLeadTime = earliestStart({
+    now,
+    authorizedAt: clearedAt,
+    leadTimeBusinessDays: drug.pharmacyLeadTimeBusinessDays,
+    timeZone: calendar.timeZone,
+    closures: calendar.closures,
+  });
+  const ordered = requestedPeriod(serviceRequest);
+  const starts = [afterLeadTime, instantOf(ordered?.start, calendar.timeZone, 'start'), instantOf(authorizationPeriod?.start, calendar.timeZone, 'start'), options.window?.start];
+  const ends = [instantOf(ordered?.end, calendar.timeZone, 'end'), instantOf(authorizationPeriod?.end, calendar.timeZone, 'end'), options.window?.end];
+  const earliest = new Date(Math.max(...starts.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
+  const horizon = earliest.getTime() + deps.scheduling.findDays * 86_400_000;
+  const latest = new Date(Math.min(horizon, ...ends.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
+  const ehr = (row.referral as { ehr?: EhrReferences } | null)?.ehr;
+  const context: SchedulingContext = {
+    tenant,
+    row,
+    task: task as Task & { id: string },
+    serviceRequest: serviceRequest as ServiceRequest & { id: string },
+    drug,
+    site,
+    calendar,
+    subject: { serviceRequestId: serviceRequest.id, patient, drugName: drug.name, drugCodings: serviceRequest.code?.coding ?? drug.codings, dose },
+    durationMinutes,
+    clearedAt,
+    earliest,
+    latest,
+    ...(ehr ? { ehr } : {}),
+  };
+  const status = businessStatus(task);
+  if (status !== 'ready-to-schedule') {
+    const why =
+      status === 'scheduled'
+        ? 'the referral is already scheduled; change the booked Appointment instead'
+        : `the referral is not cleared (${status ? referralStatusDisplay(status as never) : 'unknown'}): coverage and, where required, prior authorization come first`;
+    return { ok: false, issues: [errorIssue('business-rule', `No walk-ins: ${why}`, options.expression)], context };
+  }
+  return { ok: true, context };
+}
+
+function slotOf(context: SchedulingContext, proposal: SlotProposal): AppointmentSlot {
+  return {
+    locationId: context.site.locationId,
+    siteName: context.site.name,
+    ...(context.site.siteCode !== undefined ? { siteCode: context.site.siteCode } : {}),
+    timeZone: context.calendar.timeZone,
+    chairId: proposal.chairId,
+    start: proposal.start,
+    end: proposal.end,
+  };
+}
+
+/** The next proposals for a context, avoiding every booking and live hold on the site's chairs. */
+async function proposals(deps: GatewayDeps, context: SchedulingContext, options: { count: number; filters?: SlotFilters }): Promise<SlotProposal[]> {
+  if (context.latest <= context.earliest) return [];
+  const busy = await deps.store.listChairBookings([context.site.locationId], context.earliest, context.latest, deps.clock.now());
+  return findSlots({
+    sites: [context.calendar],
+    durationMinutes: context.durationMinutes,
+    earliest: context.earliest,
+    latest: context.latest,
+    busy: busy.map((b) => ({ locationId: b.locationId, chairId: b.chairId, start: new Date(b.start), end: new Date(b.end) })),
+    ...(options.filters ? { filters: options.filters } : {}),
+    stepMinutes: deps.scheduling.stepMinutes,
+    limit: options.count,
+  });
+}
+
+/** `Appointment/$find`: the next proposed Appointments for a cleared referral. */
+export async function findAppointments(
+  deps: GatewayDeps,
+  input: { tenant: TenantId; serviceRequestId: string; count: number; filters?: SlotFilters; window?: { start?: Date; end?: Date } },
+): Promise<{ kind: 'found'; appointments: Appointment[] } | Refusal> {
+  const prepared = await schedulingContext(deps, input.tenant, input.serviceRequestId, { expression: 'Parameters.parameter.where(name=\'referral\')', ...(input.window ? { window: input.window } : {}) });
+  if (!prepared.ok) return { kind: 'refused', outcome: unprocessable(prepared.issues) };
+  const found = await proposals(deps, prepared.context, { count: input.count, ...(input.filters ? { filters: input.filters } : {}) });
+  return { kind: 'found', appointments: found.map((p) => buildAppointment({ status: 'proposed', slot: slotOf(prepared.context, p), subject: prepared.context.subject })) };
+}
+
+/** The issues of a walk-in, with the next slots the referral could have (information issues). */
+async function walkInRefusal(deps: GatewayDeps, issues: OperationOutcomeIssue[], context: Partial<SchedulingContext> | undefined): Promise<Refusal> {
+  const offered: OperationOutcomeIssue[] = [];
+  if (context?.site && context.calendar && context.subject && context.earliest && context.latest && context.durationMinutes) {
+    const next = await proposals(deps, context as SchedulingContext, { count: 3 });
+    for (const slot of next) {
+      offered.push(
+        informationIssue(
+          'informational',
+          `Next slot at ${context.site.name}: ${formatAppointmentTime(slot.start, context.calendar.timeZone)} (${context.durationMinutes} minutes), bookable once the referral is cleared`,
+        ),
+      );
+    }
+  }
+  return { kind: 'refused', outcome: unprocessable([...issues, ...offered]) };
+}
+
+/** Checks that a proposed Appointment is one of the referral's valid slots; returns the slot. */
+function slotOfAppointment(context: SchedulingContext, appointment: Appointment): { slot?: AppointmentSlot; issues: OperationOutcomeIssue[] } {
+  const issues: OperationOutcomeIssue[] = [];
+  const start = appointment.start ? new Date(appointment.start) : undefined;
+  const end = appointment.end ? new Date(appointment.end) : undefined;
+  const chairId = chairIdOf(appointment);
+  if (!start || Number.isNaN(start.getTime())) issues.push(errorIssue('required', 'Appointment.start is required (an instant with its offset)', 'Appointment.start'));
+  if (!end || Number.isNaN(end.getTime())) issues.push(errorIssue('required', 'Appointment.end is required (an instant with its offset)', 'Appointment.end'));
+  if (siteIdOf(appointment) !== context.site.locationId) issues.push(errorIssue('business-rule', `The appointment must be at the referral's confirmed site, ${context.site.name}`, 'Appointment.participant'));
+  if (!chairId || !context.calendar.chairs.includes(chairId)) issues.push(errorIssue('business-rule', 'The appointment must name one of the site\'s chairs (as returned by $find)', 'Appointment.participant'));
+  if (issues.length > 0 || !start || !end || !chairId) return { issues };
+  if (end.getTime() - start.getTime() !== context.durationMinutes * 60_000) {
+    issues.push(errorIssue('business-rule', `A ${context.subject.dose === 'first-dose' ? 'first' : 'maintenance'} dose of ${context.drug.name} takes ${context.durationMinutes} minutes of chair time`, 'Appointment.end'));
+  }
+  if (start < context.earliest) issues.push(errorIssue('business-rule', `The earliest start is ${formatAppointmentTime(context.earliest, context.calendar.timeZone)} (pharmacy lead time, the order's and the authorization's periods)`, 'Appointment.start'));
+  if (end > context.latest) issues.push(errorIssue('business-rule', `The appointment must end by ${formatAppointmentTime(context.latest, context.calendar.timeZone)} (the order's and the authorization's periods)`, 'Appointment.end'));
+  const open = openIntervals(context.calendar, start, end).some((i) => i.start.getTime() <= start.getTime() && i.end.getTime() >= end.getTime());
+  if (!open) issues.push(errorIssue('business-rule', `${context.site.name} is not open for the whole appointment`, 'Appointment.start'));
+  return issues.length > 0 ? { issues } : { slot: { locationId: context.site.locationId, siteName: context.site.name, ...(context.site.siteCode !== undefined ? { siteCode: context.site.siteCode } : {}), timeZone: context.calendar.timeZone, chairId, start, end }, issues };
+}
+
+function chairTaken(conflictWith: ChairBooking, context: SchedulingContext): OperationOutcome {
+  const tz = context.calendar.timeZone;
+  return conflict(
+    `Chair ${conflictWith.chairId} at ${context.site.name} is taken from ${formatAppointmentTime(new Date(conflictWith.start), tz)} to ${formatAppointmentTime(new Date(conflictWith.end), tz)}; ask $find for free slots`,
+    'Appointment.start',
+  );
+}
+
+function appointmentWriteBack(deps: GatewayDeps, context: SchedulingContext, appointment: Appointment & { id: string }): ReturnType<typeof taskWriteBack> {
+  const { id: _id, meta: _meta, basedOn: _basedOn, ...rest } = appointment;
+  const payload: EhrUpsertPayload = {
+    resource: { ...rest, ...(context.ehr ? { basedOn: [context.ehr.serviceRequest] } : {}) } as Appointment,
+    identifier: { system: APPOINTMENT_IDENTIFIER_SYSTEM, value: appointment.id },
+  };
+  return { id: deps.newId(), tenant: context.tenant, orderingKey: `referral:${context.row.id}`, kind: EHR_UPSERT, payload };
+}
+
+/** The referral's Task at scheduled, naming the booked Appointment. */
+function scheduledTask(task: Task & { id: string }, appointmentId: string, now: Date): Task & { id: string } {
+  const { statusReason: _reason, ...rest } = task;
+  return {
+    ...rest,
+    status: taskStatusFor('scheduled'),
+    businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'scheduled', display: referralStatusDisplay('scheduled') }] },
+    lastModified: now.toISOString(),
+    output: [
+      ...(task.output ?? []).filter((o) => !o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'appointment')),
+      { type: { coding: [{ system: TASK_PARAMETER_TYPE_SYSTEM, code: 'appointment', display: 'Appointment' }] }, valueReference: { reference: `Appointment/${appointmentId}` } },
+    ],
+  };
+}
+
+/** The ServiceRequest an Appointment is for (`basedOn`), when it names one of ours. */
+function serviceRequestIdOf(appointment: Appointment): string | undefined {
+  const parsed = parseRelativeReference(appointment.basedOn?.[0]?.reference);
+  return parsed?.resourceType === 'ServiceRequest' ? parsed.id : undefined;
+}
+
+/** `Appointment/$hold`: the chair held for `holdMinutes`; the hold lapses by itself. */
+export async function holdAppointment(deps: GatewayDeps, input: { tenant: TenantId; appointment: Appointment }): Promise<Reserved | Refusal> {
+  return reserve(deps, { ...input, book: false });
+}
+
+type Reserved = { kind: 'reserved'; appointment: Appointment & { id: string } };
+
+/**
+ * `Appointment/$book` (and a client's create): books a held Appointment (by id) or a proposal.
+ * Of concurrent bookings of one chair and time, the database lets exactly one through.
+ */
+export async function bookAppointment(deps: GatewayDeps, input: { tenant: TenantId; appointment: Appointment }): Promise<Reserved | Refusal> {
+  return reserve(deps, { ...input, book: true });
+}
+
+async function reserve(deps: GatewayDeps, input: { tenant: TenantId; appointment: Appointment; book: boolean }): Promise<Reserved | Refusal> {
+  const serviceRequestId = serviceRequestIdOf(input.appointment);
+  if (serviceRequestId === undefined) {
+    return walkInRefusal(deps, [errorIssue('business-rule', 'No walk-ins: an infusion appointment is booked for a referral (Appointment.basedOn its ServiceRequest)', 'Appointment.basedOn')], undefined);
+  }
+  const prepared = await schedulingContext(deps, input.tenant, serviceRequestId, { expression: 'Appointment.basedOn' });
+  const now = deps.clock.now();
+  // Booking a hold: the referral is still cleared and the hold must still stand.
+  const heldId = input.book && input.appointment.id !== undefined ? input.appointment.id : undefined;
+  const held = heldId !== undefined ? await deps.store.readChairBooking(heldId) : undefined;
+  if (!prepared.ok) return walkInRefusal(deps, prepared.issues, prepared.context);
+  const context = prepared.context;
+  if (heldId !== undefined && (!held || held.tenant !== input.tenant || held.status !== 'held' || (held.holdExpiresAt !== undefined && held.holdExpiresAt <= now.toISOString()))) {
+    return { kind: 'refused', outcome: conflict('The hold on this appointment has lapsed or does not exist; ask $find for free slots and book again', 'Appointment.id') };
+  }
+  const { slot, issues } = slotOfAppointment(context, input.appointment);
+  if (!slot) return { kind: 'refused', outcome: unprocessable(issues) };
+
+  const appointmentId = heldId ?? deps.newId();
+  const holdExpiresAt = input.book ? undefined : new Date(now.getTime() + deps.scheduling.holdMinutes * 60_000);
+  const appointment = buildAppointment({
+    id: appointmentId,
+    status: input.book ? 'booked' : 'pending',
+    slot,
+    subject: context.subject,
+    ...(holdExpiresAt ? { holdExpiresAt } : {}),
+    created: now,
+  }) as Appointment & { id: string };
+  const writeBack = deps.writeBackTenants.has(input.tenant) && context.ehr !== undefined;
+  const outcome = await deps.store.transaction(async (tx: ResourceWriter) => {
+    const reservation = await tx.reserveChair(
+      {
+        appointmentId,
+        tenant: input.tenant,
+        referralId: context.row.id,
+        locationId: slot.locationId,
+        chairId: slot.chairId,
+        start: slot.start.toISOString(),
+        end: slot.end.toISOString(),
+        status: input.book ? 'booked' : 'held',
+        ...(holdExpiresAt ? { holdExpiresAt: holdExpiresAt.toISOString() } : {}),
+      },
+      now,
+    );
+    if (!reservation.reserved) return { kind: 'refused' as const, outcome: chairTaken(reservation.conflict, context) };
+    const stored = (heldId !== undefined ? await tx.update(input.tenant, appointment, now) : await tx.create(input.tenant, appointment, now)) as Appointment & { id: string };
+    if (input.book) {
+      const task = await tx.update(input.tenant, scheduledTask(context.task, appointmentId, now), now, { ifMatchVersionId: context.task.meta?.versionId ?? '1' });
+      await tx.updateReferralStatus(input.tenant, context.row.id, 'scheduled', now);
+      if (writeBack) {
+        await tx.enqueue(appointmentWriteBack(deps, context, stored), now);
+        await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, task, ehr: context.ehr! }), now);
+      }
+    }
+    return { kind: 'reserved' as const, appointment: stored };
+  });
+  if (outcome.kind === 'reserved') {
+    deps.logger.info(input.book ? 'appointment booked' : 'appointment held', { appointmentId, referralId: context.row.id, locationId: slot.locationId, chairId: slot.chairId });
+  }
+  return outcome;
+}
+
+/** Elements of a booked Appointment a client may change: the status and the time (a reschedule). */
+const CLIENT_APPOINTMENT_ELEMENTS = new Set(['meta', 'text', 'status', 'start', 'end', 'minutesDuration', 'participant', 'cancelationReason', 'comment', 'patientInstruction']);
+
+/**
+ * A client's update of a stored Appointment: cancel (the chair is freed, the referral is ready to
+ * schedule again), reschedule (a new time on the same site, with the pharmacy's notice: refused or
+ * flagged per policy), or record the visit (arrived, checked-in, fulfilled, noshow).
+ */
+export async function updateAppointmentByClient(
+  deps: GatewayDeps,
+  input: { tenant: TenantId; id: string; body: unknown; ifMatchVersionId?: string },
+): Promise<{ kind: 'updated'; appointment: Appointment & { id: string }; issues: OperationOutcomeIssue[] } | Refusal> {
+  const body = input.body as Appointment | null;
+  if (typeof body !== 'object' || body === null || body.resourceType !== 'Appointment' || body.id !== input.id) {
+    return { kind: 'refused', outcome: unprocessable([errorIssue('invalid', `The body must be the Appointment ${input.id}`, 'Appointment.id')]) };
+  }
+  const stored = await deps.store.read<Appointment>([input.tenant], 'Appointment', input.id);
+  if (!stored?.id) return { kind: 'refused', outcome: notFound('Appointment', input.id) };
+  const current = stored as Appointment & { id: string };
+  const issues: OperationOutcomeIssue[] = [];
+  for (const key of [...new Set([...Object.keys(current), ...Object.keys(body)])].sort()) {
+    if (CLIENT_APPOINTMENT_ELEMENTS.has(key)) continue;
+    if (JSON.stringify((body as unknown as Record<string, unknown>)[key]) !== JSON.stringify((current as unknown as Record<string, unknown>)[key])) {
+      issues.push(errorIssue('business-rule', `Appointment.${key} is kept by the gateway; a client may change the status or the time`, `Appointment.${key}`));
+    }
+  }
+  const serviceRequestId = serviceRequestIdOf(current);
+  if (issues.length > 0 || serviceRequestId === undefined) return { kind: 'refused', outcome: unprocessable(issues) };
+
+  const now = deps.clock.now();
+  const booking = await deps.store.readChairBooking(current.id);
+  const moved = body.start !== current.start || body.end !== current.end;
+  const prepared = await schedulingContext(deps, input.tenant, serviceRequestId, { expression: 'Appointment.basedOn' });
+  const context = prepared.ok ? prepared.context : (prepared.context as SchedulingContext | undefined);
+  if (!context?.site) return { kind: 'refused', outcome: unprocessable(prepared.ok ? [] : prepared.issues) };
+  const warnings: OperationOutcomeIssue[] = [];
+  let slot: AppointmentSlot | undefined;
+  if (moved) {
+    if (current.status !== 'booked' || body.status !== 'booked') {
+      return { kind: 'refused', outcome: unprocessable([errorIssue('business-rule', 'Only a booked appointment is rescheduled, and it stays booked', 'Appointment.status')]) };
+    }
+    const notice = rescheduleNoticeIssues({
+      now,
+      leadTimeBusinessDays: context.drug.pharmacyLeadTimeBusinessDays,
+      timeZone: context.calendar.timeZone,
+      closures: context.calendar.closures,
+      start: new Date(body.start ?? ''),
+      policy: deps.scheduling.lateReschedule,
+    });
+    if (notice.some((i) => i.severity === 'error')) return { kind: 'refused', outcome: unprocessable(notice) };
+    warnings.push(...notice);
+    // The lead time was checked against now (above); the order and authorization windows still hold.
+    const checked = slotOfAppointment({ ...context, earliest: new Date(Math.min(context.earliest.getTime(), now.getTime())) }, body);
+    if (!checked.slot) return { kind: 'refused', outcome: unprocessable(checked.issues) };
+    slot = checked.slot;
+  }
+  const cancelled = body.status === 'cancelled' || body.status === 'noshow' || body.status === 'entered-in-error';
+  const next: Appointment & { id: string } = { ...body, id: current.id };
+  const writeBack = deps.writeBackTenants.has(input.tenant) && context.ehr !== undefined;
+  const outcome = await deps.store.transaction(async (tx: ResourceWriter) => {
+    if (slot && booking) {
+      const reservation = await tx.reserveChair({ ...booking, chairId: slot.chairId, start: slot.start.toISOString(), end: slot.end.toISOString() }, now);
+      if (!reservation.reserved) return { kind: 'refused' as const, outcome: chairTaken(reservation.conflict, context) };
+    }
+    if (cancelled) await tx.releaseChair(current.id);
+    const stored = (await tx.update(input.tenant, next, now, { ifMatchVersionId: input.ifMatchVersionId ?? current.meta?.versionId ?? '1' })) as Appointment & { id: string };
+    if (cancelled && businessStatus(context.task) === 'scheduled') {
+      // The referral is cleared still: it goes back to be scheduled again.
+      const { output, ...task } = context.task;
+      const ready: Task & { id: string } = {
+        ...task,
+        status: taskStatusFor('ready-to-schedule'),
+        businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'ready-to-schedule', display: referralStatusDisplay('ready-to-schedule') }] },
+        lastModified: context.task.lastModified ?? now.toISOString(),
+        ...(output ? { output: output.filter((o) => !o.type.coding?.some((c) => c.code === 'appointment')) } : {}),
+      };
+      const saved = await tx.update(input.tenant, ready, now);
+      await tx.updateReferralStatus(input.tenant, context.row.id, 'ready-to-schedule', now);
+      if (writeBack) await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, task: saved, ehr: context.ehr! }), now);
+    }
+    if (writeBack) await tx.enqueue(appointmentWriteBack(deps, context, stored), now);
+    return { kind: 'updated' as const, appointment: stored, issues: warnings };
+  });
+  return outcome;
+}
