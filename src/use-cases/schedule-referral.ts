@@ -20,7 +20,8 @@ import type { CatalogDrug } from '../domain/drug-catalog.js';
 import { earliestStart, rescheduleNoticeIssues } from '../domain/lead-time.js';
 import { placerIdentifier, requestedPeriod, type EhrReferences } from '../domain/referral.js';
 import { REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, taskStatusFor } from '../domain/referral-status.js';
-import { openIntervals, siteCalendarFromLocation, type SiteCalendar } from '../domain/site-hours.js';
+import { instantWithSiteOffset, openIntervals, siteCalendarFromLocation, type SiteCalendar } from '../domain/site-hours.js';
+import { planSeries } from '../domain/infusion-series.js';
 import type { DirectorySite } from '../domain/site-directory.js';
 import { findSlots, type SlotFilters, type SlotProposal } from '../domain/slot-finder.js';
 import { formatAppointmentTime } from '../domain/reminder-text.js';
@@ -86,7 +87,7 @@ export async function schedulingContext(
   deps: GatewayDeps,
   tenant: TenantId,
   serviceRequestId: string,
-  options: { expression: string; window?: { start?: Date; end?: Date } },
+  options: { expression: string; window?: { start?: Date; end?: Date }; rescheduling?: string },
 ): Promise<{ ok: true; context: SchedulingContext } | { ok: false; issues: OperationOutcomeIssue[]; context?: Partial<SchedulingContext> }> {
   const serviceRequest = await deps.store.read<ServiceRequest>([tenant], 'ServiceRequest', serviceRequestId);
   const order = serviceRequest ? placerIdentifier(serviceRequest) : undefined;
@@ -113,10 +114,11 @@ export async function schedulingContext(
       { name: 'based-on', values: [`ServiceRequest/${serviceRequest.id}`] },
       { name: 'status', values: ['booked', 'arrived', 'fulfilled', 'checked-in'] },
     ],
-    count: 1,
+    count: 2,
     offset: 0,
   });
-  const dose = earlierDoses.resources.length > 0 ? 'maintenance' : 'first-dose';
+  // The appointment being rescheduled keeps its own dose: it does not count as an earlier one.
+  const dose = earlierDoses.resources.some((a) => a.id !== options.rescheduling) ? 'maintenance' : 'first-dose';
   const durationMinutes = dose === 'first-dose' ? drug.chairMinutes.firstDose : drug.chairMinutes.maintenance;
   const clearedAt = new Date(task.lastModified ?? row.updatedAt);
   const authorizationPeriod = outputOf(task, 'authorization-period')?.valuePeriod;
@@ -255,8 +257,28 @@ function appointmentWriteBack(deps: GatewayDeps, context: SchedulingContext, app
   return { id: deps.newId(), tenant: context.tenant, orderingKey: `referral:${context.row.id}`, kind: EHR_UPSERT, payload };
 }
 
-/** The referral's Task at scheduled, naming the booked Appointment. */
-function scheduledTask(task: Task & { id: string }, appointmentId: string, now: Date): Task & { id: string } {
+/**
+ * The series the booked dose starts, within the order's validity and the authorization's period
+ * (seed 001, DOMAIN.md 8): target dates, written on the Task as planned-dose outputs.
+ */
+function plannedDoses(context: SchedulingContext, firstStart: Date): Date[] {
+  const orderEnd = instantOf(requestedPeriod(context.serviceRequest)?.end, context.calendar.timeZone, 'end');
+  if (!orderEnd) return [firstStart];
+  const authorizationEnd = instantOf(outputOf(context.task, 'authorization-period')?.valuePeriod?.end, context.calendar.timeZone, 'end');
+  const quantity = context.serviceRequest.quantityQuantity?.value;
+  return planSeries({
+    firstStart,
+    drug: context.drug,
+    orderValidUntil: orderEnd,
+    ...(authorizationEnd ? { authorizationEnd } : {}),
+    ...(quantity !== undefined && Number.isInteger(quantity) ? { maxDoses: quantity } : {}),
+    phase: context.subject.dose === 'first-dose' ? 'induction' : 'maintenance',
+    timeZone: context.calendar.timeZone,
+  }).doses;
+}
+
+/** The referral's Task at scheduled, naming the booked Appointment and the series it starts. */
+function scheduledTask(task: Task & { id: string }, appointmentId: string, now: Date, doses: readonly Date[], timeZone: string): Task & { id: string } {
   const { statusReason: _reason, ...rest } = task;
   return {
     ...rest,
@@ -264,8 +286,12 @@ function scheduledTask(task: Task & { id: string }, appointmentId: string, now: 
     businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'scheduled', display: referralStatusDisplay('scheduled') }] },
     lastModified: now.toISOString(),
     output: [
-      ...(task.output ?? []).filter((o) => !o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'appointment')),
+      ...(task.output ?? []).filter((o) => !o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && (c.code === 'appointment' || c.code === 'planned-dose'))),
       { type: { coding: [{ system: TASK_PARAMETER_TYPE_SYSTEM, code: 'appointment', display: 'Appointment' }] }, valueReference: { reference: `Appointment/${appointmentId}` } },
+      ...doses.map((dose) => ({
+        type: { coding: [{ system: TASK_PARAMETER_TYPE_SYSTEM, code: 'planned-dose', display: 'Planned dose' }] },
+        valueDateTime: instantWithSiteOffset(dose, timeZone),
+      })),
     ],
   };
 }
@@ -338,7 +364,8 @@ async function reserve(deps: GatewayDeps, input: { tenant: TenantId; appointment
     if (!reservation.reserved) return { kind: 'refused' as const, outcome: chairTaken(reservation.conflict, context) };
     const stored = (heldId !== undefined ? await tx.update(input.tenant, appointment, now) : await tx.create(input.tenant, appointment, now)) as Appointment & { id: string };
     if (input.book) {
-      const task = await tx.update(input.tenant, scheduledTask(context.task, appointmentId, now), now, { ifMatchVersionId: context.task.meta?.versionId ?? '1' });
+      const doses = plannedDoses(context, slot.start);
+      const task = await tx.update(input.tenant, scheduledTask(context.task, appointmentId, now, doses, slot.timeZone), now, { ifMatchVersionId: context.task.meta?.versionId ?? '1' });
       await tx.updateReferralStatus(input.tenant, context.row.id, 'scheduled', now);
       if (writeBack) {
         await tx.enqueue(appointmentWriteBack(deps, context, stored), now);
@@ -385,7 +412,7 @@ export async function updateAppointmentByClient(
   const now = deps.clock.now();
   const booking = await deps.store.readChairBooking(current.id);
   const moved = body.start !== current.start || body.end !== current.end;
-  const prepared = await schedulingContext(deps, input.tenant, serviceRequestId, { expression: 'Appointment.basedOn' });
+  const prepared = await schedulingContext(deps, input.tenant, serviceRequestId, { expression: 'Appointment.basedOn', rescheduling: current.id });
   const context = prepared.ok ? prepared.context : (prepared.context as SchedulingContext | undefined);
   if (!context?.site) return { kind: 'refused', outcome: unprocessable(prepared.ok ? [] : prepared.issues) };
   const warnings: OperationOutcomeIssue[] = [];

@@ -1,0 +1,268 @@
+/**
+ * Scheduling over HTTP with literal dates and a clock the test sets: a cleared referral (the
+ * stand-in payer clears it) is found slots, held and booked; walk-ins and late reschedules are
+ * refused; the booked Appointment reaches the stand-in EHR.
+ */
+import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import { readFixture, withOrderNumber } from '../support/fixtures.js';
+import { fhirFetch, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
+import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
+import { allInEhr } from '../connectivity/ehr-helpers.js';
+import type { Clock } from '../../src/ports/clock.js';
+
+const TYPES = 'https://fhir.infusion-gateway.example/CodeSystem/task-parameter-type';
+const DOCUMENTATION = 'https://fhir.infusion-gateway.example/CodeSystem/documentation-requirement';
+const APPOINTMENT_ID = 'https://fhir.infusion-gateway.example/appointment-id';
+
+/** A clock the test moves. */
+function settableClock(iso: string): Clock & { set(iso: string): void } {
+  let now = new Date(iso);
+  return { now: () => new Date(now), set: (next) => (now = new Date(next)) };
+}
+
+const statusOf = (task: any): string => task.businessStatus.coding[0].code;
+
+async function startWorld(engine: Engine, clock: Clock): Promise<{ gw: RunningGateway; payer: StandInPayer; ehr: StandInEhr; stop(): Promise<void> }> {
+  // Every member is in force; tocilizumab needs no authorization from Sonoran, infliximab is approved.
+  const payer = await startStandInPayer({
+    defaultRule: { eligibility: { inForce: true, authRequired: false }, priorAuth: { kind: 'approve', authorizationNumber: 'AUTH-SCHED', period: { start: '2026-12-01', end: '2027-02-28' } } },
+  });
+  const ehr = await startStandInEhr();
+  const connections = ['payer-cumberland', 'payer-peachtree', 'payer-sonoran'].map((id) => ({ payer: id, baseUrl: payer.baseUrl }));
+  const gw = await startGateway({
+    engine,
+    clock,
+    background: true,
+    env: {
+      PAYER_CONNECTIONS: JSON.stringify(connections),
+      EHR_FHIR_BASE_URL: ehr.baseUrl,
+      EHR_POLL: 'false',
+      OUTBOX_POLL_MS: '25',
+      PRIOR_AUTH_INQUIRY_CRON: '0 0 0 1 1 *',
+      REMINDER_CRON: '0 0 0 1 1 *',
+      NO_SHOW_CRON: '0 0 0 1 1 *',
+    },
+  });
+  return {
+    gw,
+    payer,
+    ehr,
+    stop: async () => {
+      await gw.stop();
+      await payer.stop();
+      await ehr.stop();
+    },
+  };
+}
+
+/** Posts a referral and waits until the coverage step has cleared it. */
+async function clearedReferral(gw: RunningGateway, drug: 'tocilizumab' | 'infliximab', change: (sr: any) => void = () => {}): Promise<{ serviceRequestId: string; taskId: string }> {
+  const body = withOrderNumber(readFixture(`referrals/${drug}/service-request.json`), `sched-${randomUUID()}`);
+  const documents = drug === 'infliximab' ? ['prior-treatment-failure', 'tb-screening', 'hepatitis-b-screening', 'current-weight'] : ['prior-treatment-failure', 'tb-screening', 'baseline-labs'];
+  for (const code of documents) {
+    body.contained.push({ resourceType: 'DocumentReference', id: `doc-${code}`, status: 'current', type: { coding: [{ system: DOCUMENTATION, code }] }, content: [{ attachment: { title: code } }] });
+    body.supportingInfo = [...(body.supportingInfo ?? []), { reference: `#doc-${code}` }];
+  }
+  change(body);
+  const created = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body });
+  expect(created.status, JSON.stringify(created.body?.issue)).to.equal(201);
+  const taskId = (await fhirFetch(`${gw.baseUrl}/fhir/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource.id;
+  let last = '';
+  await waitUntil('the referral was cleared', async () => {
+    last = statusOf((await fhirFetch(`${gw.baseUrl}/fhir/Task/${taskId}`)).body);
+    return last === 'ready-to-schedule';
+  }).catch(async (err) => {
+    const outbox = (await fhirFetch(`${gw.baseUrl}/admin/outbox?_count=50`)).body;
+    throw new Error(`${err.message}; Task at ${last}; outbox ${JSON.stringify(outbox.messages.map((m: any) => [m.kind, m.status, m.attempts, m.nextAttemptAt, m.lastError?.issue?.[0]?.diagnostics]))}`);
+  });
+  return { serviceRequestId: created.body.id, taskId };
+}
+
+async function find(gw: RunningGateway, serviceRequestId: string, query = ''): Promise<any[]> {
+  const found = await fhirFetch(`${gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}${query}`);
+  expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
+  return found.body.entry.map((e: any) => e.resource);
+}
+
+const book = (gw: RunningGateway, appointment: any): Promise<{ status: number; body: any }> =>
+  fhirFetch(`${gw.baseUrl}/fhir/Appointment/$book`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: appointment }] } });
+
+describe('scheduling: find, hold and book cleared referrals', function () {
+  this.timeout(120_000);
+  // Friday 4 December 2026, 16:00 in Nashville (15:00 in Denver).
+  const clock = settableClock('2026-12-04T22:00:00Z');
+  let world: Awaited<ReturnType<typeof startWorld>>;
+
+  before(async () => {
+    world = await startWorld('sqlite', clock);
+  });
+  after(async () => {
+    await world.stop();
+  });
+  beforeEach(() => clock.set('2026-12-04T22:00:00Z'));
+
+  it('proposes nothing sooner than one business day after clearance: Friday afternoon leads to Monday, in the site\'s own zone', async () => {
+    const { serviceRequestId } = await clearedReferral(world.gw, 'tocilizumab');
+    const proposals = await find(world.gw, serviceRequestId, '&_count=3');
+    // Denver (Mountain time): cleared Friday 15:00 MST, so Monday 15:00 MST; tocilizumab's first dose takes 105 minutes.
+    expect(proposals.map((a) => a.start)).to.deep.equal(['2026-12-07T15:00:00-07:00', '2026-12-07T15:15:00-07:00', '2026-12-07T15:30:00-07:00']);
+    expect(proposals[0].end).to.equal('2026-12-07T16:45:00-07:00');
+    expect(proposals[0].status).to.equal('proposed');
+    expect(proposals[0].participant.map((p: any) => p.actor.reference ?? p.actor.identifier.value)).to.deep.equal([proposals[0].participant[0].actor.reference ?? proposals[0].participant[0].actor.identifier.value, 'Location/hin-denver-cherry-creek', 'DEN-CCK/chair-1']);
+  });
+
+  it('fits the whole chair time inside the hours of a site in another zone (Nashville, Central time)', async () => {
+    const { serviceRequestId } = await clearedReferral(world.gw, 'infliximab');
+    const [first] = await find(world.gw, serviceRequestId, '&_count=1');
+    // Monday 16:00 CST + 195 minutes would end after Green Hills closes at 18:00: Tuesday 08:00 it is.
+    expect(first.start).to.equal('2026-12-08T08:00:00-06:00');
+    expect(first.end).to.equal('2026-12-08T11:15:00-06:00');
+  });
+
+  it('honours an evenings-only preference', async () => {
+    const { serviceRequestId } = await clearedReferral(world.gw, 'tocilizumab');
+    const proposals = await find(world.gw, serviceRequestId, '&evenings-only=true&_count=2');
+    expect(proposals.map((a) => a.start)).to.deep.equal(['2026-12-07T17:00:00-07:00', '2026-12-07T17:15:00-07:00']);
+  });
+
+  it('keeps wall-clock times across the daylight-saving change (14 March 2027)', async () => {
+    clock.set('2027-03-12T22:00:00Z'); // Friday 15:00 MST
+    const { serviceRequestId } = await clearedReferral(world.gw, 'tocilizumab');
+    const [first] = await find(world.gw, serviceRequestId, '&_count=1');
+    expect(first.start).to.equal('2027-03-15T15:00:00-06:00'); // Monday 15:00, now MDT
+  });
+
+  it('holds a chair for a while, then books it: the Task is scheduled with the series planned within the order', async () => {
+    const { serviceRequestId, taskId } = await clearedReferral(world.gw, 'tocilizumab');
+    const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');
+    const held = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$hold`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: proposal }] } });
+    expect(held.status, JSON.stringify(held.body?.issue)).to.equal(201);
+    expect(held.body.status).to.equal('pending');
+    // The held chair is not offered to another referral.
+    const other = await clearedReferral(world.gw, 'tocilizumab');
+    const [next] = await find(world.gw, other.serviceRequestId, '&_count=1');
+    expect(next.participant[2].actor.identifier.value).to.equal('DEN-CCK/chair-2');
+
+    const booked = await book(world.gw, held.body);
+    expect(booked.status, JSON.stringify(booked.body?.issue)).to.equal(201);
+    expect(booked.body.status).to.equal('booked');
+    expect(booked.body.id).to.equal(held.body.id);
+    const task = (await fhirFetch(`${world.gw.baseUrl}/fhir/Task/${taskId}`)).body;
+    expect(statusOf(task)).to.equal('scheduled');
+    const planned = task.output.filter((o: any) => o.type.coding[0].system === TYPES && o.type.coding[0].code === 'planned-dose').map((o: any) => o.valueDateTime);
+    // Every 4 weeks from the first dose, 13 infusions at most, none after the order ends (2027-12-01).
+    expect(planned[0]).to.equal('2026-12-07T15:00:00-07:00');
+    expect(planned[1]).to.equal('2027-01-04T15:00:00-07:00');
+    expect(planned.length).to.equal(13);
+    expect(planned.every((d: string) => d < '2027-12-02')).to.equal(true);
+
+    // The booked Appointment reaches the EHR, once.
+    await waitUntil('the Appointment reached the EHR', async () => (await allInEhr(world.ehr.baseUrl, 'Appointment')).some((a) => a.identifier?.[0]?.value === booked.body.id));
+    const inEhr = (await allInEhr(world.ehr.baseUrl, 'Appointment')).filter((a) => a.identifier?.some((i: any) => i.system === APPOINTMENT_ID && i.value === booked.body.id));
+    expect(inEhr).to.have.length(1);
+    expect(inEhr[0].status).to.equal('booked');
+    expect(inEhr[0].start).to.equal('2026-12-07T15:00:00-07:00');
+  });
+
+  it('lets a hold lapse by itself', async () => {
+    const { serviceRequestId } = await clearedReferral(world.gw, 'tocilizumab');
+    const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');
+    const held = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$hold`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: proposal }] } });
+    expect(held.status).to.equal(201);
+    clock.set('2026-12-04T22:11:00Z'); // 11 minutes later: the 10-minute hold has lapsed
+    const lapsed = await book(world.gw, held.body);
+    expect(lapsed.status).to.equal(409);
+    expect(lapsed.body.issue[0].expression).to.deep.equal(['Appointment.id']);
+  });
+
+  it('refuses walk-ins: an Appointment for a referral not cleared, or for no referral, with why and the next slots', async () => {
+    const body = withOrderNumber(readFixture('referrals/tocilizumab/service-request.json'), `walkin-${randomUUID()}`);
+    // A member of its own whose payer is down: the referral stays in verifying-coverage.
+    const coverage = body.contained.find((r: any) => r.resourceType === 'Coverage');
+    coverage.subscriberId = coverage.identifier[0].value = `WALKIN-${randomUUID().slice(0, 8)}`;
+    world.payer.setMemberRule(coverage.subscriberId, { eligibility: { kind: 'fail-500' } });
+    const created = await fhirFetch(`${world.gw.baseUrl}/fhir/ServiceRequest`, { body });
+    const appointment = {
+      resourceType: 'Appointment',
+      status: 'booked',
+      start: '2026-12-08T09:00:00-07:00',
+      end: '2026-12-08T10:45:00-07:00',
+      basedOn: [{ reference: `ServiceRequest/${created.body.id}` }],
+      participant: [{ actor: { reference: 'Location/hin-denver-cherry-creek' }, status: 'accepted' }],
+    };
+    const refused = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment`, { body: appointment });
+    expect(refused.status).to.equal(422);
+    expect(refused.body.issue[0].diagnostics).to.match(/^No walk-ins: the referral is not cleared/);
+    const offers = refused.body.issue.filter((i: any) => i.severity === 'information');
+    expect(offers).to.have.length(3);
+    expect(offers[0].diagnostics).to.contain('Monday, December 7, 2026 at 3:00 PM MST');
+
+    const { basedOn: _basedOn, ...noReferral } = appointment;
+    const stranger = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment`, { body: noReferral });
+    expect(stranger.status).to.equal(422);
+    expect(stranger.body.issue[0].expression).to.deep.equal(['Appointment.basedOn']);
+    const none = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment?based-on=ServiceRequest/${created.body.id}`);
+    expect(none.body.total).to.equal(0);
+  });
+
+  it('refuses a reschedule with less notice than the pharmacy needs, and takes one with enough', async () => {
+    const { serviceRequestId } = await clearedReferral(world.gw, 'tocilizumab');
+    const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');
+    const booked = await book(world.gw, proposal);
+    expect(booked.status).to.equal(201);
+    clock.set('2026-12-07T16:00:00Z'); // Monday 09:00 MST, the morning of the visit
+    const late = { ...booked.body, start: '2026-12-07T17:00:00-07:00', end: '2026-12-07T18:45:00-07:00' };
+    const refused = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${booked.body.id}`, { method: 'PUT', body: late });
+    expect(refused.status).to.equal(422);
+    expect(refused.body.issue[0].expression).to.deep.equal(['Appointment.start']);
+    const moved = { ...booked.body, start: '2026-12-09T09:00:00-07:00', end: '2026-12-09T10:45:00-07:00' };
+    const accepted = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${booked.body.id}`, { method: 'PUT', body: moved });
+    expect(accepted.status, JSON.stringify(accepted.body?.issue)).to.equal(200);
+    expect(accepted.body.start).to.equal('2026-12-09T09:00:00-07:00');
+  });
+
+  it('frees the chair on a cancellation and returns the referral to ready-to-schedule', async () => {
+    const { serviceRequestId, taskId } = await clearedReferral(world.gw, 'tocilizumab');
+    const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');
+    const booked = await book(world.gw, proposal);
+    const cancelled = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${booked.body.id}`, { method: 'PUT', body: { ...booked.body, status: 'cancelled' } });
+    expect(cancelled.status, JSON.stringify(cancelled.body?.issue)).to.equal(200);
+    expect(statusOf((await fhirFetch(`${world.gw.baseUrl}/fhir/Task/${taskId}`)).body)).to.equal('ready-to-schedule');
+    const [again] = await find(world.gw, serviceRequestId, '&_count=1');
+    expect(again.start).to.equal(proposal.start);
+    expect(again.participant[2].actor.identifier.value).to.equal(proposal.participant[2].actor.identifier.value);
+  });
+});
+
+for (const engine of ['sqlite', 'postgres'] as Engine[]) {
+  describe(`no double booking, ever (${engine})`, function () {
+    this.timeout(120_000);
+    const clock = settableClock('2026-12-04T22:00:00Z');
+    let world: Awaited<ReturnType<typeof startWorld>>;
+    before(async () => {
+      world = await startWorld(engine, clock);
+    });
+    after(async () => {
+      await world.stop();
+    });
+
+    it('gives exactly one booking and 49 conflicts naming the slot to 50 concurrent $book calls for one chair and time', async () => {
+      // Fifty cleared referrals, fifty coordinators, one chair and time.
+      const referrals: Array<{ serviceRequestId: string }> = [];
+      for (let i = 0; i < 50; i += 1) referrals.push(await clearedReferral(world.gw, 'tocilizumab'));
+      const [proposal] = await find(world.gw, referrals[0]!.serviceRequestId, '&_count=1');
+      const attempts = referrals.map((r) => ({ ...proposal, basedOn: [{ reference: `ServiceRequest/${r.serviceRequestId}` }] }));
+      const results = await Promise.all(attempts.map((a) => book(world.gw, a)));
+      const statuses = results.map((r) => r.status);
+      expect(statuses.filter((s) => s === 201), JSON.stringify(results.find((r) => r.status !== 201 && r.status !== 409)?.body)).to.have.length(1);
+      expect(statuses.filter((s) => s === 409)).to.have.length(49);
+      const conflictIssue = results.find((r) => r.status === 409)!.body.issue[0];
+      expect(conflictIssue.expression).to.deep.equal(['Appointment.start']);
+      expect(conflictIssue.diagnostics).to.contain('Chair chair-1 at Harbor Infusion Center - Denver Cherry Creek is taken from Monday, December 7, 2026 at 3:00 PM MST');
+      const booked = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment?status=booked&location=Location/hin-denver-cherry-creek&_count=100`);
+      expect(booked.body.total).to.equal(1);
+    });
+  });
+}
