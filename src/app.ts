@@ -6,7 +6,7 @@ import type { CapabilityStatement } from 'fhir/r4.js';
 import { notFound, unavailable } from './fhir/outcomes.js';
 import { createFhirHandlers, type ConformanceResources } from './http/fhir-handlers.js';
 import { fhirErrorHandler, fhirRouter, requestContext, type HttpOptions } from './http/routes.js';
-import { notificationRouter } from './http/notification-routes.js';
+import { notificationRouter, payerNotificationRouter } from './http/notification-routes.js';
 import { operatorRouter } from './http/operator-routes.js';
 import { cdsHooksRouter } from './http/cds-hooks-routes.js';
 import type { CdsDeps } from './use-cases/cds-site-check.js';
@@ -44,6 +44,8 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   app.use(requestContext(deps.logger, options.defaultTenant));
   app.use('/fhir', fhirRouter(createFhirHandlers(deps, options.capabilityStatement, options.conformance), options));
   app.use('/subscription-notifications', notificationRouter(deps, options));
+  // Payers' Subscription notifications of decided prior authorizations (Da Vinci PAS pended requests).
+  app.use('/payer-notifications', payerNotificationRouter(deps, options));
   // Operators' outbox API. Unauthenticated until the security work lands: bind to a private
   // interface or put it behind the reverse proxy's authentication in the meantime.
   app.use('/admin', operatorRouter({ outbox: deps.store, clock: deps.clock, logger: deps.logger }));

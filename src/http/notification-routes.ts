@@ -2,11 +2,15 @@
  * Where EHRs send Subscription notifications (rest-hook): POST /subscription-notifications/{tenant}.
  * The tenant is in the path because a notifying server sends the endpoint's URL and may not add
  * custom headers; it must be a tenant with an EHR connection.
+ *
+ * Where payers send theirs (decided prior authorizations): POST /payer-notifications/{payerOrganizationId},
+ * the payer's Organization id in the directory; it must be a payer with a connection.
  */
 import express, { type Request, type Response, type Router } from 'express';
 import { notFound, statusOf } from '../fhir/outcomes.js';
 import type { EhrFhir } from '../ports/ehr-fhir.js';
 import type { GatewayDeps } from '../use-cases/deps.js';
+import { receivePayerNotification } from '../use-cases/receive-payer-notification.js';
 import { receiveSubscriptionNotification } from '../use-cases/receive-subscription-notification.js';
 import { fhirJsonBody, negotiate, type HttpOptions } from './routes.js';
 
@@ -26,6 +30,17 @@ export function notificationRouter(
       return;
     }
     const result = await receiveSubscriptionNotification(deps, { tenant, body: req.body, ehr });
+    res.status(statusOf(result.outcome)).type('application/fhir+json').send(JSON.stringify(result.outcome));
+  });
+  return router;
+}
+
+export function payerNotificationRouter(deps: GatewayDeps, options: Pick<HttpOptions, 'bodyLimitBytes' | 'jsonMaxDepth'>): Router {
+  const router = express.Router();
+  router.use(negotiate);
+  router.use(fhirJsonBody(options));
+  router.post('/:payerOrganizationId', async (req: Request, res: Response) => {
+    const result = await receivePayerNotification(deps, { payerOrganizationId: String(req.params['payerOrganizationId']), body: req.body });
     res.status(statusOf(result.outcome)).type('application/fhir+json').send(JSON.stringify(result.outcome));
   });
   return router;

@@ -211,6 +211,11 @@ export interface ResourceStore extends ResourceReader, OutboxStore, CursorStore,
   transaction<T>(work: (tx: ResourceWriter) => Promise<T>): Promise<T>;
   findReferralByIdentifier(tenant: TenantId, identifierSystem: string, identifierValue: string): Promise<ReferralRow | undefined>;
   readReferral(tenant: TenantId, id: string): Promise<ReferralRow | undefined>;
+  /**
+   * A referral by its id whatever its tenant, for callers that are not a tenant (a payer naming a
+   * claim the gateway sent). Referral ids are random UUIDs the gateway assigns.
+   */
+  findReferralById(id: string): Promise<ReferralRow | undefined>;
   /** Referrals of every tenant in a status, least recently changed first (for follow-up jobs). */
   listReferralsByStatus(status: string, options: { limit: number }): Promise<ReferralRow[]>;
   /** Bookings and unexpired holds overlapping [from, to) at these sites, every tenant: what $find must avoid. */

@@ -27,7 +27,7 @@ import type { ResourceWriter } from '../ports/resource-store.js';
 import { findByConditionalQueryLocked } from './conditional.js';
 import type { GatewayDeps } from './deps.js';
 import { prepareReferral, recordReferral, referralOutcomeIssues, referralProfileIssues, type PreparedReferral } from './intake-referral.js';
-import { createResource, updateResource, updateUnlessUnchanged, WRITABLE_TYPES, type InteractionResult } from './resource-interactions.js';
+import { createResource, gatewayRecordIssues, updateResource, updateUnlessUnchanged, WRITABLE_TYPES, type InteractionResult } from './resource-interactions.js';
 import { versionFromETag, type Preferences } from '../fhir/http-headers.js';
 
 type ReturnPreference = Preferences['return'];
@@ -98,6 +98,10 @@ function checkEntryRequest(entry: BundleEntry, index: number): OperationOutcomeI
   }
   if (type !== 'ServiceRequest' && !WRITABLE_TYPES.includes(type)) {
     issues.push(errorIssue('not-supported', `${type} resources cannot be written by clients of this server`, `${path}.resource.resourceType`));
+  }
+  const urlId = request.method === 'PUT' ? request.url.split('/')[1] : undefined;
+  for (const reserved of gatewayRecordIssues(entry.resource, urlId)) {
+    issues.push({ ...reserved, expression: (reserved.expression ?? []).map((e) => `${path}.resource${e.slice(e.indexOf('.'))}`) });
   }
   return issues;
 }

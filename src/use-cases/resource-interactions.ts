@@ -3,7 +3,7 @@
  * gateway keeps: read, vread, history, search, create and update. The infusion-specific story
  * (ServiceRequest intake) lives in create-service-request.ts; this file routes to it.
  */
-import type { Bundle, OperationOutcome, OperationOutcomeIssue, Resource } from 'fhir/r4.js';
+import type { Bundle, Coverage, OperationOutcome, OperationOutcomeIssue, Resource } from 'fhir/r4.js';
 import {
   badRequest,
   errorIssue,
@@ -22,6 +22,7 @@ import type { ResourceWriter, TenantId } from '../ports/resource-store.js';
 import { findByConditionalQueryLocked } from './conditional.js';
 import { createServiceRequest } from './create-service-request.js';
 import { DIRECTORY_TYPES, visibleTenants, type GatewayDeps } from './deps.js';
+import { VERIFIED_COVERAGE_ID_PREFIX, VERIFIED_COVERAGE_IDENTIFIER_SYSTEM } from './verify-coverage.js';
 
 /**
  * Types a client can create and update directly: what an EHR sends along with a referral, and the
@@ -140,6 +141,8 @@ export async function createResource(
   }
   const typeIssues = checkBodyType(input.body, input.resourceType);
   if (typeIssues.length > 0) return refused(badRequest(typeIssues));
+  const reserved = gatewayRecordIssues(input.body as Resource);
+  if (reserved.length > 0) return refused(unprocessable(reserved));
   const issues = deps.validator.validateBase(input.body);
   if (hasErrors(issues)) return refused(badRequest(issues));
   const claimed = (input.body as Resource).meta?.profile ?? [];
@@ -170,6 +173,24 @@ export async function createResource(
   return { kind: 'ok', status: 201, resource: created, issues: [...issues, ...profileIssues] };
 }
 
+/**
+ * A verified Coverage is the gateway's record of its own check (verify-coverage.ts): payers and
+ * EHRs read it, nobody but the coverage step writes it.
+ */
+export function gatewayRecordIssues(resource: Resource, urlId?: string): OperationOutcomeIssue[] {
+  if (resource.resourceType !== 'Coverage') return [];
+  const coverage = resource as Coverage;
+  const claimed = (coverage.identifier ?? []).findIndex((i) => i.system === VERIFIED_COVERAGE_IDENTIFIER_SYSTEM);
+  if (claimed >= 0) {
+    return [errorIssue('business-rule', "A verified Coverage is the gateway's own record of its check; clients cannot write one", `Coverage.identifier[${claimed}]`)];
+  }
+  const id = urlId ?? coverage.id;
+  if (id?.startsWith(VERIFIED_COVERAGE_ID_PREFIX)) {
+    return [errorIssue('business-rule', `Coverage ids starting with ${VERIFIED_COVERAGE_ID_PREFIX} are the gateway's verified coverages; clients cannot write them`, 'Coverage.id')];
+  }
+  return [];
+}
+
 export async function updateResource(
   deps: GatewayDeps,
   input: { tenant: TenantId; resourceType: string; id: string; body: unknown; ifMatch?: string },
@@ -180,6 +201,8 @@ export async function updateResource(
   const typeIssues = checkBodyType(input.body, input.resourceType);
   if (typeIssues.length > 0) return refused(badRequest(typeIssues));
   const body = input.body as Resource;
+  const reserved = gatewayRecordIssues(body, input.id);
+  if (reserved.length > 0) return refused(unprocessable(reserved));
   // https://hl7.org/fhir/R4/http.html#update: the body's id must be present and equal the URL's.
   if (body.id !== input.id) {
     return refused(badRequest([errorIssue('invalid', `The resource id (${body.id ?? 'missing'}) must equal the id in the URL (${input.id})`, `${input.resourceType}.id`)]));

@@ -28,7 +28,7 @@ import { buildInquiryBundle, buildPriorAuthorizationBundle, interpretClaimRespon
 import { allowedAmountPerInfusion, priorAuthRequired, reconcileAuthRequirement } from '../domain/prior-auth-rules.js';
 import { ICD10CM_SYSTEM, type EhrReferences } from '../domain/referral.js';
 import { GATEWAY_CANONICAL_BASE, REFERRAL_IDENTIFIER_SYSTEM, REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM } from '../domain/referral-status.js';
-import { conflict, notFound } from '../fhir/outcomes.js';
+import { conflict, notFound, OperationOutcomeError } from '../fhir/outcomes.js';
 import { siteCheckInputs } from '../domain/referral-task.js';
 import type { SiteSuggestion } from '../domain/site-check-types.js';
 import type { DirectorySite, SiteDirectory } from '../domain/site-directory.js';
@@ -43,6 +43,8 @@ import { visibleTenants, type GatewayDeps } from './deps.js';
 export const VERIFY_COVERAGE_STEP = 'verify-coverage';
 export const SUBMIT_PRIOR_AUTH_STEP = 'submit-prior-auth';
 export const VERIFIED_COVERAGE_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/verified-coverage-id`;
+/** The id of the Coverage the gateway stores for a referral it verified: `verified-<referralId>`. */
+export const VERIFIED_COVERAGE_ID_PREFIX = 'verified-';
 export const COVERAGE_VERIFICATION_EXTENSION_URL = `${GATEWAY_CANONICAL_BASE}/StructureDefinition/coverage-verification`;
 const APPEAL_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/appeal-id`;
 /** Seed 001: infusion centers are the setting these sites are. */
@@ -166,7 +168,7 @@ function verifiedCoverage(context: CoverageContext, input: { now: Date; eligibil
   return {
     ...coverage,
     resourceType: 'Coverage',
-    id: `verified-${context.row.id}`,
+    id: `${VERIFIED_COVERAGE_ID_PREFIX}${context.row.id}`,
     identifier: [...(coverage.identifier ?? []), { system: VERIFIED_COVERAGE_IDENTIFIER_SYSTEM, value: context.row.id }],
     beneficiary,
     extension: [...(coverage.extension ?? []).filter((e) => e.url !== COVERAGE_VERIFICATION_EXTENSION_URL), { url: COVERAGE_VERIFICATION_EXTENSION_URL, extension: checks as never }],
@@ -335,21 +337,24 @@ export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant:
 }
 
 /**
- * Follows up the pended prior authorizations (Claim/$inquire), oldest first. A payer that is
- * down is tried again at the next run; the referral stays auth-pending.
+ * Follows up the pended prior authorizations (Claim/$inquire), oldest first; with
+ * `payerOrganizationId`, only that payer's (after it notified the gateway without saying which
+ * claim, an id-only notification). A payer that is down is tried again at the next run; the
+ * referral stays auth-pending.
  */
-export async function followUpPendingAuthorizations(deps: GatewayDeps, options: { limit?: number } = {}): Promise<{ inquired: number; decided: number }> {
+export async function followUpPendingAuthorizations(deps: GatewayDeps, options: { limit?: number; payerOrganizationId?: string } = {}): Promise<{ inquired: number; decided: number }> {
   const rows = await deps.store.listReferralsByStatus('auth-pending', { limit: options.limit ?? 50 });
+  let inquired = 0;
   let decided = 0;
   for (const row of rows) {
     const context = await loadContext(deps, row.tenant, row.id);
     if (!context || businessStatus(context.task) !== 'auth-pending' || !context.coverage || !context.site) continue;
-    const claimId = context.task.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'prior-authorization-claim'))?.valueString;
-    const directory = context.directory;
-    const payerId = directory.planForCoverage(context.coverage)?.payerOrganizationId;
+    const claimId = pendingClaimId(context.task);
+    const payerId = payerOfContext(context);
+    if (options.payerOrganizationId !== undefined && payerId !== options.payerOrganizationId) continue;
     const payer = payerId !== undefined ? deps.payerFor(payerId) : undefined;
     if (!claimId || !payer || !payerId) continue;
-    const now = deps.clock.now();
+    inquired += 1;
     let decision: PriorAuthorizationDecision;
     try {
       decision = interpretClaimResponseBundle(
@@ -357,7 +362,7 @@ export async function followUpPendingAuthorizations(deps: GatewayDeps, options: 
           buildInquiryBundle({
             bundleId: deps.newId(),
             claimId,
-            now,
+            now: deps.clock.now(),
             patient: patientForPayer(context),
             coverage: context.coverage,
             insurer: { reference: `Organization/${payerId}` },
@@ -371,13 +376,56 @@ export async function followUpPendingAuthorizations(deps: GatewayDeps, options: 
       deps.logger.warn('prior-authorization inquiry failed; will ask again', { referralId: row.id, retryable: err instanceof PayerCallError ? err.retryable : undefined });
       continue;
     }
-    if (decision.kind === 'pended') continue;
-    const previous = previousOutcome(context.task);
-    const { authorization, problems, denialReasons } = authorizationOf(decision, claimId);
-    await record(deps, context, { ...previous, problems, ...(authorization ? { authorization } : {}) }, { now, denialReasons });
-    decided += 1;
+    if ((await settlePendedAuthorization(deps, { tenant: row.tenant, referralId: row.id, decision })) === 'decided') decided += 1;
   }
-  return { inquired: rows.length, decided };
+  return { inquired, decided };
+}
+
+const pendingClaimId = (task: Task): string | undefined =>
+  task.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'prior-authorization-claim'))?.valueString;
+
+const payerOfContext = (context: CoverageContext): string | undefined =>
+  context.coverage ? context.directory.planForCoverage(context.coverage)?.payerOrganizationId : undefined;
+
+/** How a payer's decision on a pended authorization ended: taken, still pended, or not for a pended referral (any more). */
+export type SettleResult = 'decided' | 'pended' | 'not-pending';
+
+/**
+ * Takes the payer's decision on a referral's pended prior authorization, however it arrived: an
+ * answer to `Claim/$inquire` (the follow-up job) or a ClaimResponse the payer sent in a
+ * Subscription notification (receive-payer-notification.ts). One function, so both end the same
+ * way: approved -> ready-to-schedule, denied -> auth-denied with an appeal Task, a payer error ->
+ * coverage-problem. A referral no longer auth-pending is left alone, so a decision that arrives
+ * twice (a notification and an inquiry, a notification sent again) changes nothing the second
+ * time; two arriving at once are kept apart by the Task's version (If-Match), the loser changing nothing.
+ */
+export async function settlePendedAuthorization(
+  deps: GatewayDeps,
+  input: { tenant: TenantId; referralId: string; decision: PriorAuthorizationDecision },
+): Promise<SettleResult> {
+  const context = await loadContext(deps, input.tenant, input.referralId);
+  const claimId = context ? pendingClaimId(context.task) : undefined;
+  if (!context || businessStatus(context.task) !== 'auth-pending' || claimId === undefined) return 'not-pending';
+  if (input.decision.kind === 'pended') return 'pended';
+  const { authorization, problems, denialReasons } = authorizationOf(input.decision, claimId);
+  try {
+    await record(deps, context, { ...previousOutcome(context.task), problems, ...(authorization ? { authorization } : {}) }, { now: deps.clock.now(), denialReasons });
+  } catch (err) {
+    // Another arrival of the decision updated the Task first (412): it settled the referral.
+    if (err instanceof OperationOutcomeError && err.status === 412) return 'not-pending';
+    throw err;
+  }
+  return 'decided';
+}
+
+/**
+ * Where a referral stands with its payer, for a payer that names the referral's claim: its status
+ * and the payer of its Coverage, or undefined for a referral the gateway does not know.
+ */
+export async function referralWithPayer(deps: GatewayDeps, input: { tenant: TenantId; referralId: string }): Promise<{ status: string | undefined; payerOrganizationId: string | undefined } | undefined> {
+  const context = await loadContext(deps, input.tenant, input.referralId);
+  if (!context) return undefined;
+  return { status: businessStatus(context.task), payerOrganizationId: payerOfContext(context) };
 }
 
 /** What an earlier coverage step recorded and a follow-up keeps: the verified Coverage, risks, the estimate. */

@@ -12,8 +12,13 @@
  * else its first identifier, found in the request: a contained Coverage or the Coverage's logical
  * reference (eligibility), or the Coverage entry of the Bundle (PAS). Rules per member say what
  * eligibility answers and how prior authorization ends: approve, deny with a reason, pend and
- * decide after N inquiries, fail with 500, or hang until stop(). A request with no member gets 400.
- * Submitted claims are remembered by their identifier, so `$inquire` answers for them.
+ * decide after N inquiries, fail with 500 (always, or the first N times), or hang until stop(). A
+ * request with no member gets 400. Submitted claims are remembered by their identifier, so
+ * `$inquire` answers for them.
+ *
+ * Like a payer subscribed to by the gateway (Da Vinci PAS pended requests, R4 Subscriptions
+ * Backport rest-hook), it decides a pended request on demand and sends the notification:
+ * `decideAndNotify` builds it (full-resource or id-only), `sendNotification` POSTs it.
  *
  * Requests are recorded (method, path, status, whether an Authorization header came, the body's
  * resourceType), never their content: nothing here logs PHI.
@@ -61,7 +66,8 @@ export interface StandInCostShare {
 
 export interface EligibilityRule {
   inForce: boolean;
-  authRequired: boolean;
+  /** Absent: the answer leaves `authorizationRequired` out, and the gateway's own rules decide. */
+  authRequired?: boolean;
   costShare?: StandInCostShare;
   benefitPeriod?: Period;
 }
@@ -79,6 +85,11 @@ export interface MemberRule {
   eligibility?: EligibilityRule | PayerFailure;
   /** How prior authorization ends; absent: approved with a made-up number. */
   priorAuth?: PriorAuthRule;
+  /**
+   * A payer that is down for a while: this member's first N eligibility requests and first N
+   * `Claim/$submit`s are answered 500; after that the rules above apply.
+   */
+  failFirst?: { eligibility?: number; submit?: number };
 }
 
 export type EligibilityAnswerShape = 'resource' | 'bundle' | 'parameters';
@@ -108,7 +119,25 @@ export interface StandInPayer {
   setEligibilityAnswerShape(shape: EligibilityAnswerShape): void;
   requests(): StandInPayerRequest[];
   clearRequests(): void;
+  /**
+   * Decides a submitted prior authorization now (later `$inquire`s answer the same) and returns
+   * the Subscription notification announcing it, without sending it.
+   */
+  decideAndNotify(claimIdentifierValue: string, decision: PriorAuthDecision | 'pended', options?: NotificationOptions): Bundle;
+  /** Sends a notification Bundle to the gateway's endpoint (rest-hook) and returns the answer. */
+  sendNotification(endpoint: string, notification: unknown): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
+}
+
+/**
+ * How a notification is shaped (R4 Subscriptions Backport,
+ * https://hl7.org/fhir/uv/subscriptions-backport/STU1.1/payloads.html): the ClaimResponse in the
+ * Bundle (`full-resource`, the default) or only named (`id-only`); the status as the R4
+ * backport's Parameters (default) or an R4B SubscriptionStatus.
+ */
+export interface NotificationOptions {
+  payload?: 'full-resource' | 'id-only';
+  statusForm?: 'parameters' | 'subscription-status';
 }
 
 export interface StandInPayerOptions {
@@ -121,6 +150,7 @@ export interface StandInPayerOptions {
 }
 
 interface StoredClaim {
+  key: string;
   memberId: string;
   rule: PriorAuthRule;
   inquiries: number;
@@ -137,10 +167,21 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
   let defaultRule = options.defaultRule;
   let eligibilityShape: EligibilityAnswerShape = 'resource';
   const claims = new Map<string, StoredClaim>();
+  /** Requests answered 500 so far under a member's failFirst, per member and endpoint. */
+  const failures = new Map<string, number>();
+  const failsNow = (memberId: string, endpoint: 'eligibility' | 'submit'): boolean => {
+    const limit = ruleFor(memberId)?.failFirst?.[endpoint] ?? 0;
+    const key = `${endpoint}|${memberId}`;
+    const count = failures.get(key) ?? 0;
+    if (count >= limit) return false;
+    failures.set(key, count + 1);
+    return true;
+  };
   const log: StandInPayerRequest[] = [];
   const hung = new Set<Response>();
   const now = options.now ?? ((): Date => new Date());
   let sequence = 0;
+  let baseUrl = '';
 
   const app = express();
   const server = http.createServer(app);
@@ -210,6 +251,7 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     if (memberId === undefined) return outcome(400, 'required', 'No member id: the Coverage needs a subscriberId or a member identifier', 'CoverageEligibilityRequest.insurance[0].coverage');
     const rule = ruleFor(memberId);
     if (!rule) return outcome(404, 'not-found', 'No such member at the stand-in payer');
+    if (failsNow(memberId, 'eligibility')) return failure({ kind: 'fail-500' });
     const answer = rule.eligibility ?? { inForce: true, authRequired: false };
     if ('kind' in answer) return failure(answer);
     const response = eligibilityResponse(request, memberId, answer);
@@ -258,7 +300,7 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
                     network: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/benefit-network', code: 'in' }] },
                     unit: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/benefit-unit', code: 'individual' }] },
                     term: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/benefit-term', code: 'annual' }] },
-                    authorizationRequired: rule.authRequired,
+                    ...(rule.authRequired !== undefined ? { authorizationRequired: rule.authRequired } : {}),
                     ...(benefits.length > 0 ? { benefit: benefits } : {}),
                   },
                 ],
@@ -275,9 +317,10 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     const { claim, memberId, key } = parsed;
     const rule = ruleFor(memberId);
     if (!rule) return outcome(404, 'not-found', 'No such member at the stand-in payer');
+    if (failsNow(memberId, 'submit')) return failure({ kind: 'fail-500' });
     const priorAuth: PriorAuthRule = rule.priorAuth ?? { kind: 'approve', authorizationNumber: `AUTH-${key.slice(-8)}` };
     if (priorAuth.kind === 'fail-500' || priorAuth.kind === 'hang') return failure(priorAuth);
-    claims.set(key, { memberId, rule: priorAuth, inquiries: 0, claim });
+    claims.set(key, { key, memberId, rule: priorAuth, inquiries: 0, claim });
     if (priorAuth.kind === 'pend-then') return { status: 200, body: responseBundle(claim, 'pended') };
     return { status: 200, body: responseBundle(claim, priorAuth) };
   }
@@ -350,6 +393,63 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     };
   }
 
+  let eventNumber = 0;
+  /** PAS: the topic of pended-authorization updates (https://hl7.org/fhir/us/davinci-pas/). */
+  const TOPIC = `${PAS}/SubscriptionTopic/PASSubscriptionTopic`;
+
+  function decideAndNotify(claimIdentifierValue: string, decision: PriorAuthDecision | 'pended', notification: NotificationOptions = {}): Bundle {
+    const stored = [...claims.values()].find((c) => c.key.endsWith(`|${claimIdentifierValue}`));
+    if (!stored) throw new Error('The stand-in payer holds no prior authorization request with this identifier');
+    if (decision !== 'pended') stored.rule = structuredClone(decision);
+    const answer = responseBundle(stored.claim, decision);
+    const response = answer.entry![0]!.resource as ClaimResponse;
+    const focus = `${baseUrl}/ClaimResponse/${response.id}`;
+    eventNumber += 1;
+    const subscription = `${baseUrl}/Subscription/pas-pended-authorizations`;
+    const status: Resource =
+      notification.statusForm === 'subscription-status'
+        ? ({
+            resourceType: 'SubscriptionStatus',
+            status: 'active',
+            type: 'event-notification',
+            eventsSinceSubscriptionStart: String(eventNumber),
+            notificationEvent: [{ eventNumber: String(eventNumber), focus: { reference: focus } }],
+            subscription: { reference: subscription },
+            topic: TOPIC,
+          } as unknown as Resource)
+        : ({
+            resourceType: 'Parameters',
+            meta: { profile: ['http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4'] },
+            parameter: [
+              { name: 'subscription', valueReference: { reference: subscription } },
+              { name: 'topic', valueCanonical: TOPIC },
+              { name: 'status', valueCode: 'active' },
+              { name: 'type', valueCode: 'event-notification' },
+              { name: 'events-since-subscription-start', valueString: String(eventNumber) },
+              { name: 'notification-event', part: [{ name: 'event-number', valueString: String(eventNumber) }, { name: 'focus', valueReference: { reference: focus } }] },
+            ],
+          } as Parameters);
+    return {
+      resourceType: 'Bundle',
+      type: 'history',
+      timestamp: now().toISOString(),
+      entry: [
+        { fullUrl: `urn:uuid:00000000-0000-4000-a000-${String(eventNumber).padStart(12, '0')}`, resource: status, request: { method: 'GET', url: `${subscription}/$status` }, response: { status: '200' } },
+        ...(notification.payload === 'id-only' ? [] : [{ fullUrl: focus, resource: response, request: { method: 'PUT' as const, url: `ClaimResponse/${response.id}` }, response: { status: '200' } }]),
+      ],
+    };
+  }
+
+  async function sendNotification(endpoint: string, notification: unknown): Promise<{ status: number; body: any }> {
+    const response = await fetch(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+      body: typeof notification === 'string' ? notification : JSON.stringify(notification),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
+  }
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, HOST, () => {
@@ -358,11 +458,14 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     });
   });
   const port = (server.address() as AddressInfo).port;
+  baseUrl = `http://${HOST}:${port}/fhir`;
   let stopped: Promise<void> | undefined;
 
   return {
-    baseUrl: `http://${HOST}:${port}/fhir`,
+    baseUrl,
     port,
+    decideAndNotify,
+    sendNotification,
     setMemberRule,
     setDefaultRule: (rule) => {
       defaultRule = rule === undefined ? undefined : structuredClone(rule);

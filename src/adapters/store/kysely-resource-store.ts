@@ -480,6 +480,11 @@ class KyselyResourceAccess implements ResourceWriter {
     return rows.map(chairBookingOf);
   }
 
+  async findReferralById(id: string): Promise<ReferralRow | undefined> {
+    const row = await this.db.selectFrom('referrals').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? referralOf(row) : undefined;
+  }
+
   async readReferral(tenant: TenantId, id: string): Promise<ReferralRow | undefined> {
     const row = await this.db.selectFrom('referrals').selectAll().where('tenant', '=', tenant).where('id', '=', id).executeTakeFirst();
     return row ? referralOf(row) : undefined;
@@ -604,6 +609,10 @@ export class KyselyResourceStore implements ResourceStore {
 
   async readReferral(tenant: TenantId, id: string): Promise<ReferralRow | undefined> {
     return this.#reader().readReferral(tenant, id);
+  }
+
+  async findReferralById(id: string): Promise<ReferralRow | undefined> {
+    return this.#reader().findReferralById(id);
   }
 
   async listChairBookings(locationIds: readonly string[], from: Date, to: Date, now: Date): Promise<ChairBooking[]> {

@@ -190,11 +190,13 @@ function outboxAndJobs(engine: StoreEngine): Migration {
   };
 }
 
-/** Follow-up jobs find referrals by status (pended authorizations, say), least recently changed first. */
+/** Follow-up jobs find referrals by status (pended authorizations, say), least recently changed first; payers by id alone. */
 function referralsByStatus(): Migration {
   return {
     async up(db: Kysely<any>): Promise<void> {
       await db.schema.createIndex('referrals_by_status').on('referrals').columns(['status', 'updated_at', 'id']).execute();
+      // A payer names a claim by the referral's id alone, without a tenant.
+      await db.schema.createIndex('referrals_by_id').on('referrals').column('id').execute();
     },
   };
 }
