@@ -21,6 +21,8 @@ import type { GatewayDeps } from './use-cases/deps.js';
 import { createFhirKitEhr } from './adapters/fhir/fhir-kit-ehr.js';
 import { createFhirKitPayer } from './adapters/fhir/fhir-kit-payer.js';
 import type { PayerFhir } from './ports/payer-fhir.js';
+import { RECORD_ONLY_NOTIFIER } from './ports/notifier.js';
+import { createWebhookNotifier } from './adapters/notifier/webhook-notifier.js';
 import { parsePriorAuthRules, type PriorAuthRules } from './domain/prior-auth-rules.js';
 import type { EhrFhir } from './ports/ehr-fhir.js';
 import { startBackgroundWork, type BackgroundWork } from './jobs/background-work.js';
@@ -127,6 +129,10 @@ export async function buildGateway(
     ]),
   );
   const sites = storedSiteDirectory(store, config.directoryTenant);
+  const webhookUrl = config.scheduling.notifierWebhookUrl;
+  if (webhookUrl === undefined) {
+    runtime.logger.info('reminders are recorded, not sent: no notifier is configured (NOTIFIER_WEBHOOK_URL)');
+  }
   const deps: GatewayDeps = {
     store,
     validator,
@@ -143,6 +149,7 @@ export async function buildGateway(
     priorAuthRules: await loadPriorAuthRules(config.priorAuthRulesFile, catalog),
     automaticCoverage: payerClients.size > 0,
     scheduling: config.scheduling,
+    notifier: webhookUrl !== undefined ? createWebhookNotifier({ url: webhookUrl }) : RECORD_ONLY_NOTIFIER,
   };
   if (payerClients.size === 0) {
     runtime.logger.info('the coverage step is manual: no payer connection is configured (PAYER_CONNECTIONS); referrals wait in verifying-coverage');

@@ -6,7 +6,8 @@
  * or repeated delivery updates the same resource in the EHR instead of making a second one.
  * Messages about one referral share its ordering key and reach the EHR in the order they were made.
  */
-import type { Identifier, Resource, Task, TaskInput, TaskOutput } from 'fhir/r4.js';
+import type { Appointment, Identifier, Resource, Task, TaskInput, TaskOutput } from 'fhir/r4.js';
+import { APPOINTMENT_IDENTIFIER_SYSTEM } from './appointment.js';
 import type { NewOutboxMessage } from '../ports/resource-store.js';
 import type { EhrReferences } from './referral.js';
 import { REFERRAL_IDENTIFIER_SYSTEM } from './referral-status.js';
@@ -66,5 +67,15 @@ function referralIdentifier(task: Task): { system: string; value: string } {
 /** The outbox message that writes the referral's Task back to the EHR. */
 export function taskWriteBack(input: { messageId: string; tenant: string; referralId: string; task: Task; ehr: EhrReferences }): NewOutboxMessage {
   const payload: EhrUpsertPayload = { resource: taskForEhr(input.task, input.ehr), identifier: referralIdentifier(input.task) };
+  return { id: input.messageId, tenant: input.tenant, orderingKey: `referral:${input.referralId}`, kind: EHR_UPSERT, payload };
+}
+
+/** The Appointment as the EHR receives it: by the gateway's identifier, based on the EHR's own order. */
+export function appointmentWriteBack(input: { messageId: string; tenant: string; referralId: string; appointment: Appointment & { id: string }; ehr: EhrReferences }): NewOutboxMessage {
+  const { id, meta: _meta, basedOn: _basedOn, ...rest } = input.appointment;
+  const payload: EhrUpsertPayload = {
+    resource: { ...rest, basedOn: [input.ehr.serviceRequest] } as Appointment,
+    identifier: { system: APPOINTMENT_IDENTIFIER_SYSTEM, value: id },
+  };
   return { id: input.messageId, tenant: input.tenant, orderingKey: `referral:${input.referralId}`, kind: EHR_UPSERT, payload };
 }

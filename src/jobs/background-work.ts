@@ -1,7 +1,8 @@
 /**
  * The gateway's work outside requests: the outbox worker (every process), which also runs the
  * referrals' queued steps (coverage), and the node-cron jobs (one process per tick across the
- * cluster): the EHR pulls and the follow-up of pended prior authorizations.
+ * cluster): the EHR pulls, the follow-up of pended prior authorizations, appointment reminders
+ * (REMINDER_CRON), and no-shows with order renewals (NO_SHOW_CRON).
  */
 import type { Config } from '../config/config.js';
 import { DEFAULT_RETRY_POLICY } from '../domain/retry-policy.js';
@@ -10,6 +11,9 @@ import type { GatewayDeps } from '../use-cases/deps.js';
 import { pollEhrServiceRequests } from '../use-cases/poll-ehr.js';
 import { scheduleClusterJob } from '../adapters/cron/cluster-job.js';
 import { startOutboxWorker } from './outbox-worker.js';
+import { sendReminders } from '../use-cases/send-reminders.js';
+import { markNoShows } from '../use-cases/mark-no-shows.js';
+import { renewOrders } from '../use-cases/renew-orders.js';
 import { badRequest, errorIssue, OperationOutcomeError } from '../fhir/outcomes.js';
 import type { OutboxMessage } from '../ports/resource-store.js';
 import {
@@ -61,6 +65,32 @@ export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClient
     },
     { coordinator: deps.store, logger: deps.logger },
   );
+  const reminderJob = scheduleClusterJob(
+    'appointment-reminders',
+    config.scheduling.reminderCron,
+    async (tick) => {
+      const result = await sendReminders(deps);
+      deps.logger.info('cluster job ran', { job: 'appointment-reminders', tick: tick.toISOString(), ...result });
+    },
+    { coordinator: deps.store, logger: deps.logger },
+  );
+  // Renewals ride with no-shows: both are slow-moving upkeep of a referral's state, and a referral
+  // a no-show sends back to ready-to-schedule is checked for renewal in the same tick.
+  const noShowJob = scheduleClusterJob(
+    'no-shows-and-renewals',
+    config.scheduling.noShowCron,
+    async (tick) => {
+      let noShows: Awaited<ReturnType<typeof markNoShows>> | undefined;
+      try {
+        noShows = await markNoShows(deps);
+      } finally {
+        // A failed no-show sweep must not keep renewals from going out.
+        const renewals = await renewOrders(deps);
+        deps.logger.info('cluster job ran', { job: 'no-shows-and-renewals', tick: tick.toISOString(), ...noShows, renewalReferrals: renewals.referrals, renewalsOpened: renewals.opened });
+      }
+    },
+    { coordinator: deps.store, logger: deps.logger },
+  );
   const pollJobs = config.ehrConnections
     .filter((connection) => connection.poll)
     .map((connection) => {
@@ -78,7 +108,7 @@ export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClient
     });
   return {
     stop: async () => {
-      await Promise.all([worker?.stop(), inquiryJob.stop(), ...pollJobs.map((job) => job.stop())]);
+      await Promise.all([worker?.stop(), inquiryJob.stop(), reminderJob.stop(), noShowJob.stop(), ...pollJobs.map((job) => job.stop())]);
     },
   };
 }

@@ -10,6 +10,7 @@ import type { PriorAuthRules } from '../domain/prior-auth-rules.js';
 import type { Clock } from '../ports/clock.js';
 import type { SchedulingConfig } from '../config/config.js';
 import type { EhrFhir } from '../ports/ehr-fhir.js';
+import type { Notifier } from '../ports/notifier.js';
 import type { PayerFhir } from '../ports/payer-fhir.js';
 import type { ResourceStore, TenantId } from '../ports/resource-store.js';
 import type { Logger } from '../logging/logger.js';
@@ -57,6 +58,8 @@ export interface GatewayDeps {
   automaticCoverage: boolean;
   /** Holds, the $find window, the late-reschedule policy, reminders and no-shows. */
   scheduling: SchedulingConfig;
+  /** Where appointment reminders go (a webhook); without one they are recorded, not sent. */
+  notifier: Notifier;
 }
 
 /** The resource types that make up the network's directory (Da Vinci PDex Plan-Net shapes). */

@@ -15,7 +15,7 @@
  */
 import type { Appointment, HealthcareService, Location, OperationOutcome, OperationOutcomeIssue, Reference, ServiceRequest, Task } from 'fhir/r4.js';
 import { DateTime } from 'luxon';
-import { APPOINTMENT_IDENTIFIER_SYSTEM, buildAppointment, chairIdOf, siteIdOf, type AppointmentSlot, type AppointmentSubject } from '../domain/appointment.js';
+import { buildAppointment, chairIdOf, siteIdOf, type AppointmentSlot, type AppointmentSubject } from '../domain/appointment.js';
 import type { CatalogDrug } from '../domain/drug-catalog.js';
 import { earliestStart, rescheduleNoticeIssues } from '../domain/lead-time.js';
 import { placerIdentifier, requestedPeriod, type EhrReferences } from '../domain/referral.js';
@@ -25,11 +25,12 @@ import { planSeries } from '../domain/infusion-series.js';
 import type { DirectorySite } from '../domain/site-directory.js';
 import { findSlots, type SlotFilters, type SlotProposal } from '../domain/slot-finder.js';
 import { formatAppointmentTime } from '../domain/reminder-text.js';
-import { taskWriteBack, EHR_UPSERT, type EhrUpsertPayload } from '../domain/write-back.js';
+import { appointmentWriteBack, taskWriteBack } from '../domain/write-back.js';
 import { conflict, errorIssue, informationIssue, notFound, unprocessable } from '../fhir/outcomes.js';
 import { parseRelativeReference } from '../fhir/references.js';
 import type { ChairBooking, ReferralRow, ResourceWriter, TenantId } from '../ports/resource-store.js';
 import type { GatewayDeps } from './deps.js';
+import { markNoShow } from './mark-no-shows.js';
 
 /** What the scheduling rules need about one referral. */
 export interface SchedulingContext {
@@ -248,15 +249,6 @@ function chairTaken(conflictWith: ChairBooking, context: SchedulingContext): Ope
   );
 }
 
-function appointmentWriteBack(deps: GatewayDeps, context: SchedulingContext, appointment: Appointment & { id: string }): ReturnType<typeof taskWriteBack> {
-  const { id: _id, meta: _meta, basedOn: _basedOn, ...rest } = appointment;
-  const payload: EhrUpsertPayload = {
-    resource: { ...rest, ...(context.ehr ? { basedOn: [context.ehr.serviceRequest] } : {}) } as Appointment,
-    identifier: { system: APPOINTMENT_IDENTIFIER_SYSTEM, value: appointment.id },
-  };
-  return { id: deps.newId(), tenant: context.tenant, orderingKey: `referral:${context.row.id}`, kind: EHR_UPSERT, payload };
-}
-
 /**
  * The series the booked dose starts, within the order's validity and the authorization's period
  * (seed 001, DOMAIN.md 8): target dates, written on the Task as planned-dose outputs.
@@ -368,7 +360,7 @@ async function reserve(deps: GatewayDeps, input: { tenant: TenantId; appointment
       const task = await tx.update(input.tenant, scheduledTask(context.task, appointmentId, now, doses, slot.timeZone), now, { ifMatchVersionId: context.task.meta?.versionId ?? '1' });
       await tx.updateReferralStatus(input.tenant, context.row.id, 'scheduled', now);
       if (writeBack) {
-        await tx.enqueue(appointmentWriteBack(deps, context, stored), now);
+        await tx.enqueue(appointmentWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, appointment: stored, ehr: context.ehr! }), now);
         await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, task, ehr: context.ehr! }), now);
       }
     }
@@ -378,6 +370,24 @@ async function reserve(deps: GatewayDeps, input: { tenant: TenantId; appointment
     deps.logger.info(input.book ? 'appointment booked' : 'appointment held', { appointmentId, referralId: context.row.id, locationId: slot.locationId, chairId: slot.chairId });
   }
   return outcome;
+}
+
+/** What a client may move an Appointment's status to, from each status (FHIR's appointment life cycle). */
+const NEXT_STATUSES: Partial<Record<Appointment['status'], readonly Appointment['status'][]>> = {
+  pending: ['pending', 'cancelled'],
+  booked: ['booked', 'arrived', 'checked-in', 'fulfilled', 'cancelled', 'noshow', 'entered-in-error'],
+  arrived: ['arrived', 'checked-in', 'fulfilled', 'entered-in-error'],
+  'checked-in': ['checked-in', 'fulfilled', 'entered-in-error'],
+};
+const ATTENDED: readonly Appointment['status'][] = ['arrived', 'checked-in', 'fulfilled'];
+
+/** Whether the Task plans a dose after this one (planned-dose outputs, written at booking). */
+function hasLaterPlannedDose(task: Task, start: string | undefined): boolean {
+  if (start === undefined) return false;
+  const at = new Date(start).getTime();
+  return (task.output ?? []).some(
+    (o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'planned-dose') && o.valueDateTime !== undefined && new Date(o.valueDateTime).getTime() > at,
+  );
 }
 
 /** Elements of a booked Appointment a client may change: the status and the time (a reschedule). */
@@ -407,11 +417,29 @@ export async function updateAppointmentByClient(
     }
   }
   const serviceRequestId = serviceRequestIdOf(current);
-  if (issues.length > 0 || serviceRequestId === undefined) return { kind: 'refused', outcome: unprocessable(issues) };
-
+  const allowed = NEXT_STATUSES[current.status] ?? [current.status];
+  if (!allowed.includes(body.status)) {
+    issues.push(errorIssue('business-rule', `An appointment that is ${current.status} cannot become ${body.status}; book again with $find and $book`, 'Appointment.status'));
+  }
+  if (JSON.stringify(body.participant?.[0]?.actor) !== JSON.stringify(current.participant?.[0]?.actor)) {
+    issues.push(errorIssue('business-rule', 'The patient of an appointment cannot change', 'Appointment.participant[0].actor'));
+  }
   const now = deps.clock.now();
+  if (ATTENDED.includes(body.status) && !ATTENDED.includes(current.status) && current.start !== undefined) {
+    // The visit is recorded on its day (site-local), not ahead of it.
+    const visitDay = DateTime.fromISO(current.start, { setZone: true }).startOf('day');
+    if (now.getTime() < visitDay.toMillis()) issues.push(errorIssue('business-rule', `The visit is on ${visitDay.toISODate()}; it cannot be recorded as ${body.status} before then`, 'Appointment.status'));
+  }
+  if (issues.length > 0 || serviceRequestId === undefined) return { kind: 'refused', outcome: unprocessable(issues) };
+  if (body.status === 'noshow' && current.status === 'booked') {
+    // The same as the no-show job: fee policy, chair freed, a reschedule Task, the referral ready again.
+    await markNoShow(deps, { tenant: input.tenant, appointmentId: current.id });
+    const marked = (await deps.store.read<Appointment>([input.tenant], 'Appointment', current.id)) as Appointment & { id: string };
+    return { kind: 'updated', appointment: marked, issues: [] };
+  }
+
   const booking = await deps.store.readChairBooking(current.id);
-  const moved = body.start !== current.start || body.end !== current.end;
+  const moved = body.start !== current.start || body.end !== current.end || chairIdOf(body) !== chairIdOf(current) || siteIdOf(body) !== siteIdOf(current);
   const prepared = await schedulingContext(deps, input.tenant, serviceRequestId, { expression: 'Appointment.basedOn', rescheduling: current.id });
   const context = prepared.ok ? prepared.context : (prepared.context as SchedulingContext | undefined);
   if (!context?.site) return { kind: 'refused', outcome: unprocessable(prepared.ok ? [] : prepared.issues) };
@@ -436,7 +464,9 @@ export async function updateAppointmentByClient(
     if (!checked.slot) return { kind: 'refused', outcome: unprocessable(checked.issues) };
     slot = checked.slot;
   }
-  const cancelled = body.status === 'cancelled' || body.status === 'noshow' || body.status === 'entered-in-error';
+  const cancelled = body.status === 'cancelled' || body.status === 'entered-in-error';
+  // A dose given: the chair is kept (it was used); the referral goes on to its next planned dose, if any.
+  const nextDose = body.status === 'fulfilled' && current.status !== 'fulfilled' && hasLaterPlannedDose(context.task, current.start);
   const next: Appointment & { id: string } = { ...body, id: current.id };
   const writeBack = deps.writeBackTenants.has(input.tenant) && context.ehr !== undefined;
   const outcome = await deps.store.transaction(async (tx: ResourceWriter) => {
@@ -446,8 +476,8 @@ export async function updateAppointmentByClient(
     }
     if (cancelled) await tx.releaseChair(current.id);
     const stored = (await tx.update(input.tenant, next, now, { ifMatchVersionId: input.ifMatchVersionId ?? current.meta?.versionId ?? '1' })) as Appointment & { id: string };
-    if (cancelled && businessStatus(context.task) === 'scheduled') {
-      // The referral is cleared still: it goes back to be scheduled again.
+    if ((cancelled || nextDose) && businessStatus(context.task) === 'scheduled') {
+      // The referral is cleared still: it goes back to be scheduled again (this dose, or the next).
       const { output, ...task } = context.task;
       const ready: Task & { id: string } = {
         ...task,
@@ -460,7 +490,7 @@ export async function updateAppointmentByClient(
       await tx.updateReferralStatus(input.tenant, context.row.id, 'ready-to-schedule', now);
       if (writeBack) await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, task: saved, ehr: context.ehr! }), now);
     }
-    if (writeBack) await tx.enqueue(appointmentWriteBack(deps, context, stored), now);
+    if (writeBack) await tx.enqueue(appointmentWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, appointment: stored, ehr: context.ehr! }), now);
     return { kind: 'updated' as const, appointment: stored, issues: warnings };
   });
   return outcome;

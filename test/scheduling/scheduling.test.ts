@@ -223,6 +223,47 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     expect(accepted.body.start).to.equal('2026-12-09T09:00:00-07:00');
   });
 
+  it('keeps the appointment life cycle: no visit recorded ahead of its day, a chair change moves the booking, no revival after a cancellation', async () => {
+    const { serviceRequestId } = await clearedReferral(world.gw, 'tocilizumab');
+    const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');
+    const booked = (await book(world.gw, proposal)).body;
+    const url = `${world.gw.baseUrl}/fhir/Appointment/${booked.id}`;
+    const early = await fhirFetch(url, { method: 'PUT', body: { ...booked, status: 'fulfilled' } });
+    expect(early.status).to.equal(422);
+    expect(early.body.issue[0].expression).to.deep.equal(['Appointment.status']);
+    const swapped = structuredClone(booked);
+    swapped.participant[2].actor.identifier.value = 'DEN-CCK/chair-7';
+    swapped.participant[2].actor.display = 'Chair 7';
+    const swap = await fhirFetch(url, { method: 'PUT', body: swapped });
+    expect(swap.status, JSON.stringify(swap.body?.issue)).to.equal(200);
+    // Moving to another chair is a move: the chair booking follows it, so chair-7 is now taken.
+    const other = await clearedReferral(world.gw, 'tocilizumab');
+    const onChair7 = { ...swapped, id: undefined, status: 'proposed', basedOn: [{ reference: `ServiceRequest/${other.serviceRequestId}` }] };
+    delete onChair7.id;
+    delete onChair7.meta;
+    delete onChair7.identifier;
+    const taken = await book(world.gw, onChair7);
+    expect(taken.status).to.equal(409);
+    expect(taken.body.issue[0].diagnostics).to.contain('Chair chair-7');
+    const cancelled = (await fhirFetch(url, { method: 'PUT', body: { ...swap.body, status: 'cancelled' } })).body;
+    const revived = await fhirFetch(url, { method: 'PUT', body: { ...cancelled, status: 'booked' } });
+    expect(revived.status).to.equal(422);
+    expect(revived.body.issue[0].diagnostics).to.contain('cannot become booked');
+  });
+
+  it('after a dose is given, makes the referral ready for its next planned dose, a maintenance dose', async () => {
+    const { serviceRequestId, taskId } = await clearedReferral(world.gw, 'tocilizumab');
+    const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');
+    const booked = (await book(world.gw, proposal)).body;
+    clock.set('2026-12-07T23:00:00Z'); // Monday 16:00 MST, during the visit
+    const given = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${booked.id}`, { method: 'PUT', body: { ...booked, status: 'fulfilled' } });
+    expect(given.status, JSON.stringify(given.body?.issue)).to.equal(200);
+    expect(statusOf((await fhirFetch(`${world.gw.baseUrl}/fhir/Task/${taskId}`)).body)).to.equal('ready-to-schedule');
+    const [next] = await find(world.gw, serviceRequestId, '&_count=1');
+    expect(next.description).to.equal('tocilizumab infusion (maintenance dose)');
+    expect(next.minutesDuration).to.equal(90);
+  });
+
   it('frees the chair on a cancellation and returns the referral to ready-to-schedule', async () => {
     const { serviceRequestId, taskId } = await clearedReferral(world.gw, 'tocilizumab');
     const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');

@@ -1,0 +1,227 @@
+/**
+ * Reminders end to end, with literal dates and a clock the test moves: a tocilizumab referral
+ * cleared by the stand-in payer (no prior authorization for Sonoran Care), booked over HTTP at
+ * the Denver site, reminded by the node-cron job (REMINDER_CRON every second) through the webhook
+ * notifier to a receiver on 127.0.0.1 that records what it gets.
+ */
+import { expect } from 'chai';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFixture, withOrderNumber } from '../support/fixtures.js';
+import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
+import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
+import { sendReminders } from '../../src/use-cases/send-reminders.js';
+
+const REMINDER_ID = 'https://fhir.infusion-gateway.example/reminder-id';
+/** The first Denver slot after the order's start (2026-12-02), in Mountain time. */
+const FIRST_SLOT_TEXT = 'Wednesday, December 2, 2026 at 7:00 AM MST';
+
+interface Delivery {
+  status: number;
+  idempotencyKey: string | undefined;
+  body: any;
+}
+
+/** A webhook receiver: records every POST, and answers 503 to the next `failNext` ones. */
+async function startReceiver(): Promise<{ url: string; deliveries: Delivery[]; failNext(count: number): void; stop(): Promise<void> }> {
+  const deliveries: Delivery[] = [];
+  let failures = 0;
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const status = failures > 0 ? 503 : 202;
+      if (failures > 0) failures -= 1;
+      deliveries.push({ status, idempotencyKey: request.headers['idempotency-key'] as string | undefined, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+      response.writeHead(status).end();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/reminders`,
+    deliveries,
+    failNext: (count) => (failures = count),
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A clock the test sets. */
+function movableClock(iso: string): { now(): Date; set(iso: string): void } {
+  let current = new Date(iso);
+  return { now: () => new Date(current), set: (next) => (current = new Date(next)) };
+}
+
+const statusOf = (task: any): string => task.businessStatus.coding[0].code;
+
+describe('appointment reminders', function () {
+  this.timeout(120_000);
+  let payer: StandInPayer;
+  let ehr: StandInEhr;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let gw: RunningGateway | undefined;
+
+  before(async () => {
+    // Every member is in force and needs no authorization (tocilizumab at Sonoran Care needs none).
+    payer = await startStandInPayer({ defaultRule: {} });
+    ehr = await startStandInEhr();
+    receiver = await startReceiver();
+  });
+  afterEach(async () => {
+    await gw?.stop();
+    gw = undefined;
+    receiver.failNext(0);
+  });
+  after(async () => {
+    await receiver.stop();
+    await payer.stop();
+    await ehr.stop();
+  });
+
+  async function gateway(clock: { now(): Date }, env: Record<string, string> = {}): Promise<RunningGateway> {
+    gw = await startGateway({
+      background: true,
+      clock,
+      env: {
+        PAYER_CONNECTIONS: JSON.stringify([{ payer: 'payer-sonoran', baseUrl: payer.baseUrl }]),
+        EHR_FHIR_BASE_URL: ehr.baseUrl,
+        EHR_POLL: 'false',
+        OUTBOX_POLL_MS: '25',
+        REMINDER_CRON: '* * * * * *',
+        // No no-shows during these tests: once a year, at a time no test runs.
+        NO_SHOW_CRON: '0 0 3 1 1 *',
+        NOTIFIER_WEBHOOK_URL: receiver.url,
+        ...env,
+      },
+    });
+    return gw;
+  }
+
+  /** A cleared tocilizumab referral booked at its first slot; returns the Appointment. */
+  async function bookedAppointment(running: RunningGateway, orderNumber: string): Promise<any> {
+    const fhir = `${running.baseUrl}/fhir`;
+    const body = withOrderNumber(readFixture('referrals/tocilizumab/service-request.json'), orderNumber);
+    const created = await fhirFetch(`${fhir}/ServiceRequest`, { body });
+    expect(created.status, JSON.stringify(created.body?.issue)).to.equal(201);
+    const taskId = (await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource.id;
+    await waitUntil('the referral is ready to schedule', async () => statusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body) === 'ready-to-schedule');
+    const found = await fhirFetch(`${fhir}/Appointment/$find?referral=ServiceRequest/${created.body.id}&_count=1`);
+    expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
+    const proposal = found.body.entry[0].resource;
+    const booked = await fhirFetch(`${fhir}/Appointment/$book`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: proposal }] } });
+    expect(booked.status, JSON.stringify(booked.body?.issue)).to.equal(201);
+    return booked.body;
+  }
+
+  const deliveriesFor = (appointmentId: string): Delivery[] =>
+    receiver.deliveries.filter((d) => d.body.about?.some((a: any) => a.reference === `Appointment/${appointmentId}`));
+  const accepted = (appointmentId: string): Delivery[] => deliveriesFor(appointmentId).filter((d) => d.status === 202);
+  const keyOf = (delivery: Delivery): string => delivery.body.identifier.find((i: any) => i.system === REMINDER_ID).value;
+
+  it('sends one reminder at 72 hours and one at 24 hours before the visit, each stating the weekday, date, time and zone', async () => {
+    // Friday after Thanksgiving, 8:00 AM in Denver: the first slot is at the order's start.
+    const clock = movableClock('2026-11-27T15:00:00Z');
+    const running = await gateway(clock);
+    const appointment = await bookedAppointment(running, 'REM-72-24');
+    expect(appointment.start).to.equal('2026-12-02T07:00:00-07:00');
+    expect((await sendReminders(running.gateway.deps)).sent).to.equal(0);
+
+    clock.set('2026-11-29T14:00:00Z'); // exactly 72 hours ahead
+    await waitUntil('the 72-hour reminder reached the webhook', async () => accepted(appointment.id).length === 1);
+    const first = accepted(appointment.id)[0]!;
+    expect(keyOf(first)).to.equal(`${appointment.id}:72h`);
+    expect(first.idempotencyKey).to.equal(first.body.id);
+    expect(first.body.status).to.equal('completed');
+    expect(first.body.category[0].coding[0].code).to.equal('reminder');
+    const text: string = first.body.payload[0].contentString;
+    expect(text).to.include(FIRST_SLOT_TEXT);
+    expect(text).to.include('Harbor Infusion Center - Denver Cherry Creek');
+    expect(text).to.not.match(/Pellimore|Augustin|tocilizumab|Actemra/i);
+    expect(first.body.subject).to.deep.equal(appointment.participant[0].actor);
+
+    // Later runs before the 24-hour mark send nothing more.
+    clock.set('2026-11-30T20:00:00Z');
+    expect((await sendReminders(running.gateway.deps)).sent).to.equal(0);
+    expect(deliveriesFor(appointment.id)).to.have.length(1);
+
+    clock.set('2026-12-01T15:30:00Z');
+    await waitUntil('the 24-hour reminder reached the webhook', async () => accepted(appointment.id).length === 2);
+    const second = accepted(appointment.id)[1]!;
+    expect(keyOf(second)).to.equal(`${appointment.id}:24h`);
+    expect(second.body.payload[0].contentString).to.include(FIRST_SLOT_TEXT);
+    expect((await sendReminders(running.gateway.deps)).sent).to.equal(0);
+    expect(deliveriesFor(appointment.id)).to.have.length(2);
+
+    const stored = await running.gateway.deps.store.read<any>(['default'], 'Communication', first.body.id);
+    expect(stored.status).to.equal('completed');
+    expect(stored.sent).to.equal('2026-11-29T14:00:00.000Z');
+  });
+
+  it('retries a reminder the webhook refused on later runs, and never delivers it twice', async () => {
+    const clock = movableClock('2026-11-27T15:00:00Z');
+    const running = await gateway(clock);
+    const appointment = await bookedAppointment(running, 'REM-RETRY');
+    const id = `reminder-${appointment.id}-72h`;
+    receiver.failNext(2);
+    clock.set('2026-11-29T18:00:00Z');
+    await waitUntil('the reminder got through after two refusals', async () => accepted(appointment.id).length === 1);
+    const tries = deliveriesFor(appointment.id);
+    expect(tries.map((d) => d.status)).to.deep.equal([503, 503, 202]);
+    expect(new Set(tries.map((d) => d.idempotencyKey))).to.deep.equal(new Set([id]));
+
+    clock.set('2026-11-29T19:00:00Z');
+    expect((await sendReminders(running.gateway.deps)).sent).to.equal(0);
+    expect(deliveriesFor(appointment.id)).to.have.length(3);
+    const stored = await running.gateway.deps.store.read<any>(['default'], 'Communication', id);
+    expect(stored.status).to.equal('completed');
+    expect(stored.statusReason).to.equal(undefined);
+  });
+
+  it('keeps a refused reminder waiting with the reason until the next run', async () => {
+    const clock = movableClock('2026-11-27T15:00:00Z');
+    // No cron ticks here: each run is the test's own.
+    const running = await gateway(clock, { REMINDER_CRON: '0 0 3 1 1 *' });
+    const appointment = await bookedAppointment(running, 'REM-WAIT');
+    const id = `reminder-${appointment.id}-72h`;
+    receiver.failNext(1);
+    clock.set('2026-11-29T18:00:00Z');
+    expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 1 });
+    const waiting = await running.gateway.deps.store.read<any>(['default'], 'Communication', id);
+    expect(waiting.status).to.equal('in-progress');
+    expect(waiting.statusReason.text).to.include('HTTP 503');
+    expect(await sendReminders(running.gateway.deps)).to.include({ sent: 1, failed: 0 });
+    expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 0 });
+    expect(deliveriesFor(appointment.id).map((d) => d.status)).to.deep.equal([503, 202]);
+  });
+
+  it('sends only the nearest reminder when several fall due at once, and records the farther one as superseded', async () => {
+    const clock = movableClock('2026-11-27T15:00:00Z');
+    const running = await gateway(clock, { REMINDER_CRON: '0 0 3 1 1 *' });
+    const appointment = await bookedAppointment(running, 'REM-LATE');
+    clock.set('2026-12-01T20:00:00Z'); // 18 hours ahead: both offsets have passed
+    expect(await sendReminders(running.gateway.deps)).to.include({ sent: 1, notDone: 1 });
+    expect(accepted(appointment.id).map(keyOf)).to.deep.equal([`${appointment.id}:24h`]);
+    const superseded = await running.gateway.deps.store.read<any>(['default'], 'Communication', `reminder-${appointment.id}-72h`);
+    expect(superseded.status).to.equal('not-done');
+    expect(superseded.statusReason.text).to.match(/superseded/i);
+  });
+
+  it('records reminders without sending them when no webhook is configured', async () => {
+    const clock = movableClock('2026-11-27T15:00:00Z');
+    const running = await gateway(clock, { REMINDER_CRON: '0 0 3 1 1 *', NOTIFIER_WEBHOOK_URL: '' });
+    const appointment = await bookedAppointment(running, 'REM-NONE');
+    clock.set('2026-11-29T18:00:00Z');
+    expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 1 });
+    expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 0 });
+    const recorded = await running.gateway.deps.store.read<any>(['default'], 'Communication', `reminder-${appointment.id}-72h`);
+    expect(recorded.status).to.equal('not-done');
+    expect(recorded.statusReason.text).to.include('NOTIFIER_WEBHOOK_URL');
+    expect(recorded.payload[0].contentString).to.include(FIRST_SLOT_TEXT);
+    expect(deliveriesFor(appointment.id)).to.have.length(0);
+  });
+});
