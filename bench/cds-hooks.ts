@@ -50,7 +50,7 @@ export interface CdsHooksBenchResult {
 }
 
 /** Starts a server script in its own process and waits for its JSON "... listening" log line with the port. */
-async function startChild(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+export async function startChild(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const port = await new Promise<number>((resolve, reject) => {
@@ -70,14 +70,14 @@ async function startChild(args: string[], env: Record<string, string>): Promise<
   return { child, port };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
   await exited;
 }
 
-function figures(result: autocannon.Result): CdsLoadFigures {
+export function figures(result: autocannon.Result): CdsLoadFigures {
   return {
     requestsPerSecond: { mean: result.requests.average, median: result.requests.p50 },
     latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p97_5: result.latency.p97_5, p99: result.latency.p99, max: result.latency.max },

@@ -7,7 +7,11 @@
  * (validation, translation, a transaction with the idempotency claim, ServiceRequest and Task).
  * Beside them, the site check (issue 4): its per-call cost against directory size
  * (bench/site-check.ts, in this process) and the CDS Hooks endpoint under load
- * (bench/cds-hooks.ts, beside the same echo fed the hook request).
+ * (bench/cds-hooks.ts, beside the same echo fed the hook request). And the coverage step (issue 5):
+ * referrals from POST to ready-to-schedule with the stand-in payer on loopback, beside the payer's
+ * round trips alone (bench/coverage-step.ts). And scheduling (issue 6): the pure slot search
+ * (bench/find-slots.ts) and Appointment/$find and $book over HTTP beside GET /healthz
+ * (bench/scheduling.ts).
  * Results go to bench/results/latest.json and a line each to bench/results/history.jsonl.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -19,8 +23,10 @@ import readline from 'node:readline';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { benchCdsHooks, cdsHooksTable } from './cds-hooks.js';
+import { benchCoverageStep, coverageStepTable } from './coverage-step.js';
 import { benchSiteCheck, siteCheckTable } from './site-check.js';
 import { benchFindSlots } from './find-slots.js';
+import { benchScheduling, schedulingTable } from './scheduling.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DURATION_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
@@ -210,6 +216,10 @@ async function main(): Promise<void> {
     const cdsHooks = await benchCdsHooks();
     progress('findSlots (pure scheduling maths)');
     const findSlots = await benchFindSlots();
+    progress('coverage step with the stand-in payer');
+    const coverageStep = await benchCoverageStep();
+    progress('Appointment $find and $book over HTTP');
+    const scheduling = await benchScheduling();
     const ratio = (f: Figures): number => Number((f.requestsPerSecond.median / echoResult.requestsPerSecond.median).toFixed(3));
     const report = {
       date: new Date().toISOString(),
@@ -222,6 +232,8 @@ async function main(): Promise<void> {
       siteCheck,
       cdsHooks,
       findSlots,
+      coverageStep,
+      scheduling,
       intake: { sqlite: intakeSqlite, ...(intakePostgres ? { postgres: intakePostgres } : { postgres: 'skipped: no PostgreSQL at TEST_DATABASE_URL' }) },
       ratios: {
         intakeSqliteToEchoMedianRps: ratio(intakeSqlite),
@@ -244,10 +256,15 @@ async function main(): Promise<void> {
         'CDS Hooks site check under load:',
         cdsHooksTable(cdsHooks),
         `findSlots, 50 sites x 20 chairs x 60 days: ${JSON.stringify(findSlots['target'])}`,
+        'coverage step, stand-in payer on loopback:',
+        coverageStepTable(coverageStep),
+        'Appointment $find and $book over HTTP:',
+        schedulingTable(scheduling),
         'written to bench/results/latest.json',
       ].join('\n') + '\n',
     );
-    const failed = [intakeSqlite, intakePostgres, cdsHooks.misroute, cdsHooks.good].some((f) => f && (f.non2xx > 0 || f.errors > 0));
+    const failed =
+      [intakeSqlite, intakePostgres, cdsHooks.misroute, cdsHooks.good, scheduling.find].some((f) => f && (f.non2xx > 0 || f.errors > 0)) || scheduling.book.refused > 0;
     if (failed) process.exitCode = 1;
   } finally {
     await stopChild(echo.child);
