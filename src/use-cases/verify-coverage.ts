@@ -26,7 +26,7 @@ import type { CatalogDrug } from '../domain/drug-catalog.js';
 import { buildEligibilityRequest, estimatePatientCost, interpretEligibilityResponse } from '../domain/eligibility.js';
 import { buildInquiryBundle, buildPriorAuthorizationBundle, interpretClaimResponseBundle, type PriorAuthorizationDecision } from '../domain/prior-authorization.js';
 import { allowedAmountPerInfusion, priorAuthRequired, reconcileAuthRequirement } from '../domain/prior-auth-rules.js';
-import { ICD10CM_SYSTEM, type EhrReferences } from '../domain/referral.js';
+import { ICD10CM_SYSTEM, requestedPeriod, type EhrReferences } from '../domain/referral.js';
 import { GATEWAY_CANONICAL_BASE, REFERRAL_IDENTIFIER_SYSTEM, REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM } from '../domain/referral-status.js';
 import { conflict, notFound, OperationOutcomeError } from '../fhir/outcomes.js';
 import { siteCheckInputs } from '../domain/referral-task.js';
@@ -228,7 +228,7 @@ export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant:
     {
       coverage: context.coverage,
       patient: { references: serviceRequest.subject?.reference ? [serviceRequest.subject.reference] : [], identifiers: context.patient?.identifier ?? [] },
-      ...(serviceRequest.occurrencePeriod ? { requestedPeriod: serviceRequest.occurrencePeriod } : {}),
+      ...(requestedPeriod(serviceRequest) ? { requestedPeriod: requestedPeriod(serviceRequest)! } : {}),
       now,
       ...(site ? { siteLocationId: site.locationId } : {}),
       ...(site?.timeZone ? { timeZone: site.timeZone } : {}),
@@ -268,7 +268,7 @@ export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant:
         facility: { reference: `Location/${site.locationId}` },
         drugCodings: serviceRequest.code?.coding ?? [],
         diagnoses: diagnosesOf(serviceRequest),
-        ...(serviceRequest.occurrencePeriod ? { servicedPeriod: serviceRequest.occurrencePeriod } : {}),
+        ...(requestedPeriod(serviceRequest) ? { servicedPeriod: requestedPeriod(serviceRequest)! } : {}),
         now,
       }),
     );
@@ -322,7 +322,7 @@ export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant:
           site: { reference: `Location/${site.locationId}` },
           drugCodings: serviceRequest.code?.coding ?? [],
           diagnoses: diagnosesOf(serviceRequest),
-          servicedPeriod: serviceRequest.occurrencePeriod ?? { start: now.toISOString().slice(0, 10) },
+          servicedPeriod: requestedPeriod(serviceRequest) ?? { start: now.toISOString().slice(0, 10) },
           quantity: serviceRequest.quantityQuantity ?? { value: 1, unit: 'infusion' },
           ...(serviceRequest.supportingInfo ? { supportingInfo: serviceRequest.supportingInfo } : {}),
         }),
@@ -368,7 +368,7 @@ export async function followUpPendingAuthorizations(deps: GatewayDeps, options: 
             insurer: { reference: `Organization/${payerId}` },
             provider: { reference: `Organization/${context.site.managingOrganizationId ?? 'infusion-network'}` },
             drugCodings: context.serviceRequest.code?.coding ?? [],
-            ...(context.serviceRequest.occurrencePeriod ? { servicedPeriod: context.serviceRequest.occurrencePeriod } : {}),
+            ...(requestedPeriod(context.serviceRequest) ? { servicedPeriod: requestedPeriod(context.serviceRequest)! } : {}),
           }),
         ),
       );
