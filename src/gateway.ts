@@ -160,6 +160,8 @@ export async function buildGateway(
     await loadDirectory(deps, bundle);
     sites.invalidate();
   }
+  // Built now, so that no request waits for it (nor, inside a transaction, for a connection).
+  await sites.current();
 
   const conformance = await loadConformanceResources(config.profilesDir, validator);
   const capabilityStatement = buildCapabilityStatement({

@@ -3,9 +3,10 @@
  *
  * Building it reads every directory resource; checking a referral must not. So the index is
  * cached and rebuilt only when the stored directory changed: at most every `recheckMs` the source
- * asks the store for each directory type's row count and newest `_lastUpdated` (a handful of
- * one-row queries), which catches writes made by any process on the same database. A write made
- * through this process can call `invalidate()` to be seen at once.
+ * asks the store, in the background, for each directory type's row count and newest
+ * `_lastUpdated` (a handful of one-row queries), which catches writes made by any process on the
+ * same database; callers get the cached index meanwhile and never wait (only the first call, which
+ * gateway.ts makes at start-up, does). A write made through this process can call `invalidate()`.
  */
 import type { Resource } from 'fhir/r4.js';
 import { SiteDirectory, type SiteDirectorySource } from '../domain/site-directory.js';
@@ -59,24 +60,33 @@ export function storedSiteDirectory(
     return directory;
   };
 
+  const refresh = (): Promise<SiteDirectory> => {
+    building ??= (async () => {
+      try {
+        if (cached && (await fingerprint()) === cached.fingerprint) {
+          cached.checkedAt = performance.now();
+          return cached.directory;
+        }
+        return await rebuild();
+      } finally {
+        building = undefined;
+      }
+    })();
+    return building;
+  };
+
   return {
     async current(): Promise<SiteDirectory> {
+      if (!cached) return refresh();
       // Cache freshness is an operational timer, not the business clock (which tests may fix).
-      const now = performance.now();
-      if (cached && now - cached.checkedAt < recheckMs) return cached.directory;
-      if (building) return building;
-      building = (async () => {
-        try {
-          if (cached && (await fingerprint()) === cached.fingerprint) {
-            cached.checkedAt = now;
-            return cached.directory;
-          }
-          return await rebuild();
-        } finally {
-          building = undefined;
-        }
-      })();
-      return building;
+      if (performance.now() - cached.checkedAt >= recheckMs && !building) {
+        // Stale while revalidating: the caller may hold a database transaction (a Bundle's intake)
+        // and must not wait for another connection, which a full pool would never give it.
+        refresh().catch(() => {
+          // The next call tries again; the cached directory stays in use meanwhile.
+        });
+      }
+      return cached.directory;
     },
     invalidate(): void {
       cached = undefined;

@@ -170,6 +170,8 @@ describe('appointment reminders', function () {
     receiver.failNext(2);
     clock.set('2026-11-29T18:00:00Z');
     await waitUntil('the reminder got through after two refusals', async () => accepted(appointment.id).length === 1);
+    // The job records the delivery after the webhook's answer: wait for that before moving the clock.
+    await waitUntil('the delivery was recorded', async () => (await running.gateway.deps.store.read<any>(['default'], 'Communication', id))?.status === 'completed');
     const tries = deliveriesFor(appointment.id);
     expect(tries.map((d) => d.status)).to.deep.equal([503, 503, 202]);
     expect(new Set(tries.map((d) => d.idempotencyKey))).to.deep.equal(new Set([id]));
