@@ -57,6 +57,16 @@ function storedResource(type: string, input: CapabilityInput): CapabilityStateme
       'Infusion referrals. Every created ServiceRequest is validated against the infusion-referral profile and tracked by a Task (GET Task?focus=ServiceRequest/{id}). Re-sending the same sender order number returns the original.';
     resource.operation = [{ ...VALIDATE, documentation: 'Validates exactly as intake does: base R4, the infusion-referral profile, the drug catalog and references. Nothing is stored.' }];
   }
+  if (type === 'Appointment') {
+    interaction.push({ code: 'create' }, { code: 'update' });
+    resource.operation = ['find', 'hold', 'book'].map((name) => ({
+      name,
+      definition: `https://fhir.infusion-gateway.example/OperationDefinition/appointment-${name}`,
+    }));
+    resource.documentation =
+      'Infusion appointments, booked only for cleared referrals (IHE ITI Scheduling style $find, $hold, $book). A create is a booking request (no walk-ins: refused with why and the next slots); an update cancels, reschedules (with the pharmacy lead time as notice) or records the visit.';
+    return resource;
+  }
   if (type === 'Task') {
     interaction.push({ code: 'update' });
     resource.operation = [

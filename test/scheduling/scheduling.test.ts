@@ -264,6 +264,17 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     expect(next.minutesDuration).to.equal(90);
   });
 
+  it('publishes $find, $hold and $book in the CapabilityStatement, with their OperationDefinitions', async () => {
+    const metadata = await fhirFetch(`${world.gw.baseUrl}/fhir/metadata`);
+    const appointment = metadata.body.rest[0].resource.find((r: any) => r.type === 'Appointment');
+    expect(appointment.operation.map((o: any) => o.name)).to.deep.equal(['find', 'hold', 'book']);
+    for (const operation of appointment.operation) {
+      const definition = await fhirFetch(`${world.gw.baseUrl}/fhir/OperationDefinition/${operation.definition.split('/').pop()}`);
+      expect(definition.status).to.equal(200);
+      expect(definition.body.url).to.equal(operation.definition);
+    }
+  });
+
   it('frees the chair on a cancellation and returns the referral to ready-to-schedule', async () => {
     const { serviceRequestId, taskId } = await clearedReferral(world.gw, 'tocilizumab');
     const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');
