@@ -21,17 +21,16 @@
  * Run alone: `npx tsx bench/coverage-step.ts` prints a table; `npm run bench` records it in
  * bench/results/latest.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Coverage, FhirResource, ServiceRequest } from 'fhir/r4.js';
 import { createFhirKitPayer } from '../src/adapters/fhir/fhir-kit-payer.js';
 import { buildEligibilityRequest } from '../src/domain/eligibility.js';
 import { buildPriorAuthorizationBundle } from '../src/domain/prior-authorization.js';
+import { startChild, stopChild } from './cds-hooks.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SEQUENTIAL = Number(process.env['BENCH_COVERAGE_SEQUENTIAL'] ?? 100);
@@ -63,33 +62,6 @@ export interface CoverageStepBenchResult {
   /** (a) median per referral / ((b) eligibility median + (b) submit median). */
   ratioReferralToPayerCallsMedian: number;
   workerPollMs: number;
-}
-
-async function startChild(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code} before listening`)));
-    lines.on('line', (line) => {
-      try {
-        const parsed = JSON.parse(line) as { message?: string; port?: number };
-        if (parsed.message?.endsWith('listening') && parsed.port) resolve(parsed.port);
-      } catch {
-        // not a JSON log line
-      }
-    });
-  });
-  // From here on the logs are drained unread: parsing them would load the process that measures.
-  lines.close();
-  child.stdout?.resume();
-  return { child, port };
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  await exited;
 }
 
 function distribution(samples: readonly number[]): Distribution {

@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
-import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
+import { fhirFetch, startGateway, waitUntil, type RunningGateway, movableClock, businessStatusOf } from '../support/gateway.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
 import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
@@ -19,12 +19,7 @@ const APPOINTMENT_ID = `${BASE}/appointment-id`;
 const RESCHEDULE_ID = `${BASE}/reschedule-id`;
 const REFERRAL_ID = `${BASE}/referral-id`;
 
-function movableClock(iso: string): { now(): Date; set(iso: string): void } {
-  let current = new Date(iso);
-  return { now: () => new Date(current), set: (next) => (current = new Date(next)) };
-}
 
-const statusOf = (task: any): string => task.businessStatus.coding[0].code;
 const outputCodes = (task: any): string[] => (task.output ?? []).map((o: any) => o.type.coding[0].code);
 
 describe('no-shows', function () {
@@ -70,7 +65,7 @@ describe('no-shows', function () {
     const created = await fhirFetch(`${fhir}/ServiceRequest`, { body: withOrderNumber(readFixture('referrals/tocilizumab/service-request.json'), orderNumber) });
     expect(created.status, JSON.stringify(created.body?.issue)).to.equal(201);
     const taskId = (await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource.id;
-    await waitUntil('the referral is ready to schedule', async () => statusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body) === 'ready-to-schedule');
+    await waitUntil('the referral is ready to schedule', async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body) === 'ready-to-schedule');
     const found = await fhirFetch(`${fhir}/Appointment/$find?referral=ServiceRequest/${created.body.id}&_count=1`);
     expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
     const booked = await fhirFetch(`${fhir}/Appointment/$book`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: found.body.entry[0].resource }] } });
@@ -101,7 +96,7 @@ describe('no-shows', function () {
     expect(await running.gateway.deps.store.readChairBooking(appointment.id)).to.equal(undefined);
 
     const task = (await fhirFetch(`${fhir}/Task/${taskId}`)).body;
-    expect(statusOf(task)).to.equal('ready-to-schedule');
+    expect(businessStatusOf(task)).to.equal('ready-to-schedule');
     expect(outputCodes(task)).to.not.include('appointment');
 
     const subTasks = await fhirFetch(`${fhir}/Task?part-of=Task/${taskId}&code=${encodeURIComponent(`${TASK_TYPE}|reschedule`)}`);
@@ -132,7 +127,7 @@ describe('no-shows', function () {
     expect(inEhr.focus).to.deep.equal({ type: 'Appointment', identifier: { system: APPOINTMENT_ID, value: appointment.id } });
     expect(inEhr.partOf[0].identifier.system).to.equal(REFERRAL_ID);
     await waitUntil('the referral Task is ready to schedule in the EHR', async () =>
-      (await allInEhr(ehr.baseUrl, 'Task')).some((t) => t.identifier?.some((i: any) => i.system === REFERRAL_ID && i.value === inEhr.partOf[0].identifier.value) && statusOf(t) === 'ready-to-schedule'),
+      (await allInEhr(ehr.baseUrl, 'Task')).some((t) => t.identifier?.some((i: any) => i.system === REFERRAL_ID && i.value === inEhr.partOf[0].identifier.value) && businessStatusOf(t) === 'ready-to-schedule'),
     );
   });
 
@@ -160,7 +155,7 @@ describe('no-shows', function () {
     expect(missed.status).to.equal('noshow');
     expect(missed.extension.find((e: any) => e.url === NO_SHOW_FEE).valueMoney).to.deep.equal({ value: 50, currency: 'USD' });
     expect((await fhirFetch(`${fhir}/Task?part-of=Task/${taskId}`)).body.entry).to.have.length(1);
-    expect(statusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body)).to.equal('ready-to-schedule');
+    expect(businessStatusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body)).to.equal('ready-to-schedule');
   });
 
   it('records no fee when the policy has none', async () => {

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
-import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
+import { fhirFetch, startGateway, waitUntil, type RunningGateway, movableClock, businessStatusOf } from '../support/gateway.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
 import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
 import { sendReminders } from '../../src/use-cases/send-reminders.js';
@@ -52,12 +52,7 @@ async function startReceiver(): Promise<{ url: string; deliveries: Delivery[]; f
 }
 
 /** A clock the test sets. */
-function movableClock(iso: string): { now(): Date; set(iso: string): void } {
-  let current = new Date(iso);
-  return { now: () => new Date(current), set: (next) => (current = new Date(next)) };
-}
 
-const statusOf = (task: any): string => task.businessStatus.coding[0].code;
 
 describe('appointment reminders', function () {
   this.timeout(120_000);
@@ -109,7 +104,7 @@ describe('appointment reminders', function () {
     const created = await fhirFetch(`${fhir}/ServiceRequest`, { body });
     expect(created.status, JSON.stringify(created.body?.issue)).to.equal(201);
     const taskId = (await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource.id;
-    await waitUntil('the referral is ready to schedule', async () => statusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body) === 'ready-to-schedule');
+    await waitUntil('the referral is ready to schedule', async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body) === 'ready-to-schedule');
     const found = await fhirFetch(`${fhir}/Appointment/$find?referral=ServiceRequest/${created.body.id}&_count=1`);
     expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
     const proposal = found.body.entry[0].resource;

@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
-import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
+import { fhirFetch, startGateway, waitUntil, type RunningGateway, movableClock, businessStatusOf } from '../support/gateway.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
 import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
@@ -18,12 +18,7 @@ const TASK_TYPE = `${BASE}/CodeSystem/referral-task-type`;
 const RENEWAL_ID = `${BASE}/renewal-id`;
 const NPI = 'http://hl7.org/fhir/sid/us-npi';
 
-function movableClock(iso: string): { now(): Date; set(iso: string): void } {
-  let current = new Date(iso);
-  return { now: () => new Date(current), set: (next) => (current = new Date(next)) };
-}
 
-const statusOf = (task: any): string => task.businessStatus.coding[0].code;
 const inputOf = (task: any, code: string): any => task.input.find((i: any) => i.type.coding[0].code === code);
 
 describe('order renewal', function () {
@@ -71,7 +66,7 @@ describe('order renewal', function () {
     const created = await fhirFetch(`${fhir}/ServiceRequest`, { body });
     expect(created.status, JSON.stringify(created.body?.issue)).to.equal(201);
     const taskId = (await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource.id;
-    await waitUntil('the referral is ready to schedule', async () => statusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body) === 'ready-to-schedule');
+    await waitUntil('the referral is ready to schedule', async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body) === 'ready-to-schedule');
     const found = await fhirFetch(`${fhir}/Appointment/$find?referral=ServiceRequest/${created.body.id}&_count=1`);
     expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
     const booked = await fhirFetch(`${fhir}/Appointment/$book`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: found.body.entry[0].resource }] } });

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
-import { fhirFetch, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
+import { fhirFetch, startGateway, waitUntil, type Engine, type RunningGateway, movableClock, businessStatusOf } from '../support/gateway.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
 import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
@@ -16,13 +16,7 @@ const TYPES = 'https://fhir.infusion-gateway.example/CodeSystem/task-parameter-t
 const DOCUMENTATION = 'https://fhir.infusion-gateway.example/CodeSystem/documentation-requirement';
 const APPOINTMENT_ID = 'https://fhir.infusion-gateway.example/appointment-id';
 
-/** A clock the test moves. */
-function settableClock(iso: string): Clock & { set(iso: string): void } {
-  let now = new Date(iso);
-  return { now: () => new Date(now), set: (next) => (now = new Date(next)) };
-}
 
-const statusOf = (task: any): string => task.businessStatus.coding[0].code;
 
 async function startWorld(engine: Engine, clock: Clock): Promise<{ gw: RunningGateway; payer: StandInPayer; ehr: StandInEhr; stop(): Promise<void> }> {
   // Every member is in force; tocilizumab needs no authorization from Sonoran, infliximab is approved.
@@ -71,7 +65,7 @@ async function clearedReferral(gw: RunningGateway, drug: 'tocilizumab' | 'inflix
   const taskId = (await fhirFetch(`${gw.baseUrl}/fhir/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource.id;
   let last = '';
   await waitUntil('the referral was cleared', async () => {
-    last = statusOf((await fhirFetch(`${gw.baseUrl}/fhir/Task/${taskId}`)).body);
+    last = businessStatusOf((await fhirFetch(`${gw.baseUrl}/fhir/Task/${taskId}`)).body);
     return last === 'ready-to-schedule';
   }).catch(async (err) => {
     const outbox = (await fhirFetch(`${gw.baseUrl}/admin/outbox?_count=50`)).body;
@@ -92,7 +86,7 @@ const book = (gw: RunningGateway, appointment: any): Promise<{ status: number; b
 describe('scheduling: find, hold and book cleared referrals', function () {
   this.timeout(120_000);
   // Friday 4 December 2026, 16:00 in Nashville (15:00 in Denver).
-  const clock = settableClock('2026-12-04T22:00:00Z');
+  const clock = movableClock('2026-12-04T22:00:00Z');
   let world: Awaited<ReturnType<typeof startWorld>>;
 
   before(async () => {
@@ -150,7 +144,7 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     expect(booked.body.status).to.equal('booked');
     expect(booked.body.id).to.equal(held.body.id);
     const task = (await fhirFetch(`${world.gw.baseUrl}/fhir/Task/${taskId}`)).body;
-    expect(statusOf(task)).to.equal('scheduled');
+    expect(businessStatusOf(task)).to.equal('scheduled');
     const planned = task.output.filter((o: any) => o.type.coding[0].system === TYPES && o.type.coding[0].code === 'planned-dose').map((o: any) => o.valueDateTime);
     // Every 4 weeks from the first dose, 13 infusions at most, none after the order ends (2027-12-01).
     expect(planned[0]).to.equal('2026-12-07T15:00:00-07:00');
@@ -258,7 +252,7 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     clock.set('2026-12-07T23:00:00Z'); // Monday 16:00 MST, during the visit
     const given = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${booked.id}`, { method: 'PUT', body: { ...booked, status: 'fulfilled' } });
     expect(given.status, JSON.stringify(given.body?.issue)).to.equal(200);
-    expect(statusOf((await fhirFetch(`${world.gw.baseUrl}/fhir/Task/${taskId}`)).body)).to.equal('ready-to-schedule');
+    expect(businessStatusOf((await fhirFetch(`${world.gw.baseUrl}/fhir/Task/${taskId}`)).body)).to.equal('ready-to-schedule');
     const [next] = await find(world.gw, serviceRequestId, '&_count=1');
     expect(next.description).to.equal('tocilizumab infusion (maintenance dose)');
     expect(next.minutesDuration).to.equal(90);
@@ -281,7 +275,7 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     const booked = await book(world.gw, proposal);
     const cancelled = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${booked.body.id}`, { method: 'PUT', body: { ...booked.body, status: 'cancelled' } });
     expect(cancelled.status, JSON.stringify(cancelled.body?.issue)).to.equal(200);
-    expect(statusOf((await fhirFetch(`${world.gw.baseUrl}/fhir/Task/${taskId}`)).body)).to.equal('ready-to-schedule');
+    expect(businessStatusOf((await fhirFetch(`${world.gw.baseUrl}/fhir/Task/${taskId}`)).body)).to.equal('ready-to-schedule');
     const [again] = await find(world.gw, serviceRequestId, '&_count=1');
     expect(again.start).to.equal(proposal.start);
     expect(again.participant[2].actor.identifier.value).to.equal(proposal.participant[2].actor.identifier.value);
@@ -291,7 +285,7 @@ describe('scheduling: find, hold and book cleared referrals', function () {
 for (const engine of ['sqlite', 'postgres'] as Engine[]) {
   describe(`no double booking, ever (${engine})`, function () {
     this.timeout(120_000);
-    const clock = settableClock('2026-12-04T22:00:00Z');
+    const clock = movableClock('2026-12-04T22:00:00Z');
     let world: Awaited<ReturnType<typeof startWorld>>;
     before(async () => {
       world = await startWorld(engine, clock);

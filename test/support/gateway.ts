@@ -23,6 +23,15 @@ export interface RunningGateway {
 
 export const fixedClock = (iso: string): Clock => ({ now: () => new Date(iso) });
 
+/** A clock the test moves: scheduling, reminders and no-shows are tested with literal dates. */
+export function movableClock(iso: string): Clock & { set(iso: string): void } {
+  let current = new Date(iso);
+  return { now: () => new Date(current), set: (next) => (current = new Date(next)) };
+}
+
+/** The businessStatus code of a referral Task as the API returned it. */
+export const businessStatusOf = (task: any): string => task.businessStatus.coding[0].code;
+
 export async function startGateway(
   options: { engine?: Engine; env?: Record<string, string>; clock?: Clock; background?: boolean; sqliteFile?: string } = {},
 ): Promise<RunningGateway> {
