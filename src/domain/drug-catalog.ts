@@ -11,10 +11,10 @@
  * `drugs[2].chairMinutes.firstDose`.
  */
 import { Ajv } from 'ajv';
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import type { Coding, OperationOutcomeIssue } from 'fhir/r4.js';
 import { errorIssue } from '../fhir/outcomes.js';
-import type { IssueCode } from '../fhir/outcomes.js';
+import { schemaIssues } from './json-document-issues.js';
 import catalogSchema from '../../profiles/drug-catalog.schema.json' with { type: 'json' };
 
 export const RXNORM_SYSTEM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
@@ -110,7 +110,7 @@ export function parseDrugCatalog(json: unknown): ParsedDrugCatalog {
   const validate = schemaValidator();
   const schemaValid = validate(json);
   const issues: OperationOutcomeIssue[] = [
-    ...schemaIssues(validate.errors ?? []),
+    ...schemaIssues(validate.errors ?? [], 'drug catalog'),
     ...semanticIssues(json),
   ];
   if (!schemaValid || issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) {
@@ -163,69 +163,6 @@ function withDefaults(raw: RawDrugCatalog): DrugCatalog {
   };
   if (raw.publisher !== undefined) catalog.publisher = raw.publisher;
   return catalog;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Schema errors -> issues
-
-/** `/drugs/2/chairMinutes/firstDose` -> `drugs[2].chairMinutes.firstDose`. */
-function pathOf(instancePath: string, child?: string): string {
-  const segments = instancePath === '' ? [] : instancePath.slice(1).split('/').map(unescapePointer);
-  if (child !== undefined) segments.push(child);
-  let path = '';
-  for (const segment of segments) {
-    if (/^[0-9]+$/.test(segment)) path += `[${segment}]`;
-    else path += path === '' ? segment : `.${segment}`;
-  }
-  return path;
-}
-
-function unescapePointer(segment: string): string {
-  return segment.replace(/~1/g, '/').replace(/~0/g, '~');
-}
-
-function schemaIssues(errors: readonly ErrorObject[]): OperationOutcomeIssue[] {
-  const issues: OperationOutcomeIssue[] = [];
-  for (const error of errors) {
-    // `if` only repeats that a `then`/`else` branch failed; the branch's own error says where.
-    if (error.keyword === 'if') continue;
-    const params = error.params as Record<string, unknown>;
-    let expression: string;
-    let code: IssueCode;
-    let message: string;
-    switch (error.keyword) {
-      case 'required':
-        expression = pathOf(error.instancePath, String(params['missingProperty']));
-        code = 'required';
-        message = 'is required';
-        break;
-      case 'additionalProperties':
-        expression = pathOf(error.instancePath, String(params['additionalProperty']));
-        code = 'structure';
-        message = 'is not a known property of the drug catalog';
-        break;
-      case 'type':
-        expression = pathOf(error.instancePath);
-        code = 'structure';
-        message = `must be of type ${String(params['type'])}`;
-        break;
-      case 'enum':
-        expression = pathOf(error.instancePath);
-        code = 'value';
-        message = `must be one of ${JSON.stringify(params['allowedValues'])}`;
-        break;
-      default:
-        expression = pathOf(error.instancePath);
-        code = 'value';
-        message = error.message ?? `fails ${error.keyword}`;
-    }
-    issues.push(
-      expression === ''
-        ? errorIssue(code, `The drug catalog ${message}`)
-        : errorIssue(code, `${expression} ${message}`, expression),
-    );
-  }
-  return issues;
 }
 
 // ---------------------------------------------------------------------------------------------

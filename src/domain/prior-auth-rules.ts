@@ -15,11 +15,11 @@
  * problem at once with a path such as `rules[3].setting`.
  */
 import { Ajv } from 'ajv';
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import type { Money, OperationOutcomeIssue } from 'fhir/r4.js';
 import { errorIssue, warningIssue } from '../fhir/outcomes.js';
-import type { IssueCode } from '../fhir/outcomes.js';
 import { coverageIssueConcept } from './coverage-check.js';
+import { schemaIssues } from './json-document-issues.js';
 import rulesSchema from '../../profiles/prior-auth-rules.schema.json' with { type: 'json' };
 
 export const CARE_SETTINGS = ['infusion-center', 'hospital-outpatient', 'home'] as const;
@@ -92,7 +92,10 @@ function schemaValidator(): ValidateFunction {
 export function parsePriorAuthRules(json: unknown, known: KnownIds = {}): ParsedPriorAuthRules {
   const validate = schemaValidator();
   const schemaValid = validate(json);
-  const issues = [...schemaIssues(validate.errors ?? []), ...semanticIssues(json, known)];
+  const issues = [
+    ...schemaIssues(validate.errors ?? [], 'prior-authorization rules', { anyOfMessage: 'must say priorAuthRequired, allowedAmountPerInfusion or both' }),
+    ...semanticIssues(json, known),
+  ];
   if (!schemaValid || issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) return { issues };
   const raw = json as PriorAuthRules & { $schema?: string };
   const rules: PriorAuthRules = { version: raw.version, defaults: { ...raw.defaults }, rules: raw.rules.map((r) => ({ ...r })) };
@@ -152,64 +155,6 @@ function mostSpecific(rules: PriorAuthRules, query: PriorAuthQuery, carries: (ru
     }
   }
   return best;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Schema errors -> issues (as in drug-catalog.ts)
-
-/** `/rules/2/setting` -> `rules[2].setting`. */
-function pathOf(instancePath: string, child?: string): string {
-  const segments = instancePath === '' ? [] : instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-  if (child !== undefined) segments.push(child);
-  let path = '';
-  for (const segment of segments) {
-    if (/^[0-9]+$/.test(segment)) path += `[${segment}]`;
-    else path += path === '' ? segment : `.${segment}`;
-  }
-  return path;
-}
-
-function schemaIssues(errors: readonly ErrorObject[]): OperationOutcomeIssue[] {
-  const issues: OperationOutcomeIssue[] = [];
-  for (const error of errors) {
-    // The branches of `anyOf` only repeat, twice, what the anyOf error says once.
-    if (error.schemaPath.includes('/anyOf/')) continue;
-    const params = error.params as Record<string, unknown>;
-    let expression = pathOf(error.instancePath);
-    let code: IssueCode = 'value';
-    let message = error.message ?? `fails ${error.keyword}`;
-    switch (error.keyword) {
-      case 'required':
-        expression = pathOf(error.instancePath, String(params['missingProperty']));
-        code = 'required';
-        message = 'is required';
-        break;
-      case 'additionalProperties':
-        expression = pathOf(error.instancePath, String(params['additionalProperty']));
-        code = 'structure';
-        message = 'is not a known property of the prior-authorization rules';
-        break;
-      case 'type':
-        code = 'structure';
-        message = `must be of type ${String(params['type'])}`;
-        break;
-      case 'enum':
-        message = `must be one of ${JSON.stringify(params['allowedValues'])}`;
-        break;
-      case 'anyOf':
-        code = 'required';
-        message = 'must say priorAuthRequired, allowedAmountPerInfusion or both';
-        break;
-      default:
-        break;
-    }
-    issues.push(
-      expression === ''
-        ? errorIssue(code, `The prior-authorization rules ${message}`)
-        : errorIssue(code, `${expression} ${message}`, expression),
-    );
-  }
-  return issues;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
