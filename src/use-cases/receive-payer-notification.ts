@@ -30,7 +30,7 @@ import { badRequest, errorIssue, hasErrors, informationIssue, notFound, operatio
 import { parseLiteralReference } from '../fhir/search-parameters.js';
 import type { ReferralRow, TenantId } from '../ports/resource-store.js';
 import type { GatewayDeps } from './deps.js';
-import { readSubscriptionStatus } from './receive-subscription-notification.js';
+import { notificationBundleIssues, readSubscriptionStatus } from './receive-subscription-notification.js';
 import { followUpPendingAuthorizations, referralWithPayer, settlePendedAuthorization } from './verify-coverage.js';
 
 /** The prefix of the Claim identifiers the gateway sends (verify-coverage.ts: `pa-${referralId}`). */
@@ -95,10 +95,7 @@ export async function receivePayerNotification(
   if (!isNotificationBundle(bundle)) {
     return { outcome: badRequest([errorIssue('invalid', 'A subscription notification is a Bundle of type history', typeof bundle === 'object' && bundle !== null && (bundle as Resource).resourceType === 'Bundle' ? 'Bundle.type' : 'Bundle')]) };
   }
-  // An R4B SubscriptionStatus is no R4 resource: the R4 schema checks the rest, the status is read structurally.
-  const first = bundle.entry?.[0];
-  const forSchema = (first?.resource?.resourceType as string | undefined) === 'SubscriptionStatus' ? { ...bundle, entry: [{ ...first, resource: { resourceType: 'Parameters' } }, ...bundle.entry!.slice(1)] } : bundle;
-  const baseIssues = deps.validator.validateBase(forSchema);
+  const baseIssues = notificationBundleIssues(deps, bundle);
   if (hasErrors(baseIssues)) return { outcome: badRequest(baseIssues) };
   const statusResource = bundle.entry?.[0]?.resource;
   const status = statusResource ? readSubscriptionStatus(statusResource) : undefined;

@@ -48,6 +48,17 @@ export function readSubscriptionStatus(status: Resource): SubscriptionStatusSumm
 
 export type NotificationResult = { kind: 'processed'; outcome: ReturnType<typeof operationOutcome> } | { kind: 'refused'; outcome: ReturnType<typeof operationOutcome> };
 
+/**
+ * Base R4 validation of a notification Bundle. An R4B SubscriptionStatus first entry is no R4
+ * resource: the R4 schema checks the rest, and readSubscriptionStatus reads the status itself.
+ */
+export function notificationBundleIssues(deps: Pick<GatewayDeps, 'validator'>, bundle: Bundle): OperationOutcomeIssue[] {
+  const first = bundle.entry?.[0];
+  const isR4bStatus = (first?.resource?.resourceType as string | undefined) === 'SubscriptionStatus';
+  const forSchema = isR4bStatus ? { ...bundle, entry: [{ ...first, resource: { resourceType: 'Parameters' } }, ...(bundle.entry ?? []).slice(1)] } : bundle;
+  return deps.validator.validateBase(forSchema);
+}
+
 export async function receiveSubscriptionNotification(
   deps: GatewayDeps,
   input: { tenant: string; body: unknown; ehr: EhrFhir | undefined },
@@ -56,7 +67,7 @@ export async function receiveSubscriptionNotification(
   if (typeof bundle !== 'object' || bundle === null || bundle.resourceType !== 'Bundle' || bundle.type !== 'history') {
     return { kind: 'refused', outcome: badRequest([errorIssue('invalid', 'A subscription notification is a Bundle of type history', 'Bundle.type')]) };
   }
-  const baseIssues = deps.validator.validateBase(bundle);
+  const baseIssues = notificationBundleIssues(deps, bundle);
   if (hasErrors(baseIssues)) return { kind: 'refused', outcome: badRequest(baseIssues) };
   const statusResource = bundle.entry?.[0]?.resource;
   const status = statusResource ? readSubscriptionStatus(statusResource) : undefined;

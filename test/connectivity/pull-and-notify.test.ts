@@ -163,6 +163,30 @@ describe('Subscription notifications from the EHR', function () {
     expect(await referralCount(gw)).to.equal(2);
   });
 
+  it('takes an R4B SubscriptionStatus notification as well as the R4 Parameters form', async () => {
+    const [id] = await seedOrders(ehr, 1, 'r4b');
+    const body = {
+      resourceType: 'Bundle',
+      type: 'history',
+      timestamp: '2026-11-23T10:00:00Z',
+      entry: [
+        {
+          fullUrl: `urn:uuid:${randomUUID()}`,
+          resource: {
+            resourceType: 'SubscriptionStatus',
+            status: 'active',
+            type: 'event-notification',
+            subscription: { reference: 'Subscription/infusion-orders' },
+            notificationEvent: [{ eventNumber: '1', focus: { reference: `${ehr.baseUrl}/ServiceRequest/${id}` } }],
+          },
+        },
+      ],
+    };
+    const response = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { body });
+    expect(response.status, JSON.stringify(response.body)).to.equal(200);
+    expect(await referralCount(gw)).to.equal(1);
+  });
+
   it('acknowledges handshakes and heartbeats without work, and refuses an unknown tenant or a non-notification', async () => {
     const heartbeat = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { body: notification('heartbeat', []) });
     expect(heartbeat.status).to.equal(200);
