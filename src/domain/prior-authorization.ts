@@ -70,59 +70,38 @@ export interface PriorAuthorizationInput {
 
 /** The PAS request Bundle for `Claim/$submit`: the Claim, then the Patient and Coverage it references. */
 export function buildPriorAuthorizationBundle(input: PriorAuthorizationInput): Bundle {
-  const base = (input.fullUrlBase ?? DEFAULT_FULL_URL_BASE).replace(/\/+$/, '');
-  const patient = withId(input.patient, `${input.claimId}-patient`);
-  const coverage = withId(input.coverage, `${input.claimId}-coverage`);
-  const claim: Claim = {
-    resourceType: 'Claim',
-    id: input.claimId,
-    meta: { profile: [PAS_CLAIM_PROFILE] },
-    identifier: [{ system: PRIOR_AUTHORIZATION_CLAIM_SYSTEM, value: input.claimId }],
-    status: 'active',
-    type: { coding: [{ system: CLAIM_TYPE_SYSTEM, code: input.claimType ?? 'professional' }] },
-    use: 'preauthorization',
-    patient: { reference: `Patient/${patient.id}` },
-    created: input.now.toISOString(),
-    insurer: input.insurer,
-    provider: input.provider,
-    priority: { coding: [{ system: PROCESS_PRIORITY_SYSTEM, code: 'normal' }] },
-    facility: input.site,
-    ...(input.supportingInfo && input.supportingInfo.length > 0
-      ? {
-          supportingInfo: input.supportingInfo.map((valueReference, index) => ({
-            sequence: index + 1,
-            category: { coding: [{ system: PAS_SUPPORTING_INFO_SYSTEM, code: 'additionalInformation' }] },
-            valueReference: { ...valueReference },
-          })),
-        }
-      : {}),
-    ...(input.diagnoses.length > 0
-      ? { diagnosis: input.diagnoses.map((coding, index) => ({ sequence: index + 1, diagnosisCodeableConcept: { coding: [{ ...coding }] } })) }
-      : {}),
-    insurance: [{ sequence: 1, focal: true, coverage: { reference: `Coverage/${coverage.id}` } }],
-    item: [
-      {
-        sequence: 1,
-        ...(input.diagnoses.length > 0 ? { diagnosisSequence: input.diagnoses.map((_, index) => index + 1) } : {}),
-        ...(input.supportingInfo && input.supportingInfo.length > 0 ? { informationSequence: input.supportingInfo.map((_, index) => index + 1) } : {}),
-        productOrService: { coding: input.drugCodings.map((coding) => ({ ...coding })) },
-        servicedPeriod: { ...input.servicedPeriod },
-        quantity: { ...input.quantity },
-      },
-    ],
-  };
-  return {
-    resourceType: 'Bundle',
-    meta: { profile: [PAS_REQUEST_BUNDLE_PROFILE] },
-    identifier: { system: PRIOR_AUTHORIZATION_BUNDLE_SYSTEM, value: input.bundleId },
-    type: 'collection',
-    timestamp: input.now.toISOString(),
-    entry: [
-      { fullUrl: `${base}/Claim/${claim.id}`, resource: claim },
-      { fullUrl: `${base}/Patient/${patient.id}`, resource: patient },
-      { fullUrl: `${base}/Coverage/${coverage.id}`, resource: coverage },
-    ],
-  };
+  const supportingInfo = input.supportingInfo ?? [];
+  return pasBundle(input, {
+    claimResourceId: input.claimId,
+    claimProfile: PAS_CLAIM_PROFILE,
+    bundleProfile: PAS_REQUEST_BUNDLE_PROFILE,
+    claimType: input.claimType ?? 'professional',
+    details: {
+      facility: input.site,
+      ...(supportingInfo.length > 0
+        ? {
+            supportingInfo: supportingInfo.map((valueReference, index) => ({
+              sequence: index + 1,
+              category: { coding: [{ system: PAS_SUPPORTING_INFO_SYSTEM, code: 'additionalInformation' }] },
+              valueReference: { ...valueReference },
+            })),
+          }
+        : {}),
+      ...(input.diagnoses.length > 0
+        ? { diagnosis: input.diagnoses.map((coding, index) => ({ sequence: index + 1, diagnosisCodeableConcept: { coding: [{ ...coding }] } })) }
+        : {}),
+      item: [
+        {
+          sequence: 1,
+          ...(input.diagnoses.length > 0 ? { diagnosisSequence: input.diagnoses.map((_, index) => index + 1) } : {}),
+          ...(supportingInfo.length > 0 ? { informationSequence: supportingInfo.map((_, index) => index + 1) } : {}),
+          productOrService: { coding: input.drugCodings.map((coding) => ({ ...coding })) },
+          servicedPeriod: { ...input.servicedPeriod },
+          quantity: { ...input.quantity },
+        },
+      ],
+    },
+  });
 }
 
 export interface InquiryInput {
@@ -145,26 +124,40 @@ export interface InquiryInput {
  * (https://hl7.org/fhir/us/davinci-pas/OperationDefinition-Claim-inquiry.html).
  */
 export function buildInquiryBundle(input: InquiryInput): Bundle {
+  const item =
+    input.drugCodings || input.servicedPeriod
+      ? [
+          {
+            sequence: 1,
+            productOrService: { coding: (input.drugCodings ?? []).map((coding) => ({ ...coding })) },
+            ...(input.servicedPeriod ? { servicedPeriod: { ...input.servicedPeriod } } : {}),
+          },
+        ]
+      : undefined;
+  return pasBundle(input, {
+    claimResourceId: `${input.claimId}-inquiry`,
+    claimProfile: PAS_CLAIM_INQUIRY_PROFILE,
+    bundleProfile: PAS_INQUIRY_REQUEST_BUNDLE_PROFILE,
+    claimType: 'professional',
+    details: item ? { item } : {},
+  });
+}
+
+/** What a request and an inquiry share: the Claim's header, and a collection of Claim, Patient and Coverage. */
+function pasBundle(
+  input: Pick<PriorAuthorizationInput, 'bundleId' | 'claimId' | 'now' | 'patient' | 'coverage' | 'insurer' | 'provider' | 'fullUrlBase'>,
+  shape: { claimResourceId: string; claimProfile: string; bundleProfile: string; claimType: 'professional' | 'institutional'; details: Partial<Claim> },
+): Bundle {
   const base = (input.fullUrlBase ?? DEFAULT_FULL_URL_BASE).replace(/\/+$/, '');
-  const inquiryId = `${input.claimId}-inquiry`;
   const patient = withId(input.patient, `${input.claimId}-patient`);
   const coverage = withId(input.coverage, `${input.claimId}-coverage`);
-  const item = input.drugCodings || input.servicedPeriod
-    ? [
-        {
-          sequence: 1,
-          productOrService: { coding: (input.drugCodings ?? []).map((coding) => ({ ...coding })) },
-          ...(input.servicedPeriod ? { servicedPeriod: { ...input.servicedPeriod } } : {}),
-        },
-      ]
-    : undefined;
   const claim: Claim = {
     resourceType: 'Claim',
-    id: inquiryId,
-    meta: { profile: [PAS_CLAIM_INQUIRY_PROFILE] },
+    id: shape.claimResourceId,
+    meta: { profile: [shape.claimProfile] },
     identifier: [{ system: PRIOR_AUTHORIZATION_CLAIM_SYSTEM, value: input.claimId }],
     status: 'active',
-    type: { coding: [{ system: CLAIM_TYPE_SYSTEM, code: 'professional' }] },
+    type: { coding: [{ system: CLAIM_TYPE_SYSTEM, code: shape.claimType }] },
     use: 'preauthorization',
     patient: { reference: `Patient/${patient.id}` },
     created: input.now.toISOString(),
@@ -172,11 +165,11 @@ export function buildInquiryBundle(input: InquiryInput): Bundle {
     provider: input.provider,
     priority: { coding: [{ system: PROCESS_PRIORITY_SYSTEM, code: 'normal' }] },
     insurance: [{ sequence: 1, focal: true, coverage: { reference: `Coverage/${coverage.id}` } }],
-    ...(item ? { item } : {}),
+    ...shape.details,
   };
   return {
     resourceType: 'Bundle',
-    meta: { profile: [PAS_INQUIRY_REQUEST_BUNDLE_PROFILE] },
+    meta: { profile: [shape.bundleProfile] },
     identifier: { system: PRIOR_AUTHORIZATION_BUNDLE_SYSTEM, value: input.bundleId },
     type: 'collection',
     timestamp: input.now.toISOString(),

@@ -28,7 +28,7 @@ import type { Bundle, BundleEntry, ClaimResponse, OperationOutcome, OperationOut
 import { PRIOR_AUTHORIZATION_CLAIM_SYSTEM, interpretClaimResponseBundle, type PriorAuthorizationDecision } from '../domain/prior-authorization.js';
 import { badRequest, errorIssue, hasErrors, informationIssue, notFound, operationOutcome, unprocessable } from '../fhir/outcomes.js';
 import { parseLiteralReference } from '../fhir/search-parameters.js';
-import type { ReferralRow, TenantId } from '../ports/resource-store.js';
+import type { TenantId } from '../ports/resource-store.js';
 import type { GatewayDeps } from './deps.js';
 import { notificationBundleIssues, readSubscriptionStatus } from './receive-subscription-notification.js';
 import { followUpPendingAuthorizations, referralWithPayer, settlePendedAuthorization } from './verify-coverage.js';
@@ -71,10 +71,6 @@ export function claimIdentifierOf(response: ClaimResponse): string | undefined {
   return ours(response.identifier?.find((i) => i.system === PRIOR_AUTHORIZATION_CLAIM_SYSTEM)?.value);
 }
 
-/** The referral a claim is for: the payer names no tenant, the referral id (in the claim identifier) is enough. */
-async function findReferral(deps: GatewayDeps, referralId: string): Promise<ReferralRow | undefined> {
-  return deps.store.findReferralById(referralId);
-}
 
 function isNotificationBundle(body: unknown): body is Bundle {
   return typeof body === 'object' && body !== null && (body as Bundle).resourceType === 'Bundle' && (body as Bundle).type === 'history';
@@ -144,7 +140,8 @@ export async function receivePayerNotification(
   const undecidable: OperationOutcomeIssue[] = [];
   for (const item of carried) {
     const referralId = item.claimId.slice(CLAIM_PREFIX.length);
-    const row = await findReferral(deps, referralId);
+    // The payer names no tenant: the referral id in the claim identifier is enough.
+    const row = await deps.store.findReferralById(referralId);
     const referral = row ? await referralWithPayer(deps, { tenant: row.tenant, referralId }) : undefined;
     // A claim sent to another payer is unknown to this one: say no more than that.
     if (!row || !referral || referral.payerOrganizationId !== payerId) {

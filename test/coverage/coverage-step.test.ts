@@ -4,6 +4,7 @@
  * receiving the write-back, the outbox worker and the inquiry job running as in production.
  */
 import { expect } from 'chai';
+import { payerConnections } from '../support/referral-flow.js';
 import { randomUUID } from 'node:crypto';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
@@ -57,11 +58,10 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
   before(async () => {
     payer = await startStandInPayer();
     ehr = await startStandInEhr();
-    const connections = ['payer-cumberland', 'payer-peachtree', 'payer-sonoran'].map((id) => ({ payer: id, baseUrl: payer.baseUrl }));
     gw = await startGateway({
       background: true,
       env: {
-        PAYER_CONNECTIONS: JSON.stringify(connections),
+        PAYER_CONNECTIONS: payerConnections(payer.baseUrl),
         PAYER_REQUEST_TIMEOUT_MS: '1500',
         EHR_FHIR_BASE_URL: ehr.baseUrl,
         EHR_POLL: 'false',

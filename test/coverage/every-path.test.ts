@@ -23,6 +23,7 @@
  * and change nothing.
  */
 import { expect } from 'chai';
+import { payerConnections } from '../support/referral-flow.js';
 import { randomUUID } from 'node:crypto';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
@@ -183,11 +184,10 @@ describe('no referral reaches ready-to-schedule without verified coverage and, w
   before(async () => {
     payer = await startStandInPayer();
     ehr = await startStandInEhr();
-    const connections = ['payer-cumberland', 'payer-peachtree', 'payer-sonoran'].map((id) => ({ payer: id, baseUrl: payer.baseUrl }));
     gw = await startGateway({
       background: true,
       env: {
-        PAYER_CONNECTIONS: JSON.stringify(connections),
+        PAYER_CONNECTIONS: payerConnections(payer.baseUrl),
         PAYER_REQUEST_TIMEOUT_MS: '3000',
         EHR_FHIR_BASE_URL: ehr.baseUrl,
         EHR_POLL: 'false',

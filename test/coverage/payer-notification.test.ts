@@ -5,6 +5,7 @@
  * answer to $inquire. The inquiry job is set to run once a year here, so only notifications decide.
  */
 import { expect } from 'chai';
+import { payerConnections } from '../support/referral-flow.js';
 import { randomUUID } from 'node:crypto';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
@@ -47,11 +48,10 @@ describe('payer notifications of decided prior authorizations', function () {
   before(async () => {
     payer = await startStandInPayer();
     ehr = await startStandInEhr();
-    const connections = ['payer-cumberland', 'payer-peachtree', 'payer-sonoran'].map((id) => ({ payer: id, baseUrl: payer.baseUrl }));
     gw = await startGateway({
       background: true,
       env: {
-        PAYER_CONNECTIONS: JSON.stringify(connections),
+        PAYER_CONNECTIONS: payerConnections(payer.baseUrl),
         EHR_FHIR_BASE_URL: ehr.baseUrl,
         EHR_POLL: 'false',
         OUTBOX_POLL_MS: '25',

@@ -5,6 +5,7 @@
  * (NO_SHOW_CRON every second) marks it; the stand-in EHR receives the write-back.
  */
 import { expect } from 'chai';
+import { bookFirstSlot, payerConnections } from '../support/referral-flow.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway, movableClock, businessStatusOf } from '../support/gateway.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
@@ -47,7 +48,7 @@ describe('no-shows', function () {
       background: true,
       clock,
       env: {
-        PAYER_CONNECTIONS: JSON.stringify([{ payer: 'payer-sonoran', baseUrl: payer.baseUrl }]),
+        PAYER_CONNECTIONS: payerConnections(payer.baseUrl, ['payer-sonoran']),
         EHR_FHIR_BASE_URL: ehr.baseUrl,
         EHR_POLL: 'false',
         OUTBOX_POLL_MS: '25',
@@ -60,18 +61,9 @@ describe('no-shows', function () {
     return { running: gw, fhir: `${gw.baseUrl}/fhir` };
   }
 
-  /** A cleared tocilizumab referral booked at its first free slot; its Task id and Appointment. */
-  async function book(fhir: string, orderNumber: string): Promise<{ taskId: string; serviceRequestId: string; appointment: any }> {
-    const created = await fhirFetch(`${fhir}/ServiceRequest`, { body: withOrderNumber(readFixture('referrals/tocilizumab/service-request.json'), orderNumber) });
-    expect(created.status, JSON.stringify(created.body?.issue)).to.equal(201);
-    const taskId = (await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource.id;
-    await waitUntil('the referral is ready to schedule', async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body) === 'ready-to-schedule');
-    const found = await fhirFetch(`${fhir}/Appointment/$find?referral=ServiceRequest/${created.body.id}&_count=1`);
-    expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
-    const booked = await fhirFetch(`${fhir}/Appointment/$book`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: found.body.entry[0].resource }] } });
-    expect(booked.status, JSON.stringify(booked.body?.issue)).to.equal(201);
-    return { taskId, serviceRequestId: created.body.id, appointment: booked.body };
-  }
+  /** A cleared tocilizumab referral booked at its first free slot. */
+  const book = (fhir: string, orderNumber: string): ReturnType<typeof bookFirstSlot> =>
+    bookFirstSlot(fhir, withOrderNumber(readFixture('referrals/tocilizumab/service-request.json'), orderNumber));
 
   it('marks a booked appointment no-show after its end and the grace, records the fee, frees the chair and opens a reschedule Task', async () => {
     const clock = movableClock('2026-11-27T15:00:00Z');

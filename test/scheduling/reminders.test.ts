@@ -5,10 +5,11 @@
  * notifier to a receiver on 127.0.0.1 that records what it gets.
  */
 import { expect } from 'chai';
+import { bookFirstSlot, payerConnections } from '../support/referral-flow.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
-import { fhirFetch, startGateway, waitUntil, type RunningGateway, movableClock, businessStatusOf } from '../support/gateway.js';
+import { startGateway, waitUntil, type RunningGateway, movableClock } from '../support/gateway.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
 import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
 import { sendReminders } from '../../src/use-cases/send-reminders.js';
@@ -83,7 +84,7 @@ describe('appointment reminders', function () {
       background: true,
       clock,
       env: {
-        PAYER_CONNECTIONS: JSON.stringify([{ payer: 'payer-sonoran', baseUrl: payer.baseUrl }]),
+        PAYER_CONNECTIONS: payerConnections(payer.baseUrl, ['payer-sonoran']),
         EHR_FHIR_BASE_URL: ehr.baseUrl,
         EHR_POLL: 'false',
         OUTBOX_POLL_MS: '25',
@@ -99,18 +100,8 @@ describe('appointment reminders', function () {
 
   /** A cleared tocilizumab referral booked at its first slot; returns the Appointment. */
   async function bookedAppointment(running: RunningGateway, orderNumber: string): Promise<any> {
-    const fhir = `${running.baseUrl}/fhir`;
     const body = withOrderNumber(readFixture('referrals/tocilizumab/service-request.json'), orderNumber);
-    const created = await fhirFetch(`${fhir}/ServiceRequest`, { body });
-    expect(created.status, JSON.stringify(created.body?.issue)).to.equal(201);
-    const taskId = (await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource.id;
-    await waitUntil('the referral is ready to schedule', async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body) === 'ready-to-schedule');
-    const found = await fhirFetch(`${fhir}/Appointment/$find?referral=ServiceRequest/${created.body.id}&_count=1`);
-    expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
-    const proposal = found.body.entry[0].resource;
-    const booked = await fhirFetch(`${fhir}/Appointment/$book`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: proposal }] } });
-    expect(booked.status, JSON.stringify(booked.body?.issue)).to.equal(201);
-    return booked.body;
+    return (await bookFirstSlot(`${running.baseUrl}/fhir`, body)).appointment;
   }
 
   const deliveriesFor = (appointmentId: string): Delivery[] =>

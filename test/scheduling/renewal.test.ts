@@ -6,8 +6,9 @@
  * referring side for a renewal, once; the stand-in EHR receives the Task.
  */
 import { expect } from 'chai';
+import { bookFirstSlot, payerConnections } from '../support/referral-flow.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
-import { fhirFetch, startGateway, waitUntil, type RunningGateway, movableClock, businessStatusOf } from '../support/gateway.js';
+import { fhirFetch, startGateway, waitUntil, type RunningGateway, movableClock } from '../support/gateway.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
 import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
@@ -46,7 +47,7 @@ describe('order renewal', function () {
       background: true,
       clock,
       env: {
-        PAYER_CONNECTIONS: JSON.stringify([{ payer: 'payer-sonoran', baseUrl: payer.baseUrl }]),
+        PAYER_CONNECTIONS: payerConnections(payer.baseUrl, ['payer-sonoran']),
         EHR_FHIR_BASE_URL: ehr.baseUrl,
         EHR_POLL: 'false',
         OUTBOX_POLL_MS: '25',
@@ -60,18 +61,10 @@ describe('order renewal', function () {
   }
 
   /** A cleared tocilizumab referral whose order ends on `orderEnd`, booked at its first free slot. */
-  async function book(fhir: string, orderNumber: string, orderEnd: string): Promise<{ taskId: string; serviceRequestId: string; appointment: any }> {
+  function book(fhir: string, orderNumber: string, orderEnd: string): ReturnType<typeof bookFirstSlot> {
     const body = withOrderNumber(readFixture('referrals/tocilizumab/service-request.json'), orderNumber);
     body.occurrenceTiming.repeat.boundsPeriod.end = orderEnd;
-    const created = await fhirFetch(`${fhir}/ServiceRequest`, { body });
-    expect(created.status, JSON.stringify(created.body?.issue)).to.equal(201);
-    const taskId = (await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource.id;
-    await waitUntil('the referral is ready to schedule', async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body) === 'ready-to-schedule');
-    const found = await fhirFetch(`${fhir}/Appointment/$find?referral=ServiceRequest/${created.body.id}&_count=1`);
-    expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
-    const booked = await fhirFetch(`${fhir}/Appointment/$book`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: found.body.entry[0].resource }] } });
-    expect(booked.status, JSON.stringify(booked.body?.issue)).to.equal(201);
-    return { taskId, serviceRequestId: created.body.id, appointment: booked.body };
+    return bookFirstSlot(fhir, body);
   }
 
   const renewalsOf = async (fhir: string, taskId: string): Promise<any[]> =>

@@ -4,6 +4,7 @@
  * refused; the booked Appointment reaches the stand-in EHR.
  */
 import { expect } from 'chai';
+import { payerConnections } from '../support/referral-flow.js';
 import { randomUUID } from 'node:crypto';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type Engine, type RunningGateway, movableClock, businessStatusOf } from '../support/gateway.js';
@@ -24,13 +25,12 @@ async function startWorld(engine: Engine, clock: Clock): Promise<{ gw: RunningGa
     defaultRule: { eligibility: { inForce: true, authRequired: false }, priorAuth: { kind: 'approve', authorizationNumber: 'AUTH-SCHED', period: { start: '2026-12-01', end: '2027-02-28' } } },
   });
   const ehr = await startStandInEhr();
-  const connections = ['payer-cumberland', 'payer-peachtree', 'payer-sonoran'].map((id) => ({ payer: id, baseUrl: payer.baseUrl }));
   const gw = await startGateway({
     engine,
     clock,
     background: true,
     env: {
-      PAYER_CONNECTIONS: JSON.stringify(connections),
+      PAYER_CONNECTIONS: payerConnections(payer.baseUrl),
       EHR_FHIR_BASE_URL: ehr.baseUrl,
       EHR_POLL: 'false',
       OUTBOX_POLL_MS: '25',
