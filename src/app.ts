@@ -9,6 +9,7 @@ import { fhirErrorHandler, fhirRouter, requestContext, type HttpOptions } from '
 import { notificationRouter, payerNotificationRouter } from './http/notification-routes.js';
 import { operatorRouter } from './http/operator-routes.js';
 import { cdsHooksRouter } from './http/cds-hooks-routes.js';
+import { setRetryAfter } from './http/retry-after.js';
 import type { CdsDeps } from './use-cases/cds-site-check.js';
 import type { EhrFhir } from './ports/ehr-fhir.js';
 import type { GatewayDeps } from './use-cases/deps.js';
@@ -31,14 +32,17 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Not ready while the database is away or requests queue for its connections beyond the
+  // threshold (DB_MAX_WAITING): a load balancer then sends traffic to another process.
   app.get('/readyz', async (_req, res) => {
-    try {
-      await deps.store.ping();
+    const readiness = await deps.store.readiness();
+    if (readiness.ready) {
       res.json({ status: 'ready' });
-    } catch {
-      deps.logger.warn('readiness check failed: database unreachable');
-      res.status(503).type('application/fhir+json').send(JSON.stringify(unavailable('The database is not reachable')));
+      return;
     }
+    deps.logger.warn('readiness check failed', { reason: readiness.reason });
+    setRetryAfter(res, 503);
+    res.status(503).type('application/fhir+json').send(JSON.stringify(unavailable(readiness.diagnostics)));
   });
 
   app.use(requestContext(deps.logger, options.defaultTenant));

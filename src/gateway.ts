@@ -16,7 +16,7 @@ import { CONFORMANCE_TYPES } from './http/fhir-handlers.js';
 import type { Logger } from './logging/logger.js';
 import type { Clock } from './ports/clock.js';
 import type { ResourceStore } from './ports/resource-store.js';
-import { openStore } from './adapters/store/index.js';
+import { openStore, type StoreOptions } from './adapters/store/index.js';
 import type { GatewayDeps } from './use-cases/deps.js';
 import { createFhirKitEhr } from './adapters/fhir/fhir-kit-ehr.js';
 import { createFhirKitPayer } from './adapters/fhir/fhir-kit-payer.js';
@@ -95,6 +95,21 @@ async function loadConformanceResources(profilesDir: string, validator: FhirVali
   return conformance;
 }
 
+/** The store the configuration names, with its limits; a dropped connection is logged, never fatal. */
+export function storeOptionsOf(config: Config, logger: Logger): StoreOptions {
+  const { poolSize, statementTimeoutMs, connectTimeoutMs, maxWaitingRequests, sqliteSynchronous } = config.store;
+  return {
+    ...(config.databaseUrl !== undefined ? { databaseUrl: config.databaseUrl } : { sqliteFile: config.sqliteFile }),
+    poolSize,
+    statementTimeoutMs,
+    connectTimeoutMs,
+    maxWaitingRequests,
+    sqliteSynchronous,
+    // The message can name the host; the code says enough (e.g. 57P01 terminated by an administrator).
+    onPoolError: (error) => logger.warn('database connection lost; it will be replaced', { errorCode: (error as { code?: string }).code ?? error.name }),
+  };
+}
+
 export async function buildGateway(
   config: Config,
   runtime: { logger: Logger; clock: Clock; store?: ResourceStore; softwareVersion?: string },
@@ -103,9 +118,7 @@ export async function buildGateway(
     FhirValidator.load({ profilesDir: config.profilesDir }),
     loadDrugCatalog(config.drugCatalogFile),
   ]);
-  const store =
-    runtime.store ??
-    (await openStore(config.databaseUrl !== undefined ? { databaseUrl: config.databaseUrl } : { sqliteFile: config.sqliteFile }));
+  const store = runtime.store ?? (await openStore(storeOptionsOf(config, runtime.logger)));
   const ehrClients = new Map<string, EhrFhir>(
     config.ehrConnections.map((connection) => [
       connection.tenant,

@@ -11,6 +11,8 @@ export interface Config {
   databaseUrl?: string;
   dataDir: string;
   sqliteFile: string;
+  /** Connection limits and durability of the store (src/adapters/store/open-store.ts). */
+  store: StoreSettings;
   /** Transaction Bundle of the network's directory loaded at start-up; undefined = none. */
   directoryBundle?: string;
   drugCatalogFile: string;
@@ -118,6 +120,17 @@ export function parseByteSize(text: string): number | undefined {
   return Math.floor(Number(match[1]) * units[(match[2] ?? 'b').toLowerCase()]!);
 }
 
+export interface StoreSettings {
+  poolSize: number;
+  /** PostgreSQL statement_timeout per statement; 0 = none. */
+  statementTimeoutMs: number;
+  /** How long a request waits for a PostgreSQL connection before a 503. */
+  connectTimeoutMs: number;
+  /** /readyz is 503 while more requests than this wait for a connection. */
+  maxWaitingRequests: number;
+  sqliteSynchronous: 'full' | 'normal';
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Config {
   const problems: string[] = [];
   const text = (name: string): string | undefined => {
@@ -144,6 +157,19 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push(`Set DATABASE_URL to a postgres:// or postgresql:// URL, or unset it for the embedded store (got a value of another scheme)`);
   }
+
+  const poolSize = integer('DB_POOL_SIZE', 10, 1, 1000);
+  const sqliteSynchronous = (text('SQLITE_SYNCHRONOUS') ?? 'full').toLowerCase();
+  if (sqliteSynchronous !== 'full' && sqliteSynchronous !== 'normal') {
+    problems.push(`Set SQLITE_SYNCHRONOUS to full or normal (got '${sqliteSynchronous}')`);
+  }
+  const store: StoreSettings = {
+    poolSize,
+    statementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 30_000, 0, 3_600_000),
+    connectTimeoutMs: integer('DB_CONNECT_TIMEOUT_MS', 5_000, 100, 600_000),
+    maxWaitingRequests: integer('DB_MAX_WAITING', 2 * poolSize, 0, 100_000),
+    sqliteSynchronous: sqliteSynchronous === 'normal' ? 'normal' : 'full',
+  };
 
   const logLevel = (text('LOG_LEVEL') ?? 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`Set LOG_LEVEL to one of ${LOG_LEVELS.join(', ')} (got '${logLevel}')`);
@@ -219,6 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     ...(databaseUrl !== undefined ? { databaseUrl } : {}),
     dataDir,
     sqliteFile: path.join(dataDir, 'gateway.sqlite'),
+    store,
     ...(directorySetting.toLowerCase() === 'none' ? {} : { directoryBundle: resolvePath(directorySetting) }),
     drugCatalogFile: resolvePath(text('DRUG_CATALOG') ?? 'fixtures/drug-catalog.json'),
     profilesDir: resolvePath(text('PROFILES_DIR') ?? 'profiles'),

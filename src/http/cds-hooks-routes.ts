@@ -14,6 +14,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { OperationOutcome } from 'fhir/r4.js';
 import { badRequest, errorIssue, notFound, outcomeFromError, payloadTooLarge, statusOf, unsupportedMediaType } from '../fhir/outcomes.js';
 import { answerSiteCheckHook, cdsServiceDiscovery, isSiteCheckService, type CdsDeps } from '../use-cases/cds-site-check.js';
+import { setRetryAfter } from './retry-after.js';
 
 export interface CdsHooksHttpOptions {
   /** Largest hook request accepted; draft orders and prefetch together. Default 1 MiB. */
@@ -23,6 +24,7 @@ export interface CdsHooksHttpOptions {
 const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 
 function sendOutcome(res: Response, outcome: OperationOutcome): void {
+  setRetryAfter(res, statusOf(outcome));
   res.status(statusOf(outcome)).type('application/json').send(JSON.stringify(outcome));
 }
 

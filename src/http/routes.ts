@@ -19,6 +19,8 @@ import { withLogContext, type Logger } from '../logging/logger.js';
 import { checkRequestContentType, jsonDepthExceeds, negotiateResponseType } from './content-negotiation.js';
 import { parsePrefer } from '../fhir/http-headers.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from './fhir-exchange.js';
+import { setRetryAfter } from './retry-after.js';
+import { StoreUnavailableError } from '../ports/store-unavailable.js';
 import { CONFORMANCE_TYPES, type FhirHandlers } from './fhir-handlers.js';
 
 export interface HttpOptions {
@@ -46,7 +48,8 @@ function locals(res: Response): Locals {
   return res.locals as Locals;
 }
 
-function sendOutcome(res: Response, outcome: OperationOutcome, mediaType = 'application/fhir+json'): void {
+function sendOutcome(res: Response, outcome: OperationOutcome, mediaType = 'application/fhir+json', error?: unknown): void {
+  setRetryAfter(res, statusOf(outcome), error);
   res.status(statusOf(outcome)).type(mediaType).send(JSON.stringify(outcome));
 }
 
@@ -177,6 +180,7 @@ function toFhirRequest(req: Request, res: Response, options: HttpOptions): FhirR
 function send(req: Request, res: Response, request: FhirRequest, response: FhirResponse): void {
   for (const [name, value] of Object.entries(response.headers ?? {})) res.setHeader(name, value);
   const status = response.status ?? (response.outcome ? statusOf(response.outcome) : 500);
+  setRetryAfter(res, status);
   res.status(status);
   if (status === 304) {
     res.end();
@@ -264,12 +268,14 @@ export function fhirRouter(handlers: FhirHandlers, options: HttpOptions): Router
 /** The last word: any error becomes an OperationOutcome; unexpected ones are logged without PHI. */
 export function fhirErrorHandler(logger: Logger) {
   return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
-    if (!(err instanceof OperationOutcomeError)) {
+    if (err instanceof StoreUnavailableError) {
+      logger.warn('database unavailable; answered 503', { reason: err.reason });
+    } else if (!(err instanceof OperationOutcomeError)) {
       const error = err as { name?: string; code?: string; message?: string; stack?: string };
       // Messages of parse and database errors can quote data; log the kind of error and where it arose.
       logger.error('unhandled error', { errorName: error.name, errorCode: error.code, stack: error.stack?.split('\n').slice(1, 6).join(' | ') });
     }
     if (res.headersSent) return;
-    sendOutcome(res, outcomeFromError(err), locals(res).mediaType ?? 'application/fhir+json');
+    sendOutcome(res, outcomeFromError(err), locals(res).mediaType ?? 'application/fhir+json', err);
   };
 }

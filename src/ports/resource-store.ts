@@ -223,5 +223,14 @@ export interface ResourceStore extends ResourceReader, OutboxStore, CursorStore,
   readChairBooking(appointmentId: string): Promise<ChairBooking | undefined>;
   /** Resolves when the database answers (for /readyz). */
   ping(): Promise<void>;
+  /**
+   * Whether the store can take work now (for /readyz): the database answers and requests are not
+   * queueing for connections beyond the store's threshold.
+   */
+  readiness(): Promise<StoreReadiness>;
   close(): Promise<void>;
 }
+
+export type StoreReadiness =
+  | { ready: true }
+  | { ready: false; reason: 'unreachable' | 'saturated'; diagnostics: string };

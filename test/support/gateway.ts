@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { openStore } from '../../src/adapters/store/index.js';
+import { openStore, type StoreOptions } from '../../src/adapters/store/index.js';
 import { loadConfig } from '../../src/config/config.js';
 import { buildGateway, type Gateway } from '../../src/gateway.js';
 import type { Clock } from '../../src/ports/clock.js';
@@ -18,6 +18,8 @@ export type Engine = 'sqlite' | 'postgres';
 export interface RunningGateway {
   baseUrl: string;
   gateway: Gateway;
+  /** The throwaway PostgreSQL schema (postgres engine only): its application_name finds the gateway's backends. */
+  postgresSchema?: string;
   stop(): Promise<void>;
 }
 
@@ -33,18 +35,28 @@ export function movableClock(iso: string): Clock & { set(iso: string): void } {
 export const businessStatusOf = (task: any): string => task.businessStatus.coding[0].code;
 
 export async function startGateway(
-  options: { engine?: Engine; env?: Record<string, string>; clock?: Clock; background?: boolean; sqliteFile?: string } = {},
+  options: {
+    engine?: Engine;
+    env?: Record<string, string>;
+    clock?: Clock;
+    background?: boolean;
+    sqliteFile?: string;
+    /** Store limits (pool size, timeouts) and, on postgres, another URL (e.g. a test's TCP proxy). */
+    store?: Omit<StoreOptions, 'postgresSchema' | 'sqliteFile'>;
+  } = {},
 ): Promise<RunningGateway> {
   const engine = options.engine ?? 'sqlite';
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gateway-test-'));
   const cleanups: Array<() => Promise<void>> = [() => rm(dir, { recursive: true, force: true })];
   let store;
+  let postgresSchema: string | undefined;
   if (engine === 'postgres') {
     const schema = await createPostgresSchema();
     cleanups.unshift(schema.drop);
-    store = await openStore({ databaseUrl: schema.databaseUrl, postgresSchema: schema.name });
+    postgresSchema = schema.name;
+    store = await openStore({ databaseUrl: schema.databaseUrl, ...options.store, postgresSchema: schema.name });
   } else {
-    store = await openStore({ sqliteFile: options.sqliteFile ?? path.join(dir, 'gateway.sqlite') });
+    store = await openStore({ ...options.store, sqliteFile: options.sqliteFile ?? path.join(dir, 'gateway.sqlite') });
   }
   const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'debug', ...options.env });
   const gateway = await buildGateway(config, {
@@ -60,6 +72,7 @@ export async function startGateway(
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     gateway,
+    ...(postgresSchema !== undefined ? { postgresSchema } : {}),
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

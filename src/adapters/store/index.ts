@@ -6,5 +6,6 @@ export {
   storeEngineOf,
   type OpenedResourceStore,
   type StoreEngine,
+  type SqliteSynchronous,
   type StoreOptions,
 } from './open-store.js';

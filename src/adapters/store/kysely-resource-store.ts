@@ -37,6 +37,7 @@ import type {
   ResourceWriter,
   SearchRequest,
   SearchResult,
+  StoreReadiness,
   TenantId,
 } from '../../ports/resource-store.js';
 import type { StoreEngine } from './engine.js';
@@ -549,6 +550,12 @@ class KyselyResourceAccess implements ResourceWriter {
   }
 }
 
+/** How busy a connection pool is, and how many waiting requests make it saturated. */
+export interface PoolLoad {
+  waiting: number;
+  maxWaiting: number;
+}
+
 export class KyselyResourceStore implements ResourceStore {
   readonly engine: StoreEngine;
   readonly #db: Kysely<StoreDatabase>;
@@ -559,10 +566,14 @@ export class KyselyResourceStore implements ResourceStore {
   /** When this store next prunes old job ticks (in the callers' time); see claimJobRun. */
   #nextJobRunPrune = Number.NEGATIVE_INFINITY;
 
-  constructor(db: Kysely<StoreDatabase>, engine: StoreEngine) {
+  /** Connections taken and requests waiting for one (PostgreSQL's pool); undefined on SQLite. */
+  readonly #poolLoad: (() => PoolLoad) | undefined;
+
+  constructor(db: Kysely<StoreDatabase>, engine: StoreEngine, options: { poolLoad?: () => PoolLoad } = {}) {
     this.#db = db;
     this.engine = engine;
     this.#root = new KyselyResourceAccess(db, engine);
+    this.#poolLoad = options.poolLoad;
   }
 
   /**
@@ -703,6 +714,39 @@ export class KyselyResourceStore implements ResourceStore {
   async ping(): Promise<void> {
     this.#assertUsable();
     await sql`select 1`.execute(this.#db);
+  }
+
+  /**
+   * Saturated first, without a query: a ping would only join the queue it measures. Then a ping,
+   * which the pool's acquire timeout bounds when the database is away.
+   */
+  async readiness(): Promise<StoreReadiness> {
+    const load = this.#poolLoad?.();
+    if (load !== undefined && load.waiting > load.maxWaiting) {
+      return { ready: false, reason: 'saturated', diagnostics: `${load.waiting} requests wait for a database connection (more than ${load.maxWaiting})` };
+    }
+    try {
+      await this.ping();
+      return { ready: true };
+    } catch {
+      return { ready: false, reason: 'unreachable', diagnostics: 'The database is not reachable' };
+    }
+  }
+
+  /**
+   * The settings the database actually runs with on this store's connection, for operators and
+   * tests: SQLite's journal mode and synchronous level, PostgreSQL's statement_timeout.
+   */
+  async settings(): Promise<Record<string, string>> {
+    this.#assertUsable();
+    if (this.engine === 'postgresql') {
+      const { rows } = await sql<{ statement_timeout: string }>`show statement_timeout`.execute(this.#db);
+      return { statement_timeout: String(rows[0]?.statement_timeout) };
+    }
+    const journal = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(this.#db);
+    const synchronous = await sql<{ synchronous: number }>`pragma synchronous`.execute(this.#db);
+    const levels = ['off', 'normal', 'full', 'extra'];
+    return { journal_mode: String(journal.rows[0]?.journal_mode), synchronous: levels[Number(synchronous.rows[0]?.synchronous)] ?? 'unknown' };
   }
 
   async close(): Promise<void> {

@@ -11,9 +11,10 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { ResourceStore } from '../../ports/resource-store.js';
 import { storeEngineOf, type StoreEngine } from './engine.js';
-import { KyselyResourceStore } from './kysely-resource-store.js';
+import { KyselyResourceStore, type PoolLoad } from './kysely-resource-store.js';
 import { migrationProvider } from './migrations.js';
 import type { StoreDatabase } from './schema.js';
+import { unavailableTranslatingDialect, type StatementObserver } from './unavailable-dialect.js';
 
 export { storeEngineOf, type StoreEngine } from './engine.js';
 
@@ -26,12 +27,38 @@ export interface StoreOptions {
   postgresSchema?: string;
   /** PostgreSQL pool size (default 10). */
   poolSize?: number;
-  /** Errors of idle pooled PostgreSQL connections (e.g. a server restart); without it they are ignored, not fatal. */
+  /**
+   * Errors of pooled PostgreSQL connections, idle or checked out (a server restart, a failover, a
+   * terminated backend); without it they are ignored, never fatal. The broken connection leaves
+   * the pool and the next request opens a new one.
+   */
   onPoolError?: (error: Error) => void;
+  /** PostgreSQL `statement_timeout` of every pooled connection, in ms (default 30 s; 0 = none). Migrations run without it. */
+  statementTimeoutMs?: number;
+  /** How long a request waits for a pooled PostgreSQL connection, opening one included, before a 503 (default 5 s). */
+  connectTimeoutMs?: number;
+  /** /readyz answers 503 while more requests than this wait for a PostgreSQL connection (default 2 x poolSize). */
+  maxWaitingRequests?: number;
+  /**
+   * SQLite `synchronous` in WAL mode (https://www.sqlite.org/pragma.html#pragma_synchronous).
+   * `full` (default): a commit is on disk before it is acknowledged. `normal`: faster, but the
+   * last commits before a power cut or OS crash (not a process crash) can be lost.
+   */
+  sqliteSynchronous?: SqliteSynchronous;
+  /** Told of every statement sent, transaction control included (tests and benches count round trips). */
+  observeStatements?: StatementObserver;
 }
+
+export type SqliteSynchronous = 'full' | 'normal';
+
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+export const DEFAULT_POOL_SIZE = 10;
 
 export interface OpenedResourceStore extends ResourceStore {
   readonly engine: StoreEngine;
+  /** The durability and time-limit settings in force on the store's connections. */
+  settings(): Promise<Record<string, string>>;
 }
 
 export const DEFAULT_SQLITE_FILE = 'data/gateway.sqlite';
@@ -59,29 +86,57 @@ function openSqlite(options: StoreOptions): Kysely<StoreDatabase> {
   if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
   const database = new Database(file);
   // WAL: readers do not block the writer; busy_timeout: wait instead of failing on a lock;
-  // foreign keys are off by default in SQLite. synchronous stays FULL: a referral acknowledged
-  // with 201 must survive a power cut.
+  // foreign keys are off by default in SQLite. synchronous must be set after journal_mode and
+  // explicitly: in WAL mode SQLite's compiled default is NORMAL here, and under NORMAL a commit is
+  // not yet synced when acknowledged, so a referral answered 201 could be lost to a power cut.
   database.pragma('journal_mode = WAL');
+  database.pragma(`synchronous = ${(options.sqliteSynchronous ?? 'full') === 'full' ? 'FULL' : 'NORMAL'}`);
   database.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   database.pragma('foreign_keys = ON');
-  return new Kysely<StoreDatabase>({ dialect: new SqliteDialect({ database }) });
+  return new Kysely<StoreDatabase>({
+    dialect: unavailableTranslatingDialect(new SqliteDialect({ database }), withObserver(options)),
+  });
 }
 
-async function openPostgres(url: string, options: StoreOptions): Promise<{ db: Kysely<StoreDatabase>; schema: string }> {
+function withObserver(options: StoreOptions): { observe?: StatementObserver } {
+  return options.observeStatements ? { observe: options.observeStatements } : {};
+}
+
+function newPostgresPool(url: string, options: StoreOptions, schema: string | undefined, limits: { max: number; statementTimeoutMs: number }): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: limits.max,
+    application_name: postgresApplicationName(schema),
+    // Bounds the wait for a pooled connection (and the opening of one): past it the request is a
+    // 503, not a hang, while the database is away or every connection is busy.
+    connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    // TCP keepalive: a connection whose peer vanished without a word (a failover) errors out
+    // instead of waiting forever.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    // Set at connection start-up, so every pooled connection sees the schema and the time limit.
+    ...(limits.statementTimeoutMs > 0 ? { statement_timeout: limits.statementTimeoutMs } : {}),
+    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+  });
+  const onError = (error: Error): void => options.onPoolError?.(error);
+  // An idle client's error is emitted on the pool; a checked-out client's on the client itself
+  // (pg-pool removes its own listener while a client is lent). Either, unhandled, would end the
+  // process: so every client gets a listener for its whole life.
+  pool.on('error', onError);
+  pool.on('connect', (client) => client.on('error', onError));
+  return pool;
+}
+
+async function openPostgres(url: string, options: StoreOptions): Promise<{ db: Kysely<StoreDatabase>; pool: pg.Pool; schema: string }> {
   const schema = options.postgresSchema;
   if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
     throw new Error(`postgresSchema must be a plain identifier (letters, digits, _), got ${JSON.stringify(schema)}`);
   }
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: options.poolSize ?? 10,
-    application_name: postgresApplicationName(schema),
-    // Set at connection start-up, so every pooled connection (and the migrator) sees the schema.
-    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+  const pool = newPostgresPool(url, options, schema, {
+    max: options.poolSize ?? DEFAULT_POOL_SIZE,
+    statementTimeoutMs: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
   });
-  // An idle client's error is emitted on the pool; unhandled, it would end the process.
-  pool.on('error', (error) => options.onPoolError?.(error));
-  const db = new Kysely<StoreDatabase>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<StoreDatabase>({ dialect: unavailableTranslatingDialect(new PostgresDialect({ pool }), withObserver(options)) });
   try {
     if (schema !== undefined) {
       const exists = await sql<{ found: number }>`select 1 as found from pg_namespace where nspname = ${schema}`.execute(db);
@@ -90,10 +145,24 @@ async function openPostgres(url: string, options: StoreOptions): Promise<{ db: K
     const current = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
     const effective = current.rows[0]?.schema;
     if (!effective) throw new Error('PostgreSQL has no current schema: set postgresSchema or the role search_path');
-    return { db, schema: effective };
+    return { db, pool, schema: effective };
   } catch (error) {
     await db.destroy();
     throw error;
+  }
+}
+
+/**
+ * Migrations run on a connection of their own without statement_timeout: building an index on a
+ * large table may rightly take longer than any request should.
+ */
+async function migratePostgres(url: string, options: StoreOptions, schema: string): Promise<void> {
+  const pool = newPostgresPool(url, options, options.postgresSchema, { max: 1, statementTimeoutMs: 0 });
+  const db = new Kysely<StoreDatabase>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await migrate(db, 'postgresql', schema);
+  } finally {
+    await db.destroy();
   }
 }
 
@@ -120,15 +189,21 @@ async function migrate(db: Kysely<StoreDatabase>, engine: StoreEngine, schema: s
  */
 export async function openStore(options: StoreOptions): Promise<OpenedResourceStore> {
   const engine = storeEngineOf(options);
-  let db: Kysely<StoreDatabase>;
-  let schema: string | undefined;
   if (engine === 'postgresql') {
-    ({ db, schema } = await openPostgres(options.databaseUrl!, options));
-  } else {
-    db = openSqlite(options);
+    const { db, pool, schema } = await openPostgres(options.databaseUrl!, options);
+    try {
+      await migratePostgres(options.databaseUrl!, options, schema);
+    } catch (error) {
+      await db.destroy();
+      throw error;
+    }
+    const maxWaiting = options.maxWaitingRequests ?? 2 * (options.poolSize ?? DEFAULT_POOL_SIZE);
+    const poolLoad = (): PoolLoad => ({ waiting: pool.waitingCount, maxWaiting });
+    return new KyselyResourceStore(db, engine, { poolLoad });
   }
+  const db = openSqlite(options);
   try {
-    await migrate(db, engine, schema);
+    await migrate(db, engine, undefined);
   } catch (error) {
     await db.destroy();
     throw error;

@@ -43,6 +43,24 @@ describe('SQLite store set-up', function () {
     }
   });
 
+  it('commits durably by default: WAL with synchronous FULL on the store\'s own connection', async function () {
+    const store = await openStore({ sqliteFile: path.join(dir, 'durable.sqlite') });
+    try {
+      expect(await store.settings()).to.deep.equal({ journal_mode: 'wal', synchronous: 'full' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('runs synchronous NORMAL only when the deployment asks for it', async function () {
+    const store = await openStore({ sqliteFile: path.join(dir, 'fast.sqlite'), sqliteSynchronous: 'normal' });
+    try {
+      expect(await store.settings()).to.deep.equal({ journal_mode: 'wal', synchronous: 'normal' });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('takes a non-PostgreSQL databaseUrl as the SQLite file', async function () {
     const file = path.join(dir, 'by-url.sqlite');
     const store = await openStore({ databaseUrl: `sqlite:${file}` });
