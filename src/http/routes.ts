@@ -103,7 +103,9 @@ export function negotiate(req: Request, res: Response, next: NextFunction): void
  * echoed or logged: it quotes the body, which may hold PHI.
  */
 export function fhirJsonBody(options: Pick<HttpOptions, 'bodyLimitBytes' | 'jsonMaxDepth'>) {
-  const readText = express.text({ type: () => true, limit: options.bodyLimitBytes });
+  // Raw bytes, decoded below with a fatal decoder: express.text would turn invalid UTF-8 into
+  // U+FFFD silently, and FHIR JSON is UTF-8 (https://hl7.org/fhir/R4/json.html).
+  const readText = express.raw({ type: () => true, limit: options.bodyLimitBytes });
   return (req: Request, res: Response, next: NextFunction): void => {
     if (req.method !== 'POST' && req.method !== 'PUT') {
       next();
@@ -126,7 +128,16 @@ export function fhirJsonBody(options: Pick<HttpOptions, 'bodyLimitBytes' | 'json
         }
         return;
       }
-      const text = typeof req.body === 'string' ? req.body : '';
+      const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.get('content-type') ?? '')?.[1]?.toLowerCase();
+      if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+        sendOutcome(res, unsupportedMediaType('Only UTF-8 FHIR JSON is supported'), locals(res).mediaType);
+        return;
+      }
+      const text = decodeUtf8(req.body);
+      if (text === undefined) {
+        sendOutcome(res, badRequest([errorIssue('invalid', 'The body is not valid UTF-8: FHIR JSON must be encoded in UTF-8')]), locals(res).mediaType);
+        return;
+      }
       if (text.trim() === '') {
         sendOutcome(res, badRequest([errorIssue('required', 'The request body is empty: send a FHIR resource as JSON')]), locals(res).mediaType);
         return;
@@ -151,6 +162,18 @@ export function fhirJsonBody(options: Pick<HttpOptions, 'bodyLimitBytes' | 'json
       next();
     });
   };
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The body's text, or undefined when its bytes are not UTF-8 (a leading BOM is dropped). */
+function decodeUtf8(body: unknown): string | undefined {
+  if (!Buffer.isBuffer(body)) return '';
+  try {
+    return UTF8.decode(body);
+  } catch {
+    return undefined;
+  }
 }
 
 function baseUrlOf(req: Request, options: HttpOptions): string {

@@ -9,6 +9,7 @@ import { issuesFromAjvErrors, type ValueSetCodes } from './ajv-issues.js';
 import { describeJson, isJsonObject } from './element-paths.js';
 import type { GeneratedValidators } from './generated-validators.js';
 import { nestedResources } from './nested-resources.js';
+import { stringCharacterProblem, stringRuleIssues } from './string-rules.js';
 
 /** Bundles of bundles are legal; a hundred levels of them are an attack, not a referral. */
 const MAX_NESTING = 16;
@@ -30,7 +31,8 @@ export class BaseValidator {
     if (typeof type !== 'string') {
       return [errorIssue('structure', 'Missing resourceType: every resource names its type', 'Resource.resourceType')];
     }
-    return this.#validateAt(resource, type, undefined, 0);
+    const strings = stringRuleIssues(resource, stringCharacterProblem(type) === undefined ? type : 'Resource');
+    return [...this.#validateAt(resource, type, undefined, 0), ...strings];
   }
 
   #validateAt(resource: Record<string, unknown>, type: string, path: string | undefined, depth: number): OperationOutcomeIssue[] {
