@@ -193,6 +193,7 @@ export async function buildGateway(
     drugs: { findCatalogDrug: (codings) => findDrugByCodings(catalog, codings) },
     logger: runtime.logger,
     trustedFhirServers: config.cdsTrustedFhirServers,
+    validator,
     openFhirServer: (baseUrl, bearerToken) =>
       createFhirKitEhr({ tenant: 'cds-hooks', baseUrl, ...(bearerToken !== undefined ? { bearerToken } : {}) }, { timeoutMs: config.cdsFhirTimeoutMs }),
   };

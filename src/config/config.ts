@@ -166,7 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   const store: StoreSettings = {
     poolSize,
     statementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 30_000, 0, 3_600_000),
-    connectTimeoutMs: integer('DB_CONNECT_TIMEOUT_MS', 5_000, 100, 600_000),
+    connectTimeoutMs: integer('DB_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
     maxWaitingRequests: integer('DB_MAX_WAITING', 2 * poolSize, 0, 100_000),
     sqliteSynchronous: sqliteSynchronous === 'normal' ? 'normal' : 'full',
   };

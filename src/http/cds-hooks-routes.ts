@@ -109,7 +109,8 @@ export function cdsHooksRouter(deps: CdsDeps, options: CdsHooksHttpOptions = {})
     } else if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
       sendOutcome(res, unsupportedMediaType('Only UTF-8 JSON is supported'));
     } else {
-      deps.logger.error('cds hook failed', { error: err instanceof Error ? err.name : 'unknown' });
+      // The kind and where it arose, never the message: it can quote the hook's data.
+      deps.logger.error('cds hook failed', { error: err instanceof Error ? err.name : 'unknown', stack: err instanceof Error ? err.stack?.split('\n').slice(1, 6).join(' | ') : undefined });
       sendOutcome(res, outcomeFromError(err));
     }
   });

@@ -22,6 +22,7 @@ import {
 import { validateResource } from '../use-cases/validate-resource.js';
 import { confirmReferralSite, updateReferralTaskByClient, type ConfirmSiteResult } from '../use-cases/confirm-referral-site.js';
 import { versionFromETag } from '../fhir/http-headers.js';
+import { bodyShapeOutcome, withBodyShape } from './body-shape.js';
 import { locationHeader, versionHeaders, type FhirHandler, type FhirRequest, type FhirResponse } from './fhir-exchange.js';
 
 /** Published conformance resources (profiles/): StructureDefinition, CodeSystem, ValueSet, OperationDefinition. */
@@ -244,7 +245,9 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
     create: async (request) =>
       request.params['type'] === 'Appointment'
         ? // A client's Appointment is a booking request: no walk-ins (schedule-referral.ts).
-          reservedResponse(request, await bookAppointment(deps, { tenant: request.tenant, appointment: request.body as Appointment }))
+          await withBodyShape(deps.validator, ['Appointment'], async () =>
+            reservedResponse(request, await bookAppointment(deps, { tenant: request.tenant, appointment: request.body as Appointment })),
+          )(request)
         : interactionResponse(
         request,
         await createResource(deps, {
@@ -258,6 +261,10 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
     update: async (request) => {
       const { version: ifMatch, outcome } = ifMatchVersion(request);
       if (outcome) return outcome;
+      // The gateway's own records are worked by use cases that read their elements: shape first.
+      const ownRecord = request.params['type'] === 'Appointment' || request.params['type'] === 'Task';
+      const shape = ownRecord ? bodyShapeOutcome(deps.validator, request.body, [request.params['type']!]) : undefined;
+      if (shape) return { outcome: shape };
       if (request.params['type'] === 'Appointment') {
         const result = await updateAppointmentByClient(deps, {
           tenant: request.tenant,
@@ -291,7 +298,7 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
       );
     },
 
-    confirmSite: async (request) => {
+    confirmSite: withBodyShape(deps.validator, ['Parameters'], async (request) => {
       const { version: ifMatch, outcome } = ifMatchVersion(request);
       if (outcome) return outcome;
       const { location, issues } = confirmSiteLocation(request.body);
@@ -306,9 +313,9 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
           ...(ifMatch !== undefined ? { ifMatchVersionId: ifMatch } : {}),
         }),
       );
-    },
+    }),
 
-    submitPriorAuth: async (request) => {
+    submitPriorAuth: withBodyShape(deps.validator, ['Parameters'], async (request) => {
       const result = await requestPriorAuthSubmission(deps, { tenant: request.tenant, taskId: request.params['id'] ?? '' });
       if (result.kind === 'refused') return { outcome: result.outcome };
       // Accepted: the payer is called by the queued step; the Task tells how it ended.
@@ -316,9 +323,9 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
         status: 202,
         outcome: operationOutcome('accepted', [informationIssue('informational', `The prior authorization will be sent; follow Task/${result.task.id}`)]),
       };
-    },
+    }),
 
-    findAppointments: async (request) => {
+    findAppointments: withBodyShape(deps.validator, ['Parameters'], async (request) => {
       const parsed = findParameters(request);
       if (parsed.issues.length > 0 || parsed.serviceRequestId === undefined) return { outcome: badRequest(parsed.issues) };
       const result = await findAppointments(deps, {
@@ -338,19 +345,19 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
           entry: result.appointments.map((resource) => ({ fullUrl: `urn:uuid:${randomUUID()}`, resource, search: { mode: 'match' } })),
         },
       };
-    },
+    }),
 
-    holdAppointment: async (request) => {
+    holdAppointment: withBodyShape(deps.validator, ['Parameters', 'Appointment'], async (request) => {
       const appointment = appointmentParameter(request.body);
       if (!appointment.resource) return { outcome: badRequest(appointment.issues) };
       return reservedResponse(request, await holdAppointment(deps, { tenant: request.tenant, appointment: appointment.resource }));
-    },
+    }),
 
-    bookAppointment: async (request) => {
+    bookAppointment: withBodyShape(deps.validator, ['Parameters', 'Appointment'], async (request) => {
       const appointment = appointmentParameter(request.body);
       if (!appointment.resource) return { outcome: badRequest(appointment.issues) };
       return reservedResponse(request, await bookAppointment(deps, { tenant: request.tenant, appointment: appointment.resource }));
-    },
+    }),
 
     unsupported: async (request) => ({
       outcome: methodNotAllowed(`${request.method} is not supported on this path; see /fhir/metadata for what this server does`),

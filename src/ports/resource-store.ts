@@ -133,6 +133,11 @@ export interface ResourceWriter extends ResourceReader {
    */
   create<T extends Resource>(tenant: TenantId, resource: T, now: Date): Promise<T>;
   /**
+   * Stores several new resources as `create` does, in one round trip per table; all or none (a
+   * 409 for an id that exists leaves none of them stored). Returned in the order given.
+   */
+  createAll(tenant: TenantId, resources: readonly Resource[], now: Date): Promise<Resource[]>;
+  /**
    * Stores a new version. With `ifMatchVersionId`, refuses with 412 unless it is the current
    * version. Creates the resource (version 1) when it does not exist (update-as-create).
    */

@@ -19,10 +19,12 @@ import type { CatalogDrug } from '../domain/drug-catalog.js';
 import { checkReferralSite, type SiteCheckInput, type SiteCheckPolicy } from '../domain/site-check.js';
 import type { SiteCheckResult } from '../domain/site-check-types.js';
 import type { SiteDirectory, SiteDirectorySource } from '../domain/site-directory.js';
-import { badRequest, errorIssue, notFound, operationOutcome } from '../fhir/outcomes.js';
+import { badRequest, errorIssue, hasErrors, notFound, operationOutcome, prefixIssues } from '../fhir/outcomes.js';
 import { parseRelativeReference } from '../fhir/references.js';
 import type { Logger } from '../logging/logger.js';
 import { EhrCallError, type EhrFhir } from '../ports/ehr-fhir.js';
+import { cdsHooksRequestShapeIssues } from '../domain/cds-hooks-request-schema.js';
+import type { ResourceValidator } from './deps.js';
 
 export interface CdsDeps {
   sites: SiteDirectorySource;
@@ -37,6 +39,8 @@ export interface CdsDeps {
   previousSiteIds?(patientId: string): Promise<string[]>;
   /** Card and suggestion uuids; random by default. */
   newUuid?(): string;
+  /** Base R4 checks of the resources a hook carries (draft orders, prefetch), before the site check reads them. */
+  validator?: Pick<ResourceValidator, 'validateBase'>;
 }
 
 export type CdsHook = 'order-sign' | 'order-select';
@@ -128,6 +132,9 @@ function isResource(value: unknown): value is FhirResource {
 export function parseSiteCheckRequest(serviceId: string, body: unknown): { request: SiteCheckHookRequest } | { outcome: OperationOutcome } {
   const issues: OperationOutcomeIssue[] = [];
   if (!isRecord(body)) return { outcome: badRequest([errorIssue('structure', 'The hook request must be a JSON object', 'hook')]) };
+  // The shape first (a JSON Schema of the CDS Hooks request): nothing below reads a malformed one.
+  const shape = cdsHooksRequestShapeIssues(body);
+  if (shape.length > 0) return { outcome: badRequest(shape) };
   const allowed = HOOKS_BY_SERVICE[serviceId] ?? [];
 
   const hook = body['hook'];
@@ -490,11 +497,29 @@ export interface CheckedOrder {
  * Answers one hook call: validate, pick the infusion orders, gather Patient and Coverage (prefetch,
  * else the trusted fhirServer), check each order's site, and turn each suspect one into a card.
  */
+/**
+ * Base R4 issues of the draft orders and prefetched resources, placed inside the hook request
+ * (`context.draftOrders.entry[0].resource.code`): the site check reads them as FHIR resources.
+ */
+function hookResourceIssues(validator: Pick<ResourceValidator, 'validateBase'>, request: SiteCheckHookRequest): OperationOutcomeIssue[] {
+  const issues: OperationOutcomeIssue[] = [];
+  (request.draftOrders.entry ?? []).forEach((entry, index) => {
+    const resource = entry.resource as FhirResource;
+    issues.push(...prefixIssues(validator.validateBase(resource), { from: resource.resourceType, to: `context.draftOrders.entry[${index}].resource` }));
+  });
+  for (const [key, resource] of Object.entries(request.prefetch)) {
+    if (resource) issues.push(...prefixIssues(validator.validateBase(resource), { from: resource.resourceType, to: `prefetch.${key}` }));
+  }
+  return issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
+}
+
 export async function answerSiteCheckHook(deps: CdsDeps, call: { serviceId: string; body: unknown }): Promise<SiteCheckHookAnswer> {
   if (!isSiteCheckService(call.serviceId)) return { kind: 'refused', outcome: notFound('CDS service', call.serviceId) };
   const parsed = parseSiteCheckRequest(call.serviceId, call.body);
   if ('outcome' in parsed) return { kind: 'refused', outcome: parsed.outcome };
   const { request } = parsed;
+  const resourceIssues = deps.validator ? hookResourceIssues(deps.validator, request) : [];
+  if (hasErrors(resourceIssues)) return { kind: 'refused', outcome: badRequest(resourceIssues) };
 
   const orders = ordersToCheck(deps, request);
   if (orders.length === 0) {

@@ -73,6 +73,10 @@ export async function prepareReferral(
   bundleResources: ReadonlyMap<string, Resource> = new Map(),
   origin: { ehrServiceRequestId?: string } = {},
 ): Promise<{ ok: true; prepared: PreparedReferral } | { ok: false; issues: OperationOutcomeIssue[] }> {
+  // The directory is in memory (the site check reads the same index): a directory Location is
+  // known without a round trip to the store, and translation and site check agree on it.
+  const directory = await deps.sites.current();
+  const isDirectoryLocation = (id: string): boolean => directory.site(id) !== undefined;
   const resolved = new Map<string, Resource>();
   const references: Reference[] = [
     serviceRequest.subject,
@@ -86,24 +90,21 @@ export async function prepareReferral(
   for (const reference of references) {
     const key = reference.reference;
     if (key === undefined || resolved.has(key)) continue;
-    const found =
-      findContained(serviceRequest, key) ??
-      bundleResources.get(key) ??
-      (await readRelative(deps, reader, tenant, key));
+    const local = findContained(serviceRequest, key) ?? bundleResources.get(key);
+    if (local) {
+      resolved.set(key, local);
+      continue;
+    }
+    // Neither translation nor the site check reads a directory site's stored Location.
+    const parsed = parseRelativeReference(key);
+    if (parsed?.resourceType === 'Location' && isDirectoryLocation(parsed.id)) continue;
+    const found = await readRelative(deps, reader, tenant, key);
     if (found) resolved.set(key, found);
-  }
-
-  const directoryLocations = new Set<string>();
-  for (const reference of serviceRequest.locationReference ?? []) {
-    const parsed = parseRelativeReference(reference.reference);
-    if (parsed?.resourceType !== 'Location') continue;
-    const location = await reader.read([deps.tenancy.directoryTenant], 'Location', parsed.id);
-    if (location) directoryLocations.add(parsed.id);
   }
 
   const translation = translateServiceRequest(serviceRequest, {
     findDrug: (codings) => deps.drugs.findDrug(codings),
-    isDirectoryLocation: (id) => directoryLocations.has(id),
+    isDirectoryLocation,
     resolve: (reference) => (reference.reference === undefined ? undefined : resolved.get(reference.reference)),
     ...(origin.ehrServiceRequestId !== undefined ? { ehrServiceRequestId: origin.ehrServiceRequestId } : {}),
   });
@@ -187,26 +188,29 @@ export async function recordReferral(tx: ResourceWriter, prepared: PreparedRefer
   );
   if (!claim.claimed) return { kind: 'duplicate', existing: claim.existing };
 
-  const serviceRequest = await tx.create(prepared.tenant, prepared.serviceRequest, now);
-  const task = await tx.create(
+  // Both in one statement per table (resources, history, search index): intake's round trips.
+  const [serviceRequest, task] = await tx.createAll(
     prepared.tenant,
-    buildReferralTask({
-      taskId: prepared.taskId,
-      referralId: prepared.referralId,
-      serviceRequestId: prepared.serviceRequest.id,
-      patient: translation.referral.patient,
-      requester: translation.referral.requester,
-      status,
-      rejectionReasons,
-      ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}),
-      now,
-    }),
+    [
+      prepared.serviceRequest,
+      buildReferralTask({
+        taskId: prepared.taskId,
+        referralId: prepared.referralId,
+        serviceRequestId: prepared.serviceRequest.id,
+        patient: translation.referral.patient,
+        requester: translation.referral.requester,
+        status,
+        rejectionReasons,
+        ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}),
+        now,
+      }),
+    ],
     now,
   );
   if (prepared.writeBackMessageId !== undefined) {
     // Committed with the referral, delivered by the outbox worker afterwards.
     await tx.enqueue(
-      taskWriteBack({ messageId: prepared.writeBackMessageId, tenant: prepared.tenant, referralId: prepared.referralId, task, ehr: translation.referral.ehr }),
+      taskWriteBack({ messageId: prepared.writeBackMessageId, tenant: prepared.tenant, referralId: prepared.referralId, task: task as Task, ehr: translation.referral.ehr }),
       now,
     );
   }

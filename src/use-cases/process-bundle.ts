@@ -76,7 +76,34 @@ export async function processBundle(deps: GatewayDeps, input: { tenant: string; 
   return processTransaction(deps, bundle, baseIssues, input);
 }
 
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Whether the request and the resource type of an entry have the shape the checks below read.
+ * When not, base R4 validation has already reported what is wrong, with its path.
+ */
+function entryIsReadable(entry: unknown): entry is BundleEntry {
+  if (!isRecord(entry)) return false;
+  const { request, resource } = entry;
+  if (request !== undefined && !(isRecord(request) && typeof request.method === 'string' && typeof request.url === 'string')) return false;
+  return resource === undefined || (isRecord(resource) && typeof resource.resourceType === 'string' && (resource.id === undefined || typeof resource.id === 'string'));
+}
+
+/** Indexes of the entries whose resource base R4 refused: profiles assume a structurally sound resource. */
+function entriesWithBrokenResources(baseIssues: readonly OperationOutcomeIssue[]): Set<number> {
+  const broken = new Set<number>();
+  for (const issue of baseIssues) {
+    if (issue.severity !== 'error' && issue.severity !== 'fatal') continue;
+    for (const expression of issue.expression ?? []) {
+      const index = /^Bundle\.entry\[(\d+)\]/.exec(expression)?.[1];
+      if (index !== undefined) broken.add(Number(index));
+    }
+  }
+  return broken;
+}
+
 function checkEntryRequest(entry: BundleEntry, index: number): OperationOutcomeIssue[] {
+  if (!entryIsReadable(entry)) return [];
   const path = entryPath(index);
   const issues: OperationOutcomeIssue[] = [];
   const request = entry.request;
@@ -112,10 +139,12 @@ async function processTransaction(
   baseIssues: OperationOutcomeIssue[],
   input: { tenant: string; prefer: ReturnPreference },
 ): Promise<BundleResult> {
-  const entries = bundle.entry ?? [];
+  // An `entry` that is not an array has been reported by base R4; nothing below could read it.
+  const entries = Array.isArray(bundle.entry) ? bundle.entry : [];
   const requestIssues = entries.flatMap((entry, index) => checkEntryRequest(entry, index));
+  const broken = entriesWithBrokenResources(baseIssues);
   const profileIssues = entries.flatMap((entry, index) =>
-    entry.resource?.resourceType === 'ServiceRequest'
+    !broken.has(index) && entryIsReadable(entry) && entry.resource?.resourceType === 'ServiceRequest'
       ? resourceIssues(index, 'ServiceRequest', referralProfileIssues(deps.validator, entry.resource))
       : [],
   );

@@ -180,12 +180,14 @@ export async function createResource(
 export function gatewayRecordIssues(resource: Resource, urlId?: string): OperationOutcomeIssue[] {
   if (resource.resourceType !== 'Coverage') return [];
   const coverage = resource as Coverage;
-  const claimed = (coverage.identifier ?? []).findIndex((i) => i.system === VERIFIED_COVERAGE_IDENTIFIER_SYSTEM);
+  // Read before or beside base validation (a transaction collects every issue): tolerate any shape.
+  const identifiers: unknown[] = Array.isArray(coverage.identifier) ? coverage.identifier : [];
+  const claimed = identifiers.findIndex((i) => (i as { system?: unknown } | null)?.system === VERIFIED_COVERAGE_IDENTIFIER_SYSTEM);
   if (claimed >= 0) {
     return [errorIssue('business-rule', "A verified Coverage is the gateway's own record of its check; clients cannot write one", `Coverage.identifier[${claimed}]`)];
   }
-  const id = urlId ?? coverage.id;
-  if (id?.startsWith(VERIFIED_COVERAGE_ID_PREFIX)) {
+  const id: unknown = urlId ?? coverage.id;
+  if (typeof id === 'string' && id.startsWith(VERIFIED_COVERAGE_ID_PREFIX)) {
     return [errorIssue('business-rule', `Coverage ids starting with ${VERIFIED_COVERAGE_ID_PREFIX} are the gateway's verified coverages; clients cannot write them`, 'Coverage.id')];
   }
   return [];

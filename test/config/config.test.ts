@@ -18,9 +18,9 @@ describe('loadConfig', () => {
     expect(config.directoryBundle).to.equal(undefined);
   });
 
-  it('protects the database by default: 30 s statement timeout, 5 s acquire timeout, durable SQLite commits', () => {
+  it('protects the database by default: 30 s statement timeout, 10 s acquire timeout, durable SQLite commits', () => {
     const config = loadConfig({});
-    expect(config.store).to.deep.equal({ poolSize: 10, statementTimeoutMs: 30_000, connectTimeoutMs: 5_000, maxWaitingRequests: 20, sqliteSynchronous: 'full' });
+    expect(config.store).to.deep.equal({ poolSize: 10, statementTimeoutMs: 30_000, connectTimeoutMs: 10_000, maxWaitingRequests: 20, sqliteSynchronous: 'full' });
     const tuned = loadConfig({ DB_POOL_SIZE: '4', DB_STATEMENT_TIMEOUT_MS: '0', DB_CONNECT_TIMEOUT_MS: '800', SQLITE_SYNCHRONOUS: 'NORMAL' });
     expect(tuned.store).to.deep.equal({ poolSize: 4, statementTimeoutMs: 0, connectTimeoutMs: 800, maxWaitingRequests: 8, sqliteSynchronous: 'normal' });
   });

@@ -42,7 +42,7 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       entry.resource = withOrderNumber(entry.resource, orderNumber);
       delete entry.request.ifNoneExist;
       const responses = await Promise.all(Array.from({ length: 50 }, () => fhirFetch(`${gw.baseUrl}/fhir`, { body: bundle })));
-      expect(responses.map((r) => r.status).every((s) => s === 200)).to.equal(true);
+      expect(responses.map((r) => r.status).filter((s) => s !== 200)).to.deep.equal([]);
       const index = bundle.entry.indexOf(entry);
       const statuses = responses.map((r) => r.body.entry[index].response.status);
       expect(statuses.filter((s) => s === '201 Created')).to.have.length(1);

@@ -74,19 +74,26 @@ function normalizeVersion(version: string | undefined): string | undefined {
   return m ? m[1] : version;
 }
 
+/** A resource as stored: id and meta set, and its JSON text, made once for every row that holds it. */
+interface Stamped<T extends Resource> {
+  resource: T & { id: string };
+  content: string;
+}
+
 /**
- * A JSON copy of the resource with its id and meta set: the caller's object is never touched,
- * and what is returned is exactly what a later read gives back.
+ * The resource with its id and meta set, and its JSON text. The caller's object is never touched
+ * (the top level and meta are new objects); the elements below are shared, not deep-copied: the
+ * stored text is made here, once, so nothing done to either object later can change what is stored.
  */
-function withMeta<T extends Resource>(resource: T, id: string, version: number, now: Date): T {
-  const copy = JSON.parse(JSON.stringify(resource)) as Resource;
-  const { resourceType, id: _previousId, meta, ...rest } = copy;
-  return {
+function stamp<T extends Resource>(resource: T, id: string, version: number, now: Date): Stamped<T> {
+  const { resourceType, id: _previousId, meta, ...rest } = resource;
+  const stamped = {
     resourceType,
     id,
     meta: { ...meta, versionId: String(version), lastUpdated: now.toISOString() },
     ...rest,
-  } as unknown as T;
+  } as unknown as T & { id: string };
+  return { resource: stamped, content: JSON.stringify(stamped) };
 }
 
 /**
@@ -290,19 +297,48 @@ class KyselyResourceAccess implements ResourceWriter {
   }
 
   async create<T extends Resource>(tenant: TenantId, resource: T, now: Date): Promise<T> {
-    const resourceType = resource.resourceType;
-    const id = resource.id ?? randomUUID();
-    assertId(resourceType, id);
-    const stored = withMeta(resource, id, 1, now);
+    const [stored] = await this.createAll(tenant, [resource], now);
+    return stored as T;
+  }
+
+  /**
+   * One INSERT per table for all of them (resources, resource_history, search_index): an intake
+   * stores its ServiceRequest and Task in three statements, not six.
+   */
+  async createAll(tenant: TenantId, resources: readonly Resource[], now: Date): Promise<Resource[]> {
+    if (resources.length === 0) return [];
+    const stamped = resources.map((resource) => {
+      const id = resource.id ?? randomUUID();
+      assertId(resource.resourceType, id);
+      return stamp(resource, id, 1, now);
+    });
+    const rows = stamped.map(({ resource, content }) => ({
+      tenant,
+      resource_type: resource.resourceType,
+      id: resource.id,
+      version_id: 1,
+      last_updated: resource.meta!.lastUpdated!,
+      content,
+    }));
     // ON CONFLICT DO NOTHING rather than catching a unique violation: on PostgreSQL an error
     // would abort the whole transaction, and the caller may want to carry on after a 409.
-    const inserted = await this.insertCurrent(tenant, stored as T & { id: string }, 1);
-    if (!inserted) {
-      throw new OperationOutcomeError(conflict(`${resourceType}/${id} already exists`, `${resourceType}.id`));
+    const inserted = await this.db
+      .insertInto('resources')
+      .values(rows)
+      .onConflict((oc) => oc.columns(['tenant', 'resource_type', 'id']).doNothing())
+      .returning(['resource_type', 'id'])
+      .execute();
+    if (inserted.length !== rows.length) {
+      const taken = rows.find((row, index) => rows.findIndex((r) => r.resource_type === row.resource_type && r.id === row.id) !== index || !inserted.some((i) => i.resource_type === row.resource_type && i.id === row.id))!;
+      // Undo this call's other rows, so that a caller carrying on after the 409 stores nothing of it.
+      for (const row of inserted) {
+        await this.db.deleteFrom('resources').where('tenant', '=', tenant).where('resource_type', '=', row.resource_type).where('id', '=', row.id).execute();
+      }
+      throw new OperationOutcomeError(conflict(`${taken.resource_type}/${taken.id} already exists`, `${taken.resource_type}.id`));
     }
-    await this.insertVersion(tenant, stored as T & { id: string }, 1);
-    await this.writeIndex(tenant, stored as T & { id: string }, { replace: false });
-    return stored;
+    await this.db.insertInto('resource_history').values(rows).execute();
+    await this.insertIndexRows(stamped.flatMap(({ resource }) => indexRowsOf(tenant, resource)));
+    return stamped.map(({ resource }) => resource);
   }
 
   async update<T extends Resource>(
@@ -334,19 +370,19 @@ class KyselyResourceAccess implements ResourceWriter {
 
       if (!current) {
         if (expected !== undefined) throw stale('the resource does not exist');
-        const stored = withMeta(resource, id, 1, now) as T & { id: string };
+        const stored = stamp(resource, id, 1, now);
         if (!(await this.insertCurrent(tenant, stored, 1))) continue;
         await this.insertVersion(tenant, stored, 1);
-        await this.writeIndex(tenant, stored, { replace: false });
-        return stored;
+        await this.writeIndex(tenant, stored.resource, { replace: false });
+        return stored.resource;
       }
 
       if (expected !== undefined && String(current.version_id) !== expected) throw stale(`the current version is ${current.version_id}`);
       const next = current.version_id + 1;
-      const stored = withMeta(resource, id, next, now) as T & { id: string };
+      const stored = stamp(resource, id, next, now);
       const updated = await this.db
         .updateTable('resources')
-        .set({ version_id: next, last_updated: stored.meta!.lastUpdated!, content: JSON.stringify(stored) })
+        .set({ version_id: next, last_updated: stored.resource.meta!.lastUpdated!, content: stored.content })
         .where('tenant', '=', tenant)
         .where('resource_type', '=', resourceType)
         .where('id', '=', id)
@@ -357,8 +393,8 @@ class KyselyResourceAccess implements ResourceWriter {
         continue;
       }
       await this.insertVersion(tenant, stored, next);
-      await this.writeIndex(tenant, stored, { replace: true });
-      return stored;
+      await this.writeIndex(tenant, stored.resource, { replace: true });
+      return stored.resource;
     }
     throw new OperationOutcomeError(conflict(`${resourceType}/${id} is being changed concurrently; retry`, `${resourceType}.id`));
   }
@@ -503,7 +539,7 @@ class KyselyResourceAccess implements ResourceWriter {
     return rows.map(referralOf);
   }
 
-  private async insertCurrent(tenant: TenantId, stored: Resource & { id: string }, version: number): Promise<boolean> {
+  private async insertCurrent(tenant: TenantId, { resource: stored, content }: Stamped<Resource>, version: number): Promise<boolean> {
     const inserted = await this.db
       .insertInto('resources')
       .values({
@@ -512,7 +548,7 @@ class KyselyResourceAccess implements ResourceWriter {
         id: stored.id,
         version_id: version,
         last_updated: stored.meta!.lastUpdated!,
-        content: JSON.stringify(stored),
+        content,
       })
       .onConflict((oc) => oc.columns(['tenant', 'resource_type', 'id']).doNothing())
       .returning('id')
@@ -520,7 +556,7 @@ class KyselyResourceAccess implements ResourceWriter {
     return inserted !== undefined;
   }
 
-  private async insertVersion(tenant: TenantId, stored: Resource & { id: string }, version: number): Promise<void> {
+  private async insertVersion(tenant: TenantId, { resource: stored, content }: Stamped<Resource>, version: number): Promise<void> {
     await this.db
       .insertInto('resource_history')
       .values({
@@ -529,7 +565,7 @@ class KyselyResourceAccess implements ResourceWriter {
         id: stored.id,
         version_id: version,
         last_updated: stored.meta!.lastUpdated!,
-        content: JSON.stringify(stored),
+        content,
       })
       .execute();
   }
@@ -543,7 +579,10 @@ class KyselyResourceAccess implements ResourceWriter {
         .where('resource_id', '=', stored.id)
         .execute();
     }
-    const rows = indexRowsOf(tenant, stored);
+    await this.insertIndexRows(indexRowsOf(tenant, stored));
+  }
+
+  private async insertIndexRows(rows: readonly SearchIndexTable[]): Promise<void> {
     for (let i = 0; i < rows.length; i += INDEX_INSERT_CHUNK) {
       await this.db.insertInto('search_index').values(rows.slice(i, i + INDEX_INSERT_CHUNK)).execute();
     }

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import type { ResourceStore } from '../../ports/resource-store.js';
 import { storeEngineOf, type StoreEngine } from './engine.js';
@@ -35,7 +35,7 @@ export interface StoreOptions {
   onPoolError?: (error: Error) => void;
   /** PostgreSQL `statement_timeout` of every pooled connection, in ms (default 30 s; 0 = none). Migrations run without it. */
   statementTimeoutMs?: number;
-  /** How long a request waits for a pooled PostgreSQL connection, opening one included, before a 503 (default 5 s). */
+  /** How long a request waits for a pooled PostgreSQL connection, opening one included, before a 503 (default 10 s). */
   connectTimeoutMs?: number;
   /** /readyz answers 503 while more requests than this wait for a PostgreSQL connection (default 2 x poolSize). */
   maxWaitingRequests?: number;
@@ -52,7 +52,7 @@ export interface StoreOptions {
 export type SqliteSynchronous = 'full' | 'normal';
 
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_POOL_SIZE = 10;
 
 export interface OpenedResourceStore extends ResourceStore {
@@ -94,8 +94,34 @@ function openSqlite(options: StoreOptions): Kysely<StoreDatabase> {
   database.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   database.pragma('foreign_keys = ON');
   return new Kysely<StoreDatabase>({
-    dialect: unavailableTranslatingDialect(new SqliteDialect({ database }), withObserver(options)),
+    dialect: unavailableTranslatingDialect(new SqliteDialect({ database: withStatementCache(database) }), withObserver(options)),
   });
+}
+
+/** Distinct SQL texts whose prepared statements are kept; the least recently used goes first. */
+const SQLITE_STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * Kysely prepares every query anew on SQLite; better-sqlite3 statements can be run again and
+ * again, and the store's queries come from a small set of shapes. Safe to share: the store runs
+ * one statement at a time on its one connection, and never streams (iterate) a cached one.
+ */
+function withStatementCache(database: Database.Database): SqliteDatabase {
+  const statements = new Map<string, Database.Statement>();
+  return {
+    close: () => database.close(),
+    prepare: (text: string) => {
+      let statement = statements.get(text);
+      if (statement !== undefined) {
+        statements.delete(text);
+      } else {
+        statement = database.prepare(text);
+        if (statements.size >= SQLITE_STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+      }
+      statements.set(text, statement);
+      return statement;
+    },
+  };
 }
 
 function withObserver(options: StoreOptions): { observe?: StatementObserver } {

@@ -1,0 +1,33 @@
+/**
+ * The round trips of one intake, counted by the store's statement observer on both engines: the
+ * directory comes from memory, and the ServiceRequest and its Task are written with one statement
+ * per table. Was 11 (two reads of the same directory Location, six single-row writes).
+ */
+import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import { fhirFetch, startGateway, type Engine } from '../support/gateway.js';
+import { readFixture, withOrderNumber } from '../support/fixtures.js';
+
+for (const engine of ['sqlite', 'postgres'] as Engine[]) {
+  describe(`intake round trips (${engine})`, function () {
+    this.timeout(60_000);
+
+    it('stores a referral with 6 statements: begin, the order-number claim, resources, history, search index, commit', async () => {
+      const statements: string[] = [];
+      let counting = false;
+      const gw = await startGateway({ engine, store: { observeStatements: (kind) => counting && statements.push(kind) } });
+      try {
+        for (const fixture of ['referrals/infliximab/service-request.json', 'referrals/vedolizumab/service-request.json']) {
+          statements.length = 0;
+          counting = true;
+          const created = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body: withOrderNumber(readFixture(fixture), `rt-${randomUUID()}`) });
+          counting = false;
+          expect(created.status).to.equal(201);
+          expect(statements, fixture).to.deep.equal(['begin', 'query', 'query', 'query', 'query', 'commit']);
+        }
+      } finally {
+        await gw.stop();
+      }
+    });
+  });
+}
