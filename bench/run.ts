@@ -27,6 +27,7 @@ import { benchCoverageStep, coverageStepTable } from './coverage-step.js';
 import { benchSiteCheck, siteCheckTable } from './site-check.js';
 import { benchFindSlots } from './find-slots.js';
 import { benchScheduling, schedulingTable } from './scheduling.js';
+import { benchLeanIntake, leanIntakeFailed, leanIntakeTable } from './lean-intake.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DURATION_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
@@ -220,6 +221,8 @@ async function main(): Promise<void> {
     const coverageStep = await benchCoverageStep();
     progress('Appointment $find and $book over HTTP');
     const scheduling = await benchScheduling();
+    progress('intake beside a lean Express + validator + one INSERT, per engine');
+    const leanIntake = await benchLeanIntake();
     const ratio = (f: Figures): number => Number((f.requestsPerSecond.median / echoResult.requestsPerSecond.median).toFixed(3));
     const report = {
       date: new Date().toISOString(),
@@ -234,6 +237,7 @@ async function main(): Promise<void> {
       findSlots,
       coverageStep,
       scheduling,
+      leanIntake,
       intake: { sqlite: intakeSqlite, ...(intakePostgres ? { postgres: intakePostgres } : { postgres: 'skipped: no PostgreSQL at TEST_DATABASE_URL' }) },
       ratios: {
         intakeSqliteToEchoMedianRps: ratio(intakeSqlite),
@@ -260,11 +264,14 @@ async function main(): Promise<void> {
         coverageStepTable(coverageStep),
         'Appointment $find and $book over HTTP:',
         schedulingTable(scheduling),
+        leanIntakeTable(leanIntake),
         'written to bench/results/latest.json',
       ].join('\n') + '\n',
     );
     const failed =
-      [intakeSqlite, intakePostgres, cdsHooks.misroute, cdsHooks.good, scheduling.find].some((f) => f && (f.non2xx > 0 || f.errors > 0)) || scheduling.book.refused > 0;
+      [intakeSqlite, intakePostgres, cdsHooks.misroute, cdsHooks.good, scheduling.find].some((f) => f && (f.non2xx > 0 || f.errors > 0)) ||
+      scheduling.book.refused > 0 ||
+      leanIntakeFailed(leanIntake);
     if (failed) process.exitCode = 1;
   } finally {
     await stopChild(echo.child);

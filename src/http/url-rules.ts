@@ -11,6 +11,9 @@ import { stringCharacterProblem } from '../fhir/validation/string-rules.js';
 
 /** Every problem with the characters of the path and the query, each naming where it is. */
 export function urlStringIssues(originalUrl: string): OperationOutcomeIssue[] {
+  // Node's HTTP parser refuses raw control characters in a request line: only a percent-escape
+  // can carry one (or a lone surrogate's replacement), so a URL without '%' is clean.
+  if (!originalUrl.includes('%')) return [];
   const issues: OperationOutcomeIssue[] = [];
   const queryStart = originalUrl.indexOf('?');
   const path = queryStart < 0 ? originalUrl : originalUrl.slice(0, queryStart);

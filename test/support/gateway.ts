@@ -56,7 +56,10 @@ export async function startGateway(
     postgresSchema = schema.name;
     store = await openStore({ databaseUrl: schema.databaseUrl, ...options.store, postgresSchema: schema.name });
   } else {
-    store = await openStore({ ...options.store, sqliteFile: options.sqliteFile ?? path.join(dir, 'gateway.sqlite') });
+    // Test gateways trade the power-cut durability of synchronous=FULL (the product's default,
+    // checked in sqlite-store.test.ts) for speed: no test cuts the power, and fsync per commit on a
+    // shared disk made the write-heavy suites several times slower.
+    store = await openStore({ sqliteSynchronous: 'normal', ...options.store, sqliteFile: options.sqliteFile ?? path.join(dir, 'gateway.sqlite') });
   }
   const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'debug', ...options.env });
   const gateway = await buildGateway(config, {
