@@ -13,13 +13,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import pg from 'pg';
+import { createTestDatabase } from '../test/support/process.js';
 import { figures, startChild, stopChild, type CdsLoadFigures } from './cds-hooks.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DURATION_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 8);
-const POSTGRES_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 /** Statements one intake sends, counted by test/use-cases/intake-round-trips.test.ts (was 11). */
 export const STATEMENTS_PER_INTAKE = 6;
 
@@ -31,7 +30,8 @@ export interface LeanIntakeResult {
   postgres?: { lean: CdsLoadFigures; intake: CdsLoadFigures; ratio: number };
 }
 
-async function load(url: string, template: Record<string, unknown>, seconds: number): Promise<autocannon.Result> {
+/** POSTs the template at `url`, each request with a new order number: every one a real intake, never a duplicate. */
+export async function intakeLoad(url: string, template: Record<string, unknown>, seconds: number): Promise<autocannon.Result> {
   return autocannon({
     url,
     method: 'POST',
@@ -53,35 +53,20 @@ async function measure(args: string[], env: Record<string, string>, template: Re
   const server = await startChild(args, { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env });
   try {
     const url = `http://127.0.0.1:${server.port}/fhir/ServiceRequest`;
-    await load(url, template, 2); // warm-up: JIT, caches, connection pool
-    return figures(await load(url, template, DURATION_SECONDS));
+    await intakeLoad(url, template, 2); // warm-up: JIT, caches, connection pool
+    return figures(await intakeLoad(url, template, DURATION_SECONDS));
   } finally {
     await stopChild(server.child);
   }
 }
 
-/** A database of its own for the run, so that no other bench or test shares its tables. */
+/** A database of its own for the run, so that no other bench or test shares its tables; undefined without a server. */
 async function createDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
-  const name = `gw_bench_lean_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
-  const admin = new pg.Client({ connectionString: POSTGRES_URL });
   try {
-    await admin.connect();
+    return await createTestDatabase();
   } catch {
     return undefined;
   }
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(POSTGRES_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const client = new pg.Client({ connectionString: POSTGRES_URL });
-      await client.connect();
-      await client.query(`drop database if exists ${name} with (force)`);
-      await client.end();
-    },
-  };
 }
 
 const ratio = (a: CdsLoadFigures, b: CdsLoadFigures): number => Number((a.requestsPerSecond.median / b.requestsPerSecond.median).toFixed(3));

@@ -27,7 +27,7 @@ import { benchCoverageStep, coverageStepTable } from './coverage-step.js';
 import { benchSiteCheck, siteCheckTable } from './site-check.js';
 import { benchFindSlots } from './find-slots.js';
 import { benchScheduling, schedulingTable } from './scheduling.js';
-import { benchLeanIntake, leanIntakeFailed, leanIntakeTable } from './lean-intake.js';
+import { benchLeanIntake, intakeLoad as load, leanIntakeFailed, leanIntakeTable } from './lean-intake.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DURATION_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
@@ -98,25 +98,6 @@ function figures(result: autocannon.Result): Figures {
     non2xx: result.non2xx,
     errors: result.errors,
   };
-}
-
-async function load(url: string, template: Record<string, unknown>, seconds: number): Promise<autocannon.Result> {
-  return autocannon({
-    url,
-    method: 'POST',
-    connections: CONNECTIONS,
-    duration: seconds,
-    headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', prefer: 'return=minimal' },
-    // A new order number per request: every request is a real intake, never a duplicate.
-    requests: [
-      {
-        setupRequest: (request) => ({
-          ...request,
-          body: JSON.stringify({ ...template, identifier: [{ ...(template['identifier'] as object[])[0], value: randomUUID() }] }),
-        }),
-      },
-    ],
-  });
 }
 
 async function measureIntake(template: Record<string, unknown>, env: Record<string, string>): Promise<Figures> {
