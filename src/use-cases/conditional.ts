@@ -7,6 +7,7 @@ import type { OperationOutcomeIssue, Resource } from 'fhir/r4.js';
 import { errorIssue, hasErrors } from '../fhir/outcomes.js';
 import { parseSearchQuery } from '../fhir/search-query.js';
 import { isSupportedSearchCriterion } from '../fhir/search-parameters.js';
+import { stringCharacterProblem } from '../fhir/validation/string-rules.js';
 import type { ResourceReader, ResourceWriter } from '../ports/resource-store.js';
 import { visibleTenants, type Tenancy } from './deps.js';
 
@@ -26,6 +27,12 @@ export async function findByConditionalQuery(
   if (query.length === 0) {
     return { kind: 'invalid', issues: [errorIssue('invalid', 'A conditional query needs at least one search parameter', expression)] };
   }
+  // Percent-escapes decode here, past the edge's URL check: FHIR's string rules apply all the same.
+  const characterIssues = query.flatMap(([name, value]) => {
+    const problem = stringCharacterProblem(name) ?? stringCharacterProblem(value);
+    return problem === undefined ? [] : [errorIssue('invalid', `A parameter of the conditional query ${problem}`, expression)];
+  });
+  if (characterIssues.length > 0) return { kind: 'invalid', issues: characterIssues };
   const parsed = parseSearchQuery(resourceType, query, { strict: true, isSupported: isSupportedSearchCriterion });
   if (hasErrors(parsed.issues)) {
     return { kind: 'invalid', issues: parsed.issues.map((i) => ({ ...i, expression: [expression] })) };

@@ -8,7 +8,7 @@
  * what intake does: the infusion-referral profile is always applied and the referral is
  * translated, so catalog and reference problems show up too. Nothing is stored.
  */
-import type { Bundle, OperationOutcome, OperationOutcomeIssue, Parameters, Resource, ServiceRequest } from 'fhir/r4.js';
+import type { Bundle, BundleEntry, OperationOutcome, OperationOutcomeIssue, Parameters, Resource, ServiceRequest } from 'fhir/r4.js';
 import { REFERRAL_PROFILE_URL } from '../domain/referral-status.js';
 import { badRequest, dedupeIssues, errorIssue, informationIssue, operationOutcome, prefixIssues, warningIssue } from '../fhir/outcomes.js';
 import { withServerId } from '../fhir/resources.js';
@@ -81,8 +81,11 @@ export async function validateResource(
       if (claimed.length > 0) issues.push(...deps.validator.validateProfiles(typed, claimed, { unknownProfile: 'warning' }));
       if (extraProfiles.length > 0) issues.push(...deps.validator.validateProfiles(typed, extraProfiles));
       if (typed.resourceType === 'Bundle') {
-        for (const [index, entry] of ((typed as Bundle).entry ?? []).entries()) {
-          if (entry.resource?.resourceType !== 'ServiceRequest') continue;
+        // `entry` of the wrong shape has been reported by base R4: read only what is an array of objects.
+        const entries: unknown = (typed as Bundle).entry;
+        const readable = (Array.isArray(entries) ? entries : []) as Array<BundleEntry | null>;
+        for (const [index, entry] of readable.entries()) {
+          if (entry?.resource?.resourceType !== 'ServiceRequest') continue;
           const entryIssues = referralProfileIssues(deps.validator, entry.resource);
           issues.push(...prefixIssues(entryIssues, { from: 'ServiceRequest', to: `Bundle.entry[${index}].resource` }));
         }

@@ -3,8 +3,10 @@
  * FUZZ_CONCURRENCY (default 4) at a time, seeded by FUZZ_SEED (printed, so a run can be
  * repeated). Prints the answers per route and status, every 5xx and hang with the server's error
  * (kind and stack, never content), checks that nothing was stored in part and that no PHI reached
- * a log line, and exits 1 if any of that failed. FUZZ_ENGINES=sqlite,postgres picks the engines.
+ * a log line, and exits 1 if any of that failed. FUZZ_ENGINES=sqlite,postgres picks the engines;
+ * FUZZ_DUMP=file writes each failing request whole (JSON lines) to replay it.
  */
+import { appendFile } from 'node:fs/promises';
 import fc from 'fast-check';
 import { capturedLogLines } from '../support/log-capture.js';
 import { phiFoundIn } from '../support/phi.js';
@@ -51,6 +53,11 @@ async function fuzzEngine(engine: Engine): Promise<boolean> {
             .slice(logMark)
             .find((line) => line.includes('"level":"error"'));
           failures.push({ route: request.route, status: answer.status, request: shortRequest(request), ...(serverError ? { serverError: serverError.slice(0, 600) } : {}) });
+          const dump = process.env.FUZZ_DUMP;
+          if (dump !== undefined) {
+            const body = request.body === undefined ? undefined : 'json' in request.body ? { json: request.body.json } : { raw: Buffer.from(request.body.raw).toString('base64') };
+            await appendFile(dump, `${JSON.stringify({ engine, status: answer.status, ...request, body })}\n`);
+          }
         }
       }
     };

@@ -89,3 +89,26 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
     });
   });
 }
+
+describe('FHIR string rules in conditional queries (postgres)', function () {
+  this.timeout(60_000);
+  let gw: RunningGateway;
+  before(async () => {
+    gw = await startGateway({ engine: 'postgres' });
+  });
+  after(async () => {
+    await gw.stop();
+  });
+
+  it('refuses an If-None-Exist whose percent-escapes decode to a control character, and a transaction entry\'s ifNoneExist alike', async () => {
+    const serviceRequest = withOrderNumber(readFixture('referrals/natalizumab/service-request.json'), `ine-${randomUUID()}`);
+    const single = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body: serviceRequest, headers: { 'if-none-exist': 'code=gea%00b' } });
+    expect(single.status).to.equal(400);
+    expect(single.body.issue[0].expression).to.deep.equal(['If-None-Exist']);
+    const bundle = readFixture('referrals/vedolizumab/transaction-bundle.json');
+    bundle.entry[0].request.ifNoneExist = 'identifier=a%01b';
+    const transaction = await fhirFetch(`${gw.baseUrl}/fhir`, { body: bundle });
+    expect(transaction.status).to.equal(400);
+    expect(transaction.body.resourceType).to.equal('OperationOutcome');
+  });
+});
