@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { openStore, postgresApplicationName, type OpenedResourceStore } from '../../src/adapters/store/index.js';
+import { scheduleClusterJob } from '../../src/adapters/cron/cluster-job.js';
 import { StoreUnavailableError } from '../../src/ports/store-unavailable.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
@@ -95,26 +96,32 @@ describe('when PostgreSQL drops the gateway\'s connections', function () {
     await proxy.stop();
   });
 
-  it('answers 503 with Retry-After while the database is away, stores every 201 and takes intake again within 10 s, twice', async () => {
+  it('answers 503 with Retry-After while the database is away, stores every 201 and takes intake again within 10 s: two cuts and a termination under load', async () => {
     const load = startIntakeLoad(gw.baseUrl, 4);
     try {
       await waitUntil('the load has stored referrals', async () => load.answers.some((a) => a.status === 201), 10_000);
 
-      // Fault 1: the network to the database is cut (every connection dropped, new ones refused).
-      await proxy.cut();
-      await waitUntil('intake answers 503 during the cut', async () => load.answers.some((a) => a.status === 503), 10_000);
-      const readyDuringCut = await fhirFetch(`${gw.baseUrl}/readyz`);
-      expect(readyDuringCut.status).to.equal(503);
-      expect(readyDuringCut.body.resourceType).to.equal('OperationOutcome');
-      expect((await fhirFetch(`${gw.baseUrl}/healthz`)).status).to.equal(200);
-      await sleep(1_000);
-      await proxy.restore();
-      const restoredAt = Date.now();
-      await waitUntil('intake works after the cut', () => intakeWorks(gw.baseUrl), 10_000);
-      expect(Date.now() - restoredAt).to.be.below(10_000);
-      expect((await fhirFetch(`${gw.baseUrl}/readyz`)).status).to.equal(200);
+      // Faults 1 and 2: the network to the database is cut (every connection dropped, new ones
+      // refused) for a second, twice, under load.
+      for (const cut of [1, 2]) {
+        const before = load.answers.length;
+        await proxy.cut();
+        await waitUntil(`intake answers 503 during cut ${cut}`, async () => load.answers.slice(before).some((a) => a.status === 503), 10_000);
+        const readyDuringCut = await fhirFetch(`${gw.baseUrl}/readyz`);
+        expect(readyDuringCut.status).to.equal(503);
+        expect(readyDuringCut.headers.get('retry-after')).to.match(/^\d+$/);
+        expect(readyDuringCut.body.resourceType).to.equal('OperationOutcome');
+        expect((await fhirFetch(`${gw.baseUrl}/healthz`)).status).to.equal(200);
+        await sleep(1_000);
+        await proxy.restore();
+        const restoredAt = Date.now();
+        await waitUntil(`intake works after cut ${cut}`, () => intakeWorks(gw.baseUrl), 10_000);
+        expect(Date.now() - restoredAt).to.be.below(10_000);
+        expect((await fhirFetch(`${gw.baseUrl}/readyz`)).status).to.equal(200);
+        await waitUntil(`the load stores referrals again after cut ${cut}`, async () => load.answers.slice(before).some((a) => a.status === 201), 10_000);
+      }
 
-      // Fault 2: the server terminates the gateway's own backends (a failover, an operator).
+      // Fault 3: the server terminates the gateway's own backends (a failover, an operator).
       await sleep(500);
       const terminated = await admin.query<{ terminated: boolean }>(
         'select pg_terminate_backend(pid) as terminated from pg_stat_activity where application_name = $1',
@@ -155,6 +162,34 @@ describe('when PostgreSQL drops the gateway\'s connections', function () {
     // The outbox worker resumed by itself: every stored referral's Task reaches the EHR.
     const allReferrals = await admin.query<{ n: string }>(`select count(*) as n from "${tenantSchema}".referrals`);
     await waitUntil('every Task reached the EHR', async () => (await referralTasksInEhr(ehr.baseUrl)).size === Number(allReferrals.rows[0]?.n), 60_000, 200);
+  });
+});
+
+describe('cron jobs while PostgreSQL is away', function () {
+  this.timeout(60_000);
+
+  it('skip the ticks they cannot claim and run again by themselves once the database is back', async () => {
+    const upstream = new URL(TEST_DATABASE_URL);
+    const proxy = await startTcpProxy({ host: upstream.hostname, port: Number(upstream.port || 5432) });
+    const schema = await createPostgresSchema();
+    const store = await openStore({ databaseUrl: urlThrough(proxy), postgresSchema: schema.name, connectTimeoutMs: 500 });
+    const runs: number[] = [];
+    const job = scheduleClusterJob('outage-probe', '* * * * * *', async () => void runs.push(Date.now()), { coordinator: store });
+    try {
+      await waitUntil('the job runs', async () => runs.length > 0, 10_000);
+      await proxy.cut();
+      await sleep(1_500);
+      const cutEnded = Date.now();
+      const duringCut = runs.filter((at) => at > cutEnded - 1_000).length;
+      await proxy.restore();
+      await waitUntil('the job runs again after the cut', async () => runs.some((at) => at > cutEnded), 10_000);
+      expect(duringCut, 'runs in the last second of the cut').to.equal(0);
+    } finally {
+      await job.stop();
+      await store.close();
+      await schema.drop();
+      await proxy.stop();
+    }
   });
 });
 
