@@ -15,7 +15,7 @@ const FUZZ_SEED = 20261204;
 const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const HANG_MS = 10_000;
 
-/** Routes that answer CDS Hooks JSON (not FHIR) on success; their refusals are OperationOutcomes too. */
+/** The request in a line short enough for an assertion message. */
 function describeRequest(request: FuzzRequest): string {
   const body = request.body === undefined ? '' : 'json' in request.body ? ` ${JSON.stringify(request.body.json).slice(0, 400)}` : ` <${request.body.raw.length} raw bytes>`;
   return `${request.method} ${request.url.slice(0, 300)}${body}`;

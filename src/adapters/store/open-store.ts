@@ -186,10 +186,32 @@ async function migratePostgres(url: string, options: StoreOptions, schema: strin
   const pool = newPostgresPool(url, options, options.postgresSchema, { max: 1, statementTimeoutMs: 0 });
   const db = new Kysely<StoreDatabase>({ dialect: new PostgresDialect({ pool }) });
   try {
-    await migrate(db, 'postgresql', schema);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await migrate(db, 'postgresql', schema);
+        return;
+      } catch (error) {
+        if (attempt >= MIGRATION_ATTEMPTS || !isOtherSchemaDropped(error, schema)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      }
+    }
   } finally {
     await db.destroy();
   }
+}
+
+const MIGRATION_ATTEMPTS = 5;
+
+/**
+ * Kysely's migrator looks for its bookkeeping tables through an introspection query over every
+ * schema of the database; a schema dropped by someone else while it runs (another tenant's
+ * deployment, parallel test runs) fails it with 3F000 naming that schema. Nothing of ours is
+ * wrong, and the migrations themselves run in a transaction: trying again is safe.
+ */
+function isOtherSchemaDropped(error: unknown, schema: string): boolean {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
+  const message = typeof cause?.message === 'string' ? cause.message : '';
+  return cause?.code === '3F000' && !message.includes(`"${schema}"`);
 }
 
 async function migrate(db: Kysely<StoreDatabase>, engine: StoreEngine, schema: string | undefined): Promise<void> {
