@@ -88,10 +88,13 @@ export function App(props: { api: ApiClient }): JSX.Element {
     setTimeout(() => setAnnouncement(text), 50);
   }, []);
   useEffect(() => onSessionChange(() => setSessionKey((k) => k + 1)), []);
+  const firstRoute = useRef(true);
   useEffect(() => {
     document.title = `${TITLES[route.page]} · Infusion referrals console`;
-    // After navigating, move focus to the page, so keyboard and screen reader users start there.
-    main.current?.focus();
+    // After navigating (not on the first load), move focus to the page, so keyboard and screen
+    // reader users start there rather than on the link they left.
+    if (firstRoute.current) firstRoute.current = false;
+    else main.current?.focus();
   }, [route]);
   const section = route.page === 'dead-letters' || route.page === 'connections' || route.page === 'sites' ? 'operators' : route.page === 'network' ? 'network' : 'queues';
   return (

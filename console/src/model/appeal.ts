@@ -5,10 +5,10 @@
  * each function returns a new Task for a PUT.
  */
 import type { Period, Task } from 'fhir/r4.js';
-import { APPEAL_STEP_SYSTEM, APPEAL_STEPS, appealOutcome, appealStepStatuses, type AppealStep, type AppealStepStatus } from '../../../src/domain/appeal.js';
+import { APPEAL_STEP_SYSTEM, APPEAL_STEPS, appealOutcome, appealStepStatuses, isAppealTask, type AppealStep, type AppealStepStatus } from '../../../src/domain/appeal.js';
 import { TASK_PARAMETER_TYPE_SYSTEM } from './referral.js';
 
-export { APPEAL_STEPS, appealOutcome, appealStepStatuses, type AppealStep, type AppealStepStatus };
+export { APPEAL_STEPS, appealOutcome, appealStepStatuses, isAppealTask, type AppealStep, type AppealStepStatus };
 
 const isStep = (type: Task['code'], step: string): boolean => type?.coding?.some((c) => c.system === APPEAL_STEP_SYSTEM && c.code === step) === true;
 

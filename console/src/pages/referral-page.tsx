@@ -11,7 +11,7 @@ import { ActionButton, Link, Loading, Messages, Section, useAnnounce, useApi, us
 import { useDirectory } from '../components/directory.js';
 import { homePosition } from '../components/home-position.js';
 import { SiteMap, type MapSite } from '../components/site-map.js';
-import { APPEAL_STEPS, appealOutcome, appealStepStatuses, denialReasons, stepLabel, withResult, withStep, type AppealStepStatus } from '../model/appeal.js';
+import { APPEAL_STEPS, isAppealTask, appealOutcome, appealStepStatuses, denialReasons, stepLabel, withResult, withStep, type AppealStepStatus } from '../model/appeal.js';
 import { networkNames, type DirectoryView } from '../model/directory.js';
 import { distanceKm, type GeoPoint } from '../model/geo.js';
 import { timeline } from '../model/history.js';
@@ -41,6 +41,8 @@ interface ReferralData {
   task: Task & { id: string };
   order: ServiceRequest & { id: string };
   patient?: Patient;
+  /** Tasks that are part of the referral's (appeals, reschedules, renewals). */
+  subTasks: Task[];
 }
 
 const money = (value: Money | undefined): string => (value?.value === undefined ? '' : `${value.currency ?? ''} ${value.value.toLocaleString('en-US', { minimumFractionDigits: 2 })}`.trim());
@@ -372,16 +374,14 @@ function AppealSection(props: { appealTaskId: string; onChanged: () => Promise<v
   );
 }
 
-function SubTasksSection(props: { taskId: string }): JSX.Element | null {
-  const api = useApi();
-  const [loaded] = useLoad((signal) => api.search('Task', [['part-of', `Task/${props.taskId}`], ['_count', '50']], { signal }), [api, props.taskId]);
-  if (loaded.state !== 'ready') return null;
-  const tasks = (loaded.value.entry ?? []).map((e) => e.resource as Task).filter((t) => t?.resourceType === 'Task');
-  if (tasks.length === 0) return null;
+/** The Tasks that are part of the referral's: appeals (worked here as a checklist), reschedules, renewals. */
+function SubTasksSection(props: { subTasks: Task[] }): JSX.Element | null {
+  const others = props.subTasks.filter((t) => !isAppealTask(t));
+  if (others.length === 0) return null;
   return (
     <Section title="Follow-up tasks" id="sub-tasks">
       <ul class="sub-tasks">
-        {tasks.map((t) => (
+        {others.map((t) => (
           <li key={t.id}>
             <strong>{conceptText(t.code)}</strong> ({t.status}) · opened {formatDate(t.authoredOn)}
             {t.description && <p class="muted">{t.description}</p>}
@@ -427,8 +427,12 @@ export function ReferralPage(props: { taskId: string }): JSX.Element {
       const order = (await api.read<ServiceRequest>('ServiceRequest', serviceRequestId, { signal })) as ServiceRequest & { id: string };
       const containedPatient = containedOf<Patient>(order, order.subject, 'Patient');
       const patientId = idOf(order.subject, 'Patient');
-      const patient = containedPatient ?? (patientId ? await api.read<Patient>('Patient', patientId, { signal }) : undefined);
-      return { task, order, ...(patient ? { patient } : {}) };
+      const [patient, subTasks] = await Promise.all([
+        containedPatient ?? (patientId ? api.read<Patient>('Patient', patientId, { signal }) : undefined),
+        api.search('Task', [['part-of', `Task/${task.id}`], ['_count', '50']], { signal }),
+      ]);
+      const parts = (subTasks.entry ?? []).map((e) => e.resource).filter((r): r is Task => r?.resourceType === 'Task');
+      return { task, order, subTasks: parts, ...(patient ? { patient } : {}) };
     },
     [api, props.taskId],
   );
@@ -436,7 +440,8 @@ export function ReferralPage(props: { taskId: string }): JSX.Element {
   if (loaded.state === 'failed') return <Messages error={loaded.error} title="The referral could not be loaded" />;
   const { task, order, patient } = loaded.value;
   const status = businessStatusOf(task);
-  const appealTaskId = idOf(outputsOfType(task, 'appeal')[0]?.valueReference, 'Task');
+  // Appeals from the sub-tasks (a won appeal is no longer among the coverage outputs), newest first.
+  const appeals = loaded.value.subTasks.filter(isAppealTask).sort((a, b) => (b.authoredOn ?? '').localeCompare(a.authoredOn ?? ''));
   const dir = directory.state === 'ready' ? directory.value : undefined;
   return (
     <div class="referral-page">
@@ -464,8 +469,10 @@ export function ReferralPage(props: { taskId: string }): JSX.Element {
         <div>
           <SiteCheckSection data={loaded.value} directory={dir} onChanged={reload} />
           <CoverageSection data={loaded.value} onChanged={reload} />
-          {appealTaskId && <AppealSection appealTaskId={appealTaskId} onChanged={reload} />}
-          <SubTasksSection taskId={task.id} />
+          {appeals.map((appeal) => (
+            <AppealSection key={appeal.id} appealTaskId={appeal.id!} onChanged={reload} />
+          ))}
+          <SubTasksSection subTasks={loaded.value.subTasks} />
         </div>
         <div>
           <OrderSection data={loaded.value} directory={dir} />
