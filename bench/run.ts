@@ -11,7 +11,8 @@
  * referrals from POST to ready-to-schedule with the stand-in payer on loopback, beside the payer's
  * round trips alone (bench/coverage-step.ts). And scheduling (issue 6): the pure slot search
  * (bench/find-slots.ts) and Appointment/$find and $book over HTTP beside GET /healthz
- * (bench/scheduling.ts).
+ * (bench/scheduling.ts). And the coordinator console (issue 14): a queue of 10,000 referrals opened
+ * in Chromium beside its API calls alone, and $network-metrics at that volume (bench/console-queue.ts).
  * Results go to bench/results/latest.json and a line each to bench/results/history.jsonl.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -27,6 +28,7 @@ import { benchCoverageStep, coverageStepTable } from './coverage-step.js';
 import { benchSiteCheck, siteCheckTable } from './site-check.js';
 import { benchFindSlots } from './find-slots.js';
 import { benchScheduling, schedulingTable } from './scheduling.js';
+import { benchConsoleQueue, consoleQueueTable } from './console-queue.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DURATION_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
@@ -220,6 +222,8 @@ async function main(): Promise<void> {
     const coverageStep = await benchCoverageStep();
     progress('Appointment $find and $book over HTTP');
     const scheduling = await benchScheduling();
+    progress('the coordinator console on a queue of 10,000 referrals');
+    const consoleQueue = await benchConsoleQueue();
     const ratio = (f: Figures): number => Number((f.requestsPerSecond.median / echoResult.requestsPerSecond.median).toFixed(3));
     const report = {
       date: new Date().toISOString(),
@@ -234,6 +238,7 @@ async function main(): Promise<void> {
       findSlots,
       coverageStep,
       scheduling,
+      consoleQueue,
       intake: { sqlite: intakeSqlite, ...(intakePostgres ? { postgres: intakePostgres } : { postgres: 'skipped: no PostgreSQL at TEST_DATABASE_URL' }) },
       ratios: {
         intakeSqliteToEchoMedianRps: ratio(intakeSqlite),
@@ -260,6 +265,8 @@ async function main(): Promise<void> {
         coverageStepTable(coverageStep),
         'Appointment $find and $book over HTTP:',
         schedulingTable(scheduling),
+        'coordinator console, queue of 10,000 referrals:',
+        consoleQueueTable(consoleQueue),
         'written to bench/results/latest.json',
       ].join('\n') + '\n',
     );

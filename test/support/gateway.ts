@@ -18,6 +18,8 @@ export type Engine = 'sqlite' | 'postgres';
 export interface RunningGateway {
   baseUrl: string;
   gateway: Gateway;
+  /** The throwaway schema of a PostgreSQL gateway (for tests that bulk-load and ANALYZE it). */
+  postgresSchema?: string;
   stop(): Promise<void>;
 }
 
@@ -39,8 +41,10 @@ export async function startGateway(
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gateway-test-'));
   const cleanups: Array<() => Promise<void>> = [() => rm(dir, { recursive: true, force: true })];
   let store;
+  let postgresSchema: string | undefined;
   if (engine === 'postgres') {
     const schema = await createPostgresSchema();
+    postgresSchema = schema.name;
     cleanups.unshift(schema.drop);
     store = await openStore({ databaseUrl: schema.databaseUrl, postgresSchema: schema.name });
   } else {
@@ -60,6 +64,7 @@ export async function startGateway(
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     gateway,
+    ...(postgresSchema !== undefined ? { postgresSchema } : {}),
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -92,7 +92,8 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, key: reado
     void run(false);
     return () => current.current?.abort();
   }, [run]);
-  return [loaded, () => run(true)];
+  const reload = useCallback(() => run(true), [run]);
+  return [loaded, reload];
 }
 
 /** A button that runs an action once at a time, shows it is busy, and reports what came back. */
