@@ -196,7 +196,9 @@ describe('the coordinator console in Chromium', function () {
     expect(appeal.status).to.equal('completed');
     await page.getByText(/Appeal is won/).waitFor();
     await page.getByRole('heading', { name: 'History' }).waitFor();
-    expect(await page.locator('.timeline li').count()).to.equal((await fhirFetch(`${fhir}/Task/${taskId}/_history`)).body.entry.length);
+    const versions = (await fhirFetch(`${fhir}/Task/${taskId}/_history`)).body.entry.length;
+    await page.waitForFunction((n) => document.querySelectorAll('.timeline li').length === n, versions);
+    expect(await page.locator('.timeline li').first().textContent()).to.include('Ready to schedule');
     await page.close();
     flowsPassed.push('appeal won');
   });

@@ -6,6 +6,34 @@ import { scaleBand, scaleLinear } from 'd3-scale';
 import type { JSX } from 'preact';
 import type { Bar } from '../model/metrics.js';
 
+/** The chart's numbers as a table, for whoever cannot or would rather not read the drawing. */
+function NumbersTable(props: { heading: string; valueHeading: string; rows: Bar[]; format: (value: number) => string }): JSX.Element {
+  const withCounts = props.rows.some((r) => r.count !== undefined);
+  return (
+    <details>
+      <summary>The numbers</summary>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">{props.heading}</th>
+            <th scope="col">{props.valueHeading}</th>
+            {withCounts && <th scope="col">Count</th>}
+          </tr>
+        </thead>
+        <tbody>
+          {props.rows.map((row) => (
+            <tr key={row.label}>
+              <th scope="row">{row.label}</th>
+              <td>{props.format(row.value)}</td>
+              {withCounts && <td>{row.count ?? ''}</td>}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </details>
+  );
+}
+
 export function BarChart(props: { id: string; title: string; bars: Bar[]; format?: (value: number) => string; unit: string; valueHeading: string }): JSX.Element {
   const format = props.format ?? ((v: number) => String(v));
   const rowHeight = 26;
@@ -41,27 +69,7 @@ export function BarChart(props: { id: string; title: string; bars: Bar[]; format
             ))}
             <line x1={labelWidth} x2={labelWidth} y1={0} y2={props.bars.length * rowHeight} class="chart-axis" />
           </svg>
-          <details>
-            <summary>The numbers</summary>
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{props.unit}</th>
-                  <th scope="col">{props.valueHeading}</th>
-                  {props.bars.some((b) => b.count !== undefined) && <th scope="col">Count</th>}
-                </tr>
-              </thead>
-              <tbody>
-                {props.bars.map((bar) => (
-                  <tr key={bar.label}>
-                    <th scope="row">{bar.label}</th>
-                    <td>{format(bar.value)}</td>
-                    {bar.count !== undefined && <td>{bar.count}</td>}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </details>
+          <NumbersTable heading={props.unit} valueHeading={props.valueHeading} rows={props.bars} format={format} />
         </>
       )}
     </figure>
@@ -115,25 +123,7 @@ export function Histogram(props: { id: string; title: string; bins: Bar[]; media
               {props.xLabel}
             </text>
           </svg>
-          <details>
-            <summary>The numbers</summary>
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{props.xLabel}</th>
-                  <th scope="col">Referrals</th>
-                </tr>
-              </thead>
-              <tbody>
-                {props.bins.map((bin) => (
-                  <tr key={bin.label}>
-                    <th scope="row">{bin.label}</th>
-                    <td>{bin.value}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </details>
+          <NumbersTable heading={props.xLabel} valueHeading="Referrals" rows={props.bins} format={String} />
         </>
       )}
     </figure>

@@ -6,24 +6,15 @@
  */
 import type { CodeableConcept, Extension, HumanName, Organization, Patient, Practitioner, PractitionerRole, Period, Reference, Resource, ServiceRequest, Task, TaskInput, TaskOutput } from 'fhir/r4.js';
 import { CRD_COVERAGE_INFORMATION_URL } from '../../../src/domain/coverage-outcome.js';
-import { REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, type ReferralStatus } from '../../../src/domain/referral-status.js';
+import { REFERRAL_STATUSES, REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, type ReferralStatus } from '../../../src/domain/referral-status.js';
 import { SITE_SUGGESTION_EXTENSION_URL } from '../../../src/domain/referral-task.js';
 
 export { REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, type ReferralStatus };
 
-/** The queues a coordinator works, in the order a referral moves through them (issue 14). */
-export const QUEUE_STATUSES = [
-  'misroute-suspected',
-  'verifying-coverage',
-  'coverage-problem',
-  'auth-required',
-  'auth-pending',
-  'auth-denied',
-  'ready-to-schedule',
-  'scheduled',
-] as const satisfies readonly ReferralStatus[];
-
-export type QueueStatus = (typeof QUEUE_STATUSES)[number];
+/** The queues a coordinator works: every status but the closed ones, in the order a referral moves (issue 14). */
+export type QueueStatus = Exclude<ReferralStatus, 'received' | 'rejected' | 'cancelled'>;
+const CLOSED: ReadonlySet<ReferralStatus> = new Set(['received', 'rejected', 'cancelled']);
+export const QUEUE_STATUSES: readonly QueueStatus[] = REFERRAL_STATUSES.filter((s): s is QueueStatus => !CLOSED.has(s));
 
 export function isQueueStatus(value: string | undefined): value is QueueStatus {
   return (QUEUE_STATUSES as readonly string[]).includes(value ?? '');
