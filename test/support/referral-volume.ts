@@ -160,7 +160,12 @@ export async function storeReferralVolume(store: ResourceStore, options: VolumeO
             serviceRequestId,
             taskId,
             status,
-            referral: { drug: { catalogId: DRUGS[index % DRUGS.length]!.id, name: DRUGS[index % DRUGS.length]!.name }, authoredOn: at.toISOString() },
+            referral: {
+              drug: { catalogId: DRUGS[index % DRUGS.length]!.id, name: DRUGS[index % DRUGS.length]!.name },
+              authoredOn: at.toISOString(),
+              // Held by the site check at intake: those still waiting, and one in fifteen of the others (since confirmed).
+              ...(status === 'misroute-suspected' || index % 15 === 0 ? { siteCheck: { decision: 'misroute-suspected', reasons: [], suggestions: [] } } : {}),
+            },
           },
           at,
         );

@@ -37,7 +37,7 @@ function NumbersTable(props: { heading: string; valueHeading: string; rows: Bar[
 export function BarChart(props: { id: string; title: string; bars: Bar[]; format?: (value: number) => string; unit: string; valueHeading: string }): JSX.Element {
   const format = props.format ?? ((v: number) => String(v));
   const rowHeight = 26;
-  const labelWidth = 230;
+  const labelWidth = 300;
   const width = 640;
   const height = Math.max(1, props.bars.length) * rowHeight + 24;
   const x = scaleLinear()
@@ -59,7 +59,7 @@ export function BarChart(props: { id: string; title: string; bars: Bar[]; format
             {props.bars.map((bar, i) => (
               <g key={bar.label}>
                 <text x={labelWidth - 8} y={(y(i) ?? 0) + y.bandwidth() / 2 + 4} text-anchor="end" class="chart-label">
-                  {bar.label.length > 32 ? `${bar.label.slice(0, 31)}…` : bar.label}
+                  {bar.label.length > 44 ? `${bar.label.slice(0, 43)}…` : bar.label}
                 </text>
                 <rect x={labelWidth} y={y(i)} width={Math.max(0, x(bar.value) - labelWidth)} height={y.bandwidth()} class="chart-bar" />
                 <text x={x(bar.value) + 6} y={(y(i) ?? 0) + y.bandwidth() / 2 + 4} class="chart-value">
