@@ -16,7 +16,7 @@ import path from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { OperationOutcome, Organization, Resource } from 'fhir/r4.js';
 import { errorIssue, operationOutcome, statusOf } from '../fhir/outcomes.js';
-import type { OutboxStore, ResourceReader } from '../ports/resource-store.js';
+import type { NetworkMetricsReader, OutboxStore, ResourceReader } from '../ports/resource-store.js';
 import type { Clock } from '../ports/clock.js';
 import type { SiteDirectorySource } from '../domain/site-directory.js';
 import { reportNetworkMetrics } from '../use-cases/network-metrics.js';
@@ -50,7 +50,7 @@ export interface ConsoleRouteOptions {
 }
 
 export interface ConsoleDeps {
-  store: ResourceReader & OutboxStore & Parameters<typeof reportNetworkMetrics>[0]['store'];
+  store: ResourceReader & OutboxStore & NetworkMetricsReader;
   clock: Clock;
   sites: SiteDirectorySource;
   logger: Logger;

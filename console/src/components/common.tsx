@@ -86,7 +86,6 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, key: reado
     } catch (error) {
       if (!controller.signal.aborted) setLoaded({ state: 'failed', error });
     }
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, key);
   useEffect(() => {
     void run(false);

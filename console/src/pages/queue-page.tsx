@@ -116,7 +116,6 @@ export function QueuePage(props: { status: QueueStatus }): JSX.Element {
       void reload();
     }, every);
     return () => clearInterval(timer);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [api, reload, firstPageShown]);
 
   // The first time the rows are on screen: a mark the browser test reads to time the queue's opening.
