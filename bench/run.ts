@@ -11,7 +11,8 @@
  * referrals from POST to ready-to-schedule with the stand-in payer on loopback, beside the payer's
  * round trips alone (bench/coverage-step.ts). And scheduling (issue 6): the pure slot search
  * (bench/find-slots.ts) and Appointment/$find and $book over HTTP beside GET /healthz
- * (bench/scheduling.ts).
+ * (bench/scheduling.ts). And the coordinator console (issue 14): a queue of 10,000 referrals opened
+ * in Chromium beside its API calls alone, and $network-metrics at that volume (bench/console-queue.ts).
  * Results go to bench/results/latest.json and a line each to bench/results/history.jsonl.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,6 +29,7 @@ import { benchSiteCheck, siteCheckTable } from './site-check.js';
 import { benchFindSlots } from './find-slots.js';
 import { benchScheduling, schedulingTable } from './scheduling.js';
 import { benchLeanIntake, intakeLoad as load, leanIntakeFailed, leanIntakeTable } from './lean-intake.js';
+import { benchConsoleQueue, consoleQueueTable } from './console-queue.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DURATION_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
@@ -204,6 +206,8 @@ async function main(): Promise<void> {
     const scheduling = await benchScheduling();
     progress('intake beside a lean Express + validator + one INSERT, per engine');
     const leanIntake = await benchLeanIntake();
+    progress('the coordinator console on a queue of 10,000 referrals');
+    const consoleQueue = await benchConsoleQueue();
     const ratio = (f: Figures): number => Number((f.requestsPerSecond.median / echoResult.requestsPerSecond.median).toFixed(3));
     const report = {
       date: new Date().toISOString(),
@@ -219,6 +223,7 @@ async function main(): Promise<void> {
       coverageStep,
       scheduling,
       leanIntake,
+      consoleQueue,
       intake: { sqlite: intakeSqlite, ...(intakePostgres ? { postgres: intakePostgres } : { postgres: 'skipped: no PostgreSQL at TEST_DATABASE_URL' }) },
       ratios: {
         intakeSqliteToEchoMedianRps: ratio(intakeSqlite),
@@ -246,6 +251,8 @@ async function main(): Promise<void> {
         'Appointment $find and $book over HTTP:',
         schedulingTable(scheduling),
         leanIntakeTable(leanIntake),
+        'coordinator console, queue of 10,000 referrals:',
+        consoleQueueTable(consoleQueue),
         'written to bench/results/latest.json',
       ].join('\n') + '\n',
     );

@@ -24,7 +24,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findDrugByCodings, HCPCS_SYSTEM, parseDrugCatalog, type CatalogDrug } from '../src/domain/drug-catalog.js';
-import { GEOLOCATION_EXTENSION_URL } from '../src/domain/patient-position.js';
+import { GEOLOCATION_EXTENSION_URL } from '../src/domain/home-address.js';
 import {
   checkReferralSite,
   DEFAULT_SITE_CHECK_POLICY,

@@ -206,6 +206,16 @@ export async function buildGateway(
     ...(config.publicBaseUrl !== undefined ? { publicBaseUrl: config.publicBaseUrl } : {}),
     capabilityStatement,
     conformance,
+    console: {
+      defaultTenant: config.defaultTenant,
+      directoryTenant: config.directoryTenant,
+      siteTooFarKm: config.siteCheck.tooFarKm,
+      ...(config.publicBaseUrl !== undefined ? { publicBaseUrl: config.publicBaseUrl } : {}),
+      connections: [
+        ...config.ehrConnections.map((c) => ({ kind: 'ehr' as const, id: c.tenant, baseUrl: c.baseUrl, poll: c.poll })),
+        ...config.payerConnections.map((c) => ({ kind: 'payer' as const, id: c.payerOrganizationId, baseUrl: c.baseUrl })),
+      ],
+    },
   });
   return {
     app,

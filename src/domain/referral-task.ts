@@ -3,11 +3,12 @@
  * (https://hl7.org/fhir/R4/workflow-management.html#optiond): `focus` and `basedOn` are the
  * ServiceRequest, `for` the patient, `code` = fulfill; `businessStatus` is the gateway's own.
  */
-import type { Reference, Task, TaskInput, TaskOutput } from 'fhir/r4.js';
+import type { Extension, Reference, Task, TaskInput, TaskOutput } from 'fhir/r4.js';
 import type { RejectionReason } from './referral.js';
-import { MISROUTE_REASON_SYSTEM, type SiteCheckResult } from './site-check-types.js';
+import { MISROUTE_REASON_SYSTEM, type SiteCheckResult, type SiteSuggestion } from './site-check-types.js';
 import { SITE_CODE_SYSTEM } from './site-directory.js';
 import {
+  GATEWAY_CANONICAL_BASE,
   REFERRAL_IDENTIFIER_SYSTEM,
   REFERRAL_STATUS_SYSTEM,
   REJECTION_REASON_SYSTEM,
@@ -49,8 +50,28 @@ export function siteReference(site: { locationId: string; name: string; siteCode
 }
 
 /**
+ * What the site check knew about a suggested site, on its suggested-location input, so that a
+ * coordinator sees why it is proposed without re-running the check
+ * (profiles/StructureDefinition-site-suggestion.json): the distance from the patient's home (km,
+ * when the home is known), whether it is in the network of the patient's plan (when the plan is
+ * known), and whether the patient chose it or was treated there before.
+ */
+export const SITE_SUGGESTION_EXTENSION_URL = `${GATEWAY_CANONICAL_BASE}/StructureDefinition/site-suggestion`;
+
+function suggestionDetail(suggestion: SiteSuggestion): Extension {
+  const parts: Extension[] = [];
+  if (suggestion.distanceKm !== undefined) {
+    parts.push({ url: 'distance', valueQuantity: { value: Math.round(suggestion.distanceKm * 10) / 10, unit: 'km', system: 'http://unitsofmeasure.org', code: 'km' } });
+  }
+  if (suggestion.inNetwork !== undefined) parts.push({ url: 'in-network', valueBoolean: suggestion.inNetwork });
+  parts.push({ url: 'patient-choice', valueBoolean: suggestion.patientChoice }, { url: 'previously-treated', valueBoolean: suggestion.previouslyTreated });
+  return { url: SITE_SUGGESTION_EXTENSION_URL, extension: parts };
+}
+
+/**
  * The site check's reasons (type misroute-reason, a coded value) and suggested sites (type
- * suggested-location, a Location reference), in rank order, best first.
+ * suggested-location, a Location reference with the site-suggestion extension), in rank order,
+ * best first.
  */
 export function siteCheckInputs(siteCheck: SiteCheckResult): TaskInput[] {
   if (siteCheck.decision === 'ok') return [];
@@ -63,6 +84,7 @@ export function siteCheckInputs(siteCheck: SiteCheckResult): TaskInput[] {
     ),
     ...siteCheck.suggestions.map(
       (suggestion): TaskInput => ({
+        extension: [suggestionDetail(suggestion)],
         type: parameterType('suggested-location', 'Suggested location'),
         valueReference: siteReference(suggestion),
       }),

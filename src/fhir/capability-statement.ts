@@ -80,6 +80,11 @@ function storedResource(type: string, input: CapabilityInput): CapabilityStateme
         definition: 'https://fhir.infusion-gateway.example/OperationDefinition/submit-prior-auth',
         documentation: 'A coordinator sends the prior authorization of a referral held in auth-required after reviewing its denial risks.',
       },
+      {
+        name: 'network-metrics',
+        definition: 'https://fhir.infusion-gateway.example/OperationDefinition/network-metrics',
+        documentation: "Read-only: the network's picture for a period (referrals, misroutes caught, days from order to first infusion, appeals won, no-shows) as a MeasureReport.",
+      },
     ];
     resource.documentation =
       "Each referral's Task (placer/filler workflow) and its appeal Tasks. Written by the gateway; a client's update of a referral Task may only add a confirmed-location output (the same as $confirm-site); an appeal Task's steps, status and result are the coordinator's to set.";

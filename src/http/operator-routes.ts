@@ -54,7 +54,14 @@ export function operatorRouter(deps: { outbox: OutboxStore; clock: Clock; logger
       count,
       offset,
     });
-    res.json({ total: page.total, messages: page.messages.map(summary) });
+    // Paging links, so a client follows them instead of building offsets (the FHIR habit).
+    const pageLink = (at: number): string =>
+      `${req.baseUrl}/outbox?${new URLSearchParams({ ...(status !== undefined ? { status } : {}), ...(tenant !== undefined ? { tenant } : {}), _count: String(count), _offset: String(at) })}`;
+    const links = {
+      ...(offset + count < page.total && count > 0 ? { next: pageLink(offset + count) } : {}),
+      ...(offset > 0 ? { previous: pageLink(Math.max(0, offset - count)) } : {}),
+    };
+    res.json({ total: page.total, messages: page.messages.map(summary), links });
   });
 
   router.get('/outbox/:id', async (req: Request, res: Response) => {

@@ -208,7 +208,41 @@ export interface JobRunCoordinator {
   claimJobRun(key: string, now: Date): Promise<boolean>;
 }
 
-export interface ResourceStore extends ResourceReader, OutboxStore, CursorStore, JobRunCoordinator {
+/**
+ * The network's figures for a period, as SQL aggregates (counts per group, never one row per
+ * referral): what `GET /fhir/Task/$network-metrics` reports (src/use-cases/network-metrics.ts).
+ * Referrals count in the period by when the gateway received them; appointments by their start.
+ */
+export interface NetworkMetricsQuery {
+  tenants: readonly TenantId[];
+  /** Inclusive start and exclusive end, UTC ISO instants. */
+  from: string;
+  to: string;
+  /** Appointments start before this to count as due (arrived, fulfilled or missed). */
+  now: string;
+}
+
+export interface NetworkMetricsRows {
+  /** Referrals received in the period, by their current business status. */
+  referralsByStatus: Array<{ status: string; count: number }>;
+  /** Of those, the ones the site check held as misroute-suspected at intake, by current status. */
+  misroutesByStatus: Array<{ status: string; count: number }>;
+  /**
+   * Referrals received in the period with a first infusion booked or given: whole days from the
+   * order (authoredOn, else receipt) to that infusion's start, by drug and site.
+   */
+  daysToFirstInfusion: Array<{ drugId: string; drugName: string; siteId: string; days: number; count: number }>;
+  /** Appeal Tasks opened in the period (one per denial), by their status and the referral's status. */
+  appeals: Array<{ appealStatus: string; referralStatus: string; count: number }>;
+  /** Appointments that started in the period and before `now`, by site and status. */
+  appointmentsDue: Array<{ siteId: string; status: string; count: number }>;
+}
+
+export interface NetworkMetricsReader {
+  networkMetrics(query: NetworkMetricsQuery): Promise<NetworkMetricsRows>;
+}
+
+export interface ResourceStore extends ResourceReader, OutboxStore, CursorStore, JobRunCoordinator, NetworkMetricsReader {
   /**
    * Runs `work` in one database transaction: all of it is stored or none of it.
    * If `work` throws, everything it wrote is rolled back and the error is rethrown.

@@ -18,7 +18,7 @@ export interface FuzzRequest {
   /** Path and query, already percent-encoded (possibly wrongly, on purpose). */
   url: string;
   /** A JSON value (sent as JSON text) or raw bytes. */
-  body?: { json: unknown } | { raw: Uint8Array };
+  body?: { json: unknown } | { raw: Uint8Array<ArrayBuffer> };
   headers?: Record<string, string>;
 }
 
@@ -45,7 +45,7 @@ export function fuzzHeaders(extra: Record<string, string> = {}): Record<string, 
 /** Sends one fuzzed request; a request that outlives `timeoutMs` counts as a hang, not an error. */
 export async function sendFuzzRequest(baseUrl: string, request: FuzzRequest, options: { timeoutMs: number }): Promise<FuzzAnswer> {
   const headers = fuzzHeaders(request.headers);
-  let body: string | Uint8Array | undefined;
+  let body: string | Uint8Array<ArrayBuffer> | undefined;
   if (request.body !== undefined) {
     body = 'json' in request.body ? JSON.stringify(request.body.json) : request.body.raw;
     headers['content-type'] ??= 'application/fhir+json';
@@ -340,13 +340,13 @@ function parameters(...parameter: unknown[]): unknown {
 }
 
 /** Bytes that are not a JSON document, or not UTF-8. */
-const rawBody: fc.Arbitrary<{ raw: Uint8Array }> = fc
+const rawBody: fc.Arbitrary<{ raw: Uint8Array<ArrayBuffer> }> = fc
   .oneof(
     fc.uint8Array({ maxLength: 64 }),
     fc.constantFrom('{', '[]', 'null', '"x"', '{"resourceType":', '{"resourceType":"ServiceRequest"}}', '\ufeff{}').map((t) => new Uint8Array(Buffer.from(t))),
     fc.constant(new Uint8Array([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x3a, 0x31, 0x7d])),
   )
-  .map((raw) => ({ raw }));
+  .map((raw) => ({ raw: new Uint8Array(raw) }));
 
 function jsonOrRaw(document: fc.Arbitrary<unknown>): fc.Arbitrary<FuzzRequest['body']> {
   return fc.oneof({ weight: 12, arbitrary: document.map((json) => ({ json })) }, { weight: 1, arbitrary: rawBody });

@@ -18,7 +18,7 @@ export type Engine = 'sqlite' | 'postgres';
 export interface RunningGateway {
   baseUrl: string;
   gateway: Gateway;
-  /** The throwaway PostgreSQL schema (postgres engine only): its application_name finds the gateway's backends. */
+  /** The throwaway PostgreSQL schema (postgres engine only): its application_name finds the gateway's backends; bulk-load tests ANALYZE it. */
   postgresSchema?: string;
   stop(): Promise<void>;
 }
@@ -52,8 +52,8 @@ export async function startGateway(
   let postgresSchema: string | undefined;
   if (engine === 'postgres') {
     const schema = await createPostgresSchema();
-    cleanups.unshift(schema.drop);
     postgresSchema = schema.name;
+    cleanups.unshift(schema.drop);
     store = await openStore({ databaseUrl: schema.databaseUrl, ...options.store, postgresSchema: schema.name });
   } else {
     // Test gateways trade the power-cut durability of synchronous=FULL (the product's default,

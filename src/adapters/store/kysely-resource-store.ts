@@ -29,6 +29,8 @@ import type {
   ChairBooking,
   ChairReservation,
   ClaimReferralResult,
+  NetworkMetricsQuery,
+  NetworkMetricsRows,
   NewOutboxMessage,
   OutboxMessage,
   OutboxStatus,
@@ -42,6 +44,7 @@ import type {
 } from '../../ports/resource-store.js';
 import type { StoreEngine } from './engine.js';
 import * as jobState from './job-state.js';
+import { networkMetrics } from './network-metrics.js';
 import * as outbox from './outbox.js';
 import type { ChairBookingsTable, ReferralsTable, SearchIndexTable, StoreDatabase } from './schema.js';
 import { criterionCondition } from './search-query.js';
@@ -728,6 +731,11 @@ export class KyselyResourceStore implements ResourceStore {
   async retryDeadMessage(id: string, now: Date): Promise<boolean> {
     this.#assertUsable();
     return outbox.retryDeadMessage(this.#db, id, now);
+  }
+
+  async networkMetrics(query: NetworkMetricsQuery): Promise<NetworkMetricsRows> {
+    this.#assertUsable();
+    return networkMetrics(this.#db, this.engine, query);
   }
 
   async readCursor(name: string): Promise<unknown | undefined> {

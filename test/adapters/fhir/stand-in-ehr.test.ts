@@ -4,6 +4,7 @@
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
 import { startStandInEhr, type StandInEhr } from '../../support/stand-in-ehr.js';
@@ -20,15 +21,19 @@ async function fhir(url: string, init: { method?: string; body?: unknown; header
   return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
 }
 
-/** The system error code of a failed fetch, or 'answered' when it got an answer. */
-async function networkOutcome(url: string): Promise<string> {
-  try {
-    await fetch(url);
-    return 'answered';
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause;
-    return cause?.code ?? 'failed';
-  }
+/**
+ * The system error code of a request on a new connection, or 'answered' when it got an answer. A
+ * new connection each time (agent: false): fetch would reuse a pooled keep-alive socket that the
+ * refusing server has just dropped and fail with UND_ERR_SOCKET instead of being refused.
+ */
+function networkOutcome(url: string): Promise<string> {
+  return new Promise((resolve) => {
+    const request = http.get(url, { agent: false }, (response) => {
+      response.resume();
+      resolve('answered');
+    });
+    request.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'failed'));
+  });
 }
 
 describe('stand-in EHR', function () {

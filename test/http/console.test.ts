@@ -1,0 +1,194 @@
+/**
+ * The console's server side over real HTTP (src/http/console-routes.ts): its pages and their
+ * headers, its configuration, Task/$network-metrics and the operators' connection health.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import express from 'express';
+import { consoleRoutes } from '../../src/http/console-routes.js';
+import { readFixture, withOrderNumber } from '../support/fixtures.js';
+import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
+import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
+import { outboxTotal } from '../connectivity/ehr-helpers.js';
+
+const MISROUTED = ['site-check/too-far/service-request.json', 'site-check/drug-not-offered/service-request.json'];
+
+async function listen(server: Server): Promise<{ server: Server; url: string }> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+describe('the console served by the gateway', function () {
+  let gateway: RunningGateway;
+
+  before(async function () {
+    gateway = await startGateway();
+  });
+  after(async function () {
+    await gateway.stop();
+  });
+
+  it('serves the app at every page path with a strict CSP, no referrer and no caching of the page', async function () {
+    for (const page of ['/console/', '/console/queues/auth-pending', '/console/referrals/some-task-id/schedule']) {
+      const response = await fetch(`${gateway.baseUrl}${page}`);
+      expect(response.status, page).to.equal(200);
+      expect(response.headers.get('content-type')).to.match(/^text\/html/);
+      expect(response.headers.get('content-security-policy')).to.include("script-src 'self'").and.to.include("frame-ancestors 'none'");
+      expect(response.headers.get('referrer-policy')).to.equal('no-referrer');
+      expect(response.headers.get('cache-control')).to.equal('no-cache');
+      expect(await response.text()).to.match(/<script type="module"[^>]+src="\/console\/assets\/index-[^"]+\.js"/);
+    }
+  });
+
+  it('redirects /console to /console/ so relative assets resolve', async function () {
+    const response = await fetch(`${gateway.baseUrl}/console`, { redirect: 'manual' });
+    expect(response.status).to.equal(301);
+    expect(response.headers.get('location')).to.equal('/console/');
+  });
+
+  it('serves its hashed assets as immutable and answers a missing one 404 with an OperationOutcome, not the page', async function () {
+    const page = await (await fetch(`${gateway.baseUrl}/console/`)).text();
+    const script = /src="(\/console\/assets\/index-[^"]+\.js)"/.exec(page)![1]!;
+    const asset = await fetch(`${gateway.baseUrl}${script}`);
+    expect(asset.status).to.equal(200);
+    expect(asset.headers.get('cache-control')).to.include('immutable');
+    const missing = await fhirFetch(`${gateway.baseUrl}/console/assets/index-gone.js`);
+    expect(missing.status).to.equal(404);
+    expect(missing.body.resourceType).to.equal('OperationOutcome');
+  });
+
+  it('tells the browser where the API is and the thresholds it draws, and nothing about anyone', async function () {
+    const config = await fhirFetch(`${gateway.baseUrl}/console/config.json`);
+    expect(config.status).to.equal(200);
+    expect(config.body).to.deep.equal({ fhirBase: '/fhir', adminBase: '/admin', defaultTenant: 'default', directoryTenant: 'network', siteTooFarKm: 40, refreshSeconds: 15 });
+  });
+
+  it('says how to build the console when it is not built (503 with an OperationOutcome)', async function () {
+    const empty = await mkdtemp(path.join(os.tmpdir(), 'console-unbuilt-'));
+    const app = express();
+    app.use(consoleRoutes(gateway.gateway.deps, { staticDir: empty, defaultTenant: 'default', directoryTenant: 'network', siteTooFarKm: 40, connections: [] }));
+    const { server, url } = await listen(createServer(app));
+    try {
+      const response = await fhirFetch(`${url}/console/queues/scheduled`);
+      expect(response.status).to.equal(503);
+      expect(response.body.issue[0].diagnostics).to.include('npm run build:console');
+    } finally {
+      server.close();
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Task/$network-metrics over HTTP', function () {
+  let gateway: RunningGateway;
+
+  before(async function () {
+    gateway = await startGateway();
+    for (const [index, fixture] of MISROUTED.entries()) {
+      const created = await fhirFetch(`${gateway.baseUrl}/fhir/ServiceRequest`, { body: withOrderNumber(readFixture(fixture), `METRICS-${index}`) });
+      expect(created.status).to.equal(201);
+    }
+    const plain = await fhirFetch(`${gateway.baseUrl}/fhir/ServiceRequest`, { body: readFixture('referrals/vedolizumab/service-request.json') });
+    expect(plain.status).to.equal(201);
+  });
+  after(async function () {
+    await gateway.stop();
+  });
+
+  it('is published: an OperationDefinition, and an operation of Task in the CapabilityStatement', async function () {
+    const definition = await fhirFetch(`${gateway.baseUrl}/fhir/OperationDefinition/network-metrics`);
+    expect(definition.status).to.equal(200);
+    expect(definition.body).to.include({ code: 'network-metrics', affectsState: false });
+    const metadata = await fhirFetch(`${gateway.baseUrl}/fhir/metadata`);
+    const task = metadata.body.rest[0].resource.find((r: any) => r.type === 'Task');
+    expect(task.operation.map((o: any) => o.definition)).to.include(definition.body.url);
+  });
+
+  it("answers a MeasureReport of the caller's tenant: the referrals received and the misroutes caught", async function () {
+    const response = await fhirFetch(`${gateway.baseUrl}/fhir/Task/$network-metrics`);
+    expect(response.status).to.equal(200);
+    expect(response.body).to.include({ resourceType: 'MeasureReport', type: 'summary', status: 'complete' });
+    const group = (code: string): any => response.body.group.find((g: any) => g.code.coding[0].code === code);
+    const count = (g: any, kind: string): number => g.population.find((p: any) => p.code.coding[0].code === kind).count;
+    expect(count(group('referrals'), 'initial-population')).to.equal(MISROUTED.length + 1);
+    expect(count(group('misroutes-caught'), 'numerator')).to.equal(MISROUTED.length);
+    const other = await fhirFetch(`${gateway.baseUrl}/fhir/Task/$network-metrics`, { headers: { 'x-tenant-id': 'another-hospital' } });
+    expect(count(other.body.group.find((g: any) => g.code.coding[0].code === 'referrals'), 'initial-population')).to.equal(0);
+  });
+
+  it('refuses bad parameters with every problem at once, each naming its parameter', async function () {
+    const response = await fhirFetch(`${gateway.baseUrl}/fhir/Task/$network-metrics?period-start=yesterday&colour=blue`);
+    expect(response.status).to.equal(400);
+    expect(response.body.issue.map((i: any) => i.expression[0]).sort()).to.deep.equal(['colour', 'period-start']);
+  });
+
+  it('refuses a period that ends before it starts, or spans more than three years', async function () {
+    for (const query of ['period-start=2026-12-01&period-end=2026-11-01', 'period-start=2020-01-01&period-end=2026-01-01']) {
+      const response = await fhirFetch(`${gateway.baseUrl}/fhir/Task/$network-metrics?${query}`);
+      expect(response.status, query).to.equal(400);
+      expect(response.body.issue[0].expression).to.deep.equal(['period-start']);
+    }
+  });
+});
+
+describe('connection health for operators (GET /admin/connections)', function () {
+  let ehr: StandInEhr;
+  let payer: StandInPayer;
+  let gateway: RunningGateway;
+  let closedPort: number;
+
+  before(async function () {
+    ehr = await startStandInEhr();
+    payer = await startStandInPayer({ defaultRule: {} });
+    const { server, url } = await listen(createServer());
+    closedPort = Number(new URL(url).port);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    gateway = await startGateway({
+      background: true,
+      env: {
+        EHR_CONNECTIONS: JSON.stringify([{ tenant: 'default', baseUrl: ehr.baseUrl, poll: false }]),
+        PAYER_CONNECTIONS: JSON.stringify([
+          { payer: 'payer-cumberland', baseUrl: payer.baseUrl },
+          { payer: 'payer-sonoran', baseUrl: `http://127.0.0.1:${closedPort}/fhir` },
+        ]),
+      },
+    });
+  });
+  after(async function () {
+    await gateway.stop();
+    await payer.stop();
+    await ehr.stop();
+  });
+
+  it('probes each EHR and payer: answering, or unreachable, with the time it took', async function () {
+    const response = await fhirFetch(`${gateway.baseUrl}/admin/connections`);
+    expect(response.status).to.equal(200);
+    const byId = new Map(response.body.connections.map((c: any) => [`${c.kind}:${c.id}`, c]));
+    expect((byId.get('ehr:default') as any).probe).to.include({ state: 'up', httpStatus: 200 });
+    expect((byId.get('payer:payer-cumberland') as any).probe.state).to.equal('up');
+    expect((byId.get('payer:payer-cumberland') as any).name).to.equal('Cumberland Health Plan');
+    expect((byId.get('payer:payer-sonoran') as any).probe).to.include({ state: 'down', problem: 'Connection failed' });
+  });
+
+  it("shows the outbox behind an EHR: what waits, what died and why it waits", async function () {
+    ehr.failWith('error-500');
+    const created = await fhirFetch(`${gateway.baseUrl}/fhir/ServiceRequest`, { body: readFixture('referrals/infliximab/service-request.json') });
+    expect(created.status).to.equal(201);
+    await waitUntil('the write-back has failed once', async () => {
+      const health = await fhirFetch(`${gateway.baseUrl}/admin/connections`);
+      return health.body.connections.find((c: any) => c.kind === 'ehr').outbox.oldestPendingAttempts >= 1;
+    });
+    const health = await fhirFetch(`${gateway.baseUrl}/admin/connections`);
+    const outbox = health.body.connections.find((c: any) => c.kind === 'ehr').outbox;
+    expect(outbox.pending).to.equal(await outboxTotal(gateway.baseUrl, 'pending'));
+    expect(outbox.dead).to.equal(0);
+    expect(outbox.lastError.resourceType).to.equal('OperationOutcome');
+    expect((health.body.connections.find((c: any) => c.kind === 'ehr')).probe.state).to.equal('degraded');
+    ehr.failWith(undefined);
+  });
+});
