@@ -69,13 +69,13 @@ export interface SchedulingConfig {
   stepMinutes: number;
   /** A reschedule with less notice than the pharmacy lead time: refused, or accepted with a warning. */
   lateReschedule: 'refuse' | 'flag';
-  /** Hours before a visit at which reminders go out (seed 001: SMS, e-mail or phone). */
+  /** Hours before a visit at which reminders go out (field note 001: SMS, e-mail or phone). */
   reminderHours: number[];
   reminderCron: string;
   noShowCron: string;
   /** Minutes after an appointment's end before it counts as a no-show. */
   noShowGraceMinutes: number;
-  /** The administrative fee recorded on a no-show (seed 001: one case of USD 50); 0 = none. */
+  /** The administrative fee recorded on a no-show (field note 001: one case of USD 50); 0 = none. */
   noShowFee: { value: number; currency: string };
   /** Where reminders are POSTed (a webhook); none = reminders are recorded but not sent. */
   notifierWebhookUrl?: string;

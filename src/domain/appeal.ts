@@ -2,7 +2,7 @@
  * The appeal of a denied prior authorization, as a FHIR Task that is `partOf` the referral's Task
  * (https://hl7.org/fhir/R4/task.html#statemachine; sub-tasks: https://hl7.org/fhir/R4/task-definitions.html#Task.partOf).
  *
- * Seed 003 describes what follows a denial: read the denial reason, gather documentation, a letter
+ * Field note 003 describes what follows a denial: read the denial reason, gather documentation, a letter
  * of medical necessity, a peer-to-peer review between the doctor and the payer's reviewer, a formal
  * appeal, and, failing that, manufacturer or foundation assistance programs. Each step is one
  * Task.input typed from profiles/CodeSystem-appeal-step.json, in that order, valued `pending`; the

@@ -1,6 +1,6 @@
 /**
  * CDS Hooks cards for the site check: what the ordering clinician sees when the site an order
- * names looks like an EHR auto-fill (seed 000), while the order can still be changed.
+ * names looks like an EHR auto-fill (field note 000), while the order can still be changed.
  *
  * Shapes follow CDS Hooks 2.0 (https://cds-hooks.hl7.org/2.0/#cds-service-response) and the
  * card conventions of Da Vinci CRD (https://hl7.org/fhir/us/davinci-crd/cards.html): a coded

@@ -1,6 +1,6 @@
 /**
  * The coverage check: is the Coverage a referral carries usable for this patient, these dates and
- * this site? Seeds 001 and 002: without verified coverage an infusion is denied and the patient
+ * this site? Field notes 001 and 002: without verified coverage an infusion is denied and the patient
  * owes the full cost, and in-network status decides benefits, so it is verified for the exact site.
  *
  * Pure: the Coverage, the patient it should be for, the requested dates, `now` and the directory
@@ -229,7 +229,7 @@ export function checkCoverage(input: CoverageCheckInput, directory: CoverageDire
     }
     if (input.siteLocationId !== undefined) {
       const siteNetworks = directory.siteNetworkIds(input.siteLocationId);
-      // A site unknown to the directory is the site check's finding (seed 000), not a network one.
+      // A site unknown to the directory is the site check's finding (field note 000), not a network one.
       if (siteNetworks !== undefined && !intersects(siteNetworks, plan.networkIds)) {
         problems.push({
           code: 'out-of-network',

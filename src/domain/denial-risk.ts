@@ -1,10 +1,10 @@
 /**
- * Denial risk, before anything is sent to the payer: the reasons seed 003 lists for denied
+ * Denial risk, before anything is sent to the payer: the reasons field note 003 lists for denied
  * infusions that the gateway can see in the order itself. The coordinator gets them as warnings
  * (coded from profiles/CodeSystem-coverage-issue.json) and decides; nothing here refuses a referral.
  *
  * - off-label: no diagnosis of the referral is among the drug's approved indications (IVIG for
- *   multiple sclerosis G35 or lupus M32: DOMAIN.md, "Coverage and denials").
+ *   multiple sclerosis G35 or lupus M32: docs/domain.md, "Coverage and denials").
  * - documentation-missing: a documentation requirement of the drug catalog is not evidenced.
  * - dose-interval-too-short, doses-per-year-exceeded: the order's timing or quantity goes beyond
  *   the catalog's limits.

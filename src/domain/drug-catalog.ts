@@ -3,7 +3,7 @@
  * scheduling (chair minutes, pharmacy lead time, intervals) and coverage checks (on-label
  * diagnoses, documentation, frequency limits) need.
  *
- * The catalog is data the deployment owns (DOMAIN.md, "Codes worth knowing"): this module only
+ * The catalog is data the deployment owns (docs/domain.md, "Codes worth knowing"): this module only
  * parses, validates and queries it. It does no I/O: reading fixtures/drug-catalog.json (or the
  * file a deployment names) is the caller's job, so the same rules run in tests and at start-up.
  * Its JSON Schema is profiles/drug-catalog.schema.json; the rules a schema cannot express are
@@ -20,7 +20,7 @@ import catalogSchema from '../../profiles/drug-catalog.schema.json' with { type:
 export const RXNORM_SYSTEM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 export const HCPCS_SYSTEM = 'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets';
 
-/** Seed 001: every dose is compounded for its appointment the day before. */
+/** Field note 001: every dose is compounded for its appointment the day before. */
 export const DEFAULT_PHARMACY_LEAD_TIME_BUSINESS_DAYS = 1;
 
 export type CatalogCodingSystem = typeof RXNORM_SYSTEM | typeof HCPCS_SYSTEM;
@@ -140,7 +140,7 @@ export function findDrugById(catalog: DrugCatalog, id: string): CatalogDrug | un
 /**
  * Whether an ICD-10-CM diagnosis is among the drug's approved indications: the code, without its
  * dot and in upper case, starts with one of the drug's on-label prefixes ("G61.81" matches
- * "G61.81" and "G6181", but "G61.8" does not). Seed 003: off-label use is a common denial reason.
+ * "G61.81" and "G6181", but "G61.8" does not). Field note 003: off-label use is a common denial reason.
  */
 export function isOnLabel(drug: CatalogDrug, icd10Code: string): boolean {
   const code = normalizeIcd10(icd10Code);

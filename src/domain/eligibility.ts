@@ -3,7 +3,7 @@
  * its CoverageEligibilityResponse says, and what the patient is likely to owe per infusion.
  *
  * https://hl7.org/fhir/R4/coverageeligibilityrequest.html and
- * https://hl7.org/fhir/R4/coverageeligibilityresponse.html. Seeds 002 and 003: plans differ in
+ * https://hl7.org/fhir/R4/coverageeligibilityresponse.html. Field notes 002 and 003: plans differ in
  * cost sharing (copay, coinsurance, deductible, out-of-pocket maximum) and patients want to know
  * what they will owe before the visit.
  */

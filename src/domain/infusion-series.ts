@@ -2,7 +2,7 @@
  * Planning an infusion series: the target date of each dose, only while the order and the prior
  * authorization cover it, and whether the order must be renewed before the series is done.
  *
- * DOMAIN.md "The path of one referral", 8 (seed 001): orders expire and a series continues only
+ * docs/domain.md "The path of one referral", 8 (field note 001): orders expire and a series continues only
  * while the order is valid; a patient came in while the renewal was delayed and had no appointment
  * on record. So the plan says when to ask the referring side for a renewal (a Task, issue 6),
  * ahead of the order's end. Targets keep the first dose's local time of day across

@@ -1,7 +1,7 @@
 /**
  * Pharmacy lead time: how soon a dose can be given after it may be prepared.
  *
- * Seed 001 (DOMAIN.md, "The path of one referral", 5): every dose is compounded for its patient
+ * Field note 001 (docs/domain.md, "The path of one referral", 5): every dose is compounded for its patient
  * and appointment the day before, with no spare stock. So the earliest start is N business days
  * (per drug in the catalog, default 1) after the later of now and the authorization's approval,
  * and a reschedule needs the same notice. Business days are the site's: Monday to Friday, minus

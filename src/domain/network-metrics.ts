@@ -3,7 +3,7 @@
  * type `summary`): what a manager reads at a glance, from the gateway's own data (issue 14).
  *
  *   referrals              received in the period, stratified by current business status
- *   misroutes-caught       of those, held by the site check at intake (seed 000); by current status
+ *   misroutes-caught       of those, held by the site check at intake (field note 000); by current status
  *   days-to-first-infusion from the order to the first infusion booked or given: the median
  *                          (measureScore, days), the distribution (stratifier `days`), and the
  *                          median by drug and by site

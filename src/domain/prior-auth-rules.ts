@@ -1,8 +1,8 @@
 /**
  * The deployment's prior-authorization rules: for a drug, a payer and a setting, whether prior
  * authorization is required, and what the payer allows per infusion (for the patient-cost
- * estimate). Seed 001: high-cost infusions need the payer's authorization before the service, or
- * the claim is denied and the patient owes the full cost; seed 002: plans differ by drug and
+ * estimate). Field note 001: high-cost infusions need the payer's authorization before the service, or
+ * the claim is denied and the patient owes the full cost; field note 002: plans differ by drug and
  * setting (infusion center, hospital outpatient, home).
  *
  * The payer's own answer (CoverageEligibilityResponse.insurance.item.authorizationRequired,
@@ -147,7 +147,7 @@ function mostSpecific(rules: PriorAuthRules, query: PriorAuthQuery, carries: (ru
     if (rule.drugId !== query.drugId || !carries(rule)) continue;
     if (rule.payerOrganizationId !== undefined && rule.payerOrganizationId !== query.payerOrganizationId) continue;
     if (rule.setting !== undefined && rule.setting !== query.setting) continue;
-    // A payer's own policy is more specific than a setting-wide one (seed 003: insurer-specific protocols).
+    // A payer's own policy is more specific than a setting-wide one (field note 003: insurer-specific protocols).
     const score = (rule.payerOrganizationId !== undefined ? 2 : 0) + (rule.setting !== undefined ? 1 : 0);
     if (score > bestScore) {
       best = rule;

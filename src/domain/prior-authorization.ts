@@ -3,7 +3,7 @@
  * the request Bundle for `Claim/$submit`, the inquiry Bundle for `Claim/$inquire`, and what the
  * payer's response Bundle decides.
  *
- * Seeds 001 and 003: high-cost infusions need the payer's authorization before the service;
+ * Field notes 001 and 003: high-cost infusions need the payer's authorization before the service;
  * without it the claim is denied and the patient owes the full cost.
  *
  * The request Bundle is a `collection` with the Claim first and the resources it references after

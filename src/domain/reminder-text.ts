@@ -1,5 +1,5 @@
 /**
- * The words of an appointment reminder. DOMAIN.md "The path of one referral", 6: state dates
+ * The words of an appointment reminder. docs/domain.md "The path of one referral", 6: state dates
  * absolutely (weekday, date, time and time zone), because a patient took "Wednesday" to mean the
  * wrong week. So never "tomorrow" or "next Wednesday", always the site's own zone abbreviation
  * ("CST", "MST" for Phoenix, which keeps no daylight-saving time).
@@ -39,14 +39,14 @@ export interface ReminderMessageInput {
   timeZone: string;
   /** The site's phone for changes (a business number, not PHI). */
   sitePhone?: string;
-  /** The pharmacy lead time: a reschedule needs this notice (seed 001). */
+  /** The pharmacy lead time: a reschedule needs this notice (field note 001). */
   rescheduleNoticeBusinessDays?: number;
   locale?: 'en-US';
 }
 
 /**
  * The reminder text (en-US). It says that the dose is prepared for this visit, so a change needs
- * notice, and that there are no walk-ins (seed 001, DOMAIN.md 7).
+ * notice, and that there are no walk-ins (field note 001, docs/domain.md 7).
  */
 export function reminderMessage(input: ReminderMessageInput): string {
   const when = formatAppointmentTime(input.start, input.timeZone, input.locale ?? DEFAULT_REMINDER_LOCALE);

@@ -1,5 +1,5 @@
 /**
- * The vocabulary of the site check (seed 000: a referral auto-filled to the wrong site). The
+ * The vocabulary of the site check (field note 000: a referral auto-filled to the wrong site). The
  * reasons are published as a CodeSystem (profiles/CodeSystem-misroute-reason.json) so that an EHR,
  * a CDS client or a coordinator's tool can read them without knowing this code.
  */

@@ -1,5 +1,5 @@
 /**
- * The site check (seed 000, DOMAIN.md "Misroutes"): does the requested site make sense for this
+ * The site check (field note 000, docs/domain.md "Misroutes"): does the requested site make sense for this
  * patient, this drug and this plan? An EHR that auto-fills the practice's default address, or the
  * last site it used, sends referrals to the wrong place; every signal of that is a coded reason,
  * and the decision comes with ranked suggestions for a coordinator to confirm with the patient.

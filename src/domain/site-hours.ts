@@ -6,7 +6,7 @@
  *   wall-clock times in the site's zone, which the `timezone` extension names
  *   (http://hl7.org/fhir/StructureDefinition/timezone, an IANA zone). Wall-clock times are turned
  *   into UTC per day, so a 07:30-17:30 day stays 07:30-17:30 local on both sides of a
- *   daylight-saving change and no slot is shifted or dropped (ARCHITECTURE.md, habit 4).
+ *   daylight-saving change and no slot is shifted or dropped (docs/architecture.md, habit 4).
  * - Chairs: the `chair-count` extension on the HealthcareService (fixtures/README.md, "Directory").
  * - Closures: the six US holidays the sites name in `availabilityExceptions`, computed by rule for
  *   any year (5 U.S.C. 6103), explicit closure dates, and `HealthcareService.notAvailable` periods.
@@ -47,7 +47,7 @@ export type UsHoliday = (typeof US_HOLIDAYS)[number];
  * - `actual-and-observed` (default): also closed on the federal observed weekday when a fixed-date
  *   holiday falls on a weekend (Saturday -> the Friday before, Sunday -> the Monday after;
  *   https://www.opm.gov/policy-data-oversight/pay-leave/federal-holidays/). We close both because
- *   booking into a closed site wastes a dose compounded for the patient (seed 001), while hiding
+ *   booking into a closed site wastes a dose compounded for the patient (field note 001), while hiding
  *   one day's slots only costs a choice; a deployment whose sites open on the observed day says so.
  */
 export type HolidayObservance = 'actual-date' | 'actual-and-observed';

@@ -15,7 +15,7 @@ import { localDayAndMinute, isoWeekdayOfEpochDay, openOnDay, utcOfWallTime, DAY_
 
 /**
  * "Evening" means an appointment that starts at or after 17:00 site-local time: after a usual
- * working day, when the seeds' working patients ask for slots (seed 001: slots exist on evenings
+ * working day, when the working patients of field note 001 ask for slots (field note 001: slots exist on evenings
  * and weekends).
  */
 export const EVENING_STARTS_AT_LOCAL = '17:00';

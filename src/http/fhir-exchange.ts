@@ -1,6 +1,6 @@
 /**
  * Handlers do not know Express: they take a FhirRequest and return a FhirResponse (habit 2 of
- * ARCHITECTURE.md, after medplum's fhir-router). The Express adapter in routes.ts is the only
+ * docs/architecture.md, after medplum's fhir-router). The Express adapter in routes.ts is the only
  * place that reads `req` and writes `res`.
  */
 import type { OperationOutcome, Resource } from 'fhir/r4.js';

@@ -1,7 +1,7 @@
 /**
  * Story: before an infusion order leaves the EHR, the EHR calls our CDS Hooks service
  * (https://cds-hooks.hl7.org/2.0/) on `order-select` or `order-sign`; we run the site check on each
- * draft infusion order and answer a warning card where the site looks like an auto-fill (seed 000),
+ * draft infusion order and answer a warning card where the site looks like an auto-fill (field note 000),
  * with a suggestion that puts the best site on the order. A good order gets no card.
  *
  * Patient and Coverage come from the hook's prefetch; where the client sent none, we read them from

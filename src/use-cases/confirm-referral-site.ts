@@ -1,5 +1,5 @@
 /**
- * A coordinator confirmed the site with the patient (seed 000: "called the patient to confirm her
+ * A coordinator confirmed the site with the patient (field note 000: "called the patient to confirm her
  * preferred site"): re-route the held referral to that site and move it on to coverage.
  *
  * Two ways in, one story: `POST /fhir/Task/{id}/$confirm-site` with a `location` parameter, or an

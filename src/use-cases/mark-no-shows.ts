@@ -1,6 +1,6 @@
 /**
- * Story: a booked infusion the patient did not come to (DOMAIN.md "The path of one referral", 7;
- * seed 001: a late arrival or no-show is rescheduled, and may carry a fee; one case, USD 50).
+ * Story: a booked infusion the patient did not come to (docs/domain.md "The path of one referral", 7;
+ * field note 001: a late arrival or no-show is rescheduled, and may carry a fee; one case, USD 50).
  *
  *   booked Appointment, its end + NO_SHOW_GRACE_MINUTES passed, no arrival recorded
  *     -> Appointment `noshow` with the fee policy (NO_SHOW_FEE; 0 = none), the chair freed

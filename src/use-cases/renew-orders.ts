@@ -1,6 +1,6 @@
 /**
  * Story: ask the referring side to renew an order before it runs out in the middle of a series
- * (DOMAIN.md "The path of one referral", 8; seed 001: a patient came in while the renewal of the
+ * (docs/domain.md "The path of one referral", 8; field note 001: a patient came in while the renewal of the
  * script was delayed, and had no appointment on record).
  *
  *   scheduled or ready-to-schedule referral

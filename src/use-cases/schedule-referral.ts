@@ -1,5 +1,5 @@
 /**
- * Story: turn a cleared referral into a booked chair (DOMAIN.md 4-7; seed 001), in the manner of
+ * Story: turn a cleared referral into a booked chair (docs/domain.md 4-7; field note 001), in the manner of
  * IHE ITI Scheduling (https://profiles.ihe.net/ITI/Scheduling/):
  *
  *   $find  referral ready-to-schedule -> the site's chairs, hours and closures in its time zone,
@@ -251,7 +251,7 @@ function chairTaken(conflictWith: ChairBooking, context: SchedulingContext): Ope
 
 /**
  * The series the booked dose starts, within the order's validity and the authorization's period
- * (seed 001, DOMAIN.md 8): target dates, written on the Task as planned-dose outputs.
+ * (field note 001, docs/domain.md 8): target dates, written on the Task as planned-dose outputs.
  */
 function plannedDoses(context: SchedulingContext, firstStart: Date): Date[] {
   const orderEnd = instantOf(requestedPeriod(context.serviceRequest)?.end, context.calendar.timeZone, 'end');

@@ -1,6 +1,6 @@
 /**
- * Story: remind the patient of a booked infusion before the visit (DOMAIN.md "The path of one
- * referral", 6; seed 001: SMS, e-mail or phone reminders), at each configured offset
+ * Story: remind the patient of a booked infusion before the visit (docs/domain.md "The path of one
+ * referral", 6; field note 001: SMS, e-mail or phone reminders), at each configured offset
  * (REMINDER_HOURS, default 72 and 24 hours before the start).
  *
  *   booked Appointment of a scheduled referral, start within an offset

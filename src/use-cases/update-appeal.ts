@@ -1,5 +1,5 @@
 /**
- * A coordinator works the appeal Task (seed 003: review the denial letter, gather documentation,
+ * A coordinator works the appeal Task (field note 003: review the denial letter, gather documentation,
  * a letter of medical necessity, a peer-to-peer review, a formal appeal, assistance programs):
  * each step's value, the Task's status and its result are theirs to set, nothing else. A won
  * appeal carries the authorization the payer granted and moves the referral on, in the same

@@ -1,6 +1,6 @@
 /**
  * Story: between the site check and scheduling, verify the referral's coverage with the payer
- * (DOMAIN.md "Coverage and denials"; seeds 001-003: no infusion without verified coverage and,
+ * (docs/domain.md "Coverage and denials"; field notes 001-003: no infusion without verified coverage and,
  * where required, prior authorization).
  *
  *   referral at verifying-coverage (a `verify-coverage` step in the outbox)
@@ -47,7 +47,7 @@ export const VERIFIED_COVERAGE_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/ve
 export const VERIFIED_COVERAGE_ID_PREFIX = 'verified-';
 export const COVERAGE_VERIFICATION_EXTENSION_URL = `${GATEWAY_CANONICAL_BASE}/StructureDefinition/coverage-verification`;
 const APPEAL_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/appeal-id`;
-/** Seed 001: infusion centers are the setting these sites are. */
+/** Field note 001: infusion centers are the setting these sites are. */
 const SETTING = 'infusion-center';
 
 export interface ReferralStepPayload {
@@ -535,7 +535,7 @@ export async function requestPriorAuthSubmission(deps: GatewayDeps, input: { ten
 }
 
 /**
- * An appeal was won (seed 003: "USD 250 copay after an approved appeal"): the referral denied
+ * An appeal was won (field note 003: "USD 250 copay after an approved appeal"): the referral denied
  * authorization moves on with the authorization the appeal obtained, in the same transaction as
  * the appeal Task's completion (`alsoWrite`).
  */

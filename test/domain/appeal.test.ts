@@ -54,7 +54,7 @@ describe('appeal', () => {
       expect(isAppealTask(task)).to.equal(true);
     });
 
-    it('carries the denial reason, then one pending input per step of seed 003, in order', () => {
+    it('carries the denial reason, then one pending input per step of field note 003, in order', () => {
       const task = newAppeal();
       expect(task.input?.[0]).to.deep.equal({
         type: { coding: [{ system: APPEAL_STEP_SYSTEM, code: 'denial-reason', display: 'Denial reason' }] },

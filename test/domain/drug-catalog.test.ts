@@ -233,7 +233,7 @@ describe('drug catalog', () => {
       expect(isOnLabel(ivig, 'G61.8')).to.equal(false);
     });
 
-    it('flags IVIG for multiple sclerosis or lupus as off-label (seed 003)', () => {
+    it('flags IVIG for multiple sclerosis or lupus as off-label (field note 003)', () => {
       const ivig = drug(catalog, 'immune-globulin-iv');
       expect(isOnLabel(ivig, 'G35.A')).to.equal(false);
       expect(isOnLabel(ivig, 'M32.14')).to.equal(false);

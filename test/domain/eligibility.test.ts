@@ -1,6 +1,6 @@
 /**
  * Eligibility, pure: the request the gateway sends, what the payer's response says, and the
- * patient's likely share per infusion (seed 003: USD 7,500 per IVIG infusion, USD 250 copay).
+ * patient's likely share per infusion (field note 003: USD 7,500 per IVIG infusion, USD 250 copay).
  */
 import { expect } from 'chai';
 import type { Coverage, CoverageEligibilityResponse, CoverageEligibilityResponseInsuranceItemBenefit } from 'fhir/r4.js';
@@ -197,7 +197,7 @@ describe('interpretEligibilityResponse', () => {
 describe('estimatePatientCost', () => {
   const allowedAmount = { value: 7500, currency: 'USD' };
 
-  it('charges the copay alone once the deductible is met (seed 003: USD 250 per infusion)', () => {
+  it('charges the copay alone once the deductible is met (field note 003: USD 250 per infusion)', () => {
     const estimate = estimatePatientCost({ allowedAmount, costShare: { copay: { value: 250, currency: 'USD' }, deductibleRemaining: { value: 0, currency: 'USD' } } });
 
     expect(estimate.perInfusion).to.deep.equal({ value: 250, currency: 'USD' });

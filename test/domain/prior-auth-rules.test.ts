@@ -159,7 +159,7 @@ describe('prior-authorization rules', () => {
       expect(allowedAmountPerInfusion(rules, { drugId: 'infliximab', payerOrganizationId: 'payer-cumberland', setting: 'home' })).to.equal(undefined);
     });
 
-    it('gives the seed 003 IVIG amount at an infusion center, and a payer contracted rate where there is one', () => {
+    it('gives the field note 003 IVIG amount at an infusion center, and a payer contracted rate where there is one', () => {
       const demo = fixtureRules();
       expect(allowedAmountPerInfusion(demo, { drugId: 'immune-globulin-iv', payerOrganizationId: 'payer-sonoran', setting: 'infusion-center' })).to.deep.equal({
         value: 7500,

@@ -1,5 +1,5 @@
 /**
- * The appeal Task as a checklist (seed 003): the steps are the Task's inputs, each `pending`,
+ * The appeal Task as a checklist (field note 003): the steps are the Task's inputs, each `pending`,
  * `done` or `not-applicable`; the coordinator ticks them and, at the end, records the result. The
  * gateway's own rules (src/domain/appeal.ts) say what a step is and when an appeal is won. Pure:
  * each function returns a new Task for a PUT.

@@ -67,7 +67,7 @@ export function calendarWeek(start: DateTime, proposals: readonly Appointment[],
   });
 }
 
-/** "Tue 9 Dec 2026, 10:15 to 12:45 CST": the date stated absolutely, as reminders do (seed 001). */
+/** "Tue 9 Dec 2026, 10:15 to 12:45 CST": the date stated absolutely, as reminders do (field note 001). */
 export function formatSlot(start: DateTime, end: DateTime): string {
   return `${start.toFormat('ccc d LLL yyyy, HH:mm')} to ${end.toFormat('HH:mm ZZZZ')}`;
 }

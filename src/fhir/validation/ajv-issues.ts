@@ -1,7 +1,7 @@
 /**
  * ajv errors from the generated validators -> OperationOutcome issues an integration engineer can
  * act on in one round trip: one issue per problem, each with a FHIRPath expression and a sentence,
- * codes from https://hl7.org/fhir/R4/valueset-issue-type.html as the team brief fixes them:
+ * codes from https://hl7.org/fhir/R4/valueset-issue-type.html as this gateway uses them (docs/validation.md):
  * `structure` (wrong JSON shape, unknown element), `value` (bad primitive format), `code-invalid`
  * (code outside a required binding), `required` (missing element).
  *

@@ -1,7 +1,7 @@
 /**
  * FHIR R4 validation for the gateway: base R4 structure and required bindings (ajv standalone
  * validators generated from the official JSON schema) and the profiles published in profiles/
- * (differential rules and FHIRPath invariants). Issues follow the team brief's conventions: every
+ * (differential rules and FHIRPath invariants). Issues follow one convention (docs/architecture.md, habit 5): every
  * issue has a FHIRPath expression, all issues are collected, none repeats another.
  *
  *   const validator = await FhirValidator.load({ profilesDir: 'profiles' });
