@@ -51,8 +51,8 @@ if (selection === undefined) {
   console.error('usage: node scripts/test-tier.mjs unit|integration|slow [mocha options]');
   process.exit(2);
 }
-// Mocha adds command-line specs to the configuration's `spec` instead of replacing it, so the tier
-// runs with a copy of .mocharc.json whose spec (and ignore) are the tier's.
+// A copy of .mocharc.json with the tier's spec and ignore: mocha's --ignore does not take part in
+// a configuration's own file selection otherwise.
 const config = { ...JSON.parse(readFileSync('.mocharc.json', 'utf8')), ...selection };
 const configFile = join(mkdtempSync(join(tmpdir(), 'mocha-tier-')), `.mocharc.${tier}.json`);
 writeFileSync(configFile, JSON.stringify(config));
