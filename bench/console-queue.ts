@@ -107,7 +107,9 @@ export async function benchConsoleQueue(): Promise<ConsoleQueueBenchResult> {
   const postgres = await withVolume('postgres', async (gateway, stored) => {
     const browserOpen = existsSync(CHROMIUM) ? spread(await browserOpenings(gateway)) : ('skipped: no Chromium' as const);
     const queueApi = spread(await timed(LOADS, () => queueApiCalls(gateway)));
-    const metrics = spread(await timed(LOADS, async () => void (await getJson(`${gateway.baseUrl}/fhir/Task/$network-metrics`))));
+    const metrics = spread(await timed(LOADS, async () => {
+      await getJson(`${gateway.baseUrl}/fhir/Task/$network-metrics`);
+    }));
     return {
       inQueue: stored[QUEUE] ?? 0,
       result: {

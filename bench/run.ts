@@ -193,7 +193,12 @@ async function main(): Promise<void> {
     const intakePostgres = postgres ? await measureIntake(template, { DATA_DIR: dataDir, DATABASE_URL: postgres.url }) : undefined;
     progress('outbox delivery');
     const deliveryDir = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-delivery-'));
-    const delivery = await measureDelivery(template, deliveryDir).finally(() => rm(deliveryDir, { recursive: true, force: true }));
+    let delivery: Awaited<ReturnType<typeof measureDelivery>>;
+    try {
+      delivery = await measureDelivery(template, deliveryDir);
+    } finally {
+      await rm(deliveryDir, { recursive: true, force: true });
+    }
     progress('site check against directory size');
     const siteCheck = await benchSiteCheck();
     progress('CDS Hooks site check');

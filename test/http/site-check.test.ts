@@ -62,7 +62,7 @@ describe('site check through the FHIR API', function () {
       expect(task.businessStatus.coding[0].code).to.equal(expected.taskStatus);
       const reasons = inputsOfType(task, 'misroute-reason').map((i: any) => {
         expect(i.valueCodeableConcept.coding[0].system).to.equal(MISROUTE);
-        expect(i.valueCodeableConcept.text).to.be.a('string').and.not.be.empty;
+        expect(i.valueCodeableConcept.text).to.be.a('string').and.not.equal('');
         return i.valueCodeableConcept.coding[0].code;
       });
       expect(reasons).to.deep.equal(expected.decision === 'ok' ? [] : expected.reasons);

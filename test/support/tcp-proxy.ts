@@ -56,7 +56,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   };
   return {
     port,
-    openConnections: () => [...sockets].length / 2,
+    openConnections: () => sockets.size / 2,
     cut,
     restore: () => listen(port),
     stop: cut,

@@ -112,15 +112,12 @@ export function ActionButton(props: {
       disabled={props.disabled || busy}
       aria-busy={busy}
       aria-describedby={props.describedBy}
-      onClick={async () => {
+      onClick={() => {
         setBusy(true);
-        try {
-          await props.onAction();
-        } catch (error) {
-          props.onError?.(error);
-        } finally {
-          setBusy(false);
-        }
+        props
+          .onAction()
+          .catch((error: unknown) => props.onError?.(error))
+          .finally(() => setBusy(false));
       }}
     >
       {props.children}

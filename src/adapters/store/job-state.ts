@@ -13,7 +13,7 @@ export const JOB_RUN_RETENTION_MS = 24 * 60 * 60_000;
 /** How often one store prunes old ticks: pruning is housekeeping, not worth a query per tick. */
 export const JOB_RUN_PRUNE_INTERVAL_MS = 60 * 60_000;
 
-export async function readCursor(db: Kysely<StoreDatabase>, engine: StoreEngine, name: string): Promise<unknown | undefined> {
+export async function readCursor(db: Kysely<StoreDatabase>, engine: StoreEngine, name: string): Promise<unknown> {
   const row = await db.selectFrom('job_cursors').select('value').where('name', '=', name).executeTakeFirst();
   return row === undefined ? undefined : fromJsonColumn(engine, row.value);
 }

@@ -738,7 +738,7 @@ export class KyselyResourceStore implements ResourceStore {
     return networkMetrics(this.#db, this.engine, query);
   }
 
-  async readCursor(name: string): Promise<unknown | undefined> {
+  async readCursor(name: string): Promise<unknown> {
     this.#assertUsable();
     return jobState.readCursor(this.#db, this.engine, name);
   }

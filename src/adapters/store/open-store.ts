@@ -225,7 +225,7 @@ async function migrate(db: Kysely<StoreDatabase>, engine: StoreEngine, schema: s
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`Database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, {
+    throw new Error(`Database migration ${failed} failed: ${error instanceof Error ? error.message : 'a value that is not an Error was thrown'}`, {
       cause: error,
     });
   }

@@ -13,6 +13,7 @@ import { errorIssue } from '../outcomes.js';
 import { fhirPathStep } from './element-paths.js';
 
 /** Control characters FHIR forbids: U+0000-U+001F except tab (09), LF (0A) and CR (0D). */
+// oxlint-disable-next-line no-control-regex -- these are the very characters FHIR forbids in strings
 const FORBIDDEN_CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
 
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one (code units, no `u` flag). */
