@@ -1,5 +1,6 @@
 /**
- * The real process: `npm start`'s entry point, started as a child process.
+ * The real process: what `npm start` runs (dist/main.js, compiled from src/ by
+ * scripts/build-server.mjs), started as a child process.
  */
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
@@ -9,10 +10,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
-import { startGatewayProcess } from '../support/process.js';
+import { buildCompiledGateway, startGatewayProcess } from '../support/process.js';
 
 function startMain(env: Record<string, string>): { child: ChildProcess; lines: string[]; listening: Promise<number> } {
-  return startGatewayProcess(env);
+  return startGatewayProcess(env, { compiled: true });
 }
 
 function exitCode(child: ChildProcess): Promise<number | null> {
@@ -23,6 +24,7 @@ function exitCode(child: ChildProcess): Promise<number | null> {
 describe('the gateway process', function () {
   this.timeout(60_000);
   let dataDir: string;
+  before(() => buildCompiledGateway());
   beforeEach(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'gateway-main-'));
   });

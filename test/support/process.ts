@@ -1,8 +1,9 @@
 /**
- * The gateway as a real child process (`node --import tsx src/main.ts`), for tests that kill it,
+ * The gateway as a real child process (`node --import tsx src/main.ts`, or the compiled
+ * `dist/main.js` that `npm start` runs), for tests that kill it,
  * restart it, or run several against one database.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import pg from 'pg';
@@ -19,8 +20,20 @@ export interface GatewayProcess {
   exited: Promise<number | null>;
 }
 
-export function startGatewayProcess(env: Record<string, string>): GatewayProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+export interface GatewayProcessOptions {
+  /** Run what `npm start` runs, the compiled dist/main.js (see buildCompiledGateway), instead of src/ through tsx. */
+  compiled?: boolean;
+}
+
+/** Compiles src/ to dist/ when a source changed since the last build, as `npm start` does first. */
+export function buildCompiledGateway(): void {
+  const result = spawnSync(process.execPath, ['scripts/build-server.mjs', '--if-stale'], { cwd: ROOT, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`build-server failed: ${result.stdout}${result.stderr}`);
+}
+
+export function startGatewayProcess(env: Record<string, string>, options: GatewayProcessOptions = {}): GatewayProcess {
+  const entry = options.compiled ? ['--enable-source-maps', 'dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];
+  const child = spawn(process.execPath, entry, {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
