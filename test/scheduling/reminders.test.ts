@@ -130,6 +130,9 @@ describe('appointment reminders', function () {
     expect(text).to.not.match(/Pellimore|Augustin|tocilizumab|Actemra/i);
     expect(first.body.subject).to.deep.equal(appointment.participant[0].actor);
 
+    // The clock jumps 30 hours next: a run still holding its claim then would see the claim as
+    // lapsed (CLAIM_LEASE_MS) and send again, which no real clock allows. Wait for the record.
+    await waitUntil('the 72-hour reminder was recorded as sent', async () => (await running.gateway.deps.store.read<any>(['default'], 'Communication', first.body.id))?.status === 'completed');
     // Later runs before the 24-hour mark send nothing more.
     clock.set('2026-11-30T20:00:00Z');
     expect((await sendReminders(running.gateway.deps)).sent).to.equal(0);
