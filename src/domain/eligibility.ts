@@ -32,7 +32,6 @@ export const BENEFIT_TYPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/benefi
  */
 export const X12_BENEFIT_INFORMATION_SYSTEM = 'https://codesystem.x12.org/005010/1390';
 export const BENEFIT_NETWORK_SYSTEM = 'http://terminology.hl7.org/CodeSystem/benefit-network';
-export const BENEFIT_UNIT_SYSTEM = 'http://terminology.hl7.org/CodeSystem/benefit-unit';
 /** Where a contained Coverage sits in the request (https://hl7.org/fhir/R4/references.html#contained). */
 const CONTAINED_COVERAGE_ID = 'coverage';
 

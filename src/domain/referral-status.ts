@@ -68,7 +68,3 @@ export function referralStatusDisplay(status: ReferralStatus): string {
 export function taskStatusFor(status: ReferralStatus): Task['status'] {
   return TASK_STATUS[status];
 }
-
-export function isReferralStatus(value: string): value is ReferralStatus {
-  return (REFERRAL_STATUSES as readonly string[]).includes(value);
-}

@@ -94,16 +94,8 @@ export function statusOf(outcome: OperationOutcome): number {
   return STATUS_BY_ISSUE_CODE[firstError.code] ?? 400;
 }
 
-export function isOk(outcome: OperationOutcome): boolean {
-  return statusOf(outcome) < 400;
-}
-
 export function allOk(diagnostics = 'All OK'): OperationOutcome {
   return operationOutcome('ok', [informationIssue('informational', diagnostics)]);
-}
-
-export function createdOutcome(diagnostics: string, extra: readonly OperationOutcomeIssue[] = []): OperationOutcome {
-  return operationOutcome('created', [informationIssue('informational', diagnostics), ...extra]);
 }
 
 /** 400: the request is malformed or structurally invalid; lists every issue. */
@@ -119,10 +111,6 @@ export function unprocessable(issues: readonly OperationOutcomeIssue[]): Operati
 export function notFound(resourceType: string, id?: string): OperationOutcome {
   const what = id === undefined ? resourceType : `${resourceType}/${id}`;
   return operationOutcome('not-found', [errorIssue('not-found', `${what} is not known to this server`)]);
-}
-
-export function gone(resourceType: string, id: string): OperationOutcome {
-  return operationOutcome('gone', [errorIssue('deleted', `${resourceType}/${id} has been deleted`)]);
 }
 
 export function conflict(diagnostics: string, expression?: string): OperationOutcome {

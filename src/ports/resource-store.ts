@@ -40,14 +40,6 @@ export interface SearchResult<T extends Resource = Resource> {
   total?: number;
 }
 
-export interface StoredResourceMeta {
-  tenant: TenantId;
-  resourceType: string;
-  id: string;
-  versionId: string;
-  lastUpdated: string;
-}
-
 export interface ResourceReader {
   /** The current version, or undefined when unknown or deleted in every visible tenant. */
   read<T extends Resource = Resource>(tenants: readonly TenantId[], resourceType: string, id: string): Promise<T | undefined>;

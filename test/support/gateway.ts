@@ -23,8 +23,6 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-export const fixedClock = (iso: string): Clock => ({ now: () => new Date(iso) });
-
 /** A clock the test moves: scheduling, reminders and no-shows are tested with literal dates. */
 export function movableClock(iso: string): Clock & { set(iso: string): void } {
   let current = new Date(iso);

@@ -161,13 +161,6 @@ export function misrouteReasons(task: Task): Array<{ code: string; text: string 
   }));
 }
 
-/** A day count from one instant to another, rounded down; for "received 3 days ago". */
-export function wholeDaysBetween(from: string | undefined, to: Date): number | undefined {
-  if (from === undefined) return undefined;
-  const start = Date.parse(from);
-  return Number.isNaN(start) ? undefined : Math.max(0, Math.floor((to.getTime() - start) / 86_400_000));
-}
-
 /** "3 d", "5 h", "12 min": how long something has waited, compact for a table. */
 export function formatAge(from: string | undefined, now: Date): string {
   if (from === undefined) return '';

@@ -1,11 +1,2 @@
 /** The storage adapter's public face: open a store, tell its engine. */
-export {
-  DEFAULT_SQLITE_FILE,
-  openStore,
-  postgresApplicationName,
-  storeEngineOf,
-  type OpenedResourceStore,
-  type StoreEngine,
-  type SqliteSynchronous,
-  type StoreOptions,
-} from './open-store.js';
+export { openStore, postgresApplicationName, type OpenedResourceStore, type StoreOptions } from './open-store.js';

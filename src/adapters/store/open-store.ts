@@ -16,7 +16,6 @@ import { migrationProvider } from './migrations.js';
 import type { StoreDatabase } from './schema.js';
 import { unavailableTranslatingDialect, type StatementObserver } from './unavailable-dialect.js';
 
-export { storeEngineOf, type StoreEngine } from './engine.js';
 
 export interface StoreOptions {
   /** `postgres://` / `postgresql://` selects PostgreSQL; otherwise a SQLite path (`sqlite:` prefix or `file:` URL allowed). */
