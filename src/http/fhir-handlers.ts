@@ -2,7 +2,7 @@
  * The FHIR interactions as Express-free handlers: each turns a FhirRequest into a use-case call
  * and its result into a FhirResponse.
  */
-import type { Appointment, CapabilityStatement, OperationOutcomeIssue, Parameters, Reference, Resource } from 'fhir/r4.js';
+import type { Appointment, CapabilityStatement, OperationDefinition, OperationOutcomeIssue, Parameters, Reference, Resource } from 'fhir/r4.js';
 import { badRequest, errorIssue, informationIssue, methodNotAllowed, notFound, OperationOutcomeError, operationOutcome } from '../fhir/outcomes.js';
 import { requestPriorAuthSubmission } from '../use-cases/verify-coverage.js';
 import { bookAppointment, findAppointments, holdAppointment, updateAppointmentByClient } from '../use-cases/schedule-referral.js';
@@ -22,6 +22,7 @@ import {
 import { validateResource } from '../use-cases/validate-resource.js';
 import { confirmReferralSite, updateReferralTaskByClient, type ConfirmSiteResult } from '../use-cases/confirm-referral-site.js';
 import { versionFromETag } from '../fhir/http-headers.js';
+import { readOperationParameters } from '../fhir/operation-parameters.js';
 import { bodyShapeOutcome, withBodyShape } from './body-shape.js';
 import { locationHeader, versionHeaders, type FhirHandler, type FhirRequest, type FhirResponse } from './fhir-exchange.js';
 
@@ -78,18 +79,11 @@ function confirmSiteResponse(result: ConfirmSiteResult): FhirResponse {
   };
 }
 
-/** The `location` parameter of $confirm-site (a Parameters resource), with every problem found. */
-function confirmSiteLocation(body: unknown): { location?: Reference; issues: OperationOutcomeIssue[] } {
-  const parameters = body as Partial<Parameters> | null;
-  if (typeof parameters !== 'object' || parameters === null || parameters.resourceType !== 'Parameters') {
-    return { issues: [errorIssue('invalid', 'The body of $confirm-site must be a Parameters resource with a location parameter', 'resourceType')] };
-  }
-  const index = (parameters.parameter ?? []).findIndex((p) => p.name === 'location');
-  const location = index >= 0 ? parameters.parameter![index]!.valueReference : undefined;
-  if (!location) {
-    return { issues: [errorIssue('required', 'Parameter location (valueReference to the confirmed Location) is required', index >= 0 ? `Parameters.parameter[${index}].value` : 'Parameters.parameter')] };
-  }
-  return { location, issues: [] };
+/** A published OperationDefinition by id; the gateway does not start without the ones it implements. */
+function operationDefinition(conformance: ConformanceResources, id: string): OperationDefinition {
+  const definition = conformance.get(`OperationDefinition/${id}`);
+  if (definition?.resourceType !== 'OperationDefinition') throw new Error(`profiles/ lacks OperationDefinition/${id}, which the gateway implements`);
+  return definition as OperationDefinition;
 }
 
 function reservedResponse(request: FhirRequest, result: Awaited<ReturnType<typeof bookAppointment>>): FhirResponse {
@@ -163,6 +157,7 @@ function ifMatchVersion(request: FhirRequest): { version?: string; outcome?: Fhi
 }
 
 export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: CapabilityStatement, conformance: ConformanceResources): FhirHandlers {
+  const confirmSiteDefinition = operationDefinition(conformance, 'confirm-site');
   return {
     metadata: async () => ({ status: 200, resource: capabilityStatement }),
 
@@ -301,8 +296,9 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
     confirmSite: withBodyShape(deps.validator, ['Parameters'], async (request) => {
       const { version: ifMatch, outcome } = ifMatchVersion(request);
       if (outcome) return outcome;
-      const { location, issues } = confirmSiteLocation(request.body);
-      if (!location) return { outcome: badRequest(issues) };
+      const { values, issues } = readOperationParameters(confirmSiteDefinition, request);
+      if (issues.length > 0) return { outcome: badRequest(issues) };
+      const location = values['location'] as Reference;
       const index = ((request.body as Parameters).parameter ?? []).findIndex((p) => p.name === 'location');
       return confirmSiteResponse(
         await confirmReferralSite(deps, {
