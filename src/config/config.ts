@@ -3,6 +3,7 @@
  * together, each naming the variable to set, so an operator fixes the environment in one go.
  */
 import path from 'node:path';
+import { isFhirId } from '../fhir/ids.js';
 
 export interface Config {
   port: number;
@@ -361,7 +362,7 @@ function readPayerConnections(text: (name: string) => string | undefined, proble
     const where = `PAYER_CONNECTIONS[${index}]`;
     const payer = e['payer'];
     const baseUrl = e['baseUrl'];
-    if (typeof payer !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(payer)) problems.push(`Set ${where}.payer to the payer's Organization id in the directory`);
+    if (typeof payer !== 'string' || !isFhirId(payer)) problems.push(`Set ${where}.payer to the payer's Organization id in the directory`);
     if (typeof baseUrl !== 'string' || !/^https?:\/\/[^\s]+$/.test(baseUrl)) problems.push(`Set ${where}.baseUrl to the payer's FHIR base URL`);
     const tokenEnv = e['bearerTokenEnv'];
     const token = typeof tokenEnv === 'string' ? text(tokenEnv) : undefined;

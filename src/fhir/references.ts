@@ -3,6 +3,7 @@
  * rewriting them when a Bundle's `urn:uuid:` fullUrls become server ids, and resolving them.
  */
 import type { Reference, Resource } from 'fhir/r4.js';
+import { FHIR_ID_SOURCE } from './ids.js';
 
 /** Calls `visit` on every Reference-shaped object (an object with a string `reference`) in `value`. */
 export function forEachReference(value: unknown, visit: (reference: Reference) => void): void {
@@ -35,7 +36,7 @@ export interface ParsedReference {
   id: string;
 }
 
-const RELATIVE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+const RELATIVE = new RegExp(`^([A-Z][A-Za-z]+)/(${FHIR_ID_SOURCE})(?:/_history/${FHIR_ID_SOURCE})?$`);
 
 /** `Patient/123` (or `Patient/123/_history/2`) as type and id; absolute and local references give undefined. */
 export function parseRelativeReference(reference: string | undefined): ParsedReference | undefined {

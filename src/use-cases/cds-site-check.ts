@@ -20,6 +20,7 @@ import { checkReferralSite, type SiteCheckInput, type SiteCheckPolicy } from '..
 import type { SiteCheckResult } from '../domain/site-check-types.js';
 import type { SiteDirectory, SiteDirectorySource } from '../domain/site-directory.js';
 import { badRequest, errorIssue, hasErrors, notFound, operationOutcome, prefixIssues } from '../fhir/outcomes.js';
+import { FHIR_ID_SOURCE, isFhirId } from '../fhir/ids.js';
 import { parseRelativeReference } from '../fhir/references.js';
 import type { Logger } from '../logging/logger.js';
 import { EhrCallError, type EhrFhir } from '../ports/ehr-fhir.js';
@@ -114,8 +115,7 @@ export interface SiteCheckHookRequest {
 
 export type SiteCheckHookAnswer = { kind: 'cards'; response: CdsServiceResponse } | { kind: 'refused'; outcome: OperationOutcome };
 
-const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
-const SELECTION = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/;
+const SELECTION = new RegExp(`^([A-Z][A-Za-z]+)/(${FHIR_ID_SOURCE})$`);
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -159,7 +159,7 @@ export function parseSiteCheckRequest(serviceId: string, body: unknown): { reque
   } else {
     const rawPatientId = context['patientId'];
     if (typeof rawPatientId !== 'string' || rawPatientId === '') issues.push(errorIssue('required', 'context.patientId is required', 'context.patientId'));
-    else if (!FHIR_ID.test(rawPatientId)) issues.push(errorIssue('value', 'context.patientId must be a FHIR id (letters, digits, - and ., at most 64)', 'context.patientId'));
+    else if (!isFhirId(rawPatientId)) issues.push(errorIssue('value', 'context.patientId must be a FHIR id (letters, digits, - and ., at most 64)', 'context.patientId'));
     else patientId = rawPatientId;
     draftOrders = parseDraftOrders(context['draftOrders'], issues);
     if (hook === 'order-select') selections = parseSelections(context['selections'], draftOrders, issues);

@@ -16,6 +16,7 @@
 import type { OperationOutcome } from 'fhir/r4.js';
 import { errorIssue, operationOutcome, unavailable, type IssueCode } from '../../fhir/outcomes.js';
 import { EhrCallError } from '../../ports/ehr-fhir.js';
+import { isRetryableStatus } from '../../domain/retry-policy.js';
 
 /** What was being done, for diagnostics: `search ServiceRequest`, `update Task`. */
 export interface EhrInteraction {
@@ -26,10 +27,6 @@ export interface EhrInteraction {
 
 export function describeInteraction(what: EhrInteraction): string {
   return `${what.interaction} ${what.resourceType} (EHR of tenant ${JSON.stringify(what.tenant)})`;
-}
-
-export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
 }
 
 /** Retry-After as delay-seconds or an HTTP-date (https://www.rfc-editor.org/rfc/rfc9110#field.retry-after). */

@@ -13,6 +13,7 @@
 import type { Communication } from 'fhir/r4.js';
 import { errorIssue, operationOutcome, type IssueCode } from '../../fhir/outcomes.js';
 import { NotifierError, type Notifier } from '../../ports/notifier.js';
+import { isRetryableStatus } from '../../domain/retry-policy.js';
 
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000;
 
@@ -22,10 +23,6 @@ export interface WebhookNotifierOptions {
   timeoutMs?: number;
   /** A bearer token, when the receiver wants one. */
   bearerToken?: string;
-}
-
-function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
 }
 
 function failure(code: IssueCode, diagnostics: string, options: { retryable: boolean; httpStatus?: number; cause?: unknown }): NotifierError {
