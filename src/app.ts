@@ -12,6 +12,8 @@ import { cdsHooksRouter } from './http/cds-hooks-routes.js';
 import { setRetryAfter } from './http/retry-after.js';
 import { refuseForbiddenUrlCharacters } from './http/url-rules.js';
 import { consoleRoutes, type ConsoleRouteOptions } from './http/console-routes.js';
+import { apiDocsRoutes } from './http/api-docs-routes.js';
+import { PLAIN_ROUTES } from './http/plain-routes.js';
 import type { CdsDeps } from './use-cases/cds-site-check.js';
 import type { EhrFhir } from './ports/ehr-fhir.js';
 import type { GatewayDeps } from './use-cases/deps.js';
@@ -24,7 +26,7 @@ export interface AppOptions extends HttpOptions {
   /** The CDS Hooks site-check service's dependencies. */
   cds: CdsDeps;
   /** The coordinator console (issue 14): its pages, $network-metrics, connection health. */
-  console: ConsoleRouteOptions;
+  console: Omit<ConsoleRouteOptions, 'body'>;
 }
 
 export function createApp(deps: GatewayDeps, options: AppOptions): Express {
@@ -52,7 +54,8 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   app.use(requestContext(deps.logger, options.defaultTenant));
   // Before any route reads a path segment or parameter: both engines then see the same input.
   app.use(refuseForbiddenUrlCharacters((res, outcome) => res.status(400).type('application/fhir+json').send(JSON.stringify(outcome))));
-  app.use(consoleRoutes(deps, options.console));
+  app.use(consoleRoutes(deps, { ...options.console, body: { bodyLimitBytes: options.bodyLimitBytes, jsonMaxDepth: options.jsonMaxDepth } }));
+  app.use(apiDocsRoutes({ capabilityStatement: options.capabilityStatement, conformance: options.conformance, plainRoutes: PLAIN_ROUTES }));
   app.use('/fhir', fhirRouter(createFhirHandlers(deps, options.capabilityStatement, options.conformance), options));
   app.use('/subscription-notifications', notificationRouter(deps, options));
   // Payers' Subscription notifications of decided prior authorizations (Da Vinci PAS pended requests).

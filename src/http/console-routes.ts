@@ -21,7 +21,7 @@ import type { Clock } from '../ports/clock.js';
 import type { SiteDirectorySource } from '../domain/site-directory.js';
 import { reportNetworkMetrics } from '../use-cases/network-metrics.js';
 import type { Logger } from '../logging/logger.js';
-import { negotiate } from './routes.js';
+import { fhirJsonBody, negotiate } from './routes.js';
 
 /** Where `npm install` builds the console (scripts/build-console.mjs). */
 export const CONSOLE_BUILD_DIR = path.resolve(import.meta.dirname, '../../generated/console');
@@ -47,6 +47,8 @@ export interface ConsoleRouteOptions {
   probeTimeoutMs?: number;
   /** How often the console's queues refresh themselves. */
   refreshSeconds?: number;
+  /** The FHIR JSON body limits, for $network-metrics invoked with POST. */
+  body: { bodyLimitBytes: number; jsonMaxDepth: number };
 }
 
 export interface ConsoleDeps {
@@ -126,20 +128,45 @@ async function outboxFigures(outbox: OutboxStore, tenant: string): Promise<Recor
   };
 }
 
+/** A Parameters body of primitive values as the name/value pairs a query would carry. */
+function parametersAsQuery(body: unknown): Array<[string, string]> | { outcome: OperationOutcome } {
+  const parameters = body as { resourceType?: unknown; parameter?: unknown } | null;
+  if (typeof parameters !== 'object' || parameters === null || parameters.resourceType !== 'Parameters') {
+    return { outcome: operationOutcome('bad-request', [errorIssue('invalid', 'The body of $network-metrics must be a Parameters resource', 'resourceType')]) };
+  }
+  const pairs: Array<[string, string]> = [];
+  const entries = Array.isArray(parameters.parameter) ? (parameters.parameter as Array<Record<string, unknown>>) : [];
+  for (const [index, entry] of entries.entries()) {
+    const valueKey = Object.keys(entry).find((key) => key.startsWith('value'));
+    const value = valueKey === undefined ? undefined : entry[valueKey];
+    if (typeof entry['name'] !== 'string' || (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')) {
+      return { outcome: operationOutcome('bad-request', [errorIssue('invalid', 'Each parameter of $network-metrics has a name and a primitive value', `Parameters.parameter[${index}]`)]) };
+    }
+    pairs.push([entry['name'], String(value)]);
+  }
+  return pairs;
+}
+
 export function consoleRoutes(deps: ConsoleDeps, options: ConsoleRouteOptions): Router {
   const router = express.Router();
   const staticDir = options.staticDir ?? CONSOLE_BUILD_DIR;
   const indexFile = path.join(staticDir, 'index.html');
   const fhirBase = options.publicBaseUrl !== undefined ? new URL(options.publicBaseUrl).pathname.replace(/\/+$/, '') : '/fhir';
 
-  router.get('/fhir/Task/$network-metrics', negotiate, async (req: Request, res: Response) => {
+  // GET with query parameters, or POST with a Parameters body: an operation without side effects
+  // takes both (https://hl7.org/fhir/R4/operations.html#request).
+  const networkMetrics = async (req: Request, res: Response): Promise<void> => {
     res.locals['route'] = '/fhir/Task/$network-metrics';
     res.locals['resourceType'] = 'Task';
     const url = new URL(req.originalUrl, 'http://placeholder');
-    const result = await reportNetworkMetrics(deps, { tenant: String(res.locals['tenant']), query: [...url.searchParams.entries()] });
+    const query = req.method === 'POST' ? parametersAsQuery(req.body) : [...url.searchParams.entries()];
+    if ('outcome' in query) return sendOutcome(res, query.outcome);
+    const result = await reportNetworkMetrics(deps, { tenant: String(res.locals['tenant']), query });
     if (result.kind === 'refused') return sendOutcome(res, result.outcome);
     sendJson(res, 200, result.report, String(res.locals['mediaType'] ?? 'application/fhir+json'));
-  });
+  };
+  router.get('/fhir/Task/$network-metrics', negotiate, networkMetrics);
+  router.post('/fhir/Task/$network-metrics', negotiate, fhirJsonBody(options.body), networkMetrics);
 
   router.get('/admin/connections', async (_req: Request, res: Response) => {
     res.locals['route'] = '/admin/connections';

@@ -71,7 +71,7 @@ describe('the console served by the gateway', function () {
   it('says how to build the console when it is not built (503 with an OperationOutcome)', async function () {
     const empty = await mkdtemp(path.join(os.tmpdir(), 'console-unbuilt-'));
     const app = express();
-    app.use(consoleRoutes(gateway.gateway.deps, { staticDir: empty, defaultTenant: 'default', directoryTenant: 'network', siteTooFarKm: 40, connections: [] }));
+    app.use(consoleRoutes(gateway.gateway.deps, { staticDir: empty, defaultTenant: 'default', directoryTenant: 'network', siteTooFarKm: 40, connections: [], body: { bodyLimitBytes: 1_000_000, jsonMaxDepth: 64 } }));
     const { server, url } = await listen(createServer(app));
     try {
       const response = await fhirFetch(`${url}/console/queues/scheduled`);
@@ -119,6 +119,21 @@ describe('Task/$network-metrics over HTTP', function () {
     expect(count(group('misroutes-caught'), 'numerator')).to.equal(MISROUTED.length);
     const other = await fhirFetch(`${gateway.baseUrl}/fhir/Task/$network-metrics`, { headers: { 'x-tenant-id': 'another-hospital' } });
     expect(count(other.body.group.find((g: any) => g.code.coding[0].code === 'referrals'), 'initial-population')).to.equal(0);
+  });
+
+  it('answers the same report to POST with a Parameters body as to GET with the query', async function () {
+    const query = 'period-start=2026-01-01&period-end=2026-12-31';
+    const byGet = await fhirFetch(`${gateway.baseUrl}/fhir/Task/$network-metrics?${query}`);
+    const byPost = await fhirFetch(`${gateway.baseUrl}/fhir/Task/$network-metrics`, {
+      body: { resourceType: 'Parameters', parameter: [{ name: 'period-start', valueDate: '2026-01-01' }, { name: 'period-end', valueDate: '2026-12-31' }] },
+    });
+    expect(byGet.status).to.equal(200);
+    expect(byPost.status).to.equal(200);
+    expect(byPost.body.group).to.deep.equal(byGet.body.group);
+    expect(byPost.body.period).to.deep.equal(byGet.body.period);
+    const notParameters = await fhirFetch(`${gateway.baseUrl}/fhir/Task/$network-metrics`, { body: { resourceType: 'Patient' } });
+    expect(notParameters.status).to.equal(400);
+    expect(notParameters.body.issue[0].expression).to.deep.equal(['resourceType']);
   });
 
   it('refuses bad parameters with every problem at once, each naming its parameter', async function () {

@@ -1,0 +1,330 @@
+/**
+ * The OpenAPI 3.1 description of the gateway (https://spec.openapis.org/oas/v3.1.0), generated
+ * from what the server already publishes and runs on: the CapabilityStatement (types, interactions,
+ * search parameters, operations), the OperationDefinitions in profiles/ (each operation's inputs),
+ * and the routes outside the FHIR API. It is never written by hand, so it cannot drift from the
+ * server. Served at /openapi.json, rendered at /api-docs.
+ *
+ * FHIR resources are described by reference to the FHIR specification rather than repeated as
+ * JSON Schema: each body schema names its resourceType and links the resource's page.
+ */
+import type { CapabilityStatement, CapabilityStatementRestResource, OperationDefinition, OperationDefinitionParameter } from 'fhir/r4.js';
+
+/** A route outside the FHIR interactions (health, operators, notifications, console ...). */
+export interface PlainRoute {
+  method: 'get' | 'post' | 'put' | 'delete';
+  /** Express-style path, e.g. `/admin/outbox/:id/retry`. */
+  path: string;
+  summary: string;
+  tag: string;
+  /** Who may call it; an empty list for a public route. */
+  roles?: readonly string[];
+  /** The media type of the body it takes, if any. */
+  requestBody?: string;
+  responseType?: string;
+}
+
+export interface OpenApiInput {
+  capabilityStatement: CapabilityStatement;
+  operationDefinitions: readonly OperationDefinition[];
+  plainRoutes: readonly PlainRoute[];
+  /** Where the FHIR API is mounted, e.g. `/fhir`. */
+  fhirBase: string;
+  /** The SMART token endpoint, when authentication is on: it becomes an OAuth 2.0 client-credentials scheme. */
+  tokenUrl?: string;
+}
+
+type Json = Record<string, unknown>;
+
+/**
+ * FHIR's own $validate (https://hl7.org/fhir/R4/resource-operation-validate.html), which the
+ * gateway implements but, being core, does not publish in profiles/.
+ */
+const RESOURCE_VALIDATE: OperationDefinition = {
+  resourceType: 'OperationDefinition',
+  id: 'Resource-validate',
+  url: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
+  name: 'Validate',
+  title: 'Validate a resource',
+  status: 'active',
+  kind: 'operation',
+  code: 'validate',
+  affectsState: false,
+  system: true,
+  type: true,
+  instance: false,
+  resource: ['Resource'],
+  description: 'Validates a resource against base R4 and the profiles it claims or names; nothing is stored.',
+  parameter: [
+    { name: 'resource', use: 'in', min: 0, max: '1', type: 'Resource', documentation: 'The resource to validate (or send the resource itself as the body)' },
+    { name: 'mode', use: 'in', min: 0, max: '1', type: 'code', documentation: 'create | update | delete | profile' },
+    { name: 'profile', use: 'in', min: 0, max: '1', type: 'uri', documentation: 'A profile to validate against' },
+    { name: 'return', use: 'out', min: 1, max: '1', type: 'OperationOutcome' },
+  ],
+};
+
+const FHIR_JSON = 'application/fhir+json';
+const R4 = 'https://hl7.org/fhir/R4';
+
+const resourceSchema = (type: string): Json =>
+  type === 'Resource'
+    ? { type: 'object', required: ['resourceType'], properties: { resourceType: { type: 'string' } }, description: `Any FHIR R4 resource (${R4}/resourcelist.html)` }
+    : { $ref: `#/components/schemas/${type}` };
+
+const fhirContent = (type: string): Json => ({ [FHIR_JSON]: { schema: resourceSchema(type) } });
+
+const errorResponses = (): Json => ({
+  default: { description: 'Refused: an OperationOutcome naming every issue, each with a FHIRPath expression', content: fhirContent('OperationOutcome') },
+});
+
+const idParameter = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' } };
+
+/** FHIR search parameter types as query strings (https://hl7.org/fhir/R4/search.html#ptypes). */
+function searchParameters(resource: CapabilityStatementRestResource): Json[] {
+  const own = (resource.searchParam ?? []).map((p) => ({
+    name: p.name,
+    in: 'query',
+    required: false,
+    description: `${p.documentation ?? ''} (FHIR ${p.type} parameter: ${R4}/search.html#${p.type})`.trim(),
+    schema: { type: 'string' },
+  }));
+  const paging = ['_count', '_sort', '_total', '_lastUpdated'].map((name) => ({
+    name,
+    in: 'query',
+    required: false,
+    description: `${R4}/search.html#${name === '_lastUpdated' ? 'lastUpdated' : name.slice(1)}`,
+    schema: { type: 'string' },
+  }));
+  return [...own, ...paging.filter((p) => !own.some((o) => o.name === p.name))];
+}
+
+const PRIMITIVE_SCHEMA: Record<string, Json> = {
+  boolean: { type: 'boolean' },
+  integer: { type: 'integer' },
+  positiveInt: { type: 'integer', minimum: 1 },
+  unsignedInt: { type: 'integer', minimum: 0 },
+  decimal: { type: 'number' },
+};
+
+function isPrimitive(type: string | undefined): boolean {
+  return type !== undefined && /^[a-z]/.test(type);
+}
+
+/** Operations without side effects and with primitive inputs only may be called with GET (https://hl7.org/fhir/R4/operations.html#request). */
+function allowsGet(definition: OperationDefinition): boolean {
+  return !definition.affectsState && inputs(definition).every((p) => isPrimitive(p.type) || p.type === 'Reference');
+}
+
+function inputs(definition: OperationDefinition): OperationDefinitionParameter[] {
+  return (definition.parameter ?? []).filter((p) => p.use === 'in');
+}
+
+function parameterText(parameter: OperationDefinitionParameter): string {
+  return `${parameter.name} (${parameter.type ?? 'parts'}, ${parameter.min}..${parameter.max})${parameter.documentation ? `: ${parameter.documentation}` : ''}`;
+}
+
+function returnType(definition: OperationDefinition): string {
+  return (definition.parameter ?? []).find((p) => p.use === 'out' && p.name === 'return')?.type ?? 'Parameters';
+}
+
+function operationObject(definition: OperationDefinition, method: 'get' | 'post', tag: string, security: Json[] | undefined, fhirBase: string): Json {
+  const description = [
+    definition.description ?? definition.title ?? definition.name,
+    '',
+    `Defined by ${definition.url ?? definition.id} (GET ${fhirBase}/OperationDefinition/${definition.id}).`,
+    ...(inputs(definition).length > 0 ? ['', 'Inputs:', ...inputs(definition).map((p) => `- ${parameterText(p)}`)] : []),
+  ].join('\n');
+  const operation: Json = {
+    tags: [tag],
+    summary: definition.title ?? `$${definition.code}`,
+    operationId: `${method}-${definition.id}`,
+    description,
+    responses: { '200': { description: 'Done', content: fhirContent(returnType(definition)) }, ...errorResponses() },
+  };
+  if (security) operation['security'] = security;
+  if (method === 'get') {
+    operation['parameters'] = inputs(definition).map((p) => ({
+      name: p.name,
+      in: 'query',
+      required: p.min > 0,
+      description: p.documentation ?? '',
+      schema: PRIMITIVE_SCHEMA[p.type ?? ''] ?? { type: 'string' },
+    }));
+  } else {
+    operation['requestBody'] = { required: inputs(definition).some((p) => p.min > 0), content: fhirContent('Parameters') };
+  }
+  return operation;
+}
+
+function toOpenApiPath(path: string): string {
+  return path.replace(/:([A-Za-z_]+)/g, '{$1}');
+}
+
+/** Builds the document; pure, so a test can compare it with the routes the server registers. */
+export function buildOpenApiDocument(input: OpenApiInput): Json {
+  const { capabilityStatement: statement, fhirBase } = input;
+  const rest = statement.rest?.[0];
+  const definitionsByUrl = new Map<string, OperationDefinition>();
+  for (const definition of [RESOURCE_VALIDATE, ...input.operationDefinitions]) {
+    if (definition.url) definitionsByUrl.set(definition.url, definition);
+    definitionsByUrl.set(`OperationDefinition/${definition.id}`, definition);
+  }
+  const security = input.tokenUrl ? [{ smartBackendServices: [] }] : undefined;
+  const paths: Record<string, Json> = {};
+  const add = (path: string, method: string, operation: Json): void => {
+    paths[path] = { ...(paths[path] ?? {}), [method]: operation };
+  };
+  const types = new Set<string>(['OperationOutcome', 'Parameters', 'Bundle', 'CapabilityStatement']);
+
+  add(`${fhirBase}/metadata`, 'get', {
+    tags: ['FHIR: conformance'],
+    summary: 'The CapabilityStatement',
+    operationId: 'capabilities',
+    responses: { '200': { description: 'What this server does', content: fhirContent('CapabilityStatement') } },
+  });
+  if (rest?.interaction?.some((i) => i.code === 'transaction' || i.code === 'batch')) {
+    add(`${fhirBase}`, 'post', {
+      tags: ['FHIR: system'],
+      summary: 'A transaction or batch Bundle',
+      operationId: 'transaction',
+      description: `${R4}/http.html#transaction`,
+      ...(security ? { security } : {}),
+      requestBody: { required: true, content: fhirContent('Bundle') },
+      responses: { '200': { description: 'The transaction-response or batch-response Bundle', content: fhirContent('Bundle') }, ...errorResponses() },
+    });
+  }
+  for (const resource of rest?.resource ?? []) {
+    const type = resource.type;
+    types.add(type);
+    const tag = `FHIR: ${type}`;
+    const codes = new Set((resource.interaction ?? []).map((i) => i.code));
+    const withSecurity = (operation: Json): Json => (security ? { ...operation, security } : operation);
+    if (codes.has('search-type')) {
+      add(`${fhirBase}/${type}`, 'get', withSecurity({
+        tags: [tag],
+        summary: `Search ${type}`,
+        operationId: `search-${type}`,
+        parameters: searchParameters(resource),
+        responses: { '200': { description: 'A searchset Bundle', content: fhirContent('Bundle') }, ...errorResponses() },
+      }));
+    }
+    if (codes.has('create')) {
+      add(`${fhirBase}/${type}`, 'post', withSecurity({
+        tags: [tag],
+        summary: `Create a ${type}`,
+        operationId: `create-${type}`,
+        ...(resource.documentation ? { description: resource.documentation } : {}),
+        requestBody: { required: true, content: fhirContent(type) },
+        responses: { '201': { description: 'Created', content: fhirContent(type) }, ...errorResponses() },
+      }));
+    }
+    if (codes.has('read')) {
+      add(`${fhirBase}/${type}/{id}`, 'get', withSecurity({
+        tags: [tag],
+        summary: `Read a ${type}`,
+        operationId: `read-${type}`,
+        parameters: [idParameter],
+        responses: { '200': { description: 'The current version', content: fhirContent(type) }, ...errorResponses() },
+      }));
+    }
+    if (codes.has('update')) {
+      add(`${fhirBase}/${type}/{id}`, 'put', withSecurity({
+        tags: [tag],
+        summary: `Update a ${type}`,
+        operationId: `update-${type}`,
+        parameters: [idParameter, { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: `${R4}/http.html#concurrency` }],
+        requestBody: { required: true, content: fhirContent(type) },
+        responses: { '200': { description: 'The new version', content: fhirContent(type) }, ...errorResponses() },
+      }));
+    }
+    if (codes.has('vread')) {
+      add(`${fhirBase}/${type}/{id}/_history/{vid}`, 'get', withSecurity({
+        tags: [tag],
+        summary: `Read one version of a ${type}`,
+        operationId: `vread-${type}`,
+        parameters: [idParameter, { name: 'vid', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'That version', content: fhirContent(type) }, ...errorResponses() },
+      }));
+    }
+    if (codes.has('history-instance')) {
+      add(`${fhirBase}/${type}/{id}/_history`, 'get', withSecurity({
+        tags: [tag],
+        summary: `The versions of a ${type}`,
+        operationId: `history-${type}`,
+        parameters: [idParameter],
+        responses: { '200': { description: 'A history Bundle', content: fhirContent('Bundle') }, ...errorResponses() },
+      }));
+    }
+    for (const declared of resource.operation ?? []) {
+      const definition = definitionsByUrl.get(declared.definition);
+      if (!definition) continue;
+      const operationPaths: string[] = [];
+      if (definition.type) operationPaths.push(`${fhirBase}/${type}/$${definition.code}`);
+      if (definition.instance) operationPaths.push(`${fhirBase}/${type}/{id}/$${definition.code}`);
+      for (const path of operationPaths) {
+        const methods: Array<'get' | 'post'> = allowsGet(definition) ? ['get', 'post'] : ['post'];
+        for (const method of methods) {
+          const operation = operationObject(definition, method, tag, security, fhirBase);
+          operation['operationId'] = `${method}-${type}-${definition.code}${path.includes('{id}') ? '-instance' : ''}`;
+          if (path.includes('{id}')) operation['parameters'] = [idParameter, ...((operation['parameters'] as Json[] | undefined) ?? [])];
+          add(path, method, operation);
+        }
+      }
+    }
+  }
+  for (const declared of rest?.operation ?? []) {
+    const definition = definitionsByUrl.get(declared.definition);
+    if (!definition?.system) continue;
+    add(`${fhirBase}/$${definition.code}`, 'post', operationObject(definition, 'post', 'FHIR: system', security, fhirBase));
+  }
+  for (const route of input.plainRoutes) {
+    const parameters = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const isPublic = route.roles === undefined || route.roles.length === 0;
+    add(toOpenApiPath(route.path), route.method, {
+      tags: [route.tag],
+      summary: route.summary,
+      operationId: `${route.method}-${route.path.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}`,
+      ...(isPublic ? { security: [] } : security ? { security, description: `Roles: ${route.roles!.join(', ')}` } : { description: `Roles: ${route.roles!.join(', ')}` }),
+      ...(parameters.length > 0 ? { parameters } : {}),
+      ...(route.requestBody ? { requestBody: { required: true, content: { [route.requestBody]: { schema: { type: 'object' } } } } } : {}),
+      responses: { '200': { description: 'OK', content: { [route.responseType ?? 'application/json']: { schema: {} } } }, default: { description: 'Refused', content: { [FHIR_JSON]: { schema: resourceSchema('OperationOutcome') } } } },
+    });
+  }
+  for (const match of JSON.stringify(paths).matchAll(/#\/components\/schemas\/([A-Za-z]+)/g)) types.add(match[1]!);
+  const schemas: Record<string, Json> = {};
+  for (const type of [...types].sort()) {
+    schemas[type] = {
+      type: 'object',
+      required: ['resourceType'],
+      properties: { resourceType: { const: type } },
+      additionalProperties: true,
+      description: `A FHIR R4 ${type}: ${R4}/${type.toLowerCase()}.html`,
+      externalDocs: { url: `${R4}/${type.toLowerCase()}.html` },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: statement.software?.name ?? 'FHIR server',
+      version: statement.software?.version ?? '0.0.0',
+      description: `${statement.implementation?.description ?? ''}\n\nFHIR ${statement.fhirVersion} (${R4}). Generated from the CapabilityStatement at ${fhirBase}/metadata and the OperationDefinitions it names.`,
+    },
+    servers: [{ url: '/' }],
+    tags: [...new Set(Object.values(paths).flatMap((item) => Object.values(item).flatMap((op) => (op as { tags: string[] }).tags)))].sort().map((name) => ({ name })),
+    paths,
+    components: {
+      schemas,
+      ...(input.tokenUrl
+        ? {
+            securitySchemes: {
+              smartBackendServices: {
+                type: 'oauth2',
+                description: 'SMART Backend Services: client credentials with a signed JWT assertion (https://hl7.org/fhir/smart-app-launch/backend-services.html)',
+                flows: { clientCredentials: { tokenUrl: input.tokenUrl, scopes: {} } },
+              },
+            },
+          }
+        : {}),
+    },
+  };
+}
