@@ -15,10 +15,14 @@ import { consoleRoutes, type ConsoleRouteOptions } from './http/console-routes.j
 import { apiDocsRoutes } from './http/api-docs-routes.js';
 import { PLAIN_ROUTES } from './http/plain-routes.js';
 import type { CdsDeps } from './use-cases/cds-site-check.js';
+import { authorizeRequests } from './auth/authorize.js';
+import { smartRoutes, type AuthService } from './auth/token-endpoint.js';
 import type { EhrFhir } from './ports/ehr-fhir.js';
 import type { GatewayDeps } from './use-cases/deps.js';
 
 export interface AppOptions extends HttpOptions {
+  /** Authentication and the route table's decisions; undefined = AUTH=off (development only). */
+  auth: AuthService | undefined;
   capabilityStatement: CapabilityStatement;
   conformance: ConformanceResources;
   /** The EHR client of a tenant with an EHR connection. */
@@ -54,6 +58,9 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   app.use(requestContext(deps.logger, options.defaultTenant));
   // Before any route reads a path segment or parameter: both engines then see the same input.
   app.use(refuseForbiddenUrlCharacters((res, outcome) => res.status(400).type('application/fhir+json').send(JSON.stringify(outcome))));
+  // The route table decides who may call what, before any handler (src/http/route-table.ts).
+  app.use(authorizeRequests({ service: options.auth, logger: deps.logger, defaultTenant: options.defaultTenant }));
+  if (options.auth) app.use(smartRoutes(options.auth));
   app.use(consoleRoutes(deps, { ...options.console, body: { bodyLimitBytes: options.bodyLimitBytes, jsonMaxDepth: options.jsonMaxDepth } }));
   app.use(apiDocsRoutes({ capabilityStatement: options.capabilityStatement, conformance: options.conformance, plainRoutes: PLAIN_ROUTES }));
   app.use('/fhir', fhirRouter(createFhirHandlers(deps, options.capabilityStatement, options.conformance), options));

@@ -16,6 +16,11 @@ import { CONFORMANCE_TYPES } from './http/fhir-handlers.js';
 import type { Logger } from './logging/logger.js';
 import type { Clock } from './ports/clock.js';
 import type { ResourceStore } from './ports/resource-store.js';
+import type { AuthStateStore } from './ports/auth-state.js';
+import { ClientRegistryError, parseClientRegistry, type ClientRegistry } from './auth/client-registry.js';
+import { loadSigningKeys, SigningKeyError } from './auth/signing-keys.js';
+import type { AuthService } from './auth/token-endpoint.js';
+import { systemClock } from './adapters/system-clock.js';
 import { openStore, type StoreOptions } from './adapters/store/index.js';
 import type { GatewayDeps } from './use-cases/deps.js';
 import { createFhirKitEhr } from './adapters/fhir/fhir-kit-ehr.js';
@@ -110,9 +115,60 @@ export function storeOptionsOf(config: Config, logger: Logger): StoreOptions {
   };
 }
 
+/**
+ * Authentication (docs/security.md): the client registry and the signing keys, or nothing when
+ * AUTH=off (development only; configuration refuses it in production).
+ */
+async function loadAuthService(config: Config, runtime: { logger: Logger; clock: Clock }, store: AuthStateStore): Promise<AuthService | undefined> {
+  if (!config.auth.enabled) {
+    runtime.logger.warn('AUTHENTICATION IS OFF (AUTH=off): every route answers anyone, and the tenant is whatever X-Tenant-Id says. Local development only.');
+    return undefined;
+  }
+  let registry: ClientRegistry;
+  try {
+    registry = parseClientRegistry(await readJsonFile(config.auth.clientsFile, 'client registry', 'AUTH_CLIENTS'), 'AUTH_CLIENTS');
+  } catch (error) {
+    if (error instanceof ClientRegistryError) throw new StartupError(`The client registry at ${config.auth.clientsFile} is invalid; fix it or set AUTH_CLIENTS:\n  - ${error.message}`);
+    throw error;
+  }
+  if (registry.demoOnly && config.auth.production) {
+    throw new StartupError(`The client registry at ${config.auth.clientsFile} is the demo one (its keys are public): set AUTH_CLIENTS to your own (NODE_ENV=production)`);
+  }
+  if (registry.demoOnly) {
+    runtime.logger.warn(
+      `DEMO CLIENTS IN USE: the client registry is ${config.auth.clientsFile}, whose private keys are public in the repository. For local demos and tests only; set AUTH_CLIENTS before any real data arrives.`,
+      { clients: registry.all().map((c) => c.clientId) },
+    );
+  }
+  let keys;
+  try {
+    keys = await loadSigningKeys({ ...(config.auth.signingKeysFile !== undefined ? { file: config.auth.signingKeysFile } : {}), store, now: runtime.clock.now() });
+  } catch (error) {
+    if (error instanceof SigningKeyError) throw new StartupError(error.message);
+    throw error;
+  }
+  runtime.logger.info(
+    keys.source === 'file'
+      ? 'access tokens are signed with the keys of AUTH_SIGNING_KEYS'
+      : keys.source === 'database-generated'
+        ? 'no AUTH_SIGNING_KEYS: generated a signing key pair and kept it in the database, shared by every process of this gateway'
+        : 'no AUTH_SIGNING_KEYS: access tokens are signed with the key pair kept in the database',
+    { kid: keys.signing.kid, alg: keys.signing.alg },
+  );
+  return {
+    keys,
+    registry,
+    state: store,
+    clock: runtime.clock,
+    logger: runtime.logger,
+    tokenLifetimeSeconds: config.auth.tokenLifetimeSeconds,
+    ...(config.publicBaseUrl !== undefined ? { publicBaseUrl: config.publicBaseUrl } : {}),
+  };
+}
+
 export async function buildGateway(
   config: Config,
-  runtime: { logger: Logger; clock: Clock; store?: ResourceStore; softwareVersion?: string },
+  runtime: { logger: Logger; clock: Clock; store?: ResourceStore & AuthStateStore; softwareVersion?: string },
 ): Promise<Gateway> {
   const [validator, catalog] = await Promise.all([
     FhirValidator.load({ profilesDir: config.profilesDir }),
@@ -197,7 +253,10 @@ export async function buildGateway(
     openFhirServer: (baseUrl, bearerToken) =>
       createFhirKitEhr({ tenant: 'cds-hooks', baseUrl, ...(bearerToken !== undefined ? { bearerToken } : {}) }, { timeoutMs: config.cdsFhirTimeoutMs }),
   };
+  // Tokens live in wall-clock time whatever clock the business rules are given (tests move theirs by days).
+  const auth = await loadAuthService(config, { logger: runtime.logger, clock: systemClock }, store);
   const app = createApp(deps, {
+    auth,
     ehrFor,
     cds,
     bodyLimitBytes: config.bodyLimitBytes,

@@ -23,8 +23,10 @@ export interface Config {
   jsonMaxDepth: number;
   /** Absolute base of the FHIR API as clients see it (for Location headers and Bundle links). */
   publicBaseUrl?: string;
-  /** Tenant assumed when a request names none (until client authentication arrives). */
+  /** Tenant of public routes and of AUTH=off development requests that name none. */
   defaultTenant: string;
+  /** Authentication (docs/security.md): off only for local development, never in production. */
+  auth: AuthConfig;
   /** Tenant that owns the network's directory (Location, HealthcareService, ...). */
   directoryTenant: string;
   shutdownTimeoutMs: number;
@@ -132,6 +134,21 @@ export interface StoreSettings {
   sqliteSynchronous: 'full' | 'normal';
 }
 
+/** The demo client registry `npm start` uses when AUTH_CLIENTS is unset (keys public: demo only). */
+export const DEMO_CLIENTS_FILE = 'fixtures/clients/demo-clients.json';
+
+export interface AuthConfig {
+  enabled: boolean;
+  /** The client registry (AUTH_CLIENTS), or the demo registry. */
+  clientsFile: string;
+  /** Whether clientsFile is the demo registry: the log says so loudly, production refuses it. */
+  demoClients: boolean;
+  /** A private JWKS (AUTH_SIGNING_KEYS); absent: one key pair generated once and kept in the database. */
+  signingKeysFile?: string;
+  tokenLifetimeSeconds: number;
+  production: boolean;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Config {
   const problems: string[] = [];
   const text = (name: string): string | undefined => {
@@ -170,6 +187,24 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     connectTimeoutMs: integer('DB_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
     maxWaitingRequests: integer('DB_MAX_WAITING', 2 * poolSize, 0, 100_000),
     sqliteSynchronous: sqliteSynchronous === 'normal' ? 'normal' : 'full',
+  };
+
+  const production = env['NODE_ENV'] === 'production';
+  const authSetting = (text('AUTH') ?? 'on').toLowerCase();
+  if (authSetting !== 'on' && authSetting !== 'off') problems.push(`Set AUTH to on or off (got '${authSetting}')`);
+  if (authSetting === 'off' && production) problems.push('AUTH=off is for local development only: unset it (NODE_ENV=production)');
+  const clientsFile = text('AUTH_CLIENTS');
+  if (clientsFile === undefined && production && authSetting !== 'off') {
+    problems.push('Set AUTH_CLIENTS to your client registry (a JSON file, profiles/auth-clients.schema.json): the demo clients are refused in production');
+  }
+  const signingKeysFile = text('AUTH_SIGNING_KEYS');
+  const auth: AuthConfig = {
+    enabled: authSetting !== 'off',
+    clientsFile: resolvePath(clientsFile ?? DEMO_CLIENTS_FILE),
+    demoClients: clientsFile === undefined,
+    ...(signingKeysFile !== undefined ? { signingKeysFile: resolvePath(signingKeysFile) } : {}),
+    tokenLifetimeSeconds: integer('AUTH_TOKEN_LIFETIME_SECONDS', 300, 30, 3600),
+    production,
   };
 
   const logLevel = (text('LOG_LEVEL') ?? 'info') as Config['logLevel'];
@@ -256,6 +291,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     ...(publicBaseUrl !== undefined ? { publicBaseUrl: publicBaseUrl.replace(/\/+$/, '') } : {}),
     defaultTenant,
     directoryTenant,
+    auth,
     shutdownTimeoutMs,
     ehrConnections,
     outbox,

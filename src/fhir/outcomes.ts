@@ -18,6 +18,8 @@ const STATUS_BY_OUTCOME_ID: Record<string, number> = {
   ok: 200,
   created: 201,
   'bad-request': 400,
+  unauthorized: 401,
+  forbidden: 403,
   'not-found': 404,
   gone: 410,
   'method-not-allowed': 405,
@@ -131,6 +133,16 @@ export function unsupportedMediaType(diagnostics: string): OperationOutcome {
 
 export function notAcceptable(diagnostics: string): OperationOutcome {
   return operationOutcome('not-acceptable', [errorIssue('not-supported', diagnostics)]);
+}
+
+/** 401: no credentials, or credentials this server does not accept (https://hl7.org/fhir/R4/http.html#security). */
+export function unauthorized(diagnostics: string): OperationOutcome {
+  return operationOutcome('unauthorized', [errorIssue('login', diagnostics)]);
+}
+
+/** 403: an authenticated caller whose role or scopes do not allow this. */
+export function forbidden(diagnostics: string): OperationOutcome {
+  return operationOutcome('forbidden', [errorIssue('forbidden', diagnostics)]);
 }
 
 export function methodNotAllowed(diagnostics: string): OperationOutcome {

@@ -10,6 +10,7 @@
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import { readFixture } from '../support/fixtures.js';
+import { attachTestToken } from '../support/test-clients.js';
 
 export interface FuzzRequest {
   /** Which route the request exercises, for the tallies. */
@@ -37,14 +38,16 @@ export interface FuzzTargets {
   heldTaskIds: string[];
 }
 
-/** The headers of every fuzzed request. Authentication, when it arrives, is added here and only here. */
-export function fuzzHeaders(extra: Record<string, string> = {}): Record<string, string> {
-  return { accept: 'application/fhir+json', ...extra };
+/** The headers of every fuzzed request, with a test client's token of a role the route may serve. */
+export async function fuzzHeaders(url: string, method: string, extra: Record<string, string> = {}): Promise<Record<string, string>> {
+  const headers = { accept: 'application/fhir+json', ...extra };
+  await attachTestToken(url, method, headers);
+  return headers;
 }
 
 /** Sends one fuzzed request; a request that outlives `timeoutMs` counts as a hang, not an error. */
 export async function sendFuzzRequest(baseUrl: string, request: FuzzRequest, options: { timeoutMs: number }): Promise<FuzzAnswer> {
-  const headers = fuzzHeaders(request.headers);
+  const headers = await fuzzHeaders(`${baseUrl}${request.url}`, request.method, request.headers);
   let body: string | Uint8Array<ArrayBuffer> | undefined;
   if (request.body !== undefined) {
     body = 'json' in request.body ? JSON.stringify(request.body.json) : request.body.raw;

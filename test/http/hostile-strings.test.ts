@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { stringRuleIssues } from '../../src/fhir/validation/string-rules.js';
 import { urlStringIssues } from '../../src/http/url-rules.js';
-import { fhirFetch, startGateway, type Engine, type RunningGateway } from '../support/gateway.js';
+import { fhirFetch, gatewayFetch, startGateway, type Engine, type RunningGateway } from '../support/gateway.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 
 describe('FHIR string rules', () => {
@@ -72,7 +72,7 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
     it('refuses a body that is not valid UTF-8', async () => {
       const text = JSON.stringify({ resourceType: 'Patient', name: [{ family: 'PLACEHOLDER' }] });
       const bytes = Buffer.concat([Buffer.from(text.slice(0, text.indexOf('PLACEHOLDER'))), Buffer.from([0xc3, 0x28]), Buffer.from(text.slice(text.indexOf('PLACEHOLDER') + 11))]);
-      const response = await fetch(`${fhir}/Patient`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: bytes });
+      const response = await gatewayFetch(`${fhir}/Patient`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: bytes });
       expect(response.status).to.equal(400);
       const outcome = (await response.json()) as any;
       expect(outcome.issue[0].diagnostics).to.contain('UTF-8');

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { fhirFetch, startGateway, type RunningGateway } from '../support/gateway.js';
+import { fhirFetch, gatewayFetch, startGateway, type RunningGateway } from '../support/gateway.js';
 import { readFixture, referralFixtureDrugs, withOrderNumber } from '../support/fixtures.js';
 
 const REFERRAL_PROFILE = 'https://fhir.infusion-gateway.example/StructureDefinition/infusion-referral';
@@ -235,7 +235,7 @@ describe('FHIR API: referral intake', function () {
       expect(read.status).to.equal(200);
       expect(read.headers.get('etag')).to.equal('W/"1"');
       expect(new Date(read.headers.get('last-modified') as string).getTime()).to.be.greaterThan(0);
-      const notModified = await fetch(`${fhir}/Patient/${created.body.id}`, { headers: { 'if-none-match': 'W/"1"' } });
+      const notModified = await gatewayFetch(`${fhir}/Patient/${created.body.id}`, { headers: { 'if-none-match': 'W/"1"' } });
       expect(notModified.status).to.equal(304);
 
       const updated = await fhirFetch(`${fhir}/Patient/${created.body.id}`, {

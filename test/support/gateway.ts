@@ -12,6 +12,8 @@ import { buildGateway, type Gateway } from '../../src/gateway.js';
 import type { Clock } from '../../src/ports/clock.js';
 import { capturingLogger } from './log-capture.js';
 import { createPostgresSchema } from './postgres.js';
+import type { Role } from '../../src/auth/caller.js';
+import { attachTestToken, registerGatewayOrigin, writeTestRegistry } from './test-clients.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -59,7 +61,7 @@ export async function startGateway(
     // shared disk made the write-heavy suites several times slower.
     store = await openStore({ sqliteSynchronous: 'normal', ...options.store, sqliteFile: options.sqliteFile ?? path.join(dir, 'gateway.sqlite') });
   }
-  const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'debug', ...options.env });
+  const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'debug', AUTH_CLIENTS: await writeTestRegistry(dir), ...options.env });
   const gateway = await buildGateway(config, {
     logger: capturingLogger(),
     clock: options.clock ?? { now: () => new Date() },
@@ -70,6 +72,7 @@ export async function startGateway(
   const server = gateway.app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const { port } = server.address() as AddressInfo;
+  registerGatewayOrigin(`http://127.0.0.1:${port}`);
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     gateway,
@@ -97,15 +100,31 @@ export async function waitUntil(what: string, check: () => Promise<boolean>, tim
 /** fetch with FHIR JSON defaults; returns status, headers and the parsed body (if any). */
 export async function fhirFetch(
   url: string,
-  init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
+  init: {
+    method?: string;
+    body?: unknown;
+    headers?: Record<string, string>;
+    /** Who calls: a test client (test-clients.ts), 'anonymous' for no token; by default a role the route table allows. */
+    as?: { role: Role; tenant?: string; payer?: string } | 'anonymous';
+  } = {},
 ): Promise<{ status: number; headers: Headers; body: any }> {
   const headers: Record<string, string> = { accept: 'application/fhir+json', ...init.headers };
+  const method = init.method ?? (init.body === undefined ? 'GET' : 'POST');
+  await attachTestToken(url, method, headers, init.as);
   let body: string | undefined;
   if (init.body !== undefined) {
     body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
     headers['content-type'] ??= 'application/fhir+json';
   }
-  const response = await fetch(url, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), headers, ...(body !== undefined ? { body } : {}) });
+  const response = await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}) });
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
+}
+
+/** fetch, with a test client's token for a gateway as fhirFetch attaches one (or none for 'anonymous'). */
+export async function gatewayFetch(url: string, init: RequestInit & { as?: { role: Role; tenant?: string; payer?: string } | 'anonymous' } = {}): Promise<Response> {
+  const headers = Object.fromEntries(new Headers(init.headers).entries());
+  await attachTestToken(url, init.method ?? 'GET', headers, init.as);
+  const { as: _as, ...rest } = init;
+  return fetch(url, { ...rest, headers });
 }

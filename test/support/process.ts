@@ -8,8 +8,11 @@ import path from 'node:path';
 import readline from 'node:readline';
 import pg from 'pg';
 import { randomUUID } from 'node:crypto';
+import { registerGatewayOrigin, sharedTestRegistry } from './test-clients.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
+/** The test clients' registry (test-clients.ts), for gateways run as processes. */
+const TEST_REGISTRY = await sharedTestRegistry();
 
 export interface GatewayProcess {
   child: ChildProcess;
@@ -35,7 +38,7 @@ export function startGatewayProcess(env: Record<string, string>, options: Gatewa
   const entry = options.compiled ? ['--enable-source-maps', 'dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];
   const child = spawn(process.execPath, entry, {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, LOG_LEVEL: 'info', AUTH_CLIENTS: TEST_REGISTRY, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
@@ -47,7 +50,10 @@ export function startGatewayProcess(env: Record<string, string>, options: Gatewa
         lines.push(line);
         try {
           const parsed = JSON.parse(line) as { message?: string; port?: number };
-          if (parsed.message === 'gateway listening' && parsed.port) resolve(parsed.port);
+          if (parsed.message === 'gateway listening' && parsed.port) {
+            registerGatewayOrigin(`http://127.0.0.1:${parsed.port}`);
+            resolve(parsed.port);
+          }
         } catch {
           // a plain-text line
         }

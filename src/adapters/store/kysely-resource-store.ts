@@ -43,11 +43,13 @@ import type {
   TenantId,
 } from '../../ports/resource-store.js';
 import type { StoreEngine } from './engine.js';
+import * as authState from './auth-state.js';
 import * as jobState from './job-state.js';
 import { networkMetrics } from './network-metrics.js';
 import * as outbox from './outbox.js';
 import type { ChairBookingsTable, ReferralsTable, SearchIndexTable, StoreDatabase } from './schema.js';
 import { criterionCondition } from './search-query.js';
+import type { AuthStateStore, StoredSigningKey } from '../../ports/auth-state.js';
 
 /** https://hl7.org/fhir/R4/datatypes.html#id */
 const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -598,7 +600,7 @@ export interface PoolLoad {
   maxWaiting: number;
 }
 
-export class KyselyResourceStore implements ResourceStore {
+export class KyselyResourceStore implements ResourceStore, AuthStateStore {
   readonly engine: StoreEngine;
   readonly #db: Kysely<StoreDatabase>;
   readonly #root: KyselyResourceAccess;
@@ -749,6 +751,23 @@ export class KyselyResourceStore implements ResourceStore {
   }
 
   /** Also prunes ticks older than a day, at most once an hour per store, so job_runs stays small. */
+  // Authentication's state (auth-state.ts).
+
+  async signingKeys(): Promise<StoredSigningKey[]> {
+    this.#assertUsable();
+    return authState.signingKeys(this.#db);
+  }
+
+  async addSigningKey(key: StoredSigningKey): Promise<void> {
+    this.#assertUsable();
+    await authState.addSigningKey(this.#db, key);
+  }
+
+  async claimAssertionId(clientId: string, jti: string, expiresAt: Date, now: Date): Promise<boolean> {
+    this.#assertUsable();
+    return authState.claimAssertionId(this.#db, clientId, jti, expiresAt, now);
+  }
+
   async claimJobRun(key: string, now: Date): Promise<boolean> {
     this.#assertUsable();
     if (now.getTime() >= this.#nextJobRunPrune) {

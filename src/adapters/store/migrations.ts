@@ -228,6 +228,28 @@ function chairBookings(engine: StoreEngine): Migration {
   };
 }
 
+/** Authentication (issue 10): the gateway's signing keys and the client assertion ids already used. */
+function auth(engine: StoreEngine): Migration {
+  const t = columnTypes(engine);
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('signing_keys')
+        .addColumn('kid', t.text, (c) => c.primaryKey())
+        .addColumn('private_jwk', t.text, (c) => c.notNull())
+        .addColumn('created_at', t.text, (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('used_assertions')
+        // client id and jti: the primary key refuses a replay, whichever process sees it second.
+        .addColumn('jti_key', t.text, (c) => c.primaryKey())
+        .addColumn('expires_at', t.text, (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('used_assertions_by_expiry').on('used_assertions').column('expires_at').execute();
+    },
+  };
+}
+
 export function migrationProvider(engine: StoreEngine): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
@@ -236,6 +258,7 @@ export function migrationProvider(engine: StoreEngine): MigrationProvider {
         '0002_outbox_and_jobs': outboxAndJobs(engine),
         '0003_referrals_by_status': referralsByStatus(),
         '0004_chair_bookings': chairBookings(engine),
+        '0005_auth': auth(engine),
       };
     },
   };

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import type { ResourceStore } from '../../ports/resource-store.js';
+import type { AuthStateStore } from '../../ports/auth-state.js';
 import { storeEngineOf, type StoreEngine } from './engine.js';
 import { KyselyResourceStore, type PoolLoad } from './kysely-resource-store.js';
 import { migrationProvider } from './migrations.js';
@@ -54,7 +55,7 @@ export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_POOL_SIZE = 10;
 
-export interface OpenedResourceStore extends ResourceStore {
+export interface OpenedResourceStore extends ResourceStore, AuthStateStore {
   readonly engine: StoreEngine;
   /** The durability and time-limit settings in force on the store's connections. */
   settings(): Promise<Record<string, string>>;

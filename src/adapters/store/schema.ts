@@ -115,6 +115,20 @@ export interface ChairBookingsTable {
   updated_at: string;
 }
 
+/** The gateway's own token signing keys, when AUTH_SIGNING_KEYS names none (docs/security.md). */
+export interface SigningKeysTable {
+  kid: string;
+  /** The private JWK, as JSON text: the database is as secret as the keys it keeps. */
+  private_jwk: string;
+  created_at: string;
+}
+
+/** Client assertion ids (`jti`) already used, kept until the assertion would have expired. */
+export interface UsedAssertionsTable {
+  jti_key: string;
+  expires_at: string;
+}
+
 export interface StoreDatabase {
   resources: ResourcesTable;
   resource_history: ResourceHistoryTable;
@@ -124,4 +138,6 @@ export interface StoreDatabase {
   job_cursors: JobCursorsTable;
   job_runs: JobRunsTable;
   chair_bookings: ChairBookingsTable;
+  signing_keys: SigningKeysTable;
+  used_assertions: UsedAssertionsTable;
 }

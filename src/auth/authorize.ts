@@ -1,0 +1,116 @@
+/**
+ * Every request meets the route table (src/http/route-table.ts) before any handler: a route no
+ * entry names is refused (404, or 405 when the path exists for another method); a public route
+ * passes; every other route needs one of the gateway's access tokens, a role the entry allows and
+ * the scope it needs. The caller and its tenant come from the token, never from a header:
+ * X-Tenant-Id is refused unless the caller is an operator (who may choose a tenant with it) or a
+ * payer (whose members are treated in several hospitals). docs/security.md.
+ */
+import type { NextFunction, Request, Response } from 'express';
+import type { OperationOutcome } from 'fhir/r4.js';
+import { badRequest, errorIssue, forbidden, methodNotAllowed, notFound, statusOf, unauthorized } from '../fhir/outcomes.js';
+import type { Logger } from '../logging/logger.js';
+import { apiSupports, findRoute, rolePermits, ROUTE_TABLE } from '../http/route-table.js';
+import { match } from 'path-to-regexp';
+import type { Caller } from './caller.js';
+import { verifyAccessToken } from './access-tokens.js';
+import { scopesPermit } from './scopes.js';
+import { gatewayUrls, type AuthService } from './token-endpoint.js';
+
+const RESOURCE_TYPE = /^[A-Z][A-Za-z]{1,63}$/;
+const TENANT_HEADER = 'x-tenant-id';
+
+const pathMatchers = ROUTE_TABLE.map((entry) => ({ entry, test: match(entry.path, { decode: false }) }));
+
+function send(res: Response, outcome: OperationOutcome, headers: Record<string, string> = {}): void {
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.status(statusOf(outcome)).type('application/fhir+json').send(JSON.stringify(outcome));
+}
+
+function challenge(error?: string, description?: string): Record<string, string> {
+  // RFC 6750 section 3: the scheme, and why the token was refused when one was sent.
+  const parts = ['Bearer realm="infusion-gateway"'];
+  if (error) parts.push(`error="${error}"`);
+  if (description) parts.push(`error_description="${description.replace(/"/g, "'")}"`);
+  return { 'WWW-Authenticate': parts.join(', ') };
+}
+
+export interface AuthorizeOptions {
+  /** undefined: AUTH=off (local development only; refused in production). */
+  service: AuthService | undefined;
+  logger: Logger;
+  defaultTenant: string;
+}
+
+export function authorizeRequests(options: AuthorizeOptions) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const found = findRoute(req.method, req.path);
+    if (!found) {
+      const otherMethod = pathMatchers.some(({ test }) => test(req.path) !== false);
+      send(res, otherMethod ? methodNotAllowed(`${req.method} is not supported on this path`) : notFound(`Path ${req.path}`));
+      return;
+    }
+    const { entry, params } = found;
+    if (entry.access.kind === 'public' || options.service === undefined) {
+      next();
+      return;
+    }
+    const service = options.service;
+    const authorization = req.get('authorization');
+    const token = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization ?? '')?.[1];
+    if (token === undefined) {
+      send(res, unauthorized('This route needs an access token: get one at the token endpoint (see /.well-known/smart-configuration)'), challenge());
+      return;
+    }
+    const urls = gatewayUrls(req, service.publicBaseUrl);
+    const checked = await verifyAccessToken(service.keys, token, { issuer: urls.origin, audience: urls.fhirBase, now: service.clock.now() });
+    if (checked.kind === 'refused') {
+      send(res, unauthorized(`The access token is refused: ${checked.reason}`), challenge('invalid_token', checked.reason));
+      return;
+    }
+    const caller: Caller = checked.caller;
+    res.locals['caller'] = caller;
+    const refusal = decide(caller, entry.access, params);
+    if (refusal) {
+      send(res, refusal.outcome, refusal.scope ? challenge('insufficient_scope', refusal.outcome.issue[0]?.diagnostics) : {});
+      return;
+    }
+    if (entry.ownedBy && params[entry.ownedBy.parameter] !== caller[entry.ownedBy.claim]) {
+      // Another tenant's or payer's endpoint: answered as if it did not exist.
+      send(res, notFound(`Path ${req.path}`));
+      return;
+    }
+    const headerTenant = req.get(TENANT_HEADER);
+    if (caller.role === 'operator' || caller.role === 'payer') {
+      res.locals['tenant'] = headerTenant ?? caller.tenant ?? options.defaultTenant;
+    } else if (headerTenant !== undefined && headerTenant !== caller.tenant) {
+      send(res, badRequest([errorIssue('forbidden', `${TENANT_HEADER} may not name another tenant: the tenant comes from the access token`, TENANT_HEADER)]));
+      return;
+    } else {
+      res.locals['tenant'] = caller.tenant ?? options.defaultTenant;
+    }
+    next();
+  };
+}
+
+function decide(caller: Caller, access: (typeof ROUTE_TABLE)[number]['access'], params: Record<string, string>): { outcome: OperationOutcome; scope?: boolean } | undefined {
+  if (access.kind === 'roles') {
+    if (!access.roles.includes(caller.role)) return { outcome: forbidden(`The ${caller.role} role may not call this route`) };
+    if (access.scope && !scopesPermit(caller.scopes, access.scope.resourceType, access.scope.interaction)) {
+      return { outcome: forbidden(`The token's scopes do not allow this (needs system/${access.scope.resourceType}.${access.scope.interaction})`), scope: true };
+    }
+    return undefined;
+  }
+  if (access.kind === 'fhir') {
+    const type = params['type'] ?? '';
+    // Not a resource type ($operation, a typo): the FHIR router answers it (404/405).
+    if (!RESOURCE_TYPE.test(type)) return undefined;
+    // What the API does for nobody (create a Task) is the API's to refuse, with its own answer (404/405).
+    if (!apiSupports(type, access.interaction)) return undefined;
+    if (!rolePermits(caller.role, type, access.interaction)) return { outcome: forbidden(`The ${caller.role} role may not do this on ${type}`) };
+    if (!scopesPermit(caller.scopes, type, access.interaction)) {
+      return { outcome: forbidden(`The token's scopes do not allow this (needs system/${type}.${access.interaction})`), scope: true };
+    }
+  }
+  return undefined;
+}
