@@ -17,7 +17,7 @@ export function parseScope(scope: string): ParsedScope | undefined {
   if (!match) return undefined;
   const [, , resourceType, rights] = match as unknown as [string, string, string, string];
   const interactions: Interaction[] =
-    rights === '*' ? ['c', 'r', 'u', 'd', 's'] : rights === 'read' ? ['r', 's'] : rights === 'write' ? ['c', 'u', 'd'] : ([...rights] as Interaction[]);
+    rights === '*' ? ['c', 'r', 'u', 'd', 's'] : rights === 'read' ? ['r', 's'] : rights === 'write' ? ['c', 'u', 'd'] : (rights.split('') as Interaction[]);
   return { resourceType, interactions: new Set(interactions) };
 }
 

@@ -172,7 +172,7 @@ export function buildOpenApiDocument(input: OpenApiInput): Json {
   const security = input.tokenUrl ? [{ smartBackendServices: [] }] : undefined;
   const paths: Record<string, Json> = {};
   const add = (path: string, method: string, operation: Json): void => {
-    paths[path] = { ...(paths[path] ?? {}), [method]: operation };
+    paths[path] = { ...paths[path], [method]: operation };
   };
   const types = new Set<string>(['OperationOutcome', 'Parameters', 'Bundle', 'CapabilityStatement']);
 
