@@ -122,7 +122,8 @@ function valueOfEntry(entry: ParametersParameter, type: string, expression: stri
     return { issue: errorIssue('invalid', `Parameter '${entry.name}' must carry ${element} (a FHIR ${type})`, `${expression}.value`) };
   }
   const pattern = PRIMITIVE_REGEXES[type];
-  if (pattern && (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') && !pattern.test(String(value))) {
+  const primitive = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
+  if (pattern && (!primitive || !pattern.test(String(value)))) {
     return { issue: errorIssue('value', `Parameter '${entry.name}' must be a FHIR ${type}`, `${expression}.${element}`) };
   }
   return { value: value as OperationValue };
