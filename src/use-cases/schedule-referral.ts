@@ -15,18 +15,19 @@
  */
 import type { Appointment, HealthcareService, Location, OperationOutcome, OperationOutcomeIssue, Reference, ServiceRequest, Task } from 'fhir/r4.js';
 import { DateTime } from 'luxon';
-import { buildAppointment, chairIdOf, siteIdOf, type AppointmentSlot, type AppointmentSubject } from '../domain/appointment.js';
+import { buildAppointment, chairIdOf, chairReference, siteIdOf, type AppointmentSlot, type AppointmentSubject } from '../domain/appointment.js';
 import type { CatalogDrug } from '../domain/drug-catalog.js';
 import { earliestStart, rescheduleNoticeIssues } from '../domain/lead-time.js';
 import { placerIdentifier, requestedPeriod, type EhrReferences } from '../domain/referral.js';
 import { REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, taskStatusFor } from '../domain/referral-status.js';
-import { instantWithSiteOffset, openIntervals, siteCalendarFromLocation, type SiteCalendar } from '../domain/site-hours.js';
+import { instantWithSiteOffset, openIntervals, openIntervalsMs, siteCalendarFromLocation, type SiteCalendar } from '../domain/site-hours.js';
 import { planSeries } from '../domain/infusion-series.js';
 import type { DirectorySite } from '../domain/site-directory.js';
 import { findSlots, type SlotFilters, type SlotProposal } from '../domain/slot-finder.js';
 import { formatAppointmentTime } from '../domain/reminder-text.js';
+import { startsOnFindGrid, walkInRefusalOutcome, WALK_IN_OFFERS, type SlotOffer } from '../domain/walk-in.js';
 import { appointmentWriteBack, taskWriteBack } from '../domain/write-back.js';
-import { conflict, errorIssue, informationIssue, notFound, unprocessable } from '../fhir/outcomes.js';
+import { conflict, errorIssue, notFound, unprocessable } from '../fhir/outcomes.js';
 import { parseRelativeReference } from '../fhir/references.js';
 import type { ChairBooking, ReferralRow, ResourceWriter, TenantId } from '../ports/resource-store.js';
 import type { GatewayDeps } from './deps.js';
@@ -203,21 +204,37 @@ export async function findAppointments(
   return { kind: 'found', appointments: found.map((p) => buildAppointment({ status: 'proposed', slot: slotOf(prepared.context, p), subject: prepared.context.subject })) };
 }
 
-/** The issues of a walk-in, with the next slots the referral could have (information issues). */
-async function walkInRefusal(deps: GatewayDeps, issues: OperationOutcomeIssue[], context: Partial<SchedulingContext> | undefined): Promise<Refusal> {
-  const offered: OperationOutcomeIssue[] = [];
+/**
+ * A walk-in refused (seed 001: offered a new slot): the issues that say why, and the next
+ * WALK_IN_OFFERS slots exactly as `$find` (no filters) would propose them for the referral, chairs
+ * checked against every booking and live hold, contained in the outcome (domain/walk-in.ts).
+ */
+async function walkInRefusal(deps: GatewayDeps, issues: OperationOutcomeIssue[], context: Partial<SchedulingContext> | undefined, options: { cleared: boolean; expression: string }): Promise<Refusal> {
+  const offers: SlotOffer[] = [];
   if (context?.site && context.calendar && context.subject && context.earliest && context.latest && context.durationMinutes) {
-    const next = await proposals(deps, context as SchedulingContext, { count: 3 });
-    for (const slot of next) {
-      offered.push(
-        informationIssue(
-          'informational',
-          `Next slot at ${context.site.name}: ${formatAppointmentTime(slot.start, context.calendar.timeZone)} (${context.durationMinutes} minutes), bookable once the referral is cleared`,
-        ),
-      );
+    const full = context as SchedulingContext;
+    const next = await proposals(deps, full, { count: WALK_IN_OFFERS });
+    for (const proposal of next) {
+      const slot = slotOf(full, proposal);
+      const chair = chairReference(slot).display ?? slot.chairId;
+      const when = `${formatAppointmentTime(proposal.start, full.calendar.timeZone)} (${full.durationMinutes} minutes, ${chair})`;
+      offers.push({
+        appointment: buildAppointment({ status: 'proposed', slot, subject: full.subject }),
+        diagnostics: options.cleared
+          ? `Next slot at ${full.site.name}: ${when}; book it with Appointment/$book`
+          : `Next slot at ${full.site.name}: ${when}, bookable once the referral is cleared`,
+      });
     }
   }
-  return { kind: 'refused', outcome: unprocessable([...issues, ...offered]) };
+  return { kind: 'refused', outcome: walkInRefusalOutcome(issues, offers, options.expression) };
+}
+
+/** A walk-in for a referral named by its ServiceRequest id: why, with the referral's next slots. */
+async function walkInRefusalFor(deps: GatewayDeps, tenant: TenantId, serviceRequestId: string | undefined, issues: OperationOutcomeIssue[], expression: string): Promise<Refusal> {
+  if (serviceRequestId === undefined) return walkInRefusal(deps, issues, undefined, { cleared: false, expression });
+  const prepared = await schedulingContext(deps, tenant, serviceRequestId, { expression: 'Appointment.basedOn' });
+  if (prepared.ok) return walkInRefusal(deps, issues, prepared.context, { cleared: true, expression });
+  return walkInRefusal(deps, [...issues, ...prepared.issues.filter((i) => !issues.some((j) => j.diagnostics === i.diagnostics))], prepared.context, { cleared: false, expression });
 }
 
 /** Checks that a proposed Appointment is one of the referral's valid slots; returns the slot. */
@@ -234,7 +251,7 @@ function slotOfAppointment(context: SchedulingContext, appointment: Appointment)
   if (end.getTime() - start.getTime() !== context.durationMinutes * 60_000) {
     issues.push(errorIssue('business-rule', `A ${context.subject.dose === 'first-dose' ? 'first' : 'maintenance'} dose of ${context.drug.name} takes ${context.durationMinutes} minutes of chair time`, 'Appointment.end'));
   }
-  if (start < context.earliest) issues.push(errorIssue('business-rule', `The earliest start is ${formatAppointmentTime(context.earliest, context.calendar.timeZone)} (pharmacy lead time, the order's and the authorization's periods)`, 'Appointment.start'));
+  if (start < context.earliest) issues.push(errorIssue('business-rule', `${formatAppointmentTime(start, context.calendar.timeZone)} is before the referral can be seen (the pharmacy lead time after clearance, the order's and the authorization's periods)`, 'Appointment.start'));
   if (end > context.latest) issues.push(errorIssue('business-rule', `The appointment must end by ${formatAppointmentTime(context.latest, context.calendar.timeZone)} (the order's and the authorization's periods)`, 'Appointment.end'));
   const open = openIntervals(context.calendar, start, end).some((i) => i.start.getTime() <= start.getTime() && i.end.getTime() >= end.getTime());
   if (!open) issues.push(errorIssue('business-rule', `${context.site.name} is not open for the whole appointment`, 'Appointment.start'));
@@ -312,20 +329,36 @@ export async function bookAppointment(deps: GatewayDeps, input: { tenant: Tenant
 async function reserve(deps: GatewayDeps, input: { tenant: TenantId; appointment: Appointment; book: boolean }): Promise<Reserved | Refusal> {
   const serviceRequestId = serviceRequestIdOf(input.appointment);
   if (serviceRequestId === undefined) {
-    return walkInRefusal(deps, [errorIssue('business-rule', 'No walk-ins: an infusion appointment is booked for a referral (Appointment.basedOn its ServiceRequest)', 'Appointment.basedOn')], undefined);
+    return walkInRefusal(deps, [errorIssue('business-rule', 'No walk-ins: an infusion appointment is booked for a referral (Appointment.basedOn its ServiceRequest)', 'Appointment.basedOn')], undefined, { cleared: false, expression: 'Appointment.basedOn' });
+  }
+  if (ATTENDED.includes(input.appointment.status)) {
+    // A patient who turns up without a booking (seed 001): refused, and offered the next slots.
+    return walkInRefusalFor(deps, input.tenant, serviceRequestId, [errorIssue('business-rule', `No walk-ins: there is no booked appointment to record as ${input.appointment.status}; book one of the slots offered`, 'Appointment.status')], 'Appointment.start');
   }
   const prepared = await schedulingContext(deps, input.tenant, serviceRequestId, { expression: 'Appointment.basedOn' });
   const now = deps.clock.now();
-  // Booking a hold: the referral is still cleared and the hold must still stand.
-  const heldId = input.book && input.appointment.id !== undefined ? input.appointment.id : undefined;
+  // Booking a hold: the referral is still cleared and the hold must still stand. A proposal
+  // (status proposed, from $find or a walk-in refusal) names no hold, whatever its id.
+  const heldId = input.book && input.appointment.id !== undefined && input.appointment.status !== 'proposed' ? input.appointment.id : undefined;
   const held = heldId !== undefined ? await deps.store.readChairBooking(heldId) : undefined;
-  if (!prepared.ok) return walkInRefusal(deps, prepared.issues, prepared.context);
+  if (!prepared.ok) return walkInRefusal(deps, prepared.issues, prepared.context, { cleared: false, expression: 'Appointment.start' });
   const context = prepared.context;
   if (heldId !== undefined && (!held || held.tenant !== input.tenant || held.status !== 'held' || (held.holdExpiresAt !== undefined && held.holdExpiresAt <= now.toISOString()))) {
     return { kind: 'refused', outcome: conflict('The hold on this appointment has lapsed or does not exist; ask $find for free slots and book again', 'Appointment.id') };
   }
   const { slot, issues } = slotOfAppointment(context, input.appointment);
-  if (!slot) return { kind: 'refused', outcome: unprocessable(issues) };
+  if (slot && heldId === undefined) {
+    const openRun = openIntervalsMs(context.calendar, slot.start.getTime() - 86_400_000, slot.end.getTime()).find(([s, e]) => s <= slot.start.getTime() && e >= slot.end.getTime());
+    if (openRun && !startsOnFindGrid({ start: slot.start, openRunStart: new Date(openRun[0]), stepMinutes: deps.scheduling.stepMinutes })) {
+      issues.push(errorIssue('business-rule', `No walk-ins: ${formatAppointmentTime(slot.start, context.calendar.timeZone)} is not a slot $find proposes (every ${deps.scheduling.stepMinutes} minutes from opening)`, 'Appointment.start'));
+    }
+  }
+  // A time never proposed (outside the lead time, the periods, the hours or the grid) is a
+  // walk-in too: refused with the slots that are real.
+  if (!slot || issues.length > 0) {
+    const why = errorIssue('business-rule', 'No walk-ins: the time asked for is not a slot this referral can be booked in; the next real slots follow', 'Appointment.start');
+    return walkInRefusal(deps, [why, ...issues], context, { cleared: true, expression: 'Appointment.start' });
+  }
 
   const appointmentId = heldId ?? deps.newId();
   const holdExpiresAt = input.book ? undefined : new Date(now.getTime() + deps.scheduling.holdMinutes * 60_000);
@@ -407,7 +440,13 @@ export async function updateAppointmentByClient(
     return { kind: 'refused', outcome: unprocessable([errorIssue('invalid', `The body must be the Appointment ${input.id}`, 'Appointment.id')]) };
   }
   const stored = await deps.store.read<Appointment>([input.tenant], 'Appointment', input.id);
-  if (!stored?.id) return { kind: 'refused', outcome: notFound('Appointment', input.id) };
+  if (!stored?.id) {
+    if (ATTENDED.includes(body.status)) {
+      // An arrival recorded on an appointment that was never booked: a walk-in (seed 001).
+      return walkInRefusalFor(deps, input.tenant, serviceRequestIdOf(body), [errorIssue('business-rule', `No walk-ins: there is no booked appointment ${input.id} to record as ${body.status}; book one of the slots offered`, 'Appointment.status')], 'Appointment.start');
+    }
+    return { kind: 'refused', outcome: notFound('Appointment', input.id) };
+  }
   const current = stored as Appointment & { id: string };
   const issues: OperationOutcomeIssue[] = [];
   for (const key of [...new Set([...Object.keys(current), ...Object.keys(body)])].sort()) {
@@ -418,6 +457,17 @@ export async function updateAppointmentByClient(
   }
   const serviceRequestId = serviceRequestIdOf(current);
   const allowed = NEXT_STATUSES[current.status] ?? [current.status];
+  if (ATTENDED.includes(body.status) && !allowed.includes(body.status)) {
+    // The patient turned up for something not booked (a hold, a cancelled or missed visit): a
+    // walk-in, refused with the next slots.
+    return walkInRefusalFor(
+      deps,
+      input.tenant,
+      serviceRequestId,
+      [...issues, errorIssue('business-rule', `No walk-ins: an appointment that is ${current.status} is not booked, so it cannot become ${body.status}; book one of the slots offered`, 'Appointment.status')],
+      'Appointment.start',
+    );
+  }
   if (!allowed.includes(body.status)) {
     issues.push(errorIssue('business-rule', `An appointment that is ${current.status} cannot become ${body.status}; book again with $find and $book`, 'Appointment.status'));
   }

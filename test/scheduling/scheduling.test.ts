@@ -201,6 +201,101 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     expect(none.body.total).to.equal(0);
   });
 
+  describe('a patient with a cleared referral and no booking is refused with the next three real slots (seed 001)', () => {
+    const OFFERED = 'https://fhir.infusion-gateway.example/StructureDefinition/offered-appointment';
+    const CHAIR = 'https://fhir.infusion-gateway.example/sid/chair';
+    const slotKey = (a: any): string => `${a.start}|${a.end}|${a.participant.find((p: any) => p.actor.identifier?.system === CHAIR)?.actor.identifier.value}|${a.status}`;
+
+    /** The offered Appointments of a refusal, each reached through its issue's reference. */
+    function offersOf(outcome: any): any[] {
+      const offers = outcome.issue.filter((i: any) => i.severity === 'information');
+      return offers.map((issue: any) => {
+        const reference = issue.extension.find((e: any) => e.url === OFFERED).valueReference.reference;
+        expect(reference).to.match(/^#offer-\d$/);
+        return outcome.contained.find((r: any) => `#${r.id}` === reference);
+      });
+    }
+
+    async function walkInWorld(): Promise<{ serviceRequestId: string; otherHold: any; expected: any[] }> {
+      const { serviceRequestId } = await clearedReferral(world.gw, 'tocilizumab');
+      // Another patient holds the first chair of the first slot: no offer may name it.
+      const other = await clearedReferral(world.gw, 'tocilizumab');
+      const [first] = await find(world.gw, other.serviceRequestId, '&_count=1');
+      const otherHold = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$hold`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: first }] } });
+      expect(otherHold.status).to.equal(201);
+      const expected = await find(world.gw, serviceRequestId, '&_count=3');
+      expect(expected).to.have.length(3);
+      return { serviceRequestId, otherHold: otherHold.body, expected };
+    }
+
+    function expectRefusalWithSlots(refused: { status: number; body: any }, expected: any[], otherHold: any, expression: string): void {
+      expect(refused.status, JSON.stringify(refused.body)).to.equal(422);
+      expect(refused.body.issue[0].severity).to.equal('error');
+      expect(refused.body.issue[0].diagnostics).to.match(/^No walk-ins/);
+      expect(refused.body.issue[0].expression).to.deep.equal([expression]);
+      expect(refused.body.issue.every((i: any) => Array.isArray(i.expression) && i.expression.length > 0)).to.equal(true);
+      const offers = offersOf(refused.body);
+      expect(offers.map(slotKey)).to.deep.equal(expected.map(slotKey));
+      expect(offers.map(slotKey)).to.not.include(slotKey({ ...otherHold, status: 'proposed' }));
+      const words = refused.body.issue.filter((i: any) => i.severity === 'information').map((i: any) => i.diagnostics);
+      expect(words[0]).to.contain('Monday, December 7, 2026 at 3:00 PM MST');
+      expect(words[0]).to.contain('Appointment/$book');
+    }
+
+    it('refuses POST Appointment with status arrived, and the offered slot books as it is', async () => {
+      const { serviceRequestId, otherHold, expected } = await walkInWorld();
+      const arrival = {
+        resourceType: 'Appointment',
+        status: 'arrived',
+        start: '2026-12-04T15:30:00-07:00',
+        end: '2026-12-04T17:15:00-07:00',
+        basedOn: [{ reference: `ServiceRequest/${serviceRequestId}` }],
+        participant: [{ actor: { reference: 'Location/hin-denver-cherry-creek' }, status: 'accepted' }],
+      };
+      const refused = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment`, { body: arrival });
+      expectRefusalWithSlots(refused, expected, otherHold, 'Appointment.status');
+      expect((await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment?based-on=ServiceRequest/${serviceRequestId}`)).body.total).to.equal(0);
+
+      const booked = await book(world.gw, offersOf(refused.body)[0]);
+      expect(booked.status, JSON.stringify(booked.body?.issue)).to.equal(201);
+      expect(booked.body.status).to.equal('booked');
+      expect(booked.body.start).to.equal(expected[0].start);
+    });
+
+    it('refuses $book of a time never proposed: before the pharmacy lead time, and off the slot grid', async () => {
+      const { serviceRequestId, otherHold, expected } = await walkInWorld();
+      const template = { ...expected[0] };
+      const tooSoon = await book(world.gw, { ...template, start: '2026-12-05T10:00:00-07:00', end: '2026-12-05T11:45:00-07:00' });
+      expectRefusalWithSlots(tooSoon, expected, otherHold, 'Appointment.start');
+      const offGrid = await book(world.gw, { ...template, start: '2026-12-08T09:07:00-07:00', end: '2026-12-08T10:52:00-07:00' });
+      expectRefusalWithSlots(offGrid, expected, otherHold, 'Appointment.start');
+      expect(offGrid.body.issue[1].diagnostics).to.contain('is not a slot $find proposes');
+      expect((await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment?based-on=ServiceRequest/${serviceRequestId}`)).body.total).to.equal(0);
+    });
+
+    it('refuses an update to arrived of an Appointment that is only held, or was never booked', async () => {
+      const { serviceRequestId, otherHold, expected } = await walkInWorld();
+      clock.set('2026-12-07T22:00:00Z'); // Monday 15:00 MST: the held time has come
+      const heldArrival = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${otherHold.id}`, { method: 'PUT', body: { ...otherHold, status: 'arrived' } });
+      expect(heldArrival.status).to.equal(422);
+      expect(heldArrival.body.issue[0].diagnostics).to.match(/^No walk-ins: an appointment that is pending/);
+      expect(offersOf(heldArrival.body)).to.have.length(3);
+
+      clock.set('2026-12-04T22:00:00Z');
+      const unknown = {
+        resourceType: 'Appointment',
+        id: `never-booked-${randomUUID().slice(0, 8)}`,
+        status: 'arrived',
+        start: '2026-12-04T15:30:00-07:00',
+        end: '2026-12-04T17:15:00-07:00',
+        basedOn: [{ reference: `ServiceRequest/${serviceRequestId}` }],
+        participant: [{ actor: { reference: 'Location/hin-denver-cherry-creek' }, status: 'accepted' }],
+      };
+      const neverBooked = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${unknown.id}`, { method: 'PUT', body: unknown });
+      expectRefusalWithSlots(neverBooked, expected, otherHold, 'Appointment.status');
+    });
+  });
+
   it('refuses a reschedule with less notice than the pharmacy needs, and takes one with enough', async () => {
     const { serviceRequestId } = await clearedReferral(world.gw, 'tocilizumab');
     const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');
