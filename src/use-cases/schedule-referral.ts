@@ -13,7 +13,7 @@
  * No walk-ins: an Appointment for a referral that is not cleared, or with no referral at all, is
  * refused with an OperationOutcome that says why and names the next slots.
  */
-import type { Appointment, HealthcareService, Location, OperationOutcome, OperationOutcomeIssue, Reference, ServiceRequest, Task } from 'fhir/r4.js';
+import type { Appointment, Coverage, HealthcareService, Location, OperationOutcome, OperationOutcomeIssue, Patient, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
 import { DateTime } from 'luxon';
 import { buildAppointment, chairIdOf, chairReference, siteIdOf, type AppointmentSlot, type AppointmentSubject } from '../domain/appointment.js';
 import type { CatalogDrug } from '../domain/drug-catalog.js';
@@ -22,13 +22,15 @@ import { placerIdentifier, requestedPeriod, type EhrReferences } from '../domain
 import { REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, taskStatusFor } from '../domain/referral-status.js';
 import { instantWithSiteOffset, openIntervals, openIntervalsMs, siteCalendarFromLocation, type SiteCalendar } from '../domain/site-hours.js';
 import { planSeries } from '../domain/infusion-series.js';
-import type { DirectorySite } from '../domain/site-directory.js';
+import type { DirectoryPlan, DirectorySite, GeoPoint, SiteDirectory } from '../domain/site-directory.js';
 import { findSlots, type SlotFilters, type SlotProposal } from '../domain/slot-finder.js';
 import { formatAppointmentTime } from '../domain/reminder-text.js';
 import { startsOnFindGrid, walkInRefusalOutcome, WALK_IN_OFFERS, type SlotOffer } from '../domain/walk-in.js';
 import { appointmentWriteBack, taskWriteBack } from '../domain/write-back.js';
-import { conflict, errorIssue, notFound, unprocessable } from '../fhir/outcomes.js';
-import { parseRelativeReference } from '../fhir/references.js';
+import { conflict, errorIssue, notFound, unprocessable, warningIssue } from '../fhir/outcomes.js';
+import { findContained, parseRelativeReference } from '../fhir/references.js';
+import { candidateSites, rankProposals, type NearFilter } from '../domain/multi-site-find.js';
+import { patientHomePosition } from '../domain/patient-position.js';
 import type { ChairBooking, ReferralRow, ResourceWriter, TenantId } from '../ports/resource-store.js';
 import type { GatewayDeps } from './deps.js';
 import { markNoShow } from './mark-no-shows.js';
@@ -84,6 +86,85 @@ async function siteCalendar(deps: GatewayDeps, site: DirectorySite): Promise<Sit
   return siteCalendarFromLocation(location, service);
 }
 
+/**
+ * When a referral can be seen at one site: no sooner than the pharmacy lead time after now and
+ * after clearance (in the site's zone, its closures skipped), within the order's and the
+ * authorization's periods and the window asked for, at most FIND_DAYS ahead.
+ */
+function windowAtSite(
+  deps: GatewayDeps,
+  input: { drug: CatalogDrug; clearedAt: Date; serviceRequest: ServiceRequest; task: Task; calendar: SiteCalendar; window?: { start?: Date; end?: Date } },
+): { earliest: Date; latest: Date } {
+  const { calendar } = input;
+  const authorizationPeriod = outputOf(input.task, 'authorization-period')?.valuePeriod;
+  const afterLeadTime = earliestStart({
+    now: deps.clock.now(),
+    authorizedAt: input.clearedAt,
+    leadTimeBusinessDays: input.drug.pharmacyLeadTimeBusinessDays,
+    timeZone: calendar.timeZone,
+    closures: calendar.closures,
+  });
+  const ordered = requestedPeriod(input.serviceRequest);
+  const starts = [afterLeadTime, instantOf(ordered?.start, calendar.timeZone, 'start'), instantOf(authorizationPeriod?.start, calendar.timeZone, 'start'), input.window?.start];
+  const ends = [instantOf(ordered?.end, calendar.timeZone, 'end'), instantOf(authorizationPeriod?.end, calendar.timeZone, 'end'), input.window?.end];
+  const earliest = new Date(Math.max(...starts.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
+  const horizon = earliest.getTime() + deps.scheduling.findDays * 86_400_000;
+  const latest = new Date(Math.min(horizon, ...ends.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
+  return { earliest, latest };
+}
+
+/** The referral's patient and plan, for choosing among sites: contained, else stored at the gateway. */
+async function patientAndPlan(deps: GatewayDeps, context: SchedulingContext, directory: SiteDirectory): Promise<{ home?: GeoPoint; plan?: DirectoryPlan }> {
+  const resolve = async (reference: string | undefined, type: 'Patient' | 'Coverage'): Promise<Resource | undefined> => {
+    if (reference === undefined) return undefined;
+    const contained = findContained(context.serviceRequest, reference);
+    if (contained) return contained;
+    const parsed = parseRelativeReference(reference);
+    return parsed?.resourceType === type ? ((await deps.store.read([context.tenant], type, parsed.id)) ?? undefined) : undefined;
+  };
+  const patient = await resolve(context.serviceRequest.subject?.reference, 'Patient');
+  // The Coverage the payer verified, else the order's own.
+  const verified = outputOf(context.task, 'verified-coverage')?.valueReference?.reference;
+  const coverage = (await resolve(verified, 'Coverage')) ?? (await resolve(context.serviceRequest.insurance?.[0]?.reference, 'Coverage'));
+  const home = patient?.resourceType === 'Patient' ? patientHomePosition(patient as Patient)?.position : undefined;
+  const plan = coverage?.resourceType === 'Coverage' ? directory.planForCoverage(coverage as Coverage) : undefined;
+  return { ...(home ? { home } : {}), ...(plan ? { plan } : {}) };
+}
+
+/** The scheduling context moved to another site of the network: its calendar and window. */
+async function contextAtSite(deps: GatewayDeps, context: SchedulingContext, site: DirectorySite, window?: { start?: Date; end?: Date }): Promise<SchedulingContext | undefined> {
+  if (site.locationId === context.site.locationId && window === undefined) return context;
+  const calendar = await siteCalendar(deps, site);
+  if (!calendar) return undefined;
+  const { earliest, latest } = windowAtSite(deps, { drug: context.drug, clearedAt: context.clearedAt, serviceRequest: context.serviceRequest, task: context.task, calendar, ...(window ? { window } : {}) });
+  return { ...context, site, calendar, earliest, latest };
+}
+
+/**
+ * The context at the site an Appointment names, when it is not the confirmed one: allowed only at
+ * a site the referral allows (active, gives the drug, in the plan's network), as multi-site $find
+ * proposes.
+ */
+async function contextForAppointmentSite(deps: GatewayDeps, context: SchedulingContext, appointment: Appointment): Promise<{ context: SchedulingContext; issues: OperationOutcomeIssue[] }> {
+  const siteId = siteIdOf(appointment);
+  if (siteId === undefined || siteId === context.site.locationId) return { context, issues: [] };
+  const directory = await deps.sites.current();
+  const { home, plan } = await patientAndPlan(deps, context, directory);
+  const { sites, excluded } = candidateSites(directory, {
+    drugCodings: context.subject.drugCodings,
+    ...(plan ? { plan } : {}),
+    ...(home ? { home } : {}),
+    confirmedSiteId: context.site.locationId,
+    locationIds: [siteId],
+  });
+  const moved = sites[0] ? await contextAtSite(deps, context, sites[0].site) : undefined;
+  if (!moved) {
+    const why = excluded[0]?.display ?? `Location/${siteId} has no hours the network can schedule`;
+    return { context, issues: [errorIssue('business-rule', `The appointment must be at a site the referral allows: ${why}`, 'Appointment.participant')] };
+  }
+  return { context: moved, issues: [] };
+}
+
 /** The referral behind a ServiceRequest id, with every scheduling input, or why it cannot be scheduled. */
 export async function schedulingContext(
   deps: GatewayDeps,
@@ -123,21 +204,7 @@ export async function schedulingContext(
   const dose = earlierDoses.resources.some((a) => a.id !== options.rescheduling) ? 'maintenance' : 'first-dose';
   const durationMinutes = dose === 'first-dose' ? drug.chairMinutes.firstDose : drug.chairMinutes.maintenance;
   const clearedAt = new Date(task.lastModified ?? row.updatedAt);
-  const authorizationPeriod = outputOf(task, 'authorization-period')?.valuePeriod;
-  const now = deps.clock.now();
-  const afterLeadTime = earliestStart({
-    now,
-    authorizedAt: clearedAt,
-    leadTimeBusinessDays: drug.pharmacyLeadTimeBusinessDays,
-    timeZone: calendar.timeZone,
-    closures: calendar.closures,
-  });
-  const ordered = requestedPeriod(serviceRequest);
-  const starts = [afterLeadTime, instantOf(ordered?.start, calendar.timeZone, 'start'), instantOf(authorizationPeriod?.start, calendar.timeZone, 'start'), options.window?.start];
-  const ends = [instantOf(ordered?.end, calendar.timeZone, 'end'), instantOf(authorizationPeriod?.end, calendar.timeZone, 'end'), options.window?.end];
-  const earliest = new Date(Math.max(...starts.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
-  const horizon = earliest.getTime() + deps.scheduling.findDays * 86_400_000;
-  const latest = new Date(Math.min(horizon, ...ends.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
+  const { earliest, latest } = windowAtSite(deps, { drug, clearedAt, serviceRequest, task, calendar, ...(options.window ? { window: options.window } : {}) });
   const ehr = (row.referral as { ehr?: EhrReferences } | null)?.ehr;
   const context: SchedulingContext = {
     tenant,
@@ -193,15 +260,65 @@ async function proposals(deps: GatewayDeps, context: SchedulingContext, options:
   });
 }
 
-/** `Appointment/$find`: the next proposed Appointments for a cleared referral. */
+/** Which sites `$find` searches: absent, the referral's confirmed site. */
+export interface FindSites {
+  locationIds?: readonly string[];
+  near?: NearFilter;
+}
+
+/**
+ * `Appointment/$find`: the next proposed Appointments for a cleared referral, at its confirmed
+ * site or across the sites asked for (`location`, `near`) that the referral allows, ranked by
+ * earliest start, then distance (domain/multi-site-find.ts). Sites asked for but not allowed come
+ * back as issues beside the proposals; none allowed at all is a refusal.
+ */
 export async function findAppointments(
   deps: GatewayDeps,
-  input: { tenant: TenantId; serviceRequestId: string; count: number; filters?: SlotFilters; window?: { start?: Date; end?: Date } },
-): Promise<{ kind: 'found'; appointments: Appointment[] } | Refusal> {
+  input: { tenant: TenantId; serviceRequestId: string; count: number; filters?: SlotFilters; window?: { start?: Date; end?: Date }; sites?: FindSites },
+): Promise<{ kind: 'found'; appointments: Appointment[]; issues: OperationOutcomeIssue[] } | Refusal> {
   const prepared = await schedulingContext(deps, input.tenant, input.serviceRequestId, { expression: 'Parameters.parameter.where(name=\'referral\')', ...(input.window ? { window: input.window } : {}) });
   if (!prepared.ok) return { kind: 'refused', outcome: unprocessable(prepared.issues) };
-  const found = await proposals(deps, prepared.context, { count: input.count, ...(input.filters ? { filters: input.filters } : {}) });
-  return { kind: 'found', appointments: found.map((p) => buildAppointment({ status: 'proposed', slot: slotOf(prepared.context, p), subject: prepared.context.subject })) };
+  const context = prepared.context;
+  const filters = input.filters ? { filters: input.filters } : {};
+  if (input.sites === undefined || (input.sites.locationIds === undefined && input.sites.near === undefined)) {
+    const found = await proposals(deps, context, { count: input.count, ...filters });
+    return { kind: 'found', appointments: found.map((p) => buildAppointment({ status: 'proposed', slot: slotOf(context, p), subject: context.subject })), issues: [] };
+  }
+
+  const directory = await deps.sites.current();
+  const { home, plan } = await patientAndPlan(deps, context, directory);
+  const { sites, excluded } = candidateSites(directory, {
+    drugCodings: context.subject.drugCodings,
+    ...(plan ? { plan } : {}),
+    ...(home ? { home } : {}),
+    confirmedSiteId: context.site.locationId,
+    ...(input.sites.locationIds !== undefined ? { locationIds: input.sites.locationIds } : {}),
+    ...(input.sites.near !== undefined ? { near: input.sites.near } : {}),
+  });
+  const expression = input.sites.locationIds !== undefined ? 'location' : 'near';
+  if (sites.length === 0) {
+    const issues = excluded.length > 0
+      ? excluded.map((e) => errorIssue('business-rule', `${e.display}: the referral cannot be scheduled there`, expression))
+      : [errorIssue('business-rule', 'No site the referral allows (active, giving the drug, in the plan\'s network) is within the distance asked for', expression)];
+    return { kind: 'refused', outcome: unprocessable(issues) };
+  }
+  const bySite = new Map<string, SchedulingContext>();
+  const found: SlotProposal[] = [];
+  for (const candidate of sites) {
+    const atSite = await contextAtSite(deps, context, candidate.site, input.window);
+    if (!atSite) continue;
+    bySite.set(candidate.site.locationId, atSite);
+    found.push(...(await proposals(deps, atSite, { count: input.count, ...filters })));
+  }
+  const ranked = rankProposals(found, new Map(sites.map((c) => [c.site.locationId, c.distanceKm])), input.count);
+  return {
+    kind: 'found',
+    appointments: ranked.map((p) => {
+      const atSite = bySite.get(p.locationId)!;
+      return buildAppointment({ status: 'proposed', slot: slotOf(atSite, p), subject: atSite.subject });
+    }),
+    issues: excluded.map((e) => warningIssue('business-rule', `${e.display}: left out of the search`, expression)),
+  };
 }
 
 /**
@@ -342,7 +459,9 @@ async function reserve(deps: GatewayDeps, input: { tenant: TenantId; appointment
   const heldId = input.book && input.appointment.id !== undefined && input.appointment.status !== 'proposed' ? input.appointment.id : undefined;
   const held = heldId !== undefined ? await deps.store.readChairBooking(heldId) : undefined;
   if (!prepared.ok) return walkInRefusal(deps, prepared.issues, prepared.context, { cleared: false, expression: 'Appointment.start' });
-  const context = prepared.context;
+  const atSite = await contextForAppointmentSite(deps, prepared.context, input.appointment);
+  if (atSite.issues.length > 0) return walkInRefusal(deps, atSite.issues, prepared.context, { cleared: true, expression: 'Appointment.start' });
+  const context = atSite.context;
   if (heldId !== undefined && (!held || held.tenant !== input.tenant || held.status !== 'held' || (held.holdExpiresAt !== undefined && held.holdExpiresAt <= now.toISOString()))) {
     return { kind: 'refused', outcome: conflict('The hold on this appointment has lapsed or does not exist; ask $find for free slots and book again', 'Appointment.id') };
   }
@@ -491,8 +610,12 @@ export async function updateAppointmentByClient(
   const booking = await deps.store.readChairBooking(current.id);
   const moved = body.start !== current.start || body.end !== current.end || chairIdOf(body) !== chairIdOf(current) || siteIdOf(body) !== siteIdOf(current);
   const prepared = await schedulingContext(deps, input.tenant, serviceRequestId, { expression: 'Appointment.basedOn', rescheduling: current.id });
-  const context = prepared.ok ? prepared.context : (prepared.context as SchedulingContext | undefined);
-  if (!context?.site) return { kind: 'refused', outcome: unprocessable(prepared.ok ? [] : prepared.issues) };
+  const confirmedContext = prepared.ok ? prepared.context : (prepared.context as SchedulingContext | undefined);
+  if (!confirmedContext?.site) return { kind: 'refused', outcome: unprocessable(prepared.ok ? [] : prepared.issues) };
+  // An appointment booked at another allowed site (multi-site $find) is worked at that site.
+  const atSite = await contextForAppointmentSite(deps, confirmedContext, current);
+  if (atSite.issues.length > 0) return { kind: 'refused', outcome: unprocessable(atSite.issues) };
+  const context = atSite.context;
   const warnings: OperationOutcomeIssue[] = [];
   let slot: AppointmentSlot | undefined;
   if (moved) {
