@@ -296,6 +296,104 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     });
   });
 
+  describe('multi-site $find: several sites, near the home, ranked by earliest start then distance', () => {
+    const NASHVILLE = ['hin-nashville-green-hills', 'hin-nashville-midtown', 'hin-nashville-donelson'];
+    const siteOf = (a: any): string => a.participant.find((p: any) => p.actor.reference?.startsWith('Location/')).actor.reference.slice('Location/'.length);
+    const toRad = (d: number): number => (d * Math.PI) / 180;
+    const km = (a: { latitude: number; longitude: number }, b: { latitude: number; longitude: number }): number => {
+      const h = Math.sin(toRad(b.latitude - a.latitude) / 2) ** 2 + Math.cos(toRad(a.latitude)) * Math.cos(toRad(b.latitude)) * Math.sin(toRad(b.longitude - a.longitude) / 2) ** 2;
+      return 2 * 6371.0088 * Math.asin(Math.sqrt(h));
+    };
+
+    // A home beside Midtown: the confirmed site (Green Hills) is not the nearest.
+    const HOME = { latitude: 36.1512, longitude: -86.7985 };
+    const livingAtHome = (sr: any): void => {
+      const patient = sr.contained.find((r: any) => r.resourceType === 'Patient');
+      patient.address[0].extension = [
+        { url: 'http://hl7.org/fhir/StructureDefinition/geolocation', extension: [{ url: 'latitude', valueDecimal: HOME.latitude }, { url: 'longitude', valueDecimal: HOME.longitude }] },
+      ];
+    };
+
+    /** Distances from the patient's home to the Nashville sites, their positions read over HTTP. */
+    async function distancesFromHome(): Promise<Map<string, number>> {
+      const home = HOME;
+      const result = new Map<string, number>();
+      for (const id of NASHVILLE) result.set(id, km(home, (await fhirFetch(`${world.gw.baseUrl}/fhir/Location/${id}`)).body.position));
+      return result;
+    }
+
+    function expectRanked(proposals: any[], distances: Map<string, number>): void {
+      for (let i = 1; i < proposals.length; i++) {
+        const [a, b] = [proposals[i - 1], proposals[i]];
+        const [ta, tb] = [new Date(a.start).getTime(), new Date(b.start).getTime()];
+        expect(ta, `${a.start} before ${b.start}`).to.be.at.most(tb);
+        if (ta === tb) expect(distances.get(siteOf(a))!, `${siteOf(a)} nearer than ${siteOf(b)} at ${a.start}`).to.be.at.most(distances.get(siteOf(b))!);
+      }
+    }
+
+    it('proposes across the sites asked for, earliest first and nearer first at the same start, and says which site it left out and why', async () => {
+      const { serviceRequestId } = await clearedReferral(world.gw, 'infliximab', livingAtHome);
+      const distances = await distancesFromHome();
+      const found = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&location=hin-nashville-midtown,hin-atlanta-midtown&location=Location/hin-nashville-donelson&location=hin-nashville-green-hills&_count=12`);
+      expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
+      const proposals = found.body.entry.filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource);
+      expect(proposals).to.have.length(12);
+      expect(new Set(proposals.map(siteOf)).size, 'more than one site proposed').to.be.greaterThan(1);
+      expect(proposals.every((a: any) => NASHVILLE.includes(siteOf(a)))).to.equal(true);
+      expectRanked(proposals, distances);
+      // Same-start ties across sites occur, so the distance order is exercised, not only time.
+      const ties = proposals.filter((a: any, i: number) => i > 0 && new Date(a.start).getTime() === new Date(proposals[i - 1].start).getTime());
+      expect(ties.length, proposals.map((a: any) => `${a.start} ${siteOf(a)}`).join('; ')).to.be.greaterThan(0);
+      const outcome = found.body.entry.find((e: any) => e.search.mode === 'outcome').resource;
+      expect(outcome.issue).to.have.length(1);
+      expect(outcome.issue[0].severity).to.equal('warning');
+      expect(outcome.issue[0].diagnostics).to.contain('Atlanta Midtown is not in the network');
+
+      // A proposal at another allowed site books there.
+      const elsewhere = proposals.find((a: any) => siteOf(a) !== 'hin-nashville-green-hills');
+      const booked = await book(world.gw, elsewhere);
+      expect(booked.status, JSON.stringify(booked.body?.issue)).to.equal(201);
+      expect(siteOf(booked.body)).to.equal(siteOf(elsewhere));
+      expect(booked.body.start).to.equal(elsewhere.start);
+    });
+
+    it('takes near (FHIR latitude|longitude|distance|units, empty point = the home) with the evening filter across sites', async () => {
+      const { serviceRequestId } = await clearedReferral(world.gw, 'infliximab', livingAtHome);
+      const distances = await distancesFromHome();
+      const within = [...distances].filter(([, d]) => d <= 8).map(([id]) => id);
+      expect(within.length, 'the test needs sites on both sides of 8 km').to.be.within(1, NASHVILLE.length - 1);
+      const found = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&near=${encodeURIComponent('||8|km')}&_count=10`);
+      expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
+      const proposals = found.body.entry.map((e: any) => e.resource);
+      expect(proposals.length).to.be.greaterThan(0);
+      expect(proposals.every((a: any) => within.includes(siteOf(a)))).to.equal(true);
+      expectRanked(proposals, distances);
+
+      const evenings = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&near=${encodeURIComponent('||20|km')}&evenings-or-weekends=true&_count=10`);
+      expect(evenings.status, JSON.stringify(evenings.body?.issue)).to.equal(200);
+      const late = evenings.body.entry.map((e: any) => e.resource);
+      expect(late.length).to.be.greaterThan(0);
+      for (const a of late) {
+        // Site-local wall clock: the offset is the site's, so the text is local time.
+        const local = new Date(Date.parse(a.start.slice(0, 19) + 'Z'));
+        const weekend = local.getUTCDay() === 0 || local.getUTCDay() === 6;
+        expect(weekend || local.getUTCHours() >= 17, a.start).to.equal(true);
+      }
+      expectRanked(late, distances);
+    });
+
+    it('refuses when no site asked for is allowed, each with why, and a malformed near', async () => {
+      const { serviceRequestId } = await clearedReferral(world.gw, 'infliximab');
+      const refused = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&location=hin-atlanta-midtown,hin-charlotte-elizabeth`);
+      expect(refused.status).to.equal(422);
+      expect(refused.body.issue.map((i: any) => i.expression[0])).to.deep.equal(['location', 'location']);
+      expect(refused.body.issue[1].diagnostics).to.contain('not an active infusion site');
+      const malformed = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&near=12km`);
+      expect(malformed.status).to.equal(400);
+      expect(malformed.body.issue[0].expression).to.deep.equal(['near']);
+    });
+  });
+
   it('refuses a reschedule with less notice than the pharmacy needs, and takes one with enough', async () => {
     const { serviceRequestId } = await clearedReferral(world.gw, 'tocilizumab');
     const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');
