@@ -503,5 +503,20 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       const booked = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment?status=booked&location=Location/hin-denver-cherry-creek&_count=100`);
       expect(booked.body.total).to.equal(1);
     });
+
+    it('offers a walk-in the slots $find gives, never a chair booked or held in the store', async () => {
+      const first = await clearedReferral(world.gw, 'tocilizumab');
+      const [proposal] = await find(world.gw, first.serviceRequestId, '&_count=1');
+      expect((await book(world.gw, proposal)).status).to.equal(201);
+      const walkIn = await clearedReferral(world.gw, 'tocilizumab');
+      const expected = await find(world.gw, walkIn.serviceRequestId, '&_count=3');
+      const refused = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment`, {
+        body: { ...expected[0], status: 'arrived', basedOn: [{ reference: `ServiceRequest/${walkIn.serviceRequestId}` }] },
+      });
+      expect(refused.status).to.equal(422);
+      const chairAndStart = (a: any): string => `${a.start} ${a.participant[2].actor.identifier.value}`;
+      expect(refused.body.contained.map(chairAndStart)).to.deep.equal(expected.map(chairAndStart));
+      expect(refused.body.contained.map(chairAndStart)).to.not.include(chairAndStart(proposal));
+    });
   });
 }
