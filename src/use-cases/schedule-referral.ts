@@ -23,7 +23,7 @@ import { REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDispl
 import { instantWithSiteOffset, openIntervals, openIntervalsMs, siteCalendarFromLocation, type SiteCalendar } from '../domain/site-hours.js';
 import { planSeries } from '../domain/infusion-series.js';
 import type { DirectoryPlan, DirectorySite, GeoPoint, SiteDirectory } from '../domain/site-directory.js';
-import { findSlots, type SlotFilters, type SlotProposal } from '../domain/slot-finder.js';
+import { BusyIndex, findSlots, type SlotFilters, type SlotProposal } from '../domain/slot-finder.js';
 import { formatAppointmentTime } from '../domain/reminder-text.js';
 import { startsOnFindGrid, walkInRefusalOutcome, WALK_IN_OFFERS, type SlotOffer } from '../domain/walk-in.js';
 import { appointmentWriteBack, taskWriteBack } from '../domain/write-back.js';
@@ -245,19 +245,28 @@ function slotOf(context: SchedulingContext, proposal: SlotProposal): Appointment
 }
 
 /** The next proposals for a context, avoiding every booking and live hold on the site's chairs. */
-async function proposals(deps: GatewayDeps, context: SchedulingContext, options: { count: number; filters?: SlotFilters }): Promise<SlotProposal[]> {
+async function proposals(deps: GatewayDeps, context: SchedulingContext, options: { count: number; filters?: SlotFilters; busy?: BusyIndex }): Promise<SlotProposal[]> {
   if (context.latest <= context.earliest) return [];
-  const busy = await deps.store.listChairBookings([context.site.locationId], context.earliest, context.latest, deps.clock.now());
+  const busy = options.busy ?? (await busyIndex(deps, [context.site.locationId], context.earliest, context.latest));
   return findSlots({
     sites: [context.calendar],
     durationMinutes: context.durationMinutes,
     earliest: context.earliest,
     latest: context.latest,
-    busy: busy.map((b) => ({ locationId: b.locationId, chairId: b.chairId, start: new Date(b.start), end: new Date(b.end) })),
+    busy,
     ...(options.filters ? { filters: options.filters } : {}),
     stepMinutes: deps.scheduling.stepMinutes,
     limit: options.count,
   });
+}
+
+/** Bookings and live holds on the chairs of these sites over [from, to), indexed once. */
+async function busyIndex(deps: GatewayDeps, locationIds: readonly string[], from: Date, to: Date): Promise<BusyIndex> {
+  const busy = await deps.store.listChairBookings(locationIds, from, to, deps.clock.now());
+  return BusyIndex.from(
+    busy.map((b) => ({ locationId: b.locationId, chairId: b.chairId, start: new Date(b.start), end: new Date(b.end) })),
+    { from, to },
+  );
 }
 
 /** Which sites `$find` searches: absent, the referral's confirmed site. */
@@ -303,13 +312,16 @@ export async function findAppointments(
     return { kind: 'refused', outcome: unprocessable(issues) };
   }
   const bySite = new Map<string, SchedulingContext>();
-  const found: SlotProposal[] = [];
-  for (const candidate of sites) {
-    const atSite = await contextAtSite(deps, context, candidate.site, input.window);
-    if (!atSite) continue;
-    bySite.set(candidate.site.locationId, atSite);
-    found.push(...(await proposals(deps, atSite, { count: input.count, ...filters })));
+  for (const atSite of await Promise.all(sites.map((candidate) => contextAtSite(deps, context, candidate.site, input.window)))) {
+    if (atSite && atSite.latest > atSite.earliest) bySite.set(atSite.site.locationId, atSite);
   }
+  // One read of the bookings of every site searched, over the union of their windows.
+  const windows = [...bySite.values()];
+  const busy = windows.length === 0
+    ? undefined
+    : await busyIndex(deps, [...bySite.keys()], new Date(Math.min(...windows.map((c) => c.earliest.getTime()))), new Date(Math.max(...windows.map((c) => c.latest.getTime()))));
+  const found: SlotProposal[] = [];
+  for (const atSite of windows) found.push(...(await proposals(deps, atSite, { count: input.count, ...filters, ...(busy ? { busy } : {}) })));
   const ranked = rankProposals(found, new Map(sites.map((c) => [c.site.locationId, c.distanceKm])), input.count);
   return {
     kind: 'found',
