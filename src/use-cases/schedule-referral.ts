@@ -374,7 +374,7 @@ function slotOfAppointment(context: SchedulingContext, appointment: Appointment)
   const chairId = chairIdOf(appointment);
   if (!start || Number.isNaN(start.getTime())) issues.push(errorIssue('required', 'Appointment.start is required (an instant with its offset)', 'Appointment.start'));
   if (!end || Number.isNaN(end.getTime())) issues.push(errorIssue('required', 'Appointment.end is required (an instant with its offset)', 'Appointment.end'));
-  if (siteIdOf(appointment) !== context.site.locationId) issues.push(errorIssue('business-rule', `The appointment must be at the referral's confirmed site, ${context.site.name}`, 'Appointment.participant'));
+  if (siteIdOf(appointment) !== context.site.locationId) issues.push(errorIssue('business-rule', `The appointment must be at ${context.site.name} (Location/${context.site.locationId}): the referral's confirmed site or one multi-site $find proposed; a booked appointment keeps its site`, 'Appointment.participant'));
   if (!chairId || !context.calendar.chairs.includes(chairId)) issues.push(errorIssue('business-rule', 'The appointment must name one of the site\'s chairs (as returned by $find)', 'Appointment.participant'));
   if (issues.length > 0 || !start || !end || !chairId) return { issues };
   if (end.getTime() - start.getTime() !== context.durationMinutes * 60_000) {

@@ -349,6 +349,20 @@ describe('scheduling: find, hold and book cleared referrals', function () {
       expect(outcome.issue[0].severity).to.equal('warning');
       expect(outcome.issue[0].diagnostics).to.contain('Atlanta Midtown is not in the network');
 
+      // The same search as Parameters (POST), location as References.
+      const posted = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find`, {
+        body: {
+          resourceType: 'Parameters',
+          parameter: [
+            { name: 'referral', valueReference: { reference: `ServiceRequest/${serviceRequestId}` } },
+            ...['hin-nashville-midtown', 'hin-atlanta-midtown', 'hin-nashville-donelson', 'hin-nashville-green-hills'].map((id) => ({ name: 'location', valueReference: { reference: `Location/${id}` } })),
+            { name: '_count', valueInteger: 12 },
+          ],
+        },
+      });
+      expect(posted.status, JSON.stringify(posted.body?.issue)).to.equal(200);
+      expect(posted.body.entry.filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource)).to.deep.equal(proposals);
+
       // A proposal at another allowed site books there.
       const elsewhere = proposals.find((a: any) => siteOf(a) !== 'hin-nashville-green-hills');
       const booked = await book(world.gw, elsewhere);
