@@ -624,10 +624,11 @@ export async function updateAppointmentByClient(
   const prepared = await schedulingContext(deps, input.tenant, serviceRequestId, { expression: 'Appointment.basedOn', rescheduling: current.id });
   const confirmedContext = prepared.ok ? prepared.context : (prepared.context as SchedulingContext | undefined);
   if (!confirmedContext?.site) return { kind: 'refused', outcome: unprocessable(prepared.ok ? [] : prepared.issues) };
-  // An appointment booked at another allowed site (multi-site $find) is worked at that site.
-  const atSite = await contextForAppointmentSite(deps, confirmedContext, current);
-  if (atSite.issues.length > 0) return { kind: 'refused', outcome: unprocessable(atSite.issues) };
-  const context = atSite.context;
+  // An appointment booked at another site (multi-site $find) is worked at that site, even if the
+  // site has since left the plan's network or closed: a booked visit can always be cancelled.
+  const bookedSiteId = siteIdOf(current);
+  const bookedSite = bookedSiteId !== undefined && bookedSiteId !== confirmedContext.site.locationId ? (await deps.sites.current()).site(bookedSiteId) : undefined;
+  const context = (bookedSite ? await contextAtSite(deps, confirmedContext, bookedSite) : undefined) ?? confirmedContext;
   const warnings: OperationOutcomeIssue[] = [];
   let slot: AppointmentSlot | undefined;
   if (moved) {

@@ -369,6 +369,11 @@ describe('scheduling: find, hold and book cleared referrals', function () {
       expect(booked.status, JSON.stringify(booked.body?.issue)).to.equal(201);
       expect(siteOf(booked.body)).to.equal(siteOf(elsewhere));
       expect(booked.body.start).to.equal(elsewhere.start);
+      // And is worked there: cancelled, its chair freed for the next $find at that site.
+      const cancelled = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${booked.body.id}`, { method: 'PUT', body: { ...booked.body, status: 'cancelled' } });
+      expect(cancelled.status, JSON.stringify(cancelled.body?.issue)).to.equal(200);
+      const again = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&location=${siteOf(elsewhere)}&_count=12`);
+      expect(again.body.entry.map((e: any) => `${e.resource.start} ${e.resource.participant[2].actor.identifier.value}`)).to.include(`${elsewhere.start} ${elsewhere.participant[2].actor.identifier.value}`);
     });
 
     it('takes near (FHIR latitude|longitude|distance|units, empty point = the home) with the evening filter across sites', async () => {
