@@ -8,6 +8,12 @@
  * - $book: each of BOOKINGS cleared referrals books its first proposal, one after another, timed
  *   one by one (the chair lock and the overlap check, the Appointment, the Task, two outbox rows).
  *
+ * - multi-site $find (issue 12): `near=||5000|km`, every site the referral allows (the plan's
+ *   network, the drug given), ranked by start then distance, 1 connection, beside the
+ *   single-site $find on 1 connection: the ratio is what searching several sites costs.
+ * - walk-in: POST Appointment with status arrived, refused 422 with the next three slots
+ *   (the $find search plus the refusal), 1 connection.
+ *
  * The pure slot search over 50 sites x 20 chairs x 60 days is bench/find-slots.ts.
  * Run alone: `npx tsx bench/scheduling.ts`.
  */
@@ -32,8 +38,10 @@ export interface SchedulingBenchResult {
   healthz: CdsLoadFigures;
   find: CdsLoadFigures & { proposalsPerAnswer: number };
   findOneConnection: CdsLoadFigures;
+  findMultiSite: CdsLoadFigures & { sites: number };
+  walkIn: CdsLoadFigures;
   book: { bookings: number; medianMs: number; p95Ms: number; maxMs: number; refused: number };
-  ratios: { findToHealthzMedianRps: number };
+  ratios: { findToHealthzMedianRps: number; multiSiteToSingleSiteP50: number; walkInToFindP50: number };
 }
 
 async function json(url: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: any }> {
@@ -92,6 +100,18 @@ export async function benchScheduling(): Promise<SchedulingBenchResult> {
     const find = figures(await run(findRequests));
     // One connection: the latency of one $find on an idle gateway, without queueing behind others.
     const findAlone = figures(await run(findRequests, 1));
+    const near = encodeURIComponent('||5000|km');
+    const multiSample = await json(`${base}/fhir/Appointment/$find?referral=ServiceRequest/${forFind[0]}&near=${near}&_count=10`);
+    if (multiSample.status !== 200) throw new Error(`multi-site $find answered ${multiSample.status}`);
+    const multiSites = new Set(multiSample.body.entry.map((e: any) => e.resource.participant[1].actor.reference)).size;
+    const findMultiSite = figures(await run(forFind.map((id): autocannon.Request => ({ method: 'GET', path: `/fhir/Appointment/$find?referral=ServiceRequest/${id}&near=${near}&_count=10`, headers: { accept: 'application/fhir+json' } })), 1));
+    const walkInRequests = forFind.map((id): autocannon.Request => ({
+      method: 'POST',
+      path: '/fhir/Appointment',
+      headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+      body: JSON.stringify({ ...sample.body.entry[0].resource, status: 'arrived', basedOn: [{ reference: `ServiceRequest/${id}` }] }),
+    }));
+    const walkIn = figures(await run(walkInRequests, 1));
 
     const forBooking = await clearedReferrals(base, BOOKINGS);
     const times: number[] = [];
@@ -111,8 +131,14 @@ export async function benchScheduling(): Promise<SchedulingBenchResult> {
       healthz,
       find: { ...find, proposalsPerAnswer: sample.body.entry.length },
       findOneConnection: findAlone,
+      findMultiSite: { ...findMultiSite, sites: multiSites },
+      walkIn,
       book: { bookings: times.length, medianMs: round(percentile(sorted, 50)), p95Ms: round(percentile(sorted, 95)), maxMs: round(sorted[sorted.length - 1]!), refused },
-      ratios: { findToHealthzMedianRps: Number((find.requestsPerSecond.median / healthz.requestsPerSecond.median).toFixed(3)) },
+      ratios: {
+        findToHealthzMedianRps: Number((find.requestsPerSecond.median / healthz.requestsPerSecond.median).toFixed(3)),
+        multiSiteToSingleSiteP50: Number((findMultiSite.latencyMs.p50 / Math.max(findAlone.latencyMs.p50, 0.001)).toFixed(2)),
+        walkInToFindP50: Number((walkIn.latencyMs.p50 / Math.max(findAlone.latencyMs.p50, 0.001)).toFixed(2)),
+      },
     };
   } finally {
     await stopChild(gateway.child);
@@ -130,7 +156,9 @@ export function schedulingTable(result: SchedulingBenchResult): string {
     row('GET /healthz (baseline)', result.healthz),
     row(`$find (_count=10, ${result.find.proposalsPerAnswer} proposals), ${result.connections} connections`, result.find),
     row('$find, 1 connection', result.findOneConnection),
-    `$find / healthz median req/s: ${result.ratios.findToHealthzMedianRps}`,
+    row(`$find near (${result.findMultiSite.sites} sites proposed), 1 connection`, result.findMultiSite),
+    row('walk-in POST Appointment arrived (422 + 3 slots), 1 connection', result.walkIn),
+    `$find / healthz median req/s: ${result.ratios.findToHealthzMedianRps}; multi-site / single-site $find p50: ${result.ratios.multiSiteToSingleSiteP50}; walk-in / $find p50: ${result.ratios.walkInToFindP50}`,
     `$book, ${result.book.bookings} bookings one after another: median ${result.book.medianMs} ms, p95 ${result.book.p95Ms} ms, max ${result.book.maxMs} ms (${result.book.refused} refused)`,
   ].join('\n');
 }

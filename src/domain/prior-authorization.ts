@@ -230,8 +230,21 @@ export function interpretClaimResponseBundle(bundle: Bundle): PriorAuthorization
   const response = entries[index]!.resource as ClaimResponse;
   const at = `Bundle.entry[${index}].resource`;
 
+  const reviews = (Array.isArray(response.item) ? response.item : []).flatMap((item) => {
+    const fromAdjudication = (Array.isArray(item?.adjudication) ? item.adjudication : []).flatMap((adjudication) => reviewActionsIn(adjudication?.extension));
+    // PAS 1.x put the reviewAction on the item itself.
+    const reviews = fromAdjudication.length > 0 ? fromAdjudication : reviewActionsIn(item?.extension);
+    const period = (item?.extension ?? []).find((extension) => extension.url === ITEM_PRE_AUTH_PERIOD_URL)?.valuePeriod;
+    return reviews.map((review) => (period && !review.period ? { ...review, period: { ...period } } : review));
+  });
+
   const payerErrors = Array.isArray(response.error) ? response.error : [];
-  if (response.outcome === 'error' || payerErrors.length > 0) {
+  // A review action code is the payer's decision on the request (PAS: the reviewAction on
+  // item.adjudication, https://hl7.org/fhir/us/davinci-pas/StructureDefinition-extension-reviewAction.html);
+  // `error` reports problems found in the request. Where the payer decided (A1, A2, A3, A4, A6,
+  // CT, NA), its decision is acted on and the errors only explain it; `error` or outcome `error`
+  // without any review action is a request the payer could not process.
+  if (reviews.length === 0 && (response.outcome === 'error' || payerErrors.length > 0)) {
     const issues = payerErrors.map((error, errorIndex) => {
       const coding = error?.code?.coding?.[0];
       const issue = errorIssue('processing', `The payer rejected the request: ${coding?.display ?? error?.code?.text ?? coding?.code ?? 'unspecified'}`, `${at}.error[${errorIndex}].code`);
@@ -244,17 +257,11 @@ export function interpretClaimResponseBundle(bundle: Bundle): PriorAuthorization
     return { kind: 'error', issues };
   }
 
-  const reviews = (Array.isArray(response.item) ? response.item : []).flatMap((item) => {
-    const fromAdjudication = (Array.isArray(item?.adjudication) ? item.adjudication : []).flatMap((adjudication) => reviewActionsIn(adjudication?.extension));
-    // PAS 1.x put the reviewAction on the item itself.
-    const reviews = fromAdjudication.length > 0 ? fromAdjudication : reviewActionsIn(item?.extension);
-    const period = (item?.extension ?? []).find((extension) => extension.url === ITEM_PRE_AUTH_PERIOD_URL)?.valuePeriod;
-    return reviews.map((review) => (period && !review.period ? { ...review, period: { ...period } } : review));
-  });
-
   const denied = reviews.filter((review) => review.code === 'A3');
   if (denied.length > 0) {
     const reasons = denied.flatMap((review) => review.reasons);
+    // The errors the payer found in the request are its reasons when the review gives none.
+    if (reasons.length === 0) reasons.push(...payerErrors.flatMap((error) => denialReasonOfError(error)));
     if (reasons.length === 0) reasons.push({ display: response.disposition ?? 'The payer did not certify the request and gave no reason' });
     return { kind: 'denied', reasons };
   }
@@ -280,6 +287,13 @@ export function interpretClaimResponseBundle(bundle: Bundle): PriorAuthorization
     kind: 'error',
     issues: [errorIssue('incomplete', 'The payer answered with no review action and no authorization, so its decision cannot be told', `${at}.item`)],
   };
+}
+
+function denialReasonOfError(error: { code?: { coding?: Coding[]; text?: string } } | undefined): DenialReason[] {
+  const coding = error?.code?.coding?.[0];
+  const display = coding?.display ?? error?.code?.text ?? coding?.code;
+  if (display === undefined) return [];
+  return [{ display, ...(coding ? { code: { ...coding } } : {}) }];
 }
 
 function reviewActionsIn(extensions: Extension[] | undefined): ItemReview[] {

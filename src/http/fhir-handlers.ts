@@ -5,7 +5,8 @@
 import type { Appointment, CapabilityStatement, OperationDefinition, OperationOutcomeIssue, Parameters, Reference, Resource } from 'fhir/r4.js';
 import { badRequest, errorIssue, informationIssue, methodNotAllowed, notFound, OperationOutcomeError, operationOutcome } from '../fhir/outcomes.js';
 import { requestPriorAuthSubmission } from '../use-cases/verify-coverage.js';
-import { bookAppointment, findAppointments, holdAppointment, updateAppointmentByClient } from '../use-cases/schedule-referral.js';
+import { bookAppointment, findAppointments, holdAppointment, updateAppointmentByClient, type FindSites } from '../use-cases/schedule-referral.js';
+import { parseNear } from '../domain/multi-site-find.js';
 import type { SlotFilters } from '../domain/slot-finder.js';
 import { randomUUID } from 'node:crypto';
 import type { GatewayDeps } from '../use-cases/deps.js';
@@ -106,14 +107,21 @@ function appointmentParameter(body: unknown): { resource?: Appointment; issues: 
 }
 
 /** $find's inputs, from the query (GET) or a Parameters body (POST), every problem reported. */
-function findParameters(request: FhirRequest): { serviceRequestId?: string; count: number; filters: SlotFilters; window: { start?: Date; end?: Date }; issues: OperationOutcomeIssue[] } {
+function findParameters(request: FhirRequest): { serviceRequestId?: string; count: number; filters: SlotFilters; window: { start?: Date; end?: Date }; sites?: FindSites; issues: OperationOutcomeIssue[] } {
   const values = new Map<string, string>();
-  for (const [key, value] of request.query) values.set(key, value);
+  // `location` repeats (and each value may list several, comma-separated, as FHIR search's OR).
+  const locations: string[] = [];
+  for (const [key, value] of request.query) {
+    if (key === 'location') locations.push(...value.split(','));
+    else values.set(key, value);
+  }
   const body = request.body as Partial<Parameters> | null;
   if (request.method === 'POST' && body?.resourceType === 'Parameters') {
     for (const p of body.parameter ?? []) {
       const value = p.valueReference?.reference ?? p.valueString ?? p.valueDate ?? p.valueDateTime ?? (p.valueBoolean !== undefined ? String(p.valueBoolean) : undefined) ?? (p.valueInteger !== undefined ? String(p.valueInteger) : undefined);
-      if (value !== undefined) values.set(p.name, value);
+      if (value === undefined) continue;
+      if (p.name === 'location') locations.push(...value.split(','));
+      else values.set(p.name, value);
     }
   }
   const issues: OperationOutcomeIssue[] = [];
@@ -144,7 +152,23 @@ function findParameters(request: FhirRequest): { serviceRequestId?: string; coun
   if (evenings) filters.eveningsOnly = true;
   if (weekends) filters.weekendsOnly = true;
   if (either) filters.eveningsOrWeekends = true;
-  return { ...(match ? { serviceRequestId: match[1]! } : {}), count, filters, window, issues };
+  const sites: FindSites = {};
+  if (locations.length > 0) {
+    const ids: string[] = [];
+    for (const location of locations) {
+      const id = /^(?:Location\/)?([A-Za-z0-9\-.]{1,64})$/.exec(location.trim())?.[1];
+      if (id === undefined) issues.push(errorIssue('value', `location must be Location/<id> or <id> of a site (got '${location}')`, 'location'));
+      else ids.push(id);
+    }
+    sites.locationIds = ids;
+  }
+  const nearText = values.get('near');
+  if (nearText !== undefined) {
+    const parsed = parseNear(nearText);
+    if ('error' in parsed) issues.push(errorIssue('value', parsed.error, 'near'));
+    else sites.near = parsed.near;
+  }
+  return { ...(match ? { serviceRequestId: match[1]! } : {}), count, filters, window, ...(sites.locationIds || sites.near ? { sites } : {}), issues };
 }
 
 function ifMatchVersion(request: FhirRequest): { version?: string; outcome?: FhirResponse } {
@@ -330,15 +354,19 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
         count: parsed.count,
         filters: parsed.filters,
         window: parsed.window,
+        ...(parsed.sites ? { sites: parsed.sites } : {}),
       });
       if (result.kind === 'refused') return { outcome: result.outcome };
+      // Sites asked for but left out travel as a searchset's OperationOutcome entry (search.mode
+      // outcome, https://hl7.org/fhir/R4/bundle-definitions.html#Bundle.entry.search.mode).
+      const outcomeEntry = result.issues.length > 0 ? [{ fullUrl: `urn:uuid:${randomUUID()}`, resource: operationOutcome('find-sites', result.issues), search: { mode: 'outcome' as const } }] : [];
       return {
         status: 200,
         resource: {
           resourceType: 'Bundle',
           type: 'searchset',
           total: result.appointments.length,
-          entry: result.appointments.map((resource) => ({ fullUrl: `urn:uuid:${randomUUID()}`, resource, search: { mode: 'match' } })),
+          entry: [...result.appointments.map((resource) => ({ fullUrl: `urn:uuid:${randomUUID()}`, resource, search: { mode: 'match' as const } })), ...outcomeEntry],
         },
       };
     }),

@@ -13,21 +13,24 @@
  * No walk-ins: an Appointment for a referral that is not cleared, or with no referral at all, is
  * refused with an OperationOutcome that says why and names the next slots.
  */
-import type { Appointment, HealthcareService, Location, OperationOutcome, OperationOutcomeIssue, Reference, ServiceRequest, Task } from 'fhir/r4.js';
+import type { Appointment, Coverage, HealthcareService, Location, OperationOutcome, OperationOutcomeIssue, Patient, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
 import { DateTime } from 'luxon';
-import { buildAppointment, chairIdOf, siteIdOf, type AppointmentSlot, type AppointmentSubject } from '../domain/appointment.js';
+import { buildAppointment, chairIdOf, chairReference, siteIdOf, type AppointmentSlot, type AppointmentSubject } from '../domain/appointment.js';
 import type { CatalogDrug } from '../domain/drug-catalog.js';
 import { earliestStart, rescheduleNoticeIssues } from '../domain/lead-time.js';
 import { placerIdentifier, requestedPeriod, type EhrReferences } from '../domain/referral.js';
 import { REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, taskStatusFor } from '../domain/referral-status.js';
-import { instantWithSiteOffset, openIntervals, siteCalendarFromLocation, type SiteCalendar } from '../domain/site-hours.js';
+import { instantWithSiteOffset, openIntervals, openIntervalsMs, siteCalendarFromLocation, type SiteCalendar } from '../domain/site-hours.js';
 import { planSeries } from '../domain/infusion-series.js';
-import type { DirectorySite } from '../domain/site-directory.js';
-import { findSlots, type SlotFilters, type SlotProposal } from '../domain/slot-finder.js';
+import type { DirectoryPlan, DirectorySite, GeoPoint, SiteDirectory } from '../domain/site-directory.js';
+import { BusyIndex, findSlots, type SlotFilters, type SlotProposal } from '../domain/slot-finder.js';
 import { formatAppointmentTime } from '../domain/reminder-text.js';
+import { startsOnFindGrid, walkInRefusalOutcome, WALK_IN_OFFERS, type SlotOffer } from '../domain/walk-in.js';
 import { appointmentWriteBack, taskWriteBack } from '../domain/write-back.js';
-import { conflict, errorIssue, informationIssue, notFound, unprocessable } from '../fhir/outcomes.js';
-import { parseRelativeReference } from '../fhir/references.js';
+import { conflict, errorIssue, notFound, unprocessable, warningIssue } from '../fhir/outcomes.js';
+import { findContained, parseRelativeReference } from '../fhir/references.js';
+import { candidateSites, rankProposals, type NearFilter } from '../domain/multi-site-find.js';
+import { patientHomePosition } from '../domain/patient-position.js';
 import type { ChairBooking, ReferralRow, ResourceWriter, TenantId } from '../ports/resource-store.js';
 import type { GatewayDeps } from './deps.js';
 import { markNoShow } from './mark-no-shows.js';
@@ -83,6 +86,85 @@ async function siteCalendar(deps: GatewayDeps, site: DirectorySite): Promise<Sit
   return siteCalendarFromLocation(location, service);
 }
 
+/**
+ * When a referral can be seen at one site: no sooner than the pharmacy lead time after now and
+ * after clearance (in the site's zone, its closures skipped), within the order's and the
+ * authorization's periods and the window asked for, at most FIND_DAYS ahead.
+ */
+function windowAtSite(
+  deps: GatewayDeps,
+  input: { drug: CatalogDrug; clearedAt: Date; serviceRequest: ServiceRequest; task: Task; calendar: SiteCalendar; window?: { start?: Date; end?: Date } },
+): { earliest: Date; latest: Date } {
+  const { calendar } = input;
+  const authorizationPeriod = outputOf(input.task, 'authorization-period')?.valuePeriod;
+  const afterLeadTime = earliestStart({
+    now: deps.clock.now(),
+    authorizedAt: input.clearedAt,
+    leadTimeBusinessDays: input.drug.pharmacyLeadTimeBusinessDays,
+    timeZone: calendar.timeZone,
+    closures: calendar.closures,
+  });
+  const ordered = requestedPeriod(input.serviceRequest);
+  const starts = [afterLeadTime, instantOf(ordered?.start, calendar.timeZone, 'start'), instantOf(authorizationPeriod?.start, calendar.timeZone, 'start'), input.window?.start];
+  const ends = [instantOf(ordered?.end, calendar.timeZone, 'end'), instantOf(authorizationPeriod?.end, calendar.timeZone, 'end'), input.window?.end];
+  const earliest = new Date(Math.max(...starts.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
+  const horizon = earliest.getTime() + deps.scheduling.findDays * 86_400_000;
+  const latest = new Date(Math.min(horizon, ...ends.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
+  return { earliest, latest };
+}
+
+/** The referral's patient and plan, for choosing among sites: contained, else stored at the gateway. */
+async function patientAndPlan(deps: GatewayDeps, context: SchedulingContext, directory: SiteDirectory): Promise<{ home?: GeoPoint; plan?: DirectoryPlan }> {
+  const resolve = async (reference: string | undefined, type: 'Patient' | 'Coverage'): Promise<Resource | undefined> => {
+    if (reference === undefined) return undefined;
+    const contained = findContained(context.serviceRequest, reference);
+    if (contained) return contained;
+    const parsed = parseRelativeReference(reference);
+    return parsed?.resourceType === type ? ((await deps.store.read([context.tenant], type, parsed.id)) ?? undefined) : undefined;
+  };
+  const patient = await resolve(context.serviceRequest.subject?.reference, 'Patient');
+  // The Coverage the payer verified, else the order's own.
+  const verified = outputOf(context.task, 'verified-coverage')?.valueReference?.reference;
+  const coverage = (await resolve(verified, 'Coverage')) ?? (await resolve(context.serviceRequest.insurance?.[0]?.reference, 'Coverage'));
+  const home = patient?.resourceType === 'Patient' ? patientHomePosition(patient as Patient)?.position : undefined;
+  const plan = coverage?.resourceType === 'Coverage' ? directory.planForCoverage(coverage as Coverage) : undefined;
+  return { ...(home ? { home } : {}), ...(plan ? { plan } : {}) };
+}
+
+/** The scheduling context moved to another site of the network: its calendar and window. */
+async function contextAtSite(deps: GatewayDeps, context: SchedulingContext, site: DirectorySite, window?: { start?: Date; end?: Date }): Promise<SchedulingContext | undefined> {
+  if (site.locationId === context.site.locationId && window === undefined) return context;
+  const calendar = await siteCalendar(deps, site);
+  if (!calendar) return undefined;
+  const { earliest, latest } = windowAtSite(deps, { drug: context.drug, clearedAt: context.clearedAt, serviceRequest: context.serviceRequest, task: context.task, calendar, ...(window ? { window } : {}) });
+  return { ...context, site, calendar, earliest, latest };
+}
+
+/**
+ * The context at the site an Appointment names, when it is not the confirmed one: allowed only at
+ * a site the referral allows (active, gives the drug, in the plan's network), as multi-site $find
+ * proposes.
+ */
+async function contextForAppointmentSite(deps: GatewayDeps, context: SchedulingContext, appointment: Appointment): Promise<{ context: SchedulingContext; issues: OperationOutcomeIssue[] }> {
+  const siteId = siteIdOf(appointment);
+  if (siteId === undefined || siteId === context.site.locationId) return { context, issues: [] };
+  const directory = await deps.sites.current();
+  const { home, plan } = await patientAndPlan(deps, context, directory);
+  const { sites, excluded } = candidateSites(directory, {
+    drugCodings: context.subject.drugCodings,
+    ...(plan ? { plan } : {}),
+    ...(home ? { home } : {}),
+    confirmedSiteId: context.site.locationId,
+    locationIds: [siteId],
+  });
+  const moved = sites[0] ? await contextAtSite(deps, context, sites[0].site) : undefined;
+  if (!moved) {
+    const why = excluded[0]?.display ?? `Location/${siteId} has no hours the network can schedule`;
+    return { context, issues: [errorIssue('business-rule', `The appointment must be at a site the referral allows: ${why}`, 'Appointment.participant')] };
+  }
+  return { context: moved, issues: [] };
+}
+
 /** The referral behind a ServiceRequest id, with every scheduling input, or why it cannot be scheduled. */
 export async function schedulingContext(
   deps: GatewayDeps,
@@ -122,21 +204,7 @@ export async function schedulingContext(
   const dose = earlierDoses.resources.some((a) => a.id !== options.rescheduling) ? 'maintenance' : 'first-dose';
   const durationMinutes = dose === 'first-dose' ? drug.chairMinutes.firstDose : drug.chairMinutes.maintenance;
   const clearedAt = new Date(task.lastModified ?? row.updatedAt);
-  const authorizationPeriod = outputOf(task, 'authorization-period')?.valuePeriod;
-  const now = deps.clock.now();
-  const afterLeadTime = earliestStart({
-    now,
-    authorizedAt: clearedAt,
-    leadTimeBusinessDays: drug.pharmacyLeadTimeBusinessDays,
-    timeZone: calendar.timeZone,
-    closures: calendar.closures,
-  });
-  const ordered = requestedPeriod(serviceRequest);
-  const starts = [afterLeadTime, instantOf(ordered?.start, calendar.timeZone, 'start'), instantOf(authorizationPeriod?.start, calendar.timeZone, 'start'), options.window?.start];
-  const ends = [instantOf(ordered?.end, calendar.timeZone, 'end'), instantOf(authorizationPeriod?.end, calendar.timeZone, 'end'), options.window?.end];
-  const earliest = new Date(Math.max(...starts.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
-  const horizon = earliest.getTime() + deps.scheduling.findDays * 86_400_000;
-  const latest = new Date(Math.min(horizon, ...ends.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
+  const { earliest, latest } = windowAtSite(deps, { drug, clearedAt, serviceRequest, task, calendar, ...(options.window ? { window: options.window } : {}) });
   const ehr = (row.referral as { ehr?: EhrReferences } | null)?.ehr;
   const context: SchedulingContext = {
     tenant,
@@ -177,47 +245,125 @@ function slotOf(context: SchedulingContext, proposal: SlotProposal): Appointment
 }
 
 /** The next proposals for a context, avoiding every booking and live hold on the site's chairs. */
-async function proposals(deps: GatewayDeps, context: SchedulingContext, options: { count: number; filters?: SlotFilters }): Promise<SlotProposal[]> {
+async function proposals(deps: GatewayDeps, context: SchedulingContext, options: { count: number; filters?: SlotFilters; busy?: BusyIndex }): Promise<SlotProposal[]> {
   if (context.latest <= context.earliest) return [];
-  const busy = await deps.store.listChairBookings([context.site.locationId], context.earliest, context.latest, deps.clock.now());
+  const busy = options.busy ?? (await busyIndex(deps, [context.site.locationId], context.earliest, context.latest));
   return findSlots({
     sites: [context.calendar],
     durationMinutes: context.durationMinutes,
     earliest: context.earliest,
     latest: context.latest,
-    busy: busy.map((b) => ({ locationId: b.locationId, chairId: b.chairId, start: new Date(b.start), end: new Date(b.end) })),
+    busy,
     ...(options.filters ? { filters: options.filters } : {}),
     stepMinutes: deps.scheduling.stepMinutes,
     limit: options.count,
   });
 }
 
-/** `Appointment/$find`: the next proposed Appointments for a cleared referral. */
-export async function findAppointments(
-  deps: GatewayDeps,
-  input: { tenant: TenantId; serviceRequestId: string; count: number; filters?: SlotFilters; window?: { start?: Date; end?: Date } },
-): Promise<{ kind: 'found'; appointments: Appointment[] } | Refusal> {
-  const prepared = await schedulingContext(deps, input.tenant, input.serviceRequestId, { expression: 'Parameters.parameter.where(name=\'referral\')', ...(input.window ? { window: input.window } : {}) });
-  if (!prepared.ok) return { kind: 'refused', outcome: unprocessable(prepared.issues) };
-  const found = await proposals(deps, prepared.context, { count: input.count, ...(input.filters ? { filters: input.filters } : {}) });
-  return { kind: 'found', appointments: found.map((p) => buildAppointment({ status: 'proposed', slot: slotOf(prepared.context, p), subject: prepared.context.subject })) };
+/** Bookings and live holds on the chairs of these sites over [from, to), indexed once. */
+async function busyIndex(deps: GatewayDeps, locationIds: readonly string[], from: Date, to: Date): Promise<BusyIndex> {
+  const busy = await deps.store.listChairBookings(locationIds, from, to, deps.clock.now());
+  return BusyIndex.from(
+    busy.map((b) => ({ locationId: b.locationId, chairId: b.chairId, start: new Date(b.start), end: new Date(b.end) })),
+    { from, to },
+  );
 }
 
-/** The issues of a walk-in, with the next slots the referral could have (information issues). */
-async function walkInRefusal(deps: GatewayDeps, issues: OperationOutcomeIssue[], context: Partial<SchedulingContext> | undefined): Promise<Refusal> {
-  const offered: OperationOutcomeIssue[] = [];
+/** Which sites `$find` searches: absent, the referral's confirmed site. */
+export interface FindSites {
+  locationIds?: readonly string[];
+  near?: NearFilter;
+}
+
+/**
+ * `Appointment/$find`: the next proposed Appointments for a cleared referral, at its confirmed
+ * site or across the sites asked for (`location`, `near`) that the referral allows, ranked by
+ * earliest start, then distance (domain/multi-site-find.ts). Sites asked for but not allowed come
+ * back as issues beside the proposals; none allowed at all is a refusal.
+ */
+export async function findAppointments(
+  deps: GatewayDeps,
+  input: { tenant: TenantId; serviceRequestId: string; count: number; filters?: SlotFilters; window?: { start?: Date; end?: Date }; sites?: FindSites },
+): Promise<{ kind: 'found'; appointments: Appointment[]; issues: OperationOutcomeIssue[] } | Refusal> {
+  const prepared = await schedulingContext(deps, input.tenant, input.serviceRequestId, { expression: 'Parameters.parameter.where(name=\'referral\')', ...(input.window ? { window: input.window } : {}) });
+  if (!prepared.ok) return { kind: 'refused', outcome: unprocessable(prepared.issues) };
+  const context = prepared.context;
+  const filters = input.filters ? { filters: input.filters } : {};
+  if (input.sites === undefined || (input.sites.locationIds === undefined && input.sites.near === undefined)) {
+    const found = await proposals(deps, context, { count: input.count, ...filters });
+    return { kind: 'found', appointments: found.map((p) => buildAppointment({ status: 'proposed', slot: slotOf(context, p), subject: context.subject })), issues: [] };
+  }
+
+  const directory = await deps.sites.current();
+  const { home, plan } = await patientAndPlan(deps, context, directory);
+  const { sites, excluded } = candidateSites(directory, {
+    drugCodings: context.subject.drugCodings,
+    ...(plan ? { plan } : {}),
+    ...(home ? { home } : {}),
+    confirmedSiteId: context.site.locationId,
+    ...(input.sites.locationIds !== undefined ? { locationIds: input.sites.locationIds } : {}),
+    ...(input.sites.near !== undefined ? { near: input.sites.near } : {}),
+  });
+  const expression = input.sites.locationIds !== undefined ? 'location' : 'near';
+  if (sites.length === 0) {
+    const issues = excluded.length > 0
+      ? excluded.map((e) => errorIssue('business-rule', `${e.display}: the referral cannot be scheduled there`, expression))
+      : [errorIssue('business-rule', 'No site the referral allows (active, giving the drug, in the plan\'s network) is within the distance asked for', expression)];
+    return { kind: 'refused', outcome: unprocessable(issues) };
+  }
+  const bySite = new Map<string, SchedulingContext>();
+  for (const atSite of await Promise.all(sites.map((candidate) => contextAtSite(deps, context, candidate.site, input.window)))) {
+    if (atSite && atSite.latest > atSite.earliest) bySite.set(atSite.site.locationId, atSite);
+  }
+  // One read of the bookings of every site searched, over the union of their windows.
+  const windows = [...bySite.values()];
+  const busy = windows.length === 0
+    ? undefined
+    : await busyIndex(deps, [...bySite.keys()], new Date(Math.min(...windows.map((c) => c.earliest.getTime()))), new Date(Math.max(...windows.map((c) => c.latest.getTime()))));
+  const found: SlotProposal[] = [];
+  for (const atSite of windows) found.push(...(await proposals(deps, atSite, { count: input.count, ...filters, ...(busy ? { busy } : {}) })));
+  const ranked = rankProposals(found, new Map(sites.map((c) => [c.site.locationId, c.distanceKm])), input.count);
+  return {
+    kind: 'found',
+    appointments: ranked.map((p) => {
+      const atSite = bySite.get(p.locationId)!;
+      return buildAppointment({ status: 'proposed', slot: slotOf(atSite, p), subject: atSite.subject });
+    }),
+    issues: excluded.map((e) => warningIssue('business-rule', `${e.display}: left out of the search`, expression)),
+  };
+}
+
+/**
+ * A walk-in refused (seed 001: offered a new slot): the issues that say why, and the next
+ * WALK_IN_OFFERS slots exactly as `$find` (no filters) would propose them for the referral, chairs
+ * checked against every booking and live hold, contained in the outcome (domain/walk-in.ts).
+ */
+async function walkInRefusal(deps: GatewayDeps, issues: OperationOutcomeIssue[], context: Partial<SchedulingContext> | undefined, options: { cleared: boolean; expression: string }): Promise<Refusal> {
+  const offers: SlotOffer[] = [];
   if (context?.site && context.calendar && context.subject && context.earliest && context.latest && context.durationMinutes) {
-    const next = await proposals(deps, context as SchedulingContext, { count: 3 });
-    for (const slot of next) {
-      offered.push(
-        informationIssue(
-          'informational',
-          `Next slot at ${context.site.name}: ${formatAppointmentTime(slot.start, context.calendar.timeZone)} (${context.durationMinutes} minutes), bookable once the referral is cleared`,
-        ),
-      );
+    const full = context as SchedulingContext;
+    const next = await proposals(deps, full, { count: WALK_IN_OFFERS });
+    for (const proposal of next) {
+      const slot = slotOf(full, proposal);
+      const chair = chairReference(slot).display ?? slot.chairId;
+      const when = `${formatAppointmentTime(proposal.start, full.calendar.timeZone)} (${full.durationMinutes} minutes, ${chair})`;
+      offers.push({
+        appointment: buildAppointment({ status: 'proposed', slot, subject: full.subject }),
+        diagnostics: options.cleared
+          ? `Next slot at ${full.site.name}: ${when}; book it with Appointment/$book`
+          : `Next slot at ${full.site.name}: ${when}, bookable once the referral is cleared`,
+      });
     }
   }
-  return { kind: 'refused', outcome: unprocessable([...issues, ...offered]) };
+  return { kind: 'refused', outcome: walkInRefusalOutcome(issues, offers, options.expression) };
+}
+
+/** A walk-in for a referral named by its ServiceRequest id: why, with the referral's next slots. */
+async function walkInRefusalFor(deps: GatewayDeps, tenant: TenantId, serviceRequestId: string | undefined, issues: OperationOutcomeIssue[], expression: string): Promise<Refusal> {
+  if (serviceRequestId === undefined) return walkInRefusal(deps, issues, undefined, { cleared: false, expression });
+  const prepared = await schedulingContext(deps, tenant, serviceRequestId, { expression: 'Appointment.basedOn' });
+  if (prepared.ok) return walkInRefusal(deps, issues, prepared.context, { cleared: true, expression });
+  return walkInRefusal(deps, [...issues, ...prepared.issues.filter((i) => !issues.some((j) => j.diagnostics === i.diagnostics))], prepared.context, { cleared: false, expression });
 }
 
 /** Checks that a proposed Appointment is one of the referral's valid slots; returns the slot. */
@@ -228,13 +374,13 @@ function slotOfAppointment(context: SchedulingContext, appointment: Appointment)
   const chairId = chairIdOf(appointment);
   if (!start || Number.isNaN(start.getTime())) issues.push(errorIssue('required', 'Appointment.start is required (an instant with its offset)', 'Appointment.start'));
   if (!end || Number.isNaN(end.getTime())) issues.push(errorIssue('required', 'Appointment.end is required (an instant with its offset)', 'Appointment.end'));
-  if (siteIdOf(appointment) !== context.site.locationId) issues.push(errorIssue('business-rule', `The appointment must be at the referral's confirmed site, ${context.site.name}`, 'Appointment.participant'));
+  if (siteIdOf(appointment) !== context.site.locationId) issues.push(errorIssue('business-rule', `The appointment must be at ${context.site.name} (Location/${context.site.locationId}): the referral's confirmed site or one multi-site $find proposed; a booked appointment keeps its site`, 'Appointment.participant'));
   if (!chairId || !context.calendar.chairs.includes(chairId)) issues.push(errorIssue('business-rule', 'The appointment must name one of the site\'s chairs (as returned by $find)', 'Appointment.participant'));
   if (issues.length > 0 || !start || !end || !chairId) return { issues };
   if (end.getTime() - start.getTime() !== context.durationMinutes * 60_000) {
     issues.push(errorIssue('business-rule', `A ${context.subject.dose === 'first-dose' ? 'first' : 'maintenance'} dose of ${context.drug.name} takes ${context.durationMinutes} minutes of chair time`, 'Appointment.end'));
   }
-  if (start < context.earliest) issues.push(errorIssue('business-rule', `The earliest start is ${formatAppointmentTime(context.earliest, context.calendar.timeZone)} (pharmacy lead time, the order's and the authorization's periods)`, 'Appointment.start'));
+  if (start < context.earliest) issues.push(errorIssue('business-rule', `${formatAppointmentTime(start, context.calendar.timeZone)} is before the referral can be seen (the pharmacy lead time after clearance, the order's and the authorization's periods)`, 'Appointment.start'));
   if (end > context.latest) issues.push(errorIssue('business-rule', `The appointment must end by ${formatAppointmentTime(context.latest, context.calendar.timeZone)} (the order's and the authorization's periods)`, 'Appointment.end'));
   const open = openIntervals(context.calendar, start, end).some((i) => i.start.getTime() <= start.getTime() && i.end.getTime() >= end.getTime());
   if (!open) issues.push(errorIssue('business-rule', `${context.site.name} is not open for the whole appointment`, 'Appointment.start'));
@@ -312,20 +458,38 @@ export async function bookAppointment(deps: GatewayDeps, input: { tenant: Tenant
 async function reserve(deps: GatewayDeps, input: { tenant: TenantId; appointment: Appointment; book: boolean }): Promise<Reserved | Refusal> {
   const serviceRequestId = serviceRequestIdOf(input.appointment);
   if (serviceRequestId === undefined) {
-    return walkInRefusal(deps, [errorIssue('business-rule', 'No walk-ins: an infusion appointment is booked for a referral (Appointment.basedOn its ServiceRequest)', 'Appointment.basedOn')], undefined);
+    return walkInRefusal(deps, [errorIssue('business-rule', 'No walk-ins: an infusion appointment is booked for a referral (Appointment.basedOn its ServiceRequest)', 'Appointment.basedOn')], undefined, { cleared: false, expression: 'Appointment.basedOn' });
+  }
+  if (ATTENDED.includes(input.appointment.status)) {
+    // A patient who turns up without a booking (seed 001): refused, and offered the next slots.
+    return walkInRefusalFor(deps, input.tenant, serviceRequestId, [errorIssue('business-rule', `No walk-ins: there is no booked appointment to record as ${input.appointment.status}; book one of the slots offered`, 'Appointment.status')], 'Appointment.start');
   }
   const prepared = await schedulingContext(deps, input.tenant, serviceRequestId, { expression: 'Appointment.basedOn' });
   const now = deps.clock.now();
-  // Booking a hold: the referral is still cleared and the hold must still stand.
-  const heldId = input.book && input.appointment.id !== undefined ? input.appointment.id : undefined;
+  // Booking a hold: the referral is still cleared and the hold must still stand. A proposal
+  // (status proposed, from $find or a walk-in refusal) names no hold, whatever its id.
+  const heldId = input.book && input.appointment.id !== undefined && input.appointment.status !== 'proposed' ? input.appointment.id : undefined;
   const held = heldId !== undefined ? await deps.store.readChairBooking(heldId) : undefined;
-  if (!prepared.ok) return walkInRefusal(deps, prepared.issues, prepared.context);
-  const context = prepared.context;
+  if (!prepared.ok) return walkInRefusal(deps, prepared.issues, prepared.context, { cleared: false, expression: 'Appointment.start' });
+  const atSite = await contextForAppointmentSite(deps, prepared.context, input.appointment);
+  if (atSite.issues.length > 0) return walkInRefusal(deps, atSite.issues, prepared.context, { cleared: true, expression: 'Appointment.start' });
+  const context = atSite.context;
   if (heldId !== undefined && (!held || held.tenant !== input.tenant || held.status !== 'held' || (held.holdExpiresAt !== undefined && held.holdExpiresAt <= now.toISOString()))) {
     return { kind: 'refused', outcome: conflict('The hold on this appointment has lapsed or does not exist; ask $find for free slots and book again', 'Appointment.id') };
   }
   const { slot, issues } = slotOfAppointment(context, input.appointment);
-  if (!slot) return { kind: 'refused', outcome: unprocessable(issues) };
+  if (slot && heldId === undefined) {
+    const openRun = openIntervalsMs(context.calendar, slot.start.getTime() - 86_400_000, slot.end.getTime()).find(([s, e]) => s <= slot.start.getTime() && e >= slot.end.getTime());
+    if (openRun && !startsOnFindGrid({ start: slot.start, openRunStart: new Date(openRun[0]), stepMinutes: deps.scheduling.stepMinutes })) {
+      issues.push(errorIssue('business-rule', `No walk-ins: ${formatAppointmentTime(slot.start, context.calendar.timeZone)} is not a slot $find proposes (every ${deps.scheduling.stepMinutes} minutes from opening)`, 'Appointment.start'));
+    }
+  }
+  // A time never proposed (outside the lead time, the periods, the hours or the grid) is a
+  // walk-in too: refused with the slots that are real.
+  if (!slot || issues.length > 0) {
+    const why = errorIssue('business-rule', 'No walk-ins: the time asked for is not a slot this referral can be booked in; the next real slots follow', 'Appointment.start');
+    return walkInRefusal(deps, [why, ...issues], context, { cleared: true, expression: 'Appointment.start' });
+  }
 
   const appointmentId = heldId ?? deps.newId();
   const holdExpiresAt = input.book ? undefined : new Date(now.getTime() + deps.scheduling.holdMinutes * 60_000);
@@ -407,7 +571,13 @@ export async function updateAppointmentByClient(
     return { kind: 'refused', outcome: unprocessable([errorIssue('invalid', `The body must be the Appointment ${input.id}`, 'Appointment.id')]) };
   }
   const stored = await deps.store.read<Appointment>([input.tenant], 'Appointment', input.id);
-  if (!stored?.id) return { kind: 'refused', outcome: notFound('Appointment', input.id) };
+  if (!stored?.id) {
+    if (ATTENDED.includes(body.status)) {
+      // An arrival recorded on an appointment that was never booked: a walk-in (seed 001).
+      return walkInRefusalFor(deps, input.tenant, serviceRequestIdOf(body), [errorIssue('business-rule', `No walk-ins: there is no booked appointment ${input.id} to record as ${body.status}; book one of the slots offered`, 'Appointment.status')], 'Appointment.start');
+    }
+    return { kind: 'refused', outcome: notFound('Appointment', input.id) };
+  }
   const current = stored as Appointment & { id: string };
   const issues: OperationOutcomeIssue[] = [];
   for (const key of [...new Set([...Object.keys(current), ...Object.keys(body)])].sort()) {
@@ -418,6 +588,17 @@ export async function updateAppointmentByClient(
   }
   const serviceRequestId = serviceRequestIdOf(current);
   const allowed = NEXT_STATUSES[current.status] ?? [current.status];
+  if (ATTENDED.includes(body.status) && !allowed.includes(body.status)) {
+    // The patient turned up for something not booked (a hold, a cancelled or missed visit): a
+    // walk-in, refused with the next slots.
+    return walkInRefusalFor(
+      deps,
+      input.tenant,
+      serviceRequestId,
+      [...issues, errorIssue('business-rule', `No walk-ins: an appointment that is ${current.status} is not booked, so it cannot become ${body.status}; book one of the slots offered`, 'Appointment.status')],
+      'Appointment.start',
+    );
+  }
   if (!allowed.includes(body.status)) {
     issues.push(errorIssue('business-rule', `An appointment that is ${current.status} cannot become ${body.status}; book again with $find and $book`, 'Appointment.status'));
   }
@@ -441,8 +622,13 @@ export async function updateAppointmentByClient(
   const booking = await deps.store.readChairBooking(current.id);
   const moved = body.start !== current.start || body.end !== current.end || chairIdOf(body) !== chairIdOf(current) || siteIdOf(body) !== siteIdOf(current);
   const prepared = await schedulingContext(deps, input.tenant, serviceRequestId, { expression: 'Appointment.basedOn', rescheduling: current.id });
-  const context = prepared.ok ? prepared.context : (prepared.context as SchedulingContext | undefined);
-  if (!context?.site) return { kind: 'refused', outcome: unprocessable(prepared.ok ? [] : prepared.issues) };
+  const confirmedContext = prepared.ok ? prepared.context : (prepared.context as SchedulingContext | undefined);
+  if (!confirmedContext?.site) return { kind: 'refused', outcome: unprocessable(prepared.ok ? [] : prepared.issues) };
+  // An appointment booked at another site (multi-site $find) is worked at that site, even if the
+  // site has since left the plan's network or closed: a booked visit can always be cancelled.
+  const bookedSiteId = siteIdOf(current);
+  const bookedSite = bookedSiteId !== undefined && bookedSiteId !== confirmedContext.site.locationId ? (await deps.sites.current()).site(bookedSiteId) : undefined;
+  const context = (bookedSite ? await contextAtSite(deps, confirmedContext, bookedSite) : undefined) ?? confirmedContext;
   const warnings: OperationOutcomeIssue[] = [];
   let slot: AppointmentSlot | undefined;
   if (moved) {

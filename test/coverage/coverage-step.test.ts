@@ -217,6 +217,31 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
     expect(outputsOf(ready, 'authorization-number')[0].valueString).to.equal('AUTH-APPEAL-1');
   });
 
+  it('reads a PAS denial (A3) that also carries ClaimResponse.error as a denial and opens an appeal', async () => {
+    const { body, memberId } = referral('infliximab');
+    payer.setMemberRule(memberId, {
+      eligibility: IN_FORCE_AUTH_REQUIRED,
+      priorAuth: { kind: 'deny', reason: { display: 'Not medically necessary' }, errors: [{ code: '15', display: 'Required application data missing' }] },
+    });
+    const taskId = await submit(body);
+    const denied = await taskWhen(taskId, 'auth-denied');
+    expect(codesOf(denied, 'coverage-issue')).to.not.include('prior-auth-error');
+    const appeals = outputsOf(denied, 'appeal');
+    expect(appeals).to.have.length(1);
+    const appeal = (await fhirFetch(`${fhir}/${appeals[0].valueReference.reference}`)).body;
+    expect(appeal.partOf[0].reference).to.equal(`Task/${taskId}`);
+    expect(appeal.input.find((i: any) => i.type.coding[0].code === 'denial-reason').valueCodeableConcept.text).to.equal('Not medically necessary');
+  });
+
+  it('keeps a PAS answer with ClaimResponse.error and no review action a failed request: no appeal', async () => {
+    const { body, memberId } = referral('infliximab');
+    payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED, priorAuth: { kind: 'reject', errors: [{ code: '72', display: 'Invalid/Missing Subscriber/Insured ID' }] } });
+    const taskId = await submit(body);
+    const failed = await taskWhen(taskId, 'coverage-problem');
+    expect(codesOf(failed, 'coverage-issue')).to.include('prior-auth-error');
+    expect(outputsOf(failed, 'appeal')).to.deep.equal([]);
+  });
+
   it('warns of off-label IVIG (multiple sclerosis) before sending anything, and holds it in auth-required', async () => {
     const { body, memberId } = referral('immune-globulin-iv', {
       change: (sr) => (sr.reasonCode = [{ coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'G35', display: 'Multiple sclerosis' }] }]),

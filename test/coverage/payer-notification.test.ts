@@ -139,6 +139,17 @@ describe('payer notifications of decided prior authorizations', function () {
     expect(appeals).to.equal(1);
   });
 
+  it('opens an appeal when the notified ClaimResponse denies (A3) and also carries ClaimResponse.error', async () => {
+    const { taskId, claimId } = await pendedReferral();
+    const notification = payer.decideAndNotify(claimId, { kind: 'deny', reason: { display: 'Frequency exceeds the label' }, errors: [{ code: '15', display: 'Required application data missing' }] });
+    const answer = await payer.sendNotification(endpoint, notification);
+    expect(answer.status, JSON.stringify(answer.body)).to.equal(200);
+    const denied = (await fhirFetch(`${fhir}/Task/${taskId}`)).body;
+    expect(statusOf(denied)).to.equal('auth-denied');
+    const appeal = (await fhirFetch(`${fhir}/${outputsOf(denied, 'appeal')[0].valueReference.reference}`)).body;
+    expect(appeal.input.find((i: any) => i.type.coding[0].code === 'denial-reason').valueCodeableConcept.text).to.equal('Frequency exceeds the label');
+  });
+
   it('ignores a later, contradicting notification for a referral already decided', async () => {
     const { taskId, claimId } = await pendedReferral();
     expect((await payer.sendNotification(endpoint, payer.decideAndNotify(claimId, { kind: 'approve', authorizationNumber: 'AUTH-FIRST' }))).status).to.equal(200);

@@ -196,6 +196,40 @@ describe('interpretClaimResponseBundle', () => {
     expect(decision.issues[0]?.diagnostics).to.contain('Invalid/Missing Subscriber/Insured ID');
   });
 
+  describe('a review action beside ClaimResponse.error: the review action is the decision', () => {
+    const error = { code: { coding: [{ system: 'https://codesystem.x12.org/005010/901', code: '15', display: 'Required application data missing' }] } };
+
+    it('reads A3 with an error as a denial, the error giving the reason when the review gives none', () => {
+      const decision = interpretClaimResponseBundle(responseBundle({ outcome: 'error', error: [error] }, { adjudication: [reviewAction('A3')] }));
+
+      expect(decision).to.deep.equal({ kind: 'denied', reasons: [{ code: error.code.coding[0], display: 'Required application data missing' }] });
+    });
+
+    it("keeps the review's own reason of an A3 over the error", () => {
+      const reason = { system: X12_REVIEW_DECISION_REASON_SYSTEM, code: 'TEST-2', display: 'Not medically necessary' };
+      const decision = interpretClaimResponseBundle(responseBundle({ error: [error] }, { adjudication: [reviewAction('A3', [{ url: 'reasonCode', valueCodeableConcept: { coding: [reason] } }])] }));
+
+      expect(decision).to.deep.equal({ kind: 'denied', reasons: [{ code: reason, display: 'Not medically necessary' }] });
+    });
+
+    it('reads A1 and A2 with an error as approvals, A4 as pended and NA as not required', () => {
+      const number = [{ url: 'number', valueString: 'AUTH-E1' }];
+      expect(interpretClaimResponseBundle(responseBundle({ error: [error] }, { adjudication: [reviewAction('A1', number)] }))).to.deep.equal({ kind: 'approved', authorizationNumber: 'AUTH-E1', partial: false });
+      expect(interpretClaimResponseBundle(responseBundle({ error: [error] }, { adjudication: [reviewAction('A2', number)] }))).to.deep.equal({ kind: 'approved', authorizationNumber: 'AUTH-E1', partial: true });
+      expect(interpretClaimResponseBundle(responseBundle({ outcome: 'error', error: [error] }, { adjudication: [reviewAction('A4')] }))).to.deep.equal({ kind: 'pended' });
+      expect(interpretClaimResponseBundle(responseBundle({ error: [error] }, { adjudication: [reviewAction('CT')] }))).to.deep.equal({ kind: 'pended' });
+      expect(interpretClaimResponseBundle(responseBundle({ error: [error] }, { adjudication: [reviewAction('NA')] }))).to.deep.equal({ kind: 'not-required' });
+    });
+
+    it('keeps an error without any review action a failed request, even with outcome complete', () => {
+      const decision = interpretClaimResponseBundle(responseBundle({ outcome: 'complete', error: [error] }));
+
+      expect(decision.kind).to.equal('error');
+      if (decision.kind !== 'error') return;
+      expect(decision.issues.map((i) => i.expression)).to.deep.equal([['Bundle.entry[0].resource.error[0].code']]);
+    });
+  });
+
   it('refuses a certification without an authorization number', () => {
     const decision = interpretClaimResponseBundle(responseBundle({}, { adjudication: [reviewAction('A1')] }));
 

@@ -201,6 +201,218 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     expect(none.body.total).to.equal(0);
   });
 
+  describe('a patient with a cleared referral and no booking is refused with the next three real slots (seed 001)', () => {
+    const OFFERED = 'https://fhir.infusion-gateway.example/StructureDefinition/offered-appointment';
+    const CHAIR = 'https://fhir.infusion-gateway.example/sid/chair';
+    const slotKey = (a: any): string => `${a.start}|${a.end}|${a.participant.find((p: any) => p.actor.identifier?.system === CHAIR)?.actor.identifier.value}|${a.status}`;
+
+    /** The offered Appointments of a refusal, each reached through its issue's reference. */
+    function offersOf(outcome: any): any[] {
+      const offers = outcome.issue.filter((i: any) => i.severity === 'information');
+      return offers.map((issue: any) => {
+        const reference = issue.extension.find((e: any) => e.url === OFFERED).valueReference.reference;
+        expect(reference).to.match(/^#offer-\d$/);
+        return outcome.contained.find((r: any) => `#${r.id}` === reference);
+      });
+    }
+
+    async function walkInWorld(): Promise<{ serviceRequestId: string; otherHold: any; expected: any[] }> {
+      const { serviceRequestId } = await clearedReferral(world.gw, 'tocilizumab');
+      // Another patient holds the first chair of the first slot: no offer may name it.
+      const other = await clearedReferral(world.gw, 'tocilizumab');
+      const [first] = await find(world.gw, other.serviceRequestId, '&_count=1');
+      const otherHold = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$hold`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: first }] } });
+      expect(otherHold.status).to.equal(201);
+      const expected = await find(world.gw, serviceRequestId, '&_count=3');
+      expect(expected).to.have.length(3);
+      return { serviceRequestId, otherHold: otherHold.body, expected };
+    }
+
+    function expectRefusalWithSlots(refused: { status: number; body: any }, expected: any[], otherHold: any, expression: string): void {
+      expect(refused.status, JSON.stringify(refused.body)).to.equal(422);
+      expect(refused.body.issue[0].severity).to.equal('error');
+      expect(refused.body.issue[0].diagnostics).to.match(/^No walk-ins/);
+      expect(refused.body.issue[0].expression).to.deep.equal([expression]);
+      expect(refused.body.issue.every((i: any) => Array.isArray(i.expression) && i.expression.length > 0)).to.equal(true);
+      const offers = offersOf(refused.body);
+      expect(offers.map(slotKey)).to.deep.equal(expected.map(slotKey));
+      expect(offers.map(slotKey)).to.not.include(slotKey({ ...otherHold, status: 'proposed' }));
+      const words = refused.body.issue.filter((i: any) => i.severity === 'information').map((i: any) => i.diagnostics);
+      expect(words[0]).to.contain('Monday, December 7, 2026 at 3:00 PM MST');
+      expect(words[0]).to.contain('Appointment/$book');
+    }
+
+    it('refuses POST Appointment with status arrived, and the offered slot books as it is', async () => {
+      const { serviceRequestId, otherHold, expected } = await walkInWorld();
+      const arrival = {
+        resourceType: 'Appointment',
+        status: 'arrived',
+        start: '2026-12-04T15:30:00-07:00',
+        end: '2026-12-04T17:15:00-07:00',
+        basedOn: [{ reference: `ServiceRequest/${serviceRequestId}` }],
+        participant: [{ actor: { reference: 'Location/hin-denver-cherry-creek' }, status: 'accepted' }],
+      };
+      const refused = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment`, { body: arrival });
+      expectRefusalWithSlots(refused, expected, otherHold, 'Appointment.status');
+      expect((await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment?based-on=ServiceRequest/${serviceRequestId}`)).body.total).to.equal(0);
+
+      const booked = await book(world.gw, offersOf(refused.body)[0]);
+      expect(booked.status, JSON.stringify(booked.body?.issue)).to.equal(201);
+      expect(booked.body.status).to.equal('booked');
+      expect(booked.body.start).to.equal(expected[0].start);
+    });
+
+    it('refuses $book of a time never proposed: before the pharmacy lead time, and off the slot grid', async () => {
+      const { serviceRequestId, otherHold, expected } = await walkInWorld();
+      const template = { ...expected[0] };
+      const tooSoon = await book(world.gw, { ...template, start: '2026-12-05T10:00:00-07:00', end: '2026-12-05T11:45:00-07:00' });
+      expectRefusalWithSlots(tooSoon, expected, otherHold, 'Appointment.start');
+      const offGrid = await book(world.gw, { ...template, start: '2026-12-08T09:07:00-07:00', end: '2026-12-08T10:52:00-07:00' });
+      expectRefusalWithSlots(offGrid, expected, otherHold, 'Appointment.start');
+      expect(offGrid.body.issue[1].diagnostics).to.contain('is not a slot $find proposes');
+      expect((await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment?based-on=ServiceRequest/${serviceRequestId}`)).body.total).to.equal(0);
+    });
+
+    it('refuses an update to arrived of an Appointment that is only held, or was never booked', async () => {
+      const { serviceRequestId, otherHold, expected } = await walkInWorld();
+      clock.set('2026-12-07T22:00:00Z'); // Monday 15:00 MST: the held time has come
+      const heldArrival = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${otherHold.id}`, { method: 'PUT', body: { ...otherHold, status: 'arrived' } });
+      expect(heldArrival.status).to.equal(422);
+      expect(heldArrival.body.issue[0].diagnostics).to.match(/^No walk-ins: an appointment that is pending/);
+      expect(offersOf(heldArrival.body)).to.have.length(3);
+
+      clock.set('2026-12-04T22:00:00Z');
+      const unknown = {
+        resourceType: 'Appointment',
+        id: `never-booked-${randomUUID().slice(0, 8)}`,
+        status: 'arrived',
+        start: '2026-12-04T15:30:00-07:00',
+        end: '2026-12-04T17:15:00-07:00',
+        basedOn: [{ reference: `ServiceRequest/${serviceRequestId}` }],
+        participant: [{ actor: { reference: 'Location/hin-denver-cherry-creek' }, status: 'accepted' }],
+      };
+      const neverBooked = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${unknown.id}`, { method: 'PUT', body: unknown });
+      expectRefusalWithSlots(neverBooked, expected, otherHold, 'Appointment.status');
+    });
+  });
+
+  describe('multi-site $find: several sites, near the home, ranked by earliest start then distance', () => {
+    const NASHVILLE = ['hin-nashville-green-hills', 'hin-nashville-midtown', 'hin-nashville-donelson'];
+    const siteOf = (a: any): string => a.participant.find((p: any) => p.actor.reference?.startsWith('Location/')).actor.reference.slice('Location/'.length);
+    const toRad = (d: number): number => (d * Math.PI) / 180;
+    const km = (a: { latitude: number; longitude: number }, b: { latitude: number; longitude: number }): number => {
+      const h = Math.sin(toRad(b.latitude - a.latitude) / 2) ** 2 + Math.cos(toRad(a.latitude)) * Math.cos(toRad(b.latitude)) * Math.sin(toRad(b.longitude - a.longitude) / 2) ** 2;
+      return 2 * 6371.0088 * Math.asin(Math.sqrt(h));
+    };
+
+    // A home beside Midtown: the confirmed site (Green Hills) is not the nearest.
+    const HOME = { latitude: 36.1512, longitude: -86.7985 };
+    const livingAtHome = (sr: any): void => {
+      const patient = sr.contained.find((r: any) => r.resourceType === 'Patient');
+      patient.address[0].extension = [
+        { url: 'http://hl7.org/fhir/StructureDefinition/geolocation', extension: [{ url: 'latitude', valueDecimal: HOME.latitude }, { url: 'longitude', valueDecimal: HOME.longitude }] },
+      ];
+    };
+
+    /** Distances from the patient's home to the Nashville sites, their positions read over HTTP. */
+    async function distancesFromHome(): Promise<Map<string, number>> {
+      const home = HOME;
+      const result = new Map<string, number>();
+      for (const id of NASHVILLE) result.set(id, km(home, (await fhirFetch(`${world.gw.baseUrl}/fhir/Location/${id}`)).body.position));
+      return result;
+    }
+
+    function expectRanked(proposals: any[], distances: Map<string, number>): void {
+      for (let i = 1; i < proposals.length; i++) {
+        const [a, b] = [proposals[i - 1], proposals[i]];
+        const [ta, tb] = [new Date(a.start).getTime(), new Date(b.start).getTime()];
+        expect(ta, `${a.start} before ${b.start}`).to.be.at.most(tb);
+        if (ta === tb) expect(distances.get(siteOf(a))!, `${siteOf(a)} nearer than ${siteOf(b)} at ${a.start}`).to.be.at.most(distances.get(siteOf(b))!);
+      }
+    }
+
+    it('proposes across the sites asked for, earliest first and nearer first at the same start, and says which site it left out and why', async () => {
+      const { serviceRequestId } = await clearedReferral(world.gw, 'infliximab', livingAtHome);
+      const distances = await distancesFromHome();
+      const found = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&location=hin-nashville-midtown,hin-atlanta-midtown&location=Location/hin-nashville-donelson&location=hin-nashville-green-hills&_count=12`);
+      expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
+      const proposals = found.body.entry.filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource);
+      expect(proposals).to.have.length(12);
+      expect(new Set(proposals.map(siteOf)).size, 'more than one site proposed').to.be.greaterThan(1);
+      expect(proposals.every((a: any) => NASHVILLE.includes(siteOf(a)))).to.equal(true);
+      expectRanked(proposals, distances);
+      // Same-start ties across sites occur, so the distance order is exercised, not only time.
+      const ties = proposals.filter((a: any, i: number) => i > 0 && new Date(a.start).getTime() === new Date(proposals[i - 1].start).getTime());
+      expect(ties.length, proposals.map((a: any) => `${a.start} ${siteOf(a)}`).join('; ')).to.be.greaterThan(0);
+      const outcome = found.body.entry.find((e: any) => e.search.mode === 'outcome').resource;
+      expect(outcome.issue).to.have.length(1);
+      expect(outcome.issue[0].severity).to.equal('warning');
+      expect(outcome.issue[0].diagnostics).to.contain('Atlanta Midtown is not in the network');
+
+      // The same search as Parameters (POST), location as References.
+      const posted = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find`, {
+        body: {
+          resourceType: 'Parameters',
+          parameter: [
+            { name: 'referral', valueReference: { reference: `ServiceRequest/${serviceRequestId}` } },
+            ...['hin-nashville-midtown', 'hin-atlanta-midtown', 'hin-nashville-donelson', 'hin-nashville-green-hills'].map((id) => ({ name: 'location', valueReference: { reference: `Location/${id}` } })),
+            { name: '_count', valueInteger: 12 },
+          ],
+        },
+      });
+      expect(posted.status, JSON.stringify(posted.body?.issue)).to.equal(200);
+      expect(posted.body.entry.filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource)).to.deep.equal(proposals);
+
+      // A proposal at another allowed site books there.
+      const elsewhere = proposals.find((a: any) => siteOf(a) !== 'hin-nashville-green-hills');
+      const booked = await book(world.gw, elsewhere);
+      expect(booked.status, JSON.stringify(booked.body?.issue)).to.equal(201);
+      expect(siteOf(booked.body)).to.equal(siteOf(elsewhere));
+      expect(booked.body.start).to.equal(elsewhere.start);
+      // And is worked there: cancelled, its chair freed for the next $find at that site.
+      const cancelled = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${booked.body.id}`, { method: 'PUT', body: { ...booked.body, status: 'cancelled' } });
+      expect(cancelled.status, JSON.stringify(cancelled.body?.issue)).to.equal(200);
+      const again = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&location=${siteOf(elsewhere)}&_count=12`);
+      expect(again.body.entry.map((e: any) => `${e.resource.start} ${e.resource.participant[2].actor.identifier.value}`)).to.include(`${elsewhere.start} ${elsewhere.participant[2].actor.identifier.value}`);
+    });
+
+    it('takes near (FHIR latitude|longitude|distance|units, empty point = the home) with the evening filter across sites', async () => {
+      const { serviceRequestId } = await clearedReferral(world.gw, 'infliximab', livingAtHome);
+      const distances = await distancesFromHome();
+      const within = [...distances].filter(([, d]) => d <= 8).map(([id]) => id);
+      expect(within.length, 'the test needs sites on both sides of 8 km').to.be.within(1, NASHVILLE.length - 1);
+      const found = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&near=${encodeURIComponent('||8|km')}&_count=10`);
+      expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
+      const proposals = found.body.entry.map((e: any) => e.resource);
+      expect(proposals.length).to.be.greaterThan(0);
+      expect(proposals.every((a: any) => within.includes(siteOf(a)))).to.equal(true);
+      expectRanked(proposals, distances);
+
+      const evenings = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&near=${encodeURIComponent('||20|km')}&evenings-or-weekends=true&_count=10`);
+      expect(evenings.status, JSON.stringify(evenings.body?.issue)).to.equal(200);
+      const late = evenings.body.entry.map((e: any) => e.resource);
+      expect(late.length).to.be.greaterThan(0);
+      for (const a of late) {
+        // Site-local wall clock: the offset is the site's, so the text is local time.
+        const local = new Date(Date.parse(a.start.slice(0, 19) + 'Z'));
+        const weekend = local.getUTCDay() === 0 || local.getUTCDay() === 6;
+        expect(weekend || local.getUTCHours() >= 17, a.start).to.equal(true);
+      }
+      expectRanked(late, distances);
+    });
+
+    it('refuses when no site asked for is allowed, each with why, and a malformed near', async () => {
+      const { serviceRequestId } = await clearedReferral(world.gw, 'infliximab');
+      const refused = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&location=hin-atlanta-midtown,hin-charlotte-elizabeth`);
+      expect(refused.status).to.equal(422);
+      expect(refused.body.issue.map((i: any) => i.expression[0])).to.deep.equal(['location', 'location']);
+      expect(refused.body.issue[1].diagnostics).to.contain('not an active infusion site');
+      const malformed = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&near=12km`);
+      expect(malformed.status).to.equal(400);
+      expect(malformed.body.issue[0].expression).to.deep.equal(['near']);
+    });
+  });
+
   it('refuses a reschedule with less notice than the pharmacy needs, and takes one with enough', async () => {
     const { serviceRequestId } = await clearedReferral(world.gw, 'tocilizumab');
     const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');
@@ -309,6 +521,21 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect(conflictIssue.diagnostics).to.contain('Chair chair-1 at Harbor Infusion Center - Denver Cherry Creek is taken from Monday, December 7, 2026 at 3:00 PM MST');
       const booked = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment?status=booked&location=Location/hin-denver-cherry-creek&_count=100`);
       expect(booked.body.total).to.equal(1);
+    });
+
+    it('offers a walk-in the slots $find gives, never a chair booked or held in the store', async () => {
+      const first = await clearedReferral(world.gw, 'tocilizumab');
+      const [proposal] = await find(world.gw, first.serviceRequestId, '&_count=1');
+      expect((await book(world.gw, proposal)).status).to.equal(201);
+      const walkIn = await clearedReferral(world.gw, 'tocilizumab');
+      const expected = await find(world.gw, walkIn.serviceRequestId, '&_count=3');
+      const refused = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment`, {
+        body: { ...expected[0], status: 'arrived', basedOn: [{ reference: `ServiceRequest/${walkIn.serviceRequestId}` }] },
+      });
+      expect(refused.status).to.equal(422);
+      const chairAndStart = (a: any): string => `${a.start} ${a.participant[2].actor.identifier.value}`;
+      expect(refused.body.contained.map(chairAndStart)).to.deep.equal(expected.map(chairAndStart));
+      expect(refused.body.contained.map(chairAndStart)).to.not.include(chairAndStart(proposal));
     });
   });
 }

@@ -34,6 +34,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { attachTestToken } from './test-clients.js';
 import type {
   Bundle,
   Claim,
@@ -54,6 +55,8 @@ const HOST = '127.0.0.1';
 const PAS = 'http://hl7.org/fhir/us/davinci-pas';
 const X12_306 = 'https://codesystem.x12.org/005010/306';
 const X12_886 = 'https://codesystem.x12.org/external/886';
+/** X12 901 AAA reject reasons, the code system of PAS `ClaimResponse.error.code`. */
+const X12_REJECT_REASON = 'https://codesystem.x12.org/005010/901';
 const X12_1390 = 'https://codesystem.x12.org/005010/1390';
 const BENEFIT_TYPE = 'http://terminology.hl7.org/CodeSystem/benefit-type';
 
@@ -74,9 +77,20 @@ export interface EligibilityRule {
 
 export type PayerFailure = { kind: 'fail-500' } | { kind: 'hang' };
 
+/** A `ClaimResponse.error` entry: an X12 AAA reject reason (PAS `ClaimResponse.error.code`). */
+export interface PayerError {
+  code: string;
+  display: string;
+}
+
+/**
+ * `errors` are sent as `ClaimResponse.error` beside the review action (payers do send both);
+ * `reject` sends errors and no review action at all: a request the payer could not process.
+ */
 export type PriorAuthDecision =
-  | { kind: 'approve'; authorizationNumber: string; period?: Period }
-  | { kind: 'deny'; reason: { code?: string; display: string } };
+  | { kind: 'approve'; authorizationNumber: string; period?: Period; errors?: PayerError[] }
+  | { kind: 'deny'; reason: { code?: string; display: string }; errors?: PayerError[] }
+  | { kind: 'reject'; errors: PayerError[] };
 
 export type PriorAuthRule = PriorAuthDecision | { kind: 'pend-then'; inquiries: number; then: PriorAuthDecision } | PayerFailure;
 
@@ -347,16 +361,19 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     sequence += 1;
     const created = now().toISOString();
     const reviewAction: Extension[] = [];
-    let code: { code: string; display: string };
+    let code: { code: string; display: string } | undefined;
     if (decision === 'pended') code = { code: 'A4', display: 'Pended' };
     else if (decision.kind === 'approve') {
       code = { code: 'A1', display: 'Certified in total' };
       reviewAction.push({ url: 'number', valueString: decision.authorizationNumber });
-    } else {
+    }
+    else if (decision.kind === 'reject') code = undefined;
+    else {
       code = { code: 'A3', display: 'Not Certified' };
       reviewAction.push({ url: 'reasonCode', valueCodeableConcept: { coding: [{ system: X12_886, ...(decision.reason.code ? { code: decision.reason.code } : {}), display: decision.reason.display }] } });
     }
-    reviewAction.unshift({ url: `${PAS}/StructureDefinition/extension-reviewActionCode`, valueCodeableConcept: { coding: [{ system: X12_306, ...code }] } });
+    if (code) reviewAction.unshift({ url: `${PAS}/StructureDefinition/extension-reviewActionCode`, valueCodeableConcept: { coding: [{ system: X12_306, ...code }] } });
+    const errors = decision !== 'pended' ? (decision.errors ?? []) : [];
     const approved = decision !== 'pended' && decision.kind === 'approve' ? decision : undefined;
     const response: ClaimResponse = {
       resourceType: 'ClaimResponse',
@@ -371,12 +388,13 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
       ...(claim.insurer ? { insurer: { ...claim.insurer } } : { insurer: { display: 'Stand-in payer' } }),
       requestor: { ...claim.provider },
       request: claim.identifier?.[0] ? { identifier: { ...claim.identifier[0] } } : { display: 'the prior authorization request' },
-      outcome: decision === 'pended' ? 'queued' : 'complete',
+      outcome: decision === 'pended' ? 'queued' : decision.kind === 'reject' ? 'error' : 'complete',
       ...(approved ? { preAuthRef: approved.authorizationNumber, ...(approved.period ? { preAuthPeriod: { ...approved.period } } : {}) } : {}),
       ...(decision !== 'pended' && decision.kind === 'deny' ? { disposition: decision.reason.display } : {}),
+      ...(errors.length > 0 ? { error: errors.map((error) => ({ code: { coding: [{ system: X12_REJECT_REASON, code: error.code, display: error.display }] } })) } : {}),
       item: (claim.item?.length ? claim.item : [{ sequence: 1 }]).map((item) => ({
         itemSequence: item.sequence,
-        adjudication: [
+        adjudication: reviewAction.length === 0 ? [] : [
           {
             category: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/adjudication', code: 'submitted' }] },
             extension: [{ url: `${PAS}/StructureDefinition/extension-reviewAction`, extension: reviewAction }],
@@ -441,9 +459,12 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
   }
 
   async function sendNotification(endpoint: string, notification: unknown): Promise<{ status: number; body: any }> {
+    // As the payer authenticates to the gateway: a token of this payer's test client (test-clients.ts).
+    const headers: Record<string, string> = { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' };
+    await attachTestToken(endpoint, 'POST', headers);
     const response = await fetch(endpoint, {
       method: 'POST',
-      headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+      headers,
       body: typeof notification === 'string' ? notification : JSON.stringify(notification),
     });
     const text = await response.text();
