@@ -98,6 +98,7 @@ export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void)
       .option('--drug-catalog <file>', 'drug catalog for --dry-run', fromProject('fixtures/drug-catalog.json'))
       .option('--profiles <dir>', 'StructureDefinitions for --dry-run', fromProject('profiles'))
       .addOption(new Option('--limit <n>', 'stop after this many orders').argParser(positiveInteger).default(10_000))
+      .addOption(new Option('--page-size <n>', 'orders per page asked of the EHR (_count)').argParser(positiveInteger).default(100))
       .option('--json', 'machine-readable output'),
   ).action(
     async (opts: {
@@ -110,6 +111,7 @@ export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void)
       drugCatalog: string;
       profiles: string;
       limit: number;
+      pageSize: number;
       json?: boolean;
       token?: string;
       tenant?: string;
@@ -130,6 +132,7 @@ export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void)
             drugCatalog: opts.drugCatalog,
             profilesDir: opts.profiles,
             limit: opts.limit,
+            pageSize: opts.pageSize,
             timeoutMs: opts.timeout,
             settleMs: opts.settle,
             ...credentialOptions(opts),

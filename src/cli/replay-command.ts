@@ -32,6 +32,8 @@ export interface ReplayOptions extends CredentialOptions {
   settleMs: number;
   /** Stop after this many orders. */
   limit: number;
+  /** Orders per page asked of the EHR (_count). */
+  pageSize: number;
 }
 
 interface ReplayRow extends Partial<Omit<HistoricalOrderAssessment, 'outcome'>> {
@@ -42,10 +44,10 @@ interface ReplayRow extends Partial<Omit<HistoricalOrderAssessment, 'outcome'>> 
 const FINDINGS = new Set(['invalid', 'drug-not-in-catalog', 'no-suitable-site', 'misroute-suspected', 'coverage-problem', 'rejected', 'refused']);
 
 /** Every order changed since `since`, page after page. */
-async function readOrders(ehr: FhirClient, since: string, limit: number, onPage: (count: number) => void): Promise<ServiceRequest[]> {
+async function readOrders(ehr: FhirClient, since: string, options: { limit: number; pageSize: number }, onPage: (count: number) => void): Promise<ServiceRequest[]> {
   const orders: ServiceRequest[] = [];
-  let next: string | undefined = `ServiceRequest?_lastUpdated=ge${encodeURIComponent(since)}&_sort=_lastUpdated&_count=100`;
-  while (next && orders.length < limit) {
+  let next: string | undefined = `ServiceRequest?_lastUpdated=ge${encodeURIComponent(since)}&_sort=_lastUpdated&_count=${options.pageSize}`;
+  while (next && orders.length < options.limit) {
     const page = await ehr.get(next);
     if (page.status !== 200 || page.body?.resourceType !== 'Bundle') throw new Error(`The EHR answered ${page.status} to ${ehr.url(next)}`);
     const bundle = page.body as Bundle;
@@ -54,7 +56,7 @@ async function readOrders(ehr: FhirClient, since: string, limit: number, onPage:
     onPage(found.length);
     next = bundle.link?.find((l) => l.relation === 'next')?.url;
   }
-  return orders.slice(0, limit);
+  return orders.slice(0, options.limit);
 }
 
 export async function replayCommand(options: ReplayOptions, terminal: Terminal): Promise<ExitCode> {
@@ -69,7 +71,7 @@ export async function replayCommand(options: ReplayOptions, terminal: Terminal):
   const ehr = new FhirClient(options.from, credentialsFrom({ ...(options.ehrToken ? { token: options.ehrToken } : {}) }, {}));
   let orders: ServiceRequest[];
   try {
-    orders = await readOrders(ehr, options.since, options.limit, (n) => {
+    orders = await readOrders(ehr, options.since, { limit: options.limit, pageSize: options.pageSize }, (n) => {
       if (!options.json && terminal.interactive) terminal.err(`read ${n} orders`);
     });
   } catch (err) {
