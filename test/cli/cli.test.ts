@@ -210,6 +210,15 @@ describe('infusion-gateway CLI', function () {
       expect(run.stdout).to.contain('Dry run: nothing was written.');
     });
 
+    it('without --dry-run sends each order to the gateway at --to and reports the decision of its Task', async () => {
+      const run = await cli(['replay', '--from', ehr.baseUrl, '--since', '2000-01-01', '--to', fhir, '--json', '--settle', '300']);
+      expect(run.code, run.stderr).to.equal(1);
+      const report = json(run);
+      expect(report.dryRun).to.equal(false);
+      expect(report.orders.map((o: any) => o.outcome).sort()).to.deep.equal(['misroute-suspected', 'misroute-suspected', 'misroute-suspected', 'verifying-coverage']);
+      expect(report.orders.flatMap((o: any) => o.misrouteReasons)).to.include.members(['too-far', 'practice-address', 'out-of-network']);
+    });
+
     // Last: it adds orders to the EHR the replays above read.
     it('sends the bearer token of GATEWAY_TOKEN, and --token before it, on every request', async () => {
       await fetch(`${ehr.controlUrl}/requests`, { method: 'DELETE' });
