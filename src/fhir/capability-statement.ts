@@ -81,6 +81,11 @@ function storedResource(type: string, input: CapabilityInput): CapabilityStateme
         documentation: 'A coordinator sends the prior authorization of a referral held in auth-required after reviewing its denial risks.',
       },
       {
+        name: 'record-verification',
+        definition: 'https://fhir.infusion-gateway.example/OperationDefinition/record-verification',
+        documentation: "A coordinator records a coverage verification done by phone (who, when, the payer's reference, the authorization if any, the outcome); the referral moves on exactly as after an electronic verification.",
+      },
+      {
         name: 'network-metrics',
         definition: 'https://fhir.infusion-gateway.example/OperationDefinition/network-metrics',
         documentation: "Read-only: the network's picture for a period (referrals, misroutes caught, days from order to first infusion, appeals won, no-shows) as a MeasureReport.",

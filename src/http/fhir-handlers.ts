@@ -4,7 +4,8 @@
  */
 import type { Appointment, CapabilityStatement, OperationDefinition, OperationOutcomeIssue, Parameters, Reference, Resource } from 'fhir/r4.js';
 import { badRequest, errorIssue, informationIssue, methodNotAllowed, notFound, OperationOutcomeError, operationOutcome } from '../fhir/outcomes.js';
-import { requestPriorAuthSubmission } from '../use-cases/verify-coverage.js';
+import { recordPhoneVerification, requestPriorAuthSubmission } from '../use-cases/verify-coverage.js';
+import { readPhoneVerification } from '../domain/phone-verification.js';
 import { bookAppointment, findAppointments, holdAppointment, updateAppointmentByClient, type FindSites } from '../use-cases/schedule-referral.js';
 import { parseNear } from '../domain/multi-site-find.js';
 import type { SlotFilters } from '../domain/slot-finder.js';
@@ -63,6 +64,8 @@ export interface FhirHandlers {
   confirmSite: FhirHandler;
   /** `POST /Task/{id}/$submit-prior-auth`: send the prior authorization of a referral held in auth-required. */
   submitPriorAuth: FhirHandler;
+  /** `POST /Task/{id}/$record-verification`: a coverage verification a coordinator did by phone. */
+  recordVerification: FhirHandler;
   /** IHE ITI Scheduling: `Appointment/$find` (GET or POST), `$hold`, `$book`. */
   findAppointments: FhirHandler;
   holdAppointment: FhirHandler;
@@ -333,6 +336,14 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
           ...(ifMatch !== undefined ? { ifMatchVersionId: ifMatch } : {}),
         }),
       );
+    }),
+
+    recordVerification: withBodyShape(deps.validator, ['Parameters'], async (request) => {
+      const { verification, issues } = readPhoneVerification(request.body, deps.clock.now());
+      if (!verification) return { outcome: badRequest(issues) };
+      const result = await recordPhoneVerification(deps, { tenant: request.tenant, taskId: request.params['id'] ?? '', verification });
+      if (result.kind === 'refused') return { outcome: result.outcome };
+      return { status: 200, resource: result.task, outcome: operationOutcome('ok', []), headers: versionHeaders(result.task) };
     }),
 
     submitPriorAuth: withBodyShape(deps.validator, ['Parameters'], async (request) => {

@@ -132,6 +132,7 @@ export const ROUTE_TABLE: readonly RouteEntry[] = [
   { method: 'GET', path: '/fhir/Task/$network-metrics', access: { kind: 'roles', roles: ['coordinator', 'operator'], scope: { resourceType: 'Task', interaction: 's' } }, summary: "the network's picture" },
   { method: 'POST', path: '/fhir/Task/$network-metrics', access: { kind: 'roles', roles: ['coordinator', 'operator'], scope: { resourceType: 'Task', interaction: 's' } }, summary: "the network's picture" },
   { method: 'POST', path: '/fhir/Task/:id/$confirm-site', access: { kind: 'roles', roles: ['coordinator'], scope: { resourceType: 'Task', interaction: 'u' } }, summary: "a coordinator confirms a held referral's site" },
+  { method: 'POST', path: '/fhir/Task/:id/$record-verification', access: { kind: 'roles', roles: ['coordinator'], scope: { resourceType: 'Task', interaction: 'u' } }, summary: 'a coordinator records a coverage verification done by phone' },
   { method: 'POST', path: '/fhir/Task/:id/$submit-prior-auth', access: { kind: 'roles', roles: ['coordinator'], scope: { resourceType: 'Task', interaction: 'u' } }, summary: 'a coordinator submits the prior authorization' },
   { method: 'GET', path: '/fhir/Appointment/$find', access: { kind: 'roles', roles: ['coordinator'], scope: { resourceType: 'Appointment', interaction: 's' } }, summary: 'slots for a cleared referral' },
   { method: 'POST', path: '/fhir/Appointment/$find', access: { kind: 'roles', roles: ['coordinator'], scope: { resourceType: 'Appointment', interaction: 's' } }, summary: 'slots for a cleared referral' },

@@ -277,7 +277,9 @@ export function fhirRouter(handlers: FhirHandlers, options: HttpOptions): Router
         ? run(handlers.confirmSite)(req, res)
         : req.params['operation'] === '$submit-prior-auth'
           ? run(handlers.submitPriorAuth)(req, res)
-          : run(handlers.unsupported)(req, res),
+          : req.params['operation'] === '$record-verification'
+            ? run(handlers.recordVerification)(req, res)
+            : run(handlers.unsupported)(req, res),
   );
   router.get('/:type/:id/_history/:versionId', run(handlers.vread));
   router.get('/:type/:id/_history', run(handlers.history));

@@ -95,3 +95,31 @@ export async function validateResource(
   if (issues.length === 0) issues.push(informationIssue('informational', 'No issues detected'));
   return { kind: 'validated', outcome: operationOutcome('validation', dedupeIssues(issues)) };
 }
+
+/**
+ * What can be told about a resource without a store or a network: base R4 and, for a
+ * ServiceRequest (alone or in a Bundle), the infusion-referral profile, as intake applies them;
+ * profiles a resource claims are checked (unknown ones are warnings). Used by the CLI's
+ * `validate`, the same validator objects the server runs, minus the referral's translation (which
+ * needs the directory and the store).
+ */
+export function validateOffline(validator: GatewayDeps['validator'], resource: unknown): OperationOutcomeIssue[] {
+  const issues = validator.validateBase(resource);
+  if (typeof resource !== 'object' || resource === null || typeof (resource as Resource).resourceType !== 'string') return issues;
+  const typed = resource as Resource;
+  if (typed.resourceType === 'ServiceRequest') {
+    issues.push(...referralProfileIssues(validator, typed));
+  } else {
+    const claimed = Array.isArray(typed.meta?.profile) ? typed.meta.profile.filter((p): p is string => typeof p === 'string') : [];
+    if (claimed.length > 0 && !issues.some((i) => i.severity === 'error')) issues.push(...validator.validateProfiles(typed, claimed, { unknownProfile: 'warning' }));
+    if (typed.resourceType === 'Bundle') {
+      const entries: unknown = (typed as Bundle).entry;
+      const readable = (Array.isArray(entries) ? entries : []) as Array<BundleEntry | null>;
+      for (const [index, entry] of readable.entries()) {
+        if (entry?.resource?.resourceType !== 'ServiceRequest') continue;
+        issues.push(...prefixIssues(referralProfileIssues(validator, entry.resource), { from: 'ServiceRequest', to: `Bundle.entry[${index}].resource` }));
+      }
+    }
+  }
+  return dedupeIssues(issues);
+}

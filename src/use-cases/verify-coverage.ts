@@ -19,6 +19,7 @@
  */
 import type { CodeableConcept, Coding, Coverage, FhirResource, OperationOutcome, Patient, Period, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
 import { buildAppealTask } from '../domain/appeal.js';
+import { phoneVerificationNote, phoneVerificationResult, type PhoneVerification } from '../domain/phone-verification.js';
 import { checkCoverage, type CoverageCheckResult } from '../domain/coverage-check.js';
 import { coverageStatus, taskAfterCoverageStep, type Authorization, type CoverageFinding, type CoverageOutcome } from '../domain/coverage-outcome.js';
 import { assessDenialRisk, documentationPresent } from '../domain/denial-risk.js';
@@ -155,12 +156,29 @@ function patientForPayer(context: CoverageContext): Patient {
 }
 
 /** The verified Coverage as the gateway keeps it and writes it back: what was checked, and when. */
-function verifiedCoverage(context: CoverageContext, input: { now: Date; eligibilityRequestId: string; authorization: Authorization }): Coverage & { id: string } {
+/** The verification extension's parts for a phone call: when, how, who, and the payer's reference. */
+function phoneEvidence(verification: PhoneVerification): Array<{ url: string; [value: string]: unknown }> {
+  return [
+    { url: 'verified', valueDateTime: verification.verifiedAt.toISOString() },
+    { url: 'method', valueCode: 'phone' },
+    verification.verifiedBy.reference ? { url: 'verified-by', valueReference: verification.verifiedBy.reference } : { url: 'verified-by', valueString: verification.verifiedBy.name },
+    { url: 'payer-reference', valueString: verification.payerReference },
+  ];
+}
+
+/** How the coverage was verified: the payer's eligibility answer, or a coordinator's phone call. */
+type VerificationEvidence = { kind: 'eligibility'; requestId: string } | { kind: 'phone'; verification: PhoneVerification };
+
+function verifiedCoverage(context: CoverageContext, input: { now: Date; evidence: VerificationEvidence; authorization: Authorization }): Coverage & { id: string } {
   const { contained: _contained, id: _id, meta: _meta, ...coverage } = context.coverage as Coverage;
   const beneficiary = context.serviceRequest.subject?.reference?.startsWith('#') ? (context.ehr?.patient ?? coverage.beneficiary) : (context.serviceRequest.subject ?? coverage.beneficiary);
   const checks: Array<{ url: string; [value: string]: unknown }> = [
-    { url: 'verified', valueDateTime: input.now.toISOString() },
-    { url: 'eligibility-request', valueIdentifier: { system: `${GATEWAY_CANONICAL_BASE}/eligibility-request-id`, value: input.eligibilityRequestId } },
+    ...(input.evidence.kind === 'eligibility'
+      ? [
+          { url: 'verified', valueDateTime: input.now.toISOString() },
+          { url: 'eligibility-request', valueIdentifier: { system: `${GATEWAY_CANONICAL_BASE}/eligibility-request-id`, value: input.evidence.requestId } },
+        ]
+      : phoneEvidence(input.evidence.verification)),
     { url: 'in-force', valueBoolean: true },
     ...(context.site ? [{ url: 'in-network-site', valueReference: { reference: `Location/${context.site.locationId}`, display: context.site.name } }] : []),
     { url: 'prior-authorization', valueCode: input.authorization.kind },
@@ -213,17 +231,11 @@ function permanentPayerFinding(err: unknown, code: 'eligibility-error' | 'prior-
 }
 
 /**
- * Runs the coverage step for a referral waiting in verifying-coverage (or, with `submit`, sends
- * the prior authorization of one held in auth-required). Does nothing for a referral in any other
- * state: a step delivered twice changes nothing the second time.
+ * What the gateway can tell about a referral's coverage without asking the payer: the Coverage
+ * against the directory (active, dates, plan, in-network site) and the denial risks.
  */
-export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant: TenantId; referralId: string; submit?: boolean }): Promise<void> {
-  const context = await loadContext(deps, input.tenant, input.referralId);
-  const expected = input.submit ? 'auth-required' : 'verifying-coverage';
-  if (!context || businessStatus(context.task) !== expected) return;
-  const now = deps.clock.now();
+function localCoverageFindings(context: CoverageContext, now: Date): { check: CoverageCheckResult; problems: CoverageFinding[]; risks: CoverageFinding[] } {
   const { serviceRequest, drug, directory, site } = context;
-
   const check: CoverageCheckResult = checkCoverage(
     {
       coverage: context.coverage,
@@ -242,6 +254,22 @@ export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant:
     ...check.problems.filter((p) => p.severity === 'warning'),
     ...assessDenialRisk({ serviceRequest, drug, diagnoses: diagnosesOf(serviceRequest), supportingDocumentation: documentationPresent(serviceRequest, syncResolver(serviceRequest)) }),
   ];
+  return { check, problems, risks };
+}
+
+/**
+ * Runs the coverage step for a referral waiting in verifying-coverage (or, with `submit`, sends
+ * the prior authorization of one held in auth-required). Does nothing for a referral in any other
+ * state: a step delivered twice changes nothing the second time.
+ */
+export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant: TenantId; referralId: string; submit?: boolean }): Promise<void> {
+  const context = await loadContext(deps, input.tenant, input.referralId);
+  const expected = input.submit ? 'auth-required' : 'verifying-coverage';
+  if (!context || businessStatus(context.task) !== expected) return;
+  const now = deps.clock.now();
+  const { serviceRequest, drug, site } = context;
+
+  const { check, problems, risks } = localCoverageFindings(context, now);
   const payerId = check.plan?.payerId;
   const payer: PayerFhir | undefined = payerId !== undefined ? deps.payerFor(payerId) : undefined;
   if (problems.length === 0 && payerId !== undefined && !payer) {
@@ -295,13 +323,13 @@ export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant:
   const base = { risks, ...(cost ? { patientCostPerInfusion: cost } : {}) };
 
   if (!requirement.required) {
-    await record(deps, context, { ...base, problems: [], authorization: { kind: 'not-required' } }, { now, eligibilityRequestId });
+    await record(deps, context, { ...base, problems: [], authorization: { kind: 'not-required' } }, { now, evidence: { kind: 'eligibility', requestId: eligibilityRequestId } });
     return;
   }
   const denialRisks = risks.filter((r) => r.code === 'off-label' || r.code === 'documentation-missing' || r.code === 'dose-interval-too-short' || r.code === 'doses-per-year-exceeded');
   if (denialRisks.length > 0 && !input.submit) {
     // Warn before anything is sent: a coordinator reviews the risks, adds what is missing, then submits.
-    await record(deps, context, { ...base, problems: [], authorization: { kind: 'required-not-sent' } }, { now, eligibilityRequestId });
+    await record(deps, context, { ...base, problems: [], authorization: { kind: 'required-not-sent' } }, { now, evidence: { kind: 'eligibility', requestId: eligibilityRequestId } });
     return;
   }
 
@@ -329,11 +357,11 @@ export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant:
       ),
     );
   } catch (err) {
-    await record(deps, context, { ...base, problems: [permanentPayerFinding(err, 'prior-auth-error', 'prior-authorization request')] }, { now, eligibilityRequestId });
+    await record(deps, context, { ...base, problems: [permanentPayerFinding(err, 'prior-auth-error', 'prior-authorization request')] }, { now, evidence: { kind: 'eligibility', requestId: eligibilityRequestId } });
     return;
   }
   const { authorization, problems: paProblems, denialReasons } = authorizationOf(decision, claimId);
-  await record(deps, context, { ...base, problems: paProblems, ...(authorization ? { authorization } : {}) }, { now, eligibilityRequestId, denialReasons });
+  await record(deps, context, { ...base, problems: paProblems, ...(authorization ? { authorization } : {}) }, { now, evidence: { kind: 'eligibility', requestId: eligibilityRequestId }, denialReasons });
 }
 
 /**
@@ -454,7 +482,8 @@ async function record(
   outcome: CoverageOutcome,
   options: {
     now: Date;
-    eligibilityRequestId?: string;
+    /** Present when the payer confirmed the coverage (electronically or by phone): the verified Coverage is stored. */
+    evidence?: VerificationEvidence;
     suggestions?: readonly SiteSuggestion[];
     denialReasons?: CodeableConcept[];
     /** More writes that must commit with this outcome (the appeal Task that won it, say). */
@@ -467,8 +496,8 @@ async function record(
   const status = await deps.store.transaction(async (tx: ResourceWriter) => {
     let full: CoverageOutcome = outcome;
     let coverageReference: Reference | undefined = outcome.verifiedCoverage;
-    if (options.eligibilityRequestId !== undefined && context.coverage && outcome.authorization) {
-      const coverage = verifiedCoverage(context, { now, eligibilityRequestId: options.eligibilityRequestId, authorization: outcome.authorization });
+    if (options.evidence !== undefined && context.coverage && outcome.authorization) {
+      const coverage = verifiedCoverage(context, { now, evidence: options.evidence, authorization: outcome.authorization });
       await tx.update(tenant, coverage, now);
       coverageReference = { reference: `Coverage/${coverage.id}` };
       full = { ...full, verifiedCoverage: coverageReference };
@@ -513,6 +542,46 @@ async function record(
     problems: outcome.problems.map((p) => p.code).join(','),
     risks: outcome.risks.map((r) => r.code).join(','),
   });
+}
+
+/** The states in which a coordinator may record what the payer said on the phone. */
+const PHONE_VERIFIABLE = new Set(['verifying-coverage', 'coverage-problem', 'auth-required', 'auth-pending']);
+
+/**
+ * A coordinator verified the coverage by phone (`POST /fhir/Task/{id}/$record-verification`): a
+ * deployment without a connection to this payer clears its referrals this way. The same path as
+ * the electronic step: the gateway's own checks of the Coverage (plan, dates, in-network site)
+ * still block, the denial risks are kept, and the outcome is recorded by the same function
+ * (verified Coverage, Task, status, appeal Task, write-back), with the call's provenance on the
+ * verified Coverage and as a Task note.
+ */
+export async function recordPhoneVerification(
+  deps: GatewayDeps,
+  input: { tenant: TenantId; taskId: string; verification: PhoneVerification },
+): Promise<{ kind: 'recorded'; task: Task & { id: string } } | { kind: 'refused'; outcome: OperationOutcome }> {
+  const found = await deps.store.read<Task>([input.tenant], 'Task', input.taskId);
+  if (!found?.id) return { kind: 'refused', outcome: notFound('Task', input.taskId) };
+  const referralId = referralIdOf(found);
+  const context = referralId !== undefined ? await loadContext(deps, input.tenant, referralId) : undefined;
+  const status = context ? businessStatus(context.task) : undefined;
+  if (!context || !PHONE_VERIFIABLE.has(status ?? '')) {
+    return {
+      kind: 'refused',
+      outcome: conflict(`The referral is ${status ?? 'not a referral'}; a verification is recorded only while coverage is open (${[...PHONE_VERIFIABLE].join(', ')})`, 'Task.businessStatus'),
+    };
+  }
+  const now = deps.clock.now();
+  const { problems, risks } = localCoverageFindings(context, now);
+  const said = phoneVerificationResult(input.verification);
+  const withNote: CoverageContext = { ...context, task: { ...context.task, note: [...(context.task.note ?? []), phoneVerificationNote(input.verification)] } };
+  await record(
+    deps,
+    withNote,
+    { problems: [...problems, ...said.problems], risks, ...(said.authorization ? { authorization: said.authorization } : {}) },
+    { now, ...(problems.length === 0 && said.authorization ? { evidence: { kind: 'phone' as const, verification: input.verification } } : {}) },
+  );
+  const task = await deps.store.read<Task>([input.tenant], 'Task', found.id);
+  return { kind: 'recorded', task: task as Task & { id: string } };
 }
 
 const referralIdOf = (task: Task): string | undefined => task.identifier?.find((i) => i.system === REFERRAL_IDENTIFIER_SYSTEM)?.value;
