@@ -29,6 +29,9 @@ import { startBackgroundWork, type BackgroundWork } from './jobs/background-work
 import { loadDirectory } from './use-cases/load-directory.js';
 import { storedSiteDirectory } from './use-cases/stored-site-directory.js';
 import type { CdsDeps } from './use-cases/cds-site-check.js';
+import { createCdsClientTrust, localIssuer, remoteIssuer, type TrustedCdsIssuer } from './auth/cds-client-trust.js';
+import type { CdsTrustedIssuersConfig } from './config/config.js';
+import type { JSONWebKeySet } from 'jose';
 import { READABLE_TYPES, WRITABLE_TYPES } from './use-cases/resource-interactions.js';
 
 export interface Gateway {
@@ -200,6 +203,7 @@ export async function buildGateway(
   const app = createApp(deps, {
     ehrFor,
     cds,
+    cdsClientTrust: createCdsClientTrust({ issuers: await cdsIssuers(config.cdsTrustedIssuers, runtime.logger), clock: runtime.clock }),
     bodyLimitBytes: config.bodyLimitBytes,
     jsonMaxDepth: config.jsonMaxDepth,
     defaultTenant: config.defaultTenant,
@@ -225,4 +229,16 @@ export async function buildGateway(
     startBackgroundWork: () => startBackgroundWork(config, deps, ehrClients),
     close: () => store.close(),
   };
+}
+
+/** The CDS clients whose signed hook calls we accept (see docs/security-edges.md). */
+async function cdsIssuers(setting: CdsTrustedIssuersConfig, logger: Logger): Promise<TrustedCdsIssuer[]> {
+  if (setting.kind === 'configured') return setting.issuers.map((i) => remoteIssuer(i.iss, i.jwksUrl));
+  if (setting.kind === 'none') {
+    logger.warn('CDS hook calls are all refused: CDS_TRUSTED_ISSUERS is not set (NODE_ENV=production never trusts the demo issuer)');
+    return [];
+  }
+  const demo = (await readJsonFile(setting.file, 'demo CDS issuer', 'CDS_TRUSTED_ISSUERS')) as { iss: string; jwks: JSONWebKeySet };
+  logger.warn('CDS hooks trust the DEMO issuer, whose private key is public: set CDS_TRUSTED_ISSUERS before real use', { iss: demo.iss });
+  return [localIssuer(demo.iss, demo.jwks)];
 }

@@ -50,6 +50,12 @@ export interface Config {
   cdsTrustedFhirServers: string[];
   /** Per request to a CDS client's FHIR server; the whole hook has about 500 ms. */
   cdsFhirTimeoutMs: number;
+  /**
+   * Whose signed JWTs a hook call may carry (https://cds-hooks.hl7.org/2.0/#trusting-cds-clients):
+   * CDS_TRUSTED_ISSUERS, or outside production when that is unset, the demo issuer of
+   * fixtures/security/demo-cds-issuer.json; in production unset = every hook call refused.
+   */
+  cdsTrustedIssuers: CdsTrustedIssuersConfig;
   /** The payers' FHIR servers (eligibility, prior authorization), by the payer's directory Organization id. */
   payerConnections: PayerConnectionConfig[];
   payerRequestTimeoutMs: number;
@@ -82,6 +88,11 @@ export interface SchedulingConfig {
   /** Days before an order's end at which a renewal Task goes to the referring side. */
   renewalNoticeDays: number;
 }
+
+export type CdsTrustedIssuersConfig =
+  | { readonly kind: 'configured'; readonly issuers: ReadonlyArray<{ readonly iss: string; readonly jwksUrl: string }> }
+  | { readonly kind: 'demo'; readonly file: string }
+  | { readonly kind: 'none' };
 
 export interface PayerConnectionConfig {
   payerOrganizationId: string;
@@ -225,6 +236,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     if (!/^https?:\/\/[^\s]+$/.test(url)) problems.push(`Set CDS_TRUSTED_FHIR_SERVERS to comma-separated absolute http(s) URLs (got '${url}')`);
   }
   const cdsFhirTimeoutMs = integer('CDS_FHIR_TIMEOUT_MS', 1500, 50, 60_000);
+  const cdsTrustedIssuers = readCdsTrustedIssuers(text('CDS_TRUSTED_ISSUERS'), env['NODE_ENV'] === 'production', resolvePath, problems);
 
   const payerConnections = readPayerConnections(text, problems);
   const payerRequestTimeoutMs = integer('PAYER_REQUEST_TIMEOUT_MS', 15_000, 100, 600_000);
@@ -263,12 +275,48 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     siteCheck,
     cdsTrustedFhirServers,
     cdsFhirTimeoutMs,
+    cdsTrustedIssuers,
     payerConnections,
     payerRequestTimeoutMs,
     priorAuthRulesFile: resolvePath(text('PRIOR_AUTH_RULES') ?? 'fixtures/prior-auth-rules.json'),
     priorAuthInquiryCron,
     scheduling,
   };
+}
+
+const CDS_ISSUERS_SHAPE = 'a JSON array of {"iss","jwksUrl"} objects';
+
+function readCdsTrustedIssuers(raw: string | undefined, production: boolean, resolvePath: (p: string) => string, problems: string[]): CdsTrustedIssuersConfig {
+  if (raw === undefined) {
+    // Demo keys are public in the repository: production never trusts them.
+    return production ? { kind: 'none' } : { kind: 'demo', file: resolvePath('fixtures/security/demo-cds-issuer.json') };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    problems.push(`Set CDS_TRUSTED_ISSUERS to ${CDS_ISSUERS_SHAPE} (it is not valid JSON)`);
+    return { kind: 'none' };
+  }
+  if (!Array.isArray(parsed)) {
+    problems.push(`Set CDS_TRUSTED_ISSUERS to ${CDS_ISSUERS_SHAPE}`);
+    return { kind: 'none' };
+  }
+  const issuers: Array<{ iss: string; jwksUrl: string }> = [];
+  parsed.forEach((entry: unknown, index) => {
+    const where = `CDS_TRUSTED_ISSUERS[${index}]`;
+    const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
+    const iss = e['iss'];
+    const jwksUrl = e['jwksUrl'];
+    if (typeof iss !== 'string' || iss.trim() === '') problems.push(`Set ${where}.iss to the issuer the EHR puts in its hook JWTs`);
+    const jwksOk = typeof jwksUrl === 'string' && /^https?:\/\/[^\s]+$/.test(jwksUrl);
+    if (!jwksOk) problems.push(`Set ${where}.jwksUrl to the absolute http(s) URL of the issuer's JWK Set`);
+    else if (production && jwksUrl.startsWith('http:')) problems.push(`Set ${where}.jwksUrl to an https URL (NODE_ENV=production)`);
+    if (typeof iss === 'string' && iss.trim() !== '' && jwksOk) issuers.push({ iss, jwksUrl });
+  });
+  const seen = issuers.map((i) => i.iss).filter((iss, i, all) => all.indexOf(iss) !== i);
+  if (seen.length > 0) problems.push(`Each issuer may appear once in CDS_TRUSTED_ISSUERS; ${[...new Set(seen)].join(', ')} appears more than once`);
+  return { kind: 'configured', issuers };
 }
 
 /**

@@ -25,6 +25,30 @@ describe('loadConfig', () => {
     expect(tuned.store).to.deep.equal({ poolSize: 4, statementTimeoutMs: 0, connectTimeoutMs: 800, maxWaitingRequests: 8, sqliteSynchronous: 'normal' });
   });
 
+  it('trusts the demo CDS issuer only outside production; production without CDS_TRUSTED_ISSUERS trusts no CDS client', () => {
+    expect(loadConfig({}, '/srv/gateway').cdsTrustedIssuers).to.deep.equal({ kind: 'demo', file: '/srv/gateway/fixtures/security/demo-cds-issuer.json' });
+    expect(loadConfig({ NODE_ENV: 'production' }).cdsTrustedIssuers).to.deep.equal({ kind: 'none' });
+    const issuers = [{ iss: 'https://ehr.example.org', jwksUrl: 'https://ehr.example.org/jwks.json' }];
+    expect(loadConfig({ NODE_ENV: 'production', CDS_TRUSTED_ISSUERS: JSON.stringify(issuers) }).cdsTrustedIssuers).to.deep.equal({ kind: 'configured', issuers });
+  });
+
+  it('names every problem of CDS_TRUSTED_ISSUERS', () => {
+    const bad = JSON.stringify([{ iss: '', jwksUrl: 'ftp://x' }, { iss: 'a', jwksUrl: 'http://a/jwks' }, { iss: 'a', jwksUrl: 'https://a/jwks' }]);
+    try {
+      loadConfig({ NODE_ENV: 'production', CDS_TRUSTED_ISSUERS: bad });
+      expect.fail('loadConfig accepted bad CDS_TRUSTED_ISSUERS');
+    } catch (err) {
+      expect(err).to.be.instanceOf(ConfigError);
+      expect((err as ConfigError).problems).to.deep.equal([
+        'Set CDS_TRUSTED_ISSUERS[0].iss to the issuer the EHR puts in its hook JWTs',
+        "Set CDS_TRUSTED_ISSUERS[0].jwksUrl to the absolute http(s) URL of the issuer's JWK Set",
+        'Set CDS_TRUSTED_ISSUERS[1].jwksUrl to an https URL (NODE_ENV=production)',
+        'Each issuer may appear once in CDS_TRUSTED_ISSUERS; a appears more than once',
+      ]);
+    }
+    expect(() => loadConfig({ CDS_TRUSTED_ISSUERS: '{' })).to.throw(ConfigError, /CDS_TRUSTED_ISSUERS .*not valid JSON/);
+  });
+
   it('refuses a SQLite synchronous level other than full or normal, naming SQLITE_SYNCHRONOUS', () => {
     expect(() => loadConfig({ SQLITE_SYNCHRONOUS: 'off' })).to.throw(ConfigError, /Set SQLITE_SYNCHRONOUS to full or normal/);
   });
