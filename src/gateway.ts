@@ -29,6 +29,7 @@ import { startBackgroundWork, type BackgroundWork } from './jobs/background-work
 import { loadDirectory } from './use-cases/load-directory.js';
 import { storedSiteDirectory } from './use-cases/stored-site-directory.js';
 import type { CdsDeps } from './use-cases/cds-site-check.js';
+import { smartBackendTokenSource } from './auth/smart-backend-client.js';
 import { createCdsClientTrust, localIssuer, remoteIssuer, type TrustedCdsIssuer } from './auth/cds-client-trust.js';
 import type { CdsTrustedIssuersConfig } from './config/config.js';
 import type { JSONWebKeySet } from 'jose';
@@ -126,7 +127,14 @@ export async function buildGateway(
     config.ehrConnections.map((connection) => [
       connection.tenant,
       createFhirKitEhr(
-        { tenant: connection.tenant, baseUrl: connection.baseUrl, ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}) },
+        {
+          tenant: connection.tenant,
+          baseUrl: connection.baseUrl,
+          ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}),
+          ...(connection.smartBackend !== undefined
+            ? { accessToken: smartBackendTokenSource({ fhirBaseUrl: connection.baseUrl, credentials: connection.smartBackend, clock: runtime.clock, timeoutMs: config.ehrRequestTimeoutMs }) }
+            : {}),
+        },
         { timeoutMs: config.ehrRequestTimeoutMs },
       ),
     ]),
@@ -139,7 +147,14 @@ export async function buildGateway(
     config.payerConnections.map((connection) => [
       connection.payerOrganizationId,
       createFhirKitPayer(
-        { payerOrganizationId: connection.payerOrganizationId, baseUrl: connection.baseUrl, ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}) },
+        {
+          payerOrganizationId: connection.payerOrganizationId,
+          baseUrl: connection.baseUrl,
+          ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}),
+          ...(connection.smartBackend !== undefined
+            ? { accessToken: smartBackendTokenSource({ fhirBaseUrl: connection.baseUrl, credentials: connection.smartBackend, clock: runtime.clock, timeoutMs: config.payerRequestTimeoutMs }) }
+            : {}),
+        },
         { timeoutMs: config.payerRequestTimeoutMs },
       ),
     ]),

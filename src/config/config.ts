@@ -3,6 +3,8 @@
  * together, each naming the variable to set, so an operator fixes the environment in one go.
  */
 import path from 'node:path';
+import type { SmartBackendCredentials } from '../auth/smart-backend-client.js';
+import { readSmartBackendAuth } from './smart-backend-auth-config.js';
 
 export interface Config {
   port: number;
@@ -98,12 +100,16 @@ export interface PayerConnectionConfig {
   payerOrganizationId: string;
   baseUrl: string;
   bearerToken?: string;
+  /** SMART Backend Services credentials (the entry's `auth`); then bearerToken is not used. */
+  smartBackend?: SmartBackendCredentials;
 }
 
 export interface EhrConnectionConfig {
   tenant: string;
   baseUrl: string;
   bearerToken?: string;
+  /** SMART Backend Services credentials (the entry's `auth`); then bearerToken is not used. */
+  smartBackend?: SmartBackendCredentials;
   /** Pull new and changed infusion ServiceRequests from this EHR on the poll schedule. */
   poll: boolean;
   /** Extra search parameters for the pull (e.g. a category), ANDed with _lastUpdated. */
@@ -348,7 +354,7 @@ function readEhrConnections(
     try {
       parsed = JSON.parse(many);
     } catch {
-      problems.push('Set EHR_CONNECTIONS to a JSON array of {"tenant","baseUrl","bearerTokenEnv"?,"poll"?,"pollQuery"?} (it is not valid JSON)');
+      problems.push('Set EHR_CONNECTIONS to a JSON array of {"tenant","baseUrl","bearerTokenEnv"? or "auth"?,"poll"?,"pollQuery"?} (it is not valid JSON)');
       return connections;
     }
     if (!Array.isArray(parsed)) {
@@ -363,6 +369,8 @@ function readEhrConnections(
       const tokenEnv = e['bearerTokenEnv'];
       const token = typeof tokenEnv === 'string' ? text(tokenEnv) : undefined;
       if (typeof tokenEnv === 'string' && token === undefined) problems.push(`Set ${tokenEnv} (named by ${where}.bearerTokenEnv) to the EHR's bearer token`);
+      const smartBackend = readSmartBackendAuth(e['auth'], where, text, problems);
+      if (e['auth'] !== undefined && tokenEnv !== undefined) problems.push(`Set either ${where}.auth or ${where}.bearerTokenEnv, not both`);
       const pollQuery = e['pollQuery'];
       if (pollQuery !== undefined && (typeof pollQuery !== 'object' || pollQuery === null || Object.values(pollQuery).some((v) => typeof v !== 'string'))) {
         problems.push(`Set ${where}.pollQuery to an object of search parameters with string values`);
@@ -372,6 +380,7 @@ function readEhrConnections(
           tenant: e['tenant'],
           baseUrl: e['baseUrl'].replace(/\/+$/, ''),
           ...(token !== undefined ? { bearerToken: token } : {}),
+          ...(smartBackend !== undefined ? { smartBackend } : {}),
           poll: e['poll'] !== false,
           ...(pollQuery !== undefined ? { pollQuery: pollQuery as Record<string, string> } : {}),
         });
@@ -396,7 +405,7 @@ function readPayerConnections(text: (name: string) => string | undefined, proble
   try {
     parsed = JSON.parse(value);
   } catch {
-    problems.push('Set PAYER_CONNECTIONS to a JSON array of {"payer","baseUrl","bearerTokenEnv"?} (it is not valid JSON)');
+    problems.push('Set PAYER_CONNECTIONS to a JSON array of {"payer","baseUrl","bearerTokenEnv"? or "auth"?} (it is not valid JSON)');
     return [];
   }
   if (!Array.isArray(parsed)) {
@@ -414,8 +423,15 @@ function readPayerConnections(text: (name: string) => string | undefined, proble
     const tokenEnv = e['bearerTokenEnv'];
     const token = typeof tokenEnv === 'string' ? text(tokenEnv) : undefined;
     if (typeof tokenEnv === 'string' && token === undefined) problems.push(`Set ${tokenEnv} (named by ${where}.bearerTokenEnv) to the payer's bearer token`);
+    const smartBackend = readSmartBackendAuth(e['auth'], where, text, problems);
+    if (e['auth'] !== undefined && tokenEnv !== undefined) problems.push(`Set either ${where}.auth or ${where}.bearerTokenEnv, not both`);
     if (typeof payer === 'string' && typeof baseUrl === 'string') {
-      connections.push({ payerOrganizationId: payer, baseUrl: baseUrl.replace(/\/+$/, ''), ...(token !== undefined ? { bearerToken: token } : {}) });
+      connections.push({
+        payerOrganizationId: payer,
+        baseUrl: baseUrl.replace(/\/+$/, ''),
+        ...(token !== undefined ? { bearerToken: token } : {}),
+        ...(smartBackend !== undefined ? { smartBackend } : {}),
+      });
     }
   });
   const ids = connections.map((c) => c.payerOrganizationId);

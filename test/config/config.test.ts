@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import path from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
 import { ConfigError, loadConfig, parseByteSize } from '../../src/config/config.js';
 
 describe('loadConfig', () => {
@@ -47,6 +48,46 @@ describe('loadConfig', () => {
       ]);
     }
     expect(() => loadConfig({ CDS_TRUSTED_ISSUERS: '{' })).to.throw(ConfigError, /CDS_TRUSTED_ISSUERS .*not valid JSON/);
+  });
+
+  it('reads SMART Backend Services credentials of an EHR and a payer connection, the key from a variable', () => {
+    const pem = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const auth = { type: 'smart-backend', clientId: 'gw', privateKeyEnv: 'GW_KEY', kid: 'k1', alg: 'ES384', scope: 'system/Task.cru' };
+    const config = loadConfig({
+      GW_KEY: pem,
+      EHR_CONNECTIONS: JSON.stringify([{ tenant: 'a', baseUrl: 'https://ehr.example.org/fhir', auth }]),
+      PAYER_CONNECTIONS: JSON.stringify([{ payer: 'p1', baseUrl: 'https://payer.example.org/fhir', auth }]),
+    });
+    for (const connection of [config.ehrConnections[0]!, config.payerConnections[0]!]) {
+      expect(connection.smartBackend).to.include({ clientId: 'gw', kid: 'k1', alg: 'ES384', scope: 'system/Task.cru' });
+      expect(connection.smartBackend?.privateKey.asymmetricKeyType).to.equal('ec');
+    }
+  });
+
+  it('names every problem of a connection\'s auth, never the key', () => {
+    const rsaPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const entries = [
+      { tenant: 'a', baseUrl: 'https://a.example.org/fhir', auth: { type: 'smart-backend', clientId: 'gw', privateKeyEnv: 'RSA_KEY', kid: 'k', alg: 'ES384', scope: 's' } },
+      { tenant: 'b', baseUrl: 'https://b.example.org/fhir', auth: { type: 'basic', privateKeyEnv: 'MISSING_KEY', privateKeyFile: '/nope', alg: 'HS256' } },
+      { tenant: 'c', baseUrl: 'https://c.example.org/fhir', auth: { type: 'smart-backend', clientId: 'gw', privateKeyEnv: 'NOT_A_KEY', kid: 'k', alg: 'RS384', scope: 's' } },
+    ];
+    try {
+      loadConfig({ RSA_KEY: rsaPem, NOT_A_KEY: 'secret-but-not-a-key', EHR_CONNECTIONS: JSON.stringify(entries) });
+      expect.fail('loadConfig accepted bad auth');
+    } catch (err) {
+      expect(err).to.be.instanceOf(ConfigError);
+      expect((err as ConfigError).problems).to.deep.equal([
+        'Set EHR_CONNECTIONS[0].auth.alg to an algorithm for the key in RSA_KEY (named by EHR_CONNECTIONS[0].auth.privateKeyEnv) (a rsa key cannot sign ES384)',
+        'Set EHR_CONNECTIONS[1].auth.type to smart-backend (the only kind; a static token is bearerTokenEnv)',
+        'Set EHR_CONNECTIONS[1].auth.clientId to the client id the server registered for the gateway',
+        "Set EHR_CONNECTIONS[1].auth.kid to the key id of the gateway's key in the JWKS the server holds",
+        'Set EHR_CONNECTIONS[1].auth.scope to the system scopes to ask for, such as system/Task.cru',
+        'Set EHR_CONNECTIONS[1].auth.alg to one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA (got \'HS256\')',
+        'Set exactly one of EHR_CONNECTIONS[1].auth.privateKeyEnv (a variable holding the key) and EHR_CONNECTIONS[1].auth.privateKeyFile (a file holding it)',
+        'Put a private key (PKCS#8 PEM or a private JWK) in NOT_A_KEY (named by EHR_CONNECTIONS[2].auth.privateKeyEnv): it does not parse as one',
+      ]);
+      expect((err as ConfigError).message).not.to.include('secret-but-not-a-key');
+    }
   });
 
   it('refuses a SQLite synchronous level other than full or normal, naming SQLITE_SYNCHRONOUS', () => {

@@ -29,6 +29,7 @@
  *   PUT  /_control/default             a MemberRule as JSON; DELETE clears it
  *   GET  /_control/requests            the request log
  */
+import { smartAuthorizationServer, type SmartAuthorizationOptions, type SmartAuthorizationServer } from './smart-authorization-server.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -145,6 +146,8 @@ export interface StandInPayerOptions {
   defaultRule?: MemberRule;
   /** When set, requests without `Authorization: Bearer <this>` are answered 401. */
   bearerToken?: string;
+  /** When set, the payer is a SMART Backend Services server: FHIR requests need a token from its /auth/token. */
+  requireSmartBackend?: SmartAuthorizationOptions;
   /** The clock of `created` and `timestamp` in answers. */
   now?: () => Date;
 }
@@ -162,7 +165,7 @@ interface Answer {
   body: Resource;
 }
 
-export async function startStandInPayer(options: StandInPayerOptions = {}): Promise<StandInPayer> {
+export async function startStandInPayer(options: StandInPayerOptions = {}): Promise<StandInPayer & { smart?: SmartAuthorizationServer }> {
   const rules = new Map<string, MemberRule>();
   let defaultRule = options.defaultRule;
   let eligibilityShape: EligibilityAnswerShape = 'resource';
@@ -187,6 +190,8 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
   const server = http.createServer(app);
   server.keepAliveTimeout = 30_000;
 
+  const smart = options.requireSmartBackend ? smartAuthorizationServer({ ...options.requireSmartBackend, fhirPath: '/fhir', origin: () => new URL(baseUrl).origin }) : undefined;
+  if (smart) app.use(smart.router);
   app.use('/_control', controlRouter({ setMemberRule, setDefaultRule: (rule) => (defaultRule = rule), requests: () => log.map((entry) => ({ ...entry })) }));
 
   app.use(
@@ -202,6 +207,11 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
       if (options.bearerToken !== undefined && req.headers.authorization !== `Bearer ${options.bearerToken}`) {
         send(res, outcome(401, 'login', 'The stand-in payer needs a valid bearer token'));
         return;
+      }
+      if (smart) {
+        let passed = false;
+        smart.requireToken(req, res, () => (passed = true));
+        if (!passed) return;
       }
       if (req.method !== 'POST') {
         send(res, outcome(405, 'not-supported', 'The stand-in payer only takes POSTed operations'));
@@ -462,6 +472,7 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
   let stopped: Promise<void> | undefined;
 
   return {
+    ...(smart ? { smart } : {}),
     baseUrl,
     port,
     decideAndNotify,
