@@ -22,6 +22,8 @@ export interface AppOptions extends HttpOptions {
   conformance: ConformanceResources;
   /** The EHR client of a tenant with an EHR connection. */
   ehrFor(tenant: string): EhrFhir | undefined;
+  /** The channel header secret of a tenant's EHR Subscription, if one was set up (src/http/notification-auth.ts). */
+  subscriptionSecretFor(tenant: string): string | undefined;
   /** The CDS Hooks site-check service's dependencies. */
   cds: CdsDeps;
   /** Who may call our hooks (https://cds-hooks.hl7.org/2.0/#trusting-cds-clients). */

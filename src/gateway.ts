@@ -215,8 +215,10 @@ export async function buildGateway(
     openFhirServer: (baseUrl, bearerToken) =>
       createFhirKitEhr({ tenant: 'cds-hooks', baseUrl, ...(bearerToken !== undefined ? { bearerToken } : {}) }, { timeoutMs: config.cdsFhirTimeoutMs }),
   };
+  const subscriptionSecrets = new Map(config.ehrConnections.flatMap((c) => (c.subscriptionSecret !== undefined ? [[c.tenant, c.subscriptionSecret] as const] : [])));
   const app = createApp(deps, {
     ehrFor,
+    subscriptionSecretFor: (tenant) => subscriptionSecrets.get(tenant),
     cds,
     cdsClientTrust: createCdsClientTrust({ issuers: await cdsIssuers(config.cdsTrustedIssuers, runtime.logger), clock: runtime.clock }),
     bodyLimitBytes: config.bodyLimitBytes,

@@ -110,6 +110,8 @@ export interface EhrConnectionConfig {
   bearerToken?: string;
   /** SMART Backend Services credentials (the entry's `auth`); then bearerToken is not used. */
   smartBackend?: SmartBackendCredentials;
+  /** The secret the EHR's Subscription sends as its X-Subscription-Secret channel header, if any. */
+  subscriptionSecret?: string;
   /** Pull new and changed infusion ServiceRequests from this EHR on the poll schedule. */
   poll: boolean;
   /** Extra search parameters for the pull (e.g. a category), ANDed with _lastUpdated. */
@@ -341,10 +343,12 @@ function readEhrConnections(
   if (single !== undefined) {
     if (!isUrl(single)) problems.push(`Set EHR_FHIR_BASE_URL to the EHR's FHIR base, an absolute http(s) URL (got '${single}')`);
     const token = text('EHR_BEARER_TOKEN');
+    const subscriptionSecret = text('EHR_SUBSCRIPTION_SECRET');
     connections.push({
       tenant: defaultTenant,
       baseUrl: single.replace(/\/+$/, ''),
       ...(token !== undefined ? { bearerToken: token } : {}),
+      ...(subscriptionSecret !== undefined ? { subscriptionSecret } : {}),
       poll: (text('EHR_POLL') ?? 'true') !== 'false',
     });
   }
@@ -371,6 +375,10 @@ function readEhrConnections(
       if (typeof tokenEnv === 'string' && token === undefined) problems.push(`Set ${tokenEnv} (named by ${where}.bearerTokenEnv) to the EHR's bearer token`);
       const smartBackend = readSmartBackendAuth(e['auth'], where, text, problems);
       if (e['auth'] !== undefined && tokenEnv !== undefined) problems.push(`Set either ${where}.auth or ${where}.bearerTokenEnv, not both`);
+      const secretEnv = e['subscriptionSecretEnv'];
+      const subscriptionSecret = typeof secretEnv === 'string' ? text(secretEnv) : undefined;
+      if (secretEnv !== undefined && subscriptionSecret === undefined) problems.push(`Set ${String(secretEnv)} (named by ${where}.subscriptionSecretEnv) to the secret the EHR's Subscription sends as its channel header`);
+      else if (subscriptionSecret !== undefined && subscriptionSecret.length < 16) problems.push(`Set ${String(secretEnv)} (named by ${where}.subscriptionSecretEnv) to a secret of at least 16 characters`);
       const pollQuery = e['pollQuery'];
       if (pollQuery !== undefined && (typeof pollQuery !== 'object' || pollQuery === null || Object.values(pollQuery).some((v) => typeof v !== 'string'))) {
         problems.push(`Set ${where}.pollQuery to an object of search parameters with string values`);
@@ -381,6 +389,7 @@ function readEhrConnections(
           baseUrl: e['baseUrl'].replace(/\/+$/, ''),
           ...(token !== undefined ? { bearerToken: token } : {}),
           ...(smartBackend !== undefined ? { smartBackend } : {}),
+          ...(subscriptionSecret !== undefined ? { subscriptionSecret } : {}),
           poll: e['poll'] !== false,
           ...(pollQuery !== undefined ? { pollQuery: pollQuery as Record<string, string> } : {}),
         });

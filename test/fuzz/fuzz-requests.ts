@@ -8,6 +8,7 @@
  * place to add credentials (a bearer token) when the gateway requires them.
  */
 import { demoHookAuthorization } from '../support/cds-client.js';
+import { ehrCaller, payerCaller } from '../support/test-callers.js';
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import { readFixture } from '../support/fixtures.js';
@@ -49,6 +50,17 @@ export async function sendFuzzRequest(baseUrl: string, request: FuzzRequest, opt
   // Hook calls carry the CDS client's signed JWT (demo issuer), so that fuzzing reaches the service behind it.
   const hookCall = /^\/cds-services\/([^/?]+)/.exec(request.url);
   if (request.method === 'POST' && hookCall) Object.assign(headers, await demoHookAuthorization(`${baseUrl}/cds-services/${hookCall[1]}`));
+  // Notifications carry the token of the payer or EHR their path names, so that fuzzing reaches the handlers.
+  const notifier = /^\/(payer|subscription)-notifications\/([^/?]+)/.exec(request.url);
+  if (notifier) {
+    let named = notifier[2]!;
+    try {
+      named = decodeURIComponent(named);
+    } catch {
+      // Left encoded: the gateway refuses such a path before it looks at the caller.
+    }
+    Object.assign(headers, notifier[1] === 'payer' ? payerCaller(named) : ehrCaller(named));
+  }
   let body: string | Uint8Array<ArrayBuffer> | undefined;
   if (request.body !== undefined) {
     body = 'json' in request.body ? JSON.stringify(request.body.json) : request.body.raw;

@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { fhirFetch, startGateway, type RunningGateway } from '../support/gateway.js';
 import { readFixture } from '../support/fixtures.js';
 import { demoHookAuthorization } from '../support/cds-client.js';
+import { payerCaller } from '../support/test-callers.js';
 
 function expressionsOf(outcome: any): string[] {
   return (outcome.issue ?? []).flatMap((i: any) => i.expression ?? []);
@@ -91,7 +92,7 @@ describe('malformed bodies are refused, never a 500', function () {
   });
 
   it('an EHR notification whose entry is an object', async () => {
-    const response = await fhirFetch(`${gw.baseUrl}/payer-notifications/payer-cumberland`, { body: { resourceType: 'Bundle', type: 'history', entry: { resource: { resourceType: 'Parameters' } } } });
+    const response = await fhirFetch(`${gw.baseUrl}/payer-notifications/payer-cumberland`, { headers: payerCaller('payer-cumberland'), body: { resourceType: 'Bundle', type: 'history', entry: { resource: { resourceType: 'Parameters' } } } });
     expect(response.status).to.be.within(400, 499);
     expect(response.body.resourceType).to.equal('OperationOutcome');
   });

@@ -2,6 +2,8 @@
  * Starts a real gateway on 127.0.0.1 and a random port, over a fresh embedded SQLite file or a
  * throwaway PostgreSQL schema, with the demo directory and catalog from fixtures/.
  */
+import express from 'express';
+import { testCallerAuthentication } from './test-callers.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -69,7 +71,13 @@ export async function startGateway(
     softwareVersion: 'test',
   });
   const background = options.background ? gateway.startBackgroundWork() : undefined;
-  const server = gateway.app.listen(0, '127.0.0.1');
+  // The verified caller, as the trust work's Bearer check will set it (test tokens only).
+  const withCallers = express();
+  withCallers.disable('x-powered-by');
+  withCallers.set('query parser', 'simple');
+  withCallers.use(testCallerAuthentication);
+  withCallers.use(gateway.app);
+  const server = withCallers.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const { port } = server.address() as AddressInfo;
   return {

@@ -125,8 +125,11 @@ export interface StandInPayer {
    * the Subscription notification announcing it, without sending it.
    */
   decideAndNotify(claimIdentifierValue: string, decision: PriorAuthDecision | 'pended', options?: NotificationOptions): Bundle;
-  /** Sends a notification Bundle to the gateway's endpoint (rest-hook) and returns the answer. */
-  sendNotification(endpoint: string, notification: unknown): Promise<{ status: number; body: any }>;
+  /**
+   * Sends a notification Bundle to the gateway's endpoint (rest-hook) and returns the answer, with
+   * the payer's credentials (StandInPayerOptions.notificationHeaders) unless `headers` replaces them.
+   */
+  sendNotification(endpoint: string, notification: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
 }
 
@@ -150,6 +153,8 @@ export interface StandInPayerOptions {
   requireSmartBackend?: SmartAuthorizationOptions;
   /** The clock of `created` and `timestamp` in answers. */
   now?: () => Date;
+  /** Headers of every notification sent to the gateway (its access token), by endpoint. */
+  notificationHeaders?: (endpoint: string) => Record<string, string>;
 }
 
 interface StoredClaim {
@@ -450,10 +455,10 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     };
   }
 
-  async function sendNotification(endpoint: string, notification: unknown): Promise<{ status: number; body: any }> {
+  async function sendNotification(endpoint: string, notification: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }> {
     const response = await fetch(endpoint, {
       method: 'POST',
-      headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+      headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...(headers ?? options.notificationHeaders?.(endpoint) ?? {}) },
       body: typeof notification === 'string' ? notification : JSON.stringify(notification),
     });
     const text = await response.text();
