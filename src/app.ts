@@ -17,6 +17,7 @@ import { PLAIN_ROUTES } from './http/plain-routes.js';
 import type { CdsDeps } from './use-cases/cds-site-check.js';
 import { authorizeRequests } from './auth/authorize.js';
 import { smartRoutes, type AuthService } from './auth/token-endpoint.js';
+import type { CdsClientTrust } from './auth/cds-client-trust.js';
 import type { EhrFhir } from './ports/ehr-fhir.js';
 import type { GatewayDeps } from './use-cases/deps.js';
 
@@ -27,8 +28,12 @@ export interface AppOptions extends HttpOptions {
   conformance: ConformanceResources;
   /** The EHR client of a tenant with an EHR connection. */
   ehrFor(tenant: string): EhrFhir | undefined;
+  /** The channel header secret of a tenant's EHR Subscription, if one was set up (src/http/notification-auth.ts). */
+  subscriptionSecretFor(tenant: string): string | undefined;
   /** The CDS Hooks site-check service's dependencies. */
   cds: CdsDeps;
+  /** Who may call our hooks (https://cds-hooks.hl7.org/2.0/#trusting-cds-clients). */
+  cdsClientTrust: CdsClientTrust;
   /** The coordinator console (issue 14): its pages, $network-metrics, connection health. */
   console: Omit<ConsoleRouteOptions, 'body'>;
 }
@@ -71,7 +76,11 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   // interface or put it behind the reverse proxy's authentication in the meantime.
   app.use('/admin', operatorRouter({ outbox: deps.store, clock: deps.clock, logger: deps.logger }));
   // CDS Hooks 2.0 (https://cds-hooks.hl7.org/2.0/): the site check at order time, inside the EHR.
-  app.use('/cds-services', cdsHooksRouter(options.cds, { bodyLimitBytes: options.bodyLimitBytes }));
+  app.use('/cds-services', cdsHooksRouter(options.cds, {
+      bodyLimitBytes: options.bodyLimitBytes,
+      clientTrust: options.cdsClientTrust,
+      ...(options.publicBaseUrl !== undefined ? { publicOrigin: new URL(options.publicBaseUrl).origin } : {}),
+    }),);
   app.use((req, res) => {
     res.status(404).type('application/fhir+json').send(JSON.stringify(notFound(`Path ${req.path}`)));
   });

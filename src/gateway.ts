@@ -34,6 +34,10 @@ import { startBackgroundWork, type BackgroundWork } from './jobs/background-work
 import { loadDirectory } from './use-cases/load-directory.js';
 import { storedSiteDirectory } from './use-cases/stored-site-directory.js';
 import type { CdsDeps } from './use-cases/cds-site-check.js';
+import { smartBackendTokenSource } from './auth/smart-backend-client.js';
+import { createCdsClientTrust, localIssuer, remoteIssuer, type TrustedCdsIssuer } from './auth/cds-client-trust.js';
+import type { CdsTrustedIssuersConfig } from './config/config.js';
+import type { JSONWebKeySet } from 'jose';
 import { READABLE_TYPES, WRITABLE_TYPES } from './use-cases/resource-interactions.js';
 
 export interface Gateway {
@@ -179,7 +183,14 @@ export async function buildGateway(
     config.ehrConnections.map((connection) => [
       connection.tenant,
       createFhirKitEhr(
-        { tenant: connection.tenant, baseUrl: connection.baseUrl, ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}) },
+        {
+          tenant: connection.tenant,
+          baseUrl: connection.baseUrl,
+          ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}),
+          ...(connection.smartBackend !== undefined
+            ? { accessToken: smartBackendTokenSource({ fhirBaseUrl: connection.baseUrl, credentials: connection.smartBackend, clock: runtime.clock, timeoutMs: config.ehrRequestTimeoutMs }) }
+            : {}),
+        },
         { timeoutMs: config.ehrRequestTimeoutMs },
       ),
     ]),
@@ -192,7 +203,14 @@ export async function buildGateway(
     config.payerConnections.map((connection) => [
       connection.payerOrganizationId,
       createFhirKitPayer(
-        { payerOrganizationId: connection.payerOrganizationId, baseUrl: connection.baseUrl, ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}) },
+        {
+          payerOrganizationId: connection.payerOrganizationId,
+          baseUrl: connection.baseUrl,
+          ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}),
+          ...(connection.smartBackend !== undefined
+            ? { accessToken: smartBackendTokenSource({ fhirBaseUrl: connection.baseUrl, credentials: connection.smartBackend, clock: runtime.clock, timeoutMs: config.payerRequestTimeoutMs }) }
+            : {}),
+        },
         { timeoutMs: config.payerRequestTimeoutMs },
       ),
     ]),
@@ -255,10 +273,13 @@ export async function buildGateway(
   };
   // Tokens live in wall-clock time whatever clock the business rules are given (tests move theirs by days).
   const auth = await loadAuthService(config, { logger: runtime.logger, clock: systemClock }, store);
+  const subscriptionSecrets = new Map(config.ehrConnections.flatMap((c) => (c.subscriptionSecret !== undefined ? [[c.tenant, c.subscriptionSecret] as const] : [])));
   const app = createApp(deps, {
     auth,
     ehrFor,
+    subscriptionSecretFor: (tenant) => subscriptionSecrets.get(tenant),
     cds,
+    cdsClientTrust: createCdsClientTrust({ issuers: await cdsIssuers(config.cdsTrustedIssuers, runtime.logger), clock: runtime.clock }),
     bodyLimitBytes: config.bodyLimitBytes,
     jsonMaxDepth: config.jsonMaxDepth,
     defaultTenant: config.defaultTenant,
@@ -284,4 +305,16 @@ export async function buildGateway(
     startBackgroundWork: () => startBackgroundWork(config, deps, ehrClients),
     close: () => store.close(),
   };
+}
+
+/** The CDS clients whose signed hook calls we accept (see docs/security-edges.md). */
+async function cdsIssuers(setting: CdsTrustedIssuersConfig, logger: Logger): Promise<TrustedCdsIssuer[]> {
+  if (setting.kind === 'configured') return setting.issuers.map((i) => remoteIssuer(i.iss, i.jwksUrl));
+  if (setting.kind === 'none') {
+    logger.warn('CDS hook calls are all refused: CDS_TRUSTED_ISSUERS is not set (NODE_ENV=production never trusts the demo issuer)');
+    return [];
+  }
+  const demo = (await readJsonFile(setting.file, 'demo CDS issuer', 'CDS_TRUSTED_ISSUERS')) as { iss: string; jwks: JSONWebKeySet };
+  logger.warn('CDS hooks trust the DEMO issuer, whose private key is public: set CDS_TRUSTED_ISSUERS before real use', { iss: demo.iss });
+  return [localIssuer(demo.iss, demo.jwks)];
 }

@@ -4,6 +4,8 @@
  */
 import path from 'node:path';
 import { isFhirId } from '../fhir/ids.js';
+import type { SmartBackendCredentials } from '../auth/smart-backend-client.js';
+import { readSmartBackendAuth } from './smart-backend-auth-config.js';
 
 export interface Config {
   port: number;
@@ -53,6 +55,12 @@ export interface Config {
   cdsTrustedFhirServers: string[];
   /** Per request to a CDS client's FHIR server; the whole hook has about 500 ms. */
   cdsFhirTimeoutMs: number;
+  /**
+   * Whose signed JWTs a hook call may carry (https://cds-hooks.hl7.org/2.0/#trusting-cds-clients):
+   * CDS_TRUSTED_ISSUERS, or outside production when that is unset, the demo issuer of
+   * fixtures/security/demo-cds-issuer.json; in production unset = every hook call refused.
+   */
+  cdsTrustedIssuers: CdsTrustedIssuersConfig;
   /** The payers' FHIR servers (eligibility, prior authorization), by the payer's directory Organization id. */
   payerConnections: PayerConnectionConfig[];
   payerRequestTimeoutMs: number;
@@ -86,16 +94,27 @@ export interface SchedulingConfig {
   renewalNoticeDays: number;
 }
 
+export type CdsTrustedIssuersConfig =
+  | { readonly kind: 'configured'; readonly issuers: ReadonlyArray<{ readonly iss: string; readonly jwksUrl: string }> }
+  | { readonly kind: 'demo'; readonly file: string }
+  | { readonly kind: 'none' };
+
 export interface PayerConnectionConfig {
   payerOrganizationId: string;
   baseUrl: string;
   bearerToken?: string;
+  /** SMART Backend Services credentials (the entry's `auth`); then bearerToken is not used. */
+  smartBackend?: SmartBackendCredentials;
 }
 
 export interface EhrConnectionConfig {
   tenant: string;
   baseUrl: string;
   bearerToken?: string;
+  /** SMART Backend Services credentials (the entry's `auth`); then bearerToken is not used. */
+  smartBackend?: SmartBackendCredentials;
+  /** The secret the EHR's Subscription sends as its X-Subscription-Secret channel header, if any. */
+  subscriptionSecret?: string;
   /** Pull new and changed infusion ServiceRequests from this EHR on the poll schedule. */
   poll: boolean;
   /** Extra search parameters for the pull (e.g. a category), ANDed with _lastUpdated. */
@@ -261,6 +280,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     if (!/^https?:\/\/[^\s]+$/.test(url)) problems.push(`Set CDS_TRUSTED_FHIR_SERVERS to comma-separated absolute http(s) URLs (got '${url}')`);
   }
   const cdsFhirTimeoutMs = integer('CDS_FHIR_TIMEOUT_MS', 1500, 50, 60_000);
+  const cdsTrustedIssuers = readCdsTrustedIssuers(text('CDS_TRUSTED_ISSUERS'), env['NODE_ENV'] === 'production', resolvePath, problems);
 
   const payerConnections = readPayerConnections(text, problems);
   const payerRequestTimeoutMs = integer('PAYER_REQUEST_TIMEOUT_MS', 15_000, 100, 600_000);
@@ -300,12 +320,48 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     siteCheck,
     cdsTrustedFhirServers,
     cdsFhirTimeoutMs,
+    cdsTrustedIssuers,
     payerConnections,
     payerRequestTimeoutMs,
     priorAuthRulesFile: resolvePath(text('PRIOR_AUTH_RULES') ?? 'fixtures/prior-auth-rules.json'),
     priorAuthInquiryCron,
     scheduling,
   };
+}
+
+const CDS_ISSUERS_SHAPE = 'a JSON array of {"iss","jwksUrl"} objects';
+
+function readCdsTrustedIssuers(raw: string | undefined, production: boolean, resolvePath: (p: string) => string, problems: string[]): CdsTrustedIssuersConfig {
+  if (raw === undefined) {
+    // Demo keys are public in the repository: production never trusts them.
+    return production ? { kind: 'none' } : { kind: 'demo', file: resolvePath('fixtures/security/demo-cds-issuer.json') };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    problems.push(`Set CDS_TRUSTED_ISSUERS to ${CDS_ISSUERS_SHAPE} (it is not valid JSON)`);
+    return { kind: 'none' };
+  }
+  if (!Array.isArray(parsed)) {
+    problems.push(`Set CDS_TRUSTED_ISSUERS to ${CDS_ISSUERS_SHAPE}`);
+    return { kind: 'none' };
+  }
+  const issuers: Array<{ iss: string; jwksUrl: string }> = [];
+  parsed.forEach((entry: unknown, index) => {
+    const where = `CDS_TRUSTED_ISSUERS[${index}]`;
+    const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
+    const iss = e['iss'];
+    const jwksUrl = e['jwksUrl'];
+    if (typeof iss !== 'string' || iss.trim() === '') problems.push(`Set ${where}.iss to the issuer the EHR puts in its hook JWTs`);
+    const jwksOk = typeof jwksUrl === 'string' && /^https?:\/\/[^\s]+$/.test(jwksUrl);
+    if (!jwksOk) problems.push(`Set ${where}.jwksUrl to the absolute http(s) URL of the issuer's JWK Set`);
+    else if (production && jwksUrl.startsWith('http:')) problems.push(`Set ${where}.jwksUrl to an https URL (NODE_ENV=production)`);
+    if (typeof iss === 'string' && iss.trim() !== '' && jwksOk) issuers.push({ iss, jwksUrl });
+  });
+  const seen = issuers.map((i) => i.iss).filter((iss, i, all) => all.indexOf(iss) !== i);
+  if (seen.length > 0) problems.push(`Each issuer may appear once in CDS_TRUSTED_ISSUERS; ${[...new Set(seen)].join(', ')} appears more than once`);
+  return { kind: 'configured', issuers };
 }
 
 /**
@@ -324,10 +380,12 @@ function readEhrConnections(
   if (single !== undefined) {
     if (!isUrl(single)) problems.push(`Set EHR_FHIR_BASE_URL to the EHR's FHIR base, an absolute http(s) URL (got '${single}')`);
     const token = text('EHR_BEARER_TOKEN');
+    const subscriptionSecret = text('EHR_SUBSCRIPTION_SECRET');
     connections.push({
       tenant: defaultTenant,
       baseUrl: single.replace(/\/+$/, ''),
       ...(token !== undefined ? { bearerToken: token } : {}),
+      ...(subscriptionSecret !== undefined ? { subscriptionSecret } : {}),
       poll: (text('EHR_POLL') ?? 'true') !== 'false',
     });
   }
@@ -337,7 +395,7 @@ function readEhrConnections(
     try {
       parsed = JSON.parse(many);
     } catch {
-      problems.push('Set EHR_CONNECTIONS to a JSON array of {"tenant","baseUrl","bearerTokenEnv"?,"poll"?,"pollQuery"?} (it is not valid JSON)');
+      problems.push('Set EHR_CONNECTIONS to a JSON array of {"tenant","baseUrl","bearerTokenEnv"? or "auth"?,"poll"?,"pollQuery"?} (it is not valid JSON)');
       return connections;
     }
     if (!Array.isArray(parsed)) {
@@ -352,6 +410,12 @@ function readEhrConnections(
       const tokenEnv = e['bearerTokenEnv'];
       const token = typeof tokenEnv === 'string' ? text(tokenEnv) : undefined;
       if (typeof tokenEnv === 'string' && token === undefined) problems.push(`Set ${tokenEnv} (named by ${where}.bearerTokenEnv) to the EHR's bearer token`);
+      const smartBackend = readSmartBackendAuth(e['auth'], where, text, problems);
+      if (e['auth'] !== undefined && tokenEnv !== undefined) problems.push(`Set either ${where}.auth or ${where}.bearerTokenEnv, not both`);
+      const secretEnv = e['subscriptionSecretEnv'];
+      const subscriptionSecret = typeof secretEnv === 'string' ? text(secretEnv) : undefined;
+      if (secretEnv !== undefined && subscriptionSecret === undefined) problems.push(`Set ${String(secretEnv)} (named by ${where}.subscriptionSecretEnv) to the secret the EHR's Subscription sends as its channel header`);
+      else if (subscriptionSecret !== undefined && subscriptionSecret.length < 16) problems.push(`Set ${String(secretEnv)} (named by ${where}.subscriptionSecretEnv) to a secret of at least 16 characters`);
       const pollQuery = e['pollQuery'];
       if (pollQuery !== undefined && (typeof pollQuery !== 'object' || pollQuery === null || Object.values(pollQuery).some((v) => typeof v !== 'string'))) {
         problems.push(`Set ${where}.pollQuery to an object of search parameters with string values`);
@@ -361,6 +425,8 @@ function readEhrConnections(
           tenant: e['tenant'],
           baseUrl: e['baseUrl'].replace(/\/+$/, ''),
           ...(token !== undefined ? { bearerToken: token } : {}),
+          ...(smartBackend !== undefined ? { smartBackend } : {}),
+          ...(subscriptionSecret !== undefined ? { subscriptionSecret } : {}),
           poll: e['poll'] !== false,
           ...(pollQuery !== undefined ? { pollQuery: pollQuery as Record<string, string> } : {}),
         });
@@ -385,7 +451,7 @@ function readPayerConnections(text: (name: string) => string | undefined, proble
   try {
     parsed = JSON.parse(value);
   } catch {
-    problems.push('Set PAYER_CONNECTIONS to a JSON array of {"payer","baseUrl","bearerTokenEnv"?} (it is not valid JSON)');
+    problems.push('Set PAYER_CONNECTIONS to a JSON array of {"payer","baseUrl","bearerTokenEnv"? or "auth"?} (it is not valid JSON)');
     return [];
   }
   if (!Array.isArray(parsed)) {
@@ -403,8 +469,15 @@ function readPayerConnections(text: (name: string) => string | undefined, proble
     const tokenEnv = e['bearerTokenEnv'];
     const token = typeof tokenEnv === 'string' ? text(tokenEnv) : undefined;
     if (typeof tokenEnv === 'string' && token === undefined) problems.push(`Set ${tokenEnv} (named by ${where}.bearerTokenEnv) to the payer's bearer token`);
+    const smartBackend = readSmartBackendAuth(e['auth'], where, text, problems);
+    if (e['auth'] !== undefined && tokenEnv !== undefined) problems.push(`Set either ${where}.auth or ${where}.bearerTokenEnv, not both`);
     if (typeof payer === 'string' && typeof baseUrl === 'string') {
-      connections.push({ payerOrganizationId: payer, baseUrl: baseUrl.replace(/\/+$/, ''), ...(token !== undefined ? { bearerToken: token } : {}) });
+      connections.push({
+        payerOrganizationId: payer,
+        baseUrl: baseUrl.replace(/\/+$/, ''),
+        ...(token !== undefined ? { bearerToken: token } : {}),
+        ...(smartBackend !== undefined ? { smartBackend } : {}),
+      });
     }
   });
   const ids = connections.map((c) => c.payerOrganizationId);

@@ -137,7 +137,7 @@ export function notAcceptable(diagnostics: string): OperationOutcome {
 
 /** 401: no credentials, or credentials this server does not accept (https://hl7.org/fhir/R4/http.html#security). */
 export function unauthorized(diagnostics: string): OperationOutcome {
-  return operationOutcome('unauthorized', [errorIssue('login', diagnostics)]);
+  return operationOutcome('unauthorized', [errorIssue('login', diagnostics, 'Authorization')]);
 }
 
 /** 403: an authenticated caller whose role or scopes do not allow this. */

@@ -15,10 +15,21 @@ import type { OperationOutcome } from 'fhir/r4.js';
 import { badRequest, errorIssue, notFound, outcomeFromError, payloadTooLarge, statusOf, unsupportedMediaType } from '../fhir/outcomes.js';
 import { answerSiteCheckHook, cdsServiceDiscovery, isSiteCheckService, type CdsDeps } from '../use-cases/cds-site-check.js';
 import { setRetryAfter } from './retry-after.js';
+import type { CdsClientTrust } from '../auth/cds-client-trust.js';
 
 export interface CdsHooksHttpOptions {
   /** Largest hook request accepted; draft orders and prefetch together. Default 1 MiB. */
   bodyLimitBytes?: number;
+  /**
+   * Checks the EHR's signed JWT on every hook and feedback call
+   * (https://cds-hooks.hl7.org/2.0/#trusting-cds-clients). Required: there is no unsigned mode.
+   */
+  clientTrust: CdsClientTrust;
+  /**
+   * The origin clients reach us at (https://gateway.example.org), for the JWT's `aud`; default:
+   * the origin of the request as this process received it.
+   */
+  publicOrigin?: string;
 }
 
 const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -51,8 +62,31 @@ function requireJson(req: Request, res: Response, next: NextFunction): void {
   next();
 }
 
-export function cdsHooksRouter(deps: CdsDeps, options: CdsHooksHttpOptions = {}): Router {
+/** 401 with the WWW-Authenticate challenge of RFC 6750; the reason is logged, never the token. */
+function unauthorized(res: Response, diagnostics: string): void {
+  res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
+  res
+    .status(401)
+    .type('application/json')
+    .send(JSON.stringify({ resourceType: 'OperationOutcome', id: 'unauthorized', issue: [{ severity: 'error', code: 'login', diagnostics, expression: ['Authorization'] }] } satisfies OperationOutcome));
+}
+
+export function cdsHooksRouter(deps: CdsDeps, options: CdsHooksHttpOptions): Router {
   const router = express.Router();
+  /** The JWT must name this service's endpoint as `aud` (feedback calls: that endpoint or the feedback URL). */
+  const requireTrustedClient = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const origin = options.publicOrigin ?? `${req.protocol}://${req.get('host') ?? ''}`;
+    const serviceUrl = `${origin}${req.baseUrl}/${String(req.params['id'])}`;
+    const audiences = req.path.endsWith('/feedback') ? [serviceUrl, `${serviceUrl}/feedback`] : [serviceUrl];
+    const decision = await options.clientTrust.verify(req.get('authorization'), audiences);
+    if (!decision.trusted) {
+      deps.logger.warn('cds hook call refused', { reason: decision.reason });
+      unauthorized(res, 'A CDS Hooks call needs a Bearer JWT signed by a trusted CDS client, addressed to this service, unexpired and not replayed');
+      return;
+    }
+    res.locals['cdsClientIssuer'] = decision.iss;
+    next();
+  };
   const json = express.json({ limit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES, type: () => true, strict: false });
   router.use(cors);
 
@@ -60,7 +94,7 @@ export function cdsHooksRouter(deps: CdsDeps, options: CdsHooksHttpOptions = {})
     res.type('application/json').send(JSON.stringify(cdsServiceDiscovery()));
   });
 
-  router.post('/:id/feedback', requireJson, json, (req: Request, res: Response) => {
+  router.post('/:id/feedback', requireTrustedClient, requireJson, json, (req: Request, res: Response) => {
     const serviceId = String(req.params['id']);
     if (!isSiteCheckService(serviceId)) {
       sendOutcome(res, notFound('CDS service', serviceId));
@@ -85,7 +119,7 @@ export function cdsHooksRouter(deps: CdsDeps, options: CdsHooksHttpOptions = {})
     res.status(200).type('application/json').send('{}');
   });
 
-  router.post('/:id', requireJson, json, async (req: Request, res: Response) => {
+  router.post('/:id', requireTrustedClient, requireJson, json, async (req: Request, res: Response) => {
     const answer = await answerSiteCheckHook(deps, { serviceId: String(req.params['id']), body: req.body });
     if (answer.kind === 'refused') {
       sendOutcome(res, answer.outcome);

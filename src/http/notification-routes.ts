@@ -13,13 +13,16 @@ import type { GatewayDeps } from '../use-cases/deps.js';
 import { receivePayerNotification } from '../use-cases/receive-payer-notification.js';
 import { receiveSubscriptionNotification } from '../use-cases/receive-subscription-notification.js';
 import { fhirJsonBody, negotiate, type HttpOptions } from './routes.js';
+import { requireNotifyingEhr, requireNotifyingPayer } from './notification-auth.js';
 
 export function notificationRouter(
   deps: GatewayDeps,
-  options: Pick<HttpOptions, 'bodyLimitBytes' | 'jsonMaxDepth'> & { ehrFor(tenant: string): EhrFhir | undefined },
+  options: Pick<HttpOptions, 'bodyLimitBytes' | 'jsonMaxDepth'> & { ehrFor(tenant: string): EhrFhir | undefined; subscriptionSecretFor(tenant: string): string | undefined },
 ): Router {
   const router = express.Router();
   router.use(negotiate);
+  // Who is asking, before the body is even read.
+  router.post('/:tenant', requireNotifyingEhr('tenant', options.subscriptionSecretFor));
   router.use(fhirJsonBody(options));
   router.post('/:tenant', async (req: Request, res: Response) => {
     const tenant = String(req.params['tenant']);
@@ -38,6 +41,7 @@ export function notificationRouter(
 export function payerNotificationRouter(deps: GatewayDeps, options: Pick<HttpOptions, 'bodyLimitBytes' | 'jsonMaxDepth'>): Router {
   const router = express.Router();
   router.use(negotiate);
+  router.post('/:payerOrganizationId', requireNotifyingPayer('payerOrganizationId'));
   router.use(fhirJsonBody(options));
   router.post('/:payerOrganizationId', async (req: Request, res: Response) => {
     const result = await receivePayerNotification(deps, { payerOrganizationId: String(req.params['payerOrganizationId']), body: req.body });

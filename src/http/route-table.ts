@@ -32,6 +32,11 @@ export interface RouteEntry {
   summary: string;
   /** A path parameter that must equal the caller's tenant (ehr) or payer (payer). */
   ownedBy?: { parameter: string; claim: 'tenant' | 'payer' };
+  /**
+   * A credential the route's own handler checks instead of an access token, when the request
+   * carries it: a Subscription channel's header secret (src/http/notification-auth.ts).
+   */
+  orHeaderSecret?: string;
 }
 
 const ALL_ROLES: readonly Role[] = ['ehr', 'payer', 'coordinator', 'operator'];
@@ -119,6 +124,7 @@ export const ROUTE_TABLE: readonly RouteEntry[] = [
     path: '/subscription-notifications/:tenant',
     access: { kind: 'roles', roles: ['ehr'] },
     ownedBy: { parameter: 'tenant', claim: 'tenant' },
+    orHeaderSecret: 'x-subscription-secret',
     summary: "an EHR's Subscription notification, for its own tenant only",
   },
   {

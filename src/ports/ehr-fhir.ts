@@ -6,6 +6,7 @@
  * network failure) plus whether trying again can help. Permanent: 4xx other than 408 and 429.
  * Retryable: network errors, timeouts, 408, 429 and 5xx.
  */
+import type { AccessTokenSource } from '../auth/smart-backend-client.js';
 import type { Bundle, Identifier, OperationOutcome, Resource } from 'fhir/r4.js';
 import { OperationOutcomeError } from '../fhir/outcomes.js';
 
@@ -48,4 +49,6 @@ export interface EhrConnection {
   baseUrl: string;
   /** A bearer token, when the EHR needs one. */
   bearerToken?: string;
+  /** SMART Backend Services: tokens obtained (and renewed on a 401) from the EHR's token endpoint. */
+  accessToken?: AccessTokenSource;
 }

@@ -9,6 +9,7 @@
  * (ports/ehr-fhir.ts): permanent for 4xx other than 408 and 429; retryable for network errors,
  * timeouts, 408, 429 and 5xx.
  */
+import type { AccessTokenSource } from '../auth/smart-backend-client.js';
 import type { Bundle, CoverageEligibilityRequest, CoverageEligibilityResponse, OperationOutcome } from 'fhir/r4.js';
 import { OperationOutcomeError } from '../fhir/outcomes.js';
 
@@ -49,4 +50,6 @@ export interface PayerConnection {
   baseUrl: string;
   /** A bearer token, when the payer needs one. */
   bearerToken?: string;
+  /** SMART Backend Services: tokens obtained (and renewed on a 401) from the payer's token endpoint. */
+  accessToken?: AccessTokenSource;
 }

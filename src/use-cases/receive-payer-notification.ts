@@ -170,9 +170,11 @@ export async function receivePayerNotification(
   }
   if (idOnly > 0) {
     // id-only: the ClaimResponse is the payer's and names no claim; ask the payer about ours.
-    const followUp = await followUpPendingAuthorizations(deps, { payerOrganizationId: payerId });
+    // At most one $inquire per pended request per minute, however many notifications arrive.
+    const followUp = await followUpPendingAuthorizations(deps, { payerOrganizationId: payerId, oncePerMinute: true });
     decided += followUp.decided;
-    results.push(informationIssue('informational', `${idOnly} id-only event(s): asked the payer ($inquire) about ${followUp.inquired} pended request(s); ${followUp.decided} decided`));
+    const skipped = followUp.throttled > 0 ? `; ${followUp.throttled} already asked about this minute` : '';
+    results.push(informationIssue('informational', `${idOnly} id-only event(s): asked the payer ($inquire) about ${followUp.inquired} pended request(s); ${followUp.decided} decided${skipped}`));
   }
   deps.logger.info('payer notification processed', { payer: payerId, events: status.focus.length, idOnly, decided });
   return { outcome: operationOutcome('ok', results.length > 0 ? results : [informationIssue('informational', 'No ClaimResponse in this notification')]) };

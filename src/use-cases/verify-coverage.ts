@@ -370,10 +370,23 @@ export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant:
  * claim, an id-only notification). A payer that is down is tried again at the next run; the
  * referral stays auth-pending.
  */
-export async function followUpPendingAuthorizations(deps: GatewayDeps, options: { limit?: number; payerOrganizationId?: string } = {}): Promise<{ inquired: number; decided: number }> {
+/**
+ * The minute an id-only notification may make us ask the payer about one pended request: a
+ * notification flood (or a hostile payer) then costs the payer at most one `$inquire` per request
+ * per clock minute, across every gateway process (the claim is a unique row in the store).
+ */
+export function inquiryThrottleKey(tenant: string, referralId: string, now: Date): string {
+  return `payer-inquiry|${tenant}|${referralId}|${now.toISOString().slice(0, 16)}`;
+}
+
+export async function followUpPendingAuthorizations(
+  deps: GatewayDeps,
+  options: { limit?: number; payerOrganizationId?: string; oncePerMinute?: boolean } = {},
+): Promise<{ inquired: number; decided: number; throttled: number }> {
   const rows = await deps.store.listReferralsByStatus('auth-pending', { limit: options.limit ?? 50 });
   let inquired = 0;
   let decided = 0;
+  let throttled = 0;
   for (const row of rows) {
     const context = await loadContext(deps, row.tenant, row.id);
     if (!context || businessStatus(context.task) !== 'auth-pending' || !context.coverage || !context.site) continue;
@@ -382,6 +395,10 @@ export async function followUpPendingAuthorizations(deps: GatewayDeps, options: 
     if (options.payerOrganizationId !== undefined && payerId !== options.payerOrganizationId) continue;
     const payer = payerId !== undefined ? deps.payerFor(payerId) : undefined;
     if (!claimId || !payer || !payerId) continue;
+    if (options.oncePerMinute && !(await deps.store.claimJobRun(inquiryThrottleKey(row.tenant, row.id, deps.clock.now()), deps.clock.now()))) {
+      throttled += 1;
+      continue;
+    }
     inquired += 1;
     let decision: PriorAuthorizationDecision;
     try {
@@ -406,7 +423,7 @@ export async function followUpPendingAuthorizations(deps: GatewayDeps, options: 
     }
     if ((await settlePendedAuthorization(deps, { tenant: row.tenant, referralId: row.id, decision })) === 'decided') decided += 1;
   }
-  return { inquired, decided };
+  return { inquired, decided, throttled };
 }
 
 const pendingClaimId = (task: Task): string | undefined =>

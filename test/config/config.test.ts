@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import path from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
 import { ConfigError, loadConfig, parseByteSize } from '../../src/config/config.js';
 
 describe('loadConfig', () => {
@@ -23,6 +24,70 @@ describe('loadConfig', () => {
     expect(config.store).to.deep.equal({ poolSize: 10, statementTimeoutMs: 30_000, connectTimeoutMs: 10_000, maxWaitingRequests: 20, sqliteSynchronous: 'full' });
     const tuned = loadConfig({ DB_POOL_SIZE: '4', DB_STATEMENT_TIMEOUT_MS: '0', DB_CONNECT_TIMEOUT_MS: '800', SQLITE_SYNCHRONOUS: 'NORMAL' });
     expect(tuned.store).to.deep.equal({ poolSize: 4, statementTimeoutMs: 0, connectTimeoutMs: 800, maxWaitingRequests: 8, sqliteSynchronous: 'normal' });
+  });
+
+  it('trusts the demo CDS issuer only outside production; production without CDS_TRUSTED_ISSUERS trusts no CDS client', () => {
+    expect(loadConfig({}, '/srv/gateway').cdsTrustedIssuers).to.deep.equal({ kind: 'demo', file: '/srv/gateway/fixtures/security/demo-cds-issuer.json' });
+    expect(loadConfig({ NODE_ENV: 'production' }).cdsTrustedIssuers).to.deep.equal({ kind: 'none' });
+    const issuers = [{ iss: 'https://ehr.example.org', jwksUrl: 'https://ehr.example.org/jwks.json' }];
+    expect(loadConfig({ NODE_ENV: 'production', CDS_TRUSTED_ISSUERS: JSON.stringify(issuers) }).cdsTrustedIssuers).to.deep.equal({ kind: 'configured', issuers });
+  });
+
+  it('names every problem of CDS_TRUSTED_ISSUERS', () => {
+    const bad = JSON.stringify([{ iss: '', jwksUrl: 'ftp://x' }, { iss: 'a', jwksUrl: 'http://a/jwks' }, { iss: 'a', jwksUrl: 'https://a/jwks' }]);
+    try {
+      loadConfig({ NODE_ENV: 'production', CDS_TRUSTED_ISSUERS: bad });
+      expect.fail('loadConfig accepted bad CDS_TRUSTED_ISSUERS');
+    } catch (err) {
+      expect(err).to.be.instanceOf(ConfigError);
+      expect((err as ConfigError).problems).to.deep.equal([
+        'Set CDS_TRUSTED_ISSUERS[0].iss to the issuer the EHR puts in its hook JWTs',
+        "Set CDS_TRUSTED_ISSUERS[0].jwksUrl to the absolute http(s) URL of the issuer's JWK Set",
+        'Set CDS_TRUSTED_ISSUERS[1].jwksUrl to an https URL (NODE_ENV=production)',
+        'Each issuer may appear once in CDS_TRUSTED_ISSUERS; a appears more than once',
+      ]);
+    }
+    expect(() => loadConfig({ CDS_TRUSTED_ISSUERS: '{' })).to.throw(ConfigError, /CDS_TRUSTED_ISSUERS .*not valid JSON/);
+  });
+
+  it('reads SMART Backend Services credentials of an EHR and a payer connection, the key from a variable', () => {
+    const pem = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const auth = { type: 'smart-backend', clientId: 'gw', privateKeyEnv: 'GW_KEY', kid: 'k1', alg: 'ES384', scope: 'system/Task.cru' };
+    const config = loadConfig({
+      GW_KEY: pem,
+      EHR_CONNECTIONS: JSON.stringify([{ tenant: 'a', baseUrl: 'https://ehr.example.org/fhir', auth }]),
+      PAYER_CONNECTIONS: JSON.stringify([{ payer: 'p1', baseUrl: 'https://payer.example.org/fhir', auth }]),
+    });
+    for (const connection of [config.ehrConnections[0]!, config.payerConnections[0]!]) {
+      expect(connection.smartBackend).to.include({ clientId: 'gw', kid: 'k1', alg: 'ES384', scope: 'system/Task.cru' });
+      expect(connection.smartBackend?.privateKey.asymmetricKeyType).to.equal('ec');
+    }
+  });
+
+  it('names every problem of a connection\'s auth, never the key', () => {
+    const rsaPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const entries = [
+      { tenant: 'a', baseUrl: 'https://a.example.org/fhir', auth: { type: 'smart-backend', clientId: 'gw', privateKeyEnv: 'RSA_KEY', kid: 'k', alg: 'ES384', scope: 's' } },
+      { tenant: 'b', baseUrl: 'https://b.example.org/fhir', auth: { type: 'basic', privateKeyEnv: 'MISSING_KEY', privateKeyFile: '/nope', alg: 'HS256' } },
+      { tenant: 'c', baseUrl: 'https://c.example.org/fhir', auth: { type: 'smart-backend', clientId: 'gw', privateKeyEnv: 'NOT_A_KEY', kid: 'k', alg: 'RS384', scope: 's' } },
+    ];
+    try {
+      loadConfig({ RSA_KEY: rsaPem, NOT_A_KEY: 'secret-but-not-a-key', EHR_CONNECTIONS: JSON.stringify(entries) });
+      expect.fail('loadConfig accepted bad auth');
+    } catch (err) {
+      expect(err).to.be.instanceOf(ConfigError);
+      expect((err as ConfigError).problems).to.deep.equal([
+        'Set EHR_CONNECTIONS[0].auth.alg to an algorithm for the key in RSA_KEY (named by EHR_CONNECTIONS[0].auth.privateKeyEnv) (a rsa key cannot sign ES384)',
+        'Set EHR_CONNECTIONS[1].auth.type to smart-backend (the only kind; a static token is bearerTokenEnv)',
+        'Set EHR_CONNECTIONS[1].auth.clientId to the client id the server registered for the gateway',
+        "Set EHR_CONNECTIONS[1].auth.kid to the key id of the gateway's key in the JWKS the server holds",
+        'Set EHR_CONNECTIONS[1].auth.scope to the system scopes to ask for, such as system/Task.cru',
+        'Set EHR_CONNECTIONS[1].auth.alg to one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA (got \'HS256\')',
+        'Set exactly one of EHR_CONNECTIONS[1].auth.privateKeyEnv (a variable holding the key) and EHR_CONNECTIONS[1].auth.privateKeyFile (a file holding it)',
+        'Put a private key (PKCS#8 PEM or a private JWK) in NOT_A_KEY (named by EHR_CONNECTIONS[2].auth.privateKeyEnv): it does not parse as one',
+      ]);
+      expect((err as ConfigError).message).not.to.include('secret-but-not-a-key');
+    }
   });
 
   it('refuses a SQLite synchronous level other than full or normal, naming SQLITE_SYNCHRONOUS', () => {

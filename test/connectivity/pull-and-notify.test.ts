@@ -154,10 +154,10 @@ describe('Subscription notifications from the EHR', function () {
   it('reads the ServiceRequests an id-only notification names and takes them, once', async () => {
     const ids = await seedOrders(ehr, 2, 'notified');
     const body = notification('event-notification', ids.map((id) => `${ehr.baseUrl}/ServiceRequest/${id}`));
-    const response = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { body });
+    const response = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { as: { role: 'ehr', tenant: 'default' }, body });
     expect(response.status, JSON.stringify(response.body)).to.equal(200);
     expect(await referralCount(gw)).to.equal(2);
-    const replay = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { body });
+    const replay = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { as: { role: 'ehr', tenant: 'default' }, body });
     expect(replay.status).to.equal(200);
     expect(replay.body.issue.map((i: any) => i.diagnostics).join(' ')).to.contain('duplicate');
     expect(await referralCount(gw)).to.equal(2);
@@ -182,18 +182,60 @@ describe('Subscription notifications from the EHR', function () {
         },
       ],
     };
-    const response = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { body });
+    const response = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { as: { role: 'ehr', tenant: 'default' }, body });
     expect(response.status, JSON.stringify(response.body)).to.equal(200);
     expect(await referralCount(gw)).to.equal(1);
   });
 
   it('acknowledges handshakes and heartbeats without work, and refuses an unknown tenant or a non-notification', async () => {
-    const heartbeat = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { body: notification('heartbeat', []) });
+    const heartbeat = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { as: { role: 'ehr', tenant: 'default' }, body: notification('heartbeat', []) });
     expect(heartbeat.status).to.equal(200);
-    const unknown = await fhirFetch(`${gw.baseUrl}/subscription-notifications/nobody`, { body: notification('heartbeat', []) });
+    const unknown = await fhirFetch(`${gw.baseUrl}/subscription-notifications/nobody`, { as: { role: 'ehr', tenant: 'nobody' }, body: notification('heartbeat', []) });
     expect(unknown.status).to.equal(404);
-    const wrong = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { body: { resourceType: 'Bundle', type: 'collection' } });
+    const wrong = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { as: { role: 'ehr', tenant: 'default' }, body: { resourceType: 'Bundle', type: 'collection' } });
     expect(wrong.status).to.equal(400);
     expect(wrong.body.issue[0].expression).to.deep.equal(['Bundle.type']);
+  });
+
+  it("takes notifications only from the tenant's own EHR: anonymous 401, a payer 403, another tenant's EHR 404 (not its endpoint)", async () => {
+    const [id] = await seedOrders(ehr, 1, 'who');
+    const body = notification('event-notification', [`${ehr.baseUrl}/ServiceRequest/${id}`]);
+    const url = `${gw.baseUrl}/subscription-notifications/default`;
+    const anonymous = await fhirFetch(url, { body, as: 'anonymous' });
+    expect(anonymous.status).to.equal(401);
+    expect(anonymous.body.issue[0]).to.include({ code: 'login' });
+    expect((await fhirFetch(url, { body, as: { role: 'ehr', tenant: 'other-hospital' } })).status).to.equal(404);
+    expect((await fhirFetch(url, { body, as: { role: 'payer', payer: 'payer-cumberland' } })).status).to.equal(403);
+    // A header naming a tenant is no identity.
+    expect((await fhirFetch(url, { body, as: 'anonymous', headers: { 'x-tenant-id': 'default' } })).status).to.equal(401);
+    expect(await referralCount(gw)).to.equal(0);
+  });
+});
+
+describe('Subscription notifications authenticated by their channel header secret', function () {
+  this.timeout(60_000);
+  const SECRET = `channel-secret-${randomUUID()}`;
+  let ehr: StandInEhr;
+  let gw: RunningGateway;
+  before(async () => {
+    ehr = await startStandInEhr();
+    gw = await startGateway({ env: { ...QUIET, EHR_CONNECTIONS: JSON.stringify([{ tenant: 'default', baseUrl: ehr.baseUrl, poll: false, subscriptionSecretEnv: 'TEST_SUBSCRIPTION_SECRET' }]), TEST_SUBSCRIPTION_SECRET: SECRET } });
+  });
+  after(async () => {
+    await gw.stop();
+    await ehr.stop();
+  });
+
+  it('takes a notification carrying the secret the Subscription was set up with, and refuses a wrong or missing one', async () => {
+    const [id] = await seedOrders(ehr, 1, 'secret');
+    const body = notification('event-notification', [`${ehr.baseUrl}/ServiceRequest/${id}`]);
+    const url = `${gw.baseUrl}/subscription-notifications/default`;
+    expect((await fhirFetch(url, { body, as: 'anonymous', headers: { 'x-subscription-secret': `${SECRET}x` } })).status).to.equal(401);
+    expect((await fhirFetch(url, { body, as: 'anonymous', headers: { 'x-subscription-secret': SECRET.slice(0, -1) } })).status).to.equal(401);
+    expect((await fhirFetch(url, { body, as: 'anonymous' })).status).to.equal(401);
+    expect(await referralCount(gw)).to.equal(0);
+    const accepted = await fhirFetch(url, { body, as: 'anonymous', headers: { 'x-subscription-secret': SECRET } });
+    expect(accepted.status, JSON.stringify(accepted.body)).to.equal(200);
+    expect(await referralCount(gw)).to.equal(1);
   });
 });

@@ -13,6 +13,7 @@ import { capturedLogLines } from '../support/log-capture.js';
 import { phiFoundIn } from '../support/phi.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
 import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
+import { accessToken } from '../support/test-clients.js';
 
 const TYPES = 'https://fhir.infusion-gateway.example/CodeSystem/task-parameter-type';
 const DOCUMENTATION = 'https://fhir.infusion-gateway.example/CodeSystem/documentation-requirement';
@@ -46,7 +47,8 @@ describe('payer notifications of decided prior authorizations', function () {
   let logsBefore: number;
 
   before(async () => {
-    payer = await startStandInPayer();
+    // Each notification carries the access token of the payer its endpoint names.
+    payer = await startStandInPayer({});
     ehr = await startStandInEhr();
     gw = await startGateway({
       background: true,
@@ -182,6 +184,49 @@ describe('payer notifications of decided prior authorizations', function () {
     expect(statusOf(task)).to.equal('ready-to-schedule');
     expect(outputsOf(task, 'authorization-number')[0].valueString).to.equal('AUTH-ID-ONLY');
     expect(payer.requests().filter((r) => r.path === '/fhir/Claim/$inquire').length).to.be.at.least(1);
+  });
+
+  it('asks the payer at most once a minute per pended request, however many id-only notifications arrive', async () => {
+    const { taskId, claimId } = await pendedReferral();
+    // Both notifications inside one clock minute.
+    while (new Date().getUTCSeconds() > 45) await new Promise((resolve) => setTimeout(resolve, 500));
+    payer.clearRequests();
+    const inquiries = (): number => payer.requests().filter((r) => r.path === '/fhir/Claim/$inquire').length;
+    const first = await payer.sendNotification(endpoint, payer.decideAndNotify(claimId, 'pended', { payload: 'id-only' }));
+    expect(first.status, JSON.stringify(first.body)).to.equal(200);
+    const afterFirst = inquiries();
+    expect(afterFirst).to.be.at.least(1);
+    for (let i = 0; i < 3; i += 1) {
+      const again = await payer.sendNotification(endpoint, payer.decideAndNotify(claimId, 'pended', { payload: 'id-only' }));
+      expect(again.status).to.equal(200);
+      expect(JSON.stringify(again.body)).to.include('already asked about this minute');
+    }
+    expect(inquiries()).to.equal(afterFirst);
+    expect(statusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body)).to.equal('auth-pending');
+  });
+
+  // The forged-A1 attack: a payer approving another payer's pended request.
+  it('lets only the payer named in the path notify, by its own token; the referral stays where its payer put it', async () => {
+    const { taskId, claimId } = await pendedReferral();
+    const versions = await versionsOf(taskId);
+    const forged = payer.decideAndNotify(claimId, { kind: 'approve', authorizationNumber: 'FORGED-A1' });
+
+    const anonymous = await payer.sendNotification(endpoint, forged, {});
+    expect(anonymous.status).to.equal(401);
+    expect(anonymous.body.issue[0]).to.include({ code: 'login' });
+    expect(anonymous.body.issue[0].expression).to.deep.equal(['Authorization']);
+
+    const asAnotherPayer = await payer.sendNotification(endpoint, forged, { authorization: `Bearer ${await accessToken(gw.baseUrl, { role: 'payer', payer: 'payer-peachtree' })}` });
+    // Another payer's endpoint is outside its reach: answered as if it did not exist.
+    expect(asAnotherPayer.status).to.equal(404);
+    expect(asAnotherPayer.body.issue[0]).to.include({ code: 'not-found' });
+
+    // Its own endpoint, its own token, but Cumberland's claim: unknown to Peachtree.
+    const ownEndpoint = await payer.sendNotification(`${gw.baseUrl}/payer-notifications/payer-peachtree`, forged, { authorization: `Bearer ${await accessToken(gw.baseUrl, { role: 'payer', payer: 'payer-peachtree' })}` });
+    expect(ownEndpoint.status).to.equal(404);
+
+    expect(statusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body)).to.equal('auth-pending');
+    expect(await versionsOf(taskId)).to.equal(versions);
   });
 
   it('refuses malformed notifications with 400 and an expression for each, changing nothing', async () => {

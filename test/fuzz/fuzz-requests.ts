@@ -7,6 +7,7 @@
  * Every request goes out through sendFuzzRequest, and its headers through fuzzHeaders: the one
  * place to add credentials (a bearer token) when the gateway requires them.
  */
+import { demoHookAuthorization } from '../support/cds-client.js';
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import { readFixture } from '../support/fixtures.js';
@@ -48,6 +49,9 @@ export async function fuzzHeaders(url: string, method: string, extra: Record<str
 /** Sends one fuzzed request; a request that outlives `timeoutMs` counts as a hang, not an error. */
 export async function sendFuzzRequest(baseUrl: string, request: FuzzRequest, options: { timeoutMs: number }): Promise<FuzzAnswer> {
   const headers = await fuzzHeaders(`${baseUrl}${request.url}`, request.method, request.headers);
+  // Hook calls carry the CDS client's signed JWT (demo issuer), so that fuzzing reaches the service behind it.
+  const hookCall = /^\/cds-services\/([^/?]+)/.exec(request.url);
+  if (request.method === 'POST' && hookCall) Object.assign(headers, await demoHookAuthorization(`${baseUrl}/cds-services/${hookCall[1]}`));
   let body: string | Uint8Array<ArrayBuffer> | undefined;
   if (request.body !== undefined) {
     body = 'json' in request.body ? JSON.stringify(request.body.json) : request.body.raw;

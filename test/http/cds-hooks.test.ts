@@ -19,6 +19,10 @@ import { readFixture } from '../support/fixtures.js';
 import { capturedLogLines, capturingLogger } from '../support/log-capture.js';
 import { phiFoundIn } from '../support/phi.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { newSigningKey, signHookJwt, startJwksServer, type JwksServer, type SigningKey } from '../support/cds-client.js';
+import { createCdsClientTrust, remoteIssuer } from '../../src/auth/cds-client-trust.js';
+
+const TEST_EHR_ISSUER = 'https://ehr.test.invalid/cds-client';
 
 const ACCESS_TOKEN = 'cds-fixture-access-token';
 
@@ -41,12 +45,18 @@ async function listen(app: http.RequestListener): Promise<Listening & { server: 
   };
 }
 
-async function call(url: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; headers: Headers; body: any }> {
+/** Signs every POST (hook and feedback calls) as the test EHR, unless the test sets Authorization itself. */
+let signAsTestEhr: ((url: string) => Promise<string>) | undefined;
+
+async function call(url: string, init: { method?: string; body?: unknown; headers?: Record<string, string>; unsigned?: boolean } = {}): Promise<{ status: number; headers: Headers; body: any }> {
   const headers: Record<string, string> = { ...init.headers };
   let body: string | undefined;
   if (init.body !== undefined) {
     body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
     headers['content-type'] ??= 'application/json';
+  }
+  if (body !== undefined && !init.unsigned && headers['authorization'] === undefined && signAsTestEhr !== undefined) {
+    headers['authorization'] = `Bearer ${await signAsTestEhr(url.replace(/\/feedback$/, ''))}`;
   }
   const response = await fetch(url, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), headers, ...(body !== undefined ? { body } : {}) });
   const text = await response.text();
@@ -68,12 +78,19 @@ function expressionsOf(outcome: OperationOutcome): string[] {
 describe('CDS Hooks site check over HTTP', () => {
   let ehr: StandInEhr;
   let service: Listening;
+  let ehrKey: SigningKey;
+  let jwks: JwksServer;
+  let cdsLog: ReturnType<typeof capturingLogger>;
   let base: string;
   const opened: Array<{ baseUrl: string; bearerToken: string | undefined }> = [];
   const treatedBefore = new Map<string, string[]>();
 
   before(async () => {
     ehr = await startStandInEhr();
+    ehrKey = await newSigningKey('ehr-key-1');
+    jwks = await startJwksServer([ehrKey]);
+    signAsTestEhr = (url) => signHookJwt(ehrKey, { iss: TEST_EHR_ISSUER, aud: url });
+    cdsLog = capturingLogger();
     const directoryBundle = readFixture<{ entry: Array<{ resource: Resource }> }>('directory/demo-directory.bundle.json');
     const directory = SiteDirectory.fromResources(directoryBundle.entry.map((e) => e.resource));
     const { catalog } = parseDrugCatalog(readFixture('drug-catalog.json'));
@@ -82,7 +99,7 @@ describe('CDS Hooks site check over HTTP', () => {
       sites: { current: async () => directory },
       sitePolicy: DEFAULT_SITE_CHECK_POLICY,
       drugs: { findCatalogDrug: (codings) => findDrugByCodings(catalog, codings) },
-      logger: capturingLogger(),
+      logger: cdsLog,
       // With a trailing slash: the hook's fhirServer has none, and must still match.
       trustedFhirServers: [`${ehr.baseUrl}/`],
       openFhirServer: (baseUrl, bearerToken) => {
@@ -92,13 +109,16 @@ describe('CDS Hooks site check over HTTP', () => {
       previousSiteIds: async (patientId) => treatedBefore.get(patientId) ?? [],
     };
     const app = express();
-    app.use('/cds-services', cdsHooksRouter(deps));
+    const clientTrust = createCdsClientTrust({ issuers: [remoteIssuer(TEST_EHR_ISSUER, jwks.url, { refetchCooldownMs: 0 })], clock: { now: () => new Date() } });
+    app.use('/cds-services', cdsHooksRouter(deps, { clientTrust }));
     service = await listen(app);
     base = `${service.url}/cds-services`;
   });
 
   after(async () => {
+    signAsTestEhr = undefined;
     await service?.close();
+    await jwks?.close();
     await ehr?.stop();
   });
 
@@ -379,6 +399,94 @@ describe('CDS Hooks site check over HTTP', () => {
       expect(JSON.parse(checkLine ?? '{}')).to.deep.include({ decisions: ['misroute-suspected'], reasons: ['drug-not-offered'], cards: 1 });
       expect(phiFoundIn(capturedLogLines())).to.deep.equal([]);
       expect(capturedLogLines().some((l) => l.includes(ACCESS_TOKEN))).to.equal(false);
+    });
+  });
+
+  // https://cds-hooks.hl7.org/2.0/#trusting-cds-clients
+  describe('trusting CDS clients', () => {
+    const serviceUrl = (): string => `${base}/infusion-site-check`;
+    const bearer = (jwt: string): Record<string, string> => ({ authorization: `Bearer ${jwt}` });
+    const refusedWith401 = (reply: { status: number; headers: Headers; body: any }): void => {
+      expect(reply.status).to.equal(401);
+      expect(reply.headers.get('www-authenticate')).to.match(/^Bearer/);
+      expect(reply.body.resourceType).to.equal('OperationOutcome');
+      expect(reply.body.issue[0]).to.include({ severity: 'error', code: 'login' });
+      expect(reply.body.issue[0].expression).to.deep.equal(['Authorization']);
+    };
+
+    it('keeps discovery public: no JWT needed for GET /cds-services', async () => {
+      const { status } = await call(base);
+      expect(status).to.equal(200);
+    });
+
+    it('answers a call signed by a trusted EHR, addressed to this service', async () => {
+      const jwt = await signHookJwt(ehrKey, { iss: TEST_EHR_ISSUER, aud: serviceUrl() });
+      const { status, body } = await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(jwt) });
+      expect(status).to.equal(200);
+      expect(body.cards).to.be.an('array');
+    });
+
+    it('refuses a call without Authorization, and does not read the EHR for it', async () => {
+      refusedWith401(await call(serviceUrl(), { body: hook('order-sign-misroute.no-prefetch.json'), unsigned: true }));
+      expect(opened).to.deep.equal([]);
+    });
+
+    it('refuses feedback without a JWT', async () => {
+      refusedWith401(await call(`${serviceUrl()}/feedback`, { body: { feedback: [] }, unsigned: true }));
+    });
+
+    it('refuses a JWT from an issuer it does not trust, even with a key the trusted JWKS holds', async () => {
+      const jwt = await signHookJwt(ehrKey, { iss: 'https://someone-else.invalid', aud: serviceUrl() });
+      refusedWith401(await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(jwt) }));
+    });
+
+    it('refuses a JWT signed by a key outside the issuer JWKS (forged with a copied kid)', async () => {
+      const forger = await newSigningKey(ehrKey.kid);
+      const jwt = await signHookJwt(forger, { iss: TEST_EHR_ISSUER, aud: serviceUrl() });
+      refusedWith401(await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(jwt) }));
+    });
+
+    it('refuses a JWT addressed to another service', async () => {
+      const jwt = await signHookJwt(ehrKey, { iss: TEST_EHR_ISSUER, aud: `${base}/infusion-site-check-select` });
+      refusedWith401(await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(jwt) }));
+    });
+
+    it('refuses an expired JWT and one that lives longer than 5 minutes', async () => {
+      const expired = await signHookJwt(ehrKey, { iss: TEST_EHR_ISSUER, aud: serviceUrl(), now: Math.floor(Date.now() / 1000) - 600, expiresIn: 120 });
+      refusedWith401(await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(expired) }));
+      const longLived = await signHookJwt(ehrKey, { iss: TEST_EHR_ISSUER, aud: serviceUrl(), expiresIn: 3600 });
+      refusedWith401(await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(longLived) }));
+    });
+
+    it('refuses a replayed JWT (same jti), accepting it the first time only', async () => {
+      const jwt = await signHookJwt(ehrKey, { iss: TEST_EHR_ISSUER, aud: serviceUrl() });
+      const first = await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(jwt) });
+      expect(first.status).to.equal(200);
+      refusedWith401(await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(jwt) }));
+    });
+
+    it("refuses an unsigned ('none') JWT and a non-JWT bearer", async () => {
+      const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
+      const payload = Buffer.from(JSON.stringify({ iss: TEST_EHR_ISSUER, aud: serviceUrl(), exp: Math.floor(Date.now() / 1000) + 60, jti: 'x' })).toString('base64url');
+      refusedWith401(await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(`${header}.${payload}.`) }));
+      refusedWith401(await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(ACCESS_TOKEN) }));
+    });
+
+    it('fetches the JWKS again when the EHR rotates to a key it has not seen, then accepts', async () => {
+      const rotated = await newSigningKey('ehr-key-2');
+      jwks.publish([ehrKey, rotated]);
+      const fetchesBefore = jwks.fetches();
+      const jwt = await signHookJwt(rotated, { iss: TEST_EHR_ISSUER, aud: serviceUrl() });
+      const { status } = await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(jwt) });
+      expect(status).to.equal(200);
+      expect(jwks.fetches()).to.equal(fetchesBefore + 1);
+    });
+
+    it('never logs the JWT', async () => {
+      const jwt = await signHookJwt(ehrKey, { iss: TEST_EHR_ISSUER, aud: `${base}/elsewhere` });
+      await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(jwt) });
+      expect(capturedLogLines().some((l) => l.includes(jwt.split('.')[2]!))).to.equal(false);
+      expect(capturedLogLines().some((l) => l.includes('"cds hook call refused"'))).to.equal(true);
     });
   });
 });

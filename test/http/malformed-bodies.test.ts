@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { fhirFetch, startGateway, type RunningGateway } from '../support/gateway.js';
 import { readFixture } from '../support/fixtures.js';
+import { demoHookAuthorization } from '../support/cds-client.js';
 
 function expressionsOf(outcome: any): string[] {
   return (outcome.issue ?? []).flatMap((i: any) => i.expression ?? []);
@@ -69,27 +70,28 @@ describe('malformed bodies are refused, never a 500', function () {
 
   it('a CDS Hooks request with objects where arrays belong, and a draft order of the wrong shape', async () => {
     const request = readFixture('cds-hooks/order-select-two-orders.json');
-    const selections = await fhirFetch(`${gw.baseUrl}/cds-services/infusion-site-check-select`, {
+    const serviceUrl = `${gw.baseUrl}/cds-services/infusion-site-check-select`;
+    const selections = await fhirFetch(serviceUrl, {
       body: { ...request, context: { ...request.context, selections: request.context.selections[0] } },
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(await demoHookAuthorization(serviceUrl)) },
     });
     expect(selections.status).to.equal(400);
     expect(expressionsOf(selections.body)).to.include('context.selections');
     const entries = await fhirFetch(`${gw.baseUrl}/cds-services/infusion-site-check-select`, {
       body: { ...request, context: { ...request.context, draftOrders: { ...request.context.draftOrders, entry: request.context.draftOrders.entry[0] } } },
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(await demoHookAuthorization(serviceUrl)) },
     });
     expect(entries.status).to.equal(400);
     expect(expressionsOf(entries.body)).to.include('context.draftOrders.entry');
     const order = structuredClone(request);
     order.context.draftOrders.entry[0].resource.code = [order.context.draftOrders.entry[0].resource.code];
-    const wrongShape = await fhirFetch(`${gw.baseUrl}/cds-services/infusion-site-check-select`, { body: order, headers: { 'content-type': 'application/json' } });
+    const wrongShape = await fhirFetch(`${gw.baseUrl}/cds-services/infusion-site-check-select`, { body: order, headers: { 'content-type': 'application/json', ...(await demoHookAuthorization(serviceUrl)) } });
     expect(wrongShape.status).to.equal(400);
     expect(expressionsOf(wrongShape.body)).to.include('context.draftOrders.entry[0].resource.code');
   });
 
   it('an EHR notification whose entry is an object', async () => {
-    const response = await fhirFetch(`${gw.baseUrl}/payer-notifications/payer-cumberland`, { body: { resourceType: 'Bundle', type: 'history', entry: { resource: { resourceType: 'Parameters' } } } });
+    const response = await fhirFetch(`${gw.baseUrl}/payer-notifications/payer-cumberland`, { as: { role: 'payer', payer: 'payer-cumberland' }, body: { resourceType: 'Bundle', type: 'history', entry: { resource: { resourceType: 'Parameters' } } } });
     expect(response.status).to.be.within(400, 499);
     expect(response.body.resourceType).to.equal('OperationOutcome');
   });

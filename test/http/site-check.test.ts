@@ -9,6 +9,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { FIXTURES_DIR, readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, type RunningGateway } from '../support/gateway.js';
+import { demoHookAuthorization } from '../support/cds-client.js';
 
 const TYPES = 'https://fhir.infusion-gateway.example/CodeSystem/task-parameter-type';
 const MISROUTE = 'https://fhir.infusion-gateway.example/CodeSystem/misroute-reason';
@@ -162,7 +163,11 @@ describe('site check through the FHIR API', function () {
     const discovery = await fhirFetch(`${gw.baseUrl}/cds-services`);
     expect(discovery.status).to.equal(200);
     expect(discovery.body.services.map((s: any) => s.hook)).to.have.members(['order-sign', 'order-select']);
-    const answer = await fhirFetch(`${gw.baseUrl}/cds-services/infusion-site-check`, { body: readFixture('cds-hooks/order-sign-misroute.json') });
+    const answer = await fhirFetch(`${gw.baseUrl}/cds-services/infusion-site-check`, {
+      body: readFixture('cds-hooks/order-sign-misroute.json'),
+      // Signed by the demo issuer, which a gateway outside production trusts when CDS_TRUSTED_ISSUERS is unset.
+      headers: await demoHookAuthorization(`${gw.baseUrl}/cds-services/infusion-site-check`),
+    });
     expect(answer.status).to.equal(200);
     expect(answer.body.cards).to.have.length(1);
     expect(answer.body.cards[0].indicator).to.equal('warning');

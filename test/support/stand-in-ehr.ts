@@ -22,6 +22,7 @@
  *   GET    /_control/state     {"mode", "failNext", "listening"}
  *   POST   /_control/reset     empties the repository and the log, clears failures
  */
+import { smartAuthorizationServer, type SmartAuthorizationOptions, type SmartAuthorizationServer } from './smart-authorization-server.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -82,7 +83,7 @@ export interface StandInEhr {
 
 const HOST = '127.0.0.1';
 
-export async function startStandInEhr(options: { port?: number; controlPort?: number } = {}): Promise<StandInEhr> {
+export async function startStandInEhr(options: { port?: number; controlPort?: number; requireSmartBackend?: SmartAuthorizationOptions } = {}): Promise<StandInEhr & { smart?: SmartAuthorizationServer }> {
   let port = options.port ?? 0;
   const fhir = createMedplumFhir(() => `http://${HOST}:${port}/fhir`);
   const log: StandInRequest[] = [];
@@ -171,6 +172,9 @@ export async function startStandInEhr(options: { port?: number; controlPort?: nu
     },
   };
   app.use('/_control', controlRouter(controls, { onFhirPort: true }));
+  // SMART Backend Services: discovery and token endpoint, then no FHIR request without a live token.
+  const smart = options.requireSmartBackend ? smartAuthorizationServer({ ...options.requireSmartBackend, fhirPath: '/fhir', origin: () => `http://${HOST}:${port}` }) : undefined;
+  if (smart) app.use(smart.router);
 
   app.use('/fhir', (req: Request, res: Response, nextHandler: NextFunction) => {
     const url = new URL(req.originalUrl, 'http://stand-in.invalid');
@@ -184,7 +188,8 @@ export async function startStandInEhr(options: { port?: number; controlPort?: nu
     const failure = takeFailure();
     switch (failure) {
       case undefined:
-        nextHandler();
+        if (smart) smart.requireToken(req, res, nextHandler);
+        else nextHandler();
         return;
       case 'refuse':
         // A request that arrives anyway (failNext, or on a connection opened before the close).
@@ -236,6 +241,7 @@ export async function startStandInEhr(options: { port?: number; controlPort?: nu
   const controlPort = (controlServer.address() as AddressInfo).port;
 
   return {
+    ...(smart ? { smart } : {}),
     baseUrl: `http://${HOST}:${port}/fhir`,
     port,
     controlUrl: `http://${HOST}:${controlPort}/_control`,

@@ -29,6 +29,7 @@
  *   PUT  /_control/default             a MemberRule as JSON; DELETE clears it
  *   GET  /_control/requests            the request log
  */
+import { smartAuthorizationServer, type SmartAuthorizationOptions, type SmartAuthorizationServer } from './smart-authorization-server.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -138,8 +139,11 @@ export interface StandInPayer {
    * the Subscription notification announcing it, without sending it.
    */
   decideAndNotify(claimIdentifierValue: string, decision: PriorAuthDecision | 'pended', options?: NotificationOptions): Bundle;
-  /** Sends a notification Bundle to the gateway's endpoint (rest-hook) and returns the answer. */
-  sendNotification(endpoint: string, notification: unknown): Promise<{ status: number; body: any }>;
+  /**
+   * Sends a notification Bundle to the gateway's endpoint (rest-hook) and returns the answer, with
+   * the payer's credentials (StandInPayerOptions.notificationHeaders) unless `headers` replaces them.
+   */
+  sendNotification(endpoint: string, notification: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
 }
 
@@ -159,8 +163,12 @@ export interface StandInPayerOptions {
   defaultRule?: MemberRule;
   /** When set, requests without `Authorization: Bearer <this>` are answered 401. */
   bearerToken?: string;
+  /** When set, the payer is a SMART Backend Services server: FHIR requests need a token from its /auth/token. */
+  requireSmartBackend?: SmartAuthorizationOptions;
   /** The clock of `created` and `timestamp` in answers. */
   now?: () => Date;
+  /** Headers of every notification sent to the gateway (its access token), by endpoint. */
+  notificationHeaders?: (endpoint: string) => Record<string, string>;
 }
 
 interface StoredClaim {
@@ -176,7 +184,7 @@ interface Answer {
   body: Resource;
 }
 
-export async function startStandInPayer(options: StandInPayerOptions = {}): Promise<StandInPayer> {
+export async function startStandInPayer(options: StandInPayerOptions = {}): Promise<StandInPayer & { smart?: SmartAuthorizationServer }> {
   const rules = new Map<string, MemberRule>();
   let defaultRule = options.defaultRule;
   let eligibilityShape: EligibilityAnswerShape = 'resource';
@@ -201,6 +209,8 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
   const server = http.createServer(app);
   server.keepAliveTimeout = 30_000;
 
+  const smart = options.requireSmartBackend ? smartAuthorizationServer({ ...options.requireSmartBackend, fhirPath: '/fhir', origin: () => new URL(baseUrl).origin }) : undefined;
+  if (smart) app.use(smart.router);
   app.use('/_control', controlRouter({ setMemberRule, setDefaultRule: (rule) => (defaultRule = rule), requests: () => log.map((entry) => ({ ...entry })) }));
 
   app.use(
@@ -216,6 +226,11 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
       if (options.bearerToken !== undefined && req.headers.authorization !== `Bearer ${options.bearerToken}`) {
         send(res, outcome(401, 'login', 'The stand-in payer needs a valid bearer token'));
         return;
+      }
+      if (smart) {
+        let passed = false;
+        smart.requireToken(req, res, () => (passed = true));
+        if (!passed) return;
       }
       if (req.method !== 'POST') {
         send(res, outcome(405, 'not-supported', 'The stand-in payer only takes POSTed operations'));
@@ -458,13 +473,13 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     };
   }
 
-  async function sendNotification(endpoint: string, notification: unknown): Promise<{ status: number; body: any }> {
-    // As the payer authenticates to the gateway: a token of this payer's test client (test-clients.ts).
-    const headers: Record<string, string> = { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' };
-    await attachTestToken(endpoint, 'POST', headers);
+  async function sendNotification(endpoint: string, notification: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }> {
+    // As the payer authenticates to the gateway: the headers given, else a token of this payer's test client (test-clients.ts).
+    const sent: Record<string, string> = { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...(headers ?? options.notificationHeaders?.(endpoint) ?? {}) };
+    if (headers === undefined && options.notificationHeaders === undefined) await attachTestToken(endpoint, 'POST', sent);
     const response = await fetch(endpoint, {
       method: 'POST',
-      headers,
+      headers: sent,
       body: typeof notification === 'string' ? notification : JSON.stringify(notification),
     });
     const text = await response.text();
@@ -483,6 +498,7 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
   let stopped: Promise<void> | undefined;
 
   return {
+    ...(smart ? { smart } : {}),
     baseUrl,
     port,
     decideAndNotify,

@@ -13,7 +13,7 @@ import type { Role } from '../../src/auth/caller.js';
 import { findRoute, rolePermits } from '../../src/http/route-table.js';
 import type { Interaction } from '../../src/auth/scopes.js';
 
-export const TEST_TENANTS = ['default', 'another-hospital', 'ehr-a', 'ehr-b', 'nobody', 'tenant-a', 'tenant-b'];
+export const TEST_TENANTS = ['default', 'another-hospital', 'other-hospital', 'ehr-a', 'ehr-b', 'nobody', 'tenant-a', 'tenant-b'];
 export const TEST_PAYERS = ['payer-sonoran', 'payer-cumberland', 'payer-peachtree', 'payer-unheard-of'];
 
 const ROLE_SCOPES: Record<Role, string[]> = {

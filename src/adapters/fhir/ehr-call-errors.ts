@@ -13,6 +13,7 @@
  * Retry rule (ports/ehr-fhir.ts): network errors, timeouts, 408, 429 and 5xx are worth retrying;
  * other 4xx are not (https://hl7.org/fhir/R4/http.html#Status-Codes).
  */
+import { SmartTokenError } from '../../auth/smart-backend-client.js';
 import type { OperationOutcome } from 'fhir/r4.js';
 import { errorIssue, operationOutcome, unavailable, type IssueCode } from '../../fhir/outcomes.js';
 import { EhrCallError } from '../../ports/ehr-fhir.js';
@@ -152,6 +153,16 @@ export function classifyClientFailure(err: unknown, context: { party: string; id
       outcome: unavailable(`The ${party} could not be reached${code !== undefined ? ` (${code})` : ''}, during ${doing}`),
       retryable: true,
       ...(code !== undefined ? { cause: { code } } : {}),
+    };
+  }
+
+  if (err instanceof SmartTokenError) {
+    // No access token (SMART Backend Services): the server's outage passes, a refused registration does not.
+    const retryable = err.status === undefined || isRetryableStatus(err.status);
+    return {
+      outcome: operationOutcome(`${idPrefix}-token`, [errorIssue(retryable ? 'transient' : 'security', `${err.message}, so the ${party} was not called, during ${doing}`)]),
+      retryable,
+      ...(err.status !== undefined ? { httpStatus: err.status } : {}),
     };
   }
 

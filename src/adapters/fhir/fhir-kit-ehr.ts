@@ -12,6 +12,7 @@
 import { Client, RESPONSE_KEY, type FhirResource, type FhirResponse, type RequestOptions } from 'fhir-kit-client';
 import type { Bundle, Identifier, Resource } from 'fhir/r4.js';
 import type { EhrConnection, EhrFhir } from '../../ports/ehr-fhir.js';
+import { withAccessToken } from '../../auth/smart-backend-client.js';
 import { describeInteraction, permanentEhrError, toEhrCallError, type EhrInteraction } from './ehr-call-errors.js';
 
 export const DEFAULT_EHR_TIMEOUT_MS = 10_000;
@@ -36,7 +37,7 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
   async function call(what: EhrInteraction, send: (requestOptions: RequestOptions) => Promise<FhirResource>, headers: Record<string, string> = {}): Promise<FhirResponse> {
     try {
       // fhir-kit-client attaches the fetch Response under RESPONSE_KEY to every answer.
-      return (await send({ signal: AbortSignal.timeout(timeoutMs), headers })) as FhirResponse;
+      return (await withAccessToken(connection.accessToken, async (auth) => send({ signal: AbortSignal.timeout(timeoutMs), headers: { ...headers, ...auth } }))) as FhirResponse;
     } catch (err) {
       throw toEhrCallError(err, what, timeoutMs);
     }

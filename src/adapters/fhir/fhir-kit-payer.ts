@@ -19,6 +19,7 @@ import { Client, type FhirResource, type RequestOptions } from 'fhir-kit-client'
 import type { Bundle, CoverageEligibilityRequest, CoverageEligibilityResponse, OperationOutcome, Resource } from 'fhir/r4.js';
 import { errorIssue, operationOutcome, type IssueCode } from '../../fhir/outcomes.js';
 import { PayerCallError, type PayerConnection, type PayerFhir } from '../../ports/payer-fhir.js';
+import { withAccessToken } from '../../auth/smart-backend-client.js';
 import { classifyClientFailure, isOperationOutcome } from './ehr-call-errors.js';
 
 export const DEFAULT_PAYER_TIMEOUT_MS = 15_000;
@@ -41,8 +42,10 @@ export function createFhirKitPayer(connection: PayerConnection, options: { timeo
   /** One operation through fhir-kit-client, with a time-out, its failures turned into PayerCallError. */
   async function operation(what: PayerInteraction, resourceType: string, name: '$submit' | '$inquire', body: Resource): Promise<FhirResource> {
     try {
-      const requestOptions: RequestOptions = { signal: AbortSignal.timeout(timeoutMs) };
-      return await client.operation({ name, resourceType, method: 'POST', input: body as unknown as FhirResource, options: requestOptions });
+      return await withAccessToken(connection.accessToken, async (auth) => {
+        const requestOptions: RequestOptions = { signal: AbortSignal.timeout(timeoutMs), headers: auth };
+        return client.operation({ name, resourceType, method: 'POST', input: body as unknown as FhirResource, options: requestOptions });
+      });
     } catch (err) {
       throw toPayerCallError(err, what, timeoutMs);
     }
