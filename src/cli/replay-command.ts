@@ -68,7 +68,7 @@ export async function replayCommand(options: ReplayOptions, terminal: Terminal):
     terminal.err('replay without --dry-run sends each order to a gateway: give --to <gateway FHIR base>, or use --dry-run to write nothing');
     return EXIT.usage;
   }
-  const ehr = new FhirClient(options.from, credentialsFrom({ ...(options.ehrToken ? { token: options.ehrToken } : {}) }, {}));
+  const ehr = new FhirClient(options.from, credentialsFrom(options.ehrToken ? { token: options.ehrToken } : {}, {}));
   let orders: ServiceRequest[];
   try {
     orders = await readOrders(ehr, options.since, { limit: options.limit, pageSize: options.pageSize }, (n) => {

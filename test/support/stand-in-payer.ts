@@ -475,7 +475,7 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
 
   async function sendNotification(endpoint: string, notification: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }> {
     // As the payer authenticates to the gateway: the headers given, else a token of this payer's test client (test-clients.ts).
-    const sent: Record<string, string> = { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...(headers ?? options.notificationHeaders?.(endpoint) ?? {}) };
+    const sent: Record<string, string> = { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...(headers ?? options.notificationHeaders?.(endpoint)) };
     if (headers === undefined && options.notificationHeaders === undefined) await attachTestToken(endpoint, 'POST', sent);
     const response = await fetch(endpoint, {
       method: 'POST',
