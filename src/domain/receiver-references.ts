@@ -19,6 +19,8 @@ export interface ReceiverReferences {
   mapped: ReadonlyMap<string, Reference>;
   /** Literal references that already name a resource held by the receiver (the EHR's ids read from the EHR). */
   atReceiver?: (reference: string) => boolean;
+  /** A logical reference the receiver can resolve for a gateway literal not in `mapped` (e.g. a resource it received by identifier). */
+  logicalFor?: (reference: string) => Reference | undefined;
 }
 
 export interface ReferencesForReceiver<T> {
@@ -56,6 +58,8 @@ function mapValue(value: unknown, path: string, walk: Walk): unknown {
   const copy: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(record)) {
     const mapped = mapValue(inner, `${path}.${key}`, walk);
+    // An extension or Task parameter whose value[x] is gone means nothing: it goes too (ext-1).
+    if (mapped === DROP && /^value[A-Z]/.test(key)) return DROP;
     if (mapped !== DROP) copy[key] = mapped;
   }
   return copy;
@@ -71,6 +75,8 @@ function mapReference(reference: Reference, path: string, walk: Walk): Reference
     return { ...target, ...(target.display === undefined && reference.display !== undefined ? { display: reference.display } : {}) };
   }
   if (!literal.startsWith('#') && walk.receiver.atReceiver?.(literal)) return { ...reference };
+  const logical = walk.receiver.logicalFor?.(literal);
+  if (logical) return { ...logical, ...(logical.display === undefined && reference.display !== undefined ? { display: reference.display } : {}) };
   walk.dropped.push(path);
   const { reference: _unresolvable, ...rest } = reference;
   // A logical reference, or at least the display a reader can act on (ele-1: never an empty Reference).

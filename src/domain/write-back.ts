@@ -41,7 +41,15 @@ export function ehrReceiver(ehr: EhrReferences, gatewayReferences: GatewayRefere
   for (const reference of gatewayReferences.serviceRequest ?? []) mapped.set(reference, ehr.serviceRequest);
   if (ehr.patient) for (const reference of gatewayReferences.patient ?? []) mapped.set(reference, ehr.patient);
   const own = new Set([ehr.serviceRequest.reference, ehr.patient?.reference].filter((r): r is string => r !== undefined));
-  return { mapped, atReceiver: (reference) => own.has(reference) };
+  return {
+    mapped,
+    atReceiver: (reference) => own.has(reference),
+    // The EHR received each Appointment by the gateway's identifier (appointmentWriteBack).
+    logicalFor: (reference) => {
+      const appointment = /^Appointment\/([A-Za-z0-9\-.]{1,64})$/.exec(reference);
+      return appointment ? { type: 'Appointment', identifier: { system: APPOINTMENT_IDENTIFIER_SYSTEM, value: appointment[1] as string } } : undefined;
+    },
+  };
 }
 
 /** The gateway's own references to the referral's order and patient, as they appear in what it writes. */

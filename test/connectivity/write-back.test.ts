@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { fhirFetch, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
 import { outboxTotal, referralTasksInEhr } from './ehr-helpers.js';
 
 const FAST_OUTBOX = {
@@ -26,9 +27,6 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
     this.timeout(120_000);
     let ehr: StandInEhr;
     let gw: RunningGateway;
-    let referencesChecked = 0;
-    let logicalReferences = 0;
-    let resourcesChecked = 0;
 
     beforeEach(async () => {
       ehr = await startStandInEhr();
@@ -37,16 +35,7 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
     afterEach(async () => {
       await gw.stop();
       // Everything written back resolves at the EHR, and the validating EHR refused none of it.
-      const written = await ehr.resolveWrittenReferences();
-      await ehr.stop();
-      referencesChecked += written.checked;
-      logicalReferences += written.logical;
-      resourcesChecked += written.resources;
-      expect(written.dangling, 'dangling references at the EHR').to.deep.equal([]);
-      expect(written.refused, 'writes the EHR refused as invalid').to.deep.equal([]);
-    });
-    after(() => {
-      console.log(`      write-back (${engine}): ${referencesChecked} literal references resolved and ${logicalReferences} logical ones counted in ${resourcesChecked} resources written to the stand-in EHR, 0 dangling`);
+      await stopEhrCheckingWrittenReferences(ehr);
     });
 
     it('writes each referral\'s Task to the EHR once, pointed at the EHR\'s own order', async () => {

@@ -64,7 +64,7 @@ export interface StandInEhr {
   /** How many resources of a type match a search, e.g. `count('Task', { identifier: 'sys|val' })`. */
   count(resourceType: string, params?: Record<string, string>): Promise<number>;
   /** Every reference in every resource clients wrote, resolved here; and the writes refused as invalid (validateResource). */
-  resolveWrittenReferences(): Promise<WrittenReferences>;
+  resolveWrittenReferences(options?: { exceptTypes?: readonly string[] }): Promise<WrittenReferences>;
   /** Fails every request this way until cleared with `undefined` (which also cancels failNext). */
   failWith(mode: FailureMode | undefined): void;
   /** Fails only the next `count` requests this way (`refuse` drops their connections). */

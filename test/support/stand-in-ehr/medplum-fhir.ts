@@ -58,7 +58,7 @@ export interface MedplumFhir {
   /** How many resources of a type match a search (e.g. `{ identifier: 'system|value' }`). */
   count(resourceType: string, params?: Record<string, string>): Promise<number>;
   /** Resolves every reference in what clients wrote; `refused` counts writes refused as invalid. */
-  resolveWrittenReferences(): Promise<WrittenReferences>;
+  resolveWrittenReferences(options?: { exceptTypes?: readonly string[] }): Promise<WrittenReferences>;
 }
 
 export interface WrittenReferences {
@@ -110,7 +110,7 @@ export function createMedplumFhir(baseUrl: () => string): MedplumFhir {
     };
     const refusal = method === 'POST' || method === 'PUT' ? invalidIn(request.body) : undefined;
     if (refusal) {
-      refused.push(`${request.method} ${url.pathname}: ${refusal.issue?.map((i) => i.details?.text ?? i.diagnostics).join('; ')}`);
+      refused.push(`${request.method} ${url.pathname}: ${refusal.issue?.map((i) => `${i.details?.text ?? i.diagnostics} at ${i.expression?.join(",")}`).join('; ')}`);
       return { status: 422, headers: {}, body: refusal };
     }
     let outcome: OperationOutcome;
@@ -146,13 +146,14 @@ export function createMedplumFhir(baseUrl: () => string): MedplumFhir {
    * relative literal must read, a local one must name a resource contained in the same resource, an
    * absolute one must be on this server; logical references (identifier only) count as resolved.
    */
-  async function resolveWrittenReferences(): Promise<WrittenReferences> {
+  async function resolveWrittenReferences(options: { exceptTypes?: readonly string[] } = {}): Promise<WrittenReferences> {
     const dangling: string[] = [];
     let checked = 0;
     let resources = 0;
     let logical = 0;
     for (const key of written) {
       const [type, id] = key.split('/') as [string, string];
+      if (options.exceptTypes?.includes(type)) continue;
       let stored: Resource;
       try {
         stored = await serially(() => repo.readResource(type as Resource['resourceType'], id));
