@@ -6,7 +6,11 @@
 import { expect } from 'chai';
 import type { StandInEhr } from './stand-in-ehr.js';
 
-export const writtenReferenceTally = { resources: 0, literal: 0, logical: 0, dangling: 0, refused: 0 };
+type Tally = { resources: number; literal: number; logical: number; dangling: number; refused: number };
+// On globalThis: mocha's root hook (--require) and the test files (imported) load this module as two instances.
+const TALLY = Symbol.for('infusion-gateway.test.written-references');
+const holder = globalThis as unknown as Record<symbol, Tally | undefined>;
+export const writtenReferenceTally: Tally = (holder[TALLY] ??= { resources: 0, literal: 0, logical: 0, dangling: 0, refused: 0 });
 
 /** Resolves what was written to `ehr`, stops it, then asserts nothing dangles and nothing was refused as invalid. */
 export async function stopEhrCheckingWrittenReferences(ehr: StandInEhr): Promise<void> {
