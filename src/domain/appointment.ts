@@ -1,3 +1,4 @@
+import { SITE_CODE_SYSTEM } from './site-directory.js';
 /**
  * Infusion appointments as FHIR Appointments (https://hl7.org/fhir/R4/appointment.html), in the
  * shape of IHE ITI Scheduling: `$find` proposes (status proposed), `$hold` holds a chair for a
@@ -84,7 +85,8 @@ export function buildAppointment(input: {
     basedOn: [{ reference: `ServiceRequest/${subject.serviceRequestId}` }],
     participant: [
       { actor: subject.patient, required: 'required', status: participantStatus },
-      { actor: { reference: `Location/${slot.locationId}`, display: slot.siteName }, required: 'required', status: 'accepted' },
+      // The site code makes it a logical reference too, for receivers without the gateway's directory.
+      { actor: { reference: `Location/${slot.locationId}`, ...(slot.siteCode !== undefined ? { type: 'Location', identifier: { system: SITE_CODE_SYSTEM, value: slot.siteCode } } : {}), display: slot.siteName }, required: 'required', status: 'accepted' },
       { actor: chairReference(slot), required: 'required', status: 'accepted' },
     ],
   };

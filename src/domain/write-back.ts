@@ -6,11 +6,12 @@
  * or repeated delivery updates the same resource in the EHR instead of making a second one.
  * Messages about one referral share its ordering key and reach the EHR in the order they were made.
  */
-import type { Appointment, Identifier, Resource, Task, TaskInput, TaskOutput } from 'fhir/r4.js';
+import type { Appointment, Identifier, Reference, Resource, Task } from 'fhir/r4.js';
 import { APPOINTMENT_IDENTIFIER_SYSTEM } from './appointment.js';
 import type { NewOutboxMessage } from '../ports/resource-store.js';
 import type { EhrReferences } from './referral.js';
 import { REFERRAL_IDENTIFIER_SYSTEM } from './referral-status.js';
+import { referencesForReceiver, type ReceiverReferences } from './receiver-references.js';
 
 export const EHR_UPSERT = 'ehr-upsert';
 
@@ -31,31 +32,50 @@ export function isEhrUpsertPayload(value: unknown): value is EhrUpsertPayload {
 }
 
 /**
- * The referral's Task as the EHR sees it: the same statuses, reasons and identifier, pointed at
- * the EHR's own ServiceRequest and patient rather than at the gateway's copies.
+ * The EHR as a receiver of references: the gateway's copies of the order and patient become the
+ * EHR's own (a literal id read from the EHR, else a logical reference by identifier), and the
+ * EHR's own literal references stay as they are.
  */
-export function taskForEhr(task: Task, ehr: EhrReferences): Task {
-  const { id: _id, meta: _meta, focus: _focus, basedOn: _basedOn, for: _for, requester: _requester, input, output, ...rest } = task;
+export function ehrReceiver(ehr: EhrReferences, gatewayReferences: GatewayReferences): ReceiverReferences {
+  const mapped = new Map<string, Reference>();
+  for (const reference of gatewayReferences.serviceRequest ?? []) mapped.set(reference, ehr.serviceRequest);
+  if (ehr.patient) for (const reference of gatewayReferences.patient ?? []) mapped.set(reference, ehr.patient);
+  const own = new Set([ehr.serviceRequest.reference, ehr.patient?.reference].filter((r): r is string => r !== undefined));
   return {
-    ...rest,
-    resourceType: 'Task',
-    ...(input ? { input: input.map(withoutGatewayLiteral) } : {}),
-    ...(output ? { output: output.map(withoutGatewayLiteral) } : {}),
-    basedOn: [ehr.serviceRequest],
-    focus: ehr.serviceRequest,
-    ...(ehr.patient ? { for: ehr.patient } : {}),
+    mapped,
+    atReceiver: (reference) => own.has(reference),
+    // The EHR received each Appointment by the gateway's identifier (appointmentWriteBack).
+    logicalFor: (reference) => {
+      const appointment = /^Appointment\/([A-Za-z0-9\-.]{1,64})$/.exec(reference);
+      return appointment ? { type: 'Appointment', identifier: { system: APPOINTMENT_IDENTIFIER_SYSTEM, value: appointment[1] as string } } : undefined;
+    },
   };
 }
 
+/** The gateway's own references to the referral's order and patient, as they appear in what it writes. */
+export interface GatewayReferences {
+  serviceRequest?: readonly string[];
+  patient?: readonly string[];
+}
+
+/** `resource` with its references made to resolve at the EHR (see receiver-references.ts). */
+export function forEhr<T extends Resource>(resource: T, ehr: EhrReferences, gatewayReferences: GatewayReferences): T {
+  return referencesForReceiver(resource, ehrReceiver(ehr, gatewayReferences)).resource;
+}
+
 /**
- * A site named by the gateway's `Location/<id>` means nothing on the EHR's server: there it goes as
- * a logical reference (the network's site code) with its display.
+ * The referral's Task as the EHR sees it: the same statuses, reasons and identifier, pointed at
+ * the EHR's own ServiceRequest and patient rather than at the gateway's copies. A requester that
+ * only the order's contained resources could name is left out (Task.requester is optional) rather
+ * than sent dangling; a directory site goes as the network's site code (a logical reference).
  */
-function withoutGatewayLiteral<T extends TaskInput | TaskOutput>(parameter: T): T {
-  const reference = parameter.valueReference;
-  if (!reference?.identifier || !reference.reference?.startsWith('Location/')) return parameter;
-  const { reference: _literal, ...logical } = reference;
-  return { ...parameter, valueReference: logical };
+export function taskForEhr(task: Task, ehr: EhrReferences): Task {
+  const { id: _id, meta: _meta, ...rest } = task;
+  const gatewayOrder = [...(task.basedOn ?? []), ...(task.focus ? [task.focus] : [])].map((r) => r.reference).filter((r): r is string => r !== undefined);
+  const patient = task.for?.reference !== undefined ? [task.for.reference] : [];
+  const mapped = forEhr({ ...rest, resourceType: 'Task' } as Task, ehr, { serviceRequest: gatewayOrder, patient });
+  // The EHR's Task is about the EHR's order even when the gateway's Task named it otherwise.
+  return { ...mapped, basedOn: [ehr.serviceRequest], focus: ehr.serviceRequest, ...(ehr.patient ? { for: ehr.patient } : {}) };
 }
 
 function referralIdentifier(task: Task): { system: string; value: string } {
@@ -72,9 +92,11 @@ export function taskWriteBack(input: { messageId: string; tenant: string; referr
 
 /** The Appointment as the EHR receives it: by the gateway's identifier, based on the EHR's own order. */
 export function appointmentWriteBack(input: { messageId: string; tenant: string; referralId: string; appointment: Appointment & { id: string }; ehr: EhrReferences }): NewOutboxMessage {
-  const { id, meta: _meta, basedOn: _basedOn, ...rest } = input.appointment;
+  const { id, meta: _meta, basedOn, ...rest } = input.appointment;
+  const gatewayOrder = (basedOn ?? []).map((r) => r.reference).filter((r): r is string => r !== undefined);
+  const patient = (rest.participant ?? []).map((p) => p.actor?.reference).filter((r): r is string => r?.startsWith('Patient/') === true || r?.startsWith('#') === true);
   const payload: EhrUpsertPayload = {
-    resource: { ...rest, basedOn: [input.ehr.serviceRequest] } as Appointment,
+    resource: { ...forEhr({ ...rest, resourceType: 'Appointment' } as Appointment, input.ehr, { serviceRequest: gatewayOrder, patient }), basedOn: [input.ehr.serviceRequest] } as Appointment,
     identifier: { system: APPOINTMENT_IDENTIFIER_SYSTEM, value: id },
   };
   return { id: input.messageId, tenant: input.tenant, orderingKey: `referral:${input.referralId}`, kind: EHR_UPSERT, payload };

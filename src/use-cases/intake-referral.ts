@@ -9,8 +9,9 @@
  */
 import type { OperationOutcomeIssue, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
 import { buildReferralTask } from '../domain/referral-task.js';
+import { containedAsLogical, gatewayReceiver, referencesForReceiver } from '../domain/receiver-references.js';
 import { taskWriteBack } from '../domain/write-back.js';
-import { translateServiceRequest, type RejectionReason, type TranslationResult } from '../domain/referral.js';
+import { translateServiceRequest, type EhrReferences, type RejectionReason, type TranslationResult } from '../domain/referral.js';
 import type { SiteCheckResult } from '../domain/site-check.js';
 import { checkSiteOfReferral } from './check-referral-site.js';
 import { referralStep, VERIFY_COVERAGE_STEP } from './verify-coverage.js';
@@ -193,17 +194,21 @@ export async function recordReferral(tx: ResourceWriter, prepared: PreparedRefer
     prepared.tenant,
     [
       prepared.serviceRequest,
-      buildReferralTask({
-        taskId: prepared.taskId,
-        referralId: prepared.referralId,
-        serviceRequestId: prepared.serviceRequest.id,
-        patient: translation.referral.patient,
-        requester: translation.referral.requester,
-        status,
-        rejectionReasons,
-        ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}),
-        now,
-      }),
+      servedReferralTask(
+        buildReferralTask({
+          taskId: prepared.taskId,
+          referralId: prepared.referralId,
+          serviceRequestId: prepared.serviceRequest.id,
+          patient: translation.referral.patient,
+          requester: translation.referral.requester,
+          status,
+          rejectionReasons,
+          ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}),
+          now,
+        }),
+        prepared.serviceRequest,
+        translation.referral.ehr,
+      ),
     ],
     now,
   );
@@ -232,4 +237,17 @@ export function referralOutcomeIssues(prepared: PreparedReferral, taskId: string
     }
   }
   return issues;
+}
+
+/**
+ * The referral's Task as the gateway serves it: the order's contained patient and requester
+ * (`#patient`, `#role`) cannot be named from the Task (they are contained in the ServiceRequest, not
+ * the Task), so they become logical references by identifier — the patient by the record number the
+ * EHR knows — and a requester without an identifier is left out rather than left dangling.
+ */
+function servedReferralTask(task: Task & { id: string }, serviceRequest: ServiceRequest, ehr: EhrReferences): Task & { id: string } {
+  const mapped = containedAsLogical(serviceRequest);
+  const subject = serviceRequest.subject?.reference;
+  if (subject?.startsWith('#') && ehr.patient?.identifier) mapped.set(subject, ehr.patient);
+  return referencesForReceiver(task, gatewayReceiver(mapped)).resource;
 }

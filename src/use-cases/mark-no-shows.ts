@@ -20,7 +20,7 @@ import { APPOINTMENT_IDENTIFIER_SYSTEM, NO_SHOW_FEE_EXTENSION_URL, siteIdOf } fr
 import type { EhrReferences } from '../domain/referral.js';
 import { GATEWAY_CANONICAL_BASE, REFERRAL_IDENTIFIER_SYSTEM, REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, taskStatusFor } from '../domain/referral-status.js';
 import { formatAppointmentTime } from '../domain/reminder-text.js';
-import { appointmentWriteBack, EHR_UPSERT, taskWriteBack, type EhrUpsertPayload } from '../domain/write-back.js';
+import { appointmentWriteBack, EHR_UPSERT, forEhr, taskWriteBack, type EhrUpsertPayload } from '../domain/write-back.js';
 import type { NewOutboxMessage, ResourceWriter } from '../ports/resource-store.js';
 import type { GatewayDeps } from './deps.js';
 import { scheduledAppointments, type ScheduledAppointment } from './send-reminders.js';
@@ -69,7 +69,8 @@ export function subTaskWriteBack(input: {
   const partOf = referralTaskLogicalReference(input.referralTask);
   const payload: EhrUpsertPayload = {
     resource: {
-      ...rest,
+      // Any other reference (requester, owner, inputs) follows the references rule too.
+      ...forEhr(rest as Task, input.ehr, { patient: input.task.for?.reference !== undefined ? [input.task.for.reference] : [] }),
       ...(partOf ? { partOf: [partOf] } : {}),
       ...(input.focus ? { focus: input.focus } : {}),
       ...(input.ehr.patient ? { for: input.ehr.patient } : {}),

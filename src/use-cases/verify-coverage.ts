@@ -33,7 +33,7 @@ import { conflict, notFound, OperationOutcomeError } from '../fhir/outcomes.js';
 import { siteCheckInputs } from '../domain/referral-task.js';
 import type { SiteSuggestion } from '../domain/site-check-types.js';
 import type { DirectorySite, SiteDirectory } from '../domain/site-directory.js';
-import { taskWriteBack, EHR_UPSERT, type EhrUpsertPayload } from '../domain/write-back.js';
+import { forEhr, taskWriteBack, EHR_UPSERT, type EhrUpsertPayload } from '../domain/write-back.js';
 import { findContained, parseRelativeReference } from '../fhir/references.js';
 import { EhrCallError } from '../ports/ehr-fhir.js';
 import { PayerCallError, type PayerFhir } from '../ports/payer-fhir.js';
@@ -193,8 +193,16 @@ function verifiedCoverage(context: CoverageContext, input: { now: Date; evidence
   };
 }
 
+/**
+ * The verified Coverage as the EHR receives it: its beneficiary is the patient as the EHR knows
+ * them (the EHR's id from the pulled order, else by record number), never the gateway's
+ * `Patient/<id>`, which the EHR does not hold; every other reference follows the same rule
+ * (receiver-references.ts).
+ */
 function coverageWriteBack(deps: GatewayDeps, context: CoverageContext, coverage: Coverage): NewOutboxMessage {
-  const { id: _id, meta: _meta, ...resource } = coverage;
+  const { id: _id, meta: _meta, ...rest } = coverage;
+  const patient = [coverage.beneficiary?.reference, context.serviceRequest.subject?.reference].filter((r): r is string => r !== undefined);
+  const resource = context.ehr ? forEhr(rest as Coverage, context.ehr, { patient }) : rest;
   const payload: EhrUpsertPayload = { resource, identifier: { system: VERIFIED_COVERAGE_IDENTIFIER_SYSTEM, value: context.row.id } };
   return { id: deps.newId(), tenant: context.tenant, orderingKey: `referral:${context.row.id}`, kind: EHR_UPSERT, payload };
 }

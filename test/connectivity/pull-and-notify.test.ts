@@ -11,6 +11,7 @@ import { pollEhrServiceRequests } from '../../src/use-cases/poll-ehr.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
 
 const QUIET = { OUTBOX_POLL_MS: '25', EHR_POLL: 'false', EHR_REQUEST_TIMEOUT_MS: '3000' };
 
@@ -148,7 +149,7 @@ describe('Subscription notifications from the EHR', function () {
   });
   afterEach(async () => {
     await gw.stop();
-    await ehr.stop();
+    await stopEhrCheckingWrittenReferences(ehr);
   });
 
   it('reads the ServiceRequests an id-only notification names and takes them, once', async () => {

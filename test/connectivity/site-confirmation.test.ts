@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
 import { referralTasksInEhr } from './ehr-helpers.js';
 
 const FAST_OUTBOX = { OUTBOX_POLL_MS: '25', OUTBOX_RETRY_BASE_MS: '20', OUTBOX_RETRY_MAX_MS: '300', EHR_POLL: 'false' };
@@ -24,7 +25,7 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
     });
     afterEach(async () => {
       await gw.stop();
-      await ehr.stop();
+      await stopEhrCheckingWrittenReferences(ehr);
     });
 
     it('updates the one Task in the EHR from misroute-suspected to verifying-coverage with the confirmed site', async () => {

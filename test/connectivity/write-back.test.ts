@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { fhirFetch, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
 import { outboxTotal, referralTasksInEhr } from './ehr-helpers.js';
 
 const FAST_OUTBOX = {
@@ -33,7 +34,8 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
     });
     afterEach(async () => {
       await gw.stop();
-      await ehr.stop();
+      // Everything written back resolves at the EHR, and the validating EHR refused none of it.
+      await stopEhrCheckingWrittenReferences(ehr);
     });
 
     it('writes each referral\'s Task to the EHR once, pointed at the EHR\'s own order', async () => {

@@ -83,7 +83,12 @@ describe('FHIR API: referral intake', function () {
         expect(tasks[0].status).to.equal('in-progress');
         expect(tasks[0].businessStatus.coding[0].code).to.equal('verifying-coverage');
         expect(tasks[0].code.coding[0].code).to.equal('fulfill');
-        expect(tasks[0].for).to.deep.equal(serviceRequest.subject);
+        // The order's patient is contained in the ServiceRequest, which the Task cannot point into:
+        // the Task names them by their identifier (a logical reference), and no reference dangles.
+        const contained = serviceRequest.contained.find((c: any) => `#${c.id}` === serviceRequest.subject.reference);
+        expect(tasks[0].for.type).to.equal('Patient');
+        expect(contained.identifier.map((i: any) => ({ system: i.system, value: i.value }))).to.deep.include(tasks[0].for.identifier);
+        expect(JSON.stringify(tasks[0])).not.to.match(/"reference":"#/);
       });
     }
 

@@ -9,6 +9,7 @@ import { bookFirstSlot, payerConnections } from '../support/referral-flow.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway, movableClock, businessStatusOf } from '../support/gateway.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
 import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
 import { markNoShow, markNoShows } from '../../src/use-cases/mark-no-shows.js';
@@ -40,7 +41,7 @@ describe('no-shows', function () {
   });
   after(async () => {
     await payer.stop();
-    await ehr.stop();
+    await stopEhrCheckingWrittenReferences(ehr);
   });
 
   async function gateway(clock: { now(): Date }, env: Record<string, string> = {}): Promise<{ running: RunningGateway; fhir: string }> {

@@ -4,9 +4,14 @@
  */
 import { capturedLogLines } from './log-capture.js';
 import { phiFoundIn } from './phi.js';
+import { writtenReferenceTally } from './written-references.js';
 
 export const mochaHooks = {
   afterAll(): void {
+    const tally = writtenReferenceTally;
+    if (tally.resources > 0) {
+      console.log(`  written back to the stand-in EHR: ${tally.resources} resources, ${tally.literal} literal references resolved, ${tally.logical} logical; ${tally.dangling} dangling, ${tally.refused} refused as invalid`);
+    }
     const lines = capturedLogLines();
     const found = phiFoundIn(lines);
     if (found.length > 0) {

