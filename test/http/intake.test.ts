@@ -287,12 +287,14 @@ describe('FHIR API: referral intake', function () {
         expect(created.status).to.equal(201);
       }
       const seen: string[] = [];
-      let url: string | undefined = `${fhir}/Patient?family=${family}&_count=10`;
+      let url: string | undefined = `${fhir}/Patient?family=${family}&_count=10&_total=accurate`;
       let pages = 0;
       while (url) {
         const page = await fhirFetch(url);
         expect(page.status).to.equal(200);
+        // _total=accurate is kept in the next links, so every page counts.
         expect(page.body.total).to.equal(23);
+        if (pages > 0) expect(new URL(page.body.link.find((l: any) => l.relation === 'self').url).searchParams.get('_cursor')).to.be.a('string');
         seen.push(...page.body.entry.map((e: any) => e.resource.id));
         url = page.body.link.find((l: any) => l.relation === 'next')?.url;
         pages += 1;

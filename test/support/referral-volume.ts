@@ -194,6 +194,8 @@ export async function storeReferralVolume(store: ResourceStore, options: VolumeO
     for (let batch = batches.shift(); batch !== undefined; batch = batches.shift()) await writeBatch(batch);
   });
   await Promise.all(workers);
+  // After a bulk load, as the gateway's own bulk paths do: statistics for the planner.
+  await store.refreshStatistics();
   return counts;
 }
 
