@@ -9,7 +9,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { OperationOutcome, Resource } from 'fhir/r4.js';
-import { sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SqlBool } from 'kysely';
+import { CompiledQuery, sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SqlBool } from 'kysely';
 import {
   badRequest,
   conflict,
@@ -268,7 +268,8 @@ class KyselyResourceAccess implements ResourceWriter {
     return rows.map((r) => decodeResource<T>(r.content));
   }
 
-  async search<T extends Resource = Resource>(request: SearchRequest): Promise<SearchResult<T>> {
+  /** The page query and the unpaged, unsorted base a count runs on. */
+  #searchQueries(request: SearchRequest) {
     assertTenants(request.tenants);
     const { parsed, issues } = parseSearchCriteria(request.resourceType, request.criteria);
     const sort = parseSearchSort(request.sort);
@@ -296,7 +297,11 @@ class KyselyResourceAccess implements ResourceWriter {
     }
     for (const k of order) page = page.orderBy(`r.${k.column}`, k.descending ? 'desc' : 'asc');
     page = page.limit(Math.max(0, request.count)).offset(Math.max(0, request.offset));
+    return { base, page, order, shape };
+  }
 
+  async search<T extends Resource = Resource>(request: SearchRequest): Promise<SearchResult<T>> {
+    const { base, page, order, shape } = this.#searchQueries(request);
     const rows = request.count > 0 ? await page.execute() : [];
     const result: SearchResult<T> = {
       resources: rows.map((r) => decodeResource<T>(r.content)),
@@ -307,6 +312,17 @@ class KyselyResourceAccess implements ResourceWriter {
       result.total = Number(counted.total);
     }
     return result;
+  }
+
+  /**
+   * The engine's plan for a search's page query, one line per node (EXPLAIN QUERY PLAN on SQLite,
+   * EXPLAIN on PostgreSQL): for the tests that check the searches use the intended indexes.
+   */
+  async explainSearch(request: SearchRequest): Promise<string[]> {
+    const compiled = this.#searchQueries(request).page.compile();
+    const prefix = this.engine === 'postgresql' ? 'explain ' : 'explain query plan ';
+    const { rows } = await this.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(prefix + compiled.sql, [...compiled.parameters]));
+    return rows.map((row) => String(row['QUERY PLAN'] ?? row['detail']));
   }
 
   async create<T extends Resource>(tenant: TenantId, resource: T, now: Date): Promise<T> {
@@ -690,6 +706,11 @@ export class KyselyResourceStore implements ResourceStore {
 
   async search<T extends Resource = Resource>(request: SearchRequest): Promise<SearchResult<T>> {
     return this.#reader().search<T>(request);
+  }
+
+  /** See KyselyResourceAccess.explainSearch (tests of the query plans, docs/search.md). */
+  async explainSearch(request: SearchRequest): Promise<string[]> {
+    return this.#reader().explainSearch(request);
   }
 
   async findReferralByIdentifier(tenant: TenantId, identifierSystem: string, identifierValue: string): Promise<ReferralRow | undefined> {
