@@ -21,6 +21,8 @@ import { TEST_DATABASE_URL } from './postgres.js';
 
 export interface VolumeOptions {
   count: number;
+  /** The first index to store (default 0): a volume grown in steps stores `from` up to `count`. */
+  from?: number;
   tenant: string;
   /** The newest order is this instant; the others go back over `spreadDays`. */
   now: Date;
@@ -139,7 +141,7 @@ export async function storeReferralVolume(store: ResourceStore, options: VolumeO
   const batchSize = options.batchSize ?? 250;
   const counts: Record<string, number> = {};
   const batches: Array<[number, number]> = [];
-  for (let first = 0; first < options.count; first += batchSize) batches.push([first, Math.min(options.count, first + batchSize)]);
+  for (let first = options.from ?? 0; first < options.count; first += batchSize) batches.push([first, Math.min(options.count, first + batchSize)]);
   const writeBatch = async ([first, last]: [number, number]): Promise<void> =>
     store.transaction(async (tx) => {
       for (let index = first; index < last; index += 1) {
