@@ -314,9 +314,37 @@ describe('FHIR API: referral intake', function () {
       expect(strict.body.issue[0].expression).to.deep.equal(['colour']);
     });
 
+    it('gives no total on a page that is not the last unless asked (_total=none by default)', async () => {
+      const paged = await fhirFetch(`${fhir}/Location?_count=1`);
+      expect(paged.status).to.equal(200);
+      expect(paged.body.total).to.equal(undefined);
+      expect(paged.body.link.find((l: any) => l.relation === 'next').url).to.contain('_cursor=');
+      const counted = await fhirFetch(`${fhir}/Location?_count=1&_total=estimate`);
+      expect(counted.body.total).to.be.greaterThan(1);
+      const refused = await fhirFetch(`${fhir}/Location?_total=some`);
+      expect(refused.status).to.equal(400);
+      expect(refused.body.issue[0].expression).to.deep.equal(['_total']);
+    });
+
+    it('refuses a search repeated 200 times, and a deep _offset, with 400 naming the limit', async () => {
+      const repeated = Array.from({ length: 200 }, (_, i) => `name=${i}`).join('&');
+      const many = await fhirFetch(`${fhir}/Patient?${repeated}`);
+      expect(many.status).to.equal(400);
+      expect(many.body.resourceType).to.equal('OperationOutcome');
+      expect(many.body.issue.map((i: any) => i.code)).to.deep.equal(['too-costly']);
+      expect(many.body.issue[0].diagnostics).to.contain('at most 20 search parameters');
+      const deep = await fhirFetch(`${fhir}/Patient?_offset=1e20`);
+      expect(deep.status).to.equal(400);
+      expect(deep.body.issue[0].expression).to.deep.equal(['_offset']);
+      expect(deep.body.issue[0].diagnostics).to.contain('at most 1000');
+      const badCursor = await fhirFetch(`${fhir}/Patient?_cursor=bm90LWEtY3Vyc29y`);
+      expect(badCursor.status).to.equal(400);
+      expect(badCursor.body.issue[0].expression).to.deep.equal(['_cursor']);
+    });
+
     it('finds the demo directory: sites, services, payers and plans', async () => {
       for (const type of ['Location', 'HealthcareService', 'Organization', 'InsurancePlan']) {
-        const search = await fhirFetch(`${fhir}/${type}?_count=1`);
+        const search = await fhirFetch(`${fhir}/${type}?_count=1&_total=accurate`);
         expect(search.status).to.equal(200);
         expect(search.body.total, type).to.be.greaterThan(0);
       }
