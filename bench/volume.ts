@@ -64,7 +64,10 @@ async function timed(times: number, work: (i: number) => Promise<void>): Promise
 }
 
 async function getJson(url: string): Promise<any> {
-  const response = await fetch(url, { headers: { accept: 'application/fhir+json' } });
+  // One retry for a kept-alive socket the server closed while the store was loading (ECONNRESET).
+  const response = await fetch(url, { headers: { accept: 'application/fhir+json' } }).catch(() =>
+    fetch(url, { headers: { accept: 'application/fhir+json' } }),
+  );
   if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
   return response.json();
 }

@@ -14,7 +14,11 @@ import { createPostgresSchema } from '../../support/postgres.js';
 import { storeReferralVolume } from '../../support/referral-volume.js';
 
 const TENANT = 'hospital-volume';
-const REFERRALS = Number(process.env['SEARCH_PLAN_REFERRALS'] ?? 20_000);
+/**
+ * 5,000 in `npm test` (loading takes most of the time: about 10 s per engine per 1,000 on the
+ * shared 2-core machines); SEARCH_PLAN_REFERRALS=20000 for the figure quoted in docs/search.md.
+ */
+const REFERRALS = Number(process.env['SEARCH_PLAN_REFERRALS'] ?? 5_000);
 const PAYERS = 7;
 const NOW = new Date('2026-11-02T12:00:00Z');
 /** A referral well inside the volume, whatever its size. */
@@ -80,7 +84,7 @@ const CASES: PlanCase[] = [
 
 function describePlans(engine: string, open: () => Promise<{ store: KyselyResourceStore; close: () => Promise<void> }>): void {
   describe(`search plans at ${REFERRALS} referrals (${engine})`, function () {
-    this.timeout(240_000);
+    this.timeout(Math.max(240_000, REFERRALS * 40));
     let store: KyselyResourceStore;
     let close: () => Promise<void>;
 
