@@ -13,6 +13,9 @@
  * (bench/find-slots.ts) and Appointment/$find and $book over HTTP beside GET /healthz
  * (bench/scheduling.ts). And the coordinator console (issue 14): a queue of 10,000 referrals opened
  * in Chromium beside its API calls alone, and $network-metrics at that volume (bench/console-queue.ts).
+ * And searches at volume (issue 11): the coordinator queue, identifier and payer searches and
+ * intake at 10,000 and 100,000 stored referrals (1,000,000 with BENCH_VOLUME_MAX=1000000), on
+ * both engines, against intake on the empty store (bench/volume.ts).
  * Results go to bench/results/latest.json and a line each to bench/results/history.jsonl.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -30,6 +33,7 @@ import { benchFindSlots } from './find-slots.js';
 import { benchScheduling, schedulingTable } from './scheduling.js';
 import { benchLeanIntake, intakeLoad as load, leanIntakeFailed, leanIntakeTable } from './lean-intake.js';
 import { benchConsoleQueue, consoleQueueTable } from './console-queue.js';
+import { benchVolume, volumeTable } from './volume.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DURATION_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
@@ -213,6 +217,8 @@ async function main(): Promise<void> {
     const leanIntake = await benchLeanIntake();
     progress('the coordinator console on a queue of 10,000 referrals');
     const consoleQueue = await benchConsoleQueue();
+    progress('searches and intake at volume, per engine');
+    const volume = await benchVolume(progress);
     const ratio = (f: Figures): number => Number((f.requestsPerSecond.median / echoResult.requestsPerSecond.median).toFixed(3));
     const report = {
       date: new Date().toISOString(),
@@ -229,6 +235,7 @@ async function main(): Promise<void> {
       scheduling,
       leanIntake,
       consoleQueue,
+      volume,
       intake: { sqlite: intakeSqlite, ...(intakePostgres ? { postgres: intakePostgres } : { postgres: 'skipped: no PostgreSQL at TEST_DATABASE_URL' }) },
       ratios: {
         intakeSqliteToEchoMedianRps: ratio(intakeSqlite),
@@ -258,6 +265,8 @@ async function main(): Promise<void> {
         leanIntakeTable(leanIntake),
         'coordinator console, queue of 10,000 referrals:',
         consoleQueueTable(consoleQueue),
+        'searches and intake at volume:',
+        volumeTable(volume),
         'written to bench/results/latest.json',
       ].join('\n') + '\n',
     );

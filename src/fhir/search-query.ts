@@ -8,10 +8,20 @@ import type { SearchCriterion } from '../ports/resource-store.js';
 import { splitUnescaped } from './search-parameters.js';
 
 export const DEFAULT_PAGE_SIZE = 20;
+/** `_count` above this is served as this many (https://hl7.org/fhir/R4/search.html#count: the server may return fewer). */
 export const MAX_PAGE_SIZE = 200;
+/**
+ * `_offset` above this is refused: skipping rows costs every row skipped. Deeper pages are
+ * reached through the `next` link, which carries a keyset cursor (`_cursor`) instead.
+ */
+export const MAX_OFFSET = 1000;
+/** Search parameters per search, and values per parameter (comma-separated ORs): each is an index scan. */
+export const MAX_SEARCH_PARAMETERS = 20;
+export const MAX_VALUES_PER_PARAMETER = 50;
 
 /** Result and format parameters this server understands (everything else is a search parameter). */
-const CONTROL_PARAMETERS = new Set(['_count', '_offset', '_sort', '_total', '_format', '_pretty']);
+const CONTROL_PARAMETERS = new Set(['_count', '_offset', '_cursor', '_sort', '_total', '_format', '_pretty']);
+const TOTAL_MODES = new Set(['none', 'estimate', 'accurate']);
 /** Result parameters a client may send that this server does not apply; reported, never silently. */
 const UNSUPPORTED_RESULT_PARAMETERS = new Set(['_summary', '_elements', '_include', '_revinclude', '_contained', '_containedType']);
 const SORTABLE = new Set(['_lastUpdated', '-_lastUpdated', '_id', '-_id']);
@@ -21,6 +31,13 @@ export interface ParsedSearch {
   count: number;
   offset: number;
   sort?: string[];
+  /** Keyset cursor of a `next` link, opaque here (the store reads it). */
+  cursor?: string;
+  /**
+   * https://hl7.org/fhir/R4/search.html#total: `none` unless asked, so paging a worklist never
+   * counts all its matches; `estimate` is answered with the accurate count.
+   */
+  total: 'none' | 'estimate' | 'accurate';
   /** Problems found; errors refuse the search, warnings are reported in the Bundle. */
   issues: OperationOutcomeIssue[];
 }
@@ -39,6 +56,8 @@ export function parseSearchQuery(
   let count = DEFAULT_PAGE_SIZE;
   let offset = 0;
   let sort: string[] | undefined;
+  let cursor: string | undefined;
+  let total: ParsedSearch['total'] = 'none';
 
   for (const [key, value] of query) {
     if (CONTROL_PARAMETERS.has(key)) {
@@ -49,7 +68,15 @@ export function parseSearchQuery(
       } else if (key === '_offset') {
         const n = Number(value);
         if (!Number.isInteger(n) || n < 0) issues.push(errorIssue('value', `_offset must be a whole number (got '${value}')`, '_offset'));
-        else offset = n;
+        else if (n > MAX_OFFSET) {
+          issues.push(errorIssue('too-costly', `_offset may be at most ${MAX_OFFSET}; follow the next link (a cursor) to page further`, '_offset'));
+        } else offset = n;
+      } else if (key === '_cursor') {
+        if (value === '' || value.length > 2048) issues.push(errorIssue('value', '_cursor is not a cursor of this search (follow the next link as given)', '_cursor'));
+        else cursor = value;
+      } else if (key === '_total') {
+        if (TOTAL_MODES.has(value)) total = value as ParsedSearch['total'];
+        else issues.push(errorIssue('value', `_total must be none, estimate or accurate (got '${value}')`, '_total'));
       } else if (key === '_sort') {
         const keys = splitUnescaped(value, ',');
         const unknown = keys.filter((k) => !SORTABLE.has(k));
@@ -73,9 +100,20 @@ export function parseSearchQuery(
       issues.push(options.strict ? errorIssue('not-supported', problem, key) : warningIssue('not-supported', `${problem}; it was ignored`, key));
       continue;
     }
-    criteria.push({ name, ...(modifier !== undefined ? { modifier } : {}), values: splitUnescaped(value, ',') });
+    const values = splitUnescaped(value, ',');
+    if (values.length > MAX_VALUES_PER_PARAMETER) {
+      issues.push(errorIssue('too-costly', `A search parameter may have at most ${MAX_VALUES_PER_PARAMETER} values (${key} has ${values.length})`, key));
+      continue;
+    }
+    criteria.push({ name, ...(modifier !== undefined ? { modifier } : {}), values });
   }
-  return { criteria, count, offset, ...(sort ? { sort } : {}), issues };
+  if (criteria.length > MAX_SEARCH_PARAMETERS) {
+    issues.push(
+      errorIssue('too-costly', `A search may have at most ${MAX_SEARCH_PARAMETERS} search parameters (this one has ${criteria.length})`, resourceType),
+    );
+  }
+  if (cursor !== undefined && offset > 0) issues.push(errorIssue('value', '_cursor and _offset cannot be combined', '_offset'));
+  return { criteria, count, offset, ...(sort ? { sort } : {}), ...(cursor !== undefined ? { cursor } : {}), total, issues };
 }
 
 function queryString(pairs: ReadonlyArray<readonly [string, string]>): string {
@@ -91,19 +129,25 @@ export function searchsetBundle(input: {
   total?: number;
   count: number;
   offset: number;
-  /** True when the store returned one row more than the page: there is a next page. */
-  hasMore: boolean;
+  /** The cursor this page started after (its self link repeats it). */
+  cursor?: string;
+  /** The cursor after the page's last resource, when there is a next page. */
+  nextCursor?: string;
   warnings: readonly OperationOutcomeIssue[];
 }): Bundle {
-  const kept = input.query.filter(([k]) => k !== '_offset' && k !== '_count');
-  const page = (offset: number): string =>
-    `${input.baseUrl}/${input.resourceType}?${queryString([...kept, ['_count', String(input.count)], ['_offset', String(offset)]])}`;
+  const kept = input.query.filter(([k]) => k !== '_offset' && k !== '_count' && k !== '_cursor');
+  const url = (pairs: ReadonlyArray<readonly [string, string]>): string =>
+    `${input.baseUrl}/${input.resourceType}?${queryString([...kept, ['_count', String(input.count)], ...pairs])}`;
+  const atOffset = (offset: number): string => url(offset > 0 ? [['_offset', String(offset)]] : []);
   const link: BundleLink[] = [
-    { relation: 'self', url: page(input.offset) },
-    { relation: 'first', url: page(0) },
+    { relation: 'self', url: input.cursor !== undefined ? url([['_cursor', input.cursor]]) : atOffset(input.offset) },
+    { relation: 'first', url: atOffset(0) },
   ];
-  if (input.offset > 0) link.push({ relation: 'previous', url: page(Math.max(0, input.offset - input.count)) });
-  if (input.hasMore) link.push({ relation: 'next', url: page(input.offset + input.count) });
+  // Offsets only go back from an offset page; a cursor page has no previous link (the spec
+  // makes it optional, https://hl7.org/fhir/R4/http.html#paging).
+  if (input.cursor === undefined && input.offset > 0) link.push({ relation: 'previous', url: atOffset(Math.max(0, input.offset - input.count)) });
+  // Next pages go by keyset, whatever the first page was: cost grows with the page, not the depth.
+  if (input.nextCursor !== undefined) link.push({ relation: 'next', url: url([['_cursor', input.nextCursor]]) });
 
   const bundle: Bundle = {
     resourceType: 'Bundle',

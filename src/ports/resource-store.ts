@@ -30,14 +30,21 @@ export interface SearchRequest {
   offset: number;
   /** `_sort` keys, e.g. `['-_lastUpdated']`; default is `_lastUpdated` ascending then id. */
   sort?: readonly string[];
-  /** Whether the caller wants the total count (`_total=accurate` or first page). */
+  /** Whether the caller wants the total count (`_total=accurate`); a count costs all matches, so only on request. */
   withTotal?: boolean;
+  /**
+   * Keyset paging: an opaque cursor from a previous result's `cursors`; the page starts after
+   * that row in the same order. Only valid with the same criteria and sort.
+   */
+  after?: string;
 }
 
 export interface SearchResult<T extends Resource = Resource> {
   resources: T[];
   /** Present when asked for. */
   total?: number;
+  /** For each resource, the opaque cursor that continues the search after it (`SearchRequest.after`). */
+  cursors?: string[];
 }
 
 export interface ResourceReader {
@@ -235,6 +242,12 @@ export interface NetworkMetricsReader {
 }
 
 export interface ResourceStore extends ResourceReader, OutboxStore, CursorStore, JobRunCoordinator, NetworkMetricsReader {
+  /**
+   * Gathers the query planner's statistics (ANALYZE on PostgreSQL, whose autovacuum may be off;
+   * a bounded ANALYZE on SQLite). Run after migrations and after any bulk load: without them
+   * the planner drives searches from the wrong index (docs/search.md).
+   */
+  refreshStatistics(): Promise<void>;
   /**
    * Runs `work` in one database transaction: all of it is stored or none of it.
    * If `work` throws, everything it wrote is rolled back and the error is rethrown.

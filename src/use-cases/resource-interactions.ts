@@ -99,19 +99,26 @@ export async function searchResources(
     // One row more than the page tells whether there is a next page without a second query.
     count: parsed.count + 1,
     offset: parsed.offset,
-    withTotal: true,
+    // Counted only on request (`_total=accurate|estimate`, or `_count=0`, which asks for nothing
+    // else): a count costs every match, a page only its rows (https://hl7.org/fhir/R4/search.html#total).
+    withTotal: parsed.total !== 'none' || parsed.count === 0,
     ...(parsed.sort ? { sort: parsed.sort } : {}),
+    ...(parsed.cursor !== undefined ? { after: parsed.cursor } : {}),
   });
-  const hasMore = result.resources.length > parsed.count;
+  const hasMore = result.resources.length > parsed.count && parsed.count > 0;
+  const nextCursor = hasMore ? result.cursors?.[parsed.count - 1] : undefined;
+  // Without a count, the total is still known for free when this offset page is the last one.
+  const total = result.total ?? (!hasMore && parsed.cursor === undefined && parsed.count > 0 ? parsed.offset + result.resources.length : undefined);
   return searchsetBundle({
     baseUrl: input.baseUrl,
     resourceType: input.resourceType,
     query: input.query,
     resources: result.resources.slice(0, parsed.count),
-    ...(result.total !== undefined ? { total: result.total } : {}),
+    ...(total !== undefined ? { total } : {}),
     count: parsed.count,
     offset: parsed.offset,
-    hasMore,
+    ...(parsed.cursor !== undefined ? { cursor: parsed.cursor } : {}),
+    ...(nextCursor !== undefined ? { nextCursor } : {}),
     warnings: parsed.issues,
   });
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parseSearchQuery, searchsetBundle } from '../../src/fhir/search-query.js';
+import { MAX_OFFSET, MAX_SEARCH_PARAMETERS, MAX_VALUES_PER_PARAMETER, parseSearchQuery, searchsetBundle } from '../../src/fhir/search-query.js';
 import { isSupportedSearchCriterion } from '../../src/fhir/search-parameters.js';
 
 describe('parseSearchQuery', () => {
@@ -39,7 +39,7 @@ describe('OR values', () => {
 });
 
 describe('searchsetBundle', () => {
-  it('links first, previous and next pages with the client\'s own parameters', () => {
+  it('links first, previous and a keyset next page with the client\'s own parameters', async () => {
     const bundle = searchsetBundle({
       baseUrl: 'http://gw/fhir',
       resourceType: 'Task',
@@ -48,13 +48,65 @@ describe('searchsetBundle', () => {
       total: 25,
       count: 10,
       offset: 10,
-      hasMore: true,
+      nextCursor: 'abc',
       warnings: [],
     });
     const links = Object.fromEntries((bundle.link ?? []).map((l) => [l.relation, l.url]));
     expect(links['self']).to.equal('http://gw/fhir/Task?status=received&_count=10&_offset=10');
-    expect(links['previous']).to.equal('http://gw/fhir/Task?status=received&_count=10&_offset=0');
-    expect(links['next']).to.equal('http://gw/fhir/Task?status=received&_count=10&_offset=20');
+    expect(links['first']).to.equal('http://gw/fhir/Task?status=received&_count=10');
+    expect(links['previous']).to.equal('http://gw/fhir/Task?status=received&_count=10');
+    expect(links['next']).to.equal('http://gw/fhir/Task?status=received&_count=10&_cursor=abc');
     expect(bundle.total).to.equal(25);
+  });
+
+  it('repeats the cursor in self, has no previous link and no next on the last page', async () => {
+    const bundle = searchsetBundle({
+      baseUrl: 'http://gw/fhir',
+      resourceType: 'Task',
+      query: [['status', 'received'], ['_cursor', 'xyz']],
+      resources: [],
+      count: 20,
+      offset: 0,
+      cursor: 'xyz',
+      warnings: [],
+    });
+    const relations = (bundle.link ?? []).map((l) => l.relation);
+    expect(relations).to.deep.equal(['self', 'first']);
+    expect(bundle.link?.[0]?.url).to.equal('http://gw/fhir/Task?status=received&_count=20&_cursor=xyz');
+    expect(bundle.total).to.equal(undefined);
+  });
+});
+
+describe('limits and _total', () => {
+  const parse = (query: Array<[string, string]>) => parseSearchQuery('Patient', query, { strict: true, isSupported: isSupportedSearchCriterion });
+
+  it('refuses _offset above the cap, naming the limit', async () => {
+    const parsed = parse([['_offset', String(MAX_OFFSET + 1)]]);
+    expect(parsed.issues).to.have.length(1);
+    expect(parsed.issues[0]?.code).to.equal('too-costly');
+    expect(parsed.issues[0]?.diagnostics).to.contain(String(MAX_OFFSET));
+    expect(parsed.issues[0]?.expression).to.deep.equal(['_offset']);
+    expect(parse([['_offset', String(MAX_OFFSET)]]).issues).to.deep.equal([]);
+    expect(parse([['_offset', '1e20']]).issues[0]?.code).to.equal('too-costly');
+  });
+
+  it('refuses a search repeated beyond the parameter cap, and too many ORed values', async () => {
+    const repeated = parse(Array.from({ length: 200 }, (_, i): [string, string] => ['name', String(i)]));
+    expect(repeated.issues.map((i) => i.diagnostics)).to.deep.equal([`A search may have at most ${MAX_SEARCH_PARAMETERS} search parameters (this one has 200)`]);
+    const ored = parse([['name', Array.from({ length: MAX_VALUES_PER_PARAMETER + 1 }, (_, i) => String(i)).join(',')]]);
+    expect(ored.issues[0]?.expression).to.deep.equal(['name']);
+    expect(parse(Array.from({ length: MAX_SEARCH_PARAMETERS }, (_, i): [string, string] => ['name', String(i)])).issues).to.deep.equal([]);
+  });
+
+  it('reads _total, none by default, and refuses other values', async () => {
+    expect(parse([]).total).to.equal('none');
+    expect(parse([['_total', 'accurate']]).total).to.equal('accurate');
+    expect(parse([['_total', 'estimate']]).total).to.equal('estimate');
+    expect(parse([['_total', 'all']]).issues[0]?.expression).to.deep.equal(['_total']);
+  });
+
+  it('keeps the cursor, and refuses it beside an _offset', async () => {
+    expect(parse([['_cursor', 'abc']]).cursor).to.equal('abc');
+    expect(parse([['_cursor', 'abc'], ['_offset', '20']]).issues).to.have.length(1);
   });
 });

@@ -292,12 +292,14 @@ describe('FHIR API: referral intake', function () {
         expect(created.status).to.equal(201);
       }
       const seen: string[] = [];
-      let url: string | undefined = `${fhir}/Patient?family=${family}&_count=10`;
+      let url: string | undefined = `${fhir}/Patient?family=${family}&_count=10&_total=accurate`;
       let pages = 0;
       while (url) {
         const page = await fhirFetch(url);
         expect(page.status).to.equal(200);
+        // _total=accurate is kept in the next links, so every page counts.
         expect(page.body.total).to.equal(23);
+        if (pages > 0) expect(new URL(page.body.link.find((l: any) => l.relation === 'self').url).searchParams.get('_cursor')).to.be.a('string');
         seen.push(...page.body.entry.map((e: any) => e.resource.id));
         url = page.body.link.find((l: any) => l.relation === 'next')?.url;
         pages += 1;
@@ -317,9 +319,37 @@ describe('FHIR API: referral intake', function () {
       expect(strict.body.issue[0].expression).to.deep.equal(['colour']);
     });
 
+    it('gives no total on a page that is not the last unless asked (_total=none by default)', async () => {
+      const paged = await fhirFetch(`${fhir}/Location?_count=1`);
+      expect(paged.status).to.equal(200);
+      expect(paged.body.total).to.equal(undefined);
+      expect(paged.body.link.find((l: any) => l.relation === 'next').url).to.contain('_cursor=');
+      const counted = await fhirFetch(`${fhir}/Location?_count=1&_total=estimate`);
+      expect(counted.body.total).to.be.greaterThan(1);
+      const refused = await fhirFetch(`${fhir}/Location?_total=some`);
+      expect(refused.status).to.equal(400);
+      expect(refused.body.issue[0].expression).to.deep.equal(['_total']);
+    });
+
+    it('refuses a search repeated 200 times, and a deep _offset, with 400 naming the limit', async () => {
+      const repeated = Array.from({ length: 200 }, (_, i) => `name=${i}`).join('&');
+      const many = await fhirFetch(`${fhir}/Patient?${repeated}`);
+      expect(many.status).to.equal(400);
+      expect(many.body.resourceType).to.equal('OperationOutcome');
+      expect(many.body.issue.map((i: any) => i.code)).to.deep.equal(['too-costly']);
+      expect(many.body.issue[0].diagnostics).to.contain('at most 20 search parameters');
+      const deep = await fhirFetch(`${fhir}/Patient?_offset=1e20`);
+      expect(deep.status).to.equal(400);
+      expect(deep.body.issue[0].expression).to.deep.equal(['_offset']);
+      expect(deep.body.issue[0].diagnostics).to.contain('at most 1000');
+      const badCursor = await fhirFetch(`${fhir}/Patient?_cursor=bm90LWEtY3Vyc29y`);
+      expect(badCursor.status).to.equal(400);
+      expect(badCursor.body.issue[0].expression).to.deep.equal(['_cursor']);
+    });
+
     it('finds the demo directory: sites, services, payers and plans', async () => {
       for (const type of ['Location', 'HealthcareService', 'Organization', 'InsurancePlan']) {
-        const search = await fhirFetch(`${fhir}/${type}?_count=1`);
+        const search = await fhirFetch(`${fhir}/${type}?_count=1&_total=accurate`);
         expect(search.status).to.equal(200);
         expect(search.body.total, type).to.be.greaterThan(0);
       }

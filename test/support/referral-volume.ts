@@ -11,7 +11,7 @@
  * open appeal, and one scheduled referral in ten a won one. Every patient is made up from the
  * index (no fixture's PHI is multiplied).
  */
-import type { Appointment, Patient, ServiceRequest, Task } from 'fhir/r4.js';
+import type { Appointment, Patient, Resource, ServiceRequest, Task } from 'fhir/r4.js';
 import { buildAppealTask } from '../../src/domain/appeal.js';
 import { buildReferralTask } from '../../src/domain/referral-task.js';
 import { REFERRAL_STATUS_SYSTEM, referralStatusDisplay, taskStatusFor, type ReferralStatus } from '../../src/domain/referral-status.js';
@@ -21,6 +21,8 @@ import { TEST_DATABASE_URL } from './postgres.js';
 
 export interface VolumeOptions {
   count: number;
+  /** The first index to store (default 0): a volume grown in steps stores `from` up to `count`. */
+  from?: number;
   tenant: string;
   /** The newest order is this instant; the others go back over `spreadDays`. */
   now: Date;
@@ -104,11 +106,7 @@ function serviceRequestOf(index: number, options: { id: string; authoredOn: stri
   };
 }
 
-async function storeFirstInfusion(
-  tx: Parameters<Parameters<ResourceStore['transaction']>[0]>[0],
-  options: VolumeOptions,
-  input: { index: number; serviceRequestId: string; at: Date },
-): Promise<void> {
+function firstInfusion(options: VolumeOptions, input: { index: number; serviceRequestId: string; at: Date }): Appointment[] {
   const site = SITES[input.index % SITES.length]!;
   const appointment = (suffix: string, days: number, status: Appointment['status']): Appointment & { id: string } => {
     const start = new Date(input.at.getTime() + days * 86_400_000);
@@ -128,8 +126,7 @@ async function storeFirstInfusion(
   };
   const days = 5 + ((input.index * 37) % 26);
   const given = (d: number): Appointment['status'] => (input.at.getTime() + d * 86_400_000 < options.now.getTime() ? 'fulfilled' : 'booked');
-  if (input.index % 12 === 0) await tx.create(options.tenant, appointment('-missed', Math.max(1, days - 4), 'noshow'), input.at);
-  await tx.create(options.tenant, appointment('', days, given(days)), input.at);
+  return [...(input.index % 12 === 0 ? [appointment('-missed', Math.max(1, days - 4), 'noshow')] : []), appointment('', days, given(days))];
 }
 
 /** Stores `count` referrals; returns the number stored per business status. */
@@ -139,7 +136,7 @@ export async function storeReferralVolume(store: ResourceStore, options: VolumeO
   const batchSize = options.batchSize ?? 250;
   const counts: Record<string, number> = {};
   const batches: Array<[number, number]> = [];
-  for (let first = 0; first < options.count; first += batchSize) batches.push([first, Math.min(options.count, first + batchSize)]);
+  for (let first = options.from ?? 0; first < options.count; first += batchSize) batches.push([first, Math.min(options.count, first + batchSize)]);
   const writeBatch = async ([first, last]: [number, number]): Promise<void> =>
     store.transaction(async (tx) => {
       for (let index = first; index < last; index += 1) {
@@ -169,7 +166,6 @@ export async function storeReferralVolume(store: ResourceStore, options: VolumeO
           },
           at,
         );
-        await tx.create(options.tenant, serviceRequest, at);
         const task: Task & { id: string } = buildReferralTask({
           taskId,
           referralId,
@@ -182,18 +178,23 @@ export async function storeReferralVolume(store: ResourceStore, options: VolumeO
         });
         task.status = taskStatusFor(status);
         task.businessStatus = { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: status, display: referralStatusDisplay(status) }] };
-        await tx.create(options.tenant, task, at);
-        if (status === 'scheduled') await storeFirstInfusion(tx, options, { index, serviceRequestId, at });
+        // The referral's resources in one createAll: three statements, not three per resource.
+        const resources: Resource[] = [serviceRequest, task];
+        if (status === 'scheduled') resources.push(...firstInfusion(options, { index, serviceRequestId, at }));
         if (status === 'auth-denied' || (status === 'scheduled' && index % 10 === 0)) {
           const appeal = buildAppealTask({ taskId: `vol-appeal-${index}`, referralTaskId: taskId, patient: { reference: '#patient' }, denial: { reasons: [] }, now: at });
-          await tx.create(options.tenant, { ...appeal, status: status === 'scheduled' ? 'completed' : 'in-progress' }, at);
+          const settled: Task = { ...appeal, status: status === 'scheduled' ? 'completed' : 'in-progress' };
+          resources.push(settled);
         }
+        await tx.createAll(options.tenant, resources, at);
       }
     });
   const workers = Array.from({ length: Math.max(1, options.concurrency ?? 4) }, async () => {
     for (let batch = batches.shift(); batch !== undefined; batch = batches.shift()) await writeBatch(batch);
   });
   await Promise.all(workers);
+  // After a bulk load, as the gateway's own bulk paths do: statistics for the planner.
+  await store.refreshStatistics();
   return counts;
 }
 

@@ -9,7 +9,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { OperationOutcome, Resource } from 'fhir/r4.js';
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { CompiledQuery, sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SqlBool } from 'kysely';
 import {
   badRequest,
   conflict,
@@ -48,7 +48,7 @@ import * as jobState from './job-state.js';
 import { networkMetrics } from './network-metrics.js';
 import * as outbox from './outbox.js';
 import type { ChairBookingsTable, ReferralsTable, SearchIndexTable, StoreDatabase } from './schema.js';
-import { criterionCondition } from './search-query.js';
+import { criterionCondition, type SearchScope } from './search-query.js';
 import type { AuthStateStore, StoredSigningKey } from '../../ports/auth-state.js';
 
 /** https://hl7.org/fhir/R4/datatypes.html#id */
@@ -270,35 +270,61 @@ class KyselyResourceAccess implements ResourceWriter {
     return rows.map((r) => decodeResource<T>(r.content));
   }
 
-  async search<T extends Resource = Resource>(request: SearchRequest): Promise<SearchResult<T>> {
+  /** The page query and the unpaged, unsorted base a count runs on. */
+  #searchQueries(request: SearchRequest) {
     assertTenants(request.tenants);
     const { parsed, issues } = parseSearchCriteria(request.resourceType, request.criteria);
     const sort = parseSearchSort(request.sort);
     const allIssues = [...issues, ...sort.issues];
     if (allIssues.length > 0) throw new OperationOutcomeError(badRequest(allIssues));
 
+    const target = { tenants: request.tenants, resourceType: request.resourceType };
     const base = this.db
       .selectFrom('resources as r')
       .where('r.tenant', 'in', request.tenants)
       .where('r.resource_type', '=', request.resourceType)
-      .where((eb) => eb.and(parsed.map((c) => criterionCondition(eb, c))));
+      .where((eb) => eb.and(parsed.map((c) => criterionCondition(eb, c, target))));
 
-    // A stable order makes paging by offset gapless: the keys asked for, then id, then tenant.
+    // A total order (the keys asked for, then id, then tenant) makes keyset paging gapless.
     const keys = sort.keys.length > 0 ? sort.keys : [{ key: '_lastUpdated' as const, descending: false }];
-    let page = base.select('r.content');
-    for (const k of keys) {
-      page = page.orderBy(k.key === '_id' ? 'r.id' : 'r.last_updated', k.descending ? 'desc' : 'asc');
-    }
-    if (!keys.some((k) => k.key === '_id')) page = page.orderBy('r.id', 'asc');
-    page = page.orderBy('r.tenant', 'asc').limit(Math.max(0, request.count)).offset(Math.max(0, request.offset));
+    const order: OrderKey[] = keys.map((k) => ({ column: k.key === '_id' ? 'id' : 'last_updated', descending: k.descending }));
+    if (!keys.some((k) => k.key === '_id')) order.push({ column: 'id', descending: false });
+    order.push({ column: 'tenant', descending: false });
+    const shape = order.map((k) => `${k.descending ? '-' : ''}${k.column}`).join(',');
 
+    let page = base.select(['r.content', 'r.last_updated', 'r.id', 'r.tenant']);
+    if (request.after !== undefined) {
+      const values = decodeCursor(request.after, shape);
+      page = page.where((eb) => afterKeys(eb, order, values));
+    }
+    for (const k of order) page = page.orderBy(`r.${k.column}`, k.descending ? 'desc' : 'asc');
+    page = page.limit(Math.max(0, request.count)).offset(Math.max(0, request.offset));
+    return { base, page, order, shape };
+  }
+
+  async search<T extends Resource = Resource>(request: SearchRequest): Promise<SearchResult<T>> {
+    const { base, page, order, shape } = this.#searchQueries(request);
     const rows = request.count > 0 ? await page.execute() : [];
-    const result: SearchResult<T> = { resources: rows.map((r) => decodeResource<T>(r.content)) };
+    const result: SearchResult<T> = {
+      resources: rows.map((r) => decodeResource<T>(r.content)),
+      cursors: rows.map((r) => encodeCursor(shape, order.map((k) => r[k.column]))),
+    };
     if (request.withTotal) {
       const counted = await base.select((eb) => eb.fn.countAll().as('total')).executeTakeFirstOrThrow();
       result.total = Number(counted.total);
     }
     return result;
+  }
+
+  /**
+   * The engine's plan for a search's page query, one line per node (EXPLAIN QUERY PLAN on SQLite,
+   * EXPLAIN on PostgreSQL): for the tests that check the searches use the intended indexes.
+   */
+  async explainSearch(request: SearchRequest): Promise<string[]> {
+    const compiled = this.#searchQueries(request).page.compile();
+    const prefix = this.engine === 'postgresql' ? 'explain ' : 'explain query plan ';
+    const { rows } = await this.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(prefix + compiled.sql, [...compiled.parameters]));
+    return rows.map((row) => String(row['QUERY PLAN'] ?? row['detail']));
   }
 
   async create<T extends Resource>(tenant: TenantId, resource: T, now: Date): Promise<T> {
@@ -613,11 +639,37 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore {
   /** Connections taken and requests waiting for one (PostgreSQL's pool); undefined on SQLite. */
   readonly #poolLoad: (() => PoolLoad) | undefined;
 
+  /** SQLite's periodic `PRAGMA optimize` (https://www.sqlite.org/pragma.html#pragma_optimize). */
+  readonly #optimizeTimer: NodeJS.Timeout | undefined;
+
   constructor(db: Kysely<StoreDatabase>, engine: StoreEngine, options: { poolLoad?: () => PoolLoad } = {}) {
     this.#db = db;
     this.engine = engine;
     this.#root = new KyselyResourceAccess(db, engine);
     this.#poolLoad = options.poolLoad;
+    if (engine === 'sqlite') {
+      // SQLite's advice for long-lived connections: optimize every few hours. It re-analyses
+      // only the tables whose size changed a lot, within analysis_limit, so it is quick.
+      this.#optimizeTimer = setInterval(() => {
+        if (!this.#closed) sql`pragma optimize`.execute(this.#db).catch(() => undefined);
+      }, SQLITE_OPTIMIZE_INTERVAL_MS);
+      this.#optimizeTimer.unref();
+    }
+  }
+
+  async refreshStatistics(): Promise<void> {
+    this.#assertUsable();
+    if (this.engine === 'postgresql') {
+      // Named tables (resolved through the store's search_path), not a bare ANALYZE, which would
+      // analyse every schema of the database.
+      for (const table of STATISTICS_TABLES) await sql`analyze ${sql.table(table)}`.execute(this.#db);
+      return;
+    }
+    // analysis_limit bounds the rows sampled per index, so this stays well under a second at a
+    // million referrals (https://www.sqlite.org/lang_analyze.html#approx).
+    await sql`pragma analysis_limit = ${sql.raw(String(SQLITE_ANALYSIS_LIMIT))}`.execute(this.#db);
+    await sql`analyze`.execute(this.#db);
+    await sql`pragma optimize`.execute(this.#db);
   }
 
   /**
@@ -656,6 +708,11 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore {
 
   async search<T extends Resource = Resource>(request: SearchRequest): Promise<SearchResult<T>> {
     return this.#reader().search<T>(request);
+  }
+
+  /** See KyselyResourceAccess.explainSearch (tests of the query plans, docs/search.md). */
+  async explainSearch(request: SearchRequest): Promise<string[]> {
+    return this.#reader().explainSearch(request);
   }
 
   async findReferralByIdentifier(tenant: TenantId, identifierSystem: string, identifierValue: string): Promise<ReferralRow | undefined> {
@@ -818,6 +875,56 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#optimizeTimer);
     await this.#db.destroy();
   }
+}
+
+const SQLITE_OPTIMIZE_INTERVAL_MS = 60 * 60 * 1000;
+const SQLITE_ANALYSIS_LIMIT = 1000;
+const STATISTICS_TABLES = ['resources', 'resource_history', 'search_index', 'referrals', 'outbox_messages', 'chair_bookings'] as const;
+
+interface OrderKey {
+  column: 'last_updated' | 'id' | 'tenant';
+  descending: boolean;
+}
+
+/**
+ * The cursor of keyset paging: the sort key values of a row, with the order they belong to, so a
+ * cursor from another sort is refused rather than misread. Opaque to clients (base64url JSON).
+ */
+function encodeCursor(shape: string, values: readonly string[]): string {
+  return Buffer.from(JSON.stringify({ o: shape, v: values })).toString('base64url');
+}
+
+function decodeCursor(cursor: string, shape: string): string[] {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    decoded = undefined;
+  }
+  const value = decoded as { o?: unknown; v?: unknown } | undefined;
+  const values = value?.v;
+  if (
+    value?.o !== shape ||
+    !Array.isArray(values) ||
+    values.length !== shape.split(',').length ||
+    !values.every((v): v is string => typeof v === 'string')
+  ) {
+    throw new OperationOutcomeError(badRequest([errorIssue('value', '_cursor is not a cursor of this search (follow the next link as given)', '_cursor')]));
+  }
+  return values;
+}
+
+/** Rows strictly after `values` in `order`: (k1 > v1) or (k1 = v1 and k2 > v2) or …, each in its direction. */
+function afterKeys(eb: ExpressionBuilder<SearchScope, 'r'>, order: readonly OrderKey[], values: readonly string[]): Expression<SqlBool> {
+  return eb.or(
+    order.map((key, i) =>
+      eb.and([
+        ...order.slice(0, i).map((earlier, j) => eb(`r.${earlier.column}`, '=', values[j]!)),
+        eb(`r.${key.column}`, key.descending ? '<' : '>', values[i]!),
+      ]),
+    ),
+  );
 }

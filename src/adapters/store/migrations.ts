@@ -250,6 +250,47 @@ function auth(engine: StoreEngine): Migration {
   };
 }
 
+/**
+ * Searches that stay fast at volume (issue 11, docs/search.md). Each value index now ends in the
+ * resource id, so a criterion is answered from the index alone (a covering range scan yielding
+ * the matching ids) and the planner can start from the rarest criterion and probe `resources` by
+ * primary key. The old value indexes are their prefixes and go, so intake writes no more index
+ * entries than before. Statistics are gathered after migrations by openStore, not here.
+ */
+function searchAtVolume(): Migration {
+  const valueIndexes = [
+    { old: 'search_index_by_token', name: 'search_index_token_ids', columns: ['token_code', 'token_system'] },
+    { old: 'search_index_by_reference', name: 'search_index_reference_ids', columns: ['ref_id', 'ref_type'] },
+    { old: 'search_index_by_string', name: 'search_index_string_ids', columns: ['string_norm'] },
+    { old: 'search_index_by_date', name: 'search_index_date_ids', columns: ['date_low', 'date_high'] },
+  ];
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      for (const index of valueIndexes) {
+        await db.schema
+          .createIndex(index.name)
+          .on('search_index')
+          .columns(['tenant', 'resource_type', 'param', ...index.columns, 'resource_id'])
+          .execute();
+        await db.schema.dropIndex(index.old).execute();
+      }
+      // Exact string and uri matches had no index at all.
+      await db.schema
+        .createIndex('search_index_exact_ids')
+        .on('search_index')
+        .columns(['tenant', 'resource_type', 'param', 'string_exact', 'resource_id'])
+        .where(sql<SqlBool>`string_exact is not null`)
+        .execute();
+      await db.schema
+        .createIndex('search_index_uri_ids')
+        .on('search_index')
+        .columns(['tenant', 'resource_type', 'param', 'uri', 'resource_id'])
+        .where(sql<SqlBool>`uri is not null`)
+        .execute();
+    },
+  };
+}
+
 export function migrationProvider(engine: StoreEngine): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
@@ -259,6 +300,7 @@ export function migrationProvider(engine: StoreEngine): MigrationProvider {
         '0003_referrals_by_status': referralsByStatus(),
         '0004_chair_bookings': chairBookings(engine),
         '0005_auth': auth(engine),
+        '0007_search_at_volume': searchAtVolume(),
       };
     },
   };

@@ -247,7 +247,9 @@ export async function openStore(options: StoreOptions): Promise<OpenedResourceSt
     }
     const maxWaiting = options.maxWaitingRequests ?? 2 * (options.poolSize ?? DEFAULT_POOL_SIZE);
     const poolLoad = (): PoolLoad => ({ waiting: pool.waitingCount, maxWaiting });
-    return new KyselyResourceStore(db, engine, { poolLoad });
+    const store = new KyselyResourceStore(db, engine, { poolLoad });
+    await refreshStatisticsOrClose(store);
+    return store;
   }
   const db = openSqlite(options);
   try {
@@ -256,5 +258,20 @@ export async function openStore(options: StoreOptions): Promise<OpenedResourceSt
     await db.destroy();
     throw error;
   }
-  return new KyselyResourceStore(db, engine);
+  const store = new KyselyResourceStore(db, engine);
+  await refreshStatisticsOrClose(store);
+  return store;
+}
+
+/**
+ * Statistics after migrations, on every start: autovacuum may be off (it is on the machines this
+ * runs on), and a new index or a restored database has none, so the planner would guess.
+ */
+async function refreshStatisticsOrClose(store: KyselyResourceStore): Promise<void> {
+  try {
+    await store.refreshStatistics();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
 }

@@ -2,8 +2,13 @@
  * Turns parsed search criteria (src/fhir/search-parameters.ts) into Kysely conditions on
  * `resources as r`, written once for both engines.
  *
- * Each criterion is one EXISTS probe into `search_index` for that resource and parameter, its
- * values ORed inside; criteria are ANDed (https://hl7.org/fhir/R4/search.html#combining).
+ * Each positive criterion is an uncorrelated `(tenant, id) IN (SELECT tenant, resource_id FROM
+ * search_index WHERE param = … AND value …)`, its values ORed inside; criteria are ANDed
+ * (https://hl7.org/fhir/R4/search.html#combining). The subquery is a range scan of a value index
+ * that ends in resource_id (migration 0007), so it costs the matches of that criterion and never
+ * a probe per resource row: the planner starts from the rarest criterion (or walks the sort
+ * index and checks membership), see docs/search.md. Negated and `:missing` criteria stay a
+ * correlated NOT EXISTS on `search_index_by_resource`, the only shape that can say "no row".
  * `_id` and `_lastUpdated` are answered from the resource row itself.
  */
 import { sql, type Expression, type ExpressionBuilder, type RawBuilder, type SqlBool } from 'kysely';
@@ -105,8 +110,26 @@ function indexProbe(eb: ResourceExpressions, param: string, values?: (eb: IndexE
   return probe;
 }
 
+/** Which rows a search looks at: the criteria's subqueries are bounded by the same. */
+export interface SearchTarget {
+  tenants: readonly string[];
+  resourceType: string;
+}
+
+/** The ids (with their tenant) of the resources with a value for `param` matching `values`. */
+function matchingIds(eb: ResourceExpressions, target: SearchTarget, param: string, values: (eb: IndexExpressions) => Expression<SqlBool>) {
+  const ids = eb
+    .selectFrom('search_index as si')
+    .select(['si.tenant', 'si.resource_id'])
+    .where('si.tenant', 'in', target.tenants)
+    .where('si.resource_type', '=', target.resourceType)
+    .where('si.param', '=', param)
+    .where((ieb) => values(ieb as unknown as IndexExpressions));
+  return sql<SqlBool>`(${sql.ref('r.tenant')}, ${sql.ref('r.id')}) in (${ids})`;
+}
+
 /** The condition one criterion puts on `r`. */
-export function criterionCondition(eb: ResourceExpressions, criterion: ParsedCriterion): Expression<SqlBool> {
+export function criterionCondition(eb: ResourceExpressions, criterion: ParsedCriterion, target: SearchTarget): Expression<SqlBool> {
   switch (criterion.kind) {
     case 'id':
       return eb('r.id', 'in', criterion.ids);
@@ -120,15 +143,15 @@ export function criterionCondition(eb: ResourceExpressions, criterion: ParsedCri
       return criterion.missing ? eb.not(probe) : probe;
     }
     case 'token': {
-      const probe = eb.exists(indexProbe(eb, criterion.param, (ieb) => valueMatches(ieb, criterion)));
       // `:not` also matches resources with no value for the parameter
       // (https://hl7.org/fhir/R4/search.html#modifiers).
-      return criterion.negate ? eb.not(probe) : probe;
+      if (criterion.negate) return eb.not(eb.exists(indexProbe(eb, criterion.param, (ieb) => valueMatches(ieb, criterion))));
+      return matchingIds(eb, target, criterion.param, (ieb) => valueMatches(ieb, criterion));
     }
     case 'reference':
     case 'string':
     case 'date':
     case 'uri':
-      return eb.exists(indexProbe(eb, criterion.param, (ieb) => valueMatches(ieb, criterion)));
+      return matchingIds(eb, target, criterion.param, (ieb) => valueMatches(ieb, criterion));
   }
 }

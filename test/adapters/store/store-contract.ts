@@ -969,7 +969,8 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
         const without = await store.search(searchOf('ServiceRequest', 'status=active'));
         expect(without.total).to.equal(undefined);
         const countOnly = await store.search(searchOf('ServiceRequest', '', [A], { withTotal: true, count: 0 }));
-        expect(countOnly).to.deep.equal({ resources: [], total: 4 });
+        expect(countOnly.resources).to.deep.equal([]);
+        expect(countOnly.total).to.equal(4);
       });
 
       it('returns stored resources with their meta', async function () {
@@ -1038,6 +1039,41 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
         const store = ctx.store();
         const page = await store.search(searchOf('Task', '', [A], { offset: 100, count: 10 }));
         expect(page.resources).to.deep.equal([]);
+      });
+
+      /** Pages by keyset: each page starts after the cursor of the previous page's last resource. */
+      async function walkByCursor(store: ResourceStore, count: number, sort?: string[]): Promise<Task[]> {
+        const seen: Task[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await store.search<Task>(
+            searchOf('Task', 'status=requested', [A], { count, ...(sort ? { sort } : {}), ...(after !== undefined ? { after } : {}) }),
+          );
+          expect(page.cursors).to.have.length(page.resources.length);
+          seen.push(...page.resources);
+          if (page.resources.length < count) break;
+          after = page.cursors![page.resources.length - 1];
+        }
+        return seen;
+      }
+
+      for (const sort of [undefined, ['-_lastUpdated'], ['_id'], ['-_id'], ['-_lastUpdated', '_id'], ['_lastUpdated', '-_id']]) {
+        it(`pages by cursor in the same order as by offset (sort ${sort?.join(',') ?? 'default'})`, async function () {
+          const store = ctx.store();
+          const byCursor = (await walkByCursor(store, 4, sort)).map((t) => t.id);
+          expect(byCursor).to.have.length(TOTAL);
+          expect(byCursor).to.deep.equal((await walk(store, 25, sort)).map((t) => t.id));
+        });
+      }
+
+      it('refuses a cursor of another sort order, or no cursor at all, as a bad _cursor', async function () {
+        const store = ctx.store();
+        const first = await store.search(searchOf('Task', 'status=requested', [A], { count: 3 }));
+        const cursor = first.cursors![2]!;
+        const otherSort = await outcomeErrorOf(store.search(searchOf('Task', 'status=requested', [A], { count: 3, sort: ['_id'], after: cursor })));
+        expect(otherSort.outcome.issue.map((i) => i.expression?.[0])).to.deep.equal(['_cursor']);
+        const garbage = await outcomeErrorOf(store.search(searchOf('Task', 'status=requested', [A], { count: 3, after: 'not a cursor' })));
+        expect(garbage.outcome.issue.map((i) => i.expression?.[0])).to.deep.equal(['_cursor']);
       });
     });
 
