@@ -18,6 +18,7 @@ import type { ValueSetCodes } from './ajv-issues.js';
 import { BaseValidator } from './base-validator.js';
 import { isJsonObject } from './element-paths.js';
 import { DEFAULT_GENERATED_FILE, loadGeneratedValidators, REQUIRED_BINDINGS_FILE } from './generated-validators.js';
+import { InvariantChecker, type InvariantCounts } from './invariants.js';
 import { loadProfileSet, type ProfileSet } from './profile-set.js';
 
 export { GeneratedValidatorsMissingError } from './generated-validators.js';
@@ -28,6 +29,8 @@ export interface FhirValidatorOptions {
   profilesDir: string;
   /** The generated validator module; defaults to generated/fhir-validators.mjs in the project. */
   generatedFile?: string;
+  /** The vetted base R4 invariants; defaults to generated/r4-invariants.json. */
+  invariantsFile?: string;
 }
 
 export interface ValidateProfilesOptions {
@@ -43,8 +46,10 @@ export class FhirValidator {
   readonly #base: BaseValidator;
   readonly #profiles: ProfileSet;
   readonly #resourceTypes: readonly string[];
+  readonly #invariantCounts: InvariantCounts;
 
-  private constructor(base: BaseValidator, profiles: ProfileSet, resourceTypes: readonly string[]) {
+  private constructor(base: BaseValidator, profiles: ProfileSet, resourceTypes: readonly string[], invariantCounts: InvariantCounts) {
+    this.#invariantCounts = invariantCounts;
     this.#base = base;
     this.#profiles = profiles;
     this.#resourceTypes = resourceTypes;
@@ -57,9 +62,10 @@ export class FhirValidator {
   static async load(options: FhirValidatorOptions): Promise<FhirValidator> {
     const generated = await loadGeneratedValidators(options.generatedFile ?? DEFAULT_GENERATED_FILE, REQUIRED_BINDINGS_FILE);
     const bindings = JSON.parse(await readFile(REQUIRED_BINDINGS_FILE, 'utf8')) as { valueSets: ValueSetCodes };
-    const base = new BaseValidator(generated, bindings.valueSets);
+    const invariants = InvariantChecker.load(options.invariantsFile);
+    const base = new BaseValidator(generated, bindings.valueSets, invariants);
     const profiles = await loadProfileSet(options.profilesDir, base);
-    return new FhirValidator(base, profiles, generated.resourceTypes);
+    return new FhirValidator(base, profiles, generated.resourceTypes, invariants.counts);
   }
 
   /** Base R4: structure, primitive formats, required bindings on codes; nested resources too. */
@@ -127,6 +133,11 @@ export class FhirValidator {
   /** The CodeSystems and ValueSets published beside the profiles. */
   terminology(): Array<CodeSystem | ValueSet> {
     return [...this.#profiles.codeSystems, ...this.#profiles.valueSets];
+  }
+
+  /** How many base R4 invariants the definitions hold and how many run (docs/validation.md). */
+  invariantCounts(): InvariantCounts {
+    return this.#invariantCounts;
   }
 
   /** The R4 resource types validateBase knows (all 146). */
