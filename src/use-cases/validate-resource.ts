@@ -12,6 +12,7 @@ import type { Bundle, BundleEntry, OperationOutcome, OperationOutcomeIssue, Para
 import { REFERRAL_PROFILE_URL } from '../domain/referral-status.js';
 import { badRequest, dedupeIssues, errorIssue, informationIssue, operationOutcome, prefixIssues, warningIssue } from '../fhir/outcomes.js';
 import { withServerId } from '../fhir/resources.js';
+import { claimedProfiles } from '../fhir/validation/index.js';
 import type { GatewayDeps } from './deps.js';
 import { prepareReferral, referralProfileIssues } from './intake-referral.js';
 
@@ -77,7 +78,7 @@ export async function validateResource(
     if (typed.resourceType === 'ServiceRequest') {
       issues.push(...(await referralIssues(deps, input.tenant, typed as ServiceRequest, extraProfiles, { translate: !baseFailed })));
     } else {
-      const claimed = typed.meta?.profile ?? [];
+      const claimed = claimedProfiles(typed);
       if (claimed.length > 0) issues.push(...deps.validator.validateProfiles(typed, claimed, { unknownProfile: 'warning' }));
       if (extraProfiles.length > 0) issues.push(...deps.validator.validateProfiles(typed, extraProfiles));
       if (typed.resourceType === 'Bundle') {

@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { CodeSystem, OperationOutcomeIssue, Resource, StructureDefinition, ValueSet } from 'fhir/r4.js';
-import { issue } from '../outcomes.js';
+import { errorIssue, issue } from '../outcomes.js';
 import type { ValueSetCodes } from './ajv-issues.js';
 import { BaseValidator } from './base-validator.js';
 import { isJsonObject } from './element-paths.js';
@@ -82,12 +82,20 @@ export class FhirValidator {
     const record = resource as unknown as Record<string, unknown>;
     if (!isJsonObject(record) || typeof record.resourceType !== 'string') return [];
     const type = record.resourceType;
-    const claimed = resource.meta?.profile ?? [];
+    // meta.profile of the wrong shape (a string) is a base issue already; it names no profile here.
+    const claimed = claimedProfiles(resource);
     const issues: OperationOutcomeIssue[] = [];
-    for (const url of new Set(profileUrls.map((u) => u.split('|')[0] ?? u))) {
+    for (const url of new Set(profileUrls.filter((u) => typeof u === 'string').map((u) => u.split('|')[0] ?? u))) {
       const profile = this.#profiles.compiled.get(url);
       if (profile) {
         issues.push(...profile.check(record, type));
+        continue;
+      }
+      const baseType = url.startsWith(BASE_DEFINITION_PREFIX) ? url.slice(BASE_DEFINITION_PREFIX.length) : undefined;
+      if (baseType !== undefined && this.#resourceTypes.includes(baseType)) {
+        // The base definition of a resource type (https://hl7.org/fhir/R4/resource-operation-validate.html):
+        // validateBase checks it; here only the type can disagree.
+        if (baseType !== type) issues.push(errorIssue('invalid', `The resource is a ${type}, so it cannot conform to ${url}`, `${type}.resourceType`));
         continue;
       }
       const index = claimed.findIndex((c) => c.split('|')[0] === url);
@@ -115,9 +123,7 @@ export class FhirValidator {
     if (!isJsonObject(resource) || typeof resource.resourceType !== 'string' || !this.#resourceTypes.includes(resource.resourceType)) return base;
     const typed = resource as unknown as Resource;
     const requested = options.profiles ?? [];
-    const claimed = (Array.isArray(typed.meta?.profile) ? typed.meta.profile : []).filter(
-      (p): p is string => typeof p === 'string' && !requested.includes(p),
-    );
+    const claimed = claimedProfiles(typed).filter((p) => !requested.includes(p));
     const profile = [
       ...this.validateProfiles(typed, requested, { unknownProfile: 'error' }),
       ...this.validateProfiles(typed, claimed, { unknownProfile: 'warning' }),
@@ -144,6 +150,16 @@ export class FhirValidator {
   supportedResourceTypes(): string[] {
     return [...this.#resourceTypes];
   }
+}
+
+/** Canonical URLs of the base R4 definitions: http://hl7.org/fhir/StructureDefinition/ServiceRequest. */
+export const BASE_DEFINITION_PREFIX = 'http://hl7.org/fhir/StructureDefinition/';
+
+/** The profiles a resource claims, whatever shape its meta.profile has (only strings in an array count). */
+export function claimedProfiles(resource: Resource): string[] {
+  const meta: unknown = resource.meta;
+  const profile = typeof meta === 'object' && meta !== null ? (meta as { profile?: unknown }).profile : undefined;
+  return Array.isArray(profile) ? profile.filter((p): p is string => typeof p === 'string') : [];
 }
 
 const issueKey = (i: OperationOutcomeIssue): string => `${i.code}|${i.expression?.join('|') ?? ''}`;
