@@ -8,7 +8,8 @@
  *
  * Selection (from the manifest): version 4.0; a JSON file; no profile, profiles, supporting,
  * packages, logical model, fetcher, package map, reference validation, bundle parameter, IPS,
- * certificate or SNOMED edition; not in the tx, tx-advanced, cdshooks, shc, json5 or matchetype
+ * certificate or SNOMED edition; no option that changes the validator's default mode
+ * (validateContains, security-checks, best-practice, examples...); not in the tx, tx-advanced, cdshooks, shc, json5 or matchetype
  * modules; use-test not false; an expected outcome for the Java reference validator on disk.
  * Expected verdict: invalid when the Java outcome has an issue of severity error or fatal.
  * Ours: the gateway's `POST /fhir/$validate` verdict (FhirValidator.validate: base R4, invariants,
@@ -32,6 +33,8 @@ interface ManifestCase {
 }
 
 const NEEDS_MORE = ['profile', 'profiles', 'supporting', 'supporting5', 'packages', 'logical', 'fetcher', 'package-map', 'validateReference', 'bundle-param', 'ips', 'certificate', 'sct', 'tx-dependent'];
+/** Validator options that change what the default validator reports (see the manifest's documentation). */
+const OTHER_MODES = ['validateContains', 'security-checks', 'best-practice', 'for-publication', 'examples', 'allowed-extension-domain', 'assumeValidRestReferences', 'no-experimental-content', 'noHtmlInMarkdown'];
 const OTHER_MODULES = new Set(['tx', 'tx-advanced', 'cdshooks', 'shc', 'json5', 'matchetype']);
 
 const root = process.env.HL7_TEST_CASES;
@@ -47,6 +50,7 @@ const selected = manifest['test-cases'].filter(
     c.version?.startsWith('4.0') &&
     c.file.endsWith('.json') &&
     !NEEDS_MORE.some((k) => k in c) &&
+    !OTHER_MODES.some((k) => k in c) &&
     !OTHER_MODULES.has(c.module ?? '') &&
     c['use-test'] !== false &&
     typeof c.java === 'string' &&

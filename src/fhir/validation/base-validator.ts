@@ -9,6 +9,7 @@ import { issuesFromAjvErrors, type ValueSetCodes } from './ajv-issues.js';
 import { describeJson, isJsonObject } from './element-paths.js';
 import type { GeneratedValidators } from './generated-validators.js';
 import type { InvariantChecker } from './invariants.js';
+import { bundleRuleIssues } from './bundle-rules.js';
 import { nestedResources } from './nested-resources.js';
 import { stringCharacterProblem, stringRuleIssues } from './string-rules.js';
 
@@ -55,6 +56,7 @@ export class BaseValidator {
     }
     const issues = valid ? [] : issuesFromAjvErrors(validator.errors ?? [], { resource, root, valueSets: this.#valueSets });
     if (this.#invariants) issues.push(...this.#invariants.check(resource, type, root, { evaluateFhirPath: valid, rootResource }));
+    if (type === 'Bundle') issues.push(...bundleRuleIssues(resource, root));
     for (const nested of nestedResources(resource)) {
       const nestedType = nested.resource.resourceType;
       // Without a string resourceType the holder's own check has already said so.

@@ -19,6 +19,12 @@ import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import { errorIssue, issue } from '../outcomes.js';
 import { fhirPathStep, isJsonObject } from './element-paths.js';
 import { GeneratedValidatorsMissingError } from './generated-validators.js';
+import { xhtmlIssues } from './xhtml-rules.js';
+
+/** The R4 core extensions' value types (scripts/generate-invariants.mjs --extract). */
+const CORE_EXTENSIONS = (
+  JSON.parse(readFileSync(fileURLToPath(new URL('./core-extensions.json', import.meta.url)), 'utf8')) as { extensions: Record<string, string[]> }
+).extensions;
 
 export const DEFAULT_INVARIANTS_FILE = fileURLToPath(new URL('../../../generated/r4-invariants.json', import.meta.url));
 
@@ -91,6 +97,7 @@ export class InvariantChecker {
   check(resource: Record<string, unknown>, type: string, at: string, options: { evaluateFhirPath: boolean; rootResource: unknown }): OperationOutcomeIssue[] {
     const issues: OperationOutcomeIssue[] = [];
     const env = { resource, rootResource: options.rootResource };
+    const elementIds = new Set<string>();
     const visit = (value: unknown, elementPath: string, expression: string, constraintPaths: readonly string[]): void => {
       if (options.evaluateFhirPath) {
         for (const path of constraintPaths) {
@@ -98,6 +105,14 @@ export class InvariantChecker {
         }
       }
       if (!isJsonObject(value)) return;
+      // https://hl7.org/fhir/R4/element-definitions.html#Element.id: unique within the resource.
+      // ElementDefinition ids are element paths, which a snapshot and a differential share.
+      if (value !== resource && typeof value.id === 'string' && elementPath !== 'ElementDefinition') {
+        if (elementIds.has(value.id)) issues.push(errorIssue('invalid', `Duplicate element id '${value.id.slice(0, 64)}': an element id is unique within its resource`, `${expression}.id`));
+        elementIds.add(value.id);
+      }
+      if (elementPath === 'Extension') issues.push(...coreExtensionIssues(value, expression));
+      if (elementPath === 'Attachment') issues.push(...attachmentSizeIssues(value, expression));
       for (const [name, child] of Object.entries(value)) {
         if (name === 'resourceType' || name === 'contained') continue;
         const primitiveExtension = name.startsWith('_');
@@ -109,6 +124,10 @@ export class InvariantChecker {
           if (!primitiveExtension && DATE_TYPES.has(target.type)) {
             const problem = typeof item === 'string' && R4_FORMAT[target.type]?.test(item) ? impossibleDate(item) : undefined;
             if (problem) issues.push(errorIssue('value', `${problem}: not a real ${target.type}`, itemExpression));
+            return;
+          }
+          if (target.type === 'xhtml' && typeof item === 'string') {
+            issues.push(...xhtmlIssues(item, itemExpression));
             return;
           }
           if (target.type.startsWith('System.') || /^[a-z]/.test(target.type)) return; // other primitives: the schema's job
@@ -124,11 +143,11 @@ export class InvariantChecker {
   #evaluate(invariant: CompiledInvariant, value: unknown, env: Record<string, unknown>, expression: string, issues: OperationOutcomeIssue[]): void {
     let ok: boolean;
     try {
-      // A base invariant is broken when it evaluates to `false`. Several R4 expressions yield
-      // empty where the element they test is absent (ref-1 on a display-only Reference:
-      // `reference.startsWith('#').not() or ...`), which the reference validator lets pass too.
+      // An invariant holds only when it evaluates to exactly `true`
+      // (https://hl7.org/fhir/R4/conformance-rules.html#constraints): per-1 between a date and a
+      // dateTime of another precision is empty, which the reference validator refuses too.
       const result = invariant.evaluate(value, env);
-      ok = !(result.length === 1 && result[0] === false);
+      ok = result.length === 1 && result[0] === true;
     } catch {
       // fhirpath.js throws on inputs the schema refuses (a string where an object belongs): that
       // issue is already reported; an invariant that cannot be evaluated is not a finding.
@@ -136,6 +155,37 @@ export class InvariantChecker {
     }
     if (!ok) issues.push(issue(invariant.severity, 'invariant', `${invariant.key}: ${invariant.human}`, expression));
   }
+}
+
+/**
+ * A core extension carries a value of a type its definition allows
+ * (https://hl7.org/fhir/R4/extensibility.html#Extension: "the value[x] SHALL be one of the types
+ * the extension definition allows"); a complex one has no value.
+ */
+function coreExtensionIssues(extension: Record<string, unknown>, at: string): OperationOutcomeIssue[] {
+  const url = typeof extension.url === 'string' ? extension.url.split('|')[0] : undefined;
+  const allowed = url ? CORE_EXTENSIONS[url] : undefined;
+  if (!allowed) return [];
+  const valueKey = Object.keys(extension).find((k) => k.startsWith('value') && k.length > 5);
+  if (!valueKey) return [];
+  const suffix = valueKey.slice(5);
+  const type = allowed.find((t) => t.toLowerCase() === suffix.toLowerCase());
+  if (type) return [];
+  const expected = allowed.length === 0 ? 'no value (it is a complex extension)' : allowed.map((t) => `value${t.charAt(0).toUpperCase()}${t.slice(1)}`).join(' or ');
+  return [errorIssue('structure', `The extension ${url} takes ${expected}, not ${valueKey}`, `${at}${fhirPathStep(valueKey)}`)];
+}
+
+/**
+ * Attachment.size is "the number of bytes of data that make up this attachment (before base64
+ * encoding, if that is done)" (https://hl7.org/fhir/R4/datatypes-definitions.html#Attachment.size):
+ * with the data inline, the two must agree.
+ */
+function attachmentSizeIssues(attachment: Record<string, unknown>, at: string): OperationOutcomeIssue[] {
+  const { data, size } = attachment;
+  if (typeof data !== 'string' || typeof size !== 'number' || !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(data)) return [];
+  const actual = Buffer.from(data, 'base64').length;
+  if (actual === size) return [];
+  return [errorIssue('value', `Attachment.size says ${size} bytes but the data holds ${actual}`, `${at}.size`)];
 }
 
 /** Resource, DomainResource (when it is one) and the type itself declare invariants on the root. */
