@@ -56,7 +56,7 @@ export class BaseValidator {
     }
     const issues = valid ? [] : issuesFromAjvErrors(validator.errors ?? [], { resource, root, valueSets: this.#valueSets });
     if (this.#invariants) issues.push(...this.#invariants.check(resource, type, root, { evaluateFhirPath: valid, rootResource }));
-    if (type === 'Bundle') issues.push(...bundleRuleIssues(resource, root));
+    if (this.#invariants && type === 'Bundle') issues.push(...bundleRuleIssues(resource, root));
     for (const nested of nestedResources(resource)) {
       const nestedType = nested.resource.resourceType;
       // Without a string resourceType the holder's own check has already said so.

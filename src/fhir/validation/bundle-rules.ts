@@ -8,7 +8,8 @@
  * - a RESTful `fullUrl` (`.../Patient/123`, optionally `/_history/n`) ends with the resource's own
  *   type and id;
  * - one resource per type and id: two entries that are both `Patient/1` (outside a history
- *   Bundle, where versions repeat) make every reference to it ambiguous;
+ *   Bundle, where versions repeat; from two servers, as RESTful fullUrls say, they are two) make
+ *   every reference to it ambiguous;
  * - a link relation that names one page (`self`, `first`, `previous`, `next`, `last`) occurs
  *   once (https://hl7.org/fhir/R4/http.html#paging);
  * - a search result has an id (https://hl7.org/fhir/R4/bundle.html#searchset: entries are
@@ -47,12 +48,14 @@ export function bundleRuleIssues(bundle: Record<string, unknown>, at: string): O
     if (resource && typeof resource.resourceType === 'string') {
       if (typeof resource.id === 'string' && type !== 'history') {
         const key = `${resource.resourceType}/${resource.id}`;
+        // The same id on two servers is two resources: a RESTful fullUrl is the identity.
+        const identity = typeof fullUrl === 'string' && /^https?:/.test(fullUrl) && RESTFUL_TAIL.test(fullUrl) ? fullUrl.replace(/\/_history\/.*$/, '') : key;
         const versioned = isJsonObject(resource.meta) && typeof resource.meta.versionId === 'string' ? `|${resource.meta.versionId}` : '';
-        const first = firstByTypeAndId.get(key + versioned);
+        const first = firstByTypeAndId.get(identity + versioned);
         if (first !== undefined) {
           issues.push(errorIssue('invalid', `Duplicate resource ${key}: entry[${first}] is ${key} too`, `${where}.resource.id`));
         } else {
-          firstByTypeAndId.set(key + versioned, index);
+          firstByTypeAndId.set(identity + versioned, index);
         }
       }
       const mode = isJsonObject(entry.search) ? entry.search.mode : undefined;

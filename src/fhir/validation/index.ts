@@ -31,6 +31,11 @@ export interface FhirValidatorOptions {
   generatedFile?: string;
   /** The vetted base R4 invariants; defaults to generated/r4-invariants.json. */
   invariantsFile?: string;
+  /**
+   * Evaluate the base R4 invariants, Bundle-independent rules and calendar dates (default true).
+   * Off only for bench/validation.ts, which measures what they cost.
+   */
+  baseInvariants?: boolean;
 }
 
 export interface ValidateProfilesOptions {
@@ -63,7 +68,7 @@ export class FhirValidator {
     const generated = await loadGeneratedValidators(options.generatedFile ?? DEFAULT_GENERATED_FILE, REQUIRED_BINDINGS_FILE);
     const bindings = JSON.parse(await readFile(REQUIRED_BINDINGS_FILE, 'utf8')) as { valueSets: ValueSetCodes };
     const invariants = InvariantChecker.load(options.invariantsFile);
-    const base = new BaseValidator(generated, bindings.valueSets, invariants);
+    const base = new BaseValidator(generated, bindings.valueSets, options.baseInvariants === false ? undefined : invariants);
     const profiles = await loadProfileSet(options.profilesDir, base);
     return new FhirValidator(base, profiles, generated.resourceTypes, invariants.counts);
   }

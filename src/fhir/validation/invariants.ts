@@ -66,9 +66,12 @@ const model = r4Model as unknown as {
 export class InvariantChecker {
   readonly counts: InvariantCounts;
   readonly #byPath = new Map<string, CompiledInvariant[]>();
+  /** Human text of the invariants checked natively here, by key (dom-3, ref-1). */
+  readonly #nativeHuman = new Map<string, string>();
 
   private constructor(generated: GeneratedInvariants) {
     this.counts = generated.counts;
+    for (const native of generated.notRun) if (native.checkedNatively) this.#nativeHuman.set(native.key, native.human);
     for (const definition of generated.run) {
       const evaluate = fhirpath.compile({ base: definition.path.replace(/\[x\]$/, ''), expression: definition.expression }, r4Model, {
         traceFn: () => undefined,
@@ -137,6 +140,53 @@ export class InvariantChecker {
       }
     };
     visit(resource, type, at, resourceConstraintPaths(type));
+    if (options.evaluateFhirPath) issues.push(...this.#containedReferenceIssues(resource, at, options.rootResource));
+    return issues;
+  }
+
+  /**
+   * dom-3 and ref-1 (https://hl7.org/fhir/R4/domainresource.html#invs,
+   * https://hl7.org/fhir/R4/references.html#invs) in one walk: every contained resource is
+   * referred to by `#id` from somewhere in the resource (or refers to its container with `#`),
+   * and every `#id` Reference names a contained resource of the root resource.
+   */
+  #containedReferenceIssues(resource: Record<string, unknown>, at: string, rootResource: unknown): OperationOutcomeIssue[] {
+    const issues: OperationOutcomeIssue[] = [];
+    const containedIds = (holder: unknown): Set<string> =>
+      new Set(
+        (isJsonObject(holder) && Array.isArray(holder.contained) ? holder.contained : [])
+          .map((c: unknown) => (isJsonObject(c) && typeof c.id === 'string' ? c.id : undefined))
+          .filter((id): id is string => id !== undefined),
+      );
+    const rootIds = containedIds(rootResource);
+    const localRefs = new Set<string>();
+    const walk = (value: unknown, expression: string, inContained: boolean): void => {
+      if (Array.isArray(value)) {
+        value.forEach((item, i) => walk(item, `${expression}[${i}]`, inContained));
+        return;
+      }
+      if (typeof value === 'string') {
+        if (value.startsWith('#')) localRefs.add(value);
+        return;
+      }
+      if (!isJsonObject(value)) return;
+      if (!inContained && typeof value.reference === 'string' && value.reference.startsWith('#') && value.reference !== '#' && !rootIds.has(value.reference.slice(1))) {
+        issues.push(issue('error', 'invariant', `ref-1: ${this.#nativeHuman.get('ref-1') ?? 'a local reference names a contained resource'}`, expression));
+      }
+      for (const [name, child] of Object.entries(value)) {
+        if (name === 'contained' && value === resource) walk(child, `${expression}.contained`, true);
+        else walk(child, `${expression}${fhirPathStep(name)}`, inContained);
+      }
+    };
+    walk(resource, at, false);
+    const contained = Array.isArray(resource.contained) ? resource.contained : [];
+    contained.forEach((item: unknown) => {
+      if (!isJsonObject(item) || typeof item.id !== 'string') return;
+      const refersToContainer = JSON.stringify(item).includes('"#"');
+      if (!localRefs.has(`#${item.id}`) && !refersToContainer) {
+        issues.push(issue('error', 'invariant', `dom-3: ${this.#nativeHuman.get('dom-3') ?? 'a contained resource is referred to from elsewhere in the resource'}`, at));
+      }
+    });
     return issues;
   }
 
