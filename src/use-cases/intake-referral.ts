@@ -24,6 +24,19 @@ import { visibleTenants, type GatewayDeps, type ResourceValidator } from './deps
 export type StoredServiceRequest = ServiceRequest & { id: string };
 
 /**
+ * A `#id` reference means "contained in this resource" (ref-1,
+ * https://hl7.org/fhir/R4/references.html#contained): copied into the Task it would dangle. The
+ * Task names the contained resource logically, by its identifier, else by its display.
+ */
+function outsideReference(reference: Reference, serviceRequest: Resource & { contained?: Resource[] }): Reference {
+  if (!reference.reference?.startsWith('#')) return reference;
+  const contained = serviceRequest.contained?.find((c) => `#${c.id}` === reference.reference) as (Resource & { identifier?: Reference['identifier'][] }) | undefined;
+  const identifier = contained?.identifier?.[0];
+  const { reference: _local, ...rest } = reference;
+  return { ...rest, ...(identifier ? { identifier } : {}), ...(rest.display || identifier ? {} : { display: `${contained?.resourceType ?? 'Resource'} contained in the order` }) };
+}
+
+/**
  * Profile issues for a referral: the infusion-referral profile always applies (its problems are
  * errors); other profiles the ServiceRequest claims in meta.profile are checked too, but one this
  * server does not know (US Core, say) is only a warning, never a reason to refuse the order.
@@ -198,8 +211,8 @@ export async function recordReferral(tx: ResourceWriter, prepared: PreparedRefer
         taskId: prepared.taskId,
         referralId: prepared.referralId,
         serviceRequestId: prepared.serviceRequest.id,
-        patient: translation.referral.patient,
-        requester: translation.referral.requester,
+        patient: outsideReference(translation.referral.patient, prepared.serviceRequest),
+        requester: outsideReference(translation.referral.requester, prepared.serviceRequest),
         status,
         rejectionReasons,
         ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}),

@@ -83,7 +83,14 @@ describe('FHIR API: referral intake', function () {
         expect(tasks[0].status).to.equal('in-progress');
         expect(tasks[0].businessStatus.coding[0].code).to.equal('verifying-coverage');
         expect(tasks[0].code.coding[0].code).to.equal('fulfill');
-        expect(tasks[0].for).to.deep.equal(serviceRequest.subject);
+        // A patient contained in the order is named by identifier: '#patient' would dangle in the Task (ref-1).
+        const subject = serviceRequest.subject;
+        if (subject.reference?.startsWith('#')) {
+          const patient = serviceRequest.contained.find((c: any) => `#${c.id}` === subject.reference);
+          expect(tasks[0].for).to.deep.equal({ identifier: patient.identifier[0] });
+        } else {
+          expect(tasks[0].for).to.deep.equal(subject);
+        }
       });
     }
 
