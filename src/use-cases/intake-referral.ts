@@ -10,6 +10,7 @@
 import type { OperationOutcomeIssue, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
 import { buildReferralTask } from '../domain/referral-task.js';
 import { containedAsLogical, gatewayReceiver, referencesForReceiver } from '../domain/receiver-references.js';
+import { claimedProfiles } from '../fhir/validation/index.js';
 import { taskWriteBack } from '../domain/write-back.js';
 import { translateServiceRequest, type EhrReferences, type RejectionReason, type TranslationResult } from '../domain/referral.js';
 import type { SiteCheckResult } from '../domain/site-check.js';
@@ -29,7 +30,7 @@ export type StoredServiceRequest = ServiceRequest & { id: string };
  * server does not know (US Core, say) is only a warning, never a reason to refuse the order.
  */
 export function referralProfileIssues(validator: ResourceValidator, serviceRequest: Resource): OperationOutcomeIssue[] {
-  const claimed = (serviceRequest.meta?.profile ?? []).filter((p) => p !== REFERRAL_PROFILE_URL);
+  const claimed = claimedProfiles(serviceRequest).filter((p) => p !== REFERRAL_PROFILE_URL);
   return [
     ...validator.validateProfiles(serviceRequest, [REFERRAL_PROFILE_URL]),
     ...(claimed.length > 0 ? validator.validateProfiles(serviceRequest, claimed, { unknownProfile: 'warning' }) : []),

@@ -4,14 +4,17 @@
  *
  * The body is the resource itself or a Parameters with `resource` and optional `profile`.
  * Validation covers base R4, the profiles the resource claims in meta.profile and the `profile`
- * parameter. On ServiceRequest/$validate (and for ServiceRequests inside a Bundle) it is exactly
- * what intake does: the infusion-referral profile is always applied and the referral is
- * translated, so catalog and reference problems show up too. Nothing is stored.
+ * parameter (base canonical URLs such as http://hl7.org/fhir/StructureDefinition/Patient
+ * included). On ServiceRequest/$validate (and for ServiceRequests inside a Bundle, as a
+ * transaction is taken in) it is exactly what intake does: the infusion-referral profile is always
+ * applied and the referral is translated, so catalog and reference problems show up too. A
+ * ServiceRequest sent to POST /fhir/$validate gets base R4 and its profiles only. Nothing is stored.
  */
 import type { Bundle, BundleEntry, OperationOutcome, OperationOutcomeIssue, Parameters, Resource, ServiceRequest } from 'fhir/r4.js';
 import { REFERRAL_PROFILE_URL } from '../domain/referral-status.js';
 import { badRequest, dedupeIssues, errorIssue, informationIssue, operationOutcome, prefixIssues, warningIssue } from '../fhir/outcomes.js';
 import { withServerId } from '../fhir/resources.js';
+import { claimedProfiles } from '../fhir/validation/index.js';
 import type { GatewayDeps } from './deps.js';
 import { prepareReferral, referralProfileIssues } from './intake-referral.js';
 
@@ -74,10 +77,12 @@ export async function validateResource(
   if (typeof resource === 'object' && resource !== null && typeof resourceType === 'string') {
     const typed = resource as Resource;
     const baseFailed = issues.some((i) => i.severity === 'error');
-    if (typed.resourceType === 'ServiceRequest') {
+    // ServiceRequest/$validate is intake's validation; POST /fhir/$validate is base R4 plus the
+    // profiles asked for and claimed (docs/validation.md).
+    if (typed.resourceType === 'ServiceRequest' && input.resourceTypeFromUrl === 'ServiceRequest') {
       issues.push(...(await referralIssues(deps, input.tenant, typed as ServiceRequest, extraProfiles, { translate: !baseFailed })));
     } else {
-      const claimed = typed.meta?.profile ?? [];
+      const claimed = claimedProfiles(typed);
       if (claimed.length > 0) issues.push(...deps.validator.validateProfiles(typed, claimed, { unknownProfile: 'warning' }));
       if (extraProfiles.length > 0) issues.push(...deps.validator.validateProfiles(typed, extraProfiles));
       if (typed.resourceType === 'Bundle') {

@@ -8,6 +8,8 @@ import { errorIssue } from '../outcomes.js';
 import { issuesFromAjvErrors, type ValueSetCodes } from './ajv-issues.js';
 import { describeJson, isJsonObject } from './element-paths.js';
 import type { GeneratedValidators } from './generated-validators.js';
+import type { InvariantChecker } from './invariants.js';
+import { bundleRuleIssues } from './bundle-rules.js';
 import { nestedResources } from './nested-resources.js';
 import { stringCharacterProblem, stringRuleIssues } from './string-rules.js';
 
@@ -17,10 +19,12 @@ const MAX_NESTING = 16;
 export class BaseValidator {
   readonly #generated: GeneratedValidators;
   readonly #valueSets: ValueSetCodes;
+  readonly #invariants: InvariantChecker | undefined;
 
-  constructor(generated: GeneratedValidators, valueSets: ValueSetCodes) {
+  constructor(generated: GeneratedValidators, valueSets: ValueSetCodes, invariants?: InvariantChecker) {
     this.#generated = generated;
     this.#valueSets = valueSets;
+    this.#invariants = invariants;
   }
 
   validate(resource: unknown): OperationOutcomeIssue[] {
@@ -32,10 +36,10 @@ export class BaseValidator {
       return [errorIssue('structure', 'Missing resourceType: every resource names its type', 'Resource.resourceType')];
     }
     const strings = stringRuleIssues(resource, stringCharacterProblem(type) === undefined ? type : 'Resource');
-    return [...this.#validateAt(resource, type, undefined, 0), ...strings];
+    return [...this.#validateAt(resource, type, undefined, 0, resource), ...strings];
   }
 
-  #validateAt(resource: Record<string, unknown>, type: string, path: string | undefined, depth: number): OperationOutcomeIssue[] {
+  #validateAt(resource: Record<string, unknown>, type: string, path: string | undefined, depth: number, rootResource: unknown): OperationOutcomeIssue[] {
     const validator = this.#generated.validatorFor(type);
     if (!validator) {
       return [errorIssue('structure', `Unknown resource type '${type.slice(0, 64)}': not a FHIR R4 resource`, `${path ?? 'Resource'}.resourceType`)];
@@ -51,6 +55,8 @@ export class BaseValidator {
       throw err;
     }
     const issues = valid ? [] : issuesFromAjvErrors(validator.errors ?? [], { resource, root, valueSets: this.#valueSets });
+    if (this.#invariants) issues.push(...this.#invariants.check(resource, type, root, { evaluateFhirPath: valid, rootResource }));
+    if (this.#invariants && type === 'Bundle') issues.push(...bundleRuleIssues(resource, root));
     for (const nested of nestedResources(resource)) {
       const nestedType = nested.resource.resourceType;
       // Without a string resourceType the holder's own check has already said so.
@@ -63,7 +69,9 @@ export class BaseValidator {
         // dom-2 (https://hl7.org/fhir/R4/domainresource.html#invs): contained resources are flat.
         issues.push(errorIssue('invariant', 'dom-2: A contained resource cannot contain resources itself; contain them all in the outer resource', `${root}${nested.path}.contained`));
       }
-      issues.push(...this.#validateAt(nested.resource, nestedType, root + nested.path, depth + 1));
+      // %rootResource is the container for contained resources only; a Bundle entry is its own root.
+      const nestedRoot = nested.path.startsWith('.contained[') ? rootResource : nested.resource;
+      issues.push(...this.#validateAt(nested.resource, nestedType, root + nested.path, depth + 1, nestedRoot));
     }
     return issues;
   }

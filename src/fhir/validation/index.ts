@@ -13,11 +13,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { CodeSystem, OperationOutcomeIssue, Resource, StructureDefinition, ValueSet } from 'fhir/r4.js';
-import { issue } from '../outcomes.js';
+import { errorIssue, issue } from '../outcomes.js';
 import type { ValueSetCodes } from './ajv-issues.js';
 import { BaseValidator } from './base-validator.js';
 import { isJsonObject } from './element-paths.js';
 import { DEFAULT_GENERATED_FILE, loadGeneratedValidators, REQUIRED_BINDINGS_FILE } from './generated-validators.js';
+import { InvariantChecker, type InvariantCounts } from './invariants.js';
 import { loadProfileSet, type ProfileSet } from './profile-set.js';
 
 export { GeneratedValidatorsMissingError } from './generated-validators.js';
@@ -28,6 +29,13 @@ export interface FhirValidatorOptions {
   profilesDir: string;
   /** The generated validator module; defaults to generated/fhir-validators.mjs in the project. */
   generatedFile?: string;
+  /** The vetted base R4 invariants; defaults to generated/r4-invariants.json. */
+  invariantsFile?: string;
+  /**
+   * Evaluate the base R4 invariants, Bundle-independent rules and calendar dates (default true).
+   * Off only for bench/validation.ts, which measures what they cost.
+   */
+  baseInvariants?: boolean;
 }
 
 export interface ValidateProfilesOptions {
@@ -43,8 +51,10 @@ export class FhirValidator {
   readonly #base: BaseValidator;
   readonly #profiles: ProfileSet;
   readonly #resourceTypes: readonly string[];
+  readonly #invariantCounts: InvariantCounts;
 
-  private constructor(base: BaseValidator, profiles: ProfileSet, resourceTypes: readonly string[]) {
+  private constructor(base: BaseValidator, profiles: ProfileSet, resourceTypes: readonly string[], invariantCounts: InvariantCounts) {
+    this.#invariantCounts = invariantCounts;
     this.#base = base;
     this.#profiles = profiles;
     this.#resourceTypes = resourceTypes;
@@ -57,9 +67,10 @@ export class FhirValidator {
   static async load(options: FhirValidatorOptions): Promise<FhirValidator> {
     const generated = await loadGeneratedValidators(options.generatedFile ?? DEFAULT_GENERATED_FILE, REQUIRED_BINDINGS_FILE);
     const bindings = JSON.parse(await readFile(REQUIRED_BINDINGS_FILE, 'utf8')) as { valueSets: ValueSetCodes };
-    const base = new BaseValidator(generated, bindings.valueSets);
+    const invariants = InvariantChecker.load(options.invariantsFile);
+    const base = new BaseValidator(generated, bindings.valueSets, options.baseInvariants === false ? undefined : invariants);
     const profiles = await loadProfileSet(options.profilesDir, base);
-    return new FhirValidator(base, profiles, generated.resourceTypes);
+    return new FhirValidator(base, profiles, generated.resourceTypes, invariants.counts);
   }
 
   /** Base R4: structure, primitive formats, required bindings on codes; nested resources too. */
@@ -76,12 +87,20 @@ export class FhirValidator {
     const record = resource as unknown as Record<string, unknown>;
     if (!isJsonObject(record) || typeof record.resourceType !== 'string') return [];
     const type = record.resourceType;
-    const claimed = resource.meta?.profile ?? [];
+    // meta.profile of the wrong shape (a string) is a base issue already; it names no profile here.
+    const claimed = claimedProfiles(resource);
     const issues: OperationOutcomeIssue[] = [];
-    for (const url of new Set(profileUrls.map((u) => u.split('|')[0] ?? u))) {
+    for (const url of new Set(profileUrls.filter((u) => typeof u === 'string').map((u) => u.split('|')[0] ?? u))) {
       const profile = this.#profiles.compiled.get(url);
       if (profile) {
         issues.push(...profile.check(record, type));
+        continue;
+      }
+      const baseType = url.startsWith(BASE_DEFINITION_PREFIX) ? url.slice(BASE_DEFINITION_PREFIX.length) : undefined;
+      if (baseType !== undefined && this.#resourceTypes.includes(baseType)) {
+        // The base definition of a resource type (https://hl7.org/fhir/R4/resource-operation-validate.html):
+        // validateBase checks it; here only the type can disagree.
+        if (baseType !== type) issues.push(errorIssue('invalid', `The resource is a ${type}, so it cannot conform to ${url}`, `${type}.resourceType`));
         continue;
       }
       const index = claimed.findIndex((c) => c.split('|')[0] === url);
@@ -109,9 +128,7 @@ export class FhirValidator {
     if (!isJsonObject(resource) || typeof resource.resourceType !== 'string' || !this.#resourceTypes.includes(resource.resourceType)) return base;
     const typed = resource as unknown as Resource;
     const requested = options.profiles ?? [];
-    const claimed = (Array.isArray(typed.meta?.profile) ? typed.meta.profile : []).filter(
-      (p): p is string => typeof p === 'string' && !requested.includes(p),
-    );
+    const claimed = claimedProfiles(typed).filter((p) => !requested.includes(p));
     const profile = [
       ...this.validateProfiles(typed, requested, { unknownProfile: 'error' }),
       ...this.validateProfiles(typed, claimed, { unknownProfile: 'warning' }),
@@ -129,10 +146,25 @@ export class FhirValidator {
     return [...this.#profiles.codeSystems, ...this.#profiles.valueSets];
   }
 
+  /** How many base R4 invariants the definitions hold and how many run (docs/validation.md). */
+  invariantCounts(): InvariantCounts {
+    return this.#invariantCounts;
+  }
+
   /** The R4 resource types validateBase knows (all 146). */
   supportedResourceTypes(): string[] {
     return [...this.#resourceTypes];
   }
+}
+
+/** Canonical URLs of the base R4 definitions: http://hl7.org/fhir/StructureDefinition/ServiceRequest. */
+export const BASE_DEFINITION_PREFIX = 'http://hl7.org/fhir/StructureDefinition/';
+
+/** The profiles a resource claims, whatever shape its meta.profile has (only strings in an array count). */
+export function claimedProfiles(resource: Resource): string[] {
+  const meta: unknown = resource.meta;
+  const profile = typeof meta === 'object' && meta !== null ? (meta as { profile?: unknown }).profile : undefined;
+  return Array.isArray(profile) ? profile.filter((p): p is string => typeof p === 'string') : [];
 }
 
 const issueKey = (i: OperationOutcomeIssue): string => `${i.code}|${i.expression?.join('|') ?? ''}`;

@@ -143,7 +143,7 @@ describe('the profile engine', () => {
 
   describe('refuses to load what it cannot enforce, naming the file', () => {
     it('an element feature it does not check (slicing)', async () => {
-      const message = await loadError({ 'StructureDefinition-x.json': profile([{ id: 'ServiceRequest.identifier', path: 'ServiceRequest.identifier', slicing: { rules: 'open' } }]) });
+      const message = await loadError({ 'StructureDefinition-x.json': profile([{ id: 'ServiceRequest.identifier', path: 'ServiceRequest.identifier', slicing: { discriminator: [{ type: 'value', path: 'system' }], rules: 'open' } }]) });
       expect(message).to.include('StructureDefinition-x.json').and.to.include("'slicing' is not checked");
     });
 

@@ -213,6 +213,8 @@ describe('base R4 validation', () => {
         'structure ServiceRequest.contained[1].resourceType',
         'structure ServiceRequest.contained[2].resourceType',
         'invariant ServiceRequest.contained[3].contained',
+        // dom-3: Patient q contains r without referring to it.
+        'invariant ServiceRequest.contained[3]',
       ]);
     });
 
