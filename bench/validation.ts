@@ -57,7 +57,12 @@ export async function benchValidation(): Promise<ValidationBench> {
   const loadWith = performance.now() - started;
   const samples = { without: [] as number[], with: [] as number[] };
   // Warm up both, then alternate so that both see the same machine load.
-  for (let i = 0; i < 200; i++) for (const body of bodies) (intakeValidation(without, body), intakeValidation(withInvariants, body));
+  for (let i = 0; i < 200; i++) {
+    for (const body of bodies) {
+      intakeValidation(without, body);
+      intakeValidation(withInvariants, body);
+    }
+  }
   for (let round = 0; round < rounds; round++) {
     for (const body of bodies) {
       let t = performance.now();
