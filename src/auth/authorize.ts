@@ -14,7 +14,7 @@ import { apiSupports, findRoute, rolePermits, ROUTE_TABLE } from '../http/route-
 import { match } from 'path-to-regexp';
 import type { Caller } from './caller.js';
 import { verifyAccessToken } from './access-tokens.js';
-import { scopesPermit } from './scopes.js';
+import { scopesPermit, type Interaction } from './scopes.js';
 import { gatewayUrls, type AuthService } from './token-endpoint.js';
 
 const RESOURCE_TYPE = /^[A-Z][A-Za-z]{1,63}$/;
@@ -118,4 +118,36 @@ function decide(caller: Caller, access: (typeof ROUTE_TABLE)[number]['access'], 
     }
   }
   return undefined;
+}
+
+const ENTRY_INTERACTION: Record<string, Interaction> = { POST: 'c', PUT: 'u', PATCH: 'u', DELETE: 'd' };
+
+/**
+ * A transaction or batch Bundle is authorized entry by entry, as if each entry were its own
+ * request (https://hl7.org/fhir/R4/http.html#transaction): an EHR may send its referral with the
+ * Patient and Coverage, but not rewrite the network's directory inside a Bundle. Every entry the
+ * caller may not write is named at once; nothing is stored (403).
+ */
+export function authorizeBundleEntries(req: Request, res: Response, next: NextFunction): void {
+  const caller = res.locals['caller'] as Caller | undefined;
+  const entries = (req.body as { entry?: unknown } | undefined)?.entry;
+  if (caller === undefined || !Array.isArray(entries)) {
+    next();
+    return;
+  }
+  const issues = entries.flatMap((entry: unknown, index) => {
+    const request = (entry as { request?: { method?: unknown; url?: unknown } } | null)?.request;
+    const method = typeof request?.method === 'string' ? request.method : 'GET';
+    const url = typeof request?.url === 'string' ? request.url : '';
+    const type = url.split(/[/?]/)[0] ?? '';
+    const interaction: Interaction = ENTRY_INTERACTION[method] ?? (url.includes('?') || !url.includes('/') ? 's' : 'r');
+    if (!RESOURCE_TYPE.test(type) || !apiSupports(type, interaction)) return [];
+    if (rolePermits(caller.role, type, interaction) && scopesPermit(caller.scopes, type, interaction)) return [];
+    return [errorIssue('forbidden', `The ${caller.role} role (or the token's scopes) may not ${method} ${type} resources`, `Bundle.entry[${index}].request`)];
+  });
+  if (issues.length > 0) {
+    send(res, { resourceType: 'OperationOutcome', id: 'forbidden', issue: issues });
+    return;
+  }
+  next();
 }

@@ -70,6 +70,9 @@ export const ROLE_PERMISSIONS: Record<Role, Record<string, readonly Interaction[
     Practitioner: ['c', 'r', 's', 'u'],
     PractitionerRole: ['c', 'r', 's', 'u'],
     ...Object.fromEntries(DIRECTORY_TYPES.map((type) => [type, ['r', 's'] as const])),
+    // A referral Bundle carries the referring practice; it is stored in the hospital's own tenant,
+    // never in the network's directory, which only operators reach (X-Tenant-Id).
+    Organization: ['c', 'r', 's', 'u'],
   },
   payer: {
     Coverage: ['r', 's'],

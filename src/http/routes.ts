@@ -22,6 +22,7 @@ import type { FhirHandler, FhirRequest, FhirResponse } from './fhir-exchange.js'
 import { setRetryAfter } from './retry-after.js';
 import { StoreUnavailableError } from '../ports/store-unavailable.js';
 import { CONFORMANCE_TYPES, type FhirHandlers } from './fhir-handlers.js';
+import { authorizeBundleEntries } from '../auth/authorize.js';
 
 export interface HttpOptions {
   bodyLimitBytes: number;
@@ -253,7 +254,7 @@ export function fhirRouter(handlers: FhirHandlers, options: HttpOptions): Router
     router.get(`/${type}`, (req, res) => run(handlers.searchConformance)(Object.assign(req, { params: { type } }), res));
     router.get(`/${type}/:id`, (req, res) => run(handlers.readConformance)(Object.assign(req, { params: { type, id: req.params['id'] } }), res));
   }
-  router.post('/', run(handlers.transaction));
+  router.post('/', authorizeBundleEntries, run(handlers.transaction));
   router.post('/:segment', (req, res) =>
     isOperation(req.params['segment'])
       ? req.params['segment'] === '$validate'

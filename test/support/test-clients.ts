@@ -17,7 +17,7 @@ export const TEST_TENANTS = ['default', 'another-hospital', 'other-hospital', 'e
 export const TEST_PAYERS = ['payer-sonoran', 'payer-cumberland', 'payer-peachtree', 'payer-unheard-of'];
 
 const ROLE_SCOPES: Record<Role, string[]> = {
-  ehr: ['system/ServiceRequest.crus', 'system/Task.rs', 'system/Appointment.rs', 'system/Coverage.crus', 'system/Communication.rs', 'system/Patient.crus', 'system/Practitioner.crus', 'system/PractitionerRole.crus', 'system/Location.rs', 'system/Organization.rs', 'system/HealthcareService.rs'],
+  ehr: ['system/ServiceRequest.crus', 'system/Task.rs', 'system/Appointment.rs', 'system/Coverage.crus', 'system/Communication.rs', 'system/Patient.crus', 'system/Practitioner.crus', 'system/PractitionerRole.crus', 'system/Location.rs', 'system/Organization.crus', 'system/HealthcareService.rs'],
   coordinator: ['system/*.rs', 'system/Task.u', 'system/Appointment.cu'],
   operator: ['system/*.crus'],
   payer: ['system/Coverage.rs'],
