@@ -77,6 +77,39 @@ function TenantField(): JSX.Element {
   );
 }
 
+/**
+ * Sign-in by pasting an access token (`npm run -s token -- demo-coordinator`, or one from the
+ * organisation's SMART client); the API then takes the tenant from the token.
+ */
+function TokenField(): JSX.Element {
+  const [signedIn, setSignedIn] = useState(currentSession().accessToken !== undefined);
+  useEffect(() => onSessionChange((s) => setSignedIn(s.accessToken !== undefined)), []);
+  if (signedIn) {
+    return (
+      <form class="tenant" onSubmit={(event) => (event.preventDefault(), updateSession({ accessToken: undefined }))}>
+        <span>Signed in with a token</span>
+        <button type="submit">Sign out</button>
+      </form>
+    );
+  }
+  return (
+    <form
+      class="tenant"
+      onSubmit={(event) => {
+        event.preventDefault();
+        const value = new FormData(event.currentTarget as HTMLFormElement).get('token');
+        if (typeof value === 'string' && value.trim() !== '') updateSession({ accessToken: value.trim() });
+      }}
+    >
+      <label>
+        Access token
+        <input name="token" type="password" size={12} autoComplete="off" spellcheck={false} />
+      </label>
+      <button type="submit">Sign in</button>
+    </form>
+  );
+}
+
 export function App(props: { api: ApiClient }): JSX.Element {
   const route = useRoute();
   const [announcement, setAnnouncement] = useState('');
@@ -135,6 +168,7 @@ export function App(props: { api: ApiClient }): JSX.Element {
             </ul>
           </nav>
           <TenantField />
+          <TokenField />
         </header>
         <main id="main" ref={main} tabIndex={-1}>
           <Page key={`${sessionKey}`} route={route} />

@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { accessToken } from '../support/test-clients.js';
 
 export const RESULTS_DIR = path.resolve(import.meta.dirname, '../../test-results/console');
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
@@ -96,3 +97,19 @@ export async function recordResult(key: string, value: unknown): Promise<void> {
   current[key] = value;
   await writeFile(file, `${JSON.stringify(current, null, 2)}\n`);
 }
+
+/** Where the console keeps a pasted access token (console/src/api/session.ts). */
+export const CONSOLE_TOKEN_KEY = 'console.accessToken';
+
+/**
+ * Signs the page in as a test client before its next navigation: the token comes from the
+ * gateway's token endpoint and is put where the console's sign-in field keeps a pasted one.
+ * Operators' pages need the operator; the queues, a referral and scheduling the coordinator.
+ */
+export async function signIn(page: Page, gatewayBaseUrl: string, role: 'coordinator' | 'operator'): Promise<void> {
+  const token = await accessToken(new URL(gatewayBaseUrl).origin, { role, tenant: 'default' });
+  await page.addInitScript(([key, value]) => sessionStorage.setItem(key, value), [CONSOLE_TOKEN_KEY, token] as const);
+}
+
+/** The role a console page needs. */
+export const roleForConsolePath = (path: string): 'coordinator' | 'operator' => (path.startsWith('/console/operators') ? 'operator' : 'coordinator');

@@ -13,7 +13,7 @@ import { businessStatusOf, fhirFetch, startGateway, waitUntil, type RunningGatew
 import { payerConnections } from '../support/referral-flow.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
 import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
-import { axeViolations, launchConsoleBrowser, recordResult, screenshot, type AxeViolation, type ConsoleBrowser } from './browser.js';
+import { axeViolations, launchConsoleBrowser, recordResult, screenshot, type AxeViolation, type ConsoleBrowser, CONSOLE_TOKEN_KEY, roleForConsolePath, signIn } from './browser.js';
 
 const TASK_PARAMETER_TYPE = 'https://fhir.infusion-gateway.example/CodeSystem/task-parameter-type';
 const LAPTOP = { width: 1366, height: 900 };
@@ -53,6 +53,7 @@ describe('the coordinator console in Chromium', function () {
   }
 
   async function open(page: Page, path: string): Promise<void> {
+    await signIn(page, gateway.baseUrl, roleForConsolePath(path));
     await page.goto(`${gateway.baseUrl}${path}`);
     await page.locator('main h1').first().waitFor();
   }
@@ -267,9 +268,10 @@ describe('the coordinator console in Chromium', function () {
     await open(page, '/console/queues/ready-to-schedule');
     await page.locator('table.queue tbody a').first().click();
     await page.locator('#order').waitFor();
-    const storage = await page.evaluate(() => ({ local: localStorage.length, session: sessionStorage.length, url: location.href, history: history.length }));
+    const storage = await page.evaluate(() => ({ local: localStorage.length, session: Object.keys(sessionStorage), url: location.href, history: history.length }));
     expect(storage.local).to.equal(0);
-    expect(storage.session).to.equal(0);
+    // The access token alone, for this tab: no patient data.
+    expect(storage.session).to.deep.equal([CONSOLE_TOKEN_KEY]);
     for (const url of [...visited, storage.url]) expect(url).to.match(/^http:\/\/127\.0\.0\.1:\d+\/console\/(queues\/[a-z-]+|referrals\/[A-Za-z0-9.-]+)$/);
     const names = ['Quillfeather', 'Marisol', 'Hollowmere', '37220'];
     for (const url of visited) for (const name of names) expect(url).to.not.include(name);
@@ -310,6 +312,7 @@ describe('retrying a dead letter from the console', function () {
     ehr.failWith(undefined);
 
     const page = await browser.newPage(LAPTOP);
+    await signIn(page, gateway.baseUrl, 'operator');
     await page.goto(`${gateway.baseUrl}/console/operators/dead-letters`);
     await page.getByRole('button', { name: `Retry message ${dead.id}` }).waitFor();
     expect(await page.locator('table').textContent()).to.include(dead.lastError.issue[0].diagnostics);

@@ -9,7 +9,7 @@
 import { expect } from 'chai';
 import { fhirFetch, startGateway, type RunningGateway } from '../support/gateway.js';
 import { analyzePostgresSchema, storeReferralVolume } from '../support/referral-volume.js';
-import { axeViolations, launchConsoleBrowser, recordResult, screenshot, type ConsoleBrowser } from './browser.js';
+import { axeViolations, launchConsoleBrowser, recordResult, screenshot, signIn, type ConsoleBrowser } from './browser.js';
 
 export const VOLUME = Number(process.env['CONSOLE_QUEUE_VOLUME'] ?? 10_000);
 const LOADS = 7;
@@ -43,6 +43,7 @@ describe(`a queue of ${VOLUME.toLocaleString('en-US')} referrals in Chromium`, f
 
   it('opens with the first page of rows and the right counts, and is timed', async function () {
     const page = await browser.newPage({ width: 1366, height: 900 });
+    await signIn(page, gateway.baseUrl, 'coordinator');
     const opened: number[] = [];
     for (let load = 0; load < LOADS; load += 1) {
       if (load === 0) await page.goto(`${gateway.baseUrl}/console/queues/${QUEUE}`);

@@ -4,8 +4,9 @@
  * X-Tenant-Id header; with sign-in, `accessToken` carries the person's token and the tenant comes
  * from it.
  *
- * Held in memory only: nothing about the person or their patients is written to localStorage or
- * sessionStorage, so a shared workstation keeps nothing once the tab is closed.
+ * Nothing about the person or their patients is written to localStorage or sessionStorage. The
+ * pasted access token alone is kept in sessionStorage (this tab only, gone when it closes) so a
+ * reload does not sign the person out; it lives 5 minutes. Real OIDC sign-in is later work.
  */
 export interface Session {
   /** The tenant whose queues are worked (phase A: sent as X-Tenant-Id). */
@@ -29,7 +30,17 @@ export interface ConsoleConfig {
 
 type Listener = (session: Session) => void;
 
-let current: Session = { tenant: 'default' };
+const TOKEN_KEY = 'console.accessToken';
+
+function storedToken(): string | undefined {
+  try {
+    return globalThis.sessionStorage?.getItem(TOKEN_KEY) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+let current: Session = { tenant: 'default', ...(storedToken() !== undefined ? { accessToken: storedToken()! } : {}) };
 const listeners = new Set<Listener>();
 
 export function currentSession(): Session {
@@ -38,6 +49,16 @@ export function currentSession(): Session {
 
 export function updateSession(next: Partial<Session>): void {
   current = { ...current, ...next };
+  if ('accessToken' in next) {
+    try {
+      if (next.accessToken === undefined || next.accessToken === '') {
+        globalThis.sessionStorage?.removeItem(TOKEN_KEY);
+        delete current.accessToken;
+      } else globalThis.sessionStorage?.setItem(TOKEN_KEY, next.accessToken);
+    } catch {
+      // Storage refused (private mode): the token stays in memory for this page.
+    }
+  }
   for (const listener of listeners) listener(current);
 }
 
