@@ -16,7 +16,8 @@ import type { Interaction } from '../../src/auth/scopes.js';
 export const TEST_TENANTS = ['default', 'another-hospital', 'other-hospital', 'ehr-a', 'ehr-b', 'nobody', 'tenant-a', 'tenant-b'];
 export const TEST_PAYERS = ['payer-sonoran', 'payer-cumberland', 'payer-peachtree', 'payer-unheard-of'];
 
-const ROLE_SCOPES: Record<Role, string[]> = {
+/** The scopes each test client is registered with (and asks for). */
+export const ROLE_SCOPES: Record<Role, string[]> = {
   ehr: ['system/ServiceRequest.crus', 'system/Task.rs', 'system/Appointment.rs', 'system/Coverage.crus', 'system/Communication.rs', 'system/Patient.crus', 'system/Practitioner.crus', 'system/PractitionerRole.crus', 'system/Location.rs', 'system/Organization.crus', 'system/HealthcareService.rs'],
   coordinator: ['system/*.rs', 'system/Task.u', 'system/Appointment.cu'],
   operator: ['system/*.crus'],
