@@ -66,7 +66,9 @@ export function findFixtureCases(root: string, options: { orderSuffix?: string }
   const problems: string[] = [];
   const walk = (dir: string): void => {
     const names = readdirSync(dir).sort();
-    if (names.includes('expected.json')) {
+    // A validator rule's pair (valid.json, invalid.json: fixtures/validation) is no referral case.
+    const rulePair = names.includes('valid.json') && names.includes('invalid.json');
+    if (names.includes('expected.json') && !rulePair) {
       const name = path.relative(root, dir) || path.basename(dir);
       try {
         cases.push(loadCase(dir, name, options.orderSuffix));

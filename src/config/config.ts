@@ -414,7 +414,7 @@ function readEhrConnections(
       if (e['auth'] !== undefined && tokenEnv !== undefined) problems.push(`Set either ${where}.auth or ${where}.bearerTokenEnv, not both`);
       const secretEnv = e['subscriptionSecretEnv'];
       const subscriptionSecret = typeof secretEnv === 'string' ? text(secretEnv) : undefined;
-      if (secretEnv !== undefined && subscriptionSecret === undefined) problems.push(`Set ${JSON.stringify(secretEnv)} (named by ${where}.subscriptionSecretEnv) to the secret the EHR's Subscription sends as its channel header`);
+      if (secretEnv !== undefined && subscriptionSecret === undefined) problems.push(`Set ${typeof secretEnv === 'string' ? secretEnv : JSON.stringify(secretEnv)} (named by ${where}.subscriptionSecretEnv) to the secret the EHR's Subscription sends as its channel header`);
       else if (subscriptionSecret !== undefined && subscriptionSecret.length < 16) problems.push(`Set ${String(secretEnv)} (named by ${where}.subscriptionSecretEnv) to a secret of at least 16 characters`);
       const pollQuery = e['pollQuery'];
       if (pollQuery !== undefined && (typeof pollQuery !== 'object' || pollQuery === null || Object.values(pollQuery).some((v) => typeof v !== 'string'))) {

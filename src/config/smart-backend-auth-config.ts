@@ -75,7 +75,7 @@ export function readSmartBackendAuth(
   if ((keyEnv === undefined) === (keyFile === undefined)) {
     problems.push(`Set exactly one of ${at}.privateKeyEnv (a variable holding the key) and ${at}.privateKeyFile (a file holding it)`);
   } else if (keyEnv !== undefined) {
-    source = `${JSON.stringify(keyEnv)} (named by ${at}.privateKeyEnv)`;
+    source = `${typeof keyEnv === 'string' ? keyEnv : JSON.stringify(keyEnv)} (named by ${at}.privateKeyEnv)`;
     material = typeof keyEnv === 'string' ? text(keyEnv) : undefined;
     if (material === undefined) problems.push(`Set ${source} to the gateway's private key (PKCS#8 PEM or a private JWK)`);
   } else {

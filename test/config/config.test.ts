@@ -28,15 +28,15 @@ describe('loadConfig', () => {
 
   it('trusts the demo CDS issuer only outside production; production without CDS_TRUSTED_ISSUERS trusts no CDS client', () => {
     expect(loadConfig({}, '/srv/gateway').cdsTrustedIssuers).to.deep.equal({ kind: 'demo', file: '/srv/gateway/fixtures/security/demo-cds-issuer.json' });
-    expect(loadConfig({ NODE_ENV: 'production' }).cdsTrustedIssuers).to.deep.equal({ kind: 'none' });
+    expect(loadConfig({ NODE_ENV: 'production', AUTH_CLIENTS: 'clients.json' }).cdsTrustedIssuers).to.deep.equal({ kind: 'none' });
     const issuers = [{ iss: 'https://ehr.example.org', jwksUrl: 'https://ehr.example.org/jwks.json' }];
-    expect(loadConfig({ NODE_ENV: 'production', CDS_TRUSTED_ISSUERS: JSON.stringify(issuers) }).cdsTrustedIssuers).to.deep.equal({ kind: 'configured', issuers });
+    expect(loadConfig({ NODE_ENV: 'production', AUTH_CLIENTS: 'clients.json', CDS_TRUSTED_ISSUERS: JSON.stringify(issuers) }).cdsTrustedIssuers).to.deep.equal({ kind: 'configured', issuers });
   });
 
   it('names every problem of CDS_TRUSTED_ISSUERS', () => {
     const bad = JSON.stringify([{ iss: '', jwksUrl: 'ftp://x' }, { iss: 'a', jwksUrl: 'http://a/jwks' }, { iss: 'a', jwksUrl: 'https://a/jwks' }]);
     try {
-      loadConfig({ NODE_ENV: 'production', CDS_TRUSTED_ISSUERS: bad });
+      loadConfig({ NODE_ENV: 'production', AUTH_CLIENTS: 'clients.json', CDS_TRUSTED_ISSUERS: bad });
       expect.fail('loadConfig accepted bad CDS_TRUSTED_ISSUERS');
     } catch (err) {
       expect(err).to.be.instanceOf(ConfigError);

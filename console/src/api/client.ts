@@ -50,7 +50,7 @@ export interface ApiClient {
   follow(link: string, options?: { signal?: AbortSignal }): Promise<Bundle>;
   /**
    * PUT with If-Match on the version read, so a change made meanwhile is not overwritten (412).
-   * `asTenant` (phase A only, ignored once the session has a token): the directory's tenant, for
+   * `asTenant` (an operator's choice of tenant: sent as X-Tenant-Id with or without a token): the directory's tenant, for
    * an operator's change of a directory site.
    */
   update<T extends Resource>(resource: T & { id: string }, options?: { asTenant?: string }): Promise<T>;
@@ -72,8 +72,11 @@ export function createApiClient(config: ConsoleConfig, options: { fetch?: typeof
   async function call<T>(path: string, init: CallOptions = {}): Promise<T> {
     const session = currentSession();
     const headers: Record<string, string> = { accept: 'application/fhir+json, application/json', ...init.headers };
-    if (session.accessToken !== undefined) headers['authorization'] = `Bearer ${session.accessToken}`;
-    else headers['x-tenant-id'] = init.tenant ?? session.tenant;
+    if (session.accessToken !== undefined) {
+      headers['authorization'] = `Bearer ${session.accessToken}`;
+      // With a token the tenant is the token's; only an operator names another (the directory's).
+      if (init.tenant !== undefined) headers['x-tenant-id'] = init.tenant;
+    } else headers['x-tenant-id'] = init.tenant ?? session.tenant;
     let body: string | undefined;
     if (init.body !== undefined) {
       body = JSON.stringify(init.body);

@@ -158,7 +158,9 @@ export class InvariantChecker {
           .map((c: unknown) => (isJsonObject(c) && typeof c.id === 'string' ? c.id : undefined))
           .filter((id): id is string => id !== undefined),
       );
-    const rootIds = containedIds(rootResource);
+    // The container of a reference is the resource itself (a Bundle entry's resource, say), or the
+    // resource that contains it (a contained resource has none of its own).
+    const rootIds = new Set([...containedIds(rootResource), ...containedIds(resource)]);
     const localRefs = new Set<string>();
     const walk = (value: unknown, expression: string, inContained: boolean): void => {
       if (Array.isArray(value)) {
@@ -170,6 +172,9 @@ export class InvariantChecker {
         return;
       }
       if (!isJsonObject(value)) return;
+      // A resource inside this one that is not its contained (a Bundle entry's, a Parameters
+      // part's) is a container of its own, checked on its own.
+      if (value !== resource && !inContained && typeof value.resourceType === 'string') return;
       if (!inContained && typeof value.reference === 'string' && value.reference.startsWith('#') && value.reference !== '#' && !rootIds.has(value.reference.slice(1))) {
         issues.push(issue('error', 'invariant', `ref-1: ${this.#nativeHuman.get('ref-1') ?? 'a local reference names a contained resource'}`, expression));
       }
