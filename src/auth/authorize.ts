@@ -151,3 +151,26 @@ export function authorizeBundleEntries(req: Request, res: Response, next: NextFu
   }
   next();
 }
+
+/** Whether a Coverage names this payer's Organization as its payor. */
+function coveredBy(resource: { resourceType?: string; payor?: Array<{ reference?: string }> }, payer: string): boolean {
+  return resource.resourceType === 'Coverage' && (resource.payor ?? []).some((p) => p.reference === `Organization/${payer}` || p.reference?.endsWith(`/Organization/${payer}`) === true);
+}
+
+/**
+ * A payer's reach: the Coverage of its own members (payor = its Organization) and nothing else.
+ * A read outside it is answered 404, as if it did not exist; search results keep only what is in
+ * reach (their paging counts may then overstate: a known limit, docs/security.md).
+ */
+export function withinPayerReach<T extends { status?: number; resource?: unknown }>(caller: Caller | undefined, response: T, notFoundResponse: () => T): T {
+  if (caller?.role !== 'payer' || caller.payer === undefined || response.resource === undefined) return response;
+  const payer = caller.payer;
+  const resource = response.resource as { resourceType?: string; type?: string; entry?: Array<{ resource?: { resourceType?: string } }> };
+  if (resource.resourceType === 'Bundle' && (resource.type === 'searchset' || resource.type === 'history')) {
+    const entry = (resource.entry ?? []).filter((e) => e.resource?.resourceType === 'OperationOutcome' || coveredBy(e.resource ?? {}, payer));
+    const { total: _total, ...rest } = resource as { total?: number };
+    return { ...response, resource: { ...rest, entry } };
+  }
+  if (resource.resourceType === 'Bundle' || resource.resourceType === 'OperationOutcome') return response;
+  return coveredBy(resource, payer) ? response : notFoundResponse();
+}

@@ -11,6 +11,7 @@ import {
   errorIssue,
   OperationOutcomeError,
   outcomeFromError,
+  notFound,
   payloadTooLarge,
   statusOf,
   unsupportedMediaType,
@@ -22,7 +23,8 @@ import type { FhirHandler, FhirRequest, FhirResponse } from './fhir-exchange.js'
 import { setRetryAfter } from './retry-after.js';
 import { StoreUnavailableError } from '../ports/store-unavailable.js';
 import { CONFORMANCE_TYPES, type FhirHandlers } from './fhir-handlers.js';
-import { authorizeBundleEntries } from '../auth/authorize.js';
+import { authorizeBundleEntries, withinPayerReach } from '../auth/authorize.js';
+import type { Caller } from '../auth/caller.js';
 
 export interface HttpOptions {
   bodyLimitBytes: number;
@@ -234,7 +236,7 @@ function adapt(handler: FhirHandler, options: HttpOptions) {
     locals(res).route = `${req.baseUrl}${(req.route as { path?: string } | undefined)?.path ?? ''}`;
     const type = request.params['type'];
     if (type !== undefined && /^[A-Z][A-Za-z]{1,63}$/.test(type)) locals(res).resourceType = type;
-    const response = await handler(request);
+    const response = withinPayerReach(res.locals['caller'] as Caller | undefined, await handler(request), () => ({ outcome: notFound(type ?? 'Resource', request.params['id']) }));
     send(req, res, request, response);
   };
 }

@@ -140,6 +140,27 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       expect(byOperator.status).to.equal(200);
     });
 
+    it("shows a payer its own members' Coverage only: another payer's is not found, and left out of searches", async () => {
+      const coverageOf = async (drug: string): Promise<string> => {
+        const bundle = await fhirFetch(`${fhir}`, { as: EHR_A, body: readFixture(`referrals/${drug}/transaction-bundle.json`) });
+        expect(bundle.status).to.equal(200);
+        return String(bundle.body.entry.find((e: any) => e.response.location.startsWith('Coverage/')).response.location.split('/')[1]);
+      };
+      const cumberland = await coverageOf('infliximab');
+      const sonoran = await coverageOf('vedolizumab');
+      const payer = { role: 'payer' as const, payer: 'payer-cumberland' };
+      const hospital = { 'x-tenant-id': 'tenant-a' };
+      expect((await fhirFetch(`${fhir}/Coverage/${cumberland}`, { as: payer, headers: hospital })).status).to.equal(200);
+      const other = await fhirFetch(`${fhir}/Coverage/${sonoran}`, { as: payer, headers: hospital });
+      expect(other.status).to.equal(404);
+      expect((await fhirFetch(`${fhir}/Coverage/${sonoran}/_history`, { as: payer, headers: hospital })).body.entry).to.deep.equal([]);
+      const search = await fhirFetch(`${fhir}/Coverage`, { as: payer, headers: hospital });
+      const ids = (search.body.entry ?? []).map((e: any) => e.resource.id);
+      expect(ids).to.include(cumberland);
+      expect(ids).to.not.include(sonoran);
+      expect((await fhirFetch(`${fhir}/ServiceRequest`, { as: payer, headers: hospital })).status).to.equal(403);
+    });
+
     it('lists dead letters to operators only, and to nobody anonymous', async () => {
       expect((await fhirFetch(`${gateway.baseUrl}/admin/outbox?status=dead`, { as: 'anonymous' })).status).to.equal(401);
       expect((await fhirFetch(`${gateway.baseUrl}/admin/outbox?status=dead`, { as: EHR_A })).status).to.equal(403);
