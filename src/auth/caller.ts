@@ -7,8 +7,6 @@
 /** The four kinds of caller the route table knows. */
 export type Role = 'ehr' | 'payer' | 'coordinator' | 'operator';
 
-export const ROLES: readonly Role[] = ['ehr', 'payer', 'coordinator', 'operator'];
-
 export interface Caller {
   /** The registered client id (the token's `sub`). */
   readonly clientId: string;

@@ -862,25 +862,6 @@ export function findSearchParameter(resourceType: string, code: string): SearchP
   return searchParametersFor(resourceType).find((p) => p.code === code);
 }
 
-/**
- * Result parameters (https://hl7.org/fhir/R4/search.html#return) that the HTTP layer reads into
- * SearchRequest fields or handles itself; they are never search criteria.
- */
-export const SEARCH_RESULT_PARAMETERS: readonly string[] = Object.freeze([
-  '_count',
-  '_offset',
-  '_sort',
-  '_total',
-  '_format',
-  '_pretty',
-  '_summary',
-  '_elements',
-  '_include',
-  '_revinclude',
-  '_contained',
-  '_containedType',
-]);
-
 // ---------------------------------------------------------------------------------------------
 // Parsing criteria into what the store matches
 // ---------------------------------------------------------------------------------------------

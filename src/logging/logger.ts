@@ -24,10 +24,6 @@ export function withLogContext<T>(value: LogContext, work: () => T): T {
   return context.run(value, work);
 }
 
-export function currentRequestId(): string | undefined {
-  return context.getStore()?.requestId;
-}
-
 /** Keys whose values may identify a patient (HIPAA identifiers): never logged. */
 const PHI_KEYS = new Set([
   'name',

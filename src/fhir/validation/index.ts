@@ -21,8 +21,6 @@ import { DEFAULT_GENERATED_FILE, loadGeneratedValidators, REQUIRED_BINDINGS_FILE
 import { InvariantChecker, type InvariantCounts } from './invariants.js';
 import { loadProfileSet, type ProfileSet } from './profile-set.js';
 
-export { GeneratedValidatorsMissingError } from './generated-validators.js';
-export { CONSTRAINT_LOCATION_EXTENSION, ProfileError } from './profile-engine.js';
 
 export interface FhirValidatorOptions {
   /** Directory of StructureDefinition, CodeSystem and ValueSet JSON files (profiles/). */
