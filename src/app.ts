@@ -67,7 +67,14 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   app.use(authorizeRequests({ service: options.auth, logger: deps.logger, defaultTenant: options.defaultTenant }));
   if (options.auth) app.use(smartRoutes(options.auth));
   app.use(consoleRoutes(deps, { ...options.console, body: { bodyLimitBytes: options.bodyLimitBytes, jsonMaxDepth: options.jsonMaxDepth } }));
-  app.use(apiDocsRoutes({ capabilityStatement: options.capabilityStatement, conformance: options.conformance, plainRoutes: PLAIN_ROUTES }));
+  app.use(
+    apiDocsRoutes({
+      capabilityStatement: options.capabilityStatement,
+      conformance: options.conformance,
+      plainRoutes: PLAIN_ROUTES,
+      ...(options.auth ? { tokenUrl: '/oauth/token' } : {}),
+    }),
+  );
   app.use('/fhir', fhirRouter(createFhirHandlers(deps, options.capabilityStatement, options.conformance), options));
   app.use('/subscription-notifications', notificationRouter(deps, options));
   // Payers' Subscription notifications of decided prior authorizations (Da Vinci PAS pended requests).

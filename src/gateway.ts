@@ -170,6 +170,11 @@ async function loadAuthService(config: Config, runtime: { logger: Logger; clock:
   };
 }
 
+/** The token endpoint as clients see it: absolute with PUBLIC_BASE_URL, else relative to this server. */
+function tokenUrlOf(publicBaseUrl: string | undefined): string {
+  return publicBaseUrl === undefined ? '/oauth/token' : `${new URL(publicBaseUrl).origin}/oauth/token`;
+}
+
 export async function buildGateway(
   config: Config,
   runtime: { logger: Logger; clock: Clock; store?: ResourceStore & AuthStateStore; softwareVersion?: string },
@@ -259,6 +264,7 @@ export async function buildGateway(
     conformanceTypes: CONFORMANCE_TYPES,
     profiles: validator.profiles().map((p) => ({ url: p.url, type: p.type })),
     ...(config.publicBaseUrl !== undefined ? { implementationUrl: config.publicBaseUrl } : {}),
+    ...(config.auth.enabled ? { smartTokenUrl: tokenUrlOf(config.publicBaseUrl) } : {}),
   });
 
   const cds: CdsDeps = {

@@ -16,6 +16,24 @@ export interface CapabilityInput {
   /** The profiles the server validates against, by the resource type they constrain. */
   profiles: ReadonlyArray<{ url: string; type: string }>;
   implementationUrl?: string;
+  /**
+   * SMART Backend Services (docs/security.md): the token endpoint's URL (absolute when
+   * PUBLIC_BASE_URL is set); absent = AUTH=off.
+   */
+  smartTokenUrl?: string;
+}
+
+/**
+ * rest.security per SMART App Launch 2 (https://hl7.org/fhir/smart-app-launch/conformance.html):
+ * the SMART-on-FHIR service coding and the OAuth URIs extension naming the token endpoint.
+ */
+function smartSecurity(tokenUrl: string): NonNullable<CapabilityStatement['rest']>[number]['security'] {
+  return {
+    cors: false,
+    service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'OAuth2 using SMART Backend Services (client_credentials, private_key_jwt)' }],
+    extension: [{ url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris', extension: [{ url: 'token', valueUri: tokenUrl }] }],
+    description: 'Every request but metadata, conformance reads and .well-known needs a Bearer access token from the token endpoint; see .well-known/smart-configuration.',
+  };
 }
 
 type RestResourceType = CapabilityStatementRestResource['type'];
@@ -127,7 +145,10 @@ export function buildCapabilityStatement(input: CapabilityInput): CapabilityStat
       {
         mode: 'server',
         documentation:
-          'JSON only (XML requests are answered 415/406). Clients name their tenant in the X-Tenant-Id header until client authentication is added; the network directory is readable by every tenant. Prefer: return=minimal|representation|OperationOutcome and handling=strict|lenient are honoured.',
+          input.smartTokenUrl !== undefined
+            ? 'JSON only (XML requests are answered 415/406). The tenant comes from the access token (SMART Backend Services); X-Tenant-Id is refused but for operators. The network directory is readable by every tenant. Prefer: return=minimal|representation|OperationOutcome and handling=strict|lenient are honoured.'
+            : 'JSON only (XML requests are answered 415/406). AUTH=off (local development): clients name their tenant in the X-Tenant-Id header; the network directory is readable by every tenant. Prefer: return=minimal|representation|OperationOutcome and handling=strict|lenient are honoured.',
+        ...(input.smartTokenUrl !== undefined ? { security: smartSecurity(input.smartTokenUrl) } : {}),
         resource: resources,
         interaction: [{ code: 'transaction' }, { code: 'batch' }],
         operation: [{ ...VALIDATE, documentation: 'Validates any resource against base R4 and the profiles it claims or names in the profile parameter.' }],

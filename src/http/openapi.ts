@@ -156,8 +156,9 @@ function operationObject(definition: OperationDefinition, method: 'get' | 'post'
   return operation;
 }
 
+/** Express path syntax (`:id`, `*rest`) as OpenAPI path templating (`{id}`). */
 function toOpenApiPath(path: string): string {
-  return path.replace(/:([A-Za-z_]+)/g, '{$1}');
+  return path.replace(/[:*]([A-Za-z_]+)/g, '{$1}');
 }
 
 /** Builds the document; pure, so a test can compare it with the routes the server registers. */
@@ -278,7 +279,7 @@ export function buildOpenApiDocument(input: OpenApiInput): Json {
     add(`${fhirBase}/$${definition.code}`, 'post', operationObject(definition, 'post', 'FHIR: system', security, fhirBase));
   }
   for (const route of input.plainRoutes) {
-    const parameters = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const parameters = [...route.path.matchAll(/[:*]([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
     const isPublic = route.roles === undefined || route.roles.length === 0;
     add(toOpenApiPath(route.path), route.method, {
       tags: [route.tag],

@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import type { CapabilityStatement } from 'fhir/r4.js';
 import { PLAIN_ROUTES } from '../../src/http/plain-routes.js';
+import { ROUTE_TABLE } from '../../src/http/route-table.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 
 describe('the API description (OpenAPI 3.1)', function () {
@@ -46,10 +47,22 @@ describe('the API description (OpenAPI 3.1)', function () {
         expect(declared.length, `${resource.type} $${operation.name}`).to.be.greaterThan(0);
       }
     }
-    for (const route of PLAIN_ROUTES) expected.push([route.path.replace(/:([A-Za-z_]+)/g, '{$1}'), route.method]);
+    for (const route of PLAIN_ROUTES) expected.push([route.path.replace(/[:*]([A-Za-z_]+)/g, '{$1}'), route.method]);
     const missing = expected.filter(([path, method]) => document.paths[path]?.[method] === undefined);
     expect(missing).to.deep.equal([]);
     expect(expected.length).to.be.greaterThan(40);
+  });
+
+  it('lists every route of the route table', () => {
+    const toOpenApi = (path: string): string => path.replace(/\*([A-Za-z_]+)/g, '{$1}').replace(/:([A-Za-z_]+)/g, '{$1}');
+    const generic = /\{type\}/;
+    const missing = ROUTE_TABLE.filter((entry) => !generic.test(toOpenApi(entry.path)))
+      .filter((entry) => document.paths[toOpenApi(entry.path)]?.[entry.method.toLowerCase()] === undefined)
+      .map((entry) => `${entry.method} ${entry.path}`);
+    expect(missing).to.deep.equal([]);
+    // The generic FHIR routes (/fhir/:type: search, create, read, update, history, version, and
+    // $validate) stand for each type of the CapabilityStatement, checked by the test above.
+    expect(ROUTE_TABLE.filter((entry) => generic.test(toOpenApi(entry.path))).length).to.equal(7);
   });
 
   it('lists only paths the server serves', async () => {
@@ -57,7 +70,8 @@ describe('the API description (OpenAPI 3.1)', function () {
     let checked = 0;
     for (const [path, item] of Object.entries<any>(document.paths)) {
       for (const method of Object.keys(item)) {
-        const url = `${gateway.baseUrl}${path.replace(/\{[A-Za-z_]+\}/g, 'no-such-id')}`;
+        const concrete = path.replace('{file}', 'swagger-ui.css').replace('{rest}', 'queues/scheduled');
+        const url = `${gateway.baseUrl}${concrete.replace(/\{[A-Za-z_]+\}/g, 'no-such-id')}`;
         const withBody = method === 'post' || method === 'put';
         const init: RequestInit = {
           method: method.toUpperCase(),
