@@ -180,6 +180,9 @@ describe('Subscription notifications from the EHR', function () {
             subscription: { reference: 'Subscription/infusion-orders' },
             notificationEvent: [{ eventNumber: '1', focus: { reference: `${ehr.baseUrl}/ServiceRequest/${id}` } }],
           },
+          // A history Bundle's entries carry request and response (bdl-3, bdl-4), as the backport's examples do.
+          request: { method: 'GET', url: 'Subscription/infusion-orders/$status' },
+          response: { status: '200' },
         },
       ],
     };
