@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { buildCompiledGateway, startGatewayProcess } from '../support/process.js';
+import { accessToken } from '../support/test-clients.js';
 
 function startMain(env: Record<string, string>): { child: ChildProcess; lines: string[]; listening: Promise<number> } {
   return startGatewayProcess(env, { compiled: true });
@@ -61,8 +62,9 @@ describe('the gateway process', function () {
       socket.on('close', () => resolve(text));
     });
     const half = Math.floor(body.length / 2);
+    const token = await accessToken(`http://127.0.0.1:${port}`, { role: 'ehr' });
     socket.write(
-      `POST /fhir/ServiceRequest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/fhir+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`,
+      `POST /fhir/ServiceRequest HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/fhir+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`,
     );
     socket.write(body.slice(0, half));
     await new Promise((resolve) => setTimeout(resolve, 300));
