@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { fhirFetch, startGateway, type Engine } from '../support/gateway.js';
+import { accessToken } from '../support/test-clients.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 
 for (const engine of ['sqlite', 'postgres'] as Engine[]) {
@@ -16,6 +17,8 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       const statements: string[] = [];
       let counting = false;
       const gw = await startGateway({ engine, store: { observeStatements: (kind) => counting && statements.push(kind) } });
+      // The EHR's token first: getting one records its assertion id, which is not intake's work.
+      await accessToken(gw.baseUrl, { role: 'ehr' });
       try {
         for (const fixture of ['referrals/infliximab/service-request.json', 'referrals/vedolizumab/service-request.json']) {
           statements.length = 0;
