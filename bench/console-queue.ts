@@ -71,7 +71,8 @@ async function queueApiCalls(gateway: RunningGateway): Promise<void> {
 }
 
 async function withVolume<T>(engine: Engine, work: (gateway: RunningGateway, stored: Record<string, number>) => Promise<T>): Promise<T> {
-  const gateway = await startGateway({ engine });
+  // Search cost alone, as before authentication: the token check's cost is bench/run.ts's intake with and without it.
+  const gateway = await startGateway({ engine, env: { AUTH: 'off' } });
   try {
     const stored = await storeReferralVolume(gateway.gateway.deps.store, { count: VOLUME, tenant: 'default', now: new Date(), concurrency: engine === 'postgres' ? 4 : 1 });
     if (gateway.postgresSchema !== undefined) await analyzePostgresSchema(gateway.postgresSchema);

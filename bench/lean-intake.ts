@@ -31,13 +31,13 @@ export interface LeanIntakeResult {
 }
 
 /** POSTs the template at `url`, each request with a new order number: every one a real intake, never a duplicate. */
-export async function intakeLoad(url: string, template: Record<string, unknown>, seconds: number): Promise<autocannon.Result> {
+export async function intakeLoad(url: string, template: Record<string, unknown>, seconds: number, extraHeaders: Record<string, string> = {}): Promise<autocannon.Result> {
   return autocannon({
     url,
     method: 'POST',
     connections: CONNECTIONS,
     duration: seconds,
-    headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', prefer: 'return=minimal' },
+    headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', prefer: 'return=minimal', ...extraHeaders },
     requests: [
       {
         setupRequest: (request) => ({

@@ -34,8 +34,12 @@ import { benchScheduling, schedulingTable } from './scheduling.js';
 import { benchLeanIntake, intakeLoad as load, leanIntakeFailed, leanIntakeTable } from './lean-intake.js';
 import { benchConsoleQueue, consoleQueueTable } from './console-queue.js';
 import { benchVolume, volumeTable } from './volume.js';
+import { requestToken } from '../src/auth/demo-token.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
+// The measures below predate authentication (issue 10) and compare with their history: their
+// gateways run with AUTH=off; the token check's own cost is measured by intake with and without it.
+process.env['AUTH'] ??= 'off';
 const DURATION_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 8);
 const POSTGRES_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -106,12 +110,14 @@ function figures(result: autocannon.Result): Figures {
   };
 }
 
-async function measureIntake(template: Record<string, unknown>, env: Record<string, string>): Promise<Figures> {
+async function measureIntake(template: Record<string, unknown>, env: Record<string, string>, options: { asClient?: string } = {}): Promise<Figures> {
   const gateway = await startChild(['src/main.ts'], { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env });
   try {
     const url = `http://127.0.0.1:${gateway.port}/fhir/ServiceRequest`;
-    await load(url, template, 2); // warm-up: JIT, caches, connection pool
-    return figures(await load(url, template, DURATION_SECONDS));
+    // One token (5 minutes) for the whole measure, as a client would reuse it: the cost measured is the check on every request.
+    const headers: Record<string, string> = options.asClient !== undefined ? { authorization: `Bearer ${await requestToken({ origin: `http://127.0.0.1:${gateway.port}`, clientId: options.asClient })}` } : {};
+    await load(url, template, 2, headers); // warm-up: JIT, caches, connection pool
+    return figures(await load(url, template, DURATION_SECONDS, headers));
   } finally {
     await stopChild(gateway.child);
   }
@@ -193,6 +199,14 @@ async function main(): Promise<void> {
     const echoResult = figures(await load(echoUrl, template, DURATION_SECONDS));
     progress('intake on SQLite');
     const intakeSqlite = await measureIntake(template, { DATA_DIR: dataDir });
+    progress('intake on SQLite with authentication (a Bearer token checked on every request)');
+    const authDir = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-auth-'));
+    let intakeSqliteAuth: Figures;
+    try {
+      intakeSqliteAuth = await measureIntake(template, { DATA_DIR: authDir, AUTH: 'on' }, { asClient: 'demo-ehr' });
+    } finally {
+      await rm(authDir, { recursive: true, force: true });
+    }
     progress('intake on PostgreSQL');
     const intakePostgres = postgres ? await measureIntake(template, { DATA_DIR: dataDir, DATABASE_URL: postgres.url }) : undefined;
     progress('outbox delivery');
@@ -236,9 +250,11 @@ async function main(): Promise<void> {
       leanIntake,
       consoleQueue,
       volume,
-      intake: { sqlite: intakeSqlite, ...(intakePostgres ? { postgres: intakePostgres } : { postgres: 'skipped: no PostgreSQL at TEST_DATABASE_URL' }) },
+      intake: { sqlite: intakeSqlite, sqliteWithAuth: intakeSqliteAuth, ...(intakePostgres ? { postgres: intakePostgres } : { postgres: 'skipped: no PostgreSQL at TEST_DATABASE_URL' }) },
       ratios: {
         intakeSqliteToEchoMedianRps: ratio(intakeSqlite),
+        intakeSqliteWithAuthToEchoMedianRps: ratio(intakeSqliteAuth),
+        intakeSqliteWithAuthToWithoutMedianRps: Number((intakeSqliteAuth.requestsPerSecond.median / intakeSqlite.requestsPerSecond.median).toFixed(3)),
         ...(intakePostgres ? { intakePostgresToEchoMedianRps: ratio(intakePostgres) } : {}),
       },
     };
@@ -250,6 +266,7 @@ async function main(): Promise<void> {
       [
         line('echo (baseline):   ', echoResult),
         line('intake, SQLite:    ', intakeSqlite),
+        line('intake, SQLite, with auth:', intakeSqliteAuth),
         intakePostgres ? line('intake, PostgreSQL:', intakePostgres) : 'intake, PostgreSQL: skipped (no server)',
         `ratios to echo (median req/s): ${JSON.stringify(report.ratios)}`,
         `outbox delivery to the stand-in EHR: ${String(delivery['messagesPerSecond'])} messages/s (${String(delivery['messages'])} in ${String(delivery['seconds'])} s; the EHR alone takes ${String(delivery['ehrRawCreatesPerSecondMedian'])} creates/s)`,
@@ -271,7 +288,7 @@ async function main(): Promise<void> {
       ].join('\n') + '\n',
     );
     const failed =
-      [intakeSqlite, intakePostgres, cdsHooks.misroute, cdsHooks.good, scheduling.find].some((f) => f && (f.non2xx > 0 || f.errors > 0)) ||
+      [intakeSqlite, intakeSqliteAuth, intakePostgres, cdsHooks.misroute, cdsHooks.good, scheduling.find].some((f) => f && (f.non2xx > 0 || f.errors > 0)) ||
       scheduling.book.refused > 0 ||
       leanIntakeFailed(leanIntake);
     if (failed) process.exitCode = 1;

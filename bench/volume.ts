@@ -110,7 +110,8 @@ async function storeCoverages(gateway: RunningGateway, from: number, to: number)
 }
 
 async function benchEngine(engine: Engine, sizes: number[], template: Record<string, unknown>, progress: (line: string) => void) {
-  const gateway = await startGateway({ engine });
+  // Search cost alone, as before authentication: the token check's cost is bench/run.ts's intake with and without it.
+  const gateway = await startGateway({ engine, env: { AUTH: 'off' } });
   try {
     const emptyIntake = await intake(gateway, template);
     progress(`${engine}: intake on an empty store ${emptyIntake.perSecond}/s, p50 ${emptyIntake.p50Ms} ms, p99 ${emptyIntake.p99Ms} ms`);
