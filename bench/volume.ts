@@ -17,13 +17,11 @@ import { randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Coverage } from 'fhir/r4.js';
 import { startGateway, type Engine, type RunningGateway } from '../test/support/gateway.js';
-import { storeReferralVolume } from '../test/support/referral-volume.js';
+import { storeReferralVolume, storeVolumeCoverages, VOLUME_PAYERS } from '../test/support/referral-volume.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SAMPLES = Number(process.env['BENCH_VOLUME_SAMPLES'] ?? 200);
-const PAYERS = 7;
 const STATUS = encodeURIComponent('https://fhir.infusion-gateway.example/CodeSystem/referral-status|verifying-coverage');
 const ORDER_SYSTEM = 'urn:example:volume-order';
 
@@ -92,23 +90,6 @@ async function intake(gateway: RunningGateway, template: Record<string, unknown>
   return { ...latency(samples), perSecond: Math.round((SAMPLES * 1000) / (performance.now() - started)) };
 }
 
-async function storeCoverages(gateway: RunningGateway, from: number, to: number): Promise<void> {
-  const store = gateway.gateway.deps.store;
-  for (let first = from; first < to; first += 1000) {
-    const batch: Coverage[] = [];
-    for (let i = first; i < Math.min(to, first + 1000); i += 1) {
-      batch.push({
-        resourceType: 'Coverage',
-        id: `vol-cov-${i}`,
-        status: 'active',
-        beneficiary: { reference: `Patient/vol-patient-${i}` },
-        payor: [{ reference: `Organization/vol-payer-${i % PAYERS}` }],
-      });
-    }
-    await store.transaction((tx) => tx.createAll('default', batch, new Date()).then(() => undefined));
-  }
-}
-
 async function benchEngine(engine: Engine, sizes: number[], template: Record<string, unknown>, progress: (line: string) => void) {
   // Search cost alone, as before authentication: the token check's cost is bench/run.ts's intake with and without it.
   const gateway = await startGateway({ engine, env: { AUTH: 'off' } });
@@ -121,7 +102,7 @@ async function benchEngine(engine: Engine, sizes: number[], template: Record<str
     for (const size of sizes) {
       const loadStarted = performance.now();
       await storeReferralVolume(gateway.gateway.deps.store, { count: size, from: stored, tenant: 'default', now, concurrency: engine === 'postgres' ? 2 : 1, batchSize: 500 });
-      await storeCoverages(gateway, stored, size);
+      await storeVolumeCoverages(gateway.gateway.deps.store, { tenant: 'default', from: stored, to: size, now: new Date() });
       await gateway.gateway.deps.store.refreshStatistics();
       stored = size;
       const loadSeconds = Math.round((performance.now() - loadStarted) / 1000);
@@ -134,7 +115,7 @@ async function benchEngine(engine: Engine, sizes: number[], template: Record<str
       };
       const coverage = async (i: number) => {
         const n = spreadIndex(i, size);
-        const found = await getJson(`${gateway.baseUrl}/fhir/Coverage?beneficiary=Patient/vol-patient-${n}&payor=Organization/vol-payer-${n % PAYERS}`);
+        const found = await getJson(`${gateway.baseUrl}/fhir/Coverage?beneficiary=Patient/vol-patient-${n}&payor=Organization/vol-payer-${n % VOLUME_PAYERS}`);
         if (found.entry?.length !== 1) throw new Error(`coverage of vol-patient-${n} found ${found.entry?.length ?? 0}`);
       };
       await timed(5, queue);

@@ -29,7 +29,7 @@ import { startsOnFindGrid, walkInRefusalOutcome, WALK_IN_OFFERS, type SlotOffer 
 import { appointmentWriteBack, taskWriteBack } from '../domain/write-back.js';
 import { conflict, errorIssue, notFound, unprocessable, warningIssue } from '../fhir/outcomes.js';
 import { findContained, parseRelativeReference } from '../fhir/references.js';
-import { candidateSites, rankProposals, type NearFilter } from '../domain/multi-site-find.js';
+import { candidateSites, rankProposals, type CandidateSitesInput, type NearFilter } from '../domain/multi-site-find.js';
 import { patientHomePosition } from '../domain/patient-position.js';
 import type { ChairBooking, ReferralRow, ResourceWriter, TenantId } from '../ports/resource-store.js';
 import type { GatewayDeps } from './deps.js';
@@ -140,6 +140,23 @@ async function contextAtSite(deps: GatewayDeps, context: SchedulingContext, site
   return { ...context, site, calendar, earliest, latest };
 }
 
+/** The sites the referral allows among those asked for (multi-site-find.ts), from the patient's home and plan. */
+async function allowedSites(
+  deps: GatewayDeps,
+  context: SchedulingContext,
+  asked: Pick<CandidateSitesInput, 'locationIds' | 'near'>,
+): Promise<ReturnType<typeof candidateSites>> {
+  const directory = await deps.sites.current();
+  const { home, plan } = await patientAndPlan(deps, context, directory);
+  return candidateSites(directory, {
+    drugCodings: context.subject.drugCodings,
+    ...(plan ? { plan } : {}),
+    ...(home ? { home } : {}),
+    confirmedSiteId: context.site.locationId,
+    ...asked,
+  });
+}
+
 /**
  * The context at the site an Appointment names, when it is not the confirmed one: allowed only at
  * a site the referral allows (active, gives the drug, in the plan's network), as multi-site $find
@@ -148,15 +165,7 @@ async function contextAtSite(deps: GatewayDeps, context: SchedulingContext, site
 async function contextForAppointmentSite(deps: GatewayDeps, context: SchedulingContext, appointment: Appointment): Promise<{ context: SchedulingContext; issues: OperationOutcomeIssue[] }> {
   const siteId = siteIdOf(appointment);
   if (siteId === undefined || siteId === context.site.locationId) return { context, issues: [] };
-  const directory = await deps.sites.current();
-  const { home, plan } = await patientAndPlan(deps, context, directory);
-  const { sites, excluded } = candidateSites(directory, {
-    drugCodings: context.subject.drugCodings,
-    ...(plan ? { plan } : {}),
-    ...(home ? { home } : {}),
-    confirmedSiteId: context.site.locationId,
-    locationIds: [siteId],
-  });
+  const { sites, excluded } = await allowedSites(deps, context, { locationIds: [siteId] });
   const moved = sites[0] ? await contextAtSite(deps, context, sites[0].site) : undefined;
   if (!moved) {
     const why = excluded[0]?.display ?? `Location/${siteId} has no hours the network can schedule`;
@@ -294,13 +303,7 @@ export async function findAppointments(
     return { kind: 'found', appointments: found.map((p) => buildAppointment({ status: 'proposed', slot: slotOf(context, p), subject: context.subject })), issues: [] };
   }
 
-  const directory = await deps.sites.current();
-  const { home, plan } = await patientAndPlan(deps, context, directory);
-  const { sites, excluded } = candidateSites(directory, {
-    drugCodings: context.subject.drugCodings,
-    ...(plan ? { plan } : {}),
-    ...(home ? { home } : {}),
-    confirmedSiteId: context.site.locationId,
+  const { sites, excluded } = await allowedSites(deps, context, {
     ...(input.sites.locationIds !== undefined ? { locationIds: input.sites.locationIds } : {}),
     ...(input.sites.near !== undefined ? { near: input.sites.near } : {}),
   });

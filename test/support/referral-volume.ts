@@ -11,7 +11,7 @@
  * open appeal, and one scheduled referral in ten a won one. Every patient is made up from the
  * index (no fixture's PHI is multiplied).
  */
-import type { Appointment, Patient, Resource, ServiceRequest, Task } from 'fhir/r4.js';
+import type { Appointment, Coverage, Patient, Resource, ServiceRequest, Task } from 'fhir/r4.js';
 import { buildAppealTask } from '../../src/domain/appeal.js';
 import { buildReferralTask } from '../../src/domain/referral-task.js';
 import { REFERRAL_STATUS_SYSTEM, referralStatusDisplay, taskStatusFor, type ReferralStatus } from '../../src/domain/referral-status.js';
@@ -211,5 +211,29 @@ export async function analyzePostgresSchema(schema: string): Promise<void> {
     for (const { tablename } of rows) await client.query(`analyze "${schema}"."${tablename}"`);
   } finally {
     await client.end();
+  }
+}
+
+/** Payers the volume Coverages are spread over (`Organization/vol-payer-<n>`). */
+export const VOLUME_PAYERS = 7;
+
+/**
+ * One Coverage per volume patient (`vol-patient-<i>`, from..to), spread over VOLUME_PAYERS: the
+ * table the payer queries search. Stored in batches through the store's bulk path.
+ */
+export async function storeVolumeCoverages(store: ResourceStore, options: { tenant: string; from: number; to: number; now: Date; batchSize?: number }): Promise<void> {
+  const batchSize = options.batchSize ?? 1000;
+  for (let first = options.from; first < options.to; first += batchSize) {
+    const batch: Coverage[] = [];
+    for (let i = first; i < Math.min(options.to, first + batchSize); i += 1) {
+      batch.push({
+        resourceType: 'Coverage',
+        id: `vol-cov-${i}`,
+        status: 'active',
+        beneficiary: { reference: `Patient/vol-patient-${i}` },
+        payor: [{ reference: `Organization/vol-payer-${i % VOLUME_PAYERS}` }],
+      });
+    }
+    await store.transaction((tx) => tx.createAll(options.tenant, batch, options.now).then(() => undefined));
   }
 }

@@ -6,12 +6,11 @@
  * tables. Both engines.
  */
 import { expect } from 'chai';
-import type { Coverage } from 'fhir/r4.js';
 import { openStore } from '../../../src/adapters/store/index.js';
 import type { KyselyResourceStore } from '../../../src/adapters/store/kysely-resource-store.js';
 import type { SearchRequest } from '../../../src/ports/resource-store.js';
 import { createPostgresSchema } from '../../support/postgres.js';
-import { storeReferralVolume } from '../../support/referral-volume.js';
+import { storeReferralVolume, storeVolumeCoverages, VOLUME_PAYERS } from '../../support/referral-volume.js';
 
 const TENANT = 'hospital-volume';
 /**
@@ -19,7 +18,6 @@ const TENANT = 'hospital-volume';
  * shared 2-core machines); SEARCH_PLAN_REFERRALS=20000 for the figure quoted in docs/search.md.
  */
 const REFERRALS = Number(process.env['SEARCH_PLAN_REFERRALS'] ?? 5_000);
-const PAYERS = 7;
 const NOW = new Date('2026-11-02T12:00:00Z');
 /** A referral well inside the volume, whatever its size. */
 const PICK = Math.floor(REFERRALS / 3) + 1;
@@ -33,24 +31,6 @@ function search(resourceType: string, query: Array<[string, string]>, extra: Par
     offset: 0,
     ...extra,
   };
-}
-
-/** One Coverage per referral's patient, spread over a few payers: the payer queries' table. */
-async function storeCoverages(store: KyselyResourceStore, count: number): Promise<void> {
-  for (let first = 0; first < count; first += 500) {
-    const batch: Coverage[] = [];
-    for (let i = first; i < Math.min(count, first + 500); i += 1) {
-      batch.push({
-        resourceType: 'Coverage',
-        id: `vol-cov-${i}`,
-        status: 'active',
-        beneficiary: { reference: `Patient/vol-patient-${i}` },
-        payor: [{ reference: `Organization/vol-payer-${i % PAYERS}` }],
-      });
-    }
-    await store.transaction((tx) => tx.createAll(TENANT, batch, NOW).then(() => undefined));
-  }
-  await store.refreshStatistics();
 }
 
 interface PlanCase {
@@ -71,7 +51,7 @@ const CASES: PlanCase[] = [
   { what: 'Task by focus', request: search('Task', [['focus', `ServiceRequest/vol-sr-${PICK}`]]), index: 'search_index_reference_ids' },
   {
     what: 'the payer query: Coverage by beneficiary and payor',
-    request: search('Coverage', [['beneficiary', `Patient/vol-patient-${PICK}`], ['payor', `Organization/vol-payer-${PICK % PAYERS}`]]),
+    request: search('Coverage', [['beneficiary', `Patient/vol-patient-${PICK}`], ['payor', `Organization/vol-payer-${PICK % VOLUME_PAYERS}`]]),
     index: 'search_index_reference_ids',
   },
   { what: 'Coverage by payor, a big list', request: search('Coverage', [['payor', 'Organization/vol-payer-2']]), index: 'search_index_reference_ids' },
@@ -91,7 +71,8 @@ function describePlans(engine: string, open: () => Promise<{ store: KyselyResour
     before(async function () {
       ({ store, close } = await open());
       await storeReferralVolume(store, { count: REFERRALS, tenant: TENANT, now: NOW, concurrency: engine === 'postgresql' ? 2 : 1, batchSize: 500 });
-      await storeCoverages(store, REFERRALS);
+      await storeVolumeCoverages(store, { tenant: TENANT, from: 0, to: REFERRALS, now: NOW, batchSize: 500 });
+      await store.refreshStatistics();
     });
 
     after(async function () {
