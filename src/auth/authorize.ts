@@ -174,3 +174,13 @@ export function withinPayerReach<T extends { status?: number; resource?: unknown
   if (resource.resourceType === 'Bundle' || resource.resourceType === 'OperationOutcome') return response;
   return coveredBy(resource, payer) ? response : notFoundResponse();
 }
+
+/**
+ * A payer's Coverage search is narrowed to its own members in the query itself (payor = its
+ * Organization), so pages and counts are right; withinPayerReach stays the guard on every answer.
+ */
+export function payerScopedRequest<T extends { method: string; params: Record<string, string>; query: ReadonlyArray<readonly [string, string]> }>(caller: Caller | undefined, request: T): T {
+  if (caller?.role !== 'payer' || caller.payer === undefined || request.method !== 'GET') return request;
+  if (request.params['type'] !== 'Coverage' || request.params['id'] !== undefined) return request;
+  return { ...request, query: [...request.query, ['payor', `Organization/${caller.payer}`] as const] };
+}

@@ -23,7 +23,7 @@ import type { FhirHandler, FhirRequest, FhirResponse } from './fhir-exchange.js'
 import { setRetryAfter } from './retry-after.js';
 import { StoreUnavailableError } from '../ports/store-unavailable.js';
 import { CONFORMANCE_TYPES, type FhirHandlers } from './fhir-handlers.js';
-import { authorizeBundleEntries, withinPayerReach } from '../auth/authorize.js';
+import { authorizeBundleEntries, payerScopedRequest, withinPayerReach } from '../auth/authorize.js';
 import type { Caller } from '../auth/caller.js';
 
 export interface HttpOptions {
@@ -232,7 +232,7 @@ function send(req: Request, res: Response, request: FhirRequest, response: FhirR
 
 function adapt(handler: FhirHandler, options: HttpOptions) {
   return async (req: Request, res: Response): Promise<void> => {
-    const request = toFhirRequest(req, res, options);
+    const request = payerScopedRequest(res.locals['caller'] as Caller | undefined, toFhirRequest(req, res, options));
     locals(res).route = `${req.baseUrl}${(req.route as { path?: string } | undefined)?.path ?? ''}`;
     const type = request.params['type'];
     if (type !== undefined && /^[A-Z][A-Za-z]{1,63}$/.test(type)) locals(res).resourceType = type;
