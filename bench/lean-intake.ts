@@ -50,7 +50,8 @@ export async function intakeLoad(url: string, template: Record<string, unknown>,
 }
 
 async function measure(args: string[], env: Record<string, string>, template: Record<string, unknown>): Promise<CdsLoadFigures> {
-  const server = await startChild(args, { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env });
+  // Without authentication, like the lean server beside it (bench/run.ts measures the token check apart).
+  const server = await startChild(args, { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', AUTH: 'off', ...env });
   try {
     const url = `http://127.0.0.1:${server.port}/fhir/ServiceRequest`;
     await intakeLoad(url, template, 2); // warm-up: JIT, caches, connection pool
