@@ -20,6 +20,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { demoHookAuthorization, demoIssuer, signHookJwt } from '../test/support/cds-client.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DURATION_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
@@ -87,7 +88,19 @@ export function figures(result: autocannon.Result): CdsLoadFigures {
   };
 }
 
-async function load(url: string, body: string, seconds: number): Promise<autocannon.Result> {
+/** Calls a hook service as an EHR does: each call with its own JWT, signed ahead so signing is not timed. */
+const TOKENS_PER_SECOND = Number(process.env['BENCH_CDS_TOKENS_PER_SECOND'] ?? 3000);
+
+async function hookTokens(url: string, count: number): Promise<string[]> {
+  const { iss, key } = await demoIssuer();
+  const tokens: string[] = [];
+  for (let i = 0; i < count; i += 1) tokens.push(`Bearer ${await signHookJwt(key, { iss, aud: url, expiresIn: 240 })}`);
+  return tokens;
+}
+
+async function load(url: string, body: string, seconds: number, options: { signed: boolean }): Promise<autocannon.Result> {
+  // The echo baseline takes no token; a hook call refuses a JWT it has seen (CDS Hooks 2.0 security).
+  const tokens = options.signed ? await hookTokens(url, seconds * TOKENS_PER_SECOND) : [];
   return autocannon({
     url,
     method: 'POST',
@@ -95,17 +108,18 @@ async function load(url: string, body: string, seconds: number): Promise<autocan
     duration: seconds,
     headers: { 'content-type': 'application/json', accept: 'application/json' },
     body,
+    ...(options.signed ? { requests: [{ setupRequest: (request) => ({ ...request, headers: { ...request.headers, authorization: tokens.pop() ?? '' } }) }] } : {}),
   });
 }
 
-async function measure(url: string, body: string): Promise<CdsLoadFigures> {
-  await load(url, body, WARM_UP_SECONDS); // warm-up: JIT, caches
-  return figures(await load(url, body, DURATION_SECONDS));
+async function measure(url: string, body: string, options: { signed: boolean } = { signed: true }): Promise<CdsLoadFigures> {
+  await load(url, body, WARM_UP_SECONDS, options); // warm-up: JIT, caches
+  return figures(await load(url, body, DURATION_SECONDS, options));
 }
 
 /** One call before the load: the hook must answer 200 with the cards the fixture expects, or the figures mean nothing. */
 async function cardsOf(url: string, body: string, fixture: string): Promise<number> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(await demoHookAuthorization(url)) }, body });
   if (response.status !== 200) throw new Error(`${fixture}: the CDS service answered ${response.status}`);
   const answer = (await response.json()) as { cards?: unknown[] };
   return answer.cards?.length ?? 0;
@@ -117,7 +131,7 @@ export async function benchCdsHooks(): Promise<CdsHooksBenchResult> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-cds-'));
   const echo = await startChild(['bench/echo-server.ts'], {});
   try {
-    const echoFigures = await measure(`http://127.0.0.1:${echo.port}/fhir/ServiceRequest`, misrouteBody);
+    const echoFigures = await measure(`http://127.0.0.1:${echo.port}/fhir/ServiceRequest`, misrouteBody, { signed: false });
     await stopChild(echo.child);
     const gateway = await startChild(['src/main.ts'], {
       PORT: '0',
