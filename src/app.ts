@@ -3,20 +3,17 @@
  */
 import express, { type Express } from 'express';
 import type { CapabilityStatement } from 'fhir/r4.js';
-import { notFound, unavailable } from './fhir/outcomes.js';
-import { createFhirHandlers, type ConformanceResources } from './http/fhir-handlers.js';
-import { fhirErrorHandler, fhirRouter, requestContext, type HttpOptions } from './http/routes.js';
-import { notificationRouter, payerNotificationRouter } from './http/notification-routes.js';
-import { operatorRouter } from './http/operator-routes.js';
-import { cdsHooksRouter } from './http/cds-hooks-routes.js';
-import { setRetryAfter } from './http/retry-after.js';
+import { notFound } from './fhir/outcomes.js';
+import type { ConformanceResources } from './http/fhir-handlers.js';
+import { fhirErrorHandler, requestContext, type HttpOptions } from './http/routes.js';
+import { cdsHooksErrors } from './http/cds-hooks-routes.js';
+import { consoleAssets, type ConsoleRouteOptions } from './http/console-routes.js';
+import { createRouteHandlers } from './http/route-handlers.js';
+import { tableRouter } from './http/table-router.js';
+import type { AuthService } from './auth/token-endpoint.js';
 import { refuseForbiddenUrlCharacters } from './http/url-rules.js';
-import { consoleRoutes, type ConsoleRouteOptions } from './http/console-routes.js';
-import { apiDocsRoutes } from './http/api-docs-routes.js';
-import { PLAIN_ROUTES } from './http/plain-routes.js';
 import type { CdsDeps } from './use-cases/cds-site-check.js';
 import { authorizeRequests } from './auth/authorize.js';
-import { smartRoutes, type AuthService } from './auth/token-endpoint.js';
 import type { CdsClientTrust } from './auth/cds-client-trust.js';
 import type { EhrFhir } from './ports/ehr-fhir.js';
 import type { GatewayDeps } from './use-cases/deps.js';
@@ -44,50 +41,16 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  // Not ready while the database is away or requests queue for its connections beyond the
-  // threshold (DB_MAX_WAITING): a load balancer then sends traffic to another process.
-  app.get('/readyz', async (_req, res) => {
-    const readiness = await deps.store.readiness();
-    if (readiness.ready) {
-      res.json({ status: 'ready' });
-      return;
-    }
-    deps.logger.warn('readiness check failed', { reason: readiness.reason });
-    setRetryAfter(res, 503);
-    res.status(503).type('application/fhir+json').send(JSON.stringify(unavailable(readiness.diagnostics)));
-  });
-
   app.use(requestContext(deps.logger, options.defaultTenant));
   // Before any route reads a path segment or parameter: both engines then see the same input.
   app.use(refuseForbiddenUrlCharacters((res, outcome) => res.status(400).type('application/fhir+json').send(JSON.stringify(outcome))));
   // The route table decides who may call what, before any handler (src/http/route-table.ts).
   app.use(authorizeRequests({ service: options.auth, logger: deps.logger, defaultTenant: options.defaultTenant }));
-  if (options.auth) app.use(smartRoutes(options.auth));
-  app.use(consoleRoutes(deps, { ...options.console, body: { bodyLimitBytes: options.bodyLimitBytes, jsonMaxDepth: options.jsonMaxDepth } }));
-  app.use(
-    apiDocsRoutes({
-      capabilityStatement: options.capabilityStatement,
-      conformance: options.conformance,
-      plainRoutes: PLAIN_ROUTES,
-      ...(options.auth ? { tokenUrl: '/oauth/token' } : {}),
-    }),
-  );
-  app.use('/fhir', fhirRouter(createFhirHandlers(deps, options.capabilityStatement, options.conformance), options));
-  app.use('/subscription-notifications', notificationRouter(deps, options));
-  // Payers' Subscription notifications of decided prior authorizations (Da Vinci PAS pended requests).
-  app.use('/payer-notifications', payerNotificationRouter(deps, options));
-  // Operators' outbox API. Unauthenticated until the security work lands: bind to a private
-  // interface or put it behind the reverse proxy's authentication in the meantime.
-  app.use('/admin', operatorRouter({ outbox: deps.store, clock: deps.clock, logger: deps.logger }));
-  // CDS Hooks 2.0 (https://cds-hooks.hl7.org/2.0/): the site check at order time, inside the EHR.
-  app.use('/cds-services', cdsHooksRouter(options.cds, {
-      bodyLimitBytes: options.bodyLimitBytes,
-      clientTrust: options.cdsClientTrust,
-      ...(options.publicBaseUrl !== undefined ? { publicOrigin: new URL(options.publicBaseUrl).origin } : {}),
-    }),);
+  app.use(consoleAssets(options.console));
+  // Every route: one per row of the route table, answered by the row's named handler.
+  app.use(tableRouter(createRouteHandlers(deps, options)));
+  // CDS Hooks 2.0 (https://cds-hooks.hl7.org/2.0/) answers its body errors in its own JSON.
+  app.use('/cds-services', cdsHooksErrors(options.cds, { bodyLimitBytes: options.bodyLimitBytes }));
   app.use((req, res) => {
     res.status(404).type('application/fhir+json').send(JSON.stringify(notFound(`Path ${req.path}`)));
   });

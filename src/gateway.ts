@@ -6,13 +6,14 @@ import { randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Express } from 'express';
-import type { Resource } from 'fhir/r4.js';
+import type { OperationDefinition, Resource } from 'fhir/r4.js';
 import { createApp } from './app.js';
 import type { Config } from './config/config.js';
 import { findDrugByCodings, parseDrugCatalog, type DrugCatalog } from './domain/drug-catalog.js';
 import { buildCapabilityStatement } from './fhir/capability-statement.js';
 import { FhirValidator } from './fhir/validation/index.js';
 import { CONFORMANCE_TYPES } from './http/fhir-handlers.js';
+import { routedOperations } from './http/route-table.js';
 import type { Logger } from './logging/logger.js';
 import type { Clock } from './ports/clock.js';
 import type { ResourceStore } from './ports/resource-store.js';
@@ -171,6 +172,18 @@ async function loadAuthService(config: Config, runtime: { logger: Logger; clock:
 }
 
 /** The token endpoint as clients see it: absolute with PUBLIC_BASE_URL, else relative to this server. */
+/**
+ * The canonical URL of the published OperationDefinition of a routed operation; the gateway does
+ * not start with a route for an operation profiles/ does not define.
+ */
+function operationDefinitionUrl(conformance: ReadonlyMap<string, Resource>, operation: { resourceType: string; name: string }): string {
+  const definition = [...conformance.values()].find(
+    (r): r is OperationDefinition => r.resourceType === 'OperationDefinition' && (r as OperationDefinition).code === operation.name && ((r as OperationDefinition).resource ?? []).includes(operation.resourceType as never),
+  );
+  if (definition?.url === undefined) throw new Error(`profiles/ lacks the OperationDefinition of ${operation.resourceType}/$${operation.name}, which the route table routes`);
+  return definition.url;
+}
+
 function tokenUrlOf(publicBaseUrl: string | undefined): string {
   return publicBaseUrl === undefined ? '/oauth/token' : `${new URL(publicBaseUrl).origin}/oauth/token`;
 }
@@ -262,6 +275,7 @@ export async function buildGateway(
     readableTypes: READABLE_TYPES,
     writableTypes: WRITABLE_TYPES,
     conformanceTypes: CONFORMANCE_TYPES,
+    operations: routedOperations().map((operation) => ({ ...operation, definition: operationDefinitionUrl(conformance, operation) })),
     profiles: validator.profiles().map((p) => ({ url: p.url, type: p.type })),
     ...(config.publicBaseUrl !== undefined ? { implementationUrl: config.publicBaseUrl } : {}),
     ...(config.auth.enabled ? { smartTokenUrl: tokenUrlOf(config.publicBaseUrl) } : {}),

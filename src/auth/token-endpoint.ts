@@ -4,7 +4,9 @@
  * token endpoint: a client-credentials grant authenticated by a JWT assertion (RFC 7523,
  * private_key_jwt) signed with a key of the client's registered JWKS.
  */
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type Request, type Response } from 'express';
+import { notFound } from '../fhir/outcomes.js';
+import type { RouteHandlers } from '../http/table-router.js';
 import { decodeJwt, errors, jwtVerify } from 'jose';
 import type { Logger } from '../logging/logger.js';
 import type { AuthStateStore } from '../ports/auth-state.js';
@@ -53,9 +55,15 @@ function oauthError(res: Response, status: 400 | 401, error: string, description
   res.status(status).set('Cache-Control', 'no-store').json({ error, error_description: description });
 }
 
-export function smartRoutes(service: AuthService): Router {
-  const router = express.Router();
-  const configuration = (req: Request, res: Response): void => {
+/** The SMART rows' named handlers (src/http/route-table.ts); without authentication (AUTH=off) they answer 404. */
+export function smartHandlers(service: AuthService | undefined): Pick<RouteHandlers, 'smartConfiguration' | 'publicKeys' | 'issueToken'> {
+  if (service === undefined) {
+    const off = (req: Request, res: Response): void => {
+      res.status(404).type('application/fhir+json').send(JSON.stringify(notFound(`Path ${req.path} (authentication is off)`)));
+    };
+    return { smartConfiguration: [off], publicKeys: [off], issueToken: [off] };
+  }
+  const smartConfiguration = (req: Request, res: Response): void => {
     const urls = gatewayUrls(req, service.publicBaseUrl);
     res.json({
       issuer: urls.origin,
@@ -69,12 +77,10 @@ export function smartRoutes(service: AuthService): Router {
       code_challenge_methods_supported: [],
     });
   };
-  router.get('/.well-known/smart-configuration', configuration);
-  router.get('/fhir/.well-known/smart-configuration', configuration);
-  router.get('/oauth/jwks', (_req, res) => {
+  const publicKeys = (_req: Request, res: Response): void => {
     res.json(service.keys.publicJwks);
-  });
-  router.post('/oauth/token', express.urlencoded({ extended: false, limit: '16kb' }), async (req: Request, res: Response) => {
+  };
+  const issueToken = async (req: Request, res: Response): Promise<void> => {
     const form = (req.body ?? {}) as Record<string, unknown>;
     const text = (name: string): string | undefined => (typeof form[name] === 'string' ? (form[name] as string) : undefined);
     if (text('grant_type') !== 'client_credentials') return oauthError(res, 400, 'unsupported_grant_type', 'grant_type must be client_credentials');
@@ -135,6 +141,10 @@ export function smartRoutes(service: AuthService): Router {
     });
     service.logger.info('access token issued', { clientId: client.clientId, role: client.role, scope: granted.join(' ') });
     res.set('Cache-Control', 'no-store').json({ access_token: accessToken, token_type: 'Bearer', expires_in: service.tokenLifetimeSeconds, scope: granted.join(' ') });
-  });
-  return router;
+  };
+  return {
+    smartConfiguration: [smartConfiguration],
+    publicKeys: [publicKeys],
+    issueToken: [express.urlencoded({ extended: false, limit: '16kb' }), issueToken],
+  };
 }

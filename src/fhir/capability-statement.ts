@@ -1,7 +1,7 @@
 /**
  * The CapabilityStatement (https://hl7.org/fhir/R4/capabilitystatement.html), generated from the
  * same tables the server runs on (the readable and writable types, the search-parameter table,
- * the loaded profiles), so it cannot claim what the server does not do.
+ * the loaded profiles, the route table's operations), so it cannot claim what the server does not do.
  */
 import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4.js';
 import { searchParametersFor } from './search-parameters.js';
@@ -13,6 +13,11 @@ export interface CapabilityInput {
   writableTypes: readonly string[];
   /** Types served read-only from profiles/ (StructureDefinition, CodeSystem, ValueSet). */
   conformanceTypes: readonly string[];
+  /**
+   * The operations the server routes (src/http/route-table.ts), each with its OperationDefinition's
+   * canonical URL: an operation is declared where the route table has a row for it, nowhere else.
+   */
+  operations: ReadonlyArray<{ resourceType?: string; name: string; definition: string }>;
   /** The profiles the server validates against, by the resource type they constrain. */
   profiles: ReadonlyArray<{ url: string; type: string }>;
   implementationUrl?: string;
@@ -39,6 +44,23 @@ function smartSecurity(tokenUrl: string): NonNullable<CapabilityStatement['rest'
 type RestResourceType = CapabilityStatementRestResource['type'];
 
 const VALIDATE = { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' };
+
+/** What the CapabilityStatement says of an operation beside its definition, by name. */
+const OPERATION_DOCUMENTATION: Record<string, string> = {
+  'confirm-site': 'A coordinator confirms the site of a referral held as misroute-suspected; the referral is re-routed and moves on to coverage.',
+  'submit-prior-auth': 'A coordinator sends the prior authorization of a referral held in auth-required after reviewing its denial risks.',
+  'record-verification':
+    "A coordinator records a coverage verification done by phone (who, when, the payer's reference, the authorization if any, the outcome); the referral moves on exactly as after an electronic verification.",
+  'network-metrics':
+    "Read-only: the network's picture for a period (referrals, misroutes caught, days from order to first infusion, appeals won, no-shows) as a MeasureReport.",
+};
+
+/** The route table's operations on this type, in its order. */
+function operationsOf(type: string, input: CapabilityInput): NonNullable<CapabilityStatementRestResource['operation']> {
+  return input.operations
+    .filter((operation) => operation.resourceType === type)
+    .map(({ name, definition }) => ({ name, definition, ...(OPERATION_DOCUMENTATION[name] !== undefined ? { documentation: OPERATION_DOCUMENTATION[name] } : {}) }));
+}
 
 function storedResource(type: string, input: CapabilityInput): CapabilityStatementRestResource {
   const writable = input.writableTypes.includes(type);
@@ -77,38 +99,14 @@ function storedResource(type: string, input: CapabilityInput): CapabilityStateme
   }
   if (type === 'Appointment') {
     interaction.push({ code: 'create' }, { code: 'update' });
-    resource.operation = ['find', 'hold', 'book'].map((name) => ({
-      name,
-      definition: `https://fhir.infusion-gateway.example/OperationDefinition/appointment-${name}`,
-    }));
+    resource.operation = operationsOf('Appointment', input);
     resource.documentation =
       'Infusion appointments, booked only for cleared referrals (IHE ITI Scheduling style $find, $hold, $book). A create is a booking request (no walk-ins: refused with why and the next slots); an update cancels, reschedules (with the pharmacy lead time as notice) or records the visit.';
     return resource;
   }
   if (type === 'Task') {
     interaction.push({ code: 'update' });
-    resource.operation = [
-      {
-        name: 'confirm-site',
-        definition: 'https://fhir.infusion-gateway.example/OperationDefinition/confirm-site',
-        documentation: 'A coordinator confirms the site of a referral held as misroute-suspected; the referral is re-routed and moves on to coverage.',
-      },
-      {
-        name: 'submit-prior-auth',
-        definition: 'https://fhir.infusion-gateway.example/OperationDefinition/submit-prior-auth',
-        documentation: 'A coordinator sends the prior authorization of a referral held in auth-required after reviewing its denial risks.',
-      },
-      {
-        name: 'record-verification',
-        definition: 'https://fhir.infusion-gateway.example/OperationDefinition/record-verification',
-        documentation: "A coordinator records a coverage verification done by phone (who, when, the payer's reference, the authorization if any, the outcome); the referral moves on exactly as after an electronic verification.",
-      },
-      {
-        name: 'network-metrics',
-        definition: 'https://fhir.infusion-gateway.example/OperationDefinition/network-metrics',
-        documentation: "Read-only: the network's picture for a period (referrals, misroutes caught, days from order to first infusion, appeals won, no-shows) as a MeasureReport.",
-      },
-    ];
+    resource.operation = operationsOf('Task', input);
     resource.documentation =
       "Each referral's Task (placer/filler workflow) and its appeal Tasks. Written by the gateway; a client's update of a referral Task may only add a confirmed-location output (the same as $confirm-site); an appeal Task's steps, status and result are the coordinator's to set.";
     return resource;

@@ -6,9 +6,10 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import express, { type Request, type Response, type Router } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import type { CapabilityStatement, OperationDefinition, Resource } from 'fhir/r4.js';
 import { buildOpenApiDocument, type PlainRoute } from './openapi.js';
+import type { RouteHandlers } from './table-router.js';
 
 export interface ApiDocsOptions {
   capabilityStatement: CapabilityStatement;
@@ -51,7 +52,8 @@ const START = `window.addEventListener('load', function () {
 // Swagger UI styles elements inline; scripts and data stay same-origin.
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
 
-export function apiDocsRoutes(options: ApiDocsOptions & { fhirBase?: string }): Router {
+/** The API description's rows' named handlers (src/http/route-table.ts). */
+export function apiDocsHandlers(options: ApiDocsOptions & { fhirBase?: string }): Pick<RouteHandlers, 'openApiDocument' | 'apiDocsPage' | 'apiDocsFile'> {
   const operationDefinitions = [...options.conformance.values()].filter((r): r is OperationDefinition => r.resourceType === 'OperationDefinition');
   const document = JSON.stringify(
     buildOpenApiDocument({
@@ -63,24 +65,29 @@ export function apiDocsRoutes(options: ApiDocsOptions & { fhirBase?: string }): 
     }),
   );
   const swaggerDir = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
-  const router = express.Router();
-  router.get('/openapi.json', (_req: Request, res: Response) => {
+
+  function openApiDocument(_req: Request, res: Response): void {
     res.type('application/json').send(document);
-  });
-  router.get('/api-docs', (_req: Request, res: Response) => {
+  }
+
+  function apiDocsPage(_req: Request, res: Response): void {
     res.setHeader('Content-Security-Policy', CSP);
     res.type('html').send(PAGE);
-  });
-  router.get('/api-docs/start.js', (_req: Request, res: Response) => {
-    res.type('application/javascript').send(START);
-  });
-  router.get('/api-docs/:file', (req: Request, res: Response, next) => {
+  }
+
+  /** The page's start script (ours) and Swagger UI's own files; anything else is not found. */
+  function apiDocsFile(req: Request, res: Response, next: NextFunction): void {
     const file = String(req.params['file']);
+    if (file === 'start.js') {
+      res.type('application/javascript').send(START);
+      return;
+    }
     if (!SWAGGER_FILES.has(file)) {
       next();
       return;
     }
     res.sendFile(path.join(swaggerDir, file), { maxAge: '1d' });
-  });
-  return router;
+  }
+
+  return { openApiDocument: [openApiDocument], apiDocsPage: [apiDocsPage], apiDocsFile: [apiDocsFile] };
 }

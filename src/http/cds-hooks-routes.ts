@@ -16,6 +16,7 @@ import { badRequest, errorIssue, notFound, outcomeFromError, payloadTooLarge, st
 import { answerSiteCheckHook, cdsServiceDiscovery, isSiteCheckService, type CdsDeps } from '../use-cases/cds-site-check.js';
 import { setRetryAfter } from './retry-after.js';
 import type { CdsClientTrust } from '../auth/cds-client-trust.js';
+import { routerFromTable, type RouteHandlers } from './table-router.js';
 
 export interface CdsHooksHttpOptions {
   /** Largest hook request accepted; draft orders and prefetch together. Default 1 MiB. */
@@ -71,12 +72,13 @@ function unauthorized(res: Response, diagnostics: string): void {
     .send(JSON.stringify({ resourceType: 'OperationOutcome', id: 'unauthorized', issue: [{ severity: 'error', code: 'login', diagnostics, expression: ['Authorization'] }] } satisfies OperationOutcome));
 }
 
-export function cdsHooksRouter(deps: CdsDeps, options: CdsHooksHttpOptions): Router {
-  const router = express.Router();
+/** The CDS Hooks rows' named handlers (src/http/route-table.ts). */
+export function cdsHooksHandlers(deps: CdsDeps, options: CdsHooksHttpOptions): Pick<RouteHandlers, 'cdsDiscovery' | 'cdsHook' | 'cdsFeedback'> {
   /** The JWT must name this service's endpoint as `aud` (feedback calls: that endpoint or the feedback URL). */
   const requireTrustedClient = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const origin = options.publicOrigin ?? `${req.protocol}://${req.get('host') ?? ''}`;
-    const serviceUrl = `${origin}${req.baseUrl}/${String(req.params['id'])}`;
+    const servicePath = `${req.baseUrl}${req.path}`.replace(/\/feedback$/, '');
+    const serviceUrl = `${origin}${servicePath}`;
     const audiences = req.path.endsWith('/feedback') ? [serviceUrl, `${serviceUrl}/feedback`] : [serviceUrl];
     const decision = await options.clientTrust.verify(req.get('authorization'), audiences);
     if (!decision.trusted) {
@@ -88,13 +90,12 @@ export function cdsHooksRouter(deps: CdsDeps, options: CdsHooksHttpOptions): Rou
     next();
   };
   const json = express.json({ limit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES, type: () => true, strict: false });
-  router.use(cors);
 
-  router.get('/', (_req: Request, res: Response) => {
+  function cdsDiscovery(_req: Request, res: Response): void {
     res.type('application/json').send(JSON.stringify(cdsServiceDiscovery()));
-  });
+  }
 
-  router.post('/:id/feedback', requireTrustedClient, requireJson, json, (req: Request, res: Response) => {
+  function cdsFeedback(req: Request, res: Response): void {
     const serviceId = String(req.params['id']);
     if (!isSiteCheckService(serviceId)) {
       sendOutcome(res, notFound('CDS service', serviceId));
@@ -117,23 +118,30 @@ export function cdsHooksRouter(deps: CdsDeps, options: CdsHooksHttpOptions): Rou
       overrideReasons: overrideCodes,
     });
     res.status(200).type('application/json').send('{}');
-  });
+  }
 
-  router.post('/:id', requireTrustedClient, requireJson, json, async (req: Request, res: Response) => {
+  async function cdsHook(req: Request, res: Response): Promise<void> {
     const answer = await answerSiteCheckHook(deps, { serviceId: String(req.params['id']), body: req.body });
     if (answer.kind === 'refused') {
       sendOutcome(res, answer.outcome);
       return;
     }
     res.status(200).type('application/json').send(JSON.stringify(answer.response));
-  });
+  }
 
-  router.use((req: Request, res: Response) => {
-    sendOutcome(res, notFound(`CDS Hooks path ${req.method} ${req.path}`));
-  });
+  return {
+    cdsDiscovery: [cors, cdsDiscovery],
+    cdsHook: [cors, requireTrustedClient, requireJson, json, cdsHook],
+    cdsFeedback: [cors, requireTrustedClient, requireJson, json, cdsFeedback],
+  };
+}
 
-  // Body-parser failures carry a type; anything else is ours: a 500 without internals.
-  router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+/**
+ * Whatever the CDS Hooks paths cannot answer, in CDS Hooks' JSON: body-parser failures carry a
+ * type; anything else is ours, a 500 without internals. Mounted at /cds-services.
+ */
+export function cdsHooksErrors(deps: Pick<CdsDeps, 'logger'>, options: Pick<CdsHooksHttpOptions, 'bodyLimitBytes'>) {
+  return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
     const type = (err as { type?: string } | undefined)?.type;
     if (type === 'entity.too.large') {
       sendOutcome(res, payloadTooLarge(`The hook request is larger than ${options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES} bytes`));
@@ -147,6 +155,20 @@ export function cdsHooksRouter(deps: CdsDeps, options: CdsHooksHttpOptions): Rou
       deps.logger.error('cds hook failed', { error: err instanceof Error ? err.name : 'unknown', stack: err instanceof Error ? err.stack?.split('\n').slice(1, 6).join(' | ') : undefined });
       sendOutcome(res, outcomeFromError(err));
     }
+  };
+}
+
+/**
+ * The CDS Hooks service on its own (its tests mount it at /cds-services): the table's
+ * /cds-services rows, CORS preflight, 404 for anything else, and the errors above.
+ */
+export function cdsHooksRouter(deps: CdsDeps, options: CdsHooksHttpOptions): Router {
+  const router = express.Router();
+  router.use(cors);
+  router.use(routerFromTable(cdsHooksHandlers(deps, options), { mountedAt: '/cds-services' }));
+  router.use((req: Request, res: Response) => {
+    sendOutcome(res, notFound(`CDS Hooks path ${req.method} ${req.path}`));
   });
+  router.use(cdsHooksErrors(deps, options));
   return router;
 }

@@ -1,6 +1,6 @@
 /**
- * The server side of the coordinator console (issue 14), in one place so that it moves into the
- * route table as a whole:
+ * The server side of the coordinator console (issue 14); its rows are in the route table
+ * (src/http/route-table.ts):
  *
  *   GET /console/...                 the console's static files (built by scripts/build-console.mjs)
  *   GET /console/config.json         what the browser needs to call the API (bases, tenant, thresholds)
@@ -22,6 +22,7 @@ import type { SiteDirectorySource } from '../domain/site-directory.js';
 import { reportNetworkMetrics } from '../use-cases/network-metrics.js';
 import type { Logger } from '../logging/logger.js';
 import { fhirJsonBody, negotiate } from './routes.js';
+import { routerFromTable, type RouteHandlers } from './table-router.js';
 
 /** Where `npm install` builds the console (scripts/build-console.mjs). */
 export const CONSOLE_BUILD_DIR = path.resolve(import.meta.dirname, '../../generated/console');
@@ -147,16 +148,18 @@ function parametersAsQuery(body: unknown): Array<[string, string]> | { outcome: 
   return pairs;
 }
 
-export function consoleRoutes(deps: ConsoleDeps, options: ConsoleRouteOptions): Router {
-  const router = express.Router();
+/** The console's rows' named handlers (src/http/route-table.ts). */
+export function consoleHandlers(
+  deps: ConsoleDeps,
+  options: ConsoleRouteOptions,
+): Pick<RouteHandlers, 'consoleEntry' | 'consoleConfig' | 'consolePage' | 'connectionHealth' | 'networkMetrics'> {
   const staticDir = options.staticDir ?? CONSOLE_BUILD_DIR;
   const indexFile = path.join(staticDir, 'index.html');
   const fhirBase = options.publicBaseUrl !== undefined ? new URL(options.publicBaseUrl).pathname.replace(/\/+$/, '') : '/fhir';
 
   // GET with query parameters, or POST with a Parameters body: an operation without side effects
   // takes both (https://hl7.org/fhir/R4/operations.html#request).
-  const networkMetrics = async (req: Request, res: Response): Promise<void> => {
-    res.locals['route'] = '/fhir/Task/$network-metrics';
+  async function networkMetrics(req: Request, res: Response): Promise<void> {
     res.locals['resourceType'] = 'Task';
     const url = new URL(req.originalUrl, 'http://placeholder');
     const query = req.method === 'POST' ? parametersAsQuery(req.body) : [...url.searchParams.entries()];
@@ -164,12 +167,9 @@ export function consoleRoutes(deps: ConsoleDeps, options: ConsoleRouteOptions): 
     const result = await reportNetworkMetrics(deps, { tenant: String(res.locals['tenant']), query });
     if (result.kind === 'refused') return sendOutcome(res, result.outcome);
     sendJson(res, 200, result.report, String(res.locals['mediaType'] ?? 'application/fhir+json'));
-  };
-  router.get('/fhir/Task/$network-metrics', negotiate, networkMetrics);
-  router.post('/fhir/Task/$network-metrics', negotiate, fhirJsonBody(options.body), networkMetrics);
+  }
 
-  router.get('/admin/connections', async (_req: Request, res: Response) => {
-    res.locals['route'] = '/admin/connections';
+  async function connectionHealth(_req: Request, res: Response): Promise<void> {
     const timeoutMs = options.probeTimeoutMs ?? 3000;
     const connections = await Promise.all(
       options.connections.map(async (target) => {
@@ -183,11 +183,9 @@ export function consoleRoutes(deps: ConsoleDeps, options: ConsoleRouteOptions): 
       }),
     );
     sendJson(res, 200, { checkedAt: deps.clock.now().toISOString(), connections });
-  });
+  }
 
-  const pages = express.Router();
-  pages.use(consoleHeaders);
-  pages.get('/config.json', (_req: Request, res: Response) => {
+  function consoleConfig(_req: Request, res: Response): void {
     res.setHeader('Cache-Control', 'no-cache');
     sendJson(res, 200, {
       fhirBase,
@@ -197,26 +195,49 @@ export function consoleRoutes(deps: ConsoleDeps, options: ConsoleRouteOptions): 
       siteTooFarKm: options.siteTooFarKm,
       refreshSeconds: options.refreshSeconds ?? 15,
     });
-  });
-  pages.use(
-    '/assets',
-    express.static(path.join(staticDir, 'assets'), { index: false, immutable: true, maxAge: '365d' }),
-    (_req: Request, res: Response) => sendOutcome(res, operationOutcome('not-found', [errorIssue('not-found', 'No such file of the console; reload the page to get the current version')])),
-  );
-  // Every other path is a page of the single-page app: the browser routes it (with ids only).
-  pages.get('/{*page}', (_req: Request, res: Response) => {
+  }
+
+  // Every path but the files and config.json is a page of the single-page app: the browser routes it (with ids only).
+  function consolePage(_req: Request, res: Response): void {
     if (!existsSync(indexFile)) {
       sendOutcome(res, operationOutcome('unavailable', [errorIssue('transient', 'The console is not built: run `npm run build:console` (npm install does it when development dependencies are installed)')]));
       return;
     }
     res.setHeader('Cache-Control', 'no-cache');
     res.sendFile(indexFile);
-  });
-  router.use('/console', (req: Request, res: Response, next: NextFunction) => {
-    res.locals['route'] = '/console';
-    // `/console` itself: the app's base is `/console/`, so relative asset URLs resolve.
+  }
+
+  // `/console` itself: the app's base is `/console/`, so relative asset URLs resolve.
+  function consoleEntry(req: Request, res: Response): void {
     if (req.originalUrl === '/console') return res.redirect(301, '/console/');
-    next();
-  }, pages);
+    consolePage(req, res);
+  }
+
+  return {
+    networkMetrics: [negotiate, fhirJsonBody(options.body), networkMetrics],
+    connectionHealth: [connectionHealth],
+    consoleConfig: [consoleHeaders, consoleConfig],
+    consolePage: [consoleHeaders, consolePage],
+    consoleEntry: [consoleHeaders, consoleEntry],
+  };
+}
+
+/** The console's built files (hashed, cached for good): static middleware, before the table's router. */
+export function consoleAssets(options: Pick<ConsoleRouteOptions, 'staticDir'>): Router {
+  const router = express.Router();
+  router.use(
+    '/console/assets',
+    consoleHeaders,
+    express.static(path.join(options.staticDir ?? CONSOLE_BUILD_DIR, 'assets'), { index: false, immutable: true, maxAge: '365d' }),
+    (_req: Request, res: Response) => sendOutcome(res, operationOutcome('not-found', [errorIssue('not-found', 'No such file of the console; reload the page to get the current version')])),
+  );
+  return router;
+}
+
+/** The console on its own (its tests serve it alone): its files and the table's console rows. */
+export function consoleRoutes(deps: ConsoleDeps, options: ConsoleRouteOptions): Router {
+  const router = express.Router();
+  router.use(consoleAssets(options));
+  router.use(routerFromTable(consoleHandlers(deps, options)));
   return router;
 }

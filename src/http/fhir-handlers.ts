@@ -3,7 +3,7 @@
  * and its result into a FhirResponse.
  */
 import type { Appointment, CapabilityStatement, OperationDefinition, OperationOutcomeIssue, Parameters, Reference, Resource } from 'fhir/r4.js';
-import { badRequest, errorIssue, informationIssue, methodNotAllowed, notFound, OperationOutcomeError, operationOutcome } from '../fhir/outcomes.js';
+import { badRequest, errorIssue, informationIssue, notFound, OperationOutcomeError, operationOutcome } from '../fhir/outcomes.js';
 import { recordPhoneVerification, requestPriorAuthSubmission } from '../use-cases/verify-coverage.js';
 import { readPhoneVerification } from '../domain/phone-verification.js';
 import { bookAppointment, findAppointments, holdAppointment, updateAppointmentByClient, type FindSites } from '../use-cases/schedule-referral.js';
@@ -49,7 +49,7 @@ function queryValue(request: FhirRequest, name: string): string | undefined {
 }
 
 export interface FhirHandlers {
-  metadata: FhirHandler;
+  capabilityStatement: FhirHandler;
   readConformance: FhirHandler;
   searchConformance: FhirHandler;
   transaction: FhirHandler;
@@ -70,7 +70,12 @@ export interface FhirHandlers {
   findAppointments: FhirHandler;
   holdAppointment: FhirHandler;
   bookAppointment: FhirHandler;
-  unsupported: FhirHandler;
+  /** `POST /Appointment`: a client's Appointment is a booking request (no walk-ins). */
+  requestAppointment: FhirHandler;
+  /** `PUT /Appointment/{id}`: cancel, reschedule, record the visit. */
+  updateAppointment: FhirHandler;
+  /** `PUT /Task/{id}`: a coordinator's decision on the referral, not a plain write. */
+  updateReferralTask: FhirHandler;
 }
 
 function confirmSiteResponse(result: ConfirmSiteResult): FhirResponse {
@@ -186,7 +191,7 @@ function ifMatchVersion(request: FhirRequest): { version?: string; outcome?: Fhi
 export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: CapabilityStatement, conformance: ConformanceResources): FhirHandlers {
   const confirmSiteDefinition = operationDefinition(conformance, 'confirm-site');
   return {
-    metadata: async () => ({ status: 200, resource: capabilityStatement }),
+    capabilityStatement: async () => ({ status: 200, resource: capabilityStatement }),
 
     readConformance: async (request) => {
       const { type = '', id = '' } = request.params;
@@ -265,12 +270,7 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
     }),
 
     create: async (request) =>
-      request.params['type'] === 'Appointment'
-        ? // A client's Appointment is a booking request: no walk-ins (schedule-referral.ts).
-          await withBodyShape(deps.validator, ['Appointment'], async () =>
-            reservedResponse(request, await bookAppointment(deps, { tenant: request.tenant, appointment: request.body as Appointment })),
-          )(request)
-        : interactionResponse(
+      interactionResponse(
         request,
         await createResource(deps, {
           tenant: request.tenant,
@@ -280,34 +280,14 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
         }),
       ),
 
+    // A client's Appointment is a booking request: no walk-ins (schedule-referral.ts).
+    requestAppointment: withBodyShape(deps.validator, ['Appointment'], async (request) =>
+      reservedResponse(request, await bookAppointment(deps, { tenant: request.tenant, appointment: request.body as Appointment })),
+    ),
+
     update: async (request) => {
       const { version: ifMatch, outcome } = ifMatchVersion(request);
       if (outcome) return outcome;
-      // The gateway's own records are worked by use cases that read their elements: shape first.
-      const ownRecord = request.params['type'] === 'Appointment' || request.params['type'] === 'Task';
-      const shape = ownRecord ? bodyShapeOutcome(deps.validator, request.body, [request.params['type']!]) : undefined;
-      if (shape) return { outcome: shape };
-      if (request.params['type'] === 'Appointment') {
-        const result = await updateAppointmentByClient(deps, {
-          tenant: request.tenant,
-          id: request.params['id'] ?? '',
-          body: request.body,
-          ...(ifMatch !== undefined ? { ifMatchVersionId: ifMatch } : {}),
-        });
-        if (result.kind === 'refused') return { outcome: result.outcome };
-        return { status: 200, resource: result.appointment, outcome: operationOutcome('ok', result.issues), headers: versionHeaders(result.appointment) };
-      }
-      if (request.params['type'] === 'Task') {
-        // A client's Task update is a coordinator's decision on the referral, not a plain write.
-        return confirmSiteResponse(
-          await updateReferralTaskByClient(deps, {
-            tenant: request.tenant,
-            id: request.params['id'] ?? '',
-            body: request.body,
-            ...(ifMatch !== undefined ? { ifMatchVersionId: ifMatch } : {}),
-          }),
-        );
-      }
       return interactionResponse(
         request,
         await updateResource(deps, {
@@ -316,6 +296,37 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
           id: request.params['id'] ?? '',
           body: request.body,
           ...(ifMatch !== undefined ? { ifMatch } : {}),
+        }),
+      );
+    },
+
+    updateAppointment: async (request) => {
+      const { version: ifMatch, outcome } = ifMatchVersion(request);
+      if (outcome) return outcome;
+      // The gateway's own records are worked by use cases that read their elements: shape first.
+      const shape = bodyShapeOutcome(deps.validator, request.body, ['Appointment']);
+      if (shape) return { outcome: shape };
+      const result = await updateAppointmentByClient(deps, {
+        tenant: request.tenant,
+        id: request.params['id'] ?? '',
+        body: request.body,
+        ...(ifMatch !== undefined ? { ifMatchVersionId: ifMatch } : {}),
+      });
+      if (result.kind === 'refused') return { outcome: result.outcome };
+      return { status: 200, resource: result.appointment, outcome: operationOutcome('ok', result.issues), headers: versionHeaders(result.appointment) };
+    },
+
+    updateReferralTask: async (request) => {
+      const { version: ifMatch, outcome } = ifMatchVersion(request);
+      if (outcome) return outcome;
+      const shape = bodyShapeOutcome(deps.validator, request.body, ['Task']);
+      if (shape) return { outcome: shape };
+      return confirmSiteResponse(
+        await updateReferralTaskByClient(deps, {
+          tenant: request.tenant,
+          id: request.params['id'] ?? '',
+          body: request.body,
+          ...(ifMatch !== undefined ? { ifMatchVersionId: ifMatch } : {}),
         }),
       );
     },
@@ -394,8 +405,5 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
       return reservedResponse(request, await bookAppointment(deps, { tenant: request.tenant, appointment: appointment.resource }));
     }),
 
-    unsupported: async (request) => ({
-      outcome: methodNotAllowed(`${request.method} is not supported on this path; see /fhir/metadata for what this server does`),
-    }),
   };
 }

@@ -6,7 +6,7 @@
  * Where payers send theirs (decided prior authorizations): POST /payer-notifications/{payerOrganizationId},
  * the payer's Organization id in the directory; it must be a payer with a connection.
  */
-import express, { type Request, type Response, type Router } from 'express';
+import type { Request, Response } from 'express';
 import { notFound, statusOf } from '../fhir/outcomes.js';
 import type { EhrFhir } from '../ports/ehr-fhir.js';
 import type { GatewayDeps } from '../use-cases/deps.js';
@@ -14,17 +14,14 @@ import { receivePayerNotification } from '../use-cases/receive-payer-notificatio
 import { receiveSubscriptionNotification } from '../use-cases/receive-subscription-notification.js';
 import { fhirJsonBody, negotiate, type HttpOptions } from './routes.js';
 import { requireNotifyingEhr, requireNotifyingPayer } from './notification-auth.js';
+import type { RouteHandlers } from './table-router.js';
 
-export function notificationRouter(
+/** The notification rows' named handlers: who is asking is checked before the body is even read. */
+export function notificationHandlers(
   deps: GatewayDeps,
   options: Pick<HttpOptions, 'bodyLimitBytes' | 'jsonMaxDepth'> & { ehrFor(tenant: string): EhrFhir | undefined; subscriptionSecretFor(tenant: string): string | undefined },
-): Router {
-  const router = express.Router();
-  router.use(negotiate);
-  // Who is asking, before the body is even read.
-  router.post('/:tenant', requireNotifyingEhr('tenant', options.subscriptionSecretFor));
-  router.use(fhirJsonBody(options));
-  router.post('/:tenant', async (req: Request, res: Response) => {
+): Pick<RouteHandlers, 'receiveSubscriptionNotification' | 'receivePayerNotification'> {
+  async function receiveEhrNotification(req: Request, res: Response): Promise<void> {
     const tenant = String(req.params['tenant']);
     const ehr = options.ehrFor(tenant);
     if (!deps.writeBackTenants.has(tenant) || !ehr) {
@@ -34,18 +31,16 @@ export function notificationRouter(
     }
     const result = await receiveSubscriptionNotification(deps, { tenant, body: req.body, ehr });
     res.status(statusOf(result.outcome)).type('application/fhir+json').send(JSON.stringify(result.outcome));
-  });
-  return router;
-}
+  }
 
-export function payerNotificationRouter(deps: GatewayDeps, options: Pick<HttpOptions, 'bodyLimitBytes' | 'jsonMaxDepth'>): Router {
-  const router = express.Router();
-  router.use(negotiate);
-  router.post('/:payerOrganizationId', requireNotifyingPayer('payerOrganizationId'));
-  router.use(fhirJsonBody(options));
-  router.post('/:payerOrganizationId', async (req: Request, res: Response) => {
-    const result = await receivePayerNotification(deps, { payerOrganizationId: String(req.params['payerOrganizationId']), body: req.body });
+  async function receivePayerDecision(req: Request, res: Response): Promise<void> {
+    const result = await receivePayerNotification(deps, { payerOrganizationId: String(req.params['payer']), body: req.body });
     res.status(statusOf(result.outcome)).type('application/fhir+json').send(JSON.stringify(result.outcome));
-  });
-  return router;
+  }
+
+  const body = fhirJsonBody(options);
+  return {
+    receiveSubscriptionNotification: [negotiate, requireNotifyingEhr('tenant', options.subscriptionSecretFor), body, receiveEhrNotification],
+    receivePayerNotification: [negotiate, requireNotifyingPayer('payer'), body, receivePayerDecision],
+  };
 }

@@ -4,11 +4,12 @@
  * OperationOutcomes like everywhere else. Payloads are summarised (type and identifier), not
  * shown: they carry patient references.
  */
-import express, { type Request, type Response, type Router } from 'express';
+import type { Request, Response } from 'express';
 import { badRequest, conflict, errorIssue, notFound, statusOf } from '../fhir/outcomes.js';
 import type { OutboxMessage, OutboxStatus, OutboxStore } from '../ports/resource-store.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../logging/logger.js';
+import type { RouteHandlers } from './table-router.js';
 
 const STATUSES: readonly OutboxStatus[] = ['pending', 'delivering', 'delivered', 'dead'];
 
@@ -35,10 +36,9 @@ function sendOutcome(res: Response, outcome: ReturnType<typeof badRequest>): voi
   res.status(statusOf(outcome)).type('application/fhir+json').send(JSON.stringify(outcome));
 }
 
-export function operatorRouter(deps: { outbox: OutboxStore; clock: Clock; logger: Logger }): Router {
-  const router = express.Router();
-
-  router.get('/outbox', async (req: Request, res: Response) => {
+/** The operators' rows' named handlers (src/http/route-table.ts). */
+export function operatorHandlers(deps: { outbox: OutboxStore; clock: Clock; logger: Logger }): Pick<RouteHandlers, 'listOutbox' | 'readOutboxMessage' | 'retryOutboxMessage'> {
+  async function listOutbox(req: Request, res: Response): Promise<void> {
     const status = typeof req.query['status'] === 'string' ? req.query['status'] : undefined;
     const tenant = typeof req.query['tenant'] === 'string' ? req.query['tenant'] : undefined;
     const count = Number(req.query['_count'] ?? 50);
@@ -56,21 +56,21 @@ export function operatorRouter(deps: { outbox: OutboxStore; clock: Clock; logger
     });
     // Paging links, so a client follows them instead of building offsets (the FHIR habit).
     const pageLink = (at: number): string =>
-      `${req.baseUrl}/outbox?${new URLSearchParams({ ...(status !== undefined ? { status } : {}), ...(tenant !== undefined ? { tenant } : {}), _count: String(count), _offset: String(at) })}`;
+      `${req.baseUrl}${req.path}?${new URLSearchParams({ ...(status !== undefined ? { status } : {}), ...(tenant !== undefined ? { tenant } : {}), _count: String(count), _offset: String(at) })}`;
     const links = {
       ...(offset + count < page.total && count > 0 ? { next: pageLink(offset + count) } : {}),
       ...(offset > 0 ? { previous: pageLink(Math.max(0, offset - count)) } : {}),
     };
     res.json({ total: page.total, messages: page.messages.map(summary), links });
-  });
+  }
 
-  router.get('/outbox/:id', async (req: Request, res: Response) => {
+  async function readOutboxMessage(req: Request, res: Response): Promise<void> {
     const message = await deps.outbox.readOutboxMessage(String(req.params['id']));
     if (!message) return sendOutcome(res, notFound('Outbox message', String(req.params['id'])));
     res.json(summary(message));
-  });
+  }
 
-  router.post('/outbox/:id/retry', async (req: Request, res: Response) => {
+  async function retryOutboxMessage(req: Request, res: Response): Promise<void> {
     const id = String(req.params['id']);
     const message = await deps.outbox.readOutboxMessage(id);
     if (!message) return sendOutcome(res, notFound('Outbox message', id));
@@ -78,6 +78,7 @@ export function operatorRouter(deps: { outbox: OutboxStore; clock: Clock; logger
     if (!retried) return sendOutcome(res, conflict(`Only dead messages can be retried; this one is ${message.status}`, 'status'));
     deps.logger.info('dead outbox message sent again by an operator', { messageId: id });
     res.json(summary((await deps.outbox.readOutboxMessage(id)) as OutboxMessage));
-  });
-  return router;
+  }
+
+  return { listOutbox: [listOutbox], readOutboxMessage: [readOutboxMessage], retryOutboxMessage: [retryOutboxMessage] };
 }

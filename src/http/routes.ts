@@ -3,12 +3,13 @@
  * the adapter from FhirHandler to Express. Nothing here decides anything about referrals.
  */
 import { randomUUID } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import type { OperationOutcome } from 'fhir/r4.js';
 import {
   allOk,
   badRequest,
   errorIssue,
+  methodNotAllowed,
   OperationOutcomeError,
   outcomeFromError,
   notFound,
@@ -22,7 +23,9 @@ import { parsePrefer } from '../fhir/http-headers.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from './fhir-exchange.js';
 import { setRetryAfter } from './retry-after.js';
 import { StoreUnavailableError } from '../ports/store-unavailable.js';
-import { CONFORMANCE_TYPES, type FhirHandlers } from './fhir-handlers.js';
+import type { FhirHandlers } from './fhir-handlers.js';
+import { resourceTypeOf, type HandlerName } from './route-table.js';
+import type { RouteHandler, RouteHandlers } from './table-router.js';
 import { authorizeBundleEntries, payerScopedRequest, withinPayerReach } from '../auth/authorize.js';
 import type { Caller } from '../auth/caller.js';
 
@@ -232,65 +235,57 @@ function send(req: Request, res: Response, request: FhirRequest, response: FhirR
 
 function adapt(handler: FhirHandler, options: HttpOptions) {
   return async (req: Request, res: Response): Promise<void> => {
-    const request = payerScopedRequest(res.locals['caller'] as Caller | undefined, toFhirRequest(req, res, options));
-    locals(res).route = `${req.baseUrl}${(req.route as { path?: string } | undefined)?.path ?? ''}`;
+    const routePath = `${req.baseUrl}${(req.route as { path?: string } | undefined)?.path ?? ''}`;
+    const fhirRequest = toFhirRequest(req, res, options);
+    // A row that names its resource type literally (`/fhir/Task/:id`) still tells the handler the type.
+    const literalType = resourceTypeOf({ path: routePath });
+    if (literalType !== undefined) fhirRequest.params['type'] ??= literalType;
+    const request = payerScopedRequest(res.locals['caller'] as Caller | undefined, fhirRequest);
+    locals(res).route = routePath;
     const type = request.params['type'];
+    if (req.method === 'POST' && type?.startsWith('$')) {
+      // `POST /fhir/$name` of an operation no row names: the generic create row caught it.
+      send(req, res, request, { outcome: methodNotAllowed(`${request.method} is not supported on this path; see /fhir/metadata for what this server does`) });
+      return;
+    }
     if (type !== undefined && /^[A-Z][A-Za-z]{1,63}$/.test(type)) locals(res).resourceType = type;
     const response = withinPayerReach(res.locals['caller'] as Caller | undefined, await handler(request), () => ({ outcome: notFound(type ?? 'Resource', request.params['id']) }));
     send(req, res, request, response);
   };
 }
 
-function isOperation(segment: string | undefined): boolean {
-  return segment?.startsWith('$') ?? false;
-}
+/** The FHIR API's rows' handler names (src/http/route-table.ts) that FhirHandlers answer. */
+type FhirHandlerName = Extract<HandlerName, keyof FhirHandlers>;
 
-export function fhirRouter(handlers: FhirHandlers, options: HttpOptions): Router {
-  const router = express.Router();
-  const run = (handler: FhirHandler) => adapt(handler, options);
-  router.use(negotiate);
-  router.use(fhirJsonBody(options));
-
-  router.get('/metadata', run(handlers.metadata));
-  for (const type of CONFORMANCE_TYPES) {
-    router.get(`/${type}`, (req, res) => run(handlers.searchConformance)(Object.assign(req, { params: { type } }), res));
-    router.get(`/${type}/:id`, (req, res) => run(handlers.readConformance)(Object.assign(req, { params: { type, id: req.params['id'] } }), res));
-  }
-  router.post('/', authorizeBundleEntries, run(handlers.transaction));
-  router.post('/:segment', (req, res) =>
-    isOperation(req.params['segment'])
-      ? req.params['segment'] === '$validate'
-        ? run(handlers.validate)(Object.assign(req, { params: {} }), res)
-        : run(handlers.unsupported)(req, res)
-      : run(handlers.create)(Object.assign(req, { params: { type: req.params['segment'] } }), res),
-  );
-  const appointmentOperations: Record<string, FhirHandler> = { $find: handlers.findAppointments, $hold: handlers.holdAppointment, $book: handlers.bookAppointment };
-  router.get('/Appointment/$find', run(handlers.findAppointments));
-  router.post('/:type/:operation', (req, res) =>
-    req.params['operation'] === '$validate'
-      ? run(handlers.validate)(req, res)
-      : req.params['type'] === 'Appointment' && appointmentOperations[req.params['operation'] ?? '']
-        ? run(appointmentOperations[req.params['operation']!]!)(req, res)
-        : run(handlers.unsupported)(req, res),
-  );
-  router.post('/:type/:id/:operation', (req, res) =>
-    req.params['type'] !== 'Task'
-      ? run(handlers.unsupported)(req, res)
-      : req.params['operation'] === '$confirm-site'
-        ? run(handlers.confirmSite)(req, res)
-        : req.params['operation'] === '$submit-prior-auth'
-          ? run(handlers.submitPriorAuth)(req, res)
-          : req.params['operation'] === '$record-verification'
-            ? run(handlers.recordVerification)(req, res)
-            : run(handlers.unsupported)(req, res),
-  );
-  router.get('/:type/:id/_history/:versionId', run(handlers.vread));
-  router.get('/:type/:id/_history', run(handlers.history));
-  router.get('/:type/:id', run(handlers.read));
-  router.get('/:type', run(handlers.search));
-  router.put('/:type/:id', run(handlers.update));
-  router.all('/{*rest}', run(handlers.unsupported));
-  return router;
+/**
+ * The FHIR API's named handlers as the router runs them: content negotiation, the FHIR JSON body,
+ * then the handler through the adapter. A transaction's entries are authorized one by one first.
+ */
+export function fhirRouteHandlers(handlers: FhirHandlers, options: HttpOptions): Pick<RouteHandlers, FhirHandlerName> {
+  const body = fhirJsonBody(options);
+  const chain = (handler: FhirHandler): RouteHandler => [negotiate, body, adapt(handler, options)];
+  return {
+    capabilityStatement: chain(handlers.capabilityStatement),
+    searchConformance: chain(handlers.searchConformance),
+    readConformance: chain(handlers.readConformance),
+    transaction: [negotiate, body, authorizeBundleEntries, adapt(handlers.transaction, options)],
+    validate: chain(handlers.validate),
+    confirmSite: chain(handlers.confirmSite),
+    recordVerification: chain(handlers.recordVerification),
+    submitPriorAuth: chain(handlers.submitPriorAuth),
+    findAppointments: chain(handlers.findAppointments),
+    holdAppointment: chain(handlers.holdAppointment),
+    bookAppointment: chain(handlers.bookAppointment),
+    requestAppointment: chain(handlers.requestAppointment),
+    updateAppointment: chain(handlers.updateAppointment),
+    updateReferralTask: chain(handlers.updateReferralTask),
+    search: chain(handlers.search),
+    create: chain(handlers.create),
+    read: chain(handlers.read),
+    update: chain(handlers.update),
+    history: chain(handlers.history),
+    vread: chain(handlers.vread),
+  };
 }
 
 /** The last word: any error becomes an OperationOutcome; unexpected ones are logged without PHI. */

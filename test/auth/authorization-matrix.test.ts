@@ -12,7 +12,7 @@ import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import type { Role } from '../../src/auth/caller.js';
 import { scopesPermit } from '../../src/auth/scopes.js';
-import { apiSupports, rolePermits, ROUTE_TABLE, type RouteEntry } from '../../src/http/route-table.js';
+import { apiSupports, resourceTypeOf, rolePermits, ROUTE_TABLE, type RouteEntry } from '../../src/http/route-table.js';
 import { readFixture } from '../support/fixtures.js';
 import { fhirFetch, startGateway, type RunningGateway } from '../support/gateway.js';
 import { phiMarkers } from '../support/phi.js';
@@ -75,7 +75,7 @@ describe('authorization matrix (route table × callers × tenants)', function ()
 
   /** A concrete request for an entry, aimed at hospital A's referral where the path names a resource. */
   function requestOf(entry: RouteEntry): { path: string; type: string } {
-    const type = entry.path.includes('/Task/') ? 'Task' : entry.path.includes('/Appointment/') ? 'Appointment' : 'ServiceRequest';
+    const type = resourceTypeOf(entry) ?? 'ServiceRequest';
     const id = type === 'Task' ? ids.task : ids.serviceRequest;
     const path = entry.path
       .replace(':type', type)
