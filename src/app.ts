@@ -32,7 +32,7 @@ export interface AppOptions extends HttpOptions {
   /** Who may call our hooks (https://cds-hooks.hl7.org/2.0/#trusting-cds-clients). */
   cdsClientTrust: CdsClientTrust;
   /** The coordinator console (issue 14): its pages, $network-metrics, connection health. */
-  console: Omit<ConsoleRouteOptions, 'body'>;
+  console: ConsoleRouteOptions;
 }
 
 export function createApp(deps: GatewayDeps, options: AppOptions): Express {

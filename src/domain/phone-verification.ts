@@ -3,10 +3,12 @@
  * patient's insurance"; most payers still answer by phone): who called, when, the payer's
  * reference number for the call, the authorization number if one was given, and what the payer
  * said. Read from the Parameters of `Task/{id}/$record-verification`
- * (profiles/OperationDefinition-record-verification.json), every problem reported at once, and
+ * (profiles/OperationDefinition-record-verification.json, src/http/operations/record-verification.ts),
+ * every problem reported at once, and
  * turned into the same Authorization the electronic path produces, so both end the same way.
  */
-import type { Annotation, OperationOutcomeIssue, Parameters, ParametersParameter, Period, Reference } from 'fhir/r4.js';
+import type { Annotation, OperationOutcomeIssue, Period, Reference } from 'fhir/r4.js';
+import type { ReadParameters } from '../fhir/operation-parameters.js';
 import { errorIssue } from '../fhir/outcomes.js';
 import type { Authorization, CoverageFinding } from './coverage-outcome.js';
 
@@ -29,69 +31,54 @@ export interface PhoneVerification {
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 
 /**
- * The verification in a `$record-verification` Parameters body, or every problem with it, each
- * at its FHIRPath. `now` refuses a call recorded in the future.
+ * The verification in the Parameters of a `$record-verification`, as the generic reader read them
+ * by the operation's definition (src/fhir/operation-parameters.ts: names, types, cardinality,
+ * what is required), or every problem with it, each at its FHIRPath: the reader's, then what the
+ * values mean here. `now` refuses a call recorded in the future.
  */
-export function readPhoneVerification(body: unknown, now: Date): { verification?: PhoneVerification; issues: OperationOutcomeIssue[] } {
-  const parameters = body as Partial<Parameters> | null;
-  if (typeof parameters !== 'object' || parameters === null || parameters.resourceType !== 'Parameters') {
-    return { issues: [errorIssue('invalid', 'The body of $record-verification must be a Parameters resource', 'resourceType')] };
-  }
-  const list: ParametersParameter[] = parameters.parameter ?? [];
-  const issues: OperationOutcomeIssue[] = [];
-  const find = (name: string): { index: number; parameter?: ParametersParameter } => {
-    const index = list.findIndex((p) => p.name === name);
-    return index >= 0 ? { index, parameter: list[index]! } : { index };
-  };
-  const required = (name: string, what: string): void => {
-    issues.push(errorIssue('required', `Parameter ${name} (${what}) is required`, 'Parameters.parameter'));
-  };
+export function readPhoneVerification(read: ReadParameters, now: Date): { verification?: PhoneVerification; issues: OperationOutcomeIssue[] } {
+  const { values, at } = read;
+  const issues: OperationOutcomeIssue[] = [...read.issues];
+  const text = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
 
-  const who = find('verified-by');
+  const who = values['verified-by'];
   let verifiedBy: PhoneVerification['verifiedBy'] | undefined;
-  if (!who.parameter) required('verified-by', 'the coordinator who called: valueReference or valueString');
-  else if (who.parameter.valueReference?.reference || who.parameter.valueReference?.display) verifiedBy = { reference: who.parameter.valueReference };
-  else if (who.parameter.valueString?.trim()) verifiedBy = { name: who.parameter.valueString.trim() };
-  else issues.push(errorIssue('value', 'verified-by must be a valueReference or a non-empty valueString', `Parameters.parameter[${who.index}]`));
+  if (typeof who === 'object' && !Array.isArray(who) && ((who as Reference).reference || (who as Reference).display)) verifiedBy = { reference: who as Reference };
+  else if (typeof who === 'string' && who.trim()) verifiedBy = { name: who.trim() };
+  else if (who !== undefined) issues.push(errorIssue('value', 'verified-by must be a valueReference or a non-empty valueString', at['verified-by'] ?? 'Parameters.parameter'));
 
-  const when = find('verified-at');
+  const when = text('verified-at');
   let verifiedAt: Date | undefined;
-  if (!when.parameter) required('verified-at', 'when the call took place: valueDateTime with a time zone');
-  else {
-    const text = when.parameter.valueDateTime ?? '';
-    const date = new Date(text);
-    if (!DATE_TIME.test(text) || Number.isNaN(date.getTime())) {
-      issues.push(errorIssue('value', 'verified-at must be a valueDateTime with a time and a time zone', `Parameters.parameter[${when.index}].valueDateTime`));
+  if (when !== undefined) {
+    const date = new Date(when);
+    if (!DATE_TIME.test(when) || Number.isNaN(date.getTime())) {
+      issues.push(errorIssue('value', 'verified-at must be a valueDateTime with a time and a time zone', `${at['verified-at']}.valueDateTime`));
     } else if (date.getTime() > now.getTime() + 60_000) {
-      issues.push(errorIssue('value', 'verified-at is in the future', `Parameters.parameter[${when.index}].valueDateTime`));
+      issues.push(errorIssue('value', 'verified-at is in the future', `${at['verified-at']}.valueDateTime`));
     } else verifiedAt = date;
   }
 
-  const reference = find('payer-reference');
-  const payerReference = reference.parameter?.valueString?.trim();
-  if (!reference.parameter) required('payer-reference', "the payer's reference number for the call: valueString");
-  else if (!payerReference) issues.push(errorIssue('value', 'payer-reference must be a non-empty valueString', `Parameters.parameter[${reference.index}].valueString`));
+  const payerReference = text('payer-reference')?.trim();
+  if (text('payer-reference') !== undefined && !payerReference) issues.push(errorIssue('value', 'payer-reference must be a non-empty valueString', `${at['payer-reference']}.valueString`));
 
-  const said = find('outcome');
-  const outcomeCode = said.parameter?.valueCode;
+  const outcomeCode = text('outcome');
   let outcome: PhoneVerificationOutcome | undefined;
-  if (!said.parameter) required('outcome', `what the payer said: valueCode, one of ${PHONE_VERIFICATION_OUTCOMES.join(', ')}`);
-  else if (!(PHONE_VERIFICATION_OUTCOMES as readonly string[]).includes(outcomeCode ?? '')) {
-    issues.push(errorIssue('code-invalid', `outcome must be one of ${PHONE_VERIFICATION_OUTCOMES.join(', ')} (got '${outcomeCode ?? ''}')`, `Parameters.parameter[${said.index}].valueCode`));
-  } else outcome = outcomeCode as PhoneVerificationOutcome;
+  if (outcomeCode !== undefined && !(PHONE_VERIFICATION_OUTCOMES as readonly string[]).includes(outcomeCode)) {
+    issues.push(errorIssue('code-invalid', `outcome must be one of ${PHONE_VERIFICATION_OUTCOMES.join(', ')} (got '${outcomeCode}')`, `${at['outcome']}.valueCode`));
+  } else if (outcomeCode !== undefined) outcome = outcomeCode as PhoneVerificationOutcome;
 
-  const number = find('authorization-number');
-  const authorizationNumber = number.parameter?.valueString?.trim();
-  if (number.parameter && !authorizationNumber) issues.push(errorIssue('value', 'authorization-number must be a non-empty valueString', `Parameters.parameter[${number.index}].valueString`));
-  if (outcome === 'authorized' && !number.parameter) {
+  const authorizationNumber = text('authorization-number')?.trim();
+  if (text('authorization-number') !== undefined && !authorizationNumber) {
+    issues.push(errorIssue('value', 'authorization-number must be a non-empty valueString', `${at['authorization-number']}.valueString`));
+  }
+  if (outcome === 'authorized' && text('authorization-number') === undefined) {
     issues.push(errorIssue('required', 'An authorized outcome needs the authorization-number the payer gave', 'Parameters.parameter'));
   }
-  const period = find('authorization-period');
-  const authorizationPeriod = period.parameter?.valuePeriod;
-  if (period.parameter && !authorizationPeriod?.start && !authorizationPeriod?.end) {
-    issues.push(errorIssue('value', 'authorization-period must be a valuePeriod with a start or an end', `Parameters.parameter[${period.index}].valuePeriod`));
+  const authorizationPeriod = values['authorization-period'] as Period | undefined;
+  if (authorizationPeriod !== undefined && !authorizationPeriod.start && !authorizationPeriod.end) {
+    issues.push(errorIssue('value', 'authorization-period must be a valuePeriod with a start or an end', `${at['authorization-period']}.valuePeriod`));
   }
-  const note = find('note').parameter?.valueString?.trim();
+  const note = text('note')?.trim();
 
   if (issues.length > 0 || !verifiedBy || !verifiedAt || !payerReference || !outcome) return { issues };
   return {

@@ -26,7 +26,25 @@ export interface OperationInput {
 export interface ReadParameters {
   /** Values by parameter name: one value where the definition's max is 1, else an array. */
   values: Record<string, OperationValue | OperationValue[]>;
+  /**
+   * Where each parameter given was first found, as a FHIRPath (`Parameters.parameter[2]`, or the
+   * query parameter's name), for the operation's own checks of what the values mean.
+   */
+  at: Record<string, string>;
   issues: OperationOutcomeIssue[];
+}
+
+/**
+ * The types a parameter takes beside its `type`: R4's OperationDefinition has one type per
+ * parameter, and R5's `allowedType` travels in R4 as this cross-version extension
+ * (https://hl7.org/fhir/R4/versions.html#extensions). Used where an operation takes, say, a
+ * Reference or a plain string.
+ */
+const ALLOWED_TYPE_EXTENSION = 'http://hl7.org/fhir/5.0/StructureDefinition/extension-OperationDefinition.parameter.allowedType';
+
+function typesOf(parameter: OperationDefinitionParameter): string[] {
+  const allowed = (parameter.extension ?? []).filter((e) => e.url === ALLOWED_TYPE_EXTENSION).map((e) => e.valueCode ?? e.valueUri);
+  return [parameter.type ?? 'string', ...allowed.filter((type): type is string => type !== undefined && type !== parameter.type)];
 }
 
 /** Query parameters that are about the response, not inputs of the operation. */
@@ -103,7 +121,8 @@ function fromQuery(definition: OperationDefinition, input: OperationInput): Read
     if (value === undefined) issues.push(errorIssue('value', `Parameter '${name}' must be a FHIR ${type}`, name));
     else (values[name] ??= []).push(value);
   }
-  return { values: shaped(definition, values, issues, (name) => name), issues };
+  const at = Object.fromEntries(Object.keys(values).map((name) => [name, name]));
+  return { values: shaped(definition, values, issues, (name) => name), at, issues };
 }
 
 /** The value of one Parameters.parameter for a definition's type, or an issue naming what is wrong. */
@@ -129,6 +148,18 @@ function valueOfEntry(entry: ParametersParameter, type: string, expression: stri
   return { value: value as OperationValue };
 }
 
+/** The value of an entry of a parameter that takes several types: the one the entry carries. */
+function valueOfAllowedType(entry: ParametersParameter, types: readonly string[], expression: string): { value: OperationValue } | { issue: OperationOutcomeIssue } {
+  if (types.length === 1) return valueOfEntry(entry, types[0]!, expression);
+  const carried = types.find((type) =>
+    isResourceType(type) ? entry.resource !== undefined : (entry as unknown as Record<string, unknown>)[valueElementOf(type)] !== undefined,
+  );
+  if (carried === undefined) {
+    return { issue: errorIssue('invalid', `Parameter '${entry.name}' must carry one of ${types.map(valueElementOf).join(', ')}`, `${expression}.value`) };
+  }
+  return valueOfEntry(entry, carried, expression);
+}
+
 function fromBody(definition: OperationDefinition, body: Parameters): ReadParameters {
   const byName = new Map(inputsOf(definition).map((p) => [p.name, p]));
   const values: Record<string, OperationValue[]> = {};
@@ -142,11 +173,12 @@ function fromBody(definition: OperationDefinition, body: Parameters): ReadParame
       return;
     }
     firstIndex[entry.name] ??= index;
-    const read = valueOfEntry(entry, parameter.type ?? 'string', expression);
+    const read = valueOfAllowedType(entry, typesOf(parameter), expression);
     if ('issue' in read) issues.push(read.issue);
     else (values[entry.name] ??= []).push(read.value);
   });
-  return { values: shaped(definition, values, issues, (name) => (firstIndex[name] === undefined ? 'Parameters.parameter' : `Parameters.parameter[${firstIndex[name]}]`)), issues };
+  const at = Object.fromEntries(Object.entries(firstIndex).map(([name, index]) => [name, `Parameters.parameter[${index}]`]));
+  return { values: shaped(definition, values, issues, (name) => at[name] ?? 'Parameters.parameter'), at, issues };
 }
 
 /** Applies min and max, and turns single-valued parameters into their value. */
@@ -160,7 +192,9 @@ function shaped(
   for (const parameter of inputsOf(definition)) {
     const found = values[parameter.name] ?? [];
     if (found.length < parameter.min) {
-      issues.push(errorIssue('required', `Parameter '${parameter.name}' (${parameter.type ?? 'a value'}) is required by $${definition.code}`, whereIs(parameter.name)));
+      issues.push(
+        errorIssue('required', `Parameter ${parameter.name} is required by $${definition.code}: add a parameter named '${parameter.name}' (${typesOf(parameter).join(' or ')})`, whereIs(parameter.name)),
+      );
     }
     const max = parameter.max === '*' ? Infinity : Number(parameter.max);
     if (found.length > max) {
@@ -183,7 +217,7 @@ export function readOperationParameters(definition: OperationDefinition, input: 
       return fromQuery(definition, input);
     }
     if (typeof body !== 'object' || body.resourceType !== 'Parameters') {
-      return { values: {}, issues: [errorIssue('invalid', `The body of $${definition.code} must be a Parameters resource`, 'resourceType')] };
+      return { values: {}, at: {}, issues: [errorIssue('invalid', `The body of $${definition.code} must be a Parameters resource`, 'resourceType')] };
     }
     return fromBody(definition, body as Parameters);
   }

@@ -4,7 +4,7 @@
  *
  *   GET /console/...                 the console's static files (built by scripts/build-console.mjs)
  *   GET /console/config.json         what the browser needs to call the API (bases, tenant, thresholds)
- *   GET /fhir/Task/$network-metrics  the network's picture as a MeasureReport (read-only operation)
+ *   GET /fhir/Task/$network-metrics  the network's picture (src/http/operations/network-metrics.ts)
  *   GET /admin/connections           connection health of each EHR and payer, for operators
  *
  * The console itself only calls the gateway's FHIR and operator APIs, so it can do nothing those
@@ -16,12 +16,10 @@ import path from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { OperationOutcome, Organization, Resource } from 'fhir/r4.js';
 import { errorIssue, operationOutcome, statusOf } from '../fhir/outcomes.js';
-import type { NetworkMetricsReader, OutboxStore, ResourceReader } from '../ports/resource-store.js';
+import type { OutboxStore, ResourceReader } from '../ports/resource-store.js';
 import type { Clock } from '../ports/clock.js';
 import type { SiteDirectorySource } from '../domain/site-directory.js';
-import { reportNetworkMetrics } from '../use-cases/network-metrics.js';
 import type { Logger } from '../logging/logger.js';
-import { fhirJsonBody, negotiate } from './routes.js';
 import { routerFromTable, type RouteHandlers } from './table-router.js';
 
 /** Where `npm install` builds the console (scripts/build-console.mjs). */
@@ -48,12 +46,10 @@ export interface ConsoleRouteOptions {
   probeTimeoutMs?: number;
   /** How often the console's queues refresh themselves. */
   refreshSeconds?: number;
-  /** The FHIR JSON body limits, for $network-metrics invoked with POST. */
-  body: { bodyLimitBytes: number; jsonMaxDepth: number };
 }
 
 export interface ConsoleDeps {
-  store: ResourceReader & OutboxStore & NetworkMetricsReader;
+  store: ResourceReader & OutboxStore;
   clock: Clock;
   sites: SiteDirectorySource;
   logger: Logger;
@@ -129,45 +125,14 @@ async function outboxFigures(outbox: OutboxStore, tenant: string): Promise<Recor
   };
 }
 
-/** A Parameters body of primitive values as the name/value pairs a query would carry. */
-function parametersAsQuery(body: unknown): Array<[string, string]> | { outcome: OperationOutcome } {
-  const parameters = body as { resourceType?: unknown; parameter?: unknown } | null;
-  if (typeof parameters !== 'object' || parameters === null || parameters.resourceType !== 'Parameters') {
-    return { outcome: operationOutcome('bad-request', [errorIssue('invalid', 'The body of $network-metrics must be a Parameters resource', 'resourceType')]) };
-  }
-  const pairs: Array<[string, string]> = [];
-  const entries = Array.isArray(parameters.parameter) ? (parameters.parameter as Array<Record<string, unknown>>) : [];
-  for (const [index, entry] of entries.entries()) {
-    const valueKey = Object.keys(entry).find((key) => key.startsWith('value'));
-    const value = valueKey === undefined ? undefined : entry[valueKey];
-    if (typeof entry['name'] !== 'string' || (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')) {
-      return { outcome: operationOutcome('bad-request', [errorIssue('invalid', 'Each parameter of $network-metrics has a name and a primitive value', `Parameters.parameter[${index}]`)]) };
-    }
-    pairs.push([entry['name'], String(value)]);
-  }
-  return pairs;
-}
-
 /** The console's rows' named handlers (src/http/route-table.ts). */
 export function consoleHandlers(
   deps: ConsoleDeps,
   options: ConsoleRouteOptions,
-): Pick<RouteHandlers, 'consoleEntry' | 'consoleConfig' | 'consolePage' | 'connectionHealth' | 'networkMetrics'> {
+): Pick<RouteHandlers, 'consoleEntry' | 'consoleConfig' | 'consolePage' | 'connectionHealth'> {
   const staticDir = options.staticDir ?? CONSOLE_BUILD_DIR;
   const indexFile = path.join(staticDir, 'index.html');
   const fhirBase = options.publicBaseUrl !== undefined ? new URL(options.publicBaseUrl).pathname.replace(/\/+$/, '') : '/fhir';
-
-  // GET with query parameters, or POST with a Parameters body: an operation without side effects
-  // takes both (https://hl7.org/fhir/R4/operations.html#request).
-  async function networkMetrics(req: Request, res: Response): Promise<void> {
-    res.locals['resourceType'] = 'Task';
-    const url = new URL(req.originalUrl, 'http://placeholder');
-    const query = req.method === 'POST' ? parametersAsQuery(req.body) : [...url.searchParams.entries()];
-    if ('outcome' in query) return sendOutcome(res, query.outcome);
-    const result = await reportNetworkMetrics(deps, { tenant: String(res.locals['tenant']), query });
-    if (result.kind === 'refused') return sendOutcome(res, result.outcome);
-    sendJson(res, 200, result.report, String(res.locals['mediaType'] ?? 'application/fhir+json'));
-  }
 
   async function connectionHealth(_req: Request, res: Response): Promise<void> {
     const timeoutMs = options.probeTimeoutMs ?? 3000;
@@ -214,7 +179,6 @@ export function consoleHandlers(
   }
 
   return {
-    networkMetrics: [negotiate, fhirJsonBody(options.body), networkMetrics],
     connectionHealth: [connectionHealth],
     consoleConfig: [consoleHeaders, consoleConfig],
     consolePage: [consoleHeaders, consolePage],

@@ -39,7 +39,6 @@ function healthHandlers(deps: Pick<GatewayDeps, 'store' | 'logger'>): Pick<Route
 }
 
 export function createRouteHandlers(deps: GatewayDeps, options: AppOptions): RouteHandlers {
-  const body = { bodyLimitBytes: options.bodyLimitBytes, jsonMaxDepth: options.jsonMaxDepth };
   return {
     ...healthHandlers(deps),
     ...apiDocsHandlers({
@@ -48,7 +47,7 @@ export function createRouteHandlers(deps: GatewayDeps, options: AppOptions): Rou
       plainRoutes: PLAIN_ROUTES,
       ...(options.auth ? { tokenUrl: '/oauth/token' } : {}),
     }),
-    ...consoleHandlers(deps, { ...options.console, body }),
+    ...consoleHandlers(deps, options.console),
     ...smartHandlers(options.auth),
     ...cdsHooksHandlers(options.cds, {
       bodyLimitBytes: options.bodyLimitBytes,

@@ -35,7 +35,7 @@ export type HandlerName =
   // health and the API description
   | 'liveness' | 'readiness' | 'openApiDocument' | 'apiDocsPage' | 'apiDocsFile'
   // the coordinator console (src/http/console-routes.ts)
-  | 'consoleEntry' | 'consoleConfig' | 'consolePage' | 'connectionHealth' | 'networkMetrics'
+  | 'consoleEntry' | 'consoleConfig' | 'consolePage' | 'connectionHealth'
   // SMART Backend Services (src/auth/token-endpoint.ts)
   | 'smartConfiguration' | 'publicKeys' | 'issueToken'
   // CDS Hooks (src/http/cds-hooks-routes.ts)
@@ -46,7 +46,7 @@ export type HandlerName =
   // the FHIR API (src/http/fhir-handlers.ts) and its operations (src/http/operations/)
   | 'capabilityStatement' | 'searchConformance' | 'readConformance'
   | 'transaction' | 'validate'
-  | 'confirmSite' | 'recordVerification' | 'submitPriorAuth'
+  | 'confirmSite' | 'recordVerification' | 'submitPriorAuth' | 'networkMetrics'
   | 'findAppointments' | 'holdAppointment' | 'bookAppointment' | 'requestAppointment'
   | 'updateAppointment' | 'updateReferralTask'
   | 'search' | 'create' | 'read' | 'update' | 'history' | 'vread';

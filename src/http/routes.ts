@@ -273,6 +273,7 @@ export function fhirRouteHandlers(handlers: FhirHandlers, options: HttpOptions):
     confirmSite: chain(handlers.confirmSite),
     recordVerification: chain(handlers.recordVerification),
     submitPriorAuth: chain(handlers.submitPriorAuth),
+    networkMetrics: chain(handlers.networkMetrics),
     findAppointments: chain(handlers.findAppointments),
     holdAppointment: chain(handlers.holdAppointment),
     bookAppointment: chain(handlers.bookAppointment),

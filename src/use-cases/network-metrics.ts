@@ -1,6 +1,6 @@
 /**
  * Story: a manager reads the network's picture for a period (issue 14): `GET
- * /fhir/Task/$network-metrics?period-start=&period-end=` answers a MeasureReport
+ * /fhir/Task/$network-metrics?period-start=&period-end=` (src/http/operations/network-metrics.ts) answers a MeasureReport
  * (src/domain/network-metrics.ts) computed by SQL aggregates in the store, for the caller's
  * tenant. Read-only; published as profiles/OperationDefinition-network-metrics.json.
  */
@@ -18,8 +18,6 @@ export const DEFAULT_PERIOD_DAYS = 90;
 export const MAX_PERIOD_DAYS = 3 * 366;
 const DAY_MS = 86_400_000;
 
-const PARAMETERS = new Set(['period-start', 'period-end', '_format', '_pretty']);
-
 export interface NetworkMetricsDeps {
   store: NetworkMetricsReader;
   clock: Clock;
@@ -28,18 +26,13 @@ export interface NetworkMetricsDeps {
 
 export async function reportNetworkMetrics(
   deps: NetworkMetricsDeps,
-  input: { tenant: TenantId; query: ReadonlyArray<readonly [string, string]> },
+  /** The period's edges as given (FHIR dates or dateTimes; the operation's definition has checked names and types). */
+  input: { tenant: TenantId; periodStart?: string; periodEnd?: string },
 ): Promise<{ kind: 'report'; report: MeasureReport } | { kind: 'refused'; outcome: OperationOutcome }> {
   const issues: OperationOutcomeIssue[] = [];
-  const values = new Map<string, string>();
-  for (const [name, value] of input.query) {
-    if (!PARAMETERS.has(name)) issues.push(errorIssue('not-supported', `Unknown parameter '${name}': $network-metrics takes period-start and period-end`, name));
-    else if (values.has(name)) issues.push(errorIssue('value', `${name} may be given once`, name));
-    else values.set(name, value);
-  }
   const now = deps.clock.now();
   const bound = (name: 'period-start' | 'period-end', edge: 'low' | 'high'): Date | undefined => {
-    const raw = values.get(name);
+    const raw = name === 'period-start' ? input.periodStart : input.periodEnd;
     if (raw === undefined) return undefined;
     const range = dateRangeOf(raw);
     if (!range) {

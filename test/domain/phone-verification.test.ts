@@ -1,5 +1,12 @@
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import type { OperationDefinition } from 'fhir/r4.js';
 import { phoneVerificationNote, phoneVerificationResult, readPhoneVerification } from '../../src/domain/phone-verification.js';
+import { readOperationParameters, type ReadParameters } from '../../src/fhir/operation-parameters.js';
+
+// The Parameters as the operation reads them: by its published definition (src/http/operations/record-verification.ts).
+const DEFINITION = JSON.parse(readFileSync(new URL('../../profiles/OperationDefinition-record-verification.json', import.meta.url), 'utf8')) as OperationDefinition;
+const read = (body: object): ReadParameters => readOperationParameters(DEFINITION, { method: 'POST', query: [], body });
 
 const NOW = new Date('2026-12-04T18:00:00Z');
 const parameters = (...parameter: object[]): object => ({ resourceType: 'Parameters', parameter });
@@ -12,7 +19,7 @@ const CALL = [
 describe('phone verification (pure)', () => {
   it('reads a complete verification with the authorization the payer gave', () => {
     const { verification, issues } = readPhoneVerification(
-      parameters(...CALL, { name: 'outcome', valueCode: 'authorized' }, { name: 'authorization-number', valueString: 'PA-1' }, { name: 'authorization-period', valuePeriod: { start: '2026-12-01' } }),
+      read(parameters(...CALL, { name: 'outcome', valueCode: 'authorized' }, { name: 'authorization-number', valueString: 'PA-1' }, { name: 'authorization-period', valuePeriod: { start: '2026-12-01' } })),
       NOW,
     );
     expect(issues).to.deep.equal([]);
@@ -30,7 +37,7 @@ describe('phone verification (pure)', () => {
 
   it('reports every problem at once, each at its parameter', () => {
     const { verification, issues } = readPhoneVerification(
-      parameters({ name: 'verified-at', valueDateTime: '2026-12-04' }, { name: 'outcome', valueCode: 'authorized' }, { name: 'payer-reference', valueString: '  ' }),
+      read(parameters({ name: 'verified-at', valueDateTime: '2026-12-04' }, { name: 'outcome', valueCode: 'authorized' }, { name: 'payer-reference', valueString: '  ' })),
       NOW,
     );
     expect(verification).to.equal(undefined);

@@ -93,4 +93,20 @@ describe('reading operation parameters by their OperationDefinition', () => {
     expect(read.issues.map((i) => [i.code, i.expression?.[0]])).to.deep.equal([['required', 'Parameters.parameter']]);
     expect(read.issues[0]?.diagnostics).to.contain("'location'");
   });
+
+  it('takes any type the definition allows (the R5 allowedType extension), and says where each parameter was', () => {
+    const RECORD_VERIFICATION = definition('record-verification');
+    const byName = readOperationParameters(RECORD_VERIFICATION, post({ resourceType: 'Parameters', parameter: [{ name: 'outcome', valueCode: 'covered' }, { name: 'verified-by', valueString: 'Dana' }] }));
+    expect(byName.values['verified-by']).to.equal('Dana');
+    expect(byName.at).to.deep.equal({ outcome: 'Parameters.parameter[0]', 'verified-by': 'Parameters.parameter[1]' });
+    const byReference = readOperationParameters(RECORD_VERIFICATION, post({ resourceType: 'Parameters', parameter: [{ name: 'verified-by', valueReference: { reference: 'PractitionerRole/p-1' } }] }));
+    expect(byReference.values['verified-by']).to.deep.equal({ reference: 'PractitionerRole/p-1' });
+    const neither = readOperationParameters(RECORD_VERIFICATION, post({ resourceType: 'Parameters', parameter: [{ name: 'verified-by', valueInteger: 7 }] }));
+    expect(neither.issues[0]).to.include({ code: 'invalid' });
+    expect(neither.issues[0]?.expression).to.deep.equal(['Parameters.parameter[0].value']);
+    expect(neither.issues[0]?.diagnostics).to.contain('valueReference, valueString');
+    const locations = readOperationParameters(FIND, get(['referral', 'ServiceRequest/sr-1'], ['location', 'hin-a,hin-b'], ['location', 'Location/hin-c']));
+    expect(locations.values['location']).to.deep.equal(['hin-a,hin-b', 'Location/hin-c']);
+    expect(locations.at['location']).to.equal('location');
+  });
 });

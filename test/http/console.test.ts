@@ -71,7 +71,7 @@ describe('the console served by the gateway', function () {
   it('says how to build the console when it is not built (503 with an OperationOutcome)', async function () {
     const empty = await mkdtemp(path.join(os.tmpdir(), 'console-unbuilt-'));
     const app = express();
-    app.use(consoleRoutes(gateway.gateway.deps, { staticDir: empty, defaultTenant: 'default', directoryTenant: 'network', siteTooFarKm: 40, connections: [], body: { bodyLimitBytes: 1_000_000, jsonMaxDepth: 64 } }));
+    app.use(consoleRoutes(gateway.gateway.deps, { staticDir: empty, defaultTenant: 'default', directoryTenant: 'network', siteTooFarKm: 40, connections: [] }));
     const { server, url } = await listen(createServer(app));
     try {
       const response = await fhirFetch(`${url}/console/queues/scheduled`);

@@ -1,0 +1,29 @@
+/**
+ * `POST /fhir/Appointment/$book` (profiles/OperationDefinition-appointment-book.json), in the
+ * manner of IHE ITI Scheduling Book Appointment: books a held Appointment or a proposal
+ * (docs/scheduling.md). `POST /fhir/Appointment` is the same booking request.
+ */
+import type { Appointment } from 'fhir/r4.js';
+import { bookAppointment } from '../../use-cases/schedule-referral.js';
+import { withBodyShape } from '../body-shape.js';
+import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir-exchange.js';
+import { appointmentToReserve, reservedResponse } from './appointment-to-reserve.js';
+import { operationDefinition, type OperationContext } from './definitions.js';
+
+export function bookAppointmentOperation({ deps, conformance }: OperationContext): FhirHandler {
+  const definition = operationDefinition(conformance, 'appointment-book');
+  async function bookAppointmentHandler(request: FhirRequest): Promise<FhirResponse> {
+    const read = appointmentToReserve(definition, request);
+    if ('outcome' in read) return { outcome: read.outcome };
+    return reservedResponse(request, await bookAppointment(deps, { tenant: request.tenant, appointment: read.appointment }));
+  }
+  return withBodyShape(deps.validator, ['Parameters', 'Appointment'], bookAppointmentHandler);
+}
+
+/** `POST /fhir/Appointment`: a client's Appointment is a booking request, no walk-ins (schedule-referral.ts). */
+export function requestAppointmentInteraction({ deps }: Pick<OperationContext, 'deps'>): FhirHandler {
+  async function requestAppointment(request: FhirRequest): Promise<FhirResponse> {
+    return reservedResponse(request, await bookAppointment(deps, { tenant: request.tenant, appointment: request.body as Appointment }));
+  }
+  return withBodyShape(deps.validator, ['Appointment'], requestAppointment);
+}
