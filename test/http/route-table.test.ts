@@ -89,4 +89,17 @@ describe('the route table is the only place that lists routes', function () {
     expect(wrong).to.deep.equal([]);
     expect(probes.length).to.be.greaterThan(200);
   });
+
+  it('answers 405 to an operation no row names, though the generic create row matches its path', async () => {
+    for (const path of ['/fhir/$no-such-operation', '/fhir/$find']) {
+      const response = await fetch(`${gateway.baseUrl}${path}`, {
+        method: 'POST',
+        headers: { accept: 'application/fhir+json', 'content-type': 'application/fhir+json', authorization: `Bearer ${operatorToken}` },
+        body: JSON.stringify({ resourceType: 'Parameters' }),
+      });
+      const body = (await response.json()) as { resourceType?: string };
+      expect(response.status, path).to.equal(405);
+      expect(body.resourceType).to.equal('OperationOutcome');
+    }
+  });
 });
