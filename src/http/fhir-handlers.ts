@@ -65,11 +65,11 @@ export interface FhirHandlers {
   updateReferralTask: FhirHandler;
 }
 
-export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: CapabilityStatement, conformance: ConformanceResources): FhirHandlers {
+export function createFhirHandlers(deps: GatewayDeps, statement: CapabilityStatement, conformance: ConformanceResources): FhirHandlers {
   const operations = { deps, conformance };
 
-  async function capabilityStatementHandler(): Promise<FhirResponse> {
-    return { status: 200, resource: capabilityStatement };
+  async function capabilityStatement(): Promise<FhirResponse> {
+    return { status: 200, resource: statement };
   }
 
   async function readConformance(request: FhirRequest): Promise<FhirResponse> {
@@ -194,7 +194,7 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
   }
 
   return {
-    capabilityStatement: capabilityStatementHandler,
+    capabilityStatement,
     readConformance,
     searchConformance,
     transaction,

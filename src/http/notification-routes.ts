@@ -10,8 +10,8 @@ import type { Request, Response } from 'express';
 import { notFound, statusOf } from '../fhir/outcomes.js';
 import type { EhrFhir } from '../ports/ehr-fhir.js';
 import type { GatewayDeps } from '../use-cases/deps.js';
-import { receivePayerNotification } from '../use-cases/receive-payer-notification.js';
-import { receiveSubscriptionNotification } from '../use-cases/receive-subscription-notification.js';
+import { receivePayerNotification as settlePayerNotification } from '../use-cases/receive-payer-notification.js';
+import { receiveSubscriptionNotification as settleSubscriptionNotification } from '../use-cases/receive-subscription-notification.js';
 import { fhirJsonBody, negotiate, type HttpOptions } from './routes.js';
 import { requireNotifyingEhr, requireNotifyingPayer } from './notification-auth.js';
 import type { RouteHandlers } from './table-router.js';
@@ -21,7 +21,7 @@ export function notificationHandlers(
   deps: GatewayDeps,
   options: Pick<HttpOptions, 'bodyLimitBytes' | 'jsonMaxDepth'> & { ehrFor(tenant: string): EhrFhir | undefined; subscriptionSecretFor(tenant: string): string | undefined },
 ): Pick<RouteHandlers, 'receiveSubscriptionNotification' | 'receivePayerNotification'> {
-  async function receiveEhrNotification(req: Request, res: Response): Promise<void> {
+  async function receiveSubscriptionNotification(req: Request, res: Response): Promise<void> {
     const tenant = String(req.params['tenant']);
     const ehr = options.ehrFor(tenant);
     if (!deps.writeBackTenants.has(tenant) || !ehr) {
@@ -29,18 +29,18 @@ export function notificationHandlers(
       res.status(statusOf(outcome)).type('application/fhir+json').send(JSON.stringify(outcome));
       return;
     }
-    const result = await receiveSubscriptionNotification(deps, { tenant, body: req.body, ehr });
+    const result = await settleSubscriptionNotification(deps, { tenant, body: req.body, ehr });
     res.status(statusOf(result.outcome)).type('application/fhir+json').send(JSON.stringify(result.outcome));
   }
 
-  async function receivePayerDecision(req: Request, res: Response): Promise<void> {
-    const result = await receivePayerNotification(deps, { payerOrganizationId: String(req.params['payer']), body: req.body });
+  async function receivePayerNotification(req: Request, res: Response): Promise<void> {
+    const result = await settlePayerNotification(deps, { payerOrganizationId: String(req.params['payer']), body: req.body });
     res.status(statusOf(result.outcome)).type('application/fhir+json').send(JSON.stringify(result.outcome));
   }
 
   const body = fhirJsonBody(options);
   return {
-    receiveSubscriptionNotification: [negotiate, requireNotifyingEhr('tenant', options.subscriptionSecretFor), body, receiveEhrNotification],
-    receivePayerNotification: [negotiate, requireNotifyingPayer('payer'), body, receivePayerDecision],
+    receiveSubscriptionNotification: [negotiate, requireNotifyingEhr('tenant', options.subscriptionSecretFor), body, receiveSubscriptionNotification],
+    receivePayerNotification: [negotiate, requireNotifyingPayer('payer'), body, receivePayerNotification],
   };
 }

@@ -233,8 +233,9 @@ function send(req: Request, res: Response, request: FhirRequest, response: FhirR
   res.type(locals(res).mediaType).send(JSON.stringify(body, null, pretty ? 2 : undefined));
 }
 
+/** The Express side of a FhirHandler, named after it (stack traces, the route table's test). */
 function adapt(handler: FhirHandler, options: HttpOptions) {
-  return async (req: Request, res: Response): Promise<void> => {
+  const adapted = async (req: Request, res: Response): Promise<void> => {
     const routePath = `${req.baseUrl}${(req.route as { path?: string } | undefined)?.path ?? ''}`;
     const fhirRequest = toFhirRequest(req, res, options);
     // A row that names its resource type literally (`/fhir/Task/:id`) still tells the handler the type.
@@ -252,6 +253,8 @@ function adapt(handler: FhirHandler, options: HttpOptions) {
     const response = withinPayerReach(res.locals['caller'] as Caller | undefined, await handler(request), () => ({ outcome: notFound(type ?? 'Resource', request.params['id']) }));
     send(req, res, request, response);
   };
+  Object.defineProperty(adapted, 'name', { value: handler.name });
+  return adapted;
 }
 
 /** The FHIR API's rows' handler names (src/http/route-table.ts) that FhirHandlers answer. */

@@ -11,8 +11,14 @@ import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { accessToken } from '../support/test-clients.js';
 
 interface StackLayer {
-  route?: { path: string; methods: Record<string, boolean> };
+  name: string;
+  route?: { path: string; methods: Record<string, boolean>; stack: StackLayer[] };
   handle: { stack?: StackLayer[] };
+}
+
+/** The name of every route's own handler (the last of its chain), wherever in the stack. */
+function handlersIn(stack: readonly StackLayer[]): string[] {
+  return stack.flatMap((layer) => (layer.route ? [layer.route.stack.at(-1)?.name ?? ''] : layer.handle.stack ? handlersIn(layer.handle.stack) : []));
 }
 
 /** Every route registered anywhere in an Express stack, nested routers included, in order. */
@@ -61,6 +67,9 @@ describe('the route table is the only place that lists routes', function () {
     const app = gateway.gateway.app as unknown as { router: { stack: StackLayer[] } };
     const registered = routesIn(app.router.stack);
     expect(registered).to.deep.equal(ROUTE_TABLE.map((entry) => `${entry.method} ${entry.path}`));
+    // Each route ends in the function the row names (a named function, not an anonymous arrow),
+    // so what answers a route is found by searching for its row's handler name.
+    expect(handlersIn(app.router.stack)).to.deep.equal(ROUTE_TABLE.map((entry) => entry.handler));
   });
 
   it('answers 404 or 405 with an OperationOutcome to every method and path the table does not list', async () => {

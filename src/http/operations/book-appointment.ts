@@ -4,7 +4,7 @@
  * (docs/scheduling.md). `POST /fhir/Appointment` is the same booking request.
  */
 import type { Appointment } from 'fhir/r4.js';
-import { bookAppointment } from '../../use-cases/schedule-referral.js';
+import { bookAppointment as bookAppointmentUseCase } from '../../use-cases/schedule-referral.js';
 import { withBodyShape } from '../body-shape.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir-exchange.js';
 import { appointmentToReserve, reservedResponse } from './appointment-to-reserve.js';
@@ -12,18 +12,18 @@ import { operationDefinition, type OperationContext } from './definitions.js';
 
 export function bookAppointmentOperation({ deps, conformance }: OperationContext): FhirHandler {
   const definition = operationDefinition(conformance, 'appointment-book');
-  async function bookAppointmentHandler(request: FhirRequest): Promise<FhirResponse> {
+  async function bookAppointment(request: FhirRequest): Promise<FhirResponse> {
     const read = appointmentToReserve(definition, request);
     if ('outcome' in read) return { outcome: read.outcome };
-    return reservedResponse(request, await bookAppointment(deps, { tenant: request.tenant, appointment: read.appointment }));
+    return reservedResponse(request, await bookAppointmentUseCase(deps, { tenant: request.tenant, appointment: read.appointment }));
   }
-  return withBodyShape(deps.validator, ['Parameters', 'Appointment'], bookAppointmentHandler);
+  return withBodyShape(deps.validator, ['Parameters', 'Appointment'], bookAppointment);
 }
 
 /** `POST /fhir/Appointment`: a client's Appointment is a booking request, no walk-ins (schedule-referral.ts). */
 export function requestAppointmentInteraction({ deps }: Pick<OperationContext, 'deps'>): FhirHandler {
   async function requestAppointment(request: FhirRequest): Promise<FhirResponse> {
-    return reservedResponse(request, await bookAppointment(deps, { tenant: request.tenant, appointment: request.body as Appointment }));
+    return reservedResponse(request, await bookAppointmentUseCase(deps, { tenant: request.tenant, appointment: request.body as Appointment }));
   }
   return withBodyShape(deps.validator, ['Appointment'], requestAppointment);
 }

@@ -11,7 +11,7 @@ import { parseNear } from '../../domain/multi-site-find.js';
 import type { SlotFilters } from '../../domain/slot-finder.js';
 import { badRequest, errorIssue, operationOutcome } from '../../fhir/outcomes.js';
 import { readOperationParameters, type ReadParameters } from '../../fhir/operation-parameters.js';
-import { findAppointments, type FindSites } from '../../use-cases/schedule-referral.js';
+import { findAppointments as findAppointmentsUseCase, type FindSites } from '../../use-cases/schedule-referral.js';
 import { withBodyShape } from '../body-shape.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir-exchange.js';
 import { operationDefinition, type OperationContext } from './definitions.js';
@@ -72,10 +72,10 @@ function findInput({ values, at, issues }: ReadParameters): FindInput {
 
 export function findAppointmentsOperation({ deps, conformance }: OperationContext): FhirHandler {
   const definition = operationDefinition(conformance, 'appointment-find');
-  async function findAppointmentsHandler(request: FhirRequest): Promise<FhirResponse> {
+  async function findAppointments(request: FhirRequest): Promise<FhirResponse> {
     const parsed = findInput(readOperationParameters(definition, request));
     if (parsed.issues.length > 0 || parsed.serviceRequestId === undefined) return { outcome: badRequest(parsed.issues) };
-    const result = await findAppointments(deps, {
+    const result = await findAppointmentsUseCase(deps, {
       tenant: request.tenant,
       serviceRequestId: parsed.serviceRequestId,
       count: parsed.count,
@@ -95,5 +95,5 @@ export function findAppointmentsOperation({ deps, conformance }: OperationContex
     };
     return { status: 200, resource: bundle };
   }
-  return withBodyShape(deps.validator, ['Parameters'], findAppointmentsHandler);
+  return withBodyShape(deps.validator, ['Parameters'], findAppointments);
 }
