@@ -9,6 +9,7 @@
  * JSON Schema: each body schema names its resourceType and links the resource's page.
  */
 import type { CapabilityStatement, CapabilityStatementRestResource, OperationDefinition, OperationDefinitionParameter } from 'fhir/r4.js';
+import { RESOURCE_VALIDATE } from './operations/validate.js';
 
 /** A route outside the FHIR interactions (health, operators, notifications, console ...). */
 export interface PlainRoute {
@@ -35,33 +36,6 @@ export interface OpenApiInput {
 }
 
 type Json = Record<string, unknown>;
-
-/**
- * FHIR's own $validate (https://hl7.org/fhir/R4/resource-operation-validate.html), which the
- * gateway implements but, being core, does not publish in profiles/.
- */
-const RESOURCE_VALIDATE: OperationDefinition = {
-  resourceType: 'OperationDefinition',
-  id: 'Resource-validate',
-  url: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
-  name: 'Validate',
-  title: 'Validate a resource',
-  status: 'active',
-  kind: 'operation',
-  code: 'validate',
-  affectsState: false,
-  system: true,
-  type: true,
-  instance: false,
-  resource: ['Resource'],
-  description: 'Validates a resource against base R4 and the profiles it claims or names; nothing is stored.',
-  parameter: [
-    { name: 'resource', use: 'in', min: 0, max: '1', type: 'Resource', documentation: 'The resource to validate (or send the resource itself as the body)' },
-    { name: 'mode', use: 'in', min: 0, max: '1', type: 'code', documentation: 'create | update | delete | profile' },
-    { name: 'profile', use: 'in', min: 0, max: '1', type: 'uri', documentation: 'A profile to validate against' },
-    { name: 'return', use: 'out', min: 1, max: '1', type: 'OperationOutcome' },
-  ],
-};
 
 const FHIR_JSON = 'application/fhir+json';
 const R4 = 'https://hl7.org/fhir/R4';

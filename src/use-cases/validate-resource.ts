@@ -2,7 +2,7 @@
  * Story: an integration engineer asks whether a resource would be accepted, without storing it
  * ($validate, https://hl7.org/fhir/R4/resource-operation-validate.html).
  *
- * The body is the resource itself or a Parameters with `resource` and optional `profile`.
+ * The resource comes as the body or in a Parameters (read by src/http/operations/validate.ts).
  * Validation covers base R4, the profiles the resource claims in meta.profile and the `profile`
  * parameter (base canonical URLs such as http://hl7.org/fhir/StructureDefinition/Patient
  * included). On ServiceRequest/$validate (and for ServiceRequests inside a Bundle, as a
@@ -10,7 +10,7 @@
  * applied and the referral is translated, so catalog and reference problems show up too. A
  * ServiceRequest sent to POST /fhir/$validate gets base R4 and its profiles only. Nothing is stored.
  */
-import type { Bundle, BundleEntry, OperationOutcome, OperationOutcomeIssue, Parameters, Resource, ServiceRequest } from 'fhir/r4.js';
+import type { Bundle, BundleEntry, OperationOutcome, OperationOutcomeIssue, Resource, ServiceRequest } from 'fhir/r4.js';
 import { REFERRAL_PROFILE_URL } from '../domain/referral-status.js';
 import { badRequest, dedupeIssues, errorIssue, informationIssue, operationOutcome, prefixIssues, warningIssue } from '../fhir/outcomes.js';
 import { withServerId } from '../fhir/resources.js';
@@ -19,23 +19,6 @@ import type { GatewayDeps } from './deps.js';
 import { prepareReferral, referralProfileIssues } from './intake-referral.js';
 
 export type ValidateResult = { kind: 'validated'; outcome: OperationOutcome } | { kind: 'refused'; outcome: OperationOutcome };
-
-function unwrapParameters(body: unknown): { resource?: unknown; profiles: string[]; issues: OperationOutcomeIssue[] } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return { profiles: [], issues: [errorIssue('structure', 'The body must be a FHIR resource or a Parameters resource')] };
-  }
-  if ((body as Resource).resourceType !== 'Parameters') return { resource: body, profiles: [], issues: [] };
-  const parameters = (body as Parameters).parameter ?? [];
-  const resource = parameters.find((p) => p.name === 'resource')?.resource;
-  const profiles = parameters.filter((p) => p.name === 'profile').map((p) => p.valueUri ?? p.valueCanonical ?? p.valueString ?? '');
-  const mode = parameters.find((p) => p.name === 'mode')?.valueCode;
-  const issues: OperationOutcomeIssue[] = [];
-  if (!resource) issues.push(errorIssue('required', "Parameters must carry the resource to validate in a 'resource' parameter", 'Parameters.parameter'));
-  if (mode !== undefined && mode !== 'create' && mode !== 'update') {
-    issues.push(errorIssue('not-supported', `mode '${mode}' is not supported; use create or update (or omit it)`, 'Parameters.parameter'));
-  }
-  return { ...(resource ? { resource } : {}), profiles, issues };
-}
 
 async function referralIssues(
   deps: GatewayDeps,
@@ -57,12 +40,14 @@ async function referralIssues(
 
 export async function validateResource(
   deps: GatewayDeps,
-  input: { tenant: string; body: unknown; resourceTypeFromUrl?: string; profiles?: readonly string[] },
+  /** The resource to validate (taken out of a Parameters body by the operation, src/http/operations/validate.ts). */
+  input: { tenant: string; resource: unknown; resourceTypeFromUrl?: string; profiles?: readonly string[] },
 ): Promise<ValidateResult> {
-  const unwrapped = unwrapParameters(input.body);
-  if (unwrapped.issues.length > 0 || unwrapped.resource === undefined) return { kind: 'refused', outcome: badRequest(unwrapped.issues) };
-  const resource = unwrapped.resource;
-  const extraProfiles = [...unwrapped.profiles, ...(input.profiles ?? [])];
+  const resource = input.resource;
+  if (typeof resource !== 'object' || resource === null || Array.isArray(resource)) {
+    return { kind: 'refused', outcome: badRequest([errorIssue('structure', 'The body must be a FHIR resource or a Parameters resource')]) };
+  }
+  const extraProfiles = [...(input.profiles ?? [])];
   const resourceType = (resource as { resourceType?: unknown }).resourceType;
   if (input.resourceTypeFromUrl !== undefined && resourceType !== input.resourceTypeFromUrl) {
     return {
