@@ -65,9 +65,8 @@ export interface FhirHandlers {
   updateReferralTask: FhirHandler;
 }
 
-export function createFhirHandlers(deps: GatewayDeps, statement: CapabilityStatement, conformance: ConformanceResources): FhirHandlers {
-  const operations = { deps, conformance };
-
+/** What the server publishes (public): the CapabilityStatement and the conformance resources of profiles/. */
+function conformanceHandlers(statement: CapabilityStatement, conformance: ConformanceResources): Pick<FhirHandlers, 'capabilityStatement' | 'readConformance' | 'searchConformance'> {
   async function capabilityStatement(): Promise<FhirResponse> {
     return { status: 200, resource: statement };
   }
@@ -95,6 +94,11 @@ export function createFhirHandlers(deps: GatewayDeps, statement: CapabilityState
     return { status: 200, resource: bundle };
   }
 
+  return { capabilityStatement, readConformance, searchConformance };
+}
+
+/** The RESTful interactions (https://hl7.org/fhir/R4/http.html), and the writes of the gateway's own records. */
+function interactionHandlers(deps: GatewayDeps): Omit<FhirHandlers, OperationName | 'capabilityStatement' | 'readConformance' | 'searchConformance'> {
   async function transaction(request: FhirRequest): Promise<FhirResponse> {
     const result = await processBundle(deps, { tenant: request.tenant, body: request.body, prefer: request.prefer.return });
     if (result.kind === 'refused') return { outcome: result.outcome };
@@ -193,18 +197,18 @@ export function createFhirHandlers(deps: GatewayDeps, statement: CapabilityState
     );
   }
 
+  return { transaction, read, vread, history, search, create, update, updateAppointment, updateReferralTask, requestAppointment: requestAppointmentInteraction({ deps }) };
+}
+
+type OperationName = 'validate' | 'confirmSite' | 'submitPriorAuth' | 'recordVerification' | 'networkMetrics' | 'findAppointments' | 'holdAppointment' | 'bookAppointment';
+
+export function createFhirHandlers(deps: GatewayDeps, statement: CapabilityStatement, conformance: ConformanceResources): FhirHandlers {
+  const operations = { deps, conformance };
   return {
-    capabilityStatement,
-    readConformance,
-    searchConformance,
-    transaction,
+    ...conformanceHandlers(statement, conformance),
+    ...interactionHandlers(deps),
+    // One file each under src/http/operations/.
     validate: validateOperation(operations),
-    read,
-    vread,
-    history,
-    search,
-    create,
-    update,
     confirmSite: confirmSiteOperation(operations),
     submitPriorAuth: submitPriorAuthOperation(operations),
     recordVerification: recordVerificationOperation(operations),
@@ -212,8 +216,5 @@ export function createFhirHandlers(deps: GatewayDeps, statement: CapabilityState
     findAppointments: findAppointmentsOperation(operations),
     holdAppointment: holdAppointmentOperation(operations),
     bookAppointment: bookAppointmentOperation(operations),
-    requestAppointment: requestAppointmentInteraction(operations),
-    updateAppointment,
-    updateReferralTask,
   };
 }
