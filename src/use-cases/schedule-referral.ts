@@ -231,6 +231,10 @@ export async function schedulingContext(
     ...(ehr ? { ehr } : {}),
   };
   const status = businessStatus(task);
+  if (task.status === 'on-hold' && status === 'ready-to-schedule') {
+    // Held because the order is on hold in the EHR (docs/order-changes.md): nothing is booked until it resumes.
+    return { ok: false, issues: [errorIssue('business-rule', `No booking: the order is on hold in the EHR (${task.statusReason?.text ?? 'on hold'})`, options.expression)], context };
+  }
   if (status !== 'ready-to-schedule') {
     const why =
       status === 'scheduled'

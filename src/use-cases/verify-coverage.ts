@@ -33,7 +33,7 @@ import { conflict, notFound, OperationOutcomeError } from '../fhir/outcomes.js';
 import { siteCheckInputs } from '../domain/referral-task.js';
 import type { SiteSuggestion } from '../domain/site-check-types.js';
 import type { DirectorySite, SiteDirectory } from '../domain/site-directory.js';
-import { forEhr, taskWriteBack, EHR_UPSERT, type EhrUpsertPayload } from '../domain/write-back.js';
+import { appealTaskWriteBack, forEhr, taskWriteBack, EHR_UPSERT, type EhrUpsertPayload } from '../domain/write-back.js';
 import { findContained, parseRelativeReference } from '../fhir/references.js';
 import { EhrCallError } from '../ports/ehr-fhir.js';
 import { PayerCallError, type PayerFhir } from '../ports/payer-fhir.js';
@@ -273,7 +273,8 @@ function localCoverageFindings(context: CoverageContext, now: Date): { check: Co
 export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant: TenantId; referralId: string; submit?: boolean }): Promise<void> {
   const context = await loadContext(deps, input.tenant, input.referralId);
   const expected = input.submit ? 'auth-required' : 'verifying-coverage';
-  if (!context || businessStatus(context.task) !== expected) return;
+  // An order on hold (or ended) in the EHR waits: the step runs again when it resumes (follow-order-change.ts).
+  if (!context || businessStatus(context.task) !== expected || context.task.status === 'on-hold' || context.task.status === 'cancelled') return;
   const now = deps.clock.now();
   const { serviceRequest, drug, site } = context;
 
@@ -540,12 +541,10 @@ async function record(
       const stored = await tx.create(tenant, appeal, now);
       full = { ...full, appealTask: { reference: `Task/${stored.id}` } };
       if (writeBack) {
-        const { id: _id, meta: _meta, partOf: _partOf, for: _for, ...forEhr } = stored;
-        const payload: EhrUpsertPayload = {
-          resource: { ...forEhr, ...(context.ehr?.patient ? { for: context.ehr.patient } : {}) } as Resource,
-          identifier: { system: APPEAL_IDENTIFIER_SYSTEM, value: context.row.id },
-        };
-        await tx.enqueue({ id: deps.newId(), tenant, orderingKey: `referral:${context.row.id}`, kind: EHR_UPSERT, payload }, now);
+        await tx.enqueue(
+          appealTaskWriteBack({ messageId: deps.newId(), tenant, referralId: context.row.id, appeal: stored, identifier: { system: APPEAL_IDENTIFIER_SYSTEM, value: context.row.id }, ehr: context.ehr! }),
+          now,
+        );
       }
     }
     let task = taskAfterCoverageStep(context.task, full, { now, ...(coverageReference ? { coverage: coverageReference } : {}), assertionId: `${context.row.id}-${now.getTime()}` });
