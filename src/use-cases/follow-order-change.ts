@@ -20,15 +20,11 @@
  * row), so the same change read again — pulled twice, or pulled and pushed — is `unchanged` and
  * writes nothing; the lock makes two deliveries of the same change at the same instant take turns.
  */
-import type { Appointment, CodeableConcept, Communication, OperationOutcomeIssue, ServiceRequest, Task } from 'fhir/r4.js';
-import { siteIdOf } from '../domain/appointment.js';
+import type { Appointment, CodeableConcept, OperationOutcomeIssue, ServiceRequest, Task } from 'fhir/r4.js';
 import { withoutCoverageFindings } from '../domain/coverage-outcome.js';
 import { changedParts, decideOrderChange, type OrderChangeDecision, type ResumeStep } from '../domain/order-change.js';
 import {
   appointmentCancelledByOrder,
-  appointmentNotice,
-  noticeKey,
-  noticeText,
   orderChangedReason,
   taskForCoverageRecheck,
   taskHeldByOrder,
@@ -39,13 +35,11 @@ import type { EhrReferences, Referral } from '../domain/referral.js';
 import { REFERRAL_STATUS_SYSTEM, type ReferralStatus } from '../domain/referral-status.js';
 import { buildReferralTask } from '../domain/referral-task.js';
 import type { SiteCheckResult } from '../domain/site-check.js';
-import { appointmentWriteBack, communicationWriteBack, taskWriteBack } from '../domain/write-back.js';
-import { outcomeFromError } from '../fhir/outcomes.js';
-import { NotifierError } from '../ports/notifier.js';
+import { appointmentWriteBack, taskWriteBack } from '../domain/write-back.js';
 import type { NewOutboxMessage, ReferralRow, ResourceWriter, TenantId } from '../ports/resource-store.js';
 import type { GatewayDeps } from './deps.js';
 import { intakeDecision, prepareReferral, servedReferralTask, validateReferralRequest, type PreparedReferral } from './intake-referral.js';
-import { patientOf } from './send-reminders.js';
+import { deliverNotices, storeNotice, type PendingNotice } from './appointment-notices.js';
 import { referralStep, VERIFY_COVERAGE_STEP } from './verify-coverage.js';
 
 /** The order as the referral last acted on it: its status, and the version whose parts the steps checked (before any hold). */
@@ -62,11 +56,6 @@ export type OrderChangeResult =
   | { kind: 'ignored'; why: string }
   | { kind: 'refused'; issues: OperationOutcomeIssue[] }
   | { kind: 'applied'; decision: Exclude<OrderChangeDecision['kind'], 'unchanged' | 'ignore'>; serviceRequest: ServiceRequest & { id: string }; appointmentsCancelled: number; chairsReleased: number };
-
-/** A booked visit's notice, made in the transaction, handed to the notifier after it commits. */
-interface PendingNotice {
-  notice: Communication & { id: string };
-}
 
 const SITE_ELEMENTS = ['locationReference', 'locationCode', 'performer'] as const;
 /** Steps before coverage: a referral still there re-runs the site check whatever changed (nothing is skipped). */
@@ -167,7 +156,7 @@ export async function followOrderChange(
     const releases = decision.kind !== 'resume' || decision.from !== undefined;
     const reason: CodeableConcept =
       decision.kind === 'stop' || decision.kind === 'hold' ? decision.reason : orderChangedReason(decision.kind === 'recheck' || decision.kind === 'resume' ? decision.changed : [], 'the step it affects');
-    const released = releases ? await releaseVisits(deps, tx, { tenant: input.tenant, row, serviceRequestId: next.id, reason, now, notify: true }) : { appointments: [], chairs: 0, notices: [] };
+    const released = releases ? await releaseVisits(deps, tx, { tenant: input.tenant, row, serviceRequestId: next.id, reason, now }) : { appointments: [], chairs: 0, notices: [] };
     if (writeBack) for (const appointment of released.appointments) messages.push(appointmentWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: row.id, appointment, ehr: ehr! }));
 
     let nextTask: Task & { id: string };
@@ -262,10 +251,10 @@ function stripForBaseline(order: ServiceRequest): ServiceRequest {
  * Frees the referral's chairs (holds and bookings) and cancels its held and booked Appointments
  * with the reason; a booked visit's patient gets a notice (made here, sent after the commit).
  */
-export async function releaseVisits(
+async function releaseVisits(
   deps: GatewayDeps,
   tx: ResourceWriter,
-  input: { tenant: TenantId; row: ReferralRow; serviceRequestId: string; reason: CodeableConcept; now: Date; notify: boolean },
+  input: { tenant: TenantId; row: ReferralRow; serviceRequestId: string; reason: CodeableConcept; now: Date },
 ): Promise<{ appointments: Array<Appointment & { id: string }>; chairs: number; notices: PendingNotice[] }> {
   const bookings = await tx.listReferralChairBookings(input.row.id);
   for (const booking of bookings) await tx.releaseChair(booking.appointmentId);
@@ -281,56 +270,16 @@ export async function releaseVisits(
   });
   const appointments: Array<Appointment & { id: string }> = [];
   const notices: PendingNotice[] = [];
-  const directory = await deps.sites.current();
   for (const appointment of found.resources) {
     if (!appointment.id) continue;
     const cancelled = (await tx.update(input.tenant, appointmentCancelledByOrder(appointment as Appointment & { id: string }, input.reason), input.now, {
       ifMatchVersionId: appointment.meta?.versionId ?? '1',
     })) as Appointment & { id: string };
     appointments.push(cancelled);
-    const siteId = siteIdOf(appointment);
-    const site = siteId !== undefined ? directory.site(siteId) : undefined;
-    if (!input.notify || appointment.status !== 'booked' || !appointment.start || !site?.timeZone) continue;
-    const key = noticeKey(appointment.id, 'cancelled');
-    const notice = appointmentNotice({
-      id: deps.newId(),
-      key,
-      appointmentId: appointment.id,
-      patient: patientOf(appointment),
-      text: noticeText({ kind: 'cancelled', siteName: site.name, timeZone: site.timeZone, start: new Date(appointment.start), ...(input.reason.text ? { why: input.reason.text } : {}) }),
-      reason: input.reason,
-    });
-    notices.push({ notice: (await tx.create(input.tenant, notice, input.now)) as Communication & { id: string } });
+    // Only a booked visit was promised to the patient; a hold was not.
+    if (appointment.status !== 'booked') continue;
+    const notice = await storeNotice(deps, tx, { tenant: input.tenant, appointment: appointment as Appointment & { id: string }, kind: 'cancelled', reason: input.reason, now: input.now });
+    if (notice) notices.push(notice);
   }
   return { appointments, chairs: bookings.length, notices };
-}
-
-/**
- * Hands each notice to the notifier (as the reminder path does, send-reminders.ts) and records how
- * it went — `completed` (sent), `in-progress` (worth retrying) or `not-done` (never will be), with
- * statusReason — then writes that version back to the EHR, once.
- */
-export async function deliverNotices(
-  deps: GatewayDeps,
-  input: { tenant: TenantId; referralId: string; ehr: EhrReferences | undefined; notices: readonly PendingNotice[] },
-): Promise<void> {
-  const writeBack = deps.writeBackTenants.has(input.tenant) && input.ehr !== undefined;
-  for (const { notice } of input.notices) {
-    const { meta: _meta, ...message } = notice;
-    let settled: Communication & { id: string };
-    const sentAt = deps.clock.now();
-    try {
-      await deps.notifier.send({ ...message, status: 'completed', sent: sentAt.toISOString() });
-      settled = { ...message, status: 'completed', sent: sentAt.toISOString() };
-    } catch (error) {
-      const retryable = error instanceof NotifierError ? error.retryable : true;
-      const why = outcomeFromError(error).issue[0]?.diagnostics ?? 'The notifier failed';
-      settled = { ...message, status: retryable ? 'in-progress' : 'not-done', statusReason: { text: why } };
-      deps.logger.warn('appointment notice not sent', { communicationId: notice.id, channel: deps.notifier.channel, retryable });
-    }
-    await deps.store.transaction(async (tx) => {
-      const saved = (await tx.update(input.tenant, settled, deps.clock.now(), { ifMatchVersionId: notice.meta?.versionId ?? '1' })) as Communication & { id: string };
-      if (writeBack) await tx.enqueue(communicationWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: input.referralId, communication: saved, ehr: input.ehr! }), deps.clock.now());
-    });
-  }
 }

@@ -34,6 +34,8 @@ import { patientHomePosition } from '../domain/patient-position.js';
 import type { ChairBooking, ReferralRow, ResourceWriter, TenantId } from '../ports/resource-store.js';
 import type { GatewayDeps } from './deps.js';
 import { markNoShow } from './mark-no-shows.js';
+import { deliverNotices, storeNotice, type PendingNotice } from './appointment-notices.js';
+import { withdrawRemindersOfEarlierTime } from './send-reminders.js';
 
 /** What the scheduling rules need about one referral. */
 export interface SchedulingContext {
@@ -684,7 +686,18 @@ export async function updateAppointmentByClient(
       if (writeBack) await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, task: saved, ehr: context.ehr! }), now);
     }
     if (writeBack) await tx.enqueue(appointmentWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, appointment: stored, ehr: context.ehr! }), now);
-    return { kind: 'updated' as const, appointment: stored, issues: warnings };
+    // Rescheduled: the reminders of the earlier time are withdrawn; a patient already reminded of it is told it moved.
+    const notices: PendingNotice[] = [];
+    if (slot && current.start !== undefined) {
+      const previousStart = new Date(current.start);
+      const reminders = await withdrawRemindersOfEarlierTime(deps, tx, { tenant: input.tenant, referralId: context.row.id, ehr: context.ehr, appointmentId: current.id, previousStart, now });
+      const notice = reminders.alreadySent > 0 ? await storeNotice(deps, tx, { tenant: input.tenant, appointment: stored, kind: 'rescheduled', previousStart, now }) : undefined;
+      if (notice) notices.push(notice);
+    }
+    return { kind: 'updated' as const, appointment: stored, issues: warnings, notices };
   });
-  return outcome;
+  if (outcome.kind !== 'updated') return outcome;
+  const { notices, ...updated } = outcome;
+  await deliverNotices(deps, { tenant: input.tenant, referralId: context.row.id, ehr: context.ehr, notices });
+  return updated;
 }
