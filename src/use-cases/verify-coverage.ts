@@ -47,7 +47,7 @@ export const VERIFIED_COVERAGE_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/ve
 /** The id of the Coverage the gateway stores for a referral it verified: `verified-<referralId>`. */
 export const VERIFIED_COVERAGE_ID_PREFIX = 'verified-';
 export const COVERAGE_VERIFICATION_EXTENSION_URL = `${GATEWAY_CANONICAL_BASE}/StructureDefinition/coverage-verification`;
-const APPEAL_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/appeal-id`;
+export const APPEAL_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/appeal-id`;
 /** Field note 001: infusion centers are the setting these sites are. */
 const SETTING = 'infusion-center';
 

@@ -9,9 +9,12 @@ import { randomUUID } from 'node:crypto';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
 import { startStandInPayer, type MemberRule, type StandInPayer } from '../support/stand-in-payer.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
 
+const BASE = 'https://fhir.infusion-gateway.example';
+const APPEAL_ID = `${BASE}/appeal-id`;
 const TYPES = 'https://fhir.infusion-gateway.example/CodeSystem/task-parameter-type';
 const COVERAGE_ISSUE = 'https://fhir.infusion-gateway.example/CodeSystem/coverage-issue';
 const DOCUMENTATION = 'https://fhir.infusion-gateway.example/CodeSystem/documentation-requirement';
@@ -77,7 +80,8 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
   after(async () => {
     await gw.stop();
     await payer.stop();
-    await ehr.stop();
+    // What the coverage step writes back (Coverage, Tasks, appeals) resolves at the EHR, which refused none of it.
+    await stopEhrCheckingWrittenReferences(ehr);
   });
 
   async function submit(body: any): Promise<string> {
@@ -205,8 +209,17 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
     expect(steps).to.include.members(['denial-reason', 'review-denial-letter', 'gather-documentation', 'letter-of-medical-necessity', 'peer-to-peer-review', 'formal-appeal', 'assistance-programs']);
     expect(appeal.input.find((i: any) => i.type.coding[0].code === 'denial-reason').valueCodeableConcept.text).to.equal('Step therapy not documented');
 
+    // The appeal reached the EHR when it was opened; each change a coordinator makes follows it there, to the same Task.
+    const appealsInEhr = async (): Promise<any[]> =>
+      (await allInEhr(ehr.baseUrl, 'Task')).filter((t) => t.identifier?.some((i: any) => i.system === APPEAL_ID && i.value === appeal.identifier[0].value));
+    await waitUntil('the appeal reached the EHR', async () => (await appealsInEhr()).length === 1);
+    expect((await appealsInEhr())[0].partOf[0].identifier).to.deep.equal({ system: `${BASE}/referral-id`, value: appeal.identifier[0].value });
+    const working = await fhirFetch(`${fhir}/Task/${appealId}`, { method: 'PUT', body: { ...appeal, status: 'in-progress' } });
+    expect(working.status, JSON.stringify(working.body?.issue)).to.equal(200);
+    await waitUntil('the EHR sees the appeal in progress', async () => (await appealsInEhr())[0]?.status === 'in-progress');
+
     // Won without the granted authorization: refused, nothing changes.
-    const won = { ...appeal, status: 'completed', output: [{ type: { coding: [{ system: 'https://fhir.infusion-gateway.example/CodeSystem/appeal-step', code: 'appeal-result' }] }, valueCode: 'approved' }] };
+    const won = { ...working.body, status: 'completed', output: [{ type: { coding: [{ system: 'https://fhir.infusion-gateway.example/CodeSystem/appeal-step', code: 'appeal-result' }] }, valueCode: 'approved' }] };
     const incomplete = await fhirFetch(`${fhir}/Task/${appealId}`, { method: 'PUT', body: won });
     expect(incomplete.status).to.equal(422);
     expect(incomplete.body.issue[0].expression).to.deep.equal(['Task.output']);
@@ -215,6 +228,8 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
     expect(accepted.status, JSON.stringify(accepted.body?.issue)).to.equal(200);
     const ready = await taskWhen(taskId, 'ready-to-schedule');
     expect(outputsOf(ready, 'authorization-number')[0].valueString).to.equal('AUTH-APPEAL-1');
+    await waitUntil('the EHR sees the appeal won', async () => (await appealsInEhr())[0]?.status === 'completed');
+    expect(await appealsInEhr()).to.have.length(1);
   });
 
   it('reads a PAS denial (A3) that also carries ClaimResponse.error as a denial and opens an appeal', async () => {
