@@ -305,6 +305,18 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       }
     }
 
+    it('follows a change pulled and pushed at the same instant once', async () => {
+      const booked = await bookedFromEhr('both-at-once');
+      const writes = ehrWrites();
+      await changeInEhr(booked.ehrOrderId, (order) => (order.status = 'revoked'));
+      const outcomes = await Promise.all([deliver('pull', booked.ehrOrderId), deliver('push', booked.ehrOrderId)]);
+      expect([...outcomes].sort()).to.deep.equal(['changed', 'duplicate']);
+      await outboxSettled();
+      await visitCancelled(booked, 'order-revoked');
+      expect(since(writes, ehrWrites())).to.deep.equal({ Task: 1, Appointment: 1, Communication: 1 });
+      expect(receiver.received.filter((c) => c.about?.[0]?.reference === `Appointment/${booked.appointment.id}`)).to.have.length(1);
+    });
+
     it('follows a PUT of the order to the gateway, and refuses a changed order number', async () => {
       const order = withOrderNumber(readFixture('referrals/tocilizumab/service-request.json'), `put-${randomUUID()}`);
       const created = await fhirFetch(`${fhir}/ServiceRequest`, { body: order });
