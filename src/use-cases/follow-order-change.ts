@@ -20,7 +20,7 @@
  * row), so the same change read again — pulled twice, or pulled and pushed — is `unchanged` and
  * writes nothing; the lock makes two deliveries of the same change at the same instant take turns.
  */
-import type { Appointment, CodeableConcept, OperationOutcomeIssue, ServiceRequest, Task } from 'fhir/r4.js';
+import type { Appointment, CodeableConcept, OperationOutcomeIssue, Reference, ServiceRequest, Task } from 'fhir/r4.js';
 import { withoutCoverageFindings } from '../domain/coverage-outcome.js';
 import { changedParts, decideOrderChange, type OrderChangeDecision, type ResumeStep } from '../domain/order-change.js';
 import {
@@ -35,12 +35,15 @@ import type { EhrReferences, Referral } from '../domain/referral.js';
 import { REFERRAL_STATUS_SYSTEM, type ReferralStatus } from '../domain/referral-status.js';
 import { buildReferralTask } from '../domain/referral-task.js';
 import type { SiteCheckResult } from '../domain/site-check.js';
-import { appointmentWriteBack, taskWriteBack } from '../domain/write-back.js';
+import { APPOINTMENT_IDENTIFIER_SYSTEM } from '../domain/appointment.js';
+import { appealTaskWriteBack, appointmentWriteBack, taskWriteBack } from '../domain/write-back.js';
+import { parseRelativeReference } from '../fhir/references.js';
 import type { NewOutboxMessage, ReferralRow, ResourceWriter, TenantId } from '../ports/resource-store.js';
 import type { GatewayDeps } from './deps.js';
 import { intakeDecision, prepareReferral, servedReferralTask, validateReferralRequest, type PreparedReferral } from './intake-referral.js';
 import { deliverNotices, storeNotice, type PendingNotice } from './appointment-notices.js';
-import { referralStep, VERIFY_COVERAGE_STEP } from './verify-coverage.js';
+import { subTaskWriteBack } from './mark-no-shows.js';
+import { APPEAL_IDENTIFIER_SYSTEM, referralStep, VERIFY_COVERAGE_STEP } from './verify-coverage.js';
 
 /** The order as the referral last acted on it: its status, and the version whose parts the steps checked (before any hold). */
 export interface OrderTaken {
@@ -167,6 +170,7 @@ export async function followOrderChange(
       case 'stop':
         nextTask = taskStoppedByOrder(task as Task & { id: string }, decision.reason, now);
         nextStatus = 'cancelled';
+        messages.push(...(await closeSubTasks(deps, tx, { tenant: input.tenant, row, referralTask: task as Task & { id: string }, reason: decision.reason, now, ehr: writeBack ? ehr : undefined })));
         break;
       case 'hold':
         nextTask = taskHeldByOrder(task as Task & { id: string }, decision.reason, now);
@@ -239,6 +243,48 @@ export async function followOrderChange(
   });
   await deliverNotices(deps, { tenant: input.tenant, referralId: input.row.id, ehr, notices: notices ?? [] });
   return result;
+}
+
+/** Task statuses of work still to be done (https://hl7.org/fhir/R4/valueset-task-status.html). */
+const OPEN_TASK_STATUSES: ReadonlySet<string> = new Set(['draft', 'requested', 'received', 'accepted', 'ready', 'in-progress', 'on-hold']);
+
+/**
+ * An ended order ends the work about it: the referral's open sub-Tasks (an appeal, a reschedule
+ * after a no-show, a renewal) are cancelled with the same reason, each written back by the
+ * identifier it was written back with.
+ */
+async function closeSubTasks(
+  deps: GatewayDeps,
+  tx: ResourceWriter,
+  input: { tenant: TenantId; row: ReferralRow; referralTask: Task & { id: string }; reason: CodeableConcept; now: Date; ehr: EhrReferences | undefined },
+): Promise<NewOutboxMessage[]> {
+  const found = await tx.search<Task>({ resourceType: 'Task', tenants: [input.tenant], criteria: [{ name: 'part-of', values: [`Task/${input.referralTask.id}`] }], count: 500, offset: 0 });
+  const messages: NewOutboxMessage[] = [];
+  for (const sub of found.resources) {
+    if (!sub.id || !OPEN_TASK_STATUSES.has(sub.status)) continue;
+    const { meta: _meta, ...rest } = sub;
+    const closed = (await tx.update(input.tenant, { ...rest, id: sub.id, status: 'cancelled', statusReason: input.reason, lastModified: input.now.toISOString() }, input.now, {
+      ifMatchVersionId: sub.meta?.versionId ?? '1',
+    })) as Task & { id: string };
+    const identifier = closed.identifier?.find((i) => i.system && i.value);
+    if (!input.ehr || !identifier?.system || !identifier.value) continue;
+    const key = { system: identifier.system, value: identifier.value };
+    if (key.system === APPEAL_IDENTIFIER_SYSTEM) {
+      messages.push(appealTaskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: input.row.id, appeal: closed, identifier: key, ehr: input.ehr }));
+      continue;
+    }
+    const focus = parseRelativeReference(closed.focus?.reference);
+    const ehrFocus: Reference | undefined =
+      focus?.resourceType === 'Appointment'
+        ? { type: 'Appointment', identifier: { system: APPOINTMENT_IDENTIFIER_SYSTEM, value: focus.id } }
+        : focus?.resourceType === 'ServiceRequest'
+          ? input.ehr.serviceRequest
+          : undefined;
+    messages.push(
+      subTaskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: input.row.id, task: closed, referralTask: input.referralTask, ehr: input.ehr, identifier: key, ...(ehrFocus ? { focus: ehrFocus } : {}) }),
+    );
+  }
+  return messages;
 }
 
 /** The parts a later change is compared with; the rest (narrative, meta) is not kept. */

@@ -317,6 +317,27 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect(receiver.received.filter((c) => c.about?.[0]?.reference === `Appointment/${booked.appointment.id}`)).to.have.length(1);
     });
 
+    it("closes the referral's open sub-Tasks when the order ends (a reschedule Task after a no-show), written back once", async () => {
+      const booked = await bookedFromEhr('subtasks');
+      const stored = (await fhirFetch(`${fhir}/Appointment/${booked.appointment.id}`)).body;
+      const missed = await fhirFetch(`${fhir}/Appointment/${booked.appointment.id}`, { method: 'PUT', body: { ...stored, status: 'noshow' } });
+      expect(missed.status, JSON.stringify(missed.body)).to.equal(200);
+      const reschedule = (await fhirFetch(`${fhir}/Task?part-of=Task/${booked.taskId}`)).body.entry[0].resource;
+      expect(reschedule.status).to.equal('ready');
+      await outboxSettled();
+      const writes = ehrWrites();
+      await changeInEhr(booked.ehrOrderId, (order) => (order.status = 'revoked'));
+      expect(await deliver('pull', booked.ehrOrderId)).to.equal('changed');
+      await outboxSettled();
+      const closed = (await fhirFetch(`${fhir}/Task/${reschedule.id}`)).body;
+      expect([closed.status, closed.statusReason.coding[0].code]).to.deep.equal(['cancelled', 'order-revoked']);
+      // The referral Task and the reschedule Task, nothing else (the missed visit was already released).
+      expect(since(writes, ehrWrites())).to.deep.equal({ Task: 2 });
+      const inEhr = (await allInEhr(ehr.baseUrl, 'Task')).filter((t) => t.identifier?.some((i: any) => i.value === reschedule.identifier[0].value && i.system === reschedule.identifier[0].system));
+      expect(inEhr.map((t) => t.status)).to.deep.equal(['cancelled']);
+      await deliverAgainChangesNothing(booked.ehrOrderId);
+    });
+
     it('follows a PUT of the order to the gateway, and refuses a changed order number', async () => {
       const order = withOrderNumber(readFixture('referrals/tocilizumab/service-request.json'), `put-${randomUUID()}`);
       const created = await fhirFetch(`${fhir}/ServiceRequest`, { body: order });
