@@ -42,6 +42,7 @@ import type { NewOutboxMessage, ReferralRow, ResourceWriter, TenantId } from '..
 import type { GatewayDeps } from './deps.js';
 import { intakeDecision, prepareReferral, servedReferralTask, validateReferralRequest, type PreparedReferral } from './intake-referral.js';
 import { deliverNotices, storeNotice, type PendingNotice } from './appointment-notices.js';
+import { withdrawRemindersOfTime } from './send-reminders.js';
 import { subTaskWriteBack } from './mark-no-shows.js';
 import { APPEAL_IDENTIFIER_SYSTEM, referralStep, VERIFY_COVERAGE_STEP } from './verify-coverage.js';
 
@@ -322,8 +323,12 @@ async function releaseVisits(
       ifMatchVersionId: appointment.meta?.versionId ?? '1',
     })) as Appointment & { id: string };
     appointments.push(cancelled);
-    // Only a booked visit was promised to the patient; a hold was not.
+    // Only a booked visit was promised to the patient (and reminded of); a hold was not.
     if (appointment.status !== 'booked') continue;
+    if (appointment.start) {
+      const ehr = (input.row.referral as StoredReferral | null)?.ehr;
+      await withdrawRemindersOfTime(deps, tx, { tenant: input.tenant, referralId: input.row.id, ehr: deps.writeBackTenants.has(input.tenant) ? ehr : undefined, appointmentId: appointment.id, previousStart: new Date(appointment.start), now: input.now, reason: input.reason });
+    }
     const notice = await storeNotice(deps, tx, { tenant: input.tenant, appointment: appointment as Appointment & { id: string }, kind: 'cancelled', reason: input.reason, now: input.now });
     if (notice) notices.push(notice);
   }

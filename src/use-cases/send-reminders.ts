@@ -88,7 +88,7 @@ export function patientOf(appointment: Appointment): Reference | undefined {
  * `<appointmentId>@<start>:<hours>h`: the reminder's business identifier, one per Appointment, time
  * and offset. The time is part of it because a reminder is about a visit at that time: a
  * rescheduled Appointment gets reminders of its own, and those of its earlier time are withdrawn
- * (withdrawRemindersOfEarlierTime).
+ * (withdrawRemindersOfTime).
  */
 export function reminderKey(appointmentId: string, hours: number, start: Date): string {
   return `${appointmentId}@${start.toISOString()}:${hours}h`;
@@ -239,8 +239,8 @@ const WITHDRAWN_REASON: CodeableConcept = {
 };
 
 /**
- * An Appointment moved from `previousStart`: its reminders for that time are withdrawn, in the
- * caller's transaction. Reminders are made when due, so those that exist were sent or are being
+ * An Appointment moved from `previousStart` (or cancelled: `reason` says why): its reminders for
+ * that time are withdrawn, in the caller's transaction. Reminders are made when due, so those that exist were sent or are being
  * sent. One not yet sent (`preparation`, `in-progress`) becomes `not-done` with statusReason
  * `appointment-rescheduled` — event-status says it "was terminated prior to any activity beyond
  * preparation" (https://hl7.org/fhir/R4/valueset-event-status.html); one already sent stays
@@ -248,10 +248,10 @@ const WITHDRAWN_REASON: CodeableConcept = {
  * https://hl7.org/fhir/R4/communication.html#statemachine) and the caller tells the patient the
  * time moved instead. The reminders of the new time (their key names it) are made by the next runs.
  */
-export async function withdrawRemindersOfEarlierTime(
+export async function withdrawRemindersOfTime(
   deps: GatewayDeps,
   tx: ResourceWriter,
-  input: { tenant: TenantId; referralId: string; ehr: EhrReferences | undefined; appointmentId: string; previousStart: Date; now: Date },
+  input: { tenant: TenantId; referralId: string; ehr: EhrReferences | undefined; appointmentId: string; previousStart: Date; now: Date; reason?: CodeableConcept },
 ): Promise<{ withdrawn: number; alreadySent: number }> {
   const result = { withdrawn: 0, alreadySent: 0 };
   for (const hours of deps.scheduling.reminderHours) {
@@ -265,7 +265,7 @@ export async function withdrawRemindersOfEarlierTime(
     }
     if (existing.status !== 'preparation' && existing.status !== 'in-progress') continue;
     const { meta: _meta, ...rest } = existing;
-    const next: Communication & { id: string } = { ...rest, id: existing.id, status: 'not-done', statusReason: WITHDRAWN_REASON };
+    const next: Communication & { id: string } = { ...rest, id: existing.id, status: 'not-done', statusReason: input.reason ?? WITHDRAWN_REASON };
     const withdrawn = await tx.update(input.tenant, next, input.now, { ifMatchVersionId: existing.meta?.versionId ?? '1' });
     await writeBackReminder(deps, tx, input, withdrawn, input.now);
     result.withdrawn += 1;

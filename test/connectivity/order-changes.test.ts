@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pollCursorName, pollEhrServiceRequests } from '../../src/use-cases/poll-ehr.js';
+import { reminderId, sendReminders } from '../../src/use-cases/send-reminders.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { businessStatusOf, fhirFetch, movableClock, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
 import { payerConnections } from '../support/referral-flow.js';
@@ -30,12 +31,18 @@ type Delivery = 'pull' | 'push';
 type Writes = Record<string, number>;
 
 /** A webhook receiver for the patient's notices (the notifier's channel). */
-async function startReceiver(): Promise<{ url: string; received: any[]; stop(): Promise<void> }> {
+async function startReceiver(): Promise<{ url: string; received: any[]; failNext(count: number): void; stop(): Promise<void> }> {
   const received: any[] = [];
+  let failures = 0;
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
+      if (failures > 0) {
+        failures -= 1;
+        response.writeHead(503).end();
+        return;
+      }
       received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
       response.writeHead(202).end();
     });
@@ -46,6 +53,7 @@ async function startReceiver(): Promise<{ url: string; received: any[]; stop(): 
   return {
     url: `http://127.0.0.1:${port}/notices`,
     received,
+    failNext: (count) => (failures = count),
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -87,6 +95,7 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
     let receiver: Awaited<ReturnType<typeof startReceiver>>;
     let gw: RunningGateway;
     let fhir: string;
+    const clock = movableClock('2026-11-27T15:00:00Z');
 
     before(async () => {
       // Every member in force; tocilizumab at Sonoran Care needs no authorization.
@@ -96,7 +105,7 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       gw = await startGateway({
         engine,
         background: true,
-        clock: movableClock('2026-11-27T15:00:00Z'),
+        clock,
         env: {
           PAYER_CONNECTIONS: payerConnections(payer.baseUrl, ['payer-sonoran']),
           EHR_FHIR_BASE_URL: ehr.baseUrl,
@@ -363,6 +372,28 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       const back = await fhirFetch(`${fhir}/ServiceRequest/${created.body.id}`, { method: 'PUT', body: { ...created.body, status: 'active' } });
       expect(back.status).to.equal(422);
       expect(back.body.issue[0].diagnostics).to.contain('revoked');
+    });
+
+    it('withdraws the reminder of a cancelled visit that was waiting for a retry, with the order\'s reason', async () => {
+      const booked = await bookedFromEhr('reminder');
+      try {
+        // 72 hours before the visit the webhook refuses once: the reminder waits for a retry.
+        clock.set(new Date(new Date(booked.appointment.start).getTime() - 70 * 3_600_000).toISOString());
+        receiver.failNext(1);
+        expect(await sendReminders(gw.gateway.deps)).to.include({ sent: 0, failed: 1 });
+        const id = reminderId(booked.appointment.id, 72, new Date(booked.appointment.start));
+        expect((await gw.gateway.deps.store.read<any>(['default'], 'Communication', id)).status).to.equal('in-progress');
+        await changeInEhr(booked.ehrOrderId, (order) => (order.status = 'revoked'));
+        expect(await deliver('push', booked.ehrOrderId)).to.equal('changed');
+        const withdrawn = await gw.gateway.deps.store.read<any>(['default'], 'Communication', id);
+        expect([withdrawn.status, withdrawn.statusReason.coding[0].code]).to.deep.equal(['not-done', 'order-revoked']);
+        expect(await sendReminders(gw.gateway.deps)).to.include({ sent: 0, failed: 0 });
+        await outboxSettled();
+        const inEhr = (await allInEhr(ehr.baseUrl, 'Communication')).filter((c) => c.category?.[0]?.coding?.[0]?.code === 'reminder' && c.about?.[0]?.identifier?.value === booked.appointment.id);
+        expect(inEhr.map((c) => [c.status, c.statusReason?.coding?.[0]?.code])).to.deep.equal([['not-done', 'order-revoked']]);
+      } finally {
+        clock.set('2026-11-27T15:00:00Z');
+      }
     });
   });
 }

@@ -96,6 +96,7 @@ describe('what an order change does to the referral\'s records', () => {
       }),
       orderChangedReason(['site'], 'the site check').coding?.[0]?.code,
       'appointment-rescheduled',
+      'appointment-cancelled',
     ];
     expect(published).to.include.members(given as string[]);
     expect(codeSystem.count).to.equal(published.length);

@@ -275,4 +275,18 @@ describe('appointment reminders', function () {
     await waitUntil('the withdrawal reached the EHR', async () => (await inEhrByKey(key))[0]?.status === 'not-done');
     expect((await inEhrByKey(key))[0].statusReason.coding[0].code).to.equal('appointment-rescheduled');
   });
+  it('withdraws a reminder not yet sent when the visit is cancelled (not-done, appointment-cancelled)', async () => {
+    const clock = movableClock('2026-11-27T15:00:00Z');
+    const running = await gateway(clock, { REMINDER_CRON: '0 0 3 1 1 *' });
+    const appointment = await bookedAppointment(running, 'REM-CANCELLED');
+    receiver.failNext(1);
+    clock.set('2026-11-29T18:00:00Z');
+    expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 1 });
+    const stored = (await fhirFetch(`${running.baseUrl}/fhir/Appointment/${appointment.id}`)).body;
+    const cancelled = await fhirFetch(`${running.baseUrl}/fhir/Appointment/${appointment.id}`, { method: 'PUT', body: { ...stored, status: 'cancelled' } });
+    expect(cancelled.status, JSON.stringify(cancelled.body)).to.equal(200);
+    const withdrawn = await running.gateway.deps.store.read<any>(['default'], 'Communication', reminderId(appointment.id, 72, new Date(appointment.start)));
+    expect([withdrawn.status, withdrawn.statusReason.coding[0].code]).to.deep.equal(['not-done', 'appointment-cancelled']);
+    expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 0 });
+  });
 });
