@@ -34,6 +34,7 @@ import { siteCheckInputs } from '../domain/referral-task.js';
 import type { SiteSuggestion } from '../domain/site-check-types.js';
 import type { DirectorySite, SiteDirectory } from '../domain/site-directory.js';
 import { appealTaskWriteBack, forEhr, taskWriteBack, EHR_UPSERT, type EhrUpsertPayload } from '../domain/write-back.js';
+import { ORDER_CHANGE_REASON_SYSTEM } from '../domain/order-change.js';
 import { findContained, parseRelativeReference } from '../fhir/references.js';
 import { EhrCallError } from '../ports/ehr-fhir.js';
 import { PayerCallError, type PayerFhir } from '../ports/payer-fhir.js';
@@ -265,6 +266,11 @@ function localCoverageFindings(context: CoverageContext, now: Date): { check: Co
   return { check, problems, risks };
 }
 
+/** Whether the EHR holds the referral's order (its Task on-hold for `order-on-hold`). */
+function heldByOrder(task: Task): boolean {
+  return task.status === 'on-hold' && task.statusReason?.coding?.some((c) => c.system === ORDER_CHANGE_REASON_SYSTEM && c.code === 'order-on-hold') === true;
+}
+
 /**
  * Runs the coverage step for a referral waiting in verifying-coverage (or, with `submit`, sends
  * the prior authorization of one held in auth-required). Does nothing for a referral in any other
@@ -274,7 +280,7 @@ export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant:
   const context = await loadContext(deps, input.tenant, input.referralId);
   const expected = input.submit ? 'auth-required' : 'verifying-coverage';
   // An order on hold (or ended) in the EHR waits: the step runs again when it resumes (follow-order-change.ts).
-  if (!context || businessStatus(context.task) !== expected || context.task.status === 'on-hold' || context.task.status === 'cancelled') return;
+  if (!context || businessStatus(context.task) !== expected || heldByOrder(context.task) || context.task.status === 'cancelled') return;
   const now = deps.clock.now();
   const { serviceRequest, drug, site } = context;
 
@@ -548,6 +554,9 @@ async function record(
       }
     }
     let task = taskAfterCoverageStep(context.task, full, { now, ...(coverageReference ? { coverage: coverageReference } : {}), assertionId: `${context.row.id}-${now.getTime()}` });
+    // A payer's decision that lands while the EHR holds the order (an inquiry, a notification) is
+    // recorded, and the hold stays until the order is active again (docs/order-changes.md).
+    if (heldByOrder(context.task)) task = { ...task, status: 'on-hold', statusReason: context.task.statusReason! };
     if (options.suggestions && options.suggestions.length > 0) {
       // Out of network: the site check's in-network sites, for the coordinator to re-route to ($confirm-site).
       const inputs = siteCheckInputs({ decision: 'misroute-suspected', reasons: [], suggestions: [...options.suggestions] });

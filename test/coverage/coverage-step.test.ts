@@ -197,6 +197,25 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
     expect(payer.requests().filter((r) => r.path === '/fhir/Claim/$inquire').length).to.be.at.least(2);
   });
 
+  it('keeps an order the EHR put on hold on hold when the payer approves meanwhile, and resumes it ready to schedule', async () => {
+    const { body, memberId } = referral('infliximab');
+    payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED, priorAuth: { kind: 'pend-then', inquiries: 3, then: { kind: 'approve', authorizationNumber: 'AUTH-HELD-1' } } });
+    const taskId = await submit(body);
+    await taskWhen(taskId, 'auth-pending');
+    const serviceRequestId = (await fhirFetch(`${fhir}/Task/${taskId}`)).body.focus.reference.split('/')[1];
+    const order = (await fhirFetch(`${fhir}/ServiceRequest/${serviceRequestId}`)).body;
+    const held = await fhirFetch(`${fhir}/ServiceRequest/${serviceRequestId}`, { method: 'PUT', body: { ...order, status: 'on-hold' } });
+    expect(held.status, JSON.stringify(held.body)).to.equal(200);
+    // The $inquire follow-up goes on and the payer approves: recorded, still on hold.
+    const approved = await taskWhen(taskId, 'ready-to-schedule');
+    expect([approved.status, approved.statusReason.coding[0].code]).to.deep.equal(['on-hold', 'order-on-hold']);
+    expect(outputsOf(approved, 'authorization-number')[0].valueString).to.equal('AUTH-HELD-1');
+    const active = await fhirFetch(`${fhir}/ServiceRequest/${serviceRequestId}`, { method: 'PUT', body: { ...held.body, status: 'active' } });
+    expect(active.status, JSON.stringify(active.body)).to.equal(200);
+    const resumed = (await fhirFetch(`${fhir}/Task/${taskId}`)).body;
+    expect([resumed.status, statusOf(resumed), resumed.statusReason]).to.deep.equal(['accepted', 'ready-to-schedule', undefined]);
+  });
+
   it('opens an appeal after a denial, and a won appeal moves the referral on', async () => {
     const { body, memberId } = referral('infliximab');
     payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED, priorAuth: { kind: 'deny', reason: { display: 'Step therapy not documented' } } });
