@@ -55,11 +55,14 @@ export function taskHeldByOrder(task: Task & { id: string }, reason: CodeableCon
   return { ...withBusinessStatus(withoutVisitOutputs(task), step), status: 'on-hold', statusReason: reason, lastModified: now.toISOString() };
 }
 
-/** The order is active again with nothing the referral's steps read changed: the Task carries on at its step. */
-export function taskResumed(task: Task & { id: string }, now: Date): Task & { id: string } {
+/**
+ * The order is active again with nothing the referral's steps read changed: the Task carries on
+ * at its step, with the reason it had before the hold (a misroute to confirm, a denial), if any.
+ */
+export function taskResumed(task: Task & { id: string }, now: Date, reasonBeforeHold?: CodeableConcept): Task & { id: string } {
   const { statusReason: _held, ...rest } = task;
   const step = businessStatusOf(task) ?? 'received';
-  return { ...rest, status: taskStatusFor(step), lastModified: now.toISOString() };
+  return { ...rest, status: taskStatusFor(step), ...(reasonBeforeHold ? { statusReason: reasonBeforeHold } : {}), lastModified: now.toISOString() };
 }
 
 export function orderChangedReason(changed: readonly OrderPart[], step: string): CodeableConcept {

@@ -50,6 +50,8 @@ import { APPEAL_IDENTIFIER_SYSTEM, referralStep, VERIFY_COVERAGE_STEP } from './
 export interface OrderTaken {
   status: ServiceRequest['status'];
   baseline: ServiceRequest;
+  /** The Task's statusReason when the hold came, given back when the order resumes. */
+  statusReasonBeforeHold?: CodeableConcept;
 }
 
 /** The translated referral as kept on its row, with what the order changes need. */
@@ -181,7 +183,7 @@ export async function followOrderChange(
       case 'recheck': {
         const { from } = decision;
         if (from === undefined || !prepared) {
-          nextTask = taskResumed(task as Task & { id: string }, now);
+          nextTask = taskResumed(task as Task & { id: string }, now, takenNow.statusReasonBeforeHold);
           nextStatus = businessStatusOf(nextTask) ?? 'received';
           runCoverage = nextStatus === 'verifying-coverage';
           break;
@@ -218,7 +220,11 @@ export async function followOrderChange(
     }
     // A hold keeps the version taken before it: the resume compares with what the steps checked.
     const keepBaseline = decision.kind === 'stop' || decision.kind === 'hold';
-    referral = { ...referral, orderTaken: { status: input.order.status, baseline: keepBaseline ? takenNow.baseline : stripForBaseline(input.order) } };
+    const heldReason = decision.kind === 'hold' ? task.statusReason : undefined;
+    referral = {
+      ...referral,
+      orderTaken: { status: input.order.status, baseline: keepBaseline ? takenNow.baseline : stripForBaseline(input.order), ...(heldReason ? { statusReasonBeforeHold: heldReason } : {}) },
+    };
     const savedTask = (await tx.update(input.tenant, nextTask, now, { ifMatchVersionId: task.meta?.versionId ?? '1' })) as Task & { id: string };
     await tx.updateReferral(input.tenant, row.id, { status: nextStatus, referral }, now);
     if (writeBack) messages.push(taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: row.id, task: savedTask, ehr: ehr! }));

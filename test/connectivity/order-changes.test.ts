@@ -314,6 +314,22 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       }
     }
 
+    it('gives a referral held for a reason of its own (a misroute to confirm) that reason back when the order resumes', async () => {
+      const booked = await bookedFromEhr('misroute-hold');
+      await changeInEhr(booked.ehrOrderId, (order) => (order.locationReference = [{ reference: 'Location/hin-phoenix-camelback' }]));
+      expect(await deliver('pull', booked.ehrOrderId)).to.equal('changed');
+      const misrouted = (await fhirFetch(`${fhir}/Task/${booked.taskId}`)).body;
+      expect([misrouted.status, businessStatusOf(misrouted), misrouted.statusReason.coding[0].code]).to.deep.equal(['on-hold', 'misroute-suspected', 'too-far']);
+      await changeInEhr(booked.ehrOrderId, (order) => (order.status = 'on-hold'));
+      expect(await deliver('pull', booked.ehrOrderId)).to.equal('changed');
+      expect((await fhirFetch(`${fhir}/Task/${booked.taskId}`)).body.statusReason.coding[0].code).to.equal('order-on-hold');
+      await changeInEhr(booked.ehrOrderId, (order) => (order.status = 'active'));
+      expect(await deliver('push', booked.ehrOrderId)).to.equal('changed');
+      const resumed = (await fhirFetch(`${fhir}/Task/${booked.taskId}`)).body;
+      expect([resumed.status, businessStatusOf(resumed), resumed.statusReason]).to.deep.equal(['on-hold', 'misroute-suspected', misrouted.statusReason]);
+      await outboxSettled();
+    });
+
     it('follows a change pulled and pushed at the same instant once', async () => {
       const booked = await bookedFromEhr('both-at-once');
       const writes = ehrWrites();

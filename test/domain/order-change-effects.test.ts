@@ -53,6 +53,11 @@ describe('what an order change does to the referral\'s records', () => {
     const resumed = taskResumed(held, NOW);
     expect([resumed.status, codeOf(resumed), resumed.statusReason]).to.deep.equal(['accepted', 'ready-to-schedule', undefined]);
     expect(stepWhileHeld('auth-pending')).to.equal('auth-pending');
+    // A referral held for a reason of its own (a misroute to confirm) gets that reason back.
+    const misroute = { coding: [{ system: `${BASE}/CodeSystem/misroute-reason`, code: 'too-far' }], text: 'Site to be confirmed with the patient' };
+    const suspected: Task & { id: string } = { ...scheduled, status: 'on-hold', businessStatus: { coding: [{ system: STATUS, code: 'misroute-suspected' }] }, statusReason: misroute };
+    const back = taskResumed(taskHeldByOrder(suspected, HELD, NOW), NOW, misroute);
+    expect([back.status, codeOf(back), back.statusReason]).to.deep.equal(['on-hold', 'misroute-suspected', misroute]);
   });
 
   it('sends a changed order back to the coverage step without the findings and authorization of the order as it was', () => {
