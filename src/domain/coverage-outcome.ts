@@ -64,6 +64,18 @@ function isCoverageOutput(output: TaskOutput): boolean {
   return output.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && COVERAGE_OUTPUT_TYPES.has(c.code ?? '')) === true;
 }
 
+/**
+ * The Task without what the coverage step found (outputs and the CRD coverage-information
+ * extension): for an order whose drug, dose, period, insurance or diagnosis changed, whose earlier
+ * coverage findings and authorization no longer apply (docs/order-changes.md).
+ */
+export function withoutCoverageFindings<T extends Task>(task: T): T {
+  const { output, extension, ...rest } = task;
+  const outputs = (output ?? []).filter((o) => !isCoverageOutput(o));
+  const extensions = (extension ?? []).filter((e) => e.url !== CRD_COVERAGE_INFORMATION_URL);
+  return { ...rest, ...(outputs.length > 0 ? { output: outputs } : {}), ...(extensions.length > 0 ? { extension: extensions } : {}) } as T;
+}
+
 function findingOutput(type: 'coverage-issue' | 'denial-risk', finding: CoverageFinding): TaskOutput {
   return {
     type: parameterType(type, type === 'coverage-issue' ? 'Coverage issue' : 'Denial risk'),

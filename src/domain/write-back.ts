@@ -6,7 +6,7 @@
  * or repeated delivery updates the same resource in the EHR instead of making a second one.
  * Messages about one referral share its ordering key and reach the EHR in the order they were made.
  */
-import type { Appointment, Identifier, Reference, Resource, Task } from 'fhir/r4.js';
+import type { Appointment, Communication, Identifier, Reference, Resource, Task } from 'fhir/r4.js';
 import { APPOINTMENT_IDENTIFIER_SYSTEM } from './appointment.js';
 import type { NewOutboxMessage } from '../ports/resource-store.js';
 import type { EhrReferences } from './referral.js';
@@ -99,5 +99,39 @@ export function appointmentWriteBack(input: { messageId: string; tenant: string;
     resource: { ...forEhr({ ...rest, resourceType: 'Appointment' } as Appointment, input.ehr, { serviceRequest: gatewayOrder, patient }), basedOn: [input.ehr.serviceRequest] } as Appointment,
     identifier: { system: APPOINTMENT_IDENTIFIER_SYSTEM, value: id },
   };
+  return { id: input.messageId, tenant: input.tenant, orderingKey: `referral:${input.referralId}`, kind: EHR_UPSERT, payload };
+}
+
+/**
+ * A Communication (a reminder, a notice of a cancelled or moved visit) as the EHR receives it, by
+ * its business identifier: to the patient as the EHR knows them, about the Appointment the EHR
+ * received by the gateway's identifier (receiver-references.ts).
+ */
+export function communicationWriteBack(input: { messageId: string; tenant: string; referralId: string; communication: Communication; ehr: EhrReferences }): NewOutboxMessage {
+  const { id: _id, meta: _meta, ...rest } = input.communication;
+  const identifier = rest.identifier?.find((i) => i.system && i.value);
+  if (!identifier?.system || !identifier.value) throw new Error('A Communication written back carries its business identifier');
+  const patient = [rest.subject?.reference, ...(rest.recipient ?? []).map((r) => r.reference)].filter((r): r is string => r !== undefined && (r.startsWith('Patient/') || r.startsWith('#')));
+  const payload: EhrUpsertPayload = {
+    resource: forEhr({ ...rest, resourceType: 'Communication' } as Communication, input.ehr, { patient }),
+    identifier: { system: identifier.system, value: identifier.value },
+  };
+  return { id: input.messageId, tenant: input.tenant, orderingKey: `referral:${input.referralId}`, kind: EHR_UPSERT, payload };
+}
+
+/**
+ * An appeal Task (verify-coverage.ts opens it, a coordinator works it) as the EHR receives it, by
+ * the appeal identifier: `partOf` names the gateway's referral Task, which the EHR knows only by
+ * the referral identifier, so it goes as that logical reference; `for` is the EHR's patient.
+ */
+export function appealTaskWriteBack(input: { messageId: string; tenant: string; referralId: string; appeal: Task; identifier: { system: string; value: string }; ehr: EhrReferences }): NewOutboxMessage {
+  const { id: _id, meta: _meta, partOf: _partOf, for: _for, ...rest } = input.appeal;
+  const resource: Task = {
+    ...rest,
+    resourceType: 'Task',
+    partOf: [{ type: 'Task', identifier: { system: REFERRAL_IDENTIFIER_SYSTEM, value: input.referralId } }],
+    ...(input.ehr.patient ? { for: input.ehr.patient } : {}),
+  };
+  const payload: EhrUpsertPayload = { resource: forEhr(resource, input.ehr, {}), identifier: input.identifier };
   return { id: input.messageId, tenant: input.tenant, orderingKey: `referral:${input.referralId}`, kind: EHR_UPSERT, payload };
 }

@@ -158,6 +158,10 @@ export interface ResourceWriter extends ResourceReader {
    */
   lock(key: string): Promise<void>;
   updateReferralStatus(tenant: TenantId, id: string, status: string, now: Date): Promise<void>;
+  /** The referral's row, read inside the transaction (after a `lock` on it, the version this transaction works on). */
+  readReferral(tenant: TenantId, id: string): Promise<ReferralRow | undefined>;
+  /** Replaces the referral's status and translated referral (an order that changed after it was sent, docs/order-changes.md). */
+  updateReferral(tenant: TenantId, id: string, changes: { status: string; referral: unknown }, now: Date): Promise<void>;
   /** Adds a message to the outbox, in the caller's transaction: it exists if and only if the change commits. */
   enqueue(message: NewOutboxMessage, now: Date): Promise<void>;
   /**
@@ -170,6 +174,8 @@ export interface ResourceWriter extends ResourceReader {
   /** Frees the appointment's chair (cancelled, no-show, rescheduled elsewhere). */
   releaseChair(appointmentId: string): Promise<void>;
   readChairBooking(appointmentId: string): Promise<ChairBooking | undefined>;
+  /** Every hold and booking of a referral (expired holds included): what an order change releases. */
+  listReferralChairBookings(referralId: string): Promise<ChairBooking[]>;
 }
 
 /** The worker's side of the outbox. Several workers, in several processes, may run at once. */

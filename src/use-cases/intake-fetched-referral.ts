@@ -10,9 +10,12 @@ import { EHR_UPSERT, type EhrUpsertPayload } from '../domain/write-back.js';
 import { hasErrors } from '../fhir/outcomes.js';
 import { withServerId } from '../fhir/resources.js';
 import type { GatewayDeps } from './deps.js';
+import { followOrderChange } from './follow-order-change.js';
 import { prepareReferral, recordReferral, validateReferralRequest } from './intake-referral.js';
+import { placerIdentifier } from '../domain/referral.js';
 
-export type FetchedIntakeResult = 'accepted' | 'rejected' | 'duplicate' | 'refused';
+/** `changed`: an order the gateway had, changed since (followed); `duplicate`: the same order again. */
+export type FetchedIntakeResult = 'accepted' | 'rejected' | 'duplicate' | 'changed' | 'refused';
 
 const REFUSED_ORDER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/refused-order`;
 
@@ -54,6 +57,19 @@ export async function intakeFetchedServiceRequest(
     deps.logger.warn('fetched ServiceRequest refused', { ehrServiceRequestId: fetched.id, errors: issues.filter((i) => i.severity === 'error').length });
     return 'refused';
   };
+
+  // An order the gateway already has is a change to follow (docs/order-changes.md), not a new
+  // referral: a revoked or held order is no valid referral, yet it must stop or hold the one it made.
+  const order = placerIdentifier(fetched);
+  const existing = order?.system && order.value && !hasErrors(deps.validator.validateBase(fetched)) ? await deps.store.findReferralByIdentifier(tenant, order.system, order.value) : undefined;
+  if (existing) {
+    const followed = await followOrderChange(deps, { tenant, row: existing, order: fetched, ehrServiceRequestId: fetched.id });
+    if (followed.kind === 'refused') {
+      deps.logger.warn('changed order not taken: no longer a valid referral', { referralId: existing.id, errors: followed.issues.length });
+      return 'refused';
+    }
+    return followed.kind === 'applied' ? 'changed' : 'duplicate';
+  }
 
   const { base, profile } = validateReferralRequest(deps, fetched);
   if (hasErrors(base) || hasErrors(profile)) return refuse([...base, ...profile]);

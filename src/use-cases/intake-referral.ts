@@ -144,7 +144,7 @@ type IntakeStatus = Extract<ReferralStatus, 'rejected' | 'misroute-suspected' | 
  * Where intake leaves the referral: rejected (drug not offered by the network, or no site can take
  * it), held for a coordinator (misroute suspected), or on to the coverage step.
  */
-function intakeDecision(prepared: PreparedReferral): { status: IntakeStatus; rejectionReasons: RejectionReason[] } {
+export function intakeDecision(prepared: PreparedReferral): { status: IntakeStatus; rejectionReasons: RejectionReason[] } {
   const { translation, siteCheck } = prepared;
   if (translation.kind === 'rejected') return { status: 'rejected', rejectionReasons: translation.reasons };
   if (siteCheck?.decision === 'misroute-suspected') return { status: 'misroute-suspected', rejectionReasons: [] };
@@ -246,7 +246,7 @@ export function referralOutcomeIssues(prepared: PreparedReferral, taskId: string
  * the Task), so they become logical references by identifier — the patient by the record number the
  * EHR knows — and a requester without an identifier is left out rather than left dangling.
  */
-function servedReferralTask(task: Task & { id: string }, serviceRequest: ServiceRequest, ehr: EhrReferences): Task & { id: string } {
+export function servedReferralTask(task: Task & { id: string }, serviceRequest: ServiceRequest, ehr: EhrReferences): Task & { id: string } {
   const mapped = containedAsLogical(serviceRequest);
   const subject = serviceRequest.subject?.reference;
   if (subject?.startsWith('#') && ehr.patient?.identifier) mapped.set(subject, ehr.patient);

@@ -21,6 +21,7 @@ import { isSupportedSearchCriterion } from '../fhir/search-parameters.js';
 import type { ResourceWriter, TenantId } from '../ports/resource-store.js';
 import { findByConditionalQueryLocked } from './conditional.js';
 import { createServiceRequest } from './create-service-request.js';
+import { updateServiceRequest } from './update-service-request.js';
 import { DIRECTORY_TYPES, visibleTenants, type GatewayDeps } from './deps.js';
 import { VERIFIED_COVERAGE_ID_PREFIX, VERIFIED_COVERAGE_IDENTIFIER_SYSTEM } from './verify-coverage.js';
 
@@ -204,6 +205,8 @@ export async function updateResource(
   deps: GatewayDeps,
   input: { tenant: TenantId; resourceType: string; id: string; body: unknown; ifMatch?: string },
 ): Promise<InteractionResult> {
+  // An updated order is a change the referral follows (docs/order-changes.md), not a plain write.
+  if (input.resourceType === 'ServiceRequest') return updateServiceRequest(deps, input);
   if (!WRITABLE_TYPES.includes(input.resourceType)) {
     return refused(methodNotAllowed(`${input.resourceType} resources cannot be updated by clients of this server`));
   }

@@ -13,7 +13,7 @@
  * No walk-ins: an Appointment for a referral that is not cleared, or with no referral at all, is
  * refused with an OperationOutcome that says why and names the next slots.
  */
-import type { Appointment, Coverage, HealthcareService, Location, OperationOutcome, OperationOutcomeIssue, Patient, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
+import type { Appointment, CodeableConcept, Coverage, HealthcareService, Location, OperationOutcome, OperationOutcomeIssue, Patient, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
 import { DateTime } from 'luxon';
 import { buildAppointment, chairIdOf, chairReference, siteIdOf, type AppointmentSlot, type AppointmentSubject } from '../domain/appointment.js';
 import type { CatalogDrug } from '../domain/drug-catalog.js';
@@ -34,6 +34,9 @@ import { patientHomePosition } from '../domain/patient-position.js';
 import type { ChairBooking, ReferralRow, ResourceWriter, TenantId } from '../ports/resource-store.js';
 import type { GatewayDeps } from './deps.js';
 import { markNoShow } from './mark-no-shows.js';
+import { ORDER_CHANGE_REASON_SYSTEM } from '../domain/order-change.js';
+import { deliverNotices, storeNotice, type PendingNotice } from './appointment-notices.js';
+import { withdrawRemindersOfTime } from './send-reminders.js';
 
 /** What the scheduling rules need about one referral. */
 export interface SchedulingContext {
@@ -231,6 +234,10 @@ export async function schedulingContext(
     ...(ehr ? { ehr } : {}),
   };
   const status = businessStatus(task);
+  if (task.status === 'on-hold' && status === 'ready-to-schedule') {
+    // Held because the order is on hold in the EHR (docs/order-changes.md): nothing is booked until it resumes.
+    return { ok: false, issues: [errorIssue('business-rule', `No booking: the order is on hold in the EHR (${task.statusReason?.text ?? 'on hold'})`, options.expression)], context };
+  }
   if (status !== 'ready-to-schedule') {
     const why =
       status === 'scheduled'
@@ -539,6 +546,12 @@ async function reserve(deps: GatewayDeps, input: { tenant: TenantId; appointment
   return outcome;
 }
 
+/** Why a reminder of a visit a client cancelled, not yet sent, is withdrawn (profiles/CodeSystem-order-change-reason.json). */
+const APPOINTMENT_CANCELLED_REASON: CodeableConcept = {
+  coding: [{ system: ORDER_CHANGE_REASON_SYSTEM, code: 'appointment-cancelled', display: 'The appointment was cancelled' }],
+  text: 'Withdrawn: the appointment was cancelled',
+};
+
 /** What a client may move an Appointment's status to, from each status (FHIR's appointment life cycle). */
 const NEXT_STATUSES: Partial<Record<Appointment['status'], readonly Appointment['status'][]>> = {
   pending: ['pending', 'cancelled'],
@@ -680,7 +693,21 @@ export async function updateAppointmentByClient(
       if (writeBack) await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, task: saved, ehr: context.ehr! }), now);
     }
     if (writeBack) await tx.enqueue(appointmentWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, appointment: stored, ehr: context.ehr! }), now);
-    return { kind: 'updated' as const, appointment: stored, issues: warnings };
+    // Rescheduled: the reminders of the earlier time are withdrawn; a patient already reminded of it is told it moved.
+    const notices: PendingNotice[] = [];
+    if (cancelled && current.status === 'booked' && current.start !== undefined) {
+      await withdrawRemindersOfTime(deps, tx, { tenant: input.tenant, referralId: context.row.id, ehr: context.ehr, appointmentId: current.id, previousStart: new Date(current.start), now, reason: APPOINTMENT_CANCELLED_REASON });
+    }
+    if (slot && current.start !== undefined) {
+      const previousStart = new Date(current.start);
+      const reminders = await withdrawRemindersOfTime(deps, tx, { tenant: input.tenant, referralId: context.row.id, ehr: context.ehr, appointmentId: current.id, previousStart, now });
+      const notice = reminders.alreadySent > 0 ? await storeNotice(deps, tx, { tenant: input.tenant, appointment: stored, kind: 'rescheduled', previousStart, now }) : undefined;
+      if (notice) notices.push(notice);
+    }
+    return { kind: 'updated' as const, appointment: stored, issues: warnings, notices };
   });
-  return outcome;
+  if (outcome.kind !== 'updated') return outcome;
+  const { notices, ...updated } = outcome;
+  await deliverNotices(deps, { tenant: input.tenant, referralId: context.row.id, ehr: context.ehr, notices });
+  return updated;
 }

@@ -24,9 +24,12 @@
  * that are due at the same time are recorded as not-done (superseded), never sent together.
  */
 import { createHash } from 'node:crypto';
-import type { Appointment, Communication, Location, Reference, Task } from 'fhir/r4.js';
+import type { Appointment, CodeableConcept, Communication, Location, Reference, Task } from 'fhir/r4.js';
 import { siteIdOf, CHAIR_IDENTIFIER_SYSTEM } from '../domain/appointment.js';
+import { ORDER_CHANGE_REASON_SYSTEM } from '../domain/order-change.js';
+import type { EhrReferences } from '../domain/referral.js';
 import { GATEWAY_CANONICAL_BASE, TASK_PARAMETER_TYPE_SYSTEM } from '../domain/referral-status.js';
+import { communicationWriteBack } from '../domain/write-back.js';
 import { reminderMessage } from '../domain/reminder-text.js';
 import { outcomeFromError } from '../fhir/outcomes.js';
 import { parseRelativeReference } from '../fhir/references.js';
@@ -81,16 +84,21 @@ export function patientOf(appointment: Appointment): Reference | undefined {
   return participant?.actor;
 }
 
-/** `<appointmentId>:<hours>h`: the reminder's business identifier, one per Appointment and offset. */
-export function reminderKey(appointmentId: string, hours: number): string {
-  return `${appointmentId}:${hours}h`;
+/**
+ * `<appointmentId>@<start>:<hours>h`: the reminder's business identifier, one per Appointment, time
+ * and offset. The time is part of it because a reminder is about a visit at that time: a
+ * rescheduled Appointment gets reminders of its own, and those of its earlier time are withdrawn
+ * (withdrawRemindersOfTime).
+ */
+export function reminderKey(appointmentId: string, hours: number, start: Date): string {
+  return `${appointmentId}@${start.toISOString()}:${hours}h`;
 }
 
 /** The reminder's id: readable when it fits in a FHIR id (64 characters), else a digest of its key. */
-export function reminderId(appointmentId: string, hours: number): string {
-  const readable = `reminder-${appointmentId}-${hours}h`;
+export function reminderId(appointmentId: string, hours: number, start: Date): string {
+  const readable = `reminder-${appointmentId}-${Math.floor(start.getTime() / 60_000)}-${hours}h`;
   if (readable.length <= 64 && /^[A-Za-z0-9\-.]+$/.test(readable)) return readable;
-  return `reminder-${createHash('sha256').update(reminderKey(appointmentId, hours)).digest('hex').slice(0, 48)}`;
+  return `reminder-${createHash('sha256').update(reminderKey(appointmentId, hours, start)).digest('hex').slice(0, 48)}`;
 }
 
 export interface ReminderRunResult {
@@ -119,7 +127,10 @@ export function dueReminders(input: { start: Date; now: Date; hours: readonly nu
 
 interface ReminderContent {
   tenant: TenantId;
-  appointment: Appointment & { id: string };
+  /** The referral, and how its EHR knows the patient: each recorded status is written back (docs/write-back.md). */
+  referralId: string;
+  ehr: EhrReferences | undefined;
+  appointment: Appointment & { id: string; start: string };
   hours: number;
   patient: Reference | undefined;
   text: string;
@@ -128,8 +139,8 @@ interface ReminderContent {
 function buildReminder(content: ReminderContent, status: Communication['status'], extra: Partial<Communication> = {}): Communication & { id: string } {
   return {
     resourceType: 'Communication',
-    id: reminderId(content.appointment.id, content.hours),
-    identifier: [{ system: REMINDER_IDENTIFIER_SYSTEM, value: reminderKey(content.appointment.id, content.hours) }],
+    id: reminderId(content.appointment.id, content.hours, new Date(content.appointment.start)),
+    identifier: [{ system: REMINDER_IDENTIFIER_SYSTEM, value: reminderKey(content.appointment.id, content.hours, new Date(content.appointment.start)) }],
     status,
     category: [{ coding: [{ system: COMMUNICATION_CATEGORY_SYSTEM, code: 'reminder', display: 'Reminder' }] }],
     priority: 'routine',
@@ -165,7 +176,7 @@ type Claim = { claimed: true; reminder: Communication & { id: string } } | { cla
  * another run holds, is left alone. Superseded or expired ones are recorded as not-done instead.
  */
 async function claim(deps: GatewayDeps, content: ReminderContent, action: Due['action'], now: Date): Promise<Claim> {
-  const id = reminderId(content.appointment.id, content.hours);
+  const id = reminderId(content.appointment.id, content.hours, new Date(content.appointment.start));
   return deps.store.transaction(async (tx: ResourceWriter): Promise<Claim> => {
     await tx.lock(`reminder:${id}`);
     const existing = await tx.read<Communication>([content.tenant], 'Communication', id);
@@ -178,8 +189,8 @@ async function claim(deps: GatewayDeps, content: ReminderContent, action: Due['a
       if (!existing && action === 'expire') return { claimed: false, recordedNotDone: false };
       const reason = action === 'supersede' ? `Superseded: a nearer reminder is due at the same time` : 'The visit began before the reminder could be sent';
       const notDone = buildReminder(content, 'not-done', { statusReason: { text: reason } });
-      if (existing) await tx.update(content.tenant, notDone, now, { ifMatchVersionId: existing.meta?.versionId ?? '1' });
-      else await tx.create(content.tenant, notDone, now);
+      const saved = existing ? await tx.update(content.tenant, notDone, now, { ifMatchVersionId: existing.meta?.versionId ?? '1' }) : await tx.create(content.tenant, notDone, now);
+      await writeBackReminder(deps, tx, content, saved, now);
       return { claimed: false, recordedNotDone: true };
     }
     if (existing) {
@@ -208,8 +219,58 @@ async function settle(deps: GatewayDeps, content: ReminderContent, reminder: Com
   }
   await deps.store.transaction(async (tx: ResourceWriter) => {
     await tx.lock(`reminder:${reminder.id}`);
-    await tx.update(content.tenant, next, now, { ifMatchVersionId: reminder.meta?.versionId ?? '1' });
+    const saved = await tx.update(content.tenant, next, now, { ifMatchVersionId: reminder.meta?.versionId ?? '1' });
+    await writeBackReminder(deps, tx, content, saved, now);
   });
+}
+
+/**
+ * Each recorded status of a reminder (sent, to be retried, not done, withdrawn) is written back to
+ * the EHR, upserted by the reminder's identifier; the run's own claim (`preparation`) is not.
+ */
+async function writeBackReminder(deps: GatewayDeps, tx: ResourceWriter, content: Pick<ReminderContent, 'tenant' | 'referralId' | 'ehr'>, reminder: Communication, now: Date): Promise<void> {
+  if (!deps.writeBackTenants.has(content.tenant) || content.ehr === undefined) return;
+  await tx.enqueue(communicationWriteBack({ messageId: deps.newId(), tenant: content.tenant, referralId: content.referralId, communication: reminder, ehr: content.ehr }), now);
+}
+
+const WITHDRAWN_REASON: CodeableConcept = {
+  coding: [{ system: ORDER_CHANGE_REASON_SYSTEM, code: 'appointment-rescheduled', display: 'The appointment was rescheduled' }],
+  text: 'Withdrawn: the appointment was rescheduled; the new time gets its own reminders',
+};
+
+/**
+ * An Appointment moved from `previousStart` (or cancelled: `reason` says why): its reminders for
+ * that time are withdrawn, in the caller's transaction. Reminders are made when due, so those that exist were sent or are being
+ * sent. One not yet sent (`preparation`, `in-progress`) becomes `not-done` with statusReason
+ * `appointment-rescheduled` — event-status says it "was terminated prior to any activity beyond
+ * preparation" (https://hl7.org/fhir/R4/valueset-event-status.html); one already sent stays
+ * `completed` (it was sent: a Communication records what happened,
+ * https://hl7.org/fhir/R4/communication.html#statemachine) and the caller tells the patient the
+ * time moved instead. The reminders of the new time (their key names it) are made by the next runs.
+ */
+export async function withdrawRemindersOfTime(
+  deps: GatewayDeps,
+  tx: ResourceWriter,
+  input: { tenant: TenantId; referralId: string; ehr: EhrReferences | undefined; appointmentId: string; previousStart: Date; now: Date; reason?: CodeableConcept },
+): Promise<{ withdrawn: number; alreadySent: number }> {
+  const result = { withdrawn: 0, alreadySent: 0 };
+  for (const hours of deps.scheduling.reminderHours) {
+    const id = reminderId(input.appointmentId, hours, input.previousStart);
+    await tx.lock(`reminder:${id}`);
+    const existing = await tx.read<Communication>([input.tenant], 'Communication', id);
+    if (!existing?.id) continue;
+    if (existing.status === 'completed') {
+      result.alreadySent += 1;
+      continue;
+    }
+    if (existing.status !== 'preparation' && existing.status !== 'in-progress') continue;
+    const { meta: _meta, ...rest } = existing;
+    const next: Communication & { id: string } = { ...rest, id: existing.id, status: 'not-done', statusReason: input.reason ?? WITHDRAWN_REASON };
+    const withdrawn = await tx.update(input.tenant, next, input.now, { ifMatchVersionId: existing.meta?.versionId ?? '1' });
+    await writeBackReminder(deps, tx, input, withdrawn, input.now);
+    result.withdrawn += 1;
+  }
+  return result;
 }
 
 /**
@@ -230,7 +291,8 @@ export async function sendReminders(deps: GatewayDeps): Promise<ReminderRunResul
       continue;
     }
     for (const { hours, action } of due) {
-      const content: ReminderContent = { tenant: row.tenant, appointment, hours, patient: patientOf(appointment), text };
+      const ehr = (row.referral as { ehr?: EhrReferences } | null)?.ehr;
+      const content: ReminderContent = { tenant: row.tenant, referralId: row.id, ehr, appointment: { ...appointment, start: appointment.start }, hours, patient: patientOf(appointment), text };
       try {
         const claimed = await claim(deps, content, action, now);
         if (!claimed.claimed) {

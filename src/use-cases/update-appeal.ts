@@ -7,13 +7,15 @@
  */
 import type { OperationOutcomeIssue, Task } from 'fhir/r4.js';
 import { appealOutcome } from '../domain/appeal.js';
+import type { EhrReferences } from '../domain/referral.js';
+import { appealTaskWriteBack } from '../domain/write-back.js';
 import { TASK_PARAMETER_TYPE_SYSTEM } from '../domain/referral-status.js';
 import { errorIssue, unprocessable } from '../fhir/outcomes.js';
 import { parseRelativeReference } from '../fhir/references.js';
-import type { TenantId } from '../ports/resource-store.js';
+import type { ResourceWriter, TenantId } from '../ports/resource-store.js';
 import type { ConfirmSiteResult } from './confirm-referral-site.js';
 import type { GatewayDeps } from './deps.js';
-import { approveAfterAppeal } from './verify-coverage.js';
+import { APPEAL_IDENTIFIER_SYSTEM, approveAfterAppeal } from './verify-coverage.js';
 
 /** What a coordinator may change on an appeal Task. */
 const COORDINATOR_ELEMENTS = new Set(['meta', 'text', 'status', 'input', 'output', 'note', 'lastModified', 'businessStatus', 'statusReason']);
@@ -38,6 +40,7 @@ export async function updateAppealTaskByClient(
   }
   const now = deps.clock.now();
   const next: Task & { id: string } = { ...body, lastModified: now.toISOString() };
+  const writeBack = await appealWriteBack(deps, input.tenant, current);
   const ifMatchVersionId = input.ifMatchVersionId ?? current.meta?.versionId ?? '1';
 
   if (appealOutcome(body) === 'won') {
@@ -56,12 +59,31 @@ export async function updateAppealTaskByClient(
       ...(period ? { period } : {}),
       alsoWrite: async (tx) => {
         saved = (await tx.update(input.tenant, next, now, { ifMatchVersionId })) as Task & { id: string };
+        await writeBack(tx, saved, now);
       },
     });
     if (moved.kind === 'refused') return moved;
     return { kind: 'updated', task: saved, changed: true };
   }
   if (issues.length > 0) return { kind: 'refused', outcome: unprocessable(issues) };
-  const saved = await deps.store.transaction((tx) => tx.update(input.tenant, next, now, { ifMatchVersionId }));
-  return { kind: 'updated', task: saved as Task & { id: string }, changed: true };
+  const saved = await deps.store.transaction(async (tx) => {
+    const updated = (await tx.update(input.tenant, next, now, { ifMatchVersionId })) as Task & { id: string };
+    await writeBack(tx, updated, now);
+    return updated;
+  });
+  return { kind: 'updated', task: saved, changed: true };
+}
+
+/**
+ * How each saved version of an appeal Task reaches the EHR (docs/write-back.md): upserted by the
+ * appeal identifier its creation was written back with, in the same transaction as the change.
+ * A no-op where the tenant's EHR takes no write-back or the referral's EHR references are unknown.
+ */
+async function appealWriteBack(deps: GatewayDeps, tenant: TenantId, appeal: Task): Promise<(tx: ResourceWriter, saved: Task, now: Date) => Promise<void>> {
+  const identifier = appeal.identifier?.find((i) => i.system === APPEAL_IDENTIFIER_SYSTEM && i.value);
+  const row = identifier?.value !== undefined && deps.writeBackTenants.has(tenant) ? await deps.store.readReferral(tenant, identifier.value) : undefined;
+  const ehr = (row?.referral as { ehr?: EhrReferences } | null | undefined)?.ehr;
+  if (!row || !ehr || identifier?.value === undefined) return async () => undefined;
+  const key = { system: APPEAL_IDENTIFIER_SYSTEM, value: identifier.value };
+  return async (tx, saved, now) => tx.enqueue(appealTaskWriteBack({ messageId: deps.newId(), tenant, referralId: row.id, appeal: saved, identifier: key, ehr }), now);
 }

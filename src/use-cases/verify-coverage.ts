@@ -33,7 +33,8 @@ import { conflict, notFound, OperationOutcomeError } from '../fhir/outcomes.js';
 import { siteCheckInputs } from '../domain/referral-task.js';
 import type { SiteSuggestion } from '../domain/site-check-types.js';
 import type { DirectorySite, SiteDirectory } from '../domain/site-directory.js';
-import { forEhr, taskWriteBack, EHR_UPSERT, type EhrUpsertPayload } from '../domain/write-back.js';
+import { appealTaskWriteBack, forEhr, taskWriteBack, EHR_UPSERT, type EhrUpsertPayload } from '../domain/write-back.js';
+import { ORDER_CHANGE_REASON_SYSTEM } from '../domain/order-change.js';
 import { findContained, parseRelativeReference } from '../fhir/references.js';
 import { EhrCallError } from '../ports/ehr-fhir.js';
 import { PayerCallError, type PayerFhir } from '../ports/payer-fhir.js';
@@ -47,7 +48,7 @@ export const VERIFIED_COVERAGE_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/ve
 /** The id of the Coverage the gateway stores for a referral it verified: `verified-<referralId>`. */
 export const VERIFIED_COVERAGE_ID_PREFIX = 'verified-';
 export const COVERAGE_VERIFICATION_EXTENSION_URL = `${GATEWAY_CANONICAL_BASE}/StructureDefinition/coverage-verification`;
-const APPEAL_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/appeal-id`;
+export const APPEAL_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/appeal-id`;
 /** Field note 001: infusion centers are the setting these sites are. */
 const SETTING = 'infusion-center';
 
@@ -265,6 +266,11 @@ function localCoverageFindings(context: CoverageContext, now: Date): { check: Co
   return { check, problems, risks };
 }
 
+/** Whether the EHR holds the referral's order (its Task on-hold for `order-on-hold`). */
+function heldByOrder(task: Task): boolean {
+  return task.status === 'on-hold' && task.statusReason?.coding?.some((c) => c.system === ORDER_CHANGE_REASON_SYSTEM && c.code === 'order-on-hold') === true;
+}
+
 /**
  * Runs the coverage step for a referral waiting in verifying-coverage (or, with `submit`, sends
  * the prior authorization of one held in auth-required). Does nothing for a referral in any other
@@ -273,7 +279,8 @@ function localCoverageFindings(context: CoverageContext, now: Date): { check: Co
 export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant: TenantId; referralId: string; submit?: boolean }): Promise<void> {
   const context = await loadContext(deps, input.tenant, input.referralId);
   const expected = input.submit ? 'auth-required' : 'verifying-coverage';
-  if (!context || businessStatus(context.task) !== expected) return;
+  // An order on hold (or ended) in the EHR waits: the step runs again when it resumes (follow-order-change.ts).
+  if (!context || businessStatus(context.task) !== expected || heldByOrder(context.task) || context.task.status === 'cancelled') return;
   const now = deps.clock.now();
   const { serviceRequest, drug, site } = context;
 
@@ -540,15 +547,16 @@ async function record(
       const stored = await tx.create(tenant, appeal, now);
       full = { ...full, appealTask: { reference: `Task/${stored.id}` } };
       if (writeBack) {
-        const { id: _id, meta: _meta, partOf: _partOf, for: _for, ...forEhr } = stored;
-        const payload: EhrUpsertPayload = {
-          resource: { ...forEhr, ...(context.ehr?.patient ? { for: context.ehr.patient } : {}) } as Resource,
-          identifier: { system: APPEAL_IDENTIFIER_SYSTEM, value: context.row.id },
-        };
-        await tx.enqueue({ id: deps.newId(), tenant, orderingKey: `referral:${context.row.id}`, kind: EHR_UPSERT, payload }, now);
+        await tx.enqueue(
+          appealTaskWriteBack({ messageId: deps.newId(), tenant, referralId: context.row.id, appeal: stored, identifier: { system: APPEAL_IDENTIFIER_SYSTEM, value: context.row.id }, ehr: context.ehr! }),
+          now,
+        );
       }
     }
     let task = taskAfterCoverageStep(context.task, full, { now, ...(coverageReference ? { coverage: coverageReference } : {}), assertionId: `${context.row.id}-${now.getTime()}` });
+    // A payer's decision that lands while the EHR holds the order (an inquiry, a notification) is
+    // recorded, and the hold stays until the order is active again (docs/order-changes.md).
+    if (heldByOrder(context.task)) task = { ...task, status: 'on-hold', statusReason: context.task.statusReason! };
     if (options.suggestions && options.suggestions.length > 0) {
       // Out of network: the site check's in-network sites, for the coordinator to re-route to ($confirm-site).
       const inputs = siteCheckInputs({ decision: 'misroute-suspected', reasons: [], suggestions: [...options.suggestions] });

@@ -59,7 +59,7 @@ describe('pulling ServiceRequests from the EHR', function () {
     const second = await startGateway({ sqliteFile, env: { ...QUIET, EHR_FHIR_BASE_URL: ehr.baseUrl } });
     try {
       const rest = await pollEhrServiceRequests(second.gateway.deps, { tenant: 'default', ehr: second.gateway.ehrClients.get('default')!, pageSize: 3 });
-      expect(rest.outcomes).to.deep.equal({ accepted: 9, rejected: 0, duplicate: 0, refused: 0 });
+      expect(rest.outcomes).to.deep.equal({ accepted: 9, rejected: 0, duplicate: 0, changed: 0, refused: 0 });
       expect(rest.pages).to.be.at.least(3);
       const again = await pollEhrServiceRequests(second.gateway.deps, { tenant: 'default', ehr: second.gateway.ehrClients.get('default')!, pageSize: 3 });
       expect(again.read).to.equal(0);

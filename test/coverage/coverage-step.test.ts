@@ -9,9 +9,12 @@ import { randomUUID } from 'node:crypto';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
 import { startStandInPayer, type MemberRule, type StandInPayer } from '../support/stand-in-payer.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
 
+const BASE = 'https://fhir.infusion-gateway.example';
+const APPEAL_ID = `${BASE}/appeal-id`;
 const TYPES = 'https://fhir.infusion-gateway.example/CodeSystem/task-parameter-type';
 const COVERAGE_ISSUE = 'https://fhir.infusion-gateway.example/CodeSystem/coverage-issue';
 const DOCUMENTATION = 'https://fhir.infusion-gateway.example/CodeSystem/documentation-requirement';
@@ -77,7 +80,8 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
   after(async () => {
     await gw.stop();
     await payer.stop();
-    await ehr.stop();
+    // What the coverage step writes back (Coverage, Tasks, appeals) resolves at the EHR, which refused none of it.
+    await stopEhrCheckingWrittenReferences(ehr);
   });
 
   async function submit(body: any): Promise<string> {
@@ -193,6 +197,25 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
     expect(payer.requests().filter((r) => r.path === '/fhir/Claim/$inquire').length).to.be.at.least(2);
   });
 
+  it('keeps an order the EHR put on hold on hold when the payer approves meanwhile, and resumes it ready to schedule', async () => {
+    const { body, memberId } = referral('infliximab');
+    payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED, priorAuth: { kind: 'pend-then', inquiries: 3, then: { kind: 'approve', authorizationNumber: 'AUTH-HELD-1' } } });
+    const taskId = await submit(body);
+    await taskWhen(taskId, 'auth-pending');
+    const serviceRequestId = (await fhirFetch(`${fhir}/Task/${taskId}`)).body.focus.reference.split('/')[1];
+    const order = (await fhirFetch(`${fhir}/ServiceRequest/${serviceRequestId}`)).body;
+    const held = await fhirFetch(`${fhir}/ServiceRequest/${serviceRequestId}`, { method: 'PUT', body: { ...order, status: 'on-hold' } });
+    expect(held.status, JSON.stringify(held.body)).to.equal(200);
+    // The $inquire follow-up goes on and the payer approves: recorded, still on hold.
+    const approved = await taskWhen(taskId, 'ready-to-schedule');
+    expect([approved.status, approved.statusReason.coding[0].code]).to.deep.equal(['on-hold', 'order-on-hold']);
+    expect(outputsOf(approved, 'authorization-number')[0].valueString).to.equal('AUTH-HELD-1');
+    const active = await fhirFetch(`${fhir}/ServiceRequest/${serviceRequestId}`, { method: 'PUT', body: { ...held.body, status: 'active' } });
+    expect(active.status, JSON.stringify(active.body)).to.equal(200);
+    const resumed = (await fhirFetch(`${fhir}/Task/${taskId}`)).body;
+    expect([resumed.status, statusOf(resumed), resumed.statusReason]).to.deep.equal(['accepted', 'ready-to-schedule', undefined]);
+  });
+
   it('opens an appeal after a denial, and a won appeal moves the referral on', async () => {
     const { body, memberId } = referral('infliximab');
     payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED, priorAuth: { kind: 'deny', reason: { display: 'Step therapy not documented' } } });
@@ -205,8 +228,17 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
     expect(steps).to.include.members(['denial-reason', 'review-denial-letter', 'gather-documentation', 'letter-of-medical-necessity', 'peer-to-peer-review', 'formal-appeal', 'assistance-programs']);
     expect(appeal.input.find((i: any) => i.type.coding[0].code === 'denial-reason').valueCodeableConcept.text).to.equal('Step therapy not documented');
 
+    // The appeal reached the EHR when it was opened; each change a coordinator makes follows it there, to the same Task.
+    const appealsInEhr = async (): Promise<any[]> =>
+      (await allInEhr(ehr.baseUrl, 'Task')).filter((t) => t.identifier?.some((i: any) => i.system === APPEAL_ID && i.value === appeal.identifier[0].value));
+    await waitUntil('the appeal reached the EHR', async () => (await appealsInEhr()).length === 1);
+    expect((await appealsInEhr())[0].partOf[0].identifier).to.deep.equal({ system: `${BASE}/referral-id`, value: appeal.identifier[0].value });
+    const working = await fhirFetch(`${fhir}/Task/${appealId}`, { method: 'PUT', body: { ...appeal, status: 'in-progress' } });
+    expect(working.status, JSON.stringify(working.body?.issue)).to.equal(200);
+    await waitUntil('the EHR sees the appeal in progress', async () => (await appealsInEhr())[0]?.status === 'in-progress');
+
     // Won without the granted authorization: refused, nothing changes.
-    const won = { ...appeal, status: 'completed', output: [{ type: { coding: [{ system: 'https://fhir.infusion-gateway.example/CodeSystem/appeal-step', code: 'appeal-result' }] }, valueCode: 'approved' }] };
+    const won = { ...working.body, status: 'completed', output: [{ type: { coding: [{ system: 'https://fhir.infusion-gateway.example/CodeSystem/appeal-step', code: 'appeal-result' }] }, valueCode: 'approved' }] };
     const incomplete = await fhirFetch(`${fhir}/Task/${appealId}`, { method: 'PUT', body: won });
     expect(incomplete.status).to.equal(422);
     expect(incomplete.body.issue[0].expression).to.deep.equal(['Task.output']);
@@ -215,6 +247,8 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
     expect(accepted.status, JSON.stringify(accepted.body?.issue)).to.equal(200);
     const ready = await taskWhen(taskId, 'ready-to-schedule');
     expect(outputsOf(ready, 'authorization-number')[0].valueString).to.equal('AUTH-APPEAL-1');
+    await waitUntil('the EHR sees the appeal won', async () => (await appealsInEhr())[0]?.status === 'completed');
+    expect(await appealsInEhr()).to.have.length(1);
   });
 
   it('reads a PAS denial (A3) that also carries ClaimResponse.error as a denial and opens an appeal', async () => {

@@ -382,6 +382,13 @@ export function fuzzRequest(targets: FuzzTargets): fc.Arbitrary<FuzzRequest> {
     },
     { weight: 4, arbitrary: jsonOrRaw(bundle).map((body) => ({ route: 'POST /fhir (Bundle)', method: 'POST', url: '/fhir', ...(body ? { body } : {}) })) },
     {
+      // An order the EHR changes after sending it (docs/order-changes.md), at a stored order's id or any.
+      weight: 2,
+      arbitrary: fc.tuple(serviceRequest, idInUrl(targets.serviceRequestIds)).chain(([order, id]) =>
+        jsonOrRaw(fc.constant({ ...(order as object), id })).map((body): FuzzRequest => ({ route: 'PUT /fhir/ServiceRequest/{id}', method: 'PUT', url: `/fhir/ServiceRequest/${id}`, ...(body ? { body } : {}) })),
+      ),
+    },
+    {
       weight: 3,
       arbitrary: writable.chain(({ resourceType, resource }) =>
         jsonOrRaw(mutated(resource)).map((body): FuzzRequest => ({ route: 'POST /fhir/{type}', method: 'POST', url: `/fhir/${resourceType}`, ...(body ? { body } : {}) })),

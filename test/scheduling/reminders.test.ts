@@ -9,10 +9,12 @@ import { bookFirstSlot, payerConnections } from '../support/referral-flow.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
-import { startGateway, waitUntil, type RunningGateway, movableClock } from '../support/gateway.js';
+import { fhirFetch, startGateway, waitUntil, type RunningGateway, movableClock } from '../support/gateway.js';
 import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
 import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
-import { sendReminders } from '../../src/use-cases/send-reminders.js';
+import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
+import { reminderId, sendReminders } from '../../src/use-cases/send-reminders.js';
+import { allInEhr } from '../connectivity/ehr-helpers.js';
 
 const REMINDER_ID = 'https://fhir.infusion-gateway.example/reminder-id';
 /** The first Denver slot after the order's start (2026-12-02), in Mountain time. */
@@ -76,7 +78,8 @@ describe('appointment reminders', function () {
   after(async () => {
     await receiver.stop();
     await payer.stop();
-    await ehr.stop();
+    // Reminders and notices are written back: each resolves at the EHR, which refused none of them.
+    await stopEhrCheckingWrittenReferences(ehr);
   });
 
   async function gateway(clock: { now(): Date }, env: Record<string, string> = {}): Promise<RunningGateway> {
@@ -120,7 +123,7 @@ describe('appointment reminders', function () {
     clock.set('2026-11-29T14:00:00Z'); // exactly 72 hours ahead
     await waitUntil('the 72-hour reminder reached the webhook', async () => accepted(appointment.id).length === 1);
     const first = accepted(appointment.id)[0]!;
-    expect(keyOf(first)).to.equal(`${appointment.id}:72h`);
+    expect(keyOf(first)).to.equal(`${appointment.id}@2026-12-02T14:00:00.000Z:72h`);
     expect(first.idempotencyKey).to.equal(first.body.id);
     expect(first.body.status).to.equal('completed');
     expect(first.body.category[0].coding[0].code).to.equal('reminder');
@@ -141,7 +144,7 @@ describe('appointment reminders', function () {
     clock.set('2026-12-01T15:30:00Z');
     await waitUntil('the 24-hour reminder reached the webhook', async () => accepted(appointment.id).length === 2);
     const second = accepted(appointment.id)[1]!;
-    expect(keyOf(second)).to.equal(`${appointment.id}:24h`);
+    expect(keyOf(second)).to.equal(`${appointment.id}@2026-12-02T14:00:00.000Z:24h`);
     expect(second.body.payload[0].contentString).to.include(FIRST_SLOT_TEXT);
     expect((await sendReminders(running.gateway.deps)).sent).to.equal(0);
     expect(deliveriesFor(appointment.id)).to.have.length(2);
@@ -155,7 +158,7 @@ describe('appointment reminders', function () {
     const clock = movableClock('2026-11-27T15:00:00Z');
     const running = await gateway(clock);
     const appointment = await bookedAppointment(running, 'REM-RETRY');
-    const id = `reminder-${appointment.id}-72h`;
+    const id = reminderId(appointment.id, 72, new Date(appointment.start));
     receiver.failNext(2);
     clock.set('2026-11-29T18:00:00Z');
     await waitUntil('the reminder got through after two refusals', async () => accepted(appointment.id).length === 1);
@@ -178,7 +181,7 @@ describe('appointment reminders', function () {
     // No cron ticks here: each run is the test's own.
     const running = await gateway(clock, { REMINDER_CRON: '0 0 3 1 1 *' });
     const appointment = await bookedAppointment(running, 'REM-WAIT');
-    const id = `reminder-${appointment.id}-72h`;
+    const id = reminderId(appointment.id, 72, new Date(appointment.start));
     receiver.failNext(1);
     clock.set('2026-11-29T18:00:00Z');
     expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 1 });
@@ -196,8 +199,8 @@ describe('appointment reminders', function () {
     const appointment = await bookedAppointment(running, 'REM-LATE');
     clock.set('2026-12-01T20:00:00Z'); // 18 hours ahead: both offsets have passed
     expect(await sendReminders(running.gateway.deps)).to.include({ sent: 1, notDone: 1 });
-    expect(accepted(appointment.id).map(keyOf)).to.deep.equal([`${appointment.id}:24h`]);
-    const superseded = await running.gateway.deps.store.read<any>(['default'], 'Communication', `reminder-${appointment.id}-72h`);
+    expect(accepted(appointment.id).map(keyOf)).to.deep.equal([`${appointment.id}@2026-12-02T14:00:00.000Z:24h`]);
+    const superseded = await running.gateway.deps.store.read<any>(['default'], 'Communication', reminderId(appointment.id, 72, new Date(appointment.start)));
     expect(superseded.status).to.equal('not-done');
     expect(superseded.statusReason.text).to.match(/superseded/i);
   });
@@ -209,10 +212,81 @@ describe('appointment reminders', function () {
     clock.set('2026-11-29T18:00:00Z');
     expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 1 });
     expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 0 });
-    const recorded = await running.gateway.deps.store.read<any>(['default'], 'Communication', `reminder-${appointment.id}-72h`);
+    const recorded = await running.gateway.deps.store.read<any>(['default'], 'Communication', reminderId(appointment.id, 72, new Date(appointment.start)));
     expect(recorded.status).to.equal('not-done');
     expect(recorded.statusReason.text).to.include('NOTIFIER_WEBHOOK_URL');
     expect(recorded.payload[0].contentString).to.include(FIRST_SLOT_TEXT);
     expect(deliveriesFor(appointment.id)).to.have.length(0);
+  });
+  /** The booked visit moved a week later, same chair and time of day (a slot $find would propose), by PUT. */
+  async function rescheduleAWeekLater(running: RunningGateway, appointment: any): Promise<any> {
+    const week = (iso: string): string => iso.replace('2026-12-02', '2026-12-09');
+    const moved = await fhirFetch(`${running.baseUrl}/fhir/Appointment/${appointment.id}`, { method: 'PUT', body: { ...appointment, start: week(appointment.start), end: week(appointment.end) } });
+    expect(moved.status, JSON.stringify(moved.body)).to.equal(200);
+    return moved.body;
+  }
+  const inEhrByKey = async (key: string): Promise<any[]> =>
+    (await allInEhr(ehr.baseUrl, 'Communication')).filter((c) => c.identifier?.some((i: any) => i.system === REMINDER_ID && i.value === key));
+
+  it('tells a patient already reminded that the visit moved, and reminds them again of the new time; every reminder is written back', async () => {
+    const clock = movableClock('2026-11-27T15:00:00Z');
+    const running = await gateway(clock, { REMINDER_CRON: '0 0 3 1 1 *' });
+    const appointment = await bookedAppointment(running, 'REM-MOVED');
+    clock.set('2026-11-29T14:00:00Z');
+    expect(await sendReminders(running.gateway.deps)).to.include({ sent: 1 });
+    const moved = await rescheduleAWeekLater(running, appointment);
+    expect(moved.start).to.equal('2026-12-09T07:00:00-07:00');
+
+    // The reminder of the old time was sent: it stays completed, and the patient is told the time moved.
+    const old = await running.gateway.deps.store.read<any>(['default'], 'Communication', reminderId(appointment.id, 72, new Date(appointment.start)));
+    expect(old.status).to.equal('completed');
+    const notices = deliveriesFor(appointment.id).filter((d) => d.body.category[0].coding[0].code === 'notification');
+    expect(notices).to.have.length(1);
+    expect(notices[0]!.body.payload[0].contentString).to.include('has moved from Wednesday, December 2, 2026 at 7:00 AM MST to Wednesday, December 9, 2026 at 7:00 AM MST');
+
+    // 72 hours before the new time: a reminder of its own.
+    clock.set('2026-12-06T14:00:00Z');
+    expect(await sendReminders(running.gateway.deps)).to.include({ sent: 1 });
+    const reminders = accepted(appointment.id).filter((d) => d.body.category[0].coding[0].code === 'reminder').map(keyOf);
+    expect(reminders).to.deep.equal([`${appointment.id}@2026-12-02T14:00:00.000Z:72h`, `${appointment.id}@2026-12-09T14:00:00.000Z:72h`]);
+    expect(accepted(appointment.id).at(-1)!.body.payload[0].contentString).to.include('Wednesday, December 9, 2026 at 7:00 AM MST');
+
+    await waitUntil('the reminders reached the EHR', async () => (await inEhrByKey(`${appointment.id}@2026-12-09T14:00:00.000Z:72h`)).length === 1);
+    expect((await inEhrByKey(`${appointment.id}@2026-12-02T14:00:00.000Z:72h`)).map((c) => c.status)).to.deep.equal(['completed']);
+    expect((await inEhrByKey(`${appointment.id}@2026-12-09T14:00:00.000Z:72h`)).map((c) => c.status)).to.deep.equal(['completed']);
+  });
+
+  it('withdraws a reminder of the old time not yet sent when the visit moves (not-done, appointment-rescheduled), and writes that back', async () => {
+    const clock = movableClock('2026-11-27T15:00:00Z');
+    const running = await gateway(clock, { REMINDER_CRON: '0 0 3 1 1 *' });
+    const appointment = await bookedAppointment(running, 'REM-WITHDRAWN');
+    receiver.failNext(1);
+    clock.set('2026-11-29T18:00:00Z');
+    expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 1 });
+    await rescheduleAWeekLater(running, appointment);
+
+    const withdrawn = await running.gateway.deps.store.read<any>(['default'], 'Communication', reminderId(appointment.id, 72, new Date(appointment.start)));
+    expect(withdrawn.status).to.equal('not-done');
+    expect(withdrawn.statusReason.coding[0]).to.include({ system: 'https://fhir.infusion-gateway.example/CodeSystem/order-change-reason', code: 'appointment-rescheduled' });
+    // Nothing was sent for the old time, so no notice; and the withdrawn one is not tried again.
+    expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 0 });
+    expect(deliveriesFor(appointment.id).map((d) => d.status)).to.deep.equal([503]);
+    const key = `${appointment.id}@2026-12-02T14:00:00.000Z:72h`;
+    await waitUntil('the withdrawal reached the EHR', async () => (await inEhrByKey(key))[0]?.status === 'not-done');
+    expect((await inEhrByKey(key))[0].statusReason.coding[0].code).to.equal('appointment-rescheduled');
+  });
+  it('withdraws a reminder not yet sent when the visit is cancelled (not-done, appointment-cancelled)', async () => {
+    const clock = movableClock('2026-11-27T15:00:00Z');
+    const running = await gateway(clock, { REMINDER_CRON: '0 0 3 1 1 *' });
+    const appointment = await bookedAppointment(running, 'REM-CANCELLED');
+    receiver.failNext(1);
+    clock.set('2026-11-29T18:00:00Z');
+    expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 1 });
+    const stored = (await fhirFetch(`${running.baseUrl}/fhir/Appointment/${appointment.id}`)).body;
+    const cancelled = await fhirFetch(`${running.baseUrl}/fhir/Appointment/${appointment.id}`, { method: 'PUT', body: { ...stored, status: 'cancelled' } });
+    expect(cancelled.status, JSON.stringify(cancelled.body)).to.equal(200);
+    const withdrawn = await running.gateway.deps.store.read<any>(['default'], 'Communication', reminderId(appointment.id, 72, new Date(appointment.start)));
+    expect([withdrawn.status, withdrawn.statusReason.coding[0].code]).to.deep.equal(['not-done', 'appointment-cancelled']);
+    expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 0 });
   });
 });

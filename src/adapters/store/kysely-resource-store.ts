@@ -475,6 +475,16 @@ class KyselyResourceAccess implements ResourceWriter {
     if (result.numUpdatedRows === 0n) throw new OperationOutcomeError(notFound('Referral', id));
   }
 
+  async updateReferral(tenant: TenantId, id: string, changes: { status: string; referral: unknown }, now: Date): Promise<void> {
+    const result = await this.db
+      .updateTable('referrals')
+      .set({ status: changes.status, referral: JSON.stringify(changes.referral ?? null), updated_at: now.toISOString() })
+      .where('tenant', '=', tenant)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (result.numUpdatedRows === 0n) throw new OperationOutcomeError(notFound('Referral', id));
+  }
+
   async findReferralByIdentifier(
     tenant: TenantId,
     identifierSystem: string,
@@ -527,6 +537,11 @@ class KyselyResourceAccess implements ResourceWriter {
 
   async releaseChair(appointmentId: string): Promise<void> {
     await this.db.deleteFrom('chair_bookings').where('appointment_id', '=', appointmentId).execute();
+  }
+
+  async listReferralChairBookings(referralId: string): Promise<ChairBooking[]> {
+    const rows = await this.db.selectFrom('chair_bookings').selectAll().where('referral_id', '=', referralId).orderBy('start_at').execute();
+    return rows.map(chairBookingOf);
   }
 
   async readChairBooking(appointmentId: string): Promise<ChairBooking | undefined> {

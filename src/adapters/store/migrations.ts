@@ -291,6 +291,18 @@ function searchAtVolume(): Migration {
   };
 }
 
+/**
+ * Orders that change after they are sent (docs/order-changes.md): releasing a referral's chairs
+ * finds its holds and bookings by referral, not by chair.
+ */
+function chairBookingsByReferral(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.createIndex('chair_bookings_by_referral').on('chair_bookings').columns(['referral_id']).execute();
+    },
+  };
+}
+
 export function migrationProvider(engine: StoreEngine): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
@@ -301,6 +313,7 @@ export function migrationProvider(engine: StoreEngine): MigrationProvider {
         '0004_chair_bookings': chairBookings(engine),
         '0005_auth': auth(engine),
         '0007_search_at_volume': searchAtVolume(),
+        '0010_chair_bookings_by_referral': chairBookingsByReferral(),
       };
     },
   };
