@@ -10,8 +10,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { startGateway, waitUntil, type RunningGateway, movableClock } from '../support/gateway.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
-import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
+import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import { sendReminders } from '../../src/use-cases/send-reminders.js';
 
 const REMINDER_ID = 'https://fhir.infusion-gateway.example/reminder-id';
