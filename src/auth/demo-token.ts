@@ -6,10 +6,10 @@
  * Used by `infusion-gateway token` (and `npm run token`), `send`/`check --client`, the sandbox's
  * story and the benchmarks.
  */
-import { createPrivateKey, type JsonWebKey } from 'node:crypto';
+import { createPrivateKey, randomUUID, type JsonWebKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { JWK } from 'jose';
+import { SignJWT, type JWK } from 'jose';
 import { systemClock } from '../adapters/system-clock.js';
 import { DEMO_CLIENTS_FILE } from '../config/config.js';
 import { smartBackendTokenSource, type AccessTokenSource, type SmartBackendCredentials } from './smart-backend-client.js';
@@ -68,4 +68,25 @@ export async function clientTokenSource(options: ClientKeyOptions & { fhirBaseUr
 /** One access token from the gateway at `origin` (its SMART discovery at the origin). */
 export async function requestToken(options: ClientKeyOptions & { origin: string }): Promise<string> {
   return (await clientTokenSource({ ...options, fhirBaseUrl: options.origin })).token();
+}
+
+/** The demo CDS Hooks client (fixtures/security/demo-cds-issuer.json, key public: demo only). */
+export const DEMO_CDS_ISSUER_FILE = path.join(PROJECT_ROOT, 'fixtures/security/demo-cds-issuer.json');
+
+/**
+ * A CDS Hooks client JWT (https://cds-hooks.hl7.org/2.0/#trusting-cds-clients) signed by the demo
+ * issuer, which a gateway outside production trusts when CDS_TRUSTED_ISSUERS is unset: `aud` is the
+ * service's URL, good for one call (its jti is remembered) within five minutes.
+ */
+export async function demoCdsHookJwt(serviceUrl: string, issuerFile: string = DEMO_CDS_ISSUER_FILE): Promise<string> {
+  const demo = (await readJson(issuerFile, 'CDS Hooks issuer file')) as { iss: string; privateJwk: JWK & { kid: string; alg: string } };
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({})
+    .setProtectedHeader({ alg: demo.privateJwk.alg, kid: demo.privateJwk.kid, typ: 'JWT' })
+    .setIssuer(demo.iss)
+    .setAudience(serviceUrl)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 300)
+    .setJti(randomUUID())
+    .sign(createPrivateKey({ key: demo.privateJwk as JsonWebKey, format: 'jwk' }));
 }

@@ -10,7 +10,7 @@ import { EXIT, processTerminal, type ExitCode, type Terminal } from './output.js
 import { replayCommand } from './replay-command.js';
 import { sandboxCommand } from './sandbox-command.js';
 import { sendCommand } from './send-command.js';
-import { tokenCommand } from './token-command.js';
+import { cdsTokenCommand, tokenCommand } from './token-command.js';
 import { validateCommand } from './validate-command.js';
 
 const PROJECT_ROOT = path.resolve(import.meta.dirname, '../..');
@@ -159,13 +159,23 @@ export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void)
   program
     .command('token')
     .description('print a bearer token for a client (default: the demo clients of fixtures/clients/), got from a running gateway as a SMART Backend Services client')
-    .argument('<client>', 'client id: demo-ehr | demo-coordinator | demo-operator | demo-payer-sonoran, or one of --key-file')
+    .argument('[client]', 'client id: demo-ehr | demo-coordinator | demo-operator | demo-payer-sonoran, or one of --key-file')
+    .option('--cds-service <url>', "instead: a CDS Hooks client JWT of the demo issuer (fixtures/security/) for one call to this service URL, e.g. http://localhost:8080/cds-services/infusion-site-check")
     .option('--gateway <url>', 'the gateway\'s origin (default: $GATEWAY_URL, else http://localhost:$PORT or 8080)')
     .option('--scope <scopes>', 'scopes to ask for (default: all the client is registered with)')
     .option('--key-file <file>', 'private keys by client id (default: $CLIENT_KEYS or the demo keys)')
     .option('--clients-file <file>', 'the client registry the default scopes come from (default: $AUTH_CLIENTS or the demo registry)')
     .option('--json', 'machine-readable output')
-    .action(async (client: string, opts: { gateway?: string; scope?: string; keyFile?: string; clientsFile?: string; json?: boolean }) => {
+    .action(async (client: string | undefined, opts: { gateway?: string; scope?: string; keyFile?: string; clientsFile?: string; json?: boolean; cdsService?: string }) => {
+      if (opts.cdsService !== undefined) {
+        done(await cdsTokenCommand(fhirBase(opts.cdsService), { json: opts.json === true }, terminal));
+        return;
+      }
+      if (client === undefined) {
+        terminal.err('infusion-gateway token: name a client, e.g. infusion-gateway token demo-ehr (or give --cds-service)');
+        done(EXIT.usage);
+        return;
+      }
       const keyFile = opts.keyFile ?? process.env['CLIENT_KEYS'];
       const clientsFile = opts.clientsFile ?? process.env['AUTH_CLIENTS'];
       done(

@@ -5,7 +5,7 @@
  * `npm run token`, `send --client` and the sandbox). For curl:
  *   curl -H "Authorization: Bearer $(npx infusion-gateway token demo-ehr)" http://localhost:8080/fhir/Task
  */
-import { ClientKeyError, requestToken } from '../auth/demo-token.js';
+import { ClientKeyError, demoCdsHookJwt, requestToken } from '../auth/demo-token.js';
 import { SmartTokenError } from '../auth/smart-backend-client.js';
 import { EXIT, printJson, type ExitCode, type Terminal } from './output.js';
 
@@ -16,6 +16,19 @@ export interface TokenOptions {
   keyFile?: string;
   clientsFile?: string;
   json: boolean;
+}
+
+/** `token --cds-service <url>`: a CDS Hooks client JWT of the demo issuer for one call to that service. */
+export async function cdsTokenCommand(serviceUrl: string, options: { json: boolean }, terminal: Terminal): Promise<ExitCode> {
+  try {
+    const jwt = await demoCdsHookJwt(serviceUrl);
+    if (options.json) printJson(terminal, { aud: serviceUrl, jwt });
+    else terminal.out(jwt);
+    return EXIT.ok;
+  } catch (err) {
+    terminal.err(`infusion-gateway token: ${(err as Error).message}`);
+    return EXIT.usage;
+  }
 }
 
 export async function tokenCommand(clientId: string, options: TokenOptions, terminal: Terminal): Promise<ExitCode> {
