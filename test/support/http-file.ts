@@ -2,8 +2,8 @@
  * Runs the request collection (requests/*.http) the way VS Code REST Client and httpyac send it, so
  * a test keeps it from going stale. The collection keeps to the subset of the .http format the two
  * share: `###` between requests, `@name = value` variables, `{{name}}`, `{{$processEnv NAME}}`,
- * `# @name req` with `{{req.response.body.$.json.path}}` and `{{req.response.headers.Name}}`, and
- * `< ./file` bodies. Its checks are plain comments both tools ignore (requests/README.md):
+ * `{{$timestamp}}`, `{{$guid}}`, `# @name req` with `{{req.response.body.$.json.path}}` (`.*`: the
+ * whole body) and `{{req.response.headers.Name}}`, and `< ./file` bodies (`<@`: with variables). Its checks are plain comments both tools ignore (requests/README.md):
  *
  *   # expect 201                          the HTTP status
  *   # expect $.resourceType == Bundle     a value at a JSON path of the body
@@ -16,6 +16,7 @@
  * subset; and its install brings gRPC, Kafka, MQTT and AMQP clients (some 200 packages) for it.
  * This parser is that subset and nothing else.
  */
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -27,8 +28,8 @@ export interface HttpRequestBlock {
   method: string;
   url: string;
   headers: Array<[string, string]>;
-  /** Inline body, or `{ file }` for `< ./path`. */
-  body?: string | { file: string };
+  /** Inline body, or `{ file }` for `< ./path` (`withVariables` for `<@ ./path`). */
+  body?: string | { file: string; withVariables: boolean };
   expectStatus?: number;
   expectations: PathCheck[];
   until: PathCheck[];
@@ -113,7 +114,7 @@ export function parseHttpFile(file: string, text: string): { variables: Array<[s
     if (requestLine === undefined) continue;
     const [method, url] = /^[A-Z]+\s/.test(requestLine) ? requestLine.split(/\s+/) : ['GET', requestLine];
     const bodyText = bodyLines.join('\n').trim();
-    const fileRef = /^<\s+(\S+)$/.exec(bodyText);
+    const fileRef = /^<(@?)\s+(\S+)$/.exec(bodyText);
     requests.push({
       file,
       title,
@@ -121,7 +122,7 @@ export function parseHttpFile(file: string, text: string): { variables: Array<[s
       method: method!,
       url: url!,
       headers,
-      ...(bodyText === '' ? {} : { body: fileRef ? { file: fileRef[1]! } : bodyText }),
+      ...(bodyText === '' ? {} : { body: fileRef ? { file: fileRef[2]!, withVariables: fileRef[1] === '@' } : bodyText }),
       ...(expectStatus !== undefined ? { expectStatus } : {}),
       expectations,
       until,
@@ -151,13 +152,17 @@ export async function runHttpFile(file: string, options: { variables?: Record<st
     text.replace(/\{\{\s*([^}]+?)\s*\}\}/g, (_all, expression: string) => {
       const processEnv = /^\$processEnv\s+(\S+)$/.exec(expression);
       if (processEnv) return env[processEnv[1]!] ?? '';
+      if (expression === '$timestamp') return String(Math.floor(Date.now() / 1000));
+      if (expression === '$guid') return randomUUID();
       const fromResponse = /^([\w-]+)\.response\.(body|headers)\.?(.*)$/.exec(expression);
       if (fromResponse) {
         const response = responses.get(fromResponse[1]!);
         if (!response) throw new Error(`${file}: {{${expression}}} names a request not sent before it`);
-        const found = fromResponse[2] === 'headers' ? response.headers.get(fromResponse[3]!) : atJsonPath(response.body, fromResponse[3]!);
+        const where = fromResponse[3]!;
+        // `*`: the whole body (REST Client's notation).
+        const found = fromResponse[2] === 'headers' ? response.headers.get(where) : where === '*' ? response.body : atJsonPath(response.body, where);
         if (found === undefined || found === null) throw new Error(`${file}: {{${expression}}} is not in the response`);
-        return String(found);
+        return typeof found === 'object' ? JSON.stringify(found) : String(found);
       }
       const value = values.get(expression);
       if (value === undefined) throw new Error(`${file}: unknown variable {{${expression}}}`);
@@ -173,7 +178,10 @@ export async function runHttpFile(file: string, options: { variables?: Record<st
       const headers = Object.fromEntries(block.headers.map(([name, value]) => [name, resolve(value)]));
       let body: string | undefined;
       if (typeof block.body === 'string') body = resolve(block.body);
-      else if (block.body) body = await readFile(path.resolve(path.dirname(file), block.body.file), 'utf8');
+      else if (block.body) {
+        const text = await readFile(path.resolve(path.dirname(file), block.body.file), 'utf8');
+        body = block.body.withVariables ? resolve(text) : text;
+      }
       const response = await fetch(resolve(block.url), { method: block.method, headers, ...(body !== undefined ? { body } : {}) });
       const text = await response.text();
       let parsed: unknown;
