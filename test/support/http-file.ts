@@ -42,6 +42,8 @@ interface PathCheck {
 
 export interface SentRequest {
   block: HttpRequestBlock;
+  /** The URL as sent, variables resolved. */
+  url: string;
   status: number;
   body: unknown;
   failures: string[];
@@ -182,7 +184,8 @@ export async function runHttpFile(file: string, options: { variables?: Record<st
         const text = await readFile(path.resolve(path.dirname(file), block.body.file), 'utf8');
         body = block.body.withVariables ? resolve(text) : text;
       }
-      const response = await fetch(resolve(block.url), { method: block.method, headers, ...(body !== undefined ? { body } : {}) });
+      const url = resolve(block.url);
+      const response = await fetch(url, { method: block.method, headers, ...(body !== undefined ? { body } : {}) });
       const text = await response.text();
       let parsed: unknown;
       try {
@@ -203,7 +206,7 @@ export async function runHttpFile(file: string, options: { variables?: Record<st
       }
       if (block.name) responses.set(block.name, { body: parsed, headers: response.headers });
       if (failures.length > 0) failures.push(`answer: ${text.slice(0, 600)}`);
-      sent.push({ block, status: response.status, body: parsed, failures });
+      sent.push({ block, url, status: response.status, body: parsed, failures });
       break;
     }
   }
