@@ -164,7 +164,7 @@ export async function runHttpFile(file: string, options: { variables?: Record<st
         // `*`: the whole body (REST Client's notation).
         const found = fromResponse[2] === 'headers' ? response.headers.get(where) : where === '*' ? response.body : atJsonPath(response.body, where);
         if (found === undefined || found === null) throw new Error(`${file}: {{${expression}}} is not in the response`);
-        return typeof found === 'object' ? JSON.stringify(found) : String(found);
+        return typeof found === 'string' ? found : JSON.stringify(found);
       }
       const value = values.get(expression);
       if (value === undefined) throw new Error(`${file}: unknown variable {{${expression}}}`);
