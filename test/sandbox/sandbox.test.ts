@@ -216,7 +216,7 @@ describe('sandbox', function () {
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.contain('Sandbox up');
     expect(run.stdout).to.match(/infusion-gateway token demo-ehr --gateway http:\/\/127\.0\.0\.1:\d+/);
-    expect(run.stdout).to.match(/Story done: Appointment\/[\w-]+ booked \d+\.\d s after `sandbox` started/);
+    expect(run.stdout).to.match(/Story done: Appointment\/[\w-]+ booked \d+\.\d s after the process started/);
   });
 
   async function token(client: string): Promise<string> {
