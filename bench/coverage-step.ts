@@ -15,7 +15,7 @@
  * the worker's poll interval (OUTBOX_POLL_MS, set low here).
  *
  * The gateway (src/main.ts, embedded SQLite, demo directory, no EHR) and the stand-in payer
- * (test/support/stand-in-payer.ts) each run in their own child process; this process drives them
+ * (src/sandbox/stand-in-payer.ts) each run in their own child process; this process drives them
  * over 127.0.0.1.
  *
  * Run alone: `npx tsx bench/coverage-step.ts` prints a table; `npm run bench` records it in
@@ -161,7 +161,7 @@ export async function benchCoverageStep(): Promise<CoverageStepBenchResult> {
   const template = JSON.parse(await readFile(path.join(ROOT, 'fixtures/referrals/infliximab/service-request.json'), 'utf8')) as ServiceRequest;
   const nextReferral = referralFactory(template);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-coverage-'));
-  const payer = await startChild(['test/support/stand-in-payer.ts'], { PORT: '0' });
+  const payer = await startChild(['src/sandbox/stand-in-payer.ts'], { PORT: '0' });
   const payerBase = `http://127.0.0.1:${payer.port}/fhir`;
   try {
     // Every member: in force, authorization required, approved at once.

@@ -132,7 +132,7 @@ const DELIVERY_MESSAGES = Number(process.env['BENCH_DELIVERY_MESSAGES'] ?? 400);
  * create rate (autocannon POST Task), the ceiling a delivery can reach.
  */
 async function measureDelivery(template: Record<string, unknown>, dataDir: string): Promise<Record<string, unknown>> {
-  const ehr = await startChild(['test/support/stand-in-ehr.ts'], { PORT: '0' });
+  const ehr = await startChild(['src/sandbox/stand-in-ehr.ts'], { PORT: '0' });
   const ehrBase = `http://127.0.0.1:${ehr.port}/fhir`;
   const env = { DATA_DIR: dataDir, EHR_FHIR_BASE_URL: ehrBase, EHR_POLL: 'false', DIRECTORY_BUNDLE: 'none' };
   try {

@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { startStandInPayer } from '../test/support/stand-in-payer.js';
+import { startStandInPayer } from '../src/sandbox/stand-in-payer.js';
 import { figures, startChild, stopChild, type CdsLoadFigures } from './cds-hooks.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');

@@ -36,7 +36,7 @@ export async function checkCommand(folder: string, options: CheckOptions, termin
     terminal.err(`No fixture cases (folders with expected.json) under ${folder}${problems.length > 0 ? `:\n  ${problems.join('\n  ')}` : ''}`);
     return EXIT.usage;
   }
-  const client = new FhirClient(options.to, credentialsFrom(options));
+  const client = new FhirClient(options.to, credentialsFrom(options, options.to));
   const results: CaseResult[] = problems.map((p) => ({ name: p.split(':')[0]!, passed: false, differences: [{ field: 'case', expected: 'a readable case', actual: p }] }));
   const progress = startProgress(terminal, { total: cases.length, label: 'checking', json: options.json });
   for (const fixtureCase of cases) {

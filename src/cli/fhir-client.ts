@@ -1,30 +1,53 @@
 /**
  * The CLI's FHIR calls to a gateway or an EHR: fetch with FHIR JSON, and the credentials every
- * request carries. Today a bearer token (`--token` or `GATEWAY_TOKEN`); SMART Backend Services
- * (`--client-id` and `--key-file`, https://hl7.org/fhir/smart-app-launch/backend-services.html)
- * plugs in at `credentialsFrom`, the one place that turns options into an Authorization header.
+ * request carries: a bearer token (`--token` or `GATEWAY_TOKEN`), or the command acts as a SMART
+ * Backend Services client (`--client <id>` with its private key in `--key-file`, default the demo
+ * keys; https://hl7.org/fhir/smart-app-launch/STU2/backend-services.html) through the gateway's
+ * own token source (src/auth/demo-token.ts), which discovers the token endpoint at the FHIR base,
+ * keeps the token and renews it when the server answers 401. `credentialsFrom` is the one place
+ * that turns options into an Authorization header.
  */
+import { clientTokenSource } from '../auth/demo-token.js';
+import type { AccessTokenSource } from '../auth/smart-backend-client.js';
 
 export interface Credentials {
   /** The headers that authenticate a request (none when no credentials were given). */
   headers(): Promise<Record<string, string>>;
+  /** After a 401: drop the token that was refused and get another; false when there is no way to. */
+  renew(): Promise<boolean>;
 }
 
 export interface CredentialOptions {
   token?: string;
   tenant?: string;
+  /** SMART Backend Services client id (its key in keyFile). */
+  client?: string;
+  keyFile?: string;
 }
 
-/** Credentials from the command's options, else the environment (GATEWAY_TOKEN). */
-export function credentialsFrom(options: CredentialOptions, env: NodeJS.ProcessEnv = process.env): Credentials {
-  const token = options.token ?? env['GATEWAY_TOKEN'];
-  // Until client authentication lands, the gateway takes the tenant from X-Tenant-Id.
+/** Credentials from the command's options, else the environment (GATEWAY_TOKEN); `fhirBase` is where the SMART discovery is. */
+export function credentialsFrom(options: CredentialOptions, fhirBase: string, env: NodeJS.ProcessEnv = process.env): Credentials {
+  const token = options.token ?? (options.client === undefined ? env['GATEWAY_TOKEN'] : undefined);
+  // The gateway takes the tenant from the client's registration; X-Tenant-Id is for gateways without authentication.
   const tenant = options.tenant;
+  let source: Promise<AccessTokenSource> | undefined;
+  let current: string | undefined;
+  const smart = (): Promise<AccessTokenSource> =>
+    (source ??= clientTokenSource({ clientId: options.client!, fhirBaseUrl: fhirBase, ...(options.keyFile !== undefined ? { keysFile: options.keyFile } : {}) }));
   return {
-    headers: async () => ({
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(tenant ? { 'x-tenant-id': tenant } : {}),
-    }),
+    headers: async () => {
+      if (options.client !== undefined) current = await (await smart()).token();
+      const bearer = options.client !== undefined ? current : token;
+      return {
+        ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+        ...(tenant ? { 'x-tenant-id': tenant } : {}),
+      };
+    },
+    renew: async () => {
+      if (options.client === undefined || current === undefined) return false;
+      current = await (await smart()).renew(current);
+      return true;
+    },
   };
 }
 
@@ -53,6 +76,13 @@ export class FhirClient {
   }
 
   async request(method: string, path: string, options: { body?: string | object; contentType?: string; headers?: Record<string, string> } = {}): Promise<FhirReply> {
+    const reply = await this.#send(method, path, options);
+    // A token that expired or was revoked meanwhile: renewed once, the request sent again.
+    if (reply.status === 401 && (await this.#credentials.renew())) return this.#send(method, path, options);
+    return reply;
+  }
+
+  async #send(method: string, path: string, options: { body?: string | object; contentType?: string; headers?: Record<string, string> }): Promise<FhirReply> {
     const headers: Record<string, string> = { accept: 'application/fhir+json', ...(await this.#credentials.headers()), ...options.headers };
     let body: string | undefined;
     if (options.body !== undefined) {

@@ -8,7 +8,9 @@ import path from 'node:path';
 import { checkCommand } from './check-command.js';
 import { EXIT, processTerminal, type ExitCode, type Terminal } from './output.js';
 import { replayCommand } from './replay-command.js';
+import { sandboxCommand } from './sandbox-command.js';
 import { sendCommand } from './send-command.js';
+import { cdsTokenCommand, tokenCommand } from './token-command.js';
 import { validateCommand } from './validate-command.js';
 
 const PROJECT_ROOT = path.resolve(import.meta.dirname, '../..');
@@ -36,10 +38,21 @@ function fhirBase(value: string): string {
   return value;
 }
 
-/** Options every command that talks to a gateway takes; --client-id/--key-file join them with SMART Backend Services. */
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port number from 0 (any free port) to 65535');
+  return n;
+}
+
+/** The gateway's origin for `token`: --gateway, else GATEWAY_URL, else localhost on PORT or 8080. */
+const defaultGatewayOrigin = (): string => process.env['GATEWAY_URL'] ?? `http://localhost:${process.env['PORT'] ?? '8080'}`;
+
+/** Options every command that talks to a gateway takes: a bearer token, or act as a SMART Backend Services client. */
 function gatewayOptions(command: Command): Command {
   return command
     .option('--token <bearer>', 'bearer token for the gateway (default: $GATEWAY_TOKEN)')
+    .option('--client <id>', 'act as this SMART Backend Services client (e.g. demo-ehr): its key from --key-file, a token from the gateway, renewed as needed')
+    .option('--key-file <file>', 'private keys by client id, {"keys": {"<id>": <JWK>}} (default: $CLIENT_KEYS or the demo keys in fixtures/clients/)')
     .option('--tenant <id>', 'tenant to act for (sent as X-Tenant-Id until client authentication names it)')
     .addOption(new Option('--timeout <ms>', 'how long to follow a referral Task').argParser(milliseconds).default(30_000))
     .addOption(new Option('--settle <ms>', 'a Task status unchanged this long is settled').argParser(milliseconds).default(1_500));
@@ -142,11 +155,66 @@ export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void)
       );
     },
   );
+
+  program
+    .command('token')
+    .description('print a bearer token for a client (default: the demo clients of fixtures/clients/), got from a running gateway as a SMART Backend Services client')
+    .argument('[client]', 'client id: demo-ehr | demo-coordinator | demo-operator | demo-payer-sonoran, or one of --key-file')
+    .option('--cds-service <url>', "instead: a CDS Hooks client JWT of the demo issuer (fixtures/security/) for one call to this service URL, e.g. http://localhost:8080/cds-services/infusion-site-check")
+    .option('--gateway <url>', 'the gateway\'s origin (default: $GATEWAY_URL, else http://localhost:$PORT or 8080)')
+    .option('--scope <scopes>', 'scopes to ask for (default: all the client is registered with)')
+    .option('--key-file <file>', 'private keys by client id (default: $CLIENT_KEYS or the demo keys)')
+    .option('--clients-file <file>', 'the client registry the default scopes come from (default: $AUTH_CLIENTS or the demo registry)')
+    .option('--json', 'machine-readable output')
+    .action(async (client: string | undefined, opts: { gateway?: string; scope?: string; keyFile?: string; clientsFile?: string; json?: boolean; cdsService?: string }) => {
+      if (opts.cdsService !== undefined) {
+        done(await cdsTokenCommand(fhirBase(opts.cdsService), { json: opts.json === true }, terminal));
+        return;
+      }
+      if (client === undefined) {
+        terminal.err('infusion-gateway token: name a client, e.g. infusion-gateway token demo-ehr (or give --cds-service)');
+        done(EXIT.usage);
+        return;
+      }
+      const keyFile = opts.keyFile ?? process.env['CLIENT_KEYS'];
+      const clientsFile = opts.clientsFile ?? process.env['AUTH_CLIENTS'];
+      done(
+        await tokenCommand(
+          client,
+          {
+            gateway: fhirBase(opts.gateway ?? defaultGatewayOrigin()),
+            json: opts.json === true,
+            ...(opts.scope !== undefined ? { scope: opts.scope } : {}),
+            ...(keyFile !== undefined ? { keyFile } : {}),
+            ...(clientsFile !== undefined ? { clientsFile } : {}),
+          },
+          terminal,
+        ),
+      );
+    });
+
+  program
+    .command('sandbox')
+    .description('start the gateway, a stand-in EHR and a stand-in payer wired together (demo directory, payers, clients) and print what to call; --story plays seed 000 from order to booked Appointment')
+    .option('--story', "play seed 000's story end to end and print each step as it happens")
+    .option('--exit', 'stop after the story instead of running until Ctrl-C (exit code 1 if the story failed)')
+    .addOption(new Option('--port <n>', "the gateway's port (default 8080 when free, else any free port; 0: any)").argParser(port))
+    .option('--host <address>', 'where to listen', '127.0.0.1')
+    .option('--log-level <level>', "the gateway's log level (its log goes to a file in the sandbox folder)", 'info')
+    .action(async (opts: { story?: boolean; exit?: boolean; port?: number; host: string; logLevel: string }) => {
+      done(await sandboxCommand({ story: opts.story === true, exit: opts.exit === true, host: opts.host, logLevel: opts.logLevel, ...(opts.port !== undefined ? { port: opts.port } : {}) }, terminal));
+    });
   return program;
 }
 
-function credentialOptions(opts: { token?: string; tenant?: string }): { token?: string; tenant?: string } {
-  return { ...(opts.token ? { token: opts.token } : {}), ...(opts.tenant ? { tenant: opts.tenant } : {}) };
+function credentialOptions(opts: { token?: string; tenant?: string; client?: string; keyFile?: string }): { token?: string; tenant?: string; client?: string; keyFile?: string } {
+  const keyFile = opts.keyFile ?? process.env['CLIENT_KEYS'];
+  return {
+    ...(opts.token ? { token: opts.token } : {}),
+    ...(opts.tenant ? { tenant: opts.tenant } : {}),
+    ...(opts.client ? { client: opts.client } : {}),
+    ...(opts.client && keyFile ? { keyFile } : {}),
+  };
 }
 
 /** Runs the CLI on `argv` (process.argv shape) and answers its exit code. */

@@ -68,7 +68,7 @@ export async function replayCommand(options: ReplayOptions, terminal: Terminal):
     terminal.err('replay without --dry-run sends each order to a gateway: give --to <gateway FHIR base>, or use --dry-run to write nothing');
     return EXIT.usage;
   }
-  const ehr = new FhirClient(options.from, credentialsFrom(options.ehrToken ? { token: options.ehrToken } : {}, {}));
+  const ehr = new FhirClient(options.from, credentialsFrom(options.ehrToken ? { token: options.ehrToken } : {}, options.from, {}));
   let orders: ServiceRequest[];
   try {
     orders = await readOrders(ehr, options.since, { limit: options.limit, pageSize: options.pageSize }, (n) => {
@@ -101,7 +101,7 @@ export async function replayCommand(options: ReplayOptions, terminal: Terminal):
       progress.tick();
     }
   } else {
-    const gateway = new FhirClient(options.to!, credentialsFrom(options));
+    const gateway = new FhirClient(options.to!, credentialsFrom(options, options.to!));
     for (const serviceRequest of orders) {
       const { meta: _meta, ...order } = serviceRequest;
       const reply = await gateway.post('ServiceRequest', order);

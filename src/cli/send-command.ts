@@ -34,7 +34,7 @@ export async function sendCommand(inputs: readonly string[], options: SendOption
     terminal.err(`No such file or folder: ${missing.join(', ')}`);
     return EXIT.usage;
   }
-  const client = new FhirClient(options.to, credentialsFrom(options));
+  const client = new FhirClient(options.to, credentialsFrom(options, options.to));
   const results: SentReferral[] = [];
   for (const file of files) {
     for (const document of readDocuments(file)) {

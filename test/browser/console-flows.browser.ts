@@ -11,8 +11,8 @@ import type { Page } from 'playwright-core';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { businessStatusOf, fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
 import { payerConnections } from '../support/referral-flow.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
-import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
+import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import { axeViolations, launchConsoleBrowser, recordResult, screenshot, type AxeViolation, type ConsoleBrowser, CONSOLE_TOKEN_KEY, roleForConsolePath, signIn } from './browser.js';
 
 const TASK_PARAMETER_TYPE = 'https://fhir.infusion-gateway.example/CodeSystem/task-parameter-type';

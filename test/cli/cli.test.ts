@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FIXTURES_DIR, readFixture } from '../support/fixtures.js';
 import { fhirFetch, startGateway, type RunningGateway } from '../support/gateway.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
 import { accessToken, isGatewayOrigin } from '../support/test-clients.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');

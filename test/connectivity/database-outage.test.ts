@@ -12,7 +12,7 @@ import { StoreUnavailableError } from '../../src/ports/store-unavailable.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { createPostgresSchema, TEST_DATABASE_URL, type PostgresTestSchema } from '../support/postgres.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { referralTasksInEhr } from './ehr-helpers.js';
 

@@ -16,8 +16,8 @@ import { reminderId, sendReminders } from '../../src/use-cases/send-reminders.js
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { businessStatusOf, fhirFetch, movableClock, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
 import { payerConnections } from '../support/referral-flow.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
-import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
+import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
 import { allInEhr } from './ehr-helpers.js';
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { fhirFetch, waitUntil } from '../support/gateway.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { createTestDatabase, logEvents, startGatewayProcess, type GatewayProcess } from '../support/process.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
 import { phiFoundIn } from '../support/phi.js';
 import { outboxTotal, referralTasksInEhr } from './ehr-helpers.js';
 

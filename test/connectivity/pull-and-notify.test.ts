@@ -10,7 +10,7 @@ import path from 'node:path';
 import { pollEhrServiceRequests } from '../../src/use-cases/poll-ehr.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
 import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
 
 const QUIET = { OUTBOX_POLL_MS: '25', EHR_POLL: 'false', EHR_REQUEST_TIMEOUT_MS: '3000' };

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
 import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
 import { referralTasksInEhr } from './ehr-helpers.js';
 

@@ -12,9 +12,9 @@ import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
 import { capturedLogLines } from '../support/log-capture.js';
 import { payerConnections } from '../support/referral-flow.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
-import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
-import type { SmartAuthorizationServer } from '../support/smart-authorization-server.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
+import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
+import type { SmartAuthorizationServer } from '../../src/sandbox/smart-authorization-server.js';
 
 const CLIENT_ID = 'infusion-gateway-test';
 const SCOPE = 'system/Task.cru system/ServiceRequest.rs system/Coverage.cru';

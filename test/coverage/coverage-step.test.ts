@@ -8,9 +8,9 @@ import { payerConnections } from '../support/referral-flow.js';
 import { randomUUID } from 'node:crypto';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
 import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
-import { startStandInPayer, type MemberRule, type StandInPayer } from '../support/stand-in-payer.js';
+import { startStandInPayer, type MemberRule, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
 
 const BASE = 'https://fhir.infusion-gateway.example';

@@ -27,8 +27,8 @@ import { payerConnections } from '../support/referral-flow.js';
 import { randomUUID } from 'node:crypto';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
-import { startStandInPayer, type MemberRule, type PriorAuthRule, type StandInPayer } from '../support/stand-in-payer.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
+import { startStandInPayer, type MemberRule, type PriorAuthRule, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 
 const BASE = 'https://fhir.infusion-gateway.example';
 const TYPES = `${BASE}/CodeSystem/task-parameter-type`;

@@ -11,8 +11,8 @@ import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
 import { capturedLogLines } from '../support/log-capture.js';
 import { phiFoundIn } from '../support/phi.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
-import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
+import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import { accessToken } from '../support/test-clients.js';
 
 const TYPES = 'https://fhir.infusion-gateway.example/CodeSystem/task-parameter-type';

@@ -12,8 +12,8 @@ import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, type Engine, type RunningGateway } from '../support/gateway.js';
 import { TEST_DATABASE_URL } from '../support/postgres.js';
 import { payerConnections } from '../support/referral-flow.js';
-import { startStandInEhr } from '../support/stand-in-ehr.js';
-import { startStandInPayer } from '../support/stand-in-payer.js';
+import { startStandInEhr } from '../../src/sandbox/stand-in-ehr.js';
+import { startStandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import type { FuzzTargets } from './fuzz-requests.js';
 
 export interface FuzzWorld {

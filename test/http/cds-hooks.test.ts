@@ -18,7 +18,7 @@ import type { CdsDeps } from '../../src/use-cases/cds-site-check.js';
 import { readFixture } from '../support/fixtures.js';
 import { capturedLogLines, capturingLogger } from '../support/log-capture.js';
 import { phiFoundIn } from '../support/phi.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
 import { newSigningKey, signHookJwt, startJwksServer, type JwksServer, type SigningKey } from '../support/cds-client.js';
 import { createCdsClientTrust, remoteIssuer } from '../../src/auth/cds-client-trust.js';
 

@@ -12,8 +12,8 @@ import express from 'express';
 import { consoleRoutes } from '../../src/http/console-routes.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
-import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
+import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import { outboxTotal } from '../connectivity/ehr-helpers.js';
 
 const MISROUTED = ['site-check/too-far/service-request.json', 'site-check/drug-not-offered/service-request.json'];

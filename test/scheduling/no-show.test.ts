@@ -8,9 +8,9 @@ import { expect } from 'chai';
 import { bookFirstSlot, payerConnections } from '../support/referral-flow.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway, movableClock, businessStatusOf } from '../support/gateway.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
 import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
-import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
+import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
 import { markNoShow, markNoShows } from '../../src/use-cases/mark-no-shows.js';
 

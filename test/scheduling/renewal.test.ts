@@ -9,8 +9,8 @@ import { expect } from 'chai';
 import { bookFirstSlot, payerConnections } from '../support/referral-flow.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway, movableClock } from '../support/gateway.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
-import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
+import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
 import { renewOrders } from '../../src/use-cases/renew-orders.js';
 

@@ -8,8 +8,8 @@ import { payerConnections } from '../support/referral-flow.js';
 import { randomUUID } from 'node:crypto';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type Engine, type RunningGateway, movableClock, businessStatusOf } from '../support/gateway.js';
-import { startStandInEhr, type StandInEhr } from '../support/stand-in-ehr.js';
-import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
+import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
+import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
 import type { Clock } from '../../src/ports/clock.js';
 

@@ -4,7 +4,7 @@
  * counts add up across the suites that use it; the root hook prints the total.
  */
 import { expect } from 'chai';
-import type { StandInEhr } from './stand-in-ehr.js';
+import type { StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
 
 type Tally = { resources: number; literal: number; logical: number; dangling: number; refused: number };
 // On globalThis: mocha's root hook (--require) and the test files (imported) load this module as two instances.

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Bundle, Patient, ServiceRequest, Task } from 'fhir/r4.js';
 import { createFhirKitEhr } from '../../../src/adapters/fhir/fhir-kit-ehr.js';
 import { EhrCallError, type EhrFhir } from '../../../src/ports/ehr-fhir.js';
-import { startStandInEhr, type StandInEhr } from '../../support/stand-in-ehr.js';
+import { startStandInEhr, type StandInEhr } from '../../../src/sandbox/stand-in-ehr.js';
 
 const SYSTEM = 'https://fhir.infusion-gateway.example/test-task-id';
 

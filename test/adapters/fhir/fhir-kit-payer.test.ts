@@ -11,7 +11,7 @@ import { buildEligibilityRequest, interpretEligibilityResponse } from '../../../
 import { buildInquiryBundle, buildPriorAuthorizationBundle, interpretClaimResponseBundle } from '../../../src/domain/prior-authorization.js';
 import { ICD10CM_SYSTEM } from '../../../src/domain/referral.js';
 import { PayerCallError, type PayerFhir } from '../../../src/ports/payer-fhir.js';
-import { startStandInPayer, type StandInPayer } from '../../support/stand-in-payer.js';
+import { startStandInPayer, type StandInPayer } from '../../../src/sandbox/stand-in-payer.js';
 
 const NOW = new Date('2026-03-02T15:04:05.000Z');
 const IVIG = { system: HCPCS_SYSTEM, code: 'J1459' };

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
-import { startStandInEhr, type StandInEhr } from '../../support/stand-in-ehr.js';
+import { startStandInEhr, type StandInEhr } from '../../../src/sandbox/stand-in-ehr.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 
@@ -109,7 +109,7 @@ describe('stand-in EHR', function () {
 
   it('runs as its own process, with a control API another process can use', async function () {
     this.timeout(60_000);
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/stand-in-ehr.ts'], { cwd: ROOT, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/sandbox/stand-in-ehr.ts'], { cwd: ROOT, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       const firstLine = await new Promise<string>((resolve, reject) => {

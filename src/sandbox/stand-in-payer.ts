@@ -23,7 +23,7 @@
  * Requests are recorded (method, path, status, whether an Authorization header came, the body's
  * resourceType), never their content: nothing here logs PHI.
  *
- * As its own process: `npx tsx test/support/stand-in-payer.ts` (PORT) prints one JSON line
+ * As its own process: `npx tsx src/sandbox/stand-in-payer.ts` (PORT) prints one JSON line
  * `{"message":"stand-in payer listening","port":N,"baseUrl":"…"}` and takes rules over HTTP:
  *   PUT  /_control/members/:memberId   a MemberRule as JSON
  *   PUT  /_control/default             a MemberRule as JSON; DELETE clears it
@@ -35,7 +35,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { attachTestToken } from './test-clients.js';
 import type {
   Bundle,
   Claim,
@@ -168,7 +167,23 @@ export interface StandInPayerOptions {
   /** The clock of `created` and `timestamp` in answers. */
   now?: () => Date;
   /** Headers of every notification sent to the gateway (its access token), by endpoint. */
-  notificationHeaders?: (endpoint: string) => Record<string, string>;
+  notificationHeaders?: (endpoint: string) => Record<string, string> | Promise<Record<string, string>>;
+}
+
+/** Adds the payer's credentials to a notification's headers (leaves them alone when it has none). */
+export type NotificationAuthorizer = (endpoint: string, method: string, headers: Record<string, string>) => Promise<void>;
+
+// On globalThis: mocha's root hook (--require) and the test files (imported) load this module as two instances.
+const DEFAULT_AUTHORIZER = Symbol.for('infusion-gateway.stand-in-payer.notification-authorizer');
+const holder = globalThis as unknown as Record<symbol, NotificationAuthorizer | undefined>;
+
+/**
+ * How notifications authenticate when neither the call nor the options give headers: the test
+ * suite registers its test clients here once (test/support/root-hooks.ts), so the product never
+ * imports test code; the sandbox passes `notificationHeaders` instead.
+ */
+export function authorizeNotificationsWith(authorizer: NotificationAuthorizer | undefined): void {
+  holder[DEFAULT_AUTHORIZER] = authorizer;
 }
 
 interface StoredClaim {
@@ -474,9 +489,9 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
   }
 
   async function sendNotification(endpoint: string, notification: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }> {
-    // As the payer authenticates to the gateway: the headers given, else a token of this payer's test client (test-clients.ts).
-    const sent: Record<string, string> = { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...(headers ?? options.notificationHeaders?.(endpoint)) };
-    if (headers === undefined && options.notificationHeaders === undefined) await attachTestToken(endpoint, 'POST', sent);
+    // As the payer authenticates to the gateway: the headers given, else the options', else the registered default (the tests' test clients).
+    const sent: Record<string, string> = { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...(headers ?? (await options.notificationHeaders?.(endpoint))) };
+    if (headers === undefined && options.notificationHeaders === undefined) await holder[DEFAULT_AUTHORIZER]?.(endpoint, 'POST', sent);
     const response = await fetch(endpoint, {
       method: 'POST',
       headers: sent,

@@ -10,7 +10,7 @@
  * - `hang`: accepts and never answers (the connection is dropped when the mode is cleared)
  *
  * In-process: `startStandInEhr()`. As its own process (for tests that kill the gateway):
- * `node --import tsx test/support/stand-in-ehr.ts` (PORT, CONTROL_PORT) prints one JSON line
+ * `node --import tsx src/sandbox/stand-in-ehr.ts` (PORT, CONTROL_PORT) prints one JSON line
  * `{"message":"stand-in EHR listening","port":N,"baseUrl":"…","controlUrl":"…"}` and answers the
  * control API below on its own port (controlUrl) and on the FHIR port (`/_control/…`, which is
  * down while refusing, hence the separate one):
@@ -30,7 +30,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MemoryRepository } from '@medplum/fhir-router';
 import type { Resource } from 'fhir/r4.js';
-import { createMedplumFhir, outcomeAnswer, type FhirAnswer, type WrittenReferences } from './stand-in-ehr/medplum-fhir.js';
+import type { FhirAnswer, WrittenReferences } from './stand-in-ehr/medplum-fhir.js';
 
 export type FailureMode = 'refuse' | 'error-500' | 'throttle-429' | 'hang' | 'reject-400';
 export const FAILURE_MODES: readonly FailureMode[] = ['refuse', 'error-500', 'throttle-429', 'hang', 'reject-400'];
@@ -87,6 +87,7 @@ const HOST = '127.0.0.1';
 
 export async function startStandInEhr(options: { port?: number; controlPort?: number; requireSmartBackend?: SmartAuthorizationOptions } = {}): Promise<StandInEhr & { smart?: SmartAuthorizationServer }> {
   let port = options.port ?? 0;
+  const { createMedplumFhir, outcomeAnswer } = await loadMedplumFhir();
   const fhir = createMedplumFhir(() => `http://${HOST}:${port}/fhir`);
   const log: StandInRequest[] = [];
   const hung = new Set<Response>();
@@ -271,6 +272,23 @@ export async function startStandInEhr(options: { port?: number; controlPort?: nu
       await controlClosed;
     },
   };
+}
+
+/** The stand-in EHR needs Medplum, not installed without devDependencies (npm ci --omit=dev). */
+export class StandInEhrUnavailableError extends Error {}
+
+/**
+ * Medplum's FHIR server (with its ~100 MB of R4 definitions) is a development dependency: loaded
+ * here, when a stand-in EHR starts (tests, bench, the sandbox from a clone), never by the gateway
+ * itself, so a production install without devDependencies runs without it.
+ */
+async function loadMedplumFhir(): Promise<typeof import('./stand-in-ehr/medplum-fhir.js')> {
+  try {
+    return await import('./stand-in-ehr/medplum-fhir.js');
+  } catch (cause) {
+    if ((cause as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw cause;
+    throw new StandInEhrUnavailableError('The stand-in EHR runs on Medplum (@medplum/fhir-router), a development dependency: run `npm install` without --omit=dev', { cause });
+  }
 }
 
 function send(res: Response, answer: FhirAnswer): void {
