@@ -16,6 +16,7 @@ import { apiDocsRoutes } from './http/api-docs-routes.js';
 import { PLAIN_ROUTES } from './http/plain-routes.js';
 import type { CdsDeps } from './use-cases/cds-site-check.js';
 import { authorizeRequests } from './auth/authorize.js';
+import { auditRequests } from './http/audit-requests.js';
 import { smartRoutes, type AuthService } from './auth/token-endpoint.js';
 import type { CdsClientTrust } from './auth/cds-client-trust.js';
 import type { EhrFhir } from './ports/ehr-fhir.js';
@@ -63,6 +64,8 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   app.use(requestContext(deps.logger, options.defaultTenant));
   // Before any route reads a path segment or parameter: both engines then see the same input.
   app.use(refuseForbiddenUrlCharacters((res, outcome) => res.status(400).type('application/fhir+json').send(JSON.stringify(outcome))));
+  // The audit trail (docs/audit.md): before authorization, so that refusals are recorded too.
+  app.use(auditRequests({ trail: deps.store, clock: deps.clock, logger: deps.logger }));
   // The route table decides who may call what, before any handler (src/http/route-table.ts).
   app.use(authorizeRequests({ service: options.auth, logger: deps.logger, defaultTenant: options.defaultTenant }));
   if (options.auth) app.use(smartRoutes(options.auth));

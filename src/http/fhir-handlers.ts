@@ -26,6 +26,7 @@ import { confirmReferralSite, updateReferralTaskByClient, type ConfirmSiteResult
 import { versionFromETag } from '../fhir/http-headers.js';
 import { readOperationParameters } from '../fhir/operation-parameters.js';
 import { bodyShapeOutcome, withBodyShape } from './body-shape.js';
+import { auditEventHandlers } from './audit-event-handlers.js';
 import { locationHeader, versionHeaders, type FhirHandler, type FhirRequest, type FhirResponse } from './fhir-exchange.js';
 
 /** Published conformance resources (profiles/): StructureDefinition, CodeSystem, ValueSet, OperationDefinition. */
@@ -71,6 +72,9 @@ export interface FhirHandlers {
   holdAppointment: FhirHandler;
   bookAppointment: FhirHandler;
   unsupported: FhirHandler;
+  /** The audit trail, for operators (docs/audit.md). */
+  searchAuditEvents: FhirHandler;
+  readAuditEvent: FhirHandler;
 }
 
 function confirmSiteResponse(result: ConfirmSiteResult): FhirResponse {
@@ -186,6 +190,7 @@ function ifMatchVersion(request: FhirRequest): { version?: string; outcome?: Fhi
 export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: CapabilityStatement, conformance: ConformanceResources): FhirHandlers {
   const confirmSiteDefinition = operationDefinition(conformance, 'confirm-site');
   return {
+    ...auditEventHandlers(deps.store),
     metadata: async () => ({ status: 200, resource: capabilityStatement }),
 
     readConformance: async (request) => {

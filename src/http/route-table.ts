@@ -151,6 +151,9 @@ export const ROUTE_TABLE: readonly RouteEntry[] = [
   { method: 'POST', path: '/fhir/:type/$validate', access: { kind: 'roles', roles: ALL_ROLES }, summary: 'validate a resource of this type (nothing stored)' },
   { method: 'POST', path: '/fhir', access: { kind: 'roles', roles: ['ehr'], scope: { resourceType: 'ServiceRequest', interaction: 'c' } }, summary: "an EHR's transaction Bundle (a referral with its Patient, Coverage ...)" },
 
+  { method: 'GET', path: '/fhir/AuditEvent', access: { kind: 'roles', roles: ['operator'], scope: { resourceType: 'AuditEvent', interaction: 's' } }, summary: 'the audit trail (agent, entity, date): docs/audit.md' },
+  { method: 'GET', path: '/fhir/AuditEvent/:id', access: { kind: 'roles', roles: ['operator'], scope: { resourceType: 'AuditEvent', interaction: 'r' } }, summary: 'one AuditEvent' },
+
   { method: 'GET', path: '/fhir/:type', access: { kind: 'fhir', interaction: 's' }, summary: 'search' },
   { method: 'POST', path: '/fhir/:type', access: { kind: 'fhir', interaction: 'c' }, summary: 'create' },
   { method: 'GET', path: '/fhir/:type/:id', access: { kind: 'fhir', interaction: 'r' }, summary: 'read' },

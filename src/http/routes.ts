@@ -284,6 +284,8 @@ export function fhirRouter(handlers: FhirHandlers, options: HttpOptions): Router
             ? run(handlers.recordVerification)(req, res)
             : run(handlers.unsupported)(req, res),
   );
+  router.get('/AuditEvent', run(handlers.searchAuditEvents));
+  router.get('/AuditEvent/:id', run(handlers.readAuditEvent));
   router.get('/:type/:id/_history/:versionId', run(handlers.vread));
   router.get('/:type/:id/_history', run(handlers.history));
   router.get('/:type/:id', run(handlers.read));

@@ -16,6 +16,7 @@ import { markNoShows } from '../use-cases/mark-no-shows.js';
 import { renewOrders } from '../use-cases/renew-orders.js';
 import { badRequest, errorIssue, OperationOutcomeError } from '../fhir/outcomes.js';
 import type { OutboxMessage } from '../ports/resource-store.js';
+import { runAsGateway } from '../ports/audit-trail.js';
 import {
   followUpPendingAuthorizations,
   isReferralStepPayload,
@@ -26,7 +27,8 @@ import {
 
 async function verifyStep(deps: GatewayDeps, message: OutboxMessage, options: { submit: boolean }): Promise<void> {
   if (!isReferralStepPayload(message.payload)) throw new OperationOutcomeError(badRequest([errorIssue('invalid', `Outbox step ${message.kind} has no referral id`)]));
-  await verifyReferralCoverage(deps, { tenant: message.tenant, referralId: message.payload.referralId, submit: options.submit });
+  const referralId = message.payload.referralId;
+  await runAsGateway(message.kind, deps.clock, () => verifyReferralCoverage(deps, { tenant: message.tenant, referralId, submit: options.submit }));
 }
 
 export interface BackgroundWork {
