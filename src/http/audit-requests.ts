@@ -43,8 +43,9 @@ export function auditedInteraction(entry: RouteEntry, params: Record<string, str
   const id = params['id'];
   const self = resourceType !== undefined && RESOURCE_TYPE.test(resourceType) && id !== undefined ? [`${resourceType}/${id}`] : [];
   // Reference-valued parameters (focus=ServiceRequest/1, referral=...) name the resources a search
-  // or operation is about: kept as entities, so the operator's entity= search finds them.
-  const referenced = query.flatMap(([, value]) => value.split(',')).filter((value) => REFERENCE.test(value));
+  // or operation is about: kept as entities, so the operator's entity= search finds them. Not for
+  // the audit trail's own search, whose entity= names no access to that resource.
+  const referenced = resourceType === 'AuditEvent' ? [] : query.flatMap(([, value]) => value.split(',')).filter((value) => REFERENCE.test(value));
   const entities = [...new Set([...self, ...referenced])];
   const parameterNames = [...new Set(query.map(([name]) => name))];
   const operation = entry.path.split('/').find((segment) => segment.startsWith('$'));

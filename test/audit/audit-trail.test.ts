@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
-import { businessStatusOf, fhirFetch, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
+import { businessStatusOf, fhirFetch, movableClock, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
+import { purgeExpiredAuditEvents } from '../../src/use-cases/purge-audit-trail.js';
 import { phiMarkers } from '../support/phi.js';
 import { payerConnections } from '../support/referral-flow.js';
 import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
@@ -106,7 +107,7 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect(coverage.length, 'the coverage step, by the gateway itself').to.be.greaterThan(0);
       // Newest first.
       const recorded = byReferral.map((e) => e.recorded);
-      expect(recorded).to.deep.equal([...recorded].sort().reverse());
+      expect(recorded).to.deep.equal([...recorded].sort((a: string, b: string) => b.localeCompare(a)));
       // A search records its type and parameter names, never their values.
       const search = all.find((e) => e.subtype[0].code === 'search-type');
       const query = search.entity.find((x: any) => x.role?.code === '24');
@@ -160,6 +161,54 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       const operatorEvents = JSON.stringify(await auditEventsOnceThere(fhir, `agent=${clientIdOf('operator')}`, (found) => found.some((e) => e.outcome === '4')));
       expect(operatorEvents).to.not.include('Smith');
       expect(operatorEvents).to.not.include('yesterday');
+    });
+  });
+}
+
+for (const engine of ['sqlite', 'postgres'] as Engine[]) {
+  describe(`audit trail retention (${engine})`, function () {
+    this.timeout(60_000);
+    let gw: RunningGateway | undefined;
+    afterEach(async () => {
+      await gw?.stop();
+      gw = undefined;
+    });
+
+    it('the purge job removes only the events older than AUDIT_RETENTION_DAYS, and records that it ran', async () => {
+      const clock = movableClock('2026-01-10T12:00:00Z');
+      // The purge job every second; the other jobs not during this test.
+      const quiet = '0 0 3 1 1 *';
+      gw = await startGateway({
+        engine,
+        clock,
+        background: true,
+        env: { AUDIT_RETENTION_DAYS: '30', AUDIT_PURGE_CRON: '* * * * * *', REMINDER_CRON: quiet, NO_SHOW_CRON: quiet, PRIOR_AUTH_INQUIRY_CRON: quiet, EHR_POLL: 'false' },
+      });
+      const fhir = `${gw.baseUrl}/fhir`;
+      const old = await fhirFetch(`${fhir}/ServiceRequest/old-one`, { as: EHR });
+      expect(old.status).to.equal(404);
+      await auditEventsOnceThere(fhir, 'entity=ServiceRequest/old-one', (found) => found.length === 1);
+      // 31 days later the first read is past retention; a read of now is not.
+      clock.set('2026-02-10T12:00:00Z');
+      expect((await fhirFetch(`${fhir}/ServiceRequest/new-one`, { as: EHR })).status).to.equal(404);
+      await auditEventsOnceThere(fhir, 'entity=ServiceRequest/old-one', (found) => found.length === 0);
+      const kept = await auditEventsOnceThere(fhir, 'entity=ServiceRequest/new-one', (found) => found.length === 1);
+      expect(kept[0].recorded).to.equal('2026-02-10T12:00:00.000Z');
+      const purges = await auditEventsOnceThere(fhir, 'agent=infusion-gateway', (found) => found.some((e) => e.action === 'D'));
+      expect(purges.find((e) => e.action === 'D').subtype[0].code).to.equal('audit-retention');
+    });
+
+    it('computes the cutoff from the clock it is given', async () => {
+      const clock = movableClock('2026-03-01T00:00:00Z');
+      gw = await startGateway({ engine, clock });
+      const fhir = `${gw.baseUrl}/fhir`;
+      await fhirFetch(`${fhir}/Task/a-day-old`, { as: COORDINATOR });
+      await auditEventsOnceThere(fhir, 'entity=Task/a-day-old', (found) => found.length === 1);
+      const store = gw.gateway.deps.store;
+      // One day's retention, a day and a millisecond later: gone; exactly a day later: kept.
+      expect((await purgeExpiredAuditEvents(store, { now: new Date('2026-03-02T00:00:00.000Z'), retentionDays: 1 })).purged).to.equal(0);
+      expect((await purgeExpiredAuditEvents(store, { now: new Date('2026-03-02T00:00:00.001Z'), retentionDays: 1 })).purged).to.be.greaterThan(0);
+      expect(await auditEvents(fhir, 'entity=Task/a-day-old')).to.deep.equal([]);
     });
   });
 }
