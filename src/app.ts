@@ -2,7 +2,7 @@
  * createApp: the Express application, without listen(): main.ts listens on PORT, tests on port 0.
  */
 import express, { type Express } from 'express';
-import type { CapabilityStatement } from 'fhir/r4.js';
+import type { CapabilityStatement, Task } from 'fhir/r4.js';
 import { notFound, unavailable } from './fhir/outcomes.js';
 import { createFhirHandlers, type ConformanceResources } from './http/fhir-handlers.js';
 import { fhirErrorHandler, fhirRouter, requestContext, type HttpOptions } from './http/routes.js';
@@ -17,6 +17,7 @@ import { PLAIN_ROUTES } from './http/plain-routes.js';
 import type { CdsDeps } from './use-cases/cds-site-check.js';
 import { authorizeRequests } from './auth/authorize.js';
 import { auditRequests } from './http/audit-requests.js';
+import { payersOfReferralTask } from './use-cases/payer-reach.js';
 import { smartRoutes, type AuthService } from './auth/token-endpoint.js';
 import type { CdsClientTrust } from './auth/cds-client-trust.js';
 import type { EhrFhir } from './ports/ehr-fhir.js';
@@ -78,7 +79,7 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
       ...(options.auth ? { tokenUrl: '/oauth/token' } : {}),
     }),
   );
-  app.use('/fhir', fhirRouter(createFhirHandlers(deps, options.capabilityStatement, options.conformance), options));
+  app.use('/fhir', fhirRouter(createFhirHandlers(deps, options.capabilityStatement, options.conformance), { ...options, taskPayers: (tenant, task) => payersOfReferralTask(deps.store, tenant, task as Task) }));
   app.use('/subscription-notifications', notificationRouter(deps, options));
   // Payers' Subscription notifications of decided prior authorizations (Da Vinci PAS pended requests).
   app.use('/payer-notifications', payerNotificationRouter(deps, options));

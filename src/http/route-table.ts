@@ -74,8 +74,10 @@ export const ROLE_PERMISSIONS: Record<Role, Record<string, readonly Interaction[
     // never in the network's directory, which only operators reach (X-Tenant-Id).
     Organization: ['c', 'r', 's', 'u'],
   },
+  // Its own members' only: withinPayerReach (src/auth/authorize.ts) answers anything else 404.
   payer: {
     Coverage: ['r', 's'],
+    Task: ['r', 's'],
   },
   coordinator: {
     '*': ['r', 's'],

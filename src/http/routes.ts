@@ -31,6 +31,8 @@ export interface HttpOptions {
   jsonMaxDepth: number;
   defaultTenant: string;
   publicBaseUrl?: string;
+  /** The payers of a referral Task (src/use-cases/payer-reach.ts): a payer reads its members' Tasks only. */
+  taskPayers?: (tenant: string, task: { resourceType: 'Task' }) => Promise<readonly string[]>;
 }
 
 const TENANT_HEADER = 'x-tenant-id';
@@ -236,7 +238,7 @@ function adapt(handler: FhirHandler, options: HttpOptions) {
     locals(res).route = `${req.baseUrl}${(req.route as { path?: string } | undefined)?.path ?? ''}`;
     const type = request.params['type'];
     if (type !== undefined && /^[A-Z][A-Za-z]{1,63}$/.test(type)) locals(res).resourceType = type;
-    const response = withinPayerReach(res.locals['caller'] as Caller | undefined, await handler(request), () => ({ outcome: notFound(type ?? 'Resource', request.params['id']) }));
+    const response = await withinPayerReach(res.locals['caller'] as Caller | undefined, await handler(request), () => ({ outcome: notFound(type ?? 'Resource', request.params['id']) }), options.taskPayers && ((task) => options.taskPayers!(request.tenant, task)));
     send(req, res, request, response);
   };
 }
