@@ -38,6 +38,8 @@ export interface AppOptions extends HttpOptions {
   cdsClientTrust: CdsClientTrust;
   /** The coordinator console (issue 14): its pages, $network-metrics, connection health. */
   console: Omit<ConsoleRouteOptions, 'body'>;
+  /** Whether requests are audited (AUDIT, docs/audit.md): off only in development and the bench. */
+  audit: boolean;
 }
 
 export function createApp(deps: GatewayDeps, options: AppOptions): Express {
@@ -66,7 +68,7 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   // Before any route reads a path segment or parameter: both engines then see the same input.
   app.use(refuseForbiddenUrlCharacters((res, outcome) => res.status(400).type('application/fhir+json').send(JSON.stringify(outcome))));
   // The audit trail (docs/audit.md): before authorization, so that refusals are recorded too.
-  app.use(auditRequests({ trail: deps.store, clock: deps.clock, logger: deps.logger }));
+  if (options.audit) app.use(auditRequests({ trail: deps.store, clock: deps.clock, logger: deps.logger }));
   // The route table decides who may call what, before any handler (src/http/route-table.ts).
   app.use(authorizeRequests({ service: options.auth, logger: deps.logger, defaultTenant: options.defaultTenant }));
   if (options.auth) app.use(smartRoutes(options.auth));

@@ -74,6 +74,8 @@ export interface Config {
 }
 
 export interface AuditConfig {
+  /** AUDIT=off: no AuditEvents at all, for local development and the bench's comparison only; refused in production. */
+  enabled: boolean;
   /**
    * AUDIT_RETENTION_DAYS: AuditEvents older than this are purged. Default 2190 days (six years),
    * HIPAA's retention of the Security Rule's documentation (45 CFR 164.316(b)(2)(i)), the figure
@@ -305,6 +307,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   const scheduling = readSchedulingConfig(text, integer, problems);
   const auditRetentionDays = integer('AUDIT_RETENTION_DAYS', 2190, 1, 36_500);
   const auditPurgeCron = text('AUDIT_PURGE_CRON') ?? '0 17 3 * * *';
+  const auditSetting = (text('AUDIT') ?? 'on').toLowerCase();
+  if (auditSetting !== 'on' && auditSetting !== 'off') problems.push(`Set AUDIT to on or off (got '${auditSetting}')`);
+  if (auditSetting === 'off' && production) problems.push('AUDIT=off is for local development and the bench only: unset it (NODE_ENV=production)');
   if (!/^\S+(\s+\S+){4,5}$/.test(auditPurgeCron)) problems.push(`Set AUDIT_PURGE_CRON to a cron expression such as '0 17 3 * * *' (got '${auditPurgeCron}')`);
 
   const dataDir = resolvePath(text('DATA_DIR') ?? 'data');
@@ -342,7 +347,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     priorAuthRulesFile: resolvePath(text('PRIOR_AUTH_RULES') ?? 'fixtures/prior-auth-rules.json'),
     priorAuthInquiryCron,
     scheduling,
-    audit: { retentionDays: auditRetentionDays, purgeCron: auditPurgeCron },
+    audit: { enabled: auditSetting !== 'off', retentionDays: auditRetentionDays, purgeCron: auditPurgeCron },
   };
 }
 

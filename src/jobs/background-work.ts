@@ -27,10 +27,11 @@ import {
   VERIFY_COVERAGE_STEP,
 } from '../use-cases/verify-coverage.js';
 
-async function verifyStep(deps: GatewayDeps, message: OutboxMessage, options: { submit: boolean }): Promise<void> {
+async function verifyStep(deps: GatewayDeps, message: OutboxMessage, options: { submit: boolean; audit: boolean }): Promise<void> {
   if (!isReferralStepPayload(message.payload)) throw new OperationOutcomeError(badRequest([errorIssue('invalid', `Outbox step ${message.kind} has no referral id`)]));
   const referralId = message.payload.referralId;
-  await runAsGateway(message.kind, deps.clock, () => verifyReferralCoverage(deps, { tenant: message.tenant, referralId, submit: options.submit }));
+  const verify = (): Promise<unknown> => verifyReferralCoverage(deps, { tenant: message.tenant, referralId, submit: options.submit });
+  await (options.audit ? runAsGateway(message.kind, deps.clock, verify) : verify());
 }
 
 export interface BackgroundWork {
@@ -39,13 +40,13 @@ export interface BackgroundWork {
 
 export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClients: ReadonlyMap<string, EhrFhir>): BackgroundWork {
   // Jobs act as the gateway itself: the changes they commit are audited with it as agent (docs/audit.md).
-  const asGateway = (job: string, run: (tick: Date) => Promise<void>) => (tick: Date) => runAsGateway(job, deps.clock, () => run(tick));
+  const asGateway = (job: string, run: (tick: Date) => Promise<void>) => (tick: Date) => (config.audit.enabled ? runAsGateway(job, deps.clock, () => run(tick)) : run(tick));
   const worker = !config.outbox.workerEnabled
     ? undefined
     : startOutboxWorker(
     {
       outbox: deps.store,
-      audit: deps.store,
+      ...(config.audit.enabled ? { audit: deps.store } : {}),
       ehrFor: (tenant) => ehrClients.get(tenant),
       clock: deps.clock,
       logger: deps.logger,
@@ -57,8 +58,8 @@ export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClient
       },
       random: Math.random,
       steps: new Map([
-        [VERIFY_COVERAGE_STEP, (message) => verifyStep(deps, message, { submit: false })],
-        [SUBMIT_PRIOR_AUTH_STEP, (message) => verifyStep(deps, message, { submit: true })],
+        [VERIFY_COVERAGE_STEP, (message) => verifyStep(deps, message, { submit: false, audit: config.audit.enabled })],
+        [SUBMIT_PRIOR_AUTH_STEP, (message) => verifyStep(deps, message, { submit: true, audit: config.audit.enabled })],
       ]),
     },
     config.outbox,

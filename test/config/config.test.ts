@@ -91,7 +91,8 @@ describe('loadConfig', () => {
   });
 
   it('keeps AuditEvents six years by default (2190 days) and names a bad AUDIT_RETENTION_DAYS or AUDIT_PURGE_CRON', () => {
-    expect(loadConfig({}).audit).to.deep.equal({ retentionDays: 2190, purgeCron: '0 17 3 * * *' });
+    expect(loadConfig({}).audit).to.deep.equal({ enabled: true, retentionDays: 2190, purgeCron: '0 17 3 * * *' });
+    expect(() => loadConfig({ AUDIT: 'off', NODE_ENV: 'production', AUTH_CLIENTS: 'clients.json' })).to.throw(ConfigError, /AUDIT=off is for local development/);
     expect(loadConfig({ AUDIT_RETENTION_DAYS: '3650' }).audit.retentionDays).to.equal(3650);
     let error: unknown;
     try {
