@@ -207,6 +207,15 @@ async function main(): Promise<void> {
     } finally {
       await rm(authDir, { recursive: true, force: true });
     }
+    // The audit trail's cost (docs/audit.md): the same authenticated intake with AUDIT=off, in the same run.
+    progress('intake on SQLite with authentication and without the audit trail (AUDIT=off)');
+    const noAuditDir = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-noaudit-'));
+    let intakeSqliteAuthNoAudit: Figures;
+    try {
+      intakeSqliteAuthNoAudit = await measureIntake(template, { DATA_DIR: noAuditDir, AUTH: 'on', AUDIT: 'off' }, { asClient: 'demo-ehr' });
+    } finally {
+      await rm(noAuditDir, { recursive: true, force: true });
+    }
     progress('intake on PostgreSQL');
     const intakePostgres = postgres ? await measureIntake(template, { DATA_DIR: dataDir, DATABASE_URL: postgres.url }) : undefined;
     progress('outbox delivery');
@@ -250,11 +259,12 @@ async function main(): Promise<void> {
       leanIntake,
       consoleQueue,
       volume,
-      intake: { sqlite: intakeSqlite, sqliteWithAuth: intakeSqliteAuth, ...(intakePostgres ? { postgres: intakePostgres } : { postgres: 'skipped: no PostgreSQL at TEST_DATABASE_URL' }) },
+      intake: { sqlite: intakeSqlite, sqliteWithAuth: intakeSqliteAuth, sqliteWithAuthNoAudit: intakeSqliteAuthNoAudit, ...(intakePostgres ? { postgres: intakePostgres } : { postgres: 'skipped: no PostgreSQL at TEST_DATABASE_URL' }) },
       ratios: {
         intakeSqliteToEchoMedianRps: ratio(intakeSqlite),
         intakeSqliteWithAuthToEchoMedianRps: ratio(intakeSqliteAuth),
         intakeSqliteWithAuthToWithoutMedianRps: Number((intakeSqliteAuth.requestsPerSecond.median / intakeSqlite.requestsPerSecond.median).toFixed(3)),
+        intakeSqliteAuditedToUnauditedMedianRps: Number((intakeSqliteAuth.requestsPerSecond.median / intakeSqliteAuthNoAudit.requestsPerSecond.median).toFixed(3)),
         ...(intakePostgres ? { intakePostgresToEchoMedianRps: ratio(intakePostgres) } : {}),
       },
     };
@@ -267,6 +277,7 @@ async function main(): Promise<void> {
         line('echo (baseline):   ', echoResult),
         line('intake, SQLite:    ', intakeSqlite),
         line('intake, SQLite, with auth:', intakeSqliteAuth),
+        line('intake, SQLite, with auth, AUDIT=off:', intakeSqliteAuthNoAudit),
         intakePostgres ? line('intake, PostgreSQL:', intakePostgres) : 'intake, PostgreSQL: skipped (no server)',
         `ratios to echo (median req/s): ${JSON.stringify(report.ratios)}`,
         `outbox delivery to the stand-in EHR: ${String(delivery['messagesPerSecond'])} messages/s (${String(delivery['messages'])} in ${String(delivery['seconds'])} s; the EHR alone takes ${String(delivery['ehrRawCreatesPerSecondMedian'])} creates/s)`,
@@ -288,7 +299,7 @@ async function main(): Promise<void> {
       ].join('\n') + '\n',
     );
     const failed =
-      [intakeSqlite, intakeSqliteAuth, intakePostgres, cdsHooks.misroute, cdsHooks.good, scheduling.find].some((f) => f && (f.non2xx > 0 || f.errors > 0)) ||
+      [intakeSqlite, intakeSqliteAuth, intakeSqliteAuthNoAudit, intakePostgres, cdsHooks.misroute, cdsHooks.good, scheduling.find].some((f) => f && (f.non2xx > 0 || f.errors > 0)) ||
       scheduling.book.refused > 0 ||
       leanIntakeFailed(leanIntake);
     if (failed) process.exitCode = 1;

@@ -2,7 +2,7 @@
  * createApp: the Express application, without listen(): main.ts listens on PORT, tests on port 0.
  */
 import express, { type Express } from 'express';
-import type { CapabilityStatement } from 'fhir/r4.js';
+import type { CapabilityStatement, Task } from 'fhir/r4.js';
 import { notFound } from './fhir/outcomes.js';
 import type { ConformanceResources } from './http/fhir-handlers.js';
 import { fhirErrorHandler, requestContext, type HttpOptions } from './http/routes.js';
@@ -14,6 +14,8 @@ import type { AuthService } from './auth/token-endpoint.js';
 import { refuseForbiddenUrlCharacters } from './http/url-rules.js';
 import type { CdsDeps } from './use-cases/cds-site-check.js';
 import { authorizeRequests } from './auth/authorize.js';
+import { auditRequests } from './http/audit-requests.js';
+import { payersOfReferralTask } from './use-cases/payer-reach.js';
 import type { CdsClientTrust } from './auth/cds-client-trust.js';
 import type { EhrFhir } from './ports/ehr-fhir.js';
 import type { GatewayDeps } from './use-cases/deps.js';
@@ -33,6 +35,8 @@ export interface AppOptions extends HttpOptions {
   cdsClientTrust: CdsClientTrust;
   /** The coordinator console (issue 14): its pages, $network-metrics, connection health. */
   console: ConsoleRouteOptions;
+  /** Whether requests are audited (AUDIT, docs/audit.md): off only in development and the bench. */
+  audit: boolean;
 }
 
 export function createApp(deps: GatewayDeps, options: AppOptions): Express {
@@ -44,11 +48,13 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   app.use(requestContext(deps.logger, options.defaultTenant));
   // Before any route reads a path segment or parameter: both engines then see the same input.
   app.use(refuseForbiddenUrlCharacters((res, outcome) => res.status(400).type('application/fhir+json').send(JSON.stringify(outcome))));
+  // The audit trail (docs/audit.md): before authorization, so that refusals are recorded too.
+  if (options.audit) app.use(auditRequests({ trail: deps.store, clock: deps.clock, logger: deps.logger }));
   // The route table decides who may call what, before any handler (src/http/route-table.ts).
   app.use(authorizeRequests({ service: options.auth, logger: deps.logger, defaultTenant: options.defaultTenant }));
   app.use(consoleAssets(options.console));
   // Every route: one per row of the route table, answered by the row's named handler.
-  app.use(tableRouter(createRouteHandlers(deps, options)));
+  app.use(tableRouter(createRouteHandlers(deps, { ...options, taskPayers: (tenant, task) => payersOfReferralTask(deps.store, tenant, task as Task) })));
   // CDS Hooks 2.0 (https://cds-hooks.hl7.org/2.0/) answers its body errors in its own JSON.
   app.use('/cds-services', cdsHooksErrors(options.cds, { bodyLimitBytes: options.bodyLimitBytes }));
   app.use((req, res) => {

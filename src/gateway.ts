@@ -296,6 +296,7 @@ export async function buildGateway(
   const subscriptionSecrets = new Map(config.ehrConnections.flatMap((c) => (c.subscriptionSecret !== undefined ? [[c.tenant, c.subscriptionSecret] as const] : [])));
   const app = createApp(deps, {
     auth,
+    audit: config.audit.enabled,
     ehrFor,
     subscriptionSecretFor: (tenant) => subscriptionSecrets.get(tenant),
     cds,

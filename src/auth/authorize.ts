@@ -157,22 +157,39 @@ function coveredBy(resource: { resourceType?: string; payor?: Array<{ reference?
   return resource.resourceType === 'Coverage' && (resource.payor ?? []).some((p) => p.reference === `Organization/${payer}` || p.reference?.endsWith(`/Organization/${payer}`) === true);
 }
 
+/** The payer Organization ids of a referral Task's Coverages (src/use-cases/payer-reach.ts). */
+export type TaskPayers = (task: { resourceType: 'Task' }) => Promise<readonly string[]>;
+
+async function inPayerReach(resource: { resourceType?: string } | undefined, payer: string, taskPayers: TaskPayers | undefined): Promise<boolean> {
+  if (resource?.resourceType === 'Coverage') return coveredBy(resource, payer);
+  if (resource?.resourceType === 'Task' && taskPayers !== undefined) return (await taskPayers(resource as { resourceType: 'Task' })).includes(payer);
+  return false;
+}
+
 /**
- * A payer's reach: the Coverage of its own members (payor = its Organization) and nothing else.
- * A read outside it is answered 404, as if it did not exist; search results keep only what is in
- * reach (their paging counts may then overstate: a known limit, docs/security.md).
+ * A payer's reach: the Coverage of its own members (payor = its Organization), and the referral
+ * Tasks whose referral names such a Coverage; nothing else. A read outside it is answered 404, as
+ * if it did not exist; search results keep only what is in reach (their paging counts may then
+ * overstate: a known limit, docs/security.md).
  */
-export function withinPayerReach<T extends { status?: number; resource?: unknown }>(caller: Caller | undefined, response: T, notFoundResponse: () => T): T {
+export async function withinPayerReach<T extends { status?: number; resource?: unknown }>(
+  caller: Caller | undefined,
+  response: T,
+  notFoundResponse: () => T,
+  taskPayers?: TaskPayers,
+): Promise<T> {
   if (caller?.role !== 'payer' || caller.payer === undefined || response.resource === undefined) return response;
   const payer = caller.payer;
   const resource = response.resource as { resourceType?: string; type?: string; entry?: Array<{ resource?: { resourceType?: string } }> };
   if (resource.resourceType === 'Bundle' && (resource.type === 'searchset' || resource.type === 'history')) {
-    const entry = (resource.entry ?? []).filter((e) => e.resource?.resourceType === 'OperationOutcome' || coveredBy(e.resource ?? {}, payer));
+    const entries = resource.entry ?? [];
+    const kept = await Promise.all(entries.map(async (e) => e.resource?.resourceType === 'OperationOutcome' || (await inPayerReach(e.resource, payer, taskPayers))));
+    const entry = entries.filter((_, index) => kept[index]);
     const { total: _total, ...rest } = resource as { total?: number };
     return { ...response, resource: { ...rest, entry } };
   }
   if (resource.resourceType === 'Bundle' || resource.resourceType === 'OperationOutcome') return response;
-  return coveredBy(resource, payer) ? response : notFoundResponse();
+  return (await inPayerReach(resource, payer, taskPayers)) ? response : notFoundResponse();
 }
 
 /**

@@ -69,6 +69,21 @@ export interface Config {
   /** node-cron expression of the follow-up of pended prior authorizations (Claim/$inquire). */
   priorAuthInquiryCron: string;
   scheduling: SchedulingConfig;
+  /** The audit trail's retention (docs/audit.md). */
+  audit: AuditConfig;
+}
+
+export interface AuditConfig {
+  /** AUDIT=off: no AuditEvents at all, for local development and the bench's comparison only; refused in production. */
+  enabled: boolean;
+  /**
+   * AUDIT_RETENTION_DAYS: AuditEvents older than this are purged. Default 2190 days (six years),
+   * HIPAA's retention of the Security Rule's documentation (45 CFR 164.316(b)(2)(i)), the figure
+   * audit logs are commonly kept for; a state or contract may require longer.
+   */
+  retentionDays: number;
+  /** AUDIT_PURGE_CRON: node-cron expression of the purge, run by one process per tick. */
+  purgeCron: string;
 }
 
 export interface SchedulingConfig {
@@ -290,6 +305,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   }
 
   const scheduling = readSchedulingConfig(text, integer, problems);
+  const auditRetentionDays = integer('AUDIT_RETENTION_DAYS', 2190, 1, 36_500);
+  const auditPurgeCron = text('AUDIT_PURGE_CRON') ?? '0 17 3 * * *';
+  const auditSetting = (text('AUDIT') ?? 'on').toLowerCase();
+  if (auditSetting !== 'on' && auditSetting !== 'off') problems.push(`Set AUDIT to on or off (got '${auditSetting}')`);
+  if (auditSetting === 'off' && production) problems.push('AUDIT=off is for local development and the bench only: unset it (NODE_ENV=production)');
+  if (!/^\S+(\s+\S+){4,5}$/.test(auditPurgeCron)) problems.push(`Set AUDIT_PURGE_CRON to a cron expression such as '0 17 3 * * *' (got '${auditPurgeCron}')`);
 
   const dataDir = resolvePath(text('DATA_DIR') ?? 'data');
   const directorySetting = text('DIRECTORY_BUNDLE') ?? 'fixtures/directory/demo-directory.bundle.json';
@@ -326,6 +347,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     priorAuthRulesFile: resolvePath(text('PRIOR_AUTH_RULES') ?? 'fixtures/prior-auth-rules.json'),
     priorAuthInquiryCron,
     scheduling,
+    audit: { enabled: auditSetting !== 'off', retentionDays: auditRetentionDays, purgeCron: auditPurgeCron },
   };
 }
 

@@ -115,6 +115,20 @@ function storedResource(type: string, input: CapabilityInput): CapabilityStateme
   return resource;
 }
 
+/** The audit trail (docs/audit.md): operators only, newest first, a keyset next link. */
+const AUDIT_EVENT_RESOURCE: CapabilityStatementRestResource = {
+  type: 'AuditEvent',
+  profile: 'http://hl7.org/fhir/StructureDefinition/AuditEvent',
+  interaction: [{ code: 'read' }, { code: 'search-type' }],
+  searchParam: [
+    { name: 'agent', type: 'reference', documentation: "The client id of the agent (the caller's token's sub), or infusion-gateway for background work" },
+    { name: 'entity', type: 'reference', documentation: 'A resource acted on, as a relative reference (ServiceRequest/123)' },
+    { name: 'date', type: 'date', documentation: 'When it was recorded; prefixes eq, ge, le, gt, lt; repeat for a range' },
+  ],
+  documentation:
+    'The audit trail, in the shape of IHE Basic Audit Log Patterns: one AuditEvent per read, search, write and operation on PHI-bearing resources, with references and parameter names only (never values). Operators only; written by the gateway, never by clients. Results newest first; _count (at most 500) and a next link.',
+};
+
 export function buildCapabilityStatement(input: CapabilityInput): CapabilityStatement {
   const resources: CapabilityStatementRestResource[] = [
     ...input.readableTypes.map((type) => storedResource(type, input)),
@@ -124,6 +138,7 @@ export function buildCapabilityStatement(input: CapabilityInput): CapabilityStat
       searchParam: [{ name: 'url', type: 'uri' as const, documentation: 'The canonical URL' }],
       documentation: `The ${type} resources this server publishes (read-only).`,
     })),
+    AUDIT_EVENT_RESOURCE,
   ];
   return {
     resourceType: 'CapabilityStatement',

@@ -24,6 +24,7 @@ import { networkMetricsOperation } from './operations/network-metrics.js';
 import { recordVerificationOperation } from './operations/record-verification.js';
 import { submitPriorAuthOperation } from './operations/submit-prior-auth.js';
 import { validateOperation } from './operations/validate.js';
+import { auditEventHandlers } from './audit-event-handlers.js';
 
 export type { ConformanceResources } from './operations/definitions.js';
 
@@ -34,6 +35,9 @@ function queryValue(request: FhirRequest, name: string): string | undefined {
 }
 
 export interface FhirHandlers {
+  /** The audit trail, for operators (docs/audit.md). */
+  searchAuditEvents: FhirHandler;
+  readAuditEvent: FhirHandler;
   capabilityStatement: FhirHandler;
   readConformance: FhirHandler;
   searchConformance: FhirHandler;
@@ -98,7 +102,7 @@ function conformanceHandlers(statement: CapabilityStatement, conformance: Confor
 }
 
 /** The RESTful interactions (https://hl7.org/fhir/R4/http.html), and the writes of the gateway's own records. */
-function interactionHandlers(deps: GatewayDeps): Omit<FhirHandlers, OperationName | 'capabilityStatement' | 'readConformance' | 'searchConformance'> {
+function interactionHandlers(deps: GatewayDeps): Omit<FhirHandlers, OperationName | 'capabilityStatement' | 'readConformance' | 'searchConformance' | 'searchAuditEvents' | 'readAuditEvent'> {
   async function transaction(request: FhirRequest): Promise<FhirResponse> {
     const result = await processBundle(deps, { tenant: request.tenant, body: request.body, prefer: request.prefer.return });
     if (result.kind === 'refused') return { outcome: result.outcome };
@@ -205,6 +209,7 @@ type OperationName = 'validate' | 'confirmSite' | 'submitPriorAuth' | 'recordVer
 export function createFhirHandlers(deps: GatewayDeps, statement: CapabilityStatement, conformance: ConformanceResources): FhirHandlers {
   const operations = { deps, conformance };
   return {
+    ...auditEventHandlers(deps.store),
     ...conformanceHandlers(statement, conformance),
     ...interactionHandlers(deps),
     // One file each under src/http/operations/.

@@ -49,6 +49,8 @@ export type HandlerName =
   | 'confirmSite' | 'recordVerification' | 'submitPriorAuth' | 'networkMetrics'
   | 'findAppointments' | 'holdAppointment' | 'bookAppointment' | 'requestAppointment'
   | 'updateAppointment' | 'updateReferralTask'
+  // the audit trail, for operators (src/http/audit-event-handlers.ts, docs/audit.md)
+  | 'searchAuditEvents' | 'readAuditEvent'
   | 'search' | 'create' | 'read' | 'update' | 'history' | 'vread';
 
 export interface RouteEntry {
@@ -104,8 +106,10 @@ export const ROLE_PERMISSIONS: Record<Role, Record<string, readonly Interaction[
     // never in the network's directory, which only operators reach (X-Tenant-Id).
     Organization: ['c', 'r', 's', 'u'],
   },
+  // Its own members' only: withinPayerReach (src/auth/authorize.ts) answers anything else 404.
   payer: {
     Coverage: ['r', 's'],
+    Task: ['r', 's'],
   },
   coordinator: {
     '*': ['r', 's'],
@@ -194,6 +198,9 @@ export const ROUTE_TABLE: readonly RouteEntry[] = [
   { method: 'POST', path: '/fhir/Appointment', handler: 'requestAppointment', access: { kind: 'fhir', interaction: 'c' }, summary: 'a booking request (no walk-ins: refused with why and the next slots)' },
   { method: 'PUT', path: '/fhir/Appointment/:id', handler: 'updateAppointment', access: { kind: 'fhir', interaction: 'u' }, summary: 'cancel, reschedule or record the visit' },
   { method: 'PUT', path: '/fhir/Task/:id', handler: 'updateReferralTask', access: { kind: 'fhir', interaction: 'u' }, summary: "a coordinator's decision on a referral or appeal Task" },
+
+  { method: 'GET', path: '/fhir/AuditEvent', handler: 'searchAuditEvents', access: { kind: 'roles', roles: ['operator'], scope: { resourceType: 'AuditEvent', interaction: 's' } }, summary: 'the audit trail (agent, entity, date): docs/audit.md' },
+  { method: 'GET', path: '/fhir/AuditEvent/:id', handler: 'readAuditEvent', access: { kind: 'roles', roles: ['operator'], scope: { resourceType: 'AuditEvent', interaction: 'r' } }, summary: 'one AuditEvent' },
 
   { method: 'GET', path: '/fhir/:type', handler: 'search', access: { kind: 'fhir', interaction: 's' }, summary: 'search' },
   { method: 'POST', path: '/fhir/:type', handler: 'create', access: { kind: 'fhir', interaction: 'c' }, summary: 'create' },

@@ -34,6 +34,8 @@ export interface HttpOptions {
   jsonMaxDepth: number;
   defaultTenant: string;
   publicBaseUrl?: string;
+  /** The payers of a referral Task (src/use-cases/payer-reach.ts): a payer reads its members' Tasks only. */
+  taskPayers?: (tenant: string, task: { resourceType: 'Task' }) => Promise<readonly string[]>;
 }
 
 const TENANT_HEADER = 'x-tenant-id';
@@ -250,7 +252,7 @@ function adapt(handler: FhirHandler, options: HttpOptions) {
       return;
     }
     if (type !== undefined && /^[A-Z][A-Za-z]{1,63}$/.test(type)) locals(res).resourceType = type;
-    const response = withinPayerReach(res.locals['caller'] as Caller | undefined, await handler(request), () => ({ outcome: notFound(type ?? 'Resource', request.params['id']) }));
+    const response = await withinPayerReach(res.locals['caller'] as Caller | undefined, await handler(request), () => ({ outcome: notFound(type ?? 'Resource', request.params['id']) }), options.taskPayers && ((task) => options.taskPayers!(request.tenant, task)));
     send(req, res, request, response);
   };
   Object.defineProperty(adapted, 'name', { value: handler.name });
@@ -289,6 +291,8 @@ export function fhirRouteHandlers(handlers: FhirHandlers, options: HttpOptions):
     update: chain(handlers.update),
     history: chain(handlers.history),
     vread: chain(handlers.vread),
+    searchAuditEvents: chain(handlers.searchAuditEvents),
+    readAuditEvent: chain(handlers.readAuditEvent),
   };
 }
 

@@ -2,7 +2,8 @@
  * The gateway's work outside requests: the outbox worker (every process), which also runs the
  * referrals' queued steps (coverage), and the node-cron jobs (one process per tick across the
  * cluster): the EHR pulls, the follow-up of pended prior authorizations, appointment reminders
- * (REMINDER_CRON), and no-shows with order renewals (NO_SHOW_CRON).
+ * (REMINDER_CRON), no-shows with order renewals (NO_SHOW_CRON), and the audit trail's retention
+ * purge (AUDIT_PURGE_CRON).
  */
 import type { Config } from '../config/config.js';
 import { DEFAULT_RETRY_POLICY } from '../domain/retry-policy.js';
@@ -16,6 +17,8 @@ import { markNoShows } from '../use-cases/mark-no-shows.js';
 import { renewOrders } from '../use-cases/renew-orders.js';
 import { badRequest, errorIssue, OperationOutcomeError } from '../fhir/outcomes.js';
 import type { OutboxMessage } from '../ports/resource-store.js';
+import { runAsGateway } from '../ports/audit-trail.js';
+import { purgeExpiredAuditEvents } from '../use-cases/purge-audit-trail.js';
 import {
   followUpPendingAuthorizations,
   isReferralStepPayload,
@@ -24,9 +27,11 @@ import {
   VERIFY_COVERAGE_STEP,
 } from '../use-cases/verify-coverage.js';
 
-async function verifyStep(deps: GatewayDeps, message: OutboxMessage, options: { submit: boolean }): Promise<void> {
+async function verifyStep(deps: GatewayDeps, message: OutboxMessage, options: { submit: boolean; audit: boolean }): Promise<void> {
   if (!isReferralStepPayload(message.payload)) throw new OperationOutcomeError(badRequest([errorIssue('invalid', `Outbox step ${message.kind} has no referral id`)]));
-  await verifyReferralCoverage(deps, { tenant: message.tenant, referralId: message.payload.referralId, submit: options.submit });
+  const referralId = message.payload.referralId;
+  const verify = (): Promise<unknown> => verifyReferralCoverage(deps, { tenant: message.tenant, referralId, submit: options.submit });
+  await (options.audit ? runAsGateway(message.kind, deps.clock, verify) : verify());
 }
 
 export interface BackgroundWork {
@@ -34,11 +39,14 @@ export interface BackgroundWork {
 }
 
 export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClients: ReadonlyMap<string, EhrFhir>): BackgroundWork {
+  // Jobs act as the gateway itself: the changes they commit are audited with it as agent (docs/audit.md).
+  const asGateway = (job: string, run: (tick: Date) => Promise<void>) => (tick: Date) => (config.audit.enabled ? runAsGateway(job, deps.clock, () => run(tick)) : run(tick));
   const worker = !config.outbox.workerEnabled
     ? undefined
     : startOutboxWorker(
     {
       outbox: deps.store,
+      ...(config.audit.enabled ? { audit: deps.store } : {}),
       ehrFor: (tenant) => ehrClients.get(tenant),
       clock: deps.clock,
       logger: deps.logger,
@@ -50,8 +58,8 @@ export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClient
       },
       random: Math.random,
       steps: new Map([
-        [VERIFY_COVERAGE_STEP, (message) => verifyStep(deps, message, { submit: false })],
-        [SUBMIT_PRIOR_AUTH_STEP, (message) => verifyStep(deps, message, { submit: true })],
+        [VERIFY_COVERAGE_STEP, (message) => verifyStep(deps, message, { submit: false, audit: config.audit.enabled })],
+        [SUBMIT_PRIOR_AUTH_STEP, (message) => verifyStep(deps, message, { submit: true, audit: config.audit.enabled })],
       ]),
     },
     config.outbox,
@@ -59,19 +67,19 @@ export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClient
   const inquiryJob = scheduleClusterJob(
     'prior-auth-inquiry',
     config.priorAuthInquiryCron,
-    async (tick) => {
+    asGateway('prior-auth-inquiry', async (tick) => {
       const result = await followUpPendingAuthorizations(deps);
       deps.logger.info('cluster job ran', { job: 'prior-auth-inquiry', tick: tick.toISOString(), ...result });
-    },
+    }),
     { coordinator: deps.store, logger: deps.logger },
   );
   const reminderJob = scheduleClusterJob(
     'appointment-reminders',
     config.scheduling.reminderCron,
-    async (tick) => {
+    asGateway('appointment-reminders', async (tick) => {
       const result = await sendReminders(deps);
       deps.logger.info('cluster job ran', { job: 'appointment-reminders', tick: tick.toISOString(), ...result });
-    },
+    }),
     { coordinator: deps.store, logger: deps.logger },
   );
   // Renewals ride with no-shows: both are slow-moving upkeep of a referral's state, and a referral
@@ -79,7 +87,7 @@ export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClient
   const noShowJob = scheduleClusterJob(
     'no-shows-and-renewals',
     config.scheduling.noShowCron,
-    async (tick) => {
+    asGateway('no-shows-and-renewals', async (tick) => {
       let noShows: Awaited<ReturnType<typeof markNoShows>> | undefined;
       try {
         noShows = await markNoShows(deps);
@@ -88,6 +96,16 @@ export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClient
         const renewals = await renewOrders(deps);
         deps.logger.info('cluster job ran', { job: 'no-shows-and-renewals', tick: tick.toISOString(), ...noShows, renewalReferrals: renewals.referrals, renewalsOpened: renewals.opened });
       }
+    }),
+    { coordinator: deps.store, logger: deps.logger },
+  );
+  // The audit trail's retention (docs/audit.md): one process per tick purges what is past it.
+  const auditRetentionJob = scheduleClusterJob(
+    'audit-retention',
+    config.audit.purgeCron,
+    async (tick) => {
+      const result = await purgeExpiredAuditEvents(deps.store, { now: deps.clock.now(), retentionDays: config.audit.retentionDays });
+      deps.logger.info('cluster job ran', { job: 'audit-retention', tick: tick.toISOString(), ...result });
     },
     { coordinator: deps.store, logger: deps.logger },
   );
@@ -98,17 +116,17 @@ export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClient
       return scheduleClusterJob(
         `ehr-poll:${connection.tenant}`,
         config.ehrPollCron,
-        async (tick) => {
+        asGateway(`ehr-poll:${connection.tenant}`, async (tick) => {
           // One line per tick run, so that operators (and the cluster test) can see who ran it.
           deps.logger.info('cluster job ran', { job: `ehr-poll:${connection.tenant}`, tick: tick.toISOString() });
           await pollEhrServiceRequests(deps, { tenant: connection.tenant, ehr, ...(connection.pollQuery ? { query: connection.pollQuery } : {}) });
-        },
+        }),
         { coordinator: deps.store, logger: deps.logger },
       );
     });
   return {
     stop: async () => {
-      await Promise.all([worker?.stop(), inquiryJob.stop(), reminderJob.stop(), noShowJob.stop(), ...pollJobs.map((job) => job.stop())]);
+      await Promise.all([worker?.stop(), inquiryJob.stop(), reminderJob.stop(), noShowJob.stop(), auditRetentionJob.stop(), ...pollJobs.map((job) => job.stop())]);
     },
   };
 }

@@ -5,6 +5,7 @@
  * Tenancy: every stored row carries the tenant (the sending client) it came from, and every read
  * names the tenants it may see. Writes always go to exactly one tenant.
  */
+import type { AuditTrail } from './audit-trail.js';
 import type { OperationOutcome, Resource } from 'fhir/r4.js';
 
 export type TenantId = string;
@@ -247,7 +248,7 @@ export interface NetworkMetricsReader {
   networkMetrics(query: NetworkMetricsQuery): Promise<NetworkMetricsRows>;
 }
 
-export interface ResourceStore extends ResourceReader, OutboxStore, CursorStore, JobRunCoordinator, NetworkMetricsReader {
+export interface ResourceStore extends ResourceReader, OutboxStore, CursorStore, JobRunCoordinator, NetworkMetricsReader, AuditTrail {
   /**
    * Gathers the query planner's statistics (ANALYZE on PostgreSQL, whose autovacuum may be off;
    * a bounded ANALYZE on SQLite). Run after migrations and after any bulk load: without them

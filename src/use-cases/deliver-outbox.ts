@@ -19,6 +19,8 @@ import type { Logger } from '../logging/logger.js';
 import type { Clock } from '../ports/clock.js';
 import { EhrCallError, type EhrFhir } from '../ports/ehr-fhir.js';
 import type { OutboxMessage, OutboxStore } from '../ports/resource-store.js';
+import { GATEWAY_AGENT, type AuditOutcome, type AuditTrail } from '../ports/audit-trail.js';
+import { randomUUID } from 'node:crypto';
 
 export interface DeliveryDeps {
   outbox: OutboxStore;
@@ -33,6 +35,30 @@ export interface DeliveryDeps {
    * carrying `retryable` (EhrCallError, PayerCallError) is retried or dead-lettered by that flag.
    */
   steps?: ReadonlyMap<string, (message: OutboxMessage) => Promise<void>>;
+  /** Where each write-back to an EHR is recorded, with the gateway as agent (docs/audit.md). */
+  audit?: AuditTrail;
+}
+
+/**
+ * A write-back discloses PHI to an EHR: one AuditEvent per attempt, the gateway as agent, the
+ * EHR's order the write is about as entity (its reference only), the attempt's result as outcome.
+ */
+async function recordWriteBack(deps: DeliveryDeps, message: OutboxMessage, outcome: AuditOutcome): Promise<void> {
+  if (deps.audit === undefined || message.kind !== EHR_UPSERT || !isEhrUpsertPayload(message.payload)) return;
+  // The payload is the EHR's copy (no gateway id): its order as the EHR names it is what was written about.
+  const focus = (message.payload.resource as { focus?: { reference?: string } }).focus?.reference;
+  await deps.audit.recordAuditEvents([
+    {
+      id: randomUUID(),
+      recorded: deps.clock.now(),
+      action: 'E',
+      subtype: 'job',
+      operation: 'ehr-write-back',
+      outcome,
+      agent: { ...GATEWAY_AGENT, tenant: message.tenant },
+      entities: focus !== undefined && /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(focus) ? [focus] : [],
+    },
+  ]);
 }
 
 export interface DeliveryRound {
@@ -100,6 +126,7 @@ export async function deliverDueMessages(deps: DeliveryDeps, options: { limit: n
       const now = deps.clock.now();
       if (result.kind === 'delivered') {
         await deps.outbox.markDelivered(message.id, now);
+        await recordWriteBack(deps, message, 0);
         round.delivered += 1;
         deps.logger.info('outbox message delivered', { messageId: message.id, kind: message.kind, attempts: message.attempts });
         return;
@@ -113,10 +140,12 @@ export async function deliverDueMessages(deps: DeliveryDeps, options: { limit: n
       const issueCodes = result.outcome.issue.map((i) => i.code).join(',');
       if (decision.kind === 'retry') {
         await deps.outbox.scheduleRetry(message.id, new Date(now.getTime() + decision.delayMs), result.outcome, now);
+        await recordWriteBack(deps, message, 8);
         round.retried += 1;
         deps.logger.warn('outbox delivery failed; will retry', { messageId: message.id, attempts: message.attempts, delayMs: decision.delayMs, issueCodes });
       } else {
         await deps.outbox.markDead(message.id, result.outcome, now);
+        await recordWriteBack(deps, message, 4);
         round.dead += 1;
         deps.logger.error('outbox message dead-lettered', { messageId: message.id, attempts: message.attempts, retryable: result.retryable, issueCodes });
       }

@@ -140,4 +140,25 @@ describe('authorization matrix (route table × callers × tenants)', function ()
     expect(wrong).to.deep.equal([]);
     expect(cells).to.equal(guarded.length * callers.length);
   });
+
+  it("lets a payer reach the referral Tasks of its own members only (payor = its Organization), 404 and left out of searches for others", async () => {
+    // Hospital A's referral names a Coverage of Cumberland (the transaction fixture).
+    const asPayer = async (payer: string, path: string): Promise<{ status: number; body: any }> => {
+      const token = await accessToken(gateway.baseUrl, { role: 'payer', payer });
+      return fhirFetch(`${gateway.baseUrl}${path}`, { headers: { authorization: `Bearer ${token}`, 'x-tenant-id': 'tenant-a' } });
+    };
+    const own = await asPayer('payer-cumberland', `/fhir/Task/${ids.task}`);
+    expect(own.status, JSON.stringify(own.body)).to.equal(200);
+    expect(own.body.id).to.equal(ids.task);
+    const ownSearch = await asPayer('payer-cumberland', `/fhir/Task?focus=ServiceRequest/${ids.serviceRequest}`);
+    expect(ownSearch.body.entry.map((e: any) => e.resource.id)).to.deep.equal([ids.task]);
+    const other = await asPayer('payer-peachtree', `/fhir/Task/${ids.task}`);
+    expect(other.status).to.equal(404);
+    expect((await asPayer('payer-peachtree', `/fhir/Task/${ids.task}/_history`)).body.entry ?? []).to.deep.equal([]);
+    const otherSearch = await asPayer('payer-peachtree', `/fhir/Task?focus=ServiceRequest/${ids.serviceRequest}`);
+    expect(otherSearch.status).to.equal(200);
+    expect(otherSearch.body.entry ?? []).to.deep.equal([]);
+    // Still no ServiceRequest, Patient or Appointment for any payer.
+    expect((await asPayer('payer-cumberland', `/fhir/ServiceRequest/${ids.serviceRequest}`)).status).to.equal(403);
+  });
 });

@@ -90,6 +90,23 @@ describe('loadConfig', () => {
     }
   });
 
+  it('keeps AuditEvents six years by default (2190 days) and names a bad AUDIT_RETENTION_DAYS or AUDIT_PURGE_CRON', () => {
+    expect(loadConfig({}).audit).to.deep.equal({ enabled: true, retentionDays: 2190, purgeCron: '0 17 3 * * *' });
+    expect(() => loadConfig({ AUDIT: 'off', NODE_ENV: 'production', AUTH_CLIENTS: 'clients.json' })).to.throw(ConfigError, /AUDIT=off is for local development/);
+    expect(loadConfig({ AUDIT_RETENTION_DAYS: '3650' }).audit.retentionDays).to.equal(3650);
+    let error: unknown;
+    try {
+      loadConfig({ AUDIT_RETENTION_DAYS: 'forever', AUDIT_PURGE_CRON: 'daily' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).to.be.instanceOf(ConfigError);
+    expect((error as ConfigError).problems).to.deep.equal([
+      "Set AUDIT_RETENTION_DAYS to a whole number from 1 to 36500 (got 'forever')",
+      "Set AUDIT_PURGE_CRON to a cron expression such as '0 17 3 * * *' (got 'daily')",
+    ]);
+  });
+
   it('refuses a SQLite synchronous level other than full or normal, naming SQLITE_SYNCHRONOUS', () => {
     expect(() => loadConfig({ SQLITE_SYNCHRONOUS: 'off' })).to.throw(ConfigError, /Set SQLITE_SYNCHRONOUS to full or normal/);
   });

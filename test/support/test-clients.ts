@@ -21,7 +21,7 @@ export const ROLE_SCOPES: Record<Role, string[]> = {
   ehr: ['system/ServiceRequest.crus', 'system/Task.rs', 'system/Appointment.rs', 'system/Coverage.crus', 'system/Communication.rs', 'system/Patient.crus', 'system/Practitioner.crus', 'system/PractitionerRole.crus', 'system/Location.rs', 'system/Organization.crus', 'system/HealthcareService.rs'],
   coordinator: ['system/*.rs', 'system/Task.u', 'system/Appointment.cu'],
   operator: ['system/*.crus'],
-  payer: ['system/Coverage.rs'],
+  payer: ['system/Coverage.rs', 'system/Task.rs'],
 };
 
 export interface TestClient {

@@ -25,6 +25,8 @@ import {
   parseSearchSort,
   type IndexValue,
 } from '../../fhir/search-parameters.js';
+import { currentAuditContext, type AuditRecord, type AuditSearch, type AuditTrail } from '../../ports/audit-trail.js';
+import { insertAuditEvents, purgeAuditEvents, readAuditEvent, searchAuditEvents } from './audit-events.js';
 import type {
   ChairBooking,
   ChairReservation,
@@ -196,6 +198,9 @@ function indexRow(tenant: TenantId, resource: Resource & { id: string }, param: 
 
 /** Reads and writes through one Kysely handle: the root one, or a transaction's. */
 class KyselyResourceAccess implements ResourceWriter {
+  /** The resources this handle created or changed: a transaction's AuditEvents name them. */
+  readonly changes: Array<{ action: 'C' | 'U'; reference: string }> = [];
+
   constructor(
     private readonly db: Kysely<StoreDatabase>,
     private readonly engine: StoreEngine,
@@ -369,6 +374,7 @@ class KyselyResourceAccess implements ResourceWriter {
     }
     await this.db.insertInto('resource_history').values(rows).execute();
     await this.insertIndexRows(stamped.flatMap(({ resource }) => indexRowsOf(tenant, resource)));
+    for (const row of rows) this.changes.push({ action: 'C', reference: `${row.resource_type}/${row.id}` });
     return stamped.map(({ resource }) => resource);
   }
 
@@ -405,6 +411,7 @@ class KyselyResourceAccess implements ResourceWriter {
         if (!(await this.insertCurrent(tenant, stored, 1))) continue;
         await this.insertVersion(tenant, stored, 1);
         await this.writeIndex(tenant, stored.resource, { replace: false });
+        this.changes.push({ action: 'C', reference: `${resourceType}/${id}` });
         return stored.resource;
       }
 
@@ -425,6 +432,7 @@ class KyselyResourceAccess implements ResourceWriter {
       }
       await this.insertVersion(tenant, stored, next);
       await this.writeIndex(tenant, stored.resource, { replace: true });
+      this.changes.push({ action: 'U', reference: `${resourceType}/${id}` });
       return stored.resource;
     }
     throw new OperationOutcomeError(conflict(`${resourceType}/${id} is being changed concurrently; retry`, `${resourceType}.id`));
@@ -635,13 +643,34 @@ class KyselyResourceAccess implements ResourceWriter {
   }
 }
 
+/**
+ * The transaction rule of the audit trail (docs/audit.md): the AuditEvents of a change are written
+ * by the change's own transaction, just before it commits, so a change is never stored without its
+ * record nor a record without its change. Who acts comes from the audit context of the request or
+ * job running the transaction; work outside any context (migrations, test set-up) is not audited.
+ */
+async function recordChanges(trx: Kysely<StoreDatabase>, changes: ReadonlyArray<{ action: 'C' | 'U'; reference: string }>): Promise<void> {
+  const context = currentAuditContext();
+  if (context === undefined || changes.length === 0) return;
+  const recorded = context.clock.now();
+  const agent = context.agent();
+  const records: AuditRecord[] = (['C', 'U'] as const).flatMap((action) => {
+    const changed = changes.filter((change) => change.action === action).map((change) => change.reference);
+    if (changed.length === 0) return [];
+    const entities = [...new Set([...changed, ...context.entities])];
+    return [{ id: context.newId(), recorded, action, subtype: context.subtype, ...(context.operation !== undefined ? { operation: context.operation } : {}), outcome: 0 as const, agent, entities }];
+  });
+  await insertAuditEvents(trx, records);
+  context.changesRecorded += records.length;
+}
+
 /** How busy a connection pool is, and how many waiting requests make it saturated. */
 export interface PoolLoad {
   waiting: number;
   maxWaiting: number;
 }
 
-export class KyselyResourceStore implements ResourceStore, AuthStateStore {
+export class KyselyResourceStore implements ResourceStore, AuthStateStore, AuditTrail {
   readonly engine: StoreEngine;
   readonly #db: Kysely<StoreDatabase>;
   readonly #root: KyselyResourceAccess;
@@ -762,7 +791,34 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore {
     this.#assertUsable();
     const builder = this.#db.transaction();
     const run = this.engine === 'postgresql' ? builder.setIsolationLevel('read committed') : builder;
-    return run.execute((trx) => this.#insideTransaction.run(true, () => work(new KyselyResourceAccess(trx, this.engine))));
+    return run.execute(async (trx) => {
+      const access = new KyselyResourceAccess(trx, this.engine);
+      const result = await this.#insideTransaction.run(true, () => work(access));
+      await recordChanges(trx, access.changes);
+      return result;
+    });
+  }
+
+  // The audit trail (docs/audit.md).
+
+  async recordAuditEvents(records: readonly AuditRecord[]): Promise<void> {
+    this.#assertUsable();
+    await insertAuditEvents(this.#db, records);
+  }
+
+  async searchAuditEvents(search: AuditSearch): Promise<AuditRecord[]> {
+    this.#assertUsable();
+    return searchAuditEvents(this.#db, this.engine, search);
+  }
+
+  async readAuditEvent(id: string): Promise<AuditRecord | undefined> {
+    this.#assertUsable();
+    return readAuditEvent(this.#db, this.engine, id);
+  }
+
+  async purgeAuditEvents(before: Date): Promise<number> {
+    this.#assertUsable();
+    return purgeAuditEvents(this.#db, before);
   }
 
   // The outbox, worker side (outbox.ts explains the claim and why it is race-free).

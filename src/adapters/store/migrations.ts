@@ -303,6 +303,48 @@ function chairBookingsByReferral(): Migration {
   };
 }
 
+/**
+ * The audit trail (issue 10, docs/audit.md): append-only, apart from the retention purge. One row
+ * per AuditEvent with the columns the operator's search filters on, and one row per entity
+ * reference, so `entity=ServiceRequest/123` is an index range scan, not a scan of JSON.
+ */
+function auditEvents(engine: StoreEngine): Migration {
+  const t = columnTypes(engine);
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('id', t.text, (c) => c.primaryKey())
+        .addColumn('recorded', t.text, (c) => c.notNull())
+        .addColumn('agent_who', t.text, (c) => c.notNull())
+        .addColumn('agent_role', t.text, (c) => c.notNull())
+        .addColumn('tenant', t.text)
+        .addColumn('action', t.text, (c) => c.notNull())
+        .addColumn('subtype', t.text, (c) => c.notNull())
+        .addColumn('outcome', t.integer, (c) => c.notNull())
+        // The rest of the record (entities, query names, operation): references and names only.
+        .addColumn('detail', t.json, (c) => c.notNull())
+        .addCheckConstraint('audit_events_action_check', sql`action in ('C', 'R', 'U', 'D', 'E')`)
+        .addCheckConstraint('audit_events_outcome_check', sql`outcome in (0, 4, 8, 12)`)
+        .execute();
+      // Newest first, with the id as tie-breaker (the keyset of the next link); the purge's range.
+      await db.schema.createIndex('audit_events_by_recorded').on('audit_events').columns(['recorded', 'id']).execute();
+      // agent=: one client's events, newest first.
+      await db.schema.createIndex('audit_events_by_agent').on('audit_events').columns(['agent_who', 'recorded', 'id']).execute();
+      await db.schema
+        .createTable('audit_event_entities')
+        .addColumn('event_id', t.text, (c) => c.notNull())
+        .addColumn('reference', t.text, (c) => c.notNull())
+        // Copied from the event so that entity= is answered in time order from this index alone.
+        .addColumn('recorded', t.text, (c) => c.notNull())
+        .addPrimaryKeyConstraint('audit_event_entities_pk', ['event_id', 'reference'])
+        .execute();
+      await db.schema.createIndex('audit_event_entities_by_reference').on('audit_event_entities').columns(['reference', 'recorded', 'event_id']).execute();
+      await db.schema.createIndex('audit_event_entities_by_recorded').on('audit_event_entities').column('recorded').execute();
+    },
+  };
+}
+
 export function migrationProvider(engine: StoreEngine): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
@@ -313,6 +355,7 @@ export function migrationProvider(engine: StoreEngine): MigrationProvider {
         '0004_chair_bookings': chairBookings(engine),
         '0005_auth': auth(engine),
         '0007_search_at_volume': searchAtVolume(),
+        '0008_audit_events': auditEvents(engine),
         '0010_chair_bookings_by_referral': chairBookingsByReferral(),
       };
     },

@@ -129,6 +129,25 @@ export interface UsedAssertionsTable {
   expires_at: string;
 }
 
+/** The audit trail (migration 0008, docs/audit.md): appended, never updated; purged by age. */
+export interface AuditEventsTable {
+  id: string;
+  recorded: string;
+  agent_who: string;
+  agent_role: string;
+  tenant: string | null;
+  action: string;
+  subtype: string;
+  outcome: number;
+  detail: JsonColumn;
+}
+
+export interface AuditEventEntitiesTable {
+  event_id: string;
+  reference: string;
+  recorded: string;
+}
+
 export interface StoreDatabase {
   resources: ResourcesTable;
   resource_history: ResourceHistoryTable;
@@ -140,4 +159,6 @@ export interface StoreDatabase {
   chair_bookings: ChairBookingsTable;
   signing_keys: SigningKeysTable;
   used_assertions: UsedAssertionsTable;
+  audit_events: AuditEventsTable;
+  audit_event_entities: AuditEventEntitiesTable;
 }
