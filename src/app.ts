@@ -45,7 +45,7 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   // Before any route reads a path segment or parameter: both engines then see the same input.
   app.use(refuseForbiddenUrlCharacters((res, outcome) => res.status(400).type('application/fhir+json').send(JSON.stringify(outcome))));
   // The route table decides who may call what, before any handler (src/http/route-table.ts).
-  app.use(authorizeRequests({ service: options.auth, logger: deps.logger, defaultTenant: options.defaultTenant }));
+  app.use(authorizeRequests({ service: options.auth, logger: deps.logger, defaultTenant: options.defaultTenant, directoryTenant: deps.tenancy.directoryTenant }));
   app.use(consoleAssets(options.console));
   // Every route: one per row of the route table, answered by the row's named handler.
   app.use(tableRouter(createRouteHandlers(deps, options)));
