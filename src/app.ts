@@ -51,7 +51,7 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   // The audit trail (docs/audit.md): before authorization, so that refusals are recorded too.
   if (options.audit) app.use(auditRequests({ trail: deps.store, clock: deps.clock, logger: deps.logger }));
   // The route table decides who may call what, before any handler (src/http/route-table.ts).
-  app.use(authorizeRequests({ service: options.auth, logger: deps.logger, defaultTenant: options.defaultTenant }));
+  app.use(authorizeRequests({ service: options.auth, logger: deps.logger, defaultTenant: options.defaultTenant, directoryTenant: deps.tenancy.directoryTenant }));
   app.use(consoleAssets(options.console));
   // Every route: one per row of the route table, answered by the row's named handler.
   app.use(tableRouter(createRouteHandlers(deps, { ...options, taskPayers: (tenant, task) => payersOfReferralTask(deps.store, tenant, task as Task) })));

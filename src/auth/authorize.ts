@@ -4,11 +4,12 @@
  * passes; every other route needs one of the gateway's access tokens, a role the entry allows and
  * the scope it needs. The caller and its tenant come from the token, never from a header:
  * X-Tenant-Id is refused unless the caller is an operator (who may choose a tenant with it) or a
- * payer (whose members are treated in several hospitals). docs/security.md.
+ * payer (whose members are treated in several hospitals), and an operator's write of the
+ * directory goes to the directory (request-tenant.ts). docs/security.md.
  */
 import type { NextFunction, Request, Response } from 'express';
 import type { OperationOutcome } from 'fhir/r4.js';
-import { badRequest, errorIssue, forbidden, methodNotAllowed, notFound, statusOf, unauthorized } from '../fhir/outcomes.js';
+import { errorIssue, forbidden, methodNotAllowed, notFound, statusOf, unauthorized } from '../fhir/outcomes.js';
 import type { Logger } from '../logging/logger.js';
 import { apiSupports, findRoute, rolePermits, ROUTE_TABLE } from '../http/route-table.js';
 import { match } from 'path-to-regexp';
@@ -16,9 +17,9 @@ import type { Caller } from './caller.js';
 import { verifyAccessToken } from './access-tokens.js';
 import { scopesPermit, type Interaction } from './scopes.js';
 import { gatewayUrls, type AuthService } from './token-endpoint.js';
+import { requestTenant, TENANT_HEADER } from './request-tenant.js';
 
 const RESOURCE_TYPE = /^[A-Z][A-Za-z]{1,63}$/;
-const TENANT_HEADER = 'x-tenant-id';
 
 const pathMatchers = ROUTE_TABLE.map((entry) => ({ entry, test: match(entry.path, { decode: false }) }));
 
@@ -40,6 +41,8 @@ export interface AuthorizeOptions {
   service: AuthService | undefined;
   logger: Logger;
   defaultTenant: string;
+  /** The network directory's tenant: an operator's writes of directory types go there (request-tenant.ts). */
+  directoryTenant: string;
 }
 
 export function authorizeRequests(options: AuthorizeOptions) {
@@ -85,15 +88,13 @@ export function authorizeRequests(options: AuthorizeOptions) {
       send(res, notFound(`Path ${req.path}`));
       return;
     }
-    const headerTenant = req.get(TENANT_HEADER);
-    if (caller.role === 'operator' || caller.role === 'payer') {
-      res.locals['tenant'] = headerTenant ?? caller.tenant ?? options.defaultTenant;
-    } else if (headerTenant !== undefined && headerTenant !== caller.tenant) {
-      send(res, badRequest([errorIssue('forbidden', `${TENANT_HEADER} may not name another tenant: the tenant comes from the access token`, TENANT_HEADER)]));
+    const writes = entry.access.kind === 'fhir' && (entry.access.interaction === 'c' || entry.access.interaction === 'u') ? params['type'] : undefined;
+    const tenant = requestTenant({ caller, headerTenant: req.get(TENANT_HEADER), defaultTenant: options.defaultTenant, directoryTenant: options.directoryTenant, ...(writes !== undefined ? { writesType: writes } : {}) });
+    if (tenant.kind === 'refused') {
+      send(res, tenant.outcome);
       return;
-    } else {
-      res.locals['tenant'] = caller.tenant ?? options.defaultTenant;
     }
+    res.locals['tenant'] = tenant.tenant;
     next();
   };
 }

@@ -82,30 +82,50 @@ function consoleHeaders(_req: Request, res: Response, next: NextFunction): void 
 }
 
 export type ProbeResult =
-  | { state: 'up' | 'degraded'; httpStatus: number; latencyMs: number }
+  | { state: 'up'; httpStatus: number; latencyMs: number; fhirVersion: string }
+  | { state: 'degraded'; httpStatus: number; latencyMs: number; problem: string }
   | { state: 'down'; latencyMs: number; problem: string };
 
+/** The FHIR version the gateway speaks to EHRs and payers (https://hl7.org/fhir/R4/versions.html: 4.0.x is R4). */
+const R4_VERSION = /^4\.0(\.\d+)?$/;
+
 /**
- * Whether a FHIR server answers: `GET [base]/metadata` (public by the FHIR specification,
- * https://hl7.org/fhir/R4/http.html#capabilities), without credentials. Any answer below 500 means
- * it is up; 5xx degraded; no answer in time, down.
+ * Whether a FHIR server answers: `GET [base]/metadata`, the capabilities interaction every FHIR
+ * server supports and serves without credentials (https://hl7.org/fhir/R4/http.html#capabilities).
+ * Up means it answered what a FHIR R4 server answers there: 2xx with a CapabilityStatement of FHIR
+ * 4.0.x. Any other answer (a 405 or 404 from something that is not a FHIR server at this base, a
+ * login page, a 401, a 5xx, another FHIR version) is degraded, with the reason; no answer in time, down.
  */
 export async function probeFhirServer(baseUrl: string, options: { timeoutMs: number }): Promise<ProbeResult> {
   const started = performance.now();
+  const elapsed = (): number => Math.round(performance.now() - started);
+  let response: globalThis.Response;
+  let body: unknown;
   try {
-    const response = await fetch(`${baseUrl.replace(/\/+$/, '')}/metadata`, {
+    response = await fetch(`${baseUrl.replace(/\/+$/, '')}/metadata`, {
       headers: { accept: 'application/fhir+json' },
       signal: AbortSignal.timeout(options.timeoutMs),
       redirect: 'manual',
     });
-    await response.body?.cancel();
-    const latencyMs = Math.round(performance.now() - started);
-    return { state: response.status >= 500 ? 'degraded' : 'up', httpStatus: response.status, latencyMs };
+    const text = await response.text();
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
   } catch (error) {
-    const latencyMs = Math.round(performance.now() - started);
     const timedOut = (error as Error).name === 'TimeoutError';
-    return { state: 'down', latencyMs, problem: timedOut ? `No answer within ${options.timeoutMs} ms` : 'Connection failed' };
+    return { state: 'down', latencyMs: elapsed(), problem: timedOut ? `No answer within ${options.timeoutMs} ms` : 'Connection failed' };
   }
+  const latencyMs = elapsed();
+  const httpStatus = response.status;
+  const capability = typeof body === 'object' && body !== null && (body as { resourceType?: unknown }).resourceType === 'CapabilityStatement' ? (body as { fhirVersion?: unknown }) : undefined;
+  const degraded = (problem: string): ProbeResult => ({ state: 'degraded', httpStatus, latencyMs, problem });
+  if (httpStatus >= 500) return degraded(`GET /metadata failed with HTTP ${httpStatus}`);
+  if (httpStatus < 200 || httpStatus > 299 || !capability) return degraded(`GET /metadata answered HTTP ${httpStatus} without a CapabilityStatement: no FHIR server answers at this base URL`);
+  const fhirVersion = typeof capability.fhirVersion === 'string' ? capability.fhirVersion : '';
+  if (!R4_VERSION.test(fhirVersion)) return degraded(`The CapabilityStatement names FHIR ${fhirVersion || '(no version)'}; the gateway speaks FHIR R4 (4.0.1)`);
+  return { state: 'up', httpStatus, latencyMs, fhirVersion };
 }
 
 async function outboxFigures(outbox: OutboxStore, tenant: string): Promise<Record<string, unknown>> {

@@ -7,6 +7,7 @@
  *   POST /fhir/Claim/$submit                        -> PAS response Bundle (ClaimResponse first)
  *   POST /fhir/Claim/$inquire                       -> PAS inquiry response Bundle
  *        (https://hl7.org/fhir/us/davinci-pas/)
+ *   GET  /fhir/metadata                             -> its CapabilityStatement (public, as FHIR has it)
  *
  * The member is the Coverage's `subscriberId`, else its member-number identifier (v2-0203 `MB`),
  * else its first identifier, found in the request: a contained Coverage or the Coverage's logical
@@ -37,6 +38,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
   Bundle,
+  CapabilityStatement,
+  CapabilityStatementRestSecurity,
   Claim,
   ClaimResponse,
   Coverage,
@@ -238,6 +241,12 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
         if (typeof body?.['resourceType'] === 'string') entry.resourceType = body['resourceType'];
         log.push(entry);
       });
+      // The capabilities interaction is public (https://hl7.org/fhir/R4/http.html#capabilities): what
+      // a connection probe reads to tell a FHIR server from anything else answering at this URL.
+      if (req.method === 'GET' && req.path === '/metadata') {
+        send(res, { status: 200, body: capabilityStatement({ baseUrl, security: smart ? 'smart' : options.bearerToken !== undefined ? 'bearer' : 'none' }) });
+        return;
+      }
       if (options.bearerToken !== undefined && req.headers.authorization !== `Bearer ${options.bearerToken}`) {
         send(res, outcome(401, 'login', 'The stand-in payer needs a valid bearer token'));
         return;
@@ -248,7 +257,7 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
         if (!passed) return;
       }
       if (req.method !== 'POST') {
-        send(res, outcome(405, 'not-supported', 'The stand-in payer only takes POSTed operations'));
+        send(res, outcome(405, 'not-supported', 'The stand-in payer only takes POSTed operations (and GET /metadata)'));
         return;
       }
       const answer = handle(req.path, body);
@@ -569,6 +578,52 @@ function memberOf(coverage: Coverage): string | undefined {
   const identifiers = coverage.identifier ?? [];
   const member = identifiers.find((identifier) => identifier.type?.coding?.some((coding) => coding.code === 'MB'));
   return (member ?? identifiers[0])?.value;
+}
+
+/**
+ * What the stand-in payer supports, as its CapabilityStatement (https://hl7.org/fhir/R4/capabilitystatement.html):
+ * FHIR R4, JSON, the eligibility operation of the core specification and Da Vinci PAS's submit and
+ * inquire, and how it authenticates (SMART Backend Services, a fixed bearer token, or none).
+ */
+function capabilityStatement(input: { baseUrl: string; security: 'smart' | 'bearer' | 'none' }): CapabilityStatement {
+  const security: CapabilityStatementRestSecurity | undefined =
+    input.security === 'smart'
+      ? {
+          service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
+          // The token endpoint, as SMART names it (https://hl7.org/fhir/smart-app-launch/conformance.html).
+          extension: [{ url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris', extension: [{ url: 'token', valueUri: `${new URL(input.baseUrl).origin}/auth/token` }] }],
+          description: 'SMART Backend Services: every operation needs an access token from the token endpoint; see .well-known/smart-configuration.',
+        }
+      : input.security === 'bearer'
+        ? { description: 'Every operation needs the bearer token configured for the gateway.' }
+        : undefined;
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: '2026-12-04',
+    kind: 'instance',
+    software: { name: 'infusion-gateway stand-in payer' },
+    implementation: { description: 'A payer to talk to in tests and the sandbox: eligibility and prior authorization decided by rules per member', url: input.baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    implementationGuide: [`${PAS}/ImplementationGuide/hl7.fhir.us.davinci-pas`],
+    rest: [
+      {
+        mode: 'server',
+        ...(security ? { security } : {}),
+        resource: [
+          { type: 'CoverageEligibilityRequest', operation: [{ name: 'submit', definition: 'http://hl7.org/fhir/OperationDefinition/CoverageEligibilityRequest-submit' }] },
+          {
+            type: 'Claim',
+            operation: [
+              { name: 'submit', definition: `${PAS}/OperationDefinition/Claim-submit` },
+              { name: 'inquire', definition: `${PAS}/OperationDefinition/Claim-inquiry` },
+            ],
+          },
+        ],
+      },
+    ],
+  };
 }
 
 function outcome(status: number, code: string, diagnostics: string, expression?: string): Answer {

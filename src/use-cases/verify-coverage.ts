@@ -80,6 +80,8 @@ interface CoverageContext {
   site?: DirectorySite;
   patient?: Patient;
   coverage?: Coverage;
+  /** Where the referral's Coverage was found: contained in the order, stored at the gateway, or read from the EHR. */
+  coverageFoundAt?: ResolvedAt;
   coverageExpression: string;
   ehr?: EhrReferences;
 }
@@ -96,10 +98,11 @@ async function loadContext(deps: GatewayDeps, tenant: TenantId, referralId: stri
   const directory = await deps.sites.current();
   const siteId = parseRelativeReference(serviceRequest.locationReference?.[0]?.reference);
   const site = siteId?.resourceType === 'Location' ? directory.site(siteId.id) : undefined;
-  const resolve = (reference: Reference | undefined): Promise<Resource | undefined> => resolveReference(deps, tenant, serviceRequest, reference);
-  const subject = (await resolve(serviceRequest.subject)) as FhirResource | undefined;
+  const resolve = (reference: Reference | undefined): Promise<Resolved | undefined> => resolveReferenceAt(deps, tenant, serviceRequest, reference);
+  const subject = (await resolve(serviceRequest.subject))?.resource as FhirResource | undefined;
   const insurance = serviceRequest.insurance?.[0];
-  const coverage = (await resolve(insurance)) as FhirResource | undefined;
+  const resolvedCoverage = await resolve(insurance);
+  const coverage = resolvedCoverage?.resource as FhirResource | undefined;
   const containedIndex = (serviceRequest.contained ?? []).findIndex((r) => `#${r.id}` === insurance?.reference);
   return {
     tenant,
@@ -110,10 +113,16 @@ async function loadContext(deps: GatewayDeps, tenant: TenantId, referralId: stri
     directory,
     ...(site ? { site } : {}),
     ...(subject?.resourceType === 'Patient' ? { patient: subject } : {}),
-    ...(coverage?.resourceType === 'Coverage' ? { coverage } : {}),
+    ...(coverage?.resourceType === 'Coverage' && resolvedCoverage ? { coverage, coverageFoundAt: resolvedCoverage.at } : {}),
     coverageExpression: containedIndex >= 0 ? `ServiceRequest.contained[${containedIndex}]` : 'ServiceRequest.insurance[0]',
     ...((row.referral as { ehr?: EhrReferences } | null)?.ehr ? { ehr: (row.referral as { ehr: EhrReferences }).ehr } : {}),
   };
+}
+
+type ResolvedAt = 'contained' | 'gateway' | 'ehr';
+interface Resolved {
+  resource: Resource;
+  at: ResolvedAt;
 }
 
 /**
@@ -121,24 +130,28 @@ async function loadContext(deps: GatewayDeps, tenant: TenantId, referralId: stri
  * tenant's EHR (an order pulled from the EHR points at the EHR's own Patient and Coverage). An
  * EHR that is down fails the step retryably; one that refuses (404) leaves the resource missing.
  */
-async function resolveReference(deps: GatewayDeps, tenant: TenantId, serviceRequest: ServiceRequest, reference: Reference | undefined): Promise<Resource | undefined> {
+async function resolveReferenceAt(deps: GatewayDeps, tenant: TenantId, serviceRequest: ServiceRequest, reference: Reference | undefined): Promise<Resolved | undefined> {
   const key = reference?.reference;
   if (key === undefined) return undefined;
   const contained = findContained(serviceRequest, key);
-  if (contained) return contained;
+  if (contained) return { resource: contained, at: 'contained' };
   const parsed = parseRelativeReference(key);
   if (parsed) {
     const stored = await deps.store.read(visibleTenants(deps.tenancy, tenant, parsed.resourceType), parsed.resourceType, parsed.id);
-    if (stored) return stored;
+    if (stored) return { resource: stored, at: 'gateway' };
   }
   const ehr = deps.ehrFor(tenant);
   if (!ehr) return undefined;
   try {
-    return await ehr.readReference(key);
+    return { resource: await ehr.readReference(key), at: 'ehr' };
   } catch (err) {
     if (err instanceof EhrCallError && !err.retryable) return undefined;
     throw err;
   }
+}
+
+async function resolveReference(deps: GatewayDeps, tenant: TenantId, serviceRequest: ServiceRequest, reference: Reference | undefined): Promise<Resource | undefined> {
+  return (await resolveReferenceAt(deps, tenant, serviceRequest, reference))?.resource;
 }
 
 function diagnosesOf(serviceRequest: ServiceRequest): Coding[] {
@@ -167,6 +180,21 @@ function phoneEvidence(verification: PhoneVerification): Array<{ url: string; [v
   ];
 }
 
+/**
+ * The Coverage this verification is of, linked from the verified Coverage's `source-coverage`
+ * part rather than by sharing its business identifier (Coverage.identifier identifies one record,
+ * https://hl7.org/fhir/R4/coverage-definitions.html#Coverage.identifier): by that identifier, a
+ * logical reference the gateway and the EHR both resolve (https://hl7.org/fhir/R4/references.html#logical),
+ * plus its literal reference when the gateway stores it. A contained Coverage cannot be named
+ * from outside its ServiceRequest; one read from the EHR is the EHR's literal, not the gateway's.
+ */
+function sourceCoverage(context: CoverageContext): Reference[] {
+  const identifier = context.coverage?.identifier?.find((i) => i.system && i.value);
+  const literal = context.coverageFoundAt === 'gateway' ? context.serviceRequest.insurance?.[0]?.reference : undefined;
+  if (!identifier && literal === undefined) return [];
+  return [{ ...(literal !== undefined ? { reference: literal } : {}), type: 'Coverage', ...(identifier ? { identifier } : {}) }];
+}
+
 /** How the coverage was verified: the payer's eligibility answer, or a coordinator's phone call. */
 type VerificationEvidence = { kind: 'eligibility'; requestId: string } | { kind: 'phone'; verification: PhoneVerification };
 
@@ -183,12 +211,16 @@ function verifiedCoverage(context: CoverageContext, input: { now: Date; evidence
     { url: 'in-force', valueBoolean: true },
     ...(context.site ? [{ url: 'in-network-site', valueReference: { reference: `Location/${context.site.locationId}`, display: context.site.name } }] : []),
     { url: 'prior-authorization', valueCode: input.authorization.kind },
+    ...sourceCoverage(context).map((valueReference) => ({ url: 'source-coverage', valueReference })),
   ];
   return {
     ...coverage,
     resourceType: 'Coverage',
     id: `${VERIFIED_COVERAGE_ID_PREFIX}${context.row.id}`,
-    identifier: [...(coverage.identifier ?? []), { system: VERIFIED_COVERAGE_IDENTIFIER_SYSTEM, value: context.row.id }],
+    // Only the gateway's own identifier: the EHR's member Coverage identifies the EHR's record, and a
+    // second resource under it would make the EHR's next conditional create of that Coverage match
+    // two (412), here and at the EHR the record is written back to (docs/write-back.md#the-verified-coverage).
+    identifier: [{ system: VERIFIED_COVERAGE_IDENTIFIER_SYSTEM, value: context.row.id }],
     beneficiary,
     extension: [...(coverage.extension ?? []).filter((e) => e.url !== COVERAGE_VERIFICATION_EXTENSION_URL), { url: COVERAGE_VERIFICATION_EXTENSION_URL, extension: checks as never }],
   };

@@ -140,6 +140,49 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       expect(byOperator.status).to.equal(200);
     });
 
+    it("writes an operator's directory edit to the network's directory whatever tenant it would otherwise work in, and refuses one naming a hospital", async () => {
+      const operator = { role: 'operator' as const };
+      const HOSPITAL_A = { role: 'coordinator' as const, tenant: 'tenant-a' };
+      const inDirectory = { 'x-tenant-id': 'network' };
+      const location = (await fhirFetch(`${fhir}/Location?_count=1&_sort=_id`, { as: operator, headers: inDirectory })).body.entry[0].resource;
+      const copies = async (): Promise<number> => (await fhirFetch(`${fhir}/Location?_id=${location.id}`, { as: { role: 'coordinator', tenant: 'default' } })).body.total;
+      expect(await copies()).to.equal(1);
+
+      // No X-Tenant-Id: the site is updated where it lives (200), not copied into the operator's default tenant (201).
+      const updated = await fhirFetch(`${fhir}/Location/${location.id}`, { method: 'PUT', as: operator, body: { ...location, description: 'reviewed without naming a tenant' } });
+      expect(updated.status, JSON.stringify(updated.body?.issue)).to.equal(200);
+      expect(Number(updated.body.meta.versionId)).to.equal(Number(location.meta.versionId) + 1);
+      const read = await fhirFetch(`${fhir}/Location/${location.id}`, { as: operator, headers: inDirectory });
+      expect(read.body.description).to.equal('reviewed without naming a tenant');
+      expect(await copies()).to.equal(1);
+
+      // A create goes to the directory too: the directory's tenant reads it, and so does every hospital.
+      const name = `Site FHIR endpoint ${randomUUID()}`;
+      const endpoint = { resourceType: 'Endpoint', name, status: 'active', connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' }, payloadType: [{ text: 'FHIR R4' }], address: 'https://site.example/fhir' };
+      const created = await fhirFetch(`${fhir}/Endpoint`, { as: operator, body: endpoint });
+      expect(created.status, JSON.stringify(created.body?.issue)).to.equal(201);
+      expect((await fhirFetch(`${fhir}/Endpoint/${created.body.id}`, { as: operator, headers: inDirectory })).status).to.equal(200);
+      expect((await fhirFetch(`${fhir}/Endpoint/${created.body.id}`, { as: HOSPITAL_A })).status).to.equal(200);
+
+      // Naming a hospital for a directory write is a contradiction: refused, with where the resource belongs, nothing stored.
+      for (const [method, url, body] of [
+        ['PUT', `${fhir}/Location/${location.id}`, { ...read.body, description: 'meant for a hospital' }],
+        ['POST', `${fhir}/Endpoint`, endpoint],
+      ] as const) {
+        const refused = await fhirFetch(url, { method, as: operator, headers: { 'x-tenant-id': 'tenant-a' }, body });
+        expect(refused.status, `${method} ${url}`).to.equal(400);
+        expect(refused.body.resourceType).to.equal('OperationOutcome');
+        expect(refused.body.issue[0].expression).to.deep.equal(['x-tenant-id']);
+        expect(refused.body.issue[0].diagnostics).to.contain("network's directory (tenant 'network')");
+      }
+      const after = await fhirFetch(`${fhir}/Location/${location.id}`, { as: operator, headers: inDirectory });
+      expect(after.body.meta.versionId).to.equal(read.body.meta.versionId);
+      expect(await copies()).to.equal(1);
+      expect((await fhirFetch(`${fhir}/Endpoint?name=${encodeURIComponent(name)}`, { as: HOSPITAL_A })).body.total).to.equal(1);
+      // Reads still work in any tenant an operator names: only writes of the directory are its.
+      expect((await fhirFetch(`${fhir}/Location/${location.id}`, { as: operator, headers: { 'x-tenant-id': 'tenant-a' } })).status).to.equal(200);
+    });
+
     it("shows a payer its own members' Coverage only: another payer's is not found, and left out of searches", async () => {
       const coverageOf = async (drug: string): Promise<string> => {
         const bundle = await fhirFetch(`${fhir}`, { as: EHR_A, body: readFixture(`referrals/${drug}/transaction-bundle.json`) });

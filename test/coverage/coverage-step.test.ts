@@ -20,6 +20,7 @@ const COVERAGE_ISSUE = 'https://fhir.infusion-gateway.example/CodeSystem/coverag
 const DOCUMENTATION = 'https://fhir.infusion-gateway.example/CodeSystem/documentation-requirement';
 const CRD_COVERAGE_INFORMATION = 'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
 const VERIFIED_COVERAGE_ID = 'https://fhir.infusion-gateway.example/verified-coverage-id';
+const VERIFICATION = 'https://fhir.infusion-gateway.example/StructureDefinition/coverage-verification';
 const DOCUMENTS: Record<string, string[]> = {
   infliximab: ['prior-treatment-failure', 'tb-screening', 'hepatitis-b-screening', 'current-weight'],
   'immune-globulin-iv': ['diagnosis-confirmation', 'current-weight', 'igg-trough-level'],
@@ -134,6 +135,11 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
     const value = verified.body.identifier.find((x: any) => x.system === VERIFIED_COVERAGE_ID).value;
     const inEhr = (await allInEhr(ehr.baseUrl, 'Coverage')).filter((c) => c.identifier?.some((i: any) => i.system === VERIFIED_COVERAGE_ID && i.value === value));
     expect(inEhr).to.have.length(1);
+    // At the EHR too it is the gateway's record, not a second Coverage under the member's identifier: the
+    // Coverage it verified (contained in the order here) is named by that identifier, a logical reference.
+    expect(inEhr[0].identifier.map((i: any) => i.system)).to.deep.equal([VERIFIED_COVERAGE_ID]);
+    const source = inEhr[0].extension.find((e: any) => e.url === VERIFICATION).extension.find((e: any) => e.url === 'source-coverage');
+    expect(source.valueReference).to.deep.equal({ type: 'Coverage', identifier: body.contained.find((r: any) => r.resourceType === 'Coverage').identifier[0] });
   });
 
   it('stops an expired coverage before asking the payer', async () => {

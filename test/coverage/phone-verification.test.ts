@@ -6,11 +6,29 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
+import { withFreshOrderNumbers } from '../../src/cli/fixture-cases.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { businessStatusOf, fhirFetch, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
 
 const TYPES = 'https://fhir.infusion-gateway.example/CodeSystem/task-parameter-type';
 const VERIFICATION = 'https://fhir.infusion-gateway.example/StructureDefinition/coverage-verification';
+const VERIFIED_COVERAGE_ID = 'https://fhir.infusion-gateway.example/verified-coverage-id';
+const MEMBER_ID = 'https://cumberland-health.example/member-id';
+
+/** The infliximab referral as a transaction of conditional creates, for a member of its own (Coverage identifier and ifNoneExist). */
+function transactionForMember(memberId: string, orderSuffix: string): any {
+  const bundle = withFreshOrderNumbers(readFixture('referrals/infliximab/transaction-bundle.json'), orderSuffix) as any;
+  const entry = bundle.entry.find((e: any) => e.resource.resourceType === 'Coverage');
+  entry.resource.identifier[0].value = memberId;
+  entry.resource.subscriberId = memberId;
+  entry.request.ifNoneExist = `identifier=${MEMBER_ID}|${memberId}`;
+  return bundle;
+}
+
+const locationOf = (response: any, type: string): string => {
+  const entry = response.entry.find((e: any) => e.response.location.startsWith(`${type}/`));
+  return entry.response.location.split('/_history')[0];
+};
 
 const outputOf = (task: any, code: string): any => (task.output ?? []).find((o: any) => o.type.coding.some((c: any) => c.system === TYPES && c.code === code));
 
@@ -114,6 +132,43 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect(again.body.issue[0].expression).to.deep.equal(['Task.businessStatus']);
       const unknown = await fhirFetch(`${fhir}/Task/no-such-task/$record-verification`, { body: verification({ ...CALL, outcome: { valueCode: 'covered' } }) });
       expect(unknown.status).to.equal(404);
+    });
+
+    it("accepts the EHR's re-sent referral and a new order for a member whose Coverage was verified: the verified Coverage is the gateway's own record, linked to the one it verified", async () => {
+      const memberId = `CHP${randomUUID().slice(0, 8).toUpperCase()}`;
+      const orderSuffix = `resend-${randomUUID()}`;
+      const first = await fhirFetch(fhir, { body: transactionForMember(memberId, orderSuffix) });
+      expect(first.status, JSON.stringify(first.body?.issue)).to.equal(200);
+      const memberCoverage = locationOf(first.body, 'Coverage');
+      const serviceRequest = locationOf(first.body, 'ServiceRequest');
+      const taskId = (await fhirFetch(`${fhir}/Task?focus=${serviceRequest}`)).body.entry[0].resource.id;
+      const recorded = await fhirFetch(`${fhir}/Task/${taskId}/$record-verification`, { body: verification({ ...CALL, outcome: { valueCode: 'covered' } }) });
+      expect(recorded.status, JSON.stringify(recorded.body?.issue)).to.equal(200);
+
+      // The verified Coverage carries the gateway's identifier only, and names the member's Coverage in its verification.
+      const verified = (await fhirFetch(`${fhir}/${outputOf(recorded.body, 'verified-coverage').valueReference.reference}`)).body;
+      expect(verified.identifier.map((i: any) => i.system)).to.deep.equal([VERIFIED_COVERAGE_ID]);
+      expect(verified.subscriberId).to.equal(memberId);
+      const source = verified.extension.find((e: any) => e.url === VERIFICATION).extension.find((e: any) => e.url === 'source-coverage');
+      expect(source.valueReference.reference).to.equal(memberCoverage);
+      expect(source.valueReference.type).to.equal('Coverage');
+      expect(source.valueReference.identifier).to.deep.include({ system: MEMBER_ID, value: memberId });
+      expect((await fhirFetch(`${fhir}/${memberCoverage}`)).status).to.equal(200);
+      const byMemberId = await fhirFetch(`${fhir}/Coverage?identifier=${encodeURIComponent(`${MEMBER_ID}|${memberId}`)}`);
+      expect(byMemberId.body.entry.map((e: any) => `Coverage/${e.resource.id}`)).to.deep.equal([memberCoverage]);
+
+      // The same transaction again (an EHR's retry): every conditional create finds what the first made.
+      const resent = await fhirFetch(fhir, { body: transactionForMember(memberId, orderSuffix) });
+      expect(resent.status, JSON.stringify(resent.body?.issue)).to.equal(200);
+      expect(resent.body.entry.map((e: any) => e.response.status)).to.deep.equal(first.body.entry.map(() => '200 OK'));
+      expect(locationOf(resent.body, 'Coverage')).to.equal(memberCoverage);
+      expect(locationOf(resent.body, 'ServiceRequest')).to.equal(serviceRequest);
+
+      // A new order for the same member: a new referral on the Coverage the EHR sent before.
+      const next = await fhirFetch(fhir, { body: transactionForMember(memberId, `next-${randomUUID()}`) });
+      expect(next.status, JSON.stringify(next.body?.issue)).to.equal(200);
+      expect(locationOf(next.body, 'Coverage')).to.equal(memberCoverage);
+      expect(locationOf(next.body, 'ServiceRequest')).to.not.equal(serviceRequest);
     });
 
     it('publishes the operation in the CapabilityStatement and as an OperationDefinition', async () => {

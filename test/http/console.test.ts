@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import express from 'express';
-import { consoleRoutes } from '../../src/http/console-routes.js';
+import { consoleRoutes, probeFhirServer } from '../../src/http/console-routes.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
 import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
@@ -156,6 +156,7 @@ describe('connection health for operators (GET /admin/connections)', function ()
   let payer: StandInPayer;
   let gateway: RunningGateway;
   let closedPort: number;
+  let notFhir: { server: Server; url: string };
 
   before(async function () {
     ehr = await startStandInEhr();
@@ -163,6 +164,19 @@ describe('connection health for operators (GET /admin/connections)', function ()
     const { server, url } = await listen(createServer());
     closedPort = Number(new URL(url).port);
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Something answering at a base URL that is not an R4 FHIR server's, each way it can happen.
+    notFhir = await listen(
+      createServer((req, res) => {
+        const answers: Record<string, [number, string, string]> = {
+          '/405/metadata': [405, 'application/fhir+json', JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported' }] })],
+          '/html/metadata': [200, 'text/html', '<html><body>Sign in</body></html>'],
+          '/r5/metadata': [200, 'application/fhir+json', JSON.stringify({ resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '5.0.0' })],
+          '/locked/metadata': [401, 'application/fhir+json', JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] })],
+        };
+        const [status, type, body] = answers[req.url ?? ''] ?? [404, 'text/plain', 'no'];
+        res.writeHead(status, { 'content-type': type }).end(body);
+      }),
+    );
     gateway = await startGateway({
       background: true,
       env: {
@@ -170,6 +184,7 @@ describe('connection health for operators (GET /admin/connections)', function ()
         PAYER_CONNECTIONS: JSON.stringify([
           { payer: 'payer-cumberland', baseUrl: payer.baseUrl },
           { payer: 'payer-sonoran', baseUrl: `http://127.0.0.1:${closedPort}/fhir` },
+          { payer: 'payer-peachtree', baseUrl: `${notFhir.url}/405` },
         ]),
       },
     });
@@ -178,16 +193,49 @@ describe('connection health for operators (GET /admin/connections)', function ()
     await gateway.stop();
     await payer.stop();
     await ehr.stop();
+    await new Promise<void>((resolve) => notFhir.server.close(() => resolve()));
   });
 
-  it('probes each EHR and payer: answering, or unreachable, with the time it took', async function () {
+  it('probes each EHR and payer: answering, failing or unreachable, with the time it took', async function () {
     const response = await fhirFetch(`${gateway.baseUrl}/admin/connections`);
     expect(response.status).to.equal(200);
     const byId = new Map(response.body.connections.map((c: any) => [`${c.kind}:${c.id}`, c]));
-    expect((byId.get('ehr:default') as any).probe).to.include({ state: 'up', httpStatus: 200 });
-    expect((byId.get('payer:payer-cumberland') as any).probe.state).to.equal('up');
+    expect((byId.get('ehr:default') as any).probe).to.include({ state: 'up', httpStatus: 200, fhirVersion: '4.0.1' });
+    expect((byId.get('payer:payer-cumberland') as any).probe).to.include({ state: 'up', httpStatus: 200, fhirVersion: '4.0.1' });
     expect((byId.get('payer:payer-cumberland') as any).name).to.equal('Cumberland Health Plan');
     expect((byId.get('payer:payer-sonoran') as any).probe).to.include({ state: 'down', problem: 'Connection failed' });
+    // A 405 at /metadata is something answering, not a FHIR server: not up.
+    const peachtree = (byId.get('payer:payer-peachtree') as any).probe;
+    expect(peachtree).to.include({ state: 'degraded', httpStatus: 405 });
+    expect(peachtree.problem).to.contain('without a CapabilityStatement');
+  });
+
+  it('counts only a FHIR R4 CapabilityStatement at /metadata as up', async function () {
+    const probe = (base: string): Promise<any> => probeFhirServer(base, { timeoutMs: 3000 });
+    expect(await probe(`${notFhir.url}/html`)).to.include({ state: 'degraded', httpStatus: 200 });
+    expect(await probe(`${notFhir.url}/locked`)).to.include({ state: 'degraded', httpStatus: 401 });
+    expect(await probe(`${notFhir.url}/nothing`)).to.include({ state: 'degraded', httpStatus: 404 });
+    const r5 = await probe(`${notFhir.url}/r5`);
+    expect(r5).to.include({ state: 'degraded', httpStatus: 200 });
+    expect(r5.problem).to.contain('FHIR 5.0.0');
+    expect(await probe(payer.baseUrl)).to.include({ state: 'up', fhirVersion: '4.0.1' });
+  });
+
+  it("has the stand-in payer name what it supports at /metadata, without credentials, while its operations still need them", async function () {
+    const guarded = await startStandInPayer({ defaultRule: {}, bearerToken: 'payer-secret' });
+    try {
+      const metadata = await fetch(`${guarded.baseUrl}/metadata`, { headers: { accept: 'application/fhir+json' } });
+      expect(metadata.status).to.equal(200);
+      const statement = (await metadata.json()) as any;
+      expect(statement).to.include({ resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '4.0.1' });
+      const operations = statement.rest[0].resource.map((r: any) => `${r.type}/$${r.operation.map((o: any) => o.name).join(',$')}`);
+      expect(operations).to.deep.equal(['CoverageEligibilityRequest/$submit', 'Claim/$submit,$inquire']);
+      expect(statement.rest[0].security.description).to.contain('bearer token');
+      const unauthenticated = await fetch(`${guarded.baseUrl}/Claim/$submit`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: '{}' });
+      expect(unauthenticated.status).to.equal(401);
+    } finally {
+      await guarded.stop();
+    }
   });
 
   it("shows the outbox behind an EHR: what waits, what died and why it waits", async function () {

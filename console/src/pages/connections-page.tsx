@@ -10,7 +10,8 @@ interface Connection {
   name?: string;
   baseUrl: string;
   poll?: boolean;
-  probe: { state: 'up' | 'degraded' | 'down'; httpStatus?: number; latencyMs: number; problem?: string };
+  /** Up: a FHIR R4 CapabilityStatement at /metadata; degraded: an answer that is not one (the problem says why); down: no answer. */
+  probe: { state: 'up' | 'degraded' | 'down'; httpStatus?: number; latencyMs: number; problem?: string; fhirVersion?: string };
   outbox?: { pending: number; dead: number; delivered: number; oldestPendingSince?: string; oldestPendingAttempts?: number; lastError?: OperationOutcome; lastDeliveredAt?: string };
 }
 
@@ -26,7 +27,9 @@ function ConnectionCard(props: { connection: Connection }): JSX.Element {
       <p>
         <span class={`state state-${c.probe.state}`}>{STATE_LABEL[c.probe.state]}</span>{' '}
         {c.probe.httpStatus !== undefined ? `HTTP ${c.probe.httpStatus}` : c.probe.problem} in {c.probe.latencyMs} ms
+        {c.probe.fhirVersion !== undefined ? `, FHIR ${c.probe.fhirVersion}` : ''}
       </p>
+      {c.probe.httpStatus !== undefined && c.probe.problem !== undefined && <p>{c.probe.problem}</p>}
       <p class="muted">{c.baseUrl}</p>
       {c.outbox && (
         <dl class="facts">
