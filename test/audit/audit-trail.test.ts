@@ -5,7 +5,13 @@
  * operators search; unknown parameters are refused with their expression.
  */
 import { expect } from 'chai';
+import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { TEST_DATABASE_URL } from '../support/postgres.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { businessStatusOf, fhirFetch, movableClock, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
 import { purgeExpiredAuditEvents } from '../../src/use-cases/purge-audit-trail.js';
@@ -196,6 +202,39 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect(kept[0].recorded).to.equal('2026-02-10T12:00:00.000Z');
       const purges = await auditEventsOnceThere(fhir, 'agent=infusion-gateway', (found) => found.some((e) => e.action === 'D'));
       expect(purges.find((e) => e.action === 'D').subtype[0].code).to.equal('audit-retention');
+    });
+
+    it('is append-only in the database: an UPDATE of either table is refused, whoever sends it', async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-append-only-'));
+      const sqliteFile = path.join(dir, 'gateway.sqlite');
+      gw = await startGateway({ engine, sqliteFile });
+      const fhir = `${gw.baseUrl}/fhir`;
+      await fhirFetch(`${fhir}/Task/append-only`, { as: COORDINATOR });
+      await auditEventsOnceThere(fhir, 'entity=Task/append-only', (found) => found.length === 1);
+      const statements = ["update audit_events set agent_who = 'someone-else'", "update audit_event_entities set reference = 'Task/other'"];
+      if (engine === 'postgres') {
+        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+        await client.connect();
+        try {
+          await client.query(`set search_path to "${gw.postgresSchema!}"`);
+          for (const statement of statements) {
+            const refused = await client.query(statement).then(() => undefined, (error: Error) => error.message);
+            expect(refused, statement).to.match(/append-only/);
+          }
+        } finally {
+          await client.end();
+        }
+      } else {
+        const db = new Database(sqliteFile);
+        try {
+          for (const statement of statements) expect(() => db.prepare(statement).run(), statement).to.throw(/append-only/);
+        } finally {
+          db.close();
+        }
+      }
+      const still = await auditEvents(fhir, 'entity=Task/append-only');
+      expect(still[0].agent[0].who.identifier.value).to.equal(clientIdOf('coordinator', 'default'));
+      await rm(dir, { recursive: true, force: true });
     });
 
     it('computes the cutoff from the clock it is given', async () => {
