@@ -158,6 +158,10 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
         expect(answer.status, caller.role).to.equal(403);
       }
       expect((await fhirFetch(`${fhir}/AuditEvent`, { as: 'anonymous' })).status).to.equal(401);
+      const metadata = await fhirFetch(`${fhir}/metadata`, { as: 'anonymous' });
+      const declared = metadata.body.rest[0].resource.find((r: any) => r.type === 'AuditEvent');
+      expect(declared.interaction.map((i: any) => i.code)).to.deep.equal(['read', 'search-type']);
+      expect(declared.searchParam.map((p: any) => p.name)).to.deep.equal(['agent', 'entity', 'date']);
       const refused = await fhirFetch(`${fhir}/AuditEvent?name=Smith&entity=not%20a%20reference&date=yesterday`, { as: OPERATOR });
       expect(refused.status).to.equal(400);
       expect(refused.body.issue.map((i: any) => i.expression[0]).sort()).to.deep.equal(['date', 'entity', 'name']);
