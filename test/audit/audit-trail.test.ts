@@ -19,6 +19,7 @@ import { phiMarkers } from '../support/phi.js';
 import { payerConnections } from '../support/referral-flow.js';
 import { startStandInPayer, type StandInPayer } from '../support/stand-in-payer.js';
 import { clientIdOf } from '../support/test-clients.js';
+import { demoHookAuthorization } from '../support/cds-client.js';
 
 const OPERATOR = { role: 'operator' as const };
 const COORDINATOR = { role: 'coordinator' as const, tenant: 'default' };
@@ -150,6 +151,20 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect(failure.action).to.equal('C');
       const stored = await fhirFetch(`${fhir}/ServiceRequest?identifier=${encodeURIComponent(orderNumber)}`, { as: { role: 'ehr', tenant: 'tenant-a' } });
       expect(stored.body.entry ?? []).to.deep.equal([]);
+    });
+
+    it('records a CDS Hooks call with the EHR issuer as agent and the patient by reference; an unsigned call as refused', async () => {
+      const serviceUrl = `${gw.baseUrl}/cds-services/infusion-site-check`;
+      const answer = await fhirFetch(serviceUrl, { body: readFixture('cds-hooks/order-sign-misroute.json'), headers: await demoHookAuthorization(serviceUrl) });
+      expect(answer.status).to.equal(200);
+      const events = await auditEventsOnceThere(fhir, 'entity=Patient/cds-patient-ms', (found) => found.length === 1);
+      expect(events[0].agent[0].role[0].coding[0].code).to.equal('cds-client');
+      expect(events[0].subtype.map((s: any) => s.code)).to.deep.equal(['operation', 'POST /cds-services/:id']);
+      expect(events[0].outcome).to.equal('0');
+      const unsigned = await fhirFetch(serviceUrl, { body: readFixture('cds-hooks/order-sign-good.json'), as: 'anonymous' });
+      expect(unsigned.status).to.equal(401);
+      const refused = await auditEventsOnceThere(fhir, 'agent=anonymous', (found) => found.some((e) => e.subtype[1]?.code === 'POST /cds-services/:id'));
+      expect(refused.find((e) => e.subtype[1]?.code === 'POST /cds-services/:id').outcome).to.equal('4');
     });
 
     it('lets operators alone search, and refuses unknown parameters with their expression', async () => {
