@@ -64,8 +64,19 @@ export function auditedInteraction(entry: RouteEntry, params: Record<string, str
   return { ...base, action: 'E', subtype: 'search-type', ...(resourceType !== undefined ? { query: { resourceType, parameterNames } } : {}) };
 }
 
+/** CDS Hooks calls are public in the route table (their own JWT is checked by the CDS Hooks routes) but read PHI. */
+const CDS_HOOK_ROUTES = new Set(['/cds-services/:id', '/cds-services/:id/feedback']);
+
+/** The patient a CDS Hooks call is about (`context.patientId`, an id), as a reference. */
+function cdsPatient(body: unknown): string[] {
+  const patientId = (body as { context?: { patientId?: unknown } } | undefined)?.context?.patientId;
+  return typeof patientId === 'string' && /^[A-Za-z0-9\-.]{1,64}$/.test(patientId) ? [`Patient/${patientId}`] : [];
+}
+
 function agentOf(res: Response): AuditAgent {
   const caller = res.locals['caller'] as Caller | undefined;
+  const cdsClient = res.locals['cdsClientIssuer'];
+  if (caller === undefined && typeof cdsClient === 'string') return { who: cdsClient, role: 'cds-client' };
   if (caller === undefined) return { who: 'anonymous', role: 'none' };
   const tenant = typeof res.locals['tenant'] === 'string' ? (res.locals['tenant'] as string) : caller.tenant;
   return { who: caller.clientId, role: caller.role, ...(tenant !== undefined ? { tenant } : {}) };
@@ -80,7 +91,8 @@ export interface AuditRequestOptions {
 export function auditRequests(options: AuditRequestOptions) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const found = findRoute(req.method, req.path);
-    if (found === undefined || found.entry.access.kind === 'public') {
+    const cdsHook = found !== undefined && found.entry.method === 'POST' && CDS_HOOK_ROUTES.has(found.entry.path);
+    if (found === undefined || (found.entry.access.kind === 'public' && !cdsHook)) {
       next();
       return;
     }
@@ -111,7 +123,7 @@ export function auditRequests(options: AuditRequestOptions) {
         outcome: auditOutcomeOf(res.statusCode),
         ...(res.statusCode >= 400 ? { outcomeDescription: `HTTP ${res.statusCode}` } : {}),
         agent: agentOf(res),
-        entities: interaction.entities,
+        entities: cdsHook ? [...interaction.entities, ...cdsPatient(req.body)] : interaction.entities,
         ...(interaction.query ? { query: interaction.query } : {}),
       };
       options.trail.recordAuditEvents([record]).catch((error: unknown) => {

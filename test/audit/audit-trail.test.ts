@@ -5,7 +5,13 @@
  * operators search; unknown parameters are refused with their expression.
  */
 import { expect } from 'chai';
+import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { TEST_DATABASE_URL } from '../support/postgres.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { businessStatusOf, fhirFetch, movableClock, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
 import { purgeExpiredAuditEvents } from '../../src/use-cases/purge-audit-trail.js';
@@ -13,6 +19,7 @@ import { phiMarkers } from '../support/phi.js';
 import { payerConnections } from '../support/referral-flow.js';
 import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import { clientIdOf } from '../support/test-clients.js';
+import { demoHookAuthorization } from '../support/cds-client.js';
 
 const OPERATOR = { role: 'operator' as const };
 const COORDINATOR = { role: 'coordinator' as const, tenant: 'default' };
@@ -146,12 +153,30 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect(stored.body.entry ?? []).to.deep.equal([]);
     });
 
+    it('records a CDS Hooks call with the EHR issuer as agent and the patient by reference; an unsigned call as refused', async () => {
+      const serviceUrl = `${gw.baseUrl}/cds-services/infusion-site-check`;
+      const answer = await fhirFetch(serviceUrl, { body: readFixture('cds-hooks/order-sign-misroute.json'), headers: await demoHookAuthorization(serviceUrl) });
+      expect(answer.status).to.equal(200);
+      const events = await auditEventsOnceThere(fhir, 'entity=Patient/cds-patient-ms', (found) => found.length === 1);
+      expect(events[0].agent[0].role[0].coding[0].code).to.equal('cds-client');
+      expect(events[0].subtype.map((s: any) => s.code)).to.deep.equal(['operation', 'POST /cds-services/:id']);
+      expect(events[0].outcome).to.equal('0');
+      const unsigned = await fhirFetch(serviceUrl, { body: readFixture('cds-hooks/order-sign-good.json'), as: 'anonymous' });
+      expect(unsigned.status).to.equal(401);
+      const refused = await auditEventsOnceThere(fhir, 'agent=anonymous', (found) => found.some((e) => e.subtype[1]?.code === 'POST /cds-services/:id'));
+      expect(refused.find((e) => e.subtype[1]?.code === 'POST /cds-services/:id').outcome).to.equal('4');
+    });
+
     it('lets operators alone search, and refuses unknown parameters with their expression', async () => {
       for (const caller of [EHR, COORDINATOR, { role: 'payer' as const, payer: 'payer-sonoran' }]) {
         const answer = await fhirFetch(`${fhir}/AuditEvent`, { as: caller });
         expect(answer.status, caller.role).to.equal(403);
       }
       expect((await fhirFetch(`${fhir}/AuditEvent`, { as: 'anonymous' })).status).to.equal(401);
+      const metadata = await fhirFetch(`${fhir}/metadata`, { as: 'anonymous' });
+      const declared = metadata.body.rest[0].resource.find((r: any) => r.type === 'AuditEvent');
+      expect(declared.interaction.map((i: any) => i.code)).to.deep.equal(['read', 'search-type']);
+      expect(declared.searchParam.map((p: any) => p.name)).to.deep.equal(['agent', 'entity', 'date']);
       const refused = await fhirFetch(`${fhir}/AuditEvent?name=Smith&entity=not%20a%20reference&date=yesterday`, { as: OPERATOR });
       expect(refused.status).to.equal(400);
       expect(refused.body.issue.map((i: any) => i.expression[0]).sort()).to.deep.equal(['date', 'entity', 'name']);
@@ -196,6 +221,39 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect(kept[0].recorded).to.equal('2026-02-10T12:00:00.000Z');
       const purges = await auditEventsOnceThere(fhir, 'agent=infusion-gateway', (found) => found.some((e) => e.action === 'D'));
       expect(purges.find((e) => e.action === 'D').subtype[0].code).to.equal('audit-retention');
+    });
+
+    it('is append-only in the database: an UPDATE of either table is refused, whoever sends it', async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'audit-append-only-'));
+      const sqliteFile = path.join(dir, 'gateway.sqlite');
+      gw = await startGateway({ engine, sqliteFile });
+      const fhir = `${gw.baseUrl}/fhir`;
+      await fhirFetch(`${fhir}/Task/append-only`, { as: COORDINATOR });
+      await auditEventsOnceThere(fhir, 'entity=Task/append-only', (found) => found.length === 1);
+      const statements = ["update audit_events set agent_who = 'someone-else'", "update audit_event_entities set reference = 'Task/other'"];
+      if (engine === 'postgres') {
+        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+        await client.connect();
+        try {
+          await client.query(`set search_path to "${gw.postgresSchema!}"`);
+          for (const statement of statements) {
+            const refused = await client.query(statement).then(() => undefined, (error: Error) => error.message);
+            expect(refused, statement).to.match(/append-only/);
+          }
+        } finally {
+          await client.end();
+        }
+      } else {
+        const db = new Database(sqliteFile);
+        try {
+          for (const statement of statements) expect(() => db.prepare(statement).run(), statement).to.throw(/append-only/);
+        } finally {
+          db.close();
+        }
+      }
+      const still = await auditEvents(fhir, 'entity=Task/append-only');
+      expect(still[0].agent[0].who.identifier.value).to.equal(clientIdOf('coordinator', 'default'));
+      await rm(dir, { recursive: true, force: true });
     });
 
     it('computes the cutoff from the clock it is given', async () => {

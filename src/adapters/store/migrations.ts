@@ -339,6 +339,16 @@ function auditEvents(engine: StoreEngine): Migration {
         .addColumn('recorded', t.text, (c) => c.notNull())
         .addPrimaryKeyConstraint('audit_event_entities_pk', ['event_id', 'reference'])
         .execute();
+      // Append-only in the database itself, not only by the code's habit: an UPDATE of either table
+      // is refused whoever sends it; DELETE stays for the retention purge.
+      for (const table of ['audit_events', 'audit_event_entities']) {
+        if (engine === 'postgresql') {
+          await sql`create function ${sql.raw(`${table}_append_only`)}() returns trigger language plpgsql as $$ begin raise exception '${sql.raw(table)} is append-only'; end $$`.execute(db);
+          await sql`create trigger ${sql.raw(`${table}_no_update`)} before update on ${sql.table(table)} for each row execute function ${sql.raw(`${table}_append_only`)}()`.execute(db);
+        } else {
+          await sql`create trigger ${sql.raw(`${table}_no_update`)} before update on ${sql.table(table)} begin select raise(abort, '${sql.raw(table)} is append-only'); end`.execute(db);
+        }
+      }
       await db.schema.createIndex('audit_event_entities_by_reference').on('audit_event_entities').columns(['reference', 'recorded', 'event_id']).execute();
       await db.schema.createIndex('audit_event_entities_by_recorded').on('audit_event_entities').column('recorded').execute();
     },
