@@ -66,6 +66,8 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   // The route table decides who may call what, before any handler (src/http/route-table.ts).
   app.use(authorizeRequests({ service: options.auth, logger: deps.logger, defaultTenant: options.defaultTenant }));
   if (options.auth) app.use(smartRoutes(options.auth));
+  // DEMO ONLY (never in production): the people `npm start` and the sandbox sign in with.
+  if (options.auth?.demoIdentityProvider) app.use(options.auth.demoIdentityProvider.path, options.auth.demoIdentityProvider.router);
   app.use(consoleRoutes(deps, { ...options.console, body: { bodyLimitBytes: options.bodyLimitBytes, jsonMaxDepth: options.jsonMaxDepth } }));
   app.use(
     apiDocsRoutes({

@@ -12,6 +12,8 @@ import type { Clock } from '../ports/clock.js';
 import { issueAccessToken } from './access-tokens.js';
 import type { ClientRegistry } from './client-registry.js';
 import { grantScopes } from './scopes.js';
+import type { TrustedIssuer } from './trusted-issuers.js';
+import type { DemoIdentityProvider } from './demo-identity-provider.js';
 import { SIGNING_ALGORITHMS, type SigningKeys } from './signing-keys.js';
 
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -27,6 +29,10 @@ export interface AuthService {
   tokenLifetimeSeconds: number;
   /** PUBLIC_BASE_URL (the FHIR base as clients see it), when configured. */
   publicBaseUrl?: string;
+  /** Identity providers whose people's tokens are accepted too (AUTH_TRUSTED_ISSUERS, or the demo one). */
+  trustedIssuers: readonly TrustedIssuer[];
+  /** DEMO ONLY: the embedded identity provider, when it runs (never in production). */
+  demoIdentityProvider?: DemoIdentityProvider;
 }
 
 /** This gateway's URLs as the caller sees them: from PUBLIC_BASE_URL, else from the request's Host. */

@@ -49,6 +49,12 @@ export interface ConsoleRouteOptions {
   refreshSeconds?: number;
   /** The FHIR JSON body limits, for $network-metrics invoked with POST. */
   body: { bodyLimitBytes: number; jsonMaxDepth: number };
+  /**
+   * Where people sign in (OpenID Connect, authorization code with PKCE): the identity provider's
+   * issuer (the demo one's depends on the origin the gateway is reached at) and the console's
+   * client id there. Absent: no sign-in page (AUTH=off, or a pasted token only).
+   */
+  signIn?: { issuerAt(gatewayOrigin: string): string; clientId: string; scope: string; demo: boolean };
 }
 
 export interface ConsoleDeps {
@@ -71,17 +77,26 @@ function sendOutcome(res: Response, outcome: OperationOutcome): void {
  * everything), no framing, no referrer (a URL never leaves the page), no caching of index.html
  * (a new build is picked up at once; the hashed assets are cached for good).
  */
-function consoleHeaders(_req: Request, res: Response, next: NextFunction): void {
-  res.setHeader(
-    'Content-Security-Policy',
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-  );
+function consoleHeaders(connectTo: readonly string[]) {
+  // The identity provider's origin, when it is another: the console reads its discovery document
+  // and redeems the code at its token endpoint (https://openid.net/specs/openid-connect-discovery-1_0.html).
+  const connectSrc = ["'self'", ...connectTo].join(' ');
+  return (_req: Request, res: Response, next: NextFunction): void => {
+    res.setHeader(
+      'Content-Security-Policy',
+      `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src ${connectSrc}; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`,
+    );
+    setPageHeaders(res);
+    next();
+  };
+}
+
+function setPageHeaders(res: Response): void {
   res.setHeader('Referrer-Policy', 'no-referrer');
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('X-Frame-Options', 'DENY');
   res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
   res.setHeader('Permissions-Policy', 'geolocation=(), camera=(), microphone=()');
-  next();
 }
 
 export type ProbeResult =
@@ -186,10 +201,14 @@ export function consoleRoutes(deps: ConsoleDeps, options: ConsoleRouteOptions): 
   });
 
   const pages = express.Router();
-  pages.use(consoleHeaders);
-  pages.get('/config.json', (_req: Request, res: Response) => {
+  const signIn = options.signIn;
+  const externalIssuer = signIn !== undefined && !signIn.demo ? new URL(signIn.issuerAt('')).origin : undefined;
+  pages.use(consoleHeaders(externalIssuer !== undefined ? [externalIssuer] : []));
+  pages.get('/config.json', (req: Request, res: Response) => {
     res.setHeader('Cache-Control', 'no-cache');
+    const gatewayOrigin = options.publicBaseUrl !== undefined ? new URL(options.publicBaseUrl).origin : `${req.protocol}://${req.get('host') ?? 'localhost'}`;
     sendJson(res, 200, {
+      ...(signIn !== undefined ? { signIn: { issuer: signIn.issuerAt(gatewayOrigin), clientId: signIn.clientId, scope: signIn.scope, demo: signIn.demo } } : {}),
       fhirBase,
       adminBase: '/admin',
       defaultTenant: options.defaultTenant,

@@ -103,11 +103,15 @@ export const ROUTE_TABLE: readonly RouteEntry[] = [
   { method: 'GET', path: '/api-docs', access: isPublic, summary: 'the API reference page' },
   { method: 'GET', path: '/api-docs/:file', access: isPublic, summary: "the reference page's files" },
   { method: 'GET', path: '/console', access: isPublic, summary: "the console's page (its data comes from the API, with the person's token)" },
+  { method: 'GET', path: '/console/config.json', access: isPublic, summary: "the console's settings: the API's paths, and where people sign in (the identity provider's issuer and the console's client id)" },
   { method: 'GET', path: '/console/*rest', access: isPublic, summary: "the console's files and pages" },
   { method: 'GET', path: '/.well-known/smart-configuration', access: isPublic, summary: 'SMART discovery' },
   { method: 'GET', path: '/fhir/.well-known/smart-configuration', access: isPublic, summary: 'SMART discovery' },
   { method: 'GET', path: '/oauth/jwks', access: isPublic, summary: "the gateway's public keys" },
   { method: 'POST', path: '/oauth/token', access: isPublic, summary: 'the token endpoint (client credentials, private_key_jwt)' },
+  // DEMO ONLY, absent in production: the embedded OpenID provider's pages and endpoints (src/auth/demo-identity-provider.ts).
+  { method: 'GET', path: '/demo-idp/*rest', access: isPublic, summary: 'DEMO ONLY: the demo identity provider (discovery, authorization, keys, its sign-in page)' },
+  { method: 'POST', path: '/demo-idp/*rest', access: isPublic, summary: 'DEMO ONLY: the demo identity provider (token endpoint, the sign-in form)' },
   { method: 'GET', path: '/fhir/metadata', access: isPublic, summary: 'the CapabilityStatement' },
   ...CONFORMANCE.flatMap((type): RouteEntry[] => [
     { method: 'GET', path: `/fhir/${type}`, access: isPublic, summary: `published ${type} resources` },
