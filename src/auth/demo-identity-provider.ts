@@ -106,6 +106,8 @@ export function createDemoIdentityProvider(file: DemoIdentityProviderFile, optio
       ],
       jwks: { keys: file.keys as never },
       cookies: { keys: cookieKeys },
+      // The console calls discovery and the token endpoint from the gateway's own origin only.
+      clientBasedCORS: (_ctx, requestOrigin) => requestOrigin === origin,
       claims: { openid: ['sub'], profile: ['name'] },
       scopes: ['openid', 'profile'],
       findAccount: (_ctx, id) => {
