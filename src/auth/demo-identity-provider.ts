@@ -16,7 +16,7 @@
  * request's (as for the gateway's own tokens), so one provider is made per origin it is reached
  * at. Logging in is choosing one of the demo users: there are no passwords to keep.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import type { JWK } from 'jose';
 import Provider, { errors as oidcErrors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
@@ -52,6 +52,16 @@ export interface DemoIdentityProvider {
   issuerAt(origin: string): string;
 }
 
+/** The sign-in page's one style sheet, allowed by its hash in the page's CSP (no other inline content). */
+const LOGIN_STYLE =
+  'body{font-family:system-ui,sans-serif;margin:0;background:#f3f5f7;color:#1b1f24;line-height:1.45}' +
+  'main{max-width:42rem;margin:2rem auto;background:#fff;border:1px solid #c9d0d8;border-radius:8px;padding:1rem 1.5rem}' +
+  'h1{font-size:1.5rem}ul{list-style:none;padding:0}li{margin:1rem 0}' +
+  'button{font:inherit;padding:.45rem .9rem;border-radius:4px;border:1px solid #0b5cad;background:#0b5cad;color:#fff;cursor:pointer}' +
+  'button:focus-visible{outline:3px solid #ffbf47;outline-offset:2px}' +
+  '.flag{background:#fff3cd;color:#5c3c00;padding:.1rem .4rem;border-radius:4px}.who{display:block;color:#4f5863;font-size:.9rem;margin-top:.25rem}';
+const LOGIN_STYLE_HASH = `'sha256-${createHash('sha256').update(LOGIN_STYLE).digest('base64')}'`;
+
 const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** The sign-in page: one button per demo user, a real form (keyboard and screen readers need nothing else). */
@@ -59,16 +69,16 @@ function loginPage(uid: string, users: readonly DemoUser[]): string {
   const choices = users
     .map(
       (user) =>
-        `<li><button type="submit" name="user" value="${escapeHtml(user.sub)}">Sign in as ${escapeHtml(user.name)}</button> <span>${escapeHtml(user.role)}: ${escapeHtml(user.description)}</span></li>`,
+        `<li><button type="submit" name="user" value="${escapeHtml(user.sub)}">Sign in as ${escapeHtml(user.name)}</button> <span class="who">${escapeHtml(user.role)}: ${escapeHtml(user.description)}</span></li>`,
     )
     .join('\n');
   return `<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Demo sign-in · Infusion referrals</title></head>
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Demo sign-in · Infusion referrals</title><style>${LOGIN_STYLE}</style></head>
 <body>
 <main>
 <h1>Demo sign-in</h1>
-<p><strong>Demo identity provider: for local demos and tests only.</strong> In production, people sign in at their organisation's own identity provider.</p>
+<p><strong class="flag">Demo identity provider: for local demos and tests only.</strong> In production, people sign in at their organisation's own identity provider.</p>
 <form method="post" action="${DEMO_IDP_PATH}/interaction/${encodeURIComponent(uid)}/login">
 <ul>
 ${choices}
@@ -156,7 +166,7 @@ export function createDemoIdentityProvider(file: DemoIdentityProviderFile, optio
     const provider = providerAt(originOf(req));
     const details = await provider.interactionDetails(req, res);
     res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('Content-Security-Policy', "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    res.setHeader('Content-Security-Policy', `default-src 'none'; style-src ${LOGIN_STYLE_HASH}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`);
     res.type('html').send(loginPage(details.uid, file.users));
   });
   router.post('/interaction/:uid/login', express.urlencoded({ extended: false, limit: '4kb' }), async (req: Request, res: Response) => {

@@ -1,5 +1,5 @@
 /**
- * AUTH_TRUSTED_ISSUERS over real HTTP (docs/security.md): an organisation's identity provider,
+ * AUTH_TRUSTED_ISSUERS over real HTTP on both engines (docs/security.md): an organisation's identity provider,
  * played by a JWKS server on 127.0.0.1 and a key of the test's own, signs people's access tokens;
  * the gateway accepts them with the role and tenant its mapping gives, and refuses (401) a token
  * of an issuer it does not trust, for another audience, expired, unsigned (`alg: none`), or
@@ -39,109 +39,111 @@ async function startJwksServer(): Promise<Idp> {
   return { url: `http://127.0.0.1:${port}/jwks`, privateKey, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
-describe('people’s tokens from trusted identity providers (AUTH_TRUSTED_ISSUERS)', function () {
-  let idp: Idp;
-  let gateway: RunningGateway;
-  let fhirBase: string;
-  let taskOfDefault: string;
+for (const engine of ['sqlite', 'postgres'] as const) {
+  describe(`people’s tokens from trusted identity providers (AUTH_TRUSTED_ISSUERS), ${engine}`, function () {
+    let idp: Idp;
+    let gateway: RunningGateway;
+    let fhirBase: string;
+    let taskOfDefault: string;
 
-  async function personToken(claims: Record<string, unknown>, options: { iss?: string; aud?: string; expiresIn?: number; key?: CryptoKey } = {}): Promise<string> {
-    const now = Math.floor(Date.now() / 1000);
-    return new SignJWT(claims)
-      .setProtectedHeader({ alg: 'ES256', kid: 'staff-1', typ: 'at+jwt' })
-      .setIssuer(options.iss ?? HOSPITAL_IDP)
-      .setAudience(options.aud ?? fhirBase)
-      .setIssuedAt(now - 60)
-      .setExpirationTime(now + (options.expiresIn ?? 300))
-      .sign(options.key ?? idp.privateKey);
-  }
-
-  async function asPerson(token: string, path: string): Promise<{ status: number; body: any; challenge: string | null }> {
-    const response = await fetch(`${gateway.baseUrl}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
-    const text = await response.text();
-    return { status: response.status, body: text === '' ? undefined : JSON.parse(text), challenge: response.headers.get('www-authenticate') };
-  }
-
-  before(async function () {
-    idp = await startJwksServer();
-    const issuers = [
-      {
-        issuer: HOSPITAL_IDP,
-        name: 'hospital-a',
-        jwksUrl: idp.url,
-        subjectClaim: 'preferred_username',
-        tenants: ['default', 'another-hospital'],
-        access: { from: 'claims', roleClaim: 'groups', roleValues: { 'infusion-intake': 'coordinator', 'infusion-ops': 'operator' }, tenantClaim: 'hospital' },
-      },
-      { issuer: NETWORK_IDP, jwksUrl: idp.url, subjectClaim: 'sub', access: { from: 'users', users: { 'ops-1': { role: 'operator' } } } },
-    ];
-    gateway = await startGateway({ env: { AUTH_TRUSTED_ISSUERS: JSON.stringify(issuers) } });
-    fhirBase = `${gateway.baseUrl}/fhir`;
-    const created = await fhirFetch(`${fhirBase}/ServiceRequest`, { body: withOrderNumber(readFixture('referrals/infliximab/service-request.json'), 'TRUSTED-ISSUER-1'), as: { role: 'ehr', tenant: 'default' } });
-    expect(created.status).to.equal(201);
-    taskOfDefault = (await fhirFetch(`${fhirBase}/Task?focus=ServiceRequest/${created.body.id}`, { as: { role: 'coordinator', tenant: 'default' } })).body.entry[0].resource.id;
-  });
-
-  after(async function () {
-    await gateway?.stop();
-    await idp?.stop();
-  });
-
-  it('accepts a coordinator of the hospital with the tenant its claim names, and nothing of another tenant', async function () {
-    const own = await personToken({ preferred_username: 'dana', groups: ['staff', 'infusion-intake'], hospital: 'default' });
-    const read = await asPerson(own, `/fhir/Task/${taskOfDefault}`);
-    expect(read.status, JSON.stringify(read.body)).to.equal(200);
-    expect(read.body.id).to.equal(taskOfDefault);
-    expect((await asPerson(own, '/admin/outbox')).status).to.equal(403);
-
-    const other = await personToken({ preferred_username: 'lee', groups: 'infusion-intake', hospital: 'another-hospital' });
-    expect((await asPerson(other, `/fhir/Task/${taskOfDefault}`)).status).to.equal(404);
-    const search = await asPerson(other, `/fhir/Task?_id=${taskOfDefault}`);
-    expect(search.status).to.equal(200);
-    expect(search.body.entry ?? []).to.deep.equal([]);
-  });
-
-  it('accepts operators mapped by claim or by the users map', async function () {
-    const byClaim = await personToken({ preferred_username: 'sam', groups: ['infusion-ops'] });
-    expect((await asPerson(byClaim, '/admin/outbox?status=dead')).status).to.equal(200);
-    const byUser = await personToken({ sub: 'ops-1' }, { iss: NETWORK_IDP });
-    expect((await asPerson(byUser, '/admin/outbox?status=dead')).status).to.equal(200);
-    expect((await asPerson(byUser, `/fhir/Task/${taskOfDefault}`)).status).to.equal(200);
-  });
-
-  it('refuses, with 401 and a Bearer challenge, every token it must not trust', async function () {
-    const stranger = (await generateKeyPair('ES256')).privateKey;
-    const good = { preferred_username: 'dana', groups: ['infusion-intake'], hospital: 'default' };
-    const now = Math.floor(Date.now() / 1000);
-    const refused: Record<string, string> = {
-      'an issuer not in the list': await personToken(good, { iss: 'https://idp.unknown.example' }),
-      'a trusted issuer, a stranger’s key': await personToken(good, { key: stranger }),
-      'another audience': await personToken(good, { aud: 'https://another-gateway.example/fhir' }),
-      expired: await personToken(good, { expiresIn: -120 }),
-      'alg none': new UnsecuredJWT(good).setIssuer(HOSPITAL_IDP).setAudience(fhirBase).setIssuedAt(now).setExpirationTime(now + 300).encode(),
-      'a role the mapping does not give': await personToken({ ...good, groups: ['coordinator-wannabe'] }),
-      'a tenant the issuer may not speak for': await personToken({ ...good, hospital: 'other-hospital' }),
-      'a coordinator with no tenant': await personToken({ preferred_username: 'dana', groups: ['infusion-intake'] }),
-      'two roles at once': await personToken({ ...good, groups: ['infusion-intake', 'infusion-ops'] }),
-      'a person the users map does not know': await personToken({ sub: 'ops-2' }, { iss: NETWORK_IDP }),
-    };
-    const answers: Record<string, number> = {};
-    for (const [what, token] of Object.entries(refused)) {
-      const answer = await asPerson(token, `/fhir/Task/${taskOfDefault}`);
-      answers[what] = answer.status;
-      expect(answer.challenge, what).to.match(/^Bearer /);
-      expect(answer.body.resourceType, what).to.equal('OperationOutcome');
-      expect(JSON.stringify(answer.body), what).to.not.contain('dana');
+    async function personToken(claims: Record<string, unknown>, options: { iss?: string; aud?: string; expiresIn?: number; key?: CryptoKey } = {}): Promise<string> {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT(claims)
+        .setProtectedHeader({ alg: 'ES256', kid: 'staff-1', typ: 'at+jwt' })
+        .setIssuer(options.iss ?? HOSPITAL_IDP)
+        .setAudience(options.aud ?? fhirBase)
+        .setIssuedAt(now - 60)
+        .setExpirationTime(now + (options.expiresIn ?? 300))
+        .sign(options.key ?? idp.privateKey);
     }
-    expect(answers).to.deep.equal(Object.fromEntries(Object.keys(refused).map((what) => [what, 401])));
-  });
 
-  it('refuses X-Tenant-Id naming another tenant for a person’s coordinator token, as for a client’s', async function () {
-    const token = await personToken({ preferred_username: 'dana', groups: ['infusion-intake'], hospital: 'default' });
-    const response = await fetch(`${fhirBase}/Task/${taskOfDefault}`, { headers: { authorization: `Bearer ${token}`, 'x-tenant-id': 'another-hospital' } });
-    expect(response.status).to.equal(400);
+    async function asPerson(token: string, path: string): Promise<{ status: number; body: any; challenge: string | null }> {
+      const response = await fetch(`${gateway.baseUrl}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
+      const text = await response.text();
+      return { status: response.status, body: text === '' ? undefined : JSON.parse(text), challenge: response.headers.get('www-authenticate') };
+    }
+
+    before(async function () {
+      idp = await startJwksServer();
+      const issuers = [
+        {
+          issuer: HOSPITAL_IDP,
+          name: 'hospital-a',
+          jwksUrl: idp.url,
+          subjectClaim: 'preferred_username',
+          tenants: ['default', 'another-hospital'],
+          access: { from: 'claims', roleClaim: 'groups', roleValues: { 'infusion-intake': 'coordinator', 'infusion-ops': 'operator' }, tenantClaim: 'hospital' },
+        },
+        { issuer: NETWORK_IDP, jwksUrl: idp.url, subjectClaim: 'sub', access: { from: 'users', users: { 'ops-1': { role: 'operator' } } } },
+      ];
+      gateway = await startGateway({ engine, env: { AUTH_TRUSTED_ISSUERS: JSON.stringify(issuers) } });
+      fhirBase = `${gateway.baseUrl}/fhir`;
+      const created = await fhirFetch(`${fhirBase}/ServiceRequest`, { body: withOrderNumber(readFixture('referrals/infliximab/service-request.json'), 'TRUSTED-ISSUER-1'), as: { role: 'ehr', tenant: 'default' } });
+      expect(created.status).to.equal(201);
+      taskOfDefault = (await fhirFetch(`${fhirBase}/Task?focus=ServiceRequest/${created.body.id}`, { as: { role: 'coordinator', tenant: 'default' } })).body.entry[0].resource.id;
+    });
+
+    after(async function () {
+      await gateway?.stop();
+      await idp?.stop();
+    });
+
+    it('accepts a coordinator of the hospital with the tenant its claim names, and nothing of another tenant', async function () {
+      const own = await personToken({ preferred_username: 'dana', groups: ['staff', 'infusion-intake'], hospital: 'default' });
+      const read = await asPerson(own, `/fhir/Task/${taskOfDefault}`);
+      expect(read.status, JSON.stringify(read.body)).to.equal(200);
+      expect(read.body.id).to.equal(taskOfDefault);
+      expect((await asPerson(own, '/admin/outbox')).status).to.equal(403);
+
+      const other = await personToken({ preferred_username: 'lee', groups: 'infusion-intake', hospital: 'another-hospital' });
+      expect((await asPerson(other, `/fhir/Task/${taskOfDefault}`)).status).to.equal(404);
+      const search = await asPerson(other, `/fhir/Task?_id=${taskOfDefault}`);
+      expect(search.status).to.equal(200);
+      expect(search.body.entry ?? []).to.deep.equal([]);
+    });
+
+    it('accepts operators mapped by claim or by the users map', async function () {
+      const byClaim = await personToken({ preferred_username: 'sam', groups: ['infusion-ops'] });
+      expect((await asPerson(byClaim, '/admin/outbox?status=dead')).status).to.equal(200);
+      const byUser = await personToken({ sub: 'ops-1' }, { iss: NETWORK_IDP });
+      expect((await asPerson(byUser, '/admin/outbox?status=dead')).status).to.equal(200);
+      expect((await asPerson(byUser, `/fhir/Task/${taskOfDefault}`)).status).to.equal(200);
+    });
+
+    it('refuses, with 401 and a Bearer challenge, every token it must not trust', async function () {
+      const stranger = (await generateKeyPair('ES256')).privateKey;
+      const good = { preferred_username: 'dana', groups: ['infusion-intake'], hospital: 'default' };
+      const now = Math.floor(Date.now() / 1000);
+      const refused: Record<string, string> = {
+        'an issuer not in the list': await personToken(good, { iss: 'https://idp.unknown.example' }),
+        'a trusted issuer, a stranger’s key': await personToken(good, { key: stranger }),
+        'another audience': await personToken(good, { aud: 'https://another-gateway.example/fhir' }),
+        expired: await personToken(good, { expiresIn: -120 }),
+        'alg none': new UnsecuredJWT(good).setIssuer(HOSPITAL_IDP).setAudience(fhirBase).setIssuedAt(now).setExpirationTime(now + 300).encode(),
+        'a role the mapping does not give': await personToken({ ...good, groups: ['coordinator-wannabe'] }),
+        'a tenant the issuer may not speak for': await personToken({ ...good, hospital: 'other-hospital' }),
+        'a coordinator with no tenant': await personToken({ preferred_username: 'dana', groups: ['infusion-intake'] }),
+        'two roles at once': await personToken({ ...good, groups: ['infusion-intake', 'infusion-ops'] }),
+        'a person the users map does not know': await personToken({ sub: 'ops-2' }, { iss: NETWORK_IDP }),
+      };
+      const answers: Record<string, number> = {};
+      for (const [what, token] of Object.entries(refused)) {
+        const answer = await asPerson(token, `/fhir/Task/${taskOfDefault}`);
+        answers[what] = answer.status;
+        expect(answer.challenge, what).to.match(/^Bearer /);
+        expect(answer.body.resourceType, what).to.equal('OperationOutcome');
+        expect(JSON.stringify(answer.body), what).to.not.contain('dana');
+      }
+      expect(answers).to.deep.equal(Object.fromEntries(Object.keys(refused).map((what) => [what, 401])));
+    });
+
+    it('refuses X-Tenant-Id naming another tenant for a person’s coordinator token, as for a client’s', async function () {
+      const token = await personToken({ preferred_username: 'dana', groups: ['infusion-intake'], hospital: 'default' });
+      const response = await fetch(`${fhirBase}/Task/${taskOfDefault}`, { headers: { authorization: `Bearer ${token}`, 'x-tenant-id': 'another-hospital' } });
+      expect(response.status).to.equal(400);
+    });
   });
-});
+}
 
 describe('AUTH_TRUSTED_ISSUERS is checked at start-up, every problem named', function () {
   it('names each problem of a list with its place', function () {
