@@ -159,7 +159,7 @@ export function AuditPage(): JSX.Element {
             </div>
           )}
           <nav class="pager" aria-label="Audit pages">
-            <button type="button" disabled={linkOf(bundle, 'previous') === undefined && linkOf(bundle, 'prev') === undefined} onClick={() => void show(() => api.page(bundle, linkOf(bundle, 'previous') !== undefined ? 'previous' : 'prev'), pageNumber - 1)}>
+            <button type="button" disabled={linkOf(bundle, 'previous') === undefined} onClick={() => void show(() => api.page(bundle, 'previous'), pageNumber - 1)}>
               Previous page
             </button>
             <button type="button" disabled={linkOf(bundle, 'next') === undefined} onClick={() => void show(() => api.page(bundle, 'next'), pageNumber + 1)}>
