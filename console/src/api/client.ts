@@ -34,7 +34,7 @@ interface CallOptions {
   body?: unknown;
   headers?: Record<string, string>;
   signal?: AbortSignal;
-  /** Phase A only: the tenant to name instead of the session's (the directory's, for operators). */
+  /** A tenant to name in X-Tenant-Id: an operator's choice (the directory's); with AUTH=off, instead of the session's. */
   tenant?: string;
 }
 
