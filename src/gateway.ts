@@ -21,6 +21,9 @@ import type { AuthStateStore } from './ports/auth-state.js';
 import { ClientRegistryError, parseClientRegistry, type ClientRegistry } from './auth/client-registry.js';
 import { loadSigningKeys, SigningKeyError } from './auth/signing-keys.js';
 import type { AuthService } from './auth/token-endpoint.js';
+import type { ConsoleRouteOptions } from './http/console-routes.js';
+import { parseTrustedIssuers, remoteTrustedIssuer, TrustedIssuersError } from './auth/trusted-issuers.js';
+import type { DemoIdentityProviderFile } from './auth/demo-identity-provider.js';
 import { systemClock } from './adapters/system-clock.js';
 import { openStore, type StoreOptions } from './adapters/store/index.js';
 import type { GatewayDeps } from './use-cases/deps.js';
@@ -160,15 +163,73 @@ async function loadAuthService(config: Config, runtime: { logger: Logger; clock:
         : 'no AUTH_SIGNING_KEYS: access tokens are signed with the key pair kept in the database',
     { kid: keys.signing.kid, alg: keys.signing.alg },
   );
+  const people = await loadPeopleSignIn(config, runtime.logger);
   return {
     keys,
     registry,
+    ...people,
     state: store,
     clock: runtime.clock,
     logger: runtime.logger,
     tokenLifetimeSeconds: config.auth.tokenLifetimeSeconds,
     ...(config.publicBaseUrl !== undefined ? { publicBaseUrl: config.publicBaseUrl } : {}),
   };
+}
+
+/**
+ * People's tokens (docs/security.md): the identity providers of AUTH_TRUSTED_ISSUERS, each checked
+ * against profiles/auth-trusted-issuers.schema.json with every problem named; or, outside
+ * production with none set, the embedded demo identity provider and its demo users.
+ */
+async function loadPeopleSignIn(config: Config, logger: Logger): Promise<Pick<AuthService, 'trustedIssuers' | 'demoIdentityProvider'>> {
+  const setting = config.auth.trustedIssuers;
+  if (setting !== undefined) {
+    let document: unknown;
+    if (setting.kind === 'file') document = await readJsonFile(setting.file, 'trusted issuers list', 'AUTH_TRUSTED_ISSUERS');
+    else {
+      try {
+        document = JSON.parse(setting.json);
+      } catch (cause) {
+        throw new StartupError('AUTH_TRUSTED_ISSUERS is not valid JSON: set it to a JSON array (profiles/auth-trusted-issuers.schema.json) or to the path of a file holding one', { cause });
+      }
+    }
+    let entries;
+    try {
+      entries = parseTrustedIssuers(document, 'AUTH_TRUSTED_ISSUERS', { production: config.auth.production });
+    } catch (error) {
+      if (error instanceof TrustedIssuersError) {
+        throw new StartupError(`AUTH_TRUSTED_ISSUERS is invalid; fix it:\n  - ${error.issues.map((i) => `${i.expression?.[0] ?? ''}: ${i.diagnostics ?? i.code}`).join('\n  - ')}`);
+      }
+      throw error;
+    }
+    const oidc = config.auth.consoleOidc;
+    if (oidc !== undefined && !entries.some((entry) => entry.issuer === oidc.issuer)) {
+      throw new StartupError(`CONSOLE_OIDC_ISSUER (${oidc.issuer}) is not among AUTH_TRUSTED_ISSUERS: the gateway would refuse the tokens the console signs people in for`);
+    }
+    logger.info('people sign in at trusted identity providers', { issuers: entries.map((entry) => entry.issuer) });
+    return { trustedIssuers: entries.map(remoteTrustedIssuer) };
+  }
+  if (config.auth.demoIdentityProviderFile === undefined || config.auth.production) return { trustedIssuers: [] };
+  const file = (await readJsonFile(config.auth.demoIdentityProviderFile, 'demo identity provider', 'AUTH_TRUSTED_ISSUERS')) as DemoIdentityProviderFile;
+  if (file.demoOnly !== true) throw new StartupError(`${config.auth.demoIdentityProviderFile} must be marked demoOnly: it is the demo identity provider`);
+  // Loaded only when it runs: production never loads the demo provider's code.
+  const { createDemoIdentityProvider, DEMO_IDP_PATH } = await import('./auth/demo-identity-provider.js');
+  const demo = createDemoIdentityProvider(file, { logger, ...(config.publicBaseUrl !== undefined ? { publicBaseUrl: config.publicBaseUrl } : {}), accessTokenTtlSeconds: 3600 });
+  logger.warn(
+    `DEMO IDENTITY PROVIDER IN USE at ${DEMO_IDP_PATH}: anyone can sign in to the console as its demo users, and its signing key (${config.auth.demoIdentityProviderFile}) is public in the repository. For local demos and tests only; set AUTH_TRUSTED_ISSUERS (and CONSOLE_OIDC_ISSUER, CONSOLE_OIDC_CLIENT_ID) before any real data arrives.`,
+    { demoUsers: file.users.map((user) => `${user.sub} (${user.role})`) },
+  );
+  return { trustedIssuers: [demo.trustedIssuer], demoIdentityProvider: demo };
+}
+
+/** Where the console signs people in: CONSOLE_OIDC_*, else the demo identity provider, else nowhere (a pasted token). */
+function consoleSignIn(config: Config, auth: AuthService | undefined): Pick<ConsoleRouteOptions, 'signIn'> {
+  if (auth === undefined) return {};
+  const oidc = config.auth.consoleOidc;
+  if (oidc !== undefined) return { signIn: { issuerAt: () => oidc.issuer, clientId: oidc.clientId, scope: oidc.scope, demo: false } };
+  const demo = auth.demoIdentityProvider;
+  if (demo !== undefined) return { signIn: { issuerAt: demo.issuerAt, clientId: demo.consoleClientId, scope: 'openid profile', demo: true } };
+  return {};
 }
 
 /** The token endpoint as clients see it: absolute with PUBLIC_BASE_URL, else relative to this server. */
@@ -312,6 +373,7 @@ export async function buildGateway(
       directoryTenant: config.directoryTenant,
       siteTooFarKm: config.siteCheck.tooFarKm,
       ...(config.publicBaseUrl !== undefined ? { publicBaseUrl: config.publicBaseUrl } : {}),
+      ...consoleSignIn(config, auth),
       connections: [
         ...config.ehrConnections.map((c) => ({ kind: 'ehr' as const, id: c.tenant, baseUrl: c.baseUrl, poll: c.poll })),
         ...config.payerConnections.map((c) => ({ kind: 'payer' as const, id: c.payerOrganizationId, baseUrl: c.baseUrl })),

@@ -15,6 +15,7 @@ export type Route =
   | { page: 'dead-letters' }
   | { page: 'connections' }
   | { page: 'sites' }
+  | { page: 'audit' }
   | { page: 'network' }
   | { page: 'not-found' };
 
@@ -34,6 +35,7 @@ export function routeOf(pathname: string): Route {
   if (clean === '/operators/dead-letters') return { page: 'dead-letters' };
   if (clean === '/operators/connections') return { page: 'connections' };
   if (clean === '/operators/sites') return { page: 'sites' };
+  if (clean === '/operators/audit') return { page: 'audit' };
   if (clean === '/network') return { page: 'network' };
   return { page: 'not-found' };
 }
@@ -52,6 +54,8 @@ export function pathOf(route: Route): string {
       return `${CONSOLE_BASE}/operators/connections`;
     case 'sites':
       return `${CONSOLE_BASE}/operators/sites`;
+    case 'audit':
+      return `${CONSOLE_BASE}/operators/audit`;
     case 'network':
       return `${CONSOLE_BASE}/network`;
     case 'not-found':

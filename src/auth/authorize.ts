@@ -14,7 +14,8 @@ import type { Logger } from '../logging/logger.js';
 import { apiSupports, findRoute, rolePermits, ROUTE_TABLE } from '../http/route-table.js';
 import { match } from 'path-to-regexp';
 import type { Caller } from './caller.js';
-import { verifyAccessToken } from './access-tokens.js';
+import { verifyAccessToken, type TokenCheck } from './access-tokens.js';
+import { unverifiedIssuer, verifyPersonToken } from './trusted-issuers.js';
 import { scopesPermit, type Interaction } from './scopes.js';
 import { gatewayUrls, type AuthService } from './token-endpoint.js';
 import { requestTenant, TENANT_HEADER } from './request-tenant.js';
@@ -71,7 +72,7 @@ export function authorizeRequests(options: AuthorizeOptions) {
       return;
     }
     const urls = gatewayUrls(req, service.publicBaseUrl);
-    const checked = await verifyAccessToken(service.keys, token, { issuer: urls.origin, audience: urls.fhirBase, now: service.clock.now() });
+    const checked = await verifyBearerToken(service, token, urls);
     if (checked.kind === 'refused') {
       send(res, unauthorized(`The access token is refused: ${checked.reason}`), challenge('invalid_token', checked.reason));
       return;
@@ -97,6 +98,19 @@ export function authorizeRequests(options: AuthorizeOptions) {
     res.locals['tenant'] = tenant.tenant;
     next();
   };
+}
+
+/**
+ * The gateway's own SMART tokens, or a person's token from a trusted identity provider
+ * (src/auth/trusted-issuers.ts), chosen by the token's unverified `iss`; either is then verified
+ * in full. A token of any other issuer is refused as not the gateway's.
+ */
+function verifyBearerToken(service: AuthService, token: string, urls: { origin: string; fhirBase: string }): Promise<TokenCheck> {
+  const now = service.clock.now();
+  const iss = unverifiedIssuer(token);
+  const personIssuer = iss === undefined || iss === urls.origin ? undefined : service.trustedIssuers.find((issuer) => issuer.issuerAt(urls.origin) === iss);
+  if (personIssuer !== undefined) return verifyPersonToken(personIssuer, token, { gatewayOrigin: urls.origin, fhirBase: urls.fhirBase, now });
+  return verifyAccessToken(service.keys, token, { issuer: urls.origin, audience: urls.fhirBase, now });
 }
 
 function decide(caller: Caller, access: (typeof ROUTE_TABLE)[number]['access'], params: Record<string, string>): { outcome: OperationOutcome; scope?: boolean } | undefined {

@@ -4,7 +4,7 @@
  * token endpoint: a client-credentials grant authenticated by a JWT assertion (RFC 7523,
  * private_key_jwt) signed with a key of the client's registered JWKS.
  */
-import express, { type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import { notFound } from '../fhir/outcomes.js';
 import type { RouteHandlers } from '../http/table-router.js';
 import { decodeJwt, errors, jwtVerify } from 'jose';
@@ -14,6 +14,8 @@ import type { Clock } from '../ports/clock.js';
 import { issueAccessToken } from './access-tokens.js';
 import type { ClientRegistry } from './client-registry.js';
 import { grantScopes } from './scopes.js';
+import type { TrustedIssuer } from './trusted-issuers.js';
+import type { DemoIdentityProvider } from './demo-identity-provider.js';
 import { SIGNING_ALGORITHMS, type SigningKeys } from './signing-keys.js';
 
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -29,6 +31,10 @@ export interface AuthService {
   tokenLifetimeSeconds: number;
   /** PUBLIC_BASE_URL (the FHIR base as clients see it), when configured. */
   publicBaseUrl?: string;
+  /** Identity providers whose people's tokens are accepted too (AUTH_TRUSTED_ISSUERS, or the demo one). */
+  trustedIssuers: readonly TrustedIssuer[];
+  /** DEMO ONLY: the embedded identity provider, when it runs (never in production). */
+  demoIdentityProvider?: DemoIdentityProvider;
 }
 
 /** This gateway's URLs as the caller sees them: from PUBLIC_BASE_URL, else from the request's Host. */
@@ -56,6 +62,30 @@ function oauthError(res: Response, status: 400 | 401, error: string, description
 }
 
 /** The SMART rows' named handlers (src/http/route-table.ts); without authentication (AUTH=off) they answer 404. */
+/**
+ * DEMO ONLY: the embedded OpenID provider (src/auth/demo-identity-provider.ts) answers under its
+ * path as if mounted there (req.url relative to it, req.baseUrl the path), the way Express mounts a
+ * router; where there is none (production, AUTH_TRUSTED_ISSUERS set, AUTH=off) the rows answer 404.
+ */
+export function demoIdentityProviderHandlers(service: AuthService | undefined): Pick<RouteHandlers, 'demoIdentityProvider'> {
+  const idp = service?.demoIdentityProvider;
+  function demoIdentityProvider(req: Request, res: Response, next: NextFunction): void {
+    if (idp === undefined) {
+      res.status(404).type('application/fhir+json').send(JSON.stringify(notFound(`Path ${req.path} (no demo identity provider here)`)));
+      return;
+    }
+    const { url, baseUrl } = req;
+    req.url = req.url.slice(idp.path.length) || '/';
+    req.baseUrl = idp.path;
+    idp.router(req, res, (error?: unknown) => {
+      req.url = url;
+      req.baseUrl = baseUrl;
+      next(error);
+    });
+  }
+  return { demoIdentityProvider: [demoIdentityProvider] };
+}
+
 export function smartHandlers(service: AuthService | undefined): Pick<RouteHandlers, 'smartConfiguration' | 'publicKeys' | 'issueToken'> {
   if (service === undefined) {
     const off = (req: Request, res: Response): void => {

@@ -181,7 +181,22 @@ export interface AuthConfig {
   signingKeysFile?: string;
   tokenLifetimeSeconds: number;
   production: boolean;
+  /**
+   * AUTH_TRUSTED_ISSUERS: the organisations' identity providers whose tokens people bring
+   * (profiles/auth-trusted-issuers.schema.json), inline JSON or a file; parsed at start-up.
+   */
+  trustedIssuers?: { kind: 'inline'; json: string } | { kind: 'file'; file: string };
+  /**
+   * The embedded demo identity provider (src/auth/demo-identity-provider.ts, fixture
+   * DEMO_IDENTITY_PROVIDER_FILE): on when AUTH_TRUSTED_ISSUERS is unset outside production.
+   */
+  demoIdentityProviderFile?: string;
+  /** Where the console sends people to sign in (CONSOLE_OIDC_*); unset: the demo provider's, else no sign-in page. */
+  consoleOidc?: { issuer: string; clientId: string; scope: string };
 }
+
+/** The demo identity provider's key and users (keys public: demo only). */
+export const DEMO_IDENTITY_PROVIDER_FILE = 'fixtures/security/demo-identity-provider.json';
 
 export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Config {
   const problems: string[] = [];
@@ -239,6 +254,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     ...(signingKeysFile !== undefined ? { signingKeysFile: resolvePath(signingKeysFile) } : {}),
     tokenLifetimeSeconds: integer('AUTH_TOKEN_LIFETIME_SECONDS', 300, 30, 3600),
     production,
+    ...readPeopleSignIn(text, production, resolvePath, problems),
   };
 
   const logLevel = (text('LOG_LEVEL') ?? 'info') as Config['logLevel'];
@@ -352,6 +368,35 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
 }
 
 const CDS_ISSUERS_SHAPE = 'a JSON array of {"iss","jwksUrl"} objects';
+
+/**
+ * People's sign-in (docs/security.md): AUTH_TRUSTED_ISSUERS and the console's OpenID Connect
+ * client (CONSOLE_OIDC_ISSUER, CONSOLE_OIDC_CLIENT_ID, CONSOLE_OIDC_SCOPE). Without trusted
+ * issuers, outside production, the embedded demo identity provider stands in.
+ */
+function readPeopleSignIn(
+  text: (name: string) => string | undefined,
+  production: boolean,
+  resolvePath: (p: string) => string,
+  problems: string[],
+): Pick<AuthConfig, 'trustedIssuers' | 'demoIdentityProviderFile' | 'consoleOidc'> {
+  const raw = text('AUTH_TRUSTED_ISSUERS');
+  const trustedIssuers = raw === undefined ? undefined : raw.startsWith('[') ? ({ kind: 'inline', json: raw } as const) : ({ kind: 'file', file: resolvePath(raw) } as const);
+  const issuer = text('CONSOLE_OIDC_ISSUER');
+  const clientId = text('CONSOLE_OIDC_CLIENT_ID');
+  if ((issuer === undefined) !== (clientId === undefined)) problems.push('Set both CONSOLE_OIDC_ISSUER and CONSOLE_OIDC_CLIENT_ID (the console signs people in with both), or neither');
+  if (issuer !== undefined && !/^https?:\/\/[^#?]+$/.test(issuer)) problems.push('Set CONSOLE_OIDC_ISSUER to the identity provider\'s issuer URL (http(s), no query or fragment)');
+  if (issuer !== undefined && production && !issuer.startsWith('https:')) problems.push('Set CONSOLE_OIDC_ISSUER to an https URL (NODE_ENV=production)');
+  if (issuer !== undefined && trustedIssuers === undefined) problems.push('Set AUTH_TRUSTED_ISSUERS with an entry for CONSOLE_OIDC_ISSUER: the gateway must accept the tokens the console signs people in for');
+  const consoleOidc = issuer !== undefined && clientId !== undefined ? { issuer, clientId, scope: text('CONSOLE_OIDC_SCOPE') ?? 'openid profile' } : undefined;
+  // Demo keys and demo people are public in the repository: production never runs them.
+  const demo = trustedIssuers === undefined && !production;
+  return {
+    ...(trustedIssuers !== undefined ? { trustedIssuers } : {}),
+    ...(demo ? { demoIdentityProviderFile: resolvePath(DEMO_IDENTITY_PROVIDER_FILE) } : {}),
+    ...(consoleOidc !== undefined ? { consoleOidc } : {}),
+  };
+}
 
 function readCdsTrustedIssuers(raw: string | undefined, production: boolean, resolvePath: (p: string) => string, problems: string[]): CdsTrustedIssuersConfig {
   if (raw === undefined) {

@@ -46,6 +46,12 @@ export interface ConsoleRouteOptions {
   probeTimeoutMs?: number;
   /** How often the console's queues refresh themselves. */
   refreshSeconds?: number;
+  /**
+   * Where people sign in (OpenID Connect, authorization code with PKCE): the identity provider's
+   * issuer (the demo one's depends on the origin the gateway is reached at) and the console's
+   * client id there. Absent: no sign-in page (AUTH=off, or a pasted token only).
+   */
+  signIn?: { issuerAt(gatewayOrigin: string): string; clientId: string; scope: string; demo: boolean };
 }
 
 export interface ConsoleDeps {
@@ -68,17 +74,26 @@ function sendOutcome(res: Response, outcome: OperationOutcome): void {
  * everything), no framing, no referrer (a URL never leaves the page), no caching of index.html
  * (a new build is picked up at once; the hashed assets are cached for good).
  */
-function consoleHeaders(_req: Request, res: Response, next: NextFunction): void {
-  res.setHeader(
-    'Content-Security-Policy',
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-  );
+function consoleHeaders(connectTo: readonly string[]) {
+  // The identity provider's origin, when it is another: the console reads its discovery document
+  // and redeems the code at its token endpoint (https://openid.net/specs/openid-connect-discovery-1_0.html).
+  const connectSrc = ["'self'", ...connectTo].join(' ');
+  return function setConsoleHeaders(_req: Request, res: Response, next: NextFunction): void {
+    res.setHeader(
+      'Content-Security-Policy',
+      `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src ${connectSrc}; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`,
+    );
+    setPageHeaders(res);
+    next();
+  };
+}
+
+function setPageHeaders(res: Response): void {
   res.setHeader('Referrer-Policy', 'no-referrer');
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('X-Frame-Options', 'DENY');
   res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
   res.setHeader('Permissions-Policy', 'geolocation=(), camera=(), microphone=()');
-  next();
 }
 
 export type ProbeResult =
@@ -170,9 +185,15 @@ export function consoleHandlers(
     sendJson(res, 200, { checkedAt: deps.clock.now().toISOString(), connections });
   }
 
-  function consoleConfig(_req: Request, res: Response): void {
+  const signIn = options.signIn;
+  const externalIssuer = signIn !== undefined && !signIn.demo ? new URL(signIn.issuerAt('')).origin : undefined;
+  const pageHeaders = consoleHeaders(externalIssuer !== undefined ? [externalIssuer] : []);
+
+  function consoleConfig(req: Request, res: Response): void {
     res.setHeader('Cache-Control', 'no-cache');
+    const gatewayOrigin = options.publicBaseUrl !== undefined ? new URL(options.publicBaseUrl).origin : `${req.protocol}://${req.get('host') ?? 'localhost'}`;
     sendJson(res, 200, {
+      ...(signIn !== undefined ? { signIn: { issuer: signIn.issuerAt(gatewayOrigin), clientId: signIn.clientId, scope: signIn.scope, demo: signIn.demo } } : {}),
       fhirBase,
       adminBase: '/admin',
       defaultTenant: options.defaultTenant,
@@ -200,9 +221,9 @@ export function consoleHandlers(
 
   return {
     connectionHealth: [connectionHealth],
-    consoleConfig: [consoleHeaders, consoleConfig],
-    consolePage: [consoleHeaders, consolePage],
-    consoleEntry: [consoleHeaders, consoleEntry],
+    consoleConfig: [pageHeaders, consoleConfig],
+    consolePage: [pageHeaders, consolePage],
+    consoleEntry: [pageHeaders, consoleEntry],
   };
 }
 
@@ -211,7 +232,8 @@ export function consoleAssets(options: Pick<ConsoleRouteOptions, 'staticDir'>): 
   const router = express.Router();
   router.use(
     '/console/assets',
-    consoleHeaders,
+    // Assets are not documents: the CSP's connect-src matters only on the pages above.
+    consoleHeaders([]),
     express.static(path.join(options.staticDir ?? CONSOLE_BUILD_DIR, 'assets'), { index: false, immutable: true, maxAge: '365d' }),
     (_req: Request, res: Response) => sendOutcome(res, operationOutcome('not-found', [errorIssue('not-found', 'No such file of the console; reload the page to get the current version')])),
   );

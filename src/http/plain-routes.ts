@@ -13,14 +13,15 @@ function tagOf(path: string): string {
   if (path.includes('-notifications/')) return 'Notifications';
   if (path.startsWith('/cds-services')) return 'CDS Hooks';
   if (path.startsWith('/console')) return 'Console';
-  if (path.startsWith('/oauth') || path.includes('.well-known')) return 'Authentication';
+  if (path.startsWith('/oauth') || path.includes('.well-known') || path.startsWith('/demo-idp')) return 'Authentication';
   return 'Operations';
 }
 
 /** The media types a route takes and answers, by the kind of route its path names. */
 function mediaOf(entry: RouteEntry): Pick<PlainRoute, 'requestBody' | 'responseType'> {
   const { path, method } = entry;
-  if (path === '/oauth/token') return { requestBody: 'application/x-www-form-urlencoded' };
+  if (path === '/oauth/token' || (path.startsWith('/demo-idp') && method === 'POST')) return { requestBody: 'application/x-www-form-urlencoded' };
+  if (path === '/console/config.json') return {};
   if (path.includes('-notifications/')) return { requestBody: FHIR_JSON, responseType: FHIR_JSON };
   if (path.startsWith('/cds-services') && method === 'POST') return { requestBody: 'application/json' };
   if (path === '/api-docs' || path.startsWith('/console')) return { responseType: 'text/html' };

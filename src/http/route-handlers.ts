@@ -5,7 +5,7 @@
  */
 import type { Request, Response } from 'express';
 import { unavailable } from '../fhir/outcomes.js';
-import { smartHandlers } from '../auth/token-endpoint.js';
+import { demoIdentityProviderHandlers, smartHandlers } from '../auth/token-endpoint.js';
 import type { AppOptions } from '../app.js';
 import type { GatewayDeps } from '../use-cases/deps.js';
 import { apiDocsHandlers } from './api-docs-routes.js';
@@ -49,6 +49,7 @@ export function createRouteHandlers(deps: GatewayDeps, options: AppOptions): Rou
     }),
     ...consoleHandlers(deps, options.console),
     ...smartHandlers(options.auth),
+    ...demoIdentityProviderHandlers(options.auth),
     ...cdsHooksHandlers(options.cds, {
       bodyLimitBytes: options.bodyLimitBytes,
       clientTrust: options.cdsClientTrust,

@@ -38,6 +38,8 @@ export type HandlerName =
   | 'consoleEntry' | 'consoleConfig' | 'consolePage' | 'connectionHealth'
   // SMART Backend Services (src/auth/token-endpoint.ts)
   | 'smartConfiguration' | 'publicKeys' | 'issueToken'
+  // DEMO ONLY: the embedded OpenID provider people sign in with (src/auth/demo-identity-provider.ts)
+  | 'demoIdentityProvider'
   // CDS Hooks (src/http/cds-hooks-routes.ts)
   | 'cdsDiscovery' | 'cdsHook' | 'cdsFeedback'
   // operators (src/http/operator-routes.ts) and notifications (src/http/notification-routes.ts)
@@ -143,12 +145,15 @@ export const ROUTE_TABLE: readonly RouteEntry[] = [
   { method: 'GET', path: '/api-docs', handler: 'apiDocsPage', access: isPublic, summary: 'the API reference page' },
   { method: 'GET', path: '/api-docs/:file', handler: 'apiDocsFile', access: isPublic, summary: "the reference page's files" },
   { method: 'GET', path: '/console', handler: 'consoleEntry', access: isPublic, summary: "the console's page (its data comes from the API, with the person's token)" },
-  { method: 'GET', path: '/console/config.json', handler: 'consoleConfig', access: isPublic, summary: 'what the console needs to call the API (bases, thresholds; nothing about anyone)' },
+  { method: 'GET', path: '/console/config.json', handler: 'consoleConfig', access: isPublic, summary: "the console's settings: the API's paths, and where people sign in (the identity provider's issuer and the console's client id)" },
   { method: 'GET', path: '/console/*rest', handler: 'consolePage', access: isPublic, summary: "the console's files and pages" },
   { method: 'GET', path: '/.well-known/smart-configuration', handler: 'smartConfiguration', access: isPublic, summary: 'SMART discovery' },
   { method: 'GET', path: '/fhir/.well-known/smart-configuration', handler: 'smartConfiguration', access: isPublic, summary: 'SMART discovery' },
   { method: 'GET', path: '/oauth/jwks', handler: 'publicKeys', access: isPublic, summary: "the gateway's public keys" },
   { method: 'POST', path: '/oauth/token', handler: 'issueToken', access: isPublic, summary: 'the token endpoint (client credentials, private_key_jwt)' },
+  // DEMO ONLY, absent in production: the embedded OpenID provider's pages and endpoints (src/auth/demo-identity-provider.ts).
+  { method: 'GET', path: '/demo-idp/*rest', handler: 'demoIdentityProvider', access: isPublic, summary: 'DEMO ONLY: the demo identity provider (discovery, authorization, keys, its sign-in page)' },
+  { method: 'POST', path: '/demo-idp/*rest', handler: 'demoIdentityProvider', access: isPublic, summary: 'DEMO ONLY: the demo identity provider (token endpoint, the sign-in form)' },
   { method: 'GET', path: '/fhir/metadata', handler: 'capabilityStatement', access: isPublic, summary: 'the CapabilityStatement' },
   ...CONFORMANCE.flatMap((type): RouteEntry[] => [
     { method: 'GET', path: `/fhir/${type}`, handler: 'searchConformance', access: isPublic, summary: `published ${type} resources` },

@@ -84,8 +84,11 @@ export function parseAuditSearch(query: ReadonlyArray<readonly [string, string]>
       const after = decodeCursor(value);
       if (after === undefined) issues.push(errorIssue('value', '_cursor is not one this server gave in a next link', '_cursor'));
       else search.after = after;
+    } else if (name === '_sort') {
+      // The trail is read newest first from its (recorded, id) index; -date names that order.
+      if (value !== '-date') issues.push(errorIssue('not-supported', 'The audit trail is returned newest first: _sort may only be -date', '_sort'));
     } else if (!CONTROL.has(name)) {
-      issues.push(errorIssue('not-supported', `AuditEvent search supports ${AUDIT_SEARCH_PARAMETERS.join(', ')}, _count (and the next link's _cursor), not ${name}`, name));
+      issues.push(errorIssue('not-supported', `AuditEvent search supports ${AUDIT_SEARCH_PARAMETERS.join(', ')}, _count, _sort=-date (and the next link's _cursor), not ${name}`, name));
     }
   }
   return { search, issues };
@@ -96,7 +99,7 @@ export async function searchAuditTrail(trail: AuditTrail, search: AuditSearch, u
   const rows = await trail.searchAuditEvents({ ...search, count: search.count + 1 });
   const page = rows.slice(0, search.count);
   const kept = urls.query.filter(([name]) => name !== '_cursor');
-  const self = `${urls.baseUrl}/AuditEvent${kept.length > 0 || search.after ? `?${new URLSearchParams(urls.query.map(([k, v]) => [k, v]))}` : ''}`;
+  const self = `${urls.baseUrl}/AuditEvent${kept.length > 0 || search.after ? `?${new URLSearchParams(urls.query.map(([k, v]): [string, string] => [k, v]))}` : ''}`;
   const link: Bundle['link'] = [{ relation: 'self', url: self }];
   const last = page[page.length - 1];
   if (rows.length > search.count && last !== undefined) {

@@ -56,3 +56,26 @@ describe('console API: paging links', () => {
     expect(sameOriginPath('not a url at all', '/fhir', 'https://console.example')).to.equal(undefined);
   });
 });
+
+describe('console API: the session ends on a 401', () => {
+  it('forgets the refused token and says why, so the sign-in page comes back', async () => {
+    const { createApiClient, ApiError } = await import('../../console/src/api/client.js');
+    const { currentSession, updateSession } = await import('../../console/src/api/session.js');
+    const config = { fhirBase: '/fhir', adminBase: '/admin', defaultTenant: 'default', directoryTenant: 'network', siteTooFarKm: 40, refreshSeconds: 15 };
+    const sent: Array<Record<string, string>> = [];
+    const refusing = (async (_input: RequestInfo | URL, init?: RequestInit) => {
+      sent.push(init?.headers as Record<string, string>);
+      return new Response(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login', diagnostics: 'The access token is refused: the access token has expired' }] }), { status: 401 });
+    }) as typeof fetch;
+    updateSession({ accessToken: 'header.payload.signature', personName: 'Dana Coordinator' });
+    const api = createApiClient(config, { fetch: refusing, origin: 'https://console.example' });
+    const failure = await api.search('Task', []).catch((error: unknown) => error);
+    expect(failure).to.be.instanceOf(ApiError);
+    expect(sent[0]?.['authorization']).to.equal('Bearer header.payload.signature');
+    expect(sent[0]?.['x-tenant-id']).to.equal(undefined);
+    const session = currentSession();
+    expect(session.accessToken).to.equal(undefined);
+    expect(session.personName).to.equal(undefined);
+    expect(session.notice).to.equal('Your session has ended: sign in again.');
+  });
+});

@@ -10,6 +10,7 @@ describe('console routes', () => {
       { page: 'dead-letters' },
       { page: 'connections' },
       { page: 'sites' },
+      { page: 'audit' },
       { page: 'network' },
     ];
     for (const route of routes) expect(routeOf(pathOf(route))).to.deep.equal(route);

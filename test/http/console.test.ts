@@ -62,10 +62,38 @@ describe('the console served by the gateway', function () {
     expect(missing.body.resourceType).to.equal('OperationOutcome');
   });
 
-  it('tells the browser where the API is and the thresholds it draws, and nothing about anyone', async function () {
+  it('tells the browser where the API is, where people sign in and the thresholds it draws, and nothing about anyone', async function () {
     const config = await fhirFetch(`${gateway.baseUrl}/console/config.json`);
     expect(config.status).to.equal(200);
-    expect(config.body).to.deep.equal({ fhirBase: '/fhir', adminBase: '/admin', defaultTenant: 'default', directoryTenant: 'network', siteTooFarKm: 40, refreshSeconds: 15 });
+    expect(config.body).to.deep.equal({
+      fhirBase: '/fhir',
+      adminBase: '/admin',
+      defaultTenant: 'default',
+      directoryTenant: 'network',
+      siteTooFarKm: 40,
+      refreshSeconds: 15,
+      // Outside production with no AUTH_TRUSTED_ISSUERS: the embedded demo identity provider, at the origin the console was reached at.
+      signIn: { issuer: `${gateway.baseUrl}/demo-idp`, clientId: 'infusion-console-demo', scope: 'openid profile', demo: true },
+    });
+  });
+
+  it("names the organisation's identity provider when one is configured, and lets the console reach it (CSP connect-src)", async function () {
+    const configured = await startGateway({
+      env: {
+        AUTH_TRUSTED_ISSUERS: JSON.stringify([{ issuer: 'https://login.hospital-a.example', jwksUrl: 'https://login.hospital-a.example/jwks', subjectClaim: 'sub', tenants: ['default'], access: { from: 'claims', roleClaim: 'roles' } }]),
+        CONSOLE_OIDC_ISSUER: 'https://login.hospital-a.example',
+        CONSOLE_OIDC_CLIENT_ID: 'infusion-console',
+      },
+    });
+    try {
+      const response = await fetch(`${configured.baseUrl}/console/config.json`);
+      expect(((await response.json()) as { signIn: unknown }).signIn).to.deep.equal({ issuer: 'https://login.hospital-a.example', clientId: 'infusion-console', scope: 'openid profile', demo: false });
+      expect(response.headers.get('content-security-policy')).to.contain("connect-src 'self' https://login.hospital-a.example;");
+      // No demo identity provider beside a configured one.
+      expect((await fetch(`${configured.baseUrl}/demo-idp/.well-known/openid-configuration`)).status).to.equal(404);
+    } finally {
+      await configured.stop();
+    }
   });
 
   it('says how to build the console when it is not built (503 with an OperationOutcome)', async function () {

@@ -1,7 +1,7 @@
 /**
  * The one way the console talks to the gateway. Every call goes through here, so that:
- * - the session supplies who is calling (phase A: the X-Tenant-Id header; phase B: the person's
- *   bearer token in Authorization, and nothing else changes);
+ * - the session supplies who is calling: the person's bearer token in Authorization (and, with
+ *   AUTH=off only, the X-Tenant-Id header); a 401 ends the session, so the person signs in again;
  * - a refusal becomes an ApiError carrying the OperationOutcome's issues as readable messages;
  * - paging follows the links the server wrote (api/links.ts), never a hand-built `_offset`;
  * - nothing is kept in the browser's HTTP cache (`no-store`): the answers carry patient data.
@@ -10,7 +10,7 @@
 import type { Bundle, OperationOutcome, Parameters, Resource } from 'fhir/r4.js';
 import { linkOf, sameOriginPath, type PageRelation } from './links.js';
 import { isOperationOutcome, issueMessages, statusMessage, type IssueMessage } from './outcome.js';
-import { currentSession, type ConsoleConfig } from './session.js';
+import { currentSession, updateSession, type ConsoleConfig } from './session.js';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -34,7 +34,7 @@ interface CallOptions {
   body?: unknown;
   headers?: Record<string, string>;
   signal?: AbortSignal;
-  /** Phase A only: the tenant to name instead of the session's (the directory's, for operators). */
+  /** A tenant to name in X-Tenant-Id: an operator's choice (the directory's); with AUTH=off, instead of the session's. */
   tenant?: string;
 }
 
@@ -102,6 +102,10 @@ export function createApiClient(config: ConsoleConfig, options: { fetch?: typeof
       parsed = text === '' ? undefined : JSON.parse(text);
     } catch {
       parsed = undefined;
+    }
+    if (response.status === 401 && session.accessToken !== undefined && currentSession().accessToken === session.accessToken) {
+      // The token ended (or was refused): the person signs in again; the page they were on stays in the address bar.
+      updateSession({ accessToken: undefined, notice: 'Your session has ended: sign in again.' });
     }
     if (!response.ok) throw new ApiError(response.status, isOperationOutcome(parsed) ? parsed : undefined);
     return parsed as T;

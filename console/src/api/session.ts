@@ -1,18 +1,34 @@
 /**
- * Who is calling the gateway, for every API call of the console: the one place phase B (OpenID
- * Connect sign-in) changes. Today the API is unauthenticated and the tenant is named in the
- * X-Tenant-Id header; with sign-in, `accessToken` carries the person's token and the tenant comes
- * from it.
+ * Who is calling the gateway, for every API call of the console. People sign in with OpenID
+ * Connect (api/sign-in.ts) at the identity provider the gateway names; `accessToken` then carries
+ * their token, and the gateway takes their role and tenant from it. A developer may paste a token
+ * instead (`npm run -s token -- demo-coordinator`). With AUTH=off (local development only) there
+ * is no token and the tenant is named in the X-Tenant-Id header.
  *
- * Nothing about the person or their patients is written to localStorage or sessionStorage. The
- * pasted access token alone is kept in sessionStorage (this tab only, gone when it closes) so a
- * reload does not sign the person out; it lives 5 minutes. Real OIDC sign-in is later work.
+ * Nothing about patients is written to localStorage or sessionStorage. The access token and the
+ * signed-in person's display name are kept in sessionStorage (this tab only, gone when it closes)
+ * so a reload does not sign the person out; never in localStorage, never in a URL.
  */
 export interface Session {
-  /** The tenant whose queues are worked (phase A: sent as X-Tenant-Id). */
+  /** The tenant whose queues are worked without authentication (AUTH=off: sent as X-Tenant-Id). */
   tenant: string;
-  /** The person's bearer token (phase B); absent while the API is open. */
+  /** The person's bearer token; absent before sign-in (or with AUTH=off). */
   accessToken?: string;
+  /** Who is signed in, as the identity provider's ID token names them. */
+  personName?: string;
+  /** Why the person sees the sign-in page again (a session ended, a sign-in failed); memory only. */
+  notice?: string;
+}
+
+/** Where people sign in: published by the gateway at /console/config.json. */
+export interface SignInConfig {
+  /** The identity provider's issuer (OpenID discovery at {issuer}/.well-known/openid-configuration). */
+  issuer: string;
+  /** The console's client id there (a public client: PKCE, no secret). */
+  clientId: string;
+  scope: string;
+  /** The embedded demo identity provider of `npm start` (never in production). */
+  demo: boolean;
 }
 
 export interface ConsoleConfig {
@@ -26,21 +42,35 @@ export interface ConsoleConfig {
   siteTooFarKm: number;
   /** How often the queues refresh themselves, in seconds. */
   refreshSeconds: number;
+  /** Absent: no identity provider is configured (AUTH=off, or a pasted token only). */
+  signIn?: SignInConfig;
 }
 
 type Listener = (session: Session) => void;
 
 const TOKEN_KEY = 'console.accessToken';
+const NAME_KEY = 'console.personName';
 
-function storedToken(): string | undefined {
+function stored(key: string): string | undefined {
   try {
-    return globalThis.sessionStorage?.getItem(TOKEN_KEY) ?? undefined;
+    return globalThis.sessionStorage?.getItem(key) ?? undefined;
   } catch {
     return undefined;
   }
 }
 
-let current: Session = { tenant: 'default', ...(storedToken() !== undefined ? { accessToken: storedToken()! } : {}) };
+function store(key: string, value: string | undefined): void {
+  try {
+    if (value === undefined || value === '') globalThis.sessionStorage?.removeItem(key);
+    else globalThis.sessionStorage?.setItem(key, value);
+  } catch {
+    // Storage refused (private mode): the value stays in memory for this page.
+  }
+}
+
+const storedToken = stored(TOKEN_KEY);
+const storedName = stored(NAME_KEY);
+let current: Session = { tenant: 'default', ...(storedToken !== undefined ? { accessToken: storedToken } : {}), ...(storedToken !== undefined && storedName !== undefined ? { personName: storedName } : {}) };
 const listeners = new Set<Listener>();
 
 export function currentSession(): Session {
@@ -50,14 +80,17 @@ export function currentSession(): Session {
 export function updateSession(next: Partial<Session>): void {
   current = { ...current, ...next };
   if ('accessToken' in next) {
-    try {
-      if (next.accessToken === undefined || next.accessToken === '') {
-        globalThis.sessionStorage?.removeItem(TOKEN_KEY);
-        delete current.accessToken;
-      } else globalThis.sessionStorage?.setItem(TOKEN_KEY, next.accessToken);
-    } catch {
-      // Storage refused (private mode): the token stays in memory for this page.
+    store(TOKEN_KEY, next.accessToken);
+    if (next.accessToken === undefined || next.accessToken === '') {
+      // Signed out: who it was goes too.
+      delete current.accessToken;
+      delete current.personName;
+      store(NAME_KEY, undefined);
     }
+  }
+  if ('personName' in next) {
+    store(NAME_KEY, next.personName);
+    if (next.personName === undefined) delete current.personName;
   }
   for (const listener of listeners) listener(current);
 }
