@@ -17,7 +17,7 @@ type Results = { state: 'idle' } | { state: 'loading' } | { state: 'ready'; bund
 
 function when(recorded: string): string {
   const date = new Date(recorded);
-  return Number.isNaN(date.getTime()) ? recorded : date.toLocaleString('en-US', { dateStyle: 'medium', timeStyle: 'medium', timeZoneName: 'short' });
+  return Number.isNaN(date.getTime()) ? recorded : date.toLocaleString('en-US', { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', second: '2-digit', timeZoneName: 'short' });
 }
 
 export function AuditPage(): JSX.Element {
