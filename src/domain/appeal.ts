@@ -15,6 +15,9 @@
 import type { CodeableConcept, Reference, Task, TaskInput } from 'fhir/r4.js';
 import { GATEWAY_CANONICAL_BASE } from './referral-status.js';
 
+/** The identifier system of the appeal Task the gateway opens for a denied prior authorization. */
+export const APPEAL_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/appeal-id`;
+
 export const APPEAL_STEP_SYSTEM = `${GATEWAY_CANONICAL_BASE}/CodeSystem/appeal-step`;
 
 export const APPEAL_STEPS = [

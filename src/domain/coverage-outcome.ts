@@ -9,7 +9,13 @@
  */
 import type { Extension, Money, Period, Reference, Task, TaskOutput } from 'fhir/r4.js';
 import { COVERAGE_ISSUE_SYSTEM, type CoverageIssueCode } from './coverage-check.js';
-import { REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, taskStatusFor, type ReferralStatus } from './referral-status.js';
+import { GATEWAY_CANONICAL_BASE, REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, taskStatusFor, type ReferralStatus } from './referral-status.js';
+
+/** The identifier and extension the coverage step writes on what it stores (docs/domain.md). */
+export const VERIFIED_COVERAGE_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/verified-coverage-id`;
+/** The id of the Coverage the gateway stores for a referral it verified: `verified-<referralId>`. */
+export const VERIFIED_COVERAGE_ID_PREFIX = 'verified-';
+export const COVERAGE_VERIFICATION_EXTENSION_URL = `${GATEWAY_CANONICAL_BASE}/StructureDefinition/coverage-verification`;
 
 export const CRD_COVERAGE_INFORMATION_URL = 'http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information';
 

@@ -19,13 +19,8 @@ import { badRequest, errorIssue, OperationOutcomeError } from '../fhir/outcomes.
 import type { OutboxMessage } from '../ports/resource-store.js';
 import { runAsGateway } from '../ports/audit-trail.js';
 import { purgeExpiredAuditEvents } from '../use-cases/purge-audit-trail.js';
-import {
-  followUpPendingAuthorizations,
-  isReferralStepPayload,
-  SUBMIT_PRIOR_AUTH_STEP,
-  verifyReferralCoverage,
-  VERIFY_COVERAGE_STEP,
-} from '../use-cases/verify-coverage.js';
+import { followUpPendingAuthorizations, verifyReferralCoverage } from '../use-cases/verify-coverage.js';
+import { isReferralStepPayload, SUBMIT_PRIOR_AUTH_STEP, VERIFY_COVERAGE_STEP } from '../use-cases/referral-steps.js';
 
 async function verifyStep(deps: GatewayDeps, message: OutboxMessage, options: { submit: boolean; audit: boolean }): Promise<void> {
   if (!isReferralStepPayload(message.payload)) throw new OperationOutcomeError(badRequest([errorIssue('invalid', `Outbox step ${message.kind} has no referral id`)]));

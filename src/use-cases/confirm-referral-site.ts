@@ -25,7 +25,7 @@ import type { ResourceReader, TenantId } from '../ports/resource-store.js';
 import { checkSiteOfReferral } from './check-referral-site.js';
 import { isAppealTask } from '../domain/appeal.js';
 import { updateAppealTaskByClient } from './update-appeal.js';
-import { referralStep, VERIFY_COVERAGE_STEP } from './verify-coverage.js';
+import { referralStep, VERIFY_COVERAGE_STEP } from './referral-steps.js';
 import { visibleTenants, type GatewayDeps } from './deps.js';
 
 /** Problems a patient's confirmation cannot outweigh: the site cannot give this infusion at all. */

@@ -44,7 +44,8 @@ import { intakeDecision, prepareReferral, servedReferralTask, validateReferralRe
 import { deliverNotices, storeNotice, type PendingNotice } from './appointment-notices.js';
 import { withdrawRemindersOfTime } from './send-reminders.js';
 import { subTaskWriteBack } from './mark-no-shows.js';
-import { APPEAL_IDENTIFIER_SYSTEM, referralStep, VERIFY_COVERAGE_STEP } from './verify-coverage.js';
+import { APPEAL_IDENTIFIER_SYSTEM } from '../domain/appeal.js';
+import { referralStep, VERIFY_COVERAGE_STEP } from './referral-steps.js';
 
 /** The order as the referral last acted on it: its status, and the version whose parts the steps checked (before any hold). */
 export interface OrderTaken {

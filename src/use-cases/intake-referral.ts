@@ -15,7 +15,7 @@ import { taskWriteBack } from '../domain/write-back.js';
 import { translateServiceRequest, type EhrReferences, type RejectionReason, type TranslationResult } from '../domain/referral.js';
 import type { SiteCheckResult } from '../domain/site-check.js';
 import { checkSiteOfReferral } from './check-referral-site.js';
-import { referralStep, VERIFY_COVERAGE_STEP } from './verify-coverage.js';
+import { referralStep, VERIFY_COVERAGE_STEP } from './referral-steps.js';
 import { REFERRAL_PROFILE_URL, type ReferralStatus } from '../domain/referral-status.js';
 import { findContained, parseRelativeReference } from '../fhir/references.js';
 import { informationIssue, warningIssue } from '../fhir/outcomes.js';

@@ -23,7 +23,7 @@ import { findByConditionalQueryLocked } from './conditional.js';
 import { createServiceRequest } from './create-service-request.js';
 import { updateServiceRequest } from './update-service-request.js';
 import { DIRECTORY_TYPES, visibleTenants, type GatewayDeps } from './deps.js';
-import { VERIFIED_COVERAGE_ID_PREFIX, VERIFIED_COVERAGE_IDENTIFIER_SYSTEM } from './verify-coverage.js';
+import { VERIFIED_COVERAGE_ID_PREFIX, VERIFIED_COVERAGE_IDENTIFIER_SYSTEM } from '../domain/coverage-outcome.js';
 
 /**
  * Types a client can create and update directly: what an EHR sends along with a referral, and the

@@ -15,7 +15,8 @@ import { parseRelativeReference } from '../fhir/references.js';
 import type { ResourceWriter, TenantId } from '../ports/resource-store.js';
 import type { ConfirmSiteResult } from './confirm-referral-site.js';
 import type { GatewayDeps } from './deps.js';
-import { APPEAL_IDENTIFIER_SYSTEM, approveAfterAppeal } from './verify-coverage.js';
+import { approveAfterAppeal } from './verify-coverage.js';
+import { APPEAL_IDENTIFIER_SYSTEM } from '../domain/appeal.js';
 
 /** What a coordinator may change on an appeal Task. */
 const COORDINATOR_ELEMENTS = new Set(['meta', 'text', 'status', 'input', 'output', 'note', 'lastModified', 'businessStatus', 'statusReason']);

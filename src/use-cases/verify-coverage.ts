@@ -18,10 +18,10 @@
  * referral waits in verifying-coverage; nothing is lost.
  */
 import type { CodeableConcept, Coding, Coverage, FhirResource, OperationOutcome, Patient, Period, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
-import { buildAppealTask } from '../domain/appeal.js';
+import { APPEAL_IDENTIFIER_SYSTEM, buildAppealTask } from '../domain/appeal.js';
 import { phoneVerificationNote, phoneVerificationResult, type PhoneVerification } from '../domain/phone-verification.js';
 import { checkCoverage, type CoverageCheckResult } from '../domain/coverage-check.js';
-import { coverageStatus, taskAfterCoverageStep, type Authorization, type CoverageFinding, type CoverageOutcome } from '../domain/coverage-outcome.js';
+import { COVERAGE_VERIFICATION_EXTENSION_URL, coverageStatus, taskAfterCoverageStep, VERIFIED_COVERAGE_ID_PREFIX, VERIFIED_COVERAGE_IDENTIFIER_SYSTEM, type Authorization, type CoverageFinding, type CoverageOutcome } from '../domain/coverage-outcome.js';
 import { assessDenialRisk, documentationPresent } from '../domain/denial-risk.js';
 import type { CatalogDrug } from '../domain/drug-catalog.js';
 import { buildEligibilityRequest, estimatePatientCost, interpretEligibilityResponse } from '../domain/eligibility.js';
@@ -41,33 +41,10 @@ import { PayerCallError, type PayerFhir } from '../ports/payer-fhir.js';
 import type { NewOutboxMessage, ReferralRow, ResourceWriter, TenantId } from '../ports/resource-store.js';
 import { checkSiteOfReferral } from './check-referral-site.js';
 import { visibleTenants, type GatewayDeps } from './deps.js';
+import { referralStep, SUBMIT_PRIOR_AUTH_STEP } from './referral-steps.js';
 
-export const VERIFY_COVERAGE_STEP = 'verify-coverage';
-export const SUBMIT_PRIOR_AUTH_STEP = 'submit-prior-auth';
-export const VERIFIED_COVERAGE_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/verified-coverage-id`;
-/** The id of the Coverage the gateway stores for a referral it verified: `verified-<referralId>`. */
-export const VERIFIED_COVERAGE_ID_PREFIX = 'verified-';
-export const COVERAGE_VERIFICATION_EXTENSION_URL = `${GATEWAY_CANONICAL_BASE}/StructureDefinition/coverage-verification`;
-export const APPEAL_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/appeal-id`;
 /** Field note 001: infusion centers are the setting these sites are. */
 const SETTING = 'infusion-center';
-
-export interface ReferralStepPayload {
-  referralId: string;
-}
-
-/**
- * A step of a referral's own processing, queued in the outbox with the change that calls for it.
- * Its ordering key is not the write-back's: a slow EHR does not hold up the coverage check.
- */
-export function referralStep(kind: typeof VERIFY_COVERAGE_STEP | typeof SUBMIT_PRIOR_AUTH_STEP, input: { messageId: string; tenant: TenantId; referralId: string }): NewOutboxMessage {
-  const payload: ReferralStepPayload = { referralId: input.referralId };
-  return { id: input.messageId, tenant: input.tenant, orderingKey: `referral-steps:${input.referralId}`, kind, payload };
-}
-
-export function isReferralStepPayload(value: unknown): value is ReferralStepPayload {
-  return typeof value === 'object' && value !== null && typeof (value as ReferralStepPayload).referralId === 'string';
-}
 
 /** Everything the coverage step reads about one referral. */
 interface CoverageContext {
