@@ -8,7 +8,7 @@
  * to `verifying-coverage` with the confirmation as its output, and the Task is written back to the
  * EHR through the outbox, all in one transaction.
  */
-import type { OperationOutcome, OperationOutcomeIssue, Reference, Resource, ServiceRequest, Task, TaskOutput } from 'fhir/r4.js';
+import type { OperationOutcomeIssue, Reference, Resource, ServiceRequest, Task, TaskOutput } from 'fhir/r4.js';
 import { placerIdentifier, type EhrReferences } from '../domain/referral.js';
 import { siteReference } from '../domain/referral-task.js';
 import {
@@ -24,14 +24,14 @@ import { findContained, parseRelativeReference } from '../fhir/references.js';
 import type { ResourceReader, TenantId } from '../ports/resource-store.js';
 import { checkSiteOfReferral } from './check-referral-site.js';
 import { isAppealTask } from '../domain/appeal.js';
-import { updateAppealTaskByClient } from './update-appeal.js';
+import { updateAppealTaskByClient, type TaskUpdateResult } from './update-appeal.js';
 import { referralStep, VERIFY_COVERAGE_STEP } from './referral-steps.js';
 import { visibleTenants, type GatewayDeps } from './deps.js';
 
 /** Problems a patient's confirmation cannot outweigh: the site cannot give this infusion at all. */
 const BLOCKING_REASONS: ReadonlySet<MisrouteReasonCode> = new Set(['site-inactive', 'drug-not-offered', 'practice-address', 'no-site-requested']);
 
-export type ConfirmSiteResult = { kind: 'updated'; task: Task & { id: string }; changed: boolean } | { kind: 'refused'; outcome: OperationOutcome };
+export type ConfirmSiteResult = TaskUpdateResult;
 
 export interface ConfirmSiteInput {
   tenant: TenantId;

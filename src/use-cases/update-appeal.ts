@@ -5,18 +5,19 @@
  * appeal carries the authorization the payer granted and moves the referral on, in the same
  * transaction as the appeal's completion.
  */
-import type { OperationOutcomeIssue, Task } from 'fhir/r4.js';
-import { appealOutcome } from '../domain/appeal.js';
+import type { OperationOutcome, OperationOutcomeIssue, Task } from 'fhir/r4.js';
+import { APPEAL_IDENTIFIER_SYSTEM, appealOutcome } from '../domain/appeal.js';
 import type { EhrReferences } from '../domain/referral.js';
 import { appealTaskWriteBack } from '../domain/write-back.js';
 import { TASK_PARAMETER_TYPE_SYSTEM } from '../domain/referral-status.js';
 import { errorIssue, unprocessable } from '../fhir/outcomes.js';
 import { parseRelativeReference } from '../fhir/references.js';
 import type { ResourceWriter, TenantId } from '../ports/resource-store.js';
-import type { ConfirmSiteResult } from './confirm-referral-site.js';
 import type { GatewayDeps } from './deps.js';
 import { approveAfterAppeal } from './verify-coverage.js';
-import { APPEAL_IDENTIFIER_SYSTEM } from '../domain/appeal.js';
+
+/** The answer to a client's update of a Task the gateway keeps: the stored Task, or why not. */
+export type TaskUpdateResult = { kind: 'updated'; task: Task & { id: string }; changed: boolean } | { kind: 'refused'; outcome: OperationOutcome };
 
 /** What a coordinator may change on an appeal Task. */
 const COORDINATOR_ELEMENTS = new Set(['meta', 'text', 'status', 'input', 'output', 'note', 'lastModified', 'businessStatus', 'statusReason']);
@@ -26,7 +27,7 @@ const typeKey = (type: { coding?: Array<{ system?: string; code?: string }> }): 
 export async function updateAppealTaskByClient(
   deps: GatewayDeps,
   input: { tenant: TenantId; body: Task & { id: string }; current: Task & { id: string }; ifMatchVersionId?: string },
-): Promise<ConfirmSiteResult> {
+): Promise<TaskUpdateResult> {
   const { body, current } = input;
   const issues: OperationOutcomeIssue[] = [];
   for (const key of [...new Set([...Object.keys(current), ...Object.keys(body)])].sort()) {
