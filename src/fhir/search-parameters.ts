@@ -33,8 +33,17 @@ import type {
   ServiceRequest,
   Task,
 } from 'fhir/r4.js';
-import type { SearchCriterion } from '../ports/resource-store.js';
 import { errorIssue } from './outcomes.js';
+
+/** One parsed search parameter: the values are ORed, several parameters are ANDed. */
+export interface SearchCriterion {
+  /** The search parameter's code, e.g. `focus`, `beneficiary`, `_id`, `_lastUpdated`. */
+  name: string;
+  /** e.g. `exact`, `contains`, `missing`, `not` (only where the parameter's type allows). */
+  modifier?: string;
+  /** Raw values from the query string, already split on unescaped commas. */
+  values: string[];
+}
 
 export type SearchParameterType = 'token' | 'reference' | 'string' | 'date' | 'uri';
 

@@ -4,8 +4,7 @@
  */
 import type { Bundle, BundleLink, OperationOutcomeIssue, Resource } from 'fhir/r4.js';
 import { errorIssue, operationOutcome, warningIssue } from './outcomes.js';
-import type { SearchCriterion } from '../ports/resource-store.js';
-import { splitUnescaped } from './search-parameters.js';
+import { splitUnescaped, type SearchCriterion } from './search-parameters.js';
 
 export const DEFAULT_PAGE_SIZE = 20;
 /** `_count` above this is served as this many (https://hl7.org/fhir/R4/search.html#count: the server may return fewer). */

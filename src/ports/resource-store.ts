@@ -7,18 +7,9 @@
  */
 import type { AuditTrail } from './audit-trail.js';
 import type { OperationOutcome, Resource } from 'fhir/r4.js';
+import type { SearchCriterion } from '../fhir/search-parameters.js';
 
 export type TenantId = string;
-
-/** One parsed search parameter: the values are ORed, several parameters are ANDed. */
-export interface SearchCriterion {
-  /** The search parameter's code, e.g. `focus`, `beneficiary`, `_id`, `_lastUpdated`. */
-  name: string;
-  /** e.g. `exact`, `contains`, `missing`, `not` (only where the parameter's type allows). */
-  modifier?: string;
-  /** Raw values from the query string, already split on unescaped commas. */
-  values: string[];
-}
 
 export interface SearchRequest {
   resourceType: string;

@@ -26,9 +26,9 @@ import type {
   OutboxMessage,
   ReferralRow,
   ResourceStore,
-  SearchCriterion,
   SearchRequest,
 } from '../../../src/ports/resource-store.js';
+import type { SearchCriterion } from '../../../src/fhir/search-parameters.js';
 
 export interface StoreTestDatabase {
   /** Opens a store over this database; may be called again to reopen it. */
