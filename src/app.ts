@@ -2,42 +2,19 @@
  * createApp: the Express application, without listen(): main.ts listens on PORT, tests on port 0.
  */
 import express, { type Express } from 'express';
-import type { CapabilityStatement, Task } from 'fhir/r4.js';
+import type { Task } from 'fhir/r4.js';
 import { notFound } from './fhir/outcomes.js';
-import type { ConformanceResources } from './http/fhir-handlers.js';
-import { fhirErrorHandler, requestContext, type HttpOptions } from './http/routes.js';
+import { fhirErrorHandler, requestContext } from './http/routes.js';
 import { cdsHooksErrors } from './http/cds-hooks-routes.js';
-import { consoleAssets, type ConsoleRouteOptions } from './http/console-routes.js';
+import { consoleAssets } from './http/console-routes.js';
 import { createRouteHandlers } from './http/route-handlers.js';
 import { tableRouter } from './http/table-router.js';
-import type { AuthService } from './auth/token-endpoint.js';
 import { refuseForbiddenUrlCharacters } from './http/url-rules.js';
-import type { CdsDeps } from './use-cases/cds-site-check.js';
 import { authorizeRequests } from './auth/authorize.js';
 import { auditRequests } from './http/audit-requests.js';
 import { payersOfReferralTask } from './use-cases/payer-reach.js';
-import type { CdsClientTrust } from './auth/cds-client-trust.js';
-import type { EhrFhir } from './ports/ehr-fhir.js';
 import type { GatewayDeps } from './use-cases/deps.js';
-
-export interface AppOptions extends HttpOptions {
-  /** Authentication and the route table's decisions; undefined = AUTH=off (development only). */
-  auth: AuthService | undefined;
-  capabilityStatement: CapabilityStatement;
-  conformance: ConformanceResources;
-  /** The EHR client of a tenant with an EHR connection. */
-  ehrFor(tenant: string): EhrFhir | undefined;
-  /** The channel header secret of a tenant's EHR Subscription, if one was set up (src/http/notification-auth.ts). */
-  subscriptionSecretFor(tenant: string): string | undefined;
-  /** The CDS Hooks site-check service's dependencies. */
-  cds: CdsDeps;
-  /** Who may call our hooks (https://cds-hooks.hl7.org/2.0/#trusting-cds-clients). */
-  cdsClientTrust: CdsClientTrust;
-  /** The coordinator console (issue 14): its pages, $network-metrics, connection health. */
-  console: ConsoleRouteOptions;
-  /** Whether requests are audited (AUDIT, docs/audit.md): off only in development and the bench. */
-  audit: boolean;
-}
+import type { AppOptions } from './http/app-options.js';
 
 export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   const app = express();
