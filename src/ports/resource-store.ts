@@ -239,18 +239,17 @@ export interface NetworkMetricsReader {
   networkMetrics(query: NetworkMetricsQuery): Promise<NetworkMetricsRows>;
 }
 
-export interface ResourceStore extends ResourceReader, OutboxStore, CursorStore, JobRunCoordinator, NetworkMetricsReader, AuditTrail {
-  /**
-   * Gathers the query planner's statistics (ANALYZE on PostgreSQL, whose autovacuum may be off;
-   * a bounded ANALYZE on SQLite). Run after migrations and after any bulk load: without them
-   * the planner drives searches from the wrong index (docs/search.md).
-   */
-  refreshStatistics(): Promise<void>;
+/** Writes: one transaction, all of it stored or none (docs/architecture.md). */
+export interface StoreTransactions {
   /**
    * Runs `work` in one database transaction: all of it is stored or none of it.
    * If `work` throws, everything it wrote is rolled back and the error is rethrown.
    */
   transaction<T>(work: (tx: ResourceWriter) => Promise<T>): Promise<T>;
+}
+
+/** The referral rows, read outside a transaction. */
+export interface ReferralReader {
   findReferralByIdentifier(tenant: TenantId, identifierSystem: string, identifierValue: string): Promise<ReferralRow | undefined>;
   readReferral(tenant: TenantId, id: string): Promise<ReferralRow | undefined>;
   /**
@@ -260,9 +259,23 @@ export interface ResourceStore extends ResourceReader, OutboxStore, CursorStore,
   findReferralById(id: string): Promise<ReferralRow | undefined>;
   /** Referrals of every tenant in a status, least recently changed first (for follow-up jobs). */
   listReferralsByStatus(status: string, options: { limit: number }): Promise<ReferralRow[]>;
+}
+
+/** The chairs booked and held, for finding free chair time (src/domain/slot-finder.ts). */
+export interface ChairBookingReader {
   /** Bookings and unexpired holds overlapping [from, to) at these sites, every tenant: what $find must avoid. */
   listChairBookings(locationIds: readonly string[], from: Date, to: Date, now: Date): Promise<ChairBooking[]>;
   readChairBooking(appointmentId: string): Promise<ChairBooking | undefined>;
+}
+
+/** The store as a running part of the process: health, statistics, shutdown. */
+export interface StoreLifecycle {
+  /**
+   * Gathers the query planner's statistics (ANALYZE on PostgreSQL, whose autovacuum may be off;
+   * a bounded ANALYZE on SQLite). Run after migrations and after any bulk load: without them
+   * the planner drives searches from the wrong index (docs/search.md).
+   */
+  refreshStatistics(): Promise<void>;
   /** Resolves when the database answers (for /readyz). */
   ping(): Promise<void>;
   /**
@@ -272,6 +285,13 @@ export interface ResourceStore extends ResourceReader, OutboxStore, CursorStore,
   readiness(): Promise<StoreReadiness>;
   close(): Promise<void>;
 }
+
+/**
+ * The one storage port the store adapter implements, as the union of the narrower ports above:
+ * a story takes the narrow ports it uses (issue 15), the composition root hands the whole store.
+ */
+export interface ResourceStore
+  extends ResourceReader, StoreTransactions, ReferralReader, ChairBookingReader, OutboxStore, CursorStore, JobRunCoordinator, NetworkMetricsReader, AuditTrail, StoreLifecycle {}
 
 export type StoreReadiness =
   | { ready: true }
