@@ -13,7 +13,7 @@ import type { EhrReferences } from '../domain/referral.js';
 import { communicationWriteBack } from '../domain/write-back.js';
 import { outcomeFromError } from '../fhir/outcomes.js';
 import { NotifierError } from '../ports/notifier.js';
-import type { ResourceWriter, TenantId } from '../ports/resource-store.js';
+import type { ResourceWriter, StoreTransactions, TenantId } from '../ports/resource-store.js';
 import type { GatewayDeps } from './deps.js';
 import { patientOf } from './send-reminders.js';
 
@@ -26,7 +26,7 @@ export type PendingNotice = Communication & { id: string };
  * site or its time zone is unknown: the text must state the time absolutely.
  */
 export async function storeNotice(
-  deps: GatewayDeps,
+  deps: Pick<GatewayDeps, 'sites' | 'newId'>,
   tx: ResourceWriter,
   input: { tenant: TenantId; appointment: Appointment & { id: string }; kind: NoticeKind; reason?: CodeableConcept; previousStart?: Date; now: Date },
 ): Promise<PendingNotice | undefined> {
@@ -53,7 +53,7 @@ export async function storeNotice(
 
 /** Hands each notice to the notifier, records how it went, and writes that version back to the EHR. */
 export async function deliverNotices(
-  deps: GatewayDeps,
+  deps: Pick<GatewayDeps, 'writeBackTenants' | 'clock' | 'notifier' | 'logger' | 'newId'> & { store: StoreTransactions },
   input: { tenant: TenantId; referralId: string; ehr: EhrReferences | undefined; notices: readonly PendingNotice[] },
 ): Promise<void> {
   const writeBack = deps.writeBackTenants.has(input.tenant) && input.ehr !== undefined;
