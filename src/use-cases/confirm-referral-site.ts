@@ -137,7 +137,7 @@ function refuse(issues: OperationOutcomeIssue[]): ConfirmSiteResult {
 }
 
 async function resolveForReferral(
-  deps: GatewayDeps,
+  deps: Pick<GatewayDeps, 'tenancy'>,
   reader: ResourceReader,
   tenant: TenantId,
   serviceRequest: ServiceRequest,

@@ -262,7 +262,7 @@ const OPEN_TASK_STATUSES: ReadonlySet<string> = new Set(['draft', 'requested', '
  * identifier it was written back with.
  */
 async function closeSubTasks(
-  deps: GatewayDeps,
+  deps: Pick<GatewayDeps, 'newId'>,
   tx: ResourceWriter,
   input: { tenant: TenantId; row: ReferralRow; referralTask: Task & { id: string }; reason: CodeableConcept; now: Date; ehr: EhrReferences | undefined },
 ): Promise<NewOutboxMessage[]> {

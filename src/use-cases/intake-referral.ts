@@ -158,7 +158,7 @@ export function intakeDecision(prepared: PreparedReferral): { status: IntakeStat
   return { status: 'verifying-coverage', rejectionReasons: [] };
 }
 
-async function readRelative(deps: GatewayDeps, reader: ResourceReader, tenant: TenantId, reference: string): Promise<Resource | undefined> {
+async function readRelative(deps: Pick<GatewayDeps, 'tenancy'>, reader: ResourceReader, tenant: TenantId, reference: string): Promise<Resource | undefined> {
   const parsed = parseRelativeReference(reference);
   if (!parsed) return undefined;
   return reader.read(visibleTenants(deps.tenancy, tenant, parsed.resourceType), parsed.resourceType, parsed.id);

@@ -128,7 +128,7 @@ function readyAgain(task: Task & { id: string }, now: Date): Task & { id: string
  * Records one no-show in one transaction; false when it is no longer booked (or, with
  * `requireOverdue`, not yet past its end and the grace).
  */
-async function recordNoShow(deps: GatewayDeps, found: ScheduledAppointment, now: Date, options: { requireOverdue: boolean }): Promise<boolean> {
+async function recordNoShow(deps: Pick<GatewayDeps, 'newId' | 'scheduling' | 'sites' | 'store' | 'writeBackTenants'>, found: ScheduledAppointment, now: Date, options: { requireOverdue: boolean }): Promise<boolean> {
   const { row } = found;
   const ehr = (row.referral as { ehr?: EhrReferences } | null)?.ehr;
   const writeBack = deps.writeBackTenants.has(row.tenant) && ehr !== undefined;

@@ -203,7 +203,7 @@ class RefusedTransaction extends Error {
 
 /** Ids for every entry; a conditional create that matches maps its entry to the existing resource. */
 async function planEntries(
-  deps: GatewayDeps,
+  deps: Pick<GatewayDeps, 'newId' | 'tenancy'>,
   tx: ResourceWriter,
   tenant: string,
   entries: readonly BundleEntry[],

@@ -77,7 +77,7 @@ interface RenewalCase {
  * Where the series starts: its first planned dose (written on the Task at booking), else the
  * booked Appointment, else the earliest it could start (now, or the order's start if later).
  */
-async function seriesStart(deps: GatewayDeps, row: ReferralRow, task: Task, orderStart: Date | undefined, now: Date): Promise<Date> {
+async function seriesStart(deps: Pick<GatewayDeps, 'store'>, row: ReferralRow, task: Task, orderStart: Date | undefined, now: Date): Promise<Date> {
   const planned = outputsOf(task, 'planned-dose')
     .map((o) => (o.valueDateTime ? new Date(o.valueDateTime) : undefined))
     .filter((d): d is Date => d !== undefined && !Number.isNaN(d.getTime()))
@@ -151,7 +151,7 @@ function renewalTask(input: RenewalCase & { id: string; now: Date }): Task & { i
 }
 
 /** Opens the renewal Task unless this order end already has one. True when it opened one. */
-async function openRenewal(deps: GatewayDeps, found: RenewalCase, now: Date): Promise<boolean> {
+async function openRenewal(deps: Pick<GatewayDeps, 'newId' | 'store' | 'writeBackTenants'>, found: RenewalCase, now: Date): Promise<boolean> {
   const { row } = found;
   const ehr = (row.referral as { ehr?: EhrReferences } | null)?.ehr;
   const writeBack = deps.writeBackTenants.has(row.tenant) && ehr !== undefined;

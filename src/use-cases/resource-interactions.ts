@@ -49,7 +49,7 @@ export function assertReadableType(resourceType: string): void {
   }
 }
 
-export async function readResource(deps: GatewayDeps, tenant: TenantId, resourceType: string, id: string): Promise<Resource> {
+export async function readResource(deps: Pick<GatewayDeps, 'store' | 'tenancy'>, tenant: TenantId, resourceType: string, id: string): Promise<Resource> {
   assertReadableType(resourceType);
   const resource = await deps.store.read(visibleTenants(deps.tenancy, tenant, resourceType), resourceType, id);
   if (!resource) throw new OperationOutcomeError(notFound(resourceType, id));
@@ -57,7 +57,7 @@ export async function readResource(deps: GatewayDeps, tenant: TenantId, resource
 }
 
 export async function readResourceVersion(
-  deps: GatewayDeps,
+  deps: Pick<GatewayDeps, 'store' | 'tenancy'>,
   tenant: TenantId,
   resourceType: string,
   id: string,
@@ -69,7 +69,7 @@ export async function readResourceVersion(
   return resource;
 }
 
-export async function resourceHistory(deps: GatewayDeps, tenant: TenantId, resourceType: string, id: string, baseUrl: string): Promise<Bundle> {
+export async function resourceHistory(deps: Pick<GatewayDeps, 'store' | 'tenancy'>, tenant: TenantId, resourceType: string, id: string, baseUrl: string): Promise<Bundle> {
   assertReadableType(resourceType);
   const versions = await deps.store.history(visibleTenants(deps.tenancy, tenant, resourceType), resourceType, id);
   if (versions.length === 0) throw new OperationOutcomeError(notFound(resourceType, id));
@@ -87,7 +87,7 @@ export async function resourceHistory(deps: GatewayDeps, tenant: TenantId, resou
 }
 
 export async function searchResources(
-  deps: GatewayDeps,
+  deps: Pick<GatewayDeps, 'store' | 'tenancy'>,
   input: { tenant: TenantId; resourceType: string; query: ReadonlyArray<readonly [string, string]>; strict: boolean; baseUrl: string },
 ): Promise<Bundle> {
   assertReadableType(input.resourceType);

@@ -74,7 +74,7 @@ function instantOf(value: string | undefined, timeZone: string, edge: 'start' | 
   return Number.isNaN(instant.getTime()) ? undefined : instant;
 }
 
-async function siteCalendar(deps: GatewayDeps, site: DirectorySite): Promise<SiteCalendar | undefined> {
+async function siteCalendar(deps: Pick<GatewayDeps, 'store' | 'tenancy'>, site: DirectorySite): Promise<SiteCalendar | undefined> {
   const tenants = [deps.tenancy.directoryTenant];
   const location = await deps.store.read<Location>(tenants, 'Location', site.locationId);
   const services = await deps.store.search<HealthcareService>({
@@ -95,7 +95,7 @@ async function siteCalendar(deps: GatewayDeps, site: DirectorySite): Promise<Sit
  * authorization's periods and the window asked for, at most FIND_DAYS ahead.
  */
 function windowAtSite(
-  deps: GatewayDeps,
+  deps: Pick<GatewayDeps, 'clock' | 'scheduling'>,
   input: { drug: CatalogDrug; clearedAt: Date; serviceRequest: ServiceRequest; task: Task; calendar: SiteCalendar; window?: { start?: Date; end?: Date } },
 ): { earliest: Date; latest: Date } {
   const { calendar } = input;
@@ -117,7 +117,7 @@ function windowAtSite(
 }
 
 /** The referral's patient and plan, for choosing among sites: contained, else stored at the gateway. */
-async function patientAndPlan(deps: GatewayDeps, context: SchedulingContext, directory: SiteDirectory): Promise<{ home?: GeoPoint; plan?: DirectoryPlan }> {
+async function patientAndPlan(deps: Pick<GatewayDeps, 'store'>, context: SchedulingContext, directory: SiteDirectory): Promise<{ home?: GeoPoint; plan?: DirectoryPlan }> {
   const resolve = async (reference: string | undefined, type: 'Patient' | 'Coverage'): Promise<Resource | undefined> => {
     if (reference === undefined) return undefined;
     const contained = findContained(context.serviceRequest, reference);
@@ -277,7 +277,7 @@ async function proposals(deps: GatewayDeps, context: SchedulingContext, options:
 }
 
 /** Bookings and live holds on the chairs of these sites over [from, to), indexed once. */
-async function busyIndex(deps: GatewayDeps, locationIds: readonly string[], from: Date, to: Date): Promise<BusyIndex> {
+async function busyIndex(deps: Pick<GatewayDeps, 'clock' | 'store'>, locationIds: readonly string[], from: Date, to: Date): Promise<BusyIndex> {
   const busy = await deps.store.listChairBookings(locationIds, from, to, deps.clock.now());
   return BusyIndex.from(
     busy.map((b) => ({ locationId: b.locationId, chairId: b.chairId, start: new Date(b.start), end: new Date(b.end) })),

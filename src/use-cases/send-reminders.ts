@@ -59,7 +59,7 @@ const outputOf = (task: Task, code: string) => task.output?.find((o) => o.type.c
  * The Appointments the scheduled referrals of every tenant point at (their Task's `appointment`
  * output), in any status: the caller decides which matter.
  */
-export async function scheduledAppointments(deps: GatewayDeps): Promise<ScheduledAppointment[]> {
+export async function scheduledAppointments(deps: Pick<GatewayDeps, 'logger' | 'store'>): Promise<ScheduledAppointment[]> {
   const rows = await deps.store.listReferralsByStatus('scheduled', { limit: MAX_REFERRALS_PER_RUN });
   if (rows.length === MAX_REFERRALS_PER_RUN) deps.logger.warn('more scheduled referrals than one run looks at', { limit: MAX_REFERRALS_PER_RUN });
   const found: ScheduledAppointment[] = [];
@@ -152,7 +152,7 @@ function buildReminder(content: ReminderContent, status: Communication['status']
 }
 
 /** The reminder text, in the site's zone; undefined when the site or its zone is unknown. */
-async function reminderText(deps: GatewayDeps, appointment: Appointment): Promise<string | undefined> {
+async function reminderText(deps: Pick<GatewayDeps, 'drugs' | 'sites' | 'store' | 'tenancy'>, appointment: Appointment): Promise<string | undefined> {
   const siteId = siteIdOf(appointment);
   const site = siteId !== undefined ? (await deps.sites.current()).site(siteId) : undefined;
   if (!site?.timeZone || !appointment.start) return undefined;
@@ -228,7 +228,7 @@ async function settle(deps: GatewayDeps, content: ReminderContent, reminder: Com
  * Each recorded status of a reminder (sent, to be retried, not done, withdrawn) is written back to
  * the EHR, upserted by the reminder's identifier; the run's own claim (`preparation`) is not.
  */
-async function writeBackReminder(deps: GatewayDeps, tx: ResourceWriter, content: Pick<ReminderContent, 'tenant' | 'referralId' | 'ehr'>, reminder: Communication, now: Date): Promise<void> {
+async function writeBackReminder(deps: Pick<GatewayDeps, 'newId' | 'writeBackTenants'>, tx: ResourceWriter, content: Pick<ReminderContent, 'tenant' | 'referralId' | 'ehr'>, reminder: Communication, now: Date): Promise<void> {
   if (!deps.writeBackTenants.has(content.tenant) || content.ehr === undefined) return;
   await tx.enqueue(communicationWriteBack({ messageId: deps.newId(), tenant: content.tenant, referralId: content.referralId, communication: reminder, ehr: content.ehr }), now);
 }

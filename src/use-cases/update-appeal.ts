@@ -81,7 +81,7 @@ export async function updateAppealTaskByClient(
  * appeal identifier its creation was written back with, in the same transaction as the change.
  * A no-op where the tenant's EHR takes no write-back or the referral's EHR references are unknown.
  */
-async function appealWriteBack(deps: GatewayDeps, tenant: TenantId, appeal: Task): Promise<(tx: ResourceWriter, saved: Task, now: Date) => Promise<void>> {
+async function appealWriteBack(deps: Pick<GatewayDeps, 'newId' | 'store' | 'writeBackTenants'>, tenant: TenantId, appeal: Task): Promise<(tx: ResourceWriter, saved: Task, now: Date) => Promise<void>> {
   const identifier = appeal.identifier?.find((i) => i.system === APPEAL_IDENTIFIER_SYSTEM && i.value);
   const row = identifier?.value !== undefined && deps.writeBackTenants.has(tenant) ? await deps.store.readReferral(tenant, identifier.value) : undefined;
   const ehr = (row?.referral as { ehr?: EhrReferences } | null | undefined)?.ehr;

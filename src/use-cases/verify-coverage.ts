@@ -107,7 +107,7 @@ interface Resolved {
  * tenant's EHR (an order pulled from the EHR points at the EHR's own Patient and Coverage). An
  * EHR that is down fails the step retryably; one that refuses (404) leaves the resource missing.
  */
-async function resolveReferenceAt(deps: GatewayDeps, tenant: TenantId, serviceRequest: ServiceRequest, reference: Reference | undefined): Promise<Resolved | undefined> {
+async function resolveReferenceAt(deps: Pick<GatewayDeps, 'ehrFor' | 'store' | 'tenancy'>, tenant: TenantId, serviceRequest: ServiceRequest, reference: Reference | undefined): Promise<Resolved | undefined> {
   const key = reference?.reference;
   if (key === undefined) return undefined;
   const contained = findContained(serviceRequest, key);
@@ -209,7 +209,7 @@ function verifiedCoverage(context: CoverageContext, input: { now: Date; evidence
  * `Patient/<id>`, which the EHR does not hold; every other reference follows the same rule
  * (receiver-references.ts).
  */
-function coverageWriteBack(deps: GatewayDeps, context: CoverageContext, coverage: Coverage): NewOutboxMessage {
+function coverageWriteBack(deps: Pick<GatewayDeps, 'newId'>, context: CoverageContext, coverage: Coverage): NewOutboxMessage {
   const { id: _id, meta: _meta, ...rest } = coverage;
   const patient = [coverage.beneficiary?.reference, context.serviceRequest.subject?.reference].filter((r): r is string => r !== undefined);
   const resource = context.ehr ? forEhr(rest as Coverage, context.ehr, { patient }) : rest;
@@ -632,7 +632,7 @@ const referralIdOf = (task: Task): string | undefined => task.identifier?.find((
  * A coordinator asks to send the prior authorization of a referral held in auth-required (after
  * reviewing the denial risks, adding documentation): the submission is queued as a step.
  */
-export async function requestPriorAuthSubmission(deps: GatewayDeps, input: { tenant: TenantId; taskId: string }): Promise<{ kind: 'queued'; task: Task & { id: string } } | { kind: 'refused'; outcome: OperationOutcome }> {
+export async function requestPriorAuthSubmission(deps: Pick<GatewayDeps, 'clock' | 'newId' | 'store'>, input: { tenant: TenantId; taskId: string }): Promise<{ kind: 'queued'; task: Task & { id: string } } | { kind: 'refused'; outcome: OperationOutcome }> {
   const task = await deps.store.read<Task>([input.tenant], 'Task', input.taskId);
   if (!task?.id) return { kind: 'refused', outcome: notFound('Task', input.taskId) };
   const referralId = referralIdOf(task);
