@@ -261,6 +261,7 @@ export function createFhirHandlers(deps: GatewayDeps, capabilityStatement: Capab
         query: request.query,
         strict: request.prefer.handling === 'strict',
         baseUrl: request.baseUrl,
+        ...(request.signal !== undefined ? { signal: request.signal } : {}),
       }),
     }),
 

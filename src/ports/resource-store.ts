@@ -37,6 +37,11 @@ export interface SearchRequest {
    * that row in the same order. Only valid with the same criteria and sort.
    */
   after?: string;
+  /**
+   * Aborted when the caller no longer wants the answer (its HTTP client went away): the store
+   * then cancels the running statement where the engine can (PostgreSQL), docs/resilience.md.
+   */
+  signal?: AbortSignal;
 }
 
 export interface SearchResult<T extends Resource = Resource> {

@@ -49,6 +49,7 @@ import * as jobState from './job-state.js';
 import { networkMetrics } from './network-metrics.js';
 import * as outbox from './outbox.js';
 import type { ChairBookingsTable, ReferralsTable, SearchIndexTable, StoreDatabase } from './schema.js';
+import { whileWanted } from './query-cancellation.js';
 import { criterionCondition, drivenCondition, driverCondition, orderedDriver, type SearchScope } from './search-query.js';
 import type { AuthStateStore, StoredSigningKey } from '../../ports/auth-state.js';
 
@@ -329,6 +330,10 @@ class KyselyResourceAccess implements ResourceWriter {
   }
 
   async search<T extends Resource = Resource>(request: SearchRequest): Promise<SearchResult<T>> {
+    return whileWanted(request.signal, () => this.#search<T>(request));
+  }
+
+  async #search<T extends Resource>(request: SearchRequest): Promise<SearchResult<T>> {
     const { base, page, driven, order, shape } = this.#searchQueries(request);
     let rows = request.count > 0 ? await page.execute() : [];
     if (driven !== undefined) {
