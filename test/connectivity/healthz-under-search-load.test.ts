@@ -10,7 +10,8 @@
  * Slow tier (scripts/test-tier.mjs): the 100,000 referrals load through the store's bulk path.
  */
 import { expect } from 'chai';
-import { fhirFetch, startGateway, type RunningGateway } from '../support/gateway.js';
+import { startGateway, type RunningGateway } from '../support/gateway.js';
+import { attachTestToken } from '../support/test-clients.js';
 import { storeReferralVolume } from '../support/referral-volume.js';
 
 const REFERRALS = Number(process.env['HEALTHZ_LOAD_REFERRALS'] ?? 100_000);
@@ -35,13 +36,19 @@ describe(`/healthz while four worklist searches run at ${REFERRALS} referrals (s
   it('answers in under 200 ms (median of several calls) while the searches run', async function () {
     let running = true;
     const answered: number[] = [];
+    // The client runs in the gateway's process: it reads the next link from the text rather than
+    // parsing each 50-Task page, so the measure is the gateway's, not the test's JSON work.
+    const headers: Record<string, string> = { accept: 'application/fhir+json' };
+    await attachTestToken(`${gateway.baseUrl}/fhir/Task`, 'GET', headers);
     const worklist = async (status: string): Promise<void> => {
       // Every page of the queue in turn, following `next` (cursor paging), as a coordinator's console does.
-      let url: string | undefined = `${gateway.baseUrl}/fhir/Task?business-status=${status}&_count=50`;
+      const first = `${gateway.baseUrl}/fhir/Task?business-status=${status}&_count=50`;
+      let url = first;
       while (running) {
-        const response = await fhirFetch(url ?? `${gateway.baseUrl}/fhir/Task?business-status=${status}&_count=50`);
+        const response = await fetch(url, { headers });
+        const text = await response.text();
         answered.push(response.status);
-        url = (response.body.link as Array<{ relation: string; url: string }> | undefined)?.find((l) => l.relation === 'next')?.url;
+        url = /"relation":"next","url":"([^"]+)"/.exec(text)?.[1] ?? first;
       }
     };
     const searches = WORKLISTS.map(worklist);
@@ -55,6 +62,8 @@ describe(`/healthz while four worklist searches run at ${REFERRALS} referrals (s
         await response.arrayBuffer();
         healthz.push(performance.now() - started);
         expect(response.status).to.equal(200);
+        // Spread over the searches' run rather than back to back.
+        await new Promise((resolve) => setTimeout(resolve, 25));
       }
     } finally {
       running = false;
