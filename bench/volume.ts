@@ -15,6 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startGateway, type Engine, type RunningGateway } from '../test/support/gateway.js';
@@ -33,6 +34,8 @@ export interface Latency {
 
 export interface VolumeStep {
   referrals: number;
+  /** The machine's 1-minute load average when the step was measured (it is shared). */
+  loadAverage: number;
   loadSeconds: number;
   queueSearch: Latency;
   identifierSearch: Latency;
@@ -101,7 +104,7 @@ async function benchEngine(engine: Engine, sizes: number[], template: Record<str
     const now = new Date();
     for (const size of sizes) {
       const loadStarted = performance.now();
-      await storeReferralVolume(gateway.gateway.deps.store, { count: size, from: stored, tenant: 'default', now, concurrency: engine === 'postgres' ? 2 : 1, batchSize: 500 });
+      await storeReferralVolume(gateway.gateway.deps.store, { count: size, from: stored, tenant: 'default', now, concurrency: engine === 'postgres' ? 2 : 1 });
       await storeVolumeCoverages(gateway.gateway.deps.store, { tenant: 'default', from: stored, to: size, now: new Date() });
       await gateway.gateway.deps.store.refreshStatistics();
       stored = size;
@@ -122,13 +125,14 @@ async function benchEngine(engine: Engine, sizes: number[], template: Record<str
       const step: VolumeStep = {
         referrals: size,
         loadSeconds,
+        loadAverage: Number(loadavg()[0]!.toFixed(1)),
         queueSearch: latency(await timed(SAMPLES, queue)),
         identifierSearch: latency(await timed(SAMPLES, byIdentifier)),
         coverageSearch: latency(await timed(SAMPLES, coverage)),
         intake: await intake(gateway, template),
       };
       steps.push(step);
-      progress(`${engine} at ${size}: ${JSON.stringify(step)}`);
+      progress(`${engine} at ${size} (load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}): ${JSON.stringify(step)}`);
     }
     return { emptyIntake, steps };
   } finally {
@@ -157,7 +161,7 @@ export function volumeTable(result: VolumeBenchResult): string {
       const pair = (l: Latency): string => `${l.p50Ms} / ${l.p99Ms}`;
       lines.push(
         `    ${String(s.referrals).padStart(8)} referrals: queue ${pair(s.queueSearch)}, identifier ${pair(s.identifierSearch)}, coverage ${pair(s.coverageSearch)}, ` +
-          `intake ${pair(s.intake)} at ${s.intake.perSecond}/s (${(s.intake.perSecond / figures.emptyIntake.perSecond).toFixed(2)} of empty); loaded in ${s.loadSeconds} s`,
+          `intake ${pair(s.intake)} at ${s.intake.perSecond}/s (${(s.intake.perSecond / figures.emptyIntake.perSecond).toFixed(2)} of empty); loaded in ${s.loadSeconds} s; load average ${s.loadAverage}`,
       );
     }
   }

@@ -35,6 +35,7 @@ const UNIT = [
 const SLOW = [
   'test/connectivity/processes.test.ts',
   'test/connectivity/database-outage.test.ts',
+  'test/connectivity/healthz-under-search-load.test.ts',
   'test/main/**/*.test.ts',
   'test/fuzz/**/*.test.ts',
   'test/fhir/validation/corpus.test.ts',

@@ -19,6 +19,8 @@ export interface FhirRequest {
   ifMatch?: string;
   ifNoneMatch?: string;
   prefer: Preferences;
+  /** Aborted when the client closes the connection before the answer is sent. */
+  signal?: AbortSignal;
 }
 
 export interface FhirResponse {

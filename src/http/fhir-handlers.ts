@@ -139,6 +139,7 @@ function interactionHandlers(deps: GatewayDeps): Omit<FhirHandlers, OperationNam
         query: request.query,
         strict: request.prefer.handling === 'strict',
         baseUrl: request.baseUrl,
+        ...(request.signal !== undefined ? { signal: request.signal } : {}),
       }),
     };
   }

@@ -199,6 +199,12 @@ function toFhirRequest(req: Request, res: Response, options: HttpOptions): FhirR
     baseUrl: baseUrlOf(req, options),
     prefer: parsePrefer(req.get('prefer')),
   };
+  // The client went away before its answer: its search's statement is cancelled (docs/resilience.md).
+  const gone = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) gone.abort();
+  });
+  request.signal = gone.signal;
   const ifNoneExist = req.get('if-none-exist');
   const ifMatch = req.get('if-match');
   const ifNoneMatch = req.get('if-none-match');

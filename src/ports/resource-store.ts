@@ -29,6 +29,11 @@ export interface SearchRequest {
    * that row in the same order. Only valid with the same criteria and sort.
    */
   after?: string;
+  /**
+   * Aborted when the caller no longer wants the answer (its HTTP client went away): the store
+   * then cancels the running statement where the engine can (PostgreSQL), docs/resilience.md.
+   */
+  signal?: AbortSignal;
 }
 
 export interface SearchResult<T extends Resource = Resource> {
@@ -116,6 +121,11 @@ export interface ChairBooking {
 
 export type ChairReservation = { reserved: true } | { reserved: false; conflict: ChairBooking };
 
+export interface ReferralImport {
+  referrals: ReadonlyArray<Omit<ReferralRow, 'createdAt' | 'updatedAt'> & { at: Date }>;
+  resources: ReadonlyArray<{ resource: Resource; at: Date }>;
+}
+
 export interface ResourceWriter extends ResourceReader {
   /**
    * Stores a new resource: version 1, `meta.lastUpdated` = `now`. Uses `resource.id` when given
@@ -144,6 +154,13 @@ export interface ResourceWriter extends ResourceReader {
    * exactly one gets `claimed: true`; the others get the row that won (after it commits).
    */
   claimReferral(row: Omit<ReferralRow, 'createdAt' | 'updatedAt'>, now: Date): Promise<ClaimReferralResult>;
+  /**
+   * Bulk import of referrals already checked elsewhere (a migration from another system, the
+   * volume bench): their rows and resources, each resource version 1 stamped at its own instant,
+   * in a few multi-row statements per table. No idempotency: a referral key or id that exists
+   * fails the import, and the transaction stores none of it. Refresh statistics afterwards.
+   */
+  importReferrals(tenant: TenantId, input: ReferralImport): Promise<void>;
   /**
    * Makes the transactions that lock the same key run one after another from here to their end,
    * so that a check-then-write on that key (a conditional create) cannot race.

@@ -88,7 +88,15 @@ export async function resourceHistory(deps: Pick<GatewayDeps, 'store' | 'tenancy
 
 export async function searchResources(
   deps: Pick<GatewayDeps, 'store' | 'tenancy'>,
-  input: { tenant: TenantId; resourceType: string; query: ReadonlyArray<readonly [string, string]>; strict: boolean; baseUrl: string },
+  input: {
+    tenant: TenantId;
+    resourceType: string;
+    query: ReadonlyArray<readonly [string, string]>;
+    strict: boolean;
+    baseUrl: string;
+    /** Aborted when the client went away: the store cancels the query (docs/resilience.md). */
+    signal?: AbortSignal;
+  },
 ): Promise<Bundle> {
   assertReadableType(input.resourceType);
   const parsed = parseSearchQuery(input.resourceType, input.query, { strict: input.strict, isSupported: isSupportedSearchCriterion });
@@ -105,6 +113,7 @@ export async function searchResources(
     withTotal: parsed.total !== 'none' || parsed.count === 0,
     ...(parsed.sort ? { sort: parsed.sort } : {}),
     ...(parsed.cursor !== undefined ? { after: parsed.cursor } : {}),
+    ...(input.signal !== undefined ? { signal: input.signal } : {}),
   });
   const hasMore = result.resources.length > parsed.count && parsed.count > 0;
   const nextCursor = hasMore ? result.cursors?.[parsed.count - 1] : undefined;

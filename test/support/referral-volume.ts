@@ -1,7 +1,8 @@
 /**
  * Many stored referrals, fast: for the console's browser test (a queue of 10,000) and the bench.
  * Each referral is what intake would have stored (the ServiceRequest, its Task and the referral
- * row) written straight through the store's transactions, in batches, without the HTTP round trip
+ * row) written through the store's bulk path (importReferrals: multi-row INSERTs, one transaction
+ * per batch), without the HTTP round trip
  * and validation of each one: the point is the volume the console reads, not intake.
  *
  * The referrals are spread over the demo drugs, sites and business statuses, with order dates
@@ -16,7 +17,7 @@ import { buildAppealTask } from '../../src/domain/appeal.js';
 import { buildReferralTask } from '../../src/domain/referral-task.js';
 import { REFERRAL_STATUS_SYSTEM, referralStatusDisplay, taskStatusFor, type ReferralStatus } from '../../src/domain/referral-status.js';
 import pg from 'pg';
-import type { ResourceStore } from '../../src/ports/resource-store.js';
+import type { ReferralImport, ResourceStore } from '../../src/ports/resource-store.js';
 import { TEST_DATABASE_URL } from './postgres.js';
 
 export interface VolumeOptions {
@@ -133,62 +134,61 @@ function firstInfusion(options: VolumeOptions, input: { index: number; serviceRe
 export async function storeReferralVolume(store: ResourceStore, options: VolumeOptions): Promise<Record<string, number>> {
   const pick = statusPicker(options.statusWeights ?? DEFAULT_WEIGHTS);
   const spreadMs = (options.spreadDays ?? 120) * 86_400_000;
-  const batchSize = options.batchSize ?? 250;
+  const batchSize = options.batchSize ?? 1000;
   const counts: Record<string, number> = {};
   const batches: Array<[number, number]> = [];
   for (let first = options.from ?? 0; first < options.count; first += batchSize) batches.push([first, Math.min(options.count, first + batchSize)]);
-  const writeBatch = async ([first, last]: [number, number]): Promise<void> =>
-    store.transaction(async (tx) => {
-      for (let index = first; index < last; index += 1) {
-        const status = pick(index);
-        counts[status] = (counts[status] ?? 0) + 1;
-        // Oldest first, so the store's default order (_lastUpdated) is the order of the orders.
-        const at = new Date(options.now.getTime() - spreadMs + Math.floor((spreadMs * index) / Math.max(1, options.count)));
-        const serviceRequestId = `vol-sr-${index}`;
-        const taskId = `vol-task-${index}`;
-        const referralId = `vol-ref-${index}`;
-        const serviceRequest = serviceRequestOf(index, { id: serviceRequestId, authoredOn: at.toISOString() });
-        await tx.claimReferral(
-          {
-            tenant: options.tenant,
-            id: referralId,
-            identifierSystem: 'urn:example:volume-order',
-            identifierValue: `VOL-ORD-${index}`,
-            serviceRequestId,
-            taskId,
-            status,
-            referral: {
-              drug: { catalogId: DRUGS[index % DRUGS.length]!.id, name: DRUGS[index % DRUGS.length]!.name },
-              authoredOn: at.toISOString(),
-              // Held by the site check at intake: those still waiting, and one in fifteen of the others (since confirmed).
-              ...(status === 'misroute-suspected' || index % 15 === 0 ? { siteCheck: { decision: 'misroute-suspected', reasons: [], suggestions: [] } } : {}),
-            },
-          },
-          at,
-        );
-        const task: Task & { id: string } = buildReferralTask({
-          taskId,
-          referralId,
-          serviceRequestId,
-          patient: { reference: '#patient' },
-          requester: { display: 'Volume test requester' },
-          status: 'verifying-coverage',
-          rejectionReasons: [],
-          now: at,
-        });
-        task.status = taskStatusFor(status);
-        task.businessStatus = { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: status, display: referralStatusDisplay(status) }] };
-        // The referral's resources in one createAll: three statements, not three per resource.
-        const resources: Resource[] = [serviceRequest, task];
-        if (status === 'scheduled') resources.push(...firstInfusion(options, { index, serviceRequestId, at }));
-        if (status === 'auth-denied' || (status === 'scheduled' && index % 10 === 0)) {
-          const appeal = buildAppealTask({ taskId: `vol-appeal-${index}`, referralTaskId: taskId, patient: { reference: '#patient' }, denial: { reasons: [] }, now: at });
-          const settled: Task = { ...appeal, status: status === 'scheduled' ? 'completed' : 'in-progress' };
-          resources.push(settled);
-        }
-        await tx.createAll(options.tenant, resources, at);
+  const writeBatch = async ([first, last]: [number, number]): Promise<void> => {
+    const input: { referrals: Array<ReferralImport['referrals'][number]>; resources: Array<{ resource: Resource; at: Date }> } = { referrals: [], resources: [] };
+    for (let index = first; index < last; index += 1) {
+      const status = pick(index);
+      counts[status] = (counts[status] ?? 0) + 1;
+      // Oldest first, so the store's default order (_lastUpdated) is the order of the orders.
+      const at = new Date(options.now.getTime() - spreadMs + Math.floor((spreadMs * index) / Math.max(1, options.count)));
+      const serviceRequestId = `vol-sr-${index}`;
+      const taskId = `vol-task-${index}`;
+      const referralId = `vol-ref-${index}`;
+      const serviceRequest = serviceRequestOf(index, { id: serviceRequestId, authoredOn: at.toISOString() });
+      input.referrals.push({
+        tenant: options.tenant,
+        id: referralId,
+        identifierSystem: 'urn:example:volume-order',
+        identifierValue: `VOL-ORD-${index}`,
+        serviceRequestId,
+        taskId,
+        status,
+        referral: {
+          drug: { catalogId: DRUGS[index % DRUGS.length]!.id, name: DRUGS[index % DRUGS.length]!.name },
+          authoredOn: at.toISOString(),
+          // Held by the site check at intake: those still waiting, and one in fifteen of the others (since confirmed).
+          ...(status === 'misroute-suspected' || index % 15 === 0 ? { siteCheck: { decision: 'misroute-suspected', reasons: [], suggestions: [] } } : {}),
+        },
+        at,
+      });
+      const task: Task & { id: string } = buildReferralTask({
+        taskId,
+        referralId,
+        serviceRequestId,
+        patient: { reference: '#patient' },
+        requester: { display: 'Volume test requester' },
+        status: 'verifying-coverage',
+        rejectionReasons: [],
+        now: at,
+      });
+      task.status = taskStatusFor(status);
+      task.businessStatus = { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: status, display: referralStatusDisplay(status) }] };
+      const resources: Resource[] = [serviceRequest, task];
+      if (status === 'scheduled') resources.push(...firstInfusion(options, { index, serviceRequestId, at }));
+      if (status === 'auth-denied' || (status === 'scheduled' && index % 10 === 0)) {
+        const appeal = buildAppealTask({ taskId: `vol-appeal-${index}`, referralTaskId: taskId, patient: { reference: '#patient' }, denial: { reasons: [] }, now: at });
+        const settled: Task = { ...appeal, status: status === 'scheduled' ? 'completed' : 'in-progress' };
+        resources.push(settled);
       }
-    });
+      for (const resource of resources) input.resources.push({ resource, at });
+    }
+    // The store's bulk path: a few multi-row INSERTs per table, one transaction per batch.
+    await store.transaction((tx) => tx.importReferrals(options.tenant, input));
+  };
   const workers = Array.from({ length: Math.max(1, options.concurrency ?? 4) }, async () => {
     for (let batch = batches.shift(); batch !== undefined; batch = batches.shift()) await writeBatch(batch);
   });
@@ -234,6 +234,6 @@ export async function storeVolumeCoverages(store: ResourceStore, options: { tena
         payor: [{ reference: `Organization/vol-payer-${i % VOLUME_PAYERS}` }],
       });
     }
-    await store.transaction((tx) => tx.createAll(options.tenant, batch, options.now).then(() => undefined));
+    await store.transaction((tx) => tx.importReferrals(options.tenant, { referrals: [], resources: batch.map((resource) => ({ resource, at: options.now })) }));
   }
 }

@@ -36,6 +36,7 @@ import type {
   NewOutboxMessage,
   OutboxMessage,
   OutboxStatus,
+  ReferralImport,
   ReferralRow,
   ResourceStore,
   ResourceWriter,
@@ -50,7 +51,8 @@ import * as jobState from './job-state.js';
 import { networkMetrics } from './network-metrics.js';
 import * as outbox from './outbox.js';
 import type { ChairBookingsTable, ReferralsTable, SearchIndexTable, StoreDatabase } from './schema.js';
-import { criterionCondition, type SearchScope } from './search-query.js';
+import { whileWanted } from './query-cancellation.js';
+import { criterionCondition, drivenCondition, driverCondition, orderedDriver, type SearchScope } from './search-query.js';
 import type { AuthStateStore, StoredSigningKey } from '../../ports/auth-state.js';
 
 /** https://hl7.org/fhir/R4/datatypes.html#id */
@@ -58,6 +60,8 @@ const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
 
 /** Rows per multi-row INSERT: well below SQLite's bound-parameter limit. */
 const INDEX_INSERT_CHUNK = 500;
+/** Rows per statement of a bulk import (at most 10 columns: 5,000 parameters). */
+const IMPORT_CHUNK = 500;
 
 /** Attempts of an optimistic write that lost a race to a concurrent writer of the same row. */
 const WRITE_ATTEMPTS = 5;
@@ -171,6 +175,7 @@ function indexRow(tenant: TenantId, resource: Resource & { id: string }, param: 
     uri: null,
     date_low: null,
     date_high: null,
+    last_updated: resource.meta?.lastUpdated ?? null,
   };
   switch (value.kind) {
     case 'token':
@@ -290,26 +295,65 @@ class KyselyResourceAccess implements ResourceWriter {
       .where('r.resource_type', '=', request.resourceType)
       .where((eb) => eb.and(parsed.map((c) => criterionCondition(eb, c, target))));
 
-    // A total order (the keys asked for, then id, then tenant) makes keyset paging gapless.
+    // A total order (the keys asked for, then id, then tenant) makes keyset paging gapless. The
+    // tie-breakers run in the first key's direction, so `-_lastUpdated` is one backward index walk.
     const keys = sort.keys.length > 0 ? sort.keys : [{ key: '_lastUpdated' as const, descending: false }];
     const order: OrderKey[] = keys.map((k) => ({ column: k.key === '_id' ? 'id' : 'last_updated', descending: k.descending }));
-    if (!keys.some((k) => k.key === '_id')) order.push({ column: 'id', descending: false });
-    order.push({ column: 'tenant', descending: false });
+    const tieDescending = order[0]!.descending;
+    if (!keys.some((k) => k.key === '_id')) order.push({ column: 'id', descending: tieDescending });
+    order.push({ column: 'tenant', descending: tieDescending });
     const shape = order.map((k) => `${k.descending ? '-' : ''}${k.column}`).join(',');
+    const after = request.after === undefined ? undefined : decodeCursor(request.after, shape);
+
+    // A page in index order (docs/search.md#ordered-pages): one tenant, sorted by _lastUpdated
+    // alone, from the start or a cursor, and a criterion to drive from. It may meet a resource
+    // twice (two index rows with the same value), so it is read by driven pages, not counted.
+    const driver = request.tenants.length === 1 && request.offset === 0 && keys.length === 1 && keys[0]!.key === '_lastUpdated' ? orderedDriver(parsed) : undefined;
+    if (driver !== undefined) {
+      const drivenColumn = { last_updated: 'd.last_updated', id: 'd.resource_id', tenant: 'd.tenant' } as const;
+      const driven = (cursor: readonly string[] | undefined, limit: number) => {
+        let page = this.db
+          .selectFrom('search_index as d')
+          .innerJoin('resources as r', (join) => join.onRef('r.tenant', '=', 'd.tenant').onRef('r.resource_type', '=', 'd.resource_type').onRef('r.id', '=', 'd.resource_id'))
+          .select(['r.content', 'r.last_updated', 'r.id', 'r.tenant'])
+          .where('d.tenant', '=', request.tenants[0]!)
+          .where('d.resource_type', '=', request.resourceType)
+          .where((eb) => driverCondition(eb, driver))
+          .where((eb) => eb.and(parsed.filter((c) => c !== driver).map((c) => drivenCondition(eb, c, target))));
+        if (cursor !== undefined) page = page.where((eb) => afterKeys(eb as unknown as KeyExpressions, order.map((k) => ({ ...k, ref: drivenColumn[k.column] })), cursor));
+        for (const k of order) page = page.orderBy(drivenColumn[k.column], k.descending ? 'desc' : 'asc');
+        return page.limit(Math.max(0, limit));
+      };
+      return { base, page: driven(after, request.count), driven, after, order, shape };
+    }
 
     let page = base.select(['r.content', 'r.last_updated', 'r.id', 'r.tenant']);
-    if (request.after !== undefined) {
-      const values = decodeCursor(request.after, shape);
-      page = page.where((eb) => afterKeys(eb, order, values));
-    }
+    if (after !== undefined) page = page.where((eb) => afterKeys(eb as unknown as KeyExpressions, order.map((k) => ({ ...k, ref: `r.${k.column}` as const })), after));
     for (const k of order) page = page.orderBy(`r.${k.column}`, k.descending ? 'desc' : 'asc');
     page = page.limit(Math.max(0, request.count)).offset(Math.max(0, request.offset));
-    return { base, page, order, shape };
+    return { base, page, driven: undefined, after, order, shape };
   }
 
   async search<T extends Resource = Resource>(request: SearchRequest): Promise<SearchResult<T>> {
-    const { base, page, order, shape } = this.#searchQueries(request);
-    const rows = request.count > 0 ? await page.execute() : [];
+    return whileWanted(request.signal, () => this.#search<T>(request));
+  }
+
+  async #search<T extends Resource>(request: SearchRequest): Promise<SearchResult<T>> {
+    const { base, page, driven, order, shape } = this.#searchQueries(request);
+    let rows = request.count > 0 ? await page.execute() : [];
+    if (driven !== undefined) {
+      // A driven page may hold a resource twice (adjacent: its rows share the sort keys); drop the
+      // repeats and read on after the last row until the page is full or the matches end.
+      let more = rows.length === request.count;
+      rows = dropRepeats(rows);
+      while (more && rows.length < request.count) {
+        const wanted = request.count - rows.length;
+        const last = rows[rows.length - 1]!;
+        const fetched = await driven(order.map((k) => last[k.column]), wanted).execute();
+        more = fetched.length === wanted;
+        rows = dropRepeats([...rows, ...fetched]);
+      }
+    }
     const result: SearchResult<T> = {
       resources: rows.map((r) => decodeResource<T>(r.content)),
       cursors: rows.map((r) => encodeCursor(shape, order.map((k) => r[k.column]))),
@@ -436,6 +480,46 @@ class KyselyResourceAccess implements ResourceWriter {
       return stored.resource;
     }
     throw new OperationOutcomeError(conflict(`${resourceType}/${id} is being changed concurrently; retry`, `${resourceType}.id`));
+  }
+
+  async importReferrals(tenant: TenantId, input: ReferralImport): Promise<void> {
+    const referralRows = input.referrals.map((row) => {
+      assertTenants([row.tenant]);
+      const at = row.at.toISOString();
+      return {
+        tenant: row.tenant,
+        id: row.id,
+        identifier_system: row.identifierSystem,
+        identifier_value: row.identifierValue,
+        service_request_id: row.serviceRequestId,
+        task_id: row.taskId,
+        status: row.status,
+        referral: JSON.stringify(row.referral ?? null),
+        created_at: at,
+        updated_at: at,
+      };
+    });
+    const stamped = input.resources.map(({ resource, at }) => {
+      const id = resource.id ?? randomUUID();
+      assertId(resource.resourceType, id);
+      return stamp(resource, id, 1, at);
+    });
+    const resourceRows = stamped.map(({ resource, content }) => ({
+      tenant,
+      resource_type: resource.resourceType,
+      id: resource.id,
+      version_id: 1,
+      last_updated: resource.meta!.lastUpdated!,
+      content,
+    }));
+    // Multi-row statements sized well under both engines' bound-parameter limits.
+    for (let i = 0; i < referralRows.length; i += IMPORT_CHUNK) await this.db.insertInto('referrals').values(referralRows.slice(i, i + IMPORT_CHUNK)).execute();
+    for (let i = 0; i < resourceRows.length; i += IMPORT_CHUNK) {
+      const chunk = resourceRows.slice(i, i + IMPORT_CHUNK);
+      await this.db.insertInto('resources').values(chunk).execute();
+      await this.db.insertInto('resource_history').values(chunk).execute();
+    }
+    await this.insertIndexRows(stamped.flatMap(({ resource }) => indexRowsOf(tenant, resource)));
   }
 
   async claimReferral(row: Omit<ReferralRow, 'createdAt' | 'updatedAt'>, now: Date): Promise<ClaimReferralResult> {
@@ -989,13 +1073,25 @@ function decodeCursor(cursor: string, shape: string): string[] {
 }
 
 /** Rows strictly after `values` in `order`: (k1 > v1) or (k1 = v1 and k2 > v2) or …, each in its direction. */
-function afterKeys(eb: ExpressionBuilder<SearchScope, 'r'>, order: readonly OrderKey[], values: readonly string[]): Expression<SqlBool> {
-  return eb.or(
-    order.map((key, i) =>
-      eb.and([
-        ...order.slice(0, i).map((earlier, j) => eb(`r.${earlier.column}`, '=', values[j]!)),
-        eb(`r.${key.column}`, key.descending ? '<' : '>', values[i]!),
-      ]),
+type KeyExpressions = ExpressionBuilder<SearchScope & { d: StoreDatabase['search_index'] }, 'r'>;
+function afterKeys(eb: KeyExpressions, order: ReadonlyArray<OrderKey & { ref: string }>, values: readonly string[]): Expression<SqlBool> {
+  const column = (key: { ref: string }) => sql.ref(key.ref);
+  const first = order[0]!;
+  return eb.and([
+    // Redundant with the disjunction below, but a range the engines can seek in the index.
+    sql<SqlBool>`${column(first)} ${sql.raw(first.descending ? '<=' : '>=')} ${values[0]!}`,
+    eb.or(
+      order.map((key, i) =>
+        eb.and([
+          ...order.slice(0, i).map((earlier, j) => sql<SqlBool>`${column(earlier)} = ${values[j]!}`),
+          sql<SqlBool>`${column(key)} ${sql.raw(key.descending ? '<' : '>')} ${values[i]!}`,
+        ]),
+      ),
     ),
-  );
+  ]);
+}
+
+/** A driven page's rows without the repeats of one resource (adjacent, as they share the sort keys). */
+function dropRepeats<R extends { id: string; tenant: string }>(rows: readonly R[]): R[] {
+  return rows.filter((row, i) => i === 0 || rows[i - 1]!.id !== row.id || rows[i - 1]!.tenant !== row.tenant);
 }

@@ -355,6 +355,40 @@ function auditEvents(engine: StoreEngine): Migration {
   };
 }
 
+/**
+ * Queues read in index order (issue 11, docs/search.md#ordered-pages). `search_index` carries its
+ * resource's `last_updated`, and the token and reference indexes put it right after the value:
+ * (…, param, value, last_updated, resource_id, qualifier). A single-tenant search sorted by
+ * `_lastUpdated` (the default) is then driven from one criterion's index range, already in page
+ * order, and stops at the page (LIMIT) instead of collecting and sorting every match; the other
+ * criteria are point probes on (param, value, last_updated, resource_id). The qualifier (system,
+ * reference type) stays in the index, after the id, so the IN subqueries of other searches are
+ * still answered from it alone. These two replace 0007's token and reference indexes (their
+ * columns are a subset), so intake writes no more index entries.
+ */
+function orderedSearchIndex(engine: StoreEngine): Migration {
+  const t = columnTypes(engine);
+  const valueIndexes = [
+    { old: 'search_index_token_ids', name: 'search_index_token_ordered', value: 'token_code', qualifier: 'token_system' },
+    { old: 'search_index_reference_ids', name: 'search_index_reference_ordered', value: 'ref_id', qualifier: 'ref_type' },
+  ];
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('search_index').addColumn('last_updated', t.text).execute();
+      await sql`update search_index set last_updated = (select r.last_updated from resources r
+                 where r.tenant = search_index.tenant and r.resource_type = search_index.resource_type and r.id = search_index.resource_id)`.execute(db);
+      for (const index of valueIndexes) {
+        await db.schema
+          .createIndex(index.name)
+          .on('search_index')
+          .columns(['tenant', 'resource_type', 'param', index.value, 'last_updated', 'resource_id', index.qualifier])
+          .execute();
+        await db.schema.dropIndex(index.old).execute();
+      }
+    },
+  };
+}
+
 export function migrationProvider(engine: StoreEngine): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
@@ -366,6 +400,7 @@ export function migrationProvider(engine: StoreEngine): MigrationProvider {
         '0005_auth': auth(engine),
         '0007_search_at_volume': searchAtVolume(),
         '0008_audit_events': auditEvents(engine),
+        '0009_ordered_search_index': orderedSearchIndex(engine),
         '0010_chair_bookings_by_referral': chairBookingsByReferral(),
       };
     },

@@ -14,6 +14,7 @@ import type { AuthStateStore } from '../../ports/auth-state.js';
 import { storeEngineOf, type StoreEngine } from './engine.js';
 import { KyselyResourceStore, type PoolLoad } from './kysely-resource-store.js';
 import { migrationProvider } from './migrations.js';
+import { cancellablePool } from './query-cancellation.js';
 import type { StoreDatabase } from './schema.js';
 import { unavailableTranslatingDialect, type StatementObserver } from './unavailable-dialect.js';
 
@@ -162,7 +163,9 @@ async function openPostgres(url: string, options: StoreOptions): Promise<{ db: K
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
     statementTimeoutMs: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
   });
-  const db = new Kysely<StoreDatabase>({ dialect: unavailableTranslatingDialect(new PostgresDialect({ pool }), withObserver(options)) });
+  // A search's statement is cancelled when its HTTP client goes away (query-cancellation.ts).
+  const cancelConfig = { connectionString: url, application_name: `${postgresApplicationName(schema)}:cancel`.slice(0, 63), connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS };
+  const db = new Kysely<StoreDatabase>({ dialect: unavailableTranslatingDialect(new PostgresDialect({ pool: cancellablePool(pool, cancelConfig) }), withObserver(options)) });
   try {
     if (schema !== undefined) {
       const exists = await sql<{ found: number }>`select 1 as found from pg_namespace where nspname = ${schema}`.execute(db);

@@ -46,6 +46,8 @@ export interface SearchIndexTable {
   uri: string | null;
   date_low: string | null;
   date_high: string | null;
+  /** The resource's `last_updated` (migration 0009): index order of a page sorted by it. */
+  last_updated: string | null;
 }
 
 export interface ReferralsTable {

@@ -155,3 +155,71 @@ export function criterionCondition(eb: ResourceExpressions, criterion: ParsedCri
       return matchingIds(eb, target, criterion.param, (ieb) => valueMatches(ieb, criterion));
   }
 }
+
+/**
+ * A criterion that can drive an ordered page (docs/search.md#ordered-pages): one value, seekable
+ * on (param, value) of a migration 0009 index, so its range is already in `last_updated` order.
+ */
+export type OrderedCriterion =
+  | { kind: 'token'; param: string; negate: false; matches: [TokenMatch & { code: string }] }
+  | { kind: 'reference'; param: string; matches: [ReferenceMatch] };
+
+function isOrderedCriterion(criterion: ParsedCriterion): criterion is ParsedCriterion & OrderedCriterion {
+  if (criterion.kind === 'token') return !criterion.negate && criterion.matches.length === 1 && criterion.matches[0]!.code !== undefined;
+  return criterion.kind === 'reference' && criterion.matches.length === 1;
+}
+
+/**
+ * Parameters whose value names (nearly) one resource: driving from them reads a handful of rows
+ * whatever the other criteria. Without statistics of our own this is the rarest-first guess;
+ * otherwise the first eligible criterion of the request drives (a coordinator's queue names its
+ * business-status first).
+ */
+const NEAR_UNIQUE_PARAMS = new Set(['identifier', 'beneficiary', 'focus', 'subject', 'patient', 'based-on', 'part-of']);
+
+/** The criterion a page sorted by `_lastUpdated` is driven from, if any. */
+export function orderedDriver(parsed: readonly ParsedCriterion[]): OrderedCriterion | undefined {
+  const eligible = parsed.filter(isOrderedCriterion);
+  return eligible.find((c) => NEAR_UNIQUE_PARAMS.has(c.param)) ?? eligible[0];
+}
+
+type DrivenScope = SearchScope & { d: StoreDatabase['search_index'] };
+type DrivenExpressions = ExpressionBuilder<DrivenScope, 'r' | 'd'>;
+
+/** The driver's own value condition, on its index row `d`. */
+export function driverCondition(eb: DrivenExpressions, driver: OrderedCriterion): Expression<SqlBool> {
+  const parts: Expression<SqlBool>[] = [eb('d.param', '=', driver.param)];
+  if (driver.kind === 'token') {
+    const match = driver.matches[0];
+    parts.push(eb('d.token_code', '=', match.code));
+    if (match.system === null) parts.push(eb('d.token_system', 'is', null));
+    else if (match.system !== undefined) parts.push(eb('d.token_system', '=', match.system));
+  } else {
+    const match = driver.matches[0];
+    parts.push(eb('d.ref_id', '=', match.id));
+    if (match.type !== undefined) parts.push(eb('d.ref_type', '=', match.type));
+  }
+  return eb.and(parts);
+}
+
+/**
+ * Another criterion of a driven page. A one-value token or reference is a point probe on its
+ * 0009 index at the driver row's (last_updated, resource_id): every row of a resource carries the
+ * same last_updated. Anything else keeps its usual shape on `r`.
+ */
+export function drivenCondition(eb: DrivenExpressions, criterion: ParsedCriterion, target: SearchTarget): Expression<SqlBool> {
+  if (!isOrderedCriterion(criterion)) return criterionCondition(eb as unknown as ResourceExpressions, criterion, target);
+  const probe = eb
+    .selectFrom('search_index as si')
+    .select(sql.lit(1).as('one'))
+    .whereRef('si.tenant', '=', 'd.tenant')
+    .whereRef('si.resource_type', '=', 'd.resource_type')
+    .where('si.param', '=', criterion.param)
+    .where((ieb) => {
+      const values = ieb as unknown as IndexExpressions;
+      return criterion.kind === 'token' ? tokenMatches(values, criterion.matches[0]!) : referenceMatches(values, criterion.matches[0]!);
+    })
+    .whereRef('si.last_updated', '=', 'd.last_updated')
+    .whereRef('si.resource_id', '=', 'd.resource_id');
+  return eb.exists(probe);
+}

@@ -38,27 +38,34 @@ interface PlanCase {
   request: SearchRequest;
   /** The value index the plan must use. */
   index: string;
+  /**
+   * One criterion: the page must be read in that index's order and stop at the page (no sort of
+   * all matches: no `USE TEMP B-TREE FOR ORDER BY` on SQLite, no `Sort` under the `Limit` on
+   * PostgreSQL), so its cost follows the page, not the matches (docs/search.md#ordered-pages).
+   */
+  inIndexOrder?: boolean;
 }
 
 const CASES: PlanCase[] = [
-  { what: 'the coordinator queue: Task by business-status', request: search('Task', [['business-status', 'verifying-coverage']]), index: 'search_index_token_ids' },
-  { what: 'a rare queue: Task by business-status auth-denied', request: search('Task', [['business-status', 'auth-denied']]), index: 'search_index_token_ids' },
+  { what: 'the coordinator queue: Task by business-status', request: search('Task', [['business-status', 'verifying-coverage']]), index: 'search_index_token_ordered', inIndexOrder: true },
+  { what: 'a rare queue: Task by business-status auth-denied', request: search('Task', [['business-status', 'auth-denied']]), index: 'search_index_token_ordered', inIndexOrder: true },
   {
     what: 'a queue by owner: Task by business-status and owner',
     request: search('Task', [['business-status', 'auth-pending'], ['owner', 'Organization/hin-dallas-uptown']]),
-    index: 'search_index_reference_ids',
+    index: 'search_index_reference_ordered',
   },
-  { what: 'Task by focus', request: search('Task', [['focus', `ServiceRequest/vol-sr-${PICK}`]]), index: 'search_index_reference_ids' },
+  { what: 'Task by focus', request: search('Task', [['focus', `ServiceRequest/vol-sr-${PICK}`]]), index: 'search_index_reference_ordered', inIndexOrder: true },
   {
     what: 'the payer query: Coverage by beneficiary and payor',
     request: search('Coverage', [['beneficiary', `Patient/vol-patient-${PICK}`], ['payor', `Organization/vol-payer-${PICK % VOLUME_PAYERS}`]]),
-    index: 'search_index_reference_ids',
+    index: 'search_index_reference_ordered',
   },
-  { what: 'Coverage by payor, a big list', request: search('Coverage', [['payor', 'Organization/vol-payer-2']]), index: 'search_index_reference_ids' },
+  { what: 'Coverage by payor, a big list', request: search('Coverage', [['payor', 'Organization/vol-payer-2']]), index: 'search_index_reference_ordered', inIndexOrder: true },
   {
     what: 'ServiceRequest by identifier',
     request: search('ServiceRequest', [['identifier', `urn:example:volume-order|VOL-ORD-${PICK}`]]),
-    index: 'search_index_token_ids',
+    index: 'search_index_token_ordered',
+    inIndexOrder: true,
   },
 ];
 
@@ -70,8 +77,8 @@ function describePlans(engine: string, open: () => Promise<{ store: KyselyResour
 
     before(async function () {
       ({ store, close } = await open());
-      await storeReferralVolume(store, { count: REFERRALS, tenant: TENANT, now: NOW, concurrency: engine === 'postgresql' ? 2 : 1, batchSize: 500 });
-      await storeVolumeCoverages(store, { tenant: TENANT, from: 0, to: REFERRALS, now: NOW, batchSize: 500 });
+      await storeReferralVolume(store, { count: REFERRALS, tenant: TENANT, now: NOW, concurrency: engine === 'postgresql' ? 2 : 1 });
+      await storeVolumeCoverages(store, { tenant: TENANT, from: 0, to: REFERRALS, now: NOW });
       await store.refreshStatistics();
     });
 
@@ -90,6 +97,16 @@ function describePlans(engine: string, open: () => Promise<{ store: KyselyResour
           expect(plan.filter((line) => /\bSCAN\b/.test(line) && !/USING (COVERING )?INDEX/.test(line)), text).to.deep.equal([]);
         } else {
           expect(plan.filter((line) => /Seq Scan on (resources|search_index)\b/.test(line)), text).to.deep.equal([]);
+        }
+        if (c.inIndexOrder) {
+          expect(plan.filter((line) => /TEMP B-TREE FOR ORDER BY|\bSort\b/.test(line)), text).to.deep.equal([]);
+          // The same with a cursor (page 2 onwards) and newest first.
+          for (const extra of [{ sort: ['-_lastUpdated'] }, { after: (await store.search(c.request)).cursors?.[0] }]) {
+            if (extra.after === undefined && !('sort' in extra)) continue;
+            const paged = (await store.explainSearch({ ...c.request, ...extra })).join('\n');
+            expect(paged, paged).to.contain(c.index);
+            expect(paged, paged).not.to.match(/TEMP B-TREE FOR ORDER BY|\bSort\b/);
+          }
         }
         // The plan is the one that runs: the search answers, with the matches it should.
         const result = await store.search(c.request);
