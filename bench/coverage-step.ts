@@ -28,8 +28,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Coverage, FhirResource, ServiceRequest } from 'fhir/r4.js';
 import { createFhirKitPayer } from '../src/adapters/fhir/fhir-kit-payer.js';
-import { buildEligibilityRequest } from '../src/domain/eligibility.js';
-import { buildPriorAuthorizationBundle } from '../src/domain/prior-authorization.js';
+import { buildEligibilityRequest } from '../src/coverage/rules/eligibility.js';
+import { buildPriorAuthorizationBundle } from '../src/coverage/rules/prior-authorization.js';
 import { startChild, stopChild } from './cds-hooks.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');

@@ -16,8 +16,8 @@
  * Runnable alone: `npx tsx bench/find-slots.ts` prints a table.
  */
 import { pathToFileURL } from 'node:url';
-import { BusyIndex, findSlots, type BusyInterval, type FindSlotsInput } from '../src/domain/slot-finder.js';
-import { US_HOLIDAYS, type SiteCalendar } from '../src/domain/site-hours.js';
+import { BusyIndex, findSlots, type BusyInterval, type FindSlotsInput } from '../src/scheduling/rules/slot-finder.js';
+import { US_HOLIDAYS, type SiteCalendar } from '../src/scheduling/rules/site-hours.js';
 
 const SITE_COUNTS = [10, 50, 100];
 const DAY_COUNTS = [14, 30, 60];

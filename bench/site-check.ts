@@ -23,8 +23,8 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findDrugByCodings, HCPCS_SYSTEM, parseDrugCatalog, type CatalogDrug } from '../src/domain/drug-catalog.js';
-import { GEOLOCATION_EXTENSION_URL } from '../src/domain/home-address.js';
+import { findDrugByCodings, HCPCS_SYSTEM, parseDrugCatalog, type CatalogDrug } from '../src/directory/rules/drug-catalog.js';
+import { GEOLOCATION_EXTENSION_URL } from '../src/site-check/rules/home-address.js';
 import {
   checkReferralSite,
   DEFAULT_SITE_CHECK_POLICY,
@@ -32,8 +32,8 @@ import {
   type SiteCheckInput,
   type SiteCheckPolicy,
   type SiteDecision,
-} from '../src/domain/site-check.js';
-import { HEALTHCARE_SERVICE_CATEGORY_SYSTEM, SITE_CODE_SYSTEM, SiteDirectory, type DirectorySite, type GeoPoint } from '../src/domain/site-directory.js';
+} from '../src/site-check/rules/site-check.js';
+import { HEALTHCARE_SERVICE_CATEGORY_SYSTEM, SITE_CODE_SYSTEM, SiteDirectory, type DirectorySite, type GeoPoint } from '../src/directory/rules/site-directory.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DEFAULT_SIZES = (process.env['BENCH_SITE_CHECK_SIZES'] ?? '100,1000,10000,100000').split(',').map(Number);

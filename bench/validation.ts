@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Resource } from 'fhir/r4.js';
-import { REFERRAL_PROFILE_URL } from '../src/domain/referral-status.js';
+import { REFERRAL_PROFILE_URL } from '../src/referral/rules/referral-status.js';
 import { FhirValidator } from '../src/fhir/validation/index.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');

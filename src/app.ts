@@ -12,8 +12,8 @@ import { tableRouter } from './http/table-router.js';
 import { refuseForbiddenUrlCharacters } from './http/url-rules.js';
 import { authorizeRequests } from './auth/authorize.js';
 import { auditRequests } from './http/audit-requests.js';
-import { payersOfReferralTask } from './use-cases/payer-reach.js';
-import type { GatewayDeps } from './use-cases/deps.js';
+import { payersOfReferralTask } from './auth/payer-reach.js';
+import type { GatewayDeps } from './ports/gateway-deps.js';
 import type { AppOptions } from './http/app-options.js';
 
 export function createApp(deps: GatewayDeps, options: AppOptions): Express {

@@ -9,7 +9,7 @@ import type { Express } from 'express';
 import type { OperationDefinition, Resource } from 'fhir/r4.js';
 import { createApp } from './app.js';
 import type { Config } from './config/config.js';
-import { findDrugByCodings, parseDrugCatalog, type DrugCatalog } from './domain/drug-catalog.js';
+import { findDrugByCodings, parseDrugCatalog, type DrugCatalog } from './directory/rules/drug-catalog.js';
 import { buildCapabilityStatement } from './fhir/capability-statement.js';
 import { FhirValidator } from './fhir/validation/index.js';
 import { CONFORMANCE_TYPES } from './http/fhir-handlers.js';
@@ -26,23 +26,23 @@ import { parseTrustedIssuers, remoteTrustedIssuer, TrustedIssuersError } from '.
 import type { DemoIdentityProviderFile } from './auth/demo-identity-provider.js';
 import { systemClock } from './adapters/system-clock.js';
 import { openStore, type StoreOptions } from './adapters/store/index.js';
-import type { GatewayDeps } from './use-cases/deps.js';
+import type { GatewayDeps } from './ports/gateway-deps.js';
 import { createFhirKitEhr } from './adapters/fhir/fhir-kit-ehr.js';
 import { createFhirKitPayer } from './adapters/fhir/fhir-kit-payer.js';
 import type { PayerFhir } from './ports/payer-fhir.js';
 import { RECORD_ONLY_NOTIFIER } from './ports/notifier.js';
 import { createWebhookNotifier } from './adapters/notifier/webhook-notifier.js';
-import { parsePriorAuthRules, type PriorAuthRules } from './domain/prior-auth-rules.js';
+import { parsePriorAuthRules, type PriorAuthRules } from './coverage/rules/prior-auth-rules.js';
 import type { EhrFhir } from './ports/ehr-fhir.js';
 import { startBackgroundWork, type BackgroundWork } from './jobs/background-work.js';
-import { loadDirectory } from './use-cases/load-directory.js';
-import { storedSiteDirectory } from './use-cases/stored-site-directory.js';
-import type { CdsDeps } from './use-cases/cds-site-check.js';
+import { loadDirectory } from './directory/stories/load-directory.js';
+import { storedSiteDirectory } from './directory/stories/stored-site-directory.js';
+import type { CdsDeps } from './site-check/stories/cds-site-check.js';
 import { smartBackendTokenSource } from './auth/smart-backend-client.js';
 import { createCdsClientTrust, localIssuer, remoteIssuer, type TrustedCdsIssuer } from './auth/cds-client-trust.js';
 import type { CdsTrustedIssuersConfig } from './config/config.js';
 import type { JSONWebKeySet } from 'jose';
-import { READABLE_TYPES, WRITABLE_TYPES } from './use-cases/resource-interactions.js';
+import { READABLE_TYPES, WRITABLE_TYPES } from './intake/stories/resource-interactions.js';
 
 export interface Gateway {
   app: Express;

@@ -172,7 +172,7 @@ function coveredBy(resource: { resourceType?: string; payor?: Array<{ reference?
   return resource.resourceType === 'Coverage' && (resource.payor ?? []).some((p) => p.reference === `Organization/${payer}` || p.reference?.endsWith(`/Organization/${payer}`) === true);
 }
 
-/** The payer Organization ids of a referral Task's Coverages (src/use-cases/payer-reach.ts). */
+/** The payer Organization ids of a referral Task's Coverages (src/auth/payer-reach.ts). */
 export type TaskPayers = (task: { resourceType: 'Task' }) => Promise<readonly string[]>;
 
 async function inPayerReach(resource: { resourceType?: string } | undefined, payer: string, taskPayers: TaskPayers | undefined): Promise<boolean> {

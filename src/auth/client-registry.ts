@@ -8,7 +8,7 @@ import { Ajv } from 'ajv';
 import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import type { Role } from './caller.js';
-import { schemaIssues } from '../domain/json-document-issues.js';
+import { schemaIssues } from '../directory/rules/json-document-issues.js';
 import registrySchema from '../../profiles/auth-clients.schema.json' with { type: 'json' };
 
 export interface RegisteredClient {

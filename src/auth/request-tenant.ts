@@ -13,7 +13,7 @@
  */
 import type { OperationOutcome } from 'fhir/r4.js';
 import { badRequest, errorIssue } from '../fhir/outcomes.js';
-import { DIRECTORY_TYPES } from '../use-cases/deps.js';
+import { DIRECTORY_TYPES } from '../ports/gateway-deps.js';
 import type { Caller } from './caller.js';
 
 export const TENANT_HEADER = 'x-tenant-id';

@@ -12,7 +12,7 @@ import { Ajv } from 'ajv';
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import type { Caller } from './caller.js';
-import { schemaIssues } from '../domain/json-document-issues.js';
+import { schemaIssues } from '../directory/rules/json-document-issues.js';
 import issuersSchema from '../../profiles/auth-trusted-issuers.schema.json' with { type: 'json' };
 
 type PersonRole = 'coordinator' | 'operator';

@@ -7,12 +7,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Bundle, Reference, Resource, ServiceRequest } from 'fhir/r4.js';
-import { SiteDirectory } from '../domain/site-directory.js';
-import { DEFAULT_SITE_CHECK_POLICY } from '../domain/site-check.js';
+import { SiteDirectory } from '../directory/rules/site-directory.js';
+import { DEFAULT_SITE_CHECK_POLICY } from '../site-check/rules/site-check.js';
 import { findContained } from '../fhir/references.js';
 import { FhirValidator } from '../fhir/validation/index.js';
 import { loadDrugCatalog } from '../gateway.js';
-import { assessHistoricalOrder, type HistoricalOrderAssessment } from '../use-cases/assess-historical-order.js';
+import { assessHistoricalOrder, type HistoricalOrderAssessment } from '../site-check/stories/assess-historical-order.js';
 import { credentialsFrom, FhirClient, type CredentialOptions } from './fhir-client.js';
 import { EXIT, printJson, startProgress, table, type ExitCode, type Terminal } from './output.js';
 import { createdServiceRequestIds, followReferralTask } from './referral-progress.js';

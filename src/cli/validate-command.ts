@@ -7,7 +7,7 @@
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import path from 'node:path';
 import { FhirValidator } from '../fhir/validation/index.js';
-import { validateOffline } from '../use-cases/validate-resource.js';
+import { validateOffline } from '../intake/stories/validate-resource.js';
 import { isNotAResource, listInputFiles, readDocuments, resourceLabel } from './inputs.js';
 import { EXIT, printJson, startProgress, table, type ExitCode, type Terminal } from './output.js';
 

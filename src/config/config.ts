@@ -49,7 +49,7 @@ export interface Config {
   /** node-cron expression of the EHR pull job (seconds field allowed). */
   ehrPollCron: string;
   ehrRequestTimeoutMs: number;
-  /** The site check's thresholds (src/domain/site-check.ts). */
+  /** The site check's thresholds (src/site-check/rules/site-check.ts). */
   siteCheck: { tooFarKm: number; maxTravelKm: number; maxSuggestions: number };
   /** FHIR servers the CDS Hooks service may fetch missing prefetch from (SSRF guard); default: the EHR connections. */
   cdsTrustedFhirServers: string[];
@@ -64,7 +64,7 @@ export interface Config {
   /** The payers' FHIR servers (eligibility, prior authorization), by the payer's directory Organization id. */
   payerConnections: PayerConnectionConfig[];
   payerRequestTimeoutMs: number;
-  /** The deployment's prior-authorization rules and allowed amounts (src/domain/prior-auth-rules.ts). */
+  /** The deployment's prior-authorization rules and allowed amounts (src/coverage/rules/prior-auth-rules.ts). */
   priorAuthRulesFile: string;
   /** node-cron expression of the follow-up of pended prior authorizations (Claim/$inquire). */
   priorAuthInquiryCron: string;

@@ -7,7 +7,7 @@ import type { ConformanceResources } from './fhir-handlers.js';
 import type { HttpOptions } from './routes.js';
 import type { ConsoleRouteOptions } from './console-routes.js';
 import type { AuthService } from '../auth/token-endpoint.js';
-import type { CdsDeps } from '../use-cases/cds-site-check.js';
+import type { CdsDeps } from '../site-check/stories/cds-site-check.js';
 import type { CdsClientTrust } from '../auth/cds-client-trust.js';
 import type { EhrFhir } from '../ports/ehr-fhir.js';
 

@@ -4,7 +4,7 @@
  */
 import { badRequest, notFound } from '../fhir/outcomes.js';
 import type { AuditTrail } from '../ports/audit-trail.js';
-import { parseAuditSearch, readAuditTrailEvent, searchAuditTrail } from '../use-cases/search-audit-events.js';
+import { parseAuditSearch, readAuditTrailEvent, searchAuditTrail } from '../audit/stories/search-audit-events.js';
 import type { FhirHandler } from './fhir-exchange.js';
 
 export function auditEventHandlers(trail: AuditTrail): { searchAuditEvents: FhirHandler; readAuditEvent: FhirHandler } {

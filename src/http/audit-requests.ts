@@ -15,7 +15,7 @@ import type { Caller } from '../auth/caller.js';
 import type { Logger } from '../logging/logger.js';
 import { auditOutcomeOf, runAudited, type AuditAction, type AuditAgent, type AuditContext, type AuditRecord, type AuditTrail } from '../ports/audit-trail.js';
 import type { Clock } from '../ports/clock.js';
-import { DIRECTORY_TYPES } from '../use-cases/deps.js';
+import { DIRECTORY_TYPES } from '../ports/gateway-deps.js';
 import { findRoute, type RouteEntry } from './route-table.js';
 
 /** A literal relative reference (`ServiceRequest/123`): a parameter value of this shape names a resource, not a person. */

@@ -7,7 +7,7 @@
  */
 import type { OperationOutcome } from 'fhir/r4.js';
 import { badRequest, errorIssue, hasErrors } from '../fhir/outcomes.js';
-import type { ResourceValidator } from '../use-cases/deps.js';
+import type { ResourceValidator } from '../ports/gateway-deps.js';
 import type { FhirHandler } from './fhir-exchange.js';
 
 /** A 400 listing every structural problem, or undefined when the body is a sound resource of one of `types`. */

@@ -13,7 +13,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { OperationOutcome } from 'fhir/r4.js';
 import { badRequest, errorIssue, notFound, outcomeFromError, payloadTooLarge, statusOf, unsupportedMediaType } from '../fhir/outcomes.js';
-import { answerSiteCheckHook, cdsServiceDiscovery, isSiteCheckService, type CdsDeps } from '../use-cases/cds-site-check.js';
+import { answerSiteCheckHook, cdsServiceDiscovery, isSiteCheckService, type CdsDeps } from '../site-check/stories/cds-site-check.js';
 import { setRetryAfter } from './retry-after.js';
 import type { CdsClientTrust } from '../auth/cds-client-trust.js';
 import { routerFromTable, type RouteHandlers } from './table-router.js';

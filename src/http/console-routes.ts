@@ -18,7 +18,7 @@ import type { OperationOutcome, Organization, Resource } from 'fhir/r4.js';
 import { errorIssue, operationOutcome, statusOf } from '../fhir/outcomes.js';
 import type { OutboxStore, ResourceReader } from '../ports/resource-store.js';
 import type { Clock } from '../ports/clock.js';
-import type { SiteDirectorySource } from '../domain/site-directory.js';
+import type { SiteDirectorySource } from '../directory/rules/site-directory.js';
 import type { Logger } from '../logging/logger.js';
 import { routerFromTable, type RouteHandlers } from './table-router.js';
 

@@ -6,11 +6,11 @@
  */
 import type { Bundle, CapabilityStatement, Resource } from 'fhir/r4.js';
 import { notFound, OperationOutcomeError, operationOutcome } from '../fhir/outcomes.js';
-import { updateAppointmentByClient } from '../use-cases/schedule-referral.js';
-import type { GatewayDeps } from '../use-cases/deps.js';
-import { processBundle } from '../use-cases/process-bundle.js';
-import { createResource, readResource, readResourceVersion, resourceHistory, searchResources, updateResource } from '../use-cases/resource-interactions.js';
-import { updateReferralTaskByClient } from '../use-cases/confirm-referral-site.js';
+import { updateAppointmentByClient } from '../scheduling/stories/schedule-referral.js';
+import type { GatewayDeps } from '../ports/gateway-deps.js';
+import { processBundle } from '../intake/stories/process-bundle.js';
+import { createResource, readResource, readResourceVersion, resourceHistory, searchResources, updateResource } from '../intake/stories/resource-interactions.js';
+import { updateReferralTaskByClient } from '../site-check/stories/confirm-referral-site.js';
 import { versionFromETag } from '../fhir/http-headers.js';
 import { bodyShapeOutcome } from './body-shape.js';
 import { versionHeaders, type FhirHandler, type FhirRequest, type FhirResponse } from './fhir-exchange.js';

@@ -4,8 +4,8 @@
  */
 import { badRequest, errorIssue, operationOutcome } from '../fhir/outcomes.js';
 import { versionFromETag } from '../fhir/http-headers.js';
-import type { InteractionResult } from '../use-cases/resource-interactions.js';
-import type { ConfirmSiteResult } from '../use-cases/confirm-referral-site.js';
+import type { InteractionResult } from '../intake/stories/resource-interactions.js';
+import type { ConfirmSiteResult } from '../site-check/stories/confirm-referral-site.js';
 import { locationHeader, versionHeaders, type FhirRequest, type FhirResponse } from './fhir-exchange.js';
 
 export function interactionResponse(request: FhirRequest, result: InteractionResult): FhirResponse {

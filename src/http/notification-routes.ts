@@ -9,9 +9,9 @@
 import type { Request, Response } from 'express';
 import { notFound, statusOf } from '../fhir/outcomes.js';
 import type { EhrFhir } from '../ports/ehr-fhir.js';
-import type { GatewayDeps } from '../use-cases/deps.js';
-import { receivePayerNotification as settlePayerNotification } from '../use-cases/receive-payer-notification.js';
-import { receiveSubscriptionNotification as settleSubscriptionNotification } from '../use-cases/receive-subscription-notification.js';
+import type { GatewayDeps } from '../ports/gateway-deps.js';
+import { receivePayerNotification as settlePayerNotification } from '../coverage/stories/receive-payer-notification.js';
+import { receiveSubscriptionNotification as settleSubscriptionNotification } from '../intake/stories/receive-subscription-notification.js';
 import { fhirJsonBody, negotiate, type HttpOptions } from './routes.js';
 import { requireNotifyingEhr, requireNotifyingPayer } from './notification-auth.js';
 import type { RouteHandlers } from './table-router.js';

@@ -7,7 +7,7 @@ import type { Request, Response } from 'express';
 import { unavailable } from '../fhir/outcomes.js';
 import { demoIdentityProviderHandlers, smartHandlers } from '../auth/token-endpoint.js';
 import type { AppOptions } from './app-options.js';
-import type { GatewayDeps } from '../use-cases/deps.js';
+import type { GatewayDeps } from '../ports/gateway-deps.js';
 import { apiDocsHandlers } from './api-docs-routes.js';
 import { cdsHooksHandlers } from './cds-hooks-routes.js';
 import { consoleHandlers } from './console-routes.js';

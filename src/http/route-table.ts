@@ -18,8 +18,8 @@
 import { match } from 'path-to-regexp';
 import type { Role } from '../auth/caller.js';
 import type { Interaction } from '../auth/scopes.js';
-import { DIRECTORY_TYPES } from '../use-cases/deps.js';
-import { READABLE_TYPES, WRITABLE_TYPES } from '../use-cases/resource-interactions.js';
+import { DIRECTORY_TYPES } from '../ports/gateway-deps.js';
+import { READABLE_TYPES, WRITABLE_TYPES } from '../intake/stories/resource-interactions.js';
 
 export type Access =
   | { kind: 'public' }

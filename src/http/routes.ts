@@ -34,7 +34,7 @@ export interface HttpOptions {
   jsonMaxDepth: number;
   defaultTenant: string;
   publicBaseUrl?: string;
-  /** The payers of a referral Task (src/use-cases/payer-reach.ts): a payer reads its members' Tasks only. */
+  /** The payers of a referral Task (src/auth/payer-reach.ts): a payer reads its members' Tasks only. */
   taskPayers?: (tenant: string, task: { resourceType: 'Task' }) => Promise<readonly string[]>;
 }
 

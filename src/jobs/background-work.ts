@@ -6,21 +6,21 @@
  * purge (AUDIT_PURGE_CRON).
  */
 import type { Config } from '../config/config.js';
-import { DEFAULT_RETRY_POLICY } from '../domain/retry-policy.js';
+import { DEFAULT_RETRY_POLICY } from '../delivery/rules/retry-policy.js';
 import type { EhrFhir } from '../ports/ehr-fhir.js';
-import type { GatewayDeps } from '../use-cases/deps.js';
-import { pollEhrServiceRequests } from '../use-cases/poll-ehr.js';
+import type { GatewayDeps } from '../ports/gateway-deps.js';
+import { pollEhrServiceRequests } from '../intake/stories/poll-ehr.js';
 import { scheduleClusterJob } from '../adapters/cron/cluster-job.js';
 import { startOutboxWorker } from './outbox-worker.js';
-import { sendReminders } from '../use-cases/send-reminders.js';
-import { markNoShows } from '../use-cases/mark-no-shows.js';
-import { renewOrders } from '../use-cases/renew-orders.js';
+import { sendReminders } from '../delivery/stories/send-reminders.js';
+import { markNoShows } from '../scheduling/stories/mark-no-shows.js';
+import { renewOrders } from '../order-changes/stories/renew-orders.js';
 import { badRequest, errorIssue, OperationOutcomeError } from '../fhir/outcomes.js';
 import type { OutboxMessage } from '../ports/resource-store.js';
 import { runAsGateway } from '../ports/audit-trail.js';
-import { purgeExpiredAuditEvents } from '../use-cases/purge-audit-trail.js';
-import { followUpPendingAuthorizations, verifyReferralCoverage } from '../use-cases/verify-coverage.js';
-import { isReferralStepPayload, SUBMIT_PRIOR_AUTH_STEP, VERIFY_COVERAGE_STEP } from '../use-cases/referral-steps.js';
+import { purgeExpiredAuditEvents } from '../audit/stories/purge-audit-trail.js';
+import { followUpPendingAuthorizations, verifyReferralCoverage } from '../coverage/stories/verify-coverage.js';
+import { isReferralStepPayload, SUBMIT_PRIOR_AUTH_STEP, VERIFY_COVERAGE_STEP } from '../referral/stories/referral-steps.js';
 
 async function verifyStep(deps: GatewayDeps, message: OutboxMessage, options: { submit: boolean; audit: boolean }): Promise<void> {
   if (!isReferralStepPayload(message.payload)) throw new OperationOutcomeError(badRequest([errorIssue('invalid', `Outbox step ${message.kind} has no referral id`)]));

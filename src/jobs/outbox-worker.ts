@@ -4,7 +4,7 @@
  * stop() lets the round in flight finish (SIGTERM).
  */
 import type { Logger } from '../logging/logger.js';
-import { deliverDueMessages, type DeliveryDeps, type DeliveryRound } from '../use-cases/deliver-outbox.js';
+import { deliverDueMessages, type DeliveryDeps, type DeliveryRound } from '../delivery/stories/deliver-outbox.js';
 
 export interface OutboxWorker {
   stop(): Promise<void>;

@@ -224,7 +224,7 @@ export interface JobRunCoordinator {
 
 /**
  * The network's figures for a period, as SQL aggregates (counts per group, never one row per
- * referral): what `GET /fhir/Task/$network-metrics` reports (src/use-cases/network-metrics.ts).
+ * referral): what `GET /fhir/Task/$network-metrics` reports (src/directory/stories/network-metrics.ts).
  * Referrals count in the period by when the gateway received them; appointments by their start.
  */
 export interface NetworkMetricsQuery {
@@ -278,7 +278,7 @@ export interface ReferralReader {
   listReferralsByStatus(status: string, options: { limit: number }): Promise<ReferralRow[]>;
 }
 
-/** The chairs booked and held, for finding free chair time (src/domain/slot-finder.ts). */
+/** The chairs booked and held, for finding free chair time (src/scheduling/rules/slot-finder.ts). */
 export interface ChairBookingReader {
   /** Bookings and unexpired holds overlapping [from, to) at these sites, every tenant: what $find must avoid. */
   listChairBookings(locationIds: readonly string[], from: Date, to: Date, now: Date): Promise<ChairBooking[]>;

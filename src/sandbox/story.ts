@@ -23,7 +23,7 @@ import { clientTokenSource } from '../auth/demo-token.js';
 import { withFreshOrderNumbers } from '../cli/fixture-cases.js';
 import { credentialsFrom, FhirClient, issueLines, type FhirReply } from '../cli/fhir-client.js';
 import { businessStatusOf } from '../cli/referral-progress.js';
-import { VERIFIED_COVERAGE_ID_PREFIX } from '../domain/coverage-outcome.js';
+import { VERIFIED_COVERAGE_ID_PREFIX } from '../coverage/rules/coverage-outcome.js';
 
 export const SEED_000_ORDER = 'fixtures/site-check/seed-000-practice-address-patient-choice/service-request.json';
 

@@ -14,7 +14,7 @@ import pg from 'pg';
 import { TEST_DATABASE_URL } from '../support/postgres.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { businessStatusOf, fhirFetch, movableClock, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
-import { purgeExpiredAuditEvents } from '../../src/use-cases/purge-audit-trail.js';
+import { purgeExpiredAuditEvents } from '../../src/audit/stories/purge-audit-trail.js';
 import { phiMarkers } from '../support/phi.js';
 import { payerConnections } from '../support/referral-flow.js';
 import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pollEhrServiceRequests } from '../../src/use-cases/poll-ehr.js';
+import { pollEhrServiceRequests } from '../../src/intake/stories/poll-ehr.js';
 import { fhirFetch, startGateway, waitUntil, type RunningGateway } from '../support/gateway.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
 import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { medianOfCounts, networkMetricsReport } from '../../src/domain/network-metrics.js';
+import { medianOfCounts, networkMetricsReport } from '../../src/directory/rules/network-metrics.js';
 import { dayBins, networkPicture } from '../../console/src/model/metrics.js';
 
 describe('network metrics: the report and how the console reads it', () => {

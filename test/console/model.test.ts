@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import type { Organization, Patient, Practitioner, PractitionerRole, ServiceRequest, Task } from 'fhir/r4.js';
-import { buildReferralTask } from '../../src/domain/referral-task.js';
+import { buildReferralTask } from '../../src/referral/rules/referral-task.js';
 import { filterRows, queueRows, referencedPatientIds, serviceRequestIds } from '../../console/src/model/queue.js';
 import { QUEUE_STATUSES, formatAge, requesterName, suggestedSites, waitingOn } from '../../console/src/model/referral.js';
 import { timeline } from '../../console/src/model/history.js';
 import { withResult, withStep, appealOutcome, appealStepStatuses } from '../../console/src/model/appeal.js';
-import { buildAppealTask } from '../../src/domain/appeal.js';
-import { REFERRAL_STATUS_SYSTEM } from '../../src/domain/referral-status.js';
+import { buildAppealTask } from '../../src/coverage/rules/appeal.js';
+import { REFERRAL_STATUS_SYSTEM } from '../../src/referral/rules/referral-status.js';
 
 const order = (id: string, extra: Partial<ServiceRequest> = {}): ServiceRequest => ({
   resourceType: 'ServiceRequest',

@@ -7,7 +7,7 @@ import {
   appealStepStatuses,
   buildAppealTask,
   isAppealTask,
-} from '../../src/domain/appeal.js';
+} from '../../src/coverage/rules/appeal.js';
 import { readFixture } from '../support/fixtures.js';
 import { loadValidator } from '../fhir/validation/validator.js';
 

@@ -8,8 +8,8 @@ import {
   siteCheckCard,
   withSuggestedSite,
   type SiteCheckCardInput,
-} from '../../src/domain/cds-cards.js';
-import { MISROUTE_REASON_CODES, type SiteCheckResult } from '../../src/domain/site-check-types.js';
+} from '../../src/site-check/rules/cds-cards.js';
+import { MISROUTE_REASON_CODES, type SiteCheckResult } from '../../src/site-check/rules/site-check-types.js';
 import misrouteReasons from '../../profiles/CodeSystem-misroute-reason.json' with { type: 'json' };
 
 const DRAFT: ServiceRequest = {

@@ -8,8 +8,8 @@ import {
   coverageIssues,
   fhirDateInterval,
   hasBlockingCoverageProblem,
-} from '../../src/domain/coverage-check.js';
-import type { CoverageCheckInput, CoverageDirectory, CoverageProblem } from '../../src/domain/coverage-check.js';
+} from '../../src/coverage/rules/coverage-check.js';
+import type { CoverageCheckInput, CoverageDirectory, CoverageProblem } from '../../src/coverage/rules/coverage-check.js';
 import { readFixture } from '../support/fixtures.js';
 
 const directoryBundle = readFixture<Bundle>('directory/demo-directory.bundle.json');

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import type { Coding, DocumentReference, ServiceRequest } from 'fhir/r4.js';
-import { DOCUMENTATION_REQUIREMENT_SYSTEM, assessDenialRisk, documentationPresent } from '../../src/domain/denial-risk.js';
-import type { DenialRisk } from '../../src/domain/denial-risk.js';
-import { findDrugById, parseDrugCatalog } from '../../src/domain/drug-catalog.js';
-import type { CatalogDrug, DrugCatalog } from '../../src/domain/drug-catalog.js';
-import { ICD10CM_SYSTEM } from '../../src/domain/referral.js';
+import { DOCUMENTATION_REQUIREMENT_SYSTEM, assessDenialRisk, documentationPresent } from '../../src/coverage/rules/denial-risk.js';
+import type { DenialRisk } from '../../src/coverage/rules/denial-risk.js';
+import { findDrugById, parseDrugCatalog } from '../../src/directory/rules/drug-catalog.js';
+import type { CatalogDrug, DrugCatalog } from '../../src/directory/rules/drug-catalog.js';
+import { ICD10CM_SYSTEM } from '../../src/referral/rules/referral.js';
 import { readFixture, referralFixtureDrugs } from '../support/fixtures.js';
 
 const catalog: DrugCatalog = (() => {

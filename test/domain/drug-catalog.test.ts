@@ -9,8 +9,8 @@ import {
   findDrugById,
   isOnLabel,
   parseDrugCatalog,
-} from '../../src/domain/drug-catalog.js';
-import type { CatalogDrug, DrugCatalog } from '../../src/domain/drug-catalog.js';
+} from '../../src/directory/rules/drug-catalog.js';
+import type { CatalogDrug, DrugCatalog } from '../../src/directory/rules/drug-catalog.js';
 
 const fixtureCatalog: unknown = JSON.parse(readFileSync(new URL('../../fixtures/drug-catalog.json', import.meta.url), 'utf8'));
 

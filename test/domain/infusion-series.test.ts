@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { findDrugById, parseDrugCatalog, type CatalogDrug } from '../../src/domain/drug-catalog.js';
-import { DEFAULT_RENEWAL_NOTICE_DAYS, isRenewalDue, planSeries } from '../../src/domain/infusion-series.js';
+import { findDrugById, parseDrugCatalog, type CatalogDrug } from '../../src/directory/rules/drug-catalog.js';
+import { DEFAULT_RENEWAL_NOTICE_DAYS, isRenewalDue, planSeries } from '../../src/scheduling/rules/infusion-series.js';
 import { readFixture } from '../support/fixtures.js';
 
 const catalog = parseDrugCatalog(readFixture('drug-catalog.json')).catalog;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { earliestStart, hasLeadTime, rescheduleNoticeIssues } from '../../src/domain/lead-time.js';
-import { US_HOLIDAYS, type SiteClosures } from '../../src/domain/site-hours.js';
+import { earliestStart, hasLeadTime, rescheduleNoticeIssues } from '../../src/scheduling/rules/lead-time.js';
+import { US_HOLIDAYS, type SiteClosures } from '../../src/scheduling/rules/site-hours.js';
 
 const closures: SiteClosures = { holidays: US_HOLIDAYS, holidayObservance: 'actual-and-observed', dates: [], periods: [] };
 const chicago = { timeZone: 'America/Chicago', closures, leadTimeBusinessDays: 1 };

@@ -4,8 +4,8 @@
  */
 import { expect } from 'chai';
 import type { Resource } from 'fhir/r4.js';
-import { candidateSites, KM_PER_MILE, parseNear, rankProposals } from '../../src/domain/multi-site-find.js';
-import { distanceKm, SiteDirectory } from '../../src/domain/site-directory.js';
+import { candidateSites, KM_PER_MILE, parseNear, rankProposals } from '../../src/scheduling/rules/multi-site-find.js';
+import { distanceKm, SiteDirectory } from '../../src/directory/rules/site-directory.js';
 
 const HCPCS = 'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets';
 const CATEGORY = 'https://fhir.infusion-gateway.example/CodeSystem/healthcare-service-category';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Appointment, CodeSystem, Task, TaskOutput } from 'fhir/r4.js';
-import { ORDER_CHANGE_REASON_SYSTEM, decideOrderChange } from '../../src/domain/order-change.js';
+import { ORDER_CHANGE_REASON_SYSTEM, decideOrderChange } from '../../src/order-changes/rules/order-change.js';
 import {
   appointmentCancelledByOrder,
   appointmentNotice,
@@ -12,8 +12,8 @@ import {
   taskHeldByOrder,
   taskResumed,
   taskStoppedByOrder,
-} from '../../src/domain/order-change-effects.js';
-import { withoutCoverageFindings } from '../../src/domain/coverage-outcome.js';
+} from '../../src/order-changes/rules/order-change-effects.js';
+import { withoutCoverageFindings } from '../../src/coverage/rules/coverage-outcome.js';
 import { readFixture } from '../support/fixtures.js';
 
 const BASE = 'https://fhir.infusion-gateway.example';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { ServiceRequest } from 'fhir/r4.js';
-import { changedParts, decideOrderChange, ORDER_CHANGE_REASON_SYSTEM } from '../../src/domain/order-change.js';
+import { changedParts, decideOrderChange, ORDER_CHANGE_REASON_SYSTEM } from '../../src/order-changes/rules/order-change.js';
 
 const order: ServiceRequest = {
   resourceType: 'ServiceRequest',

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import type { OperationDefinition } from 'fhir/r4.js';
-import { phoneVerificationNote, phoneVerificationResult, readPhoneVerification } from '../../src/domain/phone-verification.js';
+import { phoneVerificationNote, phoneVerificationResult, readPhoneVerification } from '../../src/coverage/rules/phone-verification.js';
 import { readOperationParameters, type ReadParameters } from '../../src/fhir/operation-parameters.js';
 
 // The Parameters as the operation reads them: by its published definition (src/http/operations/record-verification.ts).

@@ -1,15 +1,15 @@
 import { expect } from 'chai';
 import type { Bundle, OperationOutcomeIssue } from 'fhir/r4.js';
-import { COVERAGE_ISSUE_SYSTEM } from '../../src/domain/coverage-check.js';
-import { parseDrugCatalog } from '../../src/domain/drug-catalog.js';
+import { COVERAGE_ISSUE_SYSTEM } from '../../src/coverage/rules/coverage-check.js';
+import { parseDrugCatalog } from '../../src/directory/rules/drug-catalog.js';
 import {
   CARE_SETTINGS,
   allowedAmountPerInfusion,
   parsePriorAuthRules,
   priorAuthRequired,
   reconcileAuthRequirement,
-} from '../../src/domain/prior-auth-rules.js';
-import type { PriorAuthRules } from '../../src/domain/prior-auth-rules.js';
+} from '../../src/coverage/rules/prior-auth-rules.js';
+import type { PriorAuthRules } from '../../src/coverage/rules/prior-auth-rules.js';
 import { readFixture } from '../support/fixtures.js';
 
 const catalogDrugIds = (parseDrugCatalog(readFixture('drug-catalog.json')).catalog?.drugs ?? []).map((d) => d.id);

@@ -14,9 +14,9 @@ import {
   buildInquiryBundle,
   buildPriorAuthorizationBundle,
   interpretClaimResponseBundle,
-} from '../../src/domain/prior-authorization.js';
-import { HCPCS_SYSTEM } from '../../src/domain/drug-catalog.js';
-import { ICD10CM_SYSTEM } from '../../src/domain/referral.js';
+} from '../../src/coverage/rules/prior-authorization.js';
+import { HCPCS_SYSTEM } from '../../src/directory/rules/drug-catalog.js';
+import { ICD10CM_SYSTEM } from '../../src/referral/rules/referral.js';
 
 const NOW = new Date('2026-03-02T15:04:05.000Z');
 const INFLIXIMAB = { system: HCPCS_SYSTEM, code: 'J1745' };

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Coverage, Patient, Reference, ServiceRequest, Task } from 'fhir/r4.js';
-import { containedAsLogical, gatewayReceiver, referencesForReceiver } from '../../src/domain/receiver-references.js';
-import { forEhr, taskForEhr } from '../../src/domain/write-back.js';
+import { containedAsLogical, gatewayReceiver, referencesForReceiver } from '../../src/delivery/rules/receiver-references.js';
+import { forEhr, taskForEhr } from '../../src/delivery/rules/write-back.js';
 
 const mrn = { system: 'urn:oid:2.16.840.1.113883.19.5', value: 'MRN-7781' };
 const ehrPatient = { type: 'Patient', identifier: mrn };

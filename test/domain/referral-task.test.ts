@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { buildReferralTask } from '../../src/domain/referral-task.js';
-import { REFERRAL_STATUS_SYSTEM, REJECTION_REASON_SYSTEM } from '../../src/domain/referral-status.js';
+import { buildReferralTask } from '../../src/referral/rules/referral-task.js';
+import { REFERRAL_STATUS_SYSTEM, REJECTION_REASON_SYSTEM } from '../../src/referral/rules/referral-status.js';
 
 const base = {
   taskId: 't-1',

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Coding, Reference, Resource, ServiceRequest } from 'fhir/r4.js';
-import { placerIdentifier, translateServiceRequest, type TranslationContext } from '../../src/domain/referral.js';
+import { placerIdentifier, translateServiceRequest, type TranslationContext } from '../../src/referral/rules/referral.js';
 
 const INFLIXIMAB: Coding = { system: 'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets', code: 'J1745' };
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { formatAppointmentTime, reminderMessage } from '../../src/domain/reminder-text.js';
+import { formatAppointmentTime, reminderMessage } from '../../src/delivery/rules/reminder-text.js';
 
 describe('reminder text', function () {
   it('states the time absolutely: weekday, date, time and the site\'s zone', async function () {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { DEFAULT_RETRY_POLICY, isRetryableStatus, retryDecision, type RetryPolicy } from '../../src/domain/retry-policy.js';
+import { DEFAULT_RETRY_POLICY, isRetryableStatus, retryDecision, type RetryPolicy } from '../../src/delivery/rules/retry-policy.js';
 
 const POLICY: RetryPolicy = { baseDelayMs: 1_000, maxDelayMs: 60_000, maxAttempts: 8 };
 const retryable = { retryable: true };

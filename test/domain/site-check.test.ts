@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import type { Bundle, Coverage, Patient, Practitioner, Resource, ServiceRequest } from 'fhir/r4.js';
-import { findDrugByCodings, parseDrugCatalog, type CatalogDrug } from '../../src/domain/drug-catalog.js';
-import { patientHomePosition, postalCodePosition } from '../../src/domain/patient-position.js';
-import { checkReferralSite, DEFAULT_SITE_CHECK_POLICY, type SiteCheckInput } from '../../src/domain/site-check.js';
-import { SiteDirectory } from '../../src/domain/site-directory.js';
+import { findDrugByCodings, parseDrugCatalog, type CatalogDrug } from '../../src/directory/rules/drug-catalog.js';
+import { patientHomePosition, postalCodePosition } from '../../src/site-check/rules/patient-position.js';
+import { checkReferralSite, DEFAULT_SITE_CHECK_POLICY, type SiteCheckInput } from '../../src/site-check/rules/site-check.js';
+import { SiteDirectory } from '../../src/directory/rules/site-directory.js';
 import { readFixture } from '../support/fixtures.js';
 
 const directory = SiteDirectory.fromResources(readFixture<Bundle>('directory/demo-directory.bundle.json').entry!.map((e) => e.resource as Resource));

@@ -1,4 +1,4 @@
-import { TIMEZONE_EXTENSION_URL } from '../../src/domain/site-directory.js';
+import { TIMEZONE_EXTENSION_URL } from '../../src/directory/rules/site-directory.js';
 import { expect } from 'chai';
 import type { Bundle, HealthcareService, Location, Resource } from 'fhir/r4.js';
 import { DateTime } from 'luxon';
@@ -15,7 +15,7 @@ import {
   siteCalendarFromLocation,
   utcOfWallTime,
   type SiteCalendar,
-} from '../../src/domain/site-hours.js';
+} from '../../src/scheduling/rules/site-hours.js';
 import { readFixture } from '../support/fixtures.js';
 
 const directory = readFixture<Bundle<Resource>>('directory/demo-directory.bundle.json');

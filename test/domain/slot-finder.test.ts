@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import type { Bundle, HealthcareService, Location, Resource } from 'fhir/r4.js';
 import { DateTime } from 'luxon';
-import { BusyIndex, findSlots, type BusyInterval, type FindSlotsInput, type SlotFilters, type SlotProposal } from '../../src/domain/slot-finder.js';
-import { DAYS_OF_WEEK, openIntervals, siteCalendarFromLocation, type DayOfWeek, type SiteCalendar } from '../../src/domain/site-hours.js';
+import { BusyIndex, findSlots, type BusyInterval, type FindSlotsInput, type SlotFilters, type SlotProposal } from '../../src/scheduling/rules/slot-finder.js';
+import { DAYS_OF_WEEK, openIntervals, siteCalendarFromLocation, type DayOfWeek, type SiteCalendar } from '../../src/scheduling/rules/site-hours.js';
 import { readFixture } from '../support/fixtures.js';
 
 const directory = readFixture<Bundle<Resource>>('directory/demo-directory.bundle.json');

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Task } from 'fhir/r4.js';
-import { EHR_UPSERT, taskForEhr, taskWriteBack } from '../../src/domain/write-back.js';
-import { buildReferralTask } from '../../src/domain/referral-task.js';
+import { EHR_UPSERT, taskForEhr, taskWriteBack } from '../../src/delivery/rules/write-back.js';
+import { buildReferralTask } from '../../src/referral/rules/referral-task.js';
 
 const task: Task = buildReferralTask({
   taskId: 't-1',

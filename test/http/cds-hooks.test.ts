@@ -9,12 +9,12 @@ import type { Coverage, OperationOutcome, Patient, Resource, ServiceRequest } fr
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createFhirKitEhr } from '../../src/adapters/fhir/fhir-kit-ehr.js';
-import type { CdsCard, CdsServiceResponse } from '../../src/domain/cds-cards.js';
-import { findDrugByCodings, parseDrugCatalog } from '../../src/domain/drug-catalog.js';
-import { DEFAULT_SITE_CHECK_POLICY } from '../../src/domain/site-check.js';
-import { SiteDirectory } from '../../src/domain/site-directory.js';
+import type { CdsCard, CdsServiceResponse } from '../../src/site-check/rules/cds-cards.js';
+import { findDrugByCodings, parseDrugCatalog } from '../../src/directory/rules/drug-catalog.js';
+import { DEFAULT_SITE_CHECK_POLICY } from '../../src/site-check/rules/site-check.js';
+import { SiteDirectory } from '../../src/directory/rules/site-directory.js';
 import { cdsHooksRouter } from '../../src/http/cds-hooks-routes.js';
-import type { CdsDeps } from '../../src/use-cases/cds-site-check.js';
+import type { CdsDeps } from '../../src/site-check/stories/cds-site-check.js';
 import { readFixture } from '../support/fixtures.js';
 import { capturedLogLines, capturingLogger } from '../support/log-capture.js';
 import { phiFoundIn } from '../support/phi.js';

@@ -12,7 +12,7 @@ import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr
 import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
 import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
-import { markNoShow, markNoShows } from '../../src/use-cases/mark-no-shows.js';
+import { markNoShow, markNoShows } from '../../src/scheduling/stories/mark-no-shows.js';
 
 const BASE = 'https://fhir.infusion-gateway.example';
 const NO_SHOW_FEE = `${BASE}/StructureDefinition/no-show-fee`;

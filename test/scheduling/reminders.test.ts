@@ -13,7 +13,7 @@ import { fhirFetch, startGateway, waitUntil, type RunningGateway, movableClock }
 import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
 import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import { stopEhrCheckingWrittenReferences } from '../support/written-references.js';
-import { reminderId, sendReminders } from '../../src/use-cases/send-reminders.js';
+import { reminderId, sendReminders } from '../../src/delivery/stories/send-reminders.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
 
 const REMINDER_ID = 'https://fhir.infusion-gateway.example/reminder-id';

@@ -12,7 +12,7 @@ import { fhirFetch, startGateway, waitUntil, type RunningGateway, movableClock }
 import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
 import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
-import { renewOrders } from '../../src/use-cases/renew-orders.js';
+import { renewOrders } from '../../src/order-changes/stories/renew-orders.js';
 
 const BASE = 'https://fhir.infusion-gateway.example';
 const TASK_TYPE = `${BASE}/CodeSystem/referral-task-type`;

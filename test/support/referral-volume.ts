@@ -13,9 +13,9 @@
  * index (no fixture's PHI is multiplied).
  */
 import type { Appointment, Coverage, Patient, Resource, ServiceRequest, Task } from 'fhir/r4.js';
-import { buildAppealTask } from '../../src/domain/appeal.js';
-import { buildReferralTask } from '../../src/domain/referral-task.js';
-import { REFERRAL_STATUS_SYSTEM, referralStatusDisplay, taskStatusFor, type ReferralStatus } from '../../src/domain/referral-status.js';
+import { buildAppealTask } from '../../src/coverage/rules/appeal.js';
+import { buildReferralTask } from '../../src/referral/rules/referral-task.js';
+import { REFERRAL_STATUS_SYSTEM, referralStatusDisplay, taskStatusFor, type ReferralStatus } from '../../src/referral/rules/referral-status.js';
 import pg from 'pg';
 import type { ReferralImport, ResourceStore } from '../../src/ports/resource-store.js';
 import { TEST_DATABASE_URL } from './postgres.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { advanceCursor, alreadyRead } from '../../src/use-cases/poll-ehr.js';
+import { advanceCursor, alreadyRead } from '../../src/intake/stories/poll-ehr.js';
 
 describe('the pull cursor', () => {
   it('moves to a newer instant and remembers every id read at that instant', () => {

@@ -1,11 +1,11 @@
 /**
  * The appeal Task as a checklist (field note 003): the steps are the Task's inputs, each `pending`,
  * `done` or `not-applicable`; the coordinator ticks them and, at the end, records the result. The
- * gateway's own rules (src/domain/appeal.ts) say what a step is and when an appeal is won. Pure:
+ * gateway's own rules (src/coverage/rules/appeal.ts) say what a step is and when an appeal is won. Pure:
  * each function returns a new Task for a PUT.
  */
 import type { Period, Task } from 'fhir/r4.js';
-import { APPEAL_STEP_SYSTEM, APPEAL_STEPS, appealOutcome, appealStepStatuses, isAppealTask, type AppealStep, type AppealStepStatus } from '../../../src/domain/appeal.js';
+import { APPEAL_STEP_SYSTEM, APPEAL_STEPS, appealOutcome, appealStepStatuses, isAppealTask, type AppealStep, type AppealStepStatus } from '../../../src/coverage/rules/appeal.js';
 import { TASK_PARAMETER_TYPE_SYSTEM } from './referral.js';
 
 export { APPEAL_STEPS, appealOutcome, appealStepStatuses, isAppealTask, type AppealStep, type AppealStepStatus };

@@ -5,8 +5,8 @@
  */
 import type { Appointment } from 'fhir/r4.js';
 import { DateTime } from 'luxon';
-import { CHAIR_IDENTIFIER_SYSTEM, HOLD_EXPIRES_EXTENSION_URL } from '../../../src/domain/appointment.js';
-import { EVENING_STARTS_AT_LOCAL } from '../../../src/domain/slot-finder.js';
+import { CHAIR_IDENTIFIER_SYSTEM, HOLD_EXPIRES_EXTENSION_URL } from '../../../src/scheduling/rules/appointment.js';
+import { EVENING_STARTS_AT_LOCAL } from '../../../src/scheduling/rules/slot-finder.js';
 
 /** Starts at or after this site-local hour are evenings: the gateway's own rule. */
 export const EVENING_HOUR = Number(EVENING_STARTS_AT_LOCAL.split(':')[0]);

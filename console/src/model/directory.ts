@@ -4,7 +4,7 @@
  * directory is readable by every tenant). Pure parts here; loading in components/directory.tsx.
  */
 import type { Location, Organization, OrganizationAffiliation } from 'fhir/r4.js';
-import { TIMEZONE_EXTENSION_URL } from '../../../src/domain/site-directory.js';
+import { TIMEZONE_EXTENSION_URL } from '../../../src/directory/rules/site-directory.js';
 import { idOf } from './referral.js';
 
 export interface DirectorySiteView {

@@ -1,14 +1,14 @@
 /**
  * Where the patient lives, for the map: the same rule as the gateway's site check
- * (src/domain/home-address.ts and patient-position.ts), applied in the browser so that the
+ * (src/site-check/rules/home-address.ts and patient-position.ts), applied in the browser so that the
  * patient's address never has to leave it. Distances use the site check's own formula
  * (geokdbush's great-circle distance). Pure.
  */
 import type { Address } from 'fhir/r4.js';
 import { distance } from 'geokdbush';
-import { fiveDigitZip, isUsAddress } from '../../../src/domain/home-address.js';
+import { fiveDigitZip, isUsAddress } from '../../../src/site-check/rules/home-address.js';
 
-export { geolocationOf, homeAddress } from '../../../src/domain/home-address.js';
+export { geolocationOf, homeAddress } from '../../../src/site-check/rules/home-address.js';
 
 export interface GeoPoint {
   latitude: number;

@@ -1,9 +1,9 @@
 /**
- * The network's picture (Task/$network-metrics, a MeasureReport: src/domain/network-metrics.ts)
+ * The network's picture (Task/$network-metrics, a MeasureReport: src/directory/rules/network-metrics.ts)
  * read into the series the charts draw. Pure.
  */
 import type { MeasureReport, MeasureReportGroup, MeasureReportGroupStratifierStratum } from 'fhir/r4.js';
-import { NETWORK_METRIC_SYSTEM } from '../../../src/domain/network-metrics.js';
+import { NETWORK_METRIC_SYSTEM } from '../../../src/directory/rules/network-metrics.js';
 
 export interface Bar {
   label: string;

@@ -5,9 +5,9 @@
  * the console and the server cannot drift apart. Pure: no DOM, tested in Node.
  */
 import type { CodeableConcept, Extension, HumanName, Organization, Patient, Practitioner, PractitionerRole, Period, Reference, Resource, ServiceRequest, Task, TaskInput, TaskOutput } from 'fhir/r4.js';
-import { CRD_COVERAGE_INFORMATION_URL } from '../../../src/domain/coverage-outcome.js';
-import { REFERRAL_STATUSES, REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, type ReferralStatus } from '../../../src/domain/referral-status.js';
-import { SITE_SUGGESTION_EXTENSION_URL } from '../../../src/domain/referral-task.js';
+import { CRD_COVERAGE_INFORMATION_URL } from '../../../src/coverage/rules/coverage-outcome.js';
+import { REFERRAL_STATUSES, REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, type ReferralStatus } from '../../../src/referral/rules/referral-status.js';
+import { SITE_SUGGESTION_EXTENSION_URL } from '../../../src/referral/rules/referral-task.js';
 
 export { REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, type ReferralStatus };
 

@@ -17,7 +17,7 @@ import { SmartTokenError } from '../../auth/smart-backend-client.js';
 import type { OperationOutcome } from 'fhir/r4.js';
 import { errorIssue, operationOutcome, unavailable, type IssueCode } from '../../fhir/outcomes.js';
 import { EhrCallError } from '../../ports/ehr-fhir.js';
-import { isRetryableStatus } from '../../domain/retry-policy.js';
+import { isRetryableStatus } from '../../delivery/rules/retry-policy.js';
 
 /** What was being done, for diagnostics: `search ServiceRequest`, `update Task`. */
 export interface EhrInteraction {

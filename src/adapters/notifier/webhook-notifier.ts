@@ -13,7 +13,7 @@
 import type { Communication } from 'fhir/r4.js';
 import { errorIssue, operationOutcome, type IssueCode } from '../../fhir/outcomes.js';
 import { NotifierError, type Notifier } from '../../ports/notifier.js';
-import { isRetryableStatus } from '../../domain/retry-policy.js';
+import { isRetryableStatus } from '../../delivery/rules/retry-policy.js';
 
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000;
 

@@ -1,5 +1,5 @@
 /**
- * The SQL behind `$network-metrics` (src/use-cases/network-metrics.ts): grouped counts over the
+ * The SQL behind `$network-metrics` (src/directory/stories/network-metrics.ts): grouped counts over the
  * referrals table and the search index, on both engines. Nothing here loads a referral: each
  * query returns one row per group (status, drug x site x day count, site x appointment status),
  * so the answer's size follows the directory and the period, not the number of referrals.
@@ -10,7 +10,7 @@
  */
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { NetworkMetricsQuery, NetworkMetricsRows } from '../../ports/resource-store.js';
-import { APPEAL_STEP_SYSTEM } from '../../domain/appeal.js';
+import { APPEAL_STEP_SYSTEM } from '../../coverage/rules/appeal.js';
 import type { StoreEngine } from './engine.js';
 import type { StoreDatabase } from './schema.js';
 

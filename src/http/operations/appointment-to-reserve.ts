@@ -5,7 +5,7 @@
 import type { Appointment, OperationDefinition, OperationOutcome } from 'fhir/r4.js';
 import { badRequest } from '../../fhir/outcomes.js';
 import { readOperationParameters } from '../../fhir/operation-parameters.js';
-import type { bookAppointment } from '../../use-cases/schedule-referral.js';
+import type { bookAppointment } from '../../scheduling/stories/schedule-referral.js';
 import type { FhirRequest, FhirResponse } from '../fhir-exchange.js';
 import { locationHeader, versionHeaders } from '../fhir-exchange.js';
 import { operationOutcome } from '../../fhir/outcomes.js';

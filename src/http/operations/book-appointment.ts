@@ -4,7 +4,7 @@
  * (docs/scheduling.md). `POST /fhir/Appointment` is the same booking request.
  */
 import type { Appointment } from 'fhir/r4.js';
-import { bookAppointment as bookAppointmentUseCase } from '../../use-cases/schedule-referral.js';
+import { bookAppointment as bookAppointmentUseCase } from '../../scheduling/stories/schedule-referral.js';
 import { withBodyShape } from '../body-shape.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir-exchange.js';
 import { appointmentToReserve, reservedResponse } from './appointment-to-reserve.js';

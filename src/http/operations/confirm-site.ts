@@ -6,7 +6,7 @@
 import type { Reference } from 'fhir/r4.js';
 import { badRequest } from '../../fhir/outcomes.js';
 import { readOperationParameters } from '../../fhir/operation-parameters.js';
-import { confirmReferralSite } from '../../use-cases/confirm-referral-site.js';
+import { confirmReferralSite } from '../../site-check/stories/confirm-referral-site.js';
 import { withBodyShape } from '../body-shape.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir-exchange.js';
 import { ifMatchVersion, taskResponse } from '../fhir-responses.js';

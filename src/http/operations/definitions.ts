@@ -4,7 +4,7 @@
  * (src/fhir/operation-parameters.ts), so what the gateway publishes is what it enforces.
  */
 import type { OperationDefinition, Resource } from 'fhir/r4.js';
-import type { GatewayDeps } from '../../use-cases/deps.js';
+import type { GatewayDeps } from '../../ports/gateway-deps.js';
 
 /** Published conformance resources (profiles/): StructureDefinition, CodeSystem, ValueSet, OperationDefinition. */
 export type ConformanceResources = ReadonlyMap<string, Resource>;

@@ -7,11 +7,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle, OperationOutcomeIssue, Reference } from 'fhir/r4.js';
-import { parseNear } from '../../domain/multi-site-find.js';
-import type { SlotFilters } from '../../domain/slot-finder.js';
+import { parseNear } from '../../scheduling/rules/multi-site-find.js';
+import type { SlotFilters } from '../../scheduling/rules/slot-finder.js';
 import { badRequest, errorIssue, operationOutcome } from '../../fhir/outcomes.js';
 import { readOperationParameters, type ReadParameters } from '../../fhir/operation-parameters.js';
-import { findAppointments as findAppointmentsUseCase, type FindSites } from '../../use-cases/schedule-referral.js';
+import { findAppointments as findAppointmentsUseCase, type FindSites } from '../../scheduling/stories/schedule-referral.js';
 import { withBodyShape } from '../body-shape.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir-exchange.js';
 import { operationDefinition, type OperationContext } from './definitions.js';

@@ -3,7 +3,7 @@
  * manner of IHE ITI Scheduling Hold Appointment: the chair of a proposal from $find is held for a
  * while (docs/scheduling.md).
  */
-import { holdAppointment as holdAppointmentUseCase } from '../../use-cases/schedule-referral.js';
+import { holdAppointment as holdAppointmentUseCase } from '../../scheduling/stories/schedule-referral.js';
 import { withBodyShape } from '../body-shape.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir-exchange.js';
 import { appointmentToReserve, reservedResponse } from './appointment-to-reserve.js';

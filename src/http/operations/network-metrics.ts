@@ -6,7 +6,7 @@
  */
 import { badRequest } from '../../fhir/outcomes.js';
 import { readOperationParameters } from '../../fhir/operation-parameters.js';
-import { reportNetworkMetrics } from '../../use-cases/network-metrics.js';
+import { reportNetworkMetrics } from '../../directory/stories/network-metrics.js';
 import { bodyShapeOutcome } from '../body-shape.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir-exchange.js';
 import { operationDefinition, type OperationContext } from './definitions.js';

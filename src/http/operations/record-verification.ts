@@ -1,12 +1,12 @@
 /**
  * `POST /fhir/Task/{id}/$record-verification` (profiles/OperationDefinition-record-verification.json):
  * a coverage verification a coordinator did by phone. The generic reader checks names, types and
- * cardinality by the definition; the domain (src/domain/phone-verification.ts) what the values mean.
+ * cardinality by the definition; the domain (src/coverage/rules/phone-verification.ts) what the values mean.
  */
 import { badRequest, operationOutcome } from '../../fhir/outcomes.js';
 import { readOperationParameters } from '../../fhir/operation-parameters.js';
-import { readPhoneVerification } from '../../domain/phone-verification.js';
-import { recordPhoneVerification } from '../../use-cases/verify-coverage.js';
+import { readPhoneVerification } from '../../coverage/rules/phone-verification.js';
+import { recordPhoneVerification } from '../../coverage/stories/verify-coverage.js';
 import { withBodyShape } from '../body-shape.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir-exchange.js';
 import { versionHeaders } from '../fhir-exchange.js';

@@ -5,7 +5,7 @@
  */
 import { badRequest, informationIssue, operationOutcome } from '../../fhir/outcomes.js';
 import { readOperationParameters } from '../../fhir/operation-parameters.js';
-import { requestPriorAuthSubmission } from '../../use-cases/verify-coverage.js';
+import { requestPriorAuthSubmission } from '../../coverage/stories/verify-coverage.js';
 import { withBodyShape } from '../body-shape.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir-exchange.js';
 import { operationDefinition, type OperationContext } from './definitions.js';

@@ -1,14 +1,14 @@
 /**
  * `POST /fhir/$validate` and `POST /fhir/{type}/$validate`
  * (https://hl7.org/fhir/R4/resource-operation-validate.html): whether a resource would be
- * accepted, nothing stored (src/use-cases/validate-resource.ts, docs/validation.md). The body is
+ * accepted, nothing stored (src/intake/stories/validate-resource.ts, docs/validation.md). The body is
  * the resource itself, or a Parameters read by FHIR's own definition below; `profile` may also
  * come in the query.
  */
 import type { OperationDefinition, OperationOutcomeIssue } from 'fhir/r4.js';
 import { badRequest, errorIssue } from '../../fhir/outcomes.js';
 import { readOperationParameters } from '../../fhir/operation-parameters.js';
-import { validateResource } from '../../use-cases/validate-resource.js';
+import { validateResource } from '../../intake/stories/validate-resource.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir-exchange.js';
 import type { OperationContext } from './definitions.js';
 

@@ -1,15 +1,15 @@
 /**
  * The fhir-kit-client payer adapter over real HTTP, against the stand-in payer and its rules per
- * member; the builders and interpreters of src/domain make and read the messages, as the
+ * member; the builders and interpreters of src/coverage/rules make and read the messages, as the
  * pipeline will.
  */
 import { expect } from 'chai';
 import type { Coverage, Patient } from 'fhir/r4.js';
 import { createFhirKitPayer } from '../../../src/adapters/fhir/fhir-kit-payer.js';
-import { HCPCS_SYSTEM } from '../../../src/domain/drug-catalog.js';
-import { buildEligibilityRequest, interpretEligibilityResponse } from '../../../src/domain/eligibility.js';
-import { buildInquiryBundle, buildPriorAuthorizationBundle, interpretClaimResponseBundle } from '../../../src/domain/prior-authorization.js';
-import { ICD10CM_SYSTEM } from '../../../src/domain/referral.js';
+import { HCPCS_SYSTEM } from '../../../src/directory/rules/drug-catalog.js';
+import { buildEligibilityRequest, interpretEligibilityResponse } from '../../../src/coverage/rules/eligibility.js';
+import { buildInquiryBundle, buildPriorAuthorizationBundle, interpretClaimResponseBundle } from '../../../src/coverage/rules/prior-authorization.js';
+import { ICD10CM_SYSTEM } from '../../../src/referral/rules/referral.js';
 import { PayerCallError, type PayerFhir } from '../../../src/ports/payer-fhir.js';
 import { startStandInPayer, type StandInPayer } from '../../../src/sandbox/stand-in-payer.js';
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import type { Appointment, Task } from 'fhir/r4.js';
 import { openStore } from '../../../src/adapters/store/index.js';
-import { buildAppealTask } from '../../../src/domain/appeal.js';
+import { buildAppealTask } from '../../../src/coverage/rules/appeal.js';
 import type { NetworkMetricsRows, ResourceStore } from '../../../src/ports/resource-store.js';
 import { createPostgresSchema } from '../../support/postgres.js';
 
