@@ -52,7 +52,11 @@ export interface CdsHooksBenchResult {
 
 /** Starts a server script in its own process and waits for its JSON "... listening" log line with the port. */
 export async function startChild(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const lines = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code} before listening`)));
@@ -81,7 +85,13 @@ export async function stopChild(child: ChildProcess): Promise<void> {
 export function figures(result: autocannon.Result): CdsLoadFigures {
   return {
     requestsPerSecond: { mean: result.requests.average, median: result.requests.p50 },
-    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p97_5: result.latency.p97_5, p99: result.latency.p99, max: result.latency.max },
+    latencyMs: {
+      p50: result.latency.p50,
+      p90: result.latency.p90,
+      p97_5: result.latency.p97_5,
+      p99: result.latency.p99,
+      max: result.latency.max,
+    },
     requests: result.requests.total,
     non2xx: result.non2xx,
     errors: result.errors,
@@ -108,7 +118,9 @@ async function load(url: string, body: string, seconds: number, options: { signe
     duration: seconds,
     headers: { 'content-type': 'application/json', accept: 'application/json' },
     body,
-    ...(options.signed ? { requests: [{ setupRequest: (request) => ({ ...request, headers: { ...request.headers, authorization: tokens.pop() ?? '' } }) }] } : {}),
+    ...(options.signed
+      ? { requests: [{ setupRequest: (request) => ({ ...request, headers: { ...request.headers, authorization: tokens.pop() ?? '' } }) }] }
+      : {}),
   });
 }
 
@@ -119,7 +131,11 @@ async function measure(url: string, body: string, options: { signed: boolean } =
 
 /** One call before the load: the hook must answer 200 with the cards the fixture expects, or the figures mean nothing. */
 async function cardsOf(url: string, body: string, fixture: string): Promise<number> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(await demoHookAuthorization(url)) }, body });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(await demoHookAuthorization(url)) },
+    body,
+  });
   if (response.status !== 200) throw new Error(`${fixture}: the CDS service answered ${response.status}`);
   const answer = (await response.json()) as { cards?: unknown[] };
   return answer.cards?.length ?? 0;
@@ -157,7 +173,10 @@ export async function benchCdsHooks(): Promise<CdsHooksBenchResult> {
         misroute,
         good,
         ratios: { misrouteToEchoMedianRps: ratio(misroute), goodToEchoMedianRps: ratio(good) },
-        target: { p99BelowMs: CDS_P99_TARGET_MS, holds: misroute.latencyMs.p99 < CDS_P99_TARGET_MS && good.latencyMs.p99 < CDS_P99_TARGET_MS },
+        target: {
+          p99BelowMs: CDS_P99_TARGET_MS,
+          holds: misroute.latencyMs.p99 < CDS_P99_TARGET_MS && good.latencyMs.p99 < CDS_P99_TARGET_MS,
+        },
       };
     } finally {
       await stopChild(gateway.child);
@@ -180,9 +199,14 @@ export function cdsHooksTable(result: CdsHooksBenchResult): string {
     String(f.non2xx),
     String(f.errors),
   ];
-  const rows = [row('echo (baseline)', result.echo), row(`order-sign misroute (${result.misroute.cards} card)`, result.misroute), row('order-sign good (no card)', result.good)];
+  const rows = [
+    row('echo (baseline)', result.echo),
+    row(`order-sign misroute (${result.misroute.cards} card)`, result.misroute),
+    row('order-sign good (no card)', result.good),
+  ];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
   return [
     line(header),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,

@@ -44,7 +44,12 @@ function spread(values: number[]): Spread {
   const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
   const middle = Math.floor(sorted.length / 2);
   const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-  return { samples: sorted.length, medianMs: Math.round(median), p99Ms: Math.round(at(0.99)), maxMs: Math.round(sorted[sorted.length - 1]!) };
+  return {
+    samples: sorted.length,
+    medianMs: Math.round(median),
+    p99Ms: Math.round(at(0.99)),
+    maxMs: Math.round(sorted[sorted.length - 1]!),
+  };
 }
 
 async function timed(times: number, work: () => Promise<void>): Promise<number[]> {
@@ -74,7 +79,12 @@ async function withVolume<T>(engine: Engine, work: (gateway: RunningGateway, sto
   // Search cost alone, as before authentication: the token check's cost is bench/run.ts's intake with and without it.
   const gateway = await startGateway({ engine, env: { AUTH: 'off' } });
   try {
-    const stored = await storeReferralVolume(gateway.gateway.deps.store, { count: VOLUME, tenant: 'default', now: new Date(), concurrency: engine === 'postgres' ? 4 : 1 });
+    const stored = await storeReferralVolume(gateway.gateway.deps.store, {
+      count: VOLUME,
+      tenant: 'default',
+      now: new Date(),
+      concurrency: engine === 'postgres' ? 4 : 1,
+    });
     if (gateway.postgresSchema !== undefined) await analyzePostgresSchema(gateway.postgresSchema);
     return await work(gateway, stored);
   } finally {
@@ -86,7 +96,14 @@ async function browserOpenings(gateway: RunningGateway): Promise<number[]> {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
@@ -108,32 +125,42 @@ export async function benchConsoleQueue(): Promise<ConsoleQueueBenchResult> {
   const postgres = await withVolume('postgres', async (gateway, stored) => {
     const browserOpen = existsSync(CHROMIUM) ? spread(await browserOpenings(gateway)) : ('skipped: no Chromium' as const);
     const queueApi = spread(await timed(LOADS, () => queueApiCalls(gateway)));
-    const metrics = spread(await timed(LOADS, async () => {
-      await getJson(`${gateway.baseUrl}/fhir/Task/$network-metrics`);
-    }));
+    const metrics = spread(
+      await timed(LOADS, async () => {
+        await getJson(`${gateway.baseUrl}/fhir/Task/$network-metrics`);
+      }),
+    );
     return {
       inQueue: stored[QUEUE] ?? 0,
       result: {
         browserOpen,
         queueApiCalls: queueApi,
         networkMetrics: metrics,
-        ...(typeof browserOpen === 'object' ? { ratioOpenToApi: Number((browserOpen.medianMs / Math.max(1, queueApi.medianMs)).toFixed(2)) } : {}),
+        ...(typeof browserOpen === 'object'
+          ? { ratioOpenToApi: Number((browserOpen.medianMs / Math.max(1, queueApi.medianMs)).toFixed(2)) }
+          : {}),
       },
     };
   });
-  const sqlite = await withVolume('sqlite', async (gateway) => ({ queueApiCalls: spread(await timed(SQLITE_REPEATS, () => queueApiCalls(gateway))) }));
+  const sqlite = await withVolume('sqlite', async (gateway) => ({
+    queueApiCalls: spread(await timed(SQLITE_REPEATS, () => queueApiCalls(gateway))),
+  }));
   return { referrals: VOLUME, inQueue: postgres.inQueue, postgres: postgres.result, sqlite };
 }
 
 export function consoleQueueTable(result: ConsoleQueueBenchResult): string {
   const row = (name: string, s: Spread | string): string =>
-    typeof s === 'string' ? `  ${name.padEnd(44)} ${s}` : `  ${name.padEnd(44)} median ${s.medianMs} ms, p99 ${s.p99Ms} ms, max ${s.maxMs} ms (${s.samples} samples)`;
+    typeof s === 'string'
+      ? `  ${name.padEnd(44)} ${s}`
+      : `  ${name.padEnd(44)} median ${s.medianMs} ms, p99 ${s.p99Ms} ms, max ${s.maxMs} ms (${s.samples} samples)`;
   return [
     `  ${result.referrals} referrals stored, ${result.inQueue} in the ${QUEUE} queue`,
     row('PostgreSQL: console opens the queue (Chromium)', result.postgres.browserOpen),
     row('PostgreSQL: its two API calls alone', result.postgres.queueApiCalls),
     row('PostgreSQL: Task/$network-metrics', result.postgres.networkMetrics),
-    ...(result.postgres.ratioOpenToApi !== undefined ? [`  ratio console open / API calls (median): ${result.postgres.ratioOpenToApi}`] : []),
+    ...(result.postgres.ratioOpenToApi !== undefined
+      ? [`  ratio console open / API calls (median): ${result.postgres.ratioOpenToApi}`]
+      : []),
     row('SQLite: the queue API calls alone', result.sqlite.queueApiCalls),
   ].join('\n');
 }

@@ -81,7 +81,13 @@ function referralFactory(template: ServiceRequest): () => string {
     coverage.subscriberId = member;
     coverage.identifier![0]!.value = member;
     for (const code of DOCUMENTS) {
-      body.contained!.push({ resourceType: 'DocumentReference', id: `doc-${code}`, status: 'current', type: { coding: [{ system: DOCUMENTATION, code }] }, content: [{ attachment: { contentType: 'application/pdf', title: code } }] } as FhirResource);
+      body.contained!.push({
+        resourceType: 'DocumentReference',
+        id: `doc-${code}`,
+        status: 'current',
+        type: { coding: [{ system: DOCUMENTATION, code }] },
+        content: [{ attachment: { contentType: 'application/pdf', title: code } }],
+      } as FhirResource);
       body.supportingInfo = [...(body.supportingInfo ?? []), { reference: `#doc-${code}` }];
     }
     return JSON.stringify(body);
@@ -89,20 +95,29 @@ function referralFactory(template: ServiceRequest): () => string {
 }
 
 async function postReferral(fhir: string, body: string): Promise<string> {
-  const response = await fetch(`${fhir}/ServiceRequest`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' }, body });
+  const response = await fetch(`${fhir}/ServiceRequest`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+    body,
+  });
   if (response.status !== 201) throw new Error(`intake answered ${response.status}`);
   const created = (await response.json()) as { id: string };
-  const tasks = (await (await fetch(`${fhir}/Task?focus=ServiceRequest/${created.id}`, { headers: { accept: 'application/fhir+json' } })).json()) as { entry: Array<{ resource: { id: string } }> };
+  const tasks = (await (
+    await fetch(`${fhir}/Task?focus=ServiceRequest/${created.id}`, { headers: { accept: 'application/fhir+json' } })
+  ).json()) as { entry: Array<{ resource: { id: string } }> };
   return tasks.entry[0]!.resource.id;
 }
 
 async function waitReady(fhir: string, taskId: string): Promise<void> {
   const deadline = performance.now() + 60_000;
   for (;;) {
-    const task = (await (await fetch(`${fhir}/Task/${taskId}`, { headers: { accept: 'application/fhir+json' } })).json()) as { businessStatus?: { coding?: Array<{ code?: string }> } };
+    const task = (await (await fetch(`${fhir}/Task/${taskId}`, { headers: { accept: 'application/fhir+json' } })).json()) as {
+      businessStatus?: { coding?: Array<{ code?: string }> };
+    };
     const status = task.businessStatus?.coding?.[0]?.code;
     if (status === 'ready-to-schedule') return;
-    if (status !== 'verifying-coverage' && status !== 'received' && status !== 'auth-pending') throw new Error(`a bench referral settled in ${status}, not ready-to-schedule`);
+    if (status !== 'verifying-coverage' && status !== 'received' && status !== 'auth-pending')
+      throw new Error(`a bench referral settled in ${status}, not ready-to-schedule`);
     if (performance.now() > deadline) throw new Error('a bench referral did not reach ready-to-schedule in 60 s');
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
@@ -158,15 +173,24 @@ async function measurePayerAlone(payerBase: string, template: ServiceRequest): P
 }
 
 export async function benchCoverageStep(): Promise<CoverageStepBenchResult> {
-  const template = JSON.parse(await readFile(path.join(ROOT, 'fixtures/referrals/infliximab/service-request.json'), 'utf8')) as ServiceRequest;
+  const template = JSON.parse(
+    await readFile(path.join(ROOT, 'fixtures/referrals/infliximab/service-request.json'), 'utf8'),
+  ) as ServiceRequest;
   const nextReferral = referralFactory(template);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-coverage-'));
   const payer = await startChild(['src/sandbox/stand-in-payer.ts'], { PORT: '0' });
   const payerBase = `http://127.0.0.1:${payer.port}/fhir`;
   try {
     // Every member: in force, authorization required, approved at once.
-    const rule = { eligibility: { inForce: true, authRequired: true, costShare: { copay: { value: 250, currency: 'USD' } } }, priorAuth: { kind: 'approve', authorizationNumber: 'AUTH-BENCH' } };
-    const set = await fetch(`http://127.0.0.1:${payer.port}/_control/default`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rule) });
+    const rule = {
+      eligibility: { inForce: true, authRequired: true, costShare: { copay: { value: 250, currency: 'USD' } } },
+      priorAuth: { kind: 'approve', authorizationNumber: 'AUTH-BENCH' },
+    };
+    const set = await fetch(`http://127.0.0.1:${payer.port}/_control/default`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(rule),
+    });
     if (set.status !== 204) throw new Error(`the stand-in payer refused the rule: ${set.status}`);
 
     const payerAloneMs = await measurePayerAlone(payerBase, template);
@@ -209,9 +233,16 @@ export async function benchCoverageStep(): Promise<CoverageStepBenchResult> {
       const perReferral = distribution(latencies);
       return {
         perReferralMs: { ...perReferral, referrals: SEQUENTIAL },
-        throughput: { referrals: THROUGHPUT, seconds: Number(seconds.toFixed(2)), referralsPerSecond: Number((THROUGHPUT / seconds).toFixed(1)), concurrency: CONCURRENCY },
+        throughput: {
+          referrals: THROUGHPUT,
+          seconds: Number(seconds.toFixed(2)),
+          referralsPerSecond: Number((THROUGHPUT / seconds).toFixed(1)),
+          concurrency: CONCURRENCY,
+        },
         payerAloneMs,
-        ratioReferralToPayerCallsMedian: Number((perReferral.median / (payerAloneMs.eligibility.median + payerAloneMs.priorAuthSubmit.median)).toFixed(2)),
+        ratioReferralToPayerCallsMedian: Number(
+          (perReferral.median / (payerAloneMs.eligibility.median + payerAloneMs.priorAuthSubmit.median)).toFixed(2),
+        ),
         workerPollMs: Number(WORKER_POLL_MS),
       };
     } finally {
@@ -224,7 +255,8 @@ export async function benchCoverageStep(): Promise<CoverageStepBenchResult> {
 }
 
 export function coverageStepTable(result: CoverageStepBenchResult): string {
-  const row = (name: string, d: Distribution): string => `  ${name.padEnd(44)} ${String(d.median).padStart(8)} ${String(d.p95).padStart(8)} ${String(d.mean).padStart(8)}`;
+  const row = (name: string, d: Distribution): string =>
+    `  ${name.padEnd(44)} ${String(d.median).padStart(8)} ${String(d.p95).padStart(8)} ${String(d.mean).padStart(8)}`;
   return [
     `  ${'ms'.padEnd(44)} ${'median'.padStart(8)} ${'p95'.padStart(8)} ${'mean'.padStart(8)}`,
     row(`referral, POST to ready-to-schedule (${result.perReferralMs.referrals})`, result.perReferralMs),

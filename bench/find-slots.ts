@@ -71,12 +71,23 @@ function typicalBookings(sites: readonly SiteCalendar[], days: number): BusyInte
     for (const chairId of site.chairs) {
       // The next three days: most chairs booked through the day (12:00-24:00 UTC covers every zone's day).
       for (let d = 0; d < 3; d++) {
-        if (random() < 0.8) busy.push({ locationId: site.locationId, chairId, start: new Date(EARLIEST + d * DAY_MS), end: new Date(EARLIEST + d * DAY_MS + 12 * 3_600_000) });
+        if (random() < 0.8)
+          busy.push({
+            locationId: site.locationId,
+            chairId,
+            start: new Date(EARLIEST + d * DAY_MS),
+            end: new Date(EARLIEST + d * DAY_MS + 12 * 3_600_000),
+          });
       }
       // Later: about two bookings per chair per week, at random quarter-hours.
       for (let b = 0; b < Math.round((days / 7) * 2); b++) {
         const start = EARLIEST + 3 * DAY_MS + Math.floor(random() * (days - 3) * 96) * 900_000;
-        busy.push({ locationId: site.locationId, chairId, start: new Date(start), end: new Date(start + (2 + Math.floor(random() * 12)) * 900_000) });
+        busy.push({
+          locationId: site.locationId,
+          chairId,
+          start: new Date(start),
+          end: new Date(start + (2 + Math.floor(random() * 12)) * 900_000),
+        });
       }
     }
   }
@@ -85,7 +96,12 @@ function typicalBookings(sites: readonly SiteCalendar[], days: number): BusyInte
 
 function fullyBooked(sites: readonly SiteCalendar[], days: number): BusyInterval[] {
   return sites.flatMap((site) =>
-    site.chairs.map((chairId) => ({ locationId: site.locationId, chairId, start: new Date(EARLIEST - DAY_MS), end: new Date(EARLIEST + (days + 1) * DAY_MS) })),
+    site.chairs.map((chairId) => ({
+      locationId: site.locationId,
+      chairId,
+      start: new Date(EARLIEST - DAY_MS),
+      end: new Date(EARLIEST + (days + 1) * DAY_MS),
+    })),
   );
 }
 
@@ -112,7 +128,13 @@ function measure(make: () => FindSlotsInput, busyIntervals: number): Figures {
     times.push(performance.now() - started);
   }
   times.sort((a, b) => a - b);
-  return { medianMs: round3(percentile(times, 50)), p95Ms: round3(percentile(times, 95)), coldMs: round3(coldMs), proposals, busyIntervals };
+  return {
+    medianMs: round3(percentile(times, 50)),
+    p95Ms: round3(percentile(times, 95)),
+    coldMs: round3(coldMs),
+    proposals,
+    busyIntervals,
+  };
 }
 
 /** Runs every scenario; returns { scenario: { "sites x days": figures } }. */
@@ -138,8 +160,14 @@ export async function benchFindSlots(): Promise<Record<string, unknown>> {
       result['typical']![key] = measure(() => ({ ...base(siteCalendars(siteCount)), busy }), busy.length);
       const index = BusyIndex.from(busy);
       result['typical, prebuilt index']![key] = measure(() => ({ ...base(siteCalendars(siteCount)), busy: index }), busy.length);
-      result['evenings only']![key] = measure(() => ({ ...base(siteCalendars(siteCount)), busy, filters: { eveningsOnly: true } }), busy.length);
-      result['weekends only']![key] = measure(() => ({ ...base(siteCalendars(siteCount)), busy, filters: { weekendsOnly: true } }), busy.length);
+      result['evenings only']![key] = measure(
+        () => ({ ...base(siteCalendars(siteCount)), busy, filters: { eveningsOnly: true } }),
+        busy.length,
+      );
+      result['weekends only']![key] = measure(
+        () => ({ ...base(siteCalendars(siteCount)), busy, filters: { weekendsOnly: true } }),
+        busy.length,
+      );
       const full = fullyBooked(siteCalendars(siteCount), days);
       result['fully booked']![key] = measure(() => ({ ...base(siteCalendars(siteCount)), busy: full }), full.length);
     }
@@ -159,11 +187,29 @@ async function main(): Promise<void> {
   const report = await benchFindSlots();
   const scenarios = report['scenarios'] as Record<string, Record<string, Figures>>;
   const lines = [`findSlots: ${RUNS} runs each after ${WARM_UP} warm-up runs; limit 10, 150-minute visit, ${CHAIRS} chairs per site`, ''];
-  lines.push(['scenario'.padEnd(26), 'sites x days'.padEnd(20), 'median ms'.padStart(10), 'p95 ms'.padStart(10), 'cold ms'.padStart(10), 'found'.padStart(6), 'busy'.padStart(8)].join(' '));
+  lines.push(
+    [
+      'scenario'.padEnd(26),
+      'sites x days'.padEnd(20),
+      'median ms'.padStart(10),
+      'p95 ms'.padStart(10),
+      'cold ms'.padStart(10),
+      'found'.padStart(6),
+      'busy'.padStart(8),
+    ].join(' '),
+  );
   for (const [scenario, byKey] of Object.entries(scenarios)) {
     for (const [key, f] of Object.entries(byKey)) {
       lines.push(
-        [scenario.padEnd(26), key.padEnd(20), String(f.medianMs).padStart(10), String(f.p95Ms).padStart(10), String(f.coldMs).padStart(10), String(f.proposals).padStart(6), String(f.busyIntervals).padStart(8)].join(' '),
+        [
+          scenario.padEnd(26),
+          key.padEnd(20),
+          String(f.medianMs).padStart(10),
+          String(f.p95Ms).padStart(10),
+          String(f.coldMs).padStart(10),
+          String(f.proposals).padStart(6),
+          String(f.busyIntervals).padStart(8),
+        ].join(' '),
       );
     }
   }

@@ -53,7 +53,10 @@ app.use(express.json({ type: () => true, limit: '5mb' }));
 app.post('/fhir/ServiceRequest', async (req, res) => {
   const issues = validator.validateBase(req.body);
   if (issues.some((i) => i.severity === 'error')) {
-    res.status(400).type('application/fhir+json').send(JSON.stringify({ resourceType: 'OperationOutcome', issue: issues }));
+    res
+      .status(400)
+      .type('application/fhir+json')
+      .send(JSON.stringify({ resourceType: 'OperationOutcome', issue: issues }));
     return;
   }
   const id = randomUUID();
@@ -62,6 +65,8 @@ app.post('/fhir/ServiceRequest', async (req, res) => {
 });
 const server = app.listen(0, '127.0.0.1', () => {
   const address = server.address();
-  process.stdout.write(`${JSON.stringify({ message: 'lean intake listening', port: typeof address === 'object' && address ? address.port : 0 })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ message: 'lean intake listening', port: typeof address === 'object' && address ? address.port : 0 })}\n`,
+  );
 });
 process.on('SIGTERM', () => server.close(() => void close().then(() => process.exit(0))));

@@ -31,7 +31,12 @@ export interface LeanIntakeResult {
 }
 
 /** POSTs the template at `url`, each request with a new order number: every one a real intake, never a duplicate. */
-export async function intakeLoad(url: string, template: Record<string, unknown>, seconds: number, extraHeaders: Record<string, string> = {}): Promise<autocannon.Result> {
+export async function intakeLoad(
+  url: string,
+  template: Record<string, unknown>,
+  seconds: number,
+  extraHeaders: Record<string, string> = {},
+): Promise<autocannon.Result> {
   return autocannon({
     url,
     method: 'POST',
@@ -70,16 +75,24 @@ async function createDatabase(): Promise<{ url: string; drop(): Promise<void> } 
   }
 }
 
-const ratio = (a: CdsLoadFigures, b: CdsLoadFigures): number => Number((a.requestsPerSecond.median / b.requestsPerSecond.median).toFixed(3));
+const ratio = (a: CdsLoadFigures, b: CdsLoadFigures): number =>
+  Number((a.requestsPerSecond.median / b.requestsPerSecond.median).toFixed(3));
 
 export async function benchLeanIntake(): Promise<LeanIntakeResult> {
-  const template = JSON.parse(await readFile(path.join(ROOT, 'fixtures/referrals/infliximab/service-request.json'), 'utf8')) as Record<string, unknown>;
+  const template = JSON.parse(await readFile(path.join(ROOT, 'fixtures/referrals/infliximab/service-request.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-lean-'));
   const postgres = await createDatabase();
   try {
     const lean = await measure(['bench/lean-intake-server.ts'], { LEAN_SQLITE_FILE: path.join(dir, 'lean.sqlite') }, template);
     const intake = await measure(['src/main.ts'], { DATA_DIR: path.join(dir, 'full') }, template);
-    const intakeSynchronousNormal = await measure(['src/main.ts'], { DATA_DIR: path.join(dir, 'normal'), SQLITE_SYNCHRONOUS: 'normal' }, template);
+    const intakeSynchronousNormal = await measure(
+      ['src/main.ts'],
+      { DATA_DIR: path.join(dir, 'normal'), SQLITE_SYNCHRONOUS: 'normal' },
+      template,
+    );
     const result: LeanIntakeResult = {
       durationSeconds: DURATION_SECONDS,
       connections: CONNECTIONS,
@@ -108,18 +121,30 @@ export function leanIntakeTable(result: LeanIntakeResult): string {
     line('SQLite intake (synchronous=NORMAL)', result.sqlite.intakeSynchronousNormal),
     `  SQLite intake / floor: ${result.sqlite.ratio}; FULL / NORMAL: ${result.sqlite.fullToNormal}`,
     ...(result.postgres
-      ? [line('PostgreSQL floor', result.postgres.lean), line('PostgreSQL intake', result.postgres.intake), `  PostgreSQL intake / floor: ${result.postgres.ratio}`]
+      ? [
+          line('PostgreSQL floor', result.postgres.lean),
+          line('PostgreSQL intake', result.postgres.intake),
+          `  PostgreSQL intake / floor: ${result.postgres.ratio}`,
+        ]
       : ['  PostgreSQL: skipped (no server at TEST_DATABASE_URL)']),
   ].join('\n');
 }
 
 export function leanIntakeFailed(result: LeanIntakeResult): boolean {
-  const all = [result.sqlite.lean, result.sqlite.intake, result.sqlite.intakeSynchronousNormal, result.postgres?.lean, result.postgres?.intake];
+  const all = [
+    result.sqlite.lean,
+    result.sqlite.intake,
+    result.sqlite.intakeSynchronousNormal,
+    result.postgres?.lean,
+    result.postgres?.intake,
+  ];
   return all.some((f) => f !== undefined && (f.non2xx > 0 || f.errors > 0));
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const result = await benchLeanIntake();
-  process.stdout.write(`${leanIntakeTable(result)}\n${JSON.stringify({ sqliteRatio: result.sqlite.ratio, postgresRatio: result.postgres?.ratio, fullToNormal: result.sqlite.fullToNormal })}\n`);
+  process.stdout.write(
+    `${leanIntakeTable(result)}\n${JSON.stringify({ sqliteRatio: result.sqlite.ratio, postgresRatio: result.postgres?.ratio, fullToNormal: result.sqlite.fullToNormal })}\n`,
+  );
   if (leanIntakeFailed(result)) process.exitCode = 1;
 }

@@ -78,7 +78,11 @@ interface Figures {
 }
 
 async function startChild(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const lines = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code} before listening`)));
@@ -110,12 +114,19 @@ function figures(result: autocannon.Result): Figures {
   };
 }
 
-async function measureIntake(template: Record<string, unknown>, env: Record<string, string>, options: { asClient?: string } = {}): Promise<Figures> {
+async function measureIntake(
+  template: Record<string, unknown>,
+  env: Record<string, string>,
+  options: { asClient?: string } = {},
+): Promise<Figures> {
   const gateway = await startChild(['src/main.ts'], { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env });
   try {
     const url = `http://127.0.0.1:${gateway.port}/fhir/ServiceRequest`;
     // One token (5 minutes) for the whole measure, as a client would reuse it: the cost measured is the check on every request.
-    const headers: Record<string, string> = options.asClient !== undefined ? { authorization: `Bearer ${await requestToken({ origin: `http://127.0.0.1:${gateway.port}`, clientId: options.asClient })}` } : {};
+    const headers: Record<string, string> =
+      options.asClient !== undefined
+        ? { authorization: `Bearer ${await requestToken({ origin: `http://127.0.0.1:${gateway.port}`, clientId: options.asClient })}` }
+        : {};
     await load(url, template, 2, headers); // warm-up: JIT, caches, connection pool
     return figures(await load(url, template, DURATION_SECONDS, headers));
   } finally {
@@ -142,7 +153,11 @@ async function measureDelivery(template: Record<string, unknown>, dataDir: strin
       await Promise.all(
         Array.from({ length: Math.min(8, DELIVERY_MESSAGES - sent) }, async () => {
           const body = JSON.stringify({ ...template, identifier: [{ ...(template['identifier'] as object[])[0], value: randomUUID() }] });
-          const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' }, body });
+          const response = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' },
+            body,
+          });
           if (response.status !== 201) throw new Error(`intake answered ${response.status}`);
         }),
       );
@@ -156,7 +171,9 @@ async function measureDelivery(template: Record<string, unknown>, dataDir: strin
     let delivered = 0;
     while (delivered < DELIVERY_MESSAGES) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      const page = (await (await fetch(`http://127.0.0.1:${worker.port}/admin/outbox?status=delivered&_count=0`)).json()) as { total: number };
+      const page = (await (await fetch(`http://127.0.0.1:${worker.port}/admin/outbox?status=delivered&_count=0`)).json()) as {
+        total: number;
+      };
       delivered = page.total;
       if (performance.now() - started > 300_000) throw new Error(`only ${delivered} of ${DELIVERY_MESSAGES} delivered in 5 minutes`);
     }
@@ -188,7 +205,10 @@ function progress(message: string): void {
 }
 
 async function main(): Promise<void> {
-  const template = JSON.parse(await readFile(path.join(ROOT, 'fixtures/referrals/infliximab/service-request.json'), 'utf8')) as Record<string, unknown>;
+  const template = JSON.parse(await readFile(path.join(ROOT, 'fixtures/referrals/infliximab/service-request.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-'));
   const postgres = await createBenchDatabase();
   const echo = await startChild(['bench/echo-server.ts'], {});
@@ -259,12 +279,21 @@ async function main(): Promise<void> {
       leanIntake,
       consoleQueue,
       volume,
-      intake: { sqlite: intakeSqlite, sqliteWithAuth: intakeSqliteAuth, sqliteWithAuthNoAudit: intakeSqliteAuthNoAudit, ...(intakePostgres ? { postgres: intakePostgres } : { postgres: 'skipped: no PostgreSQL at TEST_DATABASE_URL' }) },
+      intake: {
+        sqlite: intakeSqlite,
+        sqliteWithAuth: intakeSqliteAuth,
+        sqliteWithAuthNoAudit: intakeSqliteAuthNoAudit,
+        ...(intakePostgres ? { postgres: intakePostgres } : { postgres: 'skipped: no PostgreSQL at TEST_DATABASE_URL' }),
+      },
       ratios: {
         intakeSqliteToEchoMedianRps: ratio(intakeSqlite),
         intakeSqliteWithAuthToEchoMedianRps: ratio(intakeSqliteAuth),
-        intakeSqliteWithAuthToWithoutMedianRps: Number((intakeSqliteAuth.requestsPerSecond.median / intakeSqlite.requestsPerSecond.median).toFixed(3)),
-        intakeSqliteAuditedToUnauditedMedianRps: Number((intakeSqliteAuth.requestsPerSecond.median / intakeSqliteAuthNoAudit.requestsPerSecond.median).toFixed(3)),
+        intakeSqliteWithAuthToWithoutMedianRps: Number(
+          (intakeSqliteAuth.requestsPerSecond.median / intakeSqlite.requestsPerSecond.median).toFixed(3),
+        ),
+        intakeSqliteAuditedToUnauditedMedianRps: Number(
+          (intakeSqliteAuth.requestsPerSecond.median / intakeSqliteAuthNoAudit.requestsPerSecond.median).toFixed(3),
+        ),
         ...(intakePostgres ? { intakePostgresToEchoMedianRps: ratio(intakePostgres) } : {}),
       },
     };
@@ -299,7 +328,9 @@ async function main(): Promise<void> {
       ].join('\n') + '\n',
     );
     const failed =
-      [intakeSqlite, intakeSqliteAuth, intakeSqliteAuthNoAudit, intakePostgres, cdsHooks.misroute, cdsHooks.good, scheduling.find].some((f) => f && (f.non2xx > 0 || f.errors > 0)) ||
+      [intakeSqlite, intakeSqliteAuth, intakeSqliteAuthNoAudit, intakePostgres, cdsHooks.misroute, cdsHooks.good, scheduling.find].some(
+        (f) => f && (f.non2xx > 0 || f.errors > 0),
+      ) ||
       scheduling.book.refused > 0 ||
       leanIntakeFailed(leanIntake);
     if (failed) process.exitCode = 1;

@@ -60,7 +60,13 @@ async function clearedReferrals(base: string, count: number): Promise<string[]> 
     const body = structuredClone(template);
     body.identifier[0].value = `bench-sched-${randomUUID()}`;
     for (const code of ['prior-treatment-failure', 'tb-screening', 'baseline-labs']) {
-      body.contained.push({ resourceType: 'DocumentReference', id: `doc-${code}`, status: 'current', type: { coding: [{ system: 'https://fhir.infusion-gateway.example/CodeSystem/documentation-requirement', code }] }, content: [{ attachment: { title: code } }] });
+      body.contained.push({
+        resourceType: 'DocumentReference',
+        id: `doc-${code}`,
+        status: 'current',
+        type: { coding: [{ system: 'https://fhir.infusion-gateway.example/CodeSystem/documentation-requirement', code }] },
+        content: [{ attachment: { title: code } }],
+      });
       body.supportingInfo = [...(body.supportingInfo ?? []), { reference: `#doc-${code}` }];
     }
     const posted = await json(`${base}/fhir/ServiceRequest`, { body });
@@ -87,7 +93,14 @@ export async function benchScheduling(): Promise<SchedulingBenchResult> {
   const payer = await startStandInPayer({ defaultRule: { eligibility: { inForce: true, authRequired: false } } });
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'gateway-bench-scheduling-'));
   const connections = ['payer-cumberland', 'payer-peachtree', 'payer-sonoran'].map((id) => ({ payer: id, baseUrl: payer.baseUrl }));
-  const gateway = await startChild(['src/main.ts'], { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', PAYER_CONNECTIONS: JSON.stringify(connections), OUTBOX_POLL_MS: '20' });
+  const gateway = await startChild(['src/main.ts'], {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    PAYER_CONNECTIONS: JSON.stringify(connections),
+    OUTBOX_POLL_MS: '20',
+  });
   const base = `http://127.0.0.1:${gateway.port}`;
   try {
     const forFind = await clearedReferrals(base, REFERRALS_FOR_FIND);
@@ -96,7 +109,11 @@ export async function benchScheduling(): Promise<SchedulingBenchResult> {
     const run = (requests: autocannon.Request[], connections = CONNECTIONS): Promise<autocannon.Result> =>
       autocannon({ url: base, connections, duration: DURATION_SECONDS, requests });
     const healthz = figures(await run([{ method: 'GET', path: '/healthz' }]));
-    const findRequests = forFind.map((id): autocannon.Request => ({ method: 'GET', path: `/fhir/Appointment/$find?referral=ServiceRequest/${id}&_count=10`, headers: { accept: 'application/fhir+json' } }));
+    const findRequests = forFind.map((id): autocannon.Request => ({
+      method: 'GET',
+      path: `/fhir/Appointment/$find?referral=ServiceRequest/${id}&_count=10`,
+      headers: { accept: 'application/fhir+json' },
+    }));
     const find = figures(await run(findRequests));
     // One connection: the latency of one $find on an idle gateway, without queueing behind others.
     const findAlone = figures(await run(findRequests, 1));
@@ -104,7 +121,16 @@ export async function benchScheduling(): Promise<SchedulingBenchResult> {
     const multiSample = await json(`${base}/fhir/Appointment/$find?referral=ServiceRequest/${forFind[0]}&near=${near}&_count=10`);
     if (multiSample.status !== 200) throw new Error(`multi-site $find answered ${multiSample.status}`);
     const multiSites = new Set(multiSample.body.entry.map((e: any) => e.resource.participant[1].actor.reference)).size;
-    const findMultiSite = figures(await run(forFind.map((id): autocannon.Request => ({ method: 'GET', path: `/fhir/Appointment/$find?referral=ServiceRequest/${id}&near=${near}&_count=10`, headers: { accept: 'application/fhir+json' } })), 1));
+    const findMultiSite = figures(
+      await run(
+        forFind.map((id): autocannon.Request => ({
+          method: 'GET',
+          path: `/fhir/Appointment/$find?referral=ServiceRequest/${id}&near=${near}&_count=10`,
+          headers: { accept: 'application/fhir+json' },
+        })),
+        1,
+      ),
+    );
     const walkInRequests = forFind.map((id): autocannon.Request => ({
       method: 'POST',
       path: '/fhir/Appointment',
@@ -117,9 +143,13 @@ export async function benchScheduling(): Promise<SchedulingBenchResult> {
     const times: number[] = [];
     let refused = 0;
     for (const id of forBooking) {
-      const [proposal] = (await json(`${base}/fhir/Appointment/$find?referral=ServiceRequest/${id}&_count=1`)).body.entry.map((e: any) => e.resource);
+      const [proposal] = (await json(`${base}/fhir/Appointment/$find?referral=ServiceRequest/${id}&_count=1`)).body.entry.map(
+        (e: any) => e.resource,
+      );
       const started = performance.now();
-      const booked = await json(`${base}/fhir/Appointment/$book`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: proposal }] } });
+      const booked = await json(`${base}/fhir/Appointment/$book`, {
+        body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: proposal }] },
+      });
       times.push(performance.now() - started);
       if (booked.status !== 201) refused += 1;
     }
@@ -133,7 +163,13 @@ export async function benchScheduling(): Promise<SchedulingBenchResult> {
       findOneConnection: findAlone,
       findMultiSite: { ...findMultiSite, sites: multiSites },
       walkIn,
-      book: { bookings: times.length, medianMs: round(percentile(sorted, 50)), p95Ms: round(percentile(sorted, 95)), maxMs: round(sorted[sorted.length - 1]!), refused },
+      book: {
+        bookings: times.length,
+        medianMs: round(percentile(sorted, 50)),
+        p95Ms: round(percentile(sorted, 95)),
+        maxMs: round(sorted[sorted.length - 1]!),
+        refused,
+      },
       ratios: {
         findToHealthzMedianRps: Number((find.requestsPerSecond.median / healthz.requestsPerSecond.median).toFixed(3)),
         multiSiteToSingleSiteP50: Number((findMultiSite.latencyMs.p50 / Math.max(findAlone.latencyMs.p50, 0.001)).toFixed(2)),

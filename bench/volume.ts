@@ -104,7 +104,13 @@ async function benchEngine(engine: Engine, sizes: number[], template: Record<str
     const now = new Date();
     for (const size of sizes) {
       const loadStarted = performance.now();
-      await storeReferralVolume(gateway.gateway.deps.store, { count: size, from: stored, tenant: 'default', now, concurrency: engine === 'postgres' ? 2 : 1 });
+      await storeReferralVolume(gateway.gateway.deps.store, {
+        count: size,
+        from: stored,
+        tenant: 'default',
+        now,
+        concurrency: engine === 'postgres' ? 2 : 1,
+      });
       await storeVolumeCoverages(gateway.gateway.deps.store, { tenant: 'default', from: stored, to: size, now: new Date() });
       await gateway.gateway.deps.store.refreshStatistics();
       stored = size;
@@ -113,12 +119,16 @@ async function benchEngine(engine: Engine, sizes: number[], template: Record<str
       const queue = () => getJson(`${gateway.baseUrl}/fhir/Task?business-status=${STATUS}&_count=50`).then(() => undefined);
       const byIdentifier = async (i: number) => {
         const n = spreadIndex(i, size);
-        const found = await getJson(`${gateway.baseUrl}/fhir/ServiceRequest?identifier=${encodeURIComponent(`${ORDER_SYSTEM}|VOL-ORD-${n}`)}`);
+        const found = await getJson(
+          `${gateway.baseUrl}/fhir/ServiceRequest?identifier=${encodeURIComponent(`${ORDER_SYSTEM}|VOL-ORD-${n}`)}`,
+        );
         if (found.entry?.length !== 1) throw new Error(`identifier VOL-ORD-${n} found ${found.entry?.length ?? 0}`);
       };
       const coverage = async (i: number) => {
         const n = spreadIndex(i, size);
-        const found = await getJson(`${gateway.baseUrl}/fhir/Coverage?beneficiary=Patient/vol-patient-${n}&payor=Organization/vol-payer-${n % VOLUME_PAYERS}`);
+        const found = await getJson(
+          `${gateway.baseUrl}/fhir/Coverage?beneficiary=Patient/vol-patient-${n}&payor=Organization/vol-payer-${n % VOLUME_PAYERS}`,
+        );
         if (found.entry?.length !== 1) throw new Error(`coverage of vol-patient-${n} found ${found.entry?.length ?? 0}`);
       };
       await timed(5, queue);
@@ -132,7 +142,11 @@ async function benchEngine(engine: Engine, sizes: number[], template: Record<str
         intake: await intake(gateway, template),
       };
       steps.push(step);
-      progress(`${engine} at ${size} (load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}): ${JSON.stringify(step)}`);
+      progress(
+        `${engine} at ${size} (load average ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ')}): ${JSON.stringify(step)}`,
+      );
     }
     return { emptyIntake, steps };
   } finally {
@@ -146,7 +160,10 @@ export async function benchVolume(progress: (line: string) => void = () => undef
   if (max > 0 && !sizes.includes(max)) sizes.push(max);
   sizes.sort((a, b) => a - b);
   const engines = (process.env['BENCH_VOLUME_ENGINES'] ?? 'sqlite,postgres').split(',') as Engine[];
-  const template = JSON.parse(await readFile(path.join(ROOT, 'fixtures/referrals/infliximab/service-request.json'), 'utf8')) as Record<string, unknown>;
+  const template = JSON.parse(await readFile(path.join(ROOT, 'fixtures/referrals/infliximab/service-request.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   const result: VolumeBenchResult = { sizes, engines: {} };
   for (const engine of engines) result.engines[engine] = await benchEngine(engine, sizes, template, progress);
   return result;
@@ -156,7 +173,9 @@ export function volumeTable(result: VolumeBenchResult): string {
   const lines = [`  p50 / p99 in ms, one request at a time; intake per second against the empty store's`];
   for (const [engine, figures] of Object.entries(result.engines)) {
     if (!figures) continue;
-    lines.push(`  ${engine}: empty store intake ${figures.emptyIntake.perSecond}/s (p50 ${figures.emptyIntake.p50Ms}, p99 ${figures.emptyIntake.p99Ms})`);
+    lines.push(
+      `  ${engine}: empty store intake ${figures.emptyIntake.perSecond}/s (p50 ${figures.emptyIntake.p50Ms}, p99 ${figures.emptyIntake.p99Ms})`,
+    );
     for (const s of figures.steps) {
       const pair = (l: Latency): string => `${l.p50Ms} / ${l.p99Ms}`;
       lines.push(

@@ -35,7 +35,9 @@ let vite;
 try {
   vite = await import('vite');
 } catch {
-  process.stdout.write('The console is not built: Vite (a development dependency) is not installed. Run `npm install` with development dependencies, then `npm run build:console`.\n');
+  process.stdout.write(
+    'The console is not built: Vite (a development dependency) is not installed. Run `npm install` with development dependencies, then `npm run build:console`.\n',
+  );
   process.exit(0);
 }
 await writeZipCentroids();

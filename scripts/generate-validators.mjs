@@ -101,7 +101,9 @@ for (const [name, def] of Object.entries(defs)) {
 }
 for (const use of resourceListUses) {
   if (!expectedResourceListUses.has(use)) {
-    fail(`ResourceList is used at ${use}; the runtime only validates nested resources in contained, Bundle.entry.resource, Bundle.entry.response.outcome and Parameters.parameter.resource. Teach src/fhir/validation/nested-resources.ts about it first.`);
+    fail(
+      `ResourceList is used at ${use}; the runtime only validates nested resources in contained, Bundle.entry.resource, Bundle.entry.response.outcome and Parameters.parameter.resource. Teach src/fhir/validation/nested-resources.ts about it first.`,
+    );
   }
 }
 for (const use of expectedResourceListUses) {
@@ -345,7 +347,9 @@ mkdirSync(outDir, { recursive: true });
 writeFileSync(outFile, code);
 
 if (enumDifferences.length) {
-  console.log(`generate-validators: note: the official schema's enum is outdated for ${enumDifferences.join('; ')}: using the R4 value sets`);
+  console.log(
+    `generate-validators: note: the official schema's enum is outdated for ${enumDifferences.join('; ')}: using the R4 value sets`,
+  );
 }
 console.log(
   `generate-validators: ${resourceTypes.length} resource validators, ${bindingCount} required bindings, ` +

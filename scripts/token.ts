@@ -9,7 +9,9 @@ import { runCli } from '../src/cli/main.js';
 
 const [clientId, scope] = process.argv.slice(2);
 if (clientId === undefined) {
-  process.stderr.write('usage: npm run -s token -- <client id: demo-ehr | demo-coordinator | demo-operator | demo-payer-sonoran> [scope]\n');
+  process.stderr.write(
+    'usage: npm run -s token -- <client id: demo-ehr | demo-coordinator | demo-operator | demo-payer-sonoran> [scope]\n',
+  );
   process.exit(2);
 }
 process.exitCode = await runCli([process.argv[0]!, 'token', 'token', clientId, ...(scope !== undefined ? ['--scope', scope] : [])]);

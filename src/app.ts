@@ -28,14 +28,28 @@ export function createApp(deps: GatewayDeps, options: AppOptions): Express {
   // The audit trail (docs/audit.md): before authorization, so that refusals are recorded too.
   if (options.audit) app.use(auditRequests({ trail: deps.store, clock: deps.clock, logger: deps.logger }));
   // The route table decides who may call what, before any handler (src/http/route-table.ts).
-  app.use(authorizeRequests({ service: options.auth, logger: deps.logger, defaultTenant: options.defaultTenant, directoryTenant: deps.tenancy.directoryTenant }));
+  app.use(
+    authorizeRequests({
+      service: options.auth,
+      logger: deps.logger,
+      defaultTenant: options.defaultTenant,
+      directoryTenant: deps.tenancy.directoryTenant,
+    }),
+  );
   app.use(consoleAssets(options.console));
   // Every route: one per row of the route table, answered by the row's named handler.
-  app.use(tableRouter(createRouteHandlers(deps, { ...options, taskPayers: (tenant, task) => payersOfReferralTask(deps.store, tenant, task as Task) })));
+  app.use(
+    tableRouter(
+      createRouteHandlers(deps, { ...options, taskPayers: (tenant, task) => payersOfReferralTask(deps.store, tenant, task as Task) }),
+    ),
+  );
   // CDS Hooks 2.0 (https://cds-hooks.hl7.org/2.0/) answers its body errors in its own JSON.
   app.use('/cds-services', cdsHooksErrors(options.cds, { bodyLimitBytes: options.bodyLimitBytes }));
   app.use((req, res) => {
-    res.status(404).type('application/fhir+json').send(JSON.stringify(notFound(`Path ${req.path}`)));
+    res
+      .status(404)
+      .type('application/fhir+json')
+      .send(JSON.stringify(notFound(`Path ${req.path}`)));
   });
   app.use(fhirErrorHandler(deps.logger));
   return app;

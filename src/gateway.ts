@@ -87,10 +87,14 @@ export async function loadDrugCatalog(file: string): Promise<DrugCatalog> {
 }
 
 export async function loadPriorAuthRules(file: string, catalog: DrugCatalog): Promise<PriorAuthRules> {
-  const parsed = parsePriorAuthRules(await readJsonFile(file, 'prior-authorization rules', 'PRIOR_AUTH_RULES'), { drugIds: catalog.drugs.map((d) => d.id) });
+  const parsed = parsePriorAuthRules(await readJsonFile(file, 'prior-authorization rules', 'PRIOR_AUTH_RULES'), {
+    drugIds: catalog.drugs.map((d) => d.id),
+  });
   if (!parsed.rules) {
     const problems = parsed.issues.map((i) => `${i.expression?.join(', ') ?? '(rules)'}: ${i.diagnostics ?? i.code}`);
-    throw new StartupError(`The prior-authorization rules at ${file} are invalid; fix them or set PRIOR_AUTH_RULES:\n  - ${problems.join('\n  - ')}`);
+    throw new StartupError(
+      `The prior-authorization rules at ${file} are invalid; fix them or set PRIOR_AUTH_RULES:\n  - ${problems.join('\n  - ')}`,
+    );
   }
   return parsed.rules;
 }
@@ -101,7 +105,10 @@ async function loadConformanceResources(profilesDir: string, validator: FhirVali
   for (const profile of validator.profiles()) conformance.set(`StructureDefinition/${profile.id}`, profile);
   for (const file of (await readdir(profilesDir)).filter((f) => f.endsWith('.json')).sort()) {
     const json = (await readJsonFile(path.join(profilesDir, file), 'conformance resource', 'PROFILES_DIR')) as Partial<Resource>;
-    if ((json.resourceType === 'CodeSystem' || json.resourceType === 'ValueSet' || json.resourceType === 'OperationDefinition') && json.id) {
+    if (
+      (json.resourceType === 'CodeSystem' || json.resourceType === 'ValueSet' || json.resourceType === 'OperationDefinition') &&
+      json.id
+    ) {
       conformance.set(`${json.resourceType}/${json.id}`, json as Resource);
     }
   }
@@ -119,7 +126,8 @@ export function storeOptionsOf(config: Config, logger: Logger): StoreOptions {
     maxWaitingRequests,
     sqliteSynchronous,
     // The message can name the host; the code says enough (e.g. 57P01 terminated by an administrator).
-    onPoolError: (error) => logger.warn('database connection lost; it will be replaced', { errorCode: (error as { code?: string }).code ?? error.name }),
+    onPoolError: (error) =>
+      logger.warn('database connection lost; it will be replaced', { errorCode: (error as { code?: string }).code ?? error.name }),
   };
 }
 
@@ -127,20 +135,31 @@ export function storeOptionsOf(config: Config, logger: Logger): StoreOptions {
  * Authentication (docs/security.md): the client registry and the signing keys, or nothing when
  * AUTH=off (development only; configuration refuses it in production).
  */
-async function loadAuthService(config: Config, runtime: { logger: Logger; clock: Clock }, store: AuthStateStore): Promise<AuthService | undefined> {
+async function loadAuthService(
+  config: Config,
+  runtime: { logger: Logger; clock: Clock },
+  store: AuthStateStore,
+): Promise<AuthService | undefined> {
   if (!config.auth.enabled) {
-    runtime.logger.warn('AUTHENTICATION IS OFF (AUTH=off): every route answers anyone, and the tenant is whatever X-Tenant-Id says. Local development only.');
+    runtime.logger.warn(
+      'AUTHENTICATION IS OFF (AUTH=off): every route answers anyone, and the tenant is whatever X-Tenant-Id says. Local development only.',
+    );
     return undefined;
   }
   let registry: ClientRegistry;
   try {
     registry = parseClientRegistry(await readJsonFile(config.auth.clientsFile, 'client registry', 'AUTH_CLIENTS'), 'AUTH_CLIENTS');
   } catch (error) {
-    if (error instanceof ClientRegistryError) throw new StartupError(`The client registry at ${config.auth.clientsFile} is invalid; fix it or set AUTH_CLIENTS:\n  - ${error.message}`);
+    if (error instanceof ClientRegistryError)
+      throw new StartupError(
+        `The client registry at ${config.auth.clientsFile} is invalid; fix it or set AUTH_CLIENTS:\n  - ${error.message}`,
+      );
     throw error;
   }
   if (registry.demoOnly && config.auth.production) {
-    throw new StartupError(`The client registry at ${config.auth.clientsFile} is the demo one (its keys are public): set AUTH_CLIENTS to your own (NODE_ENV=production)`);
+    throw new StartupError(
+      `The client registry at ${config.auth.clientsFile} is the demo one (its keys are public): set AUTH_CLIENTS to your own (NODE_ENV=production)`,
+    );
   }
   if (registry.demoOnly) {
     runtime.logger.warn(
@@ -150,7 +169,11 @@ async function loadAuthService(config: Config, runtime: { logger: Logger; clock:
   }
   let keys;
   try {
-    keys = await loadSigningKeys({ ...(config.auth.signingKeysFile !== undefined ? { file: config.auth.signingKeysFile } : {}), store, now: runtime.clock.now() });
+    keys = await loadSigningKeys({
+      ...(config.auth.signingKeysFile !== undefined ? { file: config.auth.signingKeysFile } : {}),
+      store,
+      now: runtime.clock.now(),
+    });
   } catch (error) {
     if (error instanceof SigningKeyError) throw new StartupError(error.message);
     throw error;
@@ -190,7 +213,10 @@ async function loadPeopleSignIn(config: Config, logger: Logger): Promise<Pick<Au
       try {
         document = JSON.parse(setting.json);
       } catch (cause) {
-        throw new StartupError('AUTH_TRUSTED_ISSUERS is not valid JSON: set it to a JSON array (profiles/auth-trusted-issuers.schema.json) or to the path of a file holding one', { cause });
+        throw new StartupError(
+          'AUTH_TRUSTED_ISSUERS is not valid JSON: set it to a JSON array (profiles/auth-trusted-issuers.schema.json) or to the path of a file holding one',
+          { cause },
+        );
       }
     }
     let entries;
@@ -198,23 +224,36 @@ async function loadPeopleSignIn(config: Config, logger: Logger): Promise<Pick<Au
       entries = parseTrustedIssuers(document, 'AUTH_TRUSTED_ISSUERS', { production: config.auth.production });
     } catch (error) {
       if (error instanceof TrustedIssuersError) {
-        throw new StartupError(`AUTH_TRUSTED_ISSUERS is invalid; fix it:\n  - ${error.issues.map((i) => `${i.expression?.[0] ?? ''}: ${i.diagnostics ?? i.code}`).join('\n  - ')}`);
+        throw new StartupError(
+          `AUTH_TRUSTED_ISSUERS is invalid; fix it:\n  - ${error.issues.map((i) => `${i.expression?.[0] ?? ''}: ${i.diagnostics ?? i.code}`).join('\n  - ')}`,
+        );
       }
       throw error;
     }
     const oidc = config.auth.consoleOidc;
     if (oidc !== undefined && !entries.some((entry) => entry.issuer === oidc.issuer)) {
-      throw new StartupError(`CONSOLE_OIDC_ISSUER (${oidc.issuer}) is not among AUTH_TRUSTED_ISSUERS: the gateway would refuse the tokens the console signs people in for`);
+      throw new StartupError(
+        `CONSOLE_OIDC_ISSUER (${oidc.issuer}) is not among AUTH_TRUSTED_ISSUERS: the gateway would refuse the tokens the console signs people in for`,
+      );
     }
     logger.info('people sign in at trusted identity providers', { issuers: entries.map((entry) => entry.issuer) });
     return { trustedIssuers: entries.map(remoteTrustedIssuer) };
   }
   if (config.auth.demoIdentityProviderFile === undefined || config.auth.production) return { trustedIssuers: [] };
-  const file = (await readJsonFile(config.auth.demoIdentityProviderFile, 'demo identity provider', 'AUTH_TRUSTED_ISSUERS')) as DemoIdentityProviderFile;
-  if (file.demoOnly !== true) throw new StartupError(`${config.auth.demoIdentityProviderFile} must be marked demoOnly: it is the demo identity provider`);
+  const file = (await readJsonFile(
+    config.auth.demoIdentityProviderFile,
+    'demo identity provider',
+    'AUTH_TRUSTED_ISSUERS',
+  )) as DemoIdentityProviderFile;
+  if (file.demoOnly !== true)
+    throw new StartupError(`${config.auth.demoIdentityProviderFile} must be marked demoOnly: it is the demo identity provider`);
   // Loaded only when it runs: production never loads the demo provider's code.
   const { createDemoIdentityProvider, DEMO_IDP_PATH } = await import('./auth/demo-identity-provider.js');
-  const demo = createDemoIdentityProvider(file, { logger, ...(config.publicBaseUrl !== undefined ? { publicBaseUrl: config.publicBaseUrl } : {}), accessTokenTtlSeconds: 3600 });
+  const demo = createDemoIdentityProvider(file, {
+    logger,
+    ...(config.publicBaseUrl !== undefined ? { publicBaseUrl: config.publicBaseUrl } : {}),
+    accessTokenTtlSeconds: 3600,
+  });
   logger.warn(
     `DEMO IDENTITY PROVIDER IN USE at ${DEMO_IDP_PATH}: anyone can sign in to the console as its demo users, and its signing key (${config.auth.demoIdentityProviderFile}) is public in the repository. For local demos and tests only; set AUTH_TRUSTED_ISSUERS (and CONSOLE_OIDC_ISSUER, CONSOLE_OIDC_CLIENT_ID) before any real data arrives.`,
     { demoUsers: file.users.map((user) => `${user.sub} (${user.role})`) },
@@ -228,7 +267,8 @@ function consoleSignIn(config: Config, auth: AuthService | undefined): Pick<Cons
   const oidc = config.auth.consoleOidc;
   if (oidc !== undefined) return { signIn: { issuerAt: () => oidc.issuer, clientId: oidc.clientId, scope: oidc.scope, demo: false } };
   const demo = auth.demoIdentityProvider;
-  if (demo !== undefined) return { signIn: { issuerAt: demo.issuerAt, clientId: demo.consoleClientId, scope: 'openid profile', demo: true } };
+  if (demo !== undefined)
+    return { signIn: { issuerAt: demo.issuerAt, clientId: demo.consoleClientId, scope: 'openid profile', demo: true } };
   return {};
 }
 
@@ -239,9 +279,15 @@ function consoleSignIn(config: Config, auth: AuthService | undefined): Pick<Cons
  */
 function operationDefinitionUrl(conformance: ReadonlyMap<string, Resource>, operation: { resourceType: string; name: string }): string {
   const definition = [...conformance.values()].find(
-    (r): r is OperationDefinition => r.resourceType === 'OperationDefinition' && (r as OperationDefinition).code === operation.name && ((r as OperationDefinition).resource ?? []).includes(operation.resourceType as never),
+    (r): r is OperationDefinition =>
+      r.resourceType === 'OperationDefinition' &&
+      (r as OperationDefinition).code === operation.name &&
+      ((r as OperationDefinition).resource ?? []).includes(operation.resourceType as never),
   );
-  if (definition?.url === undefined) throw new Error(`profiles/ lacks the OperationDefinition of ${operation.resourceType}/$${operation.name}, which the route table routes`);
+  if (definition?.url === undefined)
+    throw new Error(
+      `profiles/ lacks the OperationDefinition of ${operation.resourceType}/$${operation.name}, which the route table routes`,
+    );
   return definition.url;
 }
 
@@ -267,7 +313,14 @@ export async function buildGateway(
           baseUrl: connection.baseUrl,
           ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}),
           ...(connection.smartBackend !== undefined
-            ? { accessToken: smartBackendTokenSource({ fhirBaseUrl: connection.baseUrl, credentials: connection.smartBackend, clock: runtime.clock, timeoutMs: config.ehrRequestTimeoutMs }) }
+            ? {
+                accessToken: smartBackendTokenSource({
+                  fhirBaseUrl: connection.baseUrl,
+                  credentials: connection.smartBackend,
+                  clock: runtime.clock,
+                  timeoutMs: config.ehrRequestTimeoutMs,
+                }),
+              }
             : {}),
         },
         { timeoutMs: config.ehrRequestTimeoutMs },
@@ -275,7 +328,9 @@ export async function buildGateway(
     ]),
   );
   if (ehrClients.size === 0) {
-    runtime.logger.info('write-back is off: no EHR connection is configured (EHR_FHIR_BASE_URL or EHR_CONNECTIONS); the gateway keeps its resources itself');
+    runtime.logger.info(
+      'write-back is off: no EHR connection is configured (EHR_FHIR_BASE_URL or EHR_CONNECTIONS); the gateway keeps its resources itself',
+    );
   }
   const ehrFor = (tenant: string): EhrFhir | undefined => ehrClients.get(tenant);
   const payerClients = new Map<string, PayerFhir>(
@@ -287,7 +342,14 @@ export async function buildGateway(
           baseUrl: connection.baseUrl,
           ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}),
           ...(connection.smartBackend !== undefined
-            ? { accessToken: smartBackendTokenSource({ fhirBaseUrl: connection.baseUrl, credentials: connection.smartBackend, clock: runtime.clock, timeoutMs: config.payerRequestTimeoutMs }) }
+            ? {
+                accessToken: smartBackendTokenSource({
+                  fhirBaseUrl: connection.baseUrl,
+                  credentials: connection.smartBackend,
+                  clock: runtime.clock,
+                  timeoutMs: config.payerRequestTimeoutMs,
+                }),
+              }
             : {}),
         },
         { timeoutMs: config.payerRequestTimeoutMs },
@@ -318,7 +380,9 @@ export async function buildGateway(
     notifier: webhookUrl !== undefined ? createWebhookNotifier({ url: webhookUrl }) : RECORD_ONLY_NOTIFIER,
   };
   if (payerClients.size === 0) {
-    runtime.logger.info('the coverage step is manual: no payer connection is configured (PAYER_CONNECTIONS); referrals wait in verifying-coverage');
+    runtime.logger.info(
+      'the coverage step is manual: no payer connection is configured (PAYER_CONNECTIONS); referrals wait in verifying-coverage',
+    );
   }
 
   if (config.directoryBundle !== undefined) {
@@ -350,11 +414,16 @@ export async function buildGateway(
     trustedFhirServers: config.cdsTrustedFhirServers,
     validator,
     openFhirServer: (baseUrl, bearerToken) =>
-      createFhirKitEhr({ tenant: 'cds-hooks', baseUrl, ...(bearerToken !== undefined ? { bearerToken } : {}) }, { timeoutMs: config.cdsFhirTimeoutMs }),
+      createFhirKitEhr(
+        { tenant: 'cds-hooks', baseUrl, ...(bearerToken !== undefined ? { bearerToken } : {}) },
+        { timeoutMs: config.cdsFhirTimeoutMs },
+      ),
   };
   // Tokens live in wall-clock time whatever clock the business rules are given (tests move theirs by days).
   const auth = await loadAuthService(config, { logger: runtime.logger, clock: systemClock }, store);
-  const subscriptionSecrets = new Map(config.ehrConnections.flatMap((c) => (c.subscriptionSecret !== undefined ? [[c.tenant, c.subscriptionSecret] as const] : [])));
+  const subscriptionSecrets = new Map(
+    config.ehrConnections.flatMap((c) => (c.subscriptionSecret !== undefined ? [[c.tenant, c.subscriptionSecret] as const] : [])),
+  );
   const app = createApp(deps, {
     auth,
     audit: config.audit.enabled,

@@ -148,8 +148,8 @@ function SignInPage(props: { signIn: SignInConfig; notice: string | undefined })
       )}
       {props.signIn.demo ? (
         <p>
-          <span class="demo-flag">Demo</span> This gateway runs its demo identity provider: choose a demo user there, the coordinator of the demo hospital or the
-          network's operator. In production people sign in with their organisation's account.
+          <span class="demo-flag">Demo</span> This gateway runs its demo identity provider: choose a demo user there, the coordinator of the
+          demo hospital or the network's operator. In production people sign in with their organisation's account.
         </p>
       ) : (
         <p>Sign in with your organisation's account to work the referral queues.</p>
@@ -187,7 +187,12 @@ export function App(props: { api: ApiClient }): JSX.Element {
     if (firstRoute.current) firstRoute.current = false;
     else main.current?.focus();
   }, [route, signingIn]);
-  const section = route.page === 'dead-letters' || route.page === 'connections' || route.page === 'sites' || route.page === 'audit' ? 'operators' : route.page === 'network' ? 'network' : 'queues';
+  const section =
+    route.page === 'dead-letters' || route.page === 'connections' || route.page === 'sites' || route.page === 'audit'
+      ? 'operators'
+      : route.page === 'network'
+        ? 'network'
+        : 'queues';
   return (
     <ApiContext.Provider value={props.api}>
       <AnnounceContext.Provider value={announce}>

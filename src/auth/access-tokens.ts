@@ -65,8 +65,10 @@ export async function verifyAccessToken(keys: SigningKeys, token: string, contex
     return { kind: 'caller', caller };
   } catch (error) {
     if (error instanceof errors.JWTExpired) return { kind: 'refused', reason: 'the access token has expired' };
-    if (error instanceof errors.JWTClaimValidationFailed) return { kind: 'refused', reason: `the access token's ${error.claim} claim is not accepted here` };
-    if (error instanceof errors.JOSEAlgNotAllowed) return { kind: 'refused', reason: 'the access token is not signed with an algorithm this gateway uses' };
+    if (error instanceof errors.JWTClaimValidationFailed)
+      return { kind: 'refused', reason: `the access token's ${error.claim} claim is not accepted here` };
+    if (error instanceof errors.JOSEAlgNotAllowed)
+      return { kind: 'refused', reason: 'the access token is not signed with an algorithm this gateway uses' };
     return { kind: 'refused', reason: 'the access token is not one this gateway issued' };
   }
 }

@@ -68,7 +68,11 @@ export function authorizeRequests(options: AuthorizeOptions) {
       return;
     }
     if (token === undefined) {
-      send(res, unauthorized('This route needs an access token: get one at the token endpoint (see /.well-known/smart-configuration)'), challenge());
+      send(
+        res,
+        unauthorized('This route needs an access token: get one at the token endpoint (see /.well-known/smart-configuration)'),
+        challenge(),
+      );
       return;
     }
     const urls = gatewayUrls(req, service.publicBaseUrl);
@@ -89,8 +93,15 @@ export function authorizeRequests(options: AuthorizeOptions) {
       send(res, notFound(`Path ${req.path}`));
       return;
     }
-    const writes = entry.access.kind === 'fhir' && (entry.access.interaction === 'c' || entry.access.interaction === 'u') ? params['type'] : undefined;
-    const tenant = requestTenant({ caller, headerTenant: req.get(TENANT_HEADER), defaultTenant: options.defaultTenant, directoryTenant: options.directoryTenant, ...(writes !== undefined ? { writesType: writes } : {}) });
+    const writes =
+      entry.access.kind === 'fhir' && (entry.access.interaction === 'c' || entry.access.interaction === 'u') ? params['type'] : undefined;
+    const tenant = requestTenant({
+      caller,
+      headerTenant: req.get(TENANT_HEADER),
+      defaultTenant: options.defaultTenant,
+      directoryTenant: options.directoryTenant,
+      ...(writes !== undefined ? { writesType: writes } : {}),
+    });
     if (tenant.kind === 'refused') {
       send(res, tenant.outcome);
       return;
@@ -108,16 +119,25 @@ export function authorizeRequests(options: AuthorizeOptions) {
 function verifyBearerToken(service: AuthService, token: string, urls: { origin: string; fhirBase: string }): Promise<TokenCheck> {
   const now = service.clock.now();
   const iss = unverifiedIssuer(token);
-  const personIssuer = iss === undefined || iss === urls.origin ? undefined : service.trustedIssuers.find((issuer) => issuer.issuerAt(urls.origin) === iss);
-  if (personIssuer !== undefined) return verifyPersonToken(personIssuer, token, { gatewayOrigin: urls.origin, fhirBase: urls.fhirBase, now });
+  const personIssuer =
+    iss === undefined || iss === urls.origin ? undefined : service.trustedIssuers.find((issuer) => issuer.issuerAt(urls.origin) === iss);
+  if (personIssuer !== undefined)
+    return verifyPersonToken(personIssuer, token, { gatewayOrigin: urls.origin, fhirBase: urls.fhirBase, now });
   return verifyAccessToken(service.keys, token, { issuer: urls.origin, audience: urls.fhirBase, now });
 }
 
-function decide(caller: Caller, access: (typeof ROUTE_TABLE)[number]['access'], params: Record<string, string>): { outcome: OperationOutcome; scope?: boolean } | undefined {
+function decide(
+  caller: Caller,
+  access: (typeof ROUTE_TABLE)[number]['access'],
+  params: Record<string, string>,
+): { outcome: OperationOutcome; scope?: boolean } | undefined {
   if (access.kind === 'roles') {
     if (!access.roles.includes(caller.role)) return { outcome: forbidden(`The ${caller.role} role may not call this route`) };
     if (access.scope && !scopesPermit(caller.scopes, access.scope.resourceType, access.scope.interaction)) {
-      return { outcome: forbidden(`The token's scopes do not allow this (needs system/${access.scope.resourceType}.${access.scope.interaction})`), scope: true };
+      return {
+        outcome: forbidden(`The token's scopes do not allow this (needs system/${access.scope.resourceType}.${access.scope.interaction})`),
+        scope: true,
+      };
     }
     return undefined;
   }
@@ -127,7 +147,8 @@ function decide(caller: Caller, access: (typeof ROUTE_TABLE)[number]['access'], 
     if (!RESOURCE_TYPE.test(type)) return undefined;
     // What the API does for nobody (create a Task) is the API's to refuse, with its own answer (404/405).
     if (!apiSupports(type, access.interaction)) return undefined;
-    if (!rolePermits(caller.role, type, access.interaction)) return { outcome: forbidden(`The ${caller.role} role may not do this on ${type}`) };
+    if (!rolePermits(caller.role, type, access.interaction))
+      return { outcome: forbidden(`The ${caller.role} role may not do this on ${type}`) };
     if (!scopesPermit(caller.scopes, type, access.interaction)) {
       return { outcome: forbidden(`The token's scopes do not allow this (needs system/${type}.${access.interaction})`), scope: true };
     }
@@ -158,7 +179,13 @@ export function authorizeBundleEntries(req: Request, res: Response, next: NextFu
     const interaction: Interaction = ENTRY_INTERACTION[method] ?? (url.includes('?') || !url.includes('/') ? 's' : 'r');
     if (!RESOURCE_TYPE.test(type) || !apiSupports(type, interaction)) return [];
     if (rolePermits(caller.role, type, interaction) && scopesPermit(caller.scopes, type, interaction)) return [];
-    return [errorIssue('forbidden', `The ${caller.role} role (or the token's scopes) may not ${method} ${type} resources`, `Bundle.entry[${index}].request`)];
+    return [
+      errorIssue(
+        'forbidden',
+        `The ${caller.role} role (or the token's scopes) may not ${method} ${type} resources`,
+        `Bundle.entry[${index}].request`,
+      ),
+    ];
   });
   if (issues.length > 0) {
     send(res, { resourceType: 'OperationOutcome', id: 'forbidden', issue: issues });
@@ -169,15 +196,23 @@ export function authorizeBundleEntries(req: Request, res: Response, next: NextFu
 
 /** Whether a Coverage names this payer's Organization as its payor. */
 function coveredBy(resource: { resourceType?: string; payor?: Array<{ reference?: string }> }, payer: string): boolean {
-  return resource.resourceType === 'Coverage' && (resource.payor ?? []).some((p) => p.reference === `Organization/${payer}` || p.reference?.endsWith(`/Organization/${payer}`) === true);
+  return (
+    resource.resourceType === 'Coverage' &&
+    (resource.payor ?? []).some((p) => p.reference === `Organization/${payer}` || p.reference?.endsWith(`/Organization/${payer}`) === true)
+  );
 }
 
 /** The payer Organization ids of a referral Task's Coverages (src/auth/payer-reach.ts). */
 export type TaskPayers = (task: { resourceType: 'Task' }) => Promise<readonly string[]>;
 
-async function inPayerReach(resource: { resourceType?: string } | undefined, payer: string, taskPayers: TaskPayers | undefined): Promise<boolean> {
+async function inPayerReach(
+  resource: { resourceType?: string } | undefined,
+  payer: string,
+  taskPayers: TaskPayers | undefined,
+): Promise<boolean> {
   if (resource?.resourceType === 'Coverage') return coveredBy(resource, payer);
-  if (resource?.resourceType === 'Task' && taskPayers !== undefined) return (await taskPayers(resource as { resourceType: 'Task' })).includes(payer);
+  if (resource?.resourceType === 'Task' && taskPayers !== undefined)
+    return (await taskPayers(resource as { resourceType: 'Task' })).includes(payer);
   return false;
 }
 
@@ -198,7 +233,9 @@ export async function withinPayerReach<T extends { status?: number; resource?: u
   const resource = response.resource as { resourceType?: string; type?: string; entry?: Array<{ resource?: { resourceType?: string } }> };
   if (resource.resourceType === 'Bundle' && (resource.type === 'searchset' || resource.type === 'history')) {
     const entries = resource.entry ?? [];
-    const kept = await Promise.all(entries.map(async (e) => e.resource?.resourceType === 'OperationOutcome' || (await inPayerReach(e.resource, payer, taskPayers))));
+    const kept = await Promise.all(
+      entries.map(async (e) => e.resource?.resourceType === 'OperationOutcome' || (await inPayerReach(e.resource, payer, taskPayers))),
+    );
     const entry = entries.filter((_, index) => kept[index]);
     const { total: _total, ...rest } = resource as { total?: number };
     return { ...response, resource: { ...rest, entry } };
@@ -211,7 +248,9 @@ export async function withinPayerReach<T extends { status?: number; resource?: u
  * A payer's Coverage search is narrowed to its own members in the query itself (payor = its
  * Organization), so pages and counts are right; withinPayerReach stays the guard on every answer.
  */
-export function payerScopedRequest<T extends { method: string; params: Record<string, string>; query: ReadonlyArray<readonly [string, string]> }>(caller: Caller | undefined, request: T): T {
+export function payerScopedRequest<
+  T extends { method: string; params: Record<string, string>; query: ReadonlyArray<readonly [string, string]> },
+>(caller: Caller | undefined, request: T): T {
   if (caller?.role !== 'payer' || caller.payer === undefined || request.method !== 'GET') return request;
   if (request.params['type'] !== 'Coverage' || request.params['id'] !== undefined) return request;
   return { ...request, query: [...request.query, ['payor', `Organization/${caller.payer}`] as const] };

@@ -63,7 +63,10 @@ export function remoteIssuer(iss: string, jwksUrl: string, options: { refetchCoo
   // jose caches the set (10 minutes) and refetches it when a token names a kid it does not hold,
   // at most once per cooldown (default 30 s) so that a flood of unknown kids cannot make us hammer
   // the EHR's JWKS endpoint.
-  return { iss, keys: createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: options.refetchCooldownMs ?? 30_000, cacheMaxAge: 10 * 60_000 }) };
+  return {
+    iss,
+    keys: createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: options.refetchCooldownMs ?? 30_000, cacheMaxAge: 10 * 60_000 }),
+  };
 }
 
 /** An issuer whose public keys are given inline (the demo issuer in fixtures/security/). */
@@ -88,7 +91,11 @@ function unverifiedIssuer(token: string): string | undefined {
   }
 }
 
-export function createCdsClientTrust(options: { issuers: readonly TrustedCdsIssuer[]; clock: Clock; replayGuard?: JtiReplayGuard }): CdsClientTrust {
+export function createCdsClientTrust(options: {
+  issuers: readonly TrustedCdsIssuer[];
+  clock: Clock;
+  replayGuard?: JtiReplayGuard;
+}): CdsClientTrust {
   const byIss = new Map(options.issuers.map((i) => [i.iss, i]));
   const replayGuard = options.replayGuard ?? inMemoryJtiReplayGuard();
   return {

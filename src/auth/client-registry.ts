@@ -46,7 +46,10 @@ export function parseClientRegistry(document: unknown, where: string): ClientReg
   if (!validateRegistry(document)) throw new ClientRegistryError(where, schemaIssues(validateRegistry.errors ?? [], 'clients'));
   const { clients, demoOnly } = document as { clients: RegisteredClient[]; demoOnly?: boolean };
   const duplicate = clients.find((client, index) => clients.findIndex((c) => c.clientId === client.clientId) !== index);
-  if (duplicate) throw new ClientRegistryError(where, [{ severity: 'error', code: 'duplicate', diagnostics: `clientId ${duplicate.clientId} is registered twice`, expression: ['clients'] }]);
+  if (duplicate)
+    throw new ClientRegistryError(where, [
+      { severity: 'error', code: 'duplicate', diagnostics: `clientId ${duplicate.clientId} is registered twice`, expression: ['clients'] },
+    ]);
   const byId = new Map(clients.map((client) => [client.clientId, client]));
   const keySets = new Map<string, JWTVerifyGetKey>();
   return {
@@ -56,7 +59,9 @@ export function parseClientRegistry(document: unknown, where: string): ClientReg
     keyFor(client) {
       let keys = keySets.get(client.clientId);
       if (keys === undefined) {
-        keys = client.jwks ? createLocalJWKSet(client.jwks) : createRemoteJWKSet(new URL(client.jwksUri!), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
+        keys = client.jwks
+          ? createLocalJWKSet(client.jwks)
+          : createRemoteJWKSet(new URL(client.jwksUri!), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
         keySets.set(client.clientId, keys);
       }
       return keys;

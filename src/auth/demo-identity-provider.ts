@@ -89,10 +89,14 @@ ${choices}
 </html>`;
 }
 
-export function createDemoIdentityProvider(file: DemoIdentityProviderFile, options: { logger: Logger; publicBaseUrl?: string; accessTokenTtlSeconds: number }): DemoIdentityProvider {
+export function createDemoIdentityProvider(
+  file: DemoIdentityProviderFile,
+  options: { logger: Logger; publicBaseUrl?: string; accessTokenTtlSeconds: number },
+): DemoIdentityProvider {
   const users = new Map(file.users.map((user) => [user.sub, user]));
   const publicKeys = file.keys.map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicPart }) => publicPart);
-  const originOf = (req: Request): string => (options.publicBaseUrl !== undefined ? new URL(options.publicBaseUrl).origin : `${req.protocol}://${req.get('host') ?? 'localhost'}`);
+  const originOf = (req: Request): string =>
+    options.publicBaseUrl !== undefined ? new URL(options.publicBaseUrl).origin : `${req.protocol}://${req.get('host') ?? 'localhost'}`;
   const fhirBaseAt = (origin: string): string => options.publicBaseUrl ?? `${origin}/fhir`;
   // Cookies of one process's providers; a restart signs people out of the demo provider, nothing more.
   const cookieKeys = [randomBytes(32).toString('base64url')];
@@ -133,7 +137,13 @@ export function createDemoIdentityProvider(file: DemoIdentityProviderFile, optio
           useGrantedResource: () => true,
           getResourceServerInfo: (_ctx, indicator) => {
             if (indicator !== fhirBase) throw new oidcErrors.InvalidTarget();
-            return { scope: GATEWAY_SCOPE, audience: fhirBase, accessTokenTTL: options.accessTokenTtlSeconds, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
+            return {
+              scope: GATEWAY_SCOPE,
+              audience: fhirBase,
+              accessTokenTTL: options.accessTokenTtlSeconds,
+              accessTokenFormat: 'jwt',
+              jwt: { sign: { alg: 'RS256' } },
+            };
           },
         },
       },
@@ -152,7 +162,14 @@ export function createDemoIdentityProvider(file: DemoIdentityProviderFile, optio
         await grant.save();
         return grant;
       },
-      ttl: { AccessToken: options.accessTokenTtlSeconds, AuthorizationCode: 60, IdToken: 3600, Interaction: 600, Session: 8 * 3600, Grant: 8 * 3600 },
+      ttl: {
+        AccessToken: options.accessTokenTtlSeconds,
+        AuthorizationCode: 60,
+        IdToken: 3600,
+        Interaction: 600,
+        Session: 8 * 3600,
+        Grant: 8 * 3600,
+      },
     };
     provider = new Provider(`${origin}${DEMO_IDP_PATH}`, configuration);
     // Behind a TLS-terminating proxy (PUBLIC_BASE_URL https), its cookies are secure ones.
@@ -166,7 +183,10 @@ export function createDemoIdentityProvider(file: DemoIdentityProviderFile, optio
     const provider = providerAt(originOf(req));
     const details = await provider.interactionDetails(req, res);
     res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('Content-Security-Policy', `default-src 'none'; style-src ${LOGIN_STYLE_HASH}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`);
+    res.setHeader(
+      'Content-Security-Policy',
+      `default-src 'none'; style-src ${LOGIN_STYLE_HASH}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+    );
     res.type('html').send(loginPage(details.uid, file.users));
   });
   router.post('/interaction/:uid/login', express.urlencoded({ extended: false, limit: '4kb' }), async (req: Request, res: Response) => {
@@ -190,10 +210,21 @@ export function createDemoIdentityProvider(file: DemoIdentityProviderFile, optio
       name: 'demo-idp',
       subjectClaim: 'sub',
       demoOnly: true,
-      access: { from: 'users', users: Object.fromEntries(file.users.map((u) => [u.sub, { role: u.role, ...(u.tenant !== undefined ? { tenant: u.tenant } : {}) }])) },
+      access: {
+        from: 'users',
+        users: Object.fromEntries(
+          file.users.map((u) => [u.sub, { role: u.role, ...(u.tenant !== undefined ? { tenant: u.tenant } : {}) }]),
+        ),
+      },
     },
     { keys: publicKeys as never },
     DEMO_IDP_PATH,
   );
-  return { path: DEMO_IDP_PATH, router, trustedIssuer, consoleClientId: file.consoleClientId, issuerAt: (origin) => `${origin}${DEMO_IDP_PATH}` };
+  return {
+    path: DEMO_IDP_PATH,
+    router,
+    trustedIssuer,
+    consoleClientId: file.consoleClientId,
+    issuerAt: (origin) => `${origin}${DEMO_IDP_PATH}`,
+  };
 }

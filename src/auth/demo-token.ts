@@ -45,10 +45,13 @@ export async function clientCredentials(options: ClientKeyOptions): Promise<Smar
   const keysFile = options.keysFile ?? DEMO_CLIENT_KEYS_FILE;
   const keys = ((await readJson(keysFile, 'key file')) as { keys?: Record<string, JWK> }).keys ?? {};
   const key = keys[options.clientId];
-  if (!key) throw new ClientKeyError(`no key for client '${options.clientId}' in ${keysFile}; clients there: ${Object.keys(keys).join(', ')}`);
+  if (!key)
+    throw new ClientKeyError(`no key for client '${options.clientId}' in ${keysFile}; clients there: ${Object.keys(keys).join(', ')}`);
   let scope = options.scope;
   if (scope === undefined) {
-    const registry = (await readJson(options.clientsFile ?? DEMO_CLIENT_REGISTRY_FILE, 'client registry')) as { clients?: Array<{ clientId: string; scopes: string[] }> };
+    const registry = (await readJson(options.clientsFile ?? DEMO_CLIENT_REGISTRY_FILE, 'client registry')) as {
+      clients?: Array<{ clientId: string; scopes: string[] }>;
+    };
     scope = registry.clients?.find((c) => c.clientId === options.clientId)?.scopes.join(' ') ?? '';
   }
   return {

@@ -18,7 +18,9 @@ export async function payersOfReferralTask(store: ResourceReader, tenant: Tenant
   for (const insurance of serviceRequest.insurance ?? []) {
     const reference = insurance.reference ?? '';
     if (reference.startsWith('#')) {
-      const contained = (serviceRequest.contained ?? []).find((r: Resource) => r.resourceType === 'Coverage' && r.id === reference.slice(1));
+      const contained = (serviceRequest.contained ?? []).find(
+        (r: Resource) => r.resourceType === 'Coverage' && r.id === reference.slice(1),
+      );
       if (contained) coverages.push(contained as Coverage);
       continue;
     }
@@ -26,5 +28,9 @@ export async function payersOfReferralTask(store: ResourceReader, tenant: Tenant
     const stored = coverageId === undefined ? undefined : await store.read<Coverage>([tenant], 'Coverage', coverageId);
     if (stored) coverages.push(stored);
   }
-  return coverages.flatMap((coverage) => (coverage.payor ?? []).map((payor) => /(?:^|\/)Organization\/([A-Za-z0-9\-.]{1,64})$/.exec(payor.reference ?? '')?.[1]).filter((id): id is string => id !== undefined));
+  return coverages.flatMap((coverage) =>
+    (coverage.payor ?? [])
+      .map((payor) => /(?:^|\/)Organization\/([A-Za-z0-9\-.]{1,64})$/.exec(payor.reference ?? '')?.[1])
+      .filter((id): id is string => id !== undefined),
+  );
 }

@@ -45,9 +45,15 @@ export function requestTenant(input: RequestTenantInput): RequestTenant {
       ]),
     };
   }
-  if (caller.role === 'operator' || caller.role === 'payer') return { kind: 'tenant', tenant: headerTenant ?? caller.tenant ?? input.defaultTenant };
+  if (caller.role === 'operator' || caller.role === 'payer')
+    return { kind: 'tenant', tenant: headerTenant ?? caller.tenant ?? input.defaultTenant };
   if (headerTenant !== undefined && headerTenant !== caller.tenant) {
-    return { kind: 'refused', outcome: badRequest([errorIssue('forbidden', `${TENANT_HEADER} may not name another tenant: the tenant comes from the access token`, TENANT_HEADER)]) };
+    return {
+      kind: 'refused',
+      outcome: badRequest([
+        errorIssue('forbidden', `${TENANT_HEADER} may not name another tenant: the tenant comes from the access token`, TENANT_HEADER),
+      ]),
+    };
   }
   return { kind: 'tenant', tenant: caller.tenant ?? input.defaultTenant };
 }

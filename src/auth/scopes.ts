@@ -17,7 +17,13 @@ export function parseScope(scope: string): ParsedScope | undefined {
   if (!match) return undefined;
   const [, , resourceType, rights] = match as unknown as [string, string, string, string];
   const interactions: Interaction[] =
-    rights === '*' ? ['c', 'r', 'u', 'd', 's'] : rights === 'read' ? ['r', 's'] : rights === 'write' ? ['c', 'u', 'd'] : (rights.split('') as Interaction[]);
+    rights === '*'
+      ? ['c', 'r', 'u', 'd', 's']
+      : rights === 'read'
+        ? ['r', 's']
+        : rights === 'write'
+          ? ['c', 'u', 'd']
+          : (rights.split('') as Interaction[]);
   return { resourceType, interactions: new Set(interactions) };
 }
 
@@ -25,7 +31,9 @@ export function parseScope(scope: string): ParsedScope | undefined {
 export function scopesPermit(scopes: readonly string[], resourceType: string, interaction: Interaction): boolean {
   return scopes.some((scope) => {
     const parsed = parseScope(scope);
-    return parsed !== undefined && (parsed.resourceType === '*' || parsed.resourceType === resourceType) && parsed.interactions.has(interaction);
+    return (
+      parsed !== undefined && (parsed.resourceType === '*' || parsed.resourceType === resourceType) && parsed.interactions.has(interaction)
+    );
   });
 }
 

@@ -69,13 +69,17 @@ export function smartBackendTokenSource(options: {
 
   async function discover(): Promise<string> {
     if (tokenEndpoint !== undefined) return tokenEndpoint;
-    const response = await fetch(`${base}/.well-known/smart-configuration`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) }).catch(() => {
+    const response = await fetch(`${base}/.well-known/smart-configuration`, {
+      headers: { accept: 'application/json' },
+      signal: AbortSignal.timeout(timeoutMs),
+    }).catch(() => {
       throw new SmartTokenError('The SMART configuration could not be fetched');
     });
     if (!response.ok) throw new SmartTokenError(`The SMART configuration answered HTTP ${response.status}`, response.status);
     const configuration = (await response.json().catch(() => undefined)) as { token_endpoint?: unknown } | undefined;
     const endpoint = configuration?.token_endpoint;
-    if (typeof endpoint !== 'string' || !/^https?:\/\//.test(endpoint)) throw new SmartTokenError('The SMART configuration names no token_endpoint');
+    if (typeof endpoint !== 'string' || !/^https?:\/\//.test(endpoint))
+      throw new SmartTokenError('The SMART configuration names no token_endpoint');
     tokenEndpoint = endpoint;
     return endpoint;
   }
@@ -93,7 +97,12 @@ export function smartBackendTokenSource(options: {
       .setExpirationTime(issuedAt + ASSERTION_LIFETIME_SECONDS)
       .setJti(newJti())
       .sign(credentials.privateKey);
-    const form = new URLSearchParams({ grant_type: 'client_credentials', scope: credentials.scope, client_assertion_type: ASSERTION_TYPE, client_assertion: assertion });
+    const form = new URLSearchParams({
+      grant_type: 'client_credentials',
+      scope: credentials.scope,
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: assertion,
+    });
     const response = await fetch(endpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
@@ -103,7 +112,8 @@ export function smartBackendTokenSource(options: {
       throw new SmartTokenError('The token endpoint could not be reached');
     });
     // The body may name the error (invalid_client, invalid_scope): that code is safe to report.
-    const answer = (await response.json().catch(() => undefined)) as { access_token?: unknown; expires_in?: unknown; error?: unknown } | undefined;
+    const answer = (await response.json().catch(() => undefined)) as
+      { access_token?: unknown; expires_in?: unknown; error?: unknown } | undefined;
     if (!response.ok || typeof answer?.access_token !== 'string') {
       const code = typeof answer?.error === 'string' && /^[a-z_]{1,40}$/.test(answer.error) ? ` (${answer.error})` : '';
       throw new SmartTokenError(`The token endpoint refused the client credentials grant: HTTP ${response.status}${code}`, response.status);
@@ -146,7 +156,10 @@ function statusOfFailure(err: unknown): number | undefined {
  * Sends a request with `Authorization: Bearer <token>`; on a 401, once, with a renewed token.
  * Without a token source the request goes as it is (static bearer tokens stay in the client).
  */
-export async function withAccessToken<T>(source: AccessTokenSource | undefined, send: (headers: Record<string, string>) => Promise<T>): Promise<T> {
+export async function withAccessToken<T>(
+  source: AccessTokenSource | undefined,
+  send: (headers: Record<string, string>) => Promise<T>,
+): Promise<T> {
   if (source === undefined) return send({});
   const token = await source.token();
   try {

@@ -38,7 +38,10 @@ export interface AuthService {
 }
 
 /** This gateway's URLs as the caller sees them: from PUBLIC_BASE_URL, else from the request's Host. */
-export function gatewayUrls(req: Request, publicBaseUrl: string | undefined): { origin: string; fhirBase: string; tokenUrl: string; jwksUrl: string } {
+export function gatewayUrls(
+  req: Request,
+  publicBaseUrl: string | undefined,
+): { origin: string; fhirBase: string; tokenUrl: string; jwksUrl: string } {
   const fhirBase = publicBaseUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}/fhir`;
   const origin = new URL(fhirBase).origin;
   return { origin, fhirBase, tokenUrl: `${origin}/oauth/token`, jwksUrl: `${origin}/oauth/jwks` };
@@ -71,7 +74,10 @@ export function demoIdentityProviderHandlers(service: AuthService | undefined): 
   const idp = service?.demoIdentityProvider;
   function demoIdentityProvider(req: Request, res: Response, next: NextFunction): void {
     if (idp === undefined) {
-      res.status(404).type('application/fhir+json').send(JSON.stringify(notFound(`Path ${req.path} (no demo identity provider here)`)));
+      res
+        .status(404)
+        .type('application/fhir+json')
+        .send(JSON.stringify(notFound(`Path ${req.path} (no demo identity provider here)`)));
       return;
     }
     const { url, baseUrl } = req;
@@ -89,7 +95,10 @@ export function demoIdentityProviderHandlers(service: AuthService | undefined): 
 export function smartHandlers(service: AuthService | undefined): Pick<RouteHandlers, 'smartConfiguration' | 'publicKeys' | 'issueToken'> {
   if (service === undefined) {
     const off = (req: Request, res: Response): void => {
-      res.status(404).type('application/fhir+json').send(JSON.stringify(notFound(`Path ${req.path} (authentication is off)`)));
+      res
+        .status(404)
+        .type('application/fhir+json')
+        .send(JSON.stringify(notFound(`Path ${req.path} (authentication is off)`)));
     };
     return { smartConfiguration: [off], publicKeys: [off], issueToken: [off] };
   }
@@ -113,8 +122,10 @@ export function smartHandlers(service: AuthService | undefined): Pick<RouteHandl
   const issueToken = async (req: Request, res: Response): Promise<void> => {
     const form = (req.body ?? {}) as Record<string, unknown>;
     const text = (name: string): string | undefined => (typeof form[name] === 'string' ? (form[name] as string) : undefined);
-    if (text('grant_type') !== 'client_credentials') return oauthError(res, 400, 'unsupported_grant_type', 'grant_type must be client_credentials');
-    if (text('client_assertion_type') !== ASSERTION_TYPE) return oauthError(res, 400, 'invalid_request', `client_assertion_type must be ${ASSERTION_TYPE}`);
+    if (text('grant_type') !== 'client_credentials')
+      return oauthError(res, 400, 'unsupported_grant_type', 'grant_type must be client_credentials');
+    if (text('client_assertion_type') !== ASSERTION_TYPE)
+      return oauthError(res, 400, 'invalid_request', `client_assertion_type must be ${ASSERTION_TYPE}`);
     const assertion = text('client_assertion');
     const scope = text('scope');
     if (assertion === undefined) return oauthError(res, 400, 'invalid_request', 'client_assertion is required');
@@ -170,7 +181,9 @@ export function smartHandlers(service: AuthService | undefined): Pick<RouteHandl
       lifetimeSeconds: service.tokenLifetimeSeconds,
     });
     service.logger.info('access token issued', { clientId: client.clientId, role: client.role, scope: granted.join(' ') });
-    res.set('Cache-Control', 'no-store').json({ access_token: accessToken, token_type: 'Bearer', expires_in: service.tokenLifetimeSeconds, scope: granted.join(' ') });
+    res
+      .set('Cache-Control', 'no-store')
+      .json({ access_token: accessToken, token_type: 'Bearer', expires_in: service.tokenLifetimeSeconds, scope: granted.join(' ') });
   };
   return {
     smartConfiguration: [smartConfiguration],

@@ -47,7 +47,16 @@ export interface TrustedIssuer {
  */
 export const PERSON_SCOPES: Record<PersonRole, readonly string[]> = {
   coordinator: ['user/*.rs', 'user/Task.u', 'user/Appointment.cu'],
-  operator: ['user/*.rs', 'user/Location.cu', 'user/Organization.cu', 'user/HealthcareService.cu', 'user/PractitionerRole.cu', 'user/InsurancePlan.cu', 'user/OrganizationAffiliation.cu', 'user/Endpoint.cu'],
+  operator: [
+    'user/*.rs',
+    'user/Location.cu',
+    'user/Organization.cu',
+    'user/HealthcareService.cu',
+    'user/PractitionerRole.cu',
+    'user/InsurancePlan.cu',
+    'user/OrganizationAffiliation.cu',
+    'user/Endpoint.cu',
+  ],
 };
 
 /** Asymmetric algorithms only: `none` and HMACs (keyed with a public key, say) are refused by jose. */
@@ -78,10 +87,18 @@ export function parseTrustedIssuers(document: unknown, where: string, options: {
     issues.push({ severity: 'error', code, diagnostics, expression: [expression] });
   };
   entries.forEach((entry, index) => {
-    if (entries.findIndex((other) => other.issuer === entry.issuer) !== index) problem(`[${index}].issuer`, `the issuer ${entry.issuer} is listed twice`, 'duplicate');
-    if (options.production && entry.demoOnly === true) problem(`[${index}].demoOnly`, 'a demo issuer (its keys are public) is refused with NODE_ENV=production');
-    if (options.production && entry.jwksUrl.startsWith('http:')) problem(`[${index}].jwksUrl`, 'must be an https URL with NODE_ENV=production');
-    if (entry.access.from === 'claims' && entry.access.tenantClaim === undefined && entry.access.tenant === undefined && entry.tenants?.length !== 1) {
+    if (entries.findIndex((other) => other.issuer === entry.issuer) !== index)
+      problem(`[${index}].issuer`, `the issuer ${entry.issuer} is listed twice`, 'duplicate');
+    if (options.production && entry.demoOnly === true)
+      problem(`[${index}].demoOnly`, 'a demo issuer (its keys are public) is refused with NODE_ENV=production');
+    if (options.production && entry.jwksUrl.startsWith('http:'))
+      problem(`[${index}].jwksUrl`, 'must be an https URL with NODE_ENV=production');
+    if (
+      entry.access.from === 'claims' &&
+      entry.access.tenantClaim === undefined &&
+      entry.access.tenant === undefined &&
+      entry.tenants?.length !== 1
+    ) {
       problem(`[${index}].access`, 'a coordinator needs a tenant: give tenantClaim, tenant, or exactly one entry in tenants', 'required');
     }
     for (const [subject, user] of Object.entries(entry.access.from === 'users' ? entry.access.users : {})) {
@@ -101,14 +118,22 @@ function issuerOf(entry: TrustedIssuerEntry, keys: JWTVerifyGetKey, issuerAt: (o
 
 /** An identity provider whose keys are at its jwksUrl (jose caches them and refetches on an unknown kid, at most every 30 s). */
 export function remoteTrustedIssuer(entry: TrustedIssuerEntry): TrustedIssuer {
-  return issuerOf(entry, createRemoteJWKSet(new URL(entry.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 }), () => entry.issuer);
+  return issuerOf(
+    entry,
+    createRemoteJWKSet(new URL(entry.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 }),
+    () => entry.issuer,
+  );
 }
 
 /**
  * The embedded demo identity provider (src/auth/demo-identity-provider.ts): its issuer is the
  * gateway's own origin + `path`, its public keys are given here (no request to itself).
  */
-export function embeddedTrustedIssuer(entry: Omit<TrustedIssuerEntry, 'issuer' | 'jwksUrl'>, jwks: JSONWebKeySet, path: string): TrustedIssuer {
+export function embeddedTrustedIssuer(
+  entry: Omit<TrustedIssuerEntry, 'issuer' | 'jwksUrl'>,
+  jwks: JSONWebKeySet,
+  path: string,
+): TrustedIssuer {
   return { issuerAt: (origin) => `${origin}${path}`, name: entry.name ?? 'demo-idp', entry, keys: createLocalJWKSet(jwks) };
 }
 
@@ -121,7 +146,10 @@ function stringValues(value: unknown): string[] {
 }
 
 /** The role and tenant a verified token's claims give, by the entry's rules; a reason when none. */
-export function personAccess(entry: TrustedIssuer['entry'], payload: JWTPayload): { subject: string; role: PersonRole; tenant?: string } | { refused: string } {
+export function personAccess(
+  entry: TrustedIssuer['entry'],
+  payload: JWTPayload,
+): { subject: string; role: PersonRole; tenant?: string } | { refused: string } {
   const subject = payload[entry.subjectClaim];
   if (typeof subject !== 'string' || subject === '') return { refused: `the token has no ${entry.subjectClaim} claim naming the person` };
   let role: PersonRole | undefined;
@@ -134,15 +162,19 @@ export function personAccess(entry: TrustedIssuer['entry'], payload: JWTPayload)
   } else {
     const access = entry.access;
     const values = access.roleValues ?? { coordinator: 'coordinator', operator: 'operator' };
-    const roles = new Set(stringValues(payload[access.roleClaim]).flatMap((value) => (Object.hasOwn(values, value) ? [values[value]!] : [])));
+    const roles = new Set(
+      stringValues(payload[access.roleClaim]).flatMap((value) => (Object.hasOwn(values, value) ? [values[value]!] : [])),
+    );
     if (roles.size === 0) return { refused: 'the token names no role of this gateway' };
     if (roles.size > 1) return { refused: 'the token names more than one role of this gateway' };
     role = [...roles][0]!;
     const claimed = access.tenantClaim !== undefined ? payload[access.tenantClaim] : undefined;
-    if (access.tenantClaim !== undefined && claimed !== undefined && typeof claimed !== 'string') return { refused: `the token's ${access.tenantClaim} claim is not one tenant` };
+    if (access.tenantClaim !== undefined && claimed !== undefined && typeof claimed !== 'string')
+      return { refused: `the token's ${access.tenantClaim} claim is not one tenant` };
     tenant = (claimed as string | undefined) ?? access.tenant ?? (entry.tenants?.length === 1 ? entry.tenants[0] : undefined);
   }
-  if (tenant !== undefined && entry.tenants !== undefined && !entry.tenants.includes(tenant)) return { refused: 'the token names a tenant this issuer may not speak for' };
+  if (tenant !== undefined && entry.tenants !== undefined && !entry.tenants.includes(tenant))
+    return { refused: 'the token names a tenant this issuer may not speak for' };
   if (role === 'coordinator' && tenant === undefined) return { refused: 'a coordinator token must name a tenant' };
   return { subject, role, ...(tenant !== undefined ? { tenant } : {}) };
 }
@@ -152,7 +184,11 @@ export function personAccess(entry: TrustedIssuer['entry'], payload: JWTPayload)
  * `iss`) and maps it to the Caller. The reason of a refusal is safe to log and to answer with: it
  * names neither the person nor the token.
  */
-export async function verifyPersonToken(issuer: TrustedIssuer, token: string, context: { gatewayOrigin: string; fhirBase: string; now: Date }): Promise<PersonTokenCheck> {
+export async function verifyPersonToken(
+  issuer: TrustedIssuer,
+  token: string,
+  context: { gatewayOrigin: string; fhirBase: string; now: Date },
+): Promise<PersonTokenCheck> {
   try {
     const { payload } = await jwtVerify(token, issuer.keys, {
       algorithms: ALGORITHMS,
@@ -173,9 +209,12 @@ export async function verifyPersonToken(issuer: TrustedIssuer, token: string, co
     return { kind: 'caller', caller };
   } catch (error) {
     if (error instanceof errors.JWTExpired) return { kind: 'refused', reason: 'the access token has expired' };
-    if (error instanceof errors.JWTClaimValidationFailed) return { kind: 'refused', reason: `the access token's ${error.claim} claim is not accepted here` };
-    if (error instanceof errors.JOSEAlgNotAllowed) return { kind: 'refused', reason: 'the access token is not signed with an algorithm accepted here' };
-    if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWSSignatureVerificationFailed) return { kind: 'refused', reason: "the access token's signature is not the issuer's" };
+    if (error instanceof errors.JWTClaimValidationFailed)
+      return { kind: 'refused', reason: `the access token's ${error.claim} claim is not accepted here` };
+    if (error instanceof errors.JOSEAlgNotAllowed)
+      return { kind: 'refused', reason: 'the access token is not signed with an algorithm accepted here' };
+    if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWSSignatureVerificationFailed)
+      return { kind: 'refused', reason: "the access token's signature is not the issuer's" };
     if (error instanceof errors.JOSEError) return { kind: 'refused', reason: 'the access token is not valid' };
     return { kind: 'refused', reason: "the issuer's keys could not be fetched" };
   }

@@ -33,11 +33,17 @@ export async function checkCommand(folder: string, options: CheckOptions, termin
   }
   const { cases, problems } = findFixtureCases(folder, { orderSuffix: `check-${randomUUID().slice(0, 8)}` });
   if (cases.length === 0) {
-    terminal.err(`No fixture cases (folders with expected.json) under ${folder}${problems.length > 0 ? `:\n  ${problems.join('\n  ')}` : ''}`);
+    terminal.err(
+      `No fixture cases (folders with expected.json) under ${folder}${problems.length > 0 ? `:\n  ${problems.join('\n  ')}` : ''}`,
+    );
     return EXIT.usage;
   }
   const client = new FhirClient(options.to, credentialsFrom(options, options.to));
-  const results: CaseResult[] = problems.map((p) => ({ name: p.split(':')[0]!, passed: false, differences: [{ field: 'case', expected: 'a readable case', actual: p }] }));
+  const results: CaseResult[] = problems.map((p) => ({
+    name: p.split(':')[0]!,
+    passed: false,
+    differences: [{ field: 'case', expected: 'a readable case', actual: p }],
+  }));
   const progress = startProgress(terminal, { total: cases.length, label: 'checking', json: options.json });
   for (const fixtureCase of cases) {
     const reply = await client.request(fixtureCase.request.method, fixtureCase.request.path, {
@@ -49,20 +55,42 @@ export async function checkCommand(folder: string, options: CheckOptions, termin
     const ids = reply.status >= 200 && reply.status < 300 ? createdServiceRequestIds(reply) : [];
     if (ids.length > 0) {
       const until = expectedBusinessStatus(fixtureCase.expected);
-      const trail = await followReferralTask(client, ids[0]!, { timeoutMs: options.timeoutMs, settleMs: options.settleMs, ...(until ? { until } : {}) });
+      const trail = await followReferralTask(client, ids[0]!, {
+        timeoutMs: options.timeoutMs,
+        settleMs: options.settleMs,
+        ...(until ? { until } : {}),
+      });
       task = trail.task;
     }
-    const issues = reply.body?.resourceType === 'OperationOutcome' ? reply.body.issue ?? [] : [];
+    const issues = reply.body?.resourceType === 'OperationOutcome' ? (reply.body.issue ?? []) : [];
     const differences = compareOutcome(fixtureCase.expected, { status: reply.status, issues, ...(task ? { task } : {}) });
-    results.push({ name: fixtureCase.name, ...(fixtureCase.expected.description ? { description: fixtureCase.expected.description } : {}), passed: differences.length === 0, differences });
+    results.push({
+      name: fixtureCase.name,
+      ...(fixtureCase.expected.description ? { description: fixtureCase.expected.description } : {}),
+      passed: differences.length === 0,
+      differences,
+    });
     progress.tick();
   }
   progress.stop();
   const failed = results.filter((r) => !r.passed);
-  if (options.json) printJson(terminal, { gateway: client.base, cases: results.length, passed: results.length - failed.length, failed: failed.length, results });
+  if (options.json)
+    printJson(terminal, {
+      gateway: client.base,
+      cases: results.length,
+      passed: results.length - failed.length,
+      failed: failed.length,
+      results,
+    });
   else {
-    terminal.out(table(['case', 'result'], results.map((r) => [r.name, r.passed ? 'pass' : 'FAIL'])));
-    for (const r of failed) terminal.out(`\nFAIL ${r.name}${r.description ? `: ${r.description}` : ''}\n  ${r.differences.map(describeDifference).join('\n  ')}`);
+    terminal.out(
+      table(
+        ['case', 'result'],
+        results.map((r) => [r.name, r.passed ? 'pass' : 'FAIL']),
+      ),
+    );
+    for (const r of failed)
+      terminal.out(`\nFAIL ${r.name}${r.description ? `: ${r.description}` : ''}\n  ${r.differences.map(describeDifference).join('\n  ')}`);
     terminal.out(`\n${results.length} cases against ${client.base}: ${results.length - failed.length} passed, ${failed.length} failed`);
   }
   return failed.length > 0 ? EXIT.findings : EXIT.ok;

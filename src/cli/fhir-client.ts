@@ -33,7 +33,11 @@ export function credentialsFrom(options: CredentialOptions, fhirBase: string, en
   let source: Promise<AccessTokenSource> | undefined;
   let current: string | undefined;
   const smart = (): Promise<AccessTokenSource> =>
-    (source ??= clientTokenSource({ clientId: options.client!, fhirBaseUrl: fhirBase, ...(options.keyFile !== undefined ? { keysFile: options.keyFile } : {}) }));
+    (source ??= clientTokenSource({
+      clientId: options.client!,
+      fhirBaseUrl: fhirBase,
+      ...(options.keyFile !== undefined ? { keysFile: options.keyFile } : {}),
+    }));
   return {
     headers: async () => {
       if (options.client !== undefined) current = await (await smart()).token();
@@ -75,21 +79,34 @@ export class FhirClient {
     return /^https?:\/\//.test(path) ? path : `${this.base}/${path.replace(/^\/+/, '')}`;
   }
 
-  async request(method: string, path: string, options: { body?: string | object; contentType?: string; headers?: Record<string, string> } = {}): Promise<FhirReply> {
+  async request(
+    method: string,
+    path: string,
+    options: { body?: string | object; contentType?: string; headers?: Record<string, string> } = {},
+  ): Promise<FhirReply> {
     const reply = await this.#send(method, path, options);
     // A token that expired or was revoked meanwhile: renewed once, the request sent again.
     if (reply.status === 401 && (await this.#credentials.renew())) return this.#send(method, path, options);
     return reply;
   }
 
-  async #send(method: string, path: string, options: { body?: string | object; contentType?: string; headers?: Record<string, string> }): Promise<FhirReply> {
+  async #send(
+    method: string,
+    path: string,
+    options: { body?: string | object; contentType?: string; headers?: Record<string, string> },
+  ): Promise<FhirReply> {
     const headers: Record<string, string> = { accept: 'application/fhir+json', ...(await this.#credentials.headers()), ...options.headers };
     let body: string | undefined;
     if (options.body !== undefined) {
       body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
       headers['content-type'] = options.contentType ?? 'application/fhir+json';
     }
-    const response = await fetch(this.url(path), { method, headers, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(this.#timeoutMs) });
+    const response = await fetch(this.url(path), {
+      method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+      signal: AbortSignal.timeout(this.#timeoutMs),
+    });
     const text = await response.text();
     let parsed: unknown;
     try {
@@ -112,5 +129,7 @@ export class FhirClient {
 /** The OperationOutcome issues of a reply, as `expression: diagnostics` lines. */
 export function issueLines(body: any): string[] {
   if (body?.resourceType !== 'OperationOutcome') return [];
-  return (body.issue ?? []).map((i: any) => `${i.severity} ${i.code} ${(i.expression ?? []).join(', ') || '-'}: ${i.diagnostics ?? ''}`.trim());
+  return (body.issue ?? []).map((i: any) =>
+    `${i.severity} ${i.code} ${(i.expression ?? []).join(', ') || '-'}: ${i.diagnostics ?? ''}`.trim(),
+  );
 }

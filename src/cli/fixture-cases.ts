@@ -110,7 +110,13 @@ function loadCase(dir: string, name: string, orderSuffix: string | undefined): F
     name,
     dir,
     expected,
-    request: { method: 'POST', path: found.path, contentType: 'application/fhir+json', body: JSON.stringify(orderSuffix ? withFreshOrderNumbers(body, orderSuffix) : body), headers: {} },
+    request: {
+      method: 'POST',
+      path: found.path,
+      contentType: 'application/fhir+json',
+      body: JSON.stringify(orderSuffix ? withFreshOrderNumbers(body, orderSuffix) : body),
+      headers: {},
+    },
   };
 }
 
@@ -122,7 +128,8 @@ function loadCase(dir: string, name: string, orderSuffix: string | undefined): F
 export function withFreshOrderNumbers(body: unknown, suffix: string): unknown {
   const copy = structuredClone(body) as any;
   const renumber = (sr: any): void => {
-    for (const identifier of sr.identifier ?? []) if (typeof identifier.value === 'string') identifier.value = `${identifier.value}-${suffix}`;
+    for (const identifier of sr.identifier ?? [])
+      if (typeof identifier.value === 'string') identifier.value = `${identifier.value}-${suffix}`;
   };
   if (copy?.resourceType === 'ServiceRequest') renumber(copy);
   if (copy?.resourceType === 'Bundle') {
@@ -179,20 +186,35 @@ export function compareOutcome(expected: ExpectedOutcome, observed: ObservedOutc
     const errors = observed.issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
     for (const wanted of expected.issues) {
       const matched = errors.some(
-        (i) => (wanted.expression === undefined || (i.expression ?? []).includes(wanted.expression)) && (wanted.code === undefined || i.code === wanted.code),
+        (i) =>
+          (wanted.expression === undefined || (i.expression ?? []).includes(wanted.expression)) &&
+          (wanted.code === undefined || i.code === wanted.code),
       );
-      if (!matched) differences.push({ field: 'issues', expected: wanted, actual: errors.map((i) => ({ expression: i.expression?.[0], code: i.code })) });
+      if (!matched)
+        differences.push({
+          field: 'issues',
+          expected: wanted,
+          actual: errors.map((i) => ({ expression: i.expression?.[0], code: i.code })),
+        });
     }
     const expressions = expected.issues.map((i) => i.expression);
     if (expressions.every((e) => e !== undefined)) {
       for (const error of errors) {
         const expression = error.expression?.[0];
-        if (expression !== undefined && !expressions.includes(expression)) differences.push({ field: 'issues', expected: 'no other error', actual: { expression, code: error.code } });
+        if (expression !== undefined && !expressions.includes(expression))
+          differences.push({ field: 'issues', expected: 'no other error', actual: { expression, code: error.code } });
       }
     }
   }
 
-  const needsTask = expected.decision ?? expectedBusinessStatus(expected) ?? expected.reasons ?? expected.suggestions ?? expected.firstSuggestion ?? expected.coverageIssues ?? expected.denialRisks;
+  const needsTask =
+    expected.decision ??
+    expectedBusinessStatus(expected) ??
+    expected.reasons ??
+    expected.suggestions ??
+    expected.firstSuggestion ??
+    expected.coverageIssues ??
+    expected.denialRisks;
   if (needsTask === undefined) return differences;
   const task = observed.task;
   if (!task) {
@@ -206,7 +228,9 @@ export function compareOutcome(expected: ExpectedOutcome, observed: ObservedOutc
     const reasons = ofType(task, 'misroute-reason', 'input').map((i) => i.valueCodeableConcept?.coding?.[0]?.code);
     expect('reasons', expected.decision === 'ok' ? [] : expected.reasons, reasons);
   }
-  const suggestions = ofType(task, 'suggested-location', 'input').map((i) => String(i.valueReference?.reference ?? '').replace(/^Location\//, ''));
+  const suggestions = ofType(task, 'suggested-location', 'input').map((i) =>
+    String(i.valueReference?.reference ?? '').replace(/^Location\//, ''),
+  );
   if (expected.suggestions !== undefined) expect('suggestions', expected.suggestions, suggestions);
   if (expected.firstSuggestion !== undefined) expect('firstSuggestion', expected.firstSuggestion, suggestions[0]);
   if (expected.coverageIssues !== undefined) {

@@ -67,5 +67,8 @@ export function resourceLabel(resource: unknown): string {
 /** JSON that is no FHIR resource at all (a fixture's expected.json, a package.json): not ours to judge when found in a folder. */
 export function isNotAResource(document: InputDocument): boolean {
   const value = document.resource as { resourceType?: unknown } | null | undefined;
-  return document.parseError === undefined && (typeof value !== 'object' || value === null || Array.isArray(value) || value.resourceType === undefined);
+  return (
+    document.parseError === undefined &&
+    (typeof value !== 'object' || value === null || Array.isArray(value) || value.resourceType === undefined)
+  );
 }

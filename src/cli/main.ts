@@ -51,8 +51,14 @@ const defaultGatewayOrigin = (): string => process.env['GATEWAY_URL'] ?? `http:/
 function gatewayOptions(command: Command): Command {
   return command
     .option('--token <bearer>', 'bearer token for the gateway (default: $GATEWAY_TOKEN)')
-    .option('--client <id>', 'act as this SMART Backend Services client (e.g. demo-ehr): its key from --key-file, a token from the gateway, renewed as needed')
-    .option('--key-file <file>', 'private keys by client id, {"keys": {"<id>": <JWK>}} (default: $CLIENT_KEYS or the demo keys in fixtures/clients/)')
+    .option(
+      '--client <id>',
+      'act as this SMART Backend Services client (e.g. demo-ehr): its key from --key-file, a token from the gateway, renewed as needed',
+    )
+    .option(
+      '--key-file <file>',
+      'private keys by client id, {"keys": {"<id>": <JWK>}} (default: $CLIENT_KEYS or the demo keys in fixtures/clients/)',
+    )
     .option('--tenant <id>', 'tenant to act for (sent as X-Tenant-Id until client authentication names it)')
     .addOption(new Option('--timeout <ms>', 'how long to follow a referral Task').argParser(milliseconds).default(30_000))
     .addOption(new Option('--settle <ms>', 'a Task status unchanged this long is settled').argParser(milliseconds).default(1_500));
@@ -60,14 +66,16 @@ function gatewayOptions(command: Command): Command {
 
 export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void): Command {
   const program = new Command('infusion-gateway')
-    .description('Integration kit for the infusion referral gateway: validate, send, check fixtures, replay an EHR\'s orders.')
+    .description("Integration kit for the infusion referral gateway: validate, send, check fixtures, replay an EHR's orders.")
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => terminal.out(s.trimEnd()), writeErr: (s) => terminal.err(s.trimEnd()) })
     .exitOverride();
 
   program
     .command('validate')
-    .description('validate FHIR JSON files, Bundles and NDJSON offline, with the validators the server runs (base R4 + the infusion-referral profile)')
+    .description(
+      'validate FHIR JSON files, Bundles and NDJSON offline, with the validators the server runs (base R4 + the infusion-referral profile)',
+    )
     .argument('<paths...>', 'files or folders (.json: one resource each; .ndjson: one per line)')
     .option('--json', 'machine-readable output')
     .option('--all', 'list warnings and information too, not only errors')
@@ -79,32 +87,54 @@ export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void)
   gatewayOptions(
     program
       .command('send')
-      .description("post referrals (ServiceRequest) or transaction/batch Bundles to a gateway and follow each referral's Task businessStatus")
+      .description(
+        "post referrals (ServiceRequest) or transaction/batch Bundles to a gateway and follow each referral's Task businessStatus",
+      )
       .argument('<files...>', 'JSON or NDJSON files or folders')
       .requiredOption('--to <fhir base>', 'the gateway FHIR base, e.g. http://localhost:8080/fhir', fhirBase)
       .option('--json', 'machine-readable output'),
-  ).action(async (files: string[], opts: { to: string; json?: boolean; token?: string; tenant?: string; timeout: number; settle: number }) => {
-    done(await sendCommand(files, { to: opts.to, json: opts.json === true, timeoutMs: opts.timeout, settleMs: opts.settle, ...credentialOptions(opts) }, terminal));
-  });
+  ).action(
+    async (files: string[], opts: { to: string; json?: boolean; token?: string; tenant?: string; timeout: number; settle: number }) => {
+      done(
+        await sendCommand(
+          files,
+          { to: opts.to, json: opts.json === true, timeoutMs: opts.timeout, settleMs: opts.settle, ...credentialOptions(opts) },
+          terminal,
+        ),
+      );
+    },
+  );
 
   gatewayOptions(
     program
       .command('check')
-      .description('run fixture cases (folders with expected.json, see fixtures/README.md) against a running gateway: pass/fail per case with the difference')
+      .description(
+        'run fixture cases (folders with expected.json, see fixtures/README.md) against a running gateway: pass/fail per case with the difference',
+      )
       .argument('<folder>', 'fixtures folder, e.g. fixtures/')
       .requiredOption('--to <fhir base>', 'the gateway FHIR base', fhirBase)
       .option('--json', 'machine-readable output'),
-  ).action(async (folder: string, opts: { to: string; json?: boolean; token?: string; tenant?: string; timeout: number; settle: number }) => {
-    done(await checkCommand(folder, { to: opts.to, json: opts.json === true, timeoutMs: opts.timeout, settleMs: opts.settle, ...credentialOptions(opts) }, terminal));
-  });
+  ).action(
+    async (folder: string, opts: { to: string; json?: boolean; token?: string; tenant?: string; timeout: number; settle: number }) => {
+      done(
+        await checkCommand(
+          folder,
+          { to: opts.to, json: opts.json === true, timeoutMs: opts.timeout, settleMs: opts.settle, ...credentialOptions(opts) },
+          terminal,
+        ),
+      );
+    },
+  );
 
   gatewayOptions(
     program
       .command('replay')
-      .description("read an EHR's historical orders and show what the gateway would decide for each (misroutes, coverage problems, denial risks)")
+      .description(
+        "read an EHR's historical orders and show what the gateway would decide for each (misroutes, coverage problems, denial risks)",
+      )
       .requiredOption('--from <ehr fhir base>', 'the EHR FHIR base to read ServiceRequests from', fhirBase)
       .requiredOption('--since <date>', 'orders last updated on or after this FHIR date or dateTime')
-      .option('--dry-run', 'run the gateway\'s rules here, against the directory and catalog files; write nothing anywhere')
+      .option('--dry-run', "run the gateway's rules here, against the directory and catalog files; write nothing anywhere")
       .option('--to <fhir base>', 'without --dry-run: the gateway to send each order to', fhirBase)
       .option('--ehr-token <bearer>', 'bearer token for the EHR (default: $EHR_BEARER_TOKEN)')
       .option('--directory <file>', 'directory Bundle for --dry-run', fromProject('fixtures/directory/demo-directory.bundle.json'))
@@ -158,56 +188,84 @@ export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void)
 
   program
     .command('token')
-    .description('print a bearer token for a client (default: the demo clients of fixtures/clients/), got from a running gateway as a SMART Backend Services client')
+    .description(
+      'print a bearer token for a client (default: the demo clients of fixtures/clients/), got from a running gateway as a SMART Backend Services client',
+    )
     .argument('[client]', 'client id: demo-ehr | demo-coordinator | demo-operator | demo-payer-sonoran, or one of --key-file')
-    .option('--cds-service <url>', "instead: a CDS Hooks client JWT of the demo issuer (fixtures/security/) for one call to this service URL, e.g. http://localhost:8080/cds-services/infusion-site-check")
-    .option('--gateway <url>', 'the gateway\'s origin (default: $GATEWAY_URL, else http://localhost:$PORT or 8080)')
+    .option(
+      '--cds-service <url>',
+      'instead: a CDS Hooks client JWT of the demo issuer (fixtures/security/) for one call to this service URL, e.g. http://localhost:8080/cds-services/infusion-site-check',
+    )
+    .option('--gateway <url>', "the gateway's origin (default: $GATEWAY_URL, else http://localhost:$PORT or 8080)")
     .option('--scope <scopes>', 'scopes to ask for (default: all the client is registered with)')
     .option('--key-file <file>', 'private keys by client id (default: $CLIENT_KEYS or the demo keys)')
     .option('--clients-file <file>', 'the client registry the default scopes come from (default: $AUTH_CLIENTS or the demo registry)')
     .option('--json', 'machine-readable output')
-    .action(async (client: string | undefined, opts: { gateway?: string; scope?: string; keyFile?: string; clientsFile?: string; json?: boolean; cdsService?: string }) => {
-      if (opts.cdsService !== undefined) {
-        done(await cdsTokenCommand(fhirBase(opts.cdsService), { json: opts.json === true }, terminal));
-        return;
-      }
-      if (client === undefined) {
-        terminal.err('infusion-gateway token: name a client, e.g. infusion-gateway token demo-ehr (or give --cds-service)');
-        done(EXIT.usage);
-        return;
-      }
-      const keyFile = opts.keyFile ?? process.env['CLIENT_KEYS'];
-      const clientsFile = opts.clientsFile ?? process.env['AUTH_CLIENTS'];
-      done(
-        await tokenCommand(
-          client,
-          {
-            gateway: fhirBase(opts.gateway ?? defaultGatewayOrigin()),
-            json: opts.json === true,
-            ...(opts.scope !== undefined ? { scope: opts.scope } : {}),
-            ...(keyFile !== undefined ? { keyFile } : {}),
-            ...(clientsFile !== undefined ? { clientsFile } : {}),
-          },
-          terminal,
-        ),
-      );
-    });
+    .action(
+      async (
+        client: string | undefined,
+        opts: { gateway?: string; scope?: string; keyFile?: string; clientsFile?: string; json?: boolean; cdsService?: string },
+      ) => {
+        if (opts.cdsService !== undefined) {
+          done(await cdsTokenCommand(fhirBase(opts.cdsService), { json: opts.json === true }, terminal));
+          return;
+        }
+        if (client === undefined) {
+          terminal.err('infusion-gateway token: name a client, e.g. infusion-gateway token demo-ehr (or give --cds-service)');
+          done(EXIT.usage);
+          return;
+        }
+        const keyFile = opts.keyFile ?? process.env['CLIENT_KEYS'];
+        const clientsFile = opts.clientsFile ?? process.env['AUTH_CLIENTS'];
+        done(
+          await tokenCommand(
+            client,
+            {
+              gateway: fhirBase(opts.gateway ?? defaultGatewayOrigin()),
+              json: opts.json === true,
+              ...(opts.scope !== undefined ? { scope: opts.scope } : {}),
+              ...(keyFile !== undefined ? { keyFile } : {}),
+              ...(clientsFile !== undefined ? { clientsFile } : {}),
+            },
+            terminal,
+          ),
+        );
+      },
+    );
 
   program
     .command('sandbox')
-    .description('start the gateway, a stand-in EHR and a stand-in payer wired together (demo directory, payers, clients) and print what to call; --story plays seed 000 from order to booked Appointment')
+    .description(
+      'start the gateway, a stand-in EHR and a stand-in payer wired together (demo directory, payers, clients) and print what to call; --story plays seed 000 from order to booked Appointment',
+    )
     .option('--story', "play seed 000's story end to end and print each step as it happens")
     .option('--exit', 'stop after the story instead of running until Ctrl-C (exit code 1 if the story failed)')
     .addOption(new Option('--port <n>', "the gateway's port (default 8080 when free, else any free port; 0: any)").argParser(port))
     .option('--host <address>', 'where to listen', '127.0.0.1')
     .option('--log-level <level>', "the gateway's log level (its log goes to a file in the sandbox folder)", 'info')
     .action(async (opts: { story?: boolean; exit?: boolean; port?: number; host: string; logLevel: string }) => {
-      done(await sandboxCommand({ story: opts.story === true, exit: opts.exit === true, host: opts.host, logLevel: opts.logLevel, ...(opts.port !== undefined ? { port: opts.port } : {}) }, terminal));
+      done(
+        await sandboxCommand(
+          {
+            story: opts.story === true,
+            exit: opts.exit === true,
+            host: opts.host,
+            logLevel: opts.logLevel,
+            ...(opts.port !== undefined ? { port: opts.port } : {}),
+          },
+          terminal,
+        ),
+      );
     });
   return program;
 }
 
-function credentialOptions(opts: { token?: string; tenant?: string; client?: string; keyFile?: string }): { token?: string; tenant?: string; client?: string; keyFile?: string } {
+function credentialOptions(opts: { token?: string; tenant?: string; client?: string; keyFile?: string }): {
+  token?: string;
+  tenant?: string;
+  client?: string;
+  keyFile?: string;
+} {
   const keyFile = opts.keyFile ?? process.env['CLIENT_KEYS'];
   return {
     ...(opts.token ? { token: opts.token } : {}),

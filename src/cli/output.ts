@@ -25,7 +25,11 @@ export const processTerminal: Terminal = {
 /** An aligned plain-text table: header, a rule, the rows. */
 export function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
@@ -49,7 +53,12 @@ export function startProgress(terminal: Terminal, options: { total: number; labe
       if (!enabled) return;
       if (!bar && Date.now() - startedAt > 1000) {
         bar = new cliProgress.SingleBar(
-          { format: `${options.label} [{bar}] {percentage}% | {value}/{total} | {eta_formatted} left`, stream: process.stderr, hideCursor: true, clearOnComplete: true },
+          {
+            format: `${options.label} [{bar}] {percentage}% | {value}/{total} | {eta_formatted} left`,
+            stream: process.stderr,
+            hideCursor: true,
+            clearOnComplete: true,
+          },
           cliProgress.Presets.shades_classic,
         );
         bar.start(options.total, done);

@@ -35,7 +35,8 @@ export async function followReferralTask(
       options.onChange?.(status);
     }
     if (status !== undefined && status === options.until) return { taskId: task.id, statuses, timedOut: false, task };
-    if (status !== undefined && status !== 'received' && Date.now() - changedAt >= options.settleMs) return { taskId: task.id, statuses, timedOut: false, task };
+    if (status !== undefined && status !== 'received' && Date.now() - changedAt >= options.settleMs)
+      return { taskId: task.id, statuses, timedOut: false, task };
     if (Date.now() > deadline) return { ...(task?.id ? { taskId: task.id } : {}), statuses, timedOut: true, task };
     await new Promise((resolve) => setTimeout(resolve, interval));
   }

@@ -41,17 +41,32 @@ interface ReplayRow extends Partial<Omit<HistoricalOrderAssessment, 'outcome'>> 
   outcome: string;
 }
 
-const FINDINGS = new Set(['invalid', 'drug-not-in-catalog', 'no-suitable-site', 'misroute-suspected', 'coverage-problem', 'rejected', 'refused']);
+const FINDINGS = new Set([
+  'invalid',
+  'drug-not-in-catalog',
+  'no-suitable-site',
+  'misroute-suspected',
+  'coverage-problem',
+  'rejected',
+  'refused',
+]);
 
 /** Every order changed since `since`, page after page. */
-async function readOrders(ehr: FhirClient, since: string, options: { limit: number; pageSize: number }, onPage: (count: number) => void): Promise<ServiceRequest[]> {
+async function readOrders(
+  ehr: FhirClient,
+  since: string,
+  options: { limit: number; pageSize: number },
+  onPage: (count: number) => void,
+): Promise<ServiceRequest[]> {
   const orders: ServiceRequest[] = [];
   let next: string | undefined = `ServiceRequest?_lastUpdated=ge${encodeURIComponent(since)}&_sort=_lastUpdated&_count=${options.pageSize}`;
   while (next && orders.length < options.limit) {
     const page = await ehr.get(next);
     if (page.status !== 200 || page.body?.resourceType !== 'Bundle') throw new Error(`The EHR answered ${page.status} to ${ehr.url(next)}`);
     const bundle = page.body as Bundle;
-    const found = (bundle.entry ?? []).flatMap((e) => (e.resource?.resourceType === 'ServiceRequest' && e.search?.mode !== 'include' ? [e.resource as ServiceRequest] : []));
+    const found = (bundle.entry ?? []).flatMap((e) =>
+      e.resource?.resourceType === 'ServiceRequest' && e.search?.mode !== 'include' ? [e.resource as ServiceRequest] : [],
+    );
     orders.push(...found);
     onPage(found.length);
     next = bundle.link?.find((l) => l.relation === 'next')?.url;
@@ -65,7 +80,9 @@ export async function replayCommand(options: ReplayOptions, terminal: Terminal):
     return EXIT.usage;
   }
   if (!options.dryRun && !options.to) {
-    terminal.err('replay without --dry-run sends each order to a gateway: give --to <gateway FHIR base>, or use --dry-run to write nothing');
+    terminal.err(
+      'replay without --dry-run sends each order to a gateway: give --to <gateway FHIR base>, or use --dry-run to write nothing',
+    );
     return EXIT.usage;
   }
   const ehr = new FhirClient(options.from, credentialsFrom(options.ehrToken ? { token: options.ehrToken } : {}, options.from, {}));
@@ -94,10 +111,27 @@ export async function replayCommand(options: ReplayOptions, terminal: Terminal):
         if (!key) return Promise.resolve(undefined);
         const contained = findContained(serviceRequest, key);
         if (contained) return Promise.resolve(contained);
-        if (!cache.has(key)) cache.set(key, ehr.get(key).then((r) => (r.status === 200 ? (r.body as Resource) : undefined), () => undefined));
+        if (!cache.has(key))
+          cache.set(
+            key,
+            ehr.get(key).then(
+              (r) => (r.status === 200 ? (r.body as Resource) : undefined),
+              () => undefined,
+            ),
+          );
         return cache.get(key)!;
       };
-      rows.push(await assessHistoricalOrder({ serviceRequest, resolve, validator, directory, catalog, policy: DEFAULT_SITE_CHECK_POLICY, now: new Date() }));
+      rows.push(
+        await assessHistoricalOrder({
+          serviceRequest,
+          resolve,
+          validator,
+          directory,
+          catalog,
+          policy: DEFAULT_SITE_CHECK_POLICY,
+          now: new Date(),
+        }),
+      );
       progress.tick();
     }
   } else {
@@ -106,11 +140,21 @@ export async function replayCommand(options: ReplayOptions, terminal: Terminal):
       const { meta: _meta, ...order } = serviceRequest;
       const reply = await gateway.post('ServiceRequest', order);
       const id = createdServiceRequestIds(reply)[0];
-      if (!id) rows.push({ ...(serviceRequest.id ? { serviceRequestId: serviceRequest.id } : {}), outcome: reply.status >= 400 ? 'refused' : 'unknown' });
+      if (!id)
+        rows.push({
+          ...(serviceRequest.id ? { serviceRequestId: serviceRequest.id } : {}),
+          outcome: reply.status >= 400 ? 'refused' : 'unknown',
+        });
       else {
         const trail = await followReferralTask(gateway, id, { timeoutMs: options.timeoutMs, settleMs: options.settleMs });
-        const reasons = (trail.task?.input ?? []).filter((i: any) => i.type?.coding?.[0]?.code === 'misroute-reason').map((i: any) => i.valueCodeableConcept?.coding?.[0]?.code);
-        rows.push({ ...(serviceRequest.id ? { serviceRequestId: serviceRequest.id } : {}), outcome: trail.statuses.at(-1) ?? 'unknown', misrouteReasons: reasons });
+        const reasons = (trail.task?.input ?? [])
+          .filter((i: any) => i.type?.coding?.[0]?.code === 'misroute-reason')
+          .map((i: any) => i.valueCodeableConcept?.coding?.[0]?.code);
+        rows.push({
+          ...(serviceRequest.id ? { serviceRequestId: serviceRequest.id } : {}),
+          outcome: trail.statuses.at(-1) ?? 'unknown',
+          misrouteReasons: reasons,
+        });
       }
       progress.tick();
     }
@@ -126,7 +170,9 @@ export async function replayCommand(options: ReplayOptions, terminal: Terminal):
     invalid: count('invalid') + count('refused'),
     notInCatalog: count('drug-not-in-catalog'),
   };
-  const findings = rows.filter((r) => FINDINGS.has(r.outcome) || (r.coverageProblems ?? []).length > 0 || (r.denialRisks ?? []).length > 0).length;
+  const findings = rows.filter(
+    (r) => FINDINGS.has(r.outcome) || (r.coverageProblems ?? []).length > 0 || (r.denialRisks ?? []).length > 0,
+  ).length;
   if (options.json) printJson(terminal, { ehr: ehr.base, since: options.since, dryRun: options.dryRun, summary, orders: rows });
   else {
     terminal.out(
@@ -146,7 +192,17 @@ export async function replayCommand(options: ReplayOptions, terminal: Terminal):
     terminal.out(
       `\n${table(
         ['orders', 'misroutes', 'no suitable site', 'coverage problems', 'denial risks', 'invalid', 'not in catalog'],
-        [[summary.orders, summary.misroutes, summary.noSuitableSite, summary.coverageProblems, summary.withDenialRisks, summary.invalid, summary.notInCatalog].map(String)],
+        [
+          [
+            summary.orders,
+            summary.misroutes,
+            summary.noSuitableSite,
+            summary.coverageProblems,
+            summary.withDenialRisks,
+            summary.invalid,
+            summary.notInCatalog,
+          ].map(String),
+        ],
       )}`,
     );
     terminal.out(options.dryRun ? '\nDry run: nothing was written.' : `\nSent to ${options.to}.`);

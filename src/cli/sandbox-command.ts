@@ -18,7 +18,11 @@ export interface SandboxCommandOptions {
   logLevel: string;
 }
 
-export async function sandboxCommand(options: SandboxCommandOptions, terminal: Terminal, waitForStop: () => Promise<void> = waitForSignal): Promise<ExitCode> {
+export async function sandboxCommand(
+  options: SandboxCommandOptions,
+  terminal: Terminal,
+  waitForStop: () => Promise<void> = waitForSignal,
+): Promise<ExitCode> {
   // From the start of the process (node and tsx loading included), as a person timing the command sees it.
   const elapsed = (): number => process.uptime() * 1000;
   let sandboxModule: typeof import('../sandbox/sandbox.js');
@@ -27,7 +31,11 @@ export async function sandboxCommand(options: SandboxCommandOptions, terminal: T
   try {
     sandboxModule = await import('../sandbox/sandbox.js');
     storyModule = await import('../sandbox/story.js');
-    sandbox = await sandboxModule.startSandbox({ ...(options.port !== undefined ? { port: options.port } : {}), host: options.host, logLevel: options.logLevel });
+    sandbox = await sandboxModule.startSandbox({
+      ...(options.port !== undefined ? { port: options.port } : {}),
+      host: options.host,
+      logLevel: options.logLevel,
+    });
   } catch (err) {
     terminal.err(`infusion-gateway sandbox: could not start: ${(err as Error).message}`);
     return EXIT.usage;
@@ -48,7 +56,9 @@ export async function sandboxCommand(options: SandboxCommandOptions, terminal: T
           print: (line) => terminal.out(line),
           elapsed,
         });
-        terminal.out(`Story done: Appointment/${result.appointment.id} booked ${(result.bookedAtMs / 1000).toFixed(1)} s after the process started; everything in the EHR ${(elapsed() / 1000).toFixed(1)} s after.`);
+        terminal.out(
+          `Story done: Appointment/${result.appointment.id} booked ${(result.bookedAtMs / 1000).toFixed(1)} s after the process started; everything in the EHR ${(elapsed() / 1000).toFixed(1)} s after.`,
+        );
       } catch (err) {
         terminal.err(`The story stopped: ${(err as Error).message}`);
         code = EXIT.findings;

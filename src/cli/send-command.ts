@@ -45,13 +45,23 @@ export async function sendCommand(inputs: readonly string[], options: SendOption
       const resource = document.resource as { resourceType?: string };
       const path = resource?.resourceType === 'Bundle' ? '' : resource?.resourceType === 'ServiceRequest' ? 'ServiceRequest' : undefined;
       if (path === undefined) {
-        results.push({ source: document.source, httpStatus: 0, statuses: [], issues: [`not a ServiceRequest or a Bundle (${String(resource?.resourceType)})`] });
+        results.push({
+          source: document.source,
+          httpStatus: 0,
+          statuses: [],
+          issues: [`not a ServiceRequest or a Bundle (${String(resource?.resourceType)})`],
+        });
         continue;
       }
       const reply = await client.post(path, resource);
       if (!options.json) terminal.err(`${document.source}: HTTP ${reply.status}`);
       if (reply.status >= 300) {
-        results.push({ source: document.source, httpStatus: reply.status, statuses: [], issues: issueLines(reply.body).filter((l) => !l.startsWith('information')) });
+        results.push({
+          source: document.source,
+          httpStatus: reply.status,
+          statuses: [],
+          issues: issueLines(reply.body).filter((l) => !l.startsWith('information')),
+        });
         continue;
       }
       const ids = createdServiceRequestIds(reply);
@@ -81,7 +91,13 @@ export async function sendCommand(inputs: readonly string[], options: SendOption
     terminal.out(
       table(
         ['file', 'HTTP', 'ServiceRequest', 'Task', 'businessStatus'],
-        results.map((r) => [r.source, String(r.httpStatus || '-'), r.serviceRequestId ?? '-', r.taskId ?? '-', r.statuses.join(' -> ') + (r.timedOut ? ' (still moving at timeout)' : '') || '-']),
+        results.map((r) => [
+          r.source,
+          String(r.httpStatus || '-'),
+          r.serviceRequestId ?? '-',
+          r.taskId ?? '-',
+          r.statuses.join(' -> ') + (r.timedOut ? ' (still moving at timeout)' : '') || '-',
+        ]),
       ),
     );
     for (const r of results.filter((x) => x.issues.length > 0)) terminal.out(`\n${r.source}:\n  ${r.issues.join('\n  ')}`);

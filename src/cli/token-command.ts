@@ -53,7 +53,9 @@ export async function tokenCommand(clientId: string, options: TokenOptions, term
       terminal.err(`infusion-gateway token: ${err.message}`);
       return EXIT.findings;
     }
-    terminal.err(`infusion-gateway token: ${(err as Error).message} (is the gateway running at ${options.gateway}? set --gateway or GATEWAY_URL)`);
+    terminal.err(
+      `infusion-gateway token: ${(err as Error).message} (is the gateway running at ${options.gateway}? set --gateway or GATEWAY_URL)`,
+    );
     return EXIT.usage;
   }
 }

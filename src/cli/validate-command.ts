@@ -56,13 +56,19 @@ export async function validateCommand(inputs: readonly string[], options: Valida
         skipped += 1;
         continue;
       }
-      const issues: OperationOutcomeIssue[] = document.parseError !== undefined
-        ? [{ severity: 'error', code: 'structure', diagnostics: `Not valid JSON: ${document.parseError}` }]
-        : validateOffline(validator, document.resource);
+      const issues: OperationOutcomeIssue[] =
+        document.parseError !== undefined
+          ? [{ severity: 'error', code: 'structure', diagnostics: `Not valid JSON: ${document.parseError}` }]
+          : validateOffline(validator, document.resource);
       documents.push({
         source: document.source,
         resource: document.parseError !== undefined ? '-' : resourceLabel(document.resource),
-        issues: issues.map((i) => ({ severity: i.severity, code: i.code, expression: i.expression ?? [], diagnostics: i.diagnostics ?? '' })),
+        issues: issues.map((i) => ({
+          severity: i.severity,
+          code: i.code,
+          expression: i.expression ?? [],
+          diagnostics: i.diagnostics ?? '',
+        })),
       });
     }
     progress.tick();
@@ -89,7 +95,13 @@ function printReadable(terminal: Terminal, report: ValidateReport, all: boolean)
   const rows: string[][] = [];
   for (const document of report.documents) {
     for (const issue of document.issues.filter((i) => all || isError(i))) {
-      rows.push([path.normalize(document.source), document.resource, issue.severity, issue.expression.join(', ') || '-', issue.diagnostics]);
+      rows.push([
+        path.normalize(document.source),
+        document.resource,
+        issue.severity,
+        issue.expression.join(', ') || '-',
+        issue.diagnostics,
+      ]);
     }
   }
   if (rows.length > 0) terminal.out(`${table(['file', 'resource', 'severity', 'expression', 'problem'], rows)}\n`);

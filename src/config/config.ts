@@ -222,7 +222,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
 
   const databaseUrl = text('DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    problems.push(`Set DATABASE_URL to a postgres:// or postgresql:// URL, or unset it for the embedded store (got a value of another scheme)`);
+    problems.push(
+      `Set DATABASE_URL to a postgres:// or postgresql:// URL, or unset it for the embedded store (got a value of another scheme)`,
+    );
   }
 
   const poolSize = integer('DB_POOL_SIZE', 10, 1, 1000);
@@ -244,7 +246,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   if (authSetting === 'off' && production) problems.push('AUTH=off is for local development only: unset it (NODE_ENV=production)');
   const clientsFile = text('AUTH_CLIENTS');
   if (clientsFile === undefined && production && authSetting !== 'off') {
-    problems.push('Set AUTH_CLIENTS to your client registry (a JSON file, profiles/auth-clients.schema.json): the demo clients are refused in production');
+    problems.push(
+      'Set AUTH_CLIENTS to your client registry (a JSON file, profiles/auth-clients.schema.json): the demo clients are refused in production',
+    );
   }
   const signingKeysFile = text('AUTH_SIGNING_KEYS');
   const auth: AuthConfig = {
@@ -273,7 +277,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
 
   const defaultTenant = text('DEFAULT_TENANT') ?? 'default';
   const directoryTenant = text('DIRECTORY_TENANT') ?? 'network';
-  for (const [name, value] of [['DEFAULT_TENANT', defaultTenant], ['DIRECTORY_TENANT', directoryTenant]] as const) {
+  for (const [name, value] of [
+    ['DEFAULT_TENANT', defaultTenant],
+    ['DIRECTORY_TENANT', directoryTenant],
+  ] as const) {
     if (!TENANT_PATTERN.test(value)) problems.push(`Set ${name} to letters, digits, '.', '_' or '-' (at most 64; got '${value}')`);
   }
 
@@ -290,7 +297,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     maxDelayMs: integer('OUTBOX_RETRY_MAX_MS', 15 * 60_000, 1, 86_400_000),
   };
   const ehrPollCron = text('EHR_POLL_CRON') ?? '*/30 * * * * *';
-  if (!/^\S+(\s+\S+){4,5}$/.test(ehrPollCron)) problems.push(`Set EHR_POLL_CRON to a cron expression such as '*/30 * * * * *' (got '${ehrPollCron}')`);
+  if (!/^\S+(\s+\S+){4,5}$/.test(ehrPollCron))
+    problems.push(`Set EHR_POLL_CRON to a cron expression such as '*/30 * * * * *' (got '${ehrPollCron}')`);
   const ehrRequestTimeoutMs = integer('EHR_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000);
 
   const siteCheck = {
@@ -306,9 +314,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   const cdsTrustedFhirServers =
     cdsTrustedText === undefined
       ? ehrConnections.map((c) => c.baseUrl)
-      : cdsTrustedText.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+      : cdsTrustedText
+          .split(',')
+          .map((u) => u.trim())
+          .filter((u) => u.length > 0);
   for (const url of cdsTrustedFhirServers) {
-    if (!/^https?:\/\/[^\s]+$/.test(url)) problems.push(`Set CDS_TRUSTED_FHIR_SERVERS to comma-separated absolute http(s) URLs (got '${url}')`);
+    if (!/^https?:\/\/[^\s]+$/.test(url))
+      problems.push(`Set CDS_TRUSTED_FHIR_SERVERS to comma-separated absolute http(s) URLs (got '${url}')`);
   }
   const cdsFhirTimeoutMs = integer('CDS_FHIR_TIMEOUT_MS', 1500, 50, 60_000);
   const cdsTrustedIssuers = readCdsTrustedIssuers(text('CDS_TRUSTED_ISSUERS'), env['NODE_ENV'] === 'production', resolvePath, problems);
@@ -325,8 +337,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   const auditPurgeCron = text('AUDIT_PURGE_CRON') ?? '0 17 3 * * *';
   const auditSetting = (text('AUDIT') ?? 'on').toLowerCase();
   if (auditSetting !== 'on' && auditSetting !== 'off') problems.push(`Set AUDIT to on or off (got '${auditSetting}')`);
-  if (auditSetting === 'off' && production) problems.push('AUDIT=off is for local development and the bench only: unset it (NODE_ENV=production)');
-  if (!/^\S+(\s+\S+){4,5}$/.test(auditPurgeCron)) problems.push(`Set AUDIT_PURGE_CRON to a cron expression such as '0 17 3 * * *' (got '${auditPurgeCron}')`);
+  if (auditSetting === 'off' && production)
+    problems.push('AUDIT=off is for local development and the bench only: unset it (NODE_ENV=production)');
+  if (!/^\S+(\s+\S+){4,5}$/.test(auditPurgeCron))
+    problems.push(`Set AUDIT_PURGE_CRON to a cron expression such as '0 17 3 * * *' (got '${auditPurgeCron}')`);
 
   const dataDir = resolvePath(text('DATA_DIR') ?? 'data');
   const directorySetting = text('DIRECTORY_BUNDLE') ?? 'fixtures/directory/demo-directory.bundle.json';
@@ -381,14 +395,28 @@ function readPeopleSignIn(
   problems: string[],
 ): Pick<AuthConfig, 'trustedIssuers' | 'demoIdentityProviderFile' | 'consoleOidc'> {
   const raw = text('AUTH_TRUSTED_ISSUERS');
-  const trustedIssuers = raw === undefined ? undefined : raw.startsWith('[') ? ({ kind: 'inline', json: raw } as const) : ({ kind: 'file', file: resolvePath(raw) } as const);
+  const trustedIssuers =
+    raw === undefined
+      ? undefined
+      : raw.startsWith('[')
+        ? ({ kind: 'inline', json: raw } as const)
+        : ({ kind: 'file', file: resolvePath(raw) } as const);
   const issuer = text('CONSOLE_OIDC_ISSUER');
   const clientId = text('CONSOLE_OIDC_CLIENT_ID');
-  if ((issuer === undefined) !== (clientId === undefined)) problems.push('Set both CONSOLE_OIDC_ISSUER and CONSOLE_OIDC_CLIENT_ID (the console signs people in with both), or neither');
-  if (issuer !== undefined && !/^https?:\/\/[^#?]+$/.test(issuer)) problems.push('Set CONSOLE_OIDC_ISSUER to the identity provider\'s issuer URL (http(s), no query or fragment)');
-  if (issuer !== undefined && production && !issuer.startsWith('https:')) problems.push('Set CONSOLE_OIDC_ISSUER to an https URL (NODE_ENV=production)');
-  if (issuer !== undefined && trustedIssuers === undefined) problems.push('Set AUTH_TRUSTED_ISSUERS with an entry for CONSOLE_OIDC_ISSUER: the gateway must accept the tokens the console signs people in for');
-  const consoleOidc = issuer !== undefined && clientId !== undefined ? { issuer, clientId, scope: text('CONSOLE_OIDC_SCOPE') ?? 'openid profile' } : undefined;
+  if ((issuer === undefined) !== (clientId === undefined))
+    problems.push('Set both CONSOLE_OIDC_ISSUER and CONSOLE_OIDC_CLIENT_ID (the console signs people in with both), or neither');
+  if (issuer !== undefined && !/^https?:\/\/[^#?]+$/.test(issuer))
+    problems.push("Set CONSOLE_OIDC_ISSUER to the identity provider's issuer URL (http(s), no query or fragment)");
+  if (issuer !== undefined && production && !issuer.startsWith('https:'))
+    problems.push('Set CONSOLE_OIDC_ISSUER to an https URL (NODE_ENV=production)');
+  if (issuer !== undefined && trustedIssuers === undefined)
+    problems.push(
+      'Set AUTH_TRUSTED_ISSUERS with an entry for CONSOLE_OIDC_ISSUER: the gateway must accept the tokens the console signs people in for',
+    );
+  const consoleOidc =
+    issuer !== undefined && clientId !== undefined
+      ? { issuer, clientId, scope: text('CONSOLE_OIDC_SCOPE') ?? 'openid profile' }
+      : undefined;
   // Demo keys and demo people are public in the repository: production never runs them.
   const demo = trustedIssuers === undefined && !production;
   return {
@@ -398,7 +426,12 @@ function readPeopleSignIn(
   };
 }
 
-function readCdsTrustedIssuers(raw: string | undefined, production: boolean, resolvePath: (p: string) => string, problems: string[]): CdsTrustedIssuersConfig {
+function readCdsTrustedIssuers(
+  raw: string | undefined,
+  production: boolean,
+  resolvePath: (p: string) => string,
+  problems: string[],
+): CdsTrustedIssuersConfig {
   if (raw === undefined) {
     // Demo keys are public in the repository: production never trusts them.
     return production ? { kind: 'none' } : { kind: 'demo', file: resolvePath('fixtures/security/demo-cds-issuer.json') };
@@ -427,7 +460,8 @@ function readCdsTrustedIssuers(raw: string | undefined, production: boolean, res
     if (typeof iss === 'string' && iss.trim() !== '' && jwksOk) issuers.push({ iss, jwksUrl });
   });
   const seen = issuers.map((i) => i.iss).filter((iss, i, all) => all.indexOf(iss) !== i);
-  if (seen.length > 0) problems.push(`Each issuer may appear once in CDS_TRUSTED_ISSUERS; ${[...new Set(seen)].join(', ')} appears more than once`);
+  if (seen.length > 0)
+    problems.push(`Each issuer may appear once in CDS_TRUSTED_ISSUERS; ${[...new Set(seen)].join(', ')} appears more than once`);
   return { kind: 'configured', issuers };
 }
 
@@ -436,11 +470,7 @@ function readCdsTrustedIssuers(raw: string | undefined, production: boolean, res
  * EHR_CONNECTIONS, a JSON array of { tenant, baseUrl, bearerTokenEnv?, poll?, pollQuery? } for
  * more. Tokens are named by environment variable, never written in the JSON.
  */
-function readEhrConnections(
-  text: (name: string) => string | undefined,
-  problems: string[],
-  defaultTenant: string,
-): EhrConnectionConfig[] {
+function readEhrConnections(text: (name: string) => string | undefined, problems: string[], defaultTenant: string): EhrConnectionConfig[] {
   const connections: EhrConnectionConfig[] = [];
   const isUrl = (value: string): boolean => /^https?:\/\/[^\s]+$/.test(value);
   const single = text('EHR_FHIR_BASE_URL');
@@ -462,7 +492,9 @@ function readEhrConnections(
     try {
       parsed = JSON.parse(many);
     } catch {
-      problems.push('Set EHR_CONNECTIONS to a JSON array of {"tenant","baseUrl","bearerTokenEnv"? or "auth"?,"poll"?,"pollQuery"?} (it is not valid JSON)');
+      problems.push(
+        'Set EHR_CONNECTIONS to a JSON array of {"tenant","baseUrl","bearerTokenEnv"? or "auth"?,"poll"?,"pollQuery"?} (it is not valid JSON)',
+      );
       return connections;
     }
     if (!Array.isArray(parsed)) {
@@ -472,19 +504,28 @@ function readEhrConnections(
     parsed.forEach((entry: unknown, index: number) => {
       const e = (entry ?? {}) as Record<string, unknown>;
       const where = `EHR_CONNECTIONS[${index}]`;
-      if (typeof e['tenant'] !== 'string' || !TENANT_PATTERN.test(e['tenant'])) problems.push(`Set ${where}.tenant to a tenant name (letters, digits, '.', '_', '-')`);
+      if (typeof e['tenant'] !== 'string' || !TENANT_PATTERN.test(e['tenant']))
+        problems.push(`Set ${where}.tenant to a tenant name (letters, digits, '.', '_', '-')`);
       if (typeof e['baseUrl'] !== 'string' || !isUrl(e['baseUrl'])) problems.push(`Set ${where}.baseUrl to the EHR's FHIR base URL`);
       const tokenEnv = e['bearerTokenEnv'];
       const token = typeof tokenEnv === 'string' ? text(tokenEnv) : undefined;
-      if (typeof tokenEnv === 'string' && token === undefined) problems.push(`Set ${tokenEnv} (named by ${where}.bearerTokenEnv) to the EHR's bearer token`);
+      if (typeof tokenEnv === 'string' && token === undefined)
+        problems.push(`Set ${tokenEnv} (named by ${where}.bearerTokenEnv) to the EHR's bearer token`);
       const smartBackend = readSmartBackendAuth(e['auth'], where, text, problems);
       if (e['auth'] !== undefined && tokenEnv !== undefined) problems.push(`Set either ${where}.auth or ${where}.bearerTokenEnv, not both`);
       const secretEnv = e['subscriptionSecretEnv'];
       const subscriptionSecret = typeof secretEnv === 'string' ? text(secretEnv) : undefined;
-      if (secretEnv !== undefined && subscriptionSecret === undefined) problems.push(`Set ${typeof secretEnv === 'string' ? secretEnv : JSON.stringify(secretEnv)} (named by ${where}.subscriptionSecretEnv) to the secret the EHR's Subscription sends as its channel header`);
-      else if (subscriptionSecret !== undefined && subscriptionSecret.length < 16) problems.push(`Set ${String(secretEnv)} (named by ${where}.subscriptionSecretEnv) to a secret of at least 16 characters`);
+      if (secretEnv !== undefined && subscriptionSecret === undefined)
+        problems.push(
+          `Set ${typeof secretEnv === 'string' ? secretEnv : JSON.stringify(secretEnv)} (named by ${where}.subscriptionSecretEnv) to the secret the EHR's Subscription sends as its channel header`,
+        );
+      else if (subscriptionSecret !== undefined && subscriptionSecret.length < 16)
+        problems.push(`Set ${String(secretEnv)} (named by ${where}.subscriptionSecretEnv) to a secret of at least 16 characters`);
       const pollQuery = e['pollQuery'];
-      if (pollQuery !== undefined && (typeof pollQuery !== 'object' || pollQuery === null || Object.values(pollQuery).some((v) => typeof v !== 'string'))) {
+      if (
+        pollQuery !== undefined &&
+        (typeof pollQuery !== 'object' || pollQuery === null || Object.values(pollQuery).some((v) => typeof v !== 'string'))
+      ) {
         problems.push(`Set ${where}.pollQuery to an object of search parameters with string values`);
       }
       if (typeof e['tenant'] === 'string' && typeof e['baseUrl'] === 'string') {
@@ -502,7 +543,10 @@ function readEhrConnections(
   }
   const tenants = connections.map((c) => c.tenant);
   const duplicated = tenants.filter((t, i) => tenants.indexOf(t) !== i);
-  if (duplicated.length > 0) problems.push(`Each tenant may have one EHR connection; ${[...new Set(duplicated)].join(', ')} has more (EHR_FHIR_BASE_URL counts for ${defaultTenant})`);
+  if (duplicated.length > 0)
+    problems.push(
+      `Each tenant may have one EHR connection; ${[...new Set(duplicated)].join(', ')} has more (EHR_FHIR_BASE_URL counts for ${defaultTenant})`,
+    );
   return connections;
 }
 
@@ -532,10 +576,12 @@ function readPayerConnections(text: (name: string) => string | undefined, proble
     const payer = e['payer'];
     const baseUrl = e['baseUrl'];
     if (typeof payer !== 'string' || !isFhirId(payer)) problems.push(`Set ${where}.payer to the payer's Organization id in the directory`);
-    if (typeof baseUrl !== 'string' || !/^https?:\/\/[^\s]+$/.test(baseUrl)) problems.push(`Set ${where}.baseUrl to the payer's FHIR base URL`);
+    if (typeof baseUrl !== 'string' || !/^https?:\/\/[^\s]+$/.test(baseUrl))
+      problems.push(`Set ${where}.baseUrl to the payer's FHIR base URL`);
     const tokenEnv = e['bearerTokenEnv'];
     const token = typeof tokenEnv === 'string' ? text(tokenEnv) : undefined;
-    if (typeof tokenEnv === 'string' && token === undefined) problems.push(`Set ${tokenEnv} (named by ${where}.bearerTokenEnv) to the payer's bearer token`);
+    if (typeof tokenEnv === 'string' && token === undefined)
+      problems.push(`Set ${tokenEnv} (named by ${where}.bearerTokenEnv) to the payer's bearer token`);
     const smartBackend = readSmartBackendAuth(e['auth'], where, text, problems);
     if (e['auth'] !== undefined && tokenEnv !== undefined) problems.push(`Set either ${where}.auth or ${where}.bearerTokenEnv, not both`);
     if (typeof payer === 'string' && typeof baseUrl === 'string') {
@@ -559,14 +605,19 @@ function readSchedulingConfig(
   problems: string[],
 ): SchedulingConfig {
   const lateReschedule = (text('LATE_RESCHEDULE') ?? 'refuse') as SchedulingConfig['lateReschedule'];
-  if (lateReschedule !== 'refuse' && lateReschedule !== 'flag') problems.push(`Set LATE_RESCHEDULE to refuse or flag (got '${String(lateReschedule)}')`);
+  if (lateReschedule !== 'refuse' && lateReschedule !== 'flag')
+    problems.push(`Set LATE_RESCHEDULE to refuse or flag (got '${String(lateReschedule)}')`);
   const hoursText = text('REMINDER_HOURS') ?? '72,24';
   const reminderHours = hoursText.split(',').map((h) => Number(h.trim()));
-  if (reminderHours.some((h) => !Number.isInteger(h) || h < 1 || h > 24 * 30)) problems.push(`Set REMINDER_HOURS to whole hours before the visit, comma-separated, such as 72,24 (got '${hoursText}')`);
+  if (reminderHours.some((h) => !Number.isInteger(h) || h < 1 || h > 24 * 30))
+    problems.push(`Set REMINDER_HOURS to whole hours before the visit, comma-separated, such as 72,24 (got '${hoursText}')`);
   const cronPattern = /^\S+(\s+\S+){4,5}$/;
   const reminderCron = text('REMINDER_CRON') ?? '0 */5 * * * *';
   const noShowCron = text('NO_SHOW_CRON') ?? '0 */15 * * * *';
-  for (const [name, value] of [['REMINDER_CRON', reminderCron], ['NO_SHOW_CRON', noShowCron]] as const) {
+  for (const [name, value] of [
+    ['REMINDER_CRON', reminderCron],
+    ['NO_SHOW_CRON', noShowCron],
+  ] as const) {
     if (!cronPattern.test(value)) problems.push(`Set ${name} to a cron expression such as '0 */5 * * * *' (got '${value}')`);
   }
   const feeText = text('NO_SHOW_FEE') ?? '50 USD';

@@ -30,7 +30,9 @@ const KEY_FOR_ALG: Record<string, { type: string; curve?: string }> = {
 function parsePrivateKey(material: string): KeyObject | undefined {
   try {
     const trimmed = material.trim();
-    return trimmed.startsWith('{') ? createPrivateKey({ key: JSON.parse(trimmed) as import('node:crypto').JsonWebKey, format: 'jwk' }) : createPrivateKey(trimmed);
+    return trimmed.startsWith('{')
+      ? createPrivateKey({ key: JSON.parse(trimmed) as import('node:crypto').JsonWebKey, format: 'jwk' })
+      : createPrivateKey(trimmed);
   } catch {
     return undefined;
   }
@@ -66,7 +68,8 @@ export function readSmartBackendAuth(
   const kid = nonEmpty('kid', "the key id of the gateway's key in the JWKS the server holds");
   const scope = nonEmpty('scope', 'the system scopes to ask for, such as system/Task.cru');
   const alg = nonEmpty('alg', `a JWS algorithm: ${Object.keys(KEY_FOR_ALG).join(', ')}`);
-  if (alg !== undefined && KEY_FOR_ALG[alg] === undefined) problems.push(`Set ${at}.alg to one of ${Object.keys(KEY_FOR_ALG).join(', ')} (got '${alg}')`);
+  if (alg !== undefined && KEY_FOR_ALG[alg] === undefined)
+    problems.push(`Set ${at}.alg to one of ${Object.keys(KEY_FOR_ALG).join(', ')} (got '${alg}')`);
 
   const keyEnv = a['privateKeyEnv'];
   const keyFile = a['privateKeyFile'];
@@ -95,10 +98,20 @@ export function readSmartBackendAuth(
     if (privateKey !== undefined && needed !== undefined) {
       const curve = privateKey.asymmetricKeyDetails?.namedCurve;
       if (privateKey.asymmetricKeyType !== needed.type || (needed.curve !== undefined && curve !== needed.curve)) {
-        problems.push(`Set ${at}.alg to an algorithm for the key in ${source} (a ${privateKey.asymmetricKeyType ?? 'unknown'}${curve ? ` ${curve}` : ''} key cannot sign ${alg})`);
+        problems.push(
+          `Set ${at}.alg to an algorithm for the key in ${source} (a ${privateKey.asymmetricKeyType ?? 'unknown'}${curve ? ` ${curve}` : ''} key cannot sign ${alg})`,
+        );
       }
     }
   }
-  if (problems.length > before || clientId === undefined || kid === undefined || scope === undefined || alg === undefined || privateKey === undefined) return undefined;
+  if (
+    problems.length > before ||
+    clientId === undefined ||
+    kid === undefined ||
+    scope === undefined ||
+    alg === undefined ||
+    privateKey === undefined
+  )
+    return undefined;
   return { clientId, privateKey, kid, alg, scope };
 }

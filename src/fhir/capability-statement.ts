@@ -35,9 +35,17 @@ export interface CapabilityInput {
 function smartSecurity(tokenUrl: string): NonNullable<CapabilityStatement['rest']>[number]['security'] {
   return {
     cors: false,
-    service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'OAuth2 using SMART Backend Services (client_credentials, private_key_jwt)' }],
-    extension: [{ url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris', extension: [{ url: 'token', valueUri: tokenUrl }] }],
-    description: 'Every request but metadata, conformance reads and .well-known needs a Bearer access token from the token endpoint; see .well-known/smart-configuration.',
+    service: [
+      {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }],
+        text: 'OAuth2 using SMART Backend Services (client_credentials, private_key_jwt)',
+      },
+    ],
+    extension: [
+      { url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris', extension: [{ url: 'token', valueUri: tokenUrl }] },
+    ],
+    description:
+      'Every request but metadata, conformance reads and .well-known needs a Bearer access token from the token endpoint; see .well-known/smart-configuration.',
   };
 }
 
@@ -47,7 +55,8 @@ const VALIDATE = { name: 'validate', definition: 'http://hl7.org/fhir/OperationD
 
 /** What the CapabilityStatement says of an operation beside its definition, by name. */
 const OPERATION_DOCUMENTATION: Record<string, string> = {
-  'confirm-site': 'A coordinator confirms the site of a referral held as misroute-suspected; the referral is re-routed and moves on to coverage.',
+  'confirm-site':
+    'A coordinator confirms the site of a referral held as misroute-suspected; the referral is re-routed and moves on to coverage.',
   'submit-prior-auth': 'A coordinator sends the prior authorization of a referral held in auth-required after reviewing its denial risks.',
   'record-verification':
     "A coordinator records a coverage verification done by phone (who, when, the payer's reference, the authorization if any, the outcome); the referral moves on exactly as after an electronic verification.",
@@ -59,7 +68,11 @@ const OPERATION_DOCUMENTATION: Record<string, string> = {
 function operationsOf(type: string, input: CapabilityInput): NonNullable<CapabilityStatementRestResource['operation']> {
   return input.operations
     .filter((operation) => operation.resourceType === type)
-    .map(({ name, definition }) => ({ name, definition, ...(OPERATION_DOCUMENTATION[name] !== undefined ? { documentation: OPERATION_DOCUMENTATION[name] } : {}) }));
+    .map(({ name, definition }) => ({
+      name,
+      definition,
+      ...(OPERATION_DOCUMENTATION[name] !== undefined ? { documentation: OPERATION_DOCUMENTATION[name] } : {}),
+    }));
 }
 
 function storedResource(type: string, input: CapabilityInput): CapabilityStatementRestResource {
@@ -95,7 +108,13 @@ function storedResource(type: string, input: CapabilityInput): CapabilityStateme
   if (isReferral) {
     resource.documentation =
       'Infusion referrals. Every created ServiceRequest is validated against the infusion-referral profile and tracked by a Task (GET Task?focus=ServiceRequest/{id}). Re-sending the same sender order number returns the original.';
-    resource.operation = [{ ...VALIDATE, documentation: 'Validates exactly as intake does: base R4, the infusion-referral profile, the drug catalog and references. Nothing is stored.' }];
+    resource.operation = [
+      {
+        ...VALIDATE,
+        documentation:
+          'Validates exactly as intake does: base R4, the infusion-referral profile, the drug catalog and references. Nothing is stored.',
+      },
+    ];
   }
   if (type === 'Appointment') {
     interaction.push({ code: 'create' }, { code: 'update' });
@@ -111,7 +130,8 @@ function storedResource(type: string, input: CapabilityInput): CapabilityStateme
       "Each referral's Task (placer/filler workflow) and its appeal Tasks. Written by the gateway; a client's update of a referral Task may only add a confirmed-location output (the same as $confirm-site); an appeal Task's steps, status and result are the coordinator's to set.";
     return resource;
   }
-  if (!writable && !isReferral) resource.documentation = `${type} resources are written by the gateway itself; clients read and search them.`;
+  if (!writable && !isReferral)
+    resource.documentation = `${type} resources are written by the gateway itself; clients read and search them.`;
   return resource;
 }
 
@@ -121,7 +141,11 @@ const AUDIT_EVENT_RESOURCE: CapabilityStatementRestResource = {
   profile: 'http://hl7.org/fhir/StructureDefinition/AuditEvent',
   interaction: [{ code: 'read' }, { code: 'search-type' }],
   searchParam: [
-    { name: 'agent', type: 'reference', documentation: "The client id of the agent (the caller's token's sub), or infusion-gateway for background work" },
+    {
+      name: 'agent',
+      type: 'reference',
+      documentation: "The client id of the agent (the caller's token's sub), or infusion-gateway for background work",
+    },
     { name: 'entity', type: 'reference', documentation: 'A resource acted on, as a relative reference (ServiceRequest/123)' },
     { name: 'date', type: 'date', documentation: 'When it was recorded; prefixes eq, ge, le, gt, lt; repeat for a range' },
   ],
@@ -164,7 +188,12 @@ export function buildCapabilityStatement(input: CapabilityInput): CapabilityStat
         ...(input.smartTokenUrl !== undefined ? { security: smartSecurity(input.smartTokenUrl) } : {}),
         resource: resources,
         interaction: [{ code: 'transaction' }, { code: 'batch' }],
-        operation: [{ ...VALIDATE, documentation: 'Validates any resource against base R4 and the profiles it claims or names in the profile parameter.' }],
+        operation: [
+          {
+            ...VALIDATE,
+            documentation: 'Validates any resource against base R4 and the profiles it claims or names in the profile parameter.',
+          },
+        ],
       },
     ],
   };

@@ -10,7 +10,15 @@
  * `max`, a value of the wrong type, a query value that does not parse. The shape follows Medplum's
  * parseInputParameters (packages/server/src/fhir/operations/utils/parameters.ts).
  */
-import type { OperationDefinition, OperationDefinitionParameter, OperationOutcomeIssue, Parameters, ParametersParameter, Reference, Resource } from 'fhir/r4.js';
+import type {
+  OperationDefinition,
+  OperationDefinitionParameter,
+  OperationOutcomeIssue,
+  Parameters,
+  ParametersParameter,
+  Reference,
+  Resource,
+} from 'fhir/r4.js';
 import { errorIssue } from './outcomes.js';
 
 /** A parameter's value as the operation receives it: a primitive, a complex datatype, or a resource. */
@@ -79,8 +87,26 @@ const isResourceType = (type: string): boolean => /^[A-Z]/.test(type) && !COMPLE
 
 /** Complex datatypes an operation parameter may have (https://hl7.org/fhir/R4/datatypes.html). */
 const COMPLEX_DATATYPES = new Set([
-  'Reference', 'Coding', 'CodeableConcept', 'Identifier', 'Period', 'Quantity', 'Money', 'Range', 'Ratio', 'Attachment',
-  'HumanName', 'Address', 'ContactPoint', 'Timing', 'Duration', 'Age', 'Count', 'Distance', 'Annotation', 'Signature',
+  'Reference',
+  'Coding',
+  'CodeableConcept',
+  'Identifier',
+  'Period',
+  'Quantity',
+  'Money',
+  'Range',
+  'Ratio',
+  'Attachment',
+  'HumanName',
+  'Address',
+  'ContactPoint',
+  'Timing',
+  'Duration',
+  'Age',
+  'Count',
+  'Distance',
+  'Annotation',
+  'Signature',
 ]);
 
 function inputsOf(definition: OperationDefinition): OperationDefinitionParameter[] {
@@ -126,7 +152,11 @@ function fromQuery(definition: OperationDefinition, input: OperationInput): Read
 }
 
 /** The value of one Parameters.parameter for a definition's type, or an issue naming what is wrong. */
-function valueOfEntry(entry: ParametersParameter, type: string, expression: string): { value: OperationValue } | { issue: OperationOutcomeIssue } {
+function valueOfEntry(
+  entry: ParametersParameter,
+  type: string,
+  expression: string,
+): { value: OperationValue } | { issue: OperationOutcomeIssue } {
   if (isResourceType(type) || type === 'Any' || type === 'Resource') {
     const resource = entry.resource;
     if (resource === undefined || (type !== 'Any' && type !== 'Resource' && resource.resourceType !== type)) {
@@ -149,13 +179,23 @@ function valueOfEntry(entry: ParametersParameter, type: string, expression: stri
 }
 
 /** The value of an entry of a parameter that takes several types: the one the entry carries. */
-function valueOfAllowedType(entry: ParametersParameter, types: readonly string[], expression: string): { value: OperationValue } | { issue: OperationOutcomeIssue } {
+function valueOfAllowedType(
+  entry: ParametersParameter,
+  types: readonly string[],
+  expression: string,
+): { value: OperationValue } | { issue: OperationOutcomeIssue } {
   if (types.length === 1) return valueOfEntry(entry, types[0]!, expression);
   const carried = types.find((type) =>
     isResourceType(type) ? entry.resource !== undefined : (entry as unknown as Record<string, unknown>)[valueElementOf(type)] !== undefined,
   );
   if (carried === undefined) {
-    return { issue: errorIssue('invalid', `Parameter '${entry.name}' must carry one of ${types.map(valueElementOf).join(', ')}`, `${expression}.value`) };
+    return {
+      issue: errorIssue(
+        'invalid',
+        `Parameter '${entry.name}' must carry one of ${types.map(valueElementOf).join(', ')}`,
+        `${expression}.value`,
+      ),
+    };
   }
   return valueOfEntry(entry, carried, expression);
 }
@@ -193,12 +233,22 @@ function shaped(
     const found = values[parameter.name] ?? [];
     if (found.length < parameter.min) {
       issues.push(
-        errorIssue('required', `Parameter ${parameter.name} is required by $${definition.code}: add a parameter named '${parameter.name}' (${typesOf(parameter).join(' or ')})`, whereIs(parameter.name)),
+        errorIssue(
+          'required',
+          `Parameter ${parameter.name} is required by $${definition.code}: add a parameter named '${parameter.name}' (${typesOf(parameter).join(' or ')})`,
+          whereIs(parameter.name),
+        ),
       );
     }
     const max = parameter.max === '*' ? Infinity : Number(parameter.max);
     if (found.length > max) {
-      issues.push(errorIssue('structure', `Parameter '${parameter.name}' may appear at most ${parameter.max} time(s); it appears ${found.length} times`, whereIs(parameter.name)));
+      issues.push(
+        errorIssue(
+          'structure',
+          `Parameter '${parameter.name}' may appear at most ${parameter.max} time(s); it appears ${found.length} times`,
+          whereIs(parameter.name),
+        ),
+      );
     }
     if (found.length > 0) result[parameter.name] = isRepeatable(parameter) ? found : found[0]!;
   }
@@ -217,7 +267,11 @@ export function readOperationParameters(definition: OperationDefinition, input: 
       return fromQuery(definition, input);
     }
     if (typeof body !== 'object' || body.resourceType !== 'Parameters') {
-      return { values: {}, at: {}, issues: [errorIssue('invalid', `The body of $${definition.code} must be a Parameters resource`, 'resourceType')] };
+      return {
+        values: {},
+        at: {},
+        issues: [errorIssue('invalid', `The body of $${definition.code} must be a Parameters resource`, 'resourceType')],
+      };
     }
     return fromBody(definition, body as Parameters);
   }

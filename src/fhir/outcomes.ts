@@ -194,10 +194,7 @@ export function dedupeIssues(issues: readonly OperationOutcomeIssue[]): Operatio
 }
 
 /** Prefixes every issue's FHIRPath expression, e.g. to place a resource's issues inside a Bundle. */
-export function prefixIssues(
-  issues: readonly OperationOutcomeIssue[],
-  replaceRoot: { from: string; to: string },
-): OperationOutcomeIssue[] {
+export function prefixIssues(issues: readonly OperationOutcomeIssue[], replaceRoot: { from: string; to: string }): OperationOutcomeIssue[] {
   return issues.map((i) => {
     if (!i.expression) return i;
     return {

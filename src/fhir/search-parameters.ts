@@ -87,8 +87,7 @@ export interface DateRange {
 export const DATE_MIN = '0000-01-01T00:00:00.000Z';
 export const DATE_MAX = '9999-12-31T23:59:59.999Z';
 
-const DATE_PATTERN =
-  /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
+const DATE_PATTERN = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
 
 function utcMillis(year: number, month: number, day: number, hour = 0, minute = 0, second = 0, ms = 0): number {
   // Date.UTC maps years 0-99 to 1900-1999; setUTCFullYear does not.
@@ -210,14 +209,18 @@ function concepts(value: Many<CodeableConcept>): IndexValue[] {
   return list(value).flatMap((cc) =>
     list(cc.coding)
       .filter((c) => c.code !== undefined)
-      .map((c): IndexValue => (c.system === undefined ? { kind: 'token', code: c.code! } : { kind: 'token', system: c.system, code: c.code! })),
+      .map((c): IndexValue =>
+        c.system === undefined ? { kind: 'token', code: c.code! } : { kind: 'token', system: c.system, code: c.code! },
+      ),
   );
 }
 
 function identifiers(value: Many<Identifier>): IndexValue[] {
   return list(value)
     .filter((i) => i.value !== undefined)
-    .map((i): IndexValue => (i.system === undefined ? { kind: 'token', code: i.value! } : { kind: 'token', system: i.system, code: i.value! }));
+    .map((i): IndexValue =>
+      i.system === undefined ? { kind: 'token', code: i.value! } : { kind: 'token', system: i.system, code: i.value! },
+    );
 }
 
 function booleans(value: boolean | undefined): IndexValue[] {
@@ -244,9 +247,7 @@ function humanNames(value: Many<HumanName>): IndexValue[] {
 }
 
 function addresses(value: Many<Address>): IndexValue[] {
-  return list(value).flatMap((a) =>
-    strings([a.text, ...list(a.line), a.city, a.district, a.state, a.postalCode, a.country]),
-  );
+  return list(value).flatMap((a) => strings([a.text, ...list(a.line), a.city, a.district, a.state, a.postalCode, a.country]));
 }
 
 function dates(value: Many<string>): IndexValue[] {
@@ -363,24 +364,27 @@ export const SEARCH_PARAMETERS = {
       target: ['Patient'],
       extract: (r) => references(r.subject, 'Patient'),
     },
-    referenceParam('ServiceRequest', 'subject', 'ServiceRequest.subject', 'Search by subject', (r) => references(r.subject), ['Group', 'Device', 'Patient', 'Location']),
-    referenceParam('ServiceRequest', 'requester', 'ServiceRequest.requester', 'Who/what is requesting service', (r) => references(r.requester), ['Practitioner', 'Organization', 'Device', 'Patient', 'PractitionerRole', 'RelatedPerson']),
+    referenceParam('ServiceRequest', 'subject', 'ServiceRequest.subject', 'Search by subject', (r) => references(r.subject), [
+      'Group',
+      'Device',
+      'Patient',
+      'Location',
+    ]),
+    referenceParam(
+      'ServiceRequest',
+      'requester',
+      'ServiceRequest.requester',
+      'Who/what is requesting service',
+      (r) => references(r.requester),
+      ['Practitioner', 'Organization', 'Device', 'Patient', 'PractitionerRole', 'RelatedPerson'],
+    ),
     {
       code: 'performer',
       type: 'reference',
       description: 'Requested performer',
       definition: `${CORE}ServiceRequest-performer`,
       expression: 'ServiceRequest.performer',
-      target: [
-        'Practitioner',
-        'Organization',
-        'CareTeam',
-        'Device',
-        'Patient',
-        'HealthcareService',
-        'PractitionerRole',
-        'RelatedPerson',
-      ],
+      target: ['Practitioner', 'Organization', 'CareTeam', 'Device', 'Patient', 'HealthcareService', 'PractitionerRole', 'RelatedPerson'],
       extract: (r) => references(r.performer),
     },
     {
@@ -460,16 +464,7 @@ export const SEARCH_PARAMETERS = {
       description: 'Search by task owner',
       definition: `${CORE}Task-owner`,
       expression: 'Task.owner',
-      target: [
-        'Practitioner',
-        'Organization',
-        'CareTeam',
-        'Device',
-        'Patient',
-        'HealthcareService',
-        'PractitionerRole',
-        'RelatedPerson',
-      ],
+      target: ['Practitioner', 'Organization', 'CareTeam', 'Device', 'Patient', 'HealthcareService', 'PractitionerRole', 'RelatedPerson'],
       extract: (r) => references(r.owner),
     },
     referenceParam('Task', 'based-on', 'Task.basedOn', 'Search by requests this task is based on', (r) => references(r.basedOn)),
@@ -501,7 +496,11 @@ export const SEARCH_PARAMETERS = {
       definition: `${CORE}Appointment-patient`,
       expression: 'Appointment.participant.actor.where(resolve() is Patient)',
       target: ['Patient'],
-      extract: (r) => references(list(r.participant).map((p) => p.actor), 'Patient'),
+      extract: (r) =>
+        references(
+          list(r.participant).map((p) => p.actor),
+          'Patient',
+        ),
     },
     {
       code: 'actor',
@@ -519,7 +518,11 @@ export const SEARCH_PARAMETERS = {
       definition: `${CORE}Appointment-location`,
       expression: 'Appointment.participant.actor.where(resolve() is Location)',
       target: ['Location'],
-      extract: (r) => references(list(r.participant).map((p) => p.actor), 'Location'),
+      extract: (r) =>
+        references(
+          list(r.participant).map((p) => p.actor),
+          'Location',
+        ),
     },
     {
       code: 'status',
@@ -537,7 +540,14 @@ export const SEARCH_PARAMETERS = {
       expression: 'Appointment.start',
       extract: (r) => dates(r.start),
     },
-    referenceParam('Appointment', 'based-on', 'Appointment.basedOn', 'The service request this appointment is allocated to assess', (r) => references(r.basedOn), ['ServiceRequest']),
+    referenceParam(
+      'Appointment',
+      'based-on',
+      'Appointment.basedOn',
+      'The service request this appointment is allocated to assess',
+      (r) => references(r.basedOn),
+      ['ServiceRequest'],
+    ),
   ]),
 
   Coverage: parametersOf<Coverage>([
@@ -552,9 +562,26 @@ export const SEARCH_PARAMETERS = {
       target: ['Patient'],
       extract: (r) => references(r.beneficiary, 'Patient'),
     },
-    referenceParam('Coverage', 'payor', 'Coverage.payor', 'The identity of the insurer or party paying for services', (r) => references(r.payor), ['Organization', 'Patient', 'RelatedPerson']),
-    referenceParam('Coverage', 'subscriber', 'Coverage.subscriber', 'Reference to the subscriber', (r) => references(r.subscriber), ['Patient', 'RelatedPerson']),
-    referenceParam('Coverage', 'policy-holder', 'Coverage.policyHolder', 'Reference to the policyholder', (r) => references(r.policyHolder), ['Organization', 'Patient', 'RelatedPerson']),
+    referenceParam(
+      'Coverage',
+      'payor',
+      'Coverage.payor',
+      'The identity of the insurer or party paying for services',
+      (r) => references(r.payor),
+      ['Organization', 'Patient', 'RelatedPerson'],
+    ),
+    referenceParam('Coverage', 'subscriber', 'Coverage.subscriber', 'Reference to the subscriber', (r) => references(r.subscriber), [
+      'Patient',
+      'RelatedPerson',
+    ]),
+    referenceParam(
+      'Coverage',
+      'policy-holder',
+      'Coverage.policyHolder',
+      'Reference to the policyholder',
+      (r) => references(r.policyHolder),
+      ['Organization', 'Patient', 'RelatedPerson'],
+    ),
     {
       code: 'status',
       type: 'token',
@@ -633,9 +660,30 @@ export const SEARCH_PARAMETERS = {
 
   PractitionerRole: parametersOf<PractitionerRole>([
     identifierParam('PractitionerRole', "A practitioner's Identifier"),
-    referenceParam('PractitionerRole', 'practitioner', 'PractitionerRole.practitioner', 'Practitioner that is able to provide the defined services for the organization', (r) => references(r.practitioner), ['Practitioner']),
-    referenceParam('PractitionerRole', 'organization', 'PractitionerRole.organization', 'The identity of the organization the practitioner represents / acts on behalf of', (r) => references(r.organization), ['Organization']),
-    referenceParam('PractitionerRole', 'location', 'PractitionerRole.location', 'One of the locations at which this practitioner provides care', (r) => references(r.location), ['Location']),
+    referenceParam(
+      'PractitionerRole',
+      'practitioner',
+      'PractitionerRole.practitioner',
+      'Practitioner that is able to provide the defined services for the organization',
+      (r) => references(r.practitioner),
+      ['Practitioner'],
+    ),
+    referenceParam(
+      'PractitionerRole',
+      'organization',
+      'PractitionerRole.organization',
+      'The identity of the organization the practitioner represents / acts on behalf of',
+      (r) => references(r.organization),
+      ['Organization'],
+    ),
+    referenceParam(
+      'PractitionerRole',
+      'location',
+      'PractitionerRole.location',
+      'One of the locations at which this practitioner provides care',
+      (r) => references(r.location),
+      ['Location'],
+    ),
   ]),
 
   Location: parametersOf<Location>([
@@ -688,7 +736,14 @@ export const SEARCH_PARAMETERS = {
       expression: 'Location.status',
       extract: (r) => codes(LOCATION_STATUS, r.status),
     },
-    referenceParam('Location', 'organization', 'Location.managingOrganization', 'Searches for locations that are managed by the provided organization', (r) => references(r.managingOrganization), ['Organization']),
+    referenceParam(
+      'Location',
+      'organization',
+      'Location.managingOrganization',
+      'Searches for locations that are managed by the provided organization',
+      (r) => references(r.managingOrganization),
+      ['Organization'],
+    ),
     {
       code: 'type',
       type: 'token',
@@ -697,13 +752,29 @@ export const SEARCH_PARAMETERS = {
       expression: 'Location.type',
       extract: (r) => concepts(r.type),
     },
-    referenceParam('Location', 'partof', 'Location.partOf', 'A location of which this location is a part', (r) => references(r.partOf), ['Location']),
+    referenceParam('Location', 'partof', 'Location.partOf', 'A location of which this location is a part', (r) => references(r.partOf), [
+      'Location',
+    ]),
   ]),
 
   HealthcareService: parametersOf<HealthcareService>([
     identifierParam('HealthcareService', 'External identifiers for this item'),
-    referenceParam('HealthcareService', 'location', 'HealthcareService.location', 'The location of the Healthcare Service', (r) => references(r.location), ['Location']),
-    referenceParam('HealthcareService', 'organization', 'HealthcareService.providedBy', 'The organization that provides this Healthcare Service', (r) => references(r.providedBy), ['Organization']),
+    referenceParam(
+      'HealthcareService',
+      'location',
+      'HealthcareService.location',
+      'The location of the Healthcare Service',
+      (r) => references(r.location),
+      ['Location'],
+    ),
+    referenceParam(
+      'HealthcareService',
+      'organization',
+      'HealthcareService.providedBy',
+      'The organization that provides this Healthcare Service',
+      (r) => references(r.providedBy),
+      ['Organization'],
+    ),
     {
       code: 'service-type',
       type: 'token',
@@ -764,17 +835,66 @@ export const SEARCH_PARAMETERS = {
       expression: 'Organization.active',
       extract: (r) => booleans(r.active),
     },
-    referenceParam('Organization', 'partof', 'Organization.partOf', 'An organization of which this organization forms a part', (r) => references(r.partOf), ['Organization']),
-    referenceParam('Organization', 'endpoint', 'Organization.endpoint', 'Technical endpoints providing access to services operated for the organization', (r) => references(r.endpoint), ['Endpoint']),
+    referenceParam(
+      'Organization',
+      'partof',
+      'Organization.partOf',
+      'An organization of which this organization forms a part',
+      (r) => references(r.partOf),
+      ['Organization'],
+    ),
+    referenceParam(
+      'Organization',
+      'endpoint',
+      'Organization.endpoint',
+      'Technical endpoints providing access to services operated for the organization',
+      (r) => references(r.endpoint),
+      ['Endpoint'],
+    ),
   ]),
 
   OrganizationAffiliation: parametersOf<OrganizationAffiliation>([
     identifierParam('OrganizationAffiliation', "An organization affiliation's Identifier"),
-    referenceParam('OrganizationAffiliation', 'participating-organization', 'OrganizationAffiliation.participatingOrganization', 'The organization that provides services to the primary organization', (r) => references(r.participatingOrganization), ['Organization']),
-    referenceParam('OrganizationAffiliation', 'primary-organization', 'OrganizationAffiliation.organization', 'The organization that receives the services from the participating organization', (r) => references(r.organization), ['Organization']),
-    referenceParam('OrganizationAffiliation', 'network', 'OrganizationAffiliation.network', "Health insurance provider network in which the participatingOrganization provides the role's services (if defined) at the indicated locations (if defined)", (r) => references(r.network), ['Organization']),
-    referenceParam('OrganizationAffiliation', 'location', 'OrganizationAffiliation.location', 'The location(s) at which the role occurs', (r) => references(r.location), ['Location']),
-    referenceParam('OrganizationAffiliation', 'service', 'OrganizationAffiliation.healthcareService', 'Healthcare services provided through the role', (r) => references(r.healthcareService), ['HealthcareService']),
+    referenceParam(
+      'OrganizationAffiliation',
+      'participating-organization',
+      'OrganizationAffiliation.participatingOrganization',
+      'The organization that provides services to the primary organization',
+      (r) => references(r.participatingOrganization),
+      ['Organization'],
+    ),
+    referenceParam(
+      'OrganizationAffiliation',
+      'primary-organization',
+      'OrganizationAffiliation.organization',
+      'The organization that receives the services from the participating organization',
+      (r) => references(r.organization),
+      ['Organization'],
+    ),
+    referenceParam(
+      'OrganizationAffiliation',
+      'network',
+      'OrganizationAffiliation.network',
+      "Health insurance provider network in which the participatingOrganization provides the role's services (if defined) at the indicated locations (if defined)",
+      (r) => references(r.network),
+      ['Organization'],
+    ),
+    referenceParam(
+      'OrganizationAffiliation',
+      'location',
+      'OrganizationAffiliation.location',
+      'The location(s) at which the role occurs',
+      (r) => references(r.location),
+      ['Location'],
+    ),
+    referenceParam(
+      'OrganizationAffiliation',
+      'service',
+      'OrganizationAffiliation.healthcareService',
+      'Healthcare services provided through the role',
+      (r) => references(r.healthcareService),
+      ['HealthcareService'],
+    ),
     {
       code: 'active',
       type: 'token',
@@ -787,8 +907,22 @@ export const SEARCH_PARAMETERS = {
 
   InsurancePlan: parametersOf<InsurancePlan>([
     identifierParam('InsurancePlan', "Any identifier for the organization (not the accreditation issuer's identifier)"),
-    referenceParam('InsurancePlan', 'owned-by', 'InsurancePlan.ownedBy', 'An organization of which this organization forms a part', (r) => references(r.ownedBy), ['Organization']),
-    referenceParam('InsurancePlan', 'administered-by', 'InsurancePlan.administeredBy', 'Product administrator', (r) => references(r.administeredBy), ['Organization']),
+    referenceParam(
+      'InsurancePlan',
+      'owned-by',
+      'InsurancePlan.ownedBy',
+      'An organization of which this organization forms a part',
+      (r) => references(r.ownedBy),
+      ['Organization'],
+    ),
+    referenceParam(
+      'InsurancePlan',
+      'administered-by',
+      'InsurancePlan.administeredBy',
+      'Product administrator',
+      (r) => references(r.administeredBy),
+      ['Organization'],
+    ),
     {
       code: 'name',
       type: 'string',
@@ -828,7 +962,14 @@ export const SEARCH_PARAMETERS = {
 
   Endpoint: parametersOf<Endpoint>([
     identifierParam('Endpoint', 'Identifies this endpoint across multiple systems'),
-    referenceParam('Endpoint', 'organization', 'Endpoint.managingOrganization', 'The organization that is managing the endpoint', (r) => references(r.managingOrganization), ['Organization']),
+    referenceParam(
+      'Endpoint',
+      'organization',
+      'Endpoint.managingOrganization',
+      'The organization that is managing the endpoint',
+      (r) => references(r.managingOrganization),
+      ['Organization'],
+    ),
     {
       code: 'status',
       type: 'token',
@@ -1037,7 +1178,9 @@ export function parseSearchCriteria(
         for (const value of values) {
           const match = parseReferenceMatch(value, typeModifier);
           if (!match) {
-            issues.push(badValue(name, `Search parameter '${name}' takes a reference as Type/id, an id, or an absolute URL ending in Type/id`));
+            issues.push(
+              badValue(name, `Search parameter '${name}' takes a reference as Type/id, an id, or an absolute URL ending in Type/id`),
+            );
             ok = false;
             break;
           }

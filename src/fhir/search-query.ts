@@ -68,10 +68,13 @@ export function parseSearchQuery(
         const n = Number(value);
         if (!Number.isInteger(n) || n < 0) issues.push(errorIssue('value', `_offset must be a whole number (got '${value}')`, '_offset'));
         else if (n > MAX_OFFSET) {
-          issues.push(errorIssue('too-costly', `_offset may be at most ${MAX_OFFSET}; follow the next link (a cursor) to page further`, '_offset'));
+          issues.push(
+            errorIssue('too-costly', `_offset may be at most ${MAX_OFFSET}; follow the next link (a cursor) to page further`, '_offset'),
+          );
         } else offset = n;
       } else if (key === '_cursor') {
-        if (value === '' || value.length > 2048) issues.push(errorIssue('value', '_cursor is not a cursor of this search (follow the next link as given)', '_cursor'));
+        if (value === '' || value.length > 2048)
+          issues.push(errorIssue('value', '_cursor is not a cursor of this search (follow the next link as given)', '_cursor'));
         else cursor = value;
       } else if (key === '_total') {
         if (TOTAL_MODES.has(value)) total = value as ParsedSearch['total'];
@@ -80,7 +83,9 @@ export function parseSearchQuery(
         const keys = splitUnescaped(value, ',');
         const unknown = keys.filter((k) => !SORTABLE.has(k));
         if (unknown.length > 0) {
-          issues.push(errorIssue('not-supported', `_sort supports _lastUpdated and _id (with - for descending), not ${unknown.join(', ')}`, '_sort'));
+          issues.push(
+            errorIssue('not-supported', `_sort supports _lastUpdated and _id (with - for descending), not ${unknown.join(', ')}`, '_sort'),
+          );
         } else {
           sort = keys;
         }
@@ -96,19 +101,31 @@ export function parseSearchQuery(
     if (!options.isSupported(resourceType, modifier === undefined ? { name } : { name, modifier })) {
       const what = modifier === undefined ? `'${name}'` : `'${name}:${modifier}'`;
       const problem = `Search parameter ${what} is not supported for ${resourceType}`;
-      issues.push(options.strict ? errorIssue('not-supported', problem, key) : warningIssue('not-supported', `${problem}; it was ignored`, key));
+      issues.push(
+        options.strict ? errorIssue('not-supported', problem, key) : warningIssue('not-supported', `${problem}; it was ignored`, key),
+      );
       continue;
     }
     const values = splitUnescaped(value, ',');
     if (values.length > MAX_VALUES_PER_PARAMETER) {
-      issues.push(errorIssue('too-costly', `A search parameter may have at most ${MAX_VALUES_PER_PARAMETER} values (${key} has ${values.length})`, key));
+      issues.push(
+        errorIssue(
+          'too-costly',
+          `A search parameter may have at most ${MAX_VALUES_PER_PARAMETER} values (${key} has ${values.length})`,
+          key,
+        ),
+      );
       continue;
     }
     criteria.push({ name, ...(modifier !== undefined ? { modifier } : {}), values });
   }
   if (criteria.length > MAX_SEARCH_PARAMETERS) {
     issues.push(
-      errorIssue('too-costly', `A search may have at most ${MAX_SEARCH_PARAMETERS} search parameters (this one has ${criteria.length})`, resourceType),
+      errorIssue(
+        'too-costly',
+        `A search may have at most ${MAX_SEARCH_PARAMETERS} search parameters (this one has ${criteria.length})`,
+        resourceType,
+      ),
     );
   }
   if (cursor !== undefined && offset > 0) issues.push(errorIssue('value', '_cursor and _offset cannot be combined', '_offset'));
@@ -144,7 +161,8 @@ export function searchsetBundle(input: {
   ];
   // Offsets only go back from an offset page; a cursor page has no previous link (the spec
   // makes it optional, https://hl7.org/fhir/R4/http.html#paging).
-  if (input.cursor === undefined && input.offset > 0) link.push({ relation: 'previous', url: atOffset(Math.max(0, input.offset - input.count)) });
+  if (input.cursor === undefined && input.offset > 0)
+    link.push({ relation: 'previous', url: atOffset(Math.max(0, input.offset - input.count)) });
   // Next pages go by keyset, whatever the first page was: cost grows with the page, not the depth.
   if (input.nextCursor !== undefined) link.push({ relation: 'next', url: url([['_cursor', input.nextCursor]]) });
 

@@ -19,7 +19,13 @@ export interface ApiDocsOptions {
 }
 
 /** Swagger UI's own files; the page and its start script are ours. */
-const SWAGGER_FILES = new Set(['swagger-ui.css', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js', 'favicon-32x32.png', 'favicon-16x16.png']);
+const SWAGGER_FILES = new Set([
+  'swagger-ui.css',
+  'swagger-ui-bundle.js',
+  'swagger-ui-standalone-preset.js',
+  'favicon-32x32.png',
+  'favicon-16x16.png',
+]);
 
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -50,11 +56,16 @@ const START = `window.addEventListener('load', function () {
 `;
 
 // Swagger UI styles elements inline; scripts and data stay same-origin.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
 
 /** The API description's rows' named handlers (src/http/route-table.ts). */
-export function apiDocsHandlers(options: ApiDocsOptions & { fhirBase?: string }): Pick<RouteHandlers, 'openApiDocument' | 'apiDocsPage' | 'apiDocsFile'> {
-  const operationDefinitions = [...options.conformance.values()].filter((r): r is OperationDefinition => r.resourceType === 'OperationDefinition');
+export function apiDocsHandlers(
+  options: ApiDocsOptions & { fhirBase?: string },
+): Pick<RouteHandlers, 'openApiDocument' | 'apiDocsPage' | 'apiDocsFile'> {
+  const operationDefinitions = [...options.conformance.values()].filter(
+    (r): r is OperationDefinition => r.resourceType === 'OperationDefinition',
+  );
   const document = JSON.stringify(
     buildOpenApiDocument({
       capabilityStatement: options.capabilityStatement,

@@ -13,7 +13,15 @@ import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Caller } from '../auth/caller.js';
 import type { Logger } from '../logging/logger.js';
-import { auditOutcomeOf, runAudited, type AuditAction, type AuditAgent, type AuditContext, type AuditRecord, type AuditTrail } from '../ports/audit-trail.js';
+import {
+  auditOutcomeOf,
+  runAudited,
+  type AuditAction,
+  type AuditAgent,
+  type AuditContext,
+  type AuditRecord,
+  type AuditTrail,
+} from '../ports/audit-trail.js';
 import type { Clock } from '../ports/clock.js';
 import { DIRECTORY_TYPES } from '../ports/gateway-deps.js';
 import { findRoute, type RouteEntry } from './route-table.js';
@@ -37,7 +45,11 @@ export interface AuditedInteraction {
  * RESTful interaction (https://hl7.org/fhir/R4/codesystem-restful-interaction.html) and its
  * action code (C/R/U/D/E; searches and operations are E, Execute).
  */
-export function auditedInteraction(entry: RouteEntry, params: Record<string, string>, query: ReadonlyArray<readonly [string, string]>): AuditedInteraction {
+export function auditedInteraction(
+  entry: RouteEntry,
+  params: Record<string, string>,
+  query: ReadonlyArray<readonly [string, string]>,
+): AuditedInteraction {
   const literalType = /^\/fhir\/([A-Z][A-Za-z]+)(?:\/|$)/.exec(entry.path)?.[1];
   const resourceType = params['type'] ?? literalType;
   const id = params['id'];
@@ -45,7 +57,8 @@ export function auditedInteraction(entry: RouteEntry, params: Record<string, str
   // Reference-valued parameters (focus=ServiceRequest/1, referral=...) name the resources a search
   // or operation is about: kept as entities, so the operator's entity= search finds them. Not for
   // the audit trail's own search, whose entity= names no access to that resource.
-  const referenced = resourceType === 'AuditEvent' ? [] : query.flatMap(([, value]) => value.split(',')).filter((value) => REFERENCE.test(value));
+  const referenced =
+    resourceType === 'AuditEvent' ? [] : query.flatMap(([, value]) => value.split(',')).filter((value) => REFERENCE.test(value));
   const entities = [...new Set([...self, ...referenced])];
   const parameterNames = [...new Set(query.map(([name]) => name))];
   const operation = entry.path.split('/').find((segment) => segment.startsWith('$'));
@@ -61,7 +74,12 @@ export function auditedInteraction(entry: RouteEntry, params: Record<string, str
   if (entry.method === 'PUT') return { ...base, action: 'U', subtype: 'update' };
   if (entry.method === 'POST') return { ...base, action: 'C', subtype: 'create' };
   if (id !== undefined) return { ...base, action: 'R', subtype: 'read' };
-  return { ...base, action: 'E', subtype: 'search-type', ...(resourceType !== undefined ? { query: { resourceType, parameterNames } } : {}) };
+  return {
+    ...base,
+    action: 'E',
+    subtype: 'search-type',
+    ...(resourceType !== undefined ? { query: { resourceType, parameterNames } } : {}),
+  };
 }
 
 /** CDS Hooks calls are public in the route table (their own JWT is checked by the CDS Hooks routes) but read PHI. */
@@ -100,7 +118,8 @@ export function auditRequests(options: AuditRequestOptions) {
     const interaction = auditedInteraction(found.entry, found.params, [...url.searchParams.entries()]);
     // The network's directory (sites, services, plans) carries no PHI: its reads are not recorded.
     // Its changes are, by the store, like every change.
-    const directoryRead = (interaction.action === 'R' || interaction.subtype === 'search-type') && DIRECTORY_TYPES.includes(interaction.resourceType ?? '');
+    const directoryRead =
+      (interaction.action === 'R' || interaction.subtype === 'search-type') && DIRECTORY_TYPES.includes(interaction.resourceType ?? '');
     const context: AuditContext = {
       agent: () => agentOf(res),
       subtype: interaction.subtype,
@@ -128,7 +147,11 @@ export function auditRequests(options: AuditRequestOptions) {
       };
       options.trail.recordAuditEvents([record]).catch((error: unknown) => {
         // Never the error's message: a database error can quote the values it was given.
-        options.logger.error('an AuditEvent could not be recorded', { errorName: (error as Error).name, subtype: record.subtype, status: res.statusCode });
+        options.logger.error('an AuditEvent could not be recorded', {
+          errorName: (error as Error).name,
+          subtype: record.subtype,
+          status: res.statusCode,
+        });
       });
     });
     runAudited(context, next);

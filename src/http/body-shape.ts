@@ -11,17 +11,27 @@ import type { ResourceValidator } from '../ports/gateway-deps.js';
 import type { FhirHandler } from './fhir-exchange.js';
 
 /** A 400 listing every structural problem, or undefined when the body is a sound resource of one of `types`. */
-export function bodyShapeOutcome(validator: Pick<ResourceValidator, 'validateBase'>, body: unknown, types: readonly string[]): OperationOutcome | undefined {
+export function bodyShapeOutcome(
+  validator: Pick<ResourceValidator, 'validateBase'>,
+  body: unknown,
+  types: readonly string[],
+): OperationOutcome | undefined {
   const issues = validator.validateBase(body);
   const type = (body as { resourceType?: unknown } | null)?.resourceType;
   if (typeof type === 'string' && !hasErrors(issues) && !types.includes(type)) {
-    issues.push(errorIssue('invalid', `Expected ${types.join(' or ')} here but got ${type.slice(0, 64)}`, `${type.slice(0, 64)}.resourceType`));
+    issues.push(
+      errorIssue('invalid', `Expected ${types.join(' or ')} here but got ${type.slice(0, 64)}`, `${type.slice(0, 64)}.resourceType`),
+    );
   }
   return hasErrors(issues) ? badRequest(issues) : undefined;
 }
 
 /** The handler, behind the shape check of its body (when it has one: operations may take none). */
-export function withBodyShape(validator: Pick<ResourceValidator, 'validateBase'>, types: readonly string[], handler: FhirHandler): FhirHandler {
+export function withBodyShape(
+  validator: Pick<ResourceValidator, 'validateBase'>,
+  types: readonly string[],
+  handler: FhirHandler,
+): FhirHandler {
   const shaped: FhirHandler = async (request) => {
     if (request.body !== undefined) {
       const outcome = bodyShapeOutcome(validator, request.body, types);

@@ -69,11 +69,20 @@ function unauthorized(res: Response, diagnostics: string): void {
   res
     .status(401)
     .type('application/json')
-    .send(JSON.stringify({ resourceType: 'OperationOutcome', id: 'unauthorized', issue: [{ severity: 'error', code: 'login', diagnostics, expression: ['Authorization'] }] } satisfies OperationOutcome));
+    .send(
+      JSON.stringify({
+        resourceType: 'OperationOutcome',
+        id: 'unauthorized',
+        issue: [{ severity: 'error', code: 'login', diagnostics, expression: ['Authorization'] }],
+      } satisfies OperationOutcome),
+    );
 }
 
 /** The CDS Hooks rows' named handlers (src/http/route-table.ts). */
-export function cdsHooksHandlers(deps: CdsDeps, options: CdsHooksHttpOptions): Pick<RouteHandlers, 'cdsDiscovery' | 'cdsHook' | 'cdsFeedback'> {
+export function cdsHooksHandlers(
+  deps: CdsDeps,
+  options: CdsHooksHttpOptions,
+): Pick<RouteHandlers, 'cdsDiscovery' | 'cdsHook' | 'cdsFeedback'> {
   /** The JWT must name this service's endpoint as `aud` (feedback calls: that endpoint or the feedback URL). */
   const requireTrustedClient = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const origin = options.publicOrigin ?? `${req.protocol}://${req.get('host') ?? ''}`;
@@ -83,7 +92,10 @@ export function cdsHooksHandlers(deps: CdsDeps, options: CdsHooksHttpOptions): P
     const decision = await options.clientTrust.verify(req.get('authorization'), audiences);
     if (!decision.trusted) {
       deps.logger.warn('cds hook call refused', { reason: decision.reason });
-      unauthorized(res, 'A CDS Hooks call needs a Bearer JWT signed by a trusted CDS client, addressed to this service, unexpired and not replayed');
+      unauthorized(
+        res,
+        'A CDS Hooks call needs a Bearer JWT signed by a trusted CDS client, addressed to this service, unexpired and not replayed',
+      );
       return;
     }
     res.locals['cdsClientIssuer'] = decision.iss;
@@ -109,7 +121,11 @@ export function cdsHooksHandlers(deps: CdsDeps, options: CdsHooksHttpOptions): P
     // Counts and codes only: the card uuids and the clinician's free text stay out of the logs.
     const outcomes = feedback.map((f: unknown) => (typeof f === 'object' && f !== null ? (f as { outcome?: unknown }).outcome : undefined));
     const overrideCodes = feedback
-      .map((f: unknown) => (typeof f === 'object' && f !== null ? (f as { overrideReason?: { reason?: { code?: unknown } } }).overrideReason?.reason?.code : undefined))
+      .map((f: unknown) =>
+        typeof f === 'object' && f !== null
+          ? (f as { overrideReason?: { reason?: { code?: unknown } } }).overrideReason?.reason?.code
+          : undefined,
+      )
       .filter((code): code is string => typeof code === 'string');
     deps.logger.info('cds feedback', {
       serviceId,
@@ -152,7 +168,10 @@ export function cdsHooksErrors(deps: Pick<CdsDeps, 'logger'>, options: Pick<CdsH
       sendOutcome(res, unsupportedMediaType('Only UTF-8 JSON is supported'));
     } else {
       // The kind and where it arose, never the message: it can quote the hook's data.
-      deps.logger.error('cds hook failed', { error: err instanceof Error ? err.name : 'unknown', stack: err instanceof Error ? err.stack?.split('\n').slice(1, 6).join(' | ') : undefined });
+      deps.logger.error('cds hook failed', {
+        error: err instanceof Error ? err.name : 'unknown',
+        stack: err instanceof Error ? err.stack?.split('\n').slice(1, 6).join(' | ') : undefined,
+      });
       sendOutcome(res, outcomeFromError(err));
     }
   };

@@ -134,12 +134,17 @@ export async function probeFhirServer(baseUrl: string, options: { timeoutMs: num
   }
   const latencyMs = elapsed();
   const httpStatus = response.status;
-  const capability = typeof body === 'object' && body !== null && (body as { resourceType?: unknown }).resourceType === 'CapabilityStatement' ? (body as { fhirVersion?: unknown }) : undefined;
+  const capability =
+    typeof body === 'object' && body !== null && (body as { resourceType?: unknown }).resourceType === 'CapabilityStatement'
+      ? (body as { fhirVersion?: unknown })
+      : undefined;
   const degraded = (problem: string): ProbeResult => ({ state: 'degraded', httpStatus, latencyMs, problem });
   if (httpStatus >= 500) return degraded(`GET /metadata failed with HTTP ${httpStatus}`);
-  if (httpStatus < 200 || httpStatus > 299 || !capability) return degraded(`GET /metadata answered HTTP ${httpStatus} without a CapabilityStatement: no FHIR server answers at this base URL`);
+  if (httpStatus < 200 || httpStatus > 299 || !capability)
+    return degraded(`GET /metadata answered HTTP ${httpStatus} without a CapabilityStatement: no FHIR server answers at this base URL`);
   const fhirVersion = typeof capability.fhirVersion === 'string' ? capability.fhirVersion : '';
-  if (!R4_VERSION.test(fhirVersion)) return degraded(`The CapabilityStatement names FHIR ${fhirVersion || '(no version)'}; the gateway speaks FHIR R4 (4.0.1)`);
+  if (!R4_VERSION.test(fhirVersion))
+    return degraded(`The CapabilityStatement names FHIR ${fhirVersion || '(no version)'}; the gateway speaks FHIR R4 (4.0.1)`);
   return { state: 'up', httpStatus, latencyMs, fhirVersion };
 }
 
@@ -149,13 +154,22 @@ async function outboxFigures(outbox: OutboxStore, tenant: string): Promise<Recor
     outbox.listOutboxMessages({ status: 'dead', tenant, count: 0, offset: 0 }),
     outbox.listOutboxMessages({ status: 'delivered', tenant, count: 0, offset: 0 }),
   ]);
-  const lastDelivered = delivered.total > 0 ? await outbox.listOutboxMessages({ status: 'delivered', tenant, count: 1, offset: delivered.total - 1 }) : undefined;
+  const lastDelivered =
+    delivered.total > 0
+      ? await outbox.listOutboxMessages({ status: 'delivered', tenant, count: 1, offset: delivered.total - 1 })
+      : undefined;
   const oldest = pending.messages[0];
   return {
     pending: pending.total,
     dead: dead.total,
     delivered: delivered.total,
-    ...(oldest ? { oldestPendingSince: oldest.createdAt, oldestPendingAttempts: oldest.attempts, ...(oldest.lastError ? { lastError: oldest.lastError } : {}) } : {}),
+    ...(oldest
+      ? {
+          oldestPendingSince: oldest.createdAt,
+          oldestPendingAttempts: oldest.attempts,
+          ...(oldest.lastError ? { lastError: oldest.lastError } : {}),
+        }
+      : {}),
     ...(lastDelivered?.messages[0]?.deliveredAt ? { lastDeliveredAt: lastDelivered.messages[0].deliveredAt } : {}),
   };
 }
@@ -176,7 +190,9 @@ export function consoleHandlers(
         const [probe, outbox, organization] = await Promise.all([
           probeFhirServer(target.baseUrl, { timeoutMs }),
           target.kind === 'ehr' ? outboxFigures(deps.store, target.id) : Promise.resolve(undefined),
-          target.kind === 'payer' ? deps.store.read<Organization>([options.directoryTenant], 'Organization', target.id) : Promise.resolve(undefined as Resource | undefined),
+          target.kind === 'payer'
+            ? deps.store.read<Organization>([options.directoryTenant], 'Organization', target.id)
+            : Promise.resolve(undefined as Resource | undefined),
         ]);
         const name = (organization as Organization | undefined)?.name;
         return { ...target, ...(name !== undefined ? { name } : {}), probe, ...(outbox ? { outbox } : {}) };
@@ -191,9 +207,12 @@ export function consoleHandlers(
 
   function consoleConfig(req: Request, res: Response): void {
     res.setHeader('Cache-Control', 'no-cache');
-    const gatewayOrigin = options.publicBaseUrl !== undefined ? new URL(options.publicBaseUrl).origin : `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+    const gatewayOrigin =
+      options.publicBaseUrl !== undefined ? new URL(options.publicBaseUrl).origin : `${req.protocol}://${req.get('host') ?? 'localhost'}`;
     sendJson(res, 200, {
-      ...(signIn !== undefined ? { signIn: { issuer: signIn.issuerAt(gatewayOrigin), clientId: signIn.clientId, scope: signIn.scope, demo: signIn.demo } } : {}),
+      ...(signIn !== undefined
+        ? { signIn: { issuer: signIn.issuerAt(gatewayOrigin), clientId: signIn.clientId, scope: signIn.scope, demo: signIn.demo } }
+        : {}),
       fhirBase,
       adminBase: '/admin',
       defaultTenant: options.defaultTenant,
@@ -206,7 +225,15 @@ export function consoleHandlers(
   // Every path but the files and config.json is a page of the single-page app: the browser routes it (with ids only).
   function consolePage(_req: Request, res: Response): void {
     if (!existsSync(indexFile)) {
-      sendOutcome(res, operationOutcome('unavailable', [errorIssue('transient', 'The console is not built: run `npm run build:console` (npm install does it when development dependencies are installed)')]));
+      sendOutcome(
+        res,
+        operationOutcome('unavailable', [
+          errorIssue(
+            'transient',
+            'The console is not built: run `npm run build:console` (npm install does it when development dependencies are installed)',
+          ),
+        ]),
+      );
       return;
     }
     res.setHeader('Cache-Control', 'no-cache');
@@ -235,7 +262,11 @@ export function consoleAssets(options: Pick<ConsoleRouteOptions, 'staticDir'>): 
     // Assets are not documents: the CSP's connect-src matters only on the pages above.
     consoleHeaders([]),
     express.static(path.join(options.staticDir ?? CONSOLE_BUILD_DIR, 'assets'), { index: false, immutable: true, maxAge: '365d' }),
-    (_req: Request, res: Response) => sendOutcome(res, operationOutcome('not-found', [errorIssue('not-found', 'No such file of the console; reload the page to get the current version')])),
+    (_req: Request, res: Response) =>
+      sendOutcome(
+        res,
+        operationOutcome('not-found', [errorIssue('not-found', 'No such file of the console; reload the page to get the current version')]),
+      ),
   );
   return router;
 }

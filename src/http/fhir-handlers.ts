@@ -9,7 +9,14 @@ import { notFound, OperationOutcomeError, operationOutcome } from '../fhir/outco
 import { updateAppointmentByClient } from '../scheduling/stories/schedule-referral.js';
 import type { GatewayDeps } from '../ports/gateway-deps.js';
 import { processBundle } from '../intake/stories/process-bundle.js';
-import { createResource, readResource, readResourceVersion, resourceHistory, searchResources, updateResource } from '../intake/stories/resource-interactions.js';
+import {
+  createResource,
+  readResource,
+  readResourceVersion,
+  resourceHistory,
+  searchResources,
+  updateResource,
+} from '../intake/stories/resource-interactions.js';
 import { updateReferralTaskByClient } from '../site-check/stories/confirm-referral-site.js';
 import { versionFromETag } from '../fhir/http-headers.js';
 import { bodyShapeOutcome } from './body-shape.js';
@@ -70,7 +77,10 @@ export interface FhirHandlers {
 }
 
 /** What the server publishes (public): the CapabilityStatement and the conformance resources of profiles/. */
-function conformanceHandlers(statement: CapabilityStatement, conformance: ConformanceResources): Pick<FhirHandlers, 'capabilityStatement' | 'readConformance' | 'searchConformance'> {
+function conformanceHandlers(
+  statement: CapabilityStatement,
+  conformance: ConformanceResources,
+): Pick<FhirHandlers, 'capabilityStatement' | 'readConformance' | 'searchConformance'> {
   async function capabilityStatement(): Promise<FhirResponse> {
     return { status: 200, resource: statement };
   }
@@ -102,7 +112,12 @@ function conformanceHandlers(statement: CapabilityStatement, conformance: Confor
 }
 
 /** The RESTful interactions (https://hl7.org/fhir/R4/http.html), and the writes of the gateway's own records. */
-function interactionHandlers(deps: GatewayDeps): Omit<FhirHandlers, OperationName | 'capabilityStatement' | 'readConformance' | 'searchConformance' | 'searchAuditEvents' | 'readAuditEvent'> {
+function interactionHandlers(
+  deps: GatewayDeps,
+): Omit<
+  FhirHandlers,
+  OperationName | 'capabilityStatement' | 'readConformance' | 'searchConformance' | 'searchAuditEvents' | 'readAuditEvent'
+> {
   async function transaction(request: FhirRequest): Promise<FhirResponse> {
     const result = await processBundle(deps, { tenant: request.tenant, body: request.body, prefer: request.prefer.return });
     if (result.kind === 'refused') return { outcome: result.outcome };
@@ -184,7 +199,12 @@ function interactionHandlers(deps: GatewayDeps): Omit<FhirHandlers, OperationNam
       ...(ifMatch !== undefined ? { ifMatchVersionId: ifMatch } : {}),
     });
     if (result.kind === 'refused') return { outcome: result.outcome };
-    return { status: 200, resource: result.appointment, outcome: operationOutcome('ok', result.issues), headers: versionHeaders(result.appointment) };
+    return {
+      status: 200,
+      resource: result.appointment,
+      outcome: operationOutcome('ok', result.issues),
+      headers: versionHeaders(result.appointment),
+    };
   }
 
   async function updateReferralTask(request: FhirRequest): Promise<FhirResponse> {
@@ -202,10 +222,29 @@ function interactionHandlers(deps: GatewayDeps): Omit<FhirHandlers, OperationNam
     );
   }
 
-  return { transaction, read, vread, history, search, create, update, updateAppointment, updateReferralTask, requestAppointment: requestAppointmentInteraction({ deps }) };
+  return {
+    transaction,
+    read,
+    vread,
+    history,
+    search,
+    create,
+    update,
+    updateAppointment,
+    updateReferralTask,
+    requestAppointment: requestAppointmentInteraction({ deps }),
+  };
 }
 
-type OperationName = 'validate' | 'confirmSite' | 'submitPriorAuth' | 'recordVerification' | 'networkMetrics' | 'findAppointments' | 'holdAppointment' | 'bookAppointment';
+type OperationName =
+  | 'validate'
+  | 'confirmSite'
+  | 'submitPriorAuth'
+  | 'recordVerification'
+  | 'networkMetrics'
+  | 'findAppointments'
+  | 'holdAppointment'
+  | 'bookAppointment';
 
 export function createFhirHandlers(deps: GatewayDeps, statement: CapabilityStatement, conformance: ConformanceResources): FhirHandlers {
   const operations = { deps, conformance };

@@ -10,7 +10,10 @@ import { locationHeader, versionHeaders, type FhirRequest, type FhirResponse } f
 
 export function interactionResponse(request: FhirRequest, result: InteractionResult): FhirResponse {
   if (result.kind === 'refused') return { outcome: result.outcome };
-  const headers = { ...versionHeaders(result.resource), ...(result.status === 201 ? locationHeader(request.baseUrl, result.resource) : {}) };
+  const headers = {
+    ...versionHeaders(result.resource),
+    ...(result.status === 201 ? locationHeader(request.baseUrl, result.resource) : {}),
+  };
   return {
     status: result.status,
     resource: result.resource,
@@ -35,7 +38,11 @@ export function ifMatchVersion(request: FhirRequest): { version?: string; outcom
   if (request.ifMatch === undefined) return {};
   const version = versionFromETag(request.ifMatch);
   if (version === undefined) {
-    return { outcome: { outcome: badRequest([errorIssue('value', `If-Match must be an ETag such as W/"3" (got '${request.ifMatch}')`, 'If-Match')]) } };
+    return {
+      outcome: {
+        outcome: badRequest([errorIssue('value', `If-Match must be an ETag such as W/"3" (got '${request.ifMatch}')`, 'If-Match')]),
+      },
+    };
   }
   return { version };
 }

@@ -45,7 +45,7 @@ export function requireNotifyingPayer(param: string) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const caller = callerOf(res);
     if (caller === undefined) {
-      refuse(res, 401, 'A payer notification needs the payer\'s access token');
+      refuse(res, 401, "A payer notification needs the payer's access token");
       return;
     }
     if (caller.role !== 'payer' || caller.payer === undefined || caller.payer !== String(req.params[param])) {

@@ -19,7 +19,10 @@ import type { RouteHandlers } from './table-router.js';
 /** The notification rows' named handlers: who is asking is checked before the body is even read. */
 export function notificationHandlers(
   deps: GatewayDeps,
-  options: Pick<HttpOptions, 'bodyLimitBytes' | 'jsonMaxDepth'> & { ehrFor(tenant: string): EhrFhir | undefined; subscriptionSecretFor(tenant: string): string | undefined },
+  options: Pick<HttpOptions, 'bodyLimitBytes' | 'jsonMaxDepth'> & {
+    ehrFor(tenant: string): EhrFhir | undefined;
+    subscriptionSecretFor(tenant: string): string | undefined;
+  },
 ): Pick<RouteHandlers, 'receiveSubscriptionNotification' | 'receivePayerNotification'> {
   async function receiveSubscriptionNotification(req: Request, res: Response): Promise<void> {
     const tenant = String(req.params['tenant']);
@@ -40,7 +43,12 @@ export function notificationHandlers(
 
   const body = fhirJsonBody(options);
   return {
-    receiveSubscriptionNotification: [negotiate, requireNotifyingEhr('tenant', options.subscriptionSecretFor), body, receiveSubscriptionNotification],
+    receiveSubscriptionNotification: [
+      negotiate,
+      requireNotifyingEhr('tenant', options.subscriptionSecretFor),
+      body,
+      receiveSubscriptionNotification,
+    ],
     receivePayerNotification: [negotiate, requireNotifyingPayer('payer'), body, receivePayerNotification],
   };
 }

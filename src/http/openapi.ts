@@ -42,13 +42,21 @@ const R4 = 'https://hl7.org/fhir/R4';
 
 const resourceSchema = (type: string): Json =>
   type === 'Resource'
-    ? { type: 'object', required: ['resourceType'], properties: { resourceType: { type: 'string' } }, description: `Any FHIR R4 resource (${R4}/resourcelist.html)` }
+    ? {
+        type: 'object',
+        required: ['resourceType'],
+        properties: { resourceType: { type: 'string' } },
+        description: `Any FHIR R4 resource (${R4}/resourcelist.html)`,
+      }
     : { $ref: `#/components/schemas/${type}` };
 
 const fhirContent = (type: string): Json => ({ [FHIR_JSON]: { schema: resourceSchema(type) } });
 
 const errorResponses = (): Json => ({
-  default: { description: 'Refused: an OperationOutcome naming every issue, each with a FHIRPath expression', content: fhirContent('OperationOutcome') },
+  default: {
+    description: 'Refused: an OperationOutcome naming every issue, each with a FHIRPath expression',
+    content: fhirContent('OperationOutcome'),
+  },
 });
 
 const idParameter = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' } };
@@ -101,7 +109,13 @@ function returnType(definition: OperationDefinition): string {
   return (definition.parameter ?? []).find((p) => p.use === 'out' && p.name === 'return')?.type ?? 'Parameters';
 }
 
-function operationObject(definition: OperationDefinition, method: 'get' | 'post', tag: string, security: Json[] | undefined, fhirBase: string): Json {
+function operationObject(
+  definition: OperationDefinition,
+  method: 'get' | 'post',
+  tag: string,
+  security: Json[] | undefined,
+  fhirBase: string,
+): Json {
   const description = [
     definition.description ?? definition.title ?? definition.name,
     '',
@@ -165,7 +179,10 @@ export function buildOpenApiDocument(input: OpenApiInput): Json {
       description: `${R4}/http.html#transaction`,
       ...(security ? { security } : {}),
       requestBody: { required: true, content: fhirContent('Bundle') },
-      responses: { '200': { description: 'The transaction-response or batch-response Bundle', content: fhirContent('Bundle') }, ...errorResponses() },
+      responses: {
+        '200': { description: 'The transaction-response or batch-response Bundle', content: fhirContent('Bundle') },
+        ...errorResponses(),
+      },
     });
   }
   for (const resource of rest?.resource ?? []) {
@@ -175,60 +192,87 @@ export function buildOpenApiDocument(input: OpenApiInput): Json {
     const codes = new Set((resource.interaction ?? []).map((i) => i.code));
     const withSecurity = (operation: Json): Json => (security ? { ...operation, security } : operation);
     if (codes.has('search-type')) {
-      add(`${fhirBase}/${type}`, 'get', withSecurity({
-        tags: [tag],
-        summary: `Search ${type}`,
-        operationId: `search-${type}`,
-        parameters: searchParameters(resource),
-        responses: { '200': { description: 'A searchset Bundle', content: fhirContent('Bundle') }, ...errorResponses() },
-      }));
+      add(
+        `${fhirBase}/${type}`,
+        'get',
+        withSecurity({
+          tags: [tag],
+          summary: `Search ${type}`,
+          operationId: `search-${type}`,
+          parameters: searchParameters(resource),
+          responses: { '200': { description: 'A searchset Bundle', content: fhirContent('Bundle') }, ...errorResponses() },
+        }),
+      );
     }
     if (codes.has('create')) {
-      add(`${fhirBase}/${type}`, 'post', withSecurity({
-        tags: [tag],
-        summary: `Create a ${type}`,
-        operationId: `create-${type}`,
-        ...(resource.documentation ? { description: resource.documentation } : {}),
-        requestBody: { required: true, content: fhirContent(type) },
-        responses: { '201': { description: 'Created', content: fhirContent(type) }, ...errorResponses() },
-      }));
+      add(
+        `${fhirBase}/${type}`,
+        'post',
+        withSecurity({
+          tags: [tag],
+          summary: `Create a ${type}`,
+          operationId: `create-${type}`,
+          ...(resource.documentation ? { description: resource.documentation } : {}),
+          requestBody: { required: true, content: fhirContent(type) },
+          responses: { '201': { description: 'Created', content: fhirContent(type) }, ...errorResponses() },
+        }),
+      );
     }
     if (codes.has('read')) {
-      add(`${fhirBase}/${type}/{id}`, 'get', withSecurity({
-        tags: [tag],
-        summary: `Read a ${type}`,
-        operationId: `read-${type}`,
-        parameters: [idParameter],
-        responses: { '200': { description: 'The current version', content: fhirContent(type) }, ...errorResponses() },
-      }));
+      add(
+        `${fhirBase}/${type}/{id}`,
+        'get',
+        withSecurity({
+          tags: [tag],
+          summary: `Read a ${type}`,
+          operationId: `read-${type}`,
+          parameters: [idParameter],
+          responses: { '200': { description: 'The current version', content: fhirContent(type) }, ...errorResponses() },
+        }),
+      );
     }
     if (codes.has('update')) {
-      add(`${fhirBase}/${type}/{id}`, 'put', withSecurity({
-        tags: [tag],
-        summary: `Update a ${type}`,
-        operationId: `update-${type}`,
-        parameters: [idParameter, { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: `${R4}/http.html#concurrency` }],
-        requestBody: { required: true, content: fhirContent(type) },
-        responses: { '200': { description: 'The new version', content: fhirContent(type) }, ...errorResponses() },
-      }));
+      add(
+        `${fhirBase}/${type}/{id}`,
+        'put',
+        withSecurity({
+          tags: [tag],
+          summary: `Update a ${type}`,
+          operationId: `update-${type}`,
+          parameters: [
+            idParameter,
+            { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: `${R4}/http.html#concurrency` },
+          ],
+          requestBody: { required: true, content: fhirContent(type) },
+          responses: { '200': { description: 'The new version', content: fhirContent(type) }, ...errorResponses() },
+        }),
+      );
     }
     if (codes.has('vread')) {
-      add(`${fhirBase}/${type}/{id}/_history/{vid}`, 'get', withSecurity({
-        tags: [tag],
-        summary: `Read one version of a ${type}`,
-        operationId: `vread-${type}`,
-        parameters: [idParameter, { name: 'vid', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { '200': { description: 'That version', content: fhirContent(type) }, ...errorResponses() },
-      }));
+      add(
+        `${fhirBase}/${type}/{id}/_history/{vid}`,
+        'get',
+        withSecurity({
+          tags: [tag],
+          summary: `Read one version of a ${type}`,
+          operationId: `vread-${type}`,
+          parameters: [idParameter, { name: 'vid', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { '200': { description: 'That version', content: fhirContent(type) }, ...errorResponses() },
+        }),
+      );
     }
     if (codes.has('history-instance')) {
-      add(`${fhirBase}/${type}/{id}/_history`, 'get', withSecurity({
-        tags: [tag],
-        summary: `The versions of a ${type}`,
-        operationId: `history-${type}`,
-        parameters: [idParameter],
-        responses: { '200': { description: 'A history Bundle', content: fhirContent('Bundle') }, ...errorResponses() },
-      }));
+      add(
+        `${fhirBase}/${type}/{id}/_history`,
+        'get',
+        withSecurity({
+          tags: [tag],
+          summary: `The versions of a ${type}`,
+          operationId: `history-${type}`,
+          parameters: [idParameter],
+          responses: { '200': { description: 'A history Bundle', content: fhirContent('Bundle') }, ...errorResponses() },
+        }),
+      );
     }
     for (const declared of resource.operation ?? []) {
       const definition = definitionsByUrl.get(declared.definition);
@@ -253,16 +297,28 @@ export function buildOpenApiDocument(input: OpenApiInput): Json {
     add(`${fhirBase}/$${definition.code}`, 'post', operationObject(definition, 'post', 'FHIR: system', security, fhirBase));
   }
   for (const route of input.plainRoutes) {
-    const parameters = [...route.path.matchAll(/[:*]([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const parameters = [...route.path.matchAll(/[:*]([A-Za-z_]+)/g)].map((m) => ({
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    }));
     const isPublic = route.roles === undefined || route.roles.length === 0;
     add(toOpenApiPath(route.path), route.method, {
       tags: [route.tag],
       summary: route.summary,
       operationId: `${route.method}-${route.path.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}`,
-      ...(isPublic ? { security: [] } : security ? { security, description: `Roles: ${route.roles!.join(', ')}` } : { description: `Roles: ${route.roles!.join(', ')}` }),
+      ...(isPublic
+        ? { security: [] }
+        : security
+          ? { security, description: `Roles: ${route.roles!.join(', ')}` }
+          : { description: `Roles: ${route.roles!.join(', ')}` }),
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(route.requestBody ? { requestBody: { required: true, content: { [route.requestBody]: { schema: { type: 'object' } } } } } : {}),
-      responses: { '200': { description: 'OK', content: { [route.responseType ?? 'application/json']: { schema: {} } } }, default: { description: 'Refused', content: { [FHIR_JSON]: { schema: resourceSchema('OperationOutcome') } } } },
+      responses: {
+        '200': { description: 'OK', content: { [route.responseType ?? 'application/json']: { schema: {} } } },
+        default: { description: 'Refused', content: { [FHIR_JSON]: { schema: resourceSchema('OperationOutcome') } } },
+      },
     });
   }
   for (const match of JSON.stringify(paths).matchAll(/#\/components\/schemas\/([A-Za-z]+)/g)) types.add(match[1]!);
@@ -285,7 +341,9 @@ export function buildOpenApiDocument(input: OpenApiInput): Json {
       description: `${statement.implementation?.description ?? ''}\n\nFHIR ${statement.fhirVersion} (${R4}). Generated from the CapabilityStatement at ${fhirBase}/metadata and the OperationDefinitions it names.`,
     },
     servers: [{ url: '/' }],
-    tags: [...new Set(Object.values(paths).flatMap((item) => Object.values(item).flatMap((op) => (op as { tags: string[] }).tags)))].sort().map((name) => ({ name })),
+    tags: [...new Set(Object.values(paths).flatMap((item) => Object.values(item).flatMap((op) => (op as { tags: string[] }).tags)))]
+      .sort()
+      .map((name) => ({ name })),
     paths,
     components: {
       schemas,
@@ -294,7 +352,8 @@ export function buildOpenApiDocument(input: OpenApiInput): Json {
             securitySchemes: {
               smartBackendServices: {
                 type: 'oauth2',
-                description: 'SMART Backend Services: client credentials with a signed JWT assertion (https://hl7.org/fhir/smart-app-launch/backend-services.html)',
+                description:
+                  'SMART Backend Services: client credentials with a signed JWT assertion (https://hl7.org/fhir/smart-app-launch/backend-services.html)',
                 flows: { clientCredentials: { tokenUrl: input.tokenUrl, scopes: {} } },
               },
             },

@@ -37,15 +37,21 @@ function sendOutcome(res: Response, outcome: ReturnType<typeof badRequest>): voi
 }
 
 /** The operators' rows' named handlers (src/http/route-table.ts). */
-export function operatorHandlers(deps: { outbox: OutboxStore; clock: Clock; logger: Logger }): Pick<RouteHandlers, 'listOutbox' | 'readOutboxMessage' | 'retryOutboxMessage'> {
+export function operatorHandlers(deps: {
+  outbox: OutboxStore;
+  clock: Clock;
+  logger: Logger;
+}): Pick<RouteHandlers, 'listOutbox' | 'readOutboxMessage' | 'retryOutboxMessage'> {
   async function listOutbox(req: Request, res: Response): Promise<void> {
     const status = typeof req.query['status'] === 'string' ? req.query['status'] : undefined;
     const tenant = typeof req.query['tenant'] === 'string' ? req.query['tenant'] : undefined;
     const count = Number(req.query['_count'] ?? 50);
     const offset = Number(req.query['_offset'] ?? 0);
     const issues = [];
-    if (status !== undefined && !STATUSES.includes(status as OutboxStatus)) issues.push(errorIssue('value', `status must be one of ${STATUSES.join(', ')}`, 'status'));
-    if (!Number.isInteger(count) || count < 0 || count > 500) issues.push(errorIssue('value', '_count must be a whole number from 0 to 500', '_count'));
+    if (status !== undefined && !STATUSES.includes(status as OutboxStatus))
+      issues.push(errorIssue('value', `status must be one of ${STATUSES.join(', ')}`, 'status'));
+    if (!Number.isInteger(count) || count < 0 || count > 500)
+      issues.push(errorIssue('value', '_count must be a whole number from 0 to 500', '_count'));
     if (!Number.isInteger(offset) || offset < 0) issues.push(errorIssue('value', '_offset must be a whole number', '_offset'));
     if (issues.length > 0) return sendOutcome(res, badRequest(issues));
     const page = await deps.outbox.listOutboxMessages({

@@ -20,7 +20,8 @@ function tagOf(path: string): string {
 /** The media types a route takes and answers, by the kind of route its path names. */
 function mediaOf(entry: RouteEntry): Pick<PlainRoute, 'requestBody' | 'responseType'> {
   const { path, method } = entry;
-  if (path === '/oauth/token' || (path.startsWith('/demo-idp') && method === 'POST')) return { requestBody: 'application/x-www-form-urlencoded' };
+  if (path === '/oauth/token' || (path.startsWith('/demo-idp') && method === 'POST'))
+    return { requestBody: 'application/x-www-form-urlencoded' };
   if (path === '/console/config.json') return {};
   if (path.includes('-notifications/')) return { requestBody: FHIR_JSON, responseType: FHIR_JSON };
   if (path.startsWith('/cds-services') && method === 'POST') return { requestBody: 'application/json' };
@@ -29,7 +30,9 @@ function mediaOf(entry: RouteEntry): Pick<PlainRoute, 'requestBody' | 'responseT
   return {};
 }
 
-export const PLAIN_ROUTES: readonly PlainRoute[] = ROUTE_TABLE.filter((entry) => !entry.path.startsWith('/fhir') || entry.path.includes('.well-known')).map((entry) => ({
+export const PLAIN_ROUTES: readonly PlainRoute[] = ROUTE_TABLE.filter(
+  (entry) => !entry.path.startsWith('/fhir') || entry.path.includes('.well-known'),
+).map((entry) => ({
   method: entry.method.toLowerCase() as PlainRoute['method'],
   path: entry.path,
   summary: entry.summary,

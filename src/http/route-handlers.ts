@@ -33,7 +33,10 @@ function healthHandlers(deps: Pick<GatewayDeps, 'store' | 'logger'>): Pick<Route
     }
     deps.logger.warn('readiness check failed', { reason: state.reason });
     setRetryAfter(res, 503);
-    res.status(503).type('application/fhir+json').send(JSON.stringify(unavailable(state.diagnostics)));
+    res
+      .status(503)
+      .type('application/fhir+json')
+      .send(JSON.stringify(unavailable(state.diagnostics)));
   }
   return { liveness: [liveness], readiness: [readiness] };
 }

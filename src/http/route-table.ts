@@ -33,27 +33,57 @@ export type Access =
  */
 export type HandlerName =
   // health and the API description
-  | 'liveness' | 'readiness' | 'openApiDocument' | 'apiDocsPage' | 'apiDocsFile'
+  | 'liveness'
+  | 'readiness'
+  | 'openApiDocument'
+  | 'apiDocsPage'
+  | 'apiDocsFile'
   // the coordinator console (src/http/console-routes.ts)
-  | 'consoleEntry' | 'consoleConfig' | 'consolePage' | 'connectionHealth'
+  | 'consoleEntry'
+  | 'consoleConfig'
+  | 'consolePage'
+  | 'connectionHealth'
   // SMART Backend Services (src/auth/token-endpoint.ts)
-  | 'smartConfiguration' | 'publicKeys' | 'issueToken'
+  | 'smartConfiguration'
+  | 'publicKeys'
+  | 'issueToken'
   // DEMO ONLY: the embedded OpenID provider people sign in with (src/auth/demo-identity-provider.ts)
   | 'demoIdentityProvider'
   // CDS Hooks (src/http/cds-hooks-routes.ts)
-  | 'cdsDiscovery' | 'cdsHook' | 'cdsFeedback'
+  | 'cdsDiscovery'
+  | 'cdsHook'
+  | 'cdsFeedback'
   // operators (src/http/operator-routes.ts) and notifications (src/http/notification-routes.ts)
-  | 'listOutbox' | 'readOutboxMessage' | 'retryOutboxMessage'
-  | 'receiveSubscriptionNotification' | 'receivePayerNotification'
+  | 'listOutbox'
+  | 'readOutboxMessage'
+  | 'retryOutboxMessage'
+  | 'receiveSubscriptionNotification'
+  | 'receivePayerNotification'
   // the FHIR API (src/http/fhir-handlers.ts) and its operations (src/http/operations/)
-  | 'capabilityStatement' | 'searchConformance' | 'readConformance'
-  | 'transaction' | 'validate'
-  | 'confirmSite' | 'recordVerification' | 'submitPriorAuth' | 'networkMetrics'
-  | 'findAppointments' | 'holdAppointment' | 'bookAppointment' | 'requestAppointment'
-  | 'updateAppointment' | 'updateReferralTask'
+  | 'capabilityStatement'
+  | 'searchConformance'
+  | 'readConformance'
+  | 'transaction'
+  | 'validate'
+  | 'confirmSite'
+  | 'recordVerification'
+  | 'submitPriorAuth'
+  | 'networkMetrics'
+  | 'findAppointments'
+  | 'holdAppointment'
+  | 'bookAppointment'
+  | 'requestAppointment'
+  | 'updateAppointment'
+  | 'updateReferralTask'
   // the audit trail, for operators (src/http/audit-event-handlers.ts, docs/audit.md)
-  | 'searchAuditEvents' | 'readAuditEvent'
-  | 'search' | 'create' | 'read' | 'update' | 'history' | 'vread';
+  | 'searchAuditEvents'
+  | 'readAuditEvent'
+  | 'search'
+  | 'create'
+  | 'read'
+  | 'update'
+  | 'history'
+  | 'vread';
 
 export interface RouteEntry {
   method: 'GET' | 'POST' | 'PUT';
@@ -132,7 +162,11 @@ export function rolePermits(role: Role, resourceType: string, interaction: Inter
 
 const isPublic = { kind: 'public' } as const;
 const operator = { kind: 'roles', roles: ['operator'] } as const;
-const coordinator = (resourceType: string, interaction: Interaction): Access => ({ kind: 'roles', roles: ['coordinator'], scope: { resourceType, interaction } });
+const coordinator = (resourceType: string, interaction: Interaction): Access => ({
+  kind: 'roles',
+  roles: ['coordinator'],
+  scope: { resourceType, interaction },
+});
 
 /**
  * Order matters: the first row that matches answers (Express and findRoute agree), so a literal
@@ -144,24 +178,73 @@ export const ROUTE_TABLE: readonly RouteEntry[] = [
   { method: 'GET', path: '/openapi.json', handler: 'openApiDocument', access: isPublic, summary: 'the API description' },
   { method: 'GET', path: '/api-docs', handler: 'apiDocsPage', access: isPublic, summary: 'the API reference page' },
   { method: 'GET', path: '/api-docs/:file', handler: 'apiDocsFile', access: isPublic, summary: "the reference page's files" },
-  { method: 'GET', path: '/console', handler: 'consoleEntry', access: isPublic, summary: "the console's page (its data comes from the API, with the person's token)" },
-  { method: 'GET', path: '/console/config.json', handler: 'consoleConfig', access: isPublic, summary: "the console's settings: the API's paths, and where people sign in (the identity provider's issuer and the console's client id)" },
+  {
+    method: 'GET',
+    path: '/console',
+    handler: 'consoleEntry',
+    access: isPublic,
+    summary: "the console's page (its data comes from the API, with the person's token)",
+  },
+  {
+    method: 'GET',
+    path: '/console/config.json',
+    handler: 'consoleConfig',
+    access: isPublic,
+    summary:
+      "the console's settings: the API's paths, and where people sign in (the identity provider's issuer and the console's client id)",
+  },
   { method: 'GET', path: '/console/*rest', handler: 'consolePage', access: isPublic, summary: "the console's files and pages" },
   { method: 'GET', path: '/.well-known/smart-configuration', handler: 'smartConfiguration', access: isPublic, summary: 'SMART discovery' },
-  { method: 'GET', path: '/fhir/.well-known/smart-configuration', handler: 'smartConfiguration', access: isPublic, summary: 'SMART discovery' },
+  {
+    method: 'GET',
+    path: '/fhir/.well-known/smart-configuration',
+    handler: 'smartConfiguration',
+    access: isPublic,
+    summary: 'SMART discovery',
+  },
   { method: 'GET', path: '/oauth/jwks', handler: 'publicKeys', access: isPublic, summary: "the gateway's public keys" },
-  { method: 'POST', path: '/oauth/token', handler: 'issueToken', access: isPublic, summary: 'the token endpoint (client credentials, private_key_jwt)' },
+  {
+    method: 'POST',
+    path: '/oauth/token',
+    handler: 'issueToken',
+    access: isPublic,
+    summary: 'the token endpoint (client credentials, private_key_jwt)',
+  },
   // DEMO ONLY, absent in production: the embedded OpenID provider's pages and endpoints (src/auth/demo-identity-provider.ts).
-  { method: 'GET', path: '/demo-idp/*rest', handler: 'demoIdentityProvider', access: isPublic, summary: 'DEMO ONLY: the demo identity provider (discovery, authorization, keys, its sign-in page)' },
-  { method: 'POST', path: '/demo-idp/*rest', handler: 'demoIdentityProvider', access: isPublic, summary: 'DEMO ONLY: the demo identity provider (token endpoint, the sign-in form)' },
+  {
+    method: 'GET',
+    path: '/demo-idp/*rest',
+    handler: 'demoIdentityProvider',
+    access: isPublic,
+    summary: 'DEMO ONLY: the demo identity provider (discovery, authorization, keys, its sign-in page)',
+  },
+  {
+    method: 'POST',
+    path: '/demo-idp/*rest',
+    handler: 'demoIdentityProvider',
+    access: isPublic,
+    summary: 'DEMO ONLY: the demo identity provider (token endpoint, the sign-in form)',
+  },
   { method: 'GET', path: '/fhir/metadata', handler: 'capabilityStatement', access: isPublic, summary: 'the CapabilityStatement' },
   ...CONFORMANCE.flatMap((type): RouteEntry[] => [
     { method: 'GET', path: `/fhir/${type}`, handler: 'searchConformance', access: isPublic, summary: `published ${type} resources` },
     { method: 'GET', path: `/fhir/${type}/:id`, handler: 'readConformance', access: isPublic, summary: `a published ${type}` },
   ]),
   { method: 'GET', path: '/cds-services', handler: 'cdsDiscovery', access: isPublic, summary: 'CDS Hooks discovery' },
-  { method: 'POST', path: '/cds-services/:id', handler: 'cdsHook', access: isPublic, summary: 'a CDS Hooks call from an EHR; its own JWT is checked by the CDS Hooks routes (docs/security.md)' },
-  { method: 'POST', path: '/cds-services/:id/feedback', handler: 'cdsFeedback', access: isPublic, summary: 'CDS Hooks feedback; its own JWT is checked by the CDS Hooks routes' },
+  {
+    method: 'POST',
+    path: '/cds-services/:id',
+    handler: 'cdsHook',
+    access: isPublic,
+    summary: 'a CDS Hooks call from an EHR; its own JWT is checked by the CDS Hooks routes (docs/security.md)',
+  },
+  {
+    method: 'POST',
+    path: '/cds-services/:id/feedback',
+    handler: 'cdsFeedback',
+    access: isPublic,
+    summary: 'CDS Hooks feedback; its own JWT is checked by the CDS Hooks routes',
+  },
 
   { method: 'GET', path: '/admin/outbox', handler: 'listOutbox', access: operator, summary: 'the outbox and dead letters' },
   { method: 'GET', path: '/admin/outbox/:id', handler: 'readOutboxMessage', access: operator, summary: 'one outbox message' },
@@ -186,33 +269,141 @@ export const ROUTE_TABLE: readonly RouteEntry[] = [
     summary: "a payer's decision notification, for its own requests only",
   },
 
-  { method: 'GET', path: '/fhir/Task/$network-metrics', handler: 'networkMetrics', access: { kind: 'roles', roles: ['coordinator', 'operator'], scope: { resourceType: 'Task', interaction: 's' } }, summary: "the network's picture" },
-  { method: 'POST', path: '/fhir/Task/$network-metrics', handler: 'networkMetrics', access: { kind: 'roles', roles: ['coordinator', 'operator'], scope: { resourceType: 'Task', interaction: 's' } }, summary: "the network's picture" },
-  { method: 'POST', path: '/fhir/Task/:id/$confirm-site', handler: 'confirmSite', access: coordinator('Task', 'u'), summary: "a coordinator confirms a held referral's site" },
-  { method: 'POST', path: '/fhir/Task/:id/$record-verification', handler: 'recordVerification', access: coordinator('Task', 'u'), summary: 'a coordinator records a coverage verification done by phone' },
-  { method: 'POST', path: '/fhir/Task/:id/$submit-prior-auth', handler: 'submitPriorAuth', access: coordinator('Task', 'u'), summary: 'a coordinator submits the prior authorization' },
-  { method: 'GET', path: '/fhir/Appointment/$find', handler: 'findAppointments', access: coordinator('Appointment', 's'), summary: 'slots for a cleared referral' },
-  { method: 'POST', path: '/fhir/Appointment/$find', handler: 'findAppointments', access: coordinator('Appointment', 's'), summary: 'slots for a cleared referral' },
-  { method: 'POST', path: '/fhir/Appointment/$hold', handler: 'holdAppointment', access: coordinator('Appointment', 'c'), summary: 'hold a chair' },
-  { method: 'POST', path: '/fhir/Appointment/$book', handler: 'bookAppointment', access: coordinator('Appointment', 'c'), summary: 'book a chair' },
-  { method: 'POST', path: '/fhir/$validate', handler: 'validate', access: { kind: 'roles', roles: ALL_ROLES }, summary: 'validate any resource (nothing stored)' },
-  { method: 'POST', path: '/fhir/:type/$validate', handler: 'validate', access: { kind: 'roles', roles: ALL_ROLES }, summary: 'validate a resource of this type (nothing stored)' },
-  { method: 'POST', path: '/fhir', handler: 'transaction', access: { kind: 'roles', roles: ['ehr'], scope: { resourceType: 'ServiceRequest', interaction: 'c' } }, summary: "an EHR's transaction Bundle (a referral with its Patient, Coverage ...)" },
+  {
+    method: 'GET',
+    path: '/fhir/Task/$network-metrics',
+    handler: 'networkMetrics',
+    access: { kind: 'roles', roles: ['coordinator', 'operator'], scope: { resourceType: 'Task', interaction: 's' } },
+    summary: "the network's picture",
+  },
+  {
+    method: 'POST',
+    path: '/fhir/Task/$network-metrics',
+    handler: 'networkMetrics',
+    access: { kind: 'roles', roles: ['coordinator', 'operator'], scope: { resourceType: 'Task', interaction: 's' } },
+    summary: "the network's picture",
+  },
+  {
+    method: 'POST',
+    path: '/fhir/Task/:id/$confirm-site',
+    handler: 'confirmSite',
+    access: coordinator('Task', 'u'),
+    summary: "a coordinator confirms a held referral's site",
+  },
+  {
+    method: 'POST',
+    path: '/fhir/Task/:id/$record-verification',
+    handler: 'recordVerification',
+    access: coordinator('Task', 'u'),
+    summary: 'a coordinator records a coverage verification done by phone',
+  },
+  {
+    method: 'POST',
+    path: '/fhir/Task/:id/$submit-prior-auth',
+    handler: 'submitPriorAuth',
+    access: coordinator('Task', 'u'),
+    summary: 'a coordinator submits the prior authorization',
+  },
+  {
+    method: 'GET',
+    path: '/fhir/Appointment/$find',
+    handler: 'findAppointments',
+    access: coordinator('Appointment', 's'),
+    summary: 'slots for a cleared referral',
+  },
+  {
+    method: 'POST',
+    path: '/fhir/Appointment/$find',
+    handler: 'findAppointments',
+    access: coordinator('Appointment', 's'),
+    summary: 'slots for a cleared referral',
+  },
+  {
+    method: 'POST',
+    path: '/fhir/Appointment/$hold',
+    handler: 'holdAppointment',
+    access: coordinator('Appointment', 'c'),
+    summary: 'hold a chair',
+  },
+  {
+    method: 'POST',
+    path: '/fhir/Appointment/$book',
+    handler: 'bookAppointment',
+    access: coordinator('Appointment', 'c'),
+    summary: 'book a chair',
+  },
+  {
+    method: 'POST',
+    path: '/fhir/$validate',
+    handler: 'validate',
+    access: { kind: 'roles', roles: ALL_ROLES },
+    summary: 'validate any resource (nothing stored)',
+  },
+  {
+    method: 'POST',
+    path: '/fhir/:type/$validate',
+    handler: 'validate',
+    access: { kind: 'roles', roles: ALL_ROLES },
+    summary: 'validate a resource of this type (nothing stored)',
+  },
+  {
+    method: 'POST',
+    path: '/fhir',
+    handler: 'transaction',
+    access: { kind: 'roles', roles: ['ehr'], scope: { resourceType: 'ServiceRequest', interaction: 'c' } },
+    summary: "an EHR's transaction Bundle (a referral with its Patient, Coverage ...)",
+  },
 
   // The gateway's own records: a client's write is a request to a use case, not a plain write.
-  { method: 'POST', path: '/fhir/Appointment', handler: 'requestAppointment', access: { kind: 'fhir', interaction: 'c' }, summary: 'a booking request (no walk-ins: refused with why and the next slots)' },
-  { method: 'PUT', path: '/fhir/Appointment/:id', handler: 'updateAppointment', access: { kind: 'fhir', interaction: 'u' }, summary: 'cancel, reschedule or record the visit' },
-  { method: 'PUT', path: '/fhir/Task/:id', handler: 'updateReferralTask', access: { kind: 'fhir', interaction: 'u' }, summary: "a coordinator's decision on a referral or appeal Task" },
+  {
+    method: 'POST',
+    path: '/fhir/Appointment',
+    handler: 'requestAppointment',
+    access: { kind: 'fhir', interaction: 'c' },
+    summary: 'a booking request (no walk-ins: refused with why and the next slots)',
+  },
+  {
+    method: 'PUT',
+    path: '/fhir/Appointment/:id',
+    handler: 'updateAppointment',
+    access: { kind: 'fhir', interaction: 'u' },
+    summary: 'cancel, reschedule or record the visit',
+  },
+  {
+    method: 'PUT',
+    path: '/fhir/Task/:id',
+    handler: 'updateReferralTask',
+    access: { kind: 'fhir', interaction: 'u' },
+    summary: "a coordinator's decision on a referral or appeal Task",
+  },
 
-  { method: 'GET', path: '/fhir/AuditEvent', handler: 'searchAuditEvents', access: { kind: 'roles', roles: ['operator'], scope: { resourceType: 'AuditEvent', interaction: 's' } }, summary: 'the audit trail (agent, entity, date): docs/audit.md' },
-  { method: 'GET', path: '/fhir/AuditEvent/:id', handler: 'readAuditEvent', access: { kind: 'roles', roles: ['operator'], scope: { resourceType: 'AuditEvent', interaction: 'r' } }, summary: 'one AuditEvent' },
+  {
+    method: 'GET',
+    path: '/fhir/AuditEvent',
+    handler: 'searchAuditEvents',
+    access: { kind: 'roles', roles: ['operator'], scope: { resourceType: 'AuditEvent', interaction: 's' } },
+    summary: 'the audit trail (agent, entity, date): docs/audit.md',
+  },
+  {
+    method: 'GET',
+    path: '/fhir/AuditEvent/:id',
+    handler: 'readAuditEvent',
+    access: { kind: 'roles', roles: ['operator'], scope: { resourceType: 'AuditEvent', interaction: 'r' } },
+    summary: 'one AuditEvent',
+  },
 
   { method: 'GET', path: '/fhir/:type', handler: 'search', access: { kind: 'fhir', interaction: 's' }, summary: 'search' },
   { method: 'POST', path: '/fhir/:type', handler: 'create', access: { kind: 'fhir', interaction: 'c' }, summary: 'create' },
   { method: 'GET', path: '/fhir/:type/:id', handler: 'read', access: { kind: 'fhir', interaction: 'r' }, summary: 'read' },
   { method: 'PUT', path: '/fhir/:type/:id', handler: 'update', access: { kind: 'fhir', interaction: 'u' }, summary: 'update' },
   { method: 'GET', path: '/fhir/:type/:id/_history', handler: 'history', access: { kind: 'fhir', interaction: 'r' }, summary: 'history' },
-  { method: 'GET', path: '/fhir/:type/:id/_history/:versionId', handler: 'vread', access: { kind: 'fhir', interaction: 'r' }, summary: 'one version' },
+  {
+    method: 'GET',
+    path: '/fhir/:type/:id/_history/:versionId',
+    handler: 'vread',
+    access: { kind: 'fhir', interaction: 'r' },
+    summary: 'one version',
+  },
 ];
 
 /** The resource type a row's path names literally (`/fhir/Task/:id/$confirm-site`: Task), if any. */

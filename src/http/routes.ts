@@ -85,7 +85,10 @@ export function requestContext(logger: Logger, defaultTenant: string) {
         });
       });
       if (!TENANT_PATTERN.test(tenant)) {
-        sendOutcome(res, badRequest([errorIssue('value', `${TENANT_HEADER} must be letters, digits, '.', '_' or '-' (at most 64)`, TENANT_HEADER)]));
+        sendOutcome(
+          res,
+          badRequest([errorIssue('value', `${TENANT_HEADER} must be letters, digits, '.', '_' or '-' (at most 64)`, TENANT_HEADER)]),
+        );
         return;
       }
       next();
@@ -143,11 +146,19 @@ export function fhirJsonBody(options: Pick<HttpOptions, 'bodyLimitBytes' | 'json
       }
       const text = decodeUtf8(req.body);
       if (text === undefined) {
-        sendOutcome(res, badRequest([errorIssue('invalid', 'The body is not valid UTF-8: FHIR JSON must be encoded in UTF-8')]), locals(res).mediaType);
+        sendOutcome(
+          res,
+          badRequest([errorIssue('invalid', 'The body is not valid UTF-8: FHIR JSON must be encoded in UTF-8')]),
+          locals(res).mediaType,
+        );
         return;
       }
       if (text.trim() === '') {
-        sendOutcome(res, badRequest([errorIssue('required', 'The request body is empty: send a FHIR resource as JSON')]), locals(res).mediaType);
+        sendOutcome(
+          res,
+          badRequest([errorIssue('required', 'The request body is empty: send a FHIR resource as JSON')]),
+          locals(res).mediaType,
+        );
         return;
       }
       let parsed: unknown;
@@ -157,13 +168,19 @@ export function fhirJsonBody(options: Pick<HttpOptions, 'bodyLimitBytes' | 'json
         const position = /position (\d+)/.exec((parseError as Error).message)?.[1];
         sendOutcome(
           res,
-          badRequest([errorIssue('structure', `The body is not valid JSON${position === undefined ? '' : ` (near character ${position})`}`)]),
+          badRequest([
+            errorIssue('structure', `The body is not valid JSON${position === undefined ? '' : ` (near character ${position})`}`),
+          ]),
           locals(res).mediaType,
         );
         return;
       }
       if (jsonDepthExceeds(parsed, options.jsonMaxDepth)) {
-        sendOutcome(res, badRequest([errorIssue('structure', `The JSON nests deeper than ${options.jsonMaxDepth} levels`)]), locals(res).mediaType);
+        sendOutcome(
+          res,
+          badRequest([errorIssue('structure', `The JSON nests deeper than ${options.jsonMaxDepth} levels`)]),
+          locals(res).mediaType,
+        );
         return;
       }
       req.body = parsed;
@@ -254,11 +271,18 @@ function adapt(handler: FhirHandler, options: HttpOptions) {
     const type = request.params['type'];
     if (req.method === 'POST' && type?.startsWith('$')) {
       // `POST /fhir/$name` of an operation no row names: the generic create row caught it.
-      send(req, res, request, { outcome: methodNotAllowed(`${request.method} is not supported on this path; see /fhir/metadata for what this server does`) });
+      send(req, res, request, {
+        outcome: methodNotAllowed(`${request.method} is not supported on this path; see /fhir/metadata for what this server does`),
+      });
       return;
     }
     if (type !== undefined && /^[A-Z][A-Za-z]{1,63}$/.test(type)) locals(res).resourceType = type;
-    const response = await withinPayerReach(res.locals['caller'] as Caller | undefined, await handler(request), () => ({ outcome: notFound(type ?? 'Resource', request.params['id']) }), options.taskPayers && ((task) => options.taskPayers!(request.tenant, task)));
+    const response = await withinPayerReach(
+      res.locals['caller'] as Caller | undefined,
+      await handler(request),
+      () => ({ outcome: notFound(type ?? 'Resource', request.params['id']) }),
+      options.taskPayers && ((task) => options.taskPayers!(request.tenant, task)),
+    );
     send(req, res, request, response);
   };
   Object.defineProperty(adapted, 'name', { value: handler.name });
@@ -310,7 +334,11 @@ export function fhirErrorHandler(logger: Logger) {
     } else if (!(err instanceof OperationOutcomeError)) {
       const error = err as { name?: string; code?: string; message?: string; stack?: string };
       // Messages of parse and database errors can quote data; log the kind of error and where it arose.
-      logger.error('unhandled error', { errorName: error.name, errorCode: error.code, stack: error.stack?.split('\n').slice(1, 6).join(' | ') });
+      logger.error('unhandled error', {
+        errorName: error.name,
+        errorCode: error.code,
+        stack: error.stack?.split('\n').slice(1, 6).join(' | '),
+      });
     }
     if (res.headersSent) return;
     sendOutcome(res, outcomeFromError(err), locals(res).mediaType ?? 'application/fhir+json', err);

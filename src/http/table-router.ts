@@ -30,7 +30,10 @@ const METHOD = { GET: 'get', POST: 'post', PUT: 'put' } as const;
  * A router of every row whose handler is given. `mountedAt` strips a prefix, for a part of the
  * table served on its own (the CDS Hooks service, the console, in their tests).
  */
-export function routerFromTable(handlers: Partial<RouteHandlers>, options: { mountedAt?: string; rows?: readonly RouteEntry[] } = {}): Router {
+export function routerFromTable(
+  handlers: Partial<RouteHandlers>,
+  options: { mountedAt?: string; rows?: readonly RouteEntry[] } = {},
+): Router {
   const router = express.Router();
   const mountedAt = options.mountedAt ?? '';
   for (const entry of options.rows ?? ROUTE_TABLE) {

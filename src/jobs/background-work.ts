@@ -23,7 +23,8 @@ import { followUpPendingAuthorizations, verifyReferralCoverage } from '../covera
 import { isReferralStepPayload, SUBMIT_PRIOR_AUTH_STEP, VERIFY_COVERAGE_STEP } from '../referral/stories/referral-steps.js';
 
 async function verifyStep(deps: GatewayDeps, message: OutboxMessage, options: { submit: boolean; audit: boolean }): Promise<void> {
-  if (!isReferralStepPayload(message.payload)) throw new OperationOutcomeError(badRequest([errorIssue('invalid', `Outbox step ${message.kind} has no referral id`)]));
+  if (!isReferralStepPayload(message.payload))
+    throw new OperationOutcomeError(badRequest([errorIssue('invalid', `Outbox step ${message.kind} has no referral id`)]));
   const referralId = message.payload.referralId;
   const verify = (): Promise<unknown> => verifyReferralCoverage(deps, { tenant: message.tenant, referralId, submit: options.submit });
   await (options.audit ? runAsGateway(message.kind, deps.clock, verify) : verify());
@@ -35,30 +36,31 @@ export interface BackgroundWork {
 
 export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClients: ReadonlyMap<string, EhrFhir>): BackgroundWork {
   // Jobs act as the gateway itself: the changes they commit are audited with it as agent (docs/audit.md).
-  const asGateway = (job: string, run: (tick: Date) => Promise<void>) => (tick: Date) => (config.audit.enabled ? runAsGateway(job, deps.clock, () => run(tick)) : run(tick));
+  const asGateway = (job: string, run: (tick: Date) => Promise<void>) => (tick: Date) =>
+    config.audit.enabled ? runAsGateway(job, deps.clock, () => run(tick)) : run(tick);
   const worker = !config.outbox.workerEnabled
     ? undefined
     : startOutboxWorker(
-    {
-      outbox: deps.store,
-      ...(config.audit.enabled ? { audit: deps.store } : {}),
-      ehrFor: (tenant) => ehrClients.get(tenant),
-      clock: deps.clock,
-      logger: deps.logger,
-      retryPolicy: {
-        ...DEFAULT_RETRY_POLICY,
-        baseDelayMs: config.outbox.baseDelayMs,
-        maxDelayMs: config.outbox.maxDelayMs,
-        maxAttempts: config.outbox.maxAttempts,
-      },
-      random: Math.random,
-      steps: new Map([
-        [VERIFY_COVERAGE_STEP, (message) => verifyStep(deps, message, { submit: false, audit: config.audit.enabled })],
-        [SUBMIT_PRIOR_AUTH_STEP, (message) => verifyStep(deps, message, { submit: true, audit: config.audit.enabled })],
-      ]),
-    },
-    config.outbox,
-  );
+        {
+          outbox: deps.store,
+          ...(config.audit.enabled ? { audit: deps.store } : {}),
+          ehrFor: (tenant) => ehrClients.get(tenant),
+          clock: deps.clock,
+          logger: deps.logger,
+          retryPolicy: {
+            ...DEFAULT_RETRY_POLICY,
+            baseDelayMs: config.outbox.baseDelayMs,
+            maxDelayMs: config.outbox.maxDelayMs,
+            maxAttempts: config.outbox.maxAttempts,
+          },
+          random: Math.random,
+          steps: new Map([
+            [VERIFY_COVERAGE_STEP, (message) => verifyStep(deps, message, { submit: false, audit: config.audit.enabled })],
+            [SUBMIT_PRIOR_AUTH_STEP, (message) => verifyStep(deps, message, { submit: true, audit: config.audit.enabled })],
+          ]),
+        },
+        config.outbox,
+      );
   const inquiryJob = scheduleClusterJob(
     'prior-auth-inquiry',
     config.priorAuthInquiryCron,
@@ -89,7 +91,13 @@ export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClient
       } finally {
         // A failed no-show sweep must not keep renewals from going out.
         const renewals = await renewOrders(deps);
-        deps.logger.info('cluster job ran', { job: 'no-shows-and-renewals', tick: tick.toISOString(), ...noShows, renewalReferrals: renewals.referrals, renewalsOpened: renewals.opened });
+        deps.logger.info('cluster job ran', {
+          job: 'no-shows-and-renewals',
+          tick: tick.toISOString(),
+          ...noShows,
+          renewalReferrals: renewals.referrals,
+          renewalsOpened: renewals.opened,
+        });
       }
     }),
     { coordinator: deps.store, logger: deps.logger },
@@ -114,14 +122,25 @@ export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClient
         asGateway(`ehr-poll:${connection.tenant}`, async (tick) => {
           // One line per tick run, so that operators (and the cluster test) can see who ran it.
           deps.logger.info('cluster job ran', { job: `ehr-poll:${connection.tenant}`, tick: tick.toISOString() });
-          await pollEhrServiceRequests(deps, { tenant: connection.tenant, ehr, ...(connection.pollQuery ? { query: connection.pollQuery } : {}) });
+          await pollEhrServiceRequests(deps, {
+            tenant: connection.tenant,
+            ehr,
+            ...(connection.pollQuery ? { query: connection.pollQuery } : {}),
+          });
         }),
         { coordinator: deps.store, logger: deps.logger },
       );
     });
   return {
     stop: async () => {
-      await Promise.all([worker?.stop(), inquiryJob.stop(), reminderJob.stop(), noShowJob.stop(), auditRetentionJob.stop(), ...pollJobs.map((job) => job.stop())]);
+      await Promise.all([
+        worker?.stop(),
+        inquiryJob.stop(),
+        reminderJob.stop(),
+        noShowJob.stop(),
+        auditRetentionJob.stop(),
+        ...pollJobs.map((job) => job.stop()),
+      ]);
     },
   };
 }

@@ -104,7 +104,10 @@ export const GATEWAY_AGENT: AuditAgent = { who: 'infusion-gateway', role: 'gatew
  * are recorded with the gateway as agent and the job's name as subtype (docs/audit.md).
  */
 export function runAsGateway<T>(job: string, clock: Clock, work: () => Promise<T>): Promise<T> {
-  return runAudited({ agent: () => GATEWAY_AGENT, subtype: 'job', operation: job, entities: [], clock, newId: randomUUID, changesRecorded: 0 }, work);
+  return runAudited(
+    { agent: () => GATEWAY_AGENT, subtype: 'job', operation: job, entities: [], clock, newId: randomUUID, changesRecorded: 0 },
+    work,
+  );
 }
 
 /** AuditEvent.outcome from an HTTP status (docs/audit.md). */

@@ -17,7 +17,10 @@ export class EhrCallError extends OperationOutcomeError {
   /** Seconds the EHR asked us to wait (Retry-After), if it said. */
   readonly retryAfterSeconds: number | undefined;
 
-  constructor(outcome: OperationOutcome, options: { retryable: boolean; httpStatus?: number; retryAfterSeconds?: number; cause?: unknown }) {
+  constructor(
+    outcome: OperationOutcome,
+    options: { retryable: boolean; httpStatus?: number; retryAfterSeconds?: number; cause?: unknown },
+  ) {
     super(outcome, { cause: options.cause });
     this.name = 'EhrCallError';
     this.retryable = options.retryable;
@@ -40,7 +43,12 @@ export interface EhrFhir {
    * Searches and follows `next` links, handing each page to `onPage` in order; stops after
    * `maxPages`. Returns the number of pages read.
    */
-  searchAll(resourceType: string, params: Record<string, string>, onPage: (page: Bundle) => Promise<void>, options?: { maxPages?: number }): Promise<number>;
+  searchAll(
+    resourceType: string,
+    params: Record<string, string>,
+    onPage: (page: Bundle) => Promise<void>,
+    options?: { maxPages?: number },
+  ): Promise<number>;
 }
 
 /** The EHR connection of one sending tenant. */

@@ -19,7 +19,11 @@ export interface ResourceValidator {
   /** Structure (R4 JSON schema) and required bindings, nested resources included. */
   validateBase(resource: unknown): OperationOutcomeIssue[];
   /** Conformance to the given profiles (canonical URLs); an unknown profile is an error, or a warning if asked. */
-  validateProfiles(resource: Resource, profileUrls: readonly string[], options?: { unknownProfile?: 'error' | 'warning' }): OperationOutcomeIssue[];
+  validateProfiles(
+    resource: Resource,
+    profileUrls: readonly string[],
+    options?: { unknownProfile?: 'error' | 'warning' },
+  ): OperationOutcomeIssue[];
   profiles(): StructureDefinition[];
 }
 
@@ -63,7 +67,14 @@ export interface GatewayDeps {
 }
 
 /** The resource types that make up the network's directory (Da Vinci PDex Plan-Net shapes). */
-export const DIRECTORY_TYPES: readonly string[] = ['Location', 'HealthcareService', 'Organization', 'OrganizationAffiliation', 'InsurancePlan', 'Endpoint'];
+export const DIRECTORY_TYPES: readonly string[] = [
+  'Location',
+  'HealthcareService',
+  'Organization',
+  'OrganizationAffiliation',
+  'InsurancePlan',
+  'Endpoint',
+];
 
 /** The tenants whose rows a client may read: its own, plus the shared directory for directory types. */
 export function visibleTenants(tenancy: Tenancy, tenant: TenantId, resourceType: string): TenantId[] {

@@ -40,8 +40,13 @@ export interface Notifier {
 export const RECORD_ONLY_NOTIFIER: Notifier = {
   channel: 'none',
   send: async () => {
-    throw new NotifierError(operationOutcome('not-sent', [errorIssue('not-supported', 'No notifier is configured (NOTIFIER_WEBHOOK_URL): the reminder is recorded, not sent')]), {
-      retryable: false,
-    });
+    throw new NotifierError(
+      operationOutcome('not-sent', [
+        errorIssue('not-supported', 'No notifier is configured (NOTIFIER_WEBHOOK_URL): the reminder is recorded, not sent'),
+      ]),
+      {
+        retryable: false,
+      },
+    );
   },
 };

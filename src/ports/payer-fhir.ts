@@ -20,7 +20,10 @@ export class PayerCallError extends OperationOutcomeError {
   /** Seconds the payer asked us to wait (Retry-After), if it said. */
   readonly retryAfterSeconds: number | undefined;
 
-  constructor(outcome: OperationOutcome, options: { retryable: boolean; httpStatus?: number; retryAfterSeconds?: number; cause?: unknown }) {
+  constructor(
+    outcome: OperationOutcome,
+    options: { retryable: boolean; httpStatus?: number; retryAfterSeconds?: number; cause?: unknown },
+  ) {
     super(outcome, { cause: options.cause });
     this.name = 'PayerCallError';
     this.retryable = options.retryable;

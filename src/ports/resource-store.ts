@@ -202,7 +202,12 @@ export interface OutboxStore {
   scheduleRetry(id: string, nextAttemptAt: Date, error: OperationOutcome, now: Date): Promise<void>;
   /** Dead-letter: no more automatic attempts; an operator can list and retry it. */
   markDead(id: string, error: OperationOutcome, now: Date): Promise<void>;
-  listOutboxMessages(filter: { status?: OutboxStatus; tenant?: TenantId; count: number; offset: number }): Promise<{ messages: OutboxMessage[]; total: number }>;
+  listOutboxMessages(filter: {
+    status?: OutboxStatus;
+    tenant?: TenantId;
+    count: number;
+    offset: number;
+  }): Promise<{ messages: OutboxMessage[]; total: number }>;
   readOutboxMessage(id: string): Promise<OutboxMessage | undefined>;
   /** A dead message back to pending, due now, attempts kept. Returns false if it was not dead. */
   retryDeadMessage(id: string, now: Date): Promise<boolean>;
@@ -308,8 +313,16 @@ export interface StoreLifecycle {
  * a story takes the narrow ports it uses (issue 15), the composition root hands the whole store.
  */
 export interface ResourceStore
-  extends ResourceReader, StoreTransactions, ReferralReader, ChairBookingReader, OutboxStore, CursorStore, JobRunCoordinator, NetworkMetricsReader, AuditTrail, StoreLifecycle {}
+  extends
+    ResourceReader,
+    StoreTransactions,
+    ReferralReader,
+    ChairBookingReader,
+    OutboxStore,
+    CursorStore,
+    JobRunCoordinator,
+    NetworkMetricsReader,
+    AuditTrail,
+    StoreLifecycle {}
 
-export type StoreReadiness =
-  | { ready: true }
-  | { ready: false; reason: 'unreachable' | 'saturated'; diagnostics: string };
+export type StoreReadiness = { ready: true } | { ready: false; reason: 'unreachable' | 'saturated'; diagnostics: string };

@@ -25,7 +25,9 @@ export class StoreUnavailableError extends OperationOutcomeError {
   readonly reason: StoreUnavailableReason;
 
   constructor(reason: StoreUnavailableReason, options: { cause?: unknown; retryAfterSeconds?: number } = {}) {
-    super(operationOutcome('unavailable', [errorIssue(reason === 'timeout' ? 'timeout' : 'transient', DIAGNOSTICS[reason])]), { cause: options.cause });
+    super(operationOutcome('unavailable', [errorIssue(reason === 'timeout' ? 'timeout' : 'transient', DIAGNOSTICS[reason])]), {
+      cause: options.cause,
+    });
     this.name = 'StoreUnavailableError';
     this.reason = reason;
     this.retryAfterSeconds = options.retryAfterSeconds ?? STORE_RETRY_AFTER_SECONDS;

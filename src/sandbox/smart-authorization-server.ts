@@ -36,7 +36,9 @@ export interface SmartAuthorizationServer {
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
-export function smartAuthorizationServer(options: SmartAuthorizationOptions & { fhirPath: string; origin: () => string }): SmartAuthorizationServer {
+export function smartAuthorizationServer(
+  options: SmartAuthorizationOptions & { fhirPath: string; origin: () => string },
+): SmartAuthorizationServer {
   const keys = createLocalJWKSet(options.jwks);
   const lifetime = options.tokenLifetimeSeconds ?? 300;
   const now = options.now ?? ((): Date => new Date());
@@ -65,12 +67,22 @@ export function smartAuthorizationServer(options: SmartAuthorizationOptions & { 
       refused += 1;
       res.status(error === 'invalid_client' ? 401 : 400).json({ error });
     };
-    if (form['grant_type'] !== 'client_credentials' || form['client_assertion_type'] !== ASSERTION_TYPE || typeof form['client_assertion'] !== 'string') {
+    if (
+      form['grant_type'] !== 'client_credentials' ||
+      form['client_assertion_type'] !== ASSERTION_TYPE ||
+      typeof form['client_assertion'] !== 'string'
+    ) {
       refuse('invalid_request');
       return;
     }
     try {
-      const { payload } = await jwtVerify(form['client_assertion'], keys, { issuer: options.clientId, subject: options.clientId, audience: tokenUrl(), requiredClaims: ['exp', 'jti'], currentDate: now() });
+      const { payload } = await jwtVerify(form['client_assertion'], keys, {
+        issuer: options.clientId,
+        subject: options.clientId,
+        audience: tokenUrl(),
+        requiredClaims: ['exp', 'jti'],
+        currentDate: now(),
+      });
       // https://hl7.org/fhir/smart-app-launch/STU2/backend-services.html: exp no more than five minutes in the future, jti not reused.
       if (payload.exp! - Math.floor(now().getTime() / 1000) > 300 + 5 || seenJti.has(payload.jti!)) {
         refuse('invalid_client');
@@ -94,9 +106,16 @@ export function smartAuthorizationServer(options: SmartAuthorizationOptions & { 
       const until = token === undefined ? undefined : live.get(token);
       if (until === undefined || until <= now().getTime()) {
         unauthorized += 1;
-        res.status(401).set('www-authenticate', 'Bearer error="invalid_token"').type('application/fhir+json').send(
-          JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login', diagnostics: 'A live access token from this server is required' }] }),
-        );
+        res
+          .status(401)
+          .set('www-authenticate', 'Bearer error="invalid_token"')
+          .type('application/fhir+json')
+          .send(
+            JSON.stringify({
+              resourceType: 'OperationOutcome',
+              issue: [{ severity: 'error', code: 'login', diagnostics: 'A live access token from this server is required' }],
+            }),
+          );
         return;
       }
       next();

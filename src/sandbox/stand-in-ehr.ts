@@ -85,7 +85,9 @@ export interface StandInEhr {
 
 const HOST = '127.0.0.1';
 
-export async function startStandInEhr(options: { port?: number; controlPort?: number; requireSmartBackend?: SmartAuthorizationOptions } = {}): Promise<StandInEhr & { smart?: SmartAuthorizationServer }> {
+export async function startStandInEhr(
+  options: { port?: number; controlPort?: number; requireSmartBackend?: SmartAuthorizationOptions } = {},
+): Promise<StandInEhr & { smart?: SmartAuthorizationServer }> {
   let port = options.port ?? 0;
   const { createMedplumFhir, outcomeAnswer } = await loadMedplumFhir();
   const fhir = createMedplumFhir(() => `http://${HOST}:${port}/fhir`);
@@ -176,13 +178,20 @@ export async function startStandInEhr(options: { port?: number; controlPort?: nu
   };
   app.use('/_control', controlRouter(controls, { onFhirPort: true }));
   // SMART Backend Services: discovery and token endpoint, then no FHIR request without a live token.
-  const smart = options.requireSmartBackend ? smartAuthorizationServer({ ...options.requireSmartBackend, fhirPath: '/fhir', origin: () => `http://${HOST}:${port}` }) : undefined;
+  const smart = options.requireSmartBackend
+    ? smartAuthorizationServer({ ...options.requireSmartBackend, fhirPath: '/fhir', origin: () => `http://${HOST}:${port}` })
+    : undefined;
   if (smart) app.use(smart.router);
 
   app.use('/fhir', (req: Request, res: Response, nextHandler: NextFunction) => {
     const url = new URL(req.originalUrl, 'http://stand-in.invalid');
     res.on('close', () => {
-      const entry: StandInRequest = { method: req.method, path: url.pathname, status: res.writableFinished ? res.statusCode : 0, query: url.search.slice(1) };
+      const entry: StandInRequest = {
+        method: req.method,
+        path: url.pathname,
+        status: res.writableFinished ? res.statusCode : 0,
+        query: url.search.slice(1),
+      };
       if (req.headers.authorization !== undefined) entry.authorization = req.headers.authorization;
       const ifNoneExist = req.headers['if-none-exist'];
       if (typeof ifNoneExist === 'string') entry.ifNoneExist = ifNoneExist;
@@ -231,7 +240,14 @@ export async function startStandInEhr(options: { port?: number; controlPort?: nu
   app.use((_req: Request, res: Response) => send(res, outcomeAnswer(404, 'not-found', 'Not a FHIR or control path of the stand-in EHR')));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' ? err.status : 500;
-    send(res, outcomeAnswer(status, status < 500 ? 'structure' : 'exception', status < 500 ? 'The request body is not valid JSON' : 'The stand-in EHR failed'));
+    send(
+      res,
+      outcomeAnswer(
+        status,
+        status < 500 ? 'structure' : 'exception',
+        status < 500 ? 'The request body is not valid JSON' : 'The stand-in EHR failed',
+      ),
+    );
   });
 
   await listen(server, port);
@@ -287,7 +303,10 @@ async function loadMedplumFhir(): Promise<typeof import('./stand-in-ehr/medplum-
     return await import('./stand-in-ehr/medplum-fhir.js');
   } catch (cause) {
     if ((cause as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw cause;
-    throw new StandInEhrUnavailableError('The stand-in EHR runs on Medplum (@medplum/fhir-router), a development dependency: run `npm install` without --omit=dev', { cause });
+    throw new StandInEhrUnavailableError(
+      'The stand-in EHR runs on Medplum (@medplum/fhir-router), a development dependency: run `npm install` without --omit=dev',
+      { cause },
+    );
   }
 }
 
@@ -382,7 +401,9 @@ function controlRouter(ehr: Controls, where: { onFhirPort: boolean }): express.R
 const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isMain) {
   const ehr = await startStandInEhr({ port: Number(process.env['PORT'] ?? 0), controlPort: Number(process.env['CONTROL_PORT'] ?? 0) });
-  process.stdout.write(`${JSON.stringify({ message: 'stand-in EHR listening', port: ehr.port, baseUrl: ehr.baseUrl, controlUrl: ehr.controlUrl })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ message: 'stand-in EHR listening', port: ehr.port, baseUrl: ehr.baseUrl, controlUrl: ehr.controlUrl })}\n`,
+  );
   const shutdown = (): void => {
     void ehr.stop().then(() => process.exit(0));
   };

@@ -227,52 +227,68 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
   const server = http.createServer(app);
   server.keepAliveTimeout = 30_000;
 
-  const smart = options.requireSmartBackend ? smartAuthorizationServer({ ...options.requireSmartBackend, fhirPath: '/fhir', origin: () => new URL(baseUrl).origin }) : undefined;
+  const smart = options.requireSmartBackend
+    ? smartAuthorizationServer({ ...options.requireSmartBackend, fhirPath: '/fhir', origin: () => new URL(baseUrl).origin })
+    : undefined;
   if (smart) app.use(smart.router);
-  app.use('/_control', controlRouter({ setMemberRule, setDefaultRule: (rule) => (defaultRule = rule), requests: () => log.map((entry) => ({ ...entry })) }));
-
   app.use(
-    '/fhir',
-    express.json({ type: ['application/json', 'application/fhir+json'], limit: '10mb' }),
-    (req: Request, res: Response) => {
-      const body = req.body as Record<string, unknown> | undefined;
-      res.on('close', () => {
-        const entry: StandInPayerRequest = { method: req.method, path: new URL(req.originalUrl, 'http://stand-in.invalid').pathname, status: res.writableFinished ? res.statusCode : 0, authorization: req.headers.authorization !== undefined };
-        if (typeof body?.['resourceType'] === 'string') entry.resourceType = body['resourceType'];
-        log.push(entry);
-      });
-      // The capabilities interaction is public (https://hl7.org/fhir/R4/http.html#capabilities): what
-      // a connection probe reads to tell a FHIR server from anything else answering at this URL.
-      if (req.method === 'GET' && req.path === '/metadata') {
-        send(res, { status: 200, body: capabilityStatement({ baseUrl, security: smart ? 'smart' : options.bearerToken !== undefined ? 'bearer' : 'none' }) });
-        return;
-      }
-      if (options.bearerToken !== undefined && req.headers.authorization !== `Bearer ${options.bearerToken}`) {
-        send(res, outcome(401, 'login', 'The stand-in payer needs a valid bearer token'));
-        return;
-      }
-      if (smart) {
-        let passed = false;
-        smart.requireToken(req, res, () => (passed = true));
-        if (!passed) return;
-      }
-      if (req.method !== 'POST') {
-        send(res, outcome(405, 'not-supported', 'The stand-in payer only takes POSTed operations (and GET /metadata)'));
-        return;
-      }
-      const answer = handle(req.path, body);
-      if (answer === 'hang') {
-        hung.add(res);
-        res.on('close', () => hung.delete(res));
-        return;
-      }
-      send(res, answer);
-    },
+    '/_control',
+    controlRouter({ setMemberRule, setDefaultRule: (rule) => (defaultRule = rule), requests: () => log.map((entry) => ({ ...entry })) }),
   );
+
+  app.use('/fhir', express.json({ type: ['application/json', 'application/fhir+json'], limit: '10mb' }), (req: Request, res: Response) => {
+    const body = req.body as Record<string, unknown> | undefined;
+    res.on('close', () => {
+      const entry: StandInPayerRequest = {
+        method: req.method,
+        path: new URL(req.originalUrl, 'http://stand-in.invalid').pathname,
+        status: res.writableFinished ? res.statusCode : 0,
+        authorization: req.headers.authorization !== undefined,
+      };
+      if (typeof body?.['resourceType'] === 'string') entry.resourceType = body['resourceType'];
+      log.push(entry);
+    });
+    // The capabilities interaction is public (https://hl7.org/fhir/R4/http.html#capabilities): what
+    // a connection probe reads to tell a FHIR server from anything else answering at this URL.
+    if (req.method === 'GET' && req.path === '/metadata') {
+      send(res, {
+        status: 200,
+        body: capabilityStatement({ baseUrl, security: smart ? 'smart' : options.bearerToken !== undefined ? 'bearer' : 'none' }),
+      });
+      return;
+    }
+    if (options.bearerToken !== undefined && req.headers.authorization !== `Bearer ${options.bearerToken}`) {
+      send(res, outcome(401, 'login', 'The stand-in payer needs a valid bearer token'));
+      return;
+    }
+    if (smart) {
+      let passed = false;
+      smart.requireToken(req, res, () => (passed = true));
+      if (!passed) return;
+    }
+    if (req.method !== 'POST') {
+      send(res, outcome(405, 'not-supported', 'The stand-in payer only takes POSTed operations (and GET /metadata)'));
+      return;
+    }
+    const answer = handle(req.path, body);
+    if (answer === 'hang') {
+      hung.add(res);
+      res.on('close', () => hung.delete(res));
+      return;
+    }
+    send(res, answer);
+  });
   app.use((_req: Request, res: Response) => send(res, outcome(404, 'not-found', 'Not a path of the stand-in payer')));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' ? err.status : 500;
-    send(res, outcome(status, status < 500 ? 'structure' : 'exception', status < 500 ? 'The request body is not valid JSON' : 'The stand-in payer failed'));
+    send(
+      res,
+      outcome(
+        status,
+        status < 500 ? 'structure' : 'exception',
+        status < 500 ? 'The request body is not valid JSON' : 'The stand-in payer failed',
+      ),
+    );
   });
 
   function setMemberRule(memberId: string, rule: MemberRule | undefined): void {
@@ -301,7 +317,13 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     if (body?.['resourceType'] !== 'CoverageEligibilityRequest') return outcome(400, 'invalid', 'Expected a CoverageEligibilityRequest');
     const request = body as unknown as CoverageEligibilityRequest;
     const memberId = memberOfEligibility(request);
-    if (memberId === undefined) return outcome(400, 'required', 'No member id: the Coverage needs a subscriberId or a member identifier', 'CoverageEligibilityRequest.insurance[0].coverage');
+    if (memberId === undefined)
+      return outcome(
+        400,
+        'required',
+        'No member id: the Coverage needs a subscriberId or a member identifier',
+        'CoverageEligibilityRequest.insurance[0].coverage',
+      );
     const rule = ruleFor(memberId);
     if (!rule) return outcome(404, 'not-found', 'No such member at the stand-in payer');
     if (failsNow(memberId, 'eligibility')) return failure({ kind: 'fail-500' });
@@ -312,7 +334,14 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
       case 'resource':
         return { status: 200, body: response };
       case 'bundle':
-        return { status: 200, body: { resourceType: 'Bundle', type: 'collection', entry: [{ fullUrl: `urn:uuid:00000000-0000-4000-9000-${String(sequence).padStart(12, '0')}`, resource: response }] } as Bundle };
+        return {
+          status: 200,
+          body: {
+            resourceType: 'Bundle',
+            type: 'collection',
+            entry: [{ fullUrl: `urn:uuid:00000000-0000-4000-9000-${String(sequence).padStart(12, '0')}`, resource: response }],
+          } as Bundle,
+        };
       case 'parameters':
         return { status: 200, body: { resourceType: 'Parameters', parameter: [{ name: 'return', resource: response }] } as Parameters };
     }
@@ -322,9 +351,19 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     const benefits: CoverageEligibilityResponseInsuranceItemBenefit[] = [];
     const cost = rule.costShare ?? {};
     if (cost.copay) benefits.push({ type: { coding: [{ system: BENEFIT_TYPE, code: 'copay' }] }, allowedMoney: { ...cost.copay } });
-    if (cost.coinsurancePercent !== undefined) benefits.push({ type: { coding: [{ system: BENEFIT_TYPE, code: 'copay-percent' }] }, allowedUnsignedInt: cost.coinsurancePercent });
-    if (cost.deductibleRemaining) benefits.push({ type: { coding: [{ system: BENEFIT_TYPE, code: 'deductible' }] }, allowedMoney: { ...cost.deductibleRemaining }, usedMoney: { value: 0, currency: cost.deductibleRemaining.currency ?? 'USD' } });
-    if (cost.outOfPocketRemaining) benefits.push({ type: { coding: [{ system: X12_1390, code: 'G', display: 'Out of Pocket (Stop Loss)' }] }, allowedMoney: { ...cost.outOfPocketRemaining } });
+    if (cost.coinsurancePercent !== undefined)
+      benefits.push({ type: { coding: [{ system: BENEFIT_TYPE, code: 'copay-percent' }] }, allowedUnsignedInt: cost.coinsurancePercent });
+    if (cost.deductibleRemaining)
+      benefits.push({
+        type: { coding: [{ system: BENEFIT_TYPE, code: 'deductible' }] },
+        allowedMoney: { ...cost.deductibleRemaining },
+        usedMoney: { value: 0, currency: cost.deductibleRemaining.currency ?? 'USD' },
+      });
+    if (cost.outOfPocketRemaining)
+      benefits.push({
+        type: { coding: [{ system: X12_1390, code: 'G', display: 'Out of Pocket (Stop Loss)' }] },
+        allowedMoney: { ...cost.outOfPocketRemaining },
+      });
     sequence += 1;
     const requestItem = request.item?.[0];
     return {
@@ -342,7 +381,9 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
       insurer: { ...request.insurer },
       insurance: [
         {
-          coverage: { identifier: { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MB' }] }, value: memberId } },
+          coverage: {
+            identifier: { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MB' }] }, value: memberId },
+          },
           inforce: rule.inForce,
           ...(rule.benefitPeriod ? { benefitPeriod: { ...rule.benefitPeriod } } : {}),
           ...(rule.inForce
@@ -405,13 +446,21 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     else if (decision.kind === 'approve') {
       code = { code: 'A1', display: 'Certified in total' };
       reviewAction.push({ url: 'number', valueString: decision.authorizationNumber });
-    }
-    else if (decision.kind === 'reject') code = undefined;
+    } else if (decision.kind === 'reject') code = undefined;
     else {
       code = { code: 'A3', display: 'Not Certified' };
-      reviewAction.push({ url: 'reasonCode', valueCodeableConcept: { coding: [{ system: X12_886, ...(decision.reason.code ? { code: decision.reason.code } : {}), display: decision.reason.display }] } });
+      reviewAction.push({
+        url: 'reasonCode',
+        valueCodeableConcept: {
+          coding: [{ system: X12_886, ...(decision.reason.code ? { code: decision.reason.code } : {}), display: decision.reason.display }],
+        },
+      });
     }
-    if (code) reviewAction.unshift({ url: `${PAS}/StructureDefinition/extension-reviewActionCode`, valueCodeableConcept: { coding: [{ system: X12_306, ...code }] } });
+    if (code)
+      reviewAction.unshift({
+        url: `${PAS}/StructureDefinition/extension-reviewActionCode`,
+        valueCodeableConcept: { coding: [{ system: X12_306, ...code }] },
+      });
     const errors = decision !== 'pended' ? (decision.errors ?? []) : [];
     const approved = decision !== 'pended' && decision.kind === 'approve' ? decision : undefined;
     const response: ClaimResponse = {
@@ -428,17 +477,26 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
       requestor: { ...claim.provider },
       request: claim.identifier?.[0] ? { identifier: { ...claim.identifier[0] } } : { display: 'the prior authorization request' },
       outcome: decision === 'pended' ? 'queued' : decision.kind === 'reject' ? 'error' : 'complete',
-      ...(approved ? { preAuthRef: approved.authorizationNumber, ...(approved.period ? { preAuthPeriod: { ...approved.period } } : {}) } : {}),
+      ...(approved
+        ? { preAuthRef: approved.authorizationNumber, ...(approved.period ? { preAuthPeriod: { ...approved.period } } : {}) }
+        : {}),
       ...(decision !== 'pended' && decision.kind === 'deny' ? { disposition: decision.reason.display } : {}),
-      ...(errors.length > 0 ? { error: errors.map((error) => ({ code: { coding: [{ system: X12_REJECT_REASON, code: error.code, display: error.display }] } })) } : {}),
+      ...(errors.length > 0
+        ? {
+            error: errors.map((error) => ({ code: { coding: [{ system: X12_REJECT_REASON, code: error.code, display: error.display }] } })),
+          }
+        : {}),
       item: (claim.item?.length ? claim.item : [{ sequence: 1 }]).map((item) => ({
         itemSequence: item.sequence,
-        adjudication: reviewAction.length === 0 ? [] : [
-          {
-            category: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/adjudication', code: 'submitted' }] },
-            extension: [{ url: `${PAS}/StructureDefinition/extension-reviewAction`, extension: reviewAction }],
-          },
-        ],
+        adjudication:
+          reviewAction.length === 0
+            ? []
+            : [
+                {
+                  category: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/adjudication', code: 'submitted' }] },
+                  extension: [{ url: `${PAS}/StructureDefinition/extension-reviewAction`, extension: reviewAction }],
+                },
+              ],
       })),
     };
     return {
@@ -454,7 +512,11 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
   /** PAS: the topic of pended-authorization updates (https://hl7.org/fhir/us/davinci-pas/). */
   const TOPIC = `${PAS}/SubscriptionTopic/PASSubscriptionTopic`;
 
-  function decideAndNotify(claimIdentifierValue: string, decision: PriorAuthDecision | 'pended', notification: NotificationOptions = {}): Bundle {
+  function decideAndNotify(
+    claimIdentifierValue: string,
+    decision: PriorAuthDecision | 'pended',
+    notification: NotificationOptions = {},
+  ): Bundle {
     const stored = [...claims.values()].find((c) => c.key.endsWith(`|${claimIdentifierValue}`));
     if (!stored) throw new Error('The stand-in payer holds no prior authorization request with this identifier');
     if (decision !== 'pended') stored.rule = structuredClone(decision);
@@ -483,7 +545,13 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
               { name: 'status', valueCode: 'active' },
               { name: 'type', valueCode: 'event-notification' },
               { name: 'events-since-subscription-start', valueString: String(eventNumber) },
-              { name: 'notification-event', part: [{ name: 'event-number', valueString: String(eventNumber) }, { name: 'focus', valueReference: { reference: focus } }] },
+              {
+                name: 'notification-event',
+                part: [
+                  { name: 'event-number', valueString: String(eventNumber) },
+                  { name: 'focus', valueReference: { reference: focus } },
+                ],
+              },
             ],
           } as Parameters);
     return {
@@ -491,15 +559,37 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
       type: 'history',
       timestamp: now().toISOString(),
       entry: [
-        { fullUrl: `urn:uuid:00000000-0000-4000-a000-${String(eventNumber).padStart(12, '0')}`, resource: status, request: { method: 'GET', url: `${subscription}/$status` }, response: { status: '200' } },
-        ...(notification.payload === 'id-only' ? [] : [{ fullUrl: focus, resource: response, request: { method: 'PUT' as const, url: `ClaimResponse/${response.id}` }, response: { status: '200' } }]),
+        {
+          fullUrl: `urn:uuid:00000000-0000-4000-a000-${String(eventNumber).padStart(12, '0')}`,
+          resource: status,
+          request: { method: 'GET', url: `${subscription}/$status` },
+          response: { status: '200' },
+        },
+        ...(notification.payload === 'id-only'
+          ? []
+          : [
+              {
+                fullUrl: focus,
+                resource: response,
+                request: { method: 'PUT' as const, url: `ClaimResponse/${response.id}` },
+                response: { status: '200' },
+              },
+            ]),
       ],
     };
   }
 
-  async function sendNotification(endpoint: string, notification: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }> {
+  async function sendNotification(
+    endpoint: string,
+    notification: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any }> {
     // As the payer authenticates to the gateway: the headers given, else the options', else the registered default (the tests' test clients).
-    const sent: Record<string, string> = { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...(headers ?? (await options.notificationHeaders?.(endpoint))) };
+    const sent: Record<string, string> = {
+      'content-type': 'application/fhir+json',
+      accept: 'application/fhir+json',
+      ...(headers ?? (await options.notificationHeaders?.(endpoint))),
+    };
     if (headers === undefined && options.notificationHeaders === undefined) await holder[DEFAULT_AUTHORIZER]?.(endpoint, 'POST', sent);
     const response = await fetch(endpoint, {
       method: 'POST',
@@ -554,12 +644,14 @@ function parsePasBundle(body: Record<string, unknown> | undefined): { claim: Cla
   if (body?.['resourceType'] !== 'Bundle') return outcome(400, 'invalid', 'Expected a PAS request Bundle');
   const entries = Array.isArray(body['entry']) ? (body['entry'] as Array<{ resource?: Resource }>) : [];
   const claim = entries[0]?.resource;
-  if (claim?.resourceType !== 'Claim') return outcome(400, 'invalid', 'The PAS request Bundle must hold the Claim first', 'Bundle.entry[0].resource');
+  if (claim?.resourceType !== 'Claim')
+    return outcome(400, 'invalid', 'The PAS request Bundle must hold the Claim first', 'Bundle.entry[0].resource');
   const identifier = (claim as Claim).identifier?.[0];
   if (!identifier?.value) return outcome(400, 'required', 'The Claim needs an identifier', 'Bundle.entry[0].resource.identifier');
   const coverage = entries.map((entry) => entry?.resource).find((resource): resource is Coverage => resource?.resourceType === 'Coverage');
   const memberId = coverage ? memberOf(coverage) : undefined;
-  if (memberId === undefined) return outcome(400, 'required', 'No member id: the Bundle needs a Coverage with a subscriberId or a member identifier', 'Bundle.entry');
+  if (memberId === undefined)
+    return outcome(400, 'required', 'No member id: the Bundle needs a Coverage with a subscriberId or a member identifier', 'Bundle.entry');
   return { claim: claim as Claim, memberId, key: `${identifier.system ?? ''}|${identifier.value}` };
 }
 
@@ -567,7 +659,9 @@ function memberOfEligibility(request: CoverageEligibilityRequest): string | unde
   const reference = request.insurance?.find((insurance) => insurance.focal !== false)?.coverage ?? request.insurance?.[0]?.coverage;
   if (!reference) return undefined;
   if (reference.reference?.startsWith('#')) {
-    const contained = request.contained?.find((resource) => resource.resourceType === 'Coverage' && `#${resource.id}` === reference.reference);
+    const contained = request.contained?.find(
+      (resource) => resource.resourceType === 'Coverage' && `#${resource.id}` === reference.reference,
+    );
     return contained ? memberOf(contained as Coverage) : undefined;
   }
   return reference.identifier?.value;
@@ -591,8 +685,14 @@ function capabilityStatement(input: { baseUrl: string; security: 'smart' | 'bear
       ? {
           service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
           // The token endpoint, as SMART names it (https://hl7.org/fhir/smart-app-launch/conformance.html).
-          extension: [{ url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris', extension: [{ url: 'token', valueUri: `${new URL(input.baseUrl).origin}/auth/token` }] }],
-          description: 'SMART Backend Services: every operation needs an access token from the token endpoint; see .well-known/smart-configuration.',
+          extension: [
+            {
+              url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+              extension: [{ url: 'token', valueUri: `${new URL(input.baseUrl).origin}/auth/token` }],
+            },
+          ],
+          description:
+            'SMART Backend Services: every operation needs an access token from the token endpoint; see .well-known/smart-configuration.',
         }
       : input.security === 'bearer'
         ? { description: 'Every operation needs the bearer token configured for the gateway.' }
@@ -603,7 +703,10 @@ function capabilityStatement(input: { baseUrl: string; security: 'smart' | 'bear
     date: '2026-12-04',
     kind: 'instance',
     software: { name: 'infusion-gateway stand-in payer' },
-    implementation: { description: 'A payer to talk to in tests and the sandbox: eligibility and prior authorization decided by rules per member', url: input.baseUrl },
+    implementation: {
+      description: 'A payer to talk to in tests and the sandbox: eligibility and prior authorization decided by rules per member',
+      url: input.baseUrl,
+    },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
     implementationGuide: [`${PAS}/ImplementationGuide/hl7.fhir.us.davinci-pas`],
@@ -612,7 +715,10 @@ function capabilityStatement(input: { baseUrl: string; security: 'smart' | 'bear
         mode: 'server',
         ...(security ? { security } : {}),
         resource: [
-          { type: 'CoverageEligibilityRequest', operation: [{ name: 'submit', definition: 'http://hl7.org/fhir/OperationDefinition/CoverageEligibilityRequest-submit' }] },
+          {
+            type: 'CoverageEligibilityRequest',
+            operation: [{ name: 'submit', definition: 'http://hl7.org/fhir/OperationDefinition/CoverageEligibilityRequest-submit' }],
+          },
           {
             type: 'Claim',
             operation: [
@@ -629,7 +735,14 @@ function capabilityStatement(input: { baseUrl: string; security: 'smart' | 'bear
 function outcome(status: number, code: string, diagnostics: string, expression?: string): Answer {
   const body: OperationOutcome = {
     resourceType: 'OperationOutcome',
-    issue: [{ severity: 'error', code: code as OperationOutcome['issue'][number]['code'], diagnostics, ...(expression ? { expression: [expression] } : {}) }],
+    issue: [
+      {
+        severity: 'error',
+        code: code as OperationOutcome['issue'][number]['code'],
+        diagnostics,
+        ...(expression ? { expression: [expression] } : {}),
+      },
+    ],
   };
   return { status, body };
 }

@@ -76,7 +76,9 @@ export async function playSeedStory(options: StoryOptions): Promise<StoryResult>
   const site = order.contained?.find((r: any) => `#${r.id}` === order.locationReference?.[0]?.reference);
   const practice = order.contained?.find((r: any) => r.resourceType === 'Organization');
   const drug = order.code?.coding?.[0]?.display ?? order.code?.text ?? order.code?.coding?.[0]?.code;
-  say(`1. The EHR (demo-ehr) orders ${drug ?? 'an infusion'}; the site it filled in is "${site?.name ?? '?'}", ${formatAddress(site?.address)}:`);
+  say(
+    `1. The EHR (demo-ehr) orders ${drug ?? 'an infusion'}; the site it filled in is "${site?.name ?? '?'}", ${formatAddress(site?.address)}:`,
+  );
   say(`   the ordering practice's own address (${practice?.name ?? 'the practice'}), auto-filled. POST ${options.fhirBase}/ServiceRequest`);
   const created = await ehrClient.post('ServiceRequest', order);
   expectStatus(created, 201, 'the order');
@@ -90,59 +92,102 @@ export async function playSeedStory(options: StoryOptions): Promise<StoryResult>
     say(`   Task businessStatus: ${status}`);
   };
   let task = await waitForTask(coordinator, serviceRequestId, (s) => s === 'misroute-suspected' || isEnd(s), timeoutMs, statuses, onStatus);
-  if (businessStatusOf(task) !== 'misroute-suspected') throw new StoryError(`the site check did not flag the misroute: ${businessStatusOf(task)}`);
-  const reasons = (task.input ?? []).filter((i: any) => i.type?.coding?.[0]?.code === 'misroute-reason').map((i: any) => i.valueCodeableConcept?.coding?.[0]?.code as string);
+  if (businessStatusOf(task) !== 'misroute-suspected')
+    throw new StoryError(`the site check did not flag the misroute: ${businessStatusOf(task)}`);
+  const reasons = (task.input ?? [])
+    .filter((i: any) => i.type?.coding?.[0]?.code === 'misroute-reason')
+    .map((i: any) => i.valueCodeableConcept?.coding?.[0]?.code as string);
   const suggestions = (task.input ?? [])
     .filter((i: any) => i.type?.coding?.[0]?.code === 'suggested-location')
-    .map((i: any) => String(i.valueReference?.reference ?? i.extension?.find((e: any) => e.valueReference)?.valueReference?.reference ?? '').replace(/^Location\//, ''));
+    .map((i: any) =>
+      String(i.valueReference?.reference ?? i.extension?.find((e: any) => e.valueReference)?.valueReference?.reference ?? '').replace(
+        /^Location\//,
+        '',
+      ),
+    );
   say(`2. The gateway flags a misroute on Task/${task.id}: ${reasons.join(', ')}. Sites, best first:`);
   for (const [rank, id] of suggestions.entries()) {
     const location = await coordinator.get(`Location/${encodeURIComponent(id)}`);
-    say(`   ${rank + 1}. ${location.body?.name ?? id} (Location/${id})${rank === 0 ? '  <- the patient\'s choice' : ''}`);
+    say(`   ${rank + 1}. ${location.body?.name ?? id} (Location/${id})${rank === 0 ? "  <- the patient's choice" : ''}`);
   }
   const confirmedLocation = suggestions[0];
   if (confirmedLocation === undefined) throw new StoryError('the misroute came with no suggested site');
 
   // 3. The coordinator calls the patient and confirms her site.
   say(`3. The coordinator (demo-coordinator) confirms Location/${confirmedLocation} with the patient: POST Task/${task.id}/$confirm-site`);
-  const confirmed = await coordinator.post(`Task/${task.id}/$confirm-site`, { resourceType: 'Parameters', parameter: [{ name: 'location', valueReference: { reference: `Location/${confirmedLocation}` } }] });
+  const confirmed = await coordinator.post(`Task/${task.id}/$confirm-site`, {
+    resourceType: 'Parameters',
+    parameter: [{ name: 'location', valueReference: { reference: `Location/${confirmedLocation}` } }],
+  });
   expectStatus(confirmed, 200, '$confirm-site');
 
   // 4. Coverage: eligibility, then prior authorization, by the gateway with the payer.
   say('4. The gateway verifies coverage with the payer (eligibility, then prior authorization):');
-  task = await waitForTask(coordinator, serviceRequestId, (s) => s === 'ready-to-schedule' || isEnd(s) || s === 'auth-required' || s === 'auth-denied', timeoutMs, statuses, onStatus);
+  task = await waitForTask(
+    coordinator,
+    serviceRequestId,
+    (s) => s === 'ready-to-schedule' || isEnd(s) || s === 'auth-required' || s === 'auth-denied',
+    timeoutMs,
+    statuses,
+    onStatus,
+  );
   if (businessStatusOf(task) === 'auth-required') {
     // Authorization is required and denial risks stand: the coordinator reviews them, then sends it anyway.
-    const risks = [...new Set((task.output ?? []).filter((o: any) => o.type?.coding?.[0]?.code === 'denial-risk').map((o: any) => o.valueCodeableConcept?.coding?.[0]?.code as string))];
+    const risks = [
+      ...new Set(
+        (task.output ?? [])
+          .filter((o: any) => o.type?.coding?.[0]?.code === 'denial-risk')
+          .map((o: any) => o.valueCodeableConcept?.coding?.[0]?.code as string),
+      ),
+    ];
     say(`   authorization required, denial risks for the coordinator to review: ${risks.join(', ') || 'none'}`);
     say(`   the coordinator has the documentation and sends the prior authorization: POST Task/${task.id}/$submit-prior-auth`);
     const submitted = await coordinator.post(`Task/${task.id}/$submit-prior-auth`, { resourceType: 'Parameters' });
     expectStatus(submitted, 202, '$submit-prior-auth');
     task = await waitForTask(coordinator, serviceRequestId, (s) => s === 'ready-to-schedule' || isEnd(s), timeoutMs, statuses, onStatus);
   }
-  if (businessStatusOf(task) !== 'ready-to-schedule') throw new StoryError(`coverage did not clear the referral: ${businessStatusOf(task)} ${JSON.stringify(outputCodes(task))}`);
+  if (businessStatusOf(task) !== 'ready-to-schedule')
+    throw new StoryError(`coverage did not clear the referral: ${businessStatusOf(task)} ${JSON.stringify(outputCodes(task))}`);
   const output = (code: string): any => (task.output ?? []).find((o: any) => o.type?.coding?.[0]?.code === code);
   const estimate = output('patient-cost-estimate')?.valueMoney;
   const authNumber = output('authorization-number')?.valueString;
   const authPeriod = output('authorization-period')?.valuePeriod;
   if (options.payerBase !== undefined) {
-    const calls = await fetch(`${new URL(options.payerBase).origin}/_control/requests`).then((r) => r.json() as Promise<Array<{ method: string; path: string; status: number }>>).catch(() => []);
+    const calls = await fetch(`${new URL(options.payerBase).origin}/_control/requests`)
+      .then((r) => r.json() as Promise<Array<{ method: string; path: string; status: number }>>)
+      .catch(() => []);
     for (const call of calls) say(`   payer answered ${call.status} to ${call.method} ${call.path}`);
   }
-  say(`   covered: ${output('verified-coverage')?.valueReference?.reference ?? 'yes'}${estimate ? `, patient's estimate ${estimate.value} ${estimate.currency} per infusion` : ''}`);
-  say(`   prior authorization: ${authNumber ? `approved, ${authNumber}${authPeriod ? ` (${authPeriod.start ?? '?'} to ${authPeriod.end ?? '?'})` : ''}` : 'not required'}`);
+  say(
+    `   covered: ${output('verified-coverage')?.valueReference?.reference ?? 'yes'}${estimate ? `, patient's estimate ${estimate.value} ${estimate.currency} per infusion` : ''}`,
+  );
+  say(
+    `   prior authorization: ${authNumber ? `approved, ${authNumber}${authPeriod ? ` (${authPeriod.start ?? '?'} to ${authPeriod.end ?? '?'})` : ''}` : 'not required'}`,
+  );
 
   // 5. A chair at the confirmed site: the first slot, booked.
   const found = await coordinator.get(`Appointment/$find?referral=ServiceRequest/${serviceRequestId}&_count=1`);
   expectStatus(found, 200, 'Appointment/$find');
   const slot = found.body?.entry?.[0]?.resource;
   if (!slot) throw new StoryError('Appointment/$find proposed no slot');
-  say(`5. First slot found at ${participantLocation(slot) ?? `Location/${confirmedLocation}`}: ${slot.start} to ${slot.end}; booking it: POST Appointment/$book`);
-  const booked = await coordinator.post('Appointment/$book', { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: slot }] });
+  say(
+    `5. First slot found at ${participantLocation(slot) ?? `Location/${confirmedLocation}`}: ${slot.start} to ${slot.end}; booking it: POST Appointment/$book`,
+  );
+  const booked = await coordinator.post('Appointment/$book', {
+    resourceType: 'Parameters',
+    parameter: [{ name: 'appt-resource', resource: slot }],
+  });
   expectStatus(booked, 201, 'Appointment/$book');
   const bookedAtMs = elapsed();
-  const appointment = { id: booked.body.id as string, status: booked.body.status as string, start: booked.body.start as string, ...(participantLocation(booked.body) ? { location: participantLocation(booked.body)! } : {}) };
-  say(`   201 Created: Appointment/${appointment.id}, ${appointment.status}, ${appointment.start}  (booked ${(bookedAtMs / 1000).toFixed(1)} s after the start)`);
+  const appointment = {
+    id: booked.body.id as string,
+    status: booked.body.status as string,
+    start: booked.body.start as string,
+    ...(participantLocation(booked.body) ? { location: participantLocation(booked.body)! } : {}),
+  };
+  say(
+    `   201 Created: Appointment/${appointment.id}, ${appointment.status}, ${appointment.start}  (booked ${(bookedAtMs / 1000).toFixed(1)} s after the start)`,
+  );
   await waitForTask(coordinator, serviceRequestId, (s) => s === 'scheduled' || isEnd(s), timeoutMs, statuses, onStatus);
 
   // 6. What reached the EHR: the gateway's write-back through its outbox.
@@ -177,7 +222,14 @@ const END_STATUSES = new Set(['rejected', 'no-suitable-site', 'auth-denied', 'ca
 const isEnd = (status: string): boolean => END_STATUSES.has(status);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitForTask(client: FhirClient, serviceRequestId: string, done: (status: string) => boolean, timeoutMs: number, seen: string[], onStatus: (s: string) => void): Promise<any> {
+async function waitForTask(
+  client: FhirClient,
+  serviceRequestId: string,
+  done: (status: string) => boolean,
+  timeoutMs: number,
+  seen: string[],
+  onStatus: (s: string) => void,
+): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const found = await client.get(`Task?focus=ServiceRequest/${serviceRequestId}&_count=1`);
@@ -191,7 +243,10 @@ async function waitForTask(client: FhirClient, serviceRequestId: string, done: (
 }
 
 function expectStatus(reply: FhirReply, status: number, what: string): void {
-  if (reply.status !== status) throw new StoryError(`${what} answered ${reply.status}, not ${status}: ${issueLines(reply.body).join('; ') || reply.text.slice(0, 300)}`);
+  if (reply.status !== status)
+    throw new StoryError(
+      `${what} answered ${reply.status}, not ${status}: ${issueLines(reply.body).join('; ') || reply.text.slice(0, 300)}`,
+    );
 }
 
 function formatAddress(address: any): string {
@@ -212,7 +267,9 @@ function outputCodes(task: any): string[] {
 function mentions(resource: any, serviceRequestId: string, appointmentId: string, task: any): boolean {
   const text = JSON.stringify(resource);
   // The verified Coverage goes to the EHR under the identifier VERIFIED_COVERAGE_IDENTIFIER_SYSTEM | <referral id>, its id's suffix.
-  const referenced = (task.output ?? []).map((o: any) => String(o.valueReference?.reference ?? '').split('/')[1]).filter(Boolean) as string[];
+  const referenced = (task.output ?? [])
+    .map((o: any) => String(o.valueReference?.reference ?? '').split('/')[1])
+    .filter(Boolean) as string[];
   const ids = [serviceRequestId, appointmentId, task.id, ...referenced.map((id) => id.replace(VERIFIED_COVERAGE_ID_PREFIX, ''))];
   return ids.some((id) => text.includes(id));
 }

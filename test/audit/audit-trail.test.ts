@@ -13,7 +13,15 @@ import path from 'node:path';
 import pg from 'pg';
 import { TEST_DATABASE_URL } from '../support/postgres.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
-import { businessStatusOf, fhirFetch, movableClock, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
+import {
+  businessStatusOf,
+  fhirFetch,
+  movableClock,
+  startGateway,
+  waitUntil,
+  type Engine,
+  type RunningGateway,
+} from '../support/gateway.js';
 import { purgeExpiredAuditEvents } from '../../src/audit/stories/purge-audit-trail.js';
 import { phiMarkers } from '../support/phi.js';
 import { payerConnections } from '../support/referral-flow.js';
@@ -60,7 +68,11 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
 
     before(async () => {
       payer = await startStandInPayer({ defaultRule: {} });
-      gw = await startGateway({ engine, background: true, env: { PAYER_CONNECTIONS: payerConnections(payer.baseUrl), OUTBOX_POLL_MS: '25', EHR_POLL: 'false' } });
+      gw = await startGateway({
+        engine,
+        background: true,
+        env: { PAYER_CONNECTIONS: payerConnections(payer.baseUrl), OUTBOX_POLL_MS: '25', EHR_POLL: 'false' },
+      });
       fhir = `${gw.baseUrl}/fhir`;
     });
     after(async () => {
@@ -70,26 +82,43 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
 
     it("records a referral's whole path, found by entity, agent and date, with no PHI", async () => {
       const started = new Date(Date.now() - 1000).toISOString();
-      const body = withOrderNumber(readFixture('site-check/seed-000-practice-address-patient-choice/service-request.json'), `audit-${randomUUID()}`);
+      const body = withOrderNumber(
+        readFixture('site-check/seed-000-practice-address-patient-choice/service-request.json'),
+        `audit-${randomUUID()}`,
+      );
       const created = await fhirFetch(`${fhir}/ServiceRequest`, { as: EHR, body });
       expect(created.status, JSON.stringify(created.body)).to.equal(201);
       const serviceRequest = `ServiceRequest/${created.body.id}`;
       const tasks = await fhirFetch(`${fhir}/Task?focus=${serviceRequest}&status=on-hold`, { as: EHR });
       const taskId = tasks.body.entry[0].resource.id;
-      await waitUntil('the referral is held for its site', async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${taskId}`, { as: COORDINATOR })).body) === 'misroute-suspected');
+      await waitUntil(
+        'the referral is held for its site',
+        async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${taskId}`, { as: COORDINATOR })).body) === 'misroute-suspected',
+      );
       const confirmed = await fhirFetch(`${fhir}/Task/${taskId}/$confirm-site`, {
         as: COORDINATOR,
-        body: { resourceType: 'Parameters', parameter: [{ name: 'location', valueReference: { reference: 'Location/hin-nashville-green-hills' } }] },
+        body: {
+          resourceType: 'Parameters',
+          parameter: [{ name: 'location', valueReference: { reference: 'Location/hin-nashville-green-hills' } }],
+        },
       });
       expect(confirmed.status, JSON.stringify(confirmed.body)).to.equal(200);
-      await waitUntil('coverage cleared the referral', async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${taskId}`, { as: COORDINATOR })).body) === 'ready-to-schedule');
+      await waitUntil(
+        'coverage cleared the referral',
+        async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${taskId}`, { as: COORDINATOR })).body) === 'ready-to-schedule',
+      );
       const found = await fhirFetch(`${fhir}/Appointment/$find?referral=${serviceRequest}&_count=1`, { as: COORDINATOR });
       expect(found.status, JSON.stringify(found.body)).to.equal(200);
-      const booked = await fhirFetch(`${fhir}/Appointment/$book`, { as: COORDINATOR, body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: found.body.entry[0].resource }] } });
+      const booked = await fhirFetch(`${fhir}/Appointment/$book`, {
+        as: COORDINATOR,
+        body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: found.body.entry[0].resource }] },
+      });
       expect(booked.status, JSON.stringify(booked.body)).to.equal(201);
 
       // The operator finds the path by the referral and by the Task, newest first, two at a time.
-      const byReferral = await auditEventsOnceThere(fhir, `entity=${serviceRequest}&date=ge${started}&_count=2`, (found) => found.some((e) => e.subtype.some((s: any) => s.code === '$find')));
+      const byReferral = await auditEventsOnceThere(fhir, `entity=${serviceRequest}&date=ge${started}&_count=2`, (found) =>
+        found.some((e) => e.subtype.some((s: any) => s.code === '$find')),
+      );
       const byTask = await auditEvents(fhir, `entity=Task/${taskId}`);
       const all = [...new Map([...byReferral, ...byTask].map((e) => [e.id, e])).values()];
       const subtypes = subtypesOf(all);
@@ -144,18 +173,25 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       body.status = 'not-a-status';
       const refused = await fhirFetch(`${fhir}/ServiceRequest`, { as: { role: 'ehr', tenant: 'tenant-a' }, body });
       expect(refused.status).to.be.within(400, 499);
-      const events = await auditEventsOnceThere(fhir, `agent=${clientIdOf('ehr', 'tenant-a')}`, (found) => found.some((e) => e.subtype[0].code === 'create'));
+      const events = await auditEventsOnceThere(fhir, `agent=${clientIdOf('ehr', 'tenant-a')}`, (found) =>
+        found.some((e) => e.subtype[0].code === 'create'),
+      );
       expect(events.filter((e) => e.outcome === '0')).to.deep.equal([]);
       const failure = events.find((e) => e.subtype[0].code === 'create');
       expect(failure.outcome).to.equal('4');
       expect(failure.action).to.equal('C');
-      const stored = await fhirFetch(`${fhir}/ServiceRequest?identifier=${encodeURIComponent(orderNumber)}`, { as: { role: 'ehr', tenant: 'tenant-a' } });
+      const stored = await fhirFetch(`${fhir}/ServiceRequest?identifier=${encodeURIComponent(orderNumber)}`, {
+        as: { role: 'ehr', tenant: 'tenant-a' },
+      });
       expect(stored.body.entry ?? []).to.deep.equal([]);
     });
 
     it('records a CDS Hooks call with the EHR issuer as agent and the patient by reference; an unsigned call as refused', async () => {
       const serviceUrl = `${gw.baseUrl}/cds-services/infusion-site-check`;
-      const answer = await fhirFetch(serviceUrl, { body: readFixture('cds-hooks/order-sign-misroute.json'), headers: await demoHookAuthorization(serviceUrl) });
+      const answer = await fhirFetch(serviceUrl, {
+        body: readFixture('cds-hooks/order-sign-misroute.json'),
+        headers: await demoHookAuthorization(serviceUrl),
+      });
       expect(answer.status).to.equal(200);
       const events = await auditEventsOnceThere(fhir, 'entity=Patient/cds-patient-ms', (found) => found.length === 1);
       expect(events[0].agent[0].role[0].coding[0].code).to.equal('cds-client');
@@ -163,7 +199,9 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect(events[0].outcome).to.equal('0');
       const unsigned = await fhirFetch(serviceUrl, { body: readFixture('cds-hooks/order-sign-good.json'), as: 'anonymous' });
       expect(unsigned.status).to.equal(401);
-      const refused = await auditEventsOnceThere(fhir, 'agent=anonymous', (found) => found.some((e) => e.subtype[1]?.code === 'POST /cds-services/:id'));
+      const refused = await auditEventsOnceThere(fhir, 'agent=anonymous', (found) =>
+        found.some((e) => e.subtype[1]?.code === 'POST /cds-services/:id'),
+      );
       expect(refused.find((e) => e.subtype[1]?.code === 'POST /cds-services/:id').outcome).to.equal('4');
     });
 
@@ -181,9 +219,13 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect(refused.status).to.equal(400);
       expect(refused.body.issue.map((i: any) => i.expression[0]).sort()).to.deep.equal(['date', 'entity', 'name']);
       // The refusals were recorded, without the query's values.
-      const refusals = await auditEventsOnceThere(fhir, `agent=${clientIdOf('ehr', 'default')}`, (found) => found.some((e) => e.subtype[0].code === 'search-type' && e.outcome === '4'));
+      const refusals = await auditEventsOnceThere(fhir, `agent=${clientIdOf('ehr', 'default')}`, (found) =>
+        found.some((e) => e.subtype[0].code === 'search-type' && e.outcome === '4'),
+      );
       expect(refusals.find((e) => e.subtype[0].code === 'search-type' && e.outcome === '4').entity[0].description).to.equal('AuditEvent');
-      const operatorEvents = JSON.stringify(await auditEventsOnceThere(fhir, `agent=${clientIdOf('operator')}`, (found) => found.some((e) => e.outcome === '4')));
+      const operatorEvents = JSON.stringify(
+        await auditEventsOnceThere(fhir, `agent=${clientIdOf('operator')}`, (found) => found.some((e) => e.outcome === '4')),
+      );
       expect(operatorEvents).to.not.include('Smith');
       expect(operatorEvents).to.not.include('yesterday');
     });
@@ -207,7 +249,14 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
         engine,
         clock,
         background: true,
-        env: { AUDIT_RETENTION_DAYS: '30', AUDIT_PURGE_CRON: '* * * * * *', REMINDER_CRON: quiet, NO_SHOW_CRON: quiet, PRIOR_AUTH_INQUIRY_CRON: quiet, EHR_POLL: 'false' },
+        env: {
+          AUDIT_RETENTION_DAYS: '30',
+          AUDIT_PURGE_CRON: '* * * * * *',
+          REMINDER_CRON: quiet,
+          NO_SHOW_CRON: quiet,
+          PRIOR_AUTH_INQUIRY_CRON: quiet,
+          EHR_POLL: 'false',
+        },
       });
       const fhir = `${gw.baseUrl}/fhir`;
       const old = await fhirFetch(`${fhir}/ServiceRequest/old-one`, { as: EHR });
@@ -237,7 +286,10 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
         try {
           await client.query(`set search_path to "${gw.postgresSchema!}"`);
           for (const statement of statements) {
-            const refused = await client.query(statement).then(() => undefined, (error: Error) => error.message);
+            const refused = await client.query(statement).then(
+              () => undefined,
+              (error: Error) => error.message,
+            );
             expect(refused, statement).to.match(/append-only/);
           }
         } finally {
@@ -265,7 +317,9 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       const store = gw.gateway.deps.store;
       // One day's retention, a day and a millisecond later: gone; exactly a day later: kept.
       expect((await purgeExpiredAuditEvents(store, { now: new Date('2026-03-02T00:00:00.000Z'), retentionDays: 1 })).purged).to.equal(0);
-      expect((await purgeExpiredAuditEvents(store, { now: new Date('2026-03-02T00:00:00.001Z'), retentionDays: 1 })).purged).to.be.greaterThan(0);
+      expect(
+        (await purgeExpiredAuditEvents(store, { now: new Date('2026-03-02T00:00:00.001Z'), retentionDays: 1 })).purged,
+      ).to.be.greaterThan(0);
       expect(await auditEvents(fhir, 'entity=Task/a-day-old')).to.deep.equal([]);
     });
   });

@@ -50,7 +50,12 @@ describe('authorization matrix (route table × callers × tenants)', function ()
     gateway = await startGateway({ env: { AUTH_SIGNING_KEYS: path.join(dir, 'keys.json') } });
     const origin = gateway.baseUrl;
     for (const caller of callers) {
-      if (caller.role) caller.token = await accessToken(origin, { role: caller.role, ...(caller.tenant ? { tenant: caller.tenant } : {}), ...(caller.payer ? { payer: caller.payer } : {}) });
+      if (caller.role)
+        caller.token = await accessToken(origin, {
+          role: caller.role,
+          ...(caller.tenant ? { tenant: caller.tenant } : {}),
+          ...(caller.payer ? { payer: caller.payer } : {}),
+        });
     }
     const signed = (claims: { exp: number; aud: string }): Promise<string> =>
       new SignJWT({ role: 'operator', scope: 'system/*.rs' })
@@ -63,12 +68,22 @@ describe('authorization matrix (route table × callers × tenants)', function ()
         .sign(privateKey as CryptoKey);
     const now = Math.floor(Date.now() / 1000);
     callers.find((c) => c.name === 'expired token')!.token = await signed({ exp: now - 60, aud: `${origin}/fhir` });
-    callers.find((c) => c.name === 'token for another audience')!.token = await signed({ exp: now + 300, aud: 'https://elsewhere.example/fhir' });
+    callers.find((c) => c.name === 'token for another audience')!.token = await signed({
+      exp: now + 300,
+      aud: 'https://elsewhere.example/fhir',
+    });
 
-    const bundle = await fhirFetch(`${origin}/fhir`, { as: { role: 'ehr', tenant: 'tenant-a' }, body: readFixture('referrals/infliximab/transaction-bundle.json') });
+    const bundle = await fhirFetch(`${origin}/fhir`, {
+      as: { role: 'ehr', tenant: 'tenant-a' },
+      body: readFixture('referrals/infliximab/transaction-bundle.json'),
+    });
     expect(bundle.status, JSON.stringify(bundle.body)).to.equal(200);
-    const serviceRequest = String(bundle.body.entry.find((e: any) => e.response.location.startsWith('ServiceRequest/')).response.location.split('/')[1]);
-    const tasks = await fhirFetch(`${origin}/fhir/Task?focus=ServiceRequest/${serviceRequest}`, { as: { role: 'ehr', tenant: 'tenant-a' } });
+    const serviceRequest = String(
+      bundle.body.entry.find((e: any) => e.response.location.startsWith('ServiceRequest/')).response.location.split('/')[1],
+    );
+    const tasks = await fhirFetch(`${origin}/fhir/Task?focus=ServiceRequest/${serviceRequest}`, {
+      as: { role: 'ehr', tenant: 'tenant-a' },
+    });
     ids = { serviceRequest, task: tasks.body.entry[0].resource.id };
   });
   after(() => gateway.stop());
@@ -95,14 +110,16 @@ describe('authorization matrix (route table × callers × tenants)', function ()
       if (access.scope && !scopesPermit(ROLE_SCOPES[caller.role], access.scope.resourceType, access.scope.interaction)) return 403;
     }
     if (access.kind === 'fhir' && apiSupports(type, access.interaction)) {
-      if (!rolePermits(caller.role, type, access.interaction) || !scopesPermit(ROLE_SCOPES[caller.role], type, access.interaction)) return 403;
+      if (!rolePermits(caller.role, type, access.interaction) || !scopesPermit(ROLE_SCOPES[caller.role], type, access.interaction))
+        return 403;
     }
     if (entry.ownedBy) {
       const owner = entry.ownedBy.claim === 'tenant' ? caller.tenant : caller.payer;
       if (owner !== (entry.ownedBy.claim === 'tenant' ? 'tenant-a' : 'payer-cumberland')) return 404;
     }
     // A read of hospital A's resource: found by hospital A alone, 404 for every other caller.
-    if (entry.method === 'GET' && entry.path.startsWith('/fhir/:type/:id') && !entry.path.includes('_history/')) return caller.tenant === 'tenant-a' ? 200 : 404;
+    if (entry.method === 'GET' && entry.path.startsWith('/fhir/:type/:id') && !entry.path.includes('_history/'))
+      return caller.tenant === 'tenant-a' ? 200 : 404;
     return 'allowed';
   }
 
@@ -128,7 +145,8 @@ describe('authorization matrix (route table × callers × tenants)', function ()
         const body = await response.text();
         cells += 1;
         const want = expected(entry, caller, type);
-        const ok = want === 'allowed' ? response.status !== 401 && response.status !== 403 && response.status < 500 : response.status === want;
+        const ok =
+          want === 'allowed' ? response.status !== 401 && response.status !== 403 && response.status < 500 : response.status === want;
         if (!ok) wrong.push(`${entry.method} ${entry.path} as ${caller.name}: ${response.status}, the table says ${want}`);
         if (caller.tenant !== 'tenant-a') {
           const leaked = markers.filter((marker) => body.includes(marker));
@@ -141,7 +159,7 @@ describe('authorization matrix (route table × callers × tenants)', function ()
     expect(cells).to.equal(guarded.length * callers.length);
   });
 
-  it("lets a payer reach the referral Tasks of its own members only (payor = its Organization), 404 and left out of searches for others", async () => {
+  it('lets a payer reach the referral Tasks of its own members only (payor = its Organization), 404 and left out of searches for others', async () => {
     // Hospital A's referral names a Coverage of Cumberland (the transaction fixture).
     const asPayer = async (payer: string, path: string): Promise<{ status: number; body: any }> => {
       const token = await accessToken(gateway.baseUrl, { role: 'payer', payer });

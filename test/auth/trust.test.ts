@@ -42,7 +42,11 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     });
 
     it('an ES384 client gets a token with the intersection of asked and allowed scopes, and posts a referral', async () => {
-      const answer = await requestToken(gateway.baseUrl, clientIdOf('ehr', 'tenant-a'), 'system/ServiceRequest.c system/Task.rs system/Location.cu');
+      const answer = await requestToken(
+        gateway.baseUrl,
+        clientIdOf('ehr', 'tenant-a'),
+        'system/ServiceRequest.c system/Task.rs system/Location.cu',
+      );
       expect(answer.status).to.equal(200);
       expect(answer.body).to.include({ token_type: 'Bearer' });
       expect(answer.body.scope.split(' ').sort()).to.deep.equal(['system/ServiceRequest.c', 'system/Task.rs']);
@@ -51,27 +55,51 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         body: withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `TRUST-${randomUUID()}`),
       });
       expect(created.status).to.equal(201);
-      const tasks = await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`, { headers: { authorization: `Bearer ${answer.body.access_token}` } });
+      const tasks = await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`, {
+        headers: { authorization: `Bearer ${answer.body.access_token}` },
+      });
       expect(tasks.body.entry).to.have.length(1);
       // The same token may not write what its scopes leave out.
-      const patient = await fhirFetch(`${fhir}/Patient`, { headers: { authorization: `Bearer ${answer.body.access_token}` }, body: { resourceType: 'Patient', active: true } });
+      const patient = await fhirFetch(`${fhir}/Patient`, {
+        headers: { authorization: `Bearer ${answer.body.access_token}` },
+        body: { resourceType: 'Patient', active: true },
+      });
       expect(patient.status).to.equal(403);
       expect(patient.headers.get('www-authenticate')).to.contain('insufficient_scope');
     });
 
     it('answers the OAuth errors: unknown client, wrong audience, too long an assertion, no allowed scope, another grant', async () => {
       const tokenUrl = `${gateway.baseUrl}/oauth/token`;
-      const unknown = await requestToken(gateway.baseUrl, 'nobody-registered', 'system/Task.rs', await clientAssertion('nobody-registered', tokenUrl));
+      const unknown = await requestToken(
+        gateway.baseUrl,
+        'nobody-registered',
+        'system/Task.rs',
+        await clientAssertion('nobody-registered', tokenUrl),
+      );
       expect(unknown.status).to.equal(401);
       expect(unknown.body.error).to.equal('invalid_client');
-      const elsewhere = await requestToken(gateway.baseUrl, clientIdOf('ehr', 'tenant-a'), 'system/Task.rs', await clientAssertion(clientIdOf('ehr', 'tenant-a'), 'https://elsewhere.example/token'));
+      const elsewhere = await requestToken(
+        gateway.baseUrl,
+        clientIdOf('ehr', 'tenant-a'),
+        'system/Task.rs',
+        await clientAssertion(clientIdOf('ehr', 'tenant-a'), 'https://elsewhere.example/token'),
+      );
       expect(elsewhere.body.error).to.equal('invalid_client');
-      const tooLong = await requestToken(gateway.baseUrl, clientIdOf('ehr', 'tenant-a'), 'system/Task.rs', await clientAssertion(clientIdOf('ehr', 'tenant-a'), tokenUrl, { lifetimeSeconds: 3600 }));
+      const tooLong = await requestToken(
+        gateway.baseUrl,
+        clientIdOf('ehr', 'tenant-a'),
+        'system/Task.rs',
+        await clientAssertion(clientIdOf('ehr', 'tenant-a'), tokenUrl, { lifetimeSeconds: 3600 }),
+      );
       expect(tooLong.body.error).to.equal('invalid_client');
       const noScope = await requestToken(gateway.baseUrl, clientIdOf('payer', 'payer-cumberland'), 'system/Location.cu');
       expect(noScope.status).to.equal(400);
       expect(noScope.body.error).to.equal('invalid_scope');
-      const grant = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=password&username=a&password=b' });
+      const grant = await fetch(tokenUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=password&username=a&password=b',
+      });
       expect(grant.status).to.equal(400);
       expect(((await grant.json()) as any).error).to.equal('unsupported_grant_type');
     });
@@ -91,8 +119,11 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       const claims = JSON.parse(new TextDecoder().decode(base64url.decode(payload)));
       const none = new UnsecuredJWT(claims).encode();
       const publicJwk = (await (await fetch(`${gateway.baseUrl}/oauth/jwks`)).json()) as { keys: unknown[] };
-      const hs256 = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' }).sign(new TextEncoder().encode(JSON.stringify(publicJwk.keys[0])));
-      const forge = (changes: Record<string, unknown>): string => `${header}.${base64url.encode(JSON.stringify({ ...claims, ...changes }))}.${good.split('.')[2]}`;
+      const hs256 = await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
+        .sign(new TextEncoder().encode(JSON.stringify(publicJwk.keys[0])));
+      const forge = (changes: Record<string, unknown>): string =>
+        `${header}.${base64url.encode(JSON.stringify({ ...claims, ...changes }))}.${good.split('.')[2]}`;
       for (const [name, token] of [
         ['alg none', none],
         ['HS256 with the public key', hs256],
@@ -107,7 +138,10 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     });
 
     it("keeps tenants apart: X-Tenant-Id names no other tenant, another tenant's referral is 404", async () => {
-      const created = await fhirFetch(`${fhir}/ServiceRequest`, { as: EHR_A, body: withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `TRUST-${randomUUID()}`) });
+      const created = await fhirFetch(`${fhir}/ServiceRequest`, {
+        as: EHR_A,
+        body: withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `TRUST-${randomUUID()}`),
+      });
       expect(created.status).to.equal(201);
       const spoofed = await fhirFetch(`${fhir}/ServiceRequest/${created.body.id}`, { as: EHR_B, headers: { 'x-tenant-id': 'tenant-a' } });
       expect(spoofed.status).to.equal(400);
@@ -126,17 +160,31 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       const closed = { ...location, status: 'inactive' };
       const direct = await fhirFetch(`${fhir}/Location/${location.id}`, { method: 'PUT', as: EHR_A, body: closed });
       expect(direct.status).to.equal(403);
-      const asNetwork = await fhirFetch(`${fhir}/Location/${location.id}`, { method: 'PUT', as: EHR_A, headers: { 'x-tenant-id': 'network' }, body: closed });
+      const asNetwork = await fhirFetch(`${fhir}/Location/${location.id}`, {
+        method: 'PUT',
+        as: EHR_A,
+        headers: { 'x-tenant-id': 'network' },
+        body: closed,
+      });
       expect(asNetwork.status).to.equal(403);
       const inBundle = await fhirFetch(`${fhir}`, {
         as: EHR_A,
-        body: { resourceType: 'Bundle', type: 'transaction', entry: [{ fullUrl: `urn:uuid:${randomUUID()}`, resource: closed, request: { method: 'PUT', url: `Location/${location.id}` } }] },
+        body: {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [{ fullUrl: `urn:uuid:${randomUUID()}`, resource: closed, request: { method: 'PUT', url: `Location/${location.id}` } }],
+        },
       });
       expect(inBundle.status).to.equal(403);
       expect(inBundle.body.issue[0].expression).to.deep.equal(['Bundle.entry[0].request']);
       const still = await fhirFetch(`${fhir}/Location/${location.id}`, { as: { role: 'operator' }, headers: { 'x-tenant-id': 'network' } });
       expect(still.body.status).to.equal(location.status);
-      const byOperator = await fhirFetch(`${fhir}/Location/${location.id}`, { method: 'PUT', as: { role: 'operator' }, headers: { 'x-tenant-id': 'network' }, body: { ...still.body, description: 'checked by the operator' } });
+      const byOperator = await fhirFetch(`${fhir}/Location/${location.id}`, {
+        method: 'PUT',
+        as: { role: 'operator' },
+        headers: { 'x-tenant-id': 'network' },
+        body: { ...still.body, description: 'checked by the operator' },
+      });
       expect(byOperator.status).to.equal(200);
     });
 
@@ -144,12 +192,18 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       const operator = { role: 'operator' as const };
       const HOSPITAL_A = { role: 'coordinator' as const, tenant: 'tenant-a' };
       const inDirectory = { 'x-tenant-id': 'network' };
-      const location = (await fhirFetch(`${fhir}/Location?_count=1&_sort=_id`, { as: operator, headers: inDirectory })).body.entry[0].resource;
-      const copies = async (): Promise<number> => (await fhirFetch(`${fhir}/Location?_id=${location.id}`, { as: { role: 'coordinator', tenant: 'default' } })).body.total;
+      const location = (await fhirFetch(`${fhir}/Location?_count=1&_sort=_id`, { as: operator, headers: inDirectory })).body.entry[0]
+        .resource;
+      const copies = async (): Promise<number> =>
+        (await fhirFetch(`${fhir}/Location?_id=${location.id}`, { as: { role: 'coordinator', tenant: 'default' } })).body.total;
       expect(await copies()).to.equal(1);
 
       // No X-Tenant-Id: the site is updated where it lives (200), not copied into the operator's default tenant (201).
-      const updated = await fhirFetch(`${fhir}/Location/${location.id}`, { method: 'PUT', as: operator, body: { ...location, description: 'reviewed without naming a tenant' } });
+      const updated = await fhirFetch(`${fhir}/Location/${location.id}`, {
+        method: 'PUT',
+        as: operator,
+        body: { ...location, description: 'reviewed without naming a tenant' },
+      });
       expect(updated.status, JSON.stringify(updated.body?.issue)).to.equal(200);
       expect(Number(updated.body.meta.versionId)).to.equal(Number(location.meta.versionId) + 1);
       const read = await fhirFetch(`${fhir}/Location/${location.id}`, { as: operator, headers: inDirectory });
@@ -158,7 +212,14 @@ for (const engine of ['sqlite', 'postgres'] as const) {
 
       // A create goes to the directory too: the directory's tenant reads it, and so does every hospital.
       const name = `Site FHIR endpoint ${randomUUID()}`;
-      const endpoint = { resourceType: 'Endpoint', name, status: 'active', connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' }, payloadType: [{ text: 'FHIR R4' }], address: 'https://site.example/fhir' };
+      const endpoint = {
+        resourceType: 'Endpoint',
+        name,
+        status: 'active',
+        connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'hl7-fhir-rest' },
+        payloadType: [{ text: 'FHIR R4' }],
+        address: 'https://site.example/fhir',
+      };
       const created = await fhirFetch(`${fhir}/Endpoint`, { as: operator, body: endpoint });
       expect(created.status, JSON.stringify(created.body?.issue)).to.equal(201);
       expect((await fhirFetch(`${fhir}/Endpoint/${created.body.id}`, { as: operator, headers: inDirectory })).status).to.equal(200);
@@ -180,7 +241,9 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       expect(await copies()).to.equal(1);
       expect((await fhirFetch(`${fhir}/Endpoint?name=${encodeURIComponent(name)}`, { as: HOSPITAL_A })).body.total).to.equal(1);
       // Reads still work in any tenant an operator names: only writes of the directory are its.
-      expect((await fhirFetch(`${fhir}/Location/${location.id}`, { as: operator, headers: { 'x-tenant-id': 'tenant-a' } })).status).to.equal(200);
+      expect(
+        (await fhirFetch(`${fhir}/Location/${location.id}`, { as: operator, headers: { 'x-tenant-id': 'tenant-a' } })).status,
+      ).to.equal(200);
     });
 
     it("shows a payer its own members' Coverage only: another payer's is not found, and left out of searches", async () => {
@@ -207,7 +270,9 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     it('lists dead letters to operators only, and to nobody anonymous', async () => {
       expect((await fhirFetch(`${gateway.baseUrl}/admin/outbox?status=dead`, { as: 'anonymous' })).status).to.equal(401);
       expect((await fhirFetch(`${gateway.baseUrl}/admin/outbox?status=dead`, { as: EHR_A })).status).to.equal(403);
-      expect((await fhirFetch(`${gateway.baseUrl}/admin/outbox?status=dead`, { as: { role: 'coordinator', tenant: 'tenant-a' } })).status).to.equal(403);
+      expect(
+        (await fhirFetch(`${gateway.baseUrl}/admin/outbox?status=dead`, { as: { role: 'coordinator', tenant: 'tenant-a' } })).status,
+      ).to.equal(403);
       expect((await fhirFetch(`${gateway.baseUrl}/admin/outbox?status=dead`, { as: { role: 'operator' } })).status).to.equal(200);
     });
 

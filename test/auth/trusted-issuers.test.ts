@@ -46,7 +46,10 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     let fhirBase: string;
     let taskOfDefault: string;
 
-    async function personToken(claims: Record<string, unknown>, options: { iss?: string; aud?: string; expiresIn?: number; key?: CryptoKey } = {}): Promise<string> {
+    async function personToken(
+      claims: Record<string, unknown>,
+      options: { iss?: string; aud?: string; expiresIn?: number; key?: CryptoKey } = {},
+    ): Promise<string> {
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT(claims)
         .setProtectedHeader({ alg: 'ES256', kid: 'staff-1', typ: 'at+jwt' })
@@ -58,9 +61,15 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     }
 
     async function asPerson(token: string, path: string): Promise<{ status: number; body: any; challenge: string | null }> {
-      const response = await fetch(`${gateway.baseUrl}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
+      const response = await fetch(`${gateway.baseUrl}${path}`, {
+        headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' },
+      });
       const text = await response.text();
-      return { status: response.status, body: text === '' ? undefined : JSON.parse(text), challenge: response.headers.get('www-authenticate') };
+      return {
+        status: response.status,
+        body: text === '' ? undefined : JSON.parse(text),
+        challenge: response.headers.get('www-authenticate'),
+      };
     }
 
     before(async function () {
@@ -72,15 +81,25 @@ for (const engine of ['sqlite', 'postgres'] as const) {
           jwksUrl: idp.url,
           subjectClaim: 'preferred_username',
           tenants: ['default', 'another-hospital'],
-          access: { from: 'claims', roleClaim: 'groups', roleValues: { 'infusion-intake': 'coordinator', 'infusion-ops': 'operator' }, tenantClaim: 'hospital' },
+          access: {
+            from: 'claims',
+            roleClaim: 'groups',
+            roleValues: { 'infusion-intake': 'coordinator', 'infusion-ops': 'operator' },
+            tenantClaim: 'hospital',
+          },
         },
         { issuer: NETWORK_IDP, jwksUrl: idp.url, subjectClaim: 'sub', access: { from: 'users', users: { 'ops-1': { role: 'operator' } } } },
       ];
       gateway = await startGateway({ engine, env: { AUTH_TRUSTED_ISSUERS: JSON.stringify(issuers) } });
       fhirBase = `${gateway.baseUrl}/fhir`;
-      const created = await fhirFetch(`${fhirBase}/ServiceRequest`, { body: withOrderNumber(readFixture('referrals/infliximab/service-request.json'), 'TRUSTED-ISSUER-1'), as: { role: 'ehr', tenant: 'default' } });
+      const created = await fhirFetch(`${fhirBase}/ServiceRequest`, {
+        body: withOrderNumber(readFixture('referrals/infliximab/service-request.json'), 'TRUSTED-ISSUER-1'),
+        as: { role: 'ehr', tenant: 'default' },
+      });
       expect(created.status).to.equal(201);
-      taskOfDefault = (await fhirFetch(`${fhirBase}/Task?focus=ServiceRequest/${created.body.id}`, { as: { role: 'coordinator', tenant: 'default' } })).body.entry[0].resource.id;
+      taskOfDefault = (
+        await fhirFetch(`${fhirBase}/Task?focus=ServiceRequest/${created.body.id}`, { as: { role: 'coordinator', tenant: 'default' } })
+      ).body.entry[0].resource.id;
     });
 
     after(async function () {
@@ -119,7 +138,12 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         'a trusted issuer, a stranger’s key': await personToken(good, { key: stranger }),
         'another audience': await personToken(good, { aud: 'https://another-gateway.example/fhir' }),
         expired: await personToken(good, { expiresIn: -120 }),
-        'alg none': new UnsecuredJWT(good).setIssuer(HOSPITAL_IDP).setAudience(fhirBase).setIssuedAt(now).setExpirationTime(now + 300).encode(),
+        'alg none': new UnsecuredJWT(good)
+          .setIssuer(HOSPITAL_IDP)
+          .setAudience(fhirBase)
+          .setIssuedAt(now)
+          .setExpirationTime(now + 300)
+          .encode(),
         'a role the mapping does not give': await personToken({ ...good, groups: ['coordinator-wannabe'] }),
         'a tenant the issuer may not speak for': await personToken({ ...good, hospital: 'other-hospital' }),
         'a coordinator with no tenant': await personToken({ preferred_username: 'dana', groups: ['infusion-intake'] }),
@@ -139,7 +163,9 @@ for (const engine of ['sqlite', 'postgres'] as const) {
 
     it('refuses X-Tenant-Id naming another tenant for a person’s coordinator token, as for a client’s', async function () {
       const token = await personToken({ preferred_username: 'dana', groups: ['infusion-intake'], hospital: 'default' });
-      const response = await fetch(`${fhirBase}/Task/${taskOfDefault}`, { headers: { authorization: `Bearer ${token}`, 'x-tenant-id': 'another-hospital' } });
+      const response = await fetch(`${fhirBase}/Task/${taskOfDefault}`, {
+        headers: { authorization: `Bearer ${token}`, 'x-tenant-id': 'another-hospital' },
+      });
       expect(response.status).to.equal(400);
     });
   });
@@ -149,7 +175,12 @@ describe('AUTH_TRUSTED_ISSUERS is checked at start-up, every problem named', fun
   it('names each problem of a list with its place', function () {
     const list = [
       { issuer: 'ftp://idp.example', jwksUrl: 'https://idp.example/jwks', subjectClaim: 'sub', access: { from: 'claims' } },
-      { issuer: 'https://idp.example', jwksUrl: 'https://idp.example/jwks', access: { from: 'users', users: { ann: { role: 'coordinator' } } }, extra: true },
+      {
+        issuer: 'https://idp.example',
+        jwksUrl: 'https://idp.example/jwks',
+        access: { from: 'users', users: { ann: { role: 'coordinator' } } },
+        extra: true,
+      },
     ];
     let error: unknown;
     try {
@@ -159,11 +190,25 @@ describe('AUTH_TRUSTED_ISSUERS is checked at start-up, every problem named', fun
     }
     expect(error).to.be.instanceOf(TrustedIssuersError);
     const where = (error as TrustedIssuersError).issues.map((issue) => issue.expression?.[0]);
-    expect(where).to.include.members(['[0].issuer', '[0].access.roleClaim', '[1].subjectClaim', '[1].extra', '[1].access.users.ann.tenant']);
+    expect(where).to.include.members([
+      '[0].issuer',
+      '[0].access.roleClaim',
+      '[1].subjectClaim',
+      '[1].extra',
+      '[1].access.users.ann.tenant',
+    ]);
   });
 
   it('refuses a demo issuer and a plain-http JWKS in production, and runs no demo provider there', function () {
-    const demo = [{ issuer: 'https://demo.example', jwksUrl: 'http://demo.example/jwks', subjectClaim: 'sub', demoOnly: true, access: { from: 'users', users: { a: { role: 'operator' } } } }];
+    const demo = [
+      {
+        issuer: 'https://demo.example',
+        jwksUrl: 'http://demo.example/jwks',
+        subjectClaim: 'sub',
+        demoOnly: true,
+        access: { from: 'users', users: { a: { role: 'operator' } } },
+      },
+    ];
     expect(() => parseTrustedIssuers(demo, 'AUTH_TRUSTED_ISSUERS', { production: false })).to.not.throw();
     let error: TrustedIssuersError | undefined;
     try {
@@ -194,19 +239,33 @@ describe('the embedded demo identity provider (npm start, sandbox)', function ()
     const issuer = new URL(`${gateway.baseUrl}/demo-idp`);
     const options = { [oauth.allowInsecureRequests]: true };
     const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oidc', ...options }));
-    const config = (await (await fetch(`${gateway.baseUrl}/console/config.json`)).json()) as { signIn: { issuer: string; clientId: string; scope: string; demo: boolean } };
+    const config = (await (await fetch(`${gateway.baseUrl}/console/config.json`)).json()) as {
+      signIn: { issuer: string; clientId: string; scope: string; demo: boolean };
+    };
     expect(config.signIn).to.deep.include({ issuer: issuer.href, demo: true });
     const client: oauth.Client = { client_id: config.signIn.clientId };
     const redirectUri = `${gateway.baseUrl}/console/signed-in`;
     const verifier = oauth.generateRandomCodeVerifier();
     const state = oauth.generateRandomState();
     const authorize = new URL(as.authorization_endpoint!);
-    for (const [name, value] of Object.entries({ client_id: client.client_id, redirect_uri: redirectUri, response_type: 'code', scope: config.signIn.scope, state, code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' })) {
+    for (const [name, value] of Object.entries({
+      client_id: client.client_id,
+      redirect_uri: redirectUri,
+      response_type: 'code',
+      scope: config.signIn.scope,
+      state,
+      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    })) {
       authorize.searchParams.set(name, value);
     }
     const cookies = new Map<string, string>();
     const go = async (url: string, init: RequestInit = {}): Promise<Response> => {
-      const response = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } });
+      const response = await fetch(url, {
+        ...init,
+        redirect: 'manual',
+        headers: { ...(init.headers as Record<string, string>), cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+      });
       for (const setCookie of response.headers.getSetCookie()) {
         const [pair] = setCookie.split(';');
         const [name, ...value] = pair!.split('=');
@@ -220,7 +279,11 @@ describe('the embedded demo identity provider (npm start, sandbox)', function ()
     const html = await page.text();
     expect(html).to.contain('Demo identity provider');
     const action = /action="([^"]+)"/.exec(html)![1]!;
-    response = await go(new URL(action, gateway.baseUrl).href, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ user }) });
+    response = await go(new URL(action, gateway.baseUrl).href, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ user }),
+    });
     // Back to the authorization endpoint, which now answers with the code at the console's redirect URI.
     for (let hops = 0; hops < 5 && !location.startsWith(redirectUri); hops += 1) {
       location = new URL(response.headers.get('location')!, gateway.baseUrl).href;
@@ -228,14 +291,20 @@ describe('the embedded demo identity provider (npm start, sandbox)', function ()
     }
     expect(location.startsWith(redirectUri), location).to.equal(true);
     const params = oauth.validateAuthResponse(as, client, new URL(location), state);
-    const tokens = await oauth.processAuthorizationCodeResponse(as, client, await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, redirectUri, verifier, options));
+    const tokens = await oauth.processAuthorizationCodeResponse(
+      as,
+      client,
+      await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, redirectUri, verifier, options),
+    );
     return { accessToken: tokens.access_token, idTokenName: oauth.getValidatedIdTokenClaims(tokens)?.['name'] };
   }
 
   it('signs the demo coordinator in with PKCE; the gateway takes the role and tenant from its users map', async function () {
     const { accessToken, idTokenName } = await signInAs('dana.coordinator');
     expect(idTokenName).to.equal('Dana Coordinator');
-    const queue = await fetch(`${gateway.baseUrl}/fhir/Task?business-status=misroute-suspected`, { headers: { authorization: `Bearer ${accessToken}` } });
+    const queue = await fetch(`${gateway.baseUrl}/fhir/Task?business-status=misroute-suspected`, {
+      headers: { authorization: `Bearer ${accessToken}` },
+    });
     expect(queue.status).to.equal(200);
     const outbox = await fetch(`${gateway.baseUrl}/admin/outbox`, { headers: { authorization: `Bearer ${accessToken}` } });
     expect(outbox.status).to.equal(403);

@@ -18,7 +18,14 @@ import { accessToken } from '../support/test-clients.js';
 export const RESULTS_DIR = path.resolve(import.meta.dirname, '../../test-results/console');
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
-export const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+export const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 export interface ConsoleBrowser {
   context: BrowserContext;
@@ -29,7 +36,8 @@ export interface ConsoleBrowser {
 }
 
 export async function launchConsoleBrowser(): Promise<ConsoleBrowser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: install it (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`No Chromium at ${CHROMIUM}: install it (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH`);
   const profile = await mkdtemp(path.join(os.tmpdir(), 'console-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -48,7 +56,8 @@ export async function launchConsoleBrowser(): Promise<ConsoleBrowser> {
       if (viewport) await page.setViewportSize(viewport);
       page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
       page.on('console', (message) => {
-        if (message.type() === 'error' && !/Failed to load resource/.test(message.text())) problems.push(`console error: ${message.text()}`);
+        if (message.type() === 'error' && !/Failed to load resource/.test(message.text()))
+          problems.push(`console error: ${message.text()}`);
       });
       return page;
     },
@@ -83,7 +92,16 @@ export async function axeViolations(page: Page): Promise<AxeViolation[]> {
   axeSource ??= await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
   await page.evaluate(axeSource);
   return page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: unknown[] }> }> } }).axe;
+    const axe = (
+      globalThis as unknown as {
+        axe: {
+          run(
+            context: unknown,
+            options: unknown,
+          ): Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: unknown[] }> }>;
+        };
+      }
+    ).axe;
     const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
     return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length }));
   });
@@ -112,4 +130,5 @@ export async function signIn(page: Page, gatewayBaseUrl: string, role: 'coordina
 }
 
 /** The role a console page needs. */
-export const roleForConsolePath = (path: string): 'coordinator' | 'operator' => (path.startsWith('/console/operators') ? 'operator' : 'coordinator');
+export const roleForConsolePath = (path: string): 'coordinator' | 'operator' =>
+  path.startsWith('/console/operators') ? 'operator' : 'coordinator';

@@ -13,7 +13,17 @@ import { businessStatusOf, fhirFetch, startGateway, waitUntil, type RunningGatew
 import { payerConnections } from '../support/referral-flow.js';
 import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
 import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
-import { axeViolations, launchConsoleBrowser, recordResult, screenshot, type AxeViolation, type ConsoleBrowser, CONSOLE_TOKEN_KEY, roleForConsolePath, signIn } from './browser.js';
+import {
+  axeViolations,
+  launchConsoleBrowser,
+  recordResult,
+  screenshot,
+  type AxeViolation,
+  type ConsoleBrowser,
+  CONSOLE_TOKEN_KEY,
+  roleForConsolePath,
+  signIn,
+} from './browser.js';
 
 const TASK_PARAMETER_TYPE = 'https://fhir.infusion-gateway.example/CodeSystem/task-parameter-type';
 const LAPTOP = { width: 1366, height: 900 };
@@ -72,7 +82,10 @@ describe('the coordinator console in Chromium', function () {
   });
 
   it('works a misrouted referral to a confirmed site from the map and the ranked suggestions', async function () {
-    const { taskId, serviceRequestId } = await postReferral('site-check/seed-000-practice-address-patient-choice/service-request.json', 'BROWSER-MISROUTE');
+    const { taskId, serviceRequestId } = await postReferral(
+      'site-check/seed-000-practice-address-patient-choice/service-request.json',
+      'BROWSER-MISROUTE',
+    );
     const held = await task(taskId);
     expect(businessStatusOf(held)).to.equal('misroute-suspected');
     const best = held.input.find((i: any) => i.type.coding[0].code === 'suggested-location').valueReference;
@@ -84,7 +97,10 @@ describe('the coordinator console in Chromium', function () {
     await checkAccessibility(page, 'queue');
     await page.locator(`a[href="/console/referrals/${taskId}"]`).click();
     await page.locator('.site-map svg').waitFor();
-    await page.getByRole('cell', { name: /\d+\.\d km/ }).first().waitFor();
+    await page
+      .getByRole('cell', { name: /\d+\.\d km/ })
+      .first()
+      .waitFor();
     await screenshot(page, 'misrouted-referral-with-map');
     await checkAccessibility(page, 'referral');
     expect(page.url()).to.equal(`${gateway.baseUrl}/console/referrals/${taskId}`);
@@ -102,7 +118,10 @@ describe('the coordinator console in Chromium', function () {
   });
 
   it('submits a prior authorization held for review against the stand-in payer', async function () {
-    payer.setMemberRule('CHP7730118402', { eligibility: { inForce: true, authRequired: true, costShare: { copay: { value: 250, currency: 'USD' } } }, priorAuth: { kind: 'approve', authorizationNumber: 'PA-BROWSER-1' } });
+    payer.setMemberRule('CHP7730118402', {
+      eligibility: { inForce: true, authRequired: true, costShare: { copay: { value: 250, currency: 'USD' } } },
+      priorAuth: { kind: 'approve', authorizationNumber: 'PA-BROWSER-1' },
+    });
     const { taskId } = await postReferral('referrals/infliximab/service-request.json', 'BROWSER-PA');
     await waitForStatus(taskId, 'auth-required');
     payer.clearRequests();
@@ -138,12 +157,16 @@ describe('the coordinator console in Chromium', function () {
     await page.locator('button.slot').first().click();
     await page.getByRole('button', { name: 'Hold this chair' }).click();
     await page.getByText(/Held until/).waitFor();
-    const pending = (await fhirFetch(`${fhir}/Appointment?based-on=ServiceRequest/${booked.serviceRequestId}`)).body.entry.map((e: any) => e.resource);
+    const pending = (await fhirFetch(`${fhir}/Appointment?based-on=ServiceRequest/${booked.serviceRequestId}`)).body.entry.map(
+      (e: any) => e.resource,
+    );
     expect(pending.map((a: any) => a.status)).to.deep.equal(['pending']);
     await page.getByRole('button', { name: 'Book', exact: true }).click();
     await page.getByRole('cell', { name: 'booked' }).waitFor();
 
-    const appointments = (await fhirFetch(`${fhir}/Appointment?based-on=ServiceRequest/${booked.serviceRequestId}`)).body.entry.map((e: any) => e.resource);
+    const appointments = (await fhirFetch(`${fhir}/Appointment?based-on=ServiceRequest/${booked.serviceRequestId}`)).body.entry.map(
+      (e: any) => e.resource,
+    );
     expect(appointments.map((a: any) => [a.id, a.status])).to.deep.equal([[pending[0].id, 'booked']]);
     const scheduled = await task(booked.taskId);
     expect(businessStatusOf(scheduled)).to.equal('scheduled');
@@ -161,7 +184,9 @@ describe('the coordinator console in Chromium', function () {
     await page.getByRole('button', { name: 'No-show' }).click();
     await page.getByRole('cell', { name: 'noshow' }).waitFor();
 
-    const appointments = (await fhirFetch(`${fhir}/Appointment?based-on=ServiceRequest/${booked!.serviceRequestId}`)).body.entry.map((e: any) => e.resource);
+    const appointments = (await fhirFetch(`${fhir}/Appointment?based-on=ServiceRequest/${booked!.serviceRequestId}`)).body.entry.map(
+      (e: any) => e.resource,
+    );
     expect(appointments.map((a: any) => a.status)).to.deep.equal(['noshow']);
     expect(businessStatusOf(await task(booked!.taskId))).to.equal('ready-to-schedule');
     const subTasks = (await fhirFetch(`${fhir}/Task?part-of=Task/${booked!.taskId}`)).body.entry.map((e: any) => e.resource);
@@ -172,12 +197,20 @@ describe('the coordinator console in Chromium', function () {
   });
 
   it('works a denial through the appeal checklist to a won appeal that moves the referral on', async function () {
-    payer.setMemberRule('SNC40655-1187', { eligibility: { inForce: true, authRequired: true }, priorAuth: { kind: 'deny', reason: { display: 'Off-label use: diagnosis not among the approved indications' } } });
+    payer.setMemberRule('SNC40655-1187', {
+      eligibility: { inForce: true, authRequired: true },
+      priorAuth: { kind: 'deny', reason: { display: 'Off-label use: diagnosis not among the approved indications' } },
+    });
     const { taskId } = await postReferral('referrals/immune-globulin-iv/service-request.json', 'BROWSER-APPEAL');
-    await waitUntil('the referral is held or denied', async () => ['auth-required', 'auth-denied'].includes(businessStatusOf(await task(taskId))), 30_000);
+    await waitUntil(
+      'the referral is held or denied',
+      async () => ['auth-required', 'auth-denied'].includes(businessStatusOf(await task(taskId))),
+      30_000,
+    );
     const page = await browser.newPage(LAPTOP);
     await open(page, `/console/referrals/${taskId}`);
-    if (businessStatusOf(await task(taskId)) === 'auth-required') await page.getByRole('button', { name: 'Submit the prior authorization' }).click();
+    if (businessStatusOf(await task(taskId)) === 'auth-required')
+      await page.getByRole('button', { name: 'Submit the prior authorization' }).click();
     const denied = await waitForStatus(taskId, 'auth-denied');
     const appealId = outputs(denied, 'appeal')[0].valueReference.reference.split('/')[1];
     await page.reload();
@@ -185,9 +218,17 @@ describe('the coordinator console in Chromium', function () {
     await checkAccessibility(page, 'appeal');
 
     await page.getByLabel('Letter of medical necessity').selectOption('done');
-    await waitUntil('the step is saved', async () => (await fhirFetch(`${fhir}/Task/${appealId}`)).body.input.some((i: any) => i.type.coding[0].code === 'letter-of-medical-necessity' && i.valueCode === 'done'));
+    await waitUntil('the step is saved', async () =>
+      (await fhirFetch(`${fhir}/Task/${appealId}`)).body.input.some(
+        (i: any) => i.type.coding[0].code === 'letter-of-medical-necessity' && i.valueCode === 'done',
+      ),
+    );
     await page.getByLabel('Peer-to-peer review').selectOption('done');
-    await waitUntil('the second step is saved', async () => (await fhirFetch(`${fhir}/Task/${appealId}`)).body.input.some((i: any) => i.type.coding[0].code === 'peer-to-peer-review' && i.valueCode === 'done'));
+    await waitUntil('the second step is saved', async () =>
+      (await fhirFetch(`${fhir}/Task/${appealId}`)).body.input.some(
+        (i: any) => i.type.coding[0].code === 'peer-to-peer-review' && i.valueCode === 'done',
+      ),
+    );
     await page.getByLabel('Authorization number granted on appeal').fill('PA-APPEAL-9');
     await page.getByRole('button', { name: 'Record the appeal as won' }).click();
 
@@ -268,11 +309,17 @@ describe('the coordinator console in Chromium', function () {
     await open(page, '/console/queues/ready-to-schedule');
     await page.locator('table.queue tbody a').first().click();
     await page.locator('#order').waitFor();
-    const storage = await page.evaluate(() => ({ local: localStorage.length, session: Object.keys(sessionStorage), url: location.href, history: history.length }));
+    const storage = await page.evaluate(() => ({
+      local: localStorage.length,
+      session: Object.keys(sessionStorage),
+      url: location.href,
+      history: history.length,
+    }));
     expect(storage.local).to.equal(0);
     // The access token alone, for this tab: no patient data.
     expect(storage.session).to.deep.equal([CONSOLE_TOKEN_KEY]);
-    for (const url of [...visited, storage.url]) expect(url).to.match(/^http:\/\/127\.0\.0\.1:\d+\/console\/(queues\/[a-z-]+|referrals\/[A-Za-z0-9.-]+)$/);
+    for (const url of [...visited, storage.url])
+      expect(url).to.match(/^http:\/\/127\.0\.0\.1:\d+\/console\/(queues\/[a-z-]+|referrals\/[A-Za-z0-9.-]+)$/);
     const names = ['Quillfeather', 'Marisol', 'Hollowmere', '37220'];
     for (const url of visited) for (const name of names) expect(url).to.not.include(name);
     expect(browser.problems, browser.problems.join('\n')).to.deep.equal([]);
@@ -288,7 +335,10 @@ describe('retrying a dead letter from the console', function () {
   before(async function () {
     browser = await launchConsoleBrowser();
     ehr = await startStandInEhr();
-    gateway = await startGateway({ background: true, env: { EHR_CONNECTIONS: JSON.stringify([{ tenant: 'default', baseUrl: ehr.baseUrl, poll: false }]), OUTBOX_POLL_MS: '50' } });
+    gateway = await startGateway({
+      background: true,
+      env: { EHR_CONNECTIONS: JSON.stringify([{ tenant: 'default', baseUrl: ehr.baseUrl, poll: false }]), OUTBOX_POLL_MS: '50' },
+    });
   });
 
   after(async function () {
@@ -299,7 +349,9 @@ describe('retrying a dead letter from the console', function () {
 
   it('shows the EHR refusal and sends the message again once the EHR accepts', async function () {
     ehr.failWith('reject-400');
-    const created = await fhirFetch(`${gateway.baseUrl}/fhir/ServiceRequest`, { body: withOrderNumber(readFixture('referrals/ocrelizumab/service-request.json'), 'BROWSER-DEAD') });
+    const created = await fhirFetch(`${gateway.baseUrl}/fhir/ServiceRequest`, {
+      body: withOrderNumber(readFixture('referrals/ocrelizumab/service-request.json'), 'BROWSER-DEAD'),
+    });
     expect(created.status).to.equal(201);
     const task = (await fhirFetch(`${gateway.baseUrl}/fhir/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource;
     const referralId = task.identifier[0].value;
@@ -319,9 +371,15 @@ describe('retrying a dead letter from the console', function () {
     await screenshot(page, 'dead-letters');
     await checkAccessibility(page, 'dead letters');
     await page.getByRole('button', { name: `Retry message ${dead.id}` }).click();
-    await page.locator('td').getByText(/sent again/).waitFor();
+    await page
+      .locator('td')
+      .getByText(/sent again/)
+      .waitFor();
 
-    await waitUntil('the retried message is delivered', async () => (await fhirFetch(`${gateway.baseUrl}/admin/outbox/${dead.id}`)).body.status === 'delivered');
+    await waitUntil(
+      'the retried message is delivered',
+      async () => (await fhirFetch(`${gateway.baseUrl}/admin/outbox/${dead.id}`)).body.status === 'delivered',
+    );
     expect(await ehr.count('Task', { identifier: `https://fhir.infusion-gateway.example/referral-id|${referralId}` })).to.equal(1);
 
     await page.goto(`${gateway.baseUrl}/console/operators/connections`);
@@ -336,11 +394,22 @@ describe('retrying a dead letter from the console', function () {
 describe('accessibility of the console (axe-core, WCAG 2.1 A and AA)', function () {
   it('has no serious or critical violation on any page checked', async function () {
     const summary = Object.fromEntries([...accessibility.entries()].map(([page, violations]) => [page, violations]));
-    const serious = [...accessibility.entries()].flatMap(([page, violations]) => violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${page}: ${v.id} (${v.impact}, ${v.nodes} nodes): ${v.help}`));
+    const serious = [...accessibility.entries()].flatMap(([page, violations]) =>
+      violations
+        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => `${page}: ${v.id} (${v.impact}, ${v.nodes} nodes): ${v.help}`),
+    );
     const all = [...accessibility.values()].reduce((n, v) => n + v.length, 0);
     await recordResult('flows', { passed: flowsPassed, count: flowsPassed.length });
-    await recordResult('accessibility', { pagesChecked: accessibility.size, violations: all, seriousOrCritical: serious.length, byPage: summary });
-    process.stdout.write(`      console flows passed: ${flowsPassed.length} (${flowsPassed.join(', ')}); axe: ${accessibility.size} pages, ${all} violations, ${serious.length} serious or critical\n`);
+    await recordResult('accessibility', {
+      pagesChecked: accessibility.size,
+      violations: all,
+      seriousOrCritical: serious.length,
+      byPage: summary,
+    });
+    process.stdout.write(
+      `      console flows passed: ${flowsPassed.length} (${flowsPassed.join(', ')}); axe: ${accessibility.size} pages, ${all} violations, ${serious.length} serious or critical\n`,
+    );
     expect(accessibility.size, 'pages checked').to.be.greaterThan(6);
     expect(serious, serious.join('\n')).to.deep.equal([]);
   });

@@ -53,7 +53,10 @@ describe(`a queue of ${VOLUME.toLocaleString('en-US')} referrals in Chromium`, f
     }
     expect(await page.locator('table.queue tbody tr').count()).to.equal(50);
     const tab = page.locator(`a[href="/console/queues/${QUEUE}"] .count`);
-    await page.waitForFunction((selector) => /\d/.test(document.querySelector(selector)?.textContent ?? ''), `a[href="/console/queues/${QUEUE}"] .count`);
+    await page.waitForFunction(
+      (selector) => /\d/.test(document.querySelector(selector)?.textContent ?? ''),
+      `a[href="/console/queues/${QUEUE}"] .count`,
+    );
     expect(Number(await tab.textContent())).to.equal(stored[QUEUE]);
     await screenshot(page, `queue-${VOLUME}`);
     const violations = await axeViolations(page);
@@ -63,7 +66,9 @@ describe(`a queue of ${VOLUME.toLocaleString('en-US')} referrals in Chromium`, f
     const api: number[] = [];
     for (let i = 0; i < LOADS; i += 1) {
       const started = performance.now();
-      const tasks = await fhirFetch(`${gateway.baseUrl}/fhir/Task?business-status=${encodeURIComponent(`${STATUS_SYSTEM}|${QUEUE}`)}&_sort=_lastUpdated&_count=50`);
+      const tasks = await fhirFetch(
+        `${gateway.baseUrl}/fhir/Task?business-status=${encodeURIComponent(`${STATUS_SYSTEM}|${QUEUE}`)}&_sort=_lastUpdated&_count=50`,
+      );
       const ids = tasks.body.entry.map((e: any) => e.resource.focus.reference.split('/')[1]).join(',');
       await fhirFetch(`${gateway.baseUrl}/fhir/ServiceRequest?_id=${ids}&_count=50`);
       api.push(performance.now() - started);
@@ -78,7 +83,9 @@ describe(`a queue of ${VOLUME.toLocaleString('en-US')} referrals in Chromium`, f
       apiOnlyMs: { median: Math.round(median(api)) },
     };
     await recordResult('queueVolume', result);
-    process.stdout.write(`      queue of ${VOLUME} referrals (${stored[QUEUE]} ${QUEUE}): first open ${result.openMs.first} ms, then median ${result.openMs.median} ms (max ${result.openMs.max}); its API calls alone median ${result.apiOnlyMs.median} ms\n`);
+    process.stdout.write(
+      `      queue of ${VOLUME} referrals (${stored[QUEUE]} ${QUEUE}): first open ${result.openMs.first} ms, then median ${result.openMs.median} ms (max ${result.openMs.max}); its API calls alone median ${result.apiOnlyMs.median} ms\n`,
+    );
 
     await page.goto(`${gateway.baseUrl}/console/network`);
     await page.locator('.chart svg').first().waitFor({ timeout: 60_000 });

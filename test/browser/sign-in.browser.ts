@@ -68,9 +68,14 @@ describe('signing in to the console with OpenID Connect (demo identity provider)
   });
 
   it('signs the demo coordinator in and works a misrouted referral to a confirmed site', async function () {
-    const created = await fhirFetch(`${fhir}/ServiceRequest`, { body: withOrderNumber(readFixture('site-check/seed-000-practice-address-patient-choice/service-request.json'), 'OIDC-MISROUTE'), as: { role: 'ehr', tenant: 'default' } });
+    const created = await fhirFetch(`${fhir}/ServiceRequest`, {
+      body: withOrderNumber(readFixture('site-check/seed-000-practice-address-patient-choice/service-request.json'), 'OIDC-MISROUTE'),
+      as: { role: 'ehr', tenant: 'default' },
+    });
     expect(created.status).to.equal(201);
-    const held = (await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`, { as: { role: 'coordinator', tenant: 'default' } })).body.entry[0].resource;
+    const held = (
+      await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`, { as: { role: 'coordinator', tenant: 'default' } })
+    ).body.entry[0].resource;
     expect(businessStatusOf(held)).to.equal('misroute-suspected');
     referral = { serviceRequestId: created.body.id, taskId: held.id };
     const best = held.input.find((i: any) => i.type.coding[0].code === 'suggested-location').valueReference;
@@ -92,7 +97,9 @@ describe('signing in to the console with OpenID Connect (demo identity provider)
     await page.getByText(`Confirmed site: ${best.display}`).waitFor();
     const after = (await fhirFetch(`${fhir}/Task/${held.id}`, { as: { role: 'coordinator', tenant: 'default' } })).body;
     expect(businessStatusOf(after)).to.not.equal('misroute-suspected');
-    const confirmed = (after.output ?? []).filter((o: any) => o.type.coding.some((c: any) => c.system === TASK_PARAMETER_TYPE && c.code === 'confirmed-location'));
+    const confirmed = (after.output ?? []).filter((o: any) =>
+      o.type.coding.some((c: any) => c.system === TASK_PARAMETER_TYPE && c.code === 'confirmed-location'),
+    );
     expect(confirmed.map((o: any) => o.valueReference.reference)).to.deep.equal([best.reference]);
     const order = (await fhirFetch(`${fhir}/ServiceRequest/${created.body.id}`, { as: { role: 'coordinator', tenant: 'default' } })).body;
     expect(order.locationReference[0].reference).to.equal(best.reference);
@@ -127,7 +134,11 @@ describe('signing in to the console with OpenID Connect (demo identity provider)
     await screenshot(page, 'audit-trail');
     await checkAccessibility(page, 'audit-trail');
 
-    const expected = (await fhirFetch(`${fhir}/AuditEvent?entity=${entity}&date=ge${today}&date=le${today}&_sort=-date&_count=25`, { as: { role: 'operator' } })).body;
+    const expected = (
+      await fhirFetch(`${fhir}/AuditEvent?entity=${entity}&date=ge${today}&date=le${today}&_sort=-date&_count=25`, {
+        as: { role: 'operator' },
+      })
+    ).body;
     const expectedEvents = (expected.entry ?? []).filter((e: any) => e.resource.resourceType === 'AuditEvent');
     expect(expectedEvents.length).to.be.greaterThan(0);
     expect(await page.locator('table.audit tbody tr').count()).to.equal(expectedEvents.length);
@@ -141,7 +152,9 @@ describe('signing in to the console with OpenID Connect (demo identity provider)
 
   it('has no serious or critical accessibility violation on the sign-in pages and the audit trail', function () {
     expect(accessibility.size).to.be.greaterThan(0);
-    const serious = [...accessibility].flatMap(([page, violations]) => violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${page}: ${v.id} (${v.help})`));
+    const serious = [...accessibility].flatMap(([page, violations]) =>
+      violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${page}: ${v.id} (${v.help})`),
+    );
     expect(serious).to.deep.equal([]);
   });
 

@@ -29,13 +29,25 @@ interface Run {
  */
 async function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
   const to = args[args.indexOf('--to') + 1];
-  if (args.includes('--to') && to !== undefined && URL.canParse(to) && !args.includes('--token') && env['GATEWAY_TOKEN'] === undefined && isGatewayOrigin(new URL(to).origin)) {
+  if (
+    args.includes('--to') &&
+    to !== undefined &&
+    URL.canParse(to) &&
+    !args.includes('--token') &&
+    env['GATEWAY_TOKEN'] === undefined &&
+    isGatewayOrigin(new URL(to).origin)
+  ) {
     env = { ...env, GATEWAY_TOKEN: await accessToken(new URL(to).origin, { role: 'ehr' }) };
   }
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -125,10 +137,20 @@ describe('infusion-gateway CLI', function () {
     it('passes every fixture case against a running gateway', async () => {
       const run = await cli(['check', 'fixtures/', '--to', fhir, '--json']);
       const report = json(run);
-      expect(report.results.filter((r: any) => !r.passed), JSON.stringify(report.results.filter((r: any) => !r.passed), null, 1)).to.deep.equal([]);
+      expect(
+        report.results.filter((r: any) => !r.passed),
+        JSON.stringify(
+          report.results.filter((r: any) => !r.passed),
+          null,
+          1,
+        ),
+      ).to.deep.equal([]);
       expect(run.code).to.equal(0);
       expect(report.cases).to.be.at.least(29);
-      expect(report.results.map((r: any) => r.name)).to.include.members(['invalid/several-base-problems', 'site-check/seed-000-practice-address-patient-choice']);
+      expect(report.results.map((r: any) => r.name)).to.include.members([
+        'invalid/several-base-problems',
+        'site-check/seed-000-practice-address-patient-choice',
+      ]);
     });
 
     it('fails a case whose expectation is wrong, with a readable difference, and exits 1', async () => {
@@ -136,7 +158,11 @@ describe('infusion-gateway CLI', function () {
       cpSync(path.join(FIXTURES_DIR, 'site-check/too-far'), path.join(cases, 'too-far-wrong'), { recursive: true });
       cpSync(path.join(FIXTURES_DIR, 'site-check/ok'), path.join(cases, 'ok'), { recursive: true });
       const expectedFile = path.join(cases, 'too-far-wrong/expected.json');
-      const wrong = { ...JSON.parse(readFileSync(expectedFile, 'utf8')), reasons: ['out-of-network'], firstSuggestion: 'hin-nashville-midtown' };
+      const wrong = {
+        ...JSON.parse(readFileSync(expectedFile, 'utf8')),
+        reasons: ['out-of-network'],
+        firstSuggestion: 'hin-nashville-midtown',
+      };
       writeFileSync(expectedFile, JSON.stringify(wrong));
       const run = await cli(['check', cases, '--to', fhir]);
       expect(run.code, run.stderr).to.equal(1);
@@ -155,7 +181,16 @@ describe('infusion-gateway CLI', function () {
       order.identifier[0].value = `cli-send-${Date.now()}`;
       const file = path.join(scratch, 'seed-000.json');
       writeFileSync(file, JSON.stringify(order));
-      const run = await cli(['send', file, 'fixtures/referrals/ocrelizumab/transaction-bundle.json', '--to', fhir, '--json', '--settle', '300']);
+      const run = await cli([
+        'send',
+        file,
+        'fixtures/referrals/ocrelizumab/transaction-bundle.json',
+        '--to',
+        fhir,
+        '--json',
+        '--settle',
+        '300',
+      ]);
       expect(run.code, run.stderr).to.equal(0);
       const report = json(run);
       expect(report.results).to.have.length(2);
@@ -224,15 +259,34 @@ describe('infusion-gateway CLI', function () {
       expect(run.code, run.stderr).to.equal(1);
       const report = json(run);
       expect(report.dryRun).to.equal(false);
-      expect(report.orders.map((o: any) => o.outcome).sort()).to.deep.equal(['misroute-suspected', 'misroute-suspected', 'misroute-suspected', 'verifying-coverage']);
+      expect(report.orders.map((o: any) => o.outcome).sort()).to.deep.equal([
+        'misroute-suspected',
+        'misroute-suspected',
+        'misroute-suspected',
+        'verifying-coverage',
+      ]);
       expect(report.orders.flatMap((o: any) => o.misrouteReasons)).to.include.members(['too-far', 'practice-address', 'out-of-network']);
     });
 
     // Last: it adds orders to the EHR the replays above read.
     it('sends the bearer token of GATEWAY_TOKEN, and --token before it, on every request', async () => {
       await fetch(`${ehr.controlUrl}/requests`, { method: 'DELETE' });
-      const fromEnv = await cli(['send', 'fixtures/referrals/vedolizumab/service-request.json', '--to', ehr.baseUrl, '--timeout', '500'], { GATEWAY_TOKEN: 'token-from-env' });
-      const fromOption = await cli(['send', 'fixtures/referrals/vedolizumab/service-request.json', '--to', ehr.baseUrl, '--timeout', '500', '--token', 'token-from-option'], { GATEWAY_TOKEN: 'token-from-env' });
+      const fromEnv = await cli(['send', 'fixtures/referrals/vedolizumab/service-request.json', '--to', ehr.baseUrl, '--timeout', '500'], {
+        GATEWAY_TOKEN: 'token-from-env',
+      });
+      const fromOption = await cli(
+        [
+          'send',
+          'fixtures/referrals/vedolizumab/service-request.json',
+          '--to',
+          ehr.baseUrl,
+          '--timeout',
+          '500',
+          '--token',
+          'token-from-option',
+        ],
+        { GATEWAY_TOKEN: 'token-from-env' },
+      );
       expect(fromEnv.stderr + fromOption.stderr).to.contain('HTTP 201');
       const requests: Array<{ method: string; authorization?: string }> = await (await fetch(`${ehr.controlUrl}/requests`)).json();
       const posts = requests.filter((r) => r.method === 'POST');

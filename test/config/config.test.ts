@@ -21,20 +21,46 @@ describe('loadConfig', () => {
 
   it('protects the database by default: 30 s statement timeout, 10 s acquire timeout, durable SQLite commits', () => {
     const config = loadConfig({});
-    expect(config.store).to.deep.equal({ poolSize: 10, statementTimeoutMs: 30_000, connectTimeoutMs: 10_000, maxWaitingRequests: 20, sqliteSynchronous: 'full' });
-    const tuned = loadConfig({ DB_POOL_SIZE: '4', DB_STATEMENT_TIMEOUT_MS: '0', DB_CONNECT_TIMEOUT_MS: '800', SQLITE_SYNCHRONOUS: 'NORMAL' });
-    expect(tuned.store).to.deep.equal({ poolSize: 4, statementTimeoutMs: 0, connectTimeoutMs: 800, maxWaitingRequests: 8, sqliteSynchronous: 'normal' });
+    expect(config.store).to.deep.equal({
+      poolSize: 10,
+      statementTimeoutMs: 30_000,
+      connectTimeoutMs: 10_000,
+      maxWaitingRequests: 20,
+      sqliteSynchronous: 'full',
+    });
+    const tuned = loadConfig({
+      DB_POOL_SIZE: '4',
+      DB_STATEMENT_TIMEOUT_MS: '0',
+      DB_CONNECT_TIMEOUT_MS: '800',
+      SQLITE_SYNCHRONOUS: 'NORMAL',
+    });
+    expect(tuned.store).to.deep.equal({
+      poolSize: 4,
+      statementTimeoutMs: 0,
+      connectTimeoutMs: 800,
+      maxWaitingRequests: 8,
+      sqliteSynchronous: 'normal',
+    });
   });
 
   it('trusts the demo CDS issuer only outside production; production without CDS_TRUSTED_ISSUERS trusts no CDS client', () => {
-    expect(loadConfig({}, '/srv/gateway').cdsTrustedIssuers).to.deep.equal({ kind: 'demo', file: '/srv/gateway/fixtures/security/demo-cds-issuer.json' });
+    expect(loadConfig({}, '/srv/gateway').cdsTrustedIssuers).to.deep.equal({
+      kind: 'demo',
+      file: '/srv/gateway/fixtures/security/demo-cds-issuer.json',
+    });
     expect(loadConfig({ NODE_ENV: 'production', AUTH_CLIENTS: 'clients.json' }).cdsTrustedIssuers).to.deep.equal({ kind: 'none' });
     const issuers = [{ iss: 'https://ehr.example.org', jwksUrl: 'https://ehr.example.org/jwks.json' }];
-    expect(loadConfig({ NODE_ENV: 'production', AUTH_CLIENTS: 'clients.json', CDS_TRUSTED_ISSUERS: JSON.stringify(issuers) }).cdsTrustedIssuers).to.deep.equal({ kind: 'configured', issuers });
+    expect(
+      loadConfig({ NODE_ENV: 'production', AUTH_CLIENTS: 'clients.json', CDS_TRUSTED_ISSUERS: JSON.stringify(issuers) }).cdsTrustedIssuers,
+    ).to.deep.equal({ kind: 'configured', issuers });
   });
 
   it('names every problem of CDS_TRUSTED_ISSUERS', () => {
-    const bad = JSON.stringify([{ iss: '', jwksUrl: 'ftp://x' }, { iss: 'a', jwksUrl: 'http://a/jwks' }, { iss: 'a', jwksUrl: 'https://a/jwks' }]);
+    const bad = JSON.stringify([
+      { iss: '', jwksUrl: 'ftp://x' },
+      { iss: 'a', jwksUrl: 'http://a/jwks' },
+      { iss: 'a', jwksUrl: 'https://a/jwks' },
+    ]);
     try {
       loadConfig({ NODE_ENV: 'production', AUTH_CLIENTS: 'clients.json', CDS_TRUSTED_ISSUERS: bad });
       expect.fail('loadConfig accepted bad CDS_TRUSTED_ISSUERS');
@@ -64,12 +90,24 @@ describe('loadConfig', () => {
     }
   });
 
-  it('names every problem of a connection\'s auth, never the key', () => {
+  it("names every problem of a connection's auth, never the key", () => {
     const rsaPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const entries = [
-      { tenant: 'a', baseUrl: 'https://a.example.org/fhir', auth: { type: 'smart-backend', clientId: 'gw', privateKeyEnv: 'RSA_KEY', kid: 'k', alg: 'ES384', scope: 's' } },
-      { tenant: 'b', baseUrl: 'https://b.example.org/fhir', auth: { type: 'basic', privateKeyEnv: 'MISSING_KEY', privateKeyFile: '/nope', alg: 'HS256' } },
-      { tenant: 'c', baseUrl: 'https://c.example.org/fhir', auth: { type: 'smart-backend', clientId: 'gw', privateKeyEnv: 'NOT_A_KEY', kid: 'k', alg: 'RS384', scope: 's' } },
+      {
+        tenant: 'a',
+        baseUrl: 'https://a.example.org/fhir',
+        auth: { type: 'smart-backend', clientId: 'gw', privateKeyEnv: 'RSA_KEY', kid: 'k', alg: 'ES384', scope: 's' },
+      },
+      {
+        tenant: 'b',
+        baseUrl: 'https://b.example.org/fhir',
+        auth: { type: 'basic', privateKeyEnv: 'MISSING_KEY', privateKeyFile: '/nope', alg: 'HS256' },
+      },
+      {
+        tenant: 'c',
+        baseUrl: 'https://c.example.org/fhir',
+        auth: { type: 'smart-backend', clientId: 'gw', privateKeyEnv: 'NOT_A_KEY', kid: 'k', alg: 'RS384', scope: 's' },
+      },
     ];
     try {
       loadConfig({ RSA_KEY: rsaPem, NOT_A_KEY: 'secret-but-not-a-key', EHR_CONNECTIONS: JSON.stringify(entries) });
@@ -82,7 +120,7 @@ describe('loadConfig', () => {
         'Set EHR_CONNECTIONS[1].auth.clientId to the client id the server registered for the gateway',
         "Set EHR_CONNECTIONS[1].auth.kid to the key id of the gateway's key in the JWKS the server holds",
         'Set EHR_CONNECTIONS[1].auth.scope to the system scopes to ask for, such as system/Task.cru',
-        'Set EHR_CONNECTIONS[1].auth.alg to one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA (got \'HS256\')',
+        "Set EHR_CONNECTIONS[1].auth.alg to one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA (got 'HS256')",
         'Set exactly one of EHR_CONNECTIONS[1].auth.privateKeyEnv (a variable holding the key) and EHR_CONNECTIONS[1].auth.privateKeyFile (a file holding it)',
         'Put a private key (PKCS#8 PEM or a private JWK) in NOT_A_KEY (named by EHR_CONNECTIONS[2].auth.privateKeyEnv): it does not parse as one',
       ]);
@@ -92,7 +130,10 @@ describe('loadConfig', () => {
 
   it('keeps AuditEvents six years by default (2190 days) and names a bad AUDIT_RETENTION_DAYS or AUDIT_PURGE_CRON', () => {
     expect(loadConfig({}).audit).to.deep.equal({ enabled: true, retentionDays: 2190, purgeCron: '0 17 3 * * *' });
-    expect(() => loadConfig({ AUDIT: 'off', NODE_ENV: 'production', AUTH_CLIENTS: 'clients.json' })).to.throw(ConfigError, /AUDIT=off is for local development/);
+    expect(() => loadConfig({ AUDIT: 'off', NODE_ENV: 'production', AUTH_CLIENTS: 'clients.json' })).to.throw(
+      ConfigError,
+      /AUDIT=off is for local development/,
+    );
     expect(loadConfig({ AUDIT_RETENTION_DAYS: '3650' }).audit.retentionDays).to.equal(3650);
     let error: unknown;
     try {
@@ -122,7 +163,10 @@ describe('loadConfig', () => {
     const problems = (error as ConfigError).problems;
     expect(problems).to.have.length(5);
     for (const name of ['PORT', 'DATABASE_URL', 'LOG_LEVEL', 'BODY_LIMIT', 'DEFAULT_TENANT']) {
-      expect(problems.some((p) => p.startsWith(`Set ${name} `)), name).to.equal(true);
+      expect(
+        problems.some((p) => p.startsWith(`Set ${name} `)),
+        name,
+      ).to.equal(true);
     }
   });
 });

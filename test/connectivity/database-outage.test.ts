@@ -68,7 +68,7 @@ async function intakeWorks(baseUrl: string): Promise<boolean> {
   return response.status === 201;
 }
 
-describe('when PostgreSQL drops the gateway\'s connections', function () {
+describe("when PostgreSQL drops the gateway's connections", function () {
   this.timeout(120_000);
   let proxy: TcpProxy;
   let ehr: StandInEhr;
@@ -83,7 +83,14 @@ describe('when PostgreSQL drops the gateway\'s connections', function () {
       engine: 'postgres',
       background: true,
       store: { databaseUrl: urlThrough(proxy), poolSize: 6, connectTimeoutMs: 1_000 },
-      env: { EHR_FHIR_BASE_URL: ehr.baseUrl, EHR_POLL: 'false', OUTBOX_POLL_MS: '50', OUTBOX_RETRY_BASE_MS: '20', OUTBOX_RETRY_MAX_MS: '500', OUTBOX_MAX_ATTEMPTS: '10000' },
+      env: {
+        EHR_FHIR_BASE_URL: ehr.baseUrl,
+        EHR_POLL: 'false',
+        OUTBOX_POLL_MS: '50',
+        OUTBOX_RETRY_BASE_MS: '20',
+        OUTBOX_RETRY_MAX_MS: '500',
+        OUTBOX_MAX_ATTEMPTS: '10000',
+      },
     });
     admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await admin.connect();
@@ -106,7 +113,11 @@ describe('when PostgreSQL drops the gateway\'s connections', function () {
       for (const cut of [1, 2]) {
         const before = load.answers.length;
         await proxy.cut();
-        await waitUntil(`intake answers 503 during cut ${cut}`, async () => load.answers.slice(before).some((a) => a.status === 503), 10_000);
+        await waitUntil(
+          `intake answers 503 during cut ${cut}`,
+          async () => load.answers.slice(before).some((a) => a.status === 503),
+          10_000,
+        );
         const readyDuringCut = await fhirFetch(`${gw.baseUrl}/readyz`);
         expect(readyDuringCut.status).to.equal(503);
         expect(readyDuringCut.headers.get('retry-after')).to.match(/^\d+$/);
@@ -118,7 +129,11 @@ describe('when PostgreSQL drops the gateway\'s connections', function () {
         await waitUntil(`intake works after cut ${cut}`, () => intakeWorks(gw.baseUrl), 10_000);
         expect(Date.now() - restoredAt).to.be.below(10_000);
         expect((await fhirFetch(`${gw.baseUrl}/readyz`)).status).to.equal(200);
-        await waitUntil(`the load stores referrals again after cut ${cut}`, async () => load.answers.slice(before).some((a) => a.status === 201), 10_000);
+        await waitUntil(
+          `the load stores referrals again after cut ${cut}`,
+          async () => load.answers.slice(before).some((a) => a.status === 201),
+          10_000,
+        );
       }
 
       // Fault 3: the server terminates the gateway's own backends (a failover, an operator).
@@ -137,7 +152,10 @@ describe('when PostgreSQL drops the gateway\'s connections', function () {
     }
 
     const statuses = new Set(load.answers.map((a) => a.status));
-    expect([...statuses].filter((s) => s !== 201 && s !== 503), 'answers other than 201 and 503').to.deep.equal([]);
+    expect(
+      [...statuses].filter((s) => s !== 201 && s !== 503),
+      'answers other than 201 and 503',
+    ).to.deep.equal([]);
     const unavailable = load.answers.filter((a) => a.status === 503);
     expect(unavailable.length).to.be.greaterThan(0);
     for (const answer of unavailable) {
@@ -149,9 +167,15 @@ describe('when PostgreSQL drops the gateway\'s connections', function () {
     const created = load.answers.filter((a) => a.status === 201).map((a) => a.serviceRequestId!);
     expect(created.length).to.be.greaterThan(0);
     const tenantSchema = gw.postgresSchema!;
-    const stored = await admin.query<{ id: string }>(`select id from "${tenantSchema}".resources where resource_type = 'ServiceRequest' and id = any($1)`, [created]);
+    const stored = await admin.query<{ id: string }>(
+      `select id from "${tenantSchema}".resources where resource_type = 'ServiceRequest' and id = any($1)`,
+      [created],
+    );
     expect(stored.rows.map((r) => r.id).sort()).to.deep.equal([...created].sort());
-    const referrals = await admin.query<{ n: string }>(`select count(*) as n from "${tenantSchema}".referrals where service_request_id = any($1)`, [created]);
+    const referrals = await admin.query<{ n: string }>(
+      `select count(*) as n from "${tenantSchema}".referrals where service_request_id = any($1)`,
+      [created],
+    );
     expect(Number(referrals.rows[0]?.n)).to.equal(created.length);
     const tasks = await admin.query<{ n: string }>(
       `select count(*) as n from "${tenantSchema}".referrals r join "${tenantSchema}".resources t on t.resource_type = 'Task' and t.id = r.task_id where r.service_request_id = any($1)`,
@@ -161,7 +185,12 @@ describe('when PostgreSQL drops the gateway\'s connections', function () {
 
     // The outbox worker resumed by itself: every stored referral's Task reaches the EHR.
     const allReferrals = await admin.query<{ n: string }>(`select count(*) as n from "${tenantSchema}".referrals`);
-    await waitUntil('every Task reached the EHR', async () => (await referralTasksInEhr(ehr.baseUrl)).size === Number(allReferrals.rows[0]?.n), 60_000, 200);
+    await waitUntil(
+      'every Task reached the EHR',
+      async () => (await referralTasksInEhr(ehr.baseUrl)).size === Number(allReferrals.rows[0]?.n),
+      60_000,
+      200,
+    );
   });
 });
 
@@ -219,10 +248,12 @@ describe('PostgreSQL limits that protect the pool', function () {
       await holder.query('begin');
       await holder.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', ['held-by-test']);
       const started = Date.now();
-      const error = await store.transaction((tx) => tx.lock('held-by-test')).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await store
+        .transaction((tx) => tx.lock('held-by-test'))
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       expect(error).to.be.instanceOf(StoreUnavailableError);
       expect((error as StoreUnavailableError).reason).to.equal('timeout');
       expect((error as StoreUnavailableError).status).to.equal(503);
@@ -234,7 +265,13 @@ describe('PostgreSQL limits that protect the pool', function () {
   });
 
   it('reports the store not ready while more requests wait for a connection than allowed, and ready again after', async () => {
-    store = await openStore({ databaseUrl: schema.databaseUrl, postgresSchema: schema.name, poolSize: 1, maxWaitingRequests: 1, connectTimeoutMs: 5_000 });
+    store = await openStore({
+      databaseUrl: schema.databaseUrl,
+      postgresSchema: schema.name,
+      poolSize: 1,
+      maxWaitingRequests: 1,
+      connectTimeoutMs: 5_000,
+    });
     const opened = store;
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
@@ -257,7 +294,10 @@ describe('PostgreSQL limits that protect the pool', function () {
     const held = new Promise<void>((resolve) => (release = resolve));
     const holding = opened.transaction(async () => held);
     await sleep(50);
-    const error = await opened.read(['default'], 'Patient', 'a').then(() => undefined, (e: unknown) => e);
+    const error = await opened.read(['default'], 'Patient', 'a').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     release();
     await holding;
     expect(error).to.be.instanceOf(StoreUnavailableError);

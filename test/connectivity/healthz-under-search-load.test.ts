@@ -70,8 +70,13 @@ describe(`/healthz while four worklist searches run at ${REFERRALS} referrals (s
       await Promise.all(searches);
     }
     const median = [...healthz].sort((a, b) => a - b)[Math.floor(HEALTHZ_CALLS / 2)]!;
-    console.log(`      (/healthz median ${median.toFixed(1)} ms, max ${Math.max(...healthz).toFixed(1)} ms; ${answered.length} worklist pages served meanwhile)`);
-    expect(answered.every((status) => status === 200), `statuses ${[...new Set(answered)].join(',')}`).to.equal(true);
+    console.log(
+      `      (/healthz median ${median.toFixed(1)} ms, max ${Math.max(...healthz).toFixed(1)} ms; ${answered.length} worklist pages served meanwhile)`,
+    );
+    expect(
+      answered.every((status) => status === 200),
+      `statuses ${[...new Set(answered)].join(',')}`,
+    ).to.equal(true);
     expect(answered.length).to.be.greaterThan(HEALTHZ_CALLS);
     expect(median).to.be.below(200);
   });

@@ -14,7 +14,15 @@ import type { AddressInfo } from 'node:net';
 import { pollCursorName, pollEhrServiceRequests } from '../../src/intake/stories/poll-ehr.js';
 import { reminderId, sendReminders } from '../../src/delivery/stories/send-reminders.js';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
-import { businessStatusOf, fhirFetch, movableClock, startGateway, waitUntil, type Engine, type RunningGateway } from '../support/gateway.js';
+import {
+  businessStatusOf,
+  fhirFetch,
+  movableClock,
+  startGateway,
+  waitUntil,
+  type Engine,
+  type RunningGateway,
+} from '../support/gateway.js';
 import { payerConnections } from '../support/referral-flow.js';
 import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
 import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
@@ -77,7 +85,13 @@ function notification(focus: string): unknown {
             { name: 'topic', valueCanonical: 'http://example.org/SubscriptionTopic/infusion-orders' },
             { name: 'status', valueCode: 'active' },
             { name: 'type', valueCode: 'event-notification' },
-            { name: 'notification-event', part: [{ name: 'event-number', valueString: '1' }, { name: 'focus', valueReference: { reference: focus } }] },
+            {
+              name: 'notification-event',
+              part: [
+                { name: 'event-number', valueString: '1' },
+                { name: 'focus', valueReference: { reference: focus } },
+              ],
+            },
           ],
         },
         request: { method: 'GET', url: 'Subscription/infusion-orders/$status' },
@@ -139,7 +153,11 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       return writes;
     }
     const since = (before: Writes, after: Writes): Writes =>
-      Object.fromEntries(Object.entries(after).map(([type, n]) => [type, n - (before[type] ?? 0)]).filter(([, n]) => (n as number) > 0));
+      Object.fromEntries(
+        Object.entries(after)
+          .map(([type, n]) => [type, n - (before[type] ?? 0)])
+          .filter(([, n]) => (n as number) > 0),
+      );
 
     async function outboxSettled(): Promise<void> {
       await waitUntil('the outbox has delivered everything', async () => {
@@ -157,9 +175,16 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
         const result = await poll();
         return result.outcomes.changed > 0 ? 'changed' : result.outcomes.duplicate > 0 ? 'duplicate' : JSON.stringify(result.outcomes);
       }
-      const response = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { as: { role: 'ehr', tenant: 'default' }, body: notification(`${ehr.baseUrl}/ServiceRequest/${ehrOrderId}`) });
+      const response = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, {
+        as: { role: 'ehr', tenant: 'default' },
+        body: notification(`${ehr.baseUrl}/ServiceRequest/${ehrOrderId}`),
+      });
       expect(response.status, JSON.stringify(response.body)).to.equal(200);
-      return response.body.issue.map((i: any) => i.diagnostics).join(' ').split(': ').pop();
+      return response.body.issue
+        .map((i: any) => i.diagnostics)
+        .join(' ')
+        .split(': ')
+        .pop();
     }
 
     /** The same change delivered again, both ways (the poll from the start, cursor forgotten): nothing more is written. */
@@ -171,23 +196,34 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect(pulled.outcomes.changed, 'changes found when pulled again').to.equal(0);
       expect(await deliver('push', ehrOrderId)).to.equal('duplicate');
       await outboxSettled();
-      expect((await fhirFetch(`${gw.baseUrl}/admin/outbox?_count=0`)).body.total, 'outbox messages after the same change again').to.equal(messages);
+      expect((await fhirFetch(`${gw.baseUrl}/admin/outbox?_count=0`)).body.total, 'outbox messages after the same change again').to.equal(
+        messages,
+      );
       expect(since(writes, ehrWrites()), 'EHR writes after the same change again').to.deep.equal({});
     }
 
     /** An order in the EHR, pulled, cleared by the payer and booked at its first slot. */
-    async function bookedFromEhr(label: string): Promise<{ ehrOrderId: string; serviceRequestId: string; taskId: string; referralId: string; appointment: any }> {
+    async function bookedFromEhr(
+      label: string,
+    ): Promise<{ ehrOrderId: string; serviceRequestId: string; taskId: string; referralId: string; appointment: any }> {
       const order = withOrderNumber(readFixture('referrals/tocilizumab/service-request.json'), `${label}-${randomUUID()}`);
       const created = await fhirFetch(`${ehr.baseUrl}/ServiceRequest`, { body: order });
       expect(created.status).to.equal(201);
       expect((await poll()).outcomes.accepted).to.equal(1);
       const placer = order.identifier[0];
-      const serviceRequestId = (await fhirFetch(`${fhir}/ServiceRequest?identifier=${encodeURIComponent(`${placer.system}|${placer.value}`)}`)).body.entry[0].resource.id;
+      const serviceRequestId = (
+        await fhirFetch(`${fhir}/ServiceRequest?identifier=${encodeURIComponent(`${placer.system}|${placer.value}`)}`)
+      ).body.entry[0].resource.id;
       const task = (await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${serviceRequestId}`)).body.entry[0].resource;
-      await waitUntil('the referral is ready to schedule', async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${task.id}`)).body) === 'ready-to-schedule');
+      await waitUntil(
+        'the referral is ready to schedule',
+        async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${task.id}`)).body) === 'ready-to-schedule',
+      );
       const found = await fhirFetch(`${fhir}/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&_count=1`);
       expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
-      const booked = await fhirFetch(`${fhir}/Appointment/$book`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: found.body.entry[0].resource }] } });
+      const booked = await fhirFetch(`${fhir}/Appointment/$book`, {
+        body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: found.body.entry[0].resource }] },
+      });
       expect(booked.status, JSON.stringify(booked.body?.issue)).to.equal(201);
       expect(await gw.gateway.deps.store.readChairBooking(booked.body.id), 'the chair is booked').to.not.equal(undefined);
       await outboxSettled();
@@ -208,15 +244,28 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect(appointment.status).to.equal('cancelled');
       expect(appointment.cancelationReason.coding[0]).to.include({ system: ORDER_CHANGE_REASON, code: reasonCode });
       expect(await gw.gateway.deps.store.readChairBooking(booked.appointment.id), 'chair_bookings row').to.equal(undefined);
-      const inEhr = (await allInEhr(ehr.baseUrl, 'Appointment')).filter((a) => a.identifier?.some((i: any) => i.system === APPOINTMENT_ID && i.value === booked.appointment.id));
+      const inEhr = (await allInEhr(ehr.baseUrl, 'Appointment')).filter((a) =>
+        a.identifier?.some((i: any) => i.system === APPOINTMENT_ID && i.value === booked.appointment.id),
+      );
       expect(inEhr.map((a) => a.status)).to.deep.equal(['cancelled']);
-      const notices = (await allInEhr(ehr.baseUrl, 'Communication')).filter((c) => c.about?.[0]?.identifier?.value === booked.appointment.id && c.category?.[0]?.coding?.[0]?.code === 'notification');
-      expect(notices.map((c) => c.status), 'the notice in the EHR').to.deep.equal(['completed']);
-      expect(receiver.received.some((c) => c.about?.[0]?.reference === `Appointment/${booked.appointment.id}` && /is cancelled/.test(c.payload[0].contentString))).to.equal(true);
+      const notices = (await allInEhr(ehr.baseUrl, 'Communication')).filter(
+        (c) => c.about?.[0]?.identifier?.value === booked.appointment.id && c.category?.[0]?.coding?.[0]?.code === 'notification',
+      );
+      expect(
+        notices.map((c) => c.status),
+        'the notice in the EHR',
+      ).to.deep.equal(['completed']);
+      expect(
+        receiver.received.some(
+          (c) => c.about?.[0]?.reference === `Appointment/${booked.appointment.id}` && /is cancelled/.test(c.payload[0].contentString),
+        ),
+      ).to.equal(true);
     }
 
     async function ehrTask(referralId: string): Promise<any> {
-      const tasks = (await allInEhr(ehr.baseUrl, 'Task')).filter((t) => t.identifier?.some((i: any) => i.system === REFERRAL_ID && i.value === referralId));
+      const tasks = (await allInEhr(ehr.baseUrl, 'Task')).filter((t) =>
+        t.identifier?.some((i: any) => i.system === REFERRAL_ID && i.value === referralId),
+      );
       expect(tasks).to.have.length(1);
       return tasks[0];
     }
@@ -253,7 +302,11 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
         expect(await deliver(how, booked.ehrOrderId)).to.equal('changed');
         await outboxSettled();
         const held = (await fhirFetch(`${fhir}/Task/${booked.taskId}`)).body;
-        expect([held.status, businessStatusOf(held), held.statusReason.coding[0].code]).to.deep.equal(['on-hold', 'ready-to-schedule', 'order-on-hold']);
+        expect([held.status, businessStatusOf(held), held.statusReason.coding[0].code]).to.deep.equal([
+          'on-hold',
+          'ready-to-schedule',
+          'order-on-hold',
+        ]);
         await visitCancelled(booked, 'order-on-hold');
         expect(since(writes, ehrWrites())).to.deep.equal({ Task: 1, Appointment: 1, Communication: 1 });
         expect((await ehrTask(booked.referralId)).status).to.equal('on-hold');
@@ -268,7 +321,11 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
         expect(await deliver(how, booked.ehrOrderId)).to.equal('changed');
         await outboxSettled();
         const resumed = (await fhirFetch(`${fhir}/Task/${booked.taskId}`)).body;
-        expect([resumed.status, businessStatusOf(resumed), resumed.statusReason]).to.deep.equal(['accepted', 'ready-to-schedule', undefined]);
+        expect([resumed.status, businessStatusOf(resumed), resumed.statusReason]).to.deep.equal([
+          'accepted',
+          'ready-to-schedule',
+          undefined,
+        ]);
         expect(since(writes, ehrWrites())).to.deep.equal({ Task: 1 });
         expect((await ehrTask(booked.referralId)).status).to.equal('accepted');
         const again = await fhirFetch(`${fhir}/Appointment/$find?referral=ServiceRequest/${booked.serviceRequestId}&_count=1`);
@@ -279,7 +336,14 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       const changes: Array<[string, (order: any) => void, string]> = [
         ['drug', (order) => (order.code = INFLIXIMAB), 'coverage'],
         ['period', (order) => (order.occurrenceTiming.repeat.boundsPeriod = { start: '2026-12-09', end: '2027-06-30' }), 'coverage'],
-        ['site', (order) => (order.locationReference = [{ reference: 'Location/hin-phoenix-camelback', display: 'Harbor Infusion Center - Phoenix Camelback' }]), 'site'],
+        [
+          'site',
+          (order) =>
+            (order.locationReference = [
+              { reference: 'Location/hin-phoenix-camelback', display: 'Harbor Infusion Center - Phoenix Camelback' },
+            ]),
+          'site',
+        ],
       ];
       for (const [part, change, step] of changes) {
         it(`re-checks an order whose ${part} changed from the ${step} step, keeping the history (${how})`, async () => {
@@ -287,12 +351,17 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
           const writes = ehrWrites();
           await changeInEhr(booked.ehrOrderId, change);
           expect(await deliver(how, booked.ehrOrderId)).to.equal('changed');
-          await waitUntil('the step ran again', async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${booked.taskId}`)).body) !== 'verifying-coverage');
+          await waitUntil(
+            'the step ran again',
+            async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${booked.taskId}`)).body) !== 'verifying-coverage',
+          );
           await outboxSettled();
 
           await visitCancelled(booked, 'order-changed');
           const task = (await fhirFetch(`${fhir}/Task/${booked.taskId}`)).body;
-          const versions = (await fhirFetch(`${fhir}/Task/${booked.taskId}/_history`)).body.entry.map((e: any) => businessStatusOf(e.resource));
+          const versions = (await fhirFetch(`${fhir}/Task/${booked.taskId}/_history`)).body.entry.map((e: any) =>
+            businessStatusOf(e.resource),
+          );
           if (step === 'coverage') {
             // Back through the coverage step (the payer asked again), then cleared for the changed order.
             expect(versions.slice(0, 2)).to.deep.equal(['ready-to-schedule', 'verifying-coverage']);
@@ -306,7 +375,9 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
           const changedWrites = since(writes, ehrWrites());
           expect(changedWrites).to.include({ Appointment: 1, Communication: 1 });
           expect(changedWrites['Task']).to.be.at.least(1);
-          const history = (await fhirFetch(`${fhir}/ServiceRequest/${booked.serviceRequestId}/_history`)).body.entry.map((e: any) => e.resource);
+          const history = (await fhirFetch(`${fhir}/ServiceRequest/${booked.serviceRequestId}/_history`)).body.entry.map(
+            (e: any) => e.resource,
+          );
           expect(history).to.have.length(2);
           if (part === 'drug') expect(history.map((r: any) => r.code.coding[0].code)).to.deep.equal(['191831', '612865']);
           await deliverAgainChangesNothing(booked.ehrOrderId);
@@ -319,14 +390,22 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       await changeInEhr(booked.ehrOrderId, (order) => (order.locationReference = [{ reference: 'Location/hin-phoenix-camelback' }]));
       expect(await deliver('pull', booked.ehrOrderId)).to.equal('changed');
       const misrouted = (await fhirFetch(`${fhir}/Task/${booked.taskId}`)).body;
-      expect([misrouted.status, businessStatusOf(misrouted), misrouted.statusReason.coding[0].code]).to.deep.equal(['on-hold', 'misroute-suspected', 'too-far']);
+      expect([misrouted.status, businessStatusOf(misrouted), misrouted.statusReason.coding[0].code]).to.deep.equal([
+        'on-hold',
+        'misroute-suspected',
+        'too-far',
+      ]);
       await changeInEhr(booked.ehrOrderId, (order) => (order.status = 'on-hold'));
       expect(await deliver('pull', booked.ehrOrderId)).to.equal('changed');
       expect((await fhirFetch(`${fhir}/Task/${booked.taskId}`)).body.statusReason.coding[0].code).to.equal('order-on-hold');
       await changeInEhr(booked.ehrOrderId, (order) => (order.status = 'active'));
       expect(await deliver('push', booked.ehrOrderId)).to.equal('changed');
       const resumed = (await fhirFetch(`${fhir}/Task/${booked.taskId}`)).body;
-      expect([resumed.status, businessStatusOf(resumed), resumed.statusReason]).to.deep.equal(['on-hold', 'misroute-suspected', misrouted.statusReason]);
+      expect([resumed.status, businessStatusOf(resumed), resumed.statusReason]).to.deep.equal([
+        'on-hold',
+        'misroute-suspected',
+        misrouted.statusReason,
+      ]);
       await outboxSettled();
     });
 
@@ -345,7 +424,10 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
     it("closes the referral's open sub-Tasks when the order ends (a reschedule Task after a no-show), written back once", async () => {
       const booked = await bookedFromEhr('subtasks');
       const stored = (await fhirFetch(`${fhir}/Appointment/${booked.appointment.id}`)).body;
-      const missed = await fhirFetch(`${fhir}/Appointment/${booked.appointment.id}`, { method: 'PUT', body: { ...stored, status: 'noshow' } });
+      const missed = await fhirFetch(`${fhir}/Appointment/${booked.appointment.id}`, {
+        method: 'PUT',
+        body: { ...stored, status: 'noshow' },
+      });
       expect(missed.status, JSON.stringify(missed.body)).to.equal(200);
       const reschedule = (await fhirFetch(`${fhir}/Task?part-of=Task/${booked.taskId}`)).body.entry[0].resource;
       expect(reschedule.status).to.equal('ready');
@@ -358,7 +440,9 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect([closed.status, closed.statusReason.coding[0].code]).to.deep.equal(['cancelled', 'order-revoked']);
       // The referral Task and the reschedule Task, nothing else (the missed visit was already released).
       expect(since(writes, ehrWrites())).to.deep.equal({ Task: 2 });
-      const inEhr = (await allInEhr(ehr.baseUrl, 'Task')).filter((t) => t.identifier?.some((i: any) => i.value === reschedule.identifier[0].value && i.system === reschedule.identifier[0].system));
+      const inEhr = (await allInEhr(ehr.baseUrl, 'Task')).filter((t) =>
+        t.identifier?.some((i: any) => i.value === reschedule.identifier[0].value && i.system === reschedule.identifier[0].system),
+      );
       expect(inEhr.map((t) => t.status)).to.deep.equal(['cancelled']);
       await deliverAgainChangesNothing(booked.ehrOrderId);
     });
@@ -368,7 +452,10 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       const created = await fhirFetch(`${fhir}/ServiceRequest`, { body: order });
       expect(created.status).to.equal(201);
       const task = (await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource;
-      await waitUntil('the referral is ready to schedule', async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${task.id}`)).body) === 'ready-to-schedule');
+      await waitUntil(
+        'the referral is ready to schedule',
+        async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${task.id}`)).body) === 'ready-to-schedule',
+      );
       await outboxSettled();
       const renumbered = structuredClone(created.body);
       renumbered.identifier[0].value = `other-${randomUUID()}`;
@@ -377,7 +464,10 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect([same.status, same.body.meta.versionId]).to.deep.equal([200, '1']);
 
       const writes = ehrWrites();
-      const revoked = await fhirFetch(`${fhir}/ServiceRequest/${created.body.id}`, { method: 'PUT', body: { ...created.body, status: 'revoked' } });
+      const revoked = await fhirFetch(`${fhir}/ServiceRequest/${created.body.id}`, {
+        method: 'PUT',
+        body: { ...created.body, status: 'revoked' },
+      });
       expect(revoked.status, JSON.stringify(revoked.body)).to.equal(200);
       expect([revoked.body.status, revoked.body.meta.versionId]).to.deep.equal(['revoked', '2']);
       await outboxSettled();
@@ -385,12 +475,15 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect([stopped.status, stopped.statusReason.coding[0].code]).to.deep.equal(['cancelled', 'order-revoked']);
       expect(since(writes, ehrWrites())).to.deep.equal({ Task: 1 });
       // Revoked ends the order: it does not come back.
-      const back = await fhirFetch(`${fhir}/ServiceRequest/${created.body.id}`, { method: 'PUT', body: { ...created.body, status: 'active' } });
+      const back = await fhirFetch(`${fhir}/ServiceRequest/${created.body.id}`, {
+        method: 'PUT',
+        body: { ...created.body, status: 'active' },
+      });
       expect(back.status).to.equal(422);
       expect(back.body.issue[0].diagnostics).to.contain('revoked');
     });
 
-    it('withdraws the reminder of a cancelled visit that was waiting for a retry, with the order\'s reason', async () => {
+    it("withdraws the reminder of a cancelled visit that was waiting for a retry, with the order's reason", async () => {
       const booked = await bookedFromEhr('reminder');
       try {
         // 72 hours before the visit the webhook refuses once: the reminder waits for a retry.
@@ -405,7 +498,9 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
         expect([withdrawn.status, withdrawn.statusReason.coding[0].code]).to.deep.equal(['not-done', 'order-revoked']);
         expect(await sendReminders(gw.gateway.deps)).to.include({ sent: 0, failed: 0 });
         await outboxSettled();
-        const inEhr = (await allInEhr(ehr.baseUrl, 'Communication')).filter((c) => c.category?.[0]?.coding?.[0]?.code === 'reminder' && c.about?.[0]?.identifier?.value === booked.appointment.id);
+        const inEhr = (await allInEhr(ehr.baseUrl, 'Communication')).filter(
+          (c) => c.category?.[0]?.coding?.[0]?.code === 'reminder' && c.about?.[0]?.identifier?.value === booked.appointment.id,
+        );
         expect(inEhr.map((c) => [c.status, c.statusReason?.coding?.[0]?.code])).to.deep.equal([['not-done', 'order-revoked']]);
       } finally {
         clock.set('2026-11-27T15:00:00Z');

@@ -11,8 +11,13 @@ import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr
 import { phiFoundIn } from '../support/phi.js';
 import { outboxTotal, referralTasksInEhr } from './ehr-helpers.js';
 
-const OUTBOX = { OUTBOX_POLL_MS: '50', OUTBOX_RETRY_BASE_MS: '50', OUTBOX_RETRY_MAX_MS: '500', OUTBOX_MAX_ATTEMPTS: '10000', DIRECTORY_BUNDLE: 'none' };
-
+const OUTBOX = {
+  OUTBOX_POLL_MS: '50',
+  OUTBOX_RETRY_BASE_MS: '50',
+  OUTBOX_RETRY_MAX_MS: '500',
+  OUTBOX_MAX_ATTEMPTS: '10000',
+  DIRECTORY_BUNDLE: 'none',
+};
 
 async function kill(process: GatewayProcess, signal: NodeJS.Signals): Promise<void> {
   if (process.child.exitCode !== null || process.child.signalCode !== null) return;
@@ -69,7 +74,12 @@ describe('gateway processes on one PostgreSQL', function () {
     ehr.failWith(undefined);
     const second = start({ OUTBOX_LEASE_MS: '3000' });
     const secondPort = await second.listening;
-    await waitUntil('every message is delivered after the restart', async () => (await outboxTotal(`http://127.0.0.1:${secondPort}`, 'delivered')) === 30, 60_000, 200);
+    await waitUntil(
+      'every message is delivered after the restart',
+      async () => (await outboxTotal(`http://127.0.0.1:${secondPort}`, 'delivered')) === 30,
+      60_000,
+      200,
+    );
     const tasks = await referralTasksInEhr(ehr.baseUrl);
     expect(tasks.size).to.equal(30);
     expect([...tasks.values()].every((copies) => copies.length === 1)).to.equal(true);
@@ -97,15 +107,27 @@ describe('gateway processes on one PostgreSQL', function () {
       expect(response.status).to.equal(201);
       posted += 1;
       if (posted % 20 === 0) {
-        const created = await fhirFetch(`${ehr.baseUrl}/ServiceRequest`, { body: withOrderNumber(readFixture('referrals/ocrelizumab/service-request.json'), `ehr-${seededInEhr}-${randomUUID()}`) });
+        const created = await fhirFetch(`${ehr.baseUrl}/ServiceRequest`, {
+          body: withOrderNumber(readFixture('referrals/ocrelizumab/service-request.json'), `ehr-${seededInEhr}-${randomUUID()}`),
+        });
         expect(created.status).to.equal(201);
         seededInEhr += 1;
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const expectedReferrals = posted + seededInEhr;
-    await waitUntil('every referral is in', async () => (await fhirFetch(`http://127.0.0.1:${ports[0]}/fhir/Task?_count=0`)).body.total === expectedReferrals, 30_000, 250);
-    await waitUntil('every write-back is delivered', async () => (await outboxTotal(`http://127.0.0.1:${ports[0] as number}`, 'delivered')) === expectedReferrals, 60_000, 250);
+    await waitUntil(
+      'every referral is in',
+      async () => (await fhirFetch(`http://127.0.0.1:${ports[0]}/fhir/Task?_count=0`)).body.total === expectedReferrals,
+      30_000,
+      250,
+    );
+    await waitUntil(
+      'every write-back is delivered',
+      async () => (await outboxTotal(`http://127.0.0.1:${ports[0] as number}`, 'delivered')) === expectedReferrals,
+      60_000,
+      250,
+    );
 
     // Each message delivered once: one Task per referral in the EHR, and one create per Task.
     const tasks = await referralTasksInEhr(ehr.baseUrl);

@@ -19,7 +19,10 @@ async function seedOrders(ehr: StandInEhr, count: number, label: string): Promis
   const ids: string[] = [];
   const drugs = ['infliximab', 'ocrelizumab', 'vedolizumab', 'immune-globulin-iv'];
   for (let i = 0; i < count; i += 1) {
-    const serviceRequest = withOrderNumber(readFixture(`referrals/${drugs[i % drugs.length]}/service-request.json`), `${label}-${i}-${randomUUID()}`);
+    const serviceRequest = withOrderNumber(
+      readFixture(`referrals/${drugs[i % drugs.length]}/service-request.json`),
+      `${label}-${i}-${randomUUID()}`,
+    );
     const created = await fhirFetch(`${ehr.baseUrl}/ServiceRequest`, { body: serviceRequest });
     expect(created.status, JSON.stringify(created.body)).to.equal(201);
     ids.push(created.body.id);
@@ -50,7 +53,12 @@ describe('pulling ServiceRequests from the EHR', function () {
     await seedOrders(ehr, 10, 'before');
     const first = await startGateway({ sqliteFile, env: { ...QUIET, EHR_FHIR_BASE_URL: ehr.baseUrl } });
     // Interrupted after two pages of three, as a crash or a deploy would.
-    const partial = await pollEhrServiceRequests(first.gateway.deps, { tenant: 'default', ehr: first.gateway.ehrClients.get('default')!, pageSize: 3, maxPages: 2 });
+    const partial = await pollEhrServiceRequests(first.gateway.deps, {
+      tenant: 'default',
+      ehr: first.gateway.ehrClients.get('default')!,
+      pageSize: 3,
+      maxPages: 2,
+    });
     expect(partial.read).to.equal(6);
     expect(partial.outcomes.accepted).to.equal(6);
     await first.stop();
@@ -58,10 +66,18 @@ describe('pulling ServiceRequests from the EHR', function () {
     await seedOrders(ehr, 5, 'after');
     const second = await startGateway({ sqliteFile, env: { ...QUIET, EHR_FHIR_BASE_URL: ehr.baseUrl } });
     try {
-      const rest = await pollEhrServiceRequests(second.gateway.deps, { tenant: 'default', ehr: second.gateway.ehrClients.get('default')!, pageSize: 3 });
+      const rest = await pollEhrServiceRequests(second.gateway.deps, {
+        tenant: 'default',
+        ehr: second.gateway.ehrClients.get('default')!,
+        pageSize: 3,
+      });
       expect(rest.outcomes).to.deep.equal({ accepted: 9, rejected: 0, duplicate: 0, changed: 0, refused: 0 });
       expect(rest.pages).to.be.at.least(3);
-      const again = await pollEhrServiceRequests(second.gateway.deps, { tenant: 'default', ehr: second.gateway.ehrClients.get('default')!, pageSize: 3 });
+      const again = await pollEhrServiceRequests(second.gateway.deps, {
+        tenant: 'default',
+        ehr: second.gateway.ehrClients.get('default')!,
+        pageSize: 3,
+      });
       expect(again.read).to.equal(0);
       expect(await referralCount(second)).to.equal(15);
     } finally {
@@ -70,7 +86,10 @@ describe('pulling ServiceRequests from the EHR', function () {
   });
 
   it('runs on its node-cron schedule and writes the Tasks back', async () => {
-    const gw = await startGateway({ background: true, env: { ...QUIET, EHR_POLL: 'true', EHR_POLL_CRON: '* * * * * *', EHR_FHIR_BASE_URL: ehr.baseUrl } });
+    const gw = await startGateway({
+      background: true,
+      env: { ...QUIET, EHR_POLL: 'true', EHR_POLL_CRON: '* * * * * *', EHR_FHIR_BASE_URL: ehr.baseUrl },
+    });
     try {
       const ids = await seedOrders(ehr, 3, 'cron');
       await waitUntil('the poll took the three orders', async () => (await referralCount(gw)) === 3);
@@ -95,7 +114,10 @@ describe('pulling ServiceRequests from the EHR', function () {
       expect(created.status).to.equal(201);
       const result = await pollEhrServiceRequests(gw.gateway.deps, { tenant: 'default', ehr: gw.gateway.ehrClients.get('default')! });
       expect(result.outcomes.refused).to.equal(1);
-      await waitUntil('the refusal reached the EHR', async () => ((await fhirFetch(`${ehr.baseUrl}/Task?_count=10`)).body.entry ?? []).length === 1);
+      await waitUntil(
+        'the refusal reached the EHR',
+        async () => ((await fhirFetch(`${ehr.baseUrl}/Task?_count=10`)).body.entry ?? []).length === 1,
+      );
       const task = (await fhirFetch(`${ehr.baseUrl}/Task?_count=10`)).body.entry[0].resource;
       expect(task.status).to.equal('rejected');
       expect(task.focus.reference).to.equal(`ServiceRequest/${created.body.id}`);
@@ -154,7 +176,10 @@ describe('Subscription notifications from the EHR', function () {
 
   it('reads the ServiceRequests an id-only notification names and takes them, once', async () => {
     const ids = await seedOrders(ehr, 2, 'notified');
-    const body = notification('event-notification', ids.map((id) => `${ehr.baseUrl}/ServiceRequest/${id}`));
+    const body = notification(
+      'event-notification',
+      ids.map((id) => `${ehr.baseUrl}/ServiceRequest/${id}`),
+    );
     const response = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { as: { role: 'ehr', tenant: 'default' }, body });
     expect(response.status, JSON.stringify(response.body)).to.equal(200);
     expect(await referralCount(gw)).to.equal(2);
@@ -192,11 +217,20 @@ describe('Subscription notifications from the EHR', function () {
   });
 
   it('acknowledges handshakes and heartbeats without work, and refuses an unknown tenant or a non-notification', async () => {
-    const heartbeat = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { as: { role: 'ehr', tenant: 'default' }, body: notification('heartbeat', []) });
+    const heartbeat = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, {
+      as: { role: 'ehr', tenant: 'default' },
+      body: notification('heartbeat', []),
+    });
     expect(heartbeat.status).to.equal(200);
-    const unknown = await fhirFetch(`${gw.baseUrl}/subscription-notifications/nobody`, { as: { role: 'ehr', tenant: 'nobody' }, body: notification('heartbeat', []) });
+    const unknown = await fhirFetch(`${gw.baseUrl}/subscription-notifications/nobody`, {
+      as: { role: 'ehr', tenant: 'nobody' },
+      body: notification('heartbeat', []),
+    });
     expect(unknown.status).to.equal(404);
-    const wrong = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, { as: { role: 'ehr', tenant: 'default' }, body: { resourceType: 'Bundle', type: 'collection' } });
+    const wrong = await fhirFetch(`${gw.baseUrl}/subscription-notifications/default`, {
+      as: { role: 'ehr', tenant: 'default' },
+      body: { resourceType: 'Bundle', type: 'collection' },
+    });
     expect(wrong.status).to.equal(400);
     expect(wrong.body.issue[0].expression).to.deep.equal(['Bundle.type']);
   });
@@ -223,7 +257,15 @@ describe('Subscription notifications authenticated by their channel header secre
   let gw: RunningGateway;
   before(async () => {
     ehr = await startStandInEhr();
-    gw = await startGateway({ env: { ...QUIET, EHR_CONNECTIONS: JSON.stringify([{ tenant: 'default', baseUrl: ehr.baseUrl, poll: false, subscriptionSecretEnv: 'TEST_SUBSCRIPTION_SECRET' }]), TEST_SUBSCRIPTION_SECRET: SECRET } });
+    gw = await startGateway({
+      env: {
+        ...QUIET,
+        EHR_CONNECTIONS: JSON.stringify([
+          { tenant: 'default', baseUrl: ehr.baseUrl, poll: false, subscriptionSecretEnv: 'TEST_SUBSCRIPTION_SECRET' },
+        ]),
+        TEST_SUBSCRIPTION_SECRET: SECRET,
+      },
+    });
   });
   after(async () => {
     await gw.stop();
@@ -235,7 +277,9 @@ describe('Subscription notifications authenticated by their channel header secre
     const body = notification('event-notification', [`${ehr.baseUrl}/ServiceRequest/${id}`]);
     const url = `${gw.baseUrl}/subscription-notifications/default`;
     expect((await fhirFetch(url, { body, as: 'anonymous', headers: { 'x-subscription-secret': `${SECRET}x` } })).status).to.equal(401);
-    expect((await fhirFetch(url, { body, as: 'anonymous', headers: { 'x-subscription-secret': SECRET.slice(0, -1) } })).status).to.equal(401);
+    expect((await fhirFetch(url, { body, as: 'anonymous', headers: { 'x-subscription-secret': SECRET.slice(0, -1) } })).status).to.equal(
+      401,
+    );
     expect((await fhirFetch(url, { body, as: 'anonymous' })).status).to.equal(401);
     expect(await referralCount(gw)).to.equal(0);
     const accepted = await fhirFetch(url, { body, as: 'anonymous', headers: { 'x-subscription-secret': SECRET } });

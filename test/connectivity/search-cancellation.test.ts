@@ -54,12 +54,20 @@ describe('a search abandoned by its client (postgres)', function () {
     const client = new AbortController();
     const abandoned = fetch(url, { headers, signal: client.signal }).catch((error: Error) => error);
     // The search is running and waits on the lock.
-    await waitUntil('the search waits on the lock', async () => (await gatewayBackends()).some((b) => b.state === 'active' && b.wait === 'Lock' && /search_index/.test(b.query)), 10_000);
+    await waitUntil(
+      'the search waits on the lock',
+      async () => (await gatewayBackends()).some((b) => b.state === 'active' && b.wait === 'Lock' && /search_index/.test(b.query)),
+      10_000,
+    );
 
     client.abort();
     expect(await abandoned).to.be.instanceOf(Error);
     const abortedAt = performance.now();
-    await waitUntil('the search statement ends', async () => !(await gatewayBackends()).some((b) => b.state === 'active' && /search_index/.test(b.query)), 5_000);
+    await waitUntil(
+      'the search statement ends',
+      async () => !(await gatewayBackends()).some((b) => b.state === 'active' && /search_index/.test(b.query)),
+      5_000,
+    );
     const cancelledInMs = performance.now() - abortedAt;
     expect(cancelledInMs, 'the statement ran on after the client left').to.be.below(1_000);
     await locker.query('rollback');
@@ -67,7 +75,10 @@ describe('a search abandoned by its client (postgres)', function () {
     // The connection was not lost: the backend that ran the search is idle in the pool and serves the next one.
     const backends = await gatewayBackends();
     expect(backends.length).to.be.greaterThan(0);
-    expect(backends.every((b) => b.state === 'idle'), JSON.stringify(backends)).to.equal(true);
+    expect(
+      backends.every((b) => b.state === 'idle'),
+      JSON.stringify(backends),
+    ).to.equal(true);
     expect((await fhirFetch(url)).status).to.equal(200);
   });
 });

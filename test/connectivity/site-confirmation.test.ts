@@ -29,7 +29,10 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
     });
 
     it('updates the one Task in the EHR from misroute-suspected to verifying-coverage with the confirmed site', async () => {
-      const body = withOrderNumber(readFixture('site-check/seed-000-practice-address-patient-choice/service-request.json'), `conf-${randomUUID()}`);
+      const body = withOrderNumber(
+        readFixture('site-check/seed-000-practice-address-patient-choice/service-request.json'),
+        `conf-${randomUUID()}`,
+      );
       const created = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body });
       expect(created.status).to.equal(201);
       await waitUntil('the held Task reached the EHR', async () => (await referralTasksInEhr(ehr.baseUrl)).size === 1);
@@ -47,7 +50,10 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       const tasks = await fhirFetch(`${gw.baseUrl}/fhir/Task?focus=ServiceRequest/${created.body.id}`);
       const taskId = tasks.body.entry[0].resource.id;
       const confirmed = await fhirFetch(`${gw.baseUrl}/fhir/Task/${taskId}/$confirm-site`, {
-        body: { resourceType: 'Parameters', parameter: [{ name: 'location', valueReference: { reference: 'Location/hin-nashville-green-hills' } }] },
+        body: {
+          resourceType: 'Parameters',
+          parameter: [{ name: 'location', valueReference: { reference: 'Location/hin-nashville-green-hills' } }],
+        },
       });
       expect(confirmed.status).to.equal(200);
 

@@ -28,7 +28,11 @@ interface TestKey {
 async function rsaKey(): Promise<TestKey> {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const kid = `gw-${randomUUID().slice(0, 8)}`;
-  return { kid, pem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS384', use: 'sig' } };
+  return {
+    kid,
+    pem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS384', use: 'sig' },
+  };
 }
 
 /** The `auth` member of a connection entry, the key in the named variable. */
@@ -45,7 +49,9 @@ const FAST = {
 };
 
 async function postReferral(gw: RunningGateway, drug = 'infliximab'): Promise<void> {
-  const created = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body: withOrderNumber(readFixture(`referrals/${drug}/service-request.json`), `smart-${randomUUID()}`) });
+  const created = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, {
+    body: withOrderNumber(readFixture(`referrals/${drug}/service-request.json`), `smart-${randomUUID()}`),
+  });
   expect(created.status, JSON.stringify(created.body?.issue)).to.equal(201);
 }
 
@@ -64,7 +70,13 @@ describe('SMART Backend Services: the gateway gets access tokens and delivers wi
       smart = ehr.smart!;
       gw = await startGateway({
         background: true,
-        env: { ...FAST, EHR_CONNECTIONS: JSON.stringify([{ tenant: 'default', baseUrl: ehr.baseUrl, poll: false, auth: smartAuth(key, 'TEST_EHR_PRIVATE_KEY') }]), TEST_EHR_PRIVATE_KEY: key.pem },
+        env: {
+          ...FAST,
+          EHR_CONNECTIONS: JSON.stringify([
+            { tenant: 'default', baseUrl: ehr.baseUrl, poll: false, auth: smartAuth(key, 'TEST_EHR_PRIVATE_KEY') },
+          ]),
+          TEST_EHR_PRIVATE_KEY: key.pem,
+        },
       });
     });
     after(async () => {
@@ -119,9 +131,18 @@ describe('SMART Backend Services: the gateway gets access tokens and delivers wi
 
     before(async () => {
       key = await rsaKey();
-      payer = await startStandInPayer({ defaultRule: { eligibility: { inForce: true, authRequired: false } }, requireSmartBackend: { clientId: CLIENT_ID, jwks: { keys: [key.publicJwk] } } });
-      const connections = (JSON.parse(payerConnections(payer.baseUrl)) as Array<Record<string, unknown>>).map((c) => ({ ...c, auth: smartAuth(key, 'TEST_PAYER_PRIVATE_KEY') }));
-      gw = await startGateway({ background: true, env: { ...FAST, PAYER_CONNECTIONS: JSON.stringify(connections), TEST_PAYER_PRIVATE_KEY: key.pem, PAYER_REQUEST_TIMEOUT_MS: '3000' } });
+      payer = await startStandInPayer({
+        defaultRule: { eligibility: { inForce: true, authRequired: false } },
+        requireSmartBackend: { clientId: CLIENT_ID, jwks: { keys: [key.publicJwk] } },
+      });
+      const connections = (JSON.parse(payerConnections(payer.baseUrl)) as Array<Record<string, unknown>>).map((c) => ({
+        ...c,
+        auth: smartAuth(key, 'TEST_PAYER_PRIVATE_KEY'),
+      }));
+      gw = await startGateway({
+        background: true,
+        env: { ...FAST, PAYER_CONNECTIONS: JSON.stringify(connections), TEST_PAYER_PRIVATE_KEY: key.pem, PAYER_REQUEST_TIMEOUT_MS: '3000' },
+      });
     });
     after(async () => {
       await gw?.stop();
@@ -129,11 +150,17 @@ describe('SMART Backend Services: the gateway gets access tokens and delivers wi
     });
 
     it('checks eligibility with a token, and after a 401 renews it once and checks again', async () => {
-      const eligibility = (): number => payer.requests().filter((r) => r.path === '/fhir/CoverageEligibilityRequest/$submit' && r.status === 200).length;
+      const eligibility = (): number =>
+        payer.requests().filter((r) => r.path === '/fhir/CoverageEligibilityRequest/$submit' && r.status === 200).length;
       await postReferral(gw);
       await waitUntil('eligibility reached the payer', async () => eligibility() === 1);
       expect(payer.smart!.tokensIssued()).to.equal(1);
-      expect(payer.requests().filter((r) => r.status === 200).every((r) => r.authorization)).to.equal(true);
+      expect(
+        payer
+          .requests()
+          .filter((r) => r.status === 200)
+          .every((r) => r.authorization),
+      ).to.equal(true);
 
       payer.smart!.expireAll();
       // The same drug's fixture: the same payer, so the same connection and its cached token.
@@ -153,13 +180,21 @@ describe('SMART Backend Services: the gateway gets access tokens and delivers wi
 
     before(async () => {
       key = await rsaKey();
-      ehr = await startStandInEhr({ requireSmartBackend: { clientId: CLIENT_ID, jwks: { keys: [key.publicJwk] }, tokenLifetimeSeconds: 300, now: () => new Date(now) } });
+      ehr = await startStandInEhr({
+        requireSmartBackend: { clientId: CLIENT_ID, jwks: { keys: [key.publicJwk] }, tokenLifetimeSeconds: 300, now: () => new Date(now) },
+      });
     });
     after(async () => {
       await ehr?.stop();
     });
 
-    const credentials = (): SmartBackendCredentials => ({ clientId: CLIENT_ID, privateKey: createPrivateKey(key.pem), kid: key.kid, alg: 'RS384', scope: SCOPE });
+    const credentials = (): SmartBackendCredentials => ({
+      clientId: CLIENT_ID,
+      privateKey: createPrivateKey(key.pem),
+      kid: key.kid,
+      alg: 'RS384',
+      scope: SCOPE,
+    });
 
     it('keeps the token until a minute before it expires, then obtains another (time from the clock)', async () => {
       now = Date.now();
@@ -180,12 +215,17 @@ describe('SMART Backend Services: the gateway gets access tokens and delivers wi
       const realFetch = globalThis.fetch;
       // Only observes what goes over the wire; the request still reaches the real token endpoint.
       globalThis.fetch = async (input, init) => {
-        if (typeof init?.body === 'string' && init.body.includes('client_assertion=')) assertions.push(new URLSearchParams(init.body).get('client_assertion')!);
+        if (typeof init?.body === 'string' && init.body.includes('client_assertion='))
+          assertions.push(new URLSearchParams(init.body).get('client_assertion')!);
         return realFetch(input, init);
       };
       try {
         now = Date.now();
-        const source = smartBackendTokenSource({ fhirBaseUrl: ehr.baseUrl, credentials: credentials(), clock: { now: () => new Date(now) } });
+        const source = smartBackendTokenSource({
+          fhirBaseUrl: ehr.baseUrl,
+          credentials: credentials(),
+          clock: { now: () => new Date(now) },
+        });
         await source.token();
         await source.renew(await source.token());
       } finally {
@@ -196,7 +236,9 @@ describe('SMART Backend Services: the gateway gets access tokens and delivers wi
       const tokenEndpoint = (await fhirFetch(`${ehr.baseUrl}/.well-known/smart-configuration`)).body.token_endpoint;
       for (const c of claims) {
         expect(c).to.include({ iss: CLIENT_ID, sub: CLIENT_ID, aud: tokenEndpoint });
-        expect(c.exp! - c.iat!).to.be.at.most(300).and.above(0);
+        expect(c.exp! - c.iat!)
+          .to.be.at.most(300)
+          .and.above(0);
       }
       expect(claims[0]!.jti).to.be.a('string').and.not.equal(claims[1]!.jti);
     });

@@ -21,7 +21,6 @@ const FAST_OUTBOX = {
   EHR_POLL: 'false',
 };
 
-
 for (const engine of ['sqlite', 'postgres'] as Engine[]) {
   describe(`write-back to the EHR through the outbox (${engine})`, function () {
     this.timeout(120_000);
@@ -38,7 +37,7 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       await stopEhrCheckingWrittenReferences(ehr);
     });
 
-    it('writes each referral\'s Task to the EHR once, pointed at the EHR\'s own order', async () => {
+    it("writes each referral's Task to the EHR once, pointed at the EHR's own order", async () => {
       const serviceRequest = withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `wb-${randomUUID()}`);
       const created = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body: serviceRequest });
       expect(created.status).to.equal(201);
@@ -62,9 +61,15 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
         });
         expect(response.status).to.equal(201);
       }
-      await waitUntil('deliveries have been failing', async () => (await fhirFetch(`${gw.baseUrl}/admin/outbox?status=pending&_count=1`)).body.messages[0]?.attempts >= 2);
+      await waitUntil(
+        'deliveries have been failing',
+        async () => (await fhirFetch(`${gw.baseUrl}/admin/outbox?status=pending&_count=1`)).body.messages[0]?.attempts >= 2,
+      );
       const reached = ehr.requests().filter((r) => r.status !== 0);
-      expect(await outboxTotal(gw.baseUrl, 'delivered'), `requests the EHR answered while down: ${JSON.stringify(reached.slice(0, 5))}`).to.equal(0);
+      expect(
+        await outboxTotal(gw.baseUrl, 'delivered'),
+        `requests the EHR answered while down: ${JSON.stringify(reached.slice(0, 5))}`,
+      ).to.equal(0);
       const dead = await fhirFetch(`${gw.baseUrl}/admin/outbox?status=dead&_count=2`);
       expect(dead.body.total, `dead while the EHR was down: ${JSON.stringify(dead.body.messages)}`).to.equal(0);
 
@@ -77,11 +82,15 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
 
     it('retries through 500s and 429s without a duplicate', async () => {
       ehr.failNext(3, 'error-500');
-      const first = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body: withOrderNumber(readFixture('referrals/ocrelizumab/service-request.json'), `r500-${randomUUID()}`) });
+      const first = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, {
+        body: withOrderNumber(readFixture('referrals/ocrelizumab/service-request.json'), `r500-${randomUUID()}`),
+      });
       expect(first.status).to.equal(201);
       await waitUntil('the first is delivered', async () => (await outboxTotal(gw.baseUrl, 'delivered')) === 1);
       ehr.failNext(2, 'throttle-429');
-      const second = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body: withOrderNumber(readFixture('referrals/ocrelizumab/service-request.json'), `r429-${randomUUID()}`) });
+      const second = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, {
+        body: withOrderNumber(readFixture('referrals/ocrelizumab/service-request.json'), `r429-${randomUUID()}`),
+      });
       expect(second.status).to.equal(201);
       await waitUntil('the second is delivered', async () => (await outboxTotal(gw.baseUrl, 'delivered')) === 2, 30_000);
       const tasks = await referralTasksInEhr(ehr.baseUrl);
@@ -89,9 +98,11 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect([...tasks.values()].every((copies) => copies.length === 1)).to.equal(true);
     });
 
-    it('dead-letters a 400 with the EHR\'s OperationOutcome, and an operator can send it again', async () => {
+    it("dead-letters a 400 with the EHR's OperationOutcome, and an operator can send it again", async () => {
       ehr.failWith('reject-400');
-      const created = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body: withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `dead-${randomUUID()}`) });
+      const created = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, {
+        body: withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `dead-${randomUUID()}`),
+      });
       expect(created.status).to.equal(201);
       await waitUntil('the message is dead', async () => (await outboxTotal(gw.baseUrl, 'dead')) === 1);
       const dead = await fhirFetch(`${gw.baseUrl}/admin/outbox?status=dead`);
@@ -118,7 +129,9 @@ describe('write-back switched off', () => {
   it('keeps referrals in the gateway and queues nothing when no EHR is configured', async () => {
     const gw = await startGateway({ background: true, env: { DIRECTORY_BUNDLE: 'none' } });
     try {
-      const created = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body: withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `off-${randomUUID()}`) });
+      const created = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, {
+        body: withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `off-${randomUUID()}`),
+      });
       expect(created.status).to.equal(201);
       const all = await fhirFetch(`${gw.baseUrl}/admin/outbox?_count=0`);
       expect(all.body.total).to.equal(0);

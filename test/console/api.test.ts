@@ -44,11 +44,15 @@ describe('console API: paging links', () => {
   });
 
   it('turns a link written with the host the gateway saw into a path on the console origin, query kept', () => {
-    expect(sameOriginPath('http://gw.internal:8080/fhir/Task?_cursor=abc&_count=50', '/fhir', 'https://console.example')).to.equal('/fhir/Task?_cursor=abc&_count=50');
+    expect(sameOriginPath('http://gw.internal:8080/fhir/Task?_cursor=abc&_count=50', '/fhir', 'https://console.example')).to.equal(
+      '/fhir/Task?_cursor=abc&_count=50',
+    );
   });
 
   it('maps a link behind a proxy prefix onto the base the browser uses', () => {
-    expect(sameOriginPath('https://proxy.example/gateway/fhir/Task?_count=20', '/api/fhir', 'https://console.example')).to.equal('/api/fhir/Task?_count=20');
+    expect(sameOriginPath('https://proxy.example/gateway/fhir/Task?_count=20', '/api/fhir', 'https://console.example')).to.equal(
+      '/api/fhir/Task?_count=20',
+    );
   });
 
   it('refuses a link that is not below any FHIR base', () => {
@@ -61,11 +65,24 @@ describe('console API: the session ends on a 401', () => {
   it('forgets the refused token and says why, so the sign-in page comes back', async () => {
     const { createApiClient, ApiError } = await import('../../console/src/api/client.js');
     const { currentSession, updateSession } = await import('../../console/src/api/session.js');
-    const config = { fhirBase: '/fhir', adminBase: '/admin', defaultTenant: 'default', directoryTenant: 'network', siteTooFarKm: 40, refreshSeconds: 15 };
+    const config = {
+      fhirBase: '/fhir',
+      adminBase: '/admin',
+      defaultTenant: 'default',
+      directoryTenant: 'network',
+      siteTooFarKm: 40,
+      refreshSeconds: 15,
+    };
     const sent: Array<Record<string, string>> = [];
     const refusing = (async (_input: RequestInfo | URL, init?: RequestInit) => {
       sent.push(init?.headers as Record<string, string>);
-      return new Response(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login', diagnostics: 'The access token is refused: the access token has expired' }] }), { status: 401 });
+      return new Response(
+        JSON.stringify({
+          resourceType: 'OperationOutcome',
+          issue: [{ severity: 'error', code: 'login', diagnostics: 'The access token is refused: the access token has expired' }],
+        }),
+        { status: 401 },
+      );
     }) as typeof fetch;
     updateSession({ accessToken: 'header.payload.signature', personName: 'Dana Coordinator' });
     const api = createApiClient(config, { fetch: refusing, origin: 'https://console.example' });

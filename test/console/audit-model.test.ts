@@ -23,7 +23,9 @@ describe('the console’s audit trail search', () => {
       entity: 'Give a reference such as ServiceRequest/123',
       from: 'Give a date as YYYY-MM-DD',
     });
-    expect(auditFilterProblems({ agent: '', entity: '', from: '2026-12-05', to: '2026-12-04' })).to.deep.equal({ to: 'The end comes before the start' });
+    expect(auditFilterProblems({ agent: '', entity: '', from: '2026-12-05', to: '2026-12-04' })).to.deep.equal({
+      to: 'The end comes before the start',
+    });
     expect(auditFilterProblems({ agent: 'x', entity: 'Task/a-1', from: '', to: '' })).to.deep.equal({});
   });
 

@@ -52,7 +52,11 @@ describe('console model: queues', () => {
   it('reads a patient the order references (not contained) from the patients searched by _id', () => {
     const referencing = order('sr2', { subject: { reference: 'Patient/p-9' }, contained: [] });
     expect(referencedPatientIds([referencing, order('sr1')])).to.deep.equal(['p-9']);
-    const rows = queueRows([task('t2', 'sr2', '2026-11-22T09:00:00Z')], new Map([['sr2', referencing]]), new Map([['p-9', { resourceType: 'Patient', id: 'p-9', name: [{ text: 'Bo Lindqvist' }] }]]));
+    const rows = queueRows(
+      [task('t2', 'sr2', '2026-11-22T09:00:00Z')],
+      new Map([['sr2', referencing]]),
+      new Map([['p-9', { resourceType: 'Patient', id: 'p-9', name: [{ text: 'Bo Lindqvist' }] }]]),
+    );
     expect(rows[0]!.patient).to.equal('Bo Lindqvist');
   });
 
@@ -61,7 +65,14 @@ describe('console model: queues', () => {
   });
 
   it('finds rows on the page by every word typed, ignoring case and accents', () => {
-    const rows = queueRows([task('t1', 'sr1', 'x'), task('t2', 'sr2', 'x')], new Map([['sr1', order('sr1')], ['sr2', order('sr2', { code: { text: 'Ocrelizumab' } })]]), new Map());
+    const rows = queueRows(
+      [task('t1', 'sr1', 'x'), task('t2', 'sr2', 'x')],
+      new Map([
+        ['sr1', order('sr1')],
+        ['sr2', order('sr2', { code: { text: 'Ocrelizumab' } })],
+      ]),
+      new Map(),
+    );
     const siteName = (): string => 'Nashville Midtówn';
     expect(filterRows(rows, 'ocre midtown', siteName).map((r) => r.taskId)).to.deep.equal(['t2']);
     expect(filterRows(rows, '', siteName)).to.have.length(2);
@@ -111,7 +122,12 @@ describe('console model: a referral', () => {
     const withRole = order('sr', {
       requester: { reference: '#role' },
       contained: [
-        { resourceType: 'PractitionerRole', id: 'role', practitioner: { reference: '#dr' }, organization: { reference: '#org' } } as PractitionerRole,
+        {
+          resourceType: 'PractitionerRole',
+          id: 'role',
+          practitioner: { reference: '#dr' },
+          organization: { reference: '#org' },
+        } as PractitionerRole,
         { resourceType: 'Practitioner', id: 'dr', name: [{ given: ['Amara'], family: 'Thorne' }] } as Practitioner,
         { resourceType: 'Organization', id: 'org', name: 'Belle Meade Digestive Health' } as Organization,
       ],
@@ -122,8 +138,20 @@ describe('console model: a referral', () => {
   it('tells the history as changes between Task versions, oldest first', () => {
     const status = (code: string) => ({ coding: [{ system: REFERRAL_STATUS_SYSTEM, code }] });
     const entries = timeline([
-      { resourceType: 'Task', status: 'in-progress', intent: 'order', meta: { versionId: '2', lastUpdated: '2026-12-02T00:00:00Z' }, businessStatus: status('ready-to-schedule') },
-      { resourceType: 'Task', status: 'in-progress', intent: 'order', meta: { versionId: '1', lastUpdated: '2026-12-01T00:00:00Z' }, businessStatus: status('verifying-coverage') },
+      {
+        resourceType: 'Task',
+        status: 'in-progress',
+        intent: 'order',
+        meta: { versionId: '2', lastUpdated: '2026-12-02T00:00:00Z' },
+        businessStatus: status('ready-to-schedule'),
+      },
+      {
+        resourceType: 'Task',
+        status: 'in-progress',
+        intent: 'order',
+        meta: { versionId: '1', lastUpdated: '2026-12-01T00:00:00Z' },
+        businessStatus: status('verifying-coverage'),
+      },
     ]);
     expect(entries.map((e) => [e.versionId, e.changes])).to.deep.equal([
       ['1', ['referral received']],
@@ -133,7 +161,13 @@ describe('console model: a referral', () => {
 });
 
 describe('console model: the appeal checklist', () => {
-  const appeal = buildAppealTask({ taskId: 'appeal-1', referralTaskId: 'task-1', patient: { reference: '#p' }, denial: { reasons: [{ text: 'Off-label' }] }, now: new Date('2026-12-01T00:00:00Z') });
+  const appeal = buildAppealTask({
+    taskId: 'appeal-1',
+    referralTaskId: 'task-1',
+    patient: { reference: '#p' },
+    denial: { reasons: [{ text: 'Off-label' }] },
+    now: new Date('2026-12-01T00:00:00Z'),
+  });
 
   it('ticks one step and starts the appeal, changing nothing else', () => {
     const next = withStep(appeal, 'peer-to-peer-review', 'done');

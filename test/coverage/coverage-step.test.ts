@@ -32,7 +32,10 @@ const IN_FORCE_AUTH_REQUIRED: MemberRule['eligibility'] = {
 };
 
 /** A referral for its own member, with (by default) every document the drug's payers ask for attached. */
-function referral(drug: 'infliximab' | 'immune-globulin-iv', options: { documents?: boolean; change?: (sr: any, coverage: any) => void } = {}): { body: any; memberId: string } {
+function referral(
+  drug: 'infliximab' | 'immune-globulin-iv',
+  options: { documents?: boolean; change?: (sr: any, coverage: any) => void } = {},
+): { body: any; memberId: string } {
   const body = withOrderNumber(readFixture(`referrals/${drug}/service-request.json`), `cov-${randomUUID()}`);
   const coverage = body.contained.find((r: any) => r.resourceType === 'Coverage');
   const memberId = `M${randomUUID().slice(0, 8).toUpperCase()}`;
@@ -40,7 +43,13 @@ function referral(drug: 'infliximab' | 'immune-globulin-iv', options: { document
   coverage.identifier[0].value = memberId;
   if (options.documents !== false) {
     for (const code of DOCUMENTS[drug]!) {
-      body.contained.push({ resourceType: 'DocumentReference', id: `doc-${code}`, status: 'current', type: { coding: [{ system: DOCUMENTATION, code }] }, content: [{ attachment: { contentType: 'application/pdf', title: code } }] });
+      body.contained.push({
+        resourceType: 'DocumentReference',
+        id: `doc-${code}`,
+        status: 'current',
+        type: { coding: [{ system: DOCUMENTATION, code }] },
+        content: [{ attachment: { contentType: 'application/pdf', title: code } }],
+      });
       body.supportingInfo = [...(body.supportingInfo ?? []), { reference: `#doc-${code}` }];
     }
   }
@@ -48,7 +57,8 @@ function referral(drug: 'infliximab' | 'immune-globulin-iv', options: { document
   return { body, memberId };
 }
 
-const outputsOf = (task: any, code: string): any[] => (task.output ?? []).filter((o: any) => o.type.coding.some((c: any) => c.system === TYPES && c.code === code));
+const outputsOf = (task: any, code: string): any[] =>
+  (task.output ?? []).filter((o: any) => o.type.coding.some((c: any) => c.system === TYPES && c.code === code));
 const codesOf = (task: any, code: string): string[] => outputsOf(task, code).map((o: any) => o.valueCodeableConcept.coding[0].code);
 const statusOf = (task: any): string => task.businessStatus.coding[0].code;
 
@@ -103,7 +113,10 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
 
   it('makes an active, in-network, approved referral ready to schedule, with the authorization, the estimate and the verified Coverage', async () => {
     const { body, memberId } = referral('infliximab');
-    payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED, priorAuth: { kind: 'approve', authorizationNumber: 'AUTH-4471', period: { start: '2026-12-01', end: '2027-05-31' } } });
+    payer.setMemberRule(memberId, {
+      eligibility: IN_FORCE_AUTH_REQUIRED,
+      priorAuth: { kind: 'approve', authorizationNumber: 'AUTH-4471', period: { start: '2026-12-01', end: '2027-05-31' } },
+    });
     const task = await taskWhen(await submit(body), 'ready-to-schedule');
     expect(task.status).to.equal('accepted');
     expect(outputsOf(task, 'authorization-number')[0].valueString).to.equal('AUTH-4471');
@@ -130,20 +143,33 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
 
     // The verified Coverage reaches the EHR once.
     await waitUntil('the verified Coverage reached the EHR', async () =>
-      (await allInEhr(ehr.baseUrl, 'Coverage')).some((c) => c.identifier?.some((i: any) => i.system === VERIFIED_COVERAGE_ID && i.value === verified.body.identifier.find((x: any) => x.system === VERIFIED_COVERAGE_ID).value)),
+      (await allInEhr(ehr.baseUrl, 'Coverage')).some((c) =>
+        c.identifier?.some(
+          (i: any) =>
+            i.system === VERIFIED_COVERAGE_ID &&
+            i.value === verified.body.identifier.find((x: any) => x.system === VERIFIED_COVERAGE_ID).value,
+        ),
+      ),
     );
     const value = verified.body.identifier.find((x: any) => x.system === VERIFIED_COVERAGE_ID).value;
-    const inEhr = (await allInEhr(ehr.baseUrl, 'Coverage')).filter((c) => c.identifier?.some((i: any) => i.system === VERIFIED_COVERAGE_ID && i.value === value));
+    const inEhr = (await allInEhr(ehr.baseUrl, 'Coverage')).filter((c) =>
+      c.identifier?.some((i: any) => i.system === VERIFIED_COVERAGE_ID && i.value === value),
+    );
     expect(inEhr).to.have.length(1);
     // At the EHR too it is the gateway's record, not a second Coverage under the member's identifier: the
     // Coverage it verified (contained in the order here) is named by that identifier, a logical reference.
     expect(inEhr[0].identifier.map((i: any) => i.system)).to.deep.equal([VERIFIED_COVERAGE_ID]);
     const source = inEhr[0].extension.find((e: any) => e.url === VERIFICATION).extension.find((e: any) => e.url === 'source-coverage');
-    expect(source.valueReference).to.deep.equal({ type: 'Coverage', identifier: body.contained.find((r: any) => r.resourceType === 'Coverage').identifier[0] });
+    expect(source.valueReference).to.deep.equal({
+      type: 'Coverage',
+      identifier: body.contained.find((r: any) => r.resourceType === 'Coverage').identifier[0],
+    });
   });
 
   it('stops an expired coverage before asking the payer', async () => {
-    const { body, memberId } = referral('infliximab', { change: (_sr, coverage) => (coverage.period = { start: '2024-01-01', end: '2025-12-31' }) });
+    const { body, memberId } = referral('infliximab', {
+      change: (_sr, coverage) => (coverage.period = { start: '2024-01-01', end: '2025-12-31' }),
+    });
     payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED });
     payer.clearRequests();
     const task = await taskWhen(await submit(body), 'coverage-problem');
@@ -156,7 +182,9 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
     const { body } = referral('infliximab', {
       change: (_sr, coverage) => {
         coverage.payor = [{ reference: 'Organization/payer-unheard-of' }];
-        coverage.class = [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/coverage-class', code: 'plan' }] }, value: 'NOPE-PLAN' }];
+        coverage.class = [
+          { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/coverage-class', code: 'plan' }] }, value: 'NOPE-PLAN' },
+        ];
       },
     });
     const task = await taskWhen(await submit(body), 'coverage-problem');
@@ -175,25 +203,35 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
     const { body, memberId } = referral('infliximab', {
       change: (_sr, coverage) => {
         coverage.payor = [{ reference: 'Organization/payer-peachtree' }];
-        coverage.class = [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/coverage-class', code: 'plan' }] }, value: 'SELECT-HMO' }];
+        coverage.class = [
+          { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/coverage-class', code: 'plan' }] }, value: 'SELECT-HMO' },
+        ];
       },
     });
     payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED });
     const taskId = await submit(body);
     await taskWhen(taskId, 'misroute-suspected');
     const confirm = await fhirFetch(`${fhir}/Task/${taskId}/$confirm-site`, {
-      body: { resourceType: 'Parameters', parameter: [{ name: 'location', valueReference: { reference: 'Location/hin-nashville-green-hills' } }] },
+      body: {
+        resourceType: 'Parameters',
+        parameter: [{ name: 'location', valueReference: { reference: 'Location/hin-nashville-green-hills' } }],
+      },
     });
     expect(confirm.status).to.equal(200);
     const task = await taskWhen(taskId, 'coverage-problem');
     expect(codesOf(task, 'coverage-issue')).to.deep.equal(['out-of-network']);
-    const suggested = task.input.filter((i: any) => i.type.coding[0].code === 'suggested-location').map((i: any) => i.valueReference.reference);
+    const suggested = task.input
+      .filter((i: any) => i.type.coding[0].code === 'suggested-location')
+      .map((i: any) => i.valueReference.reference);
     expect(suggested).to.deep.equal(['Location/hin-nashville-midtown']);
   });
 
   it('pends a prior authorization and takes the approval from a later $inquire', async () => {
     const { body, memberId } = referral('infliximab');
-    payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED, priorAuth: { kind: 'pend-then', inquiries: 2, then: { kind: 'approve', authorizationNumber: 'AUTH-PEND-9' } } });
+    payer.setMemberRule(memberId, {
+      eligibility: IN_FORCE_AUTH_REQUIRED,
+      priorAuth: { kind: 'pend-then', inquiries: 2, then: { kind: 'approve', authorizationNumber: 'AUTH-PEND-9' } },
+    });
     const taskId = await submit(body);
     const pending = await taskWhen(taskId, 'auth-pending');
     expect(outputsOf(pending, 'prior-authorization-claim')[0].valueString).to.be.a('string');
@@ -205,7 +243,10 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
 
   it('keeps an order the EHR put on hold on hold when the payer approves meanwhile, and resumes it ready to schedule', async () => {
     const { body, memberId } = referral('infliximab');
-    payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED, priorAuth: { kind: 'pend-then', inquiries: 3, then: { kind: 'approve', authorizationNumber: 'AUTH-HELD-1' } } });
+    payer.setMemberRule(memberId, {
+      eligibility: IN_FORCE_AUTH_REQUIRED,
+      priorAuth: { kind: 'pend-then', inquiries: 3, then: { kind: 'approve', authorizationNumber: 'AUTH-HELD-1' } },
+    });
     const taskId = await submit(body);
     await taskWhen(taskId, 'auth-pending');
     const serviceRequestId = (await fhirFetch(`${fhir}/Task/${taskId}`)).body.focus.reference.split('/')[1];
@@ -216,7 +257,10 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
     const approved = await taskWhen(taskId, 'ready-to-schedule');
     expect([approved.status, approved.statusReason.coding[0].code]).to.deep.equal(['on-hold', 'order-on-hold']);
     expect(outputsOf(approved, 'authorization-number')[0].valueString).to.equal('AUTH-HELD-1');
-    const active = await fhirFetch(`${fhir}/ServiceRequest/${serviceRequestId}`, { method: 'PUT', body: { ...held.body, status: 'active' } });
+    const active = await fhirFetch(`${fhir}/ServiceRequest/${serviceRequestId}`, {
+      method: 'PUT',
+      body: { ...held.body, status: 'active' },
+    });
     expect(active.status, JSON.stringify(active.body)).to.equal(200);
     const resumed = (await fhirFetch(`${fhir}/Task/${taskId}`)).body;
     expect([resumed.status, statusOf(resumed), resumed.statusReason]).to.deep.equal(['accepted', 'ready-to-schedule', undefined]);
@@ -224,27 +268,54 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
 
   it('opens an appeal after a denial, and a won appeal moves the referral on', async () => {
     const { body, memberId } = referral('infliximab');
-    payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED, priorAuth: { kind: 'deny', reason: { display: 'Step therapy not documented' } } });
+    payer.setMemberRule(memberId, {
+      eligibility: IN_FORCE_AUTH_REQUIRED,
+      priorAuth: { kind: 'deny', reason: { display: 'Step therapy not documented' } },
+    });
     const taskId = await submit(body);
     const denied = await taskWhen(taskId, 'auth-denied');
     const appealId = outputsOf(denied, 'appeal')[0].valueReference.reference.split('/')[1];
     const appeal = (await fhirFetch(`${fhir}/Task/${appealId}`)).body;
     expect(appeal.partOf[0].reference).to.equal(`Task/${taskId}`);
     const steps = appeal.input.map((i: any) => i.type.coding[0].code);
-    expect(steps).to.include.members(['denial-reason', 'review-denial-letter', 'gather-documentation', 'letter-of-medical-necessity', 'peer-to-peer-review', 'formal-appeal', 'assistance-programs']);
-    expect(appeal.input.find((i: any) => i.type.coding[0].code === 'denial-reason').valueCodeableConcept.text).to.equal('Step therapy not documented');
+    expect(steps).to.include.members([
+      'denial-reason',
+      'review-denial-letter',
+      'gather-documentation',
+      'letter-of-medical-necessity',
+      'peer-to-peer-review',
+      'formal-appeal',
+      'assistance-programs',
+    ]);
+    expect(appeal.input.find((i: any) => i.type.coding[0].code === 'denial-reason').valueCodeableConcept.text).to.equal(
+      'Step therapy not documented',
+    );
 
     // The appeal reached the EHR when it was opened; each change a coordinator makes follows it there, to the same Task.
     const appealsInEhr = async (): Promise<any[]> =>
-      (await allInEhr(ehr.baseUrl, 'Task')).filter((t) => t.identifier?.some((i: any) => i.system === APPEAL_ID && i.value === appeal.identifier[0].value));
+      (await allInEhr(ehr.baseUrl, 'Task')).filter((t) =>
+        t.identifier?.some((i: any) => i.system === APPEAL_ID && i.value === appeal.identifier[0].value),
+      );
     await waitUntil('the appeal reached the EHR', async () => (await appealsInEhr()).length === 1);
-    expect((await appealsInEhr())[0].partOf[0].identifier).to.deep.equal({ system: `${BASE}/referral-id`, value: appeal.identifier[0].value });
+    expect((await appealsInEhr())[0].partOf[0].identifier).to.deep.equal({
+      system: `${BASE}/referral-id`,
+      value: appeal.identifier[0].value,
+    });
     const working = await fhirFetch(`${fhir}/Task/${appealId}`, { method: 'PUT', body: { ...appeal, status: 'in-progress' } });
     expect(working.status, JSON.stringify(working.body?.issue)).to.equal(200);
     await waitUntil('the EHR sees the appeal in progress', async () => (await appealsInEhr())[0]?.status === 'in-progress');
 
     // Won without the granted authorization: refused, nothing changes.
-    const won = { ...working.body, status: 'completed', output: [{ type: { coding: [{ system: 'https://fhir.infusion-gateway.example/CodeSystem/appeal-step', code: 'appeal-result' }] }, valueCode: 'approved' }] };
+    const won = {
+      ...working.body,
+      status: 'completed',
+      output: [
+        {
+          type: { coding: [{ system: 'https://fhir.infusion-gateway.example/CodeSystem/appeal-step', code: 'appeal-result' }] },
+          valueCode: 'approved',
+        },
+      ],
+    };
     const incomplete = await fhirFetch(`${fhir}/Task/${appealId}`, { method: 'PUT', body: won });
     expect(incomplete.status).to.equal(422);
     expect(incomplete.body.issue[0].expression).to.deep.equal(['Task.output']);
@@ -261,7 +332,11 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
     const { body, memberId } = referral('infliximab');
     payer.setMemberRule(memberId, {
       eligibility: IN_FORCE_AUTH_REQUIRED,
-      priorAuth: { kind: 'deny', reason: { display: 'Not medically necessary' }, errors: [{ code: '15', display: 'Required application data missing' }] },
+      priorAuth: {
+        kind: 'deny',
+        reason: { display: 'Not medically necessary' },
+        errors: [{ code: '15', display: 'Required application data missing' }],
+      },
     });
     const taskId = await submit(body);
     const denied = await taskWhen(taskId, 'auth-denied');
@@ -270,12 +345,17 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
     expect(appeals).to.have.length(1);
     const appeal = (await fhirFetch(`${fhir}/${appeals[0].valueReference.reference}`)).body;
     expect(appeal.partOf[0].reference).to.equal(`Task/${taskId}`);
-    expect(appeal.input.find((i: any) => i.type.coding[0].code === 'denial-reason').valueCodeableConcept.text).to.equal('Not medically necessary');
+    expect(appeal.input.find((i: any) => i.type.coding[0].code === 'denial-reason').valueCodeableConcept.text).to.equal(
+      'Not medically necessary',
+    );
   });
 
   it('keeps a PAS answer with ClaimResponse.error and no review action a failed request: no appeal', async () => {
     const { body, memberId } = referral('infliximab');
-    payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED, priorAuth: { kind: 'reject', errors: [{ code: '72', display: 'Invalid/Missing Subscriber/Insured ID' }] } });
+    payer.setMemberRule(memberId, {
+      eligibility: IN_FORCE_AUTH_REQUIRED,
+      priorAuth: { kind: 'reject', errors: [{ code: '72', display: 'Invalid/Missing Subscriber/Insured ID' }] },
+    });
     const taskId = await submit(body);
     const failed = await taskWhen(taskId, 'coverage-problem');
     expect(codesOf(failed, 'coverage-issue')).to.include('prior-auth-error');
@@ -284,7 +364,8 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
 
   it('warns of off-label IVIG (multiple sclerosis) before sending anything, and holds it in auth-required', async () => {
     const { body, memberId } = referral('immune-globulin-iv', {
-      change: (sr) => (sr.reasonCode = [{ coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'G35', display: 'Multiple sclerosis' }] }]),
+      change: (sr) =>
+        (sr.reasonCode = [{ coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'G35', display: 'Multiple sclerosis' }] }]),
     });
     payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED });
     payer.clearRequests();
@@ -295,10 +376,18 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
 
   it('warns of missing documentation, and sends the authorization once the coordinator asks', async () => {
     const { body, memberId } = referral('infliximab', { documents: false });
-    payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED, priorAuth: { kind: 'approve', authorizationNumber: 'AUTH-AFTER-REVIEW' } });
+    payer.setMemberRule(memberId, {
+      eligibility: IN_FORCE_AUTH_REQUIRED,
+      priorAuth: { kind: 'approve', authorizationNumber: 'AUTH-AFTER-REVIEW' },
+    });
     const taskId = await submit(body);
     const held = await taskWhen(taskId, 'auth-required');
-    expect(codesOf(held, 'denial-risk')).to.deep.equal(['documentation-missing', 'documentation-missing', 'documentation-missing', 'documentation-missing']);
+    expect(codesOf(held, 'denial-risk')).to.deep.equal([
+      'documentation-missing',
+      'documentation-missing',
+      'documentation-missing',
+      'documentation-missing',
+    ]);
     const information = held.extension.find((e: any) => e.url === CRD_COVERAGE_INFORMATION);
     expect(information.extension.find((e: any) => e.url === 'doc-needed').valueCode).to.equal('clinical');
     const sent = await fhirFetch(`${fhir}/Task/${taskId}/$submit-prior-auth`, { body: { resourceType: 'Parameters' } });
@@ -318,7 +407,10 @@ describe('coverage step: eligibility, prior authorization and appeals with the p
       return pending.some((m: any) => m.kind === 'verify-coverage' && m.attempts >= 2);
     });
     expect(statusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body)).to.equal('verifying-coverage');
-    payer.setMemberRule(memberId, { eligibility: IN_FORCE_AUTH_REQUIRED, priorAuth: { kind: 'approve', authorizationNumber: 'AUTH-LATE' } });
+    payer.setMemberRule(memberId, {
+      eligibility: IN_FORCE_AUTH_REQUIRED,
+      priorAuth: { kind: 'approve', authorizationNumber: 'AUTH-LATE' },
+    });
     const ready = await taskWhen(taskId, 'ready-to-schedule');
     expect(outputsOf(ready, 'authorization-number')[0].valueString).to.equal('AUTH-LATE');
   });

@@ -107,7 +107,11 @@ function memberRule(c: Case): MemberRule {
   const inForce = c.eligibility !== 'not-in-force';
   const authRequiredAnswer = c.payerSays === 'required' ? true : c.payerSays === 'not-required' ? false : undefined;
   return {
-    eligibility: { inForce, ...(authRequiredAnswer !== undefined ? { authRequired: authRequiredAnswer } : {}), costShare: { copay: { value: 50, currency: 'USD' } } },
+    eligibility: {
+      inForce,
+      ...(authRequiredAnswer !== undefined ? { authRequired: authRequiredAnswer } : {}),
+      costShare: { copay: { value: 50, currency: 'USD' } },
+    },
     priorAuth: priorAuthRule(c),
     // Down for a while: eligibility fails twice; once it answers, the first Claim/$submit fails too.
     ...(c.eligibility === 'down-then-in-force' ? { failFirst: { eligibility: 2, submit: 1 } } : {}),
@@ -127,7 +131,13 @@ function referralBody(c: Case): any {
   coverage.identifier[0].value = c.memberId;
   if (c.documents) {
     for (const code of DOCUMENTS[c.drug]) {
-      body.contained.push({ resourceType: 'DocumentReference', id: `doc-${code}`, status: 'current', type: { coding: [{ system: DOCUMENTATION, code }] }, content: [{ attachment: { contentType: 'application/pdf', title: code } }] });
+      body.contained.push({
+        resourceType: 'DocumentReference',
+        id: `doc-${code}`,
+        status: 'current',
+        type: { coding: [{ system: DOCUMENTATION, code }] },
+        content: [{ attachment: { contentType: 'application/pdf', title: code } }],
+      });
       body.supportingInfo = [...(body.supportingInfo ?? []), { reference: `#doc-${code}` }];
     }
   }
@@ -158,19 +168,37 @@ function allCases(): Case[] {
       for (const payerSays of ['required', 'not-required', 'silent'] as const) {
         for (const priorAuth of ['approve', 'deny', 'pend-then-approve', 'pend-then-deny'] as const) {
           for (const documents of [true, false]) {
-            cases.push({ name: `${drug}, ${eligibility}, payer says ${payerSays}, rule ${RULE_REQUIRES[drug] ? 'requires' : 'does not require'}, PA ${priorAuth}, documents ${documents ? 'attached' : 'missing'}`, drug, eligibility, payerSays, priorAuth, documents, memberId: member() });
+            cases.push({
+              name: `${drug}, ${eligibility}, payer says ${payerSays}, rule ${RULE_REQUIRES[drug] ? 'requires' : 'does not require'}, PA ${priorAuth}, documents ${documents ? 'attached' : 'missing'}`,
+              drug,
+              eligibility,
+              payerSays,
+              priorAuth,
+              documents,
+              memberId: member(),
+            });
           }
         }
       }
     }
     for (const special of ['expired', 'unknown-payer', 'out-of-network'] as const) {
-      cases.push({ name: `${drug}, ${special}`, drug, special, documents: true, eligibility: 'in-force', payerSays: 'required', priorAuth: 'approve', memberId: member() });
+      cases.push({
+        name: `${drug}, ${special}`,
+        drug,
+        special,
+        documents: true,
+        eligibility: 'in-force',
+        payerSays: 'required',
+        priorAuth: 'approve',
+        memberId: member(),
+      });
     }
   }
   return cases;
 }
 
-const outputsOf = (task: any, code: string): any[] => (task.output ?? []).filter((o: any) => o.type.coding?.some((c: any) => c.system === TYPES && c.code === code));
+const outputsOf = (task: any, code: string): any[] =>
+  (task.output ?? []).filter((o: any) => o.type.coding?.some((c: any) => c.system === TYPES && c.code === code));
 const statusOf = (task: any): string => task.businessStatus.coding[0].code;
 
 describe('no referral reaches ready-to-schedule without verified coverage and, where required, an approved authorization', function () {
@@ -241,7 +269,10 @@ describe('no referral reaches ready-to-schedule without verified coverage and, w
     const all = await versions(c.taskId!);
     const ready = all.filter((v) => statusOf(v) === 'ready-to-schedule');
     if (expectedFinal(c) !== 'ready-to-schedule') {
-      expect(ready.map((v) => v.meta.versionId), `${c.name}: never ready-to-schedule`).to.deep.equal([]);
+      expect(
+        ready.map((v) => v.meta.versionId),
+        `${c.name}: never ready-to-schedule`,
+      ).to.deep.equal([]);
     }
     for (const version of ready) {
       const where = `${c.name}, Task version ${version.meta.versionId}`;
@@ -250,7 +281,10 @@ describe('no referral reaches ready-to-schedule without verified coverage and, w
       const coverage = await fhirFetch(`${fhir}/${verified[0].valueReference.reference}`);
       expect(coverage.status, `${where}: the verified Coverage is stored`).to.equal(200);
       expect(coverage.body.resourceType).to.equal('Coverage');
-      expect(coverage.body.identifier.some((i: any) => i.system === VERIFIED_COVERAGE_ID && i.value === c.referralId), `${where}: the Coverage is the one verified for this referral`).to.equal(true);
+      expect(
+        coverage.body.identifier.some((i: any) => i.system === VERIFIED_COVERAGE_ID && i.value === c.referralId),
+        `${where}: the Coverage is the one verified for this referral`,
+      ).to.equal(true);
       expect(outputsOf(version, 'coverage-issue'), `${where}: no coverage problem`).to.deep.equal([]);
       const information = version.extension?.find((e: any) => e.url === CRD_COVERAGE_INFORMATION);
       expect(information?.extension.find((e: any) => e.url === 'covered')?.valueCode, `${where}: covered`).to.equal('covered');
@@ -263,7 +297,10 @@ describe('no referral reaches ready-to-schedule without verified coverage and, w
       }
       if (c.payerSays !== 'silent' && authRequired(c) !== RULE_REQUIRES[c.drug]) {
         // The payer is followed where it disagrees with the deployment's rule, and the disagreement is shown.
-        expect(outputsOf(version, 'denial-risk').map((o: any) => o.valueCodeableConcept.coding[0].code), `${where}: the disagreement is warned`).to.include('auth-requirement-disagreement');
+        expect(
+          outputsOf(version, 'denial-risk').map((o: any) => o.valueCodeableConcept.coding[0].code),
+          `${where}: the disagreement is warned`,
+        ).to.include('auth-requirement-disagreement');
       }
     }
   }
@@ -283,7 +320,10 @@ describe('no referral reaches ready-to-schedule without verified coverage and, w
         }),
       );
     }
-    let tasks = await settled(cases.map((c) => c.taskId!), 'every referral settled');
+    let tasks = await settled(
+      cases.map((c) => c.taskId!),
+      'every referral settled',
+    );
     // The invariant first, whatever the state: then that each case took the path it was built for.
     for (const c of cases) await assertNeverReadyWithoutCoverage(c);
     for (const c of cases) expect(statusOf(tasks.get(c.taskId!)), c.name).to.equal(expectedFirst(c));
@@ -291,7 +331,10 @@ describe('no referral reaches ready-to-schedule without verified coverage and, w
     // The out-of-network referrals: the site check holds them; the patient insists on the site.
     for (const c of cases.filter((x) => x.special === 'out-of-network')) {
       const confirm = await fhirFetch(`${fhir}/Task/${c.taskId}/$confirm-site`, {
-        body: { resourceType: 'Parameters', parameter: [{ name: 'location', valueReference: { reference: 'Location/hin-nashville-green-hills' } }] },
+        body: {
+          resourceType: 'Parameters',
+          parameter: [{ name: 'location', valueReference: { reference: 'Location/hin-nashville-green-hills' } }],
+        },
       });
       expect(confirm.status, c.name).to.equal(200);
     }
@@ -315,10 +358,15 @@ describe('no referral reaches ready-to-schedule without verified coverage and, w
       120_000,
       100,
     );
-    tasks = await settled(cases.map((c) => c.taskId!), 'every referral settled after review');
+    tasks = await settled(
+      cases.map((c) => c.taskId!),
+      'every referral settled after review',
+    );
     for (const c of held) {
       const status = statusOf(tasks.get(c.taskId!));
-      expect(status, c.name).to.equal(c.priorAuth === 'approve' || c.priorAuth === 'pend-then-approve' ? 'ready-to-schedule' : 'auth-denied');
+      expect(status, c.name).to.equal(
+        c.priorAuth === 'approve' || c.priorAuth === 'pend-then-approve' ? 'ready-to-schedule' : 'auth-denied',
+      );
     }
 
     // Denied: the shortcut (won without the authorization) is refused; the real win moves the referral on.
@@ -329,19 +377,29 @@ describe('no referral reaches ready-to-schedule without verified coverage and, w
       const referralTask = tasks.get(c.taskId!);
       const appealId = outputsOf(referralTask, 'appeal')[0].valueReference.reference.split('/')[1];
       const appeal = await task(appealId);
-      const won = { ...appeal, status: 'completed', output: [{ type: { coding: [{ system: APPEAL_STEP, code: 'appeal-result' }] }, valueCode: 'approved' }] };
+      const won = {
+        ...appeal,
+        status: 'completed',
+        output: [{ type: { coding: [{ system: APPEAL_STEP, code: 'appeal-result' }] }, valueCode: 'approved' }],
+      };
       const shortcut = await fhirFetch(`${fhir}/Task/${appealId}`, { method: 'PUT', body: won });
       expect(shortcut.status, c.name).to.equal(422);
       expect(shortcut.body.resourceType).to.equal('OperationOutcome');
       expect(shortcut.body.issue.flatMap((i: any) => i.expression ?? [])).to.include('Task.output');
       expect((await task(appealId)).meta.versionId, `${c.name}: the appeal is unchanged`).to.equal(appeal.meta.versionId);
       expect((await task(c.taskId!)).meta.versionId, `${c.name}: the referral is unchanged`).to.equal(referralTask.meta.versionId);
-      won.output.push({ type: { coding: [{ system: TYPES, code: 'authorization-number' }] }, valueString: `AUTH-APPEAL-${c.memberId}` } as any);
+      won.output.push({
+        type: { coding: [{ system: TYPES, code: 'authorization-number' }] },
+        valueString: `AUTH-APPEAL-${c.memberId}`,
+      } as any);
       const accepted = await fhirFetch(`${fhir}/Task/${appealId}`, { method: 'PUT', body: won });
       expect(accepted.status, `${c.name}: ${JSON.stringify(accepted.body?.issue)}`).to.equal(200);
     }
 
-    tasks = await settled(cases.map((c) => c.taskId!), 'every referral settled after the appeals');
+    tasks = await settled(
+      cases.map((c) => c.taskId!),
+      'every referral settled after the appeals',
+    );
     for (const c of cases) {
       expect(statusOf(tasks.get(c.taskId!)), c.name).to.equal(expectedFinal(c));
       await assertNeverReadyWithoutCoverage(c);
@@ -386,7 +444,11 @@ describe('no referral reaches ready-to-schedule without verified coverage and, w
 
       const withAuthorization = {
         ...claimReady,
-        output: [...(stuck.output ?? []), { type: { coding: [{ system: TYPES, code: 'authorization-number' }] }, valueString: 'FORGED-1' }, { type: { coding: [{ system: TYPES, code: 'verified-coverage' }] }, valueReference: { reference: 'Coverage/forged' } }],
+        output: [
+          ...(stuck.output ?? []),
+          { type: { coding: [{ system: TYPES, code: 'authorization-number' }] }, valueString: 'FORGED-1' },
+          { type: { coding: [{ system: TYPES, code: 'verified-coverage' }] }, valueReference: { reference: 'Coverage/forged' } },
+        ],
       };
       const forged = await fhirFetch(`${fhir}/Task/${stuck.id}`, { method: 'PUT', body: withAuthorization });
       expect(forged.status).to.equal(422);
@@ -398,7 +460,10 @@ describe('no referral reaches ready-to-schedule without verified coverage and, w
     it('refuses $confirm-site on a referral that is not held for its site (409)', async () => {
       const denied = await taskIn('coverage-problem', (c) => c.special === 'expired');
       const answer = await fhirFetch(`${fhir}/Task/${denied.id}/$confirm-site`, {
-        body: { resourceType: 'Parameters', parameter: [{ name: 'location', valueReference: { reference: 'Location/hin-nashville-midtown' } }] },
+        body: {
+          resourceType: 'Parameters',
+          parameter: [{ name: 'location', valueReference: { reference: 'Location/hin-nashville-midtown' } }],
+        },
       });
       expect(answer.status).to.equal(409);
       expect(answer.body.resourceType).to.equal('OperationOutcome');
@@ -437,7 +502,16 @@ describe('no referral reaches ready-to-schedule without verified coverage and, w
         resourceType: 'Coverage',
         status: 'active',
         identifier: [{ system: VERIFIED_COVERAGE_ID, value: referralId }],
-        extension: [{ url: `${BASE}/StructureDefinition/coverage-verification`, extension: [{ url: 'verified', valueDateTime: '2026-11-23T10:00:00Z' }, { url: 'in-force', valueBoolean: true }, { url: 'prior-authorization', valueCode: 'approved' }] }],
+        extension: [
+          {
+            url: `${BASE}/StructureDefinition/coverage-verification`,
+            extension: [
+              { url: 'verified', valueDateTime: '2026-11-23T10:00:00Z' },
+              { url: 'in-force', valueBoolean: true },
+              { url: 'prior-authorization', valueCode: 'approved' },
+            ],
+          },
+        ],
         beneficiary: { reference: 'Patient/anyone' },
         payor: [{ reference: 'Organization/payer-cumberland' }],
       };
@@ -445,10 +519,15 @@ describe('no referral reaches ready-to-schedule without verified coverage and, w
       expect(created.status, JSON.stringify(created.body?.issue)).to.equal(422);
       expect(created.body.issue[0].expression).to.deep.equal(['Coverage.identifier[0]']);
       const { identifier: _identifier, ...plain } = claim;
-      const overwrite = await fhirFetch(`${fhir}/Coverage/verified-${referralId}`, { method: 'PUT', body: { ...plain, id: `verified-${referralId}` } });
+      const overwrite = await fhirFetch(`${fhir}/Coverage/verified-${referralId}`, {
+        method: 'PUT',
+        body: { ...plain, id: `verified-${referralId}` },
+      });
       expect(overwrite.status).to.equal(422);
       expect(overwrite.body.issue[0].expression).to.deep.equal(['Coverage.id']);
-      const inTransaction = await fhirFetch(fhir, { body: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: claim, request: { method: 'POST', url: 'Coverage' } }] } });
+      const inTransaction = await fhirFetch(fhir, {
+        body: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: claim, request: { method: 'POST', url: 'Coverage' } }] },
+      });
       expect(inTransaction.status).to.equal(400);
       expect(inTransaction.body.issue.map((i: any) => i.expression[0])).to.include('Bundle.entry[0].resource.identifier[0]');
       const stored = await fhirFetch(`${fhir}/Coverage?identifier=${encodeURIComponent(`${VERIFIED_COVERAGE_ID}|${referralId}`)}`);
@@ -462,7 +541,11 @@ describe('no referral reaches ready-to-schedule without verified coverage and, w
       const stuck = await taskIn('coverage-problem', (c) => c.special === 'unknown-payer');
       const ready = { ...stuck, businessStatus: { coding: [{ system: `${BASE}/CodeSystem/referral-status`, code: 'ready-to-schedule' }] } };
       const answer = await fhirFetch(fhir, {
-        body: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: ready, request: { method: 'PUT', url: `Task/${stuck.id}` } }] },
+        body: {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [{ resource: ready, request: { method: 'PUT', url: `Task/${stuck.id}` } }],
+        },
       });
       // The EHR, the one role that sends transactions, may not write Tasks: refused entry by entry.
       expect(answer.status).to.equal(403);

@@ -27,13 +27,20 @@ function referral(): { body: any; memberId: string } {
   coverage.subscriberId = memberId;
   coverage.identifier[0].value = memberId;
   for (const code of INFLIXIMAB_DOCUMENTS) {
-    body.contained.push({ resourceType: 'DocumentReference', id: `doc-${code}`, status: 'current', type: { coding: [{ system: DOCUMENTATION, code }] }, content: [{ attachment: { contentType: 'application/pdf', title: code } }] });
+    body.contained.push({
+      resourceType: 'DocumentReference',
+      id: `doc-${code}`,
+      status: 'current',
+      type: { coding: [{ system: DOCUMENTATION, code }] },
+      content: [{ attachment: { contentType: 'application/pdf', title: code } }],
+    });
     body.supportingInfo = [...(body.supportingInfo ?? []), { reference: `#doc-${code}` }];
   }
   return { body, memberId };
 }
 
-const outputsOf = (task: any, code: string): any[] => (task.output ?? []).filter((o: any) => o.type.coding.some((c: any) => c.system === TYPES && c.code === code));
+const outputsOf = (task: any, code: string): any[] =>
+  (task.output ?? []).filter((o: any) => o.type.coding.some((c: any) => c.system === TYPES && c.code === code));
 const statusOf = (task: any): string => task.businessStatus.coding[0].code;
 const expressionsOf = (outcome: any): string[] => outcome.issue.flatMap((i: any) => i.expression ?? []);
 
@@ -84,7 +91,10 @@ describe('payer notifications of decided prior authorizations', function () {
   async function pendedReferral(): Promise<{ taskId: string; claimId: string; task: any }> {
     const { body, memberId } = referral();
     // Pended until decided: only the notification (or 1,000 inquiries) ends it.
-    payer.setMemberRule(memberId, { eligibility: { inForce: true, authRequired: true }, priorAuth: { kind: 'pend-then', inquiries: 1000, then: { kind: 'approve', authorizationNumber: 'NEVER' } } });
+    payer.setMemberRule(memberId, {
+      eligibility: { inForce: true, authRequired: true },
+      priorAuth: { kind: 'pend-then', inquiries: 1000, then: { kind: 'approve', authorizationNumber: 'NEVER' } },
+    });
     const created = await fhirFetch(`${fhir}/ServiceRequest`, { body });
     expect(created.status, JSON.stringify(created.body?.issue)).to.equal(201);
     const taskId = (await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource.id;
@@ -100,7 +110,11 @@ describe('payer notifications of decided prior authorizations', function () {
     const { taskId, claimId } = await pendedReferral();
     expect(claimId).to.match(/^pa-/);
     payer.clearRequests();
-    const notification = payer.decideAndNotify(claimId, { kind: 'approve', authorizationNumber: 'AUTH-NOTIFIED-1', period: { start: '2026-12-01', end: '2027-05-31' } });
+    const notification = payer.decideAndNotify(claimId, {
+      kind: 'approve',
+      authorizationNumber: 'AUTH-NOTIFIED-1',
+      period: { start: '2026-12-01', end: '2027-05-31' },
+    });
     const answer = await payer.sendNotification(endpoint, notification);
     expect(answer.status, JSON.stringify(answer.body)).to.equal(200);
     expect(answer.body.resourceType).to.equal('OperationOutcome');
@@ -118,7 +132,11 @@ describe('payer notifications of decided prior authorizations', function () {
 
   it('opens an appeal when the payer notifies a denial (SubscriptionStatus form), and a duplicate notification changes nothing', async () => {
     const { taskId, claimId } = await pendedReferral();
-    const notification = payer.decideAndNotify(claimId, { kind: 'deny', reason: { code: '79', display: 'Medical necessity not established' } }, { statusForm: 'subscription-status' });
+    const notification = payer.decideAndNotify(
+      claimId,
+      { kind: 'deny', reason: { code: '79', display: 'Medical necessity not established' } },
+      { statusForm: 'subscription-status' },
+    );
     const answer = await payer.sendNotification(endpoint, notification);
     expect(answer.status, JSON.stringify(answer.body)).to.equal(200);
 
@@ -128,7 +146,9 @@ describe('payer notifications of decided prior authorizations', function () {
     const appealReference = outputsOf(denied, 'appeal')[0].valueReference.reference;
     const appeal = (await fhirFetch(`${fhir}/${appealReference}`)).body;
     expect(appeal.partOf[0].reference).to.equal(`Task/${taskId}`);
-    expect(appeal.input.find((i: any) => i.type.coding[0].code === 'denial-reason').valueCodeableConcept.text).to.equal('Medical necessity not established');
+    expect(appeal.input.find((i: any) => i.type.coding[0].code === 'denial-reason').valueCodeableConcept.text).to.equal(
+      'Medical necessity not established',
+    );
 
     // The same notification again: acknowledged, ignored; no second appeal, no new Task version.
     const versions = await versionsOf(taskId);
@@ -143,20 +163,32 @@ describe('payer notifications of decided prior authorizations', function () {
 
   it('opens an appeal when the notified ClaimResponse denies (A3) and also carries ClaimResponse.error', async () => {
     const { taskId, claimId } = await pendedReferral();
-    const notification = payer.decideAndNotify(claimId, { kind: 'deny', reason: { display: 'Frequency exceeds the label' }, errors: [{ code: '15', display: 'Required application data missing' }] });
+    const notification = payer.decideAndNotify(claimId, {
+      kind: 'deny',
+      reason: { display: 'Frequency exceeds the label' },
+      errors: [{ code: '15', display: 'Required application data missing' }],
+    });
     const answer = await payer.sendNotification(endpoint, notification);
     expect(answer.status, JSON.stringify(answer.body)).to.equal(200);
     const denied = (await fhirFetch(`${fhir}/Task/${taskId}`)).body;
     expect(statusOf(denied)).to.equal('auth-denied');
     const appeal = (await fhirFetch(`${fhir}/${outputsOf(denied, 'appeal')[0].valueReference.reference}`)).body;
-    expect(appeal.input.find((i: any) => i.type.coding[0].code === 'denial-reason').valueCodeableConcept.text).to.equal('Frequency exceeds the label');
+    expect(appeal.input.find((i: any) => i.type.coding[0].code === 'denial-reason').valueCodeableConcept.text).to.equal(
+      'Frequency exceeds the label',
+    );
   });
 
   it('ignores a later, contradicting notification for a referral already decided', async () => {
     const { taskId, claimId } = await pendedReferral();
-    expect((await payer.sendNotification(endpoint, payer.decideAndNotify(claimId, { kind: 'approve', authorizationNumber: 'AUTH-FIRST' }))).status).to.equal(200);
+    expect(
+      (await payer.sendNotification(endpoint, payer.decideAndNotify(claimId, { kind: 'approve', authorizationNumber: 'AUTH-FIRST' })))
+        .status,
+    ).to.equal(200);
     const versions = await versionsOf(taskId);
-    const late = await payer.sendNotification(endpoint, payer.decideAndNotify(claimId, { kind: 'deny', reason: { display: 'Changed its mind' } }));
+    const late = await payer.sendNotification(
+      endpoint,
+      payer.decideAndNotify(claimId, { kind: 'deny', reason: { display: 'Changed its mind' } }),
+    );
     expect(late.status).to.equal(200);
     const task = (await fhirFetch(`${fhir}/Task/${taskId}`)).body;
     expect(statusOf(task)).to.equal('ready-to-schedule');
@@ -216,13 +248,17 @@ describe('payer notifications of decided prior authorizations', function () {
     expect(anonymous.body.issue[0]).to.include({ code: 'login' });
     expect(anonymous.body.issue[0].expression).to.deep.equal(['Authorization']);
 
-    const asAnotherPayer = await payer.sendNotification(endpoint, forged, { authorization: `Bearer ${await accessToken(gw.baseUrl, { role: 'payer', payer: 'payer-peachtree' })}` });
+    const asAnotherPayer = await payer.sendNotification(endpoint, forged, {
+      authorization: `Bearer ${await accessToken(gw.baseUrl, { role: 'payer', payer: 'payer-peachtree' })}`,
+    });
     // Another payer's endpoint is outside its reach: answered as if it did not exist.
     expect(asAnotherPayer.status).to.equal(404);
     expect(asAnotherPayer.body.issue[0]).to.include({ code: 'not-found' });
 
     // Its own endpoint, its own token, but Cumberland's claim: unknown to Peachtree.
-    const ownEndpoint = await payer.sendNotification(`${gw.baseUrl}/payer-notifications/payer-peachtree`, forged, { authorization: `Bearer ${await accessToken(gw.baseUrl, { role: 'payer', payer: 'payer-peachtree' })}` });
+    const ownEndpoint = await payer.sendNotification(`${gw.baseUrl}/payer-notifications/payer-peachtree`, forged, {
+      authorization: `Bearer ${await accessToken(gw.baseUrl, { role: 'payer', payer: 'payer-peachtree' })}`,
+    });
     expect(ownEndpoint.status).to.equal(404);
 
     expect(statusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body)).to.equal('auth-pending');
@@ -259,7 +295,12 @@ describe('payer notifications of decided prior authorizations', function () {
 
     // Readable, but no decision can be told from it: 422.
     const unreadable = structuredClone(good) as any;
-    unreadable.entry[1].resource.item = [{ itemSequence: 1, adjudication: [{ category: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/adjudication', code: 'submitted' }] } }] }];
+    unreadable.entry[1].resource.item = [
+      {
+        itemSequence: 1,
+        adjudication: [{ category: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/adjudication', code: 'submitted' }] } }],
+      },
+    ];
     unreadable.entry[1].resource.outcome = 'complete';
     delete unreadable.entry[1].resource.preAuthRef;
     const undecidable = await payer.sendNotification(endpoint, unreadable);
@@ -301,7 +342,13 @@ describe('payer notifications of decided prior authorizations', function () {
       entry: [
         {
           fullUrl: 'urn:uuid:5d0e8f0a-6f43-4c36-9d3e-1a1b2c3d4e5f',
-          resource: { resourceType: 'Parameters', parameter: [{ name: 'type', valueCode: 'handshake' }, { name: 'status', valueCode: 'requested' }] },
+          resource: {
+            resourceType: 'Parameters',
+            parameter: [
+              { name: 'type', valueCode: 'handshake' },
+              { name: 'status', valueCode: 'requested' },
+            ],
+          },
           request: { method: 'GET', url: 'Subscription/pas-pended-authorizations/$status' },
           response: { status: '200' },
         },

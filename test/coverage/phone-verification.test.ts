@@ -30,7 +30,8 @@ const locationOf = (response: any, type: string): string => {
   return entry.response.location.split('/_history')[0];
 };
 
-const outputOf = (task: any, code: string): any => (task.output ?? []).find((o: any) => o.type.coding.some((c: any) => c.system === TYPES && c.code === code));
+const outputOf = (task: any, code: string): any =>
+  (task.output ?? []).find((o: any) => o.type.coding.some((c: any) => c.system === TYPES && c.code === code));
 
 function verification(parameters: Record<string, unknown>): object {
   return {
@@ -60,7 +61,9 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
     });
 
     async function referralWaitingOnCoverage(drug = 'vedolizumab'): Promise<{ taskId: string; serviceRequestId: string }> {
-      const created = await fhirFetch(`${fhir}/ServiceRequest`, { body: withOrderNumber(readFixture(`referrals/${drug}/service-request.json`), `phone-${randomUUID()}`) });
+      const created = await fhirFetch(`${fhir}/ServiceRequest`, {
+        body: withOrderNumber(readFixture(`referrals/${drug}/service-request.json`), `phone-${randomUUID()}`),
+      });
       expect(created.status, JSON.stringify(created.body?.issue)).to.equal(201);
       const taskId = (await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`)).body.entry[0].resource.id;
       // Without a payer connection the referral waits in verifying-coverage for a coordinator.
@@ -89,7 +92,12 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
     it('clears a referral the payer authorized by phone, keeps the call on the verified Coverage, and books it', async () => {
       const { taskId, serviceRequestId } = await referralWaitingOnCoverage();
       const recorded = await fhirFetch(`${fhir}/Task/${taskId}/$record-verification`, {
-        body: verification({ ...CALL, outcome: { valueCode: 'authorized' }, 'authorization-number': { valueString: 'PA-PHONE-1234' }, 'authorization-period': { valuePeriod: { start: '2026-12-01', end: '2027-05-31' } } }),
+        body: verification({
+          ...CALL,
+          outcome: { valueCode: 'authorized' },
+          'authorization-number': { valueString: 'PA-PHONE-1234' },
+          'authorization-period': { valuePeriod: { start: '2026-12-01', end: '2027-05-31' } },
+        }),
       });
       expect(recorded.status, JSON.stringify(recorded.body?.issue)).to.equal(200);
       expect(businessStatusOf(recorded.body)).to.equal('ready-to-schedule');
@@ -106,31 +114,46 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
 
       const found = await fhirFetch(`${fhir}/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&_count=1`);
       expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
-      const booked = await fhirFetch(`${fhir}/Appointment/$book`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: found.body.entry[0].resource }] } });
+      const booked = await fhirFetch(`${fhir}/Appointment/$book`, {
+        body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: found.body.entry[0].resource }] },
+      });
       expect(booked.status, JSON.stringify(booked.body?.issue)).to.equal(201);
       expect(booked.body.status).to.equal('booked');
-      await waitUntil('the Task is scheduled', async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body) === 'scheduled');
+      await waitUntil(
+        'the Task is scheduled',
+        async () => businessStatusOf((await fhirFetch(`${fhir}/Task/${taskId}`)).body) === 'scheduled',
+      );
     });
 
     it('takes not-covered and denied the way the electronic path does, and refuses a referral no longer waiting on coverage', async () => {
       const notCovered = await referralWaitingOnCoverage();
-      const refused = await fhirFetch(`${fhir}/Task/${notCovered.taskId}/$record-verification`, { body: verification({ ...CALL, outcome: { valueCode: 'not-covered' } }) });
+      const refused = await fhirFetch(`${fhir}/Task/${notCovered.taskId}/$record-verification`, {
+        body: verification({ ...CALL, outcome: { valueCode: 'not-covered' } }),
+      });
       expect(refused.status).to.equal(200);
       expect(businessStatusOf(refused.body)).to.equal('coverage-problem');
       expect(outputOf(refused.body, 'coverage-issue').valueCodeableConcept.coding[0].code).to.equal('eligibility-not-in-force');
 
       const denied = await referralWaitingOnCoverage();
-      const answer = await fhirFetch(`${fhir}/Task/${denied.taskId}/$record-verification`, { body: verification({ ...CALL, outcome: { valueCode: 'denied' } }) });
+      const answer = await fhirFetch(`${fhir}/Task/${denied.taskId}/$record-verification`, {
+        body: verification({ ...CALL, outcome: { valueCode: 'denied' } }),
+      });
       expect(businessStatusOf(answer.body)).to.equal('auth-denied');
       const appeal = await fhirFetch(`${fhir}/${outputOf(answer.body, 'appeal').valueReference.reference}`);
       expect(appeal.body.partOf[0].reference).to.equal(`Task/${denied.taskId}`);
 
-      const covered = await fhirFetch(`${fhir}/Task/${notCovered.taskId}/$record-verification`, { body: verification({ ...CALL, outcome: { valueCode: 'covered' } }) });
+      const covered = await fhirFetch(`${fhir}/Task/${notCovered.taskId}/$record-verification`, {
+        body: verification({ ...CALL, outcome: { valueCode: 'covered' } }),
+      });
       expect(businessStatusOf(covered.body)).to.equal('ready-to-schedule');
-      const again = await fhirFetch(`${fhir}/Task/${notCovered.taskId}/$record-verification`, { body: verification({ ...CALL, outcome: { valueCode: 'covered' } }) });
+      const again = await fhirFetch(`${fhir}/Task/${notCovered.taskId}/$record-verification`, {
+        body: verification({ ...CALL, outcome: { valueCode: 'covered' } }),
+      });
       expect(again.status).to.equal(409);
       expect(again.body.issue[0].expression).to.deep.equal(['Task.businessStatus']);
-      const unknown = await fhirFetch(`${fhir}/Task/no-such-task/$record-verification`, { body: verification({ ...CALL, outcome: { valueCode: 'covered' } }) });
+      const unknown = await fhirFetch(`${fhir}/Task/no-such-task/$record-verification`, {
+        body: verification({ ...CALL, outcome: { valueCode: 'covered' } }),
+      });
       expect(unknown.status).to.equal(404);
     });
 
@@ -142,7 +165,9 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       const memberCoverage = locationOf(first.body, 'Coverage');
       const serviceRequest = locationOf(first.body, 'ServiceRequest');
       const taskId = (await fhirFetch(`${fhir}/Task?focus=${serviceRequest}`)).body.entry[0].resource.id;
-      const recorded = await fhirFetch(`${fhir}/Task/${taskId}/$record-verification`, { body: verification({ ...CALL, outcome: { valueCode: 'covered' } }) });
+      const recorded = await fhirFetch(`${fhir}/Task/${taskId}/$record-verification`, {
+        body: verification({ ...CALL, outcome: { valueCode: 'covered' } }),
+      });
       expect(recorded.status, JSON.stringify(recorded.body?.issue)).to.equal(200);
 
       // The verified Coverage carries the gateway's identifier only, and names the member's Coverage in its verification.
@@ -173,7 +198,13 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
 
     it('publishes the operation in the CapabilityStatement and as an OperationDefinition', async () => {
       const definition = await fhirFetch(`${fhir}/OperationDefinition/record-verification`);
-      expect(definition.body.parameter.map((p: any) => p.name)).to.include.members(['verified-by', 'verified-at', 'payer-reference', 'outcome', 'authorization-number']);
+      expect(definition.body.parameter.map((p: any) => p.name)).to.include.members([
+        'verified-by',
+        'verified-at',
+        'payer-reference',
+        'outcome',
+        'authorization-number',
+      ]);
       const metadata = await fhirFetch(`${fhir}/metadata`);
       const task = metadata.body.rest[0].resource.find((r: any) => r.type === 'Task');
       expect(task.operation.map((o: any) => o.name)).to.include('record-verification');

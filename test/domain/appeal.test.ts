@@ -50,7 +50,9 @@ describe('appeal', () => {
         authoredOn: '2026-12-02T14:30:00.000Z',
         lastModified: '2026-12-02T14:30:00.000Z',
       });
-      expect(task.code?.coding).to.deep.equal([{ system: APPEAL_STEP_SYSTEM, code: 'appeal', display: 'Appeal a prior-authorization denial' }]);
+      expect(task.code?.coding).to.deep.equal([
+        { system: APPEAL_STEP_SYSTEM, code: 'appeal', display: 'Appeal a prior-authorization denial' },
+      ]);
       expect(isAppealTask(task)).to.equal(true);
     });
 
@@ -71,7 +73,13 @@ describe('appeal', () => {
     });
 
     it('says so when the payer gave no reason, and has no focus without a ClaimResponse', () => {
-      const task = buildAppealTask({ taskId: 'a', referralTaskId: 't', patient: { reference: 'Patient/p' }, denial: { reasons: [] }, now: new Date('2026-12-02T00:00:00Z') });
+      const task = buildAppealTask({
+        taskId: 'a',
+        referralTaskId: 't',
+        patient: { reference: 'Patient/p' },
+        denial: { reasons: [] },
+        now: new Date('2026-12-02T00:00:00Z'),
+      });
       expect(task.input?.[0]?.valueCodeableConcept).to.deep.equal({ text: 'The payer gave no reason; read the denial letter' });
       expect(task.focus).to.equal(undefined);
     });

@@ -27,12 +27,34 @@ const MISROUTE: SiteCheckResult = {
   decision: 'misroute-suspected',
   requestedLocationId: 'hin-nashville-donelson',
   reasons: [
-    { code: 'drug-not-offered', display: 'Harbor Infusion Center - Donelson does not give the ordered drug', expression: 'ServiceRequest.locationReference[0]' },
-    { code: 'not-patient-choice', display: 'The patient chose Harbor Infusion Center - Green Hills', expression: 'ServiceRequest.locationReference[0]' },
+    {
+      code: 'drug-not-offered',
+      display: 'Harbor Infusion Center - Donelson does not give the ordered drug',
+      expression: 'ServiceRequest.locationReference[0]',
+    },
+    {
+      code: 'not-patient-choice',
+      display: 'The patient chose Harbor Infusion Center - Green Hills',
+      expression: 'ServiceRequest.locationReference[0]',
+    },
   ],
   suggestions: [
-    { locationId: 'hin-nashville-green-hills', name: 'Harbor Infusion Center - Green Hills', distanceKm: 3.2, inNetwork: true, patientChoice: true, previouslyTreated: false },
-    { locationId: 'hin-nashville-midtown', name: 'Harbor Infusion Center - Nashville Midtown', distanceKm: 8.5, inNetwork: true, patientChoice: false, previouslyTreated: false },
+    {
+      locationId: 'hin-nashville-green-hills',
+      name: 'Harbor Infusion Center - Green Hills',
+      distanceKm: 3.2,
+      inNetwork: true,
+      patientChoice: true,
+      previouslyTreated: false,
+    },
+    {
+      locationId: 'hin-nashville-midtown',
+      name: 'Harbor Infusion Center - Nashville Midtown',
+      distanceKm: 8.5,
+      inNetwork: true,
+      patientChoice: false,
+      previouslyTreated: false,
+    },
   ],
 };
 
@@ -58,7 +80,9 @@ function input(overrides: Partial<SiteCheckCardInput> = {}): SiteCheckCardInput 
 
 describe('CDS Hooks site-check cards', () => {
   it('gives no card when the site check finds the site makes sense', () => {
-    const card = siteCheckCard(input({ result: { decision: 'ok', requestedLocationId: 'hin-nashville-green-hills', reasons: [], suggestions: [] } }));
+    const card = siteCheckCard(
+      input({ result: { decision: 'ok', requestedLocationId: 'hin-nashville-green-hills', reasons: [], suggestions: [] } }),
+    );
     expect(card).to.equal(undefined);
   });
 
@@ -83,7 +107,9 @@ describe('CDS Hooks site-check cards', () => {
     for (const code of MISROUTE_REASON_CODES) {
       const display = misrouteReasons.concept.find((c) => c.code === code)?.display;
       expect(display, code).to.be.a('string');
-      const detail = siteCheckCard(input({ result: { ...MISROUTE, reasons: [{ code, display: 'why', expression: 'ServiceRequest.locationReference[0]' }] } }))?.detail;
+      const detail = siteCheckCard(
+        input({ result: { ...MISROUTE, reasons: [{ code, display: 'why', expression: 'ServiceRequest.locationReference[0]' }] } }),
+      )?.detail;
       expect(detail, code).to.include(`**${escapeMarkdown(display as string)}**: why`);
     }
   });
@@ -102,14 +128,18 @@ describe('CDS Hooks site-check cards', () => {
     expect(card?.selectionBehavior).to.equal('at-most-one');
     expect(card?.suggestions?.map((s) => s.isRecommended)).to.deep.equal([true, false]);
     expect(card?.suggestions?.map((s) => s.uuid)).to.deep.equal(['uuid-2', 'uuid-3']);
-    expect(card?.suggestions?.[0]?.label).to.equal("Send to Harbor Infusion Center - Green Hills (patient's choice, in network, 3.2 km from home)");
+    expect(card?.suggestions?.[0]?.label).to.equal(
+      "Send to Harbor Infusion Center - Green Hills (patient's choice, in network, 3.2 km from home)",
+    );
   });
 
   it('updates the draft order with only its location replaced by the suggested site', () => {
     const card = siteCheckCard(input());
     const action = card?.suggestions?.[1]?.actions?.[0];
     expect(action?.type).to.equal('update');
-    expect(action?.resource?.locationReference).to.deep.equal([{ reference: 'Location/hin-nashville-midtown', display: 'Harbor Infusion Center - Nashville Midtown' }]);
+    expect(action?.resource?.locationReference).to.deep.equal([
+      { reference: 'Location/hin-nashville-midtown', display: 'Harbor Infusion Center - Nashville Midtown' },
+    ]);
     const { locationReference: _changed, ...rest } = (action?.resource ?? {}) as ServiceRequest;
     const { locationReference: _original, ...originalRest } = DRAFT;
     expect(rest).to.deep.equal(originalRest);
@@ -117,10 +147,15 @@ describe('CDS Hooks site-check cards', () => {
   });
 
   it('drops a coded location when it replaces the site, so the order names one site only', () => {
-    const coded: ServiceRequest = { ...DRAFT, locationCode: [{ coding: [{ system: 'https://fhir.infusion-gateway.example/sid/site-code', code: 'NSH-DON' }] }] };
+    const coded: ServiceRequest = {
+      ...DRAFT,
+      locationCode: [{ coding: [{ system: 'https://fhir.infusion-gateway.example/sid/site-code', code: 'NSH-DON' }] }],
+    };
     const updated = withSuggestedSite(coded, { locationId: 'hin-nashville-green-hills', name: 'Harbor Infusion Center - Green Hills' });
     expect(updated.locationCode).to.equal(undefined);
-    expect(updated.locationReference).to.deep.equal([{ reference: 'Location/hin-nashville-green-hills', display: 'Harbor Infusion Center - Green Hills' }]);
+    expect(updated.locationReference).to.deep.equal([
+      { reference: 'Location/hin-nashville-green-hills', display: 'Harbor Infusion Center - Green Hills' },
+    ]);
   });
 
   it('lets the clinician keep the site with a coded override reason such as the patient confirming it', () => {
@@ -134,7 +169,13 @@ describe('CDS Hooks site-check cards', () => {
         result: {
           decision: 'no-suitable-site',
           requestedLocationId: 'hin-nashville-donelson',
-          reasons: [{ code: 'drug-not-offered', display: 'Harbor Infusion Center - Donelson does not give the ordered drug', expression: 'ServiceRequest.locationReference[0]' }],
+          reasons: [
+            {
+              code: 'drug-not-offered',
+              display: 'Harbor Infusion Center - Donelson does not give the ordered drug',
+              expression: 'ServiceRequest.locationReference[0]',
+            },
+          ],
           suggestions: [],
         },
       }),
@@ -149,13 +190,17 @@ describe('CDS Hooks site-check cards', () => {
   it('keeps the summary under 140 characters however long the site name is', () => {
     const longName = `Harbor Infusion Center - ${'Very Long Neighbourhood Name '.repeat(6)}`;
     const result: SiteCheckResult = { ...MISROUTE, suggestions: [{ ...MISROUTE.suggestions[0]!, name: longName }] };
-    const summary = siteCheckCard(input({ result, drug: { name: 'immune globulin intravenous (human)', brandNames: ['Privigen'] } }))?.summary ?? '';
+    const summary =
+      siteCheckCard(input({ result, drug: { name: 'immune globulin intravenous (human)', brandNames: ['Privigen'] } }))?.summary ?? '';
     expect(summary.length).to.be.below(140);
     expect(summary).to.equal('Immune globulin intravenous (human) (Privigen): the infusion site looks wrong');
   });
 
   it('escapes markdown in site names so a directory entry cannot inject links or emphasis', () => {
-    const result: SiteCheckResult = { ...MISROUTE, suggestions: [{ ...MISROUTE.suggestions[0]!, name: 'Site *A* [click](https://evil.example)' }] };
+    const result: SiteCheckResult = {
+      ...MISROUTE,
+      suggestions: [{ ...MISROUTE.suggestions[0]!, name: 'Site *A* [click](https://evil.example)' }],
+    };
     const detail = siteCheckCard(input({ result }))?.detail ?? '';
     expect(detail).to.include('**Site \\*A\\* \\[click\\](https://evil.example)**');
     expect(detail).not.to.include('[click](');

@@ -80,12 +80,18 @@ describe('coverage check', () => {
   });
 
   it('reports a cancelled coverage at its status', () => {
-    const { problems } = checkCoverage(infliximabInput((i) => (i.coverage.status = 'cancelled')), directory);
+    const { problems } = checkCoverage(
+      infliximabInput((i) => (i.coverage.status = 'cancelled')),
+      directory,
+    );
     expect(problems.map((p) => [p.code, p.expression])).to.deep.equal([['coverage-inactive', 'ServiceRequest.contained[2].status']]);
   });
 
   it('reports a coverage that ended before now as expired, and nothing more about its dates', () => {
-    const { problems } = checkCoverage(infliximabInput((i) => (i.coverage.period = { start: '2025-01-01', end: '2026-10-31' })), directory);
+    const { problems } = checkCoverage(
+      infliximabInput((i) => (i.coverage.period = { start: '2025-01-01', end: '2026-10-31' })),
+      directory,
+    );
     expect(problems).to.have.length(1);
     expect(problems[0]).to.include({ code: 'coverage-expired', severity: 'error', expression: 'ServiceRequest.contained[2].period.end' });
   });
@@ -102,7 +108,10 @@ describe('coverage check', () => {
   });
 
   it('reports a coverage that starts after the first requested date as a blocking gap at its start', () => {
-    const { problems } = checkCoverage(infliximabInput((i) => (i.coverage.period = { start: '2027-01-01' })), directory);
+    const { problems } = checkCoverage(
+      infliximabInput((i) => (i.coverage.period = { start: '2027-01-01' })),
+      directory,
+    );
     expect(problems.map((p) => [p.code, p.severity, p.expression])).to.deep.equal([
       ['coverage-period-gap', 'error', 'ServiceRequest.contained[2].period.start'],
     ]);
@@ -119,7 +128,10 @@ describe('coverage check', () => {
   });
 
   it('warns without blocking when the coverage ends after the first requested date but before the last', () => {
-    const { problems } = checkCoverage(infliximabInput((i) => (i.coverage.period = { start: '2025-01-01', end: '2026-12-31' })), directory);
+    const { problems } = checkCoverage(
+      infliximabInput((i) => (i.coverage.period = { start: '2025-01-01', end: '2026-12-31' })),
+      directory,
+    );
     expect(problems.map((p) => [p.code, p.severity, p.expression])).to.deep.equal([
       ['coverage-period-gap', 'warning', 'ServiceRequest.contained[2].period.end'],
     ]);
@@ -127,13 +139,21 @@ describe('coverage check', () => {
   });
 
   it('blocks when the coverage ends before the first requested date though it is in force now', () => {
-    const { problems } = checkCoverage(infliximabInput((i) => (i.coverage.period = { start: '2025-01-01', end: '2026-11-30' })), directory);
+    const { problems } = checkCoverage(
+      infliximabInput((i) => (i.coverage.period = { start: '2025-01-01', end: '2026-11-30' })),
+      directory,
+    );
     expect(problems.map((p) => [p.code, p.severity])).to.deep.equal([['coverage-period-gap', 'error']]);
   });
 
   it('reports a beneficiary that is another patient', () => {
-    const { problems } = checkCoverage(infliximabInput((i) => (i.coverage.beneficiary = { reference: 'Patient/someone-else' })), directory);
-    expect(problems.map((p) => [p.code, p.expression])).to.deep.equal([['beneficiary-mismatch', 'ServiceRequest.contained[2].beneficiary']]);
+    const { problems } = checkCoverage(
+      infliximabInput((i) => (i.coverage.beneficiary = { reference: 'Patient/someone-else' })),
+      directory,
+    );
+    expect(problems.map((p) => [p.code, p.expression])).to.deep.equal([
+      ['beneficiary-mismatch', 'ServiceRequest.contained[2].beneficiary'],
+    ]);
   });
 
   it('accepts a beneficiary that is the same patient by business identifier, directly or once resolved', () => {
@@ -179,7 +199,10 @@ describe('coverage check', () => {
   });
 
   it('reports a coverage without a plan class as plan unknown at Coverage.class', () => {
-    const { problems } = checkCoverage(infliximabInput((i) => (i.coverage.class = i.coverage.class!.slice(0, 1))), directory);
+    const { problems } = checkCoverage(
+      infliximabInput((i) => (i.coverage.class = i.coverage.class!.slice(0, 1))),
+      directory,
+    );
     expect(problems.map((p) => [p.code, p.expression])).to.deep.equal([['plan-unknown', 'ServiceRequest.contained[2].class']]);
   });
 
@@ -206,12 +229,18 @@ describe('coverage check', () => {
   });
 
   it('counts a site whose only affiliation with the network is inactive as out of network (Charlotte Elizabeth)', () => {
-    const { problems } = checkCoverage(infliximabInput((i) => (i.siteLocationId = 'hin-charlotte-elizabeth')), directory);
+    const { problems } = checkCoverage(
+      infliximabInput((i) => (i.siteLocationId = 'hin-charlotte-elizabeth')),
+      directory,
+    );
     expect(codesOf(problems)).to.deep.equal(['out-of-network']);
   });
 
   it('leaves a site unknown to the directory to the site check', () => {
-    const { problems } = checkCoverage(infliximabInput((i) => (i.siteLocationId = 'not-a-site')), directory);
+    const { problems } = checkCoverage(
+      infliximabInput((i) => (i.siteLocationId = 'not-a-site')),
+      directory,
+    );
     expect(problems).to.deep.equal([]);
   });
 
@@ -226,12 +255,23 @@ describe('coverage check', () => {
       }),
       directory,
     );
-    expect(codesOf(problems)).to.deep.equal(['coverage-inactive', 'coverage-expired', 'beneficiary-mismatch', 'payer-unknown', 'out-of-network']);
+    expect(codesOf(problems)).to.deep.equal([
+      'coverage-inactive',
+      'coverage-expired',
+      'beneficiary-mismatch',
+      'payer-unknown',
+      'out-of-network',
+    ]);
   });
 
   it('reports an inactive plan through any directory implementing the interface', () => {
     const stub: CoverageDirectory = {
-      planForCoverage: () => ({ planId: 'plan-old', payerOrganizationId: 'payer-cumberland', networkIds: new Set(['network-cumberland-choice']), active: false }),
+      planForCoverage: () => ({
+        planId: 'plan-old',
+        payerOrganizationId: 'payer-cumberland',
+        networkIds: new Set(['network-cumberland-choice']),
+        active: false,
+      }),
       isKnownPayer: (id) => id === 'payer-cumberland',
       siteNetworkIds: () => new Set(['network-cumberland-choice']),
     };
@@ -240,7 +280,10 @@ describe('coverage check', () => {
   });
 
   it('turns problems into business-rule issues coded from the coverage-issue CodeSystem', () => {
-    const { problems } = checkCoverage(infliximabInput((i) => (i.coverage.status = 'cancelled')), directory);
+    const { problems } = checkCoverage(
+      infliximabInput((i) => (i.coverage.status = 'cancelled')),
+      directory,
+    );
     expect(coverageIssues(problems)).to.deep.equal([
       {
         severity: 'error',
@@ -255,9 +298,14 @@ describe('coverage check', () => {
   it('reads FHIR dates at their precision', () => {
     expect(fhirDateInterval('2026', 'UTC')).to.deep.equal({ start: Date.UTC(2026, 0, 1), end: Date.UTC(2027, 0, 1) });
     expect(fhirDateInterval('2026-02', 'UTC')).to.deep.equal({ start: Date.UTC(2026, 1, 1), end: Date.UTC(2026, 2, 1) });
-    expect(fhirDateInterval('2026-11-01', 'America/New_York')).to.deep.equal({ start: Date.UTC(2026, 10, 1, 4), end: Date.UTC(2026, 10, 2, 5) });
+    expect(fhirDateInterval('2026-11-01', 'America/New_York')).to.deep.equal({
+      start: Date.UTC(2026, 10, 1, 4),
+      end: Date.UTC(2026, 10, 2, 5),
+    });
     // The day daylight saving time ends in New York has 25 hours.
-    expect(fhirDateInterval('2026-11-01', 'America/New_York')!.end - fhirDateInterval('2026-11-01', 'America/New_York')!.start).to.equal(25 * 3_600_000);
+    expect(fhirDateInterval('2026-11-01', 'America/New_York')!.end - fhirDateInterval('2026-11-01', 'America/New_York')!.start).to.equal(
+      25 * 3_600_000,
+    );
     expect(fhirDateInterval('2026-11-23T08:15:00-07:00', 'UTC')?.start).to.equal(Date.UTC(2026, 10, 23, 15, 15));
     expect(fhirDateInterval('23/11/2026', 'UTC')).to.equal(undefined);
   });

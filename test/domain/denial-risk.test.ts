@@ -123,7 +123,11 @@ describe('denial risk', () => {
 
   it('reads documentation from current DocumentReferences in supportingInfo, contained or resolved', () => {
     const serviceRequest = referral('vedolizumab');
-    serviceRequest.contained = [...(serviceRequest.contained ?? []), document('doc-ptf', 'prior-treatment-failure'), document('doc-old', 'tb-screening', 'superseded')];
+    serviceRequest.contained = [
+      ...(serviceRequest.contained ?? []),
+      document('doc-ptf', 'prior-treatment-failure'),
+      document('doc-old', 'tb-screening', 'superseded'),
+    ];
     serviceRequest.supportingInfo = [
       { reference: '#doc-ptf' },
       { reference: '#doc-old' },
@@ -132,14 +136,18 @@ describe('denial risk', () => {
       { reference: '#not-contained' },
     ];
     const stored = document('tb-2026', 'tb-screening');
-    const resolve = (r: { reference?: string }): DocumentReference | undefined => (r.reference === 'DocumentReference/tb-2026' ? stored : undefined);
+    const resolve = (r: { reference?: string }): DocumentReference | undefined =>
+      r.reference === 'DocumentReference/tb-2026' ? stored : undefined;
     expect(documentationPresent(serviceRequest, resolve)).to.have.members(['prior-treatment-failure', 'tb-screening']);
     expect(documentationPresent(serviceRequest)).to.deep.equal(['prior-treatment-failure']);
   });
 
   it('does not count a document typed in another code system or entered in error', () => {
     const serviceRequest = referral('vedolizumab');
-    const loinc: DocumentReference = { ...document('doc-1', 'prior-treatment-failure'), type: { coding: [{ system: 'http://loinc.org', code: '11506-3' }] } };
+    const loinc: DocumentReference = {
+      ...document('doc-1', 'prior-treatment-failure'),
+      type: { coding: [{ system: 'http://loinc.org', code: '11506-3' }] },
+    };
     const mistaken: DocumentReference = { ...document('doc-2', 'tb-screening'), docStatus: 'entered-in-error' };
     serviceRequest.contained = [...(serviceRequest.contained ?? []), loinc, mistaken];
     serviceRequest.supportingInfo = [{ reference: '#doc-1' }, { reference: '#doc-2' }];
@@ -159,7 +167,9 @@ describe('denial risk', () => {
 
   it('warns of doses closer together than the catalog allows (infliximab weekly)', () => {
     const serviceRequest = referral('infliximab');
-    serviceRequest.occurrenceTiming = { repeat: { boundsPeriod: { start: '2026-12-01', end: '2027-01-31' }, frequency: 1, period: 1, periodUnit: 'wk' } };
+    serviceRequest.occurrenceTiming = {
+      repeat: { boundsPeriod: { start: '2026-12-01', end: '2027-01-31' }, frequency: 1, period: 1, periodUnit: 'wk' },
+    };
     serviceRequest.quantityQuantity = { value: 8, unit: 'infusions' };
     const risks = assessDenialRisk({
       serviceRequest,
@@ -214,7 +224,12 @@ describe('denial risk', () => {
     const serviceRequest = referral('ocrelizumab');
     serviceRequest.quantityQuantity = { value: 4, system: 'http://unitsofmeasure.org', code: '{infusion}', unit: 'infusion' };
     serviceRequest.occurrencePeriod = { start: '2026-12-07', end: '2028-12-06' };
-    const input = { serviceRequest, drug: drug('ocrelizumab'), diagnoses: diagnosesOf(serviceRequest), supportingDocumentation: allDocumentation('ocrelizumab') };
+    const input = {
+      serviceRequest,
+      drug: drug('ocrelizumab'),
+      diagnoses: diagnosesOf(serviceRequest),
+      supportingDocumentation: allDocumentation('ocrelizumab'),
+    };
     expect(assessDenialRisk(input)).to.deep.equal([]);
     serviceRequest.quantityQuantity.value = 8;
     expect(assessDenialRisk(input).map((r) => r.display)).to.deep.equal([
@@ -238,7 +253,12 @@ describe('denial risk', () => {
     const serviceRequest = referral('tocilizumab');
     serviceRequest.occurrenceTiming = { repeat: { count: 12, period: 2, periodUnit: 'wk' } };
     serviceRequest.quantityQuantity = { value: 20, unit: 'doses' };
-    const input = { serviceRequest, drug: drug('tocilizumab'), diagnoses: diagnosesOf(serviceRequest), supportingDocumentation: allDocumentation('tocilizumab') };
+    const input = {
+      serviceRequest,
+      drug: drug('tocilizumab'),
+      diagnoses: diagnosesOf(serviceRequest),
+      supportingDocumentation: allDocumentation('tocilizumab'),
+    };
     expect(assessDenialRisk(input).map((r) => [r.code, r.expression])).to.deep.equal([
       ['dose-interval-too-short', 'ServiceRequest.occurrenceTiming.repeat'],
     ]);
@@ -254,10 +274,19 @@ describe('denial risk', () => {
     delete serviceRequest.occurrencePeriod;
     delete serviceRequest.quantityQuantity;
     serviceRequest.occurrenceTiming = { event: ['2026-12-07', '2026-12-21', '2027-06-07', '2027-12-06', '2028-06-05'] };
-    const input = { serviceRequest, drug: drug('ocrelizumab'), diagnoses: diagnosesOf(serviceRequest), supportingDocumentation: allDocumentation('ocrelizumab') };
+    const input = {
+      serviceRequest,
+      drug: drug('ocrelizumab'),
+      diagnoses: diagnosesOf(serviceRequest),
+      supportingDocumentation: allDocumentation('ocrelizumab'),
+    };
     // 2026-12-07 to 2027-12-06 is 364 days: four doses in one year.
     expect(assessDenialRisk(input).map((r) => [r.code, r.display, r.expression])).to.deep.equal([
-      ['doses-per-year-exceeded', 'The order asks for 4 doses in 365 days; the catalog allows 3 for ocrelizumab', 'ServiceRequest.occurrenceTiming.event'],
+      [
+        'doses-per-year-exceeded',
+        'The order asks for 4 doses in 365 days; the catalog allows 3 for ocrelizumab',
+        'ServiceRequest.occurrenceTiming.event',
+      ],
     ]);
     serviceRequest.occurrenceTiming.event = ['2026-12-07', '2026-12-14'];
     expect(assessDenialRisk(input).map((r) => [r.code, r.display])).to.deep.equal([

@@ -73,12 +73,7 @@ describe('drug catalog', () => {
     it('accepts the demo catalog in fixtures/ without any issue', () => {
       const { catalog, issues } = parseDrugCatalog(fixtureCatalog);
       expect(issues).to.deep.equal([]);
-      expect(catalog?.drugs.map((d) => d.id)).to.include.members([
-        'infliximab',
-        'ocrelizumab',
-        'vedolizumab',
-        'immune-globulin-iv',
-      ]);
+      expect(catalog?.drugs.map((d) => d.id)).to.include.members(['infliximab', 'ocrelizumab', 'vedolizumab', 'immune-globulin-iv']);
     });
 
     it('applies the catalog default pharmacy lead time to drugs that give none, and keeps a drug its own', () => {

@@ -45,13 +45,21 @@ function response(extra: Partial<CoverageEligibilityResponse>): CoverageEligibil
   };
 }
 
-function benefit(system: string, code: string, values: Partial<CoverageEligibilityResponseInsuranceItemBenefit>): CoverageEligibilityResponseInsuranceItemBenefit[] {
+function benefit(
+  system: string,
+  code: string,
+  values: Partial<CoverageEligibilityResponseInsuranceItemBenefit>,
+): CoverageEligibilityResponseInsuranceItemBenefit[] {
   return [{ type: { coding: [{ system, code }] }, ...values }];
 }
 
 describe('buildEligibilityRequest', () => {
   it('asks for validation, benefits and auth requirements of the drug at the site, created at the given time', () => {
-    const request = buildEligibilityRequest({ ...base, coverage: { reference: 'Coverage/c1' }, servicedPeriod: { start: '2026-03-10', end: '2026-09-10' } });
+    const request = buildEligibilityRequest({
+      ...base,
+      coverage: { reference: 'Coverage/c1' },
+      servicedPeriod: { start: '2026-03-10', end: '2026-09-10' },
+    });
 
     expect(request.resourceType).to.equal('CoverageEligibilityRequest');
     expect(request.status).to.equal('active');
@@ -105,8 +113,14 @@ describe('interpretEligibilityResponse', () => {
                 benefit: [
                   ...benefit(BENEFIT_TYPE_SYSTEM, 'copay', { allowedMoney: { value: 250, currency: 'USD' } }),
                   ...benefit(BENEFIT_TYPE_SYSTEM, 'copay-percent', { allowedUnsignedInt: 20 }),
-                  ...benefit(BENEFIT_TYPE_SYSTEM, 'deductible', { allowedMoney: { value: 2000, currency: 'USD' }, usedMoney: { value: 1500.1, currency: 'USD' } }),
-                  ...benefit(X12_BENEFIT_INFORMATION_SYSTEM, 'G', { allowedMoney: { value: 6000, currency: 'USD' }, usedMoney: { value: 4000, currency: 'USD' } }),
+                  ...benefit(BENEFIT_TYPE_SYSTEM, 'deductible', {
+                    allowedMoney: { value: 2000, currency: 'USD' },
+                    usedMoney: { value: 1500.1, currency: 'USD' },
+                  }),
+                  ...benefit(X12_BENEFIT_INFORMATION_SYSTEM, 'G', {
+                    allowedMoney: { value: 6000, currency: 'USD' },
+                    usedMoney: { value: 4000, currency: 'USD' },
+                  }),
                 ],
               },
               {
@@ -142,8 +156,18 @@ describe('interpretEligibilityResponse', () => {
             coverage: { reference: 'Coverage/c1' },
             inforce: true,
             item: [
-              { benefit: benefit(BENEFIT_TYPE_SYSTEM, 'deductible', { allowedMoney: { value: 1000, currency: 'USD' }, usedMoney: { value: 200, currency: 'USD' } }) },
-              { benefit: benefit(X12_BENEFIT_INFORMATION_SYSTEM, 'C', { allowedMoney: { value: 3000, currency: 'USD' }, usedMoney: { value: 2700, currency: 'USD' } }) },
+              {
+                benefit: benefit(BENEFIT_TYPE_SYSTEM, 'deductible', {
+                  allowedMoney: { value: 1000, currency: 'USD' },
+                  usedMoney: { value: 200, currency: 'USD' },
+                }),
+              },
+              {
+                benefit: benefit(X12_BENEFIT_INFORMATION_SYSTEM, 'C', {
+                  allowedMoney: { value: 3000, currency: 'USD' },
+                  usedMoney: { value: 2700, currency: 'USD' },
+                }),
+              },
             ],
           },
         ],
@@ -163,7 +187,15 @@ describe('interpretEligibilityResponse', () => {
 
   it('ignores benefits of another drug when the drug is given', () => {
     const interpreted = interpretEligibilityResponse(
-      response({ insurance: [{ coverage: { reference: 'Coverage/c1' }, inforce: true, item: [{ productOrService: { coding: [OCRELIZUMAB] }, authorizationRequired: true, excluded: true }] }] }),
+      response({
+        insurance: [
+          {
+            coverage: { reference: 'Coverage/c1' },
+            inforce: true,
+            item: [{ productOrService: { coding: [OCRELIZUMAB] }, authorizationRequired: true, excluded: true }],
+          },
+        ],
+      }),
       { drugCodings: [IVIG] },
     );
 
@@ -175,7 +207,13 @@ describe('interpretEligibilityResponse', () => {
     const interpreted = interpretEligibilityResponse(
       response({
         outcome: 'error',
-        error: [{ code: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/adjudication-error', code: 'a001', display: 'Missing Identifier' }] } }],
+        error: [
+          {
+            code: {
+              coding: [{ system: 'http://terminology.hl7.org/CodeSystem/adjudication-error', code: 'a001', display: 'Missing Identifier' }],
+            },
+          },
+        ],
       }),
     );
 
@@ -198,14 +236,20 @@ describe('estimatePatientCost', () => {
   const allowedAmount = { value: 7500, currency: 'USD' };
 
   it('charges the copay alone once the deductible is met (field note 003: USD 250 per infusion)', () => {
-    const estimate = estimatePatientCost({ allowedAmount, costShare: { copay: { value: 250, currency: 'USD' }, deductibleRemaining: { value: 0, currency: 'USD' } } });
+    const estimate = estimatePatientCost({
+      allowedAmount,
+      costShare: { copay: { value: 250, currency: 'USD' }, deductibleRemaining: { value: 0, currency: 'USD' } },
+    });
 
     expect(estimate.perInfusion).to.deep.equal({ value: 250, currency: 'USD' });
     expect(estimate.explanation).to.contain('Copay: USD 250.00');
   });
 
   it('takes the deductible first, then coinsurance on the rest', () => {
-    const estimate = estimatePatientCost({ allowedAmount, costShare: { deductibleRemaining: { value: 1500, currency: 'USD' }, coinsurancePercent: 20, copay: { value: 250, currency: 'USD' } } });
+    const estimate = estimatePatientCost({
+      allowedAmount,
+      costShare: { deductibleRemaining: { value: 1500, currency: 'USD' }, coinsurancePercent: 20, copay: { value: 250, currency: 'USD' } },
+    });
 
     // 1,500 deductible + 20% of 6,000
     expect(estimate.perInfusion).to.deep.equal({ value: 2700, currency: 'USD' });
@@ -213,14 +257,24 @@ describe('estimatePatientCost', () => {
   });
 
   it('caps the share at what is left before the out-of-pocket maximum', () => {
-    const estimate = estimatePatientCost({ allowedAmount, costShare: { deductibleRemaining: { value: 1500, currency: 'USD' }, coinsurancePercent: 20, outOfPocketRemaining: { value: 1800, currency: 'USD' } } });
+    const estimate = estimatePatientCost({
+      allowedAmount,
+      costShare: {
+        deductibleRemaining: { value: 1500, currency: 'USD' },
+        coinsurancePercent: 20,
+        outOfPocketRemaining: { value: 1800, currency: 'USD' },
+      },
+    });
 
     expect(estimate.perInfusion).to.deep.equal({ value: 1800, currency: 'USD' });
     expect(estimate.explanation).to.contain('out-of-pocket maximum');
   });
 
   it('never charges more than the allowed amount when the deductible exceeds it', () => {
-    const estimate = estimatePatientCost({ allowedAmount: { value: 900, currency: 'USD' }, costShare: { deductibleRemaining: { value: 3000, currency: 'USD' }, copay: { value: 250, currency: 'USD' } } });
+    const estimate = estimatePatientCost({
+      allowedAmount: { value: 900, currency: 'USD' },
+      costShare: { deductibleRemaining: { value: 3000, currency: 'USD' }, copay: { value: 250, currency: 'USD' } },
+    });
 
     expect(estimate.perInfusion).to.deep.equal({ value: 900, currency: 'USD' });
   });
@@ -233,7 +287,10 @@ describe('estimatePatientCost', () => {
   });
 
   it('keeps cents exact', () => {
-    const estimate = estimatePatientCost({ allowedAmount: { value: 100.1, currency: 'USD' }, costShare: { deductibleRemaining: { value: 0.2, currency: 'USD' }, coinsurancePercent: 10 } });
+    const estimate = estimatePatientCost({
+      allowedAmount: { value: 100.1, currency: 'USD' },
+      costShare: { deductibleRemaining: { value: 0.2, currency: 'USD' }, coinsurancePercent: 10 },
+    });
 
     // 0.20 + 10% of 99.90 = 0.20 + 9.99
     expect(estimate.perInfusion).to.deep.equal({ value: 10.19, currency: 'USD' });

@@ -18,7 +18,7 @@ const firstStart = at('2026-12-16T15:30:00Z');
 const orderValidUntil = at('2027-06-30T23:59:59-05:00');
 
 describe('infusion series', function () {
-  it('plans infliximab induction at weeks 0, 2 and 6, then every 8 weeks, within the order\'s validity', async function () {
+  it("plans infliximab induction at weeks 0, 2 and 6, then every 8 weeks, within the order's validity", async function () {
     const plan = planSeries({ firstStart, drug: drug('infliximab'), orderValidUntil, timeZone: 'America/Chicago' });
     expect(iso(plan.doses)).to.deep.equal([
       '2026-12-16T15:30:00.000Z', // week 0
@@ -45,7 +45,14 @@ describe('infusion series', function () {
   });
 
   it('needs no renewal when the whole series fits in the order', async function () {
-    const plan = planSeries({ firstStart, drug: drug('vedolizumab'), phase: 'maintenance', maxDoses: 3, orderValidUntil, timeZone: 'America/Chicago' });
+    const plan = planSeries({
+      firstStart,
+      drug: drug('vedolizumab'),
+      phase: 'maintenance',
+      maxDoses: 3,
+      orderValidUntil,
+      timeZone: 'America/Chicago',
+    });
     expect(iso(plan.doses)).to.deep.equal(['2026-12-16T15:30:00.000Z', '2027-02-10T15:30:00.000Z', '2027-04-07T14:30:00.000Z']);
     expect(plan).to.deep.include({ renewalNeeded: false, reauthorizationNeeded: false });
     expect(plan).not.to.have.property('renewalDueBy');
@@ -69,25 +76,48 @@ describe('infusion series', function () {
   });
 
   it('plans no dose when the first one would fall after the order has ended', async function () {
-    const plan = planSeries({ firstStart: at('2027-07-07T14:30:00Z'), drug: drug('infliximab'), orderValidUntil, timeZone: 'America/Chicago' });
+    const plan = planSeries({
+      firstStart: at('2027-07-07T14:30:00Z'),
+      drug: drug('infliximab'),
+      orderValidUntil,
+      timeZone: 'America/Chicago',
+    });
     expect(plan.doses).to.deep.equal([]);
     expect(plan.renewalNeeded).to.equal(true);
     expect(plan.firstUncoveredDose?.toISOString()).to.equal('2027-07-07T14:30:00.000Z');
   });
 
-  it('counts a dose on the order\'s last instant as covered', async function () {
-    const plan = planSeries({ firstStart, drug: drug('infliximab'), phase: 'maintenance', orderValidUntil: at('2027-02-10T15:30:00Z'), timeZone: 'America/Chicago' });
+  it("counts a dose on the order's last instant as covered", async function () {
+    const plan = planSeries({
+      firstStart,
+      drug: drug('infliximab'),
+      phase: 'maintenance',
+      orderValidUntil: at('2027-02-10T15:30:00Z'),
+      timeZone: 'America/Chicago',
+    });
     expect(iso(plan.doses)).to.deep.equal(['2026-12-16T15:30:00.000Z', '2027-02-10T15:30:00.000Z']);
   });
 
   it('skips the induction for a patient already on maintenance', async function () {
-    const plan = planSeries({ firstStart, drug: drug('infliximab'), phase: 'maintenance', maxDoses: 3, orderValidUntil, timeZone: 'America/Chicago' });
+    const plan = planSeries({
+      firstStart,
+      drug: drug('infliximab'),
+      phase: 'maintenance',
+      maxDoses: 3,
+      orderValidUntil,
+      timeZone: 'America/Chicago',
+    });
     expect(iso(plan.doses)).to.deep.equal(['2026-12-16T15:30:00.000Z', '2027-02-10T15:30:00.000Z', '2027-04-07T14:30:00.000Z']);
   });
 
   it('keeps UTC times without a time zone', async function () {
     const plan = planSeries({ firstStart, drug: drug('natalizumab'), maxDoses: 4, orderValidUntil });
-    expect(iso(plan.doses)).to.deep.equal(['2026-12-16T15:30:00.000Z', '2027-01-13T15:30:00.000Z', '2027-02-10T15:30:00.000Z', '2027-03-10T15:30:00.000Z']);
+    expect(iso(plan.doses)).to.deep.equal([
+      '2026-12-16T15:30:00.000Z',
+      '2027-01-13T15:30:00.000Z',
+      '2027-02-10T15:30:00.000Z',
+      '2027-03-10T15:30:00.000Z',
+    ]);
   });
 
   it('refuses an interval or a dose count that cannot make a series', async function () {

@@ -26,7 +26,9 @@ describe('pharmacy lead time', function () {
   it('skips Thanksgiving, a site closure', async function () {
     // Wednesday 2026-11-25 10:00 CST; Thursday 26th is Thanksgiving.
     expect(earliestStart({ ...chicago, now: at('2026-11-25T16:00:00Z') }).toISOString()).to.equal('2026-11-27T16:00:00.000Z');
-    expect(earliestStart({ ...chicago, now: at('2026-11-25T16:00:00Z'), leadTimeBusinessDays: 2 }).toISOString()).to.equal('2026-11-30T16:00:00.000Z');
+    expect(earliestStart({ ...chicago, now: at('2026-11-25T16:00:00Z'), leadTimeBusinessDays: 2 }).toISOString()).to.equal(
+      '2026-11-30T16:00:00.000Z',
+    );
   });
 
   it('skips the Friday on which a Saturday Independence Day is observed', async function () {
@@ -37,7 +39,9 @@ describe('pharmacy lead time', function () {
   it('skips an explicit closure date of the site', async function () {
     const withClosure = { ...closures, dates: ['2026-12-15'] };
     // Monday 2026-12-14 10:00 CST; Tuesday closed -> Wednesday.
-    expect(earliestStart({ ...chicago, closures: withClosure, now: at('2026-12-14T16:00:00Z') }).toISOString()).to.equal('2026-12-16T16:00:00.000Z');
+    expect(earliestStart({ ...chicago, closures: withClosure, now: at('2026-12-14T16:00:00Z') }).toISOString()).to.equal(
+      '2026-12-16T16:00:00.000Z',
+    );
   });
 
   it('starts counting on the next business day when now falls on a weekend', async function () {
@@ -45,7 +49,7 @@ describe('pharmacy lead time', function () {
     expect(earliestStart({ ...chicago, now: at('2026-12-12T16:00:00Z') }).toISOString()).to.equal('2026-12-15T06:00:00.000Z');
   });
 
-  it('counts business days in the site\'s zone, not in UTC', async function () {
+  it("counts business days in the site's zone, not in UTC", async function () {
     // Friday 23:00 CST is already Saturday in UTC; for the site it is still Friday.
     expect(earliestStart({ ...chicago, now: at('2026-12-12T05:00:00Z') }).toISOString()).to.equal('2026-12-15T05:00:00.000Z');
   });
@@ -61,12 +65,16 @@ describe('pharmacy lead time', function () {
     expect(earliestStart({ ...phoenix, now: at('2026-10-30T23:00:00Z') }).toISOString()).to.equal('2026-11-02T23:00:00.000Z');
   });
 
-  it('takes a drug\'s longer lead time: two business days from Thursday is Monday', async function () {
-    expect(earliestStart({ ...chicago, leadTimeBusinessDays: 2, now: at('2026-12-10T17:00:00Z') }).toISOString()).to.equal('2026-12-14T17:00:00.000Z');
+  it("takes a drug's longer lead time: two business days from Thursday is Monday", async function () {
+    expect(earliestStart({ ...chicago, leadTimeBusinessDays: 2, now: at('2026-12-10T17:00:00Z') }).toISOString()).to.equal(
+      '2026-12-14T17:00:00.000Z',
+    );
   });
 
   it('returns now itself for a lead time of zero, even on a weekend', async function () {
-    expect(earliestStart({ ...chicago, leadTimeBusinessDays: 0, now: at('2026-12-12T16:00:00Z') }).toISOString()).to.equal('2026-12-12T16:00:00.000Z');
+    expect(earliestStart({ ...chicago, leadTimeBusinessDays: 0, now: at('2026-12-12T16:00:00Z') }).toISOString()).to.equal(
+      '2026-12-12T16:00:00.000Z',
+    );
   });
 
   it('refuses a lead time that is not a whole number of days', async function () {

@@ -15,8 +15,19 @@ const HOME = { latitude: 45.5, longitude: -122.6 };
 /** A small directory of its own: sites around HOME, some without the drug, one closed, one out of network. */
 function directory(): SiteDirectory {
   const resources: Resource[] = [];
-  const site = (id: string, latitude: number, longitude: number, options: { drugs?: string[]; status?: 'active' | 'inactive'; networks?: string[] } = {}): void => {
-    resources.push({ resourceType: 'Location', id, name: `Site ${id}`, status: options.status ?? 'active', position: { latitude, longitude } } as Resource);
+  const site = (
+    id: string,
+    latitude: number,
+    longitude: number,
+    options: { drugs?: string[]; status?: 'active' | 'inactive'; networks?: string[] } = {},
+  ): void => {
+    resources.push({
+      resourceType: 'Location',
+      id,
+      name: `Site ${id}`,
+      status: options.status ?? 'active',
+      position: { latitude, longitude },
+    } as Resource);
     resources.push({
       resourceType: 'HealthcareService',
       id: `hs-${id}`,
@@ -26,7 +37,13 @@ function directory(): SiteDirectory {
       location: [{ reference: `Location/${id}` }],
     } as Resource);
     for (const network of options.networks ?? ['net-a']) {
-      resources.push({ resourceType: 'OrganizationAffiliation', id: `aff-${id}-${network}`, active: true, network: [{ reference: `Organization/${network}` }], location: [{ reference: `Location/${id}` }] } as Resource);
+      resources.push({
+        resourceType: 'OrganizationAffiliation',
+        id: `aff-${id}-${network}`,
+        active: true,
+        network: [{ reference: `Organization/${network}` }],
+        location: [{ reference: `Location/${id}` }],
+      } as Resource);
     }
   };
   site('near-1', 45.52, -122.62); // ~2.7 km
@@ -36,8 +53,19 @@ function directory(): SiteDirectory {
   site('closed', 45.5, -122.61, { status: 'inactive' });
   site('other-network', 45.49, -122.6, { networks: ['net-b'] });
   site('confirmed', 45.6, -122.7); // ~13.6 km
-  resources.push({ resourceType: 'Organization', id: 'net-a', type: [{ coding: [{ system: 'http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem/OrgTypeCS', code: 'ntwk' }] }] } as Resource);
-  resources.push({ resourceType: 'InsurancePlan', id: 'plan-a', status: 'active', name: 'Plan A', identifier: [{ value: 'PLAN-A' }], network: [{ reference: 'Organization/net-a' }] } as Resource);
+  resources.push({
+    resourceType: 'Organization',
+    id: 'net-a',
+    type: [{ coding: [{ system: 'http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem/OrgTypeCS', code: 'ntwk' }] }],
+  } as Resource);
+  resources.push({
+    resourceType: 'InsurancePlan',
+    id: 'plan-a',
+    status: 'active',
+    name: 'Plan A',
+    identifier: [{ value: 'PLAN-A' }],
+    network: [{ reference: 'Organization/net-a' }],
+  } as Resource);
   return SiteDirectory.fromResources(resources);
 }
 
@@ -74,25 +102,49 @@ describe('multi-site $find: candidate sites', () => {
   });
 
   it('with near alone, takes every allowed site within the distance of the home, silently leaving the rest', () => {
-    const { sites, excluded } = candidateSites(dir, { drugCodings: DRUG, plan: plan!, confirmedSiteId: 'confirmed', home: HOME, near: { distanceKm: 10 } });
+    const { sites, excluded } = candidateSites(dir, {
+      drugCodings: DRUG,
+      plan: plan!,
+      confirmedSiteId: 'confirmed',
+      home: HOME,
+      near: { distanceKm: 10 },
+    });
     expect(sites.map((s) => s.site.locationId).sort()).to.deep.equal(['near-1', 'near-2']);
     expect(excluded).to.deep.equal([]);
   });
 
   it('with near from a point given, measures from that point, not the home', () => {
     const seattle = { latitude: 47.61, longitude: -122.33 };
-    const { sites } = candidateSites(dir, { drugCodings: DRUG, plan: plan!, confirmedSiteId: 'confirmed', home: HOME, near: { center: seattle, distanceKm: 20 } });
+    const { sites } = candidateSites(dir, {
+      drugCodings: DRUG,
+      plan: plan!,
+      confirmedSiteId: 'confirmed',
+      home: HOME,
+      near: { center: seattle, distanceKm: 20 },
+    });
     expect(sites.map((s) => s.site.locationId)).to.deep.equal(['far']);
   });
 
   it('with location and near, keeps the sites asked for within the distance and reports the far one', () => {
-    const { sites, excluded } = candidateSites(dir, { drugCodings: DRUG, plan: plan!, confirmedSiteId: 'confirmed', home: HOME, locationIds: ['far', 'near-1'], near: { distanceKm: 50 } });
+    const { sites, excluded } = candidateSites(dir, {
+      drugCodings: DRUG,
+      plan: plan!,
+      confirmedSiteId: 'confirmed',
+      home: HOME,
+      locationIds: ['far', 'near-1'],
+      near: { distanceKm: 50 },
+    });
     expect(sites.map((s) => s.site.locationId)).to.deep.equal(['near-1']);
     expect(excluded.map((e) => e.reason)).to.deep.equal(['too-far']);
   });
 
   it('without a known plan, allows only the confirmed site', () => {
-    const { sites, excluded } = candidateSites(dir, { drugCodings: DRUG, confirmedSiteId: 'confirmed', home: HOME, locationIds: ['near-1', 'confirmed'] });
+    const { sites, excluded } = candidateSites(dir, {
+      drugCodings: DRUG,
+      confirmedSiteId: 'confirmed',
+      home: HOME,
+      locationIds: ['near-1', 'confirmed'],
+    });
     expect(sites.map((s) => s.site.locationId)).to.deep.equal(['confirmed']);
     expect(excluded.map((e) => e.reason)).to.deep.equal(['network-unknown']);
   });
@@ -123,7 +175,12 @@ describe('multi-site $find: ranking', () => {
       distances,
       4,
     );
-    expect(ranked.map((p) => `${p.start.toISOString().slice(11, 16)} ${p.locationId}`)).to.deep.equal(['14:00 b', '14:00 a', '14:00 c', '15:00 a']);
+    expect(ranked.map((p) => `${p.start.toISOString().slice(11, 16)} ${p.locationId}`)).to.deep.equal([
+      '14:00 b',
+      '14:00 a',
+      '14:00 c',
+      '15:00 a',
+    ]);
   });
 
   it('does not depend on the order the sites were searched in', () => {

@@ -28,7 +28,10 @@ describe('orders that change after they are sent', () => {
   it('stops the referral when the EHR revokes the order or marks it in error, with a coded reason', () => {
     const revoked = decideOrderChange(order, version({ status: 'revoked' }));
     expect(revoked.kind).to.equal('stop');
-    expect(revoked.kind === 'stop' && revoked.reason.coding?.[0]).to.deep.include({ system: ORDER_CHANGE_REASON_SYSTEM, code: 'order-revoked' });
+    expect(revoked.kind === 'stop' && revoked.reason.coding?.[0]).to.deep.include({
+      system: ORDER_CHANGE_REASON_SYSTEM,
+      code: 'order-revoked',
+    });
     const inError = decideOrderChange(order, version({ status: 'entered-in-error' }));
     expect(inError.kind === 'stop' && inError.reason.coding?.[0]?.code).to.equal('order-entered-in-error');
   });
@@ -42,7 +45,11 @@ describe('orders that change after they are sent', () => {
   it('resumes an order that comes back to active, from the step a change in the same update affects', () => {
     const held = version({ status: 'on-hold' });
     expect(decideOrderChange(held, order)).to.deep.equal({ kind: 'resume', changed: [] });
-    expect(decideOrderChange(held, version({ locationReference: [{ reference: 'Location/west-clinic' }] }))).to.deep.equal({ kind: 'resume', from: 'site-check', changed: ['site'] });
+    expect(decideOrderChange(held, version({ locationReference: [{ reference: 'Location/west-clinic' }] }))).to.deep.equal({
+      kind: 'resume',
+      from: 'site-check',
+      changed: ['site'],
+    });
   });
 
   it('re-checks a changed active order from the earliest step the change affects', () => {

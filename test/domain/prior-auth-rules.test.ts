@@ -55,7 +55,10 @@ describe('prior-authorization rules', () => {
       const rules = fixtureRules();
       expect(demoPayerIds).to.have.members(['payer-cumberland', 'payer-peachtree', 'payer-sonoran']);
       for (const drugId of catalogDrugIds) {
-        expect(rules.rules.some((r) => r.drugId === drugId && r.priorAuthRequired !== undefined), drugId).to.equal(true);
+        expect(
+          rules.rules.some((r) => r.drugId === drugId && r.priorAuthRequired !== undefined),
+          drugId,
+        ).to.equal(true);
         for (const payerOrganizationId of demoPayerIds) {
           const amount = allowedAmountPerInfusion(rules, { drugId, payerOrganizationId, setting: 'infusion-center' });
           expect(amount?.currency, `${drugId} ${payerOrganizationId}`).to.equal('USD');
@@ -117,11 +120,15 @@ describe('prior-authorization rules', () => {
         required: true,
         source: 'rule',
       });
-      expect(priorAuthRequired(rules(), { drugId: 'infliximab', payerOrganizationId: 'payer-cumberland', setting: 'infusion-center' })).to.deep.equal({
+      expect(
+        priorAuthRequired(rules(), { drugId: 'infliximab', payerOrganizationId: 'payer-cumberland', setting: 'infusion-center' }),
+      ).to.deep.equal({
         required: false,
         source: 'rule',
       });
-      expect(priorAuthRequired(rules(), { drugId: 'infliximab', payerOrganizationId: 'payer-sonoran', setting: 'infusion-center' })).to.deep.equal({
+      expect(
+        priorAuthRequired(rules(), { drugId: 'infliximab', payerOrganizationId: 'payer-sonoran', setting: 'infusion-center' }),
+      ).to.deep.equal({
         required: true,
         source: 'rule',
       });
@@ -137,10 +144,18 @@ describe('prior-authorization rules', () => {
 
     it('follows the demo rules: Cumberland needs no authorization for vedolizumab at an infusion center, but does at a hospital', () => {
       const demo = fixtureRules();
-      expect(priorAuthRequired(demo, { drugId: 'vedolizumab', payerOrganizationId: 'payer-cumberland', setting: 'infusion-center' }).required).to.equal(false);
-      expect(priorAuthRequired(demo, { drugId: 'vedolizumab', payerOrganizationId: 'payer-cumberland', setting: 'hospital-outpatient' }).required).to.equal(true);
+      expect(
+        priorAuthRequired(demo, { drugId: 'vedolizumab', payerOrganizationId: 'payer-cumberland', setting: 'infusion-center' }).required,
+      ).to.equal(false);
+      expect(
+        priorAuthRequired(demo, { drugId: 'vedolizumab', payerOrganizationId: 'payer-cumberland', setting: 'hospital-outpatient' })
+          .required,
+      ).to.equal(true);
       for (const setting of CARE_SETTINGS) {
-        expect(priorAuthRequired(demo, { drugId: 'immune-globulin-iv', payerOrganizationId: 'payer-sonoran', setting }), setting).to.deep.equal({
+        expect(
+          priorAuthRequired(demo, { drugId: 'immune-globulin-iv', payerOrganizationId: 'payer-sonoran', setting }),
+          setting,
+        ).to.deep.equal({
           required: true,
           source: 'rule',
         });
@@ -152,27 +167,39 @@ describe('prior-authorization rules', () => {
     it('takes the amount of the most specific rule that gives one, and none where no rule does', () => {
       const rules = parsePriorAuthRules(minimalRules()).rules!;
       // The payer rules for Cumberland say nothing of amounts, so the setting-wide amount applies.
-      expect(allowedAmountPerInfusion(rules, { drugId: 'infliximab', payerOrganizationId: 'payer-cumberland', setting: 'infusion-center' })).to.deep.equal({
+      expect(
+        allowedAmountPerInfusion(rules, { drugId: 'infliximab', payerOrganizationId: 'payer-cumberland', setting: 'infusion-center' }),
+      ).to.deep.equal({
         value: 4800,
         currency: 'USD',
       });
-      expect(allowedAmountPerInfusion(rules, { drugId: 'infliximab', payerOrganizationId: 'payer-cumberland', setting: 'home' })).to.equal(undefined);
+      expect(allowedAmountPerInfusion(rules, { drugId: 'infliximab', payerOrganizationId: 'payer-cumberland', setting: 'home' })).to.equal(
+        undefined,
+      );
     });
 
     it('gives the field note 003 IVIG amount at an infusion center, and a payer contracted rate where there is one', () => {
       const demo = fixtureRules();
-      expect(allowedAmountPerInfusion(demo, { drugId: 'immune-globulin-iv', payerOrganizationId: 'payer-sonoran', setting: 'infusion-center' })).to.deep.equal({
+      expect(
+        allowedAmountPerInfusion(demo, { drugId: 'immune-globulin-iv', payerOrganizationId: 'payer-sonoran', setting: 'infusion-center' }),
+      ).to.deep.equal({
         value: 7500,
         currency: 'USD',
       });
-      expect(allowedAmountPerInfusion(demo, { drugId: 'immune-globulin-iv', payerOrganizationId: 'payer-peachtree', setting: 'infusion-center' })?.value).to.equal(6800);
+      expect(
+        allowedAmountPerInfusion(demo, { drugId: 'immune-globulin-iv', payerOrganizationId: 'payer-peachtree', setting: 'infusion-center' })
+          ?.value,
+      ).to.equal(6800);
     });
   });
 
   describe('reconcileAuthRequirement', () => {
     it('follows the rules when the payer does not say', () => {
       expect(reconcileAuthRequirement({ required: true, source: 'rule' }, undefined)).to.deep.equal({ required: true, source: 'rule' });
-      expect(reconcileAuthRequirement({ required: false, source: 'default' }, undefined)).to.deep.equal({ required: false, source: 'default' });
+      expect(reconcileAuthRequirement({ required: false, source: 'default' }, undefined)).to.deep.equal({
+        required: false,
+        source: 'default',
+      });
     });
 
     it('follows the payer without a warning when both agree', () => {

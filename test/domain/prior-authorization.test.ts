@@ -22,7 +22,13 @@ const NOW = new Date('2026-03-02T15:04:05.000Z');
 const INFLIXIMAB = { system: HCPCS_SYSTEM, code: 'J1745' };
 const CROHNS = { system: ICD10CM_SYSTEM, code: 'K50.90' };
 const patient: Patient = { resourceType: 'Patient', id: 'pat-1', meta: { versionId: '4', lastUpdated: '2026-01-01T00:00:00Z' } };
-const coverage: Coverage = { resourceType: 'Coverage', status: 'active', subscriberId: 'MBR-1', beneficiary: { reference: 'Patient/pat-1' }, payor: [{ reference: 'Organization/payer-1' }] };
+const coverage: Coverage = {
+  resourceType: 'Coverage',
+  status: 'active',
+  subscriberId: 'MBR-1',
+  beneficiary: { reference: 'Patient/pat-1' },
+  payor: [{ reference: 'Organization/payer-1' }],
+};
 
 const input = {
   bundleId: 'pas-bundle-1',
@@ -41,7 +47,10 @@ const input = {
 };
 
 function reviewAction(code: string, parts: Extension[] = []): Extension {
-  return { url: REVIEW_ACTION_URL, extension: [{ url: REVIEW_ACTION_CODE_URL, valueCodeableConcept: { coding: [{ system: X12_REVIEW_ACTION_SYSTEM, code }] } }, ...parts] };
+  return {
+    url: REVIEW_ACTION_URL,
+    extension: [{ url: REVIEW_ACTION_CODE_URL, valueCodeableConcept: { coding: [{ system: X12_REVIEW_ACTION_SYSTEM, code }] } }, ...parts],
+  };
 }
 
 function responseBundle(extra: Partial<ClaimResponse>, itemExtensions: { adjudication?: Extension[]; item?: Extension[] } = {}): Bundle {
@@ -58,12 +67,21 @@ function responseBundle(extra: Partial<ClaimResponse>, itemExtensions: { adjudic
       {
         itemSequence: 1,
         ...(itemExtensions.item ? { extension: itemExtensions.item } : {}),
-        adjudication: [{ category: { coding: [{ code: 'submitted' }] }, ...(itemExtensions.adjudication ? { extension: itemExtensions.adjudication } : {}) }],
+        adjudication: [
+          {
+            category: { coding: [{ code: 'submitted' }] },
+            ...(itemExtensions.adjudication ? { extension: itemExtensions.adjudication } : {}),
+          },
+        ],
       },
     ],
     ...extra,
   };
-  return { resourceType: 'Bundle', type: 'collection', entry: [{ fullUrl: 'urn:uuid:5d0a8a2a-2d3c-4d7e-9b5c-000000000001', resource: response }] };
+  return {
+    resourceType: 'Bundle',
+    type: 'collection',
+    entry: [{ fullUrl: 'urn:uuid:5d0a8a2a-2d3c-4d7e-9b5c-000000000001', resource: response }],
+  };
 }
 
 describe('buildPriorAuthorizationBundle', () => {
@@ -84,7 +102,11 @@ describe('buildPriorAuthorizationBundle', () => {
     expect(claim.facility).to.deep.equal({ reference: 'Location/site-7' });
     expect(claim.diagnosis).to.deep.equal([{ sequence: 1, diagnosisCodeableConcept: { coding: [CROHNS] } }]);
     expect(claim.supportingInfo).to.deep.equal([
-      { sequence: 1, category: { coding: [{ system: PAS_SUPPORTING_INFO_SYSTEM, code: 'additionalInformation' }] }, valueReference: { reference: 'DocumentReference/lmn-1' } },
+      {
+        sequence: 1,
+        category: { coding: [{ system: PAS_SUPPORTING_INFO_SYSTEM, code: 'additionalInformation' }] },
+        valueReference: { reference: 'DocumentReference/lmn-1' },
+      },
     ]);
     expect(claim.item).to.deep.equal([
       {
@@ -121,7 +143,15 @@ describe('buildPriorAuthorizationBundle', () => {
 
 describe('buildInquiryBundle', () => {
   it('names the earlier submission by the same Claim identifier', () => {
-    const bundle = buildInquiryBundle({ bundleId: 'pas-inquiry-1', claimId: 'pa-42', now: NOW, patient, coverage, insurer: input.insurer, provider: input.provider });
+    const bundle = buildInquiryBundle({
+      bundleId: 'pas-inquiry-1',
+      claimId: 'pa-42',
+      now: NOW,
+      patient,
+      coverage,
+      insurer: input.insurer,
+      provider: input.provider,
+    });
     const claim = bundle.entry?.[0]?.resource as Claim;
 
     expect(bundle.type).to.equal('collection');
@@ -135,30 +165,63 @@ describe('buildInquiryBundle', () => {
 describe('interpretClaimResponseBundle', () => {
   it('reads an approval with the authorization number from the review action and the period from the response', () => {
     const decision = interpretClaimResponseBundle(
-      responseBundle({ preAuthPeriod: { start: '2026-03-10', end: '2026-09-10' } }, { adjudication: [reviewAction('A1', [{ url: 'number', valueString: 'AUTH0001' }])] }),
+      responseBundle(
+        { preAuthPeriod: { start: '2026-03-10', end: '2026-09-10' } },
+        { adjudication: [reviewAction('A1', [{ url: 'number', valueString: 'AUTH0001' }])] },
+      ),
     );
 
-    expect(decision).to.deep.equal({ kind: 'approved', authorizationNumber: 'AUTH0001', period: { start: '2026-03-10', end: '2026-09-10' }, partial: false });
+    expect(decision).to.deep.equal({
+      kind: 'approved',
+      authorizationNumber: 'AUTH0001',
+      period: { start: '2026-03-10', end: '2026-09-10' },
+      partial: false,
+    });
   });
 
   it("falls back to preAuthRef and the item's preAuthPeriod extension", () => {
     const decision = interpretClaimResponseBundle(
-      responseBundle({ preAuthRef: 'REF-9' }, { adjudication: [reviewAction('A2')], item: [{ url: ITEM_PRE_AUTH_PERIOD_URL, valuePeriod: { start: '2026-04-01', end: '2026-06-30' } }] }),
+      responseBundle(
+        { preAuthRef: 'REF-9' },
+        {
+          adjudication: [reviewAction('A2')],
+          item: [{ url: ITEM_PRE_AUTH_PERIOD_URL, valuePeriod: { start: '2026-04-01', end: '2026-06-30' } }],
+        },
+      ),
     );
 
-    expect(decision).to.deep.equal({ kind: 'approved', authorizationNumber: 'REF-9', period: { start: '2026-04-01', end: '2026-06-30' }, partial: true });
+    expect(decision).to.deep.equal({
+      kind: 'approved',
+      authorizationNumber: 'REF-9',
+      period: { start: '2026-04-01', end: '2026-06-30' },
+      partial: true,
+    });
   });
 
   it('reads a denial with its X12 reason', () => {
     // A made-up code: the X12 reason list is licensed, and only the shape matters here.
-    const reason = { system: X12_REVIEW_DECISION_REASON_SYSTEM, code: 'TEST-1', display: 'Documentation of prior treatment failure missing' };
-    const decision = interpretClaimResponseBundle(responseBundle({ disposition: 'Denied' }, { adjudication: [reviewAction('A3', [{ url: 'reasonCode', valueCodeableConcept: { coding: [reason] } }])] }));
+    const reason = {
+      system: X12_REVIEW_DECISION_REASON_SYSTEM,
+      code: 'TEST-1',
+      display: 'Documentation of prior treatment failure missing',
+    };
+    const decision = interpretClaimResponseBundle(
+      responseBundle(
+        { disposition: 'Denied' },
+        { adjudication: [reviewAction('A3', [{ url: 'reasonCode', valueCodeableConcept: { coding: [reason] } }])] },
+      ),
+    );
 
-    expect(decision).to.deep.equal({ kind: 'denied', reasons: [{ code: reason, display: 'Documentation of prior treatment failure missing' }] });
+    expect(decision).to.deep.equal({
+      kind: 'denied',
+      reasons: [{ code: reason, display: 'Documentation of prior treatment failure missing' }],
+    });
   });
 
   it('gives the disposition as the reason of a denial that codes none', () => {
-    const decision = interpretClaimResponseBundle(responseBundle({ disposition: 'Off-label use for this diagnosis' }, { adjudication: [reviewAction('A3')] }));
+    const decision = interpretClaimResponseBundle(
+      responseBundle({ disposition: 'Off-label use for this diagnosis' }, { adjudication: [reviewAction('A3')] }),
+    );
 
     expect(decision).to.deep.equal({ kind: 'denied', reasons: [{ display: 'Off-label use for this diagnosis' }] });
   });
@@ -170,23 +233,38 @@ describe('interpretClaimResponseBundle', () => {
   });
 
   it('reads a pended request from A4, and from a queued outcome without a review action', () => {
-    expect(interpretClaimResponseBundle(responseBundle({ outcome: 'queued' }, { adjudication: [reviewAction('A4')] }))).to.deep.equal({ kind: 'pended' });
+    expect(interpretClaimResponseBundle(responseBundle({ outcome: 'queued' }, { adjudication: [reviewAction('A4')] }))).to.deep.equal({
+      kind: 'pended',
+    });
     expect(interpretClaimResponseBundle(responseBundle({ outcome: 'queued' }))).to.deep.equal({ kind: 'pended' });
   });
 
   it('reads the review action where PAS 1.x put it, on the item', () => {
-    const decision = interpretClaimResponseBundle(responseBundle({}, { item: [reviewAction('A1', [{ url: 'number', valueString: 'OLD-1' }])] }));
+    const decision = interpretClaimResponseBundle(
+      responseBundle({}, { item: [reviewAction('A1', [{ url: 'number', valueString: 'OLD-1' }])] }),
+    );
 
     expect(decision).to.deep.equal({ kind: 'approved', authorizationNumber: 'OLD-1', partial: false });
   });
 
   it('says no authorization is needed when every item says NA', () => {
-    expect(interpretClaimResponseBundle(responseBundle({}, { adjudication: [reviewAction('NA')] }))).to.deep.equal({ kind: 'not-required' });
+    expect(interpretClaimResponseBundle(responseBundle({}, { adjudication: [reviewAction('NA')] }))).to.deep.equal({
+      kind: 'not-required',
+    });
   });
 
   it("turns the payer's errors into issues pointing at them", () => {
     const decision = interpretClaimResponseBundle(
-      responseBundle({ outcome: 'error', error: [{ code: { coding: [{ system: 'https://codesystem.x12.org/005010/901', code: '72', display: 'Invalid/Missing Subscriber/Insured ID' }] } }] }),
+      responseBundle({
+        outcome: 'error',
+        error: [
+          {
+            code: {
+              coding: [{ system: 'https://codesystem.x12.org/005010/901', code: '72', display: 'Invalid/Missing Subscriber/Insured ID' }],
+            },
+          },
+        ],
+      }),
     );
 
     expect(decision.kind).to.equal('error');
@@ -197,28 +275,50 @@ describe('interpretClaimResponseBundle', () => {
   });
 
   describe('a review action beside ClaimResponse.error: the review action is the decision', () => {
-    const error = { code: { coding: [{ system: 'https://codesystem.x12.org/005010/901', code: '15', display: 'Required application data missing' }] } };
+    const error = {
+      code: { coding: [{ system: 'https://codesystem.x12.org/005010/901', code: '15', display: 'Required application data missing' }] },
+    };
 
     it('reads A3 with an error as a denial, the error giving the reason when the review gives none', () => {
-      const decision = interpretClaimResponseBundle(responseBundle({ outcome: 'error', error: [error] }, { adjudication: [reviewAction('A3')] }));
+      const decision = interpretClaimResponseBundle(
+        responseBundle({ outcome: 'error', error: [error] }, { adjudication: [reviewAction('A3')] }),
+      );
 
-      expect(decision).to.deep.equal({ kind: 'denied', reasons: [{ code: error.code.coding[0], display: 'Required application data missing' }] });
+      expect(decision).to.deep.equal({
+        kind: 'denied',
+        reasons: [{ code: error.code.coding[0], display: 'Required application data missing' }],
+      });
     });
 
     it("keeps the review's own reason of an A3 over the error", () => {
       const reason = { system: X12_REVIEW_DECISION_REASON_SYSTEM, code: 'TEST-2', display: 'Not medically necessary' };
-      const decision = interpretClaimResponseBundle(responseBundle({ error: [error] }, { adjudication: [reviewAction('A3', [{ url: 'reasonCode', valueCodeableConcept: { coding: [reason] } }])] }));
+      const decision = interpretClaimResponseBundle(
+        responseBundle(
+          { error: [error] },
+          { adjudication: [reviewAction('A3', [{ url: 'reasonCode', valueCodeableConcept: { coding: [reason] } }])] },
+        ),
+      );
 
       expect(decision).to.deep.equal({ kind: 'denied', reasons: [{ code: reason, display: 'Not medically necessary' }] });
     });
 
     it('reads A1 and A2 with an error as approvals, A4 as pended and NA as not required', () => {
       const number = [{ url: 'number', valueString: 'AUTH-E1' }];
-      expect(interpretClaimResponseBundle(responseBundle({ error: [error] }, { adjudication: [reviewAction('A1', number)] }))).to.deep.equal({ kind: 'approved', authorizationNumber: 'AUTH-E1', partial: false });
-      expect(interpretClaimResponseBundle(responseBundle({ error: [error] }, { adjudication: [reviewAction('A2', number)] }))).to.deep.equal({ kind: 'approved', authorizationNumber: 'AUTH-E1', partial: true });
-      expect(interpretClaimResponseBundle(responseBundle({ outcome: 'error', error: [error] }, { adjudication: [reviewAction('A4')] }))).to.deep.equal({ kind: 'pended' });
-      expect(interpretClaimResponseBundle(responseBundle({ error: [error] }, { adjudication: [reviewAction('CT')] }))).to.deep.equal({ kind: 'pended' });
-      expect(interpretClaimResponseBundle(responseBundle({ error: [error] }, { adjudication: [reviewAction('NA')] }))).to.deep.equal({ kind: 'not-required' });
+      expect(
+        interpretClaimResponseBundle(responseBundle({ error: [error] }, { adjudication: [reviewAction('A1', number)] })),
+      ).to.deep.equal({ kind: 'approved', authorizationNumber: 'AUTH-E1', partial: false });
+      expect(
+        interpretClaimResponseBundle(responseBundle({ error: [error] }, { adjudication: [reviewAction('A2', number)] })),
+      ).to.deep.equal({ kind: 'approved', authorizationNumber: 'AUTH-E1', partial: true });
+      expect(
+        interpretClaimResponseBundle(responseBundle({ outcome: 'error', error: [error] }, { adjudication: [reviewAction('A4')] })),
+      ).to.deep.equal({ kind: 'pended' });
+      expect(interpretClaimResponseBundle(responseBundle({ error: [error] }, { adjudication: [reviewAction('CT')] }))).to.deep.equal({
+        kind: 'pended',
+      });
+      expect(interpretClaimResponseBundle(responseBundle({ error: [error] }, { adjudication: [reviewAction('NA')] }))).to.deep.equal({
+        kind: 'not-required',
+      });
     });
 
     it('keeps an error without any review action a failed request, even with outcome complete', () => {

@@ -18,7 +18,7 @@ function literals(value: unknown): string[] {
 }
 
 describe('references for a receiver', () => {
-  it('keeps local references into the same resource and maps the gateway\'s own ids to the receiver\'s', () => {
+  it("keeps local references into the same resource and maps the gateway's own ids to the receiver's", () => {
     const task: Task = {
       resourceType: 'Task',
       status: 'requested',
@@ -41,7 +41,7 @@ describe('references for a receiver', () => {
     expect(task.for).to.deep.equal({ reference: 'Patient/gateway-patient-1' }, 'the input is not changed');
   });
 
-  it('turns a reference into another resource\'s contained into a logical one, and drops what nothing can name', () => {
+  it("turns a reference into another resource's contained into a logical one, and drops what nothing can name", () => {
     const task: Task = {
       resourceType: 'Task',
       status: 'requested',
@@ -51,7 +51,10 @@ describe('references for a receiver', () => {
       input: [{ type: { text: 'site' }, valueReference: { reference: 'Location/loc-3', display: 'Riverside Infusion' } }],
       basedOn: [{ reference: 'ServiceRequest/unknown' }, ehrOrder],
     };
-    const { resource, dropped } = referencesForReceiver(task, { mapped: new Map([['#patient', ehrPatient]]), atReceiver: (r) => r === ehrOrder.reference });
+    const { resource, dropped } = referencesForReceiver(task, {
+      mapped: new Map([['#patient', ehrPatient]]),
+      atReceiver: (r) => r === ehrOrder.reference,
+    });
     expect(resource.for).to.deep.equal(ehrPatient);
     expect(resource).not.to.have.property('requester');
     expect(resource.input?.[0]?.valueReference).to.deep.equal({ display: 'Riverside Infusion' });
@@ -59,40 +62,59 @@ describe('references for a receiver', () => {
     expect(dropped).to.have.members(['Task.requester', 'Task.input[0].valueReference', 'Task.basedOn[0]']);
   });
 
-  it('names an order\'s contained resources by their identifiers from outside the order', () => {
+  it("names an order's contained resources by their identifiers from outside the order", () => {
     const order: ServiceRequest = {
       resourceType: 'ServiceRequest',
       status: 'active',
       intent: 'order',
-      contained: [
-        { resourceType: 'Patient', id: 'pat', identifier: [mrn] } as Patient,
-        { resourceType: 'PractitionerRole', id: 'role' },
-      ],
+      contained: [{ resourceType: 'Patient', id: 'pat', identifier: [mrn] } as Patient, { resourceType: 'PractitionerRole', id: 'role' }],
       subject: { reference: '#pat' },
     };
     const mapped = containedAsLogical(order);
     expect(mapped.get('#pat')).to.deep.equal(ehrPatient);
     expect(mapped.has('#role')).to.equal(false);
-    const served = referencesForReceiver({ resourceType: 'Task', status: 'requested', intent: 'order', for: { reference: '#pat' }, focus: { reference: 'ServiceRequest/gw-1' } } as Task, gatewayReceiver(mapped)).resource;
+    const served = referencesForReceiver(
+      {
+        resourceType: 'Task',
+        status: 'requested',
+        intent: 'order',
+        for: { reference: '#pat' },
+        focus: { reference: 'ServiceRequest/gw-1' },
+      } as Task,
+      gatewayReceiver(mapped),
+    ).resource;
     expect(served.for).to.deep.equal(ehrPatient);
     expect(served.focus).to.deep.equal({ reference: 'ServiceRequest/gw-1' });
   });
 
-  it('writes a Coverage back with the EHR\'s patient as beneficiary, not the gateway\'s Patient id', () => {
+  it("writes a Coverage back with the EHR's patient as beneficiary, not the gateway's Patient id", () => {
     const coverage: Coverage = {
       resourceType: 'Coverage',
       status: 'active',
       beneficiary: { reference: 'Patient/gw-patient-22' },
       payor: [{ reference: 'Organization/gw-org-1', identifier: { system: 'http://hl7.org/fhir/sid/us-npi', value: '1234567893' } }],
     };
-    const written = forEhr(coverage, { serviceRequest: ehrOrder, patient: { reference: 'Patient/ehr-p-5' } }, { patient: ['Patient/gw-patient-22'] });
+    const written = forEhr(
+      coverage,
+      { serviceRequest: ehrOrder, patient: { reference: 'Patient/ehr-p-5' } },
+      { patient: ['Patient/gw-patient-22'] },
+    );
     expect(written.beneficiary).to.deep.equal({ reference: 'Patient/ehr-p-5' });
     expect(written.payor).to.deep.equal([{ identifier: { system: 'http://hl7.org/fhir/sid/us-npi', value: '1234567893' } }]);
     expect(literals(written)).to.deep.equal(['Patient/ehr-p-5']);
   });
 
-  it('leaves no reference into the order\'s contained resources in the EHR\'s Task', () => {
-    const task: Task = { resourceType: 'Task', id: 'gw-task', status: 'requested', intent: 'order', for: { reference: '#patient' }, requester: { reference: '#role' }, focus: { reference: 'ServiceRequest/gw-sr' }, basedOn: [{ reference: 'ServiceRequest/gw-sr' }] };
+  it("leaves no reference into the order's contained resources in the EHR's Task", () => {
+    const task: Task = {
+      resourceType: 'Task',
+      id: 'gw-task',
+      status: 'requested',
+      intent: 'order',
+      for: { reference: '#patient' },
+      requester: { reference: '#role' },
+      focus: { reference: 'ServiceRequest/gw-sr' },
+      basedOn: [{ reference: 'ServiceRequest/gw-sr' }],
+    };
     const written = taskForEhr(task, { serviceRequest: ehrOrder, patient: ehrPatient });
     expect(literals(written)).to.deep.equal(['ServiceRequest/ehr-order-9', 'ServiceRequest/ehr-order-9']);
     expect(written.for).to.deep.equal(ehrPatient);

@@ -10,14 +10,25 @@ function serviceRequest(overrides: Partial<ServiceRequest> = {}): ServiceRequest
     id: 'sr-1',
     identifier: [
       { system: 'urn:other', value: 'x-1' },
-      { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'PLAC' }] }, system: 'urn:oid:1.2.3.order', value: 'ORD-77' },
+      {
+        type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'PLAC' }] },
+        system: 'urn:oid:1.2.3.order',
+        value: 'ORD-77',
+      },
     ],
     status: 'active',
     intent: 'order',
     code: { coding: [INFLIXIMAB] },
     subject: { reference: '#patient' },
     requester: { reference: 'Practitioner/dr-1' },
-    reasonCode: [{ coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'K50.90' }, { system: 'http://snomed.info/sct', code: '34000006' }] }],
+    reasonCode: [
+      {
+        coding: [
+          { system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'K50.90' },
+          { system: 'http://snomed.info/sct', code: '34000006' },
+        ],
+      },
+    ],
     locationReference: [{ reference: 'Location/nashville-west' }],
     insurance: [{ reference: 'Coverage/cov-1' }],
     occurrencePeriod: { start: '2026-12-01', end: '2027-06-01' },
@@ -55,17 +66,24 @@ describe('translateServiceRequest', () => {
     });
     expect(result.referral.drug).to.deep.equal({ catalogId: 'infliximab', name: 'Infliximab', orderedCodings: [INFLIXIMAB] });
     expect(result.referral.diagnoses).to.deep.equal([{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'K50.90' }]);
-    expect(result.referral.requestedSite).to.deep.equal({ reference: { reference: 'Location/nashville-west' }, directoryLocationId: 'nashville-west' });
+    expect(result.referral.requestedSite).to.deep.equal({
+      reference: { reference: 'Location/nashville-west' },
+      directoryLocationId: 'nashville-west',
+    });
   });
 
   it('keeps a requested site outside the directory without claiming it is one', () => {
     const result = translateServiceRequest(serviceRequest({ locationReference: [{ reference: 'Location/practice-office' }] }), context());
     expect(result.kind).to.equal('accepted');
-    if (result.kind === 'accepted') expect(result.referral.requestedSite).to.deep.equal({ reference: { reference: 'Location/practice-office' } });
+    if (result.kind === 'accepted')
+      expect(result.referral.requestedSite).to.deep.equal({ reference: { reference: 'Location/practice-office' } });
   });
 
   it('rejects an order for a drug the catalog does not hold, naming ServiceRequest.code', () => {
-    const result = translateServiceRequest(serviceRequest({ code: { coding: [{ system: 'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets', code: 'J9312' }] } }), context());
+    const result = translateServiceRequest(
+      serviceRequest({ code: { coding: [{ system: 'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets', code: 'J9312' }] } }),
+      context(),
+    );
     expect(result.kind).to.equal('rejected');
     if (result.kind !== 'rejected') return;
     expect(result.reasons).to.have.length(1);
@@ -75,7 +93,11 @@ describe('translateServiceRequest', () => {
 
   it('refuses references to missing contained resources and to the wrong resource types, all at once', () => {
     const result = translateServiceRequest(
-      serviceRequest({ subject: { reference: '#nobody' }, requester: { reference: 'Patient/p-2' }, insurance: [{ reference: 'Location/x' }] }),
+      serviceRequest({
+        subject: { reference: '#nobody' },
+        requester: { reference: 'Patient/p-2' },
+        insurance: [{ reference: 'Location/x' }],
+      }),
       context(),
     );
     expect(result.kind).to.equal('refused');

@@ -2,8 +2,10 @@ import { expect } from 'chai';
 import { formatAppointmentTime, reminderMessage } from '../../src/delivery/rules/reminder-text.js';
 
 describe('reminder text', function () {
-  it('states the time absolutely: weekday, date, time and the site\'s zone', async function () {
-    expect(formatAppointmentTime(new Date('2026-12-16T15:30:00Z'), 'America/Chicago', 'en-US')).to.equal('Wednesday, December 16, 2026 at 9:30 AM CST');
+  it("states the time absolutely: weekday, date, time and the site's zone", async function () {
+    expect(formatAppointmentTime(new Date('2026-12-16T15:30:00Z'), 'America/Chicago', 'en-US')).to.equal(
+      'Wednesday, December 16, 2026 at 9:30 AM CST',
+    );
   });
 
   it('names daylight time in summer and keeps MST all year in Phoenix', async function () {
@@ -12,12 +14,14 @@ describe('reminder text', function () {
     expect(formatAppointmentTime(new Date('2026-07-16T15:30:00Z'), 'America/New_York')).to.equal('Thursday, July 16, 2026 at 11:30 AM EDT');
   });
 
-  it('gives the site\'s local date when it differs from the UTC date', async function () {
+  it("gives the site's local date when it differs from the UTC date", async function () {
     // 03:00 UTC on the 17th is still the evening of Wednesday the 16th in Chicago.
-    expect(formatAppointmentTime(new Date('2026-12-17T03:00:00Z'), 'America/Chicago')).to.equal('Wednesday, December 16, 2026 at 9:00 PM CST');
+    expect(formatAppointmentTime(new Date('2026-12-17T03:00:00Z'), 'America/Chicago')).to.equal(
+      'Wednesday, December 16, 2026 at 9:00 PM CST',
+    );
   });
 
-  it('gives the same parts in another locale\'s words', async function () {
+  it("gives the same parts in another locale's words", async function () {
     const text = formatAppointmentTime(new Date('2026-12-16T15:30:00Z'), 'America/Chicago', 'es-US');
     expect(text).to.contain('miércoles');
     expect(text).to.contain('2026');
@@ -44,8 +48,13 @@ describe('reminder text', function () {
     expect(text).not.to.match(/\b(tomorrow|today|next week|this week)\b/i);
   });
 
-  it('asks for the drug\'s longer notice when it has one', async function () {
-    const text = reminderMessage({ siteName: 'Harbor Infusion Center - Green Hills', start: new Date('2026-12-17T23:00:00Z'), timeZone: 'America/Chicago', rescheduleNoticeBusinessDays: 2 });
+  it("asks for the drug's longer notice when it has one", async function () {
+    const text = reminderMessage({
+      siteName: 'Harbor Infusion Center - Green Hills',
+      start: new Date('2026-12-17T23:00:00Z'),
+      timeZone: 'America/Chicago',
+      rescheduleNoticeBusinessDays: 2,
+    });
     expect(text).to.contain('on Thursday, December 17, 2026 at 5:00 PM CST');
     expect(text).to.contain('please call the center at least 2 business days ahead');
   });

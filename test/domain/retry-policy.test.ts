@@ -7,42 +7,73 @@ const always = (value: number) => (): number => value;
 
 describe('retry policy', function () {
   it('waits a random share of base * 2^(attempts-1): full jitter', async function () {
-    expect(retryDecision({ attempts: 1, error: retryable, policy: POLICY, random: always(0.5) })).to.deep.equal({ kind: 'retry', delayMs: 500 });
-    expect(retryDecision({ attempts: 2, error: retryable, policy: POLICY, random: always(0.5) })).to.deep.equal({ kind: 'retry', delayMs: 1_000 });
-    expect(retryDecision({ attempts: 3, error: retryable, policy: POLICY, random: always(0.25) })).to.deep.equal({ kind: 'retry', delayMs: 1_000 });
-    expect(retryDecision({ attempts: 4, error: retryable, policy: POLICY, random: always(0.999) })).to.deep.equal({ kind: 'retry', delayMs: 7_992 });
+    expect(retryDecision({ attempts: 1, error: retryable, policy: POLICY, random: always(0.5) })).to.deep.equal({
+      kind: 'retry',
+      delayMs: 500,
+    });
+    expect(retryDecision({ attempts: 2, error: retryable, policy: POLICY, random: always(0.5) })).to.deep.equal({
+      kind: 'retry',
+      delayMs: 1_000,
+    });
+    expect(retryDecision({ attempts: 3, error: retryable, policy: POLICY, random: always(0.25) })).to.deep.equal({
+      kind: 'retry',
+      delayMs: 1_000,
+    });
+    expect(retryDecision({ attempts: 4, error: retryable, policy: POLICY, random: always(0.999) })).to.deep.equal({
+      kind: 'retry',
+      delayMs: 7_992,
+    });
   });
 
   it('may retry at once when the random draw is 0', async function () {
-    expect(retryDecision({ attempts: 5, error: retryable, policy: POLICY, random: always(0) })).to.deep.equal({ kind: 'retry', delayMs: 0 });
+    expect(retryDecision({ attempts: 5, error: retryable, policy: POLICY, random: always(0) })).to.deep.equal({
+      kind: 'retry',
+      delayMs: 0,
+    });
   });
 
   it('never lets the exponential cap exceed maxDelayMs', async function () {
     // 1 s * 2^6 = 64 s, above the 60 s cap.
-    expect(retryDecision({ attempts: 7, error: retryable, policy: POLICY, random: always(0.5) })).to.deep.equal({ kind: 'retry', delayMs: 30_000 });
+    expect(retryDecision({ attempts: 7, error: retryable, policy: POLICY, random: always(0.5) })).to.deep.equal({
+      kind: 'retry',
+      delayMs: 30_000,
+    });
     const generous: RetryPolicy = { ...POLICY, maxAttempts: 10_000 };
-    expect(retryDecision({ attempts: 5_000, error: retryable, policy: generous, random: always(0.5) })).to.deep.equal({ kind: 'retry', delayMs: 30_000 });
+    expect(retryDecision({ attempts: 5_000, error: retryable, policy: generous, random: always(0.5) })).to.deep.equal({
+      kind: 'retry',
+      delayMs: 30_000,
+    });
   });
 
   it('honours Retry-After as a lower bound, and keeps a longer backoff', async function () {
-    expect(retryDecision({ attempts: 1, error: { retryable: true, retryAfterSeconds: 30 }, policy: POLICY, random: always(0.5) })).to.deep.equal({
+    expect(
+      retryDecision({ attempts: 1, error: { retryable: true, retryAfterSeconds: 30 }, policy: POLICY, random: always(0.5) }),
+    ).to.deep.equal({
       kind: 'retry',
       delayMs: 30_000,
     });
     // A Retry-After beyond maxDelayMs is still honoured: the server asked for it.
-    expect(retryDecision({ attempts: 1, error: { retryable: true, retryAfterSeconds: 120 }, policy: POLICY, random: always(0.5) })).to.deep.equal({
+    expect(
+      retryDecision({ attempts: 1, error: { retryable: true, retryAfterSeconds: 120 }, policy: POLICY, random: always(0.5) }),
+    ).to.deep.equal({
       kind: 'retry',
       delayMs: 120_000,
     });
-    expect(retryDecision({ attempts: 6, error: { retryable: true, retryAfterSeconds: 2 }, policy: POLICY, random: always(0.5) })).to.deep.equal({
+    expect(
+      retryDecision({ attempts: 6, error: { retryable: true, retryAfterSeconds: 2 }, policy: POLICY, random: always(0.5) }),
+    ).to.deep.equal({
       kind: 'retry',
       delayMs: 16_000,
     });
   });
 
   it('dead-letters a permanent error at once, whatever the attempt', async function () {
-    expect(retryDecision({ attempts: 1, error: { retryable: false }, policy: POLICY, random: always(0.5) })).to.deep.equal({ kind: 'dead' });
-    expect(retryDecision({ attempts: 1, error: { retryable: false, retryAfterSeconds: 5 }, policy: POLICY, random: always(0.5) })).to.deep.equal({
+    expect(retryDecision({ attempts: 1, error: { retryable: false }, policy: POLICY, random: always(0.5) })).to.deep.equal({
+      kind: 'dead',
+    });
+    expect(
+      retryDecision({ attempts: 1, error: { retryable: false, retryAfterSeconds: 5 }, policy: POLICY, random: always(0.5) }),
+    ).to.deep.equal({
       kind: 'dead',
     });
   });

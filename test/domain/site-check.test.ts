@@ -6,7 +6,9 @@ import { checkReferralSite, DEFAULT_SITE_CHECK_POLICY, type SiteCheckInput } fro
 import { SiteDirectory } from '../../src/directory/rules/site-directory.js';
 import { readFixture } from '../support/fixtures.js';
 
-const directory = SiteDirectory.fromResources(readFixture<Bundle>('directory/demo-directory.bundle.json').entry!.map((e) => e.resource as Resource));
+const directory = SiteDirectory.fromResources(
+  readFixture<Bundle>('directory/demo-directory.bundle.json').entry!.map((e) => e.resource as Resource),
+);
 const catalog = parseDrugCatalog(readFixture('drug-catalog.json')).catalog!;
 
 /** The infliximab fixture: a patient in ZIP 37220 (Nashville), Cumberland Choice PPO, sent to Green Hills. */
@@ -25,9 +27,11 @@ function infliximabReferral(change: (sr: ServiceRequest, patient: Patient) => vo
   };
 }
 
-const at = (locationId: string) => (sr: ServiceRequest): void => {
-  sr.locationReference = [{ reference: `Location/${locationId}` }];
-};
+const at =
+  (locationId: string) =>
+  (sr: ServiceRequest): void => {
+    sr.locationReference = [{ reference: `Location/${locationId}` }];
+  };
 
 describe('site check (pure)', () => {
   it('passes a referral to a near, open, in-network site that gives the drug', () => {
@@ -88,14 +92,19 @@ describe('site check (pure)', () => {
     expect(flagged.reasons.map((r) => r.code)).to.deep.equal(['practice-address']);
     const chosen = practiceAtGreenHills();
     chosen.serviceRequest.extension = [
-      { url: 'https://fhir.infusion-gateway.example/StructureDefinition/preferred-infusion-site', valueReference: { reference: 'Location/hin-nashville-green-hills' } },
+      {
+        url: 'https://fhir.infusion-gateway.example/StructureDefinition/preferred-infusion-site',
+        valueReference: { reference: 'Location/hin-nashville-green-hills' },
+      },
     ];
     expect(checkReferralSite(directory, chosen, DEFAULT_SITE_CHECK_POLICY).decision).to.equal('ok');
   });
 
   it('reads the site from a logical reference or a locationCode carrying the network site code', () => {
     const logical = infliximabReferral((sr) => {
-      sr.locationReference = [{ type: 'Location', identifier: { system: 'https://fhir.infusion-gateway.example/sid/site-code', value: 'NSH-DON' } }];
+      sr.locationReference = [
+        { type: 'Location', identifier: { system: 'https://fhir.infusion-gateway.example/sid/site-code', value: 'NSH-DON' } },
+      ];
     });
     expect(checkReferralSite(directory, logical, DEFAULT_SITE_CHECK_POLICY).requestedLocationId).to.equal('hin-nashville-donelson');
     const coded = infliximabReferral((sr) => {
@@ -114,7 +123,11 @@ describe('site check (pure)', () => {
     const result = checkReferralSite(directory, input, DEFAULT_SITE_CHECK_POLICY);
     expect(result.decision).to.equal('misroute-suspected');
     expect(result.reasons.map((r) => r.code)).to.deep.equal(['no-site-requested']);
-    expect(result.suggestions.map((s) => s.locationId)).to.deep.equal(['hin-nashville-green-hills', 'hin-nashville-midtown', 'hin-nashville-donelson']);
+    expect(result.suggestions.map((s) => s.locationId)).to.deep.equal([
+      'hin-nashville-green-hills',
+      'hin-nashville-midtown',
+      'hin-nashville-donelson',
+    ]);
   });
 
   it('suggests in-network sites only while any is within reach, nearest first, at most maxSuggestions', () => {
@@ -129,7 +142,13 @@ describe('site check (pure)', () => {
   it('keeps the only usable site when a softer signal has no better alternative', () => {
     // A Peachtree member in Nashville at Midtown: the only Peachtree site there; too-far cannot fire without a nearer one.
     const input = infliximabReferral(at('hin-nashville-midtown'));
-    input.coverages = [{ ...input.coverages[0]!, payor: [{ reference: 'Organization/payer-peachtree' }], class: [{ type: { coding: [{ code: 'plan' }] }, value: 'SELECT-HMO' }] }];
+    input.coverages = [
+      {
+        ...input.coverages[0]!,
+        payor: [{ reference: 'Organization/payer-peachtree' }],
+        class: [{ type: { coding: [{ code: 'plan' }] }, value: 'SELECT-HMO' }],
+      },
+    ];
     const result = checkReferralSite(directory, input, { ...DEFAULT_SITE_CHECK_POLICY, tooFarKm: 1 });
     expect(result.decision).to.equal('ok');
   });

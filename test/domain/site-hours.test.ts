@@ -28,7 +28,8 @@ function fixtureSite(id: string, options: Parameters<typeof siteCalendarFromLoca
   return siteCalendarFromLocation(location, service, options);
 }
 
-const iso = (intervals: Array<{ start: Date; end: Date }>): string[][] => intervals.map((i) => [i.start.toISOString(), i.end.toISOString()]);
+const iso = (intervals: Array<{ start: Date; end: Date }>): string[][] =>
+  intervals.map((i) => [i.start.toISOString(), i.end.toISOString()]);
 
 function allDaySite(timeZone: string): SiteCalendar {
   return {
@@ -91,9 +92,15 @@ describe('site hours', function () {
     const calendar = allDaySite('America/Chicago');
     const fall = openIntervals(calendar, new Date('2026-11-01T05:00:00Z'), new Date('2026-11-02T06:00:00Z'));
     expect(iso(fall)).to.deep.equal([['2026-11-01T05:00:00.000Z', '2026-11-02T06:00:00.000Z']]);
-    const fallDay = [utcOfWallTime('America/Chicago', epochDayOf(2026, 11, 1), 0), utcOfWallTime('America/Chicago', epochDayOf(2026, 11, 2), 0)];
+    const fallDay = [
+      utcOfWallTime('America/Chicago', epochDayOf(2026, 11, 1), 0),
+      utcOfWallTime('America/Chicago', epochDayOf(2026, 11, 2), 0),
+    ];
     expect((fallDay[1]! - fallDay[0]!) / 3_600_000).to.equal(25);
-    const springDay = [utcOfWallTime('America/Chicago', epochDayOf(2027, 3, 14), 0), utcOfWallTime('America/Chicago', epochDayOf(2027, 3, 15), 0)];
+    const springDay = [
+      utcOfWallTime('America/Chicago', epochDayOf(2027, 3, 14), 0),
+      utcOfWallTime('America/Chicago', epochDayOf(2027, 3, 15), 0),
+    ];
     expect((springDay[1]! - springDay[0]!) / 3_600_000).to.equal(23);
   });
 
@@ -112,7 +119,10 @@ describe('site hours', function () {
     for (const zone of zones) {
       for (const [year, month, day] of days) {
         for (let minute = 0; minute < 1440; minute += 15) {
-          const asked = DateTime.fromObject({ year, month, day, hour: Math.floor(minute / 60), minute: minute % 60 }, { zone: 'UTC' }).toFormat('yyyy-MM-dd HH:mm');
+          const asked = DateTime.fromObject(
+            { year, month, day, hour: Math.floor(minute / 60), minute: minute % 60 },
+            { zone: 'UTC' },
+          ).toFormat('yyyy-MM-dd HH:mm');
           const instant = utcOfWallTime(zone, epochDayOf(year, month, day), minute);
           if (wall(instant, zone) === asked) {
             // A repeated time (fall-back) is its first occurrence: no earlier instant shows it.
@@ -121,7 +131,10 @@ describe('site hours', function () {
             if ([1, 2, 3, 4].some((k) => wall(instant + k * 15 * 60_000, zone) === asked)) repeated++;
           } else {
             // A skipped time (spring-forward) moves forward by the gap, as luxon moves it.
-            const luxon = DateTime.fromObject({ year, month, day, hour: Math.floor(minute / 60), minute: minute % 60 }, { zone }).toMillis();
+            const luxon = DateTime.fromObject(
+              { year, month, day, hour: Math.floor(minute / 60), minute: minute % 60 },
+              { zone },
+            ).toMillis();
             expect(instant, `${zone} ${asked}`).to.equal(luxon);
             expect(instant).to.be.greaterThan(utcOfWallTime(zone, epochDayOf(year, month, day), minute - 15));
             skipped++;
@@ -140,18 +153,28 @@ describe('site hours', function () {
     expect(new Date(utcOfWallTime('America/Chicago', epochDayOf(2027, 3, 14), 150)).toISOString()).to.equal('2027-03-14T08:30:00.000Z');
   });
 
-  it('writes an instant with the site\'s UTC offset of that moment, as an Appointment carries it', async function () {
+  it("writes an instant with the site's UTC offset of that moment, as an Appointment carries it", async function () {
     expect(instantWithSiteOffset(new Date('2026-12-16T15:30:00Z'), 'America/Chicago')).to.equal('2026-12-16T09:30:00-06:00');
     expect(instantWithSiteOffset(new Date('2026-07-16T15:30:00Z'), 'America/Chicago')).to.equal('2026-07-16T10:30:00-05:00');
     expect(instantWithSiteOffset(new Date('2026-07-16T15:30:00Z'), 'America/Phoenix')).to.equal('2026-07-16T08:30:00-07:00');
     expect(instantWithSiteOffset(new Date('2026-12-16T15:30:00Z'), 'Europe/London')).to.equal('2026-12-16T15:30:00Z');
-    expect(Date.parse(instantWithSiteOffset(new Date('2026-11-01T06:30:00Z'), 'America/Chicago'))).to.equal(Date.parse('2026-11-01T06:30:00Z'));
+    expect(Date.parse(instantWithSiteOffset(new Date('2026-11-01T06:30:00Z'), 'America/Chicago'))).to.equal(
+      Date.parse('2026-11-01T06:30:00Z'),
+    );
   });
 
   it('computes the six holidays by rule, with the federal observed weekday when one falls on a weekend', async function () {
     const closures = fixtureSite('nashville-donelson').closures;
     // 2026: July 4 is a Saturday, observed Friday July 3.
-    expect(holidayDates(closures, 2026)).to.deep.equal(['2026-01-01', '2026-05-25', '2026-07-03', '2026-07-04', '2026-09-07', '2026-11-26', '2026-12-25']);
+    expect(holidayDates(closures, 2026)).to.deep.equal([
+      '2026-01-01',
+      '2026-05-25',
+      '2026-07-03',
+      '2026-07-04',
+      '2026-09-07',
+      '2026-11-26',
+      '2026-12-25',
+    ]);
     // 2027: July 4 is a Sunday (-> Monday 5th); Christmas a Saturday (-> Friday 24th); New Year's Day
     // 2028 a Saturday, observed Friday 2027-12-31.
     expect(holidayDates(closures, 2027)).to.deep.equal([
@@ -206,7 +229,7 @@ describe('site hours', function () {
     expect(openIntervals(calendar, new Date('2026-12-24T06:00:00Z'), new Date('2026-12-25T06:00:00Z'))).to.deep.equal([]);
   });
 
-  it('never opens an inactive site, and reads its service\'s notAvailable period as a closure', async function () {
+  it("never opens an inactive site, and reads its service's notAvailable period as a closure", async function () {
     const calendar = fixtureSite('charlotte-elizabeth');
     expect(calendar.active).to.equal(false);
     expect(calendar.closures.periods).to.deep.equal([{ start: Date.parse('2026-06-30T04:00:00Z'), reason: 'Site closed' }]);
@@ -227,8 +250,16 @@ describe('site hours', function () {
   });
 
   it('reports every problem of an unusable site at once, each with its FHIRPath, and refuses it with 422', async function () {
-    const location: Location = { resourceType: 'Location', id: 'nowhere', hoursOfOperation: [{ daysOfWeek: ['mon'], openingTime: '18:00:00', closingTime: '08:00:00' }] };
-    const service: HealthcareService = { resourceType: 'HealthcareService', id: 'hs-nowhere', location: [{ reference: 'Location/nowhere' }] };
+    const location: Location = {
+      resourceType: 'Location',
+      id: 'nowhere',
+      hoursOfOperation: [{ daysOfWeek: ['mon'], openingTime: '18:00:00', closingTime: '08:00:00' }],
+    };
+    const service: HealthcareService = {
+      resourceType: 'HealthcareService',
+      id: 'hs-nowhere',
+      location: [{ reference: 'Location/nowhere' }],
+    };
     const parsed = parseSiteCalendar(location, service);
     expect(parsed.calendar).to.equal(undefined);
     const expressions = parsed.issues.map((i) => i.expression?.[0]);
@@ -242,7 +273,11 @@ describe('site hours', function () {
   });
 
   it('refuses a time zone that is not an IANA zone', async function () {
-    const location: Location = { resourceType: 'Location', id: 'x', extension: [{ url: TIMEZONE_EXTENSION_URL, valueCode: 'Central Time' }] };
+    const location: Location = {
+      resourceType: 'Location',
+      id: 'x',
+      extension: [{ url: TIMEZONE_EXTENSION_URL, valueCode: 'Central Time' }],
+    };
     const service: HealthcareService = {
       resourceType: 'HealthcareService',
       location: [{ reference: 'Location/x' }],

@@ -1,8 +1,21 @@
 import { expect } from 'chai';
 import type { Bundle, HealthcareService, Location, Resource } from 'fhir/r4.js';
 import { DateTime } from 'luxon';
-import { BusyIndex, findSlots, type BusyInterval, type FindSlotsInput, type SlotFilters, type SlotProposal } from '../../src/scheduling/rules/slot-finder.js';
-import { DAYS_OF_WEEK, openIntervals, siteCalendarFromLocation, type DayOfWeek, type SiteCalendar } from '../../src/scheduling/rules/site-hours.js';
+import {
+  BusyIndex,
+  findSlots,
+  type BusyInterval,
+  type FindSlotsInput,
+  type SlotFilters,
+  type SlotProposal,
+} from '../../src/scheduling/rules/slot-finder.js';
+import {
+  DAYS_OF_WEEK,
+  openIntervals,
+  siteCalendarFromLocation,
+  type DayOfWeek,
+  type SiteCalendar,
+} from '../../src/scheduling/rules/site-hours.js';
 import { readFixture } from '../support/fixtures.js';
 
 const directory = readFixture<Bundle<Resource>>('directory/demo-directory.bundle.json');
@@ -31,7 +44,13 @@ const busyAll = (site: SiteCalendar, start: string, end: string): BusyInterval[]
 describe('slot finder', function () {
   it('proposes starts on a 15-minute grid from the opening time, on the first chair, earliest first', async function () {
     // Wednesday 2026-12-16, 07:00 CST; Donelson opens 07:30 CST (13:30Z).
-    const proposals = findSlots({ sites: [donelson], durationMinutes: 45, earliest: at('2026-12-16T13:00:00Z'), latest: at('2027-01-31T00:00:00Z'), limit: 3 });
+    const proposals = findSlots({
+      sites: [donelson],
+      durationMinutes: 45,
+      earliest: at('2026-12-16T13:00:00Z'),
+      latest: at('2027-01-31T00:00:00Z'),
+      limit: 3,
+    });
     expect(proposals).to.deep.equal([
       { locationId: 'hin-nashville-donelson', chairId: 'chair-1', start: at('2026-12-16T13:30:00Z'), end: at('2026-12-16T14:15:00Z') },
       { locationId: 'hin-nashville-donelson', chairId: 'chair-1', start: at('2026-12-16T13:45:00Z'), end: at('2026-12-16T14:30:00Z') },
@@ -40,13 +59,28 @@ describe('slot finder', function () {
   });
 
   it('rounds an earliest start between grid points up to the next one', async function () {
-    const proposals = findSlots({ sites: [donelson], durationMinutes: 45, earliest: at('2026-12-16T14:07:00Z'), latest: at('2027-01-31T00:00:00Z'), limit: 1 });
+    const proposals = findSlots({
+      sites: [donelson],
+      durationMinutes: 45,
+      earliest: at('2026-12-16T14:07:00Z'),
+      latest: at('2027-01-31T00:00:00Z'),
+      limit: 1,
+    });
     expect(starts(proposals)).to.deep.equal(['2026-12-16T14:15:00.000Z']);
   });
 
   it('skips a busy chair and offers the next free one', async function () {
-    const busy: BusyInterval[] = [{ locationId: donelson.locationId, chairId: 'chair-1', start: at('2026-12-16T13:30:00Z'), end: at('2026-12-16T16:00:00Z') }];
-    const proposals = findSlots({ sites: [donelson], durationMinutes: 45, earliest: at('2026-12-16T13:00:00Z'), latest: at('2027-01-31T00:00:00Z'), busy, limit: 1 });
+    const busy: BusyInterval[] = [
+      { locationId: donelson.locationId, chairId: 'chair-1', start: at('2026-12-16T13:30:00Z'), end: at('2026-12-16T16:00:00Z') },
+    ];
+    const proposals = findSlots({
+      sites: [donelson],
+      durationMinutes: 45,
+      earliest: at('2026-12-16T13:00:00Z'),
+      latest: at('2027-01-31T00:00:00Z'),
+      busy,
+      limit: 1,
+    });
     expect(proposals[0]).to.deep.include({ chairId: 'chair-2', start: at('2026-12-16T13:30:00Z') });
   });
 
@@ -56,9 +90,18 @@ describe('slot finder', function () {
       ...busyAll(donelson, '2026-12-16T13:30:00Z', '2026-12-16T16:00:00Z'),
       { locationId: donelson.locationId, chairId: 'chair-1', start: at('2026-12-16T18:00:00Z'), end: at('2026-12-16T19:00:00Z') },
     ];
-    const proposals = findSlots({ sites: [donelson], durationMinutes: 150, earliest: at('2026-12-16T13:00:00Z'), latest: at('2027-01-31T00:00:00Z'), busy, limit: 1 });
+    const proposals = findSlots({
+      sites: [donelson],
+      durationMinutes: 150,
+      earliest: at('2026-12-16T13:00:00Z'),
+      latest: at('2027-01-31T00:00:00Z'),
+      busy,
+      limit: 1,
+    });
     // chair-1 would run into its 12:00 booking (10:00 + 150 min = 12:30): chair-2 takes it.
-    expect(proposals).to.deep.equal([{ locationId: donelson.locationId, chairId: 'chair-2', start: at('2026-12-16T16:00:00Z'), end: at('2026-12-16T18:30:00Z') }]);
+    expect(proposals).to.deep.equal([
+      { locationId: donelson.locationId, chairId: 'chair-2', start: at('2026-12-16T16:00:00Z'), end: at('2026-12-16T18:30:00Z') },
+    ]);
   });
 
   it('ignores busy time at another site or on a chair the site does not have', async function () {
@@ -66,15 +109,34 @@ describe('slot finder', function () {
       { locationId: greenHills.locationId, chairId: 'chair-1', start: at('2026-12-16T00:00:00Z'), end: at('2026-12-17T00:00:00Z') },
       { locationId: donelson.locationId, chairId: 'chair-99', start: at('2026-12-16T00:00:00Z'), end: at('2026-12-17T00:00:00Z') },
     ];
-    const proposals = findSlots({ sites: [donelson], durationMinutes: 45, earliest: at('2026-12-16T13:00:00Z'), latest: at('2027-01-31T00:00:00Z'), busy, limit: 1 });
+    const proposals = findSlots({
+      sites: [donelson],
+      durationMinutes: 45,
+      earliest: at('2026-12-16T13:00:00Z'),
+      latest: at('2027-01-31T00:00:00Z'),
+      busy,
+      limit: 1,
+    });
     expect(proposals[0]).to.deep.include({ chairId: 'chair-1', start: at('2026-12-16T13:30:00Z') });
   });
 
   it('offers only visits that end by closing time', async function () {
     // 150 minutes before 17:30 CST: the last start is 15:00 CST; at 15:10 the next is Thursday 07:30.
-    const proposals = findSlots({ sites: [donelson], durationMinutes: 150, earliest: at('2026-12-16T21:10:00Z'), latest: at('2027-01-31T00:00:00Z'), limit: 1 });
+    const proposals = findSlots({
+      sites: [donelson],
+      durationMinutes: 150,
+      earliest: at('2026-12-16T21:10:00Z'),
+      latest: at('2027-01-31T00:00:00Z'),
+      limit: 1,
+    });
     expect(starts(proposals)).to.deep.equal(['2026-12-17T13:30:00.000Z']);
-    const lastOfDay = findSlots({ sites: [donelson], durationMinutes: 150, earliest: at('2026-12-16T20:50:00Z'), latest: at('2027-01-31T00:00:00Z'), limit: 1 });
+    const lastOfDay = findSlots({
+      sites: [donelson],
+      durationMinutes: 150,
+      earliest: at('2026-12-16T20:50:00Z'),
+      latest: at('2027-01-31T00:00:00Z'),
+      limit: 1,
+    });
     expect(lastOfDay[0]?.end.toISOString()).to.equal('2026-12-16T23:30:00.000Z');
   });
 
@@ -87,29 +149,69 @@ describe('slot finder', function () {
       chairs: ['only-chair'],
       closures: { holidays: [], holidayObservance: 'actual-date', dates: [], periods: [] },
     };
-    const input: FindSlotsInput = { sites: [small], durationMinutes: 60, stepMinutes: 30, earliest: at('2026-12-16T00:00:00Z'), latest: at('2026-12-17T00:00:00Z'), limit: 10 };
+    const input: FindSlotsInput = {
+      sites: [small],
+      durationMinutes: 60,
+      stepMinutes: 30,
+      earliest: at('2026-12-16T00:00:00Z'),
+      latest: at('2026-12-17T00:00:00Z'),
+      limit: 10,
+    };
     expect(starts(findSlots(input))).to.deep.equal(['2026-12-16T14:00:00.000Z', '2026-12-16T14:30:00.000Z', '2026-12-16T15:00:00.000Z']);
-    const busy: BusyInterval[] = [{ locationId: 'small', chairId: 'only-chair', start: at('2026-12-16T14:30:00Z'), end: at('2026-12-16T15:00:00Z') }];
+    const busy: BusyInterval[] = [
+      { locationId: 'small', chairId: 'only-chair', start: at('2026-12-16T14:30:00Z'), end: at('2026-12-16T15:00:00Z') },
+    ];
     expect(starts(findSlots({ ...input, busy }))).to.deep.equal(['2026-12-16T15:00:00.000Z']);
   });
 
   it('ends every proposal by `latest`', async function () {
-    const proposals = findSlots({ sites: [donelson], durationMinutes: 45, earliest: at('2026-12-16T13:00:00Z'), latest: at('2026-12-16T15:00:00Z'), limit: 10 });
-    expect(starts(proposals)).to.deep.equal(['2026-12-16T13:30:00.000Z', '2026-12-16T13:45:00.000Z', '2026-12-16T14:00:00.000Z', '2026-12-16T14:15:00.000Z']);
+    const proposals = findSlots({
+      sites: [donelson],
+      durationMinutes: 45,
+      earliest: at('2026-12-16T13:00:00Z'),
+      latest: at('2026-12-16T15:00:00Z'),
+      limit: 10,
+    });
+    expect(starts(proposals)).to.deep.equal([
+      '2026-12-16T13:30:00.000Z',
+      '2026-12-16T13:45:00.000Z',
+      '2026-12-16T14:00:00.000Z',
+      '2026-12-16T14:15:00.000Z',
+    ]);
   });
 
   it('offers nothing on Thanksgiving', async function () {
-    const proposals = findSlots({ sites: [donelson], durationMinutes: 45, earliest: at('2026-11-26T06:00:00Z'), latest: at('2026-12-31T00:00:00Z'), limit: 1 });
+    const proposals = findSlots({
+      sites: [donelson],
+      durationMinutes: 45,
+      earliest: at('2026-11-26T06:00:00Z'),
+      latest: at('2026-12-31T00:00:00Z'),
+      limit: 1,
+    });
     expect(starts(proposals)).to.deep.equal(['2026-11-27T13:30:00.000Z']);
   });
 
   it('offers evening starts only, at or after 17:00 local, when asked', async function () {
     // From Monday 2026-12-14. Green Hills closes 18:00 except Thursdays (21:00).
     const earliest = at('2026-12-14T06:00:00Z');
-    const short = findSlots({ sites: [greenHills], durationMinutes: 45, earliest, latest: at('2027-01-31T00:00:00Z'), filters: { eveningsOnly: true }, limit: 3 });
+    const short = findSlots({
+      sites: [greenHills],
+      durationMinutes: 45,
+      earliest,
+      latest: at('2027-01-31T00:00:00Z'),
+      filters: { eveningsOnly: true },
+      limit: 3,
+    });
     expect(starts(short)).to.deep.equal(['2026-12-14T23:00:00.000Z', '2026-12-14T23:15:00.000Z', '2026-12-15T23:00:00.000Z']);
     // A 150-minute first dose fits only on Thursday evening.
-    const long = findSlots({ sites: [greenHills], durationMinutes: 150, earliest, latest: at('2027-01-31T00:00:00Z'), filters: { eveningsOnly: true }, limit: 3 });
+    const long = findSlots({
+      sites: [greenHills],
+      durationMinutes: 150,
+      earliest,
+      latest: at('2027-01-31T00:00:00Z'),
+      filters: { eveningsOnly: true },
+      limit: 3,
+    });
     expect(starts(long)).to.deep.equal(['2026-12-17T23:00:00.000Z', '2026-12-17T23:15:00.000Z', '2026-12-17T23:30:00.000Z']);
   });
 
@@ -146,7 +248,14 @@ describe('slot finder', function () {
 
   it('keeps to the days of the week and the earliest local time asked for', async function () {
     const filters: SlotFilters = { daysOfWeek: ['tue'], startAfterLocal: '13:00' };
-    const proposals = findSlots({ sites: [donelson], durationMinutes: 45, earliest: at('2026-12-16T06:00:00Z'), latest: at('2027-01-31T00:00:00Z'), filters, limit: 2 });
+    const proposals = findSlots({
+      sites: [donelson],
+      durationMinutes: 45,
+      earliest: at('2026-12-16T06:00:00Z'),
+      latest: at('2027-01-31T00:00:00Z'),
+      filters,
+      limit: 2,
+    });
     expect(starts(proposals)).to.deep.equal(['2026-12-22T19:00:00.000Z', '2026-12-22T19:15:00.000Z']);
   });
 
@@ -171,13 +280,25 @@ describe('slot finder', function () {
 
   it('moves from the last slot before the fall-back change to the first after it without a shift', async function () {
     // Friday 2026-10-30 15:00 CDT is the last 150-minute start; next is Monday 07:30 CST.
-    const proposals = findSlots({ sites: [donelson], durationMinutes: 150, earliest: at('2026-10-30T20:00:00Z'), latest: at('2026-12-31T00:00:00Z'), limit: 2 });
+    const proposals = findSlots({
+      sites: [donelson],
+      durationMinutes: 150,
+      earliest: at('2026-10-30T20:00:00Z'),
+      latest: at('2026-12-31T00:00:00Z'),
+      limit: 2,
+    });
     expect(starts(proposals)).to.deep.equal(['2026-10-30T20:00:00.000Z', '2026-11-02T13:30:00.000Z']);
   });
 
   it('keeps Phoenix on the same UTC hours over the change while Denver shifts by an hour', async function () {
     const first = (site: SiteCalendar, earliest: string): string | undefined =>
-      findSlots({ sites: [site], durationMinutes: 60, earliest: at(earliest), latest: at('2026-12-31T00:00:00Z'), limit: 1 })[0]?.start.toISOString();
+      findSlots({
+        sites: [site],
+        durationMinutes: 60,
+        earliest: at(earliest),
+        latest: at('2026-12-31T00:00:00Z'),
+        limit: 1,
+      })[0]?.start.toISOString();
     // Fridays 2026-10-30 and 2026-11-06.
     expect(first(phoenix, '2026-10-30T07:00:00Z')).to.equal('2026-10-30T13:00:00.000Z'); // 06:00 MST
     expect(first(phoenix, '2026-11-06T07:00:00Z')).to.equal('2026-11-06T13:00:00.000Z'); // 06:00 MST
@@ -195,20 +316,59 @@ describe('slot finder', function () {
       closures: { holidays: [], holidayObservance: 'actual-date', dates: [], periods: [] },
     };
     // Busy until 23:00 CST Wednesday: a 4-hour visit runs 23:00-03:00.
-    const busy: BusyInterval[] = [{ locationId: 'always', chairId: 'chair-1', start: at('2026-12-16T06:00:00Z'), end: at('2026-12-17T05:00:00Z') }];
-    const proposals = findSlots({ sites: [allDay], durationMinutes: 240, earliest: at('2026-12-16T06:00:00Z'), latest: at('2026-12-31T00:00:00Z'), busy, limit: 1 });
+    const busy: BusyInterval[] = [
+      { locationId: 'always', chairId: 'chair-1', start: at('2026-12-16T06:00:00Z'), end: at('2026-12-17T05:00:00Z') },
+    ];
+    const proposals = findSlots({
+      sites: [allDay],
+      durationMinutes: 240,
+      earliest: at('2026-12-16T06:00:00Z'),
+      latest: at('2026-12-31T00:00:00Z'),
+      busy,
+      limit: 1,
+    });
     expect(proposals[0]).to.deep.include({ start: at('2026-12-17T05:00:00Z'), end: at('2026-12-17T09:00:00Z') });
   });
 
   it('offers nothing at an inactive site, for a zero limit, or when the range is shorter than the visit', async function () {
     const closed = fixtureSite('charlotte-elizabeth');
-    expect(findSlots({ sites: [closed], durationMinutes: 45, earliest: at('2026-12-16T00:00:00Z'), latest: at('2027-12-31T00:00:00Z'), limit: 5 })).to.deep.equal([]);
-    expect(findSlots({ sites: [donelson], durationMinutes: 45, earliest: at('2026-12-16T00:00:00Z'), latest: at('2027-12-31T00:00:00Z'), limit: 0 })).to.deep.equal([]);
-    expect(findSlots({ sites: [donelson], durationMinutes: 45, earliest: at('2026-12-16T14:00:00Z'), latest: at('2026-12-16T14:30:00Z'), limit: 5 })).to.deep.equal([]);
+    expect(
+      findSlots({
+        sites: [closed],
+        durationMinutes: 45,
+        earliest: at('2026-12-16T00:00:00Z'),
+        latest: at('2027-12-31T00:00:00Z'),
+        limit: 5,
+      }),
+    ).to.deep.equal([]);
+    expect(
+      findSlots({
+        sites: [donelson],
+        durationMinutes: 45,
+        earliest: at('2026-12-16T00:00:00Z'),
+        latest: at('2027-12-31T00:00:00Z'),
+        limit: 0,
+      }),
+    ).to.deep.equal([]);
+    expect(
+      findSlots({
+        sites: [donelson],
+        durationMinutes: 45,
+        earliest: at('2026-12-16T14:00:00Z'),
+        latest: at('2026-12-16T14:30:00Z'),
+        limit: 5,
+      }),
+    ).to.deep.equal([]);
   });
 
   it('refuses a duration, step or limit that is not a whole positive number', async function () {
-    const base: FindSlotsInput = { sites: [donelson], durationMinutes: 45, earliest: at('2026-12-16T00:00:00Z'), latest: at('2026-12-31T00:00:00Z'), limit: 5 };
+    const base: FindSlotsInput = {
+      sites: [donelson],
+      durationMinutes: 45,
+      earliest: at('2026-12-16T00:00:00Z'),
+      latest: at('2026-12-31T00:00:00Z'),
+      limit: 5,
+    };
     expect(() => findSlots({ ...base, durationMinutes: 0 })).to.throw(RangeError);
     expect(() => findSlots({ ...base, stepMinutes: 7.5 })).to.throw(RangeError);
     expect(() => findSlots({ ...base, limit: -1 })).to.throw(RangeError);
@@ -223,15 +383,23 @@ describe('slot finder', function () {
     let compared = 0;
     let withProposals = 0;
     for (let round = 0; round < 150; round++) {
-      const sites = Array.from({ length: 1 + Math.floor(random() * 4) }, (_, i) => randomSite(`site-${i}`, zones[Math.floor(random() * zones.length)]!, random));
-      const earliest = Date.parse(anchors[round % anchors.length]!) + Math.floor(random() * 48) * 30 * 60_000 + Math.floor(random() * 15) * 60_000;
+      const sites = Array.from({ length: 1 + Math.floor(random() * 4) }, (_, i) =>
+        randomSite(`site-${i}`, zones[Math.floor(random() * zones.length)]!, random),
+      );
+      const earliest =
+        Date.parse(anchors[round % anchors.length]!) + Math.floor(random() * 48) * 30 * 60_000 + Math.floor(random() * 15) * 60_000;
       const latest = earliest + (1 + Math.floor(random() * 10)) * 86_400_000;
       const busy: BusyInterval[] = [];
       for (const site of sites) {
         for (const chairId of site.chairs) {
           for (let b = 0; b < 12; b++) {
-            const start = earliest + Math.floor(random() * (latest - earliest) / 60_000 / 15) * 15 * 60_000;
-            busy.push({ locationId: site.locationId, chairId, start: new Date(start), end: new Date(start + (1 + Math.floor(random() * 16)) * 15 * 60_000) });
+            const start = earliest + Math.floor((random() * (latest - earliest)) / 60_000 / 15) * 15 * 60_000;
+            busy.push({
+              locationId: site.locationId,
+              chairId,
+              start: new Date(start),
+              end: new Date(start + (1 + Math.floor(random() * 16)) * 15 * 60_000),
+            });
           }
         }
       }
@@ -255,7 +423,10 @@ describe('slot finder', function () {
       const expected = exhaustive(input);
       if (expected.length > 0) withProposals++;
       expect(starts(findSlots(input)), `round ${round}`).to.deep.equal(starts(expected));
-      expect(findSlots(input).map((p) => `${p.locationId}/${p.chairId}`), `round ${round}`).to.deep.equal(expected.map((p) => `${p.locationId}/${p.chairId}`));
+      expect(
+        findSlots(input).map((p) => `${p.locationId}/${p.chairId}`),
+        `round ${round}`,
+      ).to.deep.equal(expected.map((p) => `${p.locationId}/${p.chairId}`));
       // A caller's own index (built over all bookings, not only the range) gives the same answer.
       expect(starts(findSlots({ ...input, busy: BusyIndex.from(busy) })), `round ${round}`).to.deep.equal(starts(expected));
       compared++;
@@ -293,9 +464,13 @@ function exhaustive(input: FindSlotsInput): SlotProposal[] {
           if (minute < h! * 60 + m!) continue;
         }
         const chairId = site.chairs.find(
-          (chair) => !busy.some((b) => b.locationId === site.locationId && b.chairId === chair && b.start.getTime() < s + duration && b.end.getTime() > s),
+          (chair) =>
+            !busy.some(
+              (b) => b.locationId === site.locationId && b.chairId === chair && b.start.getTime() < s + duration && b.end.getTime() > s,
+            ),
         );
-        if (chairId !== undefined) found.push({ locationId: site.locationId, chairId, start: new Date(s), end: new Date(s + duration), site: siteIndex });
+        if (chairId !== undefined)
+          found.push({ locationId: site.locationId, chairId, start: new Date(s), end: new Date(s + duration), site: siteIndex });
       }
     }
   });

@@ -19,7 +19,7 @@ const ehr = {
 };
 
 describe('write-back', () => {
-  it('points the EHR\'s Task at the EHR\'s order and patient, never at the gateway\'s copies', () => {
+  it("points the EHR's Task at the EHR's order and patient, never at the gateway's copies", () => {
     const forEhr = taskForEhr(task, ehr);
     expect(forEhr.focus).to.deep.equal(ehr.serviceRequest);
     expect(forEhr.basedOn).to.deep.equal([ehr.serviceRequest]);
@@ -33,6 +33,9 @@ describe('write-back', () => {
   it('makes an upsert message keyed by the referral, identified by the referral id', () => {
     const message = taskWriteBack({ messageId: 'm-1', tenant: 'ehr-a', referralId: 'r-1', task, ehr });
     expect(message).to.deep.include({ id: 'm-1', tenant: 'ehr-a', orderingKey: 'referral:r-1', kind: EHR_UPSERT });
-    expect((message.payload as any).identifier).to.deep.equal({ system: 'https://fhir.infusion-gateway.example/referral-id', value: 'r-1' });
+    expect((message.payload as any).identifier).to.deep.equal({
+      system: 'https://fhir.infusion-gateway.example/referral-id',
+      value: 'r-1',
+    });
   });
 });

@@ -35,7 +35,10 @@ describe('reading operation parameters by their OperationDefinition', () => {
   });
 
   it('reads primitives and references from the query, ignoring result parameters', () => {
-    const read = readOperationParameters(FIND, get(['referral', 'ServiceRequest/sr-1'], ['weekends-only', 'true'], ['_count', '5'], ['_format', 'json']));
+    const read = readOperationParameters(
+      FIND,
+      get(['referral', 'ServiceRequest/sr-1'], ['weekends-only', 'true'], ['_count', '5'], ['_format', 'json']),
+    );
     expect(read.issues).to.deep.equal([]);
     expect(read.values).to.deep.equal({ referral: { reference: 'ServiceRequest/sr-1' }, 'weekends-only': true, _count: 5 });
   });
@@ -74,10 +77,16 @@ describe('reading operation parameters by their OperationDefinition', () => {
 
   it('takes a resource parameter only as the resource type the definition names', () => {
     const appointment = { resourceType: 'Appointment', status: 'proposed', participant: [] };
-    expect(readOperationParameters(BOOK, post({ resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: appointment }] })).values).to.deep.equal({
+    expect(
+      readOperationParameters(BOOK, post({ resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: appointment }] }))
+        .values,
+    ).to.deep.equal({
       'appt-resource': appointment,
     });
-    const wrong = readOperationParameters(BOOK, post({ resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: { resourceType: 'Patient' } }] }));
+    const wrong = readOperationParameters(
+      BOOK,
+      post({ resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: { resourceType: 'Patient' } }] }),
+    );
     expect(wrong.issues.map((i) => i.expression?.[0])).to.deep.equal(['Parameters.parameter[0].resource', 'Parameters.parameter[0]']);
   });
 
@@ -96,16 +105,34 @@ describe('reading operation parameters by their OperationDefinition', () => {
 
   it('takes any type the definition allows (the R5 allowedType extension), and says where each parameter was', () => {
     const RECORD_VERIFICATION = definition('record-verification');
-    const byName = readOperationParameters(RECORD_VERIFICATION, post({ resourceType: 'Parameters', parameter: [{ name: 'outcome', valueCode: 'covered' }, { name: 'verified-by', valueString: 'Dana' }] }));
+    const byName = readOperationParameters(
+      RECORD_VERIFICATION,
+      post({
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'outcome', valueCode: 'covered' },
+          { name: 'verified-by', valueString: 'Dana' },
+        ],
+      }),
+    );
     expect(byName.values['verified-by']).to.equal('Dana');
     expect(byName.at).to.deep.equal({ outcome: 'Parameters.parameter[0]', 'verified-by': 'Parameters.parameter[1]' });
-    const byReference = readOperationParameters(RECORD_VERIFICATION, post({ resourceType: 'Parameters', parameter: [{ name: 'verified-by', valueReference: { reference: 'PractitionerRole/p-1' } }] }));
+    const byReference = readOperationParameters(
+      RECORD_VERIFICATION,
+      post({ resourceType: 'Parameters', parameter: [{ name: 'verified-by', valueReference: { reference: 'PractitionerRole/p-1' } }] }),
+    );
     expect(byReference.values['verified-by']).to.deep.equal({ reference: 'PractitionerRole/p-1' });
-    const neither = readOperationParameters(RECORD_VERIFICATION, post({ resourceType: 'Parameters', parameter: [{ name: 'verified-by', valueInteger: 7 }] }));
+    const neither = readOperationParameters(
+      RECORD_VERIFICATION,
+      post({ resourceType: 'Parameters', parameter: [{ name: 'verified-by', valueInteger: 7 }] }),
+    );
     expect(neither.issues[0]).to.include({ code: 'invalid' });
     expect(neither.issues[0]?.expression).to.deep.equal(['Parameters.parameter[0].value']);
     expect(neither.issues[0]?.diagnostics).to.contain('valueReference, valueString');
-    const locations = readOperationParameters(FIND, get(['referral', 'ServiceRequest/sr-1'], ['location', 'hin-a,hin-b'], ['location', 'Location/hin-c']));
+    const locations = readOperationParameters(
+      FIND,
+      get(['referral', 'ServiceRequest/sr-1'], ['location', 'hin-a,hin-b'], ['location', 'Location/hin-c']),
+    );
     expect(locations.values['location']).to.deep.equal(['hin-a,hin-b', 'Location/hin-c']);
     expect(locations.at['location']).to.equal('location');
   });

@@ -48,7 +48,10 @@ describe('search parameter table', function () {
         expect(official, `${type}.${p.code} -> ${p.definition}`).to.not.equal(undefined);
         expect(official!.code, p.definition).to.equal(p.code);
         expect(official!.type, p.definition).to.equal(p.type);
-        expect(official!.base.includes(type as never) || official!.base.includes('Resource' as never), `${p.definition} on ${type}`).to.equal(true);
+        expect(
+          official!.base.includes(type as never) || official!.base.includes('Resource' as never),
+          `${p.definition} on ${type}`,
+        ).to.equal(true);
         checked.push(`${type}.${p.code}`);
       }
     }
@@ -70,7 +73,10 @@ describe('search parameter table', function () {
       requester: { reference: '#dr' },
       performer: [{ reference: 'https://ehr.example/fhir/Organization/site-1/_history/4' }, { display: 'no reference' }],
       code: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '191831' }, { display: 'no code' }] },
-      identifier: [{ system: 'urn:orders', value: 'ORD-1' }, { system: 'urn:orders', value: 'ORD-1' }],
+      identifier: [
+        { system: 'urn:orders', value: 'ORD-1' },
+        { system: 'urn:orders', value: 'ORD-1' },
+      ],
     };
     const values = (code: string): unknown[] => findSearchParameter('ServiceRequest', code)!.extract(sr);
     expect(values('patient')).to.deep.equal([]);
@@ -110,7 +116,16 @@ describe('date ranges', function () {
     });
   }
 
-  for (const bad of ['2026-13', '2026-02-29', '2026-11-31', '2026-11-03T24:00:00Z', '2026-11-03T10:00:00+15:00', '26-11-03', '2026/11/03', 'today']) {
+  for (const bad of [
+    '2026-13',
+    '2026-02-29',
+    '2026-11-31',
+    '2026-11-03T24:00:00Z',
+    '2026-11-03T10:00:00+15:00',
+    '26-11-03',
+    '2026/11/03',
+    'today',
+  ]) {
     it(`refuses ${bad}`, function () {
       expect(dateRangeOf(bad)).to.equal(undefined);
     });

@@ -1,5 +1,11 @@
 import { expect } from 'chai';
-import { MAX_OFFSET, MAX_SEARCH_PARAMETERS, MAX_VALUES_PER_PARAMETER, parseSearchQuery, searchsetBundle } from '../../src/fhir/search-query.js';
+import {
+  MAX_OFFSET,
+  MAX_SEARCH_PARAMETERS,
+  MAX_VALUES_PER_PARAMETER,
+  parseSearchQuery,
+  searchsetBundle,
+} from '../../src/fhir/search-query.js';
 import { isSupportedSearchCriterion } from '../../src/fhir/search-parameters.js';
 
 describe('parseSearchQuery', () => {
@@ -7,7 +13,11 @@ describe('parseSearchQuery', () => {
     parseSearchQuery('Task', query, { strict, isSupported: isSupportedSearchCriterion });
 
   it('turns parameters into criteria, keeping modifiers and OR values', () => {
-    const parsed = parse([['focus', 'ServiceRequest/1'], ['status:not', 'cancelled'], ['business-status', 'received,rejected']]);
+    const parsed = parse([
+      ['focus', 'ServiceRequest/1'],
+      ['status:not', 'cancelled'],
+      ['business-status', 'received,rejected'],
+    ]);
     expect(parsed.issues).to.deep.equal([]);
     expect(parsed.criteria).to.deep.equal([
       { name: 'focus', values: ['ServiceRequest/1'] },
@@ -17,8 +27,17 @@ describe('parseSearchQuery', () => {
   });
 
   it('reads _count (capped), _offset and _sort, and refuses bad values with their parameter named', () => {
-    expect(parse([['_count', '5000'], ['_offset', '40'], ['_sort', '-_lastUpdated']])).to.deep.include({ count: 200, offset: 40, sort: ['-_lastUpdated'] });
-    const bad = parse([['_count', '-1'], ['_sort', 'name']]);
+    expect(
+      parse([
+        ['_count', '5000'],
+        ['_offset', '40'],
+        ['_sort', '-_lastUpdated'],
+      ]),
+    ).to.deep.include({ count: 200, offset: 40, sort: ['-_lastUpdated'] });
+    const bad = parse([
+      ['_count', '-1'],
+      ['_sort', 'name'],
+    ]);
     expect(bad.issues.map((i) => [i.severity, i.expression?.[0]])).to.deep.equal([
       ['error', '_count'],
       ['error', '_sort'],
@@ -34,16 +53,22 @@ describe('parseSearchQuery', () => {
 
 describe('OR values', () => {
   it('splits on commas but not on escaped ones, leaving the escape for the value parser', () => {
-    expect(parseSearchQuery('Patient', [['family', 'a,b\\,c']], { strict: true, isSupported: isSupportedSearchCriterion }).criteria[0]?.values).to.deep.equal(['a', 'b\\,c']);
+    expect(
+      parseSearchQuery('Patient', [['family', 'a,b\\,c']], { strict: true, isSupported: isSupportedSearchCriterion }).criteria[0]?.values,
+    ).to.deep.equal(['a', 'b\\,c']);
   });
 });
 
 describe('searchsetBundle', () => {
-  it('links first, previous and a keyset next page with the client\'s own parameters', async () => {
+  it("links first, previous and a keyset next page with the client's own parameters", async () => {
     const bundle = searchsetBundle({
       baseUrl: 'http://gw/fhir',
       resourceType: 'Task',
-      query: [['status', 'received'], ['_count', '10'], ['_offset', '10']],
+      query: [
+        ['status', 'received'],
+        ['_count', '10'],
+        ['_offset', '10'],
+      ],
       resources: [],
       total: 25,
       count: 10,
@@ -63,7 +88,10 @@ describe('searchsetBundle', () => {
     const bundle = searchsetBundle({
       baseUrl: 'http://gw/fhir',
       resourceType: 'Task',
-      query: [['status', 'received'], ['_cursor', 'xyz']],
+      query: [
+        ['status', 'received'],
+        ['_cursor', 'xyz'],
+      ],
       resources: [],
       count: 20,
       offset: 0,
@@ -78,7 +106,8 @@ describe('searchsetBundle', () => {
 });
 
 describe('limits and _total', () => {
-  const parse = (query: Array<[string, string]>) => parseSearchQuery('Patient', query, { strict: true, isSupported: isSupportedSearchCriterion });
+  const parse = (query: Array<[string, string]>) =>
+    parseSearchQuery('Patient', query, { strict: true, isSupported: isSupportedSearchCriterion });
 
   it('refuses _offset above the cap, naming the limit', async () => {
     const parsed = parse([['_offset', String(MAX_OFFSET + 1)]]);
@@ -92,7 +121,9 @@ describe('limits and _total', () => {
 
   it('refuses a search repeated beyond the parameter cap, and too many ORed values', async () => {
     const repeated = parse(Array.from({ length: 200 }, (_, i): [string, string] => ['name', String(i)]));
-    expect(repeated.issues.map((i) => i.diagnostics)).to.deep.equal([`A search may have at most ${MAX_SEARCH_PARAMETERS} search parameters (this one has 200)`]);
+    expect(repeated.issues.map((i) => i.diagnostics)).to.deep.equal([
+      `A search may have at most ${MAX_SEARCH_PARAMETERS} search parameters (this one has 200)`,
+    ]);
     const ored = parse([['name', Array.from({ length: MAX_VALUES_PER_PARAMETER + 1 }, (_, i) => String(i)).join(',')]]);
     expect(ored.issues[0]?.expression).to.deep.equal(['name']);
     expect(parse(Array.from({ length: MAX_SEARCH_PARAMETERS }, (_, i): [string, string] => ['name', String(i)])).issues).to.deep.equal([]);
@@ -107,6 +138,11 @@ describe('limits and _total', () => {
 
   it('keeps the cursor, and refuses it beside an _offset', async () => {
     expect(parse([['_cursor', 'abc']]).cursor).to.equal('abc');
-    expect(parse([['_cursor', 'abc'], ['_offset', '20']]).issues).to.have.length(1);
+    expect(
+      parse([
+        ['_cursor', 'abc'],
+        ['_offset', '20'],
+      ]).issues,
+    ).to.have.length(1);
   });
 });

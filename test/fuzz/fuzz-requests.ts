@@ -142,7 +142,8 @@ type Segment = string | number;
 function pathsOf(node: unknown, prefix: Segment[] = [], out: Segment[][] = []): Segment[][] {
   out.push(prefix);
   if (Array.isArray(node)) node.forEach((item, index) => pathsOf(item, [...prefix, index], out));
-  else if (typeof node === 'object' && node !== null) for (const [key, value] of Object.entries(node)) pathsOf(value, [...prefix, key], out);
+  else if (typeof node === 'object' && node !== null)
+    for (const [key, value] of Object.entries(node)) pathsOf(value, [...prefix, key], out);
   return out;
 }
 
@@ -164,7 +165,10 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('add-element' as const),
       at: fc.nat(),
-      name: fc.oneof(fc.constantFrom('id', 'resourceType', 'extension', 'contained', 'meta', '_family', 'modifierExtension', 'a\u0000b'), fc.string({ maxLength: 8 })),
+      name: fc.oneof(
+        fc.constantFrom('id', 'resourceType', 'extension', 'contained', 'meta', '_family', 'modifierExtension', 'a\u0000b'),
+        fc.string({ maxLength: 8 }),
+      ),
       value: hostileValue,
     }),
   },
@@ -200,7 +204,8 @@ function applyMutation(document: unknown, change: Mutation): unknown {
       else if (typeof current === 'object' && current !== null) parent[key] = { ...current, 0: current };
       break;
     case 'add-element':
-      if (typeof current === 'object' && current !== null && !Array.isArray(current)) (current as Record<string, unknown>)[change.name] = change.value;
+      if (typeof current === 'object' && current !== null && !Array.isArray(current))
+        (current as Record<string, unknown>)[change.name] = change.value;
       break;
     case 'duplicate-entries':
       if (Array.isArray(current)) parent[key] = [...current, ...current];
@@ -211,15 +216,14 @@ function applyMutation(document: unknown, change: Mutation): unknown {
 
 /** The document with one to three mutations; sometimes (1 in 12) untouched, so valid requests go through too. */
 function mutated(document: unknown): fc.Arbitrary<unknown> {
-  return fc.oneof(
-    { weight: 1, arbitrary: fc.constant(undefined) },
-    { weight: 11, arbitrary: fc.array(mutation, { minLength: 1, maxLength: 3 }) },
-  ).map((changes) => {
-    let copy: unknown = structuredClone(document);
-    for (const change of changes ?? []) copy = applyMutation(copy, change);
-    // A fresh order number for each intake keeps deduplication from hiding the write path.
-    return freshOrderNumbers(copy);
-  });
+  return fc
+    .oneof({ weight: 1, arbitrary: fc.constant(undefined) }, { weight: 11, arbitrary: fc.array(mutation, { minLength: 1, maxLength: 3 }) })
+    .map((changes) => {
+      let copy: unknown = structuredClone(document);
+      for (const change of changes ?? []) copy = applyMutation(copy, change);
+      // A fresh order number for each intake keeps deduplication from hiding the write path.
+      return freshOrderNumbers(copy);
+    });
 }
 
 function freshOrderNumbers(document: unknown): unknown {
@@ -246,7 +250,11 @@ function freshOrderNumbers(document: unknown): unknown {
 
 /** Percent-encodes UTF-8 bytes (a lone surrogate becomes U+FFFD's bytes, as any client would send). */
 function encode(text: string): string {
-  return [...Buffer.from(text, 'utf8')].map((b) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+  return [...Buffer.from(text, 'utf8')]
+    .map((b) =>
+      /[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`,
+    )
+    .join('');
 }
 
 /** A URL part: well encoded, or raw fragments no encoder would produce (bad escapes, raw NUL escapes). */
@@ -256,16 +264,88 @@ const urlPart: fc.Arbitrary<string> = fc.oneof(
 );
 
 const SEARCH_PARAMETERS = [
-  'identifier', 'status', 'business-status', 'focus', 'owner', 'patient', 'subject', 'beneficiary', 'payor', 'name', 'family',
-  'given', 'birthdate', 'address-postalcode', 'code', 'authored', '_id', '_lastUpdated', '_count', '_offset', '_sort', '_total',
-  '_summary', '_elements', '_include', '_revinclude', '_format', '_pretty', 'unknown-param', 'location', 'organization', 'type',
-  'intent', 'requester', 'performer', 'service-type', 'specialty', 'address-city', 'near', 'partof', 'period', 'date',
+  'identifier',
+  'status',
+  'business-status',
+  'focus',
+  'owner',
+  'patient',
+  'subject',
+  'beneficiary',
+  'payor',
+  'name',
+  'family',
+  'given',
+  'birthdate',
+  'address-postalcode',
+  'code',
+  'authored',
+  '_id',
+  '_lastUpdated',
+  '_count',
+  '_offset',
+  '_sort',
+  '_total',
+  '_summary',
+  '_elements',
+  '_include',
+  '_revinclude',
+  '_format',
+  '_pretty',
+  'unknown-param',
+  'location',
+  'organization',
+  'type',
+  'intent',
+  'requester',
+  'performer',
+  'service-type',
+  'specialty',
+  'address-city',
+  'near',
+  'partof',
+  'period',
+  'date',
 ];
-const MODIFIERS = ['', '', '', ':exact', ':contains', ':missing', ':not', ':text', ':below', ':above', ':of-type', ':identifier', ':Patient', ':'];
+const MODIFIERS = [
+  '',
+  '',
+  '',
+  ':exact',
+  ':contains',
+  ':missing',
+  ':not',
+  ':text',
+  ':below',
+  ':above',
+  ':of-type',
+  ':identifier',
+  ':Patient',
+  ':',
+];
 const PREFIXES = ['', '', 'eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'];
 const SEARCH_VALUES = [
-  'verifying-coverage', 'misroute-suspected', 'active', 'ServiceRequest/x', 'Patient/p1', 'http://sys|val', '|val', 'sys|', '|',
-  '2026-01-01', '2026', '2026-01-01T00:00:00Z', '1e20', '-5', '0', '1000000', 'a,b,c', 'true', 'Ab', '_lastUpdated', '-_id',
+  'verifying-coverage',
+  'misroute-suspected',
+  'active',
+  'ServiceRequest/x',
+  'Patient/p1',
+  'http://sys|val',
+  '|val',
+  'sys|',
+  '|',
+  '2026-01-01',
+  '2026',
+  '2026-01-01T00:00:00Z',
+  '1e20',
+  '-5',
+  '0',
+  '1000000',
+  'a,b,c',
+  'true',
+  'Ab',
+  '_lastUpdated',
+  '-_id',
 ];
 
 const searchParameter: fc.Arbitrary<string> = fc
@@ -277,11 +357,30 @@ const searchParameter: fc.Arbitrary<string> = fc
   })
   .map(({ name, modifier, prefix, value }) => `${name}${modifier}=${prefix}${value}`);
 
-const query: fc.Arbitrary<string> = fc.array(searchParameter, { maxLength: 5 }).map((parts) => (parts.length === 0 ? '' : `?${parts.join('&')}`));
+const query: fc.Arbitrary<string> = fc
+  .array(searchParameter, { maxLength: 5 })
+  .map((parts) => (parts.length === 0 ? '' : `?${parts.join('&')}`));
 
-const READABLE_TYPES = ['ServiceRequest', 'Task', 'Appointment', 'Patient', 'Practitioner', 'PractitionerRole', 'Coverage', 'Location', 'HealthcareService', 'Organization', 'OrganizationAffiliation', 'InsurancePlan', 'Endpoint'];
+const READABLE_TYPES = [
+  'ServiceRequest',
+  'Task',
+  'Appointment',
+  'Patient',
+  'Practitioner',
+  'PractitionerRole',
+  'Coverage',
+  'Location',
+  'HealthcareService',
+  'Organization',
+  'OrganizationAffiliation',
+  'InsurancePlan',
+  'Endpoint',
+];
 const WRITABLE_TYPES = ['Patient', 'Practitioner', 'PractitionerRole', 'Coverage', 'Location', 'Organization', 'HealthcareService'];
-const resourceTypeInUrl: fc.Arbitrary<string> = fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...READABLE_TYPES) }, { weight: 1, arbitrary: fc.constantFrom('Claim', 'Bundle', 'patient', 'X', '$validate') });
+const resourceTypeInUrl: fc.Arbitrary<string> = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(...READABLE_TYPES) },
+  { weight: 1, arbitrary: fc.constantFrom('Claim', 'Bundle', 'patient', 'X', '$validate') },
+);
 
 function idInUrl(known: readonly string[]): fc.Arbitrary<string> {
   return fc.oneof(
@@ -303,8 +402,10 @@ function fixtureDocuments(): {
   cdsRequests: unknown[];
 } {
   const serviceRequests: unknown[] = DRUGS.map((drug) => readFixture(`referrals/${drug}/service-request.json`));
-  for (const name of ['misroute-site-lacks-drug.service-request.json', 'not-in-catalog-rituximab.service-request.json']) serviceRequests.push(readFixture(`referrals/misc/${name}`));
-  for (const scenario of ['ok', 'too-far', 'out-of-network', 'practice-address']) serviceRequests.push(readFixture(`site-check/${scenario}/service-request.json`));
+  for (const name of ['misroute-site-lacks-drug.service-request.json', 'not-in-catalog-rituximab.service-request.json'])
+    serviceRequests.push(readFixture(`referrals/misc/${name}`));
+  for (const scenario of ['ok', 'too-far', 'out-of-network', 'practice-address'])
+    serviceRequests.push(readFixture(`site-check/${scenario}/service-request.json`));
   const bundles: unknown[] = DRUGS.map((drug) => readFixture(`referrals/${drug}/transaction-bundle.json`));
   bundles.push(readFixture('referrals/misc/batch-two-referrals.bundle.json'));
   const resources: Array<{ resourceType: string; resource: unknown }> = [];
@@ -314,7 +415,12 @@ function fixtureDocuments(): {
       if (type !== undefined && WRITABLE_TYPES.includes(type)) resources.push({ resourceType: type, resource: entry.resource });
     }
   }
-  const cdsRequests = ['order-sign-good.json', 'order-sign-misroute.json', 'order-select-two-orders.json', 'order-sign-misroute.no-prefetch.json'].map((f) => readFixture(`cds-hooks/${f}`));
+  const cdsRequests = [
+    'order-sign-good.json',
+    'order-sign-misroute.json',
+    'order-select-two-orders.json',
+    'order-sign-misroute.no-prefetch.json',
+  ].map((f) => readFixture(`cds-hooks/${f}`));
   return { serviceRequests, bundles, resources, cdsRequests };
 }
 
@@ -332,7 +438,13 @@ function subscriptionNotification(focus: string): unknown {
             { name: 'subscription', valueReference: { reference: 'Subscription/infusion-orders' } },
             { name: 'status', valueCode: 'active' },
             { name: 'type', valueCode: 'event-notification' },
-            { name: 'notification-event', part: [{ name: 'event-number', valueString: '1' }, { name: 'focus', valueReference: { reference: focus } }] },
+            {
+              name: 'notification-event',
+              part: [
+                { name: 'event-number', valueString: '1' },
+                { name: 'focus', valueReference: { reference: focus } },
+              ],
+            },
           ],
         },
         request: { method: 'GET', url: 'Subscription/infusion-orders/$status' },
@@ -350,7 +462,9 @@ function parameters(...parameter: unknown[]): unknown {
 const rawBody: fc.Arbitrary<{ raw: Uint8Array<ArrayBuffer> }> = fc
   .oneof(
     fc.uint8Array({ maxLength: 64 }),
-    fc.constantFrom('{', '[]', 'null', '"x"', '{"resourceType":', '{"resourceType":"ServiceRequest"}}', '\ufeff{}').map((t) => new Uint8Array(Buffer.from(t))),
+    fc
+      .constantFrom('{', '[]', 'null', '"x"', '{"resourceType":', '{"resourceType":"ServiceRequest"}}', '\ufeff{}')
+      .map((t) => new Uint8Array(Buffer.from(t))),
     fc.constant(new Uint8Array([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x3a, 0x31, 0x7d])),
   )
   .map((raw) => ({ raw: new Uint8Array(raw) }));
@@ -367,69 +481,128 @@ export function fuzzRequest(targets: FuzzTargets): fc.Arbitrary<FuzzRequest> {
   const writable = fc.constantFrom(...docs.resources);
   const taskId = idInUrl(targets.taskIds);
   const heldTaskId = idInUrl(targets.heldTaskIds.length > 0 ? targets.heldTaskIds : targets.taskIds);
-  const srReference = fc.oneof(idInUrl(targets.serviceRequestIds).map((id) => `ServiceRequest/${id}`), stringValue);
+  const srReference = fc.oneof(
+    idInUrl(targets.serviceRequestIds).map((id) => `ServiceRequest/${id}`),
+    stringValue,
+  );
 
   const routes: Array<{ weight: number; arbitrary: fc.Arbitrary<FuzzRequest> }> = [
     {
       weight: 6,
-      arbitrary: fc.record({ body: jsonOrRaw(serviceRequest), ifNoneExist: fc.option(searchParameter, { nil: undefined }) }).map(({ body, ifNoneExist }) => ({
-        route: 'POST /fhir/ServiceRequest',
+      arbitrary: fc
+        .record({ body: jsonOrRaw(serviceRequest), ifNoneExist: fc.option(searchParameter, { nil: undefined }) })
+        .map(({ body, ifNoneExist }) => ({
+          route: 'POST /fhir/ServiceRequest',
+          method: 'POST',
+          url: '/fhir/ServiceRequest',
+          ...(body !== undefined ? { body } : {}),
+          ...(ifNoneExist !== undefined ? { headers: { 'if-none-exist': ifNoneExist } } : {}),
+        })),
+    },
+    {
+      weight: 4,
+      arbitrary: jsonOrRaw(bundle).map((body) => ({
+        route: 'POST /fhir (Bundle)',
         method: 'POST',
-        url: '/fhir/ServiceRequest',
-        ...(body !== undefined ? { body } : {}),
-        ...(ifNoneExist !== undefined ? { headers: { 'if-none-exist': ifNoneExist } } : {}),
+        url: '/fhir',
+        ...(body ? { body } : {}),
       })),
     },
-    { weight: 4, arbitrary: jsonOrRaw(bundle).map((body) => ({ route: 'POST /fhir (Bundle)', method: 'POST', url: '/fhir', ...(body ? { body } : {}) })) },
     {
       // An order the EHR changes after sending it (docs/order-changes.md), at a stored order's id or any.
       weight: 2,
       arbitrary: fc.tuple(serviceRequest, idInUrl(targets.serviceRequestIds)).chain(([order, id]) =>
-        jsonOrRaw(fc.constant({ ...(order as object), id })).map((body): FuzzRequest => ({ route: 'PUT /fhir/ServiceRequest/{id}', method: 'PUT', url: `/fhir/ServiceRequest/${id}`, ...(body ? { body } : {}) })),
+        jsonOrRaw(fc.constant({ ...(order as object), id })).map((body): FuzzRequest => ({
+          route: 'PUT /fhir/ServiceRequest/{id}',
+          method: 'PUT',
+          url: `/fhir/ServiceRequest/${id}`,
+          ...(body ? { body } : {}),
+        })),
       ),
     },
     {
       weight: 3,
       arbitrary: writable.chain(({ resourceType, resource }) =>
-        jsonOrRaw(mutated(resource)).map((body): FuzzRequest => ({ route: 'POST /fhir/{type}', method: 'POST', url: `/fhir/${resourceType}`, ...(body ? { body } : {}) })),
+        jsonOrRaw(mutated(resource)).map((body): FuzzRequest => ({
+          route: 'POST /fhir/{type}',
+          method: 'POST',
+          url: `/fhir/${resourceType}`,
+          ...(body ? { body } : {}),
+        })),
       ),
     },
     {
       weight: 2,
       arbitrary: fc.tuple(writable, idInUrl([])).chain(([{ resourceType, resource }, id]) =>
-        jsonOrRaw(mutated({ ...(resource as object), id })).map((body): FuzzRequest => ({ route: 'PUT /fhir/{type}/{id}', method: 'PUT', url: `/fhir/${resourceType}/${id}`, ...(body ? { body } : {}) })),
+        jsonOrRaw(mutated({ ...(resource as object), id })).map((body): FuzzRequest => ({
+          route: 'PUT /fhir/{type}/{id}',
+          method: 'PUT',
+          url: `/fhir/${resourceType}/${id}`,
+          ...(body ? { body } : {}),
+        })),
       ),
     },
     {
       weight: 2,
       arbitrary: fc
-        .tuple(fc.constantFrom('/fhir/$validate', '/fhir/ServiceRequest/$validate', '/fhir/Patient/$validate'), fc.oneof(serviceRequest, bundle, writable.map((w) => w.resource).chain(mutated), serviceRequest.map((r) => parameters({ name: 'resource', resource: r }))))
+        .tuple(
+          fc.constantFrom('/fhir/$validate', '/fhir/ServiceRequest/$validate', '/fhir/Patient/$validate'),
+          fc.oneof(
+            serviceRequest,
+            bundle,
+            writable.map((w) => w.resource).chain(mutated),
+            serviceRequest.map((r) => parameters({ name: 'resource', resource: r })),
+          ),
+        )
         .map(([url, json]) => ({ route: 'POST $validate', method: 'POST', url, body: { json } })),
     },
-    { weight: 6, arbitrary: fc.tuple(resourceTypeInUrl, query).map(([type, q]) => ({ route: 'GET /fhir/{type}?', method: 'GET', url: `/fhir/${type}${q}` })) },
+    {
+      weight: 6,
+      arbitrary: fc
+        .tuple(resourceTypeInUrl, query)
+        .map(([type, q]) => ({ route: 'GET /fhir/{type}?', method: 'GET', url: `/fhir/${type}${q}` })),
+    },
     {
       weight: 2,
       arbitrary: fc
-        .tuple(resourceTypeInUrl, fc.oneof(taskId, idInUrl(targets.serviceRequestIds)), fc.constantFrom('', '/_history', '/_history/1', '/_history/0', '/_history/W%2F%221%22', '/_history/x'), query)
+        .tuple(
+          resourceTypeInUrl,
+          fc.oneof(taskId, idInUrl(targets.serviceRequestIds)),
+          fc.constantFrom('', '/_history', '/_history/1', '/_history/0', '/_history/W%2F%221%22', '/_history/x'),
+          query,
+        )
         .map(([type, id, tail, q]) => ({ route: 'GET /fhir/{type}/{id}', method: 'GET', url: `/fhir/${type}/${id}${tail}${q}` })),
     },
     {
       weight: 2,
       arbitrary: fc
-        .tuple(heldTaskId, jsonOrRaw(mutated(parameters({ name: 'location', valueReference: { reference: 'Location/hin-nashville-green-hills' } }))))
-        .map(([id, body]) => ({ route: 'POST Task/$confirm-site', method: 'POST', url: `/fhir/Task/${id}/$confirm-site`, ...(body ? { body } : {}) })),
+        .tuple(
+          heldTaskId,
+          jsonOrRaw(mutated(parameters({ name: 'location', valueReference: { reference: 'Location/hin-nashville-green-hills' } }))),
+        )
+        .map(([id, body]) => ({
+          route: 'POST Task/$confirm-site',
+          method: 'POST',
+          url: `/fhir/Task/${id}/$confirm-site`,
+          ...(body ? { body } : {}),
+        })),
     },
     {
       weight: 1,
-      arbitrary: fc
-        .tuple(taskId, jsonOrRaw(mutated(parameters({ name: 'note', valueString: 'peer-to-peer done' }))))
-        .map(([id, body]) => ({ route: 'POST Task/$submit-prior-auth', method: 'POST', url: `/fhir/Task/${id}/$submit-prior-auth`, ...(body ? { body } : {}) })),
+      arbitrary: fc.tuple(taskId, jsonOrRaw(mutated(parameters({ name: 'note', valueString: 'peer-to-peer done' })))).map(([id, body]) => ({
+        route: 'POST Task/$submit-prior-auth',
+        method: 'POST',
+        url: `/fhir/Task/${id}/$submit-prior-auth`,
+        ...(body ? { body } : {}),
+      })),
     },
     {
       weight: 2,
-      arbitrary: fc
-        .tuple(srReference, query)
-        .map(([reference, q]) => ({ route: 'GET Appointment/$find', method: 'GET', url: `/fhir/Appointment/$find?referral=${encode(reference)}${q.replace('?', '&')}` })),
+      arbitrary: fc.tuple(srReference, query).map(([reference, q]) => ({
+        route: 'GET Appointment/$find',
+        method: 'GET',
+        url: `/fhir/Appointment/$find?referral=${encode(reference)}${q.replace('?', '&')}`,
+      })),
     },
     {
       weight: 2,
@@ -444,42 +617,90 @@ export function fuzzRequest(targets: FuzzTargets): fc.Arbitrary<FuzzRequest> {
                 { name: 'end', valueDateTime: '2026-12-31T00:00:00Z' },
                 {
                   name: 'appt-resource',
-                  resource: { resourceType: 'Appointment', status: 'proposed', start: '2026-12-02T15:00:00Z', end: '2026-12-02T17:00:00Z', basedOn: [{ reference }], participant: [{ actor: { reference: 'Location/hin-nashville-green-hills' }, status: 'needs-action' }] },
+                  resource: {
+                    resourceType: 'Appointment',
+                    status: 'proposed',
+                    start: '2026-12-02T15:00:00Z',
+                    end: '2026-12-02T17:00:00Z',
+                    basedOn: [{ reference }],
+                    participant: [{ actor: { reference: 'Location/hin-nashville-green-hills' }, status: 'needs-action' }],
+                  },
                 },
               ),
             ),
           ),
         )
-        .map(([operation, json]) => ({ route: `POST Appointment/${operation}`, method: 'POST', url: `/fhir/Appointment/${operation}`, body: { json } })),
+        .map(([operation, json]) => ({
+          route: `POST Appointment/${operation}`,
+          method: 'POST',
+          url: `/fhir/Appointment/${operation}`,
+          body: { json },
+        })),
     },
     {
       weight: 1,
       arbitrary: fc
         .tuple(fc.constantFrom('POST', 'PUT') as fc.Arbitrary<'POST' | 'PUT'>, idInUrl([]), srReference)
         .chain(([method, id, reference]) =>
-          mutated({ resourceType: 'Appointment', ...(method === 'PUT' ? { id } : {}), status: 'booked', start: '2026-12-02T15:00:00Z', end: '2026-12-02T17:00:00Z', basedOn: [{ reference }], participant: [{ actor: { reference: 'Location/hin-nashville-green-hills' }, status: 'accepted' }] }).map(
-            (json): FuzzRequest => ({ route: `${method} /fhir/Appointment`, method, url: method === 'PUT' ? `/fhir/Appointment/${id}` : '/fhir/Appointment', body: { json } }),
-          ),
+          mutated({
+            resourceType: 'Appointment',
+            ...(method === 'PUT' ? { id } : {}),
+            status: 'booked',
+            start: '2026-12-02T15:00:00Z',
+            end: '2026-12-02T17:00:00Z',
+            basedOn: [{ reference }],
+            participant: [{ actor: { reference: 'Location/hin-nashville-green-hills' }, status: 'accepted' }],
+          }).map((json): FuzzRequest => ({
+            route: `${method} /fhir/Appointment`,
+            method,
+            url: method === 'PUT' ? `/fhir/Appointment/${id}` : '/fhir/Appointment',
+            body: { json },
+          })),
         ),
     },
     {
       weight: 1,
-      arbitrary: fc.tuple(taskId, mutated({ resourceType: 'Task', status: 'in-progress', intent: 'order', output: [{ type: { text: 'confirmed-location' }, valueReference: { reference: 'Location/hin-nashville-green-hills' } }] })).map(([id, json]) => ({
-        route: 'PUT /fhir/Task/{id}',
-        method: 'PUT',
-        url: `/fhir/Task/${id}`,
-        body: { json: typeof json === 'object' && json !== null && !Array.isArray(json) ? { ...json, id } : json },
-      })),
+      arbitrary: fc
+        .tuple(
+          taskId,
+          mutated({
+            resourceType: 'Task',
+            status: 'in-progress',
+            intent: 'order',
+            output: [{ type: { text: 'confirmed-location' }, valueReference: { reference: 'Location/hin-nashville-green-hills' } }],
+          }),
+        )
+        .map(([id, json]) => ({
+          route: 'PUT /fhir/Task/{id}',
+          method: 'PUT',
+          url: `/fhir/Task/${id}`,
+          body: { json: typeof json === 'object' && json !== null && !Array.isArray(json) ? { ...json, id } : json },
+        })),
     },
     {
       weight: 3,
       arbitrary: fc
-        .tuple(fc.constantFrom('infusion-site-check', 'infusion-site-check-select', 'nope'), jsonOrRaw(fc.constantFrom(...docs.cdsRequests).chain(mutated)))
-        .map(([service, body]) => ({ route: 'POST /cds-services/{id}', method: 'POST', url: `/cds-services/${service}`, headers: { 'content-type': 'application/json' }, ...(body ? { body } : {}) })),
+        .tuple(
+          fc.constantFrom('infusion-site-check', 'infusion-site-check-select', 'nope'),
+          jsonOrRaw(fc.constantFrom(...docs.cdsRequests).chain(mutated)),
+        )
+        .map(([service, body]) => ({
+          route: 'POST /cds-services/{id}',
+          method: 'POST',
+          url: `/cds-services/${service}`,
+          headers: { 'content-type': 'application/json' },
+          ...(body ? { body } : {}),
+        })),
     },
     {
       weight: 1,
-      arbitrary: jsonOrRaw(mutated({ feedback: [{ card: 'c1', outcome: 'overridden', overrideReason: { reason: { code: 'x' } }, outcomeTimestamp: '2026-01-01T00:00:00Z' }] })).map((body) => ({
+      arbitrary: jsonOrRaw(
+        mutated({
+          feedback: [
+            { card: 'c1', outcome: 'overridden', overrideReason: { reason: { code: 'x' } }, outcomeTimestamp: '2026-01-01T00:00:00Z' },
+          ],
+        }),
+      ).map((body) => ({
         route: 'POST /cds-services/{id}/feedback',
         method: 'POST',
         url: '/cds-services/infusion-site-check/feedback',
@@ -490,14 +711,30 @@ export function fuzzRequest(targets: FuzzTargets): fc.Arbitrary<FuzzRequest> {
     {
       weight: 2,
       arbitrary: fc
-        .tuple(fc.constantFrom('default', 'nobody'), jsonOrRaw(srReference.chain((reference) => mutated(subscriptionNotification(reference)))))
-        .map(([tenant, body]) => ({ route: 'POST /subscription-notifications/{tenant}', method: 'POST', url: `/subscription-notifications/${tenant}`, ...(body ? { body } : {}) })),
+        .tuple(
+          fc.constantFrom('default', 'nobody'),
+          jsonOrRaw(srReference.chain((reference) => mutated(subscriptionNotification(reference)))),
+        )
+        .map(([tenant, body]) => ({
+          route: 'POST /subscription-notifications/{tenant}',
+          method: 'POST',
+          url: `/subscription-notifications/${tenant}`,
+          ...(body ? { body } : {}),
+        })),
     },
     {
       weight: 2,
       arbitrary: fc
-        .tuple(fc.constantFrom('payer-cumberland', 'payer-unheard-of'), jsonOrRaw(fc.constant(subscriptionNotification('ClaimResponse/x')).chain(mutated)))
-        .map(([payer, body]) => ({ route: 'POST /payer-notifications/{payer}', method: 'POST', url: `/payer-notifications/${payer}`, ...(body ? { body } : {}) })),
+        .tuple(
+          fc.constantFrom('payer-cumberland', 'payer-unheard-of'),
+          jsonOrRaw(fc.constant(subscriptionNotification('ClaimResponse/x')).chain(mutated)),
+        )
+        .map(([payer, body]) => ({
+          route: 'POST /payer-notifications/{payer}',
+          method: 'POST',
+          url: `/payer-notifications/${payer}`,
+          ...(body ? { body } : {}),
+        })),
     },
     {
       weight: 1,

@@ -56,14 +56,26 @@ export async function startFuzzWorld(engine: Engine): Promise<FuzzWorld> {
   const gateway = await startGateway({
     engine,
     sqliteFile,
-    env: { EHR_FHIR_BASE_URL: ehr.baseUrl, EHR_POLL: 'false', PAYER_CONNECTIONS: payerConnections(payer.baseUrl), CDS_TRUSTED_FHIR_SERVERS: ehr.baseUrl },
+    env: {
+      EHR_FHIR_BASE_URL: ehr.baseUrl,
+      EHR_POLL: 'false',
+      PAYER_CONNECTIONS: payerConnections(payer.baseUrl),
+      CDS_TRUSTED_FHIR_SERVERS: ehr.baseUrl,
+    },
   });
   const fhir = `${gateway.baseUrl}/fhir`;
 
   const targets: FuzzTargets = { taskIds: [], serviceRequestIds: [], heldTaskIds: [] };
-  const seeds = ['referrals/infliximab/service-request.json', 'referrals/misc/misroute-site-lacks-drug.service-request.json', 'site-check/too-far/service-request.json', 'referrals/misc/not-in-catalog-rituximab.service-request.json'];
+  const seeds = [
+    'referrals/infliximab/service-request.json',
+    'referrals/misc/misroute-site-lacks-drug.service-request.json',
+    'site-check/too-far/service-request.json',
+    'referrals/misc/not-in-catalog-rituximab.service-request.json',
+  ];
   for (const [index, seed] of seeds.entries()) {
-    const created = await fhirFetch(`${fhir}/ServiceRequest`, { body: withOrderNumber(readFixture(seed), `fuzz-seed-${index}-${Date.now()}`) });
+    const created = await fhirFetch(`${fhir}/ServiceRequest`, {
+      body: withOrderNumber(readFixture(seed), `fuzz-seed-${index}-${Date.now()}`),
+    });
     if (created.status !== 201) throw new Error(`Seeding the fuzz world failed: ${seed} answered ${created.status}`);
     targets.serviceRequestIds.push(created.body.id);
     const tasks = await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`);

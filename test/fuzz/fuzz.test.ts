@@ -17,7 +17,12 @@ const HANG_MS = 10_000;
 
 /** The request in a line short enough for an assertion message. */
 function describeRequest(request: FuzzRequest): string {
-  const body = request.body === undefined ? '' : 'json' in request.body ? ` ${JSON.stringify(request.body.json).slice(0, 400)}` : ` <${request.body.raw.length} raw bytes>`;
+  const body =
+    request.body === undefined
+      ? ''
+      : 'json' in request.body
+        ? ` ${JSON.stringify(request.body.json).slice(0, 400)}`
+        : ` <${request.body.raw.length} raw bytes>`;
   return `${request.method} ${request.url.slice(0, 300)}${body}`;
 }
 
@@ -39,7 +44,8 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
           const what = describeRequest(request);
           expect(answer.hung, `hung: ${what}`).to.equal(false);
           expect(answer.status, `5xx: ${what}`).to.be.below(500);
-          if (answer.status >= 400) expect(answer.resourceType, `refusal without an OperationOutcome: ${what}`).to.equal('OperationOutcome');
+          if (answer.status >= 400)
+            expect(answer.resourceType, `refusal without an OperationOutcome: ${what}`).to.equal('OperationOutcome');
         }),
         { numRuns: FUZZ_RUNS, seed: FUZZ_SEED, endOnFailure: true },
       );

@@ -28,7 +28,12 @@ interface Failure {
 }
 
 function shortRequest(request: FuzzRequest): string {
-  const body = request.body === undefined ? '' : 'json' in request.body ? ` ${JSON.stringify(request.body.json).slice(0, 300)}` : ` <${request.body.raw.length} raw bytes>`;
+  const body =
+    request.body === undefined
+      ? ''
+      : 'json' in request.body
+        ? ` ${JSON.stringify(request.body.json).slice(0, 300)}`
+        : ` <${request.body.raw.length} raw bytes>`;
   return `${request.method} ${request.url.slice(0, 200)}${body}`;
 }
 
@@ -52,10 +57,20 @@ async function fuzzEngine(engine: Engine): Promise<boolean> {
           const serverError = capturedLogLines()
             .slice(logMark)
             .find((line) => line.includes('"level":"error"'));
-          failures.push({ route: request.route, status: answer.status, request: shortRequest(request), ...(serverError ? { serverError: serverError.slice(0, 600) } : {}) });
+          failures.push({
+            route: request.route,
+            status: answer.status,
+            request: shortRequest(request),
+            ...(serverError ? { serverError: serverError.slice(0, 600) } : {}),
+          });
           const dump = process.env.FUZZ_DUMP;
           if (dump !== undefined) {
-            const body = request.body === undefined ? undefined : 'json' in request.body ? { json: request.body.json } : { raw: Buffer.from(request.body.raw).toString('base64') };
+            const body =
+              request.body === undefined
+                ? undefined
+                : 'json' in request.body
+                  ? { json: request.body.json }
+                  : { raw: Buffer.from(request.body.raw).toString('base64') };
             await appendFile(dump, `${JSON.stringify({ engine, status: answer.status, ...request, body })}\n`);
           }
         }
@@ -71,13 +86,17 @@ async function fuzzEngine(engine: Engine): Promise<boolean> {
     }
     const fiveHundreds = failures.filter((f) => f.status >= 500).length;
     const hangs = failures.filter((f) => f.status === 0).length;
-    console.log(`  5xx: ${fiveHundreds}, hangs: ${hangs}, refusals without an OperationOutcome: ${failures.length - fiveHundreds - hangs}, partial writes: ${partial.length === 0 ? 'none' : partial.join('; ')}`);
+    console.log(
+      `  5xx: ${fiveHundreds}, hangs: ${hangs}, refusals without an OperationOutcome: ${failures.length - fiveHundreds - hangs}, partial writes: ${partial.length === 0 ? 'none' : partial.join('; ')}`,
+    );
     const seen = new Set<string>();
     for (const failure of failures) {
       const signature = `${failure.route} ${failure.status} ${failure.serverError?.replace(/"requestId":"[^"]*"/, '').replace(/"timestamp":"[^"]*"/, '') ?? ''}`;
       if (seen.has(signature)) continue;
       seen.add(signature);
-      console.log(`  - ${failure.route} -> ${failure.status === 0 ? 'hang' : failure.status}\n    request: ${failure.request}\n    server: ${failure.serverError ?? '(no error logged)'}`);
+      console.log(
+        `  - ${failure.route} -> ${failure.status === 0 ? 'hang' : failure.status}\n    request: ${failure.request}\n    server: ${failure.serverError ?? '(no error logged)'}`,
+      );
     }
     return failures.length === 0 && partial.length === 0;
   } finally {

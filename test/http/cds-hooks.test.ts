@@ -48,7 +48,10 @@ async function listen(app: http.RequestListener): Promise<Listening & { server: 
 /** Signs every POST (hook and feedback calls) as the test EHR, unless the test sets Authorization itself. */
 let signAsTestEhr: ((url: string) => Promise<string>) | undefined;
 
-async function call(url: string, init: { method?: string; body?: unknown; headers?: Record<string, string>; unsigned?: boolean } = {}): Promise<{ status: number; headers: Headers; body: any }> {
+async function call(
+  url: string,
+  init: { method?: string; body?: unknown; headers?: Record<string, string>; unsigned?: boolean } = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
   const headers: Record<string, string> = { ...init.headers };
   let body: string | undefined;
   if (init.body !== undefined) {
@@ -58,7 +61,11 @@ async function call(url: string, init: { method?: string; body?: unknown; header
   if (body !== undefined && !init.unsigned && headers['authorization'] === undefined && signAsTestEhr !== undefined) {
     headers['authorization'] = `Bearer ${await signAsTestEhr(url.replace(/\/feedback$/, ''))}`;
   }
-  const response = await fetch(url, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), headers, ...(body !== undefined ? { body } : {}) });
+  const response = await fetch(url, {
+    method: init.method ?? (body === undefined ? 'GET' : 'POST'),
+    headers,
+    ...(body !== undefined ? { body } : {}),
+  });
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
 }
@@ -104,12 +111,18 @@ describe('CDS Hooks site check over HTTP', () => {
       trustedFhirServers: [`${ehr.baseUrl}/`],
       openFhirServer: (baseUrl, bearerToken) => {
         opened.push({ baseUrl, bearerToken });
-        return createFhirKitEhr({ tenant: 'cds-hooks-test', baseUrl, ...(bearerToken !== undefined ? { bearerToken } : {}) }, { timeoutMs: 5_000 });
+        return createFhirKitEhr(
+          { tenant: 'cds-hooks-test', baseUrl, ...(bearerToken !== undefined ? { bearerToken } : {}) },
+          { timeoutMs: 5_000 },
+        );
       },
       previousSiteIds: async (patientId) => treatedBefore.get(patientId) ?? [],
     };
     const app = express();
-    const clientTrust = createCdsClientTrust({ issuers: [remoteIssuer(TEST_EHR_ISSUER, jwks.url, { refetchCooldownMs: 0 })], clock: { now: () => new Date() } });
+    const clientTrust = createCdsClientTrust({
+      issuers: [remoteIssuer(TEST_EHR_ISSUER, jwks.url, { refetchCooldownMs: 0 })],
+      clock: { now: () => new Date() },
+    });
     app.use('/cds-services', cdsHooksRouter(deps, { clientTrust }));
     service = await listen(app);
     base = `${service.url}/cds-services`;
@@ -140,7 +153,10 @@ describe('CDS Hooks site check over HTTP', () => {
         ['infusion-site-check-select', 'order-select'],
       ]);
       for (const s of services) {
-        expect(s.prefetch).to.deep.equal({ patient: 'Patient/{{context.patientId}}', coverage: 'Coverage?patient={{context.patientId}}&status=active' });
+        expect(s.prefetch).to.deep.equal({
+          patient: 'Patient/{{context.patientId}}',
+          coverage: 'Coverage?patient={{context.patientId}}&status=active',
+        });
         expect(s.description).to.be.a('string').and.not.equal('');
       }
     });
@@ -148,7 +164,11 @@ describe('CDS Hooks site check over HTTP', () => {
     it('answers a browser preflight so web-based CDS clients may call it', async () => {
       const { status, headers } = await call(`${base}/infusion-site-check`, {
         method: 'OPTIONS',
-        headers: { origin: 'https://ehr.example.org', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+        headers: {
+          origin: 'https://ehr.example.org',
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization, content-type',
+        },
       });
       expect(status).to.equal(204);
       expect(headers.get('access-control-allow-origin')).to.equal('*');
@@ -175,7 +195,11 @@ describe('CDS Hooks site check over HTTP', () => {
       expect(card.indicator).to.equal('warning');
       expect(card.uuid).to.match(/^[0-9a-f-]{36}$/);
       expect(card.summary.length).to.be.below(140);
-      expect(card.source.topic).to.deep.equal({ system: 'http://terminology.hl7.org/CodeSystem/cdshooks-card-type', code: 'network', display: 'Network' });
+      expect(card.source.topic).to.deep.equal({
+        system: 'http://terminology.hl7.org/CodeSystem/cdshooks-card-type',
+        code: 'network',
+        display: 'Network',
+      });
       expect(card.detail).to.include('**Drug not offered at the site**: Harbor Infusion Center - Donelson does not give the ordered drug');
       expect(card.selectionBehavior).to.equal('at-most-one');
       expect(card.overrideReasons?.map((r) => r.code)).to.include('patient-confirmed-site');
@@ -188,7 +212,9 @@ describe('CDS Hooks site check over HTTP', () => {
       const action = best?.actions?.[0];
       expect(action?.type).to.equal('update');
       const updated = action?.resource as ServiceRequest;
-      expect(updated.locationReference).to.deep.equal([{ reference: 'Location/hin-nashville-green-hills', display: 'Harbor Infusion Center - Green Hills' }]);
+      expect(updated.locationReference).to.deep.equal([
+        { reference: 'Location/hin-nashville-green-hills', display: 'Harbor Infusion Center - Green Hills' },
+      ]);
       const { locationReference: _new, ...updatedRest } = updated;
       const { locationReference: _old, ...draftRest } = draftOrder(request);
       expect(updatedRest, 'only the site changes').to.deep.equal(draftRest);
@@ -208,7 +234,13 @@ describe('CDS Hooks site check over HTTP', () => {
       const { body } = await call(`${base}/infusion-site-check`, { body: request });
       const summary = (body as CdsServiceResponse).cards[0]?.summary ?? '';
       expect(summary).not.to.equal('');
-      for (const value of [patient.name?.[0]?.family, patient.name?.[0]?.given?.[0], patient.birthDate, patient.address?.[0]?.line?.[0], patient.address?.[0]?.postalCode]) {
+      for (const value of [
+        patient.name?.[0]?.family,
+        patient.name?.[0]?.given?.[0],
+        patient.birthDate,
+        patient.address?.[0]?.line?.[0],
+        patient.address?.[0]?.postalCode,
+      ]) {
         expect(summary).not.to.include(value as string);
       }
     });
@@ -224,13 +256,16 @@ describe('CDS Hooks site check over HTTP', () => {
       expect(cards[0]?.detail).to.include('Harbor Infusion Center - Elizabeth (closed)');
 
       const onMainService = await call(`${base}/infusion-site-check`, { body: request });
-      expect(onMainService.body.cards.map((c: CdsCard) => c.extension?.['davinci-crd.associated-resource']), 'the main service takes order-select too').to.deep.equal([
-        ['ServiceRequest/draft-vedolizumab-01'],
-      ]);
+      expect(
+        onMainService.body.cards.map((c: CdsCard) => c.extension?.['davinci-crd.associated-resource']),
+        'the main service takes order-select too',
+      ).to.deep.equal([['ServiceRequest/draft-vedolizumab-01']]);
 
       request.context.selections = ['ServiceRequest/draft-ocrelizumab-01'];
       const other = await call(`${base}/infusion-site-check-select`, { body: request });
-      expect(other.body.cards.map((c: CdsCard) => c.extension?.['davinci-crd.associated-resource'])).to.deep.equal([['ServiceRequest/draft-ocrelizumab-01']]);
+      expect(other.body.cards.map((c: CdsCard) => c.extension?.['davinci-crd.associated-resource'])).to.deep.equal([
+        ['ServiceRequest/draft-ocrelizumab-01'],
+      ]);
     });
 
     it('checks every draft order on order-sign, one card each', async () => {
@@ -262,7 +297,10 @@ describe('CDS Hooks site check over HTTP', () => {
   describe('without prefetch', () => {
     async function seededRequest(): Promise<{ request: any; patientId: string; coverageId: string }> {
       const patient = await ehr.seed(readFixture<Patient>('cds-hooks/ehr-patient-ms.json'));
-      const coverage = await ehr.seed({ ...readFixture<Coverage>('cds-hooks/ehr-coverage-ms.json'), beneficiary: { reference: `Patient/${patient.id}` } });
+      const coverage = await ehr.seed({
+        ...readFixture<Coverage>('cds-hooks/ehr-coverage-ms.json'),
+        beneficiary: { reference: `Patient/${patient.id}` },
+      });
       const request = hook('order-sign-misroute.no-prefetch.json');
       request.fhirServer = ehr.baseUrl;
       request.context.patientId = patient.id;
@@ -278,7 +316,13 @@ describe('CDS Hooks site check over HTTP', () => {
       const { status, body } = await call(`${base}/infusion-site-check`, { body: request });
       expect(status).to.equal(200);
 
-      const reads = ehr.requests().map((r) => ({ method: r.method, path: r.path, query: new URLSearchParams(r.query), authorization: r.authorization, status: r.status }));
+      const reads = ehr.requests().map((r) => ({
+        method: r.method,
+        path: r.path,
+        query: new URLSearchParams(r.query),
+        authorization: r.authorization,
+        status: r.status,
+      }));
       const patientRead = reads.find((r) => r.path === `/fhir/Patient/${patientId}`);
       expect(patientRead).to.include({ method: 'GET', authorization: `Bearer ${ACCESS_TOKEN}`, status: 200 });
       const coverageSearch = reads.find((r) => r.path === '/fhir/Coverage');
@@ -333,7 +377,9 @@ describe('CDS Hooks site check over HTTP', () => {
       const request = hook('order-sign-misroute.no-prefetch.json');
       delete request.fhirServer;
       delete request.fhirAuthorization;
-      draftOrder(request).code = { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '121191', display: 'rituximab' }] };
+      draftOrder(request).code = {
+        coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '121191', display: 'rituximab' }],
+      };
       const { status, body } = await call(`${base}/infusion-site-check`, { body: request });
       expect(status).to.equal(200);
       expect(body).to.deep.equal({ cards: [] });
@@ -379,14 +425,23 @@ describe('CDS Hooks site check over HTTP', () => {
           {
             card: '0f0e8a2c-6a40-4f6b-9d0e-5d6c2f1f3b11',
             outcome: 'overridden',
-            overrideReason: { reason: { system: 'https://fhir.infusion-gateway.example/CodeSystem/site-check-override-reason', code: 'patient-confirmed-site' }, userComment: 'She asked for Donelson' },
+            overrideReason: {
+              reason: {
+                system: 'https://fhir.infusion-gateway.example/CodeSystem/site-check-override-reason',
+                code: 'patient-confirmed-site',
+              },
+              userComment: 'She asked for Donelson',
+            },
             outcomeTimestamp: '2026-11-23T10:00:00Z',
           },
         ],
       };
       const { status } = await call(`${base}/infusion-site-check/feedback`, { body: feedback });
       expect(status).to.equal(200);
-      const line = capturedLogLines().filter((l) => l.includes('"cds feedback"')).at(-1) ?? '';
+      const line =
+        capturedLogLines()
+          .filter((l) => l.includes('"cds feedback"'))
+          .at(-1) ?? '';
       expect(JSON.parse(line)).to.include({ overridden: 1, accepted: 0 });
       expect(line).not.to.include('She asked');
     });
@@ -452,7 +507,12 @@ describe('CDS Hooks site check over HTTP', () => {
     });
 
     it('refuses an expired JWT and one that lives longer than 5 minutes', async () => {
-      const expired = await signHookJwt(ehrKey, { iss: TEST_EHR_ISSUER, aud: serviceUrl(), now: Math.floor(Date.now() / 1000) - 600, expiresIn: 120 });
+      const expired = await signHookJwt(ehrKey, {
+        iss: TEST_EHR_ISSUER,
+        aud: serviceUrl(),
+        now: Math.floor(Date.now() / 1000) - 600,
+        expiresIn: 120,
+      });
       refusedWith401(await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(expired) }));
       const longLived = await signHookJwt(ehrKey, { iss: TEST_EHR_ISSUER, aud: serviceUrl(), expiresIn: 3600 });
       refusedWith401(await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(longLived) }));
@@ -467,7 +527,9 @@ describe('CDS Hooks site check over HTTP', () => {
 
     it("refuses an unsigned ('none') JWT and a non-JWT bearer", async () => {
       const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
-      const payload = Buffer.from(JSON.stringify({ iss: TEST_EHR_ISSUER, aud: serviceUrl(), exp: Math.floor(Date.now() / 1000) + 60, jti: 'x' })).toString('base64url');
+      const payload = Buffer.from(
+        JSON.stringify({ iss: TEST_EHR_ISSUER, aud: serviceUrl(), exp: Math.floor(Date.now() / 1000) + 60, jti: 'x' }),
+      ).toString('base64url');
       refusedWith401(await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(`${header}.${payload}.`) }));
       refusedWith401(await call(serviceUrl(), { body: hook('order-sign-good.json'), headers: bearer(ACCESS_TOKEN) }));
     });

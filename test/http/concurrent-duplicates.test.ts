@@ -29,7 +29,9 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect(new Set(responses.map((r) => r.body.id)).size).to.equal(1);
 
       const identifier = serviceRequest.identifier.find((i: any) => i.value === orderNumber);
-      const stored = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest?identifier=${encodeURIComponent(`${identifier.system}|${orderNumber}`)}`);
+      const stored = await fhirFetch(
+        `${gw.baseUrl}/fhir/ServiceRequest?identifier=${encodeURIComponent(`${identifier.system}|${orderNumber}`)}`,
+      );
       expect(stored.body.total).to.equal(1);
       const tasks = await fhirFetch(`${gw.baseUrl}/fhir/Task?focus=ServiceRequest/${responses[0]?.body.id}`);
       expect(tasks.body.total).to.equal(1);

@@ -80,14 +80,27 @@ describe('the console served by the gateway', function () {
   it("names the organisation's identity provider when one is configured, and lets the console reach it (CSP connect-src)", async function () {
     const configured = await startGateway({
       env: {
-        AUTH_TRUSTED_ISSUERS: JSON.stringify([{ issuer: 'https://login.hospital-a.example', jwksUrl: 'https://login.hospital-a.example/jwks', subjectClaim: 'sub', tenants: ['default'], access: { from: 'claims', roleClaim: 'roles' } }]),
+        AUTH_TRUSTED_ISSUERS: JSON.stringify([
+          {
+            issuer: 'https://login.hospital-a.example',
+            jwksUrl: 'https://login.hospital-a.example/jwks',
+            subjectClaim: 'sub',
+            tenants: ['default'],
+            access: { from: 'claims', roleClaim: 'roles' },
+          },
+        ]),
         CONSOLE_OIDC_ISSUER: 'https://login.hospital-a.example',
         CONSOLE_OIDC_CLIENT_ID: 'infusion-console',
       },
     });
     try {
       const response = await fetch(`${configured.baseUrl}/console/config.json`);
-      expect(((await response.json()) as { signIn: unknown }).signIn).to.deep.equal({ issuer: 'https://login.hospital-a.example', clientId: 'infusion-console', scope: 'openid profile', demo: false });
+      expect(((await response.json()) as { signIn: unknown }).signIn).to.deep.equal({
+        issuer: 'https://login.hospital-a.example',
+        clientId: 'infusion-console',
+        scope: 'openid profile',
+        demo: false,
+      });
       expect(response.headers.get('content-security-policy')).to.contain("connect-src 'self' https://login.hospital-a.example;");
       // No demo identity provider beside a configured one.
       expect((await fetch(`${configured.baseUrl}/demo-idp/.well-known/openid-configuration`)).status).to.equal(404);
@@ -99,7 +112,15 @@ describe('the console served by the gateway', function () {
   it('says how to build the console when it is not built (503 with an OperationOutcome)', async function () {
     const empty = await mkdtemp(path.join(os.tmpdir(), 'console-unbuilt-'));
     const app = express();
-    app.use(consoleRoutes(gateway.gateway.deps, { staticDir: empty, defaultTenant: 'default', directoryTenant: 'network', siteTooFarKm: 40, connections: [] }));
+    app.use(
+      consoleRoutes(gateway.gateway.deps, {
+        staticDir: empty,
+        defaultTenant: 'default',
+        directoryTenant: 'network',
+        siteTooFarKm: 40,
+        connections: [],
+      }),
+    );
     const { server, url } = await listen(createServer(app));
     try {
       const response = await fhirFetch(`${url}/console/queues/scheduled`);
@@ -118,10 +139,14 @@ describe('Task/$network-metrics over HTTP', function () {
   before(async function () {
     gateway = await startGateway();
     for (const [index, fixture] of MISROUTED.entries()) {
-      const created = await fhirFetch(`${gateway.baseUrl}/fhir/ServiceRequest`, { body: withOrderNumber(readFixture(fixture), `METRICS-${index}`) });
+      const created = await fhirFetch(`${gateway.baseUrl}/fhir/ServiceRequest`, {
+        body: withOrderNumber(readFixture(fixture), `METRICS-${index}`),
+      });
       expect(created.status).to.equal(201);
     }
-    const plain = await fhirFetch(`${gateway.baseUrl}/fhir/ServiceRequest`, { body: readFixture('referrals/vedolizumab/service-request.json') });
+    const plain = await fhirFetch(`${gateway.baseUrl}/fhir/ServiceRequest`, {
+      body: readFixture('referrals/vedolizumab/service-request.json'),
+    });
     expect(plain.status).to.equal(201);
   });
   after(async function () {
@@ -146,14 +171,25 @@ describe('Task/$network-metrics over HTTP', function () {
     expect(count(group('referrals'), 'initial-population')).to.equal(MISROUTED.length + 1);
     expect(count(group('misroutes-caught'), 'numerator')).to.equal(MISROUTED.length);
     const other = await fhirFetch(`${gateway.baseUrl}/fhir/Task/$network-metrics`, { headers: { 'x-tenant-id': 'another-hospital' } });
-    expect(count(other.body.group.find((g: any) => g.code.coding[0].code === 'referrals'), 'initial-population')).to.equal(0);
+    expect(
+      count(
+        other.body.group.find((g: any) => g.code.coding[0].code === 'referrals'),
+        'initial-population',
+      ),
+    ).to.equal(0);
   });
 
   it('answers the same report to POST with a Parameters body as to GET with the query', async function () {
     const query = 'period-start=2026-01-01&period-end=2026-12-31';
     const byGet = await fhirFetch(`${gateway.baseUrl}/fhir/Task/$network-metrics?${query}`);
     const byPost = await fhirFetch(`${gateway.baseUrl}/fhir/Task/$network-metrics`, {
-      body: { resourceType: 'Parameters', parameter: [{ name: 'period-start', valueDate: '2026-01-01' }, { name: 'period-end', valueDate: '2026-12-31' }] },
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'period-start', valueDate: '2026-01-01' },
+          { name: 'period-end', valueDate: '2026-12-31' },
+        ],
+      },
     });
     expect(byGet.status).to.equal(200);
     expect(byPost.status).to.equal(200);
@@ -196,10 +232,22 @@ describe('connection health for operators (GET /admin/connections)', function ()
     notFhir = await listen(
       createServer((req, res) => {
         const answers: Record<string, [number, string, string]> = {
-          '/405/metadata': [405, 'application/fhir+json', JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported' }] })],
+          '/405/metadata': [
+            405,
+            'application/fhir+json',
+            JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported' }] }),
+          ],
           '/html/metadata': [200, 'text/html', '<html><body>Sign in</body></html>'],
-          '/r5/metadata': [200, 'application/fhir+json', JSON.stringify({ resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '5.0.0' })],
-          '/locked/metadata': [401, 'application/fhir+json', JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] })],
+          '/r5/metadata': [
+            200,
+            'application/fhir+json',
+            JSON.stringify({ resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '5.0.0' }),
+          ],
+          '/locked/metadata': [
+            401,
+            'application/fhir+json',
+            JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] }),
+          ],
         };
         const [status, type, body] = answers[req.url ?? ''] ?? [404, 'text/plain', 'no'];
         res.writeHead(status, { 'content-type': type }).end(body);
@@ -249,7 +297,7 @@ describe('connection health for operators (GET /admin/connections)', function ()
     expect(await probe(payer.baseUrl)).to.include({ state: 'up', fhirVersion: '4.0.1' });
   });
 
-  it("has the stand-in payer name what it supports at /metadata, without credentials, while its operations still need them", async function () {
+  it('has the stand-in payer name what it supports at /metadata, without credentials, while its operations still need them', async function () {
     const guarded = await startStandInPayer({ defaultRule: {}, bearerToken: 'payer-secret' });
     try {
       const metadata = await fetch(`${guarded.baseUrl}/metadata`, { headers: { accept: 'application/fhir+json' } });
@@ -259,16 +307,22 @@ describe('connection health for operators (GET /admin/connections)', function ()
       const operations = statement.rest[0].resource.map((r: any) => `${r.type}/$${r.operation.map((o: any) => o.name).join(',$')}`);
       expect(operations).to.deep.equal(['CoverageEligibilityRequest/$submit', 'Claim/$submit,$inquire']);
       expect(statement.rest[0].security.description).to.contain('bearer token');
-      const unauthenticated = await fetch(`${guarded.baseUrl}/Claim/$submit`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: '{}' });
+      const unauthenticated = await fetch(`${guarded.baseUrl}/Claim/$submit`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/fhir+json' },
+        body: '{}',
+      });
       expect(unauthenticated.status).to.equal(401);
     } finally {
       await guarded.stop();
     }
   });
 
-  it("shows the outbox behind an EHR: what waits, what died and why it waits", async function () {
+  it('shows the outbox behind an EHR: what waits, what died and why it waits', async function () {
     ehr.failWith('error-500');
-    const created = await fhirFetch(`${gateway.baseUrl}/fhir/ServiceRequest`, { body: readFixture('referrals/infliximab/service-request.json') });
+    const created = await fhirFetch(`${gateway.baseUrl}/fhir/ServiceRequest`, {
+      body: readFixture('referrals/infliximab/service-request.json'),
+    });
     expect(created.status).to.equal(201);
     await waitUntil('the write-back has failed once', async () => {
       const health = await fhirFetch(`${gateway.baseUrl}/admin/connections`);
@@ -279,7 +333,7 @@ describe('connection health for operators (GET /admin/connections)', function ()
     expect(outbox.pending).to.equal(await outboxTotal(gateway.baseUrl, 'pending'));
     expect(outbox.dead).to.equal(0);
     expect(outbox.lastError.resourceType).to.equal('OperationOutcome');
-    expect((health.body.connections.find((c: any) => c.kind === 'ehr')).probe.state).to.equal('degraded');
+    expect(health.body.connections.find((c: any) => c.kind === 'ehr').probe.state).to.equal('degraded');
     ehr.failWith(undefined);
   });
 });

@@ -28,7 +28,9 @@ describe('content negotiation', () => {
   it('answers plain JSON to a client that prefers it, FHIR JSON to */*', () => {
     expect(negotiateResponseType(undefined, 'application/json')).to.deep.equal({ mediaType: 'application/json' });
     expect(negotiateResponseType(undefined, '*/*')).to.deep.equal({ mediaType: 'application/fhir+json' });
-    expect(negotiateResponseType(undefined, 'application/fhir+xml;q=0.9, application/fhir+json;q=0.5')).to.deep.equal({ mediaType: 'application/fhir+json' });
+    expect(negotiateResponseType(undefined, 'application/fhir+xml;q=0.9, application/fhir+json;q=0.5')).to.deep.equal({
+      mediaType: 'application/fhir+json',
+    });
   });
 
   it('answers 406 to an Accept that only allows XML', () => {

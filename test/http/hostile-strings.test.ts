@@ -13,7 +13,12 @@ import { readFixture, withOrderNumber } from '../support/fixtures.js';
 describe('FHIR string rules', () => {
   it('names every string with a forbidden control character or a lone surrogate by its FHIRPath, keys included', () => {
     const issues = stringRuleIssues(
-      { resourceType: 'Patient', name: [{ family: 'A\u0000B', given: ['ok', 'x\ud800'] }], telecom: [{ value: 'tab\tcr\rlf\n fine' }], ['bad\u0001key']: 1 },
+      {
+        resourceType: 'Patient',
+        name: [{ family: 'A\u0000B', given: ['ok', 'x\ud800'] }],
+        telecom: [{ value: 'tab\tcr\rlf\n fine' }],
+        ['bad\u0001key']: 1,
+      },
       'Patient',
     );
     expect(issues.map((i) => i.expression?.[0])).to.deep.equal(['Patient.name[0].family', 'Patient.name[0].given[1]', 'Patient']);
@@ -44,7 +49,7 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       await gw.stop();
     });
 
-    it('refuses a NUL in the order number\'s system with a 400 naming it, and stores no referral, however often it is sent', async () => {
+    it("refuses a NUL in the order number's system with a 400 naming it, and stores no referral, however often it is sent", async () => {
       const serviceRequest = withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `nul-${randomUUID()}`);
       const order = serviceRequest.identifier.findIndex((i: any) => i.type?.coding?.[0]?.code === 'PLAC');
       serviceRequest.identifier[order].system += '\u0000';
@@ -60,19 +65,29 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       expect((search.body.entry ?? []).filter((e: any) => e.search?.mode === 'match')).to.have.length(0);
     });
 
-    it('refuses a lone surrogate inside a transaction Bundle with the entry\'s path', async () => {
+    it("refuses a lone surrogate inside a transaction Bundle with the entry's path", async () => {
       const bundle = readFixture('referrals/vedolizumab/transaction-bundle.json');
       const patientEntry = bundle.entry.findIndex((e: any) => e.resource.resourceType === 'Patient');
       bundle.entry[patientEntry].resource.name[0].family = 'Doe\ud83d';
       const response = await fhirFetch(fhir, { body: bundle });
       expect(response.status).to.equal(400);
-      expect(JSON.stringify(response.body.issue.map((i: any) => i.expression))).to.contain(`Bundle.entry[${patientEntry}].resource.name[0].family`);
+      expect(JSON.stringify(response.body.issue.map((i: any) => i.expression))).to.contain(
+        `Bundle.entry[${patientEntry}].resource.name[0].family`,
+      );
     });
 
     it('refuses a body that is not valid UTF-8', async () => {
       const text = JSON.stringify({ resourceType: 'Patient', name: [{ family: 'PLACEHOLDER' }] });
-      const bytes = Buffer.concat([Buffer.from(text.slice(0, text.indexOf('PLACEHOLDER'))), Buffer.from([0xc3, 0x28]), Buffer.from(text.slice(text.indexOf('PLACEHOLDER') + 11))]);
-      const response = await gatewayFetch(`${fhir}/Patient`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: bytes });
+      const bytes = Buffer.concat([
+        Buffer.from(text.slice(0, text.indexOf('PLACEHOLDER'))),
+        Buffer.from([0xc3, 0x28]),
+        Buffer.from(text.slice(text.indexOf('PLACEHOLDER') + 11)),
+      ]);
+      const response = await gatewayFetch(`${fhir}/Patient`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/fhir+json' },
+        body: bytes,
+      });
       expect(response.status).to.equal(400);
       const outcome = (await response.json()) as any;
       expect(outcome.issue[0].diagnostics).to.contain('UTF-8');
@@ -100,9 +115,12 @@ describe('FHIR string rules in conditional queries (postgres)', function () {
     await gw.stop();
   });
 
-  it('refuses an If-None-Exist whose percent-escapes decode to a control character, and a transaction entry\'s ifNoneExist alike', async () => {
+  it("refuses an If-None-Exist whose percent-escapes decode to a control character, and a transaction entry's ifNoneExist alike", async () => {
     const serviceRequest = withOrderNumber(readFixture('referrals/natalizumab/service-request.json'), `ine-${randomUUID()}`);
-    const single = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body: serviceRequest, headers: { 'if-none-exist': 'code=gea%00b' } });
+    const single = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, {
+      body: serviceRequest,
+      headers: { 'if-none-exist': 'code=gea%00b' },
+    });
     expect(single.status).to.equal(400);
     expect(single.body.issue[0].expression).to.deep.equal(['If-None-Exist']);
     const bundle = readFixture('referrals/vedolizumab/transaction-bundle.json');

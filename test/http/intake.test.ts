@@ -22,7 +22,10 @@ describe('FHIR API: referral intake', function () {
   });
 
   async function taskFor(serviceRequestId: string, tenant?: string): Promise<any[]> {
-    const search = await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${serviceRequestId}`, tenant ? { headers: { 'x-tenant-id': tenant } } : {});
+    const search = await fhirFetch(
+      `${fhir}/Task?focus=ServiceRequest/${serviceRequestId}`,
+      tenant ? { headers: { 'x-tenant-id': tenant } } : {},
+    );
     expect(search.status).to.equal(200);
     return (search.body.entry ?? []).filter((e: any) => e.search?.mode === 'match').map((e: any) => e.resource);
   }
@@ -53,7 +56,10 @@ describe('FHIR API: referral intake', function () {
       expect(task.searchParam.map((p: any) => p.name)).to.include.members(['focus', 'business-status', '_id']);
       expect(task.interaction.map((i: any) => i.code)).not.to.include('create');
       for (const type of ['Appointment', 'Coverage', 'Patient', 'Location', 'HealthcareService', 'Organization', 'InsurancePlan']) {
-        expect(rest.resource.map((r: any) => r.type), type).to.include(type);
+        expect(
+          rest.resource.map((r: any) => r.type),
+          type,
+        ).to.include(type);
       }
     });
 
@@ -64,7 +70,12 @@ describe('FHIR API: referral intake', function () {
       expect(body.type).to.equal('ServiceRequest');
       const codeSystem = await fhirFetch(`${fhir}/CodeSystem/referral-status`);
       expect(codeSystem.status).to.equal(200);
-      expect(codeSystem.body.concept.map((c: any) => c.code)).to.include.members(['received', 'rejected', 'misroute-suspected', 'scheduled']);
+      expect(codeSystem.body.concept.map((c: any) => c.code)).to.include.members([
+        'received',
+        'rejected',
+        'misroute-suspected',
+        'scheduled',
+      ]);
     });
   });
 
@@ -156,7 +167,10 @@ describe('FHIR API: referral intake', function () {
 
     it('answers application/json to a client that asks for it', async () => {
       const serviceRequest = withOrderNumber(readFixture('referrals/ocrelizumab/service-request.json'), `json-${randomUUID()}`);
-      const created = await fhirFetch(`${fhir}/ServiceRequest?_format=application/json`, { body: serviceRequest, headers: { 'content-type': 'application/json' } });
+      const created = await fhirFetch(`${fhir}/ServiceRequest?_format=application/json`, {
+        body: serviceRequest,
+        headers: { 'content-type': 'application/json' },
+      });
       expect(created.status).to.equal(201);
       expect(created.headers.get('content-type')).to.match(/^application\/json/);
     });
@@ -299,7 +313,8 @@ describe('FHIR API: referral intake', function () {
         expect(page.status).to.equal(200);
         // _total=accurate is kept in the next links, so every page counts.
         expect(page.body.total).to.equal(23);
-        if (pages > 0) expect(new URL(page.body.link.find((l: any) => l.relation === 'self').url).searchParams.get('_cursor')).to.be.a('string');
+        if (pages > 0)
+          expect(new URL(page.body.link.find((l: any) => l.relation === 'self').url).searchParams.get('_cursor')).to.be.a('string');
         seen.push(...page.body.entry.map((e: any) => e.resource.id));
         url = page.body.link.find((l: any) => l.relation === 'next')?.url;
         pages += 1;
@@ -359,7 +374,7 @@ describe('FHIR API: referral intake', function () {
   });
 
   describe('tenants', () => {
-    it('keeps each sender\'s referrals to itself while the directory is shared', async () => {
+    it("keeps each sender's referrals to itself while the directory is shared", async () => {
       const serviceRequest = withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `tenant-${randomUUID()}`);
       const created = await fhirFetch(`${fhir}/ServiceRequest`, { body: serviceRequest, headers: { 'x-tenant-id': 'ehr-a' } });
       expect(created.status).to.equal(201);
@@ -384,7 +399,9 @@ describe('FHIR API: referral intake', function () {
       expect(response.status).to.equal(200);
       expect(response.body.resourceType).to.equal('OperationOutcome');
       expect(response.body.issue.filter((i: any) => i.severity === 'error')).to.deep.equal([]);
-      const search = await fhirFetch(`${fhir}/ServiceRequest?identifier=${encodeURIComponent(serviceRequest.identifier.find((i: any) => i.value.startsWith('val-')).value)}`);
+      const search = await fhirFetch(
+        `${fhir}/ServiceRequest?identifier=${encodeURIComponent(serviceRequest.identifier.find((i: any) => i.value.startsWith('val-')).value)}`,
+      );
       expect(search.body.total).to.equal(0);
     });
 
@@ -407,7 +424,9 @@ describe('FHIR API: referral intake', function () {
     });
 
     it('validates any resource against base R4 at /fhir/$validate', async () => {
-      const response = await fhirFetch(`${fhir}/$validate`, { body: { resourceType: 'Patient', gender: 'FEMALE', birthDate: '1980-02-30x' } });
+      const response = await fhirFetch(`${fhir}/$validate`, {
+        body: { resourceType: 'Patient', gender: 'FEMALE', birthDate: '1980-02-30x' },
+      });
       expect(response.status).to.equal(200);
       const expressions = response.body.issue.map((i: any) => i.expression?.[0]);
       expect(expressions).to.include.members(['Patient.gender', 'Patient.birthDate']);
@@ -416,7 +435,10 @@ describe('FHIR API: referral intake', function () {
 
   describe('the edge: media types, sizes, malformed bodies', () => {
     it('answers 415 to XML and says XML is not supported', async () => {
-      const response = await fhirFetch(`${fhir}/ServiceRequest`, { body: '<ServiceRequest xmlns="http://hl7.org/fhir"/>', headers: { 'content-type': 'application/fhir+xml' } });
+      const response = await fhirFetch(`${fhir}/ServiceRequest`, {
+        body: '<ServiceRequest xmlns="http://hl7.org/fhir"/>',
+        headers: { 'content-type': 'application/fhir+xml' },
+      });
       expect(response.status).to.equal(415);
       expect(response.body.issue[0].diagnostics).to.match(/XML is not supported/);
     });
@@ -430,7 +452,9 @@ describe('FHIR API: referral intake', function () {
     });
 
     it('answers 400 to malformed JSON without echoing the body', async () => {
-      const response = await fhirFetch(`${fhir}/ServiceRequest`, { body: '{"resourceType": "ServiceRequest", "subject": {"reference": "Patient/Quill' });
+      const response = await fhirFetch(`${fhir}/ServiceRequest`, {
+        body: '{"resourceType": "ServiceRequest", "subject": {"reference": "Patient/Quill',
+      });
       expect(response.status).to.equal(400);
       expect(response.body.issue[0].code).to.equal('structure');
       expect(JSON.stringify(response.body)).not.to.contain('Quill');
@@ -462,7 +486,12 @@ describe('FHIR API: body size limit', () => {
   });
 
   it('answers 413 with an OperationOutcome past BODY_LIMIT', async () => {
-    const response = await fhirFetch(`${gw.baseUrl}/fhir/Patient`, { body: { resourceType: 'Patient', text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(4096)}</div>` } } });
+    const response = await fhirFetch(`${gw.baseUrl}/fhir/Patient`, {
+      body: {
+        resourceType: 'Patient',
+        text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(4096)}</div>` },
+      },
+    });
     expect(response.status).to.equal(413);
     expect(response.body.issue[0].code).to.equal('too-long');
   });

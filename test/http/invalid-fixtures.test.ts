@@ -52,7 +52,10 @@ describe('invalid fixtures', function () {
       const issues: Issue[] = response.body.issue;
       for (const issue of issues.filter((i) => i.severity === 'error')) expect(issue.code, 'every error has a code').to.be.a('string');
       for (const wanted of fixture.expected.issues) {
-        expect(matchesExpected(issues, wanted), `expected an error ${JSON.stringify(wanted)} in ${JSON.stringify(issues, null, 1)}`).to.equal(true);
+        expect(
+          matchesExpected(issues, wanted),
+          `expected an error ${JSON.stringify(wanted)} in ${JSON.stringify(issues, null, 1)}`,
+        ).to.equal(true);
       }
       // No problem that is not there: every error that names a place names an expected one.
       const expectedExpressions = fixture.expected.issues.map((i) => i.expression).filter((e) => e !== undefined);
@@ -66,10 +69,15 @@ describe('invalid fixtures', function () {
   }
 
   // $validate is the same validation as intake: the same problems, answered 200, nothing stored.
-  for (const fixture of invalidCases().filter((c) => c.expected.status === 422 || (c.expected.status === 400 && c.name !== 'malformed-json'))) {
+  for (const fixture of invalidCases().filter(
+    (c) => c.expected.status === 422 || (c.expected.status === 400 && c.name !== 'malformed-json'),
+  )) {
     it(`${fixture.name}: $validate reports the same problems`, async () => {
       const endpoint = fixture.meta.path === '/fhir/ServiceRequest' ? '/fhir/ServiceRequest/$validate' : '/fhir/$validate';
-      const response = await fhirFetch(`${gw.baseUrl}${endpoint}`, { body: fixture.body, headers: { 'content-type': fixture.meta.contentType } });
+      const response = await fhirFetch(`${gw.baseUrl}${endpoint}`, {
+        body: fixture.body,
+        headers: { 'content-type': fixture.meta.contentType },
+      });
       if (fixture.name === 'patient-posted-to-service-request') {
         expect(response.status).to.equal(400);
         return;

@@ -20,7 +20,9 @@ describe('malformed bodies are refused, never a 500', function () {
   before(async () => {
     gw = await startGateway();
     fhir = `${gw.baseUrl}/fhir`;
-    const created = await fhirFetch(`${fhir}/ServiceRequest`, { body: readFixture('referrals/misc/misroute-site-lacks-drug.service-request.json') });
+    const created = await fhirFetch(`${fhir}/ServiceRequest`, {
+      body: readFixture('referrals/misc/misroute-site-lacks-drug.service-request.json'),
+    });
     const tasks = await fhirFetch(`${fhir}/Task?focus=ServiceRequest/${created.body.id}`);
     heldTaskId = tasks.body.entry.find((e: any) => e.search.mode === 'match').resource.id;
   });
@@ -59,11 +61,15 @@ describe('malformed bodies are refused, never a 500', function () {
     const parameter = { name: 'location', valueReference: { reference: 'Location/hin-nashville-green-hills' } };
     await expectRefused(`${fhir}/Task/${heldTaskId}/$confirm-site`, { resourceType: 'Parameters', parameter }, 'Parameters.parameter');
     for (const operation of ['$book', '$hold', '$find']) {
-      await expectRefused(`${fhir}/Appointment/${operation}`, { resourceType: 'Parameters', parameter: { name: 'referral', valueReference: { reference: 'ServiceRequest/x' } } }, 'Parameters.parameter');
+      await expectRefused(
+        `${fhir}/Appointment/${operation}`,
+        { resourceType: 'Parameters', parameter: { name: 'referral', valueReference: { reference: 'ServiceRequest/x' } } },
+        'Parameters.parameter',
+      );
     }
   });
 
-  it('a coordinator\'s Task update with an output that is not an object', async () => {
+  it("a coordinator's Task update with an output that is not an object", async () => {
     const task = (await fhirFetch(`${fhir}/Task/${heldTaskId}`)).body;
     await expectRefused(`${fhir}/Task/${heldTaskId}`, { ...task, output: [''] }, 'Task.output[0]', 'PUT');
   });
@@ -78,20 +84,29 @@ describe('malformed bodies are refused, never a 500', function () {
     expect(selections.status).to.equal(400);
     expect(expressionsOf(selections.body)).to.include('context.selections');
     const entries = await fhirFetch(`${gw.baseUrl}/cds-services/infusion-site-check-select`, {
-      body: { ...request, context: { ...request.context, draftOrders: { ...request.context.draftOrders, entry: request.context.draftOrders.entry[0] } } },
+      body: {
+        ...request,
+        context: { ...request.context, draftOrders: { ...request.context.draftOrders, entry: request.context.draftOrders.entry[0] } },
+      },
       headers: { 'content-type': 'application/json', ...(await demoHookAuthorization(serviceUrl)) },
     });
     expect(entries.status).to.equal(400);
     expect(expressionsOf(entries.body)).to.include('context.draftOrders.entry');
     const order = structuredClone(request);
     order.context.draftOrders.entry[0].resource.code = [order.context.draftOrders.entry[0].resource.code];
-    const wrongShape = await fhirFetch(`${gw.baseUrl}/cds-services/infusion-site-check-select`, { body: order, headers: { 'content-type': 'application/json', ...(await demoHookAuthorization(serviceUrl)) } });
+    const wrongShape = await fhirFetch(`${gw.baseUrl}/cds-services/infusion-site-check-select`, {
+      body: order,
+      headers: { 'content-type': 'application/json', ...(await demoHookAuthorization(serviceUrl)) },
+    });
     expect(wrongShape.status).to.equal(400);
     expect(expressionsOf(wrongShape.body)).to.include('context.draftOrders.entry[0].resource.code');
   });
 
   it('an EHR notification whose entry is an object', async () => {
-    const response = await fhirFetch(`${gw.baseUrl}/payer-notifications/payer-cumberland`, { as: { role: 'payer', payer: 'payer-cumberland' }, body: { resourceType: 'Bundle', type: 'history', entry: { resource: { resourceType: 'Parameters' } } } });
+    const response = await fhirFetch(`${gw.baseUrl}/payer-notifications/payer-cumberland`, {
+      as: { role: 'payer', payer: 'payer-cumberland' },
+      body: { resourceType: 'Bundle', type: 'history', entry: { resource: { resourceType: 'Parameters' } } },
+    });
     expect(response.status).to.be.within(400, 499);
     expect(response.body.resourceType).to.equal('OperationOutcome');
   });

@@ -43,7 +43,9 @@ describe('the API description (OpenAPI 3.1)', function () {
       if (codes.has('read')) expected.push([`/fhir/${resource.type}/{id}`, 'get']);
       if (codes.has('update')) expected.push([`/fhir/${resource.type}/{id}`, 'put']);
       for (const operation of resource.operation ?? []) {
-        const declared = Object.keys(document.paths).filter((p) => p.startsWith(`/fhir/${resource.type}/`) && p.endsWith(`/$${operation.name}`));
+        const declared = Object.keys(document.paths).filter(
+          (p) => p.startsWith(`/fhir/${resource.type}/`) && p.endsWith(`/$${operation.name}`),
+        );
         expect(declared.length, `${resource.type} $${operation.name}`).to.be.greaterThan(0);
       }
     }
@@ -81,7 +83,8 @@ describe('the API description (OpenAPI 3.1)', function () {
         const response = await fetch(url, init);
         const text = await response.text();
         checked += 1;
-        if (response.status === 405 || (response.status === 404 && text.includes(`Path ${new URL(url).pathname}`))) unserved.push(`${method.toUpperCase()} ${path}: ${response.status}`);
+        if (response.status === 405 || (response.status === 404 && text.includes(`Path ${new URL(url).pathname}`)))
+          unserved.push(`${method.toUpperCase()} ${path}: ${response.status}`);
       }
     }
     expect(unserved).to.deep.equal([]);

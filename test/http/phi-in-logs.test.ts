@@ -24,7 +24,7 @@ describe('PHI never reaches the logs', function () {
     expect(phiFoundIn([`{"message":"x","oops":"${phiMarkers()[0]}"}`])).to.have.length(1);
   });
 
-  it('logs none of the fixtures\' names, birth dates, identifiers, phones or addresses while serving them', async () => {
+  it("logs none of the fixtures' names, birth dates, identifiers, phones or addresses while serving them", async () => {
     const firstLine = capturedLogLines().length;
     const fhir = `${gw.baseUrl}/fhir`;
     for (const drug of referralFixtureDrugs()) {
@@ -35,7 +35,11 @@ describe('PHI never reaches the logs', function () {
       expect((await fhirFetch(fhir, { body: bundle })).status).to.equal(200);
     }
     for (const fixture of invalidCases()) {
-      await fhirFetch(`${gw.baseUrl}${fixture.meta.path}`, { method: fixture.meta.method, body: fixture.body, headers: { 'content-type': fixture.meta.contentType } });
+      await fhirFetch(`${gw.baseUrl}${fixture.meta.path}`, {
+        method: fixture.meta.method,
+        body: fixture.body,
+        headers: { 'content-type': fixture.meta.contentType },
+      });
     }
     for (const marker of phiMarkers().slice(0, 10)) {
       await fhirFetch(`${fhir}/Patient?name=${encodeURIComponent(marker)}`);

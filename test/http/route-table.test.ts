@@ -18,7 +18,9 @@ interface StackLayer {
 
 /** The name of every route's own handler (the last of its chain), wherever in the stack. */
 function handlersIn(stack: readonly StackLayer[]): string[] {
-  return stack.flatMap((layer) => (layer.route ? [layer.route.stack.at(-1)?.name ?? ''] : layer.handle.stack ? handlersIn(layer.handle.stack) : []));
+  return stack.flatMap((layer) =>
+    layer.route ? [layer.route.stack.at(-1)?.name ?? ''] : layer.handle.stack ? handlersIn(layer.handle.stack) : [],
+  );
 }
 
 /** Every route registered anywhere in an Express stack, nested routers included, in order. */
@@ -83,7 +85,11 @@ describe('the route table is the only place that lists routes', function () {
       for (const authorization of [undefined, `Bearer ${operatorToken}`]) {
         const response = await fetch(`${gateway.baseUrl}${path}`, {
           method,
-          headers: { accept: 'application/fhir+json', ...(authorization ? { authorization } : {}), ...(method === 'GET' || method === 'OPTIONS' ? {} : { 'content-type': 'application/fhir+json' }) },
+          headers: {
+            accept: 'application/fhir+json',
+            ...(authorization ? { authorization } : {}),
+            ...(method === 'GET' || method === 'OPTIONS' ? {} : { 'content-type': 'application/fhir+json' }),
+          },
           ...(method === 'GET' || method === 'OPTIONS' ? {} : { body: JSON.stringify({ resourceType: 'Parameters' }) }),
         });
         const text = await response.text();

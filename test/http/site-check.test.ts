@@ -98,12 +98,20 @@ describe('site check through the FHIR API', function () {
     expect(confirmed.body.status).to.equal('in-progress');
     expect(confirmed.body.statusReason).to.equal(undefined);
     const output = confirmed.body.output.find((o: any) => o.type.coding[0].code === 'confirmed-location');
-    expect(output.valueReference).to.include({ reference: 'Location/hin-nashville-green-hills', display: 'Harbor Infusion Center - Green Hills' });
-    expect(output.valueReference.identifier).to.deep.equal({ system: 'https://fhir.infusion-gateway.example/sid/site-code', value: 'NSH-GRH' });
+    expect(output.valueReference).to.include({
+      reference: 'Location/hin-nashville-green-hills',
+      display: 'Harbor Infusion Center - Green Hills',
+    });
+    expect(output.valueReference.identifier).to.deep.equal({
+      system: 'https://fhir.infusion-gateway.example/sid/site-code',
+      value: 'NSH-GRH',
+    });
     expect(confirmed.headers.get('etag')).to.equal('W/"2"');
 
     const current = await fhirFetch(`${fhir}/ServiceRequest/${serviceRequest.id}`);
-    expect(current.body.locationReference).to.deep.equal([{ reference: 'Location/hin-nashville-green-hills', display: 'Harbor Infusion Center - Green Hills' }]);
+    expect(current.body.locationReference).to.deep.equal([
+      { reference: 'Location/hin-nashville-green-hills', display: 'Harbor Infusion Center - Green Hills' },
+    ]);
     const original = await fhirFetch(`${fhir}/ServiceRequest/${serviceRequest.id}/_history/1`);
     expect(original.body.locationReference[0].reference).to.equal('#practice-office');
 
@@ -120,7 +128,12 @@ describe('site check through the FHIR API', function () {
     const { task } = await submit('site-check/not-patient-choice/service-request.json');
     const updated = {
       ...task,
-      output: [{ type: { coding: [{ system: TYPES, code: 'confirmed-location' }] }, valueReference: { reference: 'Location/hin-nashville-midtown' } }],
+      output: [
+        {
+          type: { coding: [{ system: TYPES, code: 'confirmed-location' }] },
+          valueReference: { reference: 'Location/hin-nashville-midtown' },
+        },
+      ],
     };
     const stale = await fhirFetch(`${fhir}/Task/${task.id}`, { method: 'PUT', body: updated, headers: { 'if-match': 'W/"7"' } });
     expect(stale.status).to.equal(412);

@@ -30,7 +30,10 @@ describe('base validation rules, each with a failing and a passing resource (fix
   });
 
   async function validate(body: unknown): Promise<Issue[]> {
-    const response = await fhirFetch(`${gw.baseUrl}/fhir/$validate`, { body: JSON.stringify(body), headers: { 'content-type': 'application/fhir+json' } });
+    const response = await fhirFetch(`${gw.baseUrl}/fhir/$validate`, {
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/fhir+json' },
+    });
     expect(response.status).to.equal(200);
     expect(response.body.resourceType).to.equal('OperationOutcome');
     return response.body.issue as Issue[];
@@ -46,7 +49,10 @@ describe('base validation rules, each with a failing and a passing resource (fix
       const errors = (await validate(read(name, 'invalid.json'))).filter((i) => i.severity === 'error');
       for (const wanted of expected.issues) {
         const found = errors.find(
-          (i) => i.code === wanted.code && i.expression?.[0] === wanted.expression && (wanted.key === undefined || i.diagnostics?.startsWith(`${wanted.key}:`)),
+          (i) =>
+            i.code === wanted.code &&
+            i.expression?.[0] === wanted.expression &&
+            (wanted.key === undefined || i.diagnostics?.startsWith(`${wanted.key}:`)),
         );
         expect(found, `expected ${JSON.stringify(wanted)} in ${JSON.stringify(errors, null, 1)}`).to.not.equal(undefined);
       }

@@ -31,9 +31,14 @@ interface Run {
 /** The CLI as a person runs it: a child process, with no test credentials of any kind. */
 function cli(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -67,7 +72,13 @@ describe('sandbox', function () {
 
   it("plays seed 000's story from the order to the booked Appointment, Coverage and Task in the EHR, printing each step", async () => {
     const printed: string[] = [];
-    const result = await playSeedStory({ fhirBase: sandbox.fhirBase, ehrBase: sandbox.ehr.baseUrl, payerBase: sandbox.payer.baseUrl, projectRoot: ROOT, print: (line) => printed.push(line) });
+    const result = await playSeedStory({
+      fhirBase: sandbox.fhirBase,
+      ehrBase: sandbox.ehr.baseUrl,
+      payerBase: sandbox.payer.baseUrl,
+      projectRoot: ROOT,
+      print: (line) => printed.push(line),
+    });
 
     expect(result.reasons).to.deep.equal(['practice-address', 'not-patient-choice']);
     expect(result.suggestions).to.deep.equal(['hin-nashville-green-hills', 'hin-nashville-midtown', 'hin-nashville-donelson']);
@@ -109,9 +120,18 @@ describe('sandbox', function () {
     }
     // What reached the EHR, in the order the outbox delivered it.
     const inEhr = text.slice(text.indexOf('6. In the EHR'));
-    for (const line of [`Appointment/${result.inEhr.Appointment[0]}: booked`, `Coverage/${result.inEhr.Coverage[0]}: active`, `Task/${result.inEhr.Task[0]}: businessStatus`]) expect(inEhr).to.contain(line);
+    for (const line of [
+      `Appointment/${result.inEhr.Appointment[0]}: booked`,
+      `Coverage/${result.inEhr.Coverage[0]}: active`,
+      `Task/${result.inEhr.Task[0]}: businessStatus`,
+    ])
+      expect(inEhr).to.contain(line);
     // Nothing about the patient is printed.
-    expect(phiFoundIn(printed).filter((f) => !f.marker.includes('Harding Pike')).map((f) => f.marker)).to.deep.equal([]);
+    expect(
+      phiFoundIn(printed)
+        .filter((f) => !f.marker.includes('Harding Pike'))
+        .map((f) => f.marker),
+    ).to.deep.equal([]);
   });
 
   it('runs the request collection: every request answers its expected status, and the collection covers every route', async () => {
@@ -124,15 +144,35 @@ describe('sandbox', function () {
     };
     // intake.http twice, once after the gateway verified the Coverage of the same member (referral-path.http,
     // coverage-by-phone.http): its conditional create of that Coverage must still find the EHR's one alone.
-    const order = ['public.http', 'referral-path.http', 'coverage-by-phone.http', 'intake.http', 'operator.http', 'notifications.http', 'cds-hooks.http', 'intake.http'];
+    const order = [
+      'public.http',
+      'referral-path.http',
+      'coverage-by-phone.http',
+      'intake.http',
+      'operator.http',
+      'notifications.http',
+      'cds-hooks.http',
+      'intake.http',
+    ];
     const files = (await readdir(REQUESTS)).filter((f) => f.endsWith('.http'));
     expect([...files].sort()).to.deep.equal([...new Set(order)].sort());
     const sent: SentRequest[] = [];
-    for (const file of order) sent.push(...(await runHttpFile(path.join(REQUESTS, file), { variables: { gateway: sandbox.gatewayUrl }, env: { ...process.env, ...tokens } })));
+    for (const file of order)
+      sent.push(
+        ...(await runHttpFile(path.join(REQUESTS, file), {
+          variables: { gateway: sandbox.gatewayUrl },
+          env: { ...process.env, ...tokens },
+        })),
+      );
 
-    const failed = sent.filter((s) => s.failures.length > 0).map((s) => `${path.basename(s.block.file)} ${s.block.method} ${s.block.url} (${s.block.title}): ${s.failures.join('; ')}`);
+    const failed = sent
+      .filter((s) => s.failures.length > 0)
+      .map((s) => `${path.basename(s.block.file)} ${s.block.method} ${s.block.url} (${s.block.title}): ${s.failures.join('; ')}`);
     expect(failed, failed.join('\n')).to.deep.equal([]);
-    expect(sent.every((s) => s.block.expectStatus !== undefined), 'every request states its expected status').to.equal(true);
+    expect(
+      sent.every((s) => s.block.expectStatus !== undefined),
+      'every request states its expected status',
+    ).to.equal(true);
     expect(sent.length).to.be.at.least(60);
 
     const covered = new Set<string>();
@@ -144,7 +184,7 @@ describe('sandbox', function () {
     expect(missing, 'routes no request of requests/*.http calls').to.deep.equal([]);
   });
 
-  it('keeps the collection\'s order bodies equal to the fixtures they come from', () => {
+  it("keeps the collection's order bodies equal to the fixtures they come from", () => {
     const pairs = [
       ['site-check/seed-000-practice-address-patient-choice/service-request.json', 'bodies/seed-000-order.json'],
       ['referrals/infliximab/transaction-bundle.json', 'bodies/infliximab-transaction.json'],
@@ -166,9 +206,14 @@ describe('sandbox', function () {
 
   it('check fails a deliberately wrong expectation with a readable difference and exit code 1', async () => {
     const cases = path.join(scratch, 'wrong');
-    cpSync(path.join(FIXTURES_DIR, 'site-check/seed-000-practice-address-patient-choice'), path.join(cases, 'seed-000-wrong'), { recursive: true });
+    cpSync(path.join(FIXTURES_DIR, 'site-check/seed-000-practice-address-patient-choice'), path.join(cases, 'seed-000-wrong'), {
+      recursive: true,
+    });
     const expectedFile = path.join(cases, 'seed-000-wrong/expected.json');
-    writeFileSync(expectedFile, JSON.stringify({ ...JSON.parse(readFileSync(expectedFile, 'utf8')), decision: 'ok', firstSuggestion: 'hin-nashville-donelson' }));
+    writeFileSync(
+      expectedFile,
+      JSON.stringify({ ...JSON.parse(readFileSync(expectedFile, 'utf8')), decision: 'ok', firstSuggestion: 'hin-nashville-donelson' }),
+    );
     const run = await cli(['check', cases, '--to', sandbox.fhirBase, '--client', 'demo-ehr']);
     expect(run.code, run.stderr).to.equal(1);
     expect(run.stdout).to.match(/seed-000-wrong\s+FAIL/);
@@ -200,7 +245,15 @@ describe('sandbox', function () {
 
   it('send --client demo-ehr authenticates as a SMART backend client and follows the Task; without credentials it is refused', async () => {
     const order = path.join(scratch, 'order.json');
-    writeFileSync(order, JSON.stringify(withFreshOrderNumbers(JSON.parse(readFileSync(path.join(FIXTURES_DIR, 'referrals/infliximab/service-request.json'), 'utf8')), 'send-client')));
+    writeFileSync(
+      order,
+      JSON.stringify(
+        withFreshOrderNumbers(
+          JSON.parse(readFileSync(path.join(FIXTURES_DIR, 'referrals/infliximab/service-request.json'), 'utf8')),
+          'send-client',
+        ),
+      ),
+    );
     const run = await cli(['send', order, '--to', sandbox.fhirBase, '--client', 'demo-ehr', '--json']);
     expect(run.code, run.stderr).to.equal(0);
     const [sent] = JSON.parse(run.stdout).results;

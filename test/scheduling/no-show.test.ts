@@ -21,7 +21,6 @@ const APPOINTMENT_ID = `${BASE}/appointment-id`;
 const RESCHEDULE_ID = `${BASE}/reschedule-id`;
 const REFERRAL_ID = `${BASE}/referral-id`;
 
-
 const outputCodes = (task: any): string[] => (task.output ?? []).map((o: any) => o.type.coding[0].code);
 
 describe('no-shows', function () {
@@ -111,16 +110,26 @@ describe('no-shows', function () {
 
     // The EHR gets the missed Appointment, the reschedule Task and the referral Task back at ready.
     await waitUntil('the no-show reached the EHR', async () =>
-      (await allInEhr(ehr.baseUrl, 'Appointment')).some((a) => a.identifier?.some((i: any) => i.system === APPOINTMENT_ID && i.value === appointment.id) && a.status === 'noshow'),
+      (await allInEhr(ehr.baseUrl, 'Appointment')).some(
+        (a) => a.identifier?.some((i: any) => i.system === APPOINTMENT_ID && i.value === appointment.id) && a.status === 'noshow',
+      ),
     );
     await waitUntil('the reschedule Task reached the EHR', async () =>
-      (await allInEhr(ehr.baseUrl, 'Task')).some((t) => t.identifier?.some((i: any) => i.system === RESCHEDULE_ID && i.value === appointment.id)),
+      (await allInEhr(ehr.baseUrl, 'Task')).some((t) =>
+        t.identifier?.some((i: any) => i.system === RESCHEDULE_ID && i.value === appointment.id),
+      ),
     );
-    const inEhr = (await allInEhr(ehr.baseUrl, 'Task')).find((t) => t.identifier?.some((i: any) => i.system === RESCHEDULE_ID && i.value === appointment.id));
+    const inEhr = (await allInEhr(ehr.baseUrl, 'Task')).find((t) =>
+      t.identifier?.some((i: any) => i.system === RESCHEDULE_ID && i.value === appointment.id),
+    );
     expect(inEhr.focus).to.deep.equal({ type: 'Appointment', identifier: { system: APPOINTMENT_ID, value: appointment.id } });
     expect(inEhr.partOf[0].identifier.system).to.equal(REFERRAL_ID);
     await waitUntil('the referral Task is ready to schedule in the EHR', async () =>
-      (await allInEhr(ehr.baseUrl, 'Task')).some((t) => t.identifier?.some((i: any) => i.system === REFERRAL_ID && i.value === inEhr.partOf[0].identifier.value) && businessStatusOf(t) === 'ready-to-schedule'),
+      (await allInEhr(ehr.baseUrl, 'Task')).some(
+        (t) =>
+          t.identifier?.some((i: any) => i.system === REFERRAL_ID && i.value === inEhr.partOf[0].identifier.value) &&
+          businessStatusOf(t) === 'ready-to-schedule',
+      ),
     );
   });
 

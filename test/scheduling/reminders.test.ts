@@ -36,7 +36,11 @@ async function startReceiver(): Promise<{ url: string; deliveries: Delivery[]; f
     request.on('end', () => {
       const status = failures > 0 ? 503 : 202;
       if (failures > 0) failures -= 1;
-      deliveries.push({ status, idempotencyKey: request.headers['idempotency-key'] as string | undefined, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+      deliveries.push({
+        status,
+        idempotencyKey: request.headers['idempotency-key'] as string | undefined,
+        body: JSON.parse(Buffer.concat(chunks).toString('utf8')),
+      });
       response.writeHead(status).end();
     });
   });
@@ -55,7 +59,6 @@ async function startReceiver(): Promise<{ url: string; deliveries: Delivery[]; f
 }
 
 /** A clock the test sets. */
-
 
 describe('appointment reminders', function () {
   this.timeout(120_000);
@@ -135,7 +138,10 @@ describe('appointment reminders', function () {
 
     // The clock jumps 30 hours next: a run still holding its claim then would see the claim as
     // lapsed (CLAIM_LEASE_MS) and send again, which no real clock allows. Wait for the record.
-    await waitUntil('the 72-hour reminder was recorded as sent', async () => (await running.gateway.deps.store.read<any>(['default'], 'Communication', first.body.id))?.status === 'completed');
+    await waitUntil(
+      'the 72-hour reminder was recorded as sent',
+      async () => (await running.gateway.deps.store.read<any>(['default'], 'Communication', first.body.id))?.status === 'completed',
+    );
     // Later runs before the 24-hour mark send nothing more.
     clock.set('2026-11-30T20:00:00Z');
     expect((await sendReminders(running.gateway.deps)).sent).to.equal(0);
@@ -163,7 +169,10 @@ describe('appointment reminders', function () {
     clock.set('2026-11-29T18:00:00Z');
     await waitUntil('the reminder got through after two refusals', async () => accepted(appointment.id).length === 1);
     // The job records the delivery after the webhook's answer: wait for that before moving the clock.
-    await waitUntil('the delivery was recorded', async () => (await running.gateway.deps.store.read<any>(['default'], 'Communication', id))?.status === 'completed');
+    await waitUntil(
+      'the delivery was recorded',
+      async () => (await running.gateway.deps.store.read<any>(['default'], 'Communication', id))?.status === 'completed',
+    );
     const tries = deliveriesFor(appointment.id);
     expect(tries.map((d) => d.status)).to.deep.equal([503, 503, 202]);
     expect(new Set(tries.map((d) => d.idempotencyKey))).to.deep.equal(new Set([id]));
@@ -200,7 +209,11 @@ describe('appointment reminders', function () {
     clock.set('2026-12-01T20:00:00Z'); // 18 hours ahead: both offsets have passed
     expect(await sendReminders(running.gateway.deps)).to.include({ sent: 1, notDone: 1 });
     expect(accepted(appointment.id).map(keyOf)).to.deep.equal([`${appointment.id}@2026-12-02T14:00:00.000Z:24h`]);
-    const superseded = await running.gateway.deps.store.read<any>(['default'], 'Communication', reminderId(appointment.id, 72, new Date(appointment.start)));
+    const superseded = await running.gateway.deps.store.read<any>(
+      ['default'],
+      'Communication',
+      reminderId(appointment.id, 72, new Date(appointment.start)),
+    );
     expect(superseded.status).to.equal('not-done');
     expect(superseded.statusReason.text).to.match(/superseded/i);
   });
@@ -212,7 +225,11 @@ describe('appointment reminders', function () {
     clock.set('2026-11-29T18:00:00Z');
     expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 1 });
     expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 0 });
-    const recorded = await running.gateway.deps.store.read<any>(['default'], 'Communication', reminderId(appointment.id, 72, new Date(appointment.start)));
+    const recorded = await running.gateway.deps.store.read<any>(
+      ['default'],
+      'Communication',
+      reminderId(appointment.id, 72, new Date(appointment.start)),
+    );
     expect(recorded.status).to.equal('not-done');
     expect(recorded.statusReason.text).to.include('NOTIFIER_WEBHOOK_URL');
     expect(recorded.payload[0].contentString).to.include(FIRST_SLOT_TEXT);
@@ -221,12 +238,17 @@ describe('appointment reminders', function () {
   /** The booked visit moved a week later, same chair and time of day (a slot $find would propose), by PUT. */
   async function rescheduleAWeekLater(running: RunningGateway, appointment: any): Promise<any> {
     const week = (iso: string): string => iso.replace('2026-12-02', '2026-12-09');
-    const moved = await fhirFetch(`${running.baseUrl}/fhir/Appointment/${appointment.id}`, { method: 'PUT', body: { ...appointment, start: week(appointment.start), end: week(appointment.end) } });
+    const moved = await fhirFetch(`${running.baseUrl}/fhir/Appointment/${appointment.id}`, {
+      method: 'PUT',
+      body: { ...appointment, start: week(appointment.start), end: week(appointment.end) },
+    });
     expect(moved.status, JSON.stringify(moved.body)).to.equal(200);
     return moved.body;
   }
   const inEhrByKey = async (key: string): Promise<any[]> =>
-    (await allInEhr(ehr.baseUrl, 'Communication')).filter((c) => c.identifier?.some((i: any) => i.system === REMINDER_ID && i.value === key));
+    (await allInEhr(ehr.baseUrl, 'Communication')).filter((c) =>
+      c.identifier?.some((i: any) => i.system === REMINDER_ID && i.value === key),
+    );
 
   it('tells a patient already reminded that the visit moved, and reminds them again of the new time; every reminder is written back', async () => {
     const clock = movableClock('2026-11-27T15:00:00Z');
@@ -238,20 +260,31 @@ describe('appointment reminders', function () {
     expect(moved.start).to.equal('2026-12-09T07:00:00-07:00');
 
     // The reminder of the old time was sent: it stays completed, and the patient is told the time moved.
-    const old = await running.gateway.deps.store.read<any>(['default'], 'Communication', reminderId(appointment.id, 72, new Date(appointment.start)));
+    const old = await running.gateway.deps.store.read<any>(
+      ['default'],
+      'Communication',
+      reminderId(appointment.id, 72, new Date(appointment.start)),
+    );
     expect(old.status).to.equal('completed');
     const notices = deliveriesFor(appointment.id).filter((d) => d.body.category[0].coding[0].code === 'notification');
     expect(notices).to.have.length(1);
-    expect(notices[0]!.body.payload[0].contentString).to.include('has moved from Wednesday, December 2, 2026 at 7:00 AM MST to Wednesday, December 9, 2026 at 7:00 AM MST');
+    expect(notices[0]!.body.payload[0].contentString).to.include(
+      'has moved from Wednesday, December 2, 2026 at 7:00 AM MST to Wednesday, December 9, 2026 at 7:00 AM MST',
+    );
 
     // 72 hours before the new time: a reminder of its own.
     clock.set('2026-12-06T14:00:00Z');
     expect(await sendReminders(running.gateway.deps)).to.include({ sent: 1 });
-    const reminders = accepted(appointment.id).filter((d) => d.body.category[0].coding[0].code === 'reminder').map(keyOf);
+    const reminders = accepted(appointment.id)
+      .filter((d) => d.body.category[0].coding[0].code === 'reminder')
+      .map(keyOf);
     expect(reminders).to.deep.equal([`${appointment.id}@2026-12-02T14:00:00.000Z:72h`, `${appointment.id}@2026-12-09T14:00:00.000Z:72h`]);
     expect(accepted(appointment.id).at(-1)!.body.payload[0].contentString).to.include('Wednesday, December 9, 2026 at 7:00 AM MST');
 
-    await waitUntil('the reminders reached the EHR', async () => (await inEhrByKey(`${appointment.id}@2026-12-09T14:00:00.000Z:72h`)).length === 1);
+    await waitUntil(
+      'the reminders reached the EHR',
+      async () => (await inEhrByKey(`${appointment.id}@2026-12-09T14:00:00.000Z:72h`)).length === 1,
+    );
     expect((await inEhrByKey(`${appointment.id}@2026-12-02T14:00:00.000Z:72h`)).map((c) => c.status)).to.deep.equal(['completed']);
     expect((await inEhrByKey(`${appointment.id}@2026-12-09T14:00:00.000Z:72h`)).map((c) => c.status)).to.deep.equal(['completed']);
   });
@@ -265,9 +298,16 @@ describe('appointment reminders', function () {
     expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 1 });
     await rescheduleAWeekLater(running, appointment);
 
-    const withdrawn = await running.gateway.deps.store.read<any>(['default'], 'Communication', reminderId(appointment.id, 72, new Date(appointment.start)));
+    const withdrawn = await running.gateway.deps.store.read<any>(
+      ['default'],
+      'Communication',
+      reminderId(appointment.id, 72, new Date(appointment.start)),
+    );
     expect(withdrawn.status).to.equal('not-done');
-    expect(withdrawn.statusReason.coding[0]).to.include({ system: 'https://fhir.infusion-gateway.example/CodeSystem/order-change-reason', code: 'appointment-rescheduled' });
+    expect(withdrawn.statusReason.coding[0]).to.include({
+      system: 'https://fhir.infusion-gateway.example/CodeSystem/order-change-reason',
+      code: 'appointment-rescheduled',
+    });
     // Nothing was sent for the old time, so no notice; and the withdrawn one is not tried again.
     expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 0 });
     expect(deliveriesFor(appointment.id).map((d) => d.status)).to.deep.equal([503]);
@@ -283,9 +323,16 @@ describe('appointment reminders', function () {
     clock.set('2026-11-29T18:00:00Z');
     expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 1 });
     const stored = (await fhirFetch(`${running.baseUrl}/fhir/Appointment/${appointment.id}`)).body;
-    const cancelled = await fhirFetch(`${running.baseUrl}/fhir/Appointment/${appointment.id}`, { method: 'PUT', body: { ...stored, status: 'cancelled' } });
+    const cancelled = await fhirFetch(`${running.baseUrl}/fhir/Appointment/${appointment.id}`, {
+      method: 'PUT',
+      body: { ...stored, status: 'cancelled' },
+    });
     expect(cancelled.status, JSON.stringify(cancelled.body)).to.equal(200);
-    const withdrawn = await running.gateway.deps.store.read<any>(['default'], 'Communication', reminderId(appointment.id, 72, new Date(appointment.start)));
+    const withdrawn = await running.gateway.deps.store.read<any>(
+      ['default'],
+      'Communication',
+      reminderId(appointment.id, 72, new Date(appointment.start)),
+    );
     expect([withdrawn.status, withdrawn.statusReason.coding[0].code]).to.deep.equal(['not-done', 'appointment-cancelled']);
     expect(await sendReminders(running.gateway.deps)).to.include({ sent: 0, failed: 0 });
   });

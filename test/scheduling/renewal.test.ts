@@ -19,7 +19,6 @@ const TASK_TYPE = `${BASE}/CodeSystem/referral-task-type`;
 const RENEWAL_ID = `${BASE}/renewal-id`;
 const NPI = 'http://hl7.org/fhir/sid/us-npi';
 
-
 const inputOf = (task: any, code: string): any => task.input.find((i: any) => i.type.coding[0].code === code);
 
 describe('order renewal', function () {
@@ -68,7 +67,9 @@ describe('order renewal', function () {
   }
 
   const renewalsOf = async (fhir: string, taskId: string): Promise<any[]> =>
-    ((await fhirFetch(`${fhir}/Task?part-of=Task/${taskId}&code=${encodeURIComponent(`${TASK_TYPE}|renew-order`)}`)).body.entry ?? []).map((e: any) => e.resource);
+    ((await fhirFetch(`${fhir}/Task?part-of=Task/${taskId}&code=${encodeURIComponent(`${TASK_TYPE}|renew-order`)}`)).body.entry ?? []).map(
+      (e: any) => e.resource,
+    );
 
   it('asks the referring side once to renew an order that ends before its series, 30 days before the end', async () => {
     const clock = movableClock('2026-11-27T15:00:00Z');
@@ -102,8 +103,12 @@ describe('order renewal', function () {
 
     const key = `${renewal.identifier[0].value}`;
     expect(renewal.identifier[0].system).to.equal(RENEWAL_ID);
-    await waitUntil('the renewal Task reached the EHR', async () => (await allInEhr(ehr.baseUrl, 'Task')).some((t) => t.identifier?.some((i: any) => i.system === RENEWAL_ID && i.value === key)));
-    const inEhr = (await allInEhr(ehr.baseUrl, 'Task')).filter((t) => t.identifier?.some((i: any) => i.system === RENEWAL_ID && i.value === key));
+    await waitUntil('the renewal Task reached the EHR', async () =>
+      (await allInEhr(ehr.baseUrl, 'Task')).some((t) => t.identifier?.some((i: any) => i.system === RENEWAL_ID && i.value === key)),
+    );
+    const inEhr = (await allInEhr(ehr.baseUrl, 'Task')).filter((t) =>
+      t.identifier?.some((i: any) => i.system === RENEWAL_ID && i.value === key),
+    );
     expect(inEhr).to.have.length(1);
     expect(inEhr[0].focus.identifier.value).to.equal('RENEW-1');
     expect(inEhr[0].owner.identifier).to.deep.equal({ system: NPI, value: '1762039489' });

@@ -7,7 +7,15 @@ import { expect } from 'chai';
 import { payerConnections } from '../support/referral-flow.js';
 import { randomUUID } from 'node:crypto';
 import { readFixture, withOrderNumber } from '../support/fixtures.js';
-import { fhirFetch, startGateway, waitUntil, type Engine, type RunningGateway, movableClock, businessStatusOf } from '../support/gateway.js';
+import {
+  fhirFetch,
+  startGateway,
+  waitUntil,
+  type Engine,
+  type RunningGateway,
+  movableClock,
+  businessStatusOf,
+} from '../support/gateway.js';
 import { startStandInEhr, type StandInEhr } from '../../src/sandbox/stand-in-ehr.js';
 import { startStandInPayer, type StandInPayer } from '../../src/sandbox/stand-in-payer.js';
 import { allInEhr } from '../connectivity/ehr-helpers.js';
@@ -17,12 +25,16 @@ const TYPES = 'https://fhir.infusion-gateway.example/CodeSystem/task-parameter-t
 const DOCUMENTATION = 'https://fhir.infusion-gateway.example/CodeSystem/documentation-requirement';
 const APPOINTMENT_ID = 'https://fhir.infusion-gateway.example/appointment-id';
 
-
-
-async function startWorld(engine: Engine, clock: Clock): Promise<{ gw: RunningGateway; payer: StandInPayer; ehr: StandInEhr; stop(): Promise<void> }> {
+async function startWorld(
+  engine: Engine,
+  clock: Clock,
+): Promise<{ gw: RunningGateway; payer: StandInPayer; ehr: StandInEhr; stop(): Promise<void> }> {
   // Every member is in force; tocilizumab needs no authorization from Sonoran, infliximab is approved.
   const payer = await startStandInPayer({
-    defaultRule: { eligibility: { inForce: true, authRequired: false }, priorAuth: { kind: 'approve', authorizationNumber: 'AUTH-SCHED', period: { start: '2026-12-01', end: '2027-02-28' } } },
+    defaultRule: {
+      eligibility: { inForce: true, authRequired: false },
+      priorAuth: { kind: 'approve', authorizationNumber: 'AUTH-SCHED', period: { start: '2026-12-01', end: '2027-02-28' } },
+    },
   });
   const ehr = await startStandInEhr();
   const gw = await startGateway({
@@ -52,11 +64,24 @@ async function startWorld(engine: Engine, clock: Clock): Promise<{ gw: RunningGa
 }
 
 /** Posts a referral and waits until the coverage step has cleared it. */
-async function clearedReferral(gw: RunningGateway, drug: 'tocilizumab' | 'infliximab', change: (sr: any) => void = () => {}): Promise<{ serviceRequestId: string; taskId: string }> {
+async function clearedReferral(
+  gw: RunningGateway,
+  drug: 'tocilizumab' | 'infliximab',
+  change: (sr: any) => void = () => {},
+): Promise<{ serviceRequestId: string; taskId: string }> {
   const body = withOrderNumber(readFixture(`referrals/${drug}/service-request.json`), `sched-${randomUUID()}`);
-  const documents = drug === 'infliximab' ? ['prior-treatment-failure', 'tb-screening', 'hepatitis-b-screening', 'current-weight'] : ['prior-treatment-failure', 'tb-screening', 'baseline-labs'];
+  const documents =
+    drug === 'infliximab'
+      ? ['prior-treatment-failure', 'tb-screening', 'hepatitis-b-screening', 'current-weight']
+      : ['prior-treatment-failure', 'tb-screening', 'baseline-labs'];
   for (const code of documents) {
-    body.contained.push({ resourceType: 'DocumentReference', id: `doc-${code}`, status: 'current', type: { coding: [{ system: DOCUMENTATION, code }] }, content: [{ attachment: { title: code } }] });
+    body.contained.push({
+      resourceType: 'DocumentReference',
+      id: `doc-${code}`,
+      status: 'current',
+      type: { coding: [{ system: DOCUMENTATION, code }] },
+      content: [{ attachment: { title: code } }],
+    });
     body.supportingInfo = [...(body.supportingInfo ?? []), { reference: `#doc-${code}` }];
   }
   change(body);
@@ -69,7 +94,9 @@ async function clearedReferral(gw: RunningGateway, drug: 'tocilizumab' | 'inflix
     return last === 'ready-to-schedule';
   }).catch(async (err) => {
     const outbox = (await fhirFetch(`${gw.baseUrl}/admin/outbox?_count=50`)).body;
-    throw new Error(`${err.message}; Task at ${last}; outbox ${JSON.stringify(outbox.messages.map((m: any) => [m.kind, m.status, m.attempts, m.nextAttemptAt, m.lastError?.issue?.[0]?.diagnostics]))}`);
+    throw new Error(
+      `${err.message}; Task at ${last}; outbox ${JSON.stringify(outbox.messages.map((m: any) => [m.kind, m.status, m.attempts, m.nextAttemptAt, m.lastError?.issue?.[0]?.diagnostics]))}`,
+    );
   });
   return { serviceRequestId: created.body.id, taskId };
 }
@@ -81,7 +108,9 @@ async function find(gw: RunningGateway, serviceRequestId: string, query = ''): P
 }
 
 const book = (gw: RunningGateway, appointment: any): Promise<{ status: number; body: any }> =>
-  fhirFetch(`${gw.baseUrl}/fhir/Appointment/$book`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: appointment }] } });
+  fhirFetch(`${gw.baseUrl}/fhir/Appointment/$book`, {
+    body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: appointment }] },
+  });
 
 describe('scheduling: find, hold and book cleared referrals', function () {
   this.timeout(120_000);
@@ -97,14 +126,22 @@ describe('scheduling: find, hold and book cleared referrals', function () {
   });
   beforeEach(() => clock.set('2026-12-04T22:00:00Z'));
 
-  it('proposes nothing sooner than one business day after clearance: Friday afternoon leads to Monday, in the site\'s own zone', async () => {
+  it("proposes nothing sooner than one business day after clearance: Friday afternoon leads to Monday, in the site's own zone", async () => {
     const { serviceRequestId } = await clearedReferral(world.gw, 'tocilizumab');
     const proposals = await find(world.gw, serviceRequestId, '&_count=3');
     // Denver (Mountain time): cleared Friday 15:00 MST, so Monday 15:00 MST; tocilizumab's first dose takes 105 minutes.
-    expect(proposals.map((a) => a.start)).to.deep.equal(['2026-12-07T15:00:00-07:00', '2026-12-07T15:15:00-07:00', '2026-12-07T15:30:00-07:00']);
+    expect(proposals.map((a) => a.start)).to.deep.equal([
+      '2026-12-07T15:00:00-07:00',
+      '2026-12-07T15:15:00-07:00',
+      '2026-12-07T15:30:00-07:00',
+    ]);
     expect(proposals[0].end).to.equal('2026-12-07T16:45:00-07:00');
     expect(proposals[0].status).to.equal('proposed');
-    expect(proposals[0].participant.map((p: any) => p.actor.reference ?? p.actor.identifier.value)).to.deep.equal([proposals[0].participant[0].actor.reference ?? proposals[0].participant[0].actor.identifier.value, 'Location/hin-denver-cherry-creek', 'DEN-CCK/chair-1']);
+    expect(proposals[0].participant.map((p: any) => p.actor.reference ?? p.actor.identifier.value)).to.deep.equal([
+      proposals[0].participant[0].actor.reference ?? proposals[0].participant[0].actor.identifier.value,
+      'Location/hin-denver-cherry-creek',
+      'DEN-CCK/chair-1',
+    ]);
   });
 
   it('fits the whole chair time inside the hours of a site in another zone (Nashville, Central time)', async () => {
@@ -131,7 +168,9 @@ describe('scheduling: find, hold and book cleared referrals', function () {
   it('holds a chair for a while, then books it: the Task is scheduled with the series planned within the order', async () => {
     const { serviceRequestId, taskId } = await clearedReferral(world.gw, 'tocilizumab');
     const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');
-    const held = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$hold`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: proposal }] } });
+    const held = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$hold`, {
+      body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: proposal }] },
+    });
     expect(held.status, JSON.stringify(held.body?.issue)).to.equal(201);
     expect(held.body.status).to.equal('pending');
     // The held chair is not offered to another referral.
@@ -145,7 +184,9 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     expect(booked.body.id).to.equal(held.body.id);
     const task = (await fhirFetch(`${world.gw.baseUrl}/fhir/Task/${taskId}`)).body;
     expect(businessStatusOf(task)).to.equal('scheduled');
-    const planned = task.output.filter((o: any) => o.type.coding[0].system === TYPES && o.type.coding[0].code === 'planned-dose').map((o: any) => o.valueDateTime);
+    const planned = task.output
+      .filter((o: any) => o.type.coding[0].system === TYPES && o.type.coding[0].code === 'planned-dose')
+      .map((o: any) => o.valueDateTime);
     // Every 4 weeks from the first dose, 13 infusions at most, none after the order ends (2027-12-01).
     expect(planned[0]).to.equal('2026-12-07T15:00:00-07:00');
     expect(planned[1]).to.equal('2027-01-04T15:00:00-07:00');
@@ -153,8 +194,12 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     expect(planned.every((d: string) => d < '2027-12-02')).to.equal(true);
 
     // The booked Appointment reaches the EHR, once.
-    await waitUntil('the Appointment reached the EHR', async () => (await allInEhr(world.ehr.baseUrl, 'Appointment')).some((a) => a.identifier?.[0]?.value === booked.body.id));
-    const inEhr = (await allInEhr(world.ehr.baseUrl, 'Appointment')).filter((a) => a.identifier?.some((i: any) => i.system === APPOINTMENT_ID && i.value === booked.body.id));
+    await waitUntil('the Appointment reached the EHR', async () =>
+      (await allInEhr(world.ehr.baseUrl, 'Appointment')).some((a) => a.identifier?.[0]?.value === booked.body.id),
+    );
+    const inEhr = (await allInEhr(world.ehr.baseUrl, 'Appointment')).filter((a) =>
+      a.identifier?.some((i: any) => i.system === APPOINTMENT_ID && i.value === booked.body.id),
+    );
     expect(inEhr).to.have.length(1);
     expect(inEhr[0].status).to.equal('booked');
     expect(inEhr[0].start).to.equal('2026-12-07T15:00:00-07:00');
@@ -163,7 +208,9 @@ describe('scheduling: find, hold and book cleared referrals', function () {
   it('lets a hold lapse by itself', async () => {
     const { serviceRequestId } = await clearedReferral(world.gw, 'tocilizumab');
     const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');
-    const held = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$hold`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: proposal }] } });
+    const held = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$hold`, {
+      body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: proposal }] },
+    });
     expect(held.status).to.equal(201);
     clock.set('2026-12-04T22:11:00Z'); // 11 minutes later: the 10-minute hold has lapsed
     const lapsed = await book(world.gw, held.body);
@@ -204,7 +251,8 @@ describe('scheduling: find, hold and book cleared referrals', function () {
   describe('a patient with a cleared referral and no booking is refused with the next three real slots (seed 001)', () => {
     const OFFERED = 'https://fhir.infusion-gateway.example/StructureDefinition/offered-appointment';
     const CHAIR = 'https://fhir.infusion-gateway.example/sid/chair';
-    const slotKey = (a: any): string => `${a.start}|${a.end}|${a.participant.find((p: any) => p.actor.identifier?.system === CHAIR)?.actor.identifier.value}|${a.status}`;
+    const slotKey = (a: any): string =>
+      `${a.start}|${a.end}|${a.participant.find((p: any) => p.actor.identifier?.system === CHAIR)?.actor.identifier.value}|${a.status}`;
 
     /** The offered Appointments of a refusal, each reached through its issue's reference. */
     function offersOf(outcome: any): any[] {
@@ -221,7 +269,9 @@ describe('scheduling: find, hold and book cleared referrals', function () {
       // Another patient holds the first chair of the first slot: no offer may name it.
       const other = await clearedReferral(world.gw, 'tocilizumab');
       const [first] = await find(world.gw, other.serviceRequestId, '&_count=1');
-      const otherHold = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$hold`, { body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: first }] } });
+      const otherHold = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$hold`, {
+        body: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: first }] },
+      });
       expect(otherHold.status).to.equal(201);
       const expected = await find(world.gw, serviceRequestId, '&_count=3');
       expect(expected).to.have.length(3);
@@ -276,7 +326,10 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     it('refuses an update to arrived of an Appointment that is only held, or was never booked', async () => {
       const { serviceRequestId, otherHold, expected } = await walkInWorld();
       clock.set('2026-12-07T22:00:00Z'); // Monday 15:00 MST: the held time has come
-      const heldArrival = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${otherHold.id}`, { method: 'PUT', body: { ...otherHold, status: 'arrived' } });
+      const heldArrival = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${otherHold.id}`, {
+        method: 'PUT',
+        body: { ...otherHold, status: 'arrived' },
+      });
       expect(heldArrival.status).to.equal(422);
       expect(heldArrival.body.issue[0].diagnostics).to.match(/^No walk-ins: an appointment that is pending/);
       expect(offersOf(heldArrival.body)).to.have.length(3);
@@ -298,10 +351,13 @@ describe('scheduling: find, hold and book cleared referrals', function () {
 
   describe('multi-site $find: several sites, near the home, ranked by earliest start then distance', () => {
     const NASHVILLE = ['hin-nashville-green-hills', 'hin-nashville-midtown', 'hin-nashville-donelson'];
-    const siteOf = (a: any): string => a.participant.find((p: any) => p.actor.reference?.startsWith('Location/')).actor.reference.slice('Location/'.length);
+    const siteOf = (a: any): string =>
+      a.participant.find((p: any) => p.actor.reference?.startsWith('Location/')).actor.reference.slice('Location/'.length);
     const toRad = (d: number): number => (d * Math.PI) / 180;
     const km = (a: { latitude: number; longitude: number }, b: { latitude: number; longitude: number }): number => {
-      const h = Math.sin(toRad(b.latitude - a.latitude) / 2) ** 2 + Math.cos(toRad(a.latitude)) * Math.cos(toRad(b.latitude)) * Math.sin(toRad(b.longitude - a.longitude) / 2) ** 2;
+      const h =
+        Math.sin(toRad(b.latitude - a.latitude) / 2) ** 2 +
+        Math.cos(toRad(a.latitude)) * Math.cos(toRad(b.latitude)) * Math.sin(toRad(b.longitude - a.longitude) / 2) ** 2;
       return 2 * 6371.0088 * Math.asin(Math.sqrt(h));
     };
 
@@ -310,7 +366,13 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     const livingAtHome = (sr: any): void => {
       const patient = sr.contained.find((r: any) => r.resourceType === 'Patient');
       patient.address[0].extension = [
-        { url: 'http://hl7.org/fhir/StructureDefinition/geolocation', extension: [{ url: 'latitude', valueDecimal: HOME.latitude }, { url: 'longitude', valueDecimal: HOME.longitude }] },
+        {
+          url: 'http://hl7.org/fhir/StructureDefinition/geolocation',
+          extension: [
+            { url: 'latitude', valueDecimal: HOME.latitude },
+            { url: 'longitude', valueDecimal: HOME.longitude },
+          ],
+        },
       ];
     };
 
@@ -327,14 +389,17 @@ describe('scheduling: find, hold and book cleared referrals', function () {
         const [a, b] = [proposals[i - 1], proposals[i]];
         const [ta, tb] = [new Date(a.start).getTime(), new Date(b.start).getTime()];
         expect(ta, `${a.start} before ${b.start}`).to.be.at.most(tb);
-        if (ta === tb) expect(distances.get(siteOf(a))!, `${siteOf(a)} nearer than ${siteOf(b)} at ${a.start}`).to.be.at.most(distances.get(siteOf(b))!);
+        if (ta === tb)
+          expect(distances.get(siteOf(a))!, `${siteOf(a)} nearer than ${siteOf(b)} at ${a.start}`).to.be.at.most(distances.get(siteOf(b))!);
       }
     }
 
     it('proposes across the sites asked for, earliest first and nearer first at the same start, and says which site it left out and why', async () => {
       const { serviceRequestId } = await clearedReferral(world.gw, 'infliximab', livingAtHome);
       const distances = await distancesFromHome();
-      const found = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&location=hin-nashville-midtown,hin-atlanta-midtown&location=Location/hin-nashville-donelson&location=hin-nashville-green-hills&_count=12`);
+      const found = await fhirFetch(
+        `${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&location=hin-nashville-midtown,hin-atlanta-midtown&location=Location/hin-nashville-donelson&location=hin-nashville-green-hills&_count=12`,
+      );
       expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
       const proposals = found.body.entry.filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource);
       expect(proposals).to.have.length(12);
@@ -342,7 +407,9 @@ describe('scheduling: find, hold and book cleared referrals', function () {
       expect(proposals.every((a: any) => NASHVILLE.includes(siteOf(a)))).to.equal(true);
       expectRanked(proposals, distances);
       // Same-start ties across sites occur, so the distance order is exercised, not only time.
-      const ties = proposals.filter((a: any, i: number) => i > 0 && new Date(a.start).getTime() === new Date(proposals[i - 1].start).getTime());
+      const ties = proposals.filter(
+        (a: any, i: number) => i > 0 && new Date(a.start).getTime() === new Date(proposals[i - 1].start).getTime(),
+      );
       expect(ties.length, proposals.map((a: any) => `${a.start} ${siteOf(a)}`).join('; ')).to.be.greaterThan(0);
       const outcome = found.body.entry.find((e: any) => e.search.mode === 'outcome').resource;
       expect(outcome.issue).to.have.length(1);
@@ -355,7 +422,10 @@ describe('scheduling: find, hold and book cleared referrals', function () {
           resourceType: 'Parameters',
           parameter: [
             { name: 'referral', valueReference: { reference: `ServiceRequest/${serviceRequestId}` } },
-            ...['hin-nashville-midtown', 'hin-atlanta-midtown', 'hin-nashville-donelson', 'hin-nashville-green-hills'].map((id) => ({ name: 'location', valueReference: { reference: `Location/${id}` } })),
+            ...['hin-nashville-midtown', 'hin-atlanta-midtown', 'hin-nashville-donelson', 'hin-nashville-green-hills'].map((id) => ({
+              name: 'location',
+              valueReference: { reference: `Location/${id}` },
+            })),
             { name: '_count', valueInteger: 12 },
           ],
         },
@@ -370,10 +440,17 @@ describe('scheduling: find, hold and book cleared referrals', function () {
       expect(siteOf(booked.body)).to.equal(siteOf(elsewhere));
       expect(booked.body.start).to.equal(elsewhere.start);
       // And is worked there: cancelled, its chair freed for the next $find at that site.
-      const cancelled = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${booked.body.id}`, { method: 'PUT', body: { ...booked.body, status: 'cancelled' } });
+      const cancelled = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${booked.body.id}`, {
+        method: 'PUT',
+        body: { ...booked.body, status: 'cancelled' },
+      });
       expect(cancelled.status, JSON.stringify(cancelled.body?.issue)).to.equal(200);
-      const again = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&location=${siteOf(elsewhere)}&_count=12`);
-      expect(again.body.entry.map((e: any) => `${e.resource.start} ${e.resource.participant[2].actor.identifier.value}`)).to.include(`${elsewhere.start} ${elsewhere.participant[2].actor.identifier.value}`);
+      const again = await fhirFetch(
+        `${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&location=${siteOf(elsewhere)}&_count=12`,
+      );
+      expect(again.body.entry.map((e: any) => `${e.resource.start} ${e.resource.participant[2].actor.identifier.value}`)).to.include(
+        `${elsewhere.start} ${elsewhere.participant[2].actor.identifier.value}`,
+      );
     });
 
     it('takes near (FHIR latitude|longitude|distance|units, empty point = the home) with the evening filter across sites', async () => {
@@ -381,14 +458,18 @@ describe('scheduling: find, hold and book cleared referrals', function () {
       const distances = await distancesFromHome();
       const within = [...distances].filter(([, d]) => d <= 8).map(([id]) => id);
       expect(within.length, 'the test needs sites on both sides of 8 km').to.be.within(1, NASHVILLE.length - 1);
-      const found = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&near=${encodeURIComponent('||8|km')}&_count=10`);
+      const found = await fhirFetch(
+        `${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&near=${encodeURIComponent('||8|km')}&_count=10`,
+      );
       expect(found.status, JSON.stringify(found.body?.issue)).to.equal(200);
       const proposals = found.body.entry.map((e: any) => e.resource);
       expect(proposals.length).to.be.greaterThan(0);
       expect(proposals.every((a: any) => within.includes(siteOf(a)))).to.equal(true);
       expectRanked(proposals, distances);
 
-      const evenings = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&near=${encodeURIComponent('||20|km')}&evenings-or-weekends=true&_count=10`);
+      const evenings = await fhirFetch(
+        `${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&near=${encodeURIComponent('||20|km')}&evenings-or-weekends=true&_count=10`,
+      );
       expect(evenings.status, JSON.stringify(evenings.body?.issue)).to.equal(200);
       const late = evenings.body.entry.map((e: any) => e.resource);
       expect(late.length).to.be.greaterThan(0);
@@ -403,7 +484,9 @@ describe('scheduling: find, hold and book cleared referrals', function () {
 
     it('refuses when no site asked for is allowed, each with why, and a malformed near', async () => {
       const { serviceRequestId } = await clearedReferral(world.gw, 'infliximab');
-      const refused = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&location=hin-atlanta-midtown,hin-charlotte-elizabeth`);
+      const refused = await fhirFetch(
+        `${world.gw.baseUrl}/fhir/Appointment/$find?referral=ServiceRequest/${serviceRequestId}&location=hin-atlanta-midtown,hin-charlotte-elizabeth`,
+      );
       expect(refused.status).to.equal(422);
       expect(refused.body.issue.map((i: any) => i.expression[0])).to.deep.equal(['location', 'location']);
       expect(refused.body.issue[1].diagnostics).to.contain('not an active infusion site');
@@ -444,7 +527,12 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     expect(swap.status, JSON.stringify(swap.body?.issue)).to.equal(200);
     // Moving to another chair is a move: the chair booking follows it, so chair-7 is now taken.
     const other = await clearedReferral(world.gw, 'tocilizumab');
-    const onChair7 = { ...swapped, id: undefined, status: 'proposed', basedOn: [{ reference: `ServiceRequest/${other.serviceRequestId}` }] };
+    const onChair7 = {
+      ...swapped,
+      id: undefined,
+      status: 'proposed',
+      basedOn: [{ reference: `ServiceRequest/${other.serviceRequestId}` }],
+    };
     delete onChair7.id;
     delete onChair7.meta;
     delete onChair7.identifier;
@@ -462,7 +550,10 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');
     const booked = (await book(world.gw, proposal)).body;
     clock.set('2026-12-07T23:00:00Z'); // Monday 16:00 MST, during the visit
-    const given = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${booked.id}`, { method: 'PUT', body: { ...booked, status: 'fulfilled' } });
+    const given = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${booked.id}`, {
+      method: 'PUT',
+      body: { ...booked, status: 'fulfilled' },
+    });
     expect(given.status, JSON.stringify(given.body?.issue)).to.equal(200);
     expect(businessStatusOf((await fhirFetch(`${world.gw.baseUrl}/fhir/Task/${taskId}`)).body)).to.equal('ready-to-schedule');
     const [next] = await find(world.gw, serviceRequestId, '&_count=1');
@@ -485,7 +576,10 @@ describe('scheduling: find, hold and book cleared referrals', function () {
     const { serviceRequestId, taskId } = await clearedReferral(world.gw, 'tocilizumab');
     const [proposal] = await find(world.gw, serviceRequestId, '&_count=1');
     const booked = await book(world.gw, proposal);
-    const cancelled = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${booked.body.id}`, { method: 'PUT', body: { ...booked.body, status: 'cancelled' } });
+    const cancelled = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment/${booked.body.id}`, {
+      method: 'PUT',
+      body: { ...booked.body, status: 'cancelled' },
+    });
     expect(cancelled.status, JSON.stringify(cancelled.body?.issue)).to.equal(200);
     expect(businessStatusOf((await fhirFetch(`${world.gw.baseUrl}/fhir/Task/${taskId}`)).body)).to.equal('ready-to-schedule');
     const [again] = await find(world.gw, serviceRequestId, '&_count=1');
@@ -514,12 +608,19 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       const attempts = referrals.map((r) => ({ ...proposal, basedOn: [{ reference: `ServiceRequest/${r.serviceRequestId}` }] }));
       const results = await Promise.all(attempts.map((a) => book(world.gw, a)));
       const statuses = results.map((r) => r.status);
-      expect(statuses.filter((s) => s === 201), JSON.stringify(results.find((r) => r.status !== 201 && r.status !== 409)?.body)).to.have.length(1);
+      expect(
+        statuses.filter((s) => s === 201),
+        JSON.stringify(results.find((r) => r.status !== 201 && r.status !== 409)?.body),
+      ).to.have.length(1);
       expect(statuses.filter((s) => s === 409)).to.have.length(49);
       const conflictIssue = results.find((r) => r.status === 409)!.body.issue[0];
       expect(conflictIssue.expression).to.deep.equal(['Appointment.start']);
-      expect(conflictIssue.diagnostics).to.contain('Chair chair-1 at Harbor Infusion Center - Denver Cherry Creek is taken from Monday, December 7, 2026 at 3:00 PM MST');
-      const booked = await fhirFetch(`${world.gw.baseUrl}/fhir/Appointment?status=booked&location=Location/hin-denver-cherry-creek&_count=100`);
+      expect(conflictIssue.diagnostics).to.contain(
+        'Chair chair-1 at Harbor Infusion Center - Denver Cherry Creek is taken from Monday, December 7, 2026 at 3:00 PM MST',
+      );
+      const booked = await fhirFetch(
+        `${world.gw.baseUrl}/fhir/Appointment?status=booked&location=Location/hin-denver-cherry-creek&_count=100`,
+      );
       expect(booked.body.total).to.equal(1);
     });
 

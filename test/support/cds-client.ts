@@ -22,8 +22,18 @@ export async function newSigningKey(kid: string = randomUUID(), alg = 'ES384'): 
 
 /** The demo issuer of fixtures/security/ (what a test gateway trusts when CDS_TRUSTED_ISSUERS is unset). */
 export async function demoIssuer(): Promise<{ iss: string; key: SigningKey }> {
-  const demo = readFixture<{ iss: string; jwks: { keys: JWK[] }; privateJwk: JWK & { kid: string; alg: string } }>('security/demo-cds-issuer.json');
-  return { iss: demo.iss, key: { kid: demo.privateJwk.kid, alg: demo.privateJwk.alg, privateKey: await importJWK(demo.privateJwk, demo.privateJwk.alg), publicJwk: demo.jwks.keys[0]! } };
+  const demo = readFixture<{ iss: string; jwks: { keys: JWK[] }; privateJwk: JWK & { kid: string; alg: string } }>(
+    'security/demo-cds-issuer.json',
+  );
+  return {
+    iss: demo.iss,
+    key: {
+      kid: demo.privateJwk.kid,
+      alg: demo.privateJwk.alg,
+      privateKey: await importJWK(demo.privateJwk, demo.privateJwk.alg),
+      publicJwk: demo.jwks.keys[0]!,
+    },
+  };
 }
 
 export interface HookJwtClaims {

@@ -59,7 +59,11 @@ export async function startGateway(
     // Test gateways trade the power-cut durability of synchronous=FULL (the product's default,
     // checked in sqlite-store.test.ts) for speed: no test cuts the power, and fsync per commit on a
     // shared disk made the write-heavy suites several times slower.
-    store = await openStore({ sqliteSynchronous: 'normal', ...options.store, sqliteFile: options.sqliteFile ?? path.join(dir, 'gateway.sqlite') });
+    store = await openStore({
+      sqliteSynchronous: 'normal',
+      ...options.store,
+      sqliteFile: options.sqliteFile ?? path.join(dir, 'gateway.sqlite'),
+    });
   }
   const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'debug', AUTH_CLIENTS: await writeTestRegistry(dir), ...options.env });
   const gateway = await buildGateway(config, {
@@ -122,7 +126,10 @@ export async function fhirFetch(
 }
 
 /** fetch, with a test client's token for a gateway as fhirFetch attaches one (or none for 'anonymous'). */
-export async function gatewayFetch(url: string, init: RequestInit & { as?: { role: Role; tenant?: string; payer?: string } | 'anonymous' } = {}): Promise<Response> {
+export async function gatewayFetch(
+  url: string,
+  init: RequestInit & { as?: { role: Role; tenant?: string; payer?: string } | 'anonymous' } = {},
+): Promise<Response> {
   const headers = Object.fromEntries(new Headers(init.headers).entries());
   await attachTestToken(url, init.method ?? 'GET', headers, init.as);
   const { as: _as, ...rest } = init;

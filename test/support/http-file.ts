@@ -145,7 +145,10 @@ export function atJsonPath(value: unknown, jsonPath: string): unknown {
 }
 
 /** Sends every request of a file in order, as the tools do, and checks the comments' expectations. */
-export async function runHttpFile(file: string, options: { variables?: Record<string, string>; env?: NodeJS.ProcessEnv; untilMs?: number } = {}): Promise<SentRequest[]> {
+export async function runHttpFile(
+  file: string,
+  options: { variables?: Record<string, string>; env?: NodeJS.ProcessEnv; untilMs?: number } = {},
+): Promise<SentRequest[]> {
   const { variables: declared, requests } = parseHttpFile(file, await readFile(file, 'utf8'));
   const env = options.env ?? process.env;
   const responses = new Map<string, { body: unknown; headers: Headers }>();
@@ -162,7 +165,8 @@ export async function runHttpFile(file: string, options: { variables?: Record<st
         if (!response) throw new Error(`${file}: {{${expression}}} names a request not sent before it`);
         const where = fromResponse[3]!;
         // `*`: the whole body (REST Client's notation).
-        const found = fromResponse[2] === 'headers' ? response.headers.get(where) : where === '*' ? response.body : atJsonPath(response.body, where);
+        const found =
+          fromResponse[2] === 'headers' ? response.headers.get(where) : where === '*' ? response.body : atJsonPath(response.body, where);
         if (found === undefined || found === null) throw new Error(`${file}: {{${expression}}} is not in the response`);
         return typeof found === 'string' ? found : JSON.stringify(found);
       }
@@ -194,7 +198,8 @@ export async function runHttpFile(file: string, options: { variables?: Record<st
         parsed = text;
       }
       const failures: string[] = [];
-      if (block.expectStatus !== undefined ? response.status !== block.expectStatus : response.status >= 400) failures.push(`status ${response.status}, expected ${block.expectStatus ?? '< 400'}`);
+      if (block.expectStatus !== undefined ? response.status !== block.expectStatus : response.status >= 400)
+        failures.push(`status ${response.status}, expected ${block.expectStatus ?? '< 400'}`);
       for (const check of [...block.until, ...block.expectations]) {
         const found = atJsonPath(parsed, check.path);
         if (String(found) !== check.value) failures.push(`${check.path} is ${JSON.stringify(found)}, expected ${check.value}`);

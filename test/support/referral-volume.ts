@@ -15,7 +15,12 @@
 import type { Appointment, Coverage, Patient, Resource, ServiceRequest, Task } from 'fhir/r4.js';
 import { buildAppealTask } from '../../src/coverage/rules/appeal.js';
 import { buildReferralTask } from '../../src/referral/rules/referral-task.js';
-import { REFERRAL_STATUS_SYSTEM, referralStatusDisplay, taskStatusFor, type ReferralStatus } from '../../src/referral/rules/referral-status.js';
+import {
+  REFERRAL_STATUS_SYSTEM,
+  referralStatusDisplay,
+  taskStatusFor,
+  type ReferralStatus,
+} from '../../src/referral/rules/referral-status.js';
 import pg from 'pg';
 import type { ReferralImport, ResourceStore } from '../../src/ports/resource-store.js';
 import { TEST_DATABASE_URL } from './postgres.js';
@@ -41,7 +46,13 @@ const DRUGS = [
   { id: 'ocrelizumab', name: 'Ocrelizumab', rxnorm: '1876366', hcpcs: 'J2350', icd10: 'G35' },
 ] as const;
 
-const SITES = ['hin-nashville-midtown', 'hin-nashville-green-hills', 'hin-dallas-uptown', 'hin-atlanta-midtown', 'hin-phoenix-camelback'] as const;
+const SITES = [
+  'hin-nashville-midtown',
+  'hin-nashville-green-hills',
+  'hin-dallas-uptown',
+  'hin-atlanta-midtown',
+  'hin-phoenix-camelback',
+] as const;
 
 const DEFAULT_WEIGHTS: Partial<Record<ReferralStatus, number>> = {
   'misroute-suspected': 8,
@@ -126,7 +137,8 @@ function firstInfusion(options: VolumeOptions, input: { index: number; serviceRe
     };
   };
   const days = 5 + ((input.index * 37) % 26);
-  const given = (d: number): Appointment['status'] => (input.at.getTime() + d * 86_400_000 < options.now.getTime() ? 'fulfilled' : 'booked');
+  const given = (d: number): Appointment['status'] =>
+    input.at.getTime() + d * 86_400_000 < options.now.getTime() ? 'fulfilled' : 'booked';
   return [...(input.index % 12 === 0 ? [appointment('-missed', Math.max(1, days - 4), 'noshow')] : []), appointment('', days, given(days))];
 }
 
@@ -137,9 +149,13 @@ export async function storeReferralVolume(store: ResourceStore, options: VolumeO
   const batchSize = options.batchSize ?? 1000;
   const counts: Record<string, number> = {};
   const batches: Array<[number, number]> = [];
-  for (let first = options.from ?? 0; first < options.count; first += batchSize) batches.push([first, Math.min(options.count, first + batchSize)]);
+  for (let first = options.from ?? 0; first < options.count; first += batchSize)
+    batches.push([first, Math.min(options.count, first + batchSize)]);
   const writeBatch = async ([first, last]: [number, number]): Promise<void> => {
-    const input: { referrals: Array<ReferralImport['referrals'][number]>; resources: Array<{ resource: Resource; at: Date }> } = { referrals: [], resources: [] };
+    const input: { referrals: Array<ReferralImport['referrals'][number]>; resources: Array<{ resource: Resource; at: Date }> } = {
+      referrals: [],
+      resources: [],
+    };
     for (let index = first; index < last; index += 1) {
       const status = pick(index);
       counts[status] = (counts[status] ?? 0) + 1;
@@ -161,7 +177,9 @@ export async function storeReferralVolume(store: ResourceStore, options: VolumeO
           drug: { catalogId: DRUGS[index % DRUGS.length]!.id, name: DRUGS[index % DRUGS.length]!.name },
           authoredOn: at.toISOString(),
           // Held by the site check at intake: those still waiting, and one in fifteen of the others (since confirmed).
-          ...(status === 'misroute-suspected' || index % 15 === 0 ? { siteCheck: { decision: 'misroute-suspected', reasons: [], suggestions: [] } } : {}),
+          ...(status === 'misroute-suspected' || index % 15 === 0
+            ? { siteCheck: { decision: 'misroute-suspected', reasons: [], suggestions: [] } }
+            : {}),
         },
         at,
       });
@@ -180,7 +198,13 @@ export async function storeReferralVolume(store: ResourceStore, options: VolumeO
       const resources: Resource[] = [serviceRequest, task];
       if (status === 'scheduled') resources.push(...firstInfusion(options, { index, serviceRequestId, at }));
       if (status === 'auth-denied' || (status === 'scheduled' && index % 10 === 0)) {
-        const appeal = buildAppealTask({ taskId: `vol-appeal-${index}`, referralTaskId: taskId, patient: { reference: '#patient' }, denial: { reasons: [] }, now: at });
+        const appeal = buildAppealTask({
+          taskId: `vol-appeal-${index}`,
+          referralTaskId: taskId,
+          patient: { reference: '#patient' },
+          denial: { reasons: [] },
+          now: at,
+        });
         const settled: Task = { ...appeal, status: status === 'scheduled' ? 'completed' : 'in-progress' };
         resources.push(settled);
       }
@@ -221,7 +245,10 @@ export const VOLUME_PAYERS = 7;
  * One Coverage per volume patient (`vol-patient-<i>`, from..to), spread over VOLUME_PAYERS: the
  * table the payer queries search. Stored in batches through the store's bulk path.
  */
-export async function storeVolumeCoverages(store: ResourceStore, options: { tenant: string; from: number; to: number; now: Date; batchSize?: number }): Promise<void> {
+export async function storeVolumeCoverages(
+  store: ResourceStore,
+  options: { tenant: string; from: number; to: number; now: Date; batchSize?: number },
+): Promise<void> {
   const batchSize = options.batchSize ?? 1000;
   for (let first = options.from; first < options.to; first += batchSize) {
     const batch: Coverage[] = [];
@@ -234,6 +261,8 @@ export async function storeVolumeCoverages(store: ResourceStore, options: { tena
         payor: [{ reference: `Organization/vol-payer-${i % VOLUME_PAYERS}` }],
       });
     }
-    await store.transaction((tx) => tx.importReferrals(options.tenant, { referrals: [], resources: batch.map((resource) => ({ resource, at: options.now })) }));
+    await store.transaction((tx) =>
+      tx.importReferrals(options.tenant, { referrals: [], resources: batch.map((resource) => ({ resource, at: options.now })) }),
+    );
   }
 }

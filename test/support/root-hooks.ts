@@ -16,12 +16,17 @@ export const mochaHooks = {
   afterAll(): void {
     const tally = writtenReferenceTally;
     if (tally.resources > 0) {
-      console.log(`  written back to the stand-in EHR: ${tally.resources} resources, ${tally.literal} literal references resolved, ${tally.logical} logical; ${tally.dangling} dangling, ${tally.refused} refused as invalid`);
+      console.log(
+        `  written back to the stand-in EHR: ${tally.resources} resources, ${tally.literal} literal references resolved, ${tally.logical} logical; ${tally.dangling} dangling, ${tally.refused} refused as invalid`,
+      );
     }
     const lines = capturedLogLines();
     const found = phiFoundIn(lines);
     if (found.length > 0) {
-      const sample = found.slice(0, 5).map((f) => `  ${f.marker}: ${f.line.slice(0, 300)}`).join('\n');
+      const sample = found
+        .slice(0, 5)
+        .map((f) => `  ${f.marker}: ${f.line.slice(0, 300)}`)
+        .join('\n');
       throw new Error(`PHI from the fixtures reached ${found.length} log line(s) during the suite:\n${sample}`);
     }
   },

@@ -18,7 +18,19 @@ export const TEST_PAYERS = ['payer-sonoran', 'payer-cumberland', 'payer-peachtre
 
 /** The scopes each test client is registered with (and asks for). */
 export const ROLE_SCOPES: Record<Role, string[]> = {
-  ehr: ['system/ServiceRequest.crus', 'system/Task.rs', 'system/Appointment.rs', 'system/Coverage.crus', 'system/Communication.rs', 'system/Patient.crus', 'system/Practitioner.crus', 'system/PractitionerRole.crus', 'system/Location.rs', 'system/Organization.crus', 'system/HealthcareService.rs'],
+  ehr: [
+    'system/ServiceRequest.crus',
+    'system/Task.rs',
+    'system/Appointment.rs',
+    'system/Coverage.crus',
+    'system/Communication.rs',
+    'system/Patient.crus',
+    'system/Practitioner.crus',
+    'system/PractitionerRole.crus',
+    'system/Location.rs',
+    'system/Organization.crus',
+    'system/HealthcareService.rs',
+  ],
   coordinator: ['system/*.rs', 'system/Task.u', 'system/Appointment.cu'],
   operator: ['system/*.crus'],
   payer: ['system/Coverage.rs', 'system/Task.rs'],
@@ -35,7 +47,10 @@ export const clientIdOf = (role: Role, owner?: string): string => (owner === und
 
 const keyPair = (async () => {
   const { publicKey, privateKey } = await generateKeyPair('ES384', { extractable: true });
-  return { publicJwk: { ...(await exportJWK(publicKey)), kid: 'test-key-1', alg: 'ES384', use: 'sig' } as JWK, privateKey: privateKey as CryptoKey };
+  return {
+    publicJwk: { ...(await exportJWK(publicKey)), kid: 'test-key-1', alg: 'ES384', use: 'sig' } as JWK,
+    privateKey: privateKey as CryptoKey,
+  };
 })();
 
 export function testClients(): TestClient[] {
@@ -53,13 +68,22 @@ export function testClients(): TestClient[] {
 export async function writeTestRegistry(dir: string): Promise<string> {
   const { publicJwk } = await keyPair;
   const file = path.join(dir, 'test-clients.json');
-  const clients = testClients().map((client) => ({ ...client, name: client.clientId, scopes: ROLE_SCOPES[client.role], jwks: { keys: [publicJwk] } }));
+  const clients = testClients().map((client) => ({
+    ...client,
+    name: client.clientId,
+    scopes: ROLE_SCOPES[client.role],
+    jwks: { keys: [publicJwk] },
+  }));
   await writeFile(file, JSON.stringify({ clients }));
   return file;
 }
 
 /** A client assertion (RFC 7523) for the token endpoint at `tokenUrl`, signed with the test key. */
-export async function clientAssertion(clientId: string, tokenUrl: string, options: { lifetimeSeconds?: number; jti?: string; key?: CryptoKey; alg?: string } = {}): Promise<string> {
+export async function clientAssertion(
+  clientId: string,
+  tokenUrl: string,
+  options: { lifetimeSeconds?: number; jti?: string; key?: CryptoKey; alg?: string } = {},
+): Promise<string> {
   const { privateKey } = await keyPair;
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({})
@@ -74,7 +98,12 @@ export async function clientAssertion(clientId: string, tokenUrl: string, option
 }
 
 /** The token endpoint's answer for a client, as the gateway sends it. */
-export async function requestToken(origin: string, clientId: string, scope: string, assertion?: string): Promise<{ status: number; body: any }> {
+export async function requestToken(
+  origin: string,
+  clientId: string,
+  scope: string,
+  assertion?: string,
+): Promise<{ status: number; body: any }> {
   const tokenUrl = `${origin}/oauth/token`;
   const form = new URLSearchParams({
     grant_type: 'client_credentials',
@@ -113,7 +142,10 @@ export function sharedTestRegistry(): Promise<string> {
 
 /** An access token of a test client at the gateway at `origin`, with the client's whole scope. */
 export async function accessToken(origin: string, client: { role: Role; tenant?: string; payer?: string }): Promise<string> {
-  const clientId = clientIdOf(client.role, client.role === 'payer' ? client.payer : client.role === 'operator' ? undefined : (client.tenant ?? 'default'));
+  const clientId = clientIdOf(
+    client.role,
+    client.role === 'payer' ? client.payer : client.role === 'operator' ? undefined : (client.tenant ?? 'default'),
+  );
   const key = `${origin} ${clientId}`;
   const cached = tokenCache.get(key);
   if (cached && cached.until > Date.now()) return cached.token;
@@ -130,7 +162,11 @@ const ROLE_PREFERENCE: Role[] = ['coordinator', 'ehr', 'operator', 'payer'];
  * coordinator where several may), of the tenant the request names (X-Tenant-Id, or the tenant or
  * payer in a notification path). Undefined for public routes and paths the table does not know.
  */
-export function defaultCaller(method: string, url: string, headers: Record<string, string>): { role: Role; tenant?: string; payer?: string } | undefined {
+export function defaultCaller(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+): { role: Role; tenant?: string; payer?: string } | undefined {
   const { pathname } = new URL(url);
   const found = findRoute(method, pathname);
   if (!found || found.entry.access.kind === 'public') return undefined;
@@ -145,7 +181,9 @@ export function defaultCaller(method: string, url: string, headers: Record<strin
   if (role === undefined) return undefined;
   if (ownedBy) {
     const owner = found.params[ownedBy.parameter];
-    return ownedBy.claim === 'payer' ? { role, ...(owner !== undefined ? { payer: owner } : {}) } : { role, ...(owner !== undefined ? { tenant: owner } : {}) };
+    return ownedBy.claim === 'payer'
+      ? { role, ...(owner !== undefined ? { payer: owner } : {}) }
+      : { role, ...(owner !== undefined ? { tenant: owner } : {}) };
   }
   // Only operators write the network's directory.
   if (tenantHeader === 'network' && method !== 'GET') role = 'operator';
@@ -167,7 +205,14 @@ export async function attachTestToken(
   const caller = as ?? defaultCaller(method, url, headers);
   if (!caller) return;
   // A tenant or payer no test client stands for (a fuzzed header, say): call as the default tenant's.
-  const known = caller.role === 'payer' ? TEST_PAYERS.includes(caller.payer ?? '') : caller.role === 'operator' || TEST_TENANTS.includes(caller.tenant ?? 'default');
-  const effective = known ? caller : caller.role === 'payer' ? { role: caller.role, payer: TEST_PAYERS[0]! } : { role: caller.role, tenant: 'default' };
+  const known =
+    caller.role === 'payer'
+      ? TEST_PAYERS.includes(caller.payer ?? '')
+      : caller.role === 'operator' || TEST_TENANTS.includes(caller.tenant ?? 'default');
+  const effective = known
+    ? caller
+    : caller.role === 'payer'
+      ? { role: caller.role, payer: TEST_PAYERS[0]! }
+      : { role: caller.role, tenant: 'default' };
   headers['authorization'] = `Bearer ${await accessToken(origin, effective)}`;
 }

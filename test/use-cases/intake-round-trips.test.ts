@@ -23,7 +23,9 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
         for (const fixture of ['referrals/infliximab/service-request.json', 'referrals/vedolizumab/service-request.json']) {
           statements.length = 0;
           counting = true;
-          const created = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, { body: withOrderNumber(readFixture(fixture), `rt-${randomUUID()}`) });
+          const created = await fhirFetch(`${gw.baseUrl}/fhir/ServiceRequest`, {
+            body: withOrderNumber(readFixture(fixture), `rt-${randomUUID()}`),
+          });
           counting = false;
           expect(created.status).to.equal(201);
           expect(statements, fixture).to.deep.equal(['begin', 'query', 'query', 'query', 'query', 'commit']);

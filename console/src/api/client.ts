@@ -55,7 +55,10 @@ export interface ApiClient {
    */
   update<T extends Resource>(resource: T & { id: string }, options?: { asTenant?: string }): Promise<T>;
   /** A FHIR operation, e.g. `Task/123/$confirm-site` with a Parameters body, or GET with query parameters. */
-  operation<T = Resource>(path: string, options?: { method?: 'GET' | 'POST'; parameters?: Parameters | Resource; query?: SearchParams }): Promise<T>;
+  operation<T = Resource>(
+    path: string,
+    options?: { method?: 'GET' | 'POST'; parameters?: Parameters | Resource; query?: SearchParams },
+  ): Promise<T>;
   /** The operators' JSON API under /admin. */
   admin<T>(path: string, options?: { method?: 'GET' | 'POST' }): Promise<T>;
 }

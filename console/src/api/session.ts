@@ -70,7 +70,11 @@ function store(key: string, value: string | undefined): void {
 
 const storedToken = stored(TOKEN_KEY);
 const storedName = stored(NAME_KEY);
-let current: Session = { tenant: 'default', ...(storedToken !== undefined ? { accessToken: storedToken } : {}), ...(storedToken !== undefined && storedName !== undefined ? { personName: storedName } : {}) };
+let current: Session = {
+  tenant: 'default',
+  ...(storedToken !== undefined ? { accessToken: storedToken } : {}),
+  ...(storedToken !== undefined && storedName !== undefined ? { personName: storedName } : {}),
+};
 const listeners = new Set<Listener>();
 
 export function currentSession(): Session {

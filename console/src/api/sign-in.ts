@@ -25,7 +25,8 @@ interface PendingSignIn {
 
 /** http is allowed for a provider on this machine only (the demo's, or a developer's). */
 function requestOptions(issuer: URL): { [oauth.allowInsecureRequests]?: boolean } {
-  const local = issuer.hostname === 'localhost' || issuer.hostname === '127.0.0.1' || issuer.hostname === '[::1]' || issuer.origin === location.origin;
+  const local =
+    issuer.hostname === 'localhost' || issuer.hostname === '127.0.0.1' || issuer.hostname === '[::1]' || issuer.origin === location.origin;
   return issuer.protocol === 'http:' && local ? { [oauth.allowInsecureRequests]: true } : {};
 }
 
@@ -84,7 +85,15 @@ export async function completeSignIn(config: SignInConfig): Promise<SignedIn> {
   const as = await discover(config);
   const client: oauth.Client = { client_id: config.clientId };
   const params = oauth.validateAuthResponse(as, client, current, pending.state);
-  const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, `${location.origin}${SIGNED_IN_PATH}`, pending.verifier, requestOptions(new URL(config.issuer)));
+  const response = await oauth.authorizationCodeGrantRequest(
+    as,
+    client,
+    oauth.None(),
+    params,
+    `${location.origin}${SIGNED_IN_PATH}`,
+    pending.verifier,
+    requestOptions(new URL(config.issuer)),
+  );
   const result = await oauth.processAuthorizationCodeResponse(as, client, response);
   const name = oauth.getValidatedIdTokenClaims(result)?.['name'];
   return { accessToken: result.access_token, ...(typeof name === 'string' ? { name } : {}), returnTo: safeReturnPath(pending.returnTo) };

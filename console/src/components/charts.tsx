@@ -34,7 +34,14 @@ function NumbersTable(props: { heading: string; valueHeading: string; rows: Bar[
   );
 }
 
-export function BarChart(props: { id: string; title: string; bars: Bar[]; format?: (value: number) => string; unit: string; valueHeading: string }): JSX.Element {
+export function BarChart(props: {
+  id: string;
+  title: string;
+  bars: Bar[];
+  format?: (value: number) => string;
+  unit: string;
+  valueHeading: string;
+}): JSX.Element {
   const format = props.format ?? ((v: number) => String(v));
   const rowHeight = 26;
   const labelWidth = 300;
@@ -88,10 +95,13 @@ export function Histogram(props: { id: string; title: string; bins: Bar[]; media
     .domain([0, Math.max(1, ...props.bins.map((b) => b.value))])
     .nice()
     .range([height - margin.bottom, margin.top]);
-  const medianBin = props.median === undefined ? undefined : props.bins.find((b) => {
-    const [low, high] = b.label.split('-').map(Number);
-    return props.median! >= low! && props.median! <= (high ?? low!) + (high === undefined ? 0.999 : 0);
-  });
+  const medianBin =
+    props.median === undefined
+      ? undefined
+      : props.bins.find((b) => {
+          const [low, high] = b.label.split('-').map(Number);
+          return props.median! >= low! && props.median! <= (high ?? low!) + (high === undefined ? 0.999 : 0);
+        });
   const every = Math.ceil(props.bins.length / 16);
   return (
     <figure class="chart">
@@ -111,9 +121,20 @@ export function Histogram(props: { id: string; title: string; bins: Bar[]; media
             ))}
             {props.bins.map((bin, i) => (
               <g key={bin.label}>
-                <rect x={x(bin.label)} y={y(bin.value)} width={x.bandwidth()} height={Math.max(0, y(0) - y(bin.value))} class={bin === medianBin ? 'chart-bar chart-bar-median' : 'chart-bar'} />
+                <rect
+                  x={x(bin.label)}
+                  y={y(bin.value)}
+                  width={x.bandwidth()}
+                  height={Math.max(0, y(0) - y(bin.value))}
+                  class={bin === medianBin ? 'chart-bar chart-bar-median' : 'chart-bar'}
+                />
                 {i % every === 0 && (
-                  <text x={(x(bin.label) ?? 0) + x.bandwidth() / 2} y={height - margin.bottom + 16} text-anchor="middle" class="chart-label">
+                  <text
+                    x={(x(bin.label) ?? 0) + x.bandwidth() / 2}
+                    y={height - margin.bottom + 16}
+                    text-anchor="middle"
+                    class="chart-label"
+                  >
                     {bin.label}
                   </text>
                 )}

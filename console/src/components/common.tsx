@@ -15,7 +15,12 @@ export function useApi(): ApiClient {
 }
 
 /** A link to a console page: a real <a href> (open in a new tab works), routed in place on click. */
-export function Link(props: { to: Route; children: ComponentChildren; class?: string; 'aria-current'?: 'page' | 'true' | undefined }): JSX.Element {
+export function Link(props: {
+  to: Route;
+  children: ComponentChildren;
+  class?: string;
+  'aria-current'?: 'page' | 'true' | undefined;
+}): JSX.Element {
   const href = pathOf(props.to);
   return (
     <a
@@ -42,7 +47,11 @@ export function messagesOf(error: unknown): IssueMessage[] {
 export function Messages(props: { error?: unknown; messages?: IssueMessage[]; title?: string }): JSX.Element | null {
   const messages = props.messages ?? (props.error !== undefined ? messagesOf(props.error) : []);
   if (messages.length === 0) return null;
-  const worst = messages.some((m) => m.severity === 'error' || m.severity === 'fatal') ? 'error' : messages.some((m) => m.severity === 'warning') ? 'warning' : 'information';
+  const worst = messages.some((m) => m.severity === 'error' || m.severity === 'fatal')
+    ? 'error'
+    : messages.some((m) => m.severity === 'warning')
+      ? 'warning'
+      : 'information';
   return (
     <div class={`messages messages-${worst}`} role={worst === 'error' ? 'alert' : 'status'}>
       {props.title && <p class="messages-title">{props.title}</p>}

@@ -8,7 +8,12 @@ import { useApi, useLoad, type Loaded } from './common.js';
 const MAX_PAGES = 20;
 
 /** Every resource of a search, page after page, by the server's `next` links. */
-export async function searchAll<T extends Resource>(api: ApiClient, type: T['resourceType'], params: ReadonlyArray<readonly [string, string]>, signal?: AbortSignal): Promise<T[]> {
+export async function searchAll<T extends Resource>(
+  api: ApiClient,
+  type: T['resourceType'],
+  params: ReadonlyArray<readonly [string, string]>,
+  signal?: AbortSignal,
+): Promise<T[]> {
   const found: T[] = [];
   let page: Bundle | undefined = await api.search(type, [...params, ['_count', '200']], signal ? { signal } : {});
   for (let pages = 1; page && pages <= MAX_PAGES; pages += 1) {

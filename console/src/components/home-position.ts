@@ -8,7 +8,9 @@ import { geolocationOf, homeAddress, usZipOf, zipCentre, type GeoPoint, type Zip
 
 const chunks = import.meta.glob<ZipChunk>('../../../generated/zip-centroids/*.json', { import: 'default' });
 
-export async function homePosition(patient: Patient | undefined): Promise<{ position: GeoPoint; source: 'geolocation' | 'zip-centre' } | undefined> {
+export async function homePosition(
+  patient: Patient | undefined,
+): Promise<{ position: GeoPoint; source: 'geolocation' | 'zip-centre' } | undefined> {
   const address = homeAddress(patient);
   const exact = geolocationOf(address);
   if (exact) return { position: exact, source: 'geolocation' };

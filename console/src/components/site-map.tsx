@@ -28,19 +28,35 @@ function niceKm(km: number): number {
   return steps.reduce((best, s) => (s <= km ? s : best), 1);
 }
 
-export function SiteMap(props: { home?: { position: GeoPoint; source: 'geolocation' | 'zip-centre' }; sites: MapSite[]; tooFarKm: number; titleId: string; description: string }): JSX.Element {
+export function SiteMap(props: {
+  home?: { position: GeoPoint; source: 'geolocation' | 'zip-centre' };
+  sites: MapSite[];
+  tooFarKm: number;
+  titleId: string;
+  description: string;
+}): JSX.Element {
   const { home, sites } = props;
   const focus = sites.filter((s) => s.role !== 'other').map((s) => s.position);
   const anchor = [...focus, ...(home ? [home.position] : [])];
-  const ring = home ? geoCircle().center([home.position.longitude, home.position.latitude]).radius(props.tooFarKm / KM_PER_DEGREE)() : undefined;
+  const ring = home
+    ? geoCircle()
+        .center([home.position.longitude, home.position.latitude])
+        .radius(props.tooFarKm / KM_PER_DEGREE)()
+    : undefined;
   // Fit to the points that matter, never tighter than a few kilometres around the home (or the
   // first point), so a ring far larger than the sites does not shrink them to a dot.
   const centre = home?.position ?? anchor[0];
-  const minimum = centre ? geoCircle().center([centre.longitude, centre.latitude]).radius(MIN_VIEW_KM / KM_PER_DEGREE)() : undefined;
+  const minimum = centre
+    ? geoCircle()
+        .center([centre.longitude, centre.latitude])
+        .radius(MIN_VIEW_KM / KM_PER_DEGREE)()
+    : undefined;
   const extent = {
     type: 'FeatureCollection',
     features: [
-      ...(anchor.length > 0 ? [{ type: 'Feature', properties: {}, geometry: { type: 'MultiPoint', coordinates: anchor.map((p) => [p.longitude, p.latitude]) } }] : []),
+      ...(anchor.length > 0
+        ? [{ type: 'Feature', properties: {}, geometry: { type: 'MultiPoint', coordinates: anchor.map((p) => [p.longitude, p.latitude]) } }]
+        : []),
       ...(minimum ? [{ type: 'Feature', properties: {}, geometry: minimum }] : []),
     ],
   };
@@ -67,7 +83,13 @@ export function SiteMap(props: { home?: { position: GeoPoint; source: 'geolocati
 
   return (
     <figure class="site-map">
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-labelledby={props.titleId} preserveAspectRatio="xMidYMid meet" overflow="hidden">
+      <svg
+        viewBox={`0 0 ${WIDTH} ${HEIGHT}`}
+        role="img"
+        aria-labelledby={props.titleId}
+        preserveAspectRatio="xMidYMid meet"
+        overflow="hidden"
+      >
         <title id={props.titleId}>{props.description}</title>
         <rect x="0" y="0" width={WIDTH} height={HEIGHT} class="map-water" />
         {ring && <path d={path(ring) ?? ''} class="map-ring" />}

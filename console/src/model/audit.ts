@@ -29,8 +29,10 @@ export function auditFilterProblems(filter: AuditFilter): Partial<Record<keyof A
   const problems: Partial<Record<keyof AuditFilter, string>> = {};
   if (filter.from !== '' && !DAY.test(filter.from)) problems.from = 'Give a date as YYYY-MM-DD';
   if (filter.to !== '' && !DAY.test(filter.to)) problems.to = 'Give a date as YYYY-MM-DD';
-  if (problems.from === undefined && problems.to === undefined && filter.from !== '' && filter.to !== '' && filter.from > filter.to) problems.to = 'The end comes before the start';
-  if (filter.entity.trim() !== '' && !/^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(filter.entity.trim())) problems.entity = 'Give a reference such as ServiceRequest/123';
+  if (problems.from === undefined && problems.to === undefined && filter.from !== '' && filter.to !== '' && filter.from > filter.to)
+    problems.to = 'The end comes before the start';
+  if (filter.entity.trim() !== '' && !/^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(filter.entity.trim()))
+    problems.entity = 'Give a reference such as ServiceRequest/123';
   return problems;
 }
 
@@ -67,7 +69,10 @@ const OUTCOMES: Record<string, string> = { '0': 'success', '4': 'minor failure',
 export function auditRow(event: AuditEvent): AuditRow {
   const agents = (event.agent ?? []).map((agent) => {
     const who = agent.who?.identifier?.value ?? agent.who?.reference ?? agent.who?.display ?? agent.altId ?? agent.name ?? 'unknown';
-    const role = agent.role?.flatMap((r) => r.coding ?? []).map((c) => c.code ?? c.display)[0] ?? agent.type?.coding?.[0]?.display ?? agent.type?.coding?.[0]?.code;
+    const role =
+      agent.role?.flatMap((r) => r.coding ?? []).map((c) => c.code ?? c.display)[0] ??
+      agent.type?.coding?.[0]?.display ??
+      agent.type?.coding?.[0]?.code;
     return role !== undefined && role !== who ? `${who} (${role})` : who;
   });
   const entities = (event.entity ?? []).flatMap((entity) => {

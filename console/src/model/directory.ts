@@ -31,7 +31,11 @@ export function isSiteLocation(location: Location): boolean {
   return kind !== 'jdn' && kind !== 'area';
 }
 
-export function directoryView(input: { locations: Location[]; affiliations: OrganizationAffiliation[]; organizations: Organization[] }): DirectoryView {
+export function directoryView(input: {
+  locations: Location[];
+  affiliations: OrganizationAffiliation[];
+  organizations: Organization[];
+}): DirectoryView {
   const networksBySite = new Map<string, Set<string>>();
   for (const affiliation of input.affiliations) {
     if (affiliation.active === false) continue;

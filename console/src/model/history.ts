@@ -39,7 +39,8 @@ export function timeline(versions: readonly Task[]): TimelineEntry[] {
     const status = businessStatusOf(task);
     const changes: string[] = [];
     if (!previous) changes.push('referral received');
-    else if (businessStatusOf(previous) !== status) changes.push(`moved from ${businessStatusOf(previous) ?? 'unknown'} to ${status ?? 'unknown'}`);
+    else if (businessStatusOf(previous) !== status)
+      changes.push(`moved from ${businessStatusOf(previous) ?? 'unknown'} to ${status ?? 'unknown'}`);
     const before = previous ? outputKinds(previous) : new Set<string>();
     for (const kind of outputKinds(task)) if (!before.has(kind)) changes.push(OUTPUT_LABELS[kind]!);
     const reason = conceptText(task.statusReason);

@@ -29,15 +29,22 @@ function groupOf(report: MeasureReport, code: string): MeasureReportGroup | unde
   return report.group?.find((g) => isCode(g, code));
 }
 
-function populationOf(holder: { population?: Array<{ code?: { coding?: Array<{ code?: string }> }; count?: number }> } | undefined, kind: string): number {
+function populationOf(
+  holder: { population?: Array<{ code?: { coding?: Array<{ code?: string }> }; count?: number }> } | undefined,
+  kind: string,
+): number {
   return holder?.population?.find((p) => p.code?.coding?.some((c) => c.code === kind))?.count ?? 0;
 }
 
 function strata(group: MeasureReportGroup | undefined, code: string): MeasureReportGroupStratifierStratum[] {
-  return group?.stratifier?.find((s) => s.code?.some((c) => c.coding?.some((x) => x.system === NETWORK_METRIC_SYSTEM && x.code === code)))?.stratum ?? [];
+  return (
+    group?.stratifier?.find((s) => s.code?.some((c) => c.coding?.some((x) => x.system === NETWORK_METRIC_SYSTEM && x.code === code)))
+      ?.stratum ?? []
+  );
 }
 
-const label = (stratum: MeasureReportGroupStratifierStratum): string => stratum.value?.text ?? stratum.value?.coding?.[0]?.display ?? stratum.value?.coding?.[0]?.code ?? '';
+const label = (stratum: MeasureReportGroupStratifierStratum): string =>
+  stratum.value?.text ?? stratum.value?.coding?.[0]?.display ?? stratum.value?.coding?.[0]?.code ?? '';
 
 export function networkPicture(report: MeasureReport): NetworkPicture {
   const referrals = groupOf(report, 'referrals');
@@ -45,7 +52,11 @@ export function networkPicture(report: MeasureReport): NetworkPicture {
   const days = groupOf(report, 'days-to-first-infusion');
   const appeals = groupOf(report, 'prior-auth-appeals');
   const noShows = groupOf(report, 'no-shows');
-  const outcome = (name: string): number => populationOf(strata(appeals, 'appeal-outcome').find((s) => label(s) === name), 'initial-population');
+  const outcome = (name: string): number =>
+    populationOf(
+      strata(appeals, 'appeal-outcome').find((s) => label(s) === name),
+      'initial-population',
+    );
   const median = days?.measureScore?.value;
   return {
     period: { ...(report.period.start ? { start: report.period.start } : {}), ...(report.period.end ? { end: report.period.end } : {}) },
@@ -53,21 +64,36 @@ export function networkPicture(report: MeasureReport): NetworkPicture {
     misroutes: {
       caught: populationOf(misroutes, 'numerator'),
       share: misroutes?.measureScore?.value ?? 0,
-      awaiting: populationOf(strata(misroutes, 'status').find((s) => label(s) === 'misroute-suspected'), 'initial-population'),
+      awaiting: populationOf(
+        strata(misroutes, 'status').find((s) => label(s) === 'misroute-suspected'),
+        'initial-population',
+      ),
     },
     daysToFirstInfusion: {
       ...(median !== undefined ? { median } : {}),
       count: populationOf(days, 'measure-population'),
       distribution: strata(days, 'days').map((s) => ({ label: label(s), value: populationOf(s, 'measure-population') })),
-      byDrug: strata(days, 'drug').map((s) => ({ label: label(s), value: s.measureScore?.value ?? 0, count: populationOf(s, 'measure-population') })),
-      bySite: strata(days, 'site').map((s) => ({ label: label(s), value: s.measureScore?.value ?? 0, count: populationOf(s, 'measure-population') })),
+      byDrug: strata(days, 'drug').map((s) => ({
+        label: label(s),
+        value: s.measureScore?.value ?? 0,
+        count: populationOf(s, 'measure-population'),
+      })),
+      bySite: strata(days, 'site').map((s) => ({
+        label: label(s),
+        value: s.measureScore?.value ?? 0,
+        count: populationOf(s, 'measure-population'),
+      })),
     },
     appeals: { denials: populationOf(appeals, 'denominator'), won: outcome('won'), lost: outcome('lost'), open: outcome('open') },
     noShows: {
       due: populationOf(noShows, 'denominator'),
       missed: populationOf(noShows, 'numerator'),
       rate: noShows?.measureScore?.value ?? 0,
-      bySite: strata(noShows, 'site').map((s) => ({ label: label(s), value: s.measureScore?.value ?? 0, count: populationOf(s, 'denominator') })),
+      bySite: strata(noShows, 'site').map((s) => ({
+        label: label(s),
+        value: s.measureScore?.value ?? 0,
+        count: populationOf(s, 'denominator'),
+      })),
     },
     byStatus: strata(referrals, 'status').map((s) => ({ label: label(s), value: populationOf(s, 'initial-population') })),
   };

@@ -4,7 +4,16 @@
  * search by `_id`), the rows go out.
  */
 import type { Patient, ServiceRequest, Task } from 'fhir/r4.js';
-import { drugOf, formatPeriod, idOf, patientName, patientOf, requestedPeriodOf, requestedSiteIdOf, serviceRequestIdOf } from './referral.js';
+import {
+  drugOf,
+  formatPeriod,
+  idOf,
+  patientName,
+  patientOf,
+  requestedPeriodOf,
+  requestedSiteIdOf,
+  serviceRequestIdOf,
+} from './referral.js';
 
 export interface QueueRow {
   taskId: string;
@@ -29,7 +38,11 @@ export function referencedPatientIds(serviceRequests: readonly ServiceRequest[])
   return [...new Set(serviceRequests.map((sr) => idOf(sr.subject, 'Patient')).filter((id): id is string => id !== undefined))];
 }
 
-export function queueRows(tasks: readonly Task[], orders: ReadonlyMap<string, ServiceRequest>, patients: ReadonlyMap<string, Patient>): QueueRow[] {
+export function queueRows(
+  tasks: readonly Task[],
+  orders: ReadonlyMap<string, ServiceRequest>,
+  patients: ReadonlyMap<string, Patient>,
+): QueueRow[] {
   return tasks
     .filter((t): t is Task & { id: string } => t.id !== undefined)
     .map((task) => {

@@ -4,9 +4,30 @@
  * outputs, and the ServiceRequest it fulfils. The codes come from the gateway's own modules, so
  * the console and the server cannot drift apart. Pure: no DOM, tested in Node.
  */
-import type { CodeableConcept, Extension, HumanName, Organization, Patient, Practitioner, PractitionerRole, Period, Reference, Resource, ServiceRequest, Task, TaskInput, TaskOutput } from 'fhir/r4.js';
+import type {
+  CodeableConcept,
+  Extension,
+  HumanName,
+  Organization,
+  Patient,
+  Practitioner,
+  PractitionerRole,
+  Period,
+  Reference,
+  Resource,
+  ServiceRequest,
+  Task,
+  TaskInput,
+  TaskOutput,
+} from 'fhir/r4.js';
 import { CRD_COVERAGE_INFORMATION_URL } from '../../../src/coverage/rules/coverage-outcome.js';
-import { REFERRAL_STATUSES, REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, type ReferralStatus } from '../../../src/referral/rules/referral-status.js';
+import {
+  REFERRAL_STATUSES,
+  REFERRAL_STATUS_SYSTEM,
+  TASK_PARAMETER_TYPE_SYSTEM,
+  referralStatusDisplay,
+  type ReferralStatus,
+} from '../../../src/referral/rules/referral-status.js';
 import { SITE_SUGGESTION_EXTENSION_URL } from '../../../src/referral/rules/referral-task.js';
 
 export { REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, type ReferralStatus };
@@ -63,7 +84,11 @@ export function serviceRequestIdOf(task: Task): string | undefined {
 }
 
 /** A contained resource a `#id` reference points to. */
-export function containedOf<T extends Resource>(resource: { contained?: Resource[] }, reference: Reference | undefined, type: T['resourceType']): T | undefined {
+export function containedOf<T extends Resource>(
+  resource: { contained?: Resource[] },
+  reference: Reference | undefined,
+  type: T['resourceType'],
+): T | undefined {
   const id = reference?.reference?.startsWith('#') ? reference.reference.slice(1) : undefined;
   const found = id === undefined ? undefined : resource.contained?.find((r) => r.id === id);
   return found?.resourceType === type ? (found as T) : undefined;
@@ -71,7 +96,9 @@ export function containedOf<T extends Resource>(resource: { contained?: Resource
 
 /** The patient of an order: contained in it, else the one read separately (`patients`, by id). */
 export function patientOf(serviceRequest: ServiceRequest, patients: ReadonlyMap<string, Patient> = new Map()): Patient | undefined {
-  return containedOf<Patient>(serviceRequest, serviceRequest.subject, 'Patient') ?? patients.get(idOf(serviceRequest.subject, 'Patient') ?? '');
+  return (
+    containedOf<Patient>(serviceRequest, serviceRequest.subject, 'Patient') ?? patients.get(idOf(serviceRequest.subject, 'Patient') ?? '')
+  );
 }
 
 /** A person's name as one reads it: the official name first (Patient, Practitioner). */
@@ -94,7 +121,11 @@ export function requesterName(order: ServiceRequest): string {
   if (role) {
     const person = containedOf<Practitioner>(order, role.practitioner, 'Practitioner');
     const organization = containedOf<Organization>(order, role.organization, 'Organization');
-    return [person ? patientName(person) : role.practitioner?.display, organization?.name ?? role.organization?.display].filter(Boolean).join(', ') || 'a practitioner role';
+    return (
+      [person ? patientName(person) : role.practitioner?.display, organization?.name ?? role.organization?.display]
+        .filter(Boolean)
+        .join(', ') || 'a practitioner role'
+    );
   }
   const organization = containedOf<Organization>(order, reference, 'Organization');
   if (organization?.name) return organization.name;

@@ -17,7 +17,17 @@ type Results = { state: 'idle' } | { state: 'loading' } | { state: 'ready'; bund
 
 function when(recorded: string): string {
   const date = new Date(recorded);
-  return Number.isNaN(date.getTime()) ? recorded : date.toLocaleString('en-US', { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', second: '2-digit', timeZoneName: 'short' });
+  return Number.isNaN(date.getTime())
+    ? recorded
+    : date.toLocaleString('en-US', {
+        year: 'numeric',
+        month: 'short',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: '2-digit',
+        second: '2-digit',
+        timeZoneName: 'short',
+      });
 }
 
 export function AuditPage(): JSX.Element {
@@ -36,7 +46,9 @@ export function AuditPage(): JSX.Element {
       setResults({ state: 'ready', bundle });
       setPageNumber(page);
       const count = bundle.entry?.filter((e) => e.resource?.resourceType === 'AuditEvent').length ?? 0;
-      announce(`${count} audit event${count === 1 ? '' : 's'} on page ${page}${bundle.total !== undefined ? ` of ${bundle.total} found` : ''}.`);
+      announce(
+        `${count} audit event${count === 1 ? '' : 's'} on page ${page}${bundle.total !== undefined ? ` of ${bundle.total} found` : ''}.`,
+      );
     } catch (error) {
       setResults({ state: 'failed', error });
     }
@@ -50,7 +62,11 @@ export function AuditPage(): JSX.Element {
     void show(() => api.search('AuditEvent', auditSearchParams(filter)), 1);
   };
 
-  const field = (name: keyof AuditFilter, label: string, props: { type?: 'text' | 'date'; hint?: string; placeholder?: string } = {}): JSX.Element => {
+  const field = (
+    name: keyof AuditFilter,
+    label: string,
+    props: { type?: 'text' | 'date'; hint?: string; placeholder?: string } = {},
+  ): JSX.Element => {
     const problem = problems[name];
     const hintId = `audit-${name}-hint`;
     const errorId = `audit-${name}-error`;
@@ -86,11 +102,16 @@ export function AuditPage(): JSX.Element {
   };
 
   const bundle = results.state === 'ready' ? results.bundle : undefined;
-  const rows = (bundle?.entry ?? []).flatMap((e) => (e.resource?.resourceType === 'AuditEvent' ? [auditRow(e.resource as AuditEvent)] : []));
+  const rows = (bundle?.entry ?? []).flatMap((e) =>
+    e.resource?.resourceType === 'AuditEvent' ? [auditRow(e.resource as AuditEvent)] : [],
+  );
   return (
     <div>
       <h1>Audit trail</h1>
-      <p>Every read, search, change and operation on patient data is recorded: who (the client or person), what (references only), when, and the outcome.</p>
+      <p>
+        Every read, search, change and operation on patient data is recorded: who (the client or person), what (references only), when, and
+        the outcome.
+      </p>
       <form class="audit-filter" onSubmit={search} aria-label="Search the audit trail">
         {field('agent', 'Who acted', { hint: 'A client id or a signed-in person, e.g. demo-ehr' })}
         {field('entity', 'What was touched', { hint: 'A reference, e.g. ServiceRequest/123' })}
@@ -159,10 +180,18 @@ export function AuditPage(): JSX.Element {
             </div>
           )}
           <nav class="pager" aria-label="Audit pages">
-            <button type="button" disabled={linkOf(bundle, 'previous') === undefined} onClick={() => void show(() => api.page(bundle, 'previous'), pageNumber - 1)}>
+            <button
+              type="button"
+              disabled={linkOf(bundle, 'previous') === undefined}
+              onClick={() => void show(() => api.page(bundle, 'previous'), pageNumber - 1)}
+            >
               Previous page
             </button>
-            <button type="button" disabled={linkOf(bundle, 'next') === undefined} onClick={() => void show(() => api.page(bundle, 'next'), pageNumber + 1)}>
+            <button
+              type="button"
+              disabled={linkOf(bundle, 'next') === undefined}
+              onClick={() => void show(() => api.page(bundle, 'next'), pageNumber + 1)}
+            >
               Next page
             </button>
           </nav>

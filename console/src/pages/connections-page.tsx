@@ -12,7 +12,15 @@ interface Connection {
   poll?: boolean;
   /** Up: a FHIR R4 CapabilityStatement at /metadata; degraded: an answer that is not one (the problem says why); down: no answer. */
   probe: { state: 'up' | 'degraded' | 'down'; httpStatus?: number; latencyMs: number; problem?: string; fhirVersion?: string };
-  outbox?: { pending: number; dead: number; delivered: number; oldestPendingSince?: string; oldestPendingAttempts?: number; lastError?: OperationOutcome; lastDeliveredAt?: string };
+  outbox?: {
+    pending: number;
+    dead: number;
+    delivered: number;
+    oldestPendingSince?: string;
+    oldestPendingAttempts?: number;
+    lastError?: OperationOutcome;
+    lastDeliveredAt?: string;
+  };
 }
 
 const STATE_LABEL = { up: 'Answering', degraded: 'Failing', down: 'Unreachable' } as const;
@@ -53,7 +61,11 @@ function ConnectionCard(props: { connection: Connection }): JSX.Element {
           {c.outbox.lastError && (
             <>
               <dt>Why it waits</dt>
-              <dd>{issueMessages(c.outbox.lastError).map((m) => m.text).join(' ')}</dd>
+              <dd>
+                {issueMessages(c.outbox.lastError)
+                  .map((m) => m.text)
+                  .join(' ')}
+              </dd>
             </>
           )}
           {c.poll !== undefined && (
@@ -84,7 +96,9 @@ export function ConnectionsPage(): JSX.Element {
       {loaded.state === 'ready' && (
         <>
           <p class="muted">Checked {new Date(loaded.value.checkedAt).toLocaleString()}.</p>
-          {loaded.value.connections.length === 0 && <p>No EHR or payer connection is configured: write-back is off and coverage is verified by hand.</p>}
+          {loaded.value.connections.length === 0 && (
+            <p>No EHR or payer connection is configured: write-back is off and coverage is verified by hand.</p>
+          )}
           {(['ehr', 'payer'] as const).map((kind) => {
             const list = loaded.value.connections.filter((c) => c.kind === kind);
             return list.length === 0 ? null : (

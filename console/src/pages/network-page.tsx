@@ -17,14 +17,16 @@ const percent = (share: number): string => `${Math.round(share * 1000) / 10}%`;
 export function NetworkPage(): JSX.Element {
   const api = useApi();
   const [days, setDays] = useState<(typeof PERIODS)[number]>(90);
-  const [loaded] = useLoad(
-    async () => {
-      const end = new Date();
-      const start = new Date(end.getTime() - days * 86_400_000);
-      return api.operation<MeasureReport>('Task/$network-metrics', { query: [['period-start', start.toISOString()], ['period-end', end.toISOString()]] });
-    },
-    [api, days],
-  );
+  const [loaded] = useLoad(async () => {
+    const end = new Date();
+    const start = new Date(end.getTime() - days * 86_400_000);
+    return api.operation<MeasureReport>('Task/$network-metrics', {
+      query: [
+        ['period-start', start.toISOString()],
+        ['period-end', end.toISOString()],
+      ],
+    });
+  }, [api, days]);
   const picture = loaded.state === 'ready' ? networkPicture(loaded.value) : undefined;
   return (
     <div class="network-page">
@@ -46,10 +48,12 @@ export function NetworkPage(): JSX.Element {
               <span class="kpi-value">{picture.referrals}</span> referrals received
             </li>
             <li>
-              <span class="kpi-value">{picture.daysToFirstInfusion.median ?? '–'}</span> median days from order to first infusion ({picture.daysToFirstInfusion.count} referrals)
+              <span class="kpi-value">{picture.daysToFirstInfusion.median ?? '–'}</span> median days from order to first infusion (
+              {picture.daysToFirstInfusion.count} referrals)
             </li>
             <li>
-              <span class="kpi-value">{picture.misroutes.caught}</span> misroutes caught ({percent(picture.misroutes.share)}; {picture.misroutes.awaiting} awaiting the patient)
+              <span class="kpi-value">{picture.misroutes.caught}</span> misroutes caught ({percent(picture.misroutes.share)};{' '}
+              {picture.misroutes.awaiting} awaiting the patient)
             </li>
             <li>
               <span class="kpi-value">
@@ -58,14 +62,40 @@ export function NetworkPage(): JSX.Element {
               denials won on appeal ({picture.appeals.open} open, {picture.appeals.lost} lost)
             </li>
             <li>
-              <span class="kpi-value">{percent(picture.noShows.rate)}</span> no-shows ({picture.noShows.missed} of {picture.noShows.due} appointments due)
+              <span class="kpi-value">{percent(picture.noShows.rate)}</span> no-shows ({picture.noShows.missed} of {picture.noShows.due}{' '}
+              appointments due)
             </li>
           </ul>
           <div class="charts">
-            <Histogram id="days-histogram" title="Days from order to first infusion (the median's bar is darker)" bins={dayBins(picture.daysToFirstInfusion.distribution)} xLabel="Days" {...(picture.daysToFirstInfusion.median !== undefined ? { median: picture.daysToFirstInfusion.median } : {})} />
-            <BarChart id="days-by-drug" title="Median days to first infusion, by drug" bars={picture.daysToFirstInfusion.byDrug} unit="Drug" valueHeading="Median days" />
-            <BarChart id="days-by-site" title="Median days to first infusion, by site" bars={picture.daysToFirstInfusion.bySite} unit="Site" valueHeading="Median days" />
-            <BarChart id="no-shows-by-site" title="No-show rate, by site" bars={picture.noShows.bySite} unit="Site" valueHeading="No-show rate" format={percent} />
+            <Histogram
+              id="days-histogram"
+              title="Days from order to first infusion (the median's bar is darker)"
+              bins={dayBins(picture.daysToFirstInfusion.distribution)}
+              xLabel="Days"
+              {...(picture.daysToFirstInfusion.median !== undefined ? { median: picture.daysToFirstInfusion.median } : {})}
+            />
+            <BarChart
+              id="days-by-drug"
+              title="Median days to first infusion, by drug"
+              bars={picture.daysToFirstInfusion.byDrug}
+              unit="Drug"
+              valueHeading="Median days"
+            />
+            <BarChart
+              id="days-by-site"
+              title="Median days to first infusion, by site"
+              bars={picture.daysToFirstInfusion.bySite}
+              unit="Site"
+              valueHeading="Median days"
+            />
+            <BarChart
+              id="no-shows-by-site"
+              title="No-show rate, by site"
+              bars={picture.noShows.bySite}
+              unit="Site"
+              valueHeading="No-show rate"
+              format={percent}
+            />
             <BarChart
               id="by-status"
               title="Referrals received, by where they are now"

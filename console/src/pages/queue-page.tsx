@@ -11,7 +11,14 @@ import type { ApiClient, SearchParams } from '../api/client.js';
 import { Link, Loading, Messages, useApi, useLoad } from '../components/common.js';
 import { useDirectory } from '../components/directory.js';
 import { filterRows, queueRows, referencedPatientIds, serviceRequestIds, type QueueRow } from '../model/queue.js';
-import { QUEUE_STATUSES, REFERRAL_STATUS_SYSTEM, formatAge, referralStatusDisplay, waitingOn, type QueueStatus } from '../model/referral.js';
+import {
+  QUEUE_STATUSES,
+  REFERRAL_STATUS_SYSTEM,
+  formatAge,
+  referralStatusDisplay,
+  waitingOn,
+  type QueueStatus,
+} from '../model/referral.js';
 
 type Sort = 'waiting-longest' | 'newest';
 
@@ -25,9 +32,35 @@ function resources<T>(bundle: Bundle, type: string): T[] {
 async function rowsOf(api: ApiClient, page: Bundle, signal: AbortSignal): Promise<QueueRow[]> {
   const tasks = resources<Task>(page, 'Task');
   const ids = serviceRequestIds(tasks);
-  const orders = ids.length === 0 ? [] : resources<ServiceRequest>(await api.search('ServiceRequest', [['_id', ids.join(',')], ['_count', String(ids.length)]], { signal }), 'ServiceRequest');
+  const orders =
+    ids.length === 0
+      ? []
+      : resources<ServiceRequest>(
+          await api.search(
+            'ServiceRequest',
+            [
+              ['_id', ids.join(',')],
+              ['_count', String(ids.length)],
+            ],
+            { signal },
+          ),
+          'ServiceRequest',
+        );
   const patientIds = referencedPatientIds(orders);
-  const patients = patientIds.length === 0 ? [] : resources<Patient>(await api.search('Patient', [['_id', patientIds.join(',')], ['_count', String(patientIds.length)]], { signal }), 'Patient');
+  const patients =
+    patientIds.length === 0
+      ? []
+      : resources<Patient>(
+          await api.search(
+            'Patient',
+            [
+              ['_id', patientIds.join(',')],
+              ['_count', String(patientIds.length)],
+            ],
+            { signal },
+          ),
+          'Patient',
+        );
   return queueRows(tasks, new Map(orders.map((o) => [o.id!, o])), new Map(patients.map((p) => [p.id!, p])));
 }
 
@@ -96,7 +129,11 @@ export function QueuePage(props: { status: QueueStatus }): JSX.Element {
   const loadCounts = async (): Promise<void> => {
     const entries = await Promise.all(
       QUEUE_STATUSES.map(async (status) => {
-        const bundle = await api.search('Task', [['business-status', statusParam(status)], ['_count', '0'], ['_total', 'accurate']]);
+        const bundle = await api.search('Task', [
+          ['business-status', statusParam(status)],
+          ['_count', '0'],
+          ['_total', 'accurate'],
+        ]);
         return [status, bundle.total] as const;
       }),
     );
@@ -126,7 +163,8 @@ export function QueuePage(props: { status: QueueStatus }): JSX.Element {
     }
   }, [page]);
 
-  const siteName = (id: string | undefined): string => (id === undefined ? '' : directory.state === 'ready' ? (directory.value.sites.get(id)?.name ?? id) : id);
+  const siteName = (id: string | undefined): string =>
+    id === undefined ? '' : directory.state === 'ready' ? (directory.value.sites.get(id)?.name ?? id) : id;
   const now = updatedAt ?? new Date();
   const waiting = waitingOn(props.status);
   const shown = page.state === 'ready' ? filterRows(page.value.rows, filter, siteName) : [];
@@ -145,7 +183,9 @@ export function QueuePage(props: { status: QueueStatus }): JSX.Element {
     }
   };
   const hasNext = page.state === 'ready' && page.value.bundle.link?.some((l) => l.relation === 'next');
-  const hasPrevious = page.state === 'ready' && (earlier.length > 0 || page.value.bundle.link?.some((l) => l.relation === 'previous' || l.relation === 'prev'));
+  const hasPrevious =
+    page.state === 'ready' &&
+    (earlier.length > 0 || page.value.bundle.link?.some((l) => l.relation === 'previous' || l.relation === 'prev'));
 
   return (
     <div class="queue-page">

@@ -11,7 +11,17 @@ import { ActionButton, Link, Loading, Messages, Section, useAnnounce, useApi, us
 import { useDirectory } from '../components/directory.js';
 import { homePosition } from '../components/home-position.js';
 import { SiteMap, type MapSite } from '../components/site-map.js';
-import { APPEAL_STEPS, isAppealTask, appealOutcome, appealStepStatuses, denialReasons, stepLabel, withResult, withStep, type AppealStepStatus } from '../model/appeal.js';
+import {
+  APPEAL_STEPS,
+  isAppealTask,
+  appealOutcome,
+  appealStepStatuses,
+  denialReasons,
+  stepLabel,
+  withResult,
+  withStep,
+  type AppealStepStatus,
+} from '../model/appeal.js';
 import { networkNames, type DirectoryView } from '../model/directory.js';
 import { distanceKm, type GeoPoint } from '../model/geo.js';
 import { timeline } from '../model/history.js';
@@ -45,7 +55,8 @@ interface ReferralData {
   subTasks: Task[];
 }
 
-const money = (value: Money | undefined): string => (value?.value === undefined ? '' : `${value.currency ?? ''} ${value.value.toLocaleString('en-US', { minimumFractionDigits: 2 })}`.trim());
+const money = (value: Money | undefined): string =>
+  value?.value === undefined ? '' : `${value.currency ?? ''} ${value.value.toLocaleString('en-US', { minimumFractionDigits: 2 })}`.trim();
 
 function OrderSection(props: { data: ReferralData; directory?: DirectoryView }): JSX.Element {
   const { order, patient } = props.data;
@@ -99,7 +110,9 @@ function SiteCheckSection(props: { data: ReferralData; directory?: DirectoryView
   const [error, setError] = useState<unknown>(undefined);
   useEffect(() => {
     let live = true;
-    void homePosition(patient).then((found) => live && setHome(found)).catch(() => undefined);
+    void homePosition(patient)
+      .then((found) => live && setHome(found))
+      .catch(() => undefined);
     return () => {
       live = false;
     };
@@ -117,7 +130,8 @@ function SiteCheckSection(props: { data: ReferralData; directory?: DirectoryView
     for (const site of directory.sites.values()) {
       if (!site.position) continue;
       const rank = suggestions.find((s) => s.locationId === site.id)?.rank;
-      const role: MapSite['role'] = site.id === confirmed ? 'confirmed' : rank !== undefined ? 'suggested' : site.id === requestedId ? 'requested' : 'other';
+      const role: MapSite['role'] =
+        site.id === confirmed ? 'confirmed' : rank !== undefined ? 'suggested' : site.id === requestedId ? 'requested' : 'other';
       sites.push({ id: site.id, name: site.name, position: site.position, role, ...(rank !== undefined ? { rank } : {}) });
     }
   }
@@ -129,7 +143,12 @@ function SiteCheckSection(props: { data: ReferralData; directory?: DirectoryView
   const confirm = async (locationId: string, name: string): Promise<void> => {
     setError(undefined);
     try {
-      await api.operation(`Task/${task.id}/$confirm-site`, { parameters: { resourceType: 'Parameters', parameter: [{ name: 'location', valueReference: { reference: `Location/${locationId}` } }] } });
+      await api.operation(`Task/${task.id}/$confirm-site`, {
+        parameters: {
+          resourceType: 'Parameters',
+          parameter: [{ name: 'location', valueReference: { reference: `Location/${locationId}` } }],
+        },
+      });
       announce(`${name} confirmed; the referral moves on to coverage.`);
       await props.onChanged();
     } catch (e) {
@@ -175,9 +194,15 @@ function SiteCheckSection(props: { data: ReferralData; directory?: DirectoryView
                   <td>{distanceTo(s.locationId, s.distanceKm)}</td>
                   <td>
                     {s.inNetwork === undefined ? 'plan unknown' : s.inNetwork ? 'in network' : 'out of network'}
-                    {directory && networkNames(directory, s.locationId).length > 0 && <span class="muted"> ({networkNames(directory, s.locationId).join(', ')})</span>}
+                    {directory && networkNames(directory, s.locationId).length > 0 && (
+                      <span class="muted"> ({networkNames(directory, s.locationId).join(', ')})</span>
+                    )}
                   </td>
-                  <td>{[s.patientChoice ? "patient's choice" : '', s.previouslyTreated ? 'treated here before' : ''].filter(Boolean).join(', ')}</td>
+                  <td>
+                    {[s.patientChoice ? "patient's choice" : '', s.previouslyTreated ? 'treated here before' : '']
+                      .filter(Boolean)
+                      .join(', ')}
+                  </td>
                   {status === 'misroute-suspected' && (
                     <td>
                       <ActionButton class="primary" onAction={() => confirm(s.locationId, s.name)}>
@@ -192,7 +217,8 @@ function SiteCheckSection(props: { data: ReferralData; directory?: DirectoryView
           </table>
           {requestedId && home && directory?.sites.get(requestedId)?.position && (
             <p class="muted">
-              Requested site: {directory.sites.get(requestedId)!.name}, {distanceKm(home.position, directory.sites.get(requestedId)!.position!).toFixed(1)} km from home.
+              Requested site: {directory.sites.get(requestedId)!.name},{' '}
+              {distanceKm(home.position, directory.sites.get(requestedId)!.position!).toFixed(1)} km from home.
             </p>
           )}
         </div>
@@ -217,7 +243,8 @@ function CoverageSection(props: { data: ReferralData; onChanged: () => Promise<v
   const authorizationPeriod = outputsOfType(task, 'authorization-period')[0]?.valuePeriod;
   const claim = outputsOfType(task, 'prior-authorization-claim')[0]?.valueString;
   const coverageId = idOf(outputsOfType(task, 'verified-coverage')[0]?.valueReference, 'Coverage');
-  if (info.length === 0 && issues.length === 0 && risks.length === 0 && status !== 'verifying-coverage' && status !== 'auth-required') return null;
+  if (info.length === 0 && issues.length === 0 && risks.length === 0 && status !== 'verifying-coverage' && status !== 'auth-required')
+    return null;
   const submit = async (): Promise<void> => {
     setError(undefined);
     try {
@@ -341,7 +368,12 @@ function AppealSection(props: { appealTaskId: string; onChanged: () => Promise<v
               <select
                 id={id}
                 value={status}
-                onChange={(e) => void save(withStep(appeal, step, (e.currentTarget as HTMLSelectElement).value as AppealStepStatus), `${stepLabel(appeal, step)}: ${(e.currentTarget as HTMLSelectElement).value}`)}
+                onChange={(e) =>
+                  void save(
+                    withStep(appeal, step, (e.currentTarget as HTMLSelectElement).value as AppealStepStatus),
+                    `${stepLabel(appeal, step)}: ${(e.currentTarget as HTMLSelectElement).value}`,
+                  )
+                }
               >
                 <option value="pending">pending</option>
                 <option value="done">done</option>
@@ -356,17 +388,27 @@ function AppealSection(props: { appealTaskId: string; onChanged: () => Promise<v
           class="appeal-result"
           onSubmit={(e) => {
             e.preventDefault();
-            void save(withResult(appeal, { won: true, authorizationNumber: authorizationNumber.trim() }), 'The appeal is won; the referral moves on to scheduling.');
+            void save(
+              withResult(appeal, { won: true, authorizationNumber: authorizationNumber.trim() }),
+              'The appeal is won; the referral moves on to scheduling.',
+            );
           }}
         >
           <label>
             Authorization number granted on appeal
-            <input value={authorizationNumber} onInput={(e) => setAuthorizationNumber((e.currentTarget as HTMLInputElement).value)} required autoComplete="off" />
+            <input
+              value={authorizationNumber}
+              onInput={(e) => setAuthorizationNumber((e.currentTarget as HTMLInputElement).value)}
+              required
+              autoComplete="off"
+            />
           </label>
           <button type="submit" class="primary">
             Record the appeal as won
           </button>
-          <ActionButton onAction={() => save(withResult(appeal, { won: false }), 'The appeal is recorded as lost.')}>Record the appeal as lost</ActionButton>
+          <ActionButton onAction={() => save(withResult(appeal, { won: false }), 'The appeal is recorded as lost.')}>
+            Record the appeal as lost
+          </ActionButton>
         </form>
       )}
       <Messages error={error} title="The appeal was not saved" />
@@ -429,7 +471,14 @@ export function ReferralPage(props: { taskId: string }): JSX.Element {
       const patientId = idOf(order.subject, 'Patient');
       const [patient, subTasks] = await Promise.all([
         containedPatient ?? (patientId ? api.read<Patient>('Patient', patientId, { signal }) : undefined),
-        api.search('Task', [['part-of', `Task/${task.id}`], ['_count', '50']], { signal }),
+        api.search(
+          'Task',
+          [
+            ['part-of', `Task/${task.id}`],
+            ['_count', '50'],
+          ],
+          { signal },
+        ),
       ]);
       const parts = (subTasks.entry ?? []).map((e) => e.resource).filter((r): r is Task => r?.resourceType === 'Task');
       return { task, order, subTasks: parts, ...(patient ? { patient } : {}) };
@@ -446,7 +495,11 @@ export function ReferralPage(props: { taskId: string }): JSX.Element {
   return (
     <div class="referral-page">
       <p class="breadcrumb">
-        {status && isQueueStatus(status) ? <Link to={{ page: 'queue', status }}>{referralStatusDisplay(status)} queue</Link> : <Link to={{ page: 'queue', status: 'misroute-suspected' }}>Queues</Link>}
+        {status && isQueueStatus(status) ? (
+          <Link to={{ page: 'queue', status }}>{referralStatusDisplay(status)} queue</Link>
+        ) : (
+          <Link to={{ page: 'queue', status: 'misroute-suspected' }}>Queues</Link>
+        )}
       </p>
       <h1>
         {patientName(patient)} · {drugOf(order)}

@@ -10,8 +10,31 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { ActionButton, Link, Loading, Messages, Section, useAnnounce, useApi, useLoad } from '../components/common.js';
 import { useDirectory } from '../components/directory.js';
-import { calendarSlot, calendarWeek, formatInstantAt, formatSlot, holdExpiresAt, rescheduled, weekDays, weekStart, zoneLabel, type CalendarSlot } from '../model/calendar.js';
-import { businessStatusOf, conceptText, drugOf, formatDate, inputsOfType, outputsOfType, patientName, patientOf, referralStatusDisplay, requestedSiteIdOf, serviceRequestIdOf } from '../model/referral.js';
+import {
+  calendarSlot,
+  calendarWeek,
+  formatInstantAt,
+  formatSlot,
+  holdExpiresAt,
+  rescheduled,
+  weekDays,
+  weekStart,
+  zoneLabel,
+  type CalendarSlot,
+} from '../model/calendar.js';
+import {
+  businessStatusOf,
+  conceptText,
+  drugOf,
+  formatDate,
+  inputsOfType,
+  outputsOfType,
+  patientName,
+  patientOf,
+  referralStatusDisplay,
+  requestedSiteIdOf,
+  serviceRequestIdOf,
+} from '../model/referral.js';
 
 type Filter = 'any' | 'evenings-only' | 'weekends-only' | 'evenings-or-weekends';
 
@@ -22,7 +45,8 @@ const FILTER_LABELS: Record<Filter, string> = {
   'evenings-or-weekends': 'Evenings or weekends',
 };
 
-const entries = <T,>(bundle: Bundle, type: string): T[] => (bundle.entry ?? []).map((e) => e.resource).filter((r) => r?.resourceType === type) as T[];
+const entries = <T,>(bundle: Bundle, type: string): T[] =>
+  (bundle.entry ?? []).map((e) => e.resource).filter((r) => r?.resourceType === type) as T[];
 
 export function SchedulePage(props: { taskId: string }): JSX.Element {
   const api = useApi();
@@ -42,10 +66,30 @@ export function SchedulePage(props: { taskId: string }): JSX.Element {
       if (serviceRequestId === undefined) throw new Error('This Task tracks no referral');
       const order = await api.read<ServiceRequest>('ServiceRequest', serviceRequestId, { signal });
       const [appointments, subTasks] = await Promise.all([
-        api.search('Appointment', [['based-on', `ServiceRequest/${serviceRequestId}`], ['_count', '100']], { signal }),
-        api.search('Task', [['part-of', `Task/${task.id}`], ['_count', '50']], { signal }),
+        api.search(
+          'Appointment',
+          [
+            ['based-on', `ServiceRequest/${serviceRequestId}`],
+            ['_count', '100'],
+          ],
+          { signal },
+        ),
+        api.search(
+          'Task',
+          [
+            ['part-of', `Task/${task.id}`],
+            ['_count', '50'],
+          ],
+          { signal },
+        ),
       ]);
-      return { task, order, serviceRequestId, appointments: entries<Appointment & { id: string }>(appointments, 'Appointment'), subTasks: entries<Task>(subTasks, 'Task') };
+      return {
+        task,
+        order,
+        serviceRequestId,
+        appointments: entries<Appointment & { id: string }>(appointments, 'Appointment'),
+        subTasks: entries<Task>(subTasks, 'Task'),
+      };
     },
     [api, props.taskId],
   );
@@ -61,7 +105,12 @@ export function SchedulePage(props: { taskId: string }): JSX.Element {
   const [first] = useLoad(
     async (signal) => {
       if (referral.state !== 'ready' || !canFind) return undefined;
-      const bundle = await api.operation<Bundle>('Appointment/$find', { query: [['referral', `ServiceRequest/${referral.value.serviceRequestId}`], ['_count', '1']] });
+      const bundle = await api.operation<Bundle>('Appointment/$find', {
+        query: [
+          ['referral', `ServiceRequest/${referral.value.serviceRequestId}`],
+          ['_count', '1'],
+        ],
+      });
       return signal.aborted ? undefined : entries<Appointment>(bundle, 'Appointment')[0]?.start;
     },
     [api, referral.state === 'ready' ? referral.value.serviceRequestId : '', canFind],
@@ -109,13 +158,17 @@ export function SchedulePage(props: { taskId: string }): JSX.Element {
   };
   const hold = (): Promise<void> =>
     run(async () => {
-      const pending = await api.operation<Appointment>('Appointment/$hold', { parameters: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: selected! }] } });
+      const pending = await api.operation<Appointment>('Appointment/$hold', {
+        parameters: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: selected! }] },
+      });
       setHeld(pending);
       return `Chair held until ${formatInstantAt(holdExpiresAt(pending), timeZone)}.`;
     });
   const book = (appointment: Appointment): Promise<void> =>
     run(async () => {
-      const booked = await api.operation<Appointment>('Appointment/$book', { parameters: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: appointment }] } });
+      const booked = await api.operation<Appointment>('Appointment/$book', {
+        parameters: { resourceType: 'Parameters', parameter: [{ name: 'appt-resource', resource: appointment }] },
+      });
       setSelected(undefined);
       setHeld(undefined);
       return `Booked: ${formatInstantAt(booked.start, timeZone)}.`;
@@ -129,12 +182,18 @@ export function SchedulePage(props: { taskId: string }): JSX.Element {
     });
   const setStatus = (appointment: Appointment & { id: string }, next: Appointment['status'], said: string): Promise<void> =>
     run(async () => {
-      await api.update({ ...appointment, status: next, ...(next === 'cancelled' ? { cancelationReason: { text: 'Cancelled by the infusion center' } } : {}) });
+      await api.update({
+        ...appointment,
+        status: next,
+        ...(next === 'cancelled' ? { cancelationReason: { text: 'Cancelled by the infusion center' } } : {}),
+      });
       return said;
     });
 
   const days = week.state === 'ready' ? calendarWeek(start, week.value, timeZone) : [];
-  const plannedDoses = outputsOfType(task, 'planned-dose').map((o) => o.valueDateTime).filter((d): d is string => d !== undefined);
+  const plannedDoses = outputsOfType(task, 'planned-dose')
+    .map((o) => o.valueDateTime)
+    .filter((d): d is string => d !== undefined);
   const renewals = subTasks.filter((t) => t.code?.coding?.some((c) => c.code === 'renew-order'));
   const reschedules = subTasks.filter((t) => t.code?.coding?.some((c) => c.code === 'reschedule') && t.status !== 'completed');
   const selectedSlot: CalendarSlot | undefined = selected ? calendarSlot(selected, timeZone) : undefined;
@@ -184,15 +243,29 @@ export function SchedulePage(props: { taskId: string }): JSX.Element {
                         {a.status === 'booked' && (
                           <>
                             <ActionButton onAction={() => setStatus(a, 'arrived', 'Arrival recorded.')}>Arrived</ActionButton>
-                            <ActionButton onAction={() => setStatus(a, 'fulfilled', 'Infusion recorded as given.')}>Infusion given</ActionButton>
-                            <ActionButton onAction={() => setStatus(a, 'noshow', 'Marked as a no-show; a reschedule task is open.')}>No-show</ActionButton>
-                            <button type="button" onClick={() => setMoving(moving?.id === a.id ? undefined : a)} aria-pressed={moving?.id === a.id}>
+                            <ActionButton onAction={() => setStatus(a, 'fulfilled', 'Infusion recorded as given.')}>
+                              Infusion given
+                            </ActionButton>
+                            <ActionButton onAction={() => setStatus(a, 'noshow', 'Marked as a no-show; a reschedule task is open.')}>
+                              No-show
+                            </ActionButton>
+                            <button
+                              type="button"
+                              onClick={() => setMoving(moving?.id === a.id ? undefined : a)}
+                              aria-pressed={moving?.id === a.id}
+                            >
                               Reschedule
                             </button>
-                            <ActionButton onAction={() => setStatus(a, 'cancelled', 'Appointment cancelled; the chair is free again.')}>Cancel</ActionButton>
+                            <ActionButton onAction={() => setStatus(a, 'cancelled', 'Appointment cancelled; the chair is free again.')}>
+                              Cancel
+                            </ActionButton>
                           </>
                         )}
-                        {a.status === 'arrived' && <ActionButton onAction={() => setStatus(a, 'fulfilled', 'Infusion recorded as given.')}>Infusion given</ActionButton>}
+                        {a.status === 'arrived' && (
+                          <ActionButton onAction={() => setStatus(a, 'fulfilled', 'Infusion recorded as given.')}>
+                            Infusion given
+                          </ActionButton>
+                        )}
                       </td>
                     </tr>
                   );

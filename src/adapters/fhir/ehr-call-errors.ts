@@ -41,7 +41,12 @@ export function parseRetryAfter(value: string | null | undefined, now: Date = ne
 }
 
 export function isOperationOutcome(value: unknown): value is OperationOutcome {
-  return typeof value === 'object' && value !== null && (value as { resourceType?: unknown }).resourceType === 'OperationOutcome' && Array.isArray((value as { issue?: unknown }).issue);
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { resourceType?: unknown }).resourceType === 'OperationOutcome' &&
+    Array.isArray((value as { issue?: unknown }).issue)
+  );
 }
 
 const CODE_BY_STATUS: Record<number, IssueCode> = {
@@ -119,7 +124,10 @@ export interface ClassifiedFailure {
  * Classifies anything a fhir-kit-client call threw. `party` names the server in diagnostics ('EHR',
  * 'payer'); `idPrefix` starts the OperationOutcome ids (`ehr-timeout`, `payer-http-503`).
  */
-export function classifyClientFailure(err: unknown, context: { party: string; idPrefix: string; doing: string; timeoutMs: number }): ClassifiedFailure {
+export function classifyClientFailure(
+  err: unknown,
+  context: { party: string; idPrefix: string; doing: string; timeoutMs: number },
+): ClassifiedFailure {
   const { party, idPrefix, doing } = context;
   if (isThrownHttpError(err)) {
     const { status, data } = err.response;
@@ -129,7 +137,9 @@ export function classifyClientFailure(err: unknown, context: { party: string; id
       // fhir-kit-client also throws for a 2xx whose body is not JSON: a misconfigured base URL
       // (a web page, a login portal) more likely than a passing fault.
       return {
-        outcome: operationOutcome(`${idPrefix}-unreadable-answer`, [errorIssue('exception', `The ${party} answered HTTP ${status} with a body that is not FHIR JSON, during ${doing}`)]),
+        outcome: operationOutcome(`${idPrefix}-unreadable-answer`, [
+          errorIssue('exception', `The ${party} answered HTTP ${status} with a body that is not FHIR JSON, during ${doing}`),
+        ]),
         retryable: false,
         httpStatus: status,
         ...extra,
@@ -139,12 +149,19 @@ export function classifyClientFailure(err: unknown, context: { party: string; id
     // original is not kept as the cause, so no log line can print it.
     const outcome = isOperationOutcome(data)
       ? data
-      : operationOutcome(`${idPrefix}-http-${status}`, [errorIssue(codeForStatus(status), `The ${party} answered HTTP ${status} without an OperationOutcome, during ${doing}`)]);
+      : operationOutcome(`${idPrefix}-http-${status}`, [
+          errorIssue(codeForStatus(status), `The ${party} answered HTTP ${status} without an OperationOutcome, during ${doing}`),
+        ]);
     return { outcome, retryable: isRetryableStatus(status), httpStatus: status, ...extra };
   }
 
   if (isTimeout(err)) {
-    return { outcome: operationOutcome(`${idPrefix}-timeout`, [errorIssue('timeout', `The ${party} did not answer within ${context.timeoutMs} ms, during ${doing}`)]), retryable: true };
+    return {
+      outcome: operationOutcome(`${idPrefix}-timeout`, [
+        errorIssue('timeout', `The ${party} did not answer within ${context.timeoutMs} ms, during ${doing}`),
+      ]),
+      retryable: true,
+    };
   }
 
   if (isNetworkFailure(err)) {
@@ -160,7 +177,9 @@ export function classifyClientFailure(err: unknown, context: { party: string; id
     // No access token (SMART Backend Services): the server's outage passes, a refused registration does not.
     const retryable = err.status === undefined || isRetryableStatus(err.status);
     return {
-      outcome: operationOutcome(`${idPrefix}-token`, [errorIssue(retryable ? 'transient' : 'security', `${err.message}, so the ${party} was not called, during ${doing}`)]),
+      outcome: operationOutcome(`${idPrefix}-token`, [
+        errorIssue(retryable ? 'transient' : 'security', `${err.message}, so the ${party} was not called, during ${doing}`),
+      ]),
       retryable,
       ...(err.status !== undefined ? { httpStatus: err.status } : {}),
     };
@@ -170,7 +189,9 @@ export function classifyClientFailure(err: unknown, context: { party: string; id
   // mistake on our side that trying again cannot fix. Its message may hold a URL, so it stays out.
   const name = err instanceof Error ? err.name : typeof err;
   return {
-    outcome: operationOutcome(`${idPrefix}-client-error`, [errorIssue('exception', `The FHIR client failed (${name}) before the ${party} answered, during ${doing}`)]),
+    outcome: operationOutcome(`${idPrefix}-client-error`, [
+      errorIssue('exception', `The FHIR client failed (${name}) before the ${party} answered, during ${doing}`),
+    ]),
     retryable: false,
   };
 }
@@ -178,7 +199,12 @@ export function classifyClientFailure(err: unknown, context: { party: string; id
 /** Turns anything a fhir-kit-client call threw into an EhrCallError. */
 export function toEhrCallError(err: unknown, what: EhrInteraction, timeoutMs: number): EhrCallError {
   if (err instanceof EhrCallError) return err;
-  const { outcome, ...options } = classifyClientFailure(err, { party: 'EHR', idPrefix: 'ehr', doing: describeInteraction(what), timeoutMs });
+  const { outcome, ...options } = classifyClientFailure(err, {
+    party: 'EHR',
+    idPrefix: 'ehr',
+    doing: describeInteraction(what),
+    timeoutMs,
+  });
   return new EhrCallError(outcome, options);
 }
 

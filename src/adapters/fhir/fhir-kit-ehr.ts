@@ -26,7 +26,8 @@ type BusinessIdentifier = Required<Pick<Identifier, 'system' | 'value'>>;
 
 export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs?: number } = {}): EhrFhir {
   const timeoutMs = options.timeoutMs ?? DEFAULT_EHR_TIMEOUT_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new Error(`EHR request time-out must be a positive number of milliseconds, not ${timeoutMs}`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+    throw new Error(`EHR request time-out must be a positive number of milliseconds, not ${timeoutMs}`);
   const base = new URL(connection.baseUrl.replace(/\/+$/, ''));
   const baseUrl = base.href.replace(/\/+$/, '');
   const basePath = base.pathname.replace(/\/+$/, '');
@@ -34,10 +35,16 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
   const tenant = connection.tenant;
 
   /** One request through fhir-kit-client, with a time-out, its failures turned into EhrCallError. */
-  async function call(what: EhrInteraction, send: (requestOptions: RequestOptions) => Promise<FhirResource>, headers: Record<string, string> = {}): Promise<FhirResponse> {
+  async function call(
+    what: EhrInteraction,
+    send: (requestOptions: RequestOptions) => Promise<FhirResource>,
+    headers: Record<string, string> = {},
+  ): Promise<FhirResponse> {
     try {
       // fhir-kit-client attaches the fetch Response under RESPONSE_KEY to every answer.
-      return (await withAccessToken(connection.accessToken, async (auth) => send({ signal: AbortSignal.timeout(timeoutMs), headers: { ...headers, ...auth } }))) as FhirResponse;
+      return (await withAccessToken(connection.accessToken, async (auth) =>
+        send({ signal: AbortSignal.timeout(timeoutMs), headers: { ...headers, ...auth } }),
+      )) as FhirResponse;
     } catch (err) {
       throw toEhrCallError(err, what, timeoutMs);
     }
@@ -55,7 +62,9 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
     }
     const what = { tenant, interaction: 'read', resourceType };
     const answer = await call(what, (requestOptions) =>
-      version === undefined ? client.read({ resourceType, id, options: requestOptions }) : client.vread({ resourceType, id, version, options: requestOptions }),
+      version === undefined
+        ? client.read({ resourceType, id, options: requestOptions })
+        : client.vread({ resourceType, id, version, options: requestOptions }),
     );
     return narrow<T>(answer, resourceType, what);
   }
@@ -69,20 +78,30 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
   async function update<T extends Resource>(resource: T, id: string): Promise<T> {
     const what = { tenant, interaction: 'update', resourceType: resource.resourceType };
     const body = { ...withoutServerFields(resource), id } as unknown as FhirResource;
-    const answer = await call(what, (requestOptions) => client.update({ resourceType: resource.resourceType, id, body, options: requestOptions }), {
-      prefer: 'return=representation',
-    });
+    const answer = await call(
+      what,
+      (requestOptions) => client.update({ resourceType: resource.resourceType, id, body, options: requestOptions }),
+      {
+        prefer: 'return=representation',
+      },
+    );
     // A server that answers an update with no body (Prefer ignored): read what it stored.
     if (answer.resourceType === undefined || Object.keys(answer).length === 0) return readOne<T>(resource.resourceType, id);
     return narrow<T>(answer, resource.resourceType, what);
   }
 
   /** The EHR's resources of this type that really carry the identifier (a server may ignore a search parameter it does not support). */
-  async function findByIdentifier<T extends Resource>(resourceType: string, identifier: BusinessIdentifier): Promise<Array<T & { id: string }>> {
+  async function findByIdentifier<T extends Resource>(
+    resourceType: string,
+    identifier: BusinessIdentifier,
+  ): Promise<Array<T & { id: string }>> {
     const bundle = await search(resourceType, { identifier: `${identifier.system}|${identifier.value}`, _count: '2' });
     return (bundle.entry ?? [])
       .map((entry) => entry.resource)
-      .filter((found): found is T & { id: string } => found?.resourceType === resourceType && typeof found.id === 'string' && carries(found, identifier));
+      .filter(
+        (found): found is T & { id: string } =>
+          found?.resourceType === resourceType && typeof found.id === 'string' && carries(found, identifier),
+      );
   }
 
   async function upsertByIdentifier<T extends Resource>(resource: T, identifier: BusinessIdentifier): Promise<T> {
@@ -90,17 +109,25 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
     assertResourceType(resourceType);
     const matches = await findByIdentifier<T>(resourceType, identifier);
     if (matches.length > 1) {
-      throw permanentEhrError('multiple-matches', `The EHR holds more than one ${resourceType} with this business identifier; an operator must merge them before write-back can go on`);
+      throw permanentEhrError(
+        'multiple-matches',
+        `The EHR holds more than one ${resourceType} with this business identifier; an operator must merge them before write-back can go on`,
+      );
     }
     const existing = matches[0];
     if (existing) return update(resource, existing.id);
 
     const what = { tenant, interaction: 'conditional create', resourceType };
     const ifNoneExist = new URLSearchParams({ identifier: `${identifier.system}|${identifier.value}` }).toString();
-    const answer = await call(what, (requestOptions) => client.create({ resourceType, body: withoutServerFields(resource) as unknown as FhirResource, options: requestOptions }), {
-      'if-none-exist': ifNoneExist,
-      prefer: 'return=representation',
-    });
+    const answer = await call(
+      what,
+      (requestOptions) =>
+        client.create({ resourceType, body: withoutServerFields(resource) as unknown as FhirResource, options: requestOptions }),
+      {
+        'if-none-exist': ifNoneExist,
+        prefer: 'return=representation',
+      },
+    );
     const status = answer[RESPONSE_KEY]?.status;
     let stored: (T & { id: string }) | undefined;
     if (answer.resourceType === resourceType && typeof answer['id'] === 'string') {
@@ -108,7 +135,12 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
     } else {
       // No body (Prefer ignored): find what the server created or matched.
       [stored] = await findByIdentifier<T>(resourceType, identifier);
-      if (!stored) throw permanentEhrError('exception', `The EHR accepted ${describeInteraction(what)} but the resource cannot be found by its identifier`, status);
+      if (!stored)
+        throw permanentEhrError(
+          'exception',
+          `The EHR accepted ${describeInteraction(what)} but the resource cannot be found by its identifier`,
+          status,
+        );
     }
     // 200 instead of 201: someone created it between our search and our create (a concurrent or
     // earlier attempt), so the EHR kept that one. Bring it up to our content.
@@ -125,7 +157,10 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
         throw permanentEhrError('invalid', 'Not a literal reference that can be read from the EHR');
       }
       if (!onThisServer(url) || url.search !== '' || url.hash !== '') {
-        throw permanentEhrError('not-supported', "The reference points outside this EHR's FHIR base URL; only references on the EHR itself are read");
+        throw permanentEhrError(
+          'not-supported',
+          "The reference points outside this EHR's FHIR base URL; only references on the EHR itself are read",
+        );
       }
       relative = url.pathname.slice(basePath.length).replace(/^\/+/, '');
     }
@@ -135,7 +170,12 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
     return readOne<T>(resourceType, id, version);
   }
 
-  async function searchAll(resourceType: string, params: Record<string, string>, onPage: (page: Bundle) => Promise<void>, searchOptions: { maxPages?: number } = {}): Promise<number> {
+  async function searchAll(
+    resourceType: string,
+    params: Record<string, string>,
+    onPage: (page: Bundle) => Promise<void>,
+    searchOptions: { maxPages?: number } = {},
+  ): Promise<number> {
     assertResourceType(resourceType);
     const maxPages = searchOptions.maxPages ?? Number.POSITIVE_INFINITY;
     if (maxPages < 1) return 0;
@@ -147,10 +187,15 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
       const next = page.link?.find((link) => link.relation === 'next')?.url;
       if (next === undefined || next === '') return pages;
       const url = nextPageUrl(next, resourceType);
-      if (seen.has(url)) throw permanentEhrError('exception', `The EHR's next link leads back to a page already read, during search ${resourceType}`);
+      if (seen.has(url))
+        throw permanentEhrError('exception', `The EHR's next link leads back to a page already read, during search ${resourceType}`);
       seen.add(url);
       const what = { tenant, interaction: `search (page ${pages + 1})`, resourceType };
-      page = narrow<Bundle>(await call(what, (requestOptions) => client.request(url, { method: 'GET', options: requestOptions })), 'Bundle', what);
+      page = narrow<Bundle>(
+        await call(what, (requestOptions) => client.request(url, { method: 'GET', options: requestOptions })),
+        'Bundle',
+        what,
+      );
     }
   }
 
@@ -163,7 +208,10 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
       throw permanentEhrError('exception', `The EHR's next link is not a URL, during search ${resourceType}`);
     }
     if (!onThisServer(url)) {
-      throw permanentEhrError('not-supported', `The EHR's next link points outside its FHIR base URL, during search ${resourceType}; it is not followed`);
+      throw permanentEhrError(
+        'not-supported',
+        `The EHR's next link points outside its FHIR base URL, during search ${resourceType}; it is not followed`,
+      );
     }
     return url.href;
   }
@@ -182,7 +230,10 @@ function assertResourceType(resourceType: string): void {
 /** Checks what the client handed back and copies it without fhir-kit-client's hidden request/response. */
 function narrow<T extends Resource>(answer: FhirResource, resourceType: string, what: EhrInteraction): T {
   if (answer.resourceType !== resourceType) {
-    const got = typeof answer.resourceType === 'string' && RESOURCE_TYPE.test(answer.resourceType) ? `a ${answer.resourceType}` : 'something that is not a FHIR resource';
+    const got =
+      typeof answer.resourceType === 'string' && RESOURCE_TYPE.test(answer.resourceType)
+        ? `a ${answer.resourceType}`
+        : 'something that is not a FHIR resource';
     throw permanentEhrError('exception', `The EHR answered ${describeInteraction(what)} with ${got} instead of a ${resourceType}`);
   }
   return { ...answer } as unknown as T;

@@ -34,13 +34,19 @@ export interface PayerInteraction {
 
 export function createFhirKitPayer(connection: PayerConnection, options: { timeoutMs?: number } = {}): PayerFhir {
   const timeoutMs = options.timeoutMs ?? DEFAULT_PAYER_TIMEOUT_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new Error(`Payer request time-out must be a positive number of milliseconds, not ${timeoutMs}`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+    throw new Error(`Payer request time-out must be a positive number of milliseconds, not ${timeoutMs}`);
   const baseUrl = new URL(connection.baseUrl.replace(/\/+$/, '')).href.replace(/\/+$/, '');
   const client = new Client({ baseUrl, ...(connection.bearerToken ? { bearerToken: connection.bearerToken } : {}) });
   const payerOrganizationId = connection.payerOrganizationId;
 
   /** One operation through fhir-kit-client, with a time-out, its failures turned into PayerCallError. */
-  async function operation(what: PayerInteraction, resourceType: string, name: '$submit' | '$inquire', body: Resource): Promise<FhirResource> {
+  async function operation(
+    what: PayerInteraction,
+    resourceType: string,
+    name: '$submit' | '$inquire',
+    body: Resource,
+  ): Promise<FhirResource> {
     try {
       return await withAccessToken(connection.accessToken, async (auth) => {
         const requestOptions: RequestOptions = { signal: AbortSignal.timeout(timeoutMs), headers: auth };
@@ -86,7 +92,10 @@ function unwrap<T extends Resource>(answer: FhirResource, resourceType: T['resou
   if (isOperationOutcome(answer)) {
     throw new PayerCallError({ ...(answer as unknown as OperationOutcome) }, { retryable: false, httpStatus: 200 });
   }
-  const got = typeof answer.resourceType === 'string' && RESOURCE_TYPE.test(answer.resourceType) ? `a ${answer.resourceType}` : 'something that is not a FHIR resource';
+  const got =
+    typeof answer.resourceType === 'string' && RESOURCE_TYPE.test(answer.resourceType)
+      ? `a ${answer.resourceType}`
+      : 'something that is not a FHIR resource';
   throw permanentPayerError('exception', `The payer answered ${doing} with ${got} instead of a ${resourceType}`);
 }
 
@@ -110,7 +119,12 @@ function findAnswer(answer: Record<string, unknown>, resourceType: string): Reco
 /** Turns anything a fhir-kit-client call threw into a PayerCallError (ehr-call-errors.ts knows the shapes). */
 export function toPayerCallError(err: unknown, what: PayerInteraction, timeoutMs: number): PayerCallError {
   if (err instanceof PayerCallError) return err;
-  const { outcome, ...options } = classifyClientFailure(err, { party: 'payer', idPrefix: 'payer', doing: describePayerInteraction(what), timeoutMs });
+  const { outcome, ...options } = classifyClientFailure(err, {
+    party: 'payer',
+    idPrefix: 'payer',
+    doing: describePayerInteraction(what),
+    timeoutMs,
+  });
   return new PayerCallError(outcome, options);
 }
 

@@ -25,7 +25,11 @@ export interface WebhookNotifierOptions {
   bearerToken?: string;
 }
 
-function failure(code: IssueCode, diagnostics: string, options: { retryable: boolean; httpStatus?: number; cause?: unknown }): NotifierError {
+function failure(
+  code: IssueCode,
+  diagnostics: string,
+  options: { retryable: boolean; httpStatus?: number; cause?: unknown },
+): NotifierError {
   return new NotifierError(operationOutcome('notifier-failed', [errorIssue(code, diagnostics)]), options);
 }
 
@@ -39,7 +43,12 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): Notifier
       if (options.bearerToken !== undefined) headers.authorization = `Bearer ${options.bearerToken}`;
       let response: Response;
       try {
-        response = await fetch(options.url, { method: 'POST', headers, body: JSON.stringify(message), signal: AbortSignal.timeout(timeoutMs) });
+        response = await fetch(options.url, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify(message),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
       } catch (cause) {
         const timedOut = cause instanceof Error && (cause.name === 'TimeoutError' || cause.name === 'AbortError');
         throw timedOut
@@ -50,7 +59,10 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): Notifier
       await response.arrayBuffer().catch(() => undefined);
       if (response.ok) return;
       const retryable = isRetryableStatus(response.status);
-      throw failure(retryable ? 'transient' : 'processing', `The notifier webhook answered HTTP ${response.status}`, { retryable, httpStatus: response.status });
+      throw failure(retryable ? 'transient' : 'processing', `The notifier webhook answered HTTP ${response.status}`, {
+        retryable,
+        httpStatus: response.status,
+      });
     },
   };
 }

@@ -69,14 +69,23 @@ export async function searchAuditEvents(db: Kysely<StoreDatabase>, engine: Store
   let query = db.selectFrom('audit_events').selectAll('audit_events');
   if (search.entity !== undefined) {
     const reference = search.entity;
-    query = query.where('audit_events.id', 'in', (eb) => eb.selectFrom('audit_event_entities').select('event_id').where('reference', '=', reference));
+    query = query.where('audit_events.id', 'in', (eb) =>
+      eb.selectFrom('audit_event_entities').select('event_id').where('reference', '=', reference),
+    );
   }
   if (search.agent !== undefined) query = query.where('audit_events.agent_who', '=', search.agent);
-  if (search.recordedFrom) query = query.where('audit_events.recorded', search.recordedFrom.inclusive ? '>=' : '>', search.recordedFrom.at.toISOString());
-  if (search.recordedTo) query = query.where('audit_events.recorded', search.recordedTo.inclusive ? '<=' : '<', search.recordedTo.at.toISOString());
+  if (search.recordedFrom)
+    query = query.where('audit_events.recorded', search.recordedFrom.inclusive ? '>=' : '>', search.recordedFrom.at.toISOString());
+  if (search.recordedTo)
+    query = query.where('audit_events.recorded', search.recordedTo.inclusive ? '<=' : '<', search.recordedTo.at.toISOString());
   if (search.after) {
     const { recorded, id } = search.after;
-    query = query.where((eb) => eb.or([eb('audit_events.recorded', '<', recorded), eb.and([eb('audit_events.recorded', '=', recorded), eb('audit_events.id', '<', id)])]));
+    query = query.where((eb) =>
+      eb.or([
+        eb('audit_events.recorded', '<', recorded),
+        eb.and([eb('audit_events.recorded', '=', recorded), eb('audit_events.id', '<', id)]),
+      ]),
+    );
   }
   const rows = await query.orderBy('audit_events.recorded', 'desc').orderBy('audit_events.id', 'desc').limit(search.count).execute();
   return rows.map((row) => recordOf(engine, row));

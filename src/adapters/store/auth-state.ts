@@ -7,7 +7,12 @@ import type { StoredSigningKey } from '../../ports/auth-state.js';
 import type { StoreDatabase } from './schema.js';
 
 export async function signingKeys(db: Kysely<StoreDatabase>): Promise<StoredSigningKey[]> {
-  const rows = await db.selectFrom('signing_keys').select(['kid', 'private_jwk', 'created_at']).orderBy('created_at').orderBy('kid').execute();
+  const rows = await db
+    .selectFrom('signing_keys')
+    .select(['kid', 'private_jwk', 'created_at'])
+    .orderBy('created_at')
+    .orderBy('kid')
+    .execute();
   return rows.map((row) => ({ kid: row.kid, privateJwk: row.private_jwk, createdAt: row.created_at }));
 }
 
@@ -19,7 +24,13 @@ export async function addSigningKey(db: Kysely<StoreDatabase>, key: StoredSignin
     .execute();
 }
 
-export async function claimAssertionId(db: Kysely<StoreDatabase>, clientId: string, jti: string, expiresAt: Date, now: Date): Promise<boolean> {
+export async function claimAssertionId(
+  db: Kysely<StoreDatabase>,
+  clientId: string,
+  jti: string,
+  expiresAt: Date,
+  now: Date,
+): Promise<boolean> {
   await db.deleteFrom('used_assertions').where('expires_at', '<', now.toISOString()).execute();
   const inserted = await db
     .insertInto('used_assertions')

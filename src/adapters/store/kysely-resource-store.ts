@@ -10,14 +10,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { OperationOutcome, Resource } from 'fhir/r4.js';
 import { CompiledQuery, sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SqlBool } from 'kysely';
-import {
-  badRequest,
-  conflict,
-  errorIssue,
-  notFound,
-  OperationOutcomeError,
-  preconditionFailed,
-} from '../../fhir/outcomes.js';
+import { badRequest, conflict, errorIssue, notFound, OperationOutcomeError, preconditionFailed } from '../../fhir/outcomes.js';
 import {
   indexedSearchParametersFor,
   normalizeSearchString,
@@ -308,19 +301,31 @@ class KyselyResourceAccess implements ResourceWriter {
     // A page in index order (docs/search.md#ordered-pages): one tenant, sorted by _lastUpdated
     // alone, from the start or a cursor, and a criterion to drive from. It may meet a resource
     // twice (two index rows with the same value), so it is read by driven pages, not counted.
-    const driver = request.tenants.length === 1 && request.offset === 0 && keys.length === 1 && keys[0]!.key === '_lastUpdated' ? orderedDriver(parsed) : undefined;
+    const driver =
+      request.tenants.length === 1 && request.offset === 0 && keys.length === 1 && keys[0]!.key === '_lastUpdated'
+        ? orderedDriver(parsed)
+        : undefined;
     if (driver !== undefined) {
       const drivenColumn = { last_updated: 'd.last_updated', id: 'd.resource_id', tenant: 'd.tenant' } as const;
       const driven = (cursor: readonly string[] | undefined, limit: number) => {
         let page = this.db
           .selectFrom('search_index as d')
-          .innerJoin('resources as r', (join) => join.onRef('r.tenant', '=', 'd.tenant').onRef('r.resource_type', '=', 'd.resource_type').onRef('r.id', '=', 'd.resource_id'))
+          .innerJoin('resources as r', (join) =>
+            join.onRef('r.tenant', '=', 'd.tenant').onRef('r.resource_type', '=', 'd.resource_type').onRef('r.id', '=', 'd.resource_id'),
+          )
           .select(['r.content', 'r.last_updated', 'r.id', 'r.tenant'])
           .where('d.tenant', '=', request.tenants[0]!)
           .where('d.resource_type', '=', request.resourceType)
           .where((eb) => driverCondition(eb, driver))
           .where((eb) => eb.and(parsed.filter((c) => c !== driver).map((c) => drivenCondition(eb, c, target))));
-        if (cursor !== undefined) page = page.where((eb) => afterKeys(eb as unknown as KeyExpressions, order.map((k) => ({ ...k, ref: drivenColumn[k.column] })), cursor));
+        if (cursor !== undefined)
+          page = page.where((eb) =>
+            afterKeys(
+              eb as unknown as KeyExpressions,
+              order.map((k) => ({ ...k, ref: drivenColumn[k.column] })),
+              cursor,
+            ),
+          );
         for (const k of order) page = page.orderBy(drivenColumn[k.column], k.descending ? 'desc' : 'asc');
         return page.limit(Math.max(0, limit));
       };
@@ -328,7 +333,14 @@ class KyselyResourceAccess implements ResourceWriter {
     }
 
     let page = base.select(['r.content', 'r.last_updated', 'r.id', 'r.tenant']);
-    if (after !== undefined) page = page.where((eb) => afterKeys(eb as unknown as KeyExpressions, order.map((k) => ({ ...k, ref: `r.${k.column}` as const })), after));
+    if (after !== undefined)
+      page = page.where((eb) =>
+        afterKeys(
+          eb as unknown as KeyExpressions,
+          order.map((k) => ({ ...k, ref: `r.${k.column}` as const })),
+          after,
+        ),
+      );
     for (const k of order) page = page.orderBy(`r.${k.column}`, k.descending ? 'desc' : 'asc');
     page = page.limit(Math.max(0, request.count)).offset(Math.max(0, request.offset));
     return { base, page, driven: undefined, after, order, shape };
@@ -349,14 +361,22 @@ class KyselyResourceAccess implements ResourceWriter {
       while (more && rows.length < request.count) {
         const wanted = request.count - rows.length;
         const last = rows[rows.length - 1]!;
-        const fetched = await driven(order.map((k) => last[k.column]), wanted).execute();
+        const fetched = await driven(
+          order.map((k) => last[k.column]),
+          wanted,
+        ).execute();
         more = fetched.length === wanted;
         rows = dropRepeats([...rows, ...fetched]);
       }
     }
     const result: SearchResult<T> = {
       resources: rows.map((r) => decodeResource<T>(r.content)),
-      cursors: rows.map((r) => encodeCursor(shape, order.map((k) => r[k.column]))),
+      cursors: rows.map((r) =>
+        encodeCursor(
+          shape,
+          order.map((k) => r[k.column]),
+        ),
+      ),
     };
     if (request.withTotal) {
       const counted = await base.select((eb) => eb.fn.countAll().as('total')).executeTakeFirstOrThrow();
@@ -372,7 +392,9 @@ class KyselyResourceAccess implements ResourceWriter {
   async explainSearch(request: SearchRequest): Promise<string[]> {
     const compiled = this.#searchQueries(request).page.compile();
     const prefix = this.engine === 'postgresql' ? 'explain ' : 'explain query plan ';
-    const { rows } = await this.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(prefix + compiled.sql, [...compiled.parameters]));
+    const { rows } = await this.db.executeQuery<Record<string, unknown>>(
+      CompiledQuery.raw(prefix + compiled.sql, [...compiled.parameters]),
+    );
     return rows.map((row) => String(row['QUERY PLAN'] ?? row['detail']));
   }
 
@@ -409,10 +431,19 @@ class KyselyResourceAccess implements ResourceWriter {
       .returning(['resource_type', 'id'])
       .execute();
     if (inserted.length !== rows.length) {
-      const taken = rows.find((row, index) => rows.findIndex((r) => r.resource_type === row.resource_type && r.id === row.id) !== index || !inserted.some((i) => i.resource_type === row.resource_type && i.id === row.id))!;
+      const taken = rows.find(
+        (row, index) =>
+          rows.findIndex((r) => r.resource_type === row.resource_type && r.id === row.id) !== index ||
+          !inserted.some((i) => i.resource_type === row.resource_type && i.id === row.id),
+      )!;
       // Undo this call's other rows, so that a caller carrying on after the 409 stores nothing of it.
       for (const row of inserted) {
-        await this.db.deleteFrom('resources').where('tenant', '=', tenant).where('resource_type', '=', row.resource_type).where('id', '=', row.id).execute();
+        await this.db
+          .deleteFrom('resources')
+          .where('tenant', '=', tenant)
+          .where('resource_type', '=', row.resource_type)
+          .where('id', '=', row.id)
+          .execute();
       }
       throw new OperationOutcomeError(conflict(`${taken.resource_type}/${taken.id} already exists`, `${taken.resource_type}.id`));
     }
@@ -513,7 +544,11 @@ class KyselyResourceAccess implements ResourceWriter {
       content,
     }));
     // Multi-row statements sized well under both engines' bound-parameter limits.
-    for (let i = 0; i < referralRows.length; i += IMPORT_CHUNK) await this.db.insertInto('referrals').values(referralRows.slice(i, i + IMPORT_CHUNK)).execute();
+    for (let i = 0; i < referralRows.length; i += IMPORT_CHUNK)
+      await this.db
+        .insertInto('referrals')
+        .values(referralRows.slice(i, i + IMPORT_CHUNK))
+        .execute();
     for (let i = 0; i < resourceRows.length; i += IMPORT_CHUNK) {
       const chunk = resourceRows.slice(i, i + IMPORT_CHUNK);
       await this.db.insertInto('resources').values(chunk).execute();
@@ -577,11 +612,7 @@ class KyselyResourceAccess implements ResourceWriter {
     if (result.numUpdatedRows === 0n) throw new OperationOutcomeError(notFound('Referral', id));
   }
 
-  async findReferralByIdentifier(
-    tenant: TenantId,
-    identifierSystem: string,
-    identifierValue: string,
-  ): Promise<ReferralRow | undefined> {
+  async findReferralByIdentifier(tenant: TenantId, identifierSystem: string, identifierValue: string): Promise<ReferralRow | undefined> {
     const row = await this.db
       .selectFrom('referrals')
       .selectAll()
@@ -722,7 +753,10 @@ class KyselyResourceAccess implements ResourceWriter {
 
   private async insertIndexRows(rows: readonly SearchIndexTable[]): Promise<void> {
     for (let i = 0; i < rows.length; i += INDEX_INSERT_CHUNK) {
-      await this.db.insertInto('search_index').values(rows.slice(i, i + INDEX_INSERT_CHUNK)).execute();
+      await this.db
+        .insertInto('search_index')
+        .values(rows.slice(i, i + INDEX_INSERT_CHUNK))
+        .execute();
     }
   }
 }
@@ -742,7 +776,18 @@ async function recordChanges(trx: Kysely<StoreDatabase>, changes: ReadonlyArray<
     const changed = changes.filter((change) => change.action === action).map((change) => change.reference);
     if (changed.length === 0) return [];
     const entities = [...new Set([...changed, ...context.entities])];
-    return [{ id: context.newId(), recorded, action, subtype: context.subtype, ...(context.operation !== undefined ? { operation: context.operation } : {}), outcome: 0 as const, agent, entities }];
+    return [
+      {
+        id: context.newId(),
+        recorded,
+        action,
+        subtype: context.subtype,
+        ...(context.operation !== undefined ? { operation: context.operation } : {}),
+        outcome: 0 as const,
+        agent,
+        entities,
+      },
+    ];
   });
   await insertAuditEvents(trx, records);
   context.changesRecorded += records.length;
@@ -1001,7 +1046,11 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
   async readiness(): Promise<StoreReadiness> {
     const load = this.#poolLoad?.();
     if (load !== undefined && load.waiting > load.maxWaiting) {
-      return { ready: false, reason: 'saturated', diagnostics: `${load.waiting} requests wait for a database connection (more than ${load.maxWaiting})` };
+      return {
+        ready: false,
+        reason: 'saturated',
+        diagnostics: `${load.waiting} requests wait for a database connection (more than ${load.maxWaiting})`,
+      };
     }
     try {
       await this.ping();
@@ -1024,7 +1073,10 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
     const journal = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(this.#db);
     const synchronous = await sql<{ synchronous: number }>`pragma synchronous`.execute(this.#db);
     const levels = ['off', 'normal', 'full', 'extra'];
-    return { journal_mode: String(journal.rows[0]?.journal_mode), synchronous: levels[Number(synchronous.rows[0]?.synchronous)] ?? 'unknown' };
+    return {
+      journal_mode: String(journal.rows[0]?.journal_mode),
+      synchronous: levels[Number(synchronous.rows[0]?.synchronous)] ?? 'unknown',
+    };
   }
 
   async close(): Promise<void> {
@@ -1067,7 +1119,9 @@ function decodeCursor(cursor: string, shape: string): string[] {
     values.length !== shape.split(',').length ||
     !values.every((v): v is string => typeof v === 'string')
   ) {
-    throw new OperationOutcomeError(badRequest([errorIssue('value', '_cursor is not a cursor of this search (follow the next link as given)', '_cursor')]));
+    throw new OperationOutcomeError(
+      badRequest([errorIssue('value', '_cursor is not a cursor of this search (follow the next link as given)', '_cursor')]),
+    );
   }
   return values;
 }

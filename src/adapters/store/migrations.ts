@@ -223,7 +223,11 @@ function chairBookings(engine: StoreEngine): Migration {
         .addCheckConstraint('chair_bookings_interval_check', sql`start_at < end_at`)
         .execute();
       // The overlap probe under the chair's lock, and $find's busy intervals of a site.
-      await db.schema.createIndex('chair_bookings_by_chair').on('chair_bookings').columns(['location_id', 'chair_id', 'start_at']).execute();
+      await db.schema
+        .createIndex('chair_bookings_by_chair')
+        .on('chair_bookings')
+        .columns(['location_id', 'chair_id', 'start_at'])
+        .execute();
     },
   };
 }
@@ -343,13 +347,23 @@ function auditEvents(engine: StoreEngine): Migration {
       // is refused whoever sends it; DELETE stays for the retention purge.
       for (const table of ['audit_events', 'audit_event_entities']) {
         if (engine === 'postgresql') {
-          await sql`create function ${sql.raw(`${table}_append_only`)}() returns trigger language plpgsql as $$ begin raise exception '${sql.raw(table)} is append-only'; end $$`.execute(db);
-          await sql`create trigger ${sql.raw(`${table}_no_update`)} before update on ${sql.table(table)} for each row execute function ${sql.raw(`${table}_append_only`)}()`.execute(db);
+          await sql`create function ${sql.raw(`${table}_append_only`)}() returns trigger language plpgsql as $$ begin raise exception '${sql.raw(table)} is append-only'; end $$`.execute(
+            db,
+          );
+          await sql`create trigger ${sql.raw(`${table}_no_update`)} before update on ${sql.table(table)} for each row execute function ${sql.raw(`${table}_append_only`)}()`.execute(
+            db,
+          );
         } else {
-          await sql`create trigger ${sql.raw(`${table}_no_update`)} before update on ${sql.table(table)} begin select raise(abort, '${sql.raw(table)} is append-only'); end`.execute(db);
+          await sql`create trigger ${sql.raw(`${table}_no_update`)} before update on ${sql.table(table)} begin select raise(abort, '${sql.raw(table)} is append-only'); end`.execute(
+            db,
+          );
         }
       }
-      await db.schema.createIndex('audit_event_entities_by_reference').on('audit_event_entities').columns(['reference', 'recorded', 'event_id']).execute();
+      await db.schema
+        .createIndex('audit_event_entities_by_reference')
+        .on('audit_event_entities')
+        .columns(['reference', 'recorded', 'event_id'])
+        .execute();
       await db.schema.createIndex('audit_event_entities_by_recorded').on('audit_event_entities').column('recorded').execute();
     },
   };
@@ -376,7 +390,9 @@ function orderedSearchIndex(engine: StoreEngine): Migration {
     async up(db: Kysely<any>): Promise<void> {
       await db.schema.alterTable('search_index').addColumn('last_updated', t.text).execute();
       await sql`update search_index set last_updated = (select r.last_updated from resources r
-                 where r.tenant = search_index.tenant and r.resource_type = search_index.resource_type and r.id = search_index.resource_id)`.execute(db);
+                 where r.tenant = search_index.tenant and r.resource_type = search_index.resource_type and r.id = search_index.resource_id)`.execute(
+        db,
+      );
       for (const index of valueIndexes) {
         await db.schema
           .createIndex(index.name)

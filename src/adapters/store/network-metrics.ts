@@ -38,7 +38,11 @@ function wholeDays(engine: StoreEngine, from: RawBuilder<unknown>, to: RawBuilde
 
 const count = (value: unknown): number => Number(value);
 
-export async function networkMetrics(db: Kysely<StoreDatabase>, engine: StoreEngine, query: NetworkMetricsQuery): Promise<NetworkMetricsRows> {
+export async function networkMetrics(
+  db: Kysely<StoreDatabase>,
+  engine: StoreEngine,
+  query: NetworkMetricsQuery,
+): Promise<NetworkMetricsRows> {
   const tenants = sql.join(query.tenants.map((t) => sql`${t}`));
   const inPeriod = sql`r.tenant in (${tenants}) and r.created_at >= ${query.from} and r.created_at < ${query.to}`;
 
@@ -104,7 +108,11 @@ export async function networkMetrics(db: Kysely<StoreDatabase>, engine: StoreEng
       days: Math.max(0, count(r.days)),
       count: count(r.n),
     })),
-    appeals: appeals.rows.map((r) => ({ appealStatus: r.appeal_status ?? 'unknown', referralStatus: r.referral_status, count: count(r.n) })),
+    appeals: appeals.rows.map((r) => ({
+      appealStatus: r.appeal_status ?? 'unknown',
+      referralStatus: r.referral_status,
+      count: count(r.n),
+    })),
     appointmentsDue: appointments.rows.map((r) => ({ siteId: r.site_id ?? 'unknown', status: r.status ?? 'unknown', count: count(r.n) })),
   };
 }

@@ -18,7 +18,6 @@ import { cancellablePool } from './query-cancellation.js';
 import type { StoreDatabase } from './schema.js';
 import { unavailableTranslatingDialect, type StatementObserver } from './unavailable-dialect.js';
 
-
 export interface StoreOptions {
   /** `postgres://` / `postgresql://` selects PostgreSQL; otherwise a SQLite path (`sqlite:` prefix or `file:` URL allowed). */
   databaseUrl?: string;
@@ -129,7 +128,12 @@ function withObserver(options: StoreOptions): { observe?: StatementObserver } {
   return options.observeStatements ? { observe: options.observeStatements } : {};
 }
 
-function newPostgresPool(url: string, options: StoreOptions, schema: string | undefined, limits: { max: number; statementTimeoutMs: number }): pg.Pool {
+function newPostgresPool(
+  url: string,
+  options: StoreOptions,
+  schema: string | undefined,
+  limits: { max: number; statementTimeoutMs: number },
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max: limits.max,
@@ -164,8 +168,14 @@ async function openPostgres(url: string, options: StoreOptions): Promise<{ db: K
     statementTimeoutMs: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
   });
   // A search's statement is cancelled when its HTTP client goes away (query-cancellation.ts).
-  const cancelConfig = { connectionString: url, application_name: `${postgresApplicationName(schema)}:cancel`.slice(0, 63), connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS };
-  const db = new Kysely<StoreDatabase>({ dialect: unavailableTranslatingDialect(new PostgresDialect({ pool: cancellablePool(pool, cancelConfig) }), withObserver(options)) });
+  const cancelConfig = {
+    connectionString: url,
+    application_name: `${postgresApplicationName(schema)}:cancel`.slice(0, 63),
+    connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+  };
+  const db = new Kysely<StoreDatabase>({
+    dialect: unavailableTranslatingDialect(new PostgresDialect({ pool: cancellablePool(pool, cancelConfig) }), withObserver(options)),
+  });
   try {
     if (schema !== undefined) {
       const exists = await sql<{ found: number }>`select 1 as found from pg_namespace where nspname = ${schema}`.execute(db);
@@ -228,9 +238,12 @@ async function migrate(db: Kysely<StoreDatabase>, engine: StoreEngine, schema: s
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`Database migration ${failed} failed: ${error instanceof Error ? error.message : 'a value that is not an Error was thrown'}`, {
-      cause: error,
-    });
+    throw new Error(
+      `Database migration ${failed} failed: ${error instanceof Error ? error.message : 'a value that is not an Error was thrown'}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 

@@ -93,7 +93,8 @@ export async function claimDueMessages(
   now: Date,
   options: { limit: number; leaseMs: number },
 ): Promise<OutboxMessage[]> {
-  if (!Number.isInteger(options.limit) || options.limit < 0) throw new RangeError(`limit must be a whole number >= 0, got ${options.limit}`);
+  if (!Number.isInteger(options.limit) || options.limit < 0)
+    throw new RangeError(`limit must be a whole number >= 0, got ${options.limit}`);
   if (!Number.isFinite(options.leaseMs) || options.leaseMs <= 0) throw new RangeError(`leaseMs must be > 0, got ${options.leaseMs}`);
   if (options.limit === 0) return [];
   const at = now.toISOString();
@@ -167,7 +168,13 @@ export async function markDelivered(db: Kysely<StoreDatabase>, id: string, now: 
 }
 
 /** Only an unsettled message goes back to pending: a delivered one stays delivered, a dead one waits for an operator. */
-export async function scheduleRetry(db: Kysely<StoreDatabase>, id: string, nextAttemptAt: Date, error: OperationOutcome, now: Date): Promise<void> {
+export async function scheduleRetry(
+  db: Kysely<StoreDatabase>,
+  id: string,
+  nextAttemptAt: Date,
+  error: OperationOutcome,
+  now: Date,
+): Promise<void> {
   const result = await db
     .updateTable('outbox_messages')
     .set({
@@ -215,12 +222,7 @@ export async function listOutboxMessages(
     .$if(filter.tenant !== undefined, (qb) => qb.where('tenant', '=', filter.tenant!));
   const rows =
     filter.count > 0
-      ? await base
-          .selectAll()
-          .orderBy('sequence', 'asc')
-          .limit(filter.count)
-          .offset(Math.max(0, filter.offset))
-          .execute()
+      ? await base.selectAll().orderBy('sequence', 'asc').limit(filter.count).offset(Math.max(0, filter.offset)).execute()
       : [];
   const counted = await base.select((eb) => eb.fn.countAll().as('total')).executeTakeFirstOrThrow();
   return { messages: rows.map((row) => messageOf(engine, row)), total: Number(counted.total) };

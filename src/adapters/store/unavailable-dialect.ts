@@ -20,7 +20,16 @@ import type {
 import { StoreUnavailableError, type StoreUnavailableReason } from '../../ports/store-unavailable.js';
 
 /** Node's socket error codes that mean the server cannot be reached or the link broke. */
-const SOCKET_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const SOCKET_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 /**
  * PostgreSQL SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html) that say
@@ -35,12 +44,7 @@ function postgresReason(sqlState: string): StoreUnavailableReason | undefined {
 }
 
 /** node-postgres reports a dead or closing connection by these messages, without a code. */
-const PG_CONNECTION_MESSAGES = [
-  /^Connection terminated/,
-  /is not queryable/,
-  /^Query read timeout/,
-  /^The server does not support SSL/,
-];
+const PG_CONNECTION_MESSAGES = [/^Connection terminated/, /is not queryable/, /^Query read timeout/, /^The server does not support SSL/];
 
 /** What a database error means for availability; undefined when it is not about availability. */
 export function unavailableReasonOf(error: unknown): StoreUnavailableReason | undefined {

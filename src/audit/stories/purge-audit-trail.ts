@@ -13,11 +13,23 @@ export function auditRetentionCutoff(now: Date, retentionDays: number): Date {
   return new Date(now.getTime() - retentionDays * DAY_MS);
 }
 
-export async function purgeExpiredAuditEvents(trail: AuditTrail, options: { now: Date; retentionDays: number }): Promise<{ purged: number; before: string }> {
+export async function purgeExpiredAuditEvents(
+  trail: AuditTrail,
+  options: { now: Date; retentionDays: number },
+): Promise<{ purged: number; before: string }> {
   const before = auditRetentionCutoff(options.now, options.retentionDays);
   const purged = await trail.purgeAuditEvents(before);
   await trail.recordAuditEvents([
-    { id: randomUUID(), recorded: options.now, action: 'D', subtype: 'job', operation: 'audit-retention', outcome: 0, agent: GATEWAY_AGENT, entities: [] },
+    {
+      id: randomUUID(),
+      recorded: options.now,
+      action: 'D',
+      subtype: 'job',
+      operation: 'audit-retention',
+      outcome: 0,
+      agent: GATEWAY_AGENT,
+      entities: [],
+    },
   ]);
   return { purged, before: before.toISOString() };
 }

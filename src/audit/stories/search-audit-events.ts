@@ -29,7 +29,9 @@ export function dateRange(value: string): { low: Date; high: Date } | undefined 
   const day = Number(d);
   if (day < 1 || day > 31) return undefined;
   if (h === undefined) return { low: new Date(Date.UTC(year, month, day)), high: new Date(Date.UTC(year, month, day + 1)) };
-  const low = new Date(`${y}-${mo}-${d}T${h}:${mi}:${s ?? '00'}${fraction !== undefined ? `.${fraction.slice(0, 3).padEnd(3, '0')}` : ''}${zone}`);
+  const low = new Date(
+    `${y}-${mo}-${d}T${h}:${mi}:${s ?? '00'}${fraction !== undefined ? `.${fraction.slice(0, 3).padEnd(3, '0')}` : ''}${zone}`,
+  );
   if (Number.isNaN(low.getTime())) return undefined;
   const step = s === undefined ? 60_000 : fraction === undefined ? 1000 : 1;
   return { low, high: new Date(low.getTime() + step) };
@@ -42,14 +44,18 @@ function encodeCursor(recorded: string, id: string): string {
 function decodeCursor(value: string): { recorded: string; id: string } | undefined {
   try {
     const decoded = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(decoded) && decoded.length === 2 && typeof decoded[0] === 'string' && typeof decoded[1] === 'string') return { recorded: decoded[0], id: decoded[1] };
+    if (Array.isArray(decoded) && decoded.length === 2 && typeof decoded[0] === 'string' && typeof decoded[1] === 'string')
+      return { recorded: decoded[0], id: decoded[1] };
   } catch {
     // Falls through to the refusal.
   }
   return undefined;
 }
 
-export function parseAuditSearch(query: ReadonlyArray<readonly [string, string]>): { search: AuditSearch; issues: OperationOutcomeIssue[] } {
+export function parseAuditSearch(query: ReadonlyArray<readonly [string, string]>): {
+  search: AuditSearch;
+  issues: OperationOutcomeIssue[];
+} {
   const issues: OperationOutcomeIssue[] = [];
   const search: AuditSearch = { count: DEFAULT_COUNT };
   const seen = new Set<string>();
@@ -62,17 +68,34 @@ export function parseAuditSearch(query: ReadonlyArray<readonly [string, string]>
       if (value === '') issues.push(errorIssue('value', 'agent must name a client id', 'agent'));
       else search.agent = value;
     } else if (name === 'entity') {
-      if (!REFERENCE.test(value)) issues.push(errorIssue('value', 'entity must be a relative reference such as ServiceRequest/123', 'entity'));
+      if (!REFERENCE.test(value))
+        issues.push(errorIssue('value', 'entity must be a relative reference such as ServiceRequest/123', 'entity'));
       else search.entity = value;
     } else if (name === 'date') {
       const prefix = /^(eq|ge|le|gt|lt)/.exec(value)?.[1] ?? 'eq';
       const range = dateRange(value.startsWith(prefix) ? value.slice(prefix.length) : value);
       if (range === undefined) {
-        issues.push(errorIssue('value', 'date must be a FHIR date or dateTime with an optional prefix eq, ge, le, gt or lt (e.g. ge2026-12-01)', 'date'));
+        issues.push(
+          errorIssue(
+            'value',
+            'date must be a FHIR date or dateTime with an optional prefix eq, ge, le, gt or lt (e.g. ge2026-12-01)',
+            'date',
+          ),
+        );
         continue;
       }
-      const from = prefix === 'eq' || prefix === 'ge' ? { at: range.low, inclusive: true } : prefix === 'gt' ? { at: range.high, inclusive: true } : undefined;
-      const to = prefix === 'eq' || prefix === 'le' ? { at: range.high, inclusive: false } : prefix === 'lt' ? { at: range.low, inclusive: false } : undefined;
+      const from =
+        prefix === 'eq' || prefix === 'ge'
+          ? { at: range.low, inclusive: true }
+          : prefix === 'gt'
+            ? { at: range.high, inclusive: true }
+            : undefined;
+      const to =
+        prefix === 'eq' || prefix === 'le'
+          ? { at: range.high, inclusive: false }
+          : prefix === 'lt'
+            ? { at: range.low, inclusive: false }
+            : undefined;
       // Several date parameters all apply (AND): the narrowest bounds win.
       if (from && (!search.recordedFrom || from.at > search.recordedFrom.at)) search.recordedFrom = from;
       if (to && (!search.recordedTo || to.at < search.recordedTo.at)) search.recordedTo = to;
@@ -86,16 +109,27 @@ export function parseAuditSearch(query: ReadonlyArray<readonly [string, string]>
       else search.after = after;
     } else if (name === '_sort') {
       // The trail is read newest first from its (recorded, id) index; -date names that order.
-      if (value !== '-date') issues.push(errorIssue('not-supported', 'The audit trail is returned newest first: _sort may only be -date', '_sort'));
+      if (value !== '-date')
+        issues.push(errorIssue('not-supported', 'The audit trail is returned newest first: _sort may only be -date', '_sort'));
     } else if (!CONTROL.has(name)) {
-      issues.push(errorIssue('not-supported', `AuditEvent search supports ${AUDIT_SEARCH_PARAMETERS.join(', ')}, _count, _sort=-date (and the next link's _cursor), not ${name}`, name));
+      issues.push(
+        errorIssue(
+          'not-supported',
+          `AuditEvent search supports ${AUDIT_SEARCH_PARAMETERS.join(', ')}, _count, _sort=-date (and the next link's _cursor), not ${name}`,
+          name,
+        ),
+      );
     }
   }
   return { search, issues };
 }
 
 /** One page of the trail as a searchset Bundle, with a next link when more may follow. */
-export async function searchAuditTrail(trail: AuditTrail, search: AuditSearch, urls: { baseUrl: string; query: ReadonlyArray<readonly [string, string]> }): Promise<Bundle> {
+export async function searchAuditTrail(
+  trail: AuditTrail,
+  search: AuditSearch,
+  urls: { baseUrl: string; query: ReadonlyArray<readonly [string, string]> },
+): Promise<Bundle> {
   const rows = await trail.searchAuditEvents({ ...search, count: search.count + 1 });
   const page = rows.slice(0, search.count);
   const kept = urls.query.filter(([name]) => name !== '_cursor');
@@ -103,14 +137,21 @@ export async function searchAuditTrail(trail: AuditTrail, search: AuditSearch, u
   const link: Bundle['link'] = [{ relation: 'self', url: self }];
   const last = page[page.length - 1];
   if (rows.length > search.count && last !== undefined) {
-    const next = new URLSearchParams([...kept.map(([k, v]): [string, string] => [k, v]), ['_cursor', encodeCursor(last.recorded.toISOString(), last.id)]]);
+    const next = new URLSearchParams([
+      ...kept.map(([k, v]): [string, string] => [k, v]),
+      ['_cursor', encodeCursor(last.recorded.toISOString(), last.id)],
+    ]);
     link.push({ relation: 'next', url: `${urls.baseUrl}/AuditEvent?${next}` });
   }
   return {
     resourceType: 'Bundle',
     type: 'searchset',
     link,
-    entry: page.map((record) => ({ fullUrl: `${urls.baseUrl}/AuditEvent/${record.id}`, resource: toAuditEvent(record), search: { mode: 'match' } })),
+    entry: page.map((record) => ({
+      fullUrl: `${urls.baseUrl}/AuditEvent/${record.id}`,
+      resource: toAuditEvent(record),
+      search: { mode: 'match' },
+    })),
   };
 }
 

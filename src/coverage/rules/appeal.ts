@@ -66,7 +66,10 @@ function stepInput(step: AppealStep): TaskInput {
 }
 
 function denialReasonInput(reason: CodeableConcept): TaskInput {
-  return { type: { coding: [{ system: APPEAL_STEP_SYSTEM, code: 'denial-reason', display: 'Denial reason' }] }, valueCodeableConcept: reason };
+  return {
+    type: { coding: [{ system: APPEAL_STEP_SYSTEM, code: 'denial-reason', display: 'Denial reason' }] },
+    valueCodeableConcept: reason,
+  };
 }
 
 /** A new appeal Task, `ready` for a coordinator: the denial's reasons, then one input per step, all pending. */
@@ -81,7 +84,8 @@ export function buildAppealTask(input: NewAppealTask): Task & { id: string } {
     intent: 'order',
     priority: 'urgent',
     code: { coding: [{ system: APPEAL_STEP_SYSTEM, code: 'appeal', display: 'Appeal a prior-authorization denial' }] },
-    description: 'Appeal the denied prior authorization: review the denial letter, gather documentation, a letter of medical necessity, a peer-to-peer review, a formal appeal; failing that, assistance programs.',
+    description:
+      'Appeal the denied prior authorization: review the denial letter, gather documentation, a letter of medical necessity, a peer-to-peer review, a formal appeal; failing that, assistance programs.',
     for: input.patient,
     authoredOn: at,
     lastModified: at,

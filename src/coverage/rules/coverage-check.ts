@@ -217,7 +217,12 @@ export function checkCoverage(input: CoverageCheckInput, directory: CoverageDire
     });
   } else {
     if (plan.active === false) {
-      problems.push({ code: 'plan-inactive', severity: 'error', display: `The plan ${plan.planId} is no longer active`, expression: planExpression });
+      problems.push({
+        code: 'plan-inactive',
+        severity: 'error',
+        display: `The plan ${plan.planId} is no longer active`,
+        expression: planExpression,
+      });
     }
     if (plan.payerOrganizationId !== undefined && payerIds.length > 0 && !payerIds.includes(plan.payerOrganizationId)) {
       problems.push({
@@ -278,7 +283,13 @@ export function coverageIssues(
  * https://hl7.org/fhir/R4/datatypes.html#date
  */
 export function fhirDateInterval(value: string, zone: string): { start: number; end: number } | undefined {
-  const precision = /^\d{4}$/.test(value) ? 'year' : /^\d{4}-\d{2}$/.test(value) ? 'month' : /^\d{4}-\d{2}-\d{2}$/.test(value) ? 'day' : 'instant';
+  const precision = /^\d{4}$/.test(value)
+    ? 'year'
+    : /^\d{4}-\d{2}$/.test(value)
+      ? 'month'
+      : /^\d{4}-\d{2}-\d{2}$/.test(value)
+        ? 'day'
+        : 'instant';
   const parsed = precision === 'instant' ? DateTime.fromISO(value, { setZone: true }) : DateTime.fromISO(value, { zone });
   if (!parsed.isValid) return undefined;
   const start = parsed.toMillis();
@@ -289,7 +300,13 @@ export function fhirDateInterval(value: string, zone: string): { start: number; 
   return { start, end };
 }
 
-function periodProblems(coveragePeriod: Period | undefined, requested: Period | undefined, now: Date, zone: string, at: string): CoverageProblem[] {
+function periodProblems(
+  coveragePeriod: Period | undefined,
+  requested: Period | undefined,
+  now: Date,
+  zone: string,
+  at: string,
+): CoverageProblem[] {
   const problems: CoverageProblem[] = [];
   const covStart = coveragePeriod?.start !== undefined ? fhirDateInterval(coveragePeriod.start, zone)?.start : undefined;
   const covEnd = coveragePeriod?.end !== undefined ? fhirDateInterval(coveragePeriod.end, zone)?.end : undefined;
@@ -401,7 +418,10 @@ export function coverageDirectoryFromResources(resources: Iterable<Resource>): C
         networksBySite.set(resource.id, new Set());
         break;
       case 'HealthcareService':
-        locationsOfService.set(resource.id, (resource.location ?? []).map((r) => relativeId(r, 'Location')).filter((id): id is string => id !== undefined));
+        locationsOfService.set(
+          resource.id,
+          (resource.location ?? []).map((r) => relativeId(r, 'Location')).filter((id): id is string => id !== undefined),
+        );
         break;
       case 'OrganizationAffiliation':
         affiliations.push(resource);
@@ -411,7 +431,9 @@ export function coverageDirectoryFromResources(resources: Iterable<Resource>): C
         plans.push({
           planId: resource.id,
           identifierValues: (resource.identifier ?? []).map((i) => i.value).filter((v): v is string => v !== undefined),
-          networkIds: new Set((resource.network ?? []).map((r) => relativeId(r, 'Organization')).filter((id): id is string => id !== undefined)),
+          networkIds: new Set(
+            (resource.network ?? []).map((r) => relativeId(r, 'Organization')).filter((id): id is string => id !== undefined),
+          ),
           active: resource.status === undefined || resource.status === 'active',
           ...(payer !== undefined ? { payerOrganizationId: payer } : {}),
         });
@@ -424,7 +446,9 @@ export function coverageDirectoryFromResources(resources: Iterable<Resource>): C
   for (const affiliation of affiliations) {
     if (affiliation.active === false) continue;
     const networks = (affiliation.network ?? []).map((r) => relativeId(r, 'Organization')).filter((id): id is string => id !== undefined);
-    const sites = new Set((affiliation.location ?? []).map((r) => relativeId(r, 'Location')).filter((id): id is string => id !== undefined));
+    const sites = new Set(
+      (affiliation.location ?? []).map((r) => relativeId(r, 'Location')).filter((id): id is string => id !== undefined),
+    );
     for (const r of affiliation.healthcareService ?? []) {
       for (const id of locationsOfService.get(relativeId(r, 'HealthcareService') ?? '') ?? []) sites.add(id);
     }

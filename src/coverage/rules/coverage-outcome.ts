@@ -9,7 +9,14 @@
  */
 import type { Extension, Money, Period, Reference, Task, TaskOutput } from 'fhir/r4.js';
 import { COVERAGE_ISSUE_SYSTEM, type CoverageIssueCode } from './coverage-check.js';
-import { GATEWAY_CANONICAL_BASE, REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, taskStatusFor, type ReferralStatus } from '../../referral/rules/referral-status.js';
+import {
+  GATEWAY_CANONICAL_BASE,
+  REFERRAL_STATUS_SYSTEM,
+  TASK_PARAMETER_TYPE_SYSTEM,
+  referralStatusDisplay,
+  taskStatusFor,
+  type ReferralStatus,
+} from '../../referral/rules/referral-status.js';
 
 /** The identifier and extension the coverage step writes on what it stores (docs/domain.md). */
 export const VERIFIED_COVERAGE_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/verified-coverage-id`;
@@ -46,8 +53,11 @@ export interface CoverageOutcome {
 }
 
 /** The business status that follows from the outcome; the only way into ready-to-schedule. */
-export function coverageStatus(outcome: CoverageOutcome): Extract<ReferralStatus, 'coverage-problem' | 'auth-required' | 'auth-pending' | 'auth-denied' | 'ready-to-schedule'> {
-  if (outcome.problems.length > 0 || outcome.verifiedCoverage === undefined || outcome.authorization === undefined) return 'coverage-problem';
+export function coverageStatus(
+  outcome: CoverageOutcome,
+): Extract<ReferralStatus, 'coverage-problem' | 'auth-required' | 'auth-pending' | 'auth-denied' | 'ready-to-schedule'> {
+  if (outcome.problems.length > 0 || outcome.verifiedCoverage === undefined || outcome.authorization === undefined)
+    return 'coverage-problem';
   switch (outcome.authorization.kind) {
     case 'not-required':
     case 'approved':
@@ -61,10 +71,21 @@ export function coverageStatus(outcome: CoverageOutcome): Extract<ReferralStatus
   }
 }
 
-const parameterType = (code: string, display: string): TaskOutput['type'] => ({ coding: [{ system: TASK_PARAMETER_TYPE_SYSTEM, code, display }] });
+const parameterType = (code: string, display: string): TaskOutput['type'] => ({
+  coding: [{ system: TASK_PARAMETER_TYPE_SYSTEM, code, display }],
+});
 
 /** Outputs this module writes; replaced as a whole on each step so a Task never shows stale findings. */
-const COVERAGE_OUTPUT_TYPES = new Set(['coverage-issue', 'denial-risk', 'verified-coverage', 'authorization-number', 'authorization-period', 'patient-cost-estimate', 'prior-authorization-claim', 'appeal']);
+const COVERAGE_OUTPUT_TYPES = new Set([
+  'coverage-issue',
+  'denial-risk',
+  'verified-coverage',
+  'authorization-number',
+  'authorization-period',
+  'patient-cost-estimate',
+  'prior-authorization-claim',
+  'appeal',
+]);
 
 function isCoverageOutput(output: TaskOutput): boolean {
   return output.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && COVERAGE_OUTPUT_TYPES.has(c.code ?? '')) === true;
@@ -90,12 +111,28 @@ function findingOutput(type: 'coverage-issue' | 'denial-risk', finding: Coverage
 }
 
 /** The CRD coverage-information extension: covered, pa-needed, doc-needed and the authorization number. */
-export function coverageInformation(outcome: CoverageOutcome, input: { coverage: Reference; assertionId: string; date: string }): Extension {
+export function coverageInformation(
+  outcome: CoverageOutcome,
+  input: { coverage: Reference; assertionId: string; date: string },
+): Extension {
   const status = coverageStatus(outcome);
-  const covered = status === 'coverage-problem' ? 'not-covered' : status === 'auth-denied' ? 'not-covered' : status === 'ready-to-schedule' ? 'covered' : 'conditional';
+  const covered =
+    status === 'coverage-problem'
+      ? 'not-covered'
+      : status === 'auth-denied'
+        ? 'not-covered'
+        : status === 'ready-to-schedule'
+          ? 'covered'
+          : 'conditional';
   const authorization = outcome.authorization;
   const paNeeded =
-    authorization?.kind === 'not-required' ? 'no-auth' : authorization?.kind === 'approved' ? 'satisfied' : authorization === undefined ? 'conditional' : 'auth-needed';
+    authorization?.kind === 'not-required'
+      ? 'no-auth'
+      : authorization?.kind === 'approved'
+        ? 'satisfied'
+        : authorization === undefined
+          ? 'conditional'
+          : 'auth-needed';
   const parts: Extension[] = [
     { url: 'coverage', valueReference: input.coverage },
     { url: 'covered', valueCode: covered },
@@ -104,14 +141,21 @@ export function coverageInformation(outcome: CoverageOutcome, input: { coverage:
   if (outcome.risks.some((r) => r.code === 'documentation-missing')) parts.push({ url: 'doc-needed', valueCode: 'clinical' });
   if (authorization?.kind === 'approved') parts.push({ url: 'satisfied-pa-id', valueString: authorization.authorizationNumber });
   for (const finding of [...outcome.problems, ...outcome.risks]) {
-    parts.push({ url: 'reason', valueCodeableConcept: { coding: [{ system: COVERAGE_ISSUE_SYSTEM, code: finding.code }], text: finding.display } });
+    parts.push({
+      url: 'reason',
+      valueCodeableConcept: { coding: [{ system: COVERAGE_ISSUE_SYSTEM, code: finding.code }], text: finding.display },
+    });
   }
   parts.push({ url: 'date', valueDate: input.date.slice(0, 10) }, { url: 'coverage-assertion-id', valueString: input.assertionId });
   return { url: CRD_COVERAGE_INFORMATION_URL, extension: parts };
 }
 
 /** The referral's Task after the coverage step (or a follow-up: inquiry, appeal). */
-export function taskAfterCoverageStep(task: Task & { id: string }, outcome: CoverageOutcome, input: { now: Date; coverage?: Reference; assertionId: string }): Task & { id: string } {
+export function taskAfterCoverageStep(
+  task: Task & { id: string },
+  outcome: CoverageOutcome,
+  input: { now: Date; coverage?: Reference; assertionId: string },
+): Task & { id: string } {
   const status = coverageStatus(outcome);
   const at = input.now.toISOString();
   const outputs: TaskOutput[] = [
@@ -119,16 +163,22 @@ export function taskAfterCoverageStep(task: Task & { id: string }, outcome: Cove
     ...outcome.problems.map((p) => findingOutput('coverage-issue', p)),
     ...outcome.risks.map((r) => findingOutput('denial-risk', r)),
   ];
-  if (outcome.verifiedCoverage) outputs.push({ type: parameterType('verified-coverage', 'Verified coverage'), valueReference: outcome.verifiedCoverage });
+  if (outcome.verifiedCoverage)
+    outputs.push({ type: parameterType('verified-coverage', 'Verified coverage'), valueReference: outcome.verifiedCoverage });
   const authorization = outcome.authorization;
   if (authorization?.kind === 'approved') {
     outputs.push({ type: parameterType('authorization-number', 'Authorization number'), valueString: authorization.authorizationNumber });
-    if (authorization.period) outputs.push({ type: parameterType('authorization-period', 'Authorization period'), valuePeriod: authorization.period });
+    if (authorization.period)
+      outputs.push({ type: parameterType('authorization-period', 'Authorization period'), valuePeriod: authorization.period });
   }
   if ((authorization?.kind === 'pending' || authorization?.kind === 'denied') && authorization.claimIdentifier !== undefined) {
-    outputs.push({ type: parameterType('prior-authorization-claim', 'Prior-authorization request'), valueString: authorization.claimIdentifier });
+    outputs.push({
+      type: parameterType('prior-authorization-claim', 'Prior-authorization request'),
+      valueString: authorization.claimIdentifier,
+    });
   }
-  if (outcome.patientCostPerInfusion) outputs.push({ type: parameterType('patient-cost-estimate', 'Patient cost estimate'), valueMoney: outcome.patientCostPerInfusion });
+  if (outcome.patientCostPerInfusion)
+    outputs.push({ type: parameterType('patient-cost-estimate', 'Patient cost estimate'), valueMoney: outcome.patientCostPerInfusion });
   if (outcome.appealTask) outputs.push({ type: parameterType('appeal', 'Appeal'), valueReference: outcome.appealTask });
 
   const { statusReason: _previous, ...rest } = task;
@@ -146,7 +196,11 @@ export function taskAfterCoverageStep(task: Task & { id: string }, outcome: Cove
   if (next.extension?.length === 0) delete next.extension;
   if (status !== 'ready-to-schedule') {
     const first = outcome.problems[0] ?? (status === 'auth-required' ? outcome.risks[0] : undefined);
-    if (first) next.statusReason = { coding: [{ system: COVERAGE_ISSUE_SYSTEM, code: first.code }], text: [...outcome.problems, ...(status === 'auth-required' ? outcome.risks : [])].map((f) => f.display).join('; ') };
+    if (first)
+      next.statusReason = {
+        coding: [{ system: COVERAGE_ISSUE_SYSTEM, code: first.code }],
+        text: [...outcome.problems, ...(status === 'auth-required' ? outcome.risks : [])].map((f) => f.display).join('; '),
+      };
   }
   return next;
 }

@@ -32,7 +32,10 @@ import { GATEWAY_CANONICAL_BASE } from '../../referral/rules/referral-status.js'
 /** The codes of the drug catalog's documentationRequirements, as a CodeSystem URL for DocumentReference.type. */
 export const DOCUMENTATION_REQUIREMENT_SYSTEM = `${GATEWAY_CANONICAL_BASE}/CodeSystem/documentation-requirement`;
 
-export type DenialRiskCode = Extract<CoverageIssueCode, 'off-label' | 'documentation-missing' | 'dose-interval-too-short' | 'doses-per-year-exceeded'>;
+export type DenialRiskCode = Extract<
+  CoverageIssueCode,
+  'off-label' | 'documentation-missing' | 'dose-interval-too-short' | 'doses-per-year-exceeded'
+>;
 
 export interface DenialRisk {
   code: DenialRiskCode;
@@ -109,7 +112,8 @@ function diagnosisExpression(serviceRequest: ServiceRequest, diagnoses: readonly
     (concept.coding ?? []).some((c) => diagnoses.some((d) => d.system === c.system && d.code === c.code)),
   );
   if (index >= 0) return `ServiceRequest.reasonCode[${index}]`;
-  if ((serviceRequest.reasonReference ?? []).length > 0 && (serviceRequest.reasonCode ?? []).length === 0) return 'ServiceRequest.reasonReference';
+  if ((serviceRequest.reasonReference ?? []).length > 0 && (serviceRequest.reasonCode ?? []).length === 0)
+    return 'ServiceRequest.reasonReference';
   return 'ServiceRequest.reasonCode';
 }
 
@@ -207,7 +211,10 @@ function totalDoses(serviceRequest: ServiceRequest): Estimate | undefined {
   const repeat = serviceRequest.occurrenceTiming?.repeat;
   const count = repeat?.countMax ?? repeat?.count;
   if (count !== undefined) {
-    candidates.push({ doses: count, expression: `ServiceRequest.occurrenceTiming.repeat.${repeat?.countMax !== undefined ? 'countMax' : 'count'}` });
+    candidates.push({
+      doses: count,
+      expression: `ServiceRequest.occurrenceTiming.repeat.${repeat?.countMax !== undefined ? 'countMax' : 'count'}`,
+    });
   }
   const quantity = serviceRequest.quantityQuantity;
   if (quantity?.value !== undefined && isDoseCount(quantity)) {

@@ -84,7 +84,9 @@ export function buildEligibilityRequest(input: EligibilityRequestInput): Coverag
         productOrService: { coding: input.drugCodings.map((coding) => ({ ...coding })) },
         ...(input.provider ? { provider: input.provider } : {}),
         facility: input.facility,
-        ...(input.diagnoses.length > 0 ? { diagnosis: input.diagnoses.map((coding) => ({ diagnosisCodeableConcept: { coding: [{ ...coding }] } })) } : {}),
+        ...(input.diagnoses.length > 0
+          ? { diagnosis: input.diagnoses.map((coding) => ({ diagnosisCodeableConcept: { coding: [{ ...coding }] } })) }
+          : {}),
       },
     ],
   };
@@ -139,23 +141,38 @@ export interface EligibilityInterpretation {
  * reaches whichever limit comes first. When `drugCodings` is given, items about another service
  * are ignored; items that name no service count as plan-wide.
  */
-export function interpretEligibilityResponse(response: CoverageEligibilityResponse, options: { drugCodings?: readonly Coding[] } = {}): EligibilityInterpretation {
+export function interpretEligibilityResponse(
+  response: CoverageEligibilityResponse,
+  options: { drugCodings?: readonly Coding[] } = {},
+): EligibilityInterpretation {
   const errors: OperationOutcomeIssue[] = [];
   (response.error ?? []).forEach((error, index) => {
     const coding = error?.code?.coding?.[0];
     const label = coding?.display ?? error?.code?.text ?? coding?.code ?? 'unspecified';
-    const issue = errorIssue('processing', `The payer reported an eligibility error: ${label}`, `CoverageEligibilityResponse.error[${index}].code`);
+    const issue = errorIssue(
+      'processing',
+      `The payer reported an eligibility error: ${label}`,
+      `CoverageEligibilityResponse.error[${index}].code`,
+    );
     if (error?.code) issue.details = structuredClone(error.code);
     errors.push(issue);
   });
   if (response.outcome === 'error' && errors.length === 0) {
-    errors.push(errorIssue('processing', `The payer could not process the eligibility request${response.disposition ? `: ${response.disposition}` : ''}`, 'CoverageEligibilityResponse.outcome'));
+    errors.push(
+      errorIssue(
+        'processing',
+        `The payer could not process the eligibility request${response.disposition ? `: ${response.disposition}` : ''}`,
+        'CoverageEligibilityResponse.outcome',
+      ),
+    );
   }
 
   const insurances = Array.isArray(response.insurance) ? response.insurance : [];
   const stated = insurances.filter((insurance) => typeof insurance?.inforce === 'boolean');
   const inForce = stated.length === 0 ? undefined : stated.some((insurance) => insurance.inforce === true);
-  const periodSource = stated.find((insurance) => insurance.inforce === true && insurance.benefitPeriod) ?? insurances.find((insurance) => insurance?.benefitPeriod);
+  const periodSource =
+    stated.find((insurance) => insurance.inforce === true && insurance.benefitPeriod) ??
+    insurances.find((insurance) => insurance?.benefitPeriod);
 
   const items = insurances
     .flatMap((insurance) => (Array.isArray(insurance?.item) ? insurance.item : []))
@@ -180,7 +197,10 @@ function tristate(values: ReadonlyArray<boolean | undefined>): boolean | undefin
 }
 
 function isInNetwork(item: CoverageEligibilityResponseInsuranceItem): boolean {
-  const codes = item?.network?.coding?.filter((coding) => coding.system === BENEFIT_NETWORK_SYSTEM || coding.system === undefined).map((coding) => coding.code) ?? [];
+  const codes =
+    item?.network?.coding
+      ?.filter((coding) => coding.system === BENEFIT_NETWORK_SYSTEM || coding.system === undefined)
+      .map((coding) => coding.code) ?? [];
   return codes.length === 0 || codes.includes('in');
 }
 
@@ -237,7 +257,8 @@ function isMoney(value: Money | undefined): value is Money & { value: number } {
 }
 
 function percentOf(benefit: CoverageEligibilityResponseInsuranceItemBenefit): number | undefined {
-  const raw = benefit.allowedUnsignedInt ?? (benefit.allowedString !== undefined ? Number(benefit.allowedString.replace(/%\s*$/, '')) : undefined);
+  const raw =
+    benefit.allowedUnsignedInt ?? (benefit.allowedString !== undefined ? Number(benefit.allowedString.replace(/%\s*$/, '')) : undefined);
   return typeof raw === 'number' && Number.isFinite(raw) && raw >= 0 && raw <= 100 ? raw : undefined;
 }
 
@@ -306,7 +327,9 @@ export function estimatePatientCost(input: { allowedAmount: Money; costShare: Co
   let sharePart = 0;
   if (costShare.coinsurancePercent !== undefined) {
     sharePart = Math.round((afterDeductible * costShare.coinsurancePercent) / 100);
-    steps.push(`Coinsurance: ${costShare.coinsurancePercent}% of the remaining ${format(afterDeductible, currency)} is ${format(sharePart, currency)}.`);
+    steps.push(
+      `Coinsurance: ${costShare.coinsurancePercent}% of the remaining ${format(afterDeductible, currency)} is ${format(sharePart, currency)}.`,
+    );
   } else if (copay !== undefined) {
     sharePart = Math.min(copay, afterDeductible);
     steps.push(`Copay: ${format(sharePart, currency)}.`);

@@ -36,35 +36,51 @@ const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{
  * what is required), or every problem with it, each at its FHIRPath: the reader's, then what the
  * values mean here. `now` refuses a call recorded in the future.
  */
-export function readPhoneVerification(read: ReadParameters, now: Date): { verification?: PhoneVerification; issues: OperationOutcomeIssue[] } {
+export function readPhoneVerification(
+  read: ReadParameters,
+  now: Date,
+): { verification?: PhoneVerification; issues: OperationOutcomeIssue[] } {
   const { values, at } = read;
   const issues: OperationOutcomeIssue[] = [...read.issues];
   const text = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
 
   const who = values['verified-by'];
   let verifiedBy: PhoneVerification['verifiedBy'] | undefined;
-  if (typeof who === 'object' && !Array.isArray(who) && ((who as Reference).reference || (who as Reference).display)) verifiedBy = { reference: who as Reference };
+  if (typeof who === 'object' && !Array.isArray(who) && ((who as Reference).reference || (who as Reference).display))
+    verifiedBy = { reference: who as Reference };
   else if (typeof who === 'string' && who.trim()) verifiedBy = { name: who.trim() };
-  else if (who !== undefined) issues.push(errorIssue('value', 'verified-by must be a valueReference or a non-empty valueString', at['verified-by'] ?? 'Parameters.parameter'));
+  else if (who !== undefined)
+    issues.push(
+      errorIssue('value', 'verified-by must be a valueReference or a non-empty valueString', at['verified-by'] ?? 'Parameters.parameter'),
+    );
 
   const when = text('verified-at');
   let verifiedAt: Date | undefined;
   if (when !== undefined) {
     const date = new Date(when);
     if (!DATE_TIME.test(when) || Number.isNaN(date.getTime())) {
-      issues.push(errorIssue('value', 'verified-at must be a valueDateTime with a time and a time zone', `${at['verified-at']}.valueDateTime`));
+      issues.push(
+        errorIssue('value', 'verified-at must be a valueDateTime with a time and a time zone', `${at['verified-at']}.valueDateTime`),
+      );
     } else if (date.getTime() > now.getTime() + 60_000) {
       issues.push(errorIssue('value', 'verified-at is in the future', `${at['verified-at']}.valueDateTime`));
     } else verifiedAt = date;
   }
 
   const payerReference = text('payer-reference')?.trim();
-  if (text('payer-reference') !== undefined && !payerReference) issues.push(errorIssue('value', 'payer-reference must be a non-empty valueString', `${at['payer-reference']}.valueString`));
+  if (text('payer-reference') !== undefined && !payerReference)
+    issues.push(errorIssue('value', 'payer-reference must be a non-empty valueString', `${at['payer-reference']}.valueString`));
 
   const outcomeCode = text('outcome');
   let outcome: PhoneVerificationOutcome | undefined;
   if (outcomeCode !== undefined && !(PHONE_VERIFICATION_OUTCOMES as readonly string[]).includes(outcomeCode)) {
-    issues.push(errorIssue('code-invalid', `outcome must be one of ${PHONE_VERIFICATION_OUTCOMES.join(', ')} (got '${outcomeCode}')`, `${at['outcome']}.valueCode`));
+    issues.push(
+      errorIssue(
+        'code-invalid',
+        `outcome must be one of ${PHONE_VERIFICATION_OUTCOMES.join(', ')} (got '${outcomeCode}')`,
+        `${at['outcome']}.valueCode`,
+      ),
+    );
   } else if (outcomeCode !== undefined) outcome = outcomeCode as PhoneVerificationOutcome;
 
   const authorizationNumber = text('authorization-number')?.trim();
@@ -76,7 +92,9 @@ export function readPhoneVerification(read: ReadParameters, now: Date): { verifi
   }
   const authorizationPeriod = values['authorization-period'] as Period | undefined;
   if (authorizationPeriod !== undefined && !authorizationPeriod.start && !authorizationPeriod.end) {
-    issues.push(errorIssue('value', 'authorization-period must be a valuePeriod with a start or an end', `${at['authorization-period']}.valuePeriod`));
+    issues.push(
+      errorIssue('value', 'authorization-period must be a valuePeriod with a start or an end', `${at['authorization-period']}.valuePeriod`),
+    );
   }
   const note = text('note')?.trim();
 
@@ -107,7 +125,11 @@ export function phoneVerificationResult(verification: PhoneVerification): { auth
       return { authorization: { kind: 'not-required' }, problems: [] };
     case 'authorized':
       return {
-        authorization: { kind: 'approved', authorizationNumber: verification.authorizationNumber ?? '', ...(verification.authorizationPeriod ? { period: verification.authorizationPeriod } : {}) },
+        authorization: {
+          kind: 'approved',
+          authorizationNumber: verification.authorizationNumber ?? '',
+          ...(verification.authorizationPeriod ? { period: verification.authorizationPeriod } : {}),
+        },
         problems: [],
       };
     case 'auth-pending':
@@ -116,14 +138,24 @@ export function phoneVerificationResult(verification: PhoneVerification): { auth
       return { authorization: { kind: 'denied', claimIdentifier: `phone:${verification.payerReference}` }, problems: [] };
     case 'not-covered':
       return {
-        problems: [{ code: 'eligibility-not-in-force', display: `The payer said by phone that the coverage is not in force (reference ${verification.payerReference})`, expression: 'ServiceRequest.insurance[0]' }],
+        problems: [
+          {
+            code: 'eligibility-not-in-force',
+            display: `The payer said by phone that the coverage is not in force (reference ${verification.payerReference})`,
+            expression: 'ServiceRequest.insurance[0]',
+          },
+        ],
       };
   }
 }
 
 /** The Task note that keeps who verified, when, how and the payer's reference: the provenance. */
 export function phoneVerificationNote(verification: PhoneVerification): Annotation {
-  const who = verification.verifiedBy.name ?? verification.verifiedBy.reference?.display ?? verification.verifiedBy.reference?.reference ?? 'coordinator';
+  const who =
+    verification.verifiedBy.name ??
+    verification.verifiedBy.reference?.display ??
+    verification.verifiedBy.reference?.reference ??
+    'coordinator';
   const authorization = verification.authorizationNumber ? `, authorization ${verification.authorizationNumber}` : '';
   return {
     ...(verification.verifiedBy.reference ? { authorReference: verification.verifiedBy.reference } : { authorString: who }),

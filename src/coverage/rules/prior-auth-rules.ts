@@ -93,7 +93,9 @@ export function parsePriorAuthRules(json: unknown, known: KnownIds = {}): Parsed
   const validate = schemaValidator();
   const schemaValid = validate(json);
   const issues = [
-    ...schemaIssues(validate.errors ?? [], 'prior-authorization rules', { anyOfMessage: 'must say priorAuthRequired, allowedAmountPerInfusion or both' }),
+    ...schemaIssues(validate.errors ?? [], 'prior-authorization rules', {
+      anyOfMessage: 'must say priorAuthRequired, allowedAmountPerInfusion or both',
+    }),
     ...semanticIssues(json, known),
   ];
   if (!schemaValid || issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) return { issues };
@@ -110,7 +112,9 @@ export function parsePriorAuthRules(json: unknown, known: KnownIds = {}): Parsed
  */
 export function priorAuthRequired(rules: PriorAuthRules, query: PriorAuthQuery): PriorAuthDecision {
   const rule = mostSpecific(rules, query, (r) => r.priorAuthRequired !== undefined);
-  return rule ? { required: rule.priorAuthRequired as boolean, source: 'rule' } : { required: rules.defaults.priorAuthRequired, source: 'default' };
+  return rule
+    ? { required: rule.priorAuthRequired as boolean, source: 'rule' }
+    : { required: rules.defaults.priorAuthRequired, source: 'default' };
 }
 
 /** What the payer allows per infusion in this setting, from the most specific rule that gives it. */
@@ -126,7 +130,10 @@ export function allowedAmountPerInfusion(rules: PriorAuthRules, query: PriorAuth
 export function reconcileAuthRequirement(ruleSays: PriorAuthDecision, payerSays: boolean | undefined): ReconciledAuthRequirement {
   if (payerSays === undefined) return { required: ruleSays.required, source: ruleSays.source };
   if (payerSays === ruleSays.required) return { required: payerSays, source: 'payer' };
-  const ours = ruleSays.source === 'rule' ? 'the deployment\'s prior-authorization rule' : 'the default of the prior-authorization rules (no rule matched)';
+  const ours =
+    ruleSays.source === 'rule'
+      ? "the deployment's prior-authorization rule"
+      : 'the default of the prior-authorization rules (no rule matched)';
   const said = (required: boolean): string => (required ? 'required' : 'not required');
   const disagreement = `The payer says prior authorization is ${said(payerSays)}; ${ours} says ${said(ruleSays.required)}. The payer's answer is followed.`;
   return {
@@ -175,7 +182,13 @@ function semanticIssues(json: unknown, known: KnownIds): OperationOutcomeIssue[]
       issues.push(errorIssue('value', `${at}.drugId '${drugId}' is not a drug of the catalog`, `${at}.drugId`));
     }
     if (typeof payerOrganizationId === 'string' && payerIds && !payerIds.has(payerOrganizationId)) {
-      issues.push(errorIssue('value', `${at}.payerOrganizationId '${payerOrganizationId}' is not a payer of the directory`, `${at}.payerOrganizationId`));
+      issues.push(
+        errorIssue(
+          'value',
+          `${at}.payerOrganizationId '${payerOrganizationId}' is not a payer of the directory`,
+          `${at}.payerOrganizationId`,
+        ),
+      );
     }
     // Two rules for the same key would make the answer depend on their order in the file.
     const key = `${String(drugId)}|${typeof payerOrganizationId === 'string' ? payerOrganizationId : '*'}|${typeof setting === 'string' ? setting : '*'}`;

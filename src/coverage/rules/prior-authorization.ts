@@ -14,7 +14,20 @@
  * CT contact payer, NA no action required. `ClaimResponse.outcome`, `preAuthRef` and
  * `preAuthPeriod` fill in where a payer does not send the extension.
  */
-import type { Bundle, BundleEntry, ClaimResponse, Coding, Coverage, Extension, OperationOutcomeIssue, Patient, Period, Quantity, Reference, Claim } from 'fhir/r4.js';
+import type {
+  Bundle,
+  BundleEntry,
+  ClaimResponse,
+  Coding,
+  Coverage,
+  Extension,
+  OperationOutcomeIssue,
+  Patient,
+  Period,
+  Quantity,
+  Reference,
+  Claim,
+} from 'fhir/r4.js';
 import { errorIssue } from '../../fhir/outcomes.js';
 import { GATEWAY_CANONICAL_BASE } from '../../referral/rules/referral-status.js';
 
@@ -88,7 +101,12 @@ export function buildPriorAuthorizationBundle(input: PriorAuthorizationInput): B
           }
         : {}),
       ...(input.diagnoses.length > 0
-        ? { diagnosis: input.diagnoses.map((coding, index) => ({ sequence: index + 1, diagnosisCodeableConcept: { coding: [{ ...coding }] } })) }
+        ? {
+            diagnosis: input.diagnoses.map((coding, index) => ({
+              sequence: index + 1,
+              diagnosisCodeableConcept: { coding: [{ ...coding }] },
+            })),
+          }
         : {}),
       item: [
         {
@@ -146,7 +164,13 @@ export function buildInquiryBundle(input: InquiryInput): Bundle {
 /** What a request and an inquiry share: the Claim's header, and a collection of Claim, Patient and Coverage. */
 function pasBundle(
   input: Pick<PriorAuthorizationInput, 'bundleId' | 'claimId' | 'now' | 'patient' | 'coverage' | 'insurer' | 'provider' | 'fullUrlBase'>,
-  shape: { claimResourceId: string; claimProfile: string; bundleProfile: string; claimType: 'professional' | 'institutional'; details: Partial<Claim> },
+  shape: {
+    claimResourceId: string;
+    claimProfile: string;
+    bundleProfile: string;
+    claimType: 'professional' | 'institutional';
+    details: Partial<Claim>;
+  },
 ): Bundle {
   const base = (input.fullUrlBase ?? DEFAULT_FULL_URL_BASE).replace(/\/+$/, '');
   const patient = withId(input.patient, `${input.claimId}-patient`);
@@ -231,7 +255,9 @@ export function interpretClaimResponseBundle(bundle: Bundle): PriorAuthorization
   const at = `Bundle.entry[${index}].resource`;
 
   const reviews = (Array.isArray(response.item) ? response.item : []).flatMap((item) => {
-    const fromAdjudication = (Array.isArray(item?.adjudication) ? item.adjudication : []).flatMap((adjudication) => reviewActionsIn(adjudication?.extension));
+    const fromAdjudication = (Array.isArray(item?.adjudication) ? item.adjudication : []).flatMap((adjudication) =>
+      reviewActionsIn(adjudication?.extension),
+    );
     // PAS 1.x put the reviewAction on the item itself.
     const reviews = fromAdjudication.length > 0 ? fromAdjudication : reviewActionsIn(item?.extension);
     const period = (item?.extension ?? []).find((extension) => extension.url === ITEM_PRE_AUTH_PERIOD_URL)?.valuePeriod;
@@ -247,12 +273,22 @@ export function interpretClaimResponseBundle(bundle: Bundle): PriorAuthorization
   if (reviews.length === 0 && (response.outcome === 'error' || payerErrors.length > 0)) {
     const issues = payerErrors.map((error, errorIndex) => {
       const coding = error?.code?.coding?.[0];
-      const issue = errorIssue('processing', `The payer rejected the request: ${coding?.display ?? error?.code?.text ?? coding?.code ?? 'unspecified'}`, `${at}.error[${errorIndex}].code`);
+      const issue = errorIssue(
+        'processing',
+        `The payer rejected the request: ${coding?.display ?? error?.code?.text ?? coding?.code ?? 'unspecified'}`,
+        `${at}.error[${errorIndex}].code`,
+      );
       if (error?.code) issue.details = structuredClone(error.code);
       return issue;
     });
     if (issues.length === 0) {
-      issues.push(errorIssue('processing', `The payer could not process the request${response.disposition ? `: ${response.disposition}` : ''}`, `${at}.outcome`));
+      issues.push(
+        errorIssue(
+          'processing',
+          `The payer could not process the request${response.disposition ? `: ${response.disposition}` : ''}`,
+          `${at}.outcome`,
+        ),
+      );
     }
     return { kind: 'error', issues };
   }
@@ -271,7 +307,10 @@ export function interpretClaimResponseBundle(bundle: Bundle): PriorAuthorization
   if (approved.length > 0 || (reviews.length === 0 && response.outcome === 'complete' && response.preAuthRef)) {
     const authorizationNumber = approved.find((review) => review.number)?.number ?? response.preAuthRef;
     if (!authorizationNumber) {
-      return { kind: 'error', issues: [errorIssue('required', 'The payer certified the request without an authorization number', `${at}.preAuthRef`)] };
+      return {
+        kind: 'error',
+        issues: [errorIssue('required', 'The payer certified the request without an authorization number', `${at}.preAuthRef`)],
+      };
     }
     const period = response.preAuthPeriod ?? approved.find((review) => review.period)?.period;
     return {
@@ -285,7 +324,13 @@ export function interpretClaimResponseBundle(bundle: Bundle): PriorAuthorization
   if (response.outcome === 'queued' || response.outcome === 'partial') return { kind: 'pended' };
   return {
     kind: 'error',
-    issues: [errorIssue('incomplete', 'The payer answered with no review action and no authorization, so its decision cannot be told', `${at}.item`)],
+    issues: [
+      errorIssue(
+        'incomplete',
+        'The payer answered with no review action and no authorization, so its decision cannot be told',
+        `${at}.item`,
+      ),
+    ],
   };
 }
 
@@ -306,7 +351,11 @@ function reviewActionsIn(extensions: Extension[] | undefined): ItemReview[] {
       const codeCoding = parts
         .filter((part) => part.url === REVIEW_ACTION_CODE_URL || part.url === 'code')
         .flatMap((part) => part.valueCodeableConcept?.coding ?? [])
-        .find((coding) => (coding.system === undefined || coding.system === X12_REVIEW_ACTION_SYSTEM || coding.system.includes('/306')) && REVIEW_CODES.includes(coding.code ?? ''));
+        .find(
+          (coding) =>
+            (coding.system === undefined || coding.system === X12_REVIEW_ACTION_SYSTEM || coding.system.includes('/306')) &&
+            REVIEW_CODES.includes(coding.code ?? ''),
+        );
       if (!codeCoding) return [];
       const number = parts.find((part) => part.url === 'number')?.valueString;
       const reasons = parts

@@ -25,7 +25,11 @@
  * payer and that is still pended.
  */
 import type { Bundle, BundleEntry, ClaimResponse, OperationOutcome, OperationOutcomeIssue, Resource } from 'fhir/r4.js';
-import { PRIOR_AUTHORIZATION_CLAIM_SYSTEM, interpretClaimResponseBundle, type PriorAuthorizationDecision } from '../rules/prior-authorization.js';
+import {
+  PRIOR_AUTHORIZATION_CLAIM_SYSTEM,
+  interpretClaimResponseBundle,
+  type PriorAuthorizationDecision,
+} from '../rules/prior-authorization.js';
 import { badRequest, errorIssue, hasErrors, informationIssue, notFound, operationOutcome, unprocessable } from '../../fhir/outcomes.js';
 import { parseLiteralReference } from '../../fhir/search-parameters.js';
 import type { TenantId } from '../../ports/resource-store.js';
@@ -63,7 +67,10 @@ interface FoundClaim extends CarriedResponse {
 export function claimIdentifierOf(response: ClaimResponse): string | undefined {
   const ours = (value: string | undefined): string | undefined => (value?.startsWith(CLAIM_PREFIX) ? value : undefined);
   const byRequestIdentifier = response.request?.identifier;
-  if (byRequestIdentifier?.value && (byRequestIdentifier.system === undefined || byRequestIdentifier.system === PRIOR_AUTHORIZATION_CLAIM_SYSTEM)) {
+  if (
+    byRequestIdentifier?.value &&
+    (byRequestIdentifier.system === undefined || byRequestIdentifier.system === PRIOR_AUTHORIZATION_CLAIM_SYSTEM)
+  ) {
     return ours(byRequestIdentifier.value);
   }
   const byReference = parseLiteralReference(response.request?.reference ?? '');
@@ -71,14 +78,16 @@ export function claimIdentifierOf(response: ClaimResponse): string | undefined {
   return ours(response.identifier?.find((i) => i.system === PRIOR_AUTHORIZATION_CLAIM_SYSTEM)?.value);
 }
 
-
 function isNotificationBundle(body: unknown): body is Bundle {
   return typeof body === 'object' && body !== null && (body as Bundle).resourceType === 'Bundle' && (body as Bundle).type === 'history';
 }
 
 /** Issues about one ClaimResponse, moved from the one-entry Bundle it was read in to its place in the notification. */
 function placed(issues: readonly OperationOutcomeIssue[], entry: number): OperationOutcomeIssue[] {
-  return issues.map((i) => ({ ...i, ...(i.expression ? { expression: i.expression.map((e) => e.replace(/^Bundle\.entry\[0\]/, `Bundle.entry[${entry}]`)) } : {}) }));
+  return issues.map((i) => ({
+    ...i,
+    ...(i.expression ? { expression: i.expression.map((e) => e.replace(/^Bundle\.entry\[0\]/, `Bundle.entry[${entry}]`)) } : {}),
+  }));
 }
 
 export async function receivePayerNotification(
@@ -89,14 +98,30 @@ export async function receivePayerNotification(
   if (!deps.payerFor(payerId)) return { outcome: notFound(`Payer connection ${payerId}`) };
   const bundle = input.body;
   if (!isNotificationBundle(bundle)) {
-    return { outcome: badRequest([errorIssue('invalid', 'A subscription notification is a Bundle of type history', typeof bundle === 'object' && bundle !== null && (bundle as Resource).resourceType === 'Bundle' ? 'Bundle.type' : 'Bundle')]) };
+    return {
+      outcome: badRequest([
+        errorIssue(
+          'invalid',
+          'A subscription notification is a Bundle of type history',
+          typeof bundle === 'object' && bundle !== null && (bundle as Resource).resourceType === 'Bundle' ? 'Bundle.type' : 'Bundle',
+        ),
+      ]),
+    };
   }
   const baseIssues = notificationBundleIssues(deps, bundle);
   if (hasErrors(baseIssues)) return { outcome: badRequest(baseIssues) };
   const statusResource = bundle.entry?.[0]?.resource;
   const status = statusResource ? readSubscriptionStatus(statusResource) : undefined;
   if (!status) {
-    return { outcome: badRequest([errorIssue('required', 'The first entry must be the subscription status (SubscriptionStatus, or Parameters in R4)', 'Bundle.entry[0].resource')]) };
+    return {
+      outcome: badRequest([
+        errorIssue(
+          'required',
+          'The first entry must be the subscription status (SubscriptionStatus, or Parameters in R4)',
+          'Bundle.entry[0].resource',
+        ),
+      ]),
+    };
   }
   if (status.type !== 'event-notification') {
     return { outcome: operationOutcome('ok', [informationIssue('informational', `${status.type} notification acknowledged`)]) };
@@ -128,7 +153,13 @@ export async function receivePayerNotification(
     const response = entries[index]!.resource as ClaimResponse;
     const claimId = claimIdentifierOf(response);
     if (claimId === undefined) {
-      issues.push(errorIssue('required', `The ClaimResponse must name the prior-authorization request the gateway sent (request.identifier ${PRIOR_AUTHORIZATION_CLAIM_SYSTEM}|${CLAIM_PREFIX}…)`, `Bundle.entry[${index}].resource.request`));
+      issues.push(
+        errorIssue(
+          'required',
+          `The ClaimResponse must name the prior-authorization request the gateway sent (request.identifier ${PRIOR_AUTHORIZATION_CLAIM_SYSTEM}|${CLAIM_PREFIX}…)`,
+          `Bundle.entry[${index}].resource.request`,
+        ),
+      );
       continue;
     }
     carried.push({ event, entry: index, response, claimId });
@@ -145,7 +176,13 @@ export async function receivePayerNotification(
     const referral = row ? await referralWithPayer(deps, { tenant: row.tenant, referralId }) : undefined;
     // A claim sent to another payer is unknown to this one: say no more than that.
     if (!row || !referral || referral.payerOrganizationId !== payerId) {
-      unknown.push(errorIssue('not-found', `No prior-authorization request ${item.claimId} was sent to ${payerId}`, `Bundle.entry[${item.entry}].resource.request`));
+      unknown.push(
+        errorIssue(
+          'not-found',
+          `No prior-authorization request ${item.claimId} was sent to ${payerId}`,
+          `Bundle.entry[${item.entry}].resource.request`,
+        ),
+      );
       continue;
     }
     const decision = interpretClaimResponseBundle({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: item.response }] });
@@ -165,8 +202,15 @@ export async function receivePayerNotification(
   for (const item of found) {
     const result = await settlePendedAuthorization(deps, { tenant: item.tenant, referralId: item.referralId, decision: item.decision });
     if (result === 'decided') decided += 1;
-    const said = result === 'decided' ? `decision taken (${item.decision.kind})` : result === 'pended' ? 'still pended; nothing changes' : 'the referral is not waiting on this decision (any more); ignored';
-    results.push(informationIssue('informational', `Prior-authorization request ${item.claimId}: ${said}`, `Bundle.entry[${item.entry}].resource`));
+    const said =
+      result === 'decided'
+        ? `decision taken (${item.decision.kind})`
+        : result === 'pended'
+          ? 'still pended; nothing changes'
+          : 'the referral is not waiting on this decision (any more); ignored';
+    results.push(
+      informationIssue('informational', `Prior-authorization request ${item.claimId}: ${said}`, `Bundle.entry[${item.entry}].resource`),
+    );
   }
   if (idOnly > 0) {
     // id-only: the ClaimResponse is the payer's and names no claim; ask the payer about ours.
@@ -174,8 +218,18 @@ export async function receivePayerNotification(
     const followUp = await followUpPendingAuthorizations(deps, { payerOrganizationId: payerId, oncePerMinute: true });
     decided += followUp.decided;
     const skipped = followUp.throttled > 0 ? `; ${followUp.throttled} already asked about this minute` : '';
-    results.push(informationIssue('informational', `${idOnly} id-only event(s): asked the payer ($inquire) about ${followUp.inquired} pended request(s); ${followUp.decided} decided${skipped}`));
+    results.push(
+      informationIssue(
+        'informational',
+        `${idOnly} id-only event(s): asked the payer ($inquire) about ${followUp.inquired} pended request(s); ${followUp.decided} decided${skipped}`,
+      ),
+    );
   }
   deps.logger.info('payer notification processed', { payer: payerId, events: status.focus.length, idOnly, decided });
-  return { outcome: operationOutcome('ok', results.length > 0 ? results : [informationIssue('informational', 'No ClaimResponse in this notification')]) };
+  return {
+    outcome: operationOutcome(
+      'ok',
+      results.length > 0 ? results : [informationIssue('informational', 'No ClaimResponse in this notification')],
+    ),
+  };
 }

@@ -17,12 +17,24 @@ import type { GatewayDeps } from '../../ports/gateway-deps.js';
 import { approveAfterAppeal } from './verify-coverage.js';
 
 /** The answer to a client's update of a Task the gateway keeps: the stored Task, or why not. */
-export type TaskUpdateResult = { kind: 'updated'; task: Task & { id: string }; changed: boolean } | { kind: 'refused'; outcome: OperationOutcome };
+export type TaskUpdateResult =
+  { kind: 'updated'; task: Task & { id: string }; changed: boolean } | { kind: 'refused'; outcome: OperationOutcome };
 
 /** What a coordinator may change on an appeal Task. */
-const COORDINATOR_ELEMENTS = new Set(['meta', 'text', 'status', 'input', 'output', 'note', 'lastModified', 'businessStatus', 'statusReason']);
+const COORDINATOR_ELEMENTS = new Set([
+  'meta',
+  'text',
+  'status',
+  'input',
+  'output',
+  'note',
+  'lastModified',
+  'businessStatus',
+  'statusReason',
+]);
 
-const typeKey = (type: { coding?: Array<{ system?: string; code?: string }> }): string => (type.coding ?? []).map((c) => `${c.system}|${c.code}`).join(',');
+const typeKey = (type: { coding?: Array<{ system?: string; code?: string }> }): string =>
+  (type.coding ?? []).map((c) => `${c.system}|${c.code}`).join(',');
 
 export async function updateAppealTaskByClient(
   deps: GatewayDeps,
@@ -32,13 +44,24 @@ export async function updateAppealTaskByClient(
   const issues: OperationOutcomeIssue[] = [];
   for (const key of [...new Set([...Object.keys(current), ...Object.keys(body)])].sort()) {
     if (COORDINATOR_ELEMENTS.has(key)) continue;
-    if (JSON.stringify((body as unknown as Record<string, unknown>)[key]) !== JSON.stringify((current as unknown as Record<string, unknown>)[key])) {
-      issues.push(errorIssue('business-rule', `Task.${key} of an appeal is kept by the gateway; a coordinator sets the steps, the status and the result`, `Task.${key}`));
+    if (
+      JSON.stringify((body as unknown as Record<string, unknown>)[key]) !==
+      JSON.stringify((current as unknown as Record<string, unknown>)[key])
+    ) {
+      issues.push(
+        errorIssue(
+          'business-rule',
+          `Task.${key} of an appeal is kept by the gateway; a coordinator sets the steps, the status and the result`,
+          `Task.${key}`,
+        ),
+      );
     }
   }
   // The steps stay the steps: values change, the list does not.
   if ((body.input ?? []).map((i) => typeKey(i.type)).join(';') !== (current.input ?? []).map((i) => typeKey(i.type)).join(';')) {
-    issues.push(errorIssue('business-rule', 'The appeal steps (Task.input types and order) cannot change; set each step\'s value', 'Task.input'));
+    issues.push(
+      errorIssue('business-rule', "The appeal steps (Task.input types and order) cannot change; set each step's value", 'Task.input'),
+    );
   }
   const now = deps.clock.now();
   const next: Task & { id: string } = { ...body, lastModified: now.toISOString() };
@@ -46,13 +69,23 @@ export async function updateAppealTaskByClient(
   const ifMatchVersionId = input.ifMatchVersionId ?? current.meta?.versionId ?? '1';
 
   if (appealOutcome(body) === 'won') {
-    const granted = (body.output ?? []).findIndex((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'authorization-number') && o.valueString);
+    const granted = (body.output ?? []).findIndex(
+      (o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'authorization-number') && o.valueString,
+    );
     if (granted < 0) {
-      issues.push(errorIssue('required', 'A won appeal carries the authorization the payer granted: a Task.output of type authorization-number', 'Task.output'));
+      issues.push(
+        errorIssue(
+          'required',
+          'A won appeal carries the authorization the payer granted: a Task.output of type authorization-number',
+          'Task.output',
+        ),
+      );
     }
     const referralTaskId = parseRelativeReference(current.partOf?.[0]?.reference);
     if (issues.length > 0 || !referralTaskId) return { kind: 'refused', outcome: unprocessable(issues) };
-    const period = body.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'authorization-period'))?.valuePeriod;
+    const period = body.output?.find((o) =>
+      o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'authorization-period'),
+    )?.valuePeriod;
     let saved: Task & { id: string } = next;
     const moved = await approveAfterAppeal(deps, {
       tenant: input.tenant,
@@ -81,11 +114,19 @@ export async function updateAppealTaskByClient(
  * appeal identifier its creation was written back with, in the same transaction as the change.
  * A no-op where the tenant's EHR takes no write-back or the referral's EHR references are unknown.
  */
-async function appealWriteBack(deps: Pick<GatewayDeps, 'newId' | 'store' | 'writeBackTenants'>, tenant: TenantId, appeal: Task): Promise<(tx: ResourceWriter, saved: Task, now: Date) => Promise<void>> {
+async function appealWriteBack(
+  deps: Pick<GatewayDeps, 'newId' | 'store' | 'writeBackTenants'>,
+  tenant: TenantId,
+  appeal: Task,
+): Promise<(tx: ResourceWriter, saved: Task, now: Date) => Promise<void>> {
   const identifier = appeal.identifier?.find((i) => i.system === APPEAL_IDENTIFIER_SYSTEM && i.value);
-  const row = identifier?.value !== undefined && deps.writeBackTenants.has(tenant) ? await deps.store.readReferral(tenant, identifier.value) : undefined;
+  const row =
+    identifier?.value !== undefined && deps.writeBackTenants.has(tenant)
+      ? await deps.store.readReferral(tenant, identifier.value)
+      : undefined;
   const ehr = (row?.referral as { ehr?: EhrReferences } | null | undefined)?.ehr;
   if (!row || !ehr || identifier?.value === undefined) return async () => undefined;
   const key = { system: APPEAL_IDENTIFIER_SYSTEM, value: identifier.value };
-  return async (tx, saved, now) => tx.enqueue(appealTaskWriteBack({ messageId: deps.newId(), tenant, referralId: row.id, appeal: saved, identifier: key, ehr }), now);
+  return async (tx, saved, now) =>
+    tx.enqueue(appealTaskWriteBack({ messageId: deps.newId(), tenant, referralId: row.id, appeal: saved, identifier: key, ehr }), now);
 }

@@ -17,18 +17,49 @@
  * A payer that is down fails the step retryably: the outbox tries again with backoff and the
  * referral waits in verifying-coverage; nothing is lost.
  */
-import type { CodeableConcept, Coding, Coverage, FhirResource, OperationOutcome, Patient, Period, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
+import type {
+  CodeableConcept,
+  Coding,
+  Coverage,
+  FhirResource,
+  OperationOutcome,
+  Patient,
+  Period,
+  Reference,
+  Resource,
+  ServiceRequest,
+  Task,
+} from 'fhir/r4.js';
 import { APPEAL_IDENTIFIER_SYSTEM, buildAppealTask } from '../rules/appeal.js';
 import { phoneVerificationNote, phoneVerificationResult, type PhoneVerification } from '../rules/phone-verification.js';
 import { checkCoverage, type CoverageCheckResult } from '../rules/coverage-check.js';
-import { COVERAGE_VERIFICATION_EXTENSION_URL, coverageStatus, taskAfterCoverageStep, VERIFIED_COVERAGE_ID_PREFIX, VERIFIED_COVERAGE_IDENTIFIER_SYSTEM, type Authorization, type CoverageFinding, type CoverageOutcome } from '../rules/coverage-outcome.js';
+import {
+  COVERAGE_VERIFICATION_EXTENSION_URL,
+  coverageStatus,
+  taskAfterCoverageStep,
+  VERIFIED_COVERAGE_ID_PREFIX,
+  VERIFIED_COVERAGE_IDENTIFIER_SYSTEM,
+  type Authorization,
+  type CoverageFinding,
+  type CoverageOutcome,
+} from '../rules/coverage-outcome.js';
 import { assessDenialRisk, documentationPresent } from '../rules/denial-risk.js';
 import type { CatalogDrug } from '../../directory/rules/drug-catalog.js';
 import { buildEligibilityRequest, estimatePatientCost, interpretEligibilityResponse } from '../rules/eligibility.js';
-import { buildInquiryBundle, buildPriorAuthorizationBundle, interpretClaimResponseBundle, type PriorAuthorizationDecision } from '../rules/prior-authorization.js';
+import {
+  buildInquiryBundle,
+  buildPriorAuthorizationBundle,
+  interpretClaimResponseBundle,
+  type PriorAuthorizationDecision,
+} from '../rules/prior-authorization.js';
 import { allowedAmountPerInfusion, priorAuthRequired, reconcileAuthRequirement } from '../rules/prior-auth-rules.js';
 import { ICD10CM_SYSTEM, requestedPeriod, type EhrReferences } from '../../referral/rules/referral.js';
-import { GATEWAY_CANONICAL_BASE, REFERRAL_IDENTIFIER_SYSTEM, REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM } from '../../referral/rules/referral-status.js';
+import {
+  GATEWAY_CANONICAL_BASE,
+  REFERRAL_IDENTIFIER_SYSTEM,
+  REFERRAL_STATUS_SYSTEM,
+  TASK_PARAMETER_TYPE_SYSTEM,
+} from '../../referral/rules/referral-status.js';
 import { conflict, notFound, OperationOutcomeError } from '../../fhir/outcomes.js';
 import { siteCheckInputs } from '../../referral/rules/referral-task.js';
 import type { SiteSuggestion } from '../../site-check/rules/site-check-types.js';
@@ -63,7 +94,8 @@ interface CoverageContext {
   ehr?: EhrReferences;
 }
 
-const businessStatus = (task: Task): string | undefined => task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code;
+const businessStatus = (task: Task): string | undefined =>
+  task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code;
 
 async function loadContext(deps: GatewayDeps, tenant: TenantId, referralId: string): Promise<CoverageContext | undefined> {
   const row = await deps.store.readReferral(tenant, referralId);
@@ -75,7 +107,8 @@ async function loadContext(deps: GatewayDeps, tenant: TenantId, referralId: stri
   const directory = await deps.sites.current();
   const siteId = parseRelativeReference(serviceRequest.locationReference?.[0]?.reference);
   const site = siteId?.resourceType === 'Location' ? directory.site(siteId.id) : undefined;
-  const resolve = (reference: Reference | undefined): Promise<Resolved | undefined> => resolveReferenceAt(deps, tenant, serviceRequest, reference);
+  const resolve = (reference: Reference | undefined): Promise<Resolved | undefined> =>
+    resolveReferenceAt(deps, tenant, serviceRequest, reference);
   const subject = (await resolve(serviceRequest.subject))?.resource as FhirResource | undefined;
   const insurance = serviceRequest.insurance?.[0];
   const resolvedCoverage = await resolve(insurance);
@@ -107,7 +140,12 @@ interface Resolved {
  * tenant's EHR (an order pulled from the EHR points at the EHR's own Patient and Coverage). An
  * EHR that is down fails the step retryably; one that refuses (404) leaves the resource missing.
  */
-async function resolveReferenceAt(deps: Pick<GatewayDeps, 'ehrFor' | 'store' | 'tenancy'>, tenant: TenantId, serviceRequest: ServiceRequest, reference: Reference | undefined): Promise<Resolved | undefined> {
+async function resolveReferenceAt(
+  deps: Pick<GatewayDeps, 'ehrFor' | 'store' | 'tenancy'>,
+  tenant: TenantId,
+  serviceRequest: ServiceRequest,
+  reference: Reference | undefined,
+): Promise<Resolved | undefined> {
   const key = reference?.reference;
   if (key === undefined) return undefined;
   const contained = findContained(serviceRequest, key);
@@ -127,12 +165,19 @@ async function resolveReferenceAt(deps: Pick<GatewayDeps, 'ehrFor' | 'store' | '
   }
 }
 
-async function resolveReference(deps: GatewayDeps, tenant: TenantId, serviceRequest: ServiceRequest, reference: Reference | undefined): Promise<Resource | undefined> {
+async function resolveReference(
+  deps: GatewayDeps,
+  tenant: TenantId,
+  serviceRequest: ServiceRequest,
+  reference: Reference | undefined,
+): Promise<Resource | undefined> {
   return (await resolveReferenceAt(deps, tenant, serviceRequest, reference))?.resource;
 }
 
 function diagnosesOf(serviceRequest: ServiceRequest): Coding[] {
-  return (serviceRequest.reasonCode ?? []).flatMap((c) => (c.coding ?? []).filter((coding) => coding.system === ICD10CM_SYSTEM && coding.code));
+  return (serviceRequest.reasonCode ?? []).flatMap((c) =>
+    (c.coding ?? []).filter((coding) => coding.system === ICD10CM_SYSTEM && coding.code),
+  );
 }
 
 function syncResolver(serviceRequest: ServiceRequest): (reference: Reference) => Resource | undefined {
@@ -152,7 +197,9 @@ function phoneEvidence(verification: PhoneVerification): Array<{ url: string; [v
   return [
     { url: 'verified', valueDateTime: verification.verifiedAt.toISOString() },
     { url: 'method', valueCode: 'phone' },
-    verification.verifiedBy.reference ? { url: 'verified-by', valueReference: verification.verifiedBy.reference } : { url: 'verified-by', valueString: verification.verifiedBy.name },
+    verification.verifiedBy.reference
+      ? { url: 'verified-by', valueReference: verification.verifiedBy.reference }
+      : { url: 'verified-by', valueString: verification.verifiedBy.name },
     { url: 'payer-reference', valueString: verification.payerReference },
   ];
 }
@@ -175,18 +222,28 @@ function sourceCoverage(context: CoverageContext): Reference[] {
 /** How the coverage was verified: the payer's eligibility answer, or a coordinator's phone call. */
 type VerificationEvidence = { kind: 'eligibility'; requestId: string } | { kind: 'phone'; verification: PhoneVerification };
 
-function verifiedCoverage(context: CoverageContext, input: { now: Date; evidence: VerificationEvidence; authorization: Authorization }): Coverage & { id: string } {
+function verifiedCoverage(
+  context: CoverageContext,
+  input: { now: Date; evidence: VerificationEvidence; authorization: Authorization },
+): Coverage & { id: string } {
   const { contained: _contained, id: _id, meta: _meta, ...coverage } = context.coverage as Coverage;
-  const beneficiary = context.serviceRequest.subject?.reference?.startsWith('#') ? (context.ehr?.patient ?? coverage.beneficiary) : (context.serviceRequest.subject ?? coverage.beneficiary);
+  const beneficiary = context.serviceRequest.subject?.reference?.startsWith('#')
+    ? (context.ehr?.patient ?? coverage.beneficiary)
+    : (context.serviceRequest.subject ?? coverage.beneficiary);
   const checks: Array<{ url: string; [value: string]: unknown }> = [
     ...(input.evidence.kind === 'eligibility'
       ? [
           { url: 'verified', valueDateTime: input.now.toISOString() },
-          { url: 'eligibility-request', valueIdentifier: { system: `${GATEWAY_CANONICAL_BASE}/eligibility-request-id`, value: input.evidence.requestId } },
+          {
+            url: 'eligibility-request',
+            valueIdentifier: { system: `${GATEWAY_CANONICAL_BASE}/eligibility-request-id`, value: input.evidence.requestId },
+          },
         ]
       : phoneEvidence(input.evidence.verification)),
     { url: 'in-force', valueBoolean: true },
-    ...(context.site ? [{ url: 'in-network-site', valueReference: { reference: `Location/${context.site.locationId}`, display: context.site.name } }] : []),
+    ...(context.site
+      ? [{ url: 'in-network-site', valueReference: { reference: `Location/${context.site.locationId}`, display: context.site.name } }]
+      : []),
     { url: 'prior-authorization', valueCode: input.authorization.kind },
     ...sourceCoverage(context).map((valueReference) => ({ url: 'source-coverage', valueReference })),
   ];
@@ -199,7 +256,10 @@ function verifiedCoverage(context: CoverageContext, input: { now: Date; evidence
     // two (412), here and at the EHR the record is written back to (docs/write-back.md#the-verified-coverage).
     identifier: [{ system: VERIFIED_COVERAGE_IDENTIFIER_SYSTEM, value: context.row.id }],
     beneficiary,
-    extension: [...(coverage.extension ?? []).filter((e) => e.url !== COVERAGE_VERIFICATION_EXTENSION_URL), { url: COVERAGE_VERIFICATION_EXTENSION_URL, extension: checks as never }],
+    extension: [
+      ...(coverage.extension ?? []).filter((e) => e.url !== COVERAGE_VERIFICATION_EXTENSION_URL),
+      { url: COVERAGE_VERIFICATION_EXTENSION_URL, extension: checks as never },
+    ],
   };
 }
 
@@ -217,10 +277,21 @@ function coverageWriteBack(deps: Pick<GatewayDeps, 'newId'>, context: CoverageCo
   return { id: deps.newId(), tenant: context.tenant, orderingKey: `referral:${context.row.id}`, kind: EHR_UPSERT, payload };
 }
 
-function authorizationOf(decision: PriorAuthorizationDecision, claimIdentifier: string): { authorization?: Authorization; problems: CoverageFinding[]; denialReasons: CodeableConcept[] } {
+function authorizationOf(
+  decision: PriorAuthorizationDecision,
+  claimIdentifier: string,
+): { authorization?: Authorization; problems: CoverageFinding[]; denialReasons: CodeableConcept[] } {
   switch (decision.kind) {
     case 'approved':
-      return { authorization: { kind: 'approved', authorizationNumber: decision.authorizationNumber, ...(decision.period ? { period: decision.period } : {}) }, problems: [], denialReasons: [] };
+      return {
+        authorization: {
+          kind: 'approved',
+          authorizationNumber: decision.authorizationNumber,
+          ...(decision.period ? { period: decision.period } : {}),
+        },
+        problems: [],
+        denialReasons: [],
+      };
     case 'not-required':
       return { authorization: { kind: 'not-required' }, problems: [], denialReasons: [] };
     case 'pended':
@@ -233,7 +304,11 @@ function authorizationOf(decision: PriorAuthorizationDecision, claimIdentifier: 
       };
     case 'error':
       return {
-        problems: decision.issues.map((i) => ({ code: 'prior-auth-error' as const, display: `The payer refused the prior-authorization request: ${i.diagnostics ?? i.code}`, expression: 'ServiceRequest' })),
+        problems: decision.issues.map((i) => ({
+          code: 'prior-auth-error' as const,
+          display: `The payer refused the prior-authorization request: ${i.diagnostics ?? i.code}`,
+          expression: 'ServiceRequest',
+        })),
         denialReasons: [],
       };
   }
@@ -252,12 +327,18 @@ function permanentPayerFinding(err: unknown, code: 'eligibility-error' | 'prior-
  * What the gateway can tell about a referral's coverage without asking the payer: the Coverage
  * against the directory (active, dates, plan, in-network site) and the denial risks.
  */
-function localCoverageFindings(context: CoverageContext, now: Date): { check: CoverageCheckResult; problems: CoverageFinding[]; risks: CoverageFinding[] } {
+function localCoverageFindings(
+  context: CoverageContext,
+  now: Date,
+): { check: CoverageCheckResult; problems: CoverageFinding[]; risks: CoverageFinding[] } {
   const { serviceRequest, drug, directory, site } = context;
   const check: CoverageCheckResult = checkCoverage(
     {
       coverage: context.coverage,
-      patient: { references: serviceRequest.subject?.reference ? [serviceRequest.subject.reference] : [], identifiers: context.patient?.identifier ?? [] },
+      patient: {
+        references: serviceRequest.subject?.reference ? [serviceRequest.subject.reference] : [],
+        identifiers: context.patient?.identifier ?? [],
+      },
       ...(requestedPeriod(serviceRequest) ? { requestedPeriod: requestedPeriod(serviceRequest)! } : {}),
       now,
       ...(site ? { siteLocationId: site.locationId } : {}),
@@ -270,14 +351,22 @@ function localCoverageFindings(context: CoverageContext, now: Date): { check: Co
   const problems: CoverageFinding[] = check.problems.filter((p) => p.severity === 'error');
   const risks: CoverageFinding[] = [
     ...check.problems.filter((p) => p.severity === 'warning'),
-    ...assessDenialRisk({ serviceRequest, drug, diagnoses: diagnosesOf(serviceRequest), supportingDocumentation: documentationPresent(serviceRequest, syncResolver(serviceRequest)) }),
+    ...assessDenialRisk({
+      serviceRequest,
+      drug,
+      diagnoses: diagnosesOf(serviceRequest),
+      supportingDocumentation: documentationPresent(serviceRequest, syncResolver(serviceRequest)),
+    }),
   ];
   return { check, problems, risks };
 }
 
 /** Whether the EHR holds the referral's order (its Task on-hold for `order-on-hold`). */
 function heldByOrder(task: Task): boolean {
-  return task.status === 'on-hold' && task.statusReason?.coding?.some((c) => c.system === ORDER_CHANGE_REASON_SYSTEM && c.code === 'order-on-hold') === true;
+  return (
+    task.status === 'on-hold' &&
+    task.statusReason?.coding?.some((c) => c.system === ORDER_CHANGE_REASON_SYSTEM && c.code === 'order-on-hold') === true
+  );
 }
 
 /**
@@ -285,7 +374,10 @@ function heldByOrder(task: Task): boolean {
  * the prior authorization of one held in auth-required). Does nothing for a referral in any other
  * state: a step delivered twice changes nothing the second time.
  */
-export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant: TenantId; referralId: string; submit?: boolean }): Promise<void> {
+export async function verifyReferralCoverage(
+  deps: GatewayDeps,
+  input: { tenant: TenantId; referralId: string; submit?: boolean },
+): Promise<void> {
   const context = await loadContext(deps, input.tenant, input.referralId);
   const expected = input.submit ? 'auth-required' : 'verifying-coverage';
   // An order on hold (or ended) in the EHR waits: the step runs again when it resumes (follow-order-change.ts).
@@ -297,11 +389,23 @@ export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant:
   const payerId = check.plan?.payerId;
   const payer: PayerFhir | undefined = payerId !== undefined ? deps.payerFor(payerId) : undefined;
   if (problems.length === 0 && payerId !== undefined && !payer) {
-    problems.push({ code: 'payer-not-connected', display: `The gateway has no connection to the payer's FHIR API (${payerId}); eligibility cannot be verified`, expression: 'ServiceRequest.insurance[0]' });
+    problems.push({
+      code: 'payer-not-connected',
+      display: `The gateway has no connection to the payer's FHIR API (${payerId}); eligibility cannot be verified`,
+      expression: 'ServiceRequest.insurance[0]',
+    });
   }
   if (problems.length > 0 || !payer || !payerId || !context.coverage || !site) {
     const outOfNetwork = problems.some((p) => p.code === 'out-of-network');
-    const suggestions = outOfNetwork ? (await checkSiteOfReferral(deps, deps.store, input.tenant, { serviceRequest, drug, resolve: (r) => resolveReference(deps, input.tenant, serviceRequest, r) })).suggestions : [];
+    const suggestions = outOfNetwork
+      ? (
+          await checkSiteOfReferral(deps, deps.store, input.tenant, {
+            serviceRequest,
+            drug,
+            resolve: (r) => resolveReference(deps, input.tenant, serviceRequest, r),
+          })
+        ).suggestions
+      : [];
     await record(deps, context, { problems, risks }, { now, suggestions });
     return;
   }
@@ -331,29 +435,69 @@ export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant:
   }
   if (eligibility.errors.length > 0 || eligibility.inForce === undefined) {
     const said = eligibility.errors.map((i) => i.diagnostics ?? i.code).join('; ') || 'it did not say whether the coverage is in force';
-    await record(deps, context, { problems: [{ code: 'eligibility-error', display: `The payer's eligibility answer cannot be used: ${said}`, expression: 'ServiceRequest.insurance[0]' }], risks }, { now });
+    await record(
+      deps,
+      context,
+      {
+        problems: [
+          {
+            code: 'eligibility-error',
+            display: `The payer's eligibility answer cannot be used: ${said}`,
+            expression: 'ServiceRequest.insurance[0]',
+          },
+        ],
+        risks,
+      },
+      { now },
+    );
     return;
   }
   if (!eligibility.inForce || eligibility.excluded === true) {
-    const display = eligibility.excluded === true ? 'The payer says this drug is excluded from the plan' : 'The payer says the coverage is not in force';
-    await record(deps, context, { problems: [{ code: 'eligibility-not-in-force', display, expression: 'ServiceRequest.insurance[0]' }], risks }, { now });
+    const display =
+      eligibility.excluded === true ? 'The payer says this drug is excluded from the plan' : 'The payer says the coverage is not in force';
+    await record(
+      deps,
+      context,
+      { problems: [{ code: 'eligibility-not-in-force', display, expression: 'ServiceRequest.insurance[0]' }], risks },
+      { now },
+    );
     return;
   }
 
-  const requirement = reconcileAuthRequirement(priorAuthRequired(deps.priorAuthRules, { drugId: drug.id, payerOrganizationId: payerId, setting: SETTING }), eligibility.authRequired);
-  if (requirement.disagreement !== undefined) risks.push({ code: 'auth-requirement-disagreement', display: requirement.disagreement, expression: 'ServiceRequest.code' });
+  const requirement = reconcileAuthRequirement(
+    priorAuthRequired(deps.priorAuthRules, { drugId: drug.id, payerOrganizationId: payerId, setting: SETTING }),
+    eligibility.authRequired,
+  );
+  if (requirement.disagreement !== undefined)
+    risks.push({ code: 'auth-requirement-disagreement', display: requirement.disagreement, expression: 'ServiceRequest.code' });
   const allowed = allowedAmountPerInfusion(deps.priorAuthRules, { drugId: drug.id, payerOrganizationId: payerId, setting: SETTING });
   const cost = allowed ? estimatePatientCost({ allowedAmount: allowed, costShare: eligibility.costShare }).perInfusion : undefined;
   const base = { risks, ...(cost ? { patientCostPerInfusion: cost } : {}) };
 
   if (!requirement.required) {
-    await record(deps, context, { ...base, problems: [], authorization: { kind: 'not-required' } }, { now, evidence: { kind: 'eligibility', requestId: eligibilityRequestId } });
+    await record(
+      deps,
+      context,
+      { ...base, problems: [], authorization: { kind: 'not-required' } },
+      { now, evidence: { kind: 'eligibility', requestId: eligibilityRequestId } },
+    );
     return;
   }
-  const denialRisks = risks.filter((r) => r.code === 'off-label' || r.code === 'documentation-missing' || r.code === 'dose-interval-too-short' || r.code === 'doses-per-year-exceeded');
+  const denialRisks = risks.filter(
+    (r) =>
+      r.code === 'off-label' ||
+      r.code === 'documentation-missing' ||
+      r.code === 'dose-interval-too-short' ||
+      r.code === 'doses-per-year-exceeded',
+  );
   if (denialRisks.length > 0 && !input.submit) {
     // Warn before anything is sent: a coordinator reviews the risks, adds what is missing, then submits.
-    await record(deps, context, { ...base, problems: [], authorization: { kind: 'required-not-sent' } }, { now, evidence: { kind: 'eligibility', requestId: eligibilityRequestId } });
+    await record(
+      deps,
+      context,
+      { ...base, problems: [], authorization: { kind: 'required-not-sent' } },
+      { now, evidence: { kind: 'eligibility', requestId: eligibilityRequestId } },
+    );
     return;
   }
 
@@ -381,11 +525,21 @@ export async function verifyReferralCoverage(deps: GatewayDeps, input: { tenant:
       ),
     );
   } catch (err) {
-    await record(deps, context, { ...base, problems: [permanentPayerFinding(err, 'prior-auth-error', 'prior-authorization request')] }, { now, evidence: { kind: 'eligibility', requestId: eligibilityRequestId } });
+    await record(
+      deps,
+      context,
+      { ...base, problems: [permanentPayerFinding(err, 'prior-auth-error', 'prior-authorization request')] },
+      { now, evidence: { kind: 'eligibility', requestId: eligibilityRequestId } },
+    );
     return;
   }
   const { authorization, problems: paProblems, denialReasons } = authorizationOf(decision, claimId);
-  await record(deps, context, { ...base, problems: paProblems, ...(authorization ? { authorization } : {}) }, { now, evidence: { kind: 'eligibility', requestId: eligibilityRequestId }, denialReasons });
+  await record(
+    deps,
+    context,
+    { ...base, problems: paProblems, ...(authorization ? { authorization } : {}) },
+    { now, evidence: { kind: 'eligibility', requestId: eligibilityRequestId }, denialReasons },
+  );
 }
 
 /**
@@ -419,7 +573,10 @@ export async function followUpPendingAuthorizations(
     if (options.payerOrganizationId !== undefined && payerId !== options.payerOrganizationId) continue;
     const payer = payerId !== undefined ? deps.payerFor(payerId) : undefined;
     if (!claimId || !payer || !payerId) continue;
-    if (options.oncePerMinute && !(await deps.store.claimJobRun(inquiryThrottleKey(row.tenant, row.id, deps.clock.now()), deps.clock.now()))) {
+    if (
+      options.oncePerMinute &&
+      !(await deps.store.claimJobRun(inquiryThrottleKey(row.tenant, row.id, deps.clock.now()), deps.clock.now()))
+    ) {
       throttled += 1;
       continue;
     }
@@ -442,7 +599,10 @@ export async function followUpPendingAuthorizations(
         ),
       );
     } catch (err) {
-      deps.logger.warn('prior-authorization inquiry failed; will ask again', { referralId: row.id, retryable: err instanceof PayerCallError ? err.retryable : undefined });
+      deps.logger.warn('prior-authorization inquiry failed; will ask again', {
+        referralId: row.id,
+        retryable: err instanceof PayerCallError ? err.retryable : undefined,
+      });
       continue;
     }
     if ((await settlePendedAuthorization(deps, { tenant: row.tenant, referralId: row.id, decision })) === 'decided') decided += 1;
@@ -451,7 +611,8 @@ export async function followUpPendingAuthorizations(
 }
 
 const pendingClaimId = (task: Task): string | undefined =>
-  task.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'prior-authorization-claim'))?.valueString;
+  task.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'prior-authorization-claim'))
+    ?.valueString;
 
 const payerOfContext = (context: CoverageContext): string | undefined =>
   context.coverage ? context.directory.planForCoverage(context.coverage)?.payerOrganizationId : undefined;
@@ -478,7 +639,12 @@ export async function settlePendedAuthorization(
   if (input.decision.kind === 'pended') return 'pended';
   const { authorization, problems, denialReasons } = authorizationOf(input.decision, claimId);
   try {
-    await record(deps, context, { ...previousOutcome(context.task), problems, ...(authorization ? { authorization } : {}) }, { now: deps.clock.now(), denialReasons });
+    await record(
+      deps,
+      context,
+      { ...previousOutcome(context.task), problems, ...(authorization ? { authorization } : {}) },
+      { now: deps.clock.now(), denialReasons },
+    );
   } catch (err) {
     // Another arrival of the decision updated the Task first (412): it settled the referral.
     if (err instanceof OperationOutcomeError && err.status === 412) return 'not-pending';
@@ -491,7 +657,10 @@ export async function settlePendedAuthorization(
  * Where a referral stands with its payer, for a payer that names the referral's claim: its status
  * and the payer of its Coverage, or undefined for a referral the gateway does not know.
  */
-export async function referralWithPayer(deps: GatewayDeps, input: { tenant: TenantId; referralId: string }): Promise<{ status: string | undefined; payerOrganizationId: string | undefined } | undefined> {
+export async function referralWithPayer(
+  deps: GatewayDeps,
+  input: { tenant: TenantId; referralId: string },
+): Promise<{ status: string | undefined; payerOrganizationId: string | undefined } | undefined> {
   const context = await loadContext(deps, input.tenant, input.referralId);
   if (!context) return undefined;
   return { status: businessStatus(context.task), payerOrganizationId: payerOfContext(context) };
@@ -499,7 +668,8 @@ export async function referralWithPayer(deps: GatewayDeps, input: { tenant: Tena
 
 /** What an earlier coverage step recorded and a follow-up keeps: the verified Coverage, risks, the estimate. */
 function previousOutcome(task: Task): Pick<CoverageOutcome, 'risks' | 'verifiedCoverage' | 'patientCostPerInfusion'> {
-  const ofType = (code: string) => (task.output ?? []).filter((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));
+  const ofType = (code: string) =>
+    (task.output ?? []).filter((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));
   const verified = ofType('verified-coverage')[0]?.valueReference;
   const cost = ofType('patient-cost-estimate')[0]?.valueMoney;
   return {
@@ -557,25 +727,40 @@ async function record(
       full = { ...full, appealTask: { reference: `Task/${stored.id}` } };
       if (writeBack) {
         await tx.enqueue(
-          appealTaskWriteBack({ messageId: deps.newId(), tenant, referralId: context.row.id, appeal: stored, identifier: { system: APPEAL_IDENTIFIER_SYSTEM, value: context.row.id }, ehr: context.ehr! }),
+          appealTaskWriteBack({
+            messageId: deps.newId(),
+            tenant,
+            referralId: context.row.id,
+            appeal: stored,
+            identifier: { system: APPEAL_IDENTIFIER_SYSTEM, value: context.row.id },
+            ehr: context.ehr!,
+          }),
           now,
         );
       }
     }
-    let task = taskAfterCoverageStep(context.task, full, { now, ...(coverageReference ? { coverage: coverageReference } : {}), assertionId: `${context.row.id}-${now.getTime()}` });
+    let task = taskAfterCoverageStep(context.task, full, {
+      now,
+      ...(coverageReference ? { coverage: coverageReference } : {}),
+      assertionId: `${context.row.id}-${now.getTime()}`,
+    });
     // A payer's decision that lands while the EHR holds the order (an inquiry, a notification) is
     // recorded, and the hold stays until the order is active again (docs/order-changes.md).
     if (heldByOrder(context.task)) task = { ...task, status: 'on-hold', statusReason: context.task.statusReason! };
     if (options.suggestions && options.suggestions.length > 0) {
       // Out of network: the site check's in-network sites, for the coordinator to re-route to ($confirm-site).
       const inputs = siteCheckInputs({ decision: 'misroute-suspected', reasons: [], suggestions: [...options.suggestions] });
-      task = { ...task, input: [...(task.input ?? []).filter((i) => !i.type.coding?.some((c) => c.code === 'suggested-location')), ...inputs] };
+      task = {
+        ...task,
+        input: [...(task.input ?? []).filter((i) => !i.type.coding?.some((c) => c.code === 'suggested-location')), ...inputs],
+      };
     }
     const saved = await tx.update(tenant, task, now, { ifMatchVersionId: context.task.meta?.versionId ?? '1' });
     await options.alsoWrite?.(tx);
     const next = coverageStatus(full);
     await tx.updateReferralStatus(tenant, context.row.id, next, now);
-    if (writeBack) await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant, referralId: context.row.id, task: saved, ehr: context.ehr! }), now);
+    if (writeBack)
+      await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant, referralId: context.row.id, task: saved, ehr: context.ehr! }), now);
     return next;
   });
   deps.logger.info('referral coverage step', {
@@ -609,18 +794,27 @@ export async function recordPhoneVerification(
   if (!context || !PHONE_VERIFIABLE.has(status ?? '')) {
     return {
       kind: 'refused',
-      outcome: conflict(`The referral is ${status ?? 'not a referral'}; a verification is recorded only while coverage is open (${[...PHONE_VERIFIABLE].join(', ')})`, 'Task.businessStatus'),
+      outcome: conflict(
+        `The referral is ${status ?? 'not a referral'}; a verification is recorded only while coverage is open (${[...PHONE_VERIFIABLE].join(', ')})`,
+        'Task.businessStatus',
+      ),
     };
   }
   const now = deps.clock.now();
   const { problems, risks } = localCoverageFindings(context, now);
   const said = phoneVerificationResult(input.verification);
-  const withNote: CoverageContext = { ...context, task: { ...context.task, note: [...(context.task.note ?? []), phoneVerificationNote(input.verification)] } };
+  const withNote: CoverageContext = {
+    ...context,
+    task: { ...context.task, note: [...(context.task.note ?? []), phoneVerificationNote(input.verification)] },
+  };
   await record(
     deps,
     withNote,
     { problems: [...problems, ...said.problems], risks, ...(said.authorization ? { authorization: said.authorization } : {}) },
-    { now, ...(problems.length === 0 && said.authorization ? { evidence: { kind: 'phone' as const, verification: input.verification } } : {}) },
+    {
+      now,
+      ...(problems.length === 0 && said.authorization ? { evidence: { kind: 'phone' as const, verification: input.verification } } : {}),
+    },
   );
   const task = await deps.store.read<Task>([input.tenant], 'Task', found.id);
   return { kind: 'recorded', task: task as Task & { id: string } };
@@ -632,12 +826,21 @@ const referralIdOf = (task: Task): string | undefined => task.identifier?.find((
  * A coordinator asks to send the prior authorization of a referral held in auth-required (after
  * reviewing the denial risks, adding documentation): the submission is queued as a step.
  */
-export async function requestPriorAuthSubmission(deps: Pick<GatewayDeps, 'clock' | 'newId' | 'store'>, input: { tenant: TenantId; taskId: string }): Promise<{ kind: 'queued'; task: Task & { id: string } } | { kind: 'refused'; outcome: OperationOutcome }> {
+export async function requestPriorAuthSubmission(
+  deps: Pick<GatewayDeps, 'clock' | 'newId' | 'store'>,
+  input: { tenant: TenantId; taskId: string },
+): Promise<{ kind: 'queued'; task: Task & { id: string } } | { kind: 'refused'; outcome: OperationOutcome }> {
   const task = await deps.store.read<Task>([input.tenant], 'Task', input.taskId);
   if (!task?.id) return { kind: 'refused', outcome: notFound('Task', input.taskId) };
   const referralId = referralIdOf(task);
   if (businessStatus(task) !== 'auth-required' || referralId === undefined) {
-    return { kind: 'refused', outcome: conflict(`The referral is ${businessStatus(task) ?? 'not a referral'}; only one held in auth-required waits for its prior authorization to be sent`, 'Task.businessStatus') };
+    return {
+      kind: 'refused',
+      outcome: conflict(
+        `The referral is ${businessStatus(task) ?? 'not a referral'}; only one held in auth-required waits for its prior authorization to be sent`,
+        'Task.businessStatus',
+      ),
+    };
   }
   await deps.store.transaction(async (tx) => {
     await tx.enqueue(referralStep(SUBMIT_PRIOR_AUTH_STEP, { messageId: deps.newId(), tenant: input.tenant, referralId }), deps.clock.now());
@@ -652,18 +855,35 @@ export async function requestPriorAuthSubmission(deps: Pick<GatewayDeps, 'clock'
  */
 export async function approveAfterAppeal(
   deps: GatewayDeps,
-  input: { tenant: TenantId; referralTaskId: string; authorizationNumber: string; period?: Period; alsoWrite: (tx: ResourceWriter) => Promise<void> },
+  input: {
+    tenant: TenantId;
+    referralTaskId: string;
+    authorizationNumber: string;
+    period?: Period;
+    alsoWrite: (tx: ResourceWriter) => Promise<void>;
+  },
 ): Promise<{ kind: 'moved-on' } | { kind: 'refused'; outcome: OperationOutcome }> {
   const referralTask = await deps.store.read<Task>([input.tenant], 'Task', input.referralTaskId);
   const referralId = referralTask ? referralIdOf(referralTask) : undefined;
   const context = referralId !== undefined ? await loadContext(deps, input.tenant, referralId) : undefined;
   if (!context || businessStatus(context.task) !== 'auth-denied') {
-    return { kind: 'refused', outcome: conflict('The appeal is part of a referral that is not waiting on a denied authorization', 'Task.partOf') };
+    return {
+      kind: 'refused',
+      outcome: conflict('The appeal is part of a referral that is not waiting on a denied authorization', 'Task.partOf'),
+    };
   }
   await record(
     deps,
     context,
-    { ...previousOutcome(context.task), problems: [], authorization: { kind: 'approved', authorizationNumber: input.authorizationNumber, ...(input.period ? { period: input.period } : {}) } },
+    {
+      ...previousOutcome(context.task),
+      problems: [],
+      authorization: {
+        kind: 'approved',
+        authorizationNumber: input.authorizationNumber,
+        ...(input.period ? { period: input.period } : {}),
+      },
+    },
     { now: deps.clock.now(), alsoWrite: input.alsoWrite },
   );
   return { kind: 'moved-on' };

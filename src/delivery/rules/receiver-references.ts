@@ -31,7 +31,9 @@ export interface ReferencesForReceiver<T> {
 
 /** `resource` with every reference rewritten so that it resolves at the receiver (see the module comment). */
 export function referencesForReceiver<T extends Resource>(resource: T, receiver: ReceiverReferences): ReferencesForReceiver<T> {
-  const containedIds = new Set(((resource as { contained?: Resource[] }).contained ?? []).map((c) => c.id).filter((id): id is string => typeof id === 'string'));
+  const containedIds = new Set(
+    ((resource as { contained?: Resource[] }).contained ?? []).map((c) => c.id).filter((id): id is string => typeof id === 'string'),
+  );
   const dropped: string[] = [];
   const mapped = mapValue(resource, resource.resourceType, { receiver, containedIds, dropped }) as T;
   return { resource: mapped, dropped };
@@ -76,7 +78,8 @@ function mapReference(reference: Reference, path: string, walk: Walk): Reference
   }
   if (!literal.startsWith('#') && walk.receiver.atReceiver?.(literal)) return { ...reference };
   const logical = walk.receiver.logicalFor?.(literal);
-  if (logical) return { ...logical, ...(logical.display === undefined && reference.display !== undefined ? { display: reference.display } : {}) };
+  if (logical)
+    return { ...logical, ...(logical.display === undefined && reference.display !== undefined ? { display: reference.display } : {}) };
   walk.dropped.push(path);
   const { reference: _unresolvable, ...rest } = reference;
   // A logical reference, or at least the display a reader can act on (ele-1: never an empty Reference).
@@ -86,7 +89,9 @@ function mapReference(reference: Reference, path: string, walk: Walk): Reference
 
 /** A logical reference (https://hl7.org/fhir/R4/references.html#logical) to `resource` by its first identifier, when it has one. */
 export function logicalReferenceTo(resource: Resource): Reference | undefined {
-  const identifier = ((resource as { identifier?: Array<{ system?: string; value?: string }> }).identifier ?? []).find((i) => i.system && i.value);
+  const identifier = ((resource as { identifier?: Array<{ system?: string; value?: string }> }).identifier ?? []).find(
+    (i) => i.system && i.value,
+  );
   return identifier ? { type: resource.resourceType, identifier: { system: identifier.system!, value: identifier.value! } } : undefined;
 }
 

@@ -48,12 +48,7 @@ const MAX_EXPONENT = 30;
  * `attempts` counts the attempts made so far, the one that just failed included (>= 1).
  * `random` returns a number in [0, 1), like Math.random (tests pass a fixed one).
  */
-export function retryDecision(input: {
-  attempts: number;
-  error: RetryError;
-  policy: RetryPolicy;
-  random: () => number;
-}): RetryDecision {
+export function retryDecision(input: { attempts: number; error: RetryError; policy: RetryPolicy; random: () => number }): RetryDecision {
   const { attempts, error, policy } = input;
   if (!Number.isInteger(attempts) || attempts < 1) throw new RangeError(`attempts must be a whole number >= 1, got ${attempts}`);
   if (!error.retryable) return { kind: 'dead' };

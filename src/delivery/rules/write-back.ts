@@ -47,7 +47,9 @@ export function ehrReceiver(ehr: EhrReferences, gatewayReferences: GatewayRefere
     // The EHR received each Appointment by the gateway's identifier (appointmentWriteBack).
     logicalFor: (reference) => {
       const appointment = /^Appointment\/([A-Za-z0-9\-.]{1,64})$/.exec(reference);
-      return appointment ? { type: 'Appointment', identifier: { system: APPOINTMENT_IDENTIFIER_SYSTEM, value: appointment[1] as string } } : undefined;
+      return appointment
+        ? { type: 'Appointment', identifier: { system: APPOINTMENT_IDENTIFIER_SYSTEM, value: appointment[1] as string } }
+        : undefined;
     },
   };
 }
@@ -71,7 +73,9 @@ export function forEhr<T extends Resource>(resource: T, ehr: EhrReferences, gate
  */
 export function taskForEhr(task: Task, ehr: EhrReferences): Task {
   const { id: _id, meta: _meta, ...rest } = task;
-  const gatewayOrder = [...(task.basedOn ?? []), ...(task.focus ? [task.focus] : [])].map((r) => r.reference).filter((r): r is string => r !== undefined);
+  const gatewayOrder = [...(task.basedOn ?? []), ...(task.focus ? [task.focus] : [])]
+    .map((r) => r.reference)
+    .filter((r): r is string => r !== undefined);
   const patient = task.for?.reference !== undefined ? [task.for.reference] : [];
   const mapped = forEhr({ ...rest, resourceType: 'Task' } as Task, ehr, { serviceRequest: gatewayOrder, patient });
   // The EHR's Task is about the EHR's order even when the gateway's Task named it otherwise.
@@ -85,18 +89,35 @@ function referralIdentifier(task: Task): { system: string; value: string } {
 }
 
 /** The outbox message that writes the referral's Task back to the EHR. */
-export function taskWriteBack(input: { messageId: string; tenant: string; referralId: string; task: Task; ehr: EhrReferences }): NewOutboxMessage {
+export function taskWriteBack(input: {
+  messageId: string;
+  tenant: string;
+  referralId: string;
+  task: Task;
+  ehr: EhrReferences;
+}): NewOutboxMessage {
   const payload: EhrUpsertPayload = { resource: taskForEhr(input.task, input.ehr), identifier: referralIdentifier(input.task) };
   return { id: input.messageId, tenant: input.tenant, orderingKey: `referral:${input.referralId}`, kind: EHR_UPSERT, payload };
 }
 
 /** The Appointment as the EHR receives it: by the gateway's identifier, based on the EHR's own order. */
-export function appointmentWriteBack(input: { messageId: string; tenant: string; referralId: string; appointment: Appointment & { id: string }; ehr: EhrReferences }): NewOutboxMessage {
+export function appointmentWriteBack(input: {
+  messageId: string;
+  tenant: string;
+  referralId: string;
+  appointment: Appointment & { id: string };
+  ehr: EhrReferences;
+}): NewOutboxMessage {
   const { id, meta: _meta, basedOn, ...rest } = input.appointment;
   const gatewayOrder = (basedOn ?? []).map((r) => r.reference).filter((r): r is string => r !== undefined);
-  const patient = (rest.participant ?? []).map((p) => p.actor?.reference).filter((r): r is string => r?.startsWith('Patient/') === true || r?.startsWith('#') === true);
+  const patient = (rest.participant ?? [])
+    .map((p) => p.actor?.reference)
+    .filter((r): r is string => r?.startsWith('Patient/') === true || r?.startsWith('#') === true);
   const payload: EhrUpsertPayload = {
-    resource: { ...forEhr({ ...rest, resourceType: 'Appointment' } as Appointment, input.ehr, { serviceRequest: gatewayOrder, patient }), basedOn: [input.ehr.serviceRequest] } as Appointment,
+    resource: {
+      ...forEhr({ ...rest, resourceType: 'Appointment' } as Appointment, input.ehr, { serviceRequest: gatewayOrder, patient }),
+      basedOn: [input.ehr.serviceRequest],
+    } as Appointment,
     identifier: { system: APPOINTMENT_IDENTIFIER_SYSTEM, value: id },
   };
   return { id: input.messageId, tenant: input.tenant, orderingKey: `referral:${input.referralId}`, kind: EHR_UPSERT, payload };
@@ -107,11 +128,19 @@ export function appointmentWriteBack(input: { messageId: string; tenant: string;
  * its business identifier: to the patient as the EHR knows them, about the Appointment the EHR
  * received by the gateway's identifier (receiver-references.ts).
  */
-export function communicationWriteBack(input: { messageId: string; tenant: string; referralId: string; communication: Communication; ehr: EhrReferences }): NewOutboxMessage {
+export function communicationWriteBack(input: {
+  messageId: string;
+  tenant: string;
+  referralId: string;
+  communication: Communication;
+  ehr: EhrReferences;
+}): NewOutboxMessage {
   const { id: _id, meta: _meta, ...rest } = input.communication;
   const identifier = rest.identifier?.find((i) => i.system && i.value);
   if (!identifier?.system || !identifier.value) throw new Error('A Communication written back carries its business identifier');
-  const patient = [rest.subject?.reference, ...(rest.recipient ?? []).map((r) => r.reference)].filter((r): r is string => r !== undefined && (r.startsWith('Patient/') || r.startsWith('#')));
+  const patient = [rest.subject?.reference, ...(rest.recipient ?? []).map((r) => r.reference)].filter(
+    (r): r is string => r !== undefined && (r.startsWith('Patient/') || r.startsWith('#')),
+  );
   const payload: EhrUpsertPayload = {
     resource: forEhr({ ...rest, resourceType: 'Communication' } as Communication, input.ehr, { patient }),
     identifier: { system: identifier.system, value: identifier.value },
@@ -124,7 +153,14 @@ export function communicationWriteBack(input: { messageId: string; tenant: strin
  * the appeal identifier: `partOf` names the gateway's referral Task, which the EHR knows only by
  * the referral identifier, so it goes as that logical reference; `for` is the EHR's patient.
  */
-export function appealTaskWriteBack(input: { messageId: string; tenant: string; referralId: string; appeal: Task; identifier: { system: string; value: string }; ehr: EhrReferences }): NewOutboxMessage {
+export function appealTaskWriteBack(input: {
+  messageId: string;
+  tenant: string;
+  referralId: string;
+  appeal: Task;
+  identifier: { system: string; value: string };
+  ehr: EhrReferences;
+}): NewOutboxMessage {
   const { id: _id, meta: _meta, partOf: _partOf, for: _for, ...rest } = input.appeal;
   const resource: Task = {
     ...rest,

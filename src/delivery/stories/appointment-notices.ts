@@ -28,7 +28,14 @@ export type PendingNotice = Communication & { id: string };
 export async function storeNotice(
   deps: Pick<GatewayDeps, 'sites' | 'newId'>,
   tx: ResourceWriter,
-  input: { tenant: TenantId; appointment: Appointment & { id: string }; kind: NoticeKind; reason?: CodeableConcept; previousStart?: Date; now: Date },
+  input: {
+    tenant: TenantId;
+    appointment: Appointment & { id: string };
+    kind: NoticeKind;
+    reason?: CodeableConcept;
+    previousStart?: Date;
+    now: Date;
+  },
 ): Promise<PendingNotice | undefined> {
   const siteId = siteIdOf(input.appointment);
   const site = siteId !== undefined ? (await deps.sites.current()).site(siteId) : undefined;
@@ -71,8 +78,20 @@ export async function deliverNotices(
       deps.logger.warn('appointment notice not sent', { communicationId: notice.id, channel: deps.notifier.channel, retryable });
     }
     await deps.store.transaction(async (tx) => {
-      const saved = (await tx.update(input.tenant, settled, deps.clock.now(), { ifMatchVersionId: notice.meta?.versionId ?? '1' })) as Communication & { id: string };
-      if (writeBack) await tx.enqueue(communicationWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: input.referralId, communication: saved, ehr: input.ehr! }), deps.clock.now());
+      const saved = (await tx.update(input.tenant, settled, deps.clock.now(), {
+        ifMatchVersionId: notice.meta?.versionId ?? '1',
+      })) as Communication & { id: string };
+      if (writeBack)
+        await tx.enqueue(
+          communicationWriteBack({
+            messageId: deps.newId(),
+            tenant: input.tenant,
+            referralId: input.referralId,
+            communication: saved,
+            ehr: input.ehr!,
+          }),
+          deps.clock.now(),
+        );
     });
   }
 }

@@ -79,10 +79,19 @@ async function runStep(deps: DeliveryDeps, message: OutboxMessage, step: (messag
       const { retryable, retryAfterSeconds } = err as OperationOutcomeError & { retryable?: unknown; retryAfterSeconds?: number };
       // Without a flag: a concurrent change (409, 412) is worth another look; any other refusal is final.
       const worthRetrying = typeof retryable === 'boolean' ? retryable : [409, 412].includes(statusOf(err.outcome));
-      return { kind: 'failed', outcome: err.outcome, retryable: worthRetrying, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) };
+      return {
+        kind: 'failed',
+        outcome: err.outcome,
+        retryable: worthRetrying,
+        ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+      };
     }
     deps.logger.error('outbox step failed unexpectedly', { messageId: message.id, kind: message.kind, errorName: (err as Error).name });
-    return { kind: 'failed', retryable: true, outcome: operationOutcome('exception', [errorIssue('exception', `Step ${message.kind} failed inside the gateway`)]) };
+    return {
+      kind: 'failed',
+      retryable: true,
+      outcome: operationOutcome('exception', [errorIssue('exception', `Step ${message.kind} failed inside the gateway`)]),
+    };
   }
 }
 
@@ -90,13 +99,21 @@ async function attempt(deps: DeliveryDeps, message: OutboxMessage): Promise<Atte
   const step = deps.steps?.get(message.kind);
   if (step) return runStep(deps, message, step);
   if (message.kind !== EHR_UPSERT || !isEhrUpsertPayload(message.payload)) {
-    return { kind: 'failed', retryable: false, outcome: operationOutcome('bad-message', [errorIssue('not-supported', `Outbox message kind ${message.kind} has no delivery`)]) };
+    return {
+      kind: 'failed',
+      retryable: false,
+      outcome: operationOutcome('bad-message', [errorIssue('not-supported', `Outbox message kind ${message.kind} has no delivery`)]),
+    };
   }
   const ehr = deps.ehrFor(message.tenant);
   if (!ehr) {
     // The connection was removed from the configuration after the message was made: keep it
     // visible to operators rather than drop it.
-    return { kind: 'failed', retryable: false, outcome: operationOutcome('no-ehr', [errorIssue('not-found', `No EHR connection is configured for tenant ${message.tenant}`)]) };
+    return {
+      kind: 'failed',
+      retryable: false,
+      outcome: operationOutcome('no-ehr', [errorIssue('not-found', `No EHR connection is configured for tenant ${message.tenant}`)]),
+    };
   }
   try {
     await ehr.upsertByIdentifier(message.payload.resource, message.payload.identifier);
@@ -111,7 +128,11 @@ async function attempt(deps: DeliveryDeps, message: OutboxMessage): Promise<Atte
       };
     }
     deps.logger.error('outbox delivery failed unexpectedly', { messageId: message.id, errorName: (err as Error).name });
-    return { kind: 'failed', retryable: true, outcome: operationOutcome('exception', [errorIssue('exception', 'Delivery failed inside the gateway')]) };
+    return {
+      kind: 'failed',
+      retryable: true,
+      outcome: operationOutcome('exception', [errorIssue('exception', 'Delivery failed inside the gateway')]),
+    };
   }
 }
 
@@ -133,7 +154,10 @@ export async function deliverDueMessages(deps: DeliveryDeps, options: { limit: n
       }
       const decision = retryDecision({
         attempts: message.attempts,
-        error: { retryable: result.retryable, ...(result.retryAfterSeconds !== undefined ? { retryAfterSeconds: result.retryAfterSeconds } : {}) },
+        error: {
+          retryable: result.retryable,
+          ...(result.retryAfterSeconds !== undefined ? { retryAfterSeconds: result.retryAfterSeconds } : {}),
+        },
         policy: deps.retryPolicy,
         random: deps.random,
       });
@@ -142,12 +166,22 @@ export async function deliverDueMessages(deps: DeliveryDeps, options: { limit: n
         await deps.outbox.scheduleRetry(message.id, new Date(now.getTime() + decision.delayMs), result.outcome, now);
         await recordWriteBack(deps, message, 8);
         round.retried += 1;
-        deps.logger.warn('outbox delivery failed; will retry', { messageId: message.id, attempts: message.attempts, delayMs: decision.delayMs, issueCodes });
+        deps.logger.warn('outbox delivery failed; will retry', {
+          messageId: message.id,
+          attempts: message.attempts,
+          delayMs: decision.delayMs,
+          issueCodes,
+        });
       } else {
         await deps.outbox.markDead(message.id, result.outcome, now);
         await recordWriteBack(deps, message, 4);
         round.dead += 1;
-        deps.logger.error('outbox message dead-lettered', { messageId: message.id, attempts: message.attempts, retryable: result.retryable, issueCodes });
+        deps.logger.error('outbox message dead-lettered', {
+          messageId: message.id,
+          attempts: message.attempts,
+          retryable: result.retryable,
+          issueCodes,
+        });
       }
     }),
   );

@@ -53,7 +53,8 @@ export interface ScheduledAppointment {
   appointment: Appointment & { id: string };
 }
 
-const outputOf = (task: Task, code: string) => task.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));
+const outputOf = (task: Task, code: string) =>
+  task.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));
 
 /**
  * The Appointments the scheduled referrals of every tenant point at (their Task's `appointment`
@@ -61,7 +62,8 @@ const outputOf = (task: Task, code: string) => task.output?.find((o) => o.type.c
  */
 export async function scheduledAppointments(deps: Pick<GatewayDeps, 'logger' | 'store'>): Promise<ScheduledAppointment[]> {
   const rows = await deps.store.listReferralsByStatus('scheduled', { limit: MAX_REFERRALS_PER_RUN });
-  if (rows.length === MAX_REFERRALS_PER_RUN) deps.logger.warn('more scheduled referrals than one run looks at', { limit: MAX_REFERRALS_PER_RUN });
+  if (rows.length === MAX_REFERRALS_PER_RUN)
+    deps.logger.warn('more scheduled referrals than one run looks at', { limit: MAX_REFERRALS_PER_RUN });
   const found: ScheduledAppointment[] = [];
   for (const row of rows) {
     const task = await deps.store.read<Task>([row.tenant], 'Task', row.taskId);
@@ -78,7 +80,8 @@ export function patientOf(appointment: Appointment): Reference | undefined {
   const participant = (appointment.participant ?? []).find((p) => {
     const actor = p.actor;
     if (!actor) return false;
-    if (actor.reference?.startsWith('Location/') || actor.type === 'Location' || actor.identifier?.system === CHAIR_IDENTIFIER_SYSTEM) return false;
+    if (actor.reference?.startsWith('Location/') || actor.type === 'Location' || actor.identifier?.system === CHAIR_IDENTIFIER_SYSTEM)
+      return false;
     return true;
   });
   return participant?.actor;
@@ -98,7 +101,10 @@ export function reminderKey(appointmentId: string, hours: number, start: Date): 
 export function reminderId(appointmentId: string, hours: number, start: Date): string {
   const readable = `reminder-${appointmentId}-${Math.floor(start.getTime() / 60_000)}-${hours}h`;
   if (readable.length <= 64 && /^[A-Za-z0-9\-.]+$/.test(readable)) return readable;
-  return `reminder-${createHash('sha256').update(reminderKey(appointmentId, hours, start)).digest('hex').slice(0, 48)}`;
+  return `reminder-${createHash('sha256')
+    .update(reminderKey(appointmentId, hours, start))
+    .digest('hex')
+    .slice(0, 48)}`;
 }
 
 export interface ReminderRunResult {
@@ -136,11 +142,20 @@ interface ReminderContent {
   text: string;
 }
 
-function buildReminder(content: ReminderContent, status: Communication['status'], extra: Partial<Communication> = {}): Communication & { id: string } {
+function buildReminder(
+  content: ReminderContent,
+  status: Communication['status'],
+  extra: Partial<Communication> = {},
+): Communication & { id: string } {
   return {
     resourceType: 'Communication',
     id: reminderId(content.appointment.id, content.hours, new Date(content.appointment.start)),
-    identifier: [{ system: REMINDER_IDENTIFIER_SYSTEM, value: reminderKey(content.appointment.id, content.hours, new Date(content.appointment.start)) }],
+    identifier: [
+      {
+        system: REMINDER_IDENTIFIER_SYSTEM,
+        value: reminderKey(content.appointment.id, content.hours, new Date(content.appointment.start)),
+      },
+    ],
     status,
     category: [{ coding: [{ system: COMMUNICATION_CATEGORY_SYSTEM, code: 'reminder', display: 'Reminder' }] }],
     priority: 'routine',
@@ -152,7 +167,10 @@ function buildReminder(content: ReminderContent, status: Communication['status']
 }
 
 /** The reminder text, in the site's zone; undefined when the site or its zone is unknown. */
-async function reminderText(deps: Pick<GatewayDeps, 'drugs' | 'sites' | 'store' | 'tenancy'>, appointment: Appointment): Promise<string | undefined> {
+async function reminderText(
+  deps: Pick<GatewayDeps, 'drugs' | 'sites' | 'store' | 'tenancy'>,
+  appointment: Appointment,
+): Promise<string | undefined> {
   const siteId = siteIdOf(appointment);
   const site = siteId !== undefined ? (await deps.sites.current()).site(siteId) : undefined;
   if (!site?.timeZone || !appointment.start) return undefined;
@@ -182,23 +200,34 @@ async function claim(deps: GatewayDeps, content: ReminderContent, action: Due['a
     const existing = await tx.read<Communication>([content.tenant], 'Communication', id);
     const claimedAt = existing?.meta?.lastUpdated ? new Date(existing.meta.lastUpdated).getTime() : Number.NEGATIVE_INFINITY;
     // Waiting for a retry, or claimed by a run that died before it could say how the hand-over went.
-    const waiting = existing?.status === 'in-progress' || (existing?.status === 'preparation' && now.getTime() - claimedAt >= CLAIM_LEASE_MS);
+    const waiting =
+      existing?.status === 'in-progress' || (existing?.status === 'preparation' && now.getTime() - claimedAt >= CLAIM_LEASE_MS);
     if (action !== 'send') {
       if (existing && !waiting) return { claimed: false, recordedNotDone: false };
       // A reminder that is still to come goes only when it is the nearest one and the visit is ahead.
       if (!existing && action === 'expire') return { claimed: false, recordedNotDone: false };
-      const reason = action === 'supersede' ? `Superseded: a nearer reminder is due at the same time` : 'The visit began before the reminder could be sent';
+      const reason =
+        action === 'supersede'
+          ? `Superseded: a nearer reminder is due at the same time`
+          : 'The visit began before the reminder could be sent';
       const notDone = buildReminder(content, 'not-done', { statusReason: { text: reason } });
-      const saved = existing ? await tx.update(content.tenant, notDone, now, { ifMatchVersionId: existing.meta?.versionId ?? '1' }) : await tx.create(content.tenant, notDone, now);
+      const saved = existing
+        ? await tx.update(content.tenant, notDone, now, { ifMatchVersionId: existing.meta?.versionId ?? '1' })
+        : await tx.create(content.tenant, notDone, now);
       await writeBackReminder(deps, tx, content, saved, now);
       return { claimed: false, recordedNotDone: true };
     }
     if (existing) {
       if (!waiting) return { claimed: false, recordedNotDone: false };
       // The text is made again: the appointment may have moved since the last attempt.
-      const reminder = (await tx.update(content.tenant, buildReminder(content, 'preparation', existing.statusReason ? { statusReason: existing.statusReason } : {}), now, {
-        ifMatchVersionId: existing.meta?.versionId ?? '1',
-      })) as Communication & { id: string };
+      const reminder = (await tx.update(
+        content.tenant,
+        buildReminder(content, 'preparation', existing.statusReason ? { statusReason: existing.statusReason } : {}),
+        now,
+        {
+          ifMatchVersionId: existing.meta?.versionId ?? '1',
+        },
+      )) as Communication & { id: string };
       return { claimed: true, reminder };
     }
     const reminder = (await tx.create(content.tenant, buildReminder(content, 'preparation'), now)) as Communication & { id: string };
@@ -207,7 +236,13 @@ async function claim(deps: GatewayDeps, content: ReminderContent, action: Due['a
 }
 
 /** Records how the hand-over went: sent, to be retried, or given up. */
-async function settle(deps: GatewayDeps, content: ReminderContent, reminder: Communication & { id: string }, result: { sentAt: Date } | { error: unknown }, now: Date): Promise<void> {
+async function settle(
+  deps: GatewayDeps,
+  content: ReminderContent,
+  reminder: Communication & { id: string },
+  result: { sentAt: Date } | { error: unknown },
+  now: Date,
+): Promise<void> {
   const { meta: _meta, statusReason: _reason, ...rest } = reminder;
   let next: Communication & { id: string };
   if ('sentAt' in result) {
@@ -215,7 +250,11 @@ async function settle(deps: GatewayDeps, content: ReminderContent, reminder: Com
   } else {
     const retryable = result.error instanceof NotifierError ? result.error.retryable : true;
     const why = outcomeFromError(result.error).issue[0]?.diagnostics ?? 'The notifier failed';
-    next = { ...rest, status: retryable ? 'in-progress' : 'not-done', statusReason: { text: retryable ? `${why}; it is tried again on the next run` : why } };
+    next = {
+      ...rest,
+      status: retryable ? 'in-progress' : 'not-done',
+      statusReason: { text: retryable ? `${why}; it is tried again on the next run` : why },
+    };
   }
   await deps.store.transaction(async (tx: ResourceWriter) => {
     await tx.lock(`reminder:${reminder.id}`);
@@ -228,9 +267,24 @@ async function settle(deps: GatewayDeps, content: ReminderContent, reminder: Com
  * Each recorded status of a reminder (sent, to be retried, not done, withdrawn) is written back to
  * the EHR, upserted by the reminder's identifier; the run's own claim (`preparation`) is not.
  */
-async function writeBackReminder(deps: Pick<GatewayDeps, 'newId' | 'writeBackTenants'>, tx: ResourceWriter, content: Pick<ReminderContent, 'tenant' | 'referralId' | 'ehr'>, reminder: Communication, now: Date): Promise<void> {
+async function writeBackReminder(
+  deps: Pick<GatewayDeps, 'newId' | 'writeBackTenants'>,
+  tx: ResourceWriter,
+  content: Pick<ReminderContent, 'tenant' | 'referralId' | 'ehr'>,
+  reminder: Communication,
+  now: Date,
+): Promise<void> {
   if (!deps.writeBackTenants.has(content.tenant) || content.ehr === undefined) return;
-  await tx.enqueue(communicationWriteBack({ messageId: deps.newId(), tenant: content.tenant, referralId: content.referralId, communication: reminder, ehr: content.ehr }), now);
+  await tx.enqueue(
+    communicationWriteBack({
+      messageId: deps.newId(),
+      tenant: content.tenant,
+      referralId: content.referralId,
+      communication: reminder,
+      ehr: content.ehr,
+    }),
+    now,
+  );
 }
 
 const WITHDRAWN_REASON: CodeableConcept = {
@@ -251,7 +305,15 @@ const WITHDRAWN_REASON: CodeableConcept = {
 export async function withdrawRemindersOfTime(
   deps: GatewayDeps,
   tx: ResourceWriter,
-  input: { tenant: TenantId; referralId: string; ehr: EhrReferences | undefined; appointmentId: string; previousStart: Date; now: Date; reason?: CodeableConcept },
+  input: {
+    tenant: TenantId;
+    referralId: string;
+    ehr: EhrReferences | undefined;
+    appointmentId: string;
+    previousStart: Date;
+    now: Date;
+    reason?: CodeableConcept;
+  },
 ): Promise<{ withdrawn: number; alreadySent: number }> {
   const result = { withdrawn: 0, alreadySent: 0 };
   for (const hours of deps.scheduling.reminderHours) {
@@ -265,7 +327,12 @@ export async function withdrawRemindersOfTime(
     }
     if (existing.status !== 'preparation' && existing.status !== 'in-progress') continue;
     const { meta: _meta, ...rest } = existing;
-    const next: Communication & { id: string } = { ...rest, id: existing.id, status: 'not-done', statusReason: input.reason ?? WITHDRAWN_REASON };
+    const next: Communication & { id: string } = {
+      ...rest,
+      id: existing.id,
+      status: 'not-done',
+      statusReason: input.reason ?? WITHDRAWN_REASON,
+    };
     const withdrawn = await tx.update(input.tenant, next, input.now, { ifMatchVersionId: existing.meta?.versionId ?? '1' });
     await writeBackReminder(deps, tx, input, withdrawn, input.now);
     result.withdrawn += 1;
@@ -287,12 +354,23 @@ export async function sendReminders(deps: GatewayDeps): Promise<ReminderRunResul
     if (due.length === 0) continue;
     const text = await reminderText(deps, appointment);
     if (text === undefined) {
-      deps.logger.warn('no reminder: the appointment\'s site or its time zone is unknown', { appointmentId: appointment.id, referralId: row.id });
+      deps.logger.warn("no reminder: the appointment's site or its time zone is unknown", {
+        appointmentId: appointment.id,
+        referralId: row.id,
+      });
       continue;
     }
     for (const { hours, action } of due) {
       const ehr = (row.referral as { ehr?: EhrReferences } | null)?.ehr;
-      const content: ReminderContent = { tenant: row.tenant, referralId: row.id, ehr, appointment: { ...appointment, start: appointment.start }, hours, patient: patientOf(appointment), text };
+      const content: ReminderContent = {
+        tenant: row.tenant,
+        referralId: row.id,
+        ehr,
+        appointment: { ...appointment, start: appointment.start },
+        hours,
+        patient: patientOf(appointment),
+        text,
+      };
       try {
         const claimed = await claim(deps, content, action, now);
         if (!claimed.claimed) {
@@ -306,7 +384,13 @@ export async function sendReminders(deps: GatewayDeps): Promise<ReminderRunResul
         } catch (error) {
           result.failed += 1;
           const retryable = error instanceof NotifierError ? error.retryable : true;
-          deps.logger.warn('reminder not sent', { appointmentId: appointment.id, hours, channel: deps.notifier.channel, retryable, ...(error instanceof NotifierError && error.httpStatus !== undefined ? { httpStatus: error.httpStatus } : {}) });
+          deps.logger.warn('reminder not sent', {
+            appointmentId: appointment.id,
+            hours,
+            channel: deps.notifier.channel,
+            retryable,
+            ...(error instanceof NotifierError && error.httpStatus !== undefined ? { httpStatus: error.httpStatus } : {}),
+          });
           await settle(deps, content, claimed.reminder, { error }, deps.clock.now());
           continue;
         }
@@ -315,7 +399,11 @@ export async function sendReminders(deps: GatewayDeps): Promise<ReminderRunResul
         deps.logger.info('reminder sent', { appointmentId: appointment.id, hours, channel: deps.notifier.channel });
       } catch (error) {
         // One reminder's trouble (a concurrent change, the database) does not stop the others.
-        deps.logger.error('reminder failed', { appointmentId: appointment.id, hours, errorName: error instanceof Error ? error.name : 'unknown' });
+        deps.logger.error('reminder failed', {
+          appointmentId: appointment.id,
+          hours,
+          errorName: error instanceof Error ? error.name : 'unknown',
+        });
       }
     }
   }

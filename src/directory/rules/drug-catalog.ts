@@ -109,10 +109,7 @@ function schemaValidator(): ValidateFunction {
 export function parseDrugCatalog(json: unknown): ParsedDrugCatalog {
   const validate = schemaValidator();
   const schemaValid = validate(json);
-  const issues: OperationOutcomeIssue[] = [
-    ...schemaIssues(validate.errors ?? [], 'drug catalog'),
-    ...semanticIssues(json),
-  ];
+  const issues: OperationOutcomeIssue[] = [...schemaIssues(validate.errors ?? [], 'drug catalog'), ...semanticIssues(json)];
   if (!schemaValid || issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) {
     return { issues };
   }
@@ -232,9 +229,7 @@ function semanticIssues(json: unknown): OperationOutcomeIssue[] {
     if (Array.isArray(weeks) && weeks.every((w): w is number => typeof w === 'number')) {
       const ordered = weeks.every((w, n) => (n === 0 ? w === 0 : w > (weeks[n - 1] as number)));
       if (!ordered) {
-        issues.push(
-          errorIssue('invariant', `${at}.inductionDoseWeeks must start at week 0 and increase`, `${at}.inductionDoseWeeks`),
-        );
+        issues.push(errorIssue('invariant', `${at}.inductionDoseWeeks must start at week 0 and increase`, `${at}.inductionDoseWeeks`));
       }
     }
   });

@@ -9,7 +9,13 @@ import { errorIssue, type IssueCode } from '../../fhir/outcomes.js';
 
 /** `/drugs/2/chairMinutes/firstDose` -> `drugs[2].chairMinutes.firstDose` (RFC 6901 escapes undone). */
 export function documentPathOf(instancePath: string, child?: string): string {
-  const segments = instancePath === '' ? [] : instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const segments =
+    instancePath === ''
+      ? []
+      : instancePath
+          .slice(1)
+          .split('/')
+          .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (child !== undefined) segments.push(child);
   let path = '';
   for (const segment of segments) {
@@ -23,7 +29,11 @@ export function documentPathOf(instancePath: string, child?: string): string {
  * `document` names the document in messages ("drug catalog"); `anyOfMessage` says what an
  * `anyOf` wants, in words (ajv's own is "must match a schema in anyOf").
  */
-export function schemaIssues(errors: readonly ErrorObject[], document: string, options: { anyOfMessage?: string } = {}): OperationOutcomeIssue[] {
+export function schemaIssues(
+  errors: readonly ErrorObject[],
+  document: string,
+  options: { anyOfMessage?: string } = {},
+): OperationOutcomeIssue[] {
   const issues: OperationOutcomeIssue[] = [];
   for (const error of errors) {
     // `if` only repeats that a `then`/`else` branch failed, and the branches of an `anyOf` only
@@ -58,7 +68,9 @@ export function schemaIssues(errors: readonly ErrorObject[], document: string, o
       default:
         break;
     }
-    issues.push(expression === '' ? errorIssue(code, `The ${document} ${message}`) : errorIssue(code, `${expression} ${message}`, expression));
+    issues.push(
+      expression === '' ? errorIssue(code, `The ${document} ${message}`) : errorIssue(code, `${expression} ${message}`, expression),
+    );
   }
   return issues;
 }

@@ -14,7 +14,14 @@
  * http://terminology.hl7.org/CodeSystem/measure-population. Pure: the counts come in, the report
  * goes out.
  */
-import type { CodeableConcept, MeasureReport, MeasureReportGroup, MeasureReportGroupPopulation, MeasureReportGroupStratifierStratum, Quantity } from 'fhir/r4.js';
+import type {
+  CodeableConcept,
+  MeasureReport,
+  MeasureReportGroup,
+  MeasureReportGroupPopulation,
+  MeasureReportGroupStratifierStratum,
+  Quantity,
+} from 'fhir/r4.js';
 import type { NetworkMetricsRows } from '../../ports/resource-store.js';
 import { GATEWAY_CANONICAL_BASE, REFERRAL_STATUS_SYSTEM } from '../../referral/rules/referral-status.js';
 
@@ -51,12 +58,20 @@ function code(value: string, display?: string): CodeableConcept {
   return { coding: [{ system: NETWORK_METRIC_SYSTEM, code: value, ...(display !== undefined ? { display } : {}) }] };
 }
 
-function population(kind: 'initial-population' | 'numerator' | 'denominator' | 'measure-population', count: number): MeasureReportGroupPopulation {
+function population(
+  kind: 'initial-population' | 'numerator' | 'denominator' | 'measure-population',
+  count: number,
+): MeasureReportGroupPopulation {
   return { code: { coding: [{ system: POPULATION_SYSTEM, code: kind }] }, count };
 }
 
 const days = (value: number): Quantity => ({ value, unit: 'days', system: UCUM, code: 'd' });
-const proportion = (part: number, whole: number): Quantity => ({ value: whole === 0 ? 0 : Math.round((part / whole) * 1000) / 1000, unit: '1', system: UCUM, code: '1' });
+const proportion = (part: number, whole: number): Quantity => ({
+  value: whole === 0 ? 0 : Math.round((part / whole) * 1000) / 1000,
+  unit: '1',
+  system: UCUM,
+  code: '1',
+});
 
 function sumBy<T>(rows: readonly T[], key: (row: T) => string, value: (row: T) => number): Map<string, number> {
   const sums = new Map<string, number>();
@@ -67,7 +82,10 @@ function sumBy<T>(rows: readonly T[], key: (row: T) => string, value: (row: T) =
 const total = (rows: ReadonlyArray<{ count: number }>): number => rows.reduce((sum, r) => sum + r.count, 0);
 
 function statusStratum(status: string, count: number): MeasureReportGroupStratifierStratum {
-  return { value: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: status }], text: status }, population: [population('initial-population', count)] };
+  return {
+    value: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: status }], text: status },
+    population: [population('initial-population', count)],
+  };
 }
 
 /** Medians of days by a key (drug or site), each stratum with its count. */
@@ -100,14 +118,26 @@ export function networkMetricsReport(input: NetworkReportInput): MeasureReport {
   const received = total(rows.referralsByStatus);
   const flagged = total(rows.misroutesByStatus);
   const firsts = rows.daysToFirstInfusion;
-  const distribution = [...sumBy(firsts, (r) => String(r.days), (r) => r.count).entries()].map(([value, count]) => ({ value: Number(value), count })).sort((a, b) => a.value - b.value);
+  const distribution = [
+    ...sumBy(
+      firsts,
+      (r) => String(r.days),
+      (r) => r.count,
+    ).entries(),
+  ]
+    .map(([value, count]) => ({ value: Number(value), count }))
+    .sort((a, b) => a.value - b.value);
   const median = medianOfCounts(distribution);
   const drugNames = new Map(firsts.map((r) => [r.drugId, r.drugName]));
-  const site = (id: string): CodeableConcept => ({ coding: [{ system: `${GATEWAY_CANONICAL_BASE}/sid/location-id`, code: id, display: input.siteName(id) }], text: input.siteName(id) });
+  const site = (id: string): CodeableConcept => ({
+    coding: [{ system: `${GATEWAY_CANONICAL_BASE}/sid/location-id`, code: id, display: input.siteName(id) }],
+    text: input.siteName(id),
+  });
 
   const appealOutcome = (row: NetworkMetricsRows['appeals'][number]): 'won' | 'lost' | 'open' => {
     // A won appeal completes its Task and moves the referral on (src/coverage/stories/update-appeal.ts).
-    if (row.appealStatus === 'completed' && (row.referralStatus === 'ready-to-schedule' || row.referralStatus === 'scheduled')) return 'won';
+    if (row.appealStatus === 'completed' && (row.referralStatus === 'ready-to-schedule' || row.referralStatus === 'scheduled'))
+      return 'won';
     if (['completed', 'failed', 'cancelled', 'rejected'].includes(row.appealStatus)) return 'lost';
     return 'open';
   };
@@ -116,20 +146,32 @@ export function networkMetricsReport(input: NetworkReportInput): MeasureReport {
 
   const due = rows.appointmentsDue;
   const missed = due.filter((r) => r.status === 'noshow');
-  const dueBySite = sumBy(due, (r) => r.siteId, (r) => r.count);
-  const missedBySite = sumBy(missed, (r) => r.siteId, (r) => r.count);
+  const dueBySite = sumBy(
+    due,
+    (r) => r.siteId,
+    (r) => r.count,
+  );
+  const missedBySite = sumBy(
+    missed,
+    (r) => r.siteId,
+    (r) => r.count,
+  );
 
   const groups: MeasureReportGroup[] = [
     {
       code: code('referrals', 'Referrals received'),
       population: [population('initial-population', received)],
-      stratifier: [{ code: [code('status', 'Current business status')], stratum: rows.referralsByStatus.map((r) => statusStratum(r.status, r.count)) }],
+      stratifier: [
+        { code: [code('status', 'Current business status')], stratum: rows.referralsByStatus.map((r) => statusStratum(r.status, r.count)) },
+      ],
     },
     {
       code: code('misroutes-caught', 'Misroutes caught at intake'),
       population: [population('denominator', received), population('numerator', flagged)],
       measureScore: proportion(flagged, received),
-      stratifier: [{ code: [code('status', 'Current business status')], stratum: rows.misroutesByStatus.map((r) => statusStratum(r.status, r.count)) }],
+      stratifier: [
+        { code: [code('status', 'Current business status')], stratum: rows.misroutesByStatus.map((r) => statusStratum(r.status, r.count)) },
+      ],
     },
     {
       code: code('days-to-first-infusion', 'Days from order to first infusion'),
@@ -140,7 +182,14 @@ export function networkMetricsReport(input: NetworkReportInput): MeasureReport {
           code: [code('days', 'Days from order to first infusion')],
           stratum: distribution.map((d) => ({ value: { text: String(d.value) }, population: [population('measure-population', d.count)] })),
         },
-        { code: [code('drug', 'Drug')], stratum: medianStrata(firsts, (r) => r.drugId, (id) => ({ coding: [{ system: `${GATEWAY_CANONICAL_BASE}/drug-catalog`, code: id }], text: drugNames.get(id) ?? id })) },
+        {
+          code: [code('drug', 'Drug')],
+          stratum: medianStrata(
+            firsts,
+            (r) => r.drugId,
+            (id) => ({ coding: [{ system: `${GATEWAY_CANONICAL_BASE}/drug-catalog`, code: id }], text: drugNames.get(id) ?? id }),
+          ),
+        },
         { code: [code('site', 'Site')], stratum: medianStrata(firsts, (r) => r.siteId, site) },
       ],
     },
@@ -151,7 +200,10 @@ export function networkMetricsReport(input: NetworkReportInput): MeasureReport {
       stratifier: [
         {
           code: [code('appeal-outcome', 'Appeal outcome')],
-          stratum: (['won', 'lost', 'open'] as const).map((outcome) => ({ value: { text: outcome }, population: [population('initial-population', appealCounts.get(outcome) ?? 0)] })),
+          stratum: (['won', 'lost', 'open'] as const).map((outcome) => ({
+            value: { text: outcome },
+            population: [population('initial-population', appealCounts.get(outcome) ?? 0)],
+          })),
         },
       ],
     },

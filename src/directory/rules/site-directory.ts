@@ -77,7 +77,11 @@ export interface SiteDirectorySource {
 
 export const codingKey = (system: string | undefined, code: string | undefined): string => `${system ?? ''}|${code ?? ''}`;
 
-function hasCoding(concepts: ReadonlyArray<{ coding?: Array<{ system?: string; code?: string }> }> | undefined, system: string, code: string): boolean {
+function hasCoding(
+  concepts: ReadonlyArray<{ coding?: Array<{ system?: string; code?: string }> }> | undefined,
+  system: string,
+  code: string,
+): boolean {
   return (concepts ?? []).some((concept) => (concept.coding ?? []).some((c) => c.system === system && c.code === code));
 }
 
@@ -160,7 +164,9 @@ export class SiteDirectory implements CoverageDirectory {
     }
     for (const affiliation of affiliations) {
       if (affiliation.active === false) continue;
-      const networkIds = (affiliation.network ?? []).map((r) => referencedId(r, 'Organization')).filter((id): id is string => id !== undefined);
+      const networkIds = (affiliation.network ?? [])
+        .map((r) => referencedId(r, 'Organization'))
+        .filter((id): id is string => id !== undefined);
       const siteIds = new Set<string>();
       for (const r of affiliation.location ?? []) {
         const id = referencedId(r, 'Location');
@@ -187,7 +193,9 @@ export class SiteDirectory implements CoverageDirectory {
         name: plan.name ?? plan.id!,
         identifierValues: (plan.identifier ?? []).map((i) => i.value).filter((v): v is string => v !== undefined),
         ...(payer !== undefined ? { payerOrganizationId: payer } : {}),
-        networkIds: new Set((plan.network ?? []).map((r) => referencedId(r, 'Organization')).filter((id): id is string => id !== undefined)),
+        networkIds: new Set(
+          (plan.network ?? []).map((r) => referencedId(r, 'Organization')).filter((id): id is string => id !== undefined),
+        ),
         active: plan.status === undefined || plan.status === 'active',
       };
     });
@@ -222,10 +230,10 @@ export class SiteDirectory implements CoverageDirectory {
    * same plan identifier, the Coverage's payor decides.
    */
   planForCoverage(coverage: Coverage): DirectoryPlan | undefined {
-    const planValues = (coverage.class ?? [])
-      .filter((c) => c.type.coding?.some((coding) => coding.code === 'plan'))
-      .map((c) => c.value);
-    const payers = new Set((coverage.payor ?? []).map((r) => referencedId(r, 'Organization')).filter((id): id is string => id !== undefined));
+    const planValues = (coverage.class ?? []).filter((c) => c.type.coding?.some((coding) => coding.code === 'plan')).map((c) => c.value);
+    const payers = new Set(
+      (coverage.payor ?? []).map((r) => referencedId(r, 'Organization')).filter((id): id is string => id !== undefined),
+    );
     const matches = this.plans.filter((plan) => plan.identifierValues.some((v) => planValues.includes(v)));
     return matches.find((plan) => plan.payerOrganizationId !== undefined && payers.has(plan.payerOrganizationId)) ?? matches[0];
   }
@@ -244,9 +252,14 @@ export class SiteDirectory implements CoverageDirectory {
    * Infusion sites with a position, nearest first, within `maxKm` of `from`, that pass `accept`;
    * at most `limit`. Great-circle distances in kilometres.
    */
-  nearestSites(from: GeoPoint, options: { limit: number; maxKm: number; accept: (site: DirectorySite) => boolean }): Array<{ site: DirectorySite; distanceKm: number }> {
+  nearestSites(
+    from: GeoPoint,
+    options: { limit: number; maxKm: number; accept: (site: DirectorySite) => boolean },
+  ): Array<{ site: DirectorySite; distanceKm: number }> {
     if (!this.index) return [];
-    const ids = around(this.index, from.longitude, from.latitude, options.limit, options.maxKm, (i) => options.accept(this.indexedSites[i]!));
+    const ids = around(this.index, from.longitude, from.latitude, options.limit, options.maxKm, (i) =>
+      options.accept(this.indexedSites[i]!),
+    );
     return ids.map((i) => {
       const site = this.indexedSites[i]!;
       return { site, distanceKm: distanceKm(from, site.position!) };

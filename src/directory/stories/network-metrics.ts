@@ -44,13 +44,19 @@ export async function reportNetworkMetrics(
   };
   const end = bound('period-end', 'high') ?? now;
   const start = bound('period-start', 'low') ?? new Date(end.getTime() - DEFAULT_PERIOD_DAYS * DAY_MS);
-  if (issues.length === 0 && start.getTime() >= end.getTime()) issues.push(errorIssue('value', 'period-start must be before period-end', 'period-start'));
+  if (issues.length === 0 && start.getTime() >= end.getTime())
+    issues.push(errorIssue('value', 'period-start must be before period-end', 'period-start'));
   if (issues.length === 0 && end.getTime() - start.getTime() > MAX_PERIOD_DAYS * DAY_MS) {
     issues.push(errorIssue('value', `The period may span at most ${MAX_PERIOD_DAYS} days`, 'period-start'));
   }
   if (issues.length > 0) return { kind: 'refused', outcome: badRequest(issues) };
 
-  const rows = await deps.store.networkMetrics({ tenants: [input.tenant], from: start.toISOString(), to: end.toISOString(), now: now.toISOString() });
+  const rows = await deps.store.networkMetrics({
+    tenants: [input.tenant],
+    from: start.toISOString(),
+    to: end.toISOString(),
+    now: now.toISOString(),
+  });
   const directory = await deps.sites.current();
   const report = networkMetricsReport({
     rows,

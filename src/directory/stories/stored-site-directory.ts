@@ -33,7 +33,15 @@ export function storedSiteDirectory(
   const fingerprint = async (): Promise<string> => {
     const parts = await Promise.all(
       SITE_DIRECTORY_TYPES.map(async (resourceType) => {
-        const newest = await reader.search({ resourceType, tenants: [directoryTenant], criteria: [], count: 1, offset: 0, sort: ['-_lastUpdated'], withTotal: true });
+        const newest = await reader.search({
+          resourceType,
+          tenants: [directoryTenant],
+          criteria: [],
+          count: 1,
+          offset: 0,
+          sort: ['-_lastUpdated'],
+          withTotal: true,
+        });
         const top = newest.resources[0];
         return `${resourceType}:${newest.total ?? 0}:${top?.meta?.lastUpdated ?? ''}:${top?.id ?? ''}:${top?.meta?.versionId ?? ''}`;
       }),
@@ -45,7 +53,14 @@ export function storedSiteDirectory(
     const all: Resource[] = [];
     for (const resourceType of SITE_DIRECTORY_TYPES) {
       for (let offset = 0; ; offset += PAGE_SIZE) {
-        const page = await reader.search({ resourceType, tenants: [directoryTenant], criteria: [], count: PAGE_SIZE, offset, sort: ['_id'] });
+        const page = await reader.search({
+          resourceType,
+          tenants: [directoryTenant],
+          criteria: [],
+          count: PAGE_SIZE,
+          offset,
+          sort: ['_id'],
+        });
         all.push(...page.resources);
         if (page.resources.length < PAGE_SIZE) break;
       }

@@ -72,26 +72,43 @@ function issueFromAjvError(error: ErrorObject, { resource, root, valueSets }: Aj
       if (params.type === 'array') {
         return errorIssue('structure', `Expected an array but found ${describeJson(value)}: '${name}' repeats, so wrap it in [ ]`, at);
       }
-      return errorIssue('structure', `Expected ${JSON_ARTICLE[String(params.type)] ?? String(params.type)} but found ${describeJson(value)}`, at);
+      return errorIssue(
+        'structure',
+        `Expected ${JSON_ARTICLE[String(params.type)] ?? String(params.type)} but found ${describeJson(value)}`,
+        at,
+      );
     case 'fhirPrimitive': {
       const fhirType = String(params.fhirType);
       if (params.problem === 'type') {
         if (value === null && isAllowedNull(resource, error.instancePath)) return undefined;
-        return errorIssue('structure', `Expected ${JSON_ARTICLE[String(params.json)] ?? String(params.json)} (${fhirType}) but found ${describeJson(value)}`, at);
+        return errorIssue(
+          'structure',
+          `Expected ${JSON_ARTICLE[String(params.json)] ?? String(params.json)} (${fhirType}) but found ${describeJson(value)}`,
+          at,
+        );
       }
       return errorIssue('value', `Invalid ${fhirType}: ${FORMAT_HINTS[fhirType] ?? 'wrong format'}`, at);
     }
     case 'fhirBinding': {
       const valueSet = String(params.valueSet);
-      return errorIssue('code-invalid', `Code ${quoteCode(value)} is not in the required value set ${valueSet}${allowedCodes(valueSets[valueSet])}`, at);
+      return errorIssue(
+        'code-invalid',
+        `Code ${quoteCode(value)} is not in the required value set ${valueSet}${allowedCodes(valueSets[valueSet])}`,
+        at,
+      );
     }
     case 'enum':
-      return errorIssue('code-invalid', `Code ${quoteCode(value)} is not allowed here${allowedCodes(params.allowedValues as readonly string[] | undefined)}`, at);
+      return errorIssue(
+        'code-invalid',
+        `Code ${quoteCode(value)} is not allowed here${allowedCodes(params.allowedValues as readonly string[] | undefined)}`,
+        at,
+      );
     case 'const':
       return errorIssue('structure', `Expected ${JSON.stringify(params.allowedValue)} here`, at);
     case 'required': {
       const missing = String(params.missingProperty);
-      if (missing === 'resourceType') return errorIssue('structure', 'Missing resourceType: every resource names its type', `${at}.resourceType`);
+      if (missing === 'resourceType')
+        return errorIssue('structure', 'Missing resourceType: every resource names its type', `${at}.resourceType`);
       return errorIssue('required', `Missing required element '${missing}'`, at + fhirPathStep(missing));
     }
     case 'fhirRequired': {
@@ -101,7 +118,9 @@ function issueFromAjvError(error: ErrorObject, { resource, root, valueSets }: Aj
     case 'fhirChoice': {
       const element = String(params.element);
       const base = element.replace('[x]', '');
-      const present = isJsonObject(value) ? Object.keys(value).filter((k) => k.startsWith(base) && /[A-Z]/.test(k.charAt(base.length))) : [];
+      const present = isJsonObject(value)
+        ? Object.keys(value).filter((k) => k.startsWith(base) && /[A-Z]/.test(k.charAt(base.length)))
+        : [];
       return errorIssue('structure', `'${element}' holds one value, but found ${present.join(' and ')}: keep one`, at + fhirPathStep(base));
     }
     case 'fhirExt1':

@@ -29,7 +29,13 @@ export class BaseValidator {
 
   validate(resource: unknown): OperationOutcomeIssue[] {
     if (!isJsonObject(resource)) {
-      return [errorIssue('structure', `Expected a FHIR resource (a JSON object with a resourceType) but found ${describeJson(resource)}`, 'Resource')];
+      return [
+        errorIssue(
+          'structure',
+          `Expected a FHIR resource (a JSON object with a resourceType) but found ${describeJson(resource)}`,
+          'Resource',
+        ),
+      ];
     }
     const type = resource.resourceType;
     if (typeof type !== 'string') {
@@ -39,10 +45,22 @@ export class BaseValidator {
     return [...this.#validateAt(resource, type, undefined, 0, resource), ...strings];
   }
 
-  #validateAt(resource: Record<string, unknown>, type: string, path: string | undefined, depth: number, rootResource: unknown): OperationOutcomeIssue[] {
+  #validateAt(
+    resource: Record<string, unknown>,
+    type: string,
+    path: string | undefined,
+    depth: number,
+    rootResource: unknown,
+  ): OperationOutcomeIssue[] {
     const validator = this.#generated.validatorFor(type);
     if (!validator) {
-      return [errorIssue('structure', `Unknown resource type '${type.slice(0, 64)}': not a FHIR R4 resource`, `${path ?? 'Resource'}.resourceType`)];
+      return [
+        errorIssue(
+          'structure',
+          `Unknown resource type '${type.slice(0, 64)}': not a FHIR R4 resource`,
+          `${path ?? 'Resource'}.resourceType`,
+        ),
+      ];
     }
     const root = path ?? type;
     let valid: boolean;
@@ -67,7 +85,13 @@ export class BaseValidator {
       }
       if (nested.path.startsWith('.contained[') && nested.resource.contained !== undefined) {
         // dom-2 (https://hl7.org/fhir/R4/domainresource.html#invs): contained resources are flat.
-        issues.push(errorIssue('invariant', 'dom-2: A contained resource cannot contain resources itself; contain them all in the outer resource', `${root}${nested.path}.contained`));
+        issues.push(
+          errorIssue(
+            'invariant',
+            'dom-2: A contained resource cannot contain resources itself; contain them all in the outer resource',
+            `${root}${nested.path}.contained`,
+          ),
+        );
       }
       // %rootResource is the container for contained resources only; a Bundle entry is its own root.
       const nestedRoot = nested.path.startsWith('.contained[') ? rootResource : nested.resource;

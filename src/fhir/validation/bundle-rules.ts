@@ -35,12 +35,27 @@ export function bundleRuleIssues(bundle: Record<string, unknown>, at: string): O
     const fullUrl = entry.fullUrl;
     if (typeof fullUrl === 'string') {
       if (!ABSOLUTE_URI.test(fullUrl)) {
-        issues.push(errorIssue('invalid', `The fullUrl must be an absolute URL (urn:uuid:, urn:oid: or http[s]://), not '${fullUrl.slice(0, 100)}'`, `${where}.fullUrl`));
+        issues.push(
+          errorIssue(
+            'invalid',
+            `The fullUrl must be an absolute URL (urn:uuid:, urn:oid: or http[s]://), not '${fullUrl.slice(0, 100)}'`,
+            `${where}.fullUrl`,
+          ),
+        );
       } else if (resource && /^https?:/.test(fullUrl)) {
         const tail = RESTFUL_TAIL.exec(fullUrl);
-        if (tail && typeof resource.resourceType === 'string' && typeof resource.id === 'string' && (tail[1] !== resource.resourceType || tail[2] !== resource.id)) {
+        if (
+          tail &&
+          typeof resource.resourceType === 'string' &&
+          typeof resource.id === 'string' &&
+          (tail[1] !== resource.resourceType || tail[2] !== resource.id)
+        ) {
           issues.push(
-            errorIssue('invalid', `The fullUrl '${fullUrl.slice(0, 100)}' names ${tail[1]}/${tail[2]}, but the resource is ${resource.resourceType}/${resource.id}`, `${where}.fullUrl`),
+            errorIssue(
+              'invalid',
+              `The fullUrl '${fullUrl.slice(0, 100)}' names ${tail[1]}/${tail[2]}, but the resource is ${resource.resourceType}/${resource.id}`,
+              `${where}.fullUrl`,
+            ),
           );
         }
       }
@@ -49,7 +64,10 @@ export function bundleRuleIssues(bundle: Record<string, unknown>, at: string): O
       if (typeof resource.id === 'string' && type !== 'history') {
         const key = `${resource.resourceType}/${resource.id}`;
         // The same id on two servers is two resources: a RESTful fullUrl is the identity.
-        const identity = typeof fullUrl === 'string' && /^https?:/.test(fullUrl) && RESTFUL_TAIL.test(fullUrl) ? fullUrl.replace(/\/_history\/.*$/, '') : key;
+        const identity =
+          typeof fullUrl === 'string' && /^https?:/.test(fullUrl) && RESTFUL_TAIL.test(fullUrl)
+            ? fullUrl.replace(/\/_history\/.*$/, '')
+            : key;
         const versioned = isJsonObject(resource.meta) && typeof resource.meta.versionId === 'string' ? `|${resource.meta.versionId}` : '';
         const first = firstByTypeAndId.get(identity + versioned);
         if (first !== undefined) {
@@ -69,7 +87,13 @@ export function bundleRuleIssues(bundle: Record<string, unknown>, at: string): O
   (Array.isArray(bundle.link) ? bundle.link : []).forEach((link: unknown, index) => {
     if (!isJsonObject(link) || typeof link.relation !== 'string' || !SINGLE_PAGE_RELATIONS.has(link.relation)) return;
     if (seenRelations.has(link.relation)) {
-      issues.push(errorIssue('invalid', `The link relation '${link.relation}' names one page, so it can occur only once`, `${at}.link[${index}].relation`));
+      issues.push(
+        errorIssue(
+          'invalid',
+          `The link relation '${link.relation}' names one page, so it can occur only once`,
+          `${at}.link[${index}].relation`,
+        ),
+      );
     }
     seenRelations.add(link.relation);
   });

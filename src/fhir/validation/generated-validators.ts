@@ -48,10 +48,14 @@ export async function loadGeneratedValidators(
   }
   const module = (await import(pathToFileURL(file).href)) as GeneratedModule;
   if (!Array.isArray(module.resourceTypes) || typeof module.bindingsHash !== 'string') {
-    throw new GeneratedValidatorsMissingError(`${file} is not a generated FHIR validator module; run \`node scripts/generate-validators.mjs\`.`);
+    throw new GeneratedValidatorsMissingError(
+      `${file} is not a generated FHIR validator module; run \`node scripts/generate-validators.mjs\`.`,
+    );
   }
   // The generated code embeds required-bindings.json; diagnostics read the file. They must agree.
-  const bindingsHash = createHash('sha256').update(await readFile(bindingsFile)).digest('hex');
+  const bindingsHash = createHash('sha256')
+    .update(await readFile(bindingsFile))
+    .digest('hex');
   if (bindingsHash !== module.bindingsHash) {
     throw new GeneratedValidatorsMissingError(
       `${file} was generated from another version of ${bindingsFile}; run \`node scripts/generate-validators.mjs\` (or \`npm install\`).`,

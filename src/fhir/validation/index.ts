@@ -21,7 +21,6 @@ import { DEFAULT_GENERATED_FILE, loadGeneratedValidators, REQUIRED_BINDINGS_FILE
 import { InvariantChecker, type InvariantCounts } from './invariants.js';
 import { loadProfileSet, type ProfileSet } from './profile-set.js';
 
-
 export interface FhirValidatorOptions {
   /** Directory of StructureDefinition, CodeSystem and ValueSet JSON files (profiles/). */
   profilesDir: string;
@@ -98,7 +97,8 @@ export class FhirValidator {
       if (baseType !== undefined && this.#resourceTypes.includes(baseType)) {
         // The base definition of a resource type (https://hl7.org/fhir/R4/resource-operation-validate.html):
         // validateBase checks it; here only the type can disagree.
-        if (baseType !== type) issues.push(errorIssue('invalid', `The resource is a ${type}, so it cannot conform to ${url}`, `${type}.resourceType`));
+        if (baseType !== type)
+          issues.push(errorIssue('invalid', `The resource is a ${type}, so it cannot conform to ${url}`, `${type}.resourceType`));
         continue;
       }
       const index = claimed.findIndex((c) => c.split('|')[0] === url);
@@ -108,7 +108,9 @@ export class FhirValidator {
         issue(
           options.unknownProfile ?? 'error',
           'not-supported',
-          known ? `${url} is not a resource profile, so resources cannot be validated against it` : `Unknown profile ${url}: this server cannot validate against it`,
+          known
+            ? `${url} is not a resource profile, so resources cannot be validated against it`
+            : `Unknown profile ${url}: this server cannot validate against it`,
           at,
         ),
       );
@@ -123,7 +125,8 @@ export class FhirValidator {
    */
   validate(resource: unknown, options: { profiles?: readonly string[] } = {}): OperationOutcomeIssue[] {
     const base = this.#base.validate(resource);
-    if (!isJsonObject(resource) || typeof resource.resourceType !== 'string' || !this.#resourceTypes.includes(resource.resourceType)) return base;
+    if (!isJsonObject(resource) || typeof resource.resourceType !== 'string' || !this.#resourceTypes.includes(resource.resourceType))
+      return base;
     const typed = resource as unknown as Resource;
     const requested = options.profiles ?? [];
     const claimed = claimedProfiles(typed).filter((p) => !requested.includes(p));
@@ -185,6 +188,8 @@ function dedupe(issues: readonly OperationOutcomeIssue[]): OperationOutcomeIssue
 function mergeBaseAndProfile(base: readonly OperationOutcomeIssue[], profile: readonly OperationOutcomeIssue[]): OperationOutcomeIssue[] {
   const baseKeys = new Set(base.map(issueKey));
   const explained = new Set(base.filter((i) => i.severity === 'error' || i.severity === 'fatal').flatMap((i) => i.expression ?? []));
-  const extra = profile.filter((i) => !baseKeys.has(issueKey(i)) && !(i.code === 'invariant' && i.expression?.some((e) => explained.has(e))));
+  const extra = profile.filter(
+    (i) => !baseKeys.has(issueKey(i)) && !(i.code === 'invariant' && i.expression?.some((e) => explained.has(e))),
+  );
   return [...base, ...extra];
 }

@@ -23,7 +23,9 @@ import { xhtmlIssues } from './xhtml-rules.js';
 
 /** The R4 core extensions' value types (scripts/generate-invariants.mjs --extract). */
 const CORE_EXTENSIONS = (
-  JSON.parse(readFileSync(fileURLToPath(new URL('./core-extensions.json', import.meta.url)), 'utf8')) as { extensions: Record<string, string[]> }
+  JSON.parse(readFileSync(fileURLToPath(new URL('./core-extensions.json', import.meta.url)), 'utf8')) as {
+    extensions: Record<string, string[]>;
+  }
 ).extensions;
 
 export const DEFAULT_INVARIANTS_FILE = fileURLToPath(new URL('../../../generated/r4-invariants.json', import.meta.url));
@@ -97,7 +99,12 @@ export class InvariantChecker {
    * `evaluateFhirPath` is false when the structure is already refused: invariants over a
    * malformed resource only repeat the structural issue, while impossible dates are still news.
    */
-  check(resource: Record<string, unknown>, type: string, at: string, options: { evaluateFhirPath: boolean; rootResource: unknown }): OperationOutcomeIssue[] {
+  check(
+    resource: Record<string, unknown>,
+    type: string,
+    at: string,
+    options: { evaluateFhirPath: boolean; rootResource: unknown },
+  ): OperationOutcomeIssue[] {
     const issues: OperationOutcomeIssue[] = [];
     const env = { resource, rootResource: options.rootResource };
     const elementIds = new Set<string>();
@@ -111,7 +118,14 @@ export class InvariantChecker {
       // https://hl7.org/fhir/R4/element-definitions.html#Element.id: unique within the resource.
       // ElementDefinition ids are element paths, which a snapshot and a differential share.
       if (value !== resource && typeof value.id === 'string' && elementPath !== 'ElementDefinition') {
-        if (elementIds.has(value.id)) issues.push(errorIssue('invalid', `Duplicate element id '${value.id.slice(0, 64)}': an element id is unique within its resource`, `${expression}.id`));
+        if (elementIds.has(value.id))
+          issues.push(
+            errorIssue(
+              'invalid',
+              `Duplicate element id '${value.id.slice(0, 64)}': an element id is unique within its resource`,
+              `${expression}.id`,
+            ),
+          );
         elementIds.add(value.id);
       }
       if (elementPath === 'Extension') issues.push(...coreExtensionIssues(value, expression));
@@ -175,8 +189,21 @@ export class InvariantChecker {
       // A resource inside this one that is not its contained (a Bundle entry's, a Parameters
       // part's) is a container of its own, checked on its own.
       if (value !== resource && !inContained && typeof value.resourceType === 'string') return;
-      if (!inContained && typeof value.reference === 'string' && value.reference.startsWith('#') && value.reference !== '#' && !rootIds.has(value.reference.slice(1))) {
-        issues.push(issue('error', 'invariant', `ref-1: ${this.#nativeHuman.get('ref-1') ?? 'a local reference names a contained resource'}`, expression));
+      if (
+        !inContained &&
+        typeof value.reference === 'string' &&
+        value.reference.startsWith('#') &&
+        value.reference !== '#' &&
+        !rootIds.has(value.reference.slice(1))
+      ) {
+        issues.push(
+          issue(
+            'error',
+            'invariant',
+            `ref-1: ${this.#nativeHuman.get('ref-1') ?? 'a local reference names a contained resource'}`,
+            expression,
+          ),
+        );
       }
       for (const [name, child] of Object.entries(value)) {
         if (name === 'contained' && value === resource) walk(child, `${expression}.contained`, true);
@@ -189,13 +216,26 @@ export class InvariantChecker {
       if (!isJsonObject(item) || typeof item.id !== 'string') return;
       const refersToContainer = JSON.stringify(item).includes('"#"');
       if (!localRefs.has(`#${item.id}`) && !refersToContainer) {
-        issues.push(issue('error', 'invariant', `dom-3: ${this.#nativeHuman.get('dom-3') ?? 'a contained resource is referred to from elsewhere in the resource'}`, at));
+        issues.push(
+          issue(
+            'error',
+            'invariant',
+            `dom-3: ${this.#nativeHuman.get('dom-3') ?? 'a contained resource is referred to from elsewhere in the resource'}`,
+            at,
+          ),
+        );
       }
     });
     return issues;
   }
 
-  #evaluate(invariant: CompiledInvariant, value: unknown, env: Record<string, unknown>, expression: string, issues: OperationOutcomeIssue[]): void {
+  #evaluate(
+    invariant: CompiledInvariant,
+    value: unknown,
+    env: Record<string, unknown>,
+    expression: string,
+    issues: OperationOutcomeIssue[],
+  ): void {
     let ok: boolean;
     try {
       // An invariant holds only when it evaluates to exactly `true`
@@ -226,7 +266,10 @@ function coreExtensionIssues(extension: Record<string, unknown>, at: string): Op
   const suffix = valueKey.slice(5);
   const type = allowed.find((t) => t.toLowerCase() === suffix.toLowerCase());
   if (type) return [];
-  const expected = allowed.length === 0 ? 'no value (it is a complex extension)' : allowed.map((t) => `value${t.charAt(0).toUpperCase()}${t.slice(1)}`).join(' or ');
+  const expected =
+    allowed.length === 0
+      ? 'no value (it is a complex extension)'
+      : allowed.map((t) => `value${t.charAt(0).toUpperCase()}${t.slice(1)}`).join(' or ');
   return [errorIssue('structure', `The extension ${url} takes ${expected}, not ${valueKey}`, `${at}${fhirPathStep(valueKey)}`)];
 }
 
@@ -254,7 +297,11 @@ function resourceConstraintPaths(type: string): string[] {
 function childElement(parentPath: string, name: string): { path: string; type: string } | undefined {
   const path = `${parentPath}.${name}`;
   const type = model.path2Type[path];
-  if (type) return { path: model.pathsDefinedElsewhere[path] ?? path, type: type === 'BackboneElement' && model.pathsDefinedElsewhere[path] ? 'BackboneElement' : type };
+  if (type)
+    return {
+      path: model.pathsDefinedElsewhere[path] ?? path,
+      type: type === 'BackboneElement' && model.pathsDefinedElsewhere[path] ? 'BackboneElement' : type,
+    };
   const elsewhere = model.pathsDefinedElsewhere[path];
   if (elsewhere) return { path: elsewhere, type: model.path2Type[elsewhere] ?? 'BackboneElement' };
   // A choice element: valuePeriod is value[x] of type Period.
@@ -265,7 +312,10 @@ function childElement(parentPath: string, name: string): { path: string; type: s
     const suffix = name.slice(i);
     if (choices?.includes(suffix)) {
       const primitive = suffix.charAt(0).toLowerCase() + suffix.slice(1);
-      return { path: `${parentPath}.${name.slice(0, i)}`, type: primitive in model.type2Parent && !(suffix in model.type2Parent) ? primitive : suffix };
+      return {
+        path: `${parentPath}.${name.slice(0, i)}`,
+        type: primitive in model.type2Parent && !(suffix in model.type2Parent) ? primitive : suffix,
+      };
     }
   }
   return undefined;

@@ -32,9 +32,26 @@ export class ProfileError extends Error {
 
 /** ElementDefinition keys that describe rather than constrain: nothing to check. */
 const DESCRIPTIVE_KEYS = new Set([
-  'id', 'path', 'extension', 'short', 'definition', 'comment', 'requirements', 'alias', 'label', 'code',
-  'mustSupport', 'isSummary', 'isModifier', 'isModifierReason', 'mapping', 'example', 'meaningWhenMissing',
-  'orderMeaning', 'base', 'condition',
+  'id',
+  'path',
+  'extension',
+  'short',
+  'definition',
+  'comment',
+  'requirements',
+  'alias',
+  'label',
+  'code',
+  'mustSupport',
+  'isSummary',
+  'isModifier',
+  'isModifierReason',
+  'mapping',
+  'example',
+  'meaningWhenMissing',
+  'orderMeaning',
+  'base',
+  'condition',
 ]);
 // binding: only `required` strength is a rule; weaker strengths are guidance and pass.
 const CHECKED_KEYS = new Set(['min', 'max', 'constraint', 'binding']);
@@ -77,7 +94,8 @@ export class CompiledProfile {
   readonly #elements: CompiledElement[];
 
   constructor(definition: StructureDefinition, terminology: LocalTerminology) {
-    if (!definition.url || !definition.type) throw new ProfileError(`StructureDefinition ${definition.id ?? '(no id)'} needs a url and a type`);
+    if (!definition.url || !definition.type)
+      throw new ProfileError(`StructureDefinition ${definition.id ?? '(no id)'} needs a url and a type`);
     this.url = definition.url;
     this.type = definition.type;
     this.title = definition.title ?? definition.name ?? definition.id ?? definition.url;
@@ -119,27 +137,50 @@ export class CompiledProfile {
         const at = parent.expression + fhirPathStep(element.name.replace('[x]', ''));
         if (count < element.min) {
           const needs = element.min === 1 ? '' : ` (at least ${element.min}, found ${count})`;
-          issues.push(errorIssue('required', `Missing required element '${element.name}'${element.label}${needs}: required by the ${this.title} profile`, at));
+          issues.push(
+            errorIssue(
+              'required',
+              `Missing required element '${element.name}'${element.label}${needs}: required by the ${this.title} profile`,
+              at,
+            ),
+          );
         }
         if (count > element.max) {
-          issues.push(errorIssue('structure', `Too many '${element.name}': the ${this.title} profile allows at most ${element.max}, found ${count}`, at));
+          issues.push(
+            errorIssue(
+              'structure',
+              `Too many '${element.name}': the ${this.title} profile allows at most ${element.max}, found ${count}`,
+              at,
+            ),
+          );
         }
         for (const child of childNodes(parent, element.name)) this.#checkValue(element, child, root, env, issues);
       }
     }
-    for (const constraint of this.#root.constraints) checkConstraint(constraint, { value: resource, expression: root }, this.type, root, env, issues);
+    for (const constraint of this.#root.constraints)
+      checkConstraint(constraint, { value: resource, expression: root }, this.type, root, env, issues);
 
     // A missing element already explains a failing invariant about it: one clear issue, not two.
     const missing = new Set(issues.filter((i) => i.code === 'required').flatMap((i) => i.expression ?? []));
     return issues.filter((i) => i.code !== 'invariant' || !i.expression?.some((e) => missing.has(e)));
   }
 
-  #checkValue(element: CompiledElement, node: InstanceNode, root: string, env: Record<string, unknown>, issues: OperationOutcomeIssue[]): void {
+  #checkValue(
+    element: CompiledElement,
+    node: InstanceNode,
+    root: string,
+    env: Record<string, unknown>,
+    issues: OperationOutcomeIssue[],
+  ): void {
     if (element.fixed !== undefined && !deepEqual(node.value, element.fixed)) {
-      issues.push(errorIssue('value', `Must be exactly ${JSON.stringify(element.fixed)} (fixed by the ${this.title} profile)`, node.expression));
+      issues.push(
+        errorIssue('value', `Must be exactly ${JSON.stringify(element.fixed)} (fixed by the ${this.title} profile)`, node.expression),
+      );
     }
     if (element.pattern !== undefined && !containsPattern(node.value, element.pattern)) {
-      issues.push(errorIssue('value', `Must match ${JSON.stringify(element.pattern)} (pattern of the ${this.title} profile)`, node.expression));
+      issues.push(
+        errorIssue('value', `Must match ${JSON.stringify(element.pattern)} (pattern of the ${this.title} profile)`, node.expression),
+      );
     }
     if (element.binding && !inCodeSet(node.value, element.binding)) {
       issues.push(
@@ -155,7 +196,18 @@ export class CompiledProfile {
 }
 
 function emptyRoot(type: string): CompiledElement {
-  return { path: type, parentSteps: [], name: type, label: '', min: 0, max: Infinity, fixed: undefined, pattern: undefined, binding: undefined, constraints: [] };
+  return {
+    path: type,
+    parentSteps: [],
+    name: type,
+    label: '',
+    min: 0,
+    max: Infinity,
+    fixed: undefined,
+    pattern: undefined,
+    binding: undefined,
+    constraints: [],
+  };
 }
 
 function compileElement(element: ElementDefinition, type: string, terminology: LocalTerminology, where: string): CompiledElement {
@@ -179,7 +231,8 @@ function compileElement(element: ElementDefinition, type: string, terminology: L
   if (element.binding?.strength === 'required') {
     if (!element.binding.valueSet) throw new ProfileError(`${at}: a required binding needs a valueSet`);
     binding = terminology.resolve(element.binding.valueSet);
-    if (!binding) throw new ProfileError(`${at}: value set ${element.binding.valueSet} is not published in profiles/, so it cannot be checked`);
+    if (!binding)
+      throw new ProfileError(`${at}: value set ${element.binding.valueSet} is not published in profiles/, so it cannot be checked`);
   }
 
   return {
@@ -204,9 +257,14 @@ function compileConstraint(constraint: NonNullable<ElementDefinition['constraint
   const location = constraint.extension?.find((e) => e.url === CONSTRAINT_LOCATION_EXTENSION)?.valueString;
   let evaluate: CompiledConstraint['evaluate'];
   try {
-    evaluate = fhirpath.compile({ base: path.replace(/\[x\]$/, ''), expression: constraint.expression }, r4Model) as CompiledConstraint['evaluate'];
+    evaluate = fhirpath.compile(
+      { base: path.replace(/\[x\]$/, ''), expression: constraint.expression },
+      r4Model,
+    ) as CompiledConstraint['evaluate'];
   } catch (err) {
-    throw new ProfileError(`${at}: constraint ${constraint.key} is not valid FHIRPath: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ProfileError(
+      `${at}: constraint ${constraint.key} is not valid FHIRPath: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
   return { key: constraint.key, severity: constraint.severity, human: constraint.human, location, evaluate };
 }
@@ -226,12 +284,23 @@ function checkConstraint(
     ok = result.length === 1 && result[0] === true;
   } catch (err) {
     issues.push(
-      errorIssue('exception', `${constraint.key}: could not be evaluated (${err instanceof Error ? err.message : String(err)})`, node.expression),
+      errorIssue(
+        'exception',
+        `${constraint.key}: could not be evaluated (${err instanceof Error ? err.message : String(err)})`,
+        node.expression,
+      ),
     );
     return;
   }
   if (ok) return;
-  issues.push(issue(constraint.severity, 'invariant', `${constraint.key}: ${constraint.human}`, locate(constraint.location, elementPath, node.expression, root)));
+  issues.push(
+    issue(
+      constraint.severity,
+      'invariant',
+      `${constraint.key}: ${constraint.human}`,
+      locate(constraint.location, elementPath, node.expression, root),
+    ),
+  );
 }
 
 /** `ServiceRequest.reasonCode` declared on `ServiceRequest`, instance `Bundle.entry[1].resource` -> `Bundle.entry[1].resource.reasonCode`. */
@@ -261,7 +330,8 @@ function resolveElementType(path: string): string | undefined {
     const found = lookupType(context, name);
     if (!found) return undefined;
     current = found.type;
-    context = found.type === 'BackboneElement' || found.type === 'Element' ? (r4Model.pathsDefinedElsewhere[found.path] ?? found.path) : found.type;
+    context =
+      found.type === 'BackboneElement' || found.type === 'Element' ? (r4Model.pathsDefinedElsewhere[found.path] ?? found.path) : found.type;
   }
   return current;
 }

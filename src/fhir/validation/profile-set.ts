@@ -28,7 +28,9 @@ export async function loadProfileSet(profilesDir: string, base: BaseValidator): 
   try {
     files = (await readdir(profilesDir)).filter((f) => f.endsWith('.json')).sort();
   } catch (err) {
-    throw new ProfileError(`Cannot read the profiles directory ${profilesDir} (set PROFILES_DIR): ${err instanceof Error ? err.message : String(err)}`);
+    throw new ProfileError(
+      `Cannot read the profiles directory ${profilesDir} (set PROFILES_DIR): ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
 
   const resources: Conformance[] = [];
@@ -44,7 +46,8 @@ export async function loadProfileSet(profilesDir: string, base: BaseValidator): 
     if (!isJsonObject(json) || typeof json.resourceType !== 'string') continue; // e.g. a JSON schema kept beside the profiles
     if (!CONFORMANCE_TYPES.has(json.resourceType)) continue;
     const problems = base.validate(json).filter((i) => i.severity === 'error' || i.severity === 'fatal');
-    if (problems.length) throw new ProfileError(`${full} is not a valid R4 ${json.resourceType}:\n  - ${describe(problems).join('\n  - ')}`);
+    if (problems.length)
+      throw new ProfileError(`${full} is not a valid R4 ${json.resourceType}:\n  - ${describe(problems).join('\n  - ')}`);
     const resource = json as unknown as Conformance;
     if (!resource.url) throw new ProfileError(`${full}: a ${resource.resourceType} in profiles/ needs a canonical url`);
     const previous = fileByUrl.get(resource.url);

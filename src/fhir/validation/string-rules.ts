@@ -58,7 +58,9 @@ export function stringRuleIssues(document: unknown, root: string): OperationOutc
       for (let index = entries.length - 1; index >= 0; index--) {
         const [key, value] = entries[index]!;
         const keyProblem = stringCharacterProblem(key);
-        stack.push(keyProblem === undefined ? { node: value, path: path + fhirPathStep(key) } : { node: undefined, path, badKey: keyProblem });
+        stack.push(
+          keyProblem === undefined ? { node: value, path: path + fhirPathStep(key) } : { node: undefined, path, badKey: keyProblem },
+        );
       }
     }
   }

@@ -16,19 +16,107 @@ import { errorIssue } from '../outcomes.js';
 const XHTML_NAMESPACE = 'http://www.w3.org/1999/xhtml';
 
 const ALLOWED_ELEMENTS = new Set([
-  'a', 'abbr', 'acronym', 'b', 'big', 'blockquote', 'br', 'caption', 'cite', 'code', 'col', 'colgroup', 'dd', 'dfn', 'div',
-  'dl', 'dt', 'em', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr', 'i', 'img', 'li', 'ol', 'p', 'pre', 'q', 'samp', 'small',
-  'span', 'strong', 'sub', 'sup', 'table', 'tbody', 'td', 'tfoot', 'th', 'thead', 'tr', 'tt', 'ul', 'var',
+  'a',
+  'abbr',
+  'acronym',
+  'b',
+  'big',
+  'blockquote',
+  'br',
+  'caption',
+  'cite',
+  'code',
+  'col',
+  'colgroup',
+  'dd',
+  'dfn',
+  'div',
+  'dl',
+  'dt',
+  'em',
+  'h1',
+  'h2',
+  'h3',
+  'h4',
+  'h5',
+  'h6',
+  'hr',
+  'i',
+  'img',
+  'li',
+  'ol',
+  'p',
+  'pre',
+  'q',
+  'samp',
+  'small',
+  'span',
+  'strong',
+  'sub',
+  'sup',
+  'table',
+  'tbody',
+  'td',
+  'tfoot',
+  'th',
+  'thead',
+  'tr',
+  'tt',
+  'ul',
+  'var',
 ]);
 
 const ALLOWED_ATTRIBUTES = new Set([
-  'title', 'style', 'class', 'id', 'lang', 'xml:lang', 'dir', 'accesskey', 'tabindex', 'xmlns',
+  'title',
+  'style',
+  'class',
+  'id',
+  'lang',
+  'xml:lang',
+  'dir',
+  'accesskey',
+  'tabindex',
+  'xmlns',
   // a, img
-  'href', 'name', 'src', 'alt', 'longdesc', 'usemap', 'ismap', 'hreflang', 'rel', 'rev', 'charset', 'type',
+  'href',
+  'name',
+  'src',
+  'alt',
+  'longdesc',
+  'usemap',
+  'ismap',
+  'hreflang',
+  'rel',
+  'rev',
+  'charset',
+  'type',
   // tables and lists
-  'colspan', 'rowspan', 'align', 'valign', 'span', 'width', 'height', 'cellpadding', 'cellspacing', 'border', 'summary',
-  'frame', 'rules', 'abbr', 'axis', 'headers', 'scope', 'char', 'charoff', 'start', 'value', 'compact', 'bgcolor', 'nowrap',
-  'cite', 'datetime',
+  'colspan',
+  'rowspan',
+  'align',
+  'valign',
+  'span',
+  'width',
+  'height',
+  'cellpadding',
+  'cellspacing',
+  'border',
+  'summary',
+  'frame',
+  'rules',
+  'abbr',
+  'axis',
+  'headers',
+  'scope',
+  'char',
+  'charoff',
+  'start',
+  'value',
+  'compact',
+  'bgcolor',
+  'nowrap',
+  'cite',
+  'datetime',
 ]);
 
 const TAG = /<(\/?)([A-Za-z][\w:.-]*)((?:\s+[^\s=/>]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?)*)\s*(\/?)>/g;
@@ -47,17 +135,22 @@ export function xhtmlIssues(div: string, at: string): OperationOutcomeIssue[] {
     for (const attribute of (attributes ?? '').matchAll(ATTRIBUTE)) {
       const attributeName = (attribute[1] ?? '').toLowerCase();
       const value = (attribute[2] ?? '').replace(/^["']|["']$/g, '');
-      if (!ALLOWED_ATTRIBUTES.has(attributeName)) problems.add(`attribute ${attributeName.slice(0, 40)} on <${name.slice(0, 40)}> is not allowed in a narrative`);
-      else if ((attributeName === 'href' || attributeName === 'src') && /^\s*javascript:/i.test(value)) problems.add(`a javascript: URL in ${attributeName} is not allowed in a narrative`);
-      if (!rootSeen && attributeName === 'xmlns' && value !== XHTML_NAMESPACE) problems.add(`the div's namespace must be ${XHTML_NAMESPACE}, not '${value.slice(0, 80)}'`);
+      if (!ALLOWED_ATTRIBUTES.has(attributeName))
+        problems.add(`attribute ${attributeName.slice(0, 40)} on <${name.slice(0, 40)}> is not allowed in a narrative`);
+      else if ((attributeName === 'href' || attributeName === 'src') && /^\s*javascript:/i.test(value))
+        problems.add(`a javascript: URL in ${attributeName} is not allowed in a narrative`);
+      if (!rootSeen && attributeName === 'xmlns' && value !== XHTML_NAMESPACE)
+        problems.add(`the div's namespace must be ${XHTML_NAMESPACE}, not '${value.slice(0, 80)}'`);
     }
     if (!rootSeen) {
       rootSeen = true;
-      if (!/(^|\s)xmlns\s*=\s*["']http:\/\/www\.w3\.org\/1999\/xhtml["']/.test(attributes ?? '')) problems.add(`the div must declare xmlns="${XHTML_NAMESPACE}"`);
+      if (!/(^|\s)xmlns\s*=\s*["']http:\/\/www\.w3\.org\/1999\/xhtml["']/.test(attributes ?? ''))
+        problems.add(`the div must declare xmlns="${XHTML_NAMESPACE}"`);
     }
   }
   const issues = [...problems].map((p) => errorIssue('invariant', `txt-1: ${p}`, at));
   const text = div.replace(/<[^>]*>/g, '').replace(/&nbsp;|&#160;|\s/g, '');
-  if (text.length === 0 && !hasImage) issues.push(errorIssue('invariant', 'txt-2: The narrative SHALL have some non-whitespace content', at));
+  if (text.length === 0 && !hasImage)
+    issues.push(errorIssue('invariant', 'txt-2: The narrative SHALL have some non-whitespace content', at));
   return issues;
 }

@@ -10,7 +10,10 @@ import type { FhirRequest, FhirResponse } from '../fhir-exchange.js';
 import { locationHeader, versionHeaders } from '../fhir-exchange.js';
 import { operationOutcome } from '../../fhir/outcomes.js';
 
-export function appointmentToReserve(definition: OperationDefinition, request: FhirRequest): { appointment: Appointment } | { outcome: OperationOutcome } {
+export function appointmentToReserve(
+  definition: OperationDefinition,
+  request: FhirRequest,
+): { appointment: Appointment } | { outcome: OperationOutcome } {
   const body = request.body as { resourceType?: string } | undefined;
   if (body?.resourceType === 'Appointment') return { appointment: body as Appointment };
   const { values, issues } = readOperationParameters(definition, request);
@@ -21,5 +24,10 @@ export function appointmentToReserve(definition: OperationDefinition, request: F
 /** 201 with the held or booked Appointment, or the refusal. */
 export function reservedResponse(request: FhirRequest, result: Awaited<ReturnType<typeof bookAppointment>>): FhirResponse {
   if (result.kind === 'refused') return { outcome: result.outcome };
-  return { status: 201, resource: result.appointment, outcome: operationOutcome('created', []), headers: { ...versionHeaders(result.appointment), ...locationHeader(request.baseUrl, result.appointment) } };
+  return {
+    status: 201,
+    resource: result.appointment,
+    outcome: operationOutcome('created', []),
+    headers: { ...versionHeaders(result.appointment), ...locationHeader(request.baseUrl, result.appointment) },
+  };
 }

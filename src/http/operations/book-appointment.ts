@@ -23,7 +23,10 @@ export function bookAppointmentOperation({ deps, conformance }: OperationContext
 /** `POST /fhir/Appointment`: a client's Appointment is a booking request, no walk-ins (schedule-referral.ts). */
 export function requestAppointmentInteraction({ deps }: Pick<OperationContext, 'deps'>): FhirHandler {
   async function requestAppointment(request: FhirRequest): Promise<FhirResponse> {
-    return reservedResponse(request, await bookAppointmentUseCase(deps, { tenant: request.tenant, appointment: request.body as Appointment }));
+    return reservedResponse(
+      request,
+      await bookAppointmentUseCase(deps, { tenant: request.tenant, appointment: request.body as Appointment }),
+    );
   }
   return withBodyShape(deps.validator, ['Appointment'], requestAppointment);
 }

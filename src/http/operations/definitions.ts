@@ -12,7 +12,8 @@ export type ConformanceResources = ReadonlyMap<string, Resource>;
 /** A published OperationDefinition by id; the gateway does not start without the ones it implements. */
 export function operationDefinition(conformance: ConformanceResources, id: string): OperationDefinition {
   const definition = conformance.get(`OperationDefinition/${id}`);
-  if (definition?.resourceType !== 'OperationDefinition') throw new Error(`profiles/ lacks OperationDefinition/${id}, which the gateway implements`);
+  if (definition?.resourceType !== 'OperationDefinition')
+    throw new Error(`profiles/ lacks OperationDefinition/${id}, which the gateway implements`);
   return definition as OperationDefinition;
 }
 

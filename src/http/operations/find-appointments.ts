@@ -34,15 +34,20 @@ function findInput({ values, at, issues }: ReadParameters): FindInput {
   const where = (name: string, element: string): string => (at[name]?.startsWith('Parameters') ? `${at[name]}.${element}` : name);
   const referral = values['referral'] as Reference | undefined;
   const match = SERVICE_REQUEST.exec(referral?.reference ?? '');
-  if (referral !== undefined && !match) issues.push(errorIssue('value', 'Parameter referral must be ServiceRequest/<id> of a cleared referral', where('referral', 'valueReference')));
+  if (referral !== undefined && !match)
+    issues.push(
+      errorIssue('value', 'Parameter referral must be ServiceRequest/<id> of a cleared referral', where('referral', 'valueReference')),
+    );
   const count = (values['_count'] as number | undefined) ?? 10;
-  if (!Number.isInteger(count) || count < 1 || count > 100) issues.push(errorIssue('value', `_count must be a whole number from 1 to 100 (got '${count}')`, where('_count', 'valueInteger')));
+  if (!Number.isInteger(count) || count < 1 || count > 100)
+    issues.push(errorIssue('value', `_count must be a whole number from 1 to 100 (got '${count}')`, where('_count', 'valueInteger')));
   const window: FindInput['window'] = {};
   for (const name of ['start', 'end'] as const) {
     const text = values[name] as string | undefined;
     if (text === undefined) continue;
     const date = new Date(text);
-    if (Number.isNaN(date.getTime())) issues.push(errorIssue('value', `${name} must be a date or an instant (got '${text}')`, where(name, 'valueDateTime')));
+    if (Number.isNaN(date.getTime()))
+      issues.push(errorIssue('value', `${name} must be a date or an instant (got '${text}')`, where(name, 'valueDateTime')));
     else window[name] = date;
   }
   const filters: SlotFilters = {};
@@ -51,12 +56,17 @@ function findInput({ values, at, issues }: ReadParameters): FindInput {
   if (values['evenings-or-weekends'] === true) filters.eveningsOrWeekends = true;
   const sites: FindSites = {};
   // `location` repeats, and each value may list several, comma-separated (FHIR search's OR).
-  const locations = ((values['location'] as Array<string | Reference> | undefined) ?? []).flatMap((value) => (typeof value === 'string' ? value.split(',') : [value.reference ?? '']));
+  const locations = ((values['location'] as Array<string | Reference> | undefined) ?? []).flatMap((value) =>
+    typeof value === 'string' ? value.split(',') : [value.reference ?? ''],
+  );
   if (locations.length > 0) {
     const ids: string[] = [];
     for (const location of locations) {
       const id = SITE.exec(location.trim())?.[1];
-      if (id === undefined) issues.push(errorIssue('value', `location must be Location/<id> or <id> of a site (got '${location}')`, at['location'] ?? 'location'));
+      if (id === undefined)
+        issues.push(
+          errorIssue('value', `location must be Location/<id> or <id> of a site (got '${location}')`, at['location'] ?? 'location'),
+        );
       else ids.push(id);
     }
     sites.locationIds = ids;
@@ -67,7 +77,14 @@ function findInput({ values, at, issues }: ReadParameters): FindInput {
     if ('error' in parsed) issues.push(errorIssue('value', parsed.error, where('near', 'valueString')));
     else sites.near = parsed.near;
   }
-  return { ...(match ? { serviceRequestId: match[1]! } : {}), count, filters, window, ...(sites.locationIds || sites.near ? { sites } : {}), issues };
+  return {
+    ...(match ? { serviceRequestId: match[1]! } : {}),
+    count,
+    filters,
+    window,
+    ...(sites.locationIds || sites.near ? { sites } : {}),
+    issues,
+  };
 }
 
 export function findAppointmentsOperation({ deps, conformance }: OperationContext): FhirHandler {
@@ -86,12 +103,24 @@ export function findAppointmentsOperation({ deps, conformance }: OperationContex
     if (result.kind === 'refused') return { outcome: result.outcome };
     // Sites asked for but left out travel as a searchset's OperationOutcome entry (search.mode
     // outcome, https://hl7.org/fhir/R4/bundle-definitions.html#Bundle.entry.search.mode).
-    const outcomeEntry = result.issues.length > 0 ? [{ fullUrl: `urn:uuid:${randomUUID()}`, resource: operationOutcome('find-sites', result.issues), search: { mode: 'outcome' as const } }] : [];
+    const outcomeEntry =
+      result.issues.length > 0
+        ? [
+            {
+              fullUrl: `urn:uuid:${randomUUID()}`,
+              resource: operationOutcome('find-sites', result.issues),
+              search: { mode: 'outcome' as const },
+            },
+          ]
+        : [];
     const bundle: Bundle = {
       resourceType: 'Bundle',
       type: 'searchset',
       total: result.appointments.length,
-      entry: [...result.appointments.map((resource) => ({ fullUrl: `urn:uuid:${randomUUID()}`, resource, search: { mode: 'match' as const } })), ...outcomeEntry],
+      entry: [
+        ...result.appointments.map((resource) => ({ fullUrl: `urn:uuid:${randomUUID()}`, resource, search: { mode: 'match' as const } })),
+        ...outcomeEntry,
+      ],
     };
     return { status: 200, resource: bundle };
   }

@@ -20,7 +20,9 @@ export function submitPriorAuthOperation({ deps, conformance }: OperationContext
     // Accepted: the payer is called by the queued step; the Task tells how it ended.
     return {
       status: 202,
-      outcome: operationOutcome('accepted', [informationIssue('informational', `The prior authorization will be sent; follow Task/${result.task.id}`)]),
+      outcome: operationOutcome('accepted', [
+        informationIssue('informational', `The prior authorization will be sent; follow Task/${result.task.id}`),
+      ]),
     };
   }
   return withBodyShape(deps.validator, ['Parameters'], submitPriorAuth);

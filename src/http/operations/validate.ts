@@ -35,7 +35,14 @@ export const RESOURCE_VALIDATE: OperationDefinition = {
   resource: ['Resource'],
   description: 'Validates a resource against base R4 and the profiles it claims or names; nothing is stored.',
   parameter: [
-    { name: 'resource', use: 'in', min: 0, max: '1', type: 'Resource', documentation: 'The resource to validate (or send the resource itself as the body)' },
+    {
+      name: 'resource',
+      use: 'in',
+      min: 0,
+      max: '1',
+      type: 'Resource',
+      documentation: 'The resource to validate (or send the resource itself as the body)',
+    },
     { name: 'mode', use: 'in', min: 0, max: '1', type: 'code', documentation: 'create | update | delete | profile' },
     {
       extension: ['uri', 'canonical', 'string'].map((valueCode) => ({ url: ALLOWED_TYPE, valueCode })),
@@ -58,7 +65,8 @@ function fromParameters(request: FhirRequest): { resource?: unknown; profiles: s
     issues.push(errorIssue('not-supported', `mode '${mode}' is not supported; use create or update (or omit it)`, 'Parameters.parameter'));
   }
   const resource = values['resource'];
-  if (at['resource'] === undefined) issues.push(errorIssue('required', "Parameters must carry the resource to validate in a 'resource' parameter", 'Parameters.parameter'));
+  if (at['resource'] === undefined)
+    issues.push(errorIssue('required', "Parameters must carry the resource to validate in a 'resource' parameter", 'Parameters.parameter'));
   const profile = values['profile'] as string | undefined;
   return { ...(resource !== undefined ? { resource } : {}), profiles: profile !== undefined ? [profile] : [], issues };
 }

@@ -21,9 +21,7 @@ export async function findByConditionalQuery(
   condition: string,
   expression: string,
 ): Promise<ConditionalMatch> {
-  const query = [...new URLSearchParams(condition.startsWith('?') ? condition.slice(1) : condition)].map(
-    ([k, v]) => [k, v] as const,
-  );
+  const query = [...new URLSearchParams(condition.startsWith('?') ? condition.slice(1) : condition)].map(([k, v]) => [k, v] as const);
   if (query.length === 0) {
     return { kind: 'invalid', issues: [errorIssue('invalid', 'A conditional query needs at least one search parameter', expression)] };
   }

@@ -36,14 +36,21 @@ export async function createServiceRequest(
 ): Promise<CreateServiceRequestResult> {
   const { body, tenant } = input;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return { kind: 'refused', outcome: badRequest([errorIssue('structure', 'The body must be a FHIR ServiceRequest resource (a JSON object)')]) };
+    return {
+      kind: 'refused',
+      outcome: badRequest([errorIssue('structure', 'The body must be a FHIR ServiceRequest resource (a JSON object)')]),
+    };
   }
   const resourceType = (body as { resourceType?: unknown }).resourceType;
   if (resourceType !== 'ServiceRequest') {
     return {
       kind: 'refused',
       outcome: badRequest([
-        errorIssue('invalid', `Expected a ServiceRequest at this endpoint but got ${typeof resourceType === 'string' ? resourceType : 'no resourceType'}`, 'resourceType'),
+        errorIssue(
+          'invalid',
+          `Expected a ServiceRequest at this endpoint but got ${typeof resourceType === 'string' ? resourceType : 'no resourceType'}`,
+          'resourceType',
+        ),
       ]),
     };
   }
@@ -64,7 +71,10 @@ export async function createServiceRequest(
       if (matches.kind === 'invalid') throw new OperationOutcomeError(badRequest(matches.issues));
       if (matches.resources.length > 1) {
         throw new OperationOutcomeError(
-          preconditionFailed(`If-None-Exist matched ${matches.resources.length} ServiceRequests; it must match at most one`, 'If-None-Exist'),
+          preconditionFailed(
+            `If-None-Exist matched ${matches.resources.length} ServiceRequests; it must match at most one`,
+            'If-None-Exist',
+          ),
         );
       }
       const [match] = matches.resources;
@@ -73,11 +83,18 @@ export async function createServiceRequest(
     return recordReferral(tx, prepared.prepared, now);
   });
   if (recorded.kind === 'matched') {
-    return { kind: 'existing', serviceRequest: recorded.resource, issues: [informationIssue('duplicate', 'If-None-Exist matched an existing ServiceRequest; nothing was created')] };
+    return {
+      kind: 'existing',
+      serviceRequest: recorded.resource,
+      issues: [informationIssue('duplicate', 'If-None-Exist matched an existing ServiceRequest; nothing was created')],
+    };
   }
   if (recorded.kind === 'duplicate') {
     const existing = await deps.store.read<ServiceRequest>([tenant], 'ServiceRequest', recorded.existing.serviceRequestId);
-    if (!existing) throw new OperationOutcomeError(unprocessable([errorIssue('exception', 'The original referral for this order number could not be read')]));
+    if (!existing)
+      throw new OperationOutcomeError(
+        unprocessable([errorIssue('exception', 'The original referral for this order number could not be read')]),
+      );
     deps.logger.info('duplicate referral answered with the original', {
       referralId: recorded.existing.id,
       serviceRequestId: recorded.existing.serviceRequestId,
@@ -87,7 +104,11 @@ export async function createServiceRequest(
       kind: 'existing',
       serviceRequest: existing,
       issues: [
-        informationIssue('duplicate', `This order number was already received; tracked by Task/${recorded.existing.taskId}`, 'ServiceRequest.identifier'),
+        informationIssue(
+          'duplicate',
+          `This order number was already received; tracked by Task/${recorded.existing.taskId}`,
+          'ServiceRequest.identifier',
+        ),
       ],
     };
   }

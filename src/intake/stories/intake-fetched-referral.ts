@@ -5,7 +5,12 @@
  * rejected Task is written back to the EHR naming every problem, and the log says how many.
  */
 import type { OperationOutcomeIssue, ServiceRequest, Task } from 'fhir/r4.js';
-import { GATEWAY_CANONICAL_BASE, REFERRAL_STATUS_SYSTEM, REJECTION_REASON_SYSTEM, TASK_CODE_SYSTEM } from '../../referral/rules/referral-status.js';
+import {
+  GATEWAY_CANONICAL_BASE,
+  REFERRAL_STATUS_SYSTEM,
+  REJECTION_REASON_SYSTEM,
+  TASK_CODE_SYSTEM,
+} from '../../referral/rules/referral-status.js';
 import { EHR_UPSERT, type EhrUpsertPayload } from '../../delivery/rules/write-back.js';
 import { hasErrors } from '../../fhir/outcomes.js';
 import { withServerId } from '../../fhir/resources.js';
@@ -49,19 +54,28 @@ export async function intakeFetchedServiceRequest(
   const now = deps.clock.now();
   const refuse = async (issues: readonly OperationOutcomeIssue[]): Promise<FetchedIntakeResult> => {
     if (deps.writeBackTenants.has(tenant)) {
-      const payload: EhrUpsertPayload = { resource: refusalTask(fetched.id, issues, now), identifier: { system: REFUSED_ORDER_SYSTEM, value: fetched.id } };
+      const payload: EhrUpsertPayload = {
+        resource: refusalTask(fetched.id, issues, now),
+        identifier: { system: REFUSED_ORDER_SYSTEM, value: fetched.id },
+      };
       await deps.store.transaction((tx) =>
         tx.enqueue({ id: deps.newId(), tenant, orderingKey: `ehr-order:${tenant}:${fetched.id}`, kind: EHR_UPSERT, payload }, now),
       );
     }
-    deps.logger.warn('fetched ServiceRequest refused', { ehrServiceRequestId: fetched.id, errors: issues.filter((i) => i.severity === 'error').length });
+    deps.logger.warn('fetched ServiceRequest refused', {
+      ehrServiceRequestId: fetched.id,
+      errors: issues.filter((i) => i.severity === 'error').length,
+    });
     return 'refused';
   };
 
   // An order the gateway already has is a change to follow (docs/order-changes.md), not a new
   // referral: a revoked or held order is no valid referral, yet it must stop or hold the one it made.
   const order = placerIdentifier(fetched);
-  const existing = order?.system && order.value && !hasErrors(deps.validator.validateBase(fetched)) ? await deps.store.findReferralByIdentifier(tenant, order.system, order.value) : undefined;
+  const existing =
+    order?.system && order.value && !hasErrors(deps.validator.validateBase(fetched))
+      ? await deps.store.findReferralByIdentifier(tenant, order.system, order.value)
+      : undefined;
   if (existing) {
     const followed = await followOrderChange(deps, { tenant, row: existing, order: fetched, ehrServiceRequestId: fetched.id });
     if (followed.kind === 'refused') {

@@ -12,7 +12,12 @@ import { buildReferralTask } from '../../referral/rules/referral-task.js';
 import { containedAsLogical, gatewayReceiver, referencesForReceiver } from '../../delivery/rules/receiver-references.js';
 import { claimedProfiles } from '../../fhir/validation/index.js';
 import { taskWriteBack } from '../../delivery/rules/write-back.js';
-import { translateServiceRequest, type EhrReferences, type RejectionReason, type TranslationResult } from '../../referral/rules/referral.js';
+import {
+  translateServiceRequest,
+  type EhrReferences,
+  type RejectionReason,
+  type TranslationResult,
+} from '../../referral/rules/referral.js';
 import type { SiteCheckResult } from '../../site-check/rules/site-check.js';
 import { checkSiteOfReferral } from '../../site-check/stories/check-referral-site.js';
 import { referralStep, VERIFY_COVERAGE_STEP } from '../../referral/stories/referral-steps.js';
@@ -38,7 +43,10 @@ export function referralProfileIssues(validator: ResourceValidator, serviceReque
 }
 
 /** Validation issues for a ServiceRequest: base R4, then the referral profile and any it claims. */
-export function validateReferralRequest(deps: Pick<GatewayDeps, 'validator'>, resource: unknown): {
+export function validateReferralRequest(
+  deps: Pick<GatewayDeps, 'validator'>,
+  resource: unknown,
+): {
   base: OperationOutcomeIssue[];
   profile: OperationOutcomeIssue[];
 } {
@@ -119,7 +127,9 @@ export async function prepareReferral(
         resolve: async (reference) => {
           const key = reference?.reference;
           if (key === undefined) return undefined;
-          return resolved.get(key) ?? findContained(serviceRequest, key) ?? bundleResources.get(key) ?? readRelative(deps, reader, tenant, key);
+          return (
+            resolved.get(key) ?? findContained(serviceRequest, key) ?? bundleResources.get(key) ?? readRelative(deps, reader, tenant, key)
+          );
         },
       })
     : undefined;
@@ -152,13 +162,24 @@ export function intakeDecision(prepared: PreparedReferral): { status: IntakeStat
     const why = siteCheck.reasons.map((r) => r.display).join('; ');
     return {
       status: 'rejected',
-      rejectionReasons: [{ code: 'no-suitable-site', display: `No site of the network can take this referral: ${why}`, expression: siteCheck.reasons[0]?.expression ?? 'ServiceRequest.locationReference' }],
+      rejectionReasons: [
+        {
+          code: 'no-suitable-site',
+          display: `No site of the network can take this referral: ${why}`,
+          expression: siteCheck.reasons[0]?.expression ?? 'ServiceRequest.locationReference',
+        },
+      ],
     };
   }
   return { status: 'verifying-coverage', rejectionReasons: [] };
 }
 
-async function readRelative(deps: Pick<GatewayDeps, 'tenancy'>, reader: ResourceReader, tenant: TenantId, reference: string): Promise<Resource | undefined> {
+async function readRelative(
+  deps: Pick<GatewayDeps, 'tenancy'>,
+  reader: ResourceReader,
+  tenant: TenantId,
+  reference: string,
+): Promise<Resource | undefined> {
   const parsed = parseRelativeReference(reference);
   if (!parsed) return undefined;
   return reader.read(visibleTenants(deps.tenancy, tenant, parsed.resourceType), parsed.resourceType, parsed.id);
@@ -216,12 +237,25 @@ export async function recordReferral(tx: ResourceWriter, prepared: PreparedRefer
   if (prepared.writeBackMessageId !== undefined) {
     // Committed with the referral, delivered by the outbox worker afterwards.
     await tx.enqueue(
-      taskWriteBack({ messageId: prepared.writeBackMessageId, tenant: prepared.tenant, referralId: prepared.referralId, task: task as Task, ehr: translation.referral.ehr }),
+      taskWriteBack({
+        messageId: prepared.writeBackMessageId,
+        tenant: prepared.tenant,
+        referralId: prepared.referralId,
+        task: task as Task,
+        ehr: translation.referral.ehr,
+      }),
       now,
     );
   }
   if (status === 'verifying-coverage' && prepared.coverageStepMessageId !== undefined) {
-    await tx.enqueue(referralStep(VERIFY_COVERAGE_STEP, { messageId: prepared.coverageStepMessageId, tenant: prepared.tenant, referralId: prepared.referralId }), now);
+    await tx.enqueue(
+      referralStep(VERIFY_COVERAGE_STEP, {
+        messageId: prepared.coverageStepMessageId,
+        tenant: prepared.tenant,
+        referralId: prepared.referralId,
+      }),
+      now,
+    );
   }
   return { kind: 'created', serviceRequest: serviceRequest as StoredServiceRequest, task: task as Task & { id: string }, status };
 }
@@ -234,7 +268,9 @@ export function referralOutcomeIssues(prepared: PreparedReferral, taskId: string
   }
   if (prepared.siteCheck?.decision === 'misroute-suspected') {
     for (const reason of prepared.siteCheck.reasons) {
-      issues.push(warningIssue('business-rule', `Site to be confirmed with the patient (${reason.code}): ${reason.display}`, reason.expression));
+      issues.push(
+        warningIssue('business-rule', `Site to be confirmed with the patient (${reason.code}): ${reason.display}`, reason.expression),
+      );
     }
   }
   return issues;

@@ -56,7 +56,12 @@ export async function pollEhrServiceRequests(
   const name = pollCursorName(input.tenant);
   const saved = await deps.store.readCursor(name);
   let cursor = isPollCursor(saved) ? saved : undefined;
-  const result: PollResult = { pages: 0, read: 0, skipped: 0, outcomes: { accepted: 0, rejected: 0, duplicate: 0, changed: 0, refused: 0 } };
+  const result: PollResult = {
+    pages: 0,
+    read: 0,
+    skipped: 0,
+    outcomes: { accepted: 0, rejected: 0, duplicate: 0, changed: 0, refused: 0 },
+  };
   const params: Record<string, string> = {
     ...input.query,
     _sort: '_lastUpdated',

@@ -27,7 +27,14 @@ import type { ResourceWriter } from '../../ports/resource-store.js';
 import { findByConditionalQueryLocked } from './conditional.js';
 import type { GatewayDeps } from '../../ports/gateway-deps.js';
 import { prepareReferral, recordReferral, referralOutcomeIssues, referralProfileIssues, type PreparedReferral } from './intake-referral.js';
-import { createResource, gatewayRecordIssues, updateResource, updateUnlessUnchanged, WRITABLE_TYPES, type InteractionResult } from './resource-interactions.js';
+import {
+  createResource,
+  gatewayRecordIssues,
+  updateResource,
+  updateUnlessUnchanged,
+  WRITABLE_TYPES,
+  type InteractionResult,
+} from './resource-interactions.js';
 import { versionFromETag, type Preferences } from '../../fhir/http-headers.js';
 
 type ReturnPreference = Preferences['return'];
@@ -57,15 +64,23 @@ function resourceIssues(index: number, resourceType: string, issues: readonly Op
   return prefixIssues(issues, { from: resourceType, to: `${entryPath(index)}.resource` });
 }
 
-export async function processBundle(deps: GatewayDeps, input: { tenant: string; body: unknown; prefer: ReturnPreference }): Promise<BundleResult> {
+export async function processBundle(
+  deps: GatewayDeps,
+  input: { tenant: string; body: unknown; prefer: ReturnPreference },
+): Promise<BundleResult> {
   const { body } = input;
   if (typeof body !== 'object' || body === null || (body as Resource).resourceType !== 'Bundle') {
-    return { kind: 'refused', outcome: badRequest([errorIssue('invalid', 'POST /fhir takes a Bundle of type transaction or batch', 'resourceType')]) };
+    return {
+      kind: 'refused',
+      outcome: badRequest([errorIssue('invalid', 'POST /fhir takes a Bundle of type transaction or batch', 'resourceType')]),
+    };
   }
   const bundle = body as Bundle;
   const baseIssues = deps.validator.validateBase(bundle);
   if (bundle.type !== 'transaction' && bundle.type !== 'batch') {
-    baseIssues.push(errorIssue('invalid', `Only transaction and batch Bundles can be processed here (got ${String(bundle.type)})`, 'Bundle.type'));
+    baseIssues.push(
+      errorIssue('invalid', `Only transaction and batch Bundles can be processed here (got ${String(bundle.type)})`, 'Bundle.type'),
+    );
   }
   if (bundle.type === 'batch') {
     // In a batch each entry stands alone: a broken entry is answered in its own response, so only
@@ -86,7 +101,10 @@ function entryIsReadable(entry: unknown): entry is BundleEntry {
   if (!isRecord(entry)) return false;
   const { request, resource } = entry;
   if (request !== undefined && !(isRecord(request) && typeof request.method === 'string' && typeof request.url === 'string')) return false;
-  return resource === undefined || (isRecord(resource) && typeof resource.resourceType === 'string' && (resource.id === undefined || typeof resource.id === 'string'));
+  return (
+    resource === undefined ||
+    (isRecord(resource) && typeof resource.resourceType === 'string' && (resource.id === undefined || typeof resource.id === 'string'))
+  );
 }
 
 /** Indexes of the entries whose resource base R4 refused: profiles assume a structurally sound resource. */
@@ -108,15 +126,29 @@ function checkEntryRequest(entry: BundleEntry, index: number): OperationOutcomeI
   const issues: OperationOutcomeIssue[] = [];
   const request = entry.request;
   if (!request) return [errorIssue('required', 'Every entry of a transaction or batch needs a request', `${path}.request`)];
-  if (!entry.resource) return [errorIssue('not-supported', `${request.method} entries without a resource are not supported`, `${path}.request.method`)];
+  if (!entry.resource)
+    return [errorIssue('not-supported', `${request.method} entries without a resource are not supported`, `${path}.request.method`)];
   const type = entry.resource.resourceType;
   if (request.method === 'POST') {
-    if (request.url.split('?')[0] !== type) issues.push(errorIssue('invalid', `POST url must be '${type}' for a ${type} (got '${request.url}')`, `${path}.request.url`));
+    if (request.url.split('?')[0] !== type)
+      issues.push(errorIssue('invalid', `POST url must be '${type}' for a ${type} (got '${request.url}')`, `${path}.request.url`));
   } else if (request.method === 'PUT') {
     if (type === 'ServiceRequest') {
-      issues.push(errorIssue('not-supported', 'ServiceRequests are taken by POST (create); updates of referrals are not supported', `${path}.request.method`));
+      issues.push(
+        errorIssue(
+          'not-supported',
+          'ServiceRequests are taken by POST (create); updates of referrals are not supported',
+          `${path}.request.method`,
+        ),
+      );
     } else if (!new RegExp(`^${type}/[A-Za-z0-9\\-.]{1,64}$`).test(request.url)) {
-      issues.push(errorIssue('not-supported', `PUT url must be '${type}/[id]' (conditional update is not supported; got '${request.url}')`, `${path}.request.url`));
+      issues.push(
+        errorIssue(
+          'not-supported',
+          `PUT url must be '${type}/[id]' (conditional update is not supported; got '${request.url}')`,
+          `${path}.request.url`,
+        ),
+      );
     } else if (entry.resource.id !== request.url.split('/')[1]) {
       issues.push(errorIssue('invalid', `The resource id must equal the id in the PUT url (${request.url})`, `${path}.resource.id`));
     }
@@ -124,7 +156,9 @@ function checkEntryRequest(entry: BundleEntry, index: number): OperationOutcomeI
     issues.push(errorIssue('not-supported', `${request.method} entries are not supported; use POST or PUT`, `${path}.request.method`));
   }
   if (type !== 'ServiceRequest' && !WRITABLE_TYPES.includes(type)) {
-    issues.push(errorIssue('not-supported', `${type} resources cannot be written by clients of this server`, `${path}.resource.resourceType`));
+    issues.push(
+      errorIssue('not-supported', `${type} resources cannot be written by clients of this server`, `${path}.resource.resourceType`),
+    );
   }
   const urlId = request.method === 'PUT' ? request.url.split('/')[1] : undefined;
   for (const reserved of gatewayRecordIssues(entry.resource, urlId)) {
@@ -181,7 +215,12 @@ async function processTransaction(
       }
       for (const plan of planned.plans.filter((p) => p.resourceType === 'ServiceRequest')) {
         results.set(plan.index, await writeReferralEntry(tx, input.tenant, plan, now, input.prefer));
-        if (plan.referral) deps.logger.info('referral in transaction', { referralId: plan.referral.referralId, serviceRequestId: plan.id, outcome: results.get(plan.index)?.response?.status });
+        if (plan.referral)
+          deps.logger.info('referral in transaction', {
+            referralId: plan.referral.referralId,
+            serviceRequestId: plan.id,
+            outcome: results.get(plan.index)?.response?.status,
+          });
       }
       return planned.plans.map((plan) => results.get(plan.index) as BundleEntry);
     })
@@ -224,7 +263,9 @@ async function planEntries(
       }
       if (matches.resources.length > 1) {
         multipleMatches = true;
-        conditionIssues.push(errorIssue('multiple-matches', `ifNoneExist matched ${matches.resources.length} resources; it must match at most one`, where));
+        conditionIssues.push(
+          errorIssue('multiple-matches', `ifNoneExist matched ${matches.resources.length} resources; it must match at most one`, where),
+        );
         continue;
       }
       const [match] = matches.resources;
@@ -262,36 +303,68 @@ function rewriteEntries(plans: PlannedEntry[], entries: readonly BundleEntry[]):
   return bundleResources;
 }
 
-function responseEntry(resource: Resource, status: 200 | 201, prefer: ReturnPreference, issues: readonly OperationOutcomeIssue[] = []): BundleEntry {
+function responseEntry(
+  resource: Resource,
+  status: 200 | 201,
+  prefer: ReturnPreference,
+  issues: readonly OperationOutcomeIssue[] = [],
+): BundleEntry {
   const entry: BundleEntry = {
     response: {
       status: STATUS_TEXT[status] as string,
       location: `${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId ?? '1'}`,
       ...(resource.meta?.versionId ? { etag: `W/"${resource.meta.versionId}"` } : {}),
       ...(resource.meta?.lastUpdated ? { lastModified: resource.meta.lastUpdated } : {}),
-      ...(issues.length > 0 || prefer === 'OperationOutcome' ? { outcome: operationOutcome(status === 201 ? 'created' : 'ok', issues) } : {}),
+      ...(issues.length > 0 || prefer === 'OperationOutcome'
+        ? { outcome: operationOutcome(status === 201 ? 'created' : 'ok', issues) }
+        : {}),
     },
   };
   if (prefer !== 'minimal' && prefer !== 'OperationOutcome') entry.resource = resource;
   return entry;
 }
 
-async function writePlainEntry(tx: ResourceWriter, tenant: string, plan: PlannedEntry, now: Date, prefer: ReturnPreference): Promise<BundleEntry> {
+async function writePlainEntry(
+  tx: ResourceWriter,
+  tenant: string,
+  plan: PlannedEntry,
+  now: Date,
+  prefer: ReturnPreference,
+): Promise<BundleEntry> {
   if (plan.existing) return responseEntry(plan.existing, 200, prefer);
   const resource = plan.resource as Resource & { id: string };
   if (plan.method === 'POST') return responseEntry(await tx.create(tenant, resource, now), 201, prefer);
-  const updated = await updateUnlessUnchanged(tx, tenant, resource, now, plan.ifMatch ? versionFromETag(plan.ifMatch) ?? plan.ifMatch : undefined);
+  const updated = await updateUnlessUnchanged(
+    tx,
+    tenant,
+    resource,
+    now,
+    plan.ifMatch ? (versionFromETag(plan.ifMatch) ?? plan.ifMatch) : undefined,
+  );
   return responseEntry(updated.resource, updated.status, prefer);
 }
 
-async function writeReferralEntry(tx: ResourceWriter, tenant: string, plan: PlannedEntry, now: Date, prefer: ReturnPreference): Promise<BundleEntry> {
+async function writeReferralEntry(
+  tx: ResourceWriter,
+  tenant: string,
+  plan: PlannedEntry,
+  now: Date,
+  prefer: ReturnPreference,
+): Promise<BundleEntry> {
   if (plan.existing || !plan.referral) return responseEntry(plan.existing as Resource, 200, prefer);
   const recorded = await recordReferral(tx, plan.referral, now);
   if (recorded.kind === 'duplicate') {
     const original = await tx.read([tenant], 'ServiceRequest', recorded.existing.serviceRequestId);
-    if (!original) throw new OperationOutcomeError(unprocessable([errorIssue('exception', 'The original referral for this order number could not be read')]));
+    if (!original)
+      throw new OperationOutcomeError(
+        unprocessable([errorIssue('exception', 'The original referral for this order number could not be read')]),
+      );
     return responseEntry(original, 200, prefer, [
-      { severity: 'information', code: 'duplicate', diagnostics: `This order number was already received; tracked by Task/${recorded.existing.taskId}` },
+      {
+        severity: 'information',
+        code: 'duplicate',
+        diagnostics: `This order number was already received; tracked by Task/${recorded.existing.taskId}`,
+      },
     ]);
   }
   return responseEntry(recorded.serviceRequest, 201, prefer, referralOutcomeIssues(plan.referral, recorded.task.id, recorded.status));
@@ -311,7 +384,12 @@ async function processBatch(deps: GatewayDeps, bundle: Bundle, input: { tenant: 
     try {
       result =
         request.method === 'POST'
-          ? await createResource(deps, { tenant: input.tenant, resourceType: resource.resourceType, body: resource, ...(request.ifNoneExist ? { ifNoneExist: request.ifNoneExist } : {}) })
+          ? await createResource(deps, {
+              tenant: input.tenant,
+              resourceType: resource.resourceType,
+              body: resource,
+              ...(request.ifNoneExist ? { ifNoneExist: request.ifNoneExist } : {}),
+            })
           : await updateResource(deps, {
               tenant: input.tenant,
               resourceType: resource.resourceType,

@@ -41,12 +41,16 @@ export function readSubscriptionStatus(status: Resource): SubscriptionStatusSumm
   if ((status.resourceType as string) === 'SubscriptionStatus') {
     const record = status as unknown as { type?: string; notificationEvent?: Array<{ focus?: Reference }> };
     if (!record.type) return undefined;
-    return { type: record.type, focus: (record.notificationEvent ?? []).map((e) => e.focus).filter((r): r is Reference => r !== undefined) };
+    return {
+      type: record.type,
+      focus: (record.notificationEvent ?? []).map((e) => e.focus).filter((r): r is Reference => r !== undefined),
+    };
   }
   return undefined;
 }
 
-export type NotificationResult = { kind: 'processed'; outcome: ReturnType<typeof operationOutcome> } | { kind: 'refused'; outcome: ReturnType<typeof operationOutcome> };
+export type NotificationResult =
+  { kind: 'processed'; outcome: ReturnType<typeof operationOutcome> } | { kind: 'refused'; outcome: ReturnType<typeof operationOutcome> };
 
 /**
  * Base R4 validation of a notification Bundle. An R4B SubscriptionStatus first entry is no R4
@@ -55,7 +59,9 @@ export type NotificationResult = { kind: 'processed'; outcome: ReturnType<typeof
 export function notificationBundleIssues(deps: Pick<GatewayDeps, 'validator'>, bundle: Bundle): OperationOutcomeIssue[] {
   const first = bundle.entry?.[0];
   const isR4bStatus = (first?.resource?.resourceType as string | undefined) === 'SubscriptionStatus';
-  const forSchema = isR4bStatus ? { ...bundle, entry: [{ ...first, resource: { resourceType: 'Parameters' } }, ...(bundle.entry ?? []).slice(1)] } : bundle;
+  const forSchema = isR4bStatus
+    ? { ...bundle, entry: [{ ...first, resource: { resourceType: 'Parameters' } }, ...(bundle.entry ?? []).slice(1)] }
+    : bundle;
   return deps.validator.validateBase(forSchema);
 }
 
@@ -65,7 +71,10 @@ export async function receiveSubscriptionNotification(
 ): Promise<NotificationResult> {
   const bundle = input.body as Bundle;
   if (typeof bundle !== 'object' || bundle === null || bundle.resourceType !== 'Bundle' || bundle.type !== 'history') {
-    return { kind: 'refused', outcome: badRequest([errorIssue('invalid', 'A subscription notification is a Bundle of type history', 'Bundle.type')]) };
+    return {
+      kind: 'refused',
+      outcome: badRequest([errorIssue('invalid', 'A subscription notification is a Bundle of type history', 'Bundle.type')]),
+    };
   }
   const baseIssues = notificationBundleIssues(deps, bundle);
   if (hasErrors(baseIssues)) return { kind: 'refused', outcome: badRequest(baseIssues) };
@@ -74,11 +83,20 @@ export async function receiveSubscriptionNotification(
   if (!status) {
     return {
       kind: 'refused',
-      outcome: badRequest([errorIssue('required', 'The first entry must be the subscription status (SubscriptionStatus, or Parameters in R4)', 'Bundle.entry[0].resource')]),
+      outcome: badRequest([
+        errorIssue(
+          'required',
+          'The first entry must be the subscription status (SubscriptionStatus, or Parameters in R4)',
+          'Bundle.entry[0].resource',
+        ),
+      ]),
     };
   }
   if (status.type !== 'event-notification') {
-    return { kind: 'processed', outcome: operationOutcome('ok', [informationIssue('informational', `${status.type} notification acknowledged`)]) };
+    return {
+      kind: 'processed',
+      outcome: operationOutcome('ok', [informationIssue('informational', `${status.type} notification acknowledged`)]),
+    };
   }
 
   const issues: OperationOutcomeIssue[] = [];
@@ -96,14 +114,26 @@ export async function receiveSubscriptionNotification(
     let serviceRequest = (inBundle.get(reference) ?? inBundle.get(`${parsed.type}/${parsed.id}`)) as ServiceRequest | undefined;
     if (!serviceRequest) {
       if (!input.ehr) {
-        issues.push(errorIssue('not-supported', 'id-only notification, but no EHR connection is configured to read the resource from', `notification-event[${index}].focus`));
+        issues.push(
+          errorIssue(
+            'not-supported',
+            'id-only notification, but no EHR connection is configured to read the resource from',
+            `notification-event[${index}].focus`,
+          ),
+        );
         continue;
       }
       try {
         serviceRequest = await input.ehr.readReference<ServiceRequest>(reference);
       } catch (err) {
         if (!(err instanceof EhrCallError)) throw err;
-        issues.push(warningIssue(err.retryable ? 'transient' : 'not-found', `Could not read ${parsed.type}/${parsed.id} from the EHR; the next poll will pick it up`, `notification-event[${index}].focus`));
+        issues.push(
+          warningIssue(
+            err.retryable ? 'transient' : 'not-found',
+            `Could not read ${parsed.type}/${parsed.id} from the EHR; the next poll will pick it up`,
+            `notification-event[${index}].focus`,
+          ),
+        );
         continue;
       }
     }
@@ -111,5 +141,11 @@ export async function receiveSubscriptionNotification(
     issues.push(informationIssue('informational', `ServiceRequest/${parsed.id}: ${outcome}`, `notification-event[${index}].focus`));
   }
   deps.logger.info('subscription notification processed', { events: status.focus.length });
-  return { kind: 'processed', outcome: operationOutcome('ok', issues.length > 0 ? issues : [informationIssue('informational', 'No ServiceRequest in this notification')]) };
+  return {
+    kind: 'processed',
+    outcome: operationOutcome(
+      'ok',
+      issues.length > 0 ? issues : [informationIssue('informational', 'No ServiceRequest in this notification')],
+    ),
+  };
 }

@@ -36,8 +36,7 @@ export const WRITABLE_TYPES: readonly string[] = ['Patient', 'Practitioner', 'Pr
 export const READABLE_TYPES: readonly string[] = ['ServiceRequest', 'Task', 'Appointment', ...WRITABLE_TYPES];
 
 export type InteractionResult =
-  | { kind: 'ok'; status: 200 | 201; resource: Resource; issues: OperationOutcomeIssue[] }
-  | { kind: 'refused'; outcome: OperationOutcome };
+  { kind: 'ok'; status: 200 | 201; resource: Resource; issues: OperationOutcomeIssue[] } | { kind: 'refused'; outcome: OperationOutcome };
 
 function refused(outcome: OperationOutcome): InteractionResult {
   return { kind: 'refused', outcome };
@@ -49,7 +48,12 @@ export function assertReadableType(resourceType: string): void {
   }
 }
 
-export async function readResource(deps: Pick<GatewayDeps, 'store' | 'tenancy'>, tenant: TenantId, resourceType: string, id: string): Promise<Resource> {
+export async function readResource(
+  deps: Pick<GatewayDeps, 'store' | 'tenancy'>,
+  tenant: TenantId,
+  resourceType: string,
+  id: string,
+): Promise<Resource> {
   assertReadableType(resourceType);
   const resource = await deps.store.read(visibleTenants(deps.tenancy, tenant, resourceType), resourceType, id);
   if (!resource) throw new OperationOutcomeError(notFound(resourceType, id));
@@ -69,7 +73,13 @@ export async function readResourceVersion(
   return resource;
 }
 
-export async function resourceHistory(deps: Pick<GatewayDeps, 'store' | 'tenancy'>, tenant: TenantId, resourceType: string, id: string, baseUrl: string): Promise<Bundle> {
+export async function resourceHistory(
+  deps: Pick<GatewayDeps, 'store' | 'tenancy'>,
+  tenant: TenantId,
+  resourceType: string,
+  id: string,
+  baseUrl: string,
+): Promise<Bundle> {
   assertReadableType(resourceType);
   const versions = await deps.store.history(visibleTenants(deps.tenancy, tenant, resourceType), resourceType, id);
   if (versions.length === 0) throw new OperationOutcomeError(notFound(resourceType, id));
@@ -80,8 +90,14 @@ export async function resourceHistory(deps: Pick<GatewayDeps, 'store' | 'tenancy
     entry: versions.map((resource) => ({
       fullUrl: `${baseUrl}/${resourceType}/${id}`,
       resource,
-      request: { method: resource.meta?.versionId === '1' ? 'POST' : 'PUT', url: resource.meta?.versionId === '1' ? resourceType : `${resourceType}/${id}` },
-      response: { status: resource.meta?.versionId === '1' ? '201 Created' : '200 OK', ...(resource.meta?.lastUpdated ? { lastModified: resource.meta.lastUpdated } : {}) },
+      request: {
+        method: resource.meta?.versionId === '1' ? 'POST' : 'PUT',
+        url: resource.meta?.versionId === '1' ? resourceType : `${resourceType}/${id}`,
+      },
+      response: {
+        status: resource.meta?.versionId === '1' ? '201 Created' : '200 OK',
+        ...(resource.meta?.lastUpdated ? { lastModified: resource.meta.lastUpdated } : {}),
+      },
     })),
   };
 }
@@ -118,7 +134,8 @@ export async function searchResources(
   const hasMore = result.resources.length > parsed.count && parsed.count > 0;
   const nextCursor = hasMore ? result.cursors?.[parsed.count - 1] : undefined;
   // Without a count, the total is still known for free when this offset page is the last one.
-  const total = result.total ?? (!hasMore && parsed.cursor === undefined && parsed.count > 0 ? parsed.offset + result.resources.length : undefined);
+  const total =
+    result.total ?? (!hasMore && parsed.cursor === undefined && parsed.count > 0 ? parsed.offset + result.resources.length : undefined);
   return searchsetBundle({
     baseUrl: input.baseUrl,
     resourceType: input.resourceType,
@@ -139,7 +156,13 @@ function checkBodyType(body: unknown, resourceType: string): OperationOutcomeIss
   }
   const actual = (body as { resourceType?: unknown }).resourceType;
   if (actual !== resourceType) {
-    return [errorIssue('invalid', `Expected a ${resourceType} at this endpoint but got ${typeof actual === 'string' ? actual : 'no resourceType'}`, 'resourceType')];
+    return [
+      errorIssue(
+        'invalid',
+        `Expected a ${resourceType} at this endpoint but got ${typeof actual === 'string' ? actual : 'no resourceType'}`,
+        'resourceType',
+      ),
+    ];
   }
   return [];
 }
@@ -163,18 +186,29 @@ export async function createResource(
   const issues = deps.validator.validateBase(input.body);
   if (hasErrors(issues)) return refused(badRequest(issues));
   const claimed = (input.body as Resource).meta?.profile ?? [];
-  const profileIssues = claimed.length > 0 ? deps.validator.validateProfiles(input.body as Resource, claimed, { unknownProfile: 'warning' }) : [];
+  const profileIssues =
+    claimed.length > 0 ? deps.validator.validateProfiles(input.body as Resource, claimed, { unknownProfile: 'warning' }) : [];
   if (hasErrors(profileIssues)) return refused(unprocessable(profileIssues));
 
   const resource = withServerId(input.body as Resource, deps.newId());
   const now = deps.clock.now();
   const result = await deps.store.transaction(async (tx): Promise<{ created: boolean; resource: Resource }> => {
     if (input.ifNoneExist !== undefined) {
-      const matches = await findByConditionalQueryLocked(tx, deps.tenancy, input.tenant, input.resourceType, input.ifNoneExist, 'If-None-Exist');
+      const matches = await findByConditionalQueryLocked(
+        tx,
+        deps.tenancy,
+        input.tenant,
+        input.resourceType,
+        input.ifNoneExist,
+        'If-None-Exist',
+      );
       if (matches.kind === 'invalid') throw new OperationOutcomeError(badRequest(matches.issues));
       if (matches.resources.length > 1) {
         throw new OperationOutcomeError(
-          preconditionFailed(`If-None-Exist matched ${matches.resources.length} ${input.resourceType} resources; it must match at most one`, 'If-None-Exist'),
+          preconditionFailed(
+            `If-None-Exist matched ${matches.resources.length} ${input.resourceType} resources; it must match at most one`,
+            'If-None-Exist',
+          ),
         );
       }
       const [match] = matches.resources;
@@ -183,7 +217,12 @@ export async function createResource(
     return { created: true, resource: await tx.create(input.tenant, resource, now) };
   });
   if (!result.created) {
-    return { kind: 'ok', status: 200, resource: result.resource, issues: [informationIssue('duplicate', 'If-None-Exist matched an existing resource; nothing was created')] };
+    return {
+      kind: 'ok',
+      status: 200,
+      resource: result.resource,
+      issues: [informationIssue('duplicate', 'If-None-Exist matched an existing resource; nothing was created')],
+    };
   }
   const created = result.resource;
   deps.logger.info('resource created', { resourceType: input.resourceType, id: created.id });
@@ -201,11 +240,23 @@ export function gatewayRecordIssues(resource: Resource, urlId?: string): Operati
   const identifiers: unknown[] = Array.isArray(coverage.identifier) ? coverage.identifier : [];
   const claimed = identifiers.findIndex((i) => (i as { system?: unknown } | null)?.system === VERIFIED_COVERAGE_IDENTIFIER_SYSTEM);
   if (claimed >= 0) {
-    return [errorIssue('business-rule', "A verified Coverage is the gateway's own record of its check; clients cannot write one", `Coverage.identifier[${claimed}]`)];
+    return [
+      errorIssue(
+        'business-rule',
+        "A verified Coverage is the gateway's own record of its check; clients cannot write one",
+        `Coverage.identifier[${claimed}]`,
+      ),
+    ];
   }
   const id: unknown = urlId ?? coverage.id;
   if (typeof id === 'string' && id.startsWith(VERIFIED_COVERAGE_ID_PREFIX)) {
-    return [errorIssue('business-rule', `Coverage ids starting with ${VERIFIED_COVERAGE_ID_PREFIX} are the gateway's verified coverages; clients cannot write them`, 'Coverage.id')];
+    return [
+      errorIssue(
+        'business-rule',
+        `Coverage ids starting with ${VERIFIED_COVERAGE_ID_PREFIX} are the gateway's verified coverages; clients cannot write them`,
+        'Coverage.id',
+      ),
+    ];
   }
   return [];
 }
@@ -226,7 +277,15 @@ export async function updateResource(
   if (reserved.length > 0) return refused(unprocessable(reserved));
   // https://hl7.org/fhir/R4/http.html#update: the body's id must be present and equal the URL's.
   if (body.id !== input.id) {
-    return refused(badRequest([errorIssue('invalid', `The resource id (${body.id ?? 'missing'}) must equal the id in the URL (${input.id})`, `${input.resourceType}.id`)]));
+    return refused(
+      badRequest([
+        errorIssue(
+          'invalid',
+          `The resource id (${body.id ?? 'missing'}) must equal the id in the URL (${input.id})`,
+          `${input.resourceType}.id`,
+        ),
+      ]),
+    );
   }
   const issues = deps.validator.validateBase(body);
   if (hasErrors(issues)) return refused(badRequest(issues));
@@ -237,7 +296,11 @@ export async function updateResource(
   const now = deps.clock.now();
   const resource = withServerId(body, input.id);
   const updated = await deps.store.transaction((tx) => updateUnlessUnchanged(tx, input.tenant, resource, now, input.ifMatch));
-  deps.logger.info('resource updated', { resourceType: input.resourceType, id: updated.resource.id, versionId: updated.resource.meta?.versionId });
+  deps.logger.info('resource updated', {
+    resourceType: input.resourceType,
+    id: updated.resource.id,
+    versionId: updated.resource.meta?.versionId,
+  });
   return { kind: 'ok', status: updated.status, resource: updated.resource, issues: [...issues, ...profileIssues] };
 }
 
@@ -256,7 +319,12 @@ export async function updateUnlessUnchanged<T extends Resource>(
   const current = await tx.read([tenant], resource.resourceType, resource.id);
   if (current && sameContent(current, resource)) {
     if (ifMatchVersionId !== undefined && current.meta?.versionId !== ifMatchVersionId) {
-      throw new OperationOutcomeError(preconditionFailed(`If-Match names version ${ifMatchVersionId} but the current version is ${current.meta?.versionId ?? 'unknown'}`, 'If-Match'));
+      throw new OperationOutcomeError(
+        preconditionFailed(
+          `If-Match names version ${ifMatchVersionId} but the current version is ${current.meta?.versionId ?? 'unknown'}`,
+          'If-Match',
+        ),
+      );
     }
     return { resource: current, status: 200 };
   }

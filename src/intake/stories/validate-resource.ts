@@ -12,7 +12,15 @@
  */
 import type { Bundle, BundleEntry, OperationOutcome, OperationOutcomeIssue, Resource, ServiceRequest } from 'fhir/r4.js';
 import { REFERRAL_PROFILE_URL } from '../../referral/rules/referral-status.js';
-import { badRequest, dedupeIssues, errorIssue, informationIssue, operationOutcome, prefixIssues, warningIssue } from '../../fhir/outcomes.js';
+import {
+  badRequest,
+  dedupeIssues,
+  errorIssue,
+  informationIssue,
+  operationOutcome,
+  prefixIssues,
+  warningIssue,
+} from '../../fhir/outcomes.js';
 import { withServerId } from '../../fhir/resources.js';
 import { claimedProfiles } from '../../fhir/validation/index.js';
 import type { GatewayDeps } from '../../ports/gateway-deps.js';
@@ -28,12 +36,19 @@ async function referralIssues(
   options: { translate: boolean },
 ): Promise<OperationOutcomeIssue[]> {
   const named = extraProfiles.filter((p) => p !== REFERRAL_PROFILE_URL);
-  const issues = [...referralProfileIssues(deps.validator, serviceRequest), ...(named.length > 0 ? deps.validator.validateProfiles(serviceRequest, named) : [])];
+  const issues = [
+    ...referralProfileIssues(deps.validator, serviceRequest),
+    ...(named.length > 0 ? deps.validator.validateProfiles(serviceRequest, named) : []),
+  ];
   if (!options.translate || issues.some((i) => i.severity === 'error')) return issues;
   const prepared = await prepareReferral(deps, deps.store, tenant, withServerId(serviceRequest, 'validation-only'));
   if (!prepared.ok) return [...issues, ...prepared.issues];
   if (prepared.prepared.translation.kind === 'rejected') {
-    issues.push(...prepared.prepared.translation.reasons.map((r) => warningIssue('business-rule', `The referral would be rejected: ${r.display}`, r.expression)));
+    issues.push(
+      ...prepared.prepared.translation.reasons.map((r) =>
+        warningIssue('business-rule', `The referral would be rejected: ${r.display}`, r.expression),
+      ),
+    );
   }
   return issues;
 }
@@ -52,7 +67,13 @@ export async function validateResource(
   if (input.resourceTypeFromUrl !== undefined && resourceType !== input.resourceTypeFromUrl) {
     return {
       kind: 'refused',
-      outcome: badRequest([errorIssue('invalid', `Expected a ${input.resourceTypeFromUrl} but got ${typeof resourceType === 'string' ? resourceType : 'no resourceType'}`, 'resourceType')]),
+      outcome: badRequest([
+        errorIssue(
+          'invalid',
+          `Expected a ${input.resourceTypeFromUrl} but got ${typeof resourceType === 'string' ? resourceType : 'no resourceType'}`,
+          'resourceType',
+        ),
+      ]),
     };
   }
 
@@ -101,13 +122,19 @@ export function validateOffline(validator: GatewayDeps['validator'], resource: u
     issues.push(...referralProfileIssues(validator, typed));
   } else {
     const claimed = Array.isArray(typed.meta?.profile) ? typed.meta.profile.filter((p): p is string => typeof p === 'string') : [];
-    if (claimed.length > 0 && !issues.some((i) => i.severity === 'error')) issues.push(...validator.validateProfiles(typed, claimed, { unknownProfile: 'warning' }));
+    if (claimed.length > 0 && !issues.some((i) => i.severity === 'error'))
+      issues.push(...validator.validateProfiles(typed, claimed, { unknownProfile: 'warning' }));
     if (typed.resourceType === 'Bundle') {
       const entries: unknown = (typed as Bundle).entry;
       const readable = (Array.isArray(entries) ? entries : []) as Array<BundleEntry | null>;
       for (const [index, entry] of readable.entries()) {
         if (entry?.resource?.resourceType !== 'ServiceRequest') continue;
-        issues.push(...prefixIssues(referralProfileIssues(validator, entry.resource), { from: 'ServiceRequest', to: `Bundle.entry[${index}].resource` }));
+        issues.push(
+          ...prefixIssues(referralProfileIssues(validator, entry.resource), {
+            from: 'ServiceRequest',
+            to: `Bundle.entry[${index}].resource`,
+          }),
+        );
       }
     }
   }

@@ -15,7 +15,14 @@ import type { Appointment, CodeableConcept, Communication, Reference, Task } fro
 import type { OrderPart } from './order-change.js';
 import { ORDER_CHANGE_REASON_SYSTEM } from './order-change.js';
 import { formatAppointmentTime } from '../../delivery/rules/reminder-text.js';
-import { GATEWAY_CANONICAL_BASE, REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, taskStatusFor, type ReferralStatus } from '../../referral/rules/referral-status.js';
+import {
+  GATEWAY_CANONICAL_BASE,
+  REFERRAL_STATUS_SYSTEM,
+  TASK_PARAMETER_TYPE_SYSTEM,
+  referralStatusDisplay,
+  taskStatusFor,
+  type ReferralStatus,
+} from '../../referral/rules/referral-status.js';
 
 export const APPOINTMENT_NOTICE_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/appointment-notice-id`;
 const COMMUNICATION_CATEGORY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/communication-category';
@@ -27,18 +34,28 @@ const businessStatusOf = (task: Task): ReferralStatus | undefined =>
   task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code as ReferralStatus | undefined;
 
 function withBusinessStatus(task: Task & { id: string }, status: ReferralStatus): Task & { id: string } {
-  return { ...task, businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: status, display: referralStatusDisplay(status) }] } };
+  return {
+    ...task,
+    businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: status, display: referralStatusDisplay(status) }] },
+  };
 }
 
 function withoutVisitOutputs(task: Task & { id: string }): Task & { id: string } {
   const { output, ...rest } = task;
-  const kept = (output ?? []).filter((o) => !o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && VISIT_OUTPUTS.has(c.code ?? '')));
+  const kept = (output ?? []).filter(
+    (o) => !o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && VISIT_OUTPUTS.has(c.code ?? '')),
+  );
   return kept.length > 0 ? { ...rest, output: kept } : rest;
 }
 
 /** The order was revoked or entered in error: the referral ends (Task cancelled, business status cancelled), with the reason. */
 export function taskStoppedByOrder(task: Task & { id: string }, reason: CodeableConcept, now: Date): Task & { id: string } {
-  return { ...withBusinessStatus(withoutVisitOutputs(task), 'cancelled'), status: 'cancelled', statusReason: reason, lastModified: now.toISOString() };
+  return {
+    ...withBusinessStatus(withoutVisitOutputs(task), 'cancelled'),
+    status: 'cancelled',
+    statusReason: reason,
+    lastModified: now.toISOString(),
+  };
 }
 
 /**
@@ -52,7 +69,12 @@ export function stepWhileHeld(status: ReferralStatus): ReferralStatus {
 /** The order is on hold: the Task is `on-hold` with the reason, at the step it resumes from. */
 export function taskHeldByOrder(task: Task & { id: string }, reason: CodeableConcept, now: Date): Task & { id: string } {
   const step = stepWhileHeld(businessStatusOf(task) ?? 'received');
-  return { ...withBusinessStatus(withoutVisitOutputs(task), step), status: 'on-hold', statusReason: reason, lastModified: now.toISOString() };
+  return {
+    ...withBusinessStatus(withoutVisitOutputs(task), step),
+    status: 'on-hold',
+    statusReason: reason,
+    lastModified: now.toISOString(),
+  };
 }
 
 /**
@@ -62,12 +84,20 @@ export function taskHeldByOrder(task: Task & { id: string }, reason: CodeableCon
 export function taskResumed(task: Task & { id: string }, now: Date, reasonBeforeHold?: CodeableConcept): Task & { id: string } {
   const { statusReason: _held, ...rest } = task;
   const step = businessStatusOf(task) ?? 'received';
-  return { ...rest, status: taskStatusFor(step), ...(reasonBeforeHold ? { statusReason: reasonBeforeHold } : {}), lastModified: now.toISOString() };
+  return {
+    ...rest,
+    status: taskStatusFor(step),
+    ...(reasonBeforeHold ? { statusReason: reasonBeforeHold } : {}),
+    lastModified: now.toISOString(),
+  };
 }
 
 export function orderChangedReason(changed: readonly OrderPart[], step: string): CodeableConcept {
   const display = `The order changed in the EHR (${changed.join(', ')}): the referral is checked again from ${step}`;
-  return { coding: [{ system: ORDER_CHANGE_REASON_SYSTEM, code: 'order-changed', display: 'The order changed in the EHR' }], text: display };
+  return {
+    coding: [{ system: ORDER_CHANGE_REASON_SYSTEM, code: 'order-changed', display: 'The order changed in the EHR' }],
+    text: display,
+  };
 }
 
 /**
@@ -80,11 +110,19 @@ export function taskForCoverageRecheck(
   input: { changed: readonly OrderPart[]; now: Date; withoutCoverage: (task: Task & { id: string }) => Task & { id: string } },
 ): Task & { id: string } {
   const next = withBusinessStatus(input.withoutCoverage(withoutVisitOutputs(task)), 'verifying-coverage');
-  return { ...next, status: taskStatusFor('verifying-coverage'), statusReason: orderChangedReason(input.changed, 'the coverage step'), lastModified: input.now.toISOString() };
+  return {
+    ...next,
+    status: taskStatusFor('verifying-coverage'),
+    statusReason: orderChangedReason(input.changed, 'the coverage step'),
+    lastModified: input.now.toISOString(),
+  };
 }
 
 /** A booked or held Appointment cancelled because its order changed, with the reason. */
-export function appointmentCancelledByOrder(appointment: Appointment & { id: string }, reason: CodeableConcept): Appointment & { id: string } {
+export function appointmentCancelledByOrder(
+  appointment: Appointment & { id: string },
+  reason: CodeableConcept,
+): Appointment & { id: string } {
   const { meta: _meta, ...rest } = appointment;
   return {
     ...rest,
@@ -102,7 +140,14 @@ export function noticeKey(appointmentId: string, kind: NoticeKind, from?: Date):
 }
 
 /** What the patient is told, dates stated absolutely in the site's zone. */
-export function noticeText(input: { kind: NoticeKind; siteName: string; timeZone: string; start: Date; previousStart?: Date; why?: string }): string {
+export function noticeText(input: {
+  kind: NoticeKind;
+  siteName: string;
+  timeZone: string;
+  start: Date;
+  previousStart?: Date;
+  why?: string;
+}): string {
   if (input.kind === 'cancelled') {
     const why = input.why ? ` ${input.why}.` : '';
     return `Your infusion appointment at ${input.siteName} on ${formatAppointmentTime(input.start, input.timeZone)} is cancelled.${why} The infusion center will contact you.`;
@@ -112,7 +157,14 @@ export function noticeText(input: { kind: NoticeKind; siteName: string; timeZone
 }
 
 /** The patient's notice of a cancelled or moved appointment, in preparation until the notifier takes it. */
-export function appointmentNotice(input: { id: string; key: string; appointmentId: string; patient: Reference | undefined; text: string; reason?: CodeableConcept }): Communication & { id: string } {
+export function appointmentNotice(input: {
+  id: string;
+  key: string;
+  appointmentId: string;
+  patient: Reference | undefined;
+  text: string;
+  reason?: CodeableConcept;
+}): Communication & { id: string } {
   return {
     resourceType: 'Communication',
     id: input.id,

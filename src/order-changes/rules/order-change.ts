@@ -62,7 +62,9 @@ export function decideOrderChange(previous: ServiceRequest, current: ServiceRequ
   const changed = changedParts(previous, current);
   if (previous.status === current.status && changed.length === 0) return { kind: 'unchanged' };
   if (TERMINAL.has(previous.status)) {
-    return previous.status === current.status ? { kind: 'unchanged' } : { kind: 'ignore', why: `The order was ${previous.status}, which ends it; a new order starts a new referral` };
+    return previous.status === current.status
+      ? { kind: 'unchanged' }
+      : { kind: 'ignore', why: `The order was ${previous.status}, which ends it; a new order starts a new referral` };
   }
   switch (current.status) {
     case 'revoked':
@@ -70,7 +72,9 @@ export function decideOrderChange(previous: ServiceRequest, current: ServiceRequ
     case 'entered-in-error':
       return { kind: 'stop', reason: reason('order-entered-in-error', 'The order was marked as entered in error in the EHR') };
     case 'on-hold':
-      return previous.status === 'on-hold' ? { kind: 'unchanged' } : { kind: 'hold', reason: reason('order-on-hold', 'The order was put on hold in the EHR') };
+      return previous.status === 'on-hold'
+        ? { kind: 'unchanged' }
+        : { kind: 'hold', reason: reason('order-on-hold', 'The order was put on hold in the EHR') };
     case 'active': {
       const from = earliestStep(changed);
       if (previous.status === 'on-hold') return { kind: 'resume', ...(from ? { from } : {}), changed };
@@ -98,7 +102,11 @@ function reason(code: string, display: string): CodeableConcept {
 }
 
 function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, inner) =>
-    inner && typeof inner === 'object' && !Array.isArray(inner) ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => a.localeCompare(b))) : inner,
-  ) ?? 'undefined';
+  return (
+    JSON.stringify(value, (_key, inner) =>
+      inner && typeof inner === 'object' && !Array.isArray(inner)
+        ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => a.localeCompare(b)))
+        : inner,
+    ) ?? 'undefined'
+  );
 }

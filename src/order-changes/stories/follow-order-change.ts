@@ -40,7 +40,13 @@ import { appealTaskWriteBack, appointmentWriteBack, taskWriteBack } from '../../
 import { parseRelativeReference } from '../../fhir/references.js';
 import type { NewOutboxMessage, ReferralRow, ResourceWriter, TenantId } from '../../ports/resource-store.js';
 import type { GatewayDeps } from '../../ports/gateway-deps.js';
-import { intakeDecision, prepareReferral, servedReferralTask, validateReferralRequest, type PreparedReferral } from '../../intake/stories/intake-referral.js';
+import {
+  intakeDecision,
+  prepareReferral,
+  servedReferralTask,
+  validateReferralRequest,
+  type PreparedReferral,
+} from '../../intake/stories/intake-referral.js';
 import { deliverNotices, storeNotice, type PendingNotice } from '../../delivery/stories/appointment-notices.js';
 import { withdrawRemindersOfTime } from '../../delivery/stories/send-reminders.js';
 import { subTaskWriteBack } from '../../scheduling/stories/mark-no-shows.js';
@@ -62,7 +68,13 @@ export type OrderChangeResult =
   | { kind: 'unchanged' }
   | { kind: 'ignored'; why: string }
   | { kind: 'refused'; issues: OperationOutcomeIssue[] }
-  | { kind: 'applied'; decision: Exclude<OrderChangeDecision['kind'], 'unchanged' | 'ignore'>; serviceRequest: ServiceRequest & { id: string }; appointmentsCancelled: number; chairsReleased: number };
+  | {
+      kind: 'applied';
+      decision: Exclude<OrderChangeDecision['kind'], 'unchanged' | 'ignore'>;
+      serviceRequest: ServiceRequest & { id: string };
+      appointmentsCancelled: number;
+      chairsReleased: number;
+    };
 
 const SITE_ELEMENTS = ['locationReference', 'locationCode', 'performer'] as const;
 /** Steps before coverage: a referral still there re-runs the site check whatever changed (nothing is skipped). */
@@ -88,7 +100,11 @@ function decide(taken: OrderTaken, order: ServiceRequest): OrderChangeDecision {
  * The gateway's next version of its ServiceRequest: the EHR's order as it is now, under the
  * gateway's id; a site the coordinator confirmed ($confirm-site) is kept unless the EHR changed the site.
  */
-function nextGatewayOrder(order: ServiceRequest, current: ServiceRequest & { id: string }, siteChanged: boolean): ServiceRequest & { id: string } {
+function nextGatewayOrder(
+  order: ServiceRequest,
+  current: ServiceRequest & { id: string },
+  siteChanged: boolean,
+): ServiceRequest & { id: string } {
   const { id: _ehrId, meta: _meta, ...content } = order;
   const next: ServiceRequest & { id: string } = { ...content, id: current.id };
   if (!siteChanged) {
@@ -133,114 +149,156 @@ export async function followOrderChange(
     const { base, profile } = validateReferralRequest(deps, next);
     const errors = [...base, ...profile].filter((i) => i.severity === 'error' || i.severity === 'fatal');
     if (errors.length > 0) return { kind: 'refused', issues: errors };
-    const made = await prepareReferral(deps, deps.store, input.tenant, next, new Map(), input.ehrServiceRequestId !== undefined ? { ehrServiceRequestId: input.ehrServiceRequestId } : {});
+    const made = await prepareReferral(
+      deps,
+      deps.store,
+      input.tenant,
+      next,
+      new Map(),
+      input.ehrServiceRequestId !== undefined ? { ehrServiceRequestId: input.ehrServiceRequestId } : {},
+    );
     if (!made.ok) return { kind: 'refused', issues: made.issues };
     prepared = made.prepared;
   }
 
   const now = deps.clock.now();
-  const applied = await deps.store.transaction(async (tx): Promise<OrderChangeResult & { notices?: PendingNotice[]; ehr?: EhrReferences }> => {
-    await tx.lock(`referral:${input.row.id}`);
-    // Read again under the lock: a delivery of the same change that got here first makes this one `unchanged`.
-    const row = await tx.readReferral(input.tenant, input.row.id);
-    const takenNow = row ? await orderTaken(tx, row) : undefined;
-    if (!row || !takenNow) return { kind: 'ignored', why: 'The referral is gone' };
-    const decision = decide(takenNow, input.order);
-    if (decision.kind === 'unchanged') return { kind: 'unchanged' };
-    if (decision.kind === 'ignore') return { kind: 'ignored', why: decision.why };
-    const needsPrepared = decision.kind === 'recheck' || (decision.kind === 'resume' && decision.from !== undefined);
-    if (needsPrepared && !prepared) return { kind: 'ignored', why: 'The order changed again meanwhile; the next delivery takes it' };
+  const applied = await deps.store.transaction(
+    async (tx): Promise<OrderChangeResult & { notices?: PendingNotice[]; ehr?: EhrReferences }> => {
+      await tx.lock(`referral:${input.row.id}`);
+      // Read again under the lock: a delivery of the same change that got here first makes this one `unchanged`.
+      const row = await tx.readReferral(input.tenant, input.row.id);
+      const takenNow = row ? await orderTaken(tx, row) : undefined;
+      if (!row || !takenNow) return { kind: 'ignored', why: 'The referral is gone' };
+      const decision = decide(takenNow, input.order);
+      if (decision.kind === 'unchanged') return { kind: 'unchanged' };
+      if (decision.kind === 'ignore') return { kind: 'ignored', why: decision.why };
+      const needsPrepared = decision.kind === 'recheck' || (decision.kind === 'resume' && decision.from !== undefined);
+      if (needsPrepared && !prepared) return { kind: 'ignored', why: 'The order changed again meanwhile; the next delivery takes it' };
 
-    const task = await tx.read<Task>([input.tenant], 'Task', row.taskId);
-    if (!task?.id) return { kind: 'ignored', why: "The referral's Task is missing" };
-    const stored = row.referral as StoredReferral;
-    const ehr = stored.ehr;
-    const writeBack = deps.writeBackTenants.has(input.tenant) && ehr !== undefined;
-    const messages: NewOutboxMessage[] = [];
-    const status = businessStatusOf(task);
+      const task = await tx.read<Task>([input.tenant], 'Task', row.taskId);
+      if (!task?.id) return { kind: 'ignored', why: "The referral's Task is missing" };
+      const stored = row.referral as StoredReferral;
+      const ehr = stored.ehr;
+      const writeBack = deps.writeBackTenants.has(input.tenant) && ehr !== undefined;
+      const messages: NewOutboxMessage[] = [];
+      const status = businessStatusOf(task);
 
-    await tx.update(input.tenant, next, now);
-    const releases = decision.kind !== 'resume' || decision.from !== undefined;
-    const reason: CodeableConcept =
-      decision.kind === 'stop' || decision.kind === 'hold' ? decision.reason : orderChangedReason(decision.kind === 'recheck' || decision.kind === 'resume' ? decision.changed : [], 'the step it affects');
-    const released = releases ? await releaseVisits(deps, tx, { tenant: input.tenant, row, serviceRequestId: next.id, reason, now }) : { appointments: [], chairs: 0, notices: [] };
-    if (writeBack) for (const appointment of released.appointments) messages.push(appointmentWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: row.id, appointment, ehr: ehr! }));
+      await tx.update(input.tenant, next, now);
+      const releases = decision.kind !== 'resume' || decision.from !== undefined;
+      const reason: CodeableConcept =
+        decision.kind === 'stop' || decision.kind === 'hold'
+          ? decision.reason
+          : orderChangedReason(decision.kind === 'recheck' || decision.kind === 'resume' ? decision.changed : [], 'the step it affects');
+      const released = releases
+        ? await releaseVisits(deps, tx, { tenant: input.tenant, row, serviceRequestId: next.id, reason, now })
+        : { appointments: [], chairs: 0, notices: [] };
+      if (writeBack)
+        for (const appointment of released.appointments)
+          messages.push(
+            appointmentWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: row.id, appointment, ehr: ehr! }),
+          );
 
-    let nextTask: Task & { id: string };
-    let nextStatus: ReferralStatus;
-    let referral: StoredReferral = stored;
-    let runCoverage = false;
-    switch (decision.kind) {
-      case 'stop':
-        nextTask = taskStoppedByOrder(task as Task & { id: string }, decision.reason, now);
-        nextStatus = 'cancelled';
-        messages.push(...(await closeSubTasks(deps, tx, { tenant: input.tenant, row, referralTask: task as Task & { id: string }, reason: decision.reason, now, ehr: writeBack ? ehr : undefined })));
-        break;
-      case 'hold':
-        nextTask = taskHeldByOrder(task as Task & { id: string }, decision.reason, now);
-        nextStatus = businessStatusOf(nextTask) ?? 'received';
-        break;
-      case 'resume':
-      case 'recheck': {
-        const { from } = decision;
-        if (from === undefined || !prepared) {
-          nextTask = taskResumed(task as Task & { id: string }, now, takenNow.statusReasonBeforeHold);
+      let nextTask: Task & { id: string };
+      let nextStatus: ReferralStatus;
+      let referral: StoredReferral = stored;
+      let runCoverage = false;
+      switch (decision.kind) {
+        case 'stop':
+          nextTask = taskStoppedByOrder(task as Task & { id: string }, decision.reason, now);
+          nextStatus = 'cancelled';
+          messages.push(
+            ...(await closeSubTasks(deps, tx, {
+              tenant: input.tenant,
+              row,
+              referralTask: task as Task & { id: string },
+              reason: decision.reason,
+              now,
+              ehr: writeBack ? ehr : undefined,
+            })),
+          );
+          break;
+        case 'hold':
+          nextTask = taskHeldByOrder(task as Task & { id: string }, decision.reason, now);
           nextStatus = businessStatusOf(nextTask) ?? 'received';
+          break;
+        case 'resume':
+        case 'recheck': {
+          const { from } = decision;
+          if (from === undefined || !prepared) {
+            nextTask = taskResumed(task as Task & { id: string }, now, takenNow.statusReasonBeforeHold);
+            nextStatus = businessStatusOf(nextTask) ?? 'received';
+            runCoverage = nextStatus === 'verifying-coverage';
+            break;
+          }
+          const translated = { ...prepared.translation.referral, ...(ehr ? { ehr } : {}) };
+          if (recheckFrom(from, status) === 'site-check') {
+            const { status: intakeStatus, rejectionReasons } = intakeDecision(prepared);
+            const rebuilt = servedReferralTask(
+              buildReferralTask({
+                taskId: task.id,
+                referralId: row.id,
+                serviceRequestId: next.id,
+                patient: translated.patient,
+                requester: translated.requester,
+                status: intakeStatus,
+                rejectionReasons,
+                ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}),
+                now,
+              }),
+              next,
+              translated.ehr,
+            );
+            nextTask = {
+              ...rebuilt,
+              ...(task.authoredOn ? { authoredOn: task.authoredOn } : {}),
+              ...(rebuilt.statusReason ? {} : { statusReason: orderChangedReason(decision.changed, 'the site check') }),
+            };
+            nextStatus = intakeStatus;
+            referral = { ...translated, ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}) };
+          } else {
+            nextTask = taskForCoverageRecheck(task as Task & { id: string }, {
+              changed: decision.changed,
+              now,
+              withoutCoverage: withoutCoverageFindings,
+            });
+            nextStatus = 'verifying-coverage';
+            referral = { ...translated, ...(stored.siteCheck ? { siteCheck: stored.siteCheck } : {}) };
+          }
           runCoverage = nextStatus === 'verifying-coverage';
           break;
         }
-        const translated = { ...prepared.translation.referral, ...(ehr ? { ehr } : {}) };
-        if (recheckFrom(from, status) === 'site-check') {
-          const { status: intakeStatus, rejectionReasons } = intakeDecision(prepared);
-          const rebuilt = servedReferralTask(
-            buildReferralTask({
-              taskId: task.id,
-              referralId: row.id,
-              serviceRequestId: next.id,
-              patient: translated.patient,
-              requester: translated.requester,
-              status: intakeStatus,
-              rejectionReasons,
-              ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}),
-              now,
-            }),
-            next,
-            translated.ehr,
-          );
-          nextTask = { ...rebuilt, ...(task.authoredOn ? { authoredOn: task.authoredOn } : {}), ...(rebuilt.statusReason ? {} : { statusReason: orderChangedReason(decision.changed, 'the site check') }) };
-          nextStatus = intakeStatus;
-          referral = { ...translated, ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}) };
-        } else {
-          nextTask = taskForCoverageRecheck(task as Task & { id: string }, { changed: decision.changed, now, withoutCoverage: withoutCoverageFindings });
-          nextStatus = 'verifying-coverage';
-          referral = { ...translated, ...(stored.siteCheck ? { siteCheck: stored.siteCheck } : {}) };
-        }
-        runCoverage = nextStatus === 'verifying-coverage';
-        break;
       }
-    }
-    // A hold keeps the version taken before it: the resume compares with what the steps checked.
-    const keepBaseline = decision.kind === 'stop' || decision.kind === 'hold';
-    const heldReason = decision.kind === 'hold' ? task.statusReason : undefined;
-    referral = {
-      ...referral,
-      orderTaken: { status: input.order.status, baseline: keepBaseline ? takenNow.baseline : stripForBaseline(input.order), ...(heldReason ? { statusReasonBeforeHold: heldReason } : {}) },
-    };
-    const savedTask = (await tx.update(input.tenant, nextTask, now, { ifMatchVersionId: task.meta?.versionId ?? '1' })) as Task & { id: string };
-    await tx.updateReferral(input.tenant, row.id, { status: nextStatus, referral }, now);
-    if (writeBack) messages.push(taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: row.id, task: savedTask, ehr: ehr! }));
-    if (runCoverage && deps.automaticCoverage) messages.push(referralStep(VERIFY_COVERAGE_STEP, { messageId: deps.newId(), tenant: input.tenant, referralId: row.id }));
-    for (const message of messages) await tx.enqueue(message, now);
-    return {
-      kind: 'applied',
-      decision: decision.kind,
-      serviceRequest: next,
-      appointmentsCancelled: released.appointments.filter((a) => a.status === 'cancelled').length,
-      chairsReleased: released.chairs,
-      notices: released.notices,
-      ...(ehr ? { ehr } : {}),
-    };
-  });
+      // A hold keeps the version taken before it: the resume compares with what the steps checked.
+      const keepBaseline = decision.kind === 'stop' || decision.kind === 'hold';
+      const heldReason = decision.kind === 'hold' ? task.statusReason : undefined;
+      referral = {
+        ...referral,
+        orderTaken: {
+          status: input.order.status,
+          baseline: keepBaseline ? takenNow.baseline : stripForBaseline(input.order),
+          ...(heldReason ? { statusReasonBeforeHold: heldReason } : {}),
+        },
+      };
+      const savedTask = (await tx.update(input.tenant, nextTask, now, { ifMatchVersionId: task.meta?.versionId ?? '1' })) as Task & {
+        id: string;
+      };
+      await tx.updateReferral(input.tenant, row.id, { status: nextStatus, referral }, now);
+      if (writeBack)
+        messages.push(taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: row.id, task: savedTask, ehr: ehr! }));
+      if (runCoverage && deps.automaticCoverage)
+        messages.push(referralStep(VERIFY_COVERAGE_STEP, { messageId: deps.newId(), tenant: input.tenant, referralId: row.id }));
+      for (const message of messages) await tx.enqueue(message, now);
+      return {
+        kind: 'applied',
+        decision: decision.kind,
+        serviceRequest: next,
+        appointmentsCancelled: released.appointments.filter((a) => a.status === 'cancelled').length,
+        chairsReleased: released.chairs,
+        notices: released.notices,
+        ...(ehr ? { ehr } : {}),
+      };
+    },
+  );
   if (applied.kind !== 'applied') return applied;
   const { notices, ehr, ...result } = applied;
   deps.logger.info('order change followed', {
@@ -264,21 +322,48 @@ const OPEN_TASK_STATUSES: ReadonlySet<string> = new Set(['draft', 'requested', '
 async function closeSubTasks(
   deps: Pick<GatewayDeps, 'newId'>,
   tx: ResourceWriter,
-  input: { tenant: TenantId; row: ReferralRow; referralTask: Task & { id: string }; reason: CodeableConcept; now: Date; ehr: EhrReferences | undefined },
+  input: {
+    tenant: TenantId;
+    row: ReferralRow;
+    referralTask: Task & { id: string };
+    reason: CodeableConcept;
+    now: Date;
+    ehr: EhrReferences | undefined;
+  },
 ): Promise<NewOutboxMessage[]> {
-  const found = await tx.search<Task>({ resourceType: 'Task', tenants: [input.tenant], criteria: [{ name: 'part-of', values: [`Task/${input.referralTask.id}`] }], count: 500, offset: 0 });
+  const found = await tx.search<Task>({
+    resourceType: 'Task',
+    tenants: [input.tenant],
+    criteria: [{ name: 'part-of', values: [`Task/${input.referralTask.id}`] }],
+    count: 500,
+    offset: 0,
+  });
   const messages: NewOutboxMessage[] = [];
   for (const sub of found.resources) {
     if (!sub.id || !OPEN_TASK_STATUSES.has(sub.status)) continue;
     const { meta: _meta, ...rest } = sub;
-    const closed = (await tx.update(input.tenant, { ...rest, id: sub.id, status: 'cancelled', statusReason: input.reason, lastModified: input.now.toISOString() }, input.now, {
-      ifMatchVersionId: sub.meta?.versionId ?? '1',
-    })) as Task & { id: string };
+    const closed = (await tx.update(
+      input.tenant,
+      { ...rest, id: sub.id, status: 'cancelled', statusReason: input.reason, lastModified: input.now.toISOString() },
+      input.now,
+      {
+        ifMatchVersionId: sub.meta?.versionId ?? '1',
+      },
+    )) as Task & { id: string };
     const identifier = closed.identifier?.find((i) => i.system && i.value);
     if (!input.ehr || !identifier?.system || !identifier.value) continue;
     const key = { system: identifier.system, value: identifier.value };
     if (key.system === APPEAL_IDENTIFIER_SYSTEM) {
-      messages.push(appealTaskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: input.row.id, appeal: closed, identifier: key, ehr: input.ehr }));
+      messages.push(
+        appealTaskWriteBack({
+          messageId: deps.newId(),
+          tenant: input.tenant,
+          referralId: input.row.id,
+          appeal: closed,
+          identifier: key,
+          ehr: input.ehr,
+        }),
+      );
       continue;
     }
     const focus = parseRelativeReference(closed.focus?.reference);
@@ -289,7 +374,16 @@ async function closeSubTasks(
           ? input.ehr.serviceRequest
           : undefined;
     messages.push(
-      subTaskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: input.row.id, task: closed, referralTask: input.referralTask, ehr: input.ehr, identifier: key, ...(ehrFocus ? { focus: ehrFocus } : {}) }),
+      subTaskWriteBack({
+        messageId: deps.newId(),
+        tenant: input.tenant,
+        referralId: input.row.id,
+        task: closed,
+        referralTask: input.referralTask,
+        ehr: input.ehr,
+        identifier: key,
+        ...(ehrFocus ? { focus: ehrFocus } : {}),
+      }),
     );
   }
   return messages;
@@ -326,17 +420,36 @@ async function releaseVisits(
   const notices: PendingNotice[] = [];
   for (const appointment of found.resources) {
     if (!appointment.id) continue;
-    const cancelled = (await tx.update(input.tenant, appointmentCancelledByOrder(appointment as Appointment & { id: string }, input.reason), input.now, {
-      ifMatchVersionId: appointment.meta?.versionId ?? '1',
-    })) as Appointment & { id: string };
+    const cancelled = (await tx.update(
+      input.tenant,
+      appointmentCancelledByOrder(appointment as Appointment & { id: string }, input.reason),
+      input.now,
+      {
+        ifMatchVersionId: appointment.meta?.versionId ?? '1',
+      },
+    )) as Appointment & { id: string };
     appointments.push(cancelled);
     // Only a booked visit was promised to the patient (and reminded of); a hold was not.
     if (appointment.status !== 'booked') continue;
     if (appointment.start) {
       const ehr = (input.row.referral as StoredReferral | null)?.ehr;
-      await withdrawRemindersOfTime(deps, tx, { tenant: input.tenant, referralId: input.row.id, ehr: deps.writeBackTenants.has(input.tenant) ? ehr : undefined, appointmentId: appointment.id, previousStart: new Date(appointment.start), now: input.now, reason: input.reason });
+      await withdrawRemindersOfTime(deps, tx, {
+        tenant: input.tenant,
+        referralId: input.row.id,
+        ehr: deps.writeBackTenants.has(input.tenant) ? ehr : undefined,
+        appointmentId: appointment.id,
+        previousStart: new Date(appointment.start),
+        now: input.now,
+        reason: input.reason,
+      });
     }
-    const notice = await storeNotice(deps, tx, { tenant: input.tenant, appointment: appointment as Appointment & { id: string }, kind: 'cancelled', reason: input.reason, now: input.now });
+    const notice = await storeNotice(deps, tx, {
+      tenant: input.tenant,
+      appointment: appointment as Appointment & { id: string },
+      kind: 'cancelled',
+      reason: input.reason,
+      now: input.now,
+    });
     if (notice) notices.push(notice);
   }
   return { appointments, chairs: bookings.length, notices };

@@ -37,7 +37,8 @@ export interface RenewalRunResult {
   opened: number;
 }
 
-const outputsOf = (task: Task, code: string) => (task.output ?? []).filter((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));
+const outputsOf = (task: Task, code: string) =>
+  (task.output ?? []).filter((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));
 
 /** A FHIR date or dateTime as an instant; a date is the end (or start) of that day at the site. */
 function instantOf(value: string | undefined, timeZone: string, edge: 'start' | 'end'): Date | undefined {
@@ -58,10 +59,15 @@ function instantOf(value: string | undefined, timeZone: string, edge: 'start' | 
 export function requesterReference(serviceRequest: ServiceRequest): Reference | undefined {
   const requester = serviceRequest.requester;
   if (!requester?.reference?.startsWith('#')) return requester;
-  const contained = serviceRequest.contained?.find((r) => `#${r.id}` === requester.reference) as (Resource & { identifier?: Identifier[] }) | undefined;
+  const contained = serviceRequest.contained?.find((r) => `#${r.id}` === requester.reference) as
+    (Resource & { identifier?: Identifier[] }) | undefined;
   const identifier = contained?.identifier?.find((i) => i.system && i.value);
   if (!contained || !identifier) return requester.display !== undefined ? { display: requester.display } : undefined;
-  return { type: contained.resourceType, identifier: { system: identifier.system, value: identifier.value }, ...(requester.display !== undefined ? { display: requester.display } : {}) };
+  return {
+    type: contained.resourceType,
+    identifier: { system: identifier.system, value: identifier.value },
+    ...(requester.display !== undefined ? { display: requester.display } : {}),
+  };
 }
 
 interface RenewalCase {
@@ -77,7 +83,13 @@ interface RenewalCase {
  * Where the series starts: its first planned dose (written on the Task at booking), else the
  * booked Appointment, else the earliest it could start (now, or the order's start if later).
  */
-async function seriesStart(deps: Pick<GatewayDeps, 'store'>, row: ReferralRow, task: Task, orderStart: Date | undefined, now: Date): Promise<Date> {
+async function seriesStart(
+  deps: Pick<GatewayDeps, 'store'>,
+  row: ReferralRow,
+  task: Task,
+  orderStart: Date | undefined,
+  now: Date,
+): Promise<Date> {
   const planned = outputsOf(task, 'planned-dose')
     .map((o) => (o.valueDateTime ? new Date(o.valueDateTime) : undefined))
     .filter((d): d is Date => d !== undefined && !Number.isNaN(d.getTime()))
@@ -114,7 +126,14 @@ async function renewalCase(deps: GatewayDeps, row: ReferralRow, now: Date): Prom
     renewalNoticeDays: deps.scheduling.renewalNoticeDays,
     timeZone,
   });
-  return { row, task: task as Task & { id: string }, serviceRequest: serviceRequest as ServiceRequest & { id: string }, orderEnd: period.end, timeZone, plan };
+  return {
+    row,
+    task: task as Task & { id: string },
+    serviceRequest: serviceRequest as ServiceRequest & { id: string },
+    orderEnd: period.end,
+    timeZone,
+    plan,
+  };
 }
 
 function renewalTask(input: RenewalCase & { id: string; now: Date }): Task & { id: string } {
@@ -122,7 +141,10 @@ function renewalTask(input: RenewalCase & { id: string; now: Date }): Task & { i
   const owner = requesterReference(input.serviceRequest);
   const covered = input.plan.doses.length;
   const asked = input.serviceRequest.quantityQuantity?.value;
-  const extent = asked !== undefined ? `${covered} of the ${asked} doses ordered fall within it` : `the series goes on after it (${covered} doses fall within it)`;
+  const extent =
+    asked !== undefined
+      ? `${covered} of the ${asked} doses ordered fall within it`
+      : `the series goes on after it (${covered} doses fall within it)`;
   const parameter = (code: string, display: string) => ({ type: { coding: [{ system: TASK_PARAMETER_TYPE_SYSTEM, code, display }] } });
   return {
     resourceType: 'Task',
@@ -144,26 +166,50 @@ function renewalTask(input: RenewalCase & { id: string; now: Date }): Task & { i
     input: [
       { ...parameter('order-end', 'Order end'), valueDate: input.orderEnd.slice(0, 10) },
       ...(input.plan.firstUncoveredDose
-        ? [{ ...parameter('first-uncovered-dose', 'First dose the order does not cover'), valueDateTime: instantWithSiteOffset(input.plan.firstUncoveredDose, input.timeZone) }]
+        ? [
+            {
+              ...parameter('first-uncovered-dose', 'First dose the order does not cover'),
+              valueDateTime: instantWithSiteOffset(input.plan.firstUncoveredDose, input.timeZone),
+            },
+          ]
         : []),
     ],
   };
 }
 
 /** Opens the renewal Task unless this order end already has one. True when it opened one. */
-async function openRenewal(deps: Pick<GatewayDeps, 'newId' | 'store' | 'writeBackTenants'>, found: RenewalCase, now: Date): Promise<boolean> {
+async function openRenewal(
+  deps: Pick<GatewayDeps, 'newId' | 'store' | 'writeBackTenants'>,
+  found: RenewalCase,
+  now: Date,
+): Promise<boolean> {
   const { row } = found;
   const ehr = (row.referral as { ehr?: EhrReferences } | null)?.ehr;
   const writeBack = deps.writeBackTenants.has(row.tenant) && ehr !== undefined;
   const key = `${row.id}:${found.orderEnd}`;
   return deps.store.transaction(async (tx: ResourceWriter) => {
     await tx.lock(`renewal:${row.id}`);
-    const existing = await tx.search<Task>({ resourceType: 'Task', tenants: [row.tenant], criteria: [{ name: 'identifier', values: [`${RENEWAL_IDENTIFIER_SYSTEM}|${key}`] }], count: 1, offset: 0 });
+    const existing = await tx.search<Task>({
+      resourceType: 'Task',
+      tenants: [row.tenant],
+      criteria: [{ name: 'identifier', values: [`${RENEWAL_IDENTIFIER_SYSTEM}|${key}`] }],
+      count: 1,
+      offset: 0,
+    });
     if (existing.resources.length > 0) return false;
     const task = await tx.create(row.tenant, renewalTask({ ...found, id: deps.newId(), now }), now);
     if (writeBack) {
       await tx.enqueue(
-        subTaskWriteBack({ messageId: deps.newId(), tenant: row.tenant, referralId: row.id, task, referralTask: found.task, ehr: ehr!, identifier: { system: RENEWAL_IDENTIFIER_SYSTEM, value: key }, focus: ehr!.serviceRequest }),
+        subTaskWriteBack({
+          messageId: deps.newId(),
+          tenant: row.tenant,
+          referralId: row.id,
+          task,
+          referralTask: found.task,
+          ehr: ehr!,
+          identifier: { system: RENEWAL_IDENTIFIER_SYSTEM, value: key },
+          focus: ehr!.serviceRequest,
+        }),
         now,
       );
     }
@@ -177,7 +223,8 @@ export async function renewOrders(deps: GatewayDeps): Promise<RenewalRunResult> 
   const now = deps.clock.now();
   for (const status of RENEWABLE_STATUSES) {
     const rows = await deps.store.listReferralsByStatus(status, { limit: MAX_REFERRALS_PER_RUN });
-    if (rows.length === MAX_REFERRALS_PER_RUN) deps.logger.warn('more referrals than one renewal run looks at', { status, limit: MAX_REFERRALS_PER_RUN });
+    if (rows.length === MAX_REFERRALS_PER_RUN)
+      deps.logger.warn('more referrals than one renewal run looks at', { status, limit: MAX_REFERRALS_PER_RUN });
     for (const row of rows) {
       result.referrals += 1;
       try {

@@ -12,7 +12,8 @@ import type { TenantId } from '../../ports/resource-store.js';
 import type { GatewayDeps } from '../../ports/gateway-deps.js';
 import { followOrderChange } from './follow-order-change.js';
 
-export type UpdateServiceRequestResult = { kind: 'ok'; status: 200; resource: Resource; issues: OperationOutcomeIssue[] } | { kind: 'refused'; outcome: OperationOutcome };
+export type UpdateServiceRequestResult =
+  { kind: 'ok'; status: 200; resource: Resource; issues: OperationOutcomeIssue[] } | { kind: 'refused'; outcome: OperationOutcome };
 
 export async function updateServiceRequest(
   deps: GatewayDeps,
@@ -20,10 +21,18 @@ export async function updateServiceRequest(
 ): Promise<UpdateServiceRequestResult> {
   const body = input.body as ServiceRequest | null;
   if (typeof body !== 'object' || body === null || Array.isArray(body) || body.resourceType !== 'ServiceRequest') {
-    return { kind: 'refused', outcome: badRequest([errorIssue('invalid', 'The body must be a FHIR ServiceRequest resource', 'resourceType')]) };
+    return {
+      kind: 'refused',
+      outcome: badRequest([errorIssue('invalid', 'The body must be a FHIR ServiceRequest resource', 'resourceType')]),
+    };
   }
   if (body.id !== input.id) {
-    return { kind: 'refused', outcome: badRequest([errorIssue('invalid', `The resource id (${body.id ?? 'missing'}) must equal the id in the URL (${input.id})`, 'ServiceRequest.id')]) };
+    return {
+      kind: 'refused',
+      outcome: badRequest([
+        errorIssue('invalid', `The resource id (${body.id ?? 'missing'}) must equal the id in the URL (${input.id})`, 'ServiceRequest.id'),
+      ]),
+    };
   }
   const base = deps.validator.validateBase(body);
   if (hasErrors(base)) return { kind: 'refused', outcome: badRequest(base) };
@@ -31,12 +40,27 @@ export async function updateServiceRequest(
   const current = await deps.store.read<ServiceRequest>([input.tenant], 'ServiceRequest', input.id);
   if (!current) return { kind: 'refused', outcome: notFound('ServiceRequest', input.id) };
   if (input.ifMatch !== undefined && current.meta?.versionId !== input.ifMatch) {
-    return { kind: 'refused', outcome: preconditionFailed(`If-Match names version ${input.ifMatch} but the current version is ${current.meta?.versionId ?? 'unknown'}`, 'If-Match') };
+    return {
+      kind: 'refused',
+      outcome: preconditionFailed(
+        `If-Match names version ${input.ifMatch} but the current version is ${current.meta?.versionId ?? 'unknown'}`,
+        'If-Match',
+      ),
+    };
   }
   const was = placerIdentifier(current);
   const now = placerIdentifier(body);
   if (!was?.system || !was.value || now?.system !== was.system || now.value !== was.value) {
-    return { kind: 'refused', outcome: unprocessable([errorIssue('business-rule', "The order number (the placer identifier) is the referral's identity and cannot change; send a new order with POST", 'ServiceRequest.identifier')]) };
+    return {
+      kind: 'refused',
+      outcome: unprocessable([
+        errorIssue(
+          'business-rule',
+          "The order number (the placer identifier) is the referral's identity and cannot change; send a new order with POST",
+          'ServiceRequest.identifier',
+        ),
+      ]),
+    };
   }
   const row = await deps.store.findReferralByIdentifier(input.tenant, was.system, was.value);
   if (!row || row.serviceRequestId !== input.id) return { kind: 'refused', outcome: notFound('ServiceRequest', input.id) };
@@ -44,7 +68,12 @@ export async function updateServiceRequest(
   const followed = await followOrderChange(deps, { tenant: input.tenant, row, order: body });
   switch (followed.kind) {
     case 'unchanged':
-      return { kind: 'ok', status: 200, resource: current, issues: [informationIssue('informational', 'The order is unchanged; nothing was stored')] };
+      return {
+        kind: 'ok',
+        status: 200,
+        resource: current,
+        issues: [informationIssue('informational', 'The order is unchanged; nothing was stored')],
+      };
     case 'ignored':
       return { kind: 'refused', outcome: unprocessable([errorIssue('business-rule', followed.why, 'ServiceRequest.status')]) };
     case 'refused':
@@ -55,7 +84,12 @@ export async function updateServiceRequest(
         kind: 'ok',
         status: 200,
         resource: stored ?? followed.serviceRequest,
-        issues: [informationIssue('informational', `The referral follows the changed order (${followed.decision}): ${followed.appointmentsCancelled} appointment(s) cancelled, ${followed.chairsReleased} chair(s) released`)],
+        issues: [
+          informationIssue(
+            'informational',
+            `The referral follows the changed order (${followed.decision}): ${followed.appointmentsCancelled} appointment(s) cancelled, ${followed.chairsReleased} chair(s) released`,
+          ),
+        ],
       };
     }
   }

@@ -61,10 +61,16 @@ export const SITE_SUGGESTION_EXTENSION_URL = `${GATEWAY_CANONICAL_BASE}/Structur
 function suggestionDetail(suggestion: SiteSuggestion): Extension {
   const parts: Extension[] = [];
   if (suggestion.distanceKm !== undefined) {
-    parts.push({ url: 'distance', valueQuantity: { value: Math.round(suggestion.distanceKm * 10) / 10, unit: 'km', system: 'http://unitsofmeasure.org', code: 'km' } });
+    parts.push({
+      url: 'distance',
+      valueQuantity: { value: Math.round(suggestion.distanceKm * 10) / 10, unit: 'km', system: 'http://unitsofmeasure.org', code: 'km' },
+    });
   }
   if (suggestion.inNetwork !== undefined) parts.push({ url: 'in-network', valueBoolean: suggestion.inNetwork });
-  parts.push({ url: 'patient-choice', valueBoolean: suggestion.patientChoice }, { url: 'previously-treated', valueBoolean: suggestion.previouslyTreated });
+  parts.push(
+    { url: 'patient-choice', valueBoolean: suggestion.patientChoice },
+    { url: 'previously-treated', valueBoolean: suggestion.previouslyTreated },
+  );
   return { url: SITE_SUGGESTION_EXTENSION_URL, extension: parts };
 }
 
@@ -76,19 +82,15 @@ function suggestionDetail(suggestion: SiteSuggestion): Extension {
 export function siteCheckInputs(siteCheck: SiteCheckResult): TaskInput[] {
   if (siteCheck.decision === 'ok') return [];
   return [
-    ...siteCheck.reasons.map(
-      (reason): TaskInput => ({
-        type: parameterType('misroute-reason', 'Misroute reason'),
-        valueCodeableConcept: { coding: [{ system: MISROUTE_REASON_SYSTEM, code: reason.code }], text: reason.display },
-      }),
-    ),
-    ...siteCheck.suggestions.map(
-      (suggestion): TaskInput => ({
-        extension: [suggestionDetail(suggestion)],
-        type: parameterType('suggested-location', 'Suggested location'),
-        valueReference: siteReference(suggestion),
-      }),
-    ),
+    ...siteCheck.reasons.map((reason): TaskInput => ({
+      type: parameterType('misroute-reason', 'Misroute reason'),
+      valueCodeableConcept: { coding: [{ system: MISROUTE_REASON_SYSTEM, code: reason.code }], text: reason.display },
+    })),
+    ...siteCheck.suggestions.map((suggestion): TaskInput => ({
+      extension: [suggestionDetail(suggestion)],
+      type: parameterType('suggested-location', 'Suggested location'),
+      valueReference: siteReference(suggestion),
+    })),
   ];
 }
 

@@ -120,10 +120,7 @@ export function relativeId(reference: Reference, resourceType: string): string |
   return parsed?.resourceType === resourceType ? parsed.id : undefined;
 }
 
-function checkReferenceTargets(
-  serviceRequest: ServiceRequest,
-  context: TranslationContext,
-): OperationOutcomeIssue[] {
+function checkReferenceTargets(serviceRequest: ServiceRequest, context: TranslationContext): OperationOutcomeIssue[] {
   const issues: OperationOutcomeIssue[] = [];
   const expect = (reference: Reference | undefined, expression: string, allowed: readonly string[]): void => {
     if (!reference) return;
@@ -158,7 +155,11 @@ function icd10Diagnoses(reasonCodes: readonly CodeableConcept[] | undefined): Co
  * One that was pushed carries contained or Bundle-local resources the EHR has other ids for, so
  * the write-back names them by business identifier (https://hl7.org/fhir/R4/references.html#logical).
  */
-function ehrReferences(serviceRequest: ServiceRequest, identifier: { system: string; value: string }, context: TranslationContext): EhrReferences {
+function ehrReferences(
+  serviceRequest: ServiceRequest,
+  identifier: { system: string; value: string },
+  context: TranslationContext,
+): EhrReferences {
   const serviceRequestReference: Reference =
     context.ehrServiceRequestId !== undefined
       ? { reference: `ServiceRequest/${context.ehrServiceRequestId}` }
@@ -174,7 +175,9 @@ function ehrReferences(serviceRequest: ServiceRequest, identifier: { system: str
   const medicalRecordNumber = patientIdentifiers.find((i) => i.type?.coding?.some((c) => c.code === 'MR')) ?? patientIdentifiers[0];
   return {
     serviceRequest: serviceRequestReference,
-    ...(medicalRecordNumber ? { patient: { type: 'Patient', identifier: { system: medicalRecordNumber.system, value: medicalRecordNumber.value } } } : {}),
+    ...(medicalRecordNumber
+      ? { patient: { type: 'Patient', identifier: { system: medicalRecordNumber.system, value: medicalRecordNumber.value } } }
+      : {}),
   };
 }
 
@@ -194,7 +197,11 @@ export function translateServiceRequest(serviceRequest: ServiceRequest & { id: s
   const identifier = placerIdentifier(serviceRequest);
   if (!identifier) {
     issues.push(
-      errorIssue('required', 'The sender\'s order number is required: an identifier with both system and value', 'ServiceRequest.identifier'),
+      errorIssue(
+        'required',
+        "The sender's order number is required: an identifier with both system and value",
+        'ServiceRequest.identifier',
+      ),
     );
   }
   if (issues.length > 0 || !identifier || !serviceRequest.subject || !serviceRequest.requester) {

@@ -17,7 +17,10 @@ export interface ReferralStepPayload {
  * A step of a referral's own processing, queued in the outbox with the change that calls for it.
  * Its ordering key is not the write-back's: a slow EHR does not hold up the coverage check.
  */
-export function referralStep(kind: typeof VERIFY_COVERAGE_STEP | typeof SUBMIT_PRIOR_AUTH_STEP, input: { messageId: string; tenant: TenantId; referralId: string }): NewOutboxMessage {
+export function referralStep(
+  kind: typeof VERIFY_COVERAGE_STEP | typeof SUBMIT_PRIOR_AUTH_STEP,
+  input: { messageId: string; tenant: TenantId; referralId: string },
+): NewOutboxMessage {
   const payload: ReferralStepPayload = { referralId: input.referralId };
   return { id: input.messageId, tenant: input.tenant, orderingKey: `referral-steps:${input.referralId}`, kind, payload };
 }

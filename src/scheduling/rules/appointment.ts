@@ -70,7 +70,9 @@ export function buildAppointment(input: {
 }): Appointment {
   const { slot, subject } = input;
   const participantStatus = input.status === 'booked' ? 'accepted' : 'needs-action';
-  const extension: Extension[] = input.holdExpiresAt ? [{ url: HOLD_EXPIRES_EXTENSION_URL, valueInstant: input.holdExpiresAt.toISOString() }] : [];
+  const extension: Extension[] = input.holdExpiresAt
+    ? [{ url: HOLD_EXPIRES_EXTENSION_URL, valueInstant: input.holdExpiresAt.toISOString() }]
+    : [];
   return {
     resourceType: 'Appointment',
     ...(input.id !== undefined ? { id: input.id, identifier: [{ system: APPOINTMENT_IDENTIFIER_SYSTEM, value: input.id }] } : {}),
@@ -86,7 +88,15 @@ export function buildAppointment(input: {
     participant: [
       { actor: subject.patient, required: 'required', status: participantStatus },
       // The site code makes it a logical reference too, for receivers without the gateway's directory.
-      { actor: { reference: `Location/${slot.locationId}`, ...(slot.siteCode !== undefined ? { type: 'Location', identifier: { system: SITE_CODE_SYSTEM, value: slot.siteCode } } : {}), display: slot.siteName }, required: 'required', status: 'accepted' },
+      {
+        actor: {
+          reference: `Location/${slot.locationId}`,
+          ...(slot.siteCode !== undefined ? { type: 'Location', identifier: { system: SITE_CODE_SYSTEM, value: slot.siteCode } } : {}),
+          display: slot.siteName,
+        },
+        required: 'required',
+        status: 'accepted',
+      },
       { actor: chairReference(slot), required: 'required', status: 'accepted' },
     ],
   };

@@ -68,7 +68,8 @@ export interface SeriesPlan {
 export function planSeries(input: PlanSeriesInput): SeriesPlan {
   const { drug, maxDoses } = input;
   if (!(drug.typicalIntervalWeeks > 0)) throw new RangeError(`typicalIntervalWeeks must be > 0, got ${drug.typicalIntervalWeeks}`);
-  if (maxDoses !== undefined && (!Number.isInteger(maxDoses) || maxDoses < 1)) throw new RangeError(`maxDoses must be a whole number >= 1, got ${maxDoses}`);
+  if (maxDoses !== undefined && (!Number.isInteger(maxDoses) || maxDoses < 1))
+    throw new RangeError(`maxDoses must be a whole number >= 1, got ${maxDoses}`);
   const noticeDays = input.renewalNoticeDays ?? DEFAULT_RENEWAL_NOTICE_DAYS;
   if (!(noticeDays >= 0)) throw new RangeError(`renewalNoticeDays must be >= 0, got ${noticeDays}`);
 

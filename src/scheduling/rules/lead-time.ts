@@ -72,7 +72,9 @@ export function rescheduleNoticeIssues(input: LeadTimeInput & { start: Date; pol
   const message =
     `A new time needs ${input.leadTimeBusinessDays} business day(s) of notice for the pharmacy to prepare the dose; ` +
     `the earliest possible start is ${earliest.toISOString()}`;
-  return input.policy === 'refuse' ? [errorIssue('business-rule', message, 'Appointment.start')] : [warningIssue('business-rule', message, 'Appointment.start')];
+  return input.policy === 'refuse'
+    ? [errorIssue('business-rule', message, 'Appointment.start')]
+    : [warningIssue('business-rule', message, 'Appointment.start')];
 }
 
 function businessDayTest(closures: LeadTimeInput['closures']): (day: number) => boolean {

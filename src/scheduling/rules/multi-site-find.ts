@@ -14,7 +14,14 @@
  * `km` (the default) or `mi` ([mi_i] accepted), distance from the point given; where latitude and
  * longitude are left empty (`||25|mi`) the point is the patient's home.
  */
-import { codingKey, distanceKm, type DirectoryPlan, type DirectorySite, type GeoPoint, type SiteDirectory } from '../../directory/rules/site-directory.js';
+import {
+  codingKey,
+  distanceKm,
+  type DirectoryPlan,
+  type DirectorySite,
+  type GeoPoint,
+  type SiteDirectory,
+} from '../../directory/rules/site-directory.js';
 import type { Coding } from 'fhir/r4.js';
 
 export const KM_PER_MILE = 1.609344;
@@ -25,7 +32,8 @@ export interface NearFilter {
   distanceKm: number;
 }
 
-export type SiteExclusionReason = 'unknown-site' | 'site-inactive' | 'drug-not-offered' | 'out-of-network' | 'network-unknown' | 'too-far' | 'no-position';
+export type SiteExclusionReason =
+  'unknown-site' | 'site-inactive' | 'drug-not-offered' | 'out-of-network' | 'network-unknown' | 'too-far' | 'no-position';
 
 export interface SiteExclusion {
   locationId: string;
@@ -55,7 +63,10 @@ export interface CandidateSitesInput {
  * site only (as before). `location` only: those sites. `near` only: every directory site within the
  * distance. Both: the sites asked for that are within the distance.
  */
-export function candidateSites(directory: SiteDirectory, input: CandidateSitesInput): { sites: CandidateSite[]; excluded: SiteExclusion[] } {
+export function candidateSites(
+  directory: SiteDirectory,
+  input: CandidateSitesInput,
+): { sites: CandidateSite[]; excluded: SiteExclusion[] } {
   const drugKeys = input.drugCodings.map((c) => codingKey(c.system, c.code));
   const center = input.near ? (input.near.center ?? input.home) : input.home;
   const excluded: SiteExclusion[] = [];
@@ -97,7 +108,12 @@ export function candidateSites(directory: SiteDirectory, input: CandidateSitesIn
     const distance = center !== undefined && site.position !== undefined ? distanceKm(center, site.position) : undefined;
     if (input.near !== undefined) {
       if (distance === undefined) {
-        exclude('no-position', center === undefined ? "The patient's home is not known, so no distance can be measured" : `${site.name} has no position in the directory`);
+        exclude(
+          'no-position',
+          center === undefined
+            ? "The patient's home is not known, so no distance can be measured"
+            : `${site.name} has no position in the directory`,
+        );
         continue;
       }
       if (distance > input.near.distanceKm) {
@@ -121,7 +137,11 @@ export interface RankableProposal {
  * the nearer site (a site of unknown distance after the known ones), then site and chair ids so
  * that the order never depends on the order the sites were searched. At most `limit`.
  */
-export function rankProposals<T extends RankableProposal>(proposals: readonly T[], distanceBySite: ReadonlyMap<string, number | undefined>, limit: number): T[] {
+export function rankProposals<T extends RankableProposal>(
+  proposals: readonly T[],
+  distanceBySite: ReadonlyMap<string, number | undefined>,
+  limit: number,
+): T[] {
   const distance = (p: T): number => distanceBySite.get(p.locationId) ?? Number.POSITIVE_INFINITY;
   return [...proposals]
     .sort(
@@ -140,17 +160,26 @@ export function rankProposals<T extends RankableProposal>(proposals: readonly T[
  */
 export function parseNear(text: string): { near: NearFilter } | { error: string } {
   const parts = text.split('|');
-  if (parts.length < 3 || parts.length > 4) return { error: `near must be latitude|longitude|distance|units, latitude and longitude empty for the patient's home (got '${text}')` };
+  if (parts.length < 3 || parts.length > 4)
+    return { error: `near must be latitude|longitude|distance|units, latitude and longitude empty for the patient's home (got '${text}')` };
   const [latText = '', longText = '', distanceText = '', unitsText = 'km'] = parts;
   const distance = Number(distanceText);
-  if (distanceText.trim() === '' || !Number.isFinite(distance) || distance <= 0) return { error: `near needs a distance greater than 0 (got '${distanceText}')` };
+  if (distanceText.trim() === '' || !Number.isFinite(distance) || distance <= 0)
+    return { error: `near needs a distance greater than 0 (got '${distanceText}')` };
   const units = unitsText === '' ? 'km' : unitsText;
   const factor = units === 'km' ? 1 : units === 'mi' || units === '[mi_i]' ? KM_PER_MILE : undefined;
   if (factor === undefined) return { error: `near units must be km or mi (got '${units}')` };
   if (latText === '' && longText === '') return { near: { distanceKm: distance * factor } };
   const latitude = Number(latText);
   const longitude = Number(longText);
-  if (latText === '' || longText === '' || !Number.isFinite(latitude) || !Number.isFinite(longitude) || Math.abs(latitude) > 90 || Math.abs(longitude) > 180) {
+  if (
+    latText === '' ||
+    longText === '' ||
+    !Number.isFinite(latitude) ||
+    !Number.isFinite(longitude) ||
+    Math.abs(latitude) > 90 ||
+    Math.abs(longitude) > 180
+  ) {
     return { error: `near latitude and longitude must be decimal degrees, or both empty for the patient's home (got '${text}')` };
   }
   return { near: { center: { latitude, longitude }, distanceKm: distance * factor } };

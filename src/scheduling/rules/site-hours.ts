@@ -127,7 +127,11 @@ export function holidaysNamedIn(text: string | undefined): UsHoliday[] {
  * Reads a site's calendar from its Location and its infusion HealthcareService, collecting every
  * problem (each with a FHIRPath expression) instead of stopping at the first.
  */
-export function parseSiteCalendar(location: Location, healthcareService: HealthcareService, options: SiteCalendarOptions = {}): ParsedSiteCalendar {
+export function parseSiteCalendar(
+  location: Location,
+  healthcareService: HealthcareService,
+  options: SiteCalendarOptions = {},
+): ParsedSiteCalendar {
   const issues: OperationOutcomeIssue[] = [];
   if (location.id === undefined) issues.push(errorIssue('required', 'The site Location has no id', 'Location.id'));
 
@@ -206,12 +210,20 @@ export function parseSiteCalendar(location: Location, healthcareService: Healthc
     (healthcareService.notAvailable ?? []).forEach((n, i) => {
       if (n.during === undefined) {
         // Without a period the entry is only prose; nothing can be closed by it.
-        issues.push(informationIssue('informational', 'A notAvailable entry without a period closes nothing', `HealthcareService.notAvailable[${i}].during`));
+        issues.push(
+          informationIssue(
+            'informational',
+            'A notAvailable entry without a period closes nothing',
+            `HealthcareService.notAvailable[${i}].during`,
+          ),
+        );
         return;
       }
       const period = closurePeriod(n.during, timeZone, n.description);
       if (period === undefined) {
-        issues.push(errorIssue('value', 'The closure period has an unreadable start or end', `HealthcareService.notAvailable[${i}].during`));
+        issues.push(
+          errorIssue('value', 'The closure period has an unreadable start or end', `HealthcareService.notAvailable[${i}].during`),
+        );
       } else {
         periods.push(period);
       }
@@ -238,7 +250,11 @@ export function parseSiteCalendar(location: Location, healthcareService: Healthc
 }
 
 /** As parseSiteCalendar, but throws an OperationOutcomeError (422) listing every error. */
-export function siteCalendarFromLocation(location: Location, healthcareService: HealthcareService, options: SiteCalendarOptions = {}): SiteCalendar {
+export function siteCalendarFromLocation(
+  location: Location,
+  healthcareService: HealthcareService,
+  options: SiteCalendarOptions = {},
+): SiteCalendar {
   const parsed = parseSiteCalendar(location, healthcareService, options);
   if (parsed.calendar === undefined) throw new OperationOutcomeError(unprocessable(parsed.issues));
   return parsed.calendar;
@@ -249,7 +265,10 @@ export function siteCalendarFromLocation(location: Location, healthcareService: 
  * site is one interval across midnight) and clipped to [fromUtc, toUtc).
  */
 export function openIntervals(calendar: SiteCalendar, fromUtc: Date, toUtc: Date): UtcInterval[] {
-  return openIntervalsMs(calendar, fromUtc.getTime(), toUtc.getTime()).map(([start, end]) => ({ start: new Date(start), end: new Date(end) }));
+  return openIntervalsMs(calendar, fromUtc.getTime(), toUtc.getTime()).map(([start, end]) => ({
+    start: new Date(start),
+    end: new Date(end),
+  }));
 }
 
 /**

@@ -11,7 +11,17 @@
  * to the end of the earliest blocking interval, and once `limit` proposals are held no site looks
  * past the latest of them.
  */
-import { localDayAndMinute, isoWeekdayOfEpochDay, openOnDay, utcOfWallTime, DAY_MS, DAYS_OF_WEEK, MINUTE_MS, type DayOfWeek, type SiteCalendar } from './site-hours.js';
+import {
+  localDayAndMinute,
+  isoWeekdayOfEpochDay,
+  openOnDay,
+  utcOfWallTime,
+  DAY_MS,
+  DAYS_OF_WEEK,
+  MINUTE_MS,
+  type DayOfWeek,
+  type SiteCalendar,
+} from './site-hours.js';
 
 /**
  * "Evening" means an appointment that starts at or after 17:00 site-local time: after a usual
@@ -81,8 +91,10 @@ interface Candidate {
 export function findSlots(input: FindSlotsInput): SlotProposal[] {
   const { sites, durationMinutes, limit } = input;
   const stepMinutes = input.stepMinutes ?? DEFAULT_STEP_MINUTES;
-  if (!Number.isInteger(durationMinutes) || durationMinutes <= 0) throw new RangeError(`durationMinutes must be a whole number > 0, got ${durationMinutes}`);
-  if (!Number.isInteger(stepMinutes) || stepMinutes <= 0) throw new RangeError(`stepMinutes must be a whole number > 0, got ${stepMinutes}`);
+  if (!Number.isInteger(durationMinutes) || durationMinutes <= 0)
+    throw new RangeError(`durationMinutes must be a whole number > 0, got ${durationMinutes}`);
+  if (!Number.isInteger(stepMinutes) || stepMinutes <= 0)
+    throw new RangeError(`stepMinutes must be a whole number > 0, got ${stepMinutes}`);
   if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`limit must be a whole number >= 0, got ${limit}`);
   const earliest = input.earliest.getTime();
   const latest = input.latest.getTime();
@@ -254,7 +266,9 @@ function filterTest(filters: SlotFilters): (timeZone: string, start: number) => 
   const eveningMinute = filters.eveningsOnly === true ? EVENING_MINUTE : 0;
   const minMinute = Math.max(afterMinute, eveningMinute);
   const weekdays = new Set<number>(
-    filters.daysOfWeek === undefined ? [1, 2, 3, 4, 5, 6, 7] : filters.daysOfWeek.map((d) => DAYS_OF_WEEK.indexOf(d) + 1).filter((d) => d > 0),
+    filters.daysOfWeek === undefined
+      ? [1, 2, 3, 4, 5, 6, 7]
+      : filters.daysOfWeek.map((d) => DAYS_OF_WEEK.indexOf(d) + 1).filter((d) => d > 0),
   );
   if (filters.weekendsOnly === true) for (const d of [1, 2, 3, 4, 5]) weekdays.delete(d);
   const eitherEveningOrWeekend = filters.eveningsOrWeekends === true;

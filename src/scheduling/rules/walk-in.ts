@@ -33,7 +33,11 @@ export interface SlotOffer {
  * A 422 refusal: the issues that say why, then one information issue per offered slot, each
  * pointing at its Appointment contained in the outcome.
  */
-export function walkInRefusalOutcome(issues: readonly OperationOutcomeIssue[], offers: readonly SlotOffer[], expression: string): OperationOutcome {
+export function walkInRefusalOutcome(
+  issues: readonly OperationOutcomeIssue[],
+  offers: readonly SlotOffer[],
+  expression: string,
+): OperationOutcome {
   const outcome = unprocessable(issues);
   if (offers.length === 0) return outcome;
   const contained: Appointment[] = [];

@@ -18,7 +18,14 @@
 import type { Appointment, Extension, Identifier, Reference, Resource, Task } from 'fhir/r4.js';
 import { APPOINTMENT_IDENTIFIER_SYSTEM, NO_SHOW_FEE_EXTENSION_URL, siteIdOf } from '../rules/appointment.js';
 import type { EhrReferences } from '../../referral/rules/referral.js';
-import { GATEWAY_CANONICAL_BASE, REFERRAL_IDENTIFIER_SYSTEM, REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, taskStatusFor } from '../../referral/rules/referral-status.js';
+import {
+  GATEWAY_CANONICAL_BASE,
+  REFERRAL_IDENTIFIER_SYSTEM,
+  REFERRAL_STATUS_SYSTEM,
+  TASK_PARAMETER_TYPE_SYSTEM,
+  referralStatusDisplay,
+  taskStatusFor,
+} from '../../referral/rules/referral-status.js';
 import { formatAppointmentTime } from '../../delivery/rules/reminder-text.js';
 import { appointmentWriteBack, EHR_UPSERT, forEhr, taskWriteBack, type EhrUpsertPayload } from '../../delivery/rules/write-back.js';
 import type { NewOutboxMessage, ResourceWriter } from '../../ports/resource-store.js';
@@ -36,7 +43,8 @@ export interface NoShowRunResult {
   markedNoShow: number;
 }
 
-const businessStatus = (task: Task): string | undefined => task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code;
+const businessStatus = (task: Task): string | undefined =>
+  task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code;
 
 /** Whether the appointment counts as missed at `now`: still booked, its end plus the grace passed. */
 export function isNoShow(appointment: Appointment, now: Date, graceMinutes: number): boolean {
@@ -80,14 +88,23 @@ export function subTaskWriteBack(input: {
   return { id: input.messageId, tenant: input.tenant, orderingKey: `referral:${input.referralId}`, kind: EHR_UPSERT, payload };
 }
 
-function noShowAppointment(appointment: Appointment & { id: string }, fee: { value: number; currency: string }): Appointment & { id: string } {
+function noShowAppointment(
+  appointment: Appointment & { id: string },
+  fee: { value: number; currency: string },
+): Appointment & { id: string } {
   const extension: Extension[] = (appointment.extension ?? []).filter((e) => e.url !== NO_SHOW_FEE_EXTENSION_URL);
   if (fee.value > 0) extension.push({ url: NO_SHOW_FEE_EXTENSION_URL, valueMoney: { value: fee.value, currency: fee.currency } });
   const { extension: _old, ...rest } = appointment;
   return { ...rest, ...(extension.length > 0 ? { extension } : {}), status: 'noshow' };
 }
 
-function rescheduleTask(input: { id: string; referralTask: Task & { id: string }; appointment: Appointment & { id: string }; when: string; now: Date }): Task & { id: string } {
+function rescheduleTask(input: {
+  id: string;
+  referralTask: Task & { id: string };
+  appointment: Appointment & { id: string };
+  when: string;
+  now: Date;
+}): Task & { id: string } {
   const at = input.now.toISOString();
   return {
     resourceType: 'Task',
@@ -111,11 +128,15 @@ function rescheduleTask(input: { id: string; referralTask: Task & { id: string }
 /** The referral's Task back at ready-to-schedule, without the missed Appointment. */
 function readyAgain(task: Task & { id: string }, now: Date): Task & { id: string } {
   const { output, statusReason: _reason, ...rest } = task;
-  const kept = (output ?? []).filter((o) => !o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'appointment'));
+  const kept = (output ?? []).filter(
+    (o) => !o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'appointment'),
+  );
   return {
     ...rest,
     status: taskStatusFor('ready-to-schedule'),
-    businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'ready-to-schedule', display: referralStatusDisplay('ready-to-schedule') }] },
+    businessStatus: {
+      coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'ready-to-schedule', display: referralStatusDisplay('ready-to-schedule') }],
+    },
     statusReason: { text: 'The patient did not come to the booked appointment; a reschedule Task is open' },
     // Kept as it was: scheduling reads lastModified as when the referral was cleared (its
     // authorization), and a no-show does not change that (schedule-referral.ts, clearedAt).
@@ -128,7 +149,12 @@ function readyAgain(task: Task & { id: string }, now: Date): Task & { id: string
  * Records one no-show in one transaction; false when it is no longer booked (or, with
  * `requireOverdue`, not yet past its end and the grace).
  */
-async function recordNoShow(deps: Pick<GatewayDeps, 'newId' | 'scheduling' | 'sites' | 'store' | 'writeBackTenants'>, found: ScheduledAppointment, now: Date, options: { requireOverdue: boolean }): Promise<boolean> {
+async function recordNoShow(
+  deps: Pick<GatewayDeps, 'newId' | 'scheduling' | 'sites' | 'store' | 'writeBackTenants'>,
+  found: ScheduledAppointment,
+  now: Date,
+  options: { requireOverdue: boolean },
+): Promise<boolean> {
   const { row } = found;
   const ehr = (row.referral as { ehr?: EhrReferences } | null)?.ehr;
   const writeBack = deps.writeBackTenants.has(row.tenant) && ehr !== undefined;
@@ -141,19 +167,37 @@ async function recordNoShow(deps: Pick<GatewayDeps, 'newId' | 'scheduling' | 'si
     const task = await tx.read<Task>([row.tenant], 'Task', found.task.id);
     if (!appointment?.id || !task?.id || appointment.status !== 'booked') return false;
     if (options.requireOverdue && !isNoShow(appointment, now, deps.scheduling.noShowGraceMinutes)) return false;
-    const missed = await tx.update(row.tenant, noShowAppointment(appointment as Appointment & { id: string }, deps.scheduling.noShowFee), now, {
-      ifMatchVersionId: appointment.meta?.versionId ?? '1',
-    });
+    const missed = await tx.update(
+      row.tenant,
+      noShowAppointment(appointment as Appointment & { id: string }, deps.scheduling.noShowFee),
+      now,
+      {
+        ifMatchVersionId: appointment.meta?.versionId ?? '1',
+      },
+    );
     await tx.releaseChair(appointment.id);
     const referralTask = task as Task & { id: string };
-    const reschedule = await tx.create(row.tenant, rescheduleTask({ id: deps.newId(), referralTask, appointment: appointment as Appointment & { id: string }, when, now }), now);
+    const reschedule = await tx.create(
+      row.tenant,
+      rescheduleTask({ id: deps.newId(), referralTask, appointment: appointment as Appointment & { id: string }, when, now }),
+      now,
+    );
     let savedTask: Task = referralTask;
     if (businessStatus(task) === 'scheduled') {
       savedTask = await tx.update(row.tenant, readyAgain(referralTask, now), now, { ifMatchVersionId: task.meta?.versionId ?? '1' });
       await tx.updateReferralStatus(row.tenant, row.id, 'ready-to-schedule', now);
     }
     if (writeBack) {
-      await tx.enqueue(appointmentWriteBack({ messageId: deps.newId(), tenant: row.tenant, referralId: row.id, appointment: missed as Appointment & { id: string }, ehr: ehr! }), now);
+      await tx.enqueue(
+        appointmentWriteBack({
+          messageId: deps.newId(),
+          tenant: row.tenant,
+          referralId: row.id,
+          appointment: missed as Appointment & { id: string },
+          ehr: ehr!,
+        }),
+        now,
+      );
       await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant: row.tenant, referralId: row.id, task: savedTask, ehr: ehr! }), now);
       await tx.enqueue(
         subTaskWriteBack({
@@ -188,7 +232,11 @@ export async function markNoShows(deps: GatewayDeps): Promise<NoShowRunResult> {
       }
     } catch (error) {
       // A concurrent change (412 on the Appointment) rolls this one back; the next run looks again.
-      deps.logger.warn('no-show not recorded', { appointmentId: found.appointment.id, referralId: found.row.id, errorName: error instanceof Error ? error.name : 'unknown' });
+      deps.logger.warn('no-show not recorded', {
+        appointmentId: found.appointment.id,
+        referralId: found.row.id,
+        errorName: error instanceof Error ? error.name : 'unknown',
+      });
     }
   }
   return result;
@@ -204,6 +252,10 @@ export async function markNoShow(deps: GatewayDeps, input: { tenant: string; app
   const task = row ? await deps.store.read<Task>([row.tenant], 'Task', row.taskId) : undefined;
   const appointment = await deps.store.read<Appointment>([input.tenant], 'Appointment', input.appointmentId);
   if (!row || !task?.id || !appointment?.id) return 'not-booked';
-  const found: ScheduledAppointment = { row, task: task as Task & { id: string }, appointment: appointment as Appointment & { id: string } };
+  const found: ScheduledAppointment = {
+    row,
+    task: task as Task & { id: string },
+    appointment: appointment as Appointment & { id: string },
+  };
   return (await recordNoShow(deps, found, deps.clock.now(), { requireOverdue: false })) ? 'marked' : 'not-booked';
 }

@@ -13,13 +13,38 @@
  * No walk-ins: an Appointment for a referral that is not cleared, or with no referral at all, is
  * refused with an OperationOutcome that says why and names the next slots.
  */
-import type { Appointment, CodeableConcept, Coverage, HealthcareService, Location, OperationOutcome, OperationOutcomeIssue, Patient, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
+import type {
+  Appointment,
+  CodeableConcept,
+  Coverage,
+  HealthcareService,
+  Location,
+  OperationOutcome,
+  OperationOutcomeIssue,
+  Patient,
+  Reference,
+  Resource,
+  ServiceRequest,
+  Task,
+} from 'fhir/r4.js';
 import { DateTime } from 'luxon';
-import { buildAppointment, chairIdOf, chairReference, siteIdOf, type AppointmentSlot, type AppointmentSubject } from '../rules/appointment.js';
+import {
+  buildAppointment,
+  chairIdOf,
+  chairReference,
+  siteIdOf,
+  type AppointmentSlot,
+  type AppointmentSubject,
+} from '../rules/appointment.js';
 import type { CatalogDrug } from '../../directory/rules/drug-catalog.js';
 import { earliestStart, rescheduleNoticeIssues } from '../rules/lead-time.js';
 import { placerIdentifier, requestedPeriod, type EhrReferences } from '../../referral/rules/referral.js';
-import { REFERRAL_STATUS_SYSTEM, TASK_PARAMETER_TYPE_SYSTEM, referralStatusDisplay, taskStatusFor } from '../../referral/rules/referral-status.js';
+import {
+  REFERRAL_STATUS_SYSTEM,
+  TASK_PARAMETER_TYPE_SYSTEM,
+  referralStatusDisplay,
+  taskStatusFor,
+} from '../../referral/rules/referral-status.js';
 import { instantWithSiteOffset, openIntervals, openIntervalsMs, siteCalendarFromLocation, type SiteCalendar } from '../rules/site-hours.js';
 import { planSeries } from '../rules/infusion-series.js';
 import type { DirectoryPlan, DirectorySite, GeoPoint, SiteDirectory } from '../../directory/rules/site-directory.js';
@@ -59,8 +84,10 @@ export interface SchedulingContext {
 
 export type Refusal = { kind: 'refused'; outcome: OperationOutcome };
 
-const businessStatus = (task: Task): string | undefined => task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code;
-const outputOf = (task: Task, code: string) => task.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));
+const businessStatus = (task: Task): string | undefined =>
+  task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code;
+const outputOf = (task: Task, code: string) =>
+  task.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));
 
 /** A FHIR date or dateTime as an instant: a date is the start (or end) of that day at the site. */
 function instantOf(value: string | undefined, timeZone: string, edge: 'start' | 'end'): Date | undefined {
@@ -96,7 +123,14 @@ async function siteCalendar(deps: Pick<GatewayDeps, 'store' | 'tenancy'>, site: 
  */
 function windowAtSite(
   deps: Pick<GatewayDeps, 'clock' | 'scheduling'>,
-  input: { drug: CatalogDrug; clearedAt: Date; serviceRequest: ServiceRequest; task: Task; calendar: SiteCalendar; window?: { start?: Date; end?: Date } },
+  input: {
+    drug: CatalogDrug;
+    clearedAt: Date;
+    serviceRequest: ServiceRequest;
+    task: Task;
+    calendar: SiteCalendar;
+    window?: { start?: Date; end?: Date };
+  },
 ): { earliest: Date; latest: Date } {
   const { calendar } = input;
   const authorizationPeriod = outputOf(input.task, 'authorization-period')?.valuePeriod;
@@ -108,8 +142,17 @@ function windowAtSite(
     closures: calendar.closures,
   });
   const ordered = requestedPeriod(input.serviceRequest);
-  const starts = [afterLeadTime, instantOf(ordered?.start, calendar.timeZone, 'start'), instantOf(authorizationPeriod?.start, calendar.timeZone, 'start'), input.window?.start];
-  const ends = [instantOf(ordered?.end, calendar.timeZone, 'end'), instantOf(authorizationPeriod?.end, calendar.timeZone, 'end'), input.window?.end];
+  const starts = [
+    afterLeadTime,
+    instantOf(ordered?.start, calendar.timeZone, 'start'),
+    instantOf(authorizationPeriod?.start, calendar.timeZone, 'start'),
+    input.window?.start,
+  ];
+  const ends = [
+    instantOf(ordered?.end, calendar.timeZone, 'end'),
+    instantOf(authorizationPeriod?.end, calendar.timeZone, 'end'),
+    input.window?.end,
+  ];
   const earliest = new Date(Math.max(...starts.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
   const horizon = earliest.getTime() + deps.scheduling.findDays * 86_400_000;
   const latest = new Date(Math.min(horizon, ...ends.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
@@ -117,7 +160,11 @@ function windowAtSite(
 }
 
 /** The referral's patient and plan, for choosing among sites: contained, else stored at the gateway. */
-async function patientAndPlan(deps: Pick<GatewayDeps, 'store'>, context: SchedulingContext, directory: SiteDirectory): Promise<{ home?: GeoPoint; plan?: DirectoryPlan }> {
+async function patientAndPlan(
+  deps: Pick<GatewayDeps, 'store'>,
+  context: SchedulingContext,
+  directory: SiteDirectory,
+): Promise<{ home?: GeoPoint; plan?: DirectoryPlan }> {
   const resolve = async (reference: string | undefined, type: 'Patient' | 'Coverage'): Promise<Resource | undefined> => {
     if (reference === undefined) return undefined;
     const contained = findContained(context.serviceRequest, reference);
@@ -135,11 +182,23 @@ async function patientAndPlan(deps: Pick<GatewayDeps, 'store'>, context: Schedul
 }
 
 /** The scheduling context moved to another site of the network: its calendar and window. */
-async function contextAtSite(deps: GatewayDeps, context: SchedulingContext, site: DirectorySite, window?: { start?: Date; end?: Date }): Promise<SchedulingContext | undefined> {
+async function contextAtSite(
+  deps: GatewayDeps,
+  context: SchedulingContext,
+  site: DirectorySite,
+  window?: { start?: Date; end?: Date },
+): Promise<SchedulingContext | undefined> {
   if (site.locationId === context.site.locationId && window === undefined) return context;
   const calendar = await siteCalendar(deps, site);
   if (!calendar) return undefined;
-  const { earliest, latest } = windowAtSite(deps, { drug: context.drug, clearedAt: context.clearedAt, serviceRequest: context.serviceRequest, task: context.task, calendar, ...(window ? { window } : {}) });
+  const { earliest, latest } = windowAtSite(deps, {
+    drug: context.drug,
+    clearedAt: context.clearedAt,
+    serviceRequest: context.serviceRequest,
+    task: context.task,
+    calendar,
+    ...(window ? { window } : {}),
+  });
   return { ...context, site, calendar, earliest, latest };
 }
 
@@ -165,14 +224,21 @@ async function allowedSites(
  * a site the referral allows (active, gives the drug, in the plan's network), as multi-site $find
  * proposes.
  */
-async function contextForAppointmentSite(deps: GatewayDeps, context: SchedulingContext, appointment: Appointment): Promise<{ context: SchedulingContext; issues: OperationOutcomeIssue[] }> {
+async function contextForAppointmentSite(
+  deps: GatewayDeps,
+  context: SchedulingContext,
+  appointment: Appointment,
+): Promise<{ context: SchedulingContext; issues: OperationOutcomeIssue[] }> {
   const siteId = siteIdOf(appointment);
   if (siteId === undefined || siteId === context.site.locationId) return { context, issues: [] };
   const { sites, excluded } = await allowedSites(deps, context, { locationIds: [siteId] });
   const moved = sites[0] ? await contextAtSite(deps, context, sites[0].site) : undefined;
   if (!moved) {
     const why = excluded[0]?.display ?? `Location/${siteId} has no hours the network can schedule`;
-    return { context, issues: [errorIssue('business-rule', `The appointment must be at a site the referral allows: ${why}`, 'Appointment.participant')] };
+    return {
+      context,
+      issues: [errorIssue('business-rule', `The appointment must be at a site the referral allows: ${why}`, 'Appointment.participant')],
+    };
   }
   return { context: moved, issues: [] };
 }
@@ -183,12 +249,23 @@ export async function schedulingContext(
   tenant: TenantId,
   serviceRequestId: string,
   options: { expression: string; window?: { start?: Date; end?: Date }; rescheduling?: string },
-): Promise<{ ok: true; context: SchedulingContext } | { ok: false; issues: OperationOutcomeIssue[]; context?: Partial<SchedulingContext> }> {
+): Promise<
+  { ok: true; context: SchedulingContext } | { ok: false; issues: OperationOutcomeIssue[]; context?: Partial<SchedulingContext> }
+> {
   const serviceRequest = await deps.store.read<ServiceRequest>([tenant], 'ServiceRequest', serviceRequestId);
   const order = serviceRequest ? placerIdentifier(serviceRequest) : undefined;
   const row = order?.system && order.value ? await deps.store.findReferralByIdentifier(tenant, order.system, order.value) : undefined;
   if (!serviceRequest?.id || !row) {
-    return { ok: false, issues: [errorIssue('business-rule', 'No walk-ins: there is no referral for this appointment; an infusion is booked only for a referral that has been received and cleared', options.expression)] };
+    return {
+      ok: false,
+      issues: [
+        errorIssue(
+          'business-rule',
+          'No walk-ins: there is no referral for this appointment; an infusion is booked only for a referral that has been received and cleared',
+          options.expression,
+        ),
+      ],
+    };
   }
   const task = await deps.store.read<Task>([tenant], 'Task', row.taskId);
   const drug = deps.drugs.findDrug(serviceRequest.code?.coding ?? []);
@@ -197,7 +274,10 @@ export async function schedulingContext(
   const site = siteId?.resourceType === 'Location' ? directory.site(siteId.id) : undefined;
   const calendar = site ? await siteCalendar(deps, site) : undefined;
   if (!task?.id || !drug || !site || !calendar) {
-    return { ok: false, issues: [errorIssue('business-rule', 'The referral has no confirmed site or drug the network can schedule', options.expression)] };
+    return {
+      ok: false,
+      issues: [errorIssue('business-rule', 'The referral has no confirmed site or drug the network can schedule', options.expression)],
+    };
   }
   const patient: Reference = serviceRequest.subject?.reference?.startsWith('#')
     ? ((row.referral as { ehr?: EhrReferences } | null)?.ehr?.patient ?? { display: 'patient of the referral' })
@@ -216,7 +296,14 @@ export async function schedulingContext(
   const dose = earlierDoses.resources.some((a) => a.id !== options.rescheduling) ? 'maintenance' : 'first-dose';
   const durationMinutes = dose === 'first-dose' ? drug.chairMinutes.firstDose : drug.chairMinutes.maintenance;
   const clearedAt = new Date(task.lastModified ?? row.updatedAt);
-  const { earliest, latest } = windowAtSite(deps, { drug, clearedAt, serviceRequest, task, calendar, ...(options.window ? { window: options.window } : {}) });
+  const { earliest, latest } = windowAtSite(deps, {
+    drug,
+    clearedAt,
+    serviceRequest,
+    task,
+    calendar,
+    ...(options.window ? { window: options.window } : {}),
+  });
   const ehr = (row.referral as { ehr?: EhrReferences } | null)?.ehr;
   const context: SchedulingContext = {
     tenant,
@@ -226,7 +313,13 @@ export async function schedulingContext(
     drug,
     site,
     calendar,
-    subject: { serviceRequestId: serviceRequest.id, patient, drugName: drug.name, drugCodings: serviceRequest.code?.coding ?? drug.codings, dose },
+    subject: {
+      serviceRequestId: serviceRequest.id,
+      patient,
+      drugName: drug.name,
+      drugCodings: serviceRequest.code?.coding ?? drug.codings,
+      dose,
+    },
     durationMinutes,
     clearedAt,
     earliest,
@@ -236,7 +329,17 @@ export async function schedulingContext(
   const status = businessStatus(task);
   if (task.status === 'on-hold' && status === 'ready-to-schedule') {
     // Held because the order is on hold in the EHR (docs/order-changes.md): nothing is booked until it resumes.
-    return { ok: false, issues: [errorIssue('business-rule', `No booking: the order is on hold in the EHR (${task.statusReason?.text ?? 'on hold'})`, options.expression)], context };
+    return {
+      ok: false,
+      issues: [
+        errorIssue(
+          'business-rule',
+          `No booking: the order is on hold in the EHR (${task.statusReason?.text ?? 'on hold'})`,
+          options.expression,
+        ),
+      ],
+      context,
+    };
   }
   if (status !== 'ready-to-schedule') {
     const why =
@@ -261,7 +364,11 @@ function slotOf(context: SchedulingContext, proposal: SlotProposal): Appointment
 }
 
 /** The next proposals for a context, avoiding every booking and live hold on the site's chairs. */
-async function proposals(deps: GatewayDeps, context: SchedulingContext, options: { count: number; filters?: SlotFilters; busy?: BusyIndex }): Promise<SlotProposal[]> {
+async function proposals(
+  deps: GatewayDeps,
+  context: SchedulingContext,
+  options: { count: number; filters?: SlotFilters; busy?: BusyIndex },
+): Promise<SlotProposal[]> {
   if (context.latest <= context.earliest) return [];
   const busy = options.busy ?? (await busyIndex(deps, [context.site.locationId], context.earliest, context.latest));
   return findSlots({
@@ -277,7 +384,12 @@ async function proposals(deps: GatewayDeps, context: SchedulingContext, options:
 }
 
 /** Bookings and live holds on the chairs of these sites over [from, to), indexed once. */
-async function busyIndex(deps: Pick<GatewayDeps, 'clock' | 'store'>, locationIds: readonly string[], from: Date, to: Date): Promise<BusyIndex> {
+async function busyIndex(
+  deps: Pick<GatewayDeps, 'clock' | 'store'>,
+  locationIds: readonly string[],
+  from: Date,
+  to: Date,
+): Promise<BusyIndex> {
   const busy = await deps.store.listChairBookings(locationIds, from, to, deps.clock.now());
   return BusyIndex.from(
     busy.map((b) => ({ locationId: b.locationId, chairId: b.chairId, start: new Date(b.start), end: new Date(b.end) })),
@@ -299,15 +411,29 @@ export interface FindSites {
  */
 export async function findAppointments(
   deps: GatewayDeps,
-  input: { tenant: TenantId; serviceRequestId: string; count: number; filters?: SlotFilters; window?: { start?: Date; end?: Date }; sites?: FindSites },
+  input: {
+    tenant: TenantId;
+    serviceRequestId: string;
+    count: number;
+    filters?: SlotFilters;
+    window?: { start?: Date; end?: Date };
+    sites?: FindSites;
+  },
 ): Promise<{ kind: 'found'; appointments: Appointment[]; issues: OperationOutcomeIssue[] } | Refusal> {
-  const prepared = await schedulingContext(deps, input.tenant, input.serviceRequestId, { expression: 'Parameters.parameter.where(name=\'referral\')', ...(input.window ? { window: input.window } : {}) });
+  const prepared = await schedulingContext(deps, input.tenant, input.serviceRequestId, {
+    expression: "Parameters.parameter.where(name='referral')",
+    ...(input.window ? { window: input.window } : {}),
+  });
   if (!prepared.ok) return { kind: 'refused', outcome: unprocessable(prepared.issues) };
   const context = prepared.context;
   const filters = input.filters ? { filters: input.filters } : {};
   if (input.sites === undefined || (input.sites.locationIds === undefined && input.sites.near === undefined)) {
     const found = await proposals(deps, context, { count: input.count, ...filters });
-    return { kind: 'found', appointments: found.map((p) => buildAppointment({ status: 'proposed', slot: slotOf(context, p), subject: context.subject })), issues: [] };
+    return {
+      kind: 'found',
+      appointments: found.map((p) => buildAppointment({ status: 'proposed', slot: slotOf(context, p), subject: context.subject })),
+      issues: [],
+    };
   }
 
   const { sites, excluded } = await allowedSites(deps, context, {
@@ -316,9 +442,16 @@ export async function findAppointments(
   });
   const expression = input.sites.locationIds !== undefined ? 'location' : 'near';
   if (sites.length === 0) {
-    const issues = excluded.length > 0
-      ? excluded.map((e) => errorIssue('business-rule', `${e.display}: the referral cannot be scheduled there`, expression))
-      : [errorIssue('business-rule', 'No site the referral allows (active, giving the drug, in the plan\'s network) is within the distance asked for', expression)];
+    const issues =
+      excluded.length > 0
+        ? excluded.map((e) => errorIssue('business-rule', `${e.display}: the referral cannot be scheduled there`, expression))
+        : [
+            errorIssue(
+              'business-rule',
+              "No site the referral allows (active, giving the drug, in the plan's network) is within the distance asked for",
+              expression,
+            ),
+          ];
     return { kind: 'refused', outcome: unprocessable(issues) };
   }
   const bySite = new Map<string, SchedulingContext>();
@@ -327,11 +460,18 @@ export async function findAppointments(
   }
   // One read of the bookings of every site searched, over the union of their windows.
   const windows = [...bySite.values()];
-  const busy = windows.length === 0
-    ? undefined
-    : await busyIndex(deps, [...bySite.keys()], new Date(Math.min(...windows.map((c) => c.earliest.getTime()))), new Date(Math.max(...windows.map((c) => c.latest.getTime()))));
+  const busy =
+    windows.length === 0
+      ? undefined
+      : await busyIndex(
+          deps,
+          [...bySite.keys()],
+          new Date(Math.min(...windows.map((c) => c.earliest.getTime()))),
+          new Date(Math.max(...windows.map((c) => c.latest.getTime()))),
+        );
   const found: SlotProposal[] = [];
-  for (const atSite of windows) found.push(...(await proposals(deps, atSite, { count: input.count, ...filters, ...(busy ? { busy } : {}) })));
+  for (const atSite of windows)
+    found.push(...(await proposals(deps, atSite, { count: input.count, ...filters, ...(busy ? { busy } : {}) })));
   const ranked = rankProposals(found, new Map(sites.map((c) => [c.site.locationId, c.distanceKm])), input.count);
   return {
     kind: 'found',
@@ -348,7 +488,12 @@ export async function findAppointments(
  * WALK_IN_OFFERS slots exactly as `$find` (no filters) would propose them for the referral, chairs
  * checked against every booking and live hold, contained in the outcome (scheduling/rules/walk-in.ts).
  */
-async function walkInRefusal(deps: GatewayDeps, issues: OperationOutcomeIssue[], context: Partial<SchedulingContext> | undefined, options: { cleared: boolean; expression: string }): Promise<Refusal> {
+async function walkInRefusal(
+  deps: GatewayDeps,
+  issues: OperationOutcomeIssue[],
+  context: Partial<SchedulingContext> | undefined,
+  options: { cleared: boolean; expression: string },
+): Promise<Refusal> {
   const offers: SlotOffer[] = [];
   if (context?.site && context.calendar && context.subject && context.earliest && context.latest && context.durationMinutes) {
     const full = context as SchedulingContext;
@@ -369,32 +514,93 @@ async function walkInRefusal(deps: GatewayDeps, issues: OperationOutcomeIssue[],
 }
 
 /** A walk-in for a referral named by its ServiceRequest id: why, with the referral's next slots. */
-async function walkInRefusalFor(deps: GatewayDeps, tenant: TenantId, serviceRequestId: string | undefined, issues: OperationOutcomeIssue[], expression: string): Promise<Refusal> {
+async function walkInRefusalFor(
+  deps: GatewayDeps,
+  tenant: TenantId,
+  serviceRequestId: string | undefined,
+  issues: OperationOutcomeIssue[],
+  expression: string,
+): Promise<Refusal> {
   if (serviceRequestId === undefined) return walkInRefusal(deps, issues, undefined, { cleared: false, expression });
   const prepared = await schedulingContext(deps, tenant, serviceRequestId, { expression: 'Appointment.basedOn' });
   if (prepared.ok) return walkInRefusal(deps, issues, prepared.context, { cleared: true, expression });
-  return walkInRefusal(deps, [...issues, ...prepared.issues.filter((i) => !issues.some((j) => j.diagnostics === i.diagnostics))], prepared.context, { cleared: false, expression });
+  return walkInRefusal(
+    deps,
+    [...issues, ...prepared.issues.filter((i) => !issues.some((j) => j.diagnostics === i.diagnostics))],
+    prepared.context,
+    { cleared: false, expression },
+  );
 }
 
 /** Checks that a proposed Appointment is one of the referral's valid slots; returns the slot. */
-function slotOfAppointment(context: SchedulingContext, appointment: Appointment): { slot?: AppointmentSlot; issues: OperationOutcomeIssue[] } {
+function slotOfAppointment(
+  context: SchedulingContext,
+  appointment: Appointment,
+): { slot?: AppointmentSlot; issues: OperationOutcomeIssue[] } {
   const issues: OperationOutcomeIssue[] = [];
   const start = appointment.start ? new Date(appointment.start) : undefined;
   const end = appointment.end ? new Date(appointment.end) : undefined;
   const chairId = chairIdOf(appointment);
-  if (!start || Number.isNaN(start.getTime())) issues.push(errorIssue('required', 'Appointment.start is required (an instant with its offset)', 'Appointment.start'));
-  if (!end || Number.isNaN(end.getTime())) issues.push(errorIssue('required', 'Appointment.end is required (an instant with its offset)', 'Appointment.end'));
-  if (siteIdOf(appointment) !== context.site.locationId) issues.push(errorIssue('business-rule', `The appointment must be at ${context.site.name} (Location/${context.site.locationId}): the referral's confirmed site or one multi-site $find proposed; a booked appointment keeps its site`, 'Appointment.participant'));
-  if (!chairId || !context.calendar.chairs.includes(chairId)) issues.push(errorIssue('business-rule', 'The appointment must name one of the site\'s chairs (as returned by $find)', 'Appointment.participant'));
+  if (!start || Number.isNaN(start.getTime()))
+    issues.push(errorIssue('required', 'Appointment.start is required (an instant with its offset)', 'Appointment.start'));
+  if (!end || Number.isNaN(end.getTime()))
+    issues.push(errorIssue('required', 'Appointment.end is required (an instant with its offset)', 'Appointment.end'));
+  if (siteIdOf(appointment) !== context.site.locationId)
+    issues.push(
+      errorIssue(
+        'business-rule',
+        `The appointment must be at ${context.site.name} (Location/${context.site.locationId}): the referral's confirmed site or one multi-site $find proposed; a booked appointment keeps its site`,
+        'Appointment.participant',
+      ),
+    );
+  if (!chairId || !context.calendar.chairs.includes(chairId))
+    issues.push(
+      errorIssue('business-rule', "The appointment must name one of the site's chairs (as returned by $find)", 'Appointment.participant'),
+    );
   if (issues.length > 0 || !start || !end || !chairId) return { issues };
   if (end.getTime() - start.getTime() !== context.durationMinutes * 60_000) {
-    issues.push(errorIssue('business-rule', `A ${context.subject.dose === 'first-dose' ? 'first' : 'maintenance'} dose of ${context.drug.name} takes ${context.durationMinutes} minutes of chair time`, 'Appointment.end'));
+    issues.push(
+      errorIssue(
+        'business-rule',
+        `A ${context.subject.dose === 'first-dose' ? 'first' : 'maintenance'} dose of ${context.drug.name} takes ${context.durationMinutes} minutes of chair time`,
+        'Appointment.end',
+      ),
+    );
   }
-  if (start < context.earliest) issues.push(errorIssue('business-rule', `${formatAppointmentTime(start, context.calendar.timeZone)} is before the referral can be seen (the pharmacy lead time after clearance, the order's and the authorization's periods)`, 'Appointment.start'));
-  if (end > context.latest) issues.push(errorIssue('business-rule', `The appointment must end by ${formatAppointmentTime(context.latest, context.calendar.timeZone)} (the order's and the authorization's periods)`, 'Appointment.end'));
-  const open = openIntervals(context.calendar, start, end).some((i) => i.start.getTime() <= start.getTime() && i.end.getTime() >= end.getTime());
+  if (start < context.earliest)
+    issues.push(
+      errorIssue(
+        'business-rule',
+        `${formatAppointmentTime(start, context.calendar.timeZone)} is before the referral can be seen (the pharmacy lead time after clearance, the order's and the authorization's periods)`,
+        'Appointment.start',
+      ),
+    );
+  if (end > context.latest)
+    issues.push(
+      errorIssue(
+        'business-rule',
+        `The appointment must end by ${formatAppointmentTime(context.latest, context.calendar.timeZone)} (the order's and the authorization's periods)`,
+        'Appointment.end',
+      ),
+    );
+  const open = openIntervals(context.calendar, start, end).some(
+    (i) => i.start.getTime() <= start.getTime() && i.end.getTime() >= end.getTime(),
+  );
   if (!open) issues.push(errorIssue('business-rule', `${context.site.name} is not open for the whole appointment`, 'Appointment.start'));
-  return issues.length > 0 ? { issues } : { slot: { locationId: context.site.locationId, siteName: context.site.name, ...(context.site.siteCode !== undefined ? { siteCode: context.site.siteCode } : {}), timeZone: context.calendar.timeZone, chairId, start, end }, issues };
+  return issues.length > 0
+    ? { issues }
+    : {
+        slot: {
+          locationId: context.site.locationId,
+          siteName: context.site.name,
+          ...(context.site.siteCode !== undefined ? { siteCode: context.site.siteCode } : {}),
+          timeZone: context.calendar.timeZone,
+          chairId,
+          start,
+          end,
+        },
+        issues,
+      };
 }
 
 function chairTaken(conflictWith: ChairBooking, context: SchedulingContext): OperationOutcome {
@@ -426,7 +632,13 @@ function plannedDoses(context: SchedulingContext, firstStart: Date): Date[] {
 }
 
 /** The referral's Task at scheduled, naming the booked Appointment and the series it starts. */
-function scheduledTask(task: Task & { id: string }, appointmentId: string, now: Date, doses: readonly Date[], timeZone: string): Task & { id: string } {
+function scheduledTask(
+  task: Task & { id: string },
+  appointmentId: string,
+  now: Date,
+  doses: readonly Date[],
+  timeZone: string,
+): Task & { id: string } {
   const { statusReason: _reason, ...rest } = task;
   return {
     ...rest,
@@ -434,8 +646,14 @@ function scheduledTask(task: Task & { id: string }, appointmentId: string, now: 
     businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'scheduled', display: referralStatusDisplay('scheduled') }] },
     lastModified: now.toISOString(),
     output: [
-      ...(task.output ?? []).filter((o) => !o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && (c.code === 'appointment' || c.code === 'planned-dose'))),
-      { type: { coding: [{ system: TASK_PARAMETER_TYPE_SYSTEM, code: 'appointment', display: 'Appointment' }] }, valueReference: { reference: `Appointment/${appointmentId}` } },
+      ...(task.output ?? []).filter(
+        (o) =>
+          !o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && (c.code === 'appointment' || c.code === 'planned-dose')),
+      ),
+      {
+        type: { coding: [{ system: TASK_PARAMETER_TYPE_SYSTEM, code: 'appointment', display: 'Appointment' }] },
+        valueReference: { reference: `Appointment/${appointmentId}` },
+      },
       ...doses.map((dose) => ({
         type: { coding: [{ system: TASK_PARAMETER_TYPE_SYSTEM, code: 'planned-dose', display: 'Planned dose' }] },
         valueDateTime: instantWithSiteOffset(dose, timeZone),
@@ -451,7 +669,10 @@ function serviceRequestIdOf(appointment: Appointment): string | undefined {
 }
 
 /** `Appointment/$hold`: the chair held for `holdMinutes`; the hold lapses by itself. */
-export async function holdAppointment(deps: GatewayDeps, input: { tenant: TenantId; appointment: Appointment }): Promise<Reserved | Refusal> {
+export async function holdAppointment(
+  deps: GatewayDeps,
+  input: { tenant: TenantId; appointment: Appointment },
+): Promise<Reserved | Refusal> {
   return reserve(deps, { ...input, book: false });
 }
 
@@ -461,43 +682,98 @@ type Reserved = { kind: 'reserved'; appointment: Appointment & { id: string } };
  * `Appointment/$book` (and a client's create): books a held Appointment (by id) or a proposal.
  * Of concurrent bookings of one chair and time, the database lets exactly one through.
  */
-export async function bookAppointment(deps: GatewayDeps, input: { tenant: TenantId; appointment: Appointment }): Promise<Reserved | Refusal> {
+export async function bookAppointment(
+  deps: GatewayDeps,
+  input: { tenant: TenantId; appointment: Appointment },
+): Promise<Reserved | Refusal> {
   return reserve(deps, { ...input, book: true });
 }
 
-async function reserve(deps: GatewayDeps, input: { tenant: TenantId; appointment: Appointment; book: boolean }): Promise<Reserved | Refusal> {
+async function reserve(
+  deps: GatewayDeps,
+  input: { tenant: TenantId; appointment: Appointment; book: boolean },
+): Promise<Reserved | Refusal> {
   const serviceRequestId = serviceRequestIdOf(input.appointment);
   if (serviceRequestId === undefined) {
-    return walkInRefusal(deps, [errorIssue('business-rule', 'No walk-ins: an infusion appointment is booked for a referral (Appointment.basedOn its ServiceRequest)', 'Appointment.basedOn')], undefined, { cleared: false, expression: 'Appointment.basedOn' });
+    return walkInRefusal(
+      deps,
+      [
+        errorIssue(
+          'business-rule',
+          'No walk-ins: an infusion appointment is booked for a referral (Appointment.basedOn its ServiceRequest)',
+          'Appointment.basedOn',
+        ),
+      ],
+      undefined,
+      { cleared: false, expression: 'Appointment.basedOn' },
+    );
   }
   if (ATTENDED.includes(input.appointment.status)) {
     // A patient who turns up without a booking (seed 001): refused, and offered the next slots.
-    return walkInRefusalFor(deps, input.tenant, serviceRequestId, [errorIssue('business-rule', `No walk-ins: there is no booked appointment to record as ${input.appointment.status}; book one of the slots offered`, 'Appointment.status')], 'Appointment.start');
+    return walkInRefusalFor(
+      deps,
+      input.tenant,
+      serviceRequestId,
+      [
+        errorIssue(
+          'business-rule',
+          `No walk-ins: there is no booked appointment to record as ${input.appointment.status}; book one of the slots offered`,
+          'Appointment.status',
+        ),
+      ],
+      'Appointment.start',
+    );
   }
   const prepared = await schedulingContext(deps, input.tenant, serviceRequestId, { expression: 'Appointment.basedOn' });
   const now = deps.clock.now();
   // Booking a hold: the referral is still cleared and the hold must still stand. A proposal
   // (status proposed, from $find or a walk-in refusal) names no hold, whatever its id.
-  const heldId = input.book && input.appointment.id !== undefined && input.appointment.status !== 'proposed' ? input.appointment.id : undefined;
+  const heldId =
+    input.book && input.appointment.id !== undefined && input.appointment.status !== 'proposed' ? input.appointment.id : undefined;
   const held = heldId !== undefined ? await deps.store.readChairBooking(heldId) : undefined;
   if (!prepared.ok) return walkInRefusal(deps, prepared.issues, prepared.context, { cleared: false, expression: 'Appointment.start' });
   const atSite = await contextForAppointmentSite(deps, prepared.context, input.appointment);
-  if (atSite.issues.length > 0) return walkInRefusal(deps, atSite.issues, prepared.context, { cleared: true, expression: 'Appointment.start' });
+  if (atSite.issues.length > 0)
+    return walkInRefusal(deps, atSite.issues, prepared.context, { cleared: true, expression: 'Appointment.start' });
   const context = atSite.context;
-  if (heldId !== undefined && (!held || held.tenant !== input.tenant || held.status !== 'held' || (held.holdExpiresAt !== undefined && held.holdExpiresAt <= now.toISOString()))) {
-    return { kind: 'refused', outcome: conflict('The hold on this appointment has lapsed or does not exist; ask $find for free slots and book again', 'Appointment.id') };
+  if (
+    heldId !== undefined &&
+    (!held ||
+      held.tenant !== input.tenant ||
+      held.status !== 'held' ||
+      (held.holdExpiresAt !== undefined && held.holdExpiresAt <= now.toISOString()))
+  ) {
+    return {
+      kind: 'refused',
+      outcome: conflict(
+        'The hold on this appointment has lapsed or does not exist; ask $find for free slots and book again',
+        'Appointment.id',
+      ),
+    };
   }
   const { slot, issues } = slotOfAppointment(context, input.appointment);
   if (slot && heldId === undefined) {
-    const openRun = openIntervalsMs(context.calendar, slot.start.getTime() - 86_400_000, slot.end.getTime()).find(([s, e]) => s <= slot.start.getTime() && e >= slot.end.getTime());
+    const openRun = openIntervalsMs(context.calendar, slot.start.getTime() - 86_400_000, slot.end.getTime()).find(
+      ([s, e]) => s <= slot.start.getTime() && e >= slot.end.getTime(),
+    );
     if (openRun && !startsOnFindGrid({ start: slot.start, openRunStart: new Date(openRun[0]), stepMinutes: deps.scheduling.stepMinutes })) {
-      issues.push(errorIssue('business-rule', `No walk-ins: ${formatAppointmentTime(slot.start, context.calendar.timeZone)} is not a slot $find proposes (every ${deps.scheduling.stepMinutes} minutes from opening)`, 'Appointment.start'));
+      issues.push(
+        errorIssue(
+          'business-rule',
+          `No walk-ins: ${formatAppointmentTime(slot.start, context.calendar.timeZone)} is not a slot $find proposes (every ${deps.scheduling.stepMinutes} minutes from opening)`,
+          'Appointment.start',
+        ),
+      );
     }
   }
   // A time never proposed (outside the lead time, the periods, the hours or the grid) is a
   // walk-in too: refused with the slots that are real.
   if (!slot || issues.length > 0) {
-    const why = errorIssue('business-rule', 'No walk-ins: the time asked for is not a slot this referral can be booked in; the next real slots follow', 'Appointment.start');
+    const why = errorIssue(
+      'business-rule',
+      'No walk-ins: the time asked for is not a slot this referral can be booked in; the next real slots follow',
+      'Appointment.start',
+    );
     return walkInRefusal(deps, [why, ...issues], context, { cleared: true, expression: 'Appointment.start' });
   }
 
@@ -528,20 +804,41 @@ async function reserve(deps: GatewayDeps, input: { tenant: TenantId; appointment
       now,
     );
     if (!reservation.reserved) return { kind: 'refused' as const, outcome: chairTaken(reservation.conflict, context) };
-    const stored = (heldId !== undefined ? await tx.update(input.tenant, appointment, now) : await tx.create(input.tenant, appointment, now)) as Appointment & { id: string };
+    const stored = (
+      heldId !== undefined ? await tx.update(input.tenant, appointment, now) : await tx.create(input.tenant, appointment, now)
+    ) as Appointment & { id: string };
     if (input.book) {
       const doses = plannedDoses(context, slot.start);
-      const task = await tx.update(input.tenant, scheduledTask(context.task, appointmentId, now, doses, slot.timeZone), now, { ifMatchVersionId: context.task.meta?.versionId ?? '1' });
+      const task = await tx.update(input.tenant, scheduledTask(context.task, appointmentId, now, doses, slot.timeZone), now, {
+        ifMatchVersionId: context.task.meta?.versionId ?? '1',
+      });
       await tx.updateReferralStatus(input.tenant, context.row.id, 'scheduled', now);
       if (writeBack) {
-        await tx.enqueue(appointmentWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, appointment: stored, ehr: context.ehr! }), now);
-        await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, task, ehr: context.ehr! }), now);
+        await tx.enqueue(
+          appointmentWriteBack({
+            messageId: deps.newId(),
+            tenant: input.tenant,
+            referralId: context.row.id,
+            appointment: stored,
+            ehr: context.ehr!,
+          }),
+          now,
+        );
+        await tx.enqueue(
+          taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, task, ehr: context.ehr! }),
+          now,
+        );
       }
     }
     return { kind: 'reserved' as const, appointment: stored };
   });
   if (outcome.kind === 'reserved') {
-    deps.logger.info(input.book ? 'appointment booked' : 'appointment held', { appointmentId, referralId: context.row.id, locationId: slot.locationId, chairId: slot.chairId });
+    deps.logger.info(input.book ? 'appointment booked' : 'appointment held', {
+      appointmentId,
+      referralId: context.row.id,
+      locationId: slot.locationId,
+      chairId: slot.chairId,
+    });
   }
   return outcome;
 }
@@ -566,12 +863,26 @@ function hasLaterPlannedDose(task: Task, start: string | undefined): boolean {
   if (start === undefined) return false;
   const at = new Date(start).getTime();
   return (task.output ?? []).some(
-    (o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'planned-dose') && o.valueDateTime !== undefined && new Date(o.valueDateTime).getTime() > at,
+    (o) =>
+      o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'planned-dose') &&
+      o.valueDateTime !== undefined &&
+      new Date(o.valueDateTime).getTime() > at,
   );
 }
 
 /** Elements of a booked Appointment a client may change: the status and the time (a reschedule). */
-const CLIENT_APPOINTMENT_ELEMENTS = new Set(['meta', 'text', 'status', 'start', 'end', 'minutesDuration', 'participant', 'cancelationReason', 'comment', 'patientInstruction']);
+const CLIENT_APPOINTMENT_ELEMENTS = new Set([
+  'meta',
+  'text',
+  'status',
+  'start',
+  'end',
+  'minutesDuration',
+  'participant',
+  'cancelationReason',
+  'comment',
+  'patientInstruction',
+]);
 
 /**
  * A client's update of a stored Appointment: cancel (the chair is freed, the referral is ready to
@@ -584,13 +895,28 @@ export async function updateAppointmentByClient(
 ): Promise<{ kind: 'updated'; appointment: Appointment & { id: string }; issues: OperationOutcomeIssue[] } | Refusal> {
   const body = input.body as Appointment | null;
   if (typeof body !== 'object' || body === null || body.resourceType !== 'Appointment' || body.id !== input.id) {
-    return { kind: 'refused', outcome: unprocessable([errorIssue('invalid', `The body must be the Appointment ${input.id}`, 'Appointment.id')]) };
+    return {
+      kind: 'refused',
+      outcome: unprocessable([errorIssue('invalid', `The body must be the Appointment ${input.id}`, 'Appointment.id')]),
+    };
   }
   const stored = await deps.store.read<Appointment>([input.tenant], 'Appointment', input.id);
   if (!stored?.id) {
     if (ATTENDED.includes(body.status)) {
       // An arrival recorded on an appointment that was never booked: a walk-in (seed 001).
-      return walkInRefusalFor(deps, input.tenant, serviceRequestIdOf(body), [errorIssue('business-rule', `No walk-ins: there is no booked appointment ${input.id} to record as ${body.status}; book one of the slots offered`, 'Appointment.status')], 'Appointment.start');
+      return walkInRefusalFor(
+        deps,
+        input.tenant,
+        serviceRequestIdOf(body),
+        [
+          errorIssue(
+            'business-rule',
+            `No walk-ins: there is no booked appointment ${input.id} to record as ${body.status}; book one of the slots offered`,
+            'Appointment.status',
+          ),
+        ],
+        'Appointment.start',
+      );
     }
     return { kind: 'refused', outcome: notFound('Appointment', input.id) };
   }
@@ -598,8 +924,17 @@ export async function updateAppointmentByClient(
   const issues: OperationOutcomeIssue[] = [];
   for (const key of [...new Set([...Object.keys(current), ...Object.keys(body)])].sort()) {
     if (CLIENT_APPOINTMENT_ELEMENTS.has(key)) continue;
-    if (JSON.stringify((body as unknown as Record<string, unknown>)[key]) !== JSON.stringify((current as unknown as Record<string, unknown>)[key])) {
-      issues.push(errorIssue('business-rule', `Appointment.${key} is kept by the gateway; a client may change the status or the time`, `Appointment.${key}`));
+    if (
+      JSON.stringify((body as unknown as Record<string, unknown>)[key]) !==
+      JSON.stringify((current as unknown as Record<string, unknown>)[key])
+    ) {
+      issues.push(
+        errorIssue(
+          'business-rule',
+          `Appointment.${key} is kept by the gateway; a client may change the status or the time`,
+          `Appointment.${key}`,
+        ),
+      );
     }
   }
   const serviceRequestId = serviceRequestIdOf(current);
@@ -611,12 +946,25 @@ export async function updateAppointmentByClient(
       deps,
       input.tenant,
       serviceRequestId,
-      [...issues, errorIssue('business-rule', `No walk-ins: an appointment that is ${current.status} is not booked, so it cannot become ${body.status}; book one of the slots offered`, 'Appointment.status')],
+      [
+        ...issues,
+        errorIssue(
+          'business-rule',
+          `No walk-ins: an appointment that is ${current.status} is not booked, so it cannot become ${body.status}; book one of the slots offered`,
+          'Appointment.status',
+        ),
+      ],
       'Appointment.start',
     );
   }
   if (!allowed.includes(body.status)) {
-    issues.push(errorIssue('business-rule', `An appointment that is ${current.status} cannot become ${body.status}; book again with $find and $book`, 'Appointment.status'));
+    issues.push(
+      errorIssue(
+        'business-rule',
+        `An appointment that is ${current.status} cannot become ${body.status}; book again with $find and $book`,
+        'Appointment.status',
+      ),
+    );
   }
   if (JSON.stringify(body.participant?.[0]?.actor) !== JSON.stringify(current.participant?.[0]?.actor)) {
     issues.push(errorIssue('business-rule', 'The patient of an appointment cannot change', 'Appointment.participant[0].actor'));
@@ -625,7 +973,14 @@ export async function updateAppointmentByClient(
   if (ATTENDED.includes(body.status) && !ATTENDED.includes(current.status) && current.start !== undefined) {
     // The visit is recorded on its day (site-local), not ahead of it.
     const visitDay = DateTime.fromISO(current.start, { setZone: true }).startOf('day');
-    if (now.getTime() < visitDay.toMillis()) issues.push(errorIssue('business-rule', `The visit is on ${visitDay.toISODate()}; it cannot be recorded as ${body.status} before then`, 'Appointment.status'));
+    if (now.getTime() < visitDay.toMillis())
+      issues.push(
+        errorIssue(
+          'business-rule',
+          `The visit is on ${visitDay.toISODate()}; it cannot be recorded as ${body.status} before then`,
+          'Appointment.status',
+        ),
+      );
   }
   if (issues.length > 0 || serviceRequestId === undefined) return { kind: 'refused', outcome: unprocessable(issues) };
   if (body.status === 'noshow' && current.status === 'booked') {
@@ -636,20 +991,35 @@ export async function updateAppointmentByClient(
   }
 
   const booking = await deps.store.readChairBooking(current.id);
-  const moved = body.start !== current.start || body.end !== current.end || chairIdOf(body) !== chairIdOf(current) || siteIdOf(body) !== siteIdOf(current);
-  const prepared = await schedulingContext(deps, input.tenant, serviceRequestId, { expression: 'Appointment.basedOn', rescheduling: current.id });
+  const moved =
+    body.start !== current.start ||
+    body.end !== current.end ||
+    chairIdOf(body) !== chairIdOf(current) ||
+    siteIdOf(body) !== siteIdOf(current);
+  const prepared = await schedulingContext(deps, input.tenant, serviceRequestId, {
+    expression: 'Appointment.basedOn',
+    rescheduling: current.id,
+  });
   const confirmedContext = prepared.ok ? prepared.context : (prepared.context as SchedulingContext | undefined);
   if (!confirmedContext?.site) return { kind: 'refused', outcome: unprocessable(prepared.ok ? [] : prepared.issues) };
   // An appointment booked at another site (multi-site $find) is worked at that site, even if the
   // site has since left the plan's network or closed: a booked visit can always be cancelled.
   const bookedSiteId = siteIdOf(current);
-  const bookedSite = bookedSiteId !== undefined && bookedSiteId !== confirmedContext.site.locationId ? (await deps.sites.current()).site(bookedSiteId) : undefined;
+  const bookedSite =
+    bookedSiteId !== undefined && bookedSiteId !== confirmedContext.site.locationId
+      ? (await deps.sites.current()).site(bookedSiteId)
+      : undefined;
   const context = (bookedSite ? await contextAtSite(deps, confirmedContext, bookedSite) : undefined) ?? confirmedContext;
   const warnings: OperationOutcomeIssue[] = [];
   let slot: AppointmentSlot | undefined;
   if (moved) {
     if (current.status !== 'booked' || body.status !== 'booked') {
-      return { kind: 'refused', outcome: unprocessable([errorIssue('business-rule', 'Only a booked appointment is rescheduled, and it stays booked', 'Appointment.status')]) };
+      return {
+        kind: 'refused',
+        outcome: unprocessable([
+          errorIssue('business-rule', 'Only a booked appointment is rescheduled, and it stays booked', 'Appointment.status'),
+        ]),
+      };
     }
     const notice = rescheduleNoticeIssues({
       now,
@@ -673,35 +1043,74 @@ export async function updateAppointmentByClient(
   const writeBack = deps.writeBackTenants.has(input.tenant) && context.ehr !== undefined;
   const outcome = await deps.store.transaction(async (tx: ResourceWriter) => {
     if (slot && booking) {
-      const reservation = await tx.reserveChair({ ...booking, chairId: slot.chairId, start: slot.start.toISOString(), end: slot.end.toISOString() }, now);
+      const reservation = await tx.reserveChair(
+        { ...booking, chairId: slot.chairId, start: slot.start.toISOString(), end: slot.end.toISOString() },
+        now,
+      );
       if (!reservation.reserved) return { kind: 'refused' as const, outcome: chairTaken(reservation.conflict, context) };
     }
     if (cancelled) await tx.releaseChair(current.id);
-    const stored = (await tx.update(input.tenant, next, now, { ifMatchVersionId: input.ifMatchVersionId ?? current.meta?.versionId ?? '1' })) as Appointment & { id: string };
+    const stored = (await tx.update(input.tenant, next, now, {
+      ifMatchVersionId: input.ifMatchVersionId ?? current.meta?.versionId ?? '1',
+    })) as Appointment & { id: string };
     if ((cancelled || nextDose) && businessStatus(context.task) === 'scheduled') {
       // The referral is cleared still: it goes back to be scheduled again (this dose, or the next).
       const { output, ...task } = context.task;
       const ready: Task & { id: string } = {
         ...task,
         status: taskStatusFor('ready-to-schedule'),
-        businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'ready-to-schedule', display: referralStatusDisplay('ready-to-schedule') }] },
+        businessStatus: {
+          coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'ready-to-schedule', display: referralStatusDisplay('ready-to-schedule') }],
+        },
         lastModified: context.task.lastModified ?? now.toISOString(),
         ...(output ? { output: output.filter((o) => !o.type.coding?.some((c) => c.code === 'appointment')) } : {}),
       };
       const saved = await tx.update(input.tenant, ready, now);
       await tx.updateReferralStatus(input.tenant, context.row.id, 'ready-to-schedule', now);
-      if (writeBack) await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, task: saved, ehr: context.ehr! }), now);
+      if (writeBack)
+        await tx.enqueue(
+          taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, task: saved, ehr: context.ehr! }),
+          now,
+        );
     }
-    if (writeBack) await tx.enqueue(appointmentWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, appointment: stored, ehr: context.ehr! }), now);
+    if (writeBack)
+      await tx.enqueue(
+        appointmentWriteBack({
+          messageId: deps.newId(),
+          tenant: input.tenant,
+          referralId: context.row.id,
+          appointment: stored,
+          ehr: context.ehr!,
+        }),
+        now,
+      );
     // Rescheduled: the reminders of the earlier time are withdrawn; a patient already reminded of it is told it moved.
     const notices: PendingNotice[] = [];
     if (cancelled && current.status === 'booked' && current.start !== undefined) {
-      await withdrawRemindersOfTime(deps, tx, { tenant: input.tenant, referralId: context.row.id, ehr: context.ehr, appointmentId: current.id, previousStart: new Date(current.start), now, reason: APPOINTMENT_CANCELLED_REASON });
+      await withdrawRemindersOfTime(deps, tx, {
+        tenant: input.tenant,
+        referralId: context.row.id,
+        ehr: context.ehr,
+        appointmentId: current.id,
+        previousStart: new Date(current.start),
+        now,
+        reason: APPOINTMENT_CANCELLED_REASON,
+      });
     }
     if (slot && current.start !== undefined) {
       const previousStart = new Date(current.start);
-      const reminders = await withdrawRemindersOfTime(deps, tx, { tenant: input.tenant, referralId: context.row.id, ehr: context.ehr, appointmentId: current.id, previousStart, now });
-      const notice = reminders.alreadySent > 0 ? await storeNotice(deps, tx, { tenant: input.tenant, appointment: stored, kind: 'rescheduled', previousStart, now }) : undefined;
+      const reminders = await withdrawRemindersOfTime(deps, tx, {
+        tenant: input.tenant,
+        referralId: context.row.id,
+        ehr: context.ehr,
+        appointmentId: current.id,
+        previousStart,
+        now,
+      });
+      const notice =
+        reminders.alreadySent > 0
+          ? await storeNotice(deps, tx, { tenant: input.tenant, appointment: stored, kind: 'rescheduled', previousStart, now })
+          : undefined;
       if (notice) notices.push(notice);
     }
     return { kind: 'updated' as const, appointment: stored, issues: warnings, notices };

@@ -127,11 +127,14 @@ export function siteCheckCard(input: SiteCheckCardInput): CdsCard | undefined {
     overrideReasons: SITE_CHECK_OVERRIDE_REASONS.map((reason) => ({ ...reason })),
   };
   if (result.suggestions.length > 0) {
-    card.suggestions = result.suggestions.map((suggestion, index) => suggestionFor(input.serviceRequest, suggestion, { recommended: index === 0, uuid: input.newUuid() }));
+    card.suggestions = result.suggestions.map((suggestion, index) =>
+      suggestionFor(input.serviceRequest, suggestion, { recommended: index === 0, uuid: input.newUuid() }),
+    );
     // One site per order: accepting two suggestions would set the location twice.
     card.selectionBehavior = 'at-most-one';
   }
-  if (input.serviceRequest.id !== undefined) card.extension = { [ASSOCIATED_RESOURCE_EXTENSION]: [`ServiceRequest/${input.serviceRequest.id}`] };
+  if (input.serviceRequest.id !== undefined)
+    card.extension = { [ASSOCIATED_RESOURCE_EXTENSION]: [`ServiceRequest/${input.serviceRequest.id}`] };
   return card;
 }
 
@@ -144,7 +147,11 @@ export function withSuggestedSite(serviceRequest: ServiceRequest, site: Pick<Sit
   return { ...rest, locationReference: [{ reference: `Location/${site.locationId}`, display: site.name }] };
 }
 
-function suggestionFor(serviceRequest: ServiceRequest, suggestion: SiteSuggestion, options: { recommended: boolean; uuid: string }): CdsSuggestion {
+function suggestionFor(
+  serviceRequest: ServiceRequest,
+  suggestion: SiteSuggestion,
+  options: { recommended: boolean; uuid: string },
+): CdsSuggestion {
   const facts = suggestionFacts(suggestion);
   return {
     label: `Send to ${suggestion.name}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}`,
@@ -166,7 +173,8 @@ function suggestionFacts(suggestion: SiteSuggestion): string[] {
   if (suggestion.previouslyTreated) facts.push('treated there before');
   if (suggestion.inNetwork === true) facts.push('in network');
   if (suggestion.inNetwork === false) facts.push('out of network');
-  if (suggestion.distanceKm !== undefined && Number.isFinite(suggestion.distanceKm)) facts.push(`${formatKm(suggestion.distanceKm)} km from home`);
+  if (suggestion.distanceKm !== undefined && Number.isFinite(suggestion.distanceKm))
+    facts.push(`${formatKm(suggestion.distanceKm)} km from home`);
   return facts;
 }
 
@@ -182,7 +190,11 @@ function drugLabelOf(drug: SiteCheckCardInput['drug']): string {
 
 /** Says which order and what is wrong, in under 140 characters; never the patient's name, home or plan. */
 function summaryOf(result: SiteCheckResult, drugLabel: string): string {
-  if (result.decision === 'no-suitable-site') return fit([`${drugLabel}: no infusion site of the network can take this order`, 'No infusion site of the network can take this order']);
+  if (result.decision === 'no-suitable-site')
+    return fit([
+      `${drugLabel}: no infusion site of the network can take this order`,
+      'No infusion site of the network can take this order',
+    ]);
   const best = result.suggestions[0];
   return fit([
     ...(best ? [`${drugLabel}: the infusion site looks wrong; ${best.name} suggested`] : []),
@@ -210,7 +222,9 @@ function detailOf(result: SiteCheckResult, drugLabel: string, requested: string 
   for (const reason of result.reasons) lines.push(`- ${reasonLine(reason)}`);
   lines.push('');
   if (result.decision === 'no-suitable-site') {
-    lines.push('No active site of the network within reach gives this drug. Sent as it is, the referral will be rejected on arrival; consider another infusion provider.');
+    lines.push(
+      'No active site of the network within reach gives this drug. Sent as it is, the referral will be rejected on arrival; consider another infusion provider.',
+    );
     return lines.join('\n');
   }
   lines.push('Suggested sites, best first:');
@@ -220,7 +234,9 @@ function detailOf(result: SiteCheckResult, drugLabel: string, requested: string 
     lines.push(`${index + 1}. **${escapeMarkdown(suggestion.name)}**${facts.length > 0 ? `: ${escapeMarkdown(facts.join(', '))}` : ''}`);
   });
   lines.push('');
-  lines.push('Choose a suggestion to change the site of the order, or keep it and give a reason. The infusion center confirms the site with the patient before anything is booked.');
+  lines.push(
+    'Choose a suggestion to change the site of the order, or keep it and give a reason. The infusion center confirms the site with the patient before anything is booked.',
+  );
   return lines.join('\n');
 }
 

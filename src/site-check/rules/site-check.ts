@@ -6,7 +6,18 @@
  *
  * Pure: the directory, the order and what it points at, and the policy come in; a decision goes out.
  */
-import type { Address, Coding, Coverage, Extension, FhirResource, Location, Patient, Reference, Resource, ServiceRequest } from 'fhir/r4.js';
+import type {
+  Address,
+  Coding,
+  Coverage,
+  Extension,
+  FhirResource,
+  Location,
+  Patient,
+  Reference,
+  Resource,
+  ServiceRequest,
+} from 'fhir/r4.js';
 import type { CatalogDrug } from '../../directory/rules/drug-catalog.js';
 import { patientHomePosition } from './patient-position.js';
 import { GATEWAY_CANONICAL_BASE } from '../../referral/rules/referral-status.js';
@@ -66,7 +77,8 @@ function siteOfReference(directory: SiteDirectory, reference: Reference | undefi
   if (!reference) return undefined;
   const parsed = parseRelativeReference(reference.reference);
   if (parsed?.resourceType === 'Location') return directory.site(parsed.id);
-  if (reference.identifier?.system === SITE_CODE_SYSTEM && reference.identifier.value) return directory.siteByCode(reference.identifier.value);
+  if (reference.identifier?.system === SITE_CODE_SYSTEM && reference.identifier.value)
+    return directory.siteByCode(reference.identifier.value);
   return undefined;
 }
 
@@ -193,16 +205,27 @@ export function checkReferralSite(directory: SiteDirectory, input: SiteCheckInpu
       reason('practice-address', `${site.name} is at the ordering practice's own address, the usual sign of an auto-filled site`);
     }
     // A closed site's affiliations have ended with it: its network status says nothing more.
-    if (site.status === 'active' && plan && inNetwork(site) === false && nearestSuitableExists(directory, plan, anchor, policy, isSuitable, inNetwork, site)) {
+    if (
+      site.status === 'active' &&
+      plan &&
+      inNetwork(site) === false &&
+      nearestSuitableExists(directory, plan, anchor, policy, isSuitable, inNetwork, site)
+    ) {
       reason('out-of-network', `${site.name} is outside the networks of ${plan.name} while an in-network site gives the drug`);
     }
     if (!isChosen && home && site.position) {
       const away = distanceKm(home, site.position);
       const preferInNetwork = plan !== undefined && nearestSuitable(policy.maxTravelKm, true).length > 0;
       if (away > policy.maxTravelKm) {
-        reason('too-far', `${site.name} is ${Math.round(away)} km from the patient's home, beyond the ${policy.maxTravelKm} km anyone is asked to travel`);
+        reason(
+          'too-far',
+          `${site.name} is ${Math.round(away)} km from the patient's home, beyond the ${policy.maxTravelKm} km anyone is asked to travel`,
+        );
       } else if (away > policy.tooFarKm && nearestSuitable(policy.tooFarKm, preferInNetwork).length > 0) {
-        reason('too-far', `${site.name} is ${Math.round(away)} km from the patient's home while a suitable site is within ${policy.tooFarKm} km`);
+        reason(
+          'too-far',
+          `${site.name} is ${Math.round(away)} km from the patient's home while a suitable site is within ${policy.tooFarKm} km`,
+        );
       }
     }
   }
@@ -214,7 +237,19 @@ export function checkReferralSite(directory: SiteDirectory, input: SiteCheckInpu
     if (treatedAt) reason('not-patient-choice', `The patient was treated at ${treatedAt.name} before`);
   }
 
-  const suggestions = rankSuggestions({ directory, policy, site, choice, previous, home, anchor, plan, isSuitable, inNetwork, nearestSuitable });
+  const suggestions = rankSuggestions({
+    directory,
+    policy,
+    site,
+    choice,
+    previous,
+    home,
+    anchor,
+    plan,
+    isSuitable,
+    inNetwork,
+    nearestSuitable,
+  });
   const requestedLocationId = site !== undefined ? { requestedLocationId: site.locationId } : {};
   if (reasons.length === 0) return { decision: 'ok', ...requestedLocationId, reasons, suggestions: [] };
   if (suggestions.length > 0) return { decision: 'misroute-suspected', ...requestedLocationId, reasons, suggestions };
@@ -295,7 +330,5 @@ function rankSuggestions(context: RankingContext): SiteSuggestion[] {
 function sitesWithoutPosition(context: RankingContext): DirectorySite[] {
   const suitable = [...context.directory.allSites()].filter((s) => s.locationId !== context.site?.locationId && context.isSuitable(s));
   const score = (s: DirectorySite): number => (context.inNetwork(s) === false ? 1 : 0);
-  return suitable
-    .sort((a, b) => score(a) - score(b) || a.name.localeCompare(b.name))
-    .slice(0, context.policy.maxSuggestions);
+  return suitable.sort((a, b) => score(a) - score(b) || a.name.localeCompare(b.name)).slice(0, context.policy.maxSuggestions);
 }

@@ -33,17 +33,15 @@ export interface HistoricalOrderAssessment {
   denialRisks: string[];
 }
 
-export async function assessHistoricalOrder(
-  input: {
-    serviceRequest: ServiceRequest;
-    resolve: OrderReferenceResolver;
-    validator: GatewayDeps['validator'];
-    directory: SiteDirectory;
-    catalog: DrugCatalog;
-    policy: SiteCheckPolicy;
-    now: Date;
-  },
-): Promise<HistoricalOrderAssessment> {
+export async function assessHistoricalOrder(input: {
+  serviceRequest: ServiceRequest;
+  resolve: OrderReferenceResolver;
+  validator: GatewayDeps['validator'];
+  directory: SiteDirectory;
+  catalog: DrugCatalog;
+  policy: SiteCheckPolicy;
+  now: Date;
+}): Promise<HistoricalOrderAssessment> {
   const { serviceRequest, directory } = input;
   const base = {
     ...(serviceRequest.id ? { serviceRequestId: serviceRequest.id } : {}),
@@ -55,7 +53,11 @@ export async function assessHistoricalOrder(
   };
   const errors = validateOffline(input.validator, serviceRequest).filter((i) => i.severity === 'error' || i.severity === 'fatal');
   if (errors.length > 0) {
-    return { ...base, outcome: 'invalid', invalid: errors.map((i) => ({ expression: (i.expression ?? []).join(', '), diagnostics: i.diagnostics ?? i.code })) };
+    return {
+      ...base,
+      outcome: 'invalid',
+      invalid: errors.map((i) => ({ expression: (i.expression ?? []).join(', '), diagnostics: i.diagnostics ?? i.code })),
+    };
   }
   const drug = findDrugByCodings(input.catalog, serviceRequest.code?.coding ?? []);
   if (!drug) return { ...base, outcome: 'drug-not-in-catalog' };
@@ -103,12 +105,16 @@ export async function assessHistoricalOrder(
     suggestedSites: site.suggestions.map((s) => s.locationId),
   };
   const directorySite = site.requestedLocationId ? directory.site(site.requestedLocationId) : undefined;
-  const resolveContained = (reference: Reference): Resource | undefined => (reference.reference ? findContained(serviceRequest, reference.reference) : undefined);
+  const resolveContained = (reference: Reference): Resource | undefined =>
+    reference.reference ? findContained(serviceRequest, reference.reference) : undefined;
   const coverageIndex = (serviceRequest.contained ?? []).findIndex((r) => `#${r.id}` === serviceRequest.insurance?.[0]?.reference);
   const coverage = checkCoverage(
     {
       coverage: coverages[0],
-      patient: { references: serviceRequest.subject?.reference ? [serviceRequest.subject.reference] : [], identifiers: patient?.identifier ?? [] },
+      patient: {
+        references: serviceRequest.subject?.reference ? [serviceRequest.subject.reference] : [],
+        identifiers: patient?.identifier ?? [],
+      },
       ...(requestedPeriod(serviceRequest) ? { requestedPeriod: requestedPeriod(serviceRequest)! } : {}),
       now: input.now,
       ...(directorySite ? { siteLocationId: directorySite.locationId } : {}),
@@ -118,12 +124,26 @@ export async function assessHistoricalOrder(
     },
     directory,
   );
-  const diagnoses = (serviceRequest.reasonCode ?? []).flatMap((c) => (c.coding ?? []).filter((coding) => coding.system === ICD10CM_SYSTEM && coding.code));
+  const diagnoses = (serviceRequest.reasonCode ?? []).flatMap((c) =>
+    (c.coding ?? []).filter((coding) => coding.system === ICD10CM_SYSTEM && coding.code),
+  );
   const risks = [
     ...coverage.problems.filter((p) => p.severity === 'warning').map((p) => p.code),
-    ...assessDenialRisk({ serviceRequest, drug, diagnoses, supportingDocumentation: documentationPresent(serviceRequest, resolveContained) }).map((r) => r.code),
+    ...assessDenialRisk({
+      serviceRequest,
+      drug,
+      diagnoses,
+      supportingDocumentation: documentationPresent(serviceRequest, resolveContained),
+    }).map((r) => r.code),
   ];
   const problems = coverage.problems.filter((p) => p.severity === 'error').map((p) => p.code);
-  const outcome = site.decision === 'no-suitable-site' ? 'no-suitable-site' : site.decision === 'misroute-suspected' ? 'misroute-suspected' : problems.length > 0 ? 'coverage-problem' : 'verifying-coverage';
+  const outcome =
+    site.decision === 'no-suitable-site'
+      ? 'no-suitable-site'
+      : site.decision === 'misroute-suspected'
+        ? 'misroute-suspected'
+        : problems.length > 0
+          ? 'coverage-problem'
+          : 'verifying-coverage';
   return { ...base, ...siteFields, drug: drug.id, outcome, coverageProblems: problems, denialRisks: risks };
 }

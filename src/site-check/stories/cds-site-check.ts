@@ -13,7 +13,19 @@
  * `answerSiteCheckHook` is the whole story without Express: the router and the benchmark call it.
  */
 import { randomUUID } from 'node:crypto';
-import type { Bundle, Coding, Coverage, FhirResource, Location, OperationOutcome, OperationOutcomeIssue, Patient, Reference, Resource, ServiceRequest } from 'fhir/r4.js';
+import type {
+  Bundle,
+  Coding,
+  Coverage,
+  FhirResource,
+  Location,
+  OperationOutcome,
+  OperationOutcomeIssue,
+  Patient,
+  Reference,
+  Resource,
+  ServiceRequest,
+} from 'fhir/r4.js';
 import { siteCheckCard, type CdsCard, type CdsServiceResponse } from '../rules/cds-cards.js';
 import type { CatalogDrug } from '../../directory/rules/drug-catalog.js';
 import { checkReferralSite, type SiteCheckInput, type SiteCheckPolicy } from '../rules/site-check.js';
@@ -72,17 +84,20 @@ export const SITE_CHECK_SERVICES: readonly CdsServiceDefinition[] = [
     hook: 'order-sign',
     title: 'Infusion site check',
     description:
-      'Checks that the infusion site named by each draft infusion order gives the drug, is open, in the network of the patient\'s plan, near the patient and the one the patient chose; suggests a better site where it is not.',
+      "Checks that the infusion site named by each draft infusion order gives the drug, is open, in the network of the patient's plan, near the patient and the one the patient chose; suggests a better site where it is not.",
     prefetch: { ...SITE_CHECK_PREFETCH },
-    usageRequirements: 'Send infusion orders as ServiceRequests whose code carries an RxNorm or HCPCS coding of the drug and whose locationReference names the site.',
+    usageRequirements:
+      'Send infusion orders as ServiceRequests whose code carries an RxNorm or HCPCS coding of the drug and whose locationReference names the site.',
   },
   {
     id: 'infusion-site-check-select',
     hook: 'order-select',
     title: 'Infusion site check (order selection)',
-    description: 'The infusion site check on the orders just selected (context.selections), so a wrong site shows while the order is being written.',
+    description:
+      'The infusion site check on the orders just selected (context.selections), so a wrong site shows while the order is being written.',
     prefetch: { ...SITE_CHECK_PREFETCH },
-    usageRequirements: 'Send infusion orders as ServiceRequests whose code carries an RxNorm or HCPCS coding of the drug and whose locationReference names the site.',
+    usageRequirements:
+      'Send infusion orders as ServiceRequests whose code carries an RxNorm or HCPCS coding of the drug and whose locationReference names the site.',
   },
 ];
 
@@ -139,10 +154,12 @@ export function parseSiteCheckRequest(serviceId: string, body: unknown): { reque
 
   const hook = body['hook'];
   if (typeof hook !== 'string' || hook === '') issues.push(errorIssue('required', 'hook is required', 'hook'));
-  else if (!allowed.includes(hook as CdsHook)) issues.push(errorIssue('not-supported', `Service ${serviceId} answers ${allowed.join(' and ')}, not ${hook}`, 'hook'));
+  else if (!allowed.includes(hook as CdsHook))
+    issues.push(errorIssue('not-supported', `Service ${serviceId} answers ${allowed.join(' and ')}, not ${hook}`, 'hook'));
 
   const hookInstance = body['hookInstance'];
-  if (typeof hookInstance !== 'string' || hookInstance.trim() === '') issues.push(errorIssue('required', 'hookInstance (a UUID for this call) is required', 'hookInstance'));
+  if (typeof hookInstance !== 'string' || hookInstance.trim() === '')
+    issues.push(errorIssue('required', 'hookInstance (a UUID for this call) is required', 'hookInstance'));
 
   const fhirServer = body['fhirServer'];
   if (fhirServer !== undefined && (typeof fhirServer !== 'string' || !isHttpUrl(fhirServer))) {
@@ -158,8 +175,10 @@ export function parseSiteCheckRequest(serviceId: string, body: unknown): { reque
     issues.push(errorIssue('required', 'context is required: an object with patientId and draftOrders', 'context'));
   } else {
     const rawPatientId = context['patientId'];
-    if (typeof rawPatientId !== 'string' || rawPatientId === '') issues.push(errorIssue('required', 'context.patientId is required', 'context.patientId'));
-    else if (!isFhirId(rawPatientId)) issues.push(errorIssue('value', 'context.patientId must be a FHIR id (letters, digits, - and ., at most 64)', 'context.patientId'));
+    if (typeof rawPatientId !== 'string' || rawPatientId === '')
+      issues.push(errorIssue('required', 'context.patientId is required', 'context.patientId'));
+    else if (!isFhirId(rawPatientId))
+      issues.push(errorIssue('value', 'context.patientId must be a FHIR id (letters, digits, - and ., at most 64)', 'context.patientId'));
     else patientId = rawPatientId;
     draftOrders = parseDraftOrders(context['draftOrders'], issues);
     if (hook === 'order-select') selections = parseSelections(context['selections'], draftOrders, issues);
@@ -241,7 +260,11 @@ function parseDraftOrders(value: unknown, issues: OperationOutcomeIssue[]): Bund
   return ok ? (value as unknown as Bundle<FhirResource>) : undefined;
 }
 
-function parseSelections(value: unknown, draftOrders: Bundle<FhirResource> | undefined, issues: OperationOutcomeIssue[]): string[] | undefined {
+function parseSelections(
+  value: unknown,
+  draftOrders: Bundle<FhirResource> | undefined,
+  issues: OperationOutcomeIssue[],
+): string[] | undefined {
   const at = 'context.selections';
   if (!Array.isArray(value) || value.length === 0) {
     issues.push(errorIssue('required', 'context.selections (the selected orders, as Type/id) is required for order-select', at));
@@ -265,7 +288,11 @@ function parseSelections(value: unknown, draftOrders: Bundle<FhirResource> | und
  * Prefetch values: a resource, null (the client looked and found nothing), or an
  * OperationOutcome (the client's query failed: then we fetch ourselves).
  */
-function parsePrefetch(value: unknown, patientId: string | undefined, issues: OperationOutcomeIssue[]): Record<string, FhirResource | null> {
+function parsePrefetch(
+  value: unknown,
+  patientId: string | undefined,
+  issues: OperationOutcomeIssue[],
+): Record<string, FhirResource | null> {
   const prefetch: Record<string, FhirResource | null> = {};
   if (value === undefined || value === null) return prefetch;
   if (!isRecord(value)) {
@@ -292,7 +319,8 @@ function parsePrefetch(value: unknown, patientId: string | undefined, issues: Op
     }
   }
   const coverage = prefetch['coverage'];
-  if (coverage && coverage.resourceType !== 'Bundle') issues.push(errorIssue('structure', 'prefetch.coverage must be a search Bundle of Coverage', 'prefetch.coverage'));
+  if (coverage && coverage.resourceType !== 'Bundle')
+    issues.push(errorIssue('structure', 'prefetch.coverage must be a search Bundle of Coverage', 'prefetch.coverage'));
   return prefetch;
 }
 
@@ -341,7 +369,8 @@ function resourcePool(request: SiteCheckHookRequest): Map<string, FhirResource> 
   };
   for (const entry of request.draftOrders.entry ?? []) add(entry.resource, entry.fullUrl);
   for (const value of Object.values(request.prefetch)) {
-    if (value?.resourceType === 'Bundle') for (const entry of (value as Bundle<FhirResource>).entry ?? []) add(entry.resource, entry.fullUrl);
+    if (value?.resourceType === 'Bundle')
+      for (const entry of (value as Bundle<FhirResource>).entry ?? []) add(entry.resource, entry.fullUrl);
     else add(value);
   }
   return pool;
@@ -388,7 +417,11 @@ function bundleResources<T extends FhirResource>(bundle: FhirResource | null | u
 }
 
 /** What the prefetch and the orders themselves give about the patient and the coverage. */
-function patientDataAtHand(request: SiteCheckHookRequest, orders: readonly OrderToCheck[], pool: ReadonlyMap<string, FhirResource>): PatientData {
+function patientDataAtHand(
+  request: SiteCheckHookRequest,
+  orders: readonly OrderToCheck[],
+  pool: ReadonlyMap<string, FhirResource>,
+): PatientData {
   const prefetchedPatient = request.prefetch['patient'];
   let patient = prefetchedPatient?.resourceType === 'Patient' ? prefetchedPatient : undefined;
   const coverages = new Map<string, Coverage>();
@@ -405,7 +438,8 @@ function patientDataAtHand(request: SiteCheckHookRequest, orders: readonly Order
       }
     }
   }
-  for (const coverage of bundleResources<Coverage>(request.prefetch['coverage'], 'Coverage')) coverages.set(coverage.id ?? `prefetch-${coverages.size}`, coverage);
+  for (const coverage of bundleResources<Coverage>(request.prefetch['coverage'], 'Coverage'))
+    coverages.set(coverage.id ?? `prefetch-${coverages.size}`, coverage);
   return {
     ...(patient ? { patient } : {}),
     patientSettled: patient !== undefined || Object.hasOwn(request.prefetch, 'patient'),
@@ -424,7 +458,10 @@ async function fetchMissing(deps: CdsDeps, request: SiteCheckHookRequest, data: 
   if (missing.length === 0) return data;
   const expressions = missing.map((key) => `prefetch.${key}`);
   if (request.fhirServer === undefined) {
-    return preconditionFailedOutcome(`The request has no prefetch of ${missing.join(' and ')} and no fhirServer to read them from`, expressions);
+    return preconditionFailedOutcome(
+      `The request has no prefetch of ${missing.join(' and ')} and no fhirServer to read them from`,
+      expressions,
+    );
   }
   if (!isTrustedFhirServer(request.fhirServer, deps.trustedFhirServers)) {
     deps.logger.warn('cds hook names an untrusted fhirServer; not contacted', { hookInstance: request.hookInstance, missing });
@@ -505,7 +542,12 @@ function hookResourceIssues(validator: Pick<ResourceValidator, 'validateBase'>, 
   const issues: OperationOutcomeIssue[] = [];
   (request.draftOrders.entry ?? []).forEach((entry, index) => {
     const resource = entry.resource as FhirResource;
-    issues.push(...prefixIssues(validator.validateBase(resource), { from: resource.resourceType, to: `context.draftOrders.entry[${index}].resource` }));
+    issues.push(
+      ...prefixIssues(validator.validateBase(resource), {
+        from: resource.resourceType,
+        to: `context.draftOrders.entry[${index}].resource`,
+      }),
+    );
   });
   for (const [key, resource] of Object.entries(request.prefetch)) {
     if (resource) issues.push(...prefixIssues(validator.validateBase(resource), { from: resource.resourceType, to: `prefetch.${key}` }));
@@ -523,7 +565,13 @@ export async function answerSiteCheckHook(deps: CdsDeps, call: { serviceId: stri
 
   const orders = ordersToCheck(deps, request);
   if (orders.length === 0) {
-    deps.logger.info('cds site check', { serviceId: call.serviceId, hook: request.hook, hookInstance: request.hookInstance, orders: 0, cards: 0 });
+    deps.logger.info('cds site check', {
+      serviceId: call.serviceId,
+      hook: request.hook,
+      hookInstance: request.hookInstance,
+      orders: 0,
+      cards: 0,
+    });
     return { kind: 'cards', response: { cards: [] } };
   }
 
@@ -531,7 +579,10 @@ export async function answerSiteCheckHook(deps: CdsDeps, call: { serviceId: stri
   const gathered = await fetchMissing(deps, request, patientDataAtHand(request, orders, pool));
   if ('resourceType' in gathered) return { kind: 'refused', outcome: gathered };
 
-  const [directory, previousSiteIds] = await Promise.all([deps.sites.current(), deps.previousSiteIds?.(request.patientId) ?? Promise.resolve([])]);
+  const [directory, previousSiteIds] = await Promise.all([
+    deps.sites.current(),
+    deps.previousSiteIds?.(request.patientId) ?? Promise.resolve([]),
+  ]);
   const checked = orders.map((order) => checkOrder(deps, { directory, order, pool, gathered, previousSiteIds }));
   const cards = checked.map((c) => c.card).filter((c): c is CdsCard => c !== undefined);
   deps.logger.info('cds site check', {
@@ -548,7 +599,13 @@ export async function answerSiteCheckHook(deps: CdsDeps, call: { serviceId: stri
 
 function checkOrder(
   deps: CdsDeps,
-  context: { directory: SiteDirectory; order: OrderToCheck; pool: ReadonlyMap<string, FhirResource>; gathered: PatientData; previousSiteIds: readonly string[] },
+  context: {
+    directory: SiteDirectory;
+    order: OrderToCheck;
+    pool: ReadonlyMap<string, FhirResource>;
+    gathered: PatientData;
+    previousSiteIds: readonly string[];
+  },
 ): CheckedOrder {
   const { directory, order, pool, gathered } = context;
   const { serviceRequest, drug } = order;

@@ -50,9 +50,10 @@ export async function checkSiteOfReferral(
   const inDirectory = parsedLocation?.resourceType === 'Location' && directory.site(parsedLocation.id) !== undefined;
   const requested = inDirectory ? undefined : ((await resolve(locationReference)) as FhirResource | undefined);
 
-  const previousSiteIds = subject?.id !== undefined && !serviceRequest.subject?.reference?.startsWith('#')
-    ? await sitesTreatedAt(reader, tenant, `Patient/${subject.id}`)
-    : [];
+  const previousSiteIds =
+    subject?.id !== undefined && !serviceRequest.subject?.reference?.startsWith('#')
+      ? await sitesTreatedAt(reader, tenant, `Patient/${subject.id}`)
+      : [];
 
   return checkReferralSite(
     directory,

@@ -29,7 +29,12 @@ import { referralStep, VERIFY_COVERAGE_STEP } from '../../referral/stories/refer
 import { visibleTenants, type GatewayDeps } from '../../ports/gateway-deps.js';
 
 /** Problems a patient's confirmation cannot outweigh: the site cannot give this infusion at all. */
-const BLOCKING_REASONS: ReadonlySet<MisrouteReasonCode> = new Set(['site-inactive', 'drug-not-offered', 'practice-address', 'no-site-requested']);
+const BLOCKING_REASONS: ReadonlySet<MisrouteReasonCode> = new Set([
+  'site-inactive',
+  'drug-not-offered',
+  'practice-address',
+  'no-site-requested',
+]);
 
 export type ConfirmSiteResult = TaskUpdateResult;
 
@@ -62,7 +67,13 @@ export async function confirmReferralSite(deps: GatewayDeps, input: ConfirmSiteI
   const directory = await deps.sites.current();
   const site = locationId?.resourceType === 'Location' ? directory.site(locationId.id) : undefined;
   if (!site) {
-    return refuse([errorIssue('invalid', 'The confirmed location must be a Location/<id> reference to a site of the network directory', input.expression)]);
+    return refuse([
+      errorIssue(
+        'invalid',
+        'The confirmed location must be a Location/<id> reference to a site of the network directory',
+        input.expression,
+      ),
+    ]);
   }
 
   const status = businessStatusOf(task);
@@ -70,13 +81,24 @@ export async function confirmReferralSite(deps: GatewayDeps, input: ConfirmSiteI
   if (status !== 'misroute-suspected' && !(status === 'coverage-problem' && hasSuggestedSites(task))) {
     const confirmed = task.output?.find(isConfirmedLocation)?.valueReference?.reference;
     if (confirmed === `Location/${site.locationId}`) return { kind: 'updated', task: taskWithId, changed: false };
-    return { kind: 'refused', outcome: conflict(`The referral is ${status ?? 'in an unknown state'}; only a referral held for its site (misroute-suspected, or coverage-problem with suggested sites) waits for one to be confirmed`, 'Task.businessStatus') };
+    return {
+      kind: 'refused',
+      outcome: conflict(
+        `The referral is ${status ?? 'in an unknown state'}; only a referral held for its site (misroute-suspected, or coverage-problem with suggested sites) waits for one to be confirmed`,
+        'Task.businessStatus',
+      ),
+    };
   }
 
   const serviceRequestId = parseRelativeReference(task.focus?.reference);
-  const serviceRequest = serviceRequestId ? await deps.store.read<ServiceRequest>([input.tenant], 'ServiceRequest', serviceRequestId.id) : undefined;
+  const serviceRequest = serviceRequestId
+    ? await deps.store.read<ServiceRequest>([input.tenant], 'ServiceRequest', serviceRequestId.id)
+    : undefined;
   const orderNumber = serviceRequest ? placerIdentifier(serviceRequest) : undefined;
-  const referral = orderNumber?.system && orderNumber.value ? await deps.store.findReferralByIdentifier(input.tenant, orderNumber.system, orderNumber.value) : undefined;
+  const referral =
+    orderNumber?.system && orderNumber.value
+      ? await deps.store.findReferralByIdentifier(input.tenant, orderNumber.system, orderNumber.value)
+      : undefined;
   const drug = serviceRequest ? deps.drugs.findDrug(serviceRequest.code?.coding ?? []) : undefined;
   if (!serviceRequest?.id || !referral || !drug) {
     throw new OperationOutcomeError(conflict('The referral behind this Task is incomplete; it cannot be re-routed', 'Task.focus'));
@@ -89,13 +111,23 @@ export async function confirmReferralSite(deps: GatewayDeps, input: ConfirmSiteI
     locationReference: [{ reference: `Location/${site.locationId}`, display: site.name }],
   };
   const check = await checkSiteOfReferral(deps, deps.store, input.tenant, {
-    serviceRequest: { ...rerouted, extension: [...(rerouted.extension ?? []).filter((e) => e.url !== PREFERRED_SITE_EXTENSION_URL), { url: PREFERRED_SITE_EXTENSION_URL, valueReference: { reference: `Location/${site.locationId}` } }] },
+    serviceRequest: {
+      ...rerouted,
+      extension: [
+        ...(rerouted.extension ?? []).filter((e) => e.url !== PREFERRED_SITE_EXTENSION_URL),
+        { url: PREFERRED_SITE_EXTENSION_URL, valueReference: { reference: `Location/${site.locationId}` } },
+      ],
+    },
     drug,
     resolve: async (reference) => resolveForReferral(deps, deps.store, input.tenant, serviceRequest, reference),
   });
   const blocking = check.reasons.filter((r) => BLOCKING_REASONS.has(r.code));
   if (blocking.length > 0) {
-    return refuse(blocking.map((r) => errorIssue('business-rule', `${site.name} cannot take this referral (${r.code}): ${r.display}`, input.expression)));
+    return refuse(
+      blocking.map((r) =>
+        errorIssue('business-rule', `${site.name} cannot take this referral (${r.code}): ${r.display}`, input.expression),
+      ),
+    );
   }
 
   const now = deps.clock.now();
@@ -105,7 +137,9 @@ export async function confirmReferralSite(deps: GatewayDeps, input: ConfirmSiteI
     ...taskRest,
     id: taskWithId.id,
     status: taskStatusFor('verifying-coverage'),
-    businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'verifying-coverage', display: referralStatusDisplay('verifying-coverage') }] },
+    businessStatus: {
+      coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'verifying-coverage', display: referralStatusDisplay('verifying-coverage') }],
+    },
     lastModified: at,
     output: [
       ...(task.output ?? []).filter((o) => !isConfirmedLocation(o)),
@@ -169,7 +203,10 @@ export async function updateReferralTaskByClient(
     return { kind: 'refused', outcome: badRequest([errorIssue('invalid', 'The body must be a Task', 'resourceType')]) };
   }
   if (body.id !== input.id) {
-    return { kind: 'refused', outcome: badRequest([errorIssue('invalid', `The Task's id must be the id in the URL (${input.id})`, 'Task.id')]) };
+    return {
+      kind: 'refused',
+      outcome: badRequest([errorIssue('invalid', `The Task's id must be the id in the URL (${input.id})`, 'Task.id')]),
+    };
   }
   const current = await deps.store.read<Task>([input.tenant], 'Task', input.id);
   if (!current) return { kind: 'refused', outcome: notFound('Task', input.id) };
@@ -188,16 +225,28 @@ export async function updateReferralTaskByClient(
     if (SERVER_SET_TASK_ELEMENTS.has(key)) continue;
     const sent = JSON.stringify((body as Record<string, unknown>)[key]);
     const held = JSON.stringify((current as unknown as Record<string, unknown>)[key]);
-    if (sent !== held) issues.push(errorIssue('business-rule', `Task.${key} is kept by the gateway; a client may only add a confirmed-location output`, `Task.${key}`));
+    if (sent !== held)
+      issues.push(
+        errorIssue('business-rule', `Task.${key} is kept by the gateway; a client may only add a confirmed-location output`, `Task.${key}`),
+      );
   }
   const confirmations = (body.output ?? []).map((output, index) => ({ output, index })).filter(({ output }) => isConfirmedLocation(output));
   if (confirmations.length !== 1) {
-    issues.push(errorIssue('required', 'Add exactly one Task.output of type confirmed-location (a Location reference) to confirm the site', 'Task.output'));
+    issues.push(
+      errorIssue(
+        'required',
+        'Add exactly one Task.output of type confirmed-location (a Location reference) to confirm the site',
+        'Task.output',
+      ),
+    );
   }
   if (issues.length > 0) return refuse(issues);
   const { output, index } = confirmations[0]!;
   const location = output.valueReference;
-  if (!location) return refuse([errorIssue('required', 'The confirmed-location output must carry a valueReference to a Location', `Task.output[${index}].value`)]);
+  if (!location)
+    return refuse([
+      errorIssue('required', 'The confirmed-location output must carry a valueReference to a Location', `Task.output[${index}].value`),
+    ]);
   return confirmReferralSite(deps, {
     tenant: input.tenant,
     taskId: input.id,

@@ -96,7 +96,9 @@ function expectEachTickRanOnce({ runs, claims }: { runs: Run[]; claims: Claim[] 
     expect(winners.find((c) => c.key === `heartbeat:${run.tick}`)?.process).to.equal(run.process);
   }
   // Every process competed for the ticks (all but perhaps the first and last, at start and stop).
-  const askedByAll = runs.filter((r) => new Set(claims.filter((c) => c.key === `heartbeat:${r.tick}`).map((c) => c.process)).size === processes);
+  const askedByAll = runs.filter(
+    (r) => new Set(claims.filter((c) => c.key === `heartbeat:${r.tick}`).map((c) => c.process)).size === processes,
+  );
   expect(askedByAll.length).to.be.at.least(runs.length - 2);
 }
 
@@ -158,7 +160,11 @@ describe('cluster jobs (node-cron, one run per tick across processes)', function
       }
       const failures = logger.lines.filter((l) => l.level === 'error');
       expect(failures).to.deep.equal([
-        { level: 'error', message: 'scheduled job failed', meta: { job: 'flaky', tick: ticks[0], errorName: 'Error', errorMessage: 'EHR unreachable' } },
+        {
+          level: 'error',
+          message: 'scheduled job failed',
+          meta: { job: 'flaky', tick: ticks[0], errorName: 'Error', errorMessage: 'EHR unreachable' },
+        },
       ]);
     });
 
@@ -173,7 +179,10 @@ describe('cluster jobs (node-cron, one run per tick across processes)', function
         },
       };
       const ticks: string[] = [];
-      const job = scheduleClusterJob('sweep', EVERY_SECOND, async (tick) => void ticks.push(tick.toISOString()), { coordinator: failingOnce, logger });
+      const job = scheduleClusterJob('sweep', EVERY_SECOND, async (tick) => void ticks.push(tick.toISOString()), {
+        coordinator: failingOnce,
+        logger,
+      });
       try {
         await waitUntil(() => ticks.length >= 1, 'a tick after the failed claim');
       } finally {

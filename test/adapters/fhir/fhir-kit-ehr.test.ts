@@ -68,7 +68,11 @@ describe('fhir-kit-client EHR adapter against the stand-in EHR', function () {
 
     it("keeps our content but the EHR's id, version and lastUpdated", async () => {
       const identifier = newIdentifier();
-      const ours = task(identifier, 'requested', { id: 'gateway-local-id', meta: { versionId: '7', lastUpdated: '2020-01-01T00:00:00Z', tag: [{ system: 'urn:test', code: 'kept' }] }, description: 'first' });
+      const ours = task(identifier, 'requested', {
+        id: 'gateway-local-id',
+        meta: { versionId: '7', lastUpdated: '2020-01-01T00:00:00Z', tag: [{ system: 'urn:test', code: 'kept' }] },
+        description: 'first',
+      });
       const created = await client.upsertByIdentifier(ours, identifier);
       const updated = await client.upsertByIdentifier({ ...ours, description: 'second' }, identifier);
 
@@ -82,7 +86,9 @@ describe('fhir-kit-client EHR adapter against the stand-in EHR', function () {
 
     it('makes one resource when several deliveries of the same one race', async () => {
       const identifier = newIdentifier();
-      const results = await Promise.all([1, 2, 3, 4, 5].map((n) => client.upsertByIdentifier(task(identifier, 'requested', { description: `attempt ${n}` }), identifier)));
+      const results = await Promise.all(
+        [1, 2, 3, 4, 5].map((n) => client.upsertByIdentifier(task(identifier, 'requested', { description: `attempt ${n}` }), identifier)),
+      );
 
       expect(new Set(results.map((r) => r.id)).size).to.equal(1);
       expect(await ehr.count('Task', { identifier: `${identifier.system}|${identifier.value}` })).to.equal(1);
@@ -94,13 +100,21 @@ describe('fhir-kit-client EHR adapter against the stand-in EHR', function () {
       ehr.onRequest(async (request) => {
         if (request.method !== 'POST') return;
         ehr.onRequest(undefined);
-        await ehr.seed({ resourceType: 'Task', status: 'requested', intent: 'order', identifier: [identifier], description: 'the other writer' });
+        await ehr.seed({
+          resourceType: 'Task',
+          status: 'requested',
+          intent: 'order',
+          identifier: [identifier],
+          description: 'the other writer',
+        });
       });
       ehr.clearRequests();
       const upserted = await client.upsertByIdentifier(task(identifier, 'in-progress', { description: 'ours' }), identifier);
 
       expect(ehr.requests().map((r) => `${r.method} ${r.status}`)).to.deep.equal(['GET 200', 'POST 200', 'PUT 200']);
-      expect(ehr.requests()[1]?.ifNoneExist).to.equal(new URLSearchParams({ identifier: `${identifier.system}|${identifier.value}` }).toString());
+      expect(ehr.requests()[1]?.ifNoneExist).to.equal(
+        new URLSearchParams({ identifier: `${identifier.system}|${identifier.value}` }).toString(),
+      );
       expect(upserted).to.deep.include({ status: 'in-progress', description: 'ours' });
       expect(await ehr.count('Task', { identifier: `${identifier.system}|${identifier.value}` })).to.equal(1);
     });
@@ -134,7 +148,10 @@ describe('fhir-kit-client EHR adapter against the stand-in EHR', function () {
 
     before(async () => {
       const identifier = { system: 'https://ehr.example/mrn', value: `mrn-${randomUUID()}` };
-      patient = (await client.upsertByIdentifier<Patient>({ resourceType: 'Patient', identifier: [identifier], gender: 'female' }, identifier)) as Patient & { id: string };
+      patient = (await client.upsertByIdentifier<Patient>(
+        { resourceType: 'Patient', identifier: [identifier], gender: 'female' },
+        identifier,
+      )) as Patient & { id: string };
     });
 
     it('reads a resource by type and id', async () => {
@@ -199,7 +216,9 @@ describe('fhir-kit-client EHR adapter against the stand-in EHR', function () {
       expect(error.httpStatus).to.equal(400);
       expect(error.outcome).to.deep.equal({
         resourceType: 'OperationOutcome',
-        issue: [{ severity: 'error', code: 'invalid', diagnostics: 'The stand-in EHR was told to reject this request', expression: ['Task'] }],
+        issue: [
+          { severity: 'error', code: 'invalid', diagnostics: 'The stand-in EHR was told to reject this request', expression: ['Task'] },
+        ],
       });
     });
 
@@ -252,7 +271,12 @@ describe('fhir-kit-client EHR adapter against the stand-in EHR', function () {
 
     it('writes no resource content into the errors it builds', async () => {
       const identifier = { system: 'https://ehr.example/mrn', value: `MRN-SECRET-${randomUUID()}` };
-      const patient: Patient = { resourceType: 'Patient', identifier: [identifier], name: [{ family: 'Zyxwvutson', given: ['Quinella'] }], birthDate: '1961-02-03' };
+      const patient: Patient = {
+        resourceType: 'Patient',
+        identifier: [identifier],
+        name: [{ family: 'Zyxwvutson', given: ['Quinella'] }],
+        birthDate: '1961-02-03',
+      };
       const quick = createFhirKitEhr({ tenant: 'test', baseUrl: ehr.baseUrl }, { timeoutMs: 300 });
       const errors: EhrCallError[] = [];
       ehr.failWith('hang');
@@ -286,7 +310,13 @@ describe('fhir-kit-client EHR adapter: searchAll', function () {
     ehr = await startStandInEhr();
     client = createFhirKitEhr({ tenant: 'test', baseUrl: ehr.baseUrl });
     for (let i = 0; i < 8; i += 1) {
-      const order: ServiceRequest = { resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: 'Patient/p1' }, identifier: [{ system: 'urn:orders', value: `o-${i}` }] };
+      const order: ServiceRequest = {
+        resourceType: 'ServiceRequest',
+        status: 'active',
+        intent: 'order',
+        subject: { reference: 'Patient/p1' },
+        identifier: [{ system: 'urn:orders', value: `o-${i}` }],
+      };
       const created = await ehr.seed(order);
       ids.push(created.id);
       // Distinct lastUpdated instants, so the order by _lastUpdated is the order of creation.
@@ -314,9 +344,14 @@ describe('fhir-kit-client EHR adapter: searchAll', function () {
 
   it('stops after maxPages', async () => {
     const seen: string[] = [];
-    const pages = await client.searchAll('ServiceRequest', { _sort: '_lastUpdated', _count: '3' }, async (page) => {
-      for (const entry of page.entry ?? []) seen.push(entry.resource!.id!);
-    }, { maxPages: 2 });
+    const pages = await client.searchAll(
+      'ServiceRequest',
+      { _sort: '_lastUpdated', _count: '3' },
+      async (page) => {
+        for (const entry of page.entry ?? []) seen.push(entry.resource!.id!);
+      },
+      { maxPages: 2 },
+    );
 
     expect(pages).to.equal(2);
     expect(seen).to.deep.equal(ids.slice(0, 6));
@@ -325,9 +360,13 @@ describe('fhir-kit-client EHR adapter: searchAll', function () {
   it('searches with _lastUpdated prefixes', async () => {
     const fourth = await client.read<ServiceRequest>('ServiceRequest', ids[3]!);
     const seen: string[] = [];
-    await client.searchAll('ServiceRequest', { _lastUpdated: `gt${fourth.meta!.lastUpdated!}`, _sort: '_lastUpdated', _count: '2' }, async (page) => {
-      for (const entry of page.entry ?? []) seen.push(entry.resource!.id!);
-    });
+    await client.searchAll(
+      'ServiceRequest',
+      { _lastUpdated: `gt${fourth.meta!.lastUpdated!}`, _sort: '_lastUpdated', _count: '2' },
+      async (page) => {
+        for (const entry of page.entry ?? []) seen.push(entry.resource!.id!);
+      },
+    );
     expect(seen).to.deep.equal(ids.slice(4));
   });
 
@@ -379,7 +418,12 @@ describe('fhir-kit-client EHR adapter: an EHR that answers oddly', function () {
       } else if (req.url === '/fhir/Task/wrong-type') {
         fhirJson(200, { resourceType: 'Patient', id: 'wrong-type' });
       } else if (req.url?.startsWith('/fhir/Task?')) {
-        fhirJson(200, { resourceType: 'Bundle', type: 'searchset', entry: [], link: [{ relation: 'next', url: 'http://other-host.invalid/fhir/Task?page=2' }] });
+        fhirJson(200, {
+          resourceType: 'Bundle',
+          type: 'searchset',
+          entry: [],
+          link: [{ relation: 'next', url: 'http://other-host.invalid/fhir/Task?page=2' }],
+        });
       } else {
         fhirJson(404, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] });
       }
@@ -422,9 +466,11 @@ describe('fhir-kit-client EHR adapter: an EHR that answers oddly', function () {
     const client = createFhirKitEhr({ tenant: 'test', baseUrl, bearerToken: 'not-for-other-hosts' });
     paths.splice(0);
     let pages = 0;
-    const error = await rejectionOf(client.searchAll('Task', { status: 'requested' }, async () => {
-      pages += 1;
-    }));
+    const error = await rejectionOf(
+      client.searchAll('Task', { status: 'requested' }, async () => {
+        pages += 1;
+      }),
+    );
 
     expect(pages).to.equal(1);
     expect(error.outcome.issue[0]?.code).to.equal('not-supported');

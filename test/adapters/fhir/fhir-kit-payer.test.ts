@@ -8,7 +8,11 @@ import type { Coverage, Patient } from 'fhir/r4.js';
 import { createFhirKitPayer } from '../../../src/adapters/fhir/fhir-kit-payer.js';
 import { HCPCS_SYSTEM } from '../../../src/directory/rules/drug-catalog.js';
 import { buildEligibilityRequest, interpretEligibilityResponse } from '../../../src/coverage/rules/eligibility.js';
-import { buildInquiryBundle, buildPriorAuthorizationBundle, interpretClaimResponseBundle } from '../../../src/coverage/rules/prior-authorization.js';
+import {
+  buildInquiryBundle,
+  buildPriorAuthorizationBundle,
+  interpretClaimResponseBundle,
+} from '../../../src/coverage/rules/prior-authorization.js';
 import { ICD10CM_SYSTEM } from '../../../src/referral/rules/referral.js';
 import { PayerCallError, type PayerFhir } from '../../../src/ports/payer-fhir.js';
 import { startStandInPayer, type StandInPayer } from '../../../src/sandbox/stand-in-payer.js';
@@ -24,7 +28,14 @@ const refs = {
 };
 
 function coverageOf(memberId: string): Coverage {
-  return { resourceType: 'Coverage', id: `cov-${memberId}`, status: 'active', subscriberId: memberId, beneficiary: { reference: 'Patient/pat-1' }, payor: [refs.insurer] };
+  return {
+    resourceType: 'Coverage',
+    id: `cov-${memberId}`,
+    status: 'active',
+    subscriberId: memberId,
+    beneficiary: { reference: 'Patient/pat-1' },
+    payor: [refs.insurer],
+  };
 }
 
 function eligibilityRequest(memberId: string): ReturnType<typeof buildEligibilityRequest> {
@@ -94,7 +105,12 @@ describe('fhir-kit-client payer adapter against the stand-in payer', function ()
         eligibility: {
           inForce: true,
           authRequired: true,
-          costShare: { copay: { value: 250, currency: 'USD' }, coinsurancePercent: 20, deductibleRemaining: { value: 500, currency: 'USD' }, outOfPocketRemaining: { value: 3000, currency: 'USD' } },
+          costShare: {
+            copay: { value: 250, currency: 'USD' },
+            coinsurancePercent: 20,
+            deductibleRemaining: { value: 500, currency: 'USD' },
+            outOfPocketRemaining: { value: 3000, currency: 'USD' },
+          },
           benefitPeriod: { start: '2026-01-01', end: '2026-12-31' },
         },
       });
@@ -116,7 +132,15 @@ describe('fhir-kit-client payer adapter against the stand-in payer', function ()
         errors: [],
         benefitPeriod: { start: '2026-01-01', end: '2026-12-31' },
       });
-      expect(payer.requests()).to.deep.equal([{ method: 'POST', path: '/fhir/CoverageEligibilityRequest/$submit', status: 200, authorization: true, resourceType: 'CoverageEligibilityRequest' }]);
+      expect(payer.requests()).to.deep.equal([
+        {
+          method: 'POST',
+          path: '/fhir/CoverageEligibilityRequest/$submit',
+          status: 200,
+          authorization: true,
+          resourceType: 'CoverageEligibilityRequest',
+        },
+      ]);
     });
 
     it('reads coverage that is not in force', async () => {
@@ -128,7 +152,7 @@ describe('fhir-kit-client payer adapter against the stand-in payer', function ()
       expect(interpreted.authRequired).to.equal(undefined);
     });
 
-    it('fails permanently with the payer\'s OperationOutcome when the payer refuses the request with 400', async () => {
+    it("fails permanently with the payer's OperationOutcome when the payer refuses the request with 400", async () => {
       const request = eligibilityRequest('ignored');
       request.contained = [];
 
@@ -140,7 +164,10 @@ describe('fhir-kit-client payer adapter against the stand-in payer', function ()
     });
 
     it('fails permanently without retry when the bearer token is wrong', async () => {
-      const stranger = createFhirKitPayer({ payerOrganizationId: 'payer-1', baseUrl: payer.baseUrl, bearerToken: 'not-the-token' }, { timeoutMs: 5_000 });
+      const stranger = createFhirKitPayer(
+        { payerOrganizationId: 'payer-1', baseUrl: payer.baseUrl, bearerToken: 'not-the-token' },
+        { timeoutMs: 5_000 },
+      );
       payer.setMemberRule('MBR-TOKEN', {});
 
       const error = await rejectionOf(stranger.checkEligibility(eligibilityRequest('MBR-TOKEN')));
@@ -173,26 +200,41 @@ describe('fhir-kit-client payer adapter against the stand-in payer', function ()
 
   describe('prior authorization', () => {
     it('submits to Claim/$submit and reads an immediate approval with its number and period', async () => {
-      payer.setMemberRule('MBR-APPROVE', { priorAuth: { kind: 'approve', authorizationNumber: 'AUTH-777', period: { start: '2026-03-10', end: '2026-09-10' } } });
+      payer.setMemberRule('MBR-APPROVE', {
+        priorAuth: { kind: 'approve', authorizationNumber: 'AUTH-777', period: { start: '2026-03-10', end: '2026-09-10' } },
+      });
 
       const decision = interpretClaimResponseBundle(await client.submitPriorAuthorization(paBundle('MBR-APPROVE', 'pa-approve')));
 
-      expect(decision).to.deep.equal({ kind: 'approved', authorizationNumber: 'AUTH-777', period: { start: '2026-03-10', end: '2026-09-10' }, partial: false });
-      expect(payer.requests().map((r) => `${r.method} ${r.path} ${r.status} ${r.resourceType}`)).to.deep.equal(['POST /fhir/Claim/$submit 200 Bundle']);
+      expect(decision).to.deep.equal({
+        kind: 'approved',
+        authorizationNumber: 'AUTH-777',
+        period: { start: '2026-03-10', end: '2026-09-10' },
+        partial: false,
+      });
+      expect(payer.requests().map((r) => `${r.method} ${r.path} ${r.status} ${r.resourceType}`)).to.deep.equal([
+        'POST /fhir/Claim/$submit 200 Bundle',
+      ]);
     });
 
     it('reads a denial with its reason', async () => {
-      payer.setMemberRule('MBR-DENY', { priorAuth: { kind: 'deny', reason: { display: 'Off-label use: diagnosis not among the approved indications' } } });
+      payer.setMemberRule('MBR-DENY', {
+        priorAuth: { kind: 'deny', reason: { display: 'Off-label use: diagnosis not among the approved indications' } },
+      });
 
       const decision = interpretClaimResponseBundle(await client.submitPriorAuthorization(paBundle('MBR-DENY', 'pa-deny')));
 
       expect(decision.kind).to.equal('denied');
       if (decision.kind !== 'denied') return;
-      expect(decision.reasons.map((reason) => reason.display)).to.deep.equal(['Off-label use: diagnosis not among the approved indications']);
+      expect(decision.reasons.map((reason) => reason.display)).to.deep.equal([
+        'Off-label use: diagnosis not among the approved indications',
+      ]);
     });
 
     it('reads a pended request, then approval on the second inquiry by the claim identifier', async () => {
-      payer.setMemberRule('MBR-PEND', { priorAuth: { kind: 'pend-then', inquiries: 2, then: { kind: 'approve', authorizationNumber: 'AUTH-LATER' } } });
+      payer.setMemberRule('MBR-PEND', {
+        priorAuth: { kind: 'pend-then', inquiries: 2, then: { kind: 'approve', authorizationNumber: 'AUTH-LATER' } },
+      });
 
       const submitted = interpretClaimResponseBundle(await client.submitPriorAuthorization(paBundle('MBR-PEND', 'pa-pend')));
       const first = interpretClaimResponseBundle(await client.inquirePriorAuthorization(inquiry('MBR-PEND', 'pa-pend')));
@@ -224,7 +266,10 @@ describe('fhir-kit-client payer adapter against the stand-in payer', function ()
 
     it('gives up on a payer that hangs after the time-out, retryably, without naming the URL', async () => {
       payer.setMemberRule('MBR-HANG', { priorAuth: { kind: 'hang' } });
-      const impatient = createFhirKitPayer({ payerOrganizationId: 'payer-1', baseUrl: payer.baseUrl, bearerToken: TOKEN }, { timeoutMs: 300 });
+      const impatient = createFhirKitPayer(
+        { payerOrganizationId: 'payer-1', baseUrl: payer.baseUrl, bearerToken: TOKEN },
+        { timeoutMs: 300 },
+      );
 
       const error = await rejectionOf(impatient.submitPriorAuthorization(paBundle('MBR-HANG', 'pa-hang')));
 

@@ -11,7 +11,10 @@ import { startStandInEhr, type StandInEhr } from '../../../src/sandbox/stand-in-
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 
-async function fhir(url: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; headers: Headers; body: any }> {
+async function fhir(
+  url: string,
+  init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
   const response = await fetch(url, {
     method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
     headers: { accept: 'application/fhir+json', 'content-type': 'application/fhir+json', ...init.headers },
@@ -52,8 +55,15 @@ describe('stand-in EHR', function () {
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
-        { fullUrl: patientUrl, resource: { resourceType: 'Patient', identifier: [{ system: 'urn:mrn', value: 'p-1' }] }, request: { method: 'POST', url: 'Patient', ifNoneExist: 'identifier=urn:mrn|p-1' } },
-        { resource: { resourceType: 'Coverage', status: 'active', beneficiary: { reference: patientUrl }, payor: [{ display: 'Payer' }] }, request: { method: 'POST', url: 'Coverage' } },
+        {
+          fullUrl: patientUrl,
+          resource: { resourceType: 'Patient', identifier: [{ system: 'urn:mrn', value: 'p-1' }] },
+          request: { method: 'POST', url: 'Patient', ifNoneExist: 'identifier=urn:mrn|p-1' },
+        },
+        {
+          resource: { resourceType: 'Coverage', status: 'active', beneficiary: { reference: patientUrl }, payor: [{ display: 'Payer' }] },
+          request: { method: 'POST', url: 'Coverage' },
+        },
       ],
     };
     const first = await fhir(ehr.baseUrl, { body: transaction });
@@ -69,7 +79,11 @@ describe('stand-in EHR', function () {
   });
 
   it('pages searches with absolute next links and a default page size', async () => {
-    for (let i = 0; i < 25; i += 1) await ehr.seed({ resourceType: 'Practitioner', identifier: [{ system: 'http://hl7.org/fhir/sid/us-npi', value: `${1000000000 + i}` }] });
+    for (let i = 0; i < 25; i += 1)
+      await ehr.seed({
+        resourceType: 'Practitioner',
+        identifier: [{ system: 'http://hl7.org/fhir/sid/us-npi', value: `${1000000000 + i}` }],
+      });
     const first = await fhir(`${ehr.baseUrl}/Practitioner`);
     const next = first.body.link.find((l: { relation: string }) => l.relation === 'next').url as string;
     const second = await fhir(next);
@@ -109,7 +123,11 @@ describe('stand-in EHR', function () {
 
   it('runs as its own process, with a control API another process can use', async function () {
     this.timeout(60_000);
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/sandbox/stand-in-ehr.ts'], { cwd: ROOT, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/sandbox/stand-in-ehr.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       const firstLine = await new Promise<string>((resolve, reject) => {
@@ -122,16 +140,24 @@ describe('stand-in EHR', function () {
       const onFhirPort = `http://127.0.0.1:${started.port}/_control`;
 
       const identifier = { system: 'https://fhir.infusion-gateway.example/referral-id', value: 'r-1' };
-      const created = await fhir(`${started.baseUrl}/Task`, { body: { resourceType: 'Task', status: 'requested', intent: 'order', identifier: [identifier] } });
+      const created = await fhir(`${started.baseUrl}/Task`, {
+        body: { resourceType: 'Task', status: 'requested', intent: 'order', identifier: [identifier] },
+      });
       expect(created.status).to.equal(201);
-      const count = await fhir(`${onFhirPort}/count?type=Task&identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}`);
+      const count = await fhir(
+        `${onFhirPort}/count?type=Task&identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}`,
+      );
       expect(count.body).to.deep.equal({ count: 1 });
 
       expect((await fhir(`${onFhirPort}/fail`, { body: { mode: 'error-500', count: 1 } })).status).to.equal(200);
       expect((await fhir(`${started.baseUrl}/Task`)).status).to.equal(500);
       expect((await fhir(`${started.baseUrl}/Task`)).status).to.equal(200);
       const log = await fhir(`${started.controlUrl}/requests`);
-      expect(log.body.map((r: { method: string; path: string; status: number }) => `${r.method} ${r.path} ${r.status}`)).to.deep.equal(['POST /fhir/Task 201', 'GET /fhir/Task 500', 'GET /fhir/Task 200']);
+      expect(log.body.map((r: { method: string; path: string; status: number }) => `${r.method} ${r.path} ${r.status}`)).to.deep.equal([
+        'POST /fhir/Task 201',
+        'GET /fhir/Task 500',
+        'GET /fhir/Task 200',
+      ]);
 
       expect((await fhir(`${started.controlUrl}/fail`, { body: { mode: 'refuse' } })).status).to.equal(200);
       expect(await networkOutcome(`${started.baseUrl}/Task`)).to.equal('ECONNREFUSED');

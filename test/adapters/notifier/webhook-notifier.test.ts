@@ -61,7 +61,12 @@ const REMINDER: Communication = {
   category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/communication-category', code: 'reminder' }] }],
   subject: { type: 'Patient', identifier: { system: 'urn:oid:2.16.840.1.113883.3.9106.2.2', value: 'FRR-30091-7' } },
   about: [{ reference: 'Appointment/appt-1' }],
-  payload: [{ contentString: 'Reminder: you have an infusion appointment at Harbor Infusion Center - Denver Cherry Creek on Wednesday, December 2, 2026 at 7:00 AM MST.' }],
+  payload: [
+    {
+      contentString:
+        'Reminder: you have an infusion appointment at Harbor Infusion Center - Denver Cherry Creek on Wednesday, December 2, 2026 at 7:00 AM MST.',
+    },
+  ],
 };
 
 async function failureOf(promise: Promise<unknown>): Promise<NotifierError> {
@@ -109,7 +114,13 @@ describe('webhook notifier', function () {
 
   it('counts 408 and 429 as worth retrying, and other 4xx answers as permanent', async () => {
     const notifier = createWebhookNotifier({ url: receiver.url });
-    for (const [status, retryable] of [[408, true], [429, true], [400, false], [401, false], [422, false]] as const) {
+    for (const [status, retryable] of [
+      [408, true],
+      [429, true],
+      [400, false],
+      [401, false],
+      [422, false],
+    ] as const) {
       receiver.setMode({ kind: 'answer', status });
       const error = await failureOf(notifier.send(REMINDER));
       expect({ status: error.httpStatus, retryable: error.retryable }).to.deep.equal({ status, retryable });

@@ -47,7 +47,11 @@ async function seedReferral(store: ResourceStore, r: Seeded): Promise<void> {
   });
 }
 
-async function seedAppointment(store: ResourceStore, tenant: string, input: { id: string; referral: string; status: Appointment['status']; start: string; site: string }): Promise<void> {
+async function seedAppointment(
+  store: ResourceStore,
+  tenant: string,
+  input: { id: string; referral: string; status: Appointment['status']; start: string; site: string },
+): Promise<void> {
   const appointment: Appointment & { id: string } = {
     resourceType: 'Appointment',
     id: input.id,
@@ -63,8 +67,18 @@ async function seedAppointment(store: ResourceStore, tenant: string, input: { id
   await store.transaction((tx) => tx.create(tenant, appointment, new Date(input.start)));
 }
 
-async function seedAppeal(store: ResourceStore, tenant: string, input: { id: string; referral: string; status: Task['status']; at: string }): Promise<void> {
-  const appeal = buildAppealTask({ taskId: input.id, referralTaskId: `task-${input.referral}`, patient: { reference: '#p' }, denial: { reasons: [] }, now: new Date(input.at) });
+async function seedAppeal(
+  store: ResourceStore,
+  tenant: string,
+  input: { id: string; referral: string; status: Task['status']; at: string },
+): Promise<void> {
+  const appeal = buildAppealTask({
+    taskId: input.id,
+    referralTaskId: `task-${input.referral}`,
+    patient: { reference: '#p' },
+    denial: { reasons: [] },
+    now: new Date(input.at),
+  });
   await store.transaction((tx) => tx.create(tenant, { ...appeal, status: input.status }, new Date(input.at)));
 }
 
@@ -79,9 +93,30 @@ function describeNetworkMetrics(engine: string, open: () => Promise<{ store: Res
     before(async function () {
       ({ store, close } = await open());
       // Three referrals of A in November, one in October (outside the period), one of B.
-      await seedReferral(store, { id: 'r1', tenant: A, status: 'scheduled', receivedAt: '2026-11-02T10:00:00Z', authoredOn: '2026-11-01', drug: 'infliximab' });
-      await seedReferral(store, { id: 'r2', tenant: A, status: 'scheduled', receivedAt: '2026-11-05T10:00:00Z', drug: 'ocrelizumab', misrouted: true });
-      await seedReferral(store, { id: 'r3', tenant: A, status: 'misroute-suspected', receivedAt: '2026-11-06T10:00:00Z', drug: 'infliximab', misrouted: true });
+      await seedReferral(store, {
+        id: 'r1',
+        tenant: A,
+        status: 'scheduled',
+        receivedAt: '2026-11-02T10:00:00Z',
+        authoredOn: '2026-11-01',
+        drug: 'infliximab',
+      });
+      await seedReferral(store, {
+        id: 'r2',
+        tenant: A,
+        status: 'scheduled',
+        receivedAt: '2026-11-05T10:00:00Z',
+        drug: 'ocrelizumab',
+        misrouted: true,
+      });
+      await seedReferral(store, {
+        id: 'r3',
+        tenant: A,
+        status: 'misroute-suspected',
+        receivedAt: '2026-11-06T10:00:00Z',
+        drug: 'infliximab',
+        misrouted: true,
+      });
       await seedReferral(store, { id: 'r4', tenant: A, status: 'auth-denied', receivedAt: '2026-11-07T10:00:00Z', drug: 'infliximab' });
       await seedReferral(store, { id: 'old', tenant: A, status: 'scheduled', receivedAt: '2026-10-01T10:00:00Z', drug: 'infliximab' });
       await seedReferral(store, { id: 'other', tenant: B, status: 'scheduled', receivedAt: '2026-11-03T10:00:00Z', drug: 'infliximab' });
@@ -94,7 +129,12 @@ function describeNetworkMetrics(engine: string, open: () => Promise<{ store: Res
       await seedAppointment(store, B, { id: 'b1', referral: 'other', status: 'noshow', start: '2026-11-12T15:00:00Z', site: 'site-x' });
       await seedAppeal(store, A, { id: 'appeal-won', referral: 'r2', status: 'completed', at: '2026-11-08T00:00:00Z' });
       await seedAppeal(store, A, { id: 'appeal-open', referral: 'r4', status: 'in-progress', at: '2026-11-09T00:00:00Z' });
-      rows = await store.networkMetrics({ tenants: [A], from: '2026-11-01T00:00:00.000Z', to: '2026-12-01T00:00:00.000Z', now: '2026-11-30T00:00:00.000Z' });
+      rows = await store.networkMetrics({
+        tenants: [A],
+        from: '2026-11-01T00:00:00.000Z',
+        to: '2026-12-01T00:00:00.000Z',
+        now: '2026-11-30T00:00:00.000Z',
+      });
     });
 
     after(async function () {
@@ -102,37 +142,50 @@ function describeNetworkMetrics(engine: string, open: () => Promise<{ store: Res
     });
 
     it("counts the tenant's referrals received in the period, by current status", function () {
-      expect(sorted(rows.referralsByStatus)).to.deep.equal(sorted([
-        { status: 'scheduled', count: 2 },
-        { status: 'misroute-suspected', count: 1 },
-        { status: 'auth-denied', count: 1 },
-      ]));
+      expect(sorted(rows.referralsByStatus)).to.deep.equal(
+        sorted([
+          { status: 'scheduled', count: 2 },
+          { status: 'misroute-suspected', count: 1 },
+          { status: 'auth-denied', count: 1 },
+        ]),
+      );
     });
 
     it('counts the referrals the site check held at intake, by where they are now', function () {
-      expect(sorted(rows.misroutesByStatus)).to.deep.equal(sorted([{ status: 'scheduled', count: 1 }, { status: 'misroute-suspected', count: 1 }]));
+      expect(sorted(rows.misroutesByStatus)).to.deep.equal(
+        sorted([
+          { status: 'scheduled', count: 1 },
+          { status: 'misroute-suspected', count: 1 },
+        ]),
+      );
     });
 
     it('counts days from the order (authoredOn, else receipt) to the first infusion booked or given, by drug and site', function () {
-      expect(sorted(rows.daysToFirstInfusion)).to.deep.equal(sorted([
-        { drugId: 'infliximab', drugName: 'infliximab', siteId: 'site-x', days: 14, count: 1 },
-        { drugId: 'ocrelizumab', drugName: 'ocrelizumab', siteId: 'site-y', days: 9, count: 1 },
-      ]));
+      expect(sorted(rows.daysToFirstInfusion)).to.deep.equal(
+        sorted([
+          { drugId: 'infliximab', drugName: 'infliximab', siteId: 'site-x', days: 14, count: 1 },
+          { drugId: 'ocrelizumab', drugName: 'ocrelizumab', siteId: 'site-y', days: 9, count: 1 },
+        ]),
+      );
     });
 
     it('counts appeal Tasks opened in the period with the status of their referral', function () {
-      expect(sorted(rows.appeals)).to.deep.equal(sorted([
-        { appealStatus: 'completed', referralStatus: 'scheduled', count: 1 },
-        { appealStatus: 'in-progress', referralStatus: 'auth-denied', count: 1 },
-      ]));
+      expect(sorted(rows.appeals)).to.deep.equal(
+        sorted([
+          { appealStatus: 'completed', referralStatus: 'scheduled', count: 1 },
+          { appealStatus: 'in-progress', referralStatus: 'auth-denied', count: 1 },
+        ]),
+      );
     });
 
     it('counts appointments due in the period (started before now) by site and status, the future ones left out', function () {
-      expect(sorted(rows.appointmentsDue)).to.deep.equal(sorted([
-        { siteId: 'site-x', status: 'noshow', count: 1 },
-        { siteId: 'site-x', status: 'fulfilled', count: 1 },
-        { siteId: 'site-y', status: 'booked', count: 1 },
-      ]));
+      expect(sorted(rows.appointmentsDue)).to.deep.equal(
+        sorted([
+          { siteId: 'site-x', status: 'noshow', count: 1 },
+          { siteId: 'site-x', status: 'fulfilled', count: 1 },
+          { siteId: 'site-y', status: 'booked', count: 1 },
+        ]),
+      );
     });
   });
 }
@@ -140,11 +193,23 @@ function describeNetworkMetrics(engine: string, open: () => Promise<{ store: Res
 describeNetworkMetrics('sqlite', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'metrics-test-'));
   const store = await openStore({ sqliteFile: path.join(dir, 'store.sqlite') });
-  return { store, close: async () => { await store.close(); await rm(dir, { recursive: true, force: true }); } };
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 });
 
 describeNetworkMetrics('postgres', async () => {
   const schema = await createPostgresSchema();
   const store = await openStore({ databaseUrl: schema.databaseUrl, postgresSchema: schema.name });
-  return { store, close: async () => { await store.close(); await schema.drop(); } };
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      await schema.drop();
+    },
+  };
 });

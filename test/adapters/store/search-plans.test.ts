@@ -47,20 +47,46 @@ interface PlanCase {
 }
 
 const CASES: PlanCase[] = [
-  { what: 'the coordinator queue: Task by business-status', request: search('Task', [['business-status', 'verifying-coverage']]), index: 'search_index_token_ordered', inIndexOrder: true },
-  { what: 'a rare queue: Task by business-status auth-denied', request: search('Task', [['business-status', 'auth-denied']]), index: 'search_index_token_ordered', inIndexOrder: true },
+  {
+    what: 'the coordinator queue: Task by business-status',
+    request: search('Task', [['business-status', 'verifying-coverage']]),
+    index: 'search_index_token_ordered',
+    inIndexOrder: true,
+  },
+  {
+    what: 'a rare queue: Task by business-status auth-denied',
+    request: search('Task', [['business-status', 'auth-denied']]),
+    index: 'search_index_token_ordered',
+    inIndexOrder: true,
+  },
   {
     what: 'a queue by owner: Task by business-status and owner',
-    request: search('Task', [['business-status', 'auth-pending'], ['owner', 'Organization/hin-dallas-uptown']]),
+    request: search('Task', [
+      ['business-status', 'auth-pending'],
+      ['owner', 'Organization/hin-dallas-uptown'],
+    ]),
     index: 'search_index_reference_ordered',
   },
-  { what: 'Task by focus', request: search('Task', [['focus', `ServiceRequest/vol-sr-${PICK}`]]), index: 'search_index_reference_ordered', inIndexOrder: true },
+  {
+    what: 'Task by focus',
+    request: search('Task', [['focus', `ServiceRequest/vol-sr-${PICK}`]]),
+    index: 'search_index_reference_ordered',
+    inIndexOrder: true,
+  },
   {
     what: 'the payer query: Coverage by beneficiary and payor',
-    request: search('Coverage', [['beneficiary', `Patient/vol-patient-${PICK}`], ['payor', `Organization/vol-payer-${PICK % VOLUME_PAYERS}`]]),
+    request: search('Coverage', [
+      ['beneficiary', `Patient/vol-patient-${PICK}`],
+      ['payor', `Organization/vol-payer-${PICK % VOLUME_PAYERS}`],
+    ]),
     index: 'search_index_reference_ordered',
   },
-  { what: 'Coverage by payor, a big list', request: search('Coverage', [['payor', 'Organization/vol-payer-2']]), index: 'search_index_reference_ordered', inIndexOrder: true },
+  {
+    what: 'Coverage by payor, a big list',
+    request: search('Coverage', [['payor', 'Organization/vol-payer-2']]),
+    index: 'search_index_reference_ordered',
+    inIndexOrder: true,
+  },
   {
     what: 'ServiceRequest by identifier',
     request: search('ServiceRequest', [['identifier', `urn:example:volume-order|VOL-ORD-${PICK}`]]),
@@ -94,12 +120,21 @@ function describePlans(engine: string, open: () => Promise<{ store: KyselyResour
         expect(text, text).to.contain(c.index);
         if (engine === 'sqlite') {
           // "SCAN x" without "USING … INDEX" reads the whole table.
-          expect(plan.filter((line) => /\bSCAN\b/.test(line) && !/USING (COVERING )?INDEX/.test(line)), text).to.deep.equal([]);
+          expect(
+            plan.filter((line) => /\bSCAN\b/.test(line) && !/USING (COVERING )?INDEX/.test(line)),
+            text,
+          ).to.deep.equal([]);
         } else {
-          expect(plan.filter((line) => /Seq Scan on (resources|search_index)\b/.test(line)), text).to.deep.equal([]);
+          expect(
+            plan.filter((line) => /Seq Scan on (resources|search_index)\b/.test(line)),
+            text,
+          ).to.deep.equal([]);
         }
         if (c.inIndexOrder) {
-          expect(plan.filter((line) => /TEMP B-TREE FOR ORDER BY|\bSort\b/.test(line)), text).to.deep.equal([]);
+          expect(
+            plan.filter((line) => /TEMP B-TREE FOR ORDER BY|\bSort\b/.test(line)),
+            text,
+          ).to.deep.equal([]);
           // The same with a cursor (page 2 onwards) and newest first.
           for (const extra of [{ sort: ['-_lastUpdated'] }, { after: (await store.search(c.request)).cursors?.[0] }]) {
             if (extra.after === undefined && !('sort' in extra)) continue;
@@ -134,5 +169,11 @@ describePlans('sqlite', async () => {
 describePlans('postgresql', async () => {
   const schema = await createPostgresSchema();
   const store = (await openStore({ databaseUrl: schema.databaseUrl, postgresSchema: schema.name })) as KyselyResourceStore;
-  return { store, close: async () => { await store.close(); await schema.drop(); } };
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      await schema.drop();
+    },
+  };
 });

@@ -43,7 +43,7 @@ describe('SQLite store set-up', function () {
     }
   });
 
-  it('commits durably by default: WAL with synchronous FULL on the store\'s own connection', async function () {
+  it("commits durably by default: WAL with synchronous FULL on the store's own connection", async function () {
     const store = await openStore({ sqliteFile: path.join(dir, 'durable.sqlite') });
     try {
       expect(await store.settings()).to.deep.equal({ journal_mode: 'wal', synchronous: 'full' });

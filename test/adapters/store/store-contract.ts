@@ -21,13 +21,7 @@ import type {
 } from 'fhir/r4.js';
 import { expect } from 'chai';
 import { OperationOutcomeError } from '../../../src/fhir/outcomes.js';
-import type {
-  NewOutboxMessage,
-  OutboxMessage,
-  ReferralRow,
-  ResourceStore,
-  SearchRequest,
-} from '../../../src/ports/resource-store.js';
+import type { NewOutboxMessage, OutboxMessage, ReferralRow, ResourceStore, SearchRequest } from '../../../src/ports/resource-store.js';
 import type { SearchCriterion } from '../../../src/fhir/search-parameters.js';
 
 export interface StoreTestDatabase {
@@ -92,7 +86,12 @@ function criteriaOf(query: string): SearchCriterion[] {
   });
 }
 
-function searchOf(resourceType: string, query: string, tenants: readonly string[] = [A], extra: Partial<SearchRequest> = {}): SearchRequest {
+function searchOf(
+  resourceType: string,
+  query: string,
+  tenants: readonly string[] = [A],
+  extra: Partial<SearchRequest> = {},
+): SearchRequest {
   return { resourceType, tenants, criteria: criteriaOf(query), count: 100, offset: 0, ...extra };
 }
 
@@ -805,7 +804,14 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
           ),
         );
         expect(results.map((r) => r.meta?.versionId).sort((x, y) => Number(x) - Number(y))).to.deep.equal([
-          '2', '3', '4', '5', '6', '7', '8', '9',
+          '2',
+          '3',
+          '4',
+          '5',
+          '6',
+          '7',
+          '8',
+          '9',
         ]);
         expect(await store.history([A], 'Patient', 'busy')).to.have.length(9);
       });
@@ -876,7 +882,11 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
         await store.transaction(async (tx) => {
           await tx.create(A, patient('p1', 'Alpha', { identifier: [{ system: 'urn:mrn', value: 'SHARED' }] }), T0);
           await tx.create(B, patient('p1', 'Beta', { identifier: [{ system: 'urn:mrn', value: 'SHARED' }] }), T0);
-          await tx.update(B, { ...patient('p1', 'Beta2', { identifier: [{ system: 'urn:mrn', value: 'SHARED' }] }), id: 'p1' }, minutesAfter(1));
+          await tx.update(
+            B,
+            { ...patient('p1', 'Beta2', { identifier: [{ system: 'urn:mrn', value: 'SHARED' }] }), id: 'p1' },
+            minutesAfter(1),
+          );
           await tx.create(B, patient('only-b', 'Gamma'), T0);
         });
       });
@@ -906,7 +916,10 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
         const store = ctx.store();
         const both = await store.search(searchOf('Patient', 'identifier=SHARED', [A, B], { withTotal: true }));
         expect(both.total).to.equal(2);
-        expect(both.resources.map((r) => (r as Patient).name?.[0]?.family ?? '').sort((a, b) => a.localeCompare(b))).to.deep.equal(['Alpha', 'Beta2']);
+        expect(both.resources.map((r) => (r as Patient).name?.[0]?.family ?? '').sort((a, b) => a.localeCompare(b))).to.deep.equal([
+          'Alpha',
+          'Beta2',
+        ]);
         expect((await store.read<Patient>([B, A], 'Patient', 'p1'))?.name?.[0]?.family).to.equal('Beta2');
         expect((await store.read<Patient>([A, B], 'Patient', 'p1'))?.name?.[0]?.family).to.equal('Alpha');
         expect(await store.history([B, A], 'Patient', 'p1')).to.have.length(2);
@@ -922,7 +935,10 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
         store = await database.open();
         await store.transaction(async (tx) => {
           for (const [i, resource] of searchDataSet.entries()) {
-            const at = resource.resourceType === 'ServiceRequest' ? minutesAfter(serviceRequests.indexOf(resource as ServiceRequest)) : minutesAfter(10 + i);
+            const at =
+              resource.resourceType === 'ServiceRequest'
+                ? minutesAfter(serviceRequests.indexOf(resource as ServiceRequest))
+                : minutesAfter(10 + i);
             await tx.create(A, resource, at);
           }
           // Look-alikes in tenant B that tenant A's searches must never return.
@@ -999,7 +1015,9 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
       async function walk(store: ResourceStore, count: number, sort?: string[]): Promise<Task[]> {
         const seen: Task[] = [];
         for (let offset = 0; ; offset += count) {
-          const page = await store.search<Task>(searchOf('Task', 'status=requested', [A], { count, offset, withTotal: true, ...(sort ? { sort } : {}) }));
+          const page = await store.search<Task>(
+            searchOf('Task', 'status=requested', [A], { count, offset, withTotal: true, ...(sort ? { sort } : {}) }),
+          );
           expect(page.total).to.equal(TOTAL);
           seen.push(...page.resources);
           if (page.resources.length < count) break;
@@ -1070,7 +1088,9 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
         const store = ctx.store();
         const first = await store.search(searchOf('Task', 'status=requested', [A], { count: 3 }));
         const cursor = first.cursors![2]!;
-        const otherSort = await outcomeErrorOf(store.search(searchOf('Task', 'status=requested', [A], { count: 3, sort: ['_id'], after: cursor })));
+        const otherSort = await outcomeErrorOf(
+          store.search(searchOf('Task', 'status=requested', [A], { count: 3, sort: ['_id'], after: cursor })),
+        );
         expect(otherSort.outcome.issue.map((i) => i.expression?.[0])).to.deep.equal(['_cursor']);
         const garbage = await outcomeErrorOf(store.search(searchOf('Task', 'status=requested', [A], { count: 3, after: 'not a cursor' })));
         expect(garbage.outcome.issue.map((i) => i.expression?.[0])).to.deep.equal(['_cursor']);
@@ -1313,7 +1333,12 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
         const error = failureOutcome('transient', 'EHR answered 503');
         await store.scheduleRetry('m1', minutesAfter(5), error, minutesAfter(0.5));
         const waiting = await store.readOutboxMessage('m1');
-        expect(waiting).to.deep.include({ status: 'pending', attempts: 1, nextAttemptAt: minutesAfter(5).toISOString(), updatedAt: minutesAfter(0.5).toISOString() });
+        expect(waiting).to.deep.include({
+          status: 'pending',
+          attempts: 1,
+          nextAttemptAt: minutesAfter(5).toISOString(),
+          updatedAt: minutesAfter(0.5).toISOString(),
+        });
         expect(waiting?.lastError).to.deep.equal(error);
         expect(await claimIds(store, minutesAfter(4))).to.deep.equal([]);
         const retried = await store.claimDueMessages(minutesAfter(5), { limit: 10, leaseMs: LEASE_MS });
@@ -1348,7 +1373,10 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
 
       it('claims at most `limit` messages, oldest first', async function () {
         const store = ctx.store();
-        await enqueueEach(store, ['k1', 'k2', 'k3', 'k4', 'k5'].map((key) => outboxMessage(`m-${key}`, key)));
+        await enqueueEach(
+          store,
+          ['k1', 'k2', 'k3', 'k4', 'k5'].map((key) => outboxMessage(`m-${key}`, key)),
+        );
         expect(await claimIds(store, T0, 0)).to.deep.equal([]);
         expect(await claimIds(store, T0, 2)).to.deep.equal(['m-k1', 'm-k2']);
         expect(await claimIds(store, T0, 10)).to.deep.equal(['m-k3', 'm-k4', 'm-k5']);
@@ -1481,7 +1509,12 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
         await claimIds(store, minutesAfter(2));
         await store.markDelivered('m1', minutesAfter(3));
         const delivered = await store.readOutboxMessage('m1');
-        expect(delivered).to.deep.include({ status: 'delivered', attempts: 2, deliveredAt: minutesAfter(3).toISOString(), updatedAt: minutesAfter(3).toISOString() });
+        expect(delivered).to.deep.include({
+          status: 'delivered',
+          attempts: 2,
+          deliveredAt: minutesAfter(3).toISOString(),
+          updatedAt: minutesAfter(3).toISOString(),
+        });
 
         await store.scheduleRetry('m1', minutesAfter(10), failureOutcome('transient', 'timeout'), minutesAfter(4));
         await store.markDead('m1', failureOutcome('processing', 'refused'), minutesAfter(4));
@@ -1549,7 +1582,10 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
         await store.writeCursor('ehr-poll:tenant-a', '2026-11-03T15:00:00.000Z', T0);
         expect(await store.readCursor('ehr-poll:tenant-a')).to.equal('2026-11-03T15:00:00.000Z');
         await store.writeCursor('ehr-poll:tenant-a', { lastUpdated: '2026-11-03T15:05:00.000Z', seen: ['sr-1', 'sr-2'] }, minutesAfter(5));
-        expect(await store.readCursor('ehr-poll:tenant-a')).to.deep.equal({ lastUpdated: '2026-11-03T15:05:00.000Z', seen: ['sr-1', 'sr-2'] });
+        expect(await store.readCursor('ehr-poll:tenant-a')).to.deep.equal({
+          lastUpdated: '2026-11-03T15:05:00.000Z',
+          seen: ['sr-1', 'sr-2'],
+        });
         await store.writeCursor('counter', 42, T0);
         await store.writeCursor('nothing-yet', null, T0);
         expect(await store.readCursor('counter')).to.equal(42);

@@ -59,7 +59,12 @@ describe('the official R4 examples (hl7.fhir.r4.examples) of the accepted resour
       const expected = INVALID_EXAMPLES[example.file] ?? [];
       const actual = summarize(errors);
       if (JSON.stringify([...actual].sort()) !== JSON.stringify([...expected].sort())) {
-        failures.push(`${example.file}: ${errors.map((i) => `${i.expression?.join()} ${i.diagnostics}`).slice(0, 5).join('; ')}`);
+        failures.push(
+          `${example.file}: ${errors
+            .map((i) => `${i.expression?.join()} ${i.diagnostics}`)
+            .slice(0, 5)
+            .join('; ')}`,
+        );
       }
     }
     expect(failures).to.deep.equal([]);

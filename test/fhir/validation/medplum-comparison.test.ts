@@ -22,9 +22,12 @@ function medplumErrors(resource: unknown): string[] {
       .filter((i) => i.severity === 'error' || i.severity === 'fatal')
       .map((i) => `${i.expression?.join() ?? ''} ${i.details?.text ?? ''}`);
   } catch (err) {
-    const outcome = (err as { outcome?: { issue?: Array<{ severity: string; expression?: string[]; details?: { text?: string } }> } }).outcome;
+    const outcome = (err as { outcome?: { issue?: Array<{ severity: string; expression?: string[]; details?: { text?: string } }> } })
+      .outcome;
     if (!outcome?.issue) return [`threw: ${err instanceof Error ? err.message : String(err)}`];
-    return outcome.issue.filter((i) => i.severity === 'error' || i.severity === 'fatal').map((i) => `${i.expression?.join() ?? ''} ${i.details?.text ?? ''}`);
+    return outcome.issue
+      .filter((i) => i.severity === 'error' || i.severity === 'fatal')
+      .map((i) => `${i.expression?.join() ?? ''} ${i.details?.text ?? ''}`);
   }
 }
 
@@ -79,9 +82,11 @@ describe('validation compared with @medplum/core validateResource on broken vari
     if (theirs.length) row.medplum++;
     if (ours.length) row.ours++;
     if (ours.some((i) => i.expression?.includes(variant.expression))) row.oursAtTheDefect++;
-    else if (ours.length) misplaced.push(`${variant.kind} in ${variant.file} at ${variant.expression}: ours said ${ours[0]?.expression?.join()}`);
+    else if (ours.length)
+      misplaced.push(`${variant.kind} in ${variant.file} at ${variant.expression}: ours said ${ours[0]?.expression?.join()}`);
     else missed.push(`${variant.kind} in ${variant.file} at ${variant.expression}`);
-    if (theirs.length && !ours.length) gaps.push(`${variant.kind} in ${variant.file} at ${variant.expression}: medplum said ${theirs.slice(0, 2).join('; ')}`);
+    if (theirs.length && !ours.length)
+      gaps.push(`${variant.kind} in ${variant.file} at ${variant.expression}: medplum said ${theirs.slice(0, 2).join('; ')}`);
   }
 
   it('builds a non-trivial corpus: well over a thousand variants of more than a hundred examples, of every kind of defect', async () => {

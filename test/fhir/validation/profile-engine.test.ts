@@ -50,7 +50,8 @@ const valueSet: ValueSet = {
 async function withProfiles<T>(files: Record<string, unknown>, use: (validator: FhirValidator) => T | Promise<T>): Promise<T> {
   const dir = await mkdtemp(path.join(tmpdir(), 'profiles-'));
   try {
-    for (const [name, content] of Object.entries(files)) await writeFile(path.join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));
+    for (const [name, content] of Object.entries(files))
+      await writeFile(path.join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));
     return await use(await FhirValidator.load({ profilesDir: dir }));
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -76,7 +77,11 @@ describe('the profile engine', () => {
       min: 1,
       patternCodeableConcept: { coding: [{ system: 'http://snomed.info/sct', code: '386053000' }] },
     },
-    { id: 'ServiceRequest.performerType', path: 'ServiceRequest.performerType', binding: { strength: 'required', valueSet: `${BASE}/ValueSet/performer-kinds` } },
+    {
+      id: 'ServiceRequest.performerType',
+      path: 'ServiceRequest.performerType',
+      binding: { strength: 'required', valueSet: `${BASE}/ValueSet/performer-kinds` },
+    },
     {
       id: 'ServiceRequest.code.coding',
       path: 'ServiceRequest.code.coding',
@@ -86,7 +91,11 @@ describe('the profile engine', () => {
     { id: 'ServiceRequest.occurrence[x]', path: 'ServiceRequest.occurrence[x]', min: 1 },
     { id: 'ServiceRequest.note', path: 'ServiceRequest.note', max: '0' },
   ];
-  const files = { 'StructureDefinition-engine-test.json': profile(rules), 'CodeSystem-performer-kinds.json': codeSystem, 'ValueSet-performer-kinds.json': valueSet };
+  const files = {
+    'StructureDefinition-engine-test.json': profile(rules),
+    'CodeSystem-performer-kinds.json': codeSystem,
+    'ValueSet-performer-kinds.json': valueSet,
+  };
 
   const conforming = (): ServiceRequest => ({
     ...validReferral(),
@@ -119,15 +128,27 @@ describe('the profile engine', () => {
   });
 
   it('checks fixed and pattern values', async () => {
-    const resource: ServiceRequest = { ...conforming(), priority: 'urgent', category: [{ coding: [{ system: 'http://snomed.info/sct', code: '108252007' }] }] };
+    const resource: ServiceRequest = {
+      ...conforming(),
+      priority: 'urgent',
+      category: [{ coding: [{ system: 'http://snomed.info/sct', code: '108252007' }] }],
+    };
     await withProfiles(files, (v) =>
-      expect(summarize(v.validateProfiles(resource, [PROFILE]))).to.have.members(['value ServiceRequest.priority', 'value ServiceRequest.category[0]']),
+      expect(summarize(v.validateProfiles(resource, [PROFILE]))).to.have.members([
+        'value ServiceRequest.priority',
+        'value ServiceRequest.category[0]',
+      ]),
     );
   });
 
   it('checks a required binding to a value set published beside the profile', async () => {
-    const resource: ServiceRequest = { ...conforming(), performerType: { coding: [{ system: `${BASE}/CodeSystem/performer-kinds`, code: 'surgeon' }] } };
-    await withProfiles(files, (v) => expect(summarize(v.validateProfiles(resource, [PROFILE]))).to.deep.equal(['code-invalid ServiceRequest.performerType']));
+    const resource: ServiceRequest = {
+      ...conforming(),
+      performerType: { coding: [{ system: `${BASE}/CodeSystem/performer-kinds`, code: 'surgeon' }] },
+    };
+    await withProfiles(files, (v) =>
+      expect(summarize(v.validateProfiles(resource, [PROFILE]))).to.deep.equal(['code-invalid ServiceRequest.performerType']),
+    );
   });
 
   it('evaluates invariants on nested elements for each instance, reported at that instance', async () => {
@@ -143,32 +164,56 @@ describe('the profile engine', () => {
 
   describe('refuses to load what it cannot enforce, naming the file', () => {
     it('an element feature it does not check (slicing)', async () => {
-      const message = await loadError({ 'StructureDefinition-x.json': profile([{ id: 'ServiceRequest.identifier', path: 'ServiceRequest.identifier', slicing: { discriminator: [{ type: 'value', path: 'system' }], rules: 'open' } }]) });
+      const message = await loadError({
+        'StructureDefinition-x.json': profile([
+          {
+            id: 'ServiceRequest.identifier',
+            path: 'ServiceRequest.identifier',
+            slicing: { discriminator: [{ type: 'value', path: 'system' }], rules: 'open' },
+          },
+        ]),
+      });
       expect(message).to.include('StructureDefinition-x.json').and.to.include("'slicing' is not checked");
     });
 
     it('a binding to a value set that is not published in profiles/', async () => {
       const message = await loadError({
-        'StructureDefinition-x.json': profile([{ id: 'ServiceRequest.performerType', path: 'ServiceRequest.performerType', binding: { strength: 'required', valueSet: `${BASE}/ValueSet/nowhere` } }]),
+        'StructureDefinition-x.json': profile([
+          {
+            id: 'ServiceRequest.performerType',
+            path: 'ServiceRequest.performerType',
+            binding: { strength: 'required', valueSet: `${BASE}/ValueSet/nowhere` },
+          },
+        ]),
       });
       expect(message).to.include(`${BASE}/ValueSet/nowhere`).and.to.include('not published');
     });
 
     it('an element R4 does not have', async () => {
-      const message = await loadError({ 'StructureDefinition-x.json': profile([{ id: 'ServiceRequest.requestor', path: 'ServiceRequest.requestor', min: 1 }]) });
+      const message = await loadError({
+        'StructureDefinition-x.json': profile([{ id: 'ServiceRequest.requestor', path: 'ServiceRequest.requestor', min: 1 }]),
+      });
       expect(message).to.include('ServiceRequest.requestor is not an element of the R4 ServiceRequest');
     });
 
     it('an invariant that is not valid FHIRPath', async () => {
       const message = await loadError({
-        'StructureDefinition-x.json': profile([{ id: 'ServiceRequest.code', path: 'ServiceRequest.code', constraint: [{ key: 'bad-1', severity: 'error', human: 'x', expression: 'coding.where(' }] }]),
+        'StructureDefinition-x.json': profile([
+          {
+            id: 'ServiceRequest.code',
+            path: 'ServiceRequest.code',
+            constraint: [{ key: 'bad-1', severity: 'error', human: 'x', expression: 'coding.where(' }],
+          },
+        ]),
       });
       expect(message).to.include('bad-1 is not valid FHIRPath');
     });
 
     it('a conformance resource that is not valid R4', async () => {
       const message = await loadError({ 'StructureDefinition-x.json': { ...profile([]), status: 'ACTIVE' } });
-      expect(message).to.include('StructureDefinition-x.json is not a valid R4 StructureDefinition').and.to.include('StructureDefinition.status');
+      expect(message)
+        .to.include('StructureDefinition-x.json is not a valid R4 StructureDefinition')
+        .and.to.include('StructureDefinition.status');
     });
 
     it('a file that is not JSON', async () => {
@@ -177,7 +222,9 @@ describe('the profile engine', () => {
   });
 
   it('skips JSON files that are not FHIR resources, such as a JSON schema kept with the profiles', async () => {
-    await withProfiles({ 'thing.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object' } }, (v) => expect(v.profiles()).to.deep.equal([]));
+    await withProfiles({ 'thing.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object' } }, (v) =>
+      expect(v.profiles()).to.deep.equal([]),
+    );
   });
 
   it('says to run npm install when the generated validators are missing', async () => {
@@ -185,7 +232,9 @@ describe('the profile engine', () => {
       await FhirValidator.load({ profilesDir: tmpdir(), generatedFile: path.join(tmpdir(), 'no-such-dir', 'fhir-validators.mjs') });
       expect.fail('loading should have failed');
     } catch (err) {
-      expect((err as Error).message).to.include('npm install').and.to.include('generate-validators.mjs');
+      expect((err as Error).message)
+        .to.include('npm install')
+        .and.to.include('generate-validators.mjs');
     }
   });
 });

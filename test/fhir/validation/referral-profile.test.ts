@@ -47,7 +47,9 @@ describe('the infusion referral profile (profiles/StructureDefinition-infusion-r
 
     it('names the requirement in plain words', async () => {
       const [issue] = validator.validateProfiles(without('requester'), [REFERRAL_PROFILE]);
-      expect(issue?.diagnostics).to.equal("Missing required element 'requester' (The ordering practitioner): required by the Infusion referral profile");
+      expect(issue?.diagnostics).to.equal(
+        "Missing required element 'requester' (The ordering practitioner): required by the Infusion referral profile",
+      );
     });
 
     it('a diagnosis: neither reasonCode nor reasonReference is ifr-2 at ServiceRequest.reasonCode', async () => {
@@ -118,9 +120,9 @@ describe('the infusion referral profile (profiles/StructureDefinition-infusion-r
     expect(asked.map((i) => `${i.severity} ${i.code} ${i.expression?.join()}`)).to.deep.equal(['error not-supported ServiceRequest']);
     expect(asked[0]?.diagnostics).to.include(unknown);
     const claimed = changed({ meta: { profile: [unknown] } });
-    expect(validator.validateProfiles(claimed, [unknown], { unknownProfile: 'warning' }).map((i) => `${i.severity} ${i.expression?.join()}`)).to.deep.equal([
-      'warning ServiceRequest.meta.profile[0]',
-    ]);
+    expect(
+      validator.validateProfiles(claimed, [unknown], { unknownProfile: 'warning' }).map((i) => `${i.severity} ${i.expression?.join()}`),
+    ).to.deep.equal(['warning ServiceRequest.meta.profile[0]']);
   });
 
   it('ignores a |version on the profile URL', async () => {

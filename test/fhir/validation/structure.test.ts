@@ -46,7 +46,10 @@ describe('base R4 validation', () => {
         identifier: [{ system: 'https://ehr.example.org/order-numbers', value: 'ORD-1', type: 'PLAC' }],
         subject: { reference: 'Patient/pat-1', identifier: 'MRN-1' },
       });
-      expect(only(resource)).to.have.members(['structure ServiceRequest.identifier[0].type', 'structure ServiceRequest.subject.identifier']);
+      expect(only(resource)).to.have.members([
+        'structure ServiceRequest.identifier[0].type',
+        'structure ServiceRequest.subject.identifier',
+      ]);
       const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: referralJson(), request: 'POST ServiceRequest' }] };
       expect(validator.validateBase(bundle).map((i) => `${i.expression?.[0]}: ${i.diagnostics}`)).to.deep.equal([
         'Bundle.entry[0].request: Expected an object (Bundle.entry.request) but found a string',
@@ -74,7 +77,10 @@ describe('base R4 validation', () => {
     });
 
     it('finds unknown elements deep inside datatypes, and quotes names that are not identifiers', async () => {
-      const resource = with_({ code: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '191831', colour: 'red' }] }, 'drug name': 'x' });
+      const resource = with_({
+        code: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '191831', colour: 'red' }] },
+        'drug name': 'x',
+      });
       expect(only(resource)).to.have.members(['structure ServiceRequest.code.coding[0].colour', 'structure ServiceRequest.`drug name`']);
     });
   });
@@ -83,7 +89,9 @@ describe('base R4 validation', () => {
     it('refuses an impossible date and an id with spaces with code value', async () => {
       const issues = validator.validateBase(with_({ authoredOn: '2026-13-45', id: 'has spaces' }));
       expect(summarize(issues)).to.have.members(['value ServiceRequest.authoredOn', 'value ServiceRequest.id']);
-      expect(issues.find((i) => i.expression?.[0] === 'ServiceRequest.authoredOn')?.diagnostics).to.match(/^Invalid dateTime: expected YYYY/);
+      expect(issues.find((i) => i.expression?.[0] === 'ServiceRequest.authoredOn')?.diagnostics).to.match(
+        /^Invalid dateTime: expected YYYY/,
+      );
     });
 
     it('does not echo the offending free-text value (it may be PHI)', async () => {
@@ -140,7 +148,11 @@ describe('base R4 validation', () => {
     });
 
     it('checks Bundle.entry.request.method and Bundle.type', async () => {
-      const bundle = { resourceType: 'Bundle', type: 'transactional', entry: [{ resource: referralJson(), request: { method: 'PUSH', url: 'ServiceRequest' } }] };
+      const bundle = {
+        resourceType: 'Bundle',
+        type: 'transactional',
+        entry: [{ resource: referralJson(), request: { method: 'PUSH', url: 'ServiceRequest' } }],
+      };
       expect(only(bundle)).to.have.members(['code-invalid Bundle.type', 'code-invalid Bundle.entry[0].request.method']);
     });
 
@@ -157,7 +169,10 @@ describe('base R4 validation', () => {
 
     it('counts a primitive carried only by its _element (extensions) as present', async () => {
       const { status: _status, ...rest } = referralJson();
-      const withExtension = { ...rest, _status: { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] } };
+      const withExtension = {
+        ...rest,
+        _status: { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] },
+      };
       expect(only(withExtension)).to.deep.equal([]);
     });
 
@@ -185,7 +200,11 @@ describe('base R4 validation', () => {
         resourceType: 'Bundle',
         type: 'transaction',
         entry: [
-          { fullUrl: 'urn:uuid:6f1c8e1a-4a57-4a8e-9a8e-2c2a8f0e7a11', resource: { resourceType: 'Patient', gender: 'man' }, request: { method: 'POST', url: 'Patient' } },
+          {
+            fullUrl: 'urn:uuid:6f1c8e1a-4a57-4a8e-9a8e-2c2a8f0e7a11',
+            resource: { resourceType: 'Patient', gender: 'man' },
+            request: { method: 'POST', url: 'Patient' },
+          },
           { resource: { ...referralJson(), subject: 'Patient/pat-1' }, request: { method: 'POST', url: 'ServiceRequest' } },
           { resource: { resourceType: 'Coverage', status: 'active' }, request: { method: 'POST', url: 'Coverage' } },
         ],
@@ -221,20 +240,34 @@ describe('base R4 validation', () => {
     it('validates resources in Parameters, parts included, and in Bundle.entry.response.outcome', async () => {
       const parameters = {
         resourceType: 'Parameters',
-        parameter: [{ name: 'resource', resource: { resourceType: 'Patient', gender: 'man' } }, { name: 'group', part: [{ name: 'inner', resource: { resourceType: 'Patient', active: 'yes' } }] }],
+        parameter: [
+          { name: 'resource', resource: { resourceType: 'Patient', gender: 'man' } },
+          { name: 'group', part: [{ name: 'inner', resource: { resourceType: 'Patient', active: 'yes' } }] },
+        ],
       };
-      expect(only(parameters)).to.have.members(['code-invalid Parameters.parameter[0].resource.gender', 'structure Parameters.parameter[1].part[0].resource.active']);
+      expect(only(parameters)).to.have.members([
+        'code-invalid Parameters.parameter[0].resource.gender',
+        'structure Parameters.parameter[1].part[0].resource.active',
+      ]);
       const response = {
         resourceType: 'Bundle',
         type: 'transaction-response',
-        entry: [{ response: { status: '400', outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'fatal!', code: 'invalid' }] } } }],
+        entry: [
+          { response: { status: '400', outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'fatal!', code: 'invalid' }] } } },
+        ],
       };
       expect(only(response)).to.deep.equal(['code-invalid Bundle.entry[0].response.outcome.issue[0].severity']);
     });
   });
 
   it('collects every problem: five defects give five issues', async () => {
-    const resource = with_({ status: 'ACTIVE', subject: 'Patient/pat-1', authoredOn: '2026-13-45', colour: 'red', reasonCode: { text: 'x' } });
+    const resource = with_({
+      status: 'ACTIVE',
+      subject: 'Patient/pat-1',
+      authoredOn: '2026-13-45',
+      colour: 'red',
+      reasonCode: { text: 'x' },
+    });
     expect(only(resource)).to.have.members([
       'code-invalid ServiceRequest.status',
       'structure ServiceRequest.subject',
@@ -258,11 +291,15 @@ describe('base R4 validation', () => {
   });
 
   it('accepts extensions on canonical elements, which the official schema forgot', async () => {
-    const resource = with_({ meta: { profile: ['https://fhir.infusion-gateway.example/StructureDefinition/infusion-referral'], _profile: [{ id: 'p1' }] } });
+    const resource = with_({
+      meta: { profile: ['https://fhir.infusion-gateway.example/StructureDefinition/infusion-referral'], _profile: [{ id: 'p1' }] },
+    });
     expect(only(resource)).to.deep.equal([]);
   });
 
   it('lists the 146 R4 resource types it validates', async () => {
-    expect(validator.supportedResourceTypes()).to.have.length(146).and.to.include.members(['ServiceRequest', 'Task', 'Bundle', 'Parameters']);
+    expect(validator.supportedResourceTypes())
+      .to.have.length(146)
+      .and.to.include.members(['ServiceRequest', 'Task', 'Bundle', 'Parameters']);
   });
 });

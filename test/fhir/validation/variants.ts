@@ -13,7 +13,23 @@ export interface Variant {
   expression: string;
 }
 
-const STRINGISH = new Set(['base64Binary', 'canonical', 'code', 'date', 'dateTime', 'id', 'instant', 'markdown', 'oid', 'string', 'time', 'uri', 'url', 'uuid', 'xhtml']);
+const STRINGISH = new Set([
+  'base64Binary',
+  'canonical',
+  'code',
+  'date',
+  'dateTime',
+  'id',
+  'instant',
+  'markdown',
+  'oid',
+  'string',
+  'time',
+  'uri',
+  'url',
+  'uuid',
+  'xhtml',
+]);
 const NUMERIC = new Set(['decimal', 'integer', 'positiveInt', 'unsignedInt']);
 const INTEGERS = new Set(['integer', 'positiveInt', 'unsignedInt']);
 const DATES = new Set(['date', 'dateTime', 'instant']);
@@ -46,8 +62,16 @@ function mutations(root: string): Mutation[] {
         expression: `${at(root, l)}.colour`,
       }),
     },
-    { kind: 'impossible date', applies: (l) => l.kind === 'primitive' && DATES.has(l.type), mutate: (l, r) => replace('2026-13-45')(l, r, root) },
-    { kind: 'code outside its required binding', applies: (l) => l.kind === 'primitive' && l.bound, mutate: (l, r) => replace('NOT-A-CODE')(l, r, root) },
+    {
+      kind: 'impossible date',
+      applies: (l) => l.kind === 'primitive' && DATES.has(l.type),
+      mutate: (l, r) => replace('2026-13-45')(l, r, root),
+    },
+    {
+      kind: 'code outside its required binding',
+      applies: (l) => l.kind === 'primitive' && l.bound,
+      mutate: (l, r) => replace('NOT-A-CODE')(l, r, root),
+    },
     {
       kind: 'id with spaces',
       applies: (l) => l.kind === 'resource',
@@ -79,8 +103,16 @@ function mutations(root: string): Mutation[] {
     },
     { kind: 'empty object', applies: (l) => l.kind === 'object', mutate: (l, r) => replace({})(l, r, root) },
     { kind: 'empty array', applies: (l) => l.kind === 'array', mutate: (l, r) => replace([])(l, r, root) },
-    { kind: 'integer with a fraction', applies: (l) => l.kind === 'primitive' && INTEGERS.has(l.type), mutate: (l, r) => replace(1.5)(l, r, root) },
-    { kind: 'positiveInt of 0', applies: (l) => l.kind === 'primitive' && l.type === 'positiveInt', mutate: (l, r) => replace(0)(l, r, root) },
+    {
+      kind: 'integer with a fraction',
+      applies: (l) => l.kind === 'primitive' && INTEGERS.has(l.type),
+      mutate: (l, r) => replace(1.5)(l, r, root),
+    },
+    {
+      kind: 'positiveInt of 0',
+      applies: (l) => l.kind === 'primitive' && l.type === 'positiveInt',
+      mutate: (l, r) => replace(0)(l, r, root),
+    },
     {
       kind: 'required element removed',
       applies: (l, r) => (l.kind === 'object' || l.kind === 'resource') && presentRequired(l, r) !== undefined,
@@ -143,7 +175,8 @@ export function variantsOf(example: Example, perKind: number): Variant[] {
   for (const mutation of mutations(root)) {
     const candidates = all.filter((l) => mutation.applies(l, example.resource));
     const picks = new Set<number>();
-    for (let i = 0; i < Math.min(perKind, candidates.length); i++) picks.add(Math.floor(((i + 0.5) * candidates.length) / Math.min(perKind, candidates.length)));
+    for (let i = 0; i < Math.min(perKind, candidates.length); i++)
+      picks.add(Math.floor(((i + 0.5) * candidates.length) / Math.min(perKind, candidates.length)));
     for (const index of picks) {
       const { resource, expression } = mutation.mutate(candidates[index] as Location, example.resource);
       variants.push({ file: example.file, kind: mutation.kind, resource, expression });
