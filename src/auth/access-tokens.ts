@@ -5,7 +5,8 @@
  * never an HMAC keyed with a public key), `exp`, `aud` (this FHIR base) and `iss` (this gateway).
  */
 import { randomUUID } from 'node:crypto';
-import { errors, jwtVerify, SignJWT } from 'jose';
+import { jwtVerify, SignJWT } from 'jose';
+import { tokenRefusalReason } from './jwt-reading.js';
 import type { Caller, Role } from './caller.js';
 import type { RegisteredClient } from './client-registry.js';
 import { SIGNING_ALGORITHMS, type SigningKeys } from './signing-keys.js';
@@ -64,11 +65,6 @@ export async function verifyAccessToken(keys: SigningKeys, token: string, contex
     };
     return { kind: 'caller', caller };
   } catch (error) {
-    if (error instanceof errors.JWTExpired) return { kind: 'refused', reason: 'the access token has expired' };
-    if (error instanceof errors.JWTClaimValidationFailed)
-      return { kind: 'refused', reason: `the access token's ${error.claim} claim is not accepted here` };
-    if (error instanceof errors.JOSEAlgNotAllowed)
-      return { kind: 'refused', reason: 'the access token is not signed with an algorithm this gateway uses' };
-    return { kind: 'refused', reason: 'the access token is not one this gateway issued' };
+    return { kind: 'refused', reason: tokenRefusalReason(error) ?? 'the access token is not one this gateway issued' };
   }
 }

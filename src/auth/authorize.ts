@@ -15,7 +15,8 @@ import { apiSupports, findRoute, rolePermits, ROUTE_TABLE } from '../http/route-
 import { match } from 'path-to-regexp';
 import type { Caller } from './caller.js';
 import { verifyAccessToken, type TokenCheck } from './access-tokens.js';
-import { unverifiedIssuer, verifyPersonToken } from './trusted-issuers.js';
+import { verifyPersonToken } from './trusted-issuers.js';
+import { unverifiedIssuer } from './jwt-reading.js';
 import { scopesPermit, type Interaction } from './scopes.js';
 import { gatewayUrls, type AuthService } from './token-endpoint.js';
 import { requestTenant, TENANT_HEADER } from './request-tenant.js';

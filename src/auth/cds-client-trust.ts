@@ -11,6 +11,7 @@
  */
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Clock } from '../ports/clock.js';
+import { unverifiedIssuer } from './jwt-reading.js';
 
 export interface TrustedCdsIssuer {
   /** The `iss` the EHR puts in its JWTs. */
@@ -77,18 +78,6 @@ export function localIssuer(iss: string, jwks: JSONWebKeySet): TrustedCdsIssuer 
 function bearerToken(authorization: string | undefined): string | undefined {
   const match = /^Bearer\s+([A-Za-z0-9._~+/=-]+)\s*$/i.exec(authorization ?? '');
   return match?.[1];
-}
-
-/** The unverified `iss` of a compact JWT, to pick the issuer's keys; verification follows. */
-function unverifiedIssuer(token: string): string | undefined {
-  const payload = token.split('.')[1];
-  if (payload === undefined) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { iss?: unknown };
-    return typeof claims.iss === 'string' ? claims.iss : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export function createCdsClientTrust(options: {

@@ -12,6 +12,7 @@ import { Ajv } from 'ajv';
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import type { Caller } from './caller.js';
+import { tokenRefusalReason } from './jwt-reading.js';
 import { schemaIssues } from '../directory/rules/json-document-issues.js';
 import issuersSchema from '../../profiles/auth-trusted-issuers.schema.json' with { type: 'json' };
 
@@ -208,26 +209,11 @@ export async function verifyPersonToken(
     };
     return { kind: 'caller', caller };
   } catch (error) {
-    if (error instanceof errors.JWTExpired) return { kind: 'refused', reason: 'the access token has expired' };
-    if (error instanceof errors.JWTClaimValidationFailed)
-      return { kind: 'refused', reason: `the access token's ${error.claim} claim is not accepted here` };
-    if (error instanceof errors.JOSEAlgNotAllowed)
-      return { kind: 'refused', reason: 'the access token is not signed with an algorithm accepted here' };
+    const reason = tokenRefusalReason(error);
+    if (reason !== undefined) return { kind: 'refused', reason };
     if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWSSignatureVerificationFailed)
       return { kind: 'refused', reason: "the access token's signature is not the issuer's" };
     if (error instanceof errors.JOSEError) return { kind: 'refused', reason: 'the access token is not valid' };
     return { kind: 'refused', reason: "the issuer's keys could not be fetched" };
-  }
-}
-
-/** The unverified `iss` of a compact JWT, only to choose whose keys verify it. */
-export function unverifiedIssuer(token: string): string | undefined {
-  const payload = token.split('.')[1];
-  if (payload === undefined) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { iss?: unknown };
-    return typeof claims.iss === 'string' ? claims.iss : undefined;
-  } catch {
-    return undefined;
   }
 }

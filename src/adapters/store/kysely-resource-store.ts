@@ -100,6 +100,24 @@ function stamp<T extends Resource>(resource: T, id: string, version: number, now
   return { resource: stamped, content: JSON.stringify(stamped) };
 }
 
+/** Version 1 of new resources (an id given where none is, validated), and their `resources` rows. */
+function firstVersions(tenant: TenantId, resources: ReadonlyArray<{ resource: Resource; at: Date }>) {
+  const stamped = resources.map(({ resource, at }) => {
+    const id = resource.id ?? randomUUID();
+    assertId(resource.resourceType, id);
+    return stamp(resource, id, 1, at);
+  });
+  const rows = stamped.map(({ resource, content }) => ({
+    tenant,
+    resource_type: resource.resourceType,
+    id: resource.id,
+    version_id: 1,
+    last_updated: resource.meta!.lastUpdated!,
+    content,
+  }));
+  return { stamped, rows };
+}
+
 /**
  * SQLite gives the JSON text back; PostgreSQL's jsonb gives an object whose keys are in jsonb's
  * own order, so resourceType, id and meta are put first again for readable responses.
@@ -409,19 +427,10 @@ class KyselyResourceAccess implements ResourceWriter {
    */
   async createAll(tenant: TenantId, resources: readonly Resource[], now: Date): Promise<Resource[]> {
     if (resources.length === 0) return [];
-    const stamped = resources.map((resource) => {
-      const id = resource.id ?? randomUUID();
-      assertId(resource.resourceType, id);
-      return stamp(resource, id, 1, now);
-    });
-    const rows = stamped.map(({ resource, content }) => ({
+    const { stamped, rows } = firstVersions(
       tenant,
-      resource_type: resource.resourceType,
-      id: resource.id,
-      version_id: 1,
-      last_updated: resource.meta!.lastUpdated!,
-      content,
-    }));
+      resources.map((resource) => ({ resource, at: now })),
+    );
     // ON CONFLICT DO NOTHING rather than catching a unique violation: on PostgreSQL an error
     // would abort the whole transaction, and the caller may want to carry on after a 409.
     const inserted = await this.db
@@ -530,19 +539,7 @@ class KyselyResourceAccess implements ResourceWriter {
         updated_at: at,
       };
     });
-    const stamped = input.resources.map(({ resource, at }) => {
-      const id = resource.id ?? randomUUID();
-      assertId(resource.resourceType, id);
-      return stamp(resource, id, 1, at);
-    });
-    const resourceRows = stamped.map(({ resource, content }) => ({
-      tenant,
-      resource_type: resource.resourceType,
-      id: resource.id,
-      version_id: 1,
-      last_updated: resource.meta!.lastUpdated!,
-      content,
-    }));
+    const { stamped, rows: resourceRows } = firstVersions(tenant, input.resources);
     // Multi-row statements sized well under both engines' bound-parameter limits.
     for (let i = 0; i < referralRows.length; i += IMPORT_CHUNK)
       await this.db
