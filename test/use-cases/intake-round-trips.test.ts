@@ -1,7 +1,8 @@
 /**
  * The round trips of one intake, counted by the store's statement observer on both engines: the
  * directory comes from memory, and the ServiceRequest and its Task are written with one statement
- * per table. Was 11 (two reads of the same directory Location, six single-row writes).
+ * per table. Was 11 (two reads of the same directory Location, six single-row writes). The audit
+ * trail adds its two tables' rows to the same transaction (docs/audit.md), one statement each.
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
@@ -13,10 +14,11 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
   describe(`intake round trips (${engine})`, function () {
     this.timeout(60_000);
 
-    it('stores a referral with 6 statements: begin, the order-number claim, resources, history, search index, commit', async () => {
+    async function intakeStatements(env: Record<string, string>): Promise<string[][]> {
       const statements: string[] = [];
+      const seen: string[][] = [];
       let counting = false;
-      const gw = await startGateway({ engine, store: { observeStatements: (kind) => counting && statements.push(kind) } });
+      const gw = await startGateway({ engine, env, store: { observeStatements: (kind) => counting && statements.push(kind) } });
       // The EHR's token first: getting one records its assertion id, which is not intake's work.
       await accessToken(gw.baseUrl, { role: 'ehr' });
       try {
@@ -27,11 +29,24 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
             body: withOrderNumber(readFixture(fixture), `rt-${randomUUID()}`),
           });
           counting = false;
-          expect(created.status).to.equal(201);
-          expect(statements, fixture).to.deep.equal(['begin', 'query', 'query', 'query', 'query', 'commit']);
+          expect(created.status, fixture).to.equal(201);
+          seen.push([...statements]);
         }
       } finally {
         await gw.stop();
+      }
+      return seen;
+    }
+
+    it('stores a referral with 8 statements: begin, the order-number claim, resources, history, search index, audit events, their entities, commit', async () => {
+      for (const statements of await intakeStatements({})) {
+        expect(statements).to.deep.equal(['begin', 'query', 'query', 'query', 'query', 'query', 'query', 'commit']);
+      }
+    });
+
+    it('stores a referral with 6 statements with the audit trail off (AUDIT=off, development and the bench only)', async () => {
+      for (const statements of await intakeStatements({ AUDIT: 'off' })) {
+        expect(statements).to.deep.equal(['begin', 'query', 'query', 'query', 'query', 'commit']);
       }
     });
   });
