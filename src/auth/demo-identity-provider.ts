@@ -19,7 +19,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import type { JWK } from 'jose';
-import Provider, { errors as oidcErrors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { default as Provider, Configuration, KoaContextWithOIDC } from 'oidc-provider';
+
+// Loaded at the first sign-in, not at start-up: it is the largest module of the demo (about 0.8 s).
+let oidcProvider: Promise<typeof import('oidc-provider')> | undefined;
+const loadOidcProvider = (): Promise<typeof import('oidc-provider')> => (oidcProvider ??= import('oidc-provider'));
 import type { Logger } from '../logging/logger.js';
 import { embeddedTrustedIssuer, type TrustedIssuer } from './trusted-issuers.js';
 
@@ -102,9 +106,10 @@ export function createDemoIdentityProvider(
   const cookieKeys = [randomBytes(32).toString('base64url')];
   const providers = new Map<string, Provider>();
 
-  function providerAt(origin: string): Provider {
+  async function providerAt(origin: string): Promise<Provider> {
     let provider = providers.get(origin);
     if (provider !== undefined) return provider;
+    const { default: OidcProvider, errors: oidcErrors } = await loadOidcProvider();
     const fhirBase = fhirBaseAt(origin);
     const configuration: Configuration = {
       clients: [
@@ -171,7 +176,7 @@ export function createDemoIdentityProvider(
         Grant: 8 * 3600,
       },
     };
-    provider = new Provider(`${origin}${DEMO_IDP_PATH}`, configuration);
+    provider = providers.get(origin) ?? new OidcProvider(`${origin}${DEMO_IDP_PATH}`, configuration);
     // Behind a TLS-terminating proxy (PUBLIC_BASE_URL https), its cookies are secure ones.
     provider.proxy = options.publicBaseUrl?.startsWith('https:') === true;
     providers.set(origin, provider);
@@ -180,7 +185,7 @@ export function createDemoIdentityProvider(
 
   const router = express.Router();
   router.get('/interaction/:uid', async (req: Request, res: Response) => {
-    const provider = providerAt(originOf(req));
+    const provider = await providerAt(originOf(req));
     const details = await provider.interactionDetails(req, res);
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader(
@@ -190,7 +195,7 @@ export function createDemoIdentityProvider(
     res.type('html').send(loginPage(details.uid, file.users));
   });
   router.post('/interaction/:uid/login', express.urlencoded({ extended: false, limit: '4kb' }), async (req: Request, res: Response) => {
-    const provider = providerAt(originOf(req));
+    const provider = await providerAt(originOf(req));
     const chosen = (req.body as Record<string, unknown> | undefined)?.['user'];
     const user = typeof chosen === 'string' ? users.get(chosen) : undefined;
     if (user === undefined) {
@@ -202,7 +207,7 @@ export function createDemoIdentityProvider(
     await provider.interactionFinished(req, res, { login: { accountId: user.sub } }, { mergeWithLastSubmission: false });
   });
   router.use(async (req: Request, res: Response) => {
-    await providerAt(originOf(req)).callback()(req, res);
+    await (await providerAt(originOf(req))).callback()(req, res);
   });
 
   const trustedIssuer = embeddedTrustedIssuer(
