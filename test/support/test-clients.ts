@@ -122,6 +122,9 @@ const gatewayOrigins = new Set<string>();
 
 export function registerGatewayOrigin(origin: string): void {
   gatewayOrigins.add(origin);
+  // The OS hands a freed port out again: a gateway started on the origin of one stopped earlier has
+  // its own signing keys, and the tokens the earlier one issued are not its own (401).
+  for (const key of tokenCache.keys()) if (key.startsWith(`${origin} `)) tokenCache.delete(key);
 }
 
 export function isGatewayOrigin(origin: string): boolean {

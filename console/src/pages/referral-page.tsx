@@ -325,6 +325,10 @@ function AppealSection(props: { appealTaskId: string; onChanged: () => Promise<v
   const announce = useAnnounce();
   const [error, setError] = useState<unknown>(undefined);
   const [authorizationNumber, setAuthorizationNumber] = useState('');
+  // One save at a time: each change is a PUT with If-Match on the version shown, so a second change
+  // made before the first one's new version is loaded would be refused (412). The checklist and
+  // the result form wait while a save is in flight.
+  const [saving, setSaving] = useState(false);
   const [loaded, reload] = useLoad((signal) => api.read<Task>('Task', props.appealTaskId, { signal }), [api, props.appealTaskId]);
   if (loaded.state === 'loading') return <Loading what="the appeal" />;
   if (loaded.state === 'failed') return <Messages error={loaded.error} title="The appeal could not be loaded" />;
@@ -333,6 +337,7 @@ function AppealSection(props: { appealTaskId: string; onChanged: () => Promise<v
   const steps = appealStepStatuses(appeal);
   const save = async (next: Task, said: string): Promise<void> => {
     setError(undefined);
+    setSaving(true);
     try {
       await api.update(next as Task & { id: string });
       announce(said);
@@ -340,6 +345,10 @@ function AppealSection(props: { appealTaskId: string; onChanged: () => Promise<v
       await props.onChanged();
     } catch (e) {
       setError(e);
+      // A refusal may mean the appeal changed meanwhile: show the version the gateway holds.
+      await reload();
+    } finally {
+      setSaving(false);
     }
   };
   return (
@@ -357,7 +366,7 @@ function AppealSection(props: { appealTaskId: string; onChanged: () => Promise<v
           </ul>
         </>
       )}
-      <fieldset class="checklist" disabled={outcome !== 'open'}>
+      <fieldset class="checklist" disabled={outcome !== 'open' || saving} aria-busy={saving}>
         <legend>Steps</legend>
         {APPEAL_STEPS.map((step) => {
           const status = steps.find((s) => s.step === step)?.status ?? 'pending';
@@ -403,10 +412,10 @@ function AppealSection(props: { appealTaskId: string; onChanged: () => Promise<v
               autoComplete="off"
             />
           </label>
-          <button type="submit" class="primary">
+          <button type="submit" class="primary" disabled={saving}>
             Record the appeal as won
           </button>
-          <ActionButton onAction={() => save(withResult(appeal, { won: false }), 'The appeal is recorded as lost.')}>
+          <ActionButton disabled={saving} onAction={() => save(withResult(appeal, { won: false }), 'The appeal is recorded as lost.')}>
             Record the appeal as lost
           </ActionButton>
         </form>
