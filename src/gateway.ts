@@ -295,6 +295,22 @@ function tokenUrlOf(publicBaseUrl: string | undefined): string {
   return publicBaseUrl === undefined ? '/oauth/token' : `${new URL(publicBaseUrl).origin}/oauth/token`;
 }
 
+/** How the gateway authenticates to an EHR or payer: a static bearer token, or as a SMART backend client (docs/security-edges.md). */
+function connectionCredentials(
+  connection: { baseUrl: string; bearerToken?: string; smartBackend?: Parameters<typeof smartBackendTokenSource>[0]['credentials'] },
+  clock: Clock,
+  timeoutMs: number,
+): { bearerToken?: string; accessToken?: ReturnType<typeof smartBackendTokenSource> } {
+  return {
+    ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}),
+    ...(connection.smartBackend !== undefined
+      ? {
+          accessToken: smartBackendTokenSource({ fhirBaseUrl: connection.baseUrl, credentials: connection.smartBackend, clock, timeoutMs }),
+        }
+      : {}),
+  };
+}
+
 export async function buildGateway(
   config: Config,
   runtime: { logger: Logger; clock: Clock; store?: ResourceStore & AuthStateStore; softwareVersion?: string },
@@ -311,17 +327,7 @@ export async function buildGateway(
         {
           tenant: connection.tenant,
           baseUrl: connection.baseUrl,
-          ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}),
-          ...(connection.smartBackend !== undefined
-            ? {
-                accessToken: smartBackendTokenSource({
-                  fhirBaseUrl: connection.baseUrl,
-                  credentials: connection.smartBackend,
-                  clock: runtime.clock,
-                  timeoutMs: config.ehrRequestTimeoutMs,
-                }),
-              }
-            : {}),
+          ...connectionCredentials(connection, runtime.clock, config.ehrRequestTimeoutMs),
         },
         { timeoutMs: config.ehrRequestTimeoutMs },
       ),
@@ -340,17 +346,7 @@ export async function buildGateway(
         {
           payerOrganizationId: connection.payerOrganizationId,
           baseUrl: connection.baseUrl,
-          ...(connection.bearerToken !== undefined ? { bearerToken: connection.bearerToken } : {}),
-          ...(connection.smartBackend !== undefined
-            ? {
-                accessToken: smartBackendTokenSource({
-                  fhirBaseUrl: connection.baseUrl,
-                  credentials: connection.smartBackend,
-                  clock: runtime.clock,
-                  timeoutMs: config.payerRequestTimeoutMs,
-                }),
-              }
-            : {}),
+          ...connectionCredentials(connection, runtime.clock, config.payerRequestTimeoutMs),
         },
         { timeoutMs: config.payerRequestTimeoutMs },
       ),

@@ -30,3 +30,16 @@ function withoutVersionMeta(resource: Resource): Resource {
   if (Object.keys(meta).length === 0) delete (copy as Resource).meta;
   return copy;
 }
+
+/**
+ * The top-level elements a client's update changes outside those it may change, sorted: each is
+ * refused by name (docs/architecture.md, "every refusal names every issue"). Values compare as
+ * their JSON, as the client sent them and as the gateway stored them.
+ */
+export function changedElementsOutside(current: object, sent: object, mayChange: ReadonlySet<string>): string[] {
+  const held = current as Record<string, unknown>;
+  const given = sent as Record<string, unknown>;
+  return [...new Set([...Object.keys(held), ...Object.keys(given)])]
+    .sort()
+    .filter((key) => !mayChange.has(key) && JSON.stringify(given[key]) !== JSON.stringify(held[key]));
+}

@@ -100,6 +100,22 @@ function stamp<T extends Resource>(resource: T, id: string, version: number, now
   return { resource: stamped, content: JSON.stringify(stamped) };
 }
 
+/** A new referral's row, created and updated at `at`. */
+function referralRowOf(row: Omit<ReferralRow, 'createdAt' | 'updatedAt'>, at: string) {
+  return {
+    tenant: row.tenant,
+    id: row.id,
+    identifier_system: row.identifierSystem,
+    identifier_value: row.identifierValue,
+    service_request_id: row.serviceRequestId,
+    task_id: row.taskId,
+    status: row.status,
+    referral: JSON.stringify(row.referral ?? null),
+    created_at: at,
+    updated_at: at,
+  };
+}
+
 /** Version 1 of new resources (an id given where none is, validated), and their `resources` rows. */
 function firstVersions(tenant: TenantId, resources: ReadonlyArray<{ resource: Resource; at: Date }>) {
   const stamped = resources.map(({ resource, at }) => {
@@ -525,19 +541,7 @@ class KyselyResourceAccess implements ResourceWriter {
   async importReferrals(tenant: TenantId, input: ReferralImport): Promise<void> {
     const referralRows = input.referrals.map((row) => {
       assertTenants([row.tenant]);
-      const at = row.at.toISOString();
-      return {
-        tenant: row.tenant,
-        id: row.id,
-        identifier_system: row.identifierSystem,
-        identifier_value: row.identifierValue,
-        service_request_id: row.serviceRequestId,
-        task_id: row.taskId,
-        status: row.status,
-        referral: JSON.stringify(row.referral ?? null),
-        created_at: at,
-        updated_at: at,
-      };
+      return referralRowOf(row, row.at.toISOString());
     });
     const { stamped, rows: resourceRows } = firstVersions(tenant, input.resources);
     // Multi-row statements sized well under both engines' bound-parameter limits.
@@ -563,18 +567,7 @@ class KyselyResourceAccess implements ResourceWriter {
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
       const inserted = await this.db
         .insertInto('referrals')
-        .values({
-          tenant: row.tenant,
-          id: row.id,
-          identifier_system: row.identifierSystem,
-          identifier_value: row.identifierValue,
-          service_request_id: row.serviceRequestId,
-          task_id: row.taskId,
-          status: row.status,
-          referral: JSON.stringify(row.referral ?? null),
-          created_at: at,
-          updated_at: at,
-        })
+        .values(referralRowOf(row, at))
         .onConflict((oc) => oc.columns(['tenant', 'identifier_system', 'identifier_value']).doNothing())
         .returning('id')
         .executeTakeFirst();

@@ -5,6 +5,7 @@
  * appeal carries the authorization the payer granted and moves the referral on, in the same
  * transaction as the appeal's completion.
  */
+import { changedElementsOutside } from '../../fhir/resources.js';
 import type { OperationOutcome, OperationOutcomeIssue, Task } from 'fhir/r4.js';
 import { APPEAL_IDENTIFIER_SYSTEM, appealOutcome } from '../rules/appeal.js';
 import type { EhrReferences } from '../../referral/rules/referral.js';
@@ -42,20 +43,14 @@ export async function updateAppealTaskByClient(
 ): Promise<TaskUpdateResult> {
   const { body, current } = input;
   const issues: OperationOutcomeIssue[] = [];
-  for (const key of [...new Set([...Object.keys(current), ...Object.keys(body)])].sort()) {
-    if (COORDINATOR_ELEMENTS.has(key)) continue;
-    if (
-      JSON.stringify((body as unknown as Record<string, unknown>)[key]) !==
-      JSON.stringify((current as unknown as Record<string, unknown>)[key])
-    ) {
-      issues.push(
-        errorIssue(
-          'business-rule',
-          `Task.${key} of an appeal is kept by the gateway; a coordinator sets the steps, the status and the result`,
-          `Task.${key}`,
-        ),
-      );
-    }
+  for (const key of changedElementsOutside(current, body, COORDINATOR_ELEMENTS)) {
+    issues.push(
+      errorIssue(
+        'business-rule',
+        `Task.${key} of an appeal is kept by the gateway; a coordinator sets the steps, the status and the result`,
+        `Task.${key}`,
+      ),
+    );
   }
   // The steps stay the steps: values change, the list does not.
   if ((body.input ?? []).map((i) => typeKey(i.type)).join(';') !== (current.input ?? []).map((i) => typeKey(i.type)).join(';')) {

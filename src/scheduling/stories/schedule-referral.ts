@@ -13,6 +13,7 @@
  * No walk-ins: an Appointment for a referral that is not cleared, or with no referral at all, is
  * refused with an OperationOutcome that says why and names the next slots.
  */
+import { changedElementsOutside } from '../../fhir/resources.js';
 import type {
   Appointment,
   CodeableConcept,
@@ -922,20 +923,14 @@ export async function updateAppointmentByClient(
   }
   const current = stored as Appointment & { id: string };
   const issues: OperationOutcomeIssue[] = [];
-  for (const key of [...new Set([...Object.keys(current), ...Object.keys(body)])].sort()) {
-    if (CLIENT_APPOINTMENT_ELEMENTS.has(key)) continue;
-    if (
-      JSON.stringify((body as unknown as Record<string, unknown>)[key]) !==
-      JSON.stringify((current as unknown as Record<string, unknown>)[key])
-    ) {
-      issues.push(
-        errorIssue(
-          'business-rule',
-          `Appointment.${key} is kept by the gateway; a client may change the status or the time`,
-          `Appointment.${key}`,
-        ),
-      );
-    }
+  for (const key of changedElementsOutside(current, body, CLIENT_APPOINTMENT_ELEMENTS)) {
+    issues.push(
+      errorIssue(
+        'business-rule',
+        `Appointment.${key} is kept by the gateway; a client may change the status or the time`,
+        `Appointment.${key}`,
+      ),
+    );
   }
   const serviceRequestId = serviceRequestIdOf(current);
   const allowed = NEXT_STATUSES[current.status] ?? [current.status];

@@ -8,6 +8,7 @@
  * to `verifying-coverage` with the confirmation as its output, and the Task is written back to the
  * EHR through the outbox, all in one transaction.
  */
+import { changedElementsOutside } from '../../fhir/resources.js';
 import type { OperationOutcomeIssue, Reference, Resource, ServiceRequest, Task, TaskOutput } from 'fhir/r4.js';
 import { placerIdentifier, type EhrReferences } from '../../referral/rules/referral.js';
 import { siteReference } from '../../referral/rules/referral-task.js';
@@ -220,15 +221,10 @@ export async function updateReferralTaskByClient(
   }
 
   const issues: OperationOutcomeIssue[] = [];
-  const keys = new Set([...Object.keys(current), ...Object.keys(body)]);
-  for (const key of [...keys].sort()) {
-    if (SERVER_SET_TASK_ELEMENTS.has(key)) continue;
-    const sent = JSON.stringify((body as Record<string, unknown>)[key]);
-    const held = JSON.stringify((current as unknown as Record<string, unknown>)[key]);
-    if (sent !== held)
-      issues.push(
-        errorIssue('business-rule', `Task.${key} is kept by the gateway; a client may only add a confirmed-location output`, `Task.${key}`),
-      );
+  for (const key of changedElementsOutside(current, body, SERVER_SET_TASK_ELEMENTS)) {
+    issues.push(
+      errorIssue('business-rule', `Task.${key} is kept by the gateway; a client may only add a confirmed-location output`, `Task.${key}`),
+    );
   }
   const confirmations = (body.output ?? []).map((output, index) => ({ output, index })).filter(({ output }) => isConfirmedLocation(output));
   if (confirmations.length !== 1) {
