@@ -217,18 +217,22 @@ describe('the coordinator console in Chromium', function () {
     await page.getByRole('heading', { name: 'Appeal of the denial' }).waitFor();
     await checkAccessibility(page, 'appeal');
 
+    // Two steps ticked back to back, as a quick coordinator does, with each save slowed down as on
+    // a busy network: the second waits for the first's save (each PUT carries If-Match on the
+    // version shown, so one sent meanwhile would be refused 412), and neither is lost.
+    await page.route(`**/fhir/Task/${appealId}`, async (route) => {
+      if (route.request().method() === 'PUT') await new Promise((resolve) => setTimeout(resolve, 300));
+      await route.continue();
+    });
     await page.getByLabel('Letter of medical necessity').selectOption('done');
-    await waitUntil('the step is saved', async () =>
-      (await fhirFetch(`${fhir}/Task/${appealId}`)).body.input.some(
-        (i: any) => i.type.coding[0].code === 'letter-of-medical-necessity' && i.valueCode === 'done',
-      ),
-    );
     await page.getByLabel('Peer-to-peer review').selectOption('done');
-    await waitUntil('the second step is saved', async () =>
-      (await fhirFetch(`${fhir}/Task/${appealId}`)).body.input.some(
-        (i: any) => i.type.coding[0].code === 'peer-to-peer-review' && i.valueCode === 'done',
-      ),
-    );
+    await waitUntil('both steps are saved', async () => {
+      const inputs = (await fhirFetch(`${fhir}/Task/${appealId}`)).body.input;
+      const done = (code: string): boolean => inputs.some((i: any) => i.type.coding[0].code === code && i.valueCode === 'done');
+      return done('letter-of-medical-necessity') && done('peer-to-peer-review');
+    });
+    expect(await page.getByText('The appeal was not saved').count()).to.equal(0);
+    await page.unroute(`**/fhir/Task/${appealId}`);
     await page.getByLabel('Authorization number granted on appeal').fill('PA-APPEAL-9');
     await page.getByRole('button', { name: 'Record the appeal as won' }).click();
 
