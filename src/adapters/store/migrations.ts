@@ -313,7 +313,7 @@ function chairBookingsByReferral(): Migration {
  * they were independent; they are not (a `param` implies its `resource_type`, `code=fulfill` holds
  * for every referral Task), so a queue such as `Task?business-status=verifying-coverage&code=fulfill`
  * was estimated at 4% of its rows and read every match, then sorted: 663 ms at 100,000 referrals,
- * 3.3 ms with these (measured, docs/search.md). `dependencies` and `mcv` give it the real joint
+ * 4.0 ms with these (measured, docs/search.md). `dependencies` and `mcv` give it the real joint
  * frequencies ([CREATE STATISTICS](https://www.postgresql.org/docs/current/sql-createstatistics.html));
  * ANALYZE (ResourceStore.refreshStatistics) fills them. Token values only: the same on reference
  * values made the planner sort a payer's cursor pages of Coverage (search-plans.test.ts). SQLite
