@@ -257,6 +257,10 @@ function dates(value: Many<string>): IndexValue[] {
   });
 }
 
+function appointmentActors(appointment: Appointment): (Reference | undefined)[] {
+  return list(appointment.participant).map((p) => p.actor);
+}
+
 /** Removes duplicate values: one index row per distinct value is enough. */
 function distinct(values: IndexValue[]): IndexValue[] {
   const seen = new Set<string>();
@@ -281,6 +285,22 @@ const PUBLICATION_STATUS = 'http://hl7.org/fhir/publication-status';
 const ENDPOINT_STATUS = 'http://hl7.org/fhir/endpoint-status';
 
 const CORE = 'http://hl7.org/fhir/SearchParameter/';
+
+/** R4's description of both `Patient.name` and `Practitioner.name`, typos and all. */
+const HUMAN_NAME_SEARCH =
+  'A server defined search that may match any of the string fields in the HumanName, including family, give, prefix, suffix, suffix, and/or text';
+
+/** Who may perform a request: the targets of both `ServiceRequest.performer` and `Task.owner` in R4. */
+const PERFORMER_TYPES = [
+  'Practitioner',
+  'Organization',
+  'CareTeam',
+  'Device',
+  'Patient',
+  'HealthcareService',
+  'PractitionerRole',
+  'RelatedPerson',
+] as const;
 const PLAN_NET = 'http://hl7.org/fhir/us/davinci-pdex-plan-net/SearchParameter/';
 
 interface Spec<R extends Resource> {
@@ -293,10 +313,78 @@ interface Spec<R extends Resource> {
   extract: (resource: R) => IndexValue[];
 }
 
+type Extract<R extends Resource> = (resource: R) => IndexValue[];
+
+/** The elements of R that hold one or more References. */
+type ReferenceElement<R> = { [K in keyof R]-?: NonNullable<R[K]> extends Reference | Reference[] ? K : never }[keyof R] & string;
+
+/**
+ * One resource type's row builders. A row is an R4 core parameter, whose canonical is
+ * `${CORE}{type}-{code}`, unless its `definition` names another (a shared `clinical-` or
+ * `individual-` one, or Plan-Net's).
+ */
+interface ParameterRows<R extends Resource> {
+  token(code: string, expression: string, description: string, extract: Extract<R>, definition?: string): Spec<R>;
+  string(code: string, expression: string, description: string, extract: Extract<R>, definition?: string): Spec<R>;
+  date(code: string, expression: string, description: string, extract: Extract<R>, definition?: string): Spec<R>;
+  /** `target`: the types a `:Type` modifier may name; absent = any type. */
+  reference(
+    code: string,
+    expression: string,
+    description: string,
+    extract: Extract<R>,
+    target?: readonly string[],
+    definition?: string,
+  ): Spec<R>;
+  /** The most common reference row: all the references at one element, `{type}.{element}`. */
+  referenceAt(code: string, element: ReferenceElement<R>, description: string, target?: readonly string[]): Spec<R>;
+  /** The business identifier, `{type}.identifier`. */
+  identifier: R extends { identifier?: Identifier[] } ? (description: string, definition?: string) => Spec<R> : never;
+}
+
+function parameterRows<R extends Resource>(resourceType: string): ParameterRows<R> {
+  const row = (
+    type: SearchParameterType,
+    code: string,
+    expression: string,
+    description: string,
+    extract: Extract<R>,
+    target: readonly string[] | undefined,
+    definition = `${CORE}${resourceType}-${code}`,
+  ): Spec<R> => ({ code, type, description, definition, expression, ...(target ? { target } : {}), extract });
+  return {
+    token: (code, expression, description, extract, definition) =>
+      row('token', code, expression, description, extract, undefined, definition),
+    string: (code, expression, description, extract, definition) =>
+      row('string', code, expression, description, extract, undefined, definition),
+    date: (code, expression, description, extract, definition) =>
+      row('date', code, expression, description, extract, undefined, definition),
+    reference: (code, expression, description, extract, target, definition) =>
+      row('reference', code, expression, description, extract, target, definition),
+    referenceAt: (code, element, description, target) =>
+      // ReferenceElement<R> admits only elements that hold References, so the cast is sound.
+      row('reference', code, `${resourceType}.${element}`, description, (r) => references(r[element] as Many<Reference>), target),
+    identifier: ((description: string, definition?: string) =>
+      // Only offered where R has `identifier` (see ParameterRows), so the cast is sound.
+      row(
+        'token',
+        'identifier',
+        `${resourceType}.identifier`,
+        description,
+        (r) => identifiers((r as { identifier?: Identifier[] }).identifier),
+        undefined,
+        definition,
+      )) as ParameterRows<R>['identifier'],
+  };
+}
+
 /** Builds one resource type's list; the table is keyed by type, so the narrowing cast is sound. */
-function parametersOf<R extends Resource>(specs: readonly Spec<R>[]): readonly SearchParameterDefinition[] {
+function parametersOf<R extends Resource>(
+  resourceType: string,
+  rows: (p: ParameterRows<R>) => readonly Spec<R>[],
+): readonly SearchParameterDefinition[] {
   return Object.freeze(
-    specs.map((s) =>
+    rows(parameterRows<R>(resourceType)).map((s) =>
       Object.freeze({
         ...s,
         extract: (resource: Resource): IndexValue[] => distinct(s.extract(resource as R)),
@@ -305,687 +393,244 @@ function parametersOf<R extends Resource>(specs: readonly Spec<R>[]): readonly S
   );
 }
 
-function identifierParam<R extends Resource & { identifier?: Identifier[] }>(
-  type: string,
-  description: string,
-  definition = `${CORE}${type}-identifier`,
-): Spec<R> {
-  return {
-    code: 'identifier',
-    type: 'token',
-    description,
-    definition,
-    expression: `${type}.identifier`,
-    extract: (r) => identifiers(r.identifier),
-  };
-}
-
-/** A reference parameter of R4 core, whose canonical is `${CORE}{type}-{code}`. */
-function referenceParam<R extends Resource>(
-  type: string,
-  code: string,
-  expression: string,
-  description: string,
-  extract: (resource: R) => IndexValue[],
-  target?: readonly string[],
-): Spec<R> {
-  return { code, type: 'reference', description, definition: `${CORE}${type}-${code}`, expression, ...(target ? { target } : {}), extract };
-}
-
 /** Parameters every resource type has (https://hl7.org/fhir/R4/search.html#all), answered from the stored row. */
-export const COMMON_SEARCH_PARAMETERS: readonly SearchParameterDefinition[] = parametersOf<Resource>([
-  {
-    code: '_id',
-    type: 'token',
-    description: 'Logical id of this artifact',
-    definition: `${CORE}Resource-id`,
-    expression: 'Resource.id',
-    extract: (r) => codes(undefined, r.id),
-  },
-  {
-    code: '_lastUpdated',
-    type: 'date',
-    description: 'When the resource version last changed',
-    definition: `${CORE}Resource-lastUpdated`,
-    expression: 'Resource.meta.lastUpdated',
-    extract: (r) => dates(r.meta?.lastUpdated),
-  },
+export const COMMON_SEARCH_PARAMETERS: readonly SearchParameterDefinition[] = parametersOf<Resource>('Resource', (p) => [
+  p.token('_id', 'Resource.id', 'Logical id of this artifact', (r) => codes(undefined, r.id), `${CORE}Resource-id`),
+  p.date(
+    '_lastUpdated',
+    'Resource.meta.lastUpdated',
+    'When the resource version last changed',
+    (r) => dates(r.meta?.lastUpdated),
+    `${CORE}Resource-lastUpdated`,
+  ),
 ]);
 
 export const SEARCH_PARAMETERS = {
-  ServiceRequest: parametersOf<ServiceRequest>([
-    identifierParam('ServiceRequest', 'Identifiers assigned to this order', `${CORE}clinical-identifier`),
-    {
-      code: 'patient',
-      type: 'reference',
-      description: 'Search by subject - a patient',
-      definition: `${CORE}clinical-patient`,
-      expression: 'ServiceRequest.subject.where(resolve() is Patient)',
-      target: ['Patient'],
-      extract: (r) => references(r.subject, 'Patient'),
-    },
-    referenceParam('ServiceRequest', 'subject', 'ServiceRequest.subject', 'Search by subject', (r) => references(r.subject), [
-      'Group',
+  ServiceRequest: parametersOf<ServiceRequest>('ServiceRequest', (p) => [
+    p.identifier('Identifiers assigned to this order', `${CORE}clinical-identifier`),
+    p.reference(
+      'patient',
+      'ServiceRequest.subject.where(resolve() is Patient)',
+      'Search by subject - a patient',
+      (r) => references(r.subject, 'Patient'),
+      ['Patient'],
+      `${CORE}clinical-patient`,
+    ),
+    p.referenceAt('subject', 'subject', 'Search by subject', ['Group', 'Device', 'Patient', 'Location']),
+    p.referenceAt('requester', 'requester', 'Who/what is requesting service', [
+      'Practitioner',
+      'Organization',
       'Device',
       'Patient',
-      'Location',
+      'PractitionerRole',
+      'RelatedPerson',
     ]),
-    referenceParam(
-      'ServiceRequest',
-      'requester',
-      'ServiceRequest.requester',
-      'Who/what is requesting service',
-      (r) => references(r.requester),
-      ['Practitioner', 'Organization', 'Device', 'Patient', 'PractitionerRole', 'RelatedPerson'],
+    p.referenceAt('performer', 'performer', 'Requested performer', PERFORMER_TYPES),
+    p.token('status', 'ServiceRequest.status', 'draft | active | on-hold | revoked | completed | entered-in-error | unknown', (r) =>
+      codes(REQUEST_STATUS, r.status),
     ),
-    {
-      code: 'performer',
-      type: 'reference',
-      description: 'Requested performer',
-      definition: `${CORE}ServiceRequest-performer`,
-      expression: 'ServiceRequest.performer',
-      target: ['Practitioner', 'Organization', 'CareTeam', 'Device', 'Patient', 'HealthcareService', 'PractitionerRole', 'RelatedPerson'],
-      extract: (r) => references(r.performer),
-    },
-    {
-      code: 'status',
-      type: 'token',
-      description: 'draft | active | on-hold | revoked | completed | entered-in-error | unknown',
-      definition: `${CORE}ServiceRequest-status`,
-      expression: 'ServiceRequest.status',
-      extract: (r) => codes(REQUEST_STATUS, r.status),
-    },
-    {
-      code: 'intent',
-      type: 'token',
-      description: 'proposal | plan | directive | order | original-order | reflex-order | filler-order | instance-order | option',
-      definition: `${CORE}ServiceRequest-intent`,
-      expression: 'ServiceRequest.intent',
-      extract: (r) => codes(REQUEST_INTENT, r.intent),
-    },
-    {
-      code: 'code',
-      type: 'token',
-      description: 'What is being requested/ordered',
-      definition: `${CORE}clinical-code`,
-      expression: 'ServiceRequest.code',
-      extract: (r) => concepts(r.code),
-    },
-    {
-      code: 'authored',
-      type: 'date',
-      description: 'Date request signed',
-      definition: `${CORE}ServiceRequest-authored`,
-      expression: 'ServiceRequest.authoredOn',
-      extract: (r) => dates(r.authoredOn),
-    },
+    p.token(
+      'intent',
+      'ServiceRequest.intent',
+      'proposal | plan | directive | order | original-order | reflex-order | filler-order | instance-order | option',
+      (r) => codes(REQUEST_INTENT, r.intent),
+    ),
+    p.token('code', 'ServiceRequest.code', 'What is being requested/ordered', (r) => concepts(r.code), `${CORE}clinical-code`),
+    p.date('authored', 'ServiceRequest.authoredOn', 'Date request signed', (r) => dates(r.authoredOn)),
   ]),
 
-  Task: parametersOf<Task>([
-    identifierParam('Task', 'Search for a task instance by its business identifier'),
-    referenceParam('Task', 'focus', 'Task.focus', 'Search by task focus', (r) => references(r.focus)),
-    {
-      code: 'patient',
-      type: 'reference',
-      description: 'Search by patient',
-      definition: `${CORE}Task-patient`,
-      expression: 'Task.for.where(resolve() is Patient)',
-      target: ['Patient'],
-      extract: (r) => references(r.for, 'Patient'),
-    },
-    referenceParam('Task', 'subject', 'Task.for', 'Search by subject', (r) => references(r.for)),
-    {
-      code: 'status',
-      type: 'token',
-      description: 'Search by task status',
-      definition: `${CORE}Task-status`,
-      expression: 'Task.status',
-      extract: (r) => codes(TASK_STATUS, r.status),
-    },
-    {
-      code: 'business-status',
-      type: 'token',
-      description: 'Search by business status',
-      definition: `${CORE}Task-business-status`,
-      expression: 'Task.businessStatus',
-      extract: (r) => concepts(r.businessStatus),
-    },
-    {
-      code: 'code',
-      type: 'token',
-      description: 'Search by task code',
-      definition: `${CORE}Task-code`,
-      expression: 'Task.code',
-      extract: (r) => concepts(r.code),
-    },
-    {
-      code: 'owner',
-      type: 'reference',
-      description: 'Search by task owner',
-      definition: `${CORE}Task-owner`,
-      expression: 'Task.owner',
-      target: ['Practitioner', 'Organization', 'CareTeam', 'Device', 'Patient', 'HealthcareService', 'PractitionerRole', 'RelatedPerson'],
-      extract: (r) => references(r.owner),
-    },
-    referenceParam('Task', 'based-on', 'Task.basedOn', 'Search by requests this task is based on', (r) => references(r.basedOn)),
-    referenceParam('Task', 'part-of', 'Task.partOf', 'Search by task this task is part of', (r) => references(r.partOf), ['Task']),
-    {
-      code: 'authored-on',
-      type: 'date',
-      description: 'Search by creation date',
-      definition: `${CORE}Task-authored-on`,
-      expression: 'Task.authoredOn',
-      extract: (r) => dates(r.authoredOn),
-    },
-    {
-      code: 'modified',
-      type: 'date',
-      description: 'Search by last modification date',
-      definition: `${CORE}Task-modified`,
-      expression: 'Task.lastModified',
-      extract: (r) => dates(r.lastModified),
-    },
+  Task: parametersOf<Task>('Task', (p) => [
+    p.identifier('Search for a task instance by its business identifier'),
+    p.referenceAt('focus', 'focus', 'Search by task focus'),
+    p.reference('patient', 'Task.for.where(resolve() is Patient)', 'Search by patient', (r) => references(r.for, 'Patient'), ['Patient']),
+    p.referenceAt('subject', 'for', 'Search by subject'),
+    p.token('status', 'Task.status', 'Search by task status', (r) => codes(TASK_STATUS, r.status)),
+    p.token('business-status', 'Task.businessStatus', 'Search by business status', (r) => concepts(r.businessStatus)),
+    p.token('code', 'Task.code', 'Search by task code', (r) => concepts(r.code)),
+    p.referenceAt('owner', 'owner', 'Search by task owner', PERFORMER_TYPES),
+    p.referenceAt('based-on', 'basedOn', 'Search by requests this task is based on'),
+    p.referenceAt('part-of', 'partOf', 'Search by task this task is part of', ['Task']),
+    p.date('authored-on', 'Task.authoredOn', 'Search by creation date', (r) => dates(r.authoredOn)),
+    p.date('modified', 'Task.lastModified', 'Search by last modification date', (r) => dates(r.lastModified)),
   ]),
 
-  Appointment: parametersOf<Appointment>([
-    identifierParam('Appointment', 'An Identifier of the Appointment'),
-    {
-      code: 'patient',
-      type: 'reference',
-      description: 'One of the individuals of the appointment is this patient',
-      definition: `${CORE}Appointment-patient`,
-      expression: 'Appointment.participant.actor.where(resolve() is Patient)',
-      target: ['Patient'],
-      extract: (r) =>
-        references(
-          list(r.participant).map((p) => p.actor),
-          'Patient',
-        ),
-    },
-    {
-      code: 'actor',
-      type: 'reference',
-      description: 'Any one of the individuals participating in the appointment',
-      definition: `${CORE}Appointment-actor`,
-      expression: 'Appointment.participant.actor',
-      target: ['Practitioner', 'Device', 'Patient', 'HealthcareService', 'PractitionerRole', 'RelatedPerson', 'Location'],
-      extract: (r) => references(list(r.participant).map((p) => p.actor)),
-    },
-    {
-      code: 'location',
-      type: 'reference',
-      description: 'This location is listed in the participants of the appointment',
-      definition: `${CORE}Appointment-location`,
-      expression: 'Appointment.participant.actor.where(resolve() is Location)',
-      target: ['Location'],
-      extract: (r) =>
-        references(
-          list(r.participant).map((p) => p.actor),
-          'Location',
-        ),
-    },
-    {
-      code: 'status',
-      type: 'token',
-      description: 'The overall status of the appointment',
-      definition: `${CORE}Appointment-status`,
-      expression: 'Appointment.status',
-      extract: (r) => codes(APPOINTMENT_STATUS, r.status),
-    },
-    {
-      code: 'date',
-      type: 'date',
-      description: 'Appointment date/time.',
-      definition: `${CORE}Appointment-date`,
-      expression: 'Appointment.start',
-      extract: (r) => dates(r.start),
-    },
-    referenceParam(
-      'Appointment',
-      'based-on',
-      'Appointment.basedOn',
-      'The service request this appointment is allocated to assess',
-      (r) => references(r.basedOn),
-      ['ServiceRequest'],
+  Appointment: parametersOf<Appointment>('Appointment', (p) => [
+    p.identifier('An Identifier of the Appointment'),
+    p.reference(
+      'patient',
+      'Appointment.participant.actor.where(resolve() is Patient)',
+      'One of the individuals of the appointment is this patient',
+      (r) => references(appointmentActors(r), 'Patient'),
+      ['Patient'],
     ),
+    p.reference(
+      'actor',
+      'Appointment.participant.actor',
+      'Any one of the individuals participating in the appointment',
+      (r) => references(appointmentActors(r)),
+      ['Practitioner', 'Device', 'Patient', 'HealthcareService', 'PractitionerRole', 'RelatedPerson', 'Location'],
+    ),
+    p.reference(
+      'location',
+      'Appointment.participant.actor.where(resolve() is Location)',
+      'This location is listed in the participants of the appointment',
+      (r) => references(appointmentActors(r), 'Location'),
+      ['Location'],
+    ),
+    p.token('status', 'Appointment.status', 'The overall status of the appointment', (r) => codes(APPOINTMENT_STATUS, r.status)),
+    p.date('date', 'Appointment.start', 'Appointment date/time.', (r) => dates(r.start)),
+    p.referenceAt('based-on', 'basedOn', 'The service request this appointment is allocated to assess', ['ServiceRequest']),
   ]),
 
-  Coverage: parametersOf<Coverage>([
-    identifierParam('Coverage', 'The primary identifier of the insured and the coverage'),
-    referenceParam('Coverage', 'beneficiary', 'Coverage.beneficiary', 'Covered party', (r) => references(r.beneficiary), ['Patient']),
-    {
-      code: 'patient',
-      type: 'reference',
-      description: 'Retrieve coverages for a patient',
-      definition: `${CORE}Coverage-patient`,
-      expression: 'Coverage.beneficiary',
-      target: ['Patient'],
-      extract: (r) => references(r.beneficiary, 'Patient'),
-    },
-    referenceParam(
-      'Coverage',
-      'payor',
-      'Coverage.payor',
-      'The identity of the insurer or party paying for services',
-      (r) => references(r.payor),
-      ['Organization', 'Patient', 'RelatedPerson'],
-    ),
-    referenceParam('Coverage', 'subscriber', 'Coverage.subscriber', 'Reference to the subscriber', (r) => references(r.subscriber), [
+  Coverage: parametersOf<Coverage>('Coverage', (p) => [
+    p.identifier('The primary identifier of the insured and the coverage'),
+    p.referenceAt('beneficiary', 'beneficiary', 'Covered party', ['Patient']),
+    p.reference('patient', 'Coverage.beneficiary', 'Retrieve coverages for a patient', (r) => references(r.beneficiary, 'Patient'), [
+      'Patient',
+    ]),
+    p.referenceAt('payor', 'payor', 'The identity of the insurer or party paying for services', [
+      'Organization',
       'Patient',
       'RelatedPerson',
     ]),
-    referenceParam(
-      'Coverage',
-      'policy-holder',
-      'Coverage.policyHolder',
-      'Reference to the policyholder',
-      (r) => references(r.policyHolder),
-      ['Organization', 'Patient', 'RelatedPerson'],
-    ),
-    {
-      code: 'status',
-      type: 'token',
-      description: 'The status of the Coverage',
-      definition: `${CORE}Coverage-status`,
-      expression: 'Coverage.status',
-      extract: (r) => codes(FM_STATUS, r.status),
-    },
-    {
-      code: 'type',
-      type: 'token',
-      description: 'The kind of coverage (health plan, auto, Workers Compensation)',
-      definition: `${CORE}Coverage-type`,
-      expression: 'Coverage.type',
-      extract: (r) => concepts(r.type),
-    },
+    p.referenceAt('subscriber', 'subscriber', 'Reference to the subscriber', ['Patient', 'RelatedPerson']),
+    p.referenceAt('policy-holder', 'policyHolder', 'Reference to the policyholder', ['Organization', 'Patient', 'RelatedPerson']),
+    p.token('status', 'Coverage.status', 'The status of the Coverage', (r) => codes(FM_STATUS, r.status)),
+    p.token('type', 'Coverage.type', 'The kind of coverage (health plan, auto, Workers Compensation)', (r) => concepts(r.type)),
   ]),
 
-  Patient: parametersOf<Patient>([
-    identifierParam('Patient', 'A patient identifier'),
-    {
-      code: 'name',
-      type: 'string',
-      description:
-        'A server defined search that may match any of the string fields in the HumanName, including family, give, prefix, suffix, suffix, and/or text',
-      definition: `${CORE}Patient-name`,
-      expression: 'Patient.name',
-      extract: (r) => humanNames(r.name),
-    },
-    {
-      code: 'family',
-      type: 'string',
-      description: 'A portion of the family name of the patient',
-      definition: `${CORE}individual-family`,
-      expression: 'Patient.name.family',
-      extract: (r) => strings(list(r.name).map((n) => n.family)),
-    },
-    {
-      code: 'given',
-      type: 'string',
-      description: 'A portion of the given name of the patient',
-      definition: `${CORE}individual-given`,
-      expression: 'Patient.name.given',
-      extract: (r) => strings(list(r.name).flatMap((n) => list(n.given))),
-    },
-    {
-      code: 'birthdate',
-      type: 'date',
-      description: "The patient's date of birth",
-      definition: `${CORE}individual-birthdate`,
-      expression: 'Patient.birthDate',
-      extract: (r) => dates(r.birthDate),
-    },
-    {
-      code: 'gender',
-      type: 'token',
-      description: 'Gender of the patient',
-      definition: `${CORE}individual-gender`,
-      expression: 'Patient.gender',
-      extract: (r) => codes(ADMINISTRATIVE_GENDER, r.gender),
-    },
+  Patient: parametersOf<Patient>('Patient', (p) => [
+    p.identifier('A patient identifier'),
+    p.string('name', 'Patient.name', HUMAN_NAME_SEARCH, (r) => humanNames(r.name)),
+    p.string(
+      'family',
+      'Patient.name.family',
+      'A portion of the family name of the patient',
+      (r) => strings(list(r.name).map((n) => n.family)),
+      `${CORE}individual-family`,
+    ),
+    p.string(
+      'given',
+      'Patient.name.given',
+      'A portion of the given name of the patient',
+      (r) => strings(list(r.name).flatMap((n) => list(n.given))),
+      `${CORE}individual-given`,
+    ),
+    p.date('birthdate', 'Patient.birthDate', "The patient's date of birth", (r) => dates(r.birthDate), `${CORE}individual-birthdate`),
+    p.token('gender', 'Patient.gender', 'Gender of the patient', (r) => codes(ADMINISTRATIVE_GENDER, r.gender), `${CORE}individual-gender`),
   ]),
 
-  Practitioner: parametersOf<Practitioner>([
-    identifierParam('Practitioner', "A practitioner's Identifier"),
-    {
-      code: 'name',
-      type: 'string',
-      description:
-        'A server defined search that may match any of the string fields in the HumanName, including family, give, prefix, suffix, suffix, and/or text',
-      definition: `${CORE}Practitioner-name`,
-      expression: 'Practitioner.name',
-      extract: (r) => humanNames(r.name),
-    },
+  Practitioner: parametersOf<Practitioner>('Practitioner', (p) => [
+    p.identifier("A practitioner's Identifier"),
+    p.string('name', 'Practitioner.name', HUMAN_NAME_SEARCH, (r) => humanNames(r.name)),
   ]),
 
-  PractitionerRole: parametersOf<PractitionerRole>([
-    identifierParam('PractitionerRole', "A practitioner's Identifier"),
-    referenceParam(
-      'PractitionerRole',
-      'practitioner',
-      'PractitionerRole.practitioner',
-      'Practitioner that is able to provide the defined services for the organization',
-      (r) => references(r.practitioner),
-      ['Practitioner'],
-    ),
-    referenceParam(
-      'PractitionerRole',
-      'organization',
-      'PractitionerRole.organization',
-      'The identity of the organization the practitioner represents / acts on behalf of',
-      (r) => references(r.organization),
-      ['Organization'],
-    ),
-    referenceParam(
-      'PractitionerRole',
-      'location',
-      'PractitionerRole.location',
-      'One of the locations at which this practitioner provides care',
-      (r) => references(r.location),
-      ['Location'],
-    ),
-  ]),
-
-  Location: parametersOf<Location>([
-    identifierParam('Location', 'An identifier for the location'),
-    {
-      code: 'name',
-      type: 'string',
-      description: "A portion of the location's name or alias",
-      definition: `${CORE}Location-name`,
-      expression: 'Location.name | Location.alias',
-      extract: (r) => strings([r.name, ...list(r.alias)]),
-    },
-    {
-      code: 'address',
-      type: 'string',
-      description: 'A (part of the) address of the location',
-      definition: `${CORE}Location-address`,
-      expression: 'Location.address',
-      extract: (r) => addresses(r.address),
-    },
-    {
-      code: 'address-city',
-      type: 'string',
-      description: 'A city specified in an address',
-      definition: `${CORE}Location-address-city`,
-      expression: 'Location.address.city',
-      extract: (r) => strings(r.address?.city),
-    },
-    {
-      code: 'address-state',
-      type: 'string',
-      description: 'A state specified in an address',
-      definition: `${CORE}Location-address-state`,
-      expression: 'Location.address.state',
-      extract: (r) => strings(r.address?.state),
-    },
-    {
-      code: 'address-postalcode',
-      type: 'string',
-      description: 'A postal code specified in an address',
-      definition: `${CORE}Location-address-postalcode`,
-      expression: 'Location.address.postalCode',
-      extract: (r) => strings(r.address?.postalCode),
-    },
-    {
-      code: 'status',
-      type: 'token',
-      description: 'Searches for locations with a specific kind of status',
-      definition: `${CORE}Location-status`,
-      expression: 'Location.status',
-      extract: (r) => codes(LOCATION_STATUS, r.status),
-    },
-    referenceParam(
-      'Location',
-      'organization',
-      'Location.managingOrganization',
-      'Searches for locations that are managed by the provided organization',
-      (r) => references(r.managingOrganization),
-      ['Organization'],
-    ),
-    {
-      code: 'type',
-      type: 'token',
-      description: 'A code for the type of location',
-      definition: `${CORE}Location-type`,
-      expression: 'Location.type',
-      extract: (r) => concepts(r.type),
-    },
-    referenceParam('Location', 'partof', 'Location.partOf', 'A location of which this location is a part', (r) => references(r.partOf), [
-      'Location',
+  PractitionerRole: parametersOf<PractitionerRole>('PractitionerRole', (p) => [
+    p.identifier("A practitioner's Identifier"),
+    p.referenceAt('practitioner', 'practitioner', 'Practitioner that is able to provide the defined services for the organization', [
+      'Practitioner',
     ]),
-  ]),
-
-  HealthcareService: parametersOf<HealthcareService>([
-    identifierParam('HealthcareService', 'External identifiers for this item'),
-    referenceParam(
-      'HealthcareService',
-      'location',
-      'HealthcareService.location',
-      'The location of the Healthcare Service',
-      (r) => references(r.location),
-      ['Location'],
-    ),
-    referenceParam(
-      'HealthcareService',
-      'organization',
-      'HealthcareService.providedBy',
-      'The organization that provides this Healthcare Service',
-      (r) => references(r.providedBy),
-      ['Organization'],
-    ),
-    {
-      code: 'service-type',
-      type: 'token',
-      description: 'The type of service provided by this healthcare service',
-      definition: `${CORE}HealthcareService-service-type`,
-      expression: 'HealthcareService.type',
-      extract: (r) => concepts(r.type),
-    },
-    {
-      code: 'service-category',
-      type: 'token',
-      description: 'Service Category of the Healthcare Service',
-      definition: `${CORE}HealthcareService-service-category`,
-      expression: 'HealthcareService.category',
-      extract: (r) => concepts(r.category),
-    },
-    {
-      code: 'name',
-      type: 'string',
-      description: 'A portion of the Healthcare service name',
-      definition: `${CORE}HealthcareService-name`,
-      expression: 'HealthcareService.name',
-      extract: (r) => strings(r.name),
-    },
-    {
-      code: 'active',
-      type: 'token',
-      description: 'The Healthcare Service is currently marked as active',
-      definition: `${CORE}HealthcareService-active`,
-      expression: 'HealthcareService.active',
-      extract: (r) => booleans(r.active),
-    },
-  ]),
-
-  Organization: parametersOf<Organization>([
-    identifierParam('Organization', "Any identifier for the organization (not the accreditation issuer's identifier)"),
-    {
-      code: 'name',
-      type: 'string',
-      description: "A portion of the organization's name or alias",
-      definition: `${CORE}Organization-name`,
-      expression: 'Organization.name | Organization.alias',
-      extract: (r) => strings([r.name, ...list(r.alias)]),
-    },
-    {
-      code: 'type',
-      type: 'token',
-      description: 'A code for the type of organization',
-      definition: `${CORE}Organization-type`,
-      expression: 'Organization.type',
-      extract: (r) => concepts(r.type),
-    },
-    {
-      code: 'active',
-      type: 'token',
-      description: 'Is the Organization record active',
-      definition: `${CORE}Organization-active`,
-      expression: 'Organization.active',
-      extract: (r) => booleans(r.active),
-    },
-    referenceParam(
+    p.referenceAt('organization', 'organization', 'The identity of the organization the practitioner represents / acts on behalf of', [
       'Organization',
-      'partof',
-      'Organization.partOf',
-      'An organization of which this organization forms a part',
-      (r) => references(r.partOf),
-      ['Organization'],
-    ),
-    referenceParam(
-      'Organization',
-      'endpoint',
-      'Organization.endpoint',
-      'Technical endpoints providing access to services operated for the organization',
-      (r) => references(r.endpoint),
-      ['Endpoint'],
-    ),
+    ]),
+    p.referenceAt('location', 'location', 'One of the locations at which this practitioner provides care', ['Location']),
   ]),
 
-  OrganizationAffiliation: parametersOf<OrganizationAffiliation>([
-    identifierParam('OrganizationAffiliation', "An organization affiliation's Identifier"),
-    referenceParam(
-      'OrganizationAffiliation',
+  Location: parametersOf<Location>('Location', (p) => [
+    p.identifier('An identifier for the location'),
+    p.string('name', 'Location.name | Location.alias', "A portion of the location's name or alias", (r) =>
+      strings([r.name, ...list(r.alias)]),
+    ),
+    p.string('address', 'Location.address', 'A (part of the) address of the location', (r) => addresses(r.address)),
+    p.string('address-city', 'Location.address.city', 'A city specified in an address', (r) => strings(r.address?.city)),
+    p.string('address-state', 'Location.address.state', 'A state specified in an address', (r) => strings(r.address?.state)),
+    p.string('address-postalcode', 'Location.address.postalCode', 'A postal code specified in an address', (r) =>
+      strings(r.address?.postalCode),
+    ),
+    p.token('status', 'Location.status', 'Searches for locations with a specific kind of status', (r) => codes(LOCATION_STATUS, r.status)),
+    p.referenceAt('organization', 'managingOrganization', 'Searches for locations that are managed by the provided organization', [
+      'Organization',
+    ]),
+    p.token('type', 'Location.type', 'A code for the type of location', (r) => concepts(r.type)),
+    p.referenceAt('partof', 'partOf', 'A location of which this location is a part', ['Location']),
+  ]),
+
+  HealthcareService: parametersOf<HealthcareService>('HealthcareService', (p) => [
+    p.identifier('External identifiers for this item'),
+    p.referenceAt('location', 'location', 'The location of the Healthcare Service', ['Location']),
+    p.referenceAt('organization', 'providedBy', 'The organization that provides this Healthcare Service', ['Organization']),
+    p.token('service-type', 'HealthcareService.type', 'The type of service provided by this healthcare service', (r) => concepts(r.type)),
+    p.token('service-category', 'HealthcareService.category', 'Service Category of the Healthcare Service', (r) => concepts(r.category)),
+    p.string('name', 'HealthcareService.name', 'A portion of the Healthcare service name', (r) => strings(r.name)),
+    p.token('active', 'HealthcareService.active', 'The Healthcare Service is currently marked as active', (r) => booleans(r.active)),
+  ]),
+
+  Organization: parametersOf<Organization>('Organization', (p) => [
+    p.identifier("Any identifier for the organization (not the accreditation issuer's identifier)"),
+    p.string('name', 'Organization.name | Organization.alias', "A portion of the organization's name or alias", (r) =>
+      strings([r.name, ...list(r.alias)]),
+    ),
+    p.token('type', 'Organization.type', 'A code for the type of organization', (r) => concepts(r.type)),
+    p.token('active', 'Organization.active', 'Is the Organization record active', (r) => booleans(r.active)),
+    p.referenceAt('partof', 'partOf', 'An organization of which this organization forms a part', ['Organization']),
+    p.referenceAt('endpoint', 'endpoint', 'Technical endpoints providing access to services operated for the organization', ['Endpoint']),
+  ]),
+
+  OrganizationAffiliation: parametersOf<OrganizationAffiliation>('OrganizationAffiliation', (p) => [
+    p.identifier("An organization affiliation's Identifier"),
+    p.referenceAt(
       'participating-organization',
-      'OrganizationAffiliation.participatingOrganization',
+      'participatingOrganization',
       'The organization that provides services to the primary organization',
-      (r) => references(r.participatingOrganization),
       ['Organization'],
     ),
-    referenceParam(
-      'OrganizationAffiliation',
+    p.referenceAt(
       'primary-organization',
-      'OrganizationAffiliation.organization',
+      'organization',
       'The organization that receives the services from the participating organization',
-      (r) => references(r.organization),
       ['Organization'],
     ),
-    referenceParam(
-      'OrganizationAffiliation',
+    p.referenceAt(
       'network',
-      'OrganizationAffiliation.network',
+      'network',
       "Health insurance provider network in which the participatingOrganization provides the role's services (if defined) at the indicated locations (if defined)",
+      ['Organization'],
+    ),
+    p.referenceAt('location', 'location', 'The location(s) at which the role occurs', ['Location']),
+    p.referenceAt('service', 'healthcareService', 'Healthcare services provided through the role', ['HealthcareService']),
+    p.token('active', 'OrganizationAffiliation.active', 'Whether this organization affiliation record is in active use', (r) =>
+      booleans(r.active),
+    ),
+  ]),
+
+  InsurancePlan: parametersOf<InsurancePlan>('InsurancePlan', (p) => [
+    p.identifier("Any identifier for the organization (not the accreditation issuer's identifier)"),
+    p.referenceAt('owned-by', 'ownedBy', 'An organization of which this organization forms a part', ['Organization']),
+    p.referenceAt('administered-by', 'administeredBy', 'Product administrator', ['Organization']),
+    p.string('name', 'InsurancePlan.name | InsurancePlan.alias', "A portion of the organization's name or alias", (r) =>
+      strings([r.name, ...list(r.alias)]),
+    ),
+    p.token('status', 'InsurancePlan.status', 'Is the Organization record active', (r) => codes(PUBLICATION_STATUS, r.status)),
+    p.token('type', 'InsurancePlan.type', 'A code for the type of organization', (r) => concepts(r.type)),
+    // Not in R4 core: Da Vinci PDex Plan-Net's parameter, the way directories find a payer's plans
+    // by network (https://hl7.org/fhir/us/davinci-pdex-plan-net/SearchParameter-insuranceplan-network.html).
+    p.reference(
+      'network',
+      'InsurancePlan.network',
+      "Select Organization entries in a given InsurancePlan's network",
       (r) => references(r.network),
       ['Organization'],
+      `${PLAN_NET}insuranceplan-network`,
     ),
-    referenceParam(
-      'OrganizationAffiliation',
-      'location',
-      'OrganizationAffiliation.location',
-      'The location(s) at which the role occurs',
-      (r) => references(r.location),
-      ['Location'],
-    ),
-    referenceParam(
-      'OrganizationAffiliation',
-      'service',
-      'OrganizationAffiliation.healthcareService',
-      'Healthcare services provided through the role',
-      (r) => references(r.healthcareService),
-      ['HealthcareService'],
-    ),
-    {
-      code: 'active',
-      type: 'token',
-      description: 'Whether this organization affiliation record is in active use',
-      definition: `${CORE}OrganizationAffiliation-active`,
-      expression: 'OrganizationAffiliation.active',
-      extract: (r) => booleans(r.active),
-    },
   ]),
 
-  InsurancePlan: parametersOf<InsurancePlan>([
-    identifierParam('InsurancePlan', "Any identifier for the organization (not the accreditation issuer's identifier)"),
-    referenceParam(
-      'InsurancePlan',
-      'owned-by',
-      'InsurancePlan.ownedBy',
-      'An organization of which this organization forms a part',
-      (r) => references(r.ownedBy),
-      ['Organization'],
+  Endpoint: parametersOf<Endpoint>('Endpoint', (p) => [
+    p.identifier('Identifies this endpoint across multiple systems'),
+    p.referenceAt('organization', 'managingOrganization', 'The organization that is managing the endpoint', ['Organization']),
+    p.token('status', 'Endpoint.status', 'The current status of the Endpoint (usually expected to be active)', (r) =>
+      codes(ENDPOINT_STATUS, r.status),
     ),
-    referenceParam(
-      'InsurancePlan',
-      'administered-by',
-      'InsurancePlan.administeredBy',
-      'Product administrator',
-      (r) => references(r.administeredBy),
-      ['Organization'],
-    ),
-    {
-      code: 'name',
-      type: 'string',
-      description: "A portion of the organization's name or alias",
-      definition: `${CORE}InsurancePlan-name`,
-      expression: 'InsurancePlan.name | InsurancePlan.alias',
-      extract: (r) => strings([r.name, ...list(r.alias)]),
-    },
-    {
-      code: 'status',
-      type: 'token',
-      description: 'Is the Organization record active',
-      definition: `${CORE}InsurancePlan-status`,
-      expression: 'InsurancePlan.status',
-      extract: (r) => codes(PUBLICATION_STATUS, r.status),
-    },
-    {
-      code: 'type',
-      type: 'token',
-      description: 'A code for the type of organization',
-      definition: `${CORE}InsurancePlan-type`,
-      expression: 'InsurancePlan.type',
-      extract: (r) => concepts(r.type),
-    },
-    {
-      // Not in R4 core: Da Vinci PDex Plan-Net's parameter, the way directories find a payer's plans
-      // by network (https://hl7.org/fhir/us/davinci-pdex-plan-net/SearchParameter-insuranceplan-network.html).
-      code: 'network',
-      type: 'reference',
-      description: "Select Organization entries in a given InsurancePlan's network",
-      definition: `${PLAN_NET}insuranceplan-network`,
-      expression: 'InsurancePlan.network',
-      target: ['Organization'],
-      extract: (r) => references(r.network),
-    },
-  ]),
-
-  Endpoint: parametersOf<Endpoint>([
-    identifierParam('Endpoint', 'Identifies this endpoint across multiple systems'),
-    referenceParam(
-      'Endpoint',
-      'organization',
-      'Endpoint.managingOrganization',
-      'The organization that is managing the endpoint',
-      (r) => references(r.managingOrganization),
-      ['Organization'],
-    ),
-    {
-      code: 'status',
-      type: 'token',
-      description: 'The current status of the Endpoint (usually expected to be active)',
-      definition: `${CORE}Endpoint-status`,
-      expression: 'Endpoint.status',
-      extract: (r) => codes(ENDPOINT_STATUS, r.status),
-    },
-    {
-      code: 'name',
-      type: 'string',
-      description: 'A name that this endpoint can be identified by',
-      definition: `${CORE}Endpoint-name`,
-      expression: 'Endpoint.name',
-      extract: (r) => strings(r.name),
-    },
+    p.string('name', 'Endpoint.name', 'A name that this endpoint can be identified by', (r) => strings(r.name)),
   ]),
 } as const satisfies Record<string, readonly SearchParameterDefinition[]>;
 
