@@ -2,8 +2,20 @@
  * Schema migrations, in code, run by Kysely's Migrator on both engines at start-up. Append new
  * migrations with a name that sorts after the last; never edit one that has shipped.
  */
-import { sql, type Kysely, type Migration, type MigrationProvider, type SqlBool } from 'kysely';
+import { sql, type CreateTableBuilder, type Expression, type Kysely, type Migration, type MigrationProvider, type SqlBool } from 'kysely';
 import type { StoreEngine } from './engine.js';
+
+/** Adds the columns, in the order given, each `not null`: for a CreateTableBuilder's `$call`. */
+function notNull(columns: Record<string, Expression<unknown>>) {
+  return <T extends string>(table: CreateTableBuilder<T, any>): CreateTableBuilder<T, any> =>
+    Object.entries(columns).reduce((tb, [name, type]) => tb.addColumn(name, type, (c) => c.notNull()), table);
+}
+
+/** Adds the columns, in the order given, each nullable: for a CreateTableBuilder's `$call`. */
+function nullable(columns: Record<string, Expression<unknown>>) {
+  return <T extends string>(table: CreateTableBuilder<T, any>): CreateTableBuilder<T, any> =>
+    Object.entries(columns).reduce((tb, [name, type]) => tb.addColumn(name, type), table);
+}
 
 /** Column types that differ between the engines; everything else is written once. */
 function columnTypes(engine: StoreEngine) {
@@ -16,18 +28,52 @@ function columnTypes(engine: StoreEngine) {
   };
 }
 
+type ColumnTypes = ReturnType<typeof columnTypes>;
+
+/** A resource version as stored: the current one in `resources`, every one in `resource_history`. */
+function storedVersionColumns(t: ColumnTypes): Record<string, Expression<unknown>> {
+  return { tenant: t.text, resource_type: t.text, id: t.text, version_id: t.integer, last_updated: t.text, content: t.json };
+}
+
+/** A table of a text primary key and `not null` columns. */
+async function createKeyedTable(
+  db: Kysely<any>,
+  t: ColumnTypes,
+  name: string,
+  key: string,
+  columns: Record<string, Expression<unknown>>,
+): Promise<void> {
+  await db.schema
+    .createTable(name)
+    .addColumn(key, t.text, (c) => c.primaryKey())
+    .$call(notNull(columns))
+    .execute();
+}
+
+/**
+ * An index of `search_index` by value: every search names its tenant, resource type and
+ * parameter first, then the value columns of the parameter's type. `where` makes it partial.
+ */
+async function createValueIndex(
+  db: Kysely<any>,
+  name: string,
+  valueColumns: readonly string[],
+  where?: Expression<SqlBool>,
+): Promise<void> {
+  const index = db.schema
+    .createIndex(name)
+    .on('search_index')
+    .columns(['tenant', 'resource_type', 'param', ...valueColumns]);
+  await (where ? index.where(where) : index).execute();
+}
+
 function initialSchema(engine: StoreEngine): Migration {
   const t = columnTypes(engine);
   return {
     async up(db: Kysely<unknown>): Promise<void> {
       await db.schema
         .createTable('resources')
-        .addColumn('tenant', t.text, (c) => c.notNull())
-        .addColumn('resource_type', t.text, (c) => c.notNull())
-        .addColumn('id', t.text, (c) => c.notNull())
-        .addColumn('version_id', t.integer, (c) => c.notNull())
-        .addColumn('last_updated', t.text, (c) => c.notNull())
-        .addColumn('content', t.json, (c) => c.notNull())
+        .$call(notNull(storedVersionColumns(t)))
         .addPrimaryKeyConstraint('resources_pk', ['tenant', 'resource_type', 'id'])
         .execute();
       // The default search order: _lastUpdated, then id.
@@ -39,30 +85,26 @@ function initialSchema(engine: StoreEngine): Migration {
 
       await db.schema
         .createTable('resource_history')
-        .addColumn('tenant', t.text, (c) => c.notNull())
-        .addColumn('resource_type', t.text, (c) => c.notNull())
-        .addColumn('id', t.text, (c) => c.notNull())
-        .addColumn('version_id', t.integer, (c) => c.notNull())
-        .addColumn('last_updated', t.text, (c) => c.notNull())
-        .addColumn('content', t.json, (c) => c.notNull())
+        .$call(notNull(storedVersionColumns(t)))
         .addPrimaryKeyConstraint('resource_history_pk', ['tenant', 'resource_type', 'id', 'version_id'])
         .execute();
 
       await db.schema
         .createTable('search_index')
-        .addColumn('tenant', t.text, (c) => c.notNull())
-        .addColumn('resource_type', t.text, (c) => c.notNull())
-        .addColumn('resource_id', t.text, (c) => c.notNull())
-        .addColumn('param', t.text, (c) => c.notNull())
-        .addColumn('token_system', t.text)
-        .addColumn('token_code', t.text)
-        .addColumn('string_norm', t.text)
-        .addColumn('string_exact', t.text)
-        .addColumn('ref_type', t.text)
-        .addColumn('ref_id', t.text)
-        .addColumn('uri', t.text)
-        .addColumn('date_low', t.text)
-        .addColumn('date_high', t.text)
+        .$call(notNull({ tenant: t.text, resource_type: t.text, resource_id: t.text, param: t.text }))
+        .$call(
+          nullable({
+            token_system: t.text,
+            token_code: t.text,
+            string_norm: t.text,
+            string_exact: t.text,
+            ref_type: t.text,
+            ref_id: t.text,
+            uri: t.text,
+            date_low: t.text,
+            date_high: t.text,
+          }),
+        )
         .addForeignKeyConstraint(
           'search_index_resource_fk',
           ['tenant', 'resource_type', 'resource_id'],
@@ -78,39 +120,27 @@ function initialSchema(engine: StoreEngine): Migration {
         .columns(['tenant', 'resource_type', 'resource_id', 'param'])
         .execute();
       // Selective lookups by value, one per parameter type.
-      await db.schema
-        .createIndex('search_index_by_token')
-        .on('search_index')
-        .columns(['tenant', 'resource_type', 'param', 'token_code', 'token_system'])
-        .execute();
-      await db.schema
-        .createIndex('search_index_by_reference')
-        .on('search_index')
-        .columns(['tenant', 'resource_type', 'param', 'ref_id', 'ref_type'])
-        .execute();
-      await db.schema
-        .createIndex('search_index_by_string')
-        .on('search_index')
-        .columns(['tenant', 'resource_type', 'param', 'string_norm'])
-        .execute();
-      await db.schema
-        .createIndex('search_index_by_date')
-        .on('search_index')
-        .columns(['tenant', 'resource_type', 'param', 'date_low', 'date_high'])
-        .execute();
+      await createValueIndex(db, 'search_index_by_token', ['token_code', 'token_system']);
+      await createValueIndex(db, 'search_index_by_reference', ['ref_id', 'ref_type']);
+      await createValueIndex(db, 'search_index_by_string', ['string_norm']);
+      await createValueIndex(db, 'search_index_by_date', ['date_low', 'date_high']);
 
       await db.schema
         .createTable('referrals')
-        .addColumn('tenant', t.text, (c) => c.notNull())
-        .addColumn('id', t.text, (c) => c.notNull())
-        .addColumn('identifier_system', t.text, (c) => c.notNull())
-        .addColumn('identifier_value', t.text, (c) => c.notNull())
-        .addColumn('service_request_id', t.text, (c) => c.notNull())
-        .addColumn('task_id', t.text, (c) => c.notNull())
-        .addColumn('status', t.text, (c) => c.notNull())
-        .addColumn('referral', t.json, (c) => c.notNull())
-        .addColumn('created_at', t.text, (c) => c.notNull())
-        .addColumn('updated_at', t.text, (c) => c.notNull())
+        .$call(
+          notNull({
+            tenant: t.text,
+            id: t.text,
+            identifier_system: t.text,
+            identifier_value: t.text,
+            service_request_id: t.text,
+            task_id: t.text,
+            status: t.text,
+            referral: t.json,
+            created_at: t.text,
+            updated_at: t.text,
+          }),
+        )
         .addPrimaryKeyConstraint('referrals_pk', ['tenant', 'id'])
         // The idempotency key: the sender's order number, per tenant. claimReferral relies on it.
         .addUniqueConstraint('referrals_identifier_unique', ['tenant', 'identifier_system', 'identifier_value'])
@@ -135,17 +165,11 @@ function outboxAndJobs(engine: StoreEngine): Migration {
         .addColumn('sequence', postgres ? sql`bigint` : sql`integer`, (c) =>
           postgres ? c.primaryKey().generatedAlwaysAsIdentity() : c.primaryKey().autoIncrement(),
         )
-        .addColumn('id', t.text, (c) => c.notNull())
-        .addColumn('tenant', t.text, (c) => c.notNull())
-        .addColumn('ordering_key', t.text, (c) => c.notNull())
-        .addColumn('kind', t.text, (c) => c.notNull())
-        .addColumn('payload', t.json, (c) => c.notNull())
-        .addColumn('status', t.text, (c) => c.notNull())
+        .$call(notNull({ id: t.text, tenant: t.text, ordering_key: t.text, kind: t.text, payload: t.json, status: t.text }))
         .addColumn('attempts', t.integer, (c) => c.notNull().defaultTo(0))
         .addColumn('next_attempt_at', t.text, (c) => c.notNull())
         .addColumn('last_error', t.json)
-        .addColumn('created_at', t.text, (c) => c.notNull())
-        .addColumn('updated_at', t.text, (c) => c.notNull())
+        .$call(notNull({ created_at: t.text, updated_at: t.text }))
         .addColumn('delivered_at', t.text)
         .addUniqueConstraint('outbox_messages_id_unique', ['id'])
         .addCheckConstraint('outbox_messages_status_check', sql`status in ('pending', 'delivering', 'delivered', 'dead')`)
@@ -171,19 +195,10 @@ function outboxAndJobs(engine: StoreEngine): Migration {
       await db.schema.createIndex('outbox_messages_by_status').on('outbox_messages').columns(['status', 'sequence']).execute();
       await db.schema.createIndex('outbox_messages_by_tenant').on('outbox_messages').columns(['tenant', 'status', 'sequence']).execute();
 
-      await db.schema
-        .createTable('job_cursors')
-        .addColumn('name', t.text, (c) => c.primaryKey())
-        .addColumn('value', t.json, (c) => c.notNull())
-        .addColumn('updated_at', t.text, (c) => c.notNull())
-        .execute();
+      await createKeyedTable(db, t, 'job_cursors', 'name', { value: t.json, updated_at: t.text });
 
-      await db.schema
-        .createTable('job_runs')
-        // A job name and its tick: the primary key is the election (first insert wins).
-        .addColumn('key', t.text, (c) => c.primaryKey())
-        .addColumn('claimed_at', t.text, (c) => c.notNull())
-        .execute();
+      // The key, a job name and its tick: the primary key is the election (first insert wins).
+      await createKeyedTable(db, t, 'job_runs', 'key', { claimed_at: t.text });
       // Pruning of old ticks.
       await db.schema.createIndex('job_runs_by_claimed_at').on('job_runs').column('claimed_at').execute();
     },
@@ -209,16 +224,19 @@ function chairBookings(engine: StoreEngine): Migration {
       await db.schema
         .createTable('chair_bookings')
         .addColumn('appointment_id', t.text, (c) => c.primaryKey())
-        .addColumn('tenant', t.text, (c) => c.notNull())
-        .addColumn('referral_id', t.text, (c) => c.notNull())
-        .addColumn('location_id', t.text, (c) => c.notNull())
-        .addColumn('chair_id', t.text, (c) => c.notNull())
-        .addColumn('start_at', t.text, (c) => c.notNull())
-        .addColumn('end_at', t.text, (c) => c.notNull())
-        .addColumn('status', t.text, (c) => c.notNull())
+        .$call(
+          notNull({
+            tenant: t.text,
+            referral_id: t.text,
+            location_id: t.text,
+            chair_id: t.text,
+            start_at: t.text,
+            end_at: t.text,
+            status: t.text,
+          }),
+        )
         .addColumn('hold_expires_at', t.text)
-        .addColumn('created_at', t.text, (c) => c.notNull())
-        .addColumn('updated_at', t.text, (c) => c.notNull())
+        .$call(notNull({ created_at: t.text, updated_at: t.text }))
         .addCheckConstraint('chair_bookings_status_check', sql`status in ('held', 'booked')`)
         .addCheckConstraint('chair_bookings_interval_check', sql`start_at < end_at`)
         .execute();
@@ -237,18 +255,9 @@ function auth(engine: StoreEngine): Migration {
   const t = columnTypes(engine);
   return {
     async up(db: Kysely<any>): Promise<void> {
-      await db.schema
-        .createTable('signing_keys')
-        .addColumn('kid', t.text, (c) => c.primaryKey())
-        .addColumn('private_jwk', t.text, (c) => c.notNull())
-        .addColumn('created_at', t.text, (c) => c.notNull())
-        .execute();
-      await db.schema
-        .createTable('used_assertions')
-        // client id and jti: the primary key refuses a replay, whichever process sees it second.
-        .addColumn('jti_key', t.text, (c) => c.primaryKey())
-        .addColumn('expires_at', t.text, (c) => c.notNull())
-        .execute();
+      await createKeyedTable(db, t, 'signing_keys', 'kid', { private_jwk: t.text, created_at: t.text });
+      // The key, client id and jti: the primary key refuses a replay, whichever process sees it second.
+      await createKeyedTable(db, t, 'used_assertions', 'jti_key', { expires_at: t.text });
       await db.schema.createIndex('used_assertions_by_expiry').on('used_assertions').column('expires_at').execute();
     },
   };
@@ -271,26 +280,12 @@ function searchAtVolume(): Migration {
   return {
     async up(db: Kysely<any>): Promise<void> {
       for (const index of valueIndexes) {
-        await db.schema
-          .createIndex(index.name)
-          .on('search_index')
-          .columns(['tenant', 'resource_type', 'param', ...index.columns, 'resource_id'])
-          .execute();
+        await createValueIndex(db, index.name, [...index.columns, 'resource_id']);
         await db.schema.dropIndex(index.old).execute();
       }
       // Exact string and uri matches had no index at all.
-      await db.schema
-        .createIndex('search_index_exact_ids')
-        .on('search_index')
-        .columns(['tenant', 'resource_type', 'param', 'string_exact', 'resource_id'])
-        .where(sql<SqlBool>`string_exact is not null`)
-        .execute();
-      await db.schema
-        .createIndex('search_index_uri_ids')
-        .on('search_index')
-        .columns(['tenant', 'resource_type', 'param', 'uri', 'resource_id'])
-        .where(sql<SqlBool>`uri is not null`)
-        .execute();
+      await createValueIndex(db, 'search_index_exact_ids', ['string_exact', 'resource_id'], sql<SqlBool>`string_exact is not null`);
+      await createValueIndex(db, 'search_index_uri_ids', ['uri', 'resource_id'], sql<SqlBool>`uri is not null`);
     },
   };
 }
@@ -341,15 +336,17 @@ function auditEvents(engine: StoreEngine): Migration {
       await db.schema
         .createTable('audit_events')
         .addColumn('id', t.text, (c) => c.primaryKey())
-        .addColumn('recorded', t.text, (c) => c.notNull())
-        .addColumn('agent_who', t.text, (c) => c.notNull())
-        .addColumn('agent_role', t.text, (c) => c.notNull())
+        .$call(notNull({ recorded: t.text, agent_who: t.text, agent_role: t.text }))
         .addColumn('tenant', t.text)
-        .addColumn('action', t.text, (c) => c.notNull())
-        .addColumn('subtype', t.text, (c) => c.notNull())
-        .addColumn('outcome', t.integer, (c) => c.notNull())
-        // The rest of the record (entities, query names, operation): references and names only.
-        .addColumn('detail', t.json, (c) => c.notNull())
+        .$call(
+          notNull({
+            action: t.text,
+            subtype: t.text,
+            outcome: t.integer,
+            // The rest of the record (entities, query names, operation): references and names only.
+            detail: t.json,
+          }),
+        )
         .addCheckConstraint('audit_events_action_check', sql`action in ('C', 'R', 'U', 'D', 'E')`)
         .addCheckConstraint('audit_events_outcome_check', sql`outcome in (0, 4, 8, 12)`)
         .execute();
@@ -359,10 +356,14 @@ function auditEvents(engine: StoreEngine): Migration {
       await db.schema.createIndex('audit_events_by_agent').on('audit_events').columns(['agent_who', 'recorded', 'id']).execute();
       await db.schema
         .createTable('audit_event_entities')
-        .addColumn('event_id', t.text, (c) => c.notNull())
-        .addColumn('reference', t.text, (c) => c.notNull())
-        // Copied from the event so that entity= is answered in time order from this index alone.
-        .addColumn('recorded', t.text, (c) => c.notNull())
+        .$call(
+          notNull({
+            event_id: t.text,
+            reference: t.text,
+            // Copied from the event so that entity= is answered in time order from this index alone.
+            recorded: t.text,
+          }),
+        )
         .addPrimaryKeyConstraint('audit_event_entities_pk', ['event_id', 'reference'])
         .execute();
       // Append-only in the database itself, not only by the code's habit: an UPDATE of either table
@@ -416,11 +417,7 @@ function orderedSearchIndex(engine: StoreEngine): Migration {
         db,
       );
       for (const index of valueIndexes) {
-        await db.schema
-          .createIndex(index.name)
-          .on('search_index')
-          .columns(['tenant', 'resource_type', 'param', index.value, 'last_updated', 'resource_id', index.qualifier])
-          .execute();
+        await createValueIndex(db, index.name, [index.value, 'last_updated', 'resource_id', index.qualifier]);
         await db.schema.dropIndex(index.old).execute();
       }
     },
