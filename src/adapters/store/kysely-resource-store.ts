@@ -100,6 +100,18 @@ function stamp<T extends Resource>(resource: T, id: string, version: number, now
   return { resource: stamped, content: JSON.stringify(stamped) };
 }
 
+/** A stamped version's row, the same in `resources` (the current one) and `resource_history`. */
+function versionRow(tenant: TenantId, { resource, content }: Stamped<Resource>, version: number) {
+  return {
+    tenant,
+    resource_type: resource.resourceType,
+    id: resource.id,
+    version_id: version,
+    last_updated: resource.meta!.lastUpdated!,
+    content,
+  };
+}
+
 /** A new referral's row, created and updated at `at`. */
 function referralRowOf(row: Omit<ReferralRow, 'createdAt' | 'updatedAt'>, at: string) {
   return {
@@ -123,14 +135,7 @@ function firstVersions(tenant: TenantId, resources: ReadonlyArray<{ resource: Re
     assertId(resource.resourceType, id);
     return stamp(resource, id, 1, at);
   });
-  const rows = stamped.map(({ resource, content }) => ({
-    tenant,
-    resource_type: resource.resourceType,
-    id: resource.id,
-    version_id: 1,
-    last_updated: resource.meta!.lastUpdated!,
-    content,
-  }));
+  const rows = stamped.map((version) => versionRow(tenant, version, 1));
   return { stamped, rows };
 }
 
@@ -245,28 +250,23 @@ class KyselyResourceAccess implements ResourceWriter {
     await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(this.db);
   }
 
+  /** One resource's rows, current (`resources`) or every version (`resource_history`), in one tenant or any of several. */
+  #rowsOf(table: 'resources' | 'resource_history', tenants: TenantId | readonly TenantId[], resourceType: string, id: string) {
+    const from = this.db.selectFrom(table);
+    const inTenants = typeof tenants === 'string' ? from.where('tenant', '=', tenants) : from.where('tenant', 'in', tenants);
+    return inTenants.where('resource_type', '=', resourceType).where('id', '=', id);
+  }
+
   /** Where the same id exists in several visible tenants, the first tenant listed wins. */
   private async owningTenant(tenants: readonly TenantId[], resourceType: string, id: string): Promise<TenantId | undefined> {
     assertTenants(tenants);
-    const rows = await this.db
-      .selectFrom('resources')
-      .select('tenant')
-      .where('tenant', 'in', tenants)
-      .where('resource_type', '=', resourceType)
-      .where('id', '=', id)
-      .execute();
+    const rows = await this.#rowsOf('resources', tenants, resourceType, id).select('tenant').execute();
     return tenants.find((t) => rows.some((r) => r.tenant === t));
   }
 
   async read<T extends Resource = Resource>(tenants: readonly TenantId[], resourceType: string, id: string): Promise<T | undefined> {
     assertTenants(tenants);
-    const rows = await this.db
-      .selectFrom('resources')
-      .select(['tenant', 'content'])
-      .where('tenant', 'in', tenants)
-      .where('resource_type', '=', resourceType)
-      .where('id', '=', id)
-      .execute();
+    const rows = await this.#rowsOf('resources', tenants, resourceType, id).select(['tenant', 'content']).execute();
     const tenant = tenants.find((t) => rows.some((r) => r.tenant === t));
     const row = rows.find((r) => r.tenant === tenant);
     return row ? decodeResource<T>(row.content) : undefined;
@@ -282,12 +282,8 @@ class KyselyResourceAccess implements ResourceWriter {
     if (version === undefined || !/^[1-9]\d{0,8}$/.test(version)) return undefined;
     const tenant = await this.owningTenant(tenants, resourceType, id);
     if (tenant === undefined) return undefined;
-    const row = await this.db
-      .selectFrom('resource_history')
+    const row = await this.#rowsOf('resource_history', tenant, resourceType, id)
       .select('content')
-      .where('tenant', '=', tenant)
-      .where('resource_type', '=', resourceType)
-      .where('id', '=', id)
       .where('version_id', '=', Number(version))
       .executeTakeFirst();
     return row ? decodeResource<T>(row.content) : undefined;
@@ -296,14 +292,7 @@ class KyselyResourceAccess implements ResourceWriter {
   async history<T extends Resource = Resource>(tenants: readonly TenantId[], resourceType: string, id: string): Promise<T[]> {
     const tenant = await this.owningTenant(tenants, resourceType, id);
     if (tenant === undefined) return [];
-    const rows = await this.db
-      .selectFrom('resource_history')
-      .select('content')
-      .where('tenant', '=', tenant)
-      .where('resource_type', '=', resourceType)
-      .where('id', '=', id)
-      .orderBy('version_id', 'desc')
-      .execute();
+    const rows = await this.#rowsOf('resource_history', tenant, resourceType, id).select('content').orderBy('version_id', 'desc').execute();
     return rows.map((r) => decodeResource<T>(r.content));
   }
 
@@ -497,13 +486,7 @@ class KyselyResourceAccess implements ResourceWriter {
     // conditional write touch no row (PostgreSQL re-checks the WHERE after waiting for its lock),
     // and then we read again. https://hl7.org/fhir/R4/http.html#concurrency
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const current = await this.db
-        .selectFrom('resources')
-        .select('version_id')
-        .where('tenant', '=', tenant)
-        .where('resource_type', '=', resourceType)
-        .where('id', '=', id)
-        .executeTakeFirst();
+      const current = await this.#rowsOf('resources', tenant, resourceType, id).select('version_id').executeTakeFirst();
 
       if (!current) {
         if (expected !== undefined) throw stale('the resource does not exist');
@@ -698,34 +681,20 @@ class KyselyResourceAccess implements ResourceWriter {
     return rows.map(referralOf);
   }
 
-  private async insertCurrent(tenant: TenantId, { resource: stored, content }: Stamped<Resource>, version: number): Promise<boolean> {
+  private async insertCurrent(tenant: TenantId, stamped: Stamped<Resource>, version: number): Promise<boolean> {
     const inserted = await this.db
       .insertInto('resources')
-      .values({
-        tenant,
-        resource_type: stored.resourceType,
-        id: stored.id,
-        version_id: version,
-        last_updated: stored.meta!.lastUpdated!,
-        content,
-      })
+      .values(versionRow(tenant, stamped, version))
       .onConflict((oc) => oc.columns(['tenant', 'resource_type', 'id']).doNothing())
       .returning('id')
       .executeTakeFirst();
     return inserted !== undefined;
   }
 
-  private async insertVersion(tenant: TenantId, { resource: stored, content }: Stamped<Resource>, version: number): Promise<void> {
+  private async insertVersion(tenant: TenantId, stamped: Stamped<Resource>, version: number): Promise<void> {
     await this.db
       .insertInto('resource_history')
-      .values({
-        tenant,
-        resource_type: stored.resourceType,
-        id: stored.id,
-        version_id: version,
-        last_updated: stored.meta!.lastUpdated!,
-        content,
-      })
+      .values(versionRow(tenant, stamped, version))
       .execute();
   }
 

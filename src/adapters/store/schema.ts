@@ -20,14 +20,8 @@ export interface ResourcesTable {
   content: JsonColumn;
 }
 
-export interface ResourceHistoryTable {
-  tenant: string;
-  resource_type: string;
-  id: string;
-  version_id: number;
-  last_updated: string;
-  content: JsonColumn;
-}
+/** Every version of every resource: the same columns as the current one (migration 0001). */
+export type ResourceHistoryTable = ResourcesTable;
 
 /** One row per (resource, search parameter, value); rewritten with every version. */
 export interface SearchIndexTable {
