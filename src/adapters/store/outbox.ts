@@ -27,7 +27,7 @@
  * key sequence order is commit order. SQLite runs one transaction at a time, which gives both.
  */
 import type { OperationOutcome } from 'fhir/r4.js';
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SqlBool, type Updateable } from 'kysely';
 import type { NewOutboxMessage, OutboxMessage, OutboxStatus, TenantId } from '../../ports/resource-store.js';
 import type { StoreEngine } from './engine.js';
 import { fromJsonColumn, toJsonColumn } from './json-columns.js';
@@ -152,19 +152,33 @@ async function assertKnown(db: Kysely<StoreDatabase>, id: string): Promise<void>
   if (row === undefined) throw new Error(`Unknown outbox message ${id}`);
 }
 
+type StatusCondition = (eb: ExpressionBuilder<StoreDatabase, 'outbox_messages'>) => Expression<SqlBool>;
+
+const unsettled: StatusCondition = (eb) => eb('status', 'in', UNSETTLED);
+
+/** Moves one message to another state if its status meets `from`; whether it did. */
+async function moveMessage(
+  db: Kysely<StoreDatabase>,
+  id: string,
+  from: StatusCondition,
+  to: Updateable<OutboxMessagesTable>,
+): Promise<boolean> {
+  const result = await db.updateTable('outbox_messages').set(to).where('id', '=', id).where(from).executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
 /**
  * A delivery that happened is a fact: it settles the message whatever state it reached meanwhile
  * (e.g. a lease taken over by another worker). A delivered message is left as it is.
  */
 export async function markDelivered(db: Kysely<StoreDatabase>, id: string, now: Date): Promise<void> {
   const at = now.toISOString();
-  const result = await db
-    .updateTable('outbox_messages')
-    .set({ status: 'delivered', delivered_at: at, updated_at: at })
-    .where('id', '=', id)
-    .where('status', '<>', 'delivered')
-    .executeTakeFirst();
-  if (result.numUpdatedRows === 0n) await assertKnown(db, id);
+  const moved = await moveMessage(db, id, (eb) => eb('status', '<>', 'delivered'), {
+    status: 'delivered',
+    delivered_at: at,
+    updated_at: at,
+  });
+  if (!moved) await assertKnown(db, id);
 }
 
 /** Only an unsettled message goes back to pending: a delivered one stays delivered, a dead one waits for an operator. */
@@ -175,40 +189,28 @@ export async function scheduleRetry(
   error: OperationOutcome,
   now: Date,
 ): Promise<void> {
-  const result = await db
-    .updateTable('outbox_messages')
-    .set({
-      status: 'pending',
-      next_attempt_at: nextAttemptAt.toISOString(),
-      last_error: toJsonColumn(error, 'An outbox error'),
-      updated_at: now.toISOString(),
-    })
-    .where('id', '=', id)
-    .where('status', 'in', UNSETTLED)
-    .executeTakeFirst();
-  if (result.numUpdatedRows === 0n) await assertKnown(db, id);
+  const moved = await moveMessage(db, id, unsettled, {
+    status: 'pending',
+    next_attempt_at: nextAttemptAt.toISOString(),
+    last_error: toJsonColumn(error, 'An outbox error'),
+    updated_at: now.toISOString(),
+  });
+  if (!moved) await assertKnown(db, id);
 }
 
 /** Only an unsettled message dies: a delivery that went through is never turned into a dead letter. */
 export async function markDead(db: Kysely<StoreDatabase>, id: string, error: OperationOutcome, now: Date): Promise<void> {
-  const result = await db
-    .updateTable('outbox_messages')
-    .set({ status: 'dead', last_error: toJsonColumn(error, 'An outbox error'), updated_at: now.toISOString() })
-    .where('id', '=', id)
-    .where('status', 'in', UNSETTLED)
-    .executeTakeFirst();
-  if (result.numUpdatedRows === 0n) await assertKnown(db, id);
+  const moved = await moveMessage(db, id, unsettled, {
+    status: 'dead',
+    last_error: toJsonColumn(error, 'An outbox error'),
+    updated_at: now.toISOString(),
+  });
+  if (!moved) await assertKnown(db, id);
 }
 
 export async function retryDeadMessage(db: Kysely<StoreDatabase>, id: string, now: Date): Promise<boolean> {
   const at = now.toISOString();
-  const result = await db
-    .updateTable('outbox_messages')
-    .set({ status: 'pending', next_attempt_at: at, updated_at: at })
-    .where('id', '=', id)
-    .where('status', '=', 'dead')
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  return moveMessage(db, id, (eb) => eb('status', '=', 'dead'), { status: 'pending', next_attempt_at: at, updated_at: at });
 }
 
 export async function listOutboxMessages(
