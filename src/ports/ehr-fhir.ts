@@ -7,26 +7,12 @@
  * Retryable: network errors, timeouts, 408, 429 and 5xx.
  */
 import type { AccessTokenSource } from '../auth/smart-backend-client.js';
-import type { Bundle, Identifier, OperationOutcome, Resource } from 'fhir/r4.js';
-import { OperationOutcomeError } from '../fhir/outcomes.js';
+import type { Bundle, Identifier, Resource } from 'fhir/r4.js';
+import { FhirCallError } from './fhir-call-error.js';
 
-export class EhrCallError extends OperationOutcomeError {
-  readonly retryable: boolean;
-  /** The HTTP status the EHR answered, absent when it did not answer. */
-  readonly httpStatus: number | undefined;
-  /** Seconds the EHR asked us to wait (Retry-After), if it said. */
-  readonly retryAfterSeconds: number | undefined;
-
-  constructor(
-    outcome: OperationOutcome,
-    options: { retryable: boolean; httpStatus?: number; retryAfterSeconds?: number; cause?: unknown },
-  ) {
-    super(outcome, { cause: options.cause });
-    this.name = 'EhrCallError';
-    this.retryable = options.retryable;
-    this.httpStatus = options.httpStatus;
-    this.retryAfterSeconds = options.retryAfterSeconds;
-  }
+/** A failed call to the EHR (see FhirCallError for when it is retryable). */
+export class EhrCallError extends FhirCallError {
+  override readonly name = 'EhrCallError';
 }
 
 export interface EhrFhir {

@@ -6,30 +6,16 @@
  *
  * Every failure is a PayerCallError: an OperationOutcome (the payer's, or one describing the
  * network failure) plus whether trying again can help, with the same rule as the EHR port
- * (ports/ehr-fhir.ts): permanent for 4xx other than 408 and 429; retryable for network errors,
- * timeouts, 408, 429 and 5xx.
+ * (ports/fhir-call-error.ts, their shared base): permanent for 4xx other than 408 and 429;
+ * retryable for network errors, timeouts, 408, 429 and 5xx.
  */
 import type { AccessTokenSource } from '../auth/smart-backend-client.js';
-import type { Bundle, CoverageEligibilityRequest, CoverageEligibilityResponse, OperationOutcome } from 'fhir/r4.js';
-import { OperationOutcomeError } from '../fhir/outcomes.js';
+import type { Bundle, CoverageEligibilityRequest, CoverageEligibilityResponse } from 'fhir/r4.js';
+import { FhirCallError } from './fhir-call-error.js';
 
-export class PayerCallError extends OperationOutcomeError {
-  readonly retryable: boolean;
-  /** The HTTP status the payer answered, absent when it did not answer. */
-  readonly httpStatus: number | undefined;
-  /** Seconds the payer asked us to wait (Retry-After), if it said. */
-  readonly retryAfterSeconds: number | undefined;
-
-  constructor(
-    outcome: OperationOutcome,
-    options: { retryable: boolean; httpStatus?: number; retryAfterSeconds?: number; cause?: unknown },
-  ) {
-    super(outcome, { cause: options.cause });
-    this.name = 'PayerCallError';
-    this.retryable = options.retryable;
-    this.httpStatus = options.httpStatus;
-    this.retryAfterSeconds = options.retryAfterSeconds;
-  }
+/** A failed call to the payer (see FhirCallError for when it is retryable). */
+export class PayerCallError extends FhirCallError {
+  override readonly name = 'PayerCallError';
 }
 
 export interface PayerFhir {
