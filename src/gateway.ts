@@ -311,6 +311,21 @@ function connectionCredentials(
   };
 }
 
+/** One client per configured connection, keyed by `keyOf`, each with its connection's credentials and the request time-out. */
+function clientsByConnection<C extends Parameters<typeof connectionCredentials>[0], T>(
+  connections: readonly C[],
+  keyOf: (connection: C) => string,
+  options: { clock: Clock; timeoutMs: number },
+  create: (connection: C, credentials: ReturnType<typeof connectionCredentials>, timeoutMs: number) => T,
+): Map<string, T> {
+  return new Map(
+    connections.map((connection) => [
+      keyOf(connection),
+      create(connection, connectionCredentials(connection, options.clock, options.timeoutMs), options.timeoutMs),
+    ]),
+  );
+}
+
 export async function buildGateway(
   config: Config,
   runtime: { logger: Logger; clock: Clock; store?: ResourceStore & AuthStateStore; softwareVersion?: string },
@@ -320,18 +335,12 @@ export async function buildGateway(
     loadDrugCatalog(config.drugCatalogFile),
   ]);
   const store = runtime.store ?? (await openStore(storeOptionsOf(config, runtime.logger)));
-  const ehrClients = new Map<string, EhrFhir>(
-    config.ehrConnections.map((connection) => [
-      connection.tenant,
-      createFhirKitEhr(
-        {
-          tenant: connection.tenant,
-          baseUrl: connection.baseUrl,
-          ...connectionCredentials(connection, runtime.clock, config.ehrRequestTimeoutMs),
-        },
-        { timeoutMs: config.ehrRequestTimeoutMs },
-      ),
-    ]),
+  const ehrClients = clientsByConnection(
+    config.ehrConnections,
+    (connection) => connection.tenant,
+    { clock: runtime.clock, timeoutMs: config.ehrRequestTimeoutMs },
+    (connection, credentials, timeoutMs): EhrFhir =>
+      createFhirKitEhr({ tenant: connection.tenant, baseUrl: connection.baseUrl, ...credentials }, { timeoutMs }),
   );
   if (ehrClients.size === 0) {
     runtime.logger.info(
@@ -339,18 +348,15 @@ export async function buildGateway(
     );
   }
   const ehrFor = (tenant: string): EhrFhir | undefined => ehrClients.get(tenant);
-  const payerClients = new Map<string, PayerFhir>(
-    config.payerConnections.map((connection) => [
-      connection.payerOrganizationId,
+  const payerClients = clientsByConnection(
+    config.payerConnections,
+    (connection) => connection.payerOrganizationId,
+    { clock: runtime.clock, timeoutMs: config.payerRequestTimeoutMs },
+    (connection, credentials, timeoutMs): PayerFhir =>
       createFhirKitPayer(
-        {
-          payerOrganizationId: connection.payerOrganizationId,
-          baseUrl: connection.baseUrl,
-          ...connectionCredentials(connection, runtime.clock, config.payerRequestTimeoutMs),
-        },
-        { timeoutMs: config.payerRequestTimeoutMs },
+        { payerOrganizationId: connection.payerOrganizationId, baseUrl: connection.baseUrl, ...credentials },
+        { timeoutMs },
       ),
-    ]),
   );
   const sites = storedSiteDirectory(store, config.directoryTenant);
   const webhookUrl = config.scheduling.notifierWebhookUrl;
