@@ -6,9 +6,9 @@
  */
 import { Ajv } from 'ajv';
 import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import type { Role } from './caller.js';
 import { schemaIssues } from '../directory/rules/json-document-issues.js';
+import { DocumentIssuesError } from './document-issues-error.js';
 import registrySchema from '../../profiles/auth-clients.schema.json' with { type: 'json' };
 
 export interface RegisteredClient {
@@ -32,13 +32,8 @@ export interface ClientRegistry {
 
 const validateRegistry = new Ajv({ allErrors: true, strict: false }).compile(registrySchema);
 
-export class ClientRegistryError extends Error {
-  readonly issues: OperationOutcomeIssue[];
-  constructor(where: string, issues: OperationOutcomeIssue[]) {
-    super(`${where}: ${issues.map((i) => `${i.expression?.[0] ?? ''} ${i.diagnostics ?? ''}`.trim()).join('; ')}`);
-    this.name = 'ClientRegistryError';
-    this.issues = issues;
-  }
+export class ClientRegistryError extends DocumentIssuesError {
+  override readonly name = 'ClientRegistryError';
 }
 
 /** Validates a registry document; throws with every problem found. */

@@ -14,6 +14,7 @@ import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import type { Caller } from './caller.js';
 import { tokenRefusalReason } from './jwt-reading.js';
 import { schemaIssues } from '../directory/rules/json-document-issues.js';
+import { DocumentIssuesError } from './document-issues-error.js';
 import issuersSchema from '../../profiles/auth-trusted-issuers.schema.json' with { type: 'json' };
 
 type PersonRole = 'coordinator' | 'operator';
@@ -67,13 +68,8 @@ const CLOCK_TOLERANCE_SECONDS = 30;
 
 const validateIssuers = new Ajv({ allErrors: true, strict: false }).compile(issuersSchema);
 
-export class TrustedIssuersError extends Error {
-  readonly issues: OperationOutcomeIssue[];
-  constructor(where: string, issues: OperationOutcomeIssue[]) {
-    super(`${where}: ${issues.map((i) => `${i.expression?.[0] ?? ''} ${i.diagnostics ?? ''}`.trim()).join('; ')}`);
-    this.name = 'TrustedIssuersError';
-    this.issues = issues;
-  }
+export class TrustedIssuersError extends DocumentIssuesError {
+  override readonly name = 'TrustedIssuersError';
 }
 
 /**

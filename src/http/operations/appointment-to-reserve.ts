@@ -6,11 +6,33 @@ import type { Appointment, OperationDefinition, OperationOutcome } from 'fhir/r4
 import { badRequest } from '../../fhir/outcomes.js';
 import { readOperationParameters } from '../../fhir/operation-parameters.js';
 import type { bookAppointment } from '../../scheduling/stories/schedule-referral.js';
-import type { FhirRequest, FhirResponse } from '../fhir-exchange.js';
+import { withBodyShape } from '../body-shape.js';
+import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir-exchange.js';
 import { locationHeader, versionHeaders } from '../fhir-exchange.js';
 import { operationOutcome } from '../../fhir/outcomes.js';
+import { operationDefinition, type OperationContext } from './definitions.js';
 
-export function appointmentToReserve(
+/**
+ * `$hold` or `$book`: the Appointment to reserve, read by the operation's definition, handed to
+ * the scheduling story, answered 201 or with its refusal. The handler is named after the story
+ * (`holdAppointment`, `bookAppointment`), as the route table names it.
+ */
+export function reserveOperation(
+  { deps, conformance }: OperationContext,
+  operationId: 'appointment-hold' | 'appointment-book',
+  reserve: typeof bookAppointment,
+): FhirHandler {
+  const definition = operationDefinition(conformance, operationId);
+  const reserveAppointment: FhirHandler = async (request) => {
+    const read = appointmentToReserve(definition, request);
+    if ('outcome' in read) return { outcome: read.outcome };
+    return reservedResponse(request, await reserve(deps, { tenant: request.tenant, appointment: read.appointment }));
+  };
+  Object.defineProperty(reserveAppointment, 'name', { value: reserve.name });
+  return withBodyShape(deps.validator, ['Parameters', 'Appointment'], reserveAppointment);
+}
+
+function appointmentToReserve(
   definition: OperationDefinition,
   request: FhirRequest,
 ): { appointment: Appointment } | { outcome: OperationOutcome } {

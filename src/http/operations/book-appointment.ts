@@ -7,17 +7,11 @@ import type { Appointment } from 'fhir/r4.js';
 import { bookAppointment as bookAppointmentUseCase } from '../../scheduling/stories/schedule-referral.js';
 import { withBodyShape } from '../body-shape.js';
 import type { FhirHandler, FhirRequest, FhirResponse } from '../fhir-exchange.js';
-import { appointmentToReserve, reservedResponse } from './appointment-to-reserve.js';
-import { operationDefinition, type OperationContext } from './definitions.js';
+import { reservedResponse, reserveOperation } from './appointment-to-reserve.js';
+import type { OperationContext } from './definitions.js';
 
-export function bookAppointmentOperation({ deps, conformance }: OperationContext): FhirHandler {
-  const definition = operationDefinition(conformance, 'appointment-book');
-  async function bookAppointment(request: FhirRequest): Promise<FhirResponse> {
-    const read = appointmentToReserve(definition, request);
-    if ('outcome' in read) return { outcome: read.outcome };
-    return reservedResponse(request, await bookAppointmentUseCase(deps, { tenant: request.tenant, appointment: read.appointment }));
-  }
-  return withBodyShape(deps.validator, ['Parameters', 'Appointment'], bookAppointment);
+export function bookAppointmentOperation(context: OperationContext): FhirHandler {
+  return reserveOperation(context, 'appointment-book', bookAppointmentUseCase);
 }
 
 /** `POST /fhir/Appointment`: a client's Appointment is a booking request, no walk-ins (schedule-referral.ts). */
