@@ -17,6 +17,7 @@ import { SmartTokenError } from '../../auth/smart-backend-client.js';
 import type { OperationOutcome } from 'fhir/r4.js';
 import { errorIssue, operationOutcome, unavailable, type IssueCode } from '../../fhir/outcomes.js';
 import { EhrCallError } from '../../ports/ehr-fhir.js';
+import type { FhirCallError } from '../../ports/fhir-call-error.js';
 import { isRetryableStatus } from '../../delivery/rules/retry-policy.js';
 
 /** What was being done, for diagnostics: `search ServiceRequest`, `update Task`. */
@@ -124,7 +125,7 @@ export interface ClassifiedFailure {
  * Classifies anything a fhir-kit-client call threw. `party` names the server in diagnostics ('EHR',
  * 'payer'); `idPrefix` starts the OperationOutcome ids (`ehr-timeout`, `payer-http-503`).
  */
-export function classifyClientFailure(
+function classifyClientFailure(
   err: unknown,
   context: { party: string; idPrefix: string; doing: string; timeoutMs: number },
 ): ClassifiedFailure {
@@ -196,16 +197,23 @@ export function classifyClientFailure(
   };
 }
 
+/**
+ * Turns anything a fhir-kit-client call threw into the port's error class: one of its own stays
+ * as it is, anything else is classified (classifyClientFailure, whose `context` this is).
+ */
+export function toCallError<E extends FhirCallError>(
+  err: unknown,
+  errorClass: new (outcome: OperationOutcome, options: Omit<ClassifiedFailure, 'outcome'>) => E,
+  context: Parameters<typeof classifyClientFailure>[1],
+): E {
+  if (err instanceof errorClass) return err;
+  const { outcome, ...options } = classifyClientFailure(err, context);
+  return new errorClass(outcome, options);
+}
+
 /** Turns anything a fhir-kit-client call threw into an EhrCallError. */
 export function toEhrCallError(err: unknown, what: EhrInteraction, timeoutMs: number): EhrCallError {
-  if (err instanceof EhrCallError) return err;
-  const { outcome, ...options } = classifyClientFailure(err, {
-    party: 'EHR',
-    idPrefix: 'ehr',
-    doing: describeInteraction(what),
-    timeoutMs,
-  });
-  return new EhrCallError(outcome, options);
+  return toCallError(err, EhrCallError, { party: 'EHR', idPrefix: 'ehr', doing: describeInteraction(what), timeoutMs });
 }
 
 /** An error of ours about the EHR's answer or our request, never worth retrying as is. */

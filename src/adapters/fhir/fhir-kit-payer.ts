@@ -20,7 +20,7 @@ import type { Bundle, CoverageEligibilityRequest, CoverageEligibilityResponse, O
 import { errorIssue, operationOutcome, type IssueCode } from '../../fhir/outcomes.js';
 import { PayerCallError, type PayerConnection, type PayerFhir } from '../../ports/payer-fhir.js';
 import { withAccessToken } from '../../auth/smart-backend-client.js';
-import { classifyClientFailure, isOperationOutcome } from './ehr-call-errors.js';
+import { isOperationOutcome, toCallError } from './ehr-call-errors.js';
 
 export const DEFAULT_PAYER_TIMEOUT_MS = 15_000;
 
@@ -118,14 +118,7 @@ function findAnswer(answer: Record<string, unknown>, resourceType: string): Reco
 
 /** Turns anything a fhir-kit-client call threw into a PayerCallError (ehr-call-errors.ts knows the shapes). */
 export function toPayerCallError(err: unknown, what: PayerInteraction, timeoutMs: number): PayerCallError {
-  if (err instanceof PayerCallError) return err;
-  const { outcome, ...options } = classifyClientFailure(err, {
-    party: 'payer',
-    idPrefix: 'payer',
-    doing: describePayerInteraction(what),
-    timeoutMs,
-  });
-  return new PayerCallError(outcome, options);
+  return toCallError(err, PayerCallError, { party: 'payer', idPrefix: 'payer', doing: describePayerInteraction(what), timeoutMs });
 }
 
 function permanentPayerError(code: IssueCode, diagnostics: string): PayerCallError {
