@@ -93,17 +93,9 @@ export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void)
       .argument('<files...>', 'JSON or NDJSON files or folders')
       .requiredOption('--to <fhir base>', 'the gateway FHIR base, e.g. http://localhost:8080/fhir', fhirBase)
       .option('--json', 'machine-readable output'),
-  ).action(
-    async (files: string[], opts: { to: string; json?: boolean; token?: string; tenant?: string; timeout: number; settle: number }) => {
-      done(
-        await sendCommand(
-          files,
-          { to: opts.to, json: opts.json === true, timeoutMs: opts.timeout, settleMs: opts.settle, ...credentialOptions(opts) },
-          terminal,
-        ),
-      );
-    },
-  );
+  ).action(async (files: string[], opts: GatewayOptions & { to: string; json?: boolean }) => {
+    done(await sendCommand(files, { to: opts.to, json: opts.json === true, ...gatewayRunOptions(opts) }, terminal));
+  });
 
   gatewayOptions(
     program
@@ -114,17 +106,9 @@ export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void)
       .argument('<folder>', 'fixtures folder, e.g. fixtures/')
       .requiredOption('--to <fhir base>', 'the gateway FHIR base', fhirBase)
       .option('--json', 'machine-readable output'),
-  ).action(
-    async (folder: string, opts: { to: string; json?: boolean; token?: string; tenant?: string; timeout: number; settle: number }) => {
-      done(
-        await checkCommand(
-          folder,
-          { to: opts.to, json: opts.json === true, timeoutMs: opts.timeout, settleMs: opts.settle, ...credentialOptions(opts) },
-          terminal,
-        ),
-      );
-    },
-  );
+  ).action(async (folder: string, opts: GatewayOptions & { to: string; json?: boolean }) => {
+    done(await checkCommand(folder, { to: opts.to, json: opts.json === true, ...gatewayRunOptions(opts) }, terminal));
+  });
 
   gatewayOptions(
     program
@@ -144,23 +128,21 @@ export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void)
       .addOption(new Option('--page-size <n>', 'orders per page asked of the EHR (_count)').argParser(positiveInteger).default(100))
       .option('--json', 'machine-readable output'),
   ).action(
-    async (opts: {
-      from: string;
-      since: string;
-      dryRun?: boolean;
-      to?: string;
-      ehrToken?: string;
-      directory: string;
-      drugCatalog: string;
-      profiles: string;
-      limit: number;
-      pageSize: number;
-      json?: boolean;
-      token?: string;
-      tenant?: string;
-      timeout: number;
-      settle: number;
-    }) => {
+    async (
+      opts: GatewayOptions & {
+        from: string;
+        since: string;
+        dryRun?: boolean;
+        to?: string;
+        ehrToken?: string;
+        directory: string;
+        drugCatalog: string;
+        profiles: string;
+        limit: number;
+        pageSize: number;
+        json?: boolean;
+      },
+    ) => {
       const ehrToken = opts.ehrToken ?? process.env['EHR_BEARER_TOKEN'];
       done(
         await replayCommand(
@@ -176,9 +158,7 @@ export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void)
             profilesDir: opts.profiles,
             limit: opts.limit,
             pageSize: opts.pageSize,
-            timeoutMs: opts.timeout,
-            settleMs: opts.settle,
-            ...credentialOptions(opts),
+            ...gatewayRunOptions(opts),
           },
           terminal,
         ),
@@ -258,6 +238,21 @@ export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void)
       );
     });
   return program;
+}
+
+/** What gatewayOptions parses. */
+interface GatewayOptions {
+  token?: string;
+  tenant?: string;
+  client?: string;
+  keyFile?: string;
+  timeout: number;
+  settle: number;
+}
+
+/** The gateway options as the commands take them: how long to follow a Task, and the credentials. */
+function gatewayRunOptions(opts: GatewayOptions) {
+  return { timeoutMs: opts.timeout, settleMs: opts.settle, ...credentialOptions(opts) };
 }
 
 function credentialOptions(opts: { token?: string; tenant?: string; client?: string; keyFile?: string }): {
