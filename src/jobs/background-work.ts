@@ -61,24 +61,19 @@ export function startBackgroundWork(config: Config, deps: GatewayDeps, ehrClient
         },
         config.outbox,
       );
-  const inquiryJob = scheduleClusterJob(
-    'prior-auth-inquiry',
-    config.priorAuthInquiryCron,
-    asGateway('prior-auth-inquiry', async (tick) => {
-      const result = await followUpPendingAuthorizations(deps);
-      deps.logger.info('cluster job ran', { job: 'prior-auth-inquiry', tick: tick.toISOString(), ...result });
-    }),
-    { coordinator: deps.store, logger: deps.logger },
-  );
-  const reminderJob = scheduleClusterJob(
-    'appointment-reminders',
-    config.scheduling.reminderCron,
-    asGateway('appointment-reminders', async (tick) => {
-      const result = await sendReminders(deps);
-      deps.logger.info('cluster job ran', { job: 'appointment-reminders', tick: tick.toISOString(), ...result });
-    }),
-    { coordinator: deps.store, logger: deps.logger },
-  );
+  /** A cluster job run as the gateway, its sweep's result logged in one line per tick run. */
+  const sweepJob = (job: string, cron: Parameters<typeof scheduleClusterJob>[1], sweep: () => Promise<object>) =>
+    scheduleClusterJob(
+      job,
+      cron,
+      asGateway(job, async (tick) => {
+        const result = await sweep();
+        deps.logger.info('cluster job ran', { job, tick: tick.toISOString(), ...result });
+      }),
+      { coordinator: deps.store, logger: deps.logger },
+    );
+  const inquiryJob = sweepJob('prior-auth-inquiry', config.priorAuthInquiryCron, () => followUpPendingAuthorizations(deps));
+  const reminderJob = sweepJob('appointment-reminders', config.scheduling.reminderCron, () => sendReminders(deps));
   // Renewals ride with no-shows: both are slow-moving upkeep of a referral's state, and a referral
   // a no-show sends back to ready-to-schedule is checked for renewal in the same tick.
   const noShowJob = scheduleClusterJob(
