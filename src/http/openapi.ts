@@ -8,7 +8,13 @@
  * FHIR resources are described by reference to the FHIR specification rather than repeated as
  * JSON Schema: each body schema names its resourceType and links the resource's page.
  */
-import type { CapabilityStatement, CapabilityStatementRestResource, OperationDefinition, OperationDefinitionParameter } from 'fhir/r4.js';
+import type {
+  CapabilityStatement,
+  CapabilityStatementRestResource,
+  CapabilityStatementRestResourceInteraction,
+  OperationDefinition,
+  OperationDefinitionParameter,
+} from 'fhir/r4.js';
 import { RESOURCE_VALIDATE } from './operations/validate.js';
 
 /** A route outside the FHIR interactions (health, operators, notifications, console ...). */
@@ -149,15 +155,190 @@ function toOpenApiPath(path: string): string {
   return path.replace(/[:*]([A-Za-z_]+)/g, '{$1}');
 }
 
+/** A REST interaction a resource type may declare (`rest.resource.interaction.code`), as an OpenAPI operation. */
+interface Interaction {
+  code: CapabilityStatementRestResourceInteraction['code'];
+  /** After `{fhirBase}/{type}`. */
+  path: string;
+  method: 'get' | 'post' | 'put';
+  /** The operation id is `{operationIdPrefix}-{type}`. */
+  operationIdPrefix: string;
+  summary: (type: string) => string;
+  parameters?: (resource: CapabilityStatementRestResource) => Json[];
+  /** Whether the resource's `documentation` describes it. */
+  documented?: boolean;
+  /** Whether it takes the resource as its body. */
+  body?: boolean;
+  answer: { status: '200' | '201'; description: string; bundle?: boolean };
+}
+
+/** In the order the document lists them. https://hl7.org/fhir/R4/http.html */
+const INTERACTIONS: readonly Interaction[] = [
+  {
+    code: 'search-type',
+    operationIdPrefix: 'search',
+    path: '',
+    method: 'get',
+    summary: (type) => `Search ${type}`,
+    parameters: searchParameters,
+    answer: { status: '200', description: 'A searchset Bundle', bundle: true },
+  },
+  {
+    code: 'create',
+    operationIdPrefix: 'create',
+    path: '',
+    method: 'post',
+    summary: (type) => `Create a ${type}`,
+    documented: true,
+    body: true,
+    answer: { status: '201', description: 'Created' },
+  },
+  {
+    code: 'read',
+    operationIdPrefix: 'read',
+    path: '/{id}',
+    method: 'get',
+    summary: (type) => `Read a ${type}`,
+    parameters: () => [idParameter],
+    answer: { status: '200', description: 'The current version' },
+  },
+  {
+    code: 'update',
+    operationIdPrefix: 'update',
+    path: '/{id}',
+    method: 'put',
+    summary: (type) => `Update a ${type}`,
+    parameters: () => [
+      idParameter,
+      { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: `${R4}/http.html#concurrency` },
+    ],
+    body: true,
+    answer: { status: '200', description: 'The new version' },
+  },
+  {
+    code: 'vread',
+    operationIdPrefix: 'vread',
+    path: '/{id}/_history/{vid}',
+    method: 'get',
+    summary: (type) => `Read one version of a ${type}`,
+    parameters: () => [idParameter, { name: 'vid', in: 'path', required: true, schema: { type: 'string' } }],
+    answer: { status: '200', description: 'That version' },
+  },
+  {
+    code: 'history-instance',
+    operationIdPrefix: 'history',
+    path: '/{id}/_history',
+    method: 'get',
+    summary: (type) => `The versions of a ${type}`,
+    parameters: () => [idParameter],
+    answer: { status: '200', description: 'A history Bundle', bundle: true },
+  },
+];
+
+/** The operation object of one interaction on one resource type. */
+function interactionOperation(interaction: Interaction, resource: CapabilityStatementRestResource): Json {
+  const type = resource.type;
+  const { answer } = interaction;
+  return {
+    tags: [`FHIR: ${type}`],
+    summary: interaction.summary(type),
+    operationId: `${interaction.operationIdPrefix}-${type}`,
+    ...(interaction.documented && resource.documentation ? { description: resource.documentation } : {}),
+    ...(interaction.parameters ? { parameters: interaction.parameters(resource) } : {}),
+    ...(interaction.body ? { requestBody: { required: true, content: fhirContent(type) } } : {}),
+    responses: {
+      [answer.status]: { description: answer.description, content: fhirContent(answer.bundle ? 'Bundle' : type) },
+      ...errorResponses(),
+    },
+  };
+}
+
+/** The `$operations` a resource type declares, at type and instance level, by GET where allowed and POST. */
+function resourceOperations(
+  resource: CapabilityStatementRestResource,
+  definitionsByUrl: ReadonlyMap<string, OperationDefinition>,
+  security: Json[] | undefined,
+  fhirBase: string,
+): Array<{ path: string; method: string; operation: Json }> {
+  const type = resource.type;
+  const found: Array<{ path: string; method: string; operation: Json }> = [];
+  for (const declared of resource.operation ?? []) {
+    const definition = definitionsByUrl.get(declared.definition);
+    if (!definition) continue;
+    const operationPaths: string[] = [];
+    if (definition.type) operationPaths.push(`${fhirBase}/${type}/$${definition.code}`);
+    if (definition.instance) operationPaths.push(`${fhirBase}/${type}/{id}/$${definition.code}`);
+    for (const path of operationPaths) {
+      const methods: Array<'get' | 'post'> = allowsGet(definition) ? ['get', 'post'] : ['post'];
+      for (const method of methods) {
+        const operation = operationObject(definition, method, `FHIR: ${type}`, security, fhirBase);
+        operation['operationId'] = `${method}-${type}-${definition.code}${path.includes('{id}') ? '-instance' : ''}`;
+        if (path.includes('{id}')) operation['parameters'] = [idParameter, ...((operation['parameters'] as Json[] | undefined) ?? [])];
+        found.push({ path, method, operation });
+      }
+    }
+  }
+  return found;
+}
+
+/** A route outside FHIR: public ones say so with an empty `security`, the others name their roles. */
+function plainRouteOperation(route: PlainRoute, security: Json[] | undefined): Json {
+  const parameters = [...route.path.matchAll(/[:*]([A-Za-z_]+)/g)].map((m) => ({
+    name: m[1],
+    in: 'path',
+    required: true,
+    schema: { type: 'string' },
+  }));
+  const isPublic = route.roles === undefined || route.roles.length === 0;
+  return {
+    tags: [route.tag],
+    summary: route.summary,
+    operationId: `${route.method}-${route.path.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}`,
+    ...(isPublic
+      ? { security: [] }
+      : security
+        ? { security, description: `Roles: ${route.roles!.join(', ')}` }
+        : { description: `Roles: ${route.roles!.join(', ')}` }),
+    ...(parameters.length > 0 ? { parameters } : {}),
+    ...(route.requestBody ? { requestBody: { required: true, content: { [route.requestBody]: { schema: { type: 'object' } } } } } : {}),
+    responses: {
+      '200': { description: 'OK', content: { [route.responseType ?? 'application/json']: { schema: {} } } },
+      default: { description: 'Refused', content: { [FHIR_JSON]: { schema: resourceSchema('OperationOutcome') } } },
+    },
+  };
+}
+
+/** A loose schema per resource type named anywhere in the paths: the resourceType is checked, the rest is FHIR's. */
+function resourceSchemas(types: Iterable<string>): Record<string, Json> {
+  const schemas: Record<string, Json> = {};
+  for (const type of [...types].sort()) {
+    schemas[type] = {
+      type: 'object',
+      required: ['resourceType'],
+      properties: { resourceType: { const: type } },
+      additionalProperties: true,
+      description: `A FHIR R4 ${type}: ${R4}/${type.toLowerCase()}.html`,
+      externalDocs: { url: `${R4}/${type.toLowerCase()}.html` },
+    };
+  }
+  return schemas;
+}
+
+/** The OperationDefinitions by canonical URL and by `OperationDefinition/{id}`, the two ways a statement names one. */
+function definitionsByReference(definitions: readonly OperationDefinition[]): Map<string, OperationDefinition> {
+  const byReference = new Map<string, OperationDefinition>();
+  for (const definition of [RESOURCE_VALIDATE, ...definitions]) {
+    if (definition.url) byReference.set(definition.url, definition);
+    byReference.set(`OperationDefinition/${definition.id}`, definition);
+  }
+  return byReference;
+}
+
 /** Builds the document; pure, so a test can compare it with the routes the server registers. */
 export function buildOpenApiDocument(input: OpenApiInput): Json {
   const { capabilityStatement: statement, fhirBase } = input;
   const rest = statement.rest?.[0];
-  const definitionsByUrl = new Map<string, OperationDefinition>();
-  for (const definition of [RESOURCE_VALIDATE, ...input.operationDefinitions]) {
-    if (definition.url) definitionsByUrl.set(definition.url, definition);
-    definitionsByUrl.set(`OperationDefinition/${definition.id}`, definition);
-  }
+  const definitionsByUrl = definitionsByReference(input.operationDefinitions);
   const security = input.tokenUrl ? [{ smartBackendServices: [] }] : undefined;
   const paths: Record<string, Json> = {};
   const add = (path: string, method: string, operation: Json): void => {
@@ -186,153 +367,22 @@ export function buildOpenApiDocument(input: OpenApiInput): Json {
     });
   }
   for (const resource of rest?.resource ?? []) {
-    const type = resource.type;
-    types.add(type);
-    const tag = `FHIR: ${type}`;
+    types.add(resource.type);
     const codes = new Set((resource.interaction ?? []).map((i) => i.code));
-    const withSecurity = (operation: Json): Json => (security ? { ...operation, security } : operation);
-    if (codes.has('search-type')) {
-      add(
-        `${fhirBase}/${type}`,
-        'get',
-        withSecurity({
-          tags: [tag],
-          summary: `Search ${type}`,
-          operationId: `search-${type}`,
-          parameters: searchParameters(resource),
-          responses: { '200': { description: 'A searchset Bundle', content: fhirContent('Bundle') }, ...errorResponses() },
-        }),
-      );
+    for (const interaction of INTERACTIONS.filter((i) => codes.has(i.code))) {
+      const operation = interactionOperation(interaction, resource);
+      add(`${fhirBase}/${resource.type}${interaction.path}`, interaction.method, security ? { ...operation, security } : operation);
     }
-    if (codes.has('create')) {
-      add(
-        `${fhirBase}/${type}`,
-        'post',
-        withSecurity({
-          tags: [tag],
-          summary: `Create a ${type}`,
-          operationId: `create-${type}`,
-          ...(resource.documentation ? { description: resource.documentation } : {}),
-          requestBody: { required: true, content: fhirContent(type) },
-          responses: { '201': { description: 'Created', content: fhirContent(type) }, ...errorResponses() },
-        }),
-      );
-    }
-    if (codes.has('read')) {
-      add(
-        `${fhirBase}/${type}/{id}`,
-        'get',
-        withSecurity({
-          tags: [tag],
-          summary: `Read a ${type}`,
-          operationId: `read-${type}`,
-          parameters: [idParameter],
-          responses: { '200': { description: 'The current version', content: fhirContent(type) }, ...errorResponses() },
-        }),
-      );
-    }
-    if (codes.has('update')) {
-      add(
-        `${fhirBase}/${type}/{id}`,
-        'put',
-        withSecurity({
-          tags: [tag],
-          summary: `Update a ${type}`,
-          operationId: `update-${type}`,
-          parameters: [
-            idParameter,
-            { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: `${R4}/http.html#concurrency` },
-          ],
-          requestBody: { required: true, content: fhirContent(type) },
-          responses: { '200': { description: 'The new version', content: fhirContent(type) }, ...errorResponses() },
-        }),
-      );
-    }
-    if (codes.has('vread')) {
-      add(
-        `${fhirBase}/${type}/{id}/_history/{vid}`,
-        'get',
-        withSecurity({
-          tags: [tag],
-          summary: `Read one version of a ${type}`,
-          operationId: `vread-${type}`,
-          parameters: [idParameter, { name: 'vid', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: { '200': { description: 'That version', content: fhirContent(type) }, ...errorResponses() },
-        }),
-      );
-    }
-    if (codes.has('history-instance')) {
-      add(
-        `${fhirBase}/${type}/{id}/_history`,
-        'get',
-        withSecurity({
-          tags: [tag],
-          summary: `The versions of a ${type}`,
-          operationId: `history-${type}`,
-          parameters: [idParameter],
-          responses: { '200': { description: 'A history Bundle', content: fhirContent('Bundle') }, ...errorResponses() },
-        }),
-      );
-    }
-    for (const declared of resource.operation ?? []) {
-      const definition = definitionsByUrl.get(declared.definition);
-      if (!definition) continue;
-      const operationPaths: string[] = [];
-      if (definition.type) operationPaths.push(`${fhirBase}/${type}/$${definition.code}`);
-      if (definition.instance) operationPaths.push(`${fhirBase}/${type}/{id}/$${definition.code}`);
-      for (const path of operationPaths) {
-        const methods: Array<'get' | 'post'> = allowsGet(definition) ? ['get', 'post'] : ['post'];
-        for (const method of methods) {
-          const operation = operationObject(definition, method, tag, security, fhirBase);
-          operation['operationId'] = `${method}-${type}-${definition.code}${path.includes('{id}') ? '-instance' : ''}`;
-          if (path.includes('{id}')) operation['parameters'] = [idParameter, ...((operation['parameters'] as Json[] | undefined) ?? [])];
-          add(path, method, operation);
-        }
-      }
-    }
+    for (const { path, method, operation } of resourceOperations(resource, definitionsByUrl, security, fhirBase))
+      add(path, method, operation);
   }
   for (const declared of rest?.operation ?? []) {
     const definition = definitionsByUrl.get(declared.definition);
     if (!definition?.system) continue;
     add(`${fhirBase}/$${definition.code}`, 'post', operationObject(definition, 'post', 'FHIR: system', security, fhirBase));
   }
-  for (const route of input.plainRoutes) {
-    const parameters = [...route.path.matchAll(/[:*]([A-Za-z_]+)/g)].map((m) => ({
-      name: m[1],
-      in: 'path',
-      required: true,
-      schema: { type: 'string' },
-    }));
-    const isPublic = route.roles === undefined || route.roles.length === 0;
-    add(toOpenApiPath(route.path), route.method, {
-      tags: [route.tag],
-      summary: route.summary,
-      operationId: `${route.method}-${route.path.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}`,
-      ...(isPublic
-        ? { security: [] }
-        : security
-          ? { security, description: `Roles: ${route.roles!.join(', ')}` }
-          : { description: `Roles: ${route.roles!.join(', ')}` }),
-      ...(parameters.length > 0 ? { parameters } : {}),
-      ...(route.requestBody ? { requestBody: { required: true, content: { [route.requestBody]: { schema: { type: 'object' } } } } } : {}),
-      responses: {
-        '200': { description: 'OK', content: { [route.responseType ?? 'application/json']: { schema: {} } } },
-        default: { description: 'Refused', content: { [FHIR_JSON]: { schema: resourceSchema('OperationOutcome') } } },
-      },
-    });
-  }
+  for (const route of input.plainRoutes) add(toOpenApiPath(route.path), route.method, plainRouteOperation(route, security));
   for (const match of JSON.stringify(paths).matchAll(/#\/components\/schemas\/([A-Za-z]+)/g)) types.add(match[1]!);
-  const schemas: Record<string, Json> = {};
-  for (const type of [...types].sort()) {
-    schemas[type] = {
-      type: 'object',
-      required: ['resourceType'],
-      properties: { resourceType: { const: type } },
-      additionalProperties: true,
-      description: `A FHIR R4 ${type}: ${R4}/${type.toLowerCase()}.html`,
-      externalDocs: { url: `${R4}/${type.toLowerCase()}.html` },
-    };
-  }
   return {
     openapi: '3.1.0',
     info: {
@@ -346,19 +396,19 @@ export function buildOpenApiDocument(input: OpenApiInput): Json {
       .map((name) => ({ name })),
     paths,
     components: {
-      schemas,
-      ...(input.tokenUrl
-        ? {
-            securitySchemes: {
-              smartBackendServices: {
-                type: 'oauth2',
-                description:
-                  'SMART Backend Services: client credentials with a signed JWT assertion (https://hl7.org/fhir/smart-app-launch/backend-services.html)',
-                flows: { clientCredentials: { tokenUrl: input.tokenUrl, scopes: {} } },
-              },
-            },
-          }
-        : {}),
+      schemas: resourceSchemas(types),
+      ...(input.tokenUrl ? { securitySchemes: securitySchemes(input.tokenUrl) } : {}),
+    },
+  };
+}
+
+function securitySchemes(tokenUrl: string): Json {
+  return {
+    smartBackendServices: {
+      type: 'oauth2',
+      description:
+        'SMART Backend Services: client credentials with a signed JWT assertion (https://hl7.org/fhir/smart-app-launch/backend-services.html)',
+      flows: { clientCredentials: { tokenUrl, scopes: {} } },
     },
   };
 }
