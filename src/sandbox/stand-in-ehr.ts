@@ -24,6 +24,7 @@
  */
 import { smartAuthorizationServer, type SmartAuthorizationOptions, type SmartAuthorizationServer } from './smart-authorization-server.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { standInFailureHandler } from './stand-in-failures.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -238,17 +239,11 @@ export async function startStandInEhr(
     },
   );
   app.use((_req: Request, res: Response) => send(res, outcomeAnswer(404, 'not-found', 'Not a FHIR or control path of the stand-in EHR')));
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const status = typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' ? err.status : 500;
-    send(
-      res,
-      outcomeAnswer(
-        status,
-        status < 500 ? 'structure' : 'exception',
-        status < 500 ? 'The request body is not valid JSON' : 'The stand-in EHR failed',
-      ),
-    );
-  });
+  app.use(
+    standInFailureHandler('The stand-in EHR failed', (res, status, code, diagnostics) =>
+      send(res, outcomeAnswer(status, code, diagnostics)),
+    ),
+  );
 
   await listen(server, port);
   port = (server.address() as AddressInfo).port;

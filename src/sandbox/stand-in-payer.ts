@@ -31,7 +31,8 @@
  *   GET  /_control/requests            the request log
  */
 import { smartAuthorizationServer, type SmartAuthorizationOptions, type SmartAuthorizationServer } from './smart-authorization-server.js';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type Request, type Response } from 'express';
+import { standInFailureHandler } from './stand-in-failures.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -279,17 +280,9 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     send(res, answer);
   });
   app.use((_req: Request, res: Response) => send(res, outcome(404, 'not-found', 'Not a path of the stand-in payer')));
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const status = typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' ? err.status : 500;
-    send(
-      res,
-      outcome(
-        status,
-        status < 500 ? 'structure' : 'exception',
-        status < 500 ? 'The request body is not valid JSON' : 'The stand-in payer failed',
-      ),
-    );
-  });
+  app.use(
+    standInFailureHandler('The stand-in payer failed', (res, status, code, diagnostics) => send(res, outcome(status, code, diagnostics))),
+  );
 
   function setMemberRule(memberId: string, rule: MemberRule | undefined): void {
     if (rule === undefined) rules.delete(memberId);
