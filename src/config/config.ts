@@ -148,6 +148,7 @@ export class ConfigError extends Error {
 
 const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'debug'] as const;
 const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const CRON_PATTERN = /^\S+(\s+\S+){4,5}$/;
 
 /** Parses `5mb`, `512kb`, `1048576` into bytes. */
 export function parseByteSize(text: string): number | undefined {
@@ -214,6 +215,17 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     }
     return value;
   };
+  /** A node-cron expression (five or six fields); `example` quotes one in the problem. */
+  const cron = (name: string, fallback: string, example = fallback): string => {
+    const value = text(name) ?? fallback;
+    if (!CRON_PATTERN.test(value)) problems.push(`Set ${name} to a cron expression such as '${example}' (got '${value}')`);
+    return value;
+  };
+  const tenant = (name: string, fallback: string): string => {
+    const value = text(name) ?? fallback;
+    if (!TENANT_PATTERN.test(value)) problems.push(`Set ${name} to letters, digits, '.', '_' or '-' (at most 64; got '${value}')`);
+    return value;
+  };
   const resolvePath = (value: string): string => path.resolve(cwd, value);
 
   const port = integer('PORT', 8080, 0, 65535);
@@ -275,14 +287,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     problems.push(`Set PUBLIC_BASE_URL to an absolute http(s) URL such as https://gateway.example.org/fhir (got '${publicBaseUrl}')`);
   }
 
-  const defaultTenant = text('DEFAULT_TENANT') ?? 'default';
-  const directoryTenant = text('DIRECTORY_TENANT') ?? 'network';
-  for (const [name, value] of [
-    ['DEFAULT_TENANT', defaultTenant],
-    ['DIRECTORY_TENANT', directoryTenant],
-  ] as const) {
-    if (!TENANT_PATTERN.test(value)) problems.push(`Set ${name} to letters, digits, '.', '_' or '-' (at most 64; got '${value}')`);
-  }
+  const defaultTenant = tenant('DEFAULT_TENANT', 'default');
+  const directoryTenant = tenant('DIRECTORY_TENANT', 'network');
 
   const ehrConnections = readEhrConnections(text, problems, defaultTenant);
   const workerSetting = (text('OUTBOX_WORKER') ?? 'on').toLowerCase();
@@ -296,9 +302,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     baseDelayMs: integer('OUTBOX_RETRY_BASE_MS', 1000, 1, 3_600_000),
     maxDelayMs: integer('OUTBOX_RETRY_MAX_MS', 15 * 60_000, 1, 86_400_000),
   };
-  const ehrPollCron = text('EHR_POLL_CRON') ?? '*/30 * * * * *';
-  if (!/^\S+(\s+\S+){4,5}$/.test(ehrPollCron))
-    problems.push(`Set EHR_POLL_CRON to a cron expression such as '*/30 * * * * *' (got '${ehrPollCron}')`);
+  const ehrPollCron = cron('EHR_POLL_CRON', '*/30 * * * * *');
   const ehrRequestTimeoutMs = integer('EHR_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000);
 
   const siteCheck = {
@@ -327,20 +331,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
 
   const payerConnections = readPayerConnections(text, problems);
   const payerRequestTimeoutMs = integer('PAYER_REQUEST_TIMEOUT_MS', 15_000, 100, 600_000);
-  const priorAuthInquiryCron = text('PRIOR_AUTH_INQUIRY_CRON') ?? '0 */10 * * * *';
-  if (!/^\S+(\s+\S+){4,5}$/.test(priorAuthInquiryCron)) {
-    problems.push(`Set PRIOR_AUTH_INQUIRY_CRON to a cron expression such as '0 */10 * * * *' (got '${priorAuthInquiryCron}')`);
-  }
+  const priorAuthInquiryCron = cron('PRIOR_AUTH_INQUIRY_CRON', '0 */10 * * * *');
 
-  const scheduling = readSchedulingConfig(text, integer, problems);
+  const scheduling = readSchedulingConfig(text, integer, cron, problems);
   const auditRetentionDays = integer('AUDIT_RETENTION_DAYS', 2190, 1, 36_500);
-  const auditPurgeCron = text('AUDIT_PURGE_CRON') ?? '0 17 3 * * *';
   const auditSetting = (text('AUDIT') ?? 'on').toLowerCase();
   if (auditSetting !== 'on' && auditSetting !== 'off') problems.push(`Set AUDIT to on or off (got '${auditSetting}')`);
   if (auditSetting === 'off' && production)
     problems.push('AUDIT=off is for local development and the bench only: unset it (NODE_ENV=production)');
-  if (!/^\S+(\s+\S+){4,5}$/.test(auditPurgeCron))
-    problems.push(`Set AUDIT_PURGE_CRON to a cron expression such as '0 17 3 * * *' (got '${auditPurgeCron}')`);
+  const auditPurgeCron = cron('AUDIT_PURGE_CRON', '0 17 3 * * *');
 
   const dataDir = resolvePath(text('DATA_DIR') ?? 'data');
   const directorySetting = text('DIRECTORY_BUNDLE') ?? 'fixtures/directory/demo-directory.bundle.json';
@@ -507,12 +506,7 @@ function readEhrConnections(text: (name: string) => string | undefined, problems
       if (typeof e['tenant'] !== 'string' || !TENANT_PATTERN.test(e['tenant']))
         problems.push(`Set ${where}.tenant to a tenant name (letters, digits, '.', '_', '-')`);
       if (typeof e['baseUrl'] !== 'string' || !isUrl(e['baseUrl'])) problems.push(`Set ${where}.baseUrl to the EHR's FHIR base URL`);
-      const tokenEnv = e['bearerTokenEnv'];
-      const token = typeof tokenEnv === 'string' ? text(tokenEnv) : undefined;
-      if (typeof tokenEnv === 'string' && token === undefined)
-        problems.push(`Set ${tokenEnv} (named by ${where}.bearerTokenEnv) to the EHR's bearer token`);
-      const smartBackend = readSmartBackendAuth(e['auth'], where, text, problems);
-      if (e['auth'] !== undefined && tokenEnv !== undefined) problems.push(`Set either ${where}.auth or ${where}.bearerTokenEnv, not both`);
+      const { token, smartBackend } = readConnectionCredentials(e, where, 'EHR', text, problems);
       const secretEnv = e['subscriptionSecretEnv'];
       const subscriptionSecret = typeof secretEnv === 'string' ? text(secretEnv) : undefined;
       if (secretEnv !== undefined && subscriptionSecret === undefined)
@@ -551,6 +545,26 @@ function readEhrConnections(text: (name: string) => string | undefined, problems
 }
 
 /**
+ * A connection entry's credentials: a bearer token from the variable its `bearerTokenEnv` names, or
+ * SMART Backend Services `auth`, not both. `party` ('EHR', 'payer') names whose token it is.
+ */
+function readConnectionCredentials(
+  entry: Record<string, unknown>,
+  where: string,
+  party: string,
+  text: (name: string) => string | undefined,
+  problems: string[],
+): { token: string | undefined; smartBackend: ReturnType<typeof readSmartBackendAuth> } {
+  const tokenEnv = entry['bearerTokenEnv'];
+  const token = typeof tokenEnv === 'string' ? text(tokenEnv) : undefined;
+  if (typeof tokenEnv === 'string' && token === undefined)
+    problems.push(`Set ${tokenEnv} (named by ${where}.bearerTokenEnv) to the ${party}'s bearer token`);
+  const smartBackend = readSmartBackendAuth(entry['auth'], where, text, problems);
+  if (entry['auth'] !== undefined && tokenEnv !== undefined) problems.push(`Set either ${where}.auth or ${where}.bearerTokenEnv, not both`);
+  return { token, smartBackend };
+}
+
+/**
  * PAYER_CONNECTIONS: a JSON array of { payer, baseUrl, bearerTokenEnv? }, `payer` being the payer's
  * Organization id in the directory. A payer without a connection cannot confirm eligibility: its
  * members' referrals wait in coverage-problem until one is configured.
@@ -578,12 +592,7 @@ function readPayerConnections(text: (name: string) => string | undefined, proble
     if (typeof payer !== 'string' || !isFhirId(payer)) problems.push(`Set ${where}.payer to the payer's Organization id in the directory`);
     if (typeof baseUrl !== 'string' || !/^https?:\/\/[^\s]+$/.test(baseUrl))
       problems.push(`Set ${where}.baseUrl to the payer's FHIR base URL`);
-    const tokenEnv = e['bearerTokenEnv'];
-    const token = typeof tokenEnv === 'string' ? text(tokenEnv) : undefined;
-    if (typeof tokenEnv === 'string' && token === undefined)
-      problems.push(`Set ${tokenEnv} (named by ${where}.bearerTokenEnv) to the payer's bearer token`);
-    const smartBackend = readSmartBackendAuth(e['auth'], where, text, problems);
-    if (e['auth'] !== undefined && tokenEnv !== undefined) problems.push(`Set either ${where}.auth or ${where}.bearerTokenEnv, not both`);
+    const { token, smartBackend } = readConnectionCredentials(e, where, 'payer', text, problems);
     if (typeof payer === 'string' && typeof baseUrl === 'string') {
       connections.push({
         payerOrganizationId: payer,
@@ -602,6 +611,7 @@ function readPayerConnections(text: (name: string) => string | undefined, proble
 function readSchedulingConfig(
   text: (name: string) => string | undefined,
   integer: (name: string, fallback: number, min: number, max: number) => number,
+  cron: (name: string, fallback: string, example?: string) => string,
   problems: string[],
 ): SchedulingConfig {
   const lateReschedule = (text('LATE_RESCHEDULE') ?? 'refuse') as SchedulingConfig['lateReschedule'];
@@ -611,15 +621,9 @@ function readSchedulingConfig(
   const reminderHours = hoursText.split(',').map((h) => Number(h.trim()));
   if (reminderHours.some((h) => !Number.isInteger(h) || h < 1 || h > 24 * 30))
     problems.push(`Set REMINDER_HOURS to whole hours before the visit, comma-separated, such as 72,24 (got '${hoursText}')`);
-  const cronPattern = /^\S+(\s+\S+){4,5}$/;
-  const reminderCron = text('REMINDER_CRON') ?? '0 */5 * * * *';
-  const noShowCron = text('NO_SHOW_CRON') ?? '0 */15 * * * *';
-  for (const [name, value] of [
-    ['REMINDER_CRON', reminderCron],
-    ['NO_SHOW_CRON', noShowCron],
-  ] as const) {
-    if (!cronPattern.test(value)) problems.push(`Set ${name} to a cron expression such as '0 */5 * * * *' (got '${value}')`);
-  }
+  const reminderCron = cron('REMINDER_CRON', '0 */5 * * * *');
+  // Its problem has always quoted the reminders' example.
+  const noShowCron = cron('NO_SHOW_CRON', '0 */15 * * * *', '0 */5 * * * *');
   const feeText = text('NO_SHOW_FEE') ?? '50 USD';
   const fee = /^(\d+(?:\.\d{1,2})?)\s+([A-Z]{3})$/.exec(feeText);
   if (!fee) problems.push(`Set NO_SHOW_FEE to an amount and an ISO 4217 currency such as '50 USD' (got '${feeText}')`);
