@@ -158,87 +158,83 @@ function toOpenApiPath(path: string): string {
 /** A REST interaction a resource type may declare (`rest.resource.interaction.code`), as an OpenAPI operation. */
 interface Interaction {
   code: CapabilityStatementRestResourceInteraction['code'];
+  method: 'get' | 'post' | 'put';
   /** After `{fhirBase}/{type}`. */
   path: string;
-  method: 'get' | 'post' | 'put';
-  /** The operation id is `{operationIdPrefix}-{type}`. */
-  operationIdPrefix: string;
   summary: (type: string) => string;
+  /** The description of its success answer, whose content is the resource or, where `bundle`, a Bundle. */
+  answer: string;
+  /** The operation id is `{operationIdPrefix}-{type}`; by default the code. */
+  operationIdPrefix: string;
+  /** The success status: 200, 201 for create. */
+  status: '200' | '201';
+  bundle: boolean;
   parameters?: (resource: CapabilityStatementRestResource) => Json[];
   /** Whether the resource's `documentation` describes it. */
-  documented?: boolean;
+  documented: boolean;
   /** Whether it takes the resource as its body. */
-  body?: boolean;
-  answer: { status: '200' | '201'; description: string; bundle?: boolean };
+  body: boolean;
 }
+
+/** One row of INTERACTIONS: what is not given is the common case (200, no body, the code as operation id). */
+function interaction(
+  code: Interaction['code'],
+  method: Interaction['method'],
+  path: string,
+  summary: Interaction['summary'],
+  answer: string,
+  more: Partial<Pick<Interaction, 'operationIdPrefix' | 'status' | 'bundle' | 'parameters' | 'documented' | 'body'>> = {},
+): Interaction {
+  return {
+    code,
+    method,
+    path,
+    summary,
+    answer,
+    operationIdPrefix: code,
+    status: '200',
+    bundle: false,
+    documented: false,
+    body: false,
+    ...more,
+  };
+}
+
+const ifMatchParameter = {
+  name: 'If-Match',
+  in: 'header',
+  required: false,
+  schema: { type: 'string' },
+  description: `${R4}/http.html#concurrency`,
+};
+const vidParameter = { name: 'vid', in: 'path', required: true, schema: { type: 'string' } };
 
 /** In the order the document lists them. https://hl7.org/fhir/R4/http.html */
 const INTERACTIONS: readonly Interaction[] = [
-  {
-    code: 'search-type',
+  interaction('search-type', 'get', '', (type) => `Search ${type}`, 'A searchset Bundle', {
     operationIdPrefix: 'search',
-    path: '',
-    method: 'get',
-    summary: (type) => `Search ${type}`,
     parameters: searchParameters,
-    answer: { status: '200', description: 'A searchset Bundle', bundle: true },
-  },
-  {
-    code: 'create',
-    operationIdPrefix: 'create',
-    path: '',
-    method: 'post',
-    summary: (type) => `Create a ${type}`,
-    documented: true,
+    bundle: true,
+  }),
+  interaction('create', 'post', '', (type) => `Create a ${type}`, 'Created', { status: '201', documented: true, body: true }),
+  interaction('read', 'get', '/{id}', (type) => `Read a ${type}`, 'The current version', { parameters: () => [idParameter] }),
+  interaction('update', 'put', '/{id}', (type) => `Update a ${type}`, 'The new version', {
+    parameters: () => [idParameter, ifMatchParameter],
     body: true,
-    answer: { status: '201', description: 'Created' },
-  },
-  {
-    code: 'read',
-    operationIdPrefix: 'read',
-    path: '/{id}',
-    method: 'get',
-    summary: (type) => `Read a ${type}`,
-    parameters: () => [idParameter],
-    answer: { status: '200', description: 'The current version' },
-  },
-  {
-    code: 'update',
-    operationIdPrefix: 'update',
-    path: '/{id}',
-    method: 'put',
-    summary: (type) => `Update a ${type}`,
-    parameters: () => [
-      idParameter,
-      { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: `${R4}/http.html#concurrency` },
-    ],
-    body: true,
-    answer: { status: '200', description: 'The new version' },
-  },
-  {
-    code: 'vread',
-    operationIdPrefix: 'vread',
-    path: '/{id}/_history/{vid}',
-    method: 'get',
-    summary: (type) => `Read one version of a ${type}`,
-    parameters: () => [idParameter, { name: 'vid', in: 'path', required: true, schema: { type: 'string' } }],
-    answer: { status: '200', description: 'That version' },
-  },
-  {
-    code: 'history-instance',
+  }),
+  interaction('vread', 'get', '/{id}/_history/{vid}', (type) => `Read one version of a ${type}`, 'That version', {
+    parameters: () => [idParameter, vidParameter],
+  }),
+  interaction('history-instance', 'get', '/{id}/_history', (type) => `The versions of a ${type}`, 'A history Bundle', {
     operationIdPrefix: 'history',
-    path: '/{id}/_history',
-    method: 'get',
-    summary: (type) => `The versions of a ${type}`,
     parameters: () => [idParameter],
-    answer: { status: '200', description: 'A history Bundle', bundle: true },
-  },
+    bundle: true,
+  }),
 ];
 
 /** The operation object of one interaction on one resource type. */
 function interactionOperation(interaction: Interaction, resource: CapabilityStatementRestResource): Json {
   const type = resource.type;
-  const { answer } = interaction;
   return {
     tags: [`FHIR: ${type}`],
     summary: interaction.summary(type),
@@ -247,7 +243,7 @@ function interactionOperation(interaction: Interaction, resource: CapabilityStat
     ...(interaction.parameters ? { parameters: interaction.parameters(resource) } : {}),
     ...(interaction.body ? { requestBody: { required: true, content: fhirContent(type) } } : {}),
     responses: {
-      [answer.status]: { description: answer.description, content: fhirContent(answer.bundle ? 'Bundle' : type) },
+      [interaction.status]: { description: interaction.answer, content: fhirContent(interaction.bundle ? 'Bundle' : type) },
       ...errorResponses(),
     },
   };
