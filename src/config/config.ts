@@ -199,39 +199,64 @@ export interface AuthConfig {
 /** The demo identity provider's key and users (keys public: demo only). */
 export const DEMO_IDENTITY_PROVIDER_FILE = 'fixtures/security/demo-identity-provider.json';
 
-export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Config {
+/** The environment as loadConfig reads it: each reader adds what is wrong to `problems`. */
+interface Settings {
+  readonly problems: string[];
+  /** NODE_ENV=production. */
+  readonly production: boolean;
+  /** The trimmed value; undefined when unset or blank. */
+  text(name: string): string | undefined;
+  integer(name: string, fallback: number, min: number, max: number): number;
+  /** A node-cron expression (five or six fields); `example` quotes one in the problem. */
+  cron(name: string, fallback: string, example?: string): string;
+  tenant(name: string, fallback: string): string;
+  /** `on` (the default) or `off`, any case: whether it is on. */
+  onOff(name: string): boolean;
+  /** A path setting, relative to the working directory. */
+  resolvePath(value: string): string;
+}
+
+function settingsOf(env: NodeJS.ProcessEnv, cwd: string): Settings {
   const problems: string[] = [];
   const text = (name: string): string | undefined => {
     const value = env[name]?.trim();
     return value === undefined || value === '' ? undefined : value;
   };
-  const integer = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = text(name);
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      problems.push(`Set ${name} to a whole number from ${min} to ${max} (got '${raw}')`);
-      return fallback;
-    }
-    return value;
+  return {
+    problems,
+    production: env['NODE_ENV'] === 'production',
+    text,
+    integer(name, fallback, min, max) {
+      const raw = text(name);
+      if (raw === undefined) return fallback;
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < min || value > max) {
+        problems.push(`Set ${name} to a whole number from ${min} to ${max} (got '${raw}')`);
+        return fallback;
+      }
+      return value;
+    },
+    cron(name, fallback, example = fallback) {
+      const value = text(name) ?? fallback;
+      if (!CRON_PATTERN.test(value)) problems.push(`Set ${name} to a cron expression such as '${example}' (got '${value}')`);
+      return value;
+    },
+    tenant(name, fallback) {
+      const value = text(name) ?? fallback;
+      if (!TENANT_PATTERN.test(value)) problems.push(`Set ${name} to letters, digits, '.', '_' or '-' (at most 64; got '${value}')`);
+      return value;
+    },
+    onOff(name) {
+      const value = (text(name) ?? 'on').toLowerCase();
+      if (value !== 'on' && value !== 'off') problems.push(`Set ${name} to on or off (got '${value}')`);
+      return value !== 'off';
+    },
+    resolvePath: (value) => path.resolve(cwd, value),
   };
-  /** A node-cron expression (five or six fields); `example` quotes one in the problem. */
-  const cron = (name: string, fallback: string, example = fallback): string => {
-    const value = text(name) ?? fallback;
-    if (!CRON_PATTERN.test(value)) problems.push(`Set ${name} to a cron expression such as '${example}' (got '${value}')`);
-    return value;
-  };
-  const tenant = (name: string, fallback: string): string => {
-    const value = text(name) ?? fallback;
-    if (!TENANT_PATTERN.test(value)) problems.push(`Set ${name} to letters, digits, '.', '_' or '-' (at most 64; got '${value}')`);
-    return value;
-  };
-  const resolvePath = (value: string): string => path.resolve(cwd, value);
+}
 
-  const port = integer('PORT', 8080, 0, 65535);
-  const jsonMaxDepth = integer('JSON_MAX_DEPTH', 64, 8, 1000);
-  const shutdownTimeoutMs = integer('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000);
-
+/** DATABASE_URL (PostgreSQL, else the embedded SQLite store) and the store's pool and time-outs. */
+function readStoreConfig({ text, integer, problems }: Settings): { databaseUrl: string | undefined; store: StoreSettings } {
   const databaseUrl = text('DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push(
@@ -251,20 +276,23 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     maxWaitingRequests: integer('DB_MAX_WAITING', 2 * poolSize, 0, 100_000),
     sqliteSynchronous: sqliteSynchronous === 'normal' ? 'normal' : 'full',
   };
+  return { databaseUrl, store };
+}
 
-  const production = env['NODE_ENV'] === 'production';
-  const authSetting = (text('AUTH') ?? 'on').toLowerCase();
-  if (authSetting !== 'on' && authSetting !== 'off') problems.push(`Set AUTH to on or off (got '${authSetting}')`);
-  if (authSetting === 'off' && production) problems.push('AUTH=off is for local development only: unset it (NODE_ENV=production)');
+/** AUTH, the client registry, the signing keys and people's sign-in (docs/security.md). */
+function readAuthConfig(settings: Settings): AuthConfig {
+  const { text, integer, production, resolvePath, problems } = settings;
+  const enabled = settings.onOff('AUTH');
+  if (!enabled && production) problems.push('AUTH=off is for local development only: unset it (NODE_ENV=production)');
   const clientsFile = text('AUTH_CLIENTS');
-  if (clientsFile === undefined && production && authSetting !== 'off') {
+  if (clientsFile === undefined && production && enabled) {
     problems.push(
       'Set AUTH_CLIENTS to your client registry (a JSON file, profiles/auth-clients.schema.json): the demo clients are refused in production',
     );
   }
   const signingKeysFile = text('AUTH_SIGNING_KEYS');
-  const auth: AuthConfig = {
-    enabled: authSetting !== 'off',
+  return {
+    enabled,
     clientsFile: resolvePath(clientsFile ?? DEMO_CLIENTS_FILE),
     demoClients: clientsFile === undefined,
     ...(signingKeysFile !== undefined ? { signingKeysFile: resolvePath(signingKeysFile) } : {}),
@@ -272,7 +300,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     production,
     ...readPeopleSignIn(text, production, resolvePath, problems),
   };
+}
 
+/** LOG_LEVEL, BODY_LIMIT and PUBLIC_BASE_URL. */
+function readHttpConfig({ text, problems }: Settings): Pick<Config, 'logLevel' | 'bodyLimitBytes' | 'publicBaseUrl'> {
   const logLevel = (text('LOG_LEVEL') ?? 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`Set LOG_LEVEL to one of ${LOG_LEVELS.join(', ')} (got '${logLevel}')`);
 
@@ -286,15 +317,17 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   if (publicBaseUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(publicBaseUrl)) {
     problems.push(`Set PUBLIC_BASE_URL to an absolute http(s) URL such as https://gateway.example.org/fhir (got '${publicBaseUrl}')`);
   }
+  return {
+    logLevel,
+    // loadConfig throws on the problem above before an unreadable size could be used.
+    bodyLimitBytes: bodyLimitBytes as number,
+    ...(publicBaseUrl !== undefined ? { publicBaseUrl: publicBaseUrl.replace(/\/+$/, '') } : {}),
+  };
+}
 
-  const defaultTenant = tenant('DEFAULT_TENANT', 'default');
-  const directoryTenant = tenant('DIRECTORY_TENANT', 'network');
-
-  const ehrConnections = readEhrConnections(text, problems, defaultTenant);
-  const workerSetting = (text('OUTBOX_WORKER') ?? 'on').toLowerCase();
-  if (workerSetting !== 'on' && workerSetting !== 'off') problems.push(`Set OUTBOX_WORKER to on or off (got '${workerSetting}')`);
-  const outbox = {
-    workerEnabled: workerSetting !== 'off',
+function readOutboxConfig({ onOff, integer }: Settings): Config['outbox'] {
+  return {
+    workerEnabled: onOff('OUTBOX_WORKER'),
     pollIntervalMs: integer('OUTBOX_POLL_MS', 500, 10, 600_000),
     batchSize: integer('OUTBOX_BATCH_SIZE', 20, 1, 1000),
     leaseMs: integer('OUTBOX_LEASE_MS', 60_000, 1000, 3_600_000),
@@ -302,9 +335,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     baseDelayMs: integer('OUTBOX_RETRY_BASE_MS', 1000, 1, 3_600_000),
     maxDelayMs: integer('OUTBOX_RETRY_MAX_MS', 15 * 60_000, 1, 86_400_000),
   };
-  const ehrPollCron = cron('EHR_POLL_CRON', '*/30 * * * * *');
-  const ehrRequestTimeoutMs = integer('EHR_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000);
+}
 
+function readSiteCheckConfig({ integer, problems }: Settings): Config['siteCheck'] {
   const siteCheck = {
     tooFarKm: integer('SITE_TOO_FAR_KM', 40, 1, 5000),
     maxTravelKm: integer('SITE_MAX_TRAVEL_KM', 250, 1, 20_000),
@@ -313,7 +346,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   if (siteCheck.maxTravelKm < siteCheck.tooFarKm) {
     problems.push(`Set SITE_MAX_TRAVEL_KM (${siteCheck.maxTravelKm}) to at least SITE_TOO_FAR_KM (${siteCheck.tooFarKm})`);
   }
+  return siteCheck;
+}
 
+/** The CDS Hooks service: the FHIR servers it may read (by default the EHRs) and the clients it trusts. */
+function readCdsConfig(
+  { text, integer, production, resolvePath, problems }: Settings,
+  ehrConnections: readonly EhrConnectionConfig[],
+): Pick<Config, 'cdsTrustedFhirServers' | 'cdsFhirTimeoutMs' | 'cdsTrustedIssuers'> {
   const cdsTrustedText = text('CDS_TRUSTED_FHIR_SERVERS');
   const cdsTrustedFhirServers =
     cdsTrustedText === undefined
@@ -327,19 +367,44 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
       problems.push(`Set CDS_TRUSTED_FHIR_SERVERS to comma-separated absolute http(s) URLs (got '${url}')`);
   }
   const cdsFhirTimeoutMs = integer('CDS_FHIR_TIMEOUT_MS', 1500, 50, 60_000);
-  const cdsTrustedIssuers = readCdsTrustedIssuers(text('CDS_TRUSTED_ISSUERS'), env['NODE_ENV'] === 'production', resolvePath, problems);
+  const cdsTrustedIssuers = readCdsTrustedIssuers(text('CDS_TRUSTED_ISSUERS'), production, resolvePath, problems);
+  return { cdsTrustedFhirServers, cdsFhirTimeoutMs, cdsTrustedIssuers };
+}
+
+/** The audit trail (docs/audit.md): AUDIT, its retention and the purge's schedule. */
+function readAuditConfig({ integer, onOff, cron, production, problems }: Settings): Config['audit'] {
+  const retentionDays = integer('AUDIT_RETENTION_DAYS', 2190, 1, 36_500);
+  const enabled = onOff('AUDIT');
+  if (!enabled && production) problems.push('AUDIT=off is for local development and the bench only: unset it (NODE_ENV=production)');
+  return { enabled, retentionDays, purgeCron: cron('AUDIT_PURGE_CRON', '0 17 3 * * *') };
+}
+
+/** Reads every setting, in the order the problems are reported; throws ConfigError with all of them. */
+export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Config {
+  const settings = settingsOf(env, cwd);
+  const { text, integer, cron, tenant, resolvePath, problems } = settings;
+
+  const port = integer('PORT', 8080, 0, 65535);
+  const jsonMaxDepth = integer('JSON_MAX_DEPTH', 64, 8, 1000);
+  const shutdownTimeoutMs = integer('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000);
+  const { databaseUrl, store } = readStoreConfig(settings);
+  const auth = readAuthConfig(settings);
+  const http = readHttpConfig(settings);
+  const defaultTenant = tenant('DEFAULT_TENANT', 'default');
+  const directoryTenant = tenant('DIRECTORY_TENANT', 'network');
+
+  const ehrConnections = readEhrConnections(text, problems, defaultTenant);
+  const outbox = readOutboxConfig(settings);
+  const ehrPollCron = cron('EHR_POLL_CRON', '*/30 * * * * *');
+  const ehrRequestTimeoutMs = integer('EHR_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000);
+  const siteCheck = readSiteCheckConfig(settings);
+  const cds = readCdsConfig(settings, ehrConnections);
 
   const payerConnections = readPayerConnections(text, problems);
   const payerRequestTimeoutMs = integer('PAYER_REQUEST_TIMEOUT_MS', 15_000, 100, 600_000);
   const priorAuthInquiryCron = cron('PRIOR_AUTH_INQUIRY_CRON', '0 */10 * * * *');
-
-  const scheduling = readSchedulingConfig(text, integer, cron, problems);
-  const auditRetentionDays = integer('AUDIT_RETENTION_DAYS', 2190, 1, 36_500);
-  const auditSetting = (text('AUDIT') ?? 'on').toLowerCase();
-  if (auditSetting !== 'on' && auditSetting !== 'off') problems.push(`Set AUDIT to on or off (got '${auditSetting}')`);
-  if (auditSetting === 'off' && production)
-    problems.push('AUDIT=off is for local development and the bench only: unset it (NODE_ENV=production)');
-  const auditPurgeCron = cron('AUDIT_PURGE_CRON', '0 17 3 * * *');
+  const scheduling = readSchedulingConfig(settings);
+  const audit = readAuditConfig(settings);
 
   const dataDir = resolvePath(text('DATA_DIR') ?? 'data');
   const directorySetting = text('DIRECTORY_BUNDLE') ?? 'fixtures/directory/demo-directory.bundle.json';
@@ -355,10 +420,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     ...(directorySetting.toLowerCase() === 'none' ? {} : { directoryBundle: resolvePath(directorySetting) }),
     drugCatalogFile: resolvePath(text('DRUG_CATALOG') ?? 'fixtures/drug-catalog.json'),
     profilesDir: resolvePath(text('PROFILES_DIR') ?? 'profiles'),
-    logLevel,
-    bodyLimitBytes: bodyLimitBytes as number,
+    logLevel: http.logLevel,
+    bodyLimitBytes: http.bodyLimitBytes,
     jsonMaxDepth,
-    ...(publicBaseUrl !== undefined ? { publicBaseUrl: publicBaseUrl.replace(/\/+$/, '') } : {}),
+    ...(http.publicBaseUrl !== undefined ? { publicBaseUrl: http.publicBaseUrl } : {}),
     defaultTenant,
     directoryTenant,
     auth,
@@ -368,15 +433,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     ehrPollCron,
     ehrRequestTimeoutMs,
     siteCheck,
-    cdsTrustedFhirServers,
-    cdsFhirTimeoutMs,
-    cdsTrustedIssuers,
+    cdsTrustedFhirServers: cds.cdsTrustedFhirServers,
+    cdsFhirTimeoutMs: cds.cdsFhirTimeoutMs,
+    cdsTrustedIssuers: cds.cdsTrustedIssuers,
     payerConnections,
     payerRequestTimeoutMs,
     priorAuthRulesFile: resolvePath(text('PRIOR_AUTH_RULES') ?? 'fixtures/prior-auth-rules.json'),
     priorAuthInquiryCron,
     scheduling,
-    audit: { enabled: auditSetting !== 'off', retentionDays: auditRetentionDays, purgeCron: auditPurgeCron },
+    audit,
   };
 }
 
@@ -608,12 +673,7 @@ function readPayerConnections(text: (name: string) => string | undefined, proble
   return connections;
 }
 
-function readSchedulingConfig(
-  text: (name: string) => string | undefined,
-  integer: (name: string, fallback: number, min: number, max: number) => number,
-  cron: (name: string, fallback: string, example?: string) => string,
-  problems: string[],
-): SchedulingConfig {
+function readSchedulingConfig({ text, integer, cron, problems }: Settings): SchedulingConfig {
   const lateReschedule = (text('LATE_RESCHEDULE') ?? 'refuse') as SchedulingConfig['lateReschedule'];
   if (lateReschedule !== 'refuse' && lateReschedule !== 'flag')
     problems.push(`Set LATE_RESCHEDULE to refuse or flag (got '${String(lateReschedule)}')`);
