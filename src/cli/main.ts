@@ -64,6 +64,24 @@ function gatewayOptions(command: Command): Command {
     .addOption(new Option('--settle <ms>', 'a Task status unchanged this long is settled').argParser(milliseconds).default(1_500));
 }
 
+/** `send` and `check`: files in, posted to the gateway at --to, each referral's Task followed. */
+function followingCommand(
+  program: Command,
+  name: string,
+  description: string,
+  [argument, argumentHelp]: [string, string],
+  toHelp: string,
+): Command {
+  return gatewayOptions(
+    program
+      .command(name)
+      .description(description)
+      .argument(argument, argumentHelp)
+      .requiredOption('--to <fhir base>', toHelp, fhirBase)
+      .option('--json', 'machine-readable output'),
+  );
+}
+
 export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void): Command {
   const program = new Command('infusion-gateway')
     .description("Integration kit for the infusion referral gateway: validate, send, check fixtures, replay an EHR's orders.")
@@ -84,28 +102,22 @@ export function buildProgram(terminal: Terminal, done: (code: ExitCode) => void)
       done(await validateCommand(paths, { json: opts.json === true, all: opts.all === true, profilesDir: opts.profiles }, terminal));
     });
 
-  gatewayOptions(
-    program
-      .command('send')
-      .description(
-        "post referrals (ServiceRequest) or transaction/batch Bundles to a gateway and follow each referral's Task businessStatus",
-      )
-      .argument('<files...>', 'JSON or NDJSON files or folders')
-      .requiredOption('--to <fhir base>', 'the gateway FHIR base, e.g. http://localhost:8080/fhir', fhirBase)
-      .option('--json', 'machine-readable output'),
+  followingCommand(
+    program,
+    'send',
+    "post referrals (ServiceRequest) or transaction/batch Bundles to a gateway and follow each referral's Task businessStatus",
+    ['<files...>', 'JSON or NDJSON files or folders'],
+    'the gateway FHIR base, e.g. http://localhost:8080/fhir',
   ).action(async (files: string[], opts: GatewayOptions & { to: string; json?: boolean }) => {
     done(await sendCommand(files, { to: opts.to, json: opts.json === true, ...gatewayRunOptions(opts) }, terminal));
   });
 
-  gatewayOptions(
-    program
-      .command('check')
-      .description(
-        'run fixture cases (folders with expected.json, see fixtures/README.md) against a running gateway: pass/fail per case with the difference',
-      )
-      .argument('<folder>', 'fixtures folder, e.g. fixtures/')
-      .requiredOption('--to <fhir base>', 'the gateway FHIR base', fhirBase)
-      .option('--json', 'machine-readable output'),
+  followingCommand(
+    program,
+    'check',
+    'run fixture cases (folders with expected.json, see fixtures/README.md) against a running gateway: pass/fail per case with the difference',
+    ['<folder>', 'fixtures folder, e.g. fixtures/'],
+    'the gateway FHIR base',
   ).action(async (folder: string, opts: GatewayOptions & { to: string; json?: boolean }) => {
     done(await checkCommand(folder, { to: opts.to, json: opts.json === true, ...gatewayRunOptions(opts) }, terminal));
   });
