@@ -6,7 +6,7 @@
  *
  * scripts/generate-invariants.mjs extracts them from the official definitions and, at install
  * (`npm run prepare`), vets each with the installed fhirpath.js into generated/r4-invariants.json;
- * here they are compiled once, when the validator loads. The walk also refuses calendar-impossible
+ * here each is compiled once, the first time its element is checked. The walk also refuses calendar-impossible
  * dates (2027-02-30) in every date, dateTime and instant: the R4 regular expressions accept them
  * (https://hl7.org/fhir/R4/datatypes.html#date: "a date, or partial date ... as used in human
  * communication" — a day that does not exist is not one).
@@ -67,7 +67,9 @@ const model = r4Model as unknown as {
 
 export class InvariantChecker {
   readonly counts: InvariantCounts;
-  readonly #byPath = new Map<string, CompiledInvariant[]>();
+  /** The definitions by element path, compiled on first use (see #invariantsAt). */
+  readonly #definitionsByPath = new Map<string, InvariantDefinition[]>();
+  readonly #compiledByPath = new Map<string, readonly CompiledInvariant[]>();
   /** Human text of the invariants checked natively here, by key (dom-3, ref-1). */
   readonly #nativeHuman = new Map<string, string>();
 
@@ -75,13 +77,32 @@ export class InvariantChecker {
     this.counts = generated.counts;
     for (const native of generated.notRun) if (native.checkedNatively) this.#nativeHuman.set(native.key, native.human);
     for (const definition of generated.run) {
-      const evaluate = fhirpath.compile({ base: definition.path.replace(/\[x\]$/, ''), expression: definition.expression }, r4Model, {
-        traceFn: () => undefined,
-      }) as CompiledInvariant['evaluate'];
-      const list = this.#byPath.get(definition.path.replace(/\[x\]$/, '')) ?? [];
-      list.push({ key: definition.key, severity: definition.severity, human: definition.human, evaluate });
-      this.#byPath.set(definition.path.replace(/\[x\]$/, ''), list);
+      const path = definition.path.replace(/\[x\]$/, '');
+      const list = this.#definitionsByPath.get(path) ?? [];
+      list.push(definition);
+      this.#definitionsByPath.set(path, list);
     }
+  }
+
+  /**
+   * The invariants declared on an element path, compiled the first time that path is checked:
+   * compiling all of them when the validator loads cost about 300 ms of every start-up
+   * (docs/architecture.md, "Start-up"), most of it for types a referral never carries.
+   * generated/r4-invariants.json holds only expressions the installed fhirpath.js compiled.
+   */
+  #invariantsAt(path: string): readonly CompiledInvariant[] {
+    const compiled = this.#compiledByPath.get(path);
+    if (compiled) return compiled;
+    const invariants = (this.#definitionsByPath.get(path) ?? []).map((definition) => ({
+      key: definition.key,
+      severity: definition.severity,
+      human: definition.human,
+      evaluate: fhirpath.compile({ base: path, expression: definition.expression }, r4Model, {
+        traceFn: () => undefined,
+      }) as CompiledInvariant['evaluate'],
+    }));
+    this.#compiledByPath.set(path, invariants);
+    return invariants;
   }
 
   static load(file: string = DEFAULT_INVARIANTS_FILE): InvariantChecker {
@@ -111,7 +132,7 @@ export class InvariantChecker {
     const visit = (value: unknown, elementPath: string, expression: string, constraintPaths: readonly string[]): void => {
       if (options.evaluateFhirPath) {
         for (const path of constraintPaths) {
-          for (const invariant of this.#byPath.get(path) ?? []) this.#evaluate(invariant, value, env, expression, issues);
+          for (const invariant of this.#invariantsAt(path)) this.#evaluate(invariant, value, env, expression, issues);
         }
       }
       if (!isJsonObject(value)) return;
