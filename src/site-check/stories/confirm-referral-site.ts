@@ -20,7 +20,7 @@ import {
 } from '../../referral/rules/referral-status.js';
 import { PREFERRED_SITE_EXTENSION_URL, type MisrouteReasonCode } from '../rules/site-check.js';
 import { taskWriteBack } from '../../delivery/rules/write-back.js';
-import { badRequest, conflict, errorIssue, notFound, OperationOutcomeError, unprocessable } from '../../fhir/outcomes.js';
+import { badRequest, conflict, errorIssue, notFound, unprocessable } from '../../fhir/outcomes.js';
 import { findContained, parseRelativeReference } from '../../fhir/references.js';
 import type { ResourceReader, TenantId } from '../../ports/resource-store.js';
 import { checkSiteOfReferral } from './check-referral-site.js';
@@ -102,7 +102,7 @@ export async function confirmReferralSite(deps: GatewayDeps, input: ConfirmSiteI
       : undefined;
   const drug = serviceRequest ? deps.drugs.findDrug(serviceRequest.code?.coding ?? []) : undefined;
   if (!serviceRequest?.id || !referral || !drug) {
-    throw new OperationOutcomeError(conflict('The referral behind this Task is incomplete; it cannot be re-routed', 'Task.focus'));
+    return { kind: 'refused', outcome: conflict('The referral behind this Task is incomplete; it cannot be re-routed', 'Task.focus') };
   }
 
   // The patient chose this site: checked as the patient's choice, only what no choice can outweigh stops it.
