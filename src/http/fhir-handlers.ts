@@ -126,7 +126,9 @@ function interactionHandlers(
   }
 
   async function read(request: FhirRequest): Promise<FhirResponse> {
-    const resource = await readResource(deps, request.tenant, request.params['type'] ?? '', request.params['id'] ?? '');
+    const found = await readResource(deps, request.tenant, request.params['type'] ?? '', request.params['id'] ?? '');
+    if (found.kind === 'refused') return { outcome: found.outcome };
+    const resource = found.value;
     const etag = versionHeaders(resource)['ETag'];
     if (request.ifNoneMatch !== undefined && etag !== undefined && versionFromETag(request.ifNoneMatch) === resource.meta?.versionId) {
       return { status: 304, headers: versionHeaders(resource) };
@@ -136,27 +138,29 @@ function interactionHandlers(
 
   async function vread(request: FhirRequest): Promise<FhirResponse> {
     const { type = '', id = '', versionId = '' } = request.params;
-    const resource = await readResourceVersion(deps, request.tenant, type, id, versionId);
-    return { status: 200, resource, headers: versionHeaders(resource) };
+    const found = await readResourceVersion(deps, request.tenant, type, id, versionId);
+    if (found.kind === 'refused') return { outcome: found.outcome };
+    return { status: 200, resource: found.value, headers: versionHeaders(found.value) };
   }
 
   async function history(request: FhirRequest): Promise<FhirResponse> {
     const { type = '', id = '' } = request.params;
-    return { status: 200, resource: await resourceHistory(deps, request.tenant, type, id, request.baseUrl) };
+    const found = await resourceHistory(deps, request.tenant, type, id, request.baseUrl);
+    if (found.kind === 'refused') return { outcome: found.outcome };
+    return { status: 200, resource: found.value };
   }
 
   async function search(request: FhirRequest): Promise<FhirResponse> {
-    return {
-      status: 200,
-      resource: await searchResources(deps, {
-        tenant: request.tenant,
-        resourceType: request.params['type'] ?? '',
-        query: request.query,
-        strict: request.prefer.handling === 'strict',
-        baseUrl: request.baseUrl,
-        ...(request.signal !== undefined ? { signal: request.signal } : {}),
-      }),
-    };
+    const found = await searchResources(deps, {
+      tenant: request.tenant,
+      resourceType: request.params['type'] ?? '',
+      query: request.query,
+      strict: request.prefer.handling === 'strict',
+      baseUrl: request.baseUrl,
+      ...(request.signal !== undefined ? { signal: request.signal } : {}),
+    });
+    if (found.kind === 'refused') return { outcome: found.outcome };
+    return { status: 200, resource: found.value };
   }
 
   async function create(request: FhirRequest): Promise<FhirResponse> {

@@ -42,10 +42,12 @@ function refused(outcome: OperationOutcome): InteractionResult {
   return { kind: 'refused', outcome };
 }
 
-export function assertReadableType(resourceType: string): void {
-  if (!READABLE_TYPES.includes(resourceType)) {
-    throw new OperationOutcomeError(notFound(`Resource type ${resourceType}`));
-  }
+/** A read, vread, history or search: what it found, or the refusal (docs/architecture.md, "One way to refuse"). */
+export type ReadResult<T> = { kind: 'ok'; value: T } | { kind: 'refused'; outcome: OperationOutcome };
+
+/** The 404 for a type no client reads here, or undefined when the type is readable. */
+function unreadableType(resourceType: string): { kind: 'refused'; outcome: OperationOutcome } | undefined {
+  return READABLE_TYPES.includes(resourceType) ? undefined : { kind: 'refused', outcome: notFound(`Resource type ${resourceType}`) };
 }
 
 export async function readResource(
@@ -53,11 +55,12 @@ export async function readResource(
   tenant: TenantId,
   resourceType: string,
   id: string,
-): Promise<Resource> {
-  assertReadableType(resourceType);
+): Promise<ReadResult<Resource>> {
+  const unreadable = unreadableType(resourceType);
+  if (unreadable) return unreadable;
   const resource = await deps.store.read(visibleTenants(deps.tenancy, tenant, resourceType), resourceType, id);
-  if (!resource) throw new OperationOutcomeError(notFound(resourceType, id));
-  return resource;
+  if (!resource) return { kind: 'refused', outcome: notFound(resourceType, id) };
+  return { kind: 'ok', value: resource };
 }
 
 export async function readResourceVersion(
@@ -66,11 +69,12 @@ export async function readResourceVersion(
   resourceType: string,
   id: string,
   versionId: string,
-): Promise<Resource> {
-  assertReadableType(resourceType);
+): Promise<ReadResult<Resource>> {
+  const unreadable = unreadableType(resourceType);
+  if (unreadable) return unreadable;
   const resource = await deps.store.readVersion(visibleTenants(deps.tenancy, tenant, resourceType), resourceType, id, versionId);
-  if (!resource) throw new OperationOutcomeError(notFound(`${resourceType}/${id}/_history`, versionId));
-  return resource;
+  if (!resource) return { kind: 'refused', outcome: notFound(`${resourceType}/${id}/_history`, versionId) };
+  return { kind: 'ok', value: resource };
 }
 
 export async function resourceHistory(
@@ -79,11 +83,12 @@ export async function resourceHistory(
   resourceType: string,
   id: string,
   baseUrl: string,
-): Promise<Bundle> {
-  assertReadableType(resourceType);
+): Promise<ReadResult<Bundle>> {
+  const unreadable = unreadableType(resourceType);
+  if (unreadable) return unreadable;
   const versions = await deps.store.history(visibleTenants(deps.tenancy, tenant, resourceType), resourceType, id);
-  if (versions.length === 0) throw new OperationOutcomeError(notFound(resourceType, id));
-  return {
+  if (versions.length === 0) return { kind: 'refused', outcome: notFound(resourceType, id) };
+  const bundle: Bundle = {
     resourceType: 'Bundle',
     type: 'history',
     total: versions.length,
@@ -100,6 +105,7 @@ export async function resourceHistory(
       },
     })),
   };
+  return { kind: 'ok', value: bundle };
 }
 
 export async function searchResources(
@@ -113,10 +119,11 @@ export async function searchResources(
     /** Aborted when the client went away: the store cancels the query (docs/resilience.md). */
     signal?: AbortSignal;
   },
-): Promise<Bundle> {
-  assertReadableType(input.resourceType);
+): Promise<ReadResult<Bundle>> {
+  const unreadable = unreadableType(input.resourceType);
+  if (unreadable) return unreadable;
   const parsed = parseSearchQuery(input.resourceType, input.query, { strict: input.strict, isSupported: isSupportedSearchCriterion });
-  if (hasErrors(parsed.issues)) throw new OperationOutcomeError(badRequest(parsed.issues));
+  if (hasErrors(parsed.issues)) return { kind: 'refused', outcome: badRequest(parsed.issues) };
   const result = await deps.store.search({
     resourceType: input.resourceType,
     tenants: visibleTenants(deps.tenancy, input.tenant, input.resourceType),
@@ -136,7 +143,7 @@ export async function searchResources(
   // Without a count, the total is still known for free when this offset page is the last one.
   const total =
     result.total ?? (!hasMore && parsed.cursor === undefined && parsed.count > 0 ? parsed.offset + result.resources.length : undefined);
-  return searchsetBundle({
+  const bundle = searchsetBundle({
     baseUrl: input.baseUrl,
     resourceType: input.resourceType,
     query: input.query,
@@ -148,6 +155,7 @@ export async function searchResources(
     ...(nextCursor !== undefined ? { nextCursor } : {}),
     warnings: parsed.issues,
   });
+  return { kind: 'ok', value: bundle };
 }
 
 function checkBodyType(body: unknown, resourceType: string): OperationOutcomeIssue[] {
