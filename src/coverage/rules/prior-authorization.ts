@@ -122,19 +122,14 @@ export function buildPriorAuthorizationBundle(input: PriorAuthorizationInput): B
   });
 }
 
-export interface InquiryInput {
-  bundleId: string;
-  /** The id of the Claim submitted earlier: the inquiry carries the same business identifier. */
-  claimId: string;
-  now: Date;
-  patient: Patient;
-  coverage: Coverage;
-  insurer: Reference;
-  provider: Reference;
-  drugCodings?: readonly Coding[];
-  servicedPeriod?: Period;
-  fullUrlBase?: string;
-}
+/**
+ * What an inquiry names: the parties of the submission it asks about (`claimId` is the Claim
+ * submitted earlier: the inquiry carries the same business identifier), the drug and period if known.
+ */
+export interface InquiryInput
+  extends
+    Pick<PriorAuthorizationInput, 'bundleId' | 'claimId' | 'now' | 'patient' | 'coverage' | 'insurer' | 'provider' | 'fullUrlBase'>,
+    Partial<Pick<PriorAuthorizationInput, 'drugCodings' | 'servicedPeriod'>> {}
 
 /**
  * The PAS inquiry Bundle for `Claim/$inquire`: a Claim that names the earlier submission by its

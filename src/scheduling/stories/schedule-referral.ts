@@ -182,6 +182,18 @@ async function patientAndPlan(
   return { ...(home ? { home } : {}), ...(plan ? { plan } : {}) };
 }
 
+/**
+ * The referral's Appointment and Task as write-back messages to its EHR (docs/write-back.md), each
+ * with a new message id; only called where the tenant writes back and the referral has an EHR.
+ */
+function writeBackMessages(deps: Pick<GatewayDeps, 'newId'>, tenant: TenantId, context: SchedulingContext) {
+  const referral = { tenant, referralId: context.row.id, ehr: context.ehr! };
+  return {
+    appointment: (appointment: Appointment & { id: string }) => appointmentWriteBack({ messageId: deps.newId(), ...referral, appointment }),
+    task: (task: Task) => taskWriteBack({ messageId: deps.newId(), ...referral, task }),
+  };
+}
+
 /** The scheduling context moved to another site of the network: its calendar and window. */
 async function contextAtSite(
   deps: GatewayDeps,
@@ -815,20 +827,9 @@ async function reserve(
       });
       await tx.updateReferralStatus(input.tenant, context.row.id, 'scheduled', now);
       if (writeBack) {
-        await tx.enqueue(
-          appointmentWriteBack({
-            messageId: deps.newId(),
-            tenant: input.tenant,
-            referralId: context.row.id,
-            appointment: stored,
-            ehr: context.ehr!,
-          }),
-          now,
-        );
-        await tx.enqueue(
-          taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, task, ehr: context.ehr! }),
-          now,
-        );
+        const messages = writeBackMessages(deps, input.tenant, context);
+        await tx.enqueue(messages.appointment(stored), now);
+        await tx.enqueue(messages.task(task), now);
       }
     }
     return { kind: 'reserved' as const, appointment: stored };
@@ -1062,23 +1063,9 @@ export async function updateAppointmentByClient(
       };
       const saved = await tx.update(input.tenant, ready, now);
       await tx.updateReferralStatus(input.tenant, context.row.id, 'ready-to-schedule', now);
-      if (writeBack)
-        await tx.enqueue(
-          taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: context.row.id, task: saved, ehr: context.ehr! }),
-          now,
-        );
+      if (writeBack) await tx.enqueue(writeBackMessages(deps, input.tenant, context).task(saved), now);
     }
-    if (writeBack)
-      await tx.enqueue(
-        appointmentWriteBack({
-          messageId: deps.newId(),
-          tenant: input.tenant,
-          referralId: context.row.id,
-          appointment: stored,
-          ehr: context.ehr!,
-        }),
-        now,
-      );
+    if (writeBack) await tx.enqueue(writeBackMessages(deps, input.tenant, context).appointment(stored), now);
     // Rescheduled: the reminders of the earlier time are withdrawn; a patient already reminded of it is told it moved.
     const notices: PendingNotice[] = [];
     if (cancelled && current.status === 'booked' && current.start !== undefined) {
