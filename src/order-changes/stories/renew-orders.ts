@@ -16,11 +16,10 @@
  * again later, under its own identifier.
  */
 import type { Appointment, Identifier, Reference, Resource, ServiceRequest, Task } from 'fhir/r4.js';
-import { DateTime } from 'luxon';
 import { isRenewalDue, planSeries, type SeriesPlan } from '../../scheduling/rules/infusion-series.js';
 import { requestedPeriod, type EhrReferences } from '../../referral/rules/referral.js';
 import { GATEWAY_CANONICAL_BASE, TASK_PARAMETER_TYPE_SYSTEM } from '../../referral/rules/referral-status.js';
-import { instantWithSiteOffset } from '../../scheduling/rules/site-hours.js';
+import { instantWithSiteOffset, instantAtSite } from '../../scheduling/rules/site-hours.js';
 import { parseRelativeReference } from '../../fhir/references.js';
 import type { ReferralRow, ResourceWriter } from '../../ports/resource-store.js';
 import type { GatewayDeps } from '../../ports/gateway-deps.js';
@@ -39,18 +38,6 @@ export interface RenewalRunResult {
 
 const outputsOf = (task: Task, code: string) =>
   (task.output ?? []).filter((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));
-
-/** A FHIR date or dateTime as an instant; a date is the end (or start) of that day at the site. */
-function instantOf(value: string | undefined, timeZone: string, edge: 'start' | 'end'): Date | undefined {
-  if (value === undefined) return undefined;
-  if (value.length <= 10) {
-    const day = DateTime.fromISO(value, { zone: timeZone });
-    if (!day.isValid) return undefined;
-    return (edge === 'start' ? day.startOf('day') : day.endOf('day')).toJSDate();
-  }
-  const instant = new Date(value);
-  return Number.isNaN(instant.getTime()) ? undefined : instant;
-}
 
 /**
  * Who the renewal goes to: the order's requester. A contained requester means nothing outside the
@@ -113,12 +100,12 @@ async function renewalCase(deps: GatewayDeps, row: ReferralRow, now: Date): Prom
   if (!period?.end || !drug) return undefined;
   const siteId = parseRelativeReference(serviceRequest.locationReference?.[0]?.reference);
   const timeZone = (siteId?.resourceType === 'Location' ? (await deps.sites.current()).site(siteId.id)?.timeZone : undefined) ?? 'UTC';
-  const orderValidUntil = instantOf(period.end, timeZone, 'end');
+  const orderValidUntil = instantAtSite(period.end, timeZone, 'end');
   if (!orderValidUntil) return undefined;
-  const authorizationEnd = instantOf(outputsOf(task, 'authorization-period')[0]?.valuePeriod?.end, timeZone, 'end');
+  const authorizationEnd = instantAtSite(outputsOf(task, 'authorization-period')[0]?.valuePeriod?.end, timeZone, 'end');
   const quantity = serviceRequest.quantityQuantity?.value;
   const plan = planSeries({
-    firstStart: await seriesStart(deps, row, task, instantOf(period.start, timeZone, 'start'), now),
+    firstStart: await seriesStart(deps, row, task, instantAtSite(period.start, timeZone, 'start'), now),
     drug,
     orderValidUntil,
     ...(authorizationEnd ? { authorizationEnd } : {}),

@@ -17,7 +17,7 @@
  */
 import { TIMEZONE_EXTENSION_URL } from '../../directory/rules/site-directory.js';
 import type { HealthcareService, Location, OperationOutcomeIssue, Period } from 'fhir/r4.js';
-import { IANAZone } from 'luxon';
+import { DateTime, IANAZone } from 'luxon';
 import { errorIssue, hasErrors, informationIssue, OperationOutcomeError, unprocessable, warningIssue } from '../../fhir/outcomes.js';
 import { GATEWAY_CANONICAL_BASE } from '../../referral/rules/referral-status.js';
 
@@ -269,6 +269,18 @@ export function openIntervals(calendar: SiteCalendar, fromUtc: Date, toUtc: Date
     start: new Date(start),
     end: new Date(end),
   }));
+}
+
+/** A FHIR date or dateTime as an instant: a date is the start (or the end) of that day at the site. */
+export function instantAtSite(value: string | undefined, timeZone: string, edge: 'start' | 'end'): Date | undefined {
+  if (value === undefined) return undefined;
+  if (value.length <= 10) {
+    const day = DateTime.fromISO(value, { zone: timeZone });
+    if (!day.isValid) return undefined;
+    return (edge === 'start' ? day.startOf('day') : day.endOf('day')).toJSDate();
+  }
+  const instant = new Date(value);
+  return Number.isNaN(instant.getTime()) ? undefined : instant;
 }
 
 /**

@@ -46,7 +46,14 @@ import {
   referralStatusDisplay,
   taskStatusFor,
 } from '../../referral/rules/referral-status.js';
-import { instantWithSiteOffset, openIntervals, openIntervalsMs, siteCalendarFromLocation, type SiteCalendar } from '../rules/site-hours.js';
+import {
+  instantWithSiteOffset,
+  openIntervals,
+  openIntervalsMs,
+  siteCalendarFromLocation,
+  type SiteCalendar,
+  instantAtSite,
+} from '../rules/site-hours.js';
 import { planSeries } from '../rules/infusion-series.js';
 import type { DirectoryPlan, DirectorySite, GeoPoint, SiteDirectory } from '../../directory/rules/site-directory.js';
 import { BusyIndex, findSlots, type SlotFilters, type SlotProposal } from '../rules/slot-finder.js';
@@ -89,18 +96,6 @@ const businessStatus = (task: Task): string | undefined =>
   task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code;
 const outputOf = (task: Task, code: string) =>
   task.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));
-
-/** A FHIR date or dateTime as an instant: a date is the start (or end) of that day at the site. */
-function instantOf(value: string | undefined, timeZone: string, edge: 'start' | 'end'): Date | undefined {
-  if (value === undefined) return undefined;
-  if (value.length <= 10) {
-    const day = DateTime.fromISO(value, { zone: timeZone });
-    if (!day.isValid) return undefined;
-    return (edge === 'start' ? day.startOf('day') : day.endOf('day')).toJSDate();
-  }
-  const instant = new Date(value);
-  return Number.isNaN(instant.getTime()) ? undefined : instant;
-}
 
 async function siteCalendar(deps: Pick<GatewayDeps, 'store' | 'tenancy'>, site: DirectorySite): Promise<SiteCalendar | undefined> {
   const tenants = [deps.tenancy.directoryTenant];
@@ -145,13 +140,13 @@ function windowAtSite(
   const ordered = requestedPeriod(input.serviceRequest);
   const starts = [
     afterLeadTime,
-    instantOf(ordered?.start, calendar.timeZone, 'start'),
-    instantOf(authorizationPeriod?.start, calendar.timeZone, 'start'),
+    instantAtSite(ordered?.start, calendar.timeZone, 'start'),
+    instantAtSite(authorizationPeriod?.start, calendar.timeZone, 'start'),
     input.window?.start,
   ];
   const ends = [
-    instantOf(ordered?.end, calendar.timeZone, 'end'),
-    instantOf(authorizationPeriod?.end, calendar.timeZone, 'end'),
+    instantAtSite(ordered?.end, calendar.timeZone, 'end'),
+    instantAtSite(authorizationPeriod?.end, calendar.timeZone, 'end'),
     input.window?.end,
   ];
   const earliest = new Date(Math.max(...starts.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
@@ -629,9 +624,13 @@ function chairTaken(conflictWith: ChairBooking, context: SchedulingContext): Ope
  * (field note 001, docs/domain.md 8): target dates, written on the Task as planned-dose outputs.
  */
 function plannedDoses(context: SchedulingContext, firstStart: Date): Date[] {
-  const orderEnd = instantOf(requestedPeriod(context.serviceRequest)?.end, context.calendar.timeZone, 'end');
+  const orderEnd = instantAtSite(requestedPeriod(context.serviceRequest)?.end, context.calendar.timeZone, 'end');
   if (!orderEnd) return [firstStart];
-  const authorizationEnd = instantOf(outputOf(context.task, 'authorization-period')?.valuePeriod?.end, context.calendar.timeZone, 'end');
+  const authorizationEnd = instantAtSite(
+    outputOf(context.task, 'authorization-period')?.valuePeriod?.end,
+    context.calendar.timeZone,
+    'end',
+  );
   const quantity = context.serviceRequest.quantityQuantity?.value;
   return planSeries({
     firstStart,
