@@ -206,15 +206,16 @@ async function processTransaction(
       if (refusalIssues.length > 0) throw new RefusedTransaction(unprocessable(refusalIssues));
 
       const results = new Map<number, BundleEntry>();
+      const writing: EntryWriting = { tx, tenant: input.tenant, now, prefer: input.prefer };
       // Plain resources first (POST, then PUT, as https://hl7.org/fhir/R4/http.html#trules orders
       // them), so that referrals are stored after what they point at.
       for (const method of ['POST', 'PUT'] as const) {
         for (const plan of planned.plans.filter((p) => p.method === method && p.resourceType !== 'ServiceRequest')) {
-          results.set(plan.index, await writePlainEntry(tx, input.tenant, plan, now, input.prefer));
+          results.set(plan.index, await writePlainEntry(writing, plan));
         }
       }
       for (const plan of planned.plans.filter((p) => p.resourceType === 'ServiceRequest')) {
-        results.set(plan.index, await writeReferralEntry(tx, input.tenant, plan, now, input.prefer));
+        results.set(plan.index, await writeReferralEntry(writing, plan));
         if (plan.referral)
           deps.logger.info('referral in transaction', {
             referralId: plan.referral.referralId,
@@ -324,13 +325,15 @@ function responseEntry(
   return entry;
 }
 
-async function writePlainEntry(
-  tx: ResourceWriter,
-  tenant: string,
-  plan: PlannedEntry,
-  now: Date,
-  prefer: ReturnPreference,
-): Promise<BundleEntry> {
+/** What every entry of one transaction Bundle is written with. */
+interface EntryWriting {
+  tx: ResourceWriter;
+  tenant: string;
+  now: Date;
+  prefer: ReturnPreference;
+}
+
+async function writePlainEntry({ tx, tenant, now, prefer }: EntryWriting, plan: PlannedEntry): Promise<BundleEntry> {
   if (plan.existing) return responseEntry(plan.existing, 200, prefer);
   const resource = plan.resource as Resource & { id: string };
   if (plan.method === 'POST') return responseEntry(await tx.create(tenant, resource, now), 201, prefer);
@@ -344,13 +347,7 @@ async function writePlainEntry(
   return responseEntry(updated.resource, updated.status, prefer);
 }
 
-async function writeReferralEntry(
-  tx: ResourceWriter,
-  tenant: string,
-  plan: PlannedEntry,
-  now: Date,
-  prefer: ReturnPreference,
-): Promise<BundleEntry> {
+async function writeReferralEntry({ tx, tenant, now, prefer }: EntryWriting, plan: PlannedEntry): Promise<BundleEntry> {
   if (plan.existing || !plan.referral) return responseEntry(plan.existing as Resource, 200, prefer);
   const recorded = await recordReferral(tx, plan.referral, now);
   if (recorded.kind === 'duplicate') {
