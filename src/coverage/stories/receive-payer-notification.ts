@@ -34,7 +34,7 @@ import { badRequest, errorIssue, hasErrors, informationIssue, notFound, operatio
 import { parseLiteralReference } from '../../fhir/search-parameters.js';
 import type { TenantId } from '../../ports/resource-store.js';
 import type { GatewayDeps } from '../../ports/gateway-deps.js';
-import { notificationBundleIssues, readSubscriptionStatus } from '../../intake/stories/receive-subscription-notification.js';
+import { notificationBundleIssues, notificationStatusOf } from '../../intake/stories/receive-subscription-notification.js';
 import { followUpPendingAuthorizations, referralWithPayer, settlePendedAuthorization } from './verify-coverage.js';
 
 /** The prefix of the Claim identifiers the gateway sends (verify-coverage.ts: `pa-${referralId}`). */
@@ -110,19 +110,9 @@ export async function receivePayerNotification(
   }
   const baseIssues = notificationBundleIssues(deps, bundle);
   if (hasErrors(baseIssues)) return { outcome: badRequest(baseIssues) };
-  const statusResource = bundle.entry?.[0]?.resource;
-  const status = statusResource ? readSubscriptionStatus(statusResource) : undefined;
-  if (!status) {
-    return {
-      outcome: badRequest([
-        errorIssue(
-          'required',
-          'The first entry must be the subscription status (SubscriptionStatus, or Parameters in R4)',
-          'Bundle.entry[0].resource',
-        ),
-      ]),
-    };
-  }
+  const read = notificationStatusOf(bundle);
+  if ('refusal' in read) return { outcome: read.refusal };
+  const { status } = read;
   if (status.type !== 'event-notification') {
     return { outcome: operationOutcome('ok', [informationIssue('informational', `${status.type} notification acknowledged`)]) };
   }

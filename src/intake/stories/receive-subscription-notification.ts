@@ -9,7 +9,16 @@
  * `full-resource` payloads they are in the Bundle, with `id-only` they are read from the EHR.
  * Handshakes and heartbeats need no work.
  */
-import type { Bundle, OperationOutcomeIssue, Parameters, ParametersParameter, Reference, Resource, ServiceRequest } from 'fhir/r4.js';
+import type {
+  Bundle,
+  OperationOutcome,
+  OperationOutcomeIssue,
+  Parameters,
+  ParametersParameter,
+  Reference,
+  Resource,
+  ServiceRequest,
+} from 'fhir/r4.js';
 import { badRequest, errorIssue, hasErrors, informationIssue, operationOutcome, warningIssue } from '../../fhir/outcomes.js';
 import { parseLiteralReference } from '../../fhir/search-parameters.js';
 import { EhrCallError, type EhrFhir } from '../../ports/ehr-fhir.js';
@@ -23,6 +32,22 @@ export interface SubscriptionStatusSummary {
 
 function part(parameter: ParametersParameter, name: string): ParametersParameter | undefined {
   return parameter.part?.find((p) => p.name === name);
+}
+
+/** The notification's status, read from its first entry, or the 400 saying the entry is not one. */
+export function notificationStatusOf(bundle: Bundle): { status: SubscriptionStatusSummary } | { refusal: OperationOutcome } {
+  const statusResource = bundle.entry?.[0]?.resource;
+  const status = statusResource ? readSubscriptionStatus(statusResource) : undefined;
+  if (status) return { status };
+  return {
+    refusal: badRequest([
+      errorIssue(
+        'required',
+        'The first entry must be the subscription status (SubscriptionStatus, or Parameters in R4)',
+        'Bundle.entry[0].resource',
+      ),
+    ]),
+  };
 }
 
 /** Reads the notification type and the focus references from either form of subscription status. */
@@ -78,20 +103,9 @@ export async function receiveSubscriptionNotification(
   }
   const baseIssues = notificationBundleIssues(deps, bundle);
   if (hasErrors(baseIssues)) return { kind: 'refused', outcome: badRequest(baseIssues) };
-  const statusResource = bundle.entry?.[0]?.resource;
-  const status = statusResource ? readSubscriptionStatus(statusResource) : undefined;
-  if (!status) {
-    return {
-      kind: 'refused',
-      outcome: badRequest([
-        errorIssue(
-          'required',
-          'The first entry must be the subscription status (SubscriptionStatus, or Parameters in R4)',
-          'Bundle.entry[0].resource',
-        ),
-      ]),
-    };
-  }
+  const read = notificationStatusOf(bundle);
+  if ('refusal' in read) return { kind: 'refused', outcome: read.refusal };
+  const { status } = read;
   if (status.type !== 'event-notification') {
     return {
       kind: 'processed',
