@@ -709,6 +709,24 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
         expect(other.id).to.equal('dup');
       });
 
+      it('stores nothing of a createAll that meets a taken id, and the transaction carries on after the 409', async function () {
+        const store = ctx.store();
+        await store.transaction((tx) => tx.create(A, patient('taken', 'First'), T0));
+        const afterRefusal = await store.transaction(async (tx) => {
+          const refusal = await outcomeErrorOf(tx.createAll(A, [patient('fresh', 'Fresh'), patient('taken', 'Second')], T0));
+          expect(refusal.status).to.equal(409);
+          return tx.create(A, patient('later', 'Later'), T0);
+        });
+        expect(afterRefusal.id).to.equal('later');
+        expect(await store.read([A], 'Patient', 'fresh')).to.equal(undefined);
+        expect(await store.history([A], 'Patient', 'fresh')).to.deep.equal([]);
+        expect(await store.history([A], 'Patient', 'taken')).to.have.length(1);
+        expect(await idsFound(store, 'Patient', 'family=Fresh')).to.deep.equal([]);
+        expect(await idsFound(store, 'Patient', 'family=Second')).to.deep.equal([]);
+        expect(await idsFound(store, 'Patient', 'family=First')).to.deep.equal(['taken']);
+        expect(await idsFound(store, 'Patient', 'family=Later')).to.deep.equal(['later']);
+      });
+
       it('refuses an id that is not a FHIR id with 400', async function () {
         const store = ctx.store();
         const error = await outcomeErrorOf(store.transaction((tx) => tx.create(A, patient('has space', 'X'), T0)));
