@@ -9,10 +9,11 @@
  * identifier; update the match in place, or create with If-None-Exist on that identifier so that a
  * retried or concurrent create finds the first one instead of making a second.
  */
-import { Client, RESPONSE_KEY, type FhirResource, type FhirResponse, type RequestOptions } from 'fhir-kit-client';
+import type { Client, FhirResource, FhirResponse, RequestOptions } from 'fhir-kit-client';
 import type { Bundle, Identifier, Resource } from 'fhir/r4.js';
 import type { EhrConnection, EhrFhir } from '../../ports/ehr-fhir.js';
 import { withAccessToken } from '../../auth/smart-backend-client.js';
+import { lazyFhirKitClient, loadFhirKit } from './fhir-kit-loader.js';
 import { describeInteraction, permanentEhrError, toEhrCallError, type EhrInteraction } from './ehr-call-errors.js';
 
 export const DEFAULT_EHR_TIMEOUT_MS = 10_000;
@@ -31,19 +32,20 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
   const base = new URL(connection.baseUrl.replace(/\/+$/, ''));
   const baseUrl = base.href.replace(/\/+$/, '');
   const basePath = base.pathname.replace(/\/+$/, '');
-  const client = new Client({ baseUrl, ...(connection.bearerToken ? { bearerToken: connection.bearerToken } : {}) });
+  const fhirKitClient = lazyFhirKitClient({ baseUrl, ...(connection.bearerToken ? { bearerToken: connection.bearerToken } : {}) });
   const tenant = connection.tenant;
 
   /** One request through fhir-kit-client, with a time-out, its failures turned into EhrCallError. */
   async function call(
     what: EhrInteraction,
-    send: (requestOptions: RequestOptions) => Promise<FhirResource>,
+    send: (client: Client, requestOptions: RequestOptions) => Promise<FhirResource>,
     headers: Record<string, string> = {},
   ): Promise<FhirResponse> {
     try {
+      const client = await fhirKitClient();
       // fhir-kit-client attaches the fetch Response under RESPONSE_KEY to every answer.
       return (await withAccessToken(connection.accessToken, async (auth) =>
-        send({ signal: AbortSignal.timeout(timeoutMs), headers: { ...headers, ...auth } }),
+        send(client, { signal: AbortSignal.timeout(timeoutMs), headers: { ...headers, ...auth } }),
       )) as FhirResponse;
     } catch (err) {
       throw toEhrCallError(err, what, timeoutMs);
@@ -61,7 +63,7 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
       throw permanentEhrError('invalid', `Not a FHIR id, so not read from the EHR: read ${resourceType}`);
     }
     const what = { tenant, interaction: 'read', resourceType };
-    const answer = await call(what, (requestOptions) =>
+    const answer = await call(what, (client, requestOptions) =>
       version === undefined
         ? client.read({ resourceType, id, options: requestOptions })
         : client.vread({ resourceType, id, version, options: requestOptions }),
@@ -71,7 +73,9 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
 
   async function search(resourceType: string, params: Record<string, string>): Promise<Bundle> {
     const what = { tenant, interaction: 'search', resourceType };
-    const answer = await call(what, (requestOptions) => client.search({ resourceType, searchParams: params, options: requestOptions }));
+    const answer = await call(what, (client, requestOptions) =>
+      client.search({ resourceType, searchParams: params, options: requestOptions }),
+    );
     return narrow<Bundle>(answer, 'Bundle', what);
   }
 
@@ -80,7 +84,7 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
     const body = { ...withoutServerFields(resource), id } as unknown as FhirResource;
     const answer = await call(
       what,
-      (requestOptions) => client.update({ resourceType: resource.resourceType, id, body, options: requestOptions }),
+      (client, requestOptions) => client.update({ resourceType: resource.resourceType, id, body, options: requestOptions }),
       {
         prefer: 'return=representation',
       },
@@ -121,14 +125,14 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
     const ifNoneExist = new URLSearchParams({ identifier: `${identifier.system}|${identifier.value}` }).toString();
     const answer = await call(
       what,
-      (requestOptions) =>
+      (client, requestOptions) =>
         client.create({ resourceType, body: withoutServerFields(resource) as unknown as FhirResource, options: requestOptions }),
       {
         'if-none-exist': ifNoneExist,
         prefer: 'return=representation',
       },
     );
-    const status = answer[RESPONSE_KEY]?.status;
+    const status = answer[(await loadFhirKit()).RESPONSE_KEY]?.status;
     let stored: (T & { id: string }) | undefined;
     if (answer.resourceType === resourceType && typeof answer['id'] === 'string') {
       stored = narrow<T>(answer, resourceType, what) as T & { id: string };
@@ -192,7 +196,7 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
       seen.add(url);
       const what = { tenant, interaction: `search (page ${pages + 1})`, resourceType };
       page = narrow<Bundle>(
-        await call(what, (requestOptions) => client.request(url, { method: 'GET', options: requestOptions })),
+        await call(what, (client, requestOptions) => client.request(url, { method: 'GET', options: requestOptions })),
         'Bundle',
         what,
       );

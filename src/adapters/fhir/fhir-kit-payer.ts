@@ -15,11 +15,12 @@
  * becomes a PayerCallError; diagnostics name the interaction and the payer's directory id, never
  * a URL nor any content. Every request carries a time-out so a hanging payer cannot hold a worker.
  */
-import { Client, type FhirResource, type RequestOptions } from 'fhir-kit-client';
+import type { FhirResource, RequestOptions } from 'fhir-kit-client';
 import type { Bundle, CoverageEligibilityRequest, CoverageEligibilityResponse, OperationOutcome, Resource } from 'fhir/r4.js';
 import { errorIssue, operationOutcome, type IssueCode } from '../../fhir/outcomes.js';
 import { PayerCallError, type PayerConnection, type PayerFhir } from '../../ports/payer-fhir.js';
 import { withAccessToken } from '../../auth/smart-backend-client.js';
+import { lazyFhirKitClient } from './fhir-kit-loader.js';
 import { isOperationOutcome, toCallError } from './ehr-call-errors.js';
 
 export const DEFAULT_PAYER_TIMEOUT_MS = 15_000;
@@ -37,7 +38,7 @@ export function createFhirKitPayer(connection: PayerConnection, options: { timeo
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
     throw new Error(`Payer request time-out must be a positive number of milliseconds, not ${timeoutMs}`);
   const baseUrl = new URL(connection.baseUrl.replace(/\/+$/, '')).href.replace(/\/+$/, '');
-  const client = new Client({ baseUrl, ...(connection.bearerToken ? { bearerToken: connection.bearerToken } : {}) });
+  const fhirKitClient = lazyFhirKitClient({ baseUrl, ...(connection.bearerToken ? { bearerToken: connection.bearerToken } : {}) });
   const payerOrganizationId = connection.payerOrganizationId;
 
   /** One operation through fhir-kit-client, with a time-out, its failures turned into PayerCallError. */
@@ -48,6 +49,7 @@ export function createFhirKitPayer(connection: PayerConnection, options: { timeo
     body: Resource,
   ): Promise<FhirResource> {
     try {
+      const client = await fhirKitClient();
       return await withAccessToken(connection.accessToken, async (auth) => {
         const requestOptions: RequestOptions = { signal: AbortSignal.timeout(timeoutMs), headers: auth };
         return client.operation({ name, resourceType, method: 'POST', input: body as unknown as FhirResource, options: requestOptions });

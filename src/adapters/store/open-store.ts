@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { ResourceStore } from '../../ports/resource-store.js';
 import type { AuthStateStore } from '../../ports/auth-state.js';
 import { storeEngineOf, type StoreEngine } from './engine.js';
@@ -128,13 +128,22 @@ function withObserver(options: StoreOptions): { observe?: StatementObserver } {
   return options.observeStatements ? { observe: options.observeStatements } : {};
 }
 
+/**
+ * The PostgreSQL driver, loaded when a store opens on PostgreSQL: the embedded SQLite default
+ * (`npm start`) never pays for it at start-up (docs/architecture.md, start-up).
+ */
+async function loadPostgresDriver(): Promise<typeof pg> {
+  return (await import('pg')).default;
+}
+
 function newPostgresPool(
+  driver: typeof pg,
   url: string,
   options: StoreOptions,
   schema: string | undefined,
   limits: { max: number; statementTimeoutMs: number },
 ): pg.Pool {
-  const pool = new pg.Pool({
+  const pool = new driver.Pool({
     connectionString: url,
     max: limits.max,
     application_name: postgresApplicationName(schema),
@@ -163,7 +172,8 @@ async function openPostgres(url: string, options: StoreOptions): Promise<{ db: K
   if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
     throw new Error(`postgresSchema must be a plain identifier (letters, digits, _), got ${JSON.stringify(schema)}`);
   }
-  const pool = newPostgresPool(url, options, schema, {
+  const driver = await loadPostgresDriver();
+  const pool = newPostgresPool(driver, url, options, schema, {
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
     statementTimeoutMs: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
   });
@@ -174,7 +184,10 @@ async function openPostgres(url: string, options: StoreOptions): Promise<{ db: K
     connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
   };
   const db = new Kysely<StoreDatabase>({
-    dialect: unavailableTranslatingDialect(new PostgresDialect({ pool: cancellablePool(pool, cancelConfig) }), withObserver(options)),
+    dialect: unavailableTranslatingDialect(
+      new PostgresDialect({ pool: cancellablePool(driver, pool, cancelConfig) }),
+      withObserver(options),
+    ),
   });
   try {
     if (schema !== undefined) {
@@ -196,7 +209,7 @@ async function openPostgres(url: string, options: StoreOptions): Promise<{ db: K
  * large table may rightly take longer than any request should.
  */
 async function migratePostgres(url: string, options: StoreOptions, schema: string): Promise<void> {
-  const pool = newPostgresPool(url, options, options.postgresSchema, { max: 1, statementTimeoutMs: 0 });
+  const pool = newPostgresPool(await loadPostgresDriver(), url, options, options.postgresSchema, { max: 1, statementTimeoutMs: 0 });
   const db = new Kysely<StoreDatabase>({ dialect: new PostgresDialect({ pool }) });
   try {
     for (let attempt = 1; ; attempt++) {

@@ -12,7 +12,7 @@
  * instead (page sizes, caps, indexes read in page order: docs/search.md).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import pg from 'pg';
+import type pg from 'pg';
 
 const wanted = new AsyncLocalStorage<AbortSignal>();
 
@@ -27,13 +27,13 @@ type PooledClient = pg.PoolClient & { processID?: number | null; secretKey?: num
  * The pool as Kysely's PostgresDialect sees it: `connect` checks a client out and, inside
  * `whileWanted`, cancels its backend's statement on abort until the client is released.
  */
-export function cancellablePool(pool: pg.Pool, cancelConfig: pg.ClientConfig): pg.Pool {
+export function cancellablePool(driver: typeof pg, pool: pg.Pool, cancelConfig: pg.ClientConfig): pg.Pool {
   const connect = async (): Promise<PooledClient> => {
     const client = (await pool.connect()) as PooledClient;
     const signal = wanted.getStore();
     if (signal === undefined) return client;
     // A failed cancel leaves the statement to its statement_timeout: nothing more to do.
-    const cancel = (): void => void cancelBackend(cancelConfig, client).catch(() => undefined);
+    const cancel = (): void => void cancelBackend(driver, cancelConfig, client).catch(() => undefined);
     if (signal.aborted) cancel();
     else signal.addEventListener('abort', cancel, { once: true });
     const release = client.release;
@@ -54,9 +54,9 @@ export function cancellablePool(pool: pg.Pool, cancelConfig: pg.ClientConfig): p
 }
 
 /** pg_cancel_backend by the protocol's own CancelRequest: no pooled connection needed, even when all are busy. */
-async function cancelBackend(config: pg.ClientConfig, client: PooledClient): Promise<void> {
+async function cancelBackend(driver: typeof pg, config: pg.ClientConfig, client: PooledClient): Promise<void> {
   if (!client.processID) return;
-  const canceller = new pg.Client(config);
+  const canceller = new driver.Client(config);
   canceller.on('error', () => undefined);
   await canceller.connect();
   try {
