@@ -4,12 +4,11 @@
  * come from its inline JWKS or its jwksUri; keys fetched from a jwksUri are cached and fetched
  * again when an assertion names a kid the cache does not hold (jose's remote key set does both).
  */
-import { Ajv } from 'ajv';
 import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Role } from './caller.js';
 import { schemaIssues } from '../directory/rules/json-document-issues.js';
 import { DocumentIssuesError } from './document-issues-error.js';
-import registrySchema from '../../profiles/auth-clients.schema.json' with { type: 'json' };
+import { documentSchemaValidators } from '../fhir/validation/document-schemas.js';
 
 export interface RegisteredClient {
   clientId: string;
@@ -30,7 +29,7 @@ export interface ClientRegistry {
   all(): readonly RegisteredClient[];
 }
 
-const validateRegistry = new Ajv({ allErrors: true, strict: false }).compile(registrySchema);
+const validateRegistry = documentSchemaValidators.authClients;
 
 export class ClientRegistryError extends DocumentIssuesError {
   override readonly name = 'ClientRegistryError';

@@ -8,14 +8,13 @@
  * or from the entry's map of users: never from anything the person can edit here, and never a
  * tenant outside the entry's `tenants`. docs/security.md.
  */
-import { Ajv } from 'ajv';
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import type { Caller } from './caller.js';
 import { tokenRefusalReason } from './jwt-reading.js';
 import { schemaIssues } from '../directory/rules/json-document-issues.js';
 import { DocumentIssuesError } from './document-issues-error.js';
-import issuersSchema from '../../profiles/auth-trusted-issuers.schema.json' with { type: 'json' };
+import { documentSchemaValidators } from '../fhir/validation/document-schemas.js';
 
 type PersonRole = 'coordinator' | 'operator';
 
@@ -66,7 +65,7 @@ const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256
 /** Leeway for the identity provider's clock and ours disagreeing a little. */
 const CLOCK_TOLERANCE_SECONDS = 30;
 
-const validateIssuers = new Ajv({ allErrors: true, strict: false }).compile(issuersSchema);
+const validateIssuers = documentSchemaValidators.trustedIssuers;
 
 export class TrustedIssuersError extends DocumentIssuesError {
   override readonly name = 'TrustedIssuersError';

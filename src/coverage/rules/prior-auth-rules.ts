@@ -11,16 +11,15 @@
  * that the deployment fixes its rules.
  *
  * Like src/directory/rules/drug-catalog.ts, this module does no I/O: it validates a parsed JSON value
- * against profiles/prior-auth-rules.schema.json, then the rules across entries, and reports every
+ * against profiles/prior-auth-rules.schema.json (compiled at install: src/fhir/validation/document-schemas.ts),
+ * then the rules across entries, and reports every
  * problem at once with a path such as `rules[3].setting`.
  */
-import { Ajv } from 'ajv';
-import type { ValidateFunction } from 'ajv';
 import type { Money, OperationOutcomeIssue } from 'fhir/r4.js';
 import { errorIssue, warningIssue } from '../../fhir/outcomes.js';
 import { coverageIssueConcept } from './coverage-check.js';
 import { schemaIssues } from '../../directory/rules/json-document-issues.js';
-import rulesSchema from '../../../profiles/prior-auth-rules.schema.json' with { type: 'json' };
+import { documentSchemaValidators } from '../../fhir/validation/document-schemas.js';
 
 export const CARE_SETTINGS = ['infusion-center', 'hospital-outpatient', 'home'] as const;
 export type CareSetting = (typeof CARE_SETTINGS)[number];
@@ -77,20 +76,13 @@ export interface ReconciledAuthRequirement {
   warning?: OperationOutcomeIssue;
 }
 
-let compiledSchema: ValidateFunction | undefined;
-
-function schemaValidator(): ValidateFunction {
-  compiledSchema ??= new Ajv({ allErrors: true, logger: false }).compile(rulesSchema);
-  return compiledSchema;
-}
-
 /**
  * Validates a parsed JSON value as prior-authorization rules: the JSON Schema, then the rules
  * across entries (one rule per drug, payer and setting; drugs and payers that exist, when `known`
  * lists them). Returns every issue found.
  */
 export function parsePriorAuthRules(json: unknown, known: KnownIds = {}): ParsedPriorAuthRules {
-  const validate = schemaValidator();
+  const validate = documentSchemaValidators.priorAuthRules;
   const schemaValid = validate(json);
   const issues = [
     ...schemaIssues(validate.errors ?? [], 'prior-authorization rules', {

@@ -10,12 +10,10 @@
  * checked here, and every problem is reported at once, each with a path such as
  * `drugs[2].chairMinutes.firstDose`.
  */
-import { Ajv } from 'ajv';
-import type { ValidateFunction } from 'ajv';
 import type { Coding, OperationOutcomeIssue } from 'fhir/r4.js';
 import { errorIssue } from '../../fhir/outcomes.js';
 import { schemaIssues } from './json-document-issues.js';
-import catalogSchema from '../../../profiles/drug-catalog.schema.json' with { type: 'json' };
+import { documentSchemaValidators } from '../../fhir/validation/document-schemas.js';
 
 export const RXNORM_SYSTEM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 export const HCPCS_SYSTEM = 'http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets';
@@ -93,21 +91,13 @@ interface RawDrugCatalog {
   drugs: Array<Omit<CatalogDrug, 'pharmacyLeadTimeBusinessDays'> & { pharmacyLeadTimeBusinessDays?: number }>;
 }
 
-let compiledSchema: ValidateFunction | undefined;
-
-function schemaValidator(): ValidateFunction {
-  // Compiled once, on first use; logger off because src never writes to the console.
-  compiledSchema ??= new Ajv({ allErrors: true, logger: false }).compile(catalogSchema);
-  return compiledSchema;
-}
-
 /**
  * Validates a parsed JSON value as a drug catalog: the JSON Schema first, then the rules across
  * entries (unique ids, each code on one drug only, a first dose at least as long as maintenance,
  * observation within chair time, induction weeks from 0 upwards). Returns every issue found.
  */
 export function parseDrugCatalog(json: unknown): ParsedDrugCatalog {
-  const validate = schemaValidator();
+  const validate = documentSchemaValidators.drugCatalog;
   const schemaValid = validate(json);
   const issues: OperationOutcomeIssue[] = [...schemaIssues(validate.errors ?? [], 'drug catalog'), ...semanticIssues(json)];
   if (!schemaValid || issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) {
