@@ -11,11 +11,9 @@ import type { Extension, Money, Period, Reference, Task, TaskOutput } from 'fhir
 import { COVERAGE_ISSUE_SYSTEM, type CoverageIssueCode } from './coverage-check.js';
 import {
   GATEWAY_CANONICAL_BASE,
-  REFERRAL_STATUS_SYSTEM,
   TASK_PARAMETER_TYPE_SYSTEM,
-  referralStatusDisplay,
-  taskStatusFor,
   type ReferralStatus,
+  taskStatusFields,
 } from '../../referral/rules/referral-status.js';
 
 /** The identifier and extension the coverage step writes on what it stores (docs/domain.md). */
@@ -184,8 +182,7 @@ export function taskAfterCoverageStep(
   const { statusReason: _previous, ...rest } = task;
   const next: Task & { id: string } = {
     ...rest,
-    status: taskStatusFor(status),
-    businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: status, display: referralStatusDisplay(status) }] },
+    ...taskStatusFields(status),
     lastModified: at,
     extension: [
       ...(task.extension ?? []).filter((e) => e.url !== CRD_COVERAGE_INFORMATION_URL),

@@ -57,8 +57,8 @@ import { ICD10CM_SYSTEM, requestedPeriod, type EhrReferences } from '../../refer
 import {
   GATEWAY_CANONICAL_BASE,
   REFERRAL_IDENTIFIER_SYSTEM,
-  REFERRAL_STATUS_SYSTEM,
   TASK_PARAMETER_TYPE_SYSTEM,
+  referralStatusOf,
 } from '../../referral/rules/referral-status.js';
 import { conflict, notFound, OperationOutcomeError } from '../../fhir/outcomes.js';
 import { siteCheckInputs } from '../../referral/rules/referral-task.js';
@@ -69,20 +69,18 @@ import { ORDER_CHANGE_REASON_SYSTEM } from '../../order-changes/rules/order-chan
 import { findContained, parseRelativeReference } from '../../fhir/references.js';
 import { EhrCallError } from '../../ports/ehr-fhir.js';
 import { PayerCallError, type PayerFhir } from '../../ports/payer-fhir.js';
-import type { NewOutboxMessage, ReferralRow, ResourceWriter, TenantId } from '../../ports/resource-store.js';
+import type { NewOutboxMessage, ResourceWriter, TenantId } from '../../ports/resource-store.js';
 import { checkSiteOfReferral } from '../../site-check/stories/check-referral-site.js';
 import { visibleTenants, type GatewayDeps } from '../../ports/gateway-deps.js';
 import { referralStep, SUBMIT_PRIOR_AUTH_STEP } from '../../referral/stories/referral-steps.js';
+import { readStoredReferral, type StoredReferral } from '../../referral/stories/stored-referral.js';
 
 /** Field note 001: infusion centers are the setting these sites are. */
 const SETTING = 'infusion-center';
 
 /** Everything the coverage step reads about one referral. */
-interface CoverageContext {
+interface CoverageContext extends StoredReferral {
   tenant: TenantId;
-  row: ReferralRow;
-  task: Task & { id: string };
-  serviceRequest: ServiceRequest & { id: string };
   drug: CatalogDrug;
   directory: SiteDirectory;
   site?: DirectorySite;
@@ -94,16 +92,12 @@ interface CoverageContext {
   ehr?: EhrReferences;
 }
 
-const businessStatus = (task: Task): string | undefined =>
-  task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code;
-
 async function loadContext(deps: GatewayDeps, tenant: TenantId, referralId: string): Promise<CoverageContext | undefined> {
   const row = await deps.store.readReferral(tenant, referralId);
-  if (!row) return undefined;
-  const task = await deps.store.read<Task>([tenant], 'Task', row.taskId);
-  const serviceRequest = await deps.store.read<ServiceRequest>([tenant], 'ServiceRequest', row.serviceRequestId);
-  const drug = serviceRequest ? deps.drugs.findDrug(serviceRequest.code?.coding ?? []) : undefined;
-  if (!task?.id || !serviceRequest?.id || !drug) return undefined;
+  const stored = row ? await readStoredReferral(deps.store, row) : undefined;
+  const drug = stored ? deps.drugs.findDrug(stored.serviceRequest.code?.coding ?? []) : undefined;
+  if (!stored || !drug) return undefined;
+  const { serviceRequest } = stored;
   const directory = await deps.sites.current();
   const siteId = parseRelativeReference(serviceRequest.locationReference?.[0]?.reference);
   const site = siteId?.resourceType === 'Location' ? directory.site(siteId.id) : undefined;
@@ -116,16 +110,14 @@ async function loadContext(deps: GatewayDeps, tenant: TenantId, referralId: stri
   const containedIndex = (serviceRequest.contained ?? []).findIndex((r) => `#${r.id}` === insurance?.reference);
   return {
     tenant,
-    row,
-    task: task as Task & { id: string },
-    serviceRequest: serviceRequest as ServiceRequest & { id: string },
+    ...stored,
     drug,
     directory,
     ...(site ? { site } : {}),
     ...(subject?.resourceType === 'Patient' ? { patient: subject } : {}),
     ...(coverage?.resourceType === 'Coverage' && resolvedCoverage ? { coverage, coverageFoundAt: resolvedCoverage.at } : {}),
     coverageExpression: containedIndex >= 0 ? `ServiceRequest.contained[${containedIndex}]` : 'ServiceRequest.insurance[0]',
-    ...((row.referral as { ehr?: EhrReferences } | null)?.ehr ? { ehr: (row.referral as { ehr: EhrReferences }).ehr } : {}),
+    ...((stored.row.referral as { ehr?: EhrReferences } | null)?.ehr ? { ehr: (stored.row.referral as { ehr: EhrReferences }).ehr } : {}),
   };
 }
 
@@ -381,7 +373,7 @@ export async function verifyReferralCoverage(
   const context = await loadContext(deps, input.tenant, input.referralId);
   const expected = input.submit ? 'auth-required' : 'verifying-coverage';
   // An order on hold (or ended) in the EHR waits: the step runs again when it resumes (follow-order-change.ts).
-  if (!context || businessStatus(context.task) !== expected || heldByOrder(context.task) || context.task.status === 'cancelled') return;
+  if (!context || referralStatusOf(context.task) !== expected || heldByOrder(context.task) || context.task.status === 'cancelled') return;
   const now = deps.clock.now();
   const { serviceRequest, drug, site } = context;
 
@@ -567,7 +559,7 @@ export async function followUpPendingAuthorizations(
   let throttled = 0;
   for (const row of rows) {
     const context = await loadContext(deps, row.tenant, row.id);
-    if (!context || businessStatus(context.task) !== 'auth-pending' || !context.coverage || !context.site) continue;
+    if (!context || referralStatusOf(context.task) !== 'auth-pending' || !context.coverage || !context.site) continue;
     const claimId = pendingClaimId(context.task);
     const payerId = payerOfContext(context);
     if (options.payerOrganizationId !== undefined && payerId !== options.payerOrganizationId) continue;
@@ -635,7 +627,7 @@ export async function settlePendedAuthorization(
 ): Promise<SettleResult> {
   const context = await loadContext(deps, input.tenant, input.referralId);
   const claimId = context ? pendingClaimId(context.task) : undefined;
-  if (!context || businessStatus(context.task) !== 'auth-pending' || claimId === undefined) return 'not-pending';
+  if (!context || referralStatusOf(context.task) !== 'auth-pending' || claimId === undefined) return 'not-pending';
   if (input.decision.kind === 'pended') return 'pended';
   const { authorization, problems, denialReasons } = authorizationOf(input.decision, claimId);
   try {
@@ -663,7 +655,7 @@ export async function referralWithPayer(
 ): Promise<{ status: string | undefined; payerOrganizationId: string | undefined } | undefined> {
   const context = await loadContext(deps, input.tenant, input.referralId);
   if (!context) return undefined;
-  return { status: businessStatus(context.task), payerOrganizationId: payerOfContext(context) };
+  return { status: referralStatusOf(context.task), payerOrganizationId: payerOfContext(context) };
 }
 
 /** What an earlier coverage step recorded and a follow-up keeps: the verified Coverage, risks, the estimate. */
@@ -790,7 +782,7 @@ export async function recordPhoneVerification(
   if (!found?.id) return { kind: 'refused', outcome: notFound('Task', input.taskId) };
   const referralId = referralIdOf(found);
   const context = referralId !== undefined ? await loadContext(deps, input.tenant, referralId) : undefined;
-  const status = context ? businessStatus(context.task) : undefined;
+  const status = context ? referralStatusOf(context.task) : undefined;
   if (!context || !PHONE_VERIFIABLE.has(status ?? '')) {
     return {
       kind: 'refused',
@@ -833,11 +825,11 @@ export async function requestPriorAuthSubmission(
   const task = await deps.store.read<Task>([input.tenant], 'Task', input.taskId);
   if (!task?.id) return { kind: 'refused', outcome: notFound('Task', input.taskId) };
   const referralId = referralIdOf(task);
-  if (businessStatus(task) !== 'auth-required' || referralId === undefined) {
+  if (referralStatusOf(task) !== 'auth-required' || referralId === undefined) {
     return {
       kind: 'refused',
       outcome: conflict(
-        `The referral is ${businessStatus(task) ?? 'not a referral'}; only one held in auth-required waits for its prior authorization to be sent`,
+        `The referral is ${referralStatusOf(task) ?? 'not a referral'}; only one held in auth-required waits for its prior authorization to be sent`,
         'Task.businessStatus',
       ),
     };
@@ -866,7 +858,7 @@ export async function approveAfterAppeal(
   const referralTask = await deps.store.read<Task>([input.tenant], 'Task', input.referralTaskId);
   const referralId = referralTask ? referralIdOf(referralTask) : undefined;
   const context = referralId !== undefined ? await loadContext(deps, input.tenant, referralId) : undefined;
-  if (!context || businessStatus(context.task) !== 'auth-denied') {
+  if (!context || referralStatusOf(context.task) !== 'auth-denied') {
     return {
       kind: 'refused',
       outcome: conflict('The appeal is part of a referral that is not waiting on a denied authorization', 'Task.partOf'),

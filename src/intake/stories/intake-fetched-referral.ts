@@ -7,9 +7,9 @@
 import type { OperationOutcomeIssue, ServiceRequest, Task } from 'fhir/r4.js';
 import {
   GATEWAY_CANONICAL_BASE,
-  REFERRAL_STATUS_SYSTEM,
   REJECTION_REASON_SYSTEM,
   TASK_CODE_SYSTEM,
+  taskStatusFields,
 } from '../../referral/rules/referral-status.js';
 import { EHR_UPSERT, type EhrUpsertPayload } from '../../delivery/rules/write-back.js';
 import { hasErrors } from '../../fhir/outcomes.js';
@@ -30,8 +30,7 @@ function refusalTask(ehrServiceRequestId: string, issues: readonly OperationOutc
   return {
     resourceType: 'Task',
     identifier: [{ system: REFUSED_ORDER_SYSTEM, value: ehrServiceRequestId }],
-    status: 'rejected',
-    businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'rejected', display: 'Rejected' }] },
+    ...taskStatusFields('rejected'),
     statusReason: {
       coding: [{ system: REJECTION_REASON_SYSTEM, code: 'invalid-referral' }],
       text: `The order is not a valid infusion referral: ${errors.length} problem(s)`,

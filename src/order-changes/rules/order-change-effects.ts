@@ -17,11 +17,11 @@ import { ORDER_CHANGE_REASON_SYSTEM } from './order-change.js';
 import { formatAppointmentTime } from '../../delivery/rules/reminder-text.js';
 import {
   GATEWAY_CANONICAL_BASE,
-  REFERRAL_STATUS_SYSTEM,
   TASK_PARAMETER_TYPE_SYSTEM,
-  referralStatusDisplay,
   taskStatusFor,
   type ReferralStatus,
+  referralStatusOf,
+  taskStatusFields,
 } from '../../referral/rules/referral-status.js';
 
 export const APPOINTMENT_NOTICE_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/appointment-notice-id`;
@@ -30,13 +30,10 @@ const COMMUNICATION_CATEGORY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/com
 /** Task outputs about booked visits: gone once the visits are cancelled. */
 const VISIT_OUTPUTS = new Set(['appointment', 'planned-dose']);
 
-const businessStatusOf = (task: Task): ReferralStatus | undefined =>
-  task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code as ReferralStatus | undefined;
-
 function withBusinessStatus(task: Task & { id: string }, status: ReferralStatus): Task & { id: string } {
   return {
     ...task,
-    businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: status, display: referralStatusDisplay(status) }] },
+    businessStatus: taskStatusFields(status).businessStatus,
   };
 }
 
@@ -68,7 +65,7 @@ export function stepWhileHeld(status: ReferralStatus): ReferralStatus {
 
 /** The order is on hold: the Task is `on-hold` with the reason, at the step it resumes from. */
 export function taskHeldByOrder(task: Task & { id: string }, reason: CodeableConcept, now: Date): Task & { id: string } {
-  const step = stepWhileHeld(businessStatusOf(task) ?? 'received');
+  const step = stepWhileHeld(referralStatusOf(task) ?? 'received');
   return {
     ...withBusinessStatus(withoutVisitOutputs(task), step),
     status: 'on-hold',
@@ -83,7 +80,7 @@ export function taskHeldByOrder(task: Task & { id: string }, reason: CodeableCon
  */
 export function taskResumed(task: Task & { id: string }, now: Date, reasonBeforeHold?: CodeableConcept): Task & { id: string } {
   const { statusReason: _held, ...rest } = task;
-  const step = businessStatusOf(task) ?? 'received';
+  const step = referralStatusOf(task) ?? 'received';
   return {
     ...rest,
     status: taskStatusFor(step),

@@ -32,7 +32,7 @@ import {
   taskStoppedByOrder,
 } from '../rules/order-change-effects.js';
 import type { EhrReferences, Referral } from '../../referral/rules/referral.js';
-import { REFERRAL_STATUS_SYSTEM, type ReferralStatus } from '../../referral/rules/referral-status.js';
+import { type ReferralStatus, referralStatusOf } from '../../referral/rules/referral-status.js';
 import { buildReferralTask } from '../../referral/rules/referral-task.js';
 import type { SiteCheckResult } from '../../site-check/rules/site-check.js';
 import { APPOINTMENT_IDENTIFIER_SYSTEM } from '../../scheduling/rules/appointment.js';
@@ -79,9 +79,6 @@ export type OrderChangeResult =
 const SITE_ELEMENTS = ['locationReference', 'locationCode', 'performer'] as const;
 /** Steps before coverage: a referral still there re-runs the site check whatever changed (nothing is skipped). */
 const BEFORE_COVERAGE: ReadonlySet<string> = new Set(['received', 'rejected', 'misroute-suspected']);
-
-const businessStatusOf = (task: Task): ReferralStatus | undefined =>
-  task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code as ReferralStatus | undefined;
 
 /** The order as last taken: kept on the row after the first change; before it, the version intake stored (the oldest in history). */
 async function orderTaken(reader: Pick<ResourceWriter, 'history'>, row: ReferralRow): Promise<OrderTaken | undefined> {
@@ -181,7 +178,7 @@ export async function followOrderChange(
       const ehr = stored.ehr;
       const writeBack = deps.writeBackTenants.has(input.tenant) && ehr !== undefined;
       const messages: NewOutboxMessage[] = [];
-      const status = businessStatusOf(task);
+      const status = referralStatusOf(task);
 
       await tx.update(input.tenant, next, now);
       const releases = decision.kind !== 'resume' || decision.from !== undefined;
@@ -219,14 +216,14 @@ export async function followOrderChange(
           break;
         case 'hold':
           nextTask = taskHeldByOrder(task as Task & { id: string }, decision.reason, now);
-          nextStatus = businessStatusOf(nextTask) ?? 'received';
+          nextStatus = referralStatusOf(nextTask) ?? 'received';
           break;
         case 'resume':
         case 'recheck': {
           const { from } = decision;
           if (from === undefined || !prepared) {
             nextTask = taskResumed(task as Task & { id: string }, now, takenNow.statusReasonBeforeHold);
-            nextStatus = businessStatusOf(nextTask) ?? 'received';
+            nextStatus = referralStatusOf(nextTask) ?? 'received';
             runCoverage = nextStatus === 'verifying-coverage';
             break;
           }

@@ -25,6 +25,7 @@ import type { ReferralRow, ResourceWriter } from '../../ports/resource-store.js'
 import type { GatewayDeps } from '../../ports/gateway-deps.js';
 import { REFERRAL_TASK_TYPE_SYSTEM, subTaskWriteBack } from '../../scheduling/stories/mark-no-shows.js';
 import { MAX_REFERRALS_PER_RUN } from '../../delivery/stories/send-reminders.js';
+import { readStoredReferral, type StoredReferral } from '../../referral/stories/stored-referral.js';
 
 export const RENEWAL_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/renewal-id`;
 
@@ -57,10 +58,7 @@ export function requesterReference(serviceRequest: ServiceRequest): Reference | 
   };
 }
 
-interface RenewalCase {
-  row: ReferralRow;
-  task: Task & { id: string };
-  serviceRequest: ServiceRequest & { id: string };
+interface RenewalCase extends StoredReferral {
   orderEnd: string;
   timeZone: string;
   plan: SeriesPlan;
@@ -92,9 +90,9 @@ async function seriesStart(
 
 /** The referral's renewal question, or undefined when it has no order end or no known drug. */
 async function renewalCase(deps: GatewayDeps, row: ReferralRow, now: Date): Promise<RenewalCase | undefined> {
-  const task = await deps.store.read<Task>([row.tenant], 'Task', row.taskId);
-  const serviceRequest = await deps.store.read<ServiceRequest>([row.tenant], 'ServiceRequest', row.serviceRequestId);
-  if (!task?.id || !serviceRequest?.id) return undefined;
+  const stored = await readStoredReferral(deps.store, row);
+  if (!stored) return undefined;
+  const { task, serviceRequest } = stored;
   const period = requestedPeriod(serviceRequest);
   const drug = deps.drugs.findDrug(serviceRequest.code?.coding ?? []);
   if (!period?.end || !drug) return undefined;
@@ -114,9 +112,7 @@ async function renewalCase(deps: GatewayDeps, row: ReferralRow, now: Date): Prom
     timeZone,
   });
   return {
-    row,
-    task: task as Task & { id: string },
-    serviceRequest: serviceRequest as ServiceRequest & { id: string },
+    ...stored,
     orderEnd: period.end,
     timeZone,
     plan,

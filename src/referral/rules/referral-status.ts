@@ -68,3 +68,20 @@ export function referralStatusDisplay(status: ReferralStatus): string {
 export function taskStatusFor(status: ReferralStatus): Task['status'] {
   return TASK_STATUS[status];
 }
+
+/** The referral status a referral Task carries in its businessStatus (docs/domain.md), if any. */
+export function referralStatusOf(task: Pick<Task, 'businessStatus'>): ReferralStatus | undefined {
+  return task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code as ReferralStatus | undefined;
+}
+
+/**
+ * A referral Task's status and businessStatus for a referral status, kept in step: the business
+ * status says which step, Task.status what FHIR's workflow makes of it
+ * (https://hl7.org/fhir/R4/task.html#statemachine).
+ */
+export function taskStatusFields(status: ReferralStatus): Required<Pick<Task, 'status' | 'businessStatus'>> {
+  return {
+    status: taskStatusFor(status),
+    businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: status, display: referralStatusDisplay(status) }] },
+  };
+}

@@ -10,13 +10,11 @@ import { SITE_CODE_SYSTEM } from '../../directory/rules/site-directory.js';
 import {
   GATEWAY_CANONICAL_BASE,
   REFERRAL_IDENTIFIER_SYSTEM,
-  REFERRAL_STATUS_SYSTEM,
   REJECTION_REASON_SYSTEM,
   TASK_CODE_SYSTEM,
   TASK_PARAMETER_TYPE_SYSTEM,
-  referralStatusDisplay,
-  taskStatusFor,
   type ReferralStatus,
+  taskStatusFields,
 } from './referral-status.js';
 
 export interface NewReferralTask {
@@ -111,10 +109,7 @@ export function buildReferralTask(input: NewReferralTask): Task & { id: string }
     id: input.taskId,
     identifier: [{ system: REFERRAL_IDENTIFIER_SYSTEM, value: input.referralId }],
     basedOn: [{ reference: `ServiceRequest/${input.serviceRequestId}` }],
-    status: taskStatusFor(input.status),
-    businessStatus: {
-      coding: [{ system: REFERRAL_STATUS_SYSTEM, code: input.status, display: referralStatusDisplay(input.status) }],
-    },
+    ...taskStatusFields(input.status),
     intent: 'order',
     code: { coding: [{ system: TASK_CODE_SYSTEM, code: 'fulfill', display: 'Fulfill the focal request' }] },
     focus: { reference: `ServiceRequest/${input.serviceRequestId}` },

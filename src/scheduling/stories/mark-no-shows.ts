@@ -21,10 +21,9 @@ import type { EhrReferences } from '../../referral/rules/referral.js';
 import {
   GATEWAY_CANONICAL_BASE,
   REFERRAL_IDENTIFIER_SYSTEM,
-  REFERRAL_STATUS_SYSTEM,
   TASK_PARAMETER_TYPE_SYSTEM,
-  referralStatusDisplay,
-  taskStatusFor,
+  referralStatusOf,
+  taskStatusFields,
 } from '../../referral/rules/referral-status.js';
 import { formatAppointmentTime } from '../../delivery/rules/reminder-text.js';
 import { appointmentWriteBack, EHR_UPSERT, forEhr, taskWriteBack, type EhrUpsertPayload } from '../../delivery/rules/write-back.js';
@@ -42,9 +41,6 @@ export interface NoShowRunResult {
   appointments: number;
   markedNoShow: number;
 }
-
-const businessStatus = (task: Task): string | undefined =>
-  task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code;
 
 /** Whether the appointment counts as missed at `now`: still booked, its end plus the grace passed. */
 export function isNoShow(appointment: Appointment, now: Date, graceMinutes: number): boolean {
@@ -133,10 +129,7 @@ function readyAgain(task: Task & { id: string }, now: Date): Task & { id: string
   );
   return {
     ...rest,
-    status: taskStatusFor('ready-to-schedule'),
-    businessStatus: {
-      coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'ready-to-schedule', display: referralStatusDisplay('ready-to-schedule') }],
-    },
+    ...taskStatusFields('ready-to-schedule'),
     statusReason: { text: 'The patient did not come to the booked appointment; a reschedule Task is open' },
     // Kept as it was: scheduling reads lastModified as when the referral was cleared (its
     // authorization), and a no-show does not change that (schedule-referral.ts, clearedAt).
@@ -183,7 +176,7 @@ async function recordNoShow(
       now,
     );
     let savedTask: Task = referralTask;
-    if (businessStatus(task) === 'scheduled') {
+    if (referralStatusOf(task) === 'scheduled') {
       savedTask = await tx.update(row.tenant, readyAgain(referralTask, now), now, { ifMatchVersionId: task.meta?.versionId ?? '1' });
       await tx.updateReferralStatus(row.tenant, row.id, 'ready-to-schedule', now);
     }

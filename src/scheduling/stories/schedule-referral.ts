@@ -41,10 +41,10 @@ import type { CatalogDrug } from '../../directory/rules/drug-catalog.js';
 import { earliestStart, rescheduleNoticeIssues } from '../rules/lead-time.js';
 import { placerIdentifier, requestedPeriod, type EhrReferences } from '../../referral/rules/referral.js';
 import {
-  REFERRAL_STATUS_SYSTEM,
   TASK_PARAMETER_TYPE_SYSTEM,
   referralStatusDisplay,
-  taskStatusFor,
+  referralStatusOf,
+  taskStatusFields,
 } from '../../referral/rules/referral-status.js';
 import {
   instantWithSiteOffset,
@@ -64,19 +64,17 @@ import { conflict, errorIssue, notFound, unprocessable, warningIssue } from '../
 import { findContained, parseRelativeReference } from '../../fhir/references.js';
 import { candidateSites, rankProposals, type CandidateSitesInput, type NearFilter } from '../rules/multi-site-find.js';
 import { patientHomePosition } from '../../site-check/rules/patient-position.js';
-import type { ChairBooking, ReferralRow, ResourceWriter, TenantId } from '../../ports/resource-store.js';
+import type { ChairBooking, ResourceWriter, TenantId } from '../../ports/resource-store.js';
 import type { GatewayDeps } from '../../ports/gateway-deps.js';
 import { markNoShow } from './mark-no-shows.js';
 import { ORDER_CHANGE_REASON_SYSTEM } from '../../order-changes/rules/order-change.js';
 import { deliverNotices, storeNotice, type PendingNotice } from '../../delivery/stories/appointment-notices.js';
 import { withdrawRemindersOfTime } from '../../delivery/stories/send-reminders.js';
+import type { StoredReferral } from '../../referral/stories/stored-referral.js';
 
 /** What the scheduling rules need about one referral. */
-export interface SchedulingContext {
+export interface SchedulingContext extends StoredReferral {
   tenant: TenantId;
-  row: ReferralRow;
-  task: Task & { id: string };
-  serviceRequest: ServiceRequest & { id: string };
   drug: CatalogDrug;
   site: DirectorySite;
   calendar: SiteCalendar;
@@ -92,8 +90,6 @@ export interface SchedulingContext {
 
 export type Refusal = { kind: 'refused'; outcome: OperationOutcome };
 
-const businessStatus = (task: Task): string | undefined =>
-  task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code;
 const outputOf = (task: Task, code: string) =>
   task.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));
 
@@ -334,7 +330,7 @@ export async function schedulingContext(
     latest,
     ...(ehr ? { ehr } : {}),
   };
-  const status = businessStatus(task);
+  const status = referralStatusOf(task);
   if (task.status === 'on-hold' && status === 'ready-to-schedule') {
     // Held because the order is on hold in the EHR (docs/order-changes.md): nothing is booked until it resumes.
     return {
@@ -654,8 +650,7 @@ function scheduledTask(
   const { statusReason: _reason, ...rest } = task;
   return {
     ...rest,
-    status: taskStatusFor('scheduled'),
-    businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'scheduled', display: referralStatusDisplay('scheduled') }] },
+    ...taskStatusFields('scheduled'),
     lastModified: now.toISOString(),
     output: [
       ...(task.output ?? []).filter(
@@ -1048,15 +1043,12 @@ export async function updateAppointmentByClient(
     const stored = (await tx.update(input.tenant, next, now, {
       ifMatchVersionId: input.ifMatchVersionId ?? current.meta?.versionId ?? '1',
     })) as Appointment & { id: string };
-    if ((cancelled || nextDose) && businessStatus(context.task) === 'scheduled') {
+    if ((cancelled || nextDose) && referralStatusOf(context.task) === 'scheduled') {
       // The referral is cleared still: it goes back to be scheduled again (this dose, or the next).
       const { output, ...task } = context.task;
       const ready: Task & { id: string } = {
         ...task,
-        status: taskStatusFor('ready-to-schedule'),
-        businessStatus: {
-          coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'ready-to-schedule', display: referralStatusDisplay('ready-to-schedule') }],
-        },
+        ...taskStatusFields('ready-to-schedule'),
         lastModified: context.task.lastModified ?? now.toISOString(),
         ...(output ? { output: output.filter((o) => !o.type.coding?.some((c) => c.code === 'appointment')) } : {}),
       };

@@ -12,12 +12,7 @@ import { changedElementsOutside } from '../../fhir/resources.js';
 import type { OperationOutcomeIssue, Reference, Resource, ServiceRequest, Task, TaskOutput } from 'fhir/r4.js';
 import { placerIdentifier, type EhrReferences } from '../../referral/rules/referral.js';
 import { siteReference } from '../../referral/rules/referral-task.js';
-import {
-  REFERRAL_STATUS_SYSTEM,
-  TASK_PARAMETER_TYPE_SYSTEM,
-  referralStatusDisplay,
-  taskStatusFor,
-} from '../../referral/rules/referral-status.js';
+import { TASK_PARAMETER_TYPE_SYSTEM, referralStatusOf, taskStatusFields } from '../../referral/rules/referral-status.js';
 import { PREFERRED_SITE_EXTENSION_URL, type MisrouteReasonCode } from '../rules/site-check.js';
 import { taskWriteBack } from '../../delivery/rules/write-back.js';
 import { badRequest, conflict, errorIssue, notFound, unprocessable } from '../../fhir/outcomes.js';
@@ -55,10 +50,6 @@ const hasSuggestedSites = (task: Task): boolean =>
 const isConfirmedLocation = (output: TaskOutput): boolean =>
   output.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'confirmed-location') === true;
 
-function businessStatusOf(task: Task): string | undefined {
-  return task.businessStatus?.coding?.find((c) => c.system === REFERRAL_STATUS_SYSTEM)?.code;
-}
-
 export async function confirmReferralSite(deps: GatewayDeps, input: ConfirmSiteInput): Promise<ConfirmSiteResult> {
   const task = await deps.store.read<Task>([input.tenant], 'Task', input.taskId);
   if (!task?.id) return { kind: 'refused', outcome: notFound('Task', input.taskId) };
@@ -77,7 +68,7 @@ export async function confirmReferralSite(deps: GatewayDeps, input: ConfirmSiteI
     ]);
   }
 
-  const status = businessStatusOf(task);
+  const status = referralStatusOf(task);
   // Held by the site check, or by the coverage step for an out-of-network site: both wait for a site.
   if (status !== 'misroute-suspected' && !(status === 'coverage-problem' && hasSuggestedSites(task))) {
     const confirmed = task.output?.find(isConfirmedLocation)?.valueReference?.reference;
@@ -137,10 +128,7 @@ export async function confirmReferralSite(deps: GatewayDeps, input: ConfirmSiteI
   const next: Task & { id: string } = {
     ...taskRest,
     id: taskWithId.id,
-    status: taskStatusFor('verifying-coverage'),
-    businessStatus: {
-      coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'verifying-coverage', display: referralStatusDisplay('verifying-coverage') }],
-    },
+    ...taskStatusFields('verifying-coverage'),
     lastModified: at,
     output: [
       ...(task.output ?? []).filter((o) => !isConfirmedLocation(o)),
