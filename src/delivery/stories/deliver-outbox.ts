@@ -161,28 +161,18 @@ export async function deliverDueMessages(deps: DeliveryDeps, options: { limit: n
         policy: deps.retryPolicy,
         random: deps.random,
       });
-      const issueCodes = result.outcome.issue.map((i) => i.code).join(',');
+      const failure = { messageId: message.id, attempts: message.attempts, issueCodes: result.outcome.issue.map((i) => i.code).join(',') };
       if (decision.kind === 'retry') {
         await deps.outbox.scheduleRetry(message.id, new Date(now.getTime() + decision.delayMs), result.outcome, now);
-        await recordWriteBack(deps, message, 8);
         round.retried += 1;
-        deps.logger.warn('outbox delivery failed; will retry', {
-          messageId: message.id,
-          attempts: message.attempts,
-          delayMs: decision.delayMs,
-          issueCodes,
-        });
+        deps.logger.warn('outbox delivery failed; will retry', { ...failure, delayMs: decision.delayMs });
       } else {
         await deps.outbox.markDead(message.id, result.outcome, now);
-        await recordWriteBack(deps, message, 4);
         round.dead += 1;
-        deps.logger.error('outbox message dead-lettered', {
-          messageId: message.id,
-          attempts: message.attempts,
-          retryable: result.retryable,
-          issueCodes,
-        });
+        deps.logger.error('outbox message dead-lettered', { ...failure, retryable: result.retryable });
       }
+      // docs/audit.md: a write-back's event has outcome 8 when it is retried, 4 when dead-lettered.
+      await recordWriteBack(deps, message, decision.kind === 'retry' ? 8 : 4);
     }),
   );
   return round;
