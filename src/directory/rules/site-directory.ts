@@ -75,7 +75,16 @@ export interface SiteDirectorySource {
   current(): Promise<SiteDirectory>;
 }
 
-export const codingKey = (system: string | undefined, code: string | undefined): string => `${system ?? ''}|${code ?? ''}`;
+const codingKey = (system: string | undefined, code: string | undefined): string => `${system ?? ''}|${code ?? ''}`;
+
+/**
+ * Whether a site gives the drug these codings name: one of them among the codes of the site's
+ * HealthcareServices (docs/domain.md, the directory). Built once per drug, asked per site.
+ */
+export function givesDrug(drugCodings: ReadonlyArray<{ system?: string; code?: string }>): (site: DirectorySite) => boolean {
+  const keys = drugCodings.map((c) => codingKey(c.system, c.code));
+  return (site) => keys.some((key) => site.offeredCodes.has(key));
+}
 
 function hasCoding(
   concepts: ReadonlyArray<{ coding?: Array<{ system?: string; code?: string }> }> | undefined,

@@ -15,8 +15,8 @@
  * longitude are left empty (`||25|mi`) the point is the patient's home.
  */
 import {
-  codingKey,
   distanceKm,
+  givesDrug,
   type DirectoryPlan,
   type DirectorySite,
   type GeoPoint,
@@ -67,7 +67,7 @@ export function candidateSites(
   directory: SiteDirectory,
   input: CandidateSitesInput,
 ): { sites: CandidateSite[]; excluded: SiteExclusion[] } {
-  const drugKeys = input.drugCodings.map((c) => codingKey(c.system, c.code));
+  const offersDrug = givesDrug(input.drugCodings);
   const center = input.near ? (input.near.center ?? input.home) : input.home;
   const excluded: SiteExclusion[] = [];
   const sites: CandidateSite[] = [];
@@ -93,7 +93,7 @@ export function candidateSites(
       exclude('site-inactive', `${site.name} is not an active infusion site`);
       continue;
     }
-    if (!confirmed && !drugKeys.some((key) => site.offeredCodes.has(key))) {
+    if (!confirmed && !offersDrug(site)) {
       exclude('drug-not-offered', `${site.name} does not give the ordered drug`);
       continue;
     }

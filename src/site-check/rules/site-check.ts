@@ -24,8 +24,8 @@ import { GATEWAY_CANONICAL_BASE } from '../../referral/rules/referral-status.js'
 import type { MisrouteReason, SiteCheckResult, SiteSuggestion } from './site-check-types.js';
 import {
   SITE_CODE_SYSTEM,
-  codingKey,
   distanceKm,
+  givesDrug,
   type DirectoryPlan,
   type DirectorySite,
   type GeoPoint,
@@ -159,8 +159,7 @@ function practiceAddressKeys(resources: readonly Resource[]): Set<string> {
  * patient chose is not second-guessed for distance or for sharing the practice's address.
  */
 export function checkReferralSite(directory: SiteDirectory, input: SiteCheckInput, policy: SiteCheckPolicy): SiteCheckResult {
-  const drugKeys = input.drug.codings.map((c) => codingKey(c.system, c.code));
-  const offersDrug = (site: DirectorySite): boolean => drugKeys.some((key) => site.offeredCodes.has(key));
+  const offersDrug = givesDrug(input.drug.codings);
   const isSuitable = (site: DirectorySite): boolean => site.isInfusionSite && site.status === 'active' && offersDrug(site);
   const plan = patientPlan(directory, input.coverages);
   const inNetwork = (site: DirectorySite): boolean | undefined => (plan ? directory.isInNetwork(site, plan) : undefined);
