@@ -14,14 +14,8 @@
  * `km` (the default) or `mi` ([mi_i] accepted), distance from the point given; where latitude and
  * longitude are left empty (`||25|mi`) the point is the patient's home.
  */
-import {
-  distanceKm,
-  givesDrug,
-  type DirectoryPlan,
-  type DirectorySite,
-  type GeoPoint,
-  type SiteDirectory,
-} from '../../directory/rules/site-directory.js';
+import { distanceKm, givesDrug } from '../../directory/rules/site-directory.js';
+import type { DirectoryPlan, DirectorySite, GeoPoint, SiteDirectory } from '../../directory/rules/site-directory.js';
 import type { Coding } from 'fhir/r4.js';
 
 export const KM_PER_MILE = 1.609344;

@@ -375,22 +375,14 @@ export function utcOfWallTime(timeZone: string, epochDay: number, minuteOfDay: n
 
 /** Whole-day closures of a year as epoch days: holidays (with observed days) and closure dates. */
 export function closedDays(closures: SiteClosures, year: number): ReadonlySet<number> {
-  let byYear = closedDaysCache.get(closures);
-  if (byYear === undefined) {
-    byYear = new Map();
-    closedDaysCache.set(closures, byYear);
-  }
-  let days = byYear.get(year);
-  if (days === undefined) {
-    const set = new Set(holidayDays(closures.holidays, closures.holidayObservance, year));
+  return memoized(closedDaysCache, closures, year, () => {
+    const days = new Set(holidayDays(closures.holidays, closures.holidayObservance, year));
     for (const date of closures.dates) {
       const day = dateKey(date);
-      if (day !== undefined) set.add(day);
+      if (day !== undefined) days.add(day);
     }
-    days = set;
-    byYear.set(year, days);
-  }
-  return days;
+    return days;
+  });
 }
 
 /**
@@ -418,23 +410,37 @@ export function openIntervalsMs(calendar: SiteCalendar, fromMs: number, toMs: nu
 
 /** A calendar's open intervals on one local day, UTC ms, sorted, merged, closures removed. */
 export function openOnDay(calendar: SiteCalendar, day: number): ReadonlyArray<readonly [number, number]> {
-  let byDay = dayCache.get(calendar);
-  if (byDay === undefined) {
-    byDay = new Map();
-    dayCache.set(calendar, byDay);
-  }
-  let intervals = byDay.get(day);
-  if (intervals === undefined) {
-    intervals = computeOpenOnDay(calendar, day);
-    if (byDay.size > MAX_CACHED_DAYS_PER_CALENDAR) byDay.clear();
-    byDay.set(day, intervals);
-  }
-  return intervals;
+  return memoized(dayCache, calendar, day, () => computeOpenOnDay(calendar, day), MAX_CACHED_DAYS_PER_CALENDAR);
 }
 
 const MAX_CACHED_DAYS_PER_CALENDAR = 4_000;
 const dayCache = new WeakMap<SiteCalendar, Map<number, ReadonlyArray<readonly [number, number]>>>();
 const closedDaysCache = new WeakMap<SiteClosures, Map<number, ReadonlySet<number>>>();
+
+/**
+ * A value per (object, key), computed once and kept as long as the object lives; past
+ * `maxPerOwner` keys an object's values are dropped and computed again on demand.
+ */
+function memoized<Owner extends object, Key, Value>(
+  cache: WeakMap<Owner, Map<Key, Value>>,
+  owner: Owner,
+  key: Key,
+  compute: () => Value,
+  maxPerOwner = Number.POSITIVE_INFINITY,
+): Value {
+  let byKey = cache.get(owner);
+  if (byKey === undefined) {
+    byKey = new Map();
+    cache.set(owner, byKey);
+  }
+  let value = byKey.get(key);
+  if (value === undefined) {
+    value = compute();
+    if (byKey.size > maxPerOwner) byKey.clear();
+    byKey.set(key, value);
+  }
+  return value;
+}
 const weekTableCache = new WeakMap<readonly OpeningHours[], ReadonlyArray<ReadonlyArray<readonly [number, number]>>>();
 
 function computeOpenOnDay(calendar: SiteCalendar, day: number): ReadonlyArray<readonly [number, number]> {
