@@ -9,14 +9,7 @@ import { notFound, OperationOutcomeError, operationOutcome } from '../fhir/outco
 import { updateAppointmentByClient } from '../scheduling/stories/schedule-referral.js';
 import type { GatewayDeps } from '../ports/gateway-deps.js';
 import { processBundle } from '../intake/stories/process-bundle.js';
-import {
-  createResource,
-  readResource,
-  readResourceVersion,
-  resourceHistory,
-  searchResources,
-  updateResource,
-} from '../intake/stories/resource-interactions.js';
+import { createResource, readResource, resourceHistory, searchResources, updateResource } from '../intake/stories/resource-interactions.js';
 import { updateReferralTaskByClient } from '../site-check/stories/confirm-referral-site.js';
 import { versionFromETag } from '../fhir/http-headers.js';
 import { bodyShapeOutcome } from './body-shape.js';
@@ -126,7 +119,7 @@ function interactionHandlers(
   }
 
   async function read(request: FhirRequest): Promise<FhirResponse> {
-    const found = await readResource(deps, request.tenant, request.params['type'] ?? '', request.params['id'] ?? '');
+    const found = await readResource(deps, request.tenant, { resourceType: request.params['type'] ?? '', id: request.params['id'] ?? '' });
     if (found.kind === 'refused') return { outcome: found.outcome };
     const resource = found.value;
     const etag = versionHeaders(resource)['ETag'];
@@ -138,7 +131,7 @@ function interactionHandlers(
 
   async function vread(request: FhirRequest): Promise<FhirResponse> {
     const { type = '', id = '', versionId = '' } = request.params;
-    const found = await readResourceVersion(deps, request.tenant, type, id, versionId);
+    const found = await readResource(deps, request.tenant, { resourceType: type, id, versionId });
     if (found.kind === 'refused') return { outcome: found.outcome };
     return { status: 200, resource: found.value, headers: versionHeaders(found.value) };
   }

@@ -50,31 +50,25 @@ function unreadableType(resourceType: string): { kind: 'refused'; outcome: Opera
   return READABLE_TYPES.includes(resourceType) ? undefined : { kind: 'refused', outcome: notFound(`Resource type ${resourceType}`) };
 }
 
+/**
+ * A resource's current version (read), or the version asked for (vread):
+ * https://hl7.org/fhir/R4/http.html#read and #vread.
+ */
 export async function readResource(
   deps: Pick<GatewayDeps, 'store' | 'tenancy'>,
   tenant: TenantId,
-  resourceType: string,
-  id: string,
+  target: { resourceType: string; id: string; versionId?: string },
 ): Promise<ReadResult<Resource>> {
+  const { resourceType, id, versionId } = target;
   const unreadable = unreadableType(resourceType);
   if (unreadable) return unreadable;
-  const resource = await deps.store.read(visibleTenants(deps.tenancy, tenant, resourceType), resourceType, id);
-  if (!resource) return { kind: 'refused', outcome: notFound(resourceType, id) };
-  return { kind: 'ok', value: resource };
-}
-
-export async function readResourceVersion(
-  deps: Pick<GatewayDeps, 'store' | 'tenancy'>,
-  tenant: TenantId,
-  resourceType: string,
-  id: string,
-  versionId: string,
-): Promise<ReadResult<Resource>> {
-  const unreadable = unreadableType(resourceType);
-  if (unreadable) return unreadable;
-  const resource = await deps.store.readVersion(visibleTenants(deps.tenancy, tenant, resourceType), resourceType, id, versionId);
-  if (!resource) return { kind: 'refused', outcome: notFound(`${resourceType}/${id}/_history`, versionId) };
-  return { kind: 'ok', value: resource };
+  const tenants = visibleTenants(deps.tenancy, tenant, resourceType);
+  if (versionId === undefined) {
+    const resource = await deps.store.read(tenants, resourceType, id);
+    return resource ? { kind: 'ok', value: resource } : { kind: 'refused', outcome: notFound(resourceType, id) };
+  }
+  const version = await deps.store.readVersion(tenants, resourceType, id, versionId);
+  return version ? { kind: 'ok', value: version } : { kind: 'refused', outcome: notFound(`${resourceType}/${id}/_history`, versionId) };
 }
 
 export async function resourceHistory(
