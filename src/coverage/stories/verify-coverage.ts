@@ -51,6 +51,7 @@ import {
   buildPriorAuthorizationBundle,
   interpretClaimResponseBundle,
   type PriorAuthorizationDecision,
+  type PriorAuthorizationInput,
 } from '../rules/prior-authorization.js';
 import { allowedAmountPerInfusion, priorAuthRequired, reconcileAuthRequirement } from '../rules/prior-auth-rules.js';
 import { ICD10CM_SYSTEM, requestedPeriod, type EhrReferences } from '../../referral/rules/referral.js';
@@ -71,9 +72,9 @@ import { EhrCallError } from '../../ports/ehr-fhir.js';
 import { PayerCallError, type PayerFhir } from '../../ports/payer-fhir.js';
 import type { NewOutboxMessage, ResourceWriter, TenantId } from '../../ports/resource-store.js';
 import { checkSiteOfReferral } from '../../site-check/stories/check-referral-site.js';
-import { visibleTenants, type GatewayDeps } from '../../ports/gateway-deps.js';
+import type { GatewayDeps } from '../../ports/gateway-deps.js';
 import { referralStep, SUBMIT_PRIOR_AUTH_STEP } from '../../referral/stories/referral-steps.js';
-import { readStoredReferral, type StoredReferral } from '../../referral/stories/stored-referral.js';
+import { readStoredReferral, resolveAtGateway, type StoredReferral } from '../../referral/stories/stored-referral.js';
 
 /** Field note 001: infusion centers are the setting these sites are. */
 const SETTING = 'infusion-center';
@@ -138,17 +139,11 @@ async function resolveReferenceAt(
   serviceRequest: ServiceRequest,
   reference: Reference | undefined,
 ): Promise<Resolved | undefined> {
+  const atGateway = await resolveAtGateway(deps.store, deps.tenancy, tenant, serviceRequest, reference);
+  if (atGateway) return atGateway;
   const key = reference?.reference;
-  if (key === undefined) return undefined;
-  const contained = findContained(serviceRequest, key);
-  if (contained) return { resource: contained, at: 'contained' };
-  const parsed = parseRelativeReference(key);
-  if (parsed) {
-    const stored = await deps.store.read(visibleTenants(deps.tenancy, tenant, parsed.resourceType), parsed.resourceType, parsed.id);
-    if (stored) return { resource: stored, at: 'gateway' };
-  }
   const ehr = deps.ehrFor(tenant);
-  if (!ehr) return undefined;
+  if (key === undefined || !ehr) return undefined;
   try {
     return { resource: await ehr.readReference(key), at: 'ehr' };
   } catch (err) {
@@ -177,6 +172,27 @@ function syncResolver(serviceRequest: ServiceRequest): (reference: Reference) =>
 }
 
 /** The Patient sent to the payer: the referral's, or a stand-in carrying the EHR's identifier. */
+/**
+ * Who and what a PAS Claim names, the same in its submission and in every inquiry about it
+ * (https://hl7.org/fhir/us/davinci-pas/): the request's ids and time, the patient, their coverage,
+ * the payer, the requesting infusion center and the drug.
+ */
+function claimParties(
+  context: CoverageContext,
+  known: { bundleId: string; claimId: string; now: Date; coverage: Coverage; site: DirectorySite; payerId: string },
+): Pick<PriorAuthorizationInput, 'bundleId' | 'claimId' | 'now' | 'patient' | 'coverage' | 'insurer' | 'provider' | 'drugCodings'> {
+  return {
+    bundleId: known.bundleId,
+    claimId: known.claimId,
+    now: known.now,
+    patient: patientForPayer(context),
+    coverage: known.coverage,
+    insurer: { reference: `Organization/${known.payerId}` },
+    provider: { reference: `Organization/${known.site.managingOrganizationId ?? 'infusion-network'}` },
+    drugCodings: context.serviceRequest.code?.coding ?? [],
+  };
+}
+
 function patientForPayer(context: CoverageContext): Patient {
   if (context.patient) return { ...context.patient, id: context.patient.id ?? 'patient' };
   const identifier = context.ehr?.patient?.identifier;
@@ -465,14 +481,17 @@ export async function verifyReferralCoverage(
   const allowed = allowedAmountPerInfusion(deps.priorAuthRules, { drugId: drug.id, payerOrganizationId: payerId, setting: SETTING });
   const cost = allowed ? estimatePatientCost({ allowedAmount: allowed, costShare: eligibility.costShare }).perInfusion : undefined;
   const base = { risks, ...(cost ? { patientCostPerInfusion: cost } : {}) };
-
-  if (!requirement.required) {
-    await record(
+  // Nothing goes to the payer's PAS endpoint: the outcome rests on the eligibility answer alone.
+  const recordWithoutSubmission = (authorization: { kind: 'not-required' | 'required-not-sent' }): Promise<void> =>
+    record(
       deps,
       context,
-      { ...base, problems: [], authorization: { kind: 'not-required' } },
+      { ...base, problems: [], authorization },
       { now, evidence: { kind: 'eligibility', requestId: eligibilityRequestId } },
     );
+
+  if (!requirement.required) {
+    await recordWithoutSubmission({ kind: 'not-required' });
     return;
   }
   const denialRisks = risks.filter(
@@ -484,12 +503,7 @@ export async function verifyReferralCoverage(
   );
   if (denialRisks.length > 0 && !input.submit) {
     // Warn before anything is sent: a coordinator reviews the risks, adds what is missing, then submits.
-    await record(
-      deps,
-      context,
-      { ...base, problems: [], authorization: { kind: 'required-not-sent' } },
-      { now, evidence: { kind: 'eligibility', requestId: eligibilityRequestId } },
-    );
+    await recordWithoutSubmission({ kind: 'required-not-sent' });
     return;
   }
 
@@ -500,15 +514,8 @@ export async function verifyReferralCoverage(
     decision = interpretClaimResponseBundle(
       await payer.submitPriorAuthorization(
         buildPriorAuthorizationBundle({
-          bundleId: deps.newId(),
-          claimId,
-          now,
-          patient: patientForPayer(context),
-          coverage: context.coverage,
-          insurer: { reference: `Organization/${payerId}` },
-          provider: { reference: `Organization/${site.managingOrganizationId ?? 'infusion-network'}` },
+          ...claimParties(context, { bundleId: deps.newId(), claimId, now, coverage: context.coverage, site, payerId }),
           site: { reference: `Location/${site.locationId}` },
-          drugCodings: serviceRequest.code?.coding ?? [],
           diagnoses: diagnosesOf(serviceRequest),
           servicedPeriod: requestedPeriod(serviceRequest) ?? { start: now.toISOString().slice(0, 10) },
           quantity: serviceRequest.quantityQuantity ?? { value: 1, unit: 'infusion' },
@@ -578,14 +585,14 @@ export async function followUpPendingAuthorizations(
       decision = interpretClaimResponseBundle(
         await payer.inquirePriorAuthorization(
           buildInquiryBundle({
-            bundleId: deps.newId(),
-            claimId,
-            now: deps.clock.now(),
-            patient: patientForPayer(context),
-            coverage: context.coverage,
-            insurer: { reference: `Organization/${payerId}` },
-            provider: { reference: `Organization/${context.site.managingOrganizationId ?? 'infusion-network'}` },
-            drugCodings: context.serviceRequest.code?.coding ?? [],
+            ...claimParties(context, {
+              bundleId: deps.newId(),
+              claimId,
+              now: deps.clock.now(),
+              coverage: context.coverage,
+              site: context.site,
+              payerId,
+            }),
             ...(requestedPeriod(context.serviceRequest) ? { servicedPeriod: requestedPeriod(context.serviceRequest)! } : {}),
           }),
         ),

@@ -9,20 +9,21 @@
  * EHR through the outbox, all in one transaction.
  */
 import { changedElementsOutside } from '../../fhir/resources.js';
-import type { OperationOutcomeIssue, Reference, Resource, ServiceRequest, Task, TaskOutput } from 'fhir/r4.js';
+import type { OperationOutcomeIssue, Reference, ServiceRequest, Task, TaskOutput } from 'fhir/r4.js';
 import { placerIdentifier, type EhrReferences } from '../../referral/rules/referral.js';
 import { siteReference } from '../../referral/rules/referral-task.js';
 import { TASK_PARAMETER_TYPE_SYSTEM, referralStatusOf, taskStatusFields } from '../../referral/rules/referral-status.js';
 import { PREFERRED_SITE_EXTENSION_URL, type MisrouteReasonCode } from '../rules/site-check.js';
 import { taskWriteBack } from '../../delivery/rules/write-back.js';
 import { badRequest, conflict, errorIssue, notFound, unprocessable } from '../../fhir/outcomes.js';
-import { findContained, parseRelativeReference } from '../../fhir/references.js';
-import type { ResourceReader, TenantId } from '../../ports/resource-store.js';
+import { parseRelativeReference } from '../../fhir/references.js';
+import type { TenantId } from '../../ports/resource-store.js';
 import { checkSiteOfReferral } from './check-referral-site.js';
 import { isAppealTask } from '../../coverage/rules/appeal.js';
 import { updateAppealTaskByClient, type TaskUpdateResult } from '../../coverage/stories/update-appeal.js';
 import { referralStep, VERIFY_COVERAGE_STEP } from '../../referral/stories/referral-steps.js';
-import { visibleTenants, type GatewayDeps } from '../../ports/gateway-deps.js';
+import type { GatewayDeps } from '../../ports/gateway-deps.js';
+import { resolveAtGateway } from '../../referral/stories/stored-referral.js';
 
 /** Problems a patient's confirmation cannot outweigh: the site cannot give this infusion at all. */
 const BLOCKING_REASONS: ReadonlySet<MisrouteReasonCode> = new Set([
@@ -111,7 +112,7 @@ export async function confirmReferralSite(deps: GatewayDeps, input: ConfirmSiteI
       ],
     },
     drug,
-    resolve: async (reference) => resolveForReferral(deps, deps.store, input.tenant, serviceRequest, reference),
+    resolve: async (reference) => (await resolveAtGateway(deps.store, deps.tenancy, input.tenant, serviceRequest, reference))?.resource,
   });
   const blocking = check.reasons.filter((r) => BLOCKING_REASONS.has(r.code));
   if (blocking.length > 0) {
@@ -157,21 +158,6 @@ export async function confirmReferralSite(deps: GatewayDeps, input: ConfirmSiteI
 
 function refuse(issues: OperationOutcomeIssue[]): ConfirmSiteResult {
   return { kind: 'refused', outcome: unprocessable(issues) };
-}
-
-async function resolveForReferral(
-  deps: Pick<GatewayDeps, 'tenancy'>,
-  reader: ResourceReader,
-  tenant: TenantId,
-  serviceRequest: ServiceRequest,
-  reference: Reference | undefined,
-): Promise<Resource | undefined> {
-  const key = reference?.reference;
-  if (key === undefined) return undefined;
-  const contained = findContained(serviceRequest, key);
-  if (contained) return contained;
-  const parsed = parseRelativeReference(key);
-  return parsed ? reader.read(visibleTenants(deps.tenancy, tenant, parsed.resourceType), parsed.resourceType, parsed.id) : undefined;
 }
 
 /** What a client may send differently from the stored Task: the gateway sets these itself. */
