@@ -9,15 +9,14 @@ import type { ConsoleRouteOptions } from './console-routes.js';
 import type { AuthService } from '../auth/token-endpoint.js';
 import type { CdsDeps } from '../site-check/stories/cds-site-check.js';
 import type { CdsClientTrust } from '../auth/cds-client-trust.js';
-import type { EhrFhir } from '../ports/ehr-fhir.js';
+import type { GatewayDeps } from '../ports/gateway-deps.js';
 
-export interface AppOptions extends HttpOptions {
+/** `ehrFor` is the use cases' own: a Subscription notification is read from the same EHR client (notification-routes.ts). */
+export interface AppOptions extends HttpOptions, Pick<GatewayDeps, 'ehrFor'> {
   /** Authentication and the route table's decisions; undefined = AUTH=off (development only). */
   auth: AuthService | undefined;
   capabilityStatement: CapabilityStatement;
   conformance: ConformanceResources;
-  /** The EHR client of a tenant with an EHR connection. */
-  ehrFor(tenant: string): EhrFhir | undefined;
   /** The channel header secret of a tenant's EHR Subscription, if one was set up (src/http/notification-auth.ts). */
   subscriptionSecretFor(tenant: string): string | undefined;
   /** The CDS Hooks site-check service's dependencies. */

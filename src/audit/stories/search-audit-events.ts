@@ -52,6 +52,21 @@ function decodeCursor(value: string): { recorded: string; id: string } | undefin
   return undefined;
 }
 
+type DatePrefix = 'eq' | 'ge' | 'le' | 'gt' | 'lt';
+
+/**
+ * Which end of the date's range (its first instant, and the instant after its last) bounds the
+ * search from below and from above, by prefix (https://hl7.org/fhir/R4/search.html#prefix): the
+ * lower bound inclusive, the upper exclusive.
+ */
+const DATE_PREFIX_BOUNDS: Record<DatePrefix, { from?: 'low' | 'high'; to?: 'low' | 'high' }> = {
+  eq: { from: 'low', to: 'high' },
+  ge: { from: 'low' },
+  gt: { from: 'high' },
+  le: { to: 'high' },
+  lt: { to: 'low' },
+};
+
 export function parseAuditSearch(query: ReadonlyArray<readonly [string, string]>): {
   search: AuditSearch;
   issues: OperationOutcomeIssue[];
@@ -72,7 +87,7 @@ export function parseAuditSearch(query: ReadonlyArray<readonly [string, string]>
         issues.push(errorIssue('value', 'entity must be a relative reference such as ServiceRequest/123', 'entity'));
       else search.entity = value;
     } else if (name === 'date') {
-      const prefix = /^(eq|ge|le|gt|lt)/.exec(value)?.[1] ?? 'eq';
+      const prefix = (/^(eq|ge|le|gt|lt)/.exec(value)?.[1] ?? 'eq') as DatePrefix;
       const range = dateRange(value.startsWith(prefix) ? value.slice(prefix.length) : value);
       if (range === undefined) {
         issues.push(
@@ -84,18 +99,9 @@ export function parseAuditSearch(query: ReadonlyArray<readonly [string, string]>
         );
         continue;
       }
-      const from =
-        prefix === 'eq' || prefix === 'ge'
-          ? { at: range.low, inclusive: true }
-          : prefix === 'gt'
-            ? { at: range.high, inclusive: true }
-            : undefined;
-      const to =
-        prefix === 'eq' || prefix === 'le'
-          ? { at: range.high, inclusive: false }
-          : prefix === 'lt'
-            ? { at: range.low, inclusive: false }
-            : undefined;
+      const bound = DATE_PREFIX_BOUNDS[prefix];
+      const from = bound.from && { at: range[bound.from], inclusive: true };
+      const to = bound.to && { at: range[bound.to], inclusive: false };
       // Several date parameters all apply (AND): the narrowest bounds win.
       if (from && (!search.recordedFrom || from.at > search.recordedFrom.at)) search.recordedFrom = from;
       if (to && (!search.recordedTo || to.at < search.recordedTo.at)) search.recordedTo = to;
