@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Express } from 'express';
-import type { OperationDefinition, Resource } from 'fhir/r4.js';
+import type { OperationDefinition, OperationOutcomeIssue, Resource } from 'fhir/r4.js';
 import { createApp } from './app.js';
 import type { Config } from './config/config.js';
 import { findDrugByCodings, parseDrugCatalog, type DrugCatalog } from './directory/rules/drug-catalog.js';
@@ -77,11 +77,15 @@ async function readJsonFile(file: string, what: string, setting: string): Promis
   }
 }
 
+/** Each issue on its own line, where it is (its FHIRPath) and what is wrong: a start-up refusal names every problem. */
+function issueList(issues: readonly OperationOutcomeIssue[], where: string): string {
+  return issues.map((i) => `\n  - ${i.expression?.join(', ') ?? where}: ${i.diagnostics ?? i.code}`).join('');
+}
+
 export async function loadDrugCatalog(file: string): Promise<DrugCatalog> {
   const parsed = parseDrugCatalog(await readJsonFile(file, 'drug catalog', 'DRUG_CATALOG'));
   if (!parsed.catalog) {
-    const problems = parsed.issues.map((i) => `${i.expression?.join(', ') ?? '(catalog)'}: ${i.diagnostics ?? i.code}`);
-    throw new StartupError(`The drug catalog at ${file} is invalid; fix it or set DRUG_CATALOG:\n  - ${problems.join('\n  - ')}`);
+    throw new StartupError(`The drug catalog at ${file} is invalid; fix it or set DRUG_CATALOG:${issueList(parsed.issues, '(catalog)')}`);
   }
   return parsed.catalog;
 }
@@ -389,7 +393,12 @@ export async function buildGateway(
 
   if (config.directoryBundle !== undefined) {
     const bundle = await readJsonFile(config.directoryBundle, 'directory bundle', 'DIRECTORY_BUNDLE');
-    await loadDirectory(deps, bundle);
+    const loaded = await loadDirectory(deps, bundle);
+    if (loaded.kind === 'refused') {
+      throw new StartupError(
+        `The directory bundle at ${config.directoryBundle} was refused, and nothing of it stored; fix it or set DIRECTORY_BUNDLE:${issueList(loaded.outcome.issue, 'Bundle')}`,
+      );
+    }
     sites.invalidate();
   }
   // Built now, so that no request waits for it (nor, inside a transaction, for a connection).

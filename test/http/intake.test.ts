@@ -210,6 +210,30 @@ describe('FHIR API: referral intake', function () {
       });
     }
 
+    it('rolls a transaction back when a later entry is refused: a stale If-Match answers 412 and nothing of the Bundle is stored', async () => {
+      const family = `Rollback-${randomUUID()}`;
+      const existing = await fhirFetch(`${fhir}/Patient`, { body: { resourceType: 'Patient', name: [{ family: `${family}-kept` }] } });
+      expect(existing.status).to.equal(201);
+      const response = await fhirFetch(fhir, {
+        body: {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [
+            { resource: { resourceType: 'Patient', name: [{ family }] }, request: { method: 'POST', url: 'Patient' } },
+            // The same content as stored, under a version that is not current: refused (https://hl7.org/fhir/R4/http.html#concurrency).
+            { resource: existing.body, request: { method: 'PUT', url: `Patient/${existing.body.id}`, ifMatch: 'W/"9"' } },
+          ],
+        },
+      });
+      expect(response.status).to.equal(412);
+      expect(response.body.resourceType).to.equal('OperationOutcome');
+      expect(response.body.issue[0].expression).to.deep.equal(['If-Match']);
+      const search = await fhirFetch(`${fhir}/Patient?family=${family}&_total=accurate`);
+      expect(search.status).to.equal(200);
+      expect(search.body.total).to.equal(1); // the Patient stored before, not the Bundle's
+      expect(search.body.entry.map((e: any) => e.resource.id)).to.deep.equal([existing.body.id]);
+    });
+
     it('answers a broken batch entry in its own response and still takes the others', async () => {
       const good = withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `batch-good-${randomUUID()}`);
       const broken = withOrderNumber(readFixture('referrals/infliximab/service-request.json'), `batch-bad-${randomUUID()}`);

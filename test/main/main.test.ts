@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,6 +45,24 @@ describe('the gateway process', function () {
     const { child, lines } = startMain({ PORT: '0', DATA_DIR: dataDir, DRUG_CATALOG: 'package.json' });
     expect(await exitCode(child)).to.equal(78);
     expect(lines.join('\n')).to.contain('DRUG_CATALOG');
+  });
+
+  it('refuses to start with a directory bundle the gateway refuses, naming each problem at its FHIRPath', async () => {
+    const bundleFile = path.join(dataDir, 'bad-directory.json');
+    const location = { resourceType: 'Location', id: 'bad-site', status: 'open-for-business', name: 'A site' };
+    await writeFile(
+      bundleFile,
+      JSON.stringify({
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [{ resource: location, request: { method: 'PUT', url: 'Location/bad-site' } }],
+      }),
+    );
+    const { child, lines } = startMain({ PORT: '0', DATA_DIR: dataDir, DIRECTORY_BUNDLE: bundleFile });
+    expect(await exitCode(child)).to.equal(78);
+    const output = lines.join('\n');
+    expect(output).to.contain('DIRECTORY_BUNDLE');
+    expect(output).to.contain('Bundle.entry[0].resource.status');
   });
 
   it('on SIGTERM finishes the request in flight, refuses new connections, and exits 0', async () => {

@@ -9,7 +9,6 @@ import {
   errorIssue,
   hasErrors,
   informationIssue,
-  OperationOutcomeError,
   preconditionFailed,
   unprocessable,
 } from '../../fhir/outcomes.js';
@@ -24,6 +23,7 @@ import {
   type RecordedReferral,
   type StoredServiceRequest,
 } from './intake-referral.js';
+import { refusal, transactionUnlessRefused, type Refusal } from '../../ports/refusal.js';
 
 export type CreateServiceRequestResult =
   | { kind: 'created'; serviceRequest: StoredServiceRequest; task: Task; issues: OperationOutcomeIssue[] }
@@ -65,23 +65,27 @@ export async function createServiceRequest(
   if (!prepared.ok) return { kind: 'refused', outcome: unprocessable(prepared.issues) };
 
   const now = deps.clock.now();
-  const recorded = await deps.store.transaction(async (tx): Promise<RecordedReferral | { kind: 'matched'; resource: ServiceRequest }> => {
-    if (input.ifNoneExist !== undefined) {
-      const matches = await findByConditionalQueryLocked(tx, deps.tenancy, tenant, 'ServiceRequest', input.ifNoneExist, 'If-None-Exist');
-      if (matches.kind === 'invalid') throw new OperationOutcomeError(badRequest(matches.issues));
-      if (matches.resources.length > 1) {
-        throw new OperationOutcomeError(
-          preconditionFailed(
-            `If-None-Exist matched ${matches.resources.length} ServiceRequests; it must match at most one`,
-            'If-None-Exist',
-          ),
-        );
+  const recorded = await transactionUnlessRefused(
+    deps.store,
+    async (tx): Promise<RecordedReferral | { kind: 'matched'; resource: ServiceRequest } | Refusal> => {
+      if (input.ifNoneExist !== undefined) {
+        const matches = await findByConditionalQueryLocked(tx, deps.tenancy, tenant, 'ServiceRequest', input.ifNoneExist, 'If-None-Exist');
+        if (matches.kind === 'invalid') return refusal(badRequest(matches.issues));
+        if (matches.resources.length > 1) {
+          return refusal(
+            preconditionFailed(
+              `If-None-Exist matched ${matches.resources.length} ServiceRequests; it must match at most one`,
+              'If-None-Exist',
+            ),
+          );
+        }
+        const [match] = matches.resources;
+        if (match) return { kind: 'matched', resource: match as ServiceRequest };
       }
-      const [match] = matches.resources;
-      if (match) return { kind: 'matched', resource: match as ServiceRequest };
-    }
-    return recordReferral(tx, prepared.prepared, now);
-  });
+      return recordReferral(tx, prepared.prepared, now);
+    },
+  );
+  if (recorded.kind === 'refused') return recorded;
   if (recorded.kind === 'matched') {
     return {
       kind: 'existing',
@@ -92,9 +96,7 @@ export async function createServiceRequest(
   if (recorded.kind === 'duplicate') {
     const existing = await deps.store.read<ServiceRequest>([tenant], 'ServiceRequest', recorded.existing.serviceRequestId);
     if (!existing)
-      throw new OperationOutcomeError(
-        unprocessable([errorIssue('exception', 'The original referral for this order number could not be read')]),
-      );
+      return refusal(unprocessable([errorIssue('exception', 'The original referral for this order number could not be read')]));
     deps.logger.info('duplicate referral answered with the original', {
       referralId: recorded.existing.id,
       serviceRequestId: recorded.existing.serviceRequestId,

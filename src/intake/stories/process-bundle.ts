@@ -36,6 +36,7 @@ import {
   type InteractionResult,
 } from './resource-interactions.js';
 import { versionFromETag, type Preferences } from '../../fhir/http-headers.js';
+import { refusal, transactionUnlessRefused, type Refusal } from '../../ports/refusal.js';
 
 type ReturnPreference = Preferences['return'];
 
@@ -190,55 +191,45 @@ async function processTransaction(
   // Everything from here runs in one database transaction: conditional creates are resolved
   // under their locks, so two concurrent copies of one Bundle cannot both create.
   const now = deps.clock.now();
-  let refusal: OperationOutcome | undefined;
-  const responses = await deps.store
-    .transaction(async (tx) => {
-      const planned = await planEntries(deps, tx, input.tenant, entries);
-      if ('refusal' in planned) throw new RefusedTransaction(planned.refusal);
-      const bundleResources = rewriteEntries(planned.plans, entries);
-      const refusalIssues: OperationOutcomeIssue[] = [];
-      for (const plan of planned.plans) {
-        if (plan.resourceType !== 'ServiceRequest' || !plan.resource) continue;
-        const prepared = await prepareReferral(deps, tx, input.tenant, plan.resource as ServiceRequest & { id: string }, bundleResources);
-        if (prepared.ok) plan.referral = prepared.prepared;
-        else refusalIssues.push(...resourceIssues(plan.index, 'ServiceRequest', prepared.issues));
-      }
-      if (refusalIssues.length > 0) throw new RefusedTransaction(unprocessable(refusalIssues));
+  const responses = await transactionUnlessRefused(deps.store, async (tx): Promise<BundleEntry[] | Refusal> => {
+    const planned = await planEntries(deps, tx, input.tenant, entries);
+    if ('refusal' in planned) return refusal(planned.refusal);
+    const bundleResources = rewriteEntries(planned.plans, entries);
+    const refusalIssues: OperationOutcomeIssue[] = [];
+    for (const plan of planned.plans) {
+      if (plan.resourceType !== 'ServiceRequest' || !plan.resource) continue;
+      const prepared = await prepareReferral(deps, tx, input.tenant, plan.resource as ServiceRequest & { id: string }, bundleResources);
+      if (prepared.ok) plan.referral = prepared.prepared;
+      else refusalIssues.push(...resourceIssues(plan.index, 'ServiceRequest', prepared.issues));
+    }
+    if (refusalIssues.length > 0) return refusal(unprocessable(refusalIssues));
 
-      const results = new Map<number, BundleEntry>();
-      const writing: EntryWriting = { tx, tenant: input.tenant, now, prefer: input.prefer };
-      // Plain resources first (POST, then PUT, as https://hl7.org/fhir/R4/http.html#trules orders
-      // them), so that referrals are stored after what they point at.
-      for (const method of ['POST', 'PUT'] as const) {
-        for (const plan of planned.plans.filter((p) => p.method === method && p.resourceType !== 'ServiceRequest')) {
-          results.set(plan.index, await writePlainEntry(writing, plan));
-        }
+    const results = new Map<number, BundleEntry>();
+    const writing: EntryWriting = { tx, tenant: input.tenant, now, prefer: input.prefer };
+    // Plain resources first (POST, then PUT, as https://hl7.org/fhir/R4/http.html#trules orders
+    // them), so that referrals are stored after what they point at.
+    for (const method of ['POST', 'PUT'] as const) {
+      for (const plan of planned.plans.filter((p) => p.method === method && p.resourceType !== 'ServiceRequest')) {
+        const written = await writePlainEntry(writing, plan);
+        if ('kind' in written) return written; // a refused entry refuses the whole Bundle, rolled back
+        results.set(plan.index, written);
       }
-      for (const plan of planned.plans.filter((p) => p.resourceType === 'ServiceRequest')) {
-        results.set(plan.index, await writeReferralEntry(writing, plan));
-        if (plan.referral)
-          deps.logger.info('referral in transaction', {
-            referralId: plan.referral.referralId,
-            serviceRequestId: plan.id,
-            outcome: results.get(plan.index)?.response?.status,
-          });
-      }
-      return planned.plans.map((plan) => results.get(plan.index) as BundleEntry);
-    })
-    .catch((err: unknown) => {
-      if (!(err instanceof RefusedTransaction)) throw err;
-      refusal = err.outcome;
-      return undefined;
-    });
-  if (refusal || !responses) return { kind: 'refused', outcome: refusal ?? unprocessable([]) };
+    }
+    for (const plan of planned.plans.filter((p) => p.resourceType === 'ServiceRequest')) {
+      const written = await writeReferralEntry(writing, plan);
+      if ('kind' in written) return written;
+      results.set(plan.index, written);
+      if (plan.referral)
+        deps.logger.info('referral in transaction', {
+          referralId: plan.referral.referralId,
+          serviceRequestId: plan.id,
+          outcome: results.get(plan.index)?.response?.status,
+        });
+    }
+    return planned.plans.map((plan) => results.get(plan.index) as BundleEntry);
+  });
+  if ('kind' in responses) return responses;
   return { kind: 'ok', bundle: { resourceType: 'Bundle', type: 'transaction-response', entry: responses } };
-}
-
-/** Thrown inside the transaction to roll it back and answer with the outcome. */
-class RefusedTransaction extends Error {
-  constructor(readonly outcome: OperationOutcome) {
-    super('transaction refused');
-  }
 }
 
 /** Ids for every entry; a conditional create that matches maps its entry to the existing resource. */
@@ -333,7 +324,7 @@ interface EntryWriting {
   prefer: ReturnPreference;
 }
 
-async function writePlainEntry({ tx, tenant, now, prefer }: EntryWriting, plan: PlannedEntry): Promise<BundleEntry> {
+async function writePlainEntry({ tx, tenant, now, prefer }: EntryWriting, plan: PlannedEntry): Promise<BundleEntry | Refusal> {
   if (plan.existing) return responseEntry(plan.existing, 200, prefer);
   const resource = plan.resource as Resource & { id: string };
   if (plan.method === 'POST') return responseEntry(await tx.create(tenant, resource, now), 201, prefer);
@@ -344,18 +335,16 @@ async function writePlainEntry({ tx, tenant, now, prefer }: EntryWriting, plan: 
     now,
     plan.ifMatch ? (versionFromETag(plan.ifMatch) ?? plan.ifMatch) : undefined,
   );
-  return responseEntry(updated.resource, updated.status, prefer);
+  return updated.kind === 'refused' ? updated : responseEntry(updated.resource, updated.status, prefer);
 }
 
-async function writeReferralEntry({ tx, tenant, now, prefer }: EntryWriting, plan: PlannedEntry): Promise<BundleEntry> {
+async function writeReferralEntry({ tx, tenant, now, prefer }: EntryWriting, plan: PlannedEntry): Promise<BundleEntry | Refusal> {
   if (plan.existing || !plan.referral) return responseEntry(plan.existing as Resource, 200, prefer);
   const recorded = await recordReferral(tx, plan.referral, now);
   if (recorded.kind === 'duplicate') {
     const original = await tx.read([tenant], 'ServiceRequest', recorded.existing.serviceRequestId);
     if (!original)
-      throw new OperationOutcomeError(
-        unprocessable([errorIssue('exception', 'The original referral for this order number could not be read')]),
-      );
+      return refusal(unprocessable([errorIssue('exception', 'The original referral for this order number could not be read')]));
     return responseEntry(original, 200, prefer, [
       {
         severity: 'information',

@@ -11,7 +11,6 @@ import {
   informationIssue,
   methodNotAllowed,
   notFound,
-  OperationOutcomeError,
   preconditionFailed,
   unprocessable,
 } from '../../fhir/outcomes.js';
@@ -24,6 +23,7 @@ import { createServiceRequest } from './create-service-request.js';
 import { updateServiceRequest } from '../../order-changes/stories/update-service-request.js';
 import { DIRECTORY_TYPES, visibleTenants, type GatewayDeps } from '../../ports/gateway-deps.js';
 import { VERIFIED_COVERAGE_ID_PREFIX, VERIFIED_COVERAGE_IDENTIFIER_SYSTEM } from '../../coverage/rules/coverage-outcome.js';
+import { refusal, transactionUnlessRefused, type Refusal } from '../../ports/refusal.js';
 
 /**
  * Types a client can create and update directly: what an EHR sends along with a referral, and the
@@ -35,15 +35,12 @@ export const WRITABLE_TYPES: readonly string[] = ['Patient', 'Practitioner', 'Pr
 /** Types a client can read and search. */
 export const READABLE_TYPES: readonly string[] = ['ServiceRequest', 'Task', 'Appointment', ...WRITABLE_TYPES];
 
-export type InteractionResult =
-  { kind: 'ok'; status: 200 | 201; resource: Resource; issues: OperationOutcomeIssue[] } | { kind: 'refused'; outcome: OperationOutcome };
+export type InteractionResult = { kind: 'ok'; status: 200 | 201; resource: Resource; issues: OperationOutcomeIssue[] } | Refusal;
 
-function refused(outcome: OperationOutcome): InteractionResult {
-  return { kind: 'refused', outcome };
-}
+const refused = refusal;
 
 /** A read, vread, history or search: what it found, or the refusal (docs/architecture.md, "One way to refuse"). */
-export type ReadResult<T> = { kind: 'ok'; value: T } | { kind: 'refused'; outcome: OperationOutcome };
+export type ReadResult<T> = { kind: 'ok'; value: T } | Refusal;
 
 /** The 404 for a type no client reads here, or undefined when the type is readable. */
 function unreadableType(resourceType: string): { kind: 'refused'; outcome: OperationOutcome } | undefined {
@@ -194,7 +191,7 @@ export async function createResource(
 
   const resource = withServerId(input.body as Resource, deps.newId());
   const now = deps.clock.now();
-  const result = await deps.store.transaction(async (tx): Promise<{ created: boolean; resource: Resource }> => {
+  const result = await transactionUnlessRefused(deps.store, async (tx): Promise<{ created: boolean; resource: Resource } | Refusal> => {
     if (input.ifNoneExist !== undefined) {
       const matches = await findByConditionalQueryLocked(
         tx,
@@ -204,9 +201,9 @@ export async function createResource(
         input.ifNoneExist,
         'If-None-Exist',
       );
-      if (matches.kind === 'invalid') throw new OperationOutcomeError(badRequest(matches.issues));
+      if (matches.kind === 'invalid') return refused(badRequest(matches.issues));
       if (matches.resources.length > 1) {
-        throw new OperationOutcomeError(
+        return refused(
           preconditionFailed(
             `If-None-Exist matched ${matches.resources.length} ${input.resourceType} resources; it must match at most one`,
             'If-None-Exist',
@@ -218,6 +215,7 @@ export async function createResource(
     }
     return { created: true, resource: await tx.create(input.tenant, resource, now) };
   });
+  if ('kind' in result) return result;
   if (!result.created) {
     return {
       kind: 'ok',
@@ -297,7 +295,8 @@ export async function updateResource(
 
   const now = deps.clock.now();
   const resource = withServerId(body, input.id);
-  const updated = await deps.store.transaction((tx) => updateUnlessUnchanged(tx, input.tenant, resource, now, input.ifMatch));
+  const updated = await transactionUnlessRefused(deps.store, (tx) => updateUnlessUnchanged(tx, input.tenant, resource, now, input.ifMatch));
+  if (updated.kind === 'refused') return updated;
   deps.logger.info('resource updated', {
     resourceType: input.resourceType,
     id: updated.resource.id,
@@ -317,19 +316,19 @@ export async function updateUnlessUnchanged<T extends Resource>(
   resource: T & { id: string },
   now: Date,
   ifMatchVersionId: string | undefined,
-): Promise<{ resource: Resource; status: 200 | 201 }> {
+): Promise<{ kind: 'updated'; resource: Resource; status: 200 | 201 } | Refusal> {
   const current = await tx.read([tenant], resource.resourceType, resource.id);
   if (current && sameContent(current, resource)) {
     if (ifMatchVersionId !== undefined && current.meta?.versionId !== ifMatchVersionId) {
-      throw new OperationOutcomeError(
+      return refusal(
         preconditionFailed(
           `If-Match names version ${ifMatchVersionId} but the current version is ${current.meta?.versionId ?? 'unknown'}`,
           'If-Match',
         ),
       );
     }
-    return { resource: current, status: 200 };
+    return { kind: 'updated', resource: current, status: 200 };
   }
   const stored = await tx.update(tenant, resource, now, ifMatchVersionId !== undefined ? { ifMatchVersionId } : {});
-  return { resource: stored, status: current ? 200 : 201 };
+  return { kind: 'updated', resource: stored, status: current ? 200 : 201 };
 }
