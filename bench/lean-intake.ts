@@ -19,13 +19,17 @@ import { figures, startChild, stopChild, type CdsLoadFigures } from './cds-hooks
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DURATION_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 8);
-/** Statements one intake sends, counted by test/use-cases/intake-round-trips.test.ts (was 11). */
-export const STATEMENTS_PER_INTAKE = 6;
+/**
+ * Statements one intake sends with the audit trail on (as here), counted by
+ * test/use-cases/intake-round-trips.test.ts: PostgreSQL writes the rows of each kind in one
+ * data-modifying statement, SQLite one statement per table. Was 11 before issue 11, without audit.
+ */
+export const STATEMENTS_PER_INTAKE = { sqlite: 8, postgresql: 5 } as const;
 
 export interface LeanIntakeResult {
   durationSeconds: number;
   connections: number;
-  statementsPerIntake: number;
+  statementsPerIntake: typeof STATEMENTS_PER_INTAKE;
   sqlite: { lean: CdsLoadFigures; intake: CdsLoadFigures; intakeSynchronousNormal: CdsLoadFigures; ratio: number; fullToNormal: number };
   postgres?: { lean: CdsLoadFigures; intake: CdsLoadFigures; ratio: number };
 }
@@ -115,7 +119,7 @@ export function leanIntakeTable(result: LeanIntakeResult): string {
   const line = (name: string, f: CdsLoadFigures): string =>
     `  ${name.padEnd(44)} ${String(f.requestsPerSecond.median).padStart(6)} req/s median, p50 ${f.latencyMs.p50} ms, p99 ${f.latencyMs.p99} ms (${f.non2xx} non-2xx, ${f.errors} errors)`;
   return [
-    `intake beside its floor (lean Express + the same validator + one INSERT), ${result.connections} connections, ${result.statementsPerIntake} statements per intake:`,
+    `intake beside its floor (lean Express + the same validator + one INSERT), ${result.connections} connections, statements per intake: SQLite ${result.statementsPerIntake.sqlite}, PostgreSQL ${result.statementsPerIntake.postgresql}:`,
     line('SQLite floor (synchronous=FULL)', result.sqlite.lean),
     line('SQLite intake (synchronous=FULL, default)', result.sqlite.intake),
     line('SQLite intake (synchronous=NORMAL)', result.sqlite.intakeSynchronousNormal),
