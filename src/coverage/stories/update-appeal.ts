@@ -6,7 +6,7 @@
  * transaction as the appeal's completion.
  */
 import { changedElementsOutside } from '../../fhir/resources.js';
-import type { OperationOutcome, OperationOutcomeIssue, Task } from 'fhir/r4.js';
+import type { OperationOutcomeIssue, Task } from 'fhir/r4.js';
 import { APPEAL_IDENTIFIER_SYSTEM, appealOutcome } from '../rules/appeal.js';
 import type { EhrReferences } from '../../referral/rules/referral.js';
 import { appealTaskWriteBack } from '../../delivery/rules/write-back.js';
@@ -16,10 +16,10 @@ import { parseRelativeReference } from '../../fhir/references.js';
 import type { ResourceWriter, TenantId } from '../../ports/resource-store.js';
 import type { GatewayDeps } from '../../ports/gateway-deps.js';
 import { approveAfterAppeal } from './verify-coverage.js';
+import type { Refusal } from '../../ports/refusal.js';
 
 /** The answer to a client's update of a Task the gateway keeps: the stored Task, or why not. */
-export type TaskUpdateResult =
-  { kind: 'updated'; task: Task & { id: string }; changed: boolean } | { kind: 'refused'; outcome: OperationOutcome };
+export type TaskUpdateResult = { kind: 'updated'; task: Task & { id: string }; changed: boolean } | Refusal;
 
 /** What a coordinator may change on an appeal Task. */
 const COORDINATOR_ELEMENTS = new Set([

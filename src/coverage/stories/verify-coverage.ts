@@ -22,7 +22,6 @@ import type {
   Coding,
   Coverage,
   FhirResource,
-  OperationOutcome,
   Patient,
   Period,
   Reference,
@@ -75,6 +74,7 @@ import { checkSiteOfReferral } from '../../site-check/stories/check-referral-sit
 import type { GatewayDeps } from '../../ports/gateway-deps.js';
 import { referralStep, SUBMIT_PRIOR_AUTH_STEP } from '../../referral/stories/referral-steps.js';
 import { readStoredReferral, resolveAtGateway, type StoredReferral } from '../../referral/stories/stored-referral.js';
+import type { Refusal } from '../../ports/refusal.js';
 
 /** Field note 001: infusion centers are the setting these sites are. */
 const SETTING = 'infusion-center';
@@ -784,7 +784,7 @@ const PHONE_VERIFIABLE = new Set(['verifying-coverage', 'coverage-problem', 'aut
 export async function recordPhoneVerification(
   deps: GatewayDeps,
   input: { tenant: TenantId; taskId: string; verification: PhoneVerification },
-): Promise<{ kind: 'recorded'; task: Task & { id: string } } | { kind: 'refused'; outcome: OperationOutcome }> {
+): Promise<{ kind: 'recorded'; task: Task & { id: string } } | Refusal> {
   const found = await deps.store.read<Task>([input.tenant], 'Task', input.taskId);
   if (!found?.id) return { kind: 'refused', outcome: notFound('Task', input.taskId) };
   const referralId = referralIdOf(found);
@@ -828,7 +828,7 @@ const referralIdOf = (task: Task): string | undefined => task.identifier?.find((
 export async function requestPriorAuthSubmission(
   deps: Pick<GatewayDeps, 'clock' | 'newId' | 'store'>,
   input: { tenant: TenantId; taskId: string },
-): Promise<{ kind: 'queued'; task: Task & { id: string } } | { kind: 'refused'; outcome: OperationOutcome }> {
+): Promise<{ kind: 'queued'; task: Task & { id: string } } | Refusal> {
   const task = await deps.store.read<Task>([input.tenant], 'Task', input.taskId);
   if (!task?.id) return { kind: 'refused', outcome: notFound('Task', input.taskId) };
   const referralId = referralIdOf(task);
@@ -861,7 +861,7 @@ export async function approveAfterAppeal(
     period?: Period;
     alsoWrite: (tx: ResourceWriter) => Promise<void>;
   },
-): Promise<{ kind: 'moved-on' } | { kind: 'refused'; outcome: OperationOutcome }> {
+): Promise<{ kind: 'moved-on' } | Refusal> {
   const referralTask = await deps.store.read<Task>([input.tenant], 'Task', input.referralTaskId);
   const referralId = referralTask ? referralIdOf(referralTask) : undefined;
   const context = referralId !== undefined ? await loadContext(deps, input.tenant, referralId) : undefined;

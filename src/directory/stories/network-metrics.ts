@@ -4,13 +4,14 @@
  * (src/directory/rules/network-metrics.ts) computed by SQL aggregates in the store, for the caller's
  * tenant. Read-only; published as profiles/OperationDefinition-network-metrics.json.
  */
-import type { MeasureReport, OperationOutcome, OperationOutcomeIssue } from 'fhir/r4.js';
+import type { MeasureReport, OperationOutcomeIssue } from 'fhir/r4.js';
 import { networkMetricsReport } from '../rules/network-metrics.js';
 import { badRequest, errorIssue } from '../../fhir/outcomes.js';
 import { dateRangeOf } from '../../fhir/search-parameters.js';
 import type { NetworkMetricsReader, TenantId } from '../../ports/resource-store.js';
 import type { Clock } from '../../ports/clock.js';
 import type { SiteDirectorySource } from '../rules/site-directory.js';
+import type { Refusal } from '../../ports/refusal.js';
 
 /** Without a period: the last 90 days. */
 export const DEFAULT_PERIOD_DAYS = 90;
@@ -28,7 +29,7 @@ export async function reportNetworkMetrics(
   deps: NetworkMetricsDeps,
   /** The period's edges as given (FHIR dates or dateTimes; the operation's definition has checked names and types). */
   input: { tenant: TenantId; periodStart?: string; periodEnd?: string },
-): Promise<{ kind: 'report'; report: MeasureReport } | { kind: 'refused'; outcome: OperationOutcome }> {
+): Promise<{ kind: 'report'; report: MeasureReport } | Refusal> {
   const issues: OperationOutcomeIssue[] = [];
   const now = deps.clock.now();
   const bound = (name: 'period-start' | 'period-end', edge: 'low' | 'high'): Date | undefined => {

@@ -2,7 +2,7 @@
  * Story: an EHR posts one infusion ServiceRequest (POST /fhir/ServiceRequest), optionally as a
  * conditional create (If-None-Exist, https://hl7.org/fhir/R4/http.html#ccreate).
  */
-import type { OperationOutcome, OperationOutcomeIssue, ServiceRequest, Task } from 'fhir/r4.js';
+import type { OperationOutcomeIssue, ServiceRequest, Task } from 'fhir/r4.js';
 import {
   badRequest,
   dedupeIssues,
@@ -28,7 +28,7 @@ import { refusal, transactionUnlessRefused, type Refusal } from '../../ports/ref
 export type CreateServiceRequestResult =
   | { kind: 'created'; serviceRequest: StoredServiceRequest; task: Task; issues: OperationOutcomeIssue[] }
   | { kind: 'existing'; serviceRequest: ServiceRequest; issues: OperationOutcomeIssue[] }
-  | { kind: 'refused'; outcome: OperationOutcome };
+  | Refusal;
 
 export async function createServiceRequest(
   deps: GatewayDeps,

@@ -40,7 +40,7 @@ import { refusal, transactionUnlessRefused, type Refusal } from '../../ports/ref
 
 type ReturnPreference = Preferences['return'];
 
-export type BundleResult = { kind: 'ok'; bundle: Bundle } | { kind: 'refused'; outcome: OperationOutcome };
+export type BundleResult = { kind: 'ok'; bundle: Bundle } | Refusal;
 
 const STATUS_TEXT: Record<number, string> = { 200: '200 OK', 201: '201 Created' };
 

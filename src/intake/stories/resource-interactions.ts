@@ -3,7 +3,7 @@
  * gateway keeps: read, vread, history, search, create and update. The infusion-specific story
  * (ServiceRequest intake) lives in create-service-request.ts; this file routes to it.
  */
-import type { Bundle, Coverage, OperationOutcome, OperationOutcomeIssue, Resource } from 'fhir/r4.js';
+import type { Bundle, Coverage, OperationOutcomeIssue, Resource } from 'fhir/r4.js';
 import {
   badRequest,
   errorIssue,
@@ -43,7 +43,7 @@ const refused = refusal;
 export type ReadResult<T> = { kind: 'ok'; value: T } | Refusal;
 
 /** The 404 for a type no client reads here, or undefined when the type is readable. */
-function unreadableType(resourceType: string): { kind: 'refused'; outcome: OperationOutcome } | undefined {
+function unreadableType(resourceType: string): Refusal | undefined {
   return READABLE_TYPES.includes(resourceType) ? undefined : { kind: 'refused', outcome: notFound(`Resource type ${resourceType}`) };
 }
 

@@ -25,8 +25,9 @@ import { withServerId } from '../../fhir/resources.js';
 import { claimedProfiles } from '../../fhir/validation/index.js';
 import type { GatewayDeps } from '../../ports/gateway-deps.js';
 import { prepareReferral, referralProfileIssues } from './intake-referral.js';
+import type { Refusal } from '../../ports/refusal.js';
 
-export type ValidateResult = { kind: 'validated'; outcome: OperationOutcome } | { kind: 'refused'; outcome: OperationOutcome };
+export type ValidateResult = { kind: 'validated'; outcome: OperationOutcome } | Refusal;
 
 async function referralIssues(
   deps: GatewayDeps,

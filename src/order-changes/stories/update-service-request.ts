@@ -5,15 +5,15 @@
  * change (it is the referral's identity); a new order is POSTed. Nothing is stored when the change
  * is refused.
  */
-import type { OperationOutcome, OperationOutcomeIssue, Resource, ServiceRequest } from 'fhir/r4.js';
+import type { OperationOutcomeIssue, Resource, ServiceRequest } from 'fhir/r4.js';
 import { placerIdentifier } from '../../referral/rules/referral.js';
 import { badRequest, errorIssue, hasErrors, informationIssue, notFound, preconditionFailed, unprocessable } from '../../fhir/outcomes.js';
 import type { TenantId } from '../../ports/resource-store.js';
 import type { GatewayDeps } from '../../ports/gateway-deps.js';
 import { followOrderChange } from './follow-order-change.js';
+import type { Refusal } from '../../ports/refusal.js';
 
-export type UpdateServiceRequestResult =
-  { kind: 'ok'; status: 200; resource: Resource; issues: OperationOutcomeIssue[] } | { kind: 'refused'; outcome: OperationOutcome };
+export type UpdateServiceRequestResult = { kind: 'ok'; status: 200; resource: Resource; issues: OperationOutcomeIssue[] } | Refusal;
 
 export async function updateServiceRequest(
   deps: GatewayDeps,

@@ -71,6 +71,7 @@ import { ORDER_CHANGE_REASON_SYSTEM } from '../../order-changes/rules/order-chan
 import { deliverNotices, storeNotice, type PendingNotice } from '../../delivery/stories/appointment-notices.js';
 import { withdrawRemindersOfTime } from '../../delivery/stories/send-reminders.js';
 import type { StoredReferral } from '../../referral/stories/stored-referral.js';
+import type { Refusal } from '../../ports/refusal.js';
 
 /** What the scheduling rules need about one referral. */
 export interface SchedulingContext extends StoredReferral {
@@ -87,8 +88,6 @@ export interface SchedulingContext extends StoredReferral {
   latest: Date;
   ehr?: EhrReferences;
 }
-
-export type Refusal = { kind: 'refused'; outcome: OperationOutcome };
 
 const outputOf = (task: Task, code: string) =>
   task.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));

@@ -38,6 +38,7 @@ import type { Logger } from '../../logging/logger.js';
 import { EhrCallError, type EhrFhir } from '../../ports/ehr-fhir.js';
 import { cdsHooksRequestShapeIssues } from '../rules/cds-hooks-request-schema.js';
 import type { ResourceValidator } from '../../ports/gateway-deps.js';
+import type { Refusal } from '../../ports/refusal.js';
 
 export interface CdsDeps {
   sites: SiteDirectorySource;
@@ -128,7 +129,7 @@ export interface SiteCheckHookRequest {
   prefetch: Record<string, FhirResource | null>;
 }
 
-export type SiteCheckHookAnswer = { kind: 'cards'; response: CdsServiceResponse } | { kind: 'refused'; outcome: OperationOutcome };
+export type SiteCheckHookAnswer = { kind: 'cards'; response: CdsServiceResponse } | Refusal;
 
 const SELECTION = new RegExp(`^([A-Z][A-Za-z]+)/(${FHIR_ID_SOURCE})$`);
 
