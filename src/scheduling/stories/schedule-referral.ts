@@ -71,7 +71,7 @@ import { ORDER_CHANGE_REASON_SYSTEM } from '../../order-changes/rules/order-chan
 import { deliverNotices, storeNotice, type PendingNotice } from '../../delivery/stories/appointment-notices.js';
 import { withdrawRemindersOfTime } from '../../delivery/stories/send-reminders.js';
 import type { StoredReferral } from '../../referral/stories/stored-referral.js';
-import type { Refusal } from '../../ports/refusal.js';
+import { refusal, type Refusal } from '../../ports/refusal.js';
 
 /** What the scheduling rules need about one referral. */
 export interface SchedulingContext extends StoredReferral {
@@ -879,6 +879,165 @@ const CLIENT_APPOINTMENT_ELEMENTS = new Set([
   'patientInstruction',
 ]);
 
+/** The elements a client may not change on a stored Appointment (the gateway keeps them). */
+function keptElementIssues(current: Appointment, body: Appointment): OperationOutcomeIssue[] {
+  return changedElementsOutside(current, body, CLIENT_APPOINTMENT_ELEMENTS).map((key) =>
+    errorIssue(
+      'business-rule',
+      `Appointment.${key} is kept by the gateway; a client may change the status or the time`,
+      `Appointment.${key}`,
+    ),
+  );
+}
+
+/**
+ * What is wrong with a client's change of a stored Appointment, walk-ins aside: elements the
+ * gateway keeps, a status the current one cannot become, another patient, a visit recorded
+ * before its (site-local) day.
+ */
+function clientChangeIssues(current: Appointment, body: Appointment, now: Date): OperationOutcomeIssue[] {
+  const issues = keptElementIssues(current, body);
+  const allowed = NEXT_STATUSES[current.status] ?? [current.status];
+  if (!allowed.includes(body.status)) {
+    issues.push(
+      errorIssue(
+        'business-rule',
+        `An appointment that is ${current.status} cannot become ${body.status}; book again with $find and $book`,
+        'Appointment.status',
+      ),
+    );
+  }
+  if (JSON.stringify(body.participant?.[0]?.actor) !== JSON.stringify(current.participant?.[0]?.actor)) {
+    issues.push(errorIssue('business-rule', 'The patient of an appointment cannot change', 'Appointment.participant[0].actor'));
+  }
+  if (ATTENDED.includes(body.status) && !ATTENDED.includes(current.status) && current.start !== undefined) {
+    const visitDay = DateTime.fromISO(current.start, { setZone: true }).startOf('day');
+    if (now.getTime() < visitDay.toMillis())
+      issues.push(
+        errorIssue(
+          'business-rule',
+          `The visit is on ${visitDay.toISODate()}; it cannot be recorded as ${body.status} before then`,
+          'Appointment.status',
+        ),
+      );
+  }
+  return issues;
+}
+
+/**
+ * The new time of a booked appointment the client moved, checked as `$book` would check it (the
+ * pharmacy's notice per policy, the order and authorization windows, a free chair's hours), with
+ * the notice's warnings; or the refusal.
+ */
+function rescheduledSlot(
+  deps: Pick<GatewayDeps, 'scheduling'>,
+  context: SchedulingContext,
+  change: { current: Appointment; body: Appointment; now: Date },
+): { slot: AppointmentSlot; warnings: OperationOutcomeIssue[] } | Refusal {
+  const { current, body, now } = change;
+  if (current.status !== 'booked' || body.status !== 'booked') {
+    return refusal(
+      unprocessable([errorIssue('business-rule', 'Only a booked appointment is rescheduled, and it stays booked', 'Appointment.status')]),
+    );
+  }
+  const notice = rescheduleNoticeIssues({
+    now,
+    leadTimeBusinessDays: context.drug.pharmacyLeadTimeBusinessDays,
+    timeZone: context.calendar.timeZone,
+    closures: context.calendar.closures,
+    start: new Date(body.start ?? ''),
+    policy: deps.scheduling.lateReschedule,
+  });
+  if (notice.some((i) => i.severity === 'error')) return refusal(unprocessable(notice));
+  // The lead time was checked against now (above); the order and authorization windows still hold.
+  const checked = slotOfAppointment({ ...context, earliest: new Date(Math.min(context.earliest.getTime(), now.getTime())) }, body);
+  return checked.slot ? { slot: checked.slot, warnings: notice } : refusal(unprocessable(checked.issues));
+}
+
+/**
+ * The client's change, stored in one transaction: the chair moved or freed, the Appointment
+ * saved (If-Match), the referral ready to schedule again after a cancellation or a dose given,
+ * the EHR's copies queued, and the reminders of an earlier time withdrawn (a patient already
+ * reminded of it gets a notice that it moved).
+ */
+async function saveClientChange(
+  deps: GatewayDeps,
+  tx: ResourceWriter,
+  change: {
+    tenant: TenantId;
+    ifMatchVersionId: string | undefined;
+    context: SchedulingContext;
+    current: Appointment & { id: string };
+    next: Appointment & { id: string };
+    booking: ChairBooking | undefined;
+    slot: AppointmentSlot | undefined;
+    cancelled: boolean;
+    nextDose: boolean;
+    writeBack: boolean;
+    warnings: OperationOutcomeIssue[];
+    now: Date;
+  },
+): Promise<
+  { kind: 'updated'; appointment: Appointment & { id: string }; issues: OperationOutcomeIssue[]; notices: PendingNotice[] } | Refusal
+> {
+  const { context, current, next, booking, slot, cancelled, nextDose, writeBack, warnings, now } = change;
+  if (slot && booking) {
+    const reservation = await tx.reserveChair(
+      { ...booking, chairId: slot.chairId, start: slot.start.toISOString(), end: slot.end.toISOString() },
+      now,
+    );
+    if (!reservation.reserved) return refusal(chairTaken(reservation.conflict, context));
+  }
+  if (cancelled) await tx.releaseChair(current.id);
+  const stored = (await tx.update(change.tenant, next, now, {
+    ifMatchVersionId: change.ifMatchVersionId ?? current.meta?.versionId ?? '1',
+  })) as Appointment & { id: string };
+  if ((cancelled || nextDose) && referralStatusOf(context.task) === 'scheduled') {
+    // The referral is cleared still: it goes back to be scheduled again (this dose, or the next).
+    const { output, ...task } = context.task;
+    const ready: Task & { id: string } = {
+      ...task,
+      ...taskStatusFields('ready-to-schedule'),
+      lastModified: context.task.lastModified ?? now.toISOString(),
+      ...(output ? { output: output.filter((o) => !o.type.coding?.some((c) => c.code === 'appointment')) } : {}),
+    };
+    const saved = await tx.update(change.tenant, ready, now);
+    await tx.updateReferralStatus(change.tenant, context.row.id, 'ready-to-schedule', now);
+    if (writeBack) await tx.enqueue(writeBackMessages(deps, change.tenant, context).task(saved), now);
+  }
+  if (writeBack) await tx.enqueue(writeBackMessages(deps, change.tenant, context).appointment(stored), now);
+  // Rescheduled: the reminders of the earlier time are withdrawn; a patient already reminded of it is told it moved.
+  const notices: PendingNotice[] = [];
+  if (cancelled && current.status === 'booked' && current.start !== undefined) {
+    await withdrawRemindersOfTime(deps, tx, {
+      tenant: change.tenant,
+      referralId: context.row.id,
+      ehr: context.ehr,
+      appointmentId: current.id,
+      previousStart: new Date(current.start),
+      now,
+      reason: APPOINTMENT_CANCELLED_REASON,
+    });
+  }
+  if (slot && current.start !== undefined) {
+    const previousStart = new Date(current.start);
+    const reminders = await withdrawRemindersOfTime(deps, tx, {
+      tenant: change.tenant,
+      referralId: context.row.id,
+      ehr: context.ehr,
+      appointmentId: current.id,
+      previousStart,
+      now,
+    });
+    const notice =
+      reminders.alreadySent > 0
+        ? await storeNotice(deps, tx, { tenant: change.tenant, appointment: stored, kind: 'rescheduled', previousStart, now })
+        : undefined;
+    if (notice) notices.push(notice);
+  }
+  return { kind: 'updated' as const, appointment: stored, issues: warnings, notices };
+}
+
 /**
  * A client's update of a stored Appointment: cancel (the chair is freed, the referral is ready to
  * schedule again), reschedule (a new time on the same site, with the pharmacy's notice: refused or
@@ -916,16 +1075,6 @@ export async function updateAppointmentByClient(
     return { kind: 'refused', outcome: notFound('Appointment', input.id) };
   }
   const current = stored as Appointment & { id: string };
-  const issues: OperationOutcomeIssue[] = [];
-  for (const key of changedElementsOutside(current, body, CLIENT_APPOINTMENT_ELEMENTS)) {
-    issues.push(
-      errorIssue(
-        'business-rule',
-        `Appointment.${key} is kept by the gateway; a client may change the status or the time`,
-        `Appointment.${key}`,
-      ),
-    );
-  }
   const serviceRequestId = serviceRequestIdOf(current);
   const allowed = NEXT_STATUSES[current.status] ?? [current.status];
   if (ATTENDED.includes(body.status) && !allowed.includes(body.status)) {
@@ -936,7 +1085,7 @@ export async function updateAppointmentByClient(
       input.tenant,
       serviceRequestId,
       [
-        ...issues,
+        ...keptElementIssues(current, body),
         errorIssue(
           'business-rule',
           `No walk-ins: an appointment that is ${current.status} is not booked, so it cannot become ${body.status}; book one of the slots offered`,
@@ -946,32 +1095,9 @@ export async function updateAppointmentByClient(
       'Appointment.start',
     );
   }
-  if (!allowed.includes(body.status)) {
-    issues.push(
-      errorIssue(
-        'business-rule',
-        `An appointment that is ${current.status} cannot become ${body.status}; book again with $find and $book`,
-        'Appointment.status',
-      ),
-    );
-  }
-  if (JSON.stringify(body.participant?.[0]?.actor) !== JSON.stringify(current.participant?.[0]?.actor)) {
-    issues.push(errorIssue('business-rule', 'The patient of an appointment cannot change', 'Appointment.participant[0].actor'));
-  }
   const now = deps.clock.now();
-  if (ATTENDED.includes(body.status) && !ATTENDED.includes(current.status) && current.start !== undefined) {
-    // The visit is recorded on its day (site-local), not ahead of it.
-    const visitDay = DateTime.fromISO(current.start, { setZone: true }).startOf('day');
-    if (now.getTime() < visitDay.toMillis())
-      issues.push(
-        errorIssue(
-          'business-rule',
-          `The visit is on ${visitDay.toISODate()}; it cannot be recorded as ${body.status} before then`,
-          'Appointment.status',
-        ),
-      );
-  }
-  if (issues.length > 0 || serviceRequestId === undefined) return { kind: 'refused', outcome: unprocessable(issues) };
+  const issues = clientChangeIssues(current, body, now);
+  if (issues.length > 0 || serviceRequestId === undefined) return refusal(unprocessable(issues));
   if (body.status === 'noshow' && current.status === 'booked') {
     // The same as the no-show job: fee policy, chair freed, a reschedule Task, the referral ready again.
     await markNoShow(deps, { tenant: input.tenant, appointmentId: current.id });
@@ -999,94 +1125,35 @@ export async function updateAppointmentByClient(
       ? (await deps.sites.current()).site(bookedSiteId)
       : undefined;
   const context = (bookedSite ? await contextAtSite(deps, confirmedContext, bookedSite) : undefined) ?? confirmedContext;
-  const warnings: OperationOutcomeIssue[] = [];
   let slot: AppointmentSlot | undefined;
+  const warnings: OperationOutcomeIssue[] = [];
   if (moved) {
-    if (current.status !== 'booked' || body.status !== 'booked') {
-      return {
-        kind: 'refused',
-        outcome: unprocessable([
-          errorIssue('business-rule', 'Only a booked appointment is rescheduled, and it stays booked', 'Appointment.status'),
-        ]),
-      };
-    }
-    const notice = rescheduleNoticeIssues({
-      now,
-      leadTimeBusinessDays: context.drug.pharmacyLeadTimeBusinessDays,
-      timeZone: context.calendar.timeZone,
-      closures: context.calendar.closures,
-      start: new Date(body.start ?? ''),
-      policy: deps.scheduling.lateReschedule,
-    });
-    if (notice.some((i) => i.severity === 'error')) return { kind: 'refused', outcome: unprocessable(notice) };
-    warnings.push(...notice);
-    // The lead time was checked against now (above); the order and authorization windows still hold.
-    const checked = slotOfAppointment({ ...context, earliest: new Date(Math.min(context.earliest.getTime(), now.getTime())) }, body);
-    if (!checked.slot) return { kind: 'refused', outcome: unprocessable(checked.issues) };
-    slot = checked.slot;
+    const rescheduled = rescheduledSlot(deps, context, { current, body, now });
+    if ('kind' in rescheduled) return rescheduled;
+    ({ slot } = rescheduled);
+    warnings.push(...rescheduled.warnings);
   }
   const cancelled = body.status === 'cancelled' || body.status === 'entered-in-error';
   // A dose given: the chair is kept (it was used); the referral goes on to its next planned dose, if any.
   const nextDose = body.status === 'fulfilled' && current.status !== 'fulfilled' && hasLaterPlannedDose(context.task, current.start);
   const next: Appointment & { id: string } = { ...body, id: current.id };
   const writeBack = deps.writeBackTenants.has(input.tenant) && context.ehr !== undefined;
-  const outcome = await deps.store.transaction(async (tx: ResourceWriter) => {
-    if (slot && booking) {
-      const reservation = await tx.reserveChair(
-        { ...booking, chairId: slot.chairId, start: slot.start.toISOString(), end: slot.end.toISOString() },
-        now,
-      );
-      if (!reservation.reserved) return { kind: 'refused' as const, outcome: chairTaken(reservation.conflict, context) };
-    }
-    if (cancelled) await tx.releaseChair(current.id);
-    const stored = (await tx.update(input.tenant, next, now, {
-      ifMatchVersionId: input.ifMatchVersionId ?? current.meta?.versionId ?? '1',
-    })) as Appointment & { id: string };
-    if ((cancelled || nextDose) && referralStatusOf(context.task) === 'scheduled') {
-      // The referral is cleared still: it goes back to be scheduled again (this dose, or the next).
-      const { output, ...task } = context.task;
-      const ready: Task & { id: string } = {
-        ...task,
-        ...taskStatusFields('ready-to-schedule'),
-        lastModified: context.task.lastModified ?? now.toISOString(),
-        ...(output ? { output: output.filter((o) => !o.type.coding?.some((c) => c.code === 'appointment')) } : {}),
-      };
-      const saved = await tx.update(input.tenant, ready, now);
-      await tx.updateReferralStatus(input.tenant, context.row.id, 'ready-to-schedule', now);
-      if (writeBack) await tx.enqueue(writeBackMessages(deps, input.tenant, context).task(saved), now);
-    }
-    if (writeBack) await tx.enqueue(writeBackMessages(deps, input.tenant, context).appointment(stored), now);
-    // Rescheduled: the reminders of the earlier time are withdrawn; a patient already reminded of it is told it moved.
-    const notices: PendingNotice[] = [];
-    if (cancelled && current.status === 'booked' && current.start !== undefined) {
-      await withdrawRemindersOfTime(deps, tx, {
-        tenant: input.tenant,
-        referralId: context.row.id,
-        ehr: context.ehr,
-        appointmentId: current.id,
-        previousStart: new Date(current.start),
-        now,
-        reason: APPOINTMENT_CANCELLED_REASON,
-      });
-    }
-    if (slot && current.start !== undefined) {
-      const previousStart = new Date(current.start);
-      const reminders = await withdrawRemindersOfTime(deps, tx, {
-        tenant: input.tenant,
-        referralId: context.row.id,
-        ehr: context.ehr,
-        appointmentId: current.id,
-        previousStart,
-        now,
-      });
-      const notice =
-        reminders.alreadySent > 0
-          ? await storeNotice(deps, tx, { tenant: input.tenant, appointment: stored, kind: 'rescheduled', previousStart, now })
-          : undefined;
-      if (notice) notices.push(notice);
-    }
-    return { kind: 'updated' as const, appointment: stored, issues: warnings, notices };
-  });
+  const outcome = await deps.store.transaction((tx) =>
+    saveClientChange(deps, tx, {
+      tenant: input.tenant,
+      ifMatchVersionId: input.ifMatchVersionId,
+      context,
+      current,
+      next,
+      booking,
+      slot,
+      cancelled,
+      nextDose,
+      writeBack,
+      warnings,
+      now,
+    }),
+  );
   if (outcome.kind !== 'updated') return outcome;
   const { notices, ...updated } = outcome;
   await deliverNotices(deps, { tenant: input.tenant, referralId: context.row.id, ehr: context.ehr, notices });
