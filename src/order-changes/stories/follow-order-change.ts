@@ -62,7 +62,7 @@ export interface OrderTaken {
 }
 
 /** The translated referral as kept on its row, with what the order changes need. */
-type StoredReferral = Partial<Referral> & { ehr?: EhrReferences; siteCheck?: SiteCheckResult; orderTaken?: OrderTaken };
+type KeptReferral = Partial<Referral> & { ehr?: EhrReferences; siteCheck?: SiteCheckResult; orderTaken?: OrderTaken };
 
 export type OrderChangeResult =
   | { kind: 'unchanged' }
@@ -82,7 +82,7 @@ const BEFORE_COVERAGE: ReadonlySet<string> = new Set(['received', 'rejected', 'm
 
 /** The order as last taken: kept on the row after the first change; before it, the version intake stored (the oldest in history). */
 async function orderTaken(reader: Pick<ResourceWriter, 'history'>, row: ReferralRow): Promise<OrderTaken | undefined> {
-  const kept = (row.referral as StoredReferral | null)?.orderTaken;
+  const kept = (row.referral as KeptReferral | null)?.orderTaken;
   if (kept) return kept;
   const versions = await reader.history<ServiceRequest>([row.tenant], 'ServiceRequest', row.serviceRequestId);
   const first = versions.at(-1);
@@ -116,6 +116,116 @@ function nextGatewayOrder(
 /** The step a changed order is checked again from: its earliest affected one, or the site check for a referral not past it. */
 function recheckFrom(from: ResumeStep, status: ReferralStatus | undefined): ResumeStep {
   return status === undefined || BEFORE_COVERAGE.has(status) ? 'site-check' : from;
+}
+
+/** Where the referral goes after a followed decision: its next Task, status and record, and the work to queue. */
+interface StateAfterDecision {
+  task: Task & { id: string };
+  status: ReferralStatus;
+  referral: KeptReferral;
+  /** Whether the coverage step runs again (the referral is back in verifying-coverage). */
+  runCoverage: boolean;
+  messages: NewOutboxMessage[];
+}
+
+/**
+ * The referral's next state for a decision (docs/order-changes.md): a stopped order cancels the
+ * Task and closes its sub-Tasks, a held one holds it, a resumed one carries on where it was, and a
+ * changed one is checked again from the step the change affects: the site check (the Task
+ * rebuilt as intake builds it) or the coverage step (its findings cleared).
+ */
+async function stateAfterDecision(
+  deps: GatewayDeps,
+  tx: ResourceWriter,
+  step: {
+    tenant: TenantId;
+    decision: Exclude<OrderChangeDecision, { kind: 'unchanged' } | { kind: 'ignore' }>;
+    task: Task & { id: string };
+    row: ReferralRow;
+    stored: KeptReferral;
+    /** Whether the tenant's EHR is written back to. */
+    writeBack: boolean;
+    prepared: PreparedReferral | undefined;
+    takenNow: OrderTaken;
+    next: ServiceRequest & { id: string };
+    now: Date;
+  },
+): Promise<StateAfterDecision> {
+  const { decision, task, row, stored, prepared, takenNow, next, now } = step;
+  const ehr = stored.ehr;
+  const status = referralStatusOf(task);
+  const messages: NewOutboxMessage[] = [];
+  let nextTask: Task & { id: string };
+  let nextStatus: ReferralStatus;
+  let referral: KeptReferral = stored;
+  let runCoverage = false;
+  switch (decision.kind) {
+    case 'stop':
+      nextTask = taskStoppedByOrder(task as Task & { id: string }, decision.reason, now);
+      nextStatus = 'cancelled';
+      messages.push(
+        ...(await closeSubTasks(deps, tx, {
+          tenant: step.tenant,
+          row,
+          referralTask: task as Task & { id: string },
+          reason: decision.reason,
+          now,
+          ehr: step.writeBack ? ehr : undefined,
+        })),
+      );
+      break;
+    case 'hold':
+      nextTask = taskHeldByOrder(task as Task & { id: string }, decision.reason, now);
+      nextStatus = referralStatusOf(nextTask) ?? 'received';
+      break;
+    case 'resume':
+    case 'recheck': {
+      const { from } = decision;
+      if (from === undefined || !prepared) {
+        nextTask = taskResumed(task as Task & { id: string }, now, takenNow.statusReasonBeforeHold);
+        nextStatus = referralStatusOf(nextTask) ?? 'received';
+        runCoverage = nextStatus === 'verifying-coverage';
+        break;
+      }
+      const translated = { ...prepared.translation.referral, ...(ehr ? { ehr } : {}) };
+      if (recheckFrom(from, status) === 'site-check') {
+        const { status: intakeStatus, rejectionReasons } = intakeDecision(prepared);
+        const rebuilt = servedReferralTask(
+          buildReferralTask({
+            taskId: task.id,
+            referralId: row.id,
+            serviceRequestId: next.id,
+            patient: translated.patient,
+            requester: translated.requester,
+            status: intakeStatus,
+            rejectionReasons,
+            ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}),
+            now,
+          }),
+          next,
+          translated.ehr,
+        );
+        nextTask = {
+          ...rebuilt,
+          ...(task.authoredOn ? { authoredOn: task.authoredOn } : {}),
+          ...(rebuilt.statusReason ? {} : { statusReason: orderChangedReason(decision.changed, 'the site check') }),
+        };
+        nextStatus = intakeStatus;
+        referral = { ...translated, ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}) };
+      } else {
+        nextTask = taskForCoverageRecheck(task as Task & { id: string }, {
+          changed: decision.changed,
+          now,
+          withoutCoverage: withoutCoverageFindings,
+        });
+        nextStatus = 'verifying-coverage';
+        referral = { ...translated, ...(stored.siteCheck ? { siteCheck: stored.siteCheck } : {}) };
+      }
+      runCoverage = nextStatus === 'verifying-coverage';
+      break;
+    }
+  }
+  return { task: nextTask, status: nextStatus, referral, runCoverage, messages };
 }
 
 /**
@@ -174,11 +284,10 @@ export async function followOrderChange(
 
       const task = await tx.read<Task>([input.tenant], 'Task', row.taskId);
       if (!task?.id) return { kind: 'ignored', why: "The referral's Task is missing" };
-      const stored = row.referral as StoredReferral;
+      const stored = row.referral as KeptReferral;
       const ehr = stored.ehr;
       const writeBack = deps.writeBackTenants.has(input.tenant) && ehr !== undefined;
       const messages: NewOutboxMessage[] = [];
-      const status = referralStatusOf(task);
 
       await tx.update(input.tenant, next, now);
       const releases = decision.kind !== 'resume' || decision.from !== undefined;
@@ -195,76 +304,21 @@ export async function followOrderChange(
             appointmentWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: row.id, appointment, ehr: ehr! }),
           );
 
-      let nextTask: Task & { id: string };
-      let nextStatus: ReferralStatus;
-      let referral: StoredReferral = stored;
-      let runCoverage = false;
-      switch (decision.kind) {
-        case 'stop':
-          nextTask = taskStoppedByOrder(task as Task & { id: string }, decision.reason, now);
-          nextStatus = 'cancelled';
-          messages.push(
-            ...(await closeSubTasks(deps, tx, {
-              tenant: input.tenant,
-              row,
-              referralTask: task as Task & { id: string },
-              reason: decision.reason,
-              now,
-              ehr: writeBack ? ehr : undefined,
-            })),
-          );
-          break;
-        case 'hold':
-          nextTask = taskHeldByOrder(task as Task & { id: string }, decision.reason, now);
-          nextStatus = referralStatusOf(nextTask) ?? 'received';
-          break;
-        case 'resume':
-        case 'recheck': {
-          const { from } = decision;
-          if (from === undefined || !prepared) {
-            nextTask = taskResumed(task as Task & { id: string }, now, takenNow.statusReasonBeforeHold);
-            nextStatus = referralStatusOf(nextTask) ?? 'received';
-            runCoverage = nextStatus === 'verifying-coverage';
-            break;
-          }
-          const translated = { ...prepared.translation.referral, ...(ehr ? { ehr } : {}) };
-          if (recheckFrom(from, status) === 'site-check') {
-            const { status: intakeStatus, rejectionReasons } = intakeDecision(prepared);
-            const rebuilt = servedReferralTask(
-              buildReferralTask({
-                taskId: task.id,
-                referralId: row.id,
-                serviceRequestId: next.id,
-                patient: translated.patient,
-                requester: translated.requester,
-                status: intakeStatus,
-                rejectionReasons,
-                ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}),
-                now,
-              }),
-              next,
-              translated.ehr,
-            );
-            nextTask = {
-              ...rebuilt,
-              ...(task.authoredOn ? { authoredOn: task.authoredOn } : {}),
-              ...(rebuilt.statusReason ? {} : { statusReason: orderChangedReason(decision.changed, 'the site check') }),
-            };
-            nextStatus = intakeStatus;
-            referral = { ...translated, ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}) };
-          } else {
-            nextTask = taskForCoverageRecheck(task as Task & { id: string }, {
-              changed: decision.changed,
-              now,
-              withoutCoverage: withoutCoverageFindings,
-            });
-            nextStatus = 'verifying-coverage';
-            referral = { ...translated, ...(stored.siteCheck ? { siteCheck: stored.siteCheck } : {}) };
-          }
-          runCoverage = nextStatus === 'verifying-coverage';
-          break;
-        }
-      }
+      const after = await stateAfterDecision(deps, tx, {
+        tenant: input.tenant,
+        decision,
+        task: task as Task & { id: string },
+        row,
+        stored,
+        writeBack,
+        prepared,
+        takenNow,
+        next,
+        now,
+      });
+      messages.push(...after.messages);
+      const { task: nextTask, status: nextStatus, runCoverage } = after;
+      let { referral } = after;
       // A hold keeps the version taken before it: the resume compares with what the steps checked.
       const keepBaseline = decision.kind === 'stop' || decision.kind === 'hold';
       const heldReason = decision.kind === 'hold' ? task.statusReason : undefined;
@@ -429,7 +483,7 @@ async function releaseVisits(
     // Only a booked visit was promised to the patient (and reminded of); a hold was not.
     if (appointment.status !== 'booked') continue;
     if (appointment.start) {
-      const ehr = (input.row.referral as StoredReferral | null)?.ehr;
+      const ehr = (input.row.referral as KeptReferral | null)?.ehr;
       await withdrawRemindersOfTime(deps, tx, {
         tenant: input.tenant,
         referralId: input.row.id,
