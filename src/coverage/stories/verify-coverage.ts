@@ -44,7 +44,12 @@ import {
 } from '../rules/coverage-outcome.js';
 import { assessDenialRisk, documentationPresent } from '../rules/denial-risk.js';
 import type { CatalogDrug } from '../../directory/rules/drug-catalog.js';
-import { buildEligibilityRequest, estimatePatientCost, interpretEligibilityResponse } from '../rules/eligibility.js';
+import {
+  buildEligibilityRequest,
+  estimatePatientCost,
+  interpretEligibilityResponse,
+  type EligibilityInterpretation,
+} from '../rules/eligibility.js';
 import {
   buildInquiryBundle,
   buildPriorAuthorizationBundle,
@@ -378,6 +383,61 @@ function heldByOrder(task: Task): boolean {
 }
 
 /**
+ * Eligibility and benefits (https://hl7.org/fhir/R4/coverageeligibilityrequest.html): the payer's
+ * answer when it can be used and says the coverage is in force for the drug; otherwise the
+ * finding that says why not (the payer refused or failed, answered with errors, or said no).
+ */
+async function askEligibility(
+  deps: Pick<GatewayDeps, 'newId'>,
+  payer: PayerFhir,
+  context: CoverageContext,
+  ask: { payerId: string; site: DirectorySite; coverage: Coverage; now: Date },
+): Promise<
+  { kind: 'answered'; eligibility: EligibilityInterpretation; requestId: string } | { kind: 'unusable'; problem: CoverageFinding }
+> {
+  const { serviceRequest } = context;
+  const { payerId, site, now } = ask;
+  const requestId = deps.newId();
+  let eligibility: EligibilityInterpretation;
+  try {
+    const response = await payer.checkEligibility(
+      buildEligibilityRequest({
+        id: requestId,
+        coverage: ask.coverage,
+        patient: serviceRequest.subject ?? { display: 'patient' },
+        insurer: { reference: `Organization/${payerId}` },
+        ...(site.managingOrganizationId ? { provider: { reference: `Organization/${site.managingOrganizationId}` } } : {}),
+        facility: { reference: `Location/${site.locationId}` },
+        drugCodings: serviceRequest.code?.coding ?? [],
+        diagnoses: diagnosesOf(serviceRequest),
+        ...(requestedPeriod(serviceRequest) ? { servicedPeriod: requestedPeriod(serviceRequest)! } : {}),
+        now,
+      }),
+    );
+    eligibility = interpretEligibilityResponse(response, { drugCodings: serviceRequest.code?.coding ?? [] });
+  } catch (err) {
+    return { kind: 'unusable', problem: permanentPayerFinding(err, 'eligibility-error', 'eligibility request') };
+  }
+  if (eligibility.errors.length > 0 || eligibility.inForce === undefined) {
+    const said = eligibility.errors.map((i) => i.diagnostics ?? i.code).join('; ') || 'it did not say whether the coverage is in force';
+    return {
+      kind: 'unusable',
+      problem: {
+        code: 'eligibility-error',
+        display: `The payer's eligibility answer cannot be used: ${said}`,
+        expression: 'ServiceRequest.insurance[0]',
+      },
+    };
+  }
+  if (!eligibility.inForce || eligibility.excluded === true) {
+    const display =
+      eligibility.excluded === true ? 'The payer says this drug is excluded from the plan' : 'The payer says the coverage is not in force';
+    return { kind: 'unusable', problem: { code: 'eligibility-not-in-force', display, expression: 'ServiceRequest.insurance[0]' } };
+  }
+  return { kind: 'answered', eligibility, requestId };
+}
+
+/**
  * Runs the coverage step for a referral waiting in verifying-coverage (or, with `submit`, sends
  * the prior authorization of one held in auth-required). Does nothing for a referral in any other
  * state: a step delivered twice changes nothing the second time.
@@ -418,59 +478,12 @@ export async function verifyReferralCoverage(
     return;
   }
 
-  // Eligibility and benefits (https://hl7.org/fhir/R4/coverageeligibilityrequest.html).
-  const eligibilityRequestId = deps.newId();
-  let eligibility;
-  try {
-    const response = await payer.checkEligibility(
-      buildEligibilityRequest({
-        id: eligibilityRequestId,
-        coverage: context.coverage,
-        patient: serviceRequest.subject ?? { display: 'patient' },
-        insurer: { reference: `Organization/${payerId}` },
-        ...(site.managingOrganizationId ? { provider: { reference: `Organization/${site.managingOrganizationId}` } } : {}),
-        facility: { reference: `Location/${site.locationId}` },
-        drugCodings: serviceRequest.code?.coding ?? [],
-        diagnoses: diagnosesOf(serviceRequest),
-        ...(requestedPeriod(serviceRequest) ? { servicedPeriod: requestedPeriod(serviceRequest)! } : {}),
-        now,
-      }),
-    );
-    eligibility = interpretEligibilityResponse(response, { drugCodings: serviceRequest.code?.coding ?? [] });
-  } catch (err) {
-    await record(deps, context, { problems: [permanentPayerFinding(err, 'eligibility-error', 'eligibility request')], risks }, { now });
+  const asked = await askEligibility(deps, payer, context, { payerId, site, coverage: context.coverage, now });
+  if (asked.kind === 'unusable') {
+    await record(deps, context, { problems: [asked.problem], risks }, { now });
     return;
   }
-  if (eligibility.errors.length > 0 || eligibility.inForce === undefined) {
-    const said = eligibility.errors.map((i) => i.diagnostics ?? i.code).join('; ') || 'it did not say whether the coverage is in force';
-    await record(
-      deps,
-      context,
-      {
-        problems: [
-          {
-            code: 'eligibility-error',
-            display: `The payer's eligibility answer cannot be used: ${said}`,
-            expression: 'ServiceRequest.insurance[0]',
-          },
-        ],
-        risks,
-      },
-      { now },
-    );
-    return;
-  }
-  if (!eligibility.inForce || eligibility.excluded === true) {
-    const display =
-      eligibility.excluded === true ? 'The payer says this drug is excluded from the plan' : 'The payer says the coverage is not in force';
-    await record(
-      deps,
-      context,
-      { problems: [{ code: 'eligibility-not-in-force', display, expression: 'ServiceRequest.insurance[0]' }], risks },
-      { now },
-    );
-    return;
-  }
+  const { eligibility, requestId: eligibilityRequestId } = asked;
 
   const requirement = reconcileAuthRequirement(
     priorAuthRequired(deps.priorAuthRules, { drugId: drug.id, payerOrganizationId: payerId, setting: SETTING }),
