@@ -168,6 +168,10 @@ const coordinator = (resourceType: string, interaction: Interaction): Access => 
   scope: { resourceType, interaction },
 });
 
+/** One row per method for a path answered by GET and by POST alike (an operation: https://hl7.org/fhir/R4/operations.html#executing). */
+const byGetAndPost = (entry: Omit<RouteEntry, 'method'>): RouteEntry[] =>
+  (['GET', 'POST'] as const).map((method) => ({ method, ...entry }));
+
 /**
  * Order matters: the first row that matches answers (Express and findRoute agree), so a literal
  * path comes before the generic `/fhir/:type...` row it would otherwise fall into.
@@ -211,20 +215,12 @@ export const ROUTE_TABLE: readonly RouteEntry[] = [
     summary: 'the token endpoint (client credentials, private_key_jwt)',
   },
   // DEMO ONLY, absent in production: the embedded OpenID provider's pages and endpoints (src/auth/demo-identity-provider.ts).
-  {
-    method: 'GET',
+  ...byGetAndPost({
     path: '/demo-idp/*rest',
     handler: 'demoIdentityProvider',
     access: isPublic,
-    summary: 'DEMO ONLY: the demo identity provider (discovery, authorization, keys, its sign-in page)',
-  },
-  {
-    method: 'POST',
-    path: '/demo-idp/*rest',
-    handler: 'demoIdentityProvider',
-    access: isPublic,
-    summary: 'DEMO ONLY: the demo identity provider (token endpoint, the sign-in form)',
-  },
+    summary: 'DEMO ONLY: the demo identity provider (discovery, authorization, keys, token endpoint, its sign-in page and form)',
+  }),
   { method: 'GET', path: '/fhir/metadata', handler: 'capabilityStatement', access: isPublic, summary: 'the CapabilityStatement' },
   ...CONFORMANCE.flatMap((type): RouteEntry[] => [
     { method: 'GET', path: `/fhir/${type}`, handler: 'searchConformance', access: isPublic, summary: `published ${type} resources` },
@@ -269,20 +265,12 @@ export const ROUTE_TABLE: readonly RouteEntry[] = [
     summary: "a payer's decision notification, for its own requests only",
   },
 
-  {
-    method: 'GET',
+  ...byGetAndPost({
     path: '/fhir/Task/$network-metrics',
     handler: 'networkMetrics',
     access: { kind: 'roles', roles: ['coordinator', 'operator'], scope: { resourceType: 'Task', interaction: 's' } },
     summary: "the network's picture",
-  },
-  {
-    method: 'POST',
-    path: '/fhir/Task/$network-metrics',
-    handler: 'networkMetrics',
-    access: { kind: 'roles', roles: ['coordinator', 'operator'], scope: { resourceType: 'Task', interaction: 's' } },
-    summary: "the network's picture",
-  },
+  }),
   {
     method: 'POST',
     path: '/fhir/Task/:id/$confirm-site',
