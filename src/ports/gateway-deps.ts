@@ -14,6 +14,7 @@ import type { Notifier } from './notifier.js';
 import type { PayerFhir } from './payer-fhir.js';
 import type { ResourceStore, TenantId } from './resource-store.js';
 import type { Logger } from '../logging/logger.js';
+import type { EhrReferences } from '../referral/rules/referral.js';
 
 export interface ResourceValidator {
   /** Structure (R4 JSON schema) and required bindings, nested resources included. */
@@ -75,6 +76,18 @@ export const DIRECTORY_TYPES: readonly string[] = [
   'InsurancePlan',
   'Endpoint',
 ];
+
+/**
+ * Where a change is written back: the referral's references in its EHR when the tenant has an EHR
+ * connection (docs/write-back.md), else undefined and nothing is queued for the EHR.
+ */
+export function writeBackTarget(
+  deps: Pick<GatewayDeps, 'writeBackTenants'>,
+  tenant: TenantId,
+  ehr: EhrReferences | undefined,
+): EhrReferences | undefined {
+  return deps.writeBackTenants.has(tenant) ? ehr : undefined;
+}
 
 /** The tenants whose rows a client may read: its own, plus the shared directory for directory types. */
 export function visibleTenants(tenancy: Tenancy, tenant: TenantId, resourceType: string): TenantId[] {

@@ -76,7 +76,7 @@ import { EhrCallError } from '../../ports/ehr-fhir.js';
 import { PayerCallError, type PayerFhir } from '../../ports/payer-fhir.js';
 import type { NewOutboxMessage, ResourceWriter, TenantId } from '../../ports/resource-store.js';
 import { checkSiteOfReferral } from '../../site-check/stories/check-referral-site.js';
-import type { GatewayDeps } from '../../ports/gateway-deps.js';
+import { type GatewayDeps, writeBackTarget } from '../../ports/gateway-deps.js';
 import { referralStep, SUBMIT_PRIOR_AUTH_STEP } from '../../referral/stories/referral-steps.js';
 import { readStoredReferral, resolveAtGateway, type StoredReferral } from '../../referral/stories/stored-referral.js';
 import type { Refusal } from '../../ports/refusal.js';
@@ -715,7 +715,7 @@ async function record(
 ): Promise<void> {
   const { now } = options;
   const tenant = context.tenant;
-  const writeBack = deps.writeBackTenants.has(tenant) && context.ehr !== undefined;
+  const writeBackTo = writeBackTarget(deps, tenant, context.ehr);
   const status = await deps.store.transaction(async (tx: ResourceWriter) => {
     let full: CoverageOutcome = outcome;
     let coverageReference: Reference | undefined = outcome.verifiedCoverage;
@@ -724,7 +724,7 @@ async function record(
       await tx.update(tenant, coverage, now);
       coverageReference = { reference: `Coverage/${coverage.id}` };
       full = { ...full, verifiedCoverage: coverageReference };
-      if (writeBack) await tx.enqueue(coverageWriteBack(deps, context, coverage), now);
+      if (writeBackTo) await tx.enqueue(coverageWriteBack(deps, context, coverage), now);
     }
     if (outcome.authorization?.kind === 'denied') {
       const appeal = buildAppealTask({
@@ -737,7 +737,7 @@ async function record(
       appeal.identifier = [{ system: APPEAL_IDENTIFIER_SYSTEM, value: context.row.id }];
       const stored = await tx.create(tenant, appeal, now);
       full = { ...full, appealTask: { reference: `Task/${stored.id}` } };
-      if (writeBack) {
+      if (writeBackTo) {
         await tx.enqueue(
           appealTaskWriteBack({
             messageId: deps.newId(),
@@ -745,7 +745,7 @@ async function record(
             referralId: context.row.id,
             appeal: stored,
             identifier: { system: APPEAL_IDENTIFIER_SYSTEM, value: context.row.id },
-            ehr: context.ehr!,
+            ehr: writeBackTo,
           }),
           now,
         );
@@ -771,8 +771,8 @@ async function record(
     await options.alsoWrite?.(tx);
     const next = coverageStatus(full);
     await tx.updateReferralStatus(tenant, context.row.id, next, now);
-    if (writeBack)
-      await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant, referralId: context.row.id, task: saved, ehr: context.ehr! }), now);
+    if (writeBackTo)
+      await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant, referralId: context.row.id, task: saved, ehr: writeBackTo }), now);
     return next;
   });
   deps.logger.info('referral coverage step', {

@@ -14,7 +14,7 @@ import { communicationWriteBack } from '../rules/write-back.js';
 import { outcomeFromError } from '../../fhir/outcomes.js';
 import { NotifierError } from '../../ports/notifier.js';
 import type { ResourceWriter, StoreTransactions, TenantId } from '../../ports/resource-store.js';
-import type { GatewayDeps } from '../../ports/gateway-deps.js';
+import { type GatewayDeps, writeBackTarget } from '../../ports/gateway-deps.js';
 import { patientOf } from './send-reminders.js';
 
 /** A notice stored in preparation, to hand to the notifier once its transaction commits. */
@@ -63,7 +63,7 @@ export async function deliverNotices(
   deps: Pick<GatewayDeps, 'writeBackTenants' | 'clock' | 'notifier' | 'logger' | 'newId'> & { store: StoreTransactions },
   input: { tenant: TenantId; referralId: string; ehr: EhrReferences | undefined; notices: readonly PendingNotice[] },
 ): Promise<void> {
-  const writeBack = deps.writeBackTenants.has(input.tenant) && input.ehr !== undefined;
+  const writeBackTo = writeBackTarget(deps, input.tenant, input.ehr);
   for (const notice of input.notices) {
     const { meta: _meta, ...message } = notice;
     let settled: Communication & { id: string };
@@ -81,14 +81,14 @@ export async function deliverNotices(
       const saved = (await tx.update(input.tenant, settled, deps.clock.now(), {
         ifMatchVersionId: notice.meta?.versionId ?? '1',
       })) as Communication & { id: string };
-      if (writeBack)
+      if (writeBackTo)
         await tx.enqueue(
           communicationWriteBack({
             messageId: deps.newId(),
             tenant: input.tenant,
             referralId: input.referralId,
             communication: saved,
-            ehr: input.ehr!,
+            ehr: writeBackTo,
           }),
           deps.clock.now(),
         );

@@ -39,7 +39,7 @@ import { APPOINTMENT_IDENTIFIER_SYSTEM } from '../../scheduling/rules/appointmen
 import { appealTaskWriteBack, appointmentWriteBack, taskWriteBack } from '../../delivery/rules/write-back.js';
 import { parseRelativeReference } from '../../fhir/references.js';
 import type { NewOutboxMessage, ReferralRow, ResourceWriter, TenantId } from '../../ports/resource-store.js';
-import type { GatewayDeps } from '../../ports/gateway-deps.js';
+import { type GatewayDeps, writeBackTarget } from '../../ports/gateway-deps.js';
 import {
   intakeDecision,
   prepareReferral,
@@ -286,7 +286,7 @@ export async function followOrderChange(
       if (!task?.id) return { kind: 'ignored', why: "The referral's Task is missing" };
       const stored = row.referral as KeptReferral;
       const ehr = stored.ehr;
-      const writeBack = deps.writeBackTenants.has(input.tenant) && ehr !== undefined;
+      const writeBackTo = writeBackTarget(deps, input.tenant, ehr);
       const messages: NewOutboxMessage[] = [];
 
       await tx.update(input.tenant, next, now);
@@ -298,10 +298,10 @@ export async function followOrderChange(
       const released = releases
         ? await releaseVisits(deps, tx, { tenant: input.tenant, row, serviceRequestId: next.id, reason, now })
         : { appointments: [], chairs: 0, notices: [] };
-      if (writeBack)
+      if (writeBackTo)
         for (const appointment of released.appointments)
           messages.push(
-            appointmentWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: row.id, appointment, ehr: ehr! }),
+            appointmentWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: row.id, appointment, ehr: writeBackTo }),
           );
 
       const after = await stateAfterDecision(deps, tx, {
@@ -310,7 +310,7 @@ export async function followOrderChange(
         task: task as Task & { id: string },
         row,
         stored,
-        writeBack,
+        writeBack: writeBackTo !== undefined,
         prepared,
         takenNow,
         next,
@@ -334,8 +334,10 @@ export async function followOrderChange(
         id: string;
       };
       await tx.updateReferral(input.tenant, row.id, { status: nextStatus, referral }, now);
-      if (writeBack)
-        messages.push(taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: row.id, task: savedTask, ehr: ehr! }));
+      if (writeBackTo)
+        messages.push(
+          taskWriteBack({ messageId: deps.newId(), tenant: input.tenant, referralId: row.id, task: savedTask, ehr: writeBackTo }),
+        );
       if (runCoverage && deps.automaticCoverage)
         messages.push(referralStep(VERIFY_COVERAGE_STEP, { messageId: deps.newId(), tenant: input.tenant, referralId: row.id }));
       for (const message of messages) await tx.enqueue(message, now);

@@ -22,7 +22,7 @@ import { GATEWAY_CANONICAL_BASE, TASK_PARAMETER_TYPE_SYSTEM } from '../../referr
 import { instantWithSiteOffset, instantAtSite } from '../../scheduling/rules/site-hours.js';
 import { parseRelativeReference } from '../../fhir/references.js';
 import type { ReferralRow, ResourceWriter } from '../../ports/resource-store.js';
-import type { GatewayDeps } from '../../ports/gateway-deps.js';
+import { type GatewayDeps, writeBackTarget } from '../../ports/gateway-deps.js';
 import { REFERRAL_TASK_TYPE_SYSTEM, subTaskWriteBack } from '../../scheduling/stories/mark-no-shows.js';
 import { MAX_REFERRALS_PER_RUN } from '../../delivery/stories/send-reminders.js';
 import { readStoredReferral, type StoredReferral } from '../../referral/stories/stored-referral.js';
@@ -168,7 +168,7 @@ async function openRenewal(
 ): Promise<boolean> {
   const { row } = found;
   const ehr = (row.referral as { ehr?: EhrReferences } | null)?.ehr;
-  const writeBack = deps.writeBackTenants.has(row.tenant) && ehr !== undefined;
+  const writeBackTo = writeBackTarget(deps, row.tenant, ehr);
   const key = `${row.id}:${found.orderEnd}`;
   return deps.store.transaction(async (tx: ResourceWriter) => {
     await tx.lock(`renewal:${row.id}`);
@@ -181,7 +181,7 @@ async function openRenewal(
     });
     if (existing.resources.length > 0) return false;
     const task = await tx.create(row.tenant, renewalTask({ ...found, id: deps.newId(), now }), now);
-    if (writeBack) {
+    if (writeBackTo) {
       await tx.enqueue(
         subTaskWriteBack({
           messageId: deps.newId(),
@@ -189,9 +189,9 @@ async function openRenewal(
           referralId: row.id,
           task,
           referralTask: found.task,
-          ehr: ehr!,
+          ehr: writeBackTo,
           identifier: { system: RENEWAL_IDENTIFIER_SYSTEM, value: key },
-          focus: ehr!.serviceRequest,
+          focus: writeBackTo.serviceRequest,
         }),
         now,
       );

@@ -28,7 +28,7 @@ import {
 import { formatAppointmentTime } from '../../delivery/rules/reminder-text.js';
 import { appointmentWriteBack, EHR_UPSERT, forEhr, taskWriteBack, type EhrUpsertPayload } from '../../delivery/rules/write-back.js';
 import type { NewOutboxMessage, ResourceWriter } from '../../ports/resource-store.js';
-import type { GatewayDeps } from '../../ports/gateway-deps.js';
+import { type GatewayDeps, writeBackTarget } from '../../ports/gateway-deps.js';
 import { scheduledAppointments, type ScheduledAppointment } from '../../delivery/stories/send-reminders.js';
 
 /** Task.code of the gateway's own sub-tasks of a referral (profiles/CodeSystem-referral-task-type.json). */
@@ -150,7 +150,7 @@ async function recordNoShow(
 ): Promise<boolean> {
   const { row } = found;
   const ehr = (row.referral as { ehr?: EhrReferences } | null)?.ehr;
-  const writeBack = deps.writeBackTenants.has(row.tenant) && ehr !== undefined;
+  const writeBackTo = writeBackTarget(deps, row.tenant, ehr);
   const siteId = siteIdOf(found.appointment);
   const timeZone = siteId !== undefined ? (await deps.sites.current()).site(siteId)?.timeZone : undefined;
   const when = found.appointment.start ? formatAppointmentTime(new Date(found.appointment.start), timeZone ?? 'UTC') : 'its time';
@@ -180,18 +180,21 @@ async function recordNoShow(
       savedTask = await tx.update(row.tenant, readyAgain(referralTask, now), now, { ifMatchVersionId: task.meta?.versionId ?? '1' });
       await tx.updateReferralStatus(row.tenant, row.id, 'ready-to-schedule', now);
     }
-    if (writeBack) {
+    if (writeBackTo) {
       await tx.enqueue(
         appointmentWriteBack({
           messageId: deps.newId(),
           tenant: row.tenant,
           referralId: row.id,
           appointment: missed as Appointment & { id: string },
-          ehr: ehr!,
+          ehr: writeBackTo,
         }),
         now,
       );
-      await tx.enqueue(taskWriteBack({ messageId: deps.newId(), tenant: row.tenant, referralId: row.id, task: savedTask, ehr: ehr! }), now);
+      await tx.enqueue(
+        taskWriteBack({ messageId: deps.newId(), tenant: row.tenant, referralId: row.id, task: savedTask, ehr: writeBackTo }),
+        now,
+      );
       await tx.enqueue(
         subTaskWriteBack({
           messageId: deps.newId(),
@@ -199,7 +202,7 @@ async function recordNoShow(
           referralId: row.id,
           task: reschedule,
           referralTask: savedTask,
-          ehr: ehr!,
+          ehr: writeBackTo,
           identifier: { system: RESCHEDULE_IDENTIFIER_SYSTEM, value: appointment.id },
           focus: { type: 'Appointment', identifier: { system: APPOINTMENT_IDENTIFIER_SYSTEM, value: appointment.id } },
         }),

@@ -65,7 +65,7 @@ import { findContained, parseRelativeReference } from '../../fhir/references.js'
 import { candidateSites, rankProposals, type CandidateSitesInput, type NearFilter } from '../rules/multi-site-find.js';
 import { patientHomePosition } from '../../site-check/rules/patient-position.js';
 import type { ChairBooking, ResourceWriter, TenantId } from '../../ports/resource-store.js';
-import type { GatewayDeps } from '../../ports/gateway-deps.js';
+import { type GatewayDeps, writeBackTarget } from '../../ports/gateway-deps.js';
 import { markNoShow } from './mark-no-shows.js';
 import { ORDER_CHANGE_REASON_SYSTEM } from '../../order-changes/rules/order-change.js';
 import { deliverNotices, storeNotice, type PendingNotice } from '../../delivery/stories/appointment-notices.js';
@@ -174,10 +174,10 @@ async function patientAndPlan(
 
 /**
  * The referral's Appointment and Task as write-back messages to its EHR (docs/write-back.md), each
- * with a new message id; only called where the tenant writes back and the referral has an EHR.
+ * with a new message id; `ehr` is where the tenant writes back (writeBackTarget).
  */
-function writeBackMessages(deps: Pick<GatewayDeps, 'newId'>, tenant: TenantId, context: SchedulingContext) {
-  const referral = { tenant, referralId: context.row.id, ehr: context.ehr! };
+function writeBackMessages(deps: Pick<GatewayDeps, 'newId'>, tenant: TenantId, context: SchedulingContext, ehr: EhrReferences) {
+  const referral = { tenant, referralId: context.row.id, ehr };
   return {
     appointment: (appointment: Appointment & { id: string }) => appointmentWriteBack({ messageId: deps.newId(), ...referral, appointment }),
     task: (task: Task) => taskWriteBack({ messageId: deps.newId(), ...referral, task }),
@@ -793,7 +793,7 @@ async function reserve(
     ...(holdExpiresAt ? { holdExpiresAt } : {}),
     created: now,
   }) as Appointment & { id: string };
-  const writeBack = deps.writeBackTenants.has(input.tenant) && context.ehr !== undefined;
+  const writeBackTo = writeBackTarget(deps, input.tenant, context.ehr);
   const outcome = await deps.store.transaction(async (tx: ResourceWriter) => {
     const reservation = await tx.reserveChair(
       {
@@ -819,8 +819,8 @@ async function reserve(
         ifMatchVersionId: context.task.meta?.versionId ?? '1',
       });
       await tx.updateReferralStatus(input.tenant, context.row.id, 'scheduled', now);
-      if (writeBack) {
-        const messages = writeBackMessages(deps, input.tenant, context);
+      if (writeBackTo) {
+        const messages = writeBackMessages(deps, input.tenant, context, writeBackTo);
         await tx.enqueue(messages.appointment(stored), now);
         await tx.enqueue(messages.task(task), now);
       }
@@ -973,14 +973,15 @@ async function saveClientChange(
     slot: AppointmentSlot | undefined;
     cancelled: boolean;
     nextDose: boolean;
-    writeBack: boolean;
+    /** Where the tenant writes back (writeBackTarget), or undefined. */
+    writeBackTo: EhrReferences | undefined;
     warnings: OperationOutcomeIssue[];
     now: Date;
   },
 ): Promise<
   { kind: 'updated'; appointment: Appointment & { id: string }; issues: OperationOutcomeIssue[]; notices: PendingNotice[] } | Refusal
 > {
-  const { context, current, next, booking, slot, cancelled, nextDose, writeBack, warnings, now } = change;
+  const { context, current, next, booking, slot, cancelled, nextDose, writeBackTo, warnings, now } = change;
   if (slot && booking) {
     const reservation = await tx.reserveChair(
       { ...booking, chairId: slot.chairId, start: slot.start.toISOString(), end: slot.end.toISOString() },
@@ -1003,9 +1004,9 @@ async function saveClientChange(
     };
     const saved = await tx.update(change.tenant, ready, now);
     await tx.updateReferralStatus(change.tenant, context.row.id, 'ready-to-schedule', now);
-    if (writeBack) await tx.enqueue(writeBackMessages(deps, change.tenant, context).task(saved), now);
+    if (writeBackTo) await tx.enqueue(writeBackMessages(deps, change.tenant, context, writeBackTo).task(saved), now);
   }
-  if (writeBack) await tx.enqueue(writeBackMessages(deps, change.tenant, context).appointment(stored), now);
+  if (writeBackTo) await tx.enqueue(writeBackMessages(deps, change.tenant, context, writeBackTo).appointment(stored), now);
   // Rescheduled: the reminders of the earlier time are withdrawn; a patient already reminded of it is told it moved.
   const notices: PendingNotice[] = [];
   if (cancelled && current.status === 'booked' && current.start !== undefined) {
@@ -1137,7 +1138,7 @@ export async function updateAppointmentByClient(
   // A dose given: the chair is kept (it was used); the referral goes on to its next planned dose, if any.
   const nextDose = body.status === 'fulfilled' && current.status !== 'fulfilled' && hasLaterPlannedDose(context.task, current.start);
   const next: Appointment & { id: string } = { ...body, id: current.id };
-  const writeBack = deps.writeBackTenants.has(input.tenant) && context.ehr !== undefined;
+  const writeBackTo = writeBackTarget(deps, input.tenant, context.ehr);
   const outcome = await deps.store.transaction((tx) =>
     saveClientChange(deps, tx, {
       tenant: input.tenant,
@@ -1149,7 +1150,7 @@ export async function updateAppointmentByClient(
       slot,
       cancelled,
       nextDose,
-      writeBack,
+      writeBackTo,
       warnings,
       now,
     }),
