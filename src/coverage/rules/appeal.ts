@@ -20,30 +20,25 @@ export const APPEAL_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/appeal-id`;
 
 export const APPEAL_STEP_SYSTEM = `${GATEWAY_CANONICAL_BASE}/CodeSystem/appeal-step`;
 
-export const APPEAL_STEPS = [
-  'review-denial-letter',
-  'gather-documentation',
-  'letter-of-medical-necessity',
-  'peer-to-peer-review',
-  'formal-appeal',
-  'assistance-programs',
-] as const;
-
-export type AppealStep = (typeof APPEAL_STEPS)[number];
-
-/** The value of a step's input: what the coordinator sets as the appeal goes on. */
-export type AppealStepStatus = 'pending' | 'done' | 'not-applicable';
-
-export type AppealOutcome = 'open' | 'won' | 'lost';
-
-const STEP_DISPLAY: Record<AppealStep, string> = {
+/** The steps in the order field note 003 takes them, each with its display (profiles/CodeSystem-appeal-step.json). */
+const STEP_DISPLAY = {
   'review-denial-letter': 'Review the denial letter',
   'gather-documentation': 'Gather documentation',
   'letter-of-medical-necessity': 'Letter of medical necessity',
   'peer-to-peer-review': 'Peer-to-peer review',
   'formal-appeal': 'Formal appeal',
   'assistance-programs': 'Assistance programs',
-};
+} as const;
+
+export type AppealStep = keyof typeof STEP_DISPLAY;
+
+/** The steps in order (an object's string keys keep the order they were written in). */
+export const APPEAL_STEPS = Object.keys(STEP_DISPLAY) as readonly AppealStep[];
+
+/** The value of a step's input: what the coordinator sets as the appeal goes on. */
+export type AppealStepStatus = 'pending' | 'done' | 'not-applicable';
+
+export type AppealOutcome = 'open' | 'won' | 'lost';
 
 export interface AppealDenial {
   /** The payer's reasons (ClaimResponse.error.code, an X12 review decision reason, or text); empty when it gave none. */
