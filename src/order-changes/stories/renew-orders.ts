@@ -182,14 +182,13 @@ async function openRenewal(
     if (existing.resources.length > 0) return false;
     const task = await tx.create(row.tenant, renewalTask({ ...found, id: deps.newId(), now }), now);
     if (writeBackTo) {
+      const referral = { tenant: row.tenant, referralId: row.id, ehr: writeBackTo };
       await tx.enqueue(
         subTaskWriteBack({
           messageId: deps.newId(),
-          tenant: row.tenant,
-          referralId: row.id,
+          ...referral,
           task,
           referralTask: found.task,
-          ehr: writeBackTo,
           identifier: { system: RENEWAL_IDENTIFIER_SYSTEM, value: key },
           focus: writeBackTo.serviceRequest,
         }),

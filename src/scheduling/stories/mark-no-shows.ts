@@ -181,28 +181,19 @@ async function recordNoShow(
       await tx.updateReferralStatus(row.tenant, row.id, 'ready-to-schedule', now);
     }
     if (writeBackTo) {
+      // What every message about this referral names: the tenant, the referral, the EHR's references.
+      const referral = { tenant: row.tenant, referralId: row.id, ehr: writeBackTo };
       await tx.enqueue(
-        appointmentWriteBack({
-          messageId: deps.newId(),
-          tenant: row.tenant,
-          referralId: row.id,
-          appointment: missed as Appointment & { id: string },
-          ehr: writeBackTo,
-        }),
+        appointmentWriteBack({ messageId: deps.newId(), ...referral, appointment: missed as Appointment & { id: string } }),
         now,
       );
-      await tx.enqueue(
-        taskWriteBack({ messageId: deps.newId(), tenant: row.tenant, referralId: row.id, task: savedTask, ehr: writeBackTo }),
-        now,
-      );
+      await tx.enqueue(taskWriteBack({ messageId: deps.newId(), ...referral, task: savedTask }), now);
       await tx.enqueue(
         subTaskWriteBack({
           messageId: deps.newId(),
-          tenant: row.tenant,
-          referralId: row.id,
+          ...referral,
           task: reschedule,
           referralTask: savedTask,
-          ehr: writeBackTo,
           identifier: { system: RESCHEDULE_IDENTIFIER_SYSTEM, value: appointment.id },
           focus: { type: 'Appointment', identifier: { system: APPOINTMENT_IDENTIFIER_SYSTEM, value: appointment.id } },
         }),
