@@ -57,6 +57,7 @@ export async function networkMetrics(
   // Each referral's first appointment that was booked or given (a missed or cancelled one does not
   // count: the patient had no infusion then), with its site.
   const orderedAt = sql`coalesce(${jsonText(engine, 'r.referral', ['authoredOn'])}, r.created_at)`;
+  // `b.ref_id is not null`: the reference index is partial (docs/search.md#partial-value-indexes).
   const firsts = await sql<{ drug_id: string | null; drug_name: string | null; site_id: string | null; days: unknown; n: unknown }>`
     with appointments as (
       select b.tenant as tenant, b.ref_id as service_request_id, d.date_low as start_at, l.ref_id as site_id,
@@ -65,7 +66,7 @@ export async function networkMetrics(
       join search_index s on s.tenant = b.tenant and s.resource_type = 'Appointment' and s.resource_id = b.resource_id and s.param = 'status'
       join search_index d on d.tenant = b.tenant and d.resource_type = 'Appointment' and d.resource_id = b.resource_id and d.param = 'date'
       left join search_index l on l.tenant = b.tenant and l.resource_type = 'Appointment' and l.resource_id = b.resource_id and l.param = 'location'
-      where b.tenant in (${tenants}) and b.resource_type = 'Appointment' and b.param = 'based-on' and b.ref_type = 'ServiceRequest'
+      where b.tenant in (${tenants}) and b.resource_type = 'Appointment' and b.param = 'based-on' and b.ref_id is not null and b.ref_type = 'ServiceRequest'
         and s.token_code in (${sql.join(BOOKED_OR_GIVEN)})
     )
     select ${jsonText(engine, 'r.referral', ['drug', 'catalogId'])} as drug_id, ${jsonText(engine, 'r.referral', ['drug', 'name'])} as drug_name,

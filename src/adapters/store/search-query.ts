@@ -71,24 +71,42 @@ function referenceMatches(eb: IndexExpressions, match: ReferenceMatch): Expressi
   return eb.and(parts);
 }
 
+/**
+ * The string, date and reference indexes are partial, holding only rows with a value of their kind
+ * (migration 0012, docs/search.md#partial-value-indexes). A planner uses one only when the query
+ * implies its condition; several values ORed (or a date prefix that reads `date_high` alone) do not
+ * imply it term by term, so the condition is stated beside them.
+ */
+function withValuePresent(eb: IndexExpressions, column: 'si.string_norm' | 'si.date_low' | 'si.ref_id', values: Expression<SqlBool>) {
+  return eb.and([eb(column, 'is not', null), values]);
+}
+
 function valueMatches(eb: IndexExpressions, criterion: ParsedCriterion): Expression<SqlBool> {
   switch (criterion.kind) {
     case 'token':
       return eb.or(criterion.matches.map((m) => tokenMatches(eb, m)));
     case 'reference':
-      return eb.or(criterion.matches.map((m) => referenceMatches(eb, m)));
+      return withValuePresent(eb, 'si.ref_id', eb.or(criterion.matches.map((m) => referenceMatches(eb, m))));
     case 'string': {
       if (criterion.mode === 'exact') return eb('si.string_exact', 'in', criterion.values);
       const column = sql.ref('si.string_norm');
-      return eb.or(
-        criterion.values.map((v) => {
-          const pattern = criterion.mode === 'contains' ? `%${likeEscape(v)}%` : `${likeEscape(v)}%`;
-          return sql<SqlBool>`${column} like ${pattern} escape '!'`;
-        }),
+      return withValuePresent(
+        eb,
+        'si.string_norm',
+        eb.or(
+          criterion.values.map((v) => {
+            const pattern = criterion.mode === 'contains' ? `%${likeEscape(v)}%` : `${likeEscape(v)}%`;
+            return sql<SqlBool>`${column} like ${pattern} escape '!'`;
+          }),
+        ),
       );
     }
     case 'date':
-      return eb.or(criterion.conditions.map((c) => dateMatches(sql.ref('si.date_low'), sql.ref('si.date_high'), c)));
+      return withValuePresent(
+        eb,
+        'si.date_low',
+        eb.or(criterion.conditions.map((c) => dateMatches(sql.ref('si.date_low'), sql.ref('si.date_high'), c))),
+      );
     case 'uri':
       return eb('si.uri', 'in', criterion.values);
     case 'id':

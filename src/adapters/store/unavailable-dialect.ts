@@ -83,8 +83,8 @@ async function translating<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Told of every statement the store sends, transaction control included. */
-export type StatementObserver = (kind: 'query' | 'begin' | 'commit' | 'rollback') => void;
+/** Told of every statement the store sends, transaction control included, with a query's SQL text. */
+export type StatementObserver = (kind: 'query' | 'begin' | 'commit' | 'rollback', sql?: string) => void;
 
 class TranslatingConnection implements DatabaseConnection {
   constructor(
@@ -93,12 +93,12 @@ class TranslatingConnection implements DatabaseConnection {
   ) {}
 
   executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    this.observe?.('query');
+    this.observe?.('query', compiledQuery.sql);
     return translating(() => this.inner.executeQuery<R>(compiledQuery));
   }
 
   async *streamQuery<R>(compiledQuery: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    this.observe?.('query');
+    this.observe?.('query', compiledQuery.sql);
     try {
       yield* this.inner.streamQuery<R>(compiledQuery, chunkSize);
     } catch (error) {
