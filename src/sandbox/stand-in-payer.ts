@@ -57,12 +57,19 @@ import type {
 
 const HOST = '127.0.0.1';
 const PAS = 'http://hl7.org/fhir/us/davinci-pas';
-const X12_306 = 'https://codesystem.x12.org/005010/306';
-const X12_886 = 'https://codesystem.x12.org/external/886';
-/** X12 901 AAA reject reasons, the code system of PAS `ClaimResponse.error.code`. */
-const X12_REJECT_REASON = 'https://codesystem.x12.org/005010/901';
-const X12_1390 = 'https://codesystem.x12.org/005010/1390';
-const BENEFIT_TYPE = 'http://terminology.hl7.org/CodeSystem/benefit-type';
+/**
+ * The code systems a payer answers in, spelled here rather than imported from the gateway's rules:
+ * the stand-in plays another party, so a misspelt system on either side fails a test instead of
+ * agreeing with itself.
+ */
+const SYSTEM = {
+  x12ReviewAction: 'https://codesystem.x12.org/005010/306',
+  x12ReviewDecisionReason: 'https://codesystem.x12.org/external/886',
+  /** X12 901 AAA reject reasons, the code system of PAS `ClaimResponse.error.code`. */
+  x12RejectReason: 'https://codesystem.x12.org/005010/901',
+  x12BenefitInformation: 'https://codesystem.x12.org/005010/1390',
+  benefitType: 'http://terminology.hl7.org/CodeSystem/benefit-type',
+} as const;
 
 export interface StandInCostShare {
   copay?: Money;
@@ -343,18 +350,21 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
   function eligibilityResponse(request: CoverageEligibilityRequest, memberId: string, rule: EligibilityRule): CoverageEligibilityResponse {
     const benefits: CoverageEligibilityResponseInsuranceItemBenefit[] = [];
     const cost = rule.costShare ?? {};
-    if (cost.copay) benefits.push({ type: { coding: [{ system: BENEFIT_TYPE, code: 'copay' }] }, allowedMoney: { ...cost.copay } });
+    if (cost.copay) benefits.push({ type: { coding: [{ system: SYSTEM.benefitType, code: 'copay' }] }, allowedMoney: { ...cost.copay } });
     if (cost.coinsurancePercent !== undefined)
-      benefits.push({ type: { coding: [{ system: BENEFIT_TYPE, code: 'copay-percent' }] }, allowedUnsignedInt: cost.coinsurancePercent });
+      benefits.push({
+        type: { coding: [{ system: SYSTEM.benefitType, code: 'copay-percent' }] },
+        allowedUnsignedInt: cost.coinsurancePercent,
+      });
     if (cost.deductibleRemaining)
       benefits.push({
-        type: { coding: [{ system: BENEFIT_TYPE, code: 'deductible' }] },
+        type: { coding: [{ system: SYSTEM.benefitType, code: 'deductible' }] },
         allowedMoney: { ...cost.deductibleRemaining },
         usedMoney: { value: 0, currency: cost.deductibleRemaining.currency ?? 'USD' },
       });
     if (cost.outOfPocketRemaining)
       benefits.push({
-        type: { coding: [{ system: X12_1390, code: 'G', display: 'Out of Pocket (Stop Loss)' }] },
+        type: { coding: [{ system: SYSTEM.x12BenefitInformation, code: 'G', display: 'Out of Pocket (Stop Loss)' }] },
         allowedMoney: { ...cost.outOfPocketRemaining },
       });
     sequence += 1;
@@ -445,14 +455,20 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
       reviewAction.push({
         url: 'reasonCode',
         valueCodeableConcept: {
-          coding: [{ system: X12_886, ...(decision.reason.code ? { code: decision.reason.code } : {}), display: decision.reason.display }],
+          coding: [
+            {
+              system: SYSTEM.x12ReviewDecisionReason,
+              ...(decision.reason.code ? { code: decision.reason.code } : {}),
+              display: decision.reason.display,
+            },
+          ],
         },
       });
     }
     if (code)
       reviewAction.unshift({
         url: `${PAS}/StructureDefinition/extension-reviewActionCode`,
-        valueCodeableConcept: { coding: [{ system: X12_306, ...code }] },
+        valueCodeableConcept: { coding: [{ system: SYSTEM.x12ReviewAction, ...code }] },
       });
     const errors = decision !== 'pended' ? (decision.errors ?? []) : [];
     const approved = decision !== 'pended' && decision.kind === 'approve' ? decision : undefined;
@@ -476,7 +492,9 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
       ...(decision !== 'pended' && decision.kind === 'deny' ? { disposition: decision.reason.display } : {}),
       ...(errors.length > 0
         ? {
-            error: errors.map((error) => ({ code: { coding: [{ system: X12_REJECT_REASON, code: error.code, display: error.display }] } })),
+            error: errors.map((error) => ({
+              code: { coding: [{ system: SYSTEM.x12RejectReason, code: error.code, display: error.display }] },
+            })),
           }
         : {}),
       item: (claim.item?.length ? claim.item : [{ sequence: 1 }]).map((item) => ({
