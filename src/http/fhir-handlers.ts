@@ -6,7 +6,7 @@
  */
 import type { Bundle, CapabilityStatement, Resource } from 'fhir/r4.js';
 import { notFound, OperationOutcomeError, operationOutcome } from '../fhir/outcomes.js';
-import { updateAppointmentByClient } from '../scheduling/stories/schedule-referral.js';
+import { updateAppointmentByClient } from '../scheduling/stories/update-appointment.js';
 import type { GatewayDeps } from '../ports/gateway-deps.js';
 import { processBundle } from '../intake/stories/process-bundle.js';
 import { createResource, readResource, resourceHistory, searchResources, updateResource } from '../intake/stories/resource-interactions.js';

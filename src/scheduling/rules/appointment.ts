@@ -15,6 +15,9 @@ export const CHAIR_IDENTIFIER_SYSTEM = `${GATEWAY_CANONICAL_BASE}/sid/chair`;
 export const HOLD_EXPIRES_EXTENSION_URL = `${GATEWAY_CANONICAL_BASE}/StructureDefinition/hold-expires`;
 export const NO_SHOW_FEE_EXTENSION_URL = `${GATEWAY_CANONICAL_BASE}/StructureDefinition/no-show-fee`;
 
+/** The statuses of a visit the patient came to (FHIR's appointment life cycle): recording one needs a booking. */
+export const ATTENDED_STATUSES: readonly Appointment['status'][] = ['arrived', 'checked-in', 'fulfilled'];
+
 export interface AppointmentSlot {
   locationId: string;
   siteName: string;

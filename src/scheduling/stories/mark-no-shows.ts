@@ -132,7 +132,7 @@ function readyAgain(task: Task & { id: string }, now: Date): Task & { id: string
     ...taskStatusFields('ready-to-schedule'),
     statusReason: { text: 'The patient did not come to the booked appointment; a reschedule Task is open' },
     // Kept as it was: scheduling reads lastModified as when the referral was cleared (its
-    // authorization), and a no-show does not change that (schedule-referral.ts, clearedAt).
+    // authorization), and a no-show does not change that (scheduling-context.ts, clearedAt).
     lastModified: task.lastModified ?? now.toISOString(),
     ...(kept.length > 0 ? { output: kept } : {}),
   };

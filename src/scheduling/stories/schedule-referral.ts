@@ -13,346 +13,30 @@
  * No walk-ins: an Appointment for a referral that is not cleared, or with no referral at all, is
  * refused with an OperationOutcome that says why and names the next slots.
  */
-import { changedElementsOutside } from '../../fhir/resources.js';
-import type {
-  Appointment,
-  CodeableConcept,
-  Coverage,
-  HealthcareService,
-  Location,
-  OperationOutcome,
-  OperationOutcomeIssue,
-  Patient,
-  Reference,
-  Resource,
-  ServiceRequest,
-  Task,
-} from 'fhir/r4.js';
-import { DateTime } from 'luxon';
-import {
-  buildAppointment,
-  chairIdOf,
-  chairReference,
-  siteIdOf,
-  type AppointmentSlot,
-  type AppointmentSubject,
-} from '../rules/appointment.js';
-import type { CatalogDrug } from '../../directory/rules/drug-catalog.js';
-import { earliestStart, rescheduleNoticeIssues } from '../rules/lead-time.js';
-import { placerIdentifier, requestedPeriod, type EhrReferences } from '../../referral/rules/referral.js';
-import {
-  TASK_PARAMETER_TYPE_SYSTEM,
-  referralStatusDisplay,
-  referralStatusOf,
-  taskStatusFields,
-} from '../../referral/rules/referral-status.js';
-import {
-  instantWithSiteOffset,
-  openIntervals,
-  openIntervalsMs,
-  siteCalendarFromLocation,
-  type SiteCalendar,
-  instantAtSite,
-} from '../rules/site-hours.js';
+import type { Appointment, OperationOutcome, OperationOutcomeIssue, Task } from 'fhir/r4.js';
+import { ATTENDED_STATUSES, buildAppointment, chairIdOf, chairReference, siteIdOf, type AppointmentSlot } from '../rules/appointment.js';
+import { requestedPeriod } from '../../referral/rules/referral.js';
+import { TASK_PARAMETER_TYPE_SYSTEM, taskStatusFields } from '../../referral/rules/referral-status.js';
+import { instantWithSiteOffset, openIntervals, openIntervalsMs, instantAtSite } from '../rules/site-hours.js';
 import { planSeries } from '../rules/infusion-series.js';
-import type { DirectoryPlan, DirectorySite, GeoPoint, SiteDirectory } from '../../directory/rules/site-directory.js';
 import { BusyIndex, findSlots, type SlotFilters, type SlotProposal } from '../rules/slot-finder.js';
 import { formatAppointmentTime } from '../../delivery/rules/reminder-text.js';
 import { startsOnFindGrid, walkInRefusalOutcome, WALK_IN_OFFERS, type SlotOffer } from '../rules/walk-in.js';
-import { appointmentWriteBack, taskWriteBack } from '../../delivery/rules/write-back.js';
-import { conflict, errorIssue, notFound, unprocessable, warningIssue } from '../../fhir/outcomes.js';
-import { findContained, parseRelativeReference } from '../../fhir/references.js';
-import { candidateSites, rankProposals, type CandidateSitesInput, type NearFilter } from '../rules/multi-site-find.js';
-import { patientHomePosition } from '../../site-check/rules/patient-position.js';
+import { conflict, errorIssue, unprocessable, warningIssue } from '../../fhir/outcomes.js';
+import { parseRelativeReference } from '../../fhir/references.js';
+import { rankProposals, type NearFilter } from '../rules/multi-site-find.js';
 import type { ChairBooking, ResourceWriter, TenantId } from '../../ports/resource-store.js';
 import { type GatewayDeps, writeBackTarget } from '../../ports/gateway-deps.js';
-import { markNoShow } from './mark-no-shows.js';
-import { ORDER_CHANGE_REASON_SYSTEM } from '../../order-changes/rules/order-change.js';
-import { deliverNotices, storeNotice, type PendingNotice } from '../../delivery/stories/appointment-notices.js';
-import { withdrawRemindersOfTime } from '../../delivery/stories/send-reminders.js';
-import type { StoredReferral } from '../../referral/stories/stored-referral.js';
-import { refusal, type Refusal } from '../../ports/refusal.js';
-
-/** What the scheduling rules need about one referral. */
-export interface SchedulingContext extends StoredReferral {
-  tenant: TenantId;
-  drug: CatalogDrug;
-  site: DirectorySite;
-  calendar: SiteCalendar;
-  subject: AppointmentSubject;
-  durationMinutes: number;
-  /** When the referral was cleared (its Task reached ready-to-schedule): the authorization's time. */
-  clearedAt: Date;
-  /** Starts no earlier than this and ends no later than `latest`. */
-  earliest: Date;
-  latest: Date;
-  ehr?: EhrReferences;
-}
-
-const outputOf = (task: Task, code: string) =>
-  task.output?.find((o) => o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === code));
-
-async function siteCalendar(deps: Pick<GatewayDeps, 'store' | 'tenancy'>, site: DirectorySite): Promise<SiteCalendar | undefined> {
-  const tenants = [deps.tenancy.directoryTenant];
-  const location = await deps.store.read<Location>(tenants, 'Location', site.locationId);
-  const services = await deps.store.search<HealthcareService>({
-    resourceType: 'HealthcareService',
-    tenants,
-    criteria: [{ name: 'location', values: [`Location/${site.locationId}`] }],
-    count: 10,
-    offset: 0,
-  });
-  const service = services.resources.find((s) => s.active !== false) ?? services.resources[0];
-  if (!location || !service) return undefined;
-  return siteCalendarFromLocation(location, service);
-}
-
-/**
- * When a referral can be seen at one site: no sooner than the pharmacy lead time after now and
- * after clearance (in the site's zone, its closures skipped), within the order's and the
- * authorization's periods and the window asked for, at most FIND_DAYS ahead.
- */
-function windowAtSite(
-  deps: Pick<GatewayDeps, 'clock' | 'scheduling'>,
-  input: {
-    drug: CatalogDrug;
-    clearedAt: Date;
-    serviceRequest: ServiceRequest;
-    task: Task;
-    calendar: SiteCalendar;
-    window?: { start?: Date; end?: Date };
-  },
-): { earliest: Date; latest: Date } {
-  const { calendar } = input;
-  const authorizationPeriod = outputOf(input.task, 'authorization-period')?.valuePeriod;
-  const afterLeadTime = earliestStart({
-    now: deps.clock.now(),
-    authorizedAt: input.clearedAt,
-    leadTimeBusinessDays: input.drug.pharmacyLeadTimeBusinessDays,
-    timeZone: calendar.timeZone,
-    closures: calendar.closures,
-  });
-  const ordered = requestedPeriod(input.serviceRequest);
-  const starts = [
-    afterLeadTime,
-    instantAtSite(ordered?.start, calendar.timeZone, 'start'),
-    instantAtSite(authorizationPeriod?.start, calendar.timeZone, 'start'),
-    input.window?.start,
-  ];
-  const ends = [
-    instantAtSite(ordered?.end, calendar.timeZone, 'end'),
-    instantAtSite(authorizationPeriod?.end, calendar.timeZone, 'end'),
-    input.window?.end,
-  ];
-  const earliest = new Date(Math.max(...starts.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
-  const horizon = earliest.getTime() + deps.scheduling.findDays * 86_400_000;
-  const latest = new Date(Math.min(horizon, ...ends.filter((d): d is Date => d !== undefined).map((d) => d.getTime())));
-  return { earliest, latest };
-}
-
-/** The referral's patient and plan, for choosing among sites: contained, else stored at the gateway. */
-async function patientAndPlan(
-  deps: Pick<GatewayDeps, 'store'>,
-  context: SchedulingContext,
-  directory: SiteDirectory,
-): Promise<{ home?: GeoPoint; plan?: DirectoryPlan }> {
-  const resolve = async (reference: string | undefined, type: 'Patient' | 'Coverage'): Promise<Resource | undefined> => {
-    if (reference === undefined) return undefined;
-    const contained = findContained(context.serviceRequest, reference);
-    if (contained) return contained;
-    const parsed = parseRelativeReference(reference);
-    return parsed?.resourceType === type ? ((await deps.store.read([context.tenant], type, parsed.id)) ?? undefined) : undefined;
-  };
-  const patient = await resolve(context.serviceRequest.subject?.reference, 'Patient');
-  // The Coverage the payer verified, else the order's own.
-  const verified = outputOf(context.task, 'verified-coverage')?.valueReference?.reference;
-  const coverage = (await resolve(verified, 'Coverage')) ?? (await resolve(context.serviceRequest.insurance?.[0]?.reference, 'Coverage'));
-  const home = patient?.resourceType === 'Patient' ? patientHomePosition(patient as Patient)?.position : undefined;
-  const plan = coverage?.resourceType === 'Coverage' ? directory.planForCoverage(coverage as Coverage) : undefined;
-  return { ...(home ? { home } : {}), ...(plan ? { plan } : {}) };
-}
-
-/**
- * The referral's Appointment and Task as write-back messages to its EHR (docs/write-back.md), each
- * with a new message id; `ehr` is where the tenant writes back (writeBackTarget).
- */
-function writeBackMessages(deps: Pick<GatewayDeps, 'newId'>, tenant: TenantId, context: SchedulingContext, ehr: EhrReferences) {
-  const referral = { tenant, referralId: context.row.id, ehr };
-  return {
-    appointment: (appointment: Appointment & { id: string }) => appointmentWriteBack({ messageId: deps.newId(), ...referral, appointment }),
-    task: (task: Task) => taskWriteBack({ messageId: deps.newId(), ...referral, task }),
-  };
-}
-
-/** The scheduling context moved to another site of the network: its calendar and window. */
-async function contextAtSite(
-  deps: GatewayDeps,
-  context: SchedulingContext,
-  site: DirectorySite,
-  window?: { start?: Date; end?: Date },
-): Promise<SchedulingContext | undefined> {
-  if (site.locationId === context.site.locationId && window === undefined) return context;
-  const calendar = await siteCalendar(deps, site);
-  if (!calendar) return undefined;
-  const { earliest, latest } = windowAtSite(deps, {
-    drug: context.drug,
-    clearedAt: context.clearedAt,
-    serviceRequest: context.serviceRequest,
-    task: context.task,
-    calendar,
-    ...(window ? { window } : {}),
-  });
-  return { ...context, site, calendar, earliest, latest };
-}
-
-/** The sites the referral allows among those asked for (multi-site-find.ts), from the patient's home and plan. */
-async function allowedSites(
-  deps: GatewayDeps,
-  context: SchedulingContext,
-  asked: Pick<CandidateSitesInput, 'locationIds' | 'near'>,
-): Promise<ReturnType<typeof candidateSites>> {
-  const directory = await deps.sites.current();
-  const { home, plan } = await patientAndPlan(deps, context, directory);
-  return candidateSites(directory, {
-    drugCodings: context.subject.drugCodings,
-    ...(plan ? { plan } : {}),
-    ...(home ? { home } : {}),
-    confirmedSiteId: context.site.locationId,
-    ...asked,
-  });
-}
-
-/**
- * The context at the site an Appointment names, when it is not the confirmed one: allowed only at
- * a site the referral allows (active, gives the drug, in the plan's network), as multi-site $find
- * proposes.
- */
-async function contextForAppointmentSite(
-  deps: GatewayDeps,
-  context: SchedulingContext,
-  appointment: Appointment,
-): Promise<{ context: SchedulingContext; issues: OperationOutcomeIssue[] }> {
-  const siteId = siteIdOf(appointment);
-  if (siteId === undefined || siteId === context.site.locationId) return { context, issues: [] };
-  const { sites, excluded } = await allowedSites(deps, context, { locationIds: [siteId] });
-  const moved = sites[0] ? await contextAtSite(deps, context, sites[0].site) : undefined;
-  if (!moved) {
-    const why = excluded[0]?.display ?? `Location/${siteId} has no hours the network can schedule`;
-    return {
-      context,
-      issues: [errorIssue('business-rule', `The appointment must be at a site the referral allows: ${why}`, 'Appointment.participant')],
-    };
-  }
-  return { context: moved, issues: [] };
-}
-
-/** The referral behind a ServiceRequest id, with every scheduling input, or why it cannot be scheduled. */
-export async function schedulingContext(
-  deps: GatewayDeps,
-  tenant: TenantId,
-  serviceRequestId: string,
-  options: { expression: string; window?: { start?: Date; end?: Date }; rescheduling?: string },
-): Promise<
-  { ok: true; context: SchedulingContext } | { ok: false; issues: OperationOutcomeIssue[]; context?: Partial<SchedulingContext> }
-> {
-  const serviceRequest = await deps.store.read<ServiceRequest>([tenant], 'ServiceRequest', serviceRequestId);
-  const order = serviceRequest ? placerIdentifier(serviceRequest) : undefined;
-  const row = order?.system && order.value ? await deps.store.findReferralByIdentifier(tenant, order.system, order.value) : undefined;
-  if (!serviceRequest?.id || !row) {
-    return {
-      ok: false,
-      issues: [
-        errorIssue(
-          'business-rule',
-          'No walk-ins: there is no referral for this appointment; an infusion is booked only for a referral that has been received and cleared',
-          options.expression,
-        ),
-      ],
-    };
-  }
-  const task = await deps.store.read<Task>([tenant], 'Task', row.taskId);
-  const drug = deps.drugs.findDrug(serviceRequest.code?.coding ?? []);
-  const directory = await deps.sites.current();
-  const siteId = parseRelativeReference(serviceRequest.locationReference?.[0]?.reference);
-  const site = siteId?.resourceType === 'Location' ? directory.site(siteId.id) : undefined;
-  const calendar = site ? await siteCalendar(deps, site) : undefined;
-  if (!task?.id || !drug || !site || !calendar) {
-    return {
-      ok: false,
-      issues: [errorIssue('business-rule', 'The referral has no confirmed site or drug the network can schedule', options.expression)],
-    };
-  }
-  const patient: Reference = serviceRequest.subject?.reference?.startsWith('#')
-    ? ((row.referral as { ehr?: EhrReferences } | null)?.ehr?.patient ?? { display: 'patient of the referral' })
-    : (serviceRequest.subject ?? { display: 'patient of the referral' });
-  const earlierDoses = await deps.store.search<Appointment>({
-    resourceType: 'Appointment',
-    tenants: [tenant],
-    criteria: [
-      { name: 'based-on', values: [`ServiceRequest/${serviceRequest.id}`] },
-      { name: 'status', values: ['booked', 'arrived', 'fulfilled', 'checked-in'] },
-    ],
-    count: 2,
-    offset: 0,
-  });
-  // The appointment being rescheduled keeps its own dose: it does not count as an earlier one.
-  const dose = earlierDoses.resources.some((a) => a.id !== options.rescheduling) ? 'maintenance' : 'first-dose';
-  const durationMinutes = dose === 'first-dose' ? drug.chairMinutes.firstDose : drug.chairMinutes.maintenance;
-  const clearedAt = new Date(task.lastModified ?? row.updatedAt);
-  const { earliest, latest } = windowAtSite(deps, {
-    drug,
-    clearedAt,
-    serviceRequest,
-    task,
-    calendar,
-    ...(options.window ? { window: options.window } : {}),
-  });
-  const ehr = (row.referral as { ehr?: EhrReferences } | null)?.ehr;
-  const context: SchedulingContext = {
-    tenant,
-    row,
-    task: task as Task & { id: string },
-    serviceRequest: serviceRequest as ServiceRequest & { id: string },
-    drug,
-    site,
-    calendar,
-    subject: {
-      serviceRequestId: serviceRequest.id,
-      patient,
-      drugName: drug.name,
-      drugCodings: serviceRequest.code?.coding ?? drug.codings,
-      dose,
-    },
-    durationMinutes,
-    clearedAt,
-    earliest,
-    latest,
-    ...(ehr ? { ehr } : {}),
-  };
-  const status = referralStatusOf(task);
-  if (task.status === 'on-hold' && status === 'ready-to-schedule') {
-    // Held because the order is on hold in the EHR (docs/order-changes.md): nothing is booked until it resumes.
-    return {
-      ok: false,
-      issues: [
-        errorIssue(
-          'business-rule',
-          `No booking: the order is on hold in the EHR (${task.statusReason?.text ?? 'on hold'})`,
-          options.expression,
-        ),
-      ],
-      context,
-    };
-  }
-  if (status !== 'ready-to-schedule') {
-    const why =
-      status === 'scheduled'
-        ? 'the referral is already scheduled; change the booked Appointment instead'
-        : `the referral is not cleared (${status ? referralStatusDisplay(status as never) : 'unknown'}): coverage and, where required, prior authorization come first`;
-    return { ok: false, issues: [errorIssue('business-rule', `No walk-ins: ${why}`, options.expression)], context };
-  }
-  return { ok: true, context };
-}
+import type { Refusal } from '../../ports/refusal.js';
+import {
+  allowedSites,
+  contextAtSite,
+  contextForAppointmentSite,
+  outputOf,
+  schedulingContext,
+  type SchedulingContext,
+  writeBackMessages,
+} from './scheduling-context.js';
 
 function slotOf(context: SchedulingContext, proposal: SlotProposal): AppointmentSlot {
   return {
@@ -517,7 +201,7 @@ async function walkInRefusal(
 }
 
 /** A walk-in for a referral named by its ServiceRequest id: why, with the referral's next slots. */
-async function walkInRefusalFor(
+export async function walkInRefusalFor(
   deps: GatewayDeps,
   tenant: TenantId,
   serviceRequestId: string | undefined,
@@ -536,7 +220,7 @@ async function walkInRefusalFor(
 }
 
 /** Checks that a proposed Appointment is one of the referral's valid slots; returns the slot. */
-function slotOfAppointment(
+export function slotOfAppointment(
   context: SchedulingContext,
   appointment: Appointment,
 ): { slot?: AppointmentSlot; issues: OperationOutcomeIssue[] } {
@@ -606,7 +290,7 @@ function slotOfAppointment(
       };
 }
 
-function chairTaken(conflictWith: ChairBooking, context: SchedulingContext): OperationOutcome {
+export function chairTaken(conflictWith: ChairBooking, context: SchedulingContext): OperationOutcome {
   const tz = context.calendar.timeZone;
   return conflict(
     `Chair ${conflictWith.chairId} at ${context.site.name} is taken from ${formatAppointmentTime(new Date(conflictWith.start), tz)} to ${formatAppointmentTime(new Date(conflictWith.end), tz)}; ask $find for free slots`,
@@ -669,7 +353,7 @@ function scheduledTask(
 }
 
 /** The ServiceRequest an Appointment is for (`basedOn`), when it names one of ours. */
-function serviceRequestIdOf(appointment: Appointment): string | undefined {
+export function serviceRequestIdOf(appointment: Appointment): string | undefined {
   const parsed = parseRelativeReference(appointment.basedOn?.[0]?.reference);
   return parsed?.resourceType === 'ServiceRequest' ? parsed.id : undefined;
 }
@@ -714,7 +398,7 @@ async function reserve(
       { cleared: false, expression: 'Appointment.basedOn' },
     );
   }
-  if (ATTENDED.includes(input.appointment.status)) {
+  if (ATTENDED_STATUSES.includes(input.appointment.status)) {
     // A patient who turns up without a booking (seed 001): refused, and offered the next slots.
     return walkInRefusalFor(
       deps,
@@ -836,327 +520,4 @@ async function reserve(
     });
   }
   return outcome;
-}
-
-/** Why a reminder of a visit a client cancelled, not yet sent, is withdrawn (profiles/CodeSystem-order-change-reason.json). */
-const APPOINTMENT_CANCELLED_REASON: CodeableConcept = {
-  coding: [{ system: ORDER_CHANGE_REASON_SYSTEM, code: 'appointment-cancelled', display: 'The appointment was cancelled' }],
-  text: 'Withdrawn: the appointment was cancelled',
-};
-
-/** What a client may move an Appointment's status to, from each status (FHIR's appointment life cycle). */
-const NEXT_STATUSES: Partial<Record<Appointment['status'], readonly Appointment['status'][]>> = {
-  pending: ['pending', 'cancelled'],
-  booked: ['booked', 'arrived', 'checked-in', 'fulfilled', 'cancelled', 'noshow', 'entered-in-error'],
-  arrived: ['arrived', 'checked-in', 'fulfilled', 'entered-in-error'],
-  'checked-in': ['checked-in', 'fulfilled', 'entered-in-error'],
-};
-const ATTENDED: readonly Appointment['status'][] = ['arrived', 'checked-in', 'fulfilled'];
-
-/** Whether the Task plans a dose after this one (planned-dose outputs, written at booking). */
-function hasLaterPlannedDose(task: Task, start: string | undefined): boolean {
-  if (start === undefined) return false;
-  const at = new Date(start).getTime();
-  return (task.output ?? []).some(
-    (o) =>
-      o.type.coding?.some((c) => c.system === TASK_PARAMETER_TYPE_SYSTEM && c.code === 'planned-dose') &&
-      o.valueDateTime !== undefined &&
-      new Date(o.valueDateTime).getTime() > at,
-  );
-}
-
-/** Elements of a booked Appointment a client may change: the status and the time (a reschedule). */
-const CLIENT_APPOINTMENT_ELEMENTS = new Set([
-  'meta',
-  'text',
-  'status',
-  'start',
-  'end',
-  'minutesDuration',
-  'participant',
-  'cancelationReason',
-  'comment',
-  'patientInstruction',
-]);
-
-/** The elements a client may not change on a stored Appointment (the gateway keeps them). */
-function keptElementIssues(current: Appointment, body: Appointment): OperationOutcomeIssue[] {
-  return changedElementsOutside(current, body, CLIENT_APPOINTMENT_ELEMENTS).map((key) =>
-    errorIssue(
-      'business-rule',
-      `Appointment.${key} is kept by the gateway; a client may change the status or the time`,
-      `Appointment.${key}`,
-    ),
-  );
-}
-
-/**
- * What is wrong with a client's change of a stored Appointment, walk-ins aside: elements the
- * gateway keeps, a status the current one cannot become, another patient, a visit recorded
- * before its (site-local) day.
- */
-function clientChangeIssues(current: Appointment, body: Appointment, now: Date): OperationOutcomeIssue[] {
-  const issues = keptElementIssues(current, body);
-  const allowed = NEXT_STATUSES[current.status] ?? [current.status];
-  if (!allowed.includes(body.status)) {
-    issues.push(
-      errorIssue(
-        'business-rule',
-        `An appointment that is ${current.status} cannot become ${body.status}; book again with $find and $book`,
-        'Appointment.status',
-      ),
-    );
-  }
-  if (JSON.stringify(body.participant?.[0]?.actor) !== JSON.stringify(current.participant?.[0]?.actor)) {
-    issues.push(errorIssue('business-rule', 'The patient of an appointment cannot change', 'Appointment.participant[0].actor'));
-  }
-  if (ATTENDED.includes(body.status) && !ATTENDED.includes(current.status) && current.start !== undefined) {
-    const visitDay = DateTime.fromISO(current.start, { setZone: true }).startOf('day');
-    if (now.getTime() < visitDay.toMillis())
-      issues.push(
-        errorIssue(
-          'business-rule',
-          `The visit is on ${visitDay.toISODate()}; it cannot be recorded as ${body.status} before then`,
-          'Appointment.status',
-        ),
-      );
-  }
-  return issues;
-}
-
-/**
- * The new time of a booked appointment the client moved, checked as `$book` would check it (the
- * pharmacy's notice per policy, the order and authorization windows, a free chair's hours), with
- * the notice's warnings; or the refusal.
- */
-function rescheduledSlot(
-  deps: Pick<GatewayDeps, 'scheduling'>,
-  context: SchedulingContext,
-  change: { current: Appointment; body: Appointment; now: Date },
-): { slot: AppointmentSlot; warnings: OperationOutcomeIssue[] } | Refusal {
-  const { current, body, now } = change;
-  if (current.status !== 'booked' || body.status !== 'booked') {
-    return refusal(
-      unprocessable([errorIssue('business-rule', 'Only a booked appointment is rescheduled, and it stays booked', 'Appointment.status')]),
-    );
-  }
-  const notice = rescheduleNoticeIssues({
-    now,
-    leadTimeBusinessDays: context.drug.pharmacyLeadTimeBusinessDays,
-    timeZone: context.calendar.timeZone,
-    closures: context.calendar.closures,
-    start: new Date(body.start ?? ''),
-    policy: deps.scheduling.lateReschedule,
-  });
-  if (notice.some((i) => i.severity === 'error')) return refusal(unprocessable(notice));
-  // The lead time was checked against now (above); the order and authorization windows still hold.
-  const checked = slotOfAppointment({ ...context, earliest: new Date(Math.min(context.earliest.getTime(), now.getTime())) }, body);
-  return checked.slot ? { slot: checked.slot, warnings: notice } : refusal(unprocessable(checked.issues));
-}
-
-/**
- * The client's change, stored in one transaction: the chair moved or freed, the Appointment
- * saved (If-Match), the referral ready to schedule again after a cancellation or a dose given,
- * the EHR's copies queued, and the reminders of an earlier time withdrawn (a patient already
- * reminded of it gets a notice that it moved).
- */
-async function saveClientChange(
-  deps: GatewayDeps,
-  tx: ResourceWriter,
-  change: {
-    tenant: TenantId;
-    ifMatchVersionId: string | undefined;
-    context: SchedulingContext;
-    current: Appointment & { id: string };
-    next: Appointment & { id: string };
-    booking: ChairBooking | undefined;
-    slot: AppointmentSlot | undefined;
-    cancelled: boolean;
-    nextDose: boolean;
-    /** Where the tenant writes back (writeBackTarget), or undefined. */
-    writeBackTo: EhrReferences | undefined;
-    warnings: OperationOutcomeIssue[];
-    now: Date;
-  },
-): Promise<
-  { kind: 'updated'; appointment: Appointment & { id: string }; issues: OperationOutcomeIssue[]; notices: PendingNotice[] } | Refusal
-> {
-  const { context, current, next, booking, slot, cancelled, nextDose, writeBackTo, warnings, now } = change;
-  if (slot && booking) {
-    const reservation = await tx.reserveChair(
-      { ...booking, chairId: slot.chairId, start: slot.start.toISOString(), end: slot.end.toISOString() },
-      now,
-    );
-    if (!reservation.reserved) return refusal(chairTaken(reservation.conflict, context));
-  }
-  if (cancelled) await tx.releaseChair(current.id);
-  const stored = (await tx.update(change.tenant, next, now, {
-    ifMatchVersionId: change.ifMatchVersionId ?? current.meta?.versionId ?? '1',
-  })) as Appointment & { id: string };
-  if ((cancelled || nextDose) && referralStatusOf(context.task) === 'scheduled') {
-    // The referral is cleared still: it goes back to be scheduled again (this dose, or the next).
-    const { output, ...task } = context.task;
-    const ready: Task & { id: string } = {
-      ...task,
-      ...taskStatusFields('ready-to-schedule'),
-      lastModified: context.task.lastModified ?? now.toISOString(),
-      ...(output ? { output: output.filter((o) => !o.type.coding?.some((c) => c.code === 'appointment')) } : {}),
-    };
-    const saved = await tx.update(change.tenant, ready, now);
-    await tx.updateReferralStatus(change.tenant, context.row.id, 'ready-to-schedule', now);
-    if (writeBackTo) await tx.enqueue(writeBackMessages(deps, change.tenant, context, writeBackTo).task(saved), now);
-  }
-  if (writeBackTo) await tx.enqueue(writeBackMessages(deps, change.tenant, context, writeBackTo).appointment(stored), now);
-  // Rescheduled: the reminders of the earlier time are withdrawn; a patient already reminded of it is told it moved.
-  const notices: PendingNotice[] = [];
-  if (cancelled && current.status === 'booked' && current.start !== undefined) {
-    await withdrawRemindersOfTime(deps, tx, {
-      tenant: change.tenant,
-      referralId: context.row.id,
-      ehr: context.ehr,
-      appointmentId: current.id,
-      previousStart: new Date(current.start),
-      now,
-      reason: APPOINTMENT_CANCELLED_REASON,
-    });
-  }
-  if (slot && current.start !== undefined) {
-    const previousStart = new Date(current.start);
-    const reminders = await withdrawRemindersOfTime(deps, tx, {
-      tenant: change.tenant,
-      referralId: context.row.id,
-      ehr: context.ehr,
-      appointmentId: current.id,
-      previousStart,
-      now,
-    });
-    const notice =
-      reminders.alreadySent > 0
-        ? await storeNotice(deps, tx, { tenant: change.tenant, appointment: stored, kind: 'rescheduled', previousStart, now })
-        : undefined;
-    if (notice) notices.push(notice);
-  }
-  return { kind: 'updated' as const, appointment: stored, issues: warnings, notices };
-}
-
-/**
- * A client's update of a stored Appointment: cancel (the chair is freed, the referral is ready to
- * schedule again), reschedule (a new time on the same site, with the pharmacy's notice: refused or
- * flagged per policy), or record the visit (arrived, checked-in, fulfilled, noshow).
- */
-export async function updateAppointmentByClient(
-  deps: GatewayDeps,
-  input: { tenant: TenantId; id: string; body: unknown; ifMatchVersionId?: string },
-): Promise<{ kind: 'updated'; appointment: Appointment & { id: string }; issues: OperationOutcomeIssue[] } | Refusal> {
-  const body = input.body as Appointment | null;
-  if (typeof body !== 'object' || body === null || body.resourceType !== 'Appointment' || body.id !== input.id) {
-    return {
-      kind: 'refused',
-      outcome: unprocessable([errorIssue('invalid', `The body must be the Appointment ${input.id}`, 'Appointment.id')]),
-    };
-  }
-  const stored = await deps.store.read<Appointment>([input.tenant], 'Appointment', input.id);
-  if (!stored?.id) {
-    if (ATTENDED.includes(body.status)) {
-      // An arrival recorded on an appointment that was never booked: a walk-in (seed 001).
-      return walkInRefusalFor(
-        deps,
-        input.tenant,
-        serviceRequestIdOf(body),
-        [
-          errorIssue(
-            'business-rule',
-            `No walk-ins: there is no booked appointment ${input.id} to record as ${body.status}; book one of the slots offered`,
-            'Appointment.status',
-          ),
-        ],
-        'Appointment.start',
-      );
-    }
-    return { kind: 'refused', outcome: notFound('Appointment', input.id) };
-  }
-  const current = stored as Appointment & { id: string };
-  const serviceRequestId = serviceRequestIdOf(current);
-  const allowed = NEXT_STATUSES[current.status] ?? [current.status];
-  if (ATTENDED.includes(body.status) && !allowed.includes(body.status)) {
-    // The patient turned up for something not booked (a hold, a cancelled or missed visit): a
-    // walk-in, refused with the next slots.
-    return walkInRefusalFor(
-      deps,
-      input.tenant,
-      serviceRequestId,
-      [
-        ...keptElementIssues(current, body),
-        errorIssue(
-          'business-rule',
-          `No walk-ins: an appointment that is ${current.status} is not booked, so it cannot become ${body.status}; book one of the slots offered`,
-          'Appointment.status',
-        ),
-      ],
-      'Appointment.start',
-    );
-  }
-  const now = deps.clock.now();
-  const issues = clientChangeIssues(current, body, now);
-  if (issues.length > 0 || serviceRequestId === undefined) return refusal(unprocessable(issues));
-  if (body.status === 'noshow' && current.status === 'booked') {
-    // The same as the no-show job: fee policy, chair freed, a reschedule Task, the referral ready again.
-    await markNoShow(deps, { tenant: input.tenant, appointmentId: current.id });
-    const marked = (await deps.store.read<Appointment>([input.tenant], 'Appointment', current.id)) as Appointment & { id: string };
-    return { kind: 'updated', appointment: marked, issues: [] };
-  }
-
-  const booking = await deps.store.readChairBooking(current.id);
-  const moved =
-    body.start !== current.start ||
-    body.end !== current.end ||
-    chairIdOf(body) !== chairIdOf(current) ||
-    siteIdOf(body) !== siteIdOf(current);
-  const prepared = await schedulingContext(deps, input.tenant, serviceRequestId, {
-    expression: 'Appointment.basedOn',
-    rescheduling: current.id,
-  });
-  const confirmedContext = prepared.ok ? prepared.context : (prepared.context as SchedulingContext | undefined);
-  if (!confirmedContext?.site) return { kind: 'refused', outcome: unprocessable(prepared.ok ? [] : prepared.issues) };
-  // An appointment booked at another site (multi-site $find) is worked at that site, even if the
-  // site has since left the plan's network or closed: a booked visit can always be cancelled.
-  const bookedSiteId = siteIdOf(current);
-  const bookedSite =
-    bookedSiteId !== undefined && bookedSiteId !== confirmedContext.site.locationId
-      ? (await deps.sites.current()).site(bookedSiteId)
-      : undefined;
-  const context = (bookedSite ? await contextAtSite(deps, confirmedContext, bookedSite) : undefined) ?? confirmedContext;
-  let slot: AppointmentSlot | undefined;
-  const warnings: OperationOutcomeIssue[] = [];
-  if (moved) {
-    const rescheduled = rescheduledSlot(deps, context, { current, body, now });
-    if ('kind' in rescheduled) return rescheduled;
-    ({ slot } = rescheduled);
-    warnings.push(...rescheduled.warnings);
-  }
-  const cancelled = body.status === 'cancelled' || body.status === 'entered-in-error';
-  // A dose given: the chair is kept (it was used); the referral goes on to its next planned dose, if any.
-  const nextDose = body.status === 'fulfilled' && current.status !== 'fulfilled' && hasLaterPlannedDose(context.task, current.start);
-  const next: Appointment & { id: string } = { ...body, id: current.id };
-  const writeBackTo = writeBackTarget(deps, input.tenant, context.ehr);
-  const outcome = await deps.store.transaction((tx) =>
-    saveClientChange(deps, tx, {
-      tenant: input.tenant,
-      ifMatchVersionId: input.ifMatchVersionId,
-      context,
-      current,
-      next,
-      booking,
-      slot,
-      cancelled,
-      nextDose,
-      writeBackTo,
-      warnings,
-      now,
-    }),
-  );
-  if (outcome.kind !== 'updated') return outcome;
-  const { notices, ...updated } = outcome;
-  await deliverNotices(deps, { tenant: input.tenant, referralId: context.row.id, ehr: context.ehr, notices });
-  return updated;
 }
