@@ -160,238 +160,108 @@ export function rolePermits(role: Role, resourceType: string, interaction: Inter
   return (permissions[resourceType] ?? permissions['*'] ?? []).includes(interaction);
 }
 
-const isPublic = { kind: 'public' } as const;
-const operator = { kind: 'roles', roles: ['operator'] } as const;
-const coordinator = (resourceType: string, interaction: Interaction): Access => ({
+const isPublic: Access = { kind: 'public' };
+const operator: Access = { kind: 'roles', roles: ['operator'] };
+/** Callers of these roles; with a scope, their token must also grant that interaction on that type. */
+const roles = (allowed: readonly Role[], scope?: { resourceType: string; interaction: Interaction }): Access => ({
   kind: 'roles',
-  roles: ['coordinator'],
-  scope: { resourceType, interaction },
+  roles: allowed,
+  ...(scope ? { scope } : {}),
 });
+const coordinator = (resourceType: string, interaction: Interaction): Access => roles(['coordinator'], { resourceType, interaction });
+/** Who reads the network's picture; who sends referrals; who reads the audit trail (docs/audit.md). */
+const networkReader = roles(['coordinator', 'operator'], { resourceType: 'Task', interaction: 's' });
+const referringEhr = roles(['ehr'], { resourceType: 'ServiceRequest', interaction: 'c' });
+const auditor = (interaction: Interaction): Access => roles(['operator'], { resourceType: 'AuditEvent', interaction });
+/** A caller whose role may do this interaction on the path's resource type (ROLE_PERMISSIONS). */
+const fhir = (interaction: Interaction): Access => ({ kind: 'fhir', interaction });
+
+/**
+ * Routes an EHR calls for its own tenant only (a Subscription channel may instead carry its header
+ * secret: src/http/notification-auth.ts), and a payer for its own requests only.
+ */
+const ownTenant = { ownedBy: { parameter: 'tenant', claim: 'tenant' }, orHeaderSecret: 'x-subscription-secret' } as const;
+const ownPayer = { ownedBy: { parameter: 'payer', claim: 'payer' } } as const;
+
+/**
+ * One row, written on one line as a router's table reads (method, path, handler, who may call it,
+ * whom it serves); `more` carries a row's rarer fields.
+ */
+const route = (
+  method: RouteEntry['method'],
+  path: string,
+  handler: HandlerName,
+  access: Access,
+  summary: string,
+  more: Pick<RouteEntry, 'ownedBy' | 'orHeaderSecret'> = {},
+): RouteEntry => ({ method, path, handler, access, summary, ...more });
 
 /** One row per method for a path answered by GET and by POST alike (an operation: https://hl7.org/fhir/R4/operations.html#executing). */
-const byGetAndPost = (entry: Omit<RouteEntry, 'method'>): RouteEntry[] =>
-  (['GET', 'POST'] as const).map((method) => ({ method, ...entry }));
+const getAndPost = (path: string, handler: HandlerName, access: Access, summary: string): RouteEntry[] =>
+  (['GET', 'POST'] as const).map((method) => route(method, path, handler, access, summary));
 
 /**
  * Order matters: the first row that matches answers (Express and findRoute agree), so a literal
  * path comes before the generic `/fhir/:type...` row it would otherwise fall into.
  */
 export const ROUTE_TABLE: readonly RouteEntry[] = [
-  { method: 'GET', path: '/healthz', handler: 'liveness', access: isPublic, summary: 'liveness' },
-  { method: 'GET', path: '/readyz', handler: 'readiness', access: isPublic, summary: 'readiness' },
-  { method: 'GET', path: '/openapi.json', handler: 'openApiDocument', access: isPublic, summary: 'the API description' },
-  { method: 'GET', path: '/api-docs', handler: 'apiDocsPage', access: isPublic, summary: 'the API reference page' },
-  { method: 'GET', path: '/api-docs/:file', handler: 'apiDocsFile', access: isPublic, summary: "the reference page's files" },
-  {
-    method: 'GET',
-    path: '/console',
-    handler: 'consoleEntry',
-    access: isPublic,
-    summary: "the console's page (its data comes from the API, with the person's token)",
-  },
-  {
-    method: 'GET',
-    path: '/console/config.json',
-    handler: 'consoleConfig',
-    access: isPublic,
-    summary:
-      "the console's settings: the API's paths, and where people sign in (the identity provider's issuer and the console's client id)",
-  },
-  { method: 'GET', path: '/console/*rest', handler: 'consolePage', access: isPublic, summary: "the console's files and pages" },
-  { method: 'GET', path: '/.well-known/smart-configuration', handler: 'smartConfiguration', access: isPublic, summary: 'SMART discovery' },
-  {
-    method: 'GET',
-    path: '/fhir/.well-known/smart-configuration',
-    handler: 'smartConfiguration',
-    access: isPublic,
-    summary: 'SMART discovery',
-  },
-  { method: 'GET', path: '/oauth/jwks', handler: 'publicKeys', access: isPublic, summary: "the gateway's public keys" },
-  {
-    method: 'POST',
-    path: '/oauth/token',
-    handler: 'issueToken',
-    access: isPublic,
-    summary: 'the token endpoint (client credentials, private_key_jwt)',
-  },
+  route('GET', '/healthz', 'liveness', isPublic, 'liveness'),
+  route('GET', '/readyz', 'readiness', isPublic, 'readiness'),
+  route('GET', '/openapi.json', 'openApiDocument', isPublic, 'the API description'),
+  route('GET', '/api-docs', 'apiDocsPage', isPublic, 'the API reference page'),
+  route('GET', '/api-docs/:file', 'apiDocsFile', isPublic, "the reference page's files"),
+  route('GET', '/console', 'consoleEntry', isPublic, "the console's page (its data comes from the API, with the person's token)"),
+  route('GET', '/console/config.json', 'consoleConfig', isPublic, "the console's settings: the API's paths, and where people sign in"),
+  route('GET', '/console/*rest', 'consolePage', isPublic, "the console's files and pages"),
+  route('GET', '/.well-known/smart-configuration', 'smartConfiguration', isPublic, 'SMART discovery'),
+  route('GET', '/fhir/.well-known/smart-configuration', 'smartConfiguration', isPublic, 'SMART discovery'),
+  route('GET', '/oauth/jwks', 'publicKeys', isPublic, "the gateway's public keys"),
+  route('POST', '/oauth/token', 'issueToken', isPublic, 'the token endpoint (client credentials, private_key_jwt)'),
   // DEMO ONLY, absent in production: the embedded OpenID provider's pages and endpoints (src/auth/demo-identity-provider.ts).
-  ...byGetAndPost({
-    path: '/demo-idp/*rest',
-    handler: 'demoIdentityProvider',
-    access: isPublic,
-    summary: 'DEMO ONLY: the demo identity provider (discovery, authorization, keys, token endpoint, its sign-in page and form)',
-  }),
-  { method: 'GET', path: '/fhir/metadata', handler: 'capabilityStatement', access: isPublic, summary: 'the CapabilityStatement' },
-  ...CONFORMANCE.flatMap((type): RouteEntry[] => [
-    { method: 'GET', path: `/fhir/${type}`, handler: 'searchConformance', access: isPublic, summary: `published ${type} resources` },
-    { method: 'GET', path: `/fhir/${type}/:id`, handler: 'readConformance', access: isPublic, summary: `a published ${type}` },
+  ...getAndPost('/demo-idp/*rest', 'demoIdentityProvider', isPublic, 'DEMO ONLY: the demo identity provider and its sign-in page'),
+  route('GET', '/fhir/metadata', 'capabilityStatement', isPublic, 'the CapabilityStatement'),
+  ...CONFORMANCE.flatMap((type) => [
+    route('GET', `/fhir/${type}`, 'searchConformance', isPublic, `published ${type} resources`),
+    route('GET', `/fhir/${type}/:id`, 'readConformance', isPublic, `a published ${type}`),
   ]),
-  { method: 'GET', path: '/cds-services', handler: 'cdsDiscovery', access: isPublic, summary: 'CDS Hooks discovery' },
-  {
-    method: 'POST',
-    path: '/cds-services/:id',
-    handler: 'cdsHook',
-    access: isPublic,
-    summary: 'a CDS Hooks call from an EHR; its own JWT is checked by the CDS Hooks routes (docs/security.md)',
-  },
-  {
-    method: 'POST',
-    path: '/cds-services/:id/feedback',
-    handler: 'cdsFeedback',
-    access: isPublic,
-    summary: 'CDS Hooks feedback; its own JWT is checked by the CDS Hooks routes',
-  },
+  route('GET', '/cds-services', 'cdsDiscovery', isPublic, 'CDS Hooks discovery'),
+  // A CDS Hooks call carries its own JWT, which the CDS Hooks routes check (docs/security.md).
+  route('POST', '/cds-services/:id', 'cdsHook', isPublic, 'a CDS Hooks call from an EHR (its own JWT checked by the service)'),
+  route('POST', '/cds-services/:id/feedback', 'cdsFeedback', isPublic, 'CDS Hooks feedback (its own JWT checked by the service)'),
 
-  { method: 'GET', path: '/admin/outbox', handler: 'listOutbox', access: operator, summary: 'the outbox and dead letters' },
-  { method: 'GET', path: '/admin/outbox/:id', handler: 'readOutboxMessage', access: operator, summary: 'one outbox message' },
-  { method: 'POST', path: '/admin/outbox/:id/retry', handler: 'retryOutboxMessage', access: operator, summary: 'retry a dead letter' },
-  { method: 'GET', path: '/admin/connections', handler: 'connectionHealth', access: operator, summary: 'connection health' },
+  route('GET', '/admin/outbox', 'listOutbox', operator, 'the outbox and dead letters'),
+  route('GET', '/admin/outbox/:id', 'readOutboxMessage', operator, 'one outbox message'),
+  route('POST', '/admin/outbox/:id/retry', 'retryOutboxMessage', operator, 'retry a dead letter'),
+  route('GET', '/admin/connections', 'connectionHealth', operator, 'connection health'),
 
-  {
-    method: 'POST',
-    path: '/subscription-notifications/:tenant',
-    handler: 'receiveSubscriptionNotification',
-    access: { kind: 'roles', roles: ['ehr'] },
-    ownedBy: { parameter: 'tenant', claim: 'tenant' },
-    orHeaderSecret: 'x-subscription-secret',
-    summary: "an EHR's Subscription notification, for its own tenant only",
-  },
-  {
-    method: 'POST',
-    path: '/payer-notifications/:payer',
-    handler: 'receivePayerNotification',
-    access: { kind: 'roles', roles: ['payer'] },
-    ownedBy: { parameter: 'payer', claim: 'payer' },
-    summary: "a payer's decision notification, for its own requests only",
-  },
+  route('POST', '/subscription-notifications/:tenant', 'receiveSubscriptionNotification', roles(['ehr']), 'EHR notifications', ownTenant),
+  route('POST', '/payer-notifications/:payer', 'receivePayerNotification', roles(['payer']), "a payer's decision notification", ownPayer),
 
-  ...byGetAndPost({
-    path: '/fhir/Task/$network-metrics',
-    handler: 'networkMetrics',
-    access: { kind: 'roles', roles: ['coordinator', 'operator'], scope: { resourceType: 'Task', interaction: 's' } },
-    summary: "the network's picture",
-  }),
-  {
-    method: 'POST',
-    path: '/fhir/Task/:id/$confirm-site',
-    handler: 'confirmSite',
-    access: coordinator('Task', 'u'),
-    summary: "a coordinator confirms a held referral's site",
-  },
-  {
-    method: 'POST',
-    path: '/fhir/Task/:id/$record-verification',
-    handler: 'recordVerification',
-    access: coordinator('Task', 'u'),
-    summary: 'a coordinator records a coverage verification done by phone',
-  },
-  {
-    method: 'POST',
-    path: '/fhir/Task/:id/$submit-prior-auth',
-    handler: 'submitPriorAuth',
-    access: coordinator('Task', 'u'),
-    summary: 'a coordinator submits the prior authorization',
-  },
-  {
-    method: 'GET',
-    path: '/fhir/Appointment/$find',
-    handler: 'findAppointments',
-    access: coordinator('Appointment', 's'),
-    summary: 'slots for a cleared referral',
-  },
-  {
-    method: 'POST',
-    path: '/fhir/Appointment/$find',
-    handler: 'findAppointments',
-    access: coordinator('Appointment', 's'),
-    summary: 'slots for a cleared referral',
-  },
-  {
-    method: 'POST',
-    path: '/fhir/Appointment/$hold',
-    handler: 'holdAppointment',
-    access: coordinator('Appointment', 'c'),
-    summary: 'hold a chair',
-  },
-  {
-    method: 'POST',
-    path: '/fhir/Appointment/$book',
-    handler: 'bookAppointment',
-    access: coordinator('Appointment', 'c'),
-    summary: 'book a chair',
-  },
-  {
-    method: 'POST',
-    path: '/fhir/$validate',
-    handler: 'validate',
-    access: { kind: 'roles', roles: ALL_ROLES },
-    summary: 'validate any resource (nothing stored)',
-  },
-  {
-    method: 'POST',
-    path: '/fhir/:type/$validate',
-    handler: 'validate',
-    access: { kind: 'roles', roles: ALL_ROLES },
-    summary: 'validate a resource of this type (nothing stored)',
-  },
-  {
-    method: 'POST',
-    path: '/fhir',
-    handler: 'transaction',
-    access: { kind: 'roles', roles: ['ehr'], scope: { resourceType: 'ServiceRequest', interaction: 'c' } },
-    summary: "an EHR's transaction Bundle (a referral with its Patient, Coverage ...)",
-  },
+  ...getAndPost('/fhir/Task/$network-metrics', 'networkMetrics', networkReader, "the network's picture"),
+  route('POST', '/fhir/Task/:id/$confirm-site', 'confirmSite', coordinator('Task', 'u'), "a coordinator confirms a held referral's site"),
+  route('POST', '/fhir/Task/:id/$record-verification', 'recordVerification', coordinator('Task', 'u'), 'a verification done by phone'),
+  route('POST', '/fhir/Task/:id/$submit-prior-auth', 'submitPriorAuth', coordinator('Task', 'u'), 'submit the prior authorization'),
+  ...getAndPost('/fhir/Appointment/$find', 'findAppointments', coordinator('Appointment', 's'), 'slots for a cleared referral'),
+  route('POST', '/fhir/Appointment/$hold', 'holdAppointment', coordinator('Appointment', 'c'), 'hold a chair'),
+  route('POST', '/fhir/Appointment/$book', 'bookAppointment', coordinator('Appointment', 'c'), 'book a chair'),
+  route('POST', '/fhir/$validate', 'validate', roles(ALL_ROLES), 'validate any resource (nothing stored)'),
+  route('POST', '/fhir/:type/$validate', 'validate', roles(ALL_ROLES), 'validate a resource of this type (nothing stored)'),
+  route('POST', '/fhir', 'transaction', referringEhr, "an EHR's transaction Bundle (a referral, its Patient, Coverage ...)"),
 
   // The gateway's own records: a client's write is a request to a use case, not a plain write.
-  {
-    method: 'POST',
-    path: '/fhir/Appointment',
-    handler: 'requestAppointment',
-    access: { kind: 'fhir', interaction: 'c' },
-    summary: 'a booking request (no walk-ins: refused with why and the next slots)',
-  },
-  {
-    method: 'PUT',
-    path: '/fhir/Appointment/:id',
-    handler: 'updateAppointment',
-    access: { kind: 'fhir', interaction: 'u' },
-    summary: 'cancel, reschedule or record the visit',
-  },
-  {
-    method: 'PUT',
-    path: '/fhir/Task/:id',
-    handler: 'updateReferralTask',
-    access: { kind: 'fhir', interaction: 'u' },
-    summary: "a coordinator's decision on a referral or appeal Task",
-  },
+  route('POST', '/fhir/Appointment', 'requestAppointment', fhir('c'), 'a booking request (no walk-ins: refused with the next slots)'),
+  route('PUT', '/fhir/Appointment/:id', 'updateAppointment', fhir('u'), 'cancel, reschedule or record the visit'),
+  route('PUT', '/fhir/Task/:id', 'updateReferralTask', fhir('u'), "a coordinator's decision on a referral or appeal Task"),
 
-  {
-    method: 'GET',
-    path: '/fhir/AuditEvent',
-    handler: 'searchAuditEvents',
-    access: { kind: 'roles', roles: ['operator'], scope: { resourceType: 'AuditEvent', interaction: 's' } },
-    summary: 'the audit trail (agent, entity, date): docs/audit.md',
-  },
-  {
-    method: 'GET',
-    path: '/fhir/AuditEvent/:id',
-    handler: 'readAuditEvent',
-    access: { kind: 'roles', roles: ['operator'], scope: { resourceType: 'AuditEvent', interaction: 'r' } },
-    summary: 'one AuditEvent',
-  },
+  route('GET', '/fhir/AuditEvent', 'searchAuditEvents', auditor('s'), 'the audit trail (docs/audit.md)'),
+  route('GET', '/fhir/AuditEvent/:id', 'readAuditEvent', auditor('r'), 'one AuditEvent'),
 
-  { method: 'GET', path: '/fhir/:type', handler: 'search', access: { kind: 'fhir', interaction: 's' }, summary: 'search' },
-  { method: 'POST', path: '/fhir/:type', handler: 'create', access: { kind: 'fhir', interaction: 'c' }, summary: 'create' },
-  { method: 'GET', path: '/fhir/:type/:id', handler: 'read', access: { kind: 'fhir', interaction: 'r' }, summary: 'read' },
-  { method: 'PUT', path: '/fhir/:type/:id', handler: 'update', access: { kind: 'fhir', interaction: 'u' }, summary: 'update' },
-  { method: 'GET', path: '/fhir/:type/:id/_history', handler: 'history', access: { kind: 'fhir', interaction: 'r' }, summary: 'history' },
-  {
-    method: 'GET',
-    path: '/fhir/:type/:id/_history/:versionId',
-    handler: 'vread',
-    access: { kind: 'fhir', interaction: 'r' },
-    summary: 'one version',
-  },
+  route('GET', '/fhir/:type', 'search', fhir('s'), 'search'),
+  route('POST', '/fhir/:type', 'create', fhir('c'), 'create'),
+  route('GET', '/fhir/:type/:id', 'read', fhir('r'), 'read'),
+  route('PUT', '/fhir/:type/:id', 'update', fhir('u'), 'update'),
+  route('GET', '/fhir/:type/:id/_history', 'history', fhir('r'), 'history'),
+  route('GET', '/fhir/:type/:id/_history/:versionId', 'vread', fhir('r'), 'one version'),
 ];
 
 /** The resource type a row's path names literally (`/fhir/Task/:id/$confirm-site`: Task), if any. */
