@@ -144,20 +144,26 @@ function versionRow(tenant: TenantId, { resource, content }: Stamped<Resource>, 
   };
 }
 
+/**
+ * The referrals table's plain columns, by ReferralRow field: written once, so a row and its
+ * ReferralRow cannot drift apart (referralRowOf and referralOf read this list both ways).
+ */
+const REFERRAL_COLUMNS = [
+  ['tenant', 'tenant'],
+  ['id', 'id'],
+  ['identifierSystem', 'identifier_system'],
+  ['identifierValue', 'identifier_value'],
+  ['serviceRequestId', 'service_request_id'],
+  ['taskId', 'task_id'],
+  ['status', 'status'],
+] as const satisfies ReadonlyArray<readonly [keyof ReferralRow, keyof ReferralsTable]>;
+
+type ReferralColumnFields = Pick<ReferralRow, (typeof REFERRAL_COLUMNS)[number][0]>;
+
 /** A new referral's row, created and updated at `at`. */
-function referralRowOf(row: Omit<ReferralRow, 'createdAt' | 'updatedAt'>, at: string) {
-  return {
-    tenant: row.tenant,
-    id: row.id,
-    identifier_system: row.identifierSystem,
-    identifier_value: row.identifierValue,
-    service_request_id: row.serviceRequestId,
-    task_id: row.taskId,
-    status: row.status,
-    referral: JSON.stringify(row.referral ?? null),
-    created_at: at,
-    updated_at: at,
-  };
+function referralRowOf(row: Omit<ReferralRow, 'createdAt' | 'updatedAt'>, at: string): Insertable<ReferralsTable> {
+  const columns = Object.fromEntries(REFERRAL_COLUMNS.map(([field, column]) => [column, row[field]]));
+  return { ...columns, referral: JSON.stringify(row.referral ?? null), created_at: at, updated_at: at } as Insertable<ReferralsTable>;
 }
 
 /** Version 1 of new resources (an id given where none is, validated), and their `resources` rows. */
@@ -200,18 +206,8 @@ function chairBookingOf(row: Selectable<ChairBookingsTable>): ChairBooking {
 }
 
 function referralOf(row: Selectable<ReferralsTable>): ReferralRow {
-  return {
-    tenant: row.tenant,
-    id: row.id,
-    identifierSystem: row.identifier_system,
-    identifierValue: row.identifier_value,
-    serviceRequestId: row.service_request_id,
-    taskId: row.task_id,
-    status: row.status,
-    referral: decodeJson(row.referral),
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
+  const fields = Object.fromEntries(REFERRAL_COLUMNS.map(([field, column]) => [field, row[column]])) as ReferralColumnFields;
+  return { ...fields, referral: decodeJson(row.referral), createdAt: row.created_at, updatedAt: row.updated_at };
 }
 
 function indexRowsOf(tenant: TenantId, resource: Resource & { id: string }): SearchIndexTable[] {
@@ -478,12 +474,11 @@ class KyselyResourceAccess implements ResourceWriter {
           !inserted.some((i) => i.resource_type === row.resource_type && i.id === row.id),
       )!;
       // Undo this call's other rows, so that a caller carrying on after the 409 stores nothing of it.
-      for (const row of inserted) {
+      if (inserted.length > 0) {
         await this.db
           .deleteFrom('resources')
           .where('tenant', '=', tenant)
-          .where('resource_type', '=', row.resource_type)
-          .where('id', '=', row.id)
+          .where((eb) => eb.or(inserted.map((row) => eb.and({ resource_type: row.resource_type, id: row.id }))))
           .execute();
       }
       throw new OperationOutcomeError(conflict(`${taken.resource_type}/${taken.id} already exists`, `${taken.resource_type}.id`));
@@ -929,13 +924,8 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
     return this.#reader().read<T>(tenants, resourceType, id);
   }
 
-  async readVersion<T extends Resource = Resource>(
-    tenants: readonly TenantId[],
-    resourceType: string,
-    id: string,
-    versionId: string,
-  ): Promise<T | undefined> {
-    return this.#reader().readVersion<T>(tenants, resourceType, id, versionId);
+  async readVersion<T extends Resource = Resource>(...args: Parameters<KyselyResourceAccess['readVersion']>): Promise<T | undefined> {
+    return this.#reader().readVersion<T>(...args);
   }
 
   async history<T extends Resource = Resource>(tenants: readonly TenantId[], resourceType: string, id: string): Promise<T[]> {

@@ -35,6 +35,11 @@ function storedVersionColumns(t: ColumnTypes): Record<string, Expression<unknown
   return { tenant: t.text, resource_type: t.text, id: t.text, version_id: t.integer, last_updated: t.text, content: t.json };
 }
 
+/** A table whose first column, `key`, is its text primary key: the rest is for the caller to add. */
+function keyedTable(db: Kysely<any>, t: ColumnTypes, name: string, key: string) {
+  return db.schema.createTable(name).addColumn(key, t.text, (c) => c.primaryKey());
+}
+
 /** A table of a text primary key and `not null` columns. */
 async function createKeyedTable(
   db: Kysely<any>,
@@ -43,11 +48,22 @@ async function createKeyedTable(
   key: string,
   columns: Record<string, Expression<unknown>>,
 ): Promise<void> {
-  await db.schema
-    .createTable(name)
-    .addColumn(key, t.text, (c) => c.primaryKey())
-    .$call(notNull(columns))
-    .execute();
+  await keyedTable(db, t, name, key).$call(notNull(columns)).execute();
+}
+
+/** An index `name` of `table` on `columns`, in order; `where` makes it partial. */
+async function createIndex(
+  db: Kysely<any>,
+  name: string,
+  table: string,
+  columns: readonly string[],
+  where?: Expression<SqlBool>,
+): Promise<void> {
+  const index = db.schema
+    .createIndex(name)
+    .on(table)
+    .columns([...columns]);
+  await (where ? index.where(where) : index).execute();
 }
 
 /**
@@ -60,11 +76,7 @@ async function createValueIndex(
   valueColumns: readonly string[],
   where?: Expression<SqlBool>,
 ): Promise<void> {
-  const index = db.schema
-    .createIndex(name)
-    .on('search_index')
-    .columns(['tenant', 'resource_type', 'param', ...valueColumns]);
-  await (where ? index.where(where) : index).execute();
+  await createIndex(db, name, 'search_index', ['tenant', 'resource_type', 'param', ...valueColumns], where);
 }
 
 function initialSchema(engine: StoreEngine): Migration {
@@ -77,11 +89,7 @@ function initialSchema(engine: StoreEngine): Migration {
         .addPrimaryKeyConstraint('resources_pk', ['tenant', 'resource_type', 'id'])
         .execute();
       // The default search order: _lastUpdated, then id.
-      await db.schema
-        .createIndex('resources_by_last_updated')
-        .on('resources')
-        .columns(['tenant', 'resource_type', 'last_updated', 'id'])
-        .execute();
+      await createIndex(db, 'resources_by_last_updated', 'resources', ['tenant', 'resource_type', 'last_updated', 'id']);
 
       await db.schema
         .createTable('resource_history')
@@ -114,11 +122,7 @@ function initialSchema(engine: StoreEngine): Migration {
         )
         .execute();
       // Rewriting a resource's rows, and the per-resource EXISTS probe of every criterion.
-      await db.schema
-        .createIndex('search_index_by_resource')
-        .on('search_index')
-        .columns(['tenant', 'resource_type', 'resource_id', 'param'])
-        .execute();
+      await createIndex(db, 'search_index_by_resource', 'search_index', ['tenant', 'resource_type', 'resource_id', 'param']);
       // Selective lookups by value, one per parameter type.
       await createValueIndex(db, 'search_index_by_token', ['token_code', 'token_system']);
       await createValueIndex(db, 'search_index_by_reference', ['ref_id', 'ref_type']);
@@ -178,29 +182,31 @@ function outboxAndJobs(engine: StoreEngine): Migration {
       // The claim's scan, in sequence order over the messages that may be due (pending, or
       // delivering with a lease that may have run out) and only those: delivered and dead rows,
       // the bulk of the table over time, are not in it, so a claim never walks past them.
-      await db.schema
-        .createIndex('outbox_messages_unsettled')
-        .on('outbox_messages')
-        .columns(['sequence', 'next_attempt_at'])
-        .where(sql<SqlBool>`status in ('pending', 'delivering')`)
-        .execute();
+      await createIndex(
+        db,
+        'outbox_messages_unsettled',
+        'outbox_messages',
+        ['sequence', 'next_attempt_at'],
+        sql<SqlBool>`status in ('pending', 'delivering')`,
+      );
       // The claim's head-of-key probe: is there an earlier undelivered message with this key?
-      await db.schema
-        .createIndex('outbox_messages_undelivered_by_key')
-        .on('outbox_messages')
-        .columns(['ordering_key', 'sequence'])
-        .where(sql<SqlBool>`status <> 'delivered'`)
-        .execute();
+      await createIndex(
+        db,
+        'outbox_messages_undelivered_by_key',
+        'outbox_messages',
+        ['ordering_key', 'sequence'],
+        sql<SqlBool>`status <> 'delivered'`,
+      );
       // The operator's listings (dead letters first of all), in sequence order.
-      await db.schema.createIndex('outbox_messages_by_status').on('outbox_messages').columns(['status', 'sequence']).execute();
-      await db.schema.createIndex('outbox_messages_by_tenant').on('outbox_messages').columns(['tenant', 'status', 'sequence']).execute();
+      await createIndex(db, 'outbox_messages_by_status', 'outbox_messages', ['status', 'sequence']);
+      await createIndex(db, 'outbox_messages_by_tenant', 'outbox_messages', ['tenant', 'status', 'sequence']);
 
       await createKeyedTable(db, t, 'job_cursors', 'name', { value: t.json, updated_at: t.text });
 
       // The key, a job name and its tick: the primary key is the election (first insert wins).
       await createKeyedTable(db, t, 'job_runs', 'key', { claimed_at: t.text });
       // Pruning of old ticks.
-      await db.schema.createIndex('job_runs_by_claimed_at').on('job_runs').column('claimed_at').execute();
+      await createIndex(db, 'job_runs_by_claimed_at', 'job_runs', ['claimed_at']);
     },
   };
 }
@@ -209,9 +215,9 @@ function outboxAndJobs(engine: StoreEngine): Migration {
 function referralsByStatus(): Migration {
   return {
     async up(db: Kysely<any>): Promise<void> {
-      await db.schema.createIndex('referrals_by_status').on('referrals').columns(['status', 'updated_at', 'id']).execute();
+      await createIndex(db, 'referrals_by_status', 'referrals', ['status', 'updated_at', 'id']);
       // A payer names a claim by the referral's id alone, without a tenant.
-      await db.schema.createIndex('referrals_by_id').on('referrals').column('id').execute();
+      await createIndex(db, 'referrals_by_id', 'referrals', ['id']);
     },
   };
 }
@@ -221,9 +227,7 @@ function chairBookings(engine: StoreEngine): Migration {
   const t = columnTypes(engine);
   return {
     async up(db: Kysely<any>): Promise<void> {
-      await db.schema
-        .createTable('chair_bookings')
-        .addColumn('appointment_id', t.text, (c) => c.primaryKey())
+      await keyedTable(db, t, 'chair_bookings', 'appointment_id')
         .$call(
           notNull({
             tenant: t.text,
@@ -241,11 +245,7 @@ function chairBookings(engine: StoreEngine): Migration {
         .addCheckConstraint('chair_bookings_interval_check', sql`start_at < end_at`)
         .execute();
       // The overlap probe under the chair's lock, and $find's busy intervals of a site.
-      await db.schema
-        .createIndex('chair_bookings_by_chair')
-        .on('chair_bookings')
-        .columns(['location_id', 'chair_id', 'start_at'])
-        .execute();
+      await createIndex(db, 'chair_bookings_by_chair', 'chair_bookings', ['location_id', 'chair_id', 'start_at']);
     },
   };
 }
@@ -258,7 +258,7 @@ function auth(engine: StoreEngine): Migration {
       await createKeyedTable(db, t, 'signing_keys', 'kid', { private_jwk: t.text, created_at: t.text });
       // The key, client id and jti: the primary key refuses a replay, whichever process sees it second.
       await createKeyedTable(db, t, 'used_assertions', 'jti_key', { expires_at: t.text });
-      await db.schema.createIndex('used_assertions_by_expiry').on('used_assertions').column('expires_at').execute();
+      await createIndex(db, 'used_assertions_by_expiry', 'used_assertions', ['expires_at']);
     },
   };
 }
@@ -297,7 +297,7 @@ function searchAtVolume(): Migration {
 function chairBookingsByReferral(): Migration {
   return {
     async up(db: Kysely<any>): Promise<void> {
-      await db.schema.createIndex('chair_bookings_by_referral').on('chair_bookings').columns(['referral_id']).execute();
+      await createIndex(db, 'chair_bookings_by_referral', 'chair_bookings', ['referral_id']);
     },
   };
 }
@@ -333,37 +333,22 @@ function auditEvents(engine: StoreEngine): Migration {
   const t = columnTypes(engine);
   return {
     async up(db: Kysely<any>): Promise<void> {
-      await db.schema
-        .createTable('audit_events')
-        .addColumn('id', t.text, (c) => c.primaryKey())
+      await keyedTable(db, t, 'audit_events', 'id')
         .$call(notNull({ recorded: t.text, agent_who: t.text, agent_role: t.text }))
         .addColumn('tenant', t.text)
-        .$call(
-          notNull({
-            action: t.text,
-            subtype: t.text,
-            outcome: t.integer,
-            // The rest of the record (entities, query names, operation): references and names only.
-            detail: t.json,
-          }),
-        )
+        // detail: the rest of the record (entities, query names, operation), references and names only.
+        .$call(notNull({ action: t.text, subtype: t.text, outcome: t.integer, detail: t.json }))
         .addCheckConstraint('audit_events_action_check', sql`action in ('C', 'R', 'U', 'D', 'E')`)
         .addCheckConstraint('audit_events_outcome_check', sql`outcome in (0, 4, 8, 12)`)
         .execute();
       // Newest first, with the id as tie-breaker (the keyset of the next link); the purge's range.
-      await db.schema.createIndex('audit_events_by_recorded').on('audit_events').columns(['recorded', 'id']).execute();
+      await createIndex(db, 'audit_events_by_recorded', 'audit_events', ['recorded', 'id']);
       // agent=: one client's events, newest first.
-      await db.schema.createIndex('audit_events_by_agent').on('audit_events').columns(['agent_who', 'recorded', 'id']).execute();
+      await createIndex(db, 'audit_events_by_agent', 'audit_events', ['agent_who', 'recorded', 'id']);
       await db.schema
         .createTable('audit_event_entities')
-        .$call(
-          notNull({
-            event_id: t.text,
-            reference: t.text,
-            // Copied from the event so that entity= is answered in time order from this index alone.
-            recorded: t.text,
-          }),
-        )
+        // recorded: copied from the event so that entity= is answered in time order from this index alone.
+        .$call(notNull({ event_id: t.text, reference: t.text, recorded: t.text }))
         .addPrimaryKeyConstraint('audit_event_entities_pk', ['event_id', 'reference'])
         .execute();
       // Append-only in the database itself, not only by the code's habit: an UPDATE of either table
@@ -382,12 +367,8 @@ function auditEvents(engine: StoreEngine): Migration {
           );
         }
       }
-      await db.schema
-        .createIndex('audit_event_entities_by_reference')
-        .on('audit_event_entities')
-        .columns(['reference', 'recorded', 'event_id'])
-        .execute();
-      await db.schema.createIndex('audit_event_entities_by_recorded').on('audit_event_entities').column('recorded').execute();
+      await createIndex(db, 'audit_event_entities_by_reference', 'audit_event_entities', ['reference', 'recorded', 'event_id']);
+      await createIndex(db, 'audit_event_entities_by_recorded', 'audit_event_entities', ['recorded']);
     },
   };
 }
