@@ -21,6 +21,7 @@ const UNIT = [
   'test/fhir/validation/profile-engine.test.ts',
   'test/fhir/validation/referral-profile.test.ts',
   'test/fhir/validation/structure.test.ts',
+  'test/fhir/validation/existence-rules.test.ts',
   'test/config/**/*.test.ts',
   'test/console/api.test.ts',
   'test/console/calendar.test.ts',

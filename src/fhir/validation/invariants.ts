@@ -18,6 +18,7 @@ import r4Model from 'fhirpath/fhir-context/r4';
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import { errorIssue, issue } from '../outcomes.js';
 import { fhirPathStep, isJsonObject } from './element-paths.js';
+import { compileExistenceRule, type ElementModel } from './existence-rules.js';
 import { GeneratedValidatorsMissingError } from './generated-validators.js';
 import { xhtmlIssues } from './xhtml-rules.js';
 
@@ -58,12 +59,15 @@ const DATE_TYPES = new Set(['date', 'dateTime', 'instant']);
 /** Types whose children are described under the element's own path, not under a datatype. */
 const INLINE_TYPES = new Set(['BackboneElement', 'Element']);
 
-const model = r4Model as unknown as {
-  path2Type: Record<string, string>;
-  choiceTypePaths: Record<string, string[]>;
-  pathsDefinedElsewhere: Record<string, string>;
-  type2Parent: Record<string, string>;
-};
+const model = r4Model as unknown as ElementModel & { type2Parent: Record<string, string> };
+
+export interface InvariantCheckerOptions {
+  /**
+   * Answer the invariants of existence-rules.ts's shape natively (default true). Off only where
+   * test/fhir/validation/existence-rules.test.ts compares both answers.
+   */
+  existenceRules?: boolean;
+}
 
 export class InvariantChecker {
   readonly counts: InvariantCounts;
@@ -72,9 +76,11 @@ export class InvariantChecker {
   readonly #compiledByPath = new Map<string, readonly CompiledInvariant[]>();
   /** Human text of the invariants checked natively here, by key (dom-3, ref-1). */
   readonly #nativeHuman = new Map<string, string>();
+  readonly #existenceRules: boolean;
 
-  private constructor(generated: GeneratedInvariants) {
+  private constructor(generated: GeneratedInvariants, options: InvariantCheckerOptions) {
     this.counts = generated.counts;
+    this.#existenceRules = options.existenceRules ?? true;
     for (const native of generated.notRun) if (native.checkedNatively) this.#nativeHuman.set(native.key, native.human);
     for (const definition of generated.run) {
       const path = definition.path.replace(/\[x\]$/, '');
@@ -93,26 +99,31 @@ export class InvariantChecker {
   #invariantsAt(path: string): readonly CompiledInvariant[] {
     const compiled = this.#compiledByPath.get(path);
     if (compiled) return compiled;
-    const invariants = (this.#definitionsByPath.get(path) ?? []).map((definition) => ({
-      key: definition.key,
-      severity: definition.severity,
-      human: definition.human,
-      evaluate: fhirpath.compile({ base: path, expression: definition.expression }, r4Model, {
-        traceFn: () => undefined,
-      }) as CompiledInvariant['evaluate'],
-    }));
+    const invariants = (this.#definitionsByPath.get(path) ?? []).map((definition): CompiledInvariant => {
+      const native = this.#existenceRules ? compileExistenceRule(path, definition.expression, model) : undefined;
+      return {
+        key: definition.key,
+        severity: definition.severity,
+        human: definition.human,
+        evaluate: native
+          ? (node) => [native(node)]
+          : (fhirpath.compile({ base: path, expression: definition.expression }, r4Model, {
+              traceFn: () => undefined,
+            }) as CompiledInvariant['evaluate']),
+      };
+    });
     this.#compiledByPath.set(path, invariants);
     return invariants;
   }
 
-  static load(file: string = DEFAULT_INVARIANTS_FILE): InvariantChecker {
+  static load(file: string = DEFAULT_INVARIANTS_FILE, options: InvariantCheckerOptions = {}): InvariantChecker {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch {
       throw new GeneratedValidatorsMissingError(`${file} is missing: run \`npm install\` or \`node scripts/generate-invariants.mjs\`.`);
     }
-    return new InvariantChecker(JSON.parse(text) as GeneratedInvariants);
+    return new InvariantChecker(JSON.parse(text) as GeneratedInvariants, options);
   }
 
   /**
@@ -154,24 +165,23 @@ export class InvariantChecker {
       for (const [name, child] of Object.entries(value)) {
         if (name === 'resourceType' || name === 'contained') continue;
         const primitiveExtension = name.startsWith('_');
-        const target = primitiveExtension ? { path: 'Element', type: 'Element' } : childElement(elementPath, name);
-        if (!target || target.type === 'Resource') continue; // nested resources are checked on their own
-        const items = Array.isArray(child) ? child : [child];
-        items.forEach((item, index) => {
-          const itemExpression = `${expression}${fhirPathStep(primitiveExtension ? name.slice(1) : name)}${Array.isArray(child) ? `[${index}]` : ''}`;
-          if (!primitiveExtension && DATE_TYPES.has(target.type)) {
+        const target = primitiveExtension ? PRIMITIVE_EXTENSION : placedChild(elementPath, name);
+        if (!target || target.kind === 'resource' || target.kind === 'primitive') continue; // nested resources are checked on their own; other primitives are the schema's job
+        const repeated = Array.isArray(child);
+        const items: unknown[] = repeated ? child : [child];
+        const step = fhirPathStep(primitiveExtension ? name.slice(1) : name);
+        // Built only for an issue or a nested element: most children are primitives with nothing to say.
+        const itemExpression = (index: number): string => `${expression}${step}${repeated ? `[${index}]` : ''}`;
+        for (const [index, item] of items.entries()) {
+          if (target.kind === 'date') {
             const problem = typeof item === 'string' && R4_FORMAT[target.type]?.test(item) ? impossibleDate(item) : undefined;
-            if (problem) issues.push(errorIssue('value', `${problem}: not a real ${target.type}`, itemExpression));
-            return;
+            if (problem) issues.push(errorIssue('value', `${problem}: not a real ${target.type}`, itemExpression(index)));
+          } else if (target.kind === 'xhtml') {
+            if (typeof item === 'string') issues.push(...xhtmlIssues(item, itemExpression(index)));
+          } else {
+            visit(item, target.visitAs, itemExpression(index), target.constraintPaths);
           }
-          if (target.type === 'xhtml' && typeof item === 'string') {
-            issues.push(...xhtmlIssues(item, itemExpression));
-            return;
-          }
-          if (target.type.startsWith('System.') || /^[a-z]/.test(target.type)) return; // other primitives: the schema's job
-          const inline = INLINE_TYPES.has(target.type) && !primitiveExtension;
-          visit(item, inline ? target.path : target.type, itemExpression, inline ? [target.path] : [target.type]);
-        });
+        }
       }
     };
     visit(resource, type, at, resourceConstraintPaths(type));
@@ -197,21 +207,32 @@ export class InvariantChecker {
     // resource that contains it (a contained resource has none of its own).
     const rootIds = new Set([...containedIds(rootResource), ...containedIds(resource)]);
     const localRefs = new Set<string>();
-    const walk = (value: unknown, expression: string, inContained: boolean): void => {
+    /** The contained resources (by index) with a `"#"` in them, a reference to their container. */
+    const referringToContainer = new Set<number>();
+    // The steps from `at` to the value walked (names, and indexes as numbers), joined only for an issue.
+    const steps: Array<string | number> = [];
+    const expressionHere = (): string => steps.reduce<string>((e, s) => e + (typeof s === 'number' ? `[${s}]` : fhirPathStep(s)), at);
+    const walkStep = (step: string | number, value: unknown, contained: number | undefined): void => {
+      steps.push(step);
+      walk(value, contained);
+      steps.pop();
+    };
+    const walk = (value: unknown, contained: number | undefined): void => {
       if (Array.isArray(value)) {
-        value.forEach((item, i) => walk(item, `${expression}[${i}]`, inContained));
+        value.forEach((item, i) => walkStep(i, item, contained));
         return;
       }
       if (typeof value === 'string') {
         if (value.startsWith('#')) localRefs.add(value);
+        if (value === '#' && contained !== undefined) referringToContainer.add(contained);
         return;
       }
       if (!isJsonObject(value)) return;
       // A resource inside this one that is not its contained (a Bundle entry's, a Parameters
       // part's) is a container of its own, checked on its own.
-      if (value !== resource && !inContained && typeof value.resourceType === 'string') return;
+      if (value !== resource && contained === undefined && typeof value.resourceType === 'string') return;
       if (
-        !inContained &&
+        contained === undefined &&
         typeof value.reference === 'string' &&
         value.reference.startsWith('#') &&
         value.reference !== '#' &&
@@ -222,21 +243,25 @@ export class InvariantChecker {
             'error',
             'invariant',
             `ref-1: ${this.#nativeHuman.get('ref-1') ?? 'a local reference names a contained resource'}`,
-            expression,
+            expressionHere(),
           ),
         );
       }
       for (const [name, child] of Object.entries(value)) {
-        if (name === 'contained' && value === resource) walk(child, `${expression}.contained`, true);
-        else walk(child, `${expression}${fhirPathStep(name)}`, inContained);
+        if (name === '#' && contained !== undefined) referringToContainer.add(contained);
+        if (name === 'contained' && value === resource) {
+          steps.push(name);
+          if (Array.isArray(child)) child.forEach((item, i) => walkStep(i, item, i));
+          else walk(child, -1);
+          steps.pop();
+        } else walkStep(name, child, contained);
       }
     };
-    walk(resource, at, false);
+    walk(resource, undefined);
     const contained = Array.isArray(resource.contained) ? resource.contained : [];
-    contained.forEach((item: unknown) => {
+    contained.forEach((item: unknown, index) => {
       if (!isJsonObject(item) || typeof item.id !== 'string') return;
-      const refersToContainer = JSON.stringify(item).includes('"#"');
-      if (!localRefs.has(`#${item.id}`) && !refersToContainer) {
+      if (!localRefs.has(`#${item.id}`) && !referringToContainer.has(index)) {
         issues.push(
           issue(
             'error',
@@ -340,6 +365,48 @@ function childElement(parentPath: string, name: string): { path: string; type: s
     }
   }
   return undefined;
+}
+
+/**
+ * A child element as the walk treats it: a date to check, narrative, another primitive (the
+ * schema's job), a nested resource (checked on its own), or an element to visit, as `visitAs`
+ * with the invariants of `constraintPaths`.
+ */
+type PlacedChild =
+  | { kind: 'date'; type: string }
+  | { kind: 'xhtml'; type: string }
+  | { kind: 'primitive'; type: string }
+  | { kind: 'resource'; type: string }
+  | { kind: 'element'; type: string; visitAs: string; constraintPaths: readonly string[] };
+
+/** A primitive's `_name`: its id and extensions, an Element. */
+const PRIMITIVE_EXTENSION: PlacedChild = { kind: 'element', type: 'Element', visitAs: 'Element', constraintPaths: ['Element'] };
+
+/** childElement's answers, by parent path and name: the model does not change, and the walk asks for the same ones on every resource. */
+const placedChildren = new Map<string, Map<string, PlacedChild | null>>();
+
+function placedChild(parentPath: string, name: string): PlacedChild | undefined {
+  let byName = placedChildren.get(parentPath);
+  if (!byName) placedChildren.set(parentPath, (byName = new Map()));
+  let placed = byName.get(name);
+  if (placed === undefined) {
+    placed = placeChild(parentPath, name) ?? null;
+    // Names a client sent that no element has would grow the cache without bound: only real elements are kept.
+    if (placed !== null) byName.set(name, placed);
+  }
+  return placed ?? undefined;
+}
+
+function placeChild(parentPath: string, name: string): PlacedChild | undefined {
+  const target = childElement(parentPath, name);
+  if (!target) return undefined;
+  const { type } = target;
+  if (type === 'Resource') return { kind: 'resource', type };
+  if (DATE_TYPES.has(type)) return { kind: 'date', type };
+  if (type === 'xhtml') return { kind: 'xhtml', type };
+  if (type.startsWith('System.') || /^[a-z]/.test(type)) return { kind: 'primitive', type };
+  const inline = INLINE_TYPES.has(type);
+  return { kind: 'element', type, visitAs: inline ? target.path : type, constraintPaths: inline ? [target.path] : [type] };
 }
 
 /**

@@ -237,6 +237,16 @@ describe('base R4 validation', () => {
       ]);
     });
 
+    it('takes a contained resource that refers to its container ("#") as referred to (dom-3), and a "#" inside a longer text as no reference', async () => {
+      const patient = (contained: Record<string, unknown>) => ({ resourceType: 'Patient', id: 'p', contained: [contained] });
+      const referringBack = { resourceType: 'RelatedPerson', id: 'rp', patient: { reference: '#' } };
+      expect(only(patient(referringBack))).to.deep.equal([]);
+      const quoting = { resourceType: 'RelatedPerson', id: 'rp', patient: { reference: 'Patient/p' }, name: [{ text: 'says "#' }] };
+      const issues = validator.validateBase(patient(quoting));
+      expect(summarize(issues)).to.deep.equal(['invariant Patient']);
+      expect(issues[0]?.diagnostics).to.match(/^dom-3: /);
+    });
+
     it('validates resources in Parameters, parts included, and in Bundle.entry.response.outcome', async () => {
       const parameters = {
         resourceType: 'Parameters',
