@@ -1125,10 +1125,12 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
     }
     const journal = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(this.#db);
     const synchronous = await sql<{ synchronous: number }>`pragma synchronous`.execute(this.#db);
+    const autocheckpoint = await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(this.#db);
     const levels = ['off', 'normal', 'full', 'extra'];
     return {
       journal_mode: String(journal.rows[0]?.journal_mode),
       synchronous: levels[Number(synchronous.rows[0]?.synchronous)] ?? 'unknown',
+      wal_autocheckpoint: String(autocheckpoint.rows[0]?.wal_autocheckpoint),
     };
   }
 
