@@ -869,15 +869,25 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
 
   /** Connections taken and requests waiting for one (PostgreSQL's pool); undefined on SQLite. */
   readonly #poolLoad: (() => PoolLoad) | undefined;
+  readonly #beforeClose: (() => Promise<void>) | undefined;
 
   /** SQLite's periodic `PRAGMA optimize` (https://www.sqlite.org/pragma.html#pragma_optimize). */
   readonly #optimizeTimer: NodeJS.Timeout | undefined;
 
-  constructor(db: Kysely<StoreDatabase>, engine: StoreEngine, options: { poolLoad?: () => PoolLoad } = {}) {
+  constructor(
+    db: Kysely<StoreDatabase>,
+    engine: StoreEngine,
+    options: {
+      poolLoad?: () => PoolLoad;
+      /** Work to finish before the connection closes: SQLite's checkpoint worker (sqlite-checkpointer.ts). */
+      beforeClose?: () => Promise<void>;
+    } = {},
+  ) {
     this.#db = db;
     this.engine = engine;
     this.#root = new KyselyResourceAccess(db, engine);
     this.#poolLoad = options.poolLoad;
+    this.#beforeClose = options.beforeClose;
     if (engine === 'sqlite') {
       // SQLite's advice for long-lived connections: optimize every few hours. It re-analyses
       // only the tables whose size changed a lot, within analysis_limit, so it is quick.
@@ -1138,6 +1148,7 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#optimizeTimer);
+    await this.#beforeClose?.();
     await this.#db.destroy();
   }
 }

@@ -84,10 +84,12 @@ function sqliteFileOf(options: StoreOptions): string {
   return url.replace(/^sqlite:(\/\/)?/, '');
 }
 
-/** The SQLite store's connection, and the start of its checkpoints off the request path, once migrated. */
+/** The SQLite store's connection, and the start and stop of its checkpoints off the request path, once migrated. */
 interface OpenedSqlite {
   db: Kysely<StoreDatabase>;
   checkpointOffThread(): void;
+  /** Resolves once the worker's connection is closed: the store's own closes last, so its final checkpoint leaves no WAL behind. */
+  stopCheckpoints(): Promise<void>;
 }
 
 function openSqlite(options: StoreOptions): OpenedSqlite {
@@ -104,9 +106,8 @@ function openSqlite(options: StoreOptions): OpenedSqlite {
   database.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   database.pragma('foreign_keys = ON');
   let checkpointer: SqliteCheckpointer | undefined;
+  // The store stops the worker first (stopCheckpoints); this is for a Kysely destroyed without the store.
   const close = (): void => {
-    // Not awaited (Kysely closes synchronously): the worker's connection closes on its own thread,
-    // and whichever connection closes last checkpoints what is left.
     void checkpointer?.stop();
     database.close();
   };
@@ -122,6 +123,9 @@ function openSqlite(options: StoreOptions): OpenedSqlite {
         ...(options.onCheckpointError ? { onError: options.onCheckpointError } : {}),
       });
       database.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+    },
+    stopCheckpoints: async () => {
+      await checkpointer?.stop();
     },
   };
 }
@@ -308,7 +312,7 @@ export async function openStore(options: StoreOptions): Promise<OpenedResourceSt
     await refreshStatisticsOrClose(store);
     return store;
   }
-  const { db, checkpointOffThread } = openSqlite(options);
+  const { db, checkpointOffThread, stopCheckpoints } = openSqlite(options);
   try {
     await migrate(db, engine, undefined);
   } catch (error) {
@@ -316,7 +320,7 @@ export async function openStore(options: StoreOptions): Promise<OpenedResourceSt
     throw error;
   }
   checkpointOffThread();
-  const store = new KyselyResourceStore(db, engine);
+  const store = new KyselyResourceStore(db, engine, { beforeClose: stopCheckpoints });
   await refreshStatisticsOrClose(store);
   return store;
 }
