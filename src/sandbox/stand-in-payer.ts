@@ -57,6 +57,8 @@ import type {
 
 const HOST = '127.0.0.1';
 const PAS = 'http://hl7.org/fhir/us/davinci-pas';
+/** PAS: the topic of pended-authorization updates (https://hl7.org/fhir/us/davinci-pas/). */
+const TOPIC = `${PAS}/SubscriptionTopic/PASSubscriptionTopic`;
 /**
  * The code systems a payer answers in, spelled here rather than imported from the gateway's rules:
  * the stand-in plays another party, so a misspelt system on either side fails a test instead of
@@ -348,64 +350,8 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
   }
 
   function eligibilityResponse(request: CoverageEligibilityRequest, memberId: string, rule: EligibilityRule): CoverageEligibilityResponse {
-    const benefits: CoverageEligibilityResponseInsuranceItemBenefit[] = [];
-    const cost = rule.costShare ?? {};
-    if (cost.copay) benefits.push({ type: { coding: [{ system: SYSTEM.benefitType, code: 'copay' }] }, allowedMoney: { ...cost.copay } });
-    if (cost.coinsurancePercent !== undefined)
-      benefits.push({
-        type: { coding: [{ system: SYSTEM.benefitType, code: 'copay-percent' }] },
-        allowedUnsignedInt: cost.coinsurancePercent,
-      });
-    if (cost.deductibleRemaining)
-      benefits.push({
-        type: { coding: [{ system: SYSTEM.benefitType, code: 'deductible' }] },
-        allowedMoney: { ...cost.deductibleRemaining },
-        usedMoney: { value: 0, currency: cost.deductibleRemaining.currency ?? 'USD' },
-      });
-    if (cost.outOfPocketRemaining)
-      benefits.push({
-        type: { coding: [{ system: SYSTEM.x12BenefitInformation, code: 'G', display: 'Out of Pocket (Stop Loss)' }] },
-        allowedMoney: { ...cost.outOfPocketRemaining },
-      });
     sequence += 1;
-    const requestItem = request.item?.[0];
-    return {
-      resourceType: 'CoverageEligibilityResponse',
-      id: `eligibility-${sequence}`,
-      ...(request.identifier ? { identifier: structuredClone(request.identifier) } : {}),
-      status: 'active',
-      purpose: [...request.purpose],
-      patient: { ...request.patient },
-      ...(request.servicedPeriod ? { servicedPeriod: { ...request.servicedPeriod } } : {}),
-      created: now().toISOString(),
-      request: request.identifier?.[0] ? { identifier: { ...request.identifier[0] } } : { display: 'the eligibility request' },
-      outcome: 'complete',
-      disposition: rule.inForce ? 'Coverage in force' : 'Coverage not in force',
-      insurer: { ...request.insurer },
-      insurance: [
-        {
-          coverage: {
-            identifier: { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MB' }] }, value: memberId },
-          },
-          inforce: rule.inForce,
-          ...(rule.benefitPeriod ? { benefitPeriod: { ...rule.benefitPeriod } } : {}),
-          ...(rule.inForce
-            ? {
-                item: [
-                  {
-                    ...(requestItem?.productOrService ? { productOrService: structuredClone(requestItem.productOrService) } : {}),
-                    network: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/benefit-network', code: 'in' }] },
-                    unit: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/benefit-unit', code: 'individual' }] },
-                    term: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/benefit-term', code: 'annual' }] },
-                    ...(rule.authRequired !== undefined ? { authorizationRequired: rule.authRequired } : {}),
-                    ...(benefits.length > 0 ? { benefit: benefits } : {}),
-                  },
-                ],
-              }
-            : {}),
-        },
-      ],
-    };
+    return eligibilityAnswer(request, memberId, rule, { sequence, created: now().toISOString() });
   }
 
   function submit(body: Record<string, unknown> | undefined): Answer | 'hang' {
@@ -442,86 +388,10 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
 
   function responseBundle(claim: Claim, decision: PriorAuthDecision | 'pended'): Bundle {
     sequence += 1;
-    const created = now().toISOString();
-    const reviewAction: Extension[] = [];
-    let code: { code: string; display: string } | undefined;
-    if (decision === 'pended') code = { code: 'A4', display: 'Pended' };
-    else if (decision.kind === 'approve') {
-      code = { code: 'A1', display: 'Certified in total' };
-      reviewAction.push({ url: 'number', valueString: decision.authorizationNumber });
-    } else if (decision.kind === 'reject') code = undefined;
-    else {
-      code = { code: 'A3', display: 'Not Certified' };
-      reviewAction.push({
-        url: 'reasonCode',
-        valueCodeableConcept: {
-          coding: [
-            {
-              system: SYSTEM.x12ReviewDecisionReason,
-              ...(decision.reason.code ? { code: decision.reason.code } : {}),
-              display: decision.reason.display,
-            },
-          ],
-        },
-      });
-    }
-    if (code)
-      reviewAction.unshift({
-        url: `${PAS}/StructureDefinition/extension-reviewActionCode`,
-        valueCodeableConcept: { coding: [{ system: SYSTEM.x12ReviewAction, ...code }] },
-      });
-    const errors = decision !== 'pended' ? (decision.errors ?? []) : [];
-    const approved = decision !== 'pended' && decision.kind === 'approve' ? decision : undefined;
-    const response: ClaimResponse = {
-      resourceType: 'ClaimResponse',
-      id: `claim-response-${sequence}`,
-      meta: { profile: [`${PAS}/StructureDefinition/profile-claimresponse`] },
-      ...(claim.identifier ? { identifier: structuredClone(claim.identifier) } : {}),
-      status: 'active',
-      type: structuredClone(claim.type),
-      use: 'preauthorization',
-      patient: { ...claim.patient },
-      created,
-      ...(claim.insurer ? { insurer: { ...claim.insurer } } : { insurer: { display: 'Stand-in payer' } }),
-      requestor: { ...claim.provider },
-      request: claim.identifier?.[0] ? { identifier: { ...claim.identifier[0] } } : { display: 'the prior authorization request' },
-      outcome: decision === 'pended' ? 'queued' : decision.kind === 'reject' ? 'error' : 'complete',
-      ...(approved
-        ? { preAuthRef: approved.authorizationNumber, ...(approved.period ? { preAuthPeriod: { ...approved.period } } : {}) }
-        : {}),
-      ...(decision !== 'pended' && decision.kind === 'deny' ? { disposition: decision.reason.display } : {}),
-      ...(errors.length > 0
-        ? {
-            error: errors.map((error) => ({
-              code: { coding: [{ system: SYSTEM.x12RejectReason, code: error.code, display: error.display }] },
-            })),
-          }
-        : {}),
-      item: (claim.item?.length ? claim.item : [{ sequence: 1 }]).map((item) => ({
-        itemSequence: item.sequence,
-        adjudication:
-          reviewAction.length === 0
-            ? []
-            : [
-                {
-                  category: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/adjudication', code: 'submitted' }] },
-                  extension: [{ url: `${PAS}/StructureDefinition/extension-reviewAction`, extension: reviewAction }],
-                },
-              ],
-      })),
-    };
-    return {
-      resourceType: 'Bundle',
-      id: `pas-response-${sequence}`,
-      type: 'collection',
-      timestamp: created,
-      entry: [{ fullUrl: `urn:uuid:00000000-0000-4000-8000-${String(sequence).padStart(12, '0')}`, resource: response }],
-    };
+    return pasResponseBundle(claim, decision, { sequence, created: now().toISOString() });
   }
 
   let eventNumber = 0;
-  /** PAS: the topic of pended-authorization updates (https://hl7.org/fhir/us/davinci-pas/). */
-  const TOPIC = `${PAS}/SubscriptionTopic/PASSubscriptionTopic`;
 
   function decideAndNotify(
     claimIdentifierValue: string,
@@ -535,59 +405,14 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     const response = answer.entry![0]!.resource as ClaimResponse;
     const focus = `${baseUrl}/ClaimResponse/${response.id}`;
     eventNumber += 1;
-    const subscription = `${baseUrl}/Subscription/pas-pended-authorizations`;
-    const status: Resource =
-      notification.statusForm === 'subscription-status'
-        ? ({
-            resourceType: 'SubscriptionStatus',
-            status: 'active',
-            type: 'event-notification',
-            eventsSinceSubscriptionStart: String(eventNumber),
-            notificationEvent: [{ eventNumber: String(eventNumber), focus: { reference: focus } }],
-            subscription: { reference: subscription },
-            topic: TOPIC,
-          } as unknown as Resource)
-        : ({
-            resourceType: 'Parameters',
-            meta: { profile: ['http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4'] },
-            parameter: [
-              { name: 'subscription', valueReference: { reference: subscription } },
-              { name: 'topic', valueCanonical: TOPIC },
-              { name: 'status', valueCode: 'active' },
-              { name: 'type', valueCode: 'event-notification' },
-              { name: 'events-since-subscription-start', valueString: String(eventNumber) },
-              {
-                name: 'notification-event',
-                part: [
-                  { name: 'event-number', valueString: String(eventNumber) },
-                  { name: 'focus', valueReference: { reference: focus } },
-                ],
-              },
-            ],
-          } as Parameters);
-    return {
-      resourceType: 'Bundle',
-      type: 'history',
+    return subscriptionNotification({
+      subscription: `${baseUrl}/Subscription/pas-pended-authorizations`,
+      eventNumber,
+      claimResponse: response,
+      focus,
       timestamp: now().toISOString(),
-      entry: [
-        {
-          fullUrl: `urn:uuid:00000000-0000-4000-a000-${String(eventNumber).padStart(12, '0')}`,
-          resource: status,
-          request: { method: 'GET', url: `${subscription}/$status` },
-          response: { status: '200' },
-        },
-        ...(notification.payload === 'id-only'
-          ? []
-          : [
-              {
-                fullUrl: focus,
-                resource: response,
-                request: { method: 'PUT' as const, url: `ClaimResponse/${response.id}` },
-                response: { status: '200' },
-              },
-            ]),
-      ],
-    };
+      notification,
+    });
   }
 
   async function sendNotification(
@@ -647,6 +472,225 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
       })();
       return stopped;
     },
+  };
+}
+
+/**
+ * A Subscriptions Backport notification of a prior authorization decided later (PAS pended
+ * requests: https://hl7.org/fhir/us/davinci-pas/; https://hl7.org/fhir/uv/subscriptions-backport/):
+ * the status first (R4 Parameters, or an R4B-style SubscriptionStatus), then the ClaimResponse
+ * unless the payload is id-only.
+ */
+function subscriptionNotification(event: {
+  subscription: string;
+  eventNumber: number;
+  claimResponse: ClaimResponse;
+  focus: string;
+  timestamp: string;
+  notification: NotificationOptions;
+}): Bundle {
+  const { subscription, eventNumber, claimResponse, focus, timestamp, notification } = event;
+  const status: Resource =
+    notification.statusForm === 'subscription-status'
+      ? ({
+          resourceType: 'SubscriptionStatus',
+          status: 'active',
+          type: 'event-notification',
+          eventsSinceSubscriptionStart: String(eventNumber),
+          notificationEvent: [{ eventNumber: String(eventNumber), focus: { reference: focus } }],
+          subscription: { reference: subscription },
+          topic: TOPIC,
+        } as unknown as Resource)
+      : ({
+          resourceType: 'Parameters',
+          meta: { profile: ['http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4'] },
+          parameter: [
+            { name: 'subscription', valueReference: { reference: subscription } },
+            { name: 'topic', valueCanonical: TOPIC },
+            { name: 'status', valueCode: 'active' },
+            { name: 'type', valueCode: 'event-notification' },
+            { name: 'events-since-subscription-start', valueString: String(eventNumber) },
+            {
+              name: 'notification-event',
+              part: [
+                { name: 'event-number', valueString: String(eventNumber) },
+                { name: 'focus', valueReference: { reference: focus } },
+              ],
+            },
+          ],
+        } as Parameters);
+  return {
+    resourceType: 'Bundle',
+    type: 'history',
+    timestamp,
+    entry: [
+      {
+        fullUrl: `urn:uuid:00000000-0000-4000-a000-${String(eventNumber).padStart(12, '0')}`,
+        resource: status,
+        request: { method: 'GET', url: `${subscription}/$status` },
+        response: { status: '200' },
+      },
+      ...(notification.payload === 'id-only'
+        ? []
+        : [
+            {
+              fullUrl: focus,
+              resource: claimResponse,
+              request: { method: 'PUT' as const, url: `ClaimResponse/${claimResponse.id}` },
+              response: { status: '200' },
+            },
+          ]),
+    ],
+  };
+}
+
+/** A response's number and time, given by the stand-in in the order it answers. */
+interface AnswerStamp {
+  sequence: number;
+  created: string;
+}
+
+/** The eligibility answer for one member under its rule (https://hl7.org/fhir/R4/coverageeligibilityresponse.html). */
+function eligibilityAnswer(
+  request: CoverageEligibilityRequest,
+  memberId: string,
+  rule: EligibilityRule,
+  { sequence, created }: AnswerStamp,
+): CoverageEligibilityResponse {
+  const benefits: CoverageEligibilityResponseInsuranceItemBenefit[] = [];
+  const cost = rule.costShare ?? {};
+  if (cost.copay) benefits.push({ type: { coding: [{ system: SYSTEM.benefitType, code: 'copay' }] }, allowedMoney: { ...cost.copay } });
+  if (cost.coinsurancePercent !== undefined)
+    benefits.push({
+      type: { coding: [{ system: SYSTEM.benefitType, code: 'copay-percent' }] },
+      allowedUnsignedInt: cost.coinsurancePercent,
+    });
+  if (cost.deductibleRemaining)
+    benefits.push({
+      type: { coding: [{ system: SYSTEM.benefitType, code: 'deductible' }] },
+      allowedMoney: { ...cost.deductibleRemaining },
+      usedMoney: { value: 0, currency: cost.deductibleRemaining.currency ?? 'USD' },
+    });
+  if (cost.outOfPocketRemaining)
+    benefits.push({
+      type: { coding: [{ system: SYSTEM.x12BenefitInformation, code: 'G', display: 'Out of Pocket (Stop Loss)' }] },
+      allowedMoney: { ...cost.outOfPocketRemaining },
+    });
+  const requestItem = request.item?.[0];
+  return {
+    resourceType: 'CoverageEligibilityResponse',
+    id: `eligibility-${sequence}`,
+    ...(request.identifier ? { identifier: structuredClone(request.identifier) } : {}),
+    status: 'active',
+    purpose: [...request.purpose],
+    patient: { ...request.patient },
+    ...(request.servicedPeriod ? { servicedPeriod: { ...request.servicedPeriod } } : {}),
+    created,
+    request: request.identifier?.[0] ? { identifier: { ...request.identifier[0] } } : { display: 'the eligibility request' },
+    outcome: 'complete',
+    disposition: rule.inForce ? 'Coverage in force' : 'Coverage not in force',
+    insurer: { ...request.insurer },
+    insurance: [
+      {
+        coverage: {
+          identifier: { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MB' }] }, value: memberId },
+        },
+        inforce: rule.inForce,
+        ...(rule.benefitPeriod ? { benefitPeriod: { ...rule.benefitPeriod } } : {}),
+        ...(rule.inForce
+          ? {
+              item: [
+                {
+                  ...(requestItem?.productOrService ? { productOrService: structuredClone(requestItem.productOrService) } : {}),
+                  network: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/benefit-network', code: 'in' }] },
+                  unit: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/benefit-unit', code: 'individual' }] },
+                  term: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/benefit-term', code: 'annual' }] },
+                  ...(rule.authRequired !== undefined ? { authorizationRequired: rule.authRequired } : {}),
+                  ...(benefits.length > 0 ? { benefit: benefits } : {}),
+                },
+              ],
+            }
+          : {}),
+      },
+    ],
+  };
+}
+
+/** The PAS response Bundle, its ClaimResponse first, for a decision or a pended request (https://hl7.org/fhir/us/davinci-pas/). */
+function pasResponseBundle(claim: Claim, decision: PriorAuthDecision | 'pended', { sequence, created }: AnswerStamp): Bundle {
+  const reviewAction: Extension[] = [];
+  let code: { code: string; display: string } | undefined;
+  if (decision === 'pended') code = { code: 'A4', display: 'Pended' };
+  else if (decision.kind === 'approve') {
+    code = { code: 'A1', display: 'Certified in total' };
+    reviewAction.push({ url: 'number', valueString: decision.authorizationNumber });
+  } else if (decision.kind === 'reject') code = undefined;
+  else {
+    code = { code: 'A3', display: 'Not Certified' };
+    reviewAction.push({
+      url: 'reasonCode',
+      valueCodeableConcept: {
+        coding: [
+          {
+            system: SYSTEM.x12ReviewDecisionReason,
+            ...(decision.reason.code ? { code: decision.reason.code } : {}),
+            display: decision.reason.display,
+          },
+        ],
+      },
+    });
+  }
+  if (code)
+    reviewAction.unshift({
+      url: `${PAS}/StructureDefinition/extension-reviewActionCode`,
+      valueCodeableConcept: { coding: [{ system: SYSTEM.x12ReviewAction, ...code }] },
+    });
+  const errors = decision !== 'pended' ? (decision.errors ?? []) : [];
+  const approved = decision !== 'pended' && decision.kind === 'approve' ? decision : undefined;
+  const response: ClaimResponse = {
+    resourceType: 'ClaimResponse',
+    id: `claim-response-${sequence}`,
+    meta: { profile: [`${PAS}/StructureDefinition/profile-claimresponse`] },
+    ...(claim.identifier ? { identifier: structuredClone(claim.identifier) } : {}),
+    status: 'active',
+    type: structuredClone(claim.type),
+    use: 'preauthorization',
+    patient: { ...claim.patient },
+    created,
+    ...(claim.insurer ? { insurer: { ...claim.insurer } } : { insurer: { display: 'Stand-in payer' } }),
+    requestor: { ...claim.provider },
+    request: claim.identifier?.[0] ? { identifier: { ...claim.identifier[0] } } : { display: 'the prior authorization request' },
+    outcome: decision === 'pended' ? 'queued' : decision.kind === 'reject' ? 'error' : 'complete',
+    ...(approved
+      ? { preAuthRef: approved.authorizationNumber, ...(approved.period ? { preAuthPeriod: { ...approved.period } } : {}) }
+      : {}),
+    ...(decision !== 'pended' && decision.kind === 'deny' ? { disposition: decision.reason.display } : {}),
+    ...(errors.length > 0
+      ? {
+          error: errors.map((error) => ({
+            code: { coding: [{ system: SYSTEM.x12RejectReason, code: error.code, display: error.display }] },
+          })),
+        }
+      : {}),
+    item: (claim.item?.length ? claim.item : [{ sequence: 1 }]).map((item) => ({
+      itemSequence: item.sequence,
+      adjudication:
+        reviewAction.length === 0
+          ? []
+          : [
+              {
+                category: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/adjudication', code: 'submitted' }] },
+                extension: [{ url: `${PAS}/StructureDefinition/extension-reviewAction`, extension: reviewAction }],
+              },
+            ],
+    })),
+  };
+  return {
+    resourceType: 'Bundle',
+    id: `pas-response-${sequence}`,
+    type: 'collection',
+    timestamp: created,
+    entry: [{ fullUrl: `urn:uuid:00000000-0000-4000-8000-${String(sequence).padStart(12, '0')}`, resource: response }],
   };
 }
 
