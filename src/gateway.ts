@@ -132,8 +132,6 @@ export function storeOptionsOf(config: Config, logger: Logger): StoreOptions {
     // The message can name the host; the code says enough (e.g. 57P01 terminated by an administrator).
     onPoolError: (error) =>
       logger.warn('database connection lost; it will be replaced', { errorCode: (error as { code?: string }).code ?? error.name }),
-    // SQLite's messages name a file at most, never data; the writer's own checkpoint still bounds the WAL.
-    onCheckpointError: (message) => logger.warn('SQLite WAL checkpoint failed in its worker; the writer will checkpoint', { message }),
   };
 }
 

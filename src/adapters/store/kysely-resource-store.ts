@@ -869,25 +869,15 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
 
   /** Connections taken and requests waiting for one (PostgreSQL's pool); undefined on SQLite. */
   readonly #poolLoad: (() => PoolLoad) | undefined;
-  readonly #beforeClose: (() => Promise<void>) | undefined;
 
   /** SQLite's periodic `PRAGMA optimize` (https://www.sqlite.org/pragma.html#pragma_optimize). */
   readonly #optimizeTimer: NodeJS.Timeout | undefined;
 
-  constructor(
-    db: Kysely<StoreDatabase>,
-    engine: StoreEngine,
-    options: {
-      poolLoad?: () => PoolLoad;
-      /** Work to finish before the connection closes: SQLite's checkpoint worker (sqlite-checkpointer.ts). */
-      beforeClose?: () => Promise<void>;
-    } = {},
-  ) {
+  constructor(db: Kysely<StoreDatabase>, engine: StoreEngine, options: { poolLoad?: () => PoolLoad } = {}) {
     this.#db = db;
     this.engine = engine;
     this.#root = new KyselyResourceAccess(db, engine);
     this.#poolLoad = options.poolLoad;
-    this.#beforeClose = options.beforeClose;
     if (engine === 'sqlite') {
       // SQLite's advice for long-lived connections: optimize every few hours. It re-analyses
       // only the tables whose size changed a lot, within analysis_limit, so it is quick.
@@ -1135,12 +1125,10 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
     }
     const journal = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(this.#db);
     const synchronous = await sql<{ synchronous: number }>`pragma synchronous`.execute(this.#db);
-    const autocheckpoint = await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(this.#db);
     const levels = ['off', 'normal', 'full', 'extra'];
     return {
       journal_mode: String(journal.rows[0]?.journal_mode),
       synchronous: levels[Number(synchronous.rows[0]?.synchronous)] ?? 'unknown',
-      wal_autocheckpoint: String(autocheckpoint.rows[0]?.wal_autocheckpoint),
     };
   }
 
@@ -1148,7 +1136,6 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#optimizeTimer);
-    await this.#beforeClose?.();
     await this.#db.destroy();
   }
 }

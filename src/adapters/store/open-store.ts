@@ -15,7 +15,6 @@ import { storeEngineOf, type StoreEngine } from './engine.js';
 import { KyselyResourceStore, type PoolLoad } from './kysely-resource-store.js';
 import { migrationProvider } from './migrations.js';
 import { cancellablePool } from './query-cancellation.js';
-import { FALLBACK_AUTOCHECKPOINT_PAGES, startSqliteCheckpointer, type SqliteCheckpointer } from './sqlite-checkpointer.js';
 import type { StoreDatabase } from './schema.js';
 import { unavailableTranslatingDialect, type StatementObserver } from './unavailable-dialect.js';
 
@@ -48,8 +47,6 @@ export interface StoreOptions {
   sqliteSynchronous?: SqliteSynchronous;
   /** Told of every statement sent, transaction control included (tests and benches count round trips). */
   observeStatements?: StatementObserver;
-  /** A failed WAL checkpoint of the SQLite checkpoint worker (sqlite-checkpointer.ts); never fatal. */
-  onCheckpointError?: (message: string) => void;
 }
 
 export type SqliteSynchronous = 'full' | 'normal';
@@ -84,50 +81,21 @@ function sqliteFileOf(options: StoreOptions): string {
   return url.replace(/^sqlite:(\/\/)?/, '');
 }
 
-/** The SQLite store's connection, and the start and stop of its checkpoints off the request path, once migrated. */
-interface OpenedSqlite {
-  db: Kysely<StoreDatabase>;
-  checkpointOffThread(): void;
-  /** Resolves once the worker's connection is closed: the store's own closes last, so its final checkpoint leaves no WAL behind. */
-  stopCheckpoints(): Promise<void>;
-}
-
-function openSqlite(options: StoreOptions): OpenedSqlite {
+function openSqlite(options: StoreOptions): Kysely<StoreDatabase> {
   const file = sqliteFileOf(options);
   if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
   const database = new Database(file);
-  const synchronous = (options.sqliteSynchronous ?? 'full') === 'full' ? 'FULL' : 'NORMAL';
   // WAL: readers do not block the writer; busy_timeout: wait instead of failing on a lock;
   // foreign keys are off by default in SQLite. synchronous must be set after journal_mode and
   // explicitly: in WAL mode SQLite's compiled default is NORMAL here, and under NORMAL a commit is
   // not yet synced when acknowledged, so a referral answered 201 could be lost to a power cut.
   database.pragma('journal_mode = WAL');
-  database.pragma(`synchronous = ${synchronous}`);
+  database.pragma(`synchronous = ${(options.sqliteSynchronous ?? 'full') === 'full' ? 'FULL' : 'NORMAL'}`);
   database.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   database.pragma('foreign_keys = ON');
-  let checkpointer: SqliteCheckpointer | undefined;
-  // The store stops the worker first (stopCheckpoints); this is for a Kysely destroyed without the store.
-  const close = (): void => {
-    void checkpointer?.stop();
-    database.close();
-  };
-  const db = new Kysely<StoreDatabase>({
-    dialect: unavailableTranslatingDialect(new SqliteDialect({ database: withStatementCache(database, close) }), withObserver(options)),
+  return new Kysely<StoreDatabase>({
+    dialect: unavailableTranslatingDialect(new SqliteDialect({ database: withStatementCache(database) }), withObserver(options)),
   });
-  return {
-    db,
-    checkpointOffThread() {
-      if (file === ':memory:' || checkpointer !== undefined) return;
-      checkpointer = startSqliteCheckpointer(resolve(file), {
-        synchronous,
-        ...(options.onCheckpointError ? { onError: options.onCheckpointError } : {}),
-      });
-      database.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
-    },
-    stopCheckpoints: async () => {
-      await checkpointer?.stop();
-    },
-  };
 }
 
 /** Distinct SQL texts whose prepared statements are kept; the least recently used goes first. */
@@ -138,10 +106,10 @@ const SQLITE_STATEMENT_CACHE_SIZE = 500;
  * again, and the store's queries come from a small set of shapes. Safe to share: the store runs
  * one statement at a time on its one connection, and never streams (iterate) a cached one.
  */
-function withStatementCache(database: Database.Database, close: () => void): SqliteDatabase {
+function withStatementCache(database: Database.Database): SqliteDatabase {
   const statements = new Map<string, Database.Statement>();
   return {
-    close,
+    close: () => database.close(),
     prepare: (text: string) => {
       let statement = statements.get(text);
       if (statement !== undefined) {
@@ -312,15 +280,14 @@ export async function openStore(options: StoreOptions): Promise<OpenedResourceSt
     await refreshStatisticsOrClose(store);
     return store;
   }
-  const { db, checkpointOffThread, stopCheckpoints } = openSqlite(options);
+  const db = openSqlite(options);
   try {
     await migrate(db, engine, undefined);
   } catch (error) {
     await db.destroy();
     throw error;
   }
-  checkpointOffThread();
-  const store = new KyselyResourceStore(db, engine, { beforeClose: stopCheckpoints });
+  const store = new KyselyResourceStore(db, engine);
   await refreshStatisticsOrClose(store);
   return store;
 }

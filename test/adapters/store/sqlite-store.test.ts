@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -46,7 +46,7 @@ describe('SQLite store set-up', function () {
   it("commits durably by default: WAL with synchronous FULL on the store's own connection", async function () {
     const store = await openStore({ sqliteFile: path.join(dir, 'durable.sqlite') });
     try {
-      expect(await store.settings()).to.deep.equal({ journal_mode: 'wal', synchronous: 'full', wal_autocheckpoint: '10000' });
+      expect(await store.settings()).to.deep.equal({ journal_mode: 'wal', synchronous: 'full' });
     } finally {
       await store.close();
     }
@@ -55,51 +55,7 @@ describe('SQLite store set-up', function () {
   it('runs synchronous NORMAL only when the deployment asks for it', async function () {
     const store = await openStore({ sqliteFile: path.join(dir, 'fast.sqlite'), sqliteSynchronous: 'normal' });
     try {
-      expect(await store.settings()).to.deep.equal({ journal_mode: 'wal', synchronous: 'normal', wal_autocheckpoint: '10000' });
-    } finally {
-      await store.close();
-    }
-  });
-
-  it('checkpoints the WAL into the database file from its worker, long before the writer would (docs/resilience.md#sqlite-checkpoints)', async function () {
-    const file = path.join(dir, 'checkpointed.sqlite');
-    const store = await openStore({ sqliteFile: file });
-    try {
-      // A few commits: far fewer WAL pages than even SQLite's default automatic checkpoint (1,000).
-      for (let i = 0; i < 5; i++) {
-        await store.transaction((tx) =>
-          tx.create('default', { resourceType: 'Patient', id: `checkpointed-${i}`, active: true }, new Date()),
-        );
-      }
-      // What the database file alone holds (a copy without its -wal): only what a checkpoint copied.
-      const inDatabaseFile = async (): Promise<number> => {
-        const copy = path.join(dir, `copy-${Date.now()}.sqlite`);
-        await copyFile(file, copy);
-        const db = new Database(copy, { readonly: true });
-        try {
-          // Before the first checkpoint the file does not even hold the tables the migrations made.
-          const tables = db.prepare(`select count(*) from sqlite_master where name = 'resources'`).pluck().get() as number;
-          return tables === 0 ? 0 : (db.prepare(`select count(*) from resources where id like 'checkpointed-%'`).pluck().get() as number);
-        } finally {
-          db.close();
-        }
-      };
-      const deadline = Date.now() + 5_000;
-      let found = await inDatabaseFile();
-      while (found < 5 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        found = await inDatabaseFile();
-      }
-      expect(found).to.equal(5);
-    } finally {
-      await store.close();
-    }
-  });
-
-  it("keeps an in-memory database to its one connection: no checkpoint worker, SQLite's own automatic checkpoint", async function () {
-    const store = await openStore({ sqliteFile: ':memory:' });
-    try {
-      expect((await store.settings())['wal_autocheckpoint']).to.equal('1000');
+      expect(await store.settings()).to.deep.equal({ journal_mode: 'wal', synchronous: 'normal' });
     } finally {
       await store.close();
     }
