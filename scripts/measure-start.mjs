@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Start-up of `npm start` as a newcomer meets it (issue 15; docs/architecture.md, "Decisions"):
- * `node --enable-source-maps dist/main.js` on a fresh data directory (migrations, demo directory,
+ * `node dist/main.js` with the start script's flags (package.json), on a fresh data directory (migrations, demo directory,
  * demo clients), timed from spawn to the first 200 from /healthz, and its resident memory then and
  * two seconds later. Beside it, in the same run, a bare `node` HTTP server timed the same way: the
  * machine is shared, so read the gateway's figure against that floor.
@@ -86,11 +86,16 @@ async function onFreshData(measure) {
   }
 }
 
+/** The gateway as `npm start` runs it: the start script's node arguments (package.json), without npm. */
+const START_ARGUMENTS = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
+  .scripts.start.split(/\s+/)
+  .slice(1);
+
 const gateway = [];
 const npmStart = [];
 const bare = [];
 for (let i = 0; i < RUNS; i++) {
-  gateway.push(await onFreshData((env) => firstAnswer(['--enable-source-maps', 'dist/main.js'], env, 18400 + i)));
+  gateway.push(await onFreshData((env) => firstAnswer(START_ARGUMENTS, env, 18400 + i)));
   npmStart.push(await onFreshData((env) => firstAnswer(['start', '--silent'], env, 18450 + i, 'npm')));
   bare.push(await firstAnswer(['-e', BARE_SERVER], {}, 18500 + i));
 }
@@ -105,7 +110,7 @@ const report = (name, runs) => [
 console.log(
   [
     `${RUNS} runs each, fresh data directory each time (load average ${load}):`,
-    ...report('node dist/main.js', gateway),
+    ...report(`node ${START_ARGUMENTS.join(' ')}`, gateway),
     ...report('npm start (npm, sh and node)', npmStart),
     `bare node HTTP server: first answer ${summary(bare, 'ms')} ms, RSS ${summary(bare, 'rssAtFirstAnswer')} MB`,
   ].join('\n'),
