@@ -54,6 +54,7 @@ import { networkMetrics } from './network-metrics.js';
 import * as outbox from './outbox.js';
 import type { ChairBookingsTable, ReferralsTable, ResourcesTable, SearchIndexTable, StoreDatabase } from './schema.js';
 import { whileWanted } from './query-cancellation.js';
+import { SqliteGroupCommit } from './sqlite-group-commit.js';
 import { criterionCondition, drivenCondition, driverCondition, orderedDriver, type SearchScope } from './search-query.js';
 import type { AuthStateStore, StoredSigningKey } from '../../ports/auth-state.js';
 
@@ -863,6 +864,8 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
   readonly #root: KyselyResourceAccess;
   /** Set while a transaction's work runs: see #reader(). */
   readonly #insideTransaction = new AsyncLocalStorage<true>();
+  /** SQLite's transactions, committed in groups (sqlite-group-commit.ts); undefined on PostgreSQL. */
+  readonly #groupCommit: SqliteGroupCommit<StoreDatabase> | undefined;
   #closed = false;
   /** When this store next prunes old job ticks (in the callers' time); see claimJobRun. */
   #nextJobRunPrune = Number.NEGATIVE_INFINITY;
@@ -878,6 +881,7 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
     this.engine = engine;
     this.#root = new KyselyResourceAccess(db, engine);
     this.#poolLoad = options.poolLoad;
+    this.#groupCommit = engine === 'sqlite' ? new SqliteGroupCommit(db) : undefined;
     if (engine === 'sqlite') {
       // SQLite's advice for long-lived connections: optimize every few hours. It re-analyses
       // only the tables whose size changed a lot, within analysis_limit, so it is quick.
@@ -971,14 +975,15 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
    */
   async transaction<T>(work: (tx: ResourceWriter) => Promise<T>): Promise<T> {
     this.#assertUsable();
-    const builder = this.#db.transaction();
-    const run = this.engine === 'postgresql' ? builder.setIsolationLevel('read committed') : builder;
-    return run.execute(async (trx) => {
+    const unit = async (trx: Kysely<StoreDatabase>): Promise<T> => {
       const access = new KyselyResourceAccess(trx, this.engine);
       const result = await this.#insideTransaction.run(true, () => work(access));
       await recordChanges(trx, this.engine, access.changes);
       return result;
-    });
+    };
+    // SQLite: one connection, so transactions queue anyway; those that queue share a COMMIT.
+    if (this.#groupCommit) return this.#groupCommit.run(unit);
+    return this.#db.transaction().setIsolationLevel('read committed').execute(unit);
   }
 
   // The audit trail (docs/audit.md).

@@ -3,7 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
 import { openStore } from '../../../src/adapters/store/index.js';
+import { runAudited } from '../../../src/ports/audit-trail.js';
 import { describeStoreContract } from './store-contract.js';
 
 describeStoreContract('SQLite', async () => {
@@ -59,6 +61,93 @@ describe('SQLite store set-up', function () {
     } finally {
       await store.close();
     }
+  });
+
+  describe('group commit: transactions that arrive together share one COMMIT (docs/resilience.md#sqlite-group-commit)', function () {
+    const patient = (id: string) => ({ resourceType: 'Patient' as const, id, active: true });
+
+    async function openCounting(file: string) {
+      const statements: string[] = [];
+      const store = await openStore({
+        sqliteFile: file,
+        observeStatements: (kind, text) => statements.push(kind === 'query' ? (text ?? '') : kind),
+      });
+      return { store, commits: () => statements.filter((s) => /^commit/i.test(s.trim())).length };
+    }
+
+    it('keeps each transaction atomic: the one that fails leaves nothing, the others are stored, in fewer commits than transactions', async function () {
+      const { store, commits } = await openCounting(path.join(dir, 'group.sqlite'));
+      try {
+        const before = commits();
+        const outcomes = await Promise.allSettled(
+          ['g-0', 'g-1', 'g-2', 'g-3', 'g-4'].map((id) =>
+            store.transaction(async (tx) => {
+              await tx.create('default', patient(id), new Date());
+              if (id === 'g-2') throw new Error('g-2 refused after its write');
+              return id;
+            }),
+          ),
+        );
+        expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message))).to.deep.equal([
+          'g-0',
+          'g-1',
+          'g-2 refused after its write',
+          'g-3',
+          'g-4',
+        ]);
+        const stored = await Promise.all(['g-0', 'g-1', 'g-2', 'g-3', 'g-4'].map((id) => store.read(['default'], 'Patient', id)));
+        expect(stored.map((p) => p?.id)).to.deep.equal(['g-0', 'g-1', undefined, 'g-3', 'g-4']);
+        expect(commits() - before).to.be.within(1, 2);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('rolls back a failing first transaction alone; those queued behind it commit', async function () {
+      const { store } = await openCounting(path.join(dir, 'first.sqlite'));
+      try {
+        const first = store.transaction(async (tx) => {
+          await tx.create('default', patient('first'), new Date());
+          throw new Error('the first one fails');
+        });
+        const second = store.transaction((tx) => tx.create('default', patient('second'), new Date()));
+        const [a, b] = await Promise.allSettled([first, second]);
+        expect(a.status === 'rejected' && (a.reason as Error).message).to.equal('the first one fails');
+        expect(b.status).to.equal('fulfilled');
+        expect(await store.read(['default'], 'Patient', 'first')).to.equal(undefined);
+        expect((await store.read(['default'], 'Patient', 'second'))?.id).to.equal('second');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it("records each transaction's changes under its own caller's agent, grouped or not", async function () {
+      const { store } = await openCounting(path.join(dir, 'agents.sqlite'));
+      try {
+        const as = (who: string) => ({
+          agent: () => ({ who, role: 'ehr' }),
+          subtype: 'create',
+          entities: [],
+          clock: { now: () => new Date() },
+          newId: randomUUID,
+          changesRecorded: 0,
+        });
+        await Promise.all(
+          ['agent-a', 'agent-b', 'agent-c'].map((who) =>
+            runAudited(as(who), () => store.transaction((tx) => tx.create('default', patient(`by-${who}`), new Date()))),
+          ),
+        );
+        for (const who of ['agent-a', 'agent-b', 'agent-c']) {
+          const records = await store.searchAuditEvents({ agent: who, count: 10 });
+          expect(
+            records.map((r) => r.entities.map((e) => String(e)).join(',')),
+            who,
+          ).to.deep.equal([`Patient/by-${who}`]);
+        }
+      } finally {
+        await store.close();
+      }
+    });
   });
 
   it('takes a non-PostgreSQL databaseUrl as the SQLite file', async function () {
