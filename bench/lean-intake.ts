@@ -25,7 +25,9 @@ const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 8);
  * data-modifying statement: 5 round trips. SQLite, in process, one statement per table but the
  * search index, one prepared statement per row (faster there than a multi-row VALUES,
  * docs/resilience.md#sqlite-index-rows): 7, and 14 index rows for the bench's order. Was 11 before
- * issue 11, without audit.
+ * issue 11, without audit. These are an intake's statements alone: under this bench's concurrency
+ * SQLite intakes share BEGIN and COMMIT, each one that joins a group adding SAVEPOINT and RELEASE
+ * (docs/resilience.md#sqlite-group-commit).
  */
 export const STATEMENTS_PER_INTAKE = { sqlite: 7 + 14, postgresql: 5 } as const;
 
