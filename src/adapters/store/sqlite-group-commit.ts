@@ -79,6 +79,8 @@ export class SqliteGroupCommit<DB> {
     const first = this.#queue.shift()!;
     const done: Array<{ unit: Unit<DB>; value: unknown }> = [];
     const failed: Array<{ unit: Unit<DB>; error: unknown }> = [];
+    /** A unit whose savepoint statements had not finished when the transaction failed. */
+    let inFlight: Unit<DB> | undefined;
     try {
       await this.#db.transaction().execute(async (trx) => {
         try {
@@ -88,16 +90,23 @@ export class SqliteGroupCommit<DB> {
         }
         while (this.#queue.length > 0 && done.length + failed.length < MAX_GROUP) {
           const unit = this.#queue.shift()!;
+          inFlight = unit;
           await sql`savepoint unit`.execute(trx);
+          let outcome: { value: unknown } | { error: unknown };
           try {
-            const value = await unit.inCallerContext(() => unit.run(trx));
-            await sql`release unit`.execute(trx);
-            done.push({ unit, value });
+            outcome = { value: await unit.inCallerContext(() => unit.run(trx)) };
           } catch (error) {
+            outcome = { error };
+          }
+          if ('error' in outcome) {
             await sql`rollback to unit`.execute(trx);
             await sql`release unit`.execute(trx);
-            failed.push({ unit, error });
+            failed.push({ unit, error: outcome.error });
+          } else {
+            await sql`release unit`.execute(trx);
+            done.push({ unit, value: outcome.value });
           }
+          inFlight = undefined;
         }
       });
     } catch (error) {
@@ -109,6 +118,7 @@ export class SqliteGroupCommit<DB> {
       // The COMMIT failed (or a savepoint statement did): nothing of the group is stored.
       for (const { unit } of done) unit.reject(error);
       for (const { unit, error: own } of failed) unit.reject(own);
+      inFlight?.reject(error);
       return;
     }
     for (const { unit, value } of done) unit.resolve(value);
