@@ -231,6 +231,8 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
   const hung = new Set<Response>();
   const now = options.now ?? ((): Date => new Date());
   let sequence = 0;
+  /** The next answer's number (every answer takes the next) and time. */
+  const nextStamp = (): AnswerStamp => ({ sequence: ++sequence, created: now().toISOString() });
   let baseUrl = '';
 
   const app = express();
@@ -331,7 +333,8 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     if (failsNow(memberId, 'eligibility')) return failure({ kind: 'fail-500' });
     const answer = rule.eligibility ?? { inForce: true, authRequired: false };
     if ('kind' in answer) return failure(answer);
-    const response = eligibilityResponse(request, memberId, answer);
+    const stamp = nextStamp();
+    const response = eligibilityAnswer(request, memberId, answer, stamp);
     switch (eligibilityShape) {
       case 'resource':
         return { status: 200, body: response };
@@ -341,17 +344,12 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
           body: {
             resourceType: 'Bundle',
             type: 'collection',
-            entry: [{ fullUrl: `urn:uuid:00000000-0000-4000-9000-${String(sequence).padStart(12, '0')}`, resource: response }],
+            entry: [{ fullUrl: `urn:uuid:00000000-0000-4000-9000-${String(stamp.sequence).padStart(12, '0')}`, resource: response }],
           } as Bundle,
         };
       case 'parameters':
         return { status: 200, body: { resourceType: 'Parameters', parameter: [{ name: 'return', resource: response }] } as Parameters };
     }
-  }
-
-  function eligibilityResponse(request: CoverageEligibilityRequest, memberId: string, rule: EligibilityRule): CoverageEligibilityResponse {
-    sequence += 1;
-    return eligibilityAnswer(request, memberId, rule, { sequence, created: now().toISOString() });
   }
 
   function submit(body: Record<string, unknown> | undefined): Answer | 'hang' {
@@ -364,8 +362,8 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     const priorAuth: PriorAuthRule = rule.priorAuth ?? { kind: 'approve', authorizationNumber: `AUTH-${key.slice(-8)}` };
     if (priorAuth.kind === 'fail-500' || priorAuth.kind === 'hang') return failure(priorAuth);
     claims.set(key, { key, memberId, rule: priorAuth, inquiries: 0, claim });
-    if (priorAuth.kind === 'pend-then') return { status: 200, body: responseBundle(claim, 'pended') };
-    return { status: 200, body: responseBundle(claim, priorAuth) };
+    if (priorAuth.kind === 'pend-then') return { status: 200, body: pasResponseBundle(claim, 'pended', nextStamp()) };
+    return { status: 200, body: pasResponseBundle(claim, priorAuth, nextStamp()) };
   }
 
   function inquire(body: Record<string, unknown> | undefined): Answer | 'hang' {
@@ -377,18 +375,13 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     const { rule } = stored;
     if (rule.kind === 'fail-500' || rule.kind === 'hang') return failure(rule);
     if (rule.kind === 'pend-then') {
-      return { status: 200, body: responseBundle(stored.claim, stored.inquiries >= rule.inquiries ? rule.then : 'pended') };
+      return { status: 200, body: pasResponseBundle(stored.claim, stored.inquiries >= rule.inquiries ? rule.then : 'pended', nextStamp()) };
     }
-    return { status: 200, body: responseBundle(stored.claim, rule) };
+    return { status: 200, body: pasResponseBundle(stored.claim, rule, nextStamp()) };
   }
 
   function failure(rule: PayerFailure): Answer | 'hang' {
     return rule.kind === 'hang' ? 'hang' : outcome(500, 'exception', 'The stand-in payer was told to fail with 500');
-  }
-
-  function responseBundle(claim: Claim, decision: PriorAuthDecision | 'pended'): Bundle {
-    sequence += 1;
-    return pasResponseBundle(claim, decision, { sequence, created: now().toISOString() });
   }
 
   let eventNumber = 0;
@@ -401,7 +394,7 @@ export async function startStandInPayer(options: StandInPayerOptions = {}): Prom
     const stored = [...claims.values()].find((c) => c.key.endsWith(`|${claimIdentifierValue}`));
     if (!stored) throw new Error('The stand-in payer holds no prior authorization request with this identifier');
     if (decision !== 'pended') stored.rule = structuredClone(decision);
-    const answer = responseBundle(stored.claim, decision);
+    const answer = pasResponseBundle(stored.claim, decision, nextStamp());
     const response = answer.entry![0]!.resource as ClaimResponse;
     const focus = `${baseUrl}/ClaimResponse/${response.id}`;
     eventNumber += 1;

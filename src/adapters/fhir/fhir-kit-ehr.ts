@@ -34,7 +34,8 @@ interface EhrSession {
   basePath: string;
   timeoutMs: number;
   fhirKitClient: () => Promise<Client>;
-  connection: EhrConnection;
+  /** SMART Backend Services tokens, when the EHR wants them (withAccessToken). */
+  accessToken: EhrConnection['accessToken'];
 }
 
 export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs?: number } = {}): EhrFhir {
@@ -50,7 +51,7 @@ export function createFhirKitEhr(connection: EhrConnection, options: { timeoutMs
     basePath: base.pathname.replace(/\/+$/, ''),
     timeoutMs,
     fhirKitClient: lazyFhirKitClient({ baseUrl, ...(connection.bearerToken ? { bearerToken: connection.bearerToken } : {}) }),
-    connection,
+    accessToken: connection.accessToken,
   };
   return {
     upsertByIdentifier: (resource, identifier) => upsertByIdentifier(session, resource, identifier),
@@ -70,7 +71,7 @@ async function call(
   try {
     const client = await session.fhirKitClient();
     // fhir-kit-client attaches the fetch Response under RESPONSE_KEY to every answer.
-    return (await withAccessToken(session.connection.accessToken, async (auth) =>
+    return (await withAccessToken(session.accessToken, async (auth) =>
       send(client, { signal: AbortSignal.timeout(session.timeoutMs), headers: { ...headers, ...auth } }),
     )) as FhirResponse;
   } catch (err) {

@@ -22,7 +22,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { sql, type Kysely, type Transaction } from 'kysely';
 
 /** Units per group: about the intake concurrency a gateway sees on one core. */
-export const MAX_GROUP = 8;
+const MAX_GROUP = 8;
 
 interface Unit<DB> {
   run: (trx: Transaction<DB>) => Promise<unknown>;
