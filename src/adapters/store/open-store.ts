@@ -93,6 +93,7 @@ function openSqlite(options: StoreOptions): Kysely<StoreDatabase> {
   database.pragma(`synchronous = ${(options.sqliteSynchronous ?? 'full') === 'full' ? 'FULL' : 'NORMAL'}`);
   database.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   database.pragma('foreign_keys = ON');
+  database.pragma('temp_store = MEMORY');
   return new Kysely<StoreDatabase>({
     dialect: unavailableTranslatingDialect(new SqliteDialect({ database: withStatementCache(database) }), withObserver(options)),
   });
