@@ -2,7 +2,7 @@
  * Builds a running gateway from a Config: storage, validator, drug catalog, directory, HTTP app.
  * main.ts calls it for production; tests call it with a temporary store and a captured logger.
  */
-import { randomUUID } from 'node:crypto';
+import { newTimeOrderedId } from './fhir/ids.js';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Express } from 'express';
@@ -377,7 +377,7 @@ export async function buildGateway(
     sites,
     sitePolicy: config.siteCheck,
     writeBackTenants: new Set(config.ehrConnections.map((c) => c.tenant)),
-    newId: randomUUID,
+    newId: newTimeOrderedId,
     ehrFor,
     payerFor: (payerOrganizationId) => payerClients.get(payerOrganizationId),
     priorAuthRules: await loadPriorAuthRules(config.priorAuthRulesFile, catalog),

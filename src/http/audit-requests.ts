@@ -9,7 +9,7 @@
  * It runs before the authorization middleware, so refusals (401, 403, 404) are recorded too;
  * the caller is read from res.locals when the event is written, after authorization set it.
  */
-import { randomUUID } from 'node:crypto';
+import { newTimeOrderedId } from '../fhir/ids.js';
 import type { NextFunction, Request, Response } from 'express';
 import type { Caller } from '../auth/caller.js';
 import type { Logger } from '../logging/logger.js';
@@ -126,7 +126,7 @@ export function auditRequests(options: AuditRequestOptions) {
       ...(interaction.operation !== undefined ? { operation: interaction.operation } : {}),
       entities: interaction.entities,
       clock: options.clock,
-      newId: randomUUID,
+      newId: newTimeOrderedId,
       changesRecorded: 0,
     };
     res.on('finish', () => {
@@ -134,7 +134,7 @@ export function auditRequests(options: AuditRequestOptions) {
       if (context.changesRecorded > 0 && res.statusCode < 400) return;
       if (directoryRead && res.statusCode < 400) return;
       const record: AuditRecord = {
-        id: randomUUID(),
+        id: newTimeOrderedId(),
         recorded: options.clock.now(),
         action: interaction.action,
         subtype: interaction.subtype,

@@ -10,8 +10,8 @@
  * store's write transaction reads it and writes the change's AuditEvent in the same transaction
  * as the change (docs/audit.md, "the transaction rule").
  */
+import { newTimeOrderedId } from '../fhir/ids.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomUUID } from 'node:crypto';
 import type { Clock } from './clock.js';
 
 /** AuditEvent.action (https://hl7.org/fhir/R4/valueset-audit-event-action.html). */
@@ -105,7 +105,7 @@ export const GATEWAY_AGENT: AuditAgent = { who: 'infusion-gateway', role: 'gatew
  */
 export function runAsGateway<T>(job: string, clock: Clock, work: () => Promise<T>): Promise<T> {
   return runAudited(
-    { agent: () => GATEWAY_AGENT, subtype: 'job', operation: job, entities: [], clock, newId: randomUUID, changesRecorded: 0 },
+    { agent: () => GATEWAY_AGENT, subtype: 'job', operation: job, entities: [], clock, newId: newTimeOrderedId, changesRecorded: 0 },
     work,
   );
 }

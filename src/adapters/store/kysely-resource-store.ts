@@ -6,8 +6,8 @@
  * `resources` holds the current one; `search_index` is rewritten with each version in the same
  * transaction, so a search never sees a resource without its index rows or the other way round.
  */
+import { newTimeOrderedId } from '../../fhir/ids.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomUUID } from 'node:crypto';
 import type { OperationOutcome, Resource } from 'fhir/r4.js';
 import {
   CompiledQuery,
@@ -170,7 +170,7 @@ function referralRowOf(row: Omit<ReferralRow, 'createdAt' | 'updatedAt'>, at: st
 /** Version 1 of new resources (an id given where none is, validated), and their `resources` rows. */
 function firstVersions(tenant: TenantId, resources: ReadonlyArray<{ resource: Resource; at: Date }>) {
   const stamped = resources.map(({ resource, at }) => {
-    const id = resource.id ?? randomUUID();
+    const id = resource.id ?? newTimeOrderedId();
     assertId(resource.resourceType, id);
     return stamp(resource, id, 1, at);
   });
