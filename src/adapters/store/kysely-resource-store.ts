@@ -876,6 +876,14 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
   /** SQLite's periodic `PRAGMA optimize` (https://www.sqlite.org/pragma.html#pragma_optimize). */
   readonly #optimizeTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * PostgreSQL: resources written since the last ANALYZE, the count that ANALYZE saw, and the one
+   * running, for keeping statistics as the store grows (#keepStatistics).
+   */
+  #writtenSinceAnalyze = 0;
+  #analyzedResources = 0;
+  #analyzing: Promise<void> | undefined;
+
   constructor(db: Kysely<StoreDatabase>, engine: StoreEngine, options: { poolLoad?: () => PoolLoad } = {}) {
     this.#db = db;
     this.engine = engine;
@@ -895,9 +903,13 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
   async refreshStatistics(): Promise<void> {
     this.#assertUsable();
     if (this.engine === 'postgresql') {
+      this.#writtenSinceAnalyze = 0;
       // Named tables (resolved through the store's search_path), not a bare ANALYZE, which would
       // analyse every schema of the database.
       for (const table of STATISTICS_TABLES) await sql`analyze ${sql.table(table)}`.execute(this.#db);
+      const { rows } = await sql<{ resources: number }>`select reltuples::float8 as resources from pg_class
+                                                        where oid = to_regclass('resources')`.execute(this.#db);
+      this.#analyzedResources = Math.max(0, Number(rows[0]?.resources ?? 0));
       return;
     }
     // analysis_limit bounds the rows sampled per index, so this stays well under a second at a
@@ -905,6 +917,25 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
     await sql`pragma analysis_limit = ${sql.raw(String(SQLITE_ANALYSIS_LIMIT))}`.execute(this.#db);
     await sql`analyze`.execute(this.#db);
     await sql`pragma optimize`.execute(this.#db);
+  }
+
+  /**
+   * PostgreSQL: ANALYZE again, in the background, once the resources written since the last one
+   * reach 50 + 10% of the count it saw: autovacuum's own default rule
+   * (https://www.postgresql.org/docs/15/routine-vacuuming.html#VACUUM-FOR-STATISTICS), kept by the
+   * store because autovacuum may be off. A store that starts empty otherwise keeps the statistics
+   * of an empty table, and the planner then read a resource by id through
+   * `resources_by_last_updated`, scanning every resource of its type (docs/search.md#statistics-kept).
+   */
+  #keepStatistics(written: number): void {
+    if (this.engine !== 'postgresql' || written === 0) return;
+    this.#writtenSinceAnalyze += written;
+    if (this.#analyzing !== undefined || this.#closed) return;
+    if (this.#writtenSinceAnalyze < ANALYZE_THRESHOLD + ANALYZE_SCALE_FACTOR * this.#analyzedResources) return;
+    this.#analyzing = this.refreshStatistics()
+      // A failed ANALYZE (the database away, the store closing) waits for the next writes.
+      .catch(() => undefined)
+      .finally(() => (this.#analyzing = undefined));
   }
 
   /**
@@ -975,15 +1006,19 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
    */
   async transaction<T>(work: (tx: ResourceWriter) => Promise<T>): Promise<T> {
     this.#assertUsable();
+    let written = 0;
     const unit = async (trx: Kysely<StoreDatabase>): Promise<T> => {
       const access = new KyselyResourceAccess(trx, this.engine);
       const result = await this.#insideTransaction.run(true, () => work(access));
       await recordChanges(trx, this.engine, access.changes);
+      written = access.changes.length;
       return result;
     };
     // SQLite: one connection, so transactions queue anyway; those that queue share a COMMIT.
     if (this.#groupCommit) return this.#groupCommit.run(unit);
-    return this.#db.transaction().setIsolationLevel('read committed').execute(unit);
+    const result = await this.#db.transaction().setIsolationLevel('read committed').execute(unit);
+    this.#keepStatistics(written);
+    return result;
   }
 
   // The audit trail (docs/audit.md).
@@ -1141,12 +1176,16 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#optimizeTimer);
+    await this.#analyzing;
     await this.#db.destroy();
   }
 }
 
 const SQLITE_OPTIMIZE_INTERVAL_MS = 60 * 60 * 1000;
 const SQLITE_ANALYSIS_LIMIT = 1000;
+/** PostgreSQL's autovacuum_analyze_threshold and autovacuum_analyze_scale_factor defaults (#keepStatistics). */
+const ANALYZE_THRESHOLD = 50;
+const ANALYZE_SCALE_FACTOR = 0.1;
 const STATISTICS_TABLES = ['resources', 'resource_history', 'search_index', 'referrals', 'outbox_messages', 'chair_bookings'] as const;
 
 interface OrderKey {

@@ -438,6 +438,26 @@ function partialValueIndexes(): Migration {
   };
 }
 
+/**
+ * PostgreSQL: no foreign key from `search_index` to `resources` (docs/resilience.md#search-index-fk).
+ * PostgreSQL checks such a key with a query of its own per inserted row, planned once per
+ * connection: an intake's 14 index rows made 14 of them, and on a store whose statistics still
+ * described it empty the plan read the key through `resources_by_last_updated`, scanning every
+ * resource of the type: 27% of PostgreSQL's CPU under intake load at a few thousand referrals,
+ * growing with the table (perf, 2026-12-05). The store itself keeps what the key promised: index
+ * rows are written only by the statement or transaction that writes their resource version, and a
+ * resource is deleted only by `createAll`'s undo, before any index row of it exists. SQLite keeps
+ * the key (dropping it would rebuild the table), where the check is a lookup in the primary key.
+ */
+function searchIndexWithoutForeignKey(engine: StoreEngine): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      if (engine !== 'postgresql') return;
+      await db.schema.alterTable('search_index').dropConstraint('search_index_resource_fk').execute();
+    },
+  };
+}
+
 export function migrationProvider(engine: StoreEngine): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
@@ -453,6 +473,7 @@ export function migrationProvider(engine: StoreEngine): MigrationProvider {
         '0010_chair_bookings_by_referral': chairBookingsByReferral(),
         '0011_search_index_statistics': searchIndexStatistics(engine),
         '0012_partial_value_indexes': partialValueIndexes(),
+        '0013_search_index_without_foreign_key': searchIndexWithoutForeignKey(engine),
       };
     },
   };
