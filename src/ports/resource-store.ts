@@ -268,7 +268,25 @@ export interface StoreTransactions {
    * If `work` throws, everything it wrote is rolled back and the error is rethrown.
    */
   transaction<T>(work: (tx: ResourceWriter) => Promise<T>): Promise<T>;
+  /**
+   * A new referral, all or nothing: claims its order number (as `claimReferral`) and, when the
+   * claim is won, stores its first resources (as `createAll`) and the outbox messages made from
+   * them, audited like any transaction. A lost claim stores nothing and returns the referral that
+   * holds the number. On PostgreSQL this is one statement, one round trip without BEGIN and
+   * COMMIT (docs/resilience.md#intake-in-one-statement); on SQLite one transaction.
+   */
+  recordNewReferral(referral: NewReferral, now: Date): Promise<NewReferralResult>;
 }
+
+export interface NewReferral {
+  claim: Omit<ReferralRow, 'createdAt' | 'updatedAt'>;
+  /** Version 1 of each, in the claim's tenant, with ids given (the messages may name them). */
+  resources: readonly Resource[];
+  /** The messages to enqueue, from the resources as stored (`meta` set). */
+  messages(stored: ReadonlyArray<Resource & { id: string }>): NewOutboxMessage[];
+}
+
+export type NewReferralResult = { claimed: true; stored: Array<Resource & { id: string }> } | { claimed: false; existing: ReferralRow };
 
 /** The referral rows, read outside a transaction. */
 export interface ReferralReader {

@@ -1,10 +1,10 @@
 /**
  * The statements of one intake, seen by the store's statement observer on both engines and named
- * by the tables they write: the directory comes from memory; on PostgreSQL the ServiceRequest and
- * its Task are written in one statement (resources, history and search index), on SQLite one
- * statement per table but the search index, one prepared statement per row (in process, no round
- * trip; docs/resilience.md#sqlite-index-rows). Was 11 (two reads of the same directory Location,
- * six single-row writes). The audit trail adds its rows to the same transaction (docs/audit.md).
+ * by the tables they write: the directory comes from memory; on PostgreSQL the whole referral is
+ * one statement (claim, resources, history, search index, audit rows), on SQLite one statement per
+ * table but the search index, one prepared statement per row (in process, no round trip;
+ * docs/resilience.md#sqlite-index-rows). Was 11 (two reads of the same directory Location, six
+ * single-row writes). The audit trail adds its rows to the same statement or transaction (docs/audit.md).
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
@@ -70,15 +70,19 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
       return seen;
     }
 
-    // PostgreSQL writes the rows of resources, history and search index in one statement, and an
-    // AuditEvent with its entities in one (data-modifying WITH); SQLite, in process, one per table,
-    // and the index rows one by one through one prepared statement.
-    const writes =
-      engine === 'postgres' ? ['resources+resource_history+search_index'] : ['resources', 'resource_history', /^search_index ×\d+$/];
-    const audit = engine === 'postgres' ? ['audit_events+audit_event_entities'] : ['audit_events', 'audit_event_entities'];
-
-    const withAudit = ['begin', 'referrals', ...writes, ...audit, 'commit'];
-    const withoutAudit = ['begin', 'referrals', ...writes, 'commit'];
+    // PostgreSQL stores a new referral in one statement, a data-modifying WITH without BEGIN and
+    // COMMIT (docs/resilience.md#intake-in-one-statement); SQLite, in process, one statement per
+    // table in one transaction, and the index rows one by one through one prepared statement.
+    const resourceTables = ['resources', 'resource_history'];
+    const auditTables = ['audit_events', 'audit_event_entities'];
+    const withAudit =
+      engine === 'postgres'
+        ? [['referrals', ...resourceTables, 'search_index', ...auditTables].join('+')]
+        : ['begin', 'referrals', ...resourceTables, /^search_index ×\d+$/, ...auditTables, 'commit'];
+    const withoutAudit =
+      engine === 'postgres'
+        ? [['referrals', ...resourceTables, 'search_index'].join('+')]
+        : ['begin', 'referrals', ...resourceTables, /^search_index ×\d+$/, 'commit'];
 
     function expectStatements(seen: ReturnType<typeof collapsed>, expected: Array<string | RegExp>): void {
       expect(seen.names).to.have.length(expected.length, seen.names.join(', '));
@@ -94,9 +98,9 @@ for (const engine of ['sqlite', 'postgres'] as Engine[]) {
     }
 
     const counted = (expected: unknown[]): string =>
-      engine === 'postgres' ? `${expected.length} statements` : `${expected.length - 1} statements and one per search index row`;
+      engine === 'postgres' ? `${expected.length} statement` : `${expected.length - 1} statements and one per search index row`;
 
-    it(`stores a referral with ${counted(withAudit)}: begin, the order-number claim, the resource rows, the audit rows, commit`, async () => {
+    it(`stores a referral with ${counted(withAudit)}: ${engine === 'postgres' ? '' : 'begin, '}the order-number claim, the resource rows, the audit rows${engine === 'postgres' ? '' : ', commit'}`, async () => {
       for (const seen of await intakeStatements({})) expectStatements(seen, withAudit);
     });
 

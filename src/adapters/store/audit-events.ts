@@ -7,7 +7,7 @@ import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { AuditAction, AuditOutcome, AuditRecord, AuditSearch } from '../../ports/audit-trail.js';
 import type { StoreEngine } from './engine.js';
 import { fromJsonColumn, toJsonColumn } from './json-columns.js';
-import type { AuditEventsTable, StoreDatabase } from './schema.js';
+import type { AuditEventEntitiesTable, AuditEventsTable, StoreDatabase } from './schema.js';
 
 interface AuditDetail {
   entities: string[];
@@ -16,12 +16,38 @@ interface AuditDetail {
   query?: { resourceType: string; parameterNames: string[] };
 }
 
+/** The rows of `audit_events` and `audit_event_entities` that hold these records. */
+export function auditRowsOf(records: readonly AuditRecord[]): {
+  events: Array<Insertable<AuditEventsTable>>;
+  entities: AuditEventEntitiesTable[];
+} {
+  return {
+    events: records.map(eventRowOf),
+    entities: records.flatMap((record) =>
+      [...new Set(record.entities)].map((reference) => ({ event_id: record.id, reference, recorded: record.recorded.toISOString() })),
+    ),
+  };
+}
+
+export const AUDIT_EVENT_COLUMNS = [
+  'id',
+  'recorded',
+  'agent_who',
+  'agent_role',
+  'tenant',
+  'action',
+  'subtype',
+  'outcome',
+  'detail',
+] as const satisfies ReadonlyArray<keyof AuditEventsTable>;
+
+export const AUDIT_EVENT_ENTITY_COLUMNS = ['event_id', 'reference', 'recorded'] as const satisfies ReadonlyArray<
+  keyof AuditEventEntitiesTable
+>;
+
 export async function insertAuditEvents(db: Kysely<StoreDatabase>, engine: StoreEngine, records: readonly AuditRecord[]): Promise<void> {
   if (records.length === 0) return;
-  const events = records.map(eventRowOf);
-  const entities = records.flatMap((record) =>
-    [...new Set(record.entities)].map((reference) => ({ event_id: record.id, reference, recorded: record.recorded.toISOString() })),
-  );
+  const { events, entities } = auditRowsOf(records);
   if (engine === 'postgresql' && entities.length > 0) {
     // One round trip instead of two (docs/resilience.md, intake's round trips): PostgreSQL runs a
     // data-modifying WITH whether or not the statement reads it. https://www.postgresql.org/docs/15/queries-with.html#QUERIES-WITH-MODIFYING

@@ -27,8 +27,17 @@ import {
   parseSearchSort,
   type IndexValue,
 } from '../../fhir/search-parameters.js';
-import { currentAuditContext, type AuditRecord, type AuditSearch, type AuditTrail } from '../../ports/audit-trail.js';
-import { insertAuditEvents, purgeAuditEvents, readAuditEvent, searchAuditEvents } from './audit-events.js';
+import { currentAuditContext, type AuditContext, type AuditRecord, type AuditSearch, type AuditTrail } from '../../ports/audit-trail.js';
+import {
+  AUDIT_EVENT_COLUMNS,
+  AUDIT_EVENT_ENTITY_COLUMNS,
+  auditRowsOf,
+  insertAuditEvents,
+  purgeAuditEvents,
+  readAuditEvent,
+  searchAuditEvents,
+} from './audit-events.js';
+import { newReferralStatement } from './new-referral-statement.js';
 import type {
   ChairBooking,
   ChairReservation,
@@ -36,6 +45,8 @@ import type {
   NetworkMetricsQuery,
   NetworkMetricsRows,
   NewOutboxMessage,
+  NewReferral,
+  NewReferralResult,
   OutboxMessage,
   OutboxStatus,
   ReferralImport,
@@ -57,6 +68,7 @@ import { whileWanted } from './query-cancellation.js';
 import { SqliteGroupCommit } from './sqlite-group-commit.js';
 import { criterionCondition, drivenCondition, driverCondition, orderedDriver, type SearchScope } from './search-query.js';
 import type { AuthStateStore, StoredSigningKey } from '../../ports/auth-state.js';
+import { recordNewReferralIn } from '../../ports/record-new-referral.js';
 
 /** https://hl7.org/fhir/R4/datatypes.html#id */
 const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -158,6 +170,14 @@ const REFERRAL_COLUMNS = [
   ['taskId', 'task_id'],
   ['status', 'status'],
 ] as const satisfies ReadonlyArray<readonly [keyof ReferralRow, keyof ReferralsTable]>;
+
+/** Every column of a new `referrals` row, as referralRowOf fills them. */
+const REFERRAL_TABLE_COLUMNS = [
+  ...REFERRAL_COLUMNS.map(([, column]) => column),
+  'referral',
+  'created_at',
+  'updated_at',
+] as const satisfies ReadonlyArray<keyof ReferralsTable>;
 
 type ReferralColumnFields = Pick<ReferralRow, (typeof REFERRAL_COLUMNS)[number][0]>;
 
@@ -827,8 +847,21 @@ async function recordChanges(
   engine: StoreEngine,
   changes: ReadonlyArray<{ action: 'C' | 'U'; reference: string }>,
 ): Promise<void> {
+  const audit = auditOfChanges(changes);
+  if (audit === undefined) return;
+  await insertAuditEvents(trx, engine, audit.records);
+  audit.context.changesRecorded += audit.records.length;
+}
+
+/**
+ * The AuditEvents of a transaction's changes: one per action (create, update) naming every
+ * resource it touched and the request's own entities; none outside an audit context.
+ */
+function auditOfChanges(
+  changes: ReadonlyArray<{ action: 'C' | 'U'; reference: string }>,
+): { context: AuditContext; records: AuditRecord[] } | undefined {
   const context = currentAuditContext();
-  if (context === undefined || changes.length === 0) return;
+  if (context === undefined || changes.length === 0) return undefined;
   const recorded = context.clock.now();
   const agent = context.agent();
   const records: AuditRecord[] = (['C', 'U'] as const).flatMap((action) => {
@@ -848,8 +881,7 @@ async function recordChanges(
       },
     ];
   });
-  await insertAuditEvents(trx, engine, records);
-  context.changesRecorded += records.length;
+  return { context, records };
 }
 
 /** How busy a connection pool is, and how many waiting requests make it saturated. */
@@ -1019,6 +1051,54 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
     const result = await this.#db.transaction().setIsolationLevel('read committed').execute(unit);
     this.#keepStatistics(written);
     return result;
+  }
+
+  async recordNewReferral(referral: NewReferral, now: Date): Promise<NewReferralResult> {
+    if (this.engine !== 'postgresql') return this.transaction((tx) => recordNewReferralIn(tx, referral, now));
+    this.#assertUsable();
+    const { tenant } = referral.claim;
+    const at = now.toISOString();
+    const { stamped, rows } = firstVersions(
+      tenant,
+      referral.resources.map((resource) => ({ resource, at: now })),
+    );
+    const stored = stamped.map(({ resource }) => resource);
+    const references = rows.map((row) => `${row.resource_type}/${row.id}`);
+    const audit = auditOfChanges(references.map((reference) => ({ action: 'C' as const, reference })));
+    const { events, entities } = auditRowsOf(audit?.records ?? []);
+    // The messages' ordering keys are the new referral's own (docs/resilience.md#intake-in-one-statement):
+    // no other transaction can enqueue under them before this one commits, so the advisory lock
+    // that enqueue takes to keep commit order within a key is not needed here.
+    const statement = newReferralStatement({
+      claim: { rows: [referralRowOf(referral.claim, at)], columns: REFERRAL_TABLE_COLUMNS, jsonColumns: ['referral'] },
+      resources: { rows, columns: HISTORY_COLUMNS, jsonColumns: ['content'] },
+      searchIndex: { rows: stamped.flatMap(({ resource }) => indexRowsOf(tenant, resource)), columns: INDEX_COLUMNS },
+      outboxMessages: {
+        rows: referral.messages(stored).map((message) => outbox.outboxRowOf(message, now)),
+        columns: outbox.OUTBOX_COLUMNS,
+        jsonColumns: ['payload', 'last_error'],
+      },
+      auditEvents: { rows: events, columns: AUDIT_EVENT_COLUMNS, jsonColumns: ['detail'] },
+      auditEventEntities: { rows: entities, columns: AUDIT_EVENT_ENTITY_COLUMNS },
+    });
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const result = await statement.execute(this.#db).catch((err: unknown) => {
+        // The statement has no ON CONFLICT on `resources`: a taken id fails all of it, as createAll's 409.
+        if ((err as { code?: string; constraint?: string }).constraint === 'resources_pk') {
+          throw new OperationOutcomeError(conflict(`${references.join(' or ')} already exists`, `${rows[0]!.resource_type}.id`));
+        }
+        throw err;
+      });
+      if (result.rows[0]?.claimed === 1) {
+        if (audit !== undefined) audit.context.changesRecorded += audit.records.length;
+        this.#keepStatistics(rows.length);
+        return { claimed: true, stored };
+      }
+      // As claimReferral: the number was taken by a transaction that has committed by now.
+      const existing = await this.#root.findReferralByIdentifier(tenant, referral.claim.identifierSystem, referral.claim.identifierValue);
+      if (existing) return { claimed: false, existing };
+    }
+    throw new Error('Could not claim the referral nor read the claim that won');
   }
 
   // The audit trail (docs/audit.md).

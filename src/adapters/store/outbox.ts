@@ -27,7 +27,16 @@
  * key sequence order is commit order. SQLite runs one transaction at a time, which gives both.
  */
 import type { OperationOutcome } from 'fhir/r4.js';
-import { sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SqlBool, type Updateable } from 'kysely';
+import {
+  sql,
+  type Expression,
+  type ExpressionBuilder,
+  type Insertable,
+  type Kysely,
+  type Selectable,
+  type SqlBool,
+  type Updateable,
+} from 'kysely';
 import type { NewOutboxMessage, OutboxMessage, OutboxStatus, TenantId } from '../../ports/resource-store.js';
 import type { StoreEngine } from './engine.js';
 import { fromJsonColumn, toJsonColumn } from './json-columns.js';
@@ -57,30 +66,50 @@ function messageOf(engine: StoreEngine, row: Selectable<OutboxMessagesTable>): O
   return message;
 }
 
+/** A new message's row: pending, due at once. */
+export function outboxRowOf(message: NewOutboxMessage, now: Date): Insertable<OutboxMessagesTable> {
+  const at = now.toISOString();
+  return {
+    id: message.id,
+    tenant: message.tenant,
+    ordering_key: message.orderingKey,
+    kind: message.kind,
+    payload: toJsonColumn(message.payload, 'An outbox payload'),
+    status: 'pending',
+    attempts: 0,
+    next_attempt_at: at,
+    last_error: null,
+    created_at: at,
+    updated_at: at,
+    delivered_at: null,
+  };
+}
+
+export const OUTBOX_COLUMNS = [
+  'id',
+  'tenant',
+  'ordering_key',
+  'kind',
+  'payload',
+  'status',
+  'attempts',
+  'next_attempt_at',
+  'last_error',
+  'created_at',
+  'updated_at',
+  'delivered_at',
+] as const satisfies ReadonlyArray<keyof OutboxMessagesTable>;
+
 /** Inserts the message with the caller's handle: inside its transaction, it commits or rolls back with it. */
 export async function enqueueMessage(db: Kysely<StoreDatabase>, engine: StoreEngine, message: NewOutboxMessage, now: Date): Promise<void> {
   if (engine === 'postgresql') {
     // Held to the end of the caller's transaction: see "commit order" above.
     await sql`select pg_advisory_xact_lock(hashtextextended(${ORDERING_LOCK_PREFIX + message.orderingKey}, 0))`.execute(db);
   }
-  const at = now.toISOString();
   // DO NOTHING rather than a unique violation, which would abort the caller's whole transaction on PostgreSQL.
   const inserted = await db
     .insertInto('outbox_messages')
-    .values({
-      id: message.id,
-      tenant: message.tenant,
-      ordering_key: message.orderingKey,
-      kind: message.kind,
-      payload: toJsonColumn(message.payload, 'An outbox payload'),
-      status: 'pending',
-      attempts: 0,
-      next_attempt_at: at,
-      last_error: null,
-      created_at: at,
-      updated_at: at,
-      delivered_at: null,
-    })
+    .values(outboxRowOf(message, now))
     .onConflict((oc) => oc.column('id').doNothing())
     .returning('sequence')
     .executeTakeFirst();

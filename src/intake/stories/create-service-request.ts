@@ -17,6 +17,7 @@ import type { GatewayDeps } from '../../ports/gateway-deps.js';
 import { findByConditionalQueryLocked } from './conditional.js';
 import {
   prepareReferral,
+  recordNewReferral,
   recordReferral,
   referralOutcomeIssues,
   validateReferralRequest,
@@ -65,26 +66,30 @@ export async function createServiceRequest(
   if (!prepared.ok) return { kind: 'refused', outcome: unprocessable(prepared.issues) };
 
   const now = deps.clock.now();
-  const recorded = await transactionUnlessRefused(
-    deps.store,
-    async (tx): Promise<RecordedReferral | { kind: 'matched'; resource: ServiceRequest } | Refusal> => {
-      if (input.ifNoneExist !== undefined) {
-        const matches = await findByConditionalQueryLocked(tx, deps.tenancy, tenant, 'ServiceRequest', input.ifNoneExist, 'If-None-Exist');
-        if (matches.kind === 'invalid') return refusal(badRequest(matches.issues));
-        if (matches.resources.length > 1) {
-          return refusal(
-            preconditionFailed(
-              `If-None-Exist matched ${matches.resources.length} ServiceRequests; it must match at most one`,
-              'If-None-Exist',
-            ),
-          );
-        }
-        const [match] = matches.resources;
-        if (match) return { kind: 'matched', resource: match as ServiceRequest };
-      }
-      return recordReferral(tx, prepared.prepared, now);
-    },
-  );
+  // A plain create records the referral at once (one statement on PostgreSQL); a conditional
+  // create searches and records in one transaction, so that two alike cannot both create.
+  const ifNoneExist = input.ifNoneExist;
+  const recorded =
+    ifNoneExist === undefined
+      ? await recordNewReferral(deps.store, prepared.prepared, now)
+      : await transactionUnlessRefused(
+          deps.store,
+          async (tx): Promise<RecordedReferral | { kind: 'matched'; resource: ServiceRequest } | Refusal> => {
+            const matches = await findByConditionalQueryLocked(tx, deps.tenancy, tenant, 'ServiceRequest', ifNoneExist, 'If-None-Exist');
+            if (matches.kind === 'invalid') return refusal(badRequest(matches.issues));
+            if (matches.resources.length > 1) {
+              return refusal(
+                preconditionFailed(
+                  `If-None-Exist matched ${matches.resources.length} ServiceRequests; it must match at most one`,
+                  'If-None-Exist',
+                ),
+              );
+            }
+            const [match] = matches.resources;
+            if (match) return { kind: 'matched', resource: match as ServiceRequest };
+            return recordReferral(tx, prepared.prepared, now);
+          },
+        );
   if (recorded.kind === 'refused') return recorded;
   if (recorded.kind === 'matched') {
     return {

@@ -16,7 +16,7 @@ import { hasErrors } from '../../fhir/outcomes.js';
 import { withServerId } from '../../fhir/resources.js';
 import type { GatewayDeps } from '../../ports/gateway-deps.js';
 import { followOrderChange } from '../../order-changes/stories/follow-order-change.js';
-import { prepareReferral, recordReferral, validateReferralRequest } from './intake-referral.js';
+import { prepareReferral, recordNewReferral, validateReferralRequest } from './intake-referral.js';
 import { placerIdentifier } from '../../referral/rules/referral.js';
 
 /** `changed`: an order the gateway had, changed since (followed); `duplicate`: the same order again. */
@@ -89,7 +89,7 @@ export async function intakeFetchedServiceRequest(
   const serviceRequest = withServerId(fetched, deps.newId());
   const prepared = await prepareReferral(deps, deps.store, tenant, serviceRequest, new Map(), { ehrServiceRequestId: fetched.id });
   if (!prepared.ok) return refuse(prepared.issues);
-  const recorded = await deps.store.transaction((tx) => recordReferral(tx, prepared.prepared, now));
+  const recorded = await recordNewReferral(deps.store, prepared.prepared, now);
   if (recorded.kind === 'duplicate') return 'duplicate';
   deps.logger.info('referral received from the EHR', {
     referralId: prepared.prepared.referralId,

@@ -24,7 +24,16 @@ import { referralStep, VERIFY_COVERAGE_STEP } from '../../referral/stories/refer
 import { REFERRAL_PROFILE_URL, type ReferralStatus } from '../../referral/rules/referral-status.js';
 import { findContained, parseRelativeReference } from '../../fhir/references.js';
 import { informationIssue, warningIssue } from '../../fhir/outcomes.js';
-import type { ReferralRow, ResourceReader, ResourceWriter, TenantId } from '../../ports/resource-store.js';
+import type {
+  NewReferral,
+  NewReferralResult,
+  ReferralRow,
+  ResourceReader,
+  ResourceWriter,
+  StoreTransactions,
+  TenantId,
+} from '../../ports/resource-store.js';
+import { recordNewReferralIn } from '../../ports/record-new-referral.js';
 import { visibleTenants, type GatewayDeps, type ResourceValidator } from '../../ports/gateway-deps.js';
 
 export type StoredServiceRequest = ServiceRequest & { id: string };
@@ -190,14 +199,30 @@ export type RecordedReferral =
   | { kind: 'duplicate'; existing: ReferralRow };
 
 /**
- * Stores the referral inside the caller's transaction. The sender's order number is claimed first,
- * through the database's unique constraint: a duplicate writes nothing and gets the original.
+ * What recording the referral writes: the claim of the sender's order number, the ServiceRequest
+ * and its Task (version 1), and the messages committed with them (the Task's write-back to the EHR,
+ * the coverage step), as the store's `recordNewReferral` takes them.
  */
-export async function recordReferral(tx: ResourceWriter, prepared: PreparedReferral, now: Date): Promise<RecordedReferral> {
+export function newReferralOf(prepared: PreparedReferral, now: Date): { referral: NewReferral; status: ReferralStatus } {
   const { translation } = prepared;
   const { status, rejectionReasons } = intakeDecision(prepared);
-  const claim = await tx.claimReferral(
-    {
+  const task = servedReferralTask(
+    buildReferralTask({
+      taskId: prepared.taskId,
+      referralId: prepared.referralId,
+      serviceRequestId: prepared.serviceRequest.id,
+      patient: translation.referral.patient,
+      requester: translation.referral.requester,
+      status,
+      rejectionReasons,
+      ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}),
+      now,
+    }),
+    prepared.serviceRequest,
+    translation.referral.ehr,
+  );
+  const referral: NewReferral = {
+    claim: {
       tenant: prepared.tenant,
       id: prepared.referralId,
       identifierSystem: translation.referral.sourceIdentifier.system,
@@ -207,57 +232,57 @@ export async function recordReferral(tx: ResourceWriter, prepared: PreparedRefer
       status,
       referral: { ...translation.referral, ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}) },
     },
-    now,
-  );
-  if (!claim.claimed) return { kind: 'duplicate', existing: claim.existing };
-
-  // Both in one statement per table (resources, history, search index): intake's round trips.
-  const [serviceRequest, task] = await tx.createAll(
-    prepared.tenant,
-    [
-      prepared.serviceRequest,
-      servedReferralTask(
-        buildReferralTask({
-          taskId: prepared.taskId,
-          referralId: prepared.referralId,
-          serviceRequestId: prepared.serviceRequest.id,
-          patient: translation.referral.patient,
-          requester: translation.referral.requester,
-          status,
-          rejectionReasons,
-          ...(prepared.siteCheck ? { siteCheck: prepared.siteCheck } : {}),
-          now,
-        }),
-        prepared.serviceRequest,
-        translation.referral.ehr,
-      ),
+    resources: [prepared.serviceRequest, task],
+    messages: ([, storedTask]) => [
+      // Committed with the referral, delivered by the outbox worker afterwards.
+      ...(prepared.writeBackMessageId !== undefined
+        ? [
+            taskWriteBack({
+              messageId: prepared.writeBackMessageId,
+              tenant: prepared.tenant,
+              referralId: prepared.referralId,
+              task: storedTask as Task,
+              ehr: translation.referral.ehr,
+            }),
+          ]
+        : []),
+      ...(status === 'verifying-coverage' && prepared.coverageStepMessageId !== undefined
+        ? [
+            referralStep(VERIFY_COVERAGE_STEP, {
+              messageId: prepared.coverageStepMessageId,
+              tenant: prepared.tenant,
+              referralId: prepared.referralId,
+            }),
+          ]
+        : []),
     ],
-    now,
-  );
-  if (prepared.writeBackMessageId !== undefined) {
-    // Committed with the referral, delivered by the outbox worker afterwards.
-    await tx.enqueue(
-      taskWriteBack({
-        messageId: prepared.writeBackMessageId,
-        tenant: prepared.tenant,
-        referralId: prepared.referralId,
-        task: task as Task,
-        ehr: translation.referral.ehr,
-      }),
-      now,
-    );
-  }
-  if (status === 'verifying-coverage' && prepared.coverageStepMessageId !== undefined) {
-    await tx.enqueue(
-      referralStep(VERIFY_COVERAGE_STEP, {
-        messageId: prepared.coverageStepMessageId,
-        tenant: prepared.tenant,
-        referralId: prepared.referralId,
-      }),
-      now,
-    );
-  }
+  };
+  return { referral, status };
+}
+
+function recordedOf(result: NewReferralResult, status: ReferralStatus): RecordedReferral {
+  if (!result.claimed) return { kind: 'duplicate', existing: result.existing };
+  const [serviceRequest, task] = result.stored;
   return { kind: 'created', serviceRequest: serviceRequest as StoredServiceRequest, task: task as Task & { id: string }, status };
+}
+
+/**
+ * Stores the referral at once, all or nothing (one statement on PostgreSQL). The sender's order
+ * number is claimed through the database's unique constraint: a duplicate writes nothing and gets
+ * the original.
+ */
+export async function recordNewReferral(store: StoreTransactions, prepared: PreparedReferral, now: Date): Promise<RecordedReferral> {
+  const { referral, status } = newReferralOf(prepared, now);
+  return recordedOf(await store.recordNewReferral(referral, now), status);
+}
+
+/**
+ * Stores the referral inside the caller's transaction, for a story that writes more with it (a
+ * transaction Bundle, a conditional create): the same writes as recordNewReferral, claim first.
+ */
+export async function recordReferral(tx: ResourceWriter, prepared: PreparedReferral, now: Date): Promise<RecordedReferral> {
+  const { referral, status } = newReferralOf(prepared, now);
+  return recordedOf(await recordNewReferralIn(tx, referral, now), status);
 }
 
 /** Issues that tell the sender what became of the referral (for Prefer: return=OperationOutcome). */

@@ -21,7 +21,16 @@ import type {
 } from 'fhir/r4.js';
 import { expect } from 'chai';
 import { OperationOutcomeError } from '../../../src/fhir/outcomes.js';
-import type { NewOutboxMessage, OutboxMessage, ReferralRow, ResourceStore, SearchRequest } from '../../../src/ports/resource-store.js';
+import { randomUUID } from 'node:crypto';
+import type {
+  NewOutboxMessage,
+  NewReferral,
+  OutboxMessage,
+  ReferralRow,
+  ResourceStore,
+  SearchRequest,
+} from '../../../src/ports/resource-store.js';
+import { runAudited, type AuditContext } from '../../../src/ports/audit-trail.js';
 import type { SearchCriterion } from '../../../src/fhir/search-parameters.js';
 
 export interface StoreTestDatabase {
@@ -1227,6 +1236,102 @@ export function describeStoreContract(name: string, createDatabase: () => Promis
         const otherTenant = await outcomeErrorOf(store.transaction((tx) => tx.updateReferralStatus(B, 'ref-1', 'rejected', T0)));
         expect(otherTenant.status).to.equal(404);
         expect((await store.findReferralByIdentifier(A, ORDERS, 'ORD-1'))?.status).to.equal('received');
+      });
+    });
+
+    describe('new referrals at once (recordNewReferral)', function () {
+      const ctx = freshStore();
+
+      /** A referral's claim, ServiceRequest and Task, and a message made from the Task as stored. */
+      function newReferral(id: string, overrides: { identifierValue?: string; taskId?: string } = {}): NewReferral {
+        const claim = referralRow(id, { identifierValue: overrides.identifierValue ?? 'ORD-1', taskId: overrides.taskId ?? `task-${id}` });
+        const serviceRequest: ServiceRequest = {
+          resourceType: 'ServiceRequest',
+          id: claim.serviceRequestId,
+          status: 'active',
+          intent: 'order',
+          subject: { reference: 'Patient/p1' },
+        };
+        const task: Task = {
+          resourceType: 'Task',
+          id: claim.taskId,
+          status: 'requested',
+          intent: 'order',
+          focus: { reference: `ServiceRequest/${claim.serviceRequestId}` },
+        };
+        return {
+          claim,
+          resources: [serviceRequest, task],
+          messages: ([, task]) => [outboxMessage(`m-${id}`, `referral:${id}`, { payload: { task } })],
+        };
+      }
+      const auditedAs = (who: string): AuditContext => ({
+        agent: () => ({ who, role: 'ehr' }),
+        subtype: 'create',
+        entities: [],
+        clock: { now: () => T0 },
+        newId: randomUUID,
+        changesRecorded: 0,
+      });
+
+      it('claims the number and stores the resources, their index and history, the messages and the audit record', async function () {
+        const store = ctx.store();
+        const context = auditedAs('ehr-a');
+        const result = await runAudited(context, () => store.recordNewReferral(newReferral('ref-1'), T0));
+        if (!result.claimed) throw new Error('expected the claim to be won');
+        expect(result.stored.map((r) => `${r.resourceType}/${r.id}@${r.meta?.versionId}`)).to.deep.equal([
+          'ServiceRequest/sr-ref-1@1',
+          'Task/task-ref-1@1',
+        ]);
+        expect((await store.findReferralByIdentifier(A, ORDERS, 'ORD-1'))?.id).to.equal('ref-1');
+        expect((await store.read([A], 'Task', 'task-ref-1'))?.meta?.lastUpdated).to.equal(T0.toISOString());
+        expect(await store.history([A], 'ServiceRequest', 'sr-ref-1')).to.have.length(1);
+        const byFocus = await store.search(searchOf('Task', 'focus=ServiceRequest/sr-ref-1', [A]));
+        expect(byFocus.resources.map((r) => r.id)).to.deep.equal(['task-ref-1']);
+        const [message] = await store.claimDueMessages(T0, { limit: 10, leaseMs: 60_000 });
+        expect(message).to.include({ id: 'm-ref-1', orderingKey: 'referral:ref-1' });
+        expect((message!.payload as { task: Task }).task.meta?.versionId, 'the message is made from the stored Task').to.equal('1');
+        const records = await store.searchAuditEvents({ agent: 'ehr-a', count: 10 });
+        expect(records.map((r) => [r.action, [...r.entities].map(String).sort()])).to.deep.equal([
+          ['C', ['ServiceRequest/sr-ref-1', 'Task/task-ref-1']],
+        ]);
+        expect(context.changesRecorded).to.equal(1);
+      });
+
+      it('stores nothing for a number already claimed, and returns the referral that holds it', async function () {
+        const store = ctx.store();
+        await store.recordNewReferral(newReferral('ref-1'), T0);
+        const context = auditedAs('ehr-b');
+        const second = await runAudited(context, () => store.recordNewReferral(newReferral('ref-2'), minutesAfter(1)));
+        expect(second.claimed ? undefined : second.existing.id).to.equal('ref-1');
+        expect(await store.read([A], 'ServiceRequest', 'sr-ref-2')).to.equal(undefined);
+        expect(await store.read([A], 'Task', 'task-ref-2')).to.equal(undefined);
+        expect((await store.claimDueMessages(T0, { limit: 10, leaseMs: 60_000 })).map((m) => m.id)).to.deep.equal(['m-ref-1']);
+        expect(await store.searchAuditEvents({ agent: 'ehr-b', count: 10 })).to.deep.equal([]);
+        expect(context.changesRecorded).to.equal(0);
+      });
+
+      it('lets exactly one of 20 concurrent referrals with the same number win; the others store nothing', async function () {
+        const store = ctx.store();
+        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.recordNewReferral(newReferral(`ref-${i}`), T0)));
+        const winners = results.flatMap((result, i) => (result.claimed ? [i] : []));
+        expect(winners).to.have.length(1);
+        for (const result of results) expect(result.claimed ? `ref-${winners[0]}` : result.existing.id).to.equal(`ref-${winners[0]}`);
+        const tasks = await store.search(searchOf('Task', '', [A], { withTotal: true }));
+        expect(tasks.total).to.equal(1);
+        expect(tasks.resources[0]?.id).to.equal(`task-ref-${winners[0]}`);
+        expect(await store.claimDueMessages(T0, { limit: 50, leaseMs: 60_000 })).to.have.length(1);
+      });
+
+      it('refuses a resource id already taken with 409 and stores nothing of the referral, not even its claim', async function () {
+        const store = ctx.store();
+        await store.transaction((tx) => tx.create(A, { resourceType: 'Task', id: 'task-taken', status: 'requested', intent: 'order' }, T0));
+        const refused = await outcomeErrorOf(store.recordNewReferral(newReferral('ref-1', { taskId: 'task-taken' }), T0));
+        expect(refused.status).to.equal(409);
+        expect(await store.findReferralByIdentifier(A, ORDERS, 'ORD-1')).to.equal(undefined);
+        expect(await store.read([A], 'ServiceRequest', 'sr-ref-1')).to.equal(undefined);
+        expect(await store.claimDueMessages(T0, { limit: 10, leaseMs: 60_000 })).to.deep.equal([]);
+        expect((await store.recordNewReferral(newReferral('ref-2'), T0)).claimed, 'the number is still free').to.equal(true);
       });
     });
 
