@@ -915,10 +915,13 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
   #writtenSinceAnalyze = 0;
   #analyzedResources = 0;
   #analyzing: Promise<void> | undefined;
+  #lastAnalyzeStarted = Number.NEGATIVE_INFINITY;
+  readonly #statisticsNapMs: number;
 
-  constructor(db: Kysely<StoreDatabase>, engine: StoreEngine, options: { poolLoad?: () => PoolLoad } = {}) {
+  constructor(db: Kysely<StoreDatabase>, engine: StoreEngine, options: { poolLoad?: () => PoolLoad; statisticsNapMs?: number } = {}) {
     this.#db = db;
     this.engine = engine;
+    this.#statisticsNapMs = options.statisticsNapMs ?? STATISTICS_NAP_MS;
     this.#root = new KyselyResourceAccess(db, engine);
     this.#poolLoad = options.poolLoad;
     this.#groupCommit = engine === 'sqlite' ? new SqliteGroupCommit(db) : undefined;
@@ -936,6 +939,7 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
     this.#assertUsable();
     if (this.engine === 'postgresql') {
       this.#writtenSinceAnalyze = 0;
+      this.#lastAnalyzeStarted = performance.now();
       // Named tables (resolved through the store's search_path), not a bare ANALYZE, which would
       // analyse every schema of the database.
       for (const table of STATISTICS_TABLES) await sql`analyze ${sql.table(table)}`.execute(this.#db);
@@ -953,9 +957,10 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
 
   /**
    * PostgreSQL: ANALYZE again, in the background, once the resources written since the last one
-   * reach 50 + 10% of the count it saw: autovacuum's own default rule
-   * (https://www.postgresql.org/docs/15/routine-vacuuming.html#VACUUM-FOR-STATISTICS), kept by the
-   * store because autovacuum may be off. A store that starts empty otherwise keeps the statistics
+   * reach 50 + 10% of the count it saw, and at most once a minute: autovacuum's own default rule and
+   * naptime (https://www.postgresql.org/docs/15/routine-vacuuming.html#VACUUM-FOR-STATISTICS), kept
+   * by the store because autovacuum may be off. Without the minute, a store growing from empty
+   * under intake load analysed every second or two, and ANALYZE took 38% of PostgreSQL's CPU. A store that starts empty otherwise keeps the statistics
    * of an empty table, and the planner then read a resource by id through
    * `resources_by_last_updated`, scanning every resource of its type (docs/search.md#statistics-kept).
    */
@@ -964,6 +969,7 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
     this.#writtenSinceAnalyze += written;
     if (this.#analyzing !== undefined || this.#closed) return;
     if (this.#writtenSinceAnalyze < ANALYZE_THRESHOLD + ANALYZE_SCALE_FACTOR * this.#analyzedResources) return;
+    if (performance.now() - this.#lastAnalyzeStarted < this.#statisticsNapMs) return;
     this.#analyzing = this.refreshStatistics()
       // A failed ANALYZE (the database away, the store closing) waits for the next writes.
       .catch(() => undefined)
@@ -1263,9 +1269,10 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
 
 const SQLITE_OPTIMIZE_INTERVAL_MS = 60 * 60 * 1000;
 const SQLITE_ANALYSIS_LIMIT = 1000;
-/** PostgreSQL's autovacuum_analyze_threshold and autovacuum_analyze_scale_factor defaults (#keepStatistics). */
+/** PostgreSQL's autovacuum_analyze_threshold, autovacuum_analyze_scale_factor and autovacuum_naptime defaults (#keepStatistics). */
 const ANALYZE_THRESHOLD = 50;
 const ANALYZE_SCALE_FACTOR = 0.1;
+const STATISTICS_NAP_MS = 60_000;
 const STATISTICS_TABLES = ['resources', 'resource_history', 'search_index', 'referrals', 'outbox_messages', 'chair_bookings'] as const;
 
 interface OrderKey {

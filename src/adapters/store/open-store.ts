@@ -47,6 +47,11 @@ export interface StoreOptions {
   sqliteSynchronous?: SqliteSynchronous;
   /** Told of every statement sent, transaction control included (tests and benches count round trips). */
   observeStatements?: StatementObserver;
+  /**
+   * PostgreSQL: the least time between two ANALYZEs the store starts as it grows, in ms (default
+   * 60 s, autovacuum's naptime; docs/search.md#statistics-kept).
+   */
+  statisticsNapMs?: number;
 }
 
 export type SqliteSynchronous = 'full' | 'normal';
@@ -277,7 +282,10 @@ export async function openStore(options: StoreOptions): Promise<OpenedResourceSt
     }
     const maxWaiting = options.maxWaitingRequests ?? 2 * (options.poolSize ?? DEFAULT_POOL_SIZE);
     const poolLoad = (): PoolLoad => ({ waiting: pool.waitingCount, maxWaiting });
-    const store = new KyselyResourceStore(db, engine, { poolLoad });
+    const store = new KyselyResourceStore(db, engine, {
+      poolLoad,
+      ...(options.statisticsNapMs !== undefined ? { statisticsNapMs: options.statisticsNapMs } : {}),
+    });
     await refreshStatisticsOrClose(store);
     return store;
   }

@@ -67,7 +67,7 @@ describe('PostgreSQL store set-up', function () {
     const client = new pg.Client({ connectionString: schema.databaseUrl, options: `-c search_path=${schema.name}` });
     await client.connect();
     try {
-      const store = await openStore({ databaseUrl: schema.databaseUrl, postgresSchema: schema.name });
+      const store = await openStore({ databaseUrl: schema.databaseUrl, postgresSchema: schema.name, statisticsNapMs: 0 });
       const analysedResources = async () =>
         Number(
           (await client.query<{ n: number }>(`select reltuples::float8 as n from pg_class where oid = to_regclass('resources')`)).rows[0]!
@@ -89,6 +89,33 @@ describe('PostgreSQL store set-up', function () {
           `explain select content from resources where tenant in ('default') and resource_type = 'Basic' and id = 'b7'`,
         );
         expect(rows.map((r) => r['QUERY PLAN']).join('\n')).to.contain('resources_pk');
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await client.end();
+      await schema.drop();
+    }
+  });
+
+  it('leaves a minute between those ANALYZEs by default, as autovacuum naps', async function () {
+    this.timeout(30_000);
+    const schema = await createPostgresSchema();
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: schema.databaseUrl, options: `-c search_path=${schema.name}` });
+    await client.connect();
+    try {
+      const store = await openStore({ databaseUrl: schema.databaseUrl, postgresSchema: schema.name });
+      try {
+        for (let i = 0; i < 60; i++) {
+          await store.transaction((tx) => tx.create('default', { resourceType: 'Basic', id: `b${i}`, code: { text: 'x' } }, new Date()));
+        }
+        // With statisticsNapMs 0 the same writes are counted within a second (the test above).
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        const { rows } = await client.query<{ n: number }>(
+          `select reltuples::float8 as n from pg_class where oid = to_regclass('resources')`,
+        );
+        expect(Number(rows[0]!.n), 'still the statistics taken when the store opened').to.equal(0);
       } finally {
         await store.close();
       }
