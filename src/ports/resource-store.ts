@@ -294,7 +294,7 @@ export interface ReferralReader {
   readReferral(tenant: TenantId, id: string): Promise<ReferralRow | undefined>;
   /**
    * A referral by its id whatever its tenant, for callers that are not a tenant (a payer naming a
-   * claim the gateway sent). Referral ids are random UUIDs the gateway assigns.
+   * claim the gateway sent). Referral ids are UUIDs the gateway assigns (version 7: time, then 74 random bits).
    */
   findReferralById(id: string): Promise<ReferralRow | undefined>;
   /** Referrals of every tenant in a status, least recently changed first (for follow-up jobs). */

@@ -42,15 +42,18 @@ export interface NewReferralRows {
 /**
  * The rows as the JSON array `json_populate_recordset` reads: plain values as JSON, and the JSON
  * columns' text spliced in unchanged, so a resource's content is serialised once, by the caller.
+ * `JSON.stringify` with a list of keys writes those keys only (a missing or undefined one reads
+ * as null); the JSON columns follow, inside the same object.
  */
 function recordsetJson<Row extends object>({ rows, columns, jsonColumns = [] }: RowsOf<Row>): string {
+  const plain = columns.filter((column) => !jsonColumns.includes(column));
   const members = rows.map((row) => {
-    const fields = columns.map((column) => {
+    const fields = JSON.stringify(row, plain).slice(1, -1);
+    const spliced = jsonColumns.map((column) => {
       const value = (row as Record<string, unknown>)[column] ?? null;
-      const json = typeof value === 'string' && jsonColumns.includes(column) ? value : JSON.stringify(value);
-      return `${JSON.stringify(column)}:${json}`;
+      return `${JSON.stringify(column)}:${typeof value === 'string' ? value : JSON.stringify(value)}`;
     });
-    return `{${fields.join(',')}}`;
+    return `{${[...(fields === '' ? [] : [fields]), ...spliced].join(',')}}`;
   });
   return `[${members.join(',')}]`;
 }

@@ -60,35 +60,28 @@ describe('PostgreSQL store set-up', function () {
     }
   });
 
-  it('analyses again by itself as the store grows, so that a read by id keeps to the primary key', async function () {
-    this.timeout(30_000);
+  /** A store in a schema of its own and a client on that schema, for watching what the store does to its tables. */
+  async function withWatchedStore(
+    options: { statisticsNapMs?: number },
+    work: (
+      store: Awaited<ReturnType<typeof openStore>>,
+      analysedResources: () => Promise<number>,
+      client: import('pg').Client,
+    ) => Promise<void>,
+  ): Promise<void> {
     const schema = await createPostgresSchema();
     const pg = (await import('pg')).default;
     const client = new pg.Client({ connectionString: schema.databaseUrl, options: `-c search_path=${schema.name}` });
     await client.connect();
     try {
-      const store = await openStore({ databaseUrl: schema.databaseUrl, postgresSchema: schema.name, statisticsNapMs: 0 });
+      const store = await openStore({ databaseUrl: schema.databaseUrl, postgresSchema: schema.name, ...options });
       const analysedResources = async () =>
         Number(
           (await client.query<{ n: number }>(`select reltuples::float8 as n from pg_class where oid = to_regclass('resources')`)).rows[0]!
             .n,
         );
       try {
-        expect(await analysedResources(), 'analysed empty when opened').to.equal(0);
-        // The rule's 50 + 10% of 0, one transaction each, as intake writes.
-        for (let i = 0; i < 50; i++) {
-          await store.transaction((tx) => tx.create('default', { resourceType: 'Basic', id: `b${i}`, code: { text: 'x' } }, new Date()));
-        }
-        const deadline = Date.now() + 20_000;
-        while ((await analysedResources()) < 50 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-        expect(await analysedResources()).to.equal(50);
-        // Fifty rows fit a page or two, where a scan of the table is as good; among the indexes,
-        // statistics of an empty table chose resources_by_last_updated (docs/search.md#statistics-kept).
-        await client.query('set enable_seqscan = off');
-        const { rows } = await client.query<{ 'QUERY PLAN': string }>(
-          `explain select content from resources where tenant in ('default') and resource_type = 'Basic' and id = 'b7'`,
-        );
-        expect(rows.map((r) => r['QUERY PLAN']).join('\n')).to.contain('resources_pk');
+        await work(store, analysedResources, client);
       } finally {
         await store.close();
       }
@@ -96,33 +89,41 @@ describe('PostgreSQL store set-up', function () {
       await client.end();
       await schema.drop();
     }
+  }
+
+  const writeBasics = async (store: Awaited<ReturnType<typeof openStore>>, count: number) => {
+    for (let i = 0; i < count; i++) {
+      await store.transaction((tx) => tx.create('default', { resourceType: 'Basic', id: `b${i}`, code: { text: 'x' } }, new Date()));
+    }
+  };
+
+  it('analyses again by itself as the store grows, so that a read by id keeps to the primary key', async function () {
+    this.timeout(30_000);
+    await withWatchedStore({ statisticsNapMs: 0 }, async (store, analysedResources, client) => {
+      expect(await analysedResources(), 'analysed empty when opened').to.equal(0);
+      // The rule's 50 + 10% of 0, one transaction each, as intake writes.
+      await writeBasics(store, 50);
+      const deadline = Date.now() + 20_000;
+      while ((await analysedResources()) < 50 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await analysedResources()).to.equal(50);
+      // Fifty rows fit a page or two, where a scan of the table is as good; among the indexes,
+      // statistics of an empty table chose resources_by_last_updated (docs/search.md#statistics-kept).
+      await client.query('set enable_seqscan = off');
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+        `explain select content from resources where tenant in ('default') and resource_type = 'Basic' and id = 'b7'`,
+      );
+      expect(rows.map((r) => r['QUERY PLAN']).join('\n')).to.contain('resources_pk');
+    });
   });
 
   it('leaves a minute between those ANALYZEs by default, as autovacuum naps', async function () {
     this.timeout(30_000);
-    const schema = await createPostgresSchema();
-    const pg = (await import('pg')).default;
-    const client = new pg.Client({ connectionString: schema.databaseUrl, options: `-c search_path=${schema.name}` });
-    await client.connect();
-    try {
-      const store = await openStore({ databaseUrl: schema.databaseUrl, postgresSchema: schema.name });
-      try {
-        for (let i = 0; i < 60; i++) {
-          await store.transaction((tx) => tx.create('default', { resourceType: 'Basic', id: `b${i}`, code: { text: 'x' } }, new Date()));
-        }
-        // With statisticsNapMs 0 the same writes are counted within a second (the test above).
-        await new Promise((resolve) => setTimeout(resolve, 1500));
-        const { rows } = await client.query<{ n: number }>(
-          `select reltuples::float8 as n from pg_class where oid = to_regclass('resources')`,
-        );
-        expect(Number(rows[0]!.n), 'still the statistics taken when the store opened').to.equal(0);
-      } finally {
-        await store.close();
-      }
-    } finally {
-      await client.end();
-      await schema.drop();
-    }
+    await withWatchedStore({}, async (store, analysedResources) => {
+      await writeBasics(store, 60);
+      // With statisticsNapMs 0 the same writes are counted within a second (the test above).
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(await analysedResources(), 'still the statistics taken when the store opened').to.equal(0);
+    });
   });
 
   it('refuses a schema name that is not a plain identifier', async function () {
