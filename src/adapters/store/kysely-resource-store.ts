@@ -884,6 +884,14 @@ function auditOfChanges(
   return { context, records };
 }
 
+/**
+ * The store whose transaction's work is running, if any (see KyselyResourceStore.#assertUsable).
+ * One for the module, not one per store: on Node 20 every AsyncLocalStorage that has run stays on
+ * the list each new promise is copied through, so a process that opened hundreds of stores (the
+ * test suite) made every await slower with each, up to 8 times (docs/resilience.md#one-async-local-storage).
+ */
+const transactionWorkOf = new AsyncLocalStorage<KyselyResourceStore>();
+
 /** How busy a connection pool is, and how many waiting requests make it saturated. */
 export interface PoolLoad {
   waiting: number;
@@ -894,8 +902,6 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
   readonly engine: StoreEngine;
   readonly #db: Kysely<StoreDatabase>;
   readonly #root: KyselyResourceAccess;
-  /** Set while a transaction's work runs: see #reader(). */
-  readonly #insideTransaction = new AsyncLocalStorage<true>();
   /** SQLite's transactions, committed in groups (sqlite-group-commit.ts); undefined on PostgreSQL. */
   readonly #groupCommit: SqliteGroupCommit<StoreDatabase> | undefined;
   #closed = false;
@@ -983,7 +989,7 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
    */
   #assertUsable(): void {
     if (this.#closed) throw new Error('The store is closed');
-    if (this.#insideTransaction.getStore()) {
+    if (transactionWorkOf.getStore() === this) {
       throw new Error("Called the store inside its own transaction's work: use the tx argument instead");
     }
   }
@@ -1047,7 +1053,7 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
     let written = 0;
     const unit = async (trx: Kysely<StoreDatabase>): Promise<T> => {
       const access = new KyselyResourceAccess(trx, this.engine);
-      const result = await this.#insideTransaction.run(true, () => work(access));
+      const result = await transactionWorkOf.run(this, () => work(access));
       await recordChanges(trx, this.engine, access.changes);
       written = access.changes.length;
       return result;
