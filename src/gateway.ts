@@ -2,11 +2,11 @@
  * Builds a running gateway from a Config: storage, validator, drug catalog, directory, HTTP app.
  * main.ts calls it for production; tests call it with a temporary store and a captured logger.
  */
-import { newTimeOrderedId } from './fhir/ids.js';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Express } from 'express';
 import type { OperationDefinition, OperationOutcomeIssue, Resource } from 'fhir/r4.js';
+import { newTimeOrderedId } from './fhir/ids.js';
 import { createApp } from './app.js';
 import type { Config } from './config/config.js';
 import { findDrugByCodings, parseDrugCatalog, type DrugCatalog } from './directory/rules/drug-catalog.js';

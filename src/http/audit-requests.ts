@@ -9,8 +9,8 @@
  * It runs before the authorization middleware, so refusals (401, 403, 404) are recorded too;
  * the caller is read from res.locals when the event is written, after authorization set it.
  */
-import { newTimeOrderedId } from '../fhir/ids.js';
 import type { NextFunction, Request, Response } from 'express';
+import { newTimeOrderedId } from '../fhir/ids.js';
 import type { Caller } from '../auth/caller.js';
 import type { Logger } from '../logging/logger.js';
 import {

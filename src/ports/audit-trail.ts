@@ -10,8 +10,8 @@
  * store's write transaction reads it and writes the change's AuditEvent in the same transaction
  * as the change (docs/audit.md, "the transaction rule").
  */
-import { newTimeOrderedId } from '../fhir/ids.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { newTimeOrderedId } from '../fhir/ids.js';
 import type { Clock } from './clock.js';
 
 /** AuditEvent.action (https://hl7.org/fhir/R4/valueset-audit-event-action.html). */

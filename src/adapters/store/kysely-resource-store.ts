@@ -6,7 +6,6 @@
  * `resources` holds the current one; `search_index` is rewritten with each version in the same
  * transaction, so a search never sees a resource without its index rows or the other way round.
  */
-import { newTimeOrderedId } from '../../fhir/ids.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { OperationOutcome, Resource } from 'fhir/r4.js';
 import {
@@ -19,6 +18,7 @@ import {
   type Selectable,
   type SqlBool,
 } from 'kysely';
+import { newTimeOrderedId } from '../../fhir/ids.js';
 import { badRequest, conflict, errorIssue, notFound, OperationOutcomeError, preconditionFailed } from '../../fhir/outcomes.js';
 import {
   indexedSearchParametersFor,
