@@ -58,24 +58,27 @@ function recordsetJson<Row extends object>({ rows, columns, jsonColumns = [] }: 
   return `[${members.join(',')}]`;
 }
 
-/** `insert into <table> (<columns>) select <columns> from json_populate_recordset(...)`, once the claim is won. */
-function claimedInsert<Row extends object>(table: string, rows: RowsOf<Row>): RawBuilder<unknown> {
+/**
+ * `insert into <table> (<columns>) select <columns> from json_populate_recordset(...)`, the rows
+ * typed by the table; `where` when given (the claim won), before anything the caller appends.
+ */
+function recordsetInsert<Row extends object>(table: string, rows: RowsOf<Row>, where?: RawBuilder<unknown>): RawBuilder<unknown> {
   const columns = sql.join(rows.columns.map((column) => sql.ref(column)));
-  return sql`insert into ${sql.table(table)} (${columns}) select ${columns}
-             from json_populate_recordset(null::${sql.table(table)}, ${recordsetJson(rows)}::json) where exists (select 1 from claim)`;
+  const source = sql`json_populate_recordset(null::${sql.table(table)}, ${recordsetJson(rows)}::json)`;
+  return sql`insert into ${sql.table(table)} (${columns}) select ${columns} from ${source}${where === undefined ? sql`` : sql` where ${where}`}`;
 }
+
+const CLAIM_WON = sql`exists (select 1 from claim)`;
 
 /** The statement; its one row says whether the claim was won (`claimed` 1) or the number was taken (0). */
 export function newReferralStatement(rows: NewReferralRows): RawBuilder<{ claimed: number }> {
-  const claimColumns = sql.join(rows.claim.columns.map((column) => sql.ref(column)));
   const resourceColumns = sql.join(rows.resources.columns.map((column) => sql.ref(column)));
   const optional = <Row extends object>(name: string, table: string, tableRows: RowsOf<Row>) =>
-    tableRows.rows.length === 0 ? [] : [sql`${sql.ref(name)} as (${claimedInsert(table, tableRows)})`];
+    tableRows.rows.length === 0 ? [] : [sql`${sql.ref(name)} as (${recordsetInsert(table, tableRows, CLAIM_WON)})`];
   const ctes = [
-    sql`claim as (insert into ${sql.table('referrals')} (${claimColumns}) select ${claimColumns} from json_populate_recordset(null::${sql.table('referrals')}, ${recordsetJson(rows.claim)}::json)
-        on conflict (tenant, identifier_system, identifier_value) do nothing returning id)`,
+    sql`claim as (${recordsetInsert('referrals', rows.claim)} on conflict (tenant, identifier_system, identifier_value) do nothing returning id)`,
     // No ON CONFLICT: an id already taken fails the whole statement, so nothing of it is stored.
-    sql`inserted as (${claimedInsert('resources', rows.resources)} returning ${resourceColumns})`,
+    sql`inserted as (${recordsetInsert('resources', rows.resources, CLAIM_WON)} returning ${resourceColumns})`,
     sql`history as (insert into ${sql.table('resource_history')} (${resourceColumns}) select ${resourceColumns} from inserted)`,
     ...optional('indexed', 'search_index', rows.searchIndex),
     ...optional('messages', 'outbox_messages', rows.outboxMessages),
