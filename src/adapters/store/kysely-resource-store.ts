@@ -37,7 +37,7 @@ import {
   readAuditEvent,
   searchAuditEvents,
 } from './audit-events.js';
-import { newReferralStatement } from './new-referral-statement.js';
+import { newReferralQuery } from './new-referral-statement.js';
 import type {
   ChairBooking,
   ChairReservation,
@@ -1081,20 +1081,23 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
     // The messages' ordering keys are the new referral's own (docs/resilience.md#intake-in-one-statement):
     // no other transaction can enqueue under them before this one commits, so the advisory lock
     // that enqueue takes to keep commit order within a key is not needed here.
-    const statement = newReferralStatement({
-      claim: { rows: [referralRowOf(referral.claim, at)], columns: REFERRAL_TABLE_COLUMNS, jsonColumns: ['referral'] },
-      resources: { rows, columns: HISTORY_COLUMNS, jsonColumns: ['content'] },
-      searchIndex: { rows: stamped.flatMap(({ resource }) => indexRowsOf(tenant, resource)), columns: INDEX_COLUMNS },
-      outboxMessages: {
-        rows: referral.messages(stored).map((message) => outbox.outboxRowOf(message, now)),
-        columns: outbox.OUTBOX_COLUMNS,
-        jsonColumns: ['payload', 'last_error'],
+    const query = newReferralQuery(
+      {
+        claim: { rows: [referralRowOf(referral.claim, at)], columns: REFERRAL_TABLE_COLUMNS, jsonColumns: ['referral'] },
+        resources: { rows, columns: HISTORY_COLUMNS, jsonColumns: ['content'] },
+        searchIndex: { rows: stamped.flatMap(({ resource }) => indexRowsOf(tenant, resource)), columns: INDEX_COLUMNS },
+        outboxMessages: {
+          rows: referral.messages(stored).map((message) => outbox.outboxRowOf(message, now)),
+          columns: outbox.OUTBOX_COLUMNS,
+          jsonColumns: ['payload', 'last_error'],
+        },
+        auditEvents: { rows: events, columns: AUDIT_EVENT_COLUMNS, jsonColumns: ['detail'] },
+        auditEventEntities: { rows: entities, columns: AUDIT_EVENT_ENTITY_COLUMNS },
       },
-      auditEvents: { rows: events, columns: AUDIT_EVENT_COLUMNS, jsonColumns: ['detail'] },
-      auditEventEntities: { rows: entities, columns: AUDIT_EVENT_ENTITY_COLUMNS },
-    });
+      this.#db,
+    );
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const result = await statement.execute(this.#db).catch((err: unknown) => {
+      const result = await this.#db.executeQuery(query).catch((err: unknown) => {
         // The statement has no ON CONFLICT on `resources`: a taken id fails all of it, as createAll's 409.
         if ((err as { code?: string; constraint?: string }).constraint === 'resources_pk') {
           throw new OperationOutcomeError(conflict(`${references.join(' or ')} already exists`, `${rows[0]!.resource_type}.id`));

@@ -10,7 +10,8 @@
  * bound-parameter limit. PostgreSQL runs every data-modifying CTE to completion whether or not the
  * statement reads it: https://www.postgresql.org/docs/15/queries-with.html#QUERIES-WITH-MODIFYING
  */
-import { sql, type Insertable, type RawBuilder } from 'kysely';
+import { CompiledQuery, sql, type Insertable, type RawBuilder } from 'kysely';
+import { prepareOnEveryConnection } from './prepared-statements.js';
 import type {
   AuditEventEntitiesTable,
   AuditEventsTable,
@@ -26,6 +27,13 @@ export interface RowsOf<Row> {
   columns: ReadonlyArray<keyof Row & string>;
   /** Columns whose values are JSON text, spliced in as JSON values (jsonb columns). */
   jsonColumns?: ReadonlyArray<keyof Row & string>;
+}
+
+/** Any table's rows, as the statement reads them. */
+interface TableRows {
+  rows: readonly object[];
+  columns: readonly string[];
+  jsonColumns?: readonly string[];
 }
 
 export interface NewReferralRows {
@@ -45,7 +53,7 @@ export interface NewReferralRows {
  * `JSON.stringify` with a list of keys writes those keys only (a missing or undefined one reads
  * as null); the JSON columns follow, inside the same object.
  */
-function recordsetJson<Row extends object>({ rows, columns, jsonColumns = [] }: RowsOf<Row>): string {
+function recordsetJson({ rows, columns, jsonColumns = [] }: TableRows): string {
   const plain = columns.filter((column) => !jsonColumns.includes(column));
   const members = rows.map((row) => {
     const fields = JSON.stringify(row, plain).slice(1, -1);
@@ -59,31 +67,77 @@ function recordsetJson<Row extends object>({ rows, columns, jsonColumns = [] }: 
 }
 
 /**
- * `insert into <table> (<columns>) select <columns> from json_populate_recordset(...)`, the rows
- * typed by the table; `where` when given (the claim won), before anything the caller appends.
+ * `insert into <table> (<columns>) select <columns> from json_populate_recordset($n::json)`, the
+ * rows typed by the table; `where` when given (the claim won), before anything the caller appends.
  */
-function recordsetInsert<Row extends object>(table: string, rows: RowsOf<Row>, where?: RawBuilder<unknown>): RawBuilder<unknown> {
-  const columns = sql.join(rows.columns.map((column) => sql.ref(column)));
-  const source = sql`json_populate_recordset(null::${sql.table(table)}, ${recordsetJson(rows)}::json)`;
-  return sql`insert into ${sql.table(table)} (${columns}) select ${columns} from ${source}${where === undefined ? sql`` : sql` where ${where}`}`;
+function recordsetInsert(table: string, columns: readonly string[], json: string, where?: RawBuilder<unknown>): RawBuilder<unknown> {
+  const list = sql.join(columns.map((column) => sql.ref(column)));
+  const source = sql`json_populate_recordset(null::${sql.table(table)}, ${json}::json)`;
+  return sql`insert into ${sql.table(table)} (${list}) select ${list} from ${source}${where === undefined ? sql`` : sql` where ${where}`}`;
 }
 
 const CLAIM_WON = sql`exists (select 1 from claim)`;
 
-/** The statement; its one row says whether the claim was won (`claimed` 1) or the number was taken (0). */
-export function newReferralStatement(rows: NewReferralRows): RawBuilder<{ claimed: number }> {
-  const resourceColumns = sql.join(rows.resources.columns.map((column) => sql.ref(column)));
-  const optional = <Row extends object>(name: string, table: string, tableRows: RowsOf<Row>) =>
-    tableRows.rows.length === 0 ? [] : [sql`${sql.ref(name)} as (${recordsetInsert(table, tableRows, CLAIM_WON)})`];
-  const ctes = [
-    sql`claim as (${recordsetInsert('referrals', rows.claim)} on conflict (tenant, identifier_system, identifier_value) do nothing returning id)`,
-    // No ON CONFLICT: an id already taken fails the whole statement, so nothing of it is stored.
-    sql`inserted as (${recordsetInsert('resources', rows.resources, CLAIM_WON)} returning ${resourceColumns})`,
-    sql`history as (insert into ${sql.table('resource_history')} (${resourceColumns}) select ${resourceColumns} from inserted)`,
+/** One table's part of the statement: its CTE's name, its table and its rows (as one JSON parameter). */
+interface Part {
+  cte: string;
+  table: string;
+  rows: TableRows;
+}
+
+/** The parts in the statement's order: the claim and the resources always, the others when they have rows. */
+function partsOf(rows: NewReferralRows): Part[] {
+  const optional = (cte: string, table: string, tableRows: TableRows): Part[] =>
+    tableRows.rows.length === 0 ? [] : [{ cte, table, rows: tableRows }];
+  return [
+    { cte: 'claim', table: 'referrals', rows: rows.claim },
+    { cte: 'inserted', table: 'resources', rows: rows.resources },
     ...optional('indexed', 'search_index', rows.searchIndex),
     ...optional('messages', 'outbox_messages', rows.outboxMessages),
     ...optional('events', 'audit_events', rows.auditEvents),
     ...optional('entities', 'audit_event_entities', rows.auditEventEntities),
   ];
+}
+
+/** The statement for these parts, each part's JSON its one parameter, in the parts' order. */
+function statementOf(parts: readonly Part[], parameters: readonly string[]): RawBuilder<{ claimed: number }> {
+  const ctes = parts.map(({ cte, table, rows }, index) => {
+    const insert = recordsetInsert(table, rows.columns, parameters[index]!, cte === 'claim' ? undefined : CLAIM_WON);
+    if (cte === 'claim') return sql`claim as (${insert} on conflict (tenant, identifier_system, identifier_value) do nothing returning id)`;
+    if (cte !== 'inserted') return sql`${sql.ref(cte)} as (${insert})`;
+    // No ON CONFLICT: an id already taken fails the whole statement, so nothing of it is stored.
+    const resourceColumns = sql.join(rows.columns.map((column) => sql.ref(column)));
+    return sql`inserted as (${insert} returning ${resourceColumns}), history as (insert into ${sql.table('resource_history')} (${resourceColumns}) select ${resourceColumns} from inserted)`;
+  });
   return sql<{ claimed: number }>`with ${sql.join(ctes)} select count(*)::int as claimed from claim`;
+}
+
+/** What compiles a statement: the store's Kysely instance (kysely's index does not export its type). */
+type Compiler = Parameters<RawBuilder<unknown>['compile']>[0];
+
+/** Statement texts by the parts' names and columns: the text is the same for any rows of that shape. */
+const statementTexts = new Map<string, string>();
+
+/**
+ * The statement, compiled; its one row says whether the claim was won (`claimed` 1) or the number
+ * was taken (0). Its text depends only on which tables have rows and on their columns, so it is
+ * built and compiled once per shape (docs/resilience.md#prepared-statements) and prepared on every
+ * PostgreSQL connection; each call serialises its rows only.
+ */
+export function newReferralQuery(rows: NewReferralRows, compiler: Compiler): CompiledQuery<{ claimed: number }> {
+  const parts = partsOf(rows);
+  const parameters = parts.map((part) => recordsetJson(part.rows));
+  const shape = parts.map(({ cte, rows: { columns } }) => `${cte}(${columns.join(',')})`).join(' ');
+  let text = statementTexts.get(shape);
+  if (text === undefined) {
+    const compiled = statementOf(parts, parameters).compile(compiler);
+    // The cached text is reused with parameters built as above: they must be the compiled ones, in order.
+    if (compiled.parameters.length !== parameters.length || compiled.parameters.some((value, i) => value !== parameters[i])) {
+      throw new Error('The new-referral statement does not take its parameters in the order of its parts');
+    }
+    text = compiled.sql;
+    statementTexts.set(shape, text);
+    prepareOnEveryConnection(text);
+  }
+  return CompiledQuery.raw(text, parameters) as CompiledQuery<{ claimed: number }>;
 }

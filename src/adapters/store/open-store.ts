@@ -14,6 +14,7 @@ import type { AuthStateStore } from '../../ports/auth-state.js';
 import { storeEngineOf, type StoreEngine } from './engine.js';
 import { KyselyResourceStore, type PoolLoad } from './kysely-resource-store.js';
 import { migrationProvider } from './migrations.js';
+import { preparingPool } from './prepared-statements.js';
 import { cancellablePool } from './query-cancellation.js';
 import type { StoreDatabase } from './schema.js';
 import { unavailableTranslatingDialect, type StatementObserver } from './unavailable-dialect.js';
@@ -191,7 +192,7 @@ async function openPostgres(url: string, options: StoreOptions): Promise<{ db: K
   };
   const db = new Kysely<StoreDatabase>({
     dialect: unavailableTranslatingDialect(
-      new PostgresDialect({ pool: cancellablePool(driver, pool, cancelConfig) }),
+      new PostgresDialect({ pool: preparingPool(cancellablePool(driver, pool, cancelConfig)) }),
       withObserver(options),
     ),
   });

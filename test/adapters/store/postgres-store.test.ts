@@ -116,6 +116,37 @@ describe('PostgreSQL store set-up', function () {
     });
   });
 
+  it('compresses large JSON values with LZ4 where the server has it, and reads them back whole', async function () {
+    await withWatchedStore({}, async (store, _analysed, client) => {
+      const { rows: settings } = await client.query<{ lz4: boolean }>(
+        `select coalesce((select 'lz4' = any(enumvals) from pg_settings where name = 'default_toast_compression'), false) as lz4`,
+      );
+      const expected = settings[0]!.lz4 ? 'l' : '';
+      const { rows } = await client.query<{ column: string; compression: string }>(
+        `select c.relname || '.' || a.attname as column, a.attcompression as compression
+           from pg_attribute a join pg_class c on c.oid = a.attrelid
+          where c.relnamespace = current_schema()::regnamespace and c.relkind = 'r'
+            and (c.relname, a.attname) in (('resources', 'content'), ('resource_history', 'content'), ('outbox_messages', 'payload'), ('referrals', 'referral'))
+          order by 1`,
+      );
+      expect(rows).to.deep.equal(
+        ['outbox_messages.payload', 'referrals.referral', 'resource_history.content', 'resources.content'].map((column) => ({
+          column,
+          compression: expected,
+        })),
+      );
+      // Past the 2 kB at which PostgreSQL compresses, and compressible.
+      const text = 'infliximab 5 mg/kg at weeks 0, 2 and 6, then every 8 weeks. '.repeat(200);
+      await store.transaction((tx) => tx.create('default', { resourceType: 'Basic', id: 'large', code: { text } }, new Date()));
+      const stored = await store.read(['default'], 'Basic', 'large');
+      expect((stored as { code?: { text?: string } } | undefined)?.code?.text).to.equal(text);
+      const { rows: sizes } = await client.query<{ stored: number }>(
+        `select pg_column_size(content) as stored from resources where id = 'large'`,
+      );
+      expect(sizes[0]!.stored, 'stored compressed').to.be.below(text.length / 4);
+    });
+  });
+
   it('leaves a minute between those ANALYZEs by default, as autovacuum naps', async function () {
     this.timeout(30_000);
     await withWatchedStore({}, async (store, analysedResources) => {
