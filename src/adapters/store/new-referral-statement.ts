@@ -115,8 +115,11 @@ function statementOf(parts: readonly Part[], parameters: readonly string[]): Raw
 /** What compiles a statement: the store's Kysely instance (kysely's index does not export its type). */
 type Compiler = Parameters<RawBuilder<unknown>['compile']>[0];
 
-/** Statement texts by the parts' names and columns: the text is the same for any rows of that shape. */
-const statementTexts = new Map<string, string>();
+/**
+ * Statement texts by compiler, then by the parts' names and columns: the text is the same for any
+ * rows of that shape. By compiler because a Kysely instance's plugins could change the text.
+ */
+const statementTexts = new WeakMap<Compiler, Map<string, string>>();
 
 /**
  * The statement, compiled; its one row says whether the claim was won (`claimed` 1) or the number
@@ -128,7 +131,9 @@ export function newReferralQuery(rows: NewReferralRows, compiler: Compiler): Com
   const parts = partsOf(rows);
   const parameters = parts.map((part) => recordsetJson(part.rows));
   const shape = parts.map(({ cte, rows: { columns } }) => `${cte}(${columns.join(',')})`).join(' ');
-  let text = statementTexts.get(shape);
+  let texts = statementTexts.get(compiler);
+  if (texts === undefined) statementTexts.set(compiler, (texts = new Map()));
+  let text = texts.get(shape);
   if (text === undefined) {
     const compiled = statementOf(parts, parameters).compile(compiler);
     // The cached text is reused with parameters built as above: they must be the compiled ones, in order.
@@ -136,7 +141,7 @@ export function newReferralQuery(rows: NewReferralRows, compiler: Compiler): Com
       throw new Error('The new-referral statement does not take its parameters in the order of its parts');
     }
     text = compiled.sql;
-    statementTexts.set(shape, text);
+    texts.set(shape, text);
     prepareOnEveryConnection(text);
   }
   return CompiledQuery.raw(text, parameters) as CompiledQuery<{ claimed: number }>;
