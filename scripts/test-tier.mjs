@@ -31,6 +31,7 @@ const UNIT = [
   'test/fixtures/**/*.test.ts',
   'test/http/content-negotiation.test.ts',
   'test/use-cases/poll-cursor.test.ts',
+  'test/logging/*.test.ts',
 ];
 
 const SLOW = [

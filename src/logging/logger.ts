@@ -81,10 +81,16 @@ const contextAndRedaction = winston.format((info) => {
 });
 
 export function createLogger(options: { level: string; transports?: Transport[] }): Logger {
-  return winston.createLogger({
+  // winston runs the whole format (timestamp, redaction, JSON) on every line before its transports
+  // look at the level, so at the default `info` the per-request `http` line was formatted and thrown
+  // away once per request. A line no transport takes is now dropped first: a format that returns
+  // false filters it (https://github.com/winstonjs/winston#filtering-info-objects).
+  const wantedByATransport = winston.format((info) => (logger.isLevelEnabled(info.level) ? info : false));
+  const logger: Logger = winston.createLogger({
     level: options.level,
     defaultMeta: { service: 'infusion-referral-gateway' },
-    format: winston.format.combine(winston.format.timestamp(), contextAndRedaction(), winston.format.json()),
+    format: winston.format.combine(wantedByATransport(), winston.format.timestamp(), contextAndRedaction(), winston.format.json()),
     transports: options.transports ?? [new winston.transports.Console()],
   });
+  return logger;
 }
