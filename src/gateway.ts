@@ -121,7 +121,7 @@ async function loadConformanceResources(profilesDir: string, validator: FhirVali
 
 /** The store the configuration names, with its limits; a dropped connection is logged, never fatal. */
 export function storeOptionsOf(config: Config, logger: Logger): StoreOptions {
-  const { poolSize, statementTimeoutMs, connectTimeoutMs, maxWaitingRequests, sqliteSynchronous } = config.store;
+  const { poolSize, statementTimeoutMs, connectTimeoutMs, maxWaitingRequests, sqliteSynchronous, preparedStatements } = config.store;
   return {
     ...(config.databaseUrl !== undefined ? { databaseUrl: config.databaseUrl } : { sqliteFile: config.sqliteFile }),
     poolSize,
@@ -129,6 +129,7 @@ export function storeOptionsOf(config: Config, logger: Logger): StoreOptions {
     connectTimeoutMs,
     maxWaitingRequests,
     sqliteSynchronous,
+    preparedStatements,
     // The message can name the host; the code says enough (e.g. 57P01 terminated by an administrator).
     onPoolError: (error) =>
       logger.warn('database connection lost; it will be replaced', { errorCode: (error as { code?: string }).code ?? error.name }),

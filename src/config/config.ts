@@ -167,6 +167,8 @@ export interface StoreSettings {
   /** /readyz is 503 while more requests than this wait for a connection. */
   maxWaitingRequests: number;
   sqliteSynchronous: 'full' | 'normal';
+  /** PostgreSQL: the hot statements prepared once per connection (off behind a pooler that cannot keep them). */
+  preparedStatements: boolean;
 }
 
 /** The demo client registry `npm start` uses when AUTH_CLIENTS is unset (keys public: demo only). */
@@ -256,7 +258,7 @@ function settingsOf(env: NodeJS.ProcessEnv, cwd: string): Settings {
 }
 
 /** DATABASE_URL (PostgreSQL, else the embedded SQLite store) and the store's pool and time-outs. */
-function readStoreConfig({ text, integer, problems }: Settings): { databaseUrl: string | undefined; store: StoreSettings } {
+function readStoreConfig({ text, integer, onOff, problems }: Settings): { databaseUrl: string | undefined; store: StoreSettings } {
   const databaseUrl = text('DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push(
@@ -275,6 +277,7 @@ function readStoreConfig({ text, integer, problems }: Settings): { databaseUrl: 
     connectTimeoutMs: integer('DB_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
     maxWaitingRequests: integer('DB_MAX_WAITING', 2 * poolSize, 0, 100_000),
     sqliteSynchronous: sqliteSynchronous === 'normal' ? 'normal' : 'full',
+    preparedStatements: onOff('DB_PREPARED_STATEMENTS'),
   };
   return { databaseUrl, store };
 }

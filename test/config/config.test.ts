@@ -27,12 +27,14 @@ describe('loadConfig', () => {
       connectTimeoutMs: 10_000,
       maxWaitingRequests: 20,
       sqliteSynchronous: 'full',
+      preparedStatements: true,
     });
     const tuned = loadConfig({
       DB_POOL_SIZE: '4',
       DB_STATEMENT_TIMEOUT_MS: '0',
       DB_CONNECT_TIMEOUT_MS: '800',
       SQLITE_SYNCHRONOUS: 'NORMAL',
+      DB_PREPARED_STATEMENTS: 'off',
     });
     expect(tuned.store).to.deep.equal({
       poolSize: 4,
@@ -40,6 +42,7 @@ describe('loadConfig', () => {
       connectTimeoutMs: 800,
       maxWaitingRequests: 8,
       sqliteSynchronous: 'normal',
+      preparedStatements: false,
     });
   });
 

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type PostgresPool, type SqliteDatabase } from 'kysely';
 import type pg from 'pg';
 import type { ResourceStore } from '../../ports/resource-store.js';
 import type { AuthStateStore } from '../../ports/auth-state.js';
@@ -26,6 +26,13 @@ export interface StoreOptions {
   sqliteFile?: string;
   /** PostgreSQL schema to use (created if missing); the pool's search_path is set to it. */
   postgresSchema?: string;
+  /**
+   * PostgreSQL: send the statements registered in prepared-statements.ts as named statements,
+   * prepared once per connection (default true; docs/resilience.md#prepared-statements). Off for
+   * a pooler between the gateway and PostgreSQL that cannot keep a connection's prepared
+   * statements, such as PgBouncer in transaction mode before 1.21.
+   */
+  preparedStatements?: boolean;
   /** PostgreSQL pool size (default 10). */
   poolSize?: number;
   /**
@@ -174,6 +181,11 @@ function newPostgresPool(
   return pool;
 }
 
+/** The pool as Kysely sees it, preparing the registered statements unless the options say not to. */
+function withPreparedStatements(pool: pg.Pool, options: StoreOptions): PostgresPool {
+  return options.preparedStatements === false ? pool : preparingPool(pool);
+}
+
 async function openPostgres(url: string, options: StoreOptions): Promise<{ db: Kysely<StoreDatabase>; pool: pg.Pool; schema: string }> {
   const schema = options.postgresSchema;
   if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
@@ -192,7 +204,7 @@ async function openPostgres(url: string, options: StoreOptions): Promise<{ db: K
   };
   const db = new Kysely<StoreDatabase>({
     dialect: unavailableTranslatingDialect(
-      new PostgresDialect({ pool: preparingPool(cancellablePool(driver, pool, cancelConfig)) }),
+      new PostgresDialect({ pool: withPreparedStatements(cancellablePool(driver, pool, cancelConfig), options) }),
       withObserver(options),
     ),
   });
