@@ -37,7 +37,7 @@ import {
   readAuditEvent,
   searchAuditEvents,
 } from './audit-events.js';
-import { newReferralQuery } from './new-referral-statement.js';
+import { newReferralQuery, recordsetInsert } from './new-referral-statement.js';
 import type {
   ChairBooking,
   ChairReservation,
@@ -529,14 +529,14 @@ class KyselyResourceAccess implements ResourceWriter {
    * are written only when every resource row was: after a conflict `createAll` removes what it
    * inserted and answers 409, with nothing else of the call stored. The index rows travel as one
    * JSON parameter typed by the table itself (`json_populate_recordset`), free of the
-   * bound-parameter limit. https://www.postgresql.org/docs/15/queries-with.html#QUERIES-WITH-MODIFYING
+   * bound-parameter limit, inserted as the new-referral statement inserts its rows (`recordsetInsert`,
+   * parenthesised here: Kysely leaves a raw CTE bare). https://www.postgresql.org/docs/15/queries-with.html#QUERIES-WITH-MODIFYING
    */
   #insertFirstVersionsAtOnce(
     rows: ReadonlyArray<Insertable<ResourcesTable>>,
     indexRows: readonly SearchIndexTable[],
   ): Promise<Array<{ resource_type: string; id: string }>> {
     const everyRowInserted = sql<boolean>`(select count(*) from inserted) = ${rows.length}`;
-    const indexColumns = sql.join(INDEX_COLUMNS.map((column) => sql.ref(column)));
     return this.db
       .with('inserted', (cte) =>
         cte
@@ -552,15 +552,7 @@ class KyselyResourceAccess implements ResourceWriter {
           .expression((eb) => eb.selectFrom('inserted').select(HISTORY_COLUMNS).where(everyRowInserted))
           .returning('id'),
       )
-      .with('indexed', (cte) =>
-        cte
-          .insertInto('search_index')
-          .columns(INDEX_COLUMNS)
-          .expression(
-            sql`select ${indexColumns} from json_populate_recordset(null::search_index, ${JSON.stringify(indexRows)}::json) where ${everyRowInserted}`,
-          )
-          .returning('resource_id'),
-      )
+      .with('indexed', () => sql<object>`(${recordsetInsert('search_index', INDEX_COLUMNS, JSON.stringify(indexRows), everyRowInserted)})`)
       .selectFrom('inserted')
       .select(['resource_type', 'id'])
       .execute();
@@ -966,9 +958,10 @@ export class KyselyResourceStore implements ResourceStore, AuthStateStore, Audit
    * reach 50 + 10% of the count it saw, and at most once a minute: autovacuum's own default rule and
    * naptime (https://www.postgresql.org/docs/15/routine-vacuuming.html#VACUUM-FOR-STATISTICS), kept
    * by the store because autovacuum may be off. Without the minute, a store growing from empty
-   * under intake load analysed every second or two, and ANALYZE took 38% of PostgreSQL's CPU. A store that starts empty otherwise keeps the statistics
-   * of an empty table, and the planner then read a resource by id through
-   * `resources_by_last_updated`, scanning every resource of its type (docs/search.md#statistics-kept).
+   * under intake load analysed every second or two, and ANALYZE took 38% of PostgreSQL's CPU.
+   * Without the rule, a store that starts empty keeps the statistics of an empty table, and the
+   * planner then read a resource by id through `resources_by_last_updated`, scanning every
+   * resource of its type (docs/search.md#statistics-kept).
    */
   #keepStatistics(written: number): void {
     if (this.engine !== 'postgresql' || written === 0) return;

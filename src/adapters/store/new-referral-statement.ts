@@ -22,7 +22,7 @@ import type {
 } from './schema.js';
 
 /** Rows of one table, their JSON columns holding JSON text (as the store writes them everywhere). */
-export interface RowsOf<Row> {
+interface RowsOf<Row> {
   rows: readonly Row[];
   columns: ReadonlyArray<keyof Row & string>;
   /** Columns whose values are JSON text, spliced in as JSON values (jsonb columns). */
@@ -68,9 +68,10 @@ function recordsetJson({ rows, columns, jsonColumns = [] }: TableRows): string {
 
 /**
  * `insert into <table> (<columns>) select <columns> from json_populate_recordset($n::json)`, the
- * rows typed by the table; `where` when given (the claim won), before anything the caller appends.
+ * rows typed by the table; `where` when given (the claim won, every resource row inserted), before
+ * anything the caller appends. Also createAll's index rows on PostgreSQL.
  */
-function recordsetInsert(table: string, columns: readonly string[], json: string, where?: RawBuilder<unknown>): RawBuilder<unknown> {
+export function recordsetInsert(table: string, columns: readonly string[], json: string, where?: RawBuilder<unknown>): RawBuilder<unknown> {
   const list = sql.join(columns.map((column) => sql.ref(column)));
   const source = sql`json_populate_recordset(null::${sql.table(table)}, ${json}::json)`;
   return sql`insert into ${sql.table(table)} (${list}) select ${list} from ${source}${where === undefined ? sql`` : sql` where ${where}`}`;

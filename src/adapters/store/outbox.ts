@@ -27,8 +27,8 @@
  * key sequence order is commit order. SQLite runs one transaction at a time, which gives both.
  */
 import type { OperationOutcome } from 'fhir/r4.js';
-import { sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SqlBool, type Updateable } from 'kysely';
-import type { Insertable } from 'kysely';
+import { sql } from 'kysely';
+import type { Expression, ExpressionBuilder, Insertable, Kysely, Selectable, SqlBool, Updateable } from 'kysely';
 import type { NewOutboxMessage, OutboxMessage, OutboxStatus, TenantId } from '../../ports/resource-store.js';
 import type { StoreEngine } from './engine.js';
 import { fromJsonColumn, toJsonColumn } from './json-columns.js';

@@ -203,7 +203,7 @@ export type RecordedReferral =
  * and its Task (version 1), and the messages committed with them (the Task's write-back to the EHR,
  * the coverage step), as the store's `recordNewReferral` takes them.
  */
-export function newReferralOf(prepared: PreparedReferral, now: Date): { referral: NewReferral; status: ReferralStatus } {
+function newReferralOf(prepared: PreparedReferral, now: Date): { referral: NewReferral; status: ReferralStatus } {
   const { translation } = prepared;
   const { status, rejectionReasons } = intakeDecision(prepared);
   const task = servedReferralTask(
